@@ -1,0 +1,182 @@
+#include "attrs.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/personality.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+
+static const char *rlimit_names[RLIM_NLIMITS] = {
+	"RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS",
+	"RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS", "RLIMIT_LOCKS",
+	"RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME",
+};
+
+static int read_link(pid_t pid, const char *name, struct arena *a, char **out, cr_error_t *err)
+{
+	char path[64], buf[PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
+	n = readlink(path, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return cr_error(err, errno, "readlink %s", path);
+	buf[n] = '\0';
+	if (n > 10 && strcmp(buf + n - 10, " (deleted)") == 0)
+		return cr_error(err, 0, "pid %d: %s %s was deleted", pid, name, buf);
+	*out = arena_strdup(a, buf);
+	return 0;
+}
+
+static int read_personality(pid_t pid, uint32_t *out, cr_error_t *err)
+{
+	char path[64];
+	cleanup_free char *text = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%d/personality", pid);
+	if (read_whole_file_at(AT_FDCWD, path, &text, NULL, err) < 0)
+		return -1;
+	*out = (uint32_t)strtoul(text, NULL, 16);
+	return 0;
+}
+
+static int dump_rlimits(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+{
+	struct rlimit lim[RLIM_NLIMITS];
+	CoreEntry *core = t->core;
+
+	if (proc_read_limits(t->pid, lim, err) < 0)
+		return -1;
+	core->rlimits = arena_array(&ctx->arena, RlimitEntry *, RLIM_NLIMITS);
+	for (int i = 0; i < RLIM_NLIMITS; i++) {
+		RlimitEntry *r = arena_new(&ctx->arena, RlimitEntry);
+
+		rlimit_entry__init(r);
+		r->resource = (uint32_t)i;
+		r->cur = lim[i].rlim_cur;
+		r->max = lim[i].rlim_max;
+		core->rlimits[core->n_rlimits++] = r;
+	}
+	return 0;
+}
+
+static void dump_creds(struct dump_ctx *ctx, struct dump_task *t)
+{
+	CredsEntry *c = arena_new(&ctx->arena, CredsEntry);
+
+	creds_entry__init(c);
+	c->n_uid = c->n_gid = 4;
+	c->uid = arena_memdup(&ctx->arena, t->status.uid, sizeof(t->status.uid));
+	c->gid = arena_memdup(&ctx->arena, t->status.gid, sizeof(t->status.gid));
+	c->n_groups = (size_t)t->status.n_groups;
+	c->groups = arena_memdup(&ctx->arena, t->status.groups, sizeof(uint32_t) * c->n_groups);
+	t->core->creds = c;
+}
+
+int attrs_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+{
+	CoreEntry *core = t->core;
+
+	core->umask = t->status.umask;
+	if (read_link(t->pid, "cwd", &ctx->arena, &core->cwd, err) < 0 ||
+	    read_link(t->pid, "root", &ctx->arena, &core->root, err) < 0 ||
+	    read_personality(t->pid, &core->personality, err) < 0 || dump_rlimits(ctx, t, err) < 0)
+		return cr_error_wrap(err, "pid %d", t->pid);
+	dump_creds(ctx, t);
+	return 0;
+}
+
+int attrs_restore_child(const struct restore_task *t, cr_error_t *err)
+{
+	const CoreEntry *core = t->core;
+
+	umask((mode_t)core->umask);
+	if (strcmp(core->root, "/") != 0 && chroot(core->root) < 0)
+		return cr_error(err, errno, "chroot %s", core->root);
+	if (chdir(core->cwd) < 0)
+		return cr_error(err, errno, "chdir %s", core->cwd);
+	if (personality(core->personality) < 0)
+		return cr_error(err, errno, "personality 0x%x", core->personality);
+	return 0;
+}
+
+int attrs_restore_rlimits(const struct restore_task *t, cr_error_t *err)
+{
+	for (size_t i = 0; i < t->core->n_rlimits; i++) {
+		const RlimitEntry *r = t->core->rlimits[i];
+		struct rlimit want = { .rlim_cur = r->cur, .rlim_max = r->max }, now;
+
+		if (r->resource >= RLIM_NLIMITS)
+			return cr_error(err, 0, "core-%d.img: unknown resource limit %u", t->pid, r->resource);
+		if (getrlimit((int)r->resource, &now) == 0 && now.rlim_cur == want.rlim_cur &&
+		    now.rlim_max == want.rlim_max)
+			continue;
+		if (setrlimit((int)r->resource, &want) < 0) {
+			if (errno == EPERM && want.rlim_max > now.rlim_max)
+				return cr_error(err, EPERM, "raise the hard %s to %llu (it is %llu here): that "
+						"needs CAP_SYS_RESOURCE, which this host does not give",
+						rlimit_names[r->resource], (unsigned long long)want.rlim_max,
+						(unsigned long long)now.rlim_max);
+			return cr_error(err, errno, "set %s", rlimit_names[r->resource]);
+		}
+	}
+	return 0;
+}
+
+static int write_child(pid_t pid, uint64_t addr, const void *buf, size_t len, cr_error_t *err)
+{
+	struct iovec local = { .iov_base = (void *)buf, .iov_len = len };
+	struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
+
+	if (process_vm_writev(pid, &local, 1, &remote, 1, 0) != (ssize_t)len)
+		return cr_error(err, errno, "pid %d: write %zu bytes at 0x%lx", pid, len, (unsigned long)addr);
+	return 0;
+}
+
+static bool same_groups(const CredsEntry *c)
+{
+	gid_t mine[256];
+	int n = getgroups(256, mine);
+
+	if (n < 0 || (size_t)n != c->n_groups)
+		return false;
+	for (int i = 0; i < n; i++)
+		if (mine[i] != c->groups[i])
+			return false;
+	return true;
+}
+
+int attrs_restore_creds(struct restore_task *t, cr_error_t *err)
+{
+	const CredsEntry *c = t->core->creds;
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+
+	if (c->n_uid != 4 || c->n_gid != 4)
+		return cr_error(err, 0, "core-%d.img: malformed credentials", t->pid);
+	getresuid(&ru, &eu, &su);
+	getresgid(&rg, &eg, &sg);
+	if (!same_groups(c)) {
+		if (write_child(t->pid, t->tramp + TRAMP_GROUPS, c->groups, c->n_groups * sizeof(uint32_t),
+				err) < 0 ||
+		    inject_call(&t->inj, "setgroups", SYS_setgroups, c->n_groups, t->tramp + TRAMP_GROUPS, 0, 0, 0,
+				0, NULL, err) < 0)
+			return -1;
+	}
+	if ((c->gid[0] != rg || c->gid[1] != eg || c->gid[2] != sg) &&
+	    inject_call(&t->inj, "setresgid", SYS_setresgid, c->gid[0], c->gid[1], c->gid[2], 0, 0, 0, NULL,
+			err) < 0)
+		return -1;
+	if ((c->uid[0] != ru || c->uid[1] != eu || c->uid[2] != su) &&
+	    inject_call(&t->inj, "setresuid", SYS_setresuid, c->uid[0], c->uid[1], c->uid[2], 0, 0, 0, NULL,
+			err) < 0)
+		return -1;
+	return 0;
+}

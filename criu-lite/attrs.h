@@ -1,0 +1,18 @@
+/* Process attributes kept by the kernel outside the address space: umask,
+ * cwd, root, personality, resource limits, credentials. */
+#ifndef CR_ATTRS_H
+#define CR_ATTRS_H
+
+#include "error.h"
+#include "task.h"
+
+int attrs_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
+/* In the child, before it stops: umask, cwd, root, personality. */
+int attrs_restore_child(const struct restore_task *t, cr_error_t *err);
+/* In the child, last of all (limits may forbid what came before). */
+int attrs_restore_rlimits(const struct restore_task *t, cr_error_t *err);
+/* By injection, last before the registers: credentials differing from
+ * the restorer's. */
+int attrs_restore_creds(struct restore_task *t, cr_error_t *err);
+
+#endif

@@ -1,0 +1,368 @@
+#include "files.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/kcmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+
+#define MAX_FD_NUMBER (1 << 20)
+
+uint32_t file_table_add(struct dump_ctx *ctx, FileEntry *fe)
+{
+	struct file_table *ft = &ctx->files;
+
+	if (ft->n == ft->cap) {
+		size_t cap = ft->cap ? ft->cap * 2 : 64;
+		FileEntry **v = arena_array(&ctx->arena, FileEntry *, cap);
+
+		if (ft->n)
+			memcpy(v, ft->v, ft->n * sizeof(*v));
+		ft->v = v;
+		ft->cap = cap;
+	}
+	fe->id = (uint32_t)ft->n + 1;
+	ft->v[ft->n++] = fe;
+	return fe->id;
+}
+
+uint32_t file_table_find(const struct dump_ctx *ctx, const char *path, uint32_t flags)
+{
+	for (size_t i = 0; i < ctx->files.n; i++) {
+		const FileEntry *fe = ctx->files.v[i];
+
+		if (fe->kind == FILE_KIND__FILE_REG && fe->flags == flags && fe->has_mtime_ns &&
+		    strcmp(fe->path, path) == 0)
+			return fe->id;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ dump */
+
+static bool is_tty_rdev(dev_t rdev)
+{
+	unsigned maj = major(rdev), min = minor(rdev);
+
+	return (maj >= 136 && maj <= 143) || maj == 4 || (maj == 5 && (min == 0 || min == 1));
+}
+
+static const char *kind_of_mode(mode_t mode, const char *link)
+{
+	if (strncmp(link, "anon_inode:", 11) == 0)
+		return link + 11;
+	switch (mode & S_IFMT) {
+	case S_IFIFO: return strncmp(link, "pipe:", 5) == 0 ? "pipe" : "fifo";
+	case S_IFSOCK: return "socket";
+	case S_IFBLK: return "block device";
+	default: return "unknown";
+	}
+}
+
+struct fd_probe {
+	int fd;
+	char link[PATH_MAX];
+	struct stat st;
+	struct proc_fdinfo info;
+};
+
+static int probe_fd(pid_t pid, int fd, struct fd_probe *p, cr_error_t *err)
+{
+	char path[64];
+	ssize_t n;
+
+	p->fd = fd;
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+	n = readlink(path, p->link, sizeof(p->link) - 1);
+	if (n < 0)
+		return cr_error(err, errno, "pid %d fd %d: readlink", pid, fd);
+	p->link[n] = '\0';
+	if (stat(path, &p->st) < 0)
+		return cr_error(err, errno, "pid %d fd %d (%s): stat", pid, fd, p->link);
+	return proc_read_fdinfo(pid, fd, &p->info, NULL, err);
+}
+
+static int describe_reg(const struct dump_task *t, const struct fd_probe *p, FileEntry *fe, cr_error_t *err)
+{
+	size_t len = strlen(p->link);
+	struct stat now;
+
+	if (len > 10 && strcmp(p->link + len - 10, " (deleted)") == 0)
+		return cr_error(err, 0, "pid %d fd %d: unsupported kind: deleted file %s", t->pid, p->fd, p->link);
+	if (p->link[0] != '/' || stat(p->link, &now) < 0 || now.st_ino != p->st.st_ino ||
+	    now.st_dev != p->st.st_dev)
+		return cr_error(err, 0, "pid %d fd %d: unsupported kind: file %s is not reachable by its path",
+				t->pid, p->fd, p->link);
+	fe->kind = FILE_KIND__FILE_REG;
+	fe->has_size = fe->has_mode = true;
+	fe->size = S_ISREG(p->st.st_mode) ? (uint64_t)p->st.st_size : 0;
+	fe->mode = p->st.st_mode;
+	return 0;
+}
+
+static int describe_fd(const struct dump_ctx *ctx, const struct dump_task *t, const struct fd_probe *p,
+		       FileEntry *fe, cr_error_t *err)
+{
+	mode_t type = p->st.st_mode & S_IFMT;
+
+	if (strncmp(p->link, "anon_inode:", 11) != 0 && (type == S_IFREG || type == S_IFDIR))
+		return describe_reg(t, p, fe, err);
+	if (type == S_IFCHR && is_tty_rdev(p->st.st_rdev)) {
+		if (!ctx->opts->shell_job)
+			return cr_error(err, 0, "pid %d fd %d: terminal %s; dump with --shell-job to let the "
+					"restored process use the restoring terminal", t->pid, p->fd, p->link);
+		fe->kind = FILE_KIND__FILE_TTY;
+		return 0;
+	}
+	if (type == S_IFCHR && p->link[0] == '/' && strcmp(p->link, "/dev/ptmx") != 0 &&
+	    strncmp(p->link, "/dev/pts/", 9) != 0) {
+		fe->kind = FILE_KIND__FILE_CHR;
+		fe->has_rdev = true;
+		fe->rdev = (uint32_t)p->st.st_rdev;
+		return 0;
+	}
+	return cr_error(err, 0, "pid %d fd %d: unsupported kind: %s (%s)", t->pid, p->fd,
+			type == S_IFCHR ? "pty master" : kind_of_mode(p->st.st_mode, p->link), p->link);
+}
+
+/* An earlier fd of the same process that refers to the same description. */
+static uint32_t shared_with(pid_t pid, const struct fd_probe *probes, const uint32_t *ids, size_t n,
+			    const struct fd_probe *p)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (probes[i].st.st_ino != p->st.st_ino || probes[i].st.st_dev != p->st.st_dev)
+			continue;
+		if (syscall(SYS_kcmp, pid, pid, KCMP_FILE, probes[i].fd, p->fd) == 0)
+			return ids[i];
+	}
+	return 0;
+}
+
+static int dump_one_fd(struct dump_ctx *ctx, struct dump_task *t, struct fd_probe *probes, uint32_t *ids,
+		       size_t i, cr_error_t *err)
+{
+	struct fd_probe *p = &probes[i];
+	FdEntry *fde = arena_new(&ctx->arena, FdEntry);
+	uint32_t id = shared_with(t->pid, probes, ids, i, p);
+
+	fd_entry__init(fde);
+	fde->fd = (uint32_t)p->fd;
+	fde->cloexec = (p->info.flags & O_CLOEXEC) != 0;
+	if (id == 0) {
+		FileEntry *fe = arena_new(&ctx->arena, FileEntry);
+
+		file_entry__init(fe);
+		if (describe_fd(ctx, t, p, fe, err) < 0)
+			return -1;
+		fe->path = arena_strdup(&ctx->arena, p->link);
+		fe->flags = p->info.flags & ~(uint32_t)O_CLOEXEC;
+		fe->pos = p->info.pos;
+		id = file_table_add(ctx, fe);
+	}
+	ids[i] = id;
+	fde->file_id = id;
+	t->fds[t->n_fds++] = fde;
+	return 0;
+}
+
+int files_dump_fds(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+{
+	cleanup_free int *fds = NULL;
+	cleanup_free struct fd_probe *probes = NULL;
+	cleanup_free uint32_t *ids = NULL;
+	size_t n = 0;
+
+	if (proc_list_fds(t->pid, &fds, &n, err) < 0)
+		return -1;
+	probes = calloc(n + 1, sizeof(*probes));
+	ids = calloc(n + 1, sizeof(*ids));
+	if (probes == NULL || ids == NULL)
+		return cr_error(err, ENOMEM, "pid %d: fd table", t->pid);
+	t->fds = arena_array(&ctx->arena, FdEntry *, n + 1);
+	t->n_fds = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (probe_fd(t->pid, fds[i], &probes[i], err) < 0)
+			return -1;
+		if (dump_one_fd(ctx, t, probes, ids, i, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* --------------------------------------------------------------- restore */
+
+int files_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
+{
+	for (size_t i = 0; i < t->n_fds; i++) {
+		const FdEntry *f = t->fds[i];
+
+		if (f->fd >= MAX_FD_NUMBER || (i > 0 && f->fd <= t->fds[i - 1]->fd))
+			return cr_error(err, 0, "fdinfo-%d.img: fd %u is out of range or out of order", t->pid,
+					f->fd);
+		const FileEntry *fe = restore_file(ctx, f->file_id);
+
+		if (fe == NULL)
+			return cr_error(err, 0, "fdinfo-%d.img: fd %u names file %u, which files.img lacks",
+					t->pid, f->fd, f->file_id);
+		if (fe->kind == FILE_KIND__FILE_TTY && !ctx->opts->shell_job)
+			return cr_error(err, 0, "pid %d fd %u is a terminal (%s): restore with --shell-job",
+					t->pid, f->fd, fe->path);
+	}
+	return 0;
+}
+
+static uint64_t mtime_ns(const struct stat *st)
+{
+	return (uint64_t)st->st_mtim.tv_sec * 1000000000ULL + (uint64_t)st->st_mtim.tv_nsec;
+}
+
+int files_open_reg(const FileEntry *fe, bool strict, cr_error_t *err)
+{
+	int flags = (int)fe->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC);
+	cleanup_close int fd = open(fe->path, flags | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+
+	if (fd < 0)
+		return cr_error(err, errno, "open %s", fe->path);
+	if (fstat(fd, &st) < 0)
+		return cr_error(err, errno, "stat %s", fe->path);
+	if (strict && ((uint64_t)st.st_size != fe->size || (fe->has_mtime_ns && mtime_ns(&st) != fe->mtime_ns)))
+		return cr_error(err, 0, "%s changed since the dump (size %lld, was %llu); restore needs "
+				"the same file", fe->path, (long long)st.st_size, (unsigned long long)fe->size);
+	if (!strict && S_ISREG(st.st_mode) && (uint64_t)st.st_size != fe->size)
+		pr_warn("%s: size is %lld, was %llu at dump", fe->path, (long long)st.st_size,
+			(unsigned long long)fe->size);
+	if (fe->pos && lseek(fd, (off_t)fe->pos, SEEK_SET) < 0)
+		return cr_error(err, errno, "seek %s to %llu", fe->path, (unsigned long long)fe->pos);
+	return steal_fd(&fd);
+}
+
+static int open_chr(const FileEntry *fe, cr_error_t *err)
+{
+	cleanup_close int fd = open(fe->path, ((int)fe->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC |
+				    O_NOCTTY);
+	struct stat st;
+
+	if (fd < 0)
+		return cr_error(err, errno, "open %s", fe->path);
+	if (fstat(fd, &st) < 0)
+		return cr_error(err, errno, "stat %s", fe->path);
+	if (!S_ISCHR(st.st_mode) || (fe->has_rdev && st.st_rdev != fe->rdev))
+		return cr_error(err, 0, "%s is not the character device it was at dump (%u:%u)", fe->path,
+				major(fe->rdev), minor(fe->rdev));
+	return steal_fd(&fd);
+}
+
+static int open_file(const struct restore_task *t, const FileEntry *fe, cr_error_t *err)
+{
+	int fd;
+
+	switch (fe->kind) {
+	case FILE_KIND__FILE_REG:
+		return files_open_reg(fe, false, err);
+	case FILE_KIND__FILE_CHR:
+		return open_chr(fe, err);
+	case FILE_KIND__FILE_TTY:
+		fd = fcntl(t->reserved_base + RESERVED_TTY, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			return cr_error(err, errno, "terminal %s: restore with --shell-job from a terminal",
+					fe->path);
+		return fd;
+	default:
+		return cr_error(err, 0, "file %u: unknown kind %d", fe->id, fe->kind);
+	}
+}
+
+/* Puts fd at number want, with the close-on-exec flag as dumped. */
+static int place_fd(int fd, int want, bool cloexec, cr_error_t *err)
+{
+	if (fd != want) {
+		if (dup3(fd, want, cloexec ? O_CLOEXEC : 0) < 0)
+			return cr_error(err, errno, "dup to fd %d", want);
+		close(fd);
+		return 0;
+	}
+	if (fcntl(want, F_SETFD, cloexec ? FD_CLOEXEC : 0) < 0)
+		return cr_error(err, errno, "set flags of fd %d", want);
+	return 0;
+}
+
+static int install_fds(const struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+{
+	for (size_t i = 0; i < t->n_fds; i++) {
+		const FdEntry *f = t->fds[i];
+		int fd = -1;
+
+		for (size_t j = 0; j < i && fd < 0; j++)
+			if (t->fds[j]->file_id == f->file_id)
+				fd = fcntl((int)t->fds[j]->fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			fd = open_file(t, restore_file(ctx, f->file_id), err);
+		if (fd < 0)
+			return cr_error_wrap(err, "fd %u", f->fd);
+		if (place_fd(fd, (int)f->fd, f->cloexec, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int open_reserved(int slot_fd, const FileEntry *fe, cr_error_t *err)
+{
+	int fd = files_open_reg(fe, !(fe->flags & O_ACCMODE), err);
+
+	if (fd < 0)
+		return -1;
+	return place_fd(fd, slot_fd, true, err);
+}
+
+static int open_mapped_files(const struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+{
+	const FileEntry *exe = restore_file(ctx, t->mm->exe_file_id);
+
+	if (exe != NULL && open_reserved(t->reserved_base + RESERVED_EXE, exe, err) < 0)
+		return cr_error_wrap(err, "executable");
+	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+		const VmaEntry *e = t->mm->vmas[i];
+
+		if (t->vma_fd[i] < 0 || fcntl(t->vma_fd[i], F_GETFD) >= 0)
+			continue;   /* none, or already open for an earlier VMA */
+		if (open_reserved(t->vma_fd[i], restore_file(ctx, e->file_id), err) < 0)
+			return cr_error_wrap(err, "mapping 0x%lx-0x%lx", (unsigned long)e->start,
+					     (unsigned long)e->end);
+	}
+	return 0;
+}
+
+static int keep_private_fds(struct restore_task *t, int sync_fd, cr_error_t *err)
+{
+	int base = t->reserved_base;
+	int tty = -1;
+
+	for (int i = 0; i < 3 && tty < 0; i++)
+		if (isatty(i))
+			tty = i;
+	if (dup3(sync_fd, base + RESERVED_SYNC, O_CLOEXEC) < 0)
+		return cr_error(err, errno, "move sync fd");
+	if (tty >= 0 && dup3(tty, base + RESERVED_TTY, O_CLOEXEC) < 0)
+		return cr_error(err, errno, "keep terminal fd");
+	if (syscall(SYS_close_range, 0, base - 1, 0) < 0 ||
+	    syscall(SYS_close_range, base + RESERVED_EXE, ~0U, 0) < 0)
+		return cr_error(err, errno, "close cr's fds");
+	return 0;
+}
+
+int files_restore_child(const struct restore_ctx *ctx, struct restore_task *t, int sync_fd, cr_error_t *err)
+{
+	if (keep_private_fds(t, sync_fd, err) < 0)
+		return -1;
+	if (install_fds(ctx, t, err) < 0)
+		return -1;
+	close(t->reserved_base + RESERVED_TTY);
+	return open_mapped_files(ctx, t, err);
+}

@@ -1,0 +1,24 @@
+/* File descriptors and the file descriptions behind them. */
+#ifndef CR_FILES_H
+#define CR_FILES_H
+
+#include "error.h"
+#include "task.h"
+
+/* Dump: records every fd of t, refusing kinds cr does not handle with an
+ * error naming the pid, the fd and the kind. */
+int files_dump_fds(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
+
+/* Restore validation: fd numbers and file ids make sense. */
+int files_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err);
+
+/* Restore, in the child: keeps only the sync fd and the caller's terminal
+ * (moved to the reserved slots), installs every dumped fd at its number,
+ * and opens the files that VMAs map and the exe in the reserved slots. */
+int files_restore_child(const struct restore_ctx *ctx, struct restore_task *t, int sync_fd, cr_error_t *err);
+
+/* Opens a regular file as recorded and checks it is the file that was
+ * dumped (size, mtime) when strict; returns the fd. */
+int files_open_reg(const FileEntry *fe, bool strict, cr_error_t *err);
+
+#endif

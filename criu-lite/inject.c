@@ -1,0 +1,111 @@
+#include "inject.h"
+#include "ptrace.h"
+#include "util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+
+#define SYSCALL_STOP (SIGTRAP | 0x80)
+
+int inject_begin(struct injector *ij, pid_t tid, uint64_t syscall_ip, cr_error_t *err)
+{
+	memset(ij, 0, sizeof(*ij));
+	ij->tid = tid;
+	ij->syscall_ip = syscall_ip;
+	if (ptrace_get_regs(tid, &ij->orig, err) < 0)
+		return -1;
+	if (ptrace_get_sigmask(tid, &ij->orig_sigmask, err) < 0)
+		return -1;
+	if (ptrace_set_sigmask(tid, ~0ULL, err) < 0)
+		return -1;
+	ij->active = 1;
+	return 0;
+}
+
+static int step_to_syscall_stop(pid_t tid, const char *which, cr_error_t *err)
+{
+	int status;
+
+	if (ptrace(PTRACE_SYSCALL, tid, NULL, NULL) < 0)
+		return cr_error(err, errno, "resume task %d to syscall %s", tid, which);
+	if (ptrace_wait_stop(tid, &status, err) < 0)
+		return -1;
+	if (WSTOPSIG(status) != SYSCALL_STOP)
+		return cr_error(err, 0, "task %d: expected syscall %s stop, got stop signal %d (event %d)",
+				tid, which, WSTOPSIG(status), status >> 16);
+	return 0;
+}
+
+int inject_syscall(struct injector *ij, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+		   uint64_t a5, uint64_t a6, long *ret, cr_error_t *err)
+{
+	struct user_regs_struct regs = ij->orig;
+
+	regs.rax = (uint64_t)nr;
+	regs.orig_rax = (uint64_t)-1;
+	regs.rdi = a1;
+	regs.rsi = a2;
+	regs.rdx = a3;
+	regs.r10 = a4;
+	regs.r8 = a5;
+	regs.r9 = a6;
+	regs.rip = ij->syscall_ip;
+	if (ptrace_set_regs(ij->tid, &regs, err) < 0)
+		return -1;
+	if (step_to_syscall_stop(ij->tid, "entry", err) < 0)
+		return -1;
+	if (step_to_syscall_stop(ij->tid, "exit", err) < 0)
+		return -1;
+	if (ptrace_get_regs(ij->tid, &regs, err) < 0)
+		return -1;
+	*ret = (long)regs.rax;
+	return 0;
+}
+
+int inject_call(struct injector *ij, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
+		uint64_t a4, uint64_t a5, uint64_t a6, long *ret, cr_error_t *err)
+{
+	long r;
+
+	if (inject_syscall(ij, nr, a1, a2, a3, a4, a5, a6, &r, err) < 0)
+		return cr_error_wrap(err, "%s", what);
+	if (r < 0 && r > -4096)
+		return cr_error(err, (int)-r, "task %d: %s", ij->tid, what);
+	if (ret != NULL)
+		*ret = r;
+	return 0;
+}
+
+int inject_end(struct injector *ij, cr_error_t *err)
+{
+	if (!ij->active)
+		return 0;
+	ij->active = 0;
+	if (ptrace_set_regs(ij->tid, &ij->orig, err) < 0)
+		return -1;
+	return ptrace_set_sigmask(ij->tid, ij->orig_sigmask, err);
+}
+
+int inject_find_syscall(pid_t pid, uint64_t start, uint64_t end, uint64_t *ip, cr_error_t *err)
+{
+	size_t len = end - start;
+	cleanup_free unsigned char *buf = malloc(len);
+	struct iovec local = { .iov_base = buf, .iov_len = len };
+	struct iovec remote = { .iov_base = (void *)start, .iov_len = len };
+
+	if (buf == NULL)
+		return cr_error(err, ENOMEM, "read vdso of %d", pid);
+	if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != (ssize_t)len)
+		return cr_error(err, errno, "read vdso of %d at 0x%lx", pid, (unsigned long)start);
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (buf[i] == 0x0f && buf[i + 1] == 0x05) {
+			*ip = start + i;
+			return 0;
+		}
+	}
+	return cr_error(err, 0, "no syscall instruction in the vdso of %d", pid);
+}

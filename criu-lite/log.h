@@ -1,0 +1,21 @@
+/* Logging: messages at or below the -v level go to stderr; every message at
+ * or below the file level goes to the log file in the image directory. */
+#ifndef CR_LOG_H
+#define CR_LOG_H
+
+enum cr_log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+
+void cr_log_set_level(int level);
+/* Opens (truncating) the log file; NULL path closes it. Returns -1 on error. */
+int cr_log_open_file(const char *path);
+void cr_log_close_file(void);
+
+void cr_log(enum cr_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cr_log_to_file_only(enum cr_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define pr_warn(...) cr_log(LOG_WARN, __VA_ARGS__)
+#define pr_info(...) cr_log(LOG_INFO, __VA_ARGS__)
+#define pr_debug(...) cr_log(LOG_DEBUG, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,14 @@
+/* The mm's layout fields (code, data, brk, stack, args, env, auxv, exe),
+ * restored in one PR_SET_MM_MAP, which needs no CAP_SYS_RESOURCE. */
+#ifndef CR_MMLAYOUT_H
+#define CR_MMLAYOUT_H
+
+#include "error.h"
+#include "task.h"
+
+/* Dump, with an active injector (brk is read by an injected brk(0)). */
+int mmlayout_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
+/* Restore, by injection, after every VMA exists and cr's exe is unmapped. */
+int mmlayout_restore_injected(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err);
+
+#endif

@@ -1,0 +1,30 @@
+/* Pid selection: creating a process with chosen pids, one per pid
+ * namespace level, in the clone2 tradition (see DESIGN.md). */
+#ifndef CR_PIDSEL_H
+#define CR_PIDSEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+enum pid_backend {
+	PID_BACKEND_AUTO = 0,
+	PID_BACKEND_CLONE3,      /* clone3() with set_tid (Linux 5.5+) */
+	PID_BACKEND_NS_LAST_PID, /* /proc/sys/kernel/ns_last_pid + fork: one level, racy */
+};
+
+const char *pidsel_backend_name(enum pid_backend b);
+int pidsel_backend_parse(const char *name, enum pid_backend *out, cr_error_t *err);
+
+/* Forks a child whose pid is pids[i] at each of the n pid-namespace levels,
+ * pids[0] being the outermost level the caller can see (the caller's own
+ * namespace) and pids[n-1] the innermost.  Returns 0 in the child, the
+ * child's pid in the caller, -1 on error. */
+pid_t pidsel_fork(enum pid_backend b, const uint32_t *pids, size_t n, int exit_signal, cr_error_t *err);
+
+/* Fails with a message naming the holder when pid is in use. */
+int pidsel_check_free(pid_t pid, cr_error_t *err);
+
+#endif

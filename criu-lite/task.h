@@ -1,0 +1,120 @@
+/* The per-process state shared by the dump and restore drivers and the
+ * files that own each kind of state. */
+#ifndef CR_TASK_H
+#define CR_TASK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include "arena.h"
+#include "core.pb-c.h"
+#include "files.pb-c.h"
+#include "inject.h"
+#include "mm.pb-c.h"
+#include "proc.h"
+
+struct dump_opts {
+	const char *dir;
+	bool leave_running;
+	bool compress;
+	bool shell_job;
+};
+
+/* The file descriptions of a dump, shared by all its processes. */
+struct file_table {
+	FileEntry **v;
+	size_t n, cap;
+};
+
+struct dump_task {
+	pid_t pid;
+	struct proc_status status;
+	struct proc_stat stat;
+	struct proc_vma_list vmas;
+	bool seized, was_stopped;
+	struct injector inj;
+	uint64_t scratch;              /* a page cr mapped in the task, 0 if none */
+	struct user_regs_struct regs;  /* with the restart fixup applied */
+	CoreEntry *core;
+	MmEntry *mm;
+	FdEntry **fds;
+	size_t n_fds;
+};
+
+struct dump_ctx {
+	const struct dump_opts *opts;
+	int dirfd;
+	struct arena arena;
+	struct file_table files;
+	struct dump_task *tasks;
+	size_t n_tasks;
+};
+
+/* Adds a file description; returns its id. */
+uint32_t file_table_add(struct dump_ctx *ctx, FileEntry *fe);
+/* The id of an already recorded regular file opened with flags, or 0. */
+uint32_t file_table_find(const struct dump_ctx *ctx, const char *path, uint32_t flags);
+
+struct restore_opts {
+	const char *dir;
+	bool detach;
+	bool shell_job;
+};
+
+struct restore_task {
+	pid_t pid;
+	CoreEntry *core;
+	MmEntry *mm;
+	PagemapEntry **pagemap;
+	size_t n_pagemap;
+	FdEntry **fds;
+	size_t n_fds;
+	/* fds the child opens for the restorer above its own fds:
+	 * reserved_base + RESERVED_SYNC, + RESERVED_EXE, then one per
+	 * file that a VMA maps (vma_file_slot). */
+	int reserved_base;
+	int n_reserved;
+	int *vma_fd;                   /* per VMA: fd in the child, -1 if none */
+	uint64_t tramp;                /* the trampoline page in the child */
+	uint64_t tramp_size;
+	uint8_t *vma_has_pages;        /* per VMA: pages come from the image */
+	struct injector inj;
+};
+
+#define RESERVED_SYNC 0
+#define RESERVED_TTY  1
+#define RESERVED_EXE  2
+#define RESERVED_MAPS 3
+
+struct restore_ctx {
+	const struct restore_opts *opts;
+	int dirfd;
+	FileEntry **files;             /* indexed by id (ids are 1..n_files) */
+	size_t n_files;
+	struct restore_task *tasks;
+	size_t n_tasks;
+};
+
+const FileEntry *restore_file(const struct restore_ctx *ctx, uint32_t id);
+
+/* Where injected syscalls of the dump put their results, in the scratch
+ * page cr maps in the task (and unmaps before it lets go). */
+#define SCRATCH_SIZE        8192
+#define SCRATCH_SIGACTIONS  0      /* 65 x 32 bytes */
+#define SCRATCH_ALTSTACK    4096
+#define SCRATCH_ITIMERS     4160   /* 3 x struct itimerval */
+#define SCRATCH_TID_ADDRESS 4352
+
+/* The restore trampoline: code first, then argument space. */
+#define TRAMP_CODE      0
+#define TRAMP_MM_MAP    64
+#define TRAMP_AUXV      256
+#define TRAMP_AUXV_MAX  1024
+#define TRAMP_ALTSTACK  1536
+#define TRAMP_ITIMER    1600
+#define TRAMP_GROUPS    2048
+
+#endif

@@ -1,0 +1,71 @@
+#include "timers.h"
+
+#include <errno.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+
+#define N_ITIMERS 3
+
+static uint64_t tv_us(const struct timeval *tv)
+{
+	return (uint64_t)tv->tv_sec * 1000000ULL + (uint64_t)tv->tv_usec;
+}
+
+static struct timeval us_tv(uint64_t us)
+{
+	struct timeval tv = { .tv_sec = (time_t)(us / 1000000ULL), .tv_usec = (suseconds_t)(us % 1000000ULL) };
+
+	return tv;
+}
+
+int timers_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+{
+	struct itimerval it[N_ITIMERS];
+	struct iovec local = { .iov_base = it, .iov_len = sizeof(it) };
+	struct iovec remote = { .iov_base = (void *)(uintptr_t)(t->scratch + SCRATCH_ITIMERS),
+				.iov_len = sizeof(it) };
+	CoreEntry *core = t->core;
+
+	for (int which = 0; which < N_ITIMERS; which++)
+		if (inject_call(&t->inj, "read interval timer", SYS_getitimer, (uint64_t)which,
+				t->scratch + SCRATCH_ITIMERS + (uint64_t)which * sizeof(struct itimerval), 0, 0, 0, 0,
+				NULL, err) < 0)
+			return -1;
+	if (process_vm_readv(t->pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof(it))
+		return cr_error(err, errno, "pid %d: read interval timers", t->pid);
+	core->itimers = arena_array(&ctx->arena, ItimerEntry *, N_ITIMERS);
+	for (int which = 0; which < N_ITIMERS; which++) {
+		ItimerEntry *e;
+
+		if (tv_us(&it[which].it_value) == 0)
+			continue;   /* disarmed */
+		e = arena_new(&ctx->arena, ItimerEntry);
+		itimer_entry__init(e);
+		e->which = (uint32_t)which;
+		e->interval_us = tv_us(&it[which].it_interval);
+		e->value_us = tv_us(&it[which].it_value);
+		core->itimers[core->n_itimers++] = e;
+	}
+	return 0;
+}
+
+int timers_restore_injected(struct restore_task *t, cr_error_t *err)
+{
+	for (size_t i = 0; i < t->core->n_itimers; i++) {
+		const ItimerEntry *e = t->core->itimers[i];
+		struct itimerval it = { .it_interval = us_tv(e->interval_us), .it_value = us_tv(e->value_us) };
+		struct iovec local = { .iov_base = &it, .iov_len = sizeof(it) };
+		struct iovec remote = { .iov_base = (void *)(uintptr_t)(t->tramp + TRAMP_ITIMER),
+					.iov_len = sizeof(it) };
+
+		if (e->which >= N_ITIMERS)
+			return cr_error(err, 0, "core-%d.img: unknown interval timer %u", t->pid, e->which);
+		if (process_vm_writev(t->pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof(it))
+			return cr_error(err, errno, "pid %d: write interval timer", t->pid);
+		if (inject_call(&t->inj, "set interval timer", SYS_setitimer, e->which, t->tramp + TRAMP_ITIMER, 0,
+				0, 0, 0, NULL, err) < 0)
+			return -1;
+	}
+	return 0;
+}
