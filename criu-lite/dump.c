@@ -132,6 +132,8 @@ static int collect_task(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *e
 		return -1;
 	init_task_protos(ctx, t);
 	t->core->exit_signal = t->stat.exit_signal;
+	t->core->has_stopped = true;
+	t->core->stopped = t->was_stopped;
 	if (mem_dump_vmas(ctx, t, err) < 0 || files_dump_fds(ctx, t, err) < 0 || attrs_dump(ctx, t, err) < 0)
 		return -1;
 	if (ptrace_get_regs(t->pid, &raw, err) < 0)
@@ -247,7 +249,9 @@ static void release_task(struct dump_task *t)
 		pr_warn("pid %d: %s", t->pid, err->msg);
 		cr_error_release(&err);
 	}
-	if (ptrace_release(t->pid, 0, &err) < 0) {
+	/* Detaching from an injection stop resumes the task: a task that was
+	 * stopped gets its SIGSTOP back. */
+	if (ptrace_release(t->pid, t->was_stopped ? SIGSTOP : 0, &err) < 0) {
 		pr_warn("%s", err->msg);
 		cr_error_release(&err);
 	}
@@ -331,7 +335,9 @@ int cr_dump(pid_t pid, const struct dump_opts *opts, cr_error_t *err)
 	ret = 0;
 out:
 	free_ctx(&ctx);
-	if (ret < 0)
+	if (ret < 0 && kill(pid, 0) == 0)
 		cr_error_wrap(err, "dump of pid %d failed (the process is left running)", pid);
+	else if (ret < 0)
+		cr_error_wrap(err, "dump of pid %d failed", pid);
 	return ret;
 }

@@ -30,10 +30,16 @@ static int step_to_syscall_stop(pid_t tid, const char *which, cr_error_t *err)
 {
 	int status;
 
-	if (ptrace(PTRACE_SYSCALL, tid, NULL, NULL) < 0)
-		return cr_error(err, errno, "resume task %d to syscall %s", tid, which);
-	if (ptrace_wait_stop(tid, &status, err) < 0)
-		return -1;
+	/* A task seized in a group stop reports that stop (PTRACE_EVENT_STOP)
+	 * once more when first resumed; it runs when resumed again. */
+	for (int tries = 0; tries < 4; tries++) {
+		if (ptrace(PTRACE_SYSCALL, tid, NULL, NULL) < 0)
+			return cr_error(err, errno, "resume task %d to syscall %s", tid, which);
+		if (ptrace_wait_stop(tid, &status, err) < 0)
+			return -1;
+		if (status >> 16 != PTRACE_EVENT_STOP)
+			break;
+	}
 	if (WSTOPSIG(status) != SYSCALL_STOP)
 		return cr_error(err, 0, "task %d: expected syscall %s stop, got stop signal %d (event %d)",
 				tid, which, WSTOPSIG(status), status >> 16);

@@ -3,11 +3,37 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 static int stderr_level = LOG_WARN;
 static FILE *log_file;
+static char *capture_buf;
+static size_t capture_size;
+
+void cr_log_capture(char *buf, size_t size)
+{
+	if (log_file != NULL)
+		fclose(log_file);   /* the child's own copy of the descriptor */
+	log_file = NULL;
+	capture_buf = buf;
+	capture_size = size;
+	if (size)
+		buf[0] = '\0';
+}
+
+static void emit_capture(enum cr_log_level level, const char *fmt, va_list ap)
+{
+	size_t used = strlen(capture_buf);
+
+	if (level > LOG_WARN || used + 1 >= capture_size)
+		return;
+	vsnprintf(capture_buf + used, capture_size - used - 1, fmt, ap);
+	used = strlen(capture_buf);
+	capture_buf[used] = '\n';
+	capture_buf[used + 1] = '\0';
+}
 
 void cr_log_set_level(int level)
 {
@@ -58,6 +84,12 @@ void cr_log(enum cr_log_level level, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (capture_buf != NULL) {
+		va_start(ap, fmt);
+		emit_capture(level, fmt, ap);
+		va_end(ap);
+		return;
+	}
 	if ((int)level <= stderr_level) {
 		va_start(ap, fmt);
 		fputs(level == LOG_WARN ? "cr: warning: " : "cr: ", stderr);
@@ -74,6 +106,8 @@ void cr_log_to_file_only(enum cr_log_level level, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (capture_buf != NULL)
+		return;
 	va_start(ap, fmt);
 	emit_file(level, fmt, ap);
 	va_end(ap);

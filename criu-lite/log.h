@@ -3,12 +3,19 @@
 #ifndef CR_LOG_H
 #define CR_LOG_H
 
+#include <stddef.h>
+
 enum cr_log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 
 void cr_log_set_level(int level);
 /* Opens (truncating) the log file; NULL path closes it. Returns -1 on error. */
 int cr_log_open_file(const char *path);
 void cr_log_close_file(void);
+
+/* From now on, messages are appended to buf (NUL-terminated, truncated at
+ * size) instead of going to stderr or the log file: for a restore child,
+ * whose fds are about to become the restored process's. */
+void cr_log_capture(char *buf, size_t size);
 
 void cr_log(enum cr_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cr_log_to_file_only(enum cr_log_level level, const char *fmt, ...)

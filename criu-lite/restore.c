@@ -38,6 +38,7 @@ struct child_msg {
 	int ok;
 	uint64_t tramp;
 	char error[1024];
+	char warnings[2048];   /* what the child logged, line by line */
 };
 
 const FileEntry *restore_file(const struct restore_ctx *ctx, uint32_t id)
@@ -276,10 +277,11 @@ static int child_setup(struct restore_ctx *ctx, struct restore_task *t, int sync
 
 static __attribute__((noreturn)) void child_main(struct restore_ctx *ctx, struct restore_task *t, int sync_fd)
 {
-	struct child_msg msg = { 0 };
+	static struct child_msg msg;
 	cr_error_t err = NULL;
 	int fd;
 
+	cr_log_capture(msg.warnings, sizeof(msg.warnings));
 	if (child_setup(ctx, t, sync_fd, &err) < 0) {
 		snprintf(msg.error, sizeof(msg.error), "pid %d: %s", t->pid, err->msg);
 		fd = fcntl(t->reserved_base + RESERVED_SYNC, F_GETFD) >= 0 ? t->reserved_base + RESERVED_SYNC
@@ -300,7 +302,7 @@ static __attribute__((noreturn)) void child_main(struct restore_ctx *ctx, struct
 
 static int wait_child_ready(struct restore_task *t, int sync_rd, cr_error_t *err)
 {
-	struct child_msg msg;
+	static struct child_msg msg;
 	ssize_t n;
 
 	do
@@ -308,6 +310,9 @@ static int wait_child_ready(struct restore_task *t, int sync_rd, cr_error_t *err
 	while (n < 0 && errno == EINTR);
 	if (n != sizeof(msg))
 		return cr_error(err, n < 0 ? errno : 0, "pid %d died while setting itself up", t->pid);
+	msg.warnings[sizeof(msg.warnings) - 1] = '\0';
+	for (char *line = strtok(msg.warnings, "\n"); line != NULL; line = strtok(NULL, "\n"))
+		pr_warn("%s", line);
 	if (!msg.ok) {
 		msg.error[sizeof(msg.error) - 1] = '\0';
 		return cr_error(err, 0, "%s", msg.error);
@@ -439,7 +444,7 @@ int cr_restore(const struct restore_opts *opts, enum pid_backend backend, int *s
 		goto out;
 	if (create_and_transplant(&ctx, backend, im.pstree, err) < 0)
 		goto out;
-	if (ptrace_release(ctx.tasks[0].pid, 0, err) < 0) {
+	if (ptrace_release(ctx.tasks[0].pid, ctx.tasks[0].core->stopped ? SIGSTOP : 0, err) < 0) {
 		kill_child(ctx.tasks[0].pid);
 		goto out;
 	}
