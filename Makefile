@@ -109,4 +109,7 @@ $(BUILD)/test/workloads/%: test/workloads/%.c $(WL_LIB_OBJ) $(wildcard test/work
 $(BUILD)/obj $(BUILD)/san:
 	@mkdir -p $@
 
+# Keep the sanitizer builds of generated code between runs.
+.SECONDARY:
+
 -include $(wildcard $(BUILD)/obj/*.d $(BUILD)/san/*.d)

@@ -215,6 +215,9 @@ static int write_inventory(struct dump_ctx *ctx, const ThreadCore *th, cr_error_
 	inv.task_pids = &pid;
 	inv.n_task_pids = 1;
 	inv.cr_version = "0.1";
+	/* Every other image is durable before the inventory vouches for it. */
+	if (fsync(ctx->dirfd) < 0)
+		return cr_error(err, errno, "fsync image directory");
 	if (write_msgs(ctx->dirfd, IMG_INVENTORY, CR_IMG_INVENTORY, &msg, 1, err) < 0)
 		return -1;
 	if (fsync(ctx->dirfd) < 0)
