@@ -93,9 +93,26 @@ int attrs_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 	return 0;
 }
 
+static int restore_session(const struct restore_task *t, cr_error_t *err)
+{
+	uint32_t pid = t->pstree->ns_pid[0];
+
+	if (t->pstree->ns_sid[0] == pid) {
+		if (setsid() < 0)
+			return cr_error(err, errno, "setsid");
+	} else if (t->pstree->ns_pgid[0] == pid) {
+		if (setpgid(0, 0) < 0)
+			return cr_error(err, errno, "setpgid");
+	}
+	return 0;
+}
+
 int attrs_restore_child(const struct restore_task *t, cr_error_t *err)
 {
 	const CoreEntry *core = t->core;
+
+	if (restore_session(t, err) < 0)
+		return -1;
 
 	umask((mode_t)core->umask);
 	if (strcmp(core->root, "/") != 0 && chroot(core->root) < 0)

@@ -7,7 +7,9 @@
 #include "task.h"
 
 int attrs_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
-/* In the child, before it stops: umask, cwd, root, personality. */
+/* In the child, before it stops: session and process group (a process
+ * that led its session or group leads a new one; any other stays in the
+ * restorer's, as a shell job does), umask, cwd, root, personality. */
 int attrs_restore_child(const struct restore_task *t, cr_error_t *err);
 /* In the child, last of all (limits may forbid what came before). */
 int attrs_restore_rlimits(const struct restore_task *t, cr_error_t *err);

@@ -154,7 +154,8 @@ static int validate_task(const struct restore_ctx *ctx, const struct restore_tas
 {
 	if (t->core->pid != (uint32_t)t->pid)
 		return cr_error(err, 0, "core-%d.img: describes pid %u", t->pid, t->core->pid);
-	if (ps->n_ns_pid == 0 || ps->n_ns_pid > MAX_NS_LEVELS || ps->ns_pid[0] != (uint32_t)t->pid)
+	if (ps->n_ns_pid == 0 || ps->n_ns_pid > MAX_NS_LEVELS || ps->ns_pid[0] != (uint32_t)t->pid ||
+	    ps->n_ns_sid != ps->n_ns_pid || ps->n_ns_pgid != ps->n_ns_pid)
 		return cr_error(err, 0, "pstree.img: pid set does not match pid %d", t->pid);
 	if (t->mm->exe_file_id && restore_file(ctx, t->mm->exe_file_id) == NULL)
 		return cr_error(err, 0, "mm-%d.img: exe names file %u, which files.img lacks", t->pid,
@@ -193,6 +194,7 @@ static int load_images(struct restore_ctx *ctx, struct restore_images *im, cr_er
 	ctx->n_tasks = 1;
 	t = &ctx->tasks[0];
 	t->pid = (pid_t)im->inv->root_pid;
+	t->pstree = im->pstree;
 	if (load_task(ctx, t, err) < 0)
 		return -1;
 	return validate_task(ctx, t, im->inv, im->pstree, err);

@@ -15,6 +15,7 @@
 #include "inject.h"
 #include "mm.pb-c.h"
 #include "proc.h"
+#include "pstree.pb-c.h"
 
 struct dump_opts {
 	const char *dir;
@@ -66,6 +67,7 @@ struct restore_opts {
 
 struct restore_task {
 	pid_t pid;
+	const PstreeEntry *pstree;
 	CoreEntry *core;
 	MmEntry *mm;
 	PagemapEntry **pagemap;
