@@ -1,0 +1,423 @@
+# test/integration/lib.sh — sourced by every test/integration/t_*.sh.
+#
+# A test script defines one function per case and ends with
+#
+#     run_case NAME FUNCTION [ARGS...]   # once per case
+#     finish_tests
+#
+# A case function returns 0 when the case passed; otherwise it sets REASON and
+# returns 1. run_case prints "ok <test>/<case>" or "FAIL <test>/<case>: REASON"
+# followed by the tails of the logs the case collected, then kills every
+# process the case started. Every script can be run alone:
+#
+#     bash test/integration/t_state.sh
+#
+# Environment: CR (the cr binary), CR_TEST_TIMEOUT (seconds for a whole
+# script, default 240), CR_TIMEOUT (seconds for one cr command, default 60),
+# CR_TEST_KEEP=1 (keep the temp dir).
+#
+# Every script runs below build/test/workloads/subreaper (it re-executes
+# itself there), so restored processes whose `cr restore --detach` has exited
+# are reparented to a process that reaps them at once, not to PID 1.
+
+set -u
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
+CR=${CR:-$ROOT/build/cr}
+WL=$ROOT/build/test/workloads
+SUBREAPER=$WL/subreaper
+TEST_NAME=$(basename "$0" .sh)
+TEST_TIMEOUT=${CR_TEST_TIMEOUT:-240}
+CR_TIMEOUT=${CR_TIMEOUT:-60}
+
+# ---- preconditions and the subreaper ----------------------------------------
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "FAIL $TEST_NAME: needs root (cr uses ptrace on other processes and exact pids)"
+	exit 1
+fi
+# A script that runs no cr command (t_controls) sets NEEDS_CR=0 before sourcing.
+for bin in "$SUBREAPER" $([ "${NEEDS_CR:-1}" = 1 ] && echo "$CR"); do
+	if [ ! -x "$bin" ]; then
+		echo "FAIL $TEST_NAME: $bin is not built (make cr workloads)"
+		exit 1
+	fi
+done
+if [ "${CR_TEST_SUBREAPER:-}" != "$PPID" ]; then
+	exec "$SUBREAPER" bash "$0" "$@"
+fi
+
+TMP=$(mktemp -d /tmp/cr-test.XXXX) || { echo "FAIL $TEST_NAME: mktemp"; exit 1; }
+
+PIDS=()          # every pid a case started (workloads, cr, helpers)
+CASE=""
+CASE_TMP=$TMP    # a fresh dir for each case: state dirs, images, cr logs
+CASE_LOGS=()     # files whose tail is shown when the case fails
+CASE_IMG_DIRS=() # image dirs: their *.log files are shown too
+REASON=""
+PASSED=0
+FAILED=0
+
+# ---- processes ----------------------------------------------------------------
+
+track_pid() {
+	PIDS+=("$1")
+}
+
+# The pid and all its descendants, deepest first.
+descendants() {
+	local pid=$1 child
+	for child in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
+		descendants "$child"
+	done
+	echo "$pid"
+}
+
+kill_tree() {
+	local pid
+	for pid in $(descendants "$1"); do
+		kill -KILL "$pid" 2>/dev/null
+	done
+}
+
+# Kills every tracked pid, its process group and its descendants.
+kill_tracked() {
+	local pid self_pgid
+	self_pgid=$(stat_field $$ 5)
+	for pid in "${PIDS[@]+"${PIDS[@]}"}"; do
+		[ "$pid" = "$$" ] && continue
+		kill_tree "$pid"
+		[ "$pid" != "$self_pgid" ] && kill -KILL -- "-$pid" 2>/dev/null
+	done
+	for pid in "${PIDS[@]+"${PIDS[@]}"}"; do
+		wait "$pid" 2>/dev/null # our own jobs: reap quietly
+		wait_until 5 pid_gone "$pid"
+	done
+	PIDS=()
+}
+
+# True while the pid names a live process (a zombie is not live).
+proc_alive() {
+	local state
+	state=$(awk '/^State:/ { print $2 }' /proc/"$1"/status 2>/dev/null)
+	[ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
+# True once nothing holds the pid any more (not even a zombie).
+pid_gone() {
+	[ ! -e /proc/"$1" ]
+}
+
+# stat_field PID N: field N of /proc/PID/stat (man 5 proc: 3 state, 4 ppid,
+# 5 pgrp, 6 session), read after the command name, which may hold spaces.
+stat_field() {
+	local n=$2 stat
+	stat=$(cat /proc/"$1"/stat 2>/dev/null) || return 1
+	stat=${stat##*) }
+	# shellcheck disable=SC2086
+	set -- $stat
+	shift $((n - 3))
+	echo "$1"
+}
+
+status_field() {
+	awk -v f="$2:" '$1 == f { print $2 }' /proc/"$1"/status 2>/dev/null
+}
+
+# The process runs free: not traced, not stopped, running the given binary.
+running_free() {
+	local pid=$1 exe=$2 state
+	proc_alive "$pid" || return 1
+	[ "$(status_field "$pid" TracerPid)" = 0 ] || return 1
+	state=$(status_field "$pid" State)
+	[ "$state" != T ] && [ "$state" != t ] || return 1
+	[ "$(readlink /proc/"$pid"/exe 2>/dev/null)" = "$exe" ]
+}
+
+# Blocked in system call NR and not traced.
+blocked_in() {
+	local pid=$1 nr=$2 cur
+	[ "$(status_field "$pid" TracerPid)" = 0 ] || return 1
+	read -r cur _ < /proc/"$pid"/syscall 2>/dev/null || return 1
+	[ "$cur" = "$nr" ]
+}
+
+# wait_until SECONDS COMMAND [ARGS...]: polls the command every 50 ms.
+wait_until() {
+	local timeout=$1
+	shift
+	local deadline=$((${EPOCHREALTIME//[.,]/} + timeout * 1000000))
+	until "$@"; do
+		[ "${EPOCHREALTIME//[.,]/}" -ge "$deadline" ] && return 1
+		sleep 0.05
+	done
+}
+
+# ---- workloads -----------------------------------------------------------------
+
+# wl_start NAME [ARGS...]: starts build/test/workloads/NAME in a fresh state dir
+# as the leader of a new session and waits (10 s) until it is ready. Sets
+# WL_NAME, WL_DIR, WL_PID, WL_TOKEN, WL_EXE.
+wl_start() {
+	local name=$1 launched
+	shift
+	WL_NAME=$name
+	WL_EXE=$WL/$name
+	WL_DIR=$(mktemp -d "$CASE_TMP/$name.XXXX")
+	setsid "$WL_EXE" "$WL_DIR" "$@" </dev/null >/dev/null 2>&1 &
+	launched=$!
+	disown "$launched" # bash still reaps it, without "Killed" notices
+	track_pid "$launched"
+	CASE_LOGS+=("$WL_DIR/log")
+	wl_await_ready "$launched"
+}
+
+# wl_start_pty OUTFILE NAME [ARGS...]: like wl_start, but the workload runs
+# on a new pseudo-terminal (under ptyrun, which copies what the terminal shows
+# to OUTFILE). Also sets PTYRUN_PID.
+wl_start_pty() {
+	local out=$1 name=$2
+	shift 2
+	WL_NAME=$name
+	WL_EXE=$WL/$name
+	WL_DIR=$(mktemp -d "$CASE_TMP/$name.XXXX")
+	CASE_LOGS+=("$out")
+	"$WL/ptyrun" "$out" "$WL_EXE" "$WL_DIR" "$@" </dev/null >/dev/null 2>&1 &
+	PTYRUN_PID=$!
+	track_pid "$PTYRUN_PID"
+	wl_await_ready "$PTYRUN_PID" child
+}
+
+# wl_await_ready PID [child]: waits for WL_DIR/ready and reads the token. The
+# workload must be PID itself (or, with "child", a child of PID).
+wl_await_ready() {
+	local launched=$1 relation=${2:-self}
+	if ! wait_until 10 wl_ready_or_dead "$launched"; then
+		REASON="$WL_NAME did not become ready within 10 s"
+		return 1
+	fi
+	if [ ! -e "$WL_DIR/ready" ]; then
+		REASON="$WL_NAME died before it was ready: $(cat "$WL_DIR/result" 2>/dev/null)"
+		return 1
+	fi
+	read -r WL_PID WL_TOKEN < "$WL_DIR/token"
+	track_pid "$WL_PID"
+	if [ "$relation" = child ]; then
+		if [ "$(status_field "$WL_PID" PPid)" != "$launched" ]; then
+			REASON="$WL_NAME (pid $WL_PID) is not a child of $launched"
+			return 1
+		fi
+	elif [ "$WL_PID" != "$launched" ]; then
+		REASON="$WL_NAME reports pid $WL_PID, but $launched was started"
+		return 1
+	fi
+}
+
+wl_ready_or_dead() {
+	[ -e "$WL_DIR/ready" ] || ! proc_alive "$1"
+}
+
+# Waits until the workload sits in the system call it named in FILE
+# (syscall_nr or syscall_nr_restored), if it named one.
+wl_await_blocked() {
+	local file=${1:-syscall_nr} nr
+	[ -e "$WL_DIR/$file" ] || return 0
+	nr=$(cat "$WL_DIR/$file")
+	if ! wait_until 10 blocked_in "$WL_PID" "$nr"; then
+		REASON="$WL_NAME (pid $WL_PID) is not blocked in system call $nr (/proc/PID/syscall: $(cat /proc/"$WL_PID"/syscall 2>&1))"
+		return 1
+	fi
+}
+
+# Waits until a restored workload runs free (not traced, its own binary).
+wl_await_running() {
+	if ! wait_until 10 running_free "$WL_PID" "$WL_EXE"; then
+		REASON="restored pid $WL_PID is not running free as $WL_NAME: $(describe_pid "$WL_PID")"
+		return 1
+	fi
+}
+
+describe_pid() {
+	if [ ! -e /proc/"$1" ]; then
+		echo "no such process"
+		return
+	fi
+	echo "state $(status_field "$1" State), tracer $(status_field "$1" TracerPid), exe $(readlink /proc/"$1"/exe 2>&1)"
+}
+
+wl_trigger() {
+	rm -f "$WL_DIR/result"
+	kill -USR2 "$WL_PID" 2>/dev/null || { REASON="cannot signal pid $WL_PID: it is gone"; return 1; }
+}
+
+# Waits (default 15 s) for the result and wants "PASS <pid> <token>" with the
+# pid and token recorded when the workload first became ready.
+wl_expect_pass() {
+	local timeout=${1:-15} result
+	if ! wait_until "$timeout" test -e "$WL_DIR/result"; then
+		REASON="no result from $WL_NAME within $timeout s (pid $WL_PID: $(describe_pid "$WL_PID"))"
+		return 1
+	fi
+	result=$(cat "$WL_DIR/result")
+	case $result in
+	"PASS $WL_PID $WL_TOKEN")
+		return 0 ;;
+	"PASS "*)
+		REASON="result '$result' but expected pid $WL_PID token $WL_TOKEN (restarted instead of restored?)" ;;
+	*)
+		REASON="workload reports: $result" ;;
+	esac
+	return 1
+}
+
+# Like wl_expect_pass, but wants a FAIL that mentions TEXT (negative controls).
+wl_expect_fail() {
+	local text=$1 result
+	if ! wait_until 15 test -e "$WL_DIR/result"; then
+		REASON="no result from $WL_NAME within 15 s"
+		return 1
+	fi
+	result=$(cat "$WL_DIR/result")
+	case $result in
+	"FAIL $WL_PID $WL_TOKEN: "*"$text"*)
+		return 0 ;;
+	esac
+	REASON="expected a FAIL mentioning '$text', got: $result"
+	return 1
+}
+
+# After its result, a workload exits; its pid must be reaped (not a zombie).
+wl_await_exit() {
+	if ! wait_until 10 pid_gone "$WL_PID"; then
+		REASON="pid $WL_PID still exists after the workload finished: $(describe_pid "$WL_PID")"
+		return 1
+	fi
+}
+
+# ---- cr -------------------------------------------------------------------------
+
+# cr_run LABEL ARGS...: runs cr (bounded by CR_TIMEOUT) with its stdout and
+# stderr in $CASE_TMP/LABEL.out and $CASE_TMP/LABEL.err. Returns cr's status and keeps it
+# in CR_STATUS; CR_ERR is the stderr file.
+cr_run() {
+	local label=$1
+	shift
+	CR_ERR=$CASE_TMP/$label.err
+	CASE_LOGS+=("$CR_ERR")
+	timeout -k 5 "$CR_TIMEOUT" "$CR" "$@" >"$CASE_TMP/$label.out" 2>"$CR_ERR" </dev/null
+	CR_STATUS=$?
+	[ "$CR_STATUS" = 124 ] && echo "(cr $* timed out after $CR_TIMEOUT s)" >> "$CR_ERR"
+	return "$CR_STATUS"
+}
+
+# cr_dump LABEL PID IMGDIR [OPTIONS...]: a dump that must succeed and must free
+# the pid (unless --leave-running).
+cr_dump() {
+	local label=$1 pid=$2 img=$3 opt
+	shift 3
+	CASE_IMG_DIRS+=("$img")
+	if ! cr_run "$label" dump "$pid" -D "$img" "$@"; then
+		REASON="cr dump $pid failed (exit $CR_STATUS): $(last_line "$CR_ERR")"
+		return 1
+	fi
+	for opt in "$@"; do
+		[ "$opt" = --leave-running ] && return 0
+	done
+	if ! wait_until 5 pid_gone "$pid"; then
+		REASON="pid $pid still exists after cr dump: $(describe_pid "$pid")"
+		return 1
+	fi
+}
+
+# cr_restore_detached LABEL IMGDIR [OPTIONS...]: restore --detach, then wait
+# until the workload runs free.
+cr_restore_detached() {
+	local label=$1 img=$2
+	shift 2
+	CASE_IMG_DIRS+=("$img")
+	if ! cr_run "$label" restore -D "$img" --detach "$@"; then
+		REASON="cr restore -D $img failed (exit $CR_STATUS): $(last_line "$CR_ERR")"
+		return 1
+	fi
+	wl_await_running
+}
+
+last_line() {
+	tail -n 1 "$1" 2>/dev/null
+}
+
+# ---- cases --------------------------------------------------------------------
+
+show_logs() {
+	local f dir
+	local -A shown=()
+	for dir in "${CASE_IMG_DIRS[@]+"${CASE_IMG_DIRS[@]}"}"; do
+		for f in "$dir"/*.log; do
+			[ -e "$f" ] && CASE_LOGS+=("$f")
+		done
+	done
+	for f in "${CASE_LOGS[@]+"${CASE_LOGS[@]}"}"; do
+		[ -s "$f" ] && [ -z "${shown[$f]:-}" ] || continue
+		shown[$f]=1
+		echo "    --- ${f#"$TMP"/} (last lines)"
+		tail -n 12 "$f" | sed 's/^/    /'
+	done
+}
+
+run_case() {
+	local name=$1
+	shift
+	CASE=$name
+	CASE_TMP=$TMP/$name
+	mkdir -p "$CASE_TMP"
+	CASE_LOGS=()
+	CASE_IMG_DIRS=()
+	REASON=""
+	local result=FAIL
+	if "$@"; then
+		result=ok
+		echo "ok $TEST_NAME/$CASE"
+		PASSED=$((PASSED + 1))
+	else
+		echo "FAIL $TEST_NAME/$CASE: ${REASON:-failed}"
+		show_logs
+		FAILED=$((FAILED + 1))
+	fi
+	kill_tracked
+	# Images of passed cases are not needed any more (they are large).
+	[ "$result" = ok ] && [ "${CR_TEST_KEEP:-0}" != 1 ] && rm -rf "$CASE_TMP"
+}
+
+finish_tests() {
+	[ "$FAILED" -eq 0 ]
+	exit $?
+}
+
+cleanup() {
+	local status=$?
+	trap - EXIT TERM INT
+	if [ -n "${WATCHDOG:-}" ]; then
+		kill_tree "$WATCHDOG"
+		wait "$WATCHDOG" 2>/dev/null
+	fi
+	kill_tracked
+	if [ "${CR_TEST_KEEP:-0}" = 1 ]; then
+		echo "# $TEST_NAME: kept $TMP" >&2
+	else
+		rm -rf "$TMP"
+	fi
+	exit "$status"
+}
+
+on_timeout() {
+	echo "FAIL $TEST_NAME${CASE:+/$CASE}: timed out after $TEST_TIMEOUT s"
+	[ -n "$CASE" ] && show_logs
+	exit 1
+}
+
+trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+trap on_timeout USR1
+(sleep "$TEST_TIMEOUT" && kill -USR1 $$) 2>/dev/null &
+WATCHDOG=$!

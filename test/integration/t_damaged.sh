@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# t_damaged: one flipped byte in a core-*.img makes cr restore fail, naming
+# the damaged file, before any process is created (the pid stays free). Put
+# back, the same images restore and pass: the failed restore left them intact.
+source "$(dirname "$0")/lib.sh"
+
+# flip_byte FILE OFFSET: xor the byte at OFFSET with 0xff.
+flip_byte() {
+	local file=$1 off=$2 byte
+	byte=$(od -An -tu1 -j "$off" -N1 "$file" | tr -d ' ')
+	# shellcheck disable=SC2059
+	printf "$(printf '\\%03o' $((byte ^ 0xff)))" | dd of="$file" bs=1 seek="$off" conv=notrunc status=none
+}
+
+damaged_core() {
+	local img=$CASE_TMP/img core off before
+	wl_start w_state || return 1
+	cr_dump dump "$WL_PID" "$img" || return 1
+	core=$(ls "$img"/core-*.img 2>/dev/null | head -n 1)
+	[ -n "$core" ] || { REASON="no core-*.img in $img: $(ls "$img" | tr '\n' ' ')"; return 1; }
+	off=$(($(stat -c %s "$core") / 2))
+	before=$(sha256sum < "$core")
+	flip_byte "$core" "$off"
+	[ "$(sha256sum < "$core")" != "$before" ] || { REASON="flip_byte did not change $core"; return 1; }
+
+	if cr_run restore-damaged restore -D "$img" --detach; then
+		REASON="cr restore accepted $(basename "$core") with byte $off flipped"
+		return 1
+	fi
+	[ "$CR_STATUS" != 124 ] || { REASON="cr restore timed out"; return 1; }
+	grep -qF "$(basename "$core")" "$CR_ERR" || {
+		REASON="the error does not name $(basename "$core"): $(last_line "$CR_ERR")"
+		return 1
+	}
+	wait_until 2 pid_gone "$WL_PID" || { REASON="pid $WL_PID exists after the failed restore: $(describe_pid "$WL_PID")"; return 1; }
+
+	flip_byte "$core" "$off"
+	[ "$(sha256sum < "$core")" = "$before" ] || { REASON="could not repair $core"; return 1; }
+	cr_restore_detached restore-repaired "$img" || return 1
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+run_case flipped_core_byte damaged_core
+finish_tests
