@@ -1,4 +1,5 @@
 #include "files.h"
+#include "fdkind.h"
 #include "log.h"
 #include "util.h"
 
@@ -53,24 +54,31 @@ static bool is_tty_rdev(dev_t rdev)
 	return (maj >= 136 && maj <= 143) || maj == 4 || (maj == 5 && (min == 0 || min == 1));
 }
 
-static const char *kind_of_mode(mode_t mode, const char *link)
+static bool ends_deleted(const char *link)
 {
-	if (strncmp(link, "anon_inode:", 11) == 0)
-		return link + 11;
-	switch (mode & S_IFMT) {
-	case S_IFIFO: return strncmp(link, "pipe:", 5) == 0 ? "pipe" : "fifo";
+	size_t len = strlen(link);
+
+	return len > 10 && strcmp(link + len - 10, " (deleted)") == 0;
+}
+
+/* What to call an fd no kind accepts, for the error message. */
+static const char *unsupported_name(const struct fd_probe *p)
+{
+	if (strncmp(p->link, "anon_inode:", 11) == 0)
+		return p->link + 11;
+	if (strncmp(p->link, "/memfd:", 7) == 0)
+		return "memfd";
+	if (ends_deleted(p->link))
+		return "deleted file";
+	switch (p->st.st_mode & S_IFMT) {
+	case S_IFIFO: return strncmp(p->link, "pipe:", 5) == 0 ? "pipe" : "fifo";
 	case S_IFSOCK: return "socket";
 	case S_IFBLK: return "block device";
+	case S_IFCHR: return "character device";
+	case S_IFREG: return "file not reachable by its path";
 	default: return "unknown";
 	}
 }
-
-struct fd_probe {
-	int fd;
-	char link[PATH_MAX];
-	struct stat st;
-	struct proc_fdinfo info;
-};
 
 static int probe_fd(pid_t pid, int fd, struct fd_probe *p, cr_error_t *err)
 {
@@ -85,20 +93,28 @@ static int probe_fd(pid_t pid, int fd, struct fd_probe *p, cr_error_t *err)
 	p->link[n] = '\0';
 	if (stat(path, &p->st) < 0)
 		return cr_error(err, errno, "pid %d fd %d (%s): stat", pid, fd, p->link);
-	return proc_read_fdinfo(pid, fd, &p->info, NULL, err);
+	return proc_read_fdinfo(pid, fd, &p->info, &p->fdinfo, err);
 }
 
-static int describe_reg(const struct dump_task *t, const struct fd_probe *p, FileEntry *fe, cr_error_t *err)
+/* --- regular files, character devices, terminals ---------------------- */
+
+static bool reg_match(const struct fd_probe *p)
 {
-	size_t len = strlen(p->link);
+	mode_t type = p->st.st_mode & S_IFMT;
 	struct stat now;
 
-	if (len > 10 && strcmp(p->link + len - 10, " (deleted)") == 0)
-		return cr_error(err, 0, "pid %d fd %d: unsupported kind: deleted file %s", t->pid, p->fd, p->link);
-	if (p->link[0] != '/' || stat(p->link, &now) < 0 || now.st_ino != p->st.st_ino ||
-	    now.st_dev != p->st.st_dev)
-		return cr_error(err, 0, "pid %d fd %d: unsupported kind: file %s is not reachable by its path",
-				t->pid, p->fd, p->link);
+	if (type != S_IFREG && type != S_IFDIR)
+		return false;
+	if (p->link[0] != '/' || ends_deleted(p->link) || strncmp(p->link, "/memfd:", 7) == 0)
+		return false;
+	/* The path must still lead to the same file. */
+	return stat(p->link, &now) == 0 && now.st_ino == p->st.st_ino && now.st_dev == p->st.st_dev;
+}
+
+static int reg_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
+		    cr_error_t *err)
+{
+	(void)ctx, (void)t, (void)err;
 	fe->kind = FILE_KIND__FILE_REG;
 	fe->has_size = fe->has_mode = true;
 	fe->size = S_ISREG(p->st.st_mode) ? (uint64_t)p->st.st_size : 0;
@@ -106,30 +122,38 @@ static int describe_reg(const struct dump_task *t, const struct fd_probe *p, Fil
 	return 0;
 }
 
-static int describe_fd(const struct dump_ctx *ctx, const struct dump_task *t, const struct fd_probe *p,
-		       FileEntry *fe, cr_error_t *err)
+static bool tty_match(const struct fd_probe *p)
 {
-	mode_t type = p->st.st_mode & S_IFMT;
-
-	if (strncmp(p->link, "anon_inode:", 11) != 0 && (type == S_IFREG || type == S_IFDIR))
-		return describe_reg(t, p, fe, err);
-	if (type == S_IFCHR && is_tty_rdev(p->st.st_rdev)) {
-		if (!ctx->opts->shell_job)
-			return cr_error(err, 0, "pid %d fd %d: terminal %s; dump with --shell-job to let the "
-					"restored process use the restoring terminal", t->pid, p->fd, p->link);
-		fe->kind = FILE_KIND__FILE_TTY;
-		return 0;
-	}
-	if (type == S_IFCHR && p->link[0] == '/' && strcmp(p->link, "/dev/ptmx") != 0 &&
-	    strncmp(p->link, "/dev/pts/", 9) != 0) {
-		fe->kind = FILE_KIND__FILE_CHR;
-		fe->has_rdev = true;
-		fe->rdev = (uint32_t)p->st.st_rdev;
-		return 0;
-	}
-	return cr_error(err, 0, "pid %d fd %d: unsupported kind: %s (%s)", t->pid, p->fd,
-			type == S_IFCHR ? "pty master" : kind_of_mode(p->st.st_mode, p->link), p->link);
+	return S_ISCHR(p->st.st_mode) && is_tty_rdev(p->st.st_rdev);
 }
+
+static int tty_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
+		    cr_error_t *err)
+{
+	if (!ctx->opts->shell_job)
+		return cr_error(err, 0, "pid %d fd %d: terminal %s; dump with --shell-job to let the "
+				"restored process use the restoring terminal", t->pid, p->fd, p->link);
+	fe->kind = FILE_KIND__FILE_TTY;
+	return 0;
+}
+
+static bool chr_match(const struct fd_probe *p)
+{
+	return S_ISCHR(p->st.st_mode) && p->link[0] == '/' && strcmp(p->link, "/dev/ptmx") != 0 &&
+	       strncmp(p->link, "/dev/pts/", 9) != 0;
+}
+
+static int chr_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
+		    cr_error_t *err)
+{
+	(void)ctx, (void)t, (void)err;
+	fe->kind = FILE_KIND__FILE_CHR;
+	fe->has_rdev = true;
+	fe->rdev = (uint32_t)p->st.st_rdev;
+	return 0;
+}
+
+/* --- the fd table of a process ---------------------------------------- */
 
 /* An earlier fd of the same process that refers to the same description. */
 static uint32_t shared_with(pid_t pid, const struct fd_probe *probes, const uint32_t *ids, size_t n,
@@ -144,6 +168,26 @@ static uint32_t shared_with(pid_t pid, const struct fd_probe *probes, const uint
 	return 0;
 }
 
+static int describe_fd(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, uint32_t *id,
+		       cr_error_t *err)
+{
+	const struct fd_kind *kind = fdkind_for_probe(p);
+	FileEntry *fe;
+
+	if (kind == NULL)
+		return cr_error(err, 0, "pid %d fd %d: unsupported kind: %s (%s)", t->pid, p->fd,
+				unsupported_name(p), p->link);
+	fe = arena_new(&ctx->arena, FileEntry);
+	file_entry__init(fe);
+	fe->path = arena_strdup(&ctx->arena, p->link);
+	fe->flags = p->info.flags & ~(uint32_t)O_CLOEXEC;
+	fe->pos = p->info.pos;
+	if (kind->dump(ctx, t, p, fe, err) < 0)
+		return cr_error_wrap(err, "%s", kind->name);
+	*id = file_table_add(ctx, fe);
+	return 0;
+}
+
 static int dump_one_fd(struct dump_ctx *ctx, struct dump_task *t, struct fd_probe *probes, uint32_t *ids,
 		       size_t i, cr_error_t *err)
 {
@@ -154,17 +198,8 @@ static int dump_one_fd(struct dump_ctx *ctx, struct dump_task *t, struct fd_prob
 	fd_entry__init(fde);
 	fde->fd = (uint32_t)p->fd;
 	fde->cloexec = (p->info.flags & O_CLOEXEC) != 0;
-	if (id == 0) {
-		FileEntry *fe = arena_new(&ctx->arena, FileEntry);
-
-		file_entry__init(fe);
-		if (describe_fd(ctx, t, p, fe, err) < 0)
-			return -1;
-		fe->path = arena_strdup(&ctx->arena, p->link);
-		fe->flags = p->info.flags & ~(uint32_t)O_CLOEXEC;
-		fe->pos = p->info.pos;
-		id = file_table_add(ctx, fe);
-	}
+	if (id == 0 && describe_fd(ctx, t, p, &id, err) < 0)
+		return -1;
 	ids[i] = id;
 	fde->file_id = id;
 	t->fds[t->n_fds++] = fde;
@@ -177,6 +212,7 @@ int files_dump_fds(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 	cleanup_free struct fd_probe *probes = NULL;
 	cleanup_free uint32_t *ids = NULL;
 	size_t n = 0;
+	int ret = 0;
 
 	if (proc_list_fds(t->pid, &fds, &n, err) < 0)
 		return -1;
@@ -186,13 +222,13 @@ int files_dump_fds(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 		return cr_error(err, ENOMEM, "pid %d: fd table", t->pid);
 	t->fds = arena_array(&ctx->arena, FdEntry *, n + 1);
 	t->n_fds = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (probe_fd(t->pid, fds[i], &probes[i], err) < 0)
-			return -1;
-		if (dump_one_fd(ctx, t, probes, ids, i, err) < 0)
-			return -1;
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		if (probe_fd(t->pid, fds[i], &probes[i], err) < 0 || dump_one_fd(ctx, t, probes, ids, i, err) < 0)
+			ret = -1;
 	}
-	return 0;
+	for (size_t i = 0; i < n; i++)
+		free(probes[i].fdinfo);
+	return ret;
 }
 
 /* --------------------------------------------------------------- restore */
@@ -213,6 +249,11 @@ int files_validate(const struct restore_ctx *ctx, const struct restore_task *t, 
 		if (fe->kind == FILE_KIND__FILE_TTY && !ctx->opts->shell_job)
 			return cr_error(err, 0, "pid %d fd %u is a terminal (%s): restore with --shell-job",
 					t->pid, f->fd, fe->path);
+		if (fdkind_for_entry(fe) == NULL)
+			return cr_error(err, 0, "files.img: file %u (fd %u of pid %d) is of kind %d, which this "
+					"cr cannot restore", fe->id, f->fd, t->pid, fe->kind);
+		if (fdkind_for_entry(fe)->validate && fdkind_for_entry(fe)->validate(fe, err) < 0)
+			return cr_error_wrap(err, "files.img: file %u", fe->id);
 	}
 	return 0;
 }
@@ -259,25 +300,37 @@ static int open_chr(const FileEntry *fe, cr_error_t *err)
 	return steal_fd(&fd);
 }
 
-static int open_file(const struct restore_task *t, const FileEntry *fe, cr_error_t *err)
+static int reg_open(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe, cr_error_t *err)
 {
-	int fd;
-
-	switch (fe->kind) {
-	case FILE_KIND__FILE_REG:
-		return files_open_reg(fe, false, err);
-	case FILE_KIND__FILE_CHR:
-		return open_chr(fe, err);
-	case FILE_KIND__FILE_TTY:
-		fd = fcntl(t->reserved_base + RESERVED_TTY, F_DUPFD_CLOEXEC, 0);
-		if (fd < 0)
-			return cr_error(err, errno, "terminal %s: restore with --shell-job from a terminal",
-					fe->path);
-		return fd;
-	default:
-		return cr_error(err, 0, "file %u: unknown kind %d", fe->id, fe->kind);
-	}
+	(void)ctx, (void)t;
+	return files_open_reg(fe, false, err);
 }
+
+static int chr_open(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe, cr_error_t *err)
+{
+	(void)ctx, (void)t;
+	return open_chr(fe, err);
+}
+
+static int tty_open(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe, cr_error_t *err)
+{
+	int fd = fcntl(t->reserved_base + RESERVED_TTY, F_DUPFD_CLOEXEC, 0);
+
+	(void)ctx;
+	if (fd < 0)
+		return cr_error(err, errno, "terminal %s: restore with --shell-job from a terminal", fe->path);
+	return fd;
+}
+
+const struct fd_kind fdkind_reg = {
+	.name = "regular file", .match = reg_match, .dump = reg_dump, .open = reg_open,
+};
+const struct fd_kind fdkind_chr = {
+	.name = "character device", .match = chr_match, .dump = chr_dump, .open = chr_open,
+};
+const struct fd_kind fdkind_tty = {
+	.name = "terminal", .match = tty_match, .dump = tty_dump, .open = tty_open,
+};
 
 /* Puts fd at number want, with the close-on-exec flag as dumped. */
 static int place_fd(int fd, int want, bool cloexec, cr_error_t *err)
@@ -293,23 +346,44 @@ static int place_fd(int fd, int want, bool cloexec, cr_error_t *err)
 	return 0;
 }
 
+static int install_one(const struct restore_ctx *ctx, struct restore_task *t, size_t i, cr_error_t *err)
+{
+	const FdEntry *f = t->fds[i];
+	const FileEntry *fe = restore_file(ctx, f->file_id);
+	int fd = -1;
+
+	for (size_t j = 0; j < i && fd < 0; j++)
+		if (t->fds[j]->file_id == f->file_id)
+			fd = fcntl((int)t->fds[j]->fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		fd = fdkind_for_entry(fe)->open(ctx, t, fe, err);
+	if (fd < 0)
+		return cr_error_wrap(err, "fd %u (%s)", f->fd, fdkind_for_entry(fe)->name);
+	return place_fd(fd, (int)f->fd, f->cloexec, err);
+}
+
+/* Phase by phase, so that kinds referring to other fds find them. */
 static int install_fds(const struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
-	for (size_t i = 0; i < t->n_fds; i++) {
-		const FdEntry *f = t->fds[i];
-		int fd = -1;
-
-		for (size_t j = 0; j < i && fd < 0; j++)
-			if (t->fds[j]->file_id == f->file_id)
-				fd = fcntl((int)t->fds[j]->fd, F_DUPFD_CLOEXEC, 0);
-		if (fd < 0)
-			fd = open_file(t, restore_file(ctx, f->file_id), err);
-		if (fd < 0)
-			return cr_error_wrap(err, "fd %u", f->fd);
-		if (place_fd(fd, (int)f->fd, f->cloexec, err) < 0)
-			return -1;
+	for (int phase = 0; phase <= fdkind_max_phase(); phase++) {
+		for (size_t i = 0; i < t->n_fds; i++) {
+			if (fdkind_for_entry(restore_file(ctx, t->fds[i]->file_id))->phase != phase)
+				continue;
+			if (install_one(ctx, t, i, err) < 0)
+				return -1;
+		}
 	}
 	return 0;
+}
+
+int files_stash_fd(const struct restore_task *t, int fd, cr_error_t *err)
+{
+	int moved = fcntl(fd, F_DUPFD_CLOEXEC, t->reserved_base + t->n_reserved);
+
+	if (moved < 0)
+		return cr_error(err, errno, "keep fd %d aside", fd);
+	close(fd);
+	return moved;
 }
 
 static int open_reserved(int slot_fd, const FileEntry *fe, cr_error_t *err)

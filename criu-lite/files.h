@@ -21,4 +21,11 @@ int files_restore_child(const struct restore_ctx *ctx, struct restore_task *t, i
  * dumped (size, mtime) when strict; returns the fd. */
 int files_open_reg(const FileEntry *fe, bool strict, cr_error_t *err);
 
+/* Restore, in the child: moves fd (closing it) above every dumped and
+ * reserved fd, where installing the dumped fds cannot overwrite it, and
+ * returns its new number.  For kinds that create two descriptions at once
+ * (a pipe's two ends) and keep one for a later fd.  The restorer closes
+ * everything there before the process runs. */
+int files_stash_fd(const struct restore_task *t, int fd, cr_error_t *err);
+
 #endif
