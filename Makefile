@@ -109,6 +109,9 @@ $(BUILD)/test/workloads/%: test/workloads/%.c $(WL_LIB_OBJ) $(wildcard test/work
 $(BUILD)/obj $(BUILD)/san:
 	@mkdir -p $@
 
+# More targets (fuzz, install, kernel-test, bench) live in mk/*.mk.
+-include $(wildcard mk/*.mk)
+
 # Keep the sanitizer builds of generated code between runs.
 .SECONDARY:
 

@@ -116,6 +116,8 @@ static int collect_injected(struct dump_ctx *ctx, struct dump_task *t, cr_error_
 	if (signals_dump(ctx, t, err) < 0 || thread_dump(ctx, t, err) < 0 || timers_dump(ctx, t, err) < 0 ||
 	    mmlayout_dump(ctx, t, err) < 0)
 		return -1;
+	if (posix_timers_dump && posix_timers_dump(ctx, t, err) < 0)
+		return -1;
 	if (inject_call(&t->inj, "unmap scratch page", SYS_munmap, t->scratch, SCRATCH_SIZE, 0, 0, 0, 0, NULL,
 			err) < 0)
 		return -1;

@@ -1,4 +1,5 @@
 /* cr: the command line. */
+#include "commands.h"
 #include "dump.h"
 #include "error.h"
 #include "log.h"
@@ -18,6 +19,8 @@ static const char usage_text[] =
 	"commands:\n"
 	"  dump <pid> -D DIR     checkpoint the process <pid> into DIR\n"
 	"  restore [-D] DIR      restore the process in DIR with its pid\n"
+	"  show [-D] DIR         print what a dump holds (--json for all of it)\n"
+	"  check                 which kernel features cr relies on are here\n"
 	"\n"
 	"dump options:\n"
 	"  -D, --images-dir DIR  where to write the images (created 0700)\n"
@@ -175,6 +178,15 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
 		fputs(usage_text, stdout);
 		return 0;
+	}
+	if (strcmp(argv[1], "show") == 0 || strcmp(argv[1], "check") == 0) {
+		int (*cmd)(int, char **) = strcmp(argv[1], "show") == 0 ? cmd_show : cmd_check;
+
+		if (cmd == NULL) {
+			fprintf(stderr, "cr: '%s' is not part of this build\n", argv[1]);
+			return 2;
+		}
+		return cmd(argc - 1, argv + 1);
 	}
 	cli.command = argv[1];
 	if (parse_args(argc - 1, argv + 1, &cli) != 0)

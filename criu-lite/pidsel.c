@@ -19,6 +19,7 @@ const char *pidsel_backend_name(enum pid_backend b)
 	switch (b) {
 	case PID_BACKEND_CLONE3: return "clone3";
 	case PID_BACKEND_NS_LAST_PID: return "ns_last_pid";
+	case PID_BACKEND_CLONE2: return "clone2";
 	default: return "auto";
 	}
 }
@@ -29,10 +30,12 @@ int pidsel_backend_parse(const char *name, enum pid_backend *out, cr_error_t *er
 		*out = PID_BACKEND_CLONE3;
 	else if (strcmp(name, "ns_last_pid") == 0)
 		*out = PID_BACKEND_NS_LAST_PID;
+	else if (strcmp(name, "clone2") == 0)
+		*out = PID_BACKEND_CLONE2;
 	else if (strcmp(name, "auto") == 0)
 		*out = PID_BACKEND_AUTO;
 	else
-		return cr_error(err, 0, "unknown pid backend '%s' (clone3, ns_last_pid)", name);
+		return cr_error(err, 0, "unknown pid backend '%s' (clone3, clone2, ns_last_pid)", name);
 	return 0;
 }
 
@@ -93,6 +96,11 @@ pid_t pidsel_fork(enum pid_backend b, const uint32_t *pids, size_t n, int exit_s
 		return cr_error(err, 0, "a pid set of %zu levels is not possible", n);
 	if (b == PID_BACKEND_NS_LAST_PID)
 		return fork_ns_last_pid(pids, n, exit_signal, err);
+	if (b == PID_BACKEND_CLONE2) {
+		if (clone2_available == NULL || clone2_fork == NULL || !clone2_available())
+			return cr_error(err, ENOSYS, "this kernel has no clone2 syscall (see kernel-patches/)");
+		return clone2_fork(pids, n, exit_signal, err);
+	}
 	return fork_clone3(pids, n, exit_signal, err);
 }
 

@@ -13,7 +13,14 @@ enum pid_backend {
 	PID_BACKEND_AUTO = 0,
 	PID_BACKEND_CLONE3,      /* clone3() with set_tid (Linux 5.5+) */
 	PID_BACKEND_NS_LAST_PID, /* /proc/sys/kernel/ns_last_pid + fork: one level, racy */
+	PID_BACKEND_CLONE2,      /* clone2() from kernel-patches/ */
 };
+
+/* The clone2 backend, in clone2.c: whether this kernel has the syscall,
+ * and a fork through it with pids[] outermost level first (the seed's
+ * order).  Weak: absent from builds without clone2.c. */
+int clone2_available(void) __attribute__((weak));
+pid_t clone2_fork(const uint32_t *pids, size_t n, int exit_signal, cr_error_t *err) __attribute__((weak));
 
 const char *pidsel_backend_name(enum pid_backend b);
 int pidsel_backend_parse(const char *name, enum pid_backend *out, cr_error_t *err);

@@ -271,7 +271,11 @@ static int map_trampoline(struct restore_task *t, cr_error_t *err)
 
 static int child_setup(struct restore_ctx *ctx, struct restore_task *t, int sync_fd, cr_error_t *err)
 {
-	if (signals_restore_child(t, err) < 0 || files_restore_child(ctx, t, sync_fd, err) < 0 ||
+	if (signals_restore_child(t, err) < 0)
+		return -1;
+	if (posix_timers_restore_child && posix_timers_restore_child(t, err) < 0)
+		return -1;
+	if (files_restore_child(ctx, t, sync_fd, err) < 0 ||
 	    attrs_restore_child(t, err) < 0 || thread_restore_child(t, err) < 0 || map_trampoline(t, err) < 0)
 		return -1;
 	return attrs_restore_rlimits(t, err);
