@@ -25,15 +25,15 @@ demo: deps
 
 test: deps
 	@$(MAKE) --no-print-directory cr workloads unit-bins
-	@bash test/run-all.sh
+	@BUILD=$(BUILD) bash test/run-all.sh
 
 unit: deps
 	@$(MAKE) --no-print-directory unit-bins
-	@bash test/run-all.sh --unit-only
+	@BUILD=$(BUILD) bash test/run-all.sh --unit-only
 
 integration: deps
 	@$(MAKE) --no-print-directory cr workloads
-	@bash test/run-all.sh --integration-only
+	@BUILD=$(BUILD) bash test/run-all.sh --integration-only
 
 deps:
 	@bash scripts/install-deps.sh

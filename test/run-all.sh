@@ -35,7 +35,7 @@ cmocka_count() {
 
 run_unit() {
 	local bin name status np nf
-	local bins=(build/test/unit/test_*)
+	local bins=("${BUILD:-build}"/test/unit/test_*)
 	if [ ! -e "${bins[0]}" ]; then
 		echo "# no unit test binaries in build/test/unit (make unit-bins)"
 		return

@@ -23,8 +23,10 @@
 set -u
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
-CR=${CR:-$ROOT/build/cr}
-WL=$ROOT/build/test/workloads
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+CR=${CR:-$BUILD/cr}
+WL=$BUILD/test/workloads
 SUBREAPER=$WL/subreaper
 TEST_NAME=$(basename "$0" .sh)
 TEST_TIMEOUT=${CR_TEST_TIMEOUT:-240}
