@@ -93,7 +93,7 @@ int attrs_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 	return 0;
 }
 
-static int restore_session(const struct restore_task *t, cr_error_t *err)
+int attrs_restore_session(const struct restore_task *t, cr_error_t *err)
 {
 	uint32_t pid = t->pstree->ns_pid[0];
 
@@ -110,9 +110,6 @@ static int restore_session(const struct restore_task *t, cr_error_t *err)
 int attrs_restore_child(const struct restore_task *t, cr_error_t *err)
 {
 	const CoreEntry *core = t->core;
-
-	if (restore_session(t, err) < 0)
-		return -1;
 
 	umask((mode_t)core->umask);
 	if (strcmp(core->root, "/") != 0 && chroot(core->root) < 0)
@@ -170,7 +167,7 @@ static bool same_groups(const CredsEntry *c)
 	return true;
 }
 
-int attrs_restore_creds(struct restore_task *t, cr_error_t *err)
+int attrs_restore_creds(struct restore_task *t, struct injector *inj, cr_error_t *err)
 {
 	const CredsEntry *c = t->core->creds;
 	uid_t ru, eu, su;
@@ -183,16 +180,16 @@ int attrs_restore_creds(struct restore_task *t, cr_error_t *err)
 	if (!same_groups(c)) {
 		if (write_child(t->pid, t->tramp + TRAMP_GROUPS, c->groups, c->n_groups * sizeof(uint32_t),
 				err) < 0 ||
-		    inject_call(&t->inj, "setgroups", SYS_setgroups, c->n_groups, t->tramp + TRAMP_GROUPS, 0, 0, 0,
+		    inject_call(inj, "setgroups", SYS_setgroups, c->n_groups, t->tramp + TRAMP_GROUPS, 0, 0, 0,
 				0, NULL, err) < 0)
 			return -1;
 	}
 	if ((c->gid[0] != rg || c->gid[1] != eg || c->gid[2] != sg) &&
-	    inject_call(&t->inj, "setresgid", SYS_setresgid, c->gid[0], c->gid[1], c->gid[2], 0, 0, 0, NULL,
+	    inject_call(inj, "setresgid", SYS_setresgid, c->gid[0], c->gid[1], c->gid[2], 0, 0, 0, NULL,
 			err) < 0)
 		return -1;
 	if ((c->uid[0] != ru || c->uid[1] != eu || c->uid[2] != su) &&
-	    inject_call(&t->inj, "setresuid", SYS_setresuid, c->uid[0], c->uid[1], c->uid[2], 0, 0, 0, NULL,
+	    inject_call(inj, "setresuid", SYS_setresuid, c->uid[0], c->uid[1], c->uid[2], 0, 0, 0, NULL,
 			err) < 0)
 		return -1;
 	return 0;

@@ -7,14 +7,16 @@
 #include "task.h"
 
 int attrs_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
-/* In the child, before it stops: session and process group (a process
- * that led its session or group leads a new one; any other stays in the
- * restorer's, as a shell job does), umask, cwd, root, personality. */
+/* In the child, before it forks: a process that led its session or group
+ * leads a new one; any other stays in its parent's (the restorer joins
+ * non-leaders to their groups later). */
+int attrs_restore_session(const struct restore_task *t, cr_error_t *err);
+/* In the child, before it stops: umask, cwd, root, personality. */
 int attrs_restore_child(const struct restore_task *t, cr_error_t *err);
 /* In the child, last of all (limits may forbid what came before). */
 int attrs_restore_rlimits(const struct restore_task *t, cr_error_t *err);
 /* By injection, last before the registers: credentials differing from
  * the restorer's. */
-int attrs_restore_creds(struct restore_task *t, cr_error_t *err);
+int attrs_restore_creds(struct restore_task *t, struct injector *inj, cr_error_t *err);
 
 #endif

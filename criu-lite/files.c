@@ -155,15 +155,51 @@ static int chr_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_p
 
 /* --- the fd table of a process ---------------------------------------- */
 
-/* An earlier fd of the same process that refers to the same description. */
-static uint32_t shared_with(pid_t pid, const struct fd_probe *probes, const uint32_t *ids, size_t n,
-			    const struct fd_probe *p)
+/* An fd recorded earlier, in this process or another, that refers to the
+ * same description. */
+static uint32_t shared_with(const struct dump_ctx *ctx, pid_t pid, const struct fd_probe *p)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (probes[i].st.st_ino != p->st.st_ino || probes[i].st.st_dev != p->st.st_dev)
+	for (size_t i = 0; i < ctx->n_seen; i++) {
+		const struct fd_seen *s = &ctx->seen[i];
+
+		if (s->ino != p->st.st_ino || s->dev != p->st.st_dev)
 			continue;
-		if (syscall(SYS_kcmp, pid, pid, KCMP_FILE, probes[i].fd, p->fd) == 0)
-			return ids[i];
+		if (syscall(SYS_kcmp, s->pid, pid, KCMP_FILE, s->fd, p->fd) == 0)
+			return s->file_id;
+	}
+	return 0;
+}
+
+static int remember_fd(struct dump_ctx *ctx, pid_t pid, const struct fd_probe *p, uint32_t id, cr_error_t *err)
+{
+	if (ctx->n_seen == ctx->cap_seen) {
+		size_t cap = ctx->cap_seen ? ctx->cap_seen * 2 : 256;
+		struct fd_seen *bigger = realloc(ctx->seen, cap * sizeof(*bigger));
+
+		if (bigger == NULL)
+			return cr_error(err, ENOMEM, "fd table");
+		ctx->seen = bigger;
+		ctx->cap_seen = cap;
+	}
+	ctx->seen[ctx->n_seen++] = (struct fd_seen){
+		.pid = pid, .fd = p->fd, .dev = p->st.st_dev, .ino = p->st.st_ino, .file_id = id,
+	};
+	return 0;
+}
+
+int files_check_sharing(const struct dump_ctx *ctx, cr_error_t *err)
+{
+	for (size_t i = 0; i < ctx->n_seen; i++) {
+		const struct fd_seen *a = &ctx->seen[i];
+		const struct fd_kind *kind = fdkind_for_entry(ctx->files.v[a->file_id - 1]);
+
+		if (kind == NULL || kind->phase == 0)
+			continue;
+		for (size_t j = i + 1; j < ctx->n_seen; j++)
+			if (ctx->seen[j].file_id == a->file_id && ctx->seen[j].pid != a->pid)
+				return cr_error(err, 0, "pid %d fd %d and pid %d fd %d share one %s: unsupported kind "
+						"(a %s shared between processes)", a->pid, a->fd, ctx->seen[j].pid,
+						ctx->seen[j].fd, kind->name, kind->name);
 	}
 	return 0;
 }
@@ -188,47 +224,41 @@ static int describe_fd(struct dump_ctx *ctx, struct dump_task *t, const struct f
 	return 0;
 }
 
-static int dump_one_fd(struct dump_ctx *ctx, struct dump_task *t, struct fd_probe *probes, uint32_t *ids,
-		       size_t i, cr_error_t *err)
+static int dump_one_fd(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, cr_error_t *err)
 {
-	struct fd_probe *p = &probes[i];
 	FdEntry *fde = arena_new(&ctx->arena, FdEntry);
-	uint32_t id = shared_with(t->pid, probes, ids, i, p);
+	uint32_t id = shared_with(ctx, t->pid, p);
 
 	fd_entry__init(fde);
 	fde->fd = (uint32_t)p->fd;
 	fde->cloexec = (p->info.flags & O_CLOEXEC) != 0;
 	if (id == 0 && describe_fd(ctx, t, p, &id, err) < 0)
 		return -1;
-	ids[i] = id;
 	fde->file_id = id;
 	t->fds[t->n_fds++] = fde;
-	return 0;
+	return remember_fd(ctx, t->pid, p, id, err);
 }
 
 int files_dump_fds(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
 	cleanup_free int *fds = NULL;
-	cleanup_free struct fd_probe *probes = NULL;
-	cleanup_free uint32_t *ids = NULL;
 	size_t n = 0;
-	int ret = 0;
 
 	if (proc_list_fds(t->pid, &fds, &n, err) < 0)
 		return -1;
-	probes = calloc(n + 1, sizeof(*probes));
-	ids = calloc(n + 1, sizeof(*ids));
-	if (probes == NULL || ids == NULL)
-		return cr_error(err, ENOMEM, "pid %d: fd table", t->pid);
 	t->fds = arena_array(&ctx->arena, FdEntry *, n + 1);
 	t->n_fds = 0;
-	for (size_t i = 0; i < n && ret == 0; i++) {
-		if (probe_fd(t->pid, fds[i], &probes[i], err) < 0 || dump_one_fd(ctx, t, probes, ids, i, err) < 0)
-			ret = -1;
+	for (size_t i = 0; i < n; i++) {
+		struct fd_probe p = { 0 };
+		int r = probe_fd(t->pid, fds[i], &p, err);
+
+		if (r == 0)
+			r = dump_one_fd(ctx, t, &p, err);
+		free(p.fdinfo);
+		if (r < 0)
+			return -1;
 	}
-	for (size_t i = 0; i < n; i++)
-		free(probes[i].fdinfo);
-	return ret;
+	return 0;
 }
 
 /* --------------------------------------------------------------- restore */
@@ -352,6 +382,8 @@ static int install_one(const struct restore_ctx *ctx, struct restore_task *t, si
 	const FileEntry *fe = restore_file(ctx, f->file_id);
 	int fd = -1;
 
+	if (ctx->opened[f->file_id] >= 0)
+		fd = fcntl(ctx->opened[f->file_id], F_DUPFD_CLOEXEC, 0);
 	for (size_t j = 0; j < i && fd < 0; j++)
 		if (t->fds[j]->file_id == f->file_id)
 			fd = fcntl((int)t->fds[j]->fd, F_DUPFD_CLOEXEC, 0);
@@ -378,12 +410,31 @@ static int install_fds(const struct restore_ctx *ctx, struct restore_task *t, cr
 
 int files_stash_fd(const struct restore_task *t, int fd, cr_error_t *err)
 {
-	int moved = fcntl(fd, F_DUPFD_CLOEXEC, t->reserved_base + t->n_reserved);
+	int moved = fcntl(fd, F_DUPFD_CLOEXEC, t->stash_top);
 
 	if (moved < 0)
 		return cr_error(err, errno, "keep fd %d aside", fd);
 	close(fd);
 	return moved;
+}
+
+int files_open_shared(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+{
+	for (size_t id = 1; id <= ctx->n_files; id++) {
+		const FileEntry *fe = restore_file(ctx, (uint32_t)id);
+		const struct fd_kind *kind = fdkind_for_entry(fe);
+		int fd, slot = ctx->stash_base + (int)id;
+
+		if (ctx->file_lca[id] != t || kind == NULL || kind->phase != 0)
+			continue;
+		fd = kind->open(ctx, t, fe, err);
+		if (fd < 0)
+			return cr_error_wrap(err, "file %zu (%s %s)", id, kind->name, fe->path);
+		if (place_fd(fd, slot, true, err) < 0)
+			return -1;
+		ctx->opened[id] = slot;
+	}
+	return 0;
 }
 
 static int open_reserved(int slot_fd, const FileEntry *fe, cr_error_t *err)
@@ -413,15 +464,15 @@ static int open_mapped_files(const struct restore_ctx *ctx, struct restore_task 
 	return 0;
 }
 
-static int keep_private_fds(struct restore_task *t, int sync_fd, cr_error_t *err)
+int files_setup_root(const struct restore_ctx *ctx, int sync_fd, cr_error_t *err)
 {
-	int base = t->reserved_base;
+	int base = ctx->reserved_base;
 	int tty = -1;
 
 	for (int i = 0; i < 3 && tty < 0; i++)
 		if (isatty(i))
 			tty = i;
-	if (dup3(sync_fd, base + RESERVED_SYNC, O_CLOEXEC) < 0)
+	if (sync_fd != base + RESERVED_SYNC && dup3(sync_fd, base + RESERVED_SYNC, O_CLOEXEC) < 0)
 		return cr_error(err, errno, "move sync fd");
 	if (tty >= 0 && dup3(tty, base + RESERVED_TTY, O_CLOEXEC) < 0)
 		return cr_error(err, errno, "keep terminal fd");
@@ -431,12 +482,9 @@ static int keep_private_fds(struct restore_task *t, int sync_fd, cr_error_t *err
 	return 0;
 }
 
-int files_restore_child(const struct restore_ctx *ctx, struct restore_task *t, int sync_fd, cr_error_t *err)
+int files_restore_child(const struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
-	if (keep_private_fds(t, sync_fd, err) < 0)
-		return -1;
 	if (install_fds(ctx, t, err) < 0)
 		return -1;
-	close(t->reserved_base + RESERVED_TTY);
 	return open_mapped_files(ctx, t, err);
 }

@@ -449,7 +449,7 @@ static int unmap_cr_layout(struct restore_task *t, const struct proc_vma_list *c
 		while (i + 1 < cur->n && cur->v[i + 1].start == end && !special_kind(cur->v[i + 1].special) &&
 		       cur->v[i + 1].special != VMA_SPECIAL_VSYSCALL && cur->v[i + 1].start != t->tramp)
 			end = cur->v[++i].end;
-		if (inject_call(&t->inj, "unmap cr's own memory", SYS_munmap, v->start, end - v->start, 0, 0, 0, 0,
+		if (inject_call(t->inj, "unmap cr's own memory", SYS_munmap, v->start, end - v->start, 0, 0, 0, 0,
 				NULL, err) < 0)
 			return -1;
 	}
@@ -462,7 +462,7 @@ static int mremap_to(struct restore_task *t, uint64_t from, uint64_t len, uint64
 
 	if (from == to)
 		return 0;
-	if (inject_call(&t->inj, "move vdso/vvar", SYS_mremap, from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to,
+	if (inject_call(t->inj, "move vdso/vvar", SYS_mremap, from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to,
 			0, &got, err) < 0)
 		return -1;
 	if ((uint64_t)got != to)
@@ -543,7 +543,7 @@ static int map_vma(struct restore_task *t, size_t i, cr_error_t *err)
 		flags |= MAP_ANONYMOUS;
 	if (e->growsdown)
 		flags |= MAP_GROWSDOWN;
-	if (inject_call(&t->inj, "map", SYS_mmap, e->start, e->end - e->start, prot, flags, (uint64_t)fd,
+	if (inject_call(t->inj, "map", SYS_mmap, e->start, e->end - e->start, prot, flags, (uint64_t)fd,
 			e->kind == VMA_KIND__VMA_FILE ? e->pgoff : 0, &got, err) < 0)
 		return cr_error_wrap(err, "pid %d: VMA 0x%lx-0x%lx", t->pid, (unsigned long)e->start,
 				     (unsigned long)e->end);
@@ -644,7 +644,7 @@ static int set_protections(struct restore_task *t, cr_error_t *err)
 
 		if (!t->vma_has_pages[i] || (e->prot & (PROT_READ | PROT_WRITE)) == (PROT_READ | PROT_WRITE))
 			continue;
-		if (inject_call(&t->inj, "mprotect", SYS_mprotect, e->start, e->end - e->start, e->prot, 0, 0, 0,
+		if (inject_call(t->inj, "mprotect", SYS_mprotect, e->start, e->end - e->start, e->prot, 0, 0, 0,
 				NULL, err) < 0)
 			return -1;
 	}

@@ -59,7 +59,7 @@ int mmlayout_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 	mm->arg_end = s->arg_end;
 	mm->env_start = s->env_start;
 	mm->env_end = s->env_end;
-	if (inject_call(&t->inj, "read brk", SYS_brk, 0, 0, 0, 0, 0, 0, &brk, err) < 0)
+	if (inject_call(t->inj, "read brk", SYS_brk, 0, 0, 0, 0, 0, 0, &brk, err) < 0)
 		return -1;
 	mm->brk = (uint64_t)brk;
 	if (proc_read_auxv(t->pid, &auxv, &n_auxv, err) < 0)
@@ -96,6 +96,6 @@ int mmlayout_restore_injected(struct restore_ctx *ctx, struct restore_task *t, c
 		return cr_error(err, 0, "mm-%d.img: auxv of %u bytes is too large", t->pid, map.auxv_size);
 	if (process_vm_writev(t->pid, local, 2, remote, 2, 0) != (ssize_t)(sizeof(map) + map.auxv_size))
 		return cr_error(err, errno, "pid %d: write mm layout", t->pid);
-	return inject_call(&t->inj, "set mm layout (PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP,
+	return inject_call(t->inj, "set mm layout (PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP,
 			   t->tramp + TRAMP_MM_MAP, sizeof(map), 0, 0, NULL, err);
 }

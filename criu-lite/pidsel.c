@@ -39,7 +39,7 @@ int pidsel_backend_parse(const char *name, enum pid_backend *out, cr_error_t *er
 	return 0;
 }
 
-static pid_t fork_clone3(const uint32_t *pids, size_t n, int exit_signal, cr_error_t *err)
+static pid_t fork_clone3(const uint32_t *pids, size_t n, uint64_t flags, int exit_signal, cr_error_t *err)
 {
 	pid_t set_tid[MAX_LEVELS];
 	struct clone_args args;
@@ -49,6 +49,7 @@ static pid_t fork_clone3(const uint32_t *pids, size_t n, int exit_signal, cr_err
 	for (size_t i = 0; i < n; i++)
 		set_tid[i] = (pid_t)pids[n - 1 - i];
 	memset(&args, 0, sizeof(args));
+	args.flags = flags;
 	args.exit_signal = (uint64_t)exit_signal;
 	args.set_tid = (uint64_t)(uintptr_t)set_tid;
 	args.set_tid_size = n;
@@ -61,15 +62,16 @@ static pid_t fork_clone3(const uint32_t *pids, size_t n, int exit_signal, cr_err
 	return (pid_t)r;
 }
 
-static pid_t fork_ns_last_pid(const uint32_t *pids, size_t n, int exit_signal, cr_error_t *err)
+static pid_t fork_ns_last_pid(const uint32_t *pids, size_t n, uint64_t flags, int exit_signal, cr_error_t *err)
 {
 	cleanup_close int fd = -1;
 	char buf[32];
 	int len;
 	pid_t child;
 
-	if (n != 1)
-		return cr_error(err, 0, "ns_last_pid can set only one pid level, %zu are needed", n);
+	if (n != 1 || flags)
+		return cr_error(err, 0, "ns_last_pid can set only one pid level in the caller's namespace; "
+				"pid %u needs %zu (use clone3 or clone2)", pids[n - 1], n);
 	fd = open("/proc/sys/kernel/ns_last_pid", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return cr_error(err, errno, "open /proc/sys/kernel/ns_last_pid");
@@ -90,18 +92,19 @@ static pid_t fork_ns_last_pid(const uint32_t *pids, size_t n, int exit_signal, c
 	return child;
 }
 
-pid_t pidsel_fork(enum pid_backend b, const uint32_t *pids, size_t n, int exit_signal, cr_error_t *err)
+pid_t pidsel_fork(enum pid_backend b, const uint32_t *pids, size_t n, uint64_t flags, int exit_signal,
+		  cr_error_t *err)
 {
 	if (n == 0 || n > MAX_LEVELS)
 		return cr_error(err, 0, "a pid set of %zu levels is not possible", n);
 	if (b == PID_BACKEND_NS_LAST_PID)
-		return fork_ns_last_pid(pids, n, exit_signal, err);
+		return fork_ns_last_pid(pids, n, flags, exit_signal, err);
 	if (b == PID_BACKEND_CLONE2) {
 		if (clone2_available == NULL || clone2_fork == NULL || !clone2_available())
 			return cr_error(err, ENOSYS, "this kernel has no clone2 syscall (see kernel-patches/)");
-		return clone2_fork(pids, n, exit_signal, err);
+		return clone2_fork(pids, n, flags, exit_signal, err);
 	}
-	return fork_clone3(pids, n, exit_signal, err);
+	return fork_clone3(pids, n, flags, exit_signal, err);
 }
 
 int pidsel_check_free(pid_t pid, cr_error_t *err)

@@ -20,16 +20,20 @@ enum pid_backend {
  * and a fork through it with pids[] outermost level first (the seed's
  * order).  Weak: absent from builds without clone2.c. */
 int clone2_available(void) __attribute__((weak));
-pid_t clone2_fork(const uint32_t *pids, size_t n, int exit_signal, cr_error_t *err) __attribute__((weak));
+pid_t clone2_fork(const uint32_t *pids, size_t n, uint64_t flags, int exit_signal, cr_error_t *err)
+	__attribute__((weak));
 
 const char *pidsel_backend_name(enum pid_backend b);
 int pidsel_backend_parse(const char *name, enum pid_backend *out, cr_error_t *err);
 
-/* Forks a child whose pid is pids[i] at each of the n pid-namespace levels,
- * pids[0] being the outermost level the caller can see (the caller's own
- * namespace) and pids[n-1] the innermost.  Returns 0 in the child, the
- * child's pid in the caller, -1 on error. */
-pid_t pidsel_fork(enum pid_backend b, const uint32_t *pids, size_t n, int exit_signal, cr_error_t *err);
+/* Forks a child whose pid is pids[i] at each of the n innermost
+ * pid-namespace levels of the child, pids[n-1] being the innermost (the
+ * child's own namespace) and pids[0] the outermost one set.  flags may
+ * hold CLONE_NEWPID (the child is init of a new namespace, pids[n-1] = 1).
+ * Returns 0 in the child, the child's pid as the caller sees it, -1 on
+ * error. */
+pid_t pidsel_fork(enum pid_backend b, const uint32_t *pids, size_t n, uint64_t flags, int exit_signal,
+		  cr_error_t *err);
 
 /* Fails with a message naming the holder when pid is in use. */
 int pidsel_check_free(pid_t pid, cr_error_t *err);

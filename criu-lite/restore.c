@@ -1,391 +1,218 @@
 #include "restore.h"
+#include "restore-internal.h"
 #include "attrs.h"
-#include "files.h"
-#include "image.h"
-#include "imgnames.h"
-#include "inventory.pb-c.h"
 #include "log.h"
 #include "mem.h"
 #include "mmlayout.h"
 #include "ptrace.h"
-#include "pstree.pb-c.h"
-#include "signals.h"
 #include "thread.h"
 #include "timers.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 
-#define CR_FORMAT_VERSION 1
-#define RESERVED_MIN_BASE 100
-#define MAX_NS_LEVELS 32
+#define READY_TIMEOUT_MS 60000
 
-struct restore_images {
-	InventoryEntry *inv;
-	PstreeEntry *pstree;
-	struct cr_img *files_img;
-};
+/* --------------------------------------------------------- preparation */
 
-/* What the child tells the restorer before it waits to be seized. */
-struct child_msg {
-	int ok;
-	uint64_t tramp;
-	char error[1024];
-	char warnings[2048];   /* what the child logged, line by line */
-};
-
-const FileEntry *restore_file(const struct restore_ctx *ctx, uint32_t id)
+static int check_pids_free(const struct restore_ctx *ctx, cr_error_t *err)
 {
-	if (id == 0 || id > ctx->n_files)
-		return NULL;
-	return ctx->files[id - 1];
-}
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		const PstreeEntry *p = ctx->tasks[i].pstree;
 
-/* ------------------------------------------------------------- loading */
-
-static const char *task_prefixes[] = { "core", "mm", "pagemap", "pages", "fdinfo" };
-static const uint32_t task_kinds[] = { CR_IMG_CORE, CR_IMG_MM, CR_IMG_PAGEMAP, CR_IMG_PAGES, CR_IMG_FDINFO };
-
-static int verify_all(int dirfd, const InventoryEntry *inv, cr_error_t *err)
-{
-	char name[IMG_NAME_MAX];
-
-	if (cr_img_verify(dirfd, IMG_PSTREE, CR_IMG_PSTREE, err) < 0 ||
-	    cr_img_verify(dirfd, IMG_FILES, CR_IMG_FILES, err) < 0)
-		return -1;
-	for (size_t i = 0; i < inv->n_task_pids; i++)
-		for (size_t k = 0; k < ARRAY_SIZE(task_prefixes); k++)
-			if (cr_img_verify(dirfd, img_task_name(name, task_prefixes[k], (pid_t)inv->task_pids[i]),
-					  task_kinds[k], err) < 0)
-				return -1;
+		if (pidsel_check_free((pid_t)p->ns_pid[0], err) < 0)
+			return -1;
+		for (size_t j = 1; j < p->n_threads; j++)
+			if (pidsel_check_free((pid_t)p->threads[j]->ns_tid[0], err) < 0)
+				return cr_error_wrap(err, "thread of pid %u", p->ns_pid[0]);
+	}
 	return 0;
 }
 
-static int check_inventory(const InventoryEntry *inv, cr_error_t *err)
+/* The stash and reserved fds sit above every dumped fd. */
+static void raise_nofile(void)
 {
-	struct utsname u;
+	struct rlimit r;
 
-	uname(&u);
-	if (inv->format_version != CR_FORMAT_VERSION)
-		return cr_error(err, 0, "inventory.img: format version %u, this cr reads %d", inv->format_version,
-				CR_FORMAT_VERSION);
-	if (strcmp(inv->arch, u.machine) != 0)
-		return cr_error(err, 0, "inventory.img: dumped on %s, this machine is %s", inv->arch, u.machine);
-	if (inv->page_size != PAGE_SIZE_CR)
-		return cr_error(err, 0, "inventory.img: page size %u is not supported", inv->page_size);
-	if (inv->n_task_pids != 1 || inv->root_pid != inv->task_pids[0] || inv->root_pid == 0)
-		return cr_error(err, 0, "inventory.img: the dump holds %zu processes; this version restores one",
-				inv->n_task_pids);
-	if (strcmp(inv->kernel_release, u.release) != 0)
-		pr_warn("dumped on kernel %s, restoring on %s", inv->kernel_release, u.release);
+	if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+		r.rlim_cur = r.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &r);
+	}
+}
+
+/* A seqpacket socket: each child's message arrives whole, and SO_PASSCRED
+ * tells the sender's pid as this namespace sees it. */
+static int open_sync(int fds[2], cr_error_t *err)
+{
+	int one = 1;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0)
+		return cr_error(err, errno, "socketpair");
+	if (setsockopt(fds[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
+		return cr_error(err, errno, "SO_PASSCRED");
 	return 0;
 }
 
-static int read_all_msgs(int dirfd, const char *name, uint32_t kind, const ProtobufCMessageDescriptor *desc,
-			 ProtobufCMessage ***out, size_t *n, cr_error_t *err)
+/* ----------------------------------------------------- waiting for ready */
+
+static int recv_msg(int fd, struct child_msg *msg, pid_t *sender, cr_error_t *err)
 {
-	struct cr_img *img;
-	ProtobufCMessage *m;
-	size_t cap = 0;
-	int r;
-
-	*out = NULL;
-	*n = 0;
-	if (cr_img_open(dirfd, name, kind, &img, err) < 0)
-		return -1;
-	while ((r = cr_img_read_msg(img, desc, &m, err)) == 1) {
-		if (*n == cap) {
-			ProtobufCMessage **bigger = realloc(*out, (cap ? cap * 2 : 16) * sizeof(*bigger));
-
-			if (bigger == NULL) {
-				protobuf_c_message_free_unpacked(m, NULL);
-				r = cr_error(err, ENOMEM, "%s", name);
-				break;
-			}
-			*out = bigger;
-			cap = cap ? cap * 2 : 16;
-		}
-		(*out)[(*n)++] = m;
-	}
-	cr_img_close(img);
-	return r;
-}
-
-static int load_task(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
-{
-	char name[IMG_NAME_MAX];
-	ProtobufCMessage *m;
-
-	if (cr_img_read_one(ctx->dirfd, img_task_name(name, "core", t->pid), CR_IMG_CORE, &core_entry__descriptor,
-			    &m, err) < 0)
-		return -1;
-	t->core = (CoreEntry *)m;
-	if (cr_img_read_one(ctx->dirfd, img_task_name(name, "mm", t->pid), CR_IMG_MM, &mm_entry__descriptor, &m,
-			    err) < 0)
-		return -1;
-	t->mm = (MmEntry *)m;
-	if (read_all_msgs(ctx->dirfd, img_task_name(name, "pagemap", t->pid), CR_IMG_PAGEMAP,
-			  &pagemap_entry__descriptor, (ProtobufCMessage ***)&t->pagemap, &t->n_pagemap, err) < 0)
-		return -1;
-	return read_all_msgs(ctx->dirfd, img_task_name(name, "fdinfo", t->pid), CR_IMG_FDINFO,
-			     &fd_entry__descriptor, (ProtobufCMessage ***)&t->fds, &t->n_fds, err);
-}
-
-static int load_files(struct restore_ctx *ctx, cr_error_t *err)
-{
-	if (read_all_msgs(ctx->dirfd, IMG_FILES, CR_IMG_FILES, &file_entry__descriptor,
-			  (ProtobufCMessage ***)&ctx->files, &ctx->n_files, err) < 0)
-		return -1;
-	for (size_t i = 0; i < ctx->n_files; i++)
-		if (ctx->files[i]->id != i + 1)
-			return cr_error(err, 0, "files.img: entry %zu has id %u", i, ctx->files[i]->id);
-	return 0;
-}
-
-static int validate_task(const struct restore_ctx *ctx, const struct restore_task *t, const InventoryEntry *inv,
-			 const PstreeEntry *ps, cr_error_t *err)
-{
-	if (t->core->pid != (uint32_t)t->pid)
-		return cr_error(err, 0, "core-%d.img: describes pid %u", t->pid, t->core->pid);
-	if (ps->n_ns_pid == 0 || ps->n_ns_pid > MAX_NS_LEVELS || ps->ns_pid[0] != (uint32_t)t->pid ||
-	    ps->n_ns_sid != ps->n_ns_pid || ps->n_ns_pgid != ps->n_ns_pid)
-		return cr_error(err, 0, "pstree.img: pid set does not match pid %d", t->pid);
-	if (t->mm->exe_file_id && restore_file(ctx, t->mm->exe_file_id) == NULL)
-		return cr_error(err, 0, "mm-%d.img: exe names file %u, which files.img lacks", t->pid,
-				t->mm->exe_file_id);
-	for (size_t i = 0; i < t->mm->n_vmas; i++)
-		if (t->mm->vmas[i]->has_file_id && restore_file(ctx, t->mm->vmas[i]->file_id) == NULL)
-			return cr_error(err, 0, "mm-%d.img: VMA %zu names file %u, which files.img lacks", t->pid,
-					i, t->mm->vmas[i]->file_id);
-	if (mem_validate(t, err) < 0 || files_validate(ctx, t, err) < 0 ||
-	    thread_validate(t, inv->xstate_size, inv->xfeatures, err) < 0)
-		return -1;
-	if (t->core->creds == NULL || t->core->n_sigactions > 64)
-		return cr_error(err, 0, "core-%d.img: incomplete process state", t->pid);
-	return 0;
-}
-
-static int load_images(struct restore_ctx *ctx, struct restore_images *im, cr_error_t *err)
-{
-	ProtobufCMessage *m;
-	struct restore_task *t;
-
-	if (cr_img_read_one(ctx->dirfd, IMG_INVENTORY, CR_IMG_INVENTORY, &inventory_entry__descriptor, &m,
-			    err) < 0)
-		return cr_error_wrap(err, "%s holds no complete dump", ctx->opts->dir);
-	im->inv = (InventoryEntry *)m;
-	if (check_inventory(im->inv, err) < 0 || verify_all(ctx->dirfd, im->inv, err) < 0)
-		return -1;
-	if (cr_img_read_one(ctx->dirfd, IMG_PSTREE, CR_IMG_PSTREE, &pstree_entry__descriptor, &m, err) < 0)
-		return -1;
-	im->pstree = (PstreeEntry *)m;
-	if (load_files(ctx, err) < 0)
-		return -1;
-	ctx->tasks = calloc(1, sizeof(*ctx->tasks));
-	if (ctx->tasks == NULL)
-		return cr_error(err, ENOMEM, "restore");
-	ctx->n_tasks = 1;
-	t = &ctx->tasks[0];
-	t->pid = (pid_t)im->inv->root_pid;
-	t->pstree = im->pstree;
-	if (load_task(ctx, t, err) < 0)
-		return -1;
-	return validate_task(ctx, t, im->inv, im->pstree, err);
-}
-
-/* ------------------------------------------------- the child's own setup */
-
-/* Reserved fds sit above every dumped fd; one per file that VMAs map. */
-static int plan_reserved_fds(struct restore_task *t, cr_error_t *err)
-{
-	int base = RESERVED_MIN_BASE, slot = RESERVED_MAPS;
-
-	for (size_t i = 0; i < t->n_fds; i++)
-		if ((int)t->fds[i]->fd >= base)
-			base = (int)t->fds[i]->fd + 1;
-	t->reserved_base = base;
-	t->vma_fd = malloc((t->mm->n_vmas + 1) * sizeof(int));
-	if (t->vma_fd == NULL)
-		return cr_error(err, ENOMEM, "fd plan");
-	for (size_t i = 0; i < t->mm->n_vmas; i++) {
-		const VmaEntry *e = t->mm->vmas[i];
-
-		t->vma_fd[i] = -1;
-		if (e->kind != VMA_KIND__VMA_FILE)
-			continue;
-		for (size_t j = 0; j < i && t->vma_fd[i] < 0; j++)
-			if (t->mm->vmas[j]->kind == VMA_KIND__VMA_FILE && t->mm->vmas[j]->file_id == e->file_id)
-				t->vma_fd[i] = t->vma_fd[j];
-		if (t->vma_fd[i] < 0)
-			t->vma_fd[i] = base + slot++;
-	}
-	t->n_reserved = slot;
-	t->tramp_size = (TRAMP_GROUPS + t->core->creds->n_groups * sizeof(uint32_t) + PAGE_SIZE_CR - 1) &
-			~(PAGE_SIZE_CR - 1);
-	return 0;
-}
-
-/* Maps the trampoline at an address free in both cr's layout and the dumped
- * one, with a `syscall` for the restorer to run. */
-static int map_trampoline(struct restore_task *t, cr_error_t *err)
-{
-	struct proc_vma_list mine = { 0 };
-	uint64_t (*busy)[2];
-	size_t n = 0;
-	void *p;
-
-	if (proc_read_maps((pid_t)syscall(SYS_getpid), &mine, err) < 0)
-		return -1;
-	busy = calloc(mine.n + t->mm->n_vmas + 1, sizeof(*busy));
-	if (busy == NULL) {
-		proc_vma_list_free(&mine);
-		return cr_error(err, ENOMEM, "trampoline");
-	}
-	for (size_t i = 0; i < mine.n; i++, n++) {
-		busy[n][0] = mine.v[i].start;
-		busy[n][1] = mine.v[i].end;
-	}
-	for (size_t i = 0; i < t->mm->n_vmas; i++, n++) {
-		busy[n][0] = t->mm->vmas[i]->start;
-		busy[n][1] = t->mm->vmas[i]->end;
-	}
-	t->tramp = mem_find_free((const uint64_t (*)[2])busy, n, t->tramp_size);
-	free(busy);
-	proc_vma_list_free(&mine);
-	if (t->tramp == 0)
-		return cr_error(err, 0, "no free address for the trampoline");
-	p = mmap((void *)(uintptr_t)t->tramp, t->tramp_size, PROT_READ | PROT_WRITE | PROT_EXEC,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-	if (p != (void *)(uintptr_t)t->tramp)
-		return cr_error(err, errno, "map trampoline at 0x%lx", (unsigned long)t->tramp);
-	memcpy(p, "\x0f\x05\xcc", 3);   /* syscall; int3 */
-	return 0;
-}
-
-static int child_setup(struct restore_ctx *ctx, struct restore_task *t, int sync_fd, cr_error_t *err)
-{
-	if (signals_restore_child(t, err) < 0)
-		return -1;
-	if (posix_timers_restore_child && posix_timers_restore_child(t, err) < 0)
-		return -1;
-	if (files_restore_child(ctx, t, sync_fd, err) < 0 ||
-	    attrs_restore_child(t, err) < 0 || thread_restore_child(t, err) < 0 || map_trampoline(t, err) < 0)
-		return -1;
-	return attrs_restore_rlimits(t, err);
-}
-
-static __attribute__((noreturn)) void child_main(struct restore_ctx *ctx, struct restore_task *t, int sync_fd)
-{
-	static struct child_msg msg;
-	cr_error_t err = NULL;
-	int fd;
-
-	cr_log_capture(msg.warnings, sizeof(msg.warnings));
-	if (child_setup(ctx, t, sync_fd, &err) < 0) {
-		snprintf(msg.error, sizeof(msg.error), "pid %d: %s", t->pid, err->msg);
-		fd = fcntl(t->reserved_base + RESERVED_SYNC, F_GETFD) >= 0 ? t->reserved_base + RESERVED_SYNC
-									    : sync_fd;
-		if (write(fd, &msg, sizeof(msg)) < 0)
-			_exit(126);
-		_exit(127);
-	}
-	msg.ok = 1;
-	msg.tramp = t->tramp;
-	if (write(t->reserved_base + RESERVED_SYNC, &msg, sizeof(msg)) != sizeof(msg))
-		_exit(125);
-	for (;;)
-		pause();   /* the restorer interrupts this and takes over */
-}
-
-/* ------------------------------------------------- the restorer's part */
-
-static int wait_child_ready(struct restore_task *t, int sync_rd, cr_error_t *err)
-{
-	static struct child_msg msg;
+	char cbuf[CMSG_SPACE(sizeof(struct ucred))];
+	struct iovec iov = { .iov_base = msg, .iov_len = sizeof(*msg) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	ssize_t n;
 
-	do
-		n = read(sync_rd, &msg, sizeof(msg));
-	while (n < 0 && errno == EINTR);
-	if (n != sizeof(msg))
-		return cr_error(err, n < 0 ? errno : 0, "pid %d died while setting itself up", t->pid);
-	msg.warnings[sizeof(msg.warnings) - 1] = '\0';
-	for (char *line = strtok(msg.warnings, "\n"); line != NULL; line = strtok(NULL, "\n"))
-		pr_warn("%s", line);
-	if (!msg.ok) {
-		msg.error[sizeof(msg.error) - 1] = '\0';
-		return cr_error(err, 0, "%s", msg.error);
-	}
-	t->tramp = msg.tramp;
+	if (poll(&pfd, 1, READY_TIMEOUT_MS) <= 0)
+		return cr_error(err, ETIMEDOUT, "a restored process did not report back");
+	n = recvmsg(fd, &mh, 0);
+	if (n != (ssize_t)sizeof(*msg))
+		return cr_error(err, n < 0 ? errno : 0, "a restored process died while setting itself up");
+	*sender = 0;
+	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS)
+			*sender = ((struct ucred *)CMSG_DATA(c))->pid;
 	return 0;
+}
+
+static int wait_all_ready(struct restore_run *run, int fd, cr_error_t *err)
+{
+	static struct child_msg msg;
+
+	for (size_t got = 0; got < run->n_live; got++) {
+		struct restore_task *t;
+		pid_t sender = 0;
+
+		if (recv_msg(fd, &msg, &sender, err) < 0)
+			return -1;
+		msg.warnings[sizeof(msg.warnings) - 1] = '\0';
+		for (char *line = strtok(msg.warnings, "\n"); line != NULL; line = strtok(NULL, "\n"))
+			pr_warn("%s", line);
+		if (!msg.ok) {
+			msg.error[sizeof(msg.error) - 1] = '\0';
+			return cr_error(err, 0, "%s", msg.error);
+		}
+		if (msg.index >= run->ctx.n_tasks || run->ctx.tasks[msg.index].zombie)
+			return cr_error(err, 0, "a restored process reported a bad index %u", msg.index);
+		t = &run->ctx.tasks[msg.index];
+		t->host_pid = sender ? sender : t->pid;
+		t->tramp = msg.tramp;
+	}
+	return 0;
+}
+
+/* --------------------------------------------------------- transplant */
+
+static int seize_threads(struct restore_task *t, cr_error_t *err)
+{
+	t->threads = calloc(t->core->n_threads, sizeof(*t->threads));
+	if (t->threads == NULL)
+		return cr_error(err, ENOMEM, "thread table");
+	t->n_threads = t->core->n_threads;
+	t->inj = &t->threads[0].inj;
+	for (size_t i = 0; i < t->n_threads; i++) {
+		struct restore_thread *th = &t->threads[i];
+		bool stopped;
+
+		th->tid = i == 0 ? t->host_pid : (pid_t)t->pstree->threads[i]->ns_tid[0];
+		th->core = t->core->threads[i];
+		if (ptrace_seize_stop(th->tid, CR_PTRACE_OPTIONS_RESTORE, &stopped, err) < 0 ||
+		    inject_begin(&th->inj, th->tid, t->tramp + TRAMP_CODE, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* A process that is not its group's leader joins the group now that every
+ * process exists; a group outside the tree is the restorer's. */
+static int join_group(struct restore_run *run, struct restore_task *t, cr_error_t *err)
+{
+	const PstreeEntry *p = t->pstree;
+	uint32_t want = p->ns_pgid[p->n_ns_pgid - 1];
+	bool inside = false;
+
+	if (p->ns_pgid[0] == p->ns_pid[0] || p->ns_sid[0] == p->ns_pid[0])
+		return 0;
+	for (size_t i = 0; i < run->ctx.n_tasks && !inside; i++)
+		inside = run->ctx.tasks[i].pstree->ns_pid[0] == p->ns_pgid[0];
+	if (!inside) {
+		if (p->n_ns_pid != 1)
+			return 0;
+		want = (uint32_t)run->restorer_pgid;
+	}
+	return inject_call(t->inj, "join process group", SYS_setpgid, 0, want, 0, 0, 0, 0, NULL, err);
 }
 
 static int close_reserved(struct restore_task *t, cr_error_t *err)
 {
-	return inject_call(&t->inj, "close cr's fds", SYS_close_range, (uint64_t)t->reserved_base, ~0U, 0, 0, 0, 0,
+	return inject_call(t->inj, "close cr's fds", SYS_close_range, (uint64_t)t->reserved_base, ~0U, 0, 0, 0, 0,
 			   NULL, err);
 }
 
-static int transplant(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+static int restore_threads_state(struct restore_task *t, cr_error_t *err)
 {
-	bool stopped;
+	for (size_t i = 0; i < t->n_threads; i++)
+		if (thread_restore_injected(t, &t->threads[i], err) < 0 ||
+		    attrs_restore_creds(t, &t->threads[i].inj, err) < 0)
+			return cr_error_wrap(err, "thread %d", t->threads[i].tid);
+	return 0;
+}
 
-	if (ptrace_seize_stop(t->pid, CR_PTRACE_OPTIONS_RESTORE, &stopped, err) < 0 ||
-	    inject_begin(&t->inj, t->pid, t->tramp + TRAMP_CODE, err) < 0)
-		return -1;
-	if (thread_forget_cr_rseq(t, err) < 0 || mem_restore_layout(ctx, t, err) < 0 ||
-	    mem_restore_pages(ctx, t, err) < 0 || mmlayout_restore_injected(ctx, t, err) < 0 ||
-	    close_reserved(t, err) < 0 || thread_restore_injected(t, err) < 0 ||
-	    timers_restore_injected(t, err) < 0 || attrs_restore_creds(t, err) < 0)
-		return -1;
+static int transplant(struct restore_run *run, struct restore_task *t, cr_error_t *err)
+{
+	struct restore_ctx *ctx = &run->ctx;
+
+	if (seize_threads(t, err) < 0 || join_group(run, t, err) < 0 || thread_forget_cr_rseq(t, err) < 0 ||
+	    mem_restore_layout(ctx, t, err) < 0 || mem_restore_pages(ctx, t, err) < 0 ||
+	    mmlayout_restore_injected(ctx, t, err) < 0 || close_reserved(t, err) < 0 ||
+	    timers_restore_injected(t, err) < 0 || restore_threads_state(t, err) < 0)
+		return cr_error_wrap(err, "pid %d", t->pid);
 	return thread_restore_final(t, err);
 }
 
-static void kill_child(pid_t pid)
+static int release_all(struct restore_ctx *ctx, cr_error_t *err)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		struct restore_task *t = &ctx->tasks[i];
+
+		for (size_t j = 0; j < t->n_threads; j++) {
+			int sig = (j == 0 && t->core->stopped) ? SIGSTOP : 0;
+
+			if (ptrace_release(t->threads[j].tid, sig, err) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ failure */
+
+/* Kills every process this restore created and reaps them (cr is their
+ * subreaper meanwhile). */
+static void kill_created(struct restore_run *run, pid_t root)
 {
 	int status;
 
-	kill(pid, SIGKILL);
-	while (waitpid(pid, &status, __WALL) < 0 && errno == EINTR)
+	for (size_t i = 0; i < run->ctx.n_tasks; i++) {
+		pid_t pid = run->ctx.tasks[i].host_pid ? run->ctx.tasks[i].host_pid : run->ctx.tasks[i].pid;
+
+		if (pid > 0 && pid != root)
+			kill(pid, SIGKILL);
+	}
+	if (root > 0)
+		kill(root, SIGKILL);
+	while (waitpid(-1, &status, __WALL) > 0 || errno == EINTR)
 		;
-}
-
-static int create_and_transplant(struct restore_ctx *ctx, enum pid_backend backend, const PstreeEntry *ps,
-				 cr_error_t *err)
-{
-	struct restore_task *t = &ctx->tasks[0];
-	int sync[2];
-	pid_t child;
-
-	if (plan_reserved_fds(t, err) < 0)
-		return -1;
-	if (pipe2(sync, O_CLOEXEC) < 0)
-		return cr_error(err, errno, "pipe");
-	fflush(NULL);
-	child = pidsel_fork(backend, ps->ns_pid, ps->n_ns_pid, (int)t->core->exit_signal, err);
-	if (child == 0) {
-		close(sync[0]);
-		child_main(ctx, t, sync[1]);
-	}
-	close(sync[1]);
-	if (child < 0) {
-		close(sync[0]);
-		return -1;
-	}
-	if (wait_child_ready(t, sync[0], err) < 0 || transplant(ctx, t, err) < 0) {
-		close(sync[0]);
-		kill_child(t->pid);
-		return cr_error_wrap(err, "restore of pid %d failed; nothing is left running", t->pid);
-	}
-	close(sync[0]);
-	return 0;
 }
 
 static int wait_exit(pid_t pid, int *status, cr_error_t *err)
@@ -400,63 +227,72 @@ static int wait_exit(pid_t pid, int *status, cr_error_t *err)
 	return 0;
 }
 
-static void free_ctx(struct restore_ctx *ctx, struct restore_images *im)
+static int create_tree(struct restore_run *run, pid_t *root, cr_error_t *err)
 {
-	for (size_t i = 0; i < ctx->n_tasks; i++) {
-		struct restore_task *t = &ctx->tasks[i];
+	struct restore_task *t = &run->ctx.tasks[0];
+	int sync[2];
 
-		if (t->core)
-			protobuf_c_message_free_unpacked(&t->core->base, NULL);
-		if (t->mm)
-			protobuf_c_message_free_unpacked(&t->mm->base, NULL);
-		for (size_t j = 0; j < t->n_pagemap; j++)
-			protobuf_c_message_free_unpacked(&t->pagemap[j]->base, NULL);
-		for (size_t j = 0; j < t->n_fds; j++)
-			protobuf_c_message_free_unpacked(&t->fds[j]->base, NULL);
-		free(t->pagemap);
-		free(t->fds);
-		free(t->vma_fd);
-		free(t->vma_has_pages);
+	if (open_sync(sync, err) < 0)
+		return -1;
+	fflush(NULL);
+	*root = pidsel_fork(run->backend, t->pstree->ns_pid, task_levels(t), 0, (int)t->core->exit_signal, err);
+	if (*root == 0) {
+		close(sync[0]);
+		run->sync_child_fd = sync[1];
+		restore_child_main(run, t, true);
 	}
-	for (size_t i = 0; i < ctx->n_files; i++)
-		protobuf_c_message_free_unpacked(&ctx->files[i]->base, NULL);
-	free(ctx->files);
-	free(ctx->tasks);
-	if (im->inv)
-		protobuf_c_message_free_unpacked(&im->inv->base, NULL);
-	if (im->pstree)
-		protobuf_c_message_free_unpacked(&im->pstree->base, NULL);
-	if (ctx->dirfd >= 0)
-		close(ctx->dirfd);
+	close(sync[1]);
+	if (*root < 0) {
+		close(sync[0]);
+		return -1;
+	}
+	if (wait_all_ready(run, sync[0], err) < 0) {
+		close(sync[0]);
+		return -1;
+	}
+	close(sync[0]);
+	return 0;
+}
+
+static int restore_tree(struct restore_run *run, pid_t *root, cr_error_t *err)
+{
+	if (create_tree(run, root, err) < 0)
+		return -1;
+	for (size_t i = 0; i < run->ctx.n_tasks; i++)
+		if (!run->ctx.tasks[i].zombie && transplant(run, &run->ctx.tasks[i], err) < 0)
+			return -1;
+	return release_all(&run->ctx, err);
 }
 
 int cr_restore(const struct restore_opts *opts, enum pid_backend backend, int *status, cr_error_t *err)
 {
-	struct restore_ctx ctx = { .opts = opts };
-	struct restore_images im = { 0 };
+	struct restore_run run = { .ctx = { .opts = opts }, .backend = backend };
+	pid_t root = 0;
 	int ret = -1;
 
 	*status = 0;
-	ctx.dirfd = open(opts->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (ctx.dirfd < 0) {
+	run.restorer_pgid = getpgrp();
+	run.ctx.dirfd = open(opts->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (run.ctx.dirfd < 0) {
 		cr_error(err, errno, "open image directory %s", opts->dir);
 		goto out;
 	}
-	if (load_images(&ctx, &im, err) < 0)
+	if (restore_load(&run, err) < 0 || check_pids_free(&run.ctx, err) < 0)
 		goto out;
-	if (!opts->shell_job && im.inv->shell_job)
-		pr_warn("the dump was made with --shell-job; its terminal fds need --shell-job at restore");
-	if (pidsel_check_free(ctx.tasks[0].pid, err) < 0)
-		goto out;
-	if (create_and_transplant(&ctx, backend, im.pstree, err) < 0)
-		goto out;
-	if (ptrace_release(ctx.tasks[0].pid, ctx.tasks[0].core->stopped ? SIGSTOP : 0, err) < 0) {
-		kill_child(ctx.tasks[0].pid);
+	raise_nofile();
+	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	if (restore_tree(&run, &root, err) < 0) {
+		kill_created(&run, root);
+		prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+		cr_error_wrap(err, "restore failed; nothing is left running");
 		goto out;
 	}
-	pr_info("restored pid %d", ctx.tasks[0].pid);
-	ret = opts->detach ? 0 : wait_exit(ctx.tasks[0].pid, status, err);
+	prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+	pr_info("restored %zu processes, root pid %d", run.ctx.n_tasks, root);
+	ret = opts->detach ? 0 : wait_exit(root, status, err);
 out:
-	free_ctx(&ctx, &im);
+	restore_unload(&run);
+	if (run.ctx.dirfd >= 0)
+		close(run.ctx.dirfd);
 	return ret;
 }

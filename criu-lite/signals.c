@@ -30,7 +30,7 @@ static int dump_sigactions(struct dump_ctx *ctx, struct dump_task *t, cr_error_t
 	for (int sig = 1; sig <= NSIG_KERNEL; sig++) {
 		if (sig == SIGKILL || sig == SIGSTOP)
 			continue;
-		if (inject_call(&t->inj, "read sigaction", SYS_rt_sigaction, (uint64_t)sig, 0,
+		if (inject_call(t->inj, "read sigaction", SYS_rt_sigaction, (uint64_t)sig, 0,
 				t->scratch + (uint64_t)sig * sizeof(struct ksigaction), 8, 0, 0, NULL, err) < 0)
 			return cr_error_wrap(err, "signal %d", sig);
 	}
@@ -94,17 +94,17 @@ static int peek_queue(struct dump_ctx *ctx, pid_t tid, bool shared, SiginfoEntry
 
 int signals_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
-	ThreadCore *th = t->core->threads[0];
-
 	if (dump_sigactions(ctx, t, err) < 0)
-		return -1;
-	th->sigmask = t->inj.orig_sigmask;
-	if (peek_queue(ctx, t->pid, false, &th->pending, &th->n_pending, err) < 0)
 		return -1;
 	return peek_queue(ctx, t->pid, true, &t->core->shared_pending, &t->core->n_shared_pending, err);
 }
 
-static int queue_signal(pid_t pid, const SiginfoEntry *s, cr_error_t *err)
+int signals_dump_private(struct dump_ctx *ctx, pid_t tid, SiginfoEntry ***out, size_t *n, cr_error_t *err)
+{
+	return peek_queue(ctx, tid, false, out, n, err);
+}
+
+static int queue_signal(pid_t pid, pid_t tid, const SiginfoEntry *s, cr_error_t *err)
 {
 	siginfo_t info;
 	long r;
@@ -115,7 +115,7 @@ static int queue_signal(pid_t pid, const SiginfoEntry *s, cr_error_t *err)
 	if (s->shared)
 		r = syscall(SYS_rt_sigqueueinfo, pid, info.si_signo, &info);
 	else
-		r = syscall(SYS_rt_tgsigqueueinfo, pid, pid, info.si_signo, &info);
+		r = syscall(SYS_rt_tgsigqueueinfo, pid, tid, info.si_signo, &info);
 	if (r < 0)
 		return cr_error(err, errno, "queue pending signal %d", info.si_signo);
 	return 0;
@@ -139,10 +139,25 @@ int signals_restore_child(const struct restore_task *t, cr_error_t *err)
 			return cr_error(err, errno, "set action of signal %u", s->sig);
 	}
 	for (size_t i = 0; i < core->n_shared_pending; i++)
-		if (queue_signal(self, core->shared_pending[i], err) < 0)
+		if (queue_signal(self, self, core->shared_pending[i], err) < 0)
 			return -1;
 	for (size_t i = 0; i < core->threads[0]->n_pending; i++)
-		if (queue_signal(self, core->threads[0]->pending[i], err) < 0)
+		if (queue_signal(self, self, core->threads[0]->pending[i], err) < 0)
 			return -1;
+	return 0;
+}
+
+int signals_queue_thread_pending(const struct restore_task *t, cr_error_t *err)
+{
+	pid_t self = (pid_t)syscall(SYS_getpid);
+
+	for (size_t i = 1; i < t->core->n_threads; i++) {
+		const ThreadIds *ids = t->pstree->threads[i];
+		pid_t tid = (pid_t)ids->ns_tid[ids->n_ns_tid - 1];   /* as this process sees it */
+
+		for (size_t j = 0; j < t->core->threads[i]->n_pending; j++)
+			if (queue_signal(self, tid, t->core->threads[i]->pending[j], err) < 0)
+				return cr_error_wrap(err, "thread %d", tid);
+	}
 	return 0;
 }

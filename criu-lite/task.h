@@ -30,19 +30,42 @@ struct file_table {
 	size_t n, cap;
 };
 
+struct dump_thread {
+	pid_t tid;
+	bool seized;
+	struct injector inj;
+	struct user_regs_struct regs;  /* with the restart fixup applied */
+	struct proc_status status;
+	ThreadCore *core;
+};
+
 struct dump_task {
 	pid_t pid;
+	pid_t ppid;                    /* parent in the tree, 0 for the root */
+	bool zombie;
+	bool was_stopped;              /* in a group stop when seized */
 	struct proc_status status;
 	struct proc_stat stat;
 	struct proc_vma_list vmas;
-	bool seized, was_stopped;
-	struct injector inj;
+	uint64_t pidns, pidns_for_children;
+	struct dump_thread *threads;   /* [0] is the main thread */
+	size_t n_threads;
+	struct injector *inj;          /* the main thread's */
 	uint64_t scratch;              /* a page cr mapped in the task, 0 if none */
-	struct user_regs_struct regs;  /* with the restart fixup applied */
 	CoreEntry *core;
 	MmEntry *mm;
 	FdEntry **fds;
 	size_t n_fds;
+};
+
+/* An fd already recorded, for finding descriptions shared between
+ * processes (kcmp). */
+struct fd_seen {
+	pid_t pid;
+	int fd;
+	dev_t dev;
+	ino_t ino;
+	uint32_t file_id;
 };
 
 struct dump_ctx {
@@ -50,6 +73,8 @@ struct dump_ctx {
 	int dirfd;
 	struct arena arena;
 	struct file_table files;
+	struct fd_seen *seen;
+	size_t n_seen, cap_seen;
 	struct dump_task *tasks;
 	size_t n_tasks;
 };
@@ -65,25 +90,40 @@ struct restore_opts {
 	bool shell_job;
 };
 
+struct restore_thread {
+	pid_t tid;                     /* as the restorer sees it */
+	const ThreadCore *core;
+	struct injector inj;
+};
+
 struct restore_task {
-	pid_t pid;
+	pid_t pid;                     /* in the dump (outermost level): names its images */
+	pid_t host_pid;                /* as the restorer sees it, once known */
 	const PstreeEntry *pstree;
+	size_t level_base;             /* pid levels above this one are not restored */
+	struct restore_task *parent;
+	struct restore_task **children;
+	size_t n_children;
+	bool zombie;
 	CoreEntry *core;
 	MmEntry *mm;
 	PagemapEntry **pagemap;
 	size_t n_pagemap;
 	FdEntry **fds;
 	size_t n_fds;
-	/* fds the child opens for the restorer above its own fds:
-	 * reserved_base + RESERVED_SYNC, + RESERVED_EXE, then one per
-	 * file that a VMA maps (vma_file_slot). */
+	struct restore_thread *threads;   /* [0] is the main thread */
+	size_t n_threads;
+	struct injector *inj;          /* the main thread's */
+	/* fds the child opens for the restorer above every dumped fd (the
+	 * same reserved_base in every process): + RESERVED_SYNC, + RESERVED_TTY,
+	 * + RESERVED_EXE, then one per file that a VMA maps (vma_fd). */
 	int reserved_base;
 	int n_reserved;
 	int *vma_fd;                   /* per VMA: fd in the child, -1 if none */
 	uint64_t tramp;                /* the trampoline page in the child */
 	uint64_t tramp_size;
 	uint8_t *vma_has_pages;        /* per VMA: pages come from the image */
-	struct injector inj;
+	int stash_top;                 /* kinds keep extra fds at or above this */
 };
 
 #define RESERVED_SYNC 0
@@ -96,8 +136,12 @@ struct restore_ctx {
 	int dirfd;
 	FileEntry **files;             /* indexed by id (ids are 1..n_files) */
 	size_t n_files;
-	struct restore_task *tasks;
+	struct restore_task *tasks;    /* parents before children; [0] is the root */
 	size_t n_tasks;
+	int reserved_base;             /* above every dumped fd of every process */
+	int stash_base;                /* descriptions opened for inheritance sit here */
+	struct restore_task **file_lca;   /* per file id: the process that opens it */
+	int *opened;                   /* per file id: its fd in the stash, -1 if none */
 };
 
 const FileEntry *restore_file(const struct restore_ctx *ctx, uint32_t id);

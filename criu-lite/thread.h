@@ -1,27 +1,31 @@
-/* Per-thread state: registers, rseq, robust futex list, clear_child_tid,
- * the alternate signal stack and the thread name. */
+/* Per-thread state: registers, signal mask and private pending signals,
+ * rseq, robust futex list, clear_child_tid, the alternate signal stack and
+ * the thread name. */
 #ifndef CR_THREAD_H
 #define CR_THREAD_H
 
 #include "error.h"
 #include "task.h"
 
-/* Dump, with an active injector and t->scratch: fills t->core->threads[0]
- * (apart from the signal fields). */
-int thread_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
+/* Dump, with the thread's injector active and t->scratch mapped. */
+int thread_dump(struct dump_ctx *ctx, struct dump_task *t, struct dump_thread *th, cr_error_t *err);
 
 /* Restore validation: register and xstate sizes this CPU can honour. */
 int thread_validate(const struct restore_task *t, uint32_t xstate_size, uint64_t xfeatures, cr_error_t *err);
 
-/* Restore, in the child. */
+/* Restore, in the child (cr's code): the main thread's name, then the
+ * other threads, each with its tids, parked in a pause() loop that touches
+ * no memory until the restorer takes it over. */
 int thread_restore_child(const struct restore_task *t, cr_error_t *err);
-/* Restore, by injection: drops the child's own rseq registration (glibc
- * made one for cr) so the dumped one can come back later. */
+int thread_create_others(const struct restore_task *t, cr_error_t *err);
+/* Restore, by injection: drops the rseq registration glibc made for cr. */
 int thread_forget_cr_rseq(struct restore_task *t, cr_error_t *err);
-/* Restore, by injection: rseq, robust list, clear_child_tid, altstack. */
-int thread_restore_injected(struct restore_task *t, cr_error_t *err);
-/* Restore: the last injected syscall unmaps the trampoline; at its exit
- * stop the dumped registers and xstate go in. */
+/* Restore, by injection in each thread: rseq, robust list,
+ * clear_child_tid, altstack, name. */
+int thread_restore_injected(struct restore_task *t, struct restore_thread *th, cr_error_t *err);
+/* Restore: every other thread gets its mask, xstate and registers; then the
+ * main thread's last injected syscall unmaps the trampoline, and at its
+ * exit stop its own go in. */
 int thread_restore_final(struct restore_task *t, cr_error_t *err);
 
 #endif

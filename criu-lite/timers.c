@@ -28,7 +28,7 @@ int timers_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 	CoreEntry *core = t->core;
 
 	for (int which = 0; which < N_ITIMERS; which++)
-		if (inject_call(&t->inj, "read interval timer", SYS_getitimer, (uint64_t)which,
+		if (inject_call(t->inj, "read interval timer", SYS_getitimer, (uint64_t)which,
 				t->scratch + SCRATCH_ITIMERS + (uint64_t)which * sizeof(struct itimerval), 0, 0, 0, 0,
 				NULL, err) < 0)
 			return -1;
@@ -63,7 +63,7 @@ int timers_restore_injected(struct restore_task *t, cr_error_t *err)
 			return cr_error(err, 0, "core-%d.img: unknown interval timer %u", t->pid, e->which);
 		if (process_vm_writev(t->pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof(it))
 			return cr_error(err, errno, "pid %d: write interval timer", t->pid);
-		if (inject_call(&t->inj, "set interval timer", SYS_setitimer, e->which, t->tramp + TRAMP_ITIMER, 0,
+		if (inject_call(t->inj, "set interval timer", SYS_setitimer, e->which, t->tramp + TRAMP_ITIMER, 0,
 				0, 0, 0, NULL, err) < 0)
 			return -1;
 	}
