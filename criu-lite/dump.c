@@ -332,42 +332,62 @@ static void release_task(struct dump_task *t)
 	}
 }
 
+/* One deadline for the whole tree: killed orphans are reaped by whoever
+ * adopts them, which on some hosts (a slow PID 1) takes seconds. */
 static void wait_until_reaped(const struct dump_ctx *ctx)
 {
 	struct timespec pause = { .tv_nsec = 1000000 };
+	size_t i = 0;
 
-	for (size_t i = 0; i < ctx->n_tasks; i++) {
-		pid_t pid = ctx->tasks[i].pid;
-		int ms = 0;
-
-		while (!(kill(pid, 0) < 0 && errno == ESRCH) && ms++ < REAP_WAIT_MS)
-			nanosleep(&pause, NULL);
-		if (ms > REAP_WAIT_MS)
-			pr_warn("pid %d is dead but its parent has not reaped it yet; a restore will fail until "
-				"it does", pid);
+	for (int ms = 0; i < ctx->n_tasks && ms < REAP_WAIT_MS;) {
+		if (kill(ctx->tasks[i].pid, 0) < 0 && errno == ESRCH) {
+			i++;
+			continue;
+		}
+		nanosleep(&pause, NULL);
+		ms++;
 	}
+	for (; i < ctx->n_tasks; i++)
+		if (kill(ctx->tasks[i].pid, 0) == 0)
+			pr_warn("pid %d is dead but has not been reaped yet; a restore will fail until it is",
+				ctx->tasks[i].pid);
 }
 
+static size_t reap_traced(struct dump_ctx *ctx)
+{
+	size_t left = 0;
+	int status;
+
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		struct dump_task *t = &ctx->tasks[i];
+
+		for (size_t j = 0; j < t->n_threads; j++) {
+			pid_t r;
+
+			if (!t->threads[j].seized)
+				continue;
+			r = waitpid(t->threads[j].tid, &status, __WALL | WNOHANG);
+			if (r == t->threads[j].tid || (r < 0 && errno == ECHILD))
+				t->threads[j].seized = false;
+			else
+				left++;
+		}
+	}
+	return left;
+}
+
+/* Kills the tree and collects every tracee's death.  Deaths come in an
+ * order the kernel decides (a group leader after its threads, a namespace's
+ * init after everything in it), so take whichever is ready. */
 static void kill_tree(struct dump_ctx *ctx)
 {
-	int status;
+	struct timespec pause = { .tv_nsec = 1000000 };
 
 	for (size_t i = 0; i < ctx->n_tasks; i++)
 		if (!ctx->tasks[i].zombie)
 			kill(ctx->tasks[i].pid, SIGKILL);
-	for (size_t i = 0; i < ctx->n_tasks; i++) {
-		struct dump_task *t = &ctx->tasks[i];
-
-		/* A group leader's death is reported only after its other
-		 * threads are reaped, so the main thread goes last. */
-		for (size_t j = t->n_threads; j-- > 0;) {
-			if (!t->threads[j].seized)
-				continue;
-			while (waitpid(t->threads[j].tid, &status, __WALL) < 0 && errno == EINTR)
-				;
-			t->threads[j].seized = false;
-		}
-	}
+	for (int ms = 0; reap_traced(ctx) > 0 && ms < REAP_WAIT_MS; ms++)
+		nanosleep(&pause, NULL);
 	wait_until_reaped(ctx);
 }
 

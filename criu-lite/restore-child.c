@@ -27,7 +27,12 @@ static int map_trampoline(struct restore_task *t, cr_error_t *err)
 	size_t n = 0;
 	void *p;
 
-	if (proc_read_maps((pid_t)syscall(SYS_getpid), &mine, err) < 0)
+	cleanup_free char *text = NULL;
+
+	/* /proc is the restorer's: inside a new pid namespace getpid() names
+	 * another process there, /proc/self does not. */
+	if (read_whole_file_at(AT_FDCWD, "/proc/self/maps", &text, NULL, err) < 0 ||
+	    proc_parse_maps(text, &mine, err) < 0)
 		return -1;
 	busy = calloc(mine.n + t->mm->n_vmas + 1, sizeof(*busy));
 	if (busy == NULL) {
