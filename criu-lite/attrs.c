@@ -178,7 +178,7 @@ int attrs_restore_creds(struct restore_task *t, struct injector *inj, cr_error_t
 	getresuid(&ru, &eu, &su);
 	getresgid(&rg, &eg, &sg);
 	if (!same_groups(c)) {
-		if (write_child(t->pid, t->tramp + TRAMP_GROUPS, c->groups, c->n_groups * sizeof(uint32_t),
+		if (write_child(t->host_pid, t->tramp + TRAMP_GROUPS, c->groups, c->n_groups * sizeof(uint32_t),
 				err) < 0 ||
 		    inject_call(inj, "setgroups", SYS_setgroups, c->n_groups, t->tramp + TRAMP_GROUPS, 0, 0, 0,
 				0, NULL, err) < 0)

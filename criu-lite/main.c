@@ -34,14 +34,16 @@ static const char usage_text[] =
 	"  -d, --detach          return once the process runs (default: wait\n"
 	"                        for it and exit with its exit status)\n"
 	"  -j, --shell-job       give the process this terminal\n"
-	"      --pid-backend B   clone3 (default) or ns_last_pid\n"
+	"      --pid-backend B   clone3 (default), clone2 or ns_last_pid\n"
+	"      --new-pidns       restore inside a fresh pid namespace, with the\n"
+	"                        pids the tree had in its own namespace\n"
 	"\n"
 	"common options:\n"
 	"  -v                    more messages (repeat for more)\n"
 	"  -o, --log-file FILE   log file (default: dump.log / restore.log in DIR)\n"
 	"  -h, --help            this text\n";
 
-enum { OPT_COMPRESS = 256, OPT_PID_BACKEND };
+enum { OPT_COMPRESS = 256, OPT_PID_BACKEND, OPT_NEW_PIDNS };
 
 static const struct option long_opts[] = {
 	{ "images-dir", required_argument, NULL, 'D' },
@@ -51,6 +53,7 @@ static const struct option long_opts[] = {
 	{ "shell-job", no_argument, NULL, 'j' },
 	{ "detach", no_argument, NULL, 'd' },
 	{ "pid-backend", required_argument, NULL, OPT_PID_BACKEND },
+	{ "new-pidns", no_argument, NULL, OPT_NEW_PIDNS },
 	{ "log-file", required_argument, NULL, 'o' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -88,6 +91,7 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		case 'j': cli->dump.shell_job = cli->restore.shell_job = true; break;
 		case 'd': cli->restore.detach = true; break;
 		case OPT_PID_BACKEND: cli->backend = optarg; break;
+		case OPT_NEW_PIDNS: cli->restore.new_pidns = true; break;
 		case 'o': cli->log_file = optarg; break;
 		case 'v': cli->verbosity++; break;
 		case 'h': fputs(usage_text, stdout); exit(0);

@@ -575,7 +575,7 @@ int mem_restore_layout(struct restore_ctx *ctx, struct restore_task *t, cr_error
 	if (t->vma_has_pages == NULL)
 		return cr_error(err, ENOMEM, "pid %d: VMA table", t->pid);
 	mark_vmas_with_pages(t);
-	if (proc_read_maps(t->pid, &cur, err) < 0)
+	if (proc_read_maps(t->host_pid, &cur, err) < 0)
 		return -1;
 	if (unmap_cr_layout(t, &cur, err) < 0 || move_specials(t, &cur, err) < 0)
 		goto out;
@@ -653,7 +653,7 @@ static int set_protections(struct restore_task *t, cr_error_t *err)
 
 int mem_restore_pages(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
-	struct page_filler f = { .pid = t->pid };
+	struct page_filler f = { .pid = t->host_pid };
 	struct cr_pages_reader *r = NULL;
 	char name[IMG_NAME_MAX];
 	int ret = -1;

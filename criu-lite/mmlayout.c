@@ -94,7 +94,7 @@ int mmlayout_restore_injected(struct restore_ctx *ctx, struct restore_task *t, c
 
 	if (map.auxv_size > TRAMP_AUXV_MAX)
 		return cr_error(err, 0, "mm-%d.img: auxv of %u bytes is too large", t->pid, map.auxv_size);
-	if (process_vm_writev(t->pid, local, 2, remote, 2, 0) != (ssize_t)(sizeof(map) + map.auxv_size))
+	if (process_vm_writev(t->host_pid, local, 2, remote, 2, 0) != (ssize_t)(sizeof(map) + map.auxv_size))
 		return cr_error(err, errno, "pid %d: write mm layout", t->pid);
 	return inject_call(t->inj, "set mm layout (PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP,
 			   t->tramp + TRAMP_MM_MAP, sizeof(map), 0, 0, NULL, err);

@@ -184,6 +184,21 @@ static int check_session(const struct restore_task *t, cr_error_t *err)
 			"(the session's leader is outside the tree)", t->pid, p->ns_sid[0]);
 }
 
+/* Without --new-pidns every level from the restorer's namespace down is
+ * restored; with it, only the levels from the root's own namespace down. */
+static int set_level_base(struct restore_run *run, cr_error_t *err)
+{
+	struct restore_ctx *ctx = &run->ctx;
+	size_t base = ctx->opts->new_pidns ? ctx->tasks[0].pstree->n_ns_pid - 1 : 0;
+
+	if (!ctx->opts->new_pidns && ctx->tasks[0].pstree->n_ns_pid != 1)
+		return cr_error(err, 0, "the dumped root %d lives in a nested pid namespace whose init was not "
+				"dumped; restore it with --new-pidns", ctx->tasks[0].pid);
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		ctx->tasks[i].level_base = base;
+	return 0;
+}
+
 static int build_tree(struct restore_run *run, cr_error_t *err)
 {
 	struct restore_ctx *ctx = &run->ctx;
@@ -208,10 +223,7 @@ static int build_tree(struct restore_run *run, cr_error_t *err)
 	}
 	if (run->n_live != run->im.inv->n_task_pids || (uint32_t)ctx->tasks[0].pid != run->im.inv->root_pid)
 		return cr_error(err, 0, "inventory.img and pstree.img disagree about the processes");
-	if (ctx->tasks[0].pstree->n_ns_pid != 1)
-		return cr_error(err, 0, "the dumped root %d lives in a nested pid namespace whose init was not "
-				"dumped; cr can restore it only in its own namespace level", ctx->tasks[0].pid);
-	return 0;
+	return set_level_base(run, err);
 }
 
 static int validate_task(const struct restore_ctx *ctx, const struct restore_task *t, const InventoryEntry *inv,

@@ -10,6 +10,8 @@
 #include "util.h"
 
 #include <errno.h>
+#include <linux/sched.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -113,6 +115,36 @@ static int wait_all_ready(struct restore_run *run, int fd, cr_error_t *err)
 
 /* --------------------------------------------------------- transplant */
 
+/* A thread's tid as the restorer sees it, found by its innermost tid
+ * (with --new-pidns only the inner levels were chosen). */
+static int host_tid(const struct restore_task *t, size_t i, pid_t *out, cr_error_t *err)
+{
+	const ThreadIds *ids = t->pstree->threads[i];
+	cleanup_free pid_t *tids = NULL;
+	size_t n = 0;
+
+	if (i == 0 || t->level_base == 0) {
+		*out = i == 0 ? t->host_pid : (pid_t)ids->ns_tid[0];
+		return 0;
+	}
+	if (proc_list_tasks(t->host_pid, &tids, &n, err) < 0)
+		return -1;
+	for (size_t k = 0; k < n; k++) {
+		struct proc_status st;
+		bool match;
+
+		if (proc_read_status(t->host_pid, tids[k], &st, err) < 0)
+			return -1;
+		match = st.n_levels > 0 && (uint32_t)st.ns_pid[st.n_levels - 1] == ids->ns_tid[ids->n_ns_tid - 1];
+		proc_status_free(&st);
+		if (match) {
+			*out = tids[k];
+			return 0;
+		}
+	}
+	return cr_error(err, 0, "pid %d: thread %u was not created", t->pid, ids->ns_tid[ids->n_ns_tid - 1]);
+}
+
 static int seize_threads(struct restore_task *t, cr_error_t *err)
 {
 	t->threads = calloc(t->core->n_threads, sizeof(*t->threads));
@@ -124,9 +156,8 @@ static int seize_threads(struct restore_task *t, cr_error_t *err)
 		struct restore_thread *th = &t->threads[i];
 		bool stopped;
 
-		th->tid = i == 0 ? t->host_pid : (pid_t)t->pstree->threads[i]->ns_tid[0];
 		th->core = t->core->threads[i];
-		if (ptrace_seize_stop(th->tid, CR_PTRACE_OPTIONS_RESTORE, &stopped, err) < 0 ||
+		if (host_tid(t, i, &th->tid, err) < 0 || ptrace_seize_stop(th->tid, CR_PTRACE_OPTIONS_RESTORE, &stopped, err) < 0 ||
 		    inject_begin(&th->inj, th->tid, t->tramp + TRAMP_CODE, err) < 0)
 			return -1;
 	}
@@ -146,7 +177,7 @@ static int join_group(struct restore_run *run, struct restore_task *t, cr_error_
 	for (size_t i = 0; i < run->ctx.n_tasks && !inside; i++)
 		inside = run->ctx.tasks[i].pstree->ns_pid[0] == p->ns_pgid[0];
 	if (!inside) {
-		if (p->n_ns_pid != 1)
+		if (p->n_ns_pid != 1 || run->ctx.opts->new_pidns)
 			return 0;
 		want = (uint32_t)run->restorer_pgid;
 	}
@@ -227,18 +258,67 @@ static int wait_exit(pid_t pid, int *status, cr_error_t *err)
 	return 0;
 }
 
+/* pid 1 of a fresh namespace whose root was not its init: forks the root
+ * with its pid there, then reaps like an init and leaves with the root's
+ * exit status. */
+static __attribute__((noreturn)) void helper_init_main(struct restore_run *run)
+{
+	struct restore_task *t = &run->ctx.tasks[0];
+	cr_error_t err = NULL;
+	pid_t root, r;
+	int st;
+
+	root = pidsel_fork(run->backend, t->pstree->ns_pid + t->level_base, task_levels(t), 0,
+			   (int)t->core->exit_signal, &err);
+	if (root == 0)
+		restore_child_main(run, t, true);
+	if (root < 0) {
+		static struct child_msg msg;
+
+		snprintf(msg.error, sizeof(msg.error), "%s", err->msg);
+		if (write(run->sync_child_fd, &msg, sizeof(msg)) < 0)
+			_exit(126);
+		_exit(127);
+	}
+	syscall(SYS_close_range, 0, ~0U, 0);
+	while ((r = wait(&st)) != root || !(WIFEXITED(st) || WIFSIGNALED(st)))
+		if (r < 0 && errno == ECHILD)
+			_exit(127);
+	_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+}
+
+/* The process the restorer forks: the root itself, or with --new-pidns
+ * the init of the fresh namespace (the root, if it was pid 1 there). */
+static pid_t fork_top(struct restore_run *run, bool *helper, cr_error_t *err)
+{
+	struct restore_task *t = &run->ctx.tasks[0];
+	static const uint32_t init_pid = 1;
+
+	*helper = false;
+	if (!run->ctx.opts->new_pidns)
+		return pidsel_fork(run->backend, t->pstree->ns_pid, task_levels(t), 0, (int)t->core->exit_signal,
+				   err);
+	if (t->pstree->ns_pid[t->level_base] == 1)
+		return pidsel_fork(run->backend, &init_pid, 1, CLONE_NEWPID, (int)t->core->exit_signal, err);
+	*helper = true;
+	return pidsel_fork(run->backend, &init_pid, 1, CLONE_NEWPID, SIGCHLD, err);
+}
+
 static int create_tree(struct restore_run *run, pid_t *root, cr_error_t *err)
 {
 	struct restore_task *t = &run->ctx.tasks[0];
+	bool helper;
 	int sync[2];
 
 	if (open_sync(sync, err) < 0)
 		return -1;
 	fflush(NULL);
-	*root = pidsel_fork(run->backend, t->pstree->ns_pid, task_levels(t), 0, (int)t->core->exit_signal, err);
+	*root = fork_top(run, &helper, err);
 	if (*root == 0) {
 		close(sync[0]);
 		run->sync_child_fd = sync[1];
+		if (helper)
+			helper_init_main(run);
 		restore_child_main(run, t, true);
 	}
 	close(sync[1]);
@@ -277,7 +357,7 @@ int cr_restore(const struct restore_opts *opts, enum pid_backend backend, int *s
 		cr_error(err, errno, "open image directory %s", opts->dir);
 		goto out;
 	}
-	if (restore_load(&run, err) < 0 || check_pids_free(&run.ctx, err) < 0)
+	if (restore_load(&run, err) < 0 || (!opts->new_pidns && check_pids_free(&run.ctx, err) < 0))
 		goto out;
 	raise_nofile();
 	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);

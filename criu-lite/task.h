@@ -88,6 +88,7 @@ struct restore_opts {
 	const char *dir;
 	bool detach;
 	bool shell_job;
+	bool new_pidns;                /* restore inside a fresh pid namespace */
 };
 
 struct restore_thread {

@@ -192,7 +192,7 @@ int thread_forget_cr_rseq(struct restore_task *t, cr_error_t *err)
 	struct ptrace_rseq_configuration conf;
 	bool has;
 
-	if (ptrace_get_rseq(t->pid, &conf, &has, err) < 0)
+	if (ptrace_get_rseq(t->host_pid, &conf, &has, err) < 0)
 		return -1;
 	if (!has)
 		return 0;
@@ -207,7 +207,7 @@ static int restore_altstack(struct restore_task *t, struct restore_thread *th, c
 
 	if (a->flags & SS_DISABLE)
 		return 0;
-	if (write_remote(t->pid, t->tramp + TRAMP_ALTSTACK, &ss, sizeof(ss), err) < 0)
+	if (write_remote(t->host_pid, t->tramp + TRAMP_ALTSTACK, &ss, sizeof(ss), err) < 0)
 		return -1;
 	return inject_call(&th->inj, "set alternate signal stack", SYS_sigaltstack, t->tramp + TRAMP_ALTSTACK, 0,
 			   0, 0, 0, 0, NULL, err);
@@ -218,7 +218,7 @@ static int restore_comm(struct restore_task *t, struct restore_thread *th, cr_er
 	char comm[16] = { 0 };
 
 	strncpy(comm, th->core->comm, sizeof(comm) - 1);
-	if (write_remote(t->pid, t->tramp + TRAMP_COMM, comm, sizeof(comm), err) < 0)
+	if (write_remote(t->host_pid, t->tramp + TRAMP_COMM, comm, sizeof(comm), err) < 0)
 		return -1;
 	return inject_call(&th->inj, "set thread name", SYS_prctl, PR_SET_NAME, t->tramp + TRAMP_COMM, 0, 0, 0, 0,
 			   NULL, err);

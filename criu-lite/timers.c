@@ -61,7 +61,7 @@ int timers_restore_injected(struct restore_task *t, cr_error_t *err)
 
 		if (e->which >= N_ITIMERS)
 			return cr_error(err, 0, "core-%d.img: unknown interval timer %u", t->pid, e->which);
-		if (process_vm_writev(t->pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof(it))
+		if (process_vm_writev(t->host_pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof(it))
 			return cr_error(err, errno, "pid %d: write interval timer", t->pid);
 		if (inject_call(t->inj, "set interval timer", SYS_setitimer, e->which, t->tramp + TRAMP_ITIMER, 0,
 				0, 0, 0, NULL, err) < 0)

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# t_new_pidns: `cr restore --new-pidns` restores a dump inside a fresh pid
+# namespace with the pids the tree had in its own namespace: while the
+# original still holds its pid on the host, for a root that lived below a
+# namespace init that was not dumped (a helper becomes pid 1), and for a
+# root that was itself a namespace's init.
+source "$(dirname "$0")/lib.sh"
+
+# The host pid of a w_state whose innermost pid is INNER, started from DIR.
+host_pid_of() {
+	local inner=$1 dir=$2 p
+	for p in $(pgrep -f "w_state $dir"); do
+		[ "$(awk '/^NSpid:/ {print $NF}' /proc/"$p"/status 2>/dev/null)" = "$inner" ] || continue
+		[ "$(status_field "$p" TracerPid)" = 0 ] || continue
+		echo "$p"
+		return 0
+	done
+	return 1
+}
+
+# Starts w_state under `unshare -p -f` (via WRAP, a shell snippet running
+# "$@"), waits until ready; sets WL_* with WL_PID the pid inside.
+start_in_namespace() {
+	local wrap=$1
+	WL_NAME=w_state
+	WL_EXE=$WL/w_state
+	WL_DIR=$(mktemp -d "$CASE_TMP/w_state.XXXX")
+	CASE_LOGS+=("$WL_DIR/log")
+	setsid unshare -p -f bash -c "$wrap" _ "$WL_EXE" "$WL_DIR" </dev/null >/dev/null 2>&1 &
+	track_pid $!
+	wait_until 10 test -e "$WL_DIR/ready" || { REASON="w_state in a namespace was not ready"; return 1; }
+	read -r WL_PID WL_TOKEN < "$WL_DIR/token"
+	HOST_PID=$(host_pid_of "$WL_PID" "$WL_DIR") || { REASON="no host pid for inner pid $WL_PID"; return 1; }
+	track_pid "$HOST_PID"
+}
+
+# Triggers the restored copy (found by its inner pid) and wants its PASS.
+expect_restored_pass() {
+	local levels=$1 host
+	wait_until 10 host_pid_of "$WL_PID" "$WL_DIR" >/dev/null || { REASON="restored pid $WL_PID not found"; return 1; }
+	host=$(host_pid_of "$WL_PID" "$WL_DIR")
+	track_pid "$host"
+	[ "$(awk '/^NSpid:/ {print NF - 1}' /proc/"$host"/status)" = "$levels" ] ||
+		{ REASON="restored copy has NSpid '$(status_field "$host" NSpid)', want $levels levels"; return 1; }
+	rm -f "$WL_DIR/result"
+	kill -USR2 "$host"
+	wl_expect_pass
+}
+
+pid_taken() {
+	local img=$CASE_TMP/img
+	wl_start w_state || return 1
+	cr_dump dump "$WL_PID" "$img" --leave-running || return 1
+	if cr_run restore-plain restore -D "$img" --detach; then
+		REASON="plain restore succeeded although pid $WL_PID is taken"
+		return 1
+	fi
+	cr_run restore-new restore -D "$img" --detach --new-pidns || { REASON="--new-pidns: $(last_line "$CR_ERR")"; return 1; }
+	kill -9 "$WL_PID"   # the original: only the copy may answer
+	expect_restored_pass 2
+}
+
+nested_root() {
+	local img=$CASE_TMP/img
+	start_in_namespace '"$@" & wait' || return 1
+	[ "$WL_PID" != 1 ] || { REASON="w_state should not be the namespace's init"; return 1; }
+	cr_dump dump "$HOST_PID" "$img" || return 1
+	if cr_run restore-plain restore -D "$img" --detach; then
+		REASON="plain restore of a root below an undumped namespace init succeeded"
+		return 1
+	fi
+	grep -q -- "--new-pidns" "$CR_ERR" || { REASON="refusal does not suggest --new-pidns: $(last_line "$CR_ERR")"; return 1; }
+	cr_run restore-new restore -D "$img" --detach --new-pidns || { REASON="--new-pidns: $(last_line "$CR_ERR")"; return 1; }
+	expect_restored_pass 2
+}
+
+root_is_init() {
+	local img=$CASE_TMP/img
+	start_in_namespace 'exec "$@"' || return 1
+	[ "$WL_PID" = 1 ] || { REASON="w_state should be its namespace's init, is pid $WL_PID"; return 1; }
+	cr_dump dump "$HOST_PID" "$img" || return 1
+	cr_run restore-new restore -D "$img" --detach --new-pidns || { REASON="--new-pidns: $(last_line "$CR_ERR")"; return 1; }
+	expect_restored_pass 2
+}
+
+run_case taken_pid_restored_in_new_namespace pid_taken
+run_case nested_root_with_helper_init nested_root
+run_case namespace_init_as_root root_is_init
+finish_tests
