@@ -107,6 +107,16 @@ int attrs_restore_session(const struct restore_task *t, cr_error_t *err)
 	return 0;
 }
 
+void attrs_join_group_early(const struct restore_task *t)
+{
+	const PstreeEntry *p = t->pstree;
+	uint32_t pgid = p->ns_pgid[p->n_ns_pgid - 1];
+
+	if (p->ns_pgid[0] != p->ns_pid[0] && p->ns_sid[0] != p->ns_pid[0] && pgid != 0 &&
+	    (t->parent == NULL || p->ns_pgid[0] != t->parent->pstree->ns_pgid[0]))
+		setpgid(0, (pid_t)pgid);
+}
+
 int attrs_restore_child(const struct restore_task *t, cr_error_t *err)
 {
 	const CoreEntry *core = t->core;

@@ -11,6 +11,9 @@ int attrs_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
  * leads a new one; any other stays in its parent's (the restorer joins
  * non-leaders to their groups later). */
 int attrs_restore_session(const struct restore_task *t, cr_error_t *err);
+/* A zombie, just before it dies, joins a group it did not lead, if that
+ * group exists by then (a live process joins later, by injection). */
+void attrs_join_group_early(const struct restore_task *t);
 /* In the child, before it stops: umask, cwd, root, personality. */
 int attrs_restore_child(const struct restore_task *t, cr_error_t *err);
 /* In the child, last of all (limits may forbid what came before). */

@@ -165,14 +165,31 @@ static int collect_threads(struct dump_task *t, cr_error_t *err)
 	return 0;
 }
 
+static struct dump_task *find_task(struct dump_ctx *ctx, pid_t pid);
+
+/* A zombie has no namespaces left to show: it lived in its parent's
+ * namespace for children, unless it was that namespace's init. */
+static void zombie_pidns(struct dump_ctx *ctx, struct dump_task *t)
+{
+	const struct dump_task *parent = find_task(ctx, t->ppid);
+
+	t->pidns = parent ? parent->pidns_for_children : 0;
+	if (t->status.n_levels > 0 && t->status.ns_pid[t->status.n_levels - 1] == 1)
+		t->pidns ^= (uint64_t)t->pid << 32;   /* an init of its own, dead namespace */
+	t->pidns_for_children = t->pidns;
+}
+
 static int collect_task(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
-	if (proc_read_status(t->pid, 0, &t->status, err) < 0 || proc_read_stat(t->pid, &t->stat, err) < 0 ||
-	    read_ns_id(t->pid, "pid", &t->pidns, err) < 0 ||
+	if (proc_read_status(t->pid, 0, &t->status, err) < 0 || proc_read_stat(t->pid, &t->stat, err) < 0)
+		return -1;
+	if (t->zombie) {
+		zombie_pidns(ctx, t);
+		return 0;
+	}
+	if (read_ns_id(t->pid, "pid", &t->pidns, err) < 0 ||
 	    read_ns_id(t->pid, "pid_for_children", &t->pidns_for_children, err) < 0)
 		return -1;
-	if (t->zombie)
-		return 0;
 	if (proc_read_maps(t->pid, &t->vmas, err) < 0)
 		return -1;
 	init_task_protos(ctx, t);

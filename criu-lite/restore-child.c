@@ -68,6 +68,7 @@ static __attribute__((noreturn)) void zombie_main(const struct restore_task *t)
 
 	if (attrs_restore_session(t, &err) < 0)
 		cr_error_release(&err);
+	attrs_join_group_early(t);
 	if (WIFSIGNALED(status)) {
 		signal(WTERMSIG(status), SIG_DFL);
 		sigemptyset(&set);
@@ -96,15 +97,25 @@ static void sort_children(struct restore_task *t)
 		}
 }
 
-static int fork_children(struct restore_run *run, struct restore_task *t, pid_t *local, cr_error_t *err)
+/* A child still in the session its parent left (forked before the parent's
+ * setsid) must be forked before the parent leads its own. */
+static bool in_old_session(const struct restore_task *t, const struct restore_task *c)
 {
-	sort_children(t);
+	return t->pstree->ns_sid[0] == t->pstree->ns_pid[0] && c->pstree->ns_sid[0] != c->pstree->ns_pid[0] &&
+	       c->pstree->ns_sid[0] != t->pstree->ns_sid[0];
+}
+
+static int fork_children(struct restore_run *run, struct restore_task *t, bool old_session, pid_t *local,
+			 cr_error_t *err)
+{
 	for (size_t i = 0; i < t->n_children; i++) {
 		struct restore_task *c = t->children[i];
 		uint64_t flags = c->pstree->pidns != t->pstree->pidns_for_children ? CLONE_NEWPID : 0;
 		int exit_signal = c->zombie ? SIGCHLD : (int)c->core->exit_signal;
 		pid_t pid;
 
+		if (in_old_session(t, c) != old_session)
+			continue;
 		pid = pidsel_fork(run->backend, c->pstree->ns_pid + c->level_base, task_levels(c), flags,
 				  exit_signal, err);
 		if (pid < 0)
@@ -165,11 +176,11 @@ static int child_body(struct restore_run *run, struct restore_task *t, bool is_r
 		return cr_error(err, errno, "block signals");
 	if (is_root && files_setup_root(&run->ctx, run->sync_child_fd, err) < 0)
 		return -1;
-	if (attrs_restore_session(t, err) < 0)
-		return -1;
 	if (t->pstree->pidns_for_children != t->pstree->pidns && unshare(CLONE_NEWPID) < 0)
 		return cr_error(err, errno, "unshare the pid namespace for children");
-	if (files_open_shared(&run->ctx, t, err) < 0 || fork_children(run, t, local, err) < 0 ||
+	sort_children(t);
+	if (files_open_shared(&run->ctx, t, err) < 0 || fork_children(run, t, true, local, err) < 0 ||
+	    attrs_restore_session(t, err) < 0 || fork_children(run, t, false, local, err) < 0 ||
 	    settle_zombies(t, local, err) < 0)
 		return -1;
 	return own_setup(run, t, err);

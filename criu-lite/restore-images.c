@@ -178,7 +178,14 @@ static int check_session(const struct restore_task *t, cr_error_t *err)
 {
 	const PstreeEntry *p = t->pstree;
 
-	if (t->parent == NULL || p->ns_sid[0] == p->ns_pid[0] || p->ns_sid[0] == t->parent->pstree->ns_sid[0])
+	const PstreeEntry *pp = t->parent ? t->parent->pstree : NULL;
+
+	if (pp == NULL || p->ns_sid[0] == p->ns_pid[0] || p->ns_sid[0] == pp->ns_sid[0])
+		return 0;
+	/* Forked before its parent's setsid: still in the session the parent
+	 * had, its grandparent's (or the restorer's, below the root). */
+	if (pp->ns_sid[0] == pp->ns_pid[0] &&
+	    (t->parent->parent == NULL || p->ns_sid[0] == t->parent->parent->pstree->ns_sid[0]))
 		return 0;
 	return cr_error(err, 0, "pid %d is in session %u, which neither it nor its parent leads: unsupported "
 			"(the session's leader is outside the tree)", t->pid, p->ns_sid[0]);

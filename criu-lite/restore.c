@@ -40,6 +40,25 @@ static int check_pids_free(const struct restore_ctx *ctx, cr_error_t *err)
 	return 0;
 }
 
+/* ns_last_pid sets one level in the caller's namespace: refuse a tree that
+ * needs more before anything is forked. */
+static int check_backend(const struct restore_run *run, cr_error_t *err)
+{
+	if (run->backend != PID_BACKEND_NS_LAST_PID)
+		return 0;
+	if (run->ctx.opts->new_pidns)
+		return cr_error(err, 0, "--pid-backend=ns_last_pid cannot create a pid namespace's init; use clone3");
+	for (size_t i = 0; i < run->ctx.n_tasks; i++) {
+		const struct restore_task *t = &run->ctx.tasks[i];
+
+		if (task_levels(t) != 1 || t->pstree->n_threads > 1)
+			return cr_error(err, 0, "pid %d %s; --pid-backend=ns_last_pid sets only one pid level of a "
+					"process (use clone3)", t->pid, task_levels(t) != 1 ?
+					"lives in a nested pid namespace" : "has threads");
+	}
+	return 0;
+}
+
 /* The stash and reserved fds sit above every dumped fd. */
 static void raise_nofile(void)
 {
@@ -181,6 +200,8 @@ static int join_group(struct restore_run *run, struct restore_task *t, cr_error_
 			return 0;
 		want = (uint32_t)run->restorer_pgid;
 	}
+	if (want == 0)
+		return 0;   /* the leader is outside its namespace: the group was inherited */
 	return inject_call(t->inj, "join process group", SYS_setpgid, 0, want, 0, 0, 0, 0, NULL, err);
 }
 
@@ -357,7 +378,8 @@ int cr_restore(const struct restore_opts *opts, enum pid_backend backend, int *s
 		cr_error(err, errno, "open image directory %s", opts->dir);
 		goto out;
 	}
-	if (restore_load(&run, err) < 0 || (!opts->new_pidns && check_pids_free(&run.ctx, err) < 0))
+	if (restore_load(&run, err) < 0 || check_backend(&run, err) < 0 ||
+	    (!opts->new_pidns && check_pids_free(&run.ctx, err) < 0))
 		goto out;
 	raise_nofile();
 	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);

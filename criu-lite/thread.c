@@ -262,8 +262,8 @@ int thread_restore_final(struct restore_task *t, cr_error_t *err)
 	for (size_t i = 1; i < t->n_threads; i++)
 		if (set_thread_state(&t->threads[i], err) < 0)
 			return -1;
-	if (ptrace_set_sigmask(main_th->tid, main_th->core->sigmask, err) < 0)
-		return -1;
+	/* The dumped mask goes in only at the exit stop: set before, a pending
+	 * signal it unblocks would be delivered instead of the syscall. */
 	if (inject_syscall(&main_th->inj, SYS_munmap, t->tramp, t->tramp_size, 0, 0, 0, 0, &r, err) < 0)
 		return -1;
 	if (r != 0)
