@@ -1,10 +1,11 @@
 /*
  * w_thread STATE_DIR
  *
- * A process with a second thread that counts while it waits. cr supports
- * single-threaded processes only for now: `cr dump` must refuse it and leave
- * it running. On the trigger it checks that it has two threads, is not traced,
- * that the thread still counts, then stops and joins it.
+ * A process with a second thread that counts while it waits. cr dumps and
+ * restores it with both threads (t_tree.sh, case multi_threaded, checks the
+ * tids are the same). On the trigger it checks that it has two threads, is
+ * not traced, that the thread still counts, then stops and joins it
+ * (pthread_join needs the thread's clear_child_tid restored).
  */
 #include "wl.h"
 
