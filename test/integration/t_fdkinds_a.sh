@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# t_fdkinds_a: timerfds, POSIX timers, eventfds, signalfds, epolls, inotify
+# watches and pidfds come back from a dump with every property the
+# workloads check (see the header of each w_*.c):
+#
+#   control_*     the workload passes when triggered without any dump, and
+#                 fails when one property is broken on purpose (sabotage_*):
+#                 its checks work and can fail.
+#   roundtrip_*   dump, wait a second (so that a timer whose clock ran on, or
+#                 was reset, is seconds off), restore, trigger: PASS with the
+#                 same pid and token.
+#   leave_running_*  dump --leave-running, then trigger the original: the
+#                 dump read timers, counters and event queues without
+#                 consuming anything.
+#   twice_*       dump, restore, dump the restored process, restore again.
+#   pidfd_target_gone   the process a pidfd refers to exits between dump
+#                 and restore: restore fails naming its pid, nothing is left.
+#   pidfd_dead_refused  a pidfd of a reaped process: dump fails naming the
+#                 pid, the fd and the kind; the process runs on and passes.
+source "$(dirname "$0")/lib.sh"
+
+# Downtime between dump and restore: longer than the slack of the time checks.
+DOWNTIME=1
+
+control() {
+	wl_start "$@" || return 1
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+sabotaged() {
+	local what=$1 expect=$2
+	shift 2
+	wl_start "$@" || return 1
+	echo "$what" > "$WL_DIR/sabotage"
+	wl_trigger || return 1
+	wl_expect_fail "$expect"
+}
+
+roundtrip() {
+	local img=$CASE_TMP/img
+	wl_start "$@" || return 1
+	cr_dump dump "$WL_PID" "$img" || return 1
+	sleep "$DOWNTIME"
+	cr_restore_detached restore "$img" || return 1
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+leave_running() {
+	local img=$CASE_TMP/img
+	wl_start "$@" || return 1
+	cr_dump dump "$WL_PID" "$img" --leave-running || return 1
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the dump: $(describe_pid "$WL_PID")"; return 1; }
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+twice() {
+	local img1=$CASE_TMP/img1 img2=$CASE_TMP/img2
+	wl_start "$@" || return 1
+	cr_dump dump1 "$WL_PID" "$img1" || return 1
+	sleep "$DOWNTIME"
+	cr_restore_detached restore1 "$img1" || return 1
+	sleep 0.3
+	cr_dump dump2 "$WL_PID" "$img2" || return 1
+	sleep "$DOWNTIME"
+	cr_restore_detached restore2 "$img2" || return 1
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+# A process outside the dump for the pidfd workload to refer to.
+start_helper() {
+	sleep 600 </dev/null >/dev/null 2>&1 &
+	HELPER=$!
+	disown "$HELPER"
+	track_pid "$HELPER"
+}
+
+pidfd_case() {
+	local how=$1
+	shift
+	start_helper
+	"$how" "$@" w_pidfd "$HELPER"
+}
+
+# Does FILE mention NUMBER as a whole number?
+mentions_number() {
+	grep -Eq "(^|[^0-9])$2([^0-9]|$)" "$1"
+}
+
+pidfd_target_gone() {
+	local img=$CASE_TMP/img
+	start_helper
+	wl_start w_pidfd "$HELPER" || return 1
+	cr_dump dump "$WL_PID" "$img" || return 1
+	kill -KILL "$HELPER"
+	wait_until 5 pid_gone "$HELPER" || { REASON="helper $HELPER did not go away"; return 1; }
+	if cr_run restore restore -D "$img" --detach; then
+		REASON="restore succeeded although pid $HELPER, which a pidfd refers to, is gone"
+		return 1
+	fi
+	mentions_number "$CR_ERR" "$HELPER" ||
+		{ REASON="the error does not name pid $HELPER: $(last_line "$CR_ERR")"; return 1; }
+	grep -q pidfd "$CR_ERR" || { REASON="the error does not say pidfd: $(last_line "$CR_ERR")"; return 1; }
+	wait_until 5 pid_gone "$WL_PID" ||
+		{ REASON="pid $WL_PID is left after the failed restore: $(describe_pid "$WL_PID")"; return 1; }
+}
+
+pidfd_dead_refused() {
+	local img=$CASE_TMP/img fd
+	wl_start w_pidfd dead || return 1
+	fd=$(cat "$WL_DIR/dead_fd")
+	if cr_run dump dump "$WL_PID" -D "$img"; then
+		REASON="cr dump of a process holding a pidfd of a reaped process succeeded"
+		return 1
+	fi
+	mentions_number "$CR_ERR" "$WL_PID" || { REASON="the error does not name pid $WL_PID: $(last_line "$CR_ERR")"; return 1; }
+	mentions_number "$CR_ERR" "$fd" || { REASON="the error does not name fd $fd: $(last_line "$CR_ERR")"; return 1; }
+	grep -q pidfd "$CR_ERR" || { REASON="the error does not name the kind: $(last_line "$CR_ERR")"; return 1; }
+	[ ! -e "$img/inventory.img" ] || { REASON="a failed dump left $img/inventory.img"; return 1; }
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+for w in w_timerfd w_posix_timers w_eventfd w_signalfd w_epoll w_inotify; do
+	run_case "control_${w#w_}" control "$w"
+	run_case "roundtrip_${w#w_}" roundtrip "$w"
+done
+run_case control_pidfd pidfd_case control
+run_case roundtrip_pidfd pidfd_case roundtrip
+
+run_case sabotage_timerfd_ticks sabotaged ticks "(fast)" w_timerfd
+run_case sabotage_timerfd_abs sabotaged abs "(abs-rt)" w_timerfd
+run_case sabotage_timerfd_rel sabotaged rel "(rel-MONOTONIC)" w_timerfd
+run_case sabotage_timerfd_clock sabotaged clock "(rel-REALTIME) clockid" w_timerfd
+run_case sabotage_timerfd_nonblock sabotaged nonblock "(rel-REALTIME) O_NONBLOCK" w_timerfd
+run_case sabotage_timerfd_oneshot sabotaged oneshot "(expired)" w_timerfd
+run_case sabotage_posix_delete sabotaged delete "(ids)" w_posix_timers
+run_case sabotage_posix_rearm sabotaged rearm "(mono)" w_posix_timers
+run_case sabotage_eventfd_count sabotaged count "(plain)" w_eventfd
+run_case sabotage_signalfd_mask sabotaged mask "(sfd1)" w_signalfd
+run_case sabotage_epoll_del sabotaged del "(ep1)" w_epoll
+run_case sabotage_inotify_rm sabotaged rm "(in1)" w_inotify
+run_case sabotage_pidfd_self pidfd_case sabotaged self "(self)"
+
+run_case leave_running_timerfd leave_running w_timerfd
+run_case leave_running_eventfd leave_running w_eventfd
+run_case leave_running_inotify leave_running w_inotify
+run_case twice_timerfd twice w_timerfd
+run_case twice_epoll twice w_epoll
+run_case pidfd_target_gone pidfd_target_gone
+run_case pidfd_dead_refused pidfd_dead_refused
+finish_tests

@@ -1,0 +1,150 @@
+/*
+ * w_pidfd STATE_DIR HELPER_PID
+ * w_pidfd STATE_DIR dead
+ *
+ * With HELPER_PID (a process outside the dump, which the harness runs):
+ * holds a pidfd of itself and one of the helper (PIDFD_NONBLOCK) and checks
+ * after restore:
+ *
+ *   self     fdinfo Pid is its own pid; a SIGUSR1 sent through the pidfd
+ *            (blocked) is pending in this very process.
+ *   helper   fdinfo Pid is the helper's; O_NONBLOCK kept; the helper is
+ *            alive (the pidfd is not readable); SIGKILL sent through the
+ *            pidfd ends the helper (the pidfd becomes readable).
+ *   Both are close-on-exec, as every pidfd is.
+ *
+ * With "dead": holds a pidfd of a child that has exited and been reaped
+ * (fdinfo Pid: -1), which cr must refuse to dump; writes its fd number to
+ * "dead_fd" and, when triggered, checks the pidfd is still the same.
+ *
+ * Sabotage: self (puts a pidfd of the helper in place of the self one).
+ */
+#include "wl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef PIDFD_NONBLOCK
+#define PIDFD_NONBLOCK O_NONBLOCK
+#endif
+
+static int self_fd, helper_fd;
+static pid_t helper;
+
+static int pidfd_open(pid_t pid, unsigned flags)
+{
+	return (int)syscall(SYS_pidfd_open, pid, flags);
+}
+
+static long fdinfo_pid(int fd)
+{
+	char path[64], buf[1024];
+	const char *p;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	if (wl_read_path(path, buf, sizeof(buf)) < 0 || (p = strstr(buf, "\nPid:")) == NULL)
+		return 0;
+	return strtol(p + strlen("\nPid:"), NULL, 10);
+}
+
+static bool readable(int fd, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, timeout_ms) == 1 && (p.revents & POLLIN);
+}
+
+static void check_self(void)
+{
+	sigset_t pending;
+
+	wl_check(fdinfo_pid(self_fd) == getpid(), "(self) pidfd refers to pid %ld, not %d", fdinfo_pid(self_fd),
+		 getpid());
+	wl_check(fcntl(self_fd, F_GETFD) == FD_CLOEXEC, "(self) close-on-exec lost");
+	wl_check(syscall(SYS_pidfd_send_signal, self_fd, SIGUSR1, NULL, 0) == 0, "(self) pidfd_send_signal: %s",
+		 strerror(errno));
+	sigpending(&pending);
+	wl_check(sigismember(&pending, SIGUSR1), "(self) the signal sent through the pidfd is not pending here");
+}
+
+static void check_helper(void)
+{
+	int fl = fcntl(helper_fd, F_GETFL);
+
+	if (!wl_check(fdinfo_pid(helper_fd) == helper, "(helper) pidfd refers to pid %ld, not %d",
+		      fdinfo_pid(helper_fd), helper))
+		return;
+	wl_check(fl >= 0 && (fl & O_NONBLOCK), "(helper) O_NONBLOCK lost");
+	wl_check(!readable(helper_fd, 0), "(helper) pidfd says the helper exited");
+	wl_check(syscall(SYS_pidfd_send_signal, helper_fd, SIGKILL, NULL, 0) == 0, "(helper) pidfd_send_signal: %s",
+		 strerror(errno));
+	wl_check(readable(helper_fd, 5000), "(helper) pidfd does not see the helper exit");
+}
+
+static int dead_main(void)
+{
+	pid_t child = fork();
+	int fd;
+
+	if (child < 0)
+		wl_fatal("fork: %s", strerror(errno));
+	if (child == 0)
+		_exit(0);
+	fd = pidfd_open(child, 0);
+	if (fd < 0 || waitpid(child, NULL, 0) != child)
+		wl_fatal("pidfd_open/waitpid: %s", strerror(errno));
+	if (fdinfo_pid(fd) != -1)
+		wl_fatal("fdinfo of a reaped child's pidfd shows Pid %ld", fdinfo_pid(fd));
+	wl_write_file("dead_fd", "%d\n", fd);
+	wl_ready();
+	wl_wait_trigger();
+	wl_check(fdinfo_pid(fd) == -1, "(dead) pidfd now refers to pid %ld", fdinfo_pid(fd));
+	wl_finish();
+}
+
+static void sabotage(void)
+{
+	char what[32];
+
+	if (wl_read_file("sabotage", what, sizeof(what)) <= 0)
+		return;
+	what[strcspn(what, "\n")] = '\0';
+	if (strcmp(what, "self") == 0)
+		dup3(pidfd_open(helper, 0), self_fd, O_CLOEXEC);
+	else
+		wl_check(false, "unknown sabotage '%s'", what);
+}
+
+int main(int argc, char **argv)
+{
+	sigset_t usr1;
+
+	wl_init(argc, argv);
+	if (argc < 3)
+		wl_fatal("usage: w_pidfd STATE_DIR HELPER_PID|dead");
+	if (strcmp(argv[2], "dead") == 0)
+		return dead_main();
+	helper = (pid_t)atoi(argv[2]);
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, NULL);
+	self_fd = pidfd_open(getpid(), 0);
+	helper_fd = pidfd_open(helper, PIDFD_NONBLOCK);
+	if (self_fd < 0 || helper_fd < 0)
+		wl_fatal("pidfd_open: %s", strerror(errno));
+	wl_ready();
+	wl_wait_trigger();
+	sabotage();
+	check_self();
+	check_helper();
+	wl_check(getpid() == wl_pid(), "pid changed");
+	wl_finish();
+}
