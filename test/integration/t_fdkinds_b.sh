@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# t_fdkinds_b: pipes and FIFOs with their data, unix sockets with their
+# queues, names and peers, memfds, and files deleted while open come back
+# from a dump with every property the workloads check (see the header of
+# w_pipes.c, w_unix.c, w_memfd.c and w_deleted.c):
+#
+#   control_*       the workload passes when triggered without any dump...
+#   sabotage_*      ...and fails when one property is broken on purpose: its
+#                   checks work and can fail.
+#   roundtrip_*     dump, restore, trigger: PASS with the same pid and token.
+#   leave_running_* dump --leave-running, then trigger the original: the
+#                   dump read pipes, socket queues (SO_PEEK_OFF included) and
+#                   file contents without consuming or moving anything.
+#   twice_*         dump, restore, dump the restored process, restore again.
+#   socket_path_taken  a file put where a listening socket was bound stops
+#                   the restore with a message naming the path and leaves
+#                   nothing behind; once it is removed, the restore works.
+#   deleted_path_taken  a file put where a deleted file was: the restore
+#                   warns and the workload (rightly) sees another name.
+#   inherited_pipe  a pipe whose two descriptions a child inherited, with
+#                   data in it: the restored child reads the data.
+#   refused_*       a unix socket connected to a process outside the dump, a
+#                   FIFO also open outside it, a pipe whose ends are split
+#                   between parent and child (not supported yet): the dump
+#                   fails naming the pid, the fd and the kind; the process
+#                   runs on and passes.
+source "$(dirname "$0")/lib.sh"
+
+control() {
+	wl_start "$@" || return 1
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+sabotaged() {
+	local what=$1 expect=$2
+	shift 2
+	wl_start "$@" || return 1
+	echo "$what" > "$WL_DIR/sabotage"
+	wl_trigger || return 1
+	wl_expect_fail "$expect"
+}
+
+roundtrip() {
+	local img=$CASE_TMP/img
+	wl_start "$@" || return 1
+	cr_dump dump "$WL_PID" "$img" || return 1
+	cr_restore_detached restore "$img" || return 1
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+leave_running() {
+	local img=$CASE_TMP/img
+	wl_start "$@" || return 1
+	cr_dump dump "$WL_PID" "$img" --leave-running || return 1
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the dump: $(describe_pid "$WL_PID")"; return 1; }
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+twice() {
+	local img1=$CASE_TMP/img1 img2=$CASE_TMP/img2
+	wl_start "$@" || return 1
+	cr_dump dump1 "$WL_PID" "$img1" || return 1
+	cr_restore_detached restore1 "$img1" || return 1
+	cr_dump dump2 "$WL_PID" "$img2" || return 1
+	cr_restore_detached restore2 "$img2" || return 1
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+socket_path_taken() {
+	local img=$CASE_TMP/img sock
+	wl_start w_unix || return 1
+	sock=$WL_DIR/listen.sock
+	cr_dump dump "$WL_PID" "$img" || return 1
+	rm -f "$sock" && echo "not a socket" > "$sock"
+	if cr_run restore1 restore -D "$img" --detach; then
+		REASON="restore succeeded with a regular file at $sock"
+		return 1
+	fi
+	grep -q "$sock" "$CR_ERR" || { REASON="the error does not name $sock: $(last_line "$CR_ERR")"; return 1; }
+	wait_until 5 pid_gone "$WL_PID" || { REASON="the failed restore left pid $WL_PID: $(describe_pid "$WL_PID")"; return 1; }
+	[ "$(cat "$sock")" = "not a socket" ] || { REASON="the failed restore touched $sock"; return 1; }
+	rm -f "$sock"
+	cr_restore_detached restore2 "$img" || return 1
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+deleted_path_taken() {
+	local img=$CASE_TMP/img file
+	wl_start w_deleted || return 1
+	file=$WL_DIR/deleted-rw
+	cr_dump dump "$WL_PID" "$img" || return 1
+	echo "a new file" > "$file"
+	cr_restore_detached restore "$img" || return 1
+	grep -q "$file exists again" "$CR_ERR" || { REASON="no warning about $file: $(last_line "$CR_ERR")"; return 1; }
+	[ "$(cat "$file")" = "a new file" ] || { REASON="the restore touched the new $file"; return 1; }
+	wl_trigger || return 1
+	wl_expect_fail "(a) fd" || return 1
+	# Every other property of the file came back.
+	grep -q "(a) fd [0-9]* is '$WL_DIR/#[0-9]* (deleted)'" "$WL_DIR/result" ||
+		{ REASON="unexpected result: $(cat "$WL_DIR/result")"; return 1; }
+	[ "$(grep -o '(a)' "$WL_DIR/result" | wc -l)" = 1 ] || { REASON="more than the name was lost: $(cat "$WL_DIR/result")"; return 1; }
+	wl_await_exit
+}
+
+# Does FILE mention NUMBER as a whole number?
+mentions_number() {
+	grep -Eq "(^|[^0-9])$2([^0-9]|$)" "$1"
+}
+
+# The dump of the current workload fails naming its pid, fd $1 and text $2;
+# the process runs on untouched and passes when triggered.
+refused() {
+	local fd=$1 text=$2 img=$CASE_TMP/img
+	if cr_run dump dump "$WL_PID" -D "$img"; then
+		REASON="cr dump of $WL_NAME succeeded"
+		return 1
+	fi
+	mentions_number "$CR_ERR" "$WL_PID" || { REASON="the error does not name pid $WL_PID: $(last_line "$CR_ERR")"; return 1; }
+	grep -q "fd $fd" "$CR_ERR" || { REASON="the error does not name fd $fd: $(last_line "$CR_ERR")"; return 1; }
+	grep -q "$text" "$CR_ERR" || { REASON="the error does not say '$text': $(last_line "$CR_ERR")"; return 1; }
+	[ ! -e "$img/inventory.img" ] || { REASON="a failed dump left $img/inventory.img"; return 1; }
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+refused_unix_peer() {
+	local path server_pid
+	wl_start w_unix serve || return 1
+	path=$WL_DIR/outside.sock
+	server_pid=$WL_PID
+	wl_start w_unix connect "$path" || return 1
+	sleep 0.3   # the server accepts every 10 ms
+	refused "$(cat "$WL_DIR/fd")" "unix socket.*outside the dump" || return 1
+	grep -q "pid $server_pid" "$CR_ERR" || { REASON="the error does not name the server, pid $server_pid: $(last_line "$CR_ERR")"; return 1; }
+}
+
+refused_split_pipe() {
+	wl_start w_pipes split || return 1
+	refused "$(awk '/^read/ { print $2 }' "$WL_DIR/fds")" "pipe.*of the dump through another description"
+}
+
+refused_fifo() {
+	local fifo=$CASE_TMP/fifo holder
+	mkfifo "$fifo" || { REASON="mkfifo"; return 1; }
+	sleep 600 <>"$fifo" &
+	holder=$!
+	disown "$holder"
+	track_pid "$holder"
+	wl_start w_pipes hold-fifo "$fifo" || return 1
+	refused 3 "FIFO.*also open in pid $holder" || return 1
+}
+
+for w in w_pipes w_unix w_memfd w_deleted; do
+	run_case "control_$w" control "$w"
+done
+run_case control_inherited_pipe control w_pipes inherited
+run_case control_split_pipe control w_pipes split
+run_case sabotage_pipe_data sabotaged big "(a) 102399 bytes queued" w_pipes
+run_case sabotage_pipe_widowed sabotaged widowed "(b) read" w_pipes
+run_case sabotage_pipe_packets sabotaged packets "(c) read 0 returned" w_pipes
+run_case sabotage_pipe_fifo sabotaged fifo "(d) read" w_pipes
+run_case sabotage_pipe_size sabotaged size "(a) pipe size" w_pipes
+run_case sabotage_unix_stream sabotaged stream "(a) read 11 bytes" w_unix
+run_case sabotage_unix_dgram sabotaged dgram "(b) read" w_unix
+run_case sabotage_unix_peek sabotaged peek "(a) SO_PEEK_OFF 0" w_unix
+run_case sabotage_unix_name sabotaged name "listen.sock: No such file" w_unix
+run_case sabotage_unix_sender sabotaged sender "(f) datagram 0" w_unix
+run_case sabotage_memfd_contents sabotaged contents "(b) contents" w_memfd
+run_case sabotage_memfd_offset sabotaged offset "(a) fd" w_memfd
+run_case sabotage_memfd_size sabotaged size "(c) size 1" w_memfd
+run_case sabotage_deleted_contents sabotaged contents "(a) contents differ" w_deleted
+run_case sabotage_deleted_offset sabotaged offset "(b) fd" w_deleted
+for w in w_pipes w_unix w_memfd w_deleted; do
+	run_case "roundtrip_$w" roundtrip "$w"
+	run_case "leave_running_$w" leave_running "$w"
+	run_case "twice_$w" twice "$w"
+done
+run_case socket_path_taken socket_path_taken
+run_case deleted_path_taken deleted_path_taken
+run_case inherited_pipe roundtrip w_pipes inherited
+run_case refused_unix_peer refused_unix_peer
+run_case refused_split_pipe refused_split_pipe
+run_case refused_fifo refused_fifo
+finish_tests
