@@ -68,7 +68,7 @@ static int deleted_dump(struct dump_ctx *ctx, struct dump_task *t, const struct 
 	size_t stem = 0;
 
 	deleted_entry__init(de);
-	if (fdshare_refuse_shared(ctx, t->pid, p, "deleted file", err) < 0)
+	if (fdshare_refuse_outside(ctx, t->pid, p, "deleted file", err) < 0)
 		return -1;
 	fd = fdshare_reopen(t->pid, p->fd, err);
 	if (fd < 0)
@@ -181,6 +181,7 @@ static int deleted_open(const struct restore_ctx *ctx, struct restore_task *t, c
 }
 
 const struct fd_kind fdkind_deleted = {
+	.first = first_of_file,
 	.name = "deleted file", .match = deleted_match, .dump = deleted_dump, .validate = deleted_validate,
 	.open = deleted_open,
 };

@@ -38,6 +38,11 @@ struct fd_kind {
 	/* Optional: checks the kind-specific fields before anything is created. */
 	int (*validate)(const FileEntry *fe, cr_error_t *err);
 	int (*open)(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe, cr_error_t *err);
+	/* Optional: the first entry of the kernel object fe is a description
+	 * of (a pipe's two ends, a memfd opened twice).  All descriptions of
+	 * one object are opened in one process, the lowest common ancestor of
+	 * all their holders, and inherited from there. */
+	const FileEntry *(*first)(const struct restore_ctx *ctx, const FileEntry *fe);
 };
 
 /* The kind that handles fe->kind at restore, or NULL. */

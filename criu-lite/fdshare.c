@@ -163,8 +163,23 @@ static bool held_here(pid_t pid, const struct fd_probe *p, const struct holder *
 	return false;
 }
 
+static int refuse_holders(const struct dump_ctx *ctx, pid_t pid, const struct fd_probe *p, const char *what,
+			  bool dump_ok, cr_error_t *err);
+
 int fdshare_refuse_shared(const struct dump_ctx *ctx, pid_t pid, const struct fd_probe *p, const char *what,
 			  cr_error_t *err)
+{
+	return refuse_holders(ctx, pid, p, what, false, err);
+}
+
+int fdshare_refuse_outside(const struct dump_ctx *ctx, pid_t pid, const struct fd_probe *p, const char *what,
+			   cr_error_t *err)
+{
+	return refuse_holders(ctx, pid, p, what, true, err);
+}
+
+static int refuse_holders(const struct dump_ctx *ctx, pid_t pid, const struct fd_probe *p, const char *what,
+			  bool dump_ok, cr_error_t *err)
 {
 	if (holders_load(ctx, err) < 0)
 		return -1;
@@ -175,7 +190,7 @@ int fdshare_refuse_shared(const struct dump_ctx *ctx, pid_t pid, const struct fd
 		if (h->pid == pid || strcmp(h->link, p->link) != 0 || !same_inode(h, p))
 			continue;
 		in_dump = fdshare_in_dump(ctx, h->pid);
-		if (in_dump && held_here(pid, p, h))
+		if (in_dump && (dump_ok || held_here(pid, p, h)))
 			continue;   /* a description this process holds too: files.c shares it */
 		if (in_dump)
 			return cr_error(err, 0, "pid %d fd %d: unsupported %s: %s is also open in pid %d (fd %d) of "

@@ -37,6 +37,12 @@
 int fdshare_refuse_shared(const struct dump_ctx *ctx, pid_t pid, const struct fd_probe *p, const char *what,
 			  cr_error_t *err);
 
+/* The same, but descriptions held by other processes of the dump are fine:
+ * for kinds whose descriptions are all opened in one process at restore
+ * (struct fd_kind's first hook). */
+int fdshare_refuse_outside(const struct dump_ctx *ctx, pid_t pid, const struct fd_probe *p, const char *what,
+			   cr_error_t *err);
+
 /* Where the object with /proc link `link` (e.g. "socket:[123]") is held:
  * 1 when pid holds it, else 0 with *other set to a process that does (0 if
  * none does). */

@@ -95,7 +95,7 @@ static int memfd_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd
 	struct contents c;
 
 	memfd_entry__init(me);
-	if (fdshare_refuse_shared(ctx, t->pid, p, "memfd", err) < 0)
+	if (fdshare_refuse_outside(ctx, t->pid, p, "memfd", err) < 0)
 		return -1;
 	fd = fdshare_reopen(t->pid, p->fd, err);
 	if (fd < 0 || describe(fd, p, t->pid, me, err) < 0)
@@ -177,5 +177,6 @@ static int memfd_open(const struct restore_ctx *ctx, struct restore_task *t, con
 }
 
 const struct fd_kind fdkind_memfd = {
+	.first = first_of_memfd,
 	.name = "memfd", .match = memfd_match, .dump = memfd_dump, .validate = memfd_validate, .open = memfd_open,
 };

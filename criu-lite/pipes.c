@@ -151,7 +151,7 @@ static int dump_pipe_state(struct dump_ctx *ctx, struct dump_task *t, const stru
 	pipe_entry__init(pe);
 	pe->ino = p->st.st_ino;
 	fe->pipe = pe;
-	if (fdshare_refuse_shared(ctx, t->pid, p, fe->kind == FILE_KIND__FILE_PIPE ? "pipe" : "FIFO", err) < 0)
+	if (fdshare_refuse_outside(ctx, t->pid, p, fe->kind == FILE_KIND__FILE_PIPE ? "pipe" : "FIFO", err) < 0)
 		return -1;
 	src = open_readable(t->pid, p, err);
 	if (src < 0)
@@ -289,8 +289,10 @@ static int pipe_open(const struct restore_ctx *ctx, struct restore_task *t, cons
 }
 
 const struct fd_kind fdkind_pipe = {
+	.first = first_of_pipe,
 	.name = "pipe", .match = pipe_match, .dump = pipe_dump, .validate = pipe_validate, .open = pipe_open,
 };
 const struct fd_kind fdkind_fifo = {
+	.first = first_of_pipe,
 	.name = "FIFO", .match = fifo_match, .dump = fifo_dump, .validate = pipe_validate, .open = pipe_open,
 };

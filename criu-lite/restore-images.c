@@ -1,4 +1,5 @@
 #include "restore-internal.h"
+#include "fdkind.h"
 #include "files.h"
 #include "image.h"
 #include "imgnames.h"
@@ -265,8 +266,17 @@ static struct restore_task *common_ancestor(struct restore_task *a, struct resto
 	return NULL;
 }
 
-/* Each description is opened once, by the lowest common ancestor of the
- * processes holding it, and inherited by them. */
+/* The id that stands for fe's kernel object: its first description. */
+static uint32_t object_of(const struct restore_ctx *ctx, const FileEntry *fe)
+{
+	const struct fd_kind *kind = fdkind_for_entry(fe);
+
+	return kind && kind->first ? kind->first(ctx, fe)->id : fe->id;
+}
+
+/* Each kernel object is opened once, with all its descriptions, by the
+ * lowest common ancestor of the processes holding any of them, and
+ * inherited by them. */
 static int plan_sharing(struct restore_ctx *ctx, cr_error_t *err)
 {
 	ctx->file_lca = calloc(ctx->n_files + 1, sizeof(*ctx->file_lca));
@@ -279,11 +289,13 @@ static int plan_sharing(struct restore_ctx *ctx, cr_error_t *err)
 		struct restore_task *t = &ctx->tasks[i];
 
 		for (size_t j = 0; j < t->n_fds; j++) {
-			uint32_t id = t->fds[j]->file_id;
+			uint32_t id = object_of(ctx, restore_file(ctx, t->fds[j]->file_id));
 
 			ctx->file_lca[id] = ctx->file_lca[id] ? common_ancestor(ctx->file_lca[id], t) : t;
 		}
 	}
+	for (uint32_t id = 1; id <= ctx->n_files; id++)
+		ctx->file_lca[id] = ctx->file_lca[object_of(ctx, restore_file(ctx, id))];
 	return 0;
 }
 
