@@ -13,7 +13,7 @@ CFLAGS  ?= -O2 -g
 PKGS    := libprotobuf-c zlib libnl-3.0 libnl-route-3.0
 V       ?= 0
 
-.PHONY: all deps cr demo test unit integration clean bench
+.PHONY: all deps cr demo test unit integration clean
 .DEFAULT_GOAL := all
 
 all: deps

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# make bench: how long cr takes to dump and restore, and how much memory cr
+# itself needs, next to the cost of copying the same bytes with cat on
+# tmpfs, measured in the same run. Medians of RUNS runs (min and max shown).
+# Every restored workload verifies its memory, so a fast wrong restore fails.
+#
+#   RUNS=3 BENCH_SIZES="512 1024" TREE_SIZE=100 bash scripts/bench.sh
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+CR=$BUILD/cr
+WL=$BUILD/test/workloads
+RUNS=${RUNS:-3}
+SIZES=${BENCH_SIZES:-512 1024}
+TREE_SIZE=${TREE_SIZE:-100}
+
+[ "$(id -u)" = 0 ] || { echo "bench: needs root (ptrace, clone3 set_tid)" >&2; exit 1; }
+# Under a child subreaper, so killed workloads are reaped at once.
+if [ -z "${CR_BENCH_SUBREAPER:-}" ]; then
+	export CR_BENCH_SUBREAPER=1
+	exec "$WL/subreaper" bash "$0" "$@"
+fi
+
+TMP=$(mktemp -d /dev/shm/cr-bench.XXXX)
+[ "$(stat -f -c %T "$TMP")" = tmpfs ] || { echo "bench: $TMP is not on tmpfs" >&2; exit 1; }
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+now_ns() { date +%s%N; }
+
+# timed OUTVAR CMD...: runs CMD, sets OUTVAR to "seconds peak_rss_kib".
+timed() {
+	local var=$1 t0 t1 rss
+	shift
+	t0=$(now_ns)
+	/usr/bin/time -f %M -o "$TMP/rss" "$@" >/dev/null 2>"$TMP/err" || {
+		echo "bench: failed: $*" >&2
+		cat "$TMP/err" >&2
+		exit 1
+	}
+	t1=$(now_ns)
+	rss=$(tail -n 1 "$TMP/rss")
+	printf -v "$var" '%s %s' "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')" "$rss"
+}
+
+# start_wl NAME ARGS...: starts a workload, waits until ready; sets WPID, WDIR.
+start_wl() {
+	local name=$1
+	shift
+	WDIR=$(mktemp -d "$TMP/$name.XXXX")
+	setsid "$WL/$name" "$WDIR" "$@" </dev/null >/dev/null 2>&1 &
+	PIDS+=($!)
+	disown $!
+	for _ in $(seq 600); do [ -e "$WDIR/ready" ] && break; sleep 0.1; done
+	[ -e "$WDIR/ready" ] || { echo "bench: $name did not start" >&2; exit 1; }
+	read -r WPID _ < "$WDIR/token"
+	PIDS+=("$WPID")
+}
+
+wait_gone() {
+	for _ in $(seq 1000); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.01; done
+	echo "bench: pid $1 did not go away" >&2
+	exit 1
+}
+
+# Triggers the restored workload and wants its PASS.
+check_restored() {
+	rm -f "$WDIR/result"
+	kill -USR2 "$WPID"
+	for _ in $(seq 600); do [ -e "$WDIR/result" ] && break; sleep 0.05; done
+	case $(cat "$WDIR/result" 2>/dev/null) in
+	"PASS $WPID "*) wait_gone "$WPID" ;;
+	*) echo "bench: restored workload failed: $(cat "$WDIR/result" 2>/dev/null)" >&2; exit 1 ;;
+	esac
+}
+
+# stats "v1 v2 ...": "median min max"
+stats() {
+	tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END {
+		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		printf "%.3f %.3f %.3f", m, v[1], v[NR] }'
+}
+
+ROWS=()
+row() { ROWS+=("$(printf '%-34s %8s %8s %8s %9s %10s  %s' "$@")"); }
+
+bench_copy() {
+	local mib=$1 times="" t
+	head -c "$((mib << 20))" /dev/urandom > "$TMP/ref"
+	for _ in $(seq "$RUNS"); do
+		t0=$(now_ns); cat "$TMP/ref" > "$TMP/copy"; t1=$(now_ns)
+		times+=" $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')"
+		rm -f "$TMP/copy"
+	done
+	rm -f "$TMP/ref"
+	COPY=$(stats "$times")
+}
+
+bench_size() {
+	local mib=$1 dumps="" restores="" cdumps="" drss=0 rrss=0 d r
+	bench_copy "$mib"
+	read -r cmed cmin cmax <<<"$COPY"
+	row "cat copy ${mib} MiB (tmpfs)" "$cmed" "$cmin" "$cmax" "1.00" "-" ""
+	for _ in $(seq "$RUNS"); do
+		start_wl w_bigmem "$mib" random
+		timed d "$CR" dump "$WPID" -D "$TMP/img"
+		wait_gone "$WPID"
+		timed r "$CR" restore -D "$TMP/img" --detach
+		check_restored
+		rm -rf "$TMP/img"
+		dumps+=" ${d% *}"; restores+=" ${r% *}"
+		[ "${d#* }" -gt "$drss" ] && drss=${d#* }
+		[ "${r#* }" -gt "$rrss" ] && rrss=${r#* }
+		start_wl w_bigmem "$mib" random
+		timed d "$CR" dump "$WPID" -D "$TMP/img" --compress
+		wait_gone "$WPID"
+		rm -rf "$TMP/img"
+		cdumps+=" ${d% *}"
+	done
+	for what in dump restore; do
+		local v
+		[ $what = dump ] && v=$dumps || v=$restores
+		read -r med min max <<<"$(stats "$v")"
+		row "$what ${mib} MiB" "$med" "$min" "$max" \
+			"$(awk -v a="$med" -v b="$cmed" 'BEGIN { printf "%.2f", a / b }')" \
+			"$([ $what = dump ] && echo $((drss / 1024)) || echo $((rrss / 1024))) MiB" \
+			"target <= 2.00x copy, < 64 MiB"
+	done
+	read -r med min max <<<"$(stats "$cdumps")"
+	row "dump --compress ${mib} MiB random" "$med" "$min" "$max" "-" \
+		"$(awk -v m="$mib" -v t="$med" 'BEGIN { printf "%.0f MiB/s", m / t }')" "target > 200 MiB/s"
+}
+
+bench_tree() {
+	local dumps="" restores="" d r
+	for _ in $(seq "$RUNS"); do
+		start_wl w_forest "$TREE_SIZE"
+		timed d "$CR" dump "$WPID" -D "$TMP/img"
+		wait_gone "$WPID"
+		timed r "$CR" restore -D "$TMP/img" --detach
+		check_restored
+		rm -rf "$TMP/img"
+		dumps+=" ${d% *}"; restores+=" ${r% *}"
+	done
+	read -r med min max <<<"$(stats "$dumps")"
+	row "dump tree of $TREE_SIZE processes" "$med" "$min" "$max" "-" "-" ""
+	read -r med min max <<<"$(stats "$restores")"
+	row "restore tree of $TREE_SIZE processes" "$med" "$min" "$max" "-" "-" "target < 0.300 s"
+}
+
+bench_ratio() {
+	local plain packed
+	start_wl w_bigmem 256 text
+	"$CR" dump "$WPID" -D "$TMP/img" --leave-running >/dev/null 2>&1
+	plain=$(du -sk "$TMP/img" | cut -f1)
+	rm -rf "$TMP/img"
+	"$CR" dump "$WPID" -D "$TMP/img" --compress >/dev/null 2>&1
+	packed=$(du -sk "$TMP/img" | cut -f1)
+	rm -rf "$TMP/img"
+	row "images of 256 MiB text-like memory" "-" "-" "-" "-" \
+		"$(awk -v a="$plain" -v b="$packed" 'BEGIN { printf "%.1fx smaller", a / b }')" \
+		"$((plain / 1024)) MiB plain, $((packed / 1024)) MiB --compress"
+}
+
+echo "# cr bench: $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r), images on tmpfs, $RUNS runs each"
+for mib in $SIZES; do bench_size "$mib"; done
+bench_tree
+bench_ratio
+printf '%-34s %8s %8s %8s %9s %10s  %s\n' "case" "median s" "min" "max" "ratio" "peak/rate" "note"
+printf '%s\n' "${ROWS[@]}"
