@@ -19,6 +19,10 @@
 
 #define CHUNK_HDR_SIZE 16u
 #define CHUNK_PAGE     4096u
+#define SAMPLE_PAGE        4096u
+#define SAMPLE_PAGES       8u
+#define SAMPLE_MAX_PERCENT 95u   /* a sample that keeps more is not worth it */
+
 /* An uncompressed write this large skips the chunk buffer; it matches the
  * image write buffer, above which the image sends data straight to the file. */
 #define DIRECT_MIN     (256u << 10)
@@ -39,6 +43,7 @@ struct cr_pages_writer {
 	size_t chunk_len;
 	unsigned char *zbuf;   /* compressed chunk */
 	size_t zbuf_cap;
+	unsigned char *sample; /* pages picked across a chunk, to test it */
 	uint64_t written;
 };
 
@@ -80,6 +85,7 @@ static void writer_free(struct cr_pages_writer *w)
 		deflateEnd(&w->zs);
 	free(w->chunk);
 	free(w->zbuf);
+	free(w->sample);
 	free(w);
 }
 
@@ -97,6 +103,9 @@ static int writer_init_deflate(struct cr_pages_writer *w, cr_error_t *err)
 		return cr_error(err, ENOMEM, "%s: deflateInit", cr_img_name(w->img));
 	w->deflate_ready = true;
 	w->zbuf_cap = deflateBound(&w->zs, CR_PAGES_CHUNK);
+	w->sample = malloc(SAMPLE_PAGES * SAMPLE_PAGE);
+	if (w->sample == NULL)
+		return cr_error(err, ENOMEM, "%s: compression sample", cr_img_name(w->img));
 	w->zbuf = malloc(w->zbuf_cap);
 	if (w->zbuf == NULL)
 		return cr_error(err, ENOMEM, "%s: compression buffer", cr_img_name(w->img));
@@ -156,6 +165,26 @@ static int deflate_chunk(struct cr_pages_writer *w, const unsigned char *src, si
 	return 0;
 }
 
+/* Deflating memory that does not compress (encrypted, already compressed,
+ * random) costs far more than storing it.  A few pages spread across a
+ * chunk are compressed first; if they barely shrink, the chunk is stored
+ * as it is. */
+static int worth_compressing(struct cr_pages_writer *w, const unsigned char *src, size_t len, bool *worth,
+			     cr_error_t *err)
+{
+	size_t pages = len / SAMPLE_PAGE, zlen;
+
+	*worth = true;
+	if (pages < SAMPLE_PAGES * 4)
+		return 0;   /* small chunk: just try it */
+	for (size_t i = 0; i < SAMPLE_PAGES; i++)
+		memcpy(w->sample + i * SAMPLE_PAGE, src + (i * pages / SAMPLE_PAGES) * SAMPLE_PAGE, SAMPLE_PAGE);
+	if (deflate_chunk(w, w->sample, SAMPLE_PAGES * SAMPLE_PAGE, &zlen, err) < 0)
+		return -1;
+	*worth = zlen * 100 < (size_t)SAMPLE_PAGES * SAMPLE_PAGE * SAMPLE_MAX_PERCENT;
+	return 0;
+}
+
 /* Writes one chunk of len (<= CR_PAGES_CHUNK) bytes of page data from src,
  * compressed when that makes it smaller. */
 static int emit_chunk(struct cr_pages_writer *w, const unsigned char *src, size_t len,
@@ -164,7 +193,11 @@ static int emit_chunk(struct cr_pages_writer *w, const unsigned char *src, size_
 	struct chunk_hdr h = { .raw_len = (uint32_t)len, .stored_len = (uint32_t)len };
 	size_t zlen = 0;
 
-	if (w->compress) {
+	bool worth = false;
+
+	if (w->compress && worth_compressing(w, src, len, &worth, err) < 0)
+		return -1;
+	if (worth) {
 		if (deflate_chunk(w, src, len, &zlen, err) < 0)
 			return -1;
 		if (zlen < len) {
