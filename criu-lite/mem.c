@@ -437,7 +437,7 @@ static VmaKind special_kind(enum proc_vma_special s)
 	}
 }
 
-static int unmap_cr_layout(struct restore_task *t, const struct proc_vma_list *cur, cr_error_t *err)
+static void unmap_cr_layout(struct restore_task *t, const struct proc_vma_list *cur)
 {
 	for (size_t i = 0; i < cur->n; i++) {
 		const struct proc_vma *v = &cur->v[i];
@@ -449,26 +449,15 @@ static int unmap_cr_layout(struct restore_task *t, const struct proc_vma_list *c
 		while (i + 1 < cur->n && cur->v[i + 1].start == end && !special_kind(cur->v[i + 1].special) &&
 		       cur->v[i + 1].special != VMA_SPECIAL_VSYSCALL && cur->v[i + 1].start != t->tramp)
 			end = cur->v[++i].end;
-		if (inject_call(t->inj, "unmap cr's own memory", SYS_munmap, v->start, end - v->start, 0, 0, 0, 0,
-				NULL, err) < 0)
-			return -1;
+		inject_batch_add(&t->batch, "unmap cr's own memory", SYS_munmap, v->start, end - v->start, 0, 0, 0, 0);
 	}
-	return 0;
 }
 
-static int mremap_to(struct restore_task *t, uint64_t from, uint64_t len, uint64_t to, cr_error_t *err)
+static void mremap_to(struct restore_task *t, uint64_t from, uint64_t len, uint64_t to)
 {
-	long got;
-
-	if (from == to)
-		return 0;
-	if (inject_call(t->inj, "move vdso/vvar", SYS_mremap, from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to,
-			0, &got, err) < 0)
-		return -1;
-	if ((uint64_t)got != to)
-		return cr_error(err, 0, "pid %d: mremap moved 0x%lx to 0x%lx, not 0x%lx", t->pid,
-				(unsigned long)from, (unsigned long)got, (unsigned long)to);
-	return 0;
+	if (from != to)
+		inject_batch_add(&t->batch, "move vdso/vvar", SYS_mremap, from, len, len,
+				 MREMAP_MAYMOVE | MREMAP_FIXED, to, 0);
 }
 
 /* Moves the child's vdso/vvar to where the dumped process had them.  They
@@ -518,24 +507,22 @@ static int move_specials(struct restore_task *t, const struct proc_vma_list *cur
 		goto out;
 	}
 	for (size_t i = 0, off = 0; i < ns; off += len[i], i++)
-		if (mremap_to(t, from[i], len[i], tmp + off, err) < 0)
-			goto out;
+		mremap_to(t, from[i], len[i], tmp + off);
 	for (size_t i = 0, off = 0; i < ns; off += len[i], i++)
-		if (mremap_to(t, tmp + off, len[i], to[i], err) < 0)
-			goto out;
+		mremap_to(t, tmp + off, len[i], to[i]);
 	ret = 0;
 out:
 	free(busy);
 	return ret;
 }
 
-static int map_vma(struct restore_task *t, size_t i, cr_error_t *err)
+/* MAP_FIXED_NOREPLACE: the call fails rather than land anywhere else. */
+static void map_vma(struct restore_task *t, size_t i)
 {
 	const VmaEntry *e = t->mm->vmas[i];
 	uint64_t prot = e->prot;
 	uint64_t flags = MAP_FIXED_NOREPLACE | (e->shared ? MAP_SHARED : MAP_PRIVATE);
 	int64_t fd = t->vma_fd[i];
-	long got;
 
 	if (t->vma_has_pages[i])
 		prot |= PROT_READ | PROT_WRITE;
@@ -543,14 +530,8 @@ static int map_vma(struct restore_task *t, size_t i, cr_error_t *err)
 		flags |= MAP_ANONYMOUS;
 	if (e->growsdown)
 		flags |= MAP_GROWSDOWN;
-	if (inject_call(t->inj, "map", SYS_mmap, e->start, e->end - e->start, prot, flags, (uint64_t)fd,
-			e->kind == VMA_KIND__VMA_FILE ? e->pgoff : 0, &got, err) < 0)
-		return cr_error_wrap(err, "pid %d: VMA 0x%lx-0x%lx", t->pid, (unsigned long)e->start,
-				     (unsigned long)e->end);
-	if ((uint64_t)got != e->start)
-		return cr_error(err, 0, "pid %d: VMA 0x%lx-0x%lx landed at 0x%lx", t->pid,
-				(unsigned long)e->start, (unsigned long)e->end, (unsigned long)got);
-	return 0;
+	inject_batch_add(&t->batch, "map a VMA", SYS_mmap, e->start, e->end - e->start, prot, flags, (uint64_t)fd,
+			 e->kind == VMA_KIND__VMA_FILE ? e->pgoff : 0);
 }
 
 static void mark_vmas_with_pages(struct restore_task *t)
@@ -577,15 +558,13 @@ int mem_restore_layout(struct restore_ctx *ctx, struct restore_task *t, cr_error
 	mark_vmas_with_pages(t);
 	if (proc_read_maps(t->host_pid, &cur, err) < 0)
 		return -1;
-	if (unmap_cr_layout(t, &cur, err) < 0 || move_specials(t, &cur, err) < 0)
+	unmap_cr_layout(t, &cur);
+	if (move_specials(t, &cur, err) < 0)
 		goto out;
-	for (size_t i = 0; i < t->mm->n_vmas; i++) {
-		if (is_special(t->mm->vmas[i]->kind))
-			continue;
-		if (map_vma(t, i, err) < 0)
-			goto out;
-	}
-	ret = 0;
+	for (size_t i = 0; i < t->mm->n_vmas; i++)
+		if (!is_special(t->mm->vmas[i]->kind))
+			map_vma(t, i);
+	ret = restore_batch_run(t, t->inj, err);
 out:
 	proc_vma_list_free(&cur);
 	return ret;
@@ -644,11 +623,10 @@ static int set_protections(struct restore_task *t, cr_error_t *err)
 
 		if (!t->vma_has_pages[i] || (e->prot & (PROT_READ | PROT_WRITE)) == (PROT_READ | PROT_WRITE))
 			continue;
-		if (inject_call(t->inj, "mprotect", SYS_mprotect, e->start, e->end - e->start, e->prot, 0, 0, 0,
-				NULL, err) < 0)
-			return -1;
+		inject_batch_add(&t->batch, "set a VMA's protection", SYS_mprotect, e->start, e->end - e->start,
+				 e->prot, 0, 0, 0);
 	}
-	return 0;
+	return restore_batch_run(t, t->inj, err);
 }
 
 int mem_restore_pages(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)

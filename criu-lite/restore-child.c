@@ -57,6 +57,7 @@ static int map_trampoline(struct restore_task *t, cr_error_t *err)
 	if (p != (void *)(uintptr_t)t->tramp)
 		return cr_error(err, errno, "map trampoline at 0x%lx", (unsigned long)t->tramp);
 	memcpy(p, "\x0f\x05\xcc", 3);   /* syscall; int3 */
+	memcpy((char *)p + TRAMP_BATCH, inject_batch_code, INJECT_BATCH_CODE_SIZE);
 	return 0;
 }
 

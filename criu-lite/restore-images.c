@@ -320,8 +320,8 @@ static int plan_vma_fds(struct restore_task *t, int base, cr_error_t *err)
 			t->vma_fd[i] = base + slot++;
 	}
 	t->n_reserved = slot;
-	t->tramp_size = (TRAMP_GROUPS + t->core->creds->n_groups * sizeof(uint32_t) + PAGE_SIZE_CR - 1) &
-			~(PAGE_SIZE_CR - 1);
+	t->tramp_size = ((TRAMP_GROUPS + t->core->creds->n_groups * sizeof(uint32_t) + PAGE_SIZE_CR - 1) &
+			 ~(PAGE_SIZE_CR - 1)) + TRAMP_PROG_SIZE;
 	return 0;
 }
 
@@ -413,6 +413,7 @@ void restore_unload(struct restore_run *run)
 		free(t->threads);
 		free(t->vma_fd);
 		free(t->vma_has_pages);
+		inject_batch_free(&t->batch);
 	}
 	free_msgs((ProtobufCMessage **)ctx->files, ctx->n_files);
 	free_msgs((ProtobufCMessage **)run->im.pstree, run->im.n_pstree);

@@ -359,6 +359,7 @@ static int restore_tree(struct restore_run *run, pid_t *root, cr_error_t *err)
 {
 	if (create_tree(run, root, err) < 0)
 		return -1;
+	pr_debug("all %zu processes are ready for the transplant", run->n_live);
 	for (size_t i = 0; i < run->ctx.n_tasks; i++)
 		if (!run->ctx.tasks[i].zombie && transplant(run, &run->ctx.tasks[i], err) < 0)
 			return -1;
@@ -378,9 +379,11 @@ int cr_restore(const struct restore_opts *opts, enum pid_backend backend, int *s
 		cr_error(err, errno, "open image directory %s", opts->dir);
 		goto out;
 	}
+	pr_debug("restore of %s starts", opts->dir);
 	if (restore_load(&run, err) < 0 || check_backend(&run, err) < 0 ||
 	    (!opts->new_pidns && check_pids_free(&run.ctx, err) < 0))
 		goto out;
+	pr_debug("images loaded and checked");
 	raise_nofile();
 	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	if (restore_tree(&run, &root, err) < 0) {

@@ -125,7 +125,9 @@ struct restore_task {
 	uint64_t tramp_size;
 	uint8_t *vma_has_pages;        /* per VMA: pages come from the image */
 	int stash_top;                 /* kinds keep extra fds at or above this */
+	struct inject_batch batch;     /* syscalls waiting for one round trip */
 };
+
 
 #define RESERVED_SYNC 0
 #define RESERVED_TTY  1
@@ -162,6 +164,15 @@ const FileEntry *restore_file(const struct restore_ctx *ctx, uint32_t id);
 #define TRAMP_AUXV_MAX  1024
 #define TRAMP_ALTSTACK  1536
 #define TRAMP_ITIMER    1600
+#define TRAMP_BATCH     1792   /* the batch loop (inject.h) */
 #define TRAMP_GROUPS    2048
+#define TRAMP_PROG_SIZE 16384  /* batch calls, at the end of the trampoline */
+
+/* Runs t->batch in the task through inj (any of its threads). */
+static inline int restore_batch_run(struct restore_task *t, struct injector *inj, cr_error_t *err)
+{
+	return inject_batch_run(inj, t->tramp + TRAMP_BATCH, t->tramp + t->tramp_size - TRAMP_PROG_SIZE,
+				TRAMP_PROG_SIZE, &t->batch, err);
+}
 
 #endif

@@ -200,46 +200,34 @@ int thread_forget_cr_rseq(struct restore_task *t, cr_error_t *err)
 			   RSEQ_FLAG_UNREGISTER, conf.signature, 0, 0, NULL, err);
 }
 
-static int restore_altstack(struct restore_task *t, struct restore_thread *th, const SigaltstackEntry *a,
-			    cr_error_t *err)
-{
-	struct kstack ss = { .sp = a->sp, .flags = (int32_t)(a->flags & ~(uint32_t)SS_ONSTACK), .size = a->size };
-
-	if (a->flags & SS_DISABLE)
-		return 0;
-	if (write_remote(t->host_pid, t->tramp + TRAMP_ALTSTACK, &ss, sizeof(ss), err) < 0)
-		return -1;
-	return inject_call(&th->inj, "set alternate signal stack", SYS_sigaltstack, t->tramp + TRAMP_ALTSTACK, 0,
-			   0, 0, 0, 0, NULL, err);
-}
-
-static int restore_comm(struct restore_task *t, struct restore_thread *th, cr_error_t *err)
-{
-	char comm[16] = { 0 };
-
-	strncpy(comm, th->core->comm, sizeof(comm) - 1);
-	if (write_remote(t->host_pid, t->tramp + TRAMP_COMM, comm, sizeof(comm), err) < 0)
-		return -1;
-	return inject_call(&th->inj, "set thread name", SYS_prctl, PR_SET_NAME, t->tramp + TRAMP_COMM, 0, 0, 0, 0,
-			   NULL, err);
-}
-
+/* Everything a thread's kernel state needs, in one batch run by the thread
+ * itself: these calls act on the calling thread. */
 int thread_restore_injected(struct restore_task *t, struct restore_thread *th, cr_error_t *err)
 {
 	const ThreadCore *tc = th->core;
+	const SigaltstackEntry *a = tc->altstack;
+	char comm[16] = { 0 };
 
-	if (tc->rseq && inject_call(&th->inj, "register rseq", SYS_rseq, tc->rseq->addr, tc->rseq->len, 0,
-				    tc->rseq->sig, 0, 0, NULL, err) < 0)
+	strncpy(comm, tc->comm, sizeof(comm) - 1);
+	if (write_remote(t->host_pid, t->tramp + TRAMP_COMM, comm, sizeof(comm), err) < 0)
 		return -1;
-	if (inject_call(&th->inj, "set robust futex list", SYS_set_robust_list, tc->robust_list,
-			tc->robust_list_len, 0, 0, 0, 0, NULL, err) < 0 ||
-	    inject_call(&th->inj, "set clear_child_tid", SYS_set_tid_address, tc->clear_child_tid, 0, 0, 0, 0, 0,
-			NULL, err) < 0 ||
-	    restore_comm(t, th, err) < 0)
-		return -1;
-	if (tc->altstack && restore_altstack(t, th, tc->altstack, err) < 0)
-		return -1;
-	return 0;
+	if (tc->rseq)
+		inject_batch_add(&t->batch, "register rseq", SYS_rseq, tc->rseq->addr, tc->rseq->len, 0,
+				 tc->rseq->sig, 0, 0);
+	inject_batch_add(&t->batch, "set robust futex list", SYS_set_robust_list, tc->robust_list,
+			 tc->robust_list_len, 0, 0, 0, 0);
+	inject_batch_add(&t->batch, "set clear_child_tid", SYS_set_tid_address, tc->clear_child_tid, 0, 0, 0, 0, 0);
+	inject_batch_add(&t->batch, "set thread name", SYS_prctl, PR_SET_NAME, t->tramp + TRAMP_COMM, 0, 0, 0, 0);
+	if (a && !(a->flags & SS_DISABLE)) {
+		struct kstack ss = { .sp = a->sp, .flags = (int32_t)(a->flags & ~(uint32_t)SS_ONSTACK),
+				     .size = a->size };
+
+		if (write_remote(t->host_pid, t->tramp + TRAMP_ALTSTACK, &ss, sizeof(ss), err) < 0)
+			return -1;
+		inject_batch_add(&t->batch, "set alternate signal stack", SYS_sigaltstack,
+				 t->tramp + TRAMP_ALTSTACK, 0, 0, 0, 0, 0);
+	}
+	return restore_batch_run(t, &th->inj, err);
 }
 
 static int set_thread_state(struct restore_thread *th, cr_error_t *err)
