@@ -24,6 +24,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -126,6 +127,17 @@ static int end_injection(struct dump_task *t, cr_error_t *err)
 	return 0;
 }
 
+static int write_batch_code(struct dump_task *t, cr_error_t *err)
+{
+	struct iovec local = { .iov_base = (void *)inject_batch_code, .iov_len = INJECT_BATCH_CODE_SIZE };
+	struct iovec remote = { .iov_base = (void *)(uintptr_t)(t->scratch + SCRATCH_BATCH),
+				.iov_len = INJECT_BATCH_CODE_SIZE };
+
+	if (process_vm_writev(t->pid, &local, 1, &remote, 1, 0) != (ssize_t)INJECT_BATCH_CODE_SIZE)
+		return cr_error(err, errno, "pid %d: write the batch loop", t->pid);
+	return 0;
+}
+
 /* What only the process itself can tell: read by injected syscalls. */
 static int collect_injected(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
@@ -134,10 +146,12 @@ static int collect_injected(struct dump_ctx *ctx, struct dump_task *t, cr_error_
 
 	if (find_vdso_syscall(t, &ip, err) < 0 || begin_injection(t, ip, err) < 0)
 		return -1;
-	if (inject_call(t->inj, "map scratch page", SYS_mmap, 0, SCRATCH_SIZE, PROT_READ | PROT_WRITE,
+	if (inject_call(t->inj, "map scratch pages", SYS_mmap, 0, SCRATCH_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
 			MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0, &addr, err) < 0)
 		return -1;
 	t->scratch = (uint64_t)addr;
+	if (write_batch_code(t, err) < 0)
+		return -1;
 	if (signals_dump(ctx, t, err) < 0 || timers_dump(ctx, t, err) < 0 || mmlayout_dump(ctx, t, err) < 0)
 		return -1;
 	if (posix_timers_dump && posix_timers_dump(ctx, t, err) < 0)
@@ -296,13 +310,10 @@ static int write_inventory(struct dump_ctx *ctx, cr_error_t *err)
 	inv.task_pids = pids;
 	inv.cr_version = "0.1";
 	/* Every other image is durable before the inventory vouches for it. */
-	if (fsync(ctx->dirfd) < 0)
-		return cr_error(err, errno, "fsync image directory");
-	if (write_msgs(ctx->dirfd, IMG_INVENTORY, CR_IMG_INVENTORY, &msg, 1, err) < 0)
+	if (cr_img_sync_dir(ctx->dirfd, err) < 0 ||
+	    write_msgs(ctx->dirfd, IMG_INVENTORY, CR_IMG_INVENTORY, &msg, 1, err) < 0)
 		return -1;
-	if (fsync(ctx->dirfd) < 0)
-		return cr_error(err, errno, "fsync image directory");
-	return 0;
+	return cr_img_sync_dir(ctx->dirfd, err);
 }
 
 static int write_images(struct dump_ctx *ctx, cr_error_t *err)
@@ -600,6 +611,7 @@ static void free_ctx(struct dump_ctx *ctx)
 		for (size_t j = 0; j < t->n_threads; j++)
 			proc_status_free(&t->threads[j].status);
 		free(t->threads);
+		inject_batch_free(&t->batch);
 	}
 	free(ctx->tasks);
 	free(ctx->seen);
@@ -624,11 +636,14 @@ int cr_dump(pid_t pid, const struct dump_opts *opts, cr_error_t *err)
 	ctx.dirfd = open_image_dir(opts->dir, err);
 	if (ctx.dirfd < 0 || add_task(&ctx, pid, 0, err) < 0)
 		goto out;
-	if (freeze_tree(&ctx, err) < 0 || collect_all(&ctx, err) < 0 || write_images(&ctx, err) < 0) {
+	pr_debug("dump of pid %d starts", pid);
+	if (freeze_tree(&ctx, err) < 0 || (pr_debug("%zu processes frozen", ctx.n_tasks), 0) ||
+	    collect_all(&ctx, err) < 0 || (pr_debug("state collected"), 0) || write_images(&ctx, err) < 0) {
 		remove_partial_images(ctx.dirfd);
 		release_all(&ctx);
 		goto out;
 	}
+	pr_debug("images written");
 	if (opts->leave_running)
 		release_all(&ctx);
 	else

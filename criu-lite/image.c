@@ -338,7 +338,8 @@ int cr_img_write_raw(struct cr_img *img, const void *buf, size_t len, cr_error_t
 	return 0;
 }
 
-/* Flushes, appends the trailer, fsyncs and closes. */
+/* Flushes, appends the trailer and closes (durability comes from
+ * cr_img_sync_dir, once for a whole set of images). */
 static int img_commit(struct cr_img *img, cr_error_t *err)
 {
 	unsigned char trailer[CR_IMG_TRAILER_SIZE];
@@ -351,8 +352,6 @@ static int img_commit(struct cr_img *img, cr_error_t *err)
 	put_le64(trailer + 8, img->pos - CR_IMG_HEADER_SIZE);
 	if (write_all(img->fd, trailer, sizeof(trailer), err) < 0)
 		return cr_error_wrap(err, "%s: trailer", img->name);
-	if (fsync(img->fd) < 0)
-		return cr_error(err, errno, "%s: fsync", img->name);
 	fd = steal_fd(&img->fd);
 	if (close(fd) < 0)
 		return cr_error(err, errno, "%s: close", img->name);
@@ -805,5 +804,14 @@ int cr_img_read_one(int dirfd, const char *name, uint32_t kind, const ProtobufCM
 		*out = NULL;
 		return cr_error(err, 0, "%s: more than one %s message in the image", name, desc->name);
 	}
+	return 0;
+}
+
+int cr_img_sync_dir(int dirfd, cr_error_t *err)
+{
+	if (syncfs(dirfd) < 0)
+		return cr_error(err, errno, "sync the image directory's filesystem");
+	if (fsync(dirfd) < 0)
+		return cr_error(err, errno, "fsync the image directory");
 	return 0;
 }

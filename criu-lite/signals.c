@@ -27,13 +27,12 @@ static int dump_sigactions(struct dump_ctx *ctx, struct dump_task *t, cr_error_t
 	struct iovec remote = { .iov_base = (void *)(uintptr_t)t->scratch, .iov_len = sizeof(acts) };
 	CoreEntry *core = t->core;
 
-	for (int sig = 1; sig <= NSIG_KERNEL; sig++) {
-		if (sig == SIGKILL || sig == SIGSTOP)
-			continue;
-		if (inject_call(t->inj, "read sigaction", SYS_rt_sigaction, (uint64_t)sig, 0,
-				t->scratch + (uint64_t)sig * sizeof(struct ksigaction), 8, 0, 0, NULL, err) < 0)
-			return cr_error_wrap(err, "signal %d", sig);
-	}
+	for (int sig = 1; sig <= NSIG_KERNEL; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			inject_batch_add(&t->batch, "read a sigaction", SYS_rt_sigaction, (uint64_t)sig, 0,
+					 t->scratch + (uint64_t)sig * sizeof(struct ksigaction), 8, 0, 0);
+	if (dump_batch_run(t, t->inj, err) < 0)
+		return -1;
 	if (process_vm_readv(t->pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof(acts))
 		return cr_error(err, errno, "pid %d: read sigactions", t->pid);
 	core->sigactions = arena_array(&ctx->arena, SigactionEntry *, NSIG_KERNEL);

@@ -51,7 +51,8 @@ struct dump_task {
 	struct dump_thread *threads;   /* [0] is the main thread */
 	size_t n_threads;
 	struct injector *inj;          /* the main thread's */
-	uint64_t scratch;              /* a page cr mapped in the task, 0 if none */
+	uint64_t scratch;              /* pages cr mapped in the task, 0 if none */
+	struct inject_batch batch;     /* syscalls waiting for one round trip */
 	CoreEntry *core;
 	MmEntry *mm;
 	FdEntry **fds;
@@ -151,7 +152,10 @@ const FileEntry *restore_file(const struct restore_ctx *ctx, uint32_t id);
 
 /* Where injected syscalls of the dump put their results, in the scratch
  * page cr maps in the task (and unmaps before it lets go). */
-#define SCRATCH_SIZE        8192
+#define SCRATCH_SIZE        16384
+#define SCRATCH_BATCH       6144   /* the batch loop (inject.h) */
+#define SCRATCH_PROG        8192   /* batch calls */
+#define SCRATCH_PROG_SIZE   8192
 #define SCRATCH_SIGACTIONS  0      /* 65 x 32 bytes */
 #define SCRATCH_ALTSTACK    4096
 #define SCRATCH_ITIMERS     4160   /* 3 x struct itimerval */
@@ -173,6 +177,13 @@ static inline int restore_batch_run(struct restore_task *t, struct injector *inj
 {
 	return inject_batch_run(inj, t->tramp + TRAMP_BATCH, t->tramp + t->tramp_size - TRAMP_PROG_SIZE,
 				TRAMP_PROG_SIZE, &t->batch, err);
+}
+
+/* Runs t->batch in the dumped task through inj (any of its threads). */
+static inline int dump_batch_run(struct dump_task *t, struct injector *inj, cr_error_t *err)
+{
+	return inject_batch_run(inj, t->scratch + SCRATCH_BATCH, t->scratch + SCRATCH_PROG, SCRATCH_PROG_SIZE,
+				&t->batch, err);
 }
 
 #endif

@@ -70,10 +70,11 @@ static int dump_injected(struct dump_ctx *ctx, struct dump_task *t, struct dump_
 	struct kstack ss;
 	uint64_t tid_addr;
 
-	if (inject_call(&th->inj, "read alternate stack", SYS_sigaltstack, 0, t->scratch + SCRATCH_ALTSTACK, 0, 0,
-			0, 0, NULL, err) < 0 ||
-	    inject_call(&th->inj, "read clear_child_tid", SYS_prctl, PR_GET_TID_ADDRESS,
-			t->scratch + SCRATCH_TID_ADDRESS, 0, 0, 0, 0, NULL, err) < 0)
+	inject_batch_add(&t->batch, "read alternate stack", SYS_sigaltstack, 0, t->scratch + SCRATCH_ALTSTACK, 0, 0,
+			 0, 0);
+	inject_batch_add(&t->batch, "read clear_child_tid", SYS_prctl, PR_GET_TID_ADDRESS,
+			 t->scratch + SCRATCH_TID_ADDRESS, 0, 0, 0, 0);
+	if (dump_batch_run(t, &th->inj, err) < 0)
 		return -1;
 	if (read_remote(t->pid, t->scratch + SCRATCH_ALTSTACK, &ss, sizeof(ss), err) < 0 ||
 	    read_remote(t->pid, t->scratch + SCRATCH_TID_ADDRESS, &tid_addr, sizeof(tid_addr), err) < 0)

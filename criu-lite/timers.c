@@ -28,10 +28,10 @@ int timers_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 	CoreEntry *core = t->core;
 
 	for (int which = 0; which < N_ITIMERS; which++)
-		if (inject_call(t->inj, "read interval timer", SYS_getitimer, (uint64_t)which,
-				t->scratch + SCRATCH_ITIMERS + (uint64_t)which * sizeof(struct itimerval), 0, 0, 0, 0,
-				NULL, err) < 0)
-			return -1;
+		inject_batch_add(&t->batch, "read an interval timer", SYS_getitimer, (uint64_t)which,
+				 t->scratch + SCRATCH_ITIMERS + (uint64_t)which * sizeof(struct itimerval), 0, 0, 0, 0);
+	if (dump_batch_run(t, t->inj, err) < 0)
+		return -1;
 	if (process_vm_readv(t->pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof(it))
 		return cr_error(err, errno, "pid %d: read interval timers", t->pid);
 	core->itimers = arena_array(&ctx->arena, ItimerEntry *, N_ITIMERS);
