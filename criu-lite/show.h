@@ -1,0 +1,68 @@
+/* cr show: a dump directory decoded into memory (show.c), printed as a
+ * readable summary (show_summary.c) or as JSON (show.c). */
+#ifndef CR_SHOW_H
+#define CR_SHOW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <protobuf-c/protobuf-c.h>
+
+/* A kind of image file and how its name is made. */
+struct show_type {
+	const char *prefix;      /* "core" names core-PID.img; "pstree" names pstree.img */
+	bool per_task;
+	uint32_t kind;           /* enum cr_img_kind */
+	const ProtobufCMessageDescriptor *desc;  /* NULL: page data */
+	bool single;             /* exactly one message */
+};
+
+/* One chunk of page data, as its header describes it. */
+struct show_chunk {
+	uint64_t offset;         /* of the chunk header in the file */
+	uint32_t raw_len;
+	uint32_t stored_len;
+	bool zlib;
+};
+
+struct show_pages {
+	struct show_chunk *chunks;
+	size_t n_chunks;
+	size_t n_zlib;
+	uint64_t raw_bytes;
+	uint64_t stored_bytes;
+};
+
+struct show_image {
+	char *name;
+	const struct show_type *type;
+	pid_t pid;               /* per-task images; 0 for the others */
+	bool loaded;             /* decoded completely (else error says why) */
+	char *error;
+	ProtobufCMessage **msgs;
+	size_t n_msgs;
+	struct show_pages pages;
+};
+
+struct show_dump {
+	const char *dir;
+	struct show_image *images;   /* inventory, pstree, files, then per task */
+	size_t n_images;
+	char **unknown;              /* *.img files that are no image kind cr knows */
+	size_t n_unknown;
+	char **errors;               /* every problem found, each naming its file */
+	size_t n_errors;
+	bool unlisted_errors;        /* reported at once: no memory to keep them */
+};
+
+/* The image of that kind (and pid, for per-task kinds) if it was decoded. */
+const struct show_image *show_find(const struct show_dump *d, uint32_t kind, pid_t pid);
+/* Its only message (inventory, core, mm), or NULL. */
+const ProtobufCMessage *show_find_one(const struct show_dump *d, uint32_t kind, pid_t pid);
+
+/* The readable summary. */
+void show_summary(FILE *out, const struct show_dump *d);
+
+#endif

@@ -1,0 +1,815 @@
+/* Validation of every image kind: a small, valid dump is written with the
+ * image API, then damaged one way at a time (wrong kind, truncation,
+ * flipped bytes, missing files, values out of range, overlaps, references
+ * to files that do not exist), and each damage must be refused with a
+ * message naming the damaged file.
+ *
+ * Two routes: the validators themselves (mem_validate, files_validate,
+ * thread_validate) on the decoded messages, and cr_restore() on the whole
+ * directory, which must refuse before it creates any process and leave the
+ * images as they were.  The dump's root pid is this test's own pid, so a
+ * restore that wrongly accepted the images would still stop at "pid taken"
+ * and never create a process; the undamaged dump is the control that
+ * proves it gets exactly that far. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "files.h"
+#include "image.h"
+#include "imgnames.h"
+#include "mem.h"
+#include "pages.h"
+#include "regs.h"
+#include "restore.h"
+#include "thread.h"
+#include "util.h"
+
+#include "inventory.pb-c.h"
+
+#define TMPL      "/tmp/cr-test-validate-XXXXXX"
+#define N_VMAS    4
+#define N_PM      2
+#define N_FILES   2
+#define N_FDS     3
+#define XSTATE    576            /* legacy area and XSAVE header */
+#define USER_TOP  0x00007ffffffff000ULL
+
+/* A dump of one process, as messages that point into this struct. */
+struct model {
+	pid_t pid;
+	struct utsname uts;
+	uint32_t task_pids[1];
+	InventoryEntry inv;
+	uint32_t ns_pid[40], ns_pgid[40], ns_sid[40], ns_tid[40];
+	ThreadIds tids, *tid_ptrs[1];
+	PstreeEntry ps;
+	GpRegs regs;
+	uint8_t xstate[XSTATE];
+	ThreadCore th, *th_ptrs[1];
+	uint32_t ids[4];
+	CredsEntry creds;
+	CoreEntry core;
+	VmaEntry vma[N_VMAS + 1], *vma_ptrs[N_VMAS + 1];
+	MmEntry mm;
+	PagemapEntry pm[N_PM + 1], *pm_ptrs[N_PM + 1];
+	size_t n_pm;
+	FileEntry files[N_FILES + 1], *file_ptrs[N_FILES + 1];
+	size_t n_files;
+	FdEntry fds[N_FDS + 1], *fd_ptrs[N_FDS + 1];
+	size_t n_fds;
+	size_t n_pages;              /* page data written to pages-PID.img */
+};
+
+struct fixture {
+	char dir[sizeof(TMPL)];
+	int dirfd;
+	struct model *m;
+	/* for the validators */
+	struct restore_opts opts;
+	struct restore_ctx ctx;
+	struct restore_task task;
+};
+
+/* --- the model ------------------------------------------------------------ */
+
+static void model_inventory(struct model *m)
+{
+	uname(&m->uts);
+	m->task_pids[0] = (uint32_t)m->pid;
+	inventory_entry__init(&m->inv);
+	m->inv.format_version = 1;
+	m->inv.kernel_release = m->uts.release;
+	m->inv.arch = m->uts.machine;
+	m->inv.root_pid = (uint32_t)m->pid;
+	m->inv.page_size = PAGE_SIZE_CR;
+	m->inv.xfeatures = regs_host_xfeatures() & 3;   /* x87 and SSE */
+	m->inv.xstate_size = XSTATE;
+	m->inv.n_task_pids = 1;
+	m->inv.task_pids = m->task_pids;
+}
+
+static void model_pstree(struct model *m)
+{
+	m->ns_pid[0] = m->ns_pgid[0] = m->ns_sid[0] = m->ns_tid[0] = (uint32_t)m->pid;
+	thread_ids__init(&m->tids);
+	m->tids.n_ns_tid = 1;
+	m->tids.ns_tid = m->ns_tid;
+	m->tid_ptrs[0] = &m->tids;
+	pstree_entry__init(&m->ps);
+	m->ps.n_ns_pid = m->ps.n_ns_pgid = m->ps.n_ns_sid = 1;
+	m->ps.ns_pid = m->ns_pid;
+	m->ps.ns_pgid = m->ns_pgid;
+	m->ps.ns_sid = m->ns_sid;
+	m->ps.n_threads = 1;
+	m->ps.threads = m->tid_ptrs;
+}
+
+static void model_core(struct model *m)
+{
+	gp_regs__init(&m->regs);
+	thread_core__init(&m->th);
+	m->th.tid = (uint32_t)m->pid;
+	m->th.regs = &m->regs;
+	m->th.xstate.data = m->xstate;
+	m->th.xstate.len = sizeof(m->xstate);
+	m->th.comm = "validated";
+	m->th_ptrs[0] = &m->th;
+	creds_entry__init(&m->creds);
+	m->creds.n_uid = m->creds.n_gid = 4;
+	m->creds.uid = m->creds.gid = m->ids;
+	core_entry__init(&m->core);
+	m->core.pid = (uint32_t)m->pid;
+	m->core.n_threads = 1;
+	m->core.threads = m->th_ptrs;
+	m->core.umask = 022;
+	m->core.cwd = "/";
+	m->core.root = "/";
+	m->core.creds = &m->creds;
+	m->core.exit_signal = 17;
+}
+
+static void set_vma(VmaEntry *v, uint64_t start, uint64_t end, uint32_t prot, VmaKind kind)
+{
+	vma_entry__init(v);
+	v->start = start;
+	v->end = end;
+	v->prot = prot;
+	v->kind = kind;
+}
+
+static void model_mm(struct model *m)
+{
+	set_vma(&m->vma[0], 0x400000, 0x401000, PROT_READ | PROT_EXEC, VMA_KIND__VMA_FILE);
+	m->vma[0].has_file_id = true;
+	m->vma[0].file_id = 1;
+	set_vma(&m->vma[1], 0x600000, 0x604000, PROT_READ | PROT_WRITE, VMA_KIND__VMA_ANON);
+	set_vma(&m->vma[2], 0x700000, 0x710000, PROT_READ | PROT_WRITE, VMA_KIND__VMA_HEAP);
+	set_vma(&m->vma[3], 0x7ffffffde000, 0x7ffffffff000, PROT_READ | PROT_WRITE, VMA_KIND__VMA_STACK);
+	m->vma[3].growsdown = true;
+	for (size_t i = 0; i <= N_VMAS; i++)
+		m->vma_ptrs[i] = &m->vma[i];
+	mm_entry__init(&m->mm);
+	m->mm.start_code = 0x400000;
+	m->mm.end_code = 0x401000;
+	m->mm.start_brk = 0x700000;
+	m->mm.brk = 0x710000;
+	m->mm.start_stack = 0x7fffffffe000;
+	m->mm.exe_file_id = 1;
+	m->mm.n_vmas = N_VMAS;
+	m->mm.vmas = m->vma_ptrs;
+	for (size_t i = 0; i <= N_PM; i++) {
+		pagemap_entry__init(&m->pm[i]);
+		m->pm_ptrs[i] = &m->pm[i];
+	}
+	m->pm[0].vaddr = 0x600000;
+	m->pm[0].nr_pages = 2;
+	m->pm[1].vaddr = 0x7fffffffd000;
+	m->pm[1].nr_pages = 1;
+	m->n_pm = N_PM;
+	m->n_pages = 3;
+}
+
+static void model_files(struct model *m)
+{
+	for (size_t i = 0; i <= N_FILES; i++) {
+		file_entry__init(&m->files[i]);
+		m->files[i].id = (uint32_t)i + 1;
+		m->file_ptrs[i] = &m->files[i];
+	}
+	m->files[0].kind = FILE_KIND__FILE_REG;
+	m->files[0].path = "/bin/true";
+	m->files[0].flags = O_RDONLY;
+	m->files[1].kind = FILE_KIND__FILE_CHR;
+	m->files[1].path = "/dev/null";
+	m->files[1].flags = O_RDWR;
+	m->files[1].has_rdev = true;
+	m->files[1].rdev = (uint32_t)makedev(1, 3);
+	m->n_files = N_FILES;
+	for (size_t i = 0; i <= N_FDS; i++) {
+		fd_entry__init(&m->fds[i]);
+		m->fds[i].fd = (uint32_t)i;
+		m->fds[i].file_id = 2;
+		m->fd_ptrs[i] = &m->fds[i];
+	}
+	m->n_fds = N_FDS;
+}
+
+static struct model *model_new(void)
+{
+	struct model *m = calloc(1, sizeof(*m));
+
+	assert_non_null(m);
+	m->pid = getpid();
+	model_inventory(m);
+	model_pstree(m);
+	model_core(m);
+	model_mm(m);
+	model_files(m);
+	return m;
+}
+
+/* --- writing it ------------------------------------------------------------- */
+
+static void write_msgs(int dirfd, const char *name, uint32_t kind, ProtobufCMessage *const *msgs, size_t n)
+{
+	struct cr_img *img = NULL;
+	cr_error_t err = NULL;
+
+	unlinkat(dirfd, name, 0);
+	if (cr_img_create(dirfd, name, kind, &img, &err) < 0)
+		fail_msg("create %s: %s", name, err->msg);
+	for (size_t i = 0; i < n; i++)
+		if (cr_img_write_msg(img, msgs[i], &err) < 0)
+			fail_msg("write %s: %s", name, err->msg);
+	if (cr_img_finish(img, &err) < 0)
+		fail_msg("finish %s: %s", name, err->msg);
+}
+
+static void write_one(int dirfd, const char *name, uint32_t kind, ProtobufCMessage *msg)
+{
+	write_msgs(dirfd, name, kind, &msg, 1);
+}
+
+static void write_pages(int dirfd, const char *name, size_t n_pages)
+{
+	struct cr_pages_writer *w = NULL;
+	unsigned char *buf = calloc(n_pages + 1, PAGE_SIZE_CR);
+	cr_error_t err = NULL;
+
+	assert_non_null(buf);
+	unlinkat(dirfd, name, 0);
+	if (cr_pages_writer_open(dirfd, name, false, &w, &err) < 0 ||
+	    cr_pages_write(w, buf, n_pages * PAGE_SIZE_CR, &err) < 0 || cr_pages_writer_finish(w, &err) < 0)
+		fail_msg("write %s: %s", name, err->msg);
+	free(buf);
+}
+
+static const char *task_img(char buf[IMG_NAME_MAX], const char *prefix, const struct model *m)
+{
+	return img_task_name(buf, prefix, m->pid);
+}
+
+static void write_model(int dirfd, struct model *m)
+{
+	char name[IMG_NAME_MAX];
+
+	write_one(dirfd, IMG_PSTREE, CR_IMG_PSTREE, &m->ps.base);
+	write_msgs(dirfd, IMG_FILES, CR_IMG_FILES, (ProtobufCMessage **)m->file_ptrs, m->n_files);
+	write_one(dirfd, task_img(name, "core", m), CR_IMG_CORE, &m->core.base);
+	write_one(dirfd, task_img(name, "mm", m), CR_IMG_MM, &m->mm.base);
+	write_msgs(dirfd, task_img(name, "pagemap", m), CR_IMG_PAGEMAP, (ProtobufCMessage **)m->pm_ptrs, m->n_pm);
+	write_pages(dirfd, task_img(name, "pages", m), m->n_pages);
+	write_msgs(dirfd, task_img(name, "fdinfo", m), CR_IMG_FDINFO, (ProtobufCMessage **)m->fd_ptrs, m->n_fds);
+	write_one(dirfd, IMG_INVENTORY, CR_IMG_INVENTORY, &m->inv.base);
+}
+
+/* --- fixture ------------------------------------------------------------------ */
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	memcpy(f->dir, TMPL, sizeof(TMPL));
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	f->dirfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	f->m = model_new();
+	f->opts.dir = f->dir;
+	*state = f;
+	return f->dirfd < 0 ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	DIR *d = fdopendir(dup(f->dirfd));
+	struct dirent *de;
+
+	while (d != NULL && (de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			unlinkat(f->dirfd, de->d_name, 0);
+	if (d != NULL)
+		closedir(d);
+	close(f->dirfd);
+	rmdir(f->dir);
+	free(f->m);
+	free(f);
+	return 0;
+}
+
+/* The restore task and context the validators see, over the model. */
+static struct restore_task *as_task(struct fixture *f)
+{
+	struct model *m = f->m;
+
+	memset(&f->task, 0, sizeof(f->task));
+	memset(&f->ctx, 0, sizeof(f->ctx));
+	f->task.pid = m->pid;
+	f->task.pstree = &m->ps;
+	f->task.core = &m->core;
+	f->task.mm = &m->mm;
+	f->task.pagemap = m->pm_ptrs;
+	f->task.n_pagemap = m->n_pm;
+	f->task.fds = m->fd_ptrs;
+	f->task.n_fds = m->n_fds;
+	f->ctx.opts = &f->opts;
+	f->ctx.dirfd = f->dirfd;
+	f->ctx.files = m->file_ptrs;
+	f->ctx.n_files = m->n_files;
+	f->ctx.tasks = &f->task;
+	f->ctx.n_tasks = 1;
+	return &f->task;
+}
+
+/* --- checking errors ---------------------------------------------------------------- */
+
+static void expect_refused(int ret, cr_error_t *err, const char *file, const char *what)
+{
+	if (ret >= 0)
+		fail_msg("accepted although %s", what);
+	assert_non_null(*err);
+	char msg[512];
+	bool named = strstr((*err)->msg, file) != NULL;
+
+	snprintf(msg, sizeof(msg), "%s", (*err)->msg);
+	cr_error_release(err);
+	if (!named)
+		fail_msg("refused (%s), but the message does not name %s: %s", what, file, msg);
+}
+
+static void expect_ok(int ret, cr_error_t *err, const char *what)
+{
+	if (ret < 0)
+		fail_msg("%s refused: %s", what, (*err)->msg);
+}
+
+static int run_mem(struct fixture *f, cr_error_t *err)
+{
+	return mem_validate(as_task(f), err);
+}
+
+static int run_files(struct fixture *f, cr_error_t *err)
+{
+	return files_validate(&f->ctx, as_task(f), err);
+}
+
+static int run_thread(struct fixture *f, cr_error_t *err)
+{
+	struct restore_task *t = as_task(f);
+
+	return thread_validate(t, f->m->inv.xstate_size, f->m->inv.xfeatures, err);
+}
+
+/* --- the validators, value by value ----------------------------------------------------- */
+
+static void test_validators_accept_the_model(void **state)
+{
+	struct fixture *f = *state;
+	cr_error_t err = NULL;
+
+	expect_ok(run_mem(f, &err), &err, "mem_validate");
+	expect_ok(run_files(f, &err), &err, "files_validate");
+	expect_ok(run_thread(f, &err), &err, "thread_validate");
+}
+
+/* Runs mem_validate after change(m, arg) on a fresh model. */
+static void expect_mem_refused(struct fixture *f, const char *prefix, const char *what)
+{
+	char name[IMG_NAME_MAX];
+	cr_error_t err = NULL;
+
+	expect_refused(run_mem(f, &err), &err, task_img(name, prefix, f->m), what);
+	free(f->m);
+	f->m = model_new();
+}
+
+static void test_vmas_refused(void **state)
+{
+	struct fixture *f = *state;
+
+	f->m->vma[3].end = 0x0100000000000000ULL;
+	expect_mem_refused(f, "mm", "a VMA ends beyond user space");
+	f->m->vma[3].start = 0xffffffffff600000ULL;
+	f->m->vma[3].end = 0xffffffffff601000ULL;
+	expect_mem_refused(f, "mm", "a VMA lies in kernel space");
+	f->m->vma[1].start = 0x600800;
+	expect_mem_refused(f, "mm", "a VMA starts inside a page");
+	f->m->vma[1].end = 0x603001;
+	expect_mem_refused(f, "mm", "a VMA ends inside a page");
+	f->m->vma[1].end = f->m->vma[1].start;
+	expect_mem_refused(f, "mm", "a VMA is empty");
+	f->m->vma[1].end = 0x500000;
+	expect_mem_refused(f, "mm", "a VMA ends before it starts");
+	f->m->vma[2].start = 0x602000;
+	expect_mem_refused(f, "mm", "two VMAs overlap");
+	f->m->vma[1].start = 0x800000;
+	f->m->vma[1].end = 0x801000;
+	expect_mem_refused(f, "mm", "VMAs are out of order");
+	f->m->vma[1].prot = 0x10;
+	expect_mem_refused(f, "mm", "a VMA has an unknown protection bit");
+	f->m->vma[0].has_file_id = false;
+	expect_mem_refused(f, "mm", "a file VMA names no file");
+	f->m->vma[0].pgoff = 100;
+	expect_mem_refused(f, "mm", "a file offset is not page aligned");
+}
+
+static void test_pagemap_refused(void **state)
+{
+	struct fixture *f = *state;
+
+	f->m->pm[0].vaddr = 0x500000;
+	expect_mem_refused(f, "pagemap", "pages lie outside every VMA");
+	f->m->pm[0].nr_pages = 5;
+	expect_mem_refused(f, "pagemap", "pages run past the end of their VMA");
+	f->m->pm[0].vaddr = 0x600100;
+	expect_mem_refused(f, "pagemap", "an entry is not page aligned");
+	f->m->pm[0].nr_pages = 0;
+	expect_mem_refused(f, "pagemap", "an entry holds no pages");
+	f->m->pm[1].vaddr = 0x600000;
+	expect_mem_refused(f, "pagemap", "entries overlap");
+	f->m->pm[0].vaddr = 0x7fffffffd000;
+	f->m->pm[1].vaddr = 0x600000;
+	expect_mem_refused(f, "pagemap", "entries are out of order");
+	f->m->pm[1].vaddr = 0xfffffffffffff000ULL;
+	f->m->pm[1].nr_pages = 2;
+	expect_mem_refused(f, "pagemap", "an entry wraps around the address space");
+	f->m->pm[1].vaddr = 0x7ffffffff000;
+	f->m->pm[1].nr_pages = 0xffffffffu;
+	expect_mem_refused(f, "pagemap", "an entry runs terabytes past its VMA");
+}
+
+static void test_pages_in_special_vma_refused(void **state)
+{
+	struct fixture *f = *state;
+
+	/* The vdso comes from this kernel, never from the image. */
+	set_vma(&f->m->vma[N_VMAS], USER_TOP + 0x1000, USER_TOP + 0x3000, PROT_READ | PROT_EXEC, VMA_KIND__VMA_VDSO);
+	f->m->vma[3].end = USER_TOP;
+	f->m->vma[3].start = USER_TOP - 0x21000;
+	f->m->pm[1].vaddr = USER_TOP - 0x1000;
+	f->m->mm.n_vmas = N_VMAS + 1;
+	f->m->pm[N_PM].vaddr = USER_TOP + 0x1000;
+	f->m->pm[N_PM].nr_pages = 1;
+	f->m->n_pm = N_PM + 1;
+	expect_mem_refused(f, "pagemap", "pages are dumped for the vdso");
+}
+
+static void expect_files_refused(struct fixture *f, const char *file, const char *what)
+{
+	cr_error_t err = NULL;
+
+	expect_refused(run_files(f, &err), &err, file, what);
+	free(f->m);
+	f->m = model_new();
+}
+
+static void test_fds_refused(void **state)
+{
+	struct fixture *f = *state;
+	char name[IMG_NAME_MAX];
+
+	task_img(name, "fdinfo", f->m);
+	f->m->fds[2].fd = 1u << 20;
+	expect_files_refused(f, name, "an fd number is beyond any limit");
+	f->m->fds[2].fd = 0xffffffffu;
+	expect_files_refused(f, name, "an fd number is negative as an int");
+	f->m->fds[2].fd = 1;
+	expect_files_refused(f, name, "two entries have the same fd");
+	f->m->fds[0].fd = 5;
+	expect_files_refused(f, name, "fds are out of order");
+	f->m->fds[1].file_id = 3;
+	expect_files_refused(f, name, "an fd names a file files.img lacks");
+	f->m->fds[1].file_id = 0;
+	expect_files_refused(f, name, "an fd names file 0");
+	f->m->files[1].kind = (FileKind)99;
+	expect_files_refused(f, IMG_FILES, "a file has an unknown kind");
+}
+
+static void test_threads_refused(void **state)
+{
+	struct fixture *f = *state;
+	char name[IMG_NAME_MAX];
+	cr_error_t err = NULL;
+
+	task_img(name, "core", f->m);
+	f->m->th.xstate.len = XSTATE - 64;
+	expect_refused(run_thread(f, &err), &err, name, "the xstate is shorter than the inventory says");
+	f->m->th.xstate.len = XSTATE;
+	f->m->th.regs = NULL;
+	expect_refused(run_thread(f, &err), &err, name, "a thread has no registers");
+	f->m->th.regs = &f->m->regs;
+	f->m->xstate[512] = 0x80;   /* XSTATE_BV: AVX-512 state the dump does not declare */
+	expect_refused(run_thread(f, &err), &err, name, "the xstate holds undeclared features");
+	f->m->xstate[512] = 0;
+	expect_ok(run_thread(f, &err), &err, "thread_validate, repaired");
+	/* A CPU that lacks a feature the dump uses: refused (it names the features). */
+	f->m->inv.xfeatures = ~0ULL;
+	assert_int_equal(run_thread(f, &err), -1);
+	assert_non_null(strstr(err->msg, "features"));
+	cr_error_release(&err);
+}
+
+/* --- the whole directory through cr_restore ---------------------------------------------------- */
+
+/* crc32 of every file in the directory, in name order, as one number. */
+static uint32_t dir_digest(int dirfd)
+{
+	struct dirent **names = NULL;
+	char path[64];
+	uint32_t crc = 0;
+	int n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd);
+	n = scandir(path, &names, NULL, alphasort);
+	assert_true(n >= 0);
+	for (int i = 0; i < n; i++) {
+		char *data = NULL;
+		size_t len = 0;
+		cr_error_t err = NULL;
+
+		if (names[i]->d_name[0] != '.' && read_whole_file_at(dirfd, names[i]->d_name, &data, &len, &err) == 0) {
+			crc = (uint32_t)crc32_z(crc, (const unsigned char *)names[i]->d_name, strlen(names[i]->d_name));
+			crc = (uint32_t)crc32_z(crc, (const unsigned char *)data, len);
+		}
+		cr_error_release(&err);
+		free(data);
+		free(names[i]);
+	}
+	free(names);
+	return crc;
+}
+
+/* cr_restore on the directory; returns its error (the caller frees it). */
+static cr_error_t restore_dir(struct fixture *f)
+{
+	uint32_t before = dir_digest(f->dirfd);
+	cr_error_t err = NULL;
+	int status = 0;
+
+	f->opts.detach = true;
+	assert_int_equal(cr_restore(&f->opts, PID_BACKEND_AUTO, &status, &err), -1);
+	assert_non_null(err);
+	assert_int_equal(dir_digest(f->dirfd), before);   /* a failed restore changes no image */
+	return err;
+}
+
+static void expect_restore_refused(struct fixture *f, const char *file, const char *what)
+{
+	cr_error_t err = restore_dir(f);
+	char msg[512];
+	bool named = strstr(err->msg, file) != NULL;
+
+	snprintf(msg, sizeof(msg), "%s", err->msg);
+	cr_error_release(&err);
+	if (!named)
+		fail_msg("restore refused (%s), but the message does not name %s: %s", what, file, msg);
+}
+
+/* The control: the undamaged dump passes validation and stops only at
+ * the pid, which this test holds. */
+static void test_restore_control(void **state)
+{
+	struct fixture *f = *state;
+	cr_error_t err;
+
+	char msg[512];
+
+	write_model(f->dirfd, f->m);
+	err = restore_dir(f);
+	snprintf(msg, sizeof(msg), "%s", err->msg);
+	cr_error_release(&err);
+	if (strstr(msg, ".img") != NULL)
+		fail_msg("the undamaged dump was refused: %s", msg);
+	if (strstr(msg, "taken") == NULL)
+		fail_msg("the undamaged dump did not stop at its taken pid: %s", msg);
+}
+
+/* Every image file of the dump, in turn. */
+static void all_images(const struct model *m, char names[8][IMG_NAME_MAX], uint32_t kinds[8])
+{
+	static const char *const prefixes[] = { "core", "mm", "pagemap", "pages", "fdinfo" };
+	static const uint32_t task_kinds[] = { CR_IMG_CORE, CR_IMG_MM, CR_IMG_PAGEMAP, CR_IMG_PAGES, CR_IMG_FDINFO };
+
+	snprintf(names[0], IMG_NAME_MAX, "%s", IMG_INVENTORY);
+	snprintf(names[1], IMG_NAME_MAX, "%s", IMG_PSTREE);
+	snprintf(names[2], IMG_NAME_MAX, "%s", IMG_FILES);
+	kinds[0] = CR_IMG_INVENTORY;
+	kinds[1] = CR_IMG_PSTREE;
+	kinds[2] = CR_IMG_FILES;
+	for (size_t i = 0; i < 5; i++) {
+		img_task_name(names[3 + i], prefixes[i], m->pid);
+		kinds[3 + i] = task_kinds[i];
+	}
+}
+
+static void rewrite(int dirfd, const char *name, const unsigned char *data, size_t len)
+{
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	cr_error_t err = NULL;
+
+	assert_true(fd >= 0);
+	expect_ok(write_all(fd, data, len, &err), &err, "rewrite");
+	close(fd);
+}
+
+/* Each file damaged by damage(), restored, repaired. */
+static void damage_each(struct fixture *f, size_t (*damage)(unsigned char *data, size_t len, size_t at),
+			const char *what)
+{
+	char names[8][IMG_NAME_MAX];
+	uint32_t kinds[8];
+
+	write_model(f->dirfd, f->m);
+	all_images(f->m, names, kinds);
+	for (size_t i = 0; i < 8; i++) {
+		char *orig = NULL;
+		size_t len = 0;
+		cr_error_t err = NULL;
+
+		expect_ok(read_whole_file_at(f->dirfd, names[i], &orig, &len, &err), &err, "read");
+		for (size_t at = 0; at < len; at += len / 7 + 1) {
+			unsigned char *copy = malloc(len);
+
+			memcpy(copy, orig, len);
+			rewrite(f->dirfd, names[i], copy, damage(copy, len, at));
+			expect_restore_refused(f, names[i], what);
+			free(copy);
+		}
+		rewrite(f->dirfd, names[i], (unsigned char *)orig, len);
+		free(orig);
+	}
+}
+
+static size_t flip_byte(unsigned char *data, size_t len, size_t at)
+{
+	data[at] ^= 0x01;
+	return len;
+}
+
+static size_t truncate_at(unsigned char *data, size_t len, size_t at)
+{
+	(void)data;
+	(void)len;
+	return at;
+}
+
+static void test_restore_refuses_flipped_bytes(void **state)
+{
+	damage_each(*state, flip_byte, "a byte is flipped");
+}
+
+static void test_restore_refuses_truncation(void **state)
+{
+	damage_each(*state, truncate_at, "the file is truncated");
+}
+
+/* Each file replaced by a valid image of another kind. */
+static void test_restore_refuses_wrong_kind(void **state)
+{
+	struct fixture *f = *state;
+	char names[8][IMG_NAME_MAX];
+	uint32_t kinds[8];
+
+	write_model(f->dirfd, f->m);
+	all_images(f->m, names, kinds);
+	for (size_t i = 0; i < 8; i++) {
+		char *orig = NULL;
+		size_t len = 0;
+		cr_error_t err = NULL;
+		uint32_t other = kinds[i] == CR_IMG_FDINFO ? CR_IMG_FILES : CR_IMG_FDINFO;
+
+		expect_ok(read_whole_file_at(f->dirfd, names[i], &orig, &len, &err), &err, "read");
+		write_msgs(f->dirfd, names[i], other, (ProtobufCMessage **)f->m->fd_ptrs, f->m->n_fds);
+		expect_ok(cr_img_verify(f->dirfd, names[i], other, &err), &err, "the replacement");
+		expect_restore_refused(f, names[i], "the file holds another kind of image");
+		rewrite(f->dirfd, names[i], (unsigned char *)orig, len);
+		free(orig);
+	}
+}
+
+static void test_restore_refuses_missing_file(void **state)
+{
+	struct fixture *f = *state;
+	char names[8][IMG_NAME_MAX];
+	uint32_t kinds[8];
+
+	write_model(f->dirfd, f->m);
+	all_images(f->m, names, kinds);
+	for (size_t i = 0; i < 8; i++) {
+		char tmp[IMG_NAME_MAX + 8];
+
+		snprintf(tmp, sizeof(tmp), "%s.away", names[i]);
+		assert_int_equal(renameat(f->dirfd, names[i], f->dirfd, tmp), 0);
+		expect_restore_refused(f, names[i], "the file is missing");
+		assert_int_equal(renameat(f->dirfd, tmp, f->dirfd, names[i]), 0);
+	}
+}
+
+/* Writes the model after change, expects refusal naming file, starts over. */
+static void expect_model_refused(struct fixture *f, const char *file, const char *what)
+{
+	write_model(f->dirfd, f->m);
+	expect_restore_refused(f, file, what);
+	free(f->m);
+	f->m = model_new();
+}
+
+static void test_restore_refuses_bad_inventory(void **state)
+{
+	struct fixture *f = *state;
+
+	f->m->inv.format_version = 2;
+	expect_model_refused(f, IMG_INVENTORY, "the format version is unknown");
+	f->m->inv.arch = "sparc64";
+	expect_model_refused(f, IMG_INVENTORY, "the dump is of another architecture");
+	f->m->inv.page_size = 65536;
+	expect_model_refused(f, IMG_INVENTORY, "the page size differs");
+	f->m->inv.n_task_pids = 0;
+	expect_model_refused(f, IMG_INVENTORY, "the dump lists no process");
+	f->m->inv.root_pid = 0;
+	expect_model_refused(f, IMG_INVENTORY, "the root pid is 0");
+}
+
+static void test_restore_refuses_bad_pstree(void **state)
+{
+	struct fixture *f = *state;
+
+	f->m->ps.n_ns_sid = 0;
+	expect_model_refused(f, IMG_PSTREE, "the sid set is empty");
+	f->m->ps.n_ns_pgid = 2;
+	expect_model_refused(f, IMG_PSTREE, "the pgid set has more levels than the pid set");
+	f->m->ns_pid[0] = (uint32_t)f->m->pid + 1;
+	expect_model_refused(f, IMG_PSTREE, "the pid differs from the inventory's");
+	/* A second level: 0, or beyond any pid_max, is out of range. */
+	f->m->ps.n_ns_pid = f->m->ps.n_ns_pgid = f->m->ps.n_ns_sid = f->m->tids.n_ns_tid = 2;
+	f->m->ns_pid[1] = f->m->ns_pgid[1] = f->m->ns_sid[1] = f->m->ns_tid[1] = 0;
+	expect_model_refused(f, IMG_PSTREE, "a pid is 0");
+	f->m->ps.n_ns_pid = f->m->ps.n_ns_pgid = f->m->ps.n_ns_sid = f->m->tids.n_ns_tid = 2;
+	f->m->ns_pid[1] = f->m->ns_pgid[1] = f->m->ns_sid[1] = f->m->ns_tid[1] = 5000000;
+	expect_model_refused(f, IMG_PSTREE, "a pid is beyond PID_MAX_LIMIT");
+	f->m->ps.n_ns_pid = 33;
+	expect_model_refused(f, IMG_PSTREE, "there are more pid levels than the kernel nests");
+}
+
+static void test_restore_refuses_bad_references(void **state)
+{
+	struct fixture *f = *state;
+	char name[IMG_NAME_MAX];
+
+	f->m->core.pid = (uint32_t)f->m->pid + 1;
+	expect_model_refused(f, task_img(name, "core", f->m), "core describes another pid");
+	f->m->mm.exe_file_id = 7;
+	expect_model_refused(f, task_img(name, "mm", f->m), "the exe is a file files.img lacks");
+	f->m->vma[0].file_id = 7;
+	expect_model_refused(f, task_img(name, "mm", f->m), "a VMA maps a file files.img lacks");
+	f->m->files[1].id = 5;
+	expect_model_refused(f, IMG_FILES, "file ids do not count up from 1");
+	f->m->fds[2].file_id = 9;
+	expect_model_refused(f, task_img(name, "fdinfo", f->m), "an fd names a file files.img lacks");
+	f->m->fds[2].fd = 1u << 24;
+	expect_model_refused(f, task_img(name, "fdinfo", f->m), "an fd number is beyond any limit");
+	f->m->vma[3].end = 0x0100000000000000ULL;
+	expect_model_refused(f, task_img(name, "mm", f->m), "a VMA ends beyond user space");
+	f->m->pm[0].vaddr = 0x500000;
+	expect_model_refused(f, task_img(name, "pagemap", f->m), "pages lie outside every VMA");
+	f->m->th.xstate.len = 8;
+	expect_model_refused(f, task_img(name, "core", f->m), "the xstate has the wrong size");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_validators_accept_the_model, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vmas_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pagemap_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pages_in_special_vma_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fds_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_threads_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_control, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_refuses_flipped_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_refuses_truncation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_refuses_wrong_kind, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_refuses_missing_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_inventory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_pstree, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_references, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
