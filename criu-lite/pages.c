@@ -11,10 +11,12 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #define CHUNK_HDR_SIZE 16u
@@ -342,30 +344,51 @@ static int chunk_error(const struct cr_pages_reader *r, cr_error_t *err, const c
 			what != NULL ? what : fmt);
 }
 
-static int check_chunk_hdr(const struct cr_pages_reader *r, const struct chunk_hdr *h, cr_error_t *err)
+/* Whether a chunk header is unacceptable with left body bytes after it;
+ * why says what is wrong. */
+static bool chunk_hdr_bad(const struct chunk_hdr *h, uint64_t left, char *why, size_t size)
 {
 	bool zlib = h->flags & CR_CHUNK_ZLIB;
 
 	if (h->flags & ~CR_CHUNK_ZLIB)
-		return chunk_error(r, err, "unknown flags 0x%" PRIx32, h->flags);
-	if (h->reserved != 0)
-		return chunk_error(r, err, "reserved field is 0x%" PRIx32 ", expected zero", h->reserved);
-	if (h->raw_len == 0 || h->raw_len % CHUNK_PAGE != 0)
-		return chunk_error(r, err, "raw length %" PRIu32 " is not a positive multiple of %u",
-				   h->raw_len, CHUNK_PAGE);
-	if (h->raw_len > CR_PAGES_CHUNK)
-		return chunk_error(r, err, "raw length %" PRIu32 " exceeds the chunk limit of %u",
-				   h->raw_len, CR_PAGES_CHUNK);
-	if (zlib && h->stored_len > h->raw_len)
-		return chunk_error(r, err, "compressed length %" PRIu32 " exceeds raw length %" PRIu32,
-				   h->stored_len, h->raw_len);
-	if (!zlib && h->stored_len != h->raw_len)
-		return chunk_error(r, err, "uncompressed chunk stores %" PRIu32 " bytes for raw length %"
-				   PRIu32, h->stored_len, h->raw_len);
-	if (h->stored_len > body_left(r))
-		return chunk_error(r, err, "truncated: %" PRIu32 " bytes stored, %" PRIu64
-				   " left in the body", h->stored_len, body_left(r));
+		snprintf(why, size, "unknown flags 0x%" PRIx32, h->flags);
+	else if (h->reserved != 0)
+		snprintf(why, size, "reserved field is 0x%" PRIx32 ", expected zero", h->reserved);
+	else if (h->raw_len == 0 || h->raw_len % CHUNK_PAGE != 0)
+		snprintf(why, size, "raw length %" PRIu32 " is not a positive multiple of %u", h->raw_len,
+			 CHUNK_PAGE);
+	else if (h->raw_len > CR_PAGES_CHUNK)
+		snprintf(why, size, "raw length %" PRIu32 " exceeds the chunk limit of %u", h->raw_len,
+			 CR_PAGES_CHUNK);
+	else if (zlib && h->stored_len > h->raw_len)
+		snprintf(why, size, "compressed length %" PRIu32 " exceeds raw length %" PRIu32, h->stored_len,
+			 h->raw_len);
+	else if (!zlib && h->stored_len != h->raw_len)
+		snprintf(why, size, "uncompressed chunk stores %" PRIu32 " bytes for raw length %" PRIu32,
+			 h->stored_len, h->raw_len);
+	else if (h->stored_len > left)
+		snprintf(why, size, "truncated: %" PRIu32 " bytes stored, %" PRIu64 " left in the body",
+			 h->stored_len, left);
+	else
+		return false;
+	return true;
+}
+
+static int check_chunk_hdr(const struct cr_pages_reader *r, const struct chunk_hdr *h, cr_error_t *err)
+{
+	char why[160];
+
+	if (chunk_hdr_bad(h, body_left(r), why, sizeof(why)))
+		return chunk_error(r, err, "%s", why);
 	return 0;
+}
+
+static void decode_chunk_hdr(const unsigned char *buf, struct chunk_hdr *h)
+{
+	h->raw_len = get_le32(buf);
+	h->stored_len = get_le32(buf + 4);
+	h->flags = get_le32(buf + 8);
+	h->reserved = get_le32(buf + 12);
 }
 
 static int read_chunk_hdr(struct cr_pages_reader *r, struct chunk_hdr *h, cr_error_t *err)
@@ -379,10 +402,7 @@ static int read_chunk_hdr(struct cr_pages_reader *r, struct chunk_hdr *h, cr_err
 				   CHUNK_HDR_SIZE);
 	if (cr_img_read_raw(r->img, buf, sizeof(buf), err) < 0)
 		return -1;
-	h->raw_len = get_le32(buf);
-	h->stored_len = get_le32(buf + 4);
-	h->flags = get_le32(buf + 8);
-	h->reserved = get_le32(buf + 12);
+	decode_chunk_hdr(buf, h);
 	return check_chunk_hdr(r, h, err);
 }
 
@@ -511,4 +531,34 @@ void cr_pages_reader_close(struct cr_pages_reader *r)
 	free(r->raw);
 	free(r->zbuf);
 	free(r);
+}
+
+/* Walks the chunk headers alone (pread, skipping the data): the sizes must
+ * tile the body and add up to what the pagemap promises. */
+int cr_pages_scan(int dirfd, const char *name, uint64_t *raw_total, cr_error_t *err)
+{
+	cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	unsigned char buf[CHUNK_HDR_SIZE];
+	struct stat st;
+	uint64_t off = CR_IMG_HEADER_SIZE, end;
+	char why[160];
+
+	*raw_total = 0;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return cr_error(err, errno, "%s", name);
+	if ((uint64_t)st.st_size < CR_IMG_HEADER_SIZE + CR_IMG_TRAILER_SIZE)
+		return cr_error(err, 0, "%s: truncated", name);
+	end = (uint64_t)st.st_size - CR_IMG_TRAILER_SIZE;
+	while (off < end) {
+		struct chunk_hdr h;
+
+		if (end - off < CHUNK_HDR_SIZE || pread(fd, buf, sizeof(buf), (off_t)off) != (ssize_t)sizeof(buf))
+			return cr_error(err, 0, "%s: chunk at offset %" PRIu64 ": truncated header", name, off);
+		decode_chunk_hdr(buf, &h);
+		if (chunk_hdr_bad(&h, end - off - CHUNK_HDR_SIZE, why, sizeof(why)))
+			return cr_error(err, 0, "%s: chunk at offset %" PRIu64 ": %s", name, off, why);
+		*raw_total += h.raw_len;
+		off += CHUNK_HDR_SIZE + h.stored_len;
+	}
+	return 0;
 }

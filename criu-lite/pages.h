@@ -46,4 +46,8 @@ int cr_pages_read(struct cr_pages_reader *r, void *buf, size_t len, cr_error_t *
 int cr_pages_reader_check_end(struct cr_pages_reader *r, cr_error_t *err);
 void cr_pages_reader_close(struct cr_pages_reader *r);
 
+/* Restore validation, before any process exists: walks the chunk headers
+ * without reading the data; *raw_total is the page data they hold. */
+int cr_pages_scan(int dirfd, const char *name, uint64_t *raw_total, cr_error_t *err);
+
 #endif

@@ -5,6 +5,7 @@
 #include "imgnames.h"
 #include "log.h"
 #include "mem.h"
+#include "pages.h"
 #include "thread.h"
 #include "util.h"
 
@@ -16,6 +17,7 @@
 #define RESERVED_MIN_BASE 100
 #define MAX_NS_LEVELS 32
 #define MAX_TASKS 65536
+#define PID_LIMIT (1u << 22)   /* PID_MAX_LIMIT on 64-bit */
 
 const FileEntry *restore_file(const struct restore_ctx *ctx, uint32_t id)
 {
@@ -139,8 +141,13 @@ static int check_pid_sets(const PstreeEntry *p, size_t i, cr_error_t *err)
 	    p->n_ns_sid != p->n_ns_pid)
 		return cr_error(err, 0, "pstree.img: entry %zu has malformed pid sets", i);
 	for (size_t l = 0; l < p->n_ns_pid; l++)
-		if (p->ns_pid[l] == 0 || p->ns_pid[l] > (1u << 22))
-			return cr_error(err, 0, "pstree.img: entry %zu has pid %u out of range", i, p->ns_pid[l]);
+		if (p->ns_pid[l] == 0 || p->ns_pid[l] > PID_LIMIT || p->ns_pgid[l] > PID_LIMIT || p->ns_sid[l] > PID_LIMIT)
+			return cr_error(err, 0, "pstree.img: entry %zu has a pid, group or session out of range", i);
+	for (size_t k = 0; k < p->n_threads; k++)
+		for (size_t l = 0; l < p->threads[k]->n_ns_tid; l++)
+			if (p->threads[k]->ns_tid[l] == 0 || p->threads[k]->ns_tid[l] > PID_LIMIT)
+				return cr_error(err, 0, "pstree.img: entry %zu has thread id %u out of range", i,
+						p->threads[k]->ns_tid[l]);
 	if (!p->zombie && (p->n_threads == 0 || p->n_threads > 4096))
 		return cr_error(err, 0, "pstree.img: pid %u has %zu threads", p->ns_pid[0], p->n_threads);
 	return 0;
@@ -234,9 +241,104 @@ static int build_tree(struct restore_run *run, cr_error_t *err)
 	return set_level_base(run, err);
 }
 
+#define USER_ADDR_LIMIT 0x00fffffffffff000ULL
+#define SIGINFO_SIZE 128
+#define COMM_MAX 16
+
+static int validate_mm_fields(const struct restore_task *t, cr_error_t *err)
+{
+	const MmEntry *mm = t->mm;
+	const uint64_t pairs[][2] = {
+		{ mm->start_code, mm->end_code }, { mm->start_data, mm->end_data }, { mm->start_brk, mm->brk },
+		{ mm->arg_start, mm->arg_end }, { mm->env_start, mm->env_end }, { mm->start_stack, mm->start_stack },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(pairs); i++)
+		if (pairs[i][0] > pairs[i][1] || pairs[i][1] > USER_ADDR_LIMIT)
+			return cr_error(err, 0, "mm-%d.img: layout field pair %zu (0x%llx, 0x%llx) is out of order or "
+					"outside user space", t->pid, i, (unsigned long long)pairs[i][0],
+					(unsigned long long)pairs[i][1]);
+	if (mm->n_auxv % 2 || mm->n_auxv * sizeof(uint64_t) > TRAMP_AUXV_MAX)
+		return cr_error(err, 0, "mm-%d.img: auxv of %zu words is malformed", t->pid, mm->n_auxv);
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		const VmaEntry *e = mm->vmas[i];
+
+		if (e->kind < VMA_KIND__VMA_ANON || e->kind > VMA_KIND__VMA_VVAR_VCLOCK ||
+		    (e->kind != VMA_KIND__VMA_FILE && e->has_file_id))
+			return cr_error(err, 0, "mm-%d.img: VMA %zu has kind %d%s", t->pid, i, e->kind,
+					e->has_file_id ? " with a file" : "");
+	}
+	return 0;
+}
+
+static int validate_signals(const struct restore_task *t, cr_error_t *err)
+{
+	const CoreEntry *c = t->core;
+
+	for (size_t i = 0; i < c->n_sigactions; i++)
+		if (c->sigactions[i]->sig == 0 || c->sigactions[i]->sig > 64 || c->sigactions[i]->sig == 9 ||
+		    c->sigactions[i]->sig == 19)
+			return cr_error(err, 0, "core-%d.img: a sigaction for signal %u", t->pid, c->sigactions[i]->sig);
+	for (size_t i = 0; i < c->n_shared_pending; i++)
+		if (c->shared_pending[i]->siginfo.len != SIGINFO_SIZE)
+			return cr_error(err, 0, "core-%d.img: a pending signal with a %zu-byte siginfo", t->pid,
+					c->shared_pending[i]->siginfo.len);
+	for (size_t i = 0; i < c->n_threads; i++)
+		for (size_t j = 0; j < c->threads[i]->n_pending; j++)
+			if (c->threads[i]->pending[j]->siginfo.len != SIGINFO_SIZE)
+				return cr_error(err, 0, "core-%d.img: thread %zu has a pending signal with a "
+						"%zu-byte siginfo", t->pid, i, c->threads[i]->pending[j]->siginfo.len);
+	return 0;
+}
+
+static int validate_core_values(const struct restore_task *t, cr_error_t *err)
+{
+	const CoreEntry *c = t->core;
+
+	if (c->creds == NULL || c->n_sigactions > 64 || c->creds->n_uid != 4 || c->creds->n_gid != 4 ||
+	    c->creds->n_groups > 65536)
+		return cr_error(err, 0, "core-%d.img: incomplete or malformed credentials", t->pid);
+	if (c->umask > 0777 || c->exit_signal > 64)
+		return cr_error(err, 0, "core-%d.img: umask %o or exit signal %u out of range", t->pid, c->umask,
+				c->exit_signal);
+	for (size_t i = 0; i < c->n_rlimits; i++)
+		if (c->rlimits[i]->resource >= RLIM_NLIMITS || c->rlimits[i]->cur > c->rlimits[i]->max)
+			return cr_error(err, 0, "core-%d.img: resource limit %u is malformed", t->pid,
+					c->rlimits[i]->resource);
+	for (size_t i = 0; i < c->n_itimers; i++)
+		if (c->itimers[i]->which > 2)
+			return cr_error(err, 0, "core-%d.img: unknown interval timer %u", t->pid, c->itimers[i]->which);
+	for (size_t i = 0; i < c->n_threads; i++) {
+		const ThreadCore *th = c->threads[i];
+
+		if (th->tid != t->pstree->threads[i]->ns_tid[0] || strlen(th->comm) >= COMM_MAX)
+			return cr_error(err, 0, "core-%d.img: thread %zu disagrees with pstree.img or has a bad name",
+					t->pid, i);
+	}
+	return validate_signals(t, err);
+}
+
+/* The page data must hold exactly the pages the pagemap lists. */
+static int validate_page_total(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
+{
+	char name[IMG_NAME_MAX];
+	uint64_t want = 0, have;
+
+	for (size_t i = 0; i < t->n_pagemap; i++)
+		want += (uint64_t)t->pagemap[i]->nr_pages * PAGE_SIZE_CR;
+	if (cr_pages_scan(ctx->dirfd, img_task_name(name, "pages", t->pid), &have, err) < 0)
+		return -1;
+	if (have != want)
+		return cr_error(err, 0, "%s holds %llu bytes of pages, pagemap-%d.img lists %llu", name,
+				(unsigned long long)have, t->pid, (unsigned long long)want);
+	return 0;
+}
+
 static int validate_task(const struct restore_ctx *ctx, const struct restore_task *t, const InventoryEntry *inv,
 			 cr_error_t *err)
 {
+	if (validate_mm_fields(t, err) < 0 || validate_core_values(t, err) < 0 || validate_page_total(ctx, t, err) < 0)
+		return -1;
 	if (t->core->pid != (uint32_t)t->pid)
 		return cr_error(err, 0, "core-%d.img: describes pid %u", t->pid, t->core->pid);
 	if (t->mm->exe_file_id && restore_file(ctx, t->mm->exe_file_id) == NULL)
@@ -249,8 +351,6 @@ static int validate_task(const struct restore_ctx *ctx, const struct restore_tas
 	if (mem_validate(t, err) < 0 || files_validate(ctx, t, err) < 0 ||
 	    thread_validate(t, inv->xstate_size, inv->xfeatures, err) < 0)
 		return -1;
-	if (t->core->creds == NULL || t->core->n_sigactions > 64)
-		return cr_error(err, 0, "core-%d.img: incomplete process state", t->pid);
 	return 0;
 }
 

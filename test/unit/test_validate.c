@@ -792,6 +792,50 @@ static void test_restore_refuses_bad_references(void **state)
 	expect_model_refused(f, task_img(name, "core", f->m), "the xstate has the wrong size");
 }
 
+/* Values that only make sense within limits, checked before any process
+ * exists (the model's own pid is taken, so a restore that let one through
+ * would fail at "pid taken", not here). */
+static void test_restore_refuses_bad_values(void **state)
+{
+	struct fixture *f = *state;
+	char name[IMG_NAME_MAX];
+	static SiginfoEntry short_info;
+	static SiginfoEntry *short_ptr = &short_info;
+	static RlimitEntry bad_limit;
+	static RlimitEntry *limit_ptr = &bad_limit;
+
+	f->m->n_pages = 2;
+	expect_model_refused(f, task_img(name, "pages", f->m), "the page data holds fewer pages than the pagemap");
+	f->m->n_pages = 5;
+	expect_model_refused(f, task_img(name, "pages", f->m), "the page data holds more pages than the pagemap");
+	f->m->mm.start_brk = 0x800000;
+	f->m->mm.brk = 0x700000;
+	expect_model_refused(f, task_img(name, "mm", f->m), "brk lies below start_brk");
+	f->m->mm.env_end = 0xffff800000000000ULL;
+	expect_model_refused(f, task_img(name, "mm", f->m), "the environment ends in kernel space");
+	f->m->vma[1].kind = 99;
+	expect_model_refused(f, task_img(name, "mm", f->m), "a VMA has an unknown kind");
+	f->m->core.umask = 0177777;
+	expect_model_refused(f, task_img(name, "core", f->m), "the umask is out of range");
+	f->m->core.exit_signal = 200;
+	expect_model_refused(f, task_img(name, "core", f->m), "the exit signal is out of range");
+	siginfo_entry__init(&short_info);
+	short_info.siginfo.len = 8;
+	short_info.siginfo.data = (uint8_t *)"shortsi";
+	f->m->core.n_shared_pending = 1;
+	f->m->core.shared_pending = &short_ptr;
+	expect_model_refused(f, task_img(name, "core", f->m), "a pending signal has a short siginfo");
+	rlimit_entry__init(&bad_limit);
+	bad_limit.resource = 99;
+	f->m->core.n_rlimits = 1;
+	f->m->core.rlimits = &limit_ptr;
+	expect_model_refused(f, task_img(name, "core", f->m), "an unknown resource limit");
+	f->m->th.tid = (uint32_t)f->m->pid + 1;
+	expect_model_refused(f, task_img(name, "core", f->m), "a thread's tid disagrees with pstree.img");
+	f->m->ns_pgid[0] = 5000000;
+	expect_model_refused(f, IMG_PSTREE, "a process group is beyond PID_MAX_LIMIT");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -809,6 +853,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_inventory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_pstree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_references, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_values, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
