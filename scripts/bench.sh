@@ -23,6 +23,7 @@ if [ -z "${CR_BENCH_SUBREAPER:-}" ]; then
 	exec "$WL/subreaper" bash "$0" "$@"
 fi
 
+source "$ROOT/scripts/wide-pids.sh"
 TMP=$(mktemp -d /dev/shm/cr-bench.XXXX)
 [ "$(stat -f -c %T "$TMP")" = tmpfs ] || { echo "bench: $TMP is not on tmpfs" >&2; exit 1; }
 PIDS=()

@@ -66,6 +66,7 @@ run_integration() {
 		failed=$((failed + 1))
 		return
 	fi
+	source scripts/wide-pids.sh
 	for script in test/integration/t_*.sh; do
 		name=$(basename "$script" .sh)
 		timeout -k 10 "$INTEGRATION_TIMEOUT" bash "$script" </dev/null 2>&1 | tee "$log"
