@@ -85,8 +85,25 @@ run_integration() {
 	done
 }
 
-[ "$mode" != integration ] && run_unit
-[ "$mode" != unit ] && run_integration
+# The clone2 kernel: built, booted under qemu and tested inside (slow the
+# first time on a machine, about 9 minutes; cached after that).
+run_kernel() {
+	if [ -n "${CR_SKIP_KERNEL_TEST:-}" ]; then
+		echo "# kernel test skipped (CR_SKIP_KERNEL_TEST is set)"
+		return
+	fi
+	if bash scripts/kernel-test.sh 2>&1 | tee "$log"; then
+		echo "ok kernel-test: $(grep -o 'CR-KERNEL-TEST: .*' "$log" | tail -n 1)"
+		passed=$((passed + 1))
+	else
+		echo "FAIL kernel-test: $(grep -o 'CR-KERNEL-TEST: .*' "$log" | tail -n 1)"
+		failed=$((failed + 1))
+	fi
+}
+
+[ "$mode" != integration ] && [ "$mode" != kernel ] && run_unit
+[ "$mode" != unit ] && [ "$mode" != kernel ] && run_integration
+[ "$mode" = all ] && [ "$(id -u)" = 0 ] && run_kernel
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
