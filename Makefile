@@ -94,7 +94,7 @@ $(BUILD)/obj/main.o: criu-lite/main.c $(PROTO_H) | $(BUILD)/obj
 $(BUILD)/cr: $(BUILD)/obj/main.o $(ENGINE_OBJ)
 	$(CC) $(CFLAGS) $^ $(PKG_LIBS) -o $@
 
-$(BUILD)/test/unit/%: test/unit/%.c $(SAN_OBJ) $(PROTO_H)
+$(BUILD)/test/unit/%: test/unit/%.c $(wildcard test/unit/*.h) $(SAN_OBJ) $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_FLAGS) -O1 -g $(SAN_FLAGS) -Itest/unit $< $(SAN_OBJ) $(PKG_LIBS) -lcmocka -o $@
 

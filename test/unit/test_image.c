@@ -4,6 +4,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,10 +20,9 @@
 #include "util.h"
 #include "inventory.pb-c.h"
 
-#define TMPL "/tmp/cr-test-image-XXXXXX"
 
 struct fixture {
-	char dir[sizeof(TMPL)];
+	char dir[TMPDIR_LEN];
 	int dirfd;
 };
 
@@ -29,30 +30,17 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	if (f == NULL)
+	if (f == NULL || tmpdir_make(f->dir, &f->dirfd) < 0)
 		return -1;
-	memcpy(f->dir, TMPL, sizeof(TMPL));
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	f->dirfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	*state = f;
-	return f->dirfd < 0 ? -1 : 0;
+	return 0;
 }
 
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	DIR *d = fdopendir(dup(f->dirfd));
-	struct dirent *de;
 
-	while (d != NULL && (de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-			unlinkat(f->dirfd, de->d_name, 0);
-	}
-	if (d != NULL)
-		closedir(d);
-	close(f->dirfd);
-	rmdir(f->dir);
+	tmpdir_remove(f->dir, f->dirfd);
 	free(f);
 	return 0;
 }

@@ -4,6 +4,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,14 +21,13 @@
 #include "pages.h"
 #include "util.h"
 
-#define TMPL  "/tmp/cr-test-pages-XXXXXX"
 #define PG    4096u
 #define MIB   (1u << 20)
 #define CHDR  16u
 #define EMPTY_IMG (CR_IMG_HEADER_SIZE + CR_IMG_TRAILER_SIZE)
 
 struct fixture {
-	char dir[sizeof(TMPL)];
+	char dir[TMPDIR_LEN];
 	int dirfd;
 };
 
@@ -34,30 +35,17 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	if (f == NULL)
+	if (f == NULL || tmpdir_make(f->dir, &f->dirfd) < 0)
 		return -1;
-	memcpy(f->dir, TMPL, sizeof(TMPL));
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	f->dirfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	*state = f;
-	return f->dirfd < 0 ? -1 : 0;
+	return 0;
 }
 
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	DIR *d = fdopendir(dup(f->dirfd));
-	struct dirent *de;
 
-	while (d != NULL && (de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-			unlinkat(f->dirfd, de->d_name, 0);
-	}
-	if (d != NULL)
-		closedir(d);
-	close(f->dirfd);
-	rmdir(f->dir);
+	tmpdir_remove(f->dir, f->dirfd);
 	free(f);
 	return 0;
 }

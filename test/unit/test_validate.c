@@ -16,6 +16,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -40,7 +42,6 @@
 
 #include "inventory.pb-c.h"
 
-#define TMPL      "/tmp/cr-test-validate-XXXXXX"
 #define N_VMAS    4
 #define N_PM      2
 #define N_FILES   2
@@ -75,7 +76,7 @@ struct model {
 };
 
 struct fixture {
-	char dir[sizeof(TMPL)];
+	char dir[TMPDIR_LEN];
 	int dirfd;
 	struct model *m;
 	/* for the validators */
@@ -283,31 +284,19 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	if (f == NULL)
+	if (f == NULL || tmpdir_make(f->dir, &f->dirfd) < 0)
 		return -1;
-	memcpy(f->dir, TMPL, sizeof(TMPL));
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	f->dirfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	f->m = model_new();
 	f->opts.dir = f->dir;
 	*state = f;
-	return f->dirfd < 0 ? -1 : 0;
+	return 0;
 }
 
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	DIR *d = fdopendir(dup(f->dirfd));
-	struct dirent *de;
 
-	while (d != NULL && (de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
-			unlinkat(f->dirfd, de->d_name, 0);
-	if (d != NULL)
-		closedir(d);
-	close(f->dirfd);
-	rmdir(f->dir);
+	tmpdir_remove(f->dir, f->dirfd);
 	free(f->m);
 	free(f);
 	return 0;
