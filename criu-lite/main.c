@@ -1,4 +1,5 @@
 /* cr: the command line. */
+#include "caps.h"
 #include "commands.h"
 #include "dump.h"
 #include "error.h"
@@ -138,10 +139,8 @@ static int run_dump(struct cli *cli)
 	if (*end != '\0' || pid <= 0 || pid > INT_MAX)
 		return usage_error("'%s' is not a pid", cli->pid_arg);
 	cli->dump.dir = cli->dir;
-	if (mkdir(cli->dir, 0700) == 0 || cli->log_file)
-		open_log(cli, "dump.log");
-	else
-		open_log(cli, "dump.log");
+	mkdir(cli->dir, 0700);   /* for the log; cr_dump checks the directory */
+	open_log(cli, "dump.log");
 	if (cr_dump((pid_t)pid, &cli->dump, &err) < 0) {
 		cr_error_report(err);
 		cr_error_release(&err);
@@ -196,6 +195,15 @@ int main(int argc, char **argv)
 	if (parse_args(argc - 1, argv + 1, &cli) != 0)
 		return 2;
 	cr_log_set_level(LOG_WARN + cli.verbosity);
+	if (strcmp(cli.command, "dump") == 0 || strcmp(cli.command, "restore") == 0) {
+		cr_error_t err = NULL;
+
+		if (caps_require(cli.command, &err) < 0) {
+			cr_error_report(err);
+			cr_error_release(&err);
+			return 1;
+		}
+	}
 	if (strcmp(cli.command, "dump") == 0)
 		return run_dump(&cli);
 	if (strcmp(cli.command, "restore") == 0)

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# t_safety: cr never costs the user a process and never restores garbage.
+#   no_capabilities    without CAP_SYS_PTRACE and CAP_CHECKPOINT_RESTORE /
+#                      CAP_SYS_ADMIN, dump and restore say which is missing;
+#                      the process runs on untouched, nothing is created.
+#   disk_full          a dump into a filesystem that fills up fails, removes
+#                      its partial images, and the process runs on and passes.
+#   every_image_damaged  each image file of a good dump, damaged in turn (a
+#                      flipped byte in its middle), is refused by name; no
+#                      process is created and the images are left as they were;
+#                      the undamaged dump then restores and passes.
+source "$(dirname "$0")/lib.sh"
+
+NOCAPS=(setpriv --bounding-set=-sys_admin,-checkpoint_restore,-sys_ptrace)
+
+no_capabilities() {
+	local img=$CASE_TMP/img
+	wl_start w_state || return 1
+	if "${NOCAPS[@]}" "$CR" dump "$WL_PID" -D "$img" >"$CASE_TMP/out" 2>&1; then
+		REASON="dump without capabilities succeeded"
+		return 1
+	fi
+	grep -q "CAP_SYS_PTRACE" "$CASE_TMP/out" || { REASON="no capability named: $(cat "$CASE_TMP/out")"; return 1; }
+	[ ! -e "$img" ] || { REASON="the refused dump created $img"; return 1; }
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
+	cr_dump dump "$WL_PID" "$img" || return 1
+	if "${NOCAPS[@]}" "$CR" restore -D "$img" --detach >"$CASE_TMP/out" 2>&1; then
+		REASON="restore without capabilities succeeded"
+		return 1
+	fi
+	grep -q "CAP_CHECKPOINT_RESTORE" "$CASE_TMP/out" || { REASON="no capability named: $(cat "$CASE_TMP/out")"; return 1; }
+	pid_gone "$WL_PID" || { REASON="the refused restore created pid $WL_PID"; return 1; }
+	cr_restore_detached restore "$img" || return 1
+	wl_trigger && wl_expect_pass
+}
+
+disk_full() {
+	local small=$CASE_TMP/small
+	mkdir -p "$small"
+	mount -t tmpfs -o size=2m tmpfs "$small" || { REASON="cannot mount a small tmpfs"; return 1; }
+	wl_start w_state || { umount "$small"; return 1; }
+	if cr_run dump dump "$WL_PID" -D "$small/img"; then
+		umount "$small"
+		REASON="a dump of 64 MiB into 2 MiB succeeded"
+		return 1
+	fi
+	local left
+	left=$(find "$small/img" -name '*.img' 2>/dev/null | wc -l)
+	umount "$small"
+	grep -qi "space" "$CR_ERR" || { REASON="the error does not say the disk is full: $(last_line "$CR_ERR")"; return 1; }
+	[ "$left" = 0 ] || { REASON="$left partial image files were left"; return 1; }
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the failed dump: $(describe_pid "$WL_PID")"; return 1; }
+	wl_trigger && wl_expect_pass
+}
+
+every_image_damaged() {
+	local img=$CASE_TMP/img copy=$CASE_TMP/copy f name size before
+	wl_start w_state || return 1
+	cr_dump dump "$WL_PID" "$img" || return 1
+	for f in "$img"/*.img; do
+		name=$(basename "$f")
+		rm -rf "$copy"
+		cp -a "$img" "$copy"
+		size=$(stat -c %s "$copy/$name")
+		printf '\xa5' | dd of="$copy/$name" bs=1 seek=$((size / 2)) conv=notrunc status=none
+		cmp -s "$copy/$name" "$f" && printf '\x5a' | dd of="$copy/$name" bs=1 seek=$((size / 2)) conv=notrunc status=none
+		before=$(sha256sum "$copy"/*.img)
+		if cr_run "restore-$name" restore -D "$copy" --detach; then
+			REASON="restore with $name damaged succeeded"
+			return 1
+		fi
+		grep -q "$name" "$CR_ERR" || { REASON="damaged $name not named: $(last_line "$CR_ERR")"; return 1; }
+		pid_gone "$WL_PID" || { REASON="pid $WL_PID exists after the refused restore ($name)"; return 1; }
+		[ "$(sha256sum "$copy"/*.img)" = "$before" ] || { REASON="the refused restore changed the images"; return 1; }
+	done
+	cr_restore_detached restore "$img" || return 1
+	wl_trigger && wl_expect_pass
+}
+
+run_case no_capabilities no_capabilities
+run_case disk_full disk_full
+run_case every_image_damaged every_image_damaged
+finish_tests
