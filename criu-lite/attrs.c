@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/personality.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -115,6 +116,30 @@ void attrs_join_group_early(const struct restore_task *t)
 	if (p->ns_pgid[0] != p->ns_pid[0] && p->ns_sid[0] != p->ns_pid[0] && pgid != 0 &&
 	    (t->parent == NULL || p->ns_pgid[0] != t->parent->pstree->ns_pgid[0]))
 		setpgid(0, (pid_t)pgid);
+}
+
+int attrs_dump_injected(struct dump_task *t, cr_error_t *err)
+{
+	int32_t sig = 0;
+	struct iovec local = { .iov_base = &sig, .iov_len = sizeof(sig) };
+	struct iovec remote = { .iov_base = (void *)(uintptr_t)(t->scratch + SCRATCH_PDEATHSIG),
+				.iov_len = sizeof(sig) };
+
+	inject_batch_add(&t->batch, "read the parent-death signal", SYS_prctl, PR_GET_PDEATHSIG,
+			 t->scratch + SCRATCH_PDEATHSIG, 0, 0, 0, 0);
+	if (dump_batch_run(t, t->inj, err) < 0)
+		return -1;
+	if (process_vm_readv(t->pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof(sig))
+		return cr_error(err, errno, "pid %d: read the parent-death signal", t->pid);
+	t->core->has_pdeath_signal = true;
+	t->core->pdeath_signal = (uint32_t)sig;
+	return 0;
+}
+
+void attrs_queue_pdeath(struct restore_task *t)
+{
+	inject_batch_add(&t->batch, "set the parent-death signal", SYS_prctl, PR_SET_PDEATHSIG,
+			 t->core->pdeath_signal, 0, 0, 0, 0);
 }
 
 int attrs_restore_child(const struct restore_task *t, cr_error_t *err)

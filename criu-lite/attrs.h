@@ -7,6 +7,12 @@
 #include "task.h"
 
 int attrs_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
+/* Dump, with an active injector and t->scratch: the parent-death signal. */
+int attrs_dump_injected(struct dump_task *t, cr_error_t *err);
+/* Restore: queues putting back the dumped parent-death signal (restore
+ * children run with SIGKILL, so that a killed restorer takes them along)
+ * into t->batch, which the next batch run executes. */
+void attrs_queue_pdeath(struct restore_task *t);
 /* In the child, before it forks: a process that led its session or group
  * leads a new one; any other stays in its parent's (the restorer joins
  * non-leaders to their groups later). */

@@ -156,6 +156,8 @@ static int collect_injected(struct dump_ctx *ctx, struct dump_task *t, cr_error_
 		return -1;
 	if (posix_timers_dump && posix_timers_dump(ctx, t, err) < 0)
 		return -1;
+	if (attrs_dump_injected(t, err) < 0)
+		return -1;
 	for (size_t i = 0; i < t->n_threads; i++)
 		if (thread_dump(ctx, t, &t->threads[i], err) < 0)
 			return cr_error_wrap(err, "thread %d", t->threads[i].tid);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -175,6 +176,10 @@ static int child_body(struct restore_run *run, struct restore_task *t, bool is_r
 		return cr_error(err, ENOMEM, "child table");
 	if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, 8) < 0)
 		return cr_error(err, errno, "block signals");
+	/* Until the restorer seizes it (and PTRACE_O_EXITKILL takes over), a
+	 * killed restorer or parent takes this process along. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		return cr_error(err, errno, "set the parent-death signal");
 	if (is_root && files_setup_root(&run->ctx, run->sync_child_fd, err) < 0)
 		return -1;
 	if (t->pstree->pidns_for_children != t->pstree->pidns && unshare(CLONE_NEWPID) < 0)

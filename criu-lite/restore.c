@@ -225,7 +225,7 @@ static int transplant(struct restore_run *run, struct restore_task *t, cr_error_
 	struct restore_ctx *ctx = &run->ctx;
 
 	if (seize_threads(t, err) < 0 || join_group(run, t, err) < 0 || thread_forget_cr_rseq(t, err) < 0 ||
-	    mem_restore_layout(ctx, t, err) < 0 || mem_restore_pages(ctx, t, err) < 0 ||
+	    mem_restore_layout(ctx, t, err) < 0 || (attrs_queue_pdeath(t), 0) || mem_restore_pages(ctx, t, err) < 0 ||
 	    mmlayout_restore_injected(ctx, t, err) < 0 || close_reserved(t, err) < 0 ||
 	    timers_restore_injected(t, err) < 0 || restore_threads_state(t, err) < 0)
 		return cr_error_wrap(err, "pid %d", t->pid);

@@ -160,6 +160,7 @@ const FileEntry *restore_file(const struct restore_ctx *ctx, uint32_t id);
 #define SCRATCH_ALTSTACK    4096
 #define SCRATCH_ITIMERS     4160   /* 3 x struct itimerval */
 #define SCRATCH_TID_ADDRESS 4352
+#define SCRATCH_PDEATHSIG   4608
 
 /* The restore trampoline: code first, then argument space. */
 #define TRAMP_CODE      0

@@ -9,6 +9,9 @@
 #                      flipped byte in its middle), is refused by name; no
 #                      process is created and the images are left as they were;
 #                      the undamaged dump then restores and passes.
+#   restorer_killed    cr restore killed (SIGKILL) while it builds a tree of 60
+#                      processes leaves none of them behind; the images then
+#                      restore and pass.
 source "$(dirname "$0")/lib.sh"
 
 NOCAPS=(setpriv --bounding-set=-sys_admin,-checkpoint_restore,-sys_ptrace)
@@ -77,7 +80,34 @@ every_image_damaged() {
 	wl_trigger && wl_expect_pass
 }
 
+all_gone() {
+	local p
+	for p in "$@"; do
+		pid_gone "$p" || return 1
+	done
+}
+
+restorer_killed() {
+	local img=$CASE_TMP/img pids restorer
+	wl_start w_forest 60 || return 1
+	pids=$(descendants "$WL_PID")
+	[ "$(echo $pids | wc -w)" -ge 59 ] || { REASON="w_forest has $(echo $pids | wc -w) children"; return 1; }
+	cr_dump dump "$WL_PID" "$img" || return 1
+	"$CR" restore -D "$img" >"$CASE_TMP/restore.out" 2>&1 &
+	restorer=$!
+	track_pid "$restorer"
+	wait_until 10 proc_alive "$WL_PID" || { REASON="the restore never created the root"; return 1; }
+	kill -9 "$restorer"
+	if ! wait_until 10 all_gone "$WL_PID" $pids; then
+		REASON="processes left after the restorer was killed: $(for p in "$WL_PID" $pids; do pid_gone "$p" || echo -n "$p "; done)"
+		return 1
+	fi
+	cr_restore_detached restore "$img" || return 1
+	wl_trigger && wl_expect_pass
+}
+
 run_case no_capabilities no_capabilities
 run_case disk_full disk_full
 run_case every_image_damaged every_image_damaged
+run_case restorer_killed restorer_killed
 finish_tests
