@@ -13,6 +13,7 @@
 #include "signals.h"
 #include "thread.h"
 #include "timers.h"
+#include "supervise.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -540,6 +541,8 @@ static int freeze_one(struct dump_ctx *ctx, size_t idx, bool *changed, cr_error_
 
 	if (t->zombie)
 		return 0;
+	if (cr_should_stop())
+		return cr_error(err, EINTR, "interrupted");
 	if (t->n_threads == 0) {
 		if (task_state(t->pid, &state, err) < 0)
 			return -1;
@@ -596,6 +599,8 @@ static int check_root(pid_t pid, cr_error_t *err)
 static int collect_all(struct dump_ctx *ctx, cr_error_t *err)
 {
 	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		if (cr_should_stop())
+			return cr_error(err, EINTR, "interrupted");
 		order_threads(&ctx->tasks[i]);
 		if (collect_task(ctx, &ctx->tasks[i], err) < 0)
 			return -1;
@@ -624,6 +629,7 @@ static void free_ctx(struct dump_ctx *ctx)
 
 static void release_all(struct dump_ctx *ctx)
 {
+	cr_interrupt_armed = 0;   /* releasing must finish, signal or not */
 	for (size_t i = 0; i < ctx->n_tasks; i++)
 		release_task(&ctx->tasks[i]);
 }
@@ -646,6 +652,7 @@ int cr_dump(pid_t pid, const struct dump_opts *opts, cr_error_t *err)
 		goto out;
 	}
 	pr_debug("images written");
+	cr_interrupt_armed = 0;   /* the dump is complete: finish it */
 	if (opts->leave_running)
 		release_all(&ctx);
 	else

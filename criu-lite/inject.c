@@ -1,5 +1,6 @@
 #include "inject.h"
 #include "ptrace.h"
+#include "supervise.h"
 #include "util.h"
 
 #include <errno.h>
@@ -53,6 +54,9 @@ int inject_syscall(struct injector *ij, long nr, uint64_t a1, uint64_t a2, uint6
 {
 	struct user_regs_struct regs = ij->orig;
 
+	/* Only here, with the task stopped, may an interrupted dump give up. */
+	if (cr_should_stop())
+		return cr_error(err, EINTR, "interrupted");
 	regs.rax = (uint64_t)nr;
 	regs.orig_rax = (uint64_t)-1;
 	regs.rdi = a1;
@@ -185,6 +189,8 @@ static int run_piece(struct injector *ij, uint64_t code, uint64_t area, struct b
 	struct iovec local = { .iov_base = calls, .iov_len = len };
 	struct iovec remote = { .iov_base = (void *)(uintptr_t)area, .iov_len = len };
 
+	if (cr_should_stop())
+		return cr_error(err, EINTR, "interrupted");
 	if (process_vm_writev(ij->tid, &local, 1, &remote, 1, 0) != (ssize_t)len)
 		return cr_error(err, errno, "task %d: write a batch of %zu syscalls", ij->tid, n);
 	regs.rip = code;

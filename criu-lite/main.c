@@ -5,6 +5,7 @@
 #include "error.h"
 #include "log.h"
 #include "restore.h"
+#include "supervise.h"
 #include "util.h"
 
 #include <getopt.h>
@@ -125,9 +126,27 @@ static int open_log(const struct cli *cli, const char *default_name)
 	return 0;
 }
 
+struct dump_job {
+	pid_t pid;
+	struct dump_opts *opts;
+};
+
+static int dump_work(void *arg)
+{
+	struct dump_job *job = arg;
+	cr_error_t err = NULL;
+
+	if (cr_dump(job->pid, job->opts, &err) < 0) {
+		cr_error_report(err);
+		cr_error_release(&err);
+		return 1;
+	}
+	return 0;
+}
+
 static int run_dump(struct cli *cli)
 {
-	cr_error_t err = NULL;
+	struct dump_job job;
 	char *end;
 	long pid;
 
@@ -141,12 +160,9 @@ static int run_dump(struct cli *cli)
 	cli->dump.dir = cli->dir;
 	mkdir(cli->dir, 0700);   /* for the log; cr_dump checks the directory */
 	open_log(cli, "dump.log");
-	if (cr_dump((pid_t)pid, &cli->dump, &err) < 0) {
-		cr_error_report(err);
-		cr_error_release(&err);
-		return 1;
-	}
-	return 0;
+	job.pid = (pid_t)pid;
+	job.opts = &cli->dump;
+	return supervise(dump_work, &job);
 }
 
 static int run_restore(struct cli *cli)

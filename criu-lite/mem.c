@@ -3,6 +3,7 @@
 #include "imgnames.h"
 #include "log.h"
 #include "pages.h"
+#include "supervise.h"
 #include "util.h"
 
 #include <errno.h>
@@ -196,6 +197,8 @@ static int read_batch(struct page_dumper *d, cr_error_t *err)
 
 static int flush_batch(struct page_dumper *d, cr_error_t *err)
 {
+	if (cr_should_stop())
+		return cr_error(err, EINTR, "interrupted");
 	if (d->used == 0)
 		return 0;
 	if (read_batch(d, err) < 0)

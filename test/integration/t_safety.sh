@@ -9,6 +9,10 @@
 #                      flipped byte in its middle), is refused by name; no
 #                      process is created and the images are left as they were;
 #                      the undamaged dump then restores and passes.
+#   dump_killed        cr dump --leave-running killed (SIGKILL) at several
+#                      moments of a dump of 512 MiB: each time the process runs
+#                      on, untraced, and the images are either complete or all
+#                      removed; at the end its memory checks out.
 #   restorer_killed    cr restore killed (SIGKILL) while it builds a tree of 60
 #                      processes leaves none of them behind; the images then
 #                      restore and pass.
@@ -106,8 +110,32 @@ restorer_killed() {
 	wl_trigger && wl_expect_pass
 }
 
+dump_killed() {
+	local img delay dumper
+	wl_start w_bigmem 512 || return 1
+	for delay in 0.02 0.1 0.2 0.4; do
+		img=$CASE_TMP/img-$delay
+		"$CR" dump "$WL_PID" -D "$img" --leave-running >"$CASE_TMP/dump.out" 2>&1 &
+		dumper=$!
+		track_pid "$dumper"
+		sleep "$delay"
+		kill -9 "$dumper" 2>/dev/null
+		wait "$dumper" 2>/dev/null
+		if ! wait_until 10 running_free "$WL_PID" "$WL_EXE"; then
+			REASON="after cr dump was killed at $delay s: $(describe_pid "$WL_PID")"
+			return 1
+		fi
+		if [ ! -e "$img/inventory.img" ] && ls "$img"/*.img >/dev/null 2>&1; then
+			REASON="cr dump killed at $delay s left partial images: $(ls "$img")"
+			return 1
+		fi
+	done
+	wl_trigger && wl_expect_pass
+}
+
 run_case no_capabilities no_capabilities
 run_case disk_full disk_full
 run_case every_image_damaged every_image_damaged
 run_case restorer_killed restorer_killed
+run_case dump_killed dump_killed
 finish_tests
