@@ -7,6 +7,7 @@
 #include "log.h"
 #include "mem.h"
 #include "mmlayout.h"
+#include "progress.h"
 #include "ptrace.h"
 #include "pstree.pb-c.h"
 #include "regs.h"
@@ -319,9 +320,41 @@ static int write_inventory(struct dump_ctx *ctx, cr_error_t *err)
 	return cr_img_sync_dir(ctx->dirfd, err);
 }
 
+/* Resident memory of the tree: what the page data will roughly come to. */
+static uint64_t resident_bytes(const struct dump_ctx *ctx)
+{
+	uint64_t total = 0;
+
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		char path[64];
+		unsigned long size, resident;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/statm", ctx->tasks[i].pid);
+		f = fopen(path, "re");
+		if (f != NULL && fscanf(f, "%lu %lu", &size, &resident) == 2)
+			total += (uint64_t)resident * PAGE_SIZE_CR;
+		if (f != NULL)
+			fclose(f);
+	}
+	return total;
+}
+
+static int write_all_images(struct dump_ctx *ctx, ProtobufCMessage **pst, cr_error_t *err);
+
 static int write_images(struct dump_ctx *ctx, cr_error_t *err)
 {
 	ProtobufCMessage **pst = arena_array(&ctx->arena, ProtobufCMessage *, ctx->n_tasks);
+	int ret;
+
+	progress_start("dump", resident_bytes(ctx), 1);
+	ret = write_all_images(ctx, pst, err);
+	progress_done();
+	return ret;
+}
+
+static int write_all_images(struct dump_ctx *ctx, ProtobufCMessage **pst, cr_error_t *err)
+{
 
 	for (size_t i = 0; i < ctx->n_tasks; i++) {
 		if (!ctx->tasks[i].zombie && write_task_images(ctx, &ctx->tasks[i], err) < 0)

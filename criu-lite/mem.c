@@ -3,6 +3,7 @@
 #include "imgnames.h"
 #include "log.h"
 #include "pages.h"
+#include "progress.h"
 #include "supervise.h"
 #include "util.h"
 
@@ -205,6 +206,7 @@ static int flush_batch(struct page_dumper *d, cr_error_t *err)
 		return -1;
 	if (cr_pages_write(d->pages, d->buf, d->used, err) < 0)
 		return -1;
+	progress_add(d->used);
 	d->used = 0;
 	d->n_remote = 0;
 	return 0;
@@ -592,6 +594,7 @@ static int fill_flush(struct page_filler *f, cr_error_t *err)
 	if (n != (ssize_t)f->used)
 		return cr_error(err, n < 0 ? errno : EFAULT, "pid %d: write %zu bytes of pages near %p",
 				f->pid, f->used, f->remote[0].iov_base);
+	progress_add(f->used);
 	f->used = 0;
 	f->n_remote = 0;
 	return 0;

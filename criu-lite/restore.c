@@ -4,6 +4,7 @@
 #include "log.h"
 #include "mem.h"
 #include "mmlayout.h"
+#include "progress.h"
 #include "ptrace.h"
 #include "thread.h"
 #include "timers.h"
@@ -355,14 +356,35 @@ static int create_tree(struct restore_run *run, pid_t *root, cr_error_t *err)
 	return 0;
 }
 
+static uint64_t page_bytes(const struct restore_ctx *ctx)
+{
+	uint64_t total = 0;
+
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		for (size_t j = 0; j < ctx->tasks[i].n_pagemap; j++)
+			total += (uint64_t)ctx->tasks[i].pagemap[j]->nr_pages * PAGE_SIZE_CR;
+	return total;
+}
+
+static int transplant_all(struct restore_run *run, cr_error_t *err)
+{
+	int ret = 0;
+
+	progress_start("restore", page_bytes(&run->ctx), 0);
+	for (size_t i = 0; i < run->ctx.n_tasks && ret == 0; i++)
+		if (!run->ctx.tasks[i].zombie)
+			ret = transplant(run, &run->ctx.tasks[i], err);
+	progress_done();
+	return ret;
+}
+
 static int restore_tree(struct restore_run *run, pid_t *root, cr_error_t *err)
 {
 	if (create_tree(run, root, err) < 0)
 		return -1;
 	pr_debug("all %zu processes are ready for the transplant", run->n_live);
-	for (size_t i = 0; i < run->ctx.n_tasks; i++)
-		if (!run->ctx.tasks[i].zombie && transplant(run, &run->ctx.tasks[i], err) < 0)
-			return -1;
+	if (transplant_all(run, err) < 0)
+		return -1;
 	return release_all(&run->ctx, err);
 }
 
