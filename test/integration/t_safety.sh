@@ -2,7 +2,8 @@
 # t_safety: cr never costs the user a process and never restores garbage.
 #   no_capabilities    without CAP_SYS_PTRACE and CAP_CHECKPOINT_RESTORE /
 #                      CAP_SYS_ADMIN, dump and restore say which is missing;
-#                      the process runs on untouched, nothing is created.
+#                      the process runs on untouched, nothing is created; with
+#                      them, the image directory is created mode 0700.
 #   disk_full          a dump into a filesystem that fills up fails, removes
 #                      its partial images, and the process runs on and passes.
 #   every_image_damaged  each image file of a good dump, damaged in turn (a
@@ -31,6 +32,7 @@ no_capabilities() {
 	[ ! -e "$img" ] || { REASON="the refused dump created $img"; return 1; }
 	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
 	cr_dump dump "$WL_PID" "$img" || return 1
+	[ "$(stat -c %a "$img")" = 700 ] || { REASON="the image directory is mode $(stat -c %a "$img"), not 700"; return 1; }
 	if "${NOCAPS[@]}" "$CR" restore -D "$img" --detach >"$CASE_TMP/out" 2>&1; then
 		REASON="restore without capabilities succeeded"
 		return 1
