@@ -92,25 +92,25 @@ stats() {
 ROWS=()
 row() { ROWS+=("$(printf '%-34s %8s %8s %8s %9s %10s  %s' "$@")"); }
 
-bench_copy() {
-	local mib=$1 times="" t
-	head -c "$((mib << 20))" /dev/urandom > "$TMP/ref"
-	for _ in $(seq "$RUNS"); do
-		t0=$(now_ns); cat "$TMP/ref" > "$TMP/copy"; t1=$(now_ns)
-		times+=" $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')"
-		rm -f "$TMP/copy"
-	done
-	rm -f "$TMP/ref"
-	COPY=$(stats "$times")
+# One cat copy of the reference file, tmpfs to tmpfs; prints seconds.
+copy_once() {
+	local t0 t1
+	t0=$(now_ns)
+	cat "$TMP/ref" > "$TMP/copy"
+	t1=$(now_ns)
+	rm -f "$TMP/copy"
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'
 }
 
+# Each round times the cat reference right before the dump and the restore
+# it is compared with: tmpfs costs drift over a run, so the reference must
+# see the same machine state.
 bench_size() {
-	local mib=$1 dumps="" restores="" cdumps="" drss=0 rrss=0 d r
-	bench_copy "$mib"
-	read -r cmed cmin cmax <<<"$COPY"
-	row "cat copy ${mib} MiB (tmpfs)" "$cmed" "$cmin" "$cmax" "1.00" "-" ""
+	local mib=$1 copies="" dumps="" restores="" cdumps="" drss=0 rrss=0 d r
+	head -c "$((mib << 20))" /dev/urandom > "$TMP/ref"
 	for _ in $(seq "$RUNS"); do
 		start_wl w_bigmem "$mib" random
+		copies+=" $(copy_once)"
 		timed d "$CR" dump "$WPID" -D "$TMP/img"
 		wait_gone "$WPID"
 		timed r "$CR" restore -D "$TMP/img" --detach
@@ -125,6 +125,9 @@ bench_size() {
 		rm -rf "$TMP/img"
 		cdumps+=" ${d% *}"
 	done
+	rm -f "$TMP/ref"
+	read -r cmed cmin cmax <<<"$(stats "$copies")"
+	row "cat copy ${mib} MiB (tmpfs)" "$cmed" "$cmin" "$cmax" "1.00" "-" ""
 	for what in dump restore; do
 		local v
 		[ $what = dump ] && v=$dumps || v=$restores
