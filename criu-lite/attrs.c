@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 
 static const char *rlimit_names[RLIM_NLIMITS] = {
 	"RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS",
@@ -108,14 +109,22 @@ int attrs_restore_session(const struct restore_task *t, cr_error_t *err)
 	return 0;
 }
 
+/* The group's leader may be made by another branch of the tree at this
+ * very moment; live processes never wait for zombies, so it appears soon. */
+#define JOIN_TRIES 2000
+#define JOIN_PAUSE_NS 1000000
+
 void attrs_join_group_early(const struct restore_task *t)
 {
 	const PstreeEntry *p = t->pstree;
 	uint32_t pgid = p->ns_pgid[p->n_ns_pgid - 1];
+	struct timespec pause = { .tv_nsec = JOIN_PAUSE_NS };
 
-	if (p->ns_pgid[0] != p->ns_pid[0] && p->ns_sid[0] != p->ns_pid[0] && pgid != 0 &&
-	    (t->parent == NULL || p->ns_pgid[0] != t->parent->pstree->ns_pgid[0]))
-		setpgid(0, (pid_t)pgid);
+	if (p->ns_pgid[0] == p->ns_pid[0] || p->ns_sid[0] == p->ns_pid[0] || pgid == 0 ||
+	    (t->parent != NULL && p->ns_pgid[0] == t->parent->pstree->ns_pgid[0]))
+		return;
+	for (int i = 0; i < JOIN_TRIES && setpgid(0, (pid_t)pgid) < 0; i++)
+		nanosleep(&pause, NULL);
 }
 
 int attrs_dump_injected(struct dump_task *t, cr_error_t *err)
