@@ -296,6 +296,67 @@ wl_await_exit() {
 	fi
 }
 
+# ---- case bodies shared by the per-kind scripts ------------------------------
+# Each takes a workload and its arguments. DOWNTIME (seconds, default 0) is
+# waited between a dump and its restore.
+
+# Without any dump the workload passes: its checks hold on the real thing.
+case_control() {
+	wl_start "$@" || return 1
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+# case_sabotaged WHAT EXPECT WORKLOAD...: the workload breaks WHAT itself and
+# must fail mentioning EXPECT: its checks can fail.
+case_sabotaged() {
+	local what=$1 expect=$2
+	shift 2
+	wl_start "$@" || return 1
+	echo "$what" > "$WL_DIR/sabotage"
+	wl_trigger || return 1
+	wl_expect_fail "$expect"
+}
+
+case_roundtrip() {
+	local img=$CASE_TMP/img
+	wl_start "$@" || return 1
+	cr_dump dump "$WL_PID" "$img" || return 1
+	sleep "${DOWNTIME:-0}"
+	cr_restore_detached restore "$img" || return 1
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+# The dump consumed nothing: the process left running still passes.
+case_leave_running() {
+	local img=$CASE_TMP/img
+	wl_start "$@" || return 1
+	cr_dump dump "$WL_PID" "$img" --leave-running || return 1
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the dump: $(describe_pid "$WL_PID")"; return 1; }
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+# Two dump/restore hops in a row.
+case_twice() {
+	local img1=$CASE_TMP/img1 img2=$CASE_TMP/img2
+	wl_start "$@" || return 1
+	cr_dump dump1 "$WL_PID" "$img1" || return 1
+	sleep "${DOWNTIME:-0}"
+	cr_restore_detached restore1 "$img1" || return 1
+	sleep 0.3
+	cr_dump dump2 "$WL_PID" "$img2" || return 1
+	sleep "${DOWNTIME:-0}"
+	cr_restore_detached restore2 "$img2" || return 1
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
 # ---- cr -------------------------------------------------------------------------
 
 # cr_run LABEL ARGS...: runs cr (bounded by CR_TIMEOUT) with its stdout and

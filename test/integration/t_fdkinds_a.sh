@@ -22,58 +22,6 @@ source "$(dirname "$0")/lib.sh"
 # Downtime between dump and restore: longer than the slack of the time checks.
 DOWNTIME=1
 
-control() {
-	wl_start "$@" || return 1
-	wl_trigger || return 1
-	wl_expect_pass || return 1
-	wl_await_exit
-}
-
-sabotaged() {
-	local what=$1 expect=$2
-	shift 2
-	wl_start "$@" || return 1
-	echo "$what" > "$WL_DIR/sabotage"
-	wl_trigger || return 1
-	wl_expect_fail "$expect"
-}
-
-roundtrip() {
-	local img=$CASE_TMP/img
-	wl_start "$@" || return 1
-	cr_dump dump "$WL_PID" "$img" || return 1
-	sleep "$DOWNTIME"
-	cr_restore_detached restore "$img" || return 1
-	wl_trigger || return 1
-	wl_expect_pass || return 1
-	wl_await_exit
-}
-
-leave_running() {
-	local img=$CASE_TMP/img
-	wl_start "$@" || return 1
-	cr_dump dump "$WL_PID" "$img" --leave-running || return 1
-	running_free "$WL_PID" "$WL_EXE" || { REASON="after the dump: $(describe_pid "$WL_PID")"; return 1; }
-	wl_trigger || return 1
-	wl_expect_pass || return 1
-	wl_await_exit
-}
-
-twice() {
-	local img1=$CASE_TMP/img1 img2=$CASE_TMP/img2
-	wl_start "$@" || return 1
-	cr_dump dump1 "$WL_PID" "$img1" || return 1
-	sleep "$DOWNTIME"
-	cr_restore_detached restore1 "$img1" || return 1
-	sleep 0.3
-	cr_dump dump2 "$WL_PID" "$img2" || return 1
-	sleep "$DOWNTIME"
-	cr_restore_detached restore2 "$img2" || return 1
-	wl_trigger || return 1
-	wl_expect_pass || return 1
-	wl_await_exit
-}
-
 # A process outside the dump for the pidfd workload to refer to.
 start_helper() {
 	sleep 600 </dev/null >/dev/null 2>&1 &
@@ -131,31 +79,31 @@ pidfd_dead_refused() {
 }
 
 for w in w_timerfd w_posix_timers w_eventfd w_signalfd w_epoll w_inotify; do
-	run_case "control_${w#w_}" control "$w"
-	run_case "roundtrip_${w#w_}" roundtrip "$w"
+	run_case "control_${w#w_}" case_control "$w"
+	run_case "roundtrip_${w#w_}" case_roundtrip "$w"
 done
-run_case control_pidfd pidfd_case control
-run_case roundtrip_pidfd pidfd_case roundtrip
+run_case control_pidfd pidfd_case case_control
+run_case roundtrip_pidfd pidfd_case case_roundtrip
 
-run_case sabotage_timerfd_ticks sabotaged ticks "(fast)" w_timerfd
-run_case sabotage_timerfd_abs sabotaged abs "(abs-rt)" w_timerfd
-run_case sabotage_timerfd_rel sabotaged rel "(rel-MONOTONIC)" w_timerfd
-run_case sabotage_timerfd_clock sabotaged clock "(rel-REALTIME) clockid" w_timerfd
-run_case sabotage_timerfd_nonblock sabotaged nonblock "(rel-REALTIME) O_NONBLOCK" w_timerfd
-run_case sabotage_timerfd_oneshot sabotaged oneshot "(expired)" w_timerfd
-run_case sabotage_posix_delete sabotaged delete "(ids)" w_posix_timers
-run_case sabotage_posix_rearm sabotaged rearm "(mono)" w_posix_timers
-run_case sabotage_eventfd_count sabotaged count "(plain)" w_eventfd
-run_case sabotage_signalfd_mask sabotaged mask "(sfd1)" w_signalfd
-run_case sabotage_epoll_del sabotaged del "(ep1)" w_epoll
-run_case sabotage_inotify_rm sabotaged rm "(in1)" w_inotify
-run_case sabotage_pidfd_self pidfd_case sabotaged self "(self)"
+run_case sabotage_timerfd_ticks case_sabotaged ticks "(fast)" w_timerfd
+run_case sabotage_timerfd_abs case_sabotaged abs "(abs-rt)" w_timerfd
+run_case sabotage_timerfd_rel case_sabotaged rel "(rel-MONOTONIC)" w_timerfd
+run_case sabotage_timerfd_clock case_sabotaged clock "(rel-REALTIME) clockid" w_timerfd
+run_case sabotage_timerfd_nonblock case_sabotaged nonblock "(rel-REALTIME) O_NONBLOCK" w_timerfd
+run_case sabotage_timerfd_oneshot case_sabotaged oneshot "(expired)" w_timerfd
+run_case sabotage_posix_delete case_sabotaged delete "(ids)" w_posix_timers
+run_case sabotage_posix_rearm case_sabotaged rearm "(mono)" w_posix_timers
+run_case sabotage_eventfd_count case_sabotaged count "(plain)" w_eventfd
+run_case sabotage_signalfd_mask case_sabotaged mask "(sfd1)" w_signalfd
+run_case sabotage_epoll_del case_sabotaged del "(ep1)" w_epoll
+run_case sabotage_inotify_rm case_sabotaged rm "(in1)" w_inotify
+run_case sabotage_pidfd_self pidfd_case case_sabotaged self "(self)"
 
-run_case leave_running_timerfd leave_running w_timerfd
-run_case leave_running_eventfd leave_running w_eventfd
-run_case leave_running_inotify leave_running w_inotify
-run_case twice_timerfd twice w_timerfd
-run_case twice_epoll twice w_epoll
+run_case leave_running_timerfd case_leave_running w_timerfd
+run_case leave_running_eventfd case_leave_running w_eventfd
+run_case leave_running_inotify case_leave_running w_inotify
+run_case twice_timerfd case_twice w_timerfd
+run_case twice_epoll case_twice w_epoll
 run_case pidfd_target_gone pidfd_target_gone
 run_case pidfd_dead_refused pidfd_dead_refused
 finish_tests

@@ -27,54 +27,6 @@
 #                   runs on and passes.
 source "$(dirname "$0")/lib.sh"
 
-control() {
-	wl_start "$@" || return 1
-	wl_trigger || return 1
-	wl_expect_pass || return 1
-	wl_await_exit
-}
-
-sabotaged() {
-	local what=$1 expect=$2
-	shift 2
-	wl_start "$@" || return 1
-	echo "$what" > "$WL_DIR/sabotage"
-	wl_trigger || return 1
-	wl_expect_fail "$expect"
-}
-
-roundtrip() {
-	local img=$CASE_TMP/img
-	wl_start "$@" || return 1
-	cr_dump dump "$WL_PID" "$img" || return 1
-	cr_restore_detached restore "$img" || return 1
-	wl_trigger || return 1
-	wl_expect_pass || return 1
-	wl_await_exit
-}
-
-leave_running() {
-	local img=$CASE_TMP/img
-	wl_start "$@" || return 1
-	cr_dump dump "$WL_PID" "$img" --leave-running || return 1
-	running_free "$WL_PID" "$WL_EXE" || { REASON="after the dump: $(describe_pid "$WL_PID")"; return 1; }
-	wl_trigger || return 1
-	wl_expect_pass || return 1
-	wl_await_exit
-}
-
-twice() {
-	local img1=$CASE_TMP/img1 img2=$CASE_TMP/img2
-	wl_start "$@" || return 1
-	cr_dump dump1 "$WL_PID" "$img1" || return 1
-	cr_restore_detached restore1 "$img1" || return 1
-	cr_dump dump2 "$WL_PID" "$img2" || return 1
-	cr_restore_detached restore2 "$img2" || return 1
-	wl_trigger || return 1
-	wl_expect_pass || return 1
-	wl_await_exit
-}
-
 socket_path_taken() {
 	local img=$CASE_TMP/img sock
 	wl_start w_unix || return 1
@@ -159,34 +111,34 @@ refused_fifo() {
 }
 
 for w in w_pipes w_unix w_memfd w_deleted; do
-	run_case "control_$w" control "$w"
+	run_case "control_$w" case_control "$w"
 done
-run_case control_inherited_pipe control w_pipes inherited
-run_case control_split_pipe control w_pipes split
-run_case sabotage_pipe_data sabotaged big "(a) 102399 bytes queued" w_pipes
-run_case sabotage_pipe_widowed sabotaged widowed "(b) read" w_pipes
-run_case sabotage_pipe_packets sabotaged packets "(c) read 0 returned" w_pipes
-run_case sabotage_pipe_fifo sabotaged fifo "(d) read" w_pipes
-run_case sabotage_pipe_size sabotaged size "(a) pipe size" w_pipes
-run_case sabotage_unix_stream sabotaged stream "(a) read 11 bytes" w_unix
-run_case sabotage_unix_dgram sabotaged dgram "(b) read" w_unix
-run_case sabotage_unix_peek sabotaged peek "(a) SO_PEEK_OFF 0" w_unix
-run_case sabotage_unix_name sabotaged name "listen.sock: No such file" w_unix
-run_case sabotage_unix_sender sabotaged sender "(f) datagram 0" w_unix
-run_case sabotage_memfd_contents sabotaged contents "(b) contents" w_memfd
-run_case sabotage_memfd_offset sabotaged offset "(a) fd" w_memfd
-run_case sabotage_memfd_size sabotaged size "(c) size 1" w_memfd
-run_case sabotage_deleted_contents sabotaged contents "(a) contents differ" w_deleted
-run_case sabotage_deleted_offset sabotaged offset "(b) fd" w_deleted
+run_case control_inherited_pipe case_control w_pipes inherited
+run_case control_split_pipe case_control w_pipes split
+run_case sabotage_pipe_data case_sabotaged big "(a) 102399 bytes queued" w_pipes
+run_case sabotage_pipe_widowed case_sabotaged widowed "(b) read" w_pipes
+run_case sabotage_pipe_packets case_sabotaged packets "(c) read 0 returned" w_pipes
+run_case sabotage_pipe_fifo case_sabotaged fifo "(d) read" w_pipes
+run_case sabotage_pipe_size case_sabotaged size "(a) pipe size" w_pipes
+run_case sabotage_unix_stream case_sabotaged stream "(a) read 11 bytes" w_unix
+run_case sabotage_unix_dgram case_sabotaged dgram "(b) read" w_unix
+run_case sabotage_unix_peek case_sabotaged peek "(a) SO_PEEK_OFF 0" w_unix
+run_case sabotage_unix_name case_sabotaged name "listen.sock: No such file" w_unix
+run_case sabotage_unix_sender case_sabotaged sender "(f) datagram 0" w_unix
+run_case sabotage_memfd_contents case_sabotaged contents "(b) contents" w_memfd
+run_case sabotage_memfd_offset case_sabotaged offset "(a) fd" w_memfd
+run_case sabotage_memfd_size case_sabotaged size "(c) size 1" w_memfd
+run_case sabotage_deleted_contents case_sabotaged contents "(a) contents differ" w_deleted
+run_case sabotage_deleted_offset case_sabotaged offset "(b) fd" w_deleted
 for w in w_pipes w_unix w_memfd w_deleted; do
-	run_case "roundtrip_$w" roundtrip "$w"
-	run_case "leave_running_$w" leave_running "$w"
-	run_case "twice_$w" twice "$w"
+	run_case "roundtrip_$w" case_roundtrip "$w"
+	run_case "leave_running_$w" case_leave_running "$w"
+	run_case "twice_$w" case_twice "$w"
 done
 run_case socket_path_taken socket_path_taken
 run_case deleted_path_taken deleted_path_taken
-run_case inherited_pipe roundtrip w_pipes inherited
-run_case split_pipe roundtrip w_pipes split
+run_case inherited_pipe case_roundtrip w_pipes inherited
+run_case split_pipe case_roundtrip w_pipes split
 run_case refused_unix_peer refused_unix_peer
 run_case refused_fifo refused_fifo
 finish_tests
