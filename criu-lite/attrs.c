@@ -12,7 +12,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <time.h>
 
 static const char *rlimit_names[RLIM_NLIMITS] = {
@@ -130,16 +129,13 @@ void attrs_join_group_early(const struct restore_task *t)
 int attrs_dump_injected(struct dump_task *t, cr_error_t *err)
 {
 	int32_t sig = 0;
-	struct iovec local = { .iov_base = &sig, .iov_len = sizeof(sig) };
-	struct iovec remote = { .iov_base = (void *)(uintptr_t)(t->scratch + SCRATCH_PDEATHSIG),
-				.iov_len = sizeof(sig) };
 
 	inject_batch_add(&t->batch, "read the parent-death signal", SYS_prctl, PR_GET_PDEATHSIG,
 			 t->scratch + SCRATCH_PDEATHSIG, 0, 0, 0, 0);
 	if (dump_batch_run(t, t->inj, err) < 0)
 		return -1;
-	if (process_vm_readv(t->pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof(sig))
-		return cr_error(err, errno, "pid %d: read the parent-death signal", t->pid);
+	if (remote_read(t->pid, t->scratch + SCRATCH_PDEATHSIG, &sig, sizeof(sig), err) < 0)
+		return cr_error_wrap(err, "read the parent-death signal");
 	t->core->has_pdeath_signal = true;
 	t->core->pdeath_signal = (uint32_t)sig;
 	return 0;
@@ -188,16 +184,6 @@ int attrs_restore_rlimits(const struct restore_task *t, cr_error_t *err)
 	return 0;
 }
 
-static int write_child(pid_t pid, uint64_t addr, const void *buf, size_t len, cr_error_t *err)
-{
-	struct iovec local = { .iov_base = (void *)buf, .iov_len = len };
-	struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
-
-	if (process_vm_writev(pid, &local, 1, &remote, 1, 0) != (ssize_t)len)
-		return cr_error(err, errno, "pid %d: write %zu bytes at 0x%lx", pid, len, (unsigned long)addr);
-	return 0;
-}
-
 static bool same_groups(const CredsEntry *c)
 {
 	gid_t mine[256];
@@ -222,7 +208,7 @@ int attrs_restore_creds(struct restore_task *t, struct injector *inj, cr_error_t
 	getresuid(&ru, &eu, &su);
 	getresgid(&rg, &eg, &sg);
 	if (!same_groups(c)) {
-		if (write_child(t->host_pid, t->tramp + TRAMP_GROUPS, c->groups, c->n_groups * sizeof(uint32_t),
+		if (remote_write(t->host_pid, t->tramp + TRAMP_GROUPS, c->groups, c->n_groups * sizeof(uint32_t),
 				err) < 0 ||
 		    inject_call(inj, "setgroups", SYS_setgroups, c->n_groups, t->tramp + TRAMP_GROUPS, 0, 0, 0,
 				0, NULL, err) < 0)

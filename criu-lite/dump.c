@@ -131,12 +131,8 @@ static int end_injection(struct dump_task *t, cr_error_t *err)
 
 static int write_batch_code(struct dump_task *t, cr_error_t *err)
 {
-	struct iovec local = { .iov_base = (void *)inject_batch_code, .iov_len = INJECT_BATCH_CODE_SIZE };
-	struct iovec remote = { .iov_base = (void *)(uintptr_t)(t->scratch + SCRATCH_BATCH),
-				.iov_len = INJECT_BATCH_CODE_SIZE };
-
-	if (process_vm_writev(t->pid, &local, 1, &remote, 1, 0) != (ssize_t)INJECT_BATCH_CODE_SIZE)
-		return cr_error(err, errno, "pid %d: write the batch loop", t->pid);
+	if (remote_write(t->pid, t->scratch + SCRATCH_BATCH, inject_batch_code, INJECT_BATCH_CODE_SIZE, err) < 0)
+		return cr_error_wrap(err, "write the batch loop");
 	return 0;
 }
 

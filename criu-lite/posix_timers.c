@@ -29,7 +29,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -163,9 +162,6 @@ static int check_timer(const struct dump_task *t, PosixTimerEntry *e, cr_error_t
 static int read_timer(struct dump_task *t, PosixTimerEntry *e, cr_error_t *err)
 {
 	struct itimerspec its;
-	struct iovec local = { .iov_base = &its, .iov_len = sizeof(its) };
-	struct iovec remote = { .iov_base = (void *)(uintptr_t)(t->scratch + SCRATCH_POSIX_TIMER),
-				.iov_len = sizeof(its) };
 	long overrun;
 
 	if (inject_call(t->inj, "timer_gettime", SYS_timer_gettime, (uint64_t)e->id, t->scratch + SCRATCH_POSIX_TIMER,
@@ -173,8 +169,8 @@ static int read_timer(struct dump_task *t, PosixTimerEntry *e, cr_error_t *err)
 	    inject_call(t->inj, "timer_getoverrun", SYS_timer_getoverrun, (uint64_t)e->id, 0, 0, 0, 0, 0, &overrun,
 			err) < 0)
 		return -1;
-	if (process_vm_readv(t->pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof(its))
-		return cr_error(err, errno, "read timer value");
+	if (remote_read(t->pid, t->scratch + SCRATCH_POSIX_TIMER, &its, sizeof(its), err) < 0)
+		return cr_error_wrap(err, "read timer value");
 	e->value_ns = ts_ns(&its.it_value);
 	e->interval_ns = ts_ns(&its.it_interval);
 	e->has_overrun = true;

@@ -6,7 +6,6 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 
 #define NSIG_KERNEL 64
 #define SIGINFO_SIZE 128
@@ -23,8 +22,6 @@ struct ksigaction {
 static int dump_sigactions(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
 	struct ksigaction acts[NSIG_KERNEL + 1];
-	struct iovec local = { .iov_base = acts, .iov_len = sizeof(acts) };
-	struct iovec remote = { .iov_base = (void *)(uintptr_t)t->scratch, .iov_len = sizeof(acts) };
 	CoreEntry *core = t->core;
 
 	for (int sig = 1; sig <= NSIG_KERNEL; sig++)
@@ -33,8 +30,8 @@ static int dump_sigactions(struct dump_ctx *ctx, struct dump_task *t, cr_error_t
 					 t->scratch + (uint64_t)sig * sizeof(struct ksigaction), 8, 0, 0);
 	if (dump_batch_run(t, t->inj, err) < 0)
 		return -1;
-	if (process_vm_readv(t->pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof(acts))
-		return cr_error(err, errno, "pid %d: read sigactions", t->pid);
+	if (remote_read(t->pid, t->scratch + SCRATCH_SIGACTIONS, acts, sizeof(acts), err) < 0)
+		return cr_error_wrap(err, "read sigactions");
 	core->sigactions = arena_array(&ctx->arena, SigactionEntry *, NSIG_KERNEL);
 	for (int sig = 1; sig <= NSIG_KERNEL; sig++) {
 		SigactionEntry *s;

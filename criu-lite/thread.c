@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <sys/wait.h>
 
 #define RSEQ_FLAG_UNREGISTER 1
@@ -22,26 +21,6 @@ struct kstack {
 	int32_t pad;
 	uint64_t size;
 };
-
-static int read_remote(pid_t pid, uint64_t addr, void *buf, size_t len, cr_error_t *err)
-{
-	struct iovec local = { .iov_base = buf, .iov_len = len };
-	struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
-
-	if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != (ssize_t)len)
-		return cr_error(err, errno, "pid %d: read %zu bytes at 0x%lx", pid, len, (unsigned long)addr);
-	return 0;
-}
-
-static int write_remote(pid_t pid, uint64_t addr, const void *buf, size_t len, cr_error_t *err)
-{
-	struct iovec local = { .iov_base = (void *)buf, .iov_len = len };
-	struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
-
-	if (process_vm_writev(pid, &local, 1, &remote, 1, 0) != (ssize_t)len)
-		return cr_error(err, errno, "pid %d: write %zu bytes at 0x%lx", pid, len, (unsigned long)addr);
-	return 0;
-}
 
 /* ------------------------------------------------------------------ dump */
 
@@ -76,8 +55,8 @@ static int dump_injected(struct dump_ctx *ctx, struct dump_task *t, struct dump_
 			 t->scratch + SCRATCH_TID_ADDRESS, 0, 0, 0, 0);
 	if (dump_batch_run(t, &th->inj, err) < 0)
 		return -1;
-	if (read_remote(t->pid, t->scratch + SCRATCH_ALTSTACK, &ss, sizeof(ss), err) < 0 ||
-	    read_remote(t->pid, t->scratch + SCRATCH_TID_ADDRESS, &tid_addr, sizeof(tid_addr), err) < 0)
+	if (remote_read(t->pid, t->scratch + SCRATCH_ALTSTACK, &ss, sizeof(ss), err) < 0 ||
+	    remote_read(t->pid, t->scratch + SCRATCH_TID_ADDRESS, &tid_addr, sizeof(tid_addr), err) < 0)
 		return -1;
 	tc->clear_child_tid = tid_addr;
 	tc->altstack = arena_new(&ctx->arena, SigaltstackEntry);
@@ -210,7 +189,7 @@ int thread_restore_injected(struct restore_task *t, struct restore_thread *th, c
 	char comm[16] = { 0 };
 
 	strncpy(comm, tc->comm, sizeof(comm) - 1);
-	if (write_remote(t->host_pid, t->tramp + TRAMP_COMM, comm, sizeof(comm), err) < 0)
+	if (remote_write(t->host_pid, t->tramp + TRAMP_COMM, comm, sizeof(comm), err) < 0)
 		return -1;
 	if (tc->rseq)
 		inject_batch_add(&t->batch, "register rseq", SYS_rseq, tc->rseq->addr, tc->rseq->len, 0,
@@ -223,7 +202,7 @@ int thread_restore_injected(struct restore_task *t, struct restore_thread *th, c
 		struct kstack ss = { .sp = a->sp, .flags = (int32_t)(a->flags & ~(uint32_t)SS_ONSTACK),
 				     .size = a->size };
 
-		if (write_remote(t->host_pid, t->tramp + TRAMP_ALTSTACK, &ss, sizeof(ss), err) < 0)
+		if (remote_write(t->host_pid, t->tramp + TRAMP_ALTSTACK, &ss, sizeof(ss), err) < 0)
 			return -1;
 		inject_batch_add(&t->batch, "set alternate signal stack", SYS_sigaltstack,
 				 t->tramp + TRAMP_ALTSTACK, 0, 0, 0, 0, 0);

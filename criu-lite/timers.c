@@ -1,9 +1,9 @@
 #include "timers.h"
+#include "util.h"
 
 #include <errno.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
-#include <sys/uio.h>
 
 #define N_ITIMERS 3
 
@@ -22,9 +22,6 @@ static struct timeval us_tv(uint64_t us)
 int timers_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
 	struct itimerval it[N_ITIMERS];
-	struct iovec local = { .iov_base = it, .iov_len = sizeof(it) };
-	struct iovec remote = { .iov_base = (void *)(uintptr_t)(t->scratch + SCRATCH_ITIMERS),
-				.iov_len = sizeof(it) };
 	CoreEntry *core = t->core;
 
 	for (int which = 0; which < N_ITIMERS; which++)
@@ -32,8 +29,8 @@ int timers_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 				 t->scratch + SCRATCH_ITIMERS + (uint64_t)which * sizeof(struct itimerval), 0, 0, 0, 0);
 	if (dump_batch_run(t, t->inj, err) < 0)
 		return -1;
-	if (process_vm_readv(t->pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof(it))
-		return cr_error(err, errno, "pid %d: read interval timers", t->pid);
+	if (remote_read(t->pid, t->scratch + SCRATCH_ITIMERS, it, sizeof(it), err) < 0)
+		return cr_error_wrap(err, "read interval timers");
 	core->itimers = arena_array(&ctx->arena, ItimerEntry *, N_ITIMERS);
 	for (int which = 0; which < N_ITIMERS; which++) {
 		ItimerEntry *e;
@@ -55,14 +52,11 @@ int timers_restore_injected(struct restore_task *t, cr_error_t *err)
 	for (size_t i = 0; i < t->core->n_itimers; i++) {
 		const ItimerEntry *e = t->core->itimers[i];
 		struct itimerval it = { .it_interval = us_tv(e->interval_us), .it_value = us_tv(e->value_us) };
-		struct iovec local = { .iov_base = &it, .iov_len = sizeof(it) };
-		struct iovec remote = { .iov_base = (void *)(uintptr_t)(t->tramp + TRAMP_ITIMER),
-					.iov_len = sizeof(it) };
 
 		if (e->which >= N_ITIMERS)
 			return cr_error(err, 0, "core-%d.img: unknown interval timer %u", t->pid, e->which);
-		if (process_vm_writev(t->host_pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof(it))
-			return cr_error(err, errno, "pid %d: write interval timer", t->pid);
+		if (remote_write(t->host_pid, t->tramp + TRAMP_ITIMER, &it, sizeof(it), err) < 0)
+			return cr_error_wrap(err, "write interval timer");
 		if (inject_call(t->inj, "set interval timer", SYS_setitimer, e->which, t->tramp + TRAMP_ITIMER, 0,
 				0, 0, 0, NULL, err) < 0)
 			return -1;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/uio.h>
 
 int write_all(int fd, const void *buf, size_t len, cr_error_t *err)
 {
@@ -77,5 +78,25 @@ int read_whole_file_at(int dirfd, const char *path, char **out, size_t *len, cr_
 	if (len != NULL)
 		*len = used;
 	*out = steal_pointer(&buf);
+	return 0;
+}
+
+int remote_read(pid_t pid, uint64_t addr, void *buf, size_t len, cr_error_t *err)
+{
+	struct iovec local = { .iov_base = buf, .iov_len = len };
+	struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
+
+	if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != (ssize_t)len)
+		return cr_error(err, errno, "pid %d: read %zu bytes at 0x%lx", pid, len, (unsigned long)addr);
+	return 0;
+}
+
+int remote_write(pid_t pid, uint64_t addr, const void *buf, size_t len, cr_error_t *err)
+{
+	struct iovec local = { .iov_base = (void *)buf, .iov_len = len };
+	struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
+
+	if (process_vm_writev(pid, &local, 1, &remote, 1, 0) != (ssize_t)len)
+		return cr_error(err, errno, "pid %d: write %zu bytes at 0x%lx", pid, len, (unsigned long)addr);
 	return 0;
 }

@@ -43,6 +43,10 @@ static inline void cleanup_fclosep(FILE **f)
 int write_all(int fd, const void *buf, size_t len, cr_error_t *err);
 /* Reads exactly len bytes; a short file is an error naming what. */
 int read_exact(int fd, void *buf, size_t len, const char *what, cr_error_t *err);
+/* Copies len bytes from / to addr in another process (process_vm_readv /
+ * process_vm_writev); a short copy is an error naming pid and address. */
+int remote_read(pid_t pid, uint64_t addr, void *buf, size_t len, cr_error_t *err);
+int remote_write(pid_t pid, uint64_t addr, const void *buf, size_t len, cr_error_t *err);
 /* Reads a whole (small, /proc-like) file into a NUL-terminated buffer. */
 int read_whole_file_at(int dirfd, const char *path, char **out, size_t *len, cr_error_t *err);
 
