@@ -442,20 +442,42 @@ static VmaKind special_kind(enum proc_vma_special s)
 	}
 }
 
-static void unmap_cr_layout(struct restore_task *t, const struct proc_vma_list *cur)
-{
-	for (size_t i = 0; i < cur->n; i++) {
-		const struct proc_vma *v = &cur->v[i];
-		uint64_t end = v->end;
+/* The kernel's special mappings of cr's layout (vdso, vvar...), which a
+ * restored process keeps and moves to its dumped addresses. */
+struct cr_specials {
+	const struct proc_vma *v[8];
+	size_t n;
+	uint64_t top;          /* the end of cr's highest mapping in user space */
+};
 
-		if (v->special == VMA_SPECIAL_VSYSCALL || special_kind(v->special) || v->start == t->tramp)
-			continue;
-		/* Merge neighbours into one munmap. */
-		while (i + 1 < cur->n && cur->v[i + 1].start == end && !special_kind(cur->v[i + 1].special) &&
-		       cur->v[i + 1].special != VMA_SPECIAL_VSYSCALL && cur->v[i + 1].start != t->tramp)
-			end = cur->v[++i].end;
-		inject_batch_add(&t->batch, "unmap cr's own memory", SYS_munmap, v->start, end - v->start, 0, 0, 0, 0);
+/* Unmaps everything of cr's in one sweep of user space around what stays:
+ * the trampoline and the special mappings. */
+static void unmap_cr_layout(struct restore_task *t, const struct cr_specials *sp)
+{
+	uint64_t keep[9][2], from = 0;
+	size_t n = 0;
+
+	keep[n][0] = t->tramp;
+	keep[n++][1] = t->tramp + t->tramp_size;
+	for (size_t i = 0; i < sp->n; i++, n++) {
+		keep[n][0] = sp->v[i]->start;
+		keep[n][1] = sp->v[i]->end;
+		for (size_t j = n; j > 0 && keep[j][0] < keep[j - 1][0]; j--) {
+			uint64_t tmp[2] = { keep[j][0], keep[j][1] };
+
+			memcpy(keep[j], keep[j - 1], sizeof(tmp));
+			memcpy(keep[j - 1], tmp, sizeof(tmp));
+		}
 	}
+	for (size_t i = 0; i < n; i++) {
+		if (keep[i][0] > from)
+			inject_batch_add(&t->batch, "unmap cr's own memory", SYS_munmap, from, keep[i][0] - from, 0, 0,
+					 0, 0);
+		if (keep[i][1] > from)
+			from = keep[i][1];
+	}
+	if (sp->top > from)
+		inject_batch_add(&t->batch, "unmap cr's own memory", SYS_munmap, from, sp->top - from, 0, 0, 0, 0);
 }
 
 static void mremap_to(struct restore_task *t, uint64_t from, uint64_t len, uint64_t to)
@@ -465,15 +487,22 @@ static void mremap_to(struct restore_task *t, uint64_t from, uint64_t len, uint6
 				 MREMAP_MAYMOVE | MREMAP_FIXED, to, 0);
 }
 
-/* Moves the child's vdso/vvar to where the dumped process had them.  They
- * go through a free area first so no move lands on another special one. */
-static int move_specials(struct restore_task *t, const struct proc_vma_list *cur, cr_error_t *err)
+static bool overlaps(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1)
+{
+	return a0 < b1 && b0 < a1;
+}
+
+/* Moves the child's vdso/vvar to where the dumped process had them, once
+ * the rest of cr's memory is gone.  A move that would land on another
+ * special mapping not moved yet (or on its own old place) makes them all
+ * go through a free area first. */
+static int move_specials(struct restore_task *t, const struct cr_specials *sp, cr_error_t *err)
 {
 	const MmEntry *mm = t->mm;
-	uint64_t (*busy)[2] = calloc(mm->n_vmas + cur->n + 1, sizeof(*busy));
-	uint64_t from[8], to[8], len[8], total = 0, tmp;
-	size_t nb = 0, ns = 0;
-	int ret = -1;
+	cleanup_free uint64_t (*busy)[2] = calloc(mm->n_vmas + sp->n + 1, sizeof(*busy));
+	uint64_t to[8], total = 0, tmp;
+	size_t nb = 0;
+	bool direct = true;
 
 	if (busy == NULL)
 		return cr_error(err, ENOMEM, "move vdso");
@@ -481,44 +510,46 @@ static int move_specials(struct restore_task *t, const struct proc_vma_list *cur
 		busy[nb][0] = mm->vmas[i]->start;
 		busy[nb++][1] = mm->vmas[i]->end;
 	}
-	for (size_t i = 0; i < cur->n; i++) {
-		VmaKind k = special_kind(cur->v[i].special);
+	busy[nb][0] = t->tramp;
+	busy[nb++][1] = t->tramp + t->tramp_size;
+	for (size_t i = 0; i < sp->n; i++) {
+		const struct proc_vma *v = sp->v[i];
+		VmaKind k = special_kind(v->special);
 		const VmaEntry *want = NULL;
 
-		if (cur->v[i].special == VMA_SPECIAL_VSYSCALL)
-			continue;
-		busy[nb][0] = cur->v[i].start;
-		busy[nb++][1] = cur->v[i].end;
-		if (!k)
-			continue;
 		for (size_t j = 0; j < mm->n_vmas && want == NULL; j++)
 			if (mm->vmas[j]->kind == k)
 				want = mm->vmas[j];
-		if (want == NULL || want->end - want->start != cur->v[i].end - cur->v[i].start || ns == 8) {
-			cr_error(err, 0, "pid %d: %s is %lu bytes in the image but %lu on this kernel; restore "
-				 "needs the kernel the dump was made on", t->pid, kind_name(k),
-				 want ? (unsigned long)(want->end - want->start) : 0UL,
-				 (unsigned long)(cur->v[i].end - cur->v[i].start));
-			goto out;
-		}
-		from[ns] = cur->v[i].start;
-		len[ns] = cur->v[i].end - cur->v[i].start;
-		to[ns++] = want->start;
-		total += cur->v[i].end - cur->v[i].start;
+		if (want == NULL || want->end - want->start != v->end - v->start)
+			return cr_error(err, 0, "pid %d: %s is %lu bytes in the image but %lu on this kernel; restore "
+					"needs the kernel the dump was made on", t->pid, kind_name(k),
+					want ? (unsigned long)(want->end - want->start) : 0UL,
+					(unsigned long)(v->end - v->start));
+		to[i] = want->start;
+		total += v->end - v->start;
+	}
+	for (size_t i = 0; i < sp->n; i++)
+		for (size_t j = 0; j < sp->n; j++)
+			if (to[i] != sp->v[i]->start &&
+			    overlaps(to[i], to[i] + (sp->v[i]->end - sp->v[i]->start), sp->v[j]->start, sp->v[j]->end))
+				direct = false;
+	if (direct) {
+		for (size_t i = 0; i < sp->n; i++)
+			mremap_to(t, sp->v[i]->start, sp->v[i]->end - sp->v[i]->start, to[i]);
+		return 0;
+	}
+	for (size_t i = 0; i < sp->n; i++, nb++) {
+		busy[nb][0] = sp->v[i]->start;
+		busy[nb][1] = sp->v[i]->end;
 	}
 	tmp = mem_find_free((const uint64_t (*)[2])busy, nb, total);
-	if (tmp == 0) {
-		cr_error(err, 0, "pid %d: no free address range to move the vdso through", t->pid);
-		goto out;
-	}
-	for (size_t i = 0, off = 0; i < ns; off += len[i], i++)
-		mremap_to(t, from[i], len[i], tmp + off);
-	for (size_t i = 0, off = 0; i < ns; off += len[i], i++)
-		mremap_to(t, tmp + off, len[i], to[i]);
-	ret = 0;
-out:
-	free(busy);
-	return ret;
+	if (tmp == 0)
+		return cr_error(err, 0, "pid %d: no free address range to move the vdso through", t->pid);
+	for (size_t i = 0, off = 0; i < sp->n; off += sp->v[i]->end - sp->v[i]->start, i++)
+		mremap_to(t, sp->v[i]->start, sp->v[i]->end - sp->v[i]->start, tmp + off);
+	for (size_t i = 0, off = 0; i < sp->n; off += sp->v[i]->end - sp->v[i]->start, i++)
+		mremap_to(t, tmp + off, sp->v[i]->end - sp->v[i]->start, to[i]);
+	return 0;
 }
 
 /* MAP_FIXED_NOREPLACE: the call fails rather than land anywhere else. */
@@ -551,28 +582,48 @@ static void mark_vmas_with_pages(struct restore_task *t)
 	}
 }
 
-int mem_restore_layout(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+#define USER_SPACE_47 0x7ffffffff000ULL   /* where the kernel maps without a hint */
+
+static int find_specials(const struct restore_task *t, const struct proc_vma_list *cr, struct cr_specials *sp,
+			 cr_error_t *err)
 {
-	struct proc_vma_list cur = { 0 };
-	int ret = -1;
+	sp->n = 0;
+	sp->top = USER_SPACE_47;
+	for (size_t i = 0; i < cr->n; i++) {
+		const struct proc_vma *v = &cr->v[i];
+
+		if (v->special == VMA_SPECIAL_VSYSCALL)
+			continue;   /* above user space */
+		if (v->end > sp->top)
+			sp->top = v->end;
+		if (!special_kind(v->special))
+			continue;
+		if (sp->n == ARRAY_SIZE(sp->v))
+			return cr_error(err, 0, "pid %d: more special mappings than cr knows of", t->pid);
+		sp->v[sp->n++] = v;
+	}
+	return 0;
+}
+
+int mem_restore_layout(struct restore_ctx *ctx, struct restore_task *t, const struct proc_vma_list *cr_layout,
+		       cr_error_t *err)
+{
+	struct cr_specials sp;
 
 	(void)ctx;
 	t->vma_has_pages = calloc(t->mm->n_vmas + 1, 1);
 	if (t->vma_has_pages == NULL)
 		return cr_error(err, ENOMEM, "pid %d: VMA table", t->pid);
 	mark_vmas_with_pages(t);
-	if (proc_read_maps(t->host_pid, &cur, err) < 0)
+	if (find_specials(t, cr_layout, &sp, err) < 0)
 		return -1;
-	unmap_cr_layout(t, &cur);
-	if (move_specials(t, &cur, err) < 0)
-		goto out;
+	unmap_cr_layout(t, &sp);
+	if (move_specials(t, &sp, err) < 0)
+		return -1;
 	for (size_t i = 0; i < t->mm->n_vmas; i++)
 		if (!is_special(t->mm->vmas[i]->kind))
 			map_vma(t, i);
-	ret = restore_batch_run(t, t->inj, err);
-out:
-	proc_vma_list_free(&cur);
-	return ret;
+	return restore_batch_run(t, t->inj, err);
 }
 
 struct page_filler {

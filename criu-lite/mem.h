@@ -17,10 +17,14 @@ int mem_dump_pages(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
  * on this kernel. */
 int mem_validate(const struct restore_task *t, cr_error_t *err);
 
-/* Restore, by injection into the stopped child: removes cr's own mappings
- * (all but the trampoline and the vdso/vvar, which move to their dumped
- * addresses), then creates every dumped VMA at its address. */
-int mem_restore_layout(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err);
+/* Restore, by injection into the stopped child, after the calls already
+ * in t->batch: removes cr's own mappings (all but the trampoline and the
+ * vdso/vvar, which move to their dumped addresses), then creates every
+ * dumped VMA at its address.  cr_layout is the restorer's own layout,
+ * which the child inherited (it never execs): its special mappings are
+ * the child's. */
+int mem_restore_layout(struct restore_ctx *ctx, struct restore_task *t, const struct proc_vma_list *cr_layout,
+		       cr_error_t *err);
 /* Restore: fills the pages from pages-PID.img, then sets the dumped
  * protections. */
 int mem_restore_pages(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err);

@@ -778,7 +778,7 @@ int proc_parse_maps(const char *text, struct proc_vma_list *out, cr_error_t *err
 
 int proc_read_maps(pid_t pid, struct proc_vma_list *out, cr_error_t *err)
 {
-	cleanup_free char *path = proc_path(pid, "maps");
+	cleanup_free char *path = pid ? proc_path(pid, "maps") : strdup("/proc/self/maps");
 	cleanup_free char *text = NULL;
 
 	if (read_proc_text(path, &text, err) < 0)

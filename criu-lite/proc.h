@@ -85,6 +85,8 @@ struct proc_vma_list {
 	size_t n;
 };
 int proc_parse_maps(const char *text, struct proc_vma_list *out, cr_error_t *err);
+/* pid 0: the caller's own, through /proc/self (which, unlike getpid(),
+ * names the caller in whatever pid namespace /proc belongs to). */
 int proc_read_maps(pid_t pid, struct proc_vma_list *out, cr_error_t *err);
 void proc_vma_list_free(struct proc_vma_list *l);
 

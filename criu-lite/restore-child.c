@@ -19,44 +19,73 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-/* Maps the trampoline at an address free in both cr's layout and the dumped
- * one, with a `syscall` for the restorer to run. */
-static int map_trampoline(struct restore_task *t, cr_error_t *err)
+/* An address for the trampoline, free in cr's layout (mine) and in the
+ * dumped one. */
+static int find_trampoline(const struct proc_vma_list *mine, const struct restore_task *t, uint64_t *out,
+			   cr_error_t *err)
 {
-	struct proc_vma_list mine = { 0 };
-	uint64_t (*busy)[2];
+	cleanup_free uint64_t (*busy)[2] = calloc(mine->n + t->mm->n_vmas + 1, sizeof(*busy));
 	size_t n = 0;
-	void *p;
 
-	cleanup_free char *text = NULL;
-
-	/* /proc is the restorer's: inside a new pid namespace getpid() names
-	 * another process there, /proc/self does not. */
-	if (read_whole_file_at(AT_FDCWD, "/proc/self/maps", &text, NULL, err) < 0 ||
-	    proc_parse_maps(text, &mine, err) < 0)
-		return -1;
-	busy = calloc(mine.n + t->mm->n_vmas + 1, sizeof(*busy));
-	if (busy == NULL) {
-		proc_vma_list_free(&mine);
+	if (busy == NULL)
 		return cr_error(err, ENOMEM, "trampoline");
-	}
-	for (size_t i = 0; i < mine.n; i++, n++) {
-		busy[n][0] = mine.v[i].start;
-		busy[n][1] = mine.v[i].end;
+	for (size_t i = 0; i < mine->n; i++, n++) {
+		busy[n][0] = mine->v[i].start;
+		busy[n][1] = mine->v[i].end;
 	}
 	for (size_t i = 0; i < t->mm->n_vmas; i++, n++) {
 		busy[n][0] = t->mm->vmas[i]->start;
 		busy[n][1] = t->mm->vmas[i]->end;
 	}
-	t->tramp = mem_find_free((const uint64_t (*)[2])busy, n, t->tramp_size);
-	free(busy);
-	proc_vma_list_free(&mine);
-	if (t->tramp == 0)
+	*out = mem_find_free((const uint64_t (*)[2])busy, n, t->tramp_size);
+	if (*out == 0)
 		return cr_error(err, 0, "no free address for the trampoline");
-	p = mmap((void *)(uintptr_t)t->tramp, t->tramp_size, PROT_READ | PROT_WRITE | PROT_EXEC,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-	if (p != (void *)(uintptr_t)t->tramp)
-		return cr_error(err, errno, "map trampoline at 0x%lx", (unsigned long)t->tramp);
+	return 0;
+}
+
+int restore_plan_trampolines(struct restore_ctx *ctx, const struct proc_vma_list *cr_layout, cr_error_t *err)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		if (!ctx->tasks[i].zombie && find_trampoline(cr_layout, &ctx->tasks[i], &ctx->tasks[i].tramp, err) < 0)
+			return cr_error_wrap(err, "pid %d", ctx->tasks[i].pid);
+	return 0;
+}
+
+static void *map_rwx_at(uint64_t addr, uint64_t len)
+{
+	void *p = mmap((void *)(uintptr_t)addr, len, PROT_READ | PROT_WRITE | PROT_EXEC,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (p != MAP_FAILED && p != (void *)(uintptr_t)addr) {   /* a kernel that took it as a hint */
+		munmap(p, len);
+		errno = EEXIST;
+		return MAP_FAILED;
+	}
+	return p;
+}
+
+/* Maps the trampoline with a `syscall` for the restorer to run: where the
+ * restorer planned it, or, if this process has put something there since
+ * it inherited the restorer's layout, wherever its own layout and the
+ * dumped one leave room. */
+static int map_trampoline(struct restore_task *t, cr_error_t *err)
+{
+	void *p = t->tramp ? map_rwx_at(t->tramp, t->tramp_size) : MAP_FAILED;
+
+	if (p == MAP_FAILED) {
+		struct proc_vma_list mine = { 0 };
+		int ret;
+
+		if (proc_read_maps(0, &mine, err) < 0)
+			return -1;
+		ret = find_trampoline(&mine, t, &t->tramp, err);
+		proc_vma_list_free(&mine);
+		if (ret < 0)
+			return -1;
+		p = map_rwx_at(t->tramp, t->tramp_size);
+		if (p == MAP_FAILED)
+			return cr_error(err, errno, "map trampoline at 0x%lx", (unsigned long)t->tramp);
+	}
 	memcpy(p, "\x0f\x05\xcc", 3);   /* syscall; int3 */
 	memcpy((char *)p + TRAMP_BATCH, inject_batch_code, INJECT_BATCH_CODE_SIZE);
 	return 0;

@@ -20,6 +20,7 @@ struct restore_images {
 
 struct restore_run {
 	struct restore_ctx ctx;
+	struct proc_vma_list cr_layout;  /* the restorer's mappings, inherited by every process it creates */
 	struct restore_images im;
 	enum pid_backend backend;
 	pid_t restorer_pgid;
@@ -40,6 +41,11 @@ struct child_msg {
  * plan of reserved fds and shared descriptions.  Touches no process. */
 int restore_load(struct restore_run *run, cr_error_t *err);
 void restore_unload(struct restore_run *run);
+
+/* Chooses each process's trampoline address before the tree is created,
+ * free in the layout the processes inherit (cr_layout) and in the dumped
+ * one, so that they need not read their own maps. */
+int restore_plan_trampolines(struct restore_ctx *ctx, const struct proc_vma_list *cr_layout, cr_error_t *err);
 
 /* The body of every restored process before the transplant: forks its
  * children (so the tree and its pids are right), sets up what the kernel

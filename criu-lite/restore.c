@@ -226,7 +226,7 @@ static int transplant(struct restore_run *run, struct restore_task *t, cr_error_
 	struct restore_ctx *ctx = &run->ctx;
 
 	if (seize_threads(t, err) < 0 || join_group(run, t, err) < 0 || thread_forget_cr_rseq(t, err) < 0 ||
-	    mem_restore_layout(ctx, t, err) < 0 || (attrs_queue_pdeath(t), 0) || mem_restore_pages(ctx, t, err) < 0 ||
+	    mem_restore_layout(ctx, t, &run->cr_layout, err) < 0 || (attrs_queue_pdeath(t), 0) || mem_restore_pages(ctx, t, err) < 0 ||
 	    mmlayout_restore_injected(ctx, t, err) < 0 || close_reserved(t, err) < 0 ||
 	    timers_restore_injected(t, err) < 0 || restore_threads_state(t, err) < 0)
 		return cr_error_wrap(err, "pid %d", t->pid);
@@ -380,7 +380,9 @@ static int transplant_all(struct restore_run *run, cr_error_t *err)
 
 static int restore_tree(struct restore_run *run, pid_t *root, cr_error_t *err)
 {
-	if (create_tree(run, root, err) < 0)
+	/* /proc/self is the restorer's own, whatever pid namespace it is in. */
+	if (proc_read_maps(0, &run->cr_layout, err) < 0 ||
+	    restore_plan_trampolines(&run->ctx, &run->cr_layout, err) < 0 || create_tree(run, root, err) < 0)
 		return -1;
 	pr_debug("all %zu processes are ready for the transplant", run->n_live);
 	if (transplant_all(run, err) < 0)
@@ -418,6 +420,7 @@ int cr_restore(const struct restore_opts *opts, enum pid_backend backend, int *s
 	pr_info("restored %zu processes, root pid %d", run.ctx.n_tasks, root);
 	ret = opts->detach ? 0 : wait_exit(root, status, err);
 out:
+	proc_vma_list_free(&run.cr_layout);
 	restore_unload(&run);
 	if (run.ctx.dirfd >= 0)
 		close(run.ctx.dirfd);
