@@ -197,7 +197,7 @@ static bool same_groups(const CredsEntry *c)
 	return true;
 }
 
-int attrs_restore_creds(struct restore_task *t, struct injector *inj, cr_error_t *err)
+int attrs_queue_creds(struct restore_task *t, cr_error_t *err)
 {
 	const CredsEntry *c = t->core->creds;
 	uid_t ru, eu, su;
@@ -209,18 +209,14 @@ int attrs_restore_creds(struct restore_task *t, struct injector *inj, cr_error_t
 	getresgid(&rg, &eg, &sg);
 	if (!same_groups(c)) {
 		if (remote_write(t->host_pid, t->tramp + TRAMP_GROUPS, c->groups, c->n_groups * sizeof(uint32_t),
-				err) < 0 ||
-		    inject_call(inj, "setgroups", SYS_setgroups, c->n_groups, t->tramp + TRAMP_GROUPS, 0, 0, 0,
-				0, NULL, err) < 0)
+				err) < 0)
 			return -1;
+		inject_batch_add(&t->batch, "setgroups", SYS_setgroups, c->n_groups, t->tramp + TRAMP_GROUPS, 0, 0,
+				 0, 0);
 	}
-	if ((c->gid[0] != rg || c->gid[1] != eg || c->gid[2] != sg) &&
-	    inject_call(inj, "setresgid", SYS_setresgid, c->gid[0], c->gid[1], c->gid[2], 0, 0, 0, NULL,
-			err) < 0)
-		return -1;
-	if ((c->uid[0] != ru || c->uid[1] != eu || c->uid[2] != su) &&
-	    inject_call(inj, "setresuid", SYS_setresuid, c->uid[0], c->uid[1], c->uid[2], 0, 0, 0, NULL,
-			err) < 0)
-		return -1;
+	if (c->gid[0] != rg || c->gid[1] != eg || c->gid[2] != sg)
+		inject_batch_add(&t->batch, "setresgid", SYS_setresgid, c->gid[0], c->gid[1], c->gid[2], 0, 0, 0);
+	if (c->uid[0] != ru || c->uid[1] != eu || c->uid[2] != su)
+		inject_batch_add(&t->batch, "setresuid", SYS_setresuid, c->uid[0], c->uid[1], c->uid[2], 0, 0, 0);
 	return 0;
 }

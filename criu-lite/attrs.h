@@ -24,8 +24,9 @@ void attrs_join_group_early(const struct restore_task *t);
 int attrs_restore_child(const struct restore_task *t, cr_error_t *err);
 /* In the child, last of all (limits may forbid what came before). */
 int attrs_restore_rlimits(const struct restore_task *t, cr_error_t *err);
-/* By injection, last before the registers: credentials differing from
- * the restorer's. */
-int attrs_restore_creds(struct restore_task *t, struct injector *inj, cr_error_t *err);
+/* Queues into t->batch, last before the registers: credentials differing
+ * from the restorer's.  Credentials are per thread: the batch must run in
+ * each thread, and after every call that needs the restorer's privileges. */
+int attrs_queue_creds(struct restore_task *t, cr_error_t *err);
 
 #endif

@@ -171,10 +171,16 @@ static int wait_batch_stop(pid_t tid, cr_error_t *err)
 {
 	int status;
 
-	if (ptrace(PTRACE_CONT, tid, NULL, NULL) < 0)
-		return cr_error(err, errno, "resume task %d to run a batch", tid);
-	if (ptrace_wait_stop(tid, &status, err) < 0)
-		return -1;
+	/* As for a single syscall: a group stop the task was seized in is
+	 * reported once more on the first resume. */
+	for (int tries = 0; tries < 4; tries++) {
+		if (ptrace(PTRACE_CONT, tid, NULL, NULL) < 0)
+			return cr_error(err, errno, "resume task %d to run a batch", tid);
+		if (ptrace_wait_stop(tid, &status, err) < 0)
+			return -1;
+		if (status >> 16 != PTRACE_EVENT_STOP)
+			break;
+	}
 	if (WSTOPSIG(status) != SIGSTOP || (status >> 16) != 0)
 		return cr_error(err, 0, "task %d: a batch of syscalls ended with stop signal %d (event %d)", tid,
 				WSTOPSIG(status), status >> 16);

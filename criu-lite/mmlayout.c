@@ -70,7 +70,7 @@ int mmlayout_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 	return add_exe(ctx, t, err);
 }
 
-int mmlayout_restore_injected(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+int mmlayout_queue(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
 	const MmEntry *mm = t->mm;
 	struct prctl_mm_map map = {
@@ -96,6 +96,7 @@ int mmlayout_restore_injected(struct restore_ctx *ctx, struct restore_task *t, c
 		return cr_error(err, 0, "mm-%d.img: auxv of %u bytes is too large", t->pid, map.auxv_size);
 	if (process_vm_writev(t->host_pid, local, 2, remote, 2, 0) != (ssize_t)(sizeof(map) + map.auxv_size))
 		return cr_error(err, errno, "pid %d: write mm layout", t->pid);
-	return inject_call(t->inj, "set mm layout (PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP,
-			   t->tramp + TRAMP_MM_MAP, sizeof(map), 0, 0, NULL, err);
+	inject_batch_add(&t->batch, "set mm layout (PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP,
+			 t->tramp + TRAMP_MM_MAP, sizeof(map), 0, 0);
+	return 0;
 }

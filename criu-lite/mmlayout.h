@@ -8,7 +8,8 @@
 
 /* Dump, with an active injector (brk is read by an injected brk(0)). */
 int mmlayout_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
-/* Restore, by injection, after every VMA exists and cr's exe is unmapped. */
-int mmlayout_restore_injected(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err);
+/* Restore: writes the layout into the trampoline and queues the
+ * PR_SET_MM_MAP into t->batch, to run after cr's exe is unmapped. */
+int mmlayout_queue(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err);
 
 #endif

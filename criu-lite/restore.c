@@ -184,51 +184,95 @@ static int seize_threads(struct restore_task *t, cr_error_t *err)
 	return 0;
 }
 
-/* A process that is not its group's leader joins the group now that every
- * process exists; a group outside the tree is the restorer's. */
-static int join_group(struct restore_run *run, struct restore_task *t, cr_error_t *err)
+/* The group a process that is not its group's leader joins, as the
+ * process itself names it (0: none); *outside says it is the
+ * restorer's group rather than one led inside the tree. */
+static uint32_t group_to_join(const struct restore_run *run, const struct restore_task *t, bool *outside)
 {
 	const PstreeEntry *p = t->pstree;
-	uint32_t want = p->ns_pgid[p->n_ns_pgid - 1];
 	bool inside = false;
 
+	*outside = false;
 	if (p->ns_pgid[0] == p->ns_pid[0] || p->ns_sid[0] == p->ns_pid[0])
 		return 0;
 	for (size_t i = 0; i < run->ctx.n_tasks && !inside; i++)
 		inside = run->ctx.tasks[i].pstree->ns_pid[0] == p->ns_pgid[0];
-	if (!inside) {
-		if (p->n_ns_pid != 1 || run->ctx.opts->new_pidns)
-			return 0;
-		want = (uint32_t)run->restorer_pgid;
-	}
+	if (inside)
+		return p->ns_pgid[p->n_ns_pgid - 1];   /* 0: the leader is outside its namespace, inherited */
+	if (p->n_ns_pid != 1 || run->ctx.opts->new_pidns)
+		return 0;
+	*outside = true;
+	return (uint32_t)run->restorer_pgid;
+}
+
+/* The same group as the restorer sees it, or 0 where pid namespaces hide
+ * it (in a fresh namespace the dump's outer levels are not the
+ * restorer's). */
+static pid_t group_seen_here(const struct restore_run *run, const struct restore_task *t, bool outside)
+{
+	if (outside)
+		return run->restorer_pgid;
+	if (run->ctx.opts->new_pidns || t->level_base != 0)
+		return 0;
+	return (pid_t)t->pstree->ns_pgid[0];
+}
+
+/* A process that is not its group's leader joins the group now that every
+ * process exists; a group outside the tree is the restorer's.  One that
+ * is in it already (inherited from its parent) is left alone: setpgid
+ * would change nothing. */
+static void queue_join_group(struct restore_run *run, struct restore_task *t)
+{
+	bool outside;
+	uint32_t want = group_to_join(run, t, &outside);
+	pid_t here;
+
 	if (want == 0)
-		return 0;   /* the leader is outside its namespace: the group was inherited */
-	return inject_call(t->inj, "join process group", SYS_setpgid, 0, want, 0, 0, 0, 0, NULL, err);
+		return;
+	here = group_seen_here(run, t, outside);
+	if (here > 0 && getpgid(t->host_pid) == here)
+		return;
+	inject_batch_add(&t->batch, "join process group", SYS_setpgid, 0, want, 0, 0, 0, 0);
 }
 
-static int close_reserved(struct restore_task *t, cr_error_t *err)
+/* Everything of the process's own state that the main thread can set in
+ * one batch once its memory is in place: queued now, it runs with the
+ * protections mem_restore_pages sets.  Credentials come last but for the
+ * parent-death signal, which a change of credentials clears. */
+static int queue_process_state(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
-	return inject_call(t->inj, "close cr's fds", SYS_close_range, (uint64_t)t->reserved_base, ~0U, 0, 0, 0, 0,
-			   NULL, err);
+	if (mmlayout_queue(ctx, t, err) < 0)
+		return -1;
+	inject_batch_add(&t->batch, "close cr's fds", SYS_close_range, (uint64_t)t->reserved_base, ~0U, 0, 0, 0, 0);
+	if (timers_queue(t, err) < 0 || thread_queue_state(t, &t->threads[0], err) < 0 ||
+	    attrs_queue_creds(t, err) < 0)
+		return -1;
+	attrs_queue_pdeath(t);
+	return 0;
 }
 
-static int restore_threads_state(struct restore_task *t, cr_error_t *err)
+/* The other threads' own state, each in a batch run by the thread itself. */
+static int restore_other_threads(struct restore_task *t, cr_error_t *err)
 {
-	for (size_t i = 0; i < t->n_threads; i++)
-		if (thread_restore_injected(t, &t->threads[i], err) < 0 ||
-		    attrs_restore_creds(t, &t->threads[i].inj, err) < 0)
+	for (size_t i = 1; i < t->n_threads; i++)
+		if (thread_queue_state(t, &t->threads[i], err) < 0 || attrs_queue_creds(t, err) < 0 ||
+		    restore_batch_run(t, &t->threads[i].inj, err) < 0)
 			return cr_error_wrap(err, "thread %d", t->threads[i].tid);
 	return 0;
 }
 
+/* Four round trips for a single-threaded process: the seize, the layout,
+ * the state (after the pages are written), and the trampoline's unmap. */
 static int transplant(struct restore_run *run, struct restore_task *t, cr_error_t *err)
 {
 	struct restore_ctx *ctx = &run->ctx;
 
-	if (seize_threads(t, err) < 0 || join_group(run, t, err) < 0 || thread_forget_cr_rseq(t, err) < 0 ||
-	    mem_restore_layout(ctx, t, &run->cr_layout, err) < 0 || (attrs_queue_pdeath(t), 0) || mem_restore_pages(ctx, t, err) < 0 ||
-	    mmlayout_restore_injected(ctx, t, err) < 0 || close_reserved(t, err) < 0 ||
-	    timers_restore_injected(t, err) < 0 || restore_threads_state(t, err) < 0)
+	if (seize_threads(t, err) < 0)
+		return cr_error_wrap(err, "pid %d", t->pid);
+	queue_join_group(run, t);
+	if (thread_queue_forget_cr_rseq(t, err) < 0 || mem_restore_layout(ctx, t, &run->cr_layout, err) < 0 ||
+	    queue_process_state(ctx, t, err) < 0 || mem_restore_pages(ctx, t, err) < 0 ||
+	    restore_batch_run(t, t->inj, err) < 0 || restore_other_threads(t, err) < 0)
 		return cr_error_wrap(err, "pid %d", t->pid);
 	return thread_restore_final(t, err);
 }

@@ -168,7 +168,8 @@ const FileEntry *restore_file(const struct restore_ctx *ctx, uint32_t id);
 #define TRAMP_AUXV      256
 #define TRAMP_AUXV_MAX  1024
 #define TRAMP_ALTSTACK  1536
-#define TRAMP_ITIMER    1600
+#define TRAMP_ITIMER    1600   /* one struct itimerval (32 bytes) per timer, 3 */
+#define TRAMP_COMM      1728   /* a thread's name, 16 bytes */
 #define TRAMP_BATCH     1792   /* the batch loop (inject.h) */
 #define TRAMP_GROUPS    2048
 #define TRAMP_PROG_SIZE 16384  /* batch calls, at the end of the trampoline */

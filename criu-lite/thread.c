@@ -13,7 +13,6 @@
 #include <sys/wait.h>
 
 #define RSEQ_FLAG_UNREGISTER 1
-#define TRAMP_COMM 1664
 
 struct kstack {
 	uint64_t sp;
@@ -167,22 +166,22 @@ int thread_create_others(const struct restore_task *t, cr_error_t *err)
 	return 0;
 }
 
-int thread_forget_cr_rseq(struct restore_task *t, cr_error_t *err)
+int thread_queue_forget_cr_rseq(struct restore_task *t, cr_error_t *err)
 {
 	struct ptrace_rseq_configuration conf;
 	bool has;
 
 	if (ptrace_get_rseq(t->host_pid, &conf, &has, err) < 0)
 		return -1;
-	if (!has)
-		return 0;
-	return inject_call(t->inj, "unregister cr's rseq", SYS_rseq, conf.rseq_abi_pointer, conf.rseq_abi_size,
-			   RSEQ_FLAG_UNREGISTER, conf.signature, 0, 0, NULL, err);
+	if (has)
+		inject_batch_add(&t->batch, "unregister cr's rseq", SYS_rseq, conf.rseq_abi_pointer,
+				 conf.rseq_abi_size, RSEQ_FLAG_UNREGISTER, conf.signature, 0, 0);
+	return 0;
 }
 
-/* Everything a thread's kernel state needs, in one batch run by the thread
- * itself: these calls act on the calling thread. */
-int thread_restore_injected(struct restore_task *t, struct restore_thread *th, cr_error_t *err)
+/* Everything a thread's kernel state needs; the batch must be run by the
+ * thread itself: these calls act on the calling thread. */
+int thread_queue_state(struct restore_task *t, struct restore_thread *th, cr_error_t *err)
 {
 	const ThreadCore *tc = th->core;
 	const SigaltstackEntry *a = tc->altstack;
@@ -207,7 +206,7 @@ int thread_restore_injected(struct restore_task *t, struct restore_thread *th, c
 		inject_batch_add(&t->batch, "set alternate signal stack", SYS_sigaltstack,
 				 t->tramp + TRAMP_ALTSTACK, 0, 0, 0, 0, 0);
 	}
-	return restore_batch_run(t, &th->inj, err);
+	return 0;
 }
 
 static int set_thread_state(struct restore_thread *th, cr_error_t *err)

@@ -18,11 +18,14 @@ int thread_validate(const struct restore_task *t, uint32_t xstate_size, uint64_t
  * no memory until the restorer takes it over. */
 int thread_restore_child(const struct restore_task *t, cr_error_t *err);
 int thread_create_others(const struct restore_task *t, cr_error_t *err);
-/* Restore, by injection: drops the rseq registration glibc made for cr. */
-int thread_forget_cr_rseq(struct restore_task *t, cr_error_t *err);
-/* Restore, by injection in each thread: rseq, robust list,
- * clear_child_tid, altstack, name. */
-int thread_restore_injected(struct restore_task *t, struct restore_thread *th, cr_error_t *err);
+/* Restore: queues dropping the rseq registration glibc made for cr into
+ * t->batch, to run before cr's memory goes. */
+int thread_queue_forget_cr_rseq(struct restore_task *t, cr_error_t *err);
+/* Restore: writes what the calls need into the trampoline and queues, into
+ * t->batch, the thread's rseq, robust list, clear_child_tid, altstack and
+ * name.  The batch must run in that very thread (th->inj), before another
+ * thread's state is queued (they share the trampoline's slots). */
+int thread_queue_state(struct restore_task *t, struct restore_thread *th, cr_error_t *err);
 /* Restore: every other thread gets its mask, xstate and registers; then the
  * main thread's last injected syscall unmaps the trampoline, and at its
  * exit stop its own go in. */

@@ -47,19 +47,22 @@ int timers_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 	return 0;
 }
 
-int timers_restore_injected(struct restore_task *t, cr_error_t *err)
+_Static_assert(TRAMP_ITIMER + N_ITIMERS * sizeof(struct itimerval) <= TRAMP_COMM,
+	       "the trampoline holds every interval timer");
+
+int timers_queue(struct restore_task *t, cr_error_t *err)
 {
 	for (size_t i = 0; i < t->core->n_itimers; i++) {
 		const ItimerEntry *e = t->core->itimers[i];
 		struct itimerval it = { .it_interval = us_tv(e->interval_us), .it_value = us_tv(e->value_us) };
+		uint64_t slot;
 
 		if (e->which >= N_ITIMERS)
 			return cr_error(err, 0, "core-%d.img: unknown interval timer %u", t->pid, e->which);
-		if (remote_write(t->host_pid, t->tramp + TRAMP_ITIMER, &it, sizeof(it), err) < 0)
+		slot = t->tramp + TRAMP_ITIMER + e->which * sizeof(it);
+		if (remote_write(t->host_pid, slot, &it, sizeof(it), err) < 0)
 			return cr_error_wrap(err, "write interval timer");
-		if (inject_call(t->inj, "set interval timer", SYS_setitimer, e->which, t->tramp + TRAMP_ITIMER, 0,
-				0, 0, 0, NULL, err) < 0)
-			return -1;
+		inject_batch_add(&t->batch, "set interval timer", SYS_setitimer, e->which, slot, 0, 0, 0, 0);
 	}
 	return 0;
 }

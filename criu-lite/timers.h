@@ -7,8 +7,9 @@
 
 /* Dump, with an active injector and t->scratch. */
 int timers_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
-/* Restore, by injection: each armed timer gets its remaining time. */
-int timers_restore_injected(struct restore_task *t, cr_error_t *err);
+/* Restore: queues into t->batch giving each armed timer its remaining
+ * time (the values wait in the trampoline). */
+int timers_queue(struct restore_task *t, cr_error_t *err);
 
 /* POSIX timers (timer_create), in posix_timers.c.  Dump runs with an
  * active injector and t->scratch; restore runs in the child, after the
