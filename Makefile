@@ -47,7 +47,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN       := -Wall -Wextra -Werror
-BASE_FLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) -I$(BUILD)/proto -Icriu-lite $(PKG_CFLAGS)
+BASE_FLAGS := -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) -I$(BUILD)/proto -Icriu-lite $(PKG_CFLAGS)
 SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 PROTOS      := $(wildcard proto/*.proto)
@@ -92,7 +92,7 @@ $(BUILD)/obj/main.o: criu-lite/main.c $(PROTO_H) | $(BUILD)/obj
 	$(CC) $(BASE_FLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/cr: $(BUILD)/obj/main.o $(ENGINE_OBJ)
-	$(CC) $(CFLAGS) $^ $(PKG_LIBS) -o $@
+	$(CC) $(CFLAGS) -pthread $^ $(PKG_LIBS) -o $@
 
 $(BUILD)/test/unit/%: test/unit/%.c $(wildcard test/unit/*.h) $(SAN_OBJ) $(PROTO_H)
 	@mkdir -p $(dir $@)
