@@ -4,10 +4,18 @@
  * crc32 runs over everything that reaches the file before the trailer.
  * Message images are small: a reader takes the whole file into memory,
  * checks it completely and then decodes frames from memory.  Page images are
- * read streaming, so opening one checks only the header and the trailer;
- * cr_img_verify checks the crc in a separate bounded-memory pass. */
+ * read streaming, so opening one checks only the header and the trailer,
+ * and the crc is either checked in a separate bounded-memory pass
+ * (cr_img_verify) or computed over what is read and compared at the end
+ * (cr_img_check_crc).  Bytes go through the image's sink: a writer's sink
+ * checksums and writes them, a reader's checksums them.  cr_img_async moves
+ * the sink to a thread of its own (see sink.h for what that asks of the
+ * caller); a writer then computes one large piece's crc in CRC_SHARE_EVERY
+ * itself, which balances the reading the caller does with the writing the
+ * thread does. */
 #define ZLIB_CONST
 #include "image.h"
+#include "sink.h"
 #include "util.h"
 
 #include <errno.h>
@@ -43,7 +51,11 @@ struct cr_img {
 	size_t buf_pos;     /* streaming: next unread byte in buf */
 	uint64_t pos;       /* writing: bytes accepted; reading: next body byte */
 	uint64_t body_end;  /* reading: file offset just past the body */
-	uint32_t crc;       /* writing: crc32 of the bytes flushed so far */
+	struct sink *sink;       /* writing: the bytes flushed; streaming: header and body read */
+	uint32_t crc;            /* of those bytes, kept by the sink's consumer */
+	uint32_t stored_crc;     /* streaming: the trailer's */
+	unsigned int crc_turn;   /* async writing: large pieces sent, for CRC_SHARE_EVERY */
+	uint64_t mark_base;      /* pieces the sink before this one took (marks go on across cr_img_async) */
 	bool broken;        /* writing: an earlier write failed */
 };
 
@@ -136,8 +148,52 @@ static int check_kind_arg(const char *name, uint32_t kind, cr_error_t *err)
 	return 0;
 }
 
+/* A tag with this bit carries the piece's crc32, computed by the caller. */
+#define TAG_CRC (1ull << 32)
+/* Pieces from this size on are worth computing the crc for on the caller's
+ * side, one in CRC_SHARE_EVERY (measured: a dump's reading costs about as
+ * much as its writing, and the crc about two thirds of either). */
+#define CRC_SHARE_MIN   (64u << 10)
+#define CRC_SHARE_EVERY 3u
+
+static void crc_update(struct cr_img *img, const void *p, size_t len, uint64_t tag)
+{
+	if (tag & TAG_CRC)
+		img->crc = (uint32_t)crc32_combine(img->crc, (uint32_t)tag, (z_off_t)len);
+	else
+		img->crc = (uint32_t)crc32_z(img->crc, p, len);
+}
+
+static int crc_consume(void *arg, const void *p, size_t len, uint64_t tag)
+{
+	crc_update(arg, p, len, tag);
+	return 0;
+}
+
+static int send_consume(void *arg, const void *p, size_t len, uint64_t tag)
+{
+	struct cr_img *img = arg;
+	cr_error_t err = NULL;
+	int status;
+
+	crc_update(img, p, len, tag);
+	if (write_all(img->fd, p, len, &err) == 0)
+		return 0;
+	status = err->status != 0 ? err->status : EIO;
+	cr_error_release(&err);
+	return status;
+}
+
+/* Waits until every piece added to the sink was consumed. */
+static void img_settle(struct cr_img *img)
+{
+	if (img->sink != NULL)
+		sink_settle(img->sink);
+}
+
 static void img_free(struct cr_img *img)
 {
+	sink_close(img->sink);
 	if (img->fd >= 0)
 		close(img->fd);
 	if (img->dirfd >= 0)
@@ -228,16 +284,23 @@ int cr_img_create(int dirfd, const char *name, uint32_t kind, struct cr_img **ou
 	put_le32(img->buf + 8, 0);
 	img->buf_len = CR_IMG_HEADER_SIZE;
 	img->pos = CR_IMG_HEADER_SIZE;
-	img->crc = (uint32_t)crc32_z(0, Z_NULL, 0);
+	if (sink_open(send_consume, img, false, &img->sink, err) < 0)
+		return -1;
 	*out = steal_pointer(&img);
 	return 0;
 }
 
 static int img_send(struct cr_img *img, const void *data, size_t len, cr_error_t *err)
 {
-	img->crc = (uint32_t)crc32_z(img->crc, data, len);
-	if (write_all(img->fd, data, len, err) < 0)
-		return cr_error_wrap(err, "%s", img->name);
+	uint64_t tag = 0;
+	int failure;
+
+	if (sink_threaded(img->sink) && len >= CRC_SHARE_MIN && img->crc_turn++ % CRC_SHARE_EVERY == 0)
+		tag = TAG_CRC | (uint32_t)crc32_z(0, data, len);
+	sink_add(img->sink, data, len, tag);
+	failure = sink_failure(img->sink);
+	if (failure != 0)
+		return cr_error(err, failure, "%s: write", img->name);
 	return 0;
 }
 
@@ -246,7 +309,11 @@ static int img_flush(struct cr_img *img, cr_error_t *err)
 	size_t len = img->buf_len;
 
 	img->buf_len = 0;
-	return len > 0 ? img_send(img, img->buf, len, err) : 0;
+	if (len == 0 || img_send(img, img->buf, len, err) < 0)
+		return len == 0 ? 0 : -1;
+	if (len > SINK_COPY_MAX)
+		img_settle(img);   /* buf is filled again next */
+	return 0;
 }
 
 /* Buffers data, or sends it straight to the file when it would not fit. */
@@ -292,8 +359,12 @@ static int img_write_packed(struct cr_img *img, const ProtobufCMessage *msg, siz
 	if (protobuf_c_message_pack(msg, dst) != len)
 		return cr_error(err, 0, "%s: %s message packed to an unexpected size", img->name,
 				msg->descriptor->name);
-	if (tmp != NULL)
-		return img_write(img, tmp, len, err);
+	if (tmp != NULL) {
+		int ret = img_write(img, tmp, len, err);
+
+		img_settle(img);   /* tmp is freed on return */
+		return ret;
+	}
 	img->buf_len += len;
 	img->pos += len;
 	return 0;
@@ -345,8 +416,14 @@ static int img_commit(struct cr_img *img, cr_error_t *err)
 	unsigned char trailer[CR_IMG_TRAILER_SIZE];
 	int fd;
 
+	int failure;
+
 	if (img_flush(img, err) < 0)
 		return -1;
+	img_settle(img);
+	failure = sink_failure(img->sink);
+	if (failure != 0)
+		return cr_error(err, failure, "%s: write", img->name);
 	put_le32(trailer, CR_IMG_TRAILER_MAGIC);
 	put_le32(trailer + 4, img->crc);
 	put_le64(trailer + 8, img->pos - CR_IMG_HEADER_SIZE);
@@ -378,6 +455,7 @@ void cr_img_abort(struct cr_img *img)
 	if (img == NULL)
 		return;
 	if (img->mode == IMG_WRITING) {
+		sink_close(steal_pointer(&img->sink));   /* no write may follow the close */
 		if (img->fd >= 0)
 			close(steal_fd(&img->fd));
 		unlinkat(img_dirfd(img), img->name, 0);
@@ -636,9 +714,14 @@ static int open_in_memory(struct cr_img *img, uint64_t size, cr_error_t *err)
 static int open_streaming(struct cr_img *img, uint64_t size, cr_error_t *err)
 {
 	struct img_ends ends = { .size = size };
+	unsigned char header[CR_IMG_HEADER_SIZE];
 
-	if (check_ends_at(img->fd, img->name, img->kind, &ends, err) < 0)
+	if (check_ends_at(img->fd, img->name, img->kind, &ends, err) < 0 ||
+	    pread_exact(img->fd, header, sizeof(header), 0, img->name, err) < 0 ||
+	    sink_open(crc_consume, img, false, &img->sink, err) < 0)
 		return -1;
+	sink_add(img->sink, header, sizeof(header), 0);
+	img->stored_crc = ends.crc;
 	img->buf = malloc(IMG_READ_BUF);
 	if (img->buf == NULL)
 		return cr_error(err, ENOMEM, "%s: read buffer", img->name);
@@ -719,6 +802,7 @@ static int stream_read(struct cr_img *img, unsigned char *dst, size_t len, cr_er
 		if (n == 0 && len >= img->buf_cap) {
 			if (pread_exact(img->fd, dst, len, img->pos, img->name, err) < 0)
 				return -1;
+			sink_add(img->sink, dst, len, 0);
 			img->pos += len;
 			return 0;
 		}
@@ -731,6 +815,7 @@ static int stream_read(struct cr_img *img, unsigned char *dst, size_t len, cr_er
 		}
 		n = n < len ? n : len;
 		memcpy(dst, img->buf + img->buf_pos, n);
+		sink_add(img->sink, dst, n, 0);
 		img->buf_pos += n;
 		img->pos += n;
 		dst += n;
@@ -756,6 +841,48 @@ int cr_img_read_raw(struct cr_img *img, void *buf, size_t len, cr_error_t *err)
 	memcpy(buf, img->buf + img->pos, len);
 	img->pos += len;
 	return 0;
+}
+
+int cr_img_check_crc(struct cr_img *img, cr_error_t *err)
+{
+	if (img->mode != IMG_READING_STREAM)
+		return 0;   /* checked whole when opened */
+	if (img->pos != img->body_end)
+		return cr_error(err, 0, "%s: checksum: %" PRIu64 " body bytes were not read", img->name,
+				img->body_end - img->pos);
+	img_settle(img);
+	return check_crc(img->stored_crc, img->crc, img->name, err);
+}
+
+int cr_img_async(struct cr_img *img, cr_error_t *err)
+{
+	sink_fn fn = img->mode == IMG_WRITING ? send_consume : crc_consume;
+
+	if (img->sink == NULL || sink_threaded(img->sink))
+		return 0;
+	img->mark_base += sink_mark(img->sink);
+	sink_close(steal_pointer(&img->sink));
+	if (sink_open(fn, img, true, &img->sink, err) < 0) {
+		img->broken = true;
+		return cr_error_wrap(err, "%s", img->name);
+	}
+	return 0;
+}
+
+uint64_t cr_img_mark(const struct cr_img *img)
+{
+	return img->mark_base + (img->sink != NULL ? sink_mark(img->sink) : 0);
+}
+
+void cr_img_wait(struct cr_img *img, uint64_t mark)
+{
+	if (img->sink != NULL && mark > img->mark_base)
+		sink_wait(img->sink, mark - img->mark_base);
+}
+
+void cr_img_settle(struct cr_img *img)
+{
+	img_settle(img);
 }
 
 uint64_t cr_img_raw_offset(const struct cr_img *img)

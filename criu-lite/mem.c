@@ -20,7 +20,8 @@
 #define PM_SWAP    (1ULL << 62)
 #define PM_FILE    (1ULL << 61)
 #define PAGEMAP_BATCH 65536            /* pagemap entries read at once */
-#define COPY_BATCH    (4u << 20)       /* bytes of page data moved at once */
+#define COPY_BATCH    (1u << 20)       /* bytes of page data moved at once */
+#define N_BUFS        3                /* batch buffers in flight */
 #define USER_ADDR_MAX 0x00fffffffffff000ULL
 #define FREE_SEARCH_START (1ULL << 32)
 #define FREE_SEARCH_END   0x7ff000000000ULL
@@ -158,12 +159,31 @@ static bool page_wanted(enum page_policy p, uint64_t pm)
 	return false;
 }
 
+static int alloc_bufs(char *bufs[N_BUFS])
+{
+	for (int i = 0; i < N_BUFS; i++) {
+		bufs[i] = malloc(COPY_BATCH);
+		if (bufs[i] == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+static void free_bufs(char *bufs[N_BUFS])
+{
+	for (int i = 0; i < N_BUFS; i++)
+		free(bufs[i]);
+}
+
 struct page_dumper {
 	pid_t pid;
 	int pagemap_fd, mem_fd;
 	struct cr_pages_writer *pages;
 	struct cr_img *pagemap_img;
-	char *buf;
+	char *buf;             /* bufs[cur]: the batch being gathered */
+	char *bufs[N_BUFS];    /* read into in turn while the image's threads */
+	uint64_t marks[N_BUFS];/* write out the others; their marks when handed over */
+	int cur;
 	size_t used;
 	struct iovec remote[IOV_MAX];
 	int n_remote;
@@ -204,8 +224,15 @@ static int flush_batch(struct page_dumper *d, cr_error_t *err)
 		return 0;
 	if (read_batch(d, err) < 0)
 		return -1;
+	/* A full batch means much data: worth the threads from now on. */
+	if (d->used == COPY_BATCH && cr_img_async(cr_pages_writer_img(d->pages), err) < 0)
+		return -1;
 	if (cr_pages_write(d->pages, d->buf, d->used, err) < 0)
 		return -1;
+	d->marks[d->cur] = cr_img_mark(cr_pages_writer_img(d->pages));
+	d->cur = (d->cur + 1) % N_BUFS;
+	d->buf = d->bufs[d->cur];
+	cr_img_wait(cr_pages_writer_img(d->pages), d->marks[d->cur]);
 	progress_add(d->used);
 	d->used = 0;
 	d->n_remote = 0;
@@ -327,12 +354,12 @@ int mem_dump_pages(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 	struct page_dumper d = { .pid = t->pid, .pagemap_fd = -1, .mem_fd = -1 };
 	int ret = -1;
 
-	d.buf = malloc(COPY_BATCH);
 	d.pm = malloc(PAGEMAP_BATCH * 8);
-	if (d.buf == NULL || d.pm == NULL) {
+	if (alloc_bufs(d.bufs) < 0 || d.pm == NULL) {
 		cr_error(err, ENOMEM, "pid %d: page buffers", t->pid);
 		goto out;
 	}
+	d.buf = d.bufs[0];
 	if (open_proc_file(t->pid, "pagemap", &d.pagemap_fd, err) < 0 ||
 	    open_proc_file(t->pid, "mem", &d.mem_fd, err) < 0)
 		goto out;
@@ -346,7 +373,7 @@ out:
 		close(d.pagemap_fd);
 	if (d.mem_fd >= 0)
 		close(d.mem_fd);
-	free(d.buf);
+	free_bufs(d.bufs);
 	free(d.pm);
 	if (ret < 0)
 		cr_error_wrap(err, "dump memory of pid %d", t->pid);
@@ -628,7 +655,11 @@ int mem_restore_layout(struct restore_ctx *ctx, struct restore_task *t, const st
 
 struct page_filler {
 	pid_t pid;
-	char *buf;
+	struct cr_img *img;    /* the pages image, its crc on a second core */
+	char *buf;             /* bufs[cur]: the batch being gathered */
+	char *bufs[N_BUFS];    /* filled in turn while the crc thread reads */
+	uint64_t marks[N_BUFS];/* the others; their marks when handed over */
+	int cur;
 	size_t used;
 	struct iovec remote[IOV_MAX];
 	int n_remote;
@@ -646,6 +677,10 @@ static int fill_flush(struct page_filler *f, cr_error_t *err)
 		return cr_error(err, n < 0 ? errno : EFAULT, "pid %d: write %zu bytes of pages near %p",
 				f->pid, f->used, f->remote[0].iov_base);
 	progress_add(f->used);
+	f->marks[f->cur] = cr_img_mark(f->img);
+	f->cur = (f->cur + 1) % N_BUFS;
+	f->buf = f->bufs[f->cur];
+	cr_img_wait(f->img, f->marks[f->cur]);
 	f->used = 0;
 	f->n_remote = 0;
 	return 0;
@@ -686,6 +721,15 @@ static int set_protections(struct restore_task *t, cr_error_t *err)
 	return restore_batch_run(t, t->inj, err);
 }
 
+static uint64_t page_bytes_of(const struct restore_task *t)
+{
+	uint64_t total = 0;
+
+	for (size_t i = 0; i < t->n_pagemap; i++)
+		total += (uint64_t)t->pagemap[i]->nr_pages * PAGE_SIZE_CR;
+	return total;
+}
+
 int mem_restore_pages(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
 	struct page_filler f = { .pid = t->host_pid };
@@ -693,10 +737,15 @@ int mem_restore_pages(struct restore_ctx *ctx, struct restore_task *t, cr_error_
 	char name[IMG_NAME_MAX];
 	int ret = -1;
 
-	f.buf = malloc(COPY_BATCH);
-	if (f.buf == NULL)
-		return cr_error(err, ENOMEM, "pid %d: page buffer", t->pid);
+	if (alloc_bufs(f.bufs) < 0) {
+		cr_error(err, ENOMEM, "pid %d: page buffers", t->pid);
+		goto out;
+	}
+	f.buf = f.bufs[0];
 	if (cr_pages_reader_open(ctx->dirfd, img_task_name(name, "pages", t->pid), &r, err) < 0)
+		goto out;
+	f.img = cr_pages_reader_img(r);
+	if (page_bytes_of(t) >= CR_PAGES_CRC_LATE_MIN && cr_img_async(f.img, err) < 0)
 		goto out;
 	for (size_t i = 0; i < t->n_pagemap; i++)
 		if (fill_entry(&f, r, t->pagemap[i], err) < 0)
@@ -707,6 +756,6 @@ int mem_restore_pages(struct restore_ctx *ctx, struct restore_task *t, cr_error_
 out:
 	if (r)
 		cr_pages_reader_close(r);
-	free(f.buf);
+	free_bufs(f.bufs);
 	return ret;
 }

@@ -154,6 +154,7 @@ static int deflate_chunk(struct cr_pages_writer *w, const unsigned char *src, si
 {
 	int ret;
 
+	cr_img_settle(w->img);   /* zbuf may still be read for the crc */
 	if (deflateReset(&w->zs) != Z_OK)
 		return cr_error(err, 0, "%s: deflateReset failed", cr_img_name(w->img));
 	w->zs.next_in = src;
@@ -240,6 +241,8 @@ static int write_some(struct cr_pages_writer *w, const unsigned char *src, size_
 		return emit_chunk(w, src, n, err);
 	}
 	*used = n = min_size(CR_PAGES_CHUNK - w->chunk_len, len);
+	if (w->chunk_len == 0)
+		cr_img_settle(w->img);   /* the last chunk may still be read for the crc */
 	memcpy(w->chunk + w->chunk_len, src, n);
 	w->chunk_len += n;
 	return w->chunk_len == CR_PAGES_CHUNK ? flush_pending(w, err) : 0;
@@ -272,6 +275,7 @@ int cr_pages_writer_finish(struct cr_pages_writer *w, cr_error_t *err)
 		cr_pages_writer_abort(w);
 		return -1;
 	}
+	cr_img_settle(img);   /* the chunk buffers may still be read */
 	w->img = NULL;
 	writer_free(w);
 	return cr_img_finish(img, err);
@@ -288,6 +292,11 @@ void cr_pages_writer_abort(struct cr_pages_writer *w)
 uint64_t cr_pages_written(const struct cr_pages_writer *w)
 {
 	return w->written;
+}
+
+struct cr_img *cr_pages_writer_img(struct cr_pages_writer *w)
+{
+	return w->img;
 }
 
 /* --- reading --------------------------------------------------------------- */
@@ -456,6 +465,7 @@ static int load_zlib_chunk(struct cr_pages_reader *r, const struct chunk_hdr *h,
 {
 	if (reader_init_inflate(r, err) < 0)
 		return -1;
+	cr_img_settle(r->img);   /* zbuf may still be read for the crc */
 	if (cr_img_read_raw(r->img, r->zbuf, h->stored_len, err) < 0)
 		return -1;
 	if (inflate_chunk(r, h, err) < 0)
@@ -518,7 +528,12 @@ int cr_pages_reader_check_end(struct cr_pages_reader *r, cr_error_t *err)
 	if (left > 0)
 		return cr_error(err, 0, "%s: %" PRIu64 " bytes of page data left unread at offset %"
 				PRIu64, reader_name(r), left, cr_img_raw_offset(r->img));
-	return 0;
+	return cr_img_check_crc(r->img, err);
+}
+
+struct cr_img *cr_pages_reader_img(struct cr_pages_reader *r)
+{
+	return r->img;
 }
 
 void cr_pages_reader_close(struct cr_pages_reader *r)

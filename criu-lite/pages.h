@@ -19,9 +19,13 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "image.h"
 
 #define CR_PAGES_CHUNK (1u << 20)
 #define CR_CHUNK_ZLIB  1u
+/* Restore reads a page image at least this large once: its crc is computed
+ * on a second core while its pages are copied, not in a pass before. */
+#define CR_PAGES_CRC_LATE_MIN (8u << 20)
 
 struct cr_pages_writer;
 struct cr_pages_reader;
@@ -37,12 +41,18 @@ int cr_pages_writer_finish(struct cr_pages_writer *w, cr_error_t *err);
 void cr_pages_writer_abort(struct cr_pages_writer *w);
 /* Bytes of page data written so far (before compression). */
 uint64_t cr_pages_written(const struct cr_pages_writer *w);
+/* The image under the writer (reader), for cr_img_async and its marks:
+ * once async, a buffer passed to cr_pages_write (filled by cr_pages_read)
+ * must stay unchanged until a mark taken after the call was waited for. */
+struct cr_img *cr_pages_writer_img(struct cr_pages_writer *w);
+struct cr_img *cr_pages_reader_img(struct cr_pages_reader *r);
 
 int cr_pages_reader_open(int dirfd, const char *name, struct cr_pages_reader **out, cr_error_t *err);
 /* Fills exactly len bytes of page data; an error if the data ends first or a
  * chunk is malformed (names the file and the chunk's offset). */
 int cr_pages_read(struct cr_pages_reader *r, void *buf, size_t len, cr_error_t *err);
-/* After all pages are read: 0 if the body is fully consumed, else an error. */
+/* After all pages are read: 0 if the body is fully consumed and its crc
+ * matches the trailer's, else an error. */
 int cr_pages_reader_check_end(struct cr_pages_reader *r, cr_error_t *err);
 void cr_pages_reader_close(struct cr_pages_reader *r);
 

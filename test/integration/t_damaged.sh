@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# t_damaged: one flipped byte in a core-*.img makes cr restore fail, naming
-# the damaged file, before any process is created (the pid stays free). Put
-# back, the same images restore and pass: the failed restore left them intact.
+# t_damaged: one flipped byte in an image makes cr restore fail, naming the
+# damaged file, and leaves no process behind (the pid stays free). Put back,
+# the same images restore and pass: the failed restore left them intact.
+#   flipped_core_byte        core-*.img, refused before anything is created
+#   flipped_large_page_byte  page data of a page image of 8 MiB or more, whose
+#                            crc32 is checked while its pages are copied: the
+#                            process that was being filled must be gone
 source "$(dirname "$0")/lib.sh"
 
 # flip_byte FILE OFFSET: xor the byte at OFFSET with 0xff.
@@ -12,12 +16,15 @@ flip_byte() {
 	printf "$(printf '\\%03o' $((byte ^ 0xff)))" | dd of="$file" bs=1 seek="$off" conv=notrunc status=none
 }
 
-damaged_core() {
-	local img=$CASE_TMP/img core off before
+# damaged_image PREFIX [WANT]: flips the middle byte of PREFIX-*.img; the
+# restore must fail naming it (and saying WANT), leave nothing, and work
+# once the byte is put back.
+damaged_image() {
+	local prefix=$1 want=${2:-} img=$CASE_TMP/img core off before
 	wl_start w_state || return 1
 	cr_dump dump "$WL_PID" "$img" || return 1
-	core=$(ls "$img"/core-*.img 2>/dev/null | head -n 1)
-	[ -n "$core" ] || { REASON="no core-*.img in $img: $(ls "$img" | tr '\n' ' ')"; return 1; }
+	core=$(ls "$img"/"$prefix"-*.img 2>/dev/null | head -n 1)
+	[ -n "$core" ] || { REASON="no $prefix-*.img in $img: $(ls "$img" | tr '\n' ' ')"; return 1; }
 	off=$(($(stat -c %s "$core") / 2))
 	before=$(sha256sum < "$core")
 	flip_byte "$core" "$off"
@@ -32,6 +39,7 @@ damaged_core() {
 		REASON="the error does not name $(basename "$core"): $(last_line "$CR_ERR")"
 		return 1
 	}
+	grep -qF "$want" "$CR_ERR" || { REASON="the error does not say \"$want\": $(last_line "$CR_ERR")"; return 1; }
 	wait_until 2 pid_gone "$WL_PID" || { REASON="pid $WL_PID exists after the failed restore: $(describe_pid "$WL_PID")"; return 1; }
 
 	flip_byte "$core" "$off"
@@ -42,5 +50,7 @@ damaged_core() {
 	wl_await_exit
 }
 
-run_case flipped_core_byte damaged_core
+run_case flipped_core_byte damaged_image core
+# w_state holds 64 MiB of patterns, so its page image takes the late check.
+run_case flipped_large_page_byte damaged_image pages "checksum mismatch"
 finish_tests

@@ -110,6 +110,9 @@ static void write_pieces(struct cr_pages_writer *w, const unsigned char *data, s
 	}
 }
 
+/* Writers and readers hand their crc to a thread (data stays put meanwhile). */
+static bool async_crc;
+
 static void write_image(int dirfd, const char *name, bool compress, const unsigned char *data,
 			size_t total, const size_t *pages, size_t npieces)
 {
@@ -117,6 +120,8 @@ static void write_image(int dirfd, const char *name, bool compress, const unsign
 	cr_error_t err = NULL;
 
 	assert_ok(cr_pages_writer_open(dirfd, name, compress, &w, &err), &err);
+	if (async_crc)
+		assert_ok(cr_img_async(cr_pages_writer_img(w), &err), &err);
 	write_pieces(w, data, total, pages, npieces);
 	assert_ok(cr_pages_writer_finish(w, &err), &err);
 }
@@ -131,6 +136,8 @@ static void read_back(int dirfd, const char *name, const unsigned char *data, si
 
 	assert_non_null(back);
 	assert_ok(cr_pages_reader_open(dirfd, name, &r, &err), &err);
+	if (async_crc)
+		assert_ok(cr_img_async(cr_pages_reader_img(r), &err), &err);
 	for (size_t off = 0, i = 0; off < total; i = (i + 1) % npieces) {
 		size_t n = pages[i] * PG < total - off ? pages[i] * PG : total - off;
 
@@ -179,6 +186,52 @@ static void test_round_trip_compressed(void **state)
 
 	round_trip(f->dirfd, true);
 	assert_true(file_size(f->dirfd, "pages-1.img") < 2 * MIB);
+}
+
+static void test_round_trip_async_crc(void **state)
+{
+	struct fixture *f = *state;
+
+	async_crc = true;
+	round_trip(f->dirfd, false);
+	assert_int_equal(unlinkat(f->dirfd, "pages-1.img", 0), 0);
+	round_trip(f->dirfd, true);
+	async_crc = false;
+}
+
+/* A flipped byte of page data is found by the crc once the body was read,
+ * whether the crc ran inline or on a thread. */
+static void test_damaged_data_fails_check_end(void **state)
+{
+	struct fixture *f = *state;
+	const size_t total = 3 * MIB;
+	unsigned char *data = malloc(total), *back = malloc(total);
+	cr_error_t err = NULL;
+	int fd;
+
+	assert_non_null(data);
+	assert_non_null(back);
+	fill_random(data, total, 77);
+	write_image(f->dirfd, "pages-9.img", false, data, total, (size_t[]){ 256 }, 1);
+	fd = openat(f->dirfd, "pages-9.img", O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, (unsigned char[]){ (unsigned char)~data[MIB + 5] }, 1,
+				CR_IMG_HEADER_SIZE + 2 * CHDR + MIB + 5), 1);
+	close(fd);
+	for (int threaded = 0; threaded < 2; threaded++) {
+		struct cr_pages_reader *r = NULL;
+
+		assert_ok(cr_pages_reader_open(f->dirfd, "pages-9.img", &r, &err), &err);
+		if (threaded)
+			assert_ok(cr_img_async(cr_pages_reader_img(r), &err), &err);
+		assert_ok(cr_pages_read(r, back, total, &err), &err);
+		assert_int_equal(cr_pages_reader_check_end(r, &err), -1);
+		assert_err_has(&err, "pages-9.img", "checksum mismatch");
+		cr_error_release(&err);
+		cr_pages_reader_close(r);
+	}
+	free(back);
+	free(data);
 }
 
 /* Write sizes straddle the chunk size, in both modes. */
@@ -597,6 +650,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_round_trip_uncompressed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip_compressed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_round_trip_async_crc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_data_fails_check_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip_chunk_edges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compressible_shrinks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incompressible_stored_raw, setup, teardown),
