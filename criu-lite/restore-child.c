@@ -19,6 +19,76 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#define PMD_SPAN (1ULL << 30)          /* what one page of page middle directory maps */
+#define PUD_SPAN (1ULL << 39)          /* ... and one page of page upper directory */
+#define PT_SPAN  (2ULL << 20)          /* ... and one page of page table */
+#define USER_TOP 0x7ffffffff000ULL
+
+static bool range_free(const uint64_t (*busy)[2], size_t n, uint64_t at, uint64_t len)
+{
+	for (size_t i = 0; i < n; i++)
+		if (at < busy[i][1] + PAGE_SIZE_CR && busy[i][0] < at + len + PAGE_SIZE_CR)
+			return false;
+	return true;
+}
+
+/* How many levels of page tables above the last one cr's layout already
+ * has for a mapping at addr: 2, 1 or 0 to allocate fewer in the child. */
+static int tables_shared(const struct proc_vma_list *mine, uint64_t addr)
+{
+	int best = 0;
+
+	for (size_t i = 0; i < mine->n && best < 2; i++) {
+		const struct proc_vma *v = &mine->v[i];
+
+		if (v->special == VMA_SPECIAL_VSYSCALL)
+			continue;
+		if (v->start / PMD_SPAN <= addr / PMD_SPAN && addr / PMD_SPAN <= (v->end - 1) / PMD_SPAN)
+			best = 2;
+		else if (v->start / PUD_SPAN <= addr / PUD_SPAN && addr / PUD_SPAN <= (v->end - 1) / PUD_SPAN)
+			best = 1;
+	}
+	return best;
+}
+
+/* A place a page away from a dumped mapping, in the same 2 MiB: the page
+ * tables the trampoline needs are then ones the dumped memory needs too,
+ * and unmapping the trampoline at the end frees none.  Page tables come
+ * and go at a high price on some hypervisors; of such places, the one
+ * that shares the most of them with cr's own layout costs the child
+ * least. */
+static uint64_t beside_dumped(const uint64_t (*busy)[2], size_t n, const struct proc_vma_list *mine,
+			      const struct restore_task *t)
+{
+	uint64_t len = t->tramp_size, best = 0;
+	int best_shared = -1;
+
+	for (size_t i = 0; i < t->mm->n_vmas && best_shared < 2; i++) {
+		const VmaEntry *e = t->mm->vmas[i];
+		uint64_t at[2] = { e->end + PAGE_SIZE_CR, e->start - PAGE_SIZE_CR - len };
+		bool ok[2];
+
+		if (e->kind == VMA_KIND__VMA_VDSO || e->kind == VMA_KIND__VMA_VVAR ||
+		    e->kind == VMA_KIND__VMA_VVAR_VCLOCK)
+			continue;
+		ok[0] = at[0] + len <= USER_TOP && (at[0] + len - 1) / PT_SPAN == (e->end - 1) / PT_SPAN;
+		/* Not in the gap below a stack, where it grows. */
+		ok[1] = !e->growsdown && e->start >= PT_SPAN + PAGE_SIZE_CR + len && at[1] / PT_SPAN == e->start / PT_SPAN;
+		for (int k = 0; k < 2; k++) {
+			int shared;
+
+			if (!ok[k] || !range_free(busy, n, at[k], len))
+				continue;
+			shared = tables_shared(mine, at[k]);
+			if (shared > best_shared) {
+				best = at[k];
+				best_shared = shared;
+			}
+		}
+	}
+	return best;
+}
+
 /* An address for the trampoline, free in cr's layout (mine) and in the
  * dumped one. */
 static int find_trampoline(const struct proc_vma_list *mine, const struct restore_task *t, uint64_t *out,
@@ -37,7 +107,9 @@ static int find_trampoline(const struct proc_vma_list *mine, const struct restor
 		busy[n][0] = t->mm->vmas[i]->start;
 		busy[n][1] = t->mm->vmas[i]->end;
 	}
-	*out = mem_find_free((const uint64_t (*)[2])busy, n, t->tramp_size);
+	*out = beside_dumped((const uint64_t (*)[2])busy, n, mine, t);
+	if (*out == 0)
+		*out = mem_find_free((const uint64_t (*)[2])busy, n, t->tramp_size);
 	if (*out == 0)
 		return cr_error(err, 0, "no free address for the trampoline");
 	return 0;
@@ -168,6 +240,8 @@ static int settle_zombies(struct restore_task *t, const pid_t *local, cr_error_t
 	sigset_t chld;
 	struct timespec zero = { 0 };
 
+	if (t->n_children == 0)
+		return 0;   /* nothing can have sent SIGCHLD: fork cleared the pending set */
 	for (size_t i = 0; i < t->n_children; i++) {
 		siginfo_t si;
 
@@ -199,9 +273,11 @@ static int own_setup(struct restore_run *run, struct restore_task *t, cr_error_t
 static int child_body(struct restore_run *run, struct restore_task *t, bool is_root, cr_error_t *err)
 {
 	uint64_t all = ~0ULL;
-	cleanup_free pid_t *local = calloc(t->n_children + 1, sizeof(pid_t));
+	cleanup_free pid_t *local = NULL;
 
-	if (local == NULL)
+	/* A leaf (most processes) touches no heap page here: every page a
+	 * fresh child writes first costs a copy. */
+	if (t->n_children > 0 && (local = calloc(t->n_children, sizeof(pid_t))) == NULL)
 		return cr_error(err, ENOMEM, "child table");
 	if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, 8) < 0)
 		return cr_error(err, errno, "block signals");
