@@ -49,6 +49,9 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN       := -Wall -Wextra -Werror
 BASE_FLAGS := -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) -I$(BUILD)/proto -Icriu-lite $(PKG_CFLAGS)
 SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+# Every symbol bound at start: each restored process runs cr's code in a
+# fresh copy of its address space, where a lazy binding costs page faults.
+CR_LDFLAGS := -Wl,-z,now
 
 PROTOS      := $(wildcard proto/*.proto)
 PROTO_C     := $(patsubst proto/%.proto,$(BUILD)/proto/%.pb-c.c,$(PROTOS))
@@ -92,7 +95,7 @@ $(BUILD)/obj/main.o: criu-lite/main.c $(PROTO_H) | $(BUILD)/obj
 	$(CC) $(BASE_FLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/cr: $(BUILD)/obj/main.o $(ENGINE_OBJ)
-	$(CC) $(CFLAGS) -pthread $^ $(PKG_LIBS) -o $@
+	$(CC) $(CFLAGS) $(CR_LDFLAGS) -pthread $^ $(PKG_LIBS) -o $@
 
 $(BUILD)/test/unit/%: test/unit/%.c $(wildcard test/unit/*.h) $(SAN_OBJ) $(PROTO_H)
 	@mkdir -p $(dir $@)
