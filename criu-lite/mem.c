@@ -478,15 +478,15 @@ struct cr_specials {
 };
 
 /* Unmaps everything of cr's in one sweep of user space around what stays:
- * the trampoline and the special mappings. */
-static void unmap_cr_layout(struct restore_task *t, const struct cr_specials *sp)
+ * the trampoline, and the special mappings if they are to be moved. */
+static void unmap_cr_layout(struct restore_task *t, const struct cr_specials *sp, bool keep_specials)
 {
 	uint64_t keep[9][2], from = 0;
 	size_t n = 0;
 
 	keep[n][0] = t->tramp;
 	keep[n++][1] = t->tramp + t->tramp_size;
-	for (size_t i = 0; i < sp->n; i++, n++) {
+	for (size_t i = 0; keep_specials && i < sp->n; i++, n++) {
 		keep[n][0] = sp->v[i]->start;
 		keep[n][1] = sp->v[i]->end;
 		for (size_t j = n; j > 0 && keep[j][0] < keep[j - 1][0]; j--) {
@@ -632,10 +632,60 @@ static int find_specials(const struct restore_task *t, const struct proc_vma_lis
 	return 0;
 }
 
+#ifndef ARCH_MAP_VDSO_64
+#define ARCH_MAP_VDSO_64 0x2003
+#endif
+
+/* Where the dumped special mappings start, if they lie as the kernel lays
+ * out its own (cr's: same kinds, order, sizes and offsets), so that
+ * arch_prctl(ARCH_MAP_VDSO_64) can make them there afresh; else 0. */
+static uint64_t specials_as_kernel_maps(const struct restore_task *t, const struct cr_specials *sp)
+{
+	uint64_t base = 0;
+	size_t k = 0;
+
+	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+		const VmaEntry *e = t->mm->vmas[i];
+
+		if (!is_special(e->kind))
+			continue;
+		if (k == sp->n || e->kind != special_kind(sp->v[k]->special))
+			return 0;
+		if (k == 0)
+			base = e->start;
+		if (e->start - base != sp->v[k]->start - sp->v[0]->start ||
+		    e->end - e->start != sp->v[k]->end - sp->v[k]->start)
+			return 0;
+		k++;
+	}
+	return k == sp->n ? base : 0;
+}
+
+/* The kernel maps a vdso where asked (CONFIG_CHECKPOINT_RESTORE) if, asked
+ * while the restorer has one, it answers EEXIST. */
+static bool vdso_mappable(const struct cr_specials *sp)
+{
+	return sp->n > 0 && syscall(SYS_arch_prctl, ARCH_MAP_VDSO_64, 0) < 0 && errno == EEXIST;
+}
+
+/* Moving the vdso/vvar costs a page-table move each; once cr's memory is
+ * gone (they with it) the kernel makes them anew where the dump had them,
+ * and each is checked to be there before anything else is mapped. */
+static void remake_specials(struct restore_task *t, const struct cr_specials *sp, uint64_t base)
+{
+	inject_batch_add(&t->batch, "map the vdso at its dumped address", SYS_arch_prctl, ARCH_MAP_VDSO_64, base, 0,
+			 0, 0, 0);
+	for (size_t i = 0; i < sp->n; i++)
+		inject_batch_add(&t->batch, "find the vdso at its dumped address", SYS_msync,
+				 base + (sp->v[i]->start - sp->v[0]->start), sp->v[i]->end - sp->v[i]->start, 0, 0,
+				 0, 0);
+}
+
 int mem_restore_layout(struct restore_ctx *ctx, struct restore_task *t, const struct proc_vma_list *cr_layout,
 		       cr_error_t *err)
 {
 	struct cr_specials sp;
+	uint64_t base;
 
 	(void)ctx;
 	t->vma_has_pages = calloc(t->mm->n_vmas + 1, 1);
@@ -644,9 +694,15 @@ int mem_restore_layout(struct restore_ctx *ctx, struct restore_task *t, const st
 	mark_vmas_with_pages(t);
 	if (find_specials(t, cr_layout, &sp, err) < 0)
 		return -1;
-	unmap_cr_layout(t, &sp);
-	if (move_specials(t, &sp, err) < 0)
-		return -1;
+	base = specials_as_kernel_maps(t, &sp);
+	if (base != 0 && vdso_mappable(&sp)) {
+		unmap_cr_layout(t, &sp, false);
+		remake_specials(t, &sp, base);
+	} else {
+		unmap_cr_layout(t, &sp, true);
+		if (move_specials(t, &sp, err) < 0)
+			return -1;
+	}
 	for (size_t i = 0; i < t->mm->n_vmas; i++)
 		if (!is_special(t->mm->vmas[i]->kind))
 			map_vma(t, i);
