@@ -651,6 +651,7 @@ static void free_ctx(struct dump_ctx *ctx)
 	}
 	free(ctx->tasks);
 	free(ctx->seen);
+	mem_page_bufs_free(ctx->page_bufs);
 	arena_free(&ctx->arena);
 	if (ctx->dirfd >= 0)
 		close(ctx->dirfd);

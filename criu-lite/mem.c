@@ -159,20 +159,45 @@ static bool page_wanted(enum page_policy p, uint64_t pm)
 	return false;
 }
 
-static int alloc_bufs(char *bufs[N_BUFS])
+/* Allocated once for all the processes of a run: on a VM each new mapping
+ * costs page tables, which made small processes pay for big buffers. */
+struct page_bufs {
+	char *buf[N_BUFS];
+	uint64_t *pagemap;     /* dump only: PAGEMAP_BATCH entries */
+};
+
+void mem_page_bufs_free(struct page_bufs *pb)
 {
-	for (int i = 0; i < N_BUFS; i++) {
-		bufs[i] = malloc(COPY_BATCH);
-		if (bufs[i] == NULL)
-			return -1;
-	}
-	return 0;
+	if (pb == NULL)
+		return;
+	for (int i = 0; i < N_BUFS; i++)
+		free(pb->buf[i]);
+	free(pb->pagemap);
+	free(pb);
 }
 
-static void free_bufs(char *bufs[N_BUFS])
+static struct page_bufs *page_bufs_get(struct page_bufs **slot, bool pagemap, pid_t pid, cr_error_t *err)
 {
-	for (int i = 0; i < N_BUFS; i++)
-		free(bufs[i]);
+	struct page_bufs *pb = *slot;
+	bool ok;
+
+	if (pb == NULL)
+		pb = *slot = calloc(1, sizeof(*pb));
+	ok = pb != NULL;
+	for (int i = 0; ok && i < N_BUFS; i++) {
+		if (pb->buf[i] == NULL)
+			pb->buf[i] = malloc(COPY_BATCH);
+		ok = pb->buf[i] != NULL;
+	}
+	if (ok && pagemap && pb->pagemap == NULL) {
+		pb->pagemap = malloc(PAGEMAP_BATCH * 8);
+		ok = pb->pagemap != NULL;
+	}
+	if (!ok) {
+		cr_error(err, ENOMEM, "pid %d: page buffers", pid);
+		return NULL;
+	}
+	return pb;
 }
 
 struct page_dumper {
@@ -181,7 +206,7 @@ struct page_dumper {
 	struct cr_pages_writer *pages;
 	struct cr_img *pagemap_img;
 	char *buf;             /* bufs[cur]: the batch being gathered */
-	char *bufs[N_BUFS];    /* read into in turn while the image's threads */
+	char **bufs;           /* N_BUFS, read into in turn while the image's threads */
 	uint64_t marks[N_BUFS];/* write out the others; their marks when handed over */
 	int cur;
 	size_t used;
@@ -352,14 +377,14 @@ static int dump_all_pages(struct dump_ctx *ctx, struct dump_task *t, struct page
 int mem_dump_pages(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
 	struct page_dumper d = { .pid = t->pid, .pagemap_fd = -1, .mem_fd = -1 };
+	struct page_bufs *pb = page_bufs_get(&ctx->page_bufs, true, t->pid, err);
 	int ret = -1;
 
-	d.pm = malloc(PAGEMAP_BATCH * 8);
-	if (alloc_bufs(d.bufs) < 0 || d.pm == NULL) {
-		cr_error(err, ENOMEM, "pid %d: page buffers", t->pid);
+	if (pb == NULL)
 		goto out;
-	}
+	d.bufs = pb->buf;
 	d.buf = d.bufs[0];
+	d.pm = pb->pagemap;
 	if (open_proc_file(t->pid, "pagemap", &d.pagemap_fd, err) < 0 ||
 	    open_proc_file(t->pid, "mem", &d.mem_fd, err) < 0)
 		goto out;
@@ -373,8 +398,6 @@ out:
 		close(d.pagemap_fd);
 	if (d.mem_fd >= 0)
 		close(d.mem_fd);
-	free_bufs(d.bufs);
-	free(d.pm);
 	if (ret < 0)
 		cr_error_wrap(err, "dump memory of pid %d", t->pid);
 	return ret;
@@ -713,7 +736,7 @@ struct page_filler {
 	pid_t pid;
 	struct cr_img *img;    /* the pages image, its crc on a second core */
 	char *buf;             /* bufs[cur]: the batch being gathered */
-	char *bufs[N_BUFS];    /* filled in turn while the crc thread reads */
+	char **bufs;           /* N_BUFS, filled in turn while the crc thread reads */
 	uint64_t marks[N_BUFS];/* the others; their marks when handed over */
 	int cur;
 	size_t used;
@@ -789,14 +812,14 @@ static uint64_t page_bytes_of(const struct restore_task *t)
 int mem_restore_pages(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
 	struct page_filler f = { .pid = t->host_pid };
+	struct page_bufs *pb = page_bufs_get(&ctx->page_bufs, false, t->pid, err);
 	struct cr_pages_reader *r = NULL;
 	char name[IMG_NAME_MAX];
 	int ret = -1;
 
-	if (alloc_bufs(f.bufs) < 0) {
-		cr_error(err, ENOMEM, "pid %d: page buffers", t->pid);
-		goto out;
-	}
+	if (pb == NULL)
+		return -1;
+	f.bufs = pb->buf;
 	f.buf = f.bufs[0];
 	if (cr_pages_reader_open(ctx->dirfd, img_task_name(name, "pages", t->pid), &r, err) < 0)
 		goto out;
@@ -812,6 +835,5 @@ int mem_restore_pages(struct restore_ctx *ctx, struct restore_task *t, cr_error_
 out:
 	if (r)
 		cr_pages_reader_close(r);
-	free_bufs(f.bufs);
 	return ret;
 }

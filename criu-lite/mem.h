@@ -12,6 +12,9 @@ int mem_dump_vmas(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
  * data the files behind the mappings do not. */
 int mem_dump_pages(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
 
+/* Frees the page buffers of a dump or restore (allocated on first use). */
+void mem_page_bufs_free(struct page_bufs *pb);
+
 /* Restore validation: VMAs sorted, aligned, in user space, not
  * overlapping; pagemap entries inside VMAs; special mappings sized as
  * on this kernel. */

@@ -517,6 +517,7 @@ void restore_unload(struct restore_run *run)
 {
 	struct restore_ctx *ctx = &run->ctx;
 
+	mem_page_bufs_free(steal_pointer(&ctx->page_bufs));
 	for (size_t i = 0; i < ctx->n_tasks; i++) {
 		struct restore_task *t = &ctx->tasks[i];
 

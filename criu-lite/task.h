@@ -69,9 +69,13 @@ struct fd_seen {
 	uint32_t file_id;
 };
 
+/* mem.c's page data buffers, kept across the processes of one run. */
+struct page_bufs;
+
 struct dump_ctx {
 	const struct dump_opts *opts;
 	int dirfd;
+	struct page_bufs *page_bufs;
 	struct arena arena;
 	struct file_table files;
 	struct fd_seen *seen;
@@ -138,6 +142,7 @@ struct restore_task {
 struct restore_ctx {
 	const struct restore_opts *opts;
 	int dirfd;
+	struct page_bufs *page_bufs;
 	FileEntry **files;             /* indexed by id (ids are 1..n_files) */
 	size_t n_files;
 	struct restore_task *tasks;    /* parents before children; [0] is the root */
