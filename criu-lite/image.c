@@ -6,13 +6,15 @@
  * checks it completely and then decodes frames from memory.  Page images are
  * read streaming, so opening one checks only the header and the trailer,
  * and the crc is either checked in a separate bounded-memory pass
- * (cr_img_verify) or computed over what is read and compared at the end
- * (cr_img_check_crc).  Bytes go through the image's sink: a writer's sink
- * checksums and writes them, a reader's checksums them.  cr_img_async moves
- * the sink to a thread of its own (see sink.h for what that asks of the
- * caller); a writer then computes one large piece's crc in CRC_SHARE_EVERY
- * itself, which balances the reading the caller does with the writing the
- * thread does. */
+ * (cr_img_verify, on two cores for a large page image) or computed over
+ * what is read and compared at the end (cr_img_check_crc).
+ *
+ * Bytes go through the image's sink: a writer's sink checksums and writes
+ * them, a reader's checksums them (and reads ahead what cr_img_read_later
+ * asked for).  cr_img_async moves the sink to a thread of its own (see
+ * sink.h for what that asks of the caller); a writer then computes one large
+ * piece's crc in CRC_SHARE_EVERY itself, which balances the reading the
+ * caller does with the writing the thread does. */
 #define ZLIB_CONST
 #include "image.h"
 #include "sink.h"
@@ -21,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,6 +32,7 @@
 #define IMG_WRITE_BUF  (256u << 10)
 #define IMG_READ_BUF   (256u << 10)
 #define IMG_VERIFY_BUF (1u << 20)
+#define IMG_ASYNC_WINDOW 4096u
 #define IMG_FRAME_HDR  4u
 /* A message image is read whole; anything this large is not one. */
 #define IMG_MAX_MSG_FILE (1ull << 30)
@@ -54,6 +58,7 @@ struct cr_img {
 	struct sink *sink;       /* writing: the bytes flushed; streaming: header and body read */
 	uint32_t crc;            /* of those bytes, kept by the sink's consumer */
 	uint32_t stored_crc;     /* streaming: the trailer's */
+	bool crc_checked;        /* streaming: verified already, not computed again */
 	unsigned int crc_turn;   /* async writing: large pieces sent, for CRC_SHARE_EVERY */
 	uint64_t mark_base;      /* pieces the sink before this one took (marks go on across cr_img_async) */
 	bool broken;        /* writing: an earlier write failed */
@@ -149,7 +154,10 @@ static int check_kind_arg(const char *name, uint32_t kind, cr_error_t *err)
 }
 
 /* A tag with this bit carries the piece's crc32, computed by the caller. */
-#define TAG_CRC (1ull << 32)
+#define TAG_CRC  (1ull << 32)
+/* A reader's piece with this bit is still to be read, from the file offset
+ * in the bits below. */
+#define TAG_READ (1ull << 63)
 /* Pieces from this size on are worth computing the crc for on the caller's
  * side, one in CRC_SHARE_EVERY (measured: a dump's reading costs about as
  * much as its writing, and the crc about two thirds of either). */
@@ -164,10 +172,37 @@ static void crc_update(struct cr_img *img, const void *p, size_t len, uint64_t t
 		img->crc = (uint32_t)crc32_z(img->crc, p, len);
 }
 
-static int crc_consume(void *arg, const void *p, size_t len, uint64_t tag)
+/* Reads len bytes from *off on, advancing *off: 0, an errno value, or
+ * ENODATA when the file ends first. */
+static int pread_all(int fd, void *buf, size_t len, uint64_t *off)
 {
-	crc_update(arg, p, len, tag);
+	unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pread(fd, p, len, (off_t)*off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? errno : ENODATA;
+		p += n;
+		*off += (uint64_t)n;
+		len -= (size_t)n;
+	}
 	return 0;
+}
+
+static int read_consume(void *arg, const void *p, size_t len, uint64_t tag)
+{
+	struct cr_img *img = arg;
+	uint64_t off = tag & ~TAG_READ;
+	int status = 0;
+
+	if (tag & TAG_READ)
+		status = pread_all(img->fd, (void *)p, len, &off);
+	if (status == 0 && !img->crc_checked)
+		crc_update(img, p, len, 0);
+	return status;
 }
 
 static int send_consume(void *arg, const void *p, size_t len, uint64_t tag)
@@ -468,22 +503,14 @@ void cr_img_abort(struct cr_img *img)
 static int pread_exact(int fd, void *buf, size_t len, uint64_t off, const char *name,
 		       cr_error_t *err)
 {
-	unsigned char *p = buf;
+	uint64_t at = off;
+	int status = pread_all(fd, buf, len, &at);
 
-	while (len > 0) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return cr_error(err, errno, "%s: read at offset %" PRIu64, name, off);
-		if (n == 0)
-			return cr_error(err, 0, "%s: truncated: file ends at offset %" PRIu64
-					" (%zu more bytes expected)", name, off, len);
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
+	if (status == ENODATA)
+		return cr_error(err, 0, "%s: truncated: file ends at offset %" PRIu64
+				" (%" PRIu64 " more bytes expected)", name, at, len - (at - off));
+	if (status != 0)
+		return cr_error(err, status, "%s: read at offset %" PRIu64, name, at);
 	return 0;
 }
 
@@ -629,6 +656,57 @@ static int frame_walk_end(struct frame_walk *fw, cr_error_t *err)
 
 /* --- verifying --------------------------------------------------------------- */
 
+/* A page image at least this large is checked on two cores, half each. */
+#define VERIFY_SPLIT_MIN (8u << 20)
+
+struct crc_range {
+	int fd;
+	uint64_t off, len;
+	uint32_t crc;
+	int status;          /* errno of a failed read, else 0 */
+};
+
+static void *crc_range_main(void *arg)
+{
+	struct crc_range *r = arg;
+	cleanup_free unsigned char *buf = malloc(IMG_VERIFY_BUF);
+	uint64_t done = 0;
+
+	r->crc = 0;
+	r->status = buf == NULL ? ENOMEM : 0;
+	while (r->status == 0 && done < r->len) {
+		size_t n = min_size(IMG_VERIFY_BUF, r->len - done);
+
+		uint64_t at = r->off + done;
+
+		r->status = pread_all(r->fd, buf, n, &at);
+		if (r->status == 0)
+			r->crc = (uint32_t)crc32_z(r->crc, buf, n);
+		done += n;
+	}
+	return NULL;
+}
+
+/* The crc32 of a page image's header and body, the second half on a
+ * thread of its own (or after the first, if none can be started). */
+static int verify_split(int fd, const char *name, const struct img_ends *ends, cr_error_t *err)
+{
+	uint64_t body_end = CR_IMG_HEADER_SIZE + ends->body_len;
+	struct crc_range a = { .fd = fd, .len = body_end / 2 };
+	struct crc_range b = { .fd = fd, .off = a.len, .len = body_end - a.len };
+	pthread_t th;
+	bool threaded = pthread_create(&th, NULL, crc_range_main, &b) == 0;
+
+	crc_range_main(&a);
+	if (threaded)
+		pthread_join(th, NULL);
+	else
+		crc_range_main(&b);
+	if (a.status != 0 || b.status != 0)
+		return cr_error(err, a.status != 0 ? a.status : b.status, "%s: read", name);
+	return check_crc(ends->crc, (uint32_t)crc32_combine(a.crc, b.crc, (z_off_t)b.len), name, err);
+}
+
 /* Streams header and body through crc32 (and the frame walk for messages). */
 static int verify_body(int fd, const char *name, uint32_t kind, const struct img_ends *ends,
 		       cr_error_t *err)
@@ -673,6 +751,8 @@ int cr_img_verify(int dirfd, const char *name, uint32_t kind, cr_error_t *err)
 		return -1;
 	if (check_ends_at(fd, name, kind, &ends, err) < 0)
 		return -1;
+	if (!kind_has_messages(kind) && ends.size >= VERIFY_SPLIT_MIN)
+		return verify_split(fd, name, &ends, err);
 	return verify_body(fd, name, kind, &ends, err);
 }
 
@@ -718,7 +798,7 @@ static int open_streaming(struct cr_img *img, uint64_t size, cr_error_t *err)
 
 	if (check_ends_at(img->fd, img->name, img->kind, &ends, err) < 0 ||
 	    pread_exact(img->fd, header, sizeof(header), 0, img->name, err) < 0 ||
-	    sink_open(crc_consume, img, false, &img->sink, err) < 0)
+	    sink_open(read_consume, img, false, &img->sink, err) < 0)
 		return -1;
 	sink_add(img->sink, header, sizeof(header), 0);
 	img->stored_crc = ends.crc;
@@ -807,7 +887,10 @@ static int stream_read(struct cr_img *img, unsigned char *dst, size_t len, cr_er
 			return 0;
 		}
 		if (n == 0) {
-			n = min_size(img->buf_cap, img->body_end - img->pos);
+			/* Once the bulk is read ahead by the sink, the window only
+			 * serves chunk headers: fill it with what they need. */
+			n = sink_threaded(img->sink) ? IMG_ASYNC_WINDOW : img->buf_cap;
+			n = min_size(n, img->body_end - img->pos);
 			if (pread_exact(img->fd, img->buf, n, img->pos, img->name, err) < 0)
 				return -1;
 			img->buf_len = n;
@@ -843,6 +926,26 @@ int cr_img_read_raw(struct cr_img *img, void *buf, size_t len, cr_error_t *err)
 	return 0;
 }
 
+int cr_img_read_later(struct cr_img *img, void *buf, size_t len, cr_error_t *err)
+{
+	unsigned char *dst = buf;
+	size_t n;
+
+	if (img->mode != IMG_READING_STREAM || !sink_threaded(img->sink))
+		return cr_img_read_raw(img, buf, len, err);
+	if (len > img->body_end - img->pos)
+		return cr_img_read_raw(img, buf, len, err);   /* says what is missing */
+	n = min_size(img->buf_len - img->buf_pos, len);
+	if (len - n <= SINK_COPY_MAX)   /* the sink would read into its copy */
+		n = len;
+	if (n > 0 && stream_read(img, dst, n, err) < 0)
+		return -1;
+	if (len > n)
+		sink_add(img->sink, dst + n, len - n, TAG_READ | img->pos);
+	img->pos += len - n;
+	return 0;
+}
+
 int cr_img_check_crc(struct cr_img *img, cr_error_t *err)
 {
 	if (img->mode != IMG_READING_STREAM)
@@ -851,12 +954,20 @@ int cr_img_check_crc(struct cr_img *img, cr_error_t *err)
 		return cr_error(err, 0, "%s: checksum: %" PRIu64 " body bytes were not read", img->name,
 				img->body_end - img->pos);
 	img_settle(img);
+	if (img->crc_checked)
+		return 0;
 	return check_crc(img->stored_crc, img->crc, img->name, err);
+}
+
+void cr_img_crc_checked(struct cr_img *img)
+{
+	if (img->mode == IMG_READING_STREAM)
+		img->crc_checked = true;
 }
 
 int cr_img_async(struct cr_img *img, cr_error_t *err)
 {
-	sink_fn fn = img->mode == IMG_WRITING ? send_consume : crc_consume;
+	sink_fn fn = img->mode == IMG_WRITING ? send_consume : read_consume;
 
 	if (img->sink == NULL || sink_threaded(img->sink))
 		return 0;
@@ -874,10 +985,18 @@ uint64_t cr_img_mark(const struct cr_img *img)
 	return img->mark_base + (img->sink != NULL ? sink_mark(img->sink) : 0);
 }
 
-void cr_img_wait(struct cr_img *img, uint64_t mark)
+int cr_img_wait(struct cr_img *img, uint64_t mark, cr_error_t *err)
 {
-	if (img->sink != NULL && mark > img->mark_base)
+	int failure;
+
+	if (img->sink == NULL)
+		return 0;
+	if (mark > img->mark_base)
 		sink_wait(img->sink, mark - img->mark_base);
+	failure = sink_failure(img->sink);
+	if (failure != 0)
+		return cr_error(err, failure, "%s: %s", img->name, img->mode == IMG_WRITING ? "write" : "read");
+	return 0;
 }
 
 void cr_img_settle(struct cr_img *img)

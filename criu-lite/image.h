@@ -77,19 +77,25 @@ int cr_img_read_msg(struct cr_img *img, const ProtobufCMessageDescriptor *desc,
 int cr_img_read_raw(struct cr_img *img, void *buf, size_t len, cr_error_t *err);
 uint64_t cr_img_raw_offset(const struct cr_img *img);
 /* Page images: after the whole body was read, compares the crc of what was
- * read with the trailer's (message images were checked when opened). */
+ * read with the trailer's (message images were checked when opened), unless
+ * the caller said with crc_checked that cr_img_verify passed already. */
 int cr_img_check_crc(struct cr_img *img, cr_error_t *err);
+void cr_img_crc_checked(struct cr_img *img);
+/* Like read_raw, but on an async page image the bytes arrive later, read
+ * by the sink's thread: buf is filled once cr_img_wait has seen a mark
+ * taken after this call. */
+int cr_img_read_later(struct cr_img *img, void *buf, size_t len, cr_error_t *err);
 
 /* --- work on other cores ----------------------------------------------------
  * async: from now on the crc of raw data written (or read), and a writer's
  * writes, run on threads of their own.  The memory of every write_raw
  * source (read_raw destination) of more than SINK_COPY_MAX bytes must then
  * stay unchanged until cr_img_wait has seen a mark taken after that call,
- * or cr_img_settle returned.  A write that fails on the thread fails a
- * later write_raw or finish. */
+ * or cr_img_settle returned.  A write or read that fails on the thread
+ * fails the next wait (and a later write_raw or finish). */
 int cr_img_async(struct cr_img *img, cr_error_t *err);
 uint64_t cr_img_mark(const struct cr_img *img);
-void cr_img_wait(struct cr_img *img, uint64_t mark);
+int cr_img_wait(struct cr_img *img, uint64_t mark, cr_error_t *err);
 void cr_img_settle(struct cr_img *img);
 int cr_img_body_left(const struct cr_img *img, uint64_t *left);
 const char *cr_img_name(const struct cr_img *img);

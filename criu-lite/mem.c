@@ -257,7 +257,8 @@ static int flush_batch(struct page_dumper *d, cr_error_t *err)
 	d->marks[d->cur] = cr_img_mark(cr_pages_writer_img(d->pages));
 	d->cur = (d->cur + 1) % N_BUFS;
 	d->buf = d->bufs[d->cur];
-	cr_img_wait(cr_pages_writer_img(d->pages), d->marks[d->cur]);
+	if (cr_img_wait(cr_pages_writer_img(d->pages), d->marks[d->cur], err) < 0)
+		return -1;
 	progress_add(d->used);
 	d->used = 0;
 	d->n_remote = 0;
@@ -732,36 +733,65 @@ int mem_restore_layout(struct restore_ctx *ctx, struct restore_task *t, const st
 	return restore_batch_run(t, t->inj, err);
 }
 
-struct page_filler {
-	pid_t pid;
-	struct cr_img *img;    /* the pages image, its crc on a second core */
-	char *buf;             /* bufs[cur]: the batch being gathered */
-	char **bufs;           /* N_BUFS, filled in turn while the crc thread reads */
-	uint64_t marks[N_BUFS];/* the others; their marks when handed over */
-	int cur;
+/* One batch of page data: its buffer, where in the process it goes, and
+ * the image mark after which its bytes have arrived. */
+struct fill_batch {
+	char *buf;
 	size_t used;
 	struct iovec remote[IOV_MAX];
 	int n_remote;
+	uint64_t mark;
 };
 
-static int fill_flush(struct page_filler *f, cr_error_t *err)
+/* Batches are gathered in turn: while the image's thread reads batch k in
+ * (cr_pages_read_later), the main thread writes batch k-1 into the process. */
+struct page_filler {
+	pid_t pid;
+	struct cr_img *img;
+	struct fill_batch batch[N_BUFS];
+	int cur;               /* being gathered */
+	int prev;              /* gathered, not yet written, or -1 */
+};
+
+static int fill_write(struct page_filler *f, struct fill_batch *b, cr_error_t *err)
 {
-	struct iovec local = { .iov_base = f->buf, .iov_len = f->used };
+	struct iovec local = { .iov_base = b->buf, .iov_len = b->used };
 	ssize_t n;
 
-	if (f->used == 0)
-		return 0;
-	n = process_vm_writev(f->pid, &local, 1, f->remote, (unsigned long)f->n_remote, 0);
-	if (n != (ssize_t)f->used)
+	if (cr_img_wait(f->img, b->mark, err) < 0)
+		return -1;
+	n = process_vm_writev(f->pid, &local, 1, b->remote, (unsigned long)b->n_remote, 0);
+	if (n != (ssize_t)b->used)
 		return cr_error(err, n < 0 ? errno : EFAULT, "pid %d: write %zu bytes of pages near %p",
-				f->pid, f->used, f->remote[0].iov_base);
-	progress_add(f->used);
-	f->marks[f->cur] = cr_img_mark(f->img);
+				f->pid, b->used, b->remote[0].iov_base);
+	progress_add(b->used);
+	return 0;
+}
+
+/* Closes the batch being gathered and writes out the one before it. */
+static int fill_next(struct page_filler *f, cr_error_t *err)
+{
+	struct fill_batch *b = &f->batch[f->cur];
+
+	if (b->used == 0)
+		return 0;
+	b->mark = cr_img_mark(f->img);
+	if (f->prev >= 0 && fill_write(f, &f->batch[f->prev], err) < 0)
+		return -1;
+	f->prev = f->cur;
 	f->cur = (f->cur + 1) % N_BUFS;
-	f->buf = f->bufs[f->cur];
-	cr_img_wait(f->img, f->marks[f->cur]);
-	f->used = 0;
-	f->n_remote = 0;
+	f->batch[f->cur].used = 0;
+	f->batch[f->cur].n_remote = 0;
+	return 0;
+}
+
+static int fill_finish(struct page_filler *f, cr_error_t *err)
+{
+	if (fill_next(f, err) < 0)
+		return -1;
+	if (f->prev >= 0 && fill_write(f, &f->batch[f->prev], err) < 0)
+		return -1;
+	f->prev = -1;
 	return 0;
 }
 
@@ -770,18 +800,19 @@ static int fill_entry(struct page_filler *f, struct cr_pages_reader *r, const Pa
 	uint64_t addr = p->vaddr, left = (uint64_t)p->nr_pages * PAGE_SIZE_CR;
 
 	while (left > 0) {
-		size_t n = COPY_BATCH - f->used;
+		struct fill_batch *b = &f->batch[f->cur];
+		size_t n = COPY_BATCH - b->used;
 
 		if (n > left)
 			n = (size_t)left;
-		if (cr_pages_read(r, f->buf + f->used, n, err) < 0)
+		if (cr_pages_read_later(r, b->buf + b->used, n, err) < 0)
 			return -1;
-		f->remote[f->n_remote].iov_base = (void *)(uintptr_t)addr;
-		f->remote[f->n_remote++].iov_len = n;
-		f->used += n;
+		b->remote[b->n_remote].iov_base = (void *)(uintptr_t)addr;
+		b->remote[b->n_remote++].iov_len = n;
+		b->used += n;
 		addr += n;
 		left -= n;
-		if ((f->used == COPY_BATCH || f->n_remote == IOV_MAX) && fill_flush(f, err) < 0)
+		if ((b->used == COPY_BATCH || b->n_remote == IOV_MAX) && fill_next(f, err) < 0)
 			return -1;
 	}
 	return 0;
@@ -811,25 +842,30 @@ static uint64_t page_bytes_of(const struct restore_task *t)
 
 int mem_restore_pages(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
-	struct page_filler f = { .pid = t->host_pid };
 	struct page_bufs *pb = page_bufs_get(&ctx->page_bufs, false, t->pid, err);
+	cleanup_free struct page_filler *f = calloc(1, sizeof(*f));
 	struct cr_pages_reader *r = NULL;
 	char name[IMG_NAME_MAX];
 	int ret = -1;
 
 	if (pb == NULL)
 		return -1;
-	f.bufs = pb->buf;
-	f.buf = f.bufs[0];
+	if (f == NULL)
+		return cr_error(err, ENOMEM, "pid %d: page batches", t->pid);
+	f->pid = t->host_pid;
+	f->prev = -1;
+	for (int i = 0; i < N_BUFS; i++)
+		f->batch[i].buf = pb->buf[i];
 	if (cr_pages_reader_open(ctx->dirfd, img_task_name(name, "pages", t->pid), &r, err) < 0)
 		goto out;
-	f.img = cr_pages_reader_img(r);
-	if (page_bytes_of(t) >= CR_PAGES_CRC_LATE_MIN && cr_img_async(f.img, err) < 0)
+	f->img = cr_pages_reader_img(r);
+	cr_img_crc_checked(f->img);   /* restore_load verified every image */
+	if (page_bytes_of(t) >= CR_PAGES_ASYNC_MIN && cr_img_async(f->img, err) < 0)
 		goto out;
 	for (size_t i = 0; i < t->n_pagemap; i++)
-		if (fill_entry(&f, r, t->pagemap[i], err) < 0)
+		if (fill_entry(f, r, t->pagemap[i], err) < 0)
 			goto out;
-	if (fill_flush(&f, err) < 0 || cr_pages_reader_check_end(r, err) < 0)
+	if (fill_finish(f, err) < 0 || cr_pages_reader_check_end(r, err) < 0)
 		goto out;
 	ret = set_protections(t, err);
 out:

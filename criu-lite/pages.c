@@ -490,7 +490,8 @@ static int next_chunk(struct cr_pages_reader *r, size_t wanted, cr_error_t *err)
 	return 0;
 }
 
-int cr_pages_read(struct cr_pages_reader *r, void *buf, size_t len, cr_error_t *err)
+/* Fills buf; with later, raw chunk data is left to the image's sink. */
+static int pages_read(struct cr_pages_reader *r, void *buf, size_t len, bool later, cr_error_t *err)
 {
 	unsigned char *dst = buf;
 
@@ -503,7 +504,7 @@ int cr_pages_read(struct cr_pages_reader *r, void *buf, size_t len, cr_error_t *
 			r->raw_pos += n;
 		} else if (r->direct_left > 0) {
 			n = min_size(len, r->direct_left);
-			if (cr_img_read_raw(r->img, dst, n, err) < 0)
+			if ((later ? cr_img_read_later : cr_img_read_raw)(r->img, dst, n, err) < 0)
 				return -1;
 			r->direct_left -= n;
 		} else if (next_chunk(r, len, err) < 0) {
@@ -515,6 +516,16 @@ int cr_pages_read(struct cr_pages_reader *r, void *buf, size_t len, cr_error_t *
 		len -= n;
 	}
 	return 0;
+}
+
+int cr_pages_read(struct cr_pages_reader *r, void *buf, size_t len, cr_error_t *err)
+{
+	return pages_read(r, buf, len, false, err);
+}
+
+int cr_pages_read_later(struct cr_pages_reader *r, void *buf, size_t len, cr_error_t *err)
+{
+	return pages_read(r, buf, len, true, err);
 }
 
 int cr_pages_reader_check_end(struct cr_pages_reader *r, cr_error_t *err)

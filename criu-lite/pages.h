@@ -23,9 +23,9 @@
 
 #define CR_PAGES_CHUNK (1u << 20)
 #define CR_CHUNK_ZLIB  1u
-/* Restore reads a page image at least this large once: its crc is computed
- * on a second core while its pages are copied, not in a pass before. */
-#define CR_PAGES_CRC_LATE_MIN (8u << 20)
+/* A page image with at least this much page data is worth reading ahead
+ * on a second core while its pages are copied. */
+#define CR_PAGES_ASYNC_MIN (8u << 20)
 
 struct cr_pages_writer;
 struct cr_pages_reader;
@@ -51,6 +51,10 @@ int cr_pages_reader_open(int dirfd, const char *name, struct cr_pages_reader **o
 /* Fills exactly len bytes of page data; an error if the data ends first or a
  * chunk is malformed (names the file and the chunk's offset). */
 int cr_pages_read(struct cr_pages_reader *r, void *buf, size_t len, cr_error_t *err);
+/* The same, but once the reader's image is async (cr_img_async) raw chunk
+ * data arrives later: buf is complete when a mark taken after the call was
+ * waited for (cr_img_wait). */
+int cr_pages_read_later(struct cr_pages_reader *r, void *buf, size_t len, cr_error_t *err);
 /* After all pages are read: 0 if the body is fully consumed and its crc
  * matches the trailer's, else an error. */
 int cr_pages_reader_check_end(struct cr_pages_reader *r, cr_error_t *err);

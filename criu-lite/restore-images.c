@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/utsname.h>
 
 #define RESERVED_MIN_BASE 100
@@ -30,22 +29,6 @@ const FileEntry *restore_file(const struct restore_ctx *ctx, uint32_t id)
 static const char *task_prefixes[] = { "core", "mm", "pagemap", "pages", "fdinfo" };
 static const uint32_t task_kinds[] = { CR_IMG_CORE, CR_IMG_MM, CR_IMG_PAGEMAP, CR_IMG_PAGES, CR_IMG_FDINFO };
 
-/* A page image this large is not read twice: its crc is checked as its
- * pages are copied (mem_restore_pages), before any restored process runs;
- * here only its header, trailer and chunk headers are. */
-static int verify_task_image(int dirfd, const char *name, uint32_t kind, cr_error_t *err)
-{
-	struct cr_img *img;
-	struct stat st;
-
-	if (kind != CR_IMG_PAGES || fstatat(dirfd, name, &st, 0) < 0 || st.st_size < CR_PAGES_CRC_LATE_MIN)
-		return cr_img_verify(dirfd, name, kind, err);
-	if (cr_img_open(dirfd, name, kind, &img, err) < 0)
-		return -1;
-	cr_img_close(img);
-	return 0;
-}
-
 static int verify_all(int dirfd, const InventoryEntry *inv, cr_error_t *err)
 {
 	char name[IMG_NAME_MAX];
@@ -55,8 +38,8 @@ static int verify_all(int dirfd, const InventoryEntry *inv, cr_error_t *err)
 		return -1;
 	for (size_t i = 0; i < inv->n_task_pids; i++)
 		for (size_t k = 0; k < ARRAY_SIZE(task_prefixes); k++)
-			if (verify_task_image(dirfd, img_task_name(name, task_prefixes[k], (pid_t)inv->task_pids[i]),
-					      task_kinds[k], err) < 0)
+			if (cr_img_verify(dirfd, img_task_name(name, task_prefixes[k], (pid_t)inv->task_pids[i]),
+					  task_kinds[k], err) < 0)
 				return -1;
 	return 0;
 }

@@ -2,10 +2,9 @@
 # t_damaged: one flipped byte in an image makes cr restore fail, naming the
 # damaged file, and leaves no process behind (the pid stays free). Put back,
 # the same images restore and pass: the failed restore left them intact.
-#   flipped_core_byte        core-*.img, refused before anything is created
-#   flipped_large_page_byte  page data of a page image of 8 MiB or more, whose
-#                            crc32 is checked while its pages are copied: the
-#                            process that was being filled must be gone
+#   flipped_core_byte        core-*.img
+#   flipped_large_page_byte  page data of a page image of 8 MiB or more (its
+#                            crc32 is checked on two threads, half each)
 source "$(dirname "$0")/lib.sh"
 
 # flip_byte FILE OFFSET: xor the byte at OFFSET with 0xff.
@@ -51,6 +50,6 @@ damaged_image() {
 }
 
 run_case flipped_core_byte damaged_image core
-# w_state holds 64 MiB of patterns, so its page image takes the late check.
+# w_state holds 64 MiB of patterns, so its page image is checked in halves.
 run_case flipped_large_page_byte damaged_image pages "checksum mismatch"
 finish_tests

@@ -358,13 +358,13 @@ static void test_async_marks_continue(void **state)
 	assert_true(before >= 2);
 	assert_ok(cr_img_async(img, &err), &err);
 	assert_int_equal(cr_img_mark(img), before);
-	cr_img_wait(img, before);
+	assert_ok(cr_img_wait(img, before, &err), &err);
 	assert_ok(cr_img_write_raw(img, data + 2 * piece, piece, &err), &err);
 	assert_ok(cr_img_write_raw(img, data + 3 * piece, piece, &err), &err);
 	after = cr_img_mark(img);
 	assert_true(after == before + 2);
-	cr_img_wait(img, before);
-	cr_img_wait(img, after);
+	assert_ok(cr_img_wait(img, before, &err), &err);
+	assert_ok(cr_img_wait(img, after, &err), &err);
 	assert_ok(cr_img_finish(img, &err), &err);
 	assert_ok(cr_img_verify(f->dirfd, "pages-2.img", CR_IMG_PAGES, &err), &err);
 	assert_int_equal(file_size(f->dirfd, "pages-2.img"), CR_IMG_HEADER_SIZE + 4 * piece + CR_IMG_TRAILER_SIZE);

@@ -110,7 +110,8 @@ static void write_pieces(struct cr_pages_writer *w, const unsigned char *data, s
 	}
 }
 
-/* Writers and readers hand their crc to a thread (data stays put meanwhile). */
+/* Writers and readers hand their crc to a thread (data stays put meanwhile),
+ * and readers ask for page data with cr_pages_read_later. */
 static bool async_crc;
 
 static void write_image(int dirfd, const char *name, bool compress, const unsigned char *data,
@@ -141,9 +142,10 @@ static void read_back(int dirfd, const char *name, const unsigned char *data, si
 	for (size_t off = 0, i = 0; off < total; i = (i + 1) % npieces) {
 		size_t n = pages[i] * PG < total - off ? pages[i] * PG : total - off;
 
-		assert_ok(cr_pages_read(r, back + off, n, &err), &err);
+		assert_ok((async_crc ? cr_pages_read_later : cr_pages_read)(r, back + off, n, &err), &err);
 		off += n;
 	}
+	assert_ok(cr_img_wait(cr_pages_reader_img(r), cr_img_mark(cr_pages_reader_img(r)), &err), &err);
 	assert_memory_equal(data, back, total);
 	assert_ok(cr_pages_reader_check_end(r, &err), &err);
 	assert_int_equal(cr_pages_read(r, back, PG, &err), -1);
@@ -200,7 +202,8 @@ static void test_round_trip_async_crc(void **state)
 }
 
 /* A flipped byte of page data is found by the crc once the body was read,
- * whether the crc ran inline or on a thread. */
+ * whether the crc ran inline or on a thread (reading ahead), and not when
+ * the caller said the image was verified already. */
 static void test_damaged_data_fails_check_end(void **state)
 {
 	struct fixture *f = *state;
@@ -224,13 +227,58 @@ static void test_damaged_data_fails_check_end(void **state)
 		assert_ok(cr_pages_reader_open(f->dirfd, "pages-9.img", &r, &err), &err);
 		if (threaded)
 			assert_ok(cr_img_async(cr_pages_reader_img(r), &err), &err);
-		assert_ok(cr_pages_read(r, back, total, &err), &err);
+		assert_ok((threaded ? cr_pages_read_later : cr_pages_read)(r, back, total, &err), &err);
 		assert_int_equal(cr_pages_reader_check_end(r, &err), -1);
 		assert_err_has(&err, "pages-9.img", "checksum mismatch");
 		cr_error_release(&err);
 		cr_pages_reader_close(r);
 	}
+	assert_int_equal(cr_img_verify(f->dirfd, "pages-9.img", CR_IMG_PAGES, &err), -1);
+	assert_err_has(&err, "pages-9.img", "checksum mismatch");
+	cr_error_release(&err);
+	{
+		struct cr_pages_reader *r = NULL;
+
+		assert_ok(cr_pages_reader_open(f->dirfd, "pages-9.img", &r, &err), &err);
+		cr_img_crc_checked(cr_pages_reader_img(r));
+		assert_ok(cr_pages_read(r, back, total, &err), &err);
+		assert_ok(cr_pages_reader_check_end(r, &err), &err);
+		cr_pages_reader_close(r);
+	}
 	free(back);
+	free(data);
+}
+
+/* A page image of 8 MiB or more is verified in two halves on two threads:
+ * a byte flipped in either half is found, and an intact image passes. */
+static void test_verify_large_image_in_halves(void **state)
+{
+	struct fixture *f = *state;
+	const size_t total = 10 * MIB;
+	const off_t at[] = { CR_IMG_HEADER_SIZE + CHDR + 100, (off_t)(total - 100) };
+	unsigned char *data = malloc(total);
+	cr_error_t err = NULL;
+
+	assert_non_null(data);
+	fill_random(data, total, 5);
+	write_image(f->dirfd, "pages-8.img", false, data, total, (size_t[]){ 256 }, 1);
+	assert_ok(cr_img_verify(f->dirfd, "pages-8.img", CR_IMG_PAGES, &err), &err);
+	for (size_t i = 0; i < ARRAY_SIZE(at); i++) {
+		int fd = openat(f->dirfd, "pages-8.img", O_RDWR);
+		unsigned char b;
+
+		assert_true(fd >= 0);
+		assert_int_equal(pread(fd, &b, 1, at[i]), 1);
+		b = (unsigned char)~b;
+		assert_int_equal(pwrite(fd, &b, 1, at[i]), 1);
+		assert_int_equal(cr_img_verify(f->dirfd, "pages-8.img", CR_IMG_PAGES, &err), -1);
+		assert_err_has(&err, "pages-8.img", "checksum mismatch");
+		cr_error_release(&err);
+		b = (unsigned char)~b;
+		assert_int_equal(pwrite(fd, &b, 1, at[i]), 1);
+		close(fd);
+		assert_ok(cr_img_verify(f->dirfd, "pages-8.img", CR_IMG_PAGES, &err), &err);
+	}
 	free(data);
 }
 
@@ -652,6 +700,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_round_trip_compressed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip_async_crc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_data_fails_check_end, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_large_image_in_halves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip_chunk_edges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compressible_shrinks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incompressible_stored_raw, setup, teardown),
