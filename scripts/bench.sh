@@ -4,7 +4,7 @@
 # tmpfs, measured in the same run. Medians of RUNS runs (min and max shown).
 # Every restored workload verifies its memory, so a fast wrong restore fails.
 #
-#   RUNS=3 BENCH_SIZES="512 1024" TREE_SIZE=100 bash scripts/bench.sh
+#   RUNS=5 BENCH_SIZES="512 1024" TREE_SIZE=100 bash scripts/bench.sh
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -12,7 +12,7 @@ BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 CR=$BUILD/cr
 WL=$BUILD/test/workloads
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 SIZES=${BENCH_SIZES:-512 1024}
 TREE_SIZE=${TREE_SIZE:-100}
 
