@@ -7,6 +7,8 @@
 # restored process is reparented to the nearest child subreaper once cr has
 # detached, and (a case of its own) that it keeps its session and process
 # group (w_state runs as a session leader, as started with setsid).
+# creds_pdeath_itimers: w_creds's child runs as uid 1000 with a parent-death
+# signal and all three interval timers, which must all come back.
 source "$(dirname "$0")/lib.sh"
 
 check_images() {
@@ -52,4 +54,5 @@ session_and_group() {
 
 run_case dump_restore state_roundtrip
 run_case session_and_group session_and_group
+run_case creds_pdeath_itimers case_roundtrip w_creds
 finish_tests
