@@ -233,7 +233,7 @@ build_cr() {
 	say "building a static cr and workloads"
 	# -static reaches every link through CC (the workload rules do not use
 	# CFLAGS); the libraries come in their static order.
-	logged cr-build.log kmake -C "$ROOT" BUILD="$b" CC="gcc -static" \
+	logged cr-build.log kmake -C "$ROOT" BUILD="$b" CC="gcc -static" CR_LINK= \
 		PKG_LIBS="$(pkg-config --static --libs $CR_PKGS)" cr workloads
 	for bin in "$b/cr" "$b/test/workloads/w_counter" "$b/test/workloads/w_state" \
 		"$b/test/workloads/subreaper"; do
