@@ -206,8 +206,8 @@ struct page_dumper {
 	struct cr_pages_writer *pages;
 	struct cr_img *pagemap_img;
 	char *buf;             /* bufs[cur]: the batch being gathered */
-	char **bufs;           /* N_BUFS, read into in turn while the image's threads */
-	uint64_t marks[N_BUFS];/* write out the others; their marks when handed over */
+	char **bufs;           /* N_BUFS, read into in turn while the image's thread */
+	uint64_t marks[N_BUFS];/* writes out the others; their marks when handed over */
 	int cur;
 	size_t used;
 	struct iovec remote[IOV_MAX];
