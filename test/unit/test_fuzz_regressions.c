@@ -29,31 +29,6 @@
 #error "CR_CRASHERS_DIR names test/fuzz/crashers (set by mk/fuzz.mk)"
 #endif
 
-
-struct fixture {
-	char dir[TMPDIR_LEN];
-	int dirfd;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	if (f == NULL || tmpdir_make(f->dir, &f->dirfd) < 0)
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	tmpdir_remove(f->dir, f->dirfd);
-	free(f);
-	return 0;
-}
-
 static unsigned char *slurp(int dirfd, const char *name, size_t *len)
 {
 	char *buf = NULL;
@@ -128,7 +103,7 @@ static void write_core(int dirfd, const char *name)
 
 static void test_valid_message_image(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	struct cr_fuzz_result res;
 	unsigned char *data;
 	size_t len;
@@ -146,7 +121,7 @@ static void test_valid_message_image(void **state)
 
 static void test_damaged_message_image(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	struct cr_fuzz_result res;
 	unsigned char *data;
 	size_t len;
@@ -182,7 +157,7 @@ static void write_pages(int dirfd, const char *name, size_t n_pages, bool compre
 
 static void test_valid_pages_image(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	struct cr_fuzz_result res;
 	unsigned char *data;
 	size_t len;
@@ -207,9 +182,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_replay_crashers),
-		cmocka_unit_test_setup_teardown(test_valid_message_image, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_damaged_message_image, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_valid_pages_image, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_valid_message_image, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_message_image, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_valid_pages_image, tmpdir_setup, tmpdir_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "asserts.h"
 #include "tmpdir.h"
 
 #include <dirent.h>
@@ -19,49 +20,6 @@
 #include "image.h"
 #include "util.h"
 #include "inventory.pb-c.h"
-
-
-struct fixture {
-	char dir[TMPDIR_LEN];
-	int dirfd;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	if (f == NULL || tmpdir_make(f->dir, &f->dirfd) < 0)
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	tmpdir_remove(f->dir, f->dirfd);
-	free(f);
-	return 0;
-}
-
-/* Checks that err holds a message containing a and b, then clears it. */
-static void assert_err_has(cr_error_t *err, const char *a, const char *b)
-{
-	const char *msg;
-
-	assert_non_null(*err);
-	msg = (*err)->msg != NULL ? (*err)->msg : "";
-	if (strstr(msg, a) == NULL || (b != NULL && strstr(msg, b) == NULL))
-		fail_msg("error \"%s\" lacks \"%s\"%s%s", msg, a, b ? " or " : "", b ? b : "");
-	cr_error_release(err);
-}
-
-static void assert_ok(int ret, cr_error_t *err)
-{
-	if (ret < 0)
-		fail_msg("unexpected error: %s", *err && (*err)->msg ? (*err)->msg : "?");
-}
 
 static unsigned char *slurp(int dirfd, const char *name, size_t *len)
 {
@@ -214,7 +172,7 @@ static void expect_refused(int dirfd, const char *name, uint32_t kind, const cha
 
 static void test_round_trip_messages(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	cr_error_t err = NULL;
 	unsigned char *before, *after;
 	size_t len_before, len_after;
@@ -238,7 +196,7 @@ static void test_round_trip_messages(void **state)
 /* Frames straddle the 1 MiB verify window and the 256 KiB write buffer. */
 static void test_round_trip_many_messages(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	cr_error_t err = NULL;
 
 	write_msgs(f->dirfd, "mm-1.img", 3000, 900);
@@ -250,7 +208,7 @@ static void test_round_trip_many_messages(void **state)
 /* A message larger than the write buffer goes out unbuffered. */
 static void test_big_message(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	cr_error_t err = NULL;
 
 	write_msgs(f->dirfd, "big.img", 3, 300 << 10);
@@ -260,7 +218,7 @@ static void test_big_message(void **state)
 
 static void test_empty_image(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	struct cr_img *img = NULL;
 	ProtobufCMessage *m = NULL;
 	cr_error_t err = NULL;
@@ -295,7 +253,7 @@ static void test_raw_writes(void **state)
 {
 	static const size_t wsizes[] = { 1, 4095, 300000, 5, (1 << 20) + 3, 262144, 262143, 17 };
 	static const size_t rsizes[] = { 7, 262144, 100, 2 << 20, 1, 262145, 3 };
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	size_t total = 0, off = 0;
 	struct cr_img *img = NULL;
 	cr_error_t err = NULL;
@@ -342,7 +300,7 @@ static void test_raw_writes(void **state)
  * written without threads. */
 static void test_async_marks_continue(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	const size_t piece = 300u << 10;
 	unsigned char *data = malloc(4 * piece);
 	struct cr_img *img = NULL;
@@ -373,7 +331,7 @@ static void test_async_marks_continue(void **state)
 
 static void test_kinds_used_correctly(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	struct cr_img *img = NULL;
 	ProtobufCMessage *m = NULL;
 	InventoryEntry e;
@@ -423,7 +381,7 @@ static void spew_patched(int dirfd, const char *name, const unsigned char *good,
 
 static void test_header_mismatch(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	unsigned char *good;
 	size_t len;
 
@@ -450,7 +408,7 @@ static void test_header_mismatch(void **state)
 
 static void test_trailer_missing(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	unsigned char *good;
 	size_t len;
 
@@ -517,7 +475,7 @@ static void flip_every_byte(int dirfd, const char *good_name, uint32_t kind, boo
 
 static void test_crc_every_byte(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	struct cr_img *img = NULL;
 	cr_error_t err = NULL;
 	unsigned char raw[100];
@@ -535,7 +493,7 @@ static void test_crc_every_byte(void **state)
 
 static void test_crc_mismatch_message(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	unsigned char *good;
 	size_t len;
 
@@ -572,7 +530,7 @@ static void truncate_every_length(int dirfd, const char *good_name, uint32_t kin
 
 static void test_truncation_every_length(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	struct cr_img *img = NULL;
 	cr_error_t err = NULL;
 	unsigned char raw[300];
@@ -605,7 +563,7 @@ static void test_bad_frames(void **state)
 	static const unsigned char past[] = { 100, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
 	static const unsigned char huge[] = { 0xff, 0xff, 0xff, 0xff, 1, 2 };
 	static const unsigned char partial[] = { 0, 0, 0, 0, 2, 0 };
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 
 	craft(f->dirfd, "past.img", CR_IMG_INVENTORY, past, sizeof(past));
 	expect_refused(f->dirfd, "past.img", CR_IMG_INVENTORY, "frame at offset 12: length 100 runs past");
@@ -619,7 +577,7 @@ static void test_bad_frames(void **state)
 static void test_frame_straddles_verify_window(void **state)
 {
 	const size_t window = 1 << 20, first = window - 2 - CR_IMG_HEADER_SIZE - 4;
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	cr_error_t err = NULL;
 	size_t len = 4 + first + 4 + 10;
 	unsigned char *body = calloc(1, len);
@@ -641,7 +599,7 @@ static void test_frame_straddles_verify_window(void **state)
 static void test_undecodable_frame(void **state)
 {
 	static const unsigned char junk[] = { 5, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff };
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	struct cr_img *img = NULL;
 	ProtobufCMessage *m = NULL;
 	cr_error_t err = NULL;
@@ -668,7 +626,7 @@ static void test_undecodable_frame(void **state)
 
 static void test_mode_and_excl(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	struct cr_img *img = NULL;
 	cr_error_t err = NULL;
 	mode_t old = umask(0);
@@ -688,7 +646,7 @@ static void test_mode_and_excl(void **state)
 
 static void test_abort_removes_file(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	struct cr_img *img = NULL;
 	cr_error_t err = NULL;
 	static unsigned char big[300 << 10];
@@ -709,7 +667,7 @@ static void test_abort_removes_file(void **state)
 /* The directory fd may be closed before the image is aborted. */
 static void test_abort_after_dirfd_closed(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	struct cr_img *img = NULL;
 	cr_error_t err = NULL;
 	int dirfd = dup(f->dirfd);
@@ -723,7 +681,7 @@ static void test_abort_after_dirfd_closed(void **state)
 
 static void test_read_one(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	ProtobufCMessage *m = NULL;
 	cr_error_t err = NULL;
 
@@ -749,25 +707,25 @@ static void test_read_one(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_round_trip_messages, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_round_trip_many_messages, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_big_message, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_async_marks_continue, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_empty_image, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_raw_writes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_kinds_used_correctly, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_header_mismatch, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_trailer_missing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_crc_every_byte, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_crc_mismatch_message, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_truncation_every_length, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_frames, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_frame_straddles_verify_window, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_undecodable_frame, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mode_and_excl, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_abort_removes_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_abort_after_dirfd_closed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_read_one, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_round_trip_messages, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_round_trip_many_messages, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_big_message, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_async_marks_continue, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_empty_image, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_raw_writes, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_kinds_used_correctly, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_header_mismatch, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_trailer_missing, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_crc_every_byte, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_crc_mismatch_message, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_truncation_every_length, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_frames, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_frame_straddles_verify_window, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_undecodable_frame, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_mode_and_excl, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_abort_removes_file, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_abort_after_dirfd_closed, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_read_one, tmpdir_setup, tmpdir_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "asserts.h"
 #include "tmpdir.h"
 
 #include <dirent.h>
@@ -25,47 +26,6 @@
 #define MIB   (1u << 20)
 #define CHDR  16u
 #define EMPTY_IMG (CR_IMG_HEADER_SIZE + CR_IMG_TRAILER_SIZE)
-
-struct fixture {
-	char dir[TMPDIR_LEN];
-	int dirfd;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	if (f == NULL || tmpdir_make(f->dir, &f->dirfd) < 0)
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	tmpdir_remove(f->dir, f->dirfd);
-	free(f);
-	return 0;
-}
-
-static void assert_err_has(cr_error_t *err, const char *a, const char *b)
-{
-	const char *msg;
-
-	assert_non_null(*err);
-	msg = (*err)->msg != NULL ? (*err)->msg : "";
-	if (strstr(msg, a) == NULL || (b != NULL && strstr(msg, b) == NULL))
-		fail_msg("error \"%s\" lacks \"%s\"%s%s", msg, a, b ? " or " : "", b ? b : "");
-	cr_error_release(err);
-}
-
-static void assert_ok(int ret, cr_error_t *err)
-{
-	if (ret < 0)
-		fail_msg("unexpected error: %s", *err && (*err)->msg ? (*err)->msg : "?");
-}
 
 static off_t file_size(int dirfd, const char *name)
 {
@@ -176,7 +136,7 @@ static void round_trip(int dirfd, bool compress)
 
 static void test_round_trip_uncompressed(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 
 	round_trip(f->dirfd, false);
 	assert_true(file_size(f->dirfd, "pages-1.img") > 5 * MIB + 3 * PG);
@@ -184,7 +144,7 @@ static void test_round_trip_uncompressed(void **state)
 
 static void test_round_trip_compressed(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 
 	round_trip(f->dirfd, true);
 	assert_true(file_size(f->dirfd, "pages-1.img") < 2 * MIB);
@@ -192,7 +152,7 @@ static void test_round_trip_compressed(void **state)
 
 static void test_round_trip_async_crc(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 
 	async_crc = true;
 	round_trip(f->dirfd, false);
@@ -206,7 +166,7 @@ static void test_round_trip_async_crc(void **state)
  * the caller said the image was verified already. */
 static void test_damaged_data_fails_check_end(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	const size_t total = 3 * MIB;
 	unsigned char *data = malloc(total), *back = malloc(total);
 	cr_error_t err = NULL;
@@ -230,12 +190,10 @@ static void test_damaged_data_fails_check_end(void **state)
 		assert_ok((threaded ? cr_pages_read_later : cr_pages_read)(r, back, total, &err), &err);
 		assert_int_equal(cr_pages_reader_check_end(r, &err), -1);
 		assert_err_has(&err, "pages-9.img", "checksum mismatch");
-		cr_error_release(&err);
 		cr_pages_reader_close(r);
 	}
 	assert_int_equal(cr_img_verify(f->dirfd, "pages-9.img", CR_IMG_PAGES, &err), -1);
 	assert_err_has(&err, "pages-9.img", "checksum mismatch");
-	cr_error_release(&err);
 	{
 		struct cr_pages_reader *r = NULL;
 
@@ -253,7 +211,7 @@ static void test_damaged_data_fails_check_end(void **state)
  * a byte flipped in either half is found, and an intact image passes. */
 static void test_verify_large_image_in_halves(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	const size_t total = 10 * MIB;
 	const off_t at[] = { CR_IMG_HEADER_SIZE + CHDR + 100, (off_t)(total - 100) };
 	unsigned char *data = malloc(total);
@@ -273,7 +231,6 @@ static void test_verify_large_image_in_halves(void **state)
 		assert_int_equal(pwrite(fd, &b, 1, at[i]), 1);
 		assert_int_equal(cr_img_verify(f->dirfd, "pages-8.img", CR_IMG_PAGES, &err), -1);
 		assert_err_has(&err, "pages-8.img", "checksum mismatch");
-		cr_error_release(&err);
 		b = (unsigned char)~b;
 		assert_int_equal(pwrite(fd, &b, 1, at[i]), 1);
 		close(fd);
@@ -287,7 +244,7 @@ static void test_round_trip_chunk_edges(void **state)
 {
 	static const size_t wpages[] = { 255, 1, 256, 257, 512, 1 };
 	static const size_t rpages[] = { 256, 255, 2, 511 };
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	const size_t total = 4 * MIB;
 	unsigned char *data = malloc(total);
 
@@ -304,7 +261,7 @@ static void test_round_trip_chunk_edges(void **state)
 
 static void test_compressible_shrinks(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	const size_t total = 4 * MIB;
 	unsigned char *data = malloc(total);
 
@@ -321,7 +278,7 @@ static void test_compressible_shrinks(void **state)
 
 static void test_incompressible_stored_raw(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	const size_t total = 4 * MIB;
 	unsigned char *data = malloc(total);
 
@@ -337,7 +294,7 @@ static void test_incompressible_stored_raw(void **state)
 /* Page-sized writes are gathered into full chunks. */
 static void test_small_writes_batched(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	const size_t total = 4 * MIB;
 	unsigned char *data = malloc(total);
 
@@ -351,7 +308,7 @@ static void test_small_writes_batched(void **state)
 
 static void test_empty(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	struct cr_pages_writer *w = NULL;
 	struct cr_pages_reader *r = NULL;
 	cr_error_t err = NULL;
@@ -372,7 +329,7 @@ static void test_empty(void **state)
 
 static void test_write_whole_pages_only(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	struct cr_pages_writer *w = NULL;
 	cr_error_t err = NULL;
 	static unsigned char buf[2 * PG];
@@ -388,7 +345,7 @@ static void test_write_whole_pages_only(void **state)
 
 static void test_abort_removes_file(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	struct cr_pages_writer *w = NULL;
 	cr_error_t err = NULL;
 	unsigned char *data = calloc(1, 3 * MIB);
@@ -413,7 +370,7 @@ static void test_abort_removes_file(void **state)
 
 static void test_read_past_end(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	struct cr_pages_reader *r = NULL;
 	cr_error_t err = NULL;
 	unsigned char data[9 * PG], back[9 * PG];
@@ -438,7 +395,7 @@ static void test_read_past_end(void **state)
 
 static void test_check_end_detects_leftovers(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	struct cr_pages_reader *r = NULL;
 	cr_error_t err = NULL;
 	size_t total = MIB + PG;
@@ -567,7 +524,7 @@ static void expect_read_refused(int dirfd, const char *name, size_t len, const c
 
 static void test_bad_chunk_headers(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	struct body b = { 0 };
 	const int d = f->dirfd;
 
@@ -617,7 +574,7 @@ static void test_bad_chunk_headers(void **state)
 
 static void test_bad_compressed_chunks(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	struct body b = { 0 };
 	const int d = f->dirfd;
 	unsigned char junk[64];
@@ -657,7 +614,7 @@ static void test_bad_compressed_chunks(void **state)
  * period, so a damaged distance code cannot copy identical bytes by luck. */
 static void test_corrupt_compressed_data(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpdir_fixture *f = *state;
 	const size_t total = 2 * MIB;
 	unsigned char *data = malloc(total), *file;
 	cr_error_t err = NULL;
@@ -696,23 +653,23 @@ static void test_corrupt_compressed_data(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_round_trip_uncompressed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_round_trip_compressed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_round_trip_async_crc, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_damaged_data_fails_check_end, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_verify_large_image_in_halves, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_round_trip_chunk_edges, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_compressible_shrinks, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_incompressible_stored_raw, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_small_writes_batched, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_empty, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_whole_pages_only, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_abort_removes_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_read_past_end, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_check_end_detects_leftovers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_chunk_headers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_compressed_chunks, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_corrupt_compressed_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_round_trip_uncompressed, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_round_trip_compressed, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_round_trip_async_crc, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_data_fails_check_end, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_verify_large_image_in_halves, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_round_trip_chunk_edges, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_compressible_shrinks, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_incompressible_stored_raw, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_small_writes_batched, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_empty, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_write_whole_pages_only, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_abort_removes_file, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_read_past_end, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_check_end_detects_leftovers, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_chunk_headers, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_compressed_chunks, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_compressed_data, tmpdir_setup, tmpdir_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

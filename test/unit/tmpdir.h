@@ -35,4 +35,32 @@ static inline void tmpdir_remove(const char *dir, int dirfd)
 	rmdir(dir);
 }
 
+/* The fixture of tests that need only the directory: cmocka setup and
+ * teardown put it in *state. */
+struct tmpdir_fixture {
+	char dir[TMPDIR_LEN];
+	int dirfd;
+};
+
+static inline int tmpdir_setup(void **state)
+{
+	struct tmpdir_fixture *f = calloc(1, sizeof(*f));
+
+	if (f == NULL || tmpdir_make(f->dir, &f->dirfd) < 0) {
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static inline int tmpdir_teardown(void **state)
+{
+	struct tmpdir_fixture *f = *state;
+
+	tmpdir_remove(f->dir, f->dirfd);
+	free(f);
+	return 0;
+}
+
 #endif
