@@ -205,10 +205,9 @@ struct page_dumper {
 	int pagemap_fd, mem_fd;
 	struct cr_pages_writer *pages;
 	struct cr_img *pagemap_img;
-	char *buf;             /* bufs[cur]: the batch being gathered */
 	char **bufs;           /* N_BUFS, read into in turn while the image's thread */
 	uint64_t marks[N_BUFS];/* writes out the others; their marks when handed over */
-	int cur;
+	int cur;               /* bufs[cur]: the batch being gathered */
 	size_t used;
 	struct iovec remote[IOV_MAX];
 	int n_remote;
@@ -219,7 +218,8 @@ struct page_dumper {
 
 static int read_batch(struct page_dumper *d, cr_error_t *err)
 {
-	struct iovec local = { .iov_base = d->buf, .iov_len = d->used };
+	char *buf = d->bufs[d->cur];
+	struct iovec local = { .iov_base = buf, .iov_len = d->used };
 	size_t off = 0;
 
 	if (!d->via_mem) {
@@ -231,7 +231,7 @@ static int read_batch(struct page_dumper *d, cr_error_t *err)
 	}
 	for (int i = 0; i < d->n_remote; i++) {
 		const struct iovec *r = &d->remote[i];
-		ssize_t n = pread(d->mem_fd, d->buf + off, r->iov_len, (off_t)(uintptr_t)r->iov_base);
+		ssize_t n = pread(d->mem_fd, buf + off, r->iov_len, (off_t)(uintptr_t)r->iov_base);
 
 		if (n != (ssize_t)r->iov_len)
 			return cr_error(err, n < 0 ? errno : EIO, "pid %d: read memory at %p (%zu bytes)",
@@ -252,11 +252,10 @@ static int flush_batch(struct page_dumper *d, cr_error_t *err)
 	/* A full batch means much data: worth the threads from now on. */
 	if (d->used == COPY_BATCH && cr_img_async(cr_pages_writer_img(d->pages), err) < 0)
 		return -1;
-	if (cr_pages_write(d->pages, d->buf, d->used, err) < 0)
+	if (cr_pages_write(d->pages, d->bufs[d->cur], d->used, err) < 0)
 		return -1;
 	d->marks[d->cur] = cr_img_mark(cr_pages_writer_img(d->pages));
 	d->cur = (d->cur + 1) % N_BUFS;
-	d->buf = d->bufs[d->cur];
 	if (cr_img_wait(cr_pages_writer_img(d->pages), d->marks[d->cur], err) < 0)
 		return -1;
 	progress_add(d->used);
@@ -384,7 +383,6 @@ int mem_dump_pages(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 	if (pb == NULL)
 		goto out;
 	d.bufs = pb->buf;
-	d.buf = d.bufs[0];
 	d.pm = pb->pagemap;
 	if (open_proc_file(t->pid, "pagemap", &d.pagemap_fd, err) < 0 ||
 	    open_proc_file(t->pid, "mem", &d.mem_fd, err) < 0)
@@ -831,7 +829,7 @@ static int set_protections(struct restore_task *t, cr_error_t *err)
 	return restore_batch_run(t, t->inj, err);
 }
 
-static uint64_t page_bytes_of(const struct restore_task *t)
+uint64_t mem_page_bytes(const struct restore_task *t)
 {
 	uint64_t total = 0;
 
@@ -860,7 +858,7 @@ int mem_restore_pages(struct restore_ctx *ctx, struct restore_task *t, cr_error_
 		goto out;
 	f->img = cr_pages_reader_img(r);
 	cr_img_crc_checked(f->img);   /* restore_load verified every image */
-	if (page_bytes_of(t) >= CR_PAGES_ASYNC_MIN && cr_img_async(f->img, err) < 0)
+	if (mem_page_bytes(t) >= CR_PAGES_ASYNC_MIN && cr_img_async(f->img, err) < 0)
 		goto out;
 	for (size_t i = 0; i < t->n_pagemap; i++)
 		if (fill_entry(f, r, t->pagemap[i], err) < 0)

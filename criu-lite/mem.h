@@ -28,6 +28,8 @@ int mem_validate(const struct restore_task *t, cr_error_t *err);
  * the child's. */
 int mem_restore_layout(struct restore_ctx *ctx, struct restore_task *t, const struct proc_vma_list *cr_layout,
 		       cr_error_t *err);
+/* Restore: the bytes of page data pagemap-PID.img lists. */
+uint64_t mem_page_bytes(const struct restore_task *t);
 /* Restore: fills the pages from pages-PID.img, then sets the dumped
  * protections. */
 int mem_restore_pages(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err);

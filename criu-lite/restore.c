@@ -405,8 +405,7 @@ static uint64_t page_bytes(const struct restore_ctx *ctx)
 	uint64_t total = 0;
 
 	for (size_t i = 0; i < ctx->n_tasks; i++)
-		for (size_t j = 0; j < ctx->tasks[i].n_pagemap; j++)
-			total += (uint64_t)ctx->tasks[i].pagemap[j]->nr_pages * PAGE_SIZE_CR;
+		total += mem_page_bytes(&ctx->tasks[i]);
 	return total;
 }
 
