@@ -63,7 +63,7 @@ CR_LIBS    ?= $(shell pkg-config --static --libs $(PKGS) 2>/dev/null)
 PROTOS      := $(wildcard proto/*.proto)
 PROTO_C     := $(patsubst proto/%.proto,$(BUILD)/proto/%.pb-c.c,$(PROTOS))
 PROTO_H     := $(PROTO_C:.c=.h)
-ENGINE_SRC  := $(filter-out criu-lite/main.c,$(wildcard criu-lite/*.c))
+ENGINE_SRC  := $(filter-out criu-lite/cmd/main.c,$(wildcard criu-lite/*/*.c))
 ENGINE_OBJ  := $(patsubst criu-lite/%.c,$(BUILD)/obj/%.o,$(ENGINE_SRC)) \
                $(patsubst proto/%.proto,$(BUILD)/obj/proto-%.o,$(PROTOS))
 SAN_OBJ     := $(patsubst $(BUILD)/obj/%,$(BUILD)/san/%,$(ENGINE_OBJ))
@@ -87,21 +87,20 @@ $(BUILD)/proto/%.pb-c.c $(BUILD)/proto/%.pb-c.h: proto/%.proto
 
 # Every engine object may include any generated header.
 $(BUILD)/obj/%.o: criu-lite/%.c $(PROTO_H) | $(BUILD)/obj
+	@mkdir -p $(dir $@)
 	$(CC) $(BASE_FLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/proto-%.o: $(BUILD)/proto/%.pb-c.c $(PROTO_H) | $(BUILD)/obj
 	$(CC) $(BASE_FLAGS) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/san/%.o: criu-lite/%.c $(PROTO_H) | $(BUILD)/san
+	@mkdir -p $(dir $@)
 	$(CC) $(BASE_FLAGS) -O1 -g $(SAN_FLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/san/proto-%.o: $(BUILD)/proto/%.pb-c.c $(PROTO_H) | $(BUILD)/san
 	$(CC) $(BASE_FLAGS) -O1 -g $(SAN_FLAGS) -c $< -o $@
 
-$(BUILD)/obj/main.o: criu-lite/main.c $(PROTO_H) | $(BUILD)/obj
-	$(CC) $(BASE_FLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
-
-$(BUILD)/cr: $(BUILD)/obj/main.o $(ENGINE_OBJ)
+$(BUILD)/cr: $(BUILD)/obj/cmd/main.o $(ENGINE_OBJ)
 	$(CC) $(CFLAGS) $(CR_LDFLAGS) $(CR_LINK) -pthread $^ $(CR_LIBS) -o $@
 
 $(BUILD)/test/unit/%: test/unit/%.c $(wildcard test/unit/*.h) $(SAN_OBJ) $(PROTO_H)
@@ -125,4 +124,4 @@ $(BUILD)/obj $(BUILD)/san:
 # Keep the sanitizer builds of generated code between runs.
 .SECONDARY:
 
--include $(wildcard $(BUILD)/obj/*.d $(BUILD)/san/*.d)
+-include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/san/*/*.d)

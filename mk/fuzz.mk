@@ -13,7 +13,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_MAX_LEN ?= 65536
 FUZZ_DUMP    ?=
 FUZZ_OUT     := $(BUILD)/fuzz
-FUZZ_ENGINE  := image pages error util log json show show_summary
+FUZZ_ENGINE  := img/image img/pages os/error os/util os/log cmd/json cmd/show cmd/show_summary
 FUZZ_FLAGS   := -std=gnu11 -D_GNU_SOURCE $(WARN) -I$(BUILD)/proto -Icriu-lite -Itest/fuzz $(PKG_CFLAGS) \
                 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_OBJ     := $(patsubst %,$(FUZZ_OUT)/obj/%.o,$(FUZZ_ENGINE)) \

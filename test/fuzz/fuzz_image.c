@@ -15,10 +15,10 @@
  * at a time or for all at once. */
 #include "fuzz_image.h"
 
-#include "image.h"
-#include "json.h"
-#include "pages.h"
-#include "show.h"
+#include "img/image.h"
+#include "cmd/json.h"
+#include "img/pages.h"
+#include "cmd/show.h"
 
 #include "core.pb-c.h"
 #include "files.pb-c.h"

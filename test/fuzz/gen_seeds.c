@@ -4,9 +4,9 @@
  * a dump fills them (nested messages, repeated fields, every fd kind, raw
  * and compressed page chunks), and copies in every image of each DUMP_DIR
  * that is small enough to be a useful fuzz input. */
-#include "image.h"
-#include "pages.h"
-#include "util.h"
+#include "img/image.h"
+#include "img/pages.h"
+#include "os/util.h"
 
 #include "core.pb-c.h"
 #include "files.pb-c.h"

@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-#include "error.h"
+#include "os/error.h"
 
 /* Checks that err holds a message containing a (and b, unless NULL), then
  * clears it. */

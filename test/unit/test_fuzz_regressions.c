@@ -19,9 +19,9 @@
 #include <unistd.h>
 
 #include "fuzz_image.h"
-#include "image.h"
-#include "pages.h"
-#include "util.h"
+#include "img/image.h"
+#include "img/pages.h"
+#include "os/util.h"
 #include "core.pb-c.h"
 #include "mm.pb-c.h"
 

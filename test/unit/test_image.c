@@ -17,8 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "image.h"
-#include "util.h"
+#include "img/image.h"
+#include "os/util.h"
 #include "inventory.pb-c.h"
 
 static unsigned char *slurp(int dirfd, const char *name, size_t *len)

@@ -18,9 +18,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "image.h"
-#include "pages.h"
-#include "util.h"
+#include "img/image.h"
+#include "img/pages.h"
+#include "os/util.h"
 
 #define PG    4096u
 #define MIB   (1u << 20)

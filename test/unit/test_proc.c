@@ -16,8 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "proc.h"
-#include "util.h"
+#include "os/proc.h"
+#include "os/util.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
 

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "sink.h"
-#include "util.h"
+#include "img/sink.h"
+#include "os/util.h"
 
 #define TOTAL ((9u << 20) + 12345u)
 

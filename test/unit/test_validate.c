@@ -30,15 +30,15 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "files.h"
-#include "image.h"
-#include "imgnames.h"
-#include "mem.h"
-#include "pages.h"
-#include "regs.h"
-#include "restore.h"
-#include "thread.h"
-#include "util.h"
+#include "state/files.h"
+#include "img/image.h"
+#include "img/imgnames.h"
+#include "state/mem.h"
+#include "img/pages.h"
+#include "os/regs.h"
+#include "restore/restore.h"
+#include "state/thread.h"
+#include "os/util.h"
 
 #include "inventory.pb-c.h"
 

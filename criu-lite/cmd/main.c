@@ -1,0 +1,228 @@
+/* cr: the command line. */
+#include "os/caps.h"
+#include "cmd/commands.h"
+#include "dump/dump.h"
+#include "os/error.h"
+#include "os/log.h"
+#include "restore/restore.h"
+#include "dump/supervise.h"
+#include "os/util.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char usage_text[] =
+	"usage: cr <command> [options]\n"
+	"\n"
+	"commands:\n"
+	"  dump <pid> -D DIR     checkpoint the process <pid> into DIR\n"
+	"  restore [-D] DIR      restore the process in DIR with its pid\n"
+	"  show [-D] DIR         print what a dump holds (--json for all of it)\n"
+	"  check                 which kernel features cr relies on are here\n"
+	"\n"
+	"dump options:\n"
+	"  -D, --images-dir DIR  where to write the images (created 0700)\n"
+	"  -t, --tree PID        the process to dump (instead of the argument)\n"
+	"  -R, --leave-running   let the process run on after the dump\n"
+	"      --compress        store page data zlib-compressed\n"
+	"  -j, --shell-job       the process uses the caller's terminal\n"
+	"\n"
+	"restore options:\n"
+	"  -D, --images-dir DIR  the dump to restore\n"
+	"  -d, --detach          return once the process runs (default: wait\n"
+	"                        for it and exit with its exit status)\n"
+	"  -j, --shell-job       give the process this terminal\n"
+	"      --pid-backend B   clone3 (default), clone2 or ns_last_pid\n"
+	"      --new-pidns       restore inside a fresh pid namespace, with the\n"
+	"                        pids the tree had in its own namespace\n"
+	"\n"
+	"common options:\n"
+	"  -v                    more messages (repeat for more)\n"
+	"  -o, --log-file FILE   log file (default: dump.log / restore.log in DIR)\n"
+	"  -h, --help            this text\n";
+
+enum { OPT_COMPRESS = 256, OPT_PID_BACKEND, OPT_NEW_PIDNS };
+
+static const struct option long_opts[] = {
+	{ "images-dir", required_argument, NULL, 'D' },
+	{ "tree", required_argument, NULL, 't' },
+	{ "leave-running", no_argument, NULL, 'R' },
+	{ "compress", no_argument, NULL, OPT_COMPRESS },
+	{ "shell-job", no_argument, NULL, 'j' },
+	{ "detach", no_argument, NULL, 'd' },
+	{ "pid-backend", required_argument, NULL, OPT_PID_BACKEND },
+	{ "new-pidns", no_argument, NULL, OPT_NEW_PIDNS },
+	{ "log-file", required_argument, NULL, 'o' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct cli {
+	const char *command;
+	const char *dir;
+	const char *log_file;
+	const char *pid_arg;
+	const char *backend;
+	int verbosity;
+	struct dump_opts dump;
+	struct restore_opts restore;
+};
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "cr: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nrun 'cr --help' for usage\n");
+	return 2;
+}
+
+static int parse_args(int argc, char **argv, struct cli *cli)
+{
+	int c;
+
+	while ((c = getopt_long(argc, argv, "D:t:Rjdo:vh", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'D': cli->dir = optarg; break;
+		case 't': cli->pid_arg = optarg; break;
+		case 'R': cli->dump.leave_running = true; break;
+		case OPT_COMPRESS: cli->dump.compress = true; break;
+		case 'j': cli->dump.shell_job = cli->restore.shell_job = true; break;
+		case 'd': cli->restore.detach = true; break;
+		case OPT_PID_BACKEND: cli->backend = optarg; break;
+		case OPT_NEW_PIDNS: cli->restore.new_pidns = true; break;
+		case 'o': cli->log_file = optarg; break;
+		case 'v': cli->verbosity++; break;
+		case 'h': fputs(usage_text, stdout); exit(0);
+		default: return 2;
+		}
+	}
+	for (; optind < argc; optind++) {
+		if (strcmp(cli->command, "dump") == 0 && cli->pid_arg == NULL)
+			cli->pid_arg = argv[optind];
+		else if (strcmp(cli->command, "restore") == 0 && cli->dir == NULL)
+			cli->dir = argv[optind];
+		else
+			return usage_error("unexpected argument '%s'", argv[optind]);
+	}
+	return 0;
+}
+
+static int open_log(const struct cli *cli, const char *default_name)
+{
+	char path[PATH_MAX];
+
+	if (cli->log_file != NULL)
+		snprintf(path, sizeof(path), "%s", cli->log_file);
+	else
+		snprintf(path, sizeof(path), "%s/%s", cli->dir, default_name);
+	if (cr_log_open_file(path) < 0) {
+		fprintf(stderr, "cr: warning: cannot write log file %s\n", path);
+		return -1;
+	}
+	return 0;
+}
+
+struct dump_job {
+	pid_t pid;
+	struct dump_opts *opts;
+};
+
+static int dump_work(void *arg)
+{
+	struct dump_job *job = arg;
+	cr_error_t err = NULL;
+
+	if (cr_dump(job->pid, job->opts, &err) < 0) {
+		cr_error_report(err);
+		cr_error_release(&err);
+		return 1;
+	}
+	return 0;
+}
+
+static int run_dump(struct cli *cli)
+{
+	struct dump_job job;
+	char *end;
+	long pid;
+
+	if (cli->pid_arg == NULL)
+		return usage_error("%s needs a pid", "dump");
+	if (cli->dir == NULL)
+		return usage_error("%s needs -D DIR", "dump");
+	pid = strtol(cli->pid_arg, &end, 10);
+	if (*end != '\0' || pid <= 0 || pid > INT_MAX)
+		return usage_error("'%s' is not a pid", cli->pid_arg);
+	cli->dump.dir = cli->dir;
+	mkdir(cli->dir, 0700);   /* for the log; cr_dump checks the directory */
+	open_log(cli, "dump.log");
+	job.pid = (pid_t)pid;
+	job.opts = &cli->dump;
+	return supervise(dump_work, &job);
+}
+
+static int run_restore(struct cli *cli)
+{
+	enum pid_backend backend = PID_BACKEND_AUTO;
+	cr_error_t err = NULL;
+	int status = 0;
+
+	if (cli->dir == NULL)
+		return usage_error("%s needs an image directory", "restore");
+	if (cli->backend && pidsel_backend_parse(cli->backend, &backend, &err) < 0) {
+		cr_error_report(err);
+		cr_error_release(&err);
+		return 2;
+	}
+	cli->restore.dir = cli->dir;
+	open_log(cli, "restore.log");
+	if (cr_restore(&cli->restore, backend, &status, &err) < 0) {
+		cr_error_report(err);
+		cr_error_release(&err);
+		return 1;
+	}
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli = { 0 };
+
+	if (argc < 2)
+		return usage_error("%s", "no command given");
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "show") == 0 || strcmp(argv[1], "check") == 0) {
+		int (*cmd)(int, char **) = strcmp(argv[1], "show") == 0 ? cmd_show : cmd_check;
+
+		if (cmd == NULL) {
+			fprintf(stderr, "cr: '%s' is not part of this build\n", argv[1]);
+			return 2;
+		}
+		return cmd(argc - 1, argv + 1);
+	}
+	cli.command = argv[1];
+	if (parse_args(argc - 1, argv + 1, &cli) != 0)
+		return 2;
+	cr_log_set_level(LOG_WARN + cli.verbosity);
+	if (strcmp(cli.command, "dump") == 0 || strcmp(cli.command, "restore") == 0) {
+		cr_error_t err = NULL;
+
+		if (caps_require(cli.command, &err) < 0) {
+			cr_error_report(err);
+			cr_error_release(&err);
+			return 1;
+		}
+	}
+	if (strcmp(cli.command, "dump") == 0)
+		return run_dump(&cli);
+	if (strcmp(cli.command, "restore") == 0)
+		return run_restore(&cli);
+	return usage_error("unknown command '%s'", cli.command);
+}

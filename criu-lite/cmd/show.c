@@ -1,0 +1,636 @@
+/* cr show [-D] DIR [--json]: decodes every image of a dump, read-only.
+ *
+ * Every *.img file of the directory is decoded through the image API (which
+ * checks its header, trailer, checksum and framing); message images are
+ * decoded completely, page images are walked chunk by chunk.  A file that
+ * cannot be decoded, one the inventory needs but that is missing, and sizes
+ * that do not add up are reported by name on stderr, and make the exit
+ * status 1; everything that could be decoded is still shown. */
+#include "cmd/commands.h"
+#include "img/image.h"
+#include "img/imgnames.h"
+#include "cmd/json.h"
+#include "img/pages.h"
+#include "cmd/show.h"
+#include "os/util.h"
+
+#include "core.pb-c.h"
+#include "files.pb-c.h"
+#include "inventory.pb-c.h"
+#include "mm.pb-c.h"
+#include "pstree.pb-c.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <string.h>
+
+#define CHUNK_HDR_SIZE 16u
+
+static const char show_usage[] =
+	"usage: cr show [-D] DIR [--json]\n"
+	"\n"
+	"Prints what the dump in DIR holds: the inventory, the process tree with\n"
+	"pids at every namespace level, threads, memory mappings, page counts,\n"
+	"file descriptors, timers and pending signals.  Never changes the images.\n"
+	"\n"
+	"  -D, --images-dir DIR  the dump to show\n"
+	"      --json            decode every image completely, as one JSON object\n"
+	"  -h, --help            this text\n"
+	"\n"
+	"Exit status: 0 when every image decoded, 1 when an image is damaged or\n"
+	"missing (each named on stderr), 2 for a usage error.\n";
+
+static const struct show_type show_types[] = {
+	{ "inventory", false, CR_IMG_INVENTORY, &inventory_entry__descriptor, true },
+	{ "pstree", false, CR_IMG_PSTREE, &pstree_entry__descriptor, false },
+	{ "files", false, CR_IMG_FILES, &file_entry__descriptor, false },
+	{ "core", true, CR_IMG_CORE, &core_entry__descriptor, true },
+	{ "mm", true, CR_IMG_MM, &mm_entry__descriptor, true },
+	{ "pagemap", true, CR_IMG_PAGEMAP, &pagemap_entry__descriptor, false },
+	{ "pages", true, CR_IMG_PAGES, NULL, false },
+	{ "fdinfo", true, CR_IMG_FDINFO, &fd_entry__descriptor, false },
+};
+
+static void img_closep(struct cr_img **img)
+{
+	cr_img_close(*img);
+}
+
+#define cleanup_img __attribute__((cleanup(img_closep)))
+
+/* --- problems ------------------------------------------------------------- */
+
+static void add_error(struct show_dump *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void add_error(struct show_dump *d, const char *fmt, ...)
+{
+	char **bigger = realloc(d->errors, (d->n_errors + 1) * sizeof(*bigger));
+	char *msg = NULL;
+	va_list ap;
+
+	if (bigger != NULL)
+		d->errors = bigger;
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	if (bigger == NULL || msg == NULL) {
+		/* Say it now; the exit status still follows. */
+		fprintf(stderr, "cr: show: %s\n", msg != NULL ? msg : "out of memory while reporting a problem");
+		free(msg);
+		d->unlisted_errors = true;
+		return;
+	}
+	d->errors[d->n_errors++] = msg;
+}
+
+/* Records err as the image's error (and the dump's); releases err. */
+static void image_failed(struct show_dump *d, struct show_image *im, cr_error_t *err)
+{
+	const char *msg = *err != NULL && (*err)->msg != NULL ? (*err)->msg : "unreadable";
+
+	/* Errors of the image API start with the file's name already. */
+	if (strncmp(msg, im->name, strlen(im->name)) == 0)
+		im->error = strdup(msg);
+	else if (asprintf(&im->error, "%s: %s", im->name, msg) < 0)
+		im->error = NULL;
+	add_error(d, "%s", im->error != NULL ? im->error : msg);
+	cr_error_release(err);
+}
+
+/* --- finding the image files ------------------------------------------------- */
+
+/* "123" exactly, a positive pid. */
+static bool parse_pid(const char *s, size_t len, pid_t *pid)
+{
+	long v = 0;
+
+	if (len == 0 || len > 10)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (v <= 0 || v > INT_MAX || (len > 1 && s[0] == '0'))
+		return false;
+	*pid = (pid_t)v;
+	return true;
+}
+
+static const struct show_type *classify(const char *name, pid_t *pid)
+{
+	size_t len = strlen(name);
+
+	*pid = 0;
+	if (len < 5 || strcmp(name + len - 4, ".img") != 0)
+		return NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(show_types); i++) {
+		const struct show_type *t = &show_types[i];
+		size_t plen = strlen(t->prefix);
+
+		if (len - 4 < plen || strncmp(name, t->prefix, plen) != 0)
+			continue;
+		if (!t->per_task && len - 4 == plen)
+			return t;
+		if (t->per_task && name[plen] == '-' && parse_pid(name + plen + 1, len - 4 - plen - 1, pid))
+			return t;
+	}
+	return NULL;
+}
+
+static size_t type_index(const struct show_type *t)
+{
+	return (size_t)(t - show_types);
+}
+
+/* Shared images first, then each process's in pid order. */
+static int image_cmp(const void *a, const void *b)
+{
+	const struct show_image *x = a, *y = b;
+
+	if (x->type->per_task != y->type->per_task)
+		return x->type->per_task ? 1 : -1;
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return type_index(x->type) < type_index(y->type) ? -1 : type_index(x->type) > type_index(y->type);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int push_name(char ***v, size_t *n, const char *name, cr_error_t *err)
+{
+	char **bigger = realloc(*v, (*n + 1) * sizeof(**v));
+
+	if (bigger == NULL)
+		return cr_error(err, ENOMEM, "list images");
+	*v = bigger;
+	(*v)[*n] = strdup(name);
+	if ((*v)[*n] == NULL)
+		return cr_error(err, ENOMEM, "list images");
+	(*n)++;
+	return 0;
+}
+
+static int add_image(struct show_dump *d, const char *name, const struct show_type *t, pid_t pid,
+		     cr_error_t *err)
+{
+	struct show_image *bigger = realloc(d->images, (d->n_images + 1) * sizeof(*bigger));
+	struct show_image *im;
+
+	if (bigger == NULL)
+		return cr_error(err, ENOMEM, "list images");
+	d->images = bigger;
+	im = &d->images[d->n_images];
+	memset(im, 0, sizeof(*im));
+	im->name = strdup(name);
+	if (im->name == NULL)
+		return cr_error(err, ENOMEM, "list images");
+	im->type = t;
+	im->pid = pid;
+	d->n_images++;
+	return 0;
+}
+
+static void closedirp(DIR **dir)
+{
+	if (*dir != NULL)
+		closedir(*dir);
+}
+
+static int list_images(struct show_dump *d, int dirfd, cr_error_t *err)
+{
+	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+	__attribute__((cleanup(closedirp))) DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (dir == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return cr_error(err, errno, "read directory %s", d->dir);
+	}
+	while ((errno = 0, de = readdir(dir)) != NULL) {
+		const struct show_type *t;
+		size_t len = strlen(de->d_name);
+		pid_t pid;
+
+		if (len < 5 || strcmp(de->d_name + len - 4, ".img") != 0)
+			continue;
+		t = classify(de->d_name, &pid);
+		if (t == NULL ? push_name(&d->unknown, &d->n_unknown, de->d_name, err) < 0
+			      : add_image(d, de->d_name, t, pid, err) < 0)
+			return -1;
+	}
+	if (errno != 0)
+		return cr_error(err, errno, "read directory %s", d->dir);
+	qsort(d->images, d->n_images, sizeof(*d->images), image_cmp);
+	qsort(d->unknown, d->n_unknown, sizeof(*d->unknown), str_cmp);
+	return 0;
+}
+
+/* --- decoding ---------------------------------------------------------------- */
+
+static int push_msg(struct show_image *im, ProtobufCMessage *m, cr_error_t *err)
+{
+	ProtobufCMessage **bigger = realloc(im->msgs, (im->n_msgs + 1) * sizeof(*bigger));
+
+	if (bigger == NULL) {
+		protobuf_c_message_free_unpacked(m, NULL);
+		return cr_error(err, ENOMEM, "%s: decode", im->name);
+	}
+	im->msgs = bigger;
+	im->msgs[im->n_msgs++] = m;
+	return 0;
+}
+
+static int load_messages(int dirfd, struct show_image *im, cr_error_t *err)
+{
+	cleanup_img struct cr_img *img = NULL;
+	ProtobufCMessage *m;
+	int r;
+
+	if (cr_img_open(dirfd, im->name, im->type->kind, &img, err) < 0)
+		return -1;
+	while ((r = cr_img_read_msg(img, im->type->desc, &m, err)) == 1)
+		if (push_msg(im, m, err) < 0)
+			return -1;
+	if (r < 0)
+		return -1;
+	if (im->type->single && im->n_msgs != 1)
+		return cr_error(err, 0, "%s: holds %zu %s messages, a %s image holds exactly one", im->name,
+				im->n_msgs, im->type->desc->name, im->type->prefix);
+	return 0;
+}
+
+static uint32_t le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The header rules of pages.h. */
+static int check_chunk(const char *name, const struct show_chunk *c, uint32_t flags, uint32_t reserved,
+		       uint64_t left, cr_error_t *err)
+{
+	const char *what = NULL;
+
+	if (flags & ~CR_CHUNK_ZLIB)
+		what = "unknown flags";
+	else if (reserved != 0)
+		what = "reserved field is not zero";
+	else if (c->raw_len == 0 || c->raw_len % PAGE_SIZE_CR != 0 || c->raw_len > CR_PAGES_CHUNK)
+		what = "raw length is not a whole number of pages within the chunk limit";
+	else if (c->zlib ? c->stored_len > c->raw_len : c->stored_len != c->raw_len)
+		what = "stored length does not fit the raw length";
+	else if (c->stored_len > left)
+		what = "truncated: the data runs past the end of the body";
+	if (what == NULL)
+		return 0;
+	return cr_error(err, 0, "%s: chunk at offset %" PRIu64 ": %s (raw %" PRIu32 ", stored %" PRIu32
+			", flags 0x%" PRIx32 ")", name, c->offset, what, c->raw_len, c->stored_len, flags);
+}
+
+static int push_chunk(struct show_pages *p, const struct show_chunk *c, cr_error_t *err)
+{
+	struct show_chunk *bigger = realloc(p->chunks, (p->n_chunks + 1) * sizeof(*bigger));
+
+	if (bigger == NULL)
+		return cr_error(err, ENOMEM, "page chunks");
+	p->chunks = bigger;
+	p->chunks[p->n_chunks++] = *c;
+	p->raw_bytes += c->raw_len;
+	p->stored_bytes += c->stored_len;
+	p->n_zlib += c->zlib;
+	return 0;
+}
+
+/* Reads one chunk header and skips its data. */
+static int next_chunk(struct cr_img *img, const char *name, unsigned char *skip, struct show_pages *p,
+		      cr_error_t *err)
+{
+	unsigned char hdr[CHUNK_HDR_SIZE];
+	struct show_chunk c = { .offset = cr_img_raw_offset(img) };
+	uint64_t left = 0;
+
+	cr_img_body_left(img, &left);
+	if (left < CHUNK_HDR_SIZE)
+		return cr_error(err, 0, "%s: chunk at offset %" PRIu64 ": truncated header (%" PRIu64
+				" of %u bytes)", name, c.offset, left, CHUNK_HDR_SIZE);
+	if (cr_img_read_raw(img, hdr, sizeof(hdr), err) < 0)
+		return -1;
+	c.raw_len = le32(hdr);
+	c.stored_len = le32(hdr + 4);
+	c.zlib = le32(hdr + 8) & CR_CHUNK_ZLIB;
+	if (check_chunk(name, &c, le32(hdr + 8), le32(hdr + 12), left - CHUNK_HDR_SIZE, err) < 0 ||
+	    cr_img_read_raw(img, skip, c.stored_len, err) < 0)
+		return -1;
+	return push_chunk(p, &c, err);
+}
+
+static int load_pages(int dirfd, struct show_image *im, cr_error_t *err)
+{
+	cleanup_img struct cr_img *img = NULL;
+	cleanup_free unsigned char *skip = NULL;
+	uint64_t left = 0;
+
+	/* Opening a page image checks only its ends; verify checks the crc. */
+	if (cr_img_verify(dirfd, im->name, CR_IMG_PAGES, err) < 0 ||
+	    cr_img_open(dirfd, im->name, CR_IMG_PAGES, &img, err) < 0)
+		return -1;
+	skip = malloc(CR_PAGES_CHUNK);
+	if (skip == NULL)
+		return cr_error(err, ENOMEM, "%s: chunk buffer", im->name);
+	while (cr_img_body_left(img, &left) == 0 && left > 0)
+		if (next_chunk(img, im->name, skip, &im->pages, err) < 0)
+			return -1;
+	return 0;
+}
+
+static void load_image(struct show_dump *d, int dirfd, struct show_image *im)
+{
+	cr_error_t err = NULL;
+	int r = im->type->desc != NULL ? load_messages(dirfd, im, &err) : load_pages(dirfd, im, &err);
+
+	if (r < 0)
+		image_failed(d, im, &err);
+	else
+		im->loaded = true;
+}
+
+/* --- lookups ------------------------------------------------------------------- */
+
+static const struct show_image *find_any(const struct show_dump *d, uint32_t kind, pid_t pid)
+{
+	for (size_t i = 0; i < d->n_images; i++)
+		if (d->images[i].type->kind == kind && d->images[i].pid == pid)
+			return &d->images[i];
+	return NULL;
+}
+
+const struct show_image *show_find(const struct show_dump *d, uint32_t kind, pid_t pid)
+{
+	const struct show_image *im = find_any(d, kind, pid);
+
+	return im != NULL && im->loaded ? im : NULL;
+}
+
+const ProtobufCMessage *show_find_one(const struct show_dump *d, uint32_t kind, pid_t pid)
+{
+	const struct show_image *im = show_find(d, kind, pid);
+
+	return im != NULL && im->n_msgs == 1 ? im->msgs[0] : NULL;
+}
+
+/* --- what must be there and add up --------------------------------------------- */
+
+static void expect_image(struct show_dump *d, const char *name, uint32_t kind, pid_t pid, const char *why)
+{
+	if (find_any(d, kind, pid) == NULL)
+		add_error(d, "%s: missing (%s)", name, why);
+}
+
+static void check_complete(struct show_dump *d)
+{
+	const InventoryEntry *inv = (const InventoryEntry *)show_find_one(d, CR_IMG_INVENTORY, 0);
+	char name[IMG_NAME_MAX], why[64];
+
+	if (find_any(d, CR_IMG_INVENTORY, 0) == NULL) {
+		add_error(d, "%s: missing: %s holds no complete dump", IMG_INVENTORY, d->dir);
+		return;
+	}
+	if (inv == NULL)
+		return;
+	expect_image(d, IMG_PSTREE, CR_IMG_PSTREE, 0, "every dump has one");
+	expect_image(d, IMG_FILES, CR_IMG_FILES, 0, "every dump has one");
+	for (size_t i = 0; i < inv->n_task_pids; i++) {
+		pid_t pid = (pid_t)inv->task_pids[i];
+
+		snprintf(why, sizeof(why), "the inventory lists pid %u", inv->task_pids[i]);
+		for (size_t k = 0; k < ARRAY_SIZE(show_types); k++)
+			if (show_types[k].per_task)
+				expect_image(d, img_task_name(name, show_types[k].prefix, pid), show_types[k].kind,
+					     pid, why);
+	}
+}
+
+/* The pages a pagemap lists against the page data the pages image holds. */
+static void check_page_sizes(struct show_dump *d, const struct show_image *pm)
+{
+	const struct show_image *pg = show_find(d, CR_IMG_PAGES, pm->pid);
+	uint64_t pages = 0;
+
+	if (pg == NULL)
+		return;
+	for (size_t i = 0; i < pm->n_msgs; i++)
+		pages += ((const PagemapEntry *)pm->msgs[i])->nr_pages;
+	if (pages * PAGE_SIZE_CR != pg->pages.raw_bytes)
+		add_error(d, "%s: holds %" PRIu64 " bytes of page data, but %s lists %" PRIu64 " pages (%" PRIu64
+			  " bytes)", pg->name, pg->pages.raw_bytes, pm->name, pages, pages * PAGE_SIZE_CR);
+}
+
+static void check_sizes(struct show_dump *d)
+{
+	for (size_t i = 0; i < d->n_images; i++)
+		if (d->images[i].loaded && d->images[i].type->kind == CR_IMG_PAGEMAP)
+			check_page_sizes(d, &d->images[i]);
+}
+
+static int load_dump(struct show_dump *d, cr_error_t *err)
+{
+	cleanup_close int dirfd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dirfd < 0)
+		return cr_error(err, errno, "open image directory %s", d->dir);
+	if (list_images(d, dirfd, err) < 0)
+		return -1;
+	for (size_t i = 0; i < d->n_images; i++)
+		load_image(d, dirfd, &d->images[i]);
+	check_complete(d);
+	check_sizes(d);
+	return 0;
+}
+
+static void free_dump(struct show_dump *d)
+{
+	for (size_t i = 0; i < d->n_images; i++) {
+		struct show_image *im = &d->images[i];
+
+		for (size_t k = 0; k < im->n_msgs; k++)
+			protobuf_c_message_free_unpacked(im->msgs[k], NULL);
+		free(im->msgs);
+		free(im->pages.chunks);
+		free(im->error);
+		free(im->name);
+	}
+	for (size_t i = 0; i < d->n_unknown; i++)
+		free(d->unknown[i]);
+	for (size_t i = 0; i < d->n_errors; i++)
+		free(d->errors[i]);
+	free(d->images);
+	free(d->unknown);
+	free(d->errors);
+}
+
+/* --- JSON ------------------------------------------------------------------------ */
+
+static void json_pages(struct json_writer *w, const struct show_pages *p)
+{
+	json_key(w, "summary");
+	json_object_begin(w);
+	json_kv_uint(w, "chunks", p->n_chunks);
+	json_kv_uint(w, "compressed_chunks", p->n_zlib);
+	json_kv_uint(w, "raw_bytes", p->raw_bytes);
+	json_kv_uint(w, "stored_bytes", p->stored_bytes);
+	json_kv_uint(w, "pages", p->raw_bytes / PAGE_SIZE_CR);
+	json_object_end(w);
+	json_key(w, "chunks");
+	json_array_begin(w);
+	for (size_t i = 0; i < p->n_chunks; i++) {
+		json_object_begin(w);
+		json_kv_uint(w, "offset", p->chunks[i].offset);
+		json_kv_uint(w, "raw_bytes", p->chunks[i].raw_len);
+		json_kv_uint(w, "stored_bytes", p->chunks[i].stored_len);
+		json_kv_bool(w, "compressed", p->chunks[i].zlib);
+		json_object_end(w);
+	}
+	json_array_end(w);
+}
+
+static void json_image(struct json_writer *w, const struct show_image *im)
+{
+	json_key(w, im->name);
+	json_object_begin(w);
+	json_kv_string(w, "kind", cr_img_kind_name(im->type->kind));
+	if (im->type->per_task)
+		json_kv_uint(w, "pid", (uint64_t)im->pid);
+	if (!im->loaded) {
+		json_kv_string(w, "error", im->error);
+	} else if (im->type->desc == NULL) {
+		json_pages(w, &im->pages);
+	} else {
+		json_kv_string(w, "message", im->type->desc->name);
+		json_key(w, "entries");
+		json_array_begin(w);
+		for (size_t i = 0; i < im->n_msgs; i++)
+			json_message(w, im->msgs[i]);
+		json_array_end(w);
+	}
+	json_object_end(w);
+}
+
+static void json_strings(struct json_writer *w, const char *key, char *const *v, size_t n)
+{
+	json_key(w, key);
+	json_array_begin(w);
+	for (size_t i = 0; i < n; i++)
+		json_string(w, v[i]);
+	json_array_end(w);
+}
+
+static int print_json(const struct show_dump *d, cr_error_t *err)
+{
+	struct json_writer w;
+
+	json_init(&w, stdout, true);
+	json_object_begin(&w);
+	json_kv_string(&w, "dir", d->dir);
+	json_key(&w, "images");
+	json_object_begin(&w);
+	for (size_t i = 0; i < d->n_images; i++)
+		json_image(&w, &d->images[i]);
+	json_object_end(&w);
+	json_strings(&w, "unknown_files", d->unknown, d->n_unknown);
+	json_strings(&w, "errors", d->errors, d->n_errors);
+	json_object_end(&w);
+	return json_finish(&w, err);
+}
+
+/* --- the command ------------------------------------------------------------------- */
+
+struct show_args {
+	const char *dir;
+	bool json;
+};
+
+enum { OPT_JSON = 256 };
+
+static int parse_show_args(int argc, char **argv, struct show_args *a)
+{
+	static const struct option opts[] = {
+		{ "images-dir", required_argument, NULL, 'D' },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "D:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'D': a->dir = optarg; break;
+		case OPT_JSON: a->json = true; break;
+		case 'h': fputs(show_usage, stdout); return 0;
+		default: fputs("run 'cr show --help' for usage\n", stderr); return 2;
+		}
+	}
+	for (; optind < argc; optind++) {
+		if (a->dir != NULL) {
+			fprintf(stderr, "cr: show: unexpected argument '%s'\nrun 'cr show --help' for usage\n",
+				argv[optind]);
+			return 2;
+		}
+		a->dir = argv[optind];
+	}
+	if (a->dir == NULL) {
+		fputs("cr: show needs an image directory\nrun 'cr show --help' for usage\n", stderr);
+		return 2;
+	}
+	return -1;
+}
+
+static void report_errors(const struct show_dump *d)
+{
+	for (size_t i = 0; i < d->n_errors; i++)
+		fprintf(stderr, "cr: show: %s\n", d->errors[i]);
+	for (size_t i = 0; i < d->n_unknown; i++)
+		fprintf(stderr, "cr: show: warning: %s is no image kind this cr knows; not decoded\n",
+			d->unknown[i]);
+}
+
+int cmd_show(int argc, char **argv)
+{
+	struct show_args args = { 0 };
+	struct show_dump d = { 0 };
+	cr_error_t err = NULL;
+	int status = parse_show_args(argc, argv, &args);
+
+	if (status >= 0)
+		return status;
+	d.dir = args.dir;
+	if (load_dump(&d, &err) < 0) {
+		fprintf(stderr, "cr: show: %s\n", err->msg);
+		cr_error_release(&err);
+		free_dump(&d);
+		return 1;
+	}
+	if (args.json && print_json(&d, &err) < 0) {
+		fprintf(stderr, "cr: show: %s\n", err->msg);
+		cr_error_release(&err);
+		status = 1;
+	}
+	if (!args.json)
+		show_summary(stdout, &d);
+	fflush(stdout);
+	report_errors(&d);
+	if (d.n_errors > 0 || d.unlisted_errors)
+		status = 1;
+	free_dump(&d);
+	return status > 0 ? status : 0;
+}

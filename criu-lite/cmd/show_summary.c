@@ -1,0 +1,716 @@
+/* cr show: the readable summary of a decoded dump (see show.h).  Parts of
+ * a dump that could not be decoded are left out; show.c names them. */
+#include "img/image.h"
+#include "cmd/json.h"
+#include "cmd/show.h"
+#include "os/util.h"
+
+#include "core.pb-c.h"
+#include "files.pb-c.h"
+#include "inventory.pb-c.h"
+#include "mm.pb-c.h"
+#include "pstree.pb-c.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/time.h>
+#include <time.h>
+
+#define SIG_HANDLER_IGN 1   /* SIG_DFL is 0, a function is above */
+
+/* --- formatting helpers ---------------------------------------------------- */
+
+static const char *yes_no(bool v)
+{
+	return v ? "yes" : "no";
+}
+
+/* "12 KiB", "1.5 MiB": buf holds at least 32 bytes. */
+static const char *human_size(char *buf, size_t len, uint64_t bytes)
+{
+	static const char *const units[] = { "bytes", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double v = (double)bytes;
+	size_t u = 0;
+
+	while (v >= 1024 && u + 1 < ARRAY_SIZE(units)) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%" PRIu64 " bytes", bytes);
+	else if (v == (double)(uint64_t)v)
+		snprintf(buf, len, "%.0f %s", v, units[u]);
+	else
+		snprintf(buf, len, "%.1f %s", v, units[u]);
+	return buf;
+}
+
+/* A pid set, outermost namespace level first: "4321" or "4321/17/1". */
+static const char *pid_set(char *buf, size_t len, const uint32_t *ids, size_t n)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && used < len; i++) {
+		int w = snprintf(buf + used, len - used, "%s%u", i ? "/" : "", ids[i]);
+
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+	if (n == 0)
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+/* "reg" for FILE_REG, "anon" for VMA_ANON: the enum name past its prefix,
+ * lower case, so new kinds are named without touching this file. */
+static const char *enum_short(char *buf, size_t len, const ProtobufCEnumDescriptor *desc, int value,
+			      const char *prefix)
+{
+	const char *name = json_enum_name(desc, value);
+	size_t i = 0;
+
+	if (name == NULL) {
+		snprintf(buf, len, "kind %d", value);
+		return buf;
+	}
+	if (strncmp(name, prefix, strlen(prefix)) == 0)
+		name += strlen(prefix);
+	for (; name[i] != '\0' && i + 1 < len; i++)
+		buf[i] = (char)tolower((unsigned char)name[i]);
+	buf[i] = '\0';
+	return buf;
+}
+
+static const char *signal_name(char *buf, size_t len, uint32_t sig)
+{
+	const char *abbrev = sig < 1024 ? sigabbrev_np((int)sig) : NULL;
+
+	if (abbrev != NULL)
+		snprintf(buf, len, "SIG%s", abbrev);
+	else if ((int)sig >= SIGRTMIN && (int)sig <= SIGRTMAX)
+		snprintf(buf, len, "SIGRTMIN+%d", (int)sig - SIGRTMIN);
+	else
+		snprintf(buf, len, "signal %u", sig);
+	return buf;
+}
+
+/* The message on one line, as compact JSON. */
+static void print_compact(FILE *out, const ProtobufCMessage *msg)
+{
+	struct json_writer w;
+
+	json_init(&w, out, false);
+	json_message(&w, msg);
+}
+
+static const PstreeEntry *find_pstree(const struct show_dump *d, pid_t pid)
+{
+	const struct show_image *im = show_find(d, CR_IMG_PSTREE, 0);
+
+	for (size_t i = 0; im != NULL && i < im->n_msgs; i++) {
+		const PstreeEntry *e = (const PstreeEntry *)im->msgs[i];
+
+		if (e->n_ns_pid > 0 && e->ns_pid[0] == (uint32_t)pid)
+			return e;
+	}
+	return NULL;
+}
+
+static const FileEntry *find_file(const struct show_dump *d, uint32_t id)
+{
+	const struct show_image *im = show_find(d, CR_IMG_FILES, 0);
+
+	for (size_t i = 0; im != NULL && i < im->n_msgs; i++)
+		if (((const FileEntry *)im->msgs[i])->id == id)
+			return (const FileEntry *)im->msgs[i];
+	return NULL;
+}
+
+static const char *process_name(const struct show_dump *d, pid_t pid)
+{
+	const CoreEntry *core = (const CoreEntry *)show_find_one(d, CR_IMG_CORE, pid);
+
+	if (core != NULL && core->n_threads > 0 && core->threads[0]->comm != NULL)
+		return core->threads[0]->comm;
+	return "?";
+}
+
+/* --- the inventory ---------------------------------------------------------------- */
+
+static void print_inventory(FILE *out, const struct show_dump *d)
+{
+	const InventoryEntry *inv = (const InventoryEntry *)show_find_one(d, CR_IMG_INVENTORY, 0);
+	time_t when;
+	struct tm tm;
+	char date[64] = "?";
+
+	fprintf(out, "Dump in %s\n", d->dir);
+	if (inv == NULL) {
+		fprintf(out, "  (no readable inventory)\n");
+		return;
+	}
+	when = (time_t)(inv->dump_time_ns / 1000000000ULL);
+	if (gmtime_r(&when, &tm) != NULL)
+		strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	fprintf(out, "  dumped        %s by cr %s (image format %u)\n", date,
+		inv->cr_version != NULL ? inv->cr_version : "?", inv->format_version);
+	fprintf(out, "  kernel        %s, %s, page size %u\n", inv->kernel_release, inv->arch, inv->page_size);
+	fprintf(out, "  cpu state     xfeatures 0x%" PRIx64 ", xstate %u bytes\n", inv->xfeatures,
+		inv->xstate_size);
+	fprintf(out, "  options       compress %s, shell-job %s, leave-running %s\n", yes_no(inv->compress),
+		yes_no(inv->shell_job), yes_no(inv->leave_running));
+	fprintf(out, "  processes     %zu, root pid %u\n", inv->n_task_pids, inv->root_pid);
+}
+
+/* --- the process tree ---------------------------------------------------------------- */
+
+#define TREE_MAX_INDENT 20   /* deeper levels print at this indent */
+
+struct tree {
+	const struct show_dump *d;
+	const struct show_image *ps;
+	size_t *by_ppid;         /* entry indices sorted by parent pid */
+	bool *shown;
+	size_t *stack;           /* depth-first walk: entry and depth pairs */
+	uint32_t *pids;          /* every entry's pid, sorted */
+};
+
+static const PstreeEntry *tree_entry(const struct tree *t, size_t i)
+{
+	return (const PstreeEntry *)t->ps->msgs[i];
+}
+
+static uint32_t entry_pid(const PstreeEntry *e)
+{
+	return e->n_ns_pid > 0 ? e->ns_pid[0] : 0;
+}
+
+static const struct show_image *sort_ps;   /* for the qsort comparator */
+
+/* By parent, then by pid. */
+static int ppid_cmp(const void *a, const void *b)
+{
+	const PstreeEntry *x = (const PstreeEntry *)sort_ps->msgs[*(const size_t *)a];
+	const PstreeEntry *y = (const PstreeEntry *)sort_ps->msgs[*(const size_t *)b];
+
+	if (x->ppid != y->ppid)
+		return x->ppid < y->ppid ? -1 : 1;
+	return entry_pid(x) < entry_pid(y) ? -1 : entry_pid(x) > entry_pid(y);
+}
+
+/* The first position in by_ppid whose entry's parent is not below ppid. */
+static size_t first_child(const struct tree *t, uint32_t ppid)
+{
+	size_t lo = 0, hi = t->ps->n_msgs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (tree_entry(t, t->by_ppid[mid])->ppid < ppid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Just past the last position in by_ppid whose entry has parent ppid. */
+static size_t last_child(const struct tree *t, uint32_t ppid)
+{
+	return ppid == UINT32_MAX ? t->ps->n_msgs : first_child(t, ppid + 1);
+}
+
+static void print_tree_entry(FILE *out, const struct tree *t, size_t i, size_t depth)
+{
+	const PstreeEntry *e = tree_entry(t, i);
+	int indent = (int)(depth < TREE_MAX_INDENT ? depth : TREE_MAX_INDENT) * 3;
+	char pids[160], pgid[160], sid[160];
+
+	fprintf(out, "  %*s%s%s (%s)  pgid %s  sid %s  threads %zu\n", indent, "", depth ? "└─ " : "",
+		pid_set(pids, sizeof(pids), e->ns_pid, e->n_ns_pid),
+		e->n_ns_pid ? process_name(t->d, (pid_t)e->ns_pid[0]) : "?",
+		pid_set(pgid, sizeof(pgid), e->ns_pgid, e->n_ns_pgid), pid_set(sid, sizeof(sid), e->ns_sid, e->n_ns_sid),
+		e->n_threads);
+	for (size_t k = 0; k < e->n_threads; k++)
+		fprintf(out, "  %*s   thread %s\n", indent, "",
+			pid_set(pids, sizeof(pids), e->threads[k]->ns_tid, e->threads[k]->n_ns_tid));
+}
+
+/* Prints root and everything below it, each entry once, without recursion
+ * (a damaged pstree may chain any number of entries). */
+static void print_subtree(FILE *out, struct tree *t, size_t root)
+{
+	size_t top = 0;
+
+	t->shown[root] = true;
+	t->stack[top++] = root;
+	t->stack[top++] = 0;
+	while (top > 0) {
+		size_t depth = t->stack[--top], i = t->stack[--top];
+		uint32_t pid = entry_pid(tree_entry(t, i));
+
+		print_tree_entry(out, t, i, depth);
+		if (pid == 0)
+			continue;
+		/* Pushed last child first, so they print in pid order. */
+		for (size_t c = last_child(t, pid); c > first_child(t, pid); c--) {
+			size_t k = t->by_ppid[c - 1];
+
+			if (t->shown[k])
+				continue;
+			t->shown[k] = true;
+			t->stack[top++] = k;
+			t->stack[top++] = depth + 1;
+		}
+	}
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* A root: its parent is 0 or not in the dump. */
+static bool is_root(const struct tree *t, size_t i)
+{
+	uint32_t ppid = tree_entry(t, i)->ppid;
+
+	return ppid == 0 || bsearch(&ppid, t->pids, t->ps->n_msgs, sizeof(*t->pids), u32_cmp) == NULL;
+}
+
+static bool tree_init(struct tree *t)
+{
+	size_t n = t->ps->n_msgs;
+
+	t->by_ppid = calloc(n + 1, sizeof(*t->by_ppid));
+	t->shown = calloc(n + 1, sizeof(*t->shown));
+	t->stack = calloc(2 * n + 2, sizeof(*t->stack));
+	t->pids = calloc(n + 1, sizeof(*t->pids));
+	if (t->by_ppid == NULL || t->shown == NULL || t->stack == NULL || t->pids == NULL)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		t->by_ppid[i] = i;
+		t->pids[i] = entry_pid(tree_entry(t, i));
+	}
+	qsort(t->pids, n, sizeof(*t->pids), u32_cmp);
+	sort_ps = t->ps;
+	qsort(t->by_ppid, n, sizeof(*t->by_ppid), ppid_cmp);
+	return true;
+}
+
+static void print_tree(FILE *out, const struct show_dump *d)
+{
+	struct tree t = { .d = d, .ps = show_find(d, CR_IMG_PSTREE, 0) };
+
+	fprintf(out, "\nProcess tree (pids at every pid-namespace level, outermost first)\n");
+	if (t.ps == NULL) {
+		fprintf(out, "  (no readable pstree.img)\n");
+		return;
+	}
+	if (tree_init(&t)) {
+		/* Roots first; then entries whose parents form a loop (damage, but shown). */
+		for (size_t i = 0; i < t.ps->n_msgs; i++)
+			if (!t.shown[i] && is_root(&t, i))
+				print_subtree(out, &t, i);
+		for (size_t i = 0; i < t.ps->n_msgs; i++)
+			if (!t.shown[i])
+				print_subtree(out, &t, i);
+	}
+	free(t.by_ppid);
+	free(t.shown);
+	free(t.stack);
+	free(t.pids);
+}
+
+/* --- one process ----------------------------------------------------------------------- */
+
+static void print_ids(FILE *out, const char *what, const uint32_t *v, size_t n)
+{
+	fprintf(out, "%s", what);
+	if (n == 0)
+		fprintf(out, " none");
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, " %u", v[i]);
+}
+
+static void print_thread(FILE *out, const ThreadCore *th)
+{
+	char size[32];
+
+	fprintf(out, "    tid %u (%s)", th->tid, th->comm != NULL ? th->comm : "?");
+	if (th->regs != NULL)
+		fprintf(out, "  rip 0x%" PRIx64 "  rsp 0x%" PRIx64 "  rax 0x%" PRIx64, th->regs->rip, th->regs->rsp,
+			th->regs->rax);
+	fprintf(out, "\n      sigmask 0x%" PRIx64 ", xstate %s", th->sigmask, human_size(size, sizeof(size), th->xstate.len));
+	if (th->rseq != NULL)
+		fprintf(out, ", rseq 0x%" PRIx64 " (%u bytes)", th->rseq->addr, th->rseq->len);
+	if (th->altstack != NULL && !(th->altstack->flags & SS_DISABLE))
+		fprintf(out, ", altstack 0x%" PRIx64 " (%s)", th->altstack->sp,
+			human_size(size, sizeof(size), th->altstack->size));
+	fprintf(out, "\n      robust list 0x%" PRIx64 ", clear_child_tid 0x%" PRIx64 "\n", th->robust_list,
+		th->clear_child_tid);
+}
+
+static void print_core(FILE *out, const CoreEntry *core)
+{
+	char sig[32];
+
+	fprintf(out, "  exit signal   %s%s\n", signal_name(sig, sizeof(sig), core->exit_signal),
+		core->has_stopped && core->stopped ? ", stopped (SIGSTOP) at dump time" : "");
+	if (core->creds != NULL) {
+		print_ids(out, "  creds         uid", core->creds->uid, core->creds->n_uid);
+		print_ids(out, ", gid", core->creds->gid, core->creds->n_gid);
+		print_ids(out, ", groups", core->creds->groups, core->creds->n_groups);
+		fputc('\n', out);
+	}
+	fprintf(out, "  cwd           %s\n  root          %s\n", core->cwd, core->root);
+	fprintf(out, "  umask         %04o, personality 0x%x\n", core->umask, core->personality);
+	fprintf(out, "  threads       %zu\n", core->n_threads);
+	for (size_t i = 0; i < core->n_threads; i++)
+		print_thread(out, core->threads[i]);
+}
+
+/* --- memory ------------------------------------------------------------------------------ */
+
+/* The pagemap as [start, end) ranges sorted by start, for counting the
+ * pages of each VMA without walking the whole pagemap for every one. */
+struct page_ranges {
+	uint64_t (*r)[2];
+	size_t n;
+	uint32_t longest_pages;
+};
+
+static int range_cmp(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+
+	return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+static void page_ranges_init(struct page_ranges *pr, const struct show_image *pm)
+{
+	memset(pr, 0, sizeof(*pr));
+	if (pm == NULL || pm->n_msgs == 0)
+		return;
+	pr->r = calloc(pm->n_msgs, sizeof(*pr->r));
+	if (pr->r == NULL)
+		return;
+	for (size_t i = 0; i < pm->n_msgs; i++) {
+		const PagemapEntry *p = (const PagemapEntry *)pm->msgs[i];
+		uint64_t end = p->vaddr + (uint64_t)p->nr_pages * PAGE_SIZE_CR;
+
+		pr->r[i][0] = p->vaddr;
+		pr->r[i][1] = end < p->vaddr ? UINT64_MAX : end;
+		if (p->nr_pages > pr->longest_pages)
+			pr->longest_pages = p->nr_pages;
+	}
+	pr->n = pm->n_msgs;
+	qsort(pr->r, pr->n, sizeof(*pr->r), range_cmp);
+}
+
+/* Dumped pages inside v: ranges that start at most the longest range's
+ * length before it, up to its end. */
+static uint64_t vma_pages(const VmaEntry *v, const struct page_ranges *pr)
+{
+	uint64_t reach = (uint64_t)pr->longest_pages * PAGE_SIZE_CR, from = v->start > reach ? v->start - reach : 0;
+	size_t lo = 0, hi = pr->n;
+	uint64_t n = 0;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (pr->r[mid][0] < from)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < pr->n && pr->r[i][0] < v->end; i++) {
+		uint64_t start = pr->r[i][0] > v->start ? pr->r[i][0] : v->start;
+		uint64_t end = pr->r[i][1] < v->end ? pr->r[i][1] : v->end;
+
+		n += end > start ? (end - start) / PAGE_SIZE_CR : 0;
+	}
+	return n;
+}
+
+static void print_vma(FILE *out, const struct show_dump *d, const VmaEntry *v, const struct page_ranges *pm)
+{
+	const FileEntry *fe = v->has_file_id ? find_file(d, v->file_id) : NULL;
+	char size[32], kind[32];
+
+	fprintf(out, "    %016" PRIx64 "-%016" PRIx64 " %10s %c%c%c%c %-12s %7" PRIu64, v->start, v->end,
+		human_size(size, sizeof(size), v->end > v->start ? v->end - v->start : 0),
+		v->prot & PROT_READ ? 'r' : '-', v->prot & PROT_WRITE ? 'w' : '-', v->prot & PROT_EXEC ? 'x' : '-',
+		v->shared ? 's' : 'p', enum_short(kind, sizeof(kind), &vma_kind__descriptor, v->kind, "VMA_"),
+		vma_pages(v, pm));
+	if (v->has_file_id)
+		fprintf(out, "  %s (file %u, offset 0x%" PRIx64 ")", fe != NULL ? fe->path : "?", v->file_id, v->pgoff);
+	fputc('\n', out);
+}
+
+static uint64_t pagemap_pages(const struct show_image *pm)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; pm != NULL && i < pm->n_msgs; i++)
+		n += ((const PagemapEntry *)pm->msgs[i])->nr_pages;
+	return n;
+}
+
+static void print_page_data(FILE *out, const struct show_dump *d, pid_t pid)
+{
+	const struct show_image *pm = show_find(d, CR_IMG_PAGEMAP, pid);
+	const struct show_image *pg = show_find(d, CR_IMG_PAGES, pid);
+	char a[32], b[32];
+
+	if (pm != NULL)
+		fprintf(out, "  pages         %" PRIu64 " dumped (%s) in %zu runs\n", pagemap_pages(pm),
+			human_size(a, sizeof(a), pagemap_pages(pm) * PAGE_SIZE_CR), pm->n_msgs);
+	if (pg != NULL)
+		fprintf(out, "  page data     %s in %zu chunks (%zu compressed), %s stored\n",
+			human_size(a, sizeof(a), pg->pages.raw_bytes), pg->pages.n_chunks, pg->pages.n_zlib,
+			human_size(b, sizeof(b), pg->pages.stored_bytes));
+}
+
+static void print_mm(FILE *out, const struct show_dump *d, pid_t pid)
+{
+	const MmEntry *mm = (const MmEntry *)show_find_one(d, CR_IMG_MM, pid);
+	struct page_ranges pr;
+	uint64_t total = 0;
+	char size[32];
+
+	if (mm == NULL) {
+		print_page_data(out, d, pid);
+		return;
+	}
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if (mm->vmas[i]->end > mm->vmas[i]->start)
+			total += mm->vmas[i]->end - mm->vmas[i]->start;
+	fprintf(out, "  memory        %zu mappings, %s\n", mm->n_vmas, human_size(size, sizeof(size), total));
+	print_page_data(out, d, pid);
+	fprintf(out, "  heap          0x%" PRIx64 "-0x%" PRIx64 " (brk), stack start 0x%" PRIx64 "\n", mm->start_brk,
+		mm->brk, mm->start_stack);
+	fprintf(out, "  args          0x%" PRIx64 "-0x%" PRIx64 ", environment 0x%" PRIx64 "-0x%" PRIx64 "\n",
+		mm->arg_start, mm->arg_end, mm->env_start, mm->env_end);
+	fprintf(out, "    %-33s %10s %4s %-12s %7s  %s\n", "range", "size", "prot", "kind", "pages", "file");
+	page_ranges_init(&pr, show_find(d, CR_IMG_PAGEMAP, pid));
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		print_vma(out, d, mm->vmas[i], &pr);
+	free(pr.r);
+}
+
+/* --- files --------------------------------------------------------------------------------- */
+
+static const char *access_mode(uint32_t flags)
+{
+	switch (flags & O_ACCMODE) {
+	case O_RDONLY: return "r";
+	case O_WRONLY: return "w";
+	case O_RDWR: return "rw";
+	default: return "?";
+	}
+}
+
+/* A kind's own state (timerfd, pipe, ...): whichever sub-message is set. */
+static void print_kind_state(FILE *out, const FileEntry *fe)
+{
+	const ProtobufCMessageDescriptor *desc = fe->base.descriptor;
+
+	for (unsigned i = 0; i < desc->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &desc->fields[i];
+		const ProtobufCMessage *sub;
+
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED)
+			continue;
+		sub = *(const ProtobufCMessage *const *)((const char *)fe + f->offset);
+		if (sub == NULL)
+			continue;
+		fprintf(out, "  %s ", f->name);
+		print_compact(out, sub);
+	}
+}
+
+static void print_fd(FILE *out, const struct show_dump *d, const FdEntry *fd)
+{
+	const FileEntry *fe = find_file(d, fd->file_id);
+	char kind[32];
+
+	if (fe == NULL) {
+		fprintf(out, "    %5u  file %u is not in files.img\n", fd->fd, fd->file_id);
+		return;
+	}
+	fprintf(out, "    %5u  %-12s %-3s %10" PRIu64 "  %s%s%s%s", fd->fd,
+		enum_short(kind, sizeof(kind), &file_kind__descriptor, fe->kind, "FILE_"), access_mode(fe->flags),
+		fe->pos, fe->path, fe->flags & O_APPEND ? "  append" : "", fe->flags & O_NONBLOCK ? "  nonblock" : "",
+		fd->cloexec ? "  cloexec" : "");
+	print_kind_state(out, fe);
+	fputc('\n', out);
+}
+
+static void print_fds(FILE *out, const struct show_dump *d, pid_t pid)
+{
+	const struct show_image *fi = show_find(d, CR_IMG_FDINFO, pid);
+	const MmEntry *mm = (const MmEntry *)show_find_one(d, CR_IMG_MM, pid);
+	const FileEntry *exe = mm != NULL ? find_file(d, mm->exe_file_id) : NULL;
+
+	if (exe != NULL)
+		fprintf(out, "  exe           %s\n", exe->path);
+	if (fi == NULL)
+		return;
+	fprintf(out, "  files         %zu fds\n", fi->n_msgs);
+	fprintf(out, "    %5s  %-12s %-3s %10s  %s\n", "fd", "kind", "acc", "pos", "path");
+	for (size_t i = 0; i < fi->n_msgs; i++)
+		print_fd(out, d, (const FdEntry *)fi->msgs[i]);
+}
+
+/* --- timers and signals --------------------------------------------------------------------- */
+
+static void print_timers(FILE *out, const CoreEntry *core)
+{
+	static const char *const which[] = { "ITIMER_REAL", "ITIMER_VIRTUAL", "ITIMER_PROF" };
+	bool any = false;
+
+	fprintf(out, "  timers       ");
+	for (size_t i = 0; i < core->n_itimers; i++) {
+		const ItimerEntry *it = core->itimers[i];
+
+		if (it->value_us == 0 && it->interval_us == 0)
+			continue;
+		fprintf(out, "%s %s: value %.6f s, interval %.6f s", any ? "," : "",
+			it->which < ARRAY_SIZE(which) ? which[it->which] : "itimer ?", (double)it->value_us / 1e6,
+			(double)it->interval_us / 1e6);
+		any = true;
+	}
+	if (!any)
+		fprintf(out, " no interval timer armed");
+	fprintf(out, "\n  posix timers  %zu\n", core->n_posix_timers);
+	for (size_t i = 0; i < core->n_posix_timers; i++) {
+		fprintf(out, "    ");
+		print_compact(out, &core->posix_timers[i]->base);
+		fputc('\n', out);
+	}
+}
+
+static void print_pending(FILE *out, const char *who, SiginfoEntry *const *v, size_t n)
+{
+	char sig[32];
+
+	if (n == 0)
+		return;
+	fprintf(out, "    pending for %s:", who);
+	for (size_t i = 0; i < n; i++) {
+		int32_t signo = 0;
+
+		if (v[i]->siginfo.len >= sizeof(signo))
+			memcpy(&signo, v[i]->siginfo.data, sizeof(signo));
+		fprintf(out, " %s", signal_name(sig, sizeof(sig), (uint32_t)signo));
+	}
+	fputc('\n', out);
+}
+
+/* The signals whose handler is SIG_IGN (ignored) or a function (!ignored). */
+static void print_sigactions(FILE *out, const CoreEntry *core, bool ignored, const char *label)
+{
+	char sig[32];
+	bool any = false;
+
+	for (size_t i = 0; i < core->n_sigactions; i++) {
+		const SigactionEntry *s = core->sigactions[i];
+
+		if (ignored ? s->handler != SIG_HANDLER_IGN : s->handler <= SIG_HANDLER_IGN)
+			continue;
+		fprintf(out, "%s %s", any ? "" : label, signal_name(sig, sizeof(sig), s->sig));
+		any = true;
+	}
+	if (any)
+		fputc('\n', out);
+}
+
+static void print_signals(FILE *out, const CoreEntry *core)
+{
+	char who[64];
+
+	fprintf(out, "  signals\n");
+	print_sigactions(out, core, false, "    handled:");
+	print_sigactions(out, core, true, "    ignored:");
+	print_pending(out, "the process", core->shared_pending, core->n_shared_pending);
+	for (size_t i = 0; i < core->n_threads; i++) {
+		snprintf(who, sizeof(who), "thread %u", core->threads[i]->tid);
+		print_pending(out, who, core->threads[i]->pending, core->threads[i]->n_pending);
+	}
+	if (core->n_shared_pending == 0 && (core->n_threads == 0 || core->threads[0]->n_pending == 0))
+		fprintf(out, "    none pending\n");
+}
+
+static void print_limit(FILE *out, const char *sep, uint64_t v)
+{
+	if (v == UINT64_MAX)
+		fprintf(out, "%sunlimited", sep);
+	else
+		fprintf(out, "%s%" PRIu64, sep, v);
+}
+
+static void print_rlimits(FILE *out, const CoreEntry *core)
+{
+	static const char *const names[] = { "cpu", "fsize", "data", "stack", "core", "rss", "nproc", "nofile",
+					     "memlock", "as", "locks", "sigpending", "msgqueue", "nice", "rtprio",
+					     "rttime" };
+	bool any = false;
+
+	for (size_t i = 0; i < core->n_rlimits; i++) {
+		const RlimitEntry *r = core->rlimits[i];
+
+		if (r->cur == UINT64_MAX && r->max == UINT64_MAX)
+			continue;
+		fprintf(out, "%s %s ", any ? "," : "  rlimits      ",
+			r->resource < ARRAY_SIZE(names) ? names[r->resource] : "?");
+		print_limit(out, "", r->cur);
+		print_limit(out, "/", r->max);
+		any = true;
+	}
+	if (any)
+		fprintf(out, "  (others unlimited)\n");
+}
+
+static void print_process(FILE *out, const struct show_dump *d, pid_t pid)
+{
+	const CoreEntry *core = (const CoreEntry *)show_find_one(d, CR_IMG_CORE, pid);
+
+	fprintf(out, "\nProcess %d (%s)\n", pid, process_name(d, pid));
+	if (find_pstree(d, pid) == NULL)
+		fprintf(out, "  (not in a readable pstree.img)\n");
+	if (core != NULL)
+		print_core(out, core);
+	print_mm(out, d, pid);
+	print_fds(out, d, pid);
+	if (core == NULL)
+		return;
+	print_timers(out, core);
+	print_signals(out, core);
+	print_rlimits(out, core);
+}
+
+/* Every pid that has per-task images, in order (images are sorted by pid). */
+void show_summary(FILE *out, const struct show_dump *d)
+{
+	pid_t last = 0;
+
+	print_inventory(out, d);
+	print_tree(out, d);
+	for (size_t i = 0; i < d->n_images; i++) {
+		if (!d->images[i].type->per_task || d->images[i].pid == last)
+			continue;
+		last = d->images[i].pid;
+		print_process(out, d, last);
+	}
+	for (size_t i = 0; i < d->n_unknown; i++)
+		fprintf(out, "\nNot decoded: %s (no image kind this cr knows)\n", d->unknown[i]);
+}

@@ -1,0 +1,187 @@
+/* Regular files deleted while open: contents, size, mode, owner and mtime
+ * are kept in the image.
+ *
+ * Dump: as for memfds (memfd.c), through a description of cr's own, with
+ * the contents in the first description of each file.  A file deleted
+ * under one name but still linked under another is refused.
+ *
+ * Restore: the file is created again at its former path (O_EXCL) and
+ * unlinked at once, so the restored fds show "PATH (deleted)" as before.
+ * When something else took that path meanwhile, an O_TMPFILE in the same
+ * directory stands in (its fds show "DIR/#INO (deleted)"; a warning says
+ * so).  The file is then filled, owned, moded and dated as dumped, and is
+ * the anchor of its descriptions (fdshare.h), each at its own offset. */
+#include "fd/contents.h"
+#include "fd/fdkind.h"
+#include "fd/fdshare.h"
+#include "os/log.h"
+#include "os/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ------------------------------------------------------------------ dump */
+
+static bool deleted_match(const struct fd_probe *p)
+{
+	return S_ISREG(p->st.st_mode) && p->link[0] == '/' && strncmp(p->link, "/memfd:", 7) != 0 &&
+	       p->st.st_nlink == 0 && fdshare_link_deleted(p->link, NULL);
+}
+
+static bool same_file(const FileEntry *a, const FileEntry *b)
+{
+	return a->kind == FILE_KIND__FILE_DELETED_REG && b->kind == FILE_KIND__FILE_DELETED_REG &&
+	       a->deleted != NULL && b->deleted != NULL && a->deleted->ino == b->deleted->ino &&
+	       a->deleted->dev == b->deleted->dev;
+}
+
+static bool file_recorded(const struct dump_ctx *ctx, const FileEntry *fe)
+{
+	for (size_t i = 0; i < ctx->files.n; i++)
+		if (same_file(ctx->files.v[i], fe))
+			return true;
+	return false;
+}
+
+static void describe(const struct stat *st, DeletedEntry *de)
+{
+	de->ino = st->st_ino;
+	de->dev = st->st_dev;
+	de->size = (uint64_t)st->st_size;
+	de->mode = st->st_mode & 07777;
+	de->uid = st->st_uid;
+	de->gid = st->st_gid;
+	de->mtime_ns = (uint64_t)st->st_mtim.tv_sec * 1000000000ULL + (uint64_t)st->st_mtim.tv_nsec;
+}
+
+static int deleted_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
+			cr_error_t *err)
+{
+	DeletedEntry *de = arena_new(&ctx->arena, DeletedEntry);
+	cleanup_close int fd = -1;
+	struct contents c;
+	struct stat st;
+	size_t stem = 0;
+
+	deleted_entry__init(de);
+	if (fdshare_refuse_outside(ctx, t->pid, p, "deleted file", err) < 0)
+		return -1;
+	fd = fdshare_reopen(t->pid, p->fd, err);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0)
+		return cr_error(err, errno, "pid %d fd %d: stat %s", t->pid, p->fd, p->link);
+	describe(&st, de);
+	fdshare_link_deleted(p->link, &stem);
+	fe->path[stem] = '\0';   /* the former path */
+	fe->kind = FILE_KIND__FILE_DELETED_REG;
+	fe->deleted = de;
+	if (file_recorded(ctx, fe))
+		return 0;   /* its first description holds the contents */
+	if (contents_dump(&ctx->arena, fd, de->size, &c, err) < 0)
+		return cr_error_wrap(err, "pid %d fd %d: deleted file %s", t->pid, p->fd, fe->path);
+	de->n_data_off = de->n_data = c.n;
+	de->data_off = c.off;
+	de->data = c.data;
+	return 0;
+}
+
+/* --------------------------------------------------------------- restore */
+
+static int deleted_validate(const FileEntry *fe, cr_error_t *err)
+{
+	const DeletedEntry *de = fe->deleted;
+
+	if (de == NULL)
+		return cr_error(err, 0, "deleted file without its entry");
+	if (fe->path[0] != '/')
+		return cr_error(err, 0, "deleted file at a relative path '%s'", fe->path);
+	return contents_validate(de->size, de->n_data_off, de->data_off, de->n_data, de->data, err);
+}
+
+static const FileEntry *first_of_file(const struct restore_ctx *ctx, const FileEntry *fe)
+{
+	for (size_t i = 0; i < ctx->n_files; i++)
+		if (same_file(ctx->files[i], fe))
+			return ctx->files[i];
+	return fe;
+}
+
+/* An unnamed file in the directory of path. */
+static int tmpfile_beside(const char *path, cr_error_t *err)
+{
+	char dir[PATH_MAX];
+	char *slash;
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return cr_error(err, errno, "%s is taken, and an unnamed file in %s", path, dir);
+	pr_warn("%s exists again: its deleted namesake is restored as an unnamed file in %s", path, dir);
+	return fd;
+}
+
+/* The file at its former path, unlinked at once. */
+static int recreate(const char *path, cr_error_t *err)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return errno == EEXIST ? tmpfile_beside(path, err) : cr_error(err, errno, "create %s", path);
+	if (unlink(path) < 0) {
+		cr_error(err, errno, "unlink %s", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int create_file(const FileEntry *first, cr_error_t *err)
+{
+	const DeletedEntry *de = first->deleted;
+	struct timespec times[2] = { { .tv_nsec = UTIME_OMIT },
+				     { .tv_sec = (time_t)(de->mtime_ns / 1000000000ULL),
+				       .tv_nsec = (long)(de->mtime_ns % 1000000000ULL) } };
+	cleanup_close int fd = recreate(first->path, err);
+
+	if (fd < 0 || contents_restore(fd, de->size, de->n_data, de->data_off, de->data, err) < 0)
+		return -1;
+	if (fchown(fd, de->uid, de->gid) < 0)
+		return cr_error(err, errno, "chown to %u:%u", de->uid, de->gid);
+	if (fchmod(fd, de->mode) < 0)
+		return cr_error(err, errno, "chmod 0%o", de->mode);
+	if (futimens(fd, times) < 0)
+		return cr_error(err, errno, "set mtime");
+	return steal_fd(&fd);
+}
+
+static int deleted_open(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe,
+			cr_error_t *err)
+{
+	const FileEntry *first = first_of_file(ctx, fe);
+	struct fd_anchor *a = fd_anchor_find(first->id);
+
+	if (a == NULL) {
+		int fds[2] = { create_file(first, err), -1 };
+
+		if (fds[0] < 0 || (a = fd_anchor_add(t, first->id, fds, err)) == NULL)
+			return cr_error_wrap(err, "deleted file %s", first->path);
+	}
+	return fd_anchor_open_at(a, fe, err);
+}
+
+const struct fd_kind fdkind_deleted = {
+	.first = first_of_file,
+	.name = "deleted file", .match = deleted_match, .dump = deleted_dump, .validate = deleted_validate,
+	.open = deleted_open,
+};

@@ -1,0 +1,365 @@
+#include "fd/fdshare.h"
+#include "state/files.h"
+#include "os/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kcmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+/* ------------------------------------------------------------------ dump */
+
+/* Every fd of every process but cr, read once per dump from /proc. */
+struct holder {
+	pid_t pid;
+	int fd;
+	char *link;
+};
+
+/* A dump: its context and its image directory (each dump has its own). */
+struct dump_id {
+	const struct dump_ctx *ctx;
+	dev_t dev;
+	ino_t ino;
+};
+
+static struct {
+	struct dump_id id;            /* the dump the table was read for */
+	struct holder *v;
+	size_t n, cap;
+} holders;
+
+static void cleanup_closedirp(DIR **d)
+{
+	if (*d != NULL)
+		closedir(*d);
+}
+#define cleanup_closedir __attribute__((cleanup(cleanup_closedirp)))
+
+static void holders_clear(void)
+{
+	for (size_t i = 0; i < holders.n; i++)
+		free(holders.v[i].link);
+	free(holders.v);
+	holders.v = NULL;
+	holders.n = holders.cap = 0;
+	holders.id = (struct dump_id){ 0 };
+}
+
+static int holders_add(pid_t pid, int fd, const char *link, cr_error_t *err)
+{
+	if (holders.n == holders.cap) {
+		size_t cap = holders.cap ? holders.cap * 2 : 1024;
+		struct holder *v = realloc(holders.v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return cr_error(err, ENOMEM, "table of open files");
+		holders.v = v;
+		holders.cap = cap;
+	}
+	holders.v[holders.n].link = strdup(link);
+	if (holders.v[holders.n].link == NULL)
+		return cr_error(err, ENOMEM, "table of open files");
+	holders.v[holders.n].pid = pid;
+	holders.v[holders.n].fd = fd;
+	holders.n++;
+	return 0;
+}
+
+static int read_process_fds(pid_t pid, cr_error_t *err)
+{
+	cleanup_closedir DIR *d = NULL;
+	char path[64], link[PATH_MAX];
+	struct dirent *e;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	d = opendir(path);
+	if (d == NULL)
+		return 0;   /* gone, or a kernel thread */
+	while ((e = readdir(d)) != NULL) {
+		int fd = atoi(e->d_name);
+		ssize_t n;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;   /* closed meanwhile */
+		link[n] = '\0';
+		if (holders_add(pid, fd, link, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int holders_load(const struct dump_ctx *ctx, cr_error_t *err)
+{
+	cleanup_closedir DIR *d = NULL;
+	struct dump_id id = { .ctx = ctx };
+	pid_t self = getpid();
+	struct dirent *e;
+	struct stat st;
+
+	if (fstat(ctx->dirfd, &st) < 0)
+		return cr_error(err, errno, "stat the image directory");
+	id.dev = st.st_dev;
+	id.ino = st.st_ino;
+	if (holders.v != NULL && holders.id.ctx == ctx && holders.id.dev == id.dev && holders.id.ino == id.ino)
+		return 0;
+	holders_clear();
+	d = opendir("/proc");
+	if (d == NULL)
+		return cr_error(err, errno, "opendir /proc");
+	while ((e = readdir(d)) != NULL) {
+		pid_t pid = (pid_t)atoi(e->d_name);
+
+		if (pid <= 0 || pid == self)
+			continue;
+		if (read_process_fds(pid, err) < 0) {
+			holders_clear();
+			return -1;
+		}
+	}
+	holders.id = id;
+	return 0;
+}
+
+bool fdshare_in_dump(const struct dump_ctx *ctx, pid_t pid)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		if (ctx->tasks[i].pid == pid)
+			return true;
+	return false;
+}
+
+/* Does the holder's fd lead to the inode of the probe?  Links that are
+ * not paths ("pipe:[N]", "socket:[N]") name the inode already. */
+static bool same_inode(const struct holder *h, const struct fd_probe *p)
+{
+	char path[64];
+	struct stat st;
+
+	if (p->link[0] != '/')
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", h->pid, h->fd);
+	return stat(path, &st) == 0 && st.st_ino == p->st.st_ino && st.st_dev == p->st.st_dev;
+}
+
+/* Does pid hold the very description that h holds (an fd inherited, say)? */
+static bool held_here(pid_t pid, const struct fd_probe *p, const struct holder *h)
+{
+	for (size_t i = 0; i < holders.n; i++) {
+		const struct holder *mine = &holders.v[i];
+
+		if (mine->pid == pid && strcmp(mine->link, p->link) == 0 && same_inode(mine, p) &&
+		    syscall(SYS_kcmp, pid, h->pid, KCMP_FILE, mine->fd, h->fd) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int refuse_holders(const struct dump_ctx *ctx, pid_t pid, const struct fd_probe *p, const char *what,
+			  bool dump_ok, cr_error_t *err);
+
+int fdshare_refuse_shared(const struct dump_ctx *ctx, pid_t pid, const struct fd_probe *p, const char *what,
+			  cr_error_t *err)
+{
+	return refuse_holders(ctx, pid, p, what, false, err);
+}
+
+int fdshare_refuse_outside(const struct dump_ctx *ctx, pid_t pid, const struct fd_probe *p, const char *what,
+			   cr_error_t *err)
+{
+	return refuse_holders(ctx, pid, p, what, true, err);
+}
+
+static int refuse_holders(const struct dump_ctx *ctx, pid_t pid, const struct fd_probe *p, const char *what,
+			  bool dump_ok, cr_error_t *err)
+{
+	if (holders_load(ctx, err) < 0)
+		return -1;
+	for (size_t i = 0; i < holders.n; i++) {
+		const struct holder *h = &holders.v[i];
+		bool in_dump;
+
+		if (h->pid == pid || strcmp(h->link, p->link) != 0 || !same_inode(h, p))
+			continue;
+		in_dump = fdshare_in_dump(ctx, h->pid);
+		if (in_dump && (dump_ok || held_here(pid, p, h)))
+			continue;   /* a description this process holds too: files.c shares it */
+		if (in_dump)
+			return cr_error(err, 0, "pid %d fd %d: unsupported %s: %s is also open in pid %d (fd %d) of "
+					"the dump through another description; sharing one between processes is "
+					"not supported yet", pid, p->fd, what, p->link, h->pid, h->fd);
+		return cr_error(err, 0, "pid %d fd %d: unsupported %s: %s is also open in pid %d (fd %d), outside "
+				"the dump", pid, p->fd, what, p->link, h->pid, h->fd);
+	}
+	return 0;
+}
+
+int fdshare_held_by(const struct dump_ctx *ctx, const char *link, pid_t pid, pid_t *other, cr_error_t *err)
+{
+	*other = 0;
+	if (holders_load(ctx, err) < 0)
+		return -1;
+	for (size_t i = 0; i < holders.n; i++) {
+		if (strcmp(holders.v[i].link, link) != 0)
+			continue;
+		if (holders.v[i].pid == pid)
+			return 1;
+		if (*other == 0)
+			*other = holders.v[i].pid;
+	}
+	return 0;
+}
+
+int fdshare_reopen(pid_t pid, int fd, cr_error_t *err)
+{
+	char path[64];
+	int own;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+	own = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (own < 0)
+		return cr_error(err, errno, "open %s", path);
+	return own;
+}
+
+bool fdshare_link_deleted(const char *link, size_t *stem)
+{
+	static const char suffix[] = " (deleted)";
+	size_t len = strlen(link), n = sizeof(suffix) - 1;
+
+	if (len <= n || strcmp(link + len - n, suffix) != 0)
+		return false;
+	if (stem != NULL)
+		*stem = len - n;
+	return true;
+}
+
+/* --------------------------------------------------------------- restore */
+
+static struct {
+	struct fd_anchor **v;
+	size_t n, cap;
+} anchors;
+
+struct fd_anchor *fd_anchor_find(uint32_t file_id)
+{
+	for (size_t i = 0; i < anchors.n; i++)
+		if (anchors.v[i]->file_id == file_id)
+			return anchors.v[i];
+	return NULL;
+}
+
+static int anchors_grow(cr_error_t *err)
+{
+	size_t cap = anchors.cap ? anchors.cap * 2 : 32;
+	struct fd_anchor **v;
+
+	if (anchors.n < anchors.cap)
+		return 0;
+	v = realloc(anchors.v, cap * sizeof(*v));
+	if (v == NULL)
+		return cr_error(err, ENOMEM, "anchors");
+	anchors.v = v;
+	anchors.cap = cap;
+	return 0;
+}
+
+static void close_both(int a, int b)
+{
+	if (a >= 0)
+		close(a);
+	if (b >= 0)
+		close(b);
+}
+
+struct fd_anchor *fd_anchor_add(const struct restore_task *t, uint32_t file_id, const int fds[2], cr_error_t *err)
+{
+	int stashed[2] = { -1, -1 };
+	struct fd_anchor *a;
+
+	if (fds[0] >= 0 && (stashed[0] = files_stash_fd(t, fds[0], err)) < 0) {
+		close_both(fds[0], fds[1]);
+		return NULL;
+	}
+	if (fds[1] >= 0 && (stashed[1] = files_stash_fd(t, fds[1], err)) < 0) {
+		close_both(stashed[0], fds[1]);
+		return NULL;
+	}
+	a = calloc(1, sizeof(*a));
+	if (a == NULL) {
+		cr_error(err, ENOMEM, "anchor");
+	} else if (anchors_grow(err) == 0) {
+		a->file_id = file_id;
+		a->fd[0] = stashed[0];
+		a->fd[1] = stashed[1];
+		anchors.v[anchors.n++] = a;
+		return a;
+	}
+	free(a);
+	close_both(stashed[0], stashed[1]);
+	return NULL;
+}
+
+/* Flags that F_SETFL changes on an open description, and flags that only
+ * matter while opening. */
+#define SETFL_BITS (O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME)
+#define OPEN_ONLY  (O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC)
+
+/* Can the anchor's own description serve fe, once F_SETFL adjusts it? */
+static bool anchor_fits(int anchor_fd, uint32_t want)
+{
+	uint32_t fixed = ~(uint32_t)(SETFL_BITS | OPEN_ONLY | O_LARGEFILE);
+	int have = fcntl(anchor_fd, F_GETFL);
+
+	return have >= 0 && ((uint32_t)have & fixed) == (want & fixed);
+}
+
+static int reopen(int anchor_fd, uint32_t flags, cr_error_t *err)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", anchor_fd);
+	fd = open(path, (int)(flags & ~(uint32_t)(OPEN_ONLY | SETFL_BITS)) | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return cr_error(err, errno, "reopen with flags 0%o", flags);
+	return fd;
+}
+
+int fd_anchor_open(struct fd_anchor *a, int end, const FileEntry *fe, cr_error_t *err)
+{
+	cleanup_close int fd = -1;
+
+	if (a->fd[end] < 0)
+		return cr_error(err, 0, "no %s end to open", end ? "write" : "read");
+	if (!a->taken[end] && anchor_fits(a->fd[end], fe->flags)) {
+		fd = fcntl(a->fd[end], F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			return cr_error(err, errno, "dup");
+		a->taken[end] = true;
+	} else if ((fd = reopen(a->fd[end], fe->flags, err)) < 0) {
+		return -1;
+	}
+	if (!(fe->flags & O_PATH) && fcntl(fd, F_SETFL, fe->flags & SETFL_BITS) < 0)
+		return cr_error(err, errno, "set flags 0%o", fe->flags & SETFL_BITS);
+	return steal_fd(&fd);
+}
+
+int fd_anchor_open_at(struct fd_anchor *a, const FileEntry *fe, cr_error_t *err)
+{
+	cleanup_close int fd = fd_anchor_open(a, 0, fe, err);
+
+	if (fd < 0)
+		return -1;
+	if (!(fe->flags & O_PATH) && lseek(fd, (off_t)fe->pos, SEEK_SET) < 0)
+		return cr_error(err, errno, "seek to %llu", (unsigned long long)fe->pos);
+	return steal_fd(&fd);
+}

@@ -1,0 +1,82 @@
+/* Kernel objects that several file descriptions can refer to: a pipe (its
+ * two ends, and any reopened through /proc), a FIFO, a memfd, a deleted
+ * file.  Used by pipes.c, unix_sk.c, memfd.c and deleted.c.
+ *
+ * Dump: an object must not be open in a process outside the dump (cr could
+ * not reconnect it), nor through a second description in another process
+ * of the dump (not supported yet: each process would get its own copy).
+ *
+ * Restore: the first description of an object asked for creates it and
+ * keeps one stashed fd per end, its "anchor", keyed by the id of the
+ * object's first file entry.  Every description is handed out from the
+ * anchor: the anchor's own description once, when its flags fit, and
+ * descriptions reopened through /proc/self/fd after that.  The restorer
+ * closes the stash, and with it the anchors, before the process runs. */
+#ifndef CR_FDSHARE_H
+#define CR_FDSHARE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "os/error.h"
+#include "fd/fdkind.h"
+#include "state/task.h"
+
+/* The contents of memfds and deleted files, the data of a pipe, and the
+ * queue of a socket, stored in the image, are refused beyond this: an image
+ * frame holds at most CR_IMG_MAX_MSG (64 MiB). */
+#define FDKIND_MAX_DATA (32u << 20)
+
+/* ---- dump */
+
+/* Refuses, naming pid, fd and what, when the object behind fd p->fd of pid
+ * (p->link, same inode) is open in another process, unless that process is
+ * in the dump and holds only descriptions that pid holds too (inherited
+ * fds: files.c opens each once, in an ancestor of all its holders). */
+int fdshare_refuse_shared(const struct dump_ctx *ctx, pid_t pid, const struct fd_probe *p, const char *what,
+			  cr_error_t *err);
+
+/* The same, but descriptions held by other processes of the dump are fine:
+ * for kinds whose descriptions are all opened in one process at restore
+ * (struct fd_kind's first hook). */
+int fdshare_refuse_outside(const struct dump_ctx *ctx, pid_t pid, const struct fd_probe *p, const char *what,
+			   cr_error_t *err);
+
+/* Where the object with /proc link `link` (e.g. "socket:[123]") is held:
+ * 1 when pid holds it, else 0 with *other set to a process that does (0 if
+ * none does). */
+int fdshare_held_by(const struct dump_ctx *ctx, const char *link, pid_t pid, pid_t *other, cr_error_t *err);
+
+/* Is pid one of the processes being dumped? */
+bool fdshare_in_dump(const struct dump_ctx *ctx, pid_t pid);
+
+/* A description of cr's own, read-only, on the file behind fd of pid
+ * (opened through /proc/PID/fd): reading and seeking it leave the
+ * process's offset alone. */
+int fdshare_reopen(pid_t pid, int fd, cr_error_t *err);
+
+/* Does link end with " (deleted)"?  *stem gets the length before it. */
+bool fdshare_link_deleted(const char *link, size_t *stem);
+
+/* ---- restore */
+
+struct fd_anchor {
+	uint32_t file_id;   /* the object's first file entry */
+	int fd[2];          /* stashed; pipes: read and write end, others: [0] */
+	bool taken[2];      /* the anchor's own description was handed out */
+};
+
+struct fd_anchor *fd_anchor_find(uint32_t file_id);
+
+/* Stashes fds (fds[1] may be -1) as the anchor of file_id; closes them on
+ * failure. */
+struct fd_anchor *fd_anchor_add(const struct restore_task *t, uint32_t file_id, const int fds[2], cr_error_t *err);
+
+/* A new fd for fe on the object of anchor end `end`, with fe's flags. */
+int fd_anchor_open(struct fd_anchor *a, int end, const FileEntry *fe, cr_error_t *err);
+
+/* The same for a file with an offset: also seeks to fe->pos. */
+int fd_anchor_open_at(struct fd_anchor *a, const FileEntry *fe, cr_error_t *err);
+
+#endif

@@ -1,0 +1,133 @@
+/* pidfd: a process file descriptor the process holds, reopened with
+ * pidfd_open on the same pid at restore.
+ *
+ * The process it refers to is either one of the dumped ones (the process
+ * itself, most often) or a process outside the dump, which must still run
+ * at restore: cr records its start time and refuses to restore a pidfd
+ * whose pid is gone or now names another process (a reused pid).
+ *
+ * Phase 1: opened once the process's children exist, so that a pidfd of a
+ * child can be opened; like every description of a phase above 0, a pidfd
+ * shared between processes is refused at dump. */
+#include "fd/fdkind.h"
+#include "os/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+
+static bool pidfd_match(const struct fd_probe *p)
+{
+	return strcmp(p->link, "anon_inode:[pidfd]") == 0;
+}
+
+static bool pid_in_dump(const struct dump_ctx *ctx, pid_t pid)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		if (ctx->tasks[i].pid == pid)
+			return true;
+	return false;
+}
+
+static int parse_pid(const struct fd_probe *p, pid_t *pid, cr_error_t *err)
+{
+	const char *line = strstr(p->fdinfo, "\nPid:");
+
+	if (line == NULL)
+		return cr_error(err, 0, "fdinfo lacks Pid");
+	*pid = (pid_t)strtol(line + strlen("\nPid:"), NULL, 10);
+	if (*pid == -1)
+		return cr_error(err, 0, "the process it refers to has exited and was reaped: unsupported kind "
+				"(a pidfd of a dead process)");
+	if (*pid <= 0)
+		return cr_error(err, 0, "the process it refers to is outside cr's pid namespace: unsupported kind");
+	return 0;
+}
+
+static int pidfd_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
+		      cr_error_t *err)
+{
+	PidfdEntry *e = arena_new(&ctx->arena, PidfdEntry);
+	struct proc_stat st;
+	pid_t pid = 0;
+
+	pidfd_entry__init(e);
+	if (fe->flags & ~(uint32_t)(O_ACCMODE | O_NONBLOCK | PIDFD_THREAD))
+		return cr_error(err, 0, "pid %d fd %d: pidfd with flags 0%o: unsupported kind", t->pid, p->fd,
+				fe->flags);
+	if (parse_pid(p, &pid, err) < 0)
+		return cr_error_wrap(err, "pid %d fd %d", t->pid, p->fd);
+	e->pid = (uint32_t)pid;
+	e->in_dump = pid_in_dump(ctx, pid);
+	if (!e->in_dump) {
+		if (proc_read_stat(pid, &st, err) < 0)
+			return cr_error_wrap(err, "pid %d fd %d: pidfd of pid %d", t->pid, p->fd, pid);
+		e->has_start_time = true;
+		e->start_time = st.start_time;
+	}
+	fe->kind = FILE_KIND__FILE_PIDFD;
+	fe->pidfd = e;
+	return 0;
+}
+
+static int pidfd_validate(const FileEntry *fe, cr_error_t *err)
+{
+	const PidfdEntry *e = fe->pidfd;
+
+	if (e == NULL || e->pid == 0 || e->pid > INT32_MAX)
+		return cr_error(err, 0, "pidfd without a valid pid");
+	if (!e->in_dump && !e->has_start_time)
+		return cr_error(err, 0, "pidfd of pid %u outside the dump without its start time", e->pid);
+	return 0;
+}
+
+/* The pidfd still refers to a live process, which must be the one dumped. */
+static int check_same_process(int fd, const PidfdEntry *e, cr_error_t *err)
+{
+	struct proc_stat st;
+
+	if (syscall(SYS_pidfd_send_signal, fd, 0, NULL, 0) < 0 ||
+	    proc_read_stat((pid_t)e->pid, &st, err) < 0) {
+		cr_error_release(err);
+		return cr_error(err, 0, "pid %u, which the pidfd refers to, has exited since the dump", e->pid);
+	}
+	if (st.start_time != e->start_time)
+		return cr_error(err, 0, "pid %u is no longer the process the pidfd referred to (it started at "
+				"tick %llu, not %llu): the process has exited and its pid was reused", e->pid,
+				(unsigned long long)st.start_time, (unsigned long long)e->start_time);
+	return 0;
+}
+
+static int pidfd_open(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe, cr_error_t *err)
+{
+	const PidfdEntry *e = fe->pidfd;
+	pid_t pid = (pid_t)e->pid == t->pid ? getpid() : (pid_t)e->pid;
+	cleanup_close int fd = (int)syscall(SYS_pidfd_open, pid, fe->flags & (O_NONBLOCK | PIDFD_THREAD));
+
+	(void)ctx;
+	if (fd < 0 && errno == ESRCH)
+		return cr_error(err, 0, "pid %u, which the pidfd refers to, no longer exists%s", e->pid,
+				e->in_dump ? "" : " (it was outside the dump, so cr cannot bring it back)");
+	if (fd < 0)
+		return cr_error(err, errno, "pidfd_open(%u)", e->pid);
+	if (!e->in_dump && check_same_process(fd, e, err) < 0)
+		return -1;
+	return steal_fd(&fd);
+}
+
+const struct fd_kind fdkind_pidfd = {
+	.name = "pidfd",
+	.phase = 1,
+	.match = pidfd_match,
+	.dump = pidfd_dump,
+	.validate = pidfd_validate,
+	.open = pidfd_open,
+};

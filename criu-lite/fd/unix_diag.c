@@ -1,0 +1,121 @@
+#include "fd/unix_diag.h"
+
+#include <errno.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <netlink/attr.h>
+#include <netlink/errno.h>
+#include <netlink/msg.h>
+#include <netlink/netlink.h>
+#include <netlink/socket.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* UDIAG_SHOW_UID and later flags are not needed. */
+#define SHOW_ALL (UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN)
+
+struct reply {
+	uint32_t ino;
+	struct unix_diag *out;
+	bool found;
+};
+
+static void cleanup_nl_sockp(struct nl_sock **sk)
+{
+	if (*sk != NULL)
+		nl_socket_free(*sk);
+}
+#define cleanup_nl_sock __attribute__((cleanup(cleanup_nl_sockp)))
+
+/* Copies attribute a of at least size bytes into dst; false if short. */
+static bool attr_copy(const struct nlattr *a, void *dst, size_t size)
+{
+	if (a == NULL || (size_t)nla_len(a) < size)
+		return false;
+	memcpy(dst, nla_data(a), size);
+	return true;
+}
+
+static void parse_attrs(struct nlattr **tb, struct unix_diag *d)
+{
+	struct unix_diag_vfs vfs;
+	struct unix_diag_rqlen rq;
+
+	if (tb[UNIX_DIAG_NAME] != NULL) {
+		d->name_len = (size_t)nla_len(tb[UNIX_DIAG_NAME]);
+		if (d->name_len > sizeof(d->name))
+			d->name_len = sizeof(d->name);
+		memcpy(d->name, nla_data(tb[UNIX_DIAG_NAME]), d->name_len);
+	}
+	d->has_vfs = attr_copy(tb[UNIX_DIAG_VFS], &vfs, sizeof(vfs));
+	if (d->has_vfs)
+		d->vfs_ino = vfs.udiag_vfs_ino;
+	d->has_peer = attr_copy(tb[UNIX_DIAG_PEER], &d->peer, sizeof(d->peer));
+	if (attr_copy(tb[UNIX_DIAG_RQLEN], &rq, sizeof(rq))) {
+		d->rqueue = rq.udiag_rqueue;
+		d->wqueue = rq.udiag_wqueue;
+	}
+	attr_copy(tb[UNIX_DIAG_SHUTDOWN], &d->shutdown, sizeof(d->shutdown));
+	if (tb[UNIX_DIAG_ICONS] != NULL)
+		d->n_icons = (uint32_t)nla_len(tb[UNIX_DIAG_ICONS]) / sizeof(uint32_t);
+}
+
+static int on_reply(struct nl_msg *msg, void *arg)
+{
+	struct reply *r = arg;
+	struct nlmsghdr *h = nlmsg_hdr(msg);
+	struct nlattr *tb[UNIX_DIAG_MAX + 1];
+	const struct unix_diag_msg *m;
+
+	if (nlmsg_datalen(h) < (int)sizeof(*m) || nlmsg_parse(h, sizeof(*m), tb, UNIX_DIAG_MAX, NULL) < 0)
+		return NL_SKIP;
+	m = nlmsg_data(h);
+	if (m->udiag_family != AF_UNIX || m->udiag_ino != r->ino)
+		return NL_SKIP;
+	memset(r->out, 0, sizeof(*r->out));
+	r->out->ino = m->udiag_ino;
+	r->out->type = m->udiag_type;
+	r->out->state = m->udiag_state;
+	parse_attrs(tb, r->out);
+	r->found = true;
+	return NL_OK;
+}
+
+static int ask(struct nl_sock *sk, uint32_t ino, cr_error_t *err)
+{
+	struct unix_diag_req req = {
+		.sdiag_family = AF_UNIX,
+		.udiag_states = ~0u,
+		.udiag_ino = ino,
+		.udiag_show = SHOW_ALL,
+		.udiag_cookie = { ~0u, ~0u },   /* INET_DIAG_NOCOOKIE: any socket with this inode */
+	};
+	int r = nl_send_simple(sk, SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST, &req, sizeof(req));
+
+	if (r < 0)
+		return cr_error(err, 0, "sock_diag: send: %s", nl_geterror(r));
+	return 0;
+}
+
+int unix_diag_lookup(uint32_t ino, struct unix_diag *out, cr_error_t *err)
+{
+	cleanup_nl_sock struct nl_sock *sk = nl_socket_alloc();
+	struct reply reply = { .ino = ino, .out = out };
+	int r;
+
+	if (sk == NULL)
+		return cr_error(err, ENOMEM, "sock_diag socket");
+	nl_socket_disable_auto_ack(sk);
+	r = nl_connect(sk, NETLINK_SOCK_DIAG);
+	if (r < 0)
+		return cr_error(err, 0, "sock_diag: connect: %s", nl_geterror(r));
+	if (ask(sk, ino, err) < 0)
+		return -1;
+	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, on_reply, &reply);
+	r = nl_recvmsgs_default(sk);
+	if (r == -NLE_OBJ_NOTFOUND)
+		return 0;   /* the kernel's ENOENT: no unix socket with that inode */
+	if (r < 0)
+		return cr_error(err, 0, "sock_diag: socket:[%u]: %s", ino, nl_geterror(r));
+	return reply.found ? 1 : 0;
+}

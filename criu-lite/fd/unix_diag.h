@@ -1,0 +1,33 @@
+/* The netlink conversation with sock_diag (NETLINK_SOCK_DIAG, unix_diag)
+ * that describes a unix socket, through libnl. */
+#ifndef CR_UNIX_DIAG_H
+#define CR_UNIX_DIAG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/un.h>
+
+#include "os/error.h"
+
+struct unix_diag {
+	uint32_t ino;
+	uint8_t type;                  /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
+	uint8_t state;                 /* TCP_ESTABLISHED, TCP_CLOSE, TCP_LISTEN */
+	uint8_t name[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	size_t name_len;               /* 0: not bound */
+	bool has_vfs;
+	uint32_t vfs_ino;              /* the socket file of a path name */
+	bool has_peer;
+	uint32_t peer;                 /* 0: the peer was closed */
+	uint32_t rqueue;               /* listening: connections not accepted; else bytes queued */
+	uint32_t wqueue;               /* listening: the backlog */
+	uint8_t shutdown;              /* RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2 */
+	uint32_t n_icons;              /* listening: connections not accepted */
+};
+
+/* Asks for the unix socket with inode ino in cr's network namespace: 1
+ * and *out when there is one, 0 when ino is not a unix socket there. */
+int unix_diag_lookup(uint32_t ino, struct unix_diag *out, cr_error_t *err);
+
+#endif

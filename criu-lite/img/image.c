@@ -1,0 +1,1063 @@
+/* Image files: framing, checksums and buffered I/O (layout in image.h).
+ *
+ * Writers buffer small writes and send large ones straight to the file; the
+ * crc32 runs over everything that reaches the file before the trailer.
+ * Message images are small: a reader takes the whole file into memory,
+ * checks it completely and then decodes frames from memory.  Page images are
+ * read streaming, so opening one checks only the header and the trailer,
+ * and the crc is either checked in a separate bounded-memory pass
+ * (cr_img_verify, on two cores for a large page image) or computed over
+ * what is read and compared at the end (cr_img_check_crc).
+ *
+ * Bytes go through the image's sink: a writer's sink checksums and writes
+ * them, a reader's checksums them (and reads ahead what cr_img_read_later
+ * asked for).  cr_img_async moves the sink to a thread of its own (see
+ * sink.h for what that asks of the caller); a writer then computes one large
+ * piece's crc in CRC_SHARE_EVERY itself, which balances the reading the
+ * caller does with the writing the thread does. */
+#define ZLIB_CONST
+#include "img/image.h"
+#include "img/sink.h"
+#include "os/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#define IMG_WRITE_BUF  (256u << 10)
+#define IMG_READ_BUF   (256u << 10)
+#define IMG_VERIFY_BUF (1u << 20)
+#define IMG_ASYNC_WINDOW 4096u
+#define IMG_FRAME_HDR  4u
+/* A message image is read whole; anything this large is not one. */
+#define IMG_MAX_MSG_FILE (1ull << 30)
+
+enum img_mode {
+	IMG_WRITING,
+	IMG_READING_MEM,    /* message images: the whole file is in buf */
+	IMG_READING_STREAM, /* page images: buf is a read-ahead window */
+};
+
+struct cr_img {
+	enum img_mode mode;
+	int fd;
+	int dirfd;          /* writing: where name lives, so abort can unlink */
+	char *name;
+	uint32_t kind;
+	unsigned char *buf; /* write buffer, read-ahead window or whole file */
+	size_t buf_cap;
+	size_t buf_len;
+	size_t buf_pos;     /* streaming: next unread byte in buf */
+	uint64_t pos;       /* writing: bytes accepted; reading: next body byte */
+	uint64_t body_end;  /* reading: file offset just past the body */
+	struct sink *sink;       /* writing: the bytes flushed; streaming: header and body read */
+	uint32_t crc;            /* of those bytes, kept by the sink's consumer */
+	uint32_t stored_crc;     /* streaming: the trailer's */
+	bool crc_checked;        /* streaming: verified already, not computed again */
+	unsigned int crc_turn;   /* async writing: large pieces sent, for CRC_SHARE_EVERY */
+	uint64_t mark_base;      /* pieces the sink before this one took (marks go on across cr_img_async) */
+	bool broken;        /* writing: an earlier write failed */
+};
+
+struct img_ends {
+	uint64_t size;      /* of the file */
+	uint64_t body_len;
+	uint32_t crc;       /* as stored in the trailer */
+};
+
+/* Walks the frames of a message body, possibly fed in pieces. */
+struct frame_walk {
+	const char *name;
+	uint64_t body_end;
+	uint64_t next;      /* file offset of the next frame's length */
+	unsigned char len_bytes[IMG_FRAME_HDR];
+	unsigned int have;  /* bytes of that length seen so far */
+	cr_error_t err;     /* the first bad frame, if any */
+};
+
+static void put_le16(unsigned char *p, uint16_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+}
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+	put_le16(p, (uint16_t)v);
+	put_le16(p + 2, (uint16_t)(v >> 16));
+}
+
+static void put_le64(unsigned char *p, uint64_t v)
+{
+	put_le32(p, (uint32_t)v);
+	put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint16_t get_le16(const unsigned char *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static uint32_t get_le32(const unsigned char *p)
+{
+	return (uint32_t)get_le16(p) | ((uint32_t)get_le16(p + 2) << 16);
+}
+
+static uint64_t get_le64(const unsigned char *p)
+{
+	return (uint64_t)get_le32(p) | ((uint64_t)get_le32(p + 4) << 32);
+}
+
+static size_t min_size(size_t a, uint64_t b)
+{
+	return b < a ? (size_t)b : a;
+}
+
+const char *cr_img_kind_name(uint32_t kind)
+{
+	static const char *const names[] = {
+		[CR_IMG_INVENTORY] = "inventory",
+		[CR_IMG_PSTREE] = "pstree",
+		[CR_IMG_CORE] = "core",
+		[CR_IMG_MM] = "mm",
+		[CR_IMG_PAGEMAP] = "pagemap",
+		[CR_IMG_PAGES] = "pages",
+		[CR_IMG_FILES] = "files",
+		[CR_IMG_FDINFO] = "fdinfo",
+	};
+
+	if (kind < ARRAY_SIZE(names) && names[kind] != NULL)
+		return names[kind];
+	return "unknown";
+}
+
+static bool kind_is_known(uint32_t kind)
+{
+	return kind >= CR_IMG_INVENTORY && kind <= CR_IMG_FDINFO;
+}
+
+static bool kind_has_messages(uint32_t kind)
+{
+	return kind != CR_IMG_PAGES;
+}
+
+static int check_kind_arg(const char *name, uint32_t kind, cr_error_t *err)
+{
+	if (!kind_is_known(kind))
+		return cr_error(err, EINVAL, "%s: unknown image kind %" PRIu32, name, kind);
+	return 0;
+}
+
+/* A tag with this bit carries the piece's crc32, computed by the caller. */
+#define TAG_CRC  (1ull << 32)
+/* A reader's piece with this bit is still to be read, from the file offset
+ * in the bits below. */
+#define TAG_READ (1ull << 63)
+/* Pieces from this size on are worth computing the crc for on the caller's
+ * side, one in CRC_SHARE_EVERY (measured: a dump's reading costs about as
+ * much as its writing, and the crc about two thirds of either). */
+#define CRC_SHARE_MIN   (64u << 10)
+#define CRC_SHARE_EVERY 3u
+
+static void crc_update(struct cr_img *img, const void *p, size_t len, uint64_t tag)
+{
+	if (tag & TAG_CRC)
+		img->crc = (uint32_t)crc32_combine(img->crc, (uint32_t)tag, (z_off_t)len);
+	else
+		img->crc = (uint32_t)crc32_z(img->crc, p, len);
+}
+
+/* Reads len bytes from *off on, advancing *off: 0, an errno value, or
+ * ENODATA when the file ends first. */
+static int pread_all(int fd, void *buf, size_t len, uint64_t *off)
+{
+	unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pread(fd, p, len, (off_t)*off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? errno : ENODATA;
+		p += n;
+		*off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int read_consume(void *arg, const void *p, size_t len, uint64_t tag)
+{
+	struct cr_img *img = arg;
+	uint64_t off = tag & ~TAG_READ;
+	int status = 0;
+
+	if (tag & TAG_READ)
+		status = pread_all(img->fd, (void *)p, len, &off);
+	if (status == 0 && !img->crc_checked)
+		crc_update(img, p, len, 0);
+	return status;
+}
+
+static int send_consume(void *arg, const void *p, size_t len, uint64_t tag)
+{
+	struct cr_img *img = arg;
+	cr_error_t err = NULL;
+	int status;
+
+	crc_update(img, p, len, tag);
+	if (write_all(img->fd, p, len, &err) == 0)
+		return 0;
+	status = err->status != 0 ? err->status : EIO;
+	cr_error_release(&err);
+	return status;
+}
+
+/* Waits until every piece added to the sink was consumed. */
+static void img_settle(struct cr_img *img)
+{
+	if (img->sink != NULL)
+		sink_settle(img->sink);
+}
+
+static void img_free(struct cr_img *img)
+{
+	sink_close(img->sink);
+	if (img->fd >= 0)
+		close(img->fd);
+	if (img->dirfd >= 0)
+		close(img->dirfd);
+	free(img->buf);
+	free(img->name);
+	free(img);
+}
+
+static void img_freep(struct cr_img **img)
+{
+	if (*img != NULL)
+		img_free(*img);
+}
+
+static void img_closep(struct cr_img **img)
+{
+	cr_img_close(*img);
+}
+
+#define cleanup_img __attribute__((cleanup(img_freep)))
+#define cleanup_img_close __attribute__((cleanup(img_closep)))
+
+static struct cr_img *img_new(const char *name, uint32_t kind, enum img_mode mode, size_t buf_cap,
+			      cr_error_t *err)
+{
+	cleanup_img struct cr_img *img = calloc(1, sizeof(*img));
+
+	if (img == NULL) {
+		cr_error(err, ENOMEM, "%s", name);
+		return NULL;
+	}
+	img->fd = -1;
+	img->dirfd = -1;
+	img->mode = mode;
+	img->kind = kind;
+	img->name = strdup(name);
+	img->buf_cap = buf_cap;
+	img->buf = buf_cap > 0 ? malloc(buf_cap) : NULL;
+	if (img->name == NULL || (buf_cap > 0 && img->buf == NULL)) {
+		cr_error(err, ENOMEM, "%s", name);
+		return NULL;
+	}
+	return steal_pointer(&img);
+}
+
+const char *cr_img_name(const struct cr_img *img)
+{
+	return img->name;
+}
+
+/* --- writing ------------------------------------------------------------- */
+
+/* Keeps a handle on the directory for abort; AT_FDCWD stays as it is. */
+static int img_keep_dirfd(struct cr_img *img, int dirfd, cr_error_t *err)
+{
+	if (dirfd < 0) {
+		img->dirfd = -1;
+		return dirfd == AT_FDCWD ? 0 : cr_error(err, EBADF, "%s: directory", img->name);
+	}
+	img->dirfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+	if (img->dirfd < 0)
+		return cr_error(err, errno, "%s: duplicate directory fd", img->name);
+	return 0;
+}
+
+static int img_dirfd(const struct cr_img *img)
+{
+	return img->dirfd >= 0 ? img->dirfd : AT_FDCWD;
+}
+
+int cr_img_create(int dirfd, const char *name, uint32_t kind, struct cr_img **out, cr_error_t *err)
+{
+	cleanup_img struct cr_img *img = NULL;
+
+	*out = NULL;
+	if (check_kind_arg(name, kind, err) < 0)
+		return -1;
+	img = img_new(name, kind, IMG_WRITING, IMG_WRITE_BUF, err);
+	if (img == NULL || img_keep_dirfd(img, dirfd, err) < 0)
+		return -1;
+	img->fd = openat(img_dirfd(img), name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	if (img->fd < 0)
+		return cr_error(err, errno, "%s: create", name);
+	put_le32(img->buf, CR_IMG_MAGIC);
+	put_le16(img->buf + 4, CR_IMG_VERSION);
+	put_le16(img->buf + 6, (uint16_t)kind);
+	put_le32(img->buf + 8, 0);
+	img->buf_len = CR_IMG_HEADER_SIZE;
+	img->pos = CR_IMG_HEADER_SIZE;
+	if (sink_open(send_consume, img, false, &img->sink, err) < 0)
+		return -1;
+	*out = steal_pointer(&img);
+	return 0;
+}
+
+static int img_send(struct cr_img *img, const void *data, size_t len, cr_error_t *err)
+{
+	uint64_t tag = 0;
+	int failure;
+
+	if (sink_threaded(img->sink) && len >= CRC_SHARE_MIN && img->crc_turn++ % CRC_SHARE_EVERY == 0)
+		tag = TAG_CRC | (uint32_t)crc32_z(0, data, len);
+	sink_add(img->sink, data, len, tag);
+	failure = sink_failure(img->sink);
+	if (failure != 0)
+		return cr_error(err, failure, "%s: write", img->name);
+	return 0;
+}
+
+static int img_flush(struct cr_img *img, cr_error_t *err)
+{
+	size_t len = img->buf_len;
+
+	img->buf_len = 0;
+	if (len == 0 || img_send(img, img->buf, len, err) < 0)
+		return len == 0 ? 0 : -1;
+	if (len > SINK_COPY_MAX)
+		img_settle(img);   /* buf is filled again next */
+	return 0;
+}
+
+/* Buffers data, or sends it straight to the file when it would not fit. */
+static int img_write(struct cr_img *img, const void *data, size_t len, cr_error_t *err)
+{
+	if (len == 0)
+		return 0;
+	if (len > img->buf_cap - img->buf_len && img_flush(img, err) < 0)
+		return -1;
+	img->pos += len;
+	if (len >= img->buf_cap)
+		return img_send(img, data, len, err);
+	memcpy(img->buf + img->buf_len, data, len);
+	img->buf_len += len;
+	return 0;
+}
+
+static int check_writable(const struct cr_img *img, cr_error_t *err)
+{
+	if (img->mode != IMG_WRITING)
+		return cr_error(err, EBADF, "%s: image is open for reading", img->name);
+	if (img->broken)
+		return cr_error(err, EIO, "%s: an earlier write to this image failed", img->name);
+	return 0;
+}
+
+/* Packs msg into the buffer, or into a temporary when it is too big. */
+static int img_write_packed(struct cr_img *img, const ProtobufCMessage *msg, size_t len,
+			    cr_error_t *err)
+{
+	cleanup_free unsigned char *tmp = NULL;
+	unsigned char *dst;
+
+	if (len > img->buf_cap - img->buf_len && img_flush(img, err) < 0)
+		return -1;
+	dst = img->buf + img->buf_len;
+	if (len > img->buf_cap - img->buf_len) {
+		dst = tmp = malloc(len);
+		if (tmp == NULL)
+			return cr_error(err, ENOMEM, "%s: %s message of %zu bytes", img->name,
+					msg->descriptor->name, len);
+	}
+	if (protobuf_c_message_pack(msg, dst) != len)
+		return cr_error(err, 0, "%s: %s message packed to an unexpected size", img->name,
+				msg->descriptor->name);
+	if (tmp != NULL) {
+		int ret = img_write(img, tmp, len, err);
+
+		img_settle(img);   /* tmp is freed on return */
+		return ret;
+	}
+	img->buf_len += len;
+	img->pos += len;
+	return 0;
+}
+
+static int img_write_frame(struct cr_img *img, const ProtobufCMessage *msg, cr_error_t *err)
+{
+	size_t len = protobuf_c_message_get_packed_size(msg);
+	unsigned char frame[IMG_FRAME_HDR];
+
+	if (len > CR_IMG_MAX_MSG)
+		return cr_error(err, EFBIG, "%s: %s message of %zu bytes exceeds the frame limit of %u",
+				img->name, msg->descriptor->name, len, CR_IMG_MAX_MSG);
+	put_le32(frame, (uint32_t)len);
+	if (img_write(img, frame, sizeof(frame), err) < 0)
+		return -1;
+	return img_write_packed(img, msg, len, err);
+}
+
+int cr_img_write_msg(struct cr_img *img, const ProtobufCMessage *msg, cr_error_t *err)
+{
+	if (check_writable(img, err) < 0)
+		return -1;
+	if (!kind_has_messages(img->kind))
+		return cr_error(err, EINVAL, "%s: a %s image holds no messages", img->name,
+				cr_img_kind_name(img->kind));
+	if (img_write_frame(img, msg, err) < 0) {
+		img->broken = true;
+		return -1;
+	}
+	return 0;
+}
+
+int cr_img_write_raw(struct cr_img *img, const void *buf, size_t len, cr_error_t *err)
+{
+	if (check_writable(img, err) < 0)
+		return -1;
+	if (img_write(img, buf, len, err) < 0) {
+		img->broken = true;
+		return -1;
+	}
+	return 0;
+}
+
+/* Flushes, appends the trailer and closes (durability comes from
+ * cr_img_sync_dir, once for a whole set of images). */
+static int img_commit(struct cr_img *img, cr_error_t *err)
+{
+	unsigned char trailer[CR_IMG_TRAILER_SIZE];
+	int fd;
+
+	int failure;
+
+	if (img_flush(img, err) < 0)
+		return -1;
+	img_settle(img);
+	failure = sink_failure(img->sink);
+	if (failure != 0)
+		return cr_error(err, failure, "%s: write", img->name);
+	put_le32(trailer, CR_IMG_TRAILER_MAGIC);
+	put_le32(trailer + 4, img->crc);
+	put_le64(trailer + 8, img->pos - CR_IMG_HEADER_SIZE);
+	if (write_all(img->fd, trailer, sizeof(trailer), err) < 0)
+		return cr_error_wrap(err, "%s: trailer", img->name);
+	fd = steal_fd(&img->fd);
+	if (close(fd) < 0)
+		return cr_error(err, errno, "%s: close", img->name);
+	return 0;
+}
+
+int cr_img_finish(struct cr_img *img, cr_error_t *err)
+{
+	if (img->mode != IMG_WRITING) {
+		cr_error(err, EBADF, "%s: finish: image is open for reading", img->name);
+		cr_img_close(img);
+		return -1;
+	}
+	if (check_writable(img, err) < 0 || img_commit(img, err) < 0) {
+		cr_img_abort(img);
+		return -1;
+	}
+	img_free(img);
+	return 0;
+}
+
+void cr_img_abort(struct cr_img *img)
+{
+	if (img == NULL)
+		return;
+	if (img->mode == IMG_WRITING) {
+		sink_close(steal_pointer(&img->sink));   /* no write may follow the close */
+		if (img->fd >= 0)
+			close(steal_fd(&img->fd));
+		unlinkat(img_dirfd(img), img->name, 0);
+	}
+	img_free(img);
+}
+
+/* --- checking the ends of a file ----------------------------------------- */
+
+static int pread_exact(int fd, void *buf, size_t len, uint64_t off, const char *name,
+		       cr_error_t *err)
+{
+	uint64_t at = off;
+	int status = pread_all(fd, buf, len, &at);
+
+	if (status == ENODATA)
+		return cr_error(err, 0, "%s: truncated: file ends at offset %" PRIu64
+				" (%" PRIu64 " more bytes expected)", name, at, len - (at - off));
+	if (status != 0)
+		return cr_error(err, status, "%s: read at offset %" PRIu64, name, at);
+	return 0;
+}
+
+static int check_header(const unsigned char *h, const char *name, uint32_t kind, cr_error_t *err)
+{
+	uint32_t magic = get_le32(h), reserved = get_le32(h + 8);
+	uint16_t version = get_le16(h + 4), got_kind = get_le16(h + 6);
+
+	if (magic != CR_IMG_MAGIC)
+		return cr_error(err, 0, "%s: bad magic 0x%08" PRIx32 " (not a cr image)", name, magic);
+	if (version != CR_IMG_VERSION)
+		return cr_error(err, 0, "%s: unsupported image version %u (this cr reads version %u)",
+				name, version, CR_IMG_VERSION);
+	if (got_kind != kind)
+		return cr_error(err, 0, "%s: wrong image kind %u (%s), expected %" PRIu32 " (%s)", name,
+				got_kind, cr_img_kind_name(got_kind), kind, cr_img_kind_name(kind));
+	if (reserved != 0)
+		return cr_error(err, 0, "%s: reserved header field is 0x%08" PRIx32 ", expected zero",
+				name, reserved);
+	return 0;
+}
+
+/* Fills ends->body_len and ends->crc from the trailer t of a file of ends->size bytes. */
+static int check_trailer(const unsigned char *t, const char *name, struct img_ends *ends,
+			 cr_error_t *err)
+{
+	uint64_t held = ends->size - CR_IMG_HEADER_SIZE - CR_IMG_TRAILER_SIZE;
+
+	if (get_le32(t) != CR_IMG_TRAILER_MAGIC)
+		return cr_error(err, 0, "%s: trailer missing: the file is truncated or was never "
+				"finished (%" PRIu64 " bytes)", name, ends->size);
+	ends->crc = get_le32(t + 4);
+	ends->body_len = get_le64(t + 8);
+	if (ends->body_len > held)
+		return cr_error(err, 0, "%s: truncated: trailer records a body of %" PRIu64
+				" bytes, the file holds %" PRIu64, name, ends->body_len, held);
+	if (ends->body_len < held)
+		return cr_error(err, 0, "%s: trailer records a body of %" PRIu64 " bytes, the file "
+				"holds %" PRIu64, name, ends->body_len, held);
+	return 0;
+}
+
+static int check_crc(uint32_t stored, uint32_t computed, const char *name, cr_error_t *err)
+{
+	if (stored != computed)
+		return cr_error(err, 0, "%s: checksum mismatch (stored 0x%08" PRIx32 ", computed 0x%08"
+				PRIx32 ")", name, stored, computed);
+	return 0;
+}
+
+/* Opens name read-only and learns its size; refuses what cannot be an image. */
+static int open_image_file(int dirfd, const char *name, int *out_fd, uint64_t *size, cr_error_t *err)
+{
+	cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+
+	if (fd < 0)
+		return cr_error(err, errno, "%s: open", name);
+	if (fstat(fd, &st) < 0)
+		return cr_error(err, errno, "%s: stat", name);
+	if (!S_ISREG(st.st_mode))
+		return cr_error(err, 0, "%s: not a regular file", name);
+	*size = (uint64_t)st.st_size;
+	if (*size < CR_IMG_HEADER_SIZE + CR_IMG_TRAILER_SIZE)
+		return cr_error(err, 0, "%s: truncated: %" PRIu64 " bytes, less than an empty image "
+				"(%d bytes)", name, *size, CR_IMG_HEADER_SIZE + CR_IMG_TRAILER_SIZE);
+	*out_fd = steal_fd(&fd);
+	return 0;
+}
+
+/* Checks the header and the trailer of an open file by reading just those. */
+static int check_ends_at(int fd, const char *name, uint32_t kind, struct img_ends *ends,
+			 cr_error_t *err)
+{
+	unsigned char header[CR_IMG_HEADER_SIZE], trailer[CR_IMG_TRAILER_SIZE];
+
+	if (pread_exact(fd, header, sizeof(header), 0, name, err) < 0)
+		return -1;
+	if (check_header(header, name, kind, err) < 0)
+		return -1;
+	if (pread_exact(fd, trailer, sizeof(trailer), ends->size - CR_IMG_TRAILER_SIZE, name, err) < 0)
+		return -1;
+	return check_trailer(trailer, name, ends, err);
+}
+
+/* --- frames ---------------------------------------------------------------- */
+
+static void frame_walk_init(struct frame_walk *fw, const char *name, uint64_t body_end)
+{
+	memset(fw, 0, sizeof(*fw));
+	fw->name = name;
+	fw->body_end = body_end;
+	fw->next = CR_IMG_HEADER_SIZE;
+}
+
+static int frame_check_len(const char *name, uint64_t at, uint32_t len, uint64_t body_end,
+			   cr_error_t *err)
+{
+	uint64_t left = body_end - at - IMG_FRAME_HDR;
+
+	if (len > CR_IMG_MAX_MSG)
+		return cr_error(err, 0, "%s: frame at offset %" PRIu64 ": length %" PRIu32
+				" exceeds the limit of %u bytes", name, at, len, CR_IMG_MAX_MSG);
+	if (len > left)
+		return cr_error(err, 0, "%s: frame at offset %" PRIu64 ": length %" PRIu32
+				" runs past the end of the body (%" PRIu64 " bytes left)",
+				name, at, len, left);
+	return 0;
+}
+
+/* Feeds body bytes p[0..n) found at file offset off, in order. */
+static void frame_walk_feed(struct frame_walk *fw, const unsigned char *p, uint64_t off, size_t n)
+{
+	uint64_t end = off + n;
+
+	while (fw->err == NULL && fw->next + fw->have < end) {
+		size_t i = (size_t)(fw->next + fw->have - off);
+		uint32_t len;
+
+		fw->len_bytes[fw->have++] = p[i];
+		if (fw->have < IMG_FRAME_HDR)
+			continue;
+		len = get_le32(fw->len_bytes);
+		if (frame_check_len(fw->name, fw->next, len, fw->body_end, &fw->err) < 0)
+			return;
+		fw->next += IMG_FRAME_HDR + (uint64_t)len;
+		fw->have = 0;
+	}
+}
+
+/* After the whole body was fed: 0 when the frames tile it exactly. */
+static int frame_walk_end(struct frame_walk *fw, cr_error_t *err)
+{
+	if (fw->err == NULL && fw->have > 0)
+		cr_error(&fw->err, 0, "%s: frame at offset %" PRIu64 ": truncated length (%u of %u "
+			 "bytes)", fw->name, fw->next, fw->have, IMG_FRAME_HDR);
+	if (fw->err == NULL)
+		return 0;
+	cr_error_release(err);
+	*err = steal_pointer(&fw->err);
+	return -1;
+}
+
+/* --- verifying --------------------------------------------------------------- */
+
+/* A page image at least this large is checked on two cores, half each. */
+#define VERIFY_SPLIT_MIN (8u << 20)
+
+struct crc_range {
+	int fd;
+	uint64_t off, len;
+	uint32_t crc;
+	int status;          /* errno of a failed read, else 0 */
+};
+
+static void *crc_range_main(void *arg)
+{
+	struct crc_range *r = arg;
+	cleanup_free unsigned char *buf = malloc(IMG_VERIFY_BUF);
+	uint64_t done = 0;
+
+	r->crc = 0;
+	r->status = buf == NULL ? ENOMEM : 0;
+	while (r->status == 0 && done < r->len) {
+		size_t n = min_size(IMG_VERIFY_BUF, r->len - done);
+
+		uint64_t at = r->off + done;
+
+		r->status = pread_all(r->fd, buf, n, &at);
+		if (r->status == 0)
+			r->crc = (uint32_t)crc32_z(r->crc, buf, n);
+		done += n;
+	}
+	return NULL;
+}
+
+/* The crc32 of a page image's header and body, the second half on a
+ * thread of its own (or after the first, if none can be started). */
+static int verify_split(int fd, const char *name, const struct img_ends *ends, cr_error_t *err)
+{
+	uint64_t body_end = CR_IMG_HEADER_SIZE + ends->body_len;
+	struct crc_range a = { .fd = fd, .len = body_end / 2 };
+	struct crc_range b = { .fd = fd, .off = a.len, .len = body_end - a.len };
+	pthread_t th;
+	bool threaded = pthread_create(&th, NULL, crc_range_main, &b) == 0;
+
+	crc_range_main(&a);
+	if (threaded)
+		pthread_join(th, NULL);
+	else
+		crc_range_main(&b);
+	if (a.status != 0 || b.status != 0)
+		return cr_error(err, a.status != 0 ? a.status : b.status, "%s: read", name);
+	return check_crc(ends->crc, (uint32_t)crc32_combine(a.crc, b.crc, (z_off_t)b.len), name, err);
+}
+
+/* Streams header and body through crc32 (and the frame walk for messages). */
+static int verify_body(int fd, const char *name, uint32_t kind, const struct img_ends *ends,
+		       cr_error_t *err)
+{
+	uint64_t body_end = CR_IMG_HEADER_SIZE + ends->body_len, off = 0;
+	size_t cap = min_size(IMG_VERIFY_BUF, body_end);
+	cleanup_free unsigned char *buf = malloc(cap);
+	uint32_t crc = (uint32_t)crc32_z(0, Z_NULL, 0);
+	struct frame_walk fw;
+
+	if (buf == NULL)
+		return cr_error(err, ENOMEM, "%s: verify", name);
+	frame_walk_init(&fw, name, body_end);
+	while (off < body_end) {
+		size_t n = min_size(cap, body_end - off);
+		size_t skip = off < CR_IMG_HEADER_SIZE ? CR_IMG_HEADER_SIZE - (size_t)off : 0;
+
+		if (pread_exact(fd, buf, n, off, name, err) < 0) {
+			cr_error_release(&fw.err);
+			return -1;
+		}
+		crc = (uint32_t)crc32_z(crc, buf, n);
+		if (kind_has_messages(kind) && n > skip)
+			frame_walk_feed(&fw, buf + skip, off + skip, n - skip);
+		off += n;
+	}
+	if (check_crc(ends->crc, crc, name, err) < 0) {
+		cr_error_release(&fw.err);
+		return -1;
+	}
+	return kind_has_messages(kind) ? frame_walk_end(&fw, err) : 0;
+}
+
+int cr_img_verify(int dirfd, const char *name, uint32_t kind, cr_error_t *err)
+{
+	cleanup_close int fd = -1;
+	struct img_ends ends = { 0 };
+
+	if (check_kind_arg(name, kind, err) < 0)
+		return -1;
+	if (open_image_file(dirfd, name, &fd, &ends.size, err) < 0)
+		return -1;
+	if (check_ends_at(fd, name, kind, &ends, err) < 0)
+		return -1;
+	if (!kind_has_messages(kind) && ends.size >= VERIFY_SPLIT_MIN)
+		return verify_split(fd, name, &ends, err);
+	return verify_body(fd, name, kind, &ends, err);
+}
+
+/* --- reading ----------------------------------------------------------------- */
+
+/* Message images: the whole file in memory, checked completely. */
+static int open_in_memory(struct cr_img *img, uint64_t size, cr_error_t *err)
+{
+	struct img_ends ends = { .size = size };
+	uint64_t body_end;
+	struct frame_walk fw;
+
+	if (size > IMG_MAX_MSG_FILE)
+		return cr_error(err, EFBIG, "%s: %" PRIu64 " bytes is too large for a %s image",
+				img->name, size, cr_img_kind_name(img->kind));
+	img->buf = malloc((size_t)size);
+	if (img->buf == NULL)
+		return cr_error(err, ENOMEM, "%s: read %" PRIu64 " bytes", img->name, size);
+	img->buf_cap = img->buf_len = (size_t)size;
+	if (pread_exact(img->fd, img->buf, img->buf_len, 0, img->name, err) < 0)
+		return -1;
+	if (check_header(img->buf, img->name, img->kind, err) < 0)
+		return -1;
+	if (check_trailer(img->buf + size - CR_IMG_TRAILER_SIZE, img->name, &ends, err) < 0)
+		return -1;
+	body_end = CR_IMG_HEADER_SIZE + ends.body_len;
+	if (check_crc(ends.crc, (uint32_t)crc32_z(0, img->buf, (size_t)body_end), img->name, err) < 0)
+		return -1;
+	frame_walk_init(&fw, img->name, body_end);
+	frame_walk_feed(&fw, img->buf + CR_IMG_HEADER_SIZE, CR_IMG_HEADER_SIZE, (size_t)ends.body_len);
+	if (frame_walk_end(&fw, err) < 0)
+		return -1;
+	img->pos = CR_IMG_HEADER_SIZE;
+	img->body_end = body_end;
+	return 0;
+}
+
+/* Page images: header and trailer now, the body as it is read. */
+static int open_streaming(struct cr_img *img, uint64_t size, cr_error_t *err)
+{
+	struct img_ends ends = { .size = size };
+	unsigned char header[CR_IMG_HEADER_SIZE];
+
+	if (check_ends_at(img->fd, img->name, img->kind, &ends, err) < 0 ||
+	    pread_exact(img->fd, header, sizeof(header), 0, img->name, err) < 0 ||
+	    sink_open(read_consume, img, false, &img->sink, err) < 0)
+		return -1;
+	sink_add(img->sink, header, sizeof(header), 0);
+	img->stored_crc = ends.crc;
+	img->buf = malloc(IMG_READ_BUF);
+	if (img->buf == NULL)
+		return cr_error(err, ENOMEM, "%s: read buffer", img->name);
+	img->buf_cap = IMG_READ_BUF;
+	img->pos = CR_IMG_HEADER_SIZE;
+	img->body_end = CR_IMG_HEADER_SIZE + ends.body_len;
+	return 0;
+}
+
+int cr_img_open(int dirfd, const char *name, uint32_t kind, struct cr_img **out, cr_error_t *err)
+{
+	bool messages = kind_has_messages(kind);
+	cleanup_img struct cr_img *img = NULL;
+	uint64_t size;
+	int ret;
+
+	*out = NULL;
+	if (check_kind_arg(name, kind, err) < 0)
+		return -1;
+	img = img_new(name, kind, messages ? IMG_READING_MEM : IMG_READING_STREAM, 0, err);
+	if (img == NULL)
+		return -1;
+	if (open_image_file(dirfd, name, &img->fd, &size, err) < 0)
+		return -1;
+	ret = messages ? open_in_memory(img, size, err) : open_streaming(img, size, err);
+	if (ret < 0)
+		return -1;
+	if (messages)
+		close(steal_fd(&img->fd));
+	*out = steal_pointer(&img);
+	return 0;
+}
+
+static int check_readable(const struct cr_img *img, cr_error_t *err)
+{
+	if (img->mode == IMG_WRITING)
+		return cr_error(err, EBADF, "%s: image is open for writing", img->name);
+	return 0;
+}
+
+int cr_img_read_msg(struct cr_img *img, const ProtobufCMessageDescriptor *desc,
+		    ProtobufCMessage **out, cr_error_t *err)
+{
+	uint64_t at = img->pos;
+	ProtobufCMessage *msg;
+	uint32_t len;
+
+	*out = NULL;
+	if (check_readable(img, err) < 0)
+		return -1;
+	if (img->mode != IMG_READING_MEM)
+		return cr_error(err, EINVAL, "%s: a %s image holds no messages", img->name,
+				cr_img_kind_name(img->kind));
+	if (at == img->body_end)
+		return 0;
+	if (img->body_end - at < IMG_FRAME_HDR)
+		return cr_error(err, 0, "%s: frame at offset %" PRIu64 ": truncated length",
+				img->name, at);
+	len = get_le32(img->buf + at);
+	if (frame_check_len(img->name, at, len, img->body_end, err) < 0)
+		return -1;
+	msg = protobuf_c_message_unpack(desc, NULL, len, img->buf + at + IMG_FRAME_HDR);
+	if (msg == NULL)
+		return cr_error(err, 0, "%s: frame at offset %" PRIu64 ": cannot decode %" PRIu32
+				" bytes as %s", img->name, at, len, desc->name);
+	img->pos = at + IMG_FRAME_HDR + len;
+	*out = msg;
+	return 1;
+}
+
+/* Serves len bytes from the read-ahead window, refilling it from the file;
+ * reads at least a window's worth go straight into dst. */
+static int stream_read(struct cr_img *img, unsigned char *dst, size_t len, cr_error_t *err)
+{
+	while (len > 0) {
+		size_t n = img->buf_len - img->buf_pos;
+
+		if (n == 0 && len >= img->buf_cap) {
+			if (pread_exact(img->fd, dst, len, img->pos, img->name, err) < 0)
+				return -1;
+			sink_add(img->sink, dst, len, 0);
+			img->pos += len;
+			return 0;
+		}
+		if (n == 0) {
+			/* Once the bulk is read ahead by the sink, the window only
+			 * serves chunk headers: fill it with what they need. */
+			n = sink_threaded(img->sink) ? IMG_ASYNC_WINDOW : img->buf_cap;
+			n = min_size(n, img->body_end - img->pos);
+			if (pread_exact(img->fd, img->buf, n, img->pos, img->name, err) < 0)
+				return -1;
+			img->buf_len = n;
+			img->buf_pos = 0;
+		}
+		n = n < len ? n : len;
+		memcpy(dst, img->buf + img->buf_pos, n);
+		sink_add(img->sink, dst, n, 0);
+		img->buf_pos += n;
+		img->pos += n;
+		dst += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int cr_img_read_raw(struct cr_img *img, void *buf, size_t len, cr_error_t *err)
+{
+	uint64_t left;
+
+	if (check_readable(img, err) < 0)
+		return -1;
+	left = img->body_end - img->pos;
+	if (len > left)
+		return cr_error(err, 0, "%s: truncated: wanted %zu bytes at offset %" PRIu64
+				", the body has %" PRIu64 " left", img->name, len, img->pos, left);
+	if (len == 0)
+		return 0;
+	if (img->mode == IMG_READING_STREAM)
+		return stream_read(img, buf, len, err);
+	memcpy(buf, img->buf + img->pos, len);
+	img->pos += len;
+	return 0;
+}
+
+int cr_img_read_later(struct cr_img *img, void *buf, size_t len, cr_error_t *err)
+{
+	unsigned char *dst = buf;
+	size_t n;
+
+	if (img->mode != IMG_READING_STREAM || !sink_threaded(img->sink))
+		return cr_img_read_raw(img, buf, len, err);
+	if (len > img->body_end - img->pos)
+		return cr_img_read_raw(img, buf, len, err);   /* says what is missing */
+	n = min_size(img->buf_len - img->buf_pos, len);
+	if (len - n <= SINK_COPY_MAX)   /* the sink would read into its copy */
+		n = len;
+	if (n > 0 && stream_read(img, dst, n, err) < 0)
+		return -1;
+	if (len > n)
+		sink_add(img->sink, dst + n, len - n, TAG_READ | img->pos);
+	img->pos += len - n;
+	return 0;
+}
+
+int cr_img_check_crc(struct cr_img *img, cr_error_t *err)
+{
+	if (img->mode != IMG_READING_STREAM)
+		return 0;   /* checked whole when opened */
+	if (img->pos != img->body_end)
+		return cr_error(err, 0, "%s: checksum: %" PRIu64 " body bytes were not read", img->name,
+				img->body_end - img->pos);
+	img_settle(img);
+	if (img->crc_checked)
+		return 0;
+	return check_crc(img->stored_crc, img->crc, img->name, err);
+}
+
+void cr_img_crc_checked(struct cr_img *img)
+{
+	if (img->mode == IMG_READING_STREAM)
+		img->crc_checked = true;
+}
+
+int cr_img_async(struct cr_img *img, cr_error_t *err)
+{
+	sink_fn fn = img->mode == IMG_WRITING ? send_consume : read_consume;
+
+	if (img->sink == NULL || sink_threaded(img->sink))
+		return 0;
+	img->mark_base += sink_mark(img->sink);
+	sink_close(steal_pointer(&img->sink));
+	if (sink_open(fn, img, true, &img->sink, err) < 0) {
+		img->broken = true;
+		return cr_error_wrap(err, "%s", img->name);
+	}
+	return 0;
+}
+
+uint64_t cr_img_mark(const struct cr_img *img)
+{
+	return img->mark_base + (img->sink != NULL ? sink_mark(img->sink) : 0);
+}
+
+int cr_img_wait(struct cr_img *img, uint64_t mark, cr_error_t *err)
+{
+	int failure;
+
+	if (img->sink == NULL)
+		return 0;
+	if (mark > img->mark_base)
+		sink_wait(img->sink, mark - img->mark_base);
+	failure = sink_failure(img->sink);
+	if (failure != 0)
+		return cr_error(err, failure, "%s: %s", img->name, img->mode == IMG_WRITING ? "write" : "read");
+	return 0;
+}
+
+void cr_img_settle(struct cr_img *img)
+{
+	img_settle(img);
+}
+
+uint64_t cr_img_raw_offset(const struct cr_img *img)
+{
+	return img->pos;
+}
+
+int cr_img_body_left(const struct cr_img *img, uint64_t *left)
+{
+	if (img->mode == IMG_WRITING) {
+		errno = EBADF;
+		return -1;
+	}
+	*left = img->body_end - img->pos;
+	return 0;
+}
+
+/* Closing a writer that was never finished leaves no half image behind. */
+void cr_img_close(struct cr_img *img)
+{
+	if (img == NULL)
+		return;
+	if (img->mode == IMG_WRITING) {
+		cr_img_abort(img);
+		return;
+	}
+	img_free(img);
+}
+
+int cr_img_read_one(int dirfd, const char *name, uint32_t kind, const ProtobufCMessageDescriptor *desc,
+		    ProtobufCMessage **out, cr_error_t *err)
+{
+	cleanup_img_close struct cr_img *img = NULL;
+	int ret;
+
+	*out = NULL;
+	if (cr_img_open(dirfd, name, kind, &img, err) < 0)
+		return -1;
+	ret = cr_img_read_msg(img, desc, out, err);
+	if (ret < 0)
+		return -1;
+	if (ret == 0)
+		return cr_error(err, 0, "%s: no %s message in the image", name, desc->name);
+	if (img->pos != img->body_end) {
+		protobuf_c_message_free_unpacked(*out, NULL);
+		*out = NULL;
+		return cr_error(err, 0, "%s: more than one %s message in the image", name, desc->name);
+	}
+	return 0;
+}
+
+int cr_img_sync_dir(int dirfd, cr_error_t *err)
+{
+	if (syncfs(dirfd) < 0)
+		return cr_error(err, errno, "sync the image directory's filesystem");
+	if (fsync(dirfd) < 0)
+		return cr_error(err, errno, "fsync the image directory");
+	return 0;
+}

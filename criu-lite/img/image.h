@@ -1,0 +1,108 @@
+/* Image files: one file per kind of record in the dump directory.
+ *
+ * Layout of every image file (all integers little-endian):
+ *
+ *   header   magic "CRIM" (u32 0x4d495243), version (u16), kind (u16),
+ *            reserved (u32, zero)                                  12 bytes
+ *   body     message images: a sequence of [u32 length][protobuf bytes]
+ *            page images:    a sequence of page chunks (see pages.h)
+ *   trailer  magic "CREN" (u32 0x4e455243), crc32 of header+body (u32),
+ *            body length (u64)                                     16 bytes
+ *
+ * Files are created 0600 with O_EXCL; the trailer makes truncation and any
+ * flipped byte detectable, and every error names the file. */
+#ifndef CR_IMAGE_H
+#define CR_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "os/error.h"
+
+#define CR_IMG_MAGIC         0x4d495243u
+#define CR_IMG_TRAILER_MAGIC 0x4e455243u
+#define CR_IMG_VERSION       1
+#define CR_IMG_HEADER_SIZE   12
+#define CR_IMG_TRAILER_SIZE  16
+#define CR_IMG_MAX_MSG       (64u << 20) /* a larger frame is damage, not data */
+
+enum cr_img_kind {
+	CR_IMG_INVENTORY = 1,
+	CR_IMG_PSTREE    = 2,
+	CR_IMG_CORE      = 3,
+	CR_IMG_MM        = 4,
+	CR_IMG_PAGEMAP   = 5,
+	CR_IMG_PAGES     = 6,
+	CR_IMG_FILES     = 7,
+	CR_IMG_FDINFO    = 8,
+};
+
+/* "inventory", "core", ...: for messages. */
+const char *cr_img_kind_name(uint32_t kind);
+
+struct cr_img;
+
+/* --- writing ---------------------------------------------------------------
+ * create: O_CREAT|O_EXCL|O_WRONLY, mode 0600, writes the header.
+ * Writes are buffered; finish writes the trailer and closes.
+ * abort closes and unlinks the file. Both free img. */
+int cr_img_create(int dirfd, const char *name, uint32_t kind, struct cr_img **out, cr_error_t *err);
+int cr_img_write_msg(struct cr_img *img, const ProtobufCMessage *msg, cr_error_t *err);
+int cr_img_write_raw(struct cr_img *img, const void *buf, size_t len, cr_error_t *err);
+int cr_img_finish(struct cr_img *img, cr_error_t *err);
+void cr_img_abort(struct cr_img *img);
+
+/* Makes every image written in dirfd so far durable (one syncfs for the
+ * whole set, then the directory itself): far cheaper than an fsync per
+ * file when a tree has hundreds of images. */
+int cr_img_sync_dir(int dirfd, cr_error_t *err);
+
+/* --- checking --------------------------------------------------------------
+ * Reads the whole file in a streaming pass (bounded memory) and checks magic,
+ * version, kind, trailer, body length and crc32. For message images it also
+ * checks that the frames tile the body exactly. Never modifies the file. */
+int cr_img_verify(int dirfd, const char *name, uint32_t kind, cr_error_t *err);
+
+/* --- reading ---------------------------------------------------------------
+ * open: checks header and trailer (and, for message images, the crc of the
+ * whole file, which it reads into memory); page images are read streaming.
+ * read_msg: returns 1 and *out (free with protobuf_c_message_free_unpacked)
+ * when a message was read, 0 at the end of the body, -1 on error.
+ * read_raw: exactly len bytes of body, or an error if the body ends first.
+ * raw_offset: the file offset of the next body byte to be read. */
+int cr_img_open(int dirfd, const char *name, uint32_t kind, struct cr_img **out, cr_error_t *err);
+int cr_img_read_msg(struct cr_img *img, const ProtobufCMessageDescriptor *desc,
+		    ProtobufCMessage **out, cr_error_t *err);
+int cr_img_read_raw(struct cr_img *img, void *buf, size_t len, cr_error_t *err);
+uint64_t cr_img_raw_offset(const struct cr_img *img);
+/* Page images: after the whole body was read, compares the crc of what was
+ * read with the trailer's (message images were checked when opened), unless
+ * the caller said with crc_checked that cr_img_verify passed already. */
+int cr_img_check_crc(struct cr_img *img, cr_error_t *err);
+void cr_img_crc_checked(struct cr_img *img);
+/* Like read_raw, but on an async page image the bytes arrive later, read
+ * by the sink's thread: buf is filled once cr_img_wait has seen a mark
+ * taken after this call. */
+int cr_img_read_later(struct cr_img *img, void *buf, size_t len, cr_error_t *err);
+
+/* --- work on other cores ----------------------------------------------------
+ * async: from now on the crc of raw data written (or read), and a writer's
+ * writes, run on threads of their own.  The memory of every write_raw
+ * source (read_raw destination) of more than SINK_COPY_MAX bytes must then
+ * stay unchanged until cr_img_wait has seen a mark taken after that call,
+ * or cr_img_settle returned.  A write or read that fails on the thread
+ * fails the next wait (and a later write_raw or finish). */
+int cr_img_async(struct cr_img *img, cr_error_t *err);
+uint64_t cr_img_mark(const struct cr_img *img);
+int cr_img_wait(struct cr_img *img, uint64_t mark, cr_error_t *err);
+void cr_img_settle(struct cr_img *img);
+int cr_img_body_left(const struct cr_img *img, uint64_t *left);
+const char *cr_img_name(const struct cr_img *img);
+void cr_img_close(struct cr_img *img);
+
+/* Convenience: open a message image and read exactly one message. */
+int cr_img_read_one(int dirfd, const char *name, uint32_t kind, const ProtobufCMessageDescriptor *desc,
+		    ProtobufCMessage **out, cr_error_t *err);
+
+#endif

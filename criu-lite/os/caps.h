@@ -1,0 +1,12 @@
+/* The capabilities dump and restore need, checked before anything is
+ * touched, so a user without them is told which are missing. */
+#ifndef CR_CAPS_H
+#define CR_CAPS_H
+
+#include "os/error.h"
+
+/* Needs CAP_SYS_PTRACE, and CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN, in the
+ * effective set; what names the command for the message. */
+int caps_require(const char *what, cr_error_t *err);
+
+#endif

@@ -1,0 +1,41 @@
+/* Pid selection: creating a process with chosen pids, one per pid
+ * namespace level, in the clone2 tradition (see DESIGN.md). */
+#ifndef CR_PIDSEL_H
+#define CR_PIDSEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "os/error.h"
+
+enum pid_backend {
+	PID_BACKEND_AUTO = 0,
+	PID_BACKEND_CLONE3,      /* clone3() with set_tid (Linux 5.5+) */
+	PID_BACKEND_NS_LAST_PID, /* /proc/sys/kernel/ns_last_pid + fork: one level, racy */
+	PID_BACKEND_CLONE2,      /* clone2() from kernel-patches/ */
+};
+
+/* The clone2 backend, in clone2.c: whether this kernel has the syscall,
+ * and a fork through it with pids[] outermost level first (the seed's
+ * order).  Weak: absent from builds without clone2.c. */
+int clone2_available(void) __attribute__((weak));
+pid_t clone2_fork(const uint32_t *pids, size_t n, uint64_t flags, int exit_signal, cr_error_t *err)
+	__attribute__((weak));
+
+const char *pidsel_backend_name(enum pid_backend b);
+int pidsel_backend_parse(const char *name, enum pid_backend *out, cr_error_t *err);
+
+/* Forks a child whose pid is pids[i] at each of the n innermost
+ * pid-namespace levels of the child, pids[n-1] being the innermost (the
+ * child's own namespace) and pids[0] the outermost one set.  flags may
+ * hold CLONE_NEWPID (the child is init of a new namespace, pids[n-1] = 1).
+ * Returns 0 in the child, the child's pid as the caller sees it, -1 on
+ * error. */
+pid_t pidsel_fork(enum pid_backend b, const uint32_t *pids, size_t n, uint64_t flags, int exit_signal,
+		  cr_error_t *err);
+
+/* Fails with a message naming the holder when pid is in use. */
+int pidsel_check_free(pid_t pid, cr_error_t *err);
+
+#endif

@@ -1,0 +1,1097 @@
+/* Parsers for /proc files.
+ *
+ * Every parser walks its text with a bounded cursor (no sscanf, no reliance
+ * on a line being NUL-terminated) and reports the first bad line as
+ * "<source>: line N: <what>", where source is the file kind ("maps") for the
+ * public parsers and the path ("/proc/42/maps") for the live wrappers. */
+#include "os/proc.h"
+#include "os/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+_Static_assert(sizeof(pid_t) == sizeof(int), "pid_t and int lists share code");
+
+#define STR_(x) #x
+#define TO_STR(x) STR_(x)
+
+/* ---- cursor over a piece of text ------------------------------------------ */
+
+struct cursor {
+	const char *p;
+	const char *end;
+};
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Skips spaces and tabs; true when there were some. */
+static bool skip_blanks(struct cursor *c)
+{
+	const char *start = c->p;
+
+	while (c->p < c->end && is_blank(*c->p))
+		c->p++;
+	return c->p != start;
+}
+
+/* True when only blanks are left. */
+static bool at_end(struct cursor *c)
+{
+	skip_blanks(c);
+	return c->p == c->end;
+}
+
+static bool expect_char(struct cursor *c, char ch)
+{
+	if (c->p == c->end || *c->p != ch)
+		return false;
+	c->p++;
+	return true;
+}
+
+/* A number must end at a blank or at the end of the piece. */
+static bool at_separator(const struct cursor *c)
+{
+	return c->p == c->end || is_blank(*c->p);
+}
+
+static int digit_value(char ch, unsigned base)
+{
+	unsigned d;
+
+	if (ch >= '0' && ch <= '9')
+		d = (unsigned)(ch - '0');
+	else if (ch >= 'a' && ch <= 'f')
+		d = (unsigned)(ch - 'a') + 10;
+	else if (ch >= 'A' && ch <= 'F')
+		d = (unsigned)(ch - 'A') + 10;
+	else
+		return -1;
+	return d < base ? (int)d : -1;
+}
+
+static bool scan_u64(struct cursor *c, unsigned base, uint64_t *out)
+{
+	const char *p = c->p;
+	uint64_t v = 0;
+	int d;
+
+	while (p < c->end && (d = digit_value(*p, base)) >= 0) {
+		if (v > (UINT64_MAX - (uint64_t)d) / base)
+			return false;
+		v = v * base + (uint64_t)d;
+		p++;
+	}
+	if (p == c->p)
+		return false;
+	c->p = p;
+	*out = v;
+	return true;
+}
+
+static bool scan_s64(struct cursor *c, int64_t *out)
+{
+	struct cursor t = *c;
+	bool neg = expect_char(&t, '-');
+	uint64_t v;
+
+	if (!scan_u64(&t, 10, &v))
+		return false;
+	if (v > (uint64_t)INT64_MAX + (neg ? 1 : 0))
+		return false;
+	*out = neg && v > 0 ? -(int64_t)(v - 1) - 1 : (int64_t)v;
+	*c = t;
+	return true;
+}
+
+/* ---- numbers stored by offset, for the table-driven parsers --------------- */
+
+enum num_kind {
+	NUM_PID,      /* pid_t, 0..INT_MAX */
+	NUM_INT,      /* int */
+	NUM_INT_BITS, /* a kernel int kept in a uint32_t (exit_signal is -1 for threads) */
+	NUM_S64,
+	NUM_U32,
+	NUM_U32_OCT,
+	NUM_U32_HEX,
+	NUM_U64,
+	NUM_U64_HEX,
+};
+
+static bool scan_kind(struct cursor *c, enum num_kind kind, int64_t *s, uint64_t *u)
+{
+	switch (kind) {
+	case NUM_PID:
+		return scan_s64(c, s) && *s >= 0 && *s <= INT_MAX;
+	case NUM_INT:
+	case NUM_INT_BITS:
+		return scan_s64(c, s) && *s >= INT_MIN && *s <= INT_MAX;
+	case NUM_S64:
+		return scan_s64(c, s);
+	case NUM_U32:
+		return scan_u64(c, 10, u) && *u <= UINT32_MAX;
+	case NUM_U32_OCT:
+		return scan_u64(c, 8, u) && *u <= UINT32_MAX;
+	case NUM_U32_HEX:
+		return scan_u64(c, 16, u) && *u <= UINT32_MAX;
+	case NUM_U64:
+		return scan_u64(c, 10, u);
+	case NUM_U64_HEX:
+		return scan_u64(c, 16, u);
+	}
+	return false;
+}
+
+static void store_kind(char *dst, enum num_kind kind, int64_t s, uint64_t u)
+{
+	int i = (int)s;
+	uint32_t u32 = kind == NUM_INT_BITS ? (uint32_t)i : (uint32_t)u;
+
+	switch (kind) {
+	case NUM_PID:
+	case NUM_INT:
+		memcpy(dst, &i, sizeof(i));
+		break;
+	case NUM_INT_BITS:
+	case NUM_U32:
+	case NUM_U32_OCT:
+	case NUM_U32_HEX:
+		memcpy(dst, &u32, sizeof(u32));
+		break;
+	case NUM_S64:
+		memcpy(dst, &s, sizeof(s));
+		break;
+	case NUM_U64:
+	case NUM_U64_HEX:
+		memcpy(dst, &u, sizeof(u));
+		break;
+	}
+}
+
+/* Scans one number of the given kind into base + off; it must end at a blank
+ * or at the end of the piece.  On failure nothing is stored or consumed. */
+static bool scan_number_at(struct cursor *c, enum num_kind kind, void *base, size_t off)
+{
+	struct cursor t = *c;
+	int64_t s = 0;
+	uint64_t u = 0;
+
+	if (!scan_kind(&t, kind, &s, &u) || !at_separator(&t))
+		return false;
+	store_kind((char *)base + off, kind, s, u);
+	*c = t;
+	return true;
+}
+
+/* ---- lines ------------------------------------------------------------------ */
+
+struct lines {
+	const char *next; /* start of the next line */
+	int no;           /* number of the line last returned, from 1 */
+};
+
+static bool next_line(struct lines *it, struct cursor *line)
+{
+	const char *nl;
+
+	if (*it->next == '\0')
+		return false;
+	nl = strchr(it->next, '\n');
+	line->p = it->next;
+	line->end = nl != NULL ? nl : it->next + strlen(it->next);
+	it->next = nl != NULL ? nl + 1 : line->end;
+	it->no++;
+	return true;
+}
+
+/* Splits "Key:\tvalue" at the first ':'; false when there is none. */
+static bool split_key(const struct cursor *line, struct cursor *key, struct cursor *val)
+{
+	const char *colon = memchr(line->p, ':', (size_t)(line->end - line->p));
+
+	if (colon == NULL)
+		return false;
+	key->p = line->p;
+	key->end = colon;
+	val->p = colon + 1;
+	val->end = line->end;
+	return true;
+}
+
+static bool key_is(const struct cursor *key, const char *name)
+{
+	size_t len = strlen(name);
+
+	return (size_t)(key->end - key->p) == len && memcmp(key->p, name, len) == 0;
+}
+
+static int line_error(cr_error_t *err, const char *source, int no, const char *what)
+{
+	return cr_error(err, 0, "%s: line %d: %s", source, no, what);
+}
+
+static char *proc_path(pid_t pid, const char *file)
+{
+	char *path = NULL;
+
+	if (asprintf(&path, "/proc/%d/%s", (int)pid, file) < 0)
+		return NULL;
+	return path;
+}
+
+/* Reads /proc/PID/FILE (path made by the caller) as text. */
+static int read_proc_text(const char *path, char **text, cr_error_t *err)
+{
+	if (path == NULL)
+		return cr_error(err, ENOMEM, "format /proc path");
+	return read_whole_file_at(AT_FDCWD, path, text, NULL, err);
+}
+
+/* ---- /proc/PID/status ------------------------------------------------------- */
+
+enum status_kind {
+	ST_NAME,
+	ST_STATE,
+	ST_NUMBER,
+	ST_NS_LIST,
+	ST_IDS,
+	ST_GROUPS,
+};
+
+enum ns_list { NS_TGID, NS_PID, NS_PGID, NS_SID, NS_LISTS };
+
+struct status_field {
+	const char *key;
+	enum status_kind kind;
+	enum num_kind num; /* ST_NUMBER */
+	size_t off;        /* ST_NUMBER, ST_NS_LIST, ST_IDS */
+	int ns;            /* ST_NS_LIST: which enum ns_list */
+	bool mandatory;
+};
+
+#define ST_NUM(k, n, field, m) \
+	{ .key = k, .kind = ST_NUMBER, .num = n, .off = offsetof(struct proc_status, field), \
+	  .mandatory = m }
+#define ST_NS(k, field, which, m) \
+	{ .key = k, .kind = ST_NS_LIST, .off = offsetof(struct proc_status, field), .ns = which, \
+	  .mandatory = m }
+
+static const struct status_field status_fields[] = {
+	{ .key = "Name", .kind = ST_NAME, .mandatory = true },
+	{ .key = "State", .kind = ST_STATE, .mandatory = true },
+	ST_NUM("Umask", NUM_U32_OCT, umask, false),
+	ST_NUM("Tgid", NUM_PID, tgid, true),
+	ST_NUM("Pid", NUM_PID, pid, true),
+	ST_NUM("PPid", NUM_PID, ppid, false),
+	ST_NUM("TracerPid", NUM_PID, tracer_pid, false),
+	ST_NS("NStgid", ns_tgid, NS_TGID, false),
+	ST_NS("NSpid", ns_pid, NS_PID, true),
+	ST_NS("NSpgid", ns_pgid, NS_PGID, false),
+	ST_NS("NSsid", ns_sid, NS_SID, false),
+	{ .key = "Uid", .kind = ST_IDS, .off = offsetof(struct proc_status, uid), .mandatory = true },
+	{ .key = "Gid", .kind = ST_IDS, .off = offsetof(struct proc_status, gid), .mandatory = true },
+	{ .key = "Groups", .kind = ST_GROUPS },
+	ST_NUM("Threads", NUM_INT, threads, false),
+	ST_NUM("SigPnd", NUM_U64_HEX, sig_pnd, false),
+	ST_NUM("ShdPnd", NUM_U64_HEX, shd_pnd, false),
+	ST_NUM("SigBlk", NUM_U64_HEX, sig_blk, true),
+	ST_NUM("SigIgn", NUM_U64_HEX, sig_ign, false),
+	ST_NUM("SigCgt", NUM_U64_HEX, sig_cgt, false),
+	ST_NUM("CapInh", NUM_U64_HEX, cap_inh, false),
+	ST_NUM("CapPrm", NUM_U64_HEX, cap_prm, false),
+	ST_NUM("CapEff", NUM_U64_HEX, cap_eff, false),
+	ST_NUM("CapBnd", NUM_U64_HEX, cap_bnd, false),
+	ST_NUM("CapAmb", NUM_U64_HEX, cap_amb, false),
+	ST_NUM("Seccomp", NUM_INT, seccomp, false),
+	ST_NUM("NoNewPrivs", NUM_INT, no_new_privs, false),
+};
+
+_Static_assert(ARRAY_SIZE(status_fields) <= 64, "seen is a 64-bit mask");
+
+struct status_parse {
+	struct proc_status *st;
+	int ns_count[NS_LISTS];
+	uint64_t seen; /* bit i: status_fields[i] was there */
+};
+
+static const char *status_name(struct cursor *v, struct proc_status *st)
+{
+	size_t len;
+
+	expect_char(v, '\t'); /* the kernel writes "Name:\t" */
+	len = (size_t)(v->end - v->p);
+	if (len > sizeof(st->name) - 1)
+		len = sizeof(st->name) - 1;
+	memcpy(st->name, v->p, len);
+	st->name[len] = '\0';
+	return NULL;
+}
+
+static const char *status_state(struct cursor *v, struct proc_status *st)
+{
+	if (at_end(v))
+		return "empty state";
+	st->state = *v->p;
+	return NULL;
+}
+
+/* Reads blank-separated pids into arr[max]; *n gets the count. */
+static const char *status_pid_list(struct cursor *v, pid_t *arr, int max, int *n)
+{
+	*n = 0;
+	while (!at_end(v)) {
+		if (*n == max)
+			return "more than " TO_STR(PROC_MAX_NS_LEVELS) " levels";
+		if (!scan_number_at(v, NUM_PID, &arr[*n], 0))
+			return "bad pid";
+		(*n)++;
+	}
+	return *n == 0 ? "empty list" : NULL;
+}
+
+static const char *status_ids(struct cursor *v, uint32_t ids[4])
+{
+	for (int i = 0; i < 4; i++) {
+		skip_blanks(v);
+		if (!scan_number_at(v, NUM_U32, &ids[i], 0))
+			return "want 4 ids";
+	}
+	return at_end(v) ? NULL : "want 4 ids";
+}
+
+static const char *status_groups(struct cursor *v, struct proc_status *st)
+{
+	size_t cap = 0;
+
+	while (!at_end(v)) {
+		if (st->n_groups == PROC_MAX_GROUPS)
+			return "more than " TO_STR(PROC_MAX_GROUPS) " groups";
+		if ((size_t)st->n_groups == cap) {
+			size_t bigger = cap == 0 ? 16 : cap * 2;
+			uint32_t *g = realloc(st->groups, bigger * sizeof(*g));
+
+			if (g == NULL)
+				return "out of memory";
+			st->groups = g;
+			cap = bigger;
+		}
+		if (!scan_number_at(v, NUM_U32, &st->groups[st->n_groups], 0))
+			return "bad group id";
+		st->n_groups++;
+	}
+	return NULL;
+}
+
+static const char *status_value(struct status_parse *sp, const struct status_field *f,
+				struct cursor *v)
+{
+	char *base = (char *)sp->st;
+
+	switch (f->kind) {
+	case ST_NAME:
+		return status_name(v, sp->st);
+	case ST_STATE:
+		return status_state(v, sp->st);
+	case ST_NUMBER:
+		skip_blanks(v);
+		if (!scan_number_at(v, f->num, sp->st, f->off) || !at_end(v))
+			return "bad number";
+		return NULL;
+	case ST_NS_LIST:
+		return status_pid_list(v, (pid_t *)(base + f->off), PROC_MAX_NS_LEVELS,
+				       &sp->ns_count[f->ns]);
+	case ST_IDS:
+		return status_ids(v, (uint32_t *)(base + f->off));
+	case ST_GROUPS:
+		return status_groups(v, sp->st);
+	}
+	return "unknown field kind";
+}
+
+static int status_line(struct status_parse *sp, const struct cursor *line, const char *source,
+		       int no, cr_error_t *err)
+{
+	struct cursor key, val;
+	const char *bad;
+
+	if (!split_key(line, &key, &val))
+		return line_error(err, source, no, "no ':'");
+	for (size_t i = 0; i < ARRAY_SIZE(status_fields); i++) {
+		const struct status_field *f = &status_fields[i];
+
+		if (!key_is(&key, f->key))
+			continue;
+		if (sp->seen & (UINT64_C(1) << i))
+			return cr_error(err, 0, "%s: line %d: duplicate %s", source, no, f->key);
+		sp->seen |= UINT64_C(1) << i;
+		bad = status_value(sp, f, &val);
+		if (bad != NULL)
+			return cr_error(err, 0, "%s: line %d: %s: %s", source, no, f->key, bad);
+		return 0;
+	}
+	return 0;
+}
+
+static int status_check(const struct status_parse *sp, const char *source, cr_error_t *err)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(status_fields); i++) {
+		if (status_fields[i].mandatory && !(sp->seen & (UINT64_C(1) << i)))
+			return cr_error(err, 0, "%s: no %s line", source, status_fields[i].key);
+	}
+	for (int i = 0; i < NS_LISTS; i++) {
+		if (sp->ns_count[i] != 0 && sp->ns_count[i] != sp->ns_count[NS_PID])
+			return cr_error(err, 0, "%s: NS lists differ in length (%d and %d levels)",
+					source, sp->ns_count[i], sp->ns_count[NS_PID]);
+	}
+	return 0;
+}
+
+static int parse_status(const char *text, const char *source, struct proc_status *out,
+			cr_error_t *err)
+{
+	struct status_parse sp = { .st = out };
+	struct lines it = { .next = text };
+	struct cursor line;
+
+	memset(out, 0, sizeof(*out));
+	while (next_line(&it, &line)) {
+		if (status_line(&sp, &line, source, it.no, err) < 0)
+			goto fail;
+	}
+	if (status_check(&sp, source, err) < 0)
+		goto fail;
+	out->n_levels = sp.ns_count[NS_PID];
+	return 0;
+fail:
+	proc_status_free(out);
+	return -1;
+}
+
+int proc_parse_status(const char *text, struct proc_status *out, cr_error_t *err)
+{
+	return parse_status(text, "status", out, err);
+}
+
+int proc_read_status(pid_t pid, pid_t tid, struct proc_status *out, cr_error_t *err)
+{
+	cleanup_free char *path = NULL;
+	cleanup_free char *text = NULL;
+
+	if (tid != 0) {
+		if (asprintf(&path, "/proc/%d/task/%d/status", (int)pid, (int)tid) < 0)
+			path = NULL;
+	} else {
+		path = proc_path(pid, "status");
+	}
+	if (read_proc_text(path, &text, err) < 0)
+		return -1;
+	return parse_status(text, path, out, err);
+}
+
+void proc_status_free(struct proc_status *st)
+{
+	if (st == NULL)
+		return;
+	free(st->groups);
+	st->groups = NULL;
+	st->n_groups = 0;
+}
+
+/* ---- /proc/PID/stat --------------------------------------------------------- */
+
+#define STAT_FIELDS 52 /* since Linux 3.5 */
+
+struct stat_field {
+	int no;
+	enum num_kind num;
+	size_t off;
+};
+
+#define SF(n, k, field) { n, k, offsetof(struct proc_stat, field) }
+
+static const struct stat_field stat_fields[] = {
+	SF(4, NUM_PID, ppid),           SF(5, NUM_PID, pgrp),
+	SF(6, NUM_PID, session),        SF(7, NUM_INT, tty_nr),
+	SF(9, NUM_U32, flags),          SF(18, NUM_S64, priority),
+	SF(19, NUM_S64, nice),          SF(20, NUM_S64, num_threads),
+	SF(22, NUM_U64, start_time),    SF(26, NUM_U64, start_code),
+	SF(27, NUM_U64, end_code),      SF(28, NUM_U64, start_stack),
+	SF(38, NUM_INT_BITS, exit_signal),
+	SF(40, NUM_U32, rt_priority),   SF(41, NUM_U32, policy),
+	SF(45, NUM_U64, start_data),    SF(46, NUM_U64, end_data),
+	SF(47, NUM_U64, start_brk),     SF(48, NUM_U64, arg_start),
+	SF(49, NUM_U64, arg_end),       SF(50, NUM_U64, env_start),
+	SF(51, NUM_U64, env_end),       SF(52, NUM_INT, exit_code),
+};
+
+/* Fields 1 and 2, "pid (comm)"; comm ends at the last ')'.  *rest gets the
+ * fields after it, without the final newline. */
+static int stat_head(const char *text, const char *source, struct proc_stat *out,
+		     struct cursor *rest, cr_error_t *err)
+{
+	const char *open = strchr(text, '(');
+	const char *close = strrchr(text, ')');
+	struct cursor c = { text, open };
+	size_t len;
+
+	if (open == NULL || close == NULL || close < open)
+		return cr_error(err, 0, "%s: no (comm)", source);
+	if (!scan_number_at(&c, NUM_PID, out, offsetof(struct proc_stat, pid)) ||
+	    !skip_blanks(&c) || c.p != open)
+		return cr_error(err, 0, "%s: bad pid before (comm)", source);
+	len = (size_t)(close - open - 1);
+	if (len > sizeof(out->comm) - 1)
+		len = sizeof(out->comm) - 1;
+	memcpy(out->comm, open + 1, len);
+	out->comm[len] = '\0';
+	rest->p = close + 1;
+	rest->end = rest->p + strlen(rest->p);
+	if (rest->end > rest->p && rest->end[-1] == '\n')
+		rest->end--;
+	return 0;
+}
+
+/* The next blank-separated token; false at the end. */
+static bool next_token(struct cursor *c, struct cursor *tok)
+{
+	if (at_end(c))
+		return false;
+	tok->p = c->p;
+	while (c->p < c->end && !is_blank(*c->p))
+		c->p++;
+	tok->end = c->p;
+	return true;
+}
+
+/* One field after comm: field 3 is the state letter, the rest are integers,
+ * those in stat_fields stored, the others checked. */
+static bool stat_field(struct cursor tok, int no, size_t *next, struct proc_stat *out)
+{
+	struct cursor t = tok;
+	int64_t s;
+	uint64_t u;
+
+	if (no == 3) {
+		if (tok.end - tok.p != 1)
+			return false;
+		out->state = *tok.p;
+		return true;
+	}
+	if (*next < ARRAY_SIZE(stat_fields) && stat_fields[*next].no == no) {
+		const struct stat_field *f = &stat_fields[(*next)++];
+
+		return scan_number_at(&tok, f->num, out, f->off);
+	}
+	if (scan_s64(&tok, &s) && tok.p == tok.end)
+		return true;
+	return scan_u64(&t, 10, &u) && t.p == t.end;
+}
+
+static int parse_stat(const char *text, const char *source, struct proc_stat *out,
+		      cr_error_t *err)
+{
+	struct cursor rest = { NULL, NULL }, tok;
+	size_t next = 0;
+	int no = 2;
+
+	memset(out, 0, sizeof(*out));
+	if (stat_head(text, source, out, &rest, err) < 0)
+		return -1;
+	while (next_token(&rest, &tok)) {
+		if (!stat_field(tok, ++no, &next, out))
+			return cr_error(err, 0, "%s: field %d: bad value '%.*s'", source, no,
+					(int)(tok.end - tok.p > 32 ? 32 : tok.end - tok.p),
+					tok.p);
+	}
+	if (no < STAT_FIELDS)
+		return cr_error(err, 0, "%s: %d fields, want at least %d", source, no,
+				STAT_FIELDS);
+	return 0;
+}
+
+int proc_parse_stat(const char *text, struct proc_stat *out, cr_error_t *err)
+{
+	return parse_stat(text, "stat", out, err);
+}
+
+int proc_read_stat(pid_t pid, struct proc_stat *out, cr_error_t *err)
+{
+	cleanup_free char *path = proc_path(pid, "stat");
+	cleanup_free char *text = NULL;
+
+	if (read_proc_text(path, &text, err) < 0)
+		return -1;
+	return parse_stat(text, path, out, err);
+}
+
+/* ---- /proc/PID/maps --------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	enum proc_vma_special special;
+} vma_specials[] = {
+	{ "[heap]", VMA_SPECIAL_HEAP },
+	{ "[stack]", VMA_SPECIAL_STACK },
+	{ "[vdso]", VMA_SPECIAL_VDSO },
+	{ "[vvar]", VMA_SPECIAL_VVAR },
+	{ "[vvar_vclock]", VMA_SPECIAL_VVAR_VCLOCK },
+	{ "[vsyscall]", VMA_SPECIAL_VSYSCALL },
+};
+
+static enum proc_vma_special vma_special(const char *path)
+{
+	size_t len = strlen(path);
+
+	if (len < 2 || path[0] != '[' || path[len - 1] != ']')
+		return VMA_SPECIAL_NONE;
+	for (size_t i = 0; i < ARRAY_SIZE(vma_specials); i++) {
+		if (strcmp(path, vma_specials[i].name) == 0)
+			return vma_specials[i].special;
+	}
+	return VMA_SPECIAL_OTHER;
+}
+
+static const char *vma_perms(struct cursor *c, struct proc_vma *v)
+{
+	static const char want[] = "rwx";
+	static const uint32_t prot[] = { PROT_READ, PROT_WRITE, PROT_EXEC };
+
+	if (c->end - c->p < 4)
+		return "bad permissions";
+	for (int i = 0; i < 3; i++) {
+		if (c->p[i] == want[i])
+			v->prot |= prot[i];
+		else if (c->p[i] != '-')
+			return "bad permissions";
+	}
+	if (c->p[3] != 'p' && c->p[3] != 's')
+		return "bad permissions";
+	v->shared = c->p[3] == 's';
+	c->p += 4;
+	return at_separator(c) ? NULL : "bad permissions";
+}
+
+static const char *vma_path(struct cursor *c, struct proc_vma *v)
+{
+	static const char deleted[] = " (deleted)";
+	size_t len = (size_t)(c->end - c->p);
+	size_t dlen = sizeof(deleted) - 1;
+
+	if (len > dlen && memcmp(c->end - dlen, deleted, dlen) == 0) {
+		v->deleted = true;
+		len -= dlen;
+	}
+	v->path = strndup(c->p, len);
+	if (v->path == NULL)
+		return "out of memory";
+	v->special = vma_special(v->path);
+	return NULL;
+}
+
+/* "start-end perms offset major:minor inode [path]" */
+static const char *vma_line(struct cursor *c, struct proc_vma *v)
+{
+	const char *bad;
+	uint64_t major;
+
+	if (!scan_u64(c, 16, &v->start) || !expect_char(c, '-') || !scan_u64(c, 16, &v->end) ||
+	    !at_separator(c) || v->start >= v->end)
+		return "bad address range";
+	skip_blanks(c);
+	bad = vma_perms(c, v);
+	if (bad != NULL)
+		return bad;
+	skip_blanks(c);
+	if (!scan_number_at(c, NUM_U64_HEX, v, offsetof(struct proc_vma, pgoff)))
+		return "bad offset";
+	skip_blanks(c);
+	if (!scan_u64(c, 16, &major) || major > UINT32_MAX || !expect_char(c, ':') ||
+	    !scan_number_at(c, NUM_U32_HEX, v, offsetof(struct proc_vma, dev_minor)))
+		return "bad device";
+	v->dev_major = (uint32_t)major;
+	skip_blanks(c);
+	if (!scan_number_at(c, NUM_U64, v, offsetof(struct proc_vma, ino)))
+		return "bad inode";
+	if (at_end(c))
+		return NULL;
+	return vma_path(c, v);
+}
+
+static int vma_push(struct proc_vma_list *l, size_t *cap, struct proc_vma **slot)
+{
+	if (l->n == *cap) {
+		size_t bigger = *cap == 0 ? 64 : *cap * 2;
+		struct proc_vma *v = realloc(l->v, bigger * sizeof(*v));
+
+		if (v == NULL)
+			return -1;
+		l->v = v;
+		*cap = bigger;
+	}
+	*slot = &l->v[l->n++];
+	memset(*slot, 0, sizeof(**slot));
+	return 0;
+}
+
+static int parse_maps(const char *text, const char *source, struct proc_vma_list *out,
+		      cr_error_t *err)
+{
+	struct lines it = { .next = text };
+	struct cursor line;
+	size_t cap = 0;
+
+	out->v = NULL;
+	out->n = 0;
+	while (next_line(&it, &line)) {
+		struct proc_vma *v;
+		const char *bad;
+
+		if (vma_push(out, &cap, &v) < 0) {
+			proc_vma_list_free(out);
+			return cr_error(err, ENOMEM, "%s: line %d", source, it.no);
+		}
+		bad = vma_line(&line, v);
+		if (bad == NULL && out->n > 1 && v->start < v[-1].end)
+			bad = "mapping overlaps the previous one";
+		if (bad != NULL) {
+			proc_vma_list_free(out);
+			return line_error(err, source, it.no, bad);
+		}
+	}
+	return 0;
+}
+
+int proc_parse_maps(const char *text, struct proc_vma_list *out, cr_error_t *err)
+{
+	return parse_maps(text, "maps", out, err);
+}
+
+int proc_read_maps(pid_t pid, struct proc_vma_list *out, cr_error_t *err)
+{
+	cleanup_free char *path = pid ? proc_path(pid, "maps") : strdup("/proc/self/maps");
+	cleanup_free char *text = NULL;
+
+	if (read_proc_text(path, &text, err) < 0)
+		return -1;
+	return parse_maps(text, path, out, err);
+}
+
+void proc_vma_list_free(struct proc_vma_list *l)
+{
+	if (l == NULL)
+		return;
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].path);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* ---- /proc/PID/fdinfo/FD ---------------------------------------------------- */
+
+static const struct {
+	const char *key;
+	enum num_kind num;
+	size_t off;
+	bool mandatory;
+} fdinfo_fields[] = {
+	/* pos is a loff_t: negative offsets of some devices keep their bits */
+	{ "pos", NUM_S64, offsetof(struct proc_fdinfo, pos), true },
+	{ "flags", NUM_U32_OCT, offsetof(struct proc_fdinfo, flags), true },
+	{ "mnt_id", NUM_INT, offsetof(struct proc_fdinfo, mnt_id), true },
+	{ "ino", NUM_U64, offsetof(struct proc_fdinfo, ino), false },
+};
+
+/* Lines that are not common fields belong to the file kind and are skipped. */
+static int fdinfo_line(const struct cursor *line, struct proc_fdinfo *out, unsigned *seen,
+		       const char *source, int no, cr_error_t *err)
+{
+	struct cursor key, val;
+
+	if (!split_key(line, &key, &val))
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(fdinfo_fields); i++) {
+		if (!key_is(&key, fdinfo_fields[i].key))
+			continue;
+		if (*seen & (1u << i))
+			return cr_error(err, 0, "%s: line %d: duplicate %s", source, no,
+					fdinfo_fields[i].key);
+		*seen |= 1u << i;
+		skip_blanks(&val);
+		if (!scan_number_at(&val, fdinfo_fields[i].num, out, fdinfo_fields[i].off) ||
+		    !at_end(&val))
+			return cr_error(err, 0, "%s: line %d: %s: bad number", source, no,
+					fdinfo_fields[i].key);
+		return 0;
+	}
+	return 0;
+}
+
+static int parse_fdinfo(const char *text, const char *source, struct proc_fdinfo *out,
+			cr_error_t *err)
+{
+	struct lines it = { .next = text };
+	struct cursor line;
+	unsigned seen = 0;
+
+	memset(out, 0, sizeof(*out));
+	while (next_line(&it, &line)) {
+		if (fdinfo_line(&line, out, &seen, source, it.no, err) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(fdinfo_fields); i++) {
+		if (fdinfo_fields[i].mandatory && !(seen & (1u << i)))
+			return cr_error(err, 0, "%s: no %s line", source, fdinfo_fields[i].key);
+	}
+	return 0;
+}
+
+int proc_parse_fdinfo(const char *text, struct proc_fdinfo *out, cr_error_t *err)
+{
+	return parse_fdinfo(text, "fdinfo", out, err);
+}
+
+int proc_read_fdinfo(pid_t pid, int fd, struct proc_fdinfo *out, char **text, cr_error_t *err)
+{
+	cleanup_free char *path = NULL;
+	cleanup_free char *buf = NULL;
+
+	if (asprintf(&path, "/proc/%d/fdinfo/%d", (int)pid, fd) < 0)
+		path = NULL;
+	if (read_proc_text(path, &buf, err) < 0)
+		return -1;
+	if (parse_fdinfo(buf, path, out, err) < 0)
+		return -1;
+	if (text != NULL)
+		*text = steal_pointer(&buf);
+	return 0;
+}
+
+/* ---- /proc/PID/limits ------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	int resource;
+} limit_rows[] = {
+	{ "Max cpu time", RLIMIT_CPU },
+	{ "Max file size", RLIMIT_FSIZE },
+	{ "Max data size", RLIMIT_DATA },
+	{ "Max stack size", RLIMIT_STACK },
+	{ "Max core file size", RLIMIT_CORE },
+	{ "Max resident set", RLIMIT_RSS },
+	{ "Max processes", RLIMIT_NPROC },
+	{ "Max open files", RLIMIT_NOFILE },
+	{ "Max locked memory", RLIMIT_MEMLOCK },
+	{ "Max address space", RLIMIT_AS },
+	{ "Max file locks", RLIMIT_LOCKS },
+	{ "Max pending signals", RLIMIT_SIGPENDING },
+	{ "Max msgqueue size", RLIMIT_MSGQUEUE },
+	{ "Max nice priority", RLIMIT_NICE },
+	{ "Max realtime priority", RLIMIT_RTPRIO },
+	{ "Max realtime timeout", RLIMIT_RTTIME },
+};
+
+_Static_assert(ARRAY_SIZE(limit_rows) == RLIM_NLIMITS, "one row per limit");
+
+/* The row whose name starts the line (followed by a blank), or -1. */
+static int limit_row(struct cursor *c)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(limit_rows); i++) {
+		size_t len = strlen(limit_rows[i].name);
+
+		if ((size_t)(c->end - c->p) > len && memcmp(c->p, limit_rows[i].name, len) == 0 &&
+		    is_blank(c->p[len])) {
+			c->p += len;
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+static bool limit_value(struct cursor *c, rlim_t *out)
+{
+	static const char unlimited[] = "unlimited";
+	size_t len = sizeof(unlimited) - 1;
+	uint64_t v;
+
+	skip_blanks(c);
+	if ((size_t)(c->end - c->p) >= len && memcmp(c->p, unlimited, len) == 0) {
+		c->p += len;
+		*out = RLIM_INFINITY;
+		return at_separator(c);
+	}
+	if (!scan_u64(c, 10, &v) || !at_separator(c))
+		return false;
+	*out = (rlim_t)v;
+	return true;
+}
+
+static int limits_line(struct cursor *line, struct rlimit out[RLIM_NLIMITS], unsigned *seen,
+		       const char *source, int no, cr_error_t *err)
+{
+	int row = limit_row(line);
+	struct rlimit *rl;
+
+	if (row < 0)
+		return line_error(err, source, no, "unknown limit");
+	if (*seen & (1u << row))
+		return cr_error(err, 0, "%s: line %d: duplicate %s", source, no,
+				limit_rows[row].name);
+	*seen |= 1u << row;
+	rl = &out[limit_rows[row].resource];
+	if (!limit_value(line, &rl->rlim_cur) || !limit_value(line, &rl->rlim_max))
+		return cr_error(err, 0, "%s: line %d: %s: bad value", source, no,
+				limit_rows[row].name);
+	return 0;
+}
+
+static int parse_limits(const char *text, const char *source, struct rlimit out[RLIM_NLIMITS],
+			cr_error_t *err)
+{
+	struct lines it = { .next = text };
+	struct cursor line;
+	unsigned seen = 0;
+
+	memset(out, 0, sizeof(*out) * RLIM_NLIMITS);
+	if (!next_line(&it, &line) || (size_t)(line.end - line.p) < 6 ||
+	    memcmp(line.p, "Limit ", 6) != 0)
+		return line_error(err, source, 1, "no header");
+	while (next_line(&it, &line)) {
+		if (limits_line(&line, out, &seen, source, it.no, err) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(limit_rows); i++) {
+		if (!(seen & (1u << i)))
+			return cr_error(err, 0, "%s: no '%s' row", source, limit_rows[i].name);
+	}
+	return 0;
+}
+
+int proc_parse_limits(const char *text, struct rlimit out[RLIM_NLIMITS], cr_error_t *err)
+{
+	return parse_limits(text, "limits", out, err);
+}
+
+int proc_read_limits(pid_t pid, struct rlimit out[RLIM_NLIMITS], cr_error_t *err)
+{
+	cleanup_free char *path = proc_path(pid, "limits");
+	cleanup_free char *text = NULL;
+
+	if (read_proc_text(path, &text, err) < 0)
+		return -1;
+	return parse_limits(text, path, out, err);
+}
+
+/* ---- /proc/PID/auxv --------------------------------------------------------- */
+
+int proc_read_auxv(pid_t pid, uint64_t **out, size_t *n_words, cr_error_t *err)
+{
+	cleanup_free char *path = proc_path(pid, "auxv");
+	cleanup_free char *buf = NULL;
+	uint64_t *words;
+	size_t len, i;
+
+	if (path == NULL)
+		return cr_error(err, ENOMEM, "format /proc path");
+	if (read_whole_file_at(AT_FDCWD, path, &buf, &len, err) < 0)
+		return -1;
+	for (i = 0; i + 2 <= len / sizeof(uint64_t); i += 2) {
+		uint64_t type;
+
+		memcpy(&type, buf + i * sizeof(uint64_t), sizeof(type));
+		if (type == 0)
+			break;
+	}
+	if (i + 2 > len / sizeof(uint64_t))
+		return cr_error(err, 0, "%s: no AT_NULL entry in %zu bytes", path, len);
+	words = malloc((i + 2) * sizeof(*words));
+	if (words == NULL)
+		return cr_error(err, ENOMEM, "%s", path);
+	memcpy(words, buf, (i + 2) * sizeof(*words));
+	*out = words;
+	*n_words = i + 2;
+	return 0;
+}
+
+/* ---- /proc/PID/task and /proc/PID/fd ---------------------------------------- */
+
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void closedirp(DIR **d)
+{
+	if (*d != NULL)
+		closedir(*d);
+}
+
+/* The numeric entry names of a directory, sorted; ignore_fd (when >= 0) is
+ * left out: it is the descriptor we read the directory with. */
+static int list_numeric(DIR *d, const char *path, int ignore_fd, int **out, size_t *n,
+			cr_error_t *err)
+{
+	cleanup_free int *arr = NULL;
+	size_t cap = 0, count = 0;
+	struct dirent *de;
+
+	for (errno = 0; (de = readdir(d)) != NULL; errno = 0) {
+		struct cursor c = { de->d_name, de->d_name + strlen(de->d_name) };
+		int v;
+
+		if (!scan_number_at(&c, NUM_PID, &v, 0) || c.p != c.end || v == ignore_fd)
+			continue;
+		if (count == cap) {
+			size_t bigger = cap == 0 ? 16 : cap * 2;
+			int *a = realloc(arr, bigger * sizeof(*a));
+
+			if (a == NULL)
+				return cr_error(err, ENOMEM, "list %s", path);
+			arr = a;
+			cap = bigger;
+		}
+		arr[count++] = v;
+	}
+	if (errno != 0)
+		return cr_error(err, errno, "readdir %s", path);
+	qsort(arr, count, sizeof(*arr), cmp_int);
+	*out = steal_pointer(&arr);
+	*n = count;
+	return 0;
+}
+
+static int list_proc_dir(pid_t pid, const char *sub, bool skip_own_fd, int **out, size_t *n,
+			 cr_error_t *err)
+{
+	cleanup_free char *path = proc_path(pid, sub);
+	__attribute__((cleanup(closedirp))) DIR *d = NULL;
+
+	if (path == NULL)
+		return cr_error(err, ENOMEM, "format /proc path");
+	d = opendir(path);
+	if (d == NULL)
+		return cr_error(err, errno, "open %s", path);
+	return list_numeric(d, path, skip_own_fd ? dirfd(d) : -1, out, n, err);
+}
+
+int proc_list_tasks(pid_t pid, pid_t **out, size_t *n, cr_error_t *err)
+{
+	return list_proc_dir(pid, "task", false, out, n, err);
+}
+
+int proc_list_fds(pid_t pid, int **out, size_t *n, cr_error_t *err)
+{
+	return list_proc_dir(pid, "fd", pid == getpid(), out, n, err);
+}

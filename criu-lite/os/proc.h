@@ -1,0 +1,117 @@
+/* Parsers for /proc files.  Each parser takes the text of the file (so it is
+ * testable on recorded fixtures) and a wrapper reads the live file. */
+#ifndef CR_PROC_H
+#define CR_PROC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include "os/error.h"
+
+#define PROC_MAX_NS_LEVELS 33   /* MAX_PID_NS_LEVEL + 1 */
+#define PROC_MAX_GROUPS    65536
+
+/* /proc/PID/status (and /proc/PID/task/TID/status) */
+struct proc_status {
+	char name[64];
+	char state;               /* R, S, D, T, t, Z, X, ... */
+	uint32_t umask;
+	pid_t tgid, pid, ppid, tracer_pid;
+	int n_levels;             /* entries in the ns_* arrays */
+	pid_t ns_tgid[PROC_MAX_NS_LEVELS];
+	pid_t ns_pid[PROC_MAX_NS_LEVELS];
+	pid_t ns_pgid[PROC_MAX_NS_LEVELS];
+	pid_t ns_sid[PROC_MAX_NS_LEVELS];
+	uint32_t uid[4], gid[4];  /* real, effective, saved, fs */
+	int n_groups;
+	uint32_t *groups;         /* malloc'd, n_groups entries; free with proc_status_free */
+	int threads;
+	uint64_t sig_pnd, shd_pnd, sig_blk, sig_ign, sig_cgt;
+	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+	int seccomp;              /* 0 disabled, 1 strict, 2 filter */
+	int no_new_privs;
+};
+int proc_parse_status(const char *text, struct proc_status *out, cr_error_t *err);
+int proc_read_status(pid_t pid, pid_t tid /* 0: the process */, struct proc_status *out, cr_error_t *err);
+void proc_status_free(struct proc_status *st);
+
+/* /proc/PID/stat: the fields cr needs (man 5 proc numbering in comments) */
+struct proc_stat {
+	pid_t pid;                 /* 1 */
+	char comm[64];             /* 2, without the parentheses; may hold spaces and ')' */
+	char state;                /* 3 */
+	pid_t ppid, pgrp, session; /* 4, 5, 6 */
+	int tty_nr;                /* 7 */
+	uint32_t flags;            /* 9 */
+	int64_t priority, nice;    /* 18, 19 */
+	int64_t num_threads;       /* 20 */
+	uint64_t start_time;       /* 22 */
+	uint64_t start_code, end_code, start_stack;           /* 26, 27, 28 */
+	uint32_t exit_signal;      /* 38 */
+	uint32_t rt_priority, policy;                          /* 40, 41 */
+	uint64_t start_data, end_data, start_brk;              /* 45, 46, 47 */
+	uint64_t arg_start, arg_end, env_start, env_end;       /* 48, 49, 50, 51 */
+	int exit_code;             /* 52 */
+};
+int proc_parse_stat(const char *text, struct proc_stat *out, cr_error_t *err);
+int proc_read_stat(pid_t pid, struct proc_stat *out, cr_error_t *err);
+
+/* /proc/PID/maps */
+enum proc_vma_special {
+	VMA_SPECIAL_NONE = 0,
+	VMA_SPECIAL_HEAP,
+	VMA_SPECIAL_STACK,
+	VMA_SPECIAL_VDSO,
+	VMA_SPECIAL_VVAR,
+	VMA_SPECIAL_VVAR_VCLOCK,
+	VMA_SPECIAL_VSYSCALL,
+	VMA_SPECIAL_OTHER,        /* any other "[...]" name, e.g. [uprobes] */
+};
+struct proc_vma {
+	uint64_t start, end;
+	uint32_t prot;            /* PROT_READ | PROT_WRITE | PROT_EXEC */
+	bool shared;              /* 's' in the perms column */
+	uint64_t pgoff;           /* bytes */
+	uint32_t dev_major, dev_minor;
+	uint64_t ino;
+	enum proc_vma_special special;
+	bool deleted;             /* path ended in " (deleted)" (which is stripped) */
+	char *path;               /* malloc'd; NULL for anonymous; "[heap]" etc. for special */
+};
+struct proc_vma_list {
+	struct proc_vma *v;
+	size_t n;
+};
+int proc_parse_maps(const char *text, struct proc_vma_list *out, cr_error_t *err);
+/* pid 0: the caller's own, through /proc/self (which, unlike getpid(),
+ * names the caller in whatever pid namespace /proc belongs to). */
+int proc_read_maps(pid_t pid, struct proc_vma_list *out, cr_error_t *err);
+void proc_vma_list_free(struct proc_vma_list *l);
+
+/* /proc/PID/fdinfo/FD: the common fields (kind-specific lines are parsed
+ * by the file kinds that need them, from the same text). */
+struct proc_fdinfo {
+	uint64_t pos;
+	uint32_t flags;           /* octal in the file */
+	int mnt_id;
+	uint64_t ino;
+};
+int proc_parse_fdinfo(const char *text, struct proc_fdinfo *out, cr_error_t *err);
+int proc_read_fdinfo(pid_t pid, int fd, struct proc_fdinfo *out, char **text /* may be NULL */,
+		     cr_error_t *err);
+
+/* /proc/PID/limits: RLIM_INFINITY for "unlimited" */
+int proc_parse_limits(const char *text, struct rlimit out[RLIM_NLIMITS], cr_error_t *err);
+int proc_read_limits(pid_t pid, struct rlimit out[RLIM_NLIMITS], cr_error_t *err);
+
+/* /proc/PID/auxv: pairs of u64 up to and including AT_NULL */
+int proc_read_auxv(pid_t pid, uint64_t **out, size_t *n_words, cr_error_t *err);
+
+/* The threads of a process, from /proc/PID/task, sorted ascending. */
+int proc_list_tasks(pid_t pid, pid_t **out, size_t *n, cr_error_t *err);
+/* The open fd numbers of a process, from /proc/PID/fd, sorted ascending. */
+int proc_list_fds(pid_t pid, int **out, size_t *n, cr_error_t *err);
+
+#endif

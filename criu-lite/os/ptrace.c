@@ -1,0 +1,132 @@
+#include "os/ptrace.h"
+#include "os/log.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+
+#define XSTATE_MAX (64 * 1024)
+
+static bool is_group_stop_sig(int sig)
+{
+	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
+int ptrace_wait_stop(pid_t tid, int *status, cr_error_t *err)
+{
+	for (;;) {
+		pid_t r = waitpid(tid, status, __WALL);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return cr_error(err, errno, "wait for task %d", tid);
+		if (WIFEXITED(*status))
+			return cr_error(err, 0, "task %d exited with status %d", tid, WEXITSTATUS(*status));
+		if (WIFSIGNALED(*status))
+			return cr_error(err, 0, "task %d was killed by signal %d", tid, WTERMSIG(*status));
+		return 0;
+	}
+}
+
+int ptrace_seize_stop(pid_t tid, unsigned options, bool *was_stopped, cr_error_t *err)
+{
+	int status;
+
+	*was_stopped = false;
+	if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)(unsigned long)options) < 0)
+		return cr_error(err, errno, "seize task %d", tid);
+	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0)
+		return cr_error(err, errno, "interrupt task %d", tid);
+	for (int tries = 0; tries < 64; tries++) {
+		int sig;
+
+		if (ptrace_wait_stop(tid, &status, err) < 0)
+			return -1;
+		sig = WSTOPSIG(status);
+		if (status >> 16 == PTRACE_EVENT_STOP) {
+			*was_stopped = is_group_stop_sig(sig);
+			return 0;
+		}
+		/* A signal-delivery stop: let the signal through; the
+		 * interrupt is still pending and stops the task after it. */
+		pr_debug("task %d: passing signal %d on during seize", tid, sig);
+		if (ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig) < 0)
+			return cr_error(err, errno, "resume task %d with signal %d", tid, sig);
+	}
+	return cr_error(err, 0, "task %d: kept receiving signals, could not stop it", tid);
+}
+
+int ptrace_release(pid_t tid, int sig, cr_error_t *err)
+{
+	if (ptrace(PTRACE_DETACH, tid, NULL, (void *)(long)sig) < 0)
+		return cr_error(err, errno, "detach from task %d", tid);
+	return 0;
+}
+
+int ptrace_get_regs(pid_t tid, struct user_regs_struct *regs, cr_error_t *err)
+{
+	if (ptrace(PTRACE_GETREGS, tid, NULL, regs) < 0)
+		return cr_error(err, errno, "read registers of task %d", tid);
+	return 0;
+}
+
+int ptrace_set_regs(pid_t tid, const struct user_regs_struct *regs, cr_error_t *err)
+{
+	if (ptrace(PTRACE_SETREGS, tid, NULL, regs) < 0)
+		return cr_error(err, errno, "set registers of task %d", tid);
+	return 0;
+}
+
+int ptrace_get_xstate(pid_t tid, void **buf, size_t *len, cr_error_t *err)
+{
+	void *tmp = malloc(XSTATE_MAX);
+	struct iovec iov = { .iov_base = tmp, .iov_len = XSTATE_MAX };
+
+	if (tmp == NULL)
+		return cr_error(err, ENOMEM, "xstate of task %d", tid);
+	if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_X86_XSTATE, &iov) < 0) {
+		free(tmp);
+		return cr_error(err, errno, "read xstate of task %d", tid);
+	}
+	*buf = tmp;
+	*len = iov.iov_len;
+	return 0;
+}
+
+int ptrace_set_xstate(pid_t tid, const void *buf, size_t len, cr_error_t *err)
+{
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+
+	if (ptrace(PTRACE_SETREGSET, tid, (void *)NT_X86_XSTATE, &iov) < 0)
+		return cr_error(err, errno, "set xstate (%zu bytes) of task %d", len, tid);
+	return 0;
+}
+
+int ptrace_get_sigmask(pid_t tid, uint64_t *mask, cr_error_t *err)
+{
+	if (ptrace(PTRACE_GETSIGMASK, tid, (void *)sizeof(*mask), mask) < 0)
+		return cr_error(err, errno, "read signal mask of task %d", tid);
+	return 0;
+}
+
+int ptrace_set_sigmask(pid_t tid, uint64_t mask, cr_error_t *err)
+{
+	if (ptrace(PTRACE_SETSIGMASK, tid, (void *)sizeof(mask), &mask) < 0)
+		return cr_error(err, errno, "set signal mask of task %d", tid);
+	return 0;
+}
+
+int ptrace_get_rseq(pid_t tid, struct ptrace_rseq_configuration *conf, bool *has, cr_error_t *err)
+{
+	memset(conf, 0, sizeof(*conf));
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, (void *)sizeof(*conf), conf) < 0)
+		return cr_error(err, errno, "read rseq configuration of task %d", tid);
+	*has = conf->rseq_abi_pointer != 0;
+	return 0;
+}

@@ -1,0 +1,44 @@
+/* Seizing, stopping and releasing tasks, and their register sets. */
+#ifndef CR_PTRACE_H
+#define CR_PTRACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include "os/error.h"
+
+#include <sys/ptrace.h>
+
+/* glibc names the rseq configuration with a leading __. */
+#define ptrace_rseq_configuration __ptrace_rseq_configuration
+
+/* Options every cr tracee gets: syscall stops are marked, and a tracee dies
+ * with its tracer (so a killed restorer leaves nothing half-built). */
+#define CR_PTRACE_OPTIONS_DUMP    (PTRACE_O_TRACESYSGOOD)
+#define CR_PTRACE_OPTIONS_RESTORE (PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)
+
+/* Seizes a running task and waits until it is in a ptrace stop.  Signals
+ * that arrive meanwhile are delivered (the process would have got them
+ * anyway).  *was_stopped says the task was already in a group stop. */
+int ptrace_seize_stop(pid_t tid, unsigned options, bool *was_stopped, cr_error_t *err);
+
+/* Waits for the next stop of a tracee; an exit is an error naming tid. */
+int ptrace_wait_stop(pid_t tid, int *status, cr_error_t *err);
+
+/* Detaches; sig is delivered on the way out (0 for none). */
+int ptrace_release(pid_t tid, int sig, cr_error_t *err);
+
+int ptrace_get_regs(pid_t tid, struct user_regs_struct *regs, cr_error_t *err);
+int ptrace_set_regs(pid_t tid, const struct user_regs_struct *regs, cr_error_t *err);
+/* NT_X86_XSTATE; *buf is malloc'd. */
+int ptrace_get_xstate(pid_t tid, void **buf, size_t *len, cr_error_t *err);
+int ptrace_set_xstate(pid_t tid, const void *buf, size_t len, cr_error_t *err);
+int ptrace_get_sigmask(pid_t tid, uint64_t *mask, cr_error_t *err);
+int ptrace_set_sigmask(pid_t tid, uint64_t mask, cr_error_t *err);
+/* *has is false when the task has no rseq registered. */
+int ptrace_get_rseq(pid_t tid, struct ptrace_rseq_configuration *conf, bool *has, cr_error_t *err);
+
+#endif

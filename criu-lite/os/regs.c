@@ -1,0 +1,74 @@
+#include "os/regs.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* Kernel-internal restart codes (include/linux/errno.h). */
+#define ERESTARTSYS           512
+#define ERESTARTNOINTR        513
+#define ERESTARTNOHAND        514
+#define ERESTART_RESTARTBLOCK 516
+
+#define SYSCALL_INSN_LEN 2
+#define XSAVE_HDR_OFFSET 512
+
+void regs_fixup_restart(struct user_regs_struct *regs)
+{
+	if ((long)regs->orig_rax < 0)
+		return;
+	switch ((long)(int)regs->rax) {
+	case -ERESTARTSYS:
+	case -ERESTARTNOINTR:
+	case -ERESTARTNOHAND:
+		regs->rax = regs->orig_rax;
+		regs->rip -= SYSCALL_INSN_LEN;
+		break;
+	case -ERESTART_RESTARTBLOCK:
+		regs->rax = (uint64_t)-EINTR;
+		break;
+	default:
+		break;
+	}
+}
+
+#define FIELDS(X) \
+	X(r15) X(r14) X(r13) X(r12) X(rbp) X(rbx) X(r11) X(r10) X(r9) X(r8) \
+	X(rax) X(rcx) X(rdx) X(rsi) X(rdi) X(orig_rax) X(rip) X(cs) X(eflags) \
+	X(rsp) X(ss) X(fs_base) X(gs_base) X(ds) X(es) X(fs) X(gs)
+
+GpRegs *regs_to_proto(struct arena *a, const struct user_regs_struct *regs)
+{
+	GpRegs *p = arena_new(a, GpRegs);
+
+	gp_regs__init(p);
+#define TO(f) p->f = regs->f;
+	FIELDS(TO)
+#undef TO
+	return p;
+}
+
+void regs_from_proto(const GpRegs *p, struct user_regs_struct *regs)
+{
+	memset(regs, 0, sizeof(*regs));
+#define FROM(f) regs->f = p->f;
+	FIELDS(FROM)
+#undef FROM
+}
+
+uint64_t regs_host_xfeatures(void)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+uint64_t regs_xstate_bv(const uint8_t *xstate, size_t len)
+{
+	uint64_t bv;
+
+	if (len < XSAVE_HDR_OFFSET + sizeof(bv))
+		return 0;
+	memcpy(&bv, xstate + XSAVE_HDR_OFFSET, sizeof(bv));
+	return bv;
+}

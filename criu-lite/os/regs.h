@@ -1,0 +1,28 @@
+/* General-purpose registers, xstate, and what a syscall interrupted by the
+ * freeze must do when the task runs again. */
+#ifndef CR_REGS_H
+#define CR_REGS_H
+
+#include <stdint.h>
+#include <sys/user.h>
+
+#include "core.pb-c.h"
+#include "os/arena.h"
+#include "os/error.h"
+
+/* Applies what the kernel does on return to user space after a signal
+ * without a handler interrupted a syscall: -ERESTARTSYS, -ERESTARTNOINTR and
+ * -ERESTARTNOHAND re-execute the call; -ERESTART_RESTARTBLOCK cannot (the
+ * kernel's restart block does not survive a restore) and becomes -EINTR,
+ * which is what the program would see had a handled signal interrupted it. */
+void regs_fixup_restart(struct user_regs_struct *regs);
+
+GpRegs *regs_to_proto(struct arena *a, const struct user_regs_struct *regs);
+void regs_from_proto(const GpRegs *p, struct user_regs_struct *regs);
+
+/* XCR0 of this CPU: the xstate features the kernel enables. */
+uint64_t regs_host_xfeatures(void);
+/* The xstate_bv field of an XSAVE image (0 if the image is too short). */
+uint64_t regs_xstate_bv(const uint8_t *xstate, size_t len);
+
+#endif

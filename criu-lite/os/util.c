@@ -1,0 +1,102 @@
+#include "os/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/uio.h>
+
+int write_all(int fd, const void *buf, size_t len, cr_error_t *err)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return cr_error(err, errno, "write");
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int read_exact(int fd, void *buf, size_t len, const char *what, cr_error_t *err)
+{
+	char *p = buf;
+	size_t want = len;
+
+	while (len > 0) {
+		ssize_t n = read(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return cr_error(err, errno, "read %s", what);
+		if (n == 0)
+			return cr_error(err, 0, "%s is truncated: wanted %zu bytes, got %zu",
+					what, want, want - len);
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int read_whole_file_at(int dirfd, const char *path, char **out, size_t *len, cr_error_t *err)
+{
+	cleanup_close int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	size_t cap = 4096, used = 0;
+	cleanup_free char *buf = NULL;
+
+	if (fd < 0)
+		return cr_error(err, errno, "open %s", path);
+	buf = malloc(cap);
+	if (buf == NULL)
+		return cr_error(err, ENOMEM, "read %s", path);
+	for (;;) {
+		ssize_t n;
+
+		if (used + 1 >= cap) {
+			char *bigger = realloc(buf, cap * 2);
+
+			if (bigger == NULL)
+				return cr_error(err, ENOMEM, "read %s", path);
+			buf = bigger;
+			cap *= 2;
+		}
+		n = read(fd, buf + used, cap - used - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return cr_error(err, errno, "read %s", path);
+		if (n == 0)
+			break;
+		used += (size_t)n;
+	}
+	buf[used] = '\0';
+	if (len != NULL)
+		*len = used;
+	*out = steal_pointer(&buf);
+	return 0;
+}
+
+int remote_read(pid_t pid, uint64_t addr, void *buf, size_t len, cr_error_t *err)
+{
+	struct iovec local = { .iov_base = buf, .iov_len = len };
+	struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
+
+	if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != (ssize_t)len)
+		return cr_error(err, errno, "pid %d: read %zu bytes at 0x%lx", pid, len, (unsigned long)addr);
+	return 0;
+}
+
+int remote_write(pid_t pid, uint64_t addr, const void *buf, size_t len, cr_error_t *err)
+{
+	struct iovec local = { .iov_base = (void *)buf, .iov_len = len };
+	struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
+
+	if (process_vm_writev(pid, &local, 1, &remote, 1, 0) != (ssize_t)len)
+		return cr_error(err, errno, "pid %d: write %zu bytes at 0x%lx", pid, len, (unsigned long)addr);
+	return 0;
+}

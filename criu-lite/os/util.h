@@ -1,0 +1,53 @@
+/* Small helpers shared by every file: cleanup attributes and checked I/O. */
+#ifndef CR_UTIL_H
+#define CR_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "os/error.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define PAGE_SIZE_CR 4096UL
+
+static inline void cleanup_freep(void *p)
+{
+	free(*(void **)p);
+}
+
+static inline void cleanup_closep(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+}
+
+static inline void cleanup_fclosep(FILE **f)
+{
+	if (*f != NULL)
+		fclose(*f);
+}
+
+#define cleanup_free __attribute__((cleanup(cleanup_freep)))
+#define cleanup_close __attribute__((cleanup(cleanup_closep)))
+#define cleanup_fclose __attribute__((cleanup(cleanup_fclosep)))
+
+/* Takes ownership away from a cleanup variable. */
+#define steal_pointer(pp) ({ __typeof__(*(pp)) _p = *(pp); *(pp) = NULL; _p; })
+#define steal_fd(fdp) ({ int _fd = *(fdp); *(fdp) = -1; _fd; })
+
+/* Writes all of buf, retrying on EINTR and short writes. */
+int write_all(int fd, const void *buf, size_t len, cr_error_t *err);
+/* Reads exactly len bytes; a short file is an error naming what. */
+int read_exact(int fd, void *buf, size_t len, const char *what, cr_error_t *err);
+/* Copies len bytes from / to addr in another process (process_vm_readv /
+ * process_vm_writev); a short copy is an error naming pid and address. */
+int remote_read(pid_t pid, uint64_t addr, void *buf, size_t len, cr_error_t *err);
+int remote_write(pid_t pid, uint64_t addr, const void *buf, size_t len, cr_error_t *err);
+/* Reads a whole (small, /proc-like) file into a NUL-terminated buffer. */
+int read_whole_file_at(int dirfd, const char *path, char **out, size_t *len, cr_error_t *err);
+
+#endif

@@ -1,0 +1,102 @@
+#include "state/mmlayout.h"
+#include "os/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/prctl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+
+static int add_exe(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+{
+	char path[64], buf[PATH_MAX];
+	struct stat st;
+	ssize_t n;
+	FileEntry *fe;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", t->pid);
+	n = readlink(path, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return cr_error(err, errno, "readlink %s", path);
+	buf[n] = '\0';
+	if (stat(path, &st) < 0)
+		return cr_error(err, errno, "stat %s", path);
+	t->mm->exe_file_id = file_table_find(ctx, buf, O_RDONLY);
+	if (t->mm->exe_file_id != 0)
+		return 0;
+	fe = arena_new(&ctx->arena, FileEntry);
+	file_entry__init(fe);
+	fe->kind = FILE_KIND__FILE_REG;
+	fe->path = arena_strdup(&ctx->arena, buf);
+	fe->flags = O_RDONLY;
+	fe->has_size = fe->has_mtime_ns = fe->has_mode = true;
+	fe->size = (uint64_t)st.st_size;
+	fe->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ULL + (uint64_t)st.st_mtim.tv_nsec;
+	fe->mode = st.st_mode;
+	t->mm->exe_file_id = file_table_add(ctx, fe);
+	return 0;
+}
+
+int mmlayout_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+{
+	MmEntry *mm = t->mm;
+	const struct proc_stat *s = &t->stat;
+	uint64_t *auxv = NULL;
+	size_t n_auxv = 0;
+	long brk;
+
+	mm->start_code = s->start_code;
+	mm->end_code = s->end_code;
+	mm->start_data = s->start_data;
+	mm->end_data = s->end_data;
+	mm->start_brk = s->start_brk;
+	mm->start_stack = s->start_stack;
+	mm->arg_start = s->arg_start;
+	mm->arg_end = s->arg_end;
+	mm->env_start = s->env_start;
+	mm->env_end = s->env_end;
+	if (inject_call(t->inj, "read brk", SYS_brk, 0, 0, 0, 0, 0, 0, &brk, err) < 0)
+		return -1;
+	mm->brk = (uint64_t)brk;
+	if (proc_read_auxv(t->pid, &auxv, &n_auxv, err) < 0)
+		return -1;
+	mm->auxv = arena_memdup(&ctx->arena, auxv, n_auxv * sizeof(*auxv));
+	mm->n_auxv = n_auxv;
+	free(auxv);
+	return add_exe(ctx, t, err);
+}
+
+int mmlayout_queue(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+{
+	const MmEntry *mm = t->mm;
+	struct prctl_mm_map map = {
+		.start_code = mm->start_code, .end_code = mm->end_code,
+		.start_data = mm->start_data, .end_data = mm->end_data,
+		.start_brk = mm->start_brk, .brk = mm->brk, .start_stack = mm->start_stack,
+		.arg_start = mm->arg_start, .arg_end = mm->arg_end,
+		.env_start = mm->env_start, .env_end = mm->env_end,
+		.auxv = (__u64 *)(uintptr_t)(t->tramp + TRAMP_AUXV),
+		.auxv_size = (uint32_t)(mm->n_auxv * sizeof(uint64_t)),
+		.exe_fd = (uint32_t)(restore_file(ctx, mm->exe_file_id) ? t->reserved_base + RESERVED_EXE : -1),
+	};
+	struct iovec local[2] = {
+		{ .iov_base = &map, .iov_len = sizeof(map) },
+		{ .iov_base = mm->auxv, .iov_len = map.auxv_size },
+	};
+	struct iovec remote[2] = {
+		{ .iov_base = (void *)(uintptr_t)(t->tramp + TRAMP_MM_MAP), .iov_len = sizeof(map) },
+		{ .iov_base = (void *)(uintptr_t)(t->tramp + TRAMP_AUXV), .iov_len = map.auxv_size },
+	};
+
+	if (map.auxv_size > TRAMP_AUXV_MAX)
+		return cr_error(err, 0, "mm-%d.img: auxv of %u bytes is too large", t->pid, map.auxv_size);
+	if (process_vm_writev(t->host_pid, local, 2, remote, 2, 0) != (ssize_t)(sizeof(map) + map.auxv_size))
+		return cr_error(err, errno, "pid %d: write mm layout", t->pid);
+	inject_batch_add(&t->batch, "set mm layout (PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP,
+			 t->tramp + TRAMP_MM_MAP, sizeof(map), 0, 0);
+	return 0;
+}

@@ -1,0 +1,159 @@
+#include "state/signals.h"
+#include "os/util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+
+#define NSIG_KERNEL 64
+#define SIGINFO_SIZE 128
+#define PEEK_BATCH 32
+
+/* The kernel's struct sigaction on x86_64. */
+struct ksigaction {
+	uint64_t handler;
+	uint64_t flags;
+	uint64_t restorer;
+	uint64_t mask;
+};
+
+static int dump_sigactions(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+{
+	struct ksigaction acts[NSIG_KERNEL + 1];
+	CoreEntry *core = t->core;
+
+	for (int sig = 1; sig <= NSIG_KERNEL; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			inject_batch_add(&t->batch, "read a sigaction", SYS_rt_sigaction, (uint64_t)sig, 0,
+					 t->scratch + (uint64_t)sig * sizeof(struct ksigaction), 8, 0, 0);
+	if (dump_batch_run(t, t->inj, err) < 0)
+		return -1;
+	if (remote_read(t->pid, t->scratch + SCRATCH_SIGACTIONS, acts, sizeof(acts), err) < 0)
+		return cr_error_wrap(err, "read sigactions");
+	core->sigactions = arena_array(&ctx->arena, SigactionEntry *, NSIG_KERNEL);
+	for (int sig = 1; sig <= NSIG_KERNEL; sig++) {
+		SigactionEntry *s;
+
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		s = arena_new(&ctx->arena, SigactionEntry);
+		sigaction_entry__init(s);
+		s->sig = (uint32_t)sig;
+		s->handler = acts[sig].handler;
+		s->flags = acts[sig].flags;
+		s->restorer = acts[sig].restorer;
+		s->mask = acts[sig].mask;
+		core->sigactions[core->n_sigactions++] = s;
+	}
+	return 0;
+}
+
+static int peek_queue(struct dump_ctx *ctx, pid_t tid, bool shared, SiginfoEntry ***out, size_t *n,
+		      cr_error_t *err)
+{
+	uint8_t buf[PEEK_BATCH * SIGINFO_SIZE];
+	size_t cap = 0;
+
+	*n = 0;
+	*out = NULL;
+	for (;;) {
+		struct __ptrace_peeksiginfo_args args = {
+			.off = *n, .flags = shared ? PTRACE_PEEKSIGINFO_SHARED : 0, .nr = PEEK_BATCH,
+		};
+		long got = ptrace(PTRACE_PEEKSIGINFO, tid, &args, buf);
+
+		if (got < 0)
+			return cr_error(err, errno, "task %d: read pending signals", tid);
+		if (got == 0)
+			return 0;
+		if (*n + (size_t)got > cap) {
+			SiginfoEntry **bigger = arena_array(&ctx->arena, SiginfoEntry *, (cap + got) * 2);
+
+			if (*n)
+				memcpy(bigger, *out, *n * sizeof(*bigger));
+			*out = bigger;
+			cap = (cap + got) * 2;
+		}
+		for (long i = 0; i < got; i++) {
+			SiginfoEntry *s = arena_new(&ctx->arena, SiginfoEntry);
+
+			siginfo_entry__init(s);
+			s->shared = shared;
+			s->siginfo.len = SIGINFO_SIZE;
+			s->siginfo.data = arena_memdup(&ctx->arena, buf + i * SIGINFO_SIZE, SIGINFO_SIZE);
+			(*out)[(*n)++] = s;
+		}
+	}
+}
+
+int signals_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+{
+	if (dump_sigactions(ctx, t, err) < 0)
+		return -1;
+	return peek_queue(ctx, t->pid, true, &t->core->shared_pending, &t->core->n_shared_pending, err);
+}
+
+int signals_dump_private(struct dump_ctx *ctx, pid_t tid, SiginfoEntry ***out, size_t *n, cr_error_t *err)
+{
+	return peek_queue(ctx, tid, false, out, n, err);
+}
+
+static int queue_signal(pid_t pid, pid_t tid, const SiginfoEntry *s, cr_error_t *err)
+{
+	siginfo_t info;
+	long r;
+
+	if (s->siginfo.len != SIGINFO_SIZE)
+		return cr_error(err, 0, "pending signal with a %zu-byte siginfo", s->siginfo.len);
+	memcpy(&info, s->siginfo.data, sizeof(info));
+	if (s->shared)
+		r = syscall(SYS_rt_sigqueueinfo, pid, info.si_signo, &info);
+	else
+		r = syscall(SYS_rt_tgsigqueueinfo, pid, tid, info.si_signo, &info);
+	if (r < 0)
+		return cr_error(err, errno, "queue pending signal %d", info.si_signo);
+	return 0;
+}
+
+int signals_restore_child(const struct restore_task *t, cr_error_t *err)
+{
+	const CoreEntry *core = t->core;
+	uint64_t all = ~0ULL;
+	pid_t self = (pid_t)syscall(SYS_getpid);
+
+	if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, 8) < 0)
+		return cr_error(err, errno, "block signals");
+	for (size_t i = 0; i < core->n_sigactions; i++) {
+		const SigactionEntry *s = core->sigactions[i];
+		struct ksigaction ka = {
+			.handler = s->handler, .flags = s->flags, .restorer = s->restorer, .mask = s->mask,
+		};
+
+		if (syscall(SYS_rt_sigaction, s->sig, &ka, NULL, 8) < 0)
+			return cr_error(err, errno, "set action of signal %u", s->sig);
+	}
+	for (size_t i = 0; i < core->n_shared_pending; i++)
+		if (queue_signal(self, self, core->shared_pending[i], err) < 0)
+			return -1;
+	for (size_t i = 0; i < core->threads[0]->n_pending; i++)
+		if (queue_signal(self, self, core->threads[0]->pending[i], err) < 0)
+			return -1;
+	return 0;
+}
+
+int signals_queue_thread_pending(const struct restore_task *t, cr_error_t *err)
+{
+	pid_t self = (pid_t)syscall(SYS_getpid);
+
+	for (size_t i = 1; i < t->core->n_threads; i++) {
+		const ThreadIds *ids = t->pstree->threads[i];
+		pid_t tid = (pid_t)ids->ns_tid[ids->n_ns_tid - 1];   /* as this process sees it */
+
+		for (size_t j = 0; j < t->core->threads[i]->n_pending; j++)
+			if (queue_signal(self, tid, t->core->threads[i]->pending[j], err) < 0)
+				return cr_error_wrap(err, "thread %d", tid);
+	}
+	return 0;
+}

@@ -1,0 +1,196 @@
+/* The per-process state shared by the dump and restore drivers and the
+ * files that own each kind of state. */
+#ifndef CR_TASK_H
+#define CR_TASK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include "os/arena.h"
+#include "core.pb-c.h"
+#include "files.pb-c.h"
+#include "os/inject.h"
+#include "mm.pb-c.h"
+#include "os/proc.h"
+#include "pstree.pb-c.h"
+
+struct dump_opts {
+	const char *dir;
+	bool leave_running;
+	bool compress;
+	bool shell_job;
+};
+
+/* The file descriptions of a dump, shared by all its processes. */
+struct file_table {
+	FileEntry **v;
+	size_t n, cap;
+};
+
+struct dump_thread {
+	pid_t tid;
+	bool seized;
+	struct injector inj;
+	struct user_regs_struct regs;  /* with the restart fixup applied */
+	struct proc_status status;
+	ThreadCore *core;
+};
+
+struct dump_task {
+	pid_t pid;
+	pid_t ppid;                    /* parent in the tree, 0 for the root */
+	bool zombie;
+	bool was_stopped;              /* in a group stop when seized */
+	struct proc_status status;
+	struct proc_stat stat;
+	struct proc_vma_list vmas;
+	uint64_t pidns, pidns_for_children;
+	struct dump_thread *threads;   /* [0] is the main thread */
+	size_t n_threads;
+	struct injector *inj;          /* the main thread's */
+	uint64_t scratch;              /* pages cr mapped in the task, 0 if none */
+	struct inject_batch batch;     /* syscalls waiting for one round trip */
+	CoreEntry *core;
+	MmEntry *mm;
+	FdEntry **fds;
+	size_t n_fds;
+};
+
+/* An fd already recorded, for finding descriptions shared between
+ * processes (kcmp). */
+struct fd_seen {
+	pid_t pid;
+	int fd;
+	dev_t dev;
+	ino_t ino;
+	uint32_t file_id;
+};
+
+/* mem.c's page data buffers, kept across the processes of one run. */
+struct page_bufs;
+
+struct dump_ctx {
+	const struct dump_opts *opts;
+	int dirfd;
+	struct page_bufs *page_bufs;
+	struct arena arena;
+	struct file_table files;
+	struct fd_seen *seen;
+	size_t n_seen, cap_seen;
+	struct dump_task *tasks;
+	size_t n_tasks;
+};
+
+/* Adds a file description; returns its id. */
+uint32_t file_table_add(struct dump_ctx *ctx, FileEntry *fe);
+/* The id of an already recorded regular file opened with flags, or 0. */
+uint32_t file_table_find(const struct dump_ctx *ctx, const char *path, uint32_t flags);
+
+struct restore_opts {
+	const char *dir;
+	bool detach;
+	bool shell_job;
+	bool new_pidns;                /* restore inside a fresh pid namespace */
+};
+
+struct restore_thread {
+	pid_t tid;                     /* as the restorer sees it */
+	const ThreadCore *core;
+	struct injector inj;
+};
+
+struct restore_task {
+	pid_t pid;                     /* in the dump (outermost level): names its images */
+	pid_t host_pid;                /* as the restorer sees it, once known */
+	const PstreeEntry *pstree;
+	size_t level_base;             /* pid levels above this one are not restored */
+	struct restore_task *parent;
+	struct restore_task **children;
+	size_t n_children;
+	bool zombie;
+	CoreEntry *core;
+	MmEntry *mm;
+	PagemapEntry **pagemap;
+	size_t n_pagemap;
+	FdEntry **fds;
+	size_t n_fds;
+	struct restore_thread *threads;   /* [0] is the main thread */
+	size_t n_threads;
+	struct injector *inj;          /* the main thread's */
+	/* fds the child opens for the restorer above every dumped fd (the
+	 * same reserved_base in every process): + RESERVED_SYNC, + RESERVED_TTY,
+	 * + RESERVED_EXE, then one per file that a VMA maps (vma_fd). */
+	int reserved_base;
+	int n_reserved;
+	int *vma_fd;                   /* per VMA: fd in the child, -1 if none */
+	uint64_t tramp;                /* the trampoline page in the child */
+	uint64_t tramp_size;
+	uint8_t *vma_has_pages;        /* per VMA: pages come from the image */
+	int stash_top;                 /* kinds keep extra fds at or above this */
+	struct inject_batch batch;     /* syscalls waiting for one round trip */
+};
+
+
+#define RESERVED_SYNC 0
+#define RESERVED_TTY  1
+#define RESERVED_EXE  2
+#define RESERVED_MAPS 3
+
+struct restore_ctx {
+	const struct restore_opts *opts;
+	int dirfd;
+	struct page_bufs *page_bufs;
+	FileEntry **files;             /* indexed by id (ids are 1..n_files) */
+	size_t n_files;
+	struct restore_task *tasks;    /* parents before children; [0] is the root */
+	size_t n_tasks;
+	int reserved_base;             /* above every dumped fd of every process */
+	int stash_base;                /* descriptions opened for inheritance sit here */
+	struct restore_task **file_lca;   /* per file id: the process that opens it */
+	int *opened;                   /* per file id: its fd in the stash, -1 if none */
+};
+
+const FileEntry *restore_file(const struct restore_ctx *ctx, uint32_t id);
+
+/* Where injected syscalls of the dump put their results, in the scratch
+ * page cr maps in the task (and unmaps before it lets go). */
+#define SCRATCH_SIZE        16384
+#define SCRATCH_BATCH       6144   /* the batch loop (inject.h) */
+#define SCRATCH_PROG        8192   /* batch calls */
+#define SCRATCH_PROG_SIZE   8192
+#define SCRATCH_SIGACTIONS  0      /* 65 x 32 bytes */
+#define SCRATCH_ALTSTACK    4096
+#define SCRATCH_ITIMERS     4160   /* 3 x struct itimerval */
+#define SCRATCH_TID_ADDRESS 4352
+#define SCRATCH_PDEATHSIG   4608
+
+/* The restore trampoline: code first, then argument space. */
+#define TRAMP_CODE      0
+#define TRAMP_MM_MAP    64
+#define TRAMP_AUXV      256
+#define TRAMP_AUXV_MAX  1024
+#define TRAMP_ALTSTACK  1536
+#define TRAMP_ITIMER    1600   /* one struct itimerval (32 bytes) per timer, 3 */
+#define TRAMP_COMM      1728   /* a thread's name, 16 bytes */
+#define TRAMP_BATCH     1792   /* the batch loop (inject.h) */
+#define TRAMP_GROUPS    2048
+#define TRAMP_PROG_SIZE 16384  /* batch calls, at the end of the trampoline */
+
+/* Runs t->batch in the task through inj (any of its threads). */
+static inline int restore_batch_run(struct restore_task *t, struct injector *inj, cr_error_t *err)
+{
+	return inject_batch_run(inj, t->tramp + TRAMP_BATCH, t->tramp + t->tramp_size - TRAMP_PROG_SIZE,
+				TRAMP_PROG_SIZE, &t->batch, err);
+}
+
+/* Runs t->batch in the dumped task through inj (any of its threads). */
+static inline int dump_batch_run(struct dump_task *t, struct injector *inj, cr_error_t *err)
+{
+	return inject_batch_run(inj, t->scratch + SCRATCH_BATCH, t->scratch + SCRATCH_PROG, SCRATCH_PROG_SIZE,
+				&t->batch, err);
+}
+
+#endif

@@ -1,0 +1,239 @@
+#include "state/thread.h"
+#include "os/ptrace.h"
+#include "os/regs.h"
+#include "state/signals.h"
+#include "os/util.h"
+
+#include <errno.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#define RSEQ_FLAG_UNREGISTER 1
+
+struct kstack {
+	uint64_t sp;
+	int32_t flags;
+	int32_t pad;
+	uint64_t size;
+};
+
+/* ------------------------------------------------------------------ dump */
+
+static int dump_rseq(struct dump_ctx *ctx, struct dump_thread *th, cr_error_t *err)
+{
+	struct ptrace_rseq_configuration conf;
+	bool has;
+
+	if (ptrace_get_rseq(th->tid, &conf, &has, err) < 0)
+		return -1;
+	if (!has)
+		return 0;
+	th->core->rseq = arena_new(&ctx->arena, RseqEntry);
+	rseq_entry__init(th->core->rseq);
+	th->core->rseq->addr = conf.rseq_abi_pointer;
+	th->core->rseq->len = conf.rseq_abi_size;
+	th->core->rseq->sig = conf.signature;
+	return 0;
+}
+
+/* The alternate stack and clear_child_tid are only told to the thread
+ * itself: ask by injection, answers land in the scratch page. */
+static int dump_injected(struct dump_ctx *ctx, struct dump_task *t, struct dump_thread *th, cr_error_t *err)
+{
+	ThreadCore *tc = th->core;
+	struct kstack ss;
+	uint64_t tid_addr;
+
+	inject_batch_add(&t->batch, "read alternate stack", SYS_sigaltstack, 0, t->scratch + SCRATCH_ALTSTACK, 0, 0,
+			 0, 0);
+	inject_batch_add(&t->batch, "read clear_child_tid", SYS_prctl, PR_GET_TID_ADDRESS,
+			 t->scratch + SCRATCH_TID_ADDRESS, 0, 0, 0, 0);
+	if (dump_batch_run(t, &th->inj, err) < 0)
+		return -1;
+	if (remote_read(t->pid, t->scratch + SCRATCH_ALTSTACK, &ss, sizeof(ss), err) < 0 ||
+	    remote_read(t->pid, t->scratch + SCRATCH_TID_ADDRESS, &tid_addr, sizeof(tid_addr), err) < 0)
+		return -1;
+	tc->clear_child_tid = tid_addr;
+	tc->altstack = arena_new(&ctx->arena, SigaltstackEntry);
+	sigaltstack_entry__init(tc->altstack);
+	tc->altstack->sp = ss.sp;
+	tc->altstack->flags = (uint32_t)ss.flags;
+	tc->altstack->size = ss.size;
+	return 0;
+}
+
+int thread_dump(struct dump_ctx *ctx, struct dump_task *t, struct dump_thread *th, cr_error_t *err)
+{
+	ThreadCore *tc = th->core;
+	void *xstate = NULL;
+	size_t xlen = 0;
+	uint64_t head = 0, len = 0;
+
+	tc->tid = (uint32_t)th->tid;
+	tc->regs = regs_to_proto(&ctx->arena, &th->regs);
+	tc->sigmask = th->inj.orig_sigmask;
+	if (ptrace_get_xstate(th->tid, &xstate, &xlen, err) < 0)
+		return -1;
+	tc->xstate.data = arena_memdup(&ctx->arena, xstate, xlen);
+	tc->xstate.len = xlen;
+	free(xstate);
+	if (syscall(SYS_get_robust_list, th->tid, &head, &len) < 0)
+		return cr_error(err, errno, "task %d: read robust futex list", th->tid);
+	tc->robust_list = head;
+	tc->robust_list_len = len;
+	tc->comm = arena_strdup(&ctx->arena, th->status.name);
+	if (signals_dump_private(ctx, th->tid, &tc->pending, &tc->n_pending, err) < 0 || dump_rseq(ctx, th, err) < 0)
+		return -1;
+	return dump_injected(ctx, t, th, err);
+}
+
+/* --------------------------------------------------------------- restore */
+
+int thread_validate(const struct restore_task *t, uint32_t xstate_size, uint64_t xfeatures, cr_error_t *err)
+{
+	uint64_t host = regs_host_xfeatures();
+
+	if (t->core->n_threads == 0 || t->core->n_threads != t->pstree->n_threads)
+		return cr_error(err, 0, "core-%d.img: %zu threads, pstree.img says %zu", t->pid, t->core->n_threads,
+				t->pstree->n_threads);
+	if (xfeatures & ~host)
+		return cr_error(err, 0, "the dump uses CPU state features 0x%llx but this CPU offers 0x%llx; "
+				"restore on a CPU with the same features", (unsigned long long)xfeatures,
+				(unsigned long long)host);
+	for (size_t i = 0; i < t->core->n_threads; i++) {
+		const ThreadCore *th = t->core->threads[i];
+
+		if (th->regs == NULL || th->xstate.len != xstate_size)
+			return cr_error(err, 0, "core-%d.img: thread %zu: register state is incomplete", t->pid, i);
+		if (regs_xstate_bv(th->xstate.data, th->xstate.len) & ~xfeatures)
+			return cr_error(err, 0, "core-%d.img: thread %zu: xstate holds features outside the "
+					"dump's set", t->pid, i);
+		if (t->pstree->threads[i]->n_ns_tid != t->pstree->n_ns_pid)
+			return cr_error(err, 0, "pstree.img: pid %d thread %zu has %zu tid levels, not %zu",
+					t->pid, i, t->pstree->threads[i]->n_ns_tid, t->pstree->n_ns_pid);
+	}
+	return 0;
+}
+
+int thread_restore_child(const struct restore_task *t, cr_error_t *err)
+{
+	if (prctl(PR_SET_NAME, t->core->threads[0]->comm, 0, 0, 0) < 0)
+		return cr_error(err, errno, "set thread name");
+	return 0;
+}
+
+/* clone3 for a thread that parks at once: the child side runs only the
+ * instructions below, never returning into C (it shares cr's stack). */
+static long clone_parked_thread(struct clone_args *args)
+{
+	long ret;
+
+	__asm__ volatile("syscall\n\t"
+			 "test %%rax, %%rax\n\t"
+			 "jnz 1f\n\t"
+			 "2: mov %[pause], %%eax\n\t"
+			 "syscall\n\t"
+			 "jmp 2b\n\t"
+			 "1:"
+			 : "=a"(ret)
+			 : "0"((long)SYS_clone3), "D"(args), "S"(sizeof(*args)), [pause] "i"(SYS_pause)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+int thread_create_others(const struct restore_task *t, cr_error_t *err)
+{
+	for (size_t i = 1; i < t->pstree->n_threads; i++) {
+		const ThreadIds *ids = t->pstree->threads[i];
+		pid_t set_tid[64];
+		struct clone_args args;
+		long r;
+
+		for (size_t l = t->level_base; l < ids->n_ns_tid; l++)
+			set_tid[ids->n_ns_tid - 1 - l] = (pid_t)ids->ns_tid[l];
+		memset(&args, 0, sizeof(args));
+		args.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
+		args.set_tid = (uint64_t)(uintptr_t)set_tid;
+		args.set_tid_size = ids->n_ns_tid - t->level_base;
+		r = clone_parked_thread(&args);
+		if (r < 0)
+			return cr_error(err, (int)-r, "create thread %u", ids->ns_tid[ids->n_ns_tid - 1]);
+	}
+	return 0;
+}
+
+int thread_queue_forget_cr_rseq(struct restore_task *t, cr_error_t *err)
+{
+	struct ptrace_rseq_configuration conf;
+	bool has;
+
+	if (ptrace_get_rseq(t->host_pid, &conf, &has, err) < 0)
+		return -1;
+	if (has)
+		inject_batch_add(&t->batch, "unregister cr's rseq", SYS_rseq, conf.rseq_abi_pointer,
+				 conf.rseq_abi_size, RSEQ_FLAG_UNREGISTER, conf.signature, 0, 0);
+	return 0;
+}
+
+/* Everything a thread's kernel state needs; the batch must be run by the
+ * thread itself: these calls act on the calling thread. */
+int thread_queue_state(struct restore_task *t, struct restore_thread *th, cr_error_t *err)
+{
+	const ThreadCore *tc = th->core;
+	const SigaltstackEntry *a = tc->altstack;
+	char comm[16] = { 0 };
+
+	strncpy(comm, tc->comm, sizeof(comm) - 1);
+	if (remote_write(t->host_pid, t->tramp + TRAMP_COMM, comm, sizeof(comm), err) < 0)
+		return -1;
+	if (tc->rseq)
+		inject_batch_add(&t->batch, "register rseq", SYS_rseq, tc->rseq->addr, tc->rseq->len, 0,
+				 tc->rseq->sig, 0, 0);
+	inject_batch_add(&t->batch, "set robust futex list", SYS_set_robust_list, tc->robust_list,
+			 tc->robust_list_len, 0, 0, 0, 0);
+	inject_batch_add(&t->batch, "set clear_child_tid", SYS_set_tid_address, tc->clear_child_tid, 0, 0, 0, 0, 0);
+	inject_batch_add(&t->batch, "set thread name", SYS_prctl, PR_SET_NAME, t->tramp + TRAMP_COMM, 0, 0, 0, 0);
+	if (a && !(a->flags & SS_DISABLE)) {
+		struct kstack ss = { .sp = a->sp, .flags = (int32_t)(a->flags & ~(uint32_t)SS_ONSTACK),
+				     .size = a->size };
+
+		if (remote_write(t->host_pid, t->tramp + TRAMP_ALTSTACK, &ss, sizeof(ss), err) < 0)
+			return -1;
+		inject_batch_add(&t->batch, "set alternate signal stack", SYS_sigaltstack,
+				 t->tramp + TRAMP_ALTSTACK, 0, 0, 0, 0, 0);
+	}
+	return 0;
+}
+
+static int set_thread_state(struct restore_thread *th, cr_error_t *err)
+{
+	struct user_regs_struct regs;
+
+	regs_from_proto(th->core->regs, &regs);
+	if (ptrace_set_sigmask(th->tid, th->core->sigmask, err) < 0 ||
+	    ptrace_set_xstate(th->tid, th->core->xstate.data, th->core->xstate.len, err) < 0)
+		return -1;
+	th->inj.active = 0;
+	return ptrace_set_regs(th->tid, &regs, err);
+}
+
+int thread_restore_final(struct restore_task *t, cr_error_t *err)
+{
+	struct restore_thread *main_th = &t->threads[0];
+	long r;
+
+	for (size_t i = 1; i < t->n_threads; i++)
+		if (set_thread_state(&t->threads[i], err) < 0)
+			return -1;
+	/* The dumped mask goes in only at the exit stop: set before, a pending
+	 * signal it unblocks would be delivered instead of the syscall. */
+	if (inject_syscall(&main_th->inj, SYS_munmap, t->tramp, t->tramp_size, 0, 0, 0, 0, &r, err) < 0)
+		return -1;
+	if (r != 0)
+		return cr_error(err, (int)-r, "pid %d: unmap the trampoline", t->pid);
+	return set_thread_state(main_th, err);
+}
