@@ -8,7 +8,6 @@
  * status 1; everything that could be decoded is still shown. */
 #include "cmd/commands.h"
 #include "img/image.h"
-#include "img/imgnames.h"
 #include "cmd/json.h"
 #include "img/pages.h"
 #include "cmd/show.h"
@@ -44,17 +43,6 @@ static const char show_usage[] =
 	"\n"
 	"Exit status: 0 when every image decoded, 1 when an image is damaged or\n"
 	"missing (each named on stderr), 2 for a usage error.\n";
-
-static const struct show_type show_types[] = {
-	{ "inventory", false, CR_IMG_INVENTORY, &inventory_entry__descriptor, true },
-	{ "pstree", false, CR_IMG_PSTREE, &pstree_entry__descriptor, false },
-	{ "files", false, CR_IMG_FILES, &file_entry__descriptor, false },
-	{ "core", true, CR_IMG_CORE, &core_entry__descriptor, true },
-	{ "mm", true, CR_IMG_MM, &mm_entry__descriptor, true },
-	{ "pagemap", true, CR_IMG_PAGEMAP, &pagemap_entry__descriptor, false },
-	{ "pages", true, CR_IMG_PAGES, NULL, false },
-	{ "fdinfo", true, CR_IMG_FDINFO, &fd_entry__descriptor, false },
-};
 
 static void img_closep(struct cr_img **img)
 {
@@ -105,48 +93,9 @@ static void image_failed(struct show_dump *d, struct show_image *im, cr_error_t 
 
 /* --- finding the image files ------------------------------------------------- */
 
-/* "123" exactly, a positive pid. */
-static bool parse_pid(const char *s, size_t len, pid_t *pid)
+static size_t type_index(const struct img_kind *t)
 {
-	long v = 0;
-
-	if (len == 0 || len > 10)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		v = v * 10 + (s[i] - '0');
-	}
-	if (v <= 0 || v > INT_MAX || (len > 1 && s[0] == '0'))
-		return false;
-	*pid = (pid_t)v;
-	return true;
-}
-
-static const struct show_type *classify(const char *name, pid_t *pid)
-{
-	size_t len = strlen(name);
-
-	*pid = 0;
-	if (len < 5 || strcmp(name + len - 4, ".img") != 0)
-		return NULL;
-	for (size_t i = 0; i < ARRAY_SIZE(show_types); i++) {
-		const struct show_type *t = &show_types[i];
-		size_t plen = strlen(t->prefix);
-
-		if (len - 4 < plen || strncmp(name, t->prefix, plen) != 0)
-			continue;
-		if (!t->per_task && len - 4 == plen)
-			return t;
-		if (t->per_task && name[plen] == '-' && parse_pid(name + plen + 1, len - 4 - plen - 1, pid))
-			return t;
-	}
-	return NULL;
-}
-
-static size_t type_index(const struct show_type *t)
-{
-	return (size_t)(t - show_types);
+	return (size_t)(t - img_kinds);
 }
 
 /* Shared images first, then each process's in pid order. */
@@ -154,8 +103,8 @@ static int image_cmp(const void *a, const void *b)
 {
 	const struct show_image *x = a, *y = b;
 
-	if (x->type->per_task != y->type->per_task)
-		return x->type->per_task ? 1 : -1;
+	if (img_per_task(x->type) != img_per_task(y->type))
+		return img_per_task(x->type) ? 1 : -1;
 	if (x->pid != y->pid)
 		return x->pid < y->pid ? -1 : 1;
 	return type_index(x->type) < type_index(y->type) ? -1 : type_index(x->type) > type_index(y->type);
@@ -180,7 +129,7 @@ static int push_name(char ***v, size_t *n, const char *name, cr_error_t *err)
 	return 0;
 }
 
-static int add_image(struct show_dump *d, const char *name, const struct show_type *t, pid_t pid,
+static int add_image(struct show_dump *d, const char *name, const struct img_kind *t, pid_t pid,
 		     cr_error_t *err)
 {
 	struct show_image *bigger = realloc(d->images, (d->n_images + 1) * sizeof(*bigger));
@@ -218,13 +167,13 @@ static int list_images(struct show_dump *d, int dirfd, cr_error_t *err)
 		return cr_error(err, errno, "read directory %s", d->dir);
 	}
 	while ((errno = 0, de = readdir(dir)) != NULL) {
-		const struct show_type *t;
+		const struct img_kind *t;
 		size_t len = strlen(de->d_name);
 		pid_t pid;
 
 		if (len < 5 || strcmp(de->d_name + len - 4, ".img") != 0)
 			continue;
-		t = classify(de->d_name, &pid);
+		t = img_kind_of_name(de->d_name, &pid);
 		if (t == NULL ? push_name(&d->unknown, &d->n_unknown, de->d_name, err) < 0
 			      : add_image(d, de->d_name, t, pid, err) < 0)
 			return -1;
@@ -264,9 +213,9 @@ static int load_messages(int dirfd, struct show_image *im, cr_error_t *err)
 			return -1;
 	if (r < 0)
 		return -1;
-	if (im->type->single && im->n_msgs != 1)
+	if ((im->type->shape & IMG_ONE) && im->n_msgs != 1)
 		return cr_error(err, 0, "%s: holds %zu %s messages, a %s image holds exactly one", im->name,
-				im->n_msgs, im->type->desc->name, im->type->prefix);
+				im->n_msgs, im->type->desc->name, im->type->file);
 	return 0;
 }
 
@@ -390,10 +339,12 @@ const ProtobufCMessage *show_find_one(const struct show_dump *d, uint32_t kind, 
 
 /* --- what must be there and add up --------------------------------------------- */
 
-static void expect_image(struct show_dump *d, const char *name, uint32_t kind, pid_t pid, const char *why)
+static void expect_image(struct show_dump *d, uint32_t kind, pid_t pid, const char *why)
 {
+	char name[IMG_NAME_MAX];
+
 	if (find_any(d, kind, pid) == NULL)
-		add_error(d, "%s: missing (%s)", name, why);
+		add_error(d, "%s: missing (%s)", img_name(name, kind, pid), why);
 }
 
 static void check_complete(struct show_dump *d)
@@ -402,21 +353,21 @@ static void check_complete(struct show_dump *d)
 	char name[IMG_NAME_MAX], why[64];
 
 	if (find_any(d, CR_IMG_INVENTORY, 0) == NULL) {
-		add_error(d, "%s: missing: %s holds no complete dump", IMG_INVENTORY, d->dir);
+		add_error(d, "%s: missing: %s holds no complete dump", img_name(name, CR_IMG_INVENTORY, 0), d->dir);
 		return;
 	}
 	if (inv == NULL)
 		return;
-	expect_image(d, IMG_PSTREE, CR_IMG_PSTREE, 0, "every dump has one");
-	expect_image(d, IMG_FILES, CR_IMG_FILES, 0, "every dump has one");
+	for (size_t k = 0; k < img_n_kinds; k++)
+		if (!img_per_task(&img_kinds[k]))
+			expect_image(d, img_kinds[k].kind, 0, "every dump has one");
 	for (size_t i = 0; i < inv->n_task_pids; i++) {
 		pid_t pid = (pid_t)inv->task_pids[i];
 
 		snprintf(why, sizeof(why), "the inventory lists pid %u", inv->task_pids[i]);
-		for (size_t k = 0; k < ARRAY_SIZE(show_types); k++)
-			if (show_types[k].per_task)
-				expect_image(d, img_task_name(name, show_types[k].prefix, pid), show_types[k].kind,
-					     pid, why);
+		for (size_t k = 0; k < img_n_kinds; k++)
+			if (img_per_task(&img_kinds[k]))
+				expect_image(d, img_kinds[k].kind, pid, why);
 	}
 }
 
@@ -508,7 +459,7 @@ static void json_image(struct json_writer *w, const struct show_image *im)
 	json_key(w, im->name);
 	json_object_begin(w);
 	json_kv_string(w, "kind", cr_img_kind_name(im->type->kind));
-	if (im->type->per_task)
+	if (img_per_task(im->type))
 		json_kv_uint(w, "pid", (uint64_t)im->pid);
 	if (!im->loaded) {
 		json_kv_string(w, "error", im->error);

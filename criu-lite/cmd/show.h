@@ -10,14 +10,7 @@
 #include <sys/types.h>
 #include <protobuf-c/protobuf-c.h>
 
-/* A kind of image file and how its name is made. */
-struct show_type {
-	const char *prefix;      /* "core" names core-PID.img; "pstree" names pstree.img */
-	bool per_task;
-	uint32_t kind;           /* enum cr_img_kind */
-	const ProtobufCMessageDescriptor *desc;  /* NULL: page data */
-	bool single;             /* exactly one message */
-};
+#include "img/kinds.h"
 
 /* One chunk of page data, as its header describes it. */
 struct show_chunk {
@@ -37,7 +30,7 @@ struct show_pages {
 
 struct show_image {
 	char *name;
-	const struct show_type *type;
+	const struct img_kind *type;
 	pid_t pid;               /* per-task images; 0 for the others */
 	bool loaded;             /* decoded completely (else error says why) */
 	char *error;

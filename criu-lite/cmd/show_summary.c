@@ -706,7 +706,7 @@ void show_summary(FILE *out, const struct show_dump *d)
 	print_inventory(out, d);
 	print_tree(out, d);
 	for (size_t i = 0; i < d->n_images; i++) {
-		if (!d->images[i].type->per_task || d->images[i].pid == last)
+		if (!img_per_task(d->images[i].type) || d->images[i].pid == last)
 			continue;
 		last = d->images[i].pid;
 		print_process(out, d, last);

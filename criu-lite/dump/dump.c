@@ -2,7 +2,7 @@
 #include "state/attrs.h"
 #include "state/files.h"
 #include "img/image.h"
-#include "img/imgnames.h"
+#include "img/kinds.h"
 #include "inventory.pb-c.h"
 #include "os/log.h"
 #include "state/mem.h"
@@ -31,11 +31,11 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#define CR_FORMAT_VERSION 1
 #define REAP_WAIT_MS 10000
 
 static int open_image_dir(const char *dir, cr_error_t *err)
 {
+	char inventory[IMG_NAME_MAX];
 	int fd;
 
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
@@ -43,10 +43,10 @@ static int open_image_dir(const char *dir, cr_error_t *err)
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return cr_error(err, errno, "open image directory %s", dir);
-	if (faccessat(fd, IMG_INVENTORY, F_OK, 0) == 0) {
+	if (faccessat(fd, img_name(inventory, CR_IMG_INVENTORY, 0), F_OK, 0) == 0) {
 		close(fd);
 		return cr_error(err, EEXIST, "%s already holds a dump (%s); use an empty directory", dir,
-				IMG_INVENTORY);
+				inventory);
 	}
 	return fd;
 }
@@ -216,12 +216,12 @@ static int collect_task(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *e
 	return collect_injected(ctx, t, err);
 }
 
-static int write_msgs(int dirfd, const char *name, uint32_t kind, ProtobufCMessage **msgs, size_t n,
-		      cr_error_t *err)
+static int write_msgs(int dirfd, uint32_t kind, pid_t pid, ProtobufCMessage **msgs, size_t n, cr_error_t *err)
 {
+	char name[IMG_NAME_MAX];
 	struct cr_img *img;
 
-	if (cr_img_create(dirfd, name, kind, &img, err) < 0)
+	if (cr_img_create(dirfd, img_name(name, kind, pid), kind, &img, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		if (cr_img_write_msg(img, msgs[i], err) < 0) {
@@ -234,13 +234,11 @@ static int write_msgs(int dirfd, const char *name, uint32_t kind, ProtobufCMessa
 
 static int write_task_images(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
-	char name[IMG_NAME_MAX];
 	ProtobufCMessage *core = &t->core->base, *mm = &t->mm->base;
 
-	if (write_msgs(ctx->dirfd, img_task_name(name, "core", t->pid), CR_IMG_CORE, &core, 1, err) < 0 ||
-	    write_msgs(ctx->dirfd, img_task_name(name, "mm", t->pid), CR_IMG_MM, &mm, 1, err) < 0 ||
-	    write_msgs(ctx->dirfd, img_task_name(name, "fdinfo", t->pid), CR_IMG_FDINFO,
-		       (ProtobufCMessage **)t->fds, t->n_fds, err) < 0)
+	if (write_msgs(ctx->dirfd, CR_IMG_CORE, t->pid, &core, 1, err) < 0 ||
+	    write_msgs(ctx->dirfd, CR_IMG_MM, t->pid, &mm, 1, err) < 0 ||
+	    write_msgs(ctx->dirfd, CR_IMG_FDINFO, t->pid, (ProtobufCMessage **)t->fds, t->n_fds, err) < 0)
 		return -1;
 	return mem_dump_pages(ctx, t, err);
 }
@@ -311,7 +309,7 @@ static int write_inventory(struct dump_ctx *ctx, cr_error_t *err)
 	inv.cr_version = "0.1";
 	/* Every other image is durable before the inventory vouches for it. */
 	if (cr_img_sync_dir(ctx->dirfd, err) < 0 ||
-	    write_msgs(ctx->dirfd, IMG_INVENTORY, CR_IMG_INVENTORY, &msg, 1, err) < 0)
+	    write_msgs(ctx->dirfd, CR_IMG_INVENTORY, 0, &msg, 1, err) < 0)
 		return -1;
 	return cr_img_sync_dir(ctx->dirfd, err);
 }
@@ -357,8 +355,8 @@ static int write_all_images(struct dump_ctx *ctx, ProtobufCMessage **pst, cr_err
 			return -1;
 		pst[i] = &pstree_of(ctx, &ctx->tasks[i])->base;
 	}
-	if (write_msgs(ctx->dirfd, IMG_PSTREE, CR_IMG_PSTREE, pst, ctx->n_tasks, err) < 0 ||
-	    write_msgs(ctx->dirfd, IMG_FILES, CR_IMG_FILES, (ProtobufCMessage **)ctx->files.v, ctx->files.n,
+	if (write_msgs(ctx->dirfd, CR_IMG_PSTREE, 0, pst, ctx->n_tasks, err) < 0 ||
+	    write_msgs(ctx->dirfd, CR_IMG_FILES, 0, (ProtobufCMessage **)ctx->files.v, ctx->files.n,
 		       err) < 0)
 		return -1;
 	return write_inventory(ctx, err);

@@ -118,32 +118,14 @@ static size_t min_size(size_t a, uint64_t b)
 	return b < a ? (size_t)b : a;
 }
 
-const char *cr_img_kind_name(uint32_t kind)
-{
-	static const char *const names[] = {
-		[CR_IMG_INVENTORY] = "inventory",
-		[CR_IMG_PSTREE] = "pstree",
-		[CR_IMG_CORE] = "core",
-		[CR_IMG_MM] = "mm",
-		[CR_IMG_PAGEMAP] = "pagemap",
-		[CR_IMG_PAGES] = "pages",
-		[CR_IMG_FILES] = "files",
-		[CR_IMG_FDINFO] = "fdinfo",
-	};
-
-	if (kind < ARRAY_SIZE(names) && names[kind] != NULL)
-		return names[kind];
-	return "unknown";
-}
-
 static bool kind_is_known(uint32_t kind)
 {
-	return kind >= CR_IMG_INVENTORY && kind <= CR_IMG_FDINFO;
+	return img_kind(kind) != NULL;
 }
 
 static bool kind_has_messages(uint32_t kind)
 {
-	return kind != CR_IMG_PAGES;
+	return !(img_kind(kind)->shape & IMG_PAGES);
 }
 
 static int check_kind_arg(const char *name, uint32_t kind, cr_error_t *err)
@@ -314,7 +296,7 @@ int cr_img_create(int dirfd, const char *name, uint32_t kind, struct cr_img **ou
 	if (img->fd < 0)
 		return cr_error(err, errno, "%s: create", name);
 	put_le32(img->buf, CR_IMG_MAGIC);
-	put_le16(img->buf + 4, CR_IMG_VERSION);
+	put_le16(img->buf + 4, CR_FORMAT_VERSION);
 	put_le16(img->buf + 6, (uint16_t)kind);
 	put_le32(img->buf + 8, 0);
 	img->buf_len = CR_IMG_HEADER_SIZE;
@@ -521,9 +503,9 @@ static int check_header(const unsigned char *h, const char *name, uint32_t kind,
 
 	if (magic != CR_IMG_MAGIC)
 		return cr_error(err, 0, "%s: bad magic 0x%08" PRIx32 " (not a cr image)", name, magic);
-	if (version != CR_IMG_VERSION)
+	if (version != CR_FORMAT_VERSION)
 		return cr_error(err, 0, "%s: unsupported image version %u (this cr reads version %u)",
-				name, version, CR_IMG_VERSION);
+				name, version, CR_FORMAT_VERSION);
 	if (got_kind != kind)
 		return cr_error(err, 0, "%s: wrong image kind %u (%s), expected %" PRIu32 " (%s)", name,
 				got_kind, cr_img_kind_name(got_kind), kind, cr_img_kind_name(kind));

@@ -18,28 +18,19 @@
 #include <stdint.h>
 #include <protobuf-c/protobuf-c.h>
 
+#include "img/kinds.h"
 #include "os/error.h"
+
+/* The version of the image format, in every file's header and in the
+ * inventory: bumped with every change to a schema in proto/ or to this
+ * layout.  An image of another version is refused, naming the file. */
+#define CR_FORMAT_VERSION 1
 
 #define CR_IMG_MAGIC         0x4d495243u
 #define CR_IMG_TRAILER_MAGIC 0x4e455243u
-#define CR_IMG_VERSION       1
 #define CR_IMG_HEADER_SIZE   12
 #define CR_IMG_TRAILER_SIZE  16
 #define CR_IMG_MAX_MSG       (64u << 20) /* a larger frame is damage, not data */
-
-enum cr_img_kind {
-	CR_IMG_INVENTORY = 1,
-	CR_IMG_PSTREE    = 2,
-	CR_IMG_CORE      = 3,
-	CR_IMG_MM        = 4,
-	CR_IMG_PAGEMAP   = 5,
-	CR_IMG_PAGES     = 6,
-	CR_IMG_FILES     = 7,
-	CR_IMG_FDINFO    = 8,
-};
-
-/* "inventory", "core", ...: for messages. */
-const char *cr_img_kind_name(uint32_t kind);
 
 struct cr_img;
 

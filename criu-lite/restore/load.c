@@ -2,7 +2,7 @@
 #include "fd/fdkind.h"
 #include "state/files.h"
 #include "img/image.h"
-#include "img/imgnames.h"
+#include "img/kinds.h"
 #include "os/log.h"
 #include "state/mem.h"
 #include "img/pages.h"
@@ -26,20 +26,19 @@ const FileEntry *restore_file(const struct restore_ctx *ctx, uint32_t id)
 	return ctx->files[id - 1];
 }
 
-static const char *task_prefixes[] = { "core", "mm", "pagemap", "pages", "fdinfo" };
-static const uint32_t task_kinds[] = { CR_IMG_CORE, CR_IMG_MM, CR_IMG_PAGEMAP, CR_IMG_PAGES, CR_IMG_FDINFO };
-
 static int verify_all(int dirfd, const InventoryEntry *inv, cr_error_t *err)
 {
 	char name[IMG_NAME_MAX];
 
-	if (cr_img_verify(dirfd, IMG_PSTREE, CR_IMG_PSTREE, err) < 0 ||
-	    cr_img_verify(dirfd, IMG_FILES, CR_IMG_FILES, err) < 0)
-		return -1;
+	for (size_t k = 0; k < img_n_kinds; k++)
+		if (!img_per_task(&img_kinds[k]) && img_kinds[k].kind != CR_IMG_INVENTORY &&
+		    cr_img_verify(dirfd, img_name(name, img_kinds[k].kind, 0), img_kinds[k].kind, err) < 0)
+			return -1;
 	for (size_t i = 0; i < inv->n_task_pids; i++)
-		for (size_t k = 0; k < ARRAY_SIZE(task_prefixes); k++)
-			if (cr_img_verify(dirfd, img_task_name(name, task_prefixes[k], (pid_t)inv->task_pids[i]),
-					  task_kinds[k], err) < 0)
+		for (size_t k = 0; k < img_n_kinds; k++)
+			if (img_per_task(&img_kinds[k]) &&
+			    cr_img_verify(dirfd, img_name(name, img_kinds[k].kind, (pid_t)inv->task_pids[i]),
+					  img_kinds[k].kind, err) < 0)
 				return -1;
 	return 0;
 }
@@ -99,24 +98,26 @@ static int load_task(struct restore_ctx *ctx, struct restore_task *t, cr_error_t
 	char name[IMG_NAME_MAX];
 	ProtobufCMessage *m;
 
-	if (cr_img_read_one(ctx->dirfd, img_task_name(name, "core", t->pid), CR_IMG_CORE, &core_entry__descriptor,
+	if (cr_img_read_one(ctx->dirfd, img_name(name, CR_IMG_CORE, t->pid), CR_IMG_CORE, &core_entry__descriptor,
 			    &m, err) < 0)
 		return -1;
 	t->core = (CoreEntry *)m;
-	if (cr_img_read_one(ctx->dirfd, img_task_name(name, "mm", t->pid), CR_IMG_MM, &mm_entry__descriptor, &m,
+	if (cr_img_read_one(ctx->dirfd, img_name(name, CR_IMG_MM, t->pid), CR_IMG_MM, &mm_entry__descriptor, &m,
 			    err) < 0)
 		return -1;
 	t->mm = (MmEntry *)m;
-	if (read_all_msgs(ctx->dirfd, img_task_name(name, "pagemap", t->pid), CR_IMG_PAGEMAP,
+	if (read_all_msgs(ctx->dirfd, img_name(name, CR_IMG_PAGEMAP, t->pid), CR_IMG_PAGEMAP,
 			  &pagemap_entry__descriptor, (ProtobufCMessage ***)&t->pagemap, &t->n_pagemap, err) < 0)
 		return -1;
-	return read_all_msgs(ctx->dirfd, img_task_name(name, "fdinfo", t->pid), CR_IMG_FDINFO,
+	return read_all_msgs(ctx->dirfd, img_name(name, CR_IMG_FDINFO, t->pid), CR_IMG_FDINFO,
 			     &fd_entry__descriptor, (ProtobufCMessage ***)&t->fds, &t->n_fds, err);
 }
 
 static int load_files(struct restore_ctx *ctx, cr_error_t *err)
 {
-	if (read_all_msgs(ctx->dirfd, IMG_FILES, CR_IMG_FILES, &file_entry__descriptor,
+	char name[IMG_NAME_MAX];
+
+	if (read_all_msgs(ctx->dirfd, img_name(name, CR_IMG_FILES, 0), CR_IMG_FILES, &file_entry__descriptor,
 			  (ProtobufCMessage ***)&ctx->files, &ctx->n_files, err) < 0)
 		return -1;
 	for (size_t i = 0; i < ctx->n_files; i++)
@@ -326,7 +327,7 @@ static int validate_page_total(const struct restore_ctx *ctx, const struct resto
 
 	for (size_t i = 0; i < t->n_pagemap; i++)
 		want += (uint64_t)t->pagemap[i]->nr_pages * PAGE_SIZE_CR;
-	if (cr_pages_scan(ctx->dirfd, img_task_name(name, "pages", t->pid), &have, err) < 0)
+	if (cr_pages_scan(ctx->dirfd, img_name(name, CR_IMG_PAGES, t->pid), &have, err) < 0)
 		return -1;
 	if (have != want)
 		return cr_error(err, 0, "%s holds %llu bytes of pages, pagemap-%d.img lists %llu", name,
@@ -471,15 +472,16 @@ static int load_tasks(struct restore_run *run, cr_error_t *err)
 int restore_load(struct restore_run *run, cr_error_t *err)
 {
 	struct restore_ctx *ctx = &run->ctx;
+	char name[IMG_NAME_MAX];
 	ProtobufCMessage *m;
 
-	if (cr_img_read_one(ctx->dirfd, IMG_INVENTORY, CR_IMG_INVENTORY, &inventory_entry__descriptor, &m,
+	if (cr_img_read_one(ctx->dirfd, img_name(name, CR_IMG_INVENTORY, 0), CR_IMG_INVENTORY, &inventory_entry__descriptor, &m,
 			    err) < 0)
 		return cr_error_wrap(err, "%s holds no complete dump", ctx->opts->dir);
 	run->im.inv = (InventoryEntry *)m;
 	if (check_inventory(run->im.inv, err) < 0 || verify_all(ctx->dirfd, run->im.inv, err) < 0)
 		return -1;
-	if (read_all_msgs(ctx->dirfd, IMG_PSTREE, CR_IMG_PSTREE, &pstree_entry__descriptor,
+	if (read_all_msgs(ctx->dirfd, img_name(name, CR_IMG_PSTREE, 0), CR_IMG_PSTREE, &pstree_entry__descriptor,
 			  (ProtobufCMessage ***)&run->im.pstree, &run->im.n_pstree, err) < 0)
 		return -1;
 	if (run->im.n_pstree == 0)

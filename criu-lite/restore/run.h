@@ -10,7 +10,6 @@
 #include "os/pidsel.h"
 #include "state/task.h"
 
-#define CR_FORMAT_VERSION 1
 
 struct restore_images {
 	InventoryEntry *inv;

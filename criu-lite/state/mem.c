@@ -1,6 +1,6 @@
 #include "state/mem.h"
 #include "img/image.h"
-#include "img/imgnames.h"
+#include "img/kinds.h"
 #include "os/log.h"
 #include "img/pages.h"
 #include "os/progress.h"
@@ -356,10 +356,10 @@ static int dump_all_pages(struct dump_ctx *ctx, struct dump_task *t, struct page
 {
 	char name[IMG_NAME_MAX];
 
-	if (cr_img_create(ctx->dirfd, img_task_name(name, "pagemap", t->pid), CR_IMG_PAGEMAP, &d->pagemap_img,
+	if (cr_img_create(ctx->dirfd, img_name(name, CR_IMG_PAGEMAP, t->pid), CR_IMG_PAGEMAP, &d->pagemap_img,
 			  err) < 0)
 		return -1;
-	if (cr_pages_writer_open(ctx->dirfd, img_task_name(name, "pages", t->pid), ctx->opts->compress,
+	if (cr_pages_writer_open(ctx->dirfd, img_name(name, CR_IMG_PAGES, t->pid), ctx->opts->compress,
 				 &d->pages, err) < 0)
 		return -1;
 	for (size_t i = 0; i < t->mm->n_vmas; i++) {
@@ -854,7 +854,7 @@ int mem_restore_pages(struct restore_ctx *ctx, struct restore_task *t, cr_error_
 	f->prev = -1;
 	for (int i = 0; i < N_BUFS; i++)
 		f->batch[i].buf = pb->buf[i];
-	if (cr_pages_reader_open(ctx->dirfd, img_task_name(name, "pages", t->pid), &r, err) < 0)
+	if (cr_pages_reader_open(ctx->dirfd, img_name(name, CR_IMG_PAGES, t->pid), &r, err) < 0)
 		goto out;
 	f->img = cr_pages_reader_img(r);
 	cr_img_crc_checked(f->img);   /* restore_load verified every image */

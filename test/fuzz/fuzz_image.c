@@ -39,23 +39,9 @@
 #define PAGE_BUDGET (4u << 20)   /* page data read per input, at most */
 #define KEEP_MAX    4096         /* messages kept per descriptor for the summary */
 
-/* Each kind with the message its images hold (NULL: page data). */
-static const struct {
-	uint32_t kind;
-	const ProtobufCMessageDescriptor *desc;
-	bool per_task;
-} kinds[] = {
-	{ CR_IMG_INVENTORY, &inventory_entry__descriptor, false },
-	{ CR_IMG_PSTREE, &pstree_entry__descriptor, false },
-	{ CR_IMG_CORE, &core_entry__descriptor, true },
-	{ CR_IMG_MM, &mm_entry__descriptor, true },
-	{ CR_IMG_PAGEMAP, &pagemap_entry__descriptor, true },
-	{ CR_IMG_PAGES, NULL, true },
-	{ CR_IMG_FILES, &file_entry__descriptor, false },
-	{ CR_IMG_FDINFO, &fd_entry__descriptor, true },
-};
-
-#define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
+/* Every image kind of the table (img/kinds.h), in its order. */
+#define N_KINDS img_n_kinds
+#define kinds img_kinds
 
 /* The frames of the input decoded as one kind of message. */
 struct decoded {
@@ -159,17 +145,14 @@ static void read_messages(uint32_t kind, const ProtobufCMessageDescriptor *desc,
 /* The decodings that went to the end, as the images of process 1. */
 static void summarize(const struct decoded *dec)
 {
-	struct show_type types[N_KINDS];
-	struct show_image images[N_KINDS];
+	struct show_image images[CR_IMG_N];
 	struct show_dump d = { .dir = dir_path, .images = images };
 
 	for (size_t j = 0; j < N_KINDS; j++) {
 		if (kinds[j].desc == NULL || !dec[j].complete)
 			continue;
-		types[j] = (struct show_type){ cr_img_kind_name(kinds[j].kind), kinds[j].per_task, kinds[j].kind,
-					       kinds[j].desc, false };
-		images[d.n_images++] = (struct show_image){ .name = INPUT_NAME, .type = &types[j],
-							   .pid = kinds[j].per_task ? 1 : 0, .loaded = true,
+		images[d.n_images++] = (struct show_image){ .name = INPUT_NAME, .type = &kinds[j],
+							   .pid = img_per_task(&kinds[j]) ? 1 : 0, .loaded = true,
 							   .msgs = dec[j].msgs, .n_msgs = dec[j].n };
 	}
 	show_summary(devnull, &d);
@@ -184,7 +167,7 @@ static void free_decoded(struct decoded *dec)
 
 static void check_messages(uint32_t k, struct cr_fuzz_result *res)
 {
-	struct decoded dec[N_KINDS] = { { 0 } };
+	struct decoded dec[CR_IMG_N] = { { 0 } };
 	bool verified = res->verified & (1u << kinds[k].kind), opened = res->opened & (1u << kinds[k].kind);
 
 	if (verified != opened) {

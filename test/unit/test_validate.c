@@ -32,7 +32,7 @@
 
 #include "state/files.h"
 #include "img/image.h"
-#include "img/imgnames.h"
+#include "img/kinds.h"
 #include "state/mem.h"
 #include "img/pages.h"
 #include "os/regs.h"
@@ -259,23 +259,23 @@ static void write_pages(int dirfd, const char *name, size_t n_pages)
 	free(buf);
 }
 
-static const char *task_img(char buf[IMG_NAME_MAX], const char *prefix, const struct model *m)
+static const char *task_img(char buf[IMG_NAME_MAX], uint32_t kind, const struct model *m)
 {
-	return img_task_name(buf, prefix, m->pid);
+	return img_name(buf, kind, m->pid);
 }
 
 static void write_model(int dirfd, struct model *m)
 {
 	char name[IMG_NAME_MAX];
 
-	write_one(dirfd, IMG_PSTREE, CR_IMG_PSTREE, &m->ps.base);
-	write_msgs(dirfd, IMG_FILES, CR_IMG_FILES, (ProtobufCMessage **)m->file_ptrs, m->n_files);
-	write_one(dirfd, task_img(name, "core", m), CR_IMG_CORE, &m->core.base);
-	write_one(dirfd, task_img(name, "mm", m), CR_IMG_MM, &m->mm.base);
-	write_msgs(dirfd, task_img(name, "pagemap", m), CR_IMG_PAGEMAP, (ProtobufCMessage **)m->pm_ptrs, m->n_pm);
-	write_pages(dirfd, task_img(name, "pages", m), m->n_pages);
-	write_msgs(dirfd, task_img(name, "fdinfo", m), CR_IMG_FDINFO, (ProtobufCMessage **)m->fd_ptrs, m->n_fds);
-	write_one(dirfd, IMG_INVENTORY, CR_IMG_INVENTORY, &m->inv.base);
+	write_one(dirfd, img_name(name, CR_IMG_PSTREE, 0), CR_IMG_PSTREE, &m->ps.base);
+	write_msgs(dirfd, img_name(name, CR_IMG_FILES, 0), CR_IMG_FILES, (ProtobufCMessage **)m->file_ptrs, m->n_files);
+	write_one(dirfd, task_img(name, CR_IMG_CORE, m), CR_IMG_CORE, &m->core.base);
+	write_one(dirfd, task_img(name, CR_IMG_MM, m), CR_IMG_MM, &m->mm.base);
+	write_msgs(dirfd, task_img(name, CR_IMG_PAGEMAP, m), CR_IMG_PAGEMAP, (ProtobufCMessage **)m->pm_ptrs, m->n_pm);
+	write_pages(dirfd, task_img(name, CR_IMG_PAGES, m), m->n_pages);
+	write_msgs(dirfd, task_img(name, CR_IMG_FDINFO, m), CR_IMG_FDINFO, (ProtobufCMessage **)m->fd_ptrs, m->n_fds);
+	write_one(dirfd, img_name(name, CR_IMG_INVENTORY, 0), CR_IMG_INVENTORY, &m->inv.base);
 }
 
 /* --- fixture ------------------------------------------------------------------ */
@@ -378,12 +378,12 @@ static void test_validators_accept_the_model(void **state)
 }
 
 /* Runs mem_validate after change(m, arg) on a fresh model. */
-static void expect_mem_refused(struct fixture *f, const char *prefix, const char *what)
+static void expect_mem_refused(struct fixture *f, uint32_t kind, const char *what)
 {
 	char name[IMG_NAME_MAX];
 	cr_error_t err = NULL;
 
-	expect_refused(run_mem(f, &err), &err, task_img(name, prefix, f->m), what);
+	expect_refused(run_mem(f, &err), &err, task_img(name, kind, f->m), what);
 	free(f->m);
 	f->m = model_new();
 }
@@ -393,29 +393,29 @@ static void test_vmas_refused(void **state)
 	struct fixture *f = *state;
 
 	f->m->vma[3].end = 0x0100000000000000ULL;
-	expect_mem_refused(f, "mm", "a VMA ends beyond user space");
+	expect_mem_refused(f, CR_IMG_MM, "a VMA ends beyond user space");
 	f->m->vma[3].start = 0xffffffffff600000ULL;
 	f->m->vma[3].end = 0xffffffffff601000ULL;
-	expect_mem_refused(f, "mm", "a VMA lies in kernel space");
+	expect_mem_refused(f, CR_IMG_MM, "a VMA lies in kernel space");
 	f->m->vma[1].start = 0x600800;
-	expect_mem_refused(f, "mm", "a VMA starts inside a page");
+	expect_mem_refused(f, CR_IMG_MM, "a VMA starts inside a page");
 	f->m->vma[1].end = 0x603001;
-	expect_mem_refused(f, "mm", "a VMA ends inside a page");
+	expect_mem_refused(f, CR_IMG_MM, "a VMA ends inside a page");
 	f->m->vma[1].end = f->m->vma[1].start;
-	expect_mem_refused(f, "mm", "a VMA is empty");
+	expect_mem_refused(f, CR_IMG_MM, "a VMA is empty");
 	f->m->vma[1].end = 0x500000;
-	expect_mem_refused(f, "mm", "a VMA ends before it starts");
+	expect_mem_refused(f, CR_IMG_MM, "a VMA ends before it starts");
 	f->m->vma[2].start = 0x602000;
-	expect_mem_refused(f, "mm", "two VMAs overlap");
+	expect_mem_refused(f, CR_IMG_MM, "two VMAs overlap");
 	f->m->vma[1].start = 0x800000;
 	f->m->vma[1].end = 0x801000;
-	expect_mem_refused(f, "mm", "VMAs are out of order");
+	expect_mem_refused(f, CR_IMG_MM, "VMAs are out of order");
 	f->m->vma[1].prot = 0x10;
-	expect_mem_refused(f, "mm", "a VMA has an unknown protection bit");
+	expect_mem_refused(f, CR_IMG_MM, "a VMA has an unknown protection bit");
 	f->m->vma[0].has_file_id = false;
-	expect_mem_refused(f, "mm", "a file VMA names no file");
+	expect_mem_refused(f, CR_IMG_MM, "a file VMA names no file");
 	f->m->vma[0].pgoff = 100;
-	expect_mem_refused(f, "mm", "a file offset is not page aligned");
+	expect_mem_refused(f, CR_IMG_MM, "a file offset is not page aligned");
 }
 
 static void test_pagemap_refused(void **state)
@@ -423,24 +423,24 @@ static void test_pagemap_refused(void **state)
 	struct fixture *f = *state;
 
 	f->m->pm[0].vaddr = 0x500000;
-	expect_mem_refused(f, "pagemap", "pages lie outside every VMA");
+	expect_mem_refused(f, CR_IMG_PAGEMAP, "pages lie outside every VMA");
 	f->m->pm[0].nr_pages = 5;
-	expect_mem_refused(f, "pagemap", "pages run past the end of their VMA");
+	expect_mem_refused(f, CR_IMG_PAGEMAP, "pages run past the end of their VMA");
 	f->m->pm[0].vaddr = 0x600100;
-	expect_mem_refused(f, "pagemap", "an entry is not page aligned");
+	expect_mem_refused(f, CR_IMG_PAGEMAP, "an entry is not page aligned");
 	f->m->pm[0].nr_pages = 0;
-	expect_mem_refused(f, "pagemap", "an entry holds no pages");
+	expect_mem_refused(f, CR_IMG_PAGEMAP, "an entry holds no pages");
 	f->m->pm[1].vaddr = 0x600000;
-	expect_mem_refused(f, "pagemap", "entries overlap");
+	expect_mem_refused(f, CR_IMG_PAGEMAP, "entries overlap");
 	f->m->pm[0].vaddr = 0x7fffffffd000;
 	f->m->pm[1].vaddr = 0x600000;
-	expect_mem_refused(f, "pagemap", "entries are out of order");
+	expect_mem_refused(f, CR_IMG_PAGEMAP, "entries are out of order");
 	f->m->pm[1].vaddr = 0xfffffffffffff000ULL;
 	f->m->pm[1].nr_pages = 2;
-	expect_mem_refused(f, "pagemap", "an entry wraps around the address space");
+	expect_mem_refused(f, CR_IMG_PAGEMAP, "an entry wraps around the address space");
 	f->m->pm[1].vaddr = 0x7ffffffff000;
 	f->m->pm[1].nr_pages = 0xffffffffu;
-	expect_mem_refused(f, "pagemap", "an entry runs terabytes past its VMA");
+	expect_mem_refused(f, CR_IMG_PAGEMAP, "an entry runs terabytes past its VMA");
 }
 
 static void test_pages_in_special_vma_refused(void **state)
@@ -456,7 +456,7 @@ static void test_pages_in_special_vma_refused(void **state)
 	f->m->pm[N_PM].vaddr = USER_TOP + 0x1000;
 	f->m->pm[N_PM].nr_pages = 1;
 	f->m->n_pm = N_PM + 1;
-	expect_mem_refused(f, "pagemap", "pages are dumped for the vdso");
+	expect_mem_refused(f, CR_IMG_PAGEMAP, "pages are dumped for the vdso");
 }
 
 static void expect_files_refused(struct fixture *f, const char *file, const char *what)
@@ -473,7 +473,7 @@ static void test_fds_refused(void **state)
 	struct fixture *f = *state;
 	char name[IMG_NAME_MAX];
 
-	task_img(name, "fdinfo", f->m);
+	task_img(name, CR_IMG_FDINFO, f->m);
 	f->m->fds[2].fd = 1u << 20;
 	expect_files_refused(f, name, "an fd number is beyond any limit");
 	f->m->fds[2].fd = 0xffffffffu;
@@ -487,7 +487,7 @@ static void test_fds_refused(void **state)
 	f->m->fds[1].file_id = 0;
 	expect_files_refused(f, name, "an fd names file 0");
 	f->m->files[1].kind = (FileKind)99;
-	expect_files_refused(f, IMG_FILES, "a file has an unknown kind");
+	expect_files_refused(f, "files.img", "a file has an unknown kind");
 }
 
 static void test_threads_refused(void **state)
@@ -496,7 +496,7 @@ static void test_threads_refused(void **state)
 	char name[IMG_NAME_MAX];
 	cr_error_t err = NULL;
 
-	task_img(name, "core", f->m);
+	task_img(name, CR_IMG_CORE, f->m);
 	f->m->th.xstate.len = XSTATE - 64;
 	expect_refused(run_thread(f, &err), &err, name, "the xstate is shorter than the inventory says");
 	f->m->th.xstate.len = XSTATE;
@@ -592,18 +592,10 @@ static void test_restore_control(void **state)
 /* Every image file of the dump, in turn. */
 static void all_images(const struct model *m, char names[8][IMG_NAME_MAX], uint32_t kinds[8])
 {
-	static const char *const prefixes[] = { "core", "mm", "pagemap", "pages", "fdinfo" };
-	static const uint32_t task_kinds[] = { CR_IMG_CORE, CR_IMG_MM, CR_IMG_PAGEMAP, CR_IMG_PAGES, CR_IMG_FDINFO };
-
-	snprintf(names[0], IMG_NAME_MAX, "%s", IMG_INVENTORY);
-	snprintf(names[1], IMG_NAME_MAX, "%s", IMG_PSTREE);
-	snprintf(names[2], IMG_NAME_MAX, "%s", IMG_FILES);
-	kinds[0] = CR_IMG_INVENTORY;
-	kinds[1] = CR_IMG_PSTREE;
-	kinds[2] = CR_IMG_FILES;
-	for (size_t i = 0; i < 5; i++) {
-		img_task_name(names[3 + i], prefixes[i], m->pid);
-		kinds[3 + i] = task_kinds[i];
+	assert_int_equal(img_n_kinds, 8);
+	for (size_t i = 0; i < img_n_kinds; i++) {
+		kinds[i] = img_kinds[i].kind;
+		img_name(names[i], kinds[i], m->pid);
 	}
 }
 
@@ -724,15 +716,15 @@ static void test_restore_refuses_bad_inventory(void **state)
 	struct fixture *f = *state;
 
 	f->m->inv.format_version = 2;
-	expect_model_refused(f, IMG_INVENTORY, "the format version is unknown");
+	expect_model_refused(f, "inventory.img", "the format version is unknown");
 	f->m->inv.arch = "sparc64";
-	expect_model_refused(f, IMG_INVENTORY, "the dump is of another architecture");
+	expect_model_refused(f, "inventory.img", "the dump is of another architecture");
 	f->m->inv.page_size = 65536;
-	expect_model_refused(f, IMG_INVENTORY, "the page size differs");
+	expect_model_refused(f, "inventory.img", "the page size differs");
 	f->m->inv.n_task_pids = 0;
-	expect_model_refused(f, IMG_INVENTORY, "the dump lists no process");
+	expect_model_refused(f, "inventory.img", "the dump lists no process");
 	f->m->inv.root_pid = 0;
-	expect_model_refused(f, IMG_INVENTORY, "the root pid is 0");
+	expect_model_refused(f, "inventory.img", "the root pid is 0");
 }
 
 static void test_restore_refuses_bad_pstree(void **state)
@@ -740,20 +732,20 @@ static void test_restore_refuses_bad_pstree(void **state)
 	struct fixture *f = *state;
 
 	f->m->ps.n_ns_sid = 0;
-	expect_model_refused(f, IMG_PSTREE, "the sid set is empty");
+	expect_model_refused(f, "pstree.img", "the sid set is empty");
 	f->m->ps.n_ns_pgid = 2;
-	expect_model_refused(f, IMG_PSTREE, "the pgid set has more levels than the pid set");
+	expect_model_refused(f, "pstree.img", "the pgid set has more levels than the pid set");
 	f->m->ns_pid[0] = (uint32_t)f->m->pid + 1;
-	expect_model_refused(f, IMG_PSTREE, "the pid differs from the inventory's");
+	expect_model_refused(f, "pstree.img", "the pid differs from the inventory's");
 	/* A second level: 0, or beyond any pid_max, is out of range. */
 	f->m->ps.n_ns_pid = f->m->ps.n_ns_pgid = f->m->ps.n_ns_sid = f->m->tids.n_ns_tid = 2;
 	f->m->ns_pid[1] = f->m->ns_pgid[1] = f->m->ns_sid[1] = f->m->ns_tid[1] = 0;
-	expect_model_refused(f, IMG_PSTREE, "a pid is 0");
+	expect_model_refused(f, "pstree.img", "a pid is 0");
 	f->m->ps.n_ns_pid = f->m->ps.n_ns_pgid = f->m->ps.n_ns_sid = f->m->tids.n_ns_tid = 2;
 	f->m->ns_pid[1] = f->m->ns_pgid[1] = f->m->ns_sid[1] = f->m->ns_tid[1] = 5000000;
-	expect_model_refused(f, IMG_PSTREE, "a pid is beyond PID_MAX_LIMIT");
+	expect_model_refused(f, "pstree.img", "a pid is beyond PID_MAX_LIMIT");
 	f->m->ps.n_ns_pid = 33;
-	expect_model_refused(f, IMG_PSTREE, "there are more pid levels than the kernel nests");
+	expect_model_refused(f, "pstree.img", "there are more pid levels than the kernel nests");
 }
 
 static void test_restore_refuses_bad_references(void **state)
@@ -762,23 +754,23 @@ static void test_restore_refuses_bad_references(void **state)
 	char name[IMG_NAME_MAX];
 
 	f->m->core.pid = (uint32_t)f->m->pid + 1;
-	expect_model_refused(f, task_img(name, "core", f->m), "core describes another pid");
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "core describes another pid");
 	f->m->mm.exe_file_id = 7;
-	expect_model_refused(f, task_img(name, "mm", f->m), "the exe is a file files.img lacks");
+	expect_model_refused(f, task_img(name, CR_IMG_MM, f->m), "the exe is a file files.img lacks");
 	f->m->vma[0].file_id = 7;
-	expect_model_refused(f, task_img(name, "mm", f->m), "a VMA maps a file files.img lacks");
+	expect_model_refused(f, task_img(name, CR_IMG_MM, f->m), "a VMA maps a file files.img lacks");
 	f->m->files[1].id = 5;
-	expect_model_refused(f, IMG_FILES, "file ids do not count up from 1");
+	expect_model_refused(f, "files.img", "file ids do not count up from 1");
 	f->m->fds[2].file_id = 9;
-	expect_model_refused(f, task_img(name, "fdinfo", f->m), "an fd names a file files.img lacks");
+	expect_model_refused(f, task_img(name, CR_IMG_FDINFO, f->m), "an fd names a file files.img lacks");
 	f->m->fds[2].fd = 1u << 24;
-	expect_model_refused(f, task_img(name, "fdinfo", f->m), "an fd number is beyond any limit");
+	expect_model_refused(f, task_img(name, CR_IMG_FDINFO, f->m), "an fd number is beyond any limit");
 	f->m->vma[3].end = 0x0100000000000000ULL;
-	expect_model_refused(f, task_img(name, "mm", f->m), "a VMA ends beyond user space");
+	expect_model_refused(f, task_img(name, CR_IMG_MM, f->m), "a VMA ends beyond user space");
 	f->m->pm[0].vaddr = 0x500000;
-	expect_model_refused(f, task_img(name, "pagemap", f->m), "pages lie outside every VMA");
+	expect_model_refused(f, task_img(name, CR_IMG_PAGEMAP, f->m), "pages lie outside every VMA");
 	f->m->th.xstate.len = 8;
-	expect_model_refused(f, task_img(name, "core", f->m), "the xstate has the wrong size");
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "the xstate has the wrong size");
 }
 
 /* Values that only make sense within limits, checked before any process
@@ -794,35 +786,35 @@ static void test_restore_refuses_bad_values(void **state)
 	static RlimitEntry *limit_ptr = &bad_limit;
 
 	f->m->n_pages = 2;
-	expect_model_refused(f, task_img(name, "pages", f->m), "the page data holds fewer pages than the pagemap");
+	expect_model_refused(f, task_img(name, CR_IMG_PAGES, f->m), "the page data holds fewer pages than the pagemap");
 	f->m->n_pages = 5;
-	expect_model_refused(f, task_img(name, "pages", f->m), "the page data holds more pages than the pagemap");
+	expect_model_refused(f, task_img(name, CR_IMG_PAGES, f->m), "the page data holds more pages than the pagemap");
 	f->m->mm.start_brk = 0x800000;
 	f->m->mm.brk = 0x700000;
-	expect_model_refused(f, task_img(name, "mm", f->m), "brk lies below start_brk");
+	expect_model_refused(f, task_img(name, CR_IMG_MM, f->m), "brk lies below start_brk");
 	f->m->mm.env_end = 0xffff800000000000ULL;
-	expect_model_refused(f, task_img(name, "mm", f->m), "the environment ends in kernel space");
+	expect_model_refused(f, task_img(name, CR_IMG_MM, f->m), "the environment ends in kernel space");
 	f->m->vma[1].kind = 99;
-	expect_model_refused(f, task_img(name, "mm", f->m), "a VMA has an unknown kind");
+	expect_model_refused(f, task_img(name, CR_IMG_MM, f->m), "a VMA has an unknown kind");
 	f->m->core.umask = 0177777;
-	expect_model_refused(f, task_img(name, "core", f->m), "the umask is out of range");
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "the umask is out of range");
 	f->m->core.exit_signal = 200;
-	expect_model_refused(f, task_img(name, "core", f->m), "the exit signal is out of range");
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "the exit signal is out of range");
 	siginfo_entry__init(&short_info);
 	short_info.siginfo.len = 8;
 	short_info.siginfo.data = (uint8_t *)"shortsi";
 	f->m->core.n_shared_pending = 1;
 	f->m->core.shared_pending = &short_ptr;
-	expect_model_refused(f, task_img(name, "core", f->m), "a pending signal has a short siginfo");
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "a pending signal has a short siginfo");
 	rlimit_entry__init(&bad_limit);
 	bad_limit.resource = 99;
 	f->m->core.n_rlimits = 1;
 	f->m->core.rlimits = &limit_ptr;
-	expect_model_refused(f, task_img(name, "core", f->m), "an unknown resource limit");
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "an unknown resource limit");
 	f->m->th.tid = (uint32_t)f->m->pid + 1;
-	expect_model_refused(f, task_img(name, "core", f->m), "a thread's tid disagrees with pstree.img");
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "a thread's tid disagrees with pstree.img");
 	f->m->ns_pgid[0] = 5000000;
-	expect_model_refused(f, IMG_PSTREE, "a process group is beyond PID_MAX_LIMIT");
+	expect_model_refused(f, "pstree.img", "a process group is beyond PID_MAX_LIMIT");
 }
 
 int main(void)
