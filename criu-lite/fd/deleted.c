@@ -29,7 +29,7 @@
 static bool deleted_match(const struct fd_probe *p)
 {
 	return S_ISREG(p->st.st_mode) && p->link[0] == '/' && strncmp(p->link, "/memfd:", 7) != 0 &&
-	       p->st.st_nlink == 0 && fdshare_link_deleted(p->link, NULL);
+	       p->st.st_nlink == 0 && proc_link_deleted(p->link, NULL);
 }
 
 static bool same_file(const FileEntry *a, const FileEntry *b)
@@ -74,16 +74,15 @@ static int deleted_dump(struct dump_ctx *ctx, struct dump_task *t, const struct 
 	if (fd < 0)
 		return -1;
 	if (fstat(fd, &st) < 0)
-		return cr_error(err, errno, "pid %d fd %d: stat %s", t->pid, p->fd, p->link);
+		return cr_error(err, errno, "stat %s", p->link);
 	describe(&st, de);
-	fdshare_link_deleted(p->link, &stem);
+	proc_link_deleted(p->link, &stem);
 	fe->path[stem] = '\0';   /* the former path */
-	fe->kind = FILE_KIND__FILE_DELETED_REG;
 	fe->deleted = de;
 	if (file_recorded(ctx, fe))
 		return 0;   /* its first description holds the contents */
 	if (contents_dump(&ctx->arena, fd, de->size, &c, err) < 0)
-		return cr_error_wrap(err, "pid %d fd %d: deleted file %s", t->pid, p->fd, fe->path);
+		return cr_error_wrap(err, "deleted file %s", fe->path);
 	de->n_data_off = de->n_data = c.n;
 	de->data_off = c.off;
 	de->data = c.data;
@@ -92,9 +91,10 @@ static int deleted_dump(struct dump_ctx *ctx, struct dump_task *t, const struct 
 
 /* --------------------------------------------------------------- restore */
 
-static int deleted_validate(const FileEntry *fe, cr_error_t *err)
+static int deleted_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
 {
 	const DeletedEntry *de = fe->deleted;
+	(void)ctx;
 
 	if (de == NULL)
 		return cr_error(err, 0, "deleted file without its entry");
@@ -181,6 +181,8 @@ static int deleted_open(const struct restore_ctx *ctx, struct restore_task *t, c
 }
 
 const struct fd_kind fdkind_deleted = {
+	.kind = FILE_KIND__FILE_DELETED_REG,
+	.shareable = true,
 	.first = first_of_file,
 	.name = "deleted file", .match = deleted_match, .dump = deleted_dump, .validate = deleted_validate,
 	.open = deleted_open,

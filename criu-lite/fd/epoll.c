@@ -8,7 +8,7 @@
  * which fd of the process is open on the registered file (N itself when it
  * still is, any other fd otherwise); that fd is the registration's source.
  *
- * Restore runs after every other kind (phase EPOLL_PHASE), so all sources
+ * Restore runs after every other kind (order FD_OPEN_LAST), so all sources
  * are at their numbers.  A registration whose source is its own number is
  * simply added; otherwise the source is put at number N for the time of
  * epoll_ctl and whatever was there is put back, so the registration keeps
@@ -37,8 +37,6 @@
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 
-/* After every other kind: registrations need their files in place. */
-#define EPOLL_PHASE 8
 /* The kernel nests epolls at most 4 deep; deeper means a broken image. */
 #define MAX_NESTING 8
 
@@ -49,23 +47,6 @@ typedef EpollEntry__Target Target;
 static bool epoll_match(const struct fd_probe *p)
 {
 	return strcmp(p->link, "anon_inode:[eventpoll]") == 0;
-}
-
-static const char *next_line(const char *l)
-{
-	const char *nl = strchr(l, '\n');
-
-	return nl ? nl + 1 : NULL;
-}
-
-static size_t count_lines(const char *text, const char *prefix)
-{
-	size_t n = 0;
-
-	for (const char *l = text; l != NULL; l = next_line(l))
-		if (strncmp(l, prefix, strlen(prefix)) == 0)
-			n++;
-	return n;
 }
 
 /* The n-th registration of the same fd number before this one counts for
@@ -100,24 +81,22 @@ static int find_source(pid_t pid, int epfd, Target *g, uint32_t toff, const int 
 			return 0;
 		}
 	}
-	return cr_error(err, 0, "pid %d fd %d: the file registered in this epoll as fd %u is not open in the "
-			"process any more: unsupported kind (an epoll registration kept alive from elsewhere)",
-			pid, epfd, g->tfd);
+	return cr_error(err, 0, "the file registered in this epoll as fd %u is not open in the process any "
+			"more: unsupported kind (an epoll registration kept alive from elsewhere)", g->tfd);
 }
 
 static int parse_targets(struct dump_ctx *ctx, const struct fd_probe *p, EpollEntry *e, cr_error_t *err)
 {
-	e->targets = arena_array(&ctx->arena, Target *, count_lines(p->fdinfo, "tfd:") + 1);
-	for (const char *l = p->fdinfo; l != NULL; l = next_line(l)) {
+	e->targets = arena_array(&ctx->arena, Target *, proc_fdinfo_count(p->fdinfo, "tfd") + 1);
+	for (const char *l = proc_fdinfo_next(p->fdinfo, "tfd", NULL); l != NULL;
+	     l = proc_fdinfo_next(p->fdinfo, "tfd", l)) {
 		Target *g;
 		int tfd;
 		unsigned events;
 		uint64_t data;
 
-		if (strncmp(l, "tfd:", 4) != 0)
-			continue;
 		if (sscanf(l, "tfd: %d events: %x data: %" SCNx64, &tfd, &events, &data) != 3 || tfd < 0)
-			return cr_error(err, 0, "fd %d: cannot parse epoll fdinfo line '%.60s'", p->fd, l);
+			return cr_error(err, 0, "cannot parse epoll fdinfo line '%.60s'", l);
 		g = arena_new(&ctx->arena, Target);
 		epoll_entry__target__init(g);
 		g->tfd = (uint32_t)tfd;
@@ -137,25 +116,25 @@ static int epoll_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd
 
 	epoll_entry__init(e);
 	if (fe->flags & ~(uint32_t)(O_ACCMODE | O_NONBLOCK))
-		return cr_error(err, 0, "pid %d fd %d: epoll with flags 0%o: unsupported kind (only O_NONBLOCK "
-				"is kept)", t->pid, p->fd, fe->flags);
+		return cr_error(err, 0, "epoll with flags 0%o: unsupported kind (only O_NONBLOCK is kept)",
+				fe->flags);
 	if (parse_targets(ctx, p, e, err) < 0 || proc_list_fds(t->pid, &fds, &n_fds, err) < 0)
-		return cr_error_wrap(err, "pid %d", t->pid);
+		return -1;
 	for (size_t i = 0; i < e->n_targets; i++) {
 		uint32_t toff = same_number_before(e->targets, i, e->targets[i]->tfd);
 
 		if (find_source(t->pid, p->fd, e->targets[i], toff, fds, n_fds, err) < 0)
 			return -1;
 	}
-	fe->kind = FILE_KIND__FILE_EPOLL;
 	fe->epoll = e;
 	return 0;
 }
 
 /* --------------------------------------------------------------- restore */
 
-static int epoll_validate(const FileEntry *fe, cr_error_t *err)
+static int epoll_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
 {
+	(void)ctx;
 	if (fe->epoll == NULL)
 		return cr_error(err, 0, "epoll without its interest list");
 	for (size_t i = 0; i < fe->epoll->n_targets; i++)
@@ -308,8 +287,9 @@ static int epoll_open(const struct restore_ctx *ctx, struct restore_task *t, con
 }
 
 const struct fd_kind fdkind_epoll = {
+	.kind = FILE_KIND__FILE_EPOLL,
+	.order = FD_OPEN_LAST,
 	.name = "epoll",
-	.phase = EPOLL_PHASE,
 	.match = epoll_match,
 	.dump = epoll_dump,
 	.validate = epoll_validate,

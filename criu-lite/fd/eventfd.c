@@ -14,13 +14,6 @@
 
 #define EVENTFD_MAX UINT64_C(0xfffffffffffffffe)
 
-static const char *field(const char *text, const char *key)
-{
-	const char *p = strstr(text, key);
-
-	return p ? p + strlen(key) : NULL;
-}
-
 static bool eventfd_match(const struct fd_probe *p)
 {
 	return strcmp(p->link, "anon_inode:[eventfd]") == 0;
@@ -29,27 +22,28 @@ static bool eventfd_match(const struct fd_probe *p)
 static int eventfd_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
 			cr_error_t *err)
 {
-	const char *count = field(p->fdinfo, "\neventfd-count:");
-	const char *sem = field(p->fdinfo, "\neventfd-semaphore:");
+	uint64_t count, sem;
 	EventfdEntry *e;
 
+	(void)t;
 	if (fe->flags & ~(uint32_t)(O_ACCMODE | O_NONBLOCK))
-		return cr_error(err, 0, "pid %d fd %d: eventfd with flags 0%o: unsupported kind (only O_NONBLOCK "
-				"is kept)", t->pid, p->fd, fe->flags);
-	if (count == NULL || sem == NULL)
-		return cr_error(err, 0, "pid %d fd %d: fdinfo lacks eventfd-count or eventfd-semaphore (this "
-				"kernel is too old to dump an eventfd)", t->pid, p->fd);
+		return cr_error(err, 0, "eventfd with flags 0%o: unsupported kind (only O_NONBLOCK is kept)",
+				fe->flags);
+	if (proc_fdinfo_u64(p->fdinfo, "eventfd-count", 16, &count) < 0 ||
+	    proc_fdinfo_u64(p->fdinfo, "eventfd-semaphore", 10, &sem) < 0)
+		return cr_error(err, 0, "fdinfo lacks eventfd-count or eventfd-semaphore (this kernel is too "
+				"old to dump an eventfd)");
 	e = arena_new(&ctx->arena, EventfdEntry);
 	eventfd_entry__init(e);
-	e->count = strtoull(count, NULL, 16);
-	e->semaphore = strtoul(sem, NULL, 10) != 0;
-	fe->kind = FILE_KIND__FILE_EVENTFD;
+	e->count = count;
+	e->semaphore = sem != 0;
 	fe->eventfd = e;
 	return 0;
 }
 
-static int eventfd_validate(const FileEntry *fe, cr_error_t *err)
+static int eventfd_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
 {
+	(void)ctx;
 	if (fe->eventfd == NULL)
 		return cr_error(err, 0, "eventfd without its counter");
 	if (fe->eventfd->count > EVENTFD_MAX)
@@ -72,6 +66,8 @@ static int eventfd_open(const struct restore_ctx *ctx, struct restore_task *t, c
 }
 
 const struct fd_kind fdkind_eventfd = {
+	.kind = FILE_KIND__FILE_EVENTFD,
+	.shareable = true,
 	.name = "eventfd",
 	.match = eventfd_match,
 	.dump = eventfd_dump,

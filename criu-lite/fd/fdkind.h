@@ -1,16 +1,18 @@
-/* Kinds of file descriptions.  Each kind lives in its own file and owns
- * both directions; files.c finds the kind of every fd through this table.
+/* Kinds of file descriptions.  Each kind lives in its own file in fd/ and
+ * owns both directions; fdkind.c lists them all, and state/files.c (the fd
+ * table of a process) finds the kind of every fd through that list.
  *
  * Dump: for each fd, files.c probes it (struct fd_probe) and asks each
- * kind's match() in table order; the first that matches fills the
- * FileEntry (fe->kind, fe->path, fe->flags and fe->pos are preset from
- * the probe and may be overwritten, including fe->path).
+ * kind's match() in the list's order; the first that matches fills the
+ * FileEntry (fe->kind, fe->path, fe->flags and fe->pos are preset from the
+ * kind and the probe, and dump may overwrite fe->path).  Errors need not
+ * name the process or the fd: files.c adds "pid N fd M (kind)".
  *
  * Restore, in the child process that holds the fd (cr's code, before the
  * transplant): open() creates the description and returns an fd of any
- * number; files.c then moves it to its dumped number. Kinds are opened in
- * ascending phase order, so a kind whose description refers to other fds
- * (epoll) sees every fd of lower phases at its final number. */
+ * number; files.c then moves it to its dumped number.  Kinds of order
+ * FD_OPEN_LAST refer to other fds of the process (epoll) and are opened
+ * once every other fd is at its number. */
 #ifndef CR_FDKIND_H
 #define CR_FDKIND_H
 
@@ -29,14 +31,25 @@ struct fd_probe {
 	char *fdinfo;             /* the whole fdinfo text, for kind-specific lines */
 };
 
+enum fd_open_order {
+	FD_OPEN_FIRST = 0,     /* refers to no other fd */
+	FD_OPEN_LAST,          /* refers to other fds of its process: opened after them */
+};
+
 struct fd_kind {
 	const char *name;
-	int phase;
+	FileKind kind;             /* what its FileEntry is stored as */
+	/* Descriptions held by several processes are opened once, by their
+	 * lowest common ancestor before it forks, and inherited.  A kind
+	 * that cannot be (its object needs the children, or it refers to
+	 * other fds) is refused at dump when processes share it. */
+	bool shareable;
+	enum fd_open_order order;
 	bool (*match)(const struct fd_probe *p);
 	int (*dump)(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
 		    cr_error_t *err);
 	/* Optional: checks the kind-specific fields before anything is created. */
-	int (*validate)(const FileEntry *fe, cr_error_t *err);
+	int (*validate)(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err);
 	int (*open)(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe, cr_error_t *err);
 	/* Optional: the first entry of the kernel object fe is a description
 	 * of (a pipe's two ends, a memfd opened twice).  All descriptions of
@@ -49,9 +62,6 @@ struct fd_kind {
 const struct fd_kind *fdkind_for_entry(const FileEntry *fe);
 /* The kind that handles a probed fd at dump, or NULL. */
 const struct fd_kind *fdkind_for_probe(const struct fd_probe *p);
-/* The highest phase of any kind. */
-int fdkind_max_phase(void);
-
 /* A duplicate, in cr, of fd of pid (pidfd_getfd): for kinds whose state is
  * read through the description itself (timerfd_gettime, tee, ...). */
 int fdkind_steal_fd(pid_t pid, int fd, cr_error_t *err);

@@ -193,11 +193,11 @@ static int refuse_holders(const struct dump_ctx *ctx, pid_t pid, const struct fd
 		if (in_dump && (dump_ok || held_here(pid, p, h)))
 			continue;   /* a description this process holds too: files.c shares it */
 		if (in_dump)
-			return cr_error(err, 0, "pid %d fd %d: unsupported %s: %s is also open in pid %d (fd %d) of "
-					"the dump through another description; sharing one between processes is "
-					"not supported yet", pid, p->fd, what, p->link, h->pid, h->fd);
-		return cr_error(err, 0, "pid %d fd %d: unsupported %s: %s is also open in pid %d (fd %d), outside "
-				"the dump", pid, p->fd, what, p->link, h->pid, h->fd);
+			return cr_error(err, 0, "unsupported %s: %s is also open in pid %d (fd %d) of the dump "
+					"through another description; sharing one between processes is not "
+					"supported yet", what, p->link, h->pid, h->fd);
+		return cr_error(err, 0, "unsupported %s: %s is also open in pid %d (fd %d), outside the dump",
+				what, p->link, h->pid, h->fd);
 	}
 	return 0;
 }
@@ -228,18 +228,6 @@ int fdshare_reopen(pid_t pid, int fd, cr_error_t *err)
 	if (own < 0)
 		return cr_error(err, errno, "open %s", path);
 	return own;
-}
-
-bool fdshare_link_deleted(const char *link, size_t *stem)
-{
-	static const char suffix[] = " (deleted)";
-	size_t len = strlen(link), n = sizeof(suffix) - 1;
-
-	if (len <= n || strcmp(link + len - n, suffix) != 0)
-		return false;
-	if (stem != NULL)
-		*stem = len - n;
-	return true;
 }
 
 /* --------------------------------------------------------------- restore */

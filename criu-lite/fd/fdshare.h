@@ -56,9 +56,6 @@ bool fdshare_in_dump(const struct dump_ctx *ctx, pid_t pid);
  * process's offset alone. */
 int fdshare_reopen(pid_t pid, int fd, cr_error_t *err);
 
-/* Does link end with " (deleted)"?  *stem gets the length before it. */
-bool fdshare_link_deleted(const char *link, size_t *stem);
-
 /* ---- restore */
 
 struct fd_anchor {

@@ -52,13 +52,6 @@ static bool inotify_match(const struct fd_probe *p)
 	return strcmp(p->link, "anon_inode:inotify") == 0;
 }
 
-static const char *next_line(const char *l)
-{
-	const char *nl = strchr(l, '\n');
-
-	return nl ? nl + 1 : NULL;
-}
-
 static int parse_hex_bytes(const char *hex, unsigned char *out, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
@@ -201,30 +194,28 @@ static int inotify_dump(struct dump_ctx *ctx, struct dump_task *t, const struct 
 			cr_error_t *err)
 {
 	InotifyEntry *e = arena_new(&ctx->arena, InotifyEntry);
-	size_t n = 0;
 
 	inotify_entry__init(e);
 	if (fe->flags & ~(uint32_t)(O_ACCMODE | O_NONBLOCK))
-		return cr_error(err, 0, "pid %d fd %d: inotify with flags 0%o: unsupported kind (only O_NONBLOCK "
-				"is kept)", t->pid, p->fd, fe->flags);
-	for (const char *l = p->fdinfo; l != NULL; l = next_line(l))
-		n += strncmp(l, "inotify wd:", 11) == 0;
-	e->watches = arena_array(&ctx->arena, Watch *, n + 1);
-	for (const char *l = p->fdinfo; l != NULL; l = next_line(l))
-		if (strncmp(l, "inotify wd:", 11) == 0 && add_watch_entry(ctx, e, l, err) < 0)
-			return cr_error_wrap(err, "pid %d fd %d", t->pid, p->fd);
+		return cr_error(err, 0, "inotify with flags 0%o: unsupported kind (only O_NONBLOCK is kept)",
+				fe->flags);
+	e->watches = arena_array(&ctx->arena, Watch *, proc_fdinfo_count(p->fdinfo, "inotify wd") + 1);
+	for (const char *l = proc_fdinfo_next(p->fdinfo, "inotify wd", NULL); l != NULL;
+	     l = proc_fdinfo_next(p->fdinfo, "inotify wd", l))
+		if (add_watch_entry(ctx, e, l, err) < 0)
+			return -1;
 	qsort(e->watches, e->n_watches, sizeof(*e->watches), by_wd);
 	warn_unread(t->pid, p->fd);
-	fe->kind = FILE_KIND__FILE_INOTIFY;
 	fe->inotify = e;
 	return 0;
 }
 
 /* --------------------------------------------------------------- restore */
 
-static int inotify_validate(const FileEntry *fe, cr_error_t *err)
+static int inotify_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
 {
 	const InotifyEntry *e = fe->inotify;
+	(void)ctx;
 
 	if (e == NULL)
 		return cr_error(err, 0, "inotify without its watches");
@@ -338,6 +329,8 @@ static int inotify_open(const struct restore_ctx *ctx, struct restore_task *t, c
 }
 
 const struct fd_kind fdkind_inotify = {
+	.kind = FILE_KIND__FILE_INOTIFY,
+	.shareable = true,
 	.name = "inotify",
 	.match = inotify_match,
 	.dump = inotify_dump,

@@ -36,7 +36,7 @@
 static bool memfd_match(const struct fd_probe *p)
 {
 	return S_ISREG(p->st.st_mode) && strncmp(p->link, MEMFD_PREFIX, strlen(MEMFD_PREFIX)) == 0 &&
-	       fdshare_link_deleted(p->link, NULL);
+	       proc_link_deleted(p->link, NULL);
 }
 
 static bool same_memfd(const FileEntry *a, const FileEntry *b)
@@ -58,26 +58,26 @@ static char *memfd_name(struct arena *a, const char *link)
 	size_t stem = 0, skip = strlen(MEMFD_PREFIX);
 	char *name;
 
-	fdshare_link_deleted(link, &stem);
+	proc_link_deleted(link, &stem);
 	name = arena_alloc(a, stem - skip + 1);
 	memcpy(name, link + skip, stem - skip);
 	name[stem - skip] = '\0';
 	return name;
 }
 
-static int describe(int fd, const struct fd_probe *p, pid_t pid, MemfdEntry *me, cr_error_t *err)
+static int describe(int fd, const struct fd_probe *p, MemfdEntry *me, cr_error_t *err)
 {
 	struct statfs sfs;
 	struct stat st;
 	int seals;
 
 	if (fstat(fd, &st) < 0 || fstatfs(fd, &sfs) < 0)
-		return cr_error(err, errno, "pid %d fd %d: stat %s", pid, p->fd, p->link);
+		return cr_error(err, errno, "stat %s", p->link);
 	if (sfs.f_type == HUGETLBFS_MAGIC)
-		return cr_error(err, 0, "pid %d fd %d: unsupported kind: hugetlb memfd (%s)", pid, p->fd, p->link);
+		return cr_error(err, 0, "unsupported kind: hugetlb memfd (%s)", p->link);
 	seals = fcntl(fd, F_GET_SEALS);
 	if (seals < 0)
-		return cr_error(err, errno, "pid %d fd %d: F_GET_SEALS on %s", pid, p->fd, p->link);
+		return cr_error(err, errno, "F_GET_SEALS on %s", p->link);
 	me->ino = st.st_ino;
 	me->size = (uint64_t)st.st_size;
 	me->seals = (uint32_t)seals;
@@ -98,15 +98,14 @@ static int memfd_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd
 	if (fdshare_refuse_outside(ctx, t->pid, p, "memfd", err) < 0)
 		return -1;
 	fd = fdshare_reopen(t->pid, p->fd, err);
-	if (fd < 0 || describe(fd, p, t->pid, me, err) < 0)
+	if (fd < 0 || describe(fd, p, me, err) < 0)
 		return -1;
 	me->name = memfd_name(&ctx->arena, p->link);
-	fe->kind = FILE_KIND__FILE_MEMFD;
 	fe->memfd = me;
 	if (memfd_recorded(ctx, fe))
 		return 0;   /* its first description holds the contents */
 	if (contents_dump(&ctx->arena, fd, me->size, &c, err) < 0)
-		return cr_error_wrap(err, "pid %d fd %d: memfd %s", t->pid, p->fd, me->name);
+		return cr_error_wrap(err, "memfd %s", me->name);
 	me->n_data_off = me->n_data = c.n;
 	me->data_off = c.off;
 	me->data = c.data;
@@ -115,9 +114,10 @@ static int memfd_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd
 
 /* --------------------------------------------------------------- restore */
 
-static int memfd_validate(const FileEntry *fe, cr_error_t *err)
+static int memfd_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
 {
 	const MemfdEntry *me = fe->memfd;
+	(void)ctx;
 
 	if (me == NULL)
 		return cr_error(err, 0, "memfd without its memfd entry");
@@ -177,6 +177,8 @@ static int memfd_open(const struct restore_ctx *ctx, struct restore_task *t, con
 }
 
 const struct fd_kind fdkind_memfd = {
+	.kind = FILE_KIND__FILE_MEMFD,
+	.shareable = true,
 	.first = first_of_memfd,
 	.name = "memfd", .match = memfd_match, .dump = memfd_dump, .validate = memfd_validate, .open = memfd_open,
 };

@@ -6,9 +6,9 @@
  * at restore: cr records its start time and refuses to restore a pidfd
  * whose pid is gone or now names another process (a reused pid).
  *
- * Phase 1: opened once the process's children exist, so that a pidfd of a
- * child can be opened; like every description of a phase above 0, a pidfd
- * shared between processes is refused at dump. */
+ * Not shareable: opened by the process itself once its children exist, so
+ * that a pidfd of a child can be opened; a pidfd shared between processes
+ * is refused at dump. */
 #include "fd/fdkind.h"
 #include "os/util.h"
 
@@ -39,11 +39,11 @@ static bool pid_in_dump(const struct dump_ctx *ctx, pid_t pid)
 
 static int parse_pid(const struct fd_probe *p, pid_t *pid, cr_error_t *err)
 {
-	const char *line = strstr(p->fdinfo, "\nPid:");
+	const char *value = proc_fdinfo_field(p->fdinfo, "Pid");
 
-	if (line == NULL)
+	if (value == NULL)
 		return cr_error(err, 0, "fdinfo lacks Pid");
-	*pid = (pid_t)strtol(line + strlen("\nPid:"), NULL, 10);
+	*pid = (pid_t)strtol(value, NULL, 10);
 	if (*pid == -1)
 		return cr_error(err, 0, "the process it refers to has exited and was reaped: unsupported kind "
 				"(a pidfd of a dead process)");
@@ -59,28 +59,28 @@ static int pidfd_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd
 	struct proc_stat st;
 	pid_t pid = 0;
 
+	(void)t;
 	pidfd_entry__init(e);
 	if (fe->flags & ~(uint32_t)(O_ACCMODE | O_NONBLOCK | PIDFD_THREAD))
-		return cr_error(err, 0, "pid %d fd %d: pidfd with flags 0%o: unsupported kind", t->pid, p->fd,
-				fe->flags);
+		return cr_error(err, 0, "pidfd with flags 0%o: unsupported kind", fe->flags);
 	if (parse_pid(p, &pid, err) < 0)
-		return cr_error_wrap(err, "pid %d fd %d", t->pid, p->fd);
+		return -1;
 	e->pid = (uint32_t)pid;
 	e->in_dump = pid_in_dump(ctx, pid);
 	if (!e->in_dump) {
 		if (proc_read_stat(pid, &st, err) < 0)
-			return cr_error_wrap(err, "pid %d fd %d: pidfd of pid %d", t->pid, p->fd, pid);
+			return cr_error_wrap(err, "pidfd of pid %d", pid);
 		e->has_start_time = true;
 		e->start_time = st.start_time;
 	}
-	fe->kind = FILE_KIND__FILE_PIDFD;
 	fe->pidfd = e;
 	return 0;
 }
 
-static int pidfd_validate(const FileEntry *fe, cr_error_t *err)
+static int pidfd_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
 {
 	const PidfdEntry *e = fe->pidfd;
+	(void)ctx;
 
 	if (e == NULL || e->pid == 0 || e->pid > INT32_MAX)
 		return cr_error(err, 0, "pidfd without a valid pid");
@@ -124,8 +124,8 @@ static int pidfd_open(const struct restore_ctx *ctx, struct restore_task *t, con
 }
 
 const struct fd_kind fdkind_pidfd = {
+	.kind = FILE_KIND__FILE_PIDFD,
 	.name = "pidfd",
-	.phase = 1,
 	.match = pidfd_match,
 	.dump = pidfd_dump,
 	.validate = pidfd_validate,

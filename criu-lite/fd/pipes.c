@@ -141,7 +141,7 @@ static int read_pipe_data(struct dump_ctx *ctx, int src, PipeEntry *pe, cr_error
 	return ret;
 }
 
-static int dump_pipe_state(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
+static int pipe_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
 			   cr_error_t *err)
 {
 	PipeEntry *pe = arena_new(&ctx->arena, PipeEntry);
@@ -158,34 +158,22 @@ static int dump_pipe_state(struct dump_ctx *ctx, struct dump_task *t, const stru
 		return -1;
 	size = fcntl(src, F_GETPIPE_SZ);
 	if (size < 0)
-		return cr_error(err, errno, "pid %d fd %d: F_GETPIPE_SZ", t->pid, p->fd);
+		return cr_error(err, errno, "F_GETPIPE_SZ");
 	pe->pipe_size = (uint32_t)size;
 	if (pipe_recorded(ctx, fe))
 		return 0;   /* its first description holds the data */
 	if (read_pipe_data(ctx, src, pe, err) < 0)
-		return cr_error_wrap(err, "pid %d fd %d (%s)", t->pid, p->fd, p->link);
+		return cr_error_wrap(err, "%s", p->link);
 	return 0;
 }
 
-static int pipe_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
-		     cr_error_t *err)
-{
-	fe->kind = FILE_KIND__FILE_PIPE;
-	return dump_pipe_state(ctx, t, p, fe, err);
-}
-
-static int fifo_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
-		     cr_error_t *err)
-{
-	fe->kind = FILE_KIND__FILE_FIFO;
-	return dump_pipe_state(ctx, t, p, fe, err);
-}
 
 /* --------------------------------------------------------------- restore */
 
-static int pipe_validate(const FileEntry *fe, cr_error_t *err)
+static int pipe_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
 {
 	size_t total = 0;
+	(void)ctx;
 
 	if (fe->pipe == NULL)
 		return cr_error(err, 0, "pipe without its pipe entry");
@@ -289,10 +277,10 @@ static int pipe_open(const struct restore_ctx *ctx, struct restore_task *t, cons
 }
 
 const struct fd_kind fdkind_pipe = {
-	.first = first_of_pipe,
+	.kind = FILE_KIND__FILE_PIPE, .shareable = true, .first = first_of_pipe,
 	.name = "pipe", .match = pipe_match, .dump = pipe_dump, .validate = pipe_validate, .open = pipe_open,
 };
 const struct fd_kind fdkind_fifo = {
-	.first = first_of_pipe,
-	.name = "FIFO", .match = fifo_match, .dump = fifo_dump, .validate = pipe_validate, .open = pipe_open,
+	.kind = FILE_KIND__FILE_FIFO, .shareable = true, .first = first_of_pipe,
+	.name = "FIFO", .match = fifo_match, .dump = pipe_dump, .validate = pipe_validate, .open = pipe_open,
 };

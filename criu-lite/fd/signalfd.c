@@ -18,24 +18,25 @@ static bool signalfd_match(const struct fd_probe *p)
 static int signalfd_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
 			 cr_error_t *err)
 {
-	const char *mask = strstr(p->fdinfo, "\nsigmask:");
+	uint64_t mask;
 	SignalfdEntry *e;
 
+	(void)t;
 	if (fe->flags & ~(uint32_t)(O_ACCMODE | O_NONBLOCK))
-		return cr_error(err, 0, "pid %d fd %d: signalfd with flags 0%o: unsupported kind (only O_NONBLOCK "
-				"is kept)", t->pid, p->fd, fe->flags);
-	if (mask == NULL)
-		return cr_error(err, 0, "pid %d fd %d: fdinfo lacks sigmask", t->pid, p->fd);
+		return cr_error(err, 0, "signalfd with flags 0%o: unsupported kind (only O_NONBLOCK is kept)",
+				fe->flags);
+	if (proc_fdinfo_u64(p->fdinfo, "sigmask", 16, &mask) < 0)
+		return cr_error(err, 0, "fdinfo lacks sigmask");
 	e = arena_new(&ctx->arena, SignalfdEntry);
 	signalfd_entry__init(e);
-	e->sigmask = strtoull(mask + strlen("\nsigmask:"), NULL, 16);
-	fe->kind = FILE_KIND__FILE_SIGNALFD;
+	e->sigmask = mask;
 	fe->signalfd = e;
 	return 0;
 }
 
-static int signalfd_validate(const FileEntry *fe, cr_error_t *err)
+static int signalfd_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
 {
+	(void)ctx;
 	if (fe->signalfd == NULL)
 		return cr_error(err, 0, "signalfd without its signal mask");
 	return 0;
@@ -57,6 +58,8 @@ static int signalfd_open(const struct restore_ctx *ctx, struct restore_task *t, 
 }
 
 const struct fd_kind fdkind_signalfd = {
+	.kind = FILE_KIND__FILE_SIGNALFD,
+	.shareable = true,
 	.name = "signalfd",
 	.match = signalfd_match,
 	.dump = signalfd_dump,

@@ -47,13 +47,6 @@
 #define BOOT_ID_LEN  36
 #define SETTLE_TRIES 5
 
-static const char *field(const char *text, const char *key)
-{
-	const char *p = strstr(text, key);
-
-	return p ? p + strlen(key) : NULL;
-}
-
 static bool known_clock(uint32_t clockid)
 {
 	return clockid == CLOCK_REALTIME || clockid == CLOCK_MONOTONIC || clockid == CLOCK_BOOTTIME ||
@@ -123,16 +116,14 @@ static bool timerfd_match(const struct fd_probe *p)
 /* clockid and settime flags, which only timerfd_settime changes. */
 static int parse_setup(const struct fd_probe *p, TimerfdEntry *e, cr_error_t *err)
 {
-	const char *clk = field(p->fdinfo, "\nclockid:");
-	const char *flags = field(p->fdinfo, "\nsettime flags:");
-	unsigned long v;
+	uint64_t clk, v;
 
-	if (clk == NULL || flags == NULL)
+	if (proc_fdinfo_u64(p->fdinfo, "clockid", 10, &clk) < 0 ||
+	    proc_fdinfo_u64(p->fdinfo, "settime flags", 8, &v) < 0)
 		return cr_error(err, 0, "fdinfo lacks clockid or settime flags");
-	e->clockid = (uint32_t)strtoul(clk, NULL, 10);
-	v = strtoul(flags, NULL, 8);
-	if (!known_clock(e->clockid) || (v & ~(unsigned long)(TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET)))
-		return cr_error(err, 0, "clock %u with settime flags 0%lo", e->clockid, v);
+	e->clockid = (uint32_t)clk;
+	if (clk > UINT32_MAX || !known_clock(e->clockid) || (v & ~(uint64_t)(TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET)))
+		return cr_error(err, 0, "clock %" PRIu64 " with settime flags 0%" PRIo64, clk, v);
 	e->settime_flags = (uint32_t)v;
 	return 0;
 }
@@ -143,15 +134,12 @@ static int read_ticks(int fd, uint64_t *ticks, cr_error_t *err)
 	char path[64];
 	cleanup_free char *text = NULL;
 	size_t len = 0;
-	const char *t;
 
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
 	if (read_whole_file_at(AT_FDCWD, path, &text, &len, err) < 0)
 		return -1;
-	t = field(text, "\nticks:");
-	if (t == NULL)
+	if (proc_fdinfo_u64(text, "ticks", 10, ticks) < 0)
 		return cr_error(err, 0, "%s lacks ticks", path);
-	*ticks = strtoull(t, NULL, 10);
 	return 0;
 }
 
@@ -206,11 +194,10 @@ static int timerfd_dump(struct dump_ctx *ctx, struct dump_task *t, const struct 
 
 	timerfd_entry__init(e);
 	if (fe->flags & ~(uint32_t)(O_ACCMODE | O_NONBLOCK))
-		return cr_error(err, 0, "pid %d fd %d: timerfd with flags 0%o: unsupported kind (only O_NONBLOCK "
-				"is kept)", t->pid, p->fd, fe->flags);
+		return cr_error(err, 0, "timerfd with flags 0%o: unsupported kind (only O_NONBLOCK is kept)",
+				fe->flags);
 	if (parse_setup(p, e, err) < 0 || read_timer(t->pid, p->fd, e, &ctx->arena, err) < 0)
-		return cr_error_wrap(err, "pid %d fd %d", t->pid, p->fd);
-	fe->kind = FILE_KIND__FILE_TIMERFD;
+		return -1;
 	fe->timerfd = e;
 	pr_debug("pid %d fd %d: timerfd clock %u flags %u left %" PRIu64 " ns every %" PRIu64 " ns, %" PRIu64
 		 " ticks", t->pid, p->fd, e->clockid, e->settime_flags, e->value_ns, e->interval_ns, e->ticks);
@@ -219,9 +206,10 @@ static int timerfd_dump(struct dump_ctx *ctx, struct dump_task *t, const struct 
 
 /* --------------------------------------------------------------- restore */
 
-static int timerfd_validate(const FileEntry *fe, cr_error_t *err)
+static int timerfd_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
 {
 	const TimerfdEntry *e = fe->timerfd;
+	(void)ctx;
 
 	if (e == NULL)
 		return cr_error(err, 0, "timerfd without its timer state");
@@ -310,6 +298,8 @@ static int timerfd_open(const struct restore_ctx *ctx, struct restore_task *t, c
 }
 
 const struct fd_kind fdkind_timerfd = {
+	.kind = FILE_KIND__FILE_TIMERFD,
+	.shareable = true,
 	.name = "timerfd",
 	.match = timerfd_match,
 	.dump = timerfd_dump,

@@ -1,4 +1,5 @@
 #include "os/arena.h"
+#include "os/xalloc.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -16,12 +17,8 @@ struct arena_block {
 static struct arena_block *new_block(size_t want)
 {
 	size_t size = want > ARENA_BLOCK ? want : ARENA_BLOCK;
-	struct arena_block *b = calloc(1, sizeof(*b) + size);
+	struct arena_block *b = xcalloc(1, sizeof(*b) + size);
 
-	if (b == NULL) {
-		fprintf(stderr, "cr: out of memory\n");
-		abort();
-	}
 	b->size = size;
 	return b;
 }

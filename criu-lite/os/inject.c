@@ -1,5 +1,6 @@
 #include "os/inject.h"
 #include "os/ptrace.h"
+#include "os/xalloc.h"
 #include "dump/supervise.h"
 #include "os/util.h"
 
@@ -145,15 +146,8 @@ void inject_batch_add(struct inject_batch *b, const char *what, long nr, uint64_
 {
 	if (b->n == b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 64;
-		struct batch_call *calls = realloc(b->calls, cap * sizeof(*calls));
-		const char **what_v = realloc(b->what, cap * sizeof(*what_v));
-
-		if (calls == NULL || what_v == NULL) {
-			fprintf(stderr, "cr: out of memory\n");
-			abort();
-		}
-		b->calls = calls;
-		b->what = what_v;
+		b->calls = xreallocarray(b->calls, cap, sizeof(*b->calls));
+		b->what = xreallocarray(b->what, cap, sizeof(*b->what));
 		b->cap = cap;
 	}
 	b->calls[b->n] = (struct batch_call){ .nr = (uint64_t)nr, .arg = { a1, a2, a3, a4, a5, a6 } };

@@ -8,6 +8,7 @@
 #include "os/util.h"
 
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -681,13 +682,25 @@ static const char *vma_perms(struct cursor *c, struct proc_vma *v)
 	return at_separator(c) ? NULL : "bad permissions";
 }
 
+static const char deleted_suffix[] = " (deleted)";
+
+bool proc_link_deleted(const char *link, size_t *stem)
+{
+	size_t len = strlen(link), n = sizeof(deleted_suffix) - 1;
+
+	if (len <= n || strcmp(link + len - n, deleted_suffix) != 0)
+		return false;
+	if (stem != NULL)
+		*stem = len - n;
+	return true;
+}
+
 static const char *vma_path(struct cursor *c, struct proc_vma *v)
 {
-	static const char deleted[] = " (deleted)";
 	size_t len = (size_t)(c->end - c->p);
-	size_t dlen = sizeof(deleted) - 1;
+	size_t dlen = sizeof(deleted_suffix) - 1;
 
-	if (len > dlen && memcmp(c->end - dlen, deleted, dlen) == 0) {
+	if (len > dlen && memcmp(c->end - dlen, deleted_suffix, dlen) == 0) {
 		v->deleted = true;
 		len -= dlen;
 	}
@@ -874,6 +887,60 @@ int proc_read_fdinfo(pid_t pid, int fd, struct proc_fdinfo *out, char **text, cr
 		return -1;
 	if (text != NULL)
 		*text = steal_pointer(&buf);
+	return 0;
+}
+
+static bool line_has_key(const char *line, const char *key)
+{
+	size_t len = strlen(key);
+
+	return strncmp(line, key, len) == 0 && line[len] == ':';
+}
+
+const char *proc_fdinfo_next(const char *text, const char *key, const char *after)
+{
+	const char *l = after ? strchr(after, '\n') : text;
+
+	if (after != NULL && l != NULL)
+		l++;
+	for (; l != NULL && *l != '\0'; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		if (line_has_key(l, key))
+			return l;
+	return NULL;
+}
+
+size_t proc_fdinfo_count(const char *text, const char *key)
+{
+	size_t n = 0;
+
+	for (const char *l = proc_fdinfo_next(text, key, NULL); l != NULL; l = proc_fdinfo_next(text, key, l))
+		n++;
+	return n;
+}
+
+const char *proc_fdinfo_field(const char *text, const char *key)
+{
+	const char *l = proc_fdinfo_next(text, key, NULL);
+
+	if (l == NULL)
+		return NULL;
+	l += strlen(key) + 1;
+	while (*l == ' ' || *l == '\t')
+		l++;
+	return l;
+}
+
+int proc_fdinfo_u64(const char *text, const char *key, int base, uint64_t *out)
+{
+	const char *v = proc_fdinfo_field(text, key);
+	char *end;
+
+	if (v == NULL || !isxdigit((unsigned char)*v))
+		return -1;
+	errno = 0;
+	*out = strtoull(v, &end, base);
+	if (errno != 0 || end == v)
+		return -1;
 	return 0;
 }
 

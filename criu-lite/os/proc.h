@@ -102,12 +102,31 @@ int proc_parse_fdinfo(const char *text, struct proc_fdinfo *out, cr_error_t *err
 int proc_read_fdinfo(pid_t pid, int fd, struct proc_fdinfo *out, char **text /* may be NULL */,
 		     cr_error_t *err);
 
+/* Fields of an fdinfo text that the file kinds read, one per line as
+ * "key:<blanks>value" (eventfd-count, sigmask, clockid, Pid, ...). */
+/* The value of the first line that starts with "key:", blanks skipped;
+ * NULL if no line does. */
+const char *proc_fdinfo_field(const char *text, const char *key);
+/* That value as an unsigned number in base (8, 10 or 16); -1 when no line
+ * has the key or its value is not a number. */
+int proc_fdinfo_u64(const char *text, const char *key, int base, uint64_t *out);
+/* For keys that repeat (epoll's "tfd", inotify's "inotify wd"): the line
+ * after `after` (NULL: from the start) that starts with "key:"; NULL when
+ * there is no more. */
+const char *proc_fdinfo_next(const char *text, const char *key, const char *after);
+/* How many lines start with "key:". */
+size_t proc_fdinfo_count(const char *text, const char *key);
+
 /* /proc/PID/limits: RLIM_INFINITY for "unlimited" */
 int proc_parse_limits(const char *text, struct rlimit out[RLIM_NLIMITS], cr_error_t *err);
 int proc_read_limits(pid_t pid, struct rlimit out[RLIM_NLIMITS], cr_error_t *err);
 
 /* /proc/PID/auxv: pairs of u64 up to and including AT_NULL */
 int proc_read_auxv(pid_t pid, uint64_t **out, size_t *n_words, cr_error_t *err);
+
+/* Does a /proc link (fd, cwd, exe, ...) end with " (deleted)"?  *stem
+ * (when given) gets the length of the path before it. */
+bool proc_link_deleted(const char *link, size_t *stem);
 
 /* The threads of a process, from /proc/PID/task, sorted ascending. */
 int proc_list_tasks(pid_t pid, pid_t **out, size_t *n, cr_error_t *err);

@@ -1,28 +1,22 @@
-/* Shared by the three parts of restore: restore-images.c (load, validate,
- * plan), restore-child.c (what each process runs in cr's code before the
- * transplant) and restore.c (the restorer). */
-#ifndef CR_RESTORE_INTERNAL_H
-#define CR_RESTORE_INTERNAL_H
+/* The steps of a restore, each in a file of its own:
+ *   load.c        read and verify every image; touches no process
+ *   tree.c        the tree of processes pstree.img describes, and what
+ *                 the host must allow for it (free pids, the backend)
+ *   plan.c        every process's fd layout, and each kind's plan
+ *   create.c      the processes, forked with their pids by their parents,
+ *                 each setting itself up in cr's code
+ *   transplant.c  by injection, each process becomes the dumped one */
+#ifndef CR_RESTORE_RUN_H
+#define CR_RESTORE_RUN_H
 
 #include <stdbool.h>
 
-#include "inventory.pb-c.h"
 #include "os/pidsel.h"
 #include "state/task.h"
 
-
-struct restore_images {
-	InventoryEntry *inv;
-	PstreeEntry **pstree;
-	size_t n_pstree;
-};
-
 struct restore_run {
 	struct restore_ctx ctx;
-	struct proc_vma_list cr_layout;  /* the restorer's mappings, inherited by every process it creates */
-	struct restore_images im;
 	enum pid_backend backend;
-	pid_t restorer_pgid;
 	size_t n_live;                 /* processes that report ready */
 	int sync_child_fd;             /* the children's end, before the root moves it */
 };
@@ -36,20 +30,29 @@ struct child_msg {
 	char warnings[2048];
 };
 
-/* Reads and checks every image, builds ctx.tasks (parents first) and the
- * plan of reserved fds and shared descriptions.  Touches no process. */
+/* load.c: reads and verifies every image into ctx.img and each task's
+ * img (and their typed views).  Builds on tree.c for the tasks. */
 int restore_load(struct restore_run *run, cr_error_t *err);
 void restore_unload(struct restore_run *run);
 
-/* Chooses each process's trampoline address before the tree is created,
- * free in the layout the processes inherit (cr_layout) and in the dumped
- * one, so that they need not read their own maps. */
-int restore_plan_trampolines(struct restore_ctx *ctx, const struct proc_vma_list *cr_layout, cr_error_t *err);
+/* tree.c: ctx.tasks from pstree.img, parents before children, each linked
+ * to its parent, with the pid levels to restore. */
+int tree_build(struct restore_run *run, cr_error_t *err);
+/* tree.c: the host can create the tree: its pids are free, the pid
+ * backend can set them. */
+int tree_check_host(const struct restore_run *run, cr_error_t *err);
 
-/* The body of every restored process before the transplant: forks its
- * children (so the tree and its pids are right), sets up what the kernel
- * keeps outside memory, reports to the restorer and waits. */
-__attribute__((noreturn)) void restore_child_main(struct restore_run *run, struct restore_task *t, bool is_root);
+/* plan.c: the fd layout of every process and each kind's plan. */
+int restore_plan(struct restore_ctx *ctx, cr_error_t *err);
+
+/* create.c: forks the tree (the root from here, every other process from
+ * its parent) and waits until every live process reports ready; *root is
+ * the process forked here, once forked. */
+int create_tree(struct restore_run *run, pid_t *root, cr_error_t *err);
+
+/* transplant.c: seizes each process and makes it the dumped one, then
+ * lets them all run. */
+int transplant_tree(struct restore_ctx *ctx, cr_error_t *err);
 
 /* The pid set to ask for: pids[] outermost first, from level_base. */
 static inline size_t task_levels(const struct restore_task *t)

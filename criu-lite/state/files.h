@@ -1,37 +1,26 @@
-/* File descriptors and the file descriptions behind them. */
+/* The fd table of a process (a kind of state, state_files) and the file
+ * descriptions behind it: what the fd kinds and the mappings share. */
 #ifndef CR_FILES_H
 #define CR_FILES_H
+
+#include <sys/stat.h>
 
 #include "os/error.h"
 #include "state/task.h"
 
-/* Dump: records every fd of t, refusing kinds cr does not handle with an
- * error naming the pid, the fd and the kind. */
-int files_dump_fds(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
+/* Dump: adds a file description to files.img; returns its id. */
+uint32_t file_table_add(struct dump_ctx *ctx, FileEntry *fe);
+/* Dump: the id of the regular file at path that a mapping (or the exe)
+ * needs, opened with flags (O_RDONLY or O_RDWR), recorded with st's size
+ * and mtime, which restore checks: once per path and flags. */
+uint32_t files_add_mapped(struct dump_ctx *ctx, const char *path, uint32_t flags, const struct stat *st);
 
-/* Dump, once every process is recorded: refuses descriptions that cannot be
- * shared between processes at restore. */
-int files_check_sharing(const struct dump_ctx *ctx, cr_error_t *err);
+/* Restore: the description with that id, or NULL. */
+const FileEntry *restore_file(const struct restore_ctx *ctx, uint32_t id);
 
-/* Restore validation: fd numbers and file ids make sense. */
-int files_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err);
-
-/* Restore, in the root before anything else: keeps only the sync fd and
- * the caller's terminal (moved to their reserved slots); every process of
- * the tree inherits that clean table. */
-int files_setup_root(const struct restore_ctx *ctx, int sync_fd, cr_error_t *err);
-/* Restore, in each process before it forks its children: opens every
- * description this process is the lowest common ancestor of the holders
- * of, into the stash, where the holders inherit it. */
-int files_open_shared(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err);
-/* Restore, in the child after its children exist: installs every dumped fd
- * at its number (from the stash, or opened here), then opens the files its
- * VMAs map and its exe in the reserved slots. */
-int files_restore_child(const struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err);
-
-/* Opens a regular file as recorded and checks it is the file that was
- * dumped (size, mtime) when strict; returns the fd. */
-int files_open_reg(const FileEntry *fe, bool strict, cr_error_t *err);
+/* Restore, in the child: opens the file a mapping (or the exe) needs,
+ * checked to be the dumped one, at fd slot (close-on-exec). */
+int files_open_mapped(const FileEntry *fe, int slot, cr_error_t *err);
 
 /* Restore, in the child: moves fd (closing it) above every dumped and
  * reserved fd, where installing the dumped fds cannot overwrite it, and

@@ -1,46 +1,49 @@
+/* Memory, as a kind of state: every mapping (VMA) of a process with its
+ * address, size, protection and kind, in mm-PID.img, and its contents
+ * (pagedata.c).
+ *
+ * Dump: the VMAs come from /proc/PID/maps; a file mapping names its file
+ * in files.img (restore checks it is unchanged).  Refused by name: special
+ * mappings cr does not know, mappings of deleted files, and files that are
+ * not regular.
+ *
+ * Restore: the restorer plans, for each process, fd slots for the files its
+ * VMAs map and the place of its trampoline (tramp.c).  The child opens the
+ * mapped files into their slots and maps the trampoline; then, by
+ * injection, everything of cr's is unmapped (cr's rseq registration first:
+ * it points into cr's memory), the vdso and vvar go to their dumped
+ * addresses, every dumped VMA is mapped at its address (writable where
+ * pages go), the pages are written, and the dumped protections are queued
+ * for the next batch. */
 #include "state/mem.h"
-#include "img/image.h"
-#include "img/kinds.h"
-#include "os/log.h"
 #include "img/pages.h"
-#include "os/progress.h"
-#include "dump/supervise.h"
+#include "os/ptrace.h"
 #include "os/util.h"
+#include "os/xalloc.h"
+#include "state/files.h"
+#include "state/pagedata.h"
+#include "state/state.h"
+#include "state/tramp.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 
-#define PM_PRESENT (1ULL << 63)
-#define PM_SWAP    (1ULL << 62)
-#define PM_FILE    (1ULL << 61)
-#define PAGEMAP_BATCH 65536            /* pagemap entries read at once */
-#define COPY_BATCH    (1u << 20)       /* bytes of page data moved at once */
-#define N_BUFS        3                /* batch buffers in flight */
 #define USER_ADDR_MAX 0x00fffffffffff000ULL
 #define FREE_SEARCH_START (1ULL << 32)
 #define FREE_SEARCH_END   0x7ff000000000ULL
+#define RSEQ_FLAG_UNREGISTER 1
 
 /* ------------------------------------------------------------------ dump */
-
-enum page_policy {
-	PAGES_NONE,          /* contents come from the kernel or the file */
-	PAGES_ANON,          /* every present or swapped page */
-	PAGES_PRIVATE_FILE,  /* pages written since mapping (now anonymous) */
-};
 
 static int add_file_vma(struct dump_ctx *ctx, struct dump_task *t, const struct proc_vma *v, VmaEntry *e,
 			cr_error_t *err)
 {
 	uint32_t flags = (v->shared && (v->prot & PROT_WRITE)) ? O_RDWR : O_RDONLY;
 	struct stat st;
-	FileEntry *fe;
-	uint32_t id;
 
 	if (stat(v->path, &st) < 0)
 		return cr_error(err, errno, "pid %d: mapped file %s", t->pid, v->path);
@@ -51,21 +54,8 @@ static int add_file_vma(struct dump_ctx *ctx, struct dump_task *t, const struct 
 		return cr_error(err, 0, "pid %d: mapped file %s was replaced since it was mapped "
 				"(a deleted file is not supported yet)", t->pid, v->path);
 	e->kind = VMA_KIND__VMA_FILE;
-	id = file_table_find(ctx, v->path, flags);
-	if (id == 0) {
-		fe = arena_new(&ctx->arena, FileEntry);
-		file_entry__init(fe);
-		fe->kind = FILE_KIND__FILE_REG;
-		fe->path = arena_strdup(&ctx->arena, v->path);
-		fe->flags = flags;
-		fe->has_size = fe->has_mtime_ns = fe->has_mode = true;
-		fe->size = (uint64_t)st.st_size;
-		fe->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ULL + (uint64_t)st.st_mtim.tv_nsec;
-		fe->mode = st.st_mode;
-		id = file_table_add(ctx, fe);
-	}
 	e->has_file_id = true;
-	e->file_id = id;
+	e->file_id = files_add_mapped(ctx, v->path, flags, &st);
 	return 0;
 }
 
@@ -110,7 +100,7 @@ static int classify_vma(struct dump_ctx *ctx, struct dump_task *t, const struct 
 	return add_file_vma(ctx, t, v, e, err);
 }
 
-int mem_dump_vmas(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+static int mem_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
 	MmEntry *mm = t->mm;
 
@@ -136,270 +126,15 @@ int mem_dump_vmas(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 	return 0;
 }
 
-static enum page_policy vma_policy(const VmaEntry *e)
+
+static int mem_write(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
-	switch (e->kind) {
-	case VMA_KIND__VMA_VDSO:
-	case VMA_KIND__VMA_VVAR:
-	case VMA_KIND__VMA_VVAR_VCLOCK:
-		return PAGES_NONE;
-	case VMA_KIND__VMA_FILE:
-		return e->shared ? PAGES_NONE : PAGES_PRIVATE_FILE;
-	default:
-		return PAGES_ANON;
-	}
+	return pagedata_dump(ctx, t, err);
 }
 
-static bool page_wanted(enum page_policy p, uint64_t pm)
+static void mem_release_dump(struct dump_ctx *ctx)
 {
-	if (p == PAGES_ANON)
-		return (pm & (PM_PRESENT | PM_SWAP)) != 0;
-	if (p == PAGES_PRIVATE_FILE)
-		return (pm & PM_SWAP) || ((pm & PM_PRESENT) && !(pm & PM_FILE));
-	return false;
-}
-
-/* Allocated once for all the processes of a run: on a VM each new mapping
- * costs page tables, which made small processes pay for big buffers. */
-struct page_bufs {
-	char *buf[N_BUFS];
-	uint64_t *pagemap;     /* dump only: PAGEMAP_BATCH entries */
-};
-
-void mem_page_bufs_free(struct page_bufs *pb)
-{
-	if (pb == NULL)
-		return;
-	for (int i = 0; i < N_BUFS; i++)
-		free(pb->buf[i]);
-	free(pb->pagemap);
-	free(pb);
-}
-
-static struct page_bufs *page_bufs_get(struct page_bufs **slot, bool pagemap, pid_t pid, cr_error_t *err)
-{
-	struct page_bufs *pb = *slot;
-	bool ok;
-
-	if (pb == NULL)
-		pb = *slot = calloc(1, sizeof(*pb));
-	ok = pb != NULL;
-	for (int i = 0; ok && i < N_BUFS; i++) {
-		if (pb->buf[i] == NULL)
-			pb->buf[i] = malloc(COPY_BATCH);
-		ok = pb->buf[i] != NULL;
-	}
-	if (ok && pagemap && pb->pagemap == NULL) {
-		pb->pagemap = malloc(PAGEMAP_BATCH * 8);
-		ok = pb->pagemap != NULL;
-	}
-	if (!ok) {
-		cr_error(err, ENOMEM, "pid %d: page buffers", pid);
-		return NULL;
-	}
-	return pb;
-}
-
-struct page_dumper {
-	pid_t pid;
-	int pagemap_fd, mem_fd;
-	struct cr_pages_writer *pages;
-	struct cr_img *pagemap_img;
-	char **bufs;           /* N_BUFS, read into in turn while the image's thread */
-	uint64_t marks[N_BUFS];/* writes out the others; their marks when handed over */
-	int cur;               /* bufs[cur]: the batch being gathered */
-	size_t used;
-	struct iovec remote[IOV_MAX];
-	int n_remote;
-	bool via_mem;          /* batch must be read through /proc/PID/mem */
-	uint64_t run_start, run_pages;
-	uint64_t *pm;          /* pagemap entries of the current window */
-};
-
-static int read_batch(struct page_dumper *d, cr_error_t *err)
-{
-	char *buf = d->bufs[d->cur];
-	struct iovec local = { .iov_base = buf, .iov_len = d->used };
-	size_t off = 0;
-
-	if (!d->via_mem) {
-		ssize_t n = process_vm_readv(d->pid, &local, 1, d->remote, (unsigned long)d->n_remote, 0);
-
-		if (n == (ssize_t)d->used)
-			return 0;
-		/* Fall back page by page through /proc/PID/mem below. */
-	}
-	for (int i = 0; i < d->n_remote; i++) {
-		const struct iovec *r = &d->remote[i];
-		ssize_t n = pread(d->mem_fd, buf + off, r->iov_len, (off_t)(uintptr_t)r->iov_base);
-
-		if (n != (ssize_t)r->iov_len)
-			return cr_error(err, n < 0 ? errno : EIO, "pid %d: read memory at %p (%zu bytes)",
-					d->pid, r->iov_base, r->iov_len);
-		off += r->iov_len;
-	}
-	return 0;
-}
-
-static int flush_batch(struct page_dumper *d, cr_error_t *err)
-{
-	if (cr_should_stop())
-		return cr_error(err, EINTR, "interrupted");
-	if (d->used == 0)
-		return 0;
-	if (read_batch(d, err) < 0)
-		return -1;
-	/* A full batch means much data: worth the threads from now on. */
-	if (d->used == COPY_BATCH && cr_img_async(cr_pages_writer_img(d->pages), err) < 0)
-		return -1;
-	if (cr_pages_write(d->pages, d->bufs[d->cur], d->used, err) < 0)
-		return -1;
-	d->marks[d->cur] = cr_img_mark(cr_pages_writer_img(d->pages));
-	d->cur = (d->cur + 1) % N_BUFS;
-	if (cr_img_wait(cr_pages_writer_img(d->pages), d->marks[d->cur], err) < 0)
-		return -1;
-	progress_add(d->used);
-	d->used = 0;
-	d->n_remote = 0;
-	return 0;
-}
-
-static int emit_run(struct page_dumper *d, cr_error_t *err)
-{
-	PagemapEntry pe = PAGEMAP_ENTRY__INIT;
-
-	if (d->run_pages == 0)
-		return 0;
-	pe.vaddr = d->run_start;
-	pe.nr_pages = (uint32_t)d->run_pages;
-	d->run_pages = 0;
-	return cr_img_write_msg(d->pagemap_img, &pe.base, err);
-}
-
-static int add_pages(struct page_dumper *d, uint64_t addr, uint64_t npages, bool via_mem, cr_error_t *err)
-{
-	if (d->run_pages && (d->run_start + d->run_pages * PAGE_SIZE_CR != addr ||
-			     d->run_pages + npages > UINT32_MAX)) {
-		if (emit_run(d, err) < 0)
-			return -1;
-	}
-	if (d->run_pages == 0)
-		d->run_start = addr;
-	d->run_pages += npages;
-
-	if (d->used && via_mem != d->via_mem && flush_batch(d, err) < 0)
-		return -1;
-	d->via_mem = via_mem;
-	while (npages > 0) {
-		uint64_t room = (COPY_BATCH - d->used) / PAGE_SIZE_CR;
-		uint64_t take = npages < room ? npages : room;
-		struct iovec *last = d->n_remote ? &d->remote[d->n_remote - 1] : NULL;
-
-		if (last && (uint64_t)(uintptr_t)last->iov_base + last->iov_len == addr) {
-			last->iov_len += take * PAGE_SIZE_CR;
-		} else {
-			d->remote[d->n_remote].iov_base = (void *)(uintptr_t)addr;
-			d->remote[d->n_remote].iov_len = take * PAGE_SIZE_CR;
-			d->n_remote++;
-		}
-		d->used += take * PAGE_SIZE_CR;
-		addr += take * PAGE_SIZE_CR;
-		npages -= take;
-		if ((d->used == COPY_BATCH || d->n_remote == IOV_MAX) && flush_batch(d, err) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-static int dump_vma_pages(struct page_dumper *d, const VmaEntry *e, cr_error_t *err)
-{
-	enum page_policy policy = vma_policy(e);
-	bool via_mem = !(e->prot & PROT_READ);
-
-	if (policy == PAGES_NONE)
-		return 0;
-	for (uint64_t win = e->start; win < e->end; win += PAGEMAP_BATCH * PAGE_SIZE_CR) {
-		uint64_t n = (e->end - win) / PAGE_SIZE_CR;
-		ssize_t got;
-
-		if (n > PAGEMAP_BATCH)
-			n = PAGEMAP_BATCH;
-		got = pread(d->pagemap_fd, d->pm, n * 8, (off_t)(win / PAGE_SIZE_CR * 8));
-		if (got != (ssize_t)(n * 8))
-			return cr_error(err, got < 0 ? errno : EIO, "pid %d: read pagemap at 0x%lx", d->pid,
-					(unsigned long)win);
-		for (uint64_t i = 0; i < n;) {
-			uint64_t j = i;
-
-			while (j < n && page_wanted(policy, d->pm[j]))
-				j++;
-			if (j > i && add_pages(d, win + i * PAGE_SIZE_CR, j - i, via_mem, err) < 0)
-				return -1;
-			i = j + 1;
-		}
-	}
-	return emit_run(d, err);   /* runs never span two VMAs */
-}
-
-static int open_proc_file(pid_t pid, const char *name, int *fd, cr_error_t *err)
-{
-	char path[64];
-
-	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
-	*fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (*fd < 0)
-		return cr_error(err, errno, "open %s", path);
-	return 0;
-}
-
-static int dump_all_pages(struct dump_ctx *ctx, struct dump_task *t, struct page_dumper *d, cr_error_t *err)
-{
-	char name[IMG_NAME_MAX];
-
-	if (cr_img_create(ctx->dirfd, img_name(name, CR_IMG_PAGEMAP, t->pid), CR_IMG_PAGEMAP, &d->pagemap_img,
-			  err) < 0)
-		return -1;
-	if (cr_pages_writer_open(ctx->dirfd, img_name(name, CR_IMG_PAGES, t->pid), ctx->opts->compress,
-				 &d->pages, err) < 0)
-		return -1;
-	for (size_t i = 0; i < t->mm->n_vmas; i++) {
-		if (dump_vma_pages(d, t->mm->vmas[i], err) < 0)
-			return -1;
-	}
-	if (flush_batch(d, err) < 0)
-		return -1;
-	pr_info("pid %d: %llu KiB of pages", t->pid, (unsigned long long)(cr_pages_written(d->pages) >> 10));
-	if (cr_pages_writer_finish(steal_pointer(&d->pages), err) < 0)
-		return -1;
-	return cr_img_finish(steal_pointer(&d->pagemap_img), err);
-}
-
-int mem_dump_pages(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
-{
-	struct page_dumper d = { .pid = t->pid, .pagemap_fd = -1, .mem_fd = -1 };
-	struct page_bufs *pb = page_bufs_get(&ctx->page_bufs, true, t->pid, err);
-	int ret = -1;
-
-	if (pb == NULL)
-		goto out;
-	d.bufs = pb->buf;
-	d.pm = pb->pagemap;
-	if (open_proc_file(t->pid, "pagemap", &d.pagemap_fd, err) < 0 ||
-	    open_proc_file(t->pid, "mem", &d.mem_fd, err) < 0)
-		goto out;
-	ret = dump_all_pages(ctx, t, &d, err);
-out:
-	if (d.pages)
-		cr_pages_writer_abort(d.pages);
-	if (d.pagemap_img)
-		cr_img_abort(d.pagemap_img);
-	if (d.pagemap_fd >= 0)
-		close(d.pagemap_fd);
-	if (d.mem_fd >= 0)
-		close(d.mem_fd);
-	if (ret < 0)
-		cr_error_wrap(err, "dump memory of pid %d", t->pid);
-	return ret;
+	pagedata_bufs_free(steal_pointer(&ctx->page_bufs));
 }
 
 /* --------------------------------------------------------------- restore */
@@ -419,7 +154,7 @@ static const char *kind_name(VmaKind k)
 	}
 }
 
-int mem_validate(const struct restore_task *t, cr_error_t *err)
+static int validate_layout(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
 {
 	const MmEntry *mm = t->mm;
 	uint64_t prev_end = 0;
@@ -437,8 +172,15 @@ int mem_validate(const struct restore_task *t, cr_error_t *err)
 					t->pid, i, (unsigned long)e->start);
 		if (e->prot & ~(uint32_t)(PROT_READ | PROT_WRITE | PROT_EXEC))
 			return cr_error(err, 0, "mm-%d.img: VMA %zu has bad protection 0x%x", t->pid, i, e->prot);
+		if (e->kind < VMA_KIND__VMA_ANON || e->kind > VMA_KIND__VMA_VVAR_VCLOCK ||
+		    (e->kind != VMA_KIND__VMA_FILE && e->has_file_id))
+			return cr_error(err, 0, "mm-%d.img: VMA %zu has kind %d%s", t->pid, i, e->kind,
+					e->has_file_id ? " with a file" : "");
 		if (e->kind == VMA_KIND__VMA_FILE && !e->has_file_id)
 			return cr_error(err, 0, "mm-%d.img: file VMA %zu names no file", t->pid, i);
+		if (e->has_file_id && restore_file(ctx, e->file_id) == NULL)
+			return cr_error(err, 0, "mm-%d.img: VMA %zu names file %u, which files.img lacks", t->pid,
+					i, e->file_id);
 		prev_end = e->end;
 	}
 	prev_end = 0;
@@ -548,13 +290,11 @@ static bool overlaps(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1)
 static int move_specials(struct restore_task *t, const struct cr_specials *sp, cr_error_t *err)
 {
 	const MmEntry *mm = t->mm;
-	cleanup_free uint64_t (*busy)[2] = calloc(mm->n_vmas + sp->n + 1, sizeof(*busy));
+	cleanup_free uint64_t (*busy)[2] = xcalloc(mm->n_vmas + sp->n + 1, sizeof(*busy));
 	uint64_t to[8], total = 0, tmp;
 	size_t nb = 0;
 	bool direct = true;
 
-	if (busy == NULL)
-		return cr_error(err, ENOMEM, "move vdso");
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		busy[nb][0] = mm->vmas[i]->start;
 		busy[nb++][1] = mm->vmas[i]->end;
@@ -703,18 +443,14 @@ static void remake_specials(struct restore_task *t, const struct cr_specials *sp
 				 0, 0);
 }
 
-int mem_restore_layout(struct restore_ctx *ctx, struct restore_task *t, const struct proc_vma_list *cr_layout,
-		       cr_error_t *err)
+static int restore_layout(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
 	struct cr_specials sp;
 	uint64_t base;
 
-	(void)ctx;
-	t->vma_has_pages = calloc(t->mm->n_vmas + 1, 1);
-	if (t->vma_has_pages == NULL)
-		return cr_error(err, ENOMEM, "pid %d: VMA table", t->pid);
+	t->vma_has_pages = xcalloc(t->mm->n_vmas + 1, 1);
 	mark_vmas_with_pages(t);
-	if (find_specials(t, cr_layout, &sp, err) < 0)
+	if (find_specials(t, &ctx->cr_layout, &sp, err) < 0)
 		return -1;
 	base = specials_as_kernel_maps(t, &sp);
 	if (base != 0 && vdso_mappable(&sp)) {
@@ -731,92 +467,98 @@ int mem_restore_layout(struct restore_ctx *ctx, struct restore_task *t, const st
 	return restore_batch_run(t, t->inj, err);
 }
 
-/* One batch of page data: its buffer, where in the process it goes, and
- * the image mark after which its bytes have arrived. */
-struct fill_batch {
-	char *buf;
-	size_t used;
-	struct iovec remote[IOV_MAX];
-	int n_remote;
-	uint64_t mark;
-};
 
-/* Batches are gathered in turn: while the image's thread reads batch k in
- * (cr_pages_read_later), the main thread writes batch k-1 into the process. */
-struct page_filler {
-	pid_t pid;
-	struct cr_img *img;
-	struct fill_batch batch[N_BUFS];
-	int cur;               /* being gathered */
-	int prev;              /* gathered, not yet written, or -1 */
-};
-
-static int fill_write(struct page_filler *f, struct fill_batch *b, cr_error_t *err)
+/* The page data must hold exactly the pages the pagemap lists. */
+static int validate_page_total(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
 {
-	struct iovec local = { .iov_base = b->buf, .iov_len = b->used };
-	ssize_t n;
+	char name[IMG_NAME_MAX];
+	uint64_t have;
 
-	if (cr_img_wait(f->img, b->mark, err) < 0)
+	if (cr_pages_scan(ctx->dirfd, img_name(name, CR_IMG_PAGES, t->pid), &have, err) < 0)
 		return -1;
-	n = process_vm_writev(f->pid, &local, 1, b->remote, (unsigned long)b->n_remote, 0);
-	if (n != (ssize_t)b->used)
-		return cr_error(err, n < 0 ? errno : EFAULT, "pid %d: write %zu bytes of pages near %p",
-				f->pid, b->used, b->remote[0].iov_base);
-	progress_add(b->used);
+	if (have != pagedata_bytes(t))
+		return cr_error(err, 0, "%s holds %llu bytes of pages, pagemap-%d.img lists %llu", name,
+				(unsigned long long)have, t->pid, (unsigned long long)pagedata_bytes(t));
 	return 0;
 }
 
-/* Closes the batch being gathered and writes out the one before it. */
-static int fill_next(struct page_filler *f, cr_error_t *err)
+static int mem_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
 {
-	struct fill_batch *b = &f->batch[f->cur];
-
-	if (b->used == 0)
-		return 0;
-	b->mark = cr_img_mark(f->img);
-	if (f->prev >= 0 && fill_write(f, &f->batch[f->prev], err) < 0)
+	if (validate_layout(ctx, t, err) < 0)
 		return -1;
-	f->prev = f->cur;
-	f->cur = (f->cur + 1) % N_BUFS;
-	f->batch[f->cur].used = 0;
-	f->batch[f->cur].n_remote = 0;
-	return 0;
+	return validate_page_total(ctx, t, err);
 }
 
-static int fill_finish(struct page_filler *f, cr_error_t *err)
+/* One fd slot per mapped file, above the reserved ones; VMAs of the same
+ * file share it. */
+static void plan_vma_fds(struct restore_task *t)
 {
-	if (fill_next(f, err) < 0)
-		return -1;
-	if (f->prev >= 0 && fill_write(f, &f->batch[f->prev], err) < 0)
-		return -1;
-	f->prev = -1;
-	return 0;
+	int slot = RESERVED_MAPS;
+
+	t->vma_fd = xmalloc((t->mm->n_vmas + 1) * sizeof(int));
+	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+		const VmaEntry *e = t->mm->vmas[i];
+
+		t->vma_fd[i] = -1;
+		if (e->kind != VMA_KIND__VMA_FILE)
+			continue;
+		for (size_t j = 0; j < i && t->vma_fd[i] < 0; j++)
+			if (t->mm->vmas[j]->kind == VMA_KIND__VMA_FILE && t->mm->vmas[j]->file_id == e->file_id)
+				t->vma_fd[i] = t->vma_fd[j];
+		if (t->vma_fd[i] < 0)
+			t->vma_fd[i] = t->reserved_base + slot++;
+	}
+	t->n_reserved = slot;
 }
 
-static int fill_entry(struct page_filler *f, struct cr_pages_reader *r, const PagemapEntry *p, cr_error_t *err)
+static int mem_plan(struct restore_ctx *ctx, cr_error_t *err)
 {
-	uint64_t addr = p->vaddr, left = (uint64_t)p->nr_pages * PAGE_SIZE_CR;
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		struct restore_task *t = &ctx->tasks[i];
 
-	while (left > 0) {
-		struct fill_batch *b = &f->batch[f->cur];
-		size_t n = COPY_BATCH - b->used;
-
-		if (n > left)
-			n = (size_t)left;
-		if (cr_pages_read_later(r, b->buf + b->used, n, err) < 0)
-			return -1;
-		b->remote[b->n_remote].iov_base = (void *)(uintptr_t)addr;
-		b->remote[b->n_remote++].iov_len = n;
-		b->used += n;
-		addr += n;
-		left -= n;
-		if ((b->used == COPY_BATCH || b->n_remote == IOV_MAX) && fill_next(f, err) < 0)
-			return -1;
+		if (t->zombie)
+			continue;
+		plan_vma_fds(t);
+		if (tramp_plan(ctx, t, err) < 0)
+			return cr_error_wrap(err, "pid %d", t->pid);
 	}
 	return 0;
 }
 
-static int set_protections(struct restore_task *t, cr_error_t *err)
+/* In the child: the files its VMAs map, each at its slot, and the
+ * trampoline. */
+static int mem_setup(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+{
+	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+		const VmaEntry *e = t->mm->vmas[i];
+
+		if (t->vma_fd[i] < 0 || fcntl(t->vma_fd[i], F_GETFD) >= 0)
+			continue;   /* none, or already open for an earlier VMA */
+		if (files_open_mapped(restore_file(ctx, e->file_id), t->vma_fd[i], err) < 0)
+			return cr_error_wrap(err, "mapping 0x%lx-0x%lx", (unsigned long)e->start,
+					     (unsigned long)e->end);
+	}
+	return tramp_map(t, err);
+}
+
+/* glibc registered an rseq area in cr's memory for the process's main
+ * thread: it must go before that memory does. */
+static int forget_cr_rseq(struct restore_task *t, cr_error_t *err)
+{
+	struct ptrace_rseq_configuration conf;
+	bool has;
+
+	if (ptrace_get_rseq(t->host_pid, &conf, &has, err) < 0)
+		return -1;
+	if (has)
+		inject_batch_add(&t->batch, "unregister cr's rseq", SYS_rseq, conf.rseq_abi_pointer,
+				 conf.rseq_abi_size, RSEQ_FLAG_UNREGISTER, conf.signature, 0, 0);
+	return 0;
+}
+
+/* The dumped protections of VMAs that were mapped writable for their
+ * pages, queued for the next batch. */
+static void queue_protections(struct restore_task *t)
 {
 	for (size_t i = 0; i < t->mm->n_vmas; i++) {
 		const VmaEntry *e = t->mm->vmas[i];
@@ -826,48 +568,35 @@ static int set_protections(struct restore_task *t, cr_error_t *err)
 		inject_batch_add(&t->batch, "set a VMA's protection", SYS_mprotect, e->start, e->end - e->start,
 				 e->prot, 0, 0, 0);
 	}
-	return restore_batch_run(t, t->inj, err);
 }
 
-uint64_t mem_page_bytes(const struct restore_task *t)
+/* Runs what was queued before it with the layout change: memory is the
+ * first kind applied by injection. */
+static int mem_apply(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
-	uint64_t total = 0;
-
-	for (size_t i = 0; i < t->n_pagemap; i++)
-		total += (uint64_t)t->pagemap[i]->nr_pages * PAGE_SIZE_CR;
-	return total;
-}
-
-int mem_restore_pages(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
-{
-	struct page_bufs *pb = page_bufs_get(&ctx->page_bufs, false, t->pid, err);
-	cleanup_free struct page_filler *f = calloc(1, sizeof(*f));
-	struct cr_pages_reader *r = NULL;
-	char name[IMG_NAME_MAX];
-	int ret = -1;
-
-	if (pb == NULL)
+	if (forget_cr_rseq(t, err) < 0 || restore_layout(ctx, t, err) < 0 || pagedata_restore(ctx, t, err) < 0)
 		return -1;
-	if (f == NULL)
-		return cr_error(err, ENOMEM, "pid %d: page batches", t->pid);
-	f->pid = t->host_pid;
-	f->prev = -1;
-	for (int i = 0; i < N_BUFS; i++)
-		f->batch[i].buf = pb->buf[i];
-	if (cr_pages_reader_open(ctx->dirfd, img_name(name, CR_IMG_PAGES, t->pid), &r, err) < 0)
-		goto out;
-	f->img = cr_pages_reader_img(r);
-	cr_img_crc_checked(f->img);   /* restore_load verified every image */
-	if (mem_page_bytes(t) >= CR_PAGES_ASYNC_MIN && cr_img_async(f->img, err) < 0)
-		goto out;
-	for (size_t i = 0; i < t->n_pagemap; i++)
-		if (fill_entry(f, r, t->pagemap[i], err) < 0)
-			goto out;
-	if (fill_finish(f, err) < 0 || cr_pages_reader_check_end(r, err) < 0)
-		goto out;
-	ret = set_protections(t, err);
-out:
-	if (r)
-		cr_pages_reader_close(r);
-	return ret;
+	queue_protections(t);
+	return 0;
 }
+
+static void mem_release_restore(struct restore_ctx *ctx)
+{
+	pagedata_bufs_free(steal_pointer(&ctx->page_bufs));
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		free(steal_pointer(&ctx->tasks[i].vma_fd));
+		free(steal_pointer(&ctx->tasks[i].vma_has_pages));
+	}
+}
+
+const struct state_kind state_memory = {
+	.name = "memory",
+	.collect = mem_collect,
+	.write = mem_write,
+	.release_dump = mem_release_dump,
+	.validate = mem_validate,
+	.plan = mem_plan,
+	.setup = mem_setup,
+	.apply = mem_apply,
+	.release_restore = mem_release_restore,
+};

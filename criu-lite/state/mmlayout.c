@@ -1,4 +1,8 @@
-#include "state/mmlayout.h"
+/* The mm's layout fields (code, data, brk, stack, arguments, environment,
+ * auxv, exe), restored in one PR_SET_MM_MAP, which needs no
+ * CAP_SYS_RESOURCE. */
+#include "state/files.h"
+#include "state/state.h"
 #include "os/util.h"
 
 #include <errno.h>
@@ -16,7 +20,6 @@ static int add_exe(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 	char path[64], buf[PATH_MAX];
 	struct stat st;
 	ssize_t n;
-	FileEntry *fe;
 
 	snprintf(path, sizeof(path), "/proc/%d/exe", t->pid);
 	n = readlink(path, buf, sizeof(buf) - 1);
@@ -25,23 +28,12 @@ static int add_exe(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 	buf[n] = '\0';
 	if (stat(path, &st) < 0)
 		return cr_error(err, errno, "stat %s", path);
-	t->mm->exe_file_id = file_table_find(ctx, buf, O_RDONLY);
-	if (t->mm->exe_file_id != 0)
-		return 0;
-	fe = arena_new(&ctx->arena, FileEntry);
-	file_entry__init(fe);
-	fe->kind = FILE_KIND__FILE_REG;
-	fe->path = arena_strdup(&ctx->arena, buf);
-	fe->flags = O_RDONLY;
-	fe->has_size = fe->has_mtime_ns = fe->has_mode = true;
-	fe->size = (uint64_t)st.st_size;
-	fe->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ULL + (uint64_t)st.st_mtim.tv_nsec;
-	fe->mode = st.st_mode;
-	t->mm->exe_file_id = file_table_add(ctx, fe);
+	t->mm->exe_file_id = files_add_mapped(ctx, buf, O_RDONLY, &st);
 	return 0;
 }
 
-int mmlayout_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+/* brk by an injected brk(0); the rest from /proc. */
+static int mmlayout_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
 	MmEntry *mm = t->mm;
 	const struct proc_stat *s = &t->stat;
@@ -70,7 +62,42 @@ int mmlayout_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 	return add_exe(ctx, t, err);
 }
 
-int mmlayout_queue(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+#define USER_ADDR_LIMIT 0x00fffffffffff000ULL
+
+static int mmlayout_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
+{
+	const MmEntry *mm = t->mm;
+	const uint64_t pairs[][2] = {
+		{ mm->start_code, mm->end_code }, { mm->start_data, mm->end_data }, { mm->start_brk, mm->brk },
+		{ mm->arg_start, mm->arg_end }, { mm->env_start, mm->env_end }, { mm->start_stack, mm->start_stack },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(pairs); i++)
+		if (pairs[i][0] > pairs[i][1] || pairs[i][1] > USER_ADDR_LIMIT)
+			return cr_error(err, 0, "mm-%d.img: layout field pair %zu (0x%llx, 0x%llx) is out of order or "
+					"outside user space", t->pid, i, (unsigned long long)pairs[i][0],
+					(unsigned long long)pairs[i][1]);
+	if (mm->n_auxv % 2 || mm->n_auxv * sizeof(uint64_t) > TRAMP_AUXV_MAX)
+		return cr_error(err, 0, "mm-%d.img: auxv of %zu words is malformed", t->pid, mm->n_auxv);
+	if (mm->exe_file_id && restore_file(ctx, mm->exe_file_id) == NULL)
+		return cr_error(err, 0, "mm-%d.img: exe names file %u, which files.img lacks", t->pid,
+				mm->exe_file_id);
+	return 0;
+}
+
+/* In the child: the exe, checked unchanged, in its reserved slot. */
+static int mmlayout_setup(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+{
+	const FileEntry *exe = restore_file(ctx, t->mm->exe_file_id);
+
+	if (exe != NULL && files_open_mapped(exe, t->reserved_base + RESERVED_EXE, err) < 0)
+		return cr_error_wrap(err, "executable");
+	return 0;
+}
+
+/* Writes the layout into the trampoline and queues the PR_SET_MM_MAP, to
+ * run after cr's exe is unmapped. */
+static int mmlayout_apply(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
 	const MmEntry *mm = t->mm;
 	struct prctl_mm_map map = {
@@ -100,3 +127,11 @@ int mmlayout_queue(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *
 			 t->tramp + TRAMP_MM_MAP, sizeof(map), 0, 0);
 	return 0;
 }
+
+const struct state_kind state_mmlayout = {
+	.name = "mm layout",
+	.collect_injected = mmlayout_collect,
+	.validate = mmlayout_validate,
+	.setup = mmlayout_setup,
+	.apply = mmlayout_apply,
+};

@@ -16,7 +16,7 @@
  * no call sets it), the id the next new timer gets (it follows the highest
  * restored one), SIGEV_THREAD_ID timers aimed at a thread other than the
  * main one, and timers on the CPU clock of another process (refused). */
-#include "state/timers.h"
+#include "state/state.h"
 #include "os/log.h"
 #include "os/util.h"
 
@@ -178,7 +178,7 @@ static int read_timer(struct dump_task *t, PosixTimerEntry *e, cr_error_t *err)
 	return 0;
 }
 
-int posix_timers_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+static int posix_timers_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
 	char path[64];
 	cleanup_free char *text = NULL;
@@ -256,16 +256,25 @@ static int create_all(const CoreEntry *core, cr_error_t *err)
 	return 0;
 }
 
-int posix_timers_restore_child(const struct restore_task *t, cr_error_t *err)
+static int posix_timers_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
+{
+	(void)ctx;
+	for (size_t i = 0; i < t->core->n_posix_timers; i++)
+		if (validate_timer(t->core->posix_timers[i], err) < 0)
+			return cr_error_wrap(err, "core-%d.img", t->pid);
+	return 0;
+}
+
+/* In the child, once the signal dispositions are in place and with every
+ * signal blocked. */
+static int posix_timers_setup(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
 	const CoreEntry *core = t->core;
 	int ret;
 
+	(void)ctx;
 	if (core->n_posix_timers == 0)
 		return 0;
-	for (size_t i = 0; i < core->n_posix_timers; i++)
-		if (validate_timer(core->posix_timers[i], err) < 0)
-			return cr_error_wrap(err, "core-%d.img", t->pid);
 	if (prctl(PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_ON, 0, 0, 0) < 0)
 		return cr_error(err, errno, "prctl(PR_TIMER_CREATE_RESTORE_IDS): this kernel cannot create POSIX "
 				"timers with given ids; it lacks PR_TIMER_CREATE_RESTORE_IDS");
@@ -274,3 +283,10 @@ int posix_timers_restore_child(const struct restore_task *t, cr_error_t *err)
 		return cr_error(err, errno, "prctl(PR_TIMER_CREATE_RESTORE_IDS, off)");
 	return ret;
 }
+
+const struct state_kind state_posix_timers = {
+	.name = "POSIX timers",
+	.collect_injected = posix_timers_collect,
+	.validate = posix_timers_validate,
+	.setup = posix_timers_setup,
+};

@@ -1,4 +1,6 @@
-#include "state/signals.h"
+/* Signal dispositions and pending signals (private and shared, with their
+ * siginfo).  The blocked masks are per-thread state (thread.c). */
+#include "state/state.h"
 #include "os/util.h"
 
 #include <errno.h>
@@ -88,16 +90,53 @@ static int peek_queue(struct dump_ctx *ctx, pid_t tid, bool shared, SiginfoEntry
 	}
 }
 
-int signals_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+/* The pending signals, shared and each thread's, read with ptrace. */
+static int signals_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
-	if (dump_sigactions(ctx, t, err) < 0)
+	if (peek_queue(ctx, t->pid, true, &t->core->shared_pending, &t->core->n_shared_pending, err) < 0)
 		return -1;
-	return peek_queue(ctx, t->pid, true, &t->core->shared_pending, &t->core->n_shared_pending, err);
+	for (size_t i = 0; i < t->n_threads; i++) {
+		ThreadCore *tc = t->threads[i].core;
+
+		if (peek_queue(ctx, t->threads[i].tid, false, &tc->pending, &tc->n_pending, err) < 0)
+			return -1;
+	}
+	return 0;
 }
 
-int signals_dump_private(struct dump_ctx *ctx, pid_t tid, SiginfoEntry ***out, size_t *n, cr_error_t *err)
+/* The dispositions, which only the process can tell. */
+static int signals_collect_injected(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
-	return peek_queue(ctx, tid, false, out, n, err);
+	return dump_sigactions(ctx, t, err);
+}
+
+static int validate_queue(const struct restore_task *t, SiginfoEntry *const *q, size_t n, const char *whose,
+			  cr_error_t *err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (q[i]->siginfo.len != SIGINFO_SIZE)
+			return cr_error(err, 0, "core-%d.img: %s has a pending signal with a %zu-byte siginfo", t->pid,
+					whose, q[i]->siginfo.len);
+	return 0;
+}
+
+static int signals_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
+{
+	const CoreEntry *c = t->core;
+
+	(void)ctx;
+	if (c->n_sigactions > NSIG_KERNEL)
+		return cr_error(err, 0, "core-%d.img: %zu sigactions", t->pid, c->n_sigactions);
+	for (size_t i = 0; i < c->n_sigactions; i++)
+		if (c->sigactions[i]->sig == 0 || c->sigactions[i]->sig > NSIG_KERNEL ||
+		    c->sigactions[i]->sig == SIGKILL || c->sigactions[i]->sig == SIGSTOP)
+			return cr_error(err, 0, "core-%d.img: a sigaction for signal %u", t->pid, c->sigactions[i]->sig);
+	if (validate_queue(t, c->shared_pending, c->n_shared_pending, "the process", err) < 0)
+		return -1;
+	for (size_t i = 0; i < c->n_threads; i++)
+		if (validate_queue(t, c->threads[i]->pending, c->threads[i]->n_pending, "a thread", err) < 0)
+			return -1;
+	return 0;
 }
 
 static int queue_signal(pid_t pid, pid_t tid, const SiginfoEntry *s, cr_error_t *err)
@@ -105,8 +144,6 @@ static int queue_signal(pid_t pid, pid_t tid, const SiginfoEntry *s, cr_error_t 
 	siginfo_t info;
 	long r;
 
-	if (s->siginfo.len != SIGINFO_SIZE)
-		return cr_error(err, 0, "pending signal with a %zu-byte siginfo", s->siginfo.len);
 	memcpy(&info, s->siginfo.data, sizeof(info));
 	if (s->shared)
 		r = syscall(SYS_rt_sigqueueinfo, pid, info.si_signo, &info);
@@ -117,14 +154,31 @@ static int queue_signal(pid_t pid, pid_t tid, const SiginfoEntry *s, cr_error_t 
 	return 0;
 }
 
-int signals_restore_child(const struct restore_task *t, cr_error_t *err)
+/* Each thread's private pending signals, its tid as this process sees it. */
+static int queue_thread_pending(const struct restore_task *t, cr_error_t *err)
 {
-	const CoreEntry *core = t->core;
-	uint64_t all = ~0ULL;
 	pid_t self = (pid_t)syscall(SYS_getpid);
 
-	if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, 8) < 0)
-		return cr_error(err, errno, "block signals");
+	for (size_t i = 1; i < t->core->n_threads; i++) {
+		const ThreadIds *ids = t->pstree->threads[i];
+		pid_t tid = (pid_t)ids->ns_tid[ids->n_ns_tid - 1];
+
+		for (size_t j = 0; j < t->core->threads[i]->n_pending; j++)
+			if (queue_signal(self, tid, t->core->threads[i]->pending[j], err) < 0)
+				return cr_error_wrap(err, "thread %d", tid);
+	}
+	return 0;
+}
+
+/* In the child, with every signal blocked (the dumped mask is set by the
+ * restorer at the very end), once its threads exist: the dispositions,
+ * then every pending signal, queued to itself. */
+static int signals_setup(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+{
+	const CoreEntry *core = t->core;
+	pid_t self = (pid_t)syscall(SYS_getpid);
+
+	(void)ctx;
 	for (size_t i = 0; i < core->n_sigactions; i++) {
 		const SigactionEntry *s = core->sigactions[i];
 		struct ksigaction ka = {
@@ -140,20 +194,13 @@ int signals_restore_child(const struct restore_task *t, cr_error_t *err)
 	for (size_t i = 0; i < core->threads[0]->n_pending; i++)
 		if (queue_signal(self, self, core->threads[0]->pending[i], err) < 0)
 			return -1;
-	return 0;
+	return queue_thread_pending(t, err);
 }
 
-int signals_queue_thread_pending(const struct restore_task *t, cr_error_t *err)
-{
-	pid_t self = (pid_t)syscall(SYS_getpid);
-
-	for (size_t i = 1; i < t->core->n_threads; i++) {
-		const ThreadIds *ids = t->pstree->threads[i];
-		pid_t tid = (pid_t)ids->ns_tid[ids->n_ns_tid - 1];   /* as this process sees it */
-
-		for (size_t j = 0; j < t->core->threads[i]->n_pending; j++)
-			if (queue_signal(self, tid, t->core->threads[i]->pending[j], err) < 0)
-				return cr_error_wrap(err, "thread %d", tid);
-	}
-	return 0;
-}
+const struct state_kind state_signals = {
+	.name = "signals",
+	.collect = signals_collect,
+	.collect_injected = signals_collect_injected,
+	.validate = signals_validate,
+	.setup = signals_setup,
+};

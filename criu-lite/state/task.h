@@ -9,9 +9,12 @@
 #include <sys/types.h>
 #include <sys/user.h>
 
+#include "img/kinds.h"
+#include "img/msgs.h"
 #include "os/arena.h"
 #include "core.pb-c.h"
 #include "files.pb-c.h"
+#include "inventory.pb-c.h"
 #include "os/inject.h"
 #include "mm.pb-c.h"
 #include "os/proc.h"
@@ -53,10 +56,11 @@ struct dump_task {
 	struct injector *inj;          /* the main thread's */
 	uint64_t scratch;              /* pages cr mapped in the task, 0 if none */
 	struct inject_batch batch;     /* syscalls waiting for one round trip */
+	/* The messages of each per-process image, written by the driver;
+	 * core and mm are the single messages of CR_IMG_CORE and CR_IMG_MM. */
+	struct img_msgs img[CR_IMG_N];
 	CoreEntry *core;
 	MmEntry *mm;
-	FdEntry **fds;
-	size_t n_fds;
 };
 
 /* An fd already recorded, for finding descriptions shared between
@@ -75,19 +79,15 @@ struct page_bufs;
 struct dump_ctx {
 	const struct dump_opts *opts;
 	int dirfd;
-	struct page_bufs *page_bufs;
-	struct arena arena;
-	struct file_table files;
-	struct fd_seen *seen;
-	size_t n_seen, cap_seen;
-	struct dump_task *tasks;
+	struct arena arena;            /* every message of the images */
+	struct dump_task *tasks;       /* [0] is the root, parents before children */
 	size_t n_tasks;
+	/* The kinds' own, kept across the processes of the tree. */
+	struct file_table files;       /* files.img */
+	struct fd_seen *seen;          /* files.c: every fd recorded so far */
+	size_t n_seen, cap_seen;
+	struct page_bufs *page_bufs;   /* mem.c */
 };
-
-/* Adds a file description; returns its id. */
-uint32_t file_table_add(struct dump_ctx *ctx, FileEntry *fe);
-/* The id of an already recorded regular file opened with flags, or 0. */
-uint32_t file_table_find(const struct dump_ctx *ctx, const char *path, uint32_t flags);
 
 struct restore_opts {
 	const char *dir;
@@ -111,6 +111,9 @@ struct restore_task {
 	struct restore_task **children;
 	size_t n_children;
 	bool zombie;
+	/* Every per-process image, loaded and verified; the fields below are
+	 * typed views of the ones the kinds share. */
+	struct img_msgs img[CR_IMG_N];
 	CoreEntry *core;
 	MmEntry *mm;
 	PagemapEntry **pagemap;
@@ -120,7 +123,7 @@ struct restore_task {
 	struct restore_thread *threads;   /* [0] is the main thread */
 	size_t n_threads;
 	struct injector *inj;          /* the main thread's */
-	/* fds the child opens for the restorer above every dumped fd (the
+	/* fds the child keeps for the restorer above every dumped fd (the
 	 * same reserved_base in every process): + RESERVED_SYNC, + RESERVED_TTY,
 	 * + RESERVED_EXE, then one per file that a VMA maps (vma_fd). */
 	int reserved_base;
@@ -133,7 +136,6 @@ struct restore_task {
 	struct inject_batch batch;     /* syscalls waiting for one round trip */
 };
 
-
 #define RESERVED_SYNC 0
 #define RESERVED_TTY  1
 #define RESERVED_EXE  2
@@ -143,17 +145,21 @@ struct restore_ctx {
 	const struct restore_opts *opts;
 	int dirfd;
 	struct page_bufs *page_bufs;
+	/* The images of the whole dump, loaded and verified (inventory,
+	 * pstree, files); files is a typed view of CR_IMG_FILES. */
+	struct img_msgs img[CR_IMG_N];
+	const InventoryEntry *inv;
 	FileEntry **files;             /* indexed by id (ids are 1..n_files) */
 	size_t n_files;
 	struct restore_task *tasks;    /* parents before children; [0] is the root */
 	size_t n_tasks;
+	struct proc_vma_list cr_layout;   /* the restorer's mappings, inherited by every process it creates */
+	pid_t restorer_pgid;
 	int reserved_base;             /* above every dumped fd of every process */
 	int stash_base;                /* descriptions opened for inheritance sit here */
 	struct restore_task **file_lca;   /* per file id: the process that opens it */
 	int *opened;                   /* per file id: its fd in the stash, -1 if none */
 };
-
-const FileEntry *restore_file(const struct restore_ctx *ctx, uint32_t id);
 
 /* Where injected syscalls of the dump put their results, in the scratch
  * page cr maps in the task (and unmaps before it lets go). */

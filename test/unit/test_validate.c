@@ -30,14 +30,12 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "state/files.h"
 #include "img/image.h"
 #include "img/kinds.h"
-#include "state/mem.h"
+#include "state/state.h"
 #include "img/pages.h"
 #include "os/regs.h"
 #include "restore/restore.h"
-#include "state/thread.h"
 #include "os/util.h"
 
 #include "inventory.pb-c.h"
@@ -318,6 +316,7 @@ static struct restore_task *as_task(struct fixture *f)
 	f->task.fds = m->fd_ptrs;
 	f->task.n_fds = m->n_fds;
 	f->ctx.opts = &f->opts;
+	f->ctx.inv = &m->inv;
 	f->ctx.dirfd = f->dirfd;
 	f->ctx.files = m->file_ptrs;
 	f->ctx.n_files = m->n_files;
@@ -348,21 +347,28 @@ static void expect_ok(int ret, cr_error_t *err, const char *what)
 		fail_msg("%s refused: %s", what, (*err)->msg);
 }
 
+/* Each kind's own validation, as the table (state/state.c) calls it. */
+extern const struct state_kind state_memory, state_files, state_threads;
+
 static int run_mem(struct fixture *f, cr_error_t *err)
 {
-	return mem_validate(as_task(f), err);
+	struct restore_task *t = as_task(f);
+
+	return state_memory.validate(&f->ctx, t, err);
 }
 
 static int run_files(struct fixture *f, cr_error_t *err)
 {
-	return files_validate(&f->ctx, as_task(f), err);
+	struct restore_task *t = as_task(f);
+
+	return state_files.validate(&f->ctx, t, err);
 }
 
 static int run_thread(struct fixture *f, cr_error_t *err)
 {
 	struct restore_task *t = as_task(f);
 
-	return thread_validate(t, f->m->inv.xstate_size, f->m->inv.xfeatures, err);
+	return state_threads.validate(&f->ctx, t, err);
 }
 
 /* --- the validators, value by value ----------------------------------------------------- */
@@ -372,9 +378,10 @@ static void test_validators_accept_the_model(void **state)
 	struct fixture *f = *state;
 	cr_error_t err = NULL;
 
-	expect_ok(run_mem(f, &err), &err, "mem_validate");
-	expect_ok(run_files(f, &err), &err, "files_validate");
-	expect_ok(run_thread(f, &err), &err, "thread_validate");
+	write_model(f->dirfd, f->m);   /* memory checks the page data against the pagemap */
+	expect_ok(run_mem(f, &err), &err, "memory");
+	expect_ok(run_files(f, &err), &err, "the fd table");
+	expect_ok(run_thread(f, &err), &err, "threads");
 }
 
 /* Runs mem_validate after change(m, arg) on a fresh model. */

@@ -1,8 +1,12 @@
-#include "state/thread.h"
+/* Threads, as a kind of state: registers and xstate, the blocked signal
+ * mask, rseq, robust futex list, clear_child_tid, the alternate signal
+ * stack and the thread's name, for every thread; and the restore's last
+ * step, which puts the registers back. */
+#include "state/threads.h"
 #include "os/ptrace.h"
 #include "os/regs.h"
-#include "state/signals.h"
 #include "os/util.h"
+#include "state/state.h"
 
 #include <errno.h>
 #include <linux/sched.h>
@@ -11,8 +15,6 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-
-#define RSEQ_FLAG_UNREGISTER 1
 
 struct kstack {
 	uint64_t sp;
@@ -66,7 +68,9 @@ static int dump_injected(struct dump_ctx *ctx, struct dump_task *t, struct dump_
 	return 0;
 }
 
-int thread_dump(struct dump_ctx *ctx, struct dump_task *t, struct dump_thread *th, cr_error_t *err)
+/* Registers (read by the driver as it froze the thread, with the restart
+ * fixup), xstate, robust list, name and rseq: all from outside. */
+static int collect_thread(struct dump_ctx *ctx, struct dump_thread *th, cr_error_t *err)
 {
 	ThreadCore *tc = th->core;
 	void *xstate = NULL;
@@ -75,7 +79,6 @@ int thread_dump(struct dump_ctx *ctx, struct dump_task *t, struct dump_thread *t
 
 	tc->tid = (uint32_t)th->tid;
 	tc->regs = regs_to_proto(&ctx->arena, &th->regs);
-	tc->sigmask = th->inj.orig_sigmask;
 	if (ptrace_get_xstate(th->tid, &xstate, &xlen, err) < 0)
 		return -1;
 	tc->xstate.data = arena_memdup(&ctx->arena, xstate, xlen);
@@ -86,16 +89,39 @@ int thread_dump(struct dump_ctx *ctx, struct dump_task *t, struct dump_thread *t
 	tc->robust_list = head;
 	tc->robust_list_len = len;
 	tc->comm = arena_strdup(&ctx->arena, th->status.name);
-	if (signals_dump_private(ctx, th->tid, &tc->pending, &tc->n_pending, err) < 0 || dump_rseq(ctx, th, err) < 0)
-		return -1;
-	return dump_injected(ctx, t, th, err);
+	return dump_rseq(ctx, th, err);
+}
+
+static int threads_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+{
+	for (size_t i = 0; i < t->n_threads; i++)
+		if (collect_thread(ctx, &t->threads[i], err) < 0)
+			return cr_error_wrap(err, "thread %d", t->threads[i].tid);
+	return 0;
+}
+
+/* The blocked mask (as injection found it) and what only the thread itself
+ * can tell. */
+static int threads_collect_injected(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+{
+	for (size_t i = 0; i < t->n_threads; i++) {
+		struct dump_thread *th = &t->threads[i];
+
+		th->core->sigmask = th->inj.orig_sigmask;
+		if (dump_injected(ctx, t, th, err) < 0)
+			return cr_error_wrap(err, "thread %d", th->tid);
+	}
+	return 0;
 }
 
 /* --------------------------------------------------------------- restore */
 
-int thread_validate(const struct restore_task *t, uint32_t xstate_size, uint64_t xfeatures, cr_error_t *err)
+#define COMM_MAX 16
+
+static int threads_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
 {
-	uint64_t host = regs_host_xfeatures();
+	uint32_t xstate_size = ctx->inv->xstate_size;
+	uint64_t xfeatures = ctx->inv->xfeatures, host = regs_host_xfeatures();
 
 	if (t->core->n_threads == 0 || t->core->n_threads != t->pstree->n_threads)
 		return cr_error(err, 0, "core-%d.img: %zu threads, pstree.img says %zu", t->pid, t->core->n_threads,
@@ -107,6 +133,9 @@ int thread_validate(const struct restore_task *t, uint32_t xstate_size, uint64_t
 	for (size_t i = 0; i < t->core->n_threads; i++) {
 		const ThreadCore *th = t->core->threads[i];
 
+		if (th->tid != t->pstree->threads[i]->ns_tid[0] || strlen(th->comm) >= COMM_MAX)
+			return cr_error(err, 0, "core-%d.img: thread %zu disagrees with pstree.img or has a bad name",
+					t->pid, i);
 		if (th->regs == NULL || th->xstate.len != xstate_size)
 			return cr_error(err, 0, "core-%d.img: thread %zu: register state is incomplete", t->pid, i);
 		if (regs_xstate_bv(th->xstate.data, th->xstate.len) & ~xfeatures)
@@ -119,12 +148,6 @@ int thread_validate(const struct restore_task *t, uint32_t xstate_size, uint64_t
 	return 0;
 }
 
-int thread_restore_child(const struct restore_task *t, cr_error_t *err)
-{
-	if (prctl(PR_SET_NAME, t->core->threads[0]->comm, 0, 0, 0) < 0)
-		return cr_error(err, errno, "set thread name");
-	return 0;
-}
 
 /* clone3 for a thread that parks at once: the child side runs only the
  * instructions below, never returning into C (it shares cr's stack). */
@@ -145,8 +168,14 @@ static long clone_parked_thread(struct clone_args *args)
 	return ret;
 }
 
-int thread_create_others(const struct restore_task *t, cr_error_t *err)
+/* In the child: the main thread's name, then the other threads, each with
+ * its tids, parked in a pause() loop that touches no memory until the
+ * restorer takes it over. */
+static int threads_setup(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
+	(void)ctx;
+	if (prctl(PR_SET_NAME, t->core->threads[0]->comm, 0, 0, 0) < 0)
+		return cr_error(err, errno, "set thread name");
 	for (size_t i = 1; i < t->pstree->n_threads; i++) {
 		const ThreadIds *ids = t->pstree->threads[i];
 		pid_t set_tid[64];
@@ -166,27 +195,18 @@ int thread_create_others(const struct restore_task *t, cr_error_t *err)
 	return 0;
 }
 
-int thread_queue_forget_cr_rseq(struct restore_task *t, cr_error_t *err)
-{
-	struct ptrace_rseq_configuration conf;
-	bool has;
-
-	if (ptrace_get_rseq(t->host_pid, &conf, &has, err) < 0)
-		return -1;
-	if (has)
-		inject_batch_add(&t->batch, "unregister cr's rseq", SYS_rseq, conf.rseq_abi_pointer,
-				 conf.rseq_abi_size, RSEQ_FLAG_UNREGISTER, conf.signature, 0, 0);
-	return 0;
-}
-
 /* Everything a thread's kernel state needs; the batch must be run by the
- * thread itself: these calls act on the calling thread. */
-int thread_queue_state(struct restore_task *t, struct restore_thread *th, cr_error_t *err)
+ * thread itself: these calls act on the calling thread.  They share the
+ * trampoline's slots with the other threads': each thread's batch runs
+ * before the next thread's is queued. */
+static int threads_apply_thread(struct restore_ctx *ctx, struct restore_task *t, struct restore_thread *th,
+				cr_error_t *err)
 {
 	const ThreadCore *tc = th->core;
 	const SigaltstackEntry *a = tc->altstack;
 	char comm[16] = { 0 };
 
+	(void)ctx;
 	strncpy(comm, tc->comm, sizeof(comm) - 1);
 	if (remote_write(t->host_pid, t->tramp + TRAMP_COMM, comm, sizeof(comm), err) < 0)
 		return -1;
@@ -237,3 +257,12 @@ int thread_restore_final(struct restore_task *t, cr_error_t *err)
 		return cr_error(err, (int)-r, "pid %d: unmap the trampoline", t->pid);
 	return set_thread_state(main_th, err);
 }
+
+const struct state_kind state_threads = {
+	.name = "threads",
+	.collect = threads_collect,
+	.collect_injected = threads_collect_injected,
+	.validate = threads_validate,
+	.setup = threads_setup,
+	.apply_thread = threads_apply_thread,
+};

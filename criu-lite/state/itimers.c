@@ -1,4 +1,6 @@
-#include "state/timers.h"
+/* Interval timers (setitimer): each armed one with its time left and
+ * interval, read and set again by injection. */
+#include "state/state.h"
 #include "os/util.h"
 
 #include <errno.h>
@@ -19,7 +21,7 @@ static struct timeval us_tv(uint64_t us)
 	return tv;
 }
 
-int timers_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+static int itimers_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
 	struct itimerval it[N_ITIMERS];
 	CoreEntry *core = t->core;
@@ -50,15 +52,26 @@ int timers_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 _Static_assert(TRAMP_ITIMER + N_ITIMERS * sizeof(struct itimerval) <= TRAMP_COMM,
 	       "the trampoline holds every interval timer");
 
-int timers_queue(struct restore_task *t, cr_error_t *err)
+static int itimers_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
 {
+	(void)ctx;
+	for (size_t i = 0; i < t->core->n_itimers; i++)
+		if (t->core->itimers[i]->which >= N_ITIMERS)
+			return cr_error(err, 0, "core-%d.img: unknown interval timer %u", t->pid,
+					t->core->itimers[i]->which);
+	return 0;
+}
+
+/* Each armed timer gets its remaining time; the values wait in the
+ * trampoline. */
+static int itimers_apply(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+{
+	(void)ctx;
 	for (size_t i = 0; i < t->core->n_itimers; i++) {
 		const ItimerEntry *e = t->core->itimers[i];
 		struct itimerval it = { .it_interval = us_tv(e->interval_us), .it_value = us_tv(e->value_us) };
 		uint64_t slot;
 
-		if (e->which >= N_ITIMERS)
-			return cr_error(err, 0, "core-%d.img: unknown interval timer %u", t->pid, e->which);
 		slot = t->tramp + TRAMP_ITIMER + e->which * sizeof(it);
 		if (remote_write(t->host_pid, slot, &it, sizeof(it), err) < 0)
 			return cr_error_wrap(err, "write interval timer");
@@ -66,3 +79,10 @@ int timers_queue(struct restore_task *t, cr_error_t *err)
 	}
 	return 0;
 }
+
+const struct state_kind state_itimers = {
+	.name = "interval timers",
+	.collect_injected = itimers_collect,
+	.validate = itimers_validate,
+	.apply = itimers_apply,
+};

@@ -1,0 +1,183 @@
+/* Collecting what each process of the frozen tree holds.
+ *
+ * The driver reads what the machinery itself needs (status, stat, pid
+ * namespaces, maps, each thread's registers with the restart fixup); then
+ * every kind of state collects from outside, then, with every thread in
+ * injection and a scratch page mapped in the process, by injected
+ * syscalls.  Injection leaves no trace: the scratch page is unmapped and
+ * every register and signal mask put back, here or by release_tree. */
+#include "dump/steps.h"
+#include "dump/supervise.h"
+#include "os/ptrace.h"
+#include "os/regs.h"
+#include "os/util.h"
+#include "state/state.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+static int read_ns_id(pid_t pid, const char *name, uint64_t *id, cr_error_t *err)
+{
+	char path[64], link[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/%s", pid, name);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return cr_error(err, errno, "readlink %s", path);
+	link[n] = '\0';
+	if (sscanf(link, "pid:[%" SCNu64 "]", id) != 1)
+		return cr_error(err, 0, "%s: unexpected '%s'", path, link);
+	return 0;
+}
+
+/* The process's messages, which the kinds fill in: core-PID.img and
+ * mm-PID.img hold one each. */
+static void init_task_protos(struct dump_ctx *ctx, struct dump_task *t)
+{
+	t->core = arena_new(&ctx->arena, CoreEntry);
+	core_entry__init(t->core);
+	t->core->pid = (uint32_t)t->pid;
+	t->core->threads = arena_array(&ctx->arena, ThreadCore *, t->n_threads);
+	t->core->n_threads = t->n_threads;
+	for (size_t i = 0; i < t->n_threads; i++) {
+		ThreadCore *tc = arena_new(&ctx->arena, ThreadCore);
+
+		thread_core__init(tc);
+		t->threads[i].core = tc;
+		t->core->threads[i] = tc;
+	}
+	t->mm = arena_new(&ctx->arena, MmEntry);
+	mm_entry__init(t->mm);
+	t->img[CR_IMG_CORE] = (struct img_msgs){ arena_memdup(&ctx->arena, &t->core, sizeof(t->core)), 1 };
+	t->img[CR_IMG_MM] = (struct img_msgs){ arena_memdup(&ctx->arena, &t->mm, sizeof(t->mm)), 1 };
+}
+
+/* ------------------------------------------------------------ injection */
+
+static int find_vdso_syscall(struct dump_task *t, uint64_t *ip, cr_error_t *err)
+{
+	for (size_t i = 0; i < t->vmas.n; i++)
+		if (t->vmas.v[i].special == VMA_SPECIAL_VDSO)
+			return inject_find_syscall(t->pid, t->vmas.v[i].start, t->vmas.v[i].end, ip, err);
+	return cr_error(err, 0, "pid %d has no vdso; cr needs it to run syscalls in the process", t->pid);
+}
+
+static int begin_injection(struct dump_task *t, uint64_t ip, cr_error_t *err)
+{
+	for (size_t i = 0; i < t->n_threads; i++) {
+		struct dump_thread *th = &t->threads[i];
+
+		if (inject_begin(&th->inj, th->tid, ip, err) < 0)
+			return -1;
+		th->inj.orig = th->regs;   /* resume with the restart fixup applied */
+	}
+	return 0;
+}
+
+static int end_injection(struct dump_task *t, cr_error_t *err)
+{
+	for (size_t i = 0; i < t->n_threads; i++)
+		if (inject_end(&t->threads[i].inj, err) < 0)
+			return -1;
+	return 0;
+}
+
+/* Every thread in injection, the scratch page mapped with the batch loop
+ * in it. */
+static int map_scratch(struct dump_task *t, cr_error_t *err)
+{
+	uint64_t ip;
+	long addr;
+
+	if (find_vdso_syscall(t, &ip, err) < 0 || begin_injection(t, ip, err) < 0)
+		return -1;
+	if (inject_call(t->inj, "map scratch pages", SYS_mmap, 0, SCRATCH_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+			MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0, &addr, err) < 0)
+		return -1;
+	t->scratch = (uint64_t)addr;
+	if (remote_write(t->pid, t->scratch + SCRATCH_BATCH, inject_batch_code, INJECT_BATCH_CODE_SIZE, err) < 0)
+		return cr_error_wrap(err, "write the batch loop");
+	return 0;
+}
+
+static int unmap_scratch(struct dump_task *t, cr_error_t *err)
+{
+	if (inject_call(t->inj, "unmap scratch page", SYS_munmap, t->scratch, SCRATCH_SIZE, 0, 0, 0, 0, NULL,
+			err) < 0)
+		return -1;
+	t->scratch = 0;
+	return end_injection(t, err);
+}
+
+/* ------------------------------------------------------------ a process */
+
+static int collect_threads(struct dump_task *t, cr_error_t *err)
+{
+	for (size_t i = 0; i < t->n_threads; i++) {
+		struct dump_thread *th = &t->threads[i];
+
+		if (proc_read_status(t->pid, th->tid, &th->status, err) < 0 ||
+		    ptrace_get_regs(th->tid, &th->regs, err) < 0)
+			return -1;
+		regs_fixup_restart(&th->regs);
+	}
+	return 0;
+}
+
+/* A zombie has no namespaces left to show: it lived in its parent's
+ * namespace for children, unless it was that namespace's init. */
+static void zombie_pidns(struct dump_ctx *ctx, struct dump_task *t)
+{
+	const struct dump_task *parent = dump_find_task(ctx, t->ppid);
+
+	t->pidns = parent ? parent->pidns_for_children : 0;
+	if (t->status.n_levels > 0 && t->status.ns_pid[t->status.n_levels - 1] == 1)
+		t->pidns ^= (uint64_t)t->pid << 32;   /* an init of its own, dead namespace */
+	t->pidns_for_children = t->pidns;
+}
+
+/* What the machinery needs: the tree's shape, the layout, the registers. */
+static int collect_basics(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+{
+	if (proc_read_status(t->pid, 0, &t->status, err) < 0 || proc_read_stat(t->pid, &t->stat, err) < 0)
+		return -1;
+	if (t->zombie) {
+		zombie_pidns(ctx, t);
+		return 0;
+	}
+	if (read_ns_id(t->pid, "pid", &t->pidns, err) < 0 ||
+	    read_ns_id(t->pid, "pid_for_children", &t->pidns_for_children, err) < 0 ||
+	    proc_read_maps(t->pid, &t->vmas, err) < 0 || collect_threads(t, err) < 0)
+		return -1;
+	init_task_protos(ctx, t);
+	t->core->exit_signal = t->stat.exit_signal;
+	t->core->has_stopped = true;
+	t->core->stopped = t->was_stopped;
+	return 0;
+}
+
+static int collect_task(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+{
+	if (collect_basics(ctx, t, err) < 0)
+		return -1;
+	if (t->zombie)
+		return 0;
+	if (state_collect(ctx, t, err) < 0 || map_scratch(t, err) < 0 || state_collect_injected(ctx, t, err) < 0)
+		return -1;
+	return unmap_scratch(t, err);
+}
+
+int collect_tree(struct dump_ctx *ctx, cr_error_t *err)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		if (cr_should_stop())
+			return cr_error(err, EINTR, "interrupted");
+		if (collect_task(ctx, &ctx->tasks[i], err) < 0)
+			return -1;
+	}
+	return state_check_tree(ctx, err);
+}

@@ -1,0 +1,275 @@
+/* Freezing the tree and letting it go: every thread of every process is
+ * seized with ptrace (PTRACE_SEIZE + PTRACE_INTERRUPT) until a pass over
+ * the tree finds no new child or thread; at the end every task is released
+ * as it was, or the tree is killed and its pids waited for. */
+#include "dump/steps.h"
+#include "dump/supervise.h"
+#include "os/log.h"
+#include "os/ptrace.h"
+#include "os/util.h"
+#include "os/xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#define REAP_WAIT_MS 10000
+
+/* ---------------------------------------------------------- the freeze */
+
+struct dump_task *dump_find_task(struct dump_ctx *ctx, pid_t pid)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		if (ctx->tasks[i].pid == pid)
+			return &ctx->tasks[i];
+	return NULL;
+}
+
+static void add_task(struct dump_ctx *ctx, pid_t pid, pid_t ppid)
+{
+	ctx->tasks = xreallocarray(ctx->tasks, ctx->n_tasks + 1, sizeof(*ctx->tasks));
+	memset(&ctx->tasks[ctx->n_tasks], 0, sizeof(ctx->tasks[0]));
+	ctx->tasks[ctx->n_tasks].pid = pid;
+	ctx->tasks[ctx->n_tasks].ppid = ppid;
+	ctx->n_tasks++;
+}
+
+static bool has_thread(const struct dump_task *t, pid_t tid)
+{
+	for (size_t i = 0; i < t->n_threads; i++)
+		if (t->threads[i].tid == tid)
+			return true;
+	return false;
+}
+
+static int seize_thread(struct dump_task *t, pid_t tid, bool *seized, cr_error_t *err)
+{
+	bool stopped;
+
+	*seized = false;
+	t->threads = xreallocarray(t->threads, t->n_threads + 1, sizeof(*t->threads));
+	if (ptrace_seize_stop(tid, CR_PTRACE_OPTIONS_DUMP, &stopped, err) < 0) {
+		if (kill(tid, 0) < 0 && errno == ESRCH && tid != t->pid) {
+			cr_error_release(err);   /* the thread exited meanwhile */
+			return 0;
+		}
+		return -1;
+	}
+	memset(&t->threads[t->n_threads], 0, sizeof(t->threads[0]));
+	t->threads[t->n_threads].tid = tid;
+	t->threads[t->n_threads].seized = true;
+	t->n_threads++;
+	if (tid == t->pid)
+		t->was_stopped = stopped;
+	*seized = true;
+	return 0;
+}
+
+static int task_state(pid_t pid, char *state, cr_error_t *err)
+{
+	struct proc_status st;
+
+	if (proc_read_status(pid, 0, &st, err) < 0)
+		return -1;
+	*state = st.state;
+	proc_status_free(&st);
+	return 0;
+}
+
+/* Seizes every thread of t not seized yet; *changed if there was one. */
+static int freeze_threads(struct dump_task *t, bool *changed, cr_error_t *err)
+{
+	cleanup_free pid_t *tids = NULL;
+	size_t n = 0;
+
+	if (proc_list_tasks(t->pid, &tids, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		bool seized;
+
+		if (has_thread(t, tids[i]))
+			continue;
+		if (seize_thread(t, tids[i], &seized, err) < 0)
+			return -1;
+		*changed |= seized;
+	}
+	return 0;
+}
+
+static int add_children(struct dump_ctx *ctx, size_t idx, bool *changed, cr_error_t *err)
+{
+	for (size_t j = 0; j < ctx->tasks[idx].n_threads; j++) {
+		pid_t pid = ctx->tasks[idx].pid;
+		char path[96];
+		cleanup_free char *text = NULL;
+
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, ctx->tasks[idx].threads[j].tid);
+		if (read_whole_file_at(AT_FDCWD, path, &text, NULL, err) < 0)
+			return -1;
+		for (char *tok = strtok(text, " \n"); tok != NULL; tok = strtok(NULL, " \n")) {
+			pid_t child = (pid_t)strtol(tok, NULL, 10);
+
+			if (child <= 0 || dump_find_task(ctx, child) != NULL)
+				continue;
+			add_task(ctx, child, pid);
+			*changed = true;
+		}
+	}
+	return 0;
+}
+
+static int freeze_one(struct dump_ctx *ctx, size_t idx, bool *changed, cr_error_t *err)
+{
+	struct dump_task *t = &ctx->tasks[idx];
+	char state;
+
+	if (t->zombie)
+		return 0;
+	if (cr_should_stop())
+		return cr_error(err, EINTR, "interrupted");
+	if (t->n_threads == 0) {
+		if (task_state(t->pid, &state, err) < 0)
+			return -1;
+		if (state == 'Z') {
+			if (idx == 0)
+				return cr_error(err, 0, "pid %d is a zombie: there is nothing to dump", t->pid);
+			t->zombie = true;
+			return 0;
+		}
+	}
+	if (freeze_threads(t, changed, err) < 0)
+		return -1;
+	return add_children(ctx, idx, changed, err);
+}
+
+
+/* The main thread first, so threads[0] and t->inj are the process's. */
+static void order_threads(struct dump_task *t)
+{
+	for (size_t i = 1; i < t->n_threads; i++) {
+		if (t->threads[i].tid == t->pid) {
+			struct dump_thread tmp = t->threads[0];
+
+			t->threads[0] = t->threads[i];
+			t->threads[i] = tmp;
+		}
+	}
+	t->inj = t->n_threads ? &t->threads[0].inj : NULL;
+}
+
+int freeze_tree(struct dump_ctx *ctx, pid_t root, cr_error_t *err)
+{
+	bool changed = true;
+
+	add_task(ctx, root, 0);
+	while (changed) {
+		changed = false;
+		for (size_t i = 0; i < ctx->n_tasks; i++)
+			if (freeze_one(ctx, i, &changed, err) < 0)
+				return cr_error_wrap(err, "freeze pid %d", ctx->tasks[i].pid);
+	}
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		order_threads(&ctx->tasks[i]);
+	return 0;
+}
+
+/* ------------------------------------------------------- letting it go */
+
+/* Puts a process back as it was: registers, signal mask, running (or
+ * stopped, if it was). */
+static void release_task(struct dump_task *t)
+{
+	cr_error_t err = NULL;
+
+	if (t->scratch && t->inj && t->inj->active)
+		inject_syscall(t->inj, SYS_munmap, t->scratch, SCRATCH_SIZE, 0, 0, 0, 0, &(long){ 0 }, &err);
+	cr_error_release(&err);
+	for (size_t i = 0; i < t->n_threads; i++) {
+		struct dump_thread *th = &t->threads[i];
+
+		if (!th->seized)
+			continue;
+		if (th->inj.active && inject_end(&th->inj, &err) < 0) {
+			pr_warn("task %d: %s", th->tid, err->msg);
+			cr_error_release(&err);
+		}
+		/* Detaching from an injection stop resumes the task: a process
+		 * that was stopped gets its SIGSTOP back. */
+		if (ptrace_release(th->tid, (i == 0 && t->was_stopped) ? SIGSTOP : 0, &err) < 0) {
+			pr_warn("%s", err->msg);
+			cr_error_release(&err);
+		}
+		th->seized = false;
+	}
+}
+
+/* One deadline for the whole tree: killed orphans are reaped by whoever
+ * adopts them, which on some hosts (a slow PID 1) takes seconds. */
+static void wait_until_reaped(const struct dump_ctx *ctx)
+{
+	struct timespec pause = { .tv_nsec = 1000000 };
+	size_t i = 0;
+
+	for (int ms = 0; i < ctx->n_tasks && ms < REAP_WAIT_MS;) {
+		if (kill(ctx->tasks[i].pid, 0) < 0 && errno == ESRCH) {
+			i++;
+			continue;
+		}
+		nanosleep(&pause, NULL);
+		ms++;
+	}
+	for (; i < ctx->n_tasks; i++)
+		if (kill(ctx->tasks[i].pid, 0) == 0)
+			pr_warn("pid %d is dead but has not been reaped yet; a restore will fail until it is",
+				ctx->tasks[i].pid);
+}
+
+static size_t reap_traced(struct dump_ctx *ctx)
+{
+	size_t left = 0;
+	int status;
+
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		struct dump_task *t = &ctx->tasks[i];
+
+		for (size_t j = 0; j < t->n_threads; j++) {
+			pid_t r;
+
+			if (!t->threads[j].seized)
+				continue;
+			r = waitpid(t->threads[j].tid, &status, __WALL | WNOHANG);
+			if (r == t->threads[j].tid || (r < 0 && errno == ECHILD))
+				t->threads[j].seized = false;
+			else
+				left++;
+		}
+	}
+	return left;
+}
+
+/* Kills the tree and collects every tracee's death.  Deaths come in an
+ * order the kernel decides (a group leader after its threads, a namespace's
+ * init after everything in it), so take whichever is ready. */
+void kill_tree(struct dump_ctx *ctx)
+{
+	struct timespec pause = { .tv_nsec = 1000000 };
+
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		if (!ctx->tasks[i].zombie)
+			kill(ctx->tasks[i].pid, SIGKILL);
+	for (int ms = 0; reap_traced(ctx) > 0 && ms < REAP_WAIT_MS; ms++)
+		nanosleep(&pause, NULL);
+	wait_until_reaped(ctx);
+}
+
+void release_tree(struct dump_ctx *ctx)
+{
+	cr_interrupt_armed = 0;   /* releasing must finish, signal or not */
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		release_task(&ctx->tasks[i]);
+}

@@ -1,0 +1,183 @@
+/* The image directory and what a dump writes into it: each process's
+ * images (the message images the kinds filled in t->img, then each kind's
+ * own, such as page data), pstree.img, files.img, and last the inventory,
+ * once everything else is durable. */
+#include "dump/steps.h"
+#include "img/image.h"
+#include "os/progress.h"
+#include "os/regs.h"
+#include "os/util.h"
+#include "state/state.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+
+int open_image_dir(const char *dir, cr_error_t *err)
+{
+	char inventory[IMG_NAME_MAX];
+	int fd;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return cr_error(err, errno, "create image directory %s", dir);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return cr_error(err, errno, "open image directory %s", dir);
+	if (faccessat(fd, img_name(inventory, CR_IMG_INVENTORY, 0), F_OK, 0) == 0) {
+		close(fd);
+		return cr_error(err, EEXIST, "%s already holds a dump (%s); use an empty directory", dir,
+				inventory);
+	}
+	return fd;
+}
+
+void remove_partial_images(int dirfd)
+{
+	DIR *d = fdopendir(dup(dirfd));
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+
+		if (len > 4 && strcmp(de->d_name + len - 4, ".img") == 0)
+			unlinkat(dirfd, de->d_name, 0);
+	}
+	closedir(d);
+}
+
+static uint32_t *copy_ids(struct dump_ctx *ctx, const pid_t *ids, size_t n)
+{
+	return arena_memdup(&ctx->arena, ids, n * sizeof(uint32_t));
+}
+
+static PstreeEntry *pstree_of(struct dump_ctx *ctx, const struct dump_task *t)
+{
+	PstreeEntry *p = arena_new(&ctx->arena, PstreeEntry);
+	size_t n = (size_t)t->status.n_levels;
+
+	pstree_entry__init(p);
+	p->n_ns_pid = p->n_ns_pgid = p->n_ns_sid = n;
+	p->ns_pid = copy_ids(ctx, t->status.ns_pid, n);
+	p->ns_pgid = copy_ids(ctx, t->status.ns_pgid, n);
+	p->ns_sid = copy_ids(ctx, t->status.ns_sid, n);
+	p->ppid = (uint32_t)t->ppid;
+	p->pidns = t->pidns;
+	p->pidns_for_children = t->pidns_for_children;
+	if (t->zombie) {
+		p->has_zombie = p->has_exit_status = true;
+		p->zombie = true;
+		p->exit_status = (uint32_t)t->stat.exit_code;
+		return p;
+	}
+	p->threads = arena_array(&ctx->arena, ThreadIds *, t->n_threads);
+	p->n_threads = t->n_threads;
+	for (size_t i = 0; i < t->n_threads; i++) {
+		ThreadIds *th = arena_new(&ctx->arena, ThreadIds);
+		const struct proc_status *st = &t->threads[i].status;
+
+		thread_ids__init(th);
+		th->n_ns_tid = (size_t)st->n_levels;
+		th->ns_tid = copy_ids(ctx, st->ns_pid, th->n_ns_tid);
+		p->threads[i] = th;
+	}
+	return p;
+}
+
+static int write_inventory(struct dump_ctx *ctx, cr_error_t *err)
+{
+	InventoryEntry inv = INVENTORY_ENTRY__INIT;
+	ProtobufCMessage *msg = &inv.base;
+	struct utsname u;
+	struct timespec now;
+	uint32_t *pids = arena_array(&ctx->arena, uint32_t, ctx->n_tasks);
+
+	uname(&u);
+	clock_gettime(CLOCK_REALTIME, &now);
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		if (!ctx->tasks[i].zombie)
+			pids[inv.n_task_pids++] = (uint32_t)ctx->tasks[i].pid;
+	inv.format_version = CR_FORMAT_VERSION;
+	inv.kernel_release = u.release;
+	inv.arch = u.machine;
+	inv.root_pid = (uint32_t)ctx->tasks[0].pid;
+	inv.page_size = (uint32_t)PAGE_SIZE_CR;
+	inv.dump_time_ns = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
+	inv.compress = ctx->opts->compress;
+	inv.shell_job = ctx->opts->shell_job;
+	inv.leave_running = ctx->opts->leave_running;
+	inv.xfeatures = regs_host_xfeatures();
+	inv.xstate_size = (uint32_t)ctx->tasks[0].core->threads[0]->xstate.len;
+	inv.task_pids = pids;
+	inv.cr_version = "0.1";
+	/* Every other image is durable before the inventory vouches for it. */
+	if (cr_img_sync_dir(ctx->dirfd, err) < 0 || img_store(ctx->dirfd, CR_IMG_INVENTORY, 0, &msg, 1, err) < 0)
+		return -1;
+	return cr_img_sync_dir(ctx->dirfd, err);
+}
+
+/* Resident memory of the tree: what the page data will roughly come to. */
+static uint64_t resident_bytes(const struct dump_ctx *ctx)
+{
+	uint64_t total = 0;
+
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		char path[64];
+		unsigned long size, resident;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/statm", ctx->tasks[i].pid);
+		f = fopen(path, "re");
+		if (f != NULL && fscanf(f, "%lu %lu", &size, &resident) == 2)
+			total += (uint64_t)resident * PAGE_SIZE_CR;
+		if (f != NULL)
+			fclose(f);
+	}
+	return total;
+}
+
+/* The message images of t (every per-process kind that is not written by
+ * its own kind), then the kinds' own. */
+static int write_task_images(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+{
+	for (size_t k = 0; k < img_n_kinds; k++) {
+		const struct img_kind *kind = &img_kinds[k];
+
+		if (!img_per_task(kind) || (kind->shape & IMG_STREAMED))
+			continue;
+		if (img_store(ctx->dirfd, kind->kind, t->pid, t->img[kind->kind].v, t->img[kind->kind].n, err) < 0)
+			return -1;
+	}
+	return state_write(ctx, t, err);
+}
+
+static int write_all_images(struct dump_ctx *ctx, cr_error_t *err)
+{
+	ProtobufCMessage **pst = arena_array(&ctx->arena, ProtobufCMessage *, ctx->n_tasks);
+
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		if (!ctx->tasks[i].zombie && write_task_images(ctx, &ctx->tasks[i], err) < 0)
+			return -1;
+		pst[i] = &pstree_of(ctx, &ctx->tasks[i])->base;
+	}
+	if (img_store(ctx->dirfd, CR_IMG_PSTREE, 0, pst, ctx->n_tasks, err) < 0 ||
+	    img_store(ctx->dirfd, CR_IMG_FILES, 0, (ProtobufCMessage **)ctx->files.v, ctx->files.n, err) < 0)
+		return -1;
+	return write_inventory(ctx, err);
+}
+
+int write_images(struct dump_ctx *ctx, cr_error_t *err)
+{
+	int ret;
+
+	progress_start("dump", resident_bytes(ctx), 1);
+	ret = write_all_images(ctx, err);
+	progress_done();
+	return ret;
+}

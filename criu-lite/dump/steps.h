@@ -1,0 +1,34 @@
+/* The steps of a dump, each in a file of its own:
+ *   freeze.c   seize every thread of the tree; let it go again, or kill it
+ *   collect.c  what each process holds, through the table of state kinds
+ *   images.c   the image directory and everything written into it */
+#ifndef CR_DUMP_STEPS_H
+#define CR_DUMP_STEPS_H
+
+#include "os/error.h"
+#include "state/task.h"
+
+/* Seizes every thread of every process of the tree rooted at root (which
+ * becomes ctx->tasks[0]), again and again until a whole pass finds nothing
+ * new: a frozen task cannot fork any more.  threads[0] is each process's
+ * main thread. */
+int freeze_tree(struct dump_ctx *ctx, pid_t root, cr_error_t *err);
+/* Puts every task back as it was: registers, signal mask, running (or
+ * stopped, if it was). */
+void release_tree(struct dump_ctx *ctx);
+/* Kills the tree and waits until its pids are free again. */
+void kill_tree(struct dump_ctx *ctx);
+/* The process of the tree with that pid, or NULL. */
+struct dump_task *dump_find_task(struct dump_ctx *ctx, pid_t pid);
+
+/* Collects the state of every process, then checks the whole tree. */
+int collect_tree(struct dump_ctx *ctx, cr_error_t *err);
+
+/* Creates (0700) or opens the image directory, which must hold no dump. */
+int open_image_dir(const char *dir, cr_error_t *err);
+/* Writes every image, the inventory last and everything durable. */
+int write_images(struct dump_ctx *ctx, cr_error_t *err);
+/* Removes the image files a failed dump created (never the log). */
+void remove_partial_images(int dirfd);
+
+#endif

@@ -1,0 +1,163 @@
+/* Regular files and directories, character devices, and the terminal a
+ * shell job runs on. */
+#include "fd/reg.h"
+#include "fd/fdkind.h"
+#include "os/log.h"
+#include "os/proc.h"
+#include "os/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+
+/* Terminals: the pty slaves (136-143), the virtual consoles (4), /dev/tty
+ * and /dev/console (5:0, 5:1). */
+static bool is_tty_rdev(dev_t rdev)
+{
+	unsigned maj = major(rdev), min = minor(rdev);
+
+	return (maj >= 136 && maj <= 143) || maj == 4 || (maj == 5 && (min == 0 || min == 1));
+}
+
+uint64_t reg_mtime_ns(const struct stat *st)
+{
+	return (uint64_t)st->st_mtim.tv_sec * 1000000000ULL + (uint64_t)st->st_mtim.tv_nsec;
+}
+
+/* --- regular files and directories -------------------------------------- */
+
+static bool reg_match(const struct fd_probe *p)
+{
+	mode_t type = p->st.st_mode & S_IFMT;
+	struct stat now;
+
+	if (type != S_IFREG && type != S_IFDIR)
+		return false;
+	if (p->link[0] != '/' || proc_link_deleted(p->link, NULL) || strncmp(p->link, "/memfd:", 7) == 0)
+		return false;
+	/* The path must still lead to the same file. */
+	return stat(p->link, &now) == 0 && now.st_ino == p->st.st_ino && now.st_dev == p->st.st_dev;
+}
+
+static int reg_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
+		    cr_error_t *err)
+{
+	(void)ctx, (void)t, (void)err;
+	fe->has_size = fe->has_mode = true;
+	fe->size = S_ISREG(p->st.st_mode) ? (uint64_t)p->st.st_size : 0;
+	fe->mode = p->st.st_mode;
+	return 0;
+}
+
+int reg_open(const FileEntry *fe, bool strict, cr_error_t *err)
+{
+	int flags = (int)fe->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC);
+	cleanup_close int fd = open(fe->path, flags | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+
+	if (fd < 0)
+		return cr_error(err, errno, "open %s", fe->path);
+	if (fstat(fd, &st) < 0)
+		return cr_error(err, errno, "stat %s", fe->path);
+	if (strict && ((uint64_t)st.st_size != fe->size || (fe->has_mtime_ns && reg_mtime_ns(&st) != fe->mtime_ns)))
+		return cr_error(err, 0, "%s changed since the dump (size %lld, was %llu); restore needs "
+				"the same file", fe->path, (long long)st.st_size, (unsigned long long)fe->size);
+	if (!strict && S_ISREG(st.st_mode) && (uint64_t)st.st_size != fe->size)
+		pr_warn("%s: size is %lld, was %llu at dump", fe->path, (long long)st.st_size,
+			(unsigned long long)fe->size);
+	if (fe->pos && lseek(fd, (off_t)fe->pos, SEEK_SET) < 0)
+		return cr_error(err, errno, "seek %s to %llu", fe->path, (unsigned long long)fe->pos);
+	return steal_fd(&fd);
+}
+
+static int reg_kind_open(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe,
+			 cr_error_t *err)
+{
+	(void)ctx, (void)t;
+	return reg_open(fe, false, err);
+}
+
+const struct fd_kind fdkind_reg = {
+	.name = "regular file", .kind = FILE_KIND__FILE_REG, .shareable = true,
+	.match = reg_match, .dump = reg_dump, .open = reg_kind_open,
+};
+
+/* --- character devices --------------------------------------------------- */
+
+static bool chr_match(const struct fd_probe *p)
+{
+	return S_ISCHR(p->st.st_mode) && p->link[0] == '/' && strcmp(p->link, "/dev/ptmx") != 0 &&
+	       strncmp(p->link, "/dev/pts/", 9) != 0;
+}
+
+static int chr_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
+		    cr_error_t *err)
+{
+	(void)ctx, (void)t, (void)err;
+	fe->has_rdev = true;
+	fe->rdev = (uint32_t)p->st.st_rdev;
+	return 0;
+}
+
+static int chr_open(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe, cr_error_t *err)
+{
+	cleanup_close int fd = open(fe->path, ((int)fe->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC |
+				    O_NOCTTY);
+	struct stat st;
+
+	(void)ctx, (void)t;
+	if (fd < 0)
+		return cr_error(err, errno, "open %s", fe->path);
+	if (fstat(fd, &st) < 0)
+		return cr_error(err, errno, "stat %s", fe->path);
+	if (!S_ISCHR(st.st_mode) || (fe->has_rdev && st.st_rdev != fe->rdev))
+		return cr_error(err, 0, "%s is not the character device it was at dump (%u:%u)", fe->path,
+				major(fe->rdev), minor(fe->rdev));
+	return steal_fd(&fd);
+}
+
+const struct fd_kind fdkind_chr = {
+	.name = "character device", .kind = FILE_KIND__FILE_CHR, .shareable = true,
+	.match = chr_match, .dump = chr_dump, .open = chr_open,
+};
+
+/* --- the terminal of a shell job ------------------------------------------ */
+
+static bool tty_match(const struct fd_probe *p)
+{
+	return S_ISCHR(p->st.st_mode) && is_tty_rdev(p->st.st_rdev);
+}
+
+static int tty_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
+		    cr_error_t *err)
+{
+	(void)t, (void)fe;
+	if (!ctx->opts->shell_job)
+		return cr_error(err, 0, "terminal %s; dump with --shell-job to let the restored process use the "
+				"restoring terminal", p->link);
+	return 0;
+}
+
+static int tty_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
+{
+	if (!ctx->opts->shell_job)
+		return cr_error(err, 0, "a terminal (%s): restore with --shell-job", fe->path);
+	return 0;
+}
+
+/* The restoring terminal, which the restore keeps in a reserved slot. */
+static int tty_open(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe, cr_error_t *err)
+{
+	int fd = fcntl(t->reserved_base + RESERVED_TTY, F_DUPFD_CLOEXEC, 0);
+
+	(void)ctx;
+	if (fd < 0)
+		return cr_error(err, errno, "terminal %s: restore with --shell-job from a terminal", fe->path);
+	return fd;
+}
+
+const struct fd_kind fdkind_tty = {
+	.name = "terminal", .kind = FILE_KIND__FILE_TTY, .shareable = true,
+	.match = tty_match, .dump = tty_dump, .validate = tty_validate, .open = tty_open,
+};

@@ -1,0 +1,25 @@
+/* cr's one policy for running out of memory: an allocation that fails ends
+ * the process, with a message that says what it was for.
+ *
+ * Why not an error like any other: cr must already survive being killed at
+ * any moment (the kernel's OOM killer does not ask), and its safety nets
+ * are built for that: a dump's work runs in a supervised worker, every
+ * restored process dies with the restorer.  Sizes come from validated
+ * images and from the kernel, so a failure means the machine is out of
+ * memory, not that an input lied.  Checking each of hundreds of small
+ * allocations would add error paths that are never tested. */
+#ifndef CR_XALLOC_H
+#define CR_XALLOC_H
+
+#include <stddef.h>
+
+__attribute__((noreturn)) void xalloc_failed(size_t size);
+
+void *xmalloc(size_t size);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t size);
+/* xrealloc of an array of n elements of size each, checked for overflow. */
+void *xreallocarray(void *p, size_t n, size_t size);
+char *xstrdup(const char *s);
+
+#endif

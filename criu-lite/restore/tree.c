@@ -1,0 +1,146 @@
+/* The tree of processes pstree.img describes: every process with its pid
+ * at every level, its parent (which comes before it), its threads, and
+ * whether it is a zombie; and what the host must allow for it. */
+#include "restore/run.h"
+#include "os/util.h"
+#include "os/xalloc.h"
+
+#include <errno.h>
+
+#define MAX_NS_LEVELS 32
+#define PID_LIMIT (1u << 22)   /* PID_MAX_LIMIT on 64-bit */
+
+static struct restore_task *task_by_pid(struct restore_ctx *ctx, uint32_t pid)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		if ((uint32_t)ctx->tasks[i].pid == pid)
+			return &ctx->tasks[i];
+	return NULL;
+}
+
+static int check_pid_sets(const PstreeEntry *p, size_t i, cr_error_t *err)
+{
+	if (p->n_ns_pid == 0 || p->n_ns_pid > MAX_NS_LEVELS || p->n_ns_pgid != p->n_ns_pid ||
+	    p->n_ns_sid != p->n_ns_pid)
+		return cr_error(err, 0, "pstree.img: entry %zu has malformed pid sets", i);
+	for (size_t l = 0; l < p->n_ns_pid; l++)
+		if (p->ns_pid[l] == 0 || p->ns_pid[l] > PID_LIMIT || p->ns_pgid[l] > PID_LIMIT || p->ns_sid[l] > PID_LIMIT)
+			return cr_error(err, 0, "pstree.img: entry %zu has a pid, group or session out of range", i);
+	for (size_t k = 0; k < p->n_threads; k++)
+		for (size_t l = 0; l < p->threads[k]->n_ns_tid; l++)
+			if (p->threads[k]->ns_tid[l] == 0 || p->threads[k]->ns_tid[l] > PID_LIMIT)
+				return cr_error(err, 0, "pstree.img: entry %zu has thread id %u out of range", i,
+						p->threads[k]->ns_tid[l]);
+	if (!p->zombie && (p->n_threads == 0 || p->n_threads > 4096))
+		return cr_error(err, 0, "pstree.img: pid %u has %zu threads", p->ns_pid[0], p->n_threads);
+	return 0;
+}
+
+static int link_parent(struct restore_ctx *ctx, size_t i, cr_error_t *err)
+{
+	struct restore_task *t = &ctx->tasks[i], *p;
+	struct restore_task **kids;
+
+	if (i == 0) {
+		if (t->pstree->ppid != 0)
+			return cr_error(err, 0, "pstree.img: the first entry is not the root");
+		return 0;
+	}
+	p = task_by_pid(ctx, t->pstree->ppid);
+	if (p == NULL || p >= t)
+		return cr_error(err, 0, "pstree.img: pid %d names parent %u, which comes later or not at all",
+				t->pid, t->pstree->ppid);
+	if (p->zombie)
+		return cr_error(err, 0, "pstree.img: pid %d has a zombie parent %d", t->pid, p->pid);
+	if (t->pstree->n_ns_pid < p->pstree->n_ns_pid)
+		return cr_error(err, 0, "pstree.img: pid %d has fewer pid levels than its parent", t->pid);
+	kids = xreallocarray(p->children, p->n_children + 1, sizeof(*kids));
+	p->children = kids;
+	p->children[p->n_children++] = t;
+	t->parent = p;
+	return 0;
+}
+
+/* Without --new-pidns every level from the restorer's namespace down is
+ * restored; with it, only the levels from the root's own namespace down. */
+static int set_level_base(struct restore_run *run, cr_error_t *err)
+{
+	struct restore_ctx *ctx = &run->ctx;
+	size_t base = ctx->opts->new_pidns ? ctx->tasks[0].pstree->n_ns_pid - 1 : 0;
+
+	if (!ctx->opts->new_pidns && ctx->tasks[0].pstree->n_ns_pid != 1)
+		return cr_error(err, 0, "the dumped root %d lives in a nested pid namespace whose init was not "
+				"dumped; restore it with --new-pidns", ctx->tasks[0].pid);
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		ctx->tasks[i].level_base = base;
+	return 0;
+}
+
+int tree_build(struct restore_run *run, cr_error_t *err)
+{
+	struct restore_ctx *ctx = &run->ctx;
+
+	const struct img_msgs *pstree = &ctx->img[CR_IMG_PSTREE];
+
+	if (pstree->n == 0)
+		return cr_error(err, 0, "pstree.img holds no process");
+	ctx->tasks = xcalloc(pstree->n, sizeof(*ctx->tasks));
+	ctx->n_tasks = pstree->n;
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		struct restore_task *t = &ctx->tasks[i];
+
+		t->pstree = (const PstreeEntry *)pstree->v[i];
+		if (check_pid_sets(t->pstree, i, err) < 0)
+			return -1;
+		t->pid = (pid_t)t->pstree->ns_pid[0];
+		t->zombie = t->pstree->zombie;
+		run->n_live += !t->zombie;
+		if (task_by_pid(ctx, (uint32_t)t->pid) != t)
+			return cr_error(err, 0, "pstree.img: pid %d appears twice", t->pid);
+		if (link_parent(ctx, i, err) < 0)
+			return -1;
+	}
+	if (run->n_live != ctx->inv->n_task_pids || (uint32_t)ctx->tasks[0].pid != ctx->inv->root_pid)
+		return cr_error(err, 0, "inventory.img and pstree.img disagree about the processes");
+	return set_level_base(run, err);
+}
+
+static int check_pids_free(const struct restore_ctx *ctx, cr_error_t *err)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		const PstreeEntry *p = ctx->tasks[i].pstree;
+
+		if (pidsel_check_free((pid_t)p->ns_pid[0], err) < 0)
+			return -1;
+		for (size_t j = 1; j < p->n_threads; j++)
+			if (pidsel_check_free((pid_t)p->threads[j]->ns_tid[0], err) < 0)
+				return cr_error_wrap(err, "thread of pid %u", p->ns_pid[0]);
+	}
+	return 0;
+}
+
+/* ns_last_pid sets one level in the caller's namespace: refuse a tree that
+ * needs more before anything is forked. */
+static int check_backend(const struct restore_run *run, cr_error_t *err)
+{
+	if (run->backend != PID_BACKEND_NS_LAST_PID)
+		return 0;
+	if (run->ctx.opts->new_pidns)
+		return cr_error(err, 0, "--pid-backend=ns_last_pid cannot create a pid namespace's init; use clone3");
+	for (size_t i = 0; i < run->ctx.n_tasks; i++) {
+		const struct restore_task *t = &run->ctx.tasks[i];
+
+		if (task_levels(t) != 1 || t->pstree->n_threads > 1)
+			return cr_error(err, 0, "pid %d %s; --pid-backend=ns_last_pid sets only one pid level of a "
+					"process (use clone3)", t->pid, task_levels(t) != 1 ?
+					"lives in a nested pid namespace" : "has threads");
+	}
+	return 0;
+}
+
+int tree_check_host(const struct restore_run *run, cr_error_t *err)
+{
+	if (check_backend(run, err) < 0)
+		return -1;
+	return run->ctx.opts->new_pidns ? 0 : check_pids_free(&run->ctx, err);
+}

@@ -1,0 +1,421 @@
+/* Page data: the contents of a process's memory that neither the kernel
+ * nor a file holds, in pagemap-PID.img (which runs of pages) and
+ * pages-PID.img (their bytes, see img/pages.h).
+ *
+ * Dump: pagemap says which pages of each VMA are present or swapped; they
+ * are read out of the process with process_vm_readv (or /proc/PID/mem for
+ * pages it cannot read) in 1 MiB batches, while the image's own thread
+ * writes the batch before.  Restore: batches are read ahead by the image's
+ * thread while the main thread writes the one before into the process
+ * (process_vm_writev).  The buffers are allocated once for a whole run. */
+#include "state/pagedata.h"
+#include "img/image.h"
+#include "img/pages.h"
+#include "os/log.h"
+#include "os/progress.h"
+#include "os/util.h"
+#include "os/xalloc.h"
+#include "dump/supervise.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+
+#define PM_PRESENT (1ULL << 63)
+#define PM_SWAP    (1ULL << 62)
+#define PM_FILE    (1ULL << 61)
+#define PAGEMAP_BATCH 65536            /* pagemap entries read at once */
+#define COPY_BATCH    (1u << 20)       /* bytes of page data moved at once */
+#define N_BUFS        3                /* batch buffers in flight */
+
+/* ------------------------------------------------------------------ dump */
+
+enum page_policy {
+	PAGES_NONE,          /* contents come from the kernel or the file */
+	PAGES_ANON,          /* every present or swapped page */
+	PAGES_PRIVATE_FILE,  /* pages written since mapping (now anonymous) */
+};
+
+
+static enum page_policy vma_policy(const VmaEntry *e)
+{
+	switch (e->kind) {
+	case VMA_KIND__VMA_VDSO:
+	case VMA_KIND__VMA_VVAR:
+	case VMA_KIND__VMA_VVAR_VCLOCK:
+		return PAGES_NONE;
+	case VMA_KIND__VMA_FILE:
+		return e->shared ? PAGES_NONE : PAGES_PRIVATE_FILE;
+	default:
+		return PAGES_ANON;
+	}
+}
+
+static bool page_wanted(enum page_policy p, uint64_t pm)
+{
+	if (p == PAGES_ANON)
+		return (pm & (PM_PRESENT | PM_SWAP)) != 0;
+	if (p == PAGES_PRIVATE_FILE)
+		return (pm & PM_SWAP) || ((pm & PM_PRESENT) && !(pm & PM_FILE));
+	return false;
+}
+
+/* Allocated once for all the processes of a run: on a VM each new mapping
+ * costs page tables, which made small processes pay for big buffers. */
+struct page_bufs {
+	char *buf[N_BUFS];
+	uint64_t *pagemap;     /* dump only: PAGEMAP_BATCH entries */
+};
+
+void pagedata_bufs_free(struct page_bufs *pb)
+{
+	if (pb == NULL)
+		return;
+	for (int i = 0; i < N_BUFS; i++)
+		free(pb->buf[i]);
+	free(pb->pagemap);
+	free(pb);
+}
+
+static struct page_bufs *page_bufs_get(struct page_bufs **slot, bool pagemap)
+{
+	struct page_bufs *pb = *slot;
+
+	if (pb == NULL)
+		pb = *slot = xcalloc(1, sizeof(*pb));
+	for (int i = 0; i < N_BUFS; i++)
+		if (pb->buf[i] == NULL)
+			pb->buf[i] = xmalloc(COPY_BATCH);
+	if (pagemap && pb->pagemap == NULL)
+		pb->pagemap = xmalloc(PAGEMAP_BATCH * 8);
+	return pb;
+}
+
+struct page_dumper {
+	pid_t pid;
+	int pagemap_fd, mem_fd;
+	struct cr_pages_writer *pages;
+	struct cr_img *pagemap_img;
+	char **bufs;           /* N_BUFS, read into in turn while the image's thread */
+	uint64_t marks[N_BUFS];/* writes out the others; their marks when handed over */
+	int cur;               /* bufs[cur]: the batch being gathered */
+	size_t used;
+	struct iovec remote[IOV_MAX];
+	int n_remote;
+	bool via_mem;          /* batch must be read through /proc/PID/mem */
+	uint64_t run_start, run_pages;
+	uint64_t *pm;          /* pagemap entries of the current window */
+};
+
+static int read_batch(struct page_dumper *d, cr_error_t *err)
+{
+	char *buf = d->bufs[d->cur];
+	struct iovec local = { .iov_base = buf, .iov_len = d->used };
+	size_t off = 0;
+
+	if (!d->via_mem) {
+		ssize_t n = process_vm_readv(d->pid, &local, 1, d->remote, (unsigned long)d->n_remote, 0);
+
+		if (n == (ssize_t)d->used)
+			return 0;
+		/* Fall back page by page through /proc/PID/mem below. */
+	}
+	for (int i = 0; i < d->n_remote; i++) {
+		const struct iovec *r = &d->remote[i];
+		ssize_t n = pread(d->mem_fd, buf + off, r->iov_len, (off_t)(uintptr_t)r->iov_base);
+
+		if (n != (ssize_t)r->iov_len)
+			return cr_error(err, n < 0 ? errno : EIO, "pid %d: read memory at %p (%zu bytes)",
+					d->pid, r->iov_base, r->iov_len);
+		off += r->iov_len;
+	}
+	return 0;
+}
+
+static int flush_batch(struct page_dumper *d, cr_error_t *err)
+{
+	if (cr_should_stop())
+		return cr_error(err, EINTR, "interrupted");
+	if (d->used == 0)
+		return 0;
+	if (read_batch(d, err) < 0)
+		return -1;
+	/* A full batch means much data: worth the threads from now on. */
+	if (d->used == COPY_BATCH && cr_img_async(cr_pages_writer_img(d->pages), err) < 0)
+		return -1;
+	if (cr_pages_write(d->pages, d->bufs[d->cur], d->used, err) < 0)
+		return -1;
+	d->marks[d->cur] = cr_img_mark(cr_pages_writer_img(d->pages));
+	d->cur = (d->cur + 1) % N_BUFS;
+	if (cr_img_wait(cr_pages_writer_img(d->pages), d->marks[d->cur], err) < 0)
+		return -1;
+	progress_add(d->used);
+	d->used = 0;
+	d->n_remote = 0;
+	return 0;
+}
+
+static int emit_run(struct page_dumper *d, cr_error_t *err)
+{
+	PagemapEntry pe = PAGEMAP_ENTRY__INIT;
+
+	if (d->run_pages == 0)
+		return 0;
+	pe.vaddr = d->run_start;
+	pe.nr_pages = (uint32_t)d->run_pages;
+	d->run_pages = 0;
+	return cr_img_write_msg(d->pagemap_img, &pe.base, err);
+}
+
+static int add_pages(struct page_dumper *d, uint64_t addr, uint64_t npages, bool via_mem, cr_error_t *err)
+{
+	if (d->run_pages && (d->run_start + d->run_pages * PAGE_SIZE_CR != addr ||
+			     d->run_pages + npages > UINT32_MAX)) {
+		if (emit_run(d, err) < 0)
+			return -1;
+	}
+	if (d->run_pages == 0)
+		d->run_start = addr;
+	d->run_pages += npages;
+
+	if (d->used && via_mem != d->via_mem && flush_batch(d, err) < 0)
+		return -1;
+	d->via_mem = via_mem;
+	while (npages > 0) {
+		uint64_t room = (COPY_BATCH - d->used) / PAGE_SIZE_CR;
+		uint64_t take = npages < room ? npages : room;
+		struct iovec *last = d->n_remote ? &d->remote[d->n_remote - 1] : NULL;
+
+		if (last && (uint64_t)(uintptr_t)last->iov_base + last->iov_len == addr) {
+			last->iov_len += take * PAGE_SIZE_CR;
+		} else {
+			d->remote[d->n_remote].iov_base = (void *)(uintptr_t)addr;
+			d->remote[d->n_remote].iov_len = take * PAGE_SIZE_CR;
+			d->n_remote++;
+		}
+		d->used += take * PAGE_SIZE_CR;
+		addr += take * PAGE_SIZE_CR;
+		npages -= take;
+		if ((d->used == COPY_BATCH || d->n_remote == IOV_MAX) && flush_batch(d, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int dump_vma_pages(struct page_dumper *d, const VmaEntry *e, cr_error_t *err)
+{
+	enum page_policy policy = vma_policy(e);
+	bool via_mem = !(e->prot & PROT_READ);
+
+	if (policy == PAGES_NONE)
+		return 0;
+	for (uint64_t win = e->start; win < e->end; win += PAGEMAP_BATCH * PAGE_SIZE_CR) {
+		uint64_t n = (e->end - win) / PAGE_SIZE_CR;
+		ssize_t got;
+
+		if (n > PAGEMAP_BATCH)
+			n = PAGEMAP_BATCH;
+		got = pread(d->pagemap_fd, d->pm, n * 8, (off_t)(win / PAGE_SIZE_CR * 8));
+		if (got != (ssize_t)(n * 8))
+			return cr_error(err, got < 0 ? errno : EIO, "pid %d: read pagemap at 0x%lx", d->pid,
+					(unsigned long)win);
+		for (uint64_t i = 0; i < n;) {
+			uint64_t j = i;
+
+			while (j < n && page_wanted(policy, d->pm[j]))
+				j++;
+			if (j > i && add_pages(d, win + i * PAGE_SIZE_CR, j - i, via_mem, err) < 0)
+				return -1;
+			i = j + 1;
+		}
+	}
+	return emit_run(d, err);   /* runs never span two VMAs */
+}
+
+static int open_proc_file(pid_t pid, const char *name, int *fd, cr_error_t *err)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0)
+		return cr_error(err, errno, "open %s", path);
+	return 0;
+}
+
+static int dump_all_pages(struct dump_ctx *ctx, struct dump_task *t, struct page_dumper *d, cr_error_t *err)
+{
+	char name[IMG_NAME_MAX];
+
+	if (cr_img_create(ctx->dirfd, img_name(name, CR_IMG_PAGEMAP, t->pid), CR_IMG_PAGEMAP, &d->pagemap_img,
+			  err) < 0)
+		return -1;
+	if (cr_pages_writer_open(ctx->dirfd, img_name(name, CR_IMG_PAGES, t->pid), ctx->opts->compress,
+				 &d->pages, err) < 0)
+		return -1;
+	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+		if (dump_vma_pages(d, t->mm->vmas[i], err) < 0)
+			return -1;
+	}
+	if (flush_batch(d, err) < 0)
+		return -1;
+	pr_info("pid %d: %llu KiB of pages", t->pid, (unsigned long long)(cr_pages_written(d->pages) >> 10));
+	if (cr_pages_writer_finish(steal_pointer(&d->pages), err) < 0)
+		return -1;
+	return cr_img_finish(steal_pointer(&d->pagemap_img), err);
+}
+
+int pagedata_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+{
+	struct page_dumper d = { .pid = t->pid, .pagemap_fd = -1, .mem_fd = -1 };
+	struct page_bufs *pb = page_bufs_get(&ctx->page_bufs, true);
+	int ret = -1;
+
+	d.bufs = pb->buf;
+	d.pm = pb->pagemap;
+	if (open_proc_file(t->pid, "pagemap", &d.pagemap_fd, err) < 0 ||
+	    open_proc_file(t->pid, "mem", &d.mem_fd, err) < 0)
+		goto out;
+	ret = dump_all_pages(ctx, t, &d, err);
+out:
+	if (d.pages)
+		cr_pages_writer_abort(d.pages);
+	if (d.pagemap_img)
+		cr_img_abort(d.pagemap_img);
+	if (d.pagemap_fd >= 0)
+		close(d.pagemap_fd);
+	if (d.mem_fd >= 0)
+		close(d.mem_fd);
+	if (ret < 0)
+		cr_error_wrap(err, "dump memory of pid %d", t->pid);
+	return ret;
+}
+
+/* --------------------------------------------------------------- restore */
+
+/* One batch of page data: its buffer, where in the process it goes, and
+ * the image mark after which its bytes have arrived. */
+struct fill_batch {
+	char *buf;
+	size_t used;
+	struct iovec remote[IOV_MAX];
+	int n_remote;
+	uint64_t mark;
+};
+
+/* Batches are gathered in turn: while the image's thread reads batch k in
+ * (cr_pages_read_later), the main thread writes batch k-1 into the process. */
+struct page_filler {
+	pid_t pid;
+	struct cr_img *img;
+	struct fill_batch batch[N_BUFS];
+	int cur;               /* being gathered */
+	int prev;              /* gathered, not yet written, or -1 */
+};
+
+static int fill_write(struct page_filler *f, struct fill_batch *b, cr_error_t *err)
+{
+	struct iovec local = { .iov_base = b->buf, .iov_len = b->used };
+	ssize_t n;
+
+	if (cr_img_wait(f->img, b->mark, err) < 0)
+		return -1;
+	n = process_vm_writev(f->pid, &local, 1, b->remote, (unsigned long)b->n_remote, 0);
+	if (n != (ssize_t)b->used)
+		return cr_error(err, n < 0 ? errno : EFAULT, "pid %d: write %zu bytes of pages near %p",
+				f->pid, b->used, b->remote[0].iov_base);
+	progress_add(b->used);
+	return 0;
+}
+
+/* Closes the batch being gathered and writes out the one before it. */
+static int fill_next(struct page_filler *f, cr_error_t *err)
+{
+	struct fill_batch *b = &f->batch[f->cur];
+
+	if (b->used == 0)
+		return 0;
+	b->mark = cr_img_mark(f->img);
+	if (f->prev >= 0 && fill_write(f, &f->batch[f->prev], err) < 0)
+		return -1;
+	f->prev = f->cur;
+	f->cur = (f->cur + 1) % N_BUFS;
+	f->batch[f->cur].used = 0;
+	f->batch[f->cur].n_remote = 0;
+	return 0;
+}
+
+static int fill_finish(struct page_filler *f, cr_error_t *err)
+{
+	if (fill_next(f, err) < 0)
+		return -1;
+	if (f->prev >= 0 && fill_write(f, &f->batch[f->prev], err) < 0)
+		return -1;
+	f->prev = -1;
+	return 0;
+}
+
+static int fill_entry(struct page_filler *f, struct cr_pages_reader *r, const PagemapEntry *p, cr_error_t *err)
+{
+	uint64_t addr = p->vaddr, left = (uint64_t)p->nr_pages * PAGE_SIZE_CR;
+
+	while (left > 0) {
+		struct fill_batch *b = &f->batch[f->cur];
+		size_t n = COPY_BATCH - b->used;
+
+		if (n > left)
+			n = (size_t)left;
+		if (cr_pages_read_later(r, b->buf + b->used, n, err) < 0)
+			return -1;
+		b->remote[b->n_remote].iov_base = (void *)(uintptr_t)addr;
+		b->remote[b->n_remote++].iov_len = n;
+		b->used += n;
+		addr += n;
+		left -= n;
+		if ((b->used == COPY_BATCH || b->n_remote == IOV_MAX) && fill_next(f, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+uint64_t pagedata_bytes(const struct restore_task *t)
+{
+	uint64_t total = 0;
+
+	for (size_t i = 0; i < t->n_pagemap; i++)
+		total += (uint64_t)t->pagemap[i]->nr_pages * PAGE_SIZE_CR;
+	return total;
+}
+
+int pagedata_restore(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+{
+	struct page_bufs *pb = page_bufs_get(&ctx->page_bufs, false);
+	cleanup_free struct page_filler *f = xcalloc(1, sizeof(*f));
+	struct cr_pages_reader *r = NULL;
+	char name[IMG_NAME_MAX];
+	int ret = -1;
+
+	f->pid = t->host_pid;
+	f->prev = -1;
+	for (int i = 0; i < N_BUFS; i++)
+		f->batch[i].buf = pb->buf[i];
+	if (cr_pages_reader_open(ctx->dirfd, img_name(name, CR_IMG_PAGES, t->pid), &r, err) < 0)
+		goto out;
+	f->img = cr_pages_reader_img(r);
+	cr_img_crc_checked(f->img);   /* restore_load verified every image */
+	if (pagedata_bytes(t) >= CR_PAGES_ASYNC_MIN && cr_img_async(f->img, err) < 0)
+		goto out;
+	for (size_t i = 0; i < t->n_pagemap; i++)
+		if (fill_entry(f, r, t->pagemap[i], err) < 0)
+			goto out;
+	if (fill_finish(f, err) < 0 || cr_pages_reader_check_end(r, err) < 0)
+		goto out;
+	ret = 0;
+out:
+	if (r)
+		cr_pages_reader_close(r);
+	return ret;
+}

@@ -1,0 +1,20 @@
+/* Page data: the contents of a process's memory (pagemap-PID.img and
+ * pages-PID.img).  Part of the memory kind (mem.c), which calls these. */
+#ifndef CR_PAGEDATA_H
+#define CR_PAGEDATA_H
+
+#include "os/error.h"
+#include "state/task.h"
+
+/* Dump: writes pagemap-PID.img and pages-PID.img with every page that holds
+ * data the files behind the mappings do not. */
+int pagedata_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
+/* Restore: the bytes of page data pagemap-PID.img lists. */
+uint64_t pagedata_bytes(const struct restore_task *t);
+/* Restore: writes every page of pages-PID.img into the process, whose
+ * VMAs must exist and be writable where pages go. */
+int pagedata_restore(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err);
+/* Frees the page buffers of a dump or restore (allocated on first use). */
+void pagedata_bufs_free(struct page_bufs *pb);
+
+#endif

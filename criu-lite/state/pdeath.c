@@ -1,0 +1,49 @@
+/* The parent-death signal (PR_SET_PDEATHSIG).  Read by injection; put back
+ * by injection after the credentials, because a change of credentials
+ * clears it (restored processes run with SIGKILL until then, so that a
+ * killed restorer takes them along). */
+#include "os/util.h"
+#include "state/state.h"
+
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+static int pdeath_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+{
+	int32_t sig = 0;
+
+	(void)ctx;
+	inject_batch_add(&t->batch, "read the parent-death signal", SYS_prctl, PR_GET_PDEATHSIG,
+			 t->scratch + SCRATCH_PDEATHSIG, 0, 0, 0, 0);
+	if (dump_batch_run(t, t->inj, err) < 0)
+		return -1;
+	if (remote_read(t->pid, t->scratch + SCRATCH_PDEATHSIG, &sig, sizeof(sig), err) < 0)
+		return cr_error_wrap(err, "read the parent-death signal");
+	t->core->has_pdeath_signal = true;
+	t->core->pdeath_signal = (uint32_t)sig;
+	return 0;
+}
+
+static int pdeath_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
+{
+	(void)ctx;
+	if (t->core->pdeath_signal > 64)
+		return cr_error(err, 0, "core-%d.img: parent-death signal %u out of range", t->pid,
+				t->core->pdeath_signal);
+	return 0;
+}
+
+static int pdeath_apply(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+{
+	(void)ctx, (void)err;
+	inject_batch_add(&t->batch, "set the parent-death signal", SYS_prctl, PR_SET_PDEATHSIG,
+			 t->core->pdeath_signal, 0, 0, 0, 0);
+	return 0;
+}
+
+const struct state_kind state_pdeath = {
+	.name = "parent-death signal",
+	.collect_injected = pdeath_collect,
+	.validate = pdeath_validate,
+	.apply = pdeath_apply,
+};

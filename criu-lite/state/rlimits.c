@@ -1,0 +1,77 @@
+/* Resource limits, read from /proc/PID/limits (prlimit on another user's
+ * process needs CAP_SYS_RESOURCE, which these hosts lack) and set by the
+ * child itself, last of all: a limit may forbid what came before (open
+ * files, threads).  Raising a hard limit needs CAP_SYS_RESOURCE: the
+ * restore says so when a dump needs it. */
+#include "os/util.h"
+#include "state/state.h"
+
+#include <errno.h>
+#include <sys/resource.h>
+
+static const char *rlimit_names[RLIM_NLIMITS] = {
+	"RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS",
+	"RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS", "RLIMIT_LOCKS",
+	"RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME",
+};
+
+static int rlimits_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+{
+	struct rlimit lim[RLIM_NLIMITS];
+	CoreEntry *core = t->core;
+
+	if (proc_read_limits(t->pid, lim, err) < 0)
+		return cr_error_wrap(err, "pid %d", t->pid);
+	core->rlimits = arena_array(&ctx->arena, RlimitEntry *, RLIM_NLIMITS);
+	for (int i = 0; i < RLIM_NLIMITS; i++) {
+		RlimitEntry *r = arena_new(&ctx->arena, RlimitEntry);
+
+		rlimit_entry__init(r);
+		r->resource = (uint32_t)i;
+		r->cur = lim[i].rlim_cur;
+		r->max = lim[i].rlim_max;
+		core->rlimits[core->n_rlimits++] = r;
+	}
+	return 0;
+}
+
+static int rlimits_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
+{
+	const CoreEntry *c = t->core;
+
+	(void)ctx;
+	for (size_t i = 0; i < c->n_rlimits; i++)
+		if (c->rlimits[i]->resource >= RLIM_NLIMITS || c->rlimits[i]->cur > c->rlimits[i]->max)
+			return cr_error(err, 0, "core-%d.img: resource limit %u is malformed", t->pid,
+					c->rlimits[i]->resource);
+	return 0;
+}
+
+static int rlimits_setup(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+{
+	(void)ctx;
+	for (size_t i = 0; i < t->core->n_rlimits; i++) {
+		const RlimitEntry *r = t->core->rlimits[i];
+		struct rlimit want = { .rlim_cur = r->cur, .rlim_max = r->max }, now;
+
+		if (getrlimit((int)r->resource, &now) == 0 && now.rlim_cur == want.rlim_cur &&
+		    now.rlim_max == want.rlim_max)
+			continue;
+		if (setrlimit((int)r->resource, &want) < 0) {
+			if (errno == EPERM && want.rlim_max > now.rlim_max)
+				return cr_error(err, EPERM, "raise the hard %s to %llu (it is %llu here): that "
+						"needs CAP_SYS_RESOURCE, which this host does not give",
+						rlimit_names[r->resource], (unsigned long long)want.rlim_max,
+						(unsigned long long)now.rlim_max);
+			return cr_error(err, errno, "set %s", rlimit_names[r->resource]);
+		}
+	}
+	return 0;
+}
+
+const struct state_kind state_rlimits = {
+	.name = "resource limits",
+	.collect = rlimits_collect,
+	.validate = rlimits_validate,
+	.setup = rlimits_setup,
+};

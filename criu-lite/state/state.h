@@ -1,0 +1,86 @@
+/* Kinds of process state: one ordered table, walked by both drivers.
+ *
+ * A kind (memory, the fd table, signals, credentials, ...) lives in a file
+ * of its own in state/ and fills in the hooks it needs; state.c lists every
+ * kind once, in the order below, and both drivers call each hook through
+ * that list.  Adding a kind is one file and one line of the list.
+ *
+ * Dump, for each live process of the tree, while every task is stopped:
+ *   collect           from outside: /proc, ptrace, pidfd_getfd
+ *   collect_injected  by syscalls run inside the process; the main thread
+ *                     (t->inj) and every other thread are in injection, and
+ *                     t->scratch is a scratch page for the answers
+ * and once the whole tree is collected:
+ *   check_tree        what only the whole tree shows (sharing between
+ *                     processes): refuse it here, while the tree still runs
+ *   write             images of the kind's own (page data); the message
+ *                     images of t->img are written by the driver
+ *   release_dump      frees what the kind kept (success or failure)
+ *
+ * Restore, before anything is created:
+ *   validate          every value of the kind in the loaded images makes
+ *                     sense: a damaged image is refused here, by name.
+ *                     Zombies have only pstree.img: a kind sees them only
+ *                     if it says zombies = true
+ *   plan              decisions for the whole tree (who opens a shared
+ *                     file, where the trampoline goes)
+ * in each restored process, still running cr's code:
+ *   before_fork       what its children must inherit (shared files)
+ *   setup             once its children exist: what the kernel keeps
+ *                     outside memory and the process can do itself
+ * and by the restorer, by injection into the stopped process:
+ *   apply             process-wide state, queued into t->batch (or run:
+ *                     memory runs what was queued before it)
+ *   apply_thread      per-thread state, queued into t->batch and run by
+ *                     that thread; for the main thread this is called in
+ *                     table order with apply, for the others afterwards
+ *   release_restore   frees what plan and the other hooks kept
+ *
+ * The table's order is the order of every hook, and it carries the rules:
+ * files before memory (a mapping's file is opened by path as the fd table
+ * is, before the root directory changes); memory before everything applied
+ * by injection (the calls need the dumped layout); credentials last but
+ * the parent-death signal, which a change of credentials clears. */
+#ifndef CR_STATE_H
+#define CR_STATE_H
+
+#include "os/error.h"
+#include "state/task.h"
+
+struct state_kind {
+	const char *name;
+	bool zombies;              /* validate sees zombies too */
+	int (*collect)(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
+	int (*collect_injected)(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
+	int (*check_tree)(struct dump_ctx *ctx, cr_error_t *err);
+	int (*write)(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
+	void (*release_dump)(struct dump_ctx *ctx);
+	int (*validate)(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err);
+	int (*plan)(struct restore_ctx *ctx, cr_error_t *err);
+	int (*before_fork)(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err);
+	int (*setup)(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err);
+	int (*apply)(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err);
+	int (*apply_thread)(struct restore_ctx *ctx, struct restore_task *t, struct restore_thread *th,
+			    cr_error_t *err);
+	void (*release_restore)(struct restore_ctx *ctx);
+};
+
+/* Each walks one hook over the table, stopping at the first error. */
+int state_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
+int state_collect_injected(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
+int state_check_tree(struct dump_ctx *ctx, cr_error_t *err);
+int state_write(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
+void state_release_dump(struct dump_ctx *ctx);
+
+int state_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err);
+int state_plan(struct restore_ctx *ctx, cr_error_t *err);
+int state_before_fork(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err);
+int state_setup(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err);
+/* apply and the main thread's apply_thread, interleaved in table order. */
+int state_apply(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err);
+/* apply_thread for one of the other threads. */
+int state_apply_thread(struct restore_ctx *ctx, struct restore_task *t, struct restore_thread *th,
+		       cr_error_t *err);
+void state_release_restore(struct restore_ctx *ctx);
+
+#endif
