@@ -12,6 +12,7 @@
 #include "img/pages.h"
 #include "cmd/show.h"
 #include "os/util.h"
+#include "os/xalloc.h"
 
 #include "core.pb-c.h"
 #include "files.pb-c.h"
@@ -57,24 +58,12 @@ static void add_error(struct show_dump *d, const char *fmt, ...) __attribute__((
 
 static void add_error(struct show_dump *d, const char *fmt, ...)
 {
-	char **bigger = realloc(d->errors, (d->n_errors + 1) * sizeof(*bigger));
-	char *msg = NULL;
 	va_list ap;
 
-	if (bigger != NULL)
-		d->errors = bigger;
+	d->errors = xreallocarray(d->errors, d->n_errors + 1, sizeof(*d->errors));
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
+	d->errors[d->n_errors++] = xvasprintf(fmt, ap);
 	va_end(ap);
-	if (bigger == NULL || msg == NULL) {
-		/* Say it now; the exit status still follows. */
-		fprintf(stderr, "cr: show: %s\n", msg != NULL ? msg : "out of memory while reporting a problem");
-		free(msg);
-		d->unlisted_errors = true;
-		return;
-	}
-	d->errors[d->n_errors++] = msg;
 }
 
 /* Records err as the image's error (and the dump's); releases err. */
@@ -84,10 +73,10 @@ static void image_failed(struct show_dump *d, struct show_image *im, cr_error_t 
 
 	/* Errors of the image API start with the file's name already. */
 	if (strncmp(msg, im->name, strlen(im->name)) == 0)
-		im->error = strdup(msg);
-	else if (asprintf(&im->error, "%s: %s", im->name, msg) < 0)
-		im->error = NULL;
-	add_error(d, "%s", im->error != NULL ? im->error : msg);
+		im->error = xstrdup(msg);
+	else
+		im->error = xasprintf("%s: %s", im->name, msg);
+	add_error(d, "%s", im->error);
 	cr_error_release(err);
 }
 
@@ -115,38 +104,22 @@ static int str_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int push_name(char ***v, size_t *n, const char *name, cr_error_t *err)
+static void push_name(char ***v, size_t *n, const char *name)
 {
-	char **bigger = realloc(*v, (*n + 1) * sizeof(**v));
-
-	if (bigger == NULL)
-		return cr_error(err, ENOMEM, "list images");
-	*v = bigger;
-	(*v)[*n] = strdup(name);
-	if ((*v)[*n] == NULL)
-		return cr_error(err, ENOMEM, "list images");
-	(*n)++;
-	return 0;
+	*v = xreallocarray(*v, *n + 1, sizeof(**v));
+	(*v)[(*n)++] = xstrdup(name);
 }
 
-static int add_image(struct show_dump *d, const char *name, const struct img_kind *t, pid_t pid,
-		     cr_error_t *err)
+static void add_image(struct show_dump *d, const char *name, const struct img_kind *t, pid_t pid)
 {
-	struct show_image *bigger = realloc(d->images, (d->n_images + 1) * sizeof(*bigger));
 	struct show_image *im;
 
-	if (bigger == NULL)
-		return cr_error(err, ENOMEM, "list images");
-	d->images = bigger;
-	im = &d->images[d->n_images];
+	d->images = xreallocarray(d->images, d->n_images + 1, sizeof(*d->images));
+	im = &d->images[d->n_images++];
 	memset(im, 0, sizeof(*im));
-	im->name = strdup(name);
-	if (im->name == NULL)
-		return cr_error(err, ENOMEM, "list images");
+	im->name = xstrdup(name);
 	im->type = t;
 	im->pid = pid;
-	d->n_images++;
-	return 0;
 }
 
 static void closedirp(DIR **dir)
@@ -174,9 +147,10 @@ static int list_images(struct show_dump *d, int dirfd, cr_error_t *err)
 		if (len < 5 || strcmp(de->d_name + len - 4, ".img") != 0)
 			continue;
 		t = img_kind_of_name(de->d_name, &pid);
-		if (t == NULL ? push_name(&d->unknown, &d->n_unknown, de->d_name, err) < 0
-			      : add_image(d, de->d_name, t, pid, err) < 0)
-			return -1;
+		if (t == NULL)
+			push_name(&d->unknown, &d->n_unknown, de->d_name);
+		else
+			add_image(d, de->d_name, t, pid);
 	}
 	if (errno != 0)
 		return cr_error(err, errno, "read directory %s", d->dir);
@@ -187,17 +161,10 @@ static int list_images(struct show_dump *d, int dirfd, cr_error_t *err)
 
 /* --- decoding ---------------------------------------------------------------- */
 
-static int push_msg(struct show_image *im, ProtobufCMessage *m, cr_error_t *err)
+static void push_msg(struct show_image *im, ProtobufCMessage *m)
 {
-	ProtobufCMessage **bigger = realloc(im->msgs, (im->n_msgs + 1) * sizeof(*bigger));
-
-	if (bigger == NULL) {
-		protobuf_c_message_free_unpacked(m, NULL);
-		return cr_error(err, ENOMEM, "%s: decode", im->name);
-	}
-	im->msgs = bigger;
+	im->msgs = xreallocarray(im->msgs, im->n_msgs + 1, sizeof(*im->msgs));
 	im->msgs[im->n_msgs++] = m;
-	return 0;
 }
 
 static int load_messages(int dirfd, struct show_image *im, cr_error_t *err)
@@ -209,8 +176,7 @@ static int load_messages(int dirfd, struct show_image *im, cr_error_t *err)
 	if (cr_img_open(dirfd, im->name, im->type->kind, &img, err) < 0)
 		return -1;
 	while ((r = cr_img_read_msg(img, im->type->desc, &m, err)) == 1)
-		if (push_msg(im, m, err) < 0)
-			return -1;
+		push_msg(im, m);
 	if (r < 0)
 		return -1;
 	if ((im->type->shape & IMG_ONE) && im->n_msgs != 1)
@@ -246,18 +212,13 @@ static int check_chunk(const char *name, const struct show_chunk *c, uint32_t fl
 			", flags 0x%" PRIx32 ")", name, c->offset, what, c->raw_len, c->stored_len, flags);
 }
 
-static int push_chunk(struct show_pages *p, const struct show_chunk *c, cr_error_t *err)
+static void push_chunk(struct show_pages *p, const struct show_chunk *c)
 {
-	struct show_chunk *bigger = realloc(p->chunks, (p->n_chunks + 1) * sizeof(*bigger));
-
-	if (bigger == NULL)
-		return cr_error(err, ENOMEM, "page chunks");
-	p->chunks = bigger;
+	p->chunks = xreallocarray(p->chunks, p->n_chunks + 1, sizeof(*p->chunks));
 	p->chunks[p->n_chunks++] = *c;
 	p->raw_bytes += c->raw_len;
 	p->stored_bytes += c->stored_len;
 	p->n_zlib += c->zlib;
-	return 0;
 }
 
 /* Reads one chunk header and skips its data. */
@@ -280,7 +241,8 @@ static int next_chunk(struct cr_img *img, const char *name, unsigned char *skip,
 	if (check_chunk(name, &c, le32(hdr + 8), le32(hdr + 12), left - CHUNK_HDR_SIZE, err) < 0 ||
 	    cr_img_read_raw(img, skip, c.stored_len, err) < 0)
 		return -1;
-	return push_chunk(p, &c, err);
+	push_chunk(p, &c);
+	return 0;
 }
 
 static int load_pages(int dirfd, struct show_image *im, cr_error_t *err)
@@ -293,9 +255,7 @@ static int load_pages(int dirfd, struct show_image *im, cr_error_t *err)
 	if (cr_img_verify(dirfd, im->name, CR_IMG_PAGES, err) < 0 ||
 	    cr_img_open(dirfd, im->name, CR_IMG_PAGES, &img, err) < 0)
 		return -1;
-	skip = malloc(CR_PAGES_CHUNK);
-	if (skip == NULL)
-		return cr_error(err, ENOMEM, "%s: chunk buffer", im->name);
+	skip = xmalloc(CR_PAGES_CHUNK);
 	while (cr_img_body_left(img, &left) == 0 && left > 0)
 		if (next_chunk(img, im->name, skip, &im->pages, err) < 0)
 			return -1;
@@ -580,7 +540,7 @@ int cmd_show(int argc, char **argv)
 		show_summary(stdout, &d);
 	fflush(stdout);
 	report_errors(&d);
-	if (d.n_errors > 0 || d.unlisted_errors)
+	if (d.n_errors > 0)
 		status = 1;
 	free_dump(&d);
 	return status > 0 ? status : 0;

@@ -47,7 +47,6 @@ struct show_dump {
 	size_t n_unknown;
 	char **errors;               /* every problem found, each naming its file */
 	size_t n_errors;
-	bool unlisted_errors;        /* reported at once: no memory to keep them */
 };
 
 /* The image of that kind (and pid, for per-task kinds) if it was decoded. */

@@ -4,6 +4,7 @@
 #include "cmd/json.h"
 #include "cmd/show.h"
 #include "os/util.h"
+#include "os/xalloc.h"
 
 #include "core.pb-c.h"
 #include "files.pb-c.h"
@@ -286,16 +287,14 @@ static bool is_root(const struct tree *t, size_t i)
 	return ppid == 0 || bsearch(&ppid, t->pids, t->ps->n_msgs, sizeof(*t->pids), u32_cmp) == NULL;
 }
 
-static bool tree_init(struct tree *t)
+static void tree_init(struct tree *t)
 {
 	size_t n = t->ps->n_msgs;
 
-	t->by_ppid = calloc(n + 1, sizeof(*t->by_ppid));
-	t->shown = calloc(n + 1, sizeof(*t->shown));
-	t->stack = calloc(2 * n + 2, sizeof(*t->stack));
-	t->pids = calloc(n + 1, sizeof(*t->pids));
-	if (t->by_ppid == NULL || t->shown == NULL || t->stack == NULL || t->pids == NULL)
-		return false;
+	t->by_ppid = xcalloc(n + 1, sizeof(*t->by_ppid));
+	t->shown = xcalloc(n + 1, sizeof(*t->shown));
+	t->stack = xcalloc(2 * n + 2, sizeof(*t->stack));
+	t->pids = xcalloc(n + 1, sizeof(*t->pids));
 	for (size_t i = 0; i < n; i++) {
 		t->by_ppid[i] = i;
 		t->pids[i] = entry_pid(tree_entry(t, i));
@@ -303,7 +302,6 @@ static bool tree_init(struct tree *t)
 	qsort(t->pids, n, sizeof(*t->pids), u32_cmp);
 	sort_ps = t->ps;
 	qsort(t->by_ppid, n, sizeof(*t->by_ppid), ppid_cmp);
-	return true;
 }
 
 static void print_tree(FILE *out, const struct show_dump *d)
@@ -315,15 +313,14 @@ static void print_tree(FILE *out, const struct show_dump *d)
 		fprintf(out, "  (no readable pstree.img)\n");
 		return;
 	}
-	if (tree_init(&t)) {
-		/* Roots first; then entries whose parents form a loop (damage, but shown). */
-		for (size_t i = 0; i < t.ps->n_msgs; i++)
-			if (!t.shown[i] && is_root(&t, i))
-				print_subtree(out, &t, i);
-		for (size_t i = 0; i < t.ps->n_msgs; i++)
-			if (!t.shown[i])
-				print_subtree(out, &t, i);
-	}
+	tree_init(&t);
+	/* Roots first; then entries whose parents form a loop (damage, but shown). */
+	for (size_t i = 0; i < t.ps->n_msgs; i++)
+		if (!t.shown[i] && is_root(&t, i))
+			print_subtree(out, &t, i);
+	for (size_t i = 0; i < t.ps->n_msgs; i++)
+		if (!t.shown[i])
+			print_subtree(out, &t, i);
 	free(t.by_ppid);
 	free(t.shown);
 	free(t.stack);
@@ -400,9 +397,7 @@ static void page_ranges_init(struct page_ranges *pr, const struct show_image *pm
 	memset(pr, 0, sizeof(*pr));
 	if (pm == NULL || pm->n_msgs == 0)
 		return;
-	pr->r = calloc(pm->n_msgs, sizeof(*pr->r));
-	if (pr->r == NULL)
-		return;
+	pr->r = xcalloc(pm->n_msgs, sizeof(*pr->r));
 	for (size_t i = 0; i < pm->n_msgs; i++) {
 		const PagemapEntry *p = (const PagemapEntry *)pm->msgs[i];
 		uint64_t end = p->vaddr + (uint64_t)p->nr_pages * PAGE_SIZE_CR;

@@ -1,6 +1,7 @@
 #include "fd/fdshare.h"
 #include "state/files.h"
 #include "os/util.h"
+#include "os/xalloc.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -50,27 +51,19 @@ static void holders_clear(void)
 	holders.id = (struct dump_id){ 0 };
 }
 
-static int holders_add(pid_t pid, int fd, const char *link, cr_error_t *err)
+static void holders_add(pid_t pid, int fd, const char *link)
 {
 	if (holders.n == holders.cap) {
-		size_t cap = holders.cap ? holders.cap * 2 : 1024;
-		struct holder *v = realloc(holders.v, cap * sizeof(*v));
-
-		if (v == NULL)
-			return cr_error(err, ENOMEM, "table of open files");
-		holders.v = v;
-		holders.cap = cap;
+		holders.cap = holders.cap ? holders.cap * 2 : 1024;
+		holders.v = xreallocarray(holders.v, holders.cap, sizeof(*holders.v));
 	}
-	holders.v[holders.n].link = strdup(link);
-	if (holders.v[holders.n].link == NULL)
-		return cr_error(err, ENOMEM, "table of open files");
+	holders.v[holders.n].link = xstrdup(link);
 	holders.v[holders.n].pid = pid;
 	holders.v[holders.n].fd = fd;
 	holders.n++;
-	return 0;
 }
 
-static int read_process_fds(pid_t pid, cr_error_t *err)
+static void read_process_fds(pid_t pid)
 {
 	cleanup_closedir DIR *d = NULL;
 	char path[64], link[PATH_MAX];
@@ -79,7 +72,7 @@ static int read_process_fds(pid_t pid, cr_error_t *err)
 	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
 	d = opendir(path);
 	if (d == NULL)
-		return 0;   /* gone, or a kernel thread */
+		return;   /* gone, or a kernel thread */
 	while ((e = readdir(d)) != NULL) {
 		int fd = atoi(e->d_name);
 		ssize_t n;
@@ -91,10 +84,8 @@ static int read_process_fds(pid_t pid, cr_error_t *err)
 		if (n <= 0)
 			continue;   /* closed meanwhile */
 		link[n] = '\0';
-		if (holders_add(pid, fd, link, err) < 0)
-			return -1;
+		holders_add(pid, fd, link);
 	}
-	return 0;
 }
 
 static int holders_load(const struct dump_ctx *ctx, cr_error_t *err)
@@ -120,10 +111,7 @@ static int holders_load(const struct dump_ctx *ctx, cr_error_t *err)
 
 		if (pid <= 0 || pid == self)
 			continue;
-		if (read_process_fds(pid, err) < 0) {
-			holders_clear();
-			return -1;
-		}
+		read_process_fds(pid);
 	}
 	holders.id = id;
 	return 0;
@@ -245,19 +233,12 @@ struct fd_anchor *fd_anchor_find(uint32_t file_id)
 	return NULL;
 }
 
-static int anchors_grow(cr_error_t *err)
+static void anchors_grow(void)
 {
-	size_t cap = anchors.cap ? anchors.cap * 2 : 32;
-	struct fd_anchor **v;
-
 	if (anchors.n < anchors.cap)
-		return 0;
-	v = realloc(anchors.v, cap * sizeof(*v));
-	if (v == NULL)
-		return cr_error(err, ENOMEM, "anchors");
-	anchors.v = v;
-	anchors.cap = cap;
-	return 0;
+		return;
+	anchors.cap = anchors.cap ? anchors.cap * 2 : 32;
+	anchors.v = xreallocarray(anchors.v, anchors.cap, sizeof(*anchors.v));
 }
 
 static void close_both(int a, int b)
@@ -281,19 +262,13 @@ struct fd_anchor *fd_anchor_add(const struct restore_task *t, uint32_t file_id, 
 		close_both(stashed[0], fds[1]);
 		return NULL;
 	}
-	a = calloc(1, sizeof(*a));
-	if (a == NULL) {
-		cr_error(err, ENOMEM, "anchor");
-	} else if (anchors_grow(err) == 0) {
-		a->file_id = file_id;
-		a->fd[0] = stashed[0];
-		a->fd[1] = stashed[1];
-		anchors.v[anchors.n++] = a;
-		return a;
-	}
-	free(a);
-	close_both(stashed[0], stashed[1]);
-	return NULL;
+	a = xcalloc(1, sizeof(*a));
+	a->file_id = file_id;
+	a->fd[0] = stashed[0];
+	a->fd[1] = stashed[1];
+	anchors_grow();
+	anchors.v[anchors.n++] = a;
+	return a;
 }
 
 /* Flags that F_SETFL changes on an open description, and flags that only

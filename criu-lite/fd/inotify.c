@@ -19,6 +19,7 @@
 #include "fd/fdkind.h"
 #include "os/log.h"
 #include "os/util.h"
+#include "os/xalloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -123,7 +124,7 @@ static char *path_through(const char *mnt, const struct watch_info *w, dev_t dev
 	path[n] = '\0';
 	if (lstat(path, &st) < 0 || st.st_ino != w->ino || st.st_dev != dev)
 		return NULL;
-	return strdup(path);
+	return xstrdup(path);
 }
 
 /* Where the watched inode is now: through each mount of its filesystem. */

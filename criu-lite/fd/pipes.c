@@ -18,6 +18,7 @@
 #include "fd/fdshare.h"
 #include "os/log.h"
 #include "os/util.h"
+#include "os/xalloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -96,10 +97,8 @@ static int scratch_pipe(unsigned size, int fds[2], cr_error_t *err)
 static int read_items(struct dump_ctx *ctx, int rfd, size_t n, unsigned pipe_size, PipeEntry *pe, cr_error_t *err)
 {
 	size_t max_items = pipe_size / 4096 + 1, got = 0;
-	cleanup_free uint8_t *buf = malloc(n);
+	cleanup_free uint8_t *buf = xmalloc(n);
 
-	if (buf == NULL)
-		return cr_error(err, ENOMEM, "pipe data");
 	pe->data = arena_array(&ctx->arena, ProtobufCBinaryData, max_items);
 	while (got < n) {
 		ssize_t r = read(rfd, buf + got, n - got);

@@ -1,4 +1,5 @@
 #include "fd/unix_diag.h"
+#include "os/xalloc.h"
 
 #include <errno.h>
 #include <linux/sock_diag.h>
@@ -104,7 +105,7 @@ int unix_diag_lookup(uint32_t ino, struct unix_diag *out, cr_error_t *err)
 	int r;
 
 	if (sk == NULL)
-		return cr_error(err, ENOMEM, "sock_diag socket");
+		xalloc_failed_in("nl_socket_alloc");
 	nl_socket_disable_auto_ack(sk);
 	r = nl_connect(sk, NETLINK_SOCK_DIAG);
 	if (r < 0)

@@ -39,6 +39,7 @@
 #include "fd/unix_diag.h"
 #include "os/log.h"
 #include "os/util.h"
+#include "os/xalloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1041,11 +1042,9 @@ static void add_member(struct component *c, const FileEntry *fe)
 	c->v[c->n++] = (struct usk){ .fe = fe, .e = fe->unix_sk, .fd = -1, .stand_in = -1 };
 }
 
-static int collect(const struct restore_ctx *ctx, const FileEntry *fe, struct component *c, cr_error_t *err)
+static void collect(const struct restore_ctx *ctx, const FileEntry *fe, struct component *c)
 {
-	c->v = calloc(ctx->n_files + 1, sizeof(*c->v));
-	if (c->v == NULL)
-		return cr_error(err, ENOMEM, "unix sockets");
+	c->v = xcalloc(ctx->n_files + 1, sizeof(*c->v));
 	add_member(c, fe);
 	for (size_t i = 0; i < c->n; i++) {
 		for (size_t j = 0; j < ctx->n_files; j++) {
@@ -1057,7 +1056,6 @@ static int collect(const struct restore_ctx *ctx, const FileEntry *fe, struct co
 				add_member(c, other);
 		}
 	}
-	return 0;
 }
 
 static int restore_component(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe,
@@ -1065,8 +1063,9 @@ static int restore_component(const struct restore_ctx *ctx, struct restore_task 
 {
 	__attribute__((cleanup(component_free))) struct component c = { 0 };
 
-	if (collect(ctx, fe, &c, err) < 0 || create_sockets(&c, err) < 0 || set_buffers(&c, err) < 0 ||
-	    fill_queues(&c, err) < 0 || connect_one_way(&c, err) < 0 || finish(&c, err) < 0)
+	collect(ctx, fe, &c);
+	if (create_sockets(&c, err) < 0 || set_buffers(&c, err) < 0 || fill_queues(&c, err) < 0 ||
+	    connect_one_way(&c, err) < 0 || finish(&c, err) < 0)
 		return -1;
 	return stash_all(t, &c, err);
 }

@@ -19,6 +19,7 @@
 #include "img/image.h"
 #include "img/sink.h"
 #include "os/util.h"
+#include "os/xalloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -234,27 +235,18 @@ static void img_closep(struct cr_img **img)
 #define cleanup_img __attribute__((cleanup(img_freep)))
 #define cleanup_img_close __attribute__((cleanup(img_closep)))
 
-static struct cr_img *img_new(const char *name, uint32_t kind, enum img_mode mode, size_t buf_cap,
-			      cr_error_t *err)
+static struct cr_img *img_new(const char *name, uint32_t kind, enum img_mode mode, size_t buf_cap)
 {
-	cleanup_img struct cr_img *img = calloc(1, sizeof(*img));
+	struct cr_img *img = xcalloc(1, sizeof(*img));
 
-	if (img == NULL) {
-		cr_error(err, ENOMEM, "%s", name);
-		return NULL;
-	}
 	img->fd = -1;
 	img->dirfd = -1;
 	img->mode = mode;
 	img->kind = kind;
-	img->name = strdup(name);
+	img->name = xstrdup(name);
 	img->buf_cap = buf_cap;
-	img->buf = buf_cap > 0 ? malloc(buf_cap) : NULL;
-	if (img->name == NULL || (buf_cap > 0 && img->buf == NULL)) {
-		cr_error(err, ENOMEM, "%s", name);
-		return NULL;
-	}
-	return steal_pointer(&img);
+	img->buf = buf_cap > 0 ? xmalloc(buf_cap) : NULL;
+	return img;
 }
 
 const char *cr_img_name(const struct cr_img *img)
@@ -289,8 +281,8 @@ int cr_img_create(int dirfd, const char *name, uint32_t kind, struct cr_img **ou
 	*out = NULL;
 	if (check_kind_arg(name, kind, err) < 0)
 		return -1;
-	img = img_new(name, kind, IMG_WRITING, IMG_WRITE_BUF, err);
-	if (img == NULL || img_keep_dirfd(img, dirfd, err) < 0)
+	img = img_new(name, kind, IMG_WRITING, IMG_WRITE_BUF);
+	if (img_keep_dirfd(img, dirfd, err) < 0)
 		return -1;
 	img->fd = openat(img_dirfd(img), name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
 	if (img->fd < 0)
@@ -301,8 +293,7 @@ int cr_img_create(int dirfd, const char *name, uint32_t kind, struct cr_img **ou
 	put_le32(img->buf + 8, 0);
 	img->buf_len = CR_IMG_HEADER_SIZE;
 	img->pos = CR_IMG_HEADER_SIZE;
-	if (sink_open(send_consume, img, false, &img->sink, err) < 0)
-		return -1;
+	img->sink = sink_open(send_consume, img, false);
 	*out = steal_pointer(&img);
 	return 0;
 }
@@ -367,12 +358,8 @@ static int img_write_packed(struct cr_img *img, const ProtobufCMessage *msg, siz
 	if (len > img->buf_cap - img->buf_len && img_flush(img, err) < 0)
 		return -1;
 	dst = img->buf + img->buf_len;
-	if (len > img->buf_cap - img->buf_len) {
-		dst = tmp = malloc(len);
-		if (tmp == NULL)
-			return cr_error(err, ENOMEM, "%s: %s message of %zu bytes", img->name,
-					msg->descriptor->name, len);
-	}
+	if (len > img->buf_cap - img->buf_len)
+		dst = tmp = xmalloc(len);
 	if (protobuf_c_message_pack(msg, dst) != len)
 		return cr_error(err, 0, "%s: %s message packed to an unexpected size", img->name,
 				msg->descriptor->name);
@@ -651,11 +638,11 @@ struct crc_range {
 static void *crc_range_main(void *arg)
 {
 	struct crc_range *r = arg;
-	cleanup_free unsigned char *buf = malloc(IMG_VERIFY_BUF);
+	cleanup_free unsigned char *buf = xmalloc(IMG_VERIFY_BUF);
 	uint64_t done = 0;
 
 	r->crc = 0;
-	r->status = buf == NULL ? ENOMEM : 0;
+	r->status = 0;
 	while (r->status == 0 && done < r->len) {
 		size_t n = min_size(IMG_VERIFY_BUF, r->len - done);
 
@@ -695,12 +682,10 @@ static int verify_body(int fd, const char *name, uint32_t kind, const struct img
 {
 	uint64_t body_end = CR_IMG_HEADER_SIZE + ends->body_len, off = 0;
 	size_t cap = min_size(IMG_VERIFY_BUF, body_end);
-	cleanup_free unsigned char *buf = malloc(cap);
+	cleanup_free unsigned char *buf = xmalloc(cap);
 	uint32_t crc = (uint32_t)crc32_z(0, Z_NULL, 0);
 	struct frame_walk fw;
 
-	if (buf == NULL)
-		return cr_error(err, ENOMEM, "%s: verify", name);
 	frame_walk_init(&fw, name, body_end);
 	while (off < body_end) {
 		size_t n = min_size(cap, body_end - off);
@@ -750,9 +735,7 @@ static int open_in_memory(struct cr_img *img, uint64_t size, cr_error_t *err)
 	if (size > IMG_MAX_MSG_FILE)
 		return cr_error(err, EFBIG, "%s: %" PRIu64 " bytes is too large for a %s image",
 				img->name, size, cr_img_kind_name(img->kind));
-	img->buf = malloc((size_t)size);
-	if (img->buf == NULL)
-		return cr_error(err, ENOMEM, "%s: read %" PRIu64 " bytes", img->name, size);
+	img->buf = xmalloc((size_t)size);
 	img->buf_cap = img->buf_len = (size_t)size;
 	if (pread_exact(img->fd, img->buf, img->buf_len, 0, img->name, err) < 0)
 		return -1;
@@ -779,14 +762,12 @@ static int open_streaming(struct cr_img *img, uint64_t size, cr_error_t *err)
 	unsigned char header[CR_IMG_HEADER_SIZE];
 
 	if (check_ends_at(img->fd, img->name, img->kind, &ends, err) < 0 ||
-	    pread_exact(img->fd, header, sizeof(header), 0, img->name, err) < 0 ||
-	    sink_open(read_consume, img, false, &img->sink, err) < 0)
+	    pread_exact(img->fd, header, sizeof(header), 0, img->name, err) < 0)
 		return -1;
+	img->sink = sink_open(read_consume, img, false);
 	sink_add(img->sink, header, sizeof(header), 0);
 	img->stored_crc = ends.crc;
-	img->buf = malloc(IMG_READ_BUF);
-	if (img->buf == NULL)
-		return cr_error(err, ENOMEM, "%s: read buffer", img->name);
+	img->buf = xmalloc(IMG_READ_BUF);
 	img->buf_cap = IMG_READ_BUF;
 	img->pos = CR_IMG_HEADER_SIZE;
 	img->body_end = CR_IMG_HEADER_SIZE + ends.body_len;
@@ -803,9 +784,7 @@ int cr_img_open(int dirfd, const char *name, uint32_t kind, struct cr_img **out,
 	*out = NULL;
 	if (check_kind_arg(name, kind, err) < 0)
 		return -1;
-	img = img_new(name, kind, messages ? IMG_READING_MEM : IMG_READING_STREAM, 0, err);
-	if (img == NULL)
-		return -1;
+	img = img_new(name, kind, messages ? IMG_READING_MEM : IMG_READING_STREAM, 0);
 	if (open_image_file(dirfd, name, &img->fd, &size, err) < 0)
 		return -1;
 	ret = messages ? open_in_memory(img, size, err) : open_streaming(img, size, err);
@@ -951,14 +930,12 @@ int cr_img_async(struct cr_img *img, cr_error_t *err)
 {
 	sink_fn fn = img->mode == IMG_WRITING ? send_consume : read_consume;
 
+	(void)err;
 	if (img->sink == NULL || sink_threaded(img->sink))
 		return 0;
 	img->mark_base += sink_mark(img->sink);
 	sink_close(steal_pointer(&img->sink));
-	if (sink_open(fn, img, true, &img->sink, err) < 0) {
-		img->broken = true;
-		return cr_error_wrap(err, "%s", img->name);
-	}
+	img->sink = sink_open(fn, img, true);
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 #include "img/pages.h"
 #include "img/image.h"
 #include "os/util.h"
+#include "os/xalloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -99,35 +100,38 @@ static void writer_abortp(struct cr_pages_writer **w)
 
 #define cleanup_writer __attribute__((cleanup(writer_abortp)))
 
+/* zlib allocates for itself: its failure to start is an error, not ours to
+ * abort on, and out of memory only when zlib says so. */
+static int zlib_init_error(cr_error_t *err, int zret, const char *name, const char *call)
+{
+	if (zret == Z_MEM_ERROR)
+		return cr_error(err, ENOMEM, "%s: %s", name, call);
+	return cr_error(err, 0, "%s: %s: %s", name, call, zError(zret));
+}
+
 static int writer_init_deflate(struct cr_pages_writer *w, cr_error_t *err)
 {
-	if (deflateInit(&w->zs, Z_BEST_SPEED) != Z_OK)
-		return cr_error(err, ENOMEM, "%s: deflateInit", cr_img_name(w->img));
+	int zret = deflateInit(&w->zs, Z_BEST_SPEED);
+
+	if (zret != Z_OK)
+		return zlib_init_error(err, zret, cr_img_name(w->img), "deflateInit");
 	w->deflate_ready = true;
 	w->zbuf_cap = deflateBound(&w->zs, CR_PAGES_CHUNK);
-	w->sample = malloc(SAMPLE_PAGES * SAMPLE_PAGE);
-	if (w->sample == NULL)
-		return cr_error(err, ENOMEM, "%s: compression sample", cr_img_name(w->img));
-	w->zbuf = malloc(w->zbuf_cap);
-	if (w->zbuf == NULL)
-		return cr_error(err, ENOMEM, "%s: compression buffer", cr_img_name(w->img));
+	w->sample = xmalloc(SAMPLE_PAGES * SAMPLE_PAGE);
+	w->zbuf = xmalloc(w->zbuf_cap);
 	return 0;
 }
 
 int cr_pages_writer_open(int dirfd, const char *name, bool compress, struct cr_pages_writer **out,
 			 cr_error_t *err)
 {
-	cleanup_writer struct cr_pages_writer *w = calloc(1, sizeof(*w));
+	cleanup_writer struct cr_pages_writer *w = xcalloc(1, sizeof(*w));
 
 	*out = NULL;
-	if (w == NULL)
-		return cr_error(err, ENOMEM, "%s", name);
 	if (cr_img_create(dirfd, name, CR_IMG_PAGES, &w->img, err) < 0)
 		return -1;
 	w->compress = compress;
-	w->chunk = malloc(CR_PAGES_CHUNK);
-	if (w->chunk == NULL)
-		return cr_error(err, ENOMEM, "%s: chunk buffer", name);
+	w->chunk = xmalloc(CR_PAGES_CHUNK);
 	if (compress && writer_init_deflate(w, err) < 0)
 		return -1;
 	*out = steal_pointer(&w);
@@ -310,11 +314,9 @@ static void reader_closep(struct cr_pages_reader **r)
 
 int cr_pages_reader_open(int dirfd, const char *name, struct cr_pages_reader **out, cr_error_t *err)
 {
-	cleanup_reader struct cr_pages_reader *r = calloc(1, sizeof(*r));
+	cleanup_reader struct cr_pages_reader *r = xcalloc(1, sizeof(*r));
 
 	*out = NULL;
-	if (r == NULL)
-		return cr_error(err, ENOMEM, "%s", name);
 	if (cr_img_open(dirfd, name, CR_IMG_PAGES, &r->img, err) < 0)
 		return -1;
 	*out = steal_pointer(&r);
@@ -342,15 +344,11 @@ static int chunk_error(const struct cr_pages_reader *r, cr_error_t *err, const c
 {
 	cleanup_free char *what = NULL;
 	va_list ap;
-	int ret;
 
 	va_start(ap, fmt);
-	ret = vasprintf(&what, fmt, ap);
+	what = xvasprintf(fmt, ap);
 	va_end(ap);
-	if (ret < 0)
-		what = NULL;
-	return cr_error(err, 0, "%s: chunk at offset %" PRIu64 ": %s", reader_name(r), r->chunk_off,
-			what != NULL ? what : fmt);
+	return cr_error(err, 0, "%s: chunk at offset %" PRIu64 ": %s", reader_name(r), r->chunk_off, what);
 }
 
 /* Whether a chunk header is unacceptable with left body bytes after it;
@@ -417,15 +415,16 @@ static int read_chunk_hdr(struct cr_pages_reader *r, struct chunk_hdr *h, cr_err
 
 static int reader_init_inflate(struct cr_pages_reader *r, cr_error_t *err)
 {
+	int zret;
+
 	if (r->inflate_ready)
 		return 0;
-	r->raw = malloc(CR_PAGES_CHUNK + 1);
-	r->zbuf = malloc(CR_PAGES_CHUNK);
-	if (r->raw == NULL || r->zbuf == NULL)
-		return cr_error(err, ENOMEM, "%s: chunk buffers", reader_name(r));
-	if (inflateInit(&r->zs) != Z_OK)
-		return cr_error(err, ENOMEM, "%s: inflateInit", reader_name(r));
+	zret = inflateInit(&r->zs);
+	if (zret != Z_OK)
+		return zlib_init_error(err, zret, reader_name(r), "inflateInit");
 	r->inflate_ready = true;
+	r->raw = xmalloc(CR_PAGES_CHUNK + 1);
+	r->zbuf = xmalloc(CR_PAGES_CHUNK);
 	return 0;
 }
 

@@ -1,7 +1,7 @@
 /* An ordered sink on a thread: a ring of pieces, consumed in order. */
 #include "img/sink.h"
+#include "os/xalloc.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,18 +69,14 @@ static bool start_thread(struct sink *s)
 	return true;
 }
 
-int sink_open(sink_fn fn, void *arg, bool threaded, struct sink **out, cr_error_t *err)
+struct sink *sink_open(sink_fn fn, void *arg, bool threaded)
 {
-	struct sink *s = calloc(1, sizeof(*s));
+	struct sink *s = xcalloc(1, sizeof(*s));
 
-	*out = NULL;
-	if (s == NULL)
-		return cr_error(err, ENOMEM, "sink");
 	s->fn = fn;
 	s->arg = arg;
 	s->threaded = threaded && start_thread(s);
-	*out = s;
-	return 0;
+	return s;
 }
 
 void sink_add(struct sink *s, const void *p, size_t len, uint64_t tag)

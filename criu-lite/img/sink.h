@@ -12,8 +12,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "os/error.h"
-
 #define SINK_COPY_MAX 64u
 
 /* Consumes one piece, with the tag it was added with: 0, or an errno value. */
@@ -21,7 +19,8 @@ typedef int (*sink_fn)(void *arg, const void *p, size_t len, uint64_t tag);
 
 struct sink;
 
-int sink_open(sink_fn fn, void *arg, bool threaded, struct sink **out, cr_error_t *err);
+/* A sink on a thread of its own when threaded asks for one and it starts. */
+struct sink *sink_open(sink_fn fn, void *arg, bool threaded);
 void sink_add(struct sink *s, const void *p, size_t len, uint64_t tag);
 /* Pieces added so far; waiting for a mark returns once that many are consumed. */
 uint64_t sink_mark(const struct sink *s);

@@ -1,20 +1,12 @@
 #include "os/error.h"
 #include "os/log.h"
+#include "os/xalloc.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static char *vformat(const char *fmt, va_list ap)
-{
-	char *s = NULL;
-
-	if (vasprintf(&s, fmt, ap) < 0)
-		return NULL;
-	return s;
-}
 
 int cr_error(cr_error_t *err, int status, const char *fmt, ...)
 {
@@ -24,16 +16,13 @@ int cr_error(cr_error_t *err, int status, const char *fmt, ...)
 
 	if (err == NULL)
 		return -1;
-	e = calloc(1, sizeof(*e));
-	if (e == NULL)
-		return -1;
+	e = xcalloc(1, sizeof(*e));
 	va_start(ap, fmt);
-	what = vformat(fmt, ap);
+	what = xvasprintf(fmt, ap);
 	va_end(ap);
 	e->status = status;
-	if (what != NULL && status != 0) {
-		if (asprintf(&e->msg, "%s: %s", what, strerror(status)) < 0)
-			e->msg = NULL;
+	if (status != 0) {
+		e->msg = xasprintf("%s: %s", what, strerror(status));
 		free(what);
 	} else {
 		e->msg = what;
@@ -46,19 +35,16 @@ int cr_error(cr_error_t *err, int status, const char *fmt, ...)
 int cr_error_wrap(cr_error_t *err, const char *fmt, ...)
 {
 	va_list ap;
-	char *ctx, *joined = NULL;
+	char *ctx, *joined;
 
 	if (err == NULL || *err == NULL)
 		return -1;
 	va_start(ap, fmt);
-	ctx = vformat(fmt, ap);
+	ctx = xvasprintf(fmt, ap);
 	va_end(ap);
-	if (ctx == NULL)
-		return -1;
-	if (asprintf(&joined, "%s: %s", ctx, (*err)->msg ? (*err)->msg : "unknown error") >= 0) {
-		free((*err)->msg);
-		(*err)->msg = joined;
-	}
+	joined = xasprintf("%s: %s", ctx, (*err)->msg ? (*err)->msg : "unknown error");
+	free((*err)->msg);
+	(*err)->msg = joined;
 	free(ctx);
 	return -1;
 }

@@ -222,12 +222,10 @@ int inject_batch_run(struct injector *ij, uint64_t code, uint64_t area, size_t a
 int inject_find_syscall(pid_t pid, uint64_t start, uint64_t end, uint64_t *ip, cr_error_t *err)
 {
 	size_t len = end - start;
-	cleanup_free unsigned char *buf = malloc(len);
+	cleanup_free unsigned char *buf = xmalloc(len);
 	struct iovec local = { .iov_base = buf, .iov_len = len };
 	struct iovec remote = { .iov_base = (void *)start, .iov_len = len };
 
-	if (buf == NULL)
-		return cr_error(err, ENOMEM, "read vdso of %d", pid);
 	if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != (ssize_t)len)
 		return cr_error(err, errno, "read vdso of %d at 0x%lx", pid, (unsigned long)start);
 	for (size_t i = 0; i + 1 < len; i++) {

@@ -6,6 +6,7 @@
  * public parsers and the path ("/proc/42/maps") for the live wrappers. */
 #include "os/proc.h"
 #include "os/util.h"
+#include "os/xalloc.h"
 
 #include <dirent.h>
 #include <ctype.h>
@@ -243,18 +244,12 @@ static int line_error(cr_error_t *err, const char *source, int no, const char *w
 
 static char *proc_path(pid_t pid, const char *file)
 {
-	char *path = NULL;
-
-	if (asprintf(&path, "/proc/%d/%s", (int)pid, file) < 0)
-		return NULL;
-	return path;
+	return xasprintf("/proc/%d/%s", (int)pid, file);
 }
 
 /* Reads /proc/PID/FILE (path made by the caller) as text. */
 static int read_proc_text(const char *path, char **text, cr_error_t *err)
 {
-	if (path == NULL)
-		return cr_error(err, ENOMEM, "format /proc path");
 	return read_whole_file_at(AT_FDCWD, path, text, NULL, err);
 }
 
@@ -378,13 +373,8 @@ static const char *status_groups(struct cursor *v, struct proc_status *st)
 		if (st->n_groups == PROC_MAX_GROUPS)
 			return "more than " TO_STR(PROC_MAX_GROUPS) " groups";
 		if ((size_t)st->n_groups == cap) {
-			size_t bigger = cap == 0 ? 16 : cap * 2;
-			uint32_t *g = realloc(st->groups, bigger * sizeof(*g));
-
-			if (g == NULL)
-				return "out of memory";
-			st->groups = g;
-			cap = bigger;
+			cap = cap == 0 ? 16 : cap * 2;
+			st->groups = xreallocarray(st->groups, cap, sizeof(*st->groups));
 		}
 		if (!scan_number_at(v, NUM_U32, &st->groups[st->n_groups], 0))
 			return "bad group id";
@@ -485,15 +475,10 @@ int proc_parse_status(const char *text, struct proc_status *out, cr_error_t *err
 
 int proc_read_status(pid_t pid, pid_t tid, struct proc_status *out, cr_error_t *err)
 {
-	cleanup_free char *path = NULL;
+	cleanup_free char *path = tid != 0 ? xasprintf("/proc/%d/task/%d/status", (int)pid, (int)tid)
+					    : proc_path(pid, "status");
 	cleanup_free char *text = NULL;
 
-	if (tid != 0) {
-		if (asprintf(&path, "/proc/%d/task/%d/status", (int)pid, (int)tid) < 0)
-			path = NULL;
-	} else {
-		path = proc_path(pid, "status");
-	}
 	if (read_proc_text(path, &text, err) < 0)
 		return -1;
 	return parse_status(text, path, out, err);
@@ -704,9 +689,7 @@ static const char *vma_path(struct cursor *c, struct proc_vma *v)
 		v->deleted = true;
 		len -= dlen;
 	}
-	v->path = strndup(c->p, len);
-	if (v->path == NULL)
-		return "out of memory";
+	v->path = xstrndup(c->p, len);
 	v->special = vma_special(v->path);
 	return NULL;
 }
@@ -740,20 +723,17 @@ static const char *vma_line(struct cursor *c, struct proc_vma *v)
 	return vma_path(c, v);
 }
 
-static int vma_push(struct proc_vma_list *l, size_t *cap, struct proc_vma **slot)
+static struct proc_vma *vma_push(struct proc_vma_list *l, size_t *cap)
 {
-	if (l->n == *cap) {
-		size_t bigger = *cap == 0 ? 64 : *cap * 2;
-		struct proc_vma *v = realloc(l->v, bigger * sizeof(*v));
+	struct proc_vma *v;
 
-		if (v == NULL)
-			return -1;
-		l->v = v;
-		*cap = bigger;
+	if (l->n == *cap) {
+		*cap = *cap == 0 ? 64 : *cap * 2;
+		l->v = xreallocarray(l->v, *cap, sizeof(*l->v));
 	}
-	*slot = &l->v[l->n++];
-	memset(*slot, 0, sizeof(**slot));
-	return 0;
+	v = &l->v[l->n++];
+	memset(v, 0, sizeof(*v));
+	return v;
 }
 
 static int parse_maps(const char *text, const char *source, struct proc_vma_list *out,
@@ -766,13 +746,9 @@ static int parse_maps(const char *text, const char *source, struct proc_vma_list
 	out->v = NULL;
 	out->n = 0;
 	while (next_line(&it, &line)) {
-		struct proc_vma *v;
+		struct proc_vma *v = vma_push(out, &cap);
 		const char *bad;
 
-		if (vma_push(out, &cap, &v) < 0) {
-			proc_vma_list_free(out);
-			return cr_error(err, ENOMEM, "%s: line %d", source, it.no);
-		}
 		bad = vma_line(&line, v);
 		if (bad == NULL && out->n > 1 && v->start < v[-1].end)
 			bad = "mapping overlaps the previous one";
@@ -791,7 +767,7 @@ int proc_parse_maps(const char *text, struct proc_vma_list *out, cr_error_t *err
 
 int proc_read_maps(pid_t pid, struct proc_vma_list *out, cr_error_t *err)
 {
-	cleanup_free char *path = pid ? proc_path(pid, "maps") : strdup("/proc/self/maps");
+	cleanup_free char *path = pid ? proc_path(pid, "maps") : xstrdup("/proc/self/maps");
 	cleanup_free char *text = NULL;
 
 	if (read_proc_text(path, &text, err) < 0)
@@ -876,11 +852,9 @@ int proc_parse_fdinfo(const char *text, struct proc_fdinfo *out, cr_error_t *err
 
 int proc_read_fdinfo(pid_t pid, int fd, struct proc_fdinfo *out, char **text, cr_error_t *err)
 {
-	cleanup_free char *path = NULL;
+	cleanup_free char *path = xasprintf("/proc/%d/fdinfo/%d", (int)pid, fd);
 	cleanup_free char *buf = NULL;
 
-	if (asprintf(&path, "/proc/%d/fdinfo/%d", (int)pid, fd) < 0)
-		path = NULL;
 	if (read_proc_text(path, &buf, err) < 0)
 		return -1;
 	if (parse_fdinfo(buf, path, out, err) < 0)
@@ -1068,8 +1042,6 @@ int proc_read_auxv(pid_t pid, uint64_t **out, size_t *n_words, cr_error_t *err)
 	uint64_t *words;
 	size_t len, i;
 
-	if (path == NULL)
-		return cr_error(err, ENOMEM, "format /proc path");
 	if (read_whole_file_at(AT_FDCWD, path, &buf, &len, err) < 0)
 		return -1;
 	for (i = 0; i + 2 <= len / sizeof(uint64_t); i += 2) {
@@ -1081,9 +1053,7 @@ int proc_read_auxv(pid_t pid, uint64_t **out, size_t *n_words, cr_error_t *err)
 	}
 	if (i + 2 > len / sizeof(uint64_t))
 		return cr_error(err, 0, "%s: no AT_NULL entry in %zu bytes", path, len);
-	words = malloc((i + 2) * sizeof(*words));
-	if (words == NULL)
-		return cr_error(err, ENOMEM, "%s", path);
+	words = xmalloc((i + 2) * sizeof(*words));
 	memcpy(words, buf, (i + 2) * sizeof(*words));
 	*out = words;
 	*n_words = i + 2;
@@ -1121,13 +1091,8 @@ static int list_numeric(DIR *d, const char *path, int ignore_fd, int **out, size
 		if (!scan_number_at(&c, NUM_PID, &v, 0) || c.p != c.end || v == ignore_fd)
 			continue;
 		if (count == cap) {
-			size_t bigger = cap == 0 ? 16 : cap * 2;
-			int *a = realloc(arr, bigger * sizeof(*a));
-
-			if (a == NULL)
-				return cr_error(err, ENOMEM, "list %s", path);
-			arr = a;
-			cap = bigger;
+			cap = cap == 0 ? 16 : cap * 2;
+			arr = xreallocarray(arr, cap, sizeof(*arr));
 		}
 		arr[count++] = v;
 	}
@@ -1143,11 +1108,8 @@ static int list_proc_dir(pid_t pid, const char *sub, bool skip_own_fd, int **out
 			 cr_error_t *err)
 {
 	cleanup_free char *path = proc_path(pid, sub);
-	__attribute__((cleanup(closedirp))) DIR *d = NULL;
+	__attribute__((cleanup(closedirp))) DIR *d = opendir(path);
 
-	if (path == NULL)
-		return cr_error(err, ENOMEM, "format /proc path");
-	d = opendir(path);
 	if (d == NULL)
 		return cr_error(err, errno, "open %s", path);
 	return list_numeric(d, path, skip_own_fd ? dirfd(d) : -1, out, n, err);

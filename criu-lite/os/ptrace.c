@@ -1,5 +1,6 @@
 #include "os/ptrace.h"
 #include "os/log.h"
+#include "os/xalloc.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -85,11 +86,9 @@ int ptrace_set_regs(pid_t tid, const struct user_regs_struct *regs, cr_error_t *
 
 int ptrace_get_xstate(pid_t tid, void **buf, size_t *len, cr_error_t *err)
 {
-	void *tmp = malloc(XSTATE_MAX);
+	void *tmp = xmalloc(XSTATE_MAX);
 	struct iovec iov = { .iov_base = tmp, .iov_len = XSTATE_MAX };
 
-	if (tmp == NULL)
-		return cr_error(err, ENOMEM, "xstate of task %d", tid);
 	if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_X86_XSTATE, &iov) < 0) {
 		free(tmp);
 		return cr_error(err, errno, "read xstate of task %d", tid);

@@ -1,4 +1,5 @@
 #include "os/util.h"
+#include "os/xalloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,19 +52,13 @@ int read_whole_file_at(int dirfd, const char *path, char **out, size_t *len, cr_
 
 	if (fd < 0)
 		return cr_error(err, errno, "open %s", path);
-	buf = malloc(cap);
-	if (buf == NULL)
-		return cr_error(err, ENOMEM, "read %s", path);
+	buf = xmalloc(cap);
 	for (;;) {
 		ssize_t n;
 
 		if (used + 1 >= cap) {
-			char *bigger = realloc(buf, cap * 2);
-
-			if (bigger == NULL)
-				return cr_error(err, ENOMEM, "read %s", path);
-			buf = bigger;
 			cap *= 2;
+			buf = xrealloc(buf, cap);
 		}
 		n = read(fd, buf + used, cap - used - 1);
 		if (n < 0 && errno == EINTR)

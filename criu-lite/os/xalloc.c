@@ -1,5 +1,6 @@
 #include "os/xalloc.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,12 @@
 void xalloc_failed(size_t size)
 {
 	fprintf(stderr, "cr: out of memory (allocating %zu bytes)\n", size);
+	abort();
+}
+
+void xalloc_failed_in(const char *what)
+{
+	fprintf(stderr, "cr: out of memory (in %s)\n", what);
 	abort();
 }
 
@@ -53,4 +60,46 @@ char *xstrdup(const char *s)
 	if (d == NULL)
 		xalloc_failed(strlen(s) + 1);
 	return d;
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	char *d = strndup(s, n);
+
+	if (d == NULL)
+		xalloc_failed(strnlen(s, n) + 1);
+	return d;
+}
+
+char *xvasprintf(const char *fmt, va_list ap)
+{
+	char *s = NULL;
+	va_list again;
+	int len;
+
+	va_copy(again, ap);
+	len = vasprintf(&s, fmt, ap);
+	if (len < 0) {
+		/* vasprintf fails for no memory, or for a format it cannot
+		 * convert (EOVERFLOW, EILSEQ): size it to tell which. */
+		int need = vsnprintf(NULL, 0, fmt, again);
+
+		va_end(again);
+		if (need < 0)
+			return xstrdup("(unformattable message)");
+		xalloc_failed((size_t)need + 1);
+	}
+	va_end(again);
+	return s;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	s = xvasprintf(fmt, ap);
+	va_end(ap);
+	return s;
 }

@@ -11,9 +11,13 @@
 #ifndef CR_XALLOC_H
 #define CR_XALLOC_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 __attribute__((noreturn)) void xalloc_failed(size_t size);
+/* The same for a library's allocator that reports failure only as NULL
+ * (what names it). */
+__attribute__((noreturn)) void xalloc_failed_in(const char *what);
 
 void *xmalloc(size_t size);
 void *xcalloc(size_t n, size_t size);
@@ -21,5 +25,10 @@ void *xrealloc(void *p, size_t size);
 /* xrealloc of an array of n elements of size each, checked for overflow. */
 void *xreallocarray(void *p, size_t n, size_t size);
 char *xstrdup(const char *s);
+/* At most n bytes of s, NUL-terminated. */
+char *xstrndup(const char *s, size_t n);
+/* The formatted string, allocated (asprintf). */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 #endif
