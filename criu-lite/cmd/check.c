@@ -239,8 +239,6 @@ static bool probe_clone3_set_tid(struct probe_result *r)
 
 static bool probe_clone2(struct probe_result *r)
 {
-	if (clone2_available == NULL)
-		return verdict(r, false, "this build of cr has no clone2 backend");
 	if (!clone2_available())
 		return verdict(r, false, "this kernel has no clone2 syscall (kernel-patches/ adds it)");
 	return verdict(r, true, "the clone2 syscall answers (kernel-patches/)");

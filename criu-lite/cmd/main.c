@@ -198,15 +198,10 @@ int main(int argc, char **argv)
 		fputs(usage_text, stdout);
 		return 0;
 	}
-	if (strcmp(argv[1], "show") == 0 || strcmp(argv[1], "check") == 0) {
-		int (*cmd)(int, char **) = strcmp(argv[1], "show") == 0 ? cmd_show : cmd_check;
-
-		if (cmd == NULL) {
-			fprintf(stderr, "cr: '%s' is not part of this build\n", argv[1]);
-			return 2;
-		}
-		return cmd(argc - 1, argv + 1);
-	}
+	if (strcmp(argv[1], "show") == 0)
+		return cmd_show(argc - 1, argv + 1);
+	if (strcmp(argv[1], "check") == 0)
+		return cmd_check(argc - 1, argv + 1);
 	cli.command = argv[1];
 	if (parse_args(argc - 1, argv + 1, &cli) != 0)
 		return 2;

@@ -100,7 +100,7 @@ pid_t pidsel_fork(enum pid_backend b, const uint32_t *pids, size_t n, uint64_t f
 	if (b == PID_BACKEND_NS_LAST_PID)
 		return fork_ns_last_pid(pids, n, flags, exit_signal, err);
 	if (b == PID_BACKEND_CLONE2) {
-		if (clone2_available == NULL || clone2_fork == NULL || !clone2_available())
+		if (!clone2_available())
 			return cr_error(err, ENOSYS, "this kernel has no clone2 syscall (see kernel-patches/)");
 		return clone2_fork(pids, n, flags, exit_signal, err);
 	}

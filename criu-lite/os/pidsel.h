@@ -18,10 +18,9 @@ enum pid_backend {
 
 /* The clone2 backend, in clone2.c: whether this kernel has the syscall,
  * and a fork through it with pids[] outermost level first (the seed's
- * order).  Weak: absent from builds without clone2.c. */
-int clone2_available(void) __attribute__((weak));
-pid_t clone2_fork(const uint32_t *pids, size_t n, uint64_t flags, int exit_signal, cr_error_t *err)
-	__attribute__((weak));
+ * order). */
+int clone2_available(void);
+pid_t clone2_fork(const uint32_t *pids, size_t n, uint64_t flags, int exit_signal, cr_error_t *err);
 
 const char *pidsel_backend_name(enum pid_backend b);
 int pidsel_backend_parse(const char *name, enum pid_backend *out, cr_error_t *err);
