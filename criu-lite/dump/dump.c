@@ -50,16 +50,17 @@ static void finish(struct dump_ctx *ctx)
 		kill_tree(ctx);
 }
 
+/* The steps that can fail, each named in its error. */
 static int dump_tree(struct dump_ctx *ctx, pid_t pid, cr_error_t *err)
 {
 	if (freeze_tree(ctx, pid, err) < 0)
-		return -1;
+		return cr_error_wrap(err, "freeze the tree");
 	pr_debug("%zu processes frozen", ctx->n_tasks);
 	if (collect_tree(ctx, err) < 0)
-		return -1;
+		return cr_error_wrap(err, "collect");
 	pr_debug("state collected");
 	if (write_images(ctx, err) < 0)
-		return -1;
+		return cr_error_wrap(err, "write the images");
 	pr_debug("images written");
 	return 0;
 }

@@ -64,22 +64,31 @@ static int wait_exit(pid_t pid, int *status, cr_error_t *err)
 	return 0;
 }
 
-/* Everything that can refuse the dump, before any process exists. */
+/* Everything that can refuse the restore, before any process exists; each
+ * step named in its error. */
 static int prepare(struct restore_run *run, cr_error_t *err)
 {
-	if (restore_load(run, err) < 0 || validate_all(&run->ctx, err) < 0 || tree_check_host(run, err) < 0)
-		return -1;
+	if (restore_load(run, err) < 0)
+		return cr_error_wrap(err, "load the images");
+	if (validate_all(&run->ctx, err) < 0)
+		return cr_error_wrap(err, "check the images");
+	if (tree_check_host(run, err) < 0)
+		return cr_error_wrap(err, "check this host");
 	pr_debug("images loaded and checked");
 	raise_nofile();
-	return restore_plan(&run->ctx, err);
+	if (restore_plan(&run->ctx, err) < 0)
+		return cr_error_wrap(err, "plan");
+	return 0;
 }
 
 static int restore_tree(struct restore_run *run, pid_t *root, cr_error_t *err)
 {
 	if (create_tree(run, root, err) < 0)
-		return -1;
+		return cr_error_wrap(err, "create the tree");
 	pr_debug("all %zu processes are ready for the transplant", run->n_live);
-	return transplant_tree(&run->ctx, err);
+	if (transplant_tree(&run->ctx, err) < 0)
+		return cr_error_wrap(err, "transplant");
+	return 0;
 }
 
 int cr_restore(const struct restore_opts *opts, enum pid_backend backend, int *status, cr_error_t *err)
