@@ -29,8 +29,6 @@
 #include <stdarg.h>
 #include <string.h>
 
-#define CHUNK_HDR_SIZE 16u
-
 static const char show_usage[] =
 	"usage: cr show [-D] DIR [--json]\n"
 	"\n"
@@ -44,13 +42,6 @@ static const char show_usage[] =
 	"\n"
 	"Exit status: 0 when every image decoded, 1 when an image is damaged or\n"
 	"missing (each named on stderr), 2 for a usage error.\n";
-
-static void img_closep(struct cr_img **img)
-{
-	cr_img_close(*img);
-}
-
-#define cleanup_img __attribute__((cleanup(img_closep)))
 
 /* --- problems ------------------------------------------------------------- */
 
@@ -122,16 +113,10 @@ static void add_image(struct show_dump *d, const char *name, const struct img_ki
 	im->pid = pid;
 }
 
-static void closedirp(DIR **dir)
-{
-	if (*dir != NULL)
-		closedir(*dir);
-}
-
 static int list_images(struct show_dump *d, int dirfd, cr_error_t *err)
 {
 	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-	__attribute__((cleanup(closedirp))) DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	cleanup_closedir DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
 
 	if (dir == NULL) {
@@ -169,7 +154,7 @@ static void push_msg(struct show_image *im, ProtobufCMessage *m)
 
 static int load_messages(int dirfd, struct show_image *im, cr_error_t *err)
 {
-	cleanup_img struct cr_img *img = NULL;
+	cleanup_img_close struct cr_img *img = NULL;
 	ProtobufCMessage *m;
 	int r;
 
@@ -185,33 +170,6 @@ static int load_messages(int dirfd, struct show_image *im, cr_error_t *err)
 	return 0;
 }
 
-static uint32_t le32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* The header rules of pages.h. */
-static int check_chunk(const char *name, const struct show_chunk *c, uint32_t flags, uint32_t reserved,
-		       uint64_t left, cr_error_t *err)
-{
-	const char *what = NULL;
-
-	if (flags & ~CR_CHUNK_ZLIB)
-		what = "unknown flags";
-	else if (reserved != 0)
-		what = "reserved field is not zero";
-	else if (c->raw_len == 0 || c->raw_len % PAGE_SIZE_CR != 0 || c->raw_len > CR_PAGES_CHUNK)
-		what = "raw length is not a whole number of pages within the chunk limit";
-	else if (c->zlib ? c->stored_len > c->raw_len : c->stored_len != c->raw_len)
-		what = "stored length does not fit the raw length";
-	else if (c->stored_len > left)
-		what = "truncated: the data runs past the end of the body";
-	if (what == NULL)
-		return 0;
-	return cr_error(err, 0, "%s: chunk at offset %" PRIu64 ": %s (raw %" PRIu32 ", stored %" PRIu32
-			", flags 0x%" PRIx32 ")", name, c->offset, what, c->raw_len, c->stored_len, flags);
-}
-
 static void push_chunk(struct show_pages *p, const struct show_chunk *c)
 {
 	p->chunks = xreallocarray(p->chunks, p->n_chunks + 1, sizeof(*p->chunks));
@@ -225,21 +183,25 @@ static void push_chunk(struct show_pages *p, const struct show_chunk *c)
 static int next_chunk(struct cr_img *img, const char *name, unsigned char *skip, struct show_pages *p,
 		      cr_error_t *err)
 {
-	unsigned char hdr[CHUNK_HDR_SIZE];
+	unsigned char buf[CR_CHUNK_HDR_SIZE];
 	struct show_chunk c = { .offset = cr_img_raw_offset(img) };
+	struct cr_chunk_hdr h;
 	uint64_t left = 0;
+	char why[160];
 
 	cr_img_body_left(img, &left);
-	if (left < CHUNK_HDR_SIZE)
+	if (left < CR_CHUNK_HDR_SIZE)
 		return cr_error(err, 0, "%s: chunk at offset %" PRIu64 ": truncated header (%" PRIu64
-				" of %u bytes)", name, c.offset, left, CHUNK_HDR_SIZE);
-	if (cr_img_read_raw(img, hdr, sizeof(hdr), err) < 0)
+				" of %u bytes)", name, c.offset, left, CR_CHUNK_HDR_SIZE);
+	if (cr_img_read_raw(img, buf, sizeof(buf), err) < 0)
 		return -1;
-	c.raw_len = le32(hdr);
-	c.stored_len = le32(hdr + 4);
-	c.zlib = le32(hdr + 8) & CR_CHUNK_ZLIB;
-	if (check_chunk(name, &c, le32(hdr + 8), le32(hdr + 12), left - CHUNK_HDR_SIZE, err) < 0 ||
-	    cr_img_read_raw(img, skip, c.stored_len, err) < 0)
+	cr_chunk_hdr_decode(buf, &h);
+	if (cr_chunk_hdr_bad(&h, left - CR_CHUNK_HDR_SIZE, why, sizeof(why)))
+		return cr_error(err, 0, "%s: chunk at offset %" PRIu64 ": %s", name, c.offset, why);
+	c.raw_len = h.raw_len;
+	c.stored_len = h.stored_len;
+	c.zlib = h.flags & CR_CHUNK_ZLIB;
+	if (cr_img_read_raw(img, skip, c.stored_len, err) < 0)
 		return -1;
 	push_chunk(p, &c);
 	return 0;
@@ -247,7 +209,7 @@ static int next_chunk(struct cr_img *img, const char *name, unsigned char *skip,
 
 static int load_pages(int dirfd, struct show_image *im, cr_error_t *err)
 {
-	cleanup_img struct cr_img *img = NULL;
+	cleanup_img_close struct cr_img *img = NULL;
 	cleanup_free unsigned char *skip = NULL;
 	uint64_t left = 0;
 

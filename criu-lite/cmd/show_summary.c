@@ -3,6 +3,7 @@
 #include "img/image.h"
 #include "cmd/json.h"
 #include "cmd/show.h"
+#include "os/pidsel.h"
 #include "os/util.h"
 #include "os/xalloc.h"
 
@@ -47,24 +48,6 @@ static const char *human_size(char *buf, size_t len, uint64_t bytes)
 		snprintf(buf, len, "%.0f %s", v, units[u]);
 	else
 		snprintf(buf, len, "%.1f %s", v, units[u]);
-	return buf;
-}
-
-/* A pid set, outermost namespace level first: "4321" or "4321/17/1". */
-static const char *pid_set(char *buf, size_t len, const uint32_t *ids, size_t n)
-{
-	size_t used = 0;
-
-	buf[0] = '\0';
-	for (size_t i = 0; i < n && used < len; i++) {
-		int w = snprintf(buf + used, len - used, "%s%u", i ? "/" : "", ids[i]);
-
-		if (w < 0)
-			break;
-		used += (size_t)w;
-	}
-	if (n == 0)
-		snprintf(buf, len, "?");
 	return buf;
 }
 
@@ -156,7 +139,7 @@ static void print_inventory(FILE *out, const struct show_dump *d)
 		fprintf(out, "  (no readable inventory)\n");
 		return;
 	}
-	when = (time_t)(inv->dump_time_ns / 1000000000ULL);
+	when = (time_t)(inv->dump_time_ns / NSEC_PER_SEC);
 	if (gmtime_r(&when, &tm) != NULL)
 		strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S UTC", &tm);
 	fprintf(out, "  dumped        %s by cr %s (image format %u)\n", date,
@@ -234,13 +217,13 @@ static void print_tree_entry(FILE *out, const struct tree *t, size_t i, size_t d
 	char pids[160], pgid[160], sid[160];
 
 	fprintf(out, "  %*s%s%s (%s)  pgid %s  sid %s  threads %zu\n", indent, "", depth ? "└─ " : "",
-		pid_set(pids, sizeof(pids), e->ns_pid, e->n_ns_pid),
+		pidsel_format(pids, sizeof(pids), e->ns_pid, e->n_ns_pid),
 		e->n_ns_pid ? process_name(t->d, (pid_t)e->ns_pid[0]) : "?",
-		pid_set(pgid, sizeof(pgid), e->ns_pgid, e->n_ns_pgid), pid_set(sid, sizeof(sid), e->ns_sid, e->n_ns_sid),
-		e->n_threads);
+		pidsel_format(pgid, sizeof(pgid), e->ns_pgid, e->n_ns_pgid),
+		pidsel_format(sid, sizeof(sid), e->ns_sid, e->n_ns_sid), e->n_threads);
 	for (size_t k = 0; k < e->n_threads; k++)
 		fprintf(out, "  %*s   thread %s\n", indent, "",
-			pid_set(pids, sizeof(pids), e->threads[k]->ns_tid, e->threads[k]->n_ns_tid));
+			pidsel_format(pids, sizeof(pids), e->threads[k]->ns_tid, e->threads[k]->n_ns_tid));
 }
 
 /* Prints root and everything below it, each entry once, without recursion

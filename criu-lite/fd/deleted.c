@@ -39,14 +39,6 @@ static bool same_file(const FileEntry *a, const FileEntry *b)
 	       a->deleted->dev == b->deleted->dev;
 }
 
-static bool file_recorded(const struct dump_ctx *ctx, const FileEntry *fe)
-{
-	for (size_t i = 0; i < ctx->files.n; i++)
-		if (same_file(ctx->files.v[i], fe))
-			return true;
-	return false;
-}
-
 static void describe(const struct stat *st, DeletedEntry *de)
 {
 	de->ino = st->st_ino;
@@ -55,7 +47,7 @@ static void describe(const struct stat *st, DeletedEntry *de)
 	de->mode = st->st_mode & 07777;
 	de->uid = st->st_uid;
 	de->gid = st->st_gid;
-	de->mtime_ns = (uint64_t)st->st_mtim.tv_sec * 1000000000ULL + (uint64_t)st->st_mtim.tv_nsec;
+	de->mtime_ns = timespec_ns(&st->st_mtim);
 }
 
 static int deleted_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
@@ -79,7 +71,7 @@ static int deleted_dump(struct dump_ctx *ctx, struct dump_task *t, const struct 
 	proc_link_deleted(p->link, &stem);
 	fe->path[stem] = '\0';   /* the former path */
 	fe->deleted = de;
-	if (file_recorded(ctx, fe))
+	if (fdshare_recorded(ctx, fe, same_file))
 		return 0;   /* its first description holds the contents */
 	if (contents_dump(&ctx->arena, fd, de->size, &c, err) < 0)
 		return cr_error_wrap(err, "deleted file %s", fe->path);
@@ -105,10 +97,7 @@ static int deleted_validate(const struct restore_ctx *ctx, const FileEntry *fe, 
 
 static const FileEntry *first_of_file(const struct restore_ctx *ctx, const FileEntry *fe)
 {
-	for (size_t i = 0; i < ctx->n_files; i++)
-		if (same_file(ctx->files[i], fe))
-			return ctx->files[i];
-	return fe;
+	return fdshare_first(ctx, fe, same_file);
 }
 
 /* An unnamed file in the directory of path. */
@@ -149,9 +138,7 @@ static int recreate(const char *path, cr_error_t *err)
 static int create_file(const FileEntry *first, cr_error_t *err)
 {
 	const DeletedEntry *de = first->deleted;
-	struct timespec times[2] = { { .tv_nsec = UTIME_OMIT },
-				     { .tv_sec = (time_t)(de->mtime_ns / 1000000000ULL),
-				       .tv_nsec = (long)(de->mtime_ns % 1000000000ULL) } };
+	struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, ns_timespec(de->mtime_ns) };
 	cleanup_close int fd = recreate(first->path, err);
 
 	if (fd < 0 || contents_restore(fd, de->size, de->n_data, de->data_off, de->data, err) < 0)

@@ -34,13 +34,6 @@ static struct {
 	size_t n, cap;
 } holders;
 
-static void cleanup_closedirp(DIR **d)
-{
-	if (*d != NULL)
-		closedir(*d);
-}
-#define cleanup_closedir __attribute__((cleanup(cleanup_closedirp)))
-
 static void holders_clear(void)
 {
 	for (size_t i = 0; i < holders.n; i++)
@@ -115,6 +108,14 @@ static int holders_load(const struct dump_ctx *ctx, cr_error_t *err)
 	}
 	holders.id = id;
 	return 0;
+}
+
+bool fdshare_recorded(const struct dump_ctx *ctx, const FileEntry *fe, fdshare_same_fn same)
+{
+	for (size_t i = 0; i < ctx->files.n; i++)
+		if (same(ctx->files.v[i], fe))
+			return true;
+	return false;
 }
 
 bool fdshare_in_dump(const struct dump_ctx *ctx, pid_t pid)
@@ -224,6 +225,14 @@ static struct {
 	struct fd_anchor **v;
 	size_t n, cap;
 } anchors;
+
+const FileEntry *fdshare_first(const struct restore_ctx *ctx, const FileEntry *fe, fdshare_same_fn same)
+{
+	for (size_t i = 0; i < ctx->n_files; i++)
+		if (same(ctx->files[i], fe))
+			return ctx->files[i];
+	return fe;
+}
 
 struct fd_anchor *fd_anchor_find(uint32_t file_id)
 {

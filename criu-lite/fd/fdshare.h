@@ -28,7 +28,14 @@
  * frame holds at most CR_IMG_MAX_MSG (64 MiB). */
 #define FDKIND_MAX_DATA (32u << 20)
 
+/* A kind's test of whether two file entries are descriptions of one object. */
+typedef bool (*fdshare_same_fn)(const FileEntry *a, const FileEntry *b);
+
 /* ---- dump */
+
+/* Whether the dump recorded an entry of fe's object already (that first
+ * description holds the object's contents). */
+bool fdshare_recorded(const struct dump_ctx *ctx, const FileEntry *fe, fdshare_same_fn same);
 
 /* Refuses, naming pid, fd and what, when the object behind fd p->fd of pid
  * (p->link, same inode) is open in another process, unless that process is
@@ -57,6 +64,10 @@ bool fdshare_in_dump(const struct dump_ctx *ctx, pid_t pid);
 int fdshare_reopen(pid_t pid, int fd, cr_error_t *err);
 
 /* ---- restore */
+
+/* The first file entry of fe's object (fe itself when there is none
+ * before it): the entry its anchor is keyed by. */
+const FileEntry *fdshare_first(const struct restore_ctx *ctx, const FileEntry *fe, fdshare_same_fn same);
 
 struct fd_anchor {
 	uint32_t file_id;   /* the object's first file entry */

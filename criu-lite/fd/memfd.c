@@ -45,14 +45,6 @@ static bool same_memfd(const FileEntry *a, const FileEntry *b)
 	       b->memfd != NULL && a->memfd->ino == b->memfd->ino;
 }
 
-static bool memfd_recorded(const struct dump_ctx *ctx, const FileEntry *fe)
-{
-	for (size_t i = 0; i < ctx->files.n; i++)
-		if (same_memfd(ctx->files.v[i], fe))
-			return true;
-	return false;
-}
-
 static char *memfd_name(struct arena *a, const char *link)
 {
 	size_t stem = 0, skip = strlen(MEMFD_PREFIX);
@@ -102,7 +94,7 @@ static int memfd_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd
 		return -1;
 	me->name = memfd_name(&ctx->arena, p->link);
 	fe->memfd = me;
-	if (memfd_recorded(ctx, fe))
+	if (fdshare_recorded(ctx, fe, same_memfd))
 		return 0;   /* its first description holds the contents */
 	if (contents_dump(&ctx->arena, fd, me->size, &c, err) < 0)
 		return cr_error_wrap(err, "memfd %s", me->name);
@@ -128,10 +120,7 @@ static int memfd_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr
 
 static const FileEntry *first_of_memfd(const struct restore_ctx *ctx, const FileEntry *fe)
 {
-	for (size_t i = 0; i < ctx->n_files; i++)
-		if (same_memfd(ctx->files[i], fe))
-			return ctx->files[i];
-	return fe;
+	return fdshare_first(ctx, fe, same_memfd);
 }
 
 static int memfd_new(const char *name, cr_error_t *err)

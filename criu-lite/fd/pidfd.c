@@ -10,6 +10,7 @@
  * that a pidfd of a child can be opened; a pidfd shared between processes
  * is refused at dump. */
 #include "fd/fdkind.h"
+#include "fd/fdshare.h"
 #include "os/util.h"
 
 #include <errno.h>
@@ -27,14 +28,6 @@
 static bool pidfd_match(const struct fd_probe *p)
 {
 	return strcmp(p->link, "anon_inode:[pidfd]") == 0;
-}
-
-static bool pid_in_dump(const struct dump_ctx *ctx, pid_t pid)
-{
-	for (size_t i = 0; i < ctx->n_tasks; i++)
-		if (ctx->tasks[i].pid == pid)
-			return true;
-	return false;
 }
 
 static int parse_pid(const struct fd_probe *p, pid_t *pid, cr_error_t *err)
@@ -66,7 +59,7 @@ static int pidfd_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd
 	if (parse_pid(p, &pid, err) < 0)
 		return -1;
 	e->pid = (uint32_t)pid;
-	e->in_dump = pid_in_dump(ctx, pid);
+	e->in_dump = fdshare_in_dump(ctx, pid);
 	if (!e->in_dump) {
 		if (proc_read_stat(pid, &st, err) < 0)
 			return cr_error_wrap(err, "pidfd of pid %d", pid);

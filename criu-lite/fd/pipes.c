@@ -50,14 +50,6 @@ static bool same_pipe(const FileEntry *a, const FileEntry *b)
 	       (a->kind == FILE_KIND__FILE_PIPE || strcmp(a->path, b->path) == 0);
 }
 
-static bool pipe_recorded(const struct dump_ctx *ctx, const FileEntry *fe)
-{
-	for (size_t i = 0; i < ctx->files.n; i++)
-		if (same_pipe(ctx->files.v[i], fe))
-			return true;
-	return false;
-}
-
 /* A description cr may read the pipe through without touching the
  * process's own: the process's, when it can read, else a new reader. */
 static int open_readable(pid_t pid, const struct fd_probe *p, cr_error_t *err)
@@ -159,7 +151,7 @@ static int pipe_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_
 	if (size < 0)
 		return cr_error(err, errno, "F_GETPIPE_SZ");
 	pe->pipe_size = (uint32_t)size;
-	if (pipe_recorded(ctx, fe))
+	if (fdshare_recorded(ctx, fe, same_pipe))
 		return 0;   /* its first description holds the data */
 	if (read_pipe_data(ctx, src, pe, err) < 0)
 		return cr_error_wrap(err, "%s", p->link);
@@ -187,10 +179,7 @@ static int pipe_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_
 
 static const FileEntry *first_of_pipe(const struct restore_ctx *ctx, const FileEntry *fe)
 {
-	for (size_t i = 0; i < ctx->n_files; i++)
-		if (same_pipe(ctx->files[i], fe))
-			return ctx->files[i];
-	return fe;
+	return fdshare_first(ctx, fe, same_pipe);
 }
 
 /* Packets (O_DIRECT) when the data came out in several, or when any

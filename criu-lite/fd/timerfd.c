@@ -41,7 +41,6 @@
 #define TFD_IOC_SET_TICKS _IOW('T', 0, uint64_t)
 #endif
 
-#define NSEC_PER_SEC 1000000000ULL
 #define MAX_TIME_NS  (INT64_MAX / 2)
 #define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
 #define BOOT_ID_LEN  36
@@ -57,18 +56,6 @@ static bool known_clock(uint32_t clockid)
 static bool wall_clock(uint32_t clockid)
 {
 	return clockid == CLOCK_REALTIME || clockid == CLOCK_REALTIME_ALARM;
-}
-
-static uint64_t ts_ns(const struct timespec *ts)
-{
-	return (uint64_t)ts->tv_sec * NSEC_PER_SEC + (uint64_t)ts->tv_nsec;
-}
-
-static struct timespec ns_ts(uint64_t ns)
-{
-	struct timespec ts = { .tv_sec = (time_t)(ns / NSEC_PER_SEC), .tv_nsec = (long)(ns % NSEC_PER_SEC) };
-
-	return ts;
 }
 
 /* Alarm clocks read as the clock they are built on (without an RTC,
@@ -88,7 +75,7 @@ static int clock_now_ns(uint32_t clockid, int64_t *now, cr_error_t *err)
 
 	if (clock_gettime(base_clock(clockid), &ts) < 0)
 		return cr_error(err, errno, "clock_gettime(%u)", clockid);
-	*now = (int64_t)ts_ns(&ts);
+	*now = (int64_t)timespec_ns(&ts);
 	return 0;
 }
 
@@ -173,8 +160,8 @@ static int read_timer(pid_t pid, int fd, TimerfdEntry *e, struct arena *a, cr_er
 		return -1;
 	if ((e->settime_flags & TFD_TIMER_ABSTIME) && clock_now_ns(e->clockid, &now, err) < 0)
 		return -1;
-	e->value_ns = ts_ns(&cur.it_value);
-	e->interval_ns = ts_ns(&cur.it_interval);
+	e->value_ns = timespec_ns(&cur.it_value);
+	e->interval_ns = timespec_ns(&cur.it_interval);
 	if (read_ticks(dup, &e->ticks, err) < 0)
 		return -1;
 	if (!(e->settime_flags & TFD_TIMER_ABSTIME) || e->value_ns == 0)
@@ -251,12 +238,12 @@ static int restore_point(const TimerfdEntry *e, uint64_t *value, cr_error_t *err
 
 static int arm(int fd, const TimerfdEntry *e, cr_error_t *err)
 {
-	struct itimerspec its = { .it_interval = ns_ts(e->interval_ns) };
+	struct itimerspec its = { .it_interval = ns_timespec(e->interval_ns) };
 	uint64_t value;
 
 	if (restore_point(e, &value, err) < 0)
 		return -1;
-	its.it_value = ns_ts(value);
+	its.it_value = ns_timespec(value);
 	if (timerfd_settime(fd, (int)e->settime_flags, &its, NULL) < 0)
 		return cr_error(err, errno, "timerfd_settime(flags %u, %" PRIu64 " ns, every %" PRIu64 " ns)",
 				e->settime_flags, value, e->interval_ns);

@@ -17,6 +17,7 @@
  * caller does with the writing the thread does. */
 #define ZLIB_CONST
 #include "img/image.h"
+#include "img/bytes.h"
 #include "img/sink.h"
 #include "os/util.h"
 #include "os/xalloc.h"
@@ -80,44 +81,6 @@ struct frame_walk {
 	unsigned int have;  /* bytes of that length seen so far */
 	cr_error_t err;     /* the first bad frame, if any */
 };
-
-static void put_le16(unsigned char *p, uint16_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-}
-
-static void put_le32(unsigned char *p, uint32_t v)
-{
-	put_le16(p, (uint16_t)v);
-	put_le16(p + 2, (uint16_t)(v >> 16));
-}
-
-static void put_le64(unsigned char *p, uint64_t v)
-{
-	put_le32(p, (uint32_t)v);
-	put_le32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint16_t get_le16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t get_le32(const unsigned char *p)
-{
-	return (uint32_t)get_le16(p) | ((uint32_t)get_le16(p + 2) << 16);
-}
-
-static uint64_t get_le64(const unsigned char *p)
-{
-	return (uint64_t)get_le32(p) | ((uint64_t)get_le32(p + 4) << 32);
-}
-
-static size_t min_size(size_t a, uint64_t b)
-{
-	return b < a ? (size_t)b : a;
-}
 
 static bool kind_is_known(uint32_t kind)
 {
@@ -227,13 +190,7 @@ static void img_freep(struct cr_img **img)
 		img_free(*img);
 }
 
-static void img_closep(struct cr_img **img)
-{
-	cr_img_close(*img);
-}
-
 #define cleanup_img __attribute__((cleanup(img_freep)))
-#define cleanup_img_close __attribute__((cleanup(img_closep)))
 
 static struct cr_img *img_new(const char *name, uint32_t kind, enum img_mode mode, size_t buf_cap)
 {

@@ -94,6 +94,13 @@ int cr_img_body_left(const struct cr_img *img, uint64_t *left);
 const char *cr_img_name(const struct cr_img *img);
 void cr_img_close(struct cr_img *img);
 
+static inline void cr_img_closep(struct cr_img **img)
+{
+	cr_img_close(*img);
+}
+/* Closes the image when the variable goes out of scope. */
+#define cleanup_img_close __attribute__((cleanup(cr_img_closep)))
+
 /* Convenience: open a message image and read exactly one message. */
 int cr_img_read_one(int dirfd, const char *name, uint32_t kind, const ProtobufCMessageDescriptor *desc,
 		    ProtobufCMessage **out, cr_error_t *err);

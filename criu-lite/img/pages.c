@@ -7,6 +7,7 @@
  * chunk-sized buffer. */
 #define ZLIB_CONST
 #include "img/pages.h"
+#include "img/bytes.h"
 #include "img/image.h"
 #include "os/util.h"
 #include "os/xalloc.h"
@@ -20,7 +21,6 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#define CHUNK_HDR_SIZE 16u
 #define CHUNK_PAGE     4096u
 #define SAMPLE_PAGE        4096u
 #define SAMPLE_PAGES       8u
@@ -29,13 +29,6 @@
 /* An uncompressed write this large skips the chunk buffer; it matches the
  * image write buffer, above which the image sends data straight to the file. */
 #define DIRECT_MIN     (256u << 10)
-
-struct chunk_hdr {
-	uint32_t raw_len;
-	uint32_t stored_len;
-	uint32_t flags;
-	uint32_t reserved;
-};
 
 struct cr_pages_writer {
 	struct cr_img *img;
@@ -61,24 +54,6 @@ struct cr_pages_reader {
 	uint64_t direct_left;  /* bytes of an uncompressed chunk still in the image */
 	uint64_t chunk_off;    /* file offset of the current chunk's header */
 };
-
-static void put_le32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-	p[2] = (unsigned char)(v >> 16);
-	p[3] = (unsigned char)(v >> 24);
-}
-
-static uint32_t get_le32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static size_t min_size(size_t a, uint64_t b)
-{
-	return b < a ? (size_t)b : a;
-}
 
 /* --- writing --------------------------------------------------------------- */
 
@@ -138,10 +113,10 @@ int cr_pages_writer_open(int dirfd, const char *name, bool compress, struct cr_p
 	return 0;
 }
 
-static int write_chunk(struct cr_pages_writer *w, const struct chunk_hdr *h, const void *data,
+static int write_chunk(struct cr_pages_writer *w, const struct cr_chunk_hdr *h, const void *data,
 		       cr_error_t *err)
 {
-	unsigned char hdr[CHUNK_HDR_SIZE];
+	unsigned char hdr[CR_CHUNK_HDR_SIZE];
 
 	put_le32(hdr, h->raw_len);
 	put_le32(hdr + 4, h->stored_len);
@@ -197,7 +172,7 @@ static int worth_compressing(struct cr_pages_writer *w, const unsigned char *src
 static int emit_chunk(struct cr_pages_writer *w, const unsigned char *src, size_t len,
 		      cr_error_t *err)
 {
-	struct chunk_hdr h = { .raw_len = (uint32_t)len, .stored_len = (uint32_t)len };
+	struct cr_chunk_hdr h = { .raw_len = (uint32_t)len, .stored_len = (uint32_t)len };
 	size_t zlen = 0;
 
 	bool worth = false;
@@ -351,9 +326,7 @@ static int chunk_error(const struct cr_pages_reader *r, cr_error_t *err, const c
 	return cr_error(err, 0, "%s: chunk at offset %" PRIu64 ": %s", reader_name(r), r->chunk_off, what);
 }
 
-/* Whether a chunk header is unacceptable with left body bytes after it;
- * why says what is wrong. */
-static bool chunk_hdr_bad(const struct chunk_hdr *h, uint64_t left, char *why, size_t size)
+bool cr_chunk_hdr_bad(const struct cr_chunk_hdr *h, uint64_t left, char *why, size_t size)
 {
 	bool zlib = h->flags & CR_CHUNK_ZLIB;
 
@@ -381,16 +354,16 @@ static bool chunk_hdr_bad(const struct chunk_hdr *h, uint64_t left, char *why, s
 	return true;
 }
 
-static int check_chunk_hdr(const struct cr_pages_reader *r, const struct chunk_hdr *h, cr_error_t *err)
+static int check_chunk_hdr(const struct cr_pages_reader *r, const struct cr_chunk_hdr *h, cr_error_t *err)
 {
 	char why[160];
 
-	if (chunk_hdr_bad(h, body_left(r), why, sizeof(why)))
+	if (cr_chunk_hdr_bad(h, body_left(r), why, sizeof(why)))
 		return chunk_error(r, err, "%s", why);
 	return 0;
 }
 
-static void decode_chunk_hdr(const unsigned char *buf, struct chunk_hdr *h)
+void cr_chunk_hdr_decode(const unsigned char buf[CR_CHUNK_HDR_SIZE], struct cr_chunk_hdr *h)
 {
 	h->raw_len = get_le32(buf);
 	h->stored_len = get_le32(buf + 4);
@@ -398,18 +371,18 @@ static void decode_chunk_hdr(const unsigned char *buf, struct chunk_hdr *h)
 	h->reserved = get_le32(buf + 12);
 }
 
-static int read_chunk_hdr(struct cr_pages_reader *r, struct chunk_hdr *h, cr_error_t *err)
+static int read_chunk_hdr(struct cr_pages_reader *r, struct cr_chunk_hdr *h, cr_error_t *err)
 {
-	unsigned char buf[CHUNK_HDR_SIZE];
+	unsigned char buf[CR_CHUNK_HDR_SIZE];
 	uint64_t left = body_left(r);
 
 	r->chunk_off = cr_img_raw_offset(r->img);
-	if (left < CHUNK_HDR_SIZE)
+	if (left < CR_CHUNK_HDR_SIZE)
 		return chunk_error(r, err, "truncated header (%" PRIu64 " of %u bytes)", left,
-				   CHUNK_HDR_SIZE);
+				   CR_CHUNK_HDR_SIZE);
 	if (cr_img_read_raw(r->img, buf, sizeof(buf), err) < 0)
 		return -1;
-	decode_chunk_hdr(buf, h);
+	cr_chunk_hdr_decode(buf, h);
 	return check_chunk_hdr(r, h, err);
 }
 
@@ -430,7 +403,7 @@ static int reader_init_inflate(struct cr_pages_reader *r, cr_error_t *err)
 
 /* Inflates stored_len bytes in zbuf into exactly raw_len bytes in raw.  The
  * output room has one byte to spare, so a stream that expands too far shows. */
-static int inflate_chunk(struct cr_pages_reader *r, const struct chunk_hdr *h, cr_error_t *err)
+static int inflate_chunk(struct cr_pages_reader *r, const struct cr_chunk_hdr *h, cr_error_t *err)
 {
 	size_t produced;
 	int ret;
@@ -460,7 +433,7 @@ static int inflate_chunk(struct cr_pages_reader *r, const struct chunk_hdr *h, c
 	return chunk_error(r, err, "corrupt compressed data: inflate returned %d", ret);
 }
 
-static int load_zlib_chunk(struct cr_pages_reader *r, const struct chunk_hdr *h, cr_error_t *err)
+static int load_zlib_chunk(struct cr_pages_reader *r, const struct cr_chunk_hdr *h, cr_error_t *err)
 {
 	if (reader_init_inflate(r, err) < 0)
 		return -1;
@@ -476,7 +449,7 @@ static int load_zlib_chunk(struct cr_pages_reader *r, const struct chunk_hdr *h,
 
 static int next_chunk(struct cr_pages_reader *r, size_t wanted, cr_error_t *err)
 {
-	struct chunk_hdr h = { 0 };
+	struct cr_chunk_hdr h = { 0 };
 
 	if (body_left(r) == 0)
 		return cr_error(err, 0, "%s: page data ends at offset %" PRIu64 ", %zu more bytes "
@@ -563,7 +536,7 @@ void cr_pages_reader_close(struct cr_pages_reader *r)
 int cr_pages_scan(int dirfd, const char *name, uint64_t *raw_total, cr_error_t *err)
 {
 	cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-	unsigned char buf[CHUNK_HDR_SIZE];
+	unsigned char buf[CR_CHUNK_HDR_SIZE];
 	struct stat st;
 	uint64_t off = CR_IMG_HEADER_SIZE, end;
 	char why[160];
@@ -575,15 +548,15 @@ int cr_pages_scan(int dirfd, const char *name, uint64_t *raw_total, cr_error_t *
 		return cr_error(err, 0, "%s: truncated", name);
 	end = (uint64_t)st.st_size - CR_IMG_TRAILER_SIZE;
 	while (off < end) {
-		struct chunk_hdr h;
+		struct cr_chunk_hdr h;
 
-		if (end - off < CHUNK_HDR_SIZE || pread(fd, buf, sizeof(buf), (off_t)off) != (ssize_t)sizeof(buf))
+		if (end - off < CR_CHUNK_HDR_SIZE || pread(fd, buf, sizeof(buf), (off_t)off) != (ssize_t)sizeof(buf))
 			return cr_error(err, 0, "%s: chunk at offset %" PRIu64 ": truncated header", name, off);
-		decode_chunk_hdr(buf, &h);
-		if (chunk_hdr_bad(&h, end - off - CHUNK_HDR_SIZE, why, sizeof(why)))
+		cr_chunk_hdr_decode(buf, &h);
+		if (cr_chunk_hdr_bad(&h, end - off - CR_CHUNK_HDR_SIZE, why, sizeof(why)))
 			return cr_error(err, 0, "%s: chunk at offset %" PRIu64 ": %s", name, off, why);
 		*raw_total += h.raw_len;
-		off += CHUNK_HDR_SIZE + h.stored_len;
+		off += CR_CHUNK_HDR_SIZE + h.stored_len;
 	}
 	return 0;
 }

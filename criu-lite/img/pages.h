@@ -23,12 +23,26 @@
 
 #define CR_PAGES_CHUNK (1u << 20)
 #define CR_CHUNK_ZLIB  1u
+#define CR_CHUNK_HDR_SIZE 16u
 /* A page image with at least this much page data is worth reading ahead
  * on a second core while its pages are copied. */
 #define CR_PAGES_ASYNC_MIN (8u << 20)
 
 struct cr_pages_writer;
 struct cr_pages_reader;
+
+/* A chunk header, as stored above. */
+struct cr_chunk_hdr {
+	uint32_t raw_len;
+	uint32_t stored_len;
+	uint32_t flags;
+	uint32_t reserved;
+};
+
+void cr_chunk_hdr_decode(const unsigned char buf[CR_CHUNK_HDR_SIZE], struct cr_chunk_hdr *h);
+/* Whether h breaks the rules above with left body bytes after it; why
+ * (of size bytes) says which rule and with what values. */
+bool cr_chunk_hdr_bad(const struct cr_chunk_hdr *h, uint64_t left, char *why, size_t size);
 
 /* Creates the image named name in dirfd. */
 int cr_pages_writer_open(int dirfd, const char *name, bool compress, struct cr_pages_writer **out,

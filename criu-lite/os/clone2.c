@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <sched.h>
-#include <stdio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -65,27 +64,11 @@ int clone2_available(void)
 	return cached;
 }
 
-/* "4242/17/1": the pid set as the error messages show it, outermost first. */
-static const char *format_pids(char *buf, size_t size, const uint32_t *pids, size_t n)
-{
-	size_t used = 0;
-
-	buf[0] = '\0';
-	for (size_t i = 0; i < n && used < size; i++) {
-		int len = snprintf(buf + used, size - used, "%s%u", i ? "/" : "", pids[i]);
-
-		if (len < 0)
-			break;
-		used += (size_t)len;
-	}
-	return buf;
-}
-
 static int clone2_failure(int status, const uint32_t *pids, size_t n, cr_error_t *err)
 {
 	char set[CLONE2_MAX_PIDS * 12];
 
-	format_pids(set, sizeof(set), pids, n);
+	pidsel_format(set, sizeof(set), pids, n);
 	switch (status) {
 	case EEXIST:
 		return cr_error(err, EEXIST, "create pid %u (pid set %s): a pid of the set is taken", pids[n - 1],

@@ -30,20 +30,32 @@ int inject_begin(struct injector *ij, pid_t tid, uint64_t syscall_ip, cr_error_t
 	return 0;
 }
 
-static int step_to_syscall_stop(pid_t tid, const char *which, cr_error_t *err)
+/* Resumes tid with request (PTRACE_SYSCALL, PTRACE_CONT) and waits for its
+ * next stop.  A task seized in a group stop reports that stop
+ * (PTRACE_EVENT_STOP) once more when first resumed; it runs when resumed
+ * again.  to says what it was resumed for. */
+static int resume_to_stop(pid_t tid, enum __ptrace_request request, const char *to, int *status,
+			  cr_error_t *err)
 {
-	int status;
-
-	/* A task seized in a group stop reports that stop (PTRACE_EVENT_STOP)
-	 * once more when first resumed; it runs when resumed again. */
 	for (int tries = 0; tries < 4; tries++) {
-		if (ptrace(PTRACE_SYSCALL, tid, NULL, NULL) < 0)
-			return cr_error(err, errno, "resume task %d to syscall %s", tid, which);
-		if (ptrace_wait_stop(tid, &status, err) < 0)
+		if (ptrace(request, tid, NULL, NULL) < 0)
+			return cr_error(err, errno, "resume task %d to %s", tid, to);
+		if (ptrace_wait_stop(tid, status, err) < 0)
 			return -1;
-		if (status >> 16 != PTRACE_EVENT_STOP)
+		if (*status >> 16 != PTRACE_EVENT_STOP)
 			break;
 	}
+	return 0;
+}
+
+static int step_to_syscall_stop(pid_t tid, const char *which, cr_error_t *err)
+{
+	char to[64];
+	int status;
+
+	snprintf(to, sizeof(to), "syscall %s", which);
+	if (resume_to_stop(tid, PTRACE_SYSCALL, to, &status, err) < 0)
+		return -1;
 	if (WSTOPSIG(status) != SYSCALL_STOP)
 		return cr_error(err, 0, "task %d: expected syscall %s stop, got stop signal %d (event %d)",
 				tid, which, WSTOPSIG(status), status >> 16);
@@ -165,16 +177,8 @@ static int wait_batch_stop(pid_t tid, cr_error_t *err)
 {
 	int status;
 
-	/* As for a single syscall: a group stop the task was seized in is
-	 * reported once more on the first resume. */
-	for (int tries = 0; tries < 4; tries++) {
-		if (ptrace(PTRACE_CONT, tid, NULL, NULL) < 0)
-			return cr_error(err, errno, "resume task %d to run a batch", tid);
-		if (ptrace_wait_stop(tid, &status, err) < 0)
-			return -1;
-		if (status >> 16 != PTRACE_EVENT_STOP)
-			break;
-	}
+	if (resume_to_stop(tid, PTRACE_CONT, "run a batch", &status, err) < 0)
+		return -1;
 	if (WSTOPSIG(status) != SIGSTOP || (status >> 16) != 0)
 		return cr_error(err, 0, "task %d: a batch of syscalls ended with stop signal %d (event %d)", tid,
 				WSTOPSIG(status), status >> 16);

@@ -14,6 +14,23 @@
 
 #define MAX_LEVELS 32
 
+const char *pidsel_format(char *buf, size_t size, const uint32_t *pids, size_t n)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && used < size; i++) {
+		int len = snprintf(buf + used, size - used, "%s%u", i ? "/" : "", pids[i]);
+
+		if (len < 0)
+			break;
+		used += (size_t)len;
+	}
+	if (n == 0)
+		snprintf(buf, size, "?");
+	return buf;
+}
+
 const char *pidsel_backend_name(enum pid_backend b)
 {
 	switch (b) {

@@ -22,6 +22,11 @@ enum pid_backend {
 int clone2_available(void);
 pid_t clone2_fork(const uint32_t *pids, size_t n, uint64_t flags, int exit_signal, cr_error_t *err);
 
+/* A pid set as messages and cr show print it, outermost level first:
+ * "4242" or "4242/17/1"; "?" for an empty set.  Cut short to fit size
+ * (which must be at least 1); returns buf. */
+const char *pidsel_format(char *buf, size_t size, const uint32_t *pids, size_t n);
+
 const char *pidsel_backend_name(enum pid_backend b);
 int pidsel_backend_parse(const char *name, enum pid_backend *out, cr_error_t *err);
 

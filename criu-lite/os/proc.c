@@ -1069,12 +1069,6 @@ static int cmp_int(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static void closedirp(DIR **d)
-{
-	if (*d != NULL)
-		closedir(*d);
-}
-
 /* The numeric entry names of a directory, sorted; ignore_fd (when >= 0) is
  * left out: it is the descriptor we read the directory with. */
 static int list_numeric(DIR *d, const char *path, int ignore_fd, int **out, size_t *n,
@@ -1108,7 +1102,7 @@ static int list_proc_dir(pid_t pid, const char *sub, bool skip_own_fd, int **out
 			 cr_error_t *err)
 {
 	cleanup_free char *path = proc_path(pid, sub);
-	__attribute__((cleanup(closedirp))) DIR *d = opendir(path);
+	cleanup_closedir DIR *d = opendir(path);
 
 	if (d == NULL)
 		return cr_error(err, errno, "open %s", path);

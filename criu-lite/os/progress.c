@@ -1,4 +1,5 @@
 #include "os/progress.h"
+#include "os/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,7 @@ static int64_t now_ns(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	return (int64_t)timespec_ns(&ts);
 }
 
 void progress_start(const char *what, uint64_t total, int approx)

@@ -2,17 +2,20 @@
 #ifndef CR_UTIL_H
 #define CR_UTIL_H
 
+#include <dirent.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "os/error.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define PAGE_SIZE_CR 4096UL
+#define NSEC_PER_SEC 1000000000ULL
 
 static inline void cleanup_freep(void *p)
 {
@@ -31,13 +34,31 @@ static inline void cleanup_fclosep(FILE **f)
 		fclose(*f);
 }
 
+static inline void cleanup_closedirp(DIR **d)
+{
+	if (*d != NULL)
+		closedir(*d);
+}
+
 #define cleanup_free __attribute__((cleanup(cleanup_freep)))
 #define cleanup_close __attribute__((cleanup(cleanup_closep)))
 #define cleanup_fclose __attribute__((cleanup(cleanup_fclosep)))
+#define cleanup_closedir __attribute__((cleanup(cleanup_closedirp)))
 
 /* Takes ownership away from a cleanup variable. */
 #define steal_pointer(pp) ({ __typeof__(*(pp)) _p = *(pp); *(pp) = NULL; _p; })
 #define steal_fd(fdp) ({ int _fd = *(fdp); *(fdp) = -1; _fd; })
+
+/* A timespec as nanoseconds, and back (images keep times as nanoseconds). */
+static inline uint64_t timespec_ns(const struct timespec *ts)
+{
+	return (uint64_t)ts->tv_sec * NSEC_PER_SEC + (uint64_t)ts->tv_nsec;
+}
+
+static inline struct timespec ns_timespec(uint64_t ns)
+{
+	return (struct timespec){ .tv_sec = (time_t)(ns / NSEC_PER_SEC), .tv_nsec = (long)(ns % NSEC_PER_SEC) };
+}
 
 /* Writes all of buf, retrying on EINTR and short writes. */
 int write_all(int fd, const void *buf, size_t len, cr_error_t *err);

@@ -42,7 +42,6 @@
 #define SCRATCH_POSIX_TIMER (SCRATCH_TID_ADDRESS + 16)
 _Static_assert(SCRATCH_POSIX_TIMER + sizeof(struct itimerspec) <= SCRATCH_SIZE, "fits the scratch page");
 
-#define NSEC_PER_SEC 1000000000ULL
 #define MAX_TIME_NS  (INT64_MAX / 2)
 
 /* The kernel's encoding of CPU clocks (negative clock ids). */
@@ -51,18 +50,6 @@ _Static_assert(SCRATCH_POSIX_TIMER + sizeof(struct itimerspec) <= SCRATCH_SIZE, 
 #define CPUCLOCK_SELF(clock)      (((clock) & 7) | (int32_t)(~0U << 3))
 /* glibc's sigevent names the thread of SIGEV_THREAD_ID only in its union. */
 #define sigev_tid _sigev_un._tid
-
-static uint64_t ts_ns(const struct timespec *ts)
-{
-	return (uint64_t)ts->tv_sec * NSEC_PER_SEC + (uint64_t)ts->tv_nsec;
-}
-
-static struct timespec ns_ts(uint64_t ns)
-{
-	struct timespec ts = { .tv_sec = (time_t)(ns / NSEC_PER_SEC), .tv_nsec = (long)(ns % NSEC_PER_SEC) };
-
-	return ts;
-}
 
 static bool known_clock(int32_t clock)
 {
@@ -171,8 +158,8 @@ static int read_timer(struct dump_task *t, PosixTimerEntry *e, cr_error_t *err)
 		return -1;
 	if (remote_read(t->pid, t->scratch + SCRATCH_POSIX_TIMER, &its, sizeof(its), err) < 0)
 		return cr_error_wrap(err, "read timer value");
-	e->value_ns = ts_ns(&its.it_value);
-	e->interval_ns = ts_ns(&its.it_interval);
+	e->value_ns = timespec_ns(&its.it_value);
+	e->interval_ns = timespec_ns(&its.it_interval);
 	e->has_overrun = true;
 	e->overrun = (uint32_t)overrun;
 	return 0;
@@ -235,7 +222,7 @@ static int create_timer(const PosixTimerEntry *e, cr_error_t *err)
 
 static int arm_timer(const PosixTimerEntry *e, cr_error_t *err)
 {
-	struct itimerspec its = { .it_interval = ns_ts(e->interval_ns), .it_value = ns_ts(e->value_ns) };
+	struct itimerspec its = { .it_interval = ns_timespec(e->interval_ns), .it_value = ns_timespec(e->value_ns) };
 
 	if (syscall(SYS_timer_settime, e->id, 0, &its, NULL) < 0)
 		return cr_error(err, errno, "timer_settime(%d, %" PRIu64 " ns, every %" PRIu64 " ns)", e->id,
