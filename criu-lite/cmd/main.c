@@ -5,7 +5,7 @@
 #include "os/error.h"
 #include "os/log.h"
 #include "restore/restore.h"
-#include "dump/supervise.h"
+#include "os/supervise.h"
 #include "os/util.h"
 
 #include <getopt.h>

@@ -7,7 +7,7 @@
  * syscalls.  Injection leaves no trace: the scratch page is unmapped and
  * every register and signal mask put back, here or by release_tree. */
 #include "dump/steps.h"
-#include "dump/supervise.h"
+#include "os/supervise.h"
 #include "os/ptrace.h"
 #include "os/regs.h"
 #include "os/util.h"

@@ -3,7 +3,7 @@
  * removes what it wrote and lets every task go as it was. */
 #include "dump/dump.h"
 #include "dump/steps.h"
-#include "dump/supervise.h"
+#include "os/supervise.h"
 #include "os/log.h"
 #include "state/state.h"
 

@@ -3,7 +3,7 @@
  * the tree finds no new child or thread; at the end every task is released
  * as it was, or the tree is killed and its pids waited for. */
 #include "dump/steps.h"
-#include "dump/supervise.h"
+#include "os/supervise.h"
 #include "os/log.h"
 #include "os/ptrace.h"
 #include "os/util.h"

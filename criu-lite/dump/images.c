@@ -108,7 +108,7 @@ static int write_inventory(struct dump_ctx *ctx, cr_error_t *err)
 	inv.arch = u.machine;
 	inv.root_pid = (uint32_t)ctx->tasks[0].pid;
 	inv.page_size = (uint32_t)PAGE_SIZE_CR;
-	inv.dump_time_ns = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
+	inv.dump_time_ns = timespec_ns(&now);
 	inv.compress = ctx->opts->compress;
 	inv.shell_job = ctx->opts->shell_job;
 	inv.leave_running = ctx->opts->leave_running;

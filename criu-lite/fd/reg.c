@@ -20,11 +20,6 @@ static bool is_tty_rdev(dev_t rdev)
 	return (maj >= 136 && maj <= 143) || maj == 4 || (maj == 5 && (min == 0 || min == 1));
 }
 
-uint64_t reg_mtime_ns(const struct stat *st)
-{
-	return (uint64_t)st->st_mtim.tv_sec * 1000000000ULL + (uint64_t)st->st_mtim.tv_nsec;
-}
-
 /* --- regular files and directories -------------------------------------- */
 
 static bool reg_match(const struct fd_probe *p)
@@ -60,7 +55,7 @@ int reg_open(const FileEntry *fe, bool strict, cr_error_t *err)
 		return cr_error(err, errno, "open %s", fe->path);
 	if (fstat(fd, &st) < 0)
 		return cr_error(err, errno, "stat %s", fe->path);
-	if (strict && ((uint64_t)st.st_size != fe->size || (fe->has_mtime_ns && reg_mtime_ns(&st) != fe->mtime_ns)))
+	if (strict && ((uint64_t)st.st_size != fe->size || (fe->has_mtime_ns && timespec_ns(&st.st_mtim) != fe->mtime_ns)))
 		return cr_error(err, 0, "%s changed since the dump (size %lld, was %llu); restore needs "
 				"the same file", fe->path, (long long)st.st_size, (unsigned long long)fe->size);
 	if (!strict && S_ISREG(st.st_mode) && (uint64_t)st.st_size != fe->size)

@@ -14,7 +14,4 @@
  * or executed file must.  Returns the fd. */
 int reg_open(const FileEntry *fe, bool strict, cr_error_t *err);
 
-/* The modification time of st, in the images' unit. */
-uint64_t reg_mtime_ns(const struct stat *st);
-
 #endif

@@ -883,17 +883,15 @@ void cr_img_crc_checked(struct cr_img *img)
 		img->crc_checked = true;
 }
 
-int cr_img_async(struct cr_img *img, cr_error_t *err)
+void cr_img_async(struct cr_img *img)
 {
 	sink_fn fn = img->mode == IMG_WRITING ? send_consume : read_consume;
 
-	(void)err;
 	if (img->sink == NULL || sink_threaded(img->sink))
-		return 0;
+		return;
 	img->mark_base += sink_mark(img->sink);
 	sink_close(steal_pointer(&img->sink));
 	img->sink = sink_open(fn, img, true);
-	return 0;
 }
 
 uint64_t cr_img_mark(const struct cr_img *img)

@@ -83,10 +83,8 @@ int cr_img_read_later(struct cr_img *img, void *buf, size_t len, cr_error_t *err
  * source (read_raw destination) of more than SINK_COPY_MAX bytes must then
  * stay unchanged until cr_img_wait has seen a mark taken after that call,
  * or cr_img_settle returned.  A write or read that fails on the thread
- * fails the next wait (and a later write_raw or finish).  Cannot fail
- * since allocation failure aborts (os/xalloc.h); it keeps int and err
- * until its callers in state/ drop the check. */
-int cr_img_async(struct cr_img *img, cr_error_t *err);
+ * fails the next wait (and a later write_raw or finish). */
+void cr_img_async(struct cr_img *img);
 uint64_t cr_img_mark(const struct cr_img *img);
 int cr_img_wait(struct cr_img *img, uint64_t mark, cr_error_t *err);
 void cr_img_settle(struct cr_img *img);

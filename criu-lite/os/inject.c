@@ -1,7 +1,7 @@
 #include "os/inject.h"
 #include "os/ptrace.h"
 #include "os/xalloc.h"
-#include "dump/supervise.h"
+#include "os/supervise.h"
 #include "os/util.h"
 
 #include <errno.h>

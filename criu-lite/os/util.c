@@ -2,6 +2,7 @@
 #include "os/xalloc.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -94,4 +95,28 @@ int remote_write(pid_t pid, uint64_t addr, const void *buf, size_t len, cr_error
 	if (process_vm_writev(pid, &local, 1, &remote, 1, 0) != (ssize_t)len)
 		return cr_error(err, errno, "pid %d: write %zu bytes at 0x%lx", pid, len, (unsigned long)addr);
 	return 0;
+}
+
+#define FREE_SEARCH_START (1ULL << 32)
+#define FREE_SEARCH_END   0x7ff000000000ULL
+
+uint64_t find_free_range(const uint64_t (*busy)[2], size_t n, uint64_t len)
+{
+	uint64_t cand = FREE_SEARCH_START;
+	bool moved = true;
+
+	/* A page of space on each side keeps the kernel from merging the new
+	 * mapping with a neighbour. */
+	while (moved) {
+		moved = false;
+		for (size_t i = 0; i < n; i++) {
+			if (cand < busy[i][1] + PAGE_SIZE_CR && busy[i][0] < cand + len + PAGE_SIZE_CR) {
+				cand = ((busy[i][1] + PAGE_SIZE_CR - 1) & ~(PAGE_SIZE_CR - 1)) + PAGE_SIZE_CR;
+				moved = true;
+			}
+		}
+		if (cand + len > FREE_SEARCH_END)
+			return 0;
+	}
+	return cand;
 }

@@ -71,4 +71,10 @@ int remote_write(pid_t pid, uint64_t addr, const void *buf, size_t len, cr_error
 /* Reads a whole (small, /proc-like) file into a NUL-terminated buffer. */
 int read_whole_file_at(int dirfd, const char *path, char **out, size_t *len, cr_error_t *err);
 
+/* A page-aligned range of len bytes, free of every [start,end) pair in
+ * busy (n pairs, any order) with a page to spare on each side, at or
+ * above 4 GiB: for mappings cr places in a process being restored.  0 if
+ * there is none. */
+uint64_t find_free_range(const uint64_t (*busy)[2], size_t n, uint64_t len);
+
 #endif

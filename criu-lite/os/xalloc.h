@@ -1,13 +1,14 @@
 /* cr's one policy for running out of memory: an allocation that fails ends
- * the process, with a message that says what it was for.
+ * the process with a message giving the size it asked for.
  *
- * Why not an error like any other: cr must already survive being killed at
- * any moment (the kernel's OOM killer does not ask), and its safety nets
- * are built for that: a dump's work runs in a supervised worker, every
- * restored process dies with the restorer.  Sizes come from validated
- * images and from the kernel, so a failure means the machine is out of
- * memory, not that an input lied.  Checking each of hundreds of small
- * allocations would add error paths that are never tested. */
+ * Why not an error like any other: cr can be killed at any moment anyway
+ * (the kernel's OOM killer does not ask), so out of memory is met the same
+ * way, and what a dead cr leaves behind is handled in one place: a dump's
+ * work runs in a supervised worker, every restored process dies with the
+ * restorer.  Sizes come from validated images and from the kernel, so a
+ * failure means the machine is out of memory, not that an input lied; and
+ * checking each of hundreds of small allocations would add error paths
+ * that no test runs. */
 #ifndef CR_XALLOC_H
 #define CR_XALLOC_H
 

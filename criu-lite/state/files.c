@@ -62,7 +62,7 @@ uint32_t files_add_mapped(struct dump_ctx *ctx, const char *path, uint32_t flags
 	fe->flags = flags;
 	fe->has_size = fe->has_mtime_ns = fe->has_mode = true;
 	fe->size = (uint64_t)st->st_size;
-	fe->mtime_ns = reg_mtime_ns(st);
+	fe->mtime_ns = timespec_ns(&st->st_mtim);
 	fe->mode = st->st_mode;
 	return file_table_add(ctx, fe);
 }

@@ -15,7 +15,6 @@
  * addresses, every dumped VMA is mapped at its address (writable where
  * pages go), the pages are written, and the dumped protections are queued
  * for the next batch. */
-#include "state/mem.h"
 #include "img/pages.h"
 #include "os/ptrace.h"
 #include "os/util.h"
@@ -33,8 +32,6 @@
 #include <sys/syscall.h>
 
 #define USER_ADDR_MAX 0x00fffffffffff000ULL
-#define FREE_SEARCH_START (1ULL << 32)
-#define FREE_SEARCH_END   0x7ff000000000ULL
 #define RSEQ_FLAG_UNREGISTER 1
 
 /* ------------------------------------------------------------------ dump */
@@ -202,27 +199,6 @@ static int validate_layout(const struct restore_ctx *ctx, const struct restore_t
 	return 0;
 }
 
-uint64_t mem_find_free(const uint64_t (*busy)[2], size_t n, uint64_t len)
-{
-	uint64_t cand = FREE_SEARCH_START;
-	bool moved = true;
-
-	/* A page of space on each side keeps the kernel from merging the new
-	 * mapping with a neighbour. */
-	while (moved) {
-		moved = false;
-		for (size_t i = 0; i < n; i++) {
-			if (cand < busy[i][1] + PAGE_SIZE_CR && busy[i][0] < cand + len + PAGE_SIZE_CR) {
-				cand = ((busy[i][1] + PAGE_SIZE_CR - 1) & ~(PAGE_SIZE_CR - 1)) + PAGE_SIZE_CR;
-				moved = true;
-			}
-		}
-		if (cand + len > FREE_SEARCH_END)
-			return 0;
-	}
-	return cand;
-}
-
 static VmaKind special_kind(enum proc_vma_special s)
 {
 	switch (s) {
@@ -331,7 +307,7 @@ static int move_specials(struct restore_task *t, const struct cr_specials *sp, c
 		busy[nb][0] = sp->v[i]->start;
 		busy[nb][1] = sp->v[i]->end;
 	}
-	tmp = mem_find_free((const uint64_t (*)[2])busy, nb, total);
+	tmp = find_free_range((const uint64_t (*)[2])busy, nb, total);
 	if (tmp == 0)
 		return cr_error(err, 0, "pid %d: no free address range to move the vdso through", t->pid);
 	for (size_t i = 0, off = 0; i < sp->n; off += sp->v[i]->end - sp->v[i]->start, i++)

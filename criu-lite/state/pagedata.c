@@ -15,7 +15,7 @@
 #include "os/progress.h"
 #include "os/util.h"
 #include "os/xalloc.h"
-#include "dump/supervise.h"
+#include "os/supervise.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -144,8 +144,8 @@ static int flush_batch(struct page_dumper *d, cr_error_t *err)
 	if (read_batch(d, err) < 0)
 		return -1;
 	/* A full batch means much data: worth the threads from now on. */
-	if (d->used == COPY_BATCH && cr_img_async(cr_pages_writer_img(d->pages), err) < 0)
-		return -1;
+	if (d->used == COPY_BATCH)
+		cr_img_async(cr_pages_writer_img(d->pages));
 	if (cr_pages_write(d->pages, d->bufs[d->cur], d->used, err) < 0)
 		return -1;
 	d->marks[d->cur] = cr_img_mark(cr_pages_writer_img(d->pages));
@@ -406,8 +406,8 @@ int pagedata_restore(struct restore_ctx *ctx, struct restore_task *t, cr_error_t
 		goto out;
 	f->img = cr_pages_reader_img(r);
 	cr_img_crc_checked(f->img);   /* restore_load verified every image */
-	if (pagedata_bytes(t) >= CR_PAGES_ASYNC_MIN && cr_img_async(f->img, err) < 0)
-		goto out;
+	if (pagedata_bytes(t) >= CR_PAGES_ASYNC_MIN)
+		cr_img_async(f->img);
 	for (size_t i = 0; i < t->n_pagemap; i++)
 		if (fill_entry(f, r, t->pagemap[i], err) < 0)
 			goto out;

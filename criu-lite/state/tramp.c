@@ -1,5 +1,4 @@
 #include "state/tramp.h"
-#include "state/mem.h"
 #include "os/util.h"
 #include "os/xalloc.h"
 
@@ -95,7 +94,7 @@ static int find_trampoline(const struct proc_vma_list *mine, const struct restor
 	}
 	*out = beside_dumped((const uint64_t (*)[2])busy, n, mine, t);
 	if (*out == 0)
-		*out = mem_find_free((const uint64_t (*)[2])busy, n, t->tramp_size);
+		*out = find_free_range((const uint64_t (*)[2])busy, n, t->tramp_size);
 	if (*out == 0)
 		return cr_error(err, 0, "no free address for the trampoline");
 	return 0;

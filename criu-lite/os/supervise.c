@@ -1,4 +1,4 @@
-#include "dump/supervise.h"
+#include "os/supervise.h"
 
 #include <errno.h>
 #include <stdio.h>
