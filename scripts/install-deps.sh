@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages cr needs to build and test, when any is missing.
+# Installs the Debian packages cr needs to build and test (and the programs
+# the tests run), when any is missing.
 # Called by the Makefile; safe to run again (it does nothing when all are present).
 set -euo pipefail
 
@@ -9,6 +10,8 @@ packages=(
 	zlib1g-dev
 	libnl-3-dev libnl-route-3-dev
 	libcmocka-dev
+	# Unmodified programs the tests restore and check (see README, Tests).
+	util-linux procps python3 sqlite3
 )
 
 missing=()
