@@ -73,7 +73,10 @@ static int begin_injection(struct dump_task *t, uint64_t ip, cr_error_t *err)
 
 		if (inject_begin(&th->inj, th->tid, ip, err) < 0)
 			return -1;
-		th->inj.orig = th->regs;   /* resume with the restart fixup applied */
+		/* Released, the task goes on as if never stopped; the image
+		 * gets the restore's fixup instead (threads.c). */
+		th->inj.orig = th->regs;
+		regs_restart_unsignalled(&th->inj.orig);
 	}
 	return 0;
 }
@@ -123,7 +126,6 @@ static int collect_threads(struct dump_task *t, cr_error_t *err)
 		if (proc_read_status(t->pid, th->tid, &th->status, err) < 0 ||
 		    ptrace_get_regs(th->tid, &th->regs, err) < 0)
 			return -1;
-		regs_fixup_restart(&th->regs);
 	}
 	return 0;
 }

@@ -12,6 +12,15 @@
 #define SYSCALL_INSN_LEN 2
 #define XSAVE_HDR_OFFSET 512
 
+#define NR_RESTART_SYSCALL    219   /* x86_64 */
+
+/* The call is re-executed: its number back in rax, rip on its syscall. */
+static void reenter(struct user_regs_struct *regs, uint64_t nr)
+{
+	regs->rax = nr;
+	regs->rip -= SYSCALL_INSN_LEN;
+}
+
 void regs_fixup_restart(struct user_regs_struct *regs)
 {
 	if ((long)regs->orig_rax < 0)
@@ -20,11 +29,28 @@ void regs_fixup_restart(struct user_regs_struct *regs)
 	case -ERESTARTSYS:
 	case -ERESTARTNOINTR:
 	case -ERESTARTNOHAND:
-		regs->rax = regs->orig_rax;
-		regs->rip -= SYSCALL_INSN_LEN;
+		reenter(regs, regs->orig_rax);
 		break;
 	case -ERESTART_RESTARTBLOCK:
 		regs->rax = (uint64_t)-EINTR;
+		break;
+	default:
+		break;
+	}
+}
+
+void regs_restart_unsignalled(struct user_regs_struct *regs)
+{
+	if ((long)regs->orig_rax < 0)
+		return;
+	switch ((long)(int)regs->rax) {
+	case -ERESTARTSYS:
+	case -ERESTARTNOINTR:
+	case -ERESTARTNOHAND:
+		reenter(regs, regs->orig_rax);
+		break;
+	case -ERESTART_RESTARTBLOCK:
+		reenter(regs, NR_RESTART_SYSCALL);
 		break;
 	default:
 		break;

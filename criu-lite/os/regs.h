@@ -16,6 +16,13 @@
  * kernel's restart block does not survive a restore) and becomes -EINTR,
  * which is what the program would see had a handled signal interrupted it. */
 void regs_fixup_restart(struct user_regs_struct *regs);
+/* What the kernel does when no signal is delivered: every restart code
+ * re-executes the call, -ERESTART_RESTARTBLOCK through restart_syscall
+ * and the thread's restart block (nanosleep's, poll's: the time left),
+ * which is intact in a live thread.  For a task that goes on running
+ * after a dump (--leave-running, or a dump that failed): its calls go on
+ * as if it had never been stopped. */
+void regs_restart_unsignalled(struct user_regs_struct *regs);
 
 GpRegs *regs_to_proto(struct arena *a, const struct user_regs_struct *regs);
 void regs_from_proto(const GpRegs *p, struct user_regs_struct *regs);

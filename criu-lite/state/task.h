@@ -37,7 +37,7 @@ struct dump_thread {
 	pid_t tid;
 	bool seized;
 	struct injector inj;
-	struct user_regs_struct regs;  /* with the restart fixup applied */
+	struct user_regs_struct regs;  /* as the freeze found them */
 	struct proc_status status;
 	ThreadCore *core;
 };

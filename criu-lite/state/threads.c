@@ -68,17 +68,20 @@ static int dump_injected(struct dump_ctx *ctx, struct dump_task *t, struct dump_
 	return 0;
 }
 
-/* Registers (read by the driver as it froze the thread, with the restart
- * fixup), xstate, robust list, name and rseq: all from outside. */
+/* Registers (read by the driver as it froze the thread), xstate, robust
+ * list, name and rseq: all from outside.  A restored process sees a call
+ * the freeze interrupted end as after a signal (regs_fixup_restart). */
 static int collect_thread(struct dump_ctx *ctx, struct dump_thread *th, cr_error_t *err)
 {
+	struct user_regs_struct regs = th->regs;
 	ThreadCore *tc = th->core;
 	void *xstate = NULL;
 	size_t xlen = 0;
 	uint64_t head = 0, len = 0;
 
 	tc->tid = (uint32_t)th->tid;
-	tc->regs = regs_to_proto(&ctx->arena, &th->regs);
+	regs_fixup_restart(&regs);
+	tc->regs = regs_to_proto(&ctx->arena, &regs);
 	if (ptrace_get_xstate(th->tid, &xstate, &xlen, err) < 0)
 		return -1;
 	tc->xstate.data = arena_memdup(&ctx->arena, xstate, xlen);

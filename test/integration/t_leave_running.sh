@@ -3,6 +3,10 @@
 # untraced, with its state intact (it passes when triggered). A restore while
 # it still holds its pid fails naming that pid, and harms nothing. Once it has
 # exited, the images restore to the same pid and token and pass again.
+# A process released by the dump goes on as if never stopped: a call the
+# freeze interrupted keeps waiting (blocked_*, with w_syscall's control
+# mode: a call that returns before the trigger is a failure), `sleep` sleeps
+# its whole time and exits 0, `tail -f` keeps following its file.
 source "$(dirname "$0")/lib.sh"
 
 leave_running() {
@@ -29,5 +33,60 @@ leave_running() {
 	wl_await_exit
 }
 
+# A call interrupted by the freeze must still be waiting after the
+# release, and return only because of the trigger (control mode).
+blocked_released() {
+	local img=$CASE_TMP/img
+	wl_start w_syscall "$1" control || return 1
+	wl_await_blocked syscall_nr || return 1
+	cr_dump dump "$WL_PID" "$img" --leave-running || return 1
+	sleep 0.3
+	[ ! -e "$WL_DIR/result" ] && proc_alive "$WL_PID" || {
+		REASON="the released $1 did not keep waiting: $(cat "$WL_DIR/result" 2>/dev/null)"
+		return 1
+	}
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+# An unmodified sleep dumped mid-sleep sleeps its whole time and exits 0.
+sleep_released() {
+	local img=$CASE_TMP/img pid t0 t1 status
+	t0=$(date +%s%N)
+	( clean_exec sleep 3 ) </dev/null >/dev/null 2>&1 &
+	pid=$!
+	track_pid "$pid"
+	wait_until 5 blocked_in "$pid" 230 || { REASON="sleep is not in clock_nanosleep"; return 1; }
+	cr_dump dump "$pid" "$img" --leave-running || return 1
+	wait "$pid"
+	status=$?
+	t1=$(date +%s%N)
+	[ "$status" = 0 ] || { REASON="sleep exited $status after the dump"; return 1; }
+	[ $(((t1 - t0) / 1000000)) -ge 2900 ] || { REASON="sleep 3 ended after $(((t1 - t0) / 1000000)) ms"; return 1; }
+}
+
+# An unmodified tail -f keeps following its file after the dump.
+tail_released() {
+	local img=$CASE_TMP/img file=$CASE_TMP/followed out=$CASE_TMP/tail.out pid
+	echo first > "$file"
+	( clean_exec tail -f "$file" ) > "$out" 2>/dev/null </dev/null &
+	pid=$!
+	track_pid "$pid"
+	wait_until 5 grep -q first "$out" || { REASON="tail did not print the first line"; return 1; }
+	cr_dump dump "$pid" "$img" --leave-running || return 1
+	echo "second $$" >> "$file"
+	wait_until 5 grep -q "second $$" "$out" || {
+		REASON="tail did not follow the file after the dump (alive: $(proc_alive "$pid" && echo yes || echo no))"
+		return 1
+	}
+	kill "$pid"
+}
+
 run_case leave_running_then_restore leave_running
+for which in nanosleep clock_nanosleep poll_inf poll_timeout pause futex; do
+	run_case "blocked_$which" blocked_released "$which"
+done
+run_case sleep_keeps_sleeping sleep_released
+run_case tail_keeps_following tail_released
 finish_tests
