@@ -337,6 +337,16 @@ static void print_thread(FILE *out, const ThreadCore *th)
 			human_size(size, sizeof(size), th->altstack->size));
 	fprintf(out, "\n      robust list 0x%" PRIx64 ", clear_child_tid 0x%" PRIx64 "\n", th->robust_list,
 		th->clear_child_tid);
+	if (th->creds != NULL) {
+		const CredsEntry *c = th->creds;
+
+		print_ids(out, "      creds uid", c->uid, c->n_uid);
+		print_ids(out, ", gid", c->gid, c->n_gid);
+		print_ids(out, ", groups", c->groups, c->n_groups);
+		fprintf(out, "\n      caps eff %016" PRIx64 " prm %016" PRIx64 " inh %016" PRIx64 " bnd %016" PRIx64
+			" amb %016" PRIx64 ", securebits 0x%x%s\n", c->cap_eff, c->cap_prm, c->cap_inh, c->cap_bnd,
+			c->cap_amb, c->securebits, c->no_new_privs ? ", no_new_privs" : "");
+	}
 }
 
 static void print_core(FILE *out, const CoreEntry *core)
@@ -345,12 +355,6 @@ static void print_core(FILE *out, const CoreEntry *core)
 
 	fprintf(out, "  exit signal   %s%s\n", signal_name(sig, sizeof(sig), core->exit_signal),
 		core->has_stopped && core->stopped ? ", stopped (SIGSTOP) at dump time" : "");
-	if (core->creds != NULL) {
-		print_ids(out, "  creds         uid", core->creds->uid, core->creds->n_uid);
-		print_ids(out, ", gid", core->creds->gid, core->creds->n_gid);
-		print_ids(out, ", groups", core->creds->groups, core->creds->n_groups);
-		fputc('\n', out);
-	}
 	fprintf(out, "  cwd           %s\n  root          %s\n", core->cwd, core->root);
 	fprintf(out, "  umask         %04o, personality 0x%x\n", core->umask, core->personality);
 	fprintf(out, "  threads       %zu\n", core->n_threads);

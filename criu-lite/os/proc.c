@@ -242,9 +242,10 @@ static int line_error(cr_error_t *err, const char *source, int no, const char *w
 	return cr_error(err, 0, "%s: line %d: %s", source, no, what);
 }
 
+/* pid 0: the caller itself, through /proc/self. */
 static char *proc_path(pid_t pid, const char *file)
 {
-	return xasprintf("/proc/%d/%s", (int)pid, file);
+	return pid ? xasprintf("/proc/%d/%s", (int)pid, file) : xasprintf("/proc/self/%s", file);
 }
 
 /* Reads /proc/PID/FILE (path made by the caller) as text. */
@@ -767,7 +768,7 @@ int proc_parse_maps(const char *text, struct proc_vma_list *out, cr_error_t *err
 
 int proc_read_maps(pid_t pid, struct proc_vma_list *out, cr_error_t *err)
 {
-	cleanup_free char *path = pid ? proc_path(pid, "maps") : xstrdup("/proc/self/maps");
+	cleanup_free char *path = proc_path(pid, "maps");
 	cleanup_free char *text = NULL;
 
 	if (read_proc_text(path, &text, err) < 0)

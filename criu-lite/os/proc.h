@@ -34,6 +34,7 @@ struct proc_status {
 	int no_new_privs;
 };
 int proc_parse_status(const char *text, struct proc_status *out, cr_error_t *err);
+/* pid 0: the caller itself (through /proc/self, right in any pid namespace). */
 int proc_read_status(pid_t pid, pid_t tid /* 0: the process */, struct proc_status *out, cr_error_t *err);
 void proc_status_free(struct proc_status *st);
 

@@ -178,6 +178,7 @@ struct restore_ctx {
 #define TRAMP_MM_MAP    64
 #define TRAMP_AUXV      256
 #define TRAMP_AUXV_MAX  1024
+#define TRAMP_CAPS      1280   /* capset's header and two data sets, 56 bytes */
 #define TRAMP_ALTSTACK  1536
 #define TRAMP_ITIMER    1600   /* one struct itimerval (32 bytes) per timer, 3 */
 #define TRAMP_COMM      1728   /* a thread's name, 16 bytes */

@@ -104,7 +104,13 @@ static int find_trampoline(const struct proc_vma_list *mine, const struct restor
  * number is the process's), then the batch calls. */
 static uint64_t tramp_size(const struct restore_task *t)
 {
-	uint64_t args = TRAMP_GROUPS + t->core->creds->n_groups * sizeof(uint32_t);
+	size_t groups = 0;
+	uint64_t args;
+
+	for (size_t i = 0; i < t->core->n_threads; i++)
+		if (t->core->threads[i]->creds->n_groups > groups)
+			groups = t->core->threads[i]->creds->n_groups;
+	args = TRAMP_GROUPS + groups * sizeof(uint32_t);
 
 	return ((args + PAGE_SIZE_CR - 1) & ~(PAGE_SIZE_CR - 1)) + TRAMP_PROG_SIZE;
 }

@@ -53,7 +53,7 @@ static void seed_inventory(void)
 	ProtobufCMessage *m = &inv.base;
 
 	inventory_entry__init(&inv);
-	inv.format_version = 1;
+	inv.format_version = CR_FORMAT_VERSION;
 	inv.kernel_release = "6.18.0";
 	inv.arch = "x86_64";
 	inv.root_pid = 4242;
@@ -133,6 +133,7 @@ static void seed_core(void)
 	th.n_pending = 1;
 	th.pending = pendings;
 	th.rseq = &rseq;
+	th.creds = &creds;
 	th.altstack = &alt;
 	th.comm = "worker";
 	sigaction_entry__init(&sa);
@@ -164,7 +165,6 @@ static void seed_core(void)
 	core.umask = 022;
 	core.cwd = "/home/user";
 	core.root = "/";
-	core.creds = &creds;
 	core.exit_signal = 17;
 	core.has_stopped = true;
 	write_image("core.img", CR_IMG_CORE, &m, 1);

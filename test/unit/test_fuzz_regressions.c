@@ -88,6 +88,7 @@ static void write_core(int dirfd, const char *name)
 	th.xstate.data = xstate;
 	th.xstate.len = sizeof(xstate);
 	th.comm = "fuzzed";
+	th.creds = &creds;
 	creds_entry__init(&creds);
 	core_entry__init(&core);
 	core.pid = 77;
@@ -95,7 +96,7 @@ static void write_core(int dirfd, const char *name)
 	core.threads = threads;
 	core.cwd = "/";
 	core.root = "/";
-	core.creds = &creds;
+
 	assert_int_equal(cr_img_create(dirfd, name, CR_IMG_CORE, &img, &err), 0);
 	assert_int_equal(cr_img_write_msg(img, &core.base, &err), 0);
 	assert_int_equal(cr_img_finish(img, &err), 0);

@@ -90,7 +90,7 @@ static void model_inventory(struct model *m)
 	uname(&m->uts);
 	m->task_pids[0] = (uint32_t)m->pid;
 	inventory_entry__init(&m->inv);
-	m->inv.format_version = 1;
+	m->inv.format_version = CR_FORMAT_VERSION;
 	m->inv.kernel_release = m->uts.release;
 	m->inv.arch = m->uts.machine;
 	m->inv.root_pid = (uint32_t)m->pid;
@@ -126,6 +126,7 @@ static void model_core(struct model *m)
 	m->th.xstate.data = m->xstate;
 	m->th.xstate.len = sizeof(m->xstate);
 	m->th.comm = "validated";
+	m->th.creds = &m->creds;
 	m->th_ptrs[0] = &m->th;
 	creds_entry__init(&m->creds);
 	m->creds.n_uid = m->creds.n_gid = 4;
@@ -137,7 +138,6 @@ static void model_core(struct model *m)
 	m->core.umask = 022;
 	m->core.cwd = "/";
 	m->core.root = "/";
-	m->core.creds = &m->creds;
 	m->core.exit_signal = 17;
 }
 
@@ -722,7 +722,7 @@ static void test_restore_refuses_bad_inventory(void **state)
 {
 	struct fixture *f = *state;
 
-	f->m->inv.format_version = 2;
+	f->m->inv.format_version = CR_FORMAT_VERSION + 1;
 	expect_model_refused(f, "inventory.img", "the format version is unknown");
 	f->m->inv.arch = "sparc64";
 	expect_model_refused(f, "inventory.img", "the dump is of another architecture");
