@@ -3,7 +3,10 @@
  * (they are opened by path from cr's root) and before anything that
  * resolves a path relative to the process. */
 #include "os/util.h"
+#include "state/sharing.h"
 #include "state/state.h"
+
+#include <linux/kcmp.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -76,9 +79,16 @@ static int attrs_setup(struct restore_ctx *ctx, struct restore_task *t, cr_error
 	return 0;
 }
 
+/* umask, root and cwd live in the fs state, which CLONE_FS shares. */
+static int attrs_check_tree(struct dump_ctx *ctx, cr_error_t *err)
+{
+	return sharing_refuse(ctx, KCMP_FS, "fs state (root, cwd, umask)", err);
+}
+
 const struct state_kind state_attrs = {
 	.name = "umask, root, cwd, personality",
 	.collect = attrs_collect,
+	.check_tree = attrs_check_tree,
 	.validate = attrs_validate,
 	.setup = attrs_setup,
 };

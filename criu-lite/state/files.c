@@ -12,6 +12,7 @@
 #include "fd/reg.h"
 #include "os/util.h"
 #include "os/xalloc.h"
+#include "state/sharing.h"
 #include "state/state.h"
 
 #include <errno.h>
@@ -193,9 +194,12 @@ static int files_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *
 	return 0;
 }
 
-/* Descriptions that are not shareable must be held by one process. */
+/* Descriptions that are not shareable must be held by one process, and
+ * each process must have an fd table of its own. */
 static int files_check_tree(struct dump_ctx *ctx, cr_error_t *err)
 {
+	if (sharing_refuse(ctx, KCMP_FILES, "fd table", err) < 0)
+		return -1;
 	for (size_t i = 0; i < ctx->n_seen; i++) {
 		const struct fd_seen *a = &ctx->seen[i];
 		const struct fd_kind *kind = fdkind_for_entry(ctx->files.v[a->file_id - 1]);

@@ -1,6 +1,9 @@
 /* Signal dispositions and pending signals (private and shared, with their
  * siginfo).  The blocked masks are per-thread state (thread.c). */
+#include "state/sharing.h"
 #include "state/state.h"
+
+#include <linux/kcmp.h>
 #include "os/util.h"
 
 #include <errno.h>
@@ -197,10 +200,18 @@ static int signals_setup(struct restore_ctx *ctx, struct restore_task *t, cr_err
 	return queue_thread_pending(t, err);
 }
 
+/* The dispositions live in the signal handler table, which CLONE_SIGHAND
+ * shares. */
+static int signals_check_tree(struct dump_ctx *ctx, cr_error_t *err)
+{
+	return sharing_refuse(ctx, KCMP_SIGHAND, "signal handler table", err);
+}
+
 const struct state_kind state_signals = {
 	.name = "signals",
 	.collect = signals_collect,
 	.collect_injected = signals_collect_injected,
+	.check_tree = signals_check_tree,
 	.validate = signals_validate,
 	.setup = signals_setup,
 };

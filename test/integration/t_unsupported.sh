@@ -5,7 +5,10 @@
 # kind; the process keeps running unharmed (not traced, not stopped, the
 # data in its pipe and socket intact although cr read both before it met
 # the netlink socket: it passes when triggered) and no inventory.img is
-# left behind.
+# left behind.  The same for kernel objects two processes share through
+# clone(2) (w_clone_share): an fd table (CLONE_FILES), fs state (CLONE_FS),
+# a signal handler table (CLONE_SIGHAND): the error names both processes
+# and the object, and the sharing still holds after the refusal.
 source "$(dirname "$0")/lib.sh"
 
 # Does FILE mention NUMBER as a whole number?
@@ -41,5 +44,22 @@ netlink_socket() {
 	wl_await_exit
 }
 
+# clone_shared WHICH WHAT: the dump refuses, naming both processes and WHAT.
+clone_shared() {
+	local child
+	wl_start w_clone_share "$1" || return 1
+	child=$(cat "$WL_DIR/child")
+	track_pid "$child"
+	refused_then_pass || return 1
+	grep -q "share one $2" "$CR_ERR" || { REASON="the error does not say 'share one $2': $(last_line "$CR_ERR")"; return 1; }
+	mentions_number "$CR_ERR" "$child" || { REASON="the error does not name the child $child: $(last_line "$CR_ERR")"; return 1; }
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
 run_case netlink_socket netlink_socket
+run_case clone_files clone_shared files "fd table"
+run_case clone_fs clone_shared fs "fs state"
+run_case clone_sighand clone_shared sighand "signal handler table"
 finish_tests
