@@ -9,6 +9,7 @@
  * before it forks, and inherited from there (plan and before_fork). */
 #include "state/files.h"
 #include "fd/fdkind.h"
+#include "state/fown.h"
 #include "fd/reg.h"
 #include "os/util.h"
 #include "os/xalloc.h"
@@ -144,7 +145,7 @@ static int describe_fd(struct dump_ctx *ctx, struct dump_task *t, const struct f
 	fe->path = arena_strdup(&ctx->arena, p->link);
 	fe->flags = p->info.flags & ~(uint32_t)O_CLOEXEC;
 	fe->pos = p->info.pos;
-	if (kind->dump(ctx, t, p, fe, err) < 0)
+	if (fown_dump(ctx, t, p, fe, err) < 0 || kind->dump(ctx, t, p, fe, err) < 0)
 		return -1;
 	*id = file_table_add(ctx, fe);
 	return 0;

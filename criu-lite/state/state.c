@@ -2,7 +2,7 @@
 
 /* Every kind, each defined in a file of its own (state/NAME.c). */
 extern const struct state_kind state_sessions, state_files, state_memory, state_mmlayout, state_attrs,
-	state_threads, state_signals, state_itimers, state_posix_timers, state_rlimits, state_creds,
+	state_threads, state_fown, state_signals, state_itimers, state_posix_timers, state_rlimits, state_creds,
 	state_pdeath;
 
 /* The order of every hook (see state.h for the rules it carries). */
@@ -13,6 +13,7 @@ static const struct state_kind *const kinds[] = {
 	&state_mmlayout,      /* brk, arguments, auxv, exe */
 	&state_attrs,         /* umask, root, cwd, personality */
 	&state_threads,       /* registers and per-thread kernel state */
+	&state_fown,          /* SIGIO owners: once the owning threads exist */
 	&state_signals,       /* dispositions and pending signals */
 	&state_itimers,       /* setitimer */
 	&state_posix_timers,  /* timer_create */
