@@ -1,7 +1,7 @@
 /* Process attributes of the file system and execution domain: umask, root,
- * cwd and personality.  Set by the child itself, after its fds are open
- * (they are opened by path from cr's root) and before anything that
- * resolves a path relative to the process. */
+ * cwd and personality; and the audit login uid.  Set by the child itself,
+ * after its fds are open (they are opened by path from cr's root) and
+ * before anything that resolves a path relative to the process. */
 #include "os/util.h"
 #include "state/sharing.h"
 #include "state/state.h"
@@ -44,6 +44,22 @@ static int read_personality(pid_t pid, uint32_t *out, cr_error_t *err)
 	return 0;
 }
 
+/* pid 0: the caller's own. */
+static int read_loginuid(pid_t pid, uint32_t *out, cr_error_t *err)
+{
+	char path[64];
+	cleanup_free char *text = NULL;
+
+	if (pid == 0)
+		snprintf(path, sizeof(path), "/proc/self/loginuid");
+	else
+		snprintf(path, sizeof(path), "/proc/%d/loginuid", pid);
+	if (read_whole_file_at(AT_FDCWD, path, &text, NULL, err) < 0)
+		return -1;
+	*out = (uint32_t)strtoul(text, NULL, 10);
+	return 0;
+}
+
 static int attrs_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
 	CoreEntry *core = t->core;
@@ -51,7 +67,7 @@ static int attrs_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *
 	core->umask = t->status.umask;
 	if (read_link(t->pid, "cwd", &ctx->arena, &core->cwd, err) < 0 ||
 	    read_link(t->pid, "root", &ctx->arena, &core->root, err) < 0 ||
-	    read_personality(t->pid, &core->personality, err) < 0)
+	    read_personality(t->pid, &core->personality, err) < 0 || read_loginuid(t->pid, &core->loginuid, err) < 0)
 		return cr_error_wrap(err, "pid %d", t->pid);
 	return 0;
 }
@@ -61,6 +77,24 @@ static int attrs_validate(const struct restore_ctx *ctx, const struct restore_ta
 	(void)ctx;
 	if (t->core->umask > 0777)
 		return cr_error(err, 0, "core-%d.img: umask %o out of range", t->pid, t->core->umask);
+	return 0;
+}
+
+/* Written by the process itself, where it differs from the one inherited
+ * from the restorer (writing it needs CAP_AUDIT_CONTROL, which cr has). */
+static int set_loginuid(uint32_t uid, cr_error_t *err)
+{
+	uint32_t now;
+	char text[16];
+	cleanup_close int fd = -1;
+	int len;
+
+	if (read_loginuid(0, &now, err) < 0 || now == uid)
+		return now == uid ? 0 : -1;
+	fd = open("/proc/self/loginuid", O_WRONLY | O_CLOEXEC);
+	len = snprintf(text, sizeof(text), "%u", uid);
+	if (fd < 0 || write(fd, text, (size_t)len) != len)
+		return cr_error(err, errno, "set the audit login uid to %u", uid);
 	return 0;
 }
 
@@ -76,7 +110,7 @@ static int attrs_setup(struct restore_ctx *ctx, struct restore_task *t, cr_error
 		return cr_error(err, errno, "chdir %s", core->cwd);
 	if (personality(core->personality) < 0)
 		return cr_error(err, errno, "personality 0x%x", core->personality);
-	return 0;
+	return set_loginuid(core->loginuid, err);
 }
 
 /* umask, root and cwd live in the fs state, which CLONE_FS shares. */

@@ -10,6 +10,7 @@
 # refused_beyond_cr: a capability cr itself lacks cannot be given back: the
 #   dump refuses it by name and the process runs on; a restore that lacks
 #   it refuses the images before it creates anything.
+# audit_loginuid: bash sets its audit login uid and runs sleep; it comes back.
 source "$(dirname "$0")/lib.sh"
 
 CRED_FIELDS='^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):'
@@ -36,6 +37,20 @@ setpriv_roundtrip() {
 		REASON="credentials after restore differ: $(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | tr '\n' ' ')"
 		return 1
 	}
+	kill "$pid"
+}
+
+# The audit login uid a shell set for itself comes back.
+loginuid_roundtrip() {
+	local img=$CASE_TMP/img pid
+	( clean_exec bash -c 'echo 1000 > /proc/self/loginuid && exec sleep 1000' ) </dev/null >/dev/null 2>&1 &
+	pid=$!
+	track_pid "$pid"
+	wait_until 5 blocked_in "$pid" 230 || { REASON="sleep did not start: $(describe_pid "$pid")"; return 1; }
+	[ "$(cat /proc/"$pid"/loginuid)" = 1000 ] || { REASON="bash could not set its login uid"; return 1; }
+	cr_dump dump "$pid" "$img" || return 1
+	cr_run restore restore -D "$img" --detach || { REASON="cr restore failed: $(last_line "$CR_ERR")"; return 1; }
+	[ "$(cat /proc/"$pid"/loginuid)" = 1000 ] || { REASON="login uid after restore: $(cat /proc/"$pid"/loginuid)"; return 1; }
 	kill "$pid"
 }
 
@@ -73,4 +88,5 @@ run_case setpriv_uid_ambient setpriv_roundtrip --reuid=1000 --regid=1000 --clear
 run_case setpriv_keep_some setpriv_roundtrip --bounding-set=-all,+kill,+chown --securebits=+noroot,+no_setuid_fixup \
 	--inh-caps=-all
 run_case refused_beyond_cr refused_beyond_cr
+run_case audit_loginuid loginuid_roundtrip
 finish_tests
