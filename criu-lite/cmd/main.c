@@ -39,13 +39,15 @@ static const char usage_text[] =
 	"      --pid-backend B   clone3 (default), clone2 or ns_last_pid\n"
 	"      --new-pidns       restore inside a fresh pid namespace, with the\n"
 	"                        pids the tree had in its own namespace\n"
+	"      --cgroup-root PATH  put the tree's cgroups below PATH in each\n"
+	"                        hierarchy (created with their dumped limits)\n"
 	"\n"
 	"common options:\n"
 	"  -v                    more messages (repeat for more)\n"
 	"  -o, --log-file FILE   log file (default: dump.log / restore.log in DIR)\n"
 	"  -h, --help            this text\n";
 
-enum { OPT_COMPRESS = 256, OPT_PID_BACKEND, OPT_NEW_PIDNS };
+enum { OPT_COMPRESS = 256, OPT_PID_BACKEND, OPT_NEW_PIDNS, OPT_CGROUP_ROOT };
 
 static const struct option long_opts[] = {
 	{ "images-dir", required_argument, NULL, 'D' },
@@ -56,6 +58,7 @@ static const struct option long_opts[] = {
 	{ "detach", no_argument, NULL, 'd' },
 	{ "pid-backend", required_argument, NULL, OPT_PID_BACKEND },
 	{ "new-pidns", no_argument, NULL, OPT_NEW_PIDNS },
+	{ "cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT },
 	{ "log-file", required_argument, NULL, 'o' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -94,6 +97,11 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		case 'd': cli->restore.detach = true; break;
 		case OPT_PID_BACKEND: cli->backend = optarg; break;
 		case OPT_NEW_PIDNS: cli->restore.new_pidns = true; break;
+		case OPT_CGROUP_ROOT:
+			if (optarg[0] != '/' || strstr(optarg, "..") != NULL)
+				return usage_error("--cgroup-root must be an absolute path without '..', not '%s'", optarg);
+			cli->restore.cgroup_root = optarg;
+			break;
 		case 'o': cli->log_file = optarg; break;
 		case 'v': cli->verbosity++; break;
 		case 'h': fputs(usage_text, stdout); exit(0);

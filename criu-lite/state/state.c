@@ -2,8 +2,8 @@
 
 /* Every kind, each defined in a file of its own (state/NAME.c). */
 extern const struct state_kind state_sessions, state_files, state_memory, state_mmlayout, state_attrs,
-	state_threads, state_fown, state_signals, state_itimers, state_posix_timers, state_rlimits, state_creds,
-	state_pdeath;
+	state_threads, state_fown, state_signals, state_itimers, state_posix_timers, state_rlimits, state_cgroup,
+	state_creds, state_pdeath;
 
 /* The order of every hook (see state.h for the rules it carries). */
 static const struct state_kind *const kinds[] = {
@@ -17,7 +17,8 @@ static const struct state_kind *const kinds[] = {
 	&state_signals,       /* dispositions and pending signals */
 	&state_itimers,       /* setitimer */
 	&state_posix_timers,  /* timer_create */
-	&state_rlimits,       /* last in the child: limits may forbid what came before */
+	&state_rlimits,       /* limits may forbid what came before */
+	&state_cgroup,        /* last in the child: a cgroup's limits too */
 	&state_creds,         /* drops the restorer's privileges */
 	&state_pdeath,        /* after creds, which clear it */
 };

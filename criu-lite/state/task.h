@@ -94,6 +94,7 @@ struct restore_opts {
 	bool detach;
 	bool shell_job;
 	bool new_pidns;                /* restore inside a fresh pid namespace */
+	const char *cgroup_root;       /* cgroups go below this (--cgroup-root), or NULL */
 };
 
 struct restore_thread {
