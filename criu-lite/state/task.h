@@ -172,12 +172,15 @@ struct restore_ctx {
 #define SCRATCH_ITIMERS     4160   /* 3 x struct itimerval */
 #define SCRATCH_TID_ADDRESS 4352
 #define SCRATCH_PDEATHSIG   4608
+#define SCRATCH_SUBREAPER   4672   /* PR_GET_CHILD_SUBREAPER's int */
 
 /* The restore trampoline: code first, then argument space. */
 #define TRAMP_CODE      0
 #define TRAMP_MM_MAP    64
 #define TRAMP_AUXV      256
 #define TRAMP_AUXV_MAX  1024
+#define TRAMP_SCHED_ATTR 1280  /* a struct sched_attr (56 bytes) */
+#define TRAMP_AFFINITY  1344   /* a CPU mask, CR_CPUS_MAX bits */
 #define TRAMP_ALTSTACK  1536
 #define TRAMP_ITIMER    1600   /* one struct itimerval (32 bytes) per timer, 3 */
 #define TRAMP_COMM      1728   /* a thread's name, 16 bytes */
