@@ -163,8 +163,8 @@ struct restore_ctx {
 
 /* Where injected syscalls of the dump put their results, in the scratch
  * page cr maps in the task (and unmaps before it lets go). */
-#define SCRATCH_SIZE        16384
-#define SCRATCH_BATCH       6144   /* the batch loop (inject.h) */
+#define SCRATCH_SIZE        20480
+#define SCRATCH_BATCH       16384  /* the batch loop (inject.h), on a page of its own */
 #define SCRATCH_PROG        8192   /* batch calls */
 #define SCRATCH_PROG_SIZE   8192
 #define SCRATCH_SIGACTIONS  0      /* 65 x 32 bytes */

@@ -7,7 +7,9 @@
 # subreaper on, THP disabled and dumpable 0. After a restore each thread
 # checks its own and the process its own (control and sabotage runs prove
 # the checks pass on the real thing and fail when a property is lost), and
-# the test compares every thread with /proc, taskset and ionice.
+# the test compares every thread with /proc, taskset and ionice. The same
+# with memory-deny-write-execute set (cr's own dump then has no writable
+# and executable page to run its calls from, and the restore sets it last).
 #
 # Real programs: `chrt -b 0 nice -n 13 ionice -c 3 taskset -c 1 sleep 1000`
 # with oom_score_adj 300, and `chrt -f 5 ionice -c 1 -n 3 taskset -c 0
@@ -230,6 +232,8 @@ for what in nice:"idle: nice 0" policy:"main: policy 0" affinity:"rt: CPUs 0x1" 
 done
 run_case roundtrip roundtrip
 run_case leave_running case_leave_running w_sched
+run_case mdwe case_roundtrip w_sched mdwe
+run_case mdwe_leave_running case_leave_running w_sched mdwe
 run_case real_batch_idle real_batch_idle
 run_case real_fifo real_fifo
 run_case oom_below_floor oom_below_floor

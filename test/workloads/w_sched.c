@@ -1,5 +1,5 @@
 /*
- * w_sched STATE_DIR
+ * w_sched STATE_DIR [mdwe]
  *
  * Three threads, each scheduled its own way (the kernel keeps all of this
  * per thread), in a process with its own oom_score_adj and prctl bits:
@@ -19,6 +19,10 @@
  * with /proc.  Sabotage (STATE_DIR/sabotage, read on the
  * trigger): nice, policy, affinity, ioprio, slack, oom, subreaper, thp or
  * dumpable: the workload changes that itself before it checks.
+ * With "mdwe" the process also sets memory-deny-write-execute
+ * (PR_SET_MDWE, which cannot be undone), last, and checks that it holds
+ * and that the kernel enforces it: cr must dump it without a writable and
+ * executable scratch page and set it back last of all.
  * Needs two CPUs and CAP_SYS_NICE.
  */
 #include "wl.h"
@@ -30,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -41,6 +46,11 @@
 #define IO_IDLE 3
 #define RESET_ON_FORK 0x01
 #define OOM_SCORE_ADJ 300
+#ifndef PR_SET_MDWE
+#define PR_SET_MDWE 65
+#define PR_GET_MDWE 66
+#endif
+#define MDWE_REFUSE_EXEC_GAIN 1
 #ifndef PR_THP_DISABLE_EXCEPT_ADVISED
 #define PR_THP_DISABLE_EXCEPT_ADVISED (1 << 1)
 #endif
@@ -70,6 +80,7 @@ static const struct spec {
 
 static char sabotage[32];
 static unsigned long thp_want;
+static bool mdwe;
 
 static pid_t tid(void)
 {
@@ -233,6 +244,21 @@ static void set_process(void)
 	}
 	if (prctl(PR_SET_DUMPABLE, 0) < 0)
 		wl_fatal("PR_SET_DUMPABLE: %s", strerror(errno));
+	if (mdwe && prctl(PR_SET_MDWE, MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) < 0)
+		wl_fatal("PR_SET_MDWE: %s", strerror(errno));
+}
+
+/* Set, and enforced: a read-write page may not become executable. */
+static void check_mdwe(void)
+{
+	long flags = prctl(PR_GET_MDWE, 0, 0, 0, 0);
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int r = p == MAP_FAILED ? 0 : mprotect(p, 4096, PROT_READ | PROT_EXEC);
+
+	wl_check(flags == MDWE_REFUSE_EXEC_GAIN, "memory-deny-write-execute %ld, want %d", flags,
+		 MDWE_REFUSE_EXEC_GAIN);
+	wl_check(p != MAP_FAILED && r < 0 && errno == EACCES, "mprotect to PROT_EXEC %s under MDWE",
+		 r == 0 ? "succeeded" : strerror(errno));
 }
 
 static void check_process(void)
@@ -262,6 +288,8 @@ static void check_process(void)
 	wl_check((unsigned long)thp == thp_want, "THP disable %ld, want %lu", thp, thp_want);
 	dumpable = prctl(PR_GET_DUMPABLE);
 	wl_check(dumpable == 0, "dumpable %ld, want 0", dumpable);
+	if (mdwe)
+		check_mdwe();
 }
 
 static void write_threads(const struct helper *h)
@@ -288,6 +316,7 @@ int main(int argc, char **argv)
 	char buf[512] = "";
 
 	wl_init(argc, argv);
+	mdwe = argc > 2 && strcmp(argv[2], "mdwe") == 0;
 	/* Only the main thread takes the trigger. */
 	sigemptyset(&usr2);
 	sigaddset(&usr2, SIGUSR2);
