@@ -229,8 +229,9 @@ static int oom_settable(int value, bool *ok, cr_error_t *err)
 
 		_exit(fd >= 0 && write(fd, buf, (size_t)len) == len ? 0 : 1);
 	}
-	if (waitpid(pid, &status, 0) != pid)
-		return cr_error(err, errno, "wait for the oom_score_adj trial");
+	while (waitpid(pid, &status, 0) != pid)
+		if (errno != EINTR)
+			return cr_error(err, errno, "wait for the oom_score_adj trial");
 	*ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	return 0;
 }
