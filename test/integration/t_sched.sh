@@ -13,7 +13,9 @@
 #
 # Real programs: `chrt -b 0 nice -n 13 ionice -c 3 taskset -c 1 sleep 1000`
 # with oom_score_adj 300, and `chrt -f 5 ionice -c 1 -n 3 taskset -c 0
-# sleep 1000`, checked from outside after restore.
+# sleep 1000`, checked from outside after restore; and a SCHED_FIFO, nice -5
+# sleep that root made uid 1000 (the restore needs CAP_SYS_NICE for them
+# and must set them before it drops the credentials).
 #
 # Refused, naming the process, with the process left running unharmed:
 # an oom_score_adj below what a child of cr may set (lowering it needs
@@ -133,6 +135,18 @@ real_fifo() {
 	still_sleeping
 }
 
+# Set by root before it became uid 1000: the restore must set them while it
+# still holds CAP_SYS_NICE, before the credentials are dropped.
+real_fifo_unprivileged() {
+	local img=$CASE_TMP/img
+	prog_start nice -n -5 chrt -f 7 setpriv --reuid 1000 --regid 1000 --clear-groups sleep 1000 || return 1
+	cr_dump dump "$WL_PID" "$img" || return 1
+	cr_restore_detached restore "$img" || return 1
+	[ "$(status_field "$WL_PID" Uid)" = 1000 ] || { REASON="restored with uid $(status_field "$WL_PID" Uid)"; return 1; }
+	thread_is "$WL_PID" "$WL_PID" 1 7 -5 0,1 "none: prio 0" || return 1
+	still_sleeping
+}
+
 # ---- refusals ----------------------------------------------------------------------
 
 # Does FILE mention NUMBER as a whole number?
@@ -236,6 +250,7 @@ run_case mdwe case_roundtrip w_sched mdwe
 run_case mdwe_leave_running case_leave_running w_sched mdwe
 run_case real_batch_idle real_batch_idle
 run_case real_fifo real_fifo
+run_case real_fifo_unprivileged real_fifo_unprivileged
 run_case oom_below_floor oom_below_floor
 run_case no_cap_sys_nice no_cap_sys_nice
 run_case missing_cpu missing_cpu
