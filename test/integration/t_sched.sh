@@ -144,6 +144,10 @@ real_fifo_unprivileged() {
 	cr_restore_detached restore "$img" || return 1
 	[ "$(status_field "$WL_PID" Uid)" = 1000 ] || { REASON="restored with uid $(status_field "$WL_PID" Uid)"; return 1; }
 	thread_is "$WL_PID" "$WL_PID" 1 7 -5 0,1 "none: prio 0" || return 1
+	# Still dumpable (sleep's exec made it so), which the restore's change
+	# of credentials resets: /proc shows a process that is not as root's.
+	[ "$(stat -c %u /proc/"$WL_PID"/status)" = 1000 ] ||
+		{ REASON="restored not dumpable: /proc/$WL_PID/status is owned by uid $(stat -c %u /proc/"$WL_PID"/status)"; return 1; }
 	still_sleeping
 }
 
