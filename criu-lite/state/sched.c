@@ -146,10 +146,13 @@ static int read_affinity(struct dump_ctx *ctx, pid_t tid, SchedThreadEntry *s, c
 {
 	uint64_t mask[AFFINITY_READ_BITS / 64] = { 0 };
 	long n = syscall(SYS_sched_getaffinity, tid, sizeof(mask), mask);
+	size_t count = 0;
 
 	if (n < 0)
 		return cr_error(err, errno, "sched_getaffinity");
-	s->cpus = arena_array(&ctx->arena, uint32_t, CR_CPUS_MAX);
+	for (size_t i = 0; i < (size_t)n / 8; i++)
+		count += (size_t)__builtin_popcountll(mask[i]);
+	s->cpus = arena_array(&ctx->arena, uint32_t, count);
 	for (unsigned cpu = 0; cpu < (unsigned)n * 8; cpu++) {
 		if (!((mask[cpu / 64] >> (cpu % 64)) & 1))
 			continue;
