@@ -216,7 +216,7 @@ no_cap_sys_nice() {
 # A cpuset of CPU 0 only: the restore must refuse a process bound to CPU 1
 # before it creates anything, and the images must still restore outside.
 missing_cpu() {
-	local img=$CASE_TMP/img cg=/sys/fs/cgroup/cpuset/cr-t_sched-$$ ok=0
+	local img=$CASE_TMP/img cg=/sys/fs/cgroup/cpuset/cr-t_sched-$$
 	[ "$(nproc --all)" -ge 2 ] || { REASON="needs two CPUs"; return 1; }
 	prog_start taskset -c 1 sleep 1000 || return 1
 	cr_dump dump "$WL_PID" "$img" || return 1
@@ -227,17 +227,17 @@ missing_cpu() {
 	timeout -k 5 "$CR_TIMEOUT" sh -c 'echo $$ > "$1/tasks" && shift && exec "$@"' sh "$cg" \
 		"$CR" restore -D "$img" --detach >"$CASE_TMP/restore0.out" 2>"$CR_ERR" </dev/null
 	CR_STATUS=$?
-	rmdir "$cg"
 	if [ "$CR_STATUS" = 0 ]; then
 		REASON="restore in a cpuset without CPU 1 succeeded: $(taskset -cp "$WL_PID" 2>&1)"
-	elif ! grep -q "bound to CPU 1, which this machine does not offer" "$CR_ERR"; then
-		REASON="the error does not name CPU 1: $(last_line "$CR_ERR")"
-	elif ! pid_gone "$WL_PID"; then
-		REASON="pid $WL_PID exists after the refused restore: $(describe_pid "$WL_PID")"
-	else
-		ok=1
+		kill_tree "$WL_PID"
+		wait_until 5 pid_gone "$WL_PID"
+		rmdir "$cg"
+		return 1
 	fi
-	[ "$ok" = 1 ] || return 1
+	rmdir "$cg"
+	grep -q "bound to CPU 1, which this machine does not offer" "$CR_ERR" ||
+		{ REASON="the error does not name CPU 1: $(last_line "$CR_ERR")"; return 1; }
+	pid_gone "$WL_PID" || { REASON="pid $WL_PID exists after the refused restore: $(describe_pid "$WL_PID")"; return 1; }
 	cr_restore_detached restore "$img" || return 1
 	thread_is "$WL_PID" "$WL_PID" 0 0 0 1 "none: prio 0"
 }
