@@ -14,6 +14,7 @@
 #include "state/state.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -89,6 +90,45 @@ static int end_injection(struct dump_task *t, cr_error_t *err)
 	return 0;
 }
 
+/* Writes through /proc/PID/mem, which (as a debugger's breakpoints do)
+ * may write where the process itself may not. */
+static int write_forced(pid_t pid, uint64_t addr, const void *buf, size_t len, cr_error_t *err)
+{
+	char path[64];
+	cleanup_close int fd = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0 || pwrite(fd, buf, len, (off_t)addr) != (ssize_t)len)
+		return cr_error(err, errno, "write %zu bytes at 0x%llx through %s", len, (unsigned long long)addr, path);
+	return 0;
+}
+
+/* Memory-deny-write-execute (PR_SET_MDWE) refuses a mapping that is both
+ * writable and executable, and refuses to make one executable: the batch
+ * loop's page is then mapped read-execute on its own, over the end of a
+ * read-write scratch area, and the loop written into it by force. */
+static int map_scratch_mdwe(struct dump_task *t, cr_error_t *err)
+{
+	long addr;
+
+	if (inject_call(t->inj, "map scratch pages", SYS_mmap, 0, SCRATCH_SIZE, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0, &addr, err) < 0)
+		return -1;
+	t->scratch = (uint64_t)addr;
+	if (inject_call(t->inj, "map the batch loop's page", SYS_mmap, t->scratch + SCRATCH_BATCH,
+			SCRATCH_SIZE - SCRATCH_BATCH, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+			(uint64_t)-1, 0, &addr, err) < 0)
+		return -1;
+	if (write_forced(t->pid, t->scratch + SCRATCH_BATCH, inject_batch_code, INJECT_BATCH_CODE_SIZE, err) < 0)
+		return cr_error_wrap(err, "write the batch loop");
+	return 0;
+}
+
+_Static_assert(SCRATCH_BATCH % PAGE_SIZE_CR == 0 && SCRATCH_PROG + SCRATCH_PROG_SIZE <= SCRATCH_BATCH &&
+		       SCRATCH_BATCH + PAGE_SIZE_CR == SCRATCH_SIZE,
+	       "the batch loop has the scratch area's last page to itself");
+
 /* Every thread in injection, the scratch page mapped with the batch loop
  * in it. */
 static int map_scratch(struct dump_task *t, cr_error_t *err)
@@ -98,9 +138,13 @@ static int map_scratch(struct dump_task *t, cr_error_t *err)
 
 	if (find_vdso_syscall(t, &ip, err) < 0 || begin_injection(t, ip, err) < 0)
 		return -1;
-	if (inject_call(t->inj, "map scratch pages", SYS_mmap, 0, SCRATCH_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
-			MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0, &addr, err) < 0)
-		return -1;
+	if (inject_syscall(t->inj, SYS_mmap, 0, SCRATCH_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+			   MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0, &addr, err) < 0)
+		return cr_error_wrap(err, "map scratch pages");
+	if (addr == -EACCES)
+		return map_scratch_mdwe(t, err);
+	if (addr < 0 && addr > -4096)
+		return cr_error(err, (int)-addr, "task %d: map scratch pages", t->inj->tid);
 	t->scratch = (uint64_t)addr;
 	if (remote_write(t->pid, t->scratch + SCRATCH_BATCH, inject_batch_code, INJECT_BATCH_CODE_SIZE, err) < 0)
 		return cr_error_wrap(err, "write the batch loop");

@@ -32,3 +32,11 @@ int caps_require(const char *what, cr_error_t *err)
 			ptrace_ok ? "" : "CAP_SYS_PTRACE", ptrace_ok || ns_ok ? "" : " and ",
 			ns_ok ? "" : "CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN");
 }
+
+bool caps_have(int cap)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct data[2] = { { 0 } };
+
+	return syscall(SYS_capget, &hdr, data) == 0 && has(data, cap);
+}

@@ -62,6 +62,13 @@ void inject_batch_add(struct inject_batch *b, const char *what, long nr, uint64_
 int inject_batch_run(struct injector *ij, uint64_t code, uint64_t area, size_t area_size, struct inject_batch *b,
 		     cr_error_t *err);
 void inject_batch_free(struct inject_batch *b);
+/* What call i returned in the batch that ran last (calls are numbered in
+ * the order they were added, from 0 after the previous run): for calls
+ * that answer in their return value.  Valid until the next add. */
+static inline int64_t inject_batch_ret(const struct inject_batch *b, size_t i)
+{
+	return b->calls[i].ret;
+}
 
 /* Finds a `syscall` instruction (0f 05) in [start, end) of the task's memory. */
 int inject_find_syscall(pid_t pid, uint64_t start, uint64_t end, uint64_t *ip, cr_error_t *err);

@@ -242,7 +242,7 @@ struct caps_args {
 	struct __user_cap_data_struct exact[CAP_WORDS];
 };
 
-_Static_assert(TRAMP_CAPS + sizeof(struct caps_args) <= TRAMP_ALTSTACK, "capset fits its trampoline slot");
+_Static_assert(TRAMP_CAPS + sizeof(struct caps_args) <= TRAMP_GROUPS, "capset fits its trampoline slot");
 
 static void cap_data(struct __user_cap_data_struct d[CAP_WORDS], uint64_t eff, uint64_t prm, uint64_t inh)
 {

@@ -39,8 +39,10 @@
  * The table's order is the order of every hook, and it carries the rules:
  * files before memory (a mapping's file is opened by path as the fd table
  * is, before the root directory changes); memory before everything applied
- * by injection (the calls need the dumped layout); credentials last but
- * the parent-death signal, which a change of credentials clears. */
+ * by injection (the calls need the dumped layout); scheduling just before
+ * the credentials, which may take away the CAP_SYS_NICE it needs;
+ * credentials last but what a change of credentials resets (the
+ * parent-death signal, dumpable); memory-deny-write-execute last of all. */
 #ifndef CR_STATE_H
 #define CR_STATE_H
 

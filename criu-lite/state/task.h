@@ -164,8 +164,8 @@ struct restore_ctx {
 
 /* Where injected syscalls of the dump put their results, in the scratch
  * page cr maps in the task (and unmaps before it lets go). */
-#define SCRATCH_SIZE        16384
-#define SCRATCH_BATCH       6144   /* the batch loop (inject.h) */
+#define SCRATCH_SIZE        20480
+#define SCRATCH_BATCH       16384  /* the batch loop (inject.h), on a page of its own */
 #define SCRATCH_PROG        8192   /* batch calls */
 #define SCRATCH_PROG_SIZE   8192
 #define SCRATCH_SIGACTIONS  0      /* 65 x 32 bytes */
@@ -173,18 +173,21 @@ struct restore_ctx {
 #define SCRATCH_ITIMERS     4160   /* 3 x struct itimerval */
 #define SCRATCH_TID_ADDRESS 4352
 #define SCRATCH_PDEATHSIG   4608
+#define SCRATCH_SUBREAPER   4672   /* PR_GET_CHILD_SUBREAPER's int */
 
 /* The restore trampoline: code first, then argument space. */
 #define TRAMP_CODE      0
 #define TRAMP_MM_MAP    64
 #define TRAMP_AUXV      256
 #define TRAMP_AUXV_MAX  1024
-#define TRAMP_CAPS      1280   /* capset's header and two data sets, 56 bytes */
+#define TRAMP_SCHED_ATTR 1280  /* a struct sched_attr (56 bytes) */
+#define TRAMP_AFFINITY  1344   /* a CPU mask, CR_CPUS_MAX bits */
 #define TRAMP_ALTSTACK  1536
 #define TRAMP_ITIMER    1600   /* one struct itimerval (32 bytes) per timer, 3 */
 #define TRAMP_COMM      1728   /* a thread's name, 16 bytes */
 #define TRAMP_BATCH     1792   /* the batch loop (inject.h) */
-#define TRAMP_GROUPS    2048
+#define TRAMP_CAPS      2048   /* capset's header and two data sets, 56 bytes */
+#define TRAMP_GROUPS    2112
 #define TRAMP_PROG_SIZE 16384  /* batch calls, at the end of the trampoline */
 
 /* Runs t->batch in the task through inj (any of its threads). */

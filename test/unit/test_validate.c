@@ -20,6 +20,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@
 #include "img/kinds.h"
 #include "state/state.h"
 #include "img/pages.h"
+#include "os/cpus.h"
 #include "os/regs.h"
 #include "restore/restore.h"
 #include "os/util.h"
@@ -59,6 +61,9 @@ struct model {
 	GpRegs regs;
 	uint8_t xstate[XSTATE];
 	ThreadCore th, *th_ptrs[1];
+	SchedThreadEntry th_sched;
+	uint32_t th_cpus[1];
+	SchedProcessEntry sched;
 	uint32_t ids[4];
 	CredsEntry creds;
 	CoreEntry core;
@@ -127,6 +132,12 @@ static void model_core(struct model *m)
 	m->th.xstate.len = sizeof(m->xstate);
 	m->th.comm = "validated";
 	m->th.creds = &m->creds;
+	sched_thread_entry__init(&m->th_sched);
+	m->th_cpus[0] = 0;
+	m->th_sched.n_cpus = 1;
+	m->th_sched.cpus = m->th_cpus;
+	m->th_sched.timer_slack_ns = 50000;
+	m->th.sched = &m->th_sched;
 	m->th_ptrs[0] = &m->th;
 	creds_entry__init(&m->creds);
 	m->creds.n_uid = m->creds.n_gid = 4;
@@ -139,6 +150,9 @@ static void model_core(struct model *m)
 	m->core.cwd = "/";
 	m->core.root = "/";
 	m->core.exit_signal = 17;
+	sched_process_entry__init(&m->sched);
+	m->sched.dumpable = 1;
+	m->core.sched = &m->sched;
 }
 
 static void set_vma(VmaEntry *v, uint64_t start, uint64_t end, uint32_t prot, VmaKind kind)
@@ -820,6 +834,34 @@ static void test_restore_refuses_bad_values(void **state)
 	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "an unknown resource limit");
 	f->m->th.tid = (uint32_t)f->m->pid + 1;
 	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "a thread's tid disagrees with pstree.img");
+	f->m->th_sched.policy = 6;
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "SCHED_DEADLINE, which cr refuses at dump");
+	f->m->th_sched.policy = SCHED_FIFO;
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "SCHED_FIFO with priority 0");
+	f->m->th_sched.priority = 3;
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "SCHED_OTHER with priority 3");
+	f->m->th_sched.nice = 20;
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "nice 20");
+	f->m->th_cpus[0] = CR_CPUS_MAX - 1;
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "a CPU this machine does not have");
+	f->m->th_sched.n_cpus = 0;
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "an empty affinity");
+	f->m->th_sched.ioprio = 5 << 13;
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "an unknown I/O class");
+	f->m->th_sched.timer_slack_ns = 0;
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "no timer slack for SCHED_OTHER");
+	f->m->th.sched = NULL;
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "a thread without scheduling attributes");
+	f->m->sched.oom_score_adj = 1001;
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "oom_score_adj 1001");
+	f->m->sched.dumpable = 2;
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "dumpable 2");
+	f->m->sched.thp_disable = 2;
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "THP flags without THP disabled");
+	f->m->sched.mdwe = 2;
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "MDWE no-inherit without MDWE");
+	f->m->core.sched = NULL;
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "no process attributes");
 	f->m->ns_pgid[0] = 5000000;
 	expect_model_refused(f, "pstree.img", "a process group is beyond PID_MAX_LIMIT");
 }
