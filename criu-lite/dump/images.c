@@ -74,6 +74,7 @@ static PstreeEntry *pstree_of(struct dump_ctx *ctx, const struct dump_task *t)
 		p->has_zombie = p->has_exit_status = true;
 		p->zombie = true;
 		p->exit_status = (uint32_t)t->stat.exit_code;
+		p->comm = arena_strdup(&ctx->arena, t->stat.comm);
 		return p;
 	}
 	p->threads = arena_array(&ctx->arena, ThreadIds *, t->n_threads);

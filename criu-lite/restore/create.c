@@ -60,6 +60,8 @@ static __attribute__((noreturn)) void zombie_main(const struct restore_task *t)
 	if (session_setup(t, &err) < 0)
 		cr_error_release(&err);
 	session_join_group_early(t);
+	if (t->pstree->comm != NULL)
+		prctl(PR_SET_NAME, t->pstree->comm, 0, 0, 0);
 	if (WIFSIGNALED(status)) {
 		signal(WTERMSIG(status), SIG_DFL);
 		sigemptyset(&set);

@@ -6,6 +6,7 @@
 #include "os/xalloc.h"
 
 #include <errno.h>
+#include <string.h>
 
 #define MAX_NS_LEVELS 32
 #define PID_LIMIT (1u << 22)   /* PID_MAX_LIMIT on 64-bit */
@@ -31,6 +32,8 @@ static int check_pid_sets(const PstreeEntry *p, size_t i, cr_error_t *err)
 			if (p->threads[k]->ns_tid[l] == 0 || p->threads[k]->ns_tid[l] > PID_LIMIT)
 				return cr_error(err, 0, "pstree.img: entry %zu has thread id %u out of range", i,
 						p->threads[k]->ns_tid[l]);
+	if (p->comm != NULL && strlen(p->comm) >= 16)
+		return cr_error(err, 0, "pstree.img: entry %zu has a name of %zu bytes", i, strlen(p->comm));
 	if (!p->zombie && (p->n_threads == 0 || p->n_threads > 4096))
 		return cr_error(err, 0, "pstree.img: pid %u has %zu threads", p->ns_pid[0], p->n_threads);
 	return 0;

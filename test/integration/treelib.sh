@@ -33,7 +33,7 @@ tree_count() {
 # out (it is the harness's shell before the dump, the subreaper after).
 # Only bash builtins in the loop: trees are large.
 tree_snapshot() {
-	local idx kind pid ppid _rest stat state p tasks tracer key val t
+	local idx kind pid ppid _rest stat state p tasks tracer key val t comm
 	while read -r idx kind pid ppid _rest; do
 		if ! read -r stat 2>/dev/null < /proc/"$pid"/stat; then
 			echo "$idx $kind pid=$pid gone"
@@ -59,7 +59,8 @@ tree_snapshot() {
 		for t in /proc/"$pid"/task/*; do
 			tasks+=${t##*/},
 		done
-		echo "$idx $kind pid=$pid ppid=$p pgid=$3 sid=$4 $state tracer=$tracer tasks=${tasks%,}"
+		read -r comm 2>/dev/null < /proc/"$pid"/comm || comm='?'
+		echo "$idx $kind pid=$pid ppid=$p pgid=$3 sid=$4 $state tracer=$tracer comm=$comm tasks=${tasks%,}"
 	done < "$WL_DIR/tree"
 }
 
