@@ -920,25 +920,23 @@ int proc_fdinfo_u64(const char *text, const char *key, int base, uint64_t *out)
 
 /* ---- file locks: /proc/locks and fdinfo "lock:" lines ------------------------ */
 
+/* POSIX, OFDLCK and FLOCK; any other word in capitals (LEASE, DELEG,
+ * ACCESS, ..., or one a later kernel adds) is a lock of another kind,
+ * named by that word, for the caller to judge. */
 static const char *lock_class(const struct cursor *w, struct proc_lock *l)
 {
-	static const struct {
-		const char *name;
-		enum proc_lock_class cls;
-	} classes[] = {
-		{ "POSIX", PROC_LOCK_POSIX }, { "OFDLCK", PROC_LOCK_OFD }, { "FLOCK", PROC_LOCK_FLOCK },
-		{ "LEASE", PROC_LOCK_OTHER }, { "DELEG", PROC_LOCK_OTHER }, { "ACCESS", PROC_LOCK_OTHER },
-		{ "UNKNOWN", PROC_LOCK_OTHER },
-	};
+	size_t len = (size_t)(w->end - w->p);
 
-	for (size_t i = 0; i < ARRAY_SIZE(classes); i++) {
-		if (key_is(w, classes[i].name)) {
-			l->cls = classes[i].cls;
-			snprintf(l->name, sizeof(l->name), "%s", classes[i].name);
-			return NULL;
-		}
-	}
-	return "unknown kind of lock";
+	if (len == 0 || len >= sizeof(l->name))
+		return "unknown kind of lock";
+	for (size_t i = 0; i < len; i++)
+		if (w->p[i] < 'A' || w->p[i] > 'Z')
+			return "unknown kind of lock";
+	memcpy(l->name, w->p, len);
+	l->name[len] = '\0';
+	l->cls = key_is(w, "POSIX") ? PROC_LOCK_POSIX : key_is(w, "OFDLCK") ? PROC_LOCK_OFD :
+		 key_is(w, "FLOCK") ? PROC_LOCK_FLOCK : PROC_LOCK_OTHER;
+	return NULL;
 }
 
 static const char *lock_type(const struct cursor *w, struct proc_lock *l)

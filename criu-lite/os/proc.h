@@ -128,7 +128,7 @@ enum proc_lock_class {
 	PROC_LOCK_POSIX,          /* fcntl F_SETLK: owned by a process */
 	PROC_LOCK_OFD,            /* fcntl F_OFD_SETLK: owned by an open file description */
 	PROC_LOCK_FLOCK,          /* flock(2): owned by an open file description */
-	PROC_LOCK_OTHER,          /* leases, delegations, ...: `name` says which */
+	PROC_LOCK_OTHER,          /* leases, delegations, any other: `name` says which */
 };
 struct proc_lock {
 	enum proc_lock_class cls;

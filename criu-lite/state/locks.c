@@ -249,6 +249,20 @@ static bool recorded(const struct dump_ctx *ctx, const struct proc_lock *l)
 	return false;
 }
 
+/* A mapping of the dump on the lock's file, to name it; NULL if none. */
+static const char *mapped_by(const struct dump_ctx *ctx, const struct proc_lock *l)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		for (size_t j = 0; j < ctx->tasks[i].vmas.n; j++) {
+			const struct proc_vma *v = &ctx->tasks[i].vmas.v[j];
+
+			if (v->path != NULL && v->ino == l->ino && v->dev_major == l->dev_major &&
+			    v->dev_minor == l->dev_minor)
+				return v->path;
+		}
+	return NULL;
+}
+
 /* Every lock that /proc/locks gives to a process of the dump must be one
  * that an fd showed.  OFD locks name no process (-1): fdinfo is all there
  * is for them. */
@@ -261,13 +275,16 @@ static int cross_check(const struct dump_ctx *ctx, cr_error_t *err)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		const struct proc_lock *l = &all[i];
+		const char *path;
 
 		if (l->waiting || l->pid <= 0 || !in_dump(ctx, l->pid) || recorded(ctx, l))
 			continue;
-		return cr_error(err, 0, "pid %d holds a %s %s (%s) on inode %x:%02x:%" PRIu64 " that none of its fds "
-				"shows (held through a mapping or another process's fd table?): unsupported", l->pid,
-				type_name(l->type), l->cls == PROC_LOCK_OTHER ? l->name : class_name(l->cls), l->name,
-				l->dev_major, l->dev_minor, l->ino);
+		path = mapped_by(ctx, l);
+		return cr_error(err, 0, "pid %d holds a %s %s on %s%s%x:%02x:%" PRIu64 "%s that none of its fds shows "
+				"(%s): unsupported", l->pid, type_name(l->type),
+				l->cls == PROC_LOCK_OTHER ? l->name : class_name(l->cls), path ? path : "",
+				path ? " (inode " : "inode ", l->dev_major, l->dev_minor, l->ino, path ? ")" : "",
+				path ? "held through a mapping" : "held through a mapping or another process's fd table?");
 	}
 	return 0;
 }

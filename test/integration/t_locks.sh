@@ -10,6 +10,7 @@
 #                      holder: the later check can fail), is back after
 #                      restore with the restored pid as its holder; then the
 #                      workload checks its own view and releases each lock.
+#                      cr show lists the locks of the dump.
 #   leave_running_locks, twice_locks   the dump disturbs no lock; two hops.
 #   blocked_waiters    children waiting in fcntl(F_SETLKW) and flock() for
 #                      the workload's locks wait again after restore and get
@@ -26,7 +27,8 @@
 #                      "database is locked" as before the dump; the restored
 #                      one COMMITs, every row is there, and the second one
 #                      can write after that.
-#   refuse_*           a lease, a POSIX lock on a mapped file, a flock on a
+#   refuse_*           a lease, a POSIX lock on a mapped file, a flock held
+#                      only through a mapping (no fd shows it), a flock on a
 #                      description a process outside the dump shares: the
 #                      dump refuses naming the process and the thing, and
 #                      the process runs on with its locks.
@@ -86,6 +88,9 @@ roundtrip_locks() {
 	locks_held "$WL_DIR" "$WL_PID" || { REASON="before the dump: $REASON"; return 1; }
 	cr_dump dump "$WL_PID" "$img" || return 1
 	locks_free "$WL_DIR" || { REASON="while dumped: $REASON"; return 1; }
+	cr_run show show "$img" || { REASON="cr show exited $CR_STATUS: $(last_line "$CR_ERR")"; return 1; }
+	grep -q "^  locks         8$" "$CASE_TMP/show.out" && grep -q "POSIX write bytes 20-29$" "$CASE_TMP/show.out" ||
+		{ REASON="cr show does not list the workload's 8 locks"; return 1; }
 	cr_restore_detached restore "$img" || return 1
 	locks_held "$WL_DIR" "$WL_PID" || { REASON="after restore: $REASON"; return 1; }
 	wl_trigger || return 1
@@ -295,5 +300,6 @@ run_case flock_command flock_command
 run_case sqlite_transaction sqlite_transaction
 run_case refuse_lease refuse_variant lease "lease"
 run_case refuse_mapped refuse_variant mapped "POSIX lock" "maps"
+run_case refuse_mapping_only refuse_variant maponly "flock" "none of its fds"
 run_case refuse_shared_outside refuse_shared_outside
 finish_tests

@@ -106,6 +106,10 @@ static void test_lock_edge_cases(void **state)
 	assert_int_equal(proc_parse_lock("2: ACCESS ADVISORY  UNLCK 4 fe:00:1 0 9223372036854775806", &l, &err), 0);
 	assert_int_equal(l.type, F_UNLCK);
 	assert_int_equal(l.end, INT64_MAX - 1);
+	/* A kind a later kernel adds is a lock of another kind, by name. */
+	assert_int_equal(proc_parse_lock("7: LAYOUT ACTIVE    READ 4 fe:00:1 0 EOF", &l, &err), 0);
+	assert_int_equal(l.cls, PROC_LOCK_OTHER);
+	assert_string_equal(l.name, "LAYOUT");
 	assert_null(err);
 }
 
@@ -128,7 +132,8 @@ static void test_lock_errors(void **state)
 	expect_lock_error("x: POSIX ADVISORY WRITE 1 fe:00:1 0 EOF", "bad lock number");
 	expect_lock_error("1: ", "no kind of lock");
 	expect_lock_error("1: -> ", "no kind of lock");
-	expect_lock_error("1: MANDATORY ADVISORY WRITE 1 fe:00:1 0 EOF", "unknown kind of lock");
+	expect_lock_error("1: posix ADVISORY WRITE 1 fe:00:1 0 EOF", "unknown kind of lock");
+	expect_lock_error("1: VERYLONGKINDOFLOCK ADVISORY WRITE 1 fe:00:1 0 EOF", "unknown kind of lock");
 	expect_lock_error("1: POSIX", "no lock state");
 	expect_lock_error("1: POSIX ADVISORY", "no lock type");
 	expect_lock_error("1: POSIX ADVISORY RW 1 fe:00:1 0 EOF", "bad lock type");

@@ -1,5 +1,5 @@
 /*
- * w_locks STATE_DIR [blocked|lease|mapped]
+ * w_locks STATE_DIR [blocked|lease|mapped|maponly]
  *
  * Holds file locks of every kind and checks them after restore.  Files in
  * the state dir:
@@ -31,6 +31,9 @@
  *             checks the lease is still there.
  *   mapped    maps mapped.file (shared) and holds a POSIX write lock on
  *             bytes 0-9 of it (the dump must refuse it); checks the lock.
+ *   maponly   flocks maponly.file, maps it and closes the fd: the mapping
+ *             keeps the description, and the lock, with no fd to show it
+ *             (the dump must refuse it); checks the lock.
  *
  * Sabotage: posix, flock, ofd, child (S dies before the checks), release
  * (blocked: the waiters get their locks before the checks).
@@ -344,6 +347,17 @@ static void set_up_mapped(void)
 	must(posix(px_fd, F_SETLK, F_WRLCK, 0, 10), "write lock 0-9");
 }
 
+static void set_up_maponly(void)
+{
+	int fd = open_file("maponly.file", O_RDWR);
+
+	must(ftruncate(fd, 4096), "ftruncate");
+	must(flock(fd, LOCK_EX | LOCK_NB), "flock");
+	if (mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) == MAP_FAILED)
+		wl_fatal("mmap: %s", strerror(errno));
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	const char *variant = argc > 2 ? argv[2] : "";
@@ -356,6 +370,8 @@ int main(int argc, char **argv)
 		set_up_lease();
 	else if (strcmp(variant, "mapped") == 0)
 		set_up_mapped();
+	else if (strcmp(variant, "maponly") == 0)
+		set_up_maponly();
 	else
 		set_up();
 	wl_ready();
@@ -378,6 +394,8 @@ int main(int argc, char **argv)
 		wl_check(lease == F_RDLCK, "(lease) F_GETLEASE is %d, want a read lease", lease);
 	} else if (strcmp(variant, "mapped") == 0) {
 		expect("mapped", F_GETLK, "mapped.file", F_RDLCK, 0, 10, F_WRLCK, wl_pid());
+	} else if (strcmp(variant, "maponly") == 0) {
+		expect("maponly", 0, "maponly.file", F_RDLCK, 0, 0, FLOCK_HELD, 0);
 	} else {
 		check_held();
 		check_release();
