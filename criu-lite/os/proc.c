@@ -964,7 +964,8 @@ static const char *lock_inode(struct cursor *c, struct proc_lock *l)
 		return at_separator(c) ? NULL : "bad inode";
 	}
 	if (!scan_u64(c, 16, &major) || major > UINT32_MAX || !expect_char(c, ':') || !scan_u64(c, 16, &minor) ||
-	    minor > UINT32_MAX || !expect_char(c, ':') || !scan_number_at(c, NUM_U64, l, offsetof(struct proc_lock, ino)))
+	    minor > UINT32_MAX || !expect_char(c, ':') ||
+	    !scan_number_at(c, NUM_U64, l, offsetof(struct proc_lock, ino)))
 		return "bad inode";
 	l->has_inode = true;
 	l->dev_major = (uint32_t)major;

@@ -263,6 +263,21 @@ static const char *mapped_by(const struct dump_ctx *ctx, const struct proc_lock 
 	return NULL;
 }
 
+static int refuse_unseen(const struct dump_ctx *ctx, const struct proc_lock *l, cr_error_t *err)
+{
+	const char *path = mapped_by(ctx, l);
+	char where[PATH_MAX + 64];
+
+	if (path != NULL)
+		snprintf(where, sizeof(where), "%s (inode %x:%02x:%" PRIu64 "), held through a mapping", path,
+			 l->dev_major, l->dev_minor, l->ino);
+	else
+		snprintf(where, sizeof(where), "inode %x:%02x:%" PRIu64 ", held through a mapping or another "
+			 "process's fd table", l->dev_major, l->dev_minor, l->ino);
+	return cr_error(err, 0, "pid %d holds a %s %s that none of its fds shows, on %s: unsupported", l->pid,
+			type_name(l->type), l->cls == PROC_LOCK_OTHER ? l->name : class_name(l->cls), where);
+}
+
 /* Every lock that /proc/locks gives to a process of the dump must be one
  * that an fd showed.  OFD locks name no process (-1): fdinfo is all there
  * is for them. */
@@ -275,16 +290,9 @@ static int cross_check(const struct dump_ctx *ctx, cr_error_t *err)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		const struct proc_lock *l = &all[i];
-		const char *path;
 
-		if (l->waiting || l->pid <= 0 || !in_dump(ctx, l->pid) || recorded(ctx, l))
-			continue;
-		path = mapped_by(ctx, l);
-		return cr_error(err, 0, "pid %d holds a %s %s on %s%s%x:%02x:%" PRIu64 "%s that none of its fds shows "
-				"(%s): unsupported", l->pid, type_name(l->type),
-				l->cls == PROC_LOCK_OTHER ? l->name : class_name(l->cls), path ? path : "",
-				path ? " (inode " : "inode ", l->dev_major, l->dev_minor, l->ino, path ? ")" : "",
-				path ? "held through a mapping" : "held through a mapping or another process's fd table?");
+		if (!l->waiting && l->pid > 0 && in_dump(ctx, l->pid) && !recorded(ctx, l))
+			return refuse_unseen(ctx, l, err);
 	}
 	return 0;
 }
@@ -476,8 +484,8 @@ static int locks_before_fork(struct restore_ctx *ctx, struct restore_task *t, cr
 			if (e->kind == LOCK_KIND__LOCK_POSIX || ctx->file_lca[id] != t)
 				continue;
 			if (ctx->opened[id] < 0)
-				return cr_error(err, 0, "file %u of pid %d fd %u was not opened for its lock", id, u->pid,
-						e->fd);
+				return cr_error(err, 0, "file %u of pid %d fd %u was not opened for its lock", id,
+						u->pid, e->fd);
 			if (take_lock(ctx->opened[id], e, restore_file(ctx, id)->path, err) < 0)
 				return cr_error_wrap(err, "pid %d", u->pid);
 		}

@@ -100,7 +100,9 @@ static int probe(int cmd, const char *name, int type, off_t start, off_t len, pi
 		int fd = open_file(name, O_RDWR);
 
 		if (cmd == 0) {
-			fl.l_type = flock(fd, (type == F_WRLCK ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0 ? F_UNLCK : FLOCK_HELD;
+			int how = (type == F_WRLCK ? LOCK_EX : LOCK_SH) | LOCK_NB;
+
+			fl.l_type = flock(fd, how) == 0 ? F_UNLCK : FLOCK_HELD;
 			fl.l_pid = 0;
 		} else if (fcntl(fd, cmd, &fl) < 0) {
 			_exit(3);
