@@ -56,7 +56,8 @@ struct seen_lock {
 	struct proc_lock l;
 };
 
-/* Kept from collect to check_tree (freed by release_dump). */
+/* Kept from collect to check_tree (freed by release_dump), here rather
+ * than in struct dump_ctx: no other kind needs it.  Keyed by the dump. */
 static struct {
 	const struct dump_ctx *ctx;
 	struct seen_lock *v;
@@ -177,7 +178,8 @@ static LockEntry *lock_entry(struct dump_ctx *ctx, int fd, const struct proc_loc
 	return e;
 }
 
-/* The locks of one fd, appended to *out (room for n_max). */
+/* The locks of one fd not recorded yet, appended to *out (grown as
+ * needed). */
 static int collect_fd(struct dump_ctx *ctx, struct dump_task *t, const FdEntry *fde, LockEntry ***out, size_t *n,
 		      size_t *cap, cr_error_t *err)
 {
