@@ -553,6 +553,28 @@ static void print_fds(FILE *out, const struct show_dump *d, pid_t pid)
 		print_fd(out, d, (const FdEntry *)fi->msgs[i]);
 }
 
+/* --- file locks ----------------------------------------------------------------------------- */
+
+static void print_locks(FILE *out, const CoreEntry *core)
+{
+	if (core->n_locks == 0)
+		return;
+	fprintf(out, "  locks         %zu\n", core->n_locks);
+	for (size_t i = 0; i < core->n_locks; i++) {
+		const LockEntry *e = core->locks[i];
+
+		fprintf(out, "    fd %-4u %-5s %s", e->fd, e->kind == LOCK_KIND__LOCK_POSIX ? "POSIX" :
+			e->kind == LOCK_KIND__LOCK_OFD ? "OFD" : "flock", e->write ? "write" : "read");
+		if (e->kind == LOCK_KIND__LOCK_FLOCK)
+			fputc('\n', out);
+		else if (e->len == 0)
+			fprintf(out, "%s bytes %llu to the end\n", e->write ? "" : " ", (unsigned long long)e->start);
+		else
+			fprintf(out, "%s bytes %llu-%llu\n", e->write ? "" : " ", (unsigned long long)e->start,
+				(unsigned long long)(e->start + e->len - 1));
+	}
+}
+
 /* --- timers and signals --------------------------------------------------------------------- */
 
 static void print_timers(FILE *out, const CoreEntry *core)
@@ -675,6 +697,7 @@ static void print_process(FILE *out, const struct show_dump *d, pid_t pid)
 	print_fds(out, d, pid);
 	if (core == NULL)
 		return;
+	print_locks(out, core);
 	print_timers(out, core);
 	print_signals(out, core);
 	print_rlimits(out, core);

@@ -919,6 +919,182 @@ int proc_fdinfo_u64(const char *text, const char *key, int base, uint64_t *out)
 	return 0;
 }
 
+/* ---- file locks: /proc/locks and fdinfo "lock:" lines ------------------------ */
+
+/* POSIX, OFDLCK and FLOCK; any other word in capitals (LEASE, DELEG,
+ * ACCESS, ..., or one a later kernel adds) is a lock of another kind,
+ * named by that word, for the caller to judge. */
+static const char *lock_class(const struct cursor *w, struct proc_lock *l)
+{
+	size_t len = (size_t)(w->end - w->p);
+
+	if (len == 0 || len >= sizeof(l->name))
+		return "unknown kind of lock";
+	for (size_t i = 0; i < len; i++)
+		if (w->p[i] < 'A' || w->p[i] > 'Z')
+			return "unknown kind of lock";
+	memcpy(l->name, w->p, len);
+	l->name[len] = '\0';
+	l->cls = key_is(w, "POSIX") ? PROC_LOCK_POSIX : key_is(w, "OFDLCK") ? PROC_LOCK_OFD :
+		 key_is(w, "FLOCK") ? PROC_LOCK_FLOCK : PROC_LOCK_OTHER;
+	return NULL;
+}
+
+static const char *lock_type(const struct cursor *w, struct proc_lock *l)
+{
+	if (key_is(w, "WRITE"))
+		l->type = F_WRLCK;
+	else if (key_is(w, "READ"))
+		l->type = F_RDLCK;
+	else if (key_is(w, "UNLCK"))
+		l->type = F_UNLCK;
+	else
+		return "bad lock type";
+	return NULL;
+}
+
+/* "fe:00:10953091" (major and minor in hex, inode in decimal) or "<none>:0". */
+static const char *lock_inode(struct cursor *c, struct proc_lock *l)
+{
+	static const char none[] = "<none>:0";
+	uint64_t major, minor;
+
+	skip_blanks(c);
+	if ((size_t)(c->end - c->p) >= sizeof(none) - 1 && memcmp(c->p, none, sizeof(none) - 1) == 0) {
+		c->p += sizeof(none) - 1;
+		return at_separator(c) ? NULL : "bad inode";
+	}
+	if (!scan_u64(c, 16, &major) || major > UINT32_MAX || !expect_char(c, ':') || !scan_u64(c, 16, &minor) ||
+	    minor > UINT32_MAX || !expect_char(c, ':') ||
+	    !scan_number_at(c, NUM_U64, l, offsetof(struct proc_lock, ino)))
+		return "bad inode";
+	l->has_inode = true;
+	l->dev_major = (uint32_t)major;
+	l->dev_minor = (uint32_t)minor;
+	return NULL;
+}
+
+static const char *lock_range(struct cursor *c, struct proc_lock *l)
+{
+	static const char eof[] = "EOF";
+
+	skip_blanks(c);
+	if (!scan_number_at(c, NUM_S64, l, offsetof(struct proc_lock, start)) || l->start < 0)
+		return "bad start of range";
+	skip_blanks(c);
+	if ((size_t)(c->end - c->p) >= sizeof(eof) - 1 && memcmp(c->p, eof, sizeof(eof) - 1) == 0) {
+		c->p += sizeof(eof) - 1;
+		l->end = -1;
+	} else if (!scan_number_at(c, NUM_S64, l, offsetof(struct proc_lock, end)) || l->end < l->start) {
+		return "bad end of range";
+	}
+	return at_end(c) ? NULL : "junk after the range";
+}
+
+/* "N: [->] CLASS WORD TYPE PID DEV:INO START END" */
+static const char *lock_line(struct cursor *c, struct proc_lock *l)
+{
+	struct cursor w;
+	uint64_t id;
+	const char *bad;
+
+	memset(l, 0, sizeof(*l));
+	skip_blanks(c);
+	if (!scan_u64(c, 10, &id) || !expect_char(c, ':'))
+		return "bad lock number";
+	if (!next_token(c, &w))
+		return "no kind of lock";
+	if (key_is(&w, "->")) {
+		l->waiting = true;
+		if (!next_token(c, &w))
+			return "no kind of lock";
+	}
+	if ((bad = lock_class(&w, l)) != NULL)
+		return bad;
+	if (!next_token(c, &w))   /* ADVISORY, ACTIVE, BREAKING, *NOINODE*, ... */
+		return "no lock state";
+	if (!next_token(c, &w))
+		return "no lock type";
+	if ((bad = lock_type(&w, l)) != NULL)
+		return bad;
+	skip_blanks(c);
+	if (!scan_number_at(c, NUM_INT, l, offsetof(struct proc_lock, pid)) || l->pid < -1)
+		return "bad pid";
+	if ((bad = lock_inode(c, l)) != NULL)
+		return bad;
+	return lock_range(c, l);
+}
+
+int proc_parse_lock(const char *line, struct proc_lock *out, cr_error_t *err)
+{
+	const char *nl = strchr(line, '\n');
+	struct cursor c = { line, nl != NULL ? nl : line + strlen(line) };
+	const char *bad = lock_line(&c, out);
+
+	if (bad != NULL)
+		return cr_error(err, 0, "lock '%.*s': %s", (int)(c.end - line), line, bad);
+	return 0;
+}
+
+static struct proc_lock *lock_push(struct proc_lock **v, size_t *n, size_t *cap)
+{
+	if (*n == *cap) {
+		*cap = *cap == 0 ? 16 : *cap * 2;
+		*v = xreallocarray(*v, *cap, sizeof(**v));
+	}
+	return &(*v)[(*n)++];
+}
+
+static int parse_locks(const char *text, const char *source, struct proc_lock **out, size_t *n,
+		       cr_error_t *err)
+{
+	struct lines it = { .next = text };
+	struct cursor line;
+	cleanup_free struct proc_lock *v = NULL;
+	size_t count = 0, cap = 0;
+
+	while (next_line(&it, &line)) {
+		const char *bad = lock_line(&line, lock_push(&v, &count, &cap));
+
+		if (bad != NULL)
+			return line_error(err, source, it.no, bad);
+	}
+	*out = steal_pointer(&v);
+	*n = count;
+	return 0;
+}
+
+int proc_parse_locks(const char *text, struct proc_lock **out, size_t *n, cr_error_t *err)
+{
+	return parse_locks(text, "locks", out, n, err);
+}
+
+int proc_read_locks(struct proc_lock **out, size_t *n, cr_error_t *err)
+{
+	cleanup_free char *text = NULL;
+
+	if (read_proc_text("/proc/locks", &text, err) < 0)
+		return -1;
+	return parse_locks(text, "/proc/locks", out, n, err);
+}
+
+int proc_parse_fdinfo_locks(const char *text, struct proc_lock **out, size_t *n, cr_error_t *err)
+{
+	cleanup_free struct proc_lock *v = NULL;
+	size_t count = 0, cap = 0;
+
+	for (const char *l = proc_fdinfo_next(text, "lock", NULL); l != NULL; l = proc_fdinfo_next(text, "lock", l)) {
+		struct cursor c = { l + strlen("lock:"), strchr(l, '\n') ? strchr(l, '\n') : l + strlen(l) };
+		const char *bad = lock_line(&c, lock_push(&v, &count, &cap));
+
+		if (bad != NULL)
+			return cr_error(err, 0, "fdinfo: lock line %zu: %s", count, bad);
+	}
+	*out = steal_pointer(&v);
+	*n = count;
+	return 0;
+}
+
 /* ---- /proc/PID/limits ------------------------------------------------------- */
 
 static const struct {

@@ -118,6 +118,39 @@ const char *proc_fdinfo_next(const char *text, const char *key, const char *afte
 /* How many lines start with "key:". */
 size_t proc_fdinfo_count(const char *text, const char *key);
 
+/* File locks, as the kernel prints each one in /proc/locks and in the
+ * "lock:" lines of /proc/PID/fdinfo/FD (fs/locks.c, lock_get_status):
+ *   "4: POSIX  ADVISORY  WRITE 1234 fe:00:10953091 20 24"
+ *   "4: -> POSIX  ADVISORY  WRITE 1240 fe:00:10953091 20 24"  (waiting)
+ *   "2: OFDLCK ADVISORY  READ -1 fe:00:10953107 200 EOF"
+ *   "6: FLOCK  ADVISORY  WRITE 1234 fe:00:10953075 0 EOF"
+ *   "1: LEASE  ACTIVE    READ 1234 fe:00:10953842 0 EOF" */
+enum proc_lock_class {
+	PROC_LOCK_POSIX,          /* fcntl F_SETLK: owned by a process */
+	PROC_LOCK_OFD,            /* fcntl F_OFD_SETLK: owned by an open file description */
+	PROC_LOCK_FLOCK,          /* flock(2): owned by an open file description */
+	PROC_LOCK_OTHER,          /* leases, delegations, any other: `name` says which */
+};
+struct proc_lock {
+	enum proc_lock_class cls;
+	char name[16];            /* the kernel's word for it: "POSIX", "LEASE", "DELEG", ... */
+	bool waiting;             /* "->": a request blocked behind the lock listed before it */
+	int type;                 /* F_RDLCK, F_WRLCK or F_UNLCK */
+	pid_t pid;                /* -1 for OFD locks, 0 when the owner is not visible */
+	bool has_inode;           /* false for "<none>:0" */
+	uint32_t dev_major, dev_minor;
+	uint64_t ino;
+	int64_t start;            /* first byte */
+	int64_t end;              /* last byte, -1 for "EOF" (flock and leases: 0 to EOF) */
+};
+/* One lock: a line of /proc/locks, or the value of an fdinfo "lock:" line. */
+int proc_parse_lock(const char *line, struct proc_lock *out, cr_error_t *err);
+/* Every lock of a /proc/locks text, waiters included; *out is malloc'd. */
+int proc_parse_locks(const char *text, struct proc_lock **out, size_t *n, cr_error_t *err);
+int proc_read_locks(struct proc_lock **out, size_t *n, cr_error_t *err);
+/* Every "lock:" line of an fdinfo text; *out is malloc'd. */
+int proc_parse_fdinfo_locks(const char *text, struct proc_lock **out, size_t *n, cr_error_t *err);
+
 /* /proc/PID/limits: RLIM_INFINITY for "unlimited" */
 int proc_parse_limits(const char *text, struct rlimit out[RLIM_NLIMITS], cr_error_t *err);
 int proc_read_limits(pid_t pid, struct rlimit out[RLIM_NLIMITS], cr_error_t *err);

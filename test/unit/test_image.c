@@ -393,7 +393,7 @@ static void test_header_mismatch(void **state)
 	spew_patched(f->dirfd, "core-43.img", good, len, 3, 'X');
 	expect_refused(f->dirfd, "core-43.img", CR_IMG_INVENTORY, "bad magic");
 	spew_patched(f->dirfd, "mm-42.img", good, len, 4, CR_FORMAT_VERSION + 1);
-	expect_refused(f->dirfd, "mm-42.img", CR_IMG_INVENTORY, "version 2");
+	expect_refused(f->dirfd, "mm-42.img", CR_IMG_INVENTORY, "version 3");
 	spew_patched(f->dirfd, "mm-43.img", good, len, 5, 1);
 	expect_refused(f->dirfd, "mm-43.img", CR_IMG_INVENTORY, "version");
 	spew_patched(f->dirfd, "files.img", good, len, 11, 0x80);

@@ -866,6 +866,63 @@ static void test_restore_refuses_bad_values(void **state)
 	expect_model_refused(f, "pstree.img", "a process group is beyond PID_MAX_LIMIT");
 }
 
+/* A lock the process would take again through fd 2 (moved onto the
+ * regular file, read-only) with one value changed; checked by the locks
+ * kind before any process exists. */
+static void expect_lock_refused(struct fixture *f, LockKind kind, uint32_t fd, bool write, uint64_t start,
+				uint64_t len, const char *what)
+{
+	static LockEntry lock;
+	static LockEntry *lock_ptr = &lock;
+	char name[IMG_NAME_MAX];
+
+	lock_entry__init(&lock);
+	lock.kind = kind;
+	lock.fd = fd;
+	lock.write = write;
+	lock.start = start;
+	lock.len = len;
+	f->m->fds[2].file_id = 1;
+	f->m->core.n_locks = 1;
+	f->m->core.locks = &lock_ptr;
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), what);
+}
+
+static void test_restore_refuses_bad_locks(void **state)
+{
+	struct fixture *f = *state;
+	static LockEntry good;
+	static LockEntry *good_ptr = &good;
+	cr_error_t err;
+	char msg[512];
+
+	/* The control: a read lock on the read-only file passes validation. */
+	lock_entry__init(&good);
+	good.kind = LOCK_KIND__LOCK_POSIX;
+	good.fd = 2;
+	good.start = 10;
+	good.len = 5;
+	f->m->fds[2].file_id = 1;
+	f->m->core.n_locks = 1;
+	f->m->core.locks = &good_ptr;
+	write_model(f->dirfd, f->m);
+	err = restore_dir(f);
+	snprintf(msg, sizeof(msg), "%s", err->msg);
+	cr_error_release(&err);
+	if (strstr(msg, "taken") == NULL)
+		fail_msg("a valid lock did not pass validation: %s", msg);
+	free(f->m);
+	f->m = model_new();
+
+	expect_lock_refused(f, 9, 2, false, 0, 0, "a lock of an unknown kind");
+	expect_lock_refused(f, LOCK_KIND__LOCK_POSIX, 3, false, 0, 0, "a lock on an fd the table lacks");
+	expect_lock_refused(f, LOCK_KIND__LOCK_FLOCK, 1, false, 0, 0, "a lock on a character device");
+	expect_lock_refused(f, LOCK_KIND__LOCK_POSIX, 2, true, 0, 0, "a write lock on a read-only fd");
+	expect_lock_refused(f, LOCK_KIND__LOCK_OFD, 2, false, (uint64_t)INT64_MAX, 2, "a range beyond the largest offset");
+	expect_lock_refused(f, LOCK_KIND__LOCK_POSIX, 2, false, 1ULL << 63, 0, "a negative start");
+	expect_lock_refused(f, LOCK_KIND__LOCK_FLOCK, 2, false, 0, 10, "a flock with a byte range");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -884,6 +941,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_pstree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_references, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_locks, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

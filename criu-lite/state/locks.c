@@ -1,0 +1,581 @@
+/* File locks: flock(2), POSIX record locks (fcntl F_SETLK) and OFD locks
+ * (F_OFD_SETLK), each with its type and byte range, held again before the
+ * restored process runs.
+ *
+ * Dump: the "lock:" lines of /proc/PID/fdinfo/FD show the locks taken
+ * through that fd's description that its process owns: flock and OFD locks
+ * belong to the description (every process holding it shows them), POSIX
+ * locks to the process.  A description's lock is recorded once, by the
+ * first process of the tree that holds it.  /proc/locks is the cross-check:
+ * a lock owned by a process of the dump that none of its fds shows (held
+ * through a mapping only, or taken by a process that shares its fd table)
+ * is refused.  Refused too: leases and delegations; a flock or OFD lock on
+ * a description that a process outside the dump shares (that process keeps
+ * the lock while the dump is away, and restore could only take it back
+ * from it); locks on files other than regular, deleted and memfd files;
+ * and a POSIX lock on a file the process maps (restore opens a mapping's
+ * file on an fd of cr's and closes it before the process runs, and any
+ * close of a file releases the process's POSIX locks on it).  Requests
+ * still waiting (a process blocked in F_SETLKW or flock) are not recorded:
+ * the call restarts after restore and waits again.
+ *
+ * Restore: a flock or OFD lock is taken by the process that opens its
+ * description (the lowest common ancestor of the holders, in before_fork)
+ * on the stashed fd, so every holder inherits the one lock with the
+ * description.  POSIX locks are taken by the process itself in setup, on
+ * its restored fds, after it closed cr's fds on the same files (the stash),
+ * whose later close would release them.  Nothing blocks: a lock that
+ * another process holds now fails the restore, naming the file and the
+ * range. */
+#include "fd/fdkind.h"
+#include "os/log.h"
+#include "os/util.h"
+#include "os/xalloc.h"
+#include "state/files.h"
+#include "state/state.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/kcmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+/* ------------------------------------------------------------------ dump */
+
+/* A lock recorded in this dump, as fdinfo showed it. */
+struct seen_lock {
+	pid_t pid;                  /* the process whose fd showed it */
+	int fd;
+	uint32_t file_id;
+	struct proc_lock l;
+};
+
+/* Kept from collect to check_tree (freed by release_dump), here rather
+ * than in struct dump_ctx: no other kind needs it.  Keyed by the dump. */
+static struct {
+	const struct dump_ctx *ctx;
+	struct seen_lock *v;
+	size_t n, cap;
+} seen;
+
+static void seen_clear(void)
+{
+	free(seen.v);
+	memset(&seen, 0, sizeof(seen));
+}
+
+static void seen_add(const struct dump_ctx *ctx, pid_t pid, int fd, uint32_t file_id, const struct proc_lock *l)
+{
+	if (seen.ctx != ctx) {
+		seen_clear();
+		seen.ctx = ctx;
+	}
+	if (seen.n == seen.cap) {
+		seen.cap = seen.cap ? seen.cap * 2 : 32;
+		seen.v = xreallocarray(seen.v, seen.cap, sizeof(*seen.v));
+	}
+	seen.v[seen.n++] = (struct seen_lock){ .pid = pid, .fd = fd, .file_id = file_id, .l = *l };
+}
+
+static bool same_lock(const struct proc_lock *a, const struct proc_lock *b)
+{
+	return a->cls == b->cls && a->type == b->type && a->start == b->start && a->end == b->end &&
+	       a->dev_major == b->dev_major && a->dev_minor == b->dev_minor && a->ino == b->ino;
+}
+
+/* Recorded already: a description's lock by any process, a POSIX lock by
+ * this one (it shows on every fd of its description). */
+static bool seen_before(const struct dump_ctx *ctx, pid_t pid, uint32_t file_id, const struct proc_lock *l)
+{
+	if (seen.ctx != ctx)
+		return false;
+	for (size_t i = 0; i < seen.n; i++)
+		if (seen.v[i].file_id == file_id && same_lock(&seen.v[i].l, l) &&
+		    (l->cls != PROC_LOCK_POSIX || seen.v[i].pid == pid))
+			return true;
+	return false;
+}
+
+static const char *class_name(enum proc_lock_class cls)
+{
+	switch (cls) {
+	case PROC_LOCK_POSIX: return "POSIX lock";
+	case PROC_LOCK_OFD: return "OFD lock";
+	case PROC_LOCK_FLOCK: return "flock";
+	case PROC_LOCK_OTHER: break;
+	}
+	return "lock";
+}
+
+static const char *type_name(int type)
+{
+	return type == F_WRLCK ? "write" : type == F_RDLCK ? "read" : "unlock";
+}
+
+static bool lockable_kind(FileKind kind)
+{
+	return kind == FILE_KIND__FILE_REG || kind == FILE_KIND__FILE_DELETED_REG || kind == FILE_KIND__FILE_MEMFD;
+}
+
+/* Does the process map the locked file?  Compared by the kernel's device
+ * and inode (maps and locks print the same ones) and by path. */
+static bool maps_file(const struct dump_task *t, const struct proc_lock *l, const char *path)
+{
+	for (size_t i = 0; i < t->vmas.n; i++) {
+		const struct proc_vma *v = &t->vmas.v[i];
+
+		if (v->path == NULL || v->special != VMA_SPECIAL_NONE)
+			continue;
+		if ((v->ino == l->ino && v->dev_major == l->dev_major && v->dev_minor == l->dev_minor) ||
+		    strcmp(v->path, path) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* What restore could not take back, refused while the process runs. */
+static int check_lock(const struct dump_task *t, const FileEntry *fe, const struct proc_lock *l, cr_error_t *err)
+{
+	const struct fd_kind *kind = fdkind_for_entry(fe);
+
+	if (l->cls == PROC_LOCK_OTHER)
+		return cr_error(err, 0, "a %s (%s %s): unsupported, cr does not restore leases or delegations",
+				strcmp(l->name, "LEASE") == 0 ? "lease" : "lock of another kind", l->name,
+				type_name(l->type));
+	if (!lockable_kind(fe->kind) || l->type == F_UNLCK)
+		return cr_error(err, 0, "a %s %s on a %s: unsupported kind", type_name(l->type), class_name(l->cls),
+				kind ? kind->name : "file of unknown kind");
+	if (l->cls != PROC_LOCK_POSIX)
+		return 0;
+	if (l->pid != t->pid)
+		return cr_error(err, 0, "a POSIX lock owned by this process but taken by pid %d, which shares its "
+				"fd table: unsupported", l->pid);
+	if (maps_file(t, l, fe->path))
+		return cr_error(err, 0, "a POSIX lock on a file the process also maps: unsupported (restore "
+				"would release it when it closes the mapping's fd)");
+	return 0;
+}
+
+static LockEntry *lock_entry(struct dump_ctx *ctx, int fd, const struct proc_lock *l)
+{
+	LockEntry *e = arena_new(&ctx->arena, LockEntry);
+
+	lock_entry__init(e);
+	e->kind = l->cls == PROC_LOCK_POSIX ? LOCK_KIND__LOCK_POSIX :
+		  l->cls == PROC_LOCK_OFD ? LOCK_KIND__LOCK_OFD : LOCK_KIND__LOCK_FLOCK;
+	e->fd = (uint32_t)fd;
+	e->write = l->type == F_WRLCK;
+	if (l->cls != PROC_LOCK_FLOCK) {
+		e->start = (uint64_t)l->start;
+		e->len = l->end < 0 ? 0 : (uint64_t)(l->end - l->start) + 1;
+	}
+	return e;
+}
+
+/* The locks of one fd not recorded yet, appended to *out (grown as
+ * needed). */
+static int collect_fd(struct dump_ctx *ctx, struct dump_task *t, const FdEntry *fde, LockEntry ***out, size_t *n,
+		      size_t *cap, cr_error_t *err)
+{
+	const FileEntry *fe = ctx->files.v[fde->file_id - 1];
+	cleanup_free struct proc_lock *locks = NULL;
+	cleanup_free char *text = NULL;
+	struct proc_fdinfo info;
+	size_t n_locks = 0;
+
+	if (proc_read_fdinfo(t->pid, (int)fde->fd, &info, &text, err) < 0 ||
+	    proc_parse_fdinfo_locks(text, &locks, &n_locks, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n_locks; i++) {
+		const struct proc_lock *l = &locks[i];
+
+		if (check_lock(t, fe, l, err) < 0)
+			return -1;
+		if (seen_before(ctx, t->pid, fde->file_id, l))
+			continue;
+		seen_add(ctx, t->pid, (int)fde->fd, fde->file_id, l);
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 8;
+			*out = xreallocarray(*out, *cap, sizeof(**out));
+		}
+		(*out)[(*n)++] = lock_entry(ctx, (int)fde->fd, l);
+		pr_debug("pid %d fd %u: %s %s %" PRId64 "-%" PRId64 " on %s", t->pid, fde->fd, type_name(l->type),
+			 class_name(l->cls), l->start, l->end, fe->path);
+	}
+	return 0;
+}
+
+static int locks_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+{
+	const struct img_msgs *fds = &t->img[CR_IMG_FDINFO];
+	cleanup_free LockEntry **v = NULL;
+	size_t n = 0, cap = 0;
+
+	for (size_t i = 0; i < fds->n; i++) {
+		const FdEntry *fde = (const FdEntry *)fds->v[i];
+
+		if (collect_fd(ctx, t, fde, &v, &n, &cap, err) < 0)
+			return cr_error_wrap(err, "pid %d fd %u (%s)", t->pid, fde->fd,
+					     ctx->files.v[fde->file_id - 1]->path);
+	}
+	if (n == 0)
+		return 0;
+	t->core->locks = arena_array(&ctx->arena, LockEntry *, n);
+	memcpy(t->core->locks, v, n * sizeof(*v));
+	t->core->n_locks = n;
+	return 0;
+}
+
+static bool in_dump(const struct dump_ctx *ctx, pid_t pid)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		if (ctx->tasks[i].pid == pid)
+			return true;
+	return false;
+}
+
+/* Was this lock of /proc/locks, owned by a process of the dump, recorded? */
+static bool recorded(const struct dump_ctx *ctx, const struct proc_lock *l)
+{
+	if (seen.ctx != ctx)
+		return false;
+	for (size_t i = 0; i < seen.n; i++)
+		if (same_lock(&seen.v[i].l, l) && (l->cls != PROC_LOCK_POSIX || seen.v[i].pid == l->pid))
+			return true;
+	return false;
+}
+
+/* A mapping of the dump on the lock's file, to name it; NULL if none. */
+static const char *mapped_by(const struct dump_ctx *ctx, const struct proc_lock *l)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		for (size_t j = 0; j < ctx->tasks[i].vmas.n; j++) {
+			const struct proc_vma *v = &ctx->tasks[i].vmas.v[j];
+
+			if (v->path != NULL && v->ino == l->ino && v->dev_major == l->dev_major &&
+			    v->dev_minor == l->dev_minor)
+				return v->path;
+		}
+	return NULL;
+}
+
+static int refuse_unseen(const struct dump_ctx *ctx, const struct proc_lock *l, cr_error_t *err)
+{
+	const char *path = mapped_by(ctx, l);
+	char where[PATH_MAX + 64];
+
+	if (path != NULL)
+		snprintf(where, sizeof(where), "%s (inode %x:%02x:%" PRIu64 "), held through a mapping", path,
+			 l->dev_major, l->dev_minor, l->ino);
+	else
+		snprintf(where, sizeof(where), "inode %x:%02x:%" PRIu64 ", held through a mapping or another "
+			 "process's fd table", l->dev_major, l->dev_minor, l->ino);
+	return cr_error(err, 0, "pid %d holds a %s %s that none of its fds shows, on %s: unsupported", l->pid,
+			type_name(l->type), l->cls == PROC_LOCK_OTHER ? l->name : class_name(l->cls), where);
+}
+
+/* Every lock that /proc/locks gives to a process of the dump must be one
+ * that an fd showed.  OFD locks name no process (-1): fdinfo is all there
+ * is for them. */
+static int cross_check(const struct dump_ctx *ctx, cr_error_t *err)
+{
+	cleanup_free struct proc_lock *all = NULL;
+	size_t n = 0;
+
+	if (proc_read_locks(&all, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const struct proc_lock *l = &all[i];
+
+		if (!l->waiting && l->pid > 0 && in_dump(ctx, l->pid) && !recorded(ctx, l))
+			return refuse_unseen(ctx, l, err);
+	}
+	return 0;
+}
+
+/* Does process q, outside the dump, hold the description behind fd of
+ * pid?  *q_fd gets its fd. */
+static bool held_outside(pid_t pid, int fd, const char *link, pid_t q, int *q_fd)
+{
+	char path[64], other[PATH_MAX];
+	cleanup_closedir DIR *d = NULL;
+	struct dirent *e;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", q);
+	d = opendir(path);
+	if (d == NULL)
+		return false;   /* gone, or a kernel thread */
+	while ((e = readdir(d)) != NULL) {
+		ssize_t len;
+
+		if (e->d_name[0] == '.')
+			continue;
+		*q_fd = atoi(e->d_name);
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", q, *q_fd);
+		len = readlink(path, other, sizeof(other) - 1);
+		if (len <= 0)
+			continue;
+		other[len] = '\0';
+		if (strcmp(other, link) == 0 && syscall(SYS_kcmp, pid, q, KCMP_FILE, fd, *q_fd) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* A flock or OFD lock belongs to its description: a process outside the
+ * dump that shares the description holds the lock too. */
+static int refuse_shared_outside(const struct dump_ctx *ctx, const struct seen_lock *s, cr_error_t *err)
+{
+	const char *link = ctx->files.v[s->file_id - 1]->path;
+	cleanup_closedir DIR *d = opendir("/proc");
+	pid_t self = getpid();
+	struct dirent *e;
+	int q_fd = -1;
+
+	if (d == NULL)
+		return cr_error(err, errno, "opendir /proc");
+	while ((e = readdir(d)) != NULL) {
+		pid_t q = (pid_t)atoi(e->d_name);
+
+		if (q <= 0 || q == self || in_dump(ctx, q) || !held_outside(s->pid, s->fd, link, q, &q_fd))
+			continue;
+		return cr_error(err, 0, "pid %d fd %d (%s): a %s %s on a description that pid %d (fd %d), outside the "
+				"dump, shares: unsupported (that process holds the lock too)", s->pid, s->fd, link,
+				type_name(s->l.type), class_name(s->l.cls), q, q_fd);
+	}
+	return 0;
+}
+
+static int locks_check_tree(struct dump_ctx *ctx, cr_error_t *err)
+{
+	if (cross_check(ctx, err) < 0)
+		return -1;
+	for (size_t i = 0; seen.ctx == ctx && i < seen.n; i++)
+		if (seen.v[i].l.cls != PROC_LOCK_POSIX && refuse_shared_outside(ctx, &seen.v[i], err) < 0)
+			return -1;
+	return 0;
+}
+
+static void locks_release_dump(struct dump_ctx *ctx)
+{
+	(void)ctx;
+	seen_clear();
+}
+
+/* --------------------------------------------------------------- restore */
+
+static const FdEntry *find_fd(const struct restore_task *t, uint32_t fd)
+{
+	for (size_t i = 0; i < t->n_fds; i++)
+		if (t->fds[i]->fd == fd)
+			return t->fds[i];
+	return NULL;
+}
+
+static const char *kind_word(const LockEntry *e)
+{
+	return e->kind == LOCK_KIND__LOCK_POSIX ? "POSIX lock" : e->kind == LOCK_KIND__LOCK_OFD ? "OFD lock" : "flock";
+}
+
+static int validate_range(const LockEntry *e, uint32_t acc, cr_error_t *err)
+{
+	if (e->kind == LOCK_KIND__LOCK_FLOCK)
+		return e->start == 0 && e->len == 0 ? 0 : cr_error(err, 0, "a flock with a byte range");
+	if (e->start > INT64_MAX || e->len > INT64_MAX || (e->len > 0 && e->len - 1 > INT64_MAX - e->start))
+		return cr_error(err, 0, "bytes %" PRIu64 " (+%" PRIu64 ") out of range", e->start, e->len);
+	if (acc == O_ACCMODE || (e->write && acc == O_RDONLY) || (!e->write && acc == O_WRONLY))
+		return cr_error(err, 0, "a %s lock on an fd opened %s", e->write ? "write" : "read",
+				acc == O_RDONLY ? "read-only" : acc == O_WRONLY ? "write-only" : "for neither");
+	return 0;
+}
+
+static int validate_lock(const struct restore_ctx *ctx, const struct restore_task *t, const LockEntry *e,
+			 cr_error_t *err)
+{
+	const FdEntry *f = find_fd(t, e->fd);
+	const FileEntry *fe = f ? restore_file(ctx, f->file_id) : NULL;
+	const struct fd_kind *kind = fe ? fdkind_for_entry(fe) : NULL;
+
+	if (e->kind != LOCK_KIND__LOCK_FLOCK && e->kind != LOCK_KIND__LOCK_POSIX && e->kind != LOCK_KIND__LOCK_OFD)
+		return cr_error(err, 0, "unknown kind %d", e->kind);
+	if (fe == NULL || kind == NULL)
+		return cr_error(err, 0, "fd %u is not in the fd table", e->fd);
+	if (!lockable_kind(fe->kind) || !kind->shareable || (fe->flags & O_PATH))
+		return cr_error(err, 0, "a %s on fd %u, a %s that cannot be locked", kind_word(e), e->fd, kind->name);
+	return validate_range(e, fe->flags & O_ACCMODE, err);
+}
+
+static int locks_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
+{
+	for (size_t i = 0; i < t->core->n_locks; i++)
+		if (validate_lock(ctx, t, t->core->locks[i], err) < 0)
+			return cr_error_wrap(err, "core-%d.img: lock %zu", t->pid, i);
+	return 0;
+}
+
+/* "bytes 20-24", "bytes 200 to the end", or nothing for a flock. */
+static void range_words(const LockEntry *e, char *buf, size_t size)
+{
+	if (e->kind == LOCK_KIND__LOCK_FLOCK)
+		snprintf(buf, size, "the whole file");
+	else if (e->len == 0)
+		snprintf(buf, size, "bytes %" PRIu64 " to the end", e->start);
+	else
+		snprintf(buf, size, "bytes %" PRIu64 "-%" PRIu64, e->start, e->start + e->len - 1);
+}
+
+/* Who holds what conflicts with e now, for the error: " (pid N)". */
+static void holder_words(int fd, const LockEntry *e, char *buf, size_t size)
+{
+	struct flock fl = {
+		.l_type = e->write ? F_WRLCK : F_RDLCK, .l_whence = SEEK_SET,
+		.l_start = (off_t)e->start, .l_len = (off_t)e->len,
+	};
+	int cmd = e->kind == LOCK_KIND__LOCK_OFD ? F_OFD_GETLK : F_GETLK;
+
+	buf[0] = '\0';
+	if (e->kind == LOCK_KIND__LOCK_FLOCK || fcntl(fd, cmd, &fl) < 0 || fl.l_type == F_UNLCK)
+		return;
+	if (fl.l_pid > 0)
+		snprintf(buf, size, ", held by pid %d", fl.l_pid);
+	else
+		snprintf(buf, size, ", held through an OFD lock");
+}
+
+static int take_lock(int fd, const LockEntry *e, const char *path, cr_error_t *err)
+{
+	struct flock fl = {
+		.l_type = e->write ? F_WRLCK : F_RDLCK, .l_whence = SEEK_SET,
+		.l_start = (off_t)e->start, .l_len = (off_t)e->len,
+	};
+	char range[64], holder[64];
+	int r;
+
+	if (e->kind == LOCK_KIND__LOCK_FLOCK)
+		r = flock(fd, (e->write ? LOCK_EX : LOCK_SH) | LOCK_NB);
+	else
+		r = fcntl(fd, e->kind == LOCK_KIND__LOCK_OFD ? F_OFD_SETLK : F_SETLK, &fl);
+	if (r == 0)
+		return 0;
+	range_words(e, range, sizeof(range));
+	if (errno != EAGAIN && errno != EACCES)
+		return cr_error(err, errno, "%s %s on %s (fd %u), %s", e->write ? "write" : "read", kind_word(e), path,
+				e->fd, range);
+	holder_words(fd, e, holder, sizeof(holder));
+	return cr_error(err, errno, "%s %s on %s (fd %u), %s: another process holds a conflicting lock now%s",
+			e->write ? "write" : "read", kind_word(e), path, e->fd, range, holder);
+}
+
+/* The flock and OFD locks of every description this process opens for
+ * its holders (files_before_fork put it in the stash just now). */
+static int locks_before_fork(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		const struct restore_task *u = &ctx->tasks[i];
+
+		for (size_t j = 0; !u->zombie && j < u->core->n_locks; j++) {
+			const LockEntry *e = u->core->locks[j];
+			uint32_t id = find_fd(u, e->fd)->file_id;
+
+			if (e->kind == LOCK_KIND__LOCK_POSIX || ctx->file_lca[id] != t)
+				continue;
+			if (ctx->opened[id] < 0)
+				return cr_error(err, 0, "file %u of pid %d fd %u was not opened for its lock", id,
+						u->pid, e->fd);
+			if (take_lock(ctx->opened[id], e, restore_file(ctx, id)->path, err) < 0)
+				return cr_error_wrap(err, "pid %d", u->pid);
+		}
+	}
+	return 0;
+}
+
+/* The file of fd, for comparing with the others this process has. */
+static int file_of(int fd, struct stat *st, cr_error_t *err)
+{
+	if (fstat(fd, st) < 0)
+		return cr_error(err, errno, "stat fd %d", fd);
+	return 0;
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* The dump refuses a POSIX lock on a mapped file; a file that changed
+ * since (a path now leading to the locked file) is caught here, before
+ * mem's mapping fds could release the lock. */
+static int refuse_mapped(const struct restore_ctx *ctx, const struct restore_task *t, const struct stat *locked,
+			 const char *path, cr_error_t *err)
+{
+	const MmEntry *mm = t->mm;
+	struct stat st;
+
+	for (size_t i = 0; i <= mm->n_vmas; i++) {
+		uint32_t id = i < mm->n_vmas ? mm->vmas[i]->file_id : mm->exe_file_id;
+		const FileEntry *fe = restore_file(ctx, id);
+
+		if (fe != NULL && stat(fe->path, &st) == 0 && same_file(&st, locked))
+			return cr_error(err, 0, "a POSIX lock on %s, which the process also maps as %s: unsupported",
+					path, fe->path);
+	}
+	return 0;
+}
+
+/* cr's fds (from reserved_base up: the stash) on a file this process
+ * holds POSIX locks on: the restorer would close them before the process
+ * runs, and with them the locks.  Closed now, before the locks are taken;
+ * the children that needed the stash exist already. */
+static int close_cr_fds_on(const struct restore_task *t, const struct stat *locked, cr_error_t *err)
+{
+	cleanup_closedir DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	struct stat st;
+
+	if (d == NULL)
+		return cr_error(err, errno, "opendir /proc/self/fd");
+	while ((e = readdir(d)) != NULL) {
+		int fd = atoi(e->d_name);
+
+		if (fd < t->reserved_base || fd == dirfd(d) || fstat(fd, &st) < 0 || !same_file(&st, locked))
+			continue;
+		if (close(fd) < 0)
+			return cr_error(err, errno, "close cr's fd %d", fd);
+	}
+	return 0;
+}
+
+static int setup_posix(struct restore_ctx *ctx, struct restore_task *t, const LockEntry *e, cr_error_t *err)
+{
+	const FileEntry *fe = restore_file(ctx, find_fd(t, e->fd)->file_id);
+	struct stat st;
+
+	if (file_of((int)e->fd, &st, err) < 0 || refuse_mapped(ctx, t, &st, fe->path, err) < 0 ||
+	    close_cr_fds_on(t, &st, err) < 0)
+		return -1;
+	return take_lock((int)e->fd, e, fe->path, err);
+}
+
+static int locks_setup(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+{
+	for (size_t i = 0; i < t->core->n_locks; i++)
+		if (t->core->locks[i]->kind == LOCK_KIND__LOCK_POSIX && setup_posix(ctx, t, t->core->locks[i], err) < 0)
+			return -1;
+	return 0;
+}
+
+const struct state_kind state_locks = {
+	.name = "file locks",
+	.collect = locks_collect,
+	.check_tree = locks_check_tree,
+	.release_dump = locks_release_dump,
+	.validate = locks_validate,
+	.before_fork = locks_before_fork,
+	.setup = locks_setup,
+};
