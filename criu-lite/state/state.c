@@ -3,7 +3,7 @@
 /* Every kind, each defined in a file of its own (state/NAME.c). */
 extern const struct state_kind state_sessions, state_files, state_memory, state_mmlayout, state_attrs,
 	state_threads, state_signals, state_itimers, state_posix_timers, state_rlimits, state_creds,
-	state_pdeath;
+	state_seccomp, state_pdeath;
 
 /* The order of every hook (see state.h for the rules it carries). */
 static const struct state_kind *const kinds[] = {
@@ -17,6 +17,7 @@ static const struct state_kind *const kinds[] = {
 	&state_itimers,       /* setitimer */
 	&state_posix_timers,  /* timer_create */
 	&state_rlimits,       /* last in the child: limits may forbid what came before */
+	&state_seccomp,       /* before creds: a filter needs the CAP_SYS_ADMIN they drop (state.h) */
 	&state_creds,         /* drops the restorer's privileges */
 	&state_pdeath,        /* after creds, which clear it */
 };

@@ -39,8 +39,14 @@
  * The table's order is the order of every hook, and it carries the rules:
  * files before memory (a mapping's file is opened by path as the fd table
  * is, before the root directory changes); memory before everything applied
- * by injection (the calls need the dumped layout); credentials last but
- * the parent-death signal, which a change of credentials clears. */
+ * by injection (the calls need the dumped layout); seccomp filters after
+ * everything else but the credentials: a task may install a filter only
+ * with CAP_SYS_ADMIN or no_new_privs, and the restorer's credentials give
+ * it the first until the dumped ones replace them (setting no_new_privs
+ * instead would give it to a process that did not have it), while cr's
+ * calls after the filters are not filtered (os/ptrace.h,
+ * PTRACE_O_SUSPEND_SECCOMP); credentials last but the parent-death signal,
+ * which a change of credentials clears. */
 #ifndef CR_STATE_H
 #define CR_STATE_H
 

@@ -131,6 +131,7 @@ struct restore_task {
 	int *vma_fd;                   /* per VMA: fd in the child, -1 if none */
 	uint64_t tramp;                /* the trampoline page in the child */
 	uint64_t tramp_size;
+	uint64_t tramp_filters;        /* offset of its seccomp filter area (tramp.c) */
 	uint8_t *vma_has_pages;        /* per VMA: pages come from the image */
 	int stash_top;                 /* kinds keep extra fds at or above this */
 	struct inject_batch batch;     /* syscalls waiting for one round trip */
@@ -182,7 +183,7 @@ struct restore_ctx {
 #define TRAMP_ITIMER    1600   /* one struct itimerval (32 bytes) per timer, 3 */
 #define TRAMP_COMM      1728   /* a thread's name, 16 bytes */
 #define TRAMP_BATCH     1792   /* the batch loop (inject.h) */
-#define TRAMP_GROUPS    2048
+#define TRAMP_GROUPS    2048   /* then, from t->tramp_filters, seccomp filters */
 #define TRAMP_PROG_SIZE 16384  /* batch calls, at the end of the trampoline */
 
 /* Runs t->batch in the task through inj (any of its threads). */
