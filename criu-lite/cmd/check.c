@@ -16,9 +16,11 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
 #include <linux/kcmp.h>
 #include <linux/prctl.h>
 #include <linux/sched.h>
+#include <linux/seccomp.h>
 #include <linux/userfaultfd.h>
 #include <sched.h>
 #include <signal.h>
@@ -308,6 +310,71 @@ static bool probe_ptrace_seize(struct probe_result *r)
 	if (e != 0)
 		return failed(r, "seize a child", e, "needs CAP_SYS_PTRACE for other users' processes");
 	return verdict(r, true, "seized a child and stopped it (PTRACE_SEIZE, PTRACE_INTERRUPT)");
+}
+
+/* A child under a seccomp filter of 4 instructions with
+ * SECCOMP_FILTER_FLAG_LOG, for cr to seize with PTRACE_O_SUSPEND_SECCOMP
+ * and read back; -1 on failure. */
+static pid_t start_filtered_sleeper(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+	int ready[2];
+	pid_t parent = getpid(), pid;
+	char c = 0;
+
+	if (pipe(ready) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		close(ready[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+		    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_LOG, &prog) < 0)
+			_exit(1);
+		if (write(ready[1], "", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(ready[1]);
+	if (pid > 0 && read(ready[0], &c, 1) != 1) {
+		stop_sleeper(pid);
+		pid = -1;
+	}
+	close(ready[0]);
+	return pid;
+}
+
+static bool probe_seccomp_suspend(struct probe_result *r)
+{
+	cleanup_sleeper pid_t pid = start_filtered_sleeper();
+	struct __ptrace_seccomp_metadata md = { .filter_off = 0 };
+	struct sock_filter insns[8];
+	long n;
+	int status;
+
+	if (pid < 0)
+		return failed(r, "start a child under a seccomp filter", errno, NULL);
+	if (ptrace(PTRACE_SEIZE, pid, NULL, (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_SUSPEND_SECCOMP)) < 0)
+		return failed(r, "PTRACE_O_SUSPEND_SECCOMP", errno,
+			      "needs CAP_SYS_ADMIN in the initial user namespace and no seccomp in cr");
+	if (ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) < 0 || waitpid(pid, &status, __WALL) != pid)
+		return failed(r, "stop the child", errno, NULL);
+	n = ptrace(PTRACE_SECCOMP_GET_FILTER, pid, (void *)0, insns);
+	if (n < 0)
+		return failed(r, "PTRACE_SECCOMP_GET_FILTER", errno, "needs CAP_SYS_ADMIN");
+	if (ptrace(PTRACE_SECCOMP_GET_METADATA, pid, (void *)sizeof(md), &md) < 0)
+		return failed(r, "PTRACE_SECCOMP_GET_METADATA", errno, "needs CAP_SYS_ADMIN");
+	if (n != 4 || md.flags != SECCOMP_FILTER_FLAG_LOG)
+		return verdict(r, false, "read back a filter of %ld instructions with flags 0x%llx, installed 4 and "
+			       "0x%lx", n, (unsigned long long)md.flags, SECCOMP_FILTER_FLAG_LOG);
+	return verdict(r, true, "suspended a child's filter and read it back with its flags");
 }
 
 static bool probe_rseq_config(struct probe_result *r)
@@ -710,6 +777,8 @@ static const struct probe probes[] = {
 	  probe_pidfd_getfd },
 	{ "process_vm_readv", "process_vm_readv", NEED_REQUIRED, "reading memory", probe_process_vm_readv },
 	{ "kcmp", "kcmp", NEED_REQUIRED, "finding shared file descriptions", probe_kcmp },
+	{ "seccomp_suspend", "PTRACE_O_SUSPEND_SECCOMP", NEED_OPTIONAL,
+	  "processes under seccomp (refused without it)", probe_seccomp_suspend },
 	{ "pr_set_mm_map", "PR_SET_MM_MAP", NEED_REQUIRED, "restoring brk, args, env, auxv and exe",
 	  probe_mm_map },
 	{ "pagemap_scan", "PAGEMAP_SCAN", NEED_OPTIONAL, "pre-dump and live migration", probe_pagemap_scan },

@@ -321,7 +321,7 @@ static void print_ids(FILE *out, const char *what, const uint32_t *v, size_t n)
 		fprintf(out, " %u", v[i]);
 }
 
-static void print_thread(FILE *out, const ThreadCore *th)
+static void print_thread(FILE *out, const ThreadCore *th, const SeccompEntry *se)
 {
 	char size[32];
 
@@ -335,6 +335,17 @@ static void print_thread(FILE *out, const ThreadCore *th)
 	if (th->altstack != NULL && !(th->altstack->flags & SS_DISABLE))
 		fprintf(out, ", altstack 0x%" PRIx64 " (%s)", th->altstack->sp,
 			human_size(size, sizeof(size), th->altstack->size));
+	if (th->seccomp != NULL && th->seccomp->mode == 1) {
+		fprintf(out, ", seccomp strict");
+	} else if (th->seccomp != NULL && th->seccomp->mode == 2) {
+		/* newest first; a damaged image may loop: at most every filter once */
+		fprintf(out, ", seccomp filters");
+		for (uint32_t f = th->seccomp->filter, n = 0; f != 0 && se != NULL && f <= se->n_filters &&
+							      n < se->n_filters; f = se->filters[f - 1]->prev, n++)
+			fprintf(out, " %u", f - 1);
+	} else if (th->seccomp != NULL && th->seccomp->mode != 0) {
+		fprintf(out, ", seccomp mode %u", th->seccomp->mode);
+	}
 	fprintf(out, "\n      robust list 0x%" PRIx64 ", clear_child_tid 0x%" PRIx64 "\n", th->robust_list,
 		th->clear_child_tid);
 	if (th->creds != NULL) {
@@ -349,6 +360,25 @@ static void print_thread(FILE *out, const ThreadCore *th)
 	}
 }
 
+/* The process's seccomp filters: a tree, each filter above the one it
+ * was installed on (see proto/seccomp.proto). */
+static void print_seccomp(FILE *out, const SeccompEntry *se)
+{
+	if (se == NULL || se->n_filters == 0)
+		return;
+	fprintf(out, "  seccomp       %zu filter%s\n", se->n_filters, se->n_filters == 1 ? "" : "s");
+	for (size_t i = 0; i < se->n_filters; i++) {
+		const SeccompFilterEntry *f = se->filters[i];
+
+		fprintf(out, "    filter %zu: %zu instructions%s", i, f->prog.len / 8, f->flags & 2 ? ", LOG" : "");
+		if (f->flags & ~2u)
+			fprintf(out, ", flags 0x%x", f->flags);
+		if (f->prev != 0)
+			fprintf(out, ", above filter %u", f->prev - 1);
+		fputc('\n', out);
+	}
+}
+
 static void print_core(FILE *out, const CoreEntry *core)
 {
 	char sig[32];
@@ -357,9 +387,10 @@ static void print_core(FILE *out, const CoreEntry *core)
 		core->has_stopped && core->stopped ? ", stopped (SIGSTOP) at dump time" : "");
 	fprintf(out, "  cwd           %s\n  root          %s\n", core->cwd, core->root);
 	fprintf(out, "  umask         %04o, personality 0x%x\n", core->umask, core->personality);
+	print_seccomp(out, core->seccomp);
 	fprintf(out, "  threads       %zu\n", core->n_threads);
 	for (size_t i = 0; i < core->n_threads; i++)
-		print_thread(out, core->threads[i]);
+		print_thread(out, core->threads[i], core->seccomp);
 }
 
 /* --- memory ------------------------------------------------------------------------------ */

@@ -4,10 +4,13 @@
 
 #include <elf.h>
 #include <errno.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 
@@ -16,6 +19,25 @@
 static bool is_group_stop_sig(int sig)
 {
 	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
+static bool has_cap_sys_admin(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct data[2] = { { 0 } };
+
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return false;
+	return (data[CAP_SYS_ADMIN / 32].effective >> (CAP_SYS_ADMIN % 32)) & 1;
+}
+
+unsigned ptrace_suspend_seccomp(void)
+{
+	static int option = -1;
+
+	if (option < 0)
+		option = has_cap_sys_admin() && prctl(PR_GET_SECCOMP) == 0 ? PTRACE_O_SUSPEND_SECCOMP : 0;
+	return (unsigned)option;
 }
 
 int ptrace_wait_stop(pid_t tid, int *status, cr_error_t *err)
@@ -41,7 +63,11 @@ int ptrace_seize_stop(pid_t tid, unsigned options, bool *was_stopped, cr_error_t
 
 	*was_stopped = false;
 	if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)(unsigned long)options) < 0)
-		return cr_error(err, errno, "seize task %d", tid);
+		return cr_error(err, errno, "seize task %d%s", tid,
+				(options & PTRACE_O_SUSPEND_SECCOMP) && (errno == EPERM || errno == EINVAL)
+					? " (suspending its seccomp needs CAP_SYS_ADMIN in the initial user "
+					  "namespace and CONFIG_CHECKPOINT_RESTORE)"
+					: "");
 	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0)
 		return cr_error(err, errno, "interrupt task %d", tid);
 	for (int tries = 0; tries < 64; tries++) {

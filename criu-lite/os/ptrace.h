@@ -15,10 +15,22 @@
 /* glibc names the rseq configuration with a leading __. */
 #define ptrace_rseq_configuration __ptrace_rseq_configuration
 
-/* Options every cr tracee gets: syscall stops are marked, and a tracee dies
+/* Options every cr tracee gets: syscall stops are marked, and a tracee's
+ * seccomp is suspended while cr traces it (ptrace_suspend_seccomp), so that
+ * no syscall cr injects is ever filtered.  At restore a tracee also dies
  * with its tracer (so a killed restorer leaves nothing half-built). */
-#define CR_PTRACE_OPTIONS_DUMP    (PTRACE_O_TRACESYSGOOD)
-#define CR_PTRACE_OPTIONS_RESTORE (PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)
+#define CR_PTRACE_OPTIONS_DUMP    (PTRACE_O_TRACESYSGOOD | ptrace_suspend_seccomp())
+#define CR_PTRACE_OPTIONS_RESTORE (PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | ptrace_suspend_seccomp())
+
+/* PTRACE_O_SUSPEND_SECCOMP when cr may use it, else 0.  A filter that
+ * kills on mmap or rt_sigaction would kill a process being dumped at cr's
+ * first injected call; a restored process gets its filters before its
+ * credentials, and cr's calls after them must still run.  The kernel
+ * allows the option (CONFIG_CHECKPOINT_RESTORE) to a tracer with
+ * CAP_SYS_ADMIN in the initial user namespace and no seccomp of its own;
+ * it ends with the trace.  Without it, a process with seccomp is refused
+ * (state/seccomp.c). */
+unsigned ptrace_suspend_seccomp(void);
 
 /* Seizes a running task and waits until it is in a ptrace stop.  Signals
  * that arrive meanwhile are delivered (the process would have got them

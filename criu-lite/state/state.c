@@ -3,7 +3,7 @@
 /* Every kind, each defined in a file of its own (state/NAME.c). */
 extern const struct state_kind state_sessions, state_files, state_locks, state_memory, state_mmlayout, state_attrs,
 	state_threads, state_fown, state_signals, state_itimers, state_posix_timers, state_rlimits, state_cgroup,
-	state_sched, state_creds, state_pdeath, state_prctl;
+	state_sched, state_seccomp, state_creds, state_pdeath, state_prctl;
 
 /* The order of every hook (see state.h for the rules it carries). */
 static const struct state_kind *const kinds[] = {
@@ -23,6 +23,7 @@ static const struct state_kind *const kinds[] = {
 	&state_sched,         /* before creds: a real-time policy or I/O class,
 	                       * or a nice below the restorer's, need its
 	                       * CAP_SYS_NICE */
+	&state_seccomp,       /* before creds: a filter needs the CAP_SYS_ADMIN they drop (state.h) */
 	&state_creds,         /* drops the restorer's privileges */
 	&state_pdeath,        /* after creds, which clear it */
 	&state_prctl,         /* after creds, which reset dumpable; MDWE last */

@@ -39,10 +39,15 @@
  * The table's order is the order of every hook, and it carries the rules:
  * files before memory (a mapping's file is opened by path as the fd table
  * is, before the root directory changes); memory before everything applied
- * by injection (the calls need the dumped layout); scheduling just before
- * the credentials, which may take away the CAP_SYS_NICE it needs;
- * credentials last but what a change of credentials resets (the
- * parent-death signal, dumpable); memory-deny-write-execute last of all. */
+ * by injection (the calls need the dumped layout); scheduling and seccomp
+ * filters just before the credentials, which may take away the
+ * CAP_SYS_NICE the first needs and the CAP_SYS_ADMIN the second needs (a
+ * task may install a filter only with CAP_SYS_ADMIN or no_new_privs, and
+ * setting no_new_privs would give it to a process that did not have it;
+ * cr's calls after the filters are not filtered: os/ptrace.h,
+ * PTRACE_O_SUSPEND_SECCOMP); credentials last but what a change of
+ * credentials resets (the parent-death signal, dumpable), no_new_privs
+ * with them; memory-deny-write-execute last of all. */
 #ifndef CR_STATE_H
 #define CR_STATE_H
 

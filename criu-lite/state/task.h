@@ -132,6 +132,7 @@ struct restore_task {
 	int *vma_fd;                   /* per VMA: fd in the child, -1 if none */
 	uint64_t tramp;                /* the trampoline page in the child */
 	uint64_t tramp_size;
+	uint64_t tramp_filters;        /* offset of its seccomp filter area (tramp.c) */
 	uint8_t *vma_has_pages;        /* per VMA: pages come from the image */
 	int stash_top;                 /* kinds keep extra fds at or above this */
 	struct inject_batch batch;     /* syscalls waiting for one round trip */
@@ -187,7 +188,7 @@ struct restore_ctx {
 #define TRAMP_COMM      1728   /* a thread's name, 16 bytes */
 #define TRAMP_BATCH     1792   /* the batch loop (inject.h) */
 #define TRAMP_CAPS      2048   /* capset's header and two data sets, 56 bytes */
-#define TRAMP_GROUPS    2112
+#define TRAMP_GROUPS    2112   /* then, from t->tramp_filters, seccomp filters */
 #define TRAMP_PROG_SIZE 16384  /* batch calls, at the end of the trampoline */
 
 /* Runs t->batch in the task through inj (any of its threads). */

@@ -1,4 +1,5 @@
 #include "state/tramp.h"
+#include "state/seccomp.h"
 #include "os/util.h"
 #include "os/xalloc.h"
 
@@ -100,24 +101,23 @@ static int find_trampoline(const struct proc_vma_list *mine, const struct restor
 	return 0;
 }
 
+static uint64_t page_up(uint64_t n)
+{
+	return (n + PAGE_SIZE_CR - 1) & ~(PAGE_SIZE_CR - 1);
+}
+
 /* The code and argument space, then the groups setgroups reads (their
- * number is the process's), then the batch calls. */
-static uint64_t tramp_size(const struct restore_task *t)
+ * number is the process's), then the seccomp filters (up to 32 KiB each,
+ * too many for the argument space), then the batch calls. */
+int tramp_plan(const struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
 	size_t groups = 0;
-	uint64_t args;
 
 	for (size_t i = 0; i < t->core->n_threads; i++)
 		if (t->core->threads[i]->creds->n_groups > groups)
 			groups = t->core->threads[i]->creds->n_groups;
-	args = TRAMP_GROUPS + groups * sizeof(uint32_t);
-
-	return ((args + PAGE_SIZE_CR - 1) & ~(PAGE_SIZE_CR - 1)) + TRAMP_PROG_SIZE;
-}
-
-int tramp_plan(const struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
-{
-	t->tramp_size = tramp_size(t);
+	t->tramp_filters = page_up(TRAMP_GROUPS + groups * sizeof(uint32_t));
+	t->tramp_size = t->tramp_filters + page_up(seccomp_tramp_bytes(t)) + TRAMP_PROG_SIZE;
 	return find_trampoline(&ctx->cr_layout, t, &t->tramp, err);
 }
 

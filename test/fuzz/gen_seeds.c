@@ -103,6 +103,16 @@ static void seed_core(void)
 	SigaltstackEntry alt;
 	SiginfoEntry pending, *pendings[] = { &pending };
 	ThreadCore th, *threads[] = { &th };
+	/* getppid fails with EPERM (w_seccomp's filter, in seccomp.proto's form) */
+	static const uint8_t prog[] = {
+		0x20, 0, 0, 0, 4, 0, 0, 0,          0x15, 0, 1, 0, 0x3e, 0, 0, 0xc0,
+		0x06, 0, 0, 0, 0, 0, 0xff, 0x7f,    0x20, 0, 0, 0, 0, 0, 0, 0,
+		0x15, 0, 0, 1, 0x6e, 0, 0, 0,       0x06, 0, 0, 0, 1, 0, 5, 0,
+		0x06, 0, 0, 0, 0, 0, 0xff, 0x7f,
+	};
+	SeccompFilterEntry filter, *filters[] = { &filter };
+	SeccompEntry seccomp;
+	ThreadSeccompEntry th_seccomp;
 	SigactionEntry sa, *sas[] = { &sa };
 	RlimitEntry rl, *rls[] = { &rl };
 	ItimerEntry it, *its[] = { &it };
@@ -136,6 +146,17 @@ static void seed_core(void)
 	th.creds = &creds;
 	th.altstack = &alt;
 	th.comm = "worker";
+	seccomp_filter_entry__init(&filter);
+	filter.prog.data = (uint8_t *)prog;
+	filter.prog.len = sizeof(prog);
+	filter.flags = 2;   /* SECCOMP_FILTER_FLAG_LOG */
+	seccomp_entry__init(&seccomp);
+	seccomp.n_filters = 1;
+	seccomp.filters = filters;
+	thread_seccomp_entry__init(&th_seccomp);
+	th_seccomp.mode = 2;
+	th_seccomp.filter = 1;
+	th.seccomp = &th_seccomp;
 	sigaction_entry__init(&sa);
 	sa.sig = 10;
 	sa.handler = 0x401200;
@@ -167,6 +188,7 @@ static void seed_core(void)
 	core.root = "/";
 	core.exit_signal = 17;
 	core.has_stopped = true;
+	core.seccomp = &seccomp;
 	write_image("core.img", CR_IMG_CORE, &m, 1);
 }
 

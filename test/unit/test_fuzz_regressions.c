@@ -76,12 +76,14 @@ static void write_core(int dirfd, const char *name)
 	static uint8_t xstate[64];
 	GpRegs regs;
 	ThreadCore th, *threads[] = { &th };
+	ThreadSeccompEntry seccomp;
 	CredsEntry creds;
 	CoreEntry core;
 	struct cr_img *img = NULL;
 	cr_error_t err = NULL;
 
 	gp_regs__init(&regs);
+	thread_seccomp_entry__init(&seccomp);
 	thread_core__init(&th);
 	th.tid = 77;
 	th.regs = &regs;
@@ -89,6 +91,7 @@ static void write_core(int dirfd, const char *name)
 	th.xstate.len = sizeof(xstate);
 	th.comm = "fuzzed";
 	th.creds = &creds;
+	th.seccomp = &seccomp;
 	creds_entry__init(&creds);
 	core_entry__init(&core);
 	core.pid = 77;

@@ -42,6 +42,9 @@
 
 #include "inventory.pb-c.h"
 
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+
 #define N_VMAS    4
 #define N_PM      2
 #define N_FILES   2
@@ -64,6 +67,7 @@ struct model {
 	SchedThreadEntry th_sched;
 	uint32_t th_cpus[1];
 	SchedProcessEntry sched;
+	ThreadSeccompEntry th_seccomp;
 	uint32_t ids[4];
 	CredsEntry creds;
 	CoreEntry core;
@@ -138,6 +142,8 @@ static void model_core(struct model *m)
 	m->th_sched.cpus = m->th_cpus;
 	m->th_sched.timer_slack_ns = 50000;
 	m->th.sched = &m->th_sched;
+	thread_seccomp_entry__init(&m->th_seccomp);
+	m->th.seccomp = &m->th_seccomp;
 	m->th_ptrs[0] = &m->th;
 	creds_entry__init(&m->creds);
 	m->creds.n_uid = m->creds.n_gid = 4;
@@ -362,7 +368,7 @@ static void expect_ok(int ret, cr_error_t *err, const char *what)
 }
 
 /* Each kind's own validation, as the table (state/state.c) calls it. */
-extern const struct state_kind state_memory, state_files, state_threads;
+extern const struct state_kind state_memory, state_files, state_threads, state_seccomp;
 
 static int run_mem(struct fixture *f, cr_error_t *err)
 {
@@ -385,6 +391,13 @@ static int run_thread(struct fixture *f, cr_error_t *err)
 	return state_threads.validate(&f->ctx, t, err);
 }
 
+static int run_seccomp(struct fixture *f, cr_error_t *err)
+{
+	struct restore_task *t = as_task(f);
+
+	return state_seccomp.validate(&f->ctx, t, err);
+}
+
 /* --- the validators, value by value ----------------------------------------------------- */
 
 static void test_validators_accept_the_model(void **state)
@@ -396,6 +409,7 @@ static void test_validators_accept_the_model(void **state)
 	expect_ok(run_mem(f, &err), &err, "memory");
 	expect_ok(run_files(f, &err), &err, "the fd table");
 	expect_ok(run_thread(f, &err), &err, "threads");
+	expect_ok(run_seccomp(f, &err), &err, "seccomp");
 }
 
 /* Runs mem_validate after change(m, arg) on a fresh model. */
@@ -533,6 +547,121 @@ static void test_threads_refused(void **state)
 	assert_int_equal(run_thread(f, &err), -1);
 	assert_non_null(strstr(err->msg, "features"));
 	cr_error_release(&err);
+}
+
+/* Seccomp of three threads (only seccomp_validate looks at them): filter
+ * 1 shared by all, filter 2 thread 2's own, filters 3.. spare for a long
+ * stack. */
+#define SC_FILTERS 9
+struct seccomp_model {
+	struct sock_filter allow[BPF_MAXINSNS + 1], notify[1];
+	SeccompFilterEntry f[SC_FILTERS], *fp[SC_FILTERS];
+	SeccompEntry se;
+	ThreadCore th[3], *thp[3];
+	ThreadSeccompEntry ts[3];
+};
+
+static void seccomp_model(struct fixture *f, struct seccomp_model *s)
+{
+	memset(s, 0, sizeof(*s));
+	for (size_t i = 0; i <= BPF_MAXINSNS; i++)
+		s->allow[i] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	s->notify[0] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+	for (size_t i = 0; i < SC_FILTERS; i++) {
+		seccomp_filter_entry__init(&s->f[i]);
+		s->f[i].prog.data = (uint8_t *)s->allow;
+		s->f[i].prog.len = sizeof(s->allow[0]);
+		s->fp[i] = &s->f[i];
+	}
+	s->f[1].prev = 1;
+	s->f[1].flags = SECCOMP_FILTER_FLAG_LOG;
+	seccomp_entry__init(&s->se);
+	s->se.n_filters = 2;
+	s->se.filters = s->fp;
+	for (size_t i = 0; i < 3; i++) {
+		s->th[i] = f->m->th;
+		thread_seccomp_entry__init(&s->ts[i]);
+		s->ts[i].mode = SECCOMP_MODE_FILTER;
+		s->ts[i].filter = 1;
+		s->th[i].seccomp = &s->ts[i];
+		s->thp[i] = &s->th[i];
+	}
+	s->ts[2].filter = 2;
+	f->m->core.n_threads = 3;
+	f->m->core.threads = s->thp;
+	f->m->core.seccomp = &s->se;
+}
+
+static void expect_seccomp_refused(struct fixture *f, struct seccomp_model *s, const char *what)
+{
+	char name[IMG_NAME_MAX];
+	cr_error_t err = NULL;
+
+	expect_refused(run_seccomp(f, &err), &err, task_img(name, CR_IMG_CORE, f->m), what);
+	seccomp_model(f, s);
+}
+
+static void test_seccomp_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct seccomp_model *s = calloc(1, sizeof(*s));
+	cr_error_t err = NULL;
+
+	assert_non_null(s);
+	seccomp_model(f, s);
+	expect_ok(run_seccomp(f, &err), &err, "a filter shared by every thread, another one thread's own");
+	s->ts[0].mode = SECCOMP_MODE_STRICT;
+	s->ts[0].filter = 0;
+	s->ts[1].mode = SECCOMP_MODE_DISABLED;
+	s->ts[1].filter = 0;
+	s->ts[2].filter = 1;
+	s->se.n_filters = 1;
+	expect_ok(run_seccomp(f, &err), &err, "one thread strict, one without seccomp, one with a filter");
+	seccomp_model(f, s);
+
+	s->ts[1].mode = SECCOMP_MODE_DISABLED;
+	s->ts[1].filter = 0;
+	expect_seccomp_refused(f, s, "a filter is shared by two threads of three");
+	s->f[0].prog.len = 12;
+	expect_seccomp_refused(f, s, "a program is not a whole number of instructions");
+	s->f[0].prog.len = 0;
+	expect_seccomp_refused(f, s, "a program is empty");
+	s->f[0].prog.len = sizeof(s->allow);
+	expect_seccomp_refused(f, s, "a program is longer than BPF_MAXINSNS");
+	s->f[1].flags = SECCOMP_FILTER_FLAG_TSYNC;
+	expect_seccomp_refused(f, s, "a filter has a flag the dump cannot know");
+	s->f[0].prev = 2;
+	expect_seccomp_refused(f, s, "a filter sits on one above it");
+	s->f[1].prev = 2;
+	expect_seccomp_refused(f, s, "a filter sits on itself");
+	s->ts[0].mode = 3;
+	expect_seccomp_refused(f, s, "a thread's mode is unknown");
+	s->ts[0].mode = SECCOMP_MODE_STRICT;
+	expect_seccomp_refused(f, s, "a strict thread names a filter");
+	s->ts[0].mode = SECCOMP_MODE_DISABLED;
+	expect_seccomp_refused(f, s, "a thread without seccomp names a filter");
+	s->ts[0].filter = 0;
+	expect_seccomp_refused(f, s, "a filtering thread names no filter");
+	s->ts[0].filter = 3;
+	expect_seccomp_refused(f, s, "a thread names a filter the process lacks");
+	s->ts[2].filter = 1;
+	expect_seccomp_refused(f, s, "a filter belongs to no thread");
+	s->th[1].seccomp = NULL;
+	expect_seccomp_refused(f, s, "a thread has no seccomp entry");
+	s->f[1].prog.data = (uint8_t *)s->notify;
+	expect_seccomp_refused(f, s, "a filter returns SECCOMP_RET_USER_NOTIF");
+	/* Eight filters of 4096 instructions on thread 2: past the kernel's
+	 * 32768 per stack (4 more for each filter below the newest). */
+	for (size_t i = 1; i < 8; i++)
+		s->f[i].prev = (uint32_t)i;
+	for (size_t i = 0; i < 8; i++)
+		s->f[i].prog.len = BPF_MAXINSNS * sizeof(s->allow[0]);
+	s->se.n_filters = 8;
+	s->ts[2].filter = 8;
+	expect_seccomp_refused(f, s, "a stack holds more instructions than the kernel allows");
+	free(f->m);
+	f->m = model_new();
+	free(s);
 }
 
 /* --- the whole directory through cr_restore ---------------------------------------------------- */
@@ -932,6 +1061,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pages_in_special_vma_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fds_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seccomp_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_control, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_refuses_flipped_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_refuses_truncation, setup, teardown),
