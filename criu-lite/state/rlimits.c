@@ -1,10 +1,15 @@
 /* Resource limits, read from /proc/PID/limits (prlimit on another user's
  * process needs CAP_SYS_RESOURCE, which these hosts lack) and set by the
  * child itself, last of all: a limit may forbid what came before (open
- * files, threads).  Raising a hard limit needs CAP_SYS_RESOURCE: the
- * restore says so when a dump needs it. */
+ * files, threads).  Raising a hard limit needs CAP_SYS_RESOURCE, which
+ * these hosts do not give: a dumped hard limit above cr's own is refused
+ * at dump (the restore, which inherits cr's, could not set it), and again
+ * by the restore if it runs with lower ones. */
 #include "os/util.h"
+#include "os/caps.h"
 #include "state/state.h"
+
+#include <linux/capability.h>
 
 #include <errno.h>
 #include <sys/resource.h>
@@ -15,6 +20,18 @@ static const char *rlimit_names[RLIM_NLIMITS] = {
 	"RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME",
 };
 
+/* A hard limit above cr's own that cr could not raise to. */
+static int check_hard(pid_t pid, int resource, rlim_t want, cr_error_t *err)
+{
+	struct rlimit own;
+
+	if (getrlimit(resource, &own) < 0 || want <= own.rlim_max || caps_have(CAP_SYS_RESOURCE))
+		return 0;
+	return cr_error(err, EPERM, "pid %d has a hard %s of %llu, above cr's own %llu: restoring it needs "
+			"CAP_SYS_RESOURCE, which this host does not give", pid, rlimit_names[resource],
+			(unsigned long long)want, (unsigned long long)own.rlim_max);
+}
+
 static int rlimits_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
 	struct rlimit lim[RLIM_NLIMITS];
@@ -22,6 +39,9 @@ static int rlimits_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t
 
 	if (proc_read_limits(t->pid, lim, err) < 0)
 		return cr_error_wrap(err, "pid %d", t->pid);
+	for (int i = 0; i < RLIM_NLIMITS; i++)
+		if (check_hard(t->pid, i, lim[i].rlim_max, err) < 0)
+			return -1;
 	core->rlimits = arena_array(&ctx->arena, RlimitEntry *, RLIM_NLIMITS);
 	for (int i = 0; i < RLIM_NLIMITS; i++) {
 		RlimitEntry *r = arena_new(&ctx->arena, RlimitEntry);
@@ -40,10 +60,13 @@ static int rlimits_validate(const struct restore_ctx *ctx, const struct restore_
 	const CoreEntry *c = t->core;
 
 	(void)ctx;
-	for (size_t i = 0; i < c->n_rlimits; i++)
+	for (size_t i = 0; i < c->n_rlimits; i++) {
 		if (c->rlimits[i]->resource >= RLIM_NLIMITS || c->rlimits[i]->cur > c->rlimits[i]->max)
 			return cr_error(err, 0, "core-%d.img: resource limit %u is malformed", t->pid,
 					c->rlimits[i]->resource);
+		if (check_hard(t->pid, (int)c->rlimits[i]->resource, c->rlimits[i]->max, err) < 0)
+			return -1;
+	}
 	return 0;
 }
 

@@ -40,6 +40,33 @@ setpriv_roundtrip() {
 	kill "$pid"
 }
 
+# A hard limit above cr's own cannot be set again without CAP_SYS_RESOURCE:
+# a cr whose hard RLIMIT_NOFILE is lower refuses to dump the process, and
+# to restore its images, before anything is created.
+refused_hard_limit() {
+	local img=$CASE_TMP/img low=$CASE_TMP/cr-low
+	printf '#!/bin/sh\nexec prlimit --nofile=64:128 %s "$@"\n' "$CR" > "$low"
+	chmod +x "$low"
+	wl_start w_state || return 1
+	if CR=$low cr_run dump-low dump "$WL_PID" -D "$img"; then
+		REASON="a cr with a lower hard RLIMIT_NOFILE dumped the process"
+		return 1
+	fi
+	grep -q "hard RLIMIT_NOFILE" "$CR_ERR" || { REASON="the error does not name the limit: $(last_line "$CR_ERR")"; return 1; }
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
+	cr_dump dump "$WL_PID" "$CASE_TMP/img2" || return 1
+	if CR=$low cr_run restore-low restore -D "$CASE_TMP/img2" --detach; then
+		REASON="a cr with a lower hard RLIMIT_NOFILE restored the process"
+		return 1
+	fi
+	grep -q "check the images" "$CR_ERR" || { REASON="the restore did not refuse before creating: $(last_line "$CR_ERR")"; return 1; }
+	pid_gone "$WL_PID" || { REASON="the refused restore created pid $WL_PID"; return 1; }
+	cr_restore_detached restore "$CASE_TMP/img2" || return 1
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
 # The audit login uid a shell set for itself comes back.
 loginuid_roundtrip() {
 	local img=$CASE_TMP/img pid
@@ -89,4 +116,5 @@ run_case setpriv_keep_some setpriv_roundtrip --bounding-set=-all,+kill,+chown --
 	--inh-caps=-all
 run_case refused_beyond_cr refused_beyond_cr
 run_case audit_loginuid loginuid_roundtrip
+run_case refused_hard_limit refused_hard_limit
 finish_tests

@@ -39,6 +39,31 @@ PY
 	kill "$pid"
 }
 
+# python3 makes its parent (outside the dump) the owner of a FIFO: the dump
+# refuses it by name and python runs on.
+owner_outside_refused() {
+	local fifo=$CASE_TMP/fifo pid
+	mkfifo "$fifo"
+	( clean_exec python3 -c '
+import fcntl, os, signal, sys
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK)
+fcntl.fcntl(fd, fcntl.F_SETOWN, os.getppid())
+open(sys.argv[1] + ".ready", "w").close()
+while True:
+    signal.pause()' "$fifo" ) </dev/null >/dev/null 2>&1 &
+	pid=$!
+	track_pid "$pid"
+	wait_until 10 test -e "$fifo.ready" || { REASON="python did not start"; return 1; }
+	if cr_run dump dump "$pid" -D "$CASE_TMP/img"; then
+		REASON="cr dumped a FIFO owned by a process outside the dump"
+		return 1
+	fi
+	grep -q "SIGIO owner" "$CR_ERR" || { REASON="the error does not name the owner: $(last_line "$CR_ERR")"; return 1; }
+	proc_alive "$pid" && [ "$(status_field "$pid" TracerPid)" = 0 ] || { REASON="python after the refusal: $(describe_pid "$pid")"; return 1; }
+	kill "$pid"
+}
+
 run_case owners_and_signal case_roundtrip w_fown
+run_case owner_outside_refused owner_outside_refused
 run_case python_sigio python_sigio
 finish_tests
