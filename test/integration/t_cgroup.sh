@@ -55,6 +55,36 @@ cgroup_roundtrip() {
 	cg_cleanup "$root"
 }
 
+has_tasks() {
+	[ "$(ls /proc/"$1"/task 2>/dev/null | wc -l)" = "$2" ]
+}
+
+# A thread moved into a threaded cgroup of its own cannot be put back by
+# cr: the dump refuses it by name and python runs on.
+threaded_refused() {
+	local u=/sys/fs/cgroup/unified/$CG_NAME-th pid tid
+	mkdir -p "$u/a" && echo threaded > "$u/a/cgroup.type" || { REASON="cannot make a threaded cgroup"; return 1; }
+	( clean_exec python3 -c 'import threading, time
+t = threading.Thread(target=time.sleep, args=(1000,))
+t.start()
+time.sleep(1000)' ) </dev/null >/dev/null 2>&1 &
+	pid=$!
+	track_pid "$pid"
+	wait_until 10 has_tasks "$pid" 2 || { REASON="python's thread did not start"; return 1; }
+	tid=$(ls /proc/"$pid"/task | grep -vx "$pid")
+	echo "$pid" > "$u/cgroup.procs" && echo "$tid" > "$u/a/cgroup.threads" || { REASON="cannot move the thread"; return 1; }
+	if cr_run dump dump "$pid" -D "$CASE_TMP/img"; then
+		REASON="cr dumped a thread in a cgroup of its own"
+		return 1
+	fi
+	grep -q "threaded cgroup" "$CR_ERR" || { REASON="the error does not say threaded cgroup: $(last_line "$CR_ERR")"; return 1; }
+	proc_alive "$pid" && [ "$(status_field "$pid" TracerPid)" = 0 ] || { REASON="python after the refusal: $(describe_pid "$pid")"; return 1; }
+	kill -9 "$pid"
+	wait_until 5 pid_gone "$pid"
+	rmdir "$u/a" "$u"
+}
+
 run_case membership_and_limits cgroup_roundtrip
 run_case cgroup_root cgroup_roundtrip "/cr-root-$$"
+run_case threaded_refused threaded_refused
 finish_tests
