@@ -42,8 +42,6 @@
 #endif
 
 #define MAX_TIME_NS  (INT64_MAX / 2)
-#define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
-#define BOOT_ID_LEN  36
 #define SETTLE_TRIES 5
 
 static bool known_clock(uint32_t clockid)
@@ -76,20 +74,6 @@ static int clock_now_ns(uint32_t clockid, int64_t *now, cr_error_t *err)
 	if (clock_gettime(base_clock(clockid), &ts) < 0)
 		return cr_error(err, errno, "clock_gettime(%u)", clockid);
 	*now = (int64_t)timespec_ns(&ts);
-	return 0;
-}
-
-static int read_boot_id(char id[BOOT_ID_LEN + 1], cr_error_t *err)
-{
-	cleanup_free char *text = NULL;
-	size_t len = 0;
-
-	if (read_whole_file_at(AT_FDCWD, BOOT_ID_PATH, &text, &len, err) < 0)
-		return -1;
-	if (len < BOOT_ID_LEN)
-		return cr_error(err, 0, "%s: unexpected contents", BOOT_ID_PATH);
-	memcpy(id, text, BOOT_ID_LEN);
-	id[BOOT_ID_LEN] = '\0';
 	return 0;
 }
 
@@ -152,7 +136,7 @@ static int read_timer(pid_t pid, int fd, TimerfdEntry *e, struct arena *a, cr_er
 	cleanup_close int dup = fdkind_steal_fd(pid, fd, err);
 	struct itimerspec cur;
 	int64_t now = 0;
-	char boot_id[BOOT_ID_LEN + 1];
+	char boot_id[PROC_BOOT_ID_LEN + 1];
 
 	if (dup < 0)
 		return -1;
@@ -166,7 +150,7 @@ static int read_timer(pid_t pid, int fd, TimerfdEntry *e, struct arena *a, cr_er
 		return -1;
 	if (!(e->settime_flags & TFD_TIMER_ABSTIME) || e->value_ns == 0)
 		return 0;
-	if (read_boot_id(boot_id, err) < 0)
+	if (proc_read_boot_id(boot_id, err) < 0)
 		return -1;
 	e->has_expiry_ns = true;
 	e->expiry_ns = now + (int64_t)e->value_ns;
@@ -213,7 +197,7 @@ static int timerfd_validate(const struct restore_ctx *ctx, const FileEntry *fe, 
 /* Where timerfd_settime must point it_value (see the time semantics above). */
 static int restore_point(const TimerfdEntry *e, uint64_t *value, cr_error_t *err)
 {
-	char boot_id[BOOT_ID_LEN + 1];
+	char boot_id[PROC_BOOT_ID_LEN + 1];
 	int64_t now;
 
 	if (!(e->settime_flags & TFD_TIMER_ABSTIME) || e->value_ns == 0) {
@@ -224,7 +208,7 @@ static int restore_point(const TimerfdEntry *e, uint64_t *value, cr_error_t *err
 		*value = (uint64_t)e->expiry_ns;
 		return 0;
 	}
-	if (read_boot_id(boot_id, err) < 0)
+	if (proc_read_boot_id(boot_id, err) < 0)
 		return -1;
 	if (strcmp(boot_id, e->boot_id) == 0) {
 		*value = (uint64_t)e->expiry_ns;
