@@ -82,6 +82,9 @@ struct dump_ctx {
 	struct arena arena;            /* every message of the images */
 	struct dump_task *tasks;       /* [0] is the root, parents before children */
 	size_t n_tasks;
+	/* The message images of the whole dump (pstree, files, ns, ...), written
+	 * by the driver; kinds add their messages to theirs. */
+	struct img_msgs img[CR_IMG_N];
 	/* The kinds' own, kept across the processes of the tree. */
 	struct file_table files;       /* files.img */
 	struct fd_seen *seen;          /* files.c: every fd recorded so far */
