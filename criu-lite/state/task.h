@@ -75,6 +75,8 @@ struct fd_seen {
 
 /* mem.c's page data buffers, kept across the processes of one run. */
 struct page_bufs;
+/* ns.c's plan: which process creates each namespace, and its fd. */
+struct ns_plan;
 
 struct dump_ctx {
 	const struct dump_opts *opts;
@@ -162,6 +164,7 @@ struct restore_ctx {
 	int stash_base;                /* descriptions opened for inheritance sit here */
 	struct restore_task **file_lca;   /* per file id: the process that opens it */
 	int *opened;                   /* per file id: its fd in the stash, -1 if none */
+	struct ns_plan *ns;            /* ns.c */
 };
 
 /* Where injected syscalls of the dump put their results, in the scratch

@@ -44,6 +44,7 @@
 #define N_PM      2
 #define N_FILES   2
 #define N_FDS     3
+#define N_NS      2
 #define XSTATE    576            /* legacy area and XSAVE header */
 #define USER_TOP  0x00007ffffffff000ULL
 
@@ -71,6 +72,10 @@ struct model {
 	FdEntry fds[N_FDS + 1], *fd_ptrs[N_FDS + 1];
 	size_t n_fds;
 	size_t n_pages;              /* page data written to pages-PID.img */
+	NsEntry ns[N_NS], *ns_ptrs[N_NS];   /* a uts and a time namespace */
+	UtsNs uts_ns;
+	TimeNs time_ns;
+	NsRefs ns_refs;
 };
 
 struct fixture {
@@ -207,6 +212,34 @@ static void model_files(struct model *m)
 	m->n_fds = N_FDS;
 }
 
+static void model_ns(struct model *m)
+{
+	for (size_t i = 0; i < N_NS; i++) {
+		ns_entry__init(&m->ns[i]);
+		m->ns[i].id = (uint32_t)i + 1;
+		m->ns[i].inode = 4026532000u + i;
+		m->ns_ptrs[i] = &m->ns[i];
+	}
+	uts_ns__init(&m->uts_ns);
+	m->uts_ns.hostname = "validated";
+	m->uts_ns.domainname = "(none)";
+	m->ns[0].kind = NS_KIND__NS_UTS;
+	m->ns[0].uts = &m->uts_ns;
+	time_ns__init(&m->time_ns);
+	m->time_ns.monotonic_sec = 1000;
+	m->time_ns.boottime_sec = -20;
+	m->time_ns.boottime_nsec = 999999999;
+	m->time_ns.dump_monotonic_ns = 5000000000000ULL;
+	m->time_ns.dump_boottime_ns = 5000000000000ULL;
+	m->time_ns.boot_id = "0b44750c-ae3a-4e1e-a06c-ffbf881c1f8e";
+	m->ns[1].kind = NS_KIND__NS_TIME;
+	m->ns[1].time = &m->time_ns;
+	ns_refs__init(&m->ns_refs);
+	m->ns_refs.uts = 1;
+	m->ns_refs.time = m->ns_refs.time_for_children = 2;
+	m->core.ns = &m->ns_refs;
+}
+
 static struct model *model_new(void)
 {
 	struct model *m = calloc(1, sizeof(*m));
@@ -218,6 +251,7 @@ static struct model *model_new(void)
 	model_core(m);
 	model_mm(m);
 	model_files(m);
+	model_ns(m);
 	return m;
 }
 
@@ -268,6 +302,7 @@ static void write_model(int dirfd, struct model *m)
 
 	write_one(dirfd, img_name(name, CR_IMG_PSTREE, 0), CR_IMG_PSTREE, &m->ps.base);
 	write_msgs(dirfd, img_name(name, CR_IMG_FILES, 0), CR_IMG_FILES, (ProtobufCMessage **)m->file_ptrs, m->n_files);
+	write_msgs(dirfd, img_name(name, CR_IMG_NS, 0), CR_IMG_NS, (ProtobufCMessage **)m->ns_ptrs, N_NS);
 	write_one(dirfd, task_img(name, CR_IMG_CORE, m), CR_IMG_CORE, &m->core.base);
 	write_one(dirfd, task_img(name, CR_IMG_MM, m), CR_IMG_MM, &m->mm.base);
 	write_msgs(dirfd, task_img(name, CR_IMG_PAGEMAP, m), CR_IMG_PAGEMAP, (ProtobufCMessage **)m->pm_ptrs, m->n_pm);
@@ -596,10 +631,11 @@ static void test_restore_control(void **state)
 		fail_msg("the undamaged dump did not stop at its taken pid: %s", msg);
 }
 
-/* Every image file of the dump, in turn. */
-static void all_images(const struct model *m, char names[8][IMG_NAME_MAX], uint32_t kinds[8])
+/* Every image file of the dump, in turn: one per kind (write_model writes
+ * every kind of the table). */
+static void all_images(const struct model *m, char names[CR_IMG_N][IMG_NAME_MAX], uint32_t kinds[CR_IMG_N])
 {
-	assert_int_equal(img_n_kinds, 8);
+	assert_true(img_n_kinds <= CR_IMG_N);
 	for (size_t i = 0; i < img_n_kinds; i++) {
 		kinds[i] = img_kinds[i].kind;
 		img_name(names[i], kinds[i], m->pid);
@@ -620,12 +656,12 @@ static void rewrite(int dirfd, const char *name, const unsigned char *data, size
 static void damage_each(struct fixture *f, size_t (*damage)(unsigned char *data, size_t len, size_t at),
 			const char *what)
 {
-	char names[8][IMG_NAME_MAX];
-	uint32_t kinds[8];
+	char names[CR_IMG_N][IMG_NAME_MAX];
+	uint32_t kinds[CR_IMG_N];
 
 	write_model(f->dirfd, f->m);
 	all_images(f->m, names, kinds);
-	for (size_t i = 0; i < 8; i++) {
+	for (size_t i = 0; i < img_n_kinds; i++) {
 		char *orig = NULL;
 		size_t len = 0;
 		cr_error_t err = NULL;
@@ -671,12 +707,12 @@ static void test_restore_refuses_truncation(void **state)
 static void test_restore_refuses_wrong_kind(void **state)
 {
 	struct fixture *f = *state;
-	char names[8][IMG_NAME_MAX];
-	uint32_t kinds[8];
+	char names[CR_IMG_N][IMG_NAME_MAX];
+	uint32_t kinds[CR_IMG_N];
 
 	write_model(f->dirfd, f->m);
 	all_images(f->m, names, kinds);
-	for (size_t i = 0; i < 8; i++) {
+	for (size_t i = 0; i < img_n_kinds; i++) {
 		char *orig = NULL;
 		size_t len = 0;
 		cr_error_t err = NULL;
@@ -694,12 +730,12 @@ static void test_restore_refuses_wrong_kind(void **state)
 static void test_restore_refuses_missing_file(void **state)
 {
 	struct fixture *f = *state;
-	char names[8][IMG_NAME_MAX];
-	uint32_t kinds[8];
+	char names[CR_IMG_N][IMG_NAME_MAX];
+	uint32_t kinds[CR_IMG_N];
 
 	write_model(f->dirfd, f->m);
 	all_images(f->m, names, kinds);
-	for (size_t i = 0; i < 8; i++) {
+	for (size_t i = 0; i < img_n_kinds; i++) {
 		char tmp[IMG_NAME_MAX + 8];
 
 		snprintf(tmp, sizeof(tmp), "%s.away", names[i]);
@@ -824,6 +860,39 @@ static void test_restore_refuses_bad_values(void **state)
 	expect_model_refused(f, "pstree.img", "a process group is beyond PID_MAX_LIMIT");
 }
 
+static void test_restore_refuses_bad_ns(void **state)
+{
+	struct fixture *f = *state;
+	char name[IMG_NAME_MAX];
+
+	f->m->uts_ns.hostname = "a-hostname-that-is-longer-than-the-sixty-four-bytes-a-kernel-keeps";
+	expect_model_refused(f, "ns.img", "a hostname is longer than 64 bytes");
+	f->m->uts_ns.domainname = "a-domainname-that-is-longer-than-the-sixty-four-bytes-a-kernel-keeps";
+	expect_model_refused(f, "ns.img", "a domainname is longer than 64 bytes");
+	f->m->ns[1].id = 3;
+	expect_model_refused(f, "ns.img", "namespace ids do not count up from 1");
+	f->m->ns[0].kind = 9;
+	expect_model_refused(f, "ns.img", "a namespace is of an unknown kind");
+	f->m->ns[0].uts = NULL;
+	expect_model_refused(f, "ns.img", "a uts namespace has no hostname");
+	f->m->ns[1].uts = &f->m->uts_ns;
+	expect_model_refused(f, "ns.img", "a time namespace holds a hostname");
+	f->m->time_ns.monotonic_nsec = 1000000000;
+	expect_model_refused(f, "ns.img", "an offset's nanoseconds are a whole second");
+	f->m->time_ns.boottime_sec = -5000000000LL;
+	expect_model_refused(f, "ns.img", "an offset is beyond what the kernel allows");
+	f->m->time_ns.dump_monotonic_ns = UINT64_MAX;
+	expect_model_refused(f, "ns.img", "a dumped clock is out of range");
+	f->m->time_ns.boot_id = "short";
+	expect_model_refused(f, "ns.img", "a boot id is malformed");
+	f->m->ns_refs.uts = 3;
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "a process names a namespace ns.img lacks");
+	f->m->ns_refs.ipc = 1;
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "a process's ipc namespace is a uts namespace");
+	f->m->ns_refs.time_for_children = 1;
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "its time namespace for children is a uts one");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -842,6 +911,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_pstree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_references, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_ns, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
