@@ -23,10 +23,13 @@
  *     the program's deadline keeps its meaning, like a wall-clock one.  On
  *     another boot or machine those clocks count from another origin and
  *     the dumped value means nothing there, so the timer keeps the time it
- *     had left instead, like a relative one. */
+ *     had left instead, like a relative one.  The expiry is kept on cr's
+ *     clock; a process in a time namespace reads that clock moved by the
+ *     namespace's offset, and is armed accordingly (ns_clock_offset). */
 #include "fd/fdkind.h"
 #include "os/log.h"
 #include "os/util.h"
+#include "state/ns.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -194,9 +197,12 @@ static int timerfd_validate(const struct restore_ctx *ctx, const FileEntry *fe, 
 	return 0;
 }
 
-/* Where timerfd_settime must point it_value (see the time semantics above). */
-static int restore_point(const TimerfdEntry *e, uint64_t *value, cr_error_t *err)
+/* Where timerfd_settime must point it_value (see the time semantics above),
+ * for a timer armed by t. */
+static int restore_point(const struct restore_ctx *ctx, const struct restore_task *t, const TimerfdEntry *e,
+			 uint64_t *value, cr_error_t *err)
 {
+	int64_t at;
 	char boot_id[PROC_BOOT_ID_LEN + 1];
 	int64_t now;
 
@@ -211,7 +217,10 @@ static int restore_point(const TimerfdEntry *e, uint64_t *value, cr_error_t *err
 	if (proc_read_boot_id(boot_id, err) < 0)
 		return -1;
 	if (strcmp(boot_id, e->boot_id) == 0) {
-		*value = (uint64_t)e->expiry_ns;
+		/* The expiry is on cr's clock; t reads its own, in its time
+		 * namespace.  One that comes to 0 or less has passed. */
+		at = e->expiry_ns + ns_clock_offset(ctx, t, (clockid_t)e->clockid);
+		*value = at > 0 ? (uint64_t)at : 1;
 		return 0;
 	}
 	if (clock_now_ns(e->clockid, &now, err) < 0)
@@ -220,12 +229,13 @@ static int restore_point(const TimerfdEntry *e, uint64_t *value, cr_error_t *err
 	return 0;
 }
 
-static int arm(int fd, const TimerfdEntry *e, cr_error_t *err)
+static int arm(const struct restore_ctx *ctx, const struct restore_task *t, int fd, const TimerfdEntry *e,
+	       cr_error_t *err)
 {
 	struct itimerspec its = { .it_interval = ns_timespec(e->interval_ns) };
 	uint64_t value;
 
-	if (restore_point(e, &value, err) < 0)
+	if (restore_point(ctx, t, e, &value, err) < 0)
 		return -1;
 	its.it_value = ns_timespec(value);
 	if (timerfd_settime(fd, (int)e->settime_flags, &its, NULL) < 0)
@@ -260,10 +270,9 @@ static int timerfd_open(const struct restore_ctx *ctx, struct restore_task *t, c
 	int flags = TFD_CLOEXEC | ((fe->flags & O_NONBLOCK) ? TFD_NONBLOCK : 0);
 	cleanup_close int fd = timerfd_create((clockid_t)e->clockid, flags);
 
-	(void)ctx, (void)t;
 	if (fd < 0)
 		return cr_error(err, errno, "timerfd_create(clock %u)", e->clockid);
-	if (arm(fd, e, err) < 0 || set_ticks(fd, e->ticks, err) < 0)
+	if (arm(ctx, t, fd, e, err) < 0 || set_ticks(fd, e->ticks, err) < 0)
 		return -1;
 	return steal_fd(&fd);
 }

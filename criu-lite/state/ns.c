@@ -29,14 +29,15 @@
  * before both need it.
  *
  * This kind comes before the fd table in the table: files are opened in
- * the namespaces of the process that opens them (an absolute timerfd reads
- * its clock in its time namespace). */
+ * the namespaces of the process that opens them (an absolute timerfd is
+ * armed on the clock of its time namespace: ns_clock_offset). */
 #include "os/ipcns.h"
 #include "os/log.h"
 #include "os/nsenter.h"
 #include "os/util.h"
 #include "os/xalloc.h"
 #include "state/files.h"
+#include "state/ns.h"
 #include "state/state.h"
 
 #include <errno.h>
@@ -552,6 +553,21 @@ static int ns_plan(struct restore_ctx *ctx, cr_error_t *err)
 	}
 	if (plan_tree(nodes, ctx->n_tasks, ctx->img[CR_IMG_NS].n, &ctx->ns, err) < 0)
 		return cr_error_wrap(err, "ns.img");
+	return 0;
+}
+
+int64_t ns_clock_offset(const struct restore_ctx *ctx, const struct restore_task *t, clockid_t clock)
+{
+	uint32_t id = ref_of(t->core->ns, SLOT_TIME);
+	const TimeNs *tn;
+
+	if (id == 0)
+		return 0;
+	tn = ns_entry(ctx, id)->time;
+	if (clock == CLOCK_MONOTONIC)
+		return tn->monotonic_sec * (int64_t)NSEC_PER_SEC + tn->monotonic_nsec;
+	if (clock == CLOCK_BOOTTIME || clock == CLOCK_BOOTTIME_ALARM)
+		return tn->boottime_sec * (int64_t)NSEC_PER_SEC + tn->boottime_nsec;
 	return 0;
 }
 

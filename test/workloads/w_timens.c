@@ -14,8 +14,12 @@
  *     reads OFFSET_S for both clocks;
  *   - R forks a new child, which must be born in the namespace too (R's
  *     time namespace for children came back, not only C's namespace).
+ *   - C's absolute CLOCK_MONOTONIC timerfd, armed TIMER_S ahead on C's
+ *     clock, still has TIMER_S (less the time since) to go: its expiry is
+ *     on the namespace's clock, not on the host's.
  * A restore that put C in the host's namespace, or lost the offsets, or
- * R's namespace for children, fails here.
+ * R's namespace for children, or armed the timer on the host's clock,
+ * fails here.
  *
  * Sabotage "clock": C moves itself into R's time namespace, the host's,
  * before it answers.
@@ -29,6 +33,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,14 +45,17 @@
 #define OFFSET_S   1000
 #define NS         1000000000LL
 #define SLACK_NS   2000000LL      /* scheduling between two readings */
+#define TIMER_S    3600
 
-struct clocks {
+struct answer {
 	int64_t mono, boot;           /* through the vdso */
 	int64_t mono_sys, boot_sys;   /* through the system call */
+	int64_t timer_left;           /* of the absolute timerfd */
 };
 
 static int cmd[2], answer[2];
-static struct clocks c_setup;     /* what C read before the dump */
+static struct answer c_setup;     /* what C read before the dump */
+static int timer = -1;            /* C's */
 
 static int64_t sys_clock(clockid_t clk)
 {
@@ -58,12 +66,27 @@ static int64_t sys_clock(clockid_t clk)
 	return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
 }
 
-static void read_clocks(struct clocks *c)
+static void read_clocks(struct answer *c)
 {
+	struct itimerspec left = { 0 };
+
 	c->mono = wl_now_ns(CLOCK_MONOTONIC);
 	c->boot = wl_now_ns(CLOCK_BOOTTIME);
 	c->mono_sys = sys_clock(CLOCK_MONOTONIC);
 	c->boot_sys = sys_clock(CLOCK_BOOTTIME);
+	c->timer_left = -1;
+	if (timer >= 0 && timerfd_gettime(timer, &left) == 0)
+		c->timer_left = (int64_t)left.it_value.tv_sec * NS + left.it_value.tv_nsec;
+}
+
+/* An absolute timer TIMER_S ahead on C's clock. */
+static void arm_timer(void)
+{
+	struct itimerspec at = { .it_value = { .tv_sec = (time_t)(wl_now_ns(CLOCK_MONOTONIC) / NS) + TIMER_S } };
+
+	timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	if (timer < 0 || timerfd_settime(timer, TFD_TIMER_ABSTIME, &at, NULL) < 0)
+		_exit(6);
 }
 
 static int read_full(int fd, void *buf, size_t len)
@@ -86,9 +109,10 @@ static int read_full(int fd, void *buf, size_t len)
  * the host's time namespace (the sabotage). */
 static __attribute__((noreturn)) void child_main(void)
 {
-	struct clocks c;
+	struct answer c;
 	char b;
 
+	arm_timer();
 	read_clocks(&c);
 	if (write(answer[1], &c, sizeof(c)) != sizeof(c))
 		_exit(3);
@@ -139,7 +163,7 @@ static void check_ahead(const char *what, int64_t before, int64_t cval, int64_t 
 
 static void check_child(bool sabotage)
 {
-	struct clocks before, c, after;
+	struct answer before, c, after;
 
 	read_clocks(&before);
 	if (!wl_check(write(cmd[1], sabotage ? "s" : "c", 1) == 1, "write to the child") ||
@@ -153,6 +177,11 @@ static void check_child(bool sabotage)
 	wl_check(c.mono >= c_setup.mono && c.boot >= c_setup.boot,
 		 "the child's clocks went back: monotonic %.6f s, was %.6f s", (double)c.mono / NS,
 		 (double)c_setup.mono / NS);
+	/* Its expiry stands on C's clock: what is left shrank by what passed. */
+	wl_check(c.timer_left > 0 && c.timer_left <= c_setup.timer_left &&
+		 c.timer_left >= c_setup.timer_left - (c.mono - c_setup.mono) - SLACK_NS,
+		 "the child's absolute timerfd has %.3f s left, had %.3f s with %.3f s passed since",
+		 (double)c.timer_left / NS, (double)c_setup.timer_left / NS, (double)(c.mono - c_setup.mono) / NS);
 }
 
 static void check_offsets(void)
