@@ -10,6 +10,9 @@
 #   ahead of the host's: after restore they are still exactly 1000 s ahead
 #   (through the vdso and the system call) and went on from where they
 #   were, and a child forked after the restore is born in the namespace.
+# refused_time_outsider: w_timens outsider, a time namespace made by one
+#   child (unshare) and entered by its sibling (setns), is refused at dump
+#   by check_tree, naming both; the tree runs on and passes.
 # unshare_*: unmodified Debian programs.  unshare -u with hostname set by
 #   sh, checked with nsenter -u hostname; unshare -T with offsets, checked
 #   with /proc/PID/timens_offsets and nsenter -T cat /proc/uptime; unshare
@@ -141,6 +144,30 @@ refused() {
 		{ REASON="after the refused dump, no longer in its sleep: $(cat /proc/"$WL_PID"/syscall)"; return 1; }
 }
 
+# w_timens outsider: a child made a time namespace for its children and its
+# sibling entered it; no restore could make it before both need it: the
+# dump refuses, naming both, and the whole tree runs on and still passes.
+refused_outsider() {
+	local img=$CASE_TMP/img maker joiner pid
+	wl_start w_timens outsider || return 1
+	read -r maker joiner < "$WL_DIR/outsider"
+	if cr_run dump dump "$WL_PID" -D "$img"; then
+		REASON="cr dump of a namespace entered from outside its maker's subtree succeeded"
+		return 1
+	fi
+	grep -qF "pid $maker: the time namespace it made for its children (unshare) was entered by pid $joiner" "$CR_ERR" ||
+		{ REASON="the error does not name pid $maker and pid $joiner: $(last_line "$CR_ERR")"; return 1; }
+	[ ! -e "$img/inventory.img" ] || { REASON="a refused dump left $img/inventory.img"; return 1; }
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
+	for pid in "$maker" "$joiner"; do
+		proc_alive "$pid" && [ "$(status_field "$pid" TracerPid)" = 0 ] ||
+			{ REASON="after the refused dump, pid $pid: $(describe_pid "$pid")"; return 1; }
+	done
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
 run_case uts_control case_control w_uts
 run_case uts_sabotaged case_sabotaged hostname hostname w_uts
 run_case uts_roundtrip uts_roundtrip
@@ -151,6 +178,8 @@ run_case timens_control case_control w_timens
 run_case timens_sabotaged case_sabotaged clock "ahead of the host" w_timens
 run_case timens_roundtrip case_roundtrip w_timens
 run_case timens_twice case_twice w_timens
+run_case timens_outsider_control case_control w_timens outsider
+run_case refused_time_outsider refused_outsider
 run_case unshare_uts unshare_uts
 run_case unshare_time unshare_time
 run_case unshare_ipc unshare_ipc

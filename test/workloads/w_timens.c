@@ -1,5 +1,5 @@
 /*
- * w_timens STATE_DIR
+ * w_timens STATE_DIR [outsider]
  *
  * R unshares a time namespace for its children (unshare(CLONE_NEWTIME))
  * with CLOCK_MONOTONIC and CLOCK_BOOTTIME OFFSET_S seconds ahead of the
@@ -20,6 +20,9 @@
  * A restore that put C in the host's namespace, or lost the offsets, or
  * R's namespace for children, or armed the timer on the host's clock,
  * fails here.
+ *
+ * With "outsider" as second argument the namespace is made by a child
+ * and entered by its sibling: the dump must refuse (see start_outsider).
  *
  * Sabotage "clock": C moves itself into R's time namespace, the host's,
  * before it answers.
@@ -221,30 +224,79 @@ static void check_new_child(void)
 	check_ahead("CLOCK_MONOTONIC of a child forked after the restore", before, theirs, after);
 }
 
+/* "outsider": P (a child of R) unshares the namespace for its own
+ * children and Q, P's sibling, enters it with setns; R itself stays out.
+ * Restore could not make that namespace (only P's unshare makes a
+ * namespace for children apart from one's own, and Q needs it before P
+ * can have forked anything): the dump must refuse, and the tree runs on. */
+static pid_t start_outsider(pid_t *maker)
+{
+	int sync[2], hold[2];
+	char path[64], ok;
+	pid_t q;
+
+	if (pipe(sync) < 0 || pipe(hold) < 0)
+		wl_fatal("pipe: %s", strerror(errno));
+	*maker = fork();
+	if (*maker == 0) {   /* P: waits until R closes hold */
+		close(hold[1]);
+		make_namespace();
+		if (write(sync[1], "k", 1) != 1)
+			_exit(3);
+		_exit(read_full(hold[0], &ok, 1) < 0 ? 0 : 1);
+	}
+	close(hold[0]);
+	if (*maker < 0 || read_full(sync[0], &ok, 1) < 0)
+		wl_fatal("P did not make its namespace");
+	snprintf(path, sizeof(path), "/proc/%d/ns/time_for_children", (int)*maker);
+	q = fork();
+	if (q == 0) {   /* Q: into P's namespace for children */
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0 || setns(fd, CLONE_NEWTIME) < 0)
+			_exit(7);
+		close(fd);
+		close(hold[1]);
+		child_main();
+	}
+	close(sync[0]);
+	close(sync[1]);
+	return q;   /* hold[1] stays open in R until it exits */
+}
+
 int main(int argc, char **argv)
 {
+	bool outsider = argc > 2 && strcmp(argv[2], "outsider") == 0;
 	char what[32] = "";
-	pid_t child;
+	pid_t child, maker = 0;
 	int status;
 
 	wl_init(argc, argv);
 	if (pipe(cmd) < 0 || pipe(answer) < 0)
 		wl_fatal("pipe: %s", strerror(errno));
-	make_namespace();
-	child = fork();
+	if (outsider) {
+		child = start_outsider(&maker);
+	} else {
+		make_namespace();
+		child = fork();
+		if (child == 0)
+			child_main();
+	}
 	if (child < 0)
 		wl_fatal("fork: %s", strerror(errno));
-	if (child == 0)
-		child_main();
 	if (read_full(answer[0], &c_setup, sizeof(c_setup)) < 0)
 		wl_fatal("the child did not start");
+	if (outsider)
+		wl_write_file("outsider", "%d %d\n", (int)maker, (int)child);
 	wl_ready();
 	wl_wait_trigger();
 
 	wl_read_file("sabotage", what, sizeof(what));
 	check_child(strncmp(what, "clock", 5) == 0);
-	check_offsets();
-	check_new_child();
+	if (!outsider) {
+		check_offsets();
+		check_new_child();
+	}
 	wl_check(write(cmd[1], "q", 1) == 1, "write to the child");
 	wl_check(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		 "child did not exit cleanly (status 0x%x)", status);
