@@ -8,14 +8,15 @@
  * of ns.img however many processes share it, and core_entry.ns names each
  * process's entries; any other kind is refused, naming the process.  What
  * a namespace holds is read from outside: the hostname by a helper child
- * of cr that enters it (os/nsenter.h); an ipc namespace must hold no
- * object (os/ipcns.h lists them in the refusal); a time namespace's clock
- * offsets from /proc/PID/timens_offsets.
+ * of cr that enters it (os/nsenter.h), an ipc namespace's limits, SysV
+ * segments and queues likewise (state/ipcns.c, which refuses what cannot
+ * come back), a time namespace's clock offsets from
+ * /proc/PID/timens_offsets.
  *
  * Restore: each namespace is created once, by the lowest common ancestor
  * of the processes in it, in before_fork: it unshares, configures the new
- * namespace (hostname, clock offsets, which can only be written before any
- * process is in it), keeps an fd of it that every process forked below
+ * namespace (hostname, ipc objects, clock offsets, which can only be
+ * written before any process is in it), keeps an fd of it that every process forked below
  * inherits, and goes back to its own.  Then each process whose namespace is
  * not the one it was born in (its parent's; for a time namespace, its
  * parent's time namespace for children) enters it with setns: siblings
@@ -31,12 +32,12 @@
  * This kind comes before the fd table in the table: files are opened in
  * the namespaces of the process that opens them (an absolute timerfd is
  * armed on the clock of its time namespace: ns_clock_offset). */
-#include "os/ipcns.h"
 #include "os/log.h"
 #include "os/nsenter.h"
 #include "os/util.h"
 #include "os/xalloc.h"
 #include "state/files.h"
+#include "state/ipcns.h"
 #include "state/ns.h"
 #include "state/state.h"
 
@@ -67,12 +68,13 @@ struct ns_kind_ops {
 };
 
 static int configure_uts(const NsEntry *e, cr_error_t *err);
+static int configure_ipc(const NsEntry *e, cr_error_t *err);
 static int configure_time(const NsEntry *e, cr_error_t *err);
 
 /* Indexed by NsKind - 1. */
 static const struct ns_kind_ops kind_ops[] = {
 	{ "uts namespace", CLONE_NEWUTS, SLOT_UTS, "/proc/self/ns/uts", "/proc/self/ns/uts", configure_uts },
-	{ "ipc namespace", CLONE_NEWIPC, SLOT_IPC, "/proc/self/ns/ipc", "/proc/self/ns/ipc", NULL },
+	{ "ipc namespace", CLONE_NEWIPC, SLOT_IPC, "/proc/self/ns/ipc", "/proc/self/ns/ipc", configure_ipc },
 	{ "time namespace", CLONE_NEWTIME, SLOT_TIME, "/proc/self/ns/time", "/proc/self/ns/time_for_children",
 	  configure_time },
 };
@@ -296,17 +298,8 @@ static int describe_uts(struct dump_ctx *ctx, pid_t pid, const char *name, NsEnt
 
 static int describe_ipc(struct dump_ctx *ctx, pid_t pid, const char *name, NsEntry *e, cr_error_t *err)
 {
-	struct ipcns_contents c;
-
 	(void)name;
-	if (ipcns_read(pid, &c, err) < 0)
-		return -1;
-	if (ipcns_objects(&c) > 0)
-		return cr_error(err, 0, "it holds %s: unsupported (restoring the objects of an ipc namespace is not "
-				"supported yet)", c.list);
-	e->ipc = arena_new(&ctx->arena, IpcNs);
-	ipc_ns__init(e->ipc);
-	return 0;
+	return ipcns_dump(&ctx->arena, pid, &e->ipc, err);
 }
 
 /* In the helper, inside the time namespace (setns made it its time
@@ -512,6 +505,8 @@ static int validate_entry(const NsEntry *e, size_t i, cr_error_t *err)
 				e->id, UTS_LEN);
 	if (e->time && validate_time(e->time, err) < 0)
 		return cr_error_wrap(err, "entry %u (time namespace)", e->id);
+	if (e->ipc && ipcns_validate(e->ipc, err) < 0)
+		return cr_error_wrap(err, "entry %u (ipc namespace)", e->id);
 	return 0;
 }
 
@@ -580,6 +575,11 @@ static int configure_uts(const NsEntry *e, cr_error_t *err)
 	if (setdomainname(e->uts->domainname, strlen(e->uts->domainname)) < 0)
 		return cr_error(err, errno, "setdomainname %s", e->uts->domainname);
 	return 0;
+}
+
+static int configure_ipc(const NsEntry *e, cr_error_t *err)
+{
+	return ipcns_restore(e->ipc, err);
 }
 
 /* sec.nsec moved by delta nanoseconds, nsec kept in [0, 1 s). */

@@ -263,6 +263,11 @@ static void seed_ns(void)
 	NsEntry e[3];
 	UtsNs uts;
 	IpcNs ipc;
+	IpcSysctl limit, *limits[] = { &limit };
+	SysvPerm perm[2];
+	SysvShm shm, *shms[] = { &shm };
+	SysvMsg msg, *msgs_[] = { &msg };
+	SysvMsq msq, *msqs[] = { &msq };
 	TimeNs time;
 	ProtobufCMessage *msgs[] = { &e[0].base, &e[1].base, &e[2].base };
 
@@ -270,6 +275,36 @@ static void seed_ns(void)
 	uts.hostname = "sandbox";
 	uts.domainname = "(none)";
 	ipc_ns__init(&ipc);
+	ipc_sysctl__init(&limit);
+	limit.name = "kernel/sem";
+	limit.value = "32000\t1024000000\t500\t32000";
+	for (int i = 0; i < 2; i++) {
+		sysv_perm__init(&perm[i]);
+		perm[i].key = 0x1234 + i;
+		perm[i].id = 65541 + i;
+		perm[i].mode = 0640;
+		perm[i].uid = 1000;
+	}
+	sysv_shm__init(&shm);
+	shm.perm = &perm[0];
+	shm.size = 8192;
+	shm.contents.data = (uint8_t *)"segment";
+	shm.contents.len = 7;
+	sysv_msg__init(&msg);
+	msg.type = 7;
+	msg.text.data = (uint8_t *)"message";
+	msg.text.len = 7;
+	sysv_msq__init(&msq);
+	msq.perm = &perm[1];
+	msq.qbytes = 16384;
+	msq.n_messages = 1;
+	msq.messages = msgs_;
+	ipc.n_sysctls = 1;
+	ipc.sysctls = limits;
+	ipc.n_shm = 1;
+	ipc.shm = shms;
+	ipc.n_msq = 1;
+	ipc.msq = msqs;
 	time_ns__init(&time);
 	time.monotonic_sec = 1000;
 	time.boottime_sec = -3;

@@ -10,6 +10,10 @@
 #   ahead of the host's: after restore they are still exactly 1000 s ahead
 #   (through the vdso and the system call) and went on from where they
 #   were, and a child forked after the restore is born in the namespace.
+# ipc_*: w_ipc fills an ipc namespace of its own (segments with contents,
+#   ids with sequence numbers, keys, modes and owners; a queue with typed
+#   messages; a raised limit) and checks every one after restore; a child
+#   shares the namespace.
 # refused_time_outsider: w_timens outsider, a time namespace made by one
 #   child (unshare) and entered by its sibling (setns), is refused at dump
 #   by check_tree, naming both; the tree runs on and passes.
@@ -17,11 +21,14 @@
 #   sh, checked with nsenter -u hostname; unshare -T with offsets, checked
 #   with /proc/PID/timens_offsets and nsenter -T cat /proc/uptime; unshare
 #   -i, an empty ipc namespace that is not the host's (a segment made in
-#   the host's must not show in it); each must be in a namespace of its own
+#   the host's must not show in it), and one where ipcmk made segments and
+#   a queue and sh raised a limit: nsenter ipcs shows the same before the
+#   dump and after the restore.  Each must be in a namespace of its own
 #   after restore, not cr's.
-# refused_*: a network, mount, cgroup or user namespace of its own, and an
-#   ipc namespace that holds a SysV segment (made with ipcmk), are refused
-#   at dump, naming the pid and the namespace, and the process is left
+# refused_*: a network, mount, cgroup or user namespace of its own, an ipc
+#   namespace that holds a SysV semaphore set (ipcmk -S) or a POSIX message
+#   queue (w_ipc mqueue), are refused at dump, naming the pid and the
+#   namespace, and the process is left
 #   running untraced, still asleep (its clock_nanosleep goes on through
 #   restart_syscall, as after any stop).
 source "$(dirname "$0")/lib.sh"
@@ -122,7 +129,50 @@ unshare_ipc() {
 		{ REASON="the host's segment $shmid shows in the restored ipc namespace: $listing"; return 1; }
 }
 
+ipcs_of() {
+	nsenter -t "$WL_PID" -i ipcs -m -q
+	nsenter -t "$WL_PID" -i cat /proc/sys/kernel/msgmnb
+}
+
+unshare_ipc_objects() {
+	local before after
+	real_start unshare -i sh -c 'ipcmk -M 8192 -p 0640 >/dev/null && ipcmk -M 100 >/dev/null &&
+		ipcmk -Q -p 0600 >/dev/null && echo 65536 > /proc/sys/kernel/msgmnb && exec sleep 1000' || return 1
+	before=$(ipcs_of)
+	grep -q "^0x.* 640 .* 8192 " <<<"$before" || { REASON="control: no segment in $before"; return 1; }
+	real_roundtrip || return 1
+	own_namespace ipc || return 1
+	after=$(ipcs_of)
+	[ "$after" = "$before" ] ||
+		{ REASON="ipcs after restore differs: $(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | tr '\n' ' ')"; return 1; }
+}
+
+ipc_outside() {
+	wl_start w_ipc || return 1
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" || return 1
+	cr_restore_detached restore "$CASE_TMP/img" || return 1
+	own_namespace ipc || return 1
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
 # ---- refused --------------------------------------------------------------------------
+
+refused_mqueue() {
+	local img=$CASE_TMP/img
+	wl_start w_ipc mqueue || return 1
+	if cr_run dump dump "$WL_PID" -D "$img"; then
+		REASON="cr dump of an ipc namespace with a POSIX message queue succeeded"
+		return 1
+	fi
+	grep -qF "pid $WL_PID: its ipc namespace: it holds 1 POSIX message queue (/w_ipc)" "$CR_ERR" ||
+		{ REASON="the error does not name the queue: $(last_line "$CR_ERR")"; return 1; }
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
 
 # refused WHAT CMD...: the dump of the program fails naming its pid and WHAT;
 # it runs on untraced, still in its sleep, and no dump is left.
@@ -180,13 +230,19 @@ run_case timens_roundtrip case_roundtrip w_timens
 run_case timens_twice case_twice w_timens
 run_case timens_outsider_control case_control w_timens outsider
 run_case refused_time_outsider refused_outsider
+run_case ipc_control case_control w_ipc
+run_case ipc_sabotaged case_sabotaged shm "contents of segment S1" w_ipc
+run_case ipc_outside ipc_outside
+run_case ipc_twice case_twice w_ipc
 run_case unshare_uts unshare_uts
 run_case unshare_time unshare_time
 run_case unshare_ipc unshare_ipc
+run_case unshare_ipc_objects unshare_ipc_objects
 run_case refused_net refused "network namespace differs from cr's: unsupported" unshare -n sleep 1000
 run_case refused_mnt refused "mount namespace differs from cr's: unsupported" unshare -m sleep 1000
 run_case refused_cgroup refused "cgroup namespace differs from cr's: unsupported" unshare -C sleep 1000
 run_case refused_user refused "user namespace differs from cr's: unsupported" unshare -U sleep 1000
-run_case refused_ipc_objects refused "ipc namespace: it holds 1 SysV shared memory segment" \
-	unshare -i sh -c 'ipcmk -M 4096 >/dev/null && exec sleep 1000'
+run_case refused_ipc_semaphores refused "ipc namespace: it holds 1 SysV semaphore set" \
+	unshare -i sh -c 'ipcmk -S 3 >/dev/null && exec sleep 1000'
+run_case refused_ipc_mqueue refused_mqueue
 finish_tests

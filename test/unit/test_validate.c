@@ -44,7 +44,7 @@
 #define N_PM      2
 #define N_FILES   2
 #define N_FDS     3
-#define N_NS      2
+#define N_NS      3
 #define XSTATE    576            /* legacy area and XSAVE header */
 #define USER_TOP  0x00007ffffffff000ULL
 
@@ -72,9 +72,15 @@ struct model {
 	FdEntry fds[N_FDS + 1], *fd_ptrs[N_FDS + 1];
 	size_t n_fds;
 	size_t n_pages;              /* page data written to pages-PID.img */
-	NsEntry ns[N_NS], *ns_ptrs[N_NS];   /* a uts and a time namespace */
+	NsEntry ns[N_NS], *ns_ptrs[N_NS];   /* a uts, a time and an ipc namespace */
 	UtsNs uts_ns;
 	TimeNs time_ns;
+	IpcNs ipc_ns;
+	IpcSysctl sysctl, *sysctl_ptrs[1];
+	SysvPerm shm_perm, msq_perm;
+	SysvShm shm, *shm_ptrs[1];
+	SysvMsq msq, *msq_ptrs[1];
+	SysvMsg msg, *msg_ptrs[1];
 	NsRefs ns_refs;
 };
 
@@ -234,8 +240,46 @@ static void model_ns(struct model *m)
 	m->time_ns.boot_id = "0b44750c-ae3a-4e1e-a06c-ffbf881c1f8e";
 	m->ns[1].kind = NS_KIND__NS_TIME;
 	m->ns[1].time = &m->time_ns;
+	ipc_ns__init(&m->ipc_ns);
+	ipc_sysctl__init(&m->sysctl);
+	m->sysctl.name = "kernel/msgmnb";
+	m->sysctl.value = "20000";
+	m->sysctl_ptrs[0] = &m->sysctl;
+	m->ipc_ns.n_sysctls = 1;
+	m->ipc_ns.sysctls = m->sysctl_ptrs;
+	sysv_perm__init(&m->shm_perm);
+	m->shm_perm.key = 0x1234;
+	m->shm_perm.id = 65541;
+	m->shm_perm.mode = 0640;
+	sysv_shm__init(&m->shm);
+	m->shm.perm = &m->shm_perm;
+	m->shm.size = 8192;
+	m->shm.contents.data = (uint8_t *)"contents";
+	m->shm.contents.len = 8;
+	m->shm_ptrs[0] = &m->shm;
+	m->ipc_ns.n_shm = 1;
+	m->ipc_ns.shm = m->shm_ptrs;
+	sysv_perm__init(&m->msq_perm);
+	m->msq_perm.id = 2;
+	m->msq_perm.mode = 0600;
+	sysv_msg__init(&m->msg);
+	m->msg.type = 7;
+	m->msg.text.data = (uint8_t *)"message";
+	m->msg.text.len = 7;
+	m->msg_ptrs[0] = &m->msg;
+	sysv_msq__init(&m->msq);
+	m->msq.perm = &m->msq_perm;
+	m->msq.qbytes = 16384;
+	m->msq.n_messages = 1;
+	m->msq.messages = m->msg_ptrs;
+	m->msq_ptrs[0] = &m->msq;
+	m->ipc_ns.n_msq = 1;
+	m->ipc_ns.msq = m->msq_ptrs;
+	m->ns[2].kind = NS_KIND__NS_IPC;
+	m->ns[2].ipc = &m->ipc_ns;
 	ns_refs__init(&m->ns_refs);
 	m->ns_refs.uts = 1;
+	m->ns_refs.ipc = 3;
 	m->ns_refs.time = m->ns_refs.time_for_children = 2;
 	m->core.ns = &m->ns_refs;
 }
@@ -864,6 +908,7 @@ static void test_restore_refuses_bad_ns(void **state)
 {
 	struct fixture *f = *state;
 	char name[IMG_NAME_MAX];
+	static uint8_t big[9000];
 
 	f->m->uts_ns.hostname = "a-hostname-that-is-longer-than-the-sixty-four-bytes-a-kernel-keeps";
 	expect_model_refused(f, "ns.img", "a hostname is longer than 64 bytes");
@@ -885,7 +930,26 @@ static void test_restore_refuses_bad_ns(void **state)
 	expect_model_refused(f, "ns.img", "a dumped clock is out of range");
 	f->m->time_ns.boot_id = "short";
 	expect_model_refused(f, "ns.img", "a boot id is malformed");
-	f->m->ns_refs.uts = 3;
+	f->m->sysctl.name = "kernel/core_pattern";
+	expect_model_refused(f, "ns.img", "an ipc namespace sets a limit that is no ipc limit");
+	f->m->sysctl.value = "|/bin/sh";
+	expect_model_refused(f, "ns.img", "a limit's value is not a number");
+	f->m->shm.contents.data = big;
+	f->m->shm.contents.len = sizeof(big);
+	expect_model_refused(f, "ns.img", "a segment holds more contents than its size");
+	f->m->shm.size = 0;
+	expect_model_refused(f, "ns.img", "a segment is empty");
+	f->m->shm_perm.mode = 01777;
+	expect_model_refused(f, "ns.img", "a segment's mode has more than permission bits");
+	f->m->shm.perm = NULL;
+	expect_model_refused(f, "ns.img", "a segment has no key and id");
+	f->m->msq_perm.id = -1;
+	expect_model_refused(f, "ns.img", "a queue's id is negative");
+	f->m->msg.type = 0;
+	expect_model_refused(f, "ns.img", "a message has type 0");
+	f->m->msq.qbytes = 3;
+	expect_model_refused(f, "ns.img", "the messages overflow their queue");
+	f->m->ns_refs.uts = 4;
 	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "a process names a namespace ns.img lacks");
 	f->m->ns_refs.ipc = 1;
 	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "a process's ipc namespace is a uts namespace");
