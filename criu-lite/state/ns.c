@@ -391,6 +391,23 @@ static uint32_t add_ns(struct dump_ctx *ctx, NsEntry *e)
 	return e->id;
 }
 
+/* Namespaces belong to threads: a thread that unshared one alone cannot
+ * come back, since restore makes threads with clone from the main thread,
+ * in its namespaces. */
+static int check_threads(const struct dump_task *t, const struct ns_type *type, uint64_t ino, cr_error_t *err)
+{
+	for (size_t i = 1; i < t->n_threads; i++) {
+		uint64_t theirs;
+
+		if (proc_read_ns(t->threads[i].tid, type->name, &theirs, err) < 0)
+			return -1;
+		if (theirs != ino)
+			return cr_error(err, 0, "pid %d thread %d: its %s differs from its main thread's: unsupported "
+					"(a thread in a namespace of its own)", t->pid, t->threads[i].tid, type->what);
+	}
+	return 0;
+}
+
 /* The entry of t's namespace of that type, 0 if it is cr's own. */
 static int collect_one(struct dump_ctx *ctx, struct dump_task *t, const struct ns_type *type, uint32_t *id,
 		       cr_error_t *err)
@@ -406,7 +423,7 @@ static int collect_one(struct dump_ctx *ctx, struct dump_task *t, const struct n
 		cr_error_release(err);   /* this kernel has no such namespace */
 		return 0;
 	}
-	if (proc_read_ns(t->pid, type->name, &theirs, err) < 0)
+	if (proc_read_ns(t->pid, type->name, &theirs, err) < 0 || check_threads(t, type, theirs, err) < 0)
 		return -1;
 	if (theirs == mine)
 		return 0;
@@ -535,9 +552,28 @@ static int ns_validate(const struct restore_ctx *ctx, const struct restore_task 
 /* A process whose core names no namespace is in cr's own. */
 static const NsRefs no_refs = NS_REFS__INIT;
 
+/* Every kind of namespace the images hold exists on this kernel (a time
+ * namespace needs Linux 5.6 and CONFIG_TIME_NS): checked before any
+ * process is created. */
+static int check_kernel(const struct restore_ctx *ctx, cr_error_t *err)
+{
+	const struct img_msgs *m = &ctx->img[CR_IMG_NS];
+
+	for (size_t i = 0; i < m->n; i++) {
+		const struct ns_kind_ops *k = ops_of(((const NsEntry *)m->v[i])->kind);
+
+		if (access(k->own, F_OK) < 0)
+			return cr_error(err, errno, "ns.img holds a %s, and this kernel has none (%s)", k->what, k->own);
+	}
+	return 0;
+}
+
 static int ns_plan(struct restore_ctx *ctx, cr_error_t *err)
 {
 	cleanup_free struct ns_node *nodes = xcalloc(ctx->n_tasks, sizeof(*nodes));
+
+	if (check_kernel(ctx, err) < 0)
+		return -1;
 
 	for (size_t i = 0; i < ctx->n_tasks; i++) {
 		const struct restore_task *t = &ctx->tasks[i];

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # t_ns: namespaces come back, or the dump refuses them by name.
 # uts_*: w_uts, a tree across three uts namespaces (one shared by a child,
-#   one of a child's own, and a grandchild that went back into the first
-#   with setns), each process with a hostname and domainname drawn from
-#   the token; after restore each checks uname() and which processes share
-#   a namespace.  Also two hops in a row, and --leave-running (the dump's
+#   one of a child's own, a grandchild that went back into the first with
+#   setns, and one that went back into the host's), each process with a
+#   hostname and domainname drawn from the token; after restore each checks
+#   uname() and which processes share a namespace.  Also two hops in a row, and --leave-running (the dump's
 #   helper that enters a namespace must leave it as it was).
 # timens_*: w_timens, a child in a time namespace whose clocks run 1000 s
 #   ahead of the host's: after restore they are still exactly 1000 s ahead
@@ -14,6 +14,8 @@
 #   ids with sequence numbers, keys, modes and owners; a queue with typed
 #   messages; a raised limit) and checks every one after restore; a child
 #   shares the namespace.
+# refused_thread: a thread of w_uts unshared a uts namespace of its own:
+#   refused naming the thread, and the workload passes afterwards.
 # refused_time_outsider: w_timens outsider, a time namespace made by one
 #   child (unshare) and entered by its sibling (setns), is refused at dump
 #   by check_tree, naming both; the tree runs on and passes.
@@ -159,6 +161,22 @@ ipc_outside() {
 
 # ---- refused --------------------------------------------------------------------------
 
+refused_thread() {
+	local img=$CASE_TMP/img tid
+	wl_start w_uts thread || return 1
+	read -r tid < "$WL_DIR/thread"
+	if cr_run dump dump "$WL_PID" -D "$img"; then
+		REASON="cr dump of a thread in a uts namespace of its own succeeded"
+		return 1
+	fi
+	grep -qF "pid $WL_PID thread $tid: its uts namespace differs from its main thread's: unsupported" "$CR_ERR" ||
+		{ REASON="the error does not name thread $tid: $(last_line "$CR_ERR")"; return 1; }
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
 refused_mqueue() {
 	local img=$CASE_TMP/img
 	wl_start w_ipc mqueue || return 1
@@ -245,4 +263,5 @@ run_case refused_user refused "user namespace differs from cr's: unsupported" un
 run_case refused_ipc_semaphores refused "ipc namespace: it holds 1 SysV semaphore set" \
 	unshare -i sh -c 'ipcmk -S 3 >/dev/null && exec sleep 1000'
 run_case refused_ipc_mqueue refused_mqueue
+run_case refused_thread refused_thread
 finish_tests

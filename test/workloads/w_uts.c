@@ -1,5 +1,5 @@
 /*
- * w_uts STATE_DIR
+ * w_uts STATE_DIR [thread]
  *
  * A tree across three uts namespaces, each with a hostname and domainname
  * drawn from the token (a re-executed program could not know them):
@@ -9,13 +9,17 @@
  *   └─ B  unshare(CLONE_NEWUTS), hostname b-TOKEN      U2
  *      ├─ C  setns back into R's namespace             U1 (not its parent's:
  *      │                                                its grandparent's)
- *      └─ D  forked after: shares B's                  U2
+ *      ├─ D  forked after: shares B's                  U2
+ *      └─ E  setns into the host's (cr's)              the host's
  *
  * On the trigger R asks every other process (a byte each on one pipe) for
  * its uname() and the identity of its uts namespace (/proc/self/ns/uts),
  * and checks its own: the names, which processes share a namespace and
  * which do not.  A restore that put any of them in the restorer's
  * namespace, made one namespace twice or none, fails here.
+ *
+ * "thread": a thread of R unshares a uts namespace of its own (its tid in
+ * STATE_DIR/thread), which cr refuses.
  *
  * Sabotage "hostname": R changes its hostname before the checks.
  */
@@ -24,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <sched.h>
 #include <stdio.h>
@@ -33,7 +38,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define N_OTHERS 4   /* A, B, C, D */
+#define N_OTHERS 5   /* A, B, C, D, E */
 
 struct member {
 	char role;
@@ -42,6 +47,8 @@ struct member {
 };
 
 static char r_host[64], r_dom[64], b_host[64], b_dom[64];
+static struct utsname host;       /* before R left the host's namespace */
+static unsigned long long host_ino;
 static int cmd[2], answer[2];
 
 static unsigned long long own_ino(void)
@@ -95,33 +102,42 @@ static void reap_all(void)
 		;
 }
 
-static __attribute__((noreturn)) void b_main(int r_ns)
-{
-	pid_t pid;
+static int r_ns = -1, host_ns = -1;   /* in B until its children are forked */
 
+/* A child of B that enters the namespace fd ns (unless -1) and serves as
+ * role, keeping no nsfs fd (nothing cr dumps). */
+static void fork_into(int ns, char role)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		say("B setup failed: fork: %s\n", strerror(errno));
+		_exit(2);
+	}
+	if (pid > 0)
+		return;
+	if (ns >= 0 && setns(ns, CLONE_NEWUTS) < 0) {
+		say("%c setup failed: setns: %s\n", role, strerror(errno));
+		_exit(2);
+	}
+	close(r_ns);
+	close(host_ns);
+	serve(role);
+	_exit(0);
+}
+
+static __attribute__((noreturn)) void b_main(void)
+{
 	if (unshare(CLONE_NEWUTS) < 0 || set_names(b_host, b_dom) < 0) {
 		say("B setup failed: %s\n", strerror(errno));
 		_exit(2);
 	}
-	pid = fork();
-	if (pid == 0) {   /* C: back into R's namespace */
-		if (setns(r_ns, CLONE_NEWUTS) < 0) {
-			say("C setup failed: setns: %s\n", strerror(errno));
-			_exit(2);
-		}
-		close(r_ns);
-		serve('C');
-		_exit(0);
-	}
-	close(r_ns);   /* an nsfs fd is nothing cr dumps */
-	if (pid < 0 || (pid = fork()) < 0) {
-		say("B setup failed: fork: %s\n", strerror(errno));
-		_exit(2);
-	}
-	if (pid == 0) {
-		serve('D');
-		_exit(0);
-	}
+	fork_into(r_ns, 'C');    /* back into R's namespace */
+	fork_into(host_ns, 'E'); /* into the host's */
+	close(r_ns);
+	close(host_ns);
+	r_ns = host_ns = -1;
+	fork_into(-1, 'D');
 	serve('B');
 	reap_all();
 	_exit(0);
@@ -159,9 +175,31 @@ static int read_lines(char lines[][256], int n)
 	return 0;
 }
 
+static void *thread_main(void *arg)
+{
+	(void)arg;
+	if (unshare(CLONE_NEWUTS) == 0 && set_names("thread", "thread") == 0)
+		wl_write_file("thread", "%d\n", (int)gettid());
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static void start_thread(void)
+{
+	pthread_t th;
+	char tid[16];
+
+	if (pthread_create(&th, NULL, thread_main, NULL) != 0)
+		wl_fatal("pthread_create");
+	for (int i = 0; i < 1000 && wl_read_file("thread", tid, sizeof(tid)) <= 0; i++)
+		usleep(10000);
+	if (wl_read_file("thread", tid, sizeof(tid)) <= 0)
+		wl_fatal("the thread did not make its namespace");
+}
+
 static void setup(void)
 {
-	int r_ns;
 	pid_t pid;
 	char lines[N_OTHERS][256];
 
@@ -171,10 +209,14 @@ static void setup(void)
 	snprintf(b_dom, sizeof(b_dom), "bd-%llx", (unsigned long long)wl_seed(3));
 	if (pipe(cmd) < 0 || pipe(answer) < 0)
 		wl_fatal("pipe: %s", strerror(errno));
-	if (unshare(CLONE_NEWUTS) < 0 || set_names(r_host, r_dom) < 0)
+	uname(&host);
+	host_ino = own_ino();
+	host_ns = open("/proc/self/ns/uts", O_RDONLY | O_CLOEXEC);
+	if (host_ns < 0 || unshare(CLONE_NEWUTS) < 0 || set_names(r_host, r_dom) < 0)
 		wl_fatal("own uts namespace: %s", strerror(errno));
 	pid = fork();
 	if (pid == 0) {
+		close(host_ns);
 		serve('A');
 		_exit(0);
 	}
@@ -183,8 +225,9 @@ static void setup(void)
 		wl_fatal("fork or open ns: %s", strerror(errno));
 	pid = fork();
 	if (pid == 0)
-		b_main(r_ns);
+		b_main();
 	close(r_ns);
+	close(host_ns);
 	if (pid < 0)
 		wl_fatal("fork: %s", strerror(errno));
 	if (read_lines(lines, N_OTHERS) < 0)
@@ -212,7 +255,7 @@ static void check(void)
 {
 	char lines[N_OTHERS][256];
 	struct member m[N_OTHERS], self = { .role = 'R' };
-	const struct member *a, *b, *c, *d;
+	const struct member *a, *b, *c, *d, *e;
 	struct utsname u;
 
 	if (wl_read_file("sabotage", lines[0], sizeof(lines[0])) > 0 && strncmp(lines[0], "hostname", 8) == 0)
@@ -225,8 +268,8 @@ static void check(void)
 		if (sscanf(lines[i], "%c %79s %79s %llu", &m[i].role, m[i].host, m[i].dom, &m[i].ino) != 4)
 			wl_check(false, "bad answer: %s", lines[i]);
 	}
-	a = find(m, 'A'), b = find(m, 'B'), c = find(m, 'C'), d = find(m, 'D');
-	if (!wl_check(a && b && c && d, "not every process answered"))
+	a = find(m, 'A'), b = find(m, 'B'), c = find(m, 'C'), d = find(m, 'D'), e = find(m, 'E');
+	if (!wl_check(a && b && c && d && e, "not every process answered"))
 		return;
 	uname(&u);
 	snprintf(self.host, sizeof(self.host), "%s", u.nodename);
@@ -237,6 +280,8 @@ static void check(void)
 	check_names(c, 'C', r_host, r_dom);
 	check_names(b, 'B', b_host, b_dom);
 	check_names(d, 'D', b_host, b_dom);
+	check_names(e, 'E', host.nodename, host.domainname);
+	wl_check(e->ino == host_ino, "E (%llu) is not in the host's uts namespace (%llu)", e->ino, host_ino);
 	wl_check(a->ino == self.ino && c->ino == self.ino, "A (%llu) and C (%llu) are not in R's uts namespace (%llu)",
 		 a->ino, c->ino, self.ino);
 	wl_check(d->ino == b->ino, "D (%llu) is not in B's uts namespace (%llu)", d->ino, b->ino);
@@ -247,6 +292,8 @@ int main(int argc, char **argv)
 {
 	wl_init(argc, argv);
 	setup();
+	if (argc > 2 && strcmp(argv[2], "thread") == 0)
+		start_thread();
 	wl_ready();
 	wl_wait_trigger();
 	check();
