@@ -16,8 +16,8 @@
  * Restore: each namespace is created once, by the lowest common ancestor
  * of the processes in it, in before_fork: it unshares, configures the new
  * namespace (hostname, ipc objects, clock offsets, which can only be
- * written before any process is in it), keeps an fd of it that every process forked below
- * inherits, and goes back to its own.  Then each process whose namespace is
+ * written before any process is in it), keeps an fd of it that every
+ * process forked below inherits, and goes back to its own.  Then each process whose namespace is
  * not the one it was born in (its parent's; for a time namespace, its
  * parent's time namespace for children) enters it with setns: siblings
  * and cousins share one namespace that way too.
@@ -108,9 +108,17 @@ static uint32_t *slot_ref(NsRefs *refs, enum ns_slot slot)
 	}
 }
 
+/* 0 (cr's own) for no references at all. */
 static uint32_t ref_of(const NsRefs *refs, enum ns_slot slot)
 {
-	return refs ? *slot_ref((NsRefs *)refs, slot) : 0;
+	if (refs == NULL)
+		return 0;
+	switch (slot) {
+	case SLOT_UTS: return refs->uts;
+	case SLOT_IPC: return refs->ipc;
+	case SLOT_TIME: return refs->time;
+	default: return refs->time_for_children;
+	}
 }
 
 /* -------------------------------------------- the plan: who creates what
