@@ -16,10 +16,11 @@
  * attached (the attachment is the process's mapping), locked or removed,
  * and segments above SHM_MAX.
  *
- * Restore, in the new namespace: the limits, then each object created at
- * its id (/proc/sys/kernel/{shm,msg}_next_id, read once by the next
- * create) with its key and mode, filled, and given its owner (IPC_SET).
- * The creator (cuid, cgid, cpid) and the times are the restorer's. */
+ * Restore, in the new namespace: each object created at its id
+ * (/proc/sys/kernel/{shm,msg}_next_id, read once by the next create)
+ * with its key and mode, filled, and given its owner (IPC_SET); then the
+ * limits (see ipcns_restore for why after).  The creator (cuid, cgid,
+ * cpid) and the times are the restorer's. */
 #include "state/ipcns.h"
 #include "os/nsenter.h"
 #include "os/util.h"
@@ -30,6 +31,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/msg.h>
@@ -51,6 +53,7 @@ static const char *const sysctls[] = {
 };
 
 #define N_SYSCTLS ARRAY_SIZE(sysctls)
+#define MSGMAX_INDEX 3   /* sysctls[3] is "kernel/msgmax" */
 
 /* ------------------------------------------------- the helpers, inside */
 
@@ -224,6 +227,45 @@ static int copy_queue(int id, uint64_t count, char *out, size_t size, size_t *of
 	return 0;
 }
 
+/* MSG_COPY copies no message longer than the namespace's msgmax, which
+ * may have been lowered below messages queued before: it is raised to the
+ * largest queue's bytes for the copy, and put back. */
+static int set_msgmax(const char *value)
+{
+	int fd = open("/proc/sys/kernel/msgmax", O_WRONLY | O_CLOEXEC);
+	ssize_t len = (ssize_t)strlen(value), n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, value, (size_t)len);
+	close(fd);
+	return n == len ? 0 : -1;
+}
+
+static int copy_queues(const struct ipc_list *l, char *out, size_t size, size_t *off)
+{
+	const char *msgmax = l->sysctl[MSGMAX_INDEX];
+	unsigned long long need = 0;
+	char raised[24];
+	bool raise;
+	int ret = 0, saved;
+
+	for (int i = 0; i < l->n_msq; i++)
+		if (l->msq[i].ds.__msg_cbytes > need)
+			need = l->msq[i].ds.__msg_cbytes;
+	raise = need > strtoull(msgmax, NULL, 10);
+	snprintf(raised, sizeof(raised), "%llu", need);
+	if (raise && set_msgmax(raised) < 0)
+		return -1;
+	for (int i = 0; i < l->n_msq && ret == 0; i++)
+		ret = copy_queue(l->msq[i].id, l->msq[i].ds.msg_qnum, out, size, off);
+	saved = errno;
+	if (raise && set_msgmax(msgmax) < 0)
+		return -1;
+	errno = saved;
+	return ret;
+}
+
 static int copy_inside(void *arg, void *out, size_t size, const char **what)
 {
 	const struct ipc_list *l = ((struct copy_job *)arg)->l;
@@ -234,10 +276,7 @@ static int copy_inside(void *arg, void *out, size_t size, const char **what)
 		if (copy_segment(l->shm[i].id, l->shm[i].ds.shm_segsz, out, size, &off) < 0)
 			return -1;
 	*what = "copy the messages of a queue (MSG_COPY needs CONFIG_CHECKPOINT_RESTORE)";
-	for (int i = 0; i < l->n_msq; i++)
-		if (copy_queue(l->msq[i].id, l->msq[i].ds.msg_qnum, out, size, &off) < 0)
-			return -1;
-	return 0;
+	return copy_queues(l, out, size, &off);
 }
 
 /* -------------------------------------------------------- dump, in cr */
@@ -578,11 +617,11 @@ static int send_all(int id, const SysvMsq *q, cr_error_t *err)
 
 /* A queue takes its size (msg_qbytes) from msgmnb when it is made:
  * msgmnb is set to it for the while, which needs no privilege, where
- * raising msg_qbytes later would (CAP_SYS_RESOURCE). */
-static int make_queue(const IpcNs *ipc, const SysvMsq *q, cr_error_t *err)
+ * raising msg_qbytes later would (CAP_SYS_RESOURCE).  The dumped msgmnb
+ * is written with the other limits, after every object. */
+static int make_queue(const SysvMsq *q, cr_error_t *err)
 {
 	const SysvPerm *p = q->perm;
-	const char *msgmnb = sysctl_value(ipc, "kernel/msgmnb");
 	struct msqid_ds ds;
 	char qbytes[24];
 	int id;
@@ -595,7 +634,7 @@ static int make_queue(const IpcNs *ipc, const SysvMsq *q, cr_error_t *err)
 		return cr_error(err, errno, "msgget key 0x%08x", (unsigned)p->key);
 	if (id != p->id)
 		return cr_error(err, 0, "msgget gave id %d, not %d", id, p->id);
-	if (send_all(id, q, err) < 0 || (msgmnb != NULL && write_sysctl("kernel/msgmnb", msgmnb, err) < 0))
+	if (send_all(id, q, err) < 0)
 		return -1;
 	if (msgctl(id, IPC_STAT, &ds) < 0)
 		return cr_error(err, errno, "msgctl(IPC_STAT) id %d", id);
@@ -607,24 +646,42 @@ static int make_queue(const IpcNs *ipc, const SysvMsq *q, cr_error_t *err)
 	return 0;
 }
 
-/* shm_rmid_forced last: set, it would remove segments nobody attaches. */
+/* While the objects are made, a fresh namespace's limits (as large as
+ * they go, but msgmax) let them be: msgmax is raised for the while to the
+ * longest message.  The dumped limits come after, which may be lower than
+ * what the objects needed (a limit lowered once they existed), and
+ * shm_rmid_forced last of them: set, it removes segments nobody has
+ * attached. */
+static int raise_msgmax(const IpcNs *ipc, cr_error_t *err)
+{
+	const char *dumped = sysctl_value(ipc, "kernel/msgmax");
+	size_t longest = dumped ? strtoull(dumped, NULL, 10) : 0;
+	char value[24];
+
+	for (size_t i = 0; i < ipc->n_msq; i++)
+		for (size_t k = 0; k < ipc->msq[i]->n_messages; k++)
+			if (ipc->msq[i]->messages[k]->text.len > longest)
+				longest = ipc->msq[i]->messages[k]->text.len;
+	if (longest == 0)
+		return 0;
+	snprintf(value, sizeof(value), "%zu", longest);
+	return write_sysctl("kernel/msgmax", value, err);
+}
+
 int ipcns_restore(const IpcNs *ipc, cr_error_t *err)
 {
-	const char *rmid_forced = sysctl_value(ipc, "kernel/shm_rmid_forced");
-
-	for (size_t i = 0; i < ipc->n_sysctls; i++)
-		if (strcmp(ipc->sysctls[i]->name, "kernel/shm_rmid_forced") != 0 &&
-		    write_sysctl(ipc->sysctls[i]->name, ipc->sysctls[i]->value, err) < 0)
-			return -1;
+	if (raise_msgmax(ipc, err) < 0)
+		return -1;
 	for (size_t i = 0; i < ipc->n_shm; i++)
 		if (make_segment(ipc->shm[i], err) < 0)
 			return cr_error_wrap(err, "SysV shared memory segment key 0x%08x id %d",
 					     (unsigned)ipc->shm[i]->perm->key, ipc->shm[i]->perm->id);
 	for (size_t i = 0; i < ipc->n_msq; i++)
-		if (make_queue(ipc, ipc->msq[i], err) < 0)
+		if (make_queue(ipc->msq[i], err) < 0)
 			return cr_error_wrap(err, "SysV message queue key 0x%08x id %d",
 					     (unsigned)ipc->msq[i]->perm->key, ipc->msq[i]->perm->id);
-	if (rmid_forced != NULL && write_sysctl("kernel/shm_rmid_forced", rmid_forced, err) < 0)
-		return -1;
+	for (size_t i = 0; i < ipc->n_sysctls; i++)
+		if (write_sysctl(ipc->sysctls[i]->name, ipc->sysctls[i]->value, err) < 0)
+			return -1;
 	return 0;
 }

@@ -12,8 +12,9 @@
 #   were, and a child forked after the restore is born in the namespace.
 # ipc_*: w_ipc fills an ipc namespace of its own (segments with contents,
 #   ids with sequence numbers, keys, modes and owners; a queue with typed
-#   messages; a raised limit) and checks every one after restore; a child
-#   shares the namespace.
+#   messages; a raised limit, and two lowered below what its objects
+#   needed) and checks every one after restore; a child shares the
+#   namespace.
 # refused_thread: a thread of w_uts unshared a uts namespace of its own:
 #   refused naming the thread, and the workload passes afterwards.
 # refused_time_outsider: w_timens outsider, a time namespace made by one
@@ -28,9 +29,9 @@
 #   dump and after the restore.  Each must be in a namespace of its own
 #   after restore, not cr's.
 # refused_*: a network, mount, cgroup or user namespace of its own, an ipc
-#   namespace that holds a SysV semaphore set (ipcmk -S) or a POSIX message
-#   queue (w_ipc mqueue), are refused at dump, naming the pid and the
-#   namespace, and the process is left
+#   namespace that holds a SysV semaphore set (ipcmk -S), a POSIX message
+#   queue or an attached segment (w_ipc mqueue, attached), are refused at
+#   dump, naming the pid and the namespace, and the process is left
 #   running untraced, still asleep (its clock_nanosleep goes on through
 #   restart_syscall, as after any stop).
 source "$(dirname "$0")/lib.sh"
@@ -177,15 +178,16 @@ refused_thread() {
 	wl_await_exit
 }
 
-refused_mqueue() {
+# refused_ipc MODE TEXT: w_ipc in MODE is refused, the error saying TEXT.
+refused_ipc() {
 	local img=$CASE_TMP/img
-	wl_start w_ipc mqueue || return 1
+	wl_start w_ipc "$1" || return 1
 	if cr_run dump dump "$WL_PID" -D "$img"; then
-		REASON="cr dump of an ipc namespace with a POSIX message queue succeeded"
+		REASON="cr dump of w_ipc $1 succeeded"
 		return 1
 	fi
-	grep -qF "pid $WL_PID: its ipc namespace: it holds 1 POSIX message queue (/w_ipc)" "$CR_ERR" ||
-		{ REASON="the error does not name the queue: $(last_line "$CR_ERR")"; return 1; }
+	grep -qF "pid $WL_PID: its ipc namespace: " "$CR_ERR" && grep -qF "$2" "$CR_ERR" ||
+		{ REASON="the error does not name pid $WL_PID and say '$2': $(last_line "$CR_ERR")"; return 1; }
 	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
 	wl_trigger || return 1
 	wl_expect_pass || return 1
@@ -262,6 +264,7 @@ run_case refused_cgroup refused "cgroup namespace differs from cr's: unsupported
 run_case refused_user refused "user namespace differs from cr's: unsupported" unshare -U sleep 1000
 run_case refused_ipc_semaphores refused "ipc namespace: it holds 1 SysV semaphore set" \
 	unshare -i sh -c 'ipcmk -S 3 >/dev/null && exec sleep 1000'
-run_case refused_ipc_mqueue refused_mqueue
+run_case refused_ipc_mqueue refused_ipc mqueue "it holds 1 POSIX message queue (/w_ipc)"
+run_case refused_ipc_attached refused_ipc attached "is attached by 2 processes: unsupported"
 run_case refused_thread refused_thread
 finish_tests

@@ -9,11 +9,15 @@
  *   - segment S2 (IPC_PRIVATE): a page that starts with the token;
  *   - queue Q (key K2, mode 0600, at id Q_ID, sized by the raised
  *     msgmnb): messages of types 7, 1 and 3, the last one empty.
- * Its child C lives in the namespace too.  On the trigger R checks every
- * id, key, size, mode, owner, content, message (in order, with its type),
- * the limit, and that C finds S1 by its key.
+ * Then R lowers msgmax below the longest message and shmmni below the
+ * number of segments: limits that were lower than what the objects
+ * needed when they were made.  Its child C lives in the namespace too.  On
+ * the trigger R checks every id, key, size, mode, owner, content, message
+ * (in order, with its type), the three limits, and that C finds S1 by its
+ * key.
  *
  * "mqueue": R also opens a POSIX message queue, which cr refuses.
+ * "attached": R keeps S1 attached, which cr refuses.
  * Sabotage "shm": R changes a byte of S1 before the checks.
  */
 #include "wl.h"
@@ -37,6 +41,8 @@
 #define S1_DATA  (2 * 4096 + 7)     /* the rest stays zero */
 #define S2_SIZE  4096
 #define MSGMNB   20000
+#define MSGMAX   2048               /* below the 3000-byte message */
+#define SHMMNI   1                  /* below the two segments */
 #define S1_ID    (2 * 32768 + 5)
 #define Q_ID     (3 * 32768 + 2)
 
@@ -214,6 +220,10 @@ static void check(void)
 	check_queue();
 	wl_read_path("/proc/sys/kernel/msgmnb", limit, sizeof(limit));
 	wl_check(atoi(limit) == MSGMNB, "msgmnb of the namespace is %s, want %d", limit, MSGMNB);
+	wl_read_path("/proc/sys/kernel/msgmax", limit, sizeof(limit));
+	wl_check(atoi(limit) == MSGMAX, "msgmax of the namespace is %s, want %d", limit, MSGMAX);
+	wl_read_path("/proc/sys/kernel/shmmni", limit, sizeof(limit));
+	wl_check(atoi(limit) == SHMMNI, "shmmni of the namespace is %s, want %d", limit, SHMMNI);
 	if (wl_check(write(cmd[1], "c", 1) == 1, "write to the child") &&
 	    wl_check(read(answer[0], line, sizeof(line) - 1) > 0, "no answer from the child"))
 		sscanf(line, "%d %llu", &id, &ino);
@@ -224,6 +234,7 @@ static void check(void)
 int main(int argc, char **argv)
 {
 	bool mqueue = argc > 2 && strcmp(argv[2], "mqueue") == 0;
+	bool attached = argc > 2 && strcmp(argv[2], "attached") == 0;
 	pid_t child;
 	char c;
 
@@ -244,6 +255,10 @@ int main(int argc, char **argv)
 			wl_fatal("mq_open: %s", strerror(errno));
 		mq_close(mq);   /* the queue stays in the namespace */
 	}
+	if (attached && shmat(s1, NULL, SHM_RDONLY) == (void *)-1)
+		wl_fatal("shmat: %s", strerror(errno));
+	write_sysctl("/proc/sys/kernel/msgmax", MSGMAX);
+	write_sysctl("/proc/sys/kernel/shmmni", SHMMNI);
 	child = fork();
 	if (child < 0)
 		wl_fatal("fork: %s", strerror(errno));
