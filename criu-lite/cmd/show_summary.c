@@ -313,6 +313,31 @@ static void print_tree(FILE *out, const struct show_dump *d)
 
 /* --- namespaces ------------------------------------------------------------------------ */
 
+/* An ipc namespace's objects, one a line, without their contents. */
+static void print_ipc(FILE *out, const IpcNs *ipc)
+{
+	char size[32];
+
+	fprintf(out, "%zu limits, %zu shared memory segments, %zu message queues\n", ipc->n_sysctls, ipc->n_shm,
+		ipc->n_msq);
+	for (size_t i = 0; i < ipc->n_shm; i++) {
+		const SysvShm *s = ipc->shm[i];
+
+		if (s->perm != NULL)
+			fprintf(out, "         shm key 0x%08x id %d mode %04o owner %u:%u, %s (%zu bytes stored)\n",
+				(unsigned)s->perm->key, s->perm->id, s->perm->mode, s->perm->uid, s->perm->gid,
+				human_size(size, sizeof(size), s->size), s->contents.len);
+	}
+	for (size_t i = 0; i < ipc->n_msq; i++) {
+		const SysvMsq *q = ipc->msq[i];
+
+		if (q->perm != NULL)
+			fprintf(out, "         msg key 0x%08x id %d mode %04o owner %u:%u, %zu messages, at most %s\n",
+				(unsigned)q->perm->key, q->perm->id, q->perm->mode, q->perm->uid, q->perm->gid,
+				q->n_messages, human_size(size, sizeof(size), q->qbytes));
+	}
+}
+
 /* Every namespace of ns.img: its kind, identity at dump and what it holds. */
 static void print_namespaces(FILE *out, const struct show_dump *d)
 {
@@ -324,11 +349,14 @@ static void print_namespaces(FILE *out, const struct show_dump *d)
 	fprintf(out, "\nNamespaces other than cr's%s\n", im->n_msgs ? "" : ": none");
 	for (size_t i = 0; i < im->n_msgs; i++) {
 		const NsEntry *e = (const NsEntry *)im->msgs[i];
-		const ProtobufCMessage *what = e->uts ? &e->uts->base : e->ipc ? &e->ipc->base :
-					       e->time ? &e->time->base : NULL;
+		const ProtobufCMessage *what = e->uts ? &e->uts->base : e->time ? &e->time->base : NULL;
 
 		fprintf(out, "  %3u  %-5s inode %" PRIu64 "  ", e->id,
 			enum_short(kind, sizeof(kind), &ns_kind__descriptor, e->kind, "NS_"), e->inode);
+		if (e->ipc != NULL) {
+			print_ipc(out, e->ipc);
+			continue;
+		}
 		if (what != NULL)
 			print_compact(out, what);
 		fputc('\n', out);
