@@ -11,6 +11,7 @@
 #include "files.pb-c.h"
 #include "inventory.pb-c.h"
 #include "mm.pb-c.h"
+#include "ns.pb-c.h"
 #include "pstree.pb-c.h"
 
 #include <ctype.h>
@@ -310,6 +311,75 @@ static void print_tree(FILE *out, const struct show_dump *d)
 	free(t.pids);
 }
 
+/* --- namespaces ------------------------------------------------------------------------ */
+
+/* An ipc namespace's objects, one a line, without their contents. */
+static void print_ipc(FILE *out, const IpcNs *ipc)
+{
+	char size[32];
+
+	fprintf(out, "%zu limits, %zu shared memory segments, %zu message queues\n", ipc->n_sysctls, ipc->n_shm,
+		ipc->n_msq);
+	for (size_t i = 0; i < ipc->n_shm; i++) {
+		const SysvShm *s = ipc->shm[i];
+
+		if (s->perm != NULL)
+			fprintf(out, "         shm key 0x%08x id %d mode %04o owner %u:%u, %s (%zu bytes stored)\n",
+				(unsigned)s->perm->key, s->perm->id, s->perm->mode, s->perm->uid, s->perm->gid,
+				human_size(size, sizeof(size), s->size), s->contents.len);
+	}
+	for (size_t i = 0; i < ipc->n_msq; i++) {
+		const SysvMsq *q = ipc->msq[i];
+
+		if (q->perm != NULL)
+			fprintf(out, "         msg key 0x%08x id %d mode %04o owner %u:%u, %zu messages, at most %s\n",
+				(unsigned)q->perm->key, q->perm->id, q->perm->mode, q->perm->uid, q->perm->gid,
+				q->n_messages, human_size(size, sizeof(size), q->qbytes));
+	}
+}
+
+/* Every namespace of ns.img: its kind, identity at dump and what it holds. */
+static void print_namespaces(FILE *out, const struct show_dump *d)
+{
+	const struct show_image *im = show_find(d, CR_IMG_NS, 0);
+	char kind[32];
+
+	if (im == NULL)
+		return;
+	fprintf(out, "\nNamespaces other than cr's%s\n", im->n_msgs ? "" : ": none");
+	for (size_t i = 0; i < im->n_msgs; i++) {
+		const NsEntry *e = (const NsEntry *)im->msgs[i];
+		const ProtobufCMessage *what = e->uts ? &e->uts->base : e->time ? &e->time->base : NULL;
+
+		fprintf(out, "  %3u  %-5s inode %" PRIu64 "  ", e->id,
+			enum_short(kind, sizeof(kind), &ns_kind__descriptor, e->kind, "NS_"), e->inode);
+		if (e->ipc != NULL) {
+			print_ipc(out, e->ipc);
+			continue;
+		}
+		if (what != NULL)
+			print_compact(out, what);
+		fputc('\n', out);
+	}
+}
+
+/* A process's namespaces by ns.img entry. */
+static void print_ns_refs(FILE *out, const CoreEntry *core)
+{
+	const NsRefs *r = core->ns;
+
+	if (r == NULL || (r->uts == 0 && r->ipc == 0 && r->time == 0 && r->time_for_children == 0)) {
+		fprintf(out, "  namespaces    all cr's own\n");
+		return;
+	}
+	fprintf(out, "  namespaces    ");
+	fprintf(out, r->uts ? "uts %u" : "uts cr's", r->uts);
+	fprintf(out, r->ipc ? ", ipc %u" : ", ipc cr's", r->ipc);
+	fprintf(out, r->time ? ", time %u" : ", time cr's", r->time);
+	fprintf(out, r->time_for_children ? ", time for children %u\n" : ", time for children cr's\n",
+		r->time_for_children);
+}
+
 /* --- one process ----------------------------------------------------------------------- */
 
 static void print_ids(FILE *out, const char *what, const uint32_t *v, size_t n)
@@ -388,6 +458,7 @@ static void print_core(FILE *out, const CoreEntry *core)
 	fprintf(out, "  cwd           %s\n  root          %s\n", core->cwd, core->root);
 	fprintf(out, "  umask         %04o, personality 0x%x\n", core->umask, core->personality);
 	print_seccomp(out, core->seccomp);
+	print_ns_refs(out, core);
 	fprintf(out, "  threads       %zu\n", core->n_threads);
 	for (size_t i = 0; i < core->n_threads; i++)
 		print_thread(out, core->threads[i], core->seccomp);
@@ -741,6 +812,7 @@ void show_summary(FILE *out, const struct show_dump *d)
 
 	print_inventory(out, d);
 	print_tree(out, d);
+	print_namespaces(out, d);
 	for (size_t i = 0; i < d->n_images; i++) {
 		if (!img_per_task(d->images[i].type) || d->images[i].pid == last)
 			continue;

@@ -20,21 +20,6 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
-static int read_ns_id(pid_t pid, const char *name, uint64_t *id, cr_error_t *err)
-{
-	char path[64], link[64];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/ns/%s", pid, name);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		return cr_error(err, errno, "readlink %s", path);
-	link[n] = '\0';
-	if (sscanf(link, "pid:[%" SCNu64 "]", id) != 1)
-		return cr_error(err, 0, "%s: unexpected '%s'", path, link);
-	return 0;
-}
-
 /* The process's messages, which the kinds fill in: core-PID.img and
  * mm-PID.img hold one each. */
 static void init_task_protos(struct dump_ctx *ctx, struct dump_task *t)
@@ -195,8 +180,8 @@ static int collect_basics(struct dump_ctx *ctx, struct dump_task *t, cr_error_t 
 		zombie_pidns(ctx, t);
 		return 0;
 	}
-	if (read_ns_id(t->pid, "pid", &t->pidns, err) < 0 ||
-	    read_ns_id(t->pid, "pid_for_children", &t->pidns_for_children, err) < 0 ||
+	if (proc_read_ns(t->pid, "pid", &t->pidns, err) < 0 ||
+	    proc_read_ns(t->pid, "pid_for_children", &t->pidns_for_children, err) < 0 ||
 	    proc_read_maps(t->pid, &t->vmas, err) < 0 || collect_threads(t, err) < 0)
 		return -1;
 	init_task_protos(ctx, t);

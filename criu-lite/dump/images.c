@@ -1,7 +1,8 @@
 /* The image directory and what a dump writes into it: each process's
  * images (the message images the kinds filled in t->img, then each kind's
- * own, such as page data), pstree.img, files.img, and last the inventory,
- * once everything else is durable. */
+ * own, such as page data), the images of the whole dump (ctx->img:
+ * pstree.img, files.img and those the kinds fill in), and last the
+ * inventory, once everything else is durable. */
 #include "dump/steps.h"
 #include "img/image.h"
 #include "os/progress.h"
@@ -158,6 +159,22 @@ static int write_task_images(struct dump_ctx *ctx, struct dump_task *t, cr_error
 	return state_write(ctx, t, err);
 }
 
+/* Every message image of the whole dump but the inventory, which comes
+ * last: each is written, empty or not, since restore needs them all. */
+static int write_dump_images(struct dump_ctx *ctx, cr_error_t *err)
+{
+	ctx->img[CR_IMG_FILES] = (struct img_msgs){ (ProtobufCMessage **)ctx->files.v, ctx->files.n };
+	for (size_t k = 0; k < img_n_kinds; k++) {
+		const struct img_kind *kind = &img_kinds[k];
+
+		if (img_per_task(kind) || kind->kind == CR_IMG_INVENTORY)
+			continue;
+		if (img_store(ctx->dirfd, kind->kind, 0, ctx->img[kind->kind].v, ctx->img[kind->kind].n, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int write_all_images(struct dump_ctx *ctx, cr_error_t *err)
 {
 	ProtobufCMessage **pst = arena_array(&ctx->arena, ProtobufCMessage *, ctx->n_tasks);
@@ -167,8 +184,8 @@ static int write_all_images(struct dump_ctx *ctx, cr_error_t *err)
 			return -1;
 		pst[i] = &pstree_of(ctx, &ctx->tasks[i])->base;
 	}
-	if (img_store(ctx->dirfd, CR_IMG_PSTREE, 0, pst, ctx->n_tasks, err) < 0 ||
-	    img_store(ctx->dirfd, CR_IMG_FILES, 0, (ProtobufCMessage **)ctx->files.v, ctx->files.n, err) < 0)
+	ctx->img[CR_IMG_PSTREE] = (struct img_msgs){ pst, ctx->n_tasks };
+	if (write_dump_images(ctx, err) < 0)
 		return -1;
 	return write_inventory(ctx, err);
 }

@@ -23,10 +23,13 @@
  *     the program's deadline keeps its meaning, like a wall-clock one.  On
  *     another boot or machine those clocks count from another origin and
  *     the dumped value means nothing there, so the timer keeps the time it
- *     had left instead, like a relative one. */
+ *     had left instead, like a relative one.  The expiry is kept on cr's
+ *     clock; a process in a time namespace reads that clock moved by the
+ *     namespace's offset, and is armed accordingly (ns_clock_offset). */
 #include "fd/fdkind.h"
 #include "os/log.h"
 #include "os/util.h"
+#include "state/ns.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,8 +45,6 @@
 #endif
 
 #define MAX_TIME_NS  (INT64_MAX / 2)
-#define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
-#define BOOT_ID_LEN  36
 #define SETTLE_TRIES 5
 
 static bool known_clock(uint32_t clockid)
@@ -76,20 +77,6 @@ static int clock_now_ns(uint32_t clockid, int64_t *now, cr_error_t *err)
 	if (clock_gettime(base_clock(clockid), &ts) < 0)
 		return cr_error(err, errno, "clock_gettime(%u)", clockid);
 	*now = (int64_t)timespec_ns(&ts);
-	return 0;
-}
-
-static int read_boot_id(char id[BOOT_ID_LEN + 1], cr_error_t *err)
-{
-	cleanup_free char *text = NULL;
-	size_t len = 0;
-
-	if (read_whole_file_at(AT_FDCWD, BOOT_ID_PATH, &text, &len, err) < 0)
-		return -1;
-	if (len < BOOT_ID_LEN)
-		return cr_error(err, 0, "%s: unexpected contents", BOOT_ID_PATH);
-	memcpy(id, text, BOOT_ID_LEN);
-	id[BOOT_ID_LEN] = '\0';
 	return 0;
 }
 
@@ -152,7 +139,7 @@ static int read_timer(pid_t pid, int fd, TimerfdEntry *e, struct arena *a, cr_er
 	cleanup_close int dup = fdkind_steal_fd(pid, fd, err);
 	struct itimerspec cur;
 	int64_t now = 0;
-	char boot_id[BOOT_ID_LEN + 1];
+	char boot_id[PROC_BOOT_ID_LEN + 1];
 
 	if (dup < 0)
 		return -1;
@@ -166,7 +153,7 @@ static int read_timer(pid_t pid, int fd, TimerfdEntry *e, struct arena *a, cr_er
 		return -1;
 	if (!(e->settime_flags & TFD_TIMER_ABSTIME) || e->value_ns == 0)
 		return 0;
-	if (read_boot_id(boot_id, err) < 0)
+	if (proc_read_boot_id(boot_id, err) < 0)
 		return -1;
 	e->has_expiry_ns = true;
 	e->expiry_ns = now + (int64_t)e->value_ns;
@@ -210,10 +197,13 @@ static int timerfd_validate(const struct restore_ctx *ctx, const FileEntry *fe, 
 	return 0;
 }
 
-/* Where timerfd_settime must point it_value (see the time semantics above). */
-static int restore_point(const TimerfdEntry *e, uint64_t *value, cr_error_t *err)
+/* Where timerfd_settime must point it_value (see the time semantics above),
+ * for a timer armed by t. */
+static int restore_point(const struct restore_ctx *ctx, const struct restore_task *t, const TimerfdEntry *e,
+			 uint64_t *value, cr_error_t *err)
 {
-	char boot_id[BOOT_ID_LEN + 1];
+	int64_t at;
+	char boot_id[PROC_BOOT_ID_LEN + 1];
 	int64_t now;
 
 	if (!(e->settime_flags & TFD_TIMER_ABSTIME) || e->value_ns == 0) {
@@ -224,10 +214,13 @@ static int restore_point(const TimerfdEntry *e, uint64_t *value, cr_error_t *err
 		*value = (uint64_t)e->expiry_ns;
 		return 0;
 	}
-	if (read_boot_id(boot_id, err) < 0)
+	if (proc_read_boot_id(boot_id, err) < 0)
 		return -1;
 	if (strcmp(boot_id, e->boot_id) == 0) {
-		*value = (uint64_t)e->expiry_ns;
+		/* The expiry is on cr's clock; t reads its own, in its time
+		 * namespace.  One that comes to 0 or less has passed. */
+		at = e->expiry_ns + ns_clock_offset(ctx, t, (clockid_t)e->clockid);
+		*value = at > 0 ? (uint64_t)at : 1;
 		return 0;
 	}
 	if (clock_now_ns(e->clockid, &now, err) < 0)
@@ -236,12 +229,13 @@ static int restore_point(const TimerfdEntry *e, uint64_t *value, cr_error_t *err
 	return 0;
 }
 
-static int arm(int fd, const TimerfdEntry *e, cr_error_t *err)
+static int arm(const struct restore_ctx *ctx, const struct restore_task *t, int fd, const TimerfdEntry *e,
+	       cr_error_t *err)
 {
 	struct itimerspec its = { .it_interval = ns_timespec(e->interval_ns) };
 	uint64_t value;
 
-	if (restore_point(e, &value, err) < 0)
+	if (restore_point(ctx, t, e, &value, err) < 0)
 		return -1;
 	its.it_value = ns_timespec(value);
 	if (timerfd_settime(fd, (int)e->settime_flags, &its, NULL) < 0)
@@ -276,10 +270,9 @@ static int timerfd_open(const struct restore_ctx *ctx, struct restore_task *t, c
 	int flags = TFD_CLOEXEC | ((fe->flags & O_NONBLOCK) ? TFD_NONBLOCK : 0);
 	cleanup_close int fd = timerfd_create((clockid_t)e->clockid, flags);
 
-	(void)ctx, (void)t;
 	if (fd < 0)
 		return cr_error(err, errno, "timerfd_create(clock %u)", e->clockid);
-	if (arm(fd, e, err) < 0 || set_ticks(fd, e->ticks, err) < 0)
+	if (arm(ctx, t, fd, e, err) < 0 || set_ticks(fd, e->ticks, err) < 0)
 		return -1;
 	return steal_fd(&fd);
 }

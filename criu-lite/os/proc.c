@@ -1295,3 +1295,136 @@ int proc_list_fds(pid_t pid, int **out, size_t *n, cr_error_t *err)
 {
 	return list_proc_dir(pid, "fd", pid == getpid(), out, n, err);
 }
+
+/* ---- links: /proc/PID/cwd, /proc/PID/ns/NAME, ... --------------------------- */
+
+int proc_read_link(pid_t pid, const char *name, char *buf, size_t size, cr_error_t *err)
+{
+	cleanup_free char *path = proc_path(pid, name);
+	ssize_t n = readlink(path, buf, size - 1);
+
+	if (n < 0)
+		return cr_error(err, errno, "readlink %s", path);
+	if ((size_t)n == size - 1)
+		return cr_error(err, ENAMETOOLONG, "readlink %s", path);
+	buf[n] = '\0';
+	return 0;
+}
+
+/* A *_for_children link names a namespace of its base type:
+ * pid_for_children reads "pid:[...]". */
+static size_t ns_type_len(const char *name)
+{
+	const char *suffix = strstr(name, "_for_children");
+
+	return suffix != NULL ? (size_t)(suffix - name) : strlen(name);
+}
+
+int proc_parse_ns_link(const char *link, const char *name, uint64_t *ino, cr_error_t *err)
+{
+	size_t type = ns_type_len(name);
+	struct cursor c = { link, link + strlen(link) };
+
+	if ((size_t)(c.end - c.p) < type || memcmp(c.p, name, type) != 0)
+		return cr_error(err, 0, "ns/%s: '%s' is not a %.*s namespace", name, link, (int)type, name);
+	c.p += type;
+	if (!expect_char(&c, ':') || !expect_char(&c, '[') || !scan_u64(&c, 10, ino) || !expect_char(&c, ']') ||
+	    c.p != c.end)
+		return cr_error(err, 0, "ns/%s: unexpected '%s'", name, link);
+	return 0;
+}
+
+int proc_read_ns(pid_t pid, const char *name, uint64_t *ino, cr_error_t *err)
+{
+	char sub[64], link[128];
+
+	snprintf(sub, sizeof(sub), "ns/%s", name);
+	if (proc_read_link(pid, sub, link, sizeof(link), err) < 0)
+		return -1;
+	if (proc_parse_ns_link(link, name, ino, err) < 0)
+		return pid ? cr_error_wrap(err, "pid %d", (int)pid) : cr_error_wrap(err, "cr");
+	return 0;
+}
+
+/* ---- /proc/PID/timens_offsets ----------------------------------------------- */
+
+/* "monotonic      1000         0": a clock, seconds, nanoseconds. */
+static int timens_line(struct cursor *line, struct proc_timens_offsets *out, unsigned *seen)
+{
+	static const char *const names[] = { "monotonic", "boottime" };
+	struct cursor name = *line;
+	int64_t sec;
+	uint64_t nsec;
+	size_t i;
+
+	while (line->p < line->end && !is_blank(*line->p))
+		line->p++;
+	name.end = line->p;
+	for (i = 0; i < ARRAY_SIZE(names) && !key_is(&name, names[i]); i++)
+		;
+	skip_blanks(line);
+	if (i == ARRAY_SIZE(names) || !scan_s64(line, &sec) || !skip_blanks(line) || !scan_u64(line, 10, &nsec) ||
+	    !at_end(line) || nsec >= NSEC_PER_SEC || (*seen & (1u << i)))
+		return -1;
+	*seen |= 1u << i;
+	if (i == 0) {
+		out->monotonic_sec = sec;
+		out->monotonic_nsec = (uint32_t)nsec;
+	} else {
+		out->boottime_sec = sec;
+		out->boottime_nsec = (uint32_t)nsec;
+	}
+	return 0;
+}
+
+static int parse_timens_offsets(const char *text, const char *source, struct proc_timens_offsets *out,
+				cr_error_t *err)
+{
+	struct lines it = { text, 0 };
+	struct cursor line;
+	unsigned seen = 0;
+
+	memset(out, 0, sizeof(*out));
+	while (next_line(&it, &line)) {
+		struct cursor rest = line;
+
+		if (!at_end(&rest) && timens_line(&line, out, &seen) < 0)
+			return line_error(err, source, it.no, "not '<clock> <seconds> <nanoseconds>' for a known clock");
+	}
+	if (seen != 3)
+		return cr_error(err, 0, "%s: lacks the monotonic or the boottime offset", source);
+	return 0;
+}
+
+int proc_parse_timens_offsets(const char *text, struct proc_timens_offsets *out, cr_error_t *err)
+{
+	return parse_timens_offsets(text, "timens_offsets", out, err);
+}
+
+int proc_read_timens_offsets(pid_t pid, struct proc_timens_offsets *out, cr_error_t *err)
+{
+	cleanup_free char *path = proc_path(pid, "timens_offsets");
+	cleanup_free char *text = NULL;
+
+	if (read_proc_text(path, &text, err) < 0)
+		return -1;
+	return parse_timens_offsets(text, path, out, err);
+}
+
+/* ---- /proc/sys/kernel/random/boot_id ---------------------------------------- */
+
+#define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
+
+int proc_read_boot_id(char id[PROC_BOOT_ID_LEN + 1], cr_error_t *err)
+{
+	cleanup_free char *text = NULL;
+	size_t len = 0;
+
+	if (read_whole_file_at(AT_FDCWD, BOOT_ID_PATH, &text, &len, err) < 0)
+		return -1;
+	if (len < PROC_BOOT_ID_LEN)
+		return cr_error(err, 0, "%s: unexpected contents", BOOT_ID_PATH);
+	memcpy(id, text, PROC_BOOT_ID_LEN);
+	id[PROC_BOOT_ID_LEN] = '\0';
+	return 0;
+}

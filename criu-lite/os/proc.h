@@ -167,4 +167,28 @@ int proc_list_tasks(pid_t pid, pid_t **out, size_t *n, cr_error_t *err);
 /* The open fd numbers of a process, from /proc/PID/fd, sorted ascending. */
 int proc_list_fds(pid_t pid, int **out, size_t *n, cr_error_t *err);
 
+/* The target of the symbolic link /proc/PID/NAME ("cwd", "ns/uts", ...;
+ * pid 0: /proc/self) into buf. */
+int proc_read_link(pid_t pid, const char *name, char *buf, size_t size, cr_error_t *err);
+/* The identity of a namespace: the inode in "uts:[4026531838]", the link
+ * /proc/PID/ns/NAME reads (name "uts", "pid_for_children", ...; the
+ * *_for_children links name a namespace of their base type). */
+int proc_parse_ns_link(const char *link, const char *name, uint64_t *ino, cr_error_t *err);
+/* pid 0: cr's own. */
+int proc_read_ns(pid_t pid, const char *name, uint64_t *ino, cr_error_t *err);
+
+/* /proc/PID/timens_offsets: the clock offsets of the time namespace PID's
+ * children are born in (time_for_children). */
+struct proc_timens_offsets {
+	int64_t monotonic_sec, boottime_sec;
+	uint32_t monotonic_nsec, boottime_nsec;
+};
+int proc_parse_timens_offsets(const char *text, struct proc_timens_offsets *out, cr_error_t *err);
+int proc_read_timens_offsets(pid_t pid, struct proc_timens_offsets *out, cr_error_t *err);
+
+/* /proc/sys/kernel/random/boot_id: which boot of which machine this is
+ * (the origin of CLOCK_MONOTONIC and CLOCK_BOOTTIME). */
+#define PROC_BOOT_ID_LEN 36
+int proc_read_boot_id(char id[PROC_BOOT_ID_LEN + 1], cr_error_t *err);
+
 #endif

@@ -18,14 +18,10 @@
 
 static int read_link(pid_t pid, const char *name, struct arena *a, char **out, cr_error_t *err)
 {
-	char path[64], buf[PATH_MAX];
-	ssize_t n;
+	char buf[PATH_MAX];
 
-	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
-	n = readlink(path, buf, sizeof(buf) - 1);
-	if (n < 0)
-		return cr_error(err, errno, "readlink %s", path);
-	buf[n] = '\0';
+	if (proc_read_link(pid, name, buf, sizeof(buf), err) < 0)
+		return -1;
 	if (proc_link_deleted(buf, NULL))
 		return cr_error(err, 0, "pid %d: %s %s was deleted", pid, name, buf);
 	*out = arena_strdup(a, buf);

@@ -1,13 +1,14 @@
 #include "state/state.h"
 
 /* Every kind, each defined in a file of its own (state/NAME.c). */
-extern const struct state_kind state_sessions, state_files, state_locks, state_memory, state_mmlayout, state_attrs,
-	state_threads, state_fown, state_signals, state_itimers, state_posix_timers, state_rlimits, state_cgroup,
-	state_sched, state_seccomp, state_creds, state_pdeath, state_prctl;
+extern const struct state_kind state_sessions, state_ns, state_files, state_locks, state_memory, state_mmlayout,
+	state_attrs, state_threads, state_fown, state_signals, state_itimers, state_posix_timers, state_rlimits,
+	state_cgroup, state_sched, state_seccomp, state_creds, state_pdeath, state_prctl;
 
 /* The order of every hook (see state.h for the rules it carries). */
 static const struct state_kind *const kinds[] = {
 	&state_sessions,      /* session and process group */
+	&state_ns,            /* uts, ipc, time namespaces: before files, opened in them */
 	&state_files,         /* the fd table */
 	&state_locks,         /* file locks: taken on the fds in place */
 	&state_memory,        /* mappings and their pages */

@@ -75,6 +75,8 @@ struct fd_seen {
 
 /* mem.c's page data buffers, kept across the processes of one run. */
 struct page_bufs;
+/* ns.c's plan: which process creates each namespace, and its fd. */
+struct ns_plan;
 
 struct dump_ctx {
 	const struct dump_opts *opts;
@@ -82,6 +84,9 @@ struct dump_ctx {
 	struct arena arena;            /* every message of the images */
 	struct dump_task *tasks;       /* [0] is the root, parents before children */
 	size_t n_tasks;
+	/* The message images of the whole dump (pstree, files, ns, ...), written
+	 * by the driver; kinds add their messages to theirs. */
+	struct img_msgs img[CR_IMG_N];
 	/* The kinds' own, kept across the processes of the tree. */
 	struct file_table files;       /* files.img */
 	struct fd_seen *seen;          /* files.c: every fd recorded so far */
@@ -161,6 +166,7 @@ struct restore_ctx {
 	int stash_base;                /* descriptions opened for inheritance sit here */
 	struct restore_task **file_lca;   /* per file id: the process that opens it */
 	int *opened;                   /* per file id: its fd in the stash, -1 if none */
+	struct ns_plan *ns;            /* ns.c */
 };
 
 /* Where injected syscalls of the dump put their results, in the scratch

@@ -12,6 +12,7 @@
 #include "files.pb-c.h"
 #include "inventory.pb-c.h"
 #include "mm.pb-c.h"
+#include "ns.pb-c.h"
 #include "pstree.pb-c.h"
 
 #include <dirent.h>
@@ -117,6 +118,7 @@ static void seed_core(void)
 	RlimitEntry rl, *rls[] = { &rl };
 	ItimerEntry it, *its[] = { &it };
 	CredsEntry creds;
+	NsRefs ns;
 	CoreEntry core;
 	ProtobufCMessage *m = &core.base;
 
@@ -189,6 +191,10 @@ static void seed_core(void)
 	core.exit_signal = 17;
 	core.has_stopped = true;
 	core.seccomp = &seccomp;
+	ns_refs__init(&ns);
+	ns.uts = 1;
+	ns.time = ns.time_for_children = 3;
+	core.ns = &ns;
 	write_image("core.img", CR_IMG_CORE, &m, 1);
 }
 
@@ -274,6 +280,72 @@ static void seed_files(void)
 	write_image("fdinfo.img", CR_IMG_FDINFO, fds, 4);
 }
 
+static void seed_ns(void)
+{
+	NsEntry e[3];
+	UtsNs uts;
+	IpcNs ipc;
+	IpcSysctl limit, *limits[] = { &limit };
+	SysvPerm perm[2];
+	SysvShm shm, *shms[] = { &shm };
+	SysvMsg msg, *msgs_[] = { &msg };
+	SysvMsq msq, *msqs[] = { &msq };
+	TimeNs time;
+	ProtobufCMessage *msgs[] = { &e[0].base, &e[1].base, &e[2].base };
+
+	uts_ns__init(&uts);
+	uts.hostname = "sandbox";
+	uts.domainname = "(none)";
+	ipc_ns__init(&ipc);
+	ipc_sysctl__init(&limit);
+	limit.name = "kernel/sem";
+	limit.value = "32000\t1024000000\t500\t32000";
+	for (int i = 0; i < 2; i++) {
+		sysv_perm__init(&perm[i]);
+		perm[i].key = 0x1234 + i;
+		perm[i].id = 65541 + i;
+		perm[i].mode = 0640;
+		perm[i].uid = 1000;
+	}
+	sysv_shm__init(&shm);
+	shm.perm = &perm[0];
+	shm.size = 8192;
+	shm.contents.data = (uint8_t *)"segment";
+	shm.contents.len = 7;
+	sysv_msg__init(&msg);
+	msg.type = 7;
+	msg.text.data = (uint8_t *)"message";
+	msg.text.len = 7;
+	sysv_msq__init(&msq);
+	msq.perm = &perm[1];
+	msq.qbytes = 16384;
+	msq.n_messages = 1;
+	msq.messages = msgs_;
+	ipc.n_sysctls = 1;
+	ipc.sysctls = limits;
+	ipc.n_shm = 1;
+	ipc.shm = shms;
+	ipc.n_msq = 1;
+	ipc.msq = msqs;
+	time_ns__init(&time);
+	time.monotonic_sec = 1000;
+	time.boottime_sec = -3;
+	time.boottime_nsec = 500000000;
+	time.dump_monotonic_ns = 6000000000000ULL;
+	time.dump_boottime_ns = 6100000000000ULL;
+	time.boot_id = "0b44750c-ae3a-4e1e-a06c-ffbf881c1f8e";
+	for (int i = 0; i < 3; i++) {
+		ns_entry__init(&e[i]);
+		e[i].id = (uint32_t)i + 1;
+		e[i].kind = (NsKind)(i + 1);
+		e[i].inode = 4026532170u + (uint32_t)i;
+	}
+	e[0].uts = &uts;
+	e[1].ipc = &ipc;
+	e[2].time = &time;
+	write_image("ns.img", CR_IMG_NS, msgs, 3);
+}
+
 /* n pages: with a repeated pattern they compress, with noise they do not. */
 static void seed_pages(const char *name, size_t n, bool compress, bool noise)
 {
@@ -354,6 +426,7 @@ int main(int argc, char **argv)
 	seed_mm();
 	seed_pagemap();
 	seed_files();
+	seed_ns();
 	seed_pages("pages-raw.img", 3, false, true);
 	seed_pages("pages-zlib.img", 260, true, false);
 	seed_pages("pages-mixed.img", 2, true, false);

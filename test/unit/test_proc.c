@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "asserts.h"
 #include "os/proc.h"
 #include "os/util.h"
 
@@ -1159,6 +1160,59 @@ static void test_live_errors(void **state)
 	expect_error(proc_list_fds(gone, &fds, &n, &err), &err, "open /proc/2147483647/fd:");
 }
 
+/* --- namespace links and time namespace offsets ------------------------------ */
+
+static void test_ns_links(void **state)
+{
+	uint64_t ino = 0, own = 0, again = 0;
+	cr_error_t err = NULL;
+
+	(void)state;
+	assert_ok(proc_parse_ns_link("uts:[4026531838]", "uts", &ino, &err), &err);
+	assert_int_equal(ino, 4026531838ULL);
+	assert_ok(proc_parse_ns_link("time:[4026531834]", "time_for_children", &ino, &err), &err);
+	assert_int_equal(ino, 4026531834ULL);
+	assert_ok(proc_parse_ns_link("pid:[1]", "pid_for_children", &ino, &err), &err);
+	assert_int_equal(ino, 1);
+	expect_error(proc_parse_ns_link("ipc:[4026531839]", "uts", &ino, &err), &err, "is not a uts namespace");
+	expect_error(proc_parse_ns_link("uts:[]", "uts", &ino, &err), &err, "unexpected 'uts:[]'");
+	expect_error(proc_parse_ns_link("uts:[12", "uts", &ino, &err), &err, "unexpected");
+	expect_error(proc_parse_ns_link("uts:[12]x", "uts", &ino, &err), &err, "unexpected");
+	expect_error(proc_parse_ns_link("uts[12]", "uts", &ino, &err), &err, "unexpected");
+	expect_error(proc_parse_ns_link("uts:[99999999999999999999]", "uts", &ino, &err), &err, "unexpected");
+	/* Live: cr's own is what /proc/PID/ns shows for its pid. */
+	assert_ok(proc_read_ns(0, "uts", &own, &err), &err);
+	assert_ok(proc_read_ns(getpid(), "uts", &again, &err), &err);
+	assert_int_equal(own, again);
+	expect_error(proc_read_ns(2147483647, "uts", &ino, &err), &err, "readlink /proc/2147483647/ns/uts");
+}
+
+static void test_timens_offsets(void **state)
+{
+	struct proc_timens_offsets o;
+	cr_error_t err = NULL;
+
+	(void)state;
+	assert_ok(proc_parse_timens_offsets("monotonic           0         0\n"
+					    "boottime            0         0\n", &o, &err), &err);
+	assert_int_equal(o.monotonic_sec, 0);
+	assert_ok(proc_parse_timens_offsets("boottime   -7   999999999\nmonotonic 1000 5\n", &o, &err), &err);
+	assert_int_equal(o.monotonic_sec, 1000);
+	assert_int_equal(o.monotonic_nsec, 5);
+	assert_int_equal(o.boottime_sec, -7);
+	assert_int_equal(o.boottime_nsec, 999999999);
+	expect_error(proc_parse_timens_offsets("monotonic 1 0\n", &o, &err), &err, "lacks the monotonic or");
+	expect_error(proc_parse_timens_offsets("monotonic 1 0\nboottime 1 1000000000\n", &o, &err), &err,
+		     "line 2");
+	expect_error(proc_parse_timens_offsets("monotonic 1 0\nmonotonic 1 0\nboottime 0 0\n", &o, &err), &err,
+		     "line 2");
+	expect_error(proc_parse_timens_offsets("realtime 1 0\n", &o, &err), &err, "line 1");
+	expect_error(proc_parse_timens_offsets("monotonic 1\nboottime 0 0\n", &o, &err), &err, "line 1");
+	expect_error(proc_parse_timens_offsets("monotonic 1 2 3\nboottime 0 0\n", &o, &err), &err, "line 1");
+	expect_error(proc_parse_timens_offsets("", &o, &err), &err, "lacks");
+	assert_ok(proc_read_timens_offsets(0, &o, &err), &err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1191,6 +1245,8 @@ int main(void)
 		cmocka_unit_test(test_live_tasks),
 		cmocka_unit_test(test_live_fds),
 		cmocka_unit_test(test_live_errors),
+		cmocka_unit_test(test_ns_links),
+		cmocka_unit_test(test_timens_offsets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

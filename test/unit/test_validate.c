@@ -49,6 +49,7 @@
 #define N_PM      2
 #define N_FILES   2
 #define N_FDS     3
+#define N_NS      3
 #define XSTATE    576            /* legacy area and XSAVE header */
 #define USER_TOP  0x00007ffffffff000ULL
 
@@ -80,6 +81,16 @@ struct model {
 	FdEntry fds[N_FDS + 1], *fd_ptrs[N_FDS + 1];
 	size_t n_fds;
 	size_t n_pages;              /* page data written to pages-PID.img */
+	NsEntry ns[N_NS], *ns_ptrs[N_NS];   /* a uts, a time and an ipc namespace */
+	UtsNs uts_ns;
+	TimeNs time_ns;
+	IpcNs ipc_ns;
+	IpcSysctl sysctl, *sysctl_ptrs[1];
+	SysvPerm shm_perm, msq_perm;
+	SysvShm shm, *shm_ptrs[1];
+	SysvMsq msq, *msq_ptrs[1];
+	SysvMsg msg, *msg_ptrs[1];
+	NsRefs ns_refs;
 };
 
 struct fixture {
@@ -227,6 +238,72 @@ static void model_files(struct model *m)
 	m->n_fds = N_FDS;
 }
 
+static void model_ns(struct model *m)
+{
+	for (size_t i = 0; i < N_NS; i++) {
+		ns_entry__init(&m->ns[i]);
+		m->ns[i].id = (uint32_t)i + 1;
+		m->ns[i].inode = 4026532000u + i;
+		m->ns_ptrs[i] = &m->ns[i];
+	}
+	uts_ns__init(&m->uts_ns);
+	m->uts_ns.hostname = "validated";
+	m->uts_ns.domainname = "(none)";
+	m->ns[0].kind = NS_KIND__NS_UTS;
+	m->ns[0].uts = &m->uts_ns;
+	time_ns__init(&m->time_ns);
+	m->time_ns.monotonic_sec = 1000;
+	m->time_ns.boottime_sec = -20;
+	m->time_ns.boottime_nsec = 999999999;
+	m->time_ns.dump_monotonic_ns = 5000000000000ULL;
+	m->time_ns.dump_boottime_ns = 5000000000000ULL;
+	m->time_ns.boot_id = "0b44750c-ae3a-4e1e-a06c-ffbf881c1f8e";
+	m->ns[1].kind = NS_KIND__NS_TIME;
+	m->ns[1].time = &m->time_ns;
+	ipc_ns__init(&m->ipc_ns);
+	ipc_sysctl__init(&m->sysctl);
+	m->sysctl.name = "kernel/msgmnb";
+	m->sysctl.value = "20000";
+	m->sysctl_ptrs[0] = &m->sysctl;
+	m->ipc_ns.n_sysctls = 1;
+	m->ipc_ns.sysctls = m->sysctl_ptrs;
+	sysv_perm__init(&m->shm_perm);
+	m->shm_perm.key = 0x1234;
+	m->shm_perm.id = 65541;
+	m->shm_perm.mode = 0640;
+	sysv_shm__init(&m->shm);
+	m->shm.perm = &m->shm_perm;
+	m->shm.size = 8192;
+	m->shm.contents.data = (uint8_t *)"contents";
+	m->shm.contents.len = 8;
+	m->shm_ptrs[0] = &m->shm;
+	m->ipc_ns.n_shm = 1;
+	m->ipc_ns.shm = m->shm_ptrs;
+	sysv_perm__init(&m->msq_perm);
+	m->msq_perm.id = 2;
+	m->msq_perm.mode = 0600;
+	sysv_msg__init(&m->msg);
+	m->msg.type = 7;
+	m->msg.text.data = (uint8_t *)"message";
+	m->msg.text.len = 7;
+	m->msg_ptrs[0] = &m->msg;
+	sysv_msq__init(&m->msq);
+	m->msq.perm = &m->msq_perm;
+	m->msq.qbytes = 16384;
+	m->msq.n_messages = 1;
+	m->msq.messages = m->msg_ptrs;
+	m->msq_ptrs[0] = &m->msq;
+	m->ipc_ns.n_msq = 1;
+	m->ipc_ns.msq = m->msq_ptrs;
+	m->ns[2].kind = NS_KIND__NS_IPC;
+	m->ns[2].ipc = &m->ipc_ns;
+	ns_refs__init(&m->ns_refs);
+	m->ns_refs.uts = 1;
+	m->ns_refs.ipc = 3;
+	m->ns_refs.time = m->ns_refs.time_for_children = 2;
+	m->core.ns = &m->ns_refs;
+}
+
 static struct model *model_new(void)
 {
 	struct model *m = calloc(1, sizeof(*m));
@@ -238,6 +315,7 @@ static struct model *model_new(void)
 	model_core(m);
 	model_mm(m);
 	model_files(m);
+	model_ns(m);
 	return m;
 }
 
@@ -288,6 +366,7 @@ static void write_model(int dirfd, struct model *m)
 
 	write_one(dirfd, img_name(name, CR_IMG_PSTREE, 0), CR_IMG_PSTREE, &m->ps.base);
 	write_msgs(dirfd, img_name(name, CR_IMG_FILES, 0), CR_IMG_FILES, (ProtobufCMessage **)m->file_ptrs, m->n_files);
+	write_msgs(dirfd, img_name(name, CR_IMG_NS, 0), CR_IMG_NS, (ProtobufCMessage **)m->ns_ptrs, N_NS);
 	write_one(dirfd, task_img(name, CR_IMG_CORE, m), CR_IMG_CORE, &m->core.base);
 	write_one(dirfd, task_img(name, CR_IMG_MM, m), CR_IMG_MM, &m->mm.base);
 	write_msgs(dirfd, task_img(name, CR_IMG_PAGEMAP, m), CR_IMG_PAGEMAP, (ProtobufCMessage **)m->pm_ptrs, m->n_pm);
@@ -739,10 +818,11 @@ static void test_restore_control(void **state)
 		fail_msg("the undamaged dump did not stop at its taken pid: %s", msg);
 }
 
-/* Every image file of the dump, in turn. */
-static void all_images(const struct model *m, char names[8][IMG_NAME_MAX], uint32_t kinds[8])
+/* Every image file of the dump, in turn: one per kind (write_model writes
+ * every kind of the table). */
+static void all_images(const struct model *m, char names[CR_IMG_N][IMG_NAME_MAX], uint32_t kinds[CR_IMG_N])
 {
-	assert_int_equal(img_n_kinds, 8);
+	assert_true(img_n_kinds <= CR_IMG_N);
 	for (size_t i = 0; i < img_n_kinds; i++) {
 		kinds[i] = img_kinds[i].kind;
 		img_name(names[i], kinds[i], m->pid);
@@ -763,12 +843,12 @@ static void rewrite(int dirfd, const char *name, const unsigned char *data, size
 static void damage_each(struct fixture *f, size_t (*damage)(unsigned char *data, size_t len, size_t at),
 			const char *what)
 {
-	char names[8][IMG_NAME_MAX];
-	uint32_t kinds[8];
+	char names[CR_IMG_N][IMG_NAME_MAX];
+	uint32_t kinds[CR_IMG_N];
 
 	write_model(f->dirfd, f->m);
 	all_images(f->m, names, kinds);
-	for (size_t i = 0; i < 8; i++) {
+	for (size_t i = 0; i < img_n_kinds; i++) {
 		char *orig = NULL;
 		size_t len = 0;
 		cr_error_t err = NULL;
@@ -814,12 +894,12 @@ static void test_restore_refuses_truncation(void **state)
 static void test_restore_refuses_wrong_kind(void **state)
 {
 	struct fixture *f = *state;
-	char names[8][IMG_NAME_MAX];
-	uint32_t kinds[8];
+	char names[CR_IMG_N][IMG_NAME_MAX];
+	uint32_t kinds[CR_IMG_N];
 
 	write_model(f->dirfd, f->m);
 	all_images(f->m, names, kinds);
-	for (size_t i = 0; i < 8; i++) {
+	for (size_t i = 0; i < img_n_kinds; i++) {
 		char *orig = NULL;
 		size_t len = 0;
 		cr_error_t err = NULL;
@@ -837,12 +917,12 @@ static void test_restore_refuses_wrong_kind(void **state)
 static void test_restore_refuses_missing_file(void **state)
 {
 	struct fixture *f = *state;
-	char names[8][IMG_NAME_MAX];
-	uint32_t kinds[8];
+	char names[CR_IMG_N][IMG_NAME_MAX];
+	uint32_t kinds[CR_IMG_N];
 
 	write_model(f->dirfd, f->m);
 	all_images(f->m, names, kinds);
-	for (size_t i = 0; i < 8; i++) {
+	for (size_t i = 0; i < img_n_kinds; i++) {
 		char tmp[IMG_NAME_MAX + 8];
 
 		snprintf(tmp, sizeof(tmp), "%s.away", names[i]);
@@ -1052,6 +1132,59 @@ static void test_restore_refuses_bad_locks(void **state)
 	expect_lock_refused(f, LOCK_KIND__LOCK_FLOCK, 2, false, 0, 10, "a flock with a byte range");
 }
 
+static void test_restore_refuses_bad_ns(void **state)
+{
+	struct fixture *f = *state;
+	char name[IMG_NAME_MAX];
+	static uint8_t big[9000];
+
+	f->m->uts_ns.hostname = "a-hostname-that-is-longer-than-the-sixty-four-bytes-a-kernel-keeps";
+	expect_model_refused(f, "ns.img", "a hostname is longer than 64 bytes");
+	f->m->uts_ns.domainname = "a-domainname-that-is-longer-than-the-sixty-four-bytes-a-kernel-keeps";
+	expect_model_refused(f, "ns.img", "a domainname is longer than 64 bytes");
+	f->m->ns[1].id = 3;
+	expect_model_refused(f, "ns.img", "namespace ids do not count up from 1");
+	f->m->ns[0].kind = 9;
+	expect_model_refused(f, "ns.img", "a namespace is of an unknown kind");
+	f->m->ns[0].uts = NULL;
+	expect_model_refused(f, "ns.img", "a uts namespace has no hostname");
+	f->m->ns[1].uts = &f->m->uts_ns;
+	expect_model_refused(f, "ns.img", "a time namespace holds a hostname");
+	f->m->time_ns.monotonic_nsec = 1000000000;
+	expect_model_refused(f, "ns.img", "an offset's nanoseconds are a whole second");
+	f->m->time_ns.boottime_sec = -5000000000LL;
+	expect_model_refused(f, "ns.img", "an offset is beyond what the kernel allows");
+	f->m->time_ns.dump_monotonic_ns = UINT64_MAX;
+	expect_model_refused(f, "ns.img", "a dumped clock is out of range");
+	f->m->time_ns.boot_id = "short";
+	expect_model_refused(f, "ns.img", "a boot id is malformed");
+	f->m->sysctl.name = "kernel/core_pattern";
+	expect_model_refused(f, "ns.img", "an ipc namespace sets a limit that is no ipc limit");
+	f->m->sysctl.value = "|/bin/sh";
+	expect_model_refused(f, "ns.img", "a limit's value is not a number");
+	f->m->shm.contents.data = big;
+	f->m->shm.contents.len = sizeof(big);
+	expect_model_refused(f, "ns.img", "a segment holds more contents than its size");
+	f->m->shm.size = 0;
+	expect_model_refused(f, "ns.img", "a segment is empty");
+	f->m->shm_perm.mode = 01777;
+	expect_model_refused(f, "ns.img", "a segment's mode has more than permission bits");
+	f->m->shm.perm = NULL;
+	expect_model_refused(f, "ns.img", "a segment has no key and id");
+	f->m->msq_perm.id = -1;
+	expect_model_refused(f, "ns.img", "a queue's id is negative");
+	f->m->msg.type = 0;
+	expect_model_refused(f, "ns.img", "a message has type 0");
+	f->m->msq.qbytes = 3;
+	expect_model_refused(f, "ns.img", "the messages overflow their queue");
+	f->m->ns_refs.uts = 4;
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "a process names a namespace ns.img lacks");
+	f->m->ns_refs.ipc = 1;
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "a process's ipc namespace is a uts namespace");
+	f->m->ns_refs.time_for_children = 1;
+	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "its time namespace for children is a uts one");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1072,6 +1205,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_references, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_locks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_ns, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

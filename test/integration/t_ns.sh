@@ -1,0 +1,270 @@
+#!/usr/bin/env bash
+# t_ns: namespaces come back, or the dump refuses them by name.
+# uts_*: w_uts, a tree across three uts namespaces (one shared by a child,
+#   one of a child's own, a grandchild that went back into the first with
+#   setns, and one that went back into the host's), each process with a
+#   hostname and domainname drawn from the token; after restore each checks
+#   uname() and which processes share a namespace.  Also two hops in a row, and --leave-running (the dump's
+#   helper that enters a namespace must leave it as it was).
+# timens_*: w_timens, a child in a time namespace whose clocks run 1000 s
+#   ahead of the host's: after restore they are still exactly 1000 s ahead
+#   (through the vdso and the system call) and went on from where they
+#   were, and a child forked after the restore is born in the namespace.
+# ipc_*: w_ipc fills an ipc namespace of its own (segments with contents,
+#   ids with sequence numbers, keys, modes and owners; a queue with typed
+#   messages; a raised limit, and two lowered below what its objects
+#   needed) and checks every one after restore; a child shares the
+#   namespace.
+# refused_thread: a thread of w_uts unshared a uts namespace of its own:
+#   refused naming the thread, and the workload passes afterwards.
+# refused_time_outsider: w_timens outsider, a time namespace made by one
+#   child (unshare) and entered by its sibling (setns), is refused at dump
+#   by check_tree, naming both; the tree runs on and passes.
+# unshare_*: unmodified Debian programs.  unshare -u with hostname set by
+#   sh, checked with nsenter -u hostname; unshare -T with offsets, checked
+#   with /proc/PID/timens_offsets and nsenter -T cat /proc/uptime; unshare
+#   -i, an empty ipc namespace that is not the host's (a segment made in
+#   the host's must not show in it), and one where ipcmk made segments and
+#   a queue and sh raised a limit: nsenter ipcs shows the same before the
+#   dump and after the restore.  Each must be in a namespace of its own
+#   after restore, not cr's.
+# refused_*: a network, mount, cgroup or user namespace of its own, an ipc
+#   namespace that holds a SysV semaphore set (ipcmk -S), a POSIX message
+#   queue or an attached segment (w_ipc mqueue, attached), are refused at
+#   dump, naming the pid and the namespace, and the process is left
+#   running untraced, still asleep (its clock_nanosleep goes on through
+#   restart_syscall, as after any stop).
+source "$(dirname "$0")/lib.sh"
+
+SLEEP=$(readlink -f "$(command -v sleep)")
+NANOSLEEP=230   # clock_nanosleep: where sleep waits
+RESTART=219     # restart_syscall: where it waits on once a tracer let it go
+
+# real_start CMD...: an unmodified program (with only fds 0-2) that ends
+# up exec'ing sleep 1000; waits until it sleeps.  Sets WL_PID and WL_EXE.
+real_start() {
+	( clean_exec "$@" ) </dev/null >/dev/null 2>&1 &
+	WL_PID=$!
+	WL_EXE=$SLEEP
+	WL_NAME=$1
+	disown "$WL_PID"   # bash still reaps it, without "Killed" notices
+	track_pid "$WL_PID"
+	wait_until 5 blocked_in "$WL_PID" "$NANOSLEEP" ||
+		{ REASON="$* did not reach its sleep: $(describe_pid "$WL_PID")"; return 1; }
+}
+
+# Not in cr's (and the harness's) namespace of that kind.
+own_namespace() {
+	local kind=$1 theirs ours
+	theirs=$(readlink /proc/"$WL_PID"/ns/"$kind") || { REASON="pid $WL_PID has no ns/$kind"; return 1; }
+	ours=$(readlink /proc/self/ns/"$kind")
+	[ "$theirs" != "$ours" ] || { REASON="pid $WL_PID is in the harness's $kind namespace ($ours) after restore"; return 1; }
+}
+
+# dump, gone, restore --detach, running again
+real_roundtrip() {
+	local img=$CASE_TMP/img
+	cr_dump dump "$WL_PID" "$img" || return 1
+	cr_restore_detached restore "$img" || return 1
+}
+
+# ---- workloads --------------------------------------------------------------------
+
+uts_roundtrip() {
+	case_roundtrip w_uts || return 1
+}
+
+# The restored root is in a uts namespace of its own, seen from outside.
+uts_outside() {
+	local img=$CASE_TMP/img
+	wl_start w_uts || return 1
+	cr_dump dump "$WL_PID" "$img" || return 1
+	cr_restore_detached restore "$img" || return 1
+	own_namespace uts || return 1
+	[ "$(nsenter -t "$WL_PID" -u hostname)" = "r-$WL_TOKEN" ] ||
+		{ REASON="the restored root's hostname is $(nsenter -t "$WL_PID" -u hostname), want r-$WL_TOKEN"; return 1; }
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+# ---- unmodified programs ------------------------------------------------------------
+
+unshare_uts() {
+	local token host_before
+	token=cr-$RANDOM$RANDOM
+	host_before=$(hostname)
+	real_start unshare -u sh -c "hostname $token; exec sleep 1000" || return 1
+	[ "$(nsenter -t "$WL_PID" -u hostname)" = "$token" ] || { REASON="control: hostname not set"; return 1; }
+	real_roundtrip || return 1
+	own_namespace uts || return 1
+	[ "$(nsenter -t "$WL_PID" -u hostname)" = "$token" ] ||
+		{ REASON="hostname after restore: $(nsenter -t "$WL_PID" -u hostname), want $token"; return 1; }
+	[ "$(hostname)" = "$host_before" ] || { REASON="the host's hostname changed to $(hostname)"; return 1; }
+}
+
+unshare_time() {
+	local offsets host_up ns_up
+	real_start unshare -T --monotonic 1000 --boottime 1000 sleep 1000 || return 1
+	real_roundtrip || return 1
+	own_namespace time || return 1
+	offsets=$(tr -s ' \n' ' ' < /proc/"$WL_PID"/timens_offsets)
+	[ "$offsets" = "monotonic 1000 0 boottime 1000 0 " ] ||
+		{ REASON="timens_offsets after restore: $offsets"; return 1; }
+	read -r host_up _ < /proc/uptime
+	ns_up=$(nsenter -t "$WL_PID" -T cat /proc/uptime) || { REASON="nsenter -T failed"; return 1; }
+	ns_up=${ns_up%% *}
+	# /proc/uptime is CLOCK_BOOTTIME: 1000 s ahead inside, within a second.
+	awk -v h="$host_up" -v n="$ns_up" 'BEGIN { d = n - h; exit !(d > 999 && d < 1001) }' ||
+		{ REASON="uptime inside is $ns_up, the host's $host_up: not 1000 s ahead"; return 1; }
+}
+
+unshare_ipc() {
+	local shmid listing
+	shmid=$(ipcmk -M 4096 -p 0600 2>/dev/null | awk '{ print $NF }')
+	[ -n "$shmid" ] || { REASON="ipcmk failed"; return 1; }
+	real_start unshare -i sleep 1000 || { ipcrm -m "$shmid"; return 1; }
+	real_roundtrip || { ipcrm -m "$shmid"; return 1; }
+	listing=$(nsenter -t "$WL_PID" -i ipcs -m)
+	ipcrm -m "$shmid"
+	own_namespace ipc || return 1
+	! awk '{ print $2 }' <<<"$listing" | grep -qx "$shmid" ||
+		{ REASON="the host's segment $shmid shows in the restored ipc namespace: $listing"; return 1; }
+}
+
+ipcs_of() {
+	nsenter -t "$WL_PID" -i ipcs -m -q
+	nsenter -t "$WL_PID" -i cat /proc/sys/kernel/msgmnb
+}
+
+unshare_ipc_objects() {
+	local before after
+	real_start unshare -i sh -c 'ipcmk -M 8192 -p 0640 >/dev/null && ipcmk -M 100 >/dev/null &&
+		ipcmk -Q -p 0600 >/dev/null && echo 65536 > /proc/sys/kernel/msgmnb && exec sleep 1000' || return 1
+	before=$(ipcs_of)
+	grep -q "^0x.* 640 .* 8192 " <<<"$before" || { REASON="control: no segment in $before"; return 1; }
+	real_roundtrip || return 1
+	own_namespace ipc || return 1
+	after=$(ipcs_of)
+	[ "$after" = "$before" ] ||
+		{ REASON="ipcs after restore differs: $(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | tr '\n' ' ')"; return 1; }
+}
+
+ipc_outside() {
+	wl_start w_ipc || return 1
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" || return 1
+	cr_restore_detached restore "$CASE_TMP/img" || return 1
+	own_namespace ipc || return 1
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+# ---- refused --------------------------------------------------------------------------
+
+refused_thread() {
+	local img=$CASE_TMP/img tid
+	wl_start w_uts thread || return 1
+	read -r tid < "$WL_DIR/thread"
+	if cr_run dump dump "$WL_PID" -D "$img"; then
+		REASON="cr dump of a thread in a uts namespace of its own succeeded"
+		return 1
+	fi
+	grep -qF "pid $WL_PID thread $tid: its uts namespace differs from its main thread's: unsupported" "$CR_ERR" ||
+		{ REASON="the error does not name thread $tid: $(last_line "$CR_ERR")"; return 1; }
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+# refused_ipc MODE TEXT: w_ipc in MODE is refused, the error saying TEXT.
+refused_ipc() {
+	local img=$CASE_TMP/img
+	wl_start w_ipc "$1" || return 1
+	if cr_run dump dump "$WL_PID" -D "$img"; then
+		REASON="cr dump of w_ipc $1 succeeded"
+		return 1
+	fi
+	grep -qF "pid $WL_PID: its ipc namespace: " "$CR_ERR" && grep -qF "$2" "$CR_ERR" ||
+		{ REASON="the error does not name pid $WL_PID and say '$2': $(last_line "$CR_ERR")"; return 1; }
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+# refused WHAT CMD...: the dump of the program fails naming its pid and WHAT;
+# it runs on untraced, still in its sleep, and no dump is left.
+refused() {
+	local what=$1 img=$CASE_TMP/img
+	shift
+	real_start "$@" || return 1
+	if cr_run dump dump "$WL_PID" -D "$img"; then
+		REASON="cr dump of $* succeeded"
+		return 1
+	fi
+	[ "$CR_STATUS" != 124 ] || { REASON="cr dump timed out"; return 1; }
+	grep -qF "pid $WL_PID: its $what" "$CR_ERR" ||
+		{ REASON="the error does not say 'pid $WL_PID: its $what': $(last_line "$CR_ERR")"; return 1; }
+	[ ! -e "$img/inventory.img" ] || { REASON="a refused dump left $img/inventory.img"; return 1; }
+	sleep 0.2
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
+	blocked_in "$WL_PID" "$NANOSLEEP" || blocked_in "$WL_PID" "$RESTART" ||
+		{ REASON="after the refused dump, no longer in its sleep: $(cat /proc/"$WL_PID"/syscall)"; return 1; }
+}
+
+# w_timens outsider: a child made a time namespace for its children and its
+# sibling entered it; no restore could make it before both need it: the
+# dump refuses, naming both, and the whole tree runs on and still passes.
+refused_outsider() {
+	local img=$CASE_TMP/img maker joiner pid
+	wl_start w_timens outsider || return 1
+	read -r maker joiner < "$WL_DIR/outsider"
+	if cr_run dump dump "$WL_PID" -D "$img"; then
+		REASON="cr dump of a namespace entered from outside its maker's subtree succeeded"
+		return 1
+	fi
+	grep -qF "pid $maker: the time namespace it made for its children (unshare) was entered by pid $joiner" "$CR_ERR" ||
+		{ REASON="the error does not name pid $maker and pid $joiner: $(last_line "$CR_ERR")"; return 1; }
+	[ ! -e "$img/inventory.img" ] || { REASON="a refused dump left $img/inventory.img"; return 1; }
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
+	for pid in "$maker" "$joiner"; do
+		proc_alive "$pid" && [ "$(status_field "$pid" TracerPid)" = 0 ] ||
+			{ REASON="after the refused dump, pid $pid: $(describe_pid "$pid")"; return 1; }
+	done
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+run_case uts_control case_control w_uts
+run_case uts_sabotaged case_sabotaged hostname hostname w_uts
+run_case uts_roundtrip uts_roundtrip
+run_case uts_outside uts_outside
+run_case uts_twice case_twice w_uts
+run_case uts_leave_running case_leave_running w_uts
+run_case timens_control case_control w_timens
+run_case timens_sabotaged case_sabotaged clock "ahead of the host" w_timens
+run_case timens_roundtrip case_roundtrip w_timens
+run_case timens_twice case_twice w_timens
+run_case timens_outsider_control case_control w_timens outsider
+run_case refused_time_outsider refused_outsider
+run_case ipc_control case_control w_ipc
+run_case ipc_sabotaged case_sabotaged shm "contents of segment S1" w_ipc
+run_case ipc_outside ipc_outside
+run_case ipc_twice case_twice w_ipc
+run_case unshare_uts unshare_uts
+run_case unshare_time unshare_time
+run_case unshare_ipc unshare_ipc
+run_case unshare_ipc_objects unshare_ipc_objects
+run_case refused_net refused "network namespace differs from cr's: unsupported" unshare -n sleep 1000
+run_case refused_mnt refused "mount namespace differs from cr's: unsupported" unshare -m sleep 1000
+run_case refused_cgroup refused "cgroup namespace differs from cr's: unsupported" unshare -C sleep 1000
+run_case refused_user refused "user namespace differs from cr's: unsupported" unshare -U sleep 1000
+run_case refused_ipc_semaphores refused "ipc namespace: it holds 1 SysV semaphore set" \
+	unshare -i sh -c 'ipcmk -S 3 >/dev/null && exec sleep 1000'
+run_case refused_ipc_mqueue refused_ipc mqueue "it holds 1 POSIX message queue (/w_ipc)"
+run_case refused_ipc_attached refused_ipc attached "is attached by 2 processes: unsupported"
+run_case refused_thread refused_thread
+finish_tests
