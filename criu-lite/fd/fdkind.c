@@ -5,18 +5,21 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* Every kind, each defined in a file of its own: a misspelt name fails the
- * link. */
-extern const struct fd_kind fdkind_memfd, fdkind_deleted, fdkind_pipe, fdkind_fifo, fdkind_unix, fdkind_eventfd,
-	fdkind_timerfd, fdkind_signalfd, fdkind_epoll, fdkind_inotify, fdkind_pidfd, fdkind_tty, fdkind_chr,
-	fdkind_reg;
+/* Every kind, each defined in a file of its own as fdkind_NAME (a misspelt
+ * name fails the link), in the order dump asks them: the specific kinds
+ * before the generic path-based ones.  Adding a kind is one line here. */
+#define FD_KINDS(X) \
+	X(memfd) X(deleted) X(pipe) X(fifo) X(unix) X(eventfd) X(timerfd) X(signalfd) X(epoll) X(inotify) \
+	X(pidfd) X(tty) X(chr) X(reg)
 
-/* Dump asks them in this order: the specific kinds before the generic
- * path-based ones. */
+#define DECLARE(name) extern const struct fd_kind fdkind_##name;
+FD_KINDS(DECLARE)
+#undef DECLARE
+
 static const struct fd_kind *const kinds[] = {
-	&fdkind_memfd, &fdkind_deleted, &fdkind_pipe, &fdkind_fifo, &fdkind_unix,
-	&fdkind_eventfd, &fdkind_timerfd, &fdkind_signalfd, &fdkind_epoll, &fdkind_inotify,
-	&fdkind_pidfd, &fdkind_tty, &fdkind_chr, &fdkind_reg,
+#define ENTRY(name) &fdkind_##name,
+	FD_KINDS(ENTRY)
+#undef ENTRY
 };
 
 const struct fd_kind *fdkind_for_entry(const FileEntry *fe)

@@ -1,33 +1,37 @@
 #include "state/state.h"
 
-/* Every kind, each defined in a file of its own (state/NAME.c). */
-extern const struct state_kind state_sessions, state_ns, state_files, state_locks, state_memory, state_mmlayout,
-	state_attrs, state_threads, state_fown, state_signals, state_itimers, state_posix_timers, state_rlimits,
-	state_cgroup, state_sched, state_seccomp, state_creds, state_pdeath, state_prctl;
+/* Every kind, each defined in a file of its own (state/NAME.c) as
+ * state_NAME, in the order of every hook (see state.h for the rules it
+ * carries): adding a kind is one line here. */
+#define STATE_KINDS(X)                                                                   \
+	X(sessions)      /* session and process group */                               \
+	X(ns)            /* uts, ipc, time namespaces: before files, opened in them */  \
+	X(files)         /* the fd table */                                             \
+	X(locks)         /* file locks: taken on the fds in place */                    \
+	X(memory)        /* mappings and their pages */                                 \
+	X(mmlayout)      /* brk, arguments, auxv, exe */                                \
+	X(attrs)         /* umask, root, cwd, personality, login uid */                 \
+	X(threads)       /* registers and per-thread kernel state */                    \
+	X(fown)          /* SIGIO owners: once the owning threads exist */              \
+	X(signals)       /* dispositions and pending signals */                         \
+	X(itimers)       /* setitimer */                                                \
+	X(posix_timers)  /* timer_create */                                             \
+	X(rlimits)       /* limits may forbid what came before */                       \
+	X(cgroup)        /* last in the child: a cgroup's limits too */                 \
+	X(sched)         /* before creds: RT policies, I/O class, low nice need CAP_SYS_NICE */ \
+	X(seccomp)       /* before creds: a filter needs the CAP_SYS_ADMIN they drop */ \
+	X(creds)         /* drops the restorer's privileges */                          \
+	X(pdeath)        /* after creds, which clear it */                              \
+	X(prctl)         /* after creds, which reset dumpable; MDWE last */
 
-/* The order of every hook (see state.h for the rules it carries). */
+#define DECLARE(name) extern const struct state_kind state_##name;
+STATE_KINDS(DECLARE)
+#undef DECLARE
+
 static const struct state_kind *const kinds[] = {
-	&state_sessions,      /* session and process group */
-	&state_ns,            /* uts, ipc, time namespaces: before files, opened in them */
-	&state_files,         /* the fd table */
-	&state_locks,         /* file locks: taken on the fds in place */
-	&state_memory,        /* mappings and their pages */
-	&state_mmlayout,      /* brk, arguments, auxv, exe */
-	&state_attrs,         /* umask, root, cwd, personality */
-	&state_threads,       /* registers and per-thread kernel state */
-	&state_fown,          /* SIGIO owners: once the owning threads exist */
-	&state_signals,       /* dispositions and pending signals */
-	&state_itimers,       /* setitimer */
-	&state_posix_timers,  /* timer_create */
-	&state_rlimits,       /* limits may forbid what came before */
-	&state_cgroup,        /* last in the child: a cgroup's limits too */
-	&state_sched,         /* before creds: a real-time policy or I/O class,
-	                       * or a nice below the restorer's, need its
-	                       * CAP_SYS_NICE */
-	&state_seccomp,       /* before creds: a filter needs the CAP_SYS_ADMIN they drop (state.h) */
-	&state_creds,         /* drops the restorer's privileges */
-	&state_pdeath,        /* after creds, which clear it */
-	&state_prctl,         /* after creds, which reset dumpable; MDWE last */
+#define ENTRY(name) &state_##name,
+	STATE_KINDS(ENTRY)
+#undef ENTRY
 };
 
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
