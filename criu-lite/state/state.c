@@ -10,6 +10,7 @@
 	X(locks)         /* file locks: taken on the fds in place */                    \
 	X(memory)        /* mappings and their pages */                                 \
 	X(mmlayout)      /* brk, arguments, auxv, exe */                                \
+	X(membarrier)    /* registrations of the address space, once it is in place */ \
 	X(attrs)         /* umask, root, cwd, personality, login uid */                 \
 	X(threads)       /* registers and per-thread kernel state */                    \
 	X(fown)          /* SIGIO owners: once the owning threads exist */              \

@@ -9,6 +9,8 @@
 # group (w_state runs as a session leader, as started with setsid).
 # creds_pdeath_itimers: w_creds's child runs as uid 1000 with a parent-death
 # signal and all three interval timers, which must all come back.
+# membarrier, membarrier_python: registrations for expedited membarriers
+# (w_membarrier, and unmodified python3 through ctypes) come back.
 source "$(dirname "$0")/lib.sh"
 
 check_images() {
@@ -52,7 +54,35 @@ session_and_group() {
 	wl_await_exit
 }
 
+# Unmodified python3 registers for private expedited membarriers (ctypes);
+# after restore the command must still work (EPERM without registration).
+membarrier_python() {
+	local img=$CASE_TMP/img mark=$CASE_TMP/mark pid
+	( clean_exec python3 -c '
+import ctypes, os, signal, sys
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.syscall(324, 1 << 4, 0, 0) == 0
+def check(sig, frame):
+    r = libc.syscall(324, 1 << 3, 0, 0)
+    open(sys.argv[1], "w").write("ok" if r == 0 else "errno %d" % ctypes.get_errno())
+signal.signal(signal.SIGUSR2, check)
+open(sys.argv[1] + ".ready", "w").close()
+while True:
+    signal.pause()' "$mark" ) </dev/null >/dev/null 2>&1 &
+	pid=$!
+	track_pid "$pid"
+	wait_until 10 test -e "$mark.ready" || { REASON="python did not start"; return 1; }
+	cr_dump dump "$pid" "$img" || return 1
+	cr_run restore restore -D "$img" --detach || { REASON="cr restore failed: $(last_line "$CR_ERR")"; return 1; }
+	kill -USR2 "$pid"
+	wait_until 5 test -e "$mark" || { REASON="python did not answer"; return 1; }
+	[ "$(cat "$mark")" = ok ] || { REASON="private expedited membarrier after restore: $(cat "$mark")"; return 1; }
+	kill "$pid"
+}
+
 run_case dump_restore state_roundtrip
 run_case session_and_group session_and_group
 run_case creds_pdeath_itimers case_roundtrip w_creds
+run_case membarrier case_roundtrip w_membarrier
+run_case membarrier_python membarrier_python
 finish_tests
