@@ -62,7 +62,7 @@ static int begin_injection(struct dump_task *t, uint64_t ip, cr_error_t *err)
 		/* Released, the task goes on as if never stopped; the image
 		 * gets the restore's fixup instead (threads.c). */
 		th->inj.orig = th->regs;
-		regs_restart_unsignalled(&th->inj.orig);
+		regs_fixup_restart(&th->inj.orig, RESTART_UNSIGNALLED);
 	}
 	return 0;
 }

@@ -21,7 +21,7 @@ static void reenter(struct user_regs_struct *regs, uint64_t nr)
 	regs->rip -= SYSCALL_INSN_LEN;
 }
 
-void regs_fixup_restart(struct user_regs_struct *regs)
+void regs_fixup_restart(struct user_regs_struct *regs, enum restart_mode mode)
 {
 	if ((long)regs->orig_rax < 0)
 		return;
@@ -32,25 +32,10 @@ void regs_fixup_restart(struct user_regs_struct *regs)
 		reenter(regs, regs->orig_rax);
 		break;
 	case -ERESTART_RESTARTBLOCK:
-		regs->rax = (uint64_t)-EINTR;
-		break;
-	default:
-		break;
-	}
-}
-
-void regs_restart_unsignalled(struct user_regs_struct *regs)
-{
-	if ((long)regs->orig_rax < 0)
-		return;
-	switch ((long)(int)regs->rax) {
-	case -ERESTARTSYS:
-	case -ERESTARTNOINTR:
-	case -ERESTARTNOHAND:
-		reenter(regs, regs->orig_rax);
-		break;
-	case -ERESTART_RESTARTBLOCK:
-		reenter(regs, NR_RESTART_SYSCALL);
+		if (mode == RESTART_UNSIGNALLED)
+			reenter(regs, NR_RESTART_SYSCALL);
+		else
+			regs->rax = (uint64_t)-EINTR;
 		break;
 	default:
 		break;

@@ -10,19 +10,23 @@
 #include "os/arena.h"
 #include "os/error.h"
 
-/* Applies what the kernel does on return to user space after a signal
- * without a handler interrupted a syscall: -ERESTARTSYS, -ERESTARTNOINTR and
+/* What a syscall interrupted by the freeze does when its thread runs again.
+ *
+ * RESTART_RESTORED: what the kernel does on return to user space after a
+ * signal without a handler: -ERESTARTSYS, -ERESTARTNOINTR and
  * -ERESTARTNOHAND re-execute the call; -ERESTART_RESTARTBLOCK cannot (the
  * kernel's restart block does not survive a restore) and becomes -EINTR,
- * which is what the program would see had a handled signal interrupted it. */
-void regs_fixup_restart(struct user_regs_struct *regs);
-/* What the kernel does when no signal is delivered: every restart code
- * re-executes the call, -ERESTART_RESTARTBLOCK through restart_syscall
- * and the thread's restart block (nanosleep's, poll's: the time left),
- * which is intact in a live thread.  For a task that goes on running
- * after a dump (--leave-running, or a dump that failed): its calls go on
- * as if it had never been stopped. */
-void regs_restart_unsignalled(struct user_regs_struct *regs);
+ * which is what the program would see had a handled signal interrupted it.
+ *
+ * RESTART_UNSIGNALLED: what the kernel does when no signal is delivered:
+ * every restart code re-executes the call, -ERESTART_RESTARTBLOCK through
+ * restart_syscall and the thread's restart block (nanosleep's, poll's: the
+ * time left), which is intact in a live thread.  For a task that goes on
+ * running after a dump (--leave-running, or a dump that failed): its calls
+ * go on as if it had never been stopped. */
+enum restart_mode { RESTART_RESTORED, RESTART_UNSIGNALLED };
+
+void regs_fixup_restart(struct user_regs_struct *regs, enum restart_mode mode);
 
 GpRegs *regs_to_proto(struct arena *a, const struct user_regs_struct *regs);
 void regs_from_proto(const GpRegs *p, struct user_regs_struct *regs);

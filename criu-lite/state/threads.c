@@ -80,7 +80,7 @@ static int collect_thread(struct dump_ctx *ctx, struct dump_thread *th, cr_error
 	uint64_t head = 0, len = 0;
 
 	tc->tid = (uint32_t)th->tid;
-	regs_fixup_restart(&regs);
+	regs_fixup_restart(&regs, RESTART_RESTORED);
 	tc->regs = regs_to_proto(&ctx->arena, &regs);
 	if (ptrace_get_xstate(th->tid, &xstate, &xlen, err) < 0)
 		return -1;

@@ -90,25 +90,7 @@ static void compare(const char *who, const struct creds *was, const struct creds
 }
 
 static struct creds second_was;
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
-static int stage;   /* 1: the second thread is set up; 2: check; 3: checked */
-
-static void set_stage(int s)
-{
-	pthread_mutex_lock(&lock);
-	stage = s;
-	pthread_cond_broadcast(&cond);
-	pthread_mutex_unlock(&lock);
-}
-
-static void wait_stage(int s)
-{
-	pthread_mutex_lock(&lock);
-	while (stage < s)
-		pthread_cond_wait(&cond, &lock);
-	pthread_mutex_unlock(&lock);
-}
+/* Stages (wl_set_stage): 1: the second thread is set up; 2: check; 3: checked. */
 
 static void *second(void *arg)
 {
@@ -119,11 +101,11 @@ static void *second(void *arg)
 	if (capset_self(0, BIT(CAP_KILL) | BIT(CAP_CHOWN), 0) < 0)
 		wl_fatal("second thread: capset: %s", strerror(errno));
 	read_creds(&second_was);
-	set_stage(1);
-	wait_stage(2);
+	wl_set_stage(1);
+	wl_wait_stage(2);
 	read_creds(&now);
 	compare("second thread", &second_was, &now);
-	set_stage(3);
+	wl_set_stage(3);
 	return NULL;
 }
 
@@ -155,15 +137,15 @@ int main(int argc, char **argv)
 		wl_fatal("w_caps must start as root");
 	if (pthread_create(&t, NULL, second, NULL) != 0)
 		wl_fatal("pthread_create");
-	wait_stage(1);
+	wl_wait_stage(1);
 	setup_main();
 	read_creds(&was);
 	wl_ready();
 	wl_wait_trigger();
 	read_creds(&now);
 	compare("main thread", &was, &now);
-	set_stage(2);
-	wait_stage(3);
+	wl_set_stage(2);
+	wl_wait_stage(3);
 	pthread_join(t, NULL);
 	wl_finish();
 }

@@ -25,25 +25,7 @@
 
 static int pipefd[2], sock[2];
 static pid_t thread_tid;
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
-static int stage;   /* 1: thread started; 2: pipe written; 3: thread done */
-
-static void set_stage(int s)
-{
-	pthread_mutex_lock(&lock);
-	stage = s;
-	pthread_cond_broadcast(&cond);
-	pthread_mutex_unlock(&lock);
-}
-
-static void wait_stage(int s)
-{
-	pthread_mutex_lock(&lock);
-	while (stage < s)
-		pthread_cond_wait(&cond, &lock);
-	pthread_mutex_unlock(&lock);
-}
+/* Stages (wl_set_stage): 1: thread started; 2: pipe written; 3: thread done. */
 
 static void *receiver(void *arg)
 {
@@ -53,8 +35,8 @@ static void *receiver(void *arg)
 
 	(void)arg;
 	thread_tid = (pid_t)syscall(SYS_gettid);
-	set_stage(1);
-	wait_stage(2);
+	wl_set_stage(1);
+	wl_wait_stage(2);
 	sigemptyset(&set);
 	sigaddset(&set, SIGRTMIN + 2);
 	if (sigtimedwait(&set, &si, &five) < 0)
@@ -62,7 +44,7 @@ static void *receiver(void *arg)
 	else
 		wl_check(si.si_fd == pipefd[0] && si.si_code == POLL_IN, "the signal names fd %d (code %d), want %d",
 			 si.si_fd, si.si_code, pipefd[0]);
-	set_stage(3);
+	wl_set_stage(3);
 	return NULL;
 }
 
@@ -80,7 +62,7 @@ int main(int argc, char **argv)
 		wl_fatal("pipe/socketpair");
 	if (pthread_create(&t, NULL, receiver, NULL) != 0)
 		wl_fatal("pthread_create");
-	wait_stage(1);
+	wl_wait_stage(1);
 	own = (struct f_owner_ex){ .type = F_OWNER_TID, .pid = thread_tid };
 	if (fcntl(pipefd[0], F_SETOWN_EX, &own) < 0 || fcntl(pipefd[0], F_SETSIG, SIGRTMIN + 2) < 0 ||
 	    fcntl(pipefd[0], F_SETFL, fcntl(pipefd[0], F_GETFL) | O_ASYNC | O_NONBLOCK) < 0 ||
@@ -98,8 +80,8 @@ int main(int argc, char **argv)
 	wl_check(!(fcntl(sock[0], F_GETFL) & O_ASYNC), "the socket gained O_ASYNC");
 	if (write(pipefd[1], "x", 1) != 1)
 		wl_fatal("write");
-	set_stage(2);
-	wait_stage(3);
+	wl_set_stage(2);
+	wl_wait_stage(3);
 	pthread_join(t, NULL);
 	wl_finish();
 }

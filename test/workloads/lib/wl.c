@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -379,4 +380,24 @@ int64_t wl_now_ns(int clock)
 	if (clock_gettime(clock, &ts) < 0)
 		return -1;
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static pthread_mutex_t stage_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t stage_cond = PTHREAD_COND_INITIALIZER;
+static int stage;
+
+void wl_set_stage(int s)
+{
+	pthread_mutex_lock(&stage_lock);
+	stage = s;
+	pthread_cond_broadcast(&stage_cond);
+	pthread_mutex_unlock(&stage_lock);
+}
+
+void wl_wait_stage(int s)
+{
+	pthread_mutex_lock(&stage_lock);
+	while (stage < s)
+		pthread_cond_wait(&stage_cond, &stage_lock);
+	pthread_mutex_unlock(&stage_lock);
 }

@@ -59,6 +59,11 @@ ssize_t wl_read_path(const char *path, char *buf, size_t size);
  * or -1 if there is none. */
 long wl_status_field(const char *field);
 
+/* A stage counter shared by a workload's threads: wl_set_stage() raises
+ * it and wakes the waiters, wl_wait_stage() blocks until it reaches s. */
+void wl_set_stage(int s);
+void wl_wait_stage(int s);
+
 /* Writes token, then ready. */
 void wl_ready(void);
 
