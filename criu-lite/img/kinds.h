@@ -45,8 +45,14 @@ enum cr_img_kind {
 #undef CR_IMG_ENUM
 };
 
-/* One more than the highest kind number: arrays indexed by kind. */
-#define CR_IMG_N 9
+/* One more than the highest kind number, for arrays indexed by kind: the
+ * size of a union whose members are one byte longer than each number. */
+union cr_img_n_ {
+#define CR_IMG_SIZE(name, num, file, shape, desc) char name[(num) + 1];
+	CR_IMG_KINDS(CR_IMG_SIZE)
+#undef CR_IMG_SIZE
+};
+#define CR_IMG_N sizeof(union cr_img_n_)
 
 struct img_kind {
 	uint32_t kind;
