@@ -435,7 +435,26 @@ static void print_vma(FILE *out, const struct show_dump *d, const VmaEntry *v, c
 		vma_pages(v, pm));
 	if (v->has_file_id)
 		fprintf(out, "  %s (file %u, offset 0x%" PRIx64 ")", fe != NULL ? fe->path : "?", v->file_id, v->pgoff);
+	if (v->has_shmem_id)
+		fprintf(out, "  shared memory %u, offset 0x%" PRIx64, v->shmem_id, v->pgoff);
 	fputc('\n', out);
+}
+
+/* Each object this process creates at restore, with its data. */
+static void print_shmem(FILE *out, const MmEntry *mm)
+{
+	char size[32], data[32];
+
+	for (size_t i = 0; i < mm->n_shmem; i++) {
+		const ShmemObject *o = mm->shmem[i];
+		uint64_t pages = 0;
+
+		for (size_t k = 0; k < o->n_data; k++)
+			pages += o->data[k]->nr_pages;
+		fprintf(out, "  shared memory %u: %s, %s of data in %zu runs (created here, inherited below)\n", o->id,
+			human_size(size, sizeof(size), o->size), human_size(data, sizeof(data), pages * PAGE_SIZE_CR),
+			o->n_data);
+	}
 }
 
 static uint64_t pagemap_pages(const struct show_image *pm)
@@ -482,6 +501,7 @@ static void print_mm(FILE *out, const struct show_dump *d, pid_t pid)
 		mm->brk, mm->start_stack);
 	fprintf(out, "  args          0x%" PRIx64 "-0x%" PRIx64 ", environment 0x%" PRIx64 "-0x%" PRIx64 "\n",
 		mm->arg_start, mm->arg_end, mm->env_start, mm->env_end);
+	print_shmem(out, mm);
 	fprintf(out, "    %-33s %10s %4s %-12s %7s  %s\n", "range", "size", "prot", "kind", "pages", "file");
 	page_ranges_init(&pr, show_find(d, CR_IMG_PAGEMAP, pid));
 	for (size_t i = 0; i < mm->n_vmas; i++)

@@ -1,7 +1,8 @@
 /* The image directory and what a dump writes into it: each process's
  * images (the message images the kinds filled in t->img, then each kind's
- * own, such as page data), pstree.img, files.img, and last the inventory,
- * once everything else is durable. */
+ * own, such as page data), the kinds' images of the whole dump (shared
+ * memory), pstree.img, files.img, and last the inventory, once everything
+ * else is durable. */
 #include "dump/steps.h"
 #include "img/image.h"
 #include "os/progress.h"
@@ -166,6 +167,8 @@ static int write_all_images(struct dump_ctx *ctx, cr_error_t *err)
 			return -1;
 		pst[i] = &pstree_of(ctx, &ctx->tasks[i])->base;
 	}
+	if (state_write_tree(ctx, err) < 0)
+		return -1;
 	if (img_store(ctx->dirfd, CR_IMG_PSTREE, 0, pst, ctx->n_tasks, err) < 0 ||
 	    img_store(ctx->dirfd, CR_IMG_FILES, 0, (ProtobufCMessage **)ctx->files.v, ctx->files.n, err) < 0)
 		return -1;

@@ -37,7 +37,8 @@
 	X(PAGEMAP,   5, "pagemap",   IMG_PER_TASK | IMG_LIST | IMG_STREAMED, &pagemap_entry__descriptor) \
 	X(PAGES,     6, "pages",     IMG_PER_TASK | IMG_PAGES | IMG_STREAMED, NULL)             \
 	X(FILES,     7, "files",     IMG_LIST, &file_entry__descriptor)                          \
-	X(FDINFO,    8, "fdinfo",    IMG_PER_TASK | IMG_LIST, &fd_entry__descriptor)
+	X(FDINFO,    8, "fdinfo",    IMG_PER_TASK | IMG_LIST, &fd_entry__descriptor)            \
+	X(SHMEM_PAGES, 9, "shmem-pages", IMG_PAGES | IMG_STREAMED, NULL)
 
 enum cr_img_kind {
 #define CR_IMG_ENUM(name, num, file, shape, desc) CR_IMG_##name = num,

@@ -1,6 +1,6 @@
 /* Memory, as a kind of state: every mapping (VMA) of a process with its
  * address, size, protection and kind, in mm-PID.img, and its contents
- * (pagedata.c).
+ * (pagedata.c; shared anonymous memory: shmem.c).
  *
  * Dump: the VMAs come from /proc/PID/maps; a file mapping names its file
  * in files.img (restore checks it is unchanged).  Refused by name: special
@@ -13,14 +13,16 @@
  * injection, everything of cr's is unmapped (cr's rseq registration first:
  * it points into cr's memory), the vdso and vvar go to their dumped
  * addresses, every dumped VMA is mapped at its address (writable where
- * pages go), the pages are written, and the dumped protections are queued
- * for the next batch. */
+ * pages go; shared anonymous memory from its object's inherited fd), the
+ * pages are written, and the dumped protections are queued for the next
+ * batch. */
 #include "img/pages.h"
 #include "os/ptrace.h"
 #include "os/util.h"
 #include "os/xalloc.h"
 #include "state/files.h"
 #include "state/pagedata.h"
+#include "state/shmem.h"
 #include "state/state.h"
 #include "state/tramp.h"
 
@@ -88,6 +90,7 @@ static int classify_vma(struct dump_ctx *ctx, struct dump_task *t, const struct 
 	}
 	if (v->deleted && v->shared && strcmp(v->path, "/dev/zero") == 0) {
 		e->kind = VMA_KIND__VMA_ANON;   /* MAP_SHARED|MAP_ANONYMOUS */
+		shmem_dump_vma(ctx, t, v, e);
 		return 0;
 	}
 	if (v->deleted)
@@ -178,6 +181,8 @@ static int validate_layout(const struct restore_ctx *ctx, const struct restore_t
 		if (e->has_file_id && restore_file(ctx, e->file_id) == NULL)
 			return cr_error(err, 0, "mm-%d.img: VMA %zu names file %u, which files.img lacks", t->pid,
 					i, e->file_id);
+		if (e->kind == VMA_KIND__VMA_ANON && e->shared && !e->has_shmem_id)
+			return cr_error(err, 0, "mm-%d.img: shared anonymous VMA %zu names no shmem object", t->pid, i);
 		prev_end = e->end;
 	}
 	prev_end = 0;
@@ -191,7 +196,7 @@ static int validate_layout(const struct restore_ctx *ctx, const struct restore_t
 		while (v < mm->n_vmas && mm->vmas[v]->end <= p->vaddr)
 			v++;
 		if (v == mm->n_vmas || mm->vmas[v]->start > p->vaddr || end > mm->vmas[v]->end ||
-		    is_special(mm->vmas[v]->kind))
+		    is_special(mm->vmas[v]->kind) || mm->vmas[v]->has_shmem_id)
 			return cr_error(err, 0, "pagemap-%d.img: entry %zu (0x%lx, %u pages) lies outside "
 					"every VMA", t->pid, i, (unsigned long)p->vaddr, p->nr_pages);
 		prev_end = end;
@@ -317,22 +322,26 @@ static int move_specials(struct restore_task *t, const struct cr_specials *sp, c
 	return 0;
 }
 
-/* MAP_FIXED_NOREPLACE: the call fails rather than land anywhere else. */
-static void map_vma(struct restore_task *t, size_t i)
+/* MAP_FIXED_NOREPLACE: the call fails rather than land anywhere else.
+ * Shared anonymous memory is its object's fd, at its offset. */
+static void map_vma(const struct restore_ctx *ctx, struct restore_task *t, size_t i)
 {
 	const VmaEntry *e = t->mm->vmas[i];
 	uint64_t prot = e->prot;
 	uint64_t flags = MAP_FIXED_NOREPLACE | (e->shared ? MAP_SHARED : MAP_PRIVATE);
 	int64_t fd = t->vma_fd[i];
+	bool by_fd = e->kind == VMA_KIND__VMA_FILE || e->has_shmem_id;
 
 	if (t->vma_has_pages[i])
 		prot |= PROT_READ | PROT_WRITE;
-	if (e->kind != VMA_KIND__VMA_FILE)
+	if (e->has_shmem_id)
+		fd = shmem_fd(ctx, e->shmem_id);
+	if (!by_fd)
 		flags |= MAP_ANONYMOUS;
 	if (e->growsdown)
 		flags |= MAP_GROWSDOWN;
 	inject_batch_add(&t->batch, "map a VMA", SYS_mmap, e->start, e->end - e->start, prot, flags, (uint64_t)fd,
-			 e->kind == VMA_KIND__VMA_FILE ? e->pgoff : 0);
+			 by_fd ? e->pgoff : 0);
 }
 
 static void mark_vmas_with_pages(struct restore_task *t)
@@ -439,7 +448,7 @@ static int restore_layout(struct restore_ctx *ctx, struct restore_task *t, cr_er
 	}
 	for (size_t i = 0; i < t->mm->n_vmas; i++)
 		if (!is_special(t->mm->vmas[i]->kind))
-			map_vma(t, i);
+			map_vma(ctx, t, i);
 	return restore_batch_run(t, t->inj, err);
 }
 

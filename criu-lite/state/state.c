@@ -1,7 +1,7 @@
 #include "state/state.h"
 
 /* Every kind, each defined in a file of its own (state/NAME.c). */
-extern const struct state_kind state_sessions, state_files, state_memory, state_mmlayout, state_attrs,
+extern const struct state_kind state_sessions, state_files, state_memory, state_shmem, state_mmlayout, state_attrs,
 	state_threads, state_signals, state_itimers, state_posix_timers, state_rlimits, state_creds,
 	state_pdeath;
 
@@ -10,6 +10,7 @@ static const struct state_kind *const kinds[] = {
 	&state_sessions,      /* session and process group */
 	&state_files,         /* the fd table */
 	&state_memory,        /* mappings and their pages */
+	&state_shmem,         /* shared anonymous memory, one object for all its holders */
 	&state_mmlayout,      /* brk, arguments, auxv, exe */
 	&state_attrs,         /* umask, root, cwd, personality */
 	&state_threads,       /* registers and per-thread kernel state */
@@ -50,6 +51,11 @@ int state_check_tree(struct dump_ctx *ctx, cr_error_t *err)
 int state_write(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
 	WALK(write, ctx, t, err);
+}
+
+int state_write_tree(struct dump_ctx *ctx, cr_error_t *err)
+{
+	WALK(write_tree, ctx, err);
 }
 
 void state_release_dump(struct dump_ctx *ctx)
