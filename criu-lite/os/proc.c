@@ -681,6 +681,30 @@ bool proc_link_deleted(const char *link, size_t *stem)
 	return true;
 }
 
+const char *proc_kernel_memory_file(const char *path)
+{
+	static const struct {
+		const char *prefix;
+		bool whole;        /* the path is the prefix, not only starts with it */
+		const char *what;
+	} files[] = {
+		{ "/dev/zero", true, "shared anonymous memory" },
+		{ "/SYSV", false, "System V shared memory (shmat)" },
+		{ "/anon_hugepage", true, "hugetlb memory" },
+		{ "/memfd:", false, "a memfd" },
+	};
+	size_t len = strlen(path), stem = len;
+
+	proc_link_deleted(path, &stem);
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		size_t n = strlen(files[i].prefix);
+
+		if (stem >= n && memcmp(path, files[i].prefix, n) == 0 && (!files[i].whole || stem == n))
+			return files[i].what;
+	}
+	return NULL;
+}
+
 static const char *vma_path(struct cursor *c, struct proc_vma *v)
 {
 	size_t len = (size_t)(c->end - c->p);

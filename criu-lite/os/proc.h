@@ -160,6 +160,13 @@ int proc_read_auxv(pid_t pid, uint64_t **out, size_t *n_words, cr_error_t *err);
  * (when given) gets the length of the path before it. */
 bool proc_link_deleted(const char *link, size_t *stem);
 
+/* The kernel's own unnamed memory files, as a mapping's path or an fd's
+ * link shows them, with or without " (deleted)": "/dev/zero" (shared
+ * anonymous memory), "/SYSV<key>" (System V shared memory),
+ * "/anon_hugepage" (hugetlb), "/memfd:<name>".  What the file is ("System
+ * V shared memory", ...), or NULL for any other path. */
+const char *proc_kernel_memory_file(const char *path);
+
 /* The threads of a process, from /proc/PID/task, sorted ascending. */
 int proc_list_tasks(pid_t pid, pid_t **out, size_t *n, cr_error_t *err);
 /* The open fd numbers of a process, from /proc/PID/fd, sorted ascending. */

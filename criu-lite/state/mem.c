@@ -4,8 +4,8 @@
  *
  * Dump: the VMAs come from /proc/PID/maps; a file mapping names its file
  * in files.img (restore checks it is unchanged).  Refused by name: special
- * mappings cr does not know, mappings of deleted files, and files that are
- * not regular.
+ * mappings cr does not know, mappings of deleted files, memfds, System V
+ * shared memory, hugetlb, and files that are not regular.
  *
  * Restore: the restorer plans, for each process, fd slots for the files its
  * VMAs map and the place of its trampoline (tramp.c).  The child opens the
@@ -58,6 +58,20 @@ static int add_file_vma(struct dump_ctx *ctx, struct dump_task *t, const struct 
 	return 0;
 }
 
+/* What a mapping of a file that has no name any more is, for the refusal. */
+static const char *deleted_kind(const struct proc_vma *v)
+{
+	const char *what = proc_kernel_memory_file(v->path);
+
+	if (what == NULL)
+		return "a mapping of a deleted file";
+	if (strcmp(v->path, "/dev/zero") == 0)
+		return "a private mapping of shared anonymous memory";
+	if (strncmp(v->path, "/memfd:", 7) == 0)
+		return "a memfd mapping";
+	return what;
+}
+
 static int classify_vma(struct dump_ctx *ctx, struct dump_task *t, const struct proc_vma *v, VmaEntry *e,
 			cr_error_t *err)
 {
@@ -94,9 +108,8 @@ static int classify_vma(struct dump_ctx *ctx, struct dump_task *t, const struct 
 		return 0;
 	}
 	if (v->deleted)
-		return cr_error(err, 0, "pid %d: mapping 0x%lx-0x%lx of deleted file %s: unsupported kind "
-				"(deleted or memfd mapping)", t->pid, (unsigned long)v->start,
-				(unsigned long)v->end, v->path);
+		return cr_error(err, 0, "pid %d: mapping 0x%lx-0x%lx of %s (deleted): unsupported kind (%s)", t->pid,
+				(unsigned long)v->start, (unsigned long)v->end, v->path, deleted_kind(v));
 	return add_file_vma(ctx, t, v, e, err);
 }
 

@@ -13,8 +13,11 @@
 #                   parent and a child made with os.fork, and a second child
 #                   that wrote a page and exited; after restore each checks
 #                   the other's writes.
-#   refused_outside memory shared with a process outside the dump is
-#                   refused by name, the tree left running and whole.
+#   refused_*       what cr cannot restore is refused by name, the tree
+#                   left running and whole: memory shared with a process
+#                   outside the dump, System V shared memory, a memfd
+#                   mapping, a private mapping of shared memory, an fd on
+#                   shared memory.
 source "$(dirname "$0")/lib.sh"
 
 # ---- w_shmem -----------------------------------------------------------------
@@ -179,6 +182,11 @@ refused_outside() {
 	refused "$b" "outside the dump"
 }
 
+refused_kind() {
+	wl_start w_memrefuse "$1" || return 1
+	refused "$WL_PID" "$2"
+}
+
 run_case shmem_control case_control w_shmem
 run_case shmem_roundtrip shmem_images
 run_case shmem_leave_running case_leave_running w_shmem
@@ -186,4 +194,8 @@ run_case shmem_twice case_twice w_shmem
 run_case shmem_new_pidns shmem_new_pidns
 run_case python_fork_mmap python_fork_mmap
 run_case refused_outside refused_outside
+run_case refused_sysv refused_kind sysv "System V shared memory"
+run_case refused_memfd refused_kind memfd "a memfd mapping"
+run_case refused_private_shmem refused_kind privshm "a private mapping of shared anonymous memory"
+run_case refused_shmem_fd refused_kind shmfd "unsupported kind: shared anonymous memory"
 finish_tests

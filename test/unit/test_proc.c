@@ -827,6 +827,20 @@ static void test_smaps_edge_cases(void **state)
 	assert_string_equal(proc_vmflag_name(PROC_VMF_N), "?");
 }
 
+static void test_kernel_memory_files(void **state)
+{
+	(void)state;
+	assert_string_equal(proc_kernel_memory_file("/dev/zero"), "shared anonymous memory");
+	assert_string_equal(proc_kernel_memory_file("/dev/zero (deleted)"), "shared anonymous memory");
+	assert_string_equal(proc_kernel_memory_file("/SYSV0000002a (deleted)"), "System V shared memory (shmat)");
+	assert_string_equal(proc_kernel_memory_file("/anon_hugepage (deleted)"), "hugetlb memory");
+	assert_string_equal(proc_kernel_memory_file("/memfd:x (deleted)"), "a memfd");
+	assert_null(proc_kernel_memory_file("/dev/zero2 (deleted)"));
+	assert_null(proc_kernel_memory_file("/dev/shm/x (deleted)"));
+	assert_null(proc_kernel_memory_file("/anon_hugepages"));
+	assert_null(proc_kernel_memory_file(""));
+}
+
 static void expect_smaps_error(const char *text, const char *needle)
 {
 	struct proc_vma_list l;
@@ -1367,6 +1381,7 @@ int main(void)
 		cmocka_unit_test(test_smaps_recorded),
 		cmocka_unit_test(test_smaps_edge_cases),
 		cmocka_unit_test(test_smaps_errors),
+		cmocka_unit_test(test_kernel_memory_files),
 		cmocka_unit_test(test_fdinfo_recorded),
 		cmocka_unit_test(test_fdinfo_old_kernel),
 		cmocka_unit_test(test_fdinfo_errors),
