@@ -423,6 +423,35 @@ static uint64_t vma_pages(const VmaEntry *v, const struct page_ranges *pr)
 	return n;
 }
 
+/* The flags beyond protection, by their VmFlags mnemonics, and the guard
+ * regions. */
+static void print_vma_flags(FILE *out, const VmaEntry *v)
+{
+	static const struct {
+		uint32_t flag;
+		const char *name;
+	} names[] = {
+		{ VMA_FLAG__VMA_FLAG_LOCKED, "lo" },     { VMA_FLAG__VMA_FLAG_LOCKONFAULT, "lf" },
+		{ VMA_FLAG__VMA_FLAG_HUGEPAGE, "hg" },   { VMA_FLAG__VMA_FLAG_NOHUGEPAGE, "nh" },
+		{ VMA_FLAG__VMA_FLAG_DONTFORK, "dc" },   { VMA_FLAG__VMA_FLAG_WIPEONFORK, "wf" },
+		{ VMA_FLAG__VMA_FLAG_DONTDUMP, "dd" },   { VMA_FLAG__VMA_FLAG_MERGEABLE, "mg" },
+		{ VMA_FLAG__VMA_FLAG_SEQUENTIAL, "sr" }, { VMA_FLAG__VMA_FLAG_RANDOM, "rr" },
+		{ VMA_FLAG__VMA_FLAG_NORESERVE, "nr" },  { VMA_FLAG__VMA_FLAG_DROPPABLE, "dp" },
+		{ VMA_FLAG__VMA_FLAG_SEALED, "sl" },
+	};
+	const char *sep = "  [";
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (v->flags & names[i].flag) {
+			fprintf(out, "%s%s", sep, names[i].name);
+			sep = " ";
+		}
+	if (sep[0] == ' ' && sep[1] == '\0')
+		fputc(']', out);
+	if (v->n_guards > 0)
+		fprintf(out, "  %zu guard region%s", v->n_guards, v->n_guards > 1 ? "s" : "");
+}
+
 static void print_vma(FILE *out, const struct show_dump *d, const VmaEntry *v, const struct page_ranges *pm)
 {
 	const FileEntry *fe = v->has_file_id ? find_file(d, v->file_id) : NULL;
@@ -437,6 +466,7 @@ static void print_vma(FILE *out, const struct show_dump *d, const VmaEntry *v, c
 		fprintf(out, "  %s (file %u, offset 0x%" PRIx64 ")", fe != NULL ? fe->path : "?", v->file_id, v->pgoff);
 	if (v->has_shmem_id)
 		fprintf(out, "  shared memory %u, offset 0x%" PRIx64, v->shmem_id, v->pgoff);
+	print_vma_flags(out, v);
 	fputc('\n', out);
 }
 

@@ -1,11 +1,14 @@
 /* Memory, as a kind of state: every mapping (VMA) of a process with its
- * address, size, protection and kind, in mm-PID.img, and its contents
- * (pagedata.c; shared anonymous memory: shmem.c).
+ * address, size, protection, kind and flags, in mm-PID.img, and its
+ * contents (pagedata.c; shared anonymous memory: shmem.c).
  *
- * Dump: the VMAs come from /proc/PID/maps; a file mapping names its file
- * in files.img (restore checks it is unchanged).  Refused by name: special
- * mappings cr does not know, mappings of deleted files, memfds, System V
- * shared memory, hugetlb, and files that are not regular.
+ * Dump: the VMAs come from /proc/PID/smaps, each with its VmFlags
+ * (vmflags.c); a file mapping names its file in files.img (restore checks
+ * it is unchanged), opened for writing if the mapping may write to it
+ * (VmFlags "mw"), so that mprotect works on it as it did.  Refused by
+ * name: special mappings cr does not know, mappings of deleted files,
+ * memfds, System V shared memory, hugetlb, and files that are not
+ * regular.
  *
  * Restore: the restorer plans, for each process, fd slots for the files its
  * VMAs map and the place of its trampoline (tramp.c).  The child opens the
@@ -13,9 +16,9 @@
  * injection, everything of cr's is unmapped (cr's rseq registration first:
  * it points into cr's memory), the vdso and vvar go to their dumped
  * addresses, every dumped VMA is mapped at its address (writable where
- * pages go; shared anonymous memory from its object's inherited fd), the
- * pages are written, and the dumped protections are queued for the next
- * batch. */
+ * pages go; shared anonymous memory from its object's inherited fd) with
+ * its advice and guard regions, the pages are written, and the dumped
+ * protections, then mlock and mseal, are queued for the next batch. */
 #include "img/pages.h"
 #include "os/ptrace.h"
 #include "os/util.h"
@@ -25,6 +28,7 @@
 #include "state/shmem.h"
 #include "state/state.h"
 #include "state/tramp.h"
+#include "state/vmflags.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,10 +42,13 @@
 
 /* ------------------------------------------------------------------ dump */
 
+/* A shared mapping that may write (VmFlags "mw") had its file open for
+ * writing, whether or not it is writable now: mprotect(PROT_WRITE) must
+ * still work after restore. */
 static int add_file_vma(struct dump_ctx *ctx, struct dump_task *t, const struct proc_vma *v, VmaEntry *e,
 			cr_error_t *err)
 {
-	uint32_t flags = (v->shared && (v->prot & PROT_WRITE)) ? O_RDWR : O_RDONLY;
+	uint32_t flags = (v->shared && (v->vmflags & PROC_VMF(MW))) ? O_RDWR : O_RDONLY;
 	struct stat st;
 
 	if (stat(v->path, &st) < 0)
@@ -132,7 +139,7 @@ static int mem_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *er
 		e->pgoff = v->pgoff;
 		e->prot = v->prot;
 		e->shared = v->shared;
-		if (classify_vma(ctx, t, v, e, err) < 0)
+		if (classify_vma(ctx, t, v, e, err) < 0 || vmflags_dump(ctx, t, v, e, err) < 0)
 			return -1;
 		mm->vmas[mm->n_vmas++] = e;
 	}
@@ -196,6 +203,8 @@ static int validate_layout(const struct restore_ctx *ctx, const struct restore_t
 					i, e->file_id);
 		if (e->kind == VMA_KIND__VMA_ANON && e->shared && !e->has_shmem_id)
 			return cr_error(err, 0, "mm-%d.img: shared anonymous VMA %zu names no shmem object", t->pid, i);
+		if (vmflags_validate(t, i, err) < 0)
+			return -1;
 		prev_end = e->end;
 	}
 	prev_end = 0;
@@ -336,17 +345,20 @@ static int move_specials(struct restore_task *t, const struct cr_specials *sp, c
 }
 
 /* MAP_FIXED_NOREPLACE: the call fails rather than land anywhere else.
- * Shared anonymous memory is its object's fd, at its offset. */
+ * Shared anonymous memory is its object's fd, at its offset; MAP_DROPPABLE
+ * is a type of mapping of its own, in place of MAP_PRIVATE. */
 static void map_vma(const struct restore_ctx *ctx, struct restore_task *t, size_t i)
 {
 	const VmaEntry *e = t->mm->vmas[i];
 	uint64_t prot = e->prot;
-	uint64_t flags = MAP_FIXED_NOREPLACE | (e->shared ? MAP_SHARED : MAP_PRIVATE);
+	uint64_t flags = MAP_FIXED_NOREPLACE | vmflags_mmap_flags(e);
 	int64_t fd = t->vma_fd[i];
 	bool by_fd = e->kind == VMA_KIND__VMA_FILE || e->has_shmem_id;
 
 	if (t->vma_has_pages[i])
 		prot |= PROT_READ | PROT_WRITE;
+	if (!(e->flags & VMA_FLAG__VMA_FLAG_DROPPABLE))
+		flags |= e->shared ? MAP_SHARED : MAP_PRIVATE;
 	if (e->has_shmem_id)
 		fd = shmem_fd(ctx, e->shmem_id);
 	if (!by_fd)
@@ -355,6 +367,7 @@ static void map_vma(const struct restore_ctx *ctx, struct restore_task *t, size_
 		flags |= MAP_GROWSDOWN;
 	inject_batch_add(&t->batch, "map a VMA", SYS_mmap, e->start, e->end - e->start, prot, flags, (uint64_t)fd,
 			 by_fd ? e->pgoff : 0);
+	vmflags_queue_advice(t, e);
 }
 
 static void mark_vmas_with_pages(struct restore_task *t)
@@ -555,7 +568,7 @@ static int forget_cr_rseq(struct restore_task *t, cr_error_t *err)
 }
 
 /* The dumped protections of VMAs that were mapped writable for their
- * pages, queued for the next batch. */
+ * pages, then every mlock and mseal, queued for the next batch. */
 static void queue_protections(struct restore_task *t)
 {
 	for (size_t i = 0; i < t->mm->n_vmas; i++) {
@@ -566,6 +579,8 @@ static void queue_protections(struct restore_task *t)
 		inject_batch_add(&t->batch, "set a VMA's protection", SYS_mprotect, e->start, e->end - e->start,
 				 e->prot, 0, 0, 0);
 	}
+	for (size_t i = 0; i < t->mm->n_vmas; i++)
+		vmflags_queue_locks(t, t->mm->vmas[i]);
 }
 
 /* Runs what was queued before it with the layout change: memory is the

@@ -350,6 +350,7 @@ static void shmem_release_dump(struct dump_ctx *ctx)
 struct shmem_ref {
 	struct restore_task *creator;
 	const ShmemObject *obj;
+	bool noreserve;            /* its mappings were MAP_NORESERVE */
 };
 
 struct shmem_restore {
@@ -466,6 +467,21 @@ static int shmem_validate(const struct restore_ctx *ctx, const struct restore_ta
 	return t == &ctx->tasks[0] ? validate_dump(ctx, err) : 0;
 }
 
+static bool maps_noreserve(const struct restore_ctx *ctx, uint32_t id)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		const struct restore_task *t = &ctx->tasks[i];
+
+		for (size_t j = 0; !t->zombie && j < t->mm->n_vmas; j++) {
+			const VmaEntry *e = t->mm->vmas[j];
+
+			if (e->has_shmem_id && e->shmem_id == id && (e->flags & VMA_FLAG__VMA_FLAG_NORESERVE))
+				return true;
+		}
+	}
+	return false;
+}
+
 /* Every object by id (validated: ids 1..n, once each), and a stash slot
  * for each. */
 static int shmem_plan(struct restore_ctx *ctx, cr_error_t *err)
@@ -482,7 +498,8 @@ static int shmem_plan(struct restore_ctx *ctx, cr_error_t *err)
 		for (size_t j = 0; !t->zombie && j < t->mm->n_shmem; j++) {
 			const ShmemObject *o = t->mm->shmem[j];
 
-			sr->by_id[o->id - 1] = (struct shmem_ref){ .creator = t, .obj = o };
+			sr->by_id[o->id - 1] = (struct shmem_ref){ .creator = t, .obj = o,
+								   .noreserve = maps_noreserve(ctx, o->id) };
 		}
 	}
 	sr->slot0 = restore_stash_reserve(ctx, (int)sr->n);
@@ -508,7 +525,8 @@ uint64_t shmem_bytes(const struct restore_ctx *ctx)
 static int create_object(const struct shmem_ref *ref, int slot, cr_error_t *err)
 {
 	uint64_t size = ref->obj->size;
-	void *p = mmap(NULL, size, PROT_NONE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int flags = MAP_SHARED | MAP_ANONYMOUS | (ref->noreserve ? MAP_NORESERVE : 0);
+	void *p = mmap(NULL, size, PROT_NONE, flags, -1, 0);
 	char path[96];
 	int fd;
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # t_shmem: shared anonymous memory is one object again after restore, with
-# every page.
+# every page, and the flags of a mapping beyond its protection come back.
 #
 #   shmem_*         w_shmem: a parent and two children share
 #                   MAP_SHARED|MAP_ANONYMOUS memory; one child wrote pages
@@ -13,6 +13,13 @@
 #                   parent and a child made with os.fork, and a second child
 #                   that wrote a page and exited; after restore each checks
 #                   the other's writes.
+#   vmflags_*       w_vmflags: mlock, mlock2 MLOCK_ONFAULT, madvise advice,
+#                   MAP_DROPPABLE, MAP_NORESERVE, MAP_GROWSDOWN, mseal, a
+#                   guard region, and a shared file mapping that may be made
+#                   writable again (and one that may not).
+#   python_vmflags  python3 (unmodified): madvise through mmap.madvise,
+#                   mlock and mprotect through ctypes, checked in its own
+#                   smaps.
 #   refused_*       what cr cannot restore is refused by name, the tree
 #                   left running and whole: memory shared with a process
 #                   outside the dump, System V shared memory, a memfd
@@ -115,6 +122,75 @@ with open(d + "/result.tmp", "w") as f: f.write(res)
 os.rename(d + "/result.tmp", d + "/result")
 '
 
+# Mappings with flags: madvise through mmap.madvise, mlock through ctypes;
+# after restore each must show its flag, the locked one its Locked size, a
+# child forked then must find the wipe-on-fork pages zero, and the file
+# mapped read-only from an O_RDWR file must take mprotect(PROT_WRITE).
+PY_VMFLAGS='
+import ctypes, mmap, os, sys, time
+d = sys.argv[1]
+PG = 4096
+libc = ctypes.CDLL(None, use_errno=True)
+token = os.urandom(8).hex().encode()
+regions = {}
+def anon(name, pages, advice=None):
+    m = mmap.mmap(-1, pages * PG, flags=mmap.MAP_PRIVATE)
+    m[0:len(token)] = token
+    if advice is not None: m.madvise(advice)
+    regions[name] = (m, ctypes.addressof(ctypes.c_char.from_buffer(m)))
+anon("dc", 2, mmap.MADV_DONTFORK)
+anon("wf", 2, getattr(mmap, "MADV_WIPEONFORK", 18))   # not in every Python
+anon("hg", 2, mmap.MADV_HUGEPAGE)
+anon("dd", 2, mmap.MADV_DONTDUMP)
+anon("mg", 2, mmap.MADV_MERGEABLE)
+anon("lo", 4)
+m, addr = regions["lo"]
+if libc.mlock(ctypes.c_void_p(addr), 4 * PG) != 0: sys.exit("mlock: %d" % ctypes.get_errno())
+with open(d + "/file", "w+b") as f:
+    f.write(token + b"\0" * (PG - len(token)))
+    f.flush()
+    fm = mmap.mmap(f.fileno(), PG, access=mmap.ACCESS_READ)
+
+def smaps():
+    out, cur = {}, None
+    for line in open("/proc/self/smaps"):
+        first = line.split()[0]
+        if not first.endswith(":"):
+            a, b = first.split("-")
+            cur = (int(a, 16), int(b, 16), line.split()[-1])
+            out[cur] = {}
+        else:
+            out[cur][first[:-1]] = line.split(None, 1)[1].strip() if len(line.split()) > 1 else ""
+    return out
+
+def find(addr=None, path=None):
+    for (a, b, p), fields in smaps().items():
+        if (addr is not None and a <= addr < b) or (path is not None and p == path):
+            return a, fields
+    return None, {}
+
+with open(d + "/ready.tmp", "w") as f: f.write("%d %s\n" % (os.getpid(), token.decode()))
+os.rename(d + "/ready.tmp", d + "/ready")
+while not os.path.exists(d + "/go"): time.sleep(0.01)
+bad = []
+for name, (m, addr) in regions.items():
+    flags = find(addr)[1].get("VmFlags", "").split()
+    if name not in flags: bad.append("%s: VmFlags %s" % (name, " ".join(flags)))
+    if m[0:len(token)] != token: bad.append("%s: data lost" % name)
+if find(regions["lo"][1])[1].get("Locked") != "16 kB":
+    bad.append("Locked: %s" % find(regions["lo"][1])[1].get("Locked"))
+fa, ff = find(path=d + "/file")
+if fa is None or "mw" not in ff.get("VmFlags", "").split(): bad.append("file: VmFlags %s" % ff.get("VmFlags"))
+elif libc.mprotect(ctypes.c_void_p(fa), PG, 3) != 0: bad.append("file: mprotect: errno %d" % ctypes.get_errno())
+pid = os.fork()
+if pid == 0:
+    os._exit(0 if regions["wf"][0][0:len(token)] == b"\0" * len(token) else 1)
+if os.waitpid(pid, 0)[1] != 0: bad.append("wf: a child forked after restore sees the data")
+res = "PASS %s\n" % token.decode() if not bad else "FAIL %s: %s\n" % (token.decode(), "; ".join(bad))
+with open(d + "/result.tmp", "w") as f: f.write(res)
+os.rename(d + "/result.tmp", d + "/result")
+'
+
 # py_start SCRIPT READY_FILE: python3 -c SCRIPT DIR, until DIR/READY_FILE;
 # sets PY_DIR, PY_PID, PY_EXE.
 py_start() {
@@ -152,6 +228,13 @@ python_fork_mmap() {
 	py_start "$PY_FORK_MMAP" pids || return 1
 	read -r _ child token < "$PY_DIR/pids"
 	track_pid "$child"
+	py_roundtrip "$token"
+}
+
+python_vmflags() {
+	local token
+	py_start "$PY_VMFLAGS" ready || return 1
+	read -r _ token < "$PY_DIR/ready"
 	py_roundtrip "$token"
 }
 
@@ -193,6 +276,10 @@ run_case shmem_leave_running case_leave_running w_shmem
 run_case shmem_twice case_twice w_shmem
 run_case shmem_new_pidns shmem_new_pidns
 run_case python_fork_mmap python_fork_mmap
+run_case vmflags_control case_control w_vmflags
+run_case vmflags_roundtrip case_roundtrip w_vmflags
+run_case vmflags_twice case_twice w_vmflags
+run_case python_vmflags python_vmflags
 run_case refused_outside refused_outside
 run_case refused_sysv refused_kind sysv "System V shared memory"
 run_case refused_memfd refused_kind memfd "a memfd mapping"

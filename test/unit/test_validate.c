@@ -557,6 +557,54 @@ static void test_shmem_refused(void **state)
 	expect_shmem_refused(f, run_mem, pm, "pages are dumped for shared memory, which has its own");
 }
 
+/* VMA flags and guard regions that make no sense. */
+static void test_vma_flags_refused(void **state)
+{
+	struct fixture *f = *state;
+	static PageRun guard, *guard_ptr = &guard;
+	cr_error_t err = NULL;
+
+	page_run__init(&guard);
+	f->m->vma[1].has_flags = true;
+	f->m->vma[1].flags = VMA_FLAG__VMA_FLAG_LOCKED | VMA_FLAG__VMA_FLAG_HUGEPAGE | VMA_FLAG__VMA_FLAG_WIPEONFORK;
+	guard.offset = 0x1000;
+	guard.nr_pages = 2;
+	f->m->vma[1].n_guards = 1;
+	f->m->vma[1].guards = &guard_ptr;
+	f->m->vma[4].flags = VMA_FLAG__VMA_FLAG_LOCKED | VMA_FLAG__VMA_FLAG_SEALED | VMA_FLAG__VMA_FLAG_NORESERVE;
+	write_model(f->dirfd, f->m);   /* memory checks the page data against the pagemap */
+	expect_ok(run_mem(f, &err), &err, "flags and a guard region");
+	guard.offset = 0x3000;
+	expect_mem_refused(f, CR_IMG_MM, "a guard region runs past its VMA");
+	f->m->vma[1].n_guards = 1;
+	f->m->vma[1].guards = &guard_ptr;
+	guard.offset = 0x4000;
+	guard.nr_pages = 1;
+	expect_mem_refused(f, CR_IMG_MM, "a guard region lies beyond its VMA");
+	f->m->vma[1].n_guards = 1;
+	f->m->vma[1].guards = &guard_ptr;
+	guard.offset = 0x1000;
+	guard.nr_pages = 0;
+	expect_mem_refused(f, CR_IMG_MM, "a guard region holds no pages");
+	f->m->vma[1].n_guards = 1;
+	f->m->vma[1].guards = &guard_ptr;
+	guard.offset = 0x1800;
+	guard.nr_pages = 1;
+	expect_mem_refused(f, CR_IMG_MM, "a guard region is not page aligned");
+	f->m->vma[1].flags = 1u << 20;
+	expect_mem_refused(f, CR_IMG_MM, "an unknown flag");
+	f->m->vma[1].flags = VMA_FLAG__VMA_FLAG_LOCKONFAULT;
+	expect_mem_refused(f, CR_IMG_MM, "lock on fault without lock");
+	f->m->vma[4].flags = VMA_FLAG__VMA_FLAG_DROPPABLE;
+	expect_mem_refused(f, CR_IMG_MM, "droppable shared memory");
+	f->m->vma[4].flags = VMA_FLAG__VMA_FLAG_WIPEONFORK;
+	expect_mem_refused(f, CR_IMG_MM, "wipe-on-fork shared memory");
+	f->m->vma[2].flags = VMA_FLAG__VMA_FLAG_DROPPABLE;
+	expect_mem_refused(f, CR_IMG_MM, "a droppable heap");
+	f->m->vma[0].flags = VMA_FLAG__VMA_FLAG_DROPPABLE;
+	expect_mem_refused(f, CR_IMG_MM, "a droppable file mapping");
+}
+
 static void expect_files_refused(struct fixture *f, const char *file, const char *what)
 {
 	cr_error_t err = NULL;
@@ -927,6 +975,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pagemap_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pages_in_special_vma_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shmem_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vma_flags_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fds_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_control, setup, teardown),
