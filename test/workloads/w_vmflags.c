@@ -22,6 +22,8 @@
  *               the file
  *   file-ro     a shared mapping of a file opened O_RDONLY: no "mw", and
  *               mprotect(PROT_WRITE) is refused (no more rights than it had)
+ *   shm-locked  2 pages of shared anonymous memory in this process alone,
+ *               mlock: "sh lo", Locked: 8 kB, "/dev/zero (deleted)" in maps
  *
  * Then a child forked after restore finds the wipe-on-fork pages zero and
  * the dont-fork mapping absent.  "noguard" leaves the guard region out
@@ -61,7 +63,7 @@ struct region {
 };
 
 enum { LOCKED, ONFAULT, HUGE, NOHUGE, DONTFORK, WIPE, DONTDUMP, MERGE, SEQ, RAND, DROP, NORES, GROWS, SEALED,
-       GUARD, FILE_RW, FILE_RO, N_REGIONS };
+       GUARD, FILE_RW, FILE_RO, SHM_LOCKED, N_REGIONS };
 
 static struct region r[N_REGIONS] = {
 	[LOCKED] = { "locked", 4, "lo", "lf", 16, NULL },
@@ -81,6 +83,7 @@ static struct region r[N_REGIONS] = {
 	[GUARD] = { "guard", 3, "gu", NULL, -1, NULL },
 	[FILE_RW] = { "file-rw", 1, "sh mw", NULL, -1, NULL },
 	[FILE_RO] = { "file-ro", 1, "ms", "mw", -1, NULL },
+	[SHM_LOCKED] = { "shm-locked", 2, "sh lo", NULL, 8, NULL },
 };
 
 static void must(bool ok, const char *what)
@@ -178,6 +181,9 @@ static void set_up(void)
 	fill(r[GUARD].p, PG, GUARD);
 	fill(r[GUARD].p + 2 * PG, PG, GUARD + 100);
 	must(no_guard || madvise(r[GUARD].p + PG, PG, MADV_GUARD_INSTALL) == 0, "MADV_GUARD_INSTALL");
+	r[SHM_LOCKED].p = anon(2, PROT_READ | PROT_WRITE, MAP_SHARED);
+	fill(r[SHM_LOCKED].p, 2 * PG, SHM_LOCKED);
+	must(mlock(r[SHM_LOCKED].p, 2 * PG) == 0, "mlock shared");
 	r[FILE_RW].p = map_file("file-rw", O_RDWR);
 	r[FILE_RO].p = map_file("file-ro", O_RDONLY);
 }
@@ -254,14 +260,18 @@ static void check_data(void)
 	wl_check(same(r[GUARD].p, PG, GUARD) && same(r[GUARD].p + 2 * PG, PG, GUARD + 100),
 		 "guard: data around the guard page differs");
 	wl_check(memcmp(r[FILE_RW].p, "file-rw", 7) == 0, "file-rw: contents differ");
+	wl_check(same(r[SHM_LOCKED].p, 2 * PG, SHM_LOCKED), "shm-locked: data differs");
 }
 
 static void check_behaviour(void)
 {
+	struct wl_map map;
 	char path[4200], buf[8] = { 0 };
 	uint64_t pm = 0;
 	int fd, ret, e;
 
+	wl_check(wl_maps_lookup((uintptr_t)r[SHM_LOCKED].p, &map) == 0 && strcmp(map.path, "/dev/zero (deleted)") == 0,
+		 "shm-locked: maps does not say /dev/zero (deleted)");
 	ret = mprotect(r[SEALED].p, PG, PROT_READ | PROT_WRITE);
 	e = errno;
 	wl_check(ret < 0 && e == EPERM, "sealed: mprotect was not refused with EPERM (%d, %s)", ret, strerror(e));
