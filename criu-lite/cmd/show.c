@@ -214,8 +214,8 @@ static int load_pages(int dirfd, struct show_image *im, cr_error_t *err)
 	uint64_t left = 0;
 
 	/* Opening a page image checks only its ends; verify checks the crc. */
-	if (cr_img_verify(dirfd, im->name, CR_IMG_PAGES, err) < 0 ||
-	    cr_img_open(dirfd, im->name, CR_IMG_PAGES, &img, err) < 0)
+	if (cr_img_verify(dirfd, im->name, im->type->kind, err) < 0 ||
+	    cr_img_open(dirfd, im->name, im->type->kind, &img, err) < 0)
 		return -1;
 	skip = xmalloc(CR_PAGES_CHUNK);
 	while (cr_img_body_left(img, &left) == 0 && left > 0)

@@ -525,6 +525,35 @@ static uint64_t vma_pages(const VmaEntry *v, const struct page_ranges *pr)
 	return n;
 }
 
+/* The flags beyond protection, by their VmFlags mnemonics, and the guard
+ * regions. */
+static void print_vma_flags(FILE *out, const VmaEntry *v)
+{
+	static const struct {
+		uint32_t flag;
+		const char *name;
+	} names[] = {
+		{ VMA_FLAG__VMA_FLAG_LOCKED, "lo" },     { VMA_FLAG__VMA_FLAG_LOCKONFAULT, "lf" },
+		{ VMA_FLAG__VMA_FLAG_HUGEPAGE, "hg" },   { VMA_FLAG__VMA_FLAG_NOHUGEPAGE, "nh" },
+		{ VMA_FLAG__VMA_FLAG_DONTFORK, "dc" },   { VMA_FLAG__VMA_FLAG_WIPEONFORK, "wf" },
+		{ VMA_FLAG__VMA_FLAG_DONTDUMP, "dd" },   { VMA_FLAG__VMA_FLAG_MERGEABLE, "mg" },
+		{ VMA_FLAG__VMA_FLAG_SEQUENTIAL, "sr" }, { VMA_FLAG__VMA_FLAG_RANDOM, "rr" },
+		{ VMA_FLAG__VMA_FLAG_NORESERVE, "nr" },  { VMA_FLAG__VMA_FLAG_DROPPABLE, "dp" },
+		{ VMA_FLAG__VMA_FLAG_SEALED, "sl" },
+	};
+	const char *sep = "  [";
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (v->flags & names[i].flag) {
+			fprintf(out, "%s%s", sep, names[i].name);
+			sep = " ";
+		}
+	if (sep[0] == ' ' && sep[1] == '\0')
+		fputc(']', out);
+	if (v->n_guards > 0)
+		fprintf(out, "  %zu guard region%s", v->n_guards, v->n_guards > 1 ? "s" : "");
+}
+
 static void print_vma(FILE *out, const struct show_dump *d, const VmaEntry *v, const struct page_ranges *pm)
 {
 	const FileEntry *fe = v->has_file_id ? find_file(d, v->file_id) : NULL;
@@ -537,7 +566,27 @@ static void print_vma(FILE *out, const struct show_dump *d, const VmaEntry *v, c
 		vma_pages(v, pm));
 	if (v->has_file_id)
 		fprintf(out, "  %s (file %u, offset 0x%" PRIx64 ")", fe != NULL ? fe->path : "?", v->file_id, v->pgoff);
+	if (v->has_shmem_id)
+		fprintf(out, "  shared memory %u, offset 0x%" PRIx64, v->shmem_id, v->pgoff);
+	print_vma_flags(out, v);
 	fputc('\n', out);
+}
+
+/* Each object this process creates at restore, with its data. */
+static void print_shmem(FILE *out, const MmEntry *mm)
+{
+	char size[32], data[32];
+
+	for (size_t i = 0; i < mm->n_shmem; i++) {
+		const ShmemObject *o = mm->shmem[i];
+		uint64_t pages = 0;
+
+		for (size_t k = 0; k < o->n_data; k++)
+			pages += o->data[k]->nr_pages;
+		fprintf(out, "  shared memory %u: %s, %s of data in %zu runs (created here, inherited below)\n", o->id,
+			human_size(size, sizeof(size), o->size), human_size(data, sizeof(data), pages * PAGE_SIZE_CR),
+			o->n_data);
+	}
 }
 
 static uint64_t pagemap_pages(const struct show_image *pm)
@@ -584,6 +633,7 @@ static void print_mm(FILE *out, const struct show_dump *d, pid_t pid)
 		mm->brk, mm->start_stack);
 	fprintf(out, "  args          0x%" PRIx64 "-0x%" PRIx64 ", environment 0x%" PRIx64 "-0x%" PRIx64 "\n",
 		mm->arg_start, mm->arg_end, mm->env_start, mm->env_end);
+	print_shmem(out, mm);
 	fprintf(out, "    %-33s %10s %4s %-12s %7s  %s\n", "range", "size", "prot", "kind", "pages", "file");
 	page_ranges_init(&pr, show_find(d, CR_IMG_PAGEMAP, pid));
 	for (size_t i = 0; i < mm->n_vmas; i++)

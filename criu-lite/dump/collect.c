@@ -1,7 +1,8 @@
 /* Collecting what each process of the frozen tree holds.
  *
  * The driver reads what the machinery itself needs (status, stat, pid
- * namespaces, maps, each thread's registers with the restart fixup); then
+ * namespaces, the mappings with their flags from smaps, each thread's
+ * registers with the restart fixup); then
  * every kind of state collects from outside, then, with every thread in
  * injection and a scratch page mapped in the process, by injected
  * syscalls.  Injection leaves no trace: the scratch page is unmapped and
@@ -182,7 +183,7 @@ static int collect_basics(struct dump_ctx *ctx, struct dump_task *t, cr_error_t 
 	}
 	if (proc_read_ns(t->pid, "pid", &t->pidns, err) < 0 ||
 	    proc_read_ns(t->pid, "pid_for_children", &t->pidns_for_children, err) < 0 ||
-	    proc_read_maps(t->pid, &t->vmas, err) < 0 || collect_threads(t, err) < 0)
+	    proc_read_smaps(t->pid, &t->vmas, err) < 0 || collect_threads(t, err) < 0)
 		return -1;
 	init_task_protos(ctx, t);
 	t->core->exit_signal = t->stat.exit_signal;

@@ -1,8 +1,9 @@
 /* The image directory and what a dump writes into it: each process's
  * images (the message images the kinds filled in t->img, then each kind's
- * own, such as page data), the images of the whole dump (ctx->img:
- * pstree.img, files.img and those the kinds fill in), and last the
- * inventory, once everything else is durable. */
+ * own, such as page data), the images of the whole dump (the kinds' own,
+ * such as shared memory's pages, then ctx->img: pstree.img, files.img and
+ * those the kinds fill in), and last the inventory, once everything else
+ * is durable. */
 #include "dump/steps.h"
 #include "img/image.h"
 #include "os/progress.h"
@@ -167,7 +168,8 @@ static int write_dump_images(struct dump_ctx *ctx, cr_error_t *err)
 	for (size_t k = 0; k < img_n_kinds; k++) {
 		const struct img_kind *kind = &img_kinds[k];
 
-		if (img_per_task(kind) || kind->kind == CR_IMG_INVENTORY)
+		/* Page data of the whole dump is its kind's, written in write_tree. */
+		if (img_per_task(kind) || kind->kind == CR_IMG_INVENTORY || !kind->desc)
 			continue;
 		if (img_store(ctx->dirfd, kind->kind, 0, ctx->img[kind->kind].v, ctx->img[kind->kind].n, err) < 0)
 			return -1;
@@ -184,6 +186,8 @@ static int write_all_images(struct dump_ctx *ctx, cr_error_t *err)
 			return -1;
 		pst[i] = &pstree_of(ctx, &ctx->tasks[i])->base;
 	}
+	if (state_write_tree(ctx, err) < 0)
+		return -1;
 	ctx->img[CR_IMG_PSTREE] = (struct img_msgs){ pst, ctx->n_tasks };
 	if (write_dump_images(ctx, err) < 0)
 		return -1;

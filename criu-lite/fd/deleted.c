@@ -26,9 +26,12 @@
 
 /* ------------------------------------------------------------------ dump */
 
+/* Not the kernel's own memory files (a memfd has a kind of its own; an fd
+ * on shared anonymous or System V memory would come back as a file of its
+ * own, no longer the memory that is mapped). */
 static bool deleted_match(const struct fd_probe *p)
 {
-	return S_ISREG(p->st.st_mode) && p->link[0] == '/' && strncmp(p->link, "/memfd:", 7) != 0 &&
+	return S_ISREG(p->st.st_mode) && p->link[0] == '/' && proc_kernel_memory_file(p->link) == NULL &&
 	       p->st.st_nlink == 0 && proc_link_deleted(p->link, NULL);
 }
 

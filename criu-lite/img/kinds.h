@@ -38,7 +38,8 @@
 	X(PAGES,     6, "pages",     IMG_PER_TASK | IMG_PAGES | IMG_STREAMED, NULL)             \
 	X(FILES,     7, "files",     IMG_LIST, &file_entry__descriptor)                          \
 	X(FDINFO,    8, "fdinfo",    IMG_PER_TASK | IMG_LIST, &fd_entry__descriptor)            \
-	X(NS,        9, "ns",        IMG_LIST, &ns_entry__descriptor)
+	X(NS,        9, "ns",        IMG_LIST, &ns_entry__descriptor)                            \
+	X(SHMEM_PAGES, 10, "shmem-pages", IMG_PAGES | IMG_STREAMED, NULL)
 
 enum cr_img_kind {
 #define CR_IMG_ENUM(name, num, file, shape, desc) CR_IMG_##name = num,
@@ -46,8 +47,14 @@ enum cr_img_kind {
 #undef CR_IMG_ENUM
 };
 
-/* One more than the highest kind number: arrays indexed by kind. */
-#define CR_IMG_N 10
+/* One more than the highest kind number, for arrays indexed by kind: the
+ * size of a union whose members are one byte longer than each number. */
+union cr_img_n_ {
+#define CR_IMG_SIZE(name, num, file, shape, desc) char name[(num) + 1];
+	CR_IMG_KINDS(CR_IMG_SIZE)
+#undef CR_IMG_SIZE
+};
+#define CR_IMG_N sizeof(union cr_img_n_)
 
 struct img_kind {
 	uint32_t kind;

@@ -100,10 +100,16 @@ static int writer_init_deflate(struct cr_pages_writer *w, cr_error_t *err)
 int cr_pages_writer_open(int dirfd, const char *name, bool compress, struct cr_pages_writer **out,
 			 cr_error_t *err)
 {
+	return cr_pages_writer_open_as(dirfd, name, CR_IMG_PAGES, compress, out, err);
+}
+
+int cr_pages_writer_open_as(int dirfd, const char *name, uint32_t kind, bool compress,
+			    struct cr_pages_writer **out, cr_error_t *err)
+{
 	cleanup_writer struct cr_pages_writer *w = xcalloc(1, sizeof(*w));
 
 	*out = NULL;
-	if (cr_img_create(dirfd, name, CR_IMG_PAGES, &w->img, err) < 0)
+	if (cr_img_create(dirfd, name, kind, &w->img, err) < 0)
 		return -1;
 	w->compress = compress;
 	w->chunk = xmalloc(CR_PAGES_CHUNK);
@@ -289,10 +295,16 @@ static void reader_closep(struct cr_pages_reader **r)
 
 int cr_pages_reader_open(int dirfd, const char *name, struct cr_pages_reader **out, cr_error_t *err)
 {
+	return cr_pages_reader_open_as(dirfd, name, CR_IMG_PAGES, out, err);
+}
+
+int cr_pages_reader_open_as(int dirfd, const char *name, uint32_t kind, struct cr_pages_reader **out,
+			    cr_error_t *err)
+{
 	cleanup_reader struct cr_pages_reader *r = xcalloc(1, sizeof(*r));
 
 	*out = NULL;
-	if (cr_img_open(dirfd, name, CR_IMG_PAGES, &r->img, err) < 0)
+	if (cr_img_open(dirfd, name, kind, &r->img, err) < 0)
 		return -1;
 	*out = steal_pointer(&r);
 	return 0;

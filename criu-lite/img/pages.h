@@ -44,9 +44,12 @@ void cr_chunk_hdr_decode(const unsigned char buf[CR_CHUNK_HDR_SIZE], struct cr_c
  * (of size bytes) says which rule and with what values. */
 bool cr_chunk_hdr_bad(const struct cr_chunk_hdr *h, uint64_t left, char *why, size_t size);
 
-/* Creates the image named name in dirfd. */
+/* Creates the image named name in dirfd: a pages-PID.img, or (_as) one of
+ * another kind of page data (shmem-pages.img). */
 int cr_pages_writer_open(int dirfd, const char *name, bool compress, struct cr_pages_writer **out,
 			 cr_error_t *err);
+int cr_pages_writer_open_as(int dirfd, const char *name, uint32_t kind, bool compress,
+			    struct cr_pages_writer **out, cr_error_t *err);
 /* Appends len bytes (a multiple of the page size) of page data. */
 int cr_pages_write(struct cr_pages_writer *w, const void *buf, size_t len, cr_error_t *err);
 /* Flushes the last chunk, writes the trailer, fsyncs; frees w. */
@@ -62,6 +65,8 @@ struct cr_img *cr_pages_writer_img(struct cr_pages_writer *w);
 struct cr_img *cr_pages_reader_img(struct cr_pages_reader *r);
 
 int cr_pages_reader_open(int dirfd, const char *name, struct cr_pages_reader **out, cr_error_t *err);
+int cr_pages_reader_open_as(int dirfd, const char *name, uint32_t kind, struct cr_pages_reader **out,
+			    cr_error_t *err);
 /* Fills exactly len bytes of page data; an error if the data ends first or a
  * chunk is malformed (names the file and the chunk's offset). */
 int cr_pages_read(struct cr_pages_reader *r, void *buf, size_t len, cr_error_t *err);

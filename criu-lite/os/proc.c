@@ -681,6 +681,30 @@ bool proc_link_deleted(const char *link, size_t *stem)
 	return true;
 }
 
+const char *proc_kernel_memory_file(const char *path)
+{
+	static const struct {
+		const char *prefix;
+		bool whole;        /* the path is the prefix, not only starts with it */
+		const char *what;
+	} files[] = {
+		{ "/dev/zero", true, "shared anonymous memory" },
+		{ "/SYSV", false, "System V shared memory (shmat)" },
+		{ "/anon_hugepage", true, "hugetlb memory" },
+		{ "/memfd:", false, "a memfd" },
+	};
+	size_t len = strlen(path), stem = len;
+
+	proc_link_deleted(path, &stem);
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		size_t n = strlen(files[i].prefix);
+
+		if (stem >= n && memcmp(path, files[i].prefix, n) == 0 && (!files[i].whole || stem == n))
+			return files[i].what;
+	}
+	return NULL;
+}
+
 static const char *vma_path(struct cursor *c, struct proc_vma *v)
 {
 	size_t len = (size_t)(c->end - c->p);
@@ -785,6 +809,145 @@ void proc_vma_list_free(struct proc_vma_list *l)
 	free(l->v);
 	l->v = NULL;
 	l->n = 0;
+}
+
+/* ---- /proc/PID/smaps -------------------------------------------------------- */
+
+static const char vmflag_names[PROC_VMF_N][3] = {
+	"rd", "wr", "ex", "sh", "mr", "mw", "me", "ms", "gd", "pf", "lo", "io", "sr", "rr", "dc", "de",
+	"lf", "ac", "nr", "ht", "sf", "ar", "wf", "dd", "bt", "sd", "mm", "hg", "nh", "mg", "um", "uw",
+	"mt", "ui", "ss", "dp", "sl", "gu",
+};
+
+_Static_assert(PROC_VMF_N <= 64, "vmflags is a 64-bit mask");
+
+const char *proc_vmflag_name(unsigned flag)
+{
+	return flag < PROC_VMF_N ? vmflag_names[flag] : "?";
+}
+
+/* "rd wr mr mw me ": a mnemonic cr does not know is kept (the first one),
+ * for the memory kind to refuse by name. */
+static const char *smaps_vmflags(struct cursor *v, struct proc_vma *vma)
+{
+	struct cursor tok;
+
+	while (next_token(v, &tok)) {
+		size_t len = (size_t)(tok.end - tok.p);
+		unsigned i;
+
+		if (len >= sizeof(vma->vmflag_unknown))
+			return "VmFlags: mnemonic too long";
+		for (i = 0; i < PROC_VMF_N; i++)
+			if (len == 2 && memcmp(tok.p, vmflag_names[i], 2) == 0)
+				break;
+		if (i < PROC_VMF_N) {
+			vma->vmflags |= UINT64_C(1) << i;
+		} else if (vma->vmflag_unknown[0] == '\0') {
+			memcpy(vma->vmflag_unknown, tok.p, len);
+			vma->vmflag_unknown[len] = '\0';
+		}
+	}
+	return NULL;
+}
+
+struct smaps_parse {
+	struct proc_vma_list *out;
+	size_t cap;
+	bool have_flags;   /* the current mapping had its VmFlags line */
+	bool have_pkey;
+};
+
+static const char *smaps_field(struct smaps_parse *sp, const struct cursor *line)
+{
+	struct cursor key, val;
+	struct proc_vma *v;
+
+	if (!split_key(line, &key, &val))
+		return "no ':'";
+	if (sp->out->n == 0)
+		return "a field before any mapping";
+	v = &sp->out->v[sp->out->n - 1];
+	if (key_is(&key, "VmFlags")) {
+		if (sp->have_flags)
+			return "duplicate VmFlags";
+		sp->have_flags = true;
+		return smaps_vmflags(&val, v);
+	}
+	if (key_is(&key, "ProtectionKey")) {
+		if (sp->have_pkey)
+			return "duplicate ProtectionKey";
+		sp->have_pkey = true;
+		skip_blanks(&val);
+		if (!scan_number_at(&val, NUM_U32, v, offsetof(struct proc_vma, pkey)) || !at_end(&val))
+			return "ProtectionKey: bad number";
+	}
+	return NULL;
+}
+
+/* A mapping's header is a maps line; the fields after it are "Key: value"
+ * lines, whose first word ends with the colon. */
+static bool smaps_is_field(const struct cursor *line)
+{
+	const char *p = line->p;
+
+	while (p < line->end && !is_blank(*p))
+		p++;
+	return p > line->p && p[-1] == ':';
+}
+
+static const char *smaps_line(struct smaps_parse *sp, struct cursor *line)
+{
+	struct proc_vma *v;
+	const char *bad;
+
+	if (smaps_is_field(line))
+		return smaps_field(sp, line);
+	if (sp->out->n > 0 && !sp->have_flags)
+		return "the mapping before has no VmFlags";
+	v = vma_push(sp->out, &sp->cap);
+	sp->have_flags = sp->have_pkey = false;
+	bad = vma_line(line, v);
+	if (bad == NULL && sp->out->n > 1 && v->start < v[-1].end)
+		bad = "mapping overlaps the previous one";
+	return bad;
+}
+
+static int parse_smaps(const char *text, const char *source, struct proc_vma_list *out, cr_error_t *err)
+{
+	struct smaps_parse sp = { .out = out };
+	struct lines it = { .next = text };
+	struct cursor line;
+	const char *bad = NULL;
+
+	out->v = NULL;
+	out->n = 0;
+	while (bad == NULL && next_line(&it, &line))
+		bad = smaps_line(&sp, &line);
+	if (bad == NULL && out->n > 0 && !sp.have_flags) {
+		bad = "the last mapping has no VmFlags";
+		it.no++;
+	}
+	if (bad != NULL) {
+		proc_vma_list_free(out);
+		return line_error(err, source, it.no, bad);
+	}
+	return 0;
+}
+
+int proc_parse_smaps(const char *text, struct proc_vma_list *out, cr_error_t *err)
+{
+	return parse_smaps(text, "smaps", out, err);
+}
+
+int proc_read_smaps(pid_t pid, struct proc_vma_list *out, cr_error_t *err)
+{
+	cleanup_free char *path = proc_path(pid, "smaps");
+	cleanup_free char *text = NULL;
+
+	if (read_proc_text(path, &text, err) < 0)
+		return -1;
+	return parse_smaps(text, path, out, err);
 }
 
 /* ---- /proc/PID/fdinfo/FD ---------------------------------------------------- */

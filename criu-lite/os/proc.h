@@ -70,6 +70,27 @@ enum proc_vma_special {
 	VMA_SPECIAL_VSYSCALL,
 	VMA_SPECIAL_OTHER,        /* any other "[...]" name, e.g. [uprobes] */
 };
+/* The VmFlags mnemonics of /proc/PID/smaps that cr knows (the kernel's
+ * fs/proc/task_mmu.c, show_smap_vma_flags), as bit numbers of
+ * proc_vma.vmflags. */
+enum proc_vmflag {
+	PROC_VMF_RD, PROC_VMF_WR, PROC_VMF_EX, PROC_VMF_SH,    /* rd wr ex sh */
+	PROC_VMF_MR, PROC_VMF_MW, PROC_VMF_ME, PROC_VMF_MS,    /* mr mw me ms: may read, write, exec, share */
+	PROC_VMF_GD, PROC_VMF_PF, PROC_VMF_LO, PROC_VMF_IO,    /* gd growsdown, pf pfnmap, lo locked, io */
+	PROC_VMF_SR, PROC_VMF_RR, PROC_VMF_DC, PROC_VMF_DE,    /* sr seq read, rr rand read, dc dontcopy, de dontexpand */
+	PROC_VMF_LF, PROC_VMF_AC, PROC_VMF_NR, PROC_VMF_HT,    /* lf lock on fault, ac account, nr noreserve, ht hugetlb */
+	PROC_VMF_SF, PROC_VMF_AR, PROC_VMF_WF, PROC_VMF_DD,    /* sf sync, ar arch (x86: PAT), wf wipeonfork, dd dontdump */
+	PROC_VMF_BT, PROC_VMF_SD, PROC_VMF_MM, PROC_VMF_HG,    /* bt arm64 BTI, sd soft-dirty, mm mixedmap, hg hugepage */
+	PROC_VMF_NH, PROC_VMF_MG, PROC_VMF_UM, PROC_VMF_UW,    /* nh nohugepage, mg mergeable, um/uw userfaultfd */
+	PROC_VMF_MT, PROC_VMF_UI, PROC_VMF_SS, PROC_VMF_DP,    /* mt arm64 MTE, ui userfaultfd minor, ss shadow stack, dp droppable */
+	PROC_VMF_SL, PROC_VMF_GU,                              /* sl sealed, gu guard regions (maybe) */
+	PROC_VMF_N
+};
+#define PROC_VMF(name) (UINT64_C(1) << PROC_VMF_##name)
+
+/* The mnemonic of a flag ("lo"), or "?" for a number that is none. */
+const char *proc_vmflag_name(unsigned flag);
+
 struct proc_vma {
 	uint64_t start, end;
 	uint32_t prot;            /* PROT_READ | PROT_WRITE | PROT_EXEC */
@@ -80,6 +101,10 @@ struct proc_vma {
 	enum proc_vma_special special;
 	bool deleted;             /* path ended in " (deleted)" (which is stripped) */
 	char *path;               /* malloc'd; NULL for anonymous; "[heap]" etc. for special */
+	/* smaps only: */
+	uint64_t vmflags;         /* PROC_VMF() bits */
+	char vmflag_unknown[8];   /* the first mnemonic cr does not know ("??" too), or "" */
+	uint32_t pkey;            /* ProtectionKey, 0 where the line is absent */
 };
 struct proc_vma_list {
 	struct proc_vma *v;
@@ -90,6 +115,12 @@ int proc_parse_maps(const char *text, struct proc_vma_list *out, cr_error_t *err
  * names the caller in whatever pid namespace /proc belongs to). */
 int proc_read_maps(pid_t pid, struct proc_vma_list *out, cr_error_t *err);
 void proc_vma_list_free(struct proc_vma_list *l);
+
+/* /proc/PID/smaps: the mappings of maps, each with its VmFlags line (which
+ * every mapping must have) and ProtectionKey (where the CPU has keys); the
+ * other lines are skipped. */
+int proc_parse_smaps(const char *text, struct proc_vma_list *out, cr_error_t *err);
+int proc_read_smaps(pid_t pid, struct proc_vma_list *out, cr_error_t *err);
 
 /* /proc/PID/fdinfo/FD: the common fields (kind-specific lines are parsed
  * by the file kinds that need them, from the same text). */
@@ -161,6 +192,13 @@ int proc_read_auxv(pid_t pid, uint64_t **out, size_t *n_words, cr_error_t *err);
 /* Does a /proc link (fd, cwd, exe, ...) end with " (deleted)"?  *stem
  * (when given) gets the length of the path before it. */
 bool proc_link_deleted(const char *link, size_t *stem);
+
+/* The kernel's own unnamed memory files, as a mapping's path or an fd's
+ * link shows them, with or without " (deleted)": "/dev/zero" (shared
+ * anonymous memory), "/SYSV<key>" (System V shared memory),
+ * "/anon_hugepage" (hugetlb), "/memfd:<name>".  What the file is ("System
+ * V shared memory", ...), or NULL for any other path. */
+const char *proc_kernel_memory_file(const char *path);
 
 /* The threads of a process, from /proc/PID/task, sorted ascending. */
 int proc_list_tasks(pid_t pid, pid_t **out, size_t *n, cr_error_t *err);

@@ -7,6 +7,9 @@
  *   reserved_base + RESERVED_EXE ...    slots kinds reserve in their plan
  *                                       (the exe, mapped files): n_reserved
  *   stash_base + id                     descriptions opened for inheritance
+ *   stash_base + n_files + 1 ...        what other kinds create for their
+ *                                       descendants (shared memory), slots
+ *                                       reserved in their plan: n_stash
  *   stash_top and above                 fds kinds keep aside while they open
  * The restorer closes everything from reserved_base up before the process
  * runs.  Then each kind of state plans what it needs. */
@@ -28,6 +31,7 @@ int restore_plan(struct restore_ctx *ctx, cr_error_t *err)
 		ctx->tasks[i].reserved_base = base;
 		ctx->tasks[i].n_reserved = RESERVED_MAPS;
 	}
+	ctx->n_stash = (int)ctx->n_files + 1;   /* files.c: stash_base + file id */
 	if (proc_read_maps(0, &ctx->cr_layout, err) < 0 || state_plan(ctx, err) < 0)
 		return -1;
 	for (size_t i = 0; i < ctx->n_tasks; i++)
@@ -35,6 +39,6 @@ int restore_plan(struct restore_ctx *ctx, cr_error_t *err)
 			top = ctx->tasks[i].n_reserved;
 	ctx->stash_base = base + top;
 	for (size_t i = 0; i < ctx->n_tasks; i++)
-		ctx->tasks[i].stash_top = ctx->stash_base + (int)ctx->n_files + 1;
+		ctx->tasks[i].stash_top = ctx->stash_base + ctx->n_stash;
 	return 0;
 }

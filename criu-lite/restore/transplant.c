@@ -11,6 +11,7 @@
 #include "os/util.h"
 #include "os/xalloc.h"
 #include "state/pagedata.h"
+#include "state/shmem.h"
 #include "state/state.h"
 #include "state/threads.h"
 
@@ -99,7 +100,7 @@ static int transplant(struct restore_ctx *ctx, struct restore_task *t, cr_error_
 
 static uint64_t page_bytes(const struct restore_ctx *ctx)
 {
-	uint64_t total = 0;
+	uint64_t total = shmem_bytes(ctx);
 
 	for (size_t i = 0; i < ctx->n_tasks; i++)
 		if (!ctx->tasks[i].zombie)

@@ -78,6 +78,8 @@ static const char *unsupported_name(const struct fd_probe *p)
 		return p->link + 11;
 	if (strncmp(p->link, "/memfd:", 7) == 0)
 		return "memfd";
+	if (proc_kernel_memory_file(p->link) != NULL)
+		return proc_kernel_memory_file(p->link);
 	if (proc_link_deleted(p->link, NULL))
 		return "deleted file";
 	switch (p->st.st_mode & S_IFMT) {

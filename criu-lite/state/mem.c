@@ -1,11 +1,14 @@
 /* Memory, as a kind of state: every mapping (VMA) of a process with its
- * address, size, protection and kind, in mm-PID.img, and its contents
- * (pagedata.c).
+ * address, size, protection, kind and flags, in mm-PID.img, and its
+ * contents (pagedata.c; shared anonymous memory: shmem.c).
  *
- * Dump: the VMAs come from /proc/PID/maps; a file mapping names its file
- * in files.img (restore checks it is unchanged).  Refused by name: special
- * mappings cr does not know, mappings of deleted files, and files that are
- * not regular.
+ * Dump: the VMAs come from /proc/PID/smaps, each with its VmFlags
+ * (vmflags.c); a file mapping names its file in files.img (restore checks
+ * it is unchanged), opened for writing if the mapping may write to it
+ * (VmFlags "mw"), so that mprotect works on it as it did.  Refused by
+ * name: special mappings cr does not know, mappings of deleted files,
+ * memfds, System V shared memory, hugetlb, and files that are not
+ * regular.
  *
  * Restore: the restorer plans, for each process, fd slots for the files its
  * VMAs map and the place of its trampoline (tramp.c).  The child opens the
@@ -13,16 +16,19 @@
  * injection, everything of cr's is unmapped (cr's rseq registration first:
  * it points into cr's memory), the vdso and vvar go to their dumped
  * addresses, every dumped VMA is mapped at its address (writable where
- * pages go), the pages are written, and the dumped protections are queued
- * for the next batch. */
+ * pages go; shared anonymous memory from its object's inherited fd) with
+ * its advice and guard regions, the pages are written, and the dumped
+ * protections, then mlock and mseal, are queued for the next batch. */
 #include "img/pages.h"
 #include "os/ptrace.h"
 #include "os/util.h"
 #include "os/xalloc.h"
 #include "state/files.h"
 #include "state/pagedata.h"
+#include "state/shmem.h"
 #include "state/state.h"
 #include "state/tramp.h"
+#include "state/vmflags.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,10 +42,13 @@
 
 /* ------------------------------------------------------------------ dump */
 
+/* A shared mapping that may write (VmFlags "mw") had its file open for
+ * writing, whether or not it is writable now: mprotect(PROT_WRITE) must
+ * still work after restore. */
 static int add_file_vma(struct dump_ctx *ctx, struct dump_task *t, const struct proc_vma *v, VmaEntry *e,
 			cr_error_t *err)
 {
-	uint32_t flags = (v->shared && (v->prot & PROT_WRITE)) ? O_RDWR : O_RDONLY;
+	uint32_t flags = (v->shared && (v->vmflags & PROC_VMF(MW))) ? O_RDWR : O_RDONLY;
 	struct stat st;
 
 	if (stat(v->path, &st) < 0)
@@ -54,6 +63,20 @@ static int add_file_vma(struct dump_ctx *ctx, struct dump_task *t, const struct 
 	e->has_file_id = true;
 	e->file_id = files_add_mapped(ctx, v->path, flags, &st);
 	return 0;
+}
+
+/* What a mapping of a file that has no name any more is, for the refusal. */
+static const char *deleted_kind(const struct proc_vma *v)
+{
+	const char *what = proc_kernel_memory_file(v->path);
+
+	if (what == NULL)
+		return "a mapping of a deleted file";
+	if (strcmp(v->path, "/dev/zero") == 0)
+		return "a private mapping of shared anonymous memory";
+	if (strncmp(v->path, "/memfd:", 7) == 0)
+		return "a memfd mapping";
+	return what;
 }
 
 static int classify_vma(struct dump_ctx *ctx, struct dump_task *t, const struct proc_vma *v, VmaEntry *e,
@@ -88,12 +111,12 @@ static int classify_vma(struct dump_ctx *ctx, struct dump_task *t, const struct 
 	}
 	if (v->deleted && v->shared && strcmp(v->path, "/dev/zero") == 0) {
 		e->kind = VMA_KIND__VMA_ANON;   /* MAP_SHARED|MAP_ANONYMOUS */
+		shmem_dump_vma(ctx, t, v, e);
 		return 0;
 	}
 	if (v->deleted)
-		return cr_error(err, 0, "pid %d: mapping 0x%lx-0x%lx of deleted file %s: unsupported kind "
-				"(deleted or memfd mapping)", t->pid, (unsigned long)v->start,
-				(unsigned long)v->end, v->path);
+		return cr_error(err, 0, "pid %d: mapping 0x%lx-0x%lx of %s (deleted): unsupported kind (%s)", t->pid,
+				(unsigned long)v->start, (unsigned long)v->end, v->path, deleted_kind(v));
 	return add_file_vma(ctx, t, v, e, err);
 }
 
@@ -116,7 +139,7 @@ static int mem_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *er
 		e->pgoff = v->pgoff;
 		e->prot = v->prot;
 		e->shared = v->shared;
-		if (classify_vma(ctx, t, v, e, err) < 0)
+		if (classify_vma(ctx, t, v, e, err) < 0 || vmflags_dump(ctx, t, v, e, err) < 0)
 			return -1;
 		mm->vmas[mm->n_vmas++] = e;
 	}
@@ -178,6 +201,10 @@ static int validate_layout(const struct restore_ctx *ctx, const struct restore_t
 		if (e->has_file_id && restore_file(ctx, e->file_id) == NULL)
 			return cr_error(err, 0, "mm-%d.img: VMA %zu names file %u, which files.img lacks", t->pid,
 					i, e->file_id);
+		if (e->kind == VMA_KIND__VMA_ANON && e->shared && !e->has_shmem_id)
+			return cr_error(err, 0, "mm-%d.img: shared anonymous VMA %zu names no shmem object", t->pid, i);
+		if (vmflags_validate(t, i, err) < 0)
+			return -1;
 		prev_end = e->end;
 	}
 	prev_end = 0;
@@ -191,7 +218,7 @@ static int validate_layout(const struct restore_ctx *ctx, const struct restore_t
 		while (v < mm->n_vmas && mm->vmas[v]->end <= p->vaddr)
 			v++;
 		if (v == mm->n_vmas || mm->vmas[v]->start > p->vaddr || end > mm->vmas[v]->end ||
-		    is_special(mm->vmas[v]->kind))
+		    is_special(mm->vmas[v]->kind) || mm->vmas[v]->has_shmem_id)
 			return cr_error(err, 0, "pagemap-%d.img: entry %zu (0x%lx, %u pages) lies outside "
 					"every VMA", t->pid, i, (unsigned long)p->vaddr, p->nr_pages);
 		prev_end = end;
@@ -317,22 +344,30 @@ static int move_specials(struct restore_task *t, const struct cr_specials *sp, c
 	return 0;
 }
 
-/* MAP_FIXED_NOREPLACE: the call fails rather than land anywhere else. */
-static void map_vma(struct restore_task *t, size_t i)
+/* MAP_FIXED_NOREPLACE: the call fails rather than land anywhere else.
+ * Shared anonymous memory is its object's fd, at its offset; MAP_DROPPABLE
+ * is a type of mapping of its own, in place of MAP_PRIVATE. */
+static void map_vma(const struct restore_ctx *ctx, struct restore_task *t, size_t i)
 {
 	const VmaEntry *e = t->mm->vmas[i];
 	uint64_t prot = e->prot;
-	uint64_t flags = MAP_FIXED_NOREPLACE | (e->shared ? MAP_SHARED : MAP_PRIVATE);
+	uint64_t flags = MAP_FIXED_NOREPLACE | vmflags_mmap_flags(e);
 	int64_t fd = t->vma_fd[i];
+	bool by_fd = e->kind == VMA_KIND__VMA_FILE || e->has_shmem_id;
 
 	if (t->vma_has_pages[i])
 		prot |= PROT_READ | PROT_WRITE;
-	if (e->kind != VMA_KIND__VMA_FILE)
+	if (!(e->flags & VMA_FLAG__VMA_FLAG_DROPPABLE))
+		flags |= e->shared ? MAP_SHARED : MAP_PRIVATE;
+	if (e->has_shmem_id)
+		fd = shmem_fd(ctx, e->shmem_id);
+	if (!by_fd)
 		flags |= MAP_ANONYMOUS;
 	if (e->growsdown)
 		flags |= MAP_GROWSDOWN;
 	inject_batch_add(&t->batch, "map a VMA", SYS_mmap, e->start, e->end - e->start, prot, flags, (uint64_t)fd,
-			 e->kind == VMA_KIND__VMA_FILE ? e->pgoff : 0);
+			 by_fd ? e->pgoff : 0);
+	vmflags_queue_advice(t, e);
 }
 
 static void mark_vmas_with_pages(struct restore_task *t)
@@ -439,7 +474,7 @@ static int restore_layout(struct restore_ctx *ctx, struct restore_task *t, cr_er
 	}
 	for (size_t i = 0; i < t->mm->n_vmas; i++)
 		if (!is_special(t->mm->vmas[i]->kind))
-			map_vma(t, i);
+			map_vma(ctx, t, i);
 	return restore_batch_run(t, t->inj, err);
 }
 
@@ -533,7 +568,7 @@ static int forget_cr_rseq(struct restore_task *t, cr_error_t *err)
 }
 
 /* The dumped protections of VMAs that were mapped writable for their
- * pages, queued for the next batch. */
+ * pages, then every mlock and mseal, queued for the next batch. */
 static void queue_protections(struct restore_task *t)
 {
 	for (size_t i = 0; i < t->mm->n_vmas; i++) {
@@ -544,6 +579,8 @@ static void queue_protections(struct restore_task *t)
 		inject_batch_add(&t->batch, "set a VMA's protection", SYS_mprotect, e->start, e->end - e->start,
 				 e->prot, 0, 0, 0);
 	}
+	for (size_t i = 0; i < t->mm->n_vmas; i++)
+		vmflags_queue_locks(t, t->mm->vmas[i]);
 }
 
 /* Runs what was queued before it with the layout change: memory is the

@@ -27,6 +27,7 @@
 #define PM_PRESENT (1ULL << 63)
 #define PM_SWAP    (1ULL << 62)
 #define PM_FILE    (1ULL << 61)
+#define PM_GUARD   (1ULL << 58)   /* a guard region's page (a swap-like marker, no data) */
 #define PAGEMAP_BATCH 65536            /* pagemap entries read at once */
 #define COPY_BATCH    (1u << 20)       /* bytes of page data moved at once */
 #define N_BUFS        3                /* batch buffers in flight */
@@ -42,6 +43,8 @@ enum page_policy {
 
 static enum page_policy vma_policy(const VmaEntry *e)
 {
+	if (e->has_shmem_id)
+		return PAGES_NONE;   /* in its object's own image (shmem.c) */
 	switch (e->kind) {
 	case VMA_KIND__VMA_VDSO:
 	case VMA_KIND__VMA_VVAR:
@@ -56,6 +59,8 @@ static enum page_policy vma_policy(const VmaEntry *e)
 
 static bool page_wanted(enum page_policy p, uint64_t pm)
 {
+	if (pm & PM_GUARD)
+		return false;   /* the VMA's guard regions (vmflags.c) */
 	if (p == PAGES_ANON)
 		return (pm & (PM_PRESENT | PM_SWAP)) != 0;
 	if (p == PAGES_PRIVATE_FILE)

@@ -9,6 +9,7 @@
 	X(files)         /* the fd table */                                             \
 	X(locks)         /* file locks: taken on the fds in place */                    \
 	X(memory)        /* mappings and their pages */                                 \
+	X(shmem)         /* shared anonymous memory, one object for all its holders */  \
 	X(mmlayout)      /* brk, arguments, auxv, exe */                                \
 	X(membarrier)    /* registrations of the address space, once it is in place */ \
 	X(attrs)         /* umask, root, cwd, personality, login uid */                 \
@@ -64,6 +65,11 @@ int state_check_tree(struct dump_ctx *ctx, cr_error_t *err)
 int state_write(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
 	WALK(write, ctx, t, err);
+}
+
+int state_write_tree(struct dump_ctx *ctx, cr_error_t *err)
+{
+	WALK(write_tree, ctx, err);
 }
 
 void state_release_dump(struct dump_ctx *ctx)

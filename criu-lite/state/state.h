@@ -15,6 +15,8 @@
  *                     processes): refuse it here, while the tree still runs
  *   write             images of the kind's own (page data); the message
  *                     images of t->img are written by the driver
+ *   write_tree        images of the whole dump (shared memory's contents),
+ *                     once every process's are written
  *   release_dump      frees what the kind kept (success or failure)
  *
  * Restore, before anything is created:
@@ -61,6 +63,7 @@ struct state_kind {
 	int (*collect_injected)(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
 	int (*check_tree)(struct dump_ctx *ctx, cr_error_t *err);
 	int (*write)(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
+	int (*write_tree)(struct dump_ctx *ctx, cr_error_t *err);
 	void (*release_dump)(struct dump_ctx *ctx);
 	int (*validate)(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err);
 	int (*plan)(struct restore_ctx *ctx, cr_error_t *err);
@@ -77,6 +80,7 @@ int state_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
 int state_collect_injected(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
 int state_check_tree(struct dump_ctx *ctx, cr_error_t *err);
 int state_write(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
+int state_write_tree(struct dump_ctx *ctx, cr_error_t *err);
 void state_release_dump(struct dump_ctx *ctx);
 
 int state_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err);

@@ -77,6 +77,9 @@ struct fd_seen {
 struct page_bufs;
 /* ns.c's plan: which process creates each namespace, and its fd. */
 struct ns_plan;
+/* shmem.c's objects, found in every process of the dump. */
+struct shmem_dump;
+struct shmem_restore;
 
 struct dump_ctx {
 	const struct dump_opts *opts;
@@ -92,6 +95,7 @@ struct dump_ctx {
 	struct fd_seen *seen;          /* files.c: every fd recorded so far */
 	size_t n_seen, cap_seen;
 	struct page_bufs *page_bufs;   /* mem.c */
+	struct shmem_dump *shmem;      /* shmem.c */
 };
 
 struct restore_opts {
@@ -164,10 +168,24 @@ struct restore_ctx {
 	pid_t restorer_pgid;
 	int reserved_base;             /* above every dumped fd of every process */
 	int stash_base;                /* descriptions opened for inheritance sit here */
+	int n_stash;                   /* stash slots the kinds reserved in their plan */
 	struct restore_task **file_lca;   /* per file id: the process that opens it */
 	int *opened;                   /* per file id: its fd in the stash, -1 if none */
 	struct ns_plan *ns;            /* ns.c */
+	struct shmem_restore *shmem;   /* shmem.c */
 };
+
+/* In a kind's plan: n more slots of the stash, where what a process opens
+ * or creates for its descendants to inherit is kept; returns the first,
+ * whose fd is then ctx->stash_base + that (stash_base is known once every
+ * kind has planned). */
+static inline int restore_stash_reserve(struct restore_ctx *ctx, int n)
+{
+	int first = ctx->n_stash;
+
+	ctx->n_stash += n;
+	return first;
+}
 
 /* Where injected syscalls of the dump put their results, in the scratch
  * page cr maps in the task (and unmaps before it lets go). */

@@ -190,13 +190,13 @@ static void check_messages(uint32_t k, struct cr_fuzz_result *res)
 }
 
 /* Pages one at a time until the data ends or the budget is spent. */
-static uint64_t pages_one_by_one(void)
+static uint64_t pages_one_by_one(uint32_t kind)
 {
 	struct cr_pages_reader *r = NULL;
 	cr_error_t err = NULL;
 	uint64_t got = 0;
 
-	if (!ok(cr_pages_reader_open(dirfd_, INPUT_NAME, &r, &err), &err))
+	if (!ok(cr_pages_reader_open_as(dirfd_, INPUT_NAME, kind, &r, &err), &err))
 		return 0;
 	while (got + PAGE <= PAGE_BUDGET && ok(cr_pages_read(r, page_buf, PAGE, &err), &err))
 		got += PAGE;
@@ -205,12 +205,12 @@ static uint64_t pages_one_by_one(void)
 }
 
 /* The same pages in one read must come out the same; then is that all? */
-static void pages_at_once(uint64_t len, struct cr_fuzz_result *res)
+static void pages_at_once(uint32_t kind, uint64_t len, struct cr_fuzz_result *res)
 {
 	struct cr_pages_reader *r = NULL;
 	cr_error_t err = NULL;
 
-	if (!ok(cr_pages_reader_open(dirfd_, INPUT_NAME, &r, &err), &err))
+	if (!ok(cr_pages_reader_open_as(dirfd_, INPUT_NAME, kind, &r, &err), &err))
 		abort();   /* it opened a moment ago */
 	if (len > 0 && !ok(cr_pages_read(r, page_buf, len, &err), &err)) {
 		fprintf(stderr, "%llu bytes of pages read page by page, but not at once\n", (unsigned long long)len);
@@ -220,19 +220,25 @@ static void pages_at_once(uint64_t len, struct cr_fuzz_result *res)
 	cr_pages_reader_close(r);
 }
 
+/* Every kind of page data (pages, shmem-pages) has the same chunks. */
 static void check_pages(struct cr_fuzz_result *res)
 {
-	bool verified = res->verified & (1u << CR_IMG_PAGES), opened = res->opened & (1u << CR_IMG_PAGES);
+	for (size_t k = 0; k < N_KINDS; k++) {
+		uint32_t kind = kinds[k].kind;
+		bool verified = res->verified & (1u << kind), opened = res->opened & (1u << kind);
 
-	if (verified && !opened) {
-		fprintf(stderr, "pages image: verify accepts it, open refuses it\n");
-		abort();
+		if (!(kinds[k].shape & IMG_PAGES))
+			continue;
+		if (verified && !opened) {
+			fprintf(stderr, "%s image: verify accepts it, open refuses it\n", cr_img_kind_name(kind));
+			abort();
+		}
+		if (!opened)
+			continue;
+		res->page_bytes = pages_one_by_one(kind);
+		if (res->page_bytes < PAGE_BUDGET)
+			pages_at_once(kind, res->page_bytes, res);
 	}
-	if (!opened)
-		return;
-	res->page_bytes = pages_one_by_one();
-	if (res->page_bytes < PAGE_BUDGET)
-		pages_at_once(res->page_bytes, res);
 }
 
 void cr_fuzz_image(const uint8_t *data, size_t size, struct cr_fuzz_result *res)

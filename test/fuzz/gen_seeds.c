@@ -198,14 +198,18 @@ static void seed_core(void)
 	write_image("core.img", CR_IMG_CORE, &m, 1);
 }
 
+/* With shared memory (an object, a VMA of it) and a VMA's flags and guard
+ * region. */
 static void seed_mm(void)
 {
 	static uint64_t auxv[] = { 6, 4096, 25, 0x7ffc00002000, 0, 0 };
-	VmaEntry v[3], *vmas[] = { &v[0], &v[1], &v[2] };
+	VmaEntry v[4], *vmas[] = { &v[0], &v[1], &v[2], &v[3] };
+	PageRun data, guard, *data_ptr = &data, *guard_ptr = &guard;
+	ShmemObject shm, *shm_ptr = &shm;
 	MmEntry mm;
 	ProtobufCMessage *m = &mm.base;
 
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		vma_entry__init(&v[i]);
 		v[i].start = 0x400000 + (uint64_t)i * 0x10000;
 		v[i].end = v[i].start + 0x4000;
@@ -217,14 +221,35 @@ static void seed_mm(void)
 	v[1].kind = VMA_KIND__VMA_HEAP;
 	v[2].kind = VMA_KIND__VMA_STACK;
 	v[2].growsdown = true;
+	v[2].has_flags = true;
+	v[2].flags = VMA_FLAG__VMA_FLAG_LOCKED | VMA_FLAG__VMA_FLAG_DONTFORK;
+	page_run__init(&guard);
+	guard.offset = 0x1000;
+	guard.nr_pages = 1;
+	v[2].n_guards = 1;
+	v[2].guards = &guard_ptr;
+	v[3].kind = VMA_KIND__VMA_ANON;
+	v[3].shared = true;
+	v[3].has_shmem_id = true;
+	v[3].shmem_id = 1;
+	page_run__init(&data);
+	data.offset = 0x2000;
+	data.nr_pages = 2;
+	shmem_object__init(&shm);
+	shm.id = 1;
+	shm.size = 0x4000;
+	shm.n_data = 1;
+	shm.data = &data_ptr;
 	mm_entry__init(&mm);
+	mm.n_shmem = 1;
+	mm.shmem = &shm_ptr;
 	mm.start_code = 0x400000;
 	mm.end_code = 0x404000;
 	mm.start_brk = mm.brk = 0x410000;
 	mm.n_auxv = 6;
 	mm.auxv = auxv;
 	mm.exe_file_id = 1;
-	mm.n_vmas = 3;
+	mm.n_vmas = 4;
 	mm.vmas = vmas;
 	write_image("mm.img", CR_IMG_MM, &m, 1);
 }
@@ -346,8 +371,9 @@ static void seed_ns(void)
 	write_image("ns.img", CR_IMG_NS, msgs, 3);
 }
 
-/* n pages: with a repeated pattern they compress, with noise they do not. */
-static void seed_pages(const char *name, size_t n, bool compress, bool noise)
+/* n pages of kind (pages, shmem-pages): with a repeated pattern they
+ * compress, with noise they do not. */
+static void seed_pages(const char *name, uint32_t kind, size_t n, bool compress, bool noise)
 {
 	struct cr_pages_writer *w = NULL;
 	unsigned char *buf = malloc(n * PAGE_SIZE_CR);
@@ -363,7 +389,7 @@ static void seed_pages(const char *name, size_t n, bool compress, bool noise)
 		buf[i] = noise ? (unsigned char)x : (unsigned char)(i % 251);
 	}
 	unlinkat(out_dir, name, 0);
-	if (cr_pages_writer_open(out_dir, name, compress, &w, &err) < 0 ||
+	if (cr_pages_writer_open_as(out_dir, name, kind, compress, &w, &err) < 0 ||
 	    cr_pages_write(w, buf, n * PAGE_SIZE_CR, &err) < 0 || cr_pages_writer_finish(w, &err) < 0)
 		die(&err);
 	free(buf);
@@ -427,9 +453,10 @@ int main(int argc, char **argv)
 	seed_pagemap();
 	seed_files();
 	seed_ns();
-	seed_pages("pages-raw.img", 3, false, true);
-	seed_pages("pages-zlib.img", 260, true, false);
-	seed_pages("pages-mixed.img", 2, true, false);
+	seed_pages("pages-raw.img", CR_IMG_PAGES, 3, false, true);
+	seed_pages("pages-zlib.img", CR_IMG_PAGES, 260, true, false);
+	seed_pages("pages-mixed.img", CR_IMG_PAGES, 2, true, false);
+	seed_pages("shmem-pages.img", CR_IMG_SHMEM_PAGES, 2, true, false);
 	for (int i = 2; i < argc; i++)
 		copy_dump(argv[i], i - 1);
 	close(out_dir);

@@ -715,6 +715,170 @@ static void test_maps_errors(void **state)
 	expect_maps_error(garbage, "maps: line 3: bad address range");
 }
 
+/* ---- smaps -------------------------------------------------------------------- */
+
+static uint64_t vmf(const char *list)
+{
+	uint64_t bits = 0;
+
+	for (const char *p = list; *p != '\0'; p += p[2] ? 3 : 2) {
+		unsigned i = 0;
+
+		while (i < PROC_VMF_N && strncmp(proc_vmflag_name(i), p, 2) != 0)
+			i++;
+		if (i == PROC_VMF_N)
+			fail_msg("no flag %.2s", p);
+		bits |= UINT64_C(1) << i;
+	}
+	return bits;
+}
+
+static void check_flags(const struct proc_vma *v, uint64_t start, const char *flags)
+{
+	assert_int_equal(v->start, start);
+	if (v->vmflags != vmf(flags))
+		fail_msg("mapping 0x%lx: flags 0x%llx, want %s (0x%llx)", (unsigned long)start,
+			 (unsigned long long)v->vmflags, flags, (unsigned long long)vmf(flags));
+	assert_string_equal(v->vmflag_unknown, "");
+	assert_int_equal(v->pkey, 0);
+}
+
+/* record_smaps.c: one mapping per mnemonic cr acts on. */
+static void test_smaps_recorded(void **state)
+{
+	cleanup_free char *text = load("smaps");
+	struct proc_vma_list l;
+	cr_error_t err = NULL;
+	const struct proc_vma *v;
+
+	(void)state;
+	assert_int_equal(proc_parse_smaps(text, &l, &err), 0);
+	assert_int_equal(l.n, 38);
+	v = l.v;
+	check_vma(&v[0], 0x400000, 0x401000, PROT_READ, false, "/tmp/tmp.ORNbWhroTo/record_smaps", false,
+		  VMA_SPECIAL_NONE);
+	assert_int_equal(v[0].ino, 10956028);
+	check_flags(&v[0], 0x400000, "rd mr mw me");
+	check_flags(&v[1], 0x401000, "rd ex mr mw me");
+	check_flags(&v[4], 0x4a6000, "rd wr mr mw me ac");
+	check_vma(&v[6], 0x229e3000, 0x22a05000, PROT_READ | PROT_WRITE, false, "[heap]", false,
+		  VMA_SPECIAL_HEAP);
+	check_vma(&v[7], 0x7fc887ada000, 0x7fc887adb000, PROT_READ | PROT_WRITE, true, "/dev/zero", true,
+		  VMA_SPECIAL_NONE);
+	assert_int_equal(v[7].ino, 1125);
+	check_flags(&v[7], 0x7fc887ada000, "rd wr sh mr mw me ms lo");
+	check_flags(&v[8], 0x7fc887adb000, "rd wr sh mr mw me ms");
+	assert_int_equal(v[8].pgoff, 0x1000);
+	check_flags(&v[9], 0x7fc887bdc000, "rd wr mr mw me gd ac");
+	check_flags(&v[10], 0x7fc887be0000, "rd wr mr mw me gu ac");
+	check_flags(&v[11], 0x7fc887be3000, "rd mr mw me sl");
+	check_flags(&v[12], 0x7fc887be4000, "rd wr mr mw me nr wf dd dp");
+	check_flags(&v[13], 0x7fc887be5000, "rd wr mr mw me nr");
+	check_flags(&v[14], 0x7fc887be6000, "rd wr mr mw me rr ac");
+	check_flags(&v[15], 0x7fc887be7000, "mr mw me");
+	assert_int_equal(v[15].prot, PROT_NONE);
+	check_flags(&v[16], 0x7fc887be8000, "rd wr mr mw me sr ac");
+	check_flags(&v[18], 0x7fc887bea000, "rd wr mr mw me ac mg");
+	check_flags(&v[20], 0x7fc887bec000, "rd wr mr mw me ac dd");
+	check_flags(&v[22], 0x7fc887bee000, "rd wr mr mw me ac wf");
+	check_flags(&v[24], 0x7fc887bf0000, "rd wr mr mw me dc ac");
+	check_flags(&v[26], 0x7fc887bf2000, "rd wr mr mw me ac nh");
+	check_flags(&v[28], 0x7fc887bf4000, "rd wr mr mw me ac hg");
+	check_flags(&v[30], 0x7fc887bf6000, "rd wr mr mw me lo lf ac");
+	check_flags(&v[32], 0x7fc887bf8000, "rd wr mr mw me lo ac");
+	check_vma(&v[33], 0x7fc887bf9000, 0x7fc887bfd000, PROT_READ, false, "[vvar]", false, VMA_SPECIAL_VVAR);
+	check_flags(&v[33], 0x7fc887bf9000, "rd mr pf io de dd");
+	check_flags(&v[35], 0x7fc887bff000, "rd ex mr mw me de");
+	check_flags(&v[36], 0x7ffc960da000, "rd wr mr mw me gd ac");
+	check_vma(&v[37], 0xffffffffff600000, 0xffffffffff601000, PROT_EXEC, false, "[vsyscall]", false,
+		  VMA_SPECIAL_VSYSCALL);
+	check_flags(&v[37], 0xffffffffff600000, "ex");
+	proc_vma_list_free(&l);
+}
+
+/* Protection keys, mnemonics cr does not know, a tab, an empty list and
+ * no final newline. */
+static void test_smaps_edge_cases(void **state)
+{
+	cleanup_free char *text = load("smaps-edge");
+	struct proc_vma_list l;
+	cr_error_t err = NULL;
+
+	(void)state;
+	assert_int_equal(proc_parse_smaps(text, &l, &err), 0);
+	assert_int_equal(l.n, 3);
+	assert_int_equal(l.v[0].pkey, 5);
+	assert_int_equal(l.v[0].vmflags, vmf("rd mr mw me lo"));
+	assert_string_equal(l.v[0].vmflag_unknown, "??");
+	assert_string_equal(l.v[0].path, "/bin/x");
+	assert_int_equal(l.v[1].vmflags, vmf("rd wr mr mw me ac"));
+	assert_int_equal(l.v[1].pkey, 0);
+	assert_int_equal(l.v[2].vmflags, vmf("mr mw me"));
+	assert_int_equal(l.v[2].prot, PROT_NONE);
+	proc_vma_list_free(&l);
+
+	assert_int_equal(proc_parse_smaps("", &l, &err), 0);
+	assert_int_equal(l.n, 0);
+	assert_int_equal(proc_parse_smaps("1000-2000 rw-p 0 00:00 0\nVmFlags:\n", &l, &err), 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.v[0].vmflags, 0);
+	proc_vma_list_free(&l);
+	assert_string_equal(proc_vmflag_name(PROC_VMF_LO), "lo");
+	assert_string_equal(proc_vmflag_name(PROC_VMF_GU), "gu");
+	assert_string_equal(proc_vmflag_name(PROC_VMF_N), "?");
+}
+
+static void test_kernel_memory_files(void **state)
+{
+	(void)state;
+	assert_string_equal(proc_kernel_memory_file("/dev/zero"), "shared anonymous memory");
+	assert_string_equal(proc_kernel_memory_file("/dev/zero (deleted)"), "shared anonymous memory");
+	assert_string_equal(proc_kernel_memory_file("/SYSV0000002a (deleted)"), "System V shared memory (shmat)");
+	assert_string_equal(proc_kernel_memory_file("/anon_hugepage (deleted)"), "hugetlb memory");
+	assert_string_equal(proc_kernel_memory_file("/memfd:x (deleted)"), "a memfd");
+	assert_null(proc_kernel_memory_file("/dev/zero2 (deleted)"));
+	assert_null(proc_kernel_memory_file("/dev/shm/x (deleted)"));
+	assert_null(proc_kernel_memory_file("/anon_hugepages"));
+	assert_null(proc_kernel_memory_file(""));
+}
+
+static void expect_smaps_error(const char *text, const char *needle)
+{
+	struct proc_vma_list l;
+	cr_error_t err = NULL;
+
+	expect_error(proc_parse_smaps(text, &l, &err), &err, needle);
+	assert_null(l.v);
+	assert_int_equal(l.n, 0);
+}
+
+static void test_smaps_errors(void **state)
+{
+	static const struct {
+		const char *text, *error;
+	} cases[] = {
+		{ "VmFlags: rd\n", "smaps: line 1: a field before any mapping" },
+		{ "1000-2000 rw-p 0 00:00 0\nSize: 4 kB\n2000-3000 rw-p 0 00:00 0\nVmFlags: rd\n",
+		  "smaps: line 3: the mapping before has no VmFlags" },
+		{ "1000-2000 rw-p 0 00:00 0\nVmFlags: rd\n2000-3000 rw-p 0 00:00 0\nSize: 4 kB\n",
+		  "smaps: line 5: the last mapping has no VmFlags" },
+		{ "1000-2000 rw-p 0 00:00 0\nVmFlags: rd\nVmFlags: rd\n", "line 3: duplicate VmFlags" },
+		{ "1000-2000 rw-p 0 00:00 0\nProtectionKey: 1\nProtectionKey: 1\nVmFlags: rd\n",
+		  "line 3: duplicate ProtectionKey" },
+		{ "1000-2000 rw-p 0 00:00 0\nProtectionKey: x\nVmFlags: rd\n", "line 2: ProtectionKey: bad number" },
+		{ "1000-2000 rw-p 0 00:00 0\nProtectionKey: 99999999999\nVmFlags: rd\n",
+		  "line 2: ProtectionKey: bad number" },
+		{ "1000-2000 rw-p 0 00:00 0\nVmFlags: rd abcdefgh\n", "line 2: VmFlags: mnemonic too long" },
+		{ "1000-2000 rw-p 0 00:00 0\nVmFlags: rd\ngarbage\n", "line 3: bad address range" },
+		{ "1000-2000 rw-p 0 00:00 0\nVmFlags: rd\n1800-3000 rw-p 0 00:00 0\nVmFlags: rd\n",
+		  "line 3: mapping overlaps the previous one" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+		expect_smaps_error(cases[i].text, cases[i].error);
+}
+
 /* ---- fdinfo ------------------------------------------------------------------- */
 
 static void test_fdinfo_recorded(void **state)
@@ -875,6 +1039,16 @@ static int run_maps(const char *text, cr_error_t *err)
 	return rc;
 }
 
+static int run_smaps(const char *text, cr_error_t *err)
+{
+	struct proc_vma_list l;
+	int rc = proc_parse_smaps(text, &l, err);
+
+	if (rc == 0)
+		proc_vma_list_free(&l);
+	return rc;
+}
+
 static int run_fdinfo(const char *text, cr_error_t *err)
 {
 	struct proc_fdinfo fi;
@@ -913,6 +1087,7 @@ static void test_parsers_survive_damage(void **state)
 		{ "status", run_status },       { "status-nested-ns", run_status },
 		{ "stat", run_stat },           { "stat-numbered", run_stat },
 		{ "maps", run_maps },           { "maps-edge", run_maps },
+		{ "smaps-edge", run_smaps },
 		{ "fdinfo-eventfd", run_fdinfo }, { "fdinfo-old", run_fdinfo },
 		{ "limits", run_limits },
 	};
@@ -1012,6 +1187,33 @@ static void test_live_maps(void **state)
 	assert_true(saw_vdso);
 	assert_true(saw_code);
 	proc_vma_list_free(&l);
+}
+
+/* smaps shows the flags set on a mapping. */
+static void test_live_smaps(void **state)
+{
+	char *p = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct proc_vma_list smaps;
+	cr_error_t err = NULL;
+	bool saw = false;
+
+	(void)state;
+	assert_true(p != MAP_FAILED);
+	assert_int_equal(madvise(p + 4096, 4096, MADV_DONTFORK), 0);
+	assert_int_equal(proc_read_smaps(getpid(), &smaps, &err), 0);
+	for (size_t i = 0; i < smaps.n; i++) {
+		if (smaps.v[i].start == (uintptr_t)p + 4096) {
+			assert_int_equal(smaps.v[i].end, (uintptr_t)p + 2 * 4096);
+			assert_true(smaps.v[i].vmflags & PROC_VMF(DC));
+			assert_true(smaps.v[i].vmflags & PROC_VMF(WR));
+			saw = true;
+		} else if (smaps.v[i].start <= (uintptr_t)p && (uintptr_t)p < smaps.v[i].end) {
+			assert_false(smaps.v[i].vmflags & PROC_VMF(DC));
+		}
+	}
+	assert_true(saw);
+	proc_vma_list_free(&smaps);
+	munmap(p, 3 * 4096);
 }
 
 static void test_live_fdinfo(void **state)
@@ -1230,6 +1432,10 @@ int main(void)
 		cmocka_unit_test(test_maps_recorded),
 		cmocka_unit_test(test_maps_edge_cases),
 		cmocka_unit_test(test_maps_errors),
+		cmocka_unit_test(test_smaps_recorded),
+		cmocka_unit_test(test_smaps_edge_cases),
+		cmocka_unit_test(test_smaps_errors),
+		cmocka_unit_test(test_kernel_memory_files),
 		cmocka_unit_test(test_fdinfo_recorded),
 		cmocka_unit_test(test_fdinfo_old_kernel),
 		cmocka_unit_test(test_fdinfo_errors),
@@ -1239,6 +1445,7 @@ int main(void)
 		cmocka_unit_test(test_live_status),
 		cmocka_unit_test(test_live_stat),
 		cmocka_unit_test(test_live_maps),
+		cmocka_unit_test(test_live_smaps),
 		cmocka_unit_test(test_live_fdinfo),
 		cmocka_unit_test(test_live_limits),
 		cmocka_unit_test(test_live_auxv),

@@ -45,7 +45,8 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 
-#define N_VMAS    4
+#define N_VMAS    5
+#define SHMEM_PAGES 2          /* data of the model's shared memory object */
 #define N_PM      2
 #define N_FILES   2
 #define N_FDS     3
@@ -73,6 +74,9 @@ struct model {
 	CredsEntry creds;
 	CoreEntry core;
 	VmaEntry vma[N_VMAS + 1], *vma_ptrs[N_VMAS + 1];
+	ShmemObject shm, *shm_ptrs[1];
+	PageRun shm_run, *shm_run_ptrs[1];
+	size_t n_shm_pages;          /* page data written to shmem-pages.img */
 	MmEntry mm;
 	PagemapEntry pm[N_PM + 1], *pm_ptrs[N_PM + 1];
 	size_t n_pm;
@@ -87,7 +91,7 @@ struct model {
 	IpcNs ipc_ns;
 	IpcSysctl sysctl, *sysctl_ptrs[1];
 	SysvPerm shm_perm, msq_perm;
-	SysvShm shm, *shm_ptrs[1];
+	SysvShm sysv_shm, *sysv_shm_ptrs[1];
 	SysvMsq msq, *msq_ptrs[1];
 	SysvMsg msg, *msg_ptrs[1];
 	NsRefs ns_refs;
@@ -190,8 +194,26 @@ static void model_mm(struct model *m)
 	set_vma(&m->vma[2], 0x700000, 0x710000, PROT_READ | PROT_WRITE, VMA_KIND__VMA_HEAP);
 	set_vma(&m->vma[3], 0x7ffffffde000, 0x7ffffffff000, PROT_READ | PROT_WRITE, VMA_KIND__VMA_STACK);
 	m->vma[3].growsdown = true;
+	/* Shared anonymous memory: a page of a 4-page object whose data lies
+	 * elsewhere in it. */
+	set_vma(&m->vma[4], USER_TOP, USER_TOP + 0x1000, PROT_READ | PROT_WRITE, VMA_KIND__VMA_ANON);
+	m->vma[4].shared = true;
+	m->vma[4].pgoff = 0x1000;
+	m->vma[4].has_shmem_id = true;
+	m->vma[4].shmem_id = 1;
 	for (size_t i = 0; i <= N_VMAS; i++)
 		m->vma_ptrs[i] = &m->vma[i];
+	page_run__init(&m->shm_run);
+	m->shm_run.offset = 0x2000;
+	m->shm_run.nr_pages = SHMEM_PAGES;
+	m->shm_run_ptrs[0] = &m->shm_run;
+	shmem_object__init(&m->shm);
+	m->shm.id = 1;
+	m->shm.size = 0x4000;
+	m->shm.n_data = 1;
+	m->shm.data = m->shm_run_ptrs;
+	m->shm_ptrs[0] = &m->shm;
+	m->n_shm_pages = SHMEM_PAGES;
 	mm_entry__init(&m->mm);
 	m->mm.start_code = 0x400000;
 	m->mm.end_code = 0x401000;
@@ -201,6 +223,8 @@ static void model_mm(struct model *m)
 	m->mm.exe_file_id = 1;
 	m->mm.n_vmas = N_VMAS;
 	m->mm.vmas = m->vma_ptrs;
+	m->mm.n_shmem = 1;
+	m->mm.shmem = m->shm_ptrs;
 	for (size_t i = 0; i <= N_PM; i++) {
 		pagemap_entry__init(&m->pm[i]);
 		m->pm_ptrs[i] = &m->pm[i];
@@ -271,14 +295,14 @@ static void model_ns(struct model *m)
 	m->shm_perm.key = 0x1234;
 	m->shm_perm.id = 65541;
 	m->shm_perm.mode = 0640;
-	sysv_shm__init(&m->shm);
-	m->shm.perm = &m->shm_perm;
-	m->shm.size = 8192;
-	m->shm.contents.data = (uint8_t *)"contents";
-	m->shm.contents.len = 8;
-	m->shm_ptrs[0] = &m->shm;
+	sysv_shm__init(&m->sysv_shm);
+	m->sysv_shm.perm = &m->shm_perm;
+	m->sysv_shm.size = 8192;
+	m->sysv_shm.contents.data = (uint8_t *)"contents";
+	m->sysv_shm.contents.len = 8;
+	m->sysv_shm_ptrs[0] = &m->sysv_shm;
 	m->ipc_ns.n_shm = 1;
-	m->ipc_ns.shm = m->shm_ptrs;
+	m->ipc_ns.shm = m->sysv_shm_ptrs;
 	sysv_perm__init(&m->msq_perm);
 	m->msq_perm.id = 2;
 	m->msq_perm.mode = 0600;
@@ -341,7 +365,7 @@ static void write_one(int dirfd, const char *name, uint32_t kind, ProtobufCMessa
 	write_msgs(dirfd, name, kind, &msg, 1);
 }
 
-static void write_pages(int dirfd, const char *name, size_t n_pages)
+static void write_pages(int dirfd, const char *name, uint32_t kind, size_t n_pages)
 {
 	struct cr_pages_writer *w = NULL;
 	unsigned char *buf = calloc(n_pages + 1, PAGE_SIZE_CR);
@@ -349,7 +373,7 @@ static void write_pages(int dirfd, const char *name, size_t n_pages)
 
 	assert_non_null(buf);
 	unlinkat(dirfd, name, 0);
-	if (cr_pages_writer_open(dirfd, name, false, &w, &err) < 0 ||
+	if (cr_pages_writer_open_as(dirfd, name, kind, false, &w, &err) < 0 ||
 	    cr_pages_write(w, buf, n_pages * PAGE_SIZE_CR, &err) < 0 || cr_pages_writer_finish(w, &err) < 0)
 		fail_msg("write %s: %s", name, err->msg);
 	free(buf);
@@ -370,7 +394,8 @@ static void write_model(int dirfd, struct model *m)
 	write_one(dirfd, task_img(name, CR_IMG_CORE, m), CR_IMG_CORE, &m->core.base);
 	write_one(dirfd, task_img(name, CR_IMG_MM, m), CR_IMG_MM, &m->mm.base);
 	write_msgs(dirfd, task_img(name, CR_IMG_PAGEMAP, m), CR_IMG_PAGEMAP, (ProtobufCMessage **)m->pm_ptrs, m->n_pm);
-	write_pages(dirfd, task_img(name, CR_IMG_PAGES, m), m->n_pages);
+	write_pages(dirfd, task_img(name, CR_IMG_PAGES, m), CR_IMG_PAGES, m->n_pages);
+	write_pages(dirfd, img_name(name, CR_IMG_SHMEM_PAGES, 0), CR_IMG_SHMEM_PAGES, m->n_shm_pages);
 	write_msgs(dirfd, task_img(name, CR_IMG_FDINFO, m), CR_IMG_FDINFO, (ProtobufCMessage **)m->fd_ptrs, m->n_fds);
 	write_one(dirfd, img_name(name, CR_IMG_INVENTORY, 0), CR_IMG_INVENTORY, &m->inv.base);
 }
@@ -447,13 +472,20 @@ static void expect_ok(int ret, cr_error_t *err, const char *what)
 }
 
 /* Each kind's own validation, as the table (state/state.c) calls it. */
-extern const struct state_kind state_memory, state_files, state_threads, state_seccomp;
+extern const struct state_kind state_memory, state_shmem, state_files, state_threads, state_seccomp;
 
 static int run_mem(struct fixture *f, cr_error_t *err)
 {
 	struct restore_task *t = as_task(f);
 
 	return state_memory.validate(&f->ctx, t, err);
+}
+
+static int run_shmem(struct fixture *f, cr_error_t *err)
+{
+	struct restore_task *t = as_task(f);
+
+	return state_shmem.validate(&f->ctx, t, err);
 }
 
 static int run_files(struct fixture *f, cr_error_t *err)
@@ -486,6 +518,7 @@ static void test_validators_accept_the_model(void **state)
 
 	write_model(f->dirfd, f->m);   /* memory checks the page data against the pagemap */
 	expect_ok(run_mem(f, &err), &err, "memory");
+	expect_ok(run_shmem(f, &err), &err, "shared memory");
 	expect_ok(run_files(f, &err), &err, "the fd table");
 	expect_ok(run_thread(f, &err), &err, "threads");
 	expect_ok(run_seccomp(f, &err), &err, "seccomp");
@@ -571,6 +604,111 @@ static void test_pages_in_special_vma_refused(void **state)
 	f->m->pm[N_PM].nr_pages = 1;
 	f->m->n_pm = N_PM + 1;
 	expect_mem_refused(f, CR_IMG_PAGEMAP, "pages are dumped for the vdso");
+}
+
+/* Shared memory is checked against shmem-pages.img: the model is written
+ * first. */
+static void expect_shmem_refused(struct fixture *f, int (*run)(struct fixture *, cr_error_t *), const char *file,
+				 const char *what)
+{
+	cr_error_t err = NULL;
+
+	write_model(f->dirfd, f->m);
+	expect_refused(run(f, &err), &err, file, what);
+	free(f->m);
+	f->m = model_new();
+}
+
+static void test_shmem_refused(void **state)
+{
+	struct fixture *f = *state;
+	char mm[IMG_NAME_MAX], pm[IMG_NAME_MAX], data[IMG_NAME_MAX];
+
+	task_img(mm, CR_IMG_MM, f->m);
+	task_img(pm, CR_IMG_PAGEMAP, f->m);
+	img_name(data, CR_IMG_SHMEM_PAGES, 0);
+	f->m->vma[4].shmem_id = 2;
+	expect_shmem_refused(f, run_shmem, mm, "a VMA maps an object no process creates");
+	f->m->mm.n_shmem = 0;
+	expect_shmem_refused(f, run_shmem, mm, "the object is missing");
+	f->m->shm.id = 0;
+	f->m->vma[4].shmem_id = 0;
+	expect_shmem_refused(f, run_shmem, mm, "an object has id 0");
+	f->m->shm.size = 0x4800;
+	expect_shmem_refused(f, run_shmem, mm, "an object's size is not whole pages");
+	f->m->shm.size = 0;
+	expect_shmem_refused(f, run_shmem, mm, "an object is empty");
+	f->m->shm.size = 1ULL << 50;
+	expect_shmem_refused(f, run_shmem, mm, "an object is larger than user space");
+	f->m->shm_run.offset = 0x3000;
+	expect_shmem_refused(f, run_shmem, mm, "a run of data goes beyond the object");
+	f->m->shm_run.offset = 0x2100;
+	expect_shmem_refused(f, run_shmem, mm, "a run of data is not page aligned");
+	f->m->shm_run.nr_pages = 0;
+	expect_shmem_refused(f, run_shmem, mm, "a run of data holds no pages");
+	f->m->vma[4].shared = false;
+	expect_shmem_refused(f, run_shmem, mm, "a private VMA maps shared memory");
+	f->m->vma[4].kind = VMA_KIND__VMA_FILE;
+	expect_shmem_refused(f, run_shmem, mm, "a file VMA maps shared memory");
+	f->m->n_shm_pages = 1;
+	expect_shmem_refused(f, run_shmem, data, "the data holds fewer pages than the objects list");
+	f->m->n_shm_pages = 3;
+	expect_shmem_refused(f, run_shmem, data, "the data holds more pages than the objects list");
+	f->m->vma[4].has_shmem_id = false;
+	expect_shmem_refused(f, run_mem, mm, "a shared anonymous VMA names no object");
+	f->m->pm[N_PM].vaddr = USER_TOP;
+	f->m->pm[N_PM].nr_pages = 1;
+	f->m->n_pm = N_PM + 1;
+	f->m->n_pages = 4;
+	expect_shmem_refused(f, run_mem, pm, "pages are dumped for shared memory, which has its own");
+}
+
+/* VMA flags and guard regions that make no sense. */
+static void test_vma_flags_refused(void **state)
+{
+	struct fixture *f = *state;
+	static PageRun guard, *guard_ptr = &guard;
+	cr_error_t err = NULL;
+
+	page_run__init(&guard);
+	f->m->vma[1].has_flags = true;
+	f->m->vma[1].flags = VMA_FLAG__VMA_FLAG_LOCKED | VMA_FLAG__VMA_FLAG_HUGEPAGE | VMA_FLAG__VMA_FLAG_WIPEONFORK;
+	guard.offset = 0x1000;
+	guard.nr_pages = 2;
+	f->m->vma[1].n_guards = 1;
+	f->m->vma[1].guards = &guard_ptr;
+	f->m->vma[4].flags = VMA_FLAG__VMA_FLAG_LOCKED | VMA_FLAG__VMA_FLAG_SEALED | VMA_FLAG__VMA_FLAG_NORESERVE;
+	write_model(f->dirfd, f->m);   /* memory checks the page data against the pagemap */
+	expect_ok(run_mem(f, &err), &err, "flags and a guard region");
+	guard.offset = 0x3000;
+	expect_mem_refused(f, CR_IMG_MM, "a guard region runs past its VMA");
+	f->m->vma[1].n_guards = 1;
+	f->m->vma[1].guards = &guard_ptr;
+	guard.offset = 0x4000;
+	guard.nr_pages = 1;
+	expect_mem_refused(f, CR_IMG_MM, "a guard region lies beyond its VMA");
+	f->m->vma[1].n_guards = 1;
+	f->m->vma[1].guards = &guard_ptr;
+	guard.offset = 0x1000;
+	guard.nr_pages = 0;
+	expect_mem_refused(f, CR_IMG_MM, "a guard region holds no pages");
+	f->m->vma[1].n_guards = 1;
+	f->m->vma[1].guards = &guard_ptr;
+	guard.offset = 0x1800;
+	guard.nr_pages = 1;
+	expect_mem_refused(f, CR_IMG_MM, "a guard region is not page aligned");
+	f->m->vma[1].flags = 1u << 20;
+	expect_mem_refused(f, CR_IMG_MM, "an unknown flag");
+	f->m->vma[1].flags = VMA_FLAG__VMA_FLAG_LOCKONFAULT;
+	expect_mem_refused(f, CR_IMG_MM, "lock on fault without lock");
+	f->m->vma[4].flags = VMA_FLAG__VMA_FLAG_DROPPABLE;
+	expect_mem_refused(f, CR_IMG_MM, "droppable shared memory");
+	f->m->vma[4].flags = VMA_FLAG__VMA_FLAG_WIPEONFORK;
+	expect_mem_refused(f, CR_IMG_MM, "wipe-on-fork shared memory");
+	f->m->vma[2].flags = VMA_FLAG__VMA_FLAG_DROPPABLE;
+	expect_mem_refused(f, CR_IMG_MM, "a droppable heap");
+	f->m->vma[0].flags = VMA_FLAG__VMA_FLAG_DROPPABLE;
+	expect_mem_refused(f, CR_IMG_MM, "a droppable file mapping");
 }
 
 static void expect_files_refused(struct fixture *f, const char *file, const char *what)
@@ -1001,6 +1139,10 @@ static void test_restore_refuses_bad_references(void **state)
 	expect_model_refused(f, task_img(name, CR_IMG_PAGEMAP, f->m), "pages lie outside every VMA");
 	f->m->th.xstate.len = 8;
 	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "the xstate has the wrong size");
+	f->m->vma[4].shmem_id = 9;
+	expect_model_refused(f, task_img(name, CR_IMG_MM, f->m), "a VMA maps shared memory no process creates");
+	f->m->n_shm_pages = 1;
+	expect_model_refused(f, img_name(name, CR_IMG_SHMEM_PAGES, 0), "shmem-pages.img lacks a page");
 }
 
 /* Values that only make sense within limits, checked before any process
@@ -1162,14 +1304,14 @@ static void test_restore_refuses_bad_ns(void **state)
 	expect_model_refused(f, "ns.img", "an ipc namespace sets a limit that is no ipc limit");
 	f->m->sysctl.value = "|/bin/sh";
 	expect_model_refused(f, "ns.img", "a limit's value is not a number");
-	f->m->shm.contents.data = big;
-	f->m->shm.contents.len = sizeof(big);
+	f->m->sysv_shm.contents.data = big;
+	f->m->sysv_shm.contents.len = sizeof(big);
 	expect_model_refused(f, "ns.img", "a segment holds more contents than its size");
-	f->m->shm.size = 0;
+	f->m->sysv_shm.size = 0;
 	expect_model_refused(f, "ns.img", "a segment is empty");
 	f->m->shm_perm.mode = 01777;
 	expect_model_refused(f, "ns.img", "a segment's mode has more than permission bits");
-	f->m->shm.perm = NULL;
+	f->m->sysv_shm.perm = NULL;
 	expect_model_refused(f, "ns.img", "a segment has no key and id");
 	f->m->msq_perm.id = -1;
 	expect_model_refused(f, "ns.img", "a queue's id is negative");
@@ -1192,6 +1334,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vmas_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pagemap_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pages_in_special_vma_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shmem_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vma_flags_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fds_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seccomp_refused, setup, teardown),

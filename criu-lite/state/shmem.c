@@ -1,0 +1,649 @@
+/* Shared anonymous memory, as a kind of state: the objects behind
+ * MAP_SHARED|MAP_ANONYMOUS mappings ("/dev/zero (deleted)" in maps, each
+ * a shmem inode), which fork shares between parent and child.  Restored
+ * as one object for all the processes that map it, with every page.
+ *
+ * Dump: the memory kind finds each mapping (mem.c); an object is known by
+ * its inode (the same inode in several processes, or twice in one, is one
+ * object).  Its contents are read once, from the object itself through
+ * /proc/PID/map_files of one holder, with SEEK_DATA/SEEK_HOLE: a page
+ * written by a process that has exited since is in the object, not in any
+ * survivor's page tables.  The object (id, size, runs of pages with data)
+ * goes in the mm of the lowest common ancestor of its holders, its bytes
+ * in shmem-pages.img; its mappings name it (shmem_id) and have no page
+ * data of their own.  An object that a process outside the dump maps too
+ * is refused: its sharing with that process could not come back.
+ *
+ * Restore: that ancestor creates each of its objects before it forks
+ * (mmap MAP_SHARED|MAP_ANONYMOUS of its size, an fd through
+ * /proc/self/map_files, unmapped again) and keeps the fd in the stash,
+ * where its descendants inherit it.  Before the first transplant the
+ * restorer fills every object, in one pass over shmem-pages.img, through
+ * a duplicate of its creator's fd (pidfd_getfd); each holder's mapping is
+ * then the fd mapped at its offset (mem.c), so the object is one again
+ * and maps still says "/dev/zero (deleted)". */
+#include "state/shmem.h"
+#include "fd/fdkind.h"
+#include "img/pages.h"
+#include "os/progress.h"
+#include "os/util.h"
+#include "os/xalloc.h"
+#include "state/state.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#define COPY_CHUNK  (1u << 20)
+#define MAX_SIZE    (1ULL << 47)           /* no object is larger than user space */
+#define MAX_RUN     (UINT32_MAX / 2)       /* pages per run, well inside nr_pages */
+
+/* ------------------------------------------------------------------ dump */
+
+struct shmem_obj {
+	uint32_t dev_major, dev_minor;
+	uint64_t ino;
+	pid_t pid;                 /* a holder, and one of its mappings, where */
+	uint64_t start, end;       /* /proc/PID/map_files finds the object */
+	pid_t lca;                 /* the lowest common ancestor of its holders */
+	int fd;                    /* cr's, from check_tree to write_tree */
+	ShmemObject *msg;
+};
+
+struct shmem_dump {
+	struct shmem_obj *v;       /* [id - 1] */
+	size_t n, cap;
+};
+
+static bool same_object(const struct shmem_obj *o, const struct proc_vma *v)
+{
+	return o->ino == v->ino && o->dev_major == v->dev_major && o->dev_minor == v->dev_minor;
+}
+
+static struct shmem_obj *find_object(const struct shmem_dump *sd, const struct proc_vma *v)
+{
+	for (size_t i = 0; sd != NULL && i < sd->n; i++)
+		if (same_object(&sd->v[i], v))
+			return &sd->v[i];
+	return NULL;
+}
+
+static const struct dump_task *find_task(const struct dump_ctx *ctx, pid_t pid)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		if (ctx->tasks[i].pid == pid)
+			return &ctx->tasks[i];
+	return NULL;
+}
+
+static pid_t parent_of(const struct dump_ctx *ctx, pid_t pid)
+{
+	const struct dump_task *t = find_task(ctx, pid);
+
+	return t != NULL ? t->ppid : 0;
+}
+
+/* The lowest process of the tree that is (or is an ancestor of) both. */
+static pid_t common_ancestor(const struct dump_ctx *ctx, pid_t a, pid_t b)
+{
+	for (pid_t x = a; x != 0; x = parent_of(ctx, x))
+		for (pid_t y = b; y != 0; y = parent_of(ctx, y))
+			if (x == y)
+				return x;
+	return ctx->tasks[0].pid;
+}
+
+void shmem_dump_vma(struct dump_ctx *ctx, const struct dump_task *t, const struct proc_vma *v, VmaEntry *e)
+{
+	struct shmem_dump *sd = ctx->shmem;
+	struct shmem_obj *o = find_object(sd, v);
+
+	if (sd == NULL)
+		sd = ctx->shmem = xcalloc(1, sizeof(*sd));
+	if (o != NULL) {
+		o->lca = common_ancestor(ctx, o->lca, t->pid);
+	} else {
+		if (sd->n == sd->cap) {
+			sd->cap = sd->cap ? sd->cap * 2 : 8;
+			sd->v = xreallocarray(sd->v, sd->cap, sizeof(*sd->v));
+		}
+		o = &sd->v[sd->n++];
+		*o = (struct shmem_obj){ .dev_major = v->dev_major, .dev_minor = v->dev_minor, .ino = v->ino,
+					 .pid = t->pid, .start = v->start, .end = v->end, .lca = t->pid, .fd = -1 };
+	}
+	e->has_shmem_id = true;
+	e->shmem_id = (uint32_t)(o - sd->v) + 1;
+}
+
+static bool in_dump(const struct dump_ctx *ctx, pid_t pid)
+{
+	return find_task(ctx, pid) != NULL;
+}
+
+/* A process outside the dump that maps one of the objects: restored, the
+ * dump's processes would share it with each other but no longer with it. */
+static int refuse_if_holder(const struct shmem_dump *sd, pid_t pid, cr_error_t *err)
+{
+	char path[64];
+	cleanup_free char *text = NULL;
+	struct proc_vma_list l = { 0 };
+	cr_error_t ignored = NULL;
+	int ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	if (read_whole_file_at(AT_FDCWD, path, &text, NULL, &ignored) < 0 ||
+	    strstr(text, "/dev/zero (deleted)") == NULL || proc_parse_maps(text, &l, &ignored) < 0) {
+		cr_error_release(&ignored);   /* gone since, or a kernel thread: it maps nothing */
+		return 0;
+	}
+	for (size_t i = 0; i < l.n && ret == 0; i++) {
+		const struct shmem_obj *o = find_object(sd, &l.v[i]);
+
+		if (o != NULL && l.v[i].deleted && l.v[i].path != NULL && strcmp(l.v[i].path, "/dev/zero") == 0)
+			ret = cr_error(err, 0, "pid %d: shared memory at 0x%lx-0x%lx is shared with pid %d, "
+				       "outside the dump: unsupported (the sharing could not be restored)",
+				       o->pid, (unsigned long)o->start, (unsigned long)o->end, pid);
+	}
+	proc_vma_list_free(&l);
+	return ret;
+}
+
+static int refuse_outside_holders(const struct dump_ctx *ctx, const struct shmem_dump *sd, cr_error_t *err)
+{
+	cleanup_closedir DIR *d = opendir("/proc");
+	struct dirent *de;
+
+	if (d == NULL)
+		return cr_error(err, errno, "open /proc");
+	while ((de = readdir(d)) != NULL) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (*end != '\0' || pid <= 0 || in_dump(ctx, (pid_t)pid))
+			continue;
+		if (refuse_if_holder(sd, (pid_t)pid, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The runs of pages that hold data, in order, from SEEK_DATA/SEEK_HOLE. */
+static int find_data(struct dump_ctx *ctx, int fd, ShmemObject *m, cr_error_t *err)
+{
+	cleanup_free PageRun *runs = NULL;
+	size_t n = 0, cap = 0;
+	uint64_t pos = 0;
+
+	while (pos < m->size) {
+		off_t data = lseek(fd, (off_t)pos, SEEK_DATA), hole;
+
+		if (data < 0 && errno == ENXIO)
+			break;
+		if (data < 0 || (hole = lseek(fd, data, SEEK_HOLE)) < 0)
+			return cr_error(err, errno, "SEEK_DATA/SEEK_HOLE at %llu", (unsigned long long)pos);
+		pos = (uint64_t)data / PAGE_SIZE_CR * PAGE_SIZE_CR;
+		if (pos >= m->size)
+			break;
+		if ((uint64_t)hole > m->size)
+			hole = (off_t)m->size;
+		while (pos < (uint64_t)hole) {
+			uint64_t pages = ((uint64_t)hole - pos + PAGE_SIZE_CR - 1) / PAGE_SIZE_CR;
+
+			if (pages > MAX_RUN)
+				pages = MAX_RUN;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 16;
+				runs = xreallocarray(runs, cap, sizeof(*runs));
+			}
+			page_run__init(&runs[n]);
+			runs[n].offset = pos;
+			runs[n++].nr_pages = (uint32_t)pages;
+			pos += pages * PAGE_SIZE_CR;
+		}
+	}
+	m->n_data = n;
+	m->data = arena_array(&ctx->arena, PageRun *, n);
+	for (size_t i = 0; i < n; i++)
+		m->data[i] = arena_memdup(&ctx->arena, &runs[i], sizeof(runs[i]));
+	return 0;
+}
+
+/* Opens the object through a holder's mapping and records its size and
+ * the runs of pages that hold data. */
+static int describe(struct dump_ctx *ctx, struct shmem_obj *o, uint32_t id, cr_error_t *err)
+{
+	char path[96];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%lx-%lx", o->pid, (unsigned long)o->start,
+		 (unsigned long)o->end);
+	o->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (o->fd < 0)
+		return cr_error(err, errno, "open %s", path);
+	if (fstat(o->fd, &st) < 0)
+		return cr_error(err, errno, "stat %s", path);
+	if (st.st_ino != o->ino || major(st.st_dev) != o->dev_major || minor(st.st_dev) != o->dev_minor)
+		return cr_error(err, 0, "%s is not the inode maps shows (%llu)", path, (unsigned long long)o->ino);
+	if (st.st_size <= 0 || (uint64_t)st.st_size > MAX_SIZE || st.st_size % PAGE_SIZE_CR)
+		return cr_error(err, 0, "%s: size %lld cr cannot restore", path, (long long)st.st_size);
+	o->msg = arena_new(&ctx->arena, ShmemObject);
+	shmem_object__init(o->msg);
+	o->msg->id = id;
+	o->msg->size = (uint64_t)st.st_size;
+	return find_data(ctx, o->fd, o->msg, err);
+}
+
+/* Each object goes in the mm of the process that creates it at restore. */
+static void give_to_creators(struct dump_ctx *ctx, const struct shmem_dump *sd)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		struct dump_task *t = &ctx->tasks[i];
+		size_t n = 0;
+
+		if (t->zombie)
+			continue;
+		for (size_t j = 0; j < sd->n; j++)
+			n += sd->v[j].lca == t->pid;
+		if (n == 0)
+			continue;
+		t->mm->shmem = arena_array(&ctx->arena, ShmemObject *, n);
+		for (size_t j = 0; j < sd->n; j++)
+			if (sd->v[j].lca == t->pid)
+				t->mm->shmem[t->mm->n_shmem++] = sd->v[j].msg;
+	}
+}
+
+static int shmem_check_tree(struct dump_ctx *ctx, cr_error_t *err)
+{
+	struct shmem_dump *sd = ctx->shmem;
+
+	if (sd == NULL)
+		return 0;
+	if (refuse_outside_holders(ctx, sd, err) < 0)
+		return -1;
+	for (size_t i = 0; i < sd->n; i++)
+		if (describe(ctx, &sd->v[i], (uint32_t)i + 1, err) < 0)
+			return cr_error_wrap(err, "pid %d: shared memory at 0x%lx-0x%lx", sd->v[i].pid,
+					     (unsigned long)sd->v[i].start, (unsigned long)sd->v[i].end);
+	give_to_creators(ctx, sd);
+	return 0;
+}
+
+static int pread_full(int fd, void *buf, size_t len, uint64_t off, cr_error_t *err)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return cr_error(err, n < 0 ? errno : EIO, "read %zu bytes at offset %llu", len - got,
+					(unsigned long long)(off + got));
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+static int write_object(struct cr_pages_writer *w, const struct shmem_obj *o, char *buf, cr_error_t *err)
+{
+	for (size_t i = 0; i < o->msg->n_data; i++) {
+		uint64_t off = o->msg->data[i]->offset;
+		uint64_t left = (uint64_t)o->msg->data[i]->nr_pages * PAGE_SIZE_CR;
+
+		while (left > 0) {
+			size_t n = left < COPY_CHUNK ? (size_t)left : COPY_CHUNK;
+
+			if (pread_full(o->fd, buf, n, off, err) < 0 || cr_pages_write(w, buf, n, err) < 0)
+				return -1;
+			progress_add(n);
+			off += n;
+			left -= n;
+		}
+	}
+	return 0;
+}
+
+/* shmem-pages.img: every object's data, object after object by id; a dump
+ * without shared memory has it too, empty. */
+static int shmem_write_tree(struct dump_ctx *ctx, cr_error_t *err)
+{
+	const struct shmem_dump *sd = ctx->shmem;
+	struct cr_pages_writer *w = NULL;
+	cleanup_free char *buf = NULL;
+	char name[IMG_NAME_MAX];
+
+	if (cr_pages_writer_open_as(ctx->dirfd, img_name(name, CR_IMG_SHMEM_PAGES, 0), CR_IMG_SHMEM_PAGES,
+				    ctx->opts->compress, &w, err) < 0)
+		return -1;
+	buf = xmalloc(COPY_CHUNK);
+	for (size_t i = 0; sd != NULL && i < sd->n; i++) {
+		if (write_object(w, &sd->v[i], buf, err) < 0) {
+			cr_pages_writer_abort(w);
+			return cr_error_wrap(err, "pid %d: shared memory at 0x%lx-0x%lx", sd->v[i].pid,
+					     (unsigned long)sd->v[i].start, (unsigned long)sd->v[i].end);
+		}
+	}
+	return cr_pages_writer_finish(w, err);
+}
+
+static void shmem_release_dump(struct dump_ctx *ctx)
+{
+	struct shmem_dump *sd = steal_pointer(&ctx->shmem);
+
+	if (sd == NULL)
+		return;
+	for (size_t i = 0; i < sd->n; i++)
+		if (sd->v[i].fd >= 0)
+			close(sd->v[i].fd);
+	free(sd->v);
+	free(sd);
+}
+
+/* --------------------------------------------------------------- restore */
+
+struct shmem_ref {
+	struct restore_task *creator;
+	const ShmemObject *obj;
+	bool noreserve;            /* its mappings were MAP_NORESERVE */
+};
+
+struct shmem_restore {
+	struct shmem_ref *by_id;   /* [id - 1] */
+	size_t n;
+	int slot0;                 /* the stash slot of object 1 */
+	bool filled;
+};
+
+static int validate_object(const struct restore_task *t, const ShmemObject *o, cr_error_t *err)
+{
+	uint64_t prev_end = 0;
+
+	if (o->id == 0 || o->size == 0 || o->size % PAGE_SIZE_CR || o->size > MAX_SIZE)
+		return cr_error(err, 0, "mm-%d.img: shmem object %u has a bad id or size (%llu bytes)", t->pid, o->id,
+				(unsigned long long)o->size);
+	for (size_t i = 0; i < o->n_data; i++) {
+		const PageRun *r = o->data[i];
+
+		if (r->nr_pages == 0 || r->offset % PAGE_SIZE_CR || r->offset < prev_end || r->offset >= o->size ||
+		    (uint64_t)r->nr_pages * PAGE_SIZE_CR > o->size - r->offset)
+			return cr_error(err, 0, "mm-%d.img: shmem object %u: run %zu (offset %llu, %u pages) is out "
+					"of order or beyond the object's %llu bytes", t->pid, o->id, i,
+					(unsigned long long)r->offset, r->nr_pages, (unsigned long long)o->size);
+		prev_end = r->offset + (uint64_t)r->nr_pages * PAGE_SIZE_CR;
+	}
+	return 0;
+}
+
+/* The process whose mm lists object id, or NULL. */
+static const struct restore_task *creator_of(const struct restore_ctx *ctx, uint32_t id)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		const struct restore_task *c = &ctx->tasks[i];
+
+		for (size_t j = 0; !c->zombie && c->mm != NULL && j < c->mm->n_shmem; j++)
+			if (c->mm->shmem[j]->id == id)
+				return c;
+	}
+	return NULL;
+}
+
+static bool is_ancestor(const struct restore_task *a, const struct restore_task *t)
+{
+	for (const struct restore_task *x = t; x != NULL; x = x->parent)
+		if (x == a)
+			return true;
+	return false;
+}
+
+/* A mapping of an object must be a shared anonymous one, of an object
+ * that it or an ancestor creates (it inherits the fd from there). */
+static int validate_holder(const struct restore_ctx *ctx, const struct restore_task *t, size_t i, cr_error_t *err)
+{
+	const VmaEntry *e = t->mm->vmas[i];
+	const struct restore_task *c;
+
+	if (e->kind != VMA_KIND__VMA_ANON || !e->shared || e->growsdown)
+		return cr_error(err, 0, "mm-%d.img: VMA %zu maps shmem object %u but is not a shared anonymous "
+				"mapping", t->pid, i, e->shmem_id);
+	c = creator_of(ctx, e->shmem_id);
+	if (c == NULL)
+		return cr_error(err, 0, "mm-%d.img: VMA %zu maps shmem object %u, which no process creates", t->pid,
+				i, e->shmem_id);
+	if (!is_ancestor(c, t))
+		return cr_error(err, 0, "mm-%d.img: VMA %zu maps shmem object %u, which pid %d creates, not an "
+				"ancestor", t->pid, i, e->shmem_id, c->pid);
+	return 0;
+}
+
+/* The whole dump's objects: each sane, ids 1..n, each once, and
+ * shmem-pages.img holds exactly their data. */
+static int validate_dump(const struct restore_ctx *ctx, cr_error_t *err)
+{
+	size_t n = 0;
+	uint64_t bytes = 0, have;
+	cleanup_free uint8_t *seen = NULL;
+	char name[IMG_NAME_MAX];
+
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		n += ctx->tasks[i].zombie ? 0 : ctx->tasks[i].mm->n_shmem;
+	seen = xcalloc(n + 1, 1);
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		const struct restore_task *t = &ctx->tasks[i];
+
+		for (size_t j = 0; !t->zombie && j < t->mm->n_shmem; j++) {
+			const ShmemObject *o = t->mm->shmem[j];
+
+			if (validate_object(t, o, err) < 0)
+				return -1;
+			if (o->id > n || seen[o->id])
+				return cr_error(err, 0, "mm-%d.img: shmem object id %u is beyond the %zu objects of the "
+						"dump or taken twice", t->pid, o->id, n);
+			seen[o->id] = 1;
+			for (size_t k = 0; k < o->n_data; k++)
+				bytes += (uint64_t)o->data[k]->nr_pages * PAGE_SIZE_CR;
+		}
+	}
+	img_name(name, CR_IMG_SHMEM_PAGES, 0);
+	if (cr_pages_scan(ctx->dirfd, name, &have, err) < 0)
+		return -1;
+	if (have != bytes)
+		return cr_error(err, 0, "%s holds %llu bytes of pages, the shmem objects of the mm images list %llu",
+				name, (unsigned long long)have, (unsigned long long)bytes);
+	return 0;
+}
+
+static int shmem_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
+{
+	for (size_t i = 0; i < t->mm->n_vmas; i++)
+		if (t->mm->vmas[i]->has_shmem_id && validate_holder(ctx, t, i, err) < 0)
+			return -1;
+	/* What concerns the dump as a whole, once: with the root's images. */
+	return t == &ctx->tasks[0] ? validate_dump(ctx, err) : 0;
+}
+
+static bool maps_noreserve(const struct restore_ctx *ctx, uint32_t id)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		const struct restore_task *t = &ctx->tasks[i];
+
+		for (size_t j = 0; !t->zombie && j < t->mm->n_vmas; j++) {
+			const VmaEntry *e = t->mm->vmas[j];
+
+			if (e->has_shmem_id && e->shmem_id == id && (e->flags & VMA_FLAG__VMA_FLAG_NORESERVE))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Every object by id (validated: ids 1..n, once each), and a stash slot
+ * for each. */
+static int shmem_plan(struct restore_ctx *ctx, cr_error_t *err)
+{
+	struct shmem_restore *sr = ctx->shmem = xcalloc(1, sizeof(*sr));
+
+	(void)err;
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		sr->n += ctx->tasks[i].zombie ? 0 : ctx->tasks[i].mm->n_shmem;
+	sr->by_id = xcalloc(sr->n + 1, sizeof(*sr->by_id));
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		struct restore_task *t = &ctx->tasks[i];
+
+		for (size_t j = 0; !t->zombie && j < t->mm->n_shmem; j++) {
+			const ShmemObject *o = t->mm->shmem[j];
+
+			sr->by_id[o->id - 1] = (struct shmem_ref){ .creator = t, .obj = o,
+								   .noreserve = maps_noreserve(ctx, o->id) };
+		}
+	}
+	sr->slot0 = restore_stash_reserve(ctx, (int)sr->n);
+	return 0;
+}
+
+int shmem_fd(const struct restore_ctx *ctx, uint32_t id)
+{
+	return ctx->stash_base + ctx->shmem->slot0 + (int)id - 1;
+}
+
+uint64_t shmem_bytes(const struct restore_ctx *ctx)
+{
+	uint64_t total = 0;
+
+	for (size_t i = 0; ctx->shmem != NULL && i < ctx->shmem->n; i++)
+		for (size_t k = 0; k < ctx->shmem->by_id[i].obj->n_data; k++)
+			total += (uint64_t)ctx->shmem->by_id[i].obj->data[k]->nr_pages * PAGE_SIZE_CR;
+	return total;
+}
+
+/* In the creator: a new object of ref's size, as an fd at slot. */
+static int create_object(const struct shmem_ref *ref, int slot, cr_error_t *err)
+{
+	uint64_t size = ref->obj->size;
+	int flags = MAP_SHARED | MAP_ANONYMOUS | (ref->noreserve ? MAP_NORESERVE : 0);
+	void *p = mmap(NULL, size, PROT_NONE, flags, -1, 0);
+	char path[96];
+	int fd;
+
+	if (p == MAP_FAILED)
+		return cr_error(err, errno, "create shmem object %u (%llu bytes)", ref->obj->id,
+				(unsigned long long)size);
+	snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", (unsigned long)p, (unsigned long)p + size);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		cr_error(err, errno, "shmem object %u: open %s", ref->obj->id, path);
+	munmap(p, size);
+	if (fd < 0)
+		return -1;
+	if (fd != slot && dup3(fd, slot, O_CLOEXEC) < 0) {
+		cr_error(err, errno, "shmem object %u: dup to fd %d", ref->obj->id, slot);
+		close(fd);
+		return -1;
+	}
+	if (fd != slot)
+		close(fd);
+	return 0;
+}
+
+/* The objects this process is the lowest common ancestor of the holders
+ * of, into the stash, where its descendants inherit them. */
+static int shmem_before_fork(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+{
+	const struct shmem_restore *sr = ctx->shmem;
+
+	for (size_t i = 0; i < t->mm->n_shmem; i++) {
+		uint32_t id = t->mm->shmem[i]->id;
+
+		if (create_object(&sr->by_id[id - 1], shmem_fd(ctx, id), err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* In the restorer: object ref's data, the next in r, through a duplicate
+ * of its creator's fd. */
+static int fill_object(const struct restore_ctx *ctx, const struct shmem_ref *ref, struct cr_pages_reader *r,
+		       cr_error_t *err)
+{
+	const ShmemObject *o = ref->obj;
+	cleanup_close int fd = -1;
+	char *p;
+	int ret = 0;
+
+	if (o->n_data == 0)
+		return 0;
+	fd = fdkind_steal_fd(ref->creator->host_pid, shmem_fd(ctx, o->id), err);
+	if (fd < 0)
+		return cr_error_wrap(err, "shmem object %u of pid %d", o->id, ref->creator->pid);
+	p = mmap(NULL, o->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return cr_error(err, errno, "map shmem object %u (%llu bytes)", o->id, (unsigned long long)o->size);
+	for (size_t i = 0; i < o->n_data && ret == 0; i++) {
+		size_t len = (size_t)o->data[i]->nr_pages * PAGE_SIZE_CR;
+
+		ret = cr_pages_read(r, p + o->data[i]->offset, len, err);
+		if (ret == 0)
+			progress_add(len);
+	}
+	munmap(p, o->size);
+	return ret;
+}
+
+static int fill_all(const struct restore_ctx *ctx, const struct shmem_restore *sr, cr_error_t *err)
+{
+	struct cr_pages_reader *r = NULL;
+	char name[IMG_NAME_MAX];
+	int ret = -1;
+
+	if (cr_pages_reader_open_as(ctx->dirfd, img_name(name, CR_IMG_SHMEM_PAGES, 0), CR_IMG_SHMEM_PAGES, &r,
+				    err) < 0)
+		return -1;
+	cr_img_crc_checked(cr_pages_reader_img(r));   /* restore_load verified every image */
+	for (size_t i = 0; i < sr->n; i++)
+		if (fill_object(ctx, &sr->by_id[i], r, err) < 0)
+			goto out;
+	ret = cr_pages_reader_check_end(r, err);
+out:
+	cr_pages_reader_close(r);
+	return ret;
+}
+
+/* Every object is filled before the first transplant goes beyond memory
+ * (the creators hold them, waiting; nothing runs yet). */
+static int shmem_apply(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+{
+	struct shmem_restore *sr = ctx->shmem;
+
+	(void)t;
+	if (sr->filled)
+		return 0;
+	sr->filled = true;
+	return fill_all(ctx, sr, err);
+}
+
+static void shmem_release_restore(struct restore_ctx *ctx)
+{
+	struct shmem_restore *sr = steal_pointer(&ctx->shmem);
+
+	if (sr == NULL)
+		return;
+	free(sr->by_id);
+	free(sr);
+}
+
+const struct state_kind state_shmem = {
+	.name = "shared memory",
+	.check_tree = shmem_check_tree,
+	.write_tree = shmem_write_tree,
+	.release_dump = shmem_release_dump,
+	.validate = shmem_validate,
+	.plan = shmem_plan,
+	.before_fork = shmem_before_fork,
+	.apply = shmem_apply,
+	.release_restore = shmem_release_restore,
+};
