@@ -174,9 +174,13 @@ refused_naming() {
 
 # Where the host lets the test lower oom_score_adj (CAP_SYS_RESOURCE), cr
 # can too and must restore it; here the kernel refuses, and cr is shown a
-# process at -500 by a bind mount only its own mount namespace sees.
+# process at -500 by a bind mount in a mount namespace of the test's own.
+other_mntns() {
+	[ "$(readlink /proc/"$1"/ns/mnt 2>/dev/null)" != "$(readlink /proc/self/ns/mnt)" ]
+}
+
 oom_below_floor() {
-	local img=$CASE_TMP/img fake=$CASE_TMP/oom_score_adj probe
+	local img=$CASE_TMP/img fake=$CASE_TMP/oom_score_adj probe holder launched
 	sleep 1000 </dev/null >/dev/null 2>&1 &
 	probe=$!
 	disown "$probe"
@@ -188,13 +192,29 @@ oom_below_floor() {
 		process_is "$WL_PID" -500 1
 		return
 	fi
-	wl_start w_sched || return 1
+	# The fake file is bind-mounted in a mount namespace of the test's own,
+	# where both the workload and cr run (cr refuses a process in another
+	# mount namespace than its own before it reads anything else).
+	unshare -m --propagation private sleep 1000 </dev/null >/dev/null 2>&1 &
+	holder=$!
+	disown "$holder"
+	track_pid "$holder"
+	wait_until 5 other_mntns "$holder" || { REASON="no mount namespace of the test's own"; return 1; }
+	WL_NAME=w_sched WL_EXE=$WL/w_sched
+	WL_DIR=$(mktemp -d "$CASE_TMP/w_sched.XXXX")
+	CASE_LOGS+=("$WL_DIR/log")
+	setsid nsenter -m -t "$holder" "$WL_EXE" "$WL_DIR" </dev/null >/dev/null 2>&1 &
+	launched=$!
+	disown "$launched"
+	track_pid "$launched"
+	wl_await_ready "$launched" || return 1
 	echo -500 > "$fake"
 	CR_ERR=$CASE_TMP/dump.err
 	CASE_LOGS+=("$CR_ERR")
-	timeout -k 5 "$CR_TIMEOUT" unshare -m sh -c 'mount --bind "$1" /proc/"$2"/oom_score_adj && shift 2 && exec "$@"' \
+	timeout -k 5 "$CR_TIMEOUT" nsenter -m -t "$holder" sh -c 'mount --bind "$1" /proc/"$2"/oom_score_adj && shift 2 && exec "$@"' \
 		sh "$fake" "$WL_PID" "$CR" dump "$WL_PID" -D "$img" >"$CASE_TMP/dump.out" 2>"$CR_ERR" </dev/null
 	CR_STATUS=$?
+	nsenter -m -t "$holder" umount /proc/"$WL_PID"/oom_score_adj   # the workload sees it too
 	refused_naming "$img" "oom_score_adj -500 cannot be restored" || return 1
 	grep -q CAP_SYS_RESOURCE "$CR_ERR" || { REASON="the error does not say why: $(last_line "$CR_ERR")"; return 1; }
 	wl_await_exit
