@@ -33,6 +33,7 @@ static void free_ctx(struct dump_ctx *ctx)
 			proc_status_free(&t->threads[j].status);
 		free(t->threads);
 		inject_batch_free(&t->batch);
+		inject_batch_free(&t->asked);
 	}
 	free(ctx->tasks);
 	arena_free(&ctx->arena);

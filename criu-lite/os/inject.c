@@ -115,7 +115,8 @@ int inject_end(struct injector *ij, cr_error_t *err)
 	return ptrace_set_sigmask(ij->tid, ij->orig_sigmask, err);
 }
 
-/* The batch loop: r12 walks the calls, r13 counts them down. */
+/* The batch loop: r12 walks the calls, r13 counts them down; r14 is 1
+ * for a call that may fail (BATCH_MAY_FAIL in its number). */
 __asm__(".pushsection .rodata\n"
 	".globl inject_batch_code\n"
 	"inject_batch_code:\n"
@@ -124,6 +125,9 @@ __asm__(".pushsection .rodata\n"
 	"1:	test %r13, %r13\n"
 	"	jz 3f\n"
 	"	mov (%r12), %rax\n"
+	"	xor %r14d, %r14d\n"
+	"	btr $63, %rax\n"
+	"	adc $0, %r14\n"
 	"	mov 8(%r12), %rdi\n"
 	"	mov 16(%r12), %rsi\n"
 	"	mov 24(%r12), %rdx\n"
@@ -132,9 +136,11 @@ __asm__(".pushsection .rodata\n"
 	"	mov 48(%r12), %r9\n"
 	"	syscall\n"
 	"	mov %rax, 56(%r12)\n"
+	"	test %r14, %r14\n"
+	"	jnz 2f\n"
 	"	cmp $-4095, %rax\n"
 	"	jae 3f\n"
-	"	add $64, %r12\n"
+	"2:	add $64, %r12\n"
 	"	dec %r13\n"
 	"	jmp 1b\n"
 	"3:	mov $39, %eax\n"      /* getpid */
@@ -153,8 +159,9 @@ __asm__(".pushsection .rodata\n"
 
 _Static_assert(sizeof(struct batch_call) == 64, "the batch loop reads 64-byte calls");
 
-void inject_batch_add(struct inject_batch *b, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
-		      uint64_t a4, uint64_t a5, uint64_t a6)
+#define BATCH_MAY_FAIL (UINT64_C(1) << 63)
+
+static void add_call(struct inject_batch *b, const char *what, uint64_t nr, const uint64_t a[6])
 {
 	if (b->n == b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 64;
@@ -162,8 +169,20 @@ void inject_batch_add(struct inject_batch *b, const char *what, long nr, uint64_
 		b->what = xreallocarray(b->what, cap, sizeof(*b->what));
 		b->cap = cap;
 	}
-	b->calls[b->n] = (struct batch_call){ .nr = (uint64_t)nr, .arg = { a1, a2, a3, a4, a5, a6 } };
+	b->calls[b->n] = (struct batch_call){ .nr = nr, .arg = { a[0], a[1], a[2], a[3], a[4], a[5] } };
 	b->what[b->n++] = what;
+}
+
+void inject_batch_add(struct inject_batch *b, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
+		      uint64_t a4, uint64_t a5, uint64_t a6)
+{
+	add_call(b, what, (uint64_t)nr, (const uint64_t[6]){ a1, a2, a3, a4, a5, a6 });
+}
+
+void inject_batch_try(struct inject_batch *b, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
+		      uint64_t a4, uint64_t a5, uint64_t a6)
+{
+	add_call(b, what, (uint64_t)nr | BATCH_MAY_FAIL, (const uint64_t[6]){ a1, a2, a3, a4, a5, a6 });
 }
 
 void inject_batch_free(struct inject_batch *b)
@@ -206,7 +225,7 @@ static int run_piece(struct injector *ij, uint64_t code, uint64_t area, struct b
 	if (process_vm_readv(ij->tid, &local, 1, &remote, 1, 0) != (ssize_t)len)
 		return cr_error(err, errno, "task %d: read a batch's results", ij->tid);
 	for (size_t i = 0; i < n; i++)
-		if (calls[i].ret < 0 && calls[i].ret > -4096)
+		if (calls[i].ret < 0 && calls[i].ret > -4096 && !(calls[i].nr & BATCH_MAY_FAIL))
 			return cr_error(err, (int)-calls[i].ret, "task %d: %s", ij->tid, what[i]);
 	return 0;
 }

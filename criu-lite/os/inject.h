@@ -35,7 +35,7 @@ int inject_end(struct injector *ij, cr_error_t *err);
 
 /* Batches: many syscalls for one ptrace round trip.  A small loop, copied
  * into the task (inject_batch_code), runs a list of calls written into the
- * task's memory, stops at the first that fails, and then stops the task
+ * task's memory, stops at the first that fails (unless it may), and then stops the task
  * with SIGSTOP (not a breakpoint: a blocked SIGTRAP would reset the
  * process's SIGTRAP disposition).  It needs no stack. */
 struct batch_call {                 /* the layout the loop reads: 64 bytes */
@@ -55,6 +55,10 @@ extern const unsigned char inject_batch_code[], inject_batch_code_end[];
 
 /* Appends a call; what names it in errors.  Aborts on out-of-memory. */
 void inject_batch_add(struct inject_batch *b, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
+		      uint64_t a4, uint64_t a5, uint64_t a6);
+/* Appends a call whose failure is an answer, not an error: the calls after
+ * it run, and inject_batch_ret gives its -errno. */
+void inject_batch_try(struct inject_batch *b, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
 		      uint64_t a4, uint64_t a5, uint64_t a6);
 /* Runs every call added (in pieces that fit area_size bytes at area), with
  * the loop at code; empties the batch.  A failing call is an error naming

@@ -115,11 +115,19 @@ static int creds_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *
 	return 0;
 }
 
-/* Securebits are told only to the thread itself. */
-static int creds_collect_injected(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+/* Securebits are told only to the thread itself: the main thread's are
+ * asked with every kind's, the others' one thread at a time. */
+static void creds_ask(struct dump_ctx *ctx, struct dump_task *t)
 {
 	(void)ctx;
-	for (size_t i = 0; i < t->n_threads; i++) {
+	inject_batch_add(&t->asked, "read securebits", SYS_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0, 0);
+}
+
+static int creds_answered(struct dump_ctx *ctx, struct dump_task *t, size_t first, cr_error_t *err)
+{
+	(void)ctx;
+	t->threads[0].core->creds->securebits = (uint32_t)inject_batch_ret(&t->asked, first);
+	for (size_t i = 1; i < t->n_threads; i++) {
 		long bits;
 
 		if (inject_call(&t->threads[i].inj, "read securebits", SYS_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0, 0,
@@ -302,7 +310,8 @@ static int creds_apply_thread(struct restore_ctx *ctx, struct restore_task *t, s
 const struct state_kind state_creds = {
 	.name = "credentials",
 	.collect = creds_collect,
-	.collect_injected = creds_collect_injected,
+	.ask = creds_ask,
+	.answered = creds_answered,
 	.validate = creds_validate,
 	.apply_thread = creds_apply_thread,
 };

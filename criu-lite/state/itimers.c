@@ -21,16 +21,20 @@ static struct timeval us_tv(uint64_t us)
 	return tv;
 }
 
-static int itimers_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+static void itimers_ask(struct dump_ctx *ctx, struct dump_task *t)
+{
+	(void)ctx;
+	for (int which = 0; which < N_ITIMERS; which++)
+		inject_batch_add(&t->asked, "read an interval timer", SYS_getitimer, (uint64_t)which,
+				 t->scratch + SCRATCH_ITIMERS + (uint64_t)which * sizeof(struct itimerval), 0, 0, 0, 0);
+}
+
+static int itimers_answered(struct dump_ctx *ctx, struct dump_task *t, size_t first, cr_error_t *err)
 {
 	struct itimerval it[N_ITIMERS];
 	CoreEntry *core = t->core;
 
-	for (int which = 0; which < N_ITIMERS; which++)
-		inject_batch_add(&t->batch, "read an interval timer", SYS_getitimer, (uint64_t)which,
-				 t->scratch + SCRATCH_ITIMERS + (uint64_t)which * sizeof(struct itimerval), 0, 0, 0, 0);
-	if (dump_batch_run(t, t->inj, err) < 0)
-		return -1;
+	(void)first;
 	if (remote_read(t->pid, t->scratch + SCRATCH_ITIMERS, it, sizeof(it), err) < 0)
 		return cr_error_wrap(err, "read interval timers");
 	core->itimers = arena_array(&ctx->arena, ItimerEntry *, N_ITIMERS);
@@ -82,7 +86,8 @@ static int itimers_apply(struct restore_ctx *ctx, struct restore_task *t, cr_err
 
 const struct state_kind state_itimers = {
 	.name = "interval timers",
-	.collect_injected = itimers_collect,
+	.ask = itimers_ask,
+	.answered = itimers_answered,
 	.validate = itimers_validate,
 	.apply = itimers_apply,
 };

@@ -472,27 +472,91 @@ static int take_lock(int fd, const LockEntry *e, const char *path, cr_error_t *e
 			e->write ? "write" : "read", kind_word(e), path, e->fd, range, holder);
 }
 
+/* A flock or OFD lock, taken on its description by the process that
+ * opens it for its holders. */
+struct planned_lock {
+	const LockEntry *e;
+	uint32_t id;                  /* the file */
+	pid_t holder;                 /* the dumped process it was found in */
+};
+
+struct locks_plan {
+	struct planned_lock *v;       /* grouped by taker */
+	size_t *first;                /* per task, and one past the last: its range of v */
+};
+
+static bool lock_of_description(const LockEntry *e)
+{
+	return e->kind != LOCK_KIND__LOCK_POSIX;
+}
+
+/* Which process takes each flock and OFD lock: the one that opens its
+ * description (files_plan chose it), so that each process walks only
+ * its own at restore. */
+static int locks_plan(struct restore_ctx *ctx, cr_error_t *err)
+{
+	struct locks_plan *p = xcalloc(1, sizeof(*p));
+	size_t n = 0, *next;
+
+	(void)err;
+	p->first = xcalloc(ctx->n_tasks + 1, sizeof(*p->first));
+	ctx->locks = p;
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < ctx->n_tasks; i++) {
+			const struct restore_task *u = &ctx->tasks[i];
+
+			for (size_t j = 0; !u->zombie && j < u->core->n_locks; j++) {
+				const LockEntry *e = u->core->locks[j];
+				uint32_t id = find_fd(u, e->fd)->file_id;
+				size_t taker = (size_t)(ctx->file_lca[id] - ctx->tasks);
+
+				if (!lock_of_description(e))
+					continue;
+				if (pass == 0)
+					p->first[taker + 1]++;
+				else
+					p->v[next[taker]++] = (struct planned_lock){ e, id, u->pid };
+			}
+		}
+		if (pass == 1)
+			break;
+		for (size_t i = 0; i < ctx->n_tasks; i++)
+			p->first[i + 1] += p->first[i];
+		n = p->first[ctx->n_tasks];
+		p->v = xcalloc(n + 1, sizeof(*p->v));
+		next = xmalloc(ctx->n_tasks * sizeof(*next));
+		memcpy(next, p->first, ctx->n_tasks * sizeof(*next));
+	}
+	free(next);
+	return 0;
+}
+
 /* The flock and OFD locks of every description this process opens for
  * its holders (files_before_fork put it in the stash just now). */
 static int locks_before_fork(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
-	for (size_t i = 0; i < ctx->n_tasks; i++) {
-		const struct restore_task *u = &ctx->tasks[i];
+	size_t me = (size_t)(t - ctx->tasks);
 
-		for (size_t j = 0; !u->zombie && j < u->core->n_locks; j++) {
-			const LockEntry *e = u->core->locks[j];
-			uint32_t id = find_fd(u, e->fd)->file_id;
+	for (size_t k = ctx->locks->first[me]; k < ctx->locks->first[me + 1]; k++) {
+		const struct planned_lock *l = &ctx->locks->v[k];
 
-			if (e->kind == LOCK_KIND__LOCK_POSIX || ctx->file_lca[id] != t)
-				continue;
-			if (ctx->opened[id] < 0)
-				return cr_error(err, 0, "file %u of pid %d fd %u was not opened for its lock", id,
-						u->pid, e->fd);
-			if (take_lock(ctx->opened[id], e, restore_file(ctx, id)->path, err) < 0)
-				return cr_error_wrap(err, "pid %d", u->pid);
-		}
+		if (ctx->opened[l->id] < 0)
+			return cr_error(err, 0, "file %u of pid %d fd %u was not opened for its lock", l->id, l->holder,
+					l->e->fd);
+		if (take_lock(ctx->opened[l->id], l->e, restore_file(ctx, l->id)->path, err) < 0)
+			return cr_error_wrap(err, "pid %d", l->holder);
 	}
 	return 0;
+}
+
+static void locks_release_restore(struct restore_ctx *ctx)
+{
+	if (ctx->locks == NULL)
+		return;
+	free(ctx->locks->v);
+	free(ctx->locks->first);
+	free(ctx->locks);
+	ctx->locks = NULL;
 }
 
 /* The file of fd, for comparing with the others this process has. */
@@ -576,6 +640,8 @@ const struct state_kind state_locks = {
 	.check_tree = locks_check_tree,
 	.release_dump = locks_release_dump,
 	.validate = locks_validate,
+	.plan = locks_plan,
 	.before_fork = locks_before_fork,
 	.setup = locks_setup,
+	.release_restore = locks_release_restore,
 };

@@ -31,13 +31,18 @@ static unsigned known(void)
 	return all;
 }
 
-static int membarrier_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+static void membarrier_ask(struct dump_ctx *ctx, struct dump_task *t)
 {
-	long mask;
+	(void)ctx;
+	inject_batch_try(&t->asked, "read membarrier registrations", SYS_membarrier, MEMBARRIER_CMD_GET_REGISTRATIONS,
+			 0, 0, 0, 0, 0);
+}
+
+static int membarrier_answered(struct dump_ctx *ctx, struct dump_task *t, size_t first, cr_error_t *err)
+{
+	long mask = (long)inject_batch_ret(&t->asked, first);
 
 	(void)ctx;
-	if (inject_syscall(t->inj, SYS_membarrier, MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0, 0, 0, 0, &mask, err) < 0)
-		return -1;
 	if (mask == -EINVAL)
 		return cr_error(err, 0, "pid %d: this kernel does not tell its membarrier registrations (Linux 6.3 "
 				"does): a restore could lose them", t->pid);
@@ -71,7 +76,8 @@ static int membarrier_apply(struct restore_ctx *ctx, struct restore_task *t, cr_
 
 const struct state_kind state_membarrier = {
 	.name = "membarrier registrations",
-	.collect_injected = membarrier_collect,
+	.ask = membarrier_ask,
+	.answered = membarrier_answered,
 	.validate = membarrier_validate,
 	.apply = membarrier_apply,
 };

@@ -33,13 +33,18 @@ static int add_exe(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 }
 
 /* brk by an injected brk(0); the rest from /proc. */
-static int mmlayout_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+static void mmlayout_ask(struct dump_ctx *ctx, struct dump_task *t)
+{
+	(void)ctx;
+	inject_batch_add(&t->asked, "read brk", SYS_brk, 0, 0, 0, 0, 0, 0);
+}
+
+static int mmlayout_answered(struct dump_ctx *ctx, struct dump_task *t, size_t first, cr_error_t *err)
 {
 	MmEntry *mm = t->mm;
 	const struct proc_stat *s = &t->stat;
 	uint64_t *auxv = NULL;
 	size_t n_auxv = 0;
-	long brk;
 
 	mm->start_code = s->start_code;
 	mm->end_code = s->end_code;
@@ -51,9 +56,7 @@ static int mmlayout_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_
 	mm->arg_end = s->arg_end;
 	mm->env_start = s->env_start;
 	mm->env_end = s->env_end;
-	if (inject_call(t->inj, "read brk", SYS_brk, 0, 0, 0, 0, 0, 0, &brk, err) < 0)
-		return -1;
-	mm->brk = (uint64_t)brk;
+	mm->brk = (uint64_t)inject_batch_ret(&t->asked, first);
 	if (proc_read_auxv(t->pid, &auxv, &n_auxv, err) < 0)
 		return -1;
 	mm->auxv = arena_memdup(&ctx->arena, auxv, n_auxv * sizeof(*auxv));
@@ -130,7 +133,8 @@ static int mmlayout_apply(struct restore_ctx *ctx, struct restore_task *t, cr_er
 
 const struct state_kind state_mmlayout = {
 	.name = "mm layout",
-	.collect_injected = mmlayout_collect,
+	.ask = mmlayout_ask,
+	.answered = mmlayout_answered,
 	.validate = mmlayout_validate,
 	.setup = mmlayout_setup,
 	.apply = mmlayout_apply,

@@ -8,15 +8,18 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
-static int pdeath_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+static void pdeath_ask(struct dump_ctx *ctx, struct dump_task *t)
+{
+	(void)ctx;
+	inject_batch_add(&t->asked, "read the parent-death signal", SYS_prctl, PR_GET_PDEATHSIG,
+			 t->scratch + SCRATCH_PDEATHSIG, 0, 0, 0, 0);
+}
+
+static int pdeath_answered(struct dump_ctx *ctx, struct dump_task *t, size_t first, cr_error_t *err)
 {
 	int32_t sig = 0;
 
-	(void)ctx;
-	inject_batch_add(&t->batch, "read the parent-death signal", SYS_prctl, PR_GET_PDEATHSIG,
-			 t->scratch + SCRATCH_PDEATHSIG, 0, 0, 0, 0);
-	if (dump_batch_run(t, t->inj, err) < 0)
-		return -1;
+	(void)ctx, (void)first;
 	if (remote_read(t->pid, t->scratch + SCRATCH_PDEATHSIG, &sig, sizeof(sig), err) < 0)
 		return cr_error_wrap(err, "read the parent-death signal");
 	t->core->has_pdeath_signal = true;
@@ -43,7 +46,8 @@ static int pdeath_apply(struct restore_ctx *ctx, struct restore_task *t, cr_erro
 
 const struct state_kind state_pdeath = {
 	.name = "parent-death signal",
-	.collect_injected = pdeath_collect,
+	.ask = pdeath_ask,
+	.answered = pdeath_answered,
 	.validate = pdeath_validate,
 	.apply = pdeath_apply,
 };

@@ -47,26 +47,28 @@ static int check_values(const SchedProcessEntry *p, cr_error_t *err)
 	return 0;
 }
 
-static int prctl_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+static void prctl_ask(struct dump_ctx *ctx, struct dump_task *t)
+{
+	(void)ctx;
+	inject_batch_add(&t->asked, "read dumpable", SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0, 0);
+	inject_batch_add(&t->asked, "read THP disable", SYS_prctl, PR_GET_THP_DISABLE, 0, 0, 0, 0, 0);
+	inject_batch_add(&t->asked, "read child subreaper", SYS_prctl, PR_GET_CHILD_SUBREAPER,
+			 t->scratch + SCRATCH_SUBREAPER, 0, 0, 0, 0);
+	if (kernel_has_mdwe())
+		inject_batch_add(&t->asked, "read memory-deny-write-execute", SYS_prctl, PR_GET_MDWE, 0, 0, 0, 0, 0);
+}
+
+static int prctl_answered(struct dump_ctx *ctx, struct dump_task *t, size_t first, cr_error_t *err)
 {
 	SchedProcessEntry *p = sched_process(ctx, t);
-	bool mdwe = kernel_has_mdwe();
-	size_t first = t->batch.n;
 	int32_t subreaper = 0;
 
-	inject_batch_add(&t->batch, "read dumpable", SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0, 0);
-	inject_batch_add(&t->batch, "read THP disable", SYS_prctl, PR_GET_THP_DISABLE, 0, 0, 0, 0, 0);
-	inject_batch_add(&t->batch, "read child subreaper", SYS_prctl, PR_GET_CHILD_SUBREAPER,
-			 t->scratch + SCRATCH_SUBREAPER, 0, 0, 0, 0);
-	if (mdwe)
-		inject_batch_add(&t->batch, "read memory-deny-write-execute", SYS_prctl, PR_GET_MDWE, 0, 0, 0, 0, 0);
-	if (dump_batch_run(t, t->inj, err) < 0 ||
-	    remote_read(t->pid, t->scratch + SCRATCH_SUBREAPER, &subreaper, sizeof(subreaper), err) < 0)
+	if (remote_read(t->pid, t->scratch + SCRATCH_SUBREAPER, &subreaper, sizeof(subreaper), err) < 0)
 		return cr_error_wrap(err, "pid %d", t->pid);
-	p->dumpable = (uint32_t)inject_batch_ret(&t->batch, first);
-	p->thp_disable = (uint32_t)inject_batch_ret(&t->batch, first + 1);
+	p->dumpable = (uint32_t)inject_batch_ret(&t->asked, first);
+	p->thp_disable = (uint32_t)inject_batch_ret(&t->asked, first + 1);
 	p->child_subreaper = subreaper != 0;
-	p->mdwe = mdwe ? (uint32_t)inject_batch_ret(&t->batch, first + 3) : 0;
+	p->mdwe = kernel_has_mdwe() ? (uint32_t)inject_batch_ret(&t->asked, first + 3) : 0;
 	if (check_values(p, err) < 0)
 		return cr_error_wrap(err, "pid %d", t->pid);
 	return 0;
@@ -100,7 +102,8 @@ static int prctl_apply(struct restore_ctx *ctx, struct restore_task *t, cr_error
 
 const struct state_kind state_prctl = {
 	.name = "prctl attributes",
-	.collect_injected = prctl_collect,
+	.ask = prctl_ask,
+	.answered = prctl_answered,
 	.validate = prctl_validate,
 	.apply = prctl_apply,
 };

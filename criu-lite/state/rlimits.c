@@ -20,16 +20,34 @@ static const char *rlimit_names[RLIM_NLIMITS] = {
 	"RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME",
 };
 
+/* cr's own hard limit of resource, read once a run (RLIM_INFINITY if
+ * the kernel will not tell). */
+static rlim_t own_hard(int resource)
+{
+	static rlim_t own[RLIM_NLIMITS];
+	static bool known;
+
+	if (!known) {
+		for (int i = 0; i < RLIM_NLIMITS; i++) {
+			struct rlimit r;
+
+			own[i] = getrlimit(i, &r) == 0 ? r.rlim_max : RLIM_INFINITY;
+		}
+		known = true;
+	}
+	return own[resource];
+}
+
 /* A hard limit above cr's own that cr could not raise to. */
 static int check_hard(pid_t pid, int resource, rlim_t want, cr_error_t *err)
 {
-	struct rlimit own;
+	rlim_t own = own_hard(resource);
 
-	if (getrlimit(resource, &own) < 0 || want <= own.rlim_max || caps_have(CAP_SYS_RESOURCE))
+	if (want <= own || caps_have(CAP_SYS_RESOURCE))
 		return 0;
 	return cr_error(err, EPERM, "pid %d has a hard %s of %llu, above cr's own %llu: restoring it needs "
 			"CAP_SYS_RESOURCE, which this host does not give", pid, rlimit_names[resource],
-			(unsigned long long)want, (unsigned long long)own.rlim_max);
+			(unsigned long long)want, (unsigned long long)own);
 }
 
 static int rlimits_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)

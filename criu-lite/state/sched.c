@@ -239,12 +239,26 @@ static int oom_settable(int value, bool *ok, cr_error_t *err)
 	return 0;
 }
 
+/* cr's own oom_score_adj, read once: what every process it restores starts
+ * with (inherited from cr, before any is applied). */
+static int own_oom_score_adj(int *out, cr_error_t *err)
+{
+	static int own;
+	static bool known;
+
+	if (!known && read_oom_score_adj(0, &own, err) < 0)
+		return -1;
+	known = true;
+	*out = own;
+	return 0;
+}
+
 static int collect_oom(struct dump_task *t, SchedProcessEntry *p, cr_error_t *err)
 {
 	int value, own;
 	bool ok = true;
 
-	if (read_oom_score_adj(t->pid, &value, err) < 0 || read_oom_score_adj(0, &own, err) < 0)
+	if (read_oom_score_adj(t->pid, &value, err) < 0 || own_oom_score_adj(&own, err) < 0)
 		return -1;
 	if (value < own && oom_settable(value, &ok, err) < 0)
 		return -1;
@@ -275,18 +289,25 @@ static int sched_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *
 	return 0;
 }
 
-/* The timer slack is told only to the thread itself. */
-static int sched_collect_injected(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+/* The timer slack is told only to the thread itself: the main thread's
+ * is asked with every kind's, the others' one thread at a time. */
+static void sched_ask(struct dump_ctx *ctx, struct dump_task *t)
 {
 	(void)ctx;
-	for (size_t i = 0; i < t->n_threads; i++) {
+	inject_batch_add(&t->asked, "read the timer slack", SYS_prctl, PR_GET_TIMERSLACK, 0, 0, 0, 0, 0);
+}
+
+static int sched_answered(struct dump_ctx *ctx, struct dump_task *t, size_t first, cr_error_t *err)
+{
+	(void)ctx;
+	t->threads[0].core->sched->timer_slack_ns = (uint64_t)inject_batch_ret(&t->asked, first);
+	for (size_t i = 1; i < t->n_threads; i++) {
 		struct dump_thread *th = &t->threads[i];
-		size_t call = t->batch.n;
 
 		inject_batch_add(&t->batch, "read the timer slack", SYS_prctl, PR_GET_TIMERSLACK, 0, 0, 0, 0, 0);
 		if (dump_batch_run(t, &th->inj, err) < 0)
 			return cr_error_wrap(err, "pid %d thread %d", t->pid, th->tid);
-		th->core->sched->timer_slack_ns = (uint64_t)inject_batch_ret(&t->batch, call);
+		th->core->sched->timer_slack_ns = (uint64_t)inject_batch_ret(&t->batch, 0);
 	}
 	return 0;
 }
@@ -333,13 +354,15 @@ static int validate_thread(const SchedThreadEntry *s, const struct cpu_set_cr *u
 static int sched_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
 {
 	const SchedProcessEntry *p = t->core->sched;
-	struct cpu_set_cr usable;
+	static struct cpu_set_cr usable;   /* read once a run */
+	static bool known;
 
 	(void)ctx;
 	if (p == NULL || p->oom_score_adj < OOM_ADJ_MIN || p->oom_score_adj > OOM_ADJ_MAX)
 		return cr_error(err, 0, "core-%d.img: no oom_score_adj, or out of range", t->pid);
-	if (cpus_usable(&usable, err) < 0)
+	if (!known && cpus_usable(&usable, err) < 0)
 		return cr_error_wrap(err, "the CPUs of this machine");
+	known = true;
 	for (size_t i = 0; i < t->core->n_threads; i++)
 		if (validate_thread(t->core->threads[i]->sched, &usable, err) < 0)
 			return cr_error_wrap(err, "core-%d.img: thread %u", t->pid, t->core->threads[i]->tid);
@@ -355,7 +378,7 @@ static int sched_apply(struct restore_ctx *ctx, struct restore_task *t, cr_error
 	int len, now;
 
 	(void)ctx;
-	if (read_oom_score_adj(t->host_pid, &now, err) < 0)
+	if (own_oom_score_adj(&now, err) < 0)
 		return -1;
 	if (now == t->core->sched->oom_score_adj)
 		return 0;
@@ -402,7 +425,8 @@ static int sched_apply_thread(struct restore_ctx *ctx, struct restore_task *t, s
 const struct state_kind state_sched = {
 	.name = "scheduling",
 	.collect = sched_collect,
-	.collect_injected = sched_collect_injected,
+	.ask = sched_ask,
+	.answered = sched_answered,
 	.validate = sched_validate,
 	.apply = sched_apply,
 	.apply_thread = sched_apply_thread,

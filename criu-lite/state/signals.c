@@ -24,17 +24,22 @@ struct ksigaction {
 	uint64_t mask;
 };
 
-static int dump_sigactions(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+/* The dispositions, which only the process can tell. */
+static void signals_ask(struct dump_ctx *ctx, struct dump_task *t)
+{
+	(void)ctx;
+	for (int sig = 1; sig <= NSIG_KERNEL; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			inject_batch_add(&t->asked, "read a sigaction", SYS_rt_sigaction, (uint64_t)sig, 0,
+					 t->scratch + (uint64_t)sig * sizeof(struct ksigaction), 8, 0, 0);
+}
+
+static int signals_answered(struct dump_ctx *ctx, struct dump_task *t, size_t first, cr_error_t *err)
 {
 	struct ksigaction acts[NSIG_KERNEL + 1];
 	CoreEntry *core = t->core;
 
-	for (int sig = 1; sig <= NSIG_KERNEL; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			inject_batch_add(&t->batch, "read a sigaction", SYS_rt_sigaction, (uint64_t)sig, 0,
-					 t->scratch + (uint64_t)sig * sizeof(struct ksigaction), 8, 0, 0);
-	if (dump_batch_run(t, t->inj, err) < 0)
-		return -1;
+	(void)first;
 	if (remote_read(t->pid, t->scratch + SCRATCH_SIGACTIONS, acts, sizeof(acts), err) < 0)
 		return cr_error_wrap(err, "read sigactions");
 	core->sigactions = arena_array(&ctx->arena, SigactionEntry *, NSIG_KERNEL);
@@ -105,12 +110,6 @@ static int signals_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t
 			return -1;
 	}
 	return 0;
-}
-
-/* The dispositions, which only the process can tell. */
-static int signals_collect_injected(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
-{
-	return dump_sigactions(ctx, t, err);
 }
 
 static int validate_queue(const struct restore_task *t, SiginfoEntry *const *q, size_t n, const char *whose,
@@ -210,7 +209,8 @@ static int signals_check_tree(struct dump_ctx *ctx, cr_error_t *err)
 const struct state_kind state_signals = {
 	.name = "signals",
 	.collect = signals_collect,
-	.collect_injected = signals_collect_injected,
+	.ask = signals_ask,
+	.answered = signals_answered,
 	.check_tree = signals_check_tree,
 	.validate = signals_validate,
 	.setup = signals_setup,

@@ -54,7 +54,22 @@ int state_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 
 int state_collect_injected(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
-	WALK(collect_injected, ctx, t, err);
+	size_t first[N_KINDS];
+
+	for (size_t i = 0; i < N_KINDS; i++) {
+		first[i] = t->asked.n;
+		if (kinds[i]->ask)
+			kinds[i]->ask(ctx, t);
+	}
+	if (t->asked.n && dump_asked_run(t, err) < 0)
+		return cr_error_wrap(err, "pid %d", t->pid);
+	for (size_t i = 0; i < N_KINDS; i++) {
+		if (kinds[i]->answered && kinds[i]->answered(ctx, t, first[i], err) < 0)
+			return -1;
+		if (kinds[i]->collect_injected && kinds[i]->collect_injected(ctx, t, err) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 int state_check_tree(struct dump_ctx *ctx, cr_error_t *err)

@@ -7,9 +7,17 @@
  *
  * Dump, for each live process of the tree, while every task is stopped:
  *   collect           from outside: /proc, ptrace, pidfd_getfd
+ *   ask               queues syscalls into t->asked: every kind's are run
+ *                     in the main thread in one round trip (answers in
+ *                     their return values, or in t->scratch at the kind's
+ *                     own SCRATCH_ offsets)
+ *   answered          reads them: call i of the kind is t->asked's
+ *                     first + i; it may run round trips of its own
  *   collect_injected  by syscalls run inside the process; the main thread
  *                     (t->inj) and every other thread are in injection, and
  *                     t->scratch is a scratch page for the answers
+ *                     (answered and collect_injected are called in table
+ *                     order, after every ask)
  * and once the whole tree is collected:
  *   check_tree        what only the whole tree shows (sharing between
  *                     processes): refuse it here, while the tree still runs
@@ -60,6 +68,8 @@ struct state_kind {
 	const char *name;
 	bool zombies;              /* validate sees zombies too */
 	int (*collect)(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
+	void (*ask)(struct dump_ctx *ctx, struct dump_task *t);
+	int (*answered)(struct dump_ctx *ctx, struct dump_task *t, size_t first, cr_error_t *err);
 	int (*collect_injected)(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
 	int (*check_tree)(struct dump_ctx *ctx, cr_error_t *err);
 	int (*write)(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);

@@ -56,6 +56,7 @@ struct dump_task {
 	struct injector *inj;          /* the main thread's */
 	uint64_t scratch;              /* pages cr mapped in the task, 0 if none */
 	struct inject_batch batch;     /* syscalls waiting for one round trip */
+	struct inject_batch asked;     /* the kinds' ask hooks: one round trip for all */
 	/* The messages of each per-process image, written by the driver;
 	 * core and mm are the single messages of CR_IMG_CORE and CR_IMG_MM. */
 	struct img_msgs img[CR_IMG_N];
@@ -80,6 +81,8 @@ struct ns_plan;
 /* shmem.c's objects, found in every process of the dump. */
 struct shmem_dump;
 struct shmem_restore;
+/* locks.c's plan: the flock and OFD locks each process takes for others. */
+struct locks_plan;
 
 struct dump_ctx {
 	const struct dump_opts *opts;
@@ -173,6 +176,7 @@ struct restore_ctx {
 	int *opened;                   /* per file id: its fd in the stash, -1 if none */
 	struct ns_plan *ns;            /* ns.c */
 	struct shmem_restore *shmem;   /* shmem.c */
+	struct locks_plan *locks;      /* locks.c */
 };
 
 /* In a kind's plan: n more slots of the stash, where what a process opens
@@ -220,6 +224,14 @@ static inline int restore_batch_run(struct restore_task *t, struct injector *inj
 {
 	return inject_batch_run(inj, t->tramp + TRAMP_BATCH, t->tramp + t->tramp_size - TRAMP_PROG_SIZE,
 				TRAMP_PROG_SIZE, &t->batch, err);
+}
+
+/* Runs the kinds' asked calls in the dumped task's main thread; their
+ * answers stay in t->asked until the next is asked. */
+static inline int dump_asked_run(struct dump_task *t, cr_error_t *err)
+{
+	return inject_batch_run(t->inj, t->scratch + SCRATCH_BATCH, t->scratch + SCRATCH_PROG, SCRATCH_PROG_SIZE,
+				&t->asked, err);
 }
 
 /* Runs t->batch in the dumped task through inj (any of its threads). */

@@ -43,19 +43,23 @@ static int dump_rseq(struct dump_ctx *ctx, struct dump_thread *th, cr_error_t *e
 }
 
 /* The alternate stack and clear_child_tid are only told to the thread
- * itself: ask by injection, answers land in the scratch page. */
-static int dump_injected(struct dump_ctx *ctx, struct dump_task *t, struct dump_thread *th, cr_error_t *err)
+ * itself: ask by injection, answers land in the scratch page.  The main
+ * thread's calls go with every kind's (threads_ask), the others' one
+ * thread at a time. */
+static void ask_thread(struct dump_task *t, struct inject_batch *b)
+{
+	inject_batch_add(b, "read alternate stack", SYS_sigaltstack, 0, t->scratch + SCRATCH_ALTSTACK, 0, 0, 0, 0);
+	inject_batch_add(b, "read clear_child_tid", SYS_prctl, PR_GET_TID_ADDRESS, t->scratch + SCRATCH_TID_ADDRESS,
+			 0, 0, 0, 0);
+}
+
+static int read_thread(struct dump_ctx *ctx, struct dump_task *t, struct dump_thread *th, cr_error_t *err)
 {
 	ThreadCore *tc = th->core;
 	struct kstack ss;
 	uint64_t tid_addr;
 
-	inject_batch_add(&t->batch, "read alternate stack", SYS_sigaltstack, 0, t->scratch + SCRATCH_ALTSTACK, 0, 0,
-			 0, 0);
-	inject_batch_add(&t->batch, "read clear_child_tid", SYS_prctl, PR_GET_TID_ADDRESS,
-			 t->scratch + SCRATCH_TID_ADDRESS, 0, 0, 0, 0);
-	if (dump_batch_run(t, &th->inj, err) < 0)
-		return -1;
+	th->core->sigmask = th->inj.orig_sigmask;
 	if (remote_read(t->pid, t->scratch + SCRATCH_ALTSTACK, &ss, sizeof(ss), err) < 0 ||
 	    remote_read(t->pid, t->scratch + SCRATCH_TID_ADDRESS, &tid_addr, sizeof(tid_addr), err) < 0)
 		return -1;
@@ -105,13 +109,24 @@ static int threads_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t
 
 /* The blocked mask (as injection found it) and what only the thread itself
  * can tell. */
-static int threads_collect_injected(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+static void threads_ask(struct dump_ctx *ctx, struct dump_task *t)
 {
+	(void)ctx;
+	ask_thread(t, &t->asked);
+}
+
+static int threads_answered(struct dump_ctx *ctx, struct dump_task *t, size_t first, cr_error_t *err)
+{
+	(void)first;
 	for (size_t i = 0; i < t->n_threads; i++) {
 		struct dump_thread *th = &t->threads[i];
 
-		th->core->sigmask = th->inj.orig_sigmask;
-		if (dump_injected(ctx, t, th, err) < 0)
+		if (i > 0) {
+			ask_thread(t, &t->batch);
+			if (dump_batch_run(t, &th->inj, err) < 0)
+				return cr_error_wrap(err, "thread %d", th->tid);
+		}
+		if (read_thread(ctx, t, th, err) < 0)
 			return cr_error_wrap(err, "thread %d", th->tid);
 	}
 	return 0;
@@ -264,7 +279,8 @@ int thread_restore_final(struct restore_task *t, cr_error_t *err)
 const struct state_kind state_threads = {
 	.name = "threads",
 	.collect = threads_collect,
-	.collect_injected = threads_collect_injected,
+	.ask = threads_ask,
+	.answered = threads_answered,
 	.validate = threads_validate,
 	.setup = threads_setup,
 	.apply_thread = threads_apply_thread,
