@@ -12,6 +12,7 @@
 	X(shmem)         /* shared anonymous memory, one object for all its holders */  \
 	X(mmlayout)      /* brk, arguments, auxv, exe */                                \
 	X(membarrier)    /* registrations of the address space, once it is in place */ \
+	X(mmdefaults)    /* mlockall(MCL_FUTURE), KSM merge-any: for mappings made from now on */ \
 	X(attrs)         /* umask, root, cwd, personality, login uid */                 \
 	X(threads)       /* registers and per-thread kernel state */                    \
 	X(fown)          /* SIGIO owners: once the owning threads exist */              \

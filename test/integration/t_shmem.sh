@@ -20,6 +20,13 @@
 #   python_vmflags  python3 (unmodified): madvise through mmap.madvise,
 #                   mlock and mprotect through ctypes, checked in its own
 #                   smaps.
+#   mmdefaults_*    w_mmdefaults: mlockall(MCL_FUTURE), with and without
+#                   MCL_ONFAULT, and KSM merge-any (PR_SET_MEMORY_MERGE):
+#                   settings for mappings made later, which no mapping
+#                   shows; a mapping made after restore must get them.
+#   python_mmdefaults  python3 (unmodified): mlockall and PR_SET_MEMORY_MERGE
+#                   through ctypes; after restore a new mmap.mmap is locked
+#                   on fault and mergeable.
 #   refused_*       what cr cannot restore is refused by name, the tree
 #                   left running and whole: memory shared with a process
 #                   outside the dump, System V shared memory, a memfd
@@ -238,6 +245,43 @@ python_vmflags() {
 	py_roundtrip "$token"
 }
 
+# mlockall(MCL_FUTURE | MCL_ONFAULT) and PR_SET_MEMORY_MERGE through ctypes;
+# after "go", a new mapping must show both in smaps.
+PY_MMDEFAULTS='
+import ctypes, mmap, os, sys, time
+d = sys.argv[1]
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.mlockall(2 | 4) != 0: sys.exit("mlockall: errno %d" % ctypes.get_errno())
+if libc.prctl(67, 1, 0, 0, 0) != 0: sys.exit("PR_SET_MEMORY_MERGE: errno %d" % ctypes.get_errno())
+token = os.urandom(8).hex()
+with open(d + "/ready.tmp", "w") as f: f.write("%d %s\n" % (os.getpid(), token))
+os.rename(d + "/ready.tmp", d + "/ready")
+while not os.path.exists(d + "/go"): time.sleep(0.01)
+m = mmap.mmap(-1, 8 * 4096, flags=mmap.MAP_PRIVATE)  # KSM merges private memory only
+addr = ctypes.addressof(ctypes.c_char.from_buffer(m))
+flags = []
+cur = None
+for line in open("/proc/self/smaps"):
+    first = line.split()[0]
+    if not first.endswith(":"):
+        a, b = (int(x, 16) for x in first.split("-"))
+        cur = a <= addr < b
+    elif cur and first == "VmFlags:":
+        flags = line.split()[1:]
+bad = ["new mapping lacks %s (VmFlags %s)" % (f, " ".join(flags)) for f in ("lo", "lf", "mg") if f not in flags]
+if libc.prctl(68, 0, 0, 0, 0) != 1: bad.append("PR_GET_MEMORY_MERGE is not 1")
+res = "PASS %s\n" % token if not bad else "FAIL %s: %s\n" % (token, "; ".join(bad))
+with open(d + "/result.tmp", "w") as f: f.write(res)
+os.rename(d + "/result.tmp", d + "/result")
+'
+
+python_mmdefaults() {
+	local token
+	py_start "$PY_MMDEFAULTS" ready || return 1
+	read -r _ token < "$PY_DIR/ready"
+	py_roundtrip "$token"
+}
+
 # ---- refusals ------------------------------------------------------------------
 
 # refused PID WHAT: cr dump PID fails naming PID and WHAT; nothing is left
@@ -280,6 +324,11 @@ run_case vmflags_control case_control w_vmflags
 run_case vmflags_roundtrip case_roundtrip w_vmflags
 run_case vmflags_twice case_twice w_vmflags
 run_case python_vmflags python_vmflags
+run_case mmdefaults_control case_control w_mmdefaults onfault
+run_case mmdefaults_future case_roundtrip w_mmdefaults future
+run_case mmdefaults_onfault case_roundtrip w_mmdefaults onfault
+run_case mmdefaults_twice case_twice w_mmdefaults onfault
+run_case python_mmdefaults python_mmdefaults
 run_case refused_outside refused_outside
 run_case refused_sysv refused_kind sysv "System V shared memory"
 run_case refused_memfd refused_kind memfd "a memfd mapping"

@@ -472,7 +472,8 @@ static void expect_ok(int ret, cr_error_t *err, const char *what)
 }
 
 /* Each kind's own validation, as the table (state/state.c) calls it. */
-extern const struct state_kind state_memory, state_shmem, state_files, state_threads, state_seccomp;
+extern const struct state_kind state_memory, state_shmem, state_files, state_threads, state_seccomp,
+	state_mmdefaults;
 
 static int run_mem(struct fixture *f, cr_error_t *err)
 {
@@ -509,6 +510,11 @@ static int run_seccomp(struct fixture *f, cr_error_t *err)
 	return state_seccomp.validate(&f->ctx, t, err);
 }
 
+static int run_mmdefaults(struct fixture *f, cr_error_t *err)
+{
+	return state_mmdefaults.validate(&f->ctx, as_task(f), err);
+}
+
 /* --- the validators, value by value ----------------------------------------------------- */
 
 static void test_validators_accept_the_model(void **state)
@@ -522,6 +528,7 @@ static void test_validators_accept_the_model(void **state)
 	expect_ok(run_files(f, &err), &err, "the fd table");
 	expect_ok(run_thread(f, &err), &err, "threads");
 	expect_ok(run_seccomp(f, &err), &err, "seccomp");
+	expect_ok(run_mmdefaults(f, &err), &err, "defaults of new mappings");
 }
 
 /* Runs mem_validate after change(m, arg) on a fresh model. */
@@ -816,6 +823,30 @@ static void expect_seccomp_refused(struct fixture *f, struct seccomp_model *s, c
 
 	expect_refused(run_seccomp(f, &err), &err, task_img(name, CR_IMG_CORE, f->m), what);
 	seccomp_model(f, s);
+}
+
+/* mlockall's flags: MCL_FUTURE alone or with MCL_ONFAULT, nothing else. */
+static void test_mmdefaults_refused(void **state)
+{
+	struct fixture *f = *state;
+	char name[IMG_NAME_MAX];
+	cr_error_t err = NULL;
+	static const uint32_t bad[] = { MCL_CURRENT, MCL_ONFAULT, MCL_CURRENT | MCL_FUTURE, 0x80 | MCL_FUTURE };
+
+	f->m->sched.mlock_future = MCL_FUTURE;
+	expect_ok(run_mmdefaults(f, &err), &err, "MCL_FUTURE");
+	f->m->sched.mlock_future = MCL_FUTURE | MCL_ONFAULT;
+	expect_ok(run_mmdefaults(f, &err), &err, "MCL_FUTURE | MCL_ONFAULT");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		f->m->sched.mlock_future = bad[i];
+		expect_refused(run_mmdefaults(f, &err), &err, task_img(name, CR_IMG_CORE, f->m),
+			       "mlockall flags are not MCL_FUTURE [| MCL_ONFAULT]");
+	}
+	f->m->sched.mlock_future = 0;
+	f->m->core.sched = NULL;
+	expect_refused(run_mmdefaults(f, &err), &err, task_img(name, CR_IMG_CORE, f->m),
+		       "the process attributes are missing");
+	f->m->core.sched = &f->m->sched;
 }
 
 static void test_seccomp_refused(void **state)
@@ -1339,6 +1370,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fds_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seccomp_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mmdefaults_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_control, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_refuses_flipped_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_refuses_truncation, setup, teardown),

@@ -190,58 +190,21 @@ static void set_up(void)
 
 /* ---- checks ------------------------------------------------------------------ */
 
-/* VmFlags and Locked of the mapping that holds addr, from /proc/self/smaps. */
-static bool smaps_of(const void *addr, char *flags, size_t size, long *locked_kb)
-{
-	char line[512];
-	FILE *f = fopen("/proc/self/smaps", "re");
-	bool in = false, found = false;
-
-	while (f != NULL && fgets(line, sizeof(line), f)) {
-		unsigned long start, end;
-
-		if (sscanf(line, "%lx-%lx ", &start, &end) == 2 && strchr(line, ':') > strchr(line, ' ')) {
-			in = (uintptr_t)addr >= start && (uintptr_t)addr < end;
-			continue;
-		}
-		if (!in)
-			continue;
-		if (strncmp(line, "Locked:", 7) == 0)
-			*locked_kb = strtol(line + 7, NULL, 10);
-		if (strncmp(line, "VmFlags:", 8) == 0) {
-			snprintf(flags, size, "%.*s", (int)(size - 1), line + 8);
-			found = true;
-			break;
-		}
-	}
-	if (f != NULL)
-		fclose(f);
-	return found;
-}
-
-static bool has_flag(const char *flags, const char *m)
-{
-	for (const char *p = flags; (p = strstr(p, m)) != NULL; p++)
-		if ((p == flags || p[-1] == ' ') && (p[2] == ' ' || p[2] == '\n' || p[2] == '\0'))
-			return true;
-	return false;
-}
-
 static void check_flags(const struct region *g)
 {
 	char flags[512], m[3] = { 0 };
 	long locked = -2;
 
-	if (!wl_check(smaps_of(g->p, flags, sizeof(flags), &locked), "%s: not in smaps", g->name))
+	if (!wl_check(wl_smaps_of(g->p, flags, sizeof(flags), &locked), "%s: not in smaps", g->name))
 		return;
 	flags[strcspn(flags, "\n")] = '\0';
 	for (const char *p = g->flags; p != NULL && *p; p += p[2] ? 3 : 2) {
 		memcpy(m, p, 2);
-		wl_check(has_flag(flags, m), "%s: VmFlags \"%s\" lacks %s", g->name, flags, m);
+		wl_check(wl_has_vmflag(flags, m), "%s: VmFlags \"%s\" lacks %s", g->name, flags, m);
 	}
 	for (const char *p = g->absent; p != NULL && *p; p += p[2] ? 3 : 2) {
 		memcpy(m, p, 2);
-		wl_check(!has_flag(flags, m), "%s: VmFlags \"%s\" has %s", g->name, flags, m);
+		wl_check(!wl_has_vmflag(flags, m), "%s: VmFlags \"%s\" has %s", g->name, flags, m);
 	}
 	if (g->locked_kb >= 0)
 		wl_check(locked == g->locked_kb, "%s: Locked: %ld kB, want %ld", g->name, locked, g->locked_kb);

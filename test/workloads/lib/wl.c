@@ -401,3 +401,40 @@ void wl_wait_stage(int s)
 		pthread_cond_wait(&stage_cond, &stage_lock);
 	pthread_mutex_unlock(&stage_lock);
 }
+
+/* VmFlags and Locked of the mapping that holds addr, from /proc/self/smaps. */
+bool wl_smaps_of(const void *addr, char *flags, size_t size, long *locked_kb)
+{
+	char line[512];
+	FILE *f = fopen("/proc/self/smaps", "re");
+	bool in = false, found = false;
+
+	while (f != NULL && fgets(line, sizeof(line), f)) {
+		unsigned long start, end;
+
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2 && strchr(line, ':') > strchr(line, ' ')) {
+			in = (uintptr_t)addr >= start && (uintptr_t)addr < end;
+			continue;
+		}
+		if (!in)
+			continue;
+		if (strncmp(line, "Locked:", 7) == 0)
+			*locked_kb = strtol(line + 7, NULL, 10);
+		if (strncmp(line, "VmFlags:", 8) == 0) {
+			snprintf(flags, size, "%.*s", (int)strcspn(line + 8, "\n"), line + 8);
+			found = true;
+			break;
+		}
+	}
+	if (f != NULL)
+		fclose(f);
+	return found;
+}
+
+bool wl_has_vmflag(const char *flags, const char *m)
+{
+	for (const char *p = flags; (p = strstr(p, m)) != NULL; p++)
+		if ((p == flags || p[-1] == ' ') && (p[2] == ' ' || p[2] == '\n' || p[2] == '\0'))
+			return true;
+	return false;
+}

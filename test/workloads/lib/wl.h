@@ -104,6 +104,12 @@ int wl_maps_lookup(uintptr_t addr, struct wl_map *out);
 /* The first mapping whose path is exactly name (e.g. "[vdso]"). 0 or -1. */
 int wl_maps_find(const char *name, struct wl_map *out);
 
+/* VmFlags (the text after "VmFlags:") and Locked (kB) of the mapping that
+ * holds addr, from /proc/self/smaps. false if there is none. */
+bool wl_smaps_of(const void *addr, char *flags, size_t size, long *locked_kb);
+/* Whether VmFlags text has the two-letter mnemonic m. */
+bool wl_has_vmflag(const char *flags, const char *m);
+
 /* Current time of the given clock in nanoseconds. */
 int64_t wl_now_ns(int clock);
 
