@@ -25,6 +25,7 @@
 #include "os/xalloc.h"
 #include "state/files.h"
 #include "state/pagedata.h"
+#include "state/sharing.h"
 #include "state/shmem.h"
 #include "state/state.h"
 #include "state/tramp.h"
@@ -32,6 +33,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -602,9 +604,18 @@ static void mem_release_restore(struct restore_ctx *ctx)
 	}
 }
 
+/* An address space shared by two processes (clone with CLONE_VM and
+ * without CLONE_THREAD; a vfork child before its exec) would come back
+ * as two copies, each writing where the other no longer sees. */
+static int mem_check_tree(struct dump_ctx *ctx, cr_error_t *err)
+{
+	return sharing_refuse(ctx, KCMP_VM, "address space", err);
+}
+
 const struct state_kind state_memory = {
 	.name = "memory",
 	.collect = mem_collect,
+	.check_tree = mem_check_tree,
 	.write = mem_write,
 	.release_dump = mem_release_dump,
 	.validate = mem_validate,

@@ -7,8 +7,9 @@
 # the netlink socket: it passes when triggered) and no inventory.img is
 # left behind.  The same for kernel objects two processes share through
 # clone(2) (w_clone_share): an fd table (CLONE_FILES), fs state (CLONE_FS),
-# a signal handler table (CLONE_SIGHAND): the error names both processes
-# and the object, and the sharing still holds after the refusal.
+# an address space (CLONE_VM), a signal handler table (CLONE_SIGHAND, which
+# needs CLONE_VM): the error names both processes and the object, and the
+# sharing still holds after the refusal.
 source "$(dirname "$0")/lib.sh"
 
 # Does FILE mention NUMBER as a whole number?
@@ -61,5 +62,7 @@ clone_shared() {
 run_case netlink_socket netlink_socket
 run_case clone_files clone_shared files "fd table"
 run_case clone_fs clone_shared fs "fs state"
-run_case clone_sighand clone_shared sighand "signal handler table"
+run_case clone_vm clone_shared vm "address space"
+# CLONE_SIGHAND needs CLONE_VM: the shared address space is found first.
+run_case clone_sighand clone_shared sighand "address space"
 finish_tests

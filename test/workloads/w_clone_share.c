@@ -1,10 +1,11 @@
 /*
- * w_clone_share STATE_DIR files|fs|sighand
+ * w_clone_share STATE_DIR files|fs|sighand|vm
  *
  * Has a child made by clone(2) with CLONE_FILES (one fd table for both),
- * CLONE_FS (one root, cwd and umask) or CLONE_SIGHAND|CLONE_VM (one
- * signal handler table; it needs a shared address space), which then
- * waits in pause().  cr cannot make such an object shared again and must
+ * CLONE_FS (one root, cwd and umask), CLONE_VM (one address space, as a
+ * vfork child has until it execs) or CLONE_SIGHAND|CLONE_VM (one signal
+ * handler table; it needs a shared address space), which then waits in
+ * pause().  cr cannot make such an object shared again and must
  * refuse the dump, naming both processes; the harness then triggers the
  * workload, which checks the sharing still holds (the dump left it alone)
  * and passes.
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +32,8 @@ static int child_main(void *arg)
 		pause();
 	return 0;
 }
+
+static volatile int shared_word;
 
 static void on_usr1(int sig)
 {
@@ -45,13 +49,15 @@ int main(int argc, char **argv)
 
 	wl_init(argc, argv);
 	if (argc < 3)
-		wl_fatal("usage: w_clone_share DIR files|fs|sighand");
+		wl_fatal("usage: w_clone_share DIR files|fs|sighand|vm");
 	if (!strcmp(argv[2], "files"))
 		flags = CLONE_FILES;
 	else if (!strcmp(argv[2], "fs"))
 		flags = CLONE_FS;
 	else if (!strcmp(argv[2], "sighand"))
 		flags = CLONE_SIGHAND | CLONE_VM;
+	else if (!strcmp(argv[2], "vm"))
+		flags = CLONE_VM;
 	else
 		wl_fatal("unknown sharing '%s'", argv[2]);
 	stack = malloc(STACK_SIZE);
@@ -77,6 +83,15 @@ int main(int argc, char **argv)
 		snprintf(path, sizeof(path), "/proc/%d/status", (int)child);
 		wl_check(wl_read_path(path, buf, sizeof(buf)) > 0 && strstr(buf, "Umask:\t0077\n") != NULL,
 			 "the child does not share the umask any more");
+	} else if (!(flags & CLONE_SIGHAND)) {
+		struct iovec here, there;
+		int seen_there = 0;
+
+		shared_word = 42;
+		here = (struct iovec){ &seen_there, sizeof(seen_there) };
+		there = (struct iovec){ (void *)&shared_word, sizeof(shared_word) };
+		wl_check(process_vm_readv(child, &here, 1, &there, 1, 0) == sizeof(int) && seen_there == 42,
+			 "the child does not share the address space any more (it sees %d)", seen_there);
 	} else {
 		sigaction(SIGUSR1, &sa, NULL);
 		wl_check(sigaction(SIGUSR1, NULL, &seen) == 0 && seen.sa_handler == on_usr1, "handler");
