@@ -56,7 +56,8 @@ static int read_list(const char *path, struct cpu_set_cr *out, cr_error_t *err)
 }
 
 /* The effective CPUs of this process's cpuset (cgroup v1 or v2); *found
- * is false when no cpuset controller is mounted. */
+ * is false when no cpuset controller is mounted, or the kernel has none
+ * (no CONFIG_CPUSETS: no /proc/self/cpuset). */
 static int cpuset_cpus(struct cpu_set_cr *out, bool *found, cr_error_t *err)
 {
 	static const char *const forms[] = { "/sys/fs/cgroup/cpuset%s/cpuset.effective_cpus",
@@ -65,6 +66,8 @@ static int cpuset_cpus(struct cpu_set_cr *out, bool *found, cr_error_t *err)
 	char path[4096];
 
 	*found = false;
+	if (access("/proc/self/cpuset", F_OK) < 0 && errno == ENOENT)
+		return 0;
 	if (read_whole_file_at(AT_FDCWD, "/proc/self/cpuset", &cg, NULL, err) < 0)
 		return -1;
 	cg[strcspn(cg, "\n")] = '\0';

@@ -40,6 +40,10 @@ static int read_personality(pid_t pid, uint32_t *out, cr_error_t *err)
 	return 0;
 }
 
+/* The login uid of a process that never set one, and of every process of
+ * a kernel without audit (CONFIG_AUDIT), which has no loginuid file. */
+#define LOGINUID_UNSET UINT32_MAX
+
 /* pid 0: the caller's own. */
 static int read_loginuid(pid_t pid, uint32_t *out, cr_error_t *err)
 {
@@ -50,6 +54,10 @@ static int read_loginuid(pid_t pid, uint32_t *out, cr_error_t *err)
 		snprintf(path, sizeof(path), "/proc/self/loginuid");
 	else
 		snprintf(path, sizeof(path), "/proc/%d/loginuid", pid);
+	if (access(path, F_OK) < 0 && errno == ENOENT && access("/proc/self/loginuid", F_OK) < 0) {
+		*out = LOGINUID_UNSET;
+		return 0;
+	}
 	if (read_whole_file_at(AT_FDCWD, path, &text, NULL, err) < 0)
 		return -1;
 	*out = (uint32_t)strtoul(text, NULL, 10);
@@ -68,11 +76,22 @@ static int attrs_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *
 	return 0;
 }
 
+/* cr's own login uid, read once in validate, before the restored
+ * processes are forked: each starts with it. */
+static uint32_t own_loginuid;
+static bool own_loginuid_known;
+
 static int attrs_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
 {
 	(void)ctx;
 	if (t->core->umask > 0777)
 		return cr_error(err, 0, "core-%d.img: umask %o out of range", t->pid, t->core->umask);
+	if (!own_loginuid_known && read_loginuid(0, &own_loginuid, err) < 0)
+		return cr_error_wrap(err, "cr's own login uid");
+	own_loginuid_known = true;
+	if (t->core->loginuid != LOGINUID_UNSET && access("/proc/self/loginuid", F_OK) < 0)
+		return cr_error(err, 0, "pid %d had the audit login uid %u; this kernel has no audit (CONFIG_AUDIT) to "
+				"give it back", t->pid, t->core->loginuid);
 	return 0;
 }
 
@@ -80,13 +99,15 @@ static int attrs_validate(const struct restore_ctx *ctx, const struct restore_ta
  * from the restorer (writing it needs CAP_AUDIT_CONTROL, which cr has). */
 static int set_loginuid(uint32_t uid, cr_error_t *err)
 {
-	uint32_t now;
 	char text[16];
 	cleanup_close int fd = -1;
 	int len;
 
-	if (read_loginuid(0, &now, err) < 0 || now == uid)
-		return now == uid ? 0 : -1;
+	if (!own_loginuid_known && read_loginuid(0, &own_loginuid, err) < 0)
+		return -1;
+	own_loginuid_known = true;
+	if (uid == own_loginuid)
+		return 0;
 	fd = open("/proc/self/loginuid", O_WRONLY | O_CLOEXEC);
 	len = snprintf(text, sizeof(text), "%u", uid);
 	if (fd < 0 || write(fd, text, (size_t)len) != len)

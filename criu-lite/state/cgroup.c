@@ -30,10 +30,21 @@ static const char *const limit_files[] = {
 
 /* Each "ID:CONTROLLERS:PATH" line of /proc/PID/cgroup (task TID if
  * non-zero), NUL-separated fields; *n lines. */
+static bool kernel_has_cgroups(void)
+{
+	return access("/proc/self/cgroup", F_OK) == 0;
+}
+
+/* A kernel without cgroups (CONFIG_CGROUPS) has no cgroup file: nothing
+ * to keep, an empty text. */
 static int read_cgroups(pid_t pid, pid_t tid, char **text, cr_error_t *err)
 {
 	char path[96];
 
+	if (!kernel_has_cgroups()) {
+		*text = xstrdup("");
+		return 0;
+	}
 	if (tid != 0)
 		snprintf(path, sizeof(path), "/proc/%d/task/%d/cgroup", pid, tid);
 	else if (pid != 0)
@@ -195,6 +206,9 @@ static bool path_ok(const char *p)
 static int cgroup_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
 {
 	(void)ctx;
+	if (t->core->n_cgroups > 0 && !kernel_has_cgroups())
+		return cr_error(err, 0, "pid %d was in cgroups of its own; this kernel has no cgroups (CONFIG_CGROUPS)",
+				t->pid);
 	for (size_t i = 0; i < t->core->n_cgroups; i++) {
 		const CgroupEntry *e = t->core->cgroups[i];
 

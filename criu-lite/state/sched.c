@@ -79,6 +79,13 @@ static bool rt_policy(uint32_t policy)
 
 static const char *const ioprio_classes[] = { "none", "realtime", "best-effort", "idle" };
 
+/* A kernel without the block layer (CONFIG_BLOCK) has no I/O priorities:
+ * ioprio_get is ENOSYS there, and every thread's is "none". */
+static bool kernel_has_ioprio(void)
+{
+	return syscall(SYS_ioprio_get, IOPRIO_WHO_PROCESS, 0) >= 0 || errno != ENOSYS;
+}
+
 /* ------------------------------------------------------------------ dump */
 
 /* The minimum clamp the kernel gives a real-time thread that set none. */
@@ -183,7 +190,9 @@ static int collect_thread(struct dump_ctx *ctx, struct dump_thread *th, cr_error
 	if (s->nice == -1 && errno != 0)
 		return cr_error(err, errno, "getpriority");
 	ioprio = syscall(SYS_ioprio_get, IOPRIO_WHO_PROCESS, th->tid);
-	if (ioprio < 0)
+	if (ioprio < 0 && errno == ENOSYS)
+		ioprio = 0;
+	else if (ioprio < 0)
 		return cr_error(err, errno, "ioprio_get");
 	s->ioprio = (uint32_t)ioprio;
 	if (read_affinity(ctx, th->tid, s, err) < 0)
@@ -346,6 +355,8 @@ static int validate_thread(const SchedThreadEntry *s, const struct cpu_set_cr *u
 	if (s->ioprio > 0xffff || class >= ARRAY_SIZE(ioprio_classes) ||
 	    (class == IOPRIO_CLASS_NONE && s->ioprio != 0))
 		return cr_error(err, 0, "unknown I/O priority 0x%x", s->ioprio);
+	if (s->ioprio != 0 && !kernel_has_ioprio())
+		return cr_error(err, 0, "I/O priority %s: this kernel has none (no CONFIG_BLOCK)", ioprio_classes[class]);
 	if (s->timer_slack_ns == 0 && !rt_policy(s->policy))
 		return cr_error(err, 0, "timer slack 0 for %s", policy_name(s->policy));
 	return validate_cpus(s, usable, err);
@@ -417,8 +428,9 @@ static int sched_apply_thread(struct restore_ctx *ctx, struct restore_task *t, s
 				 0, 0, 0, 0);
 	inject_batch_add(&t->batch, "set the CPU affinity", SYS_sched_setaffinity, 0, sizeof(mask),
 			 t->tramp + TRAMP_AFFINITY, 0, 0, 0);
-	inject_batch_add(&t->batch, "set the I/O priority", SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, s->ioprio, 0, 0,
-			 0);
+	if (kernel_has_ioprio())
+		inject_batch_add(&t->batch, "set the I/O priority", SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, s->ioprio,
+				 0, 0, 0);
 	return 0;
 }
 
