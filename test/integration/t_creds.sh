@@ -40,31 +40,43 @@ setpriv_roundtrip() {
 	kill "$pid"
 }
 
+# refused_by_lesser_cr WRAPPER WHY DUMP_SAYS RESTORE_SAYS: a cr started
+# through WRAPPER (a command that takes something away from it) refuses to
+# dump w_state, saying DUMP_SAYS, and the process runs on; the full cr
+# dumps it, the lesser one refuses to restore the images, saying
+# RESTORE_SAYS, before anything is created; the full cr restores them.
+refused_by_lesser_cr() {
+	local wrapper=$1 why=$2 dump_says=$3 restore_says=$4
+	local img=$CASE_TMP/img img2=$CASE_TMP/img2 lesser=$CASE_TMP/cr-lesser
+	printf '#!/bin/sh\nexec %s %s "$@"\n' "$wrapper" "$CR" > "$lesser"
+	chmod +x "$lesser"
+	wl_start w_state || return 1
+	if CR=$lesser cr_run dump-lesser dump "$WL_PID" -D "$img"; then
+		REASON="a cr $why dumped the process"
+		return 1
+	fi
+	grep -q "$dump_says" "$CR_ERR" || { REASON="the dump error does not say '$dump_says': $(last_line "$CR_ERR")"; return 1; }
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
+	cr_dump dump "$WL_PID" "$img2" || return 1
+	if CR=$lesser cr_run restore-lesser restore -D "$img2" --detach; then
+		REASON="a cr $why restored the process"
+		return 1
+	fi
+	grep -q "$restore_says" "$CR_ERR" ||
+		{ REASON="the restore error does not say '$restore_says': $(last_line "$CR_ERR")"; return 1; }
+	pid_gone "$WL_PID" || { REASON="the refused restore created pid $WL_PID"; return 1; }
+	cr_restore_detached restore "$img2" || return 1
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
 # A hard limit above cr's own cannot be set again without CAP_SYS_RESOURCE:
 # a cr whose hard RLIMIT_NOFILE is lower refuses to dump the process, and
 # to restore its images, before anything is created.
 refused_hard_limit() {
-	local img=$CASE_TMP/img low=$CASE_TMP/cr-low
-	printf '#!/bin/sh\nexec prlimit --nofile=64:128 %s "$@"\n' "$CR" > "$low"
-	chmod +x "$low"
-	wl_start w_state || return 1
-	if CR=$low cr_run dump-low dump "$WL_PID" -D "$img"; then
-		REASON="a cr with a lower hard RLIMIT_NOFILE dumped the process"
-		return 1
-	fi
-	grep -q "hard RLIMIT_NOFILE" "$CR_ERR" || { REASON="the error does not name the limit: $(last_line "$CR_ERR")"; return 1; }
-	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
-	cr_dump dump "$WL_PID" "$CASE_TMP/img2" || return 1
-	if CR=$low cr_run restore-low restore -D "$CASE_TMP/img2" --detach; then
-		REASON="a cr with a lower hard RLIMIT_NOFILE restored the process"
-		return 1
-	fi
-	grep -q "check the images" "$CR_ERR" || { REASON="the restore did not refuse before creating: $(last_line "$CR_ERR")"; return 1; }
-	pid_gone "$WL_PID" || { REASON="the refused restore created pid $WL_PID"; return 1; }
-	cr_restore_detached restore "$CASE_TMP/img2" || return 1
-	wl_trigger || return 1
-	wl_expect_pass || return 1
-	wl_await_exit
+	refused_by_lesser_cr "prlimit --nofile=64:128" "with a lower hard RLIMIT_NOFILE" "hard RLIMIT_NOFILE" \
+		"check the images: .*hard RLIMIT_NOFILE"
 }
 
 # The audit login uid a shell set for itself comes back.
@@ -85,27 +97,8 @@ loginuid_roundtrip() {
 # that holds it: the dump refuses by name, the process runs on; and a
 # restore without it refuses the images of a process that held it.
 refused_beyond_cr() {
-	local img=$CASE_TMP/img img2=$CASE_TMP/img2 lacking=$CASE_TMP/cr-lacking
-	printf '#!/bin/sh\nexec setpriv --bounding-set=-sys_boot --inh-caps=-all %s "$@"\n' "$CR" > "$lacking"
-	chmod +x "$lacking"
-	wl_start w_state || return 1
-	if CR=$lacking cr_run dump-lacking dump "$WL_PID" -D "$img"; then
-		REASON="cr without CAP_SYS_BOOT dumped a process that holds it"
-		return 1
-	fi
-	grep -q "holds capability 22" "$CR_ERR" || { REASON="the error does not name the capability: $(last_line "$CR_ERR")"; return 1; }
-	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
-	cr_dump dump "$WL_PID" "$img2" || return 1
-	if CR=$lacking cr_run restore-lacking restore -D "$img2" --detach; then
-		REASON="cr without CAP_SYS_BOOT restored a process that held it"
-		return 1
-	fi
-	grep -q "held capability 22" "$CR_ERR" || { REASON="the restore error does not name the capability: $(last_line "$CR_ERR")"; return 1; }
-	pid_gone "$WL_PID" || { REASON="the refused restore created pid $WL_PID"; return 1; }
-	cr_restore_detached restore "$img2" || return 1
-	wl_trigger || return 1
-	wl_expect_pass || return 1
-	wl_await_exit
+	refused_by_lesser_cr "setpriv --bounding-set=-sys_boot --inh-caps=-all" "without CAP_SYS_BOOT" \
+		"holds capability 22" "held capability 22"
 }
 
 run_case caps_per_thread case_roundtrip w_caps
