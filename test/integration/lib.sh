@@ -422,6 +422,47 @@ last_line() {
 	tail -n 1 "$1" 2>/dev/null
 }
 
+# mentions_number FILE NUMBER: FILE has NUMBER as a whole number.
+mentions_number() {
+	grep -Eq "(^|[^0-9])$2([^0-9]|$)" "$1"
+}
+
+# check_refused PID IMGDIR WORD...: the last cr run was a dump that failed
+# (not by timeout), its error naming PID and saying each WORD (fixed text),
+# and it left no dump in IMGDIR.  Whether the process runs on is the
+# caller's to check: it may be another than the one dumped.
+check_refused() {
+	local pid=$1 img=$2 word
+	shift 2
+	[ "$CR_STATUS" != 0 ] || { REASON="cr dump of pid $pid succeeded"; return 1; }
+	[ "$CR_STATUS" != 124 ] || { REASON="cr dump of pid $pid timed out"; return 1; }
+	mentions_number "$CR_ERR" "$pid" || { REASON="the error does not name pid $pid: $(last_line "$CR_ERR")"; return 1; }
+	for word in "$@"; do
+		grep -qF -- "$word" "$CR_ERR" || { REASON="the error does not say '$word': $(last_line "$CR_ERR")"; return 1; }
+	done
+	[ ! -e "$img/inventory.img" ] || { REASON="a refused dump left $img/inventory.img"; return 1; }
+}
+
+# expect_refused PID IMGDIR WORD...: cr dump PID must be refused as
+# check_refused says.
+expect_refused() {
+	local pid=$1 img=$2
+	cr_run dump dump "$pid" -D "$img"
+	check_refused "$@"
+}
+
+# expect_refused_then_pass PID WORD...: the dump of PID is refused, the
+# workload runs on free, and passes when triggered.
+expect_refused_then_pass() {
+	local pid=$1
+	shift
+	expect_refused "$pid" "$CASE_TMP/img" "$@" || return 1
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
 # ---- cases --------------------------------------------------------------------
 
 show_logs() {

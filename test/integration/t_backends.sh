@@ -28,11 +28,6 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/treelib.sh"
 
-# Does FILE mention NUMBER as a whole number?
-mentions_number() {
-	grep -Eq "(^|[^0-9])$2([^0-9]|$)" "$1"
-}
-
 have_strace() {
 	command -v strace >/dev/null 2>&1
 }

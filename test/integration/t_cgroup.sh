@@ -73,11 +73,7 @@ time.sleep(1000)' ) </dev/null >/dev/null 2>&1 &
 	wait_until 10 has_tasks "$pid" 2 || { REASON="python's thread did not start"; return 1; }
 	tid=$(ls /proc/"$pid"/task | grep -vx "$pid")
 	echo "$pid" > "$u/cgroup.procs" && echo "$tid" > "$u/a/cgroup.threads" || { REASON="cannot move the thread"; return 1; }
-	if cr_run dump dump "$pid" -D "$CASE_TMP/img"; then
-		REASON="cr dumped a thread in a cgroup of its own"
-		return 1
-	fi
-	grep -q "threaded cgroup" "$CR_ERR" || { REASON="the error does not say threaded cgroup: $(last_line "$CR_ERR")"; return 1; }
+	expect_refused "$pid" "$CASE_TMP/img" "threaded cgroup" || return 1
 	proc_alive "$pid" && [ "$(status_field "$pid" TracerPid)" = 0 ] || { REASON="python after the refusal: $(describe_pid "$pid")"; return 1; }
 	kill -9 "$pid"
 	wait_until 5 pid_gone "$pid"

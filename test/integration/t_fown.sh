@@ -54,11 +54,7 @@ while True:
 	pid=$!
 	track_pid "$pid"
 	wait_until 10 test -e "$fifo.ready" || { REASON="python did not start"; return 1; }
-	if cr_run dump dump "$pid" -D "$CASE_TMP/img"; then
-		REASON="cr dumped a FIFO owned by a process outside the dump"
-		return 1
-	fi
-	grep -q "SIGIO owner" "$CR_ERR" || { REASON="the error does not name the owner: $(last_line "$CR_ERR")"; return 1; }
+	expect_refused "$pid" "$CASE_TMP/img" "SIGIO owner" || return 1
 	proc_alive "$pid" && [ "$(status_field "$pid" TracerPid)" = 0 ] || { REASON="python after the refusal: $(describe_pid "$pid")"; return 1; }
 	kill "$pid"
 }

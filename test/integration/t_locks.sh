@@ -243,35 +243,11 @@ sqlite_transaction() {
 
 # ---- refused by the dump --------------------------------------------------------
 
-mentions_number() {
-	grep -Eq "(^|[^0-9])$2([^0-9]|$)" "$1"
-}
-
-# expect_refused PID IMG WORD...: the dump fails naming pid and each word,
-# leaves no dump, and the process runs on.
-expect_refused() {
-	local pid=$1 img=$2 word
-	shift 2
-	if cr_run dump dump "$pid" -D "$img"; then
-		REASON="cr dump $pid succeeded"
-		return 1
-	fi
-	mentions_number "$CR_ERR" "$pid" || { REASON="the error does not name pid $pid: $(last_line "$CR_ERR")"; return 1; }
-	for word in "$@"; do
-		grep -q -- "$word" "$CR_ERR" || { REASON="the error does not say '$word': $(last_line "$CR_ERR")"; return 1; }
-	done
-	[ ! -e "$img/inventory.img" ] || { REASON="a failed dump left $img/inventory.img"; return 1; }
-}
-
 refuse_variant() {
 	local variant=$1
 	shift
 	wl_start w_locks "$variant" || return 1
-	expect_refused "$WL_PID" "$CASE_TMP/img" "$@" || return 1
-	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
-	wl_trigger || return 1
-	wl_expect_pass || return 1
-	wl_await_exit
+	expect_refused_then_pass "$WL_PID" "$@"
 }
 
 # Dumping only flock's child: its fd's description, with the lock on it, is

@@ -163,51 +163,26 @@ ipc_outside() {
 # ---- refused --------------------------------------------------------------------------
 
 refused_thread() {
-	local img=$CASE_TMP/img tid
+	local tid
 	wl_start w_uts thread || return 1
 	read -r tid < "$WL_DIR/thread"
-	if cr_run dump dump "$WL_PID" -D "$img"; then
-		REASON="cr dump of a thread in a uts namespace of its own succeeded"
-		return 1
-	fi
-	grep -qF "pid $WL_PID thread $tid: its uts namespace differs from its main thread's: unsupported" "$CR_ERR" ||
-		{ REASON="the error does not name thread $tid: $(last_line "$CR_ERR")"; return 1; }
-	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
-	wl_trigger || return 1
-	wl_expect_pass || return 1
-	wl_await_exit
+	expect_refused_then_pass "$WL_PID" \
+		"pid $WL_PID thread $tid: its uts namespace differs from its main thread's: unsupported"
 }
 
 # refused_ipc MODE TEXT: w_ipc in MODE is refused, the error saying TEXT.
 refused_ipc() {
-	local img=$CASE_TMP/img
 	wl_start w_ipc "$1" || return 1
-	if cr_run dump dump "$WL_PID" -D "$img"; then
-		REASON="cr dump of w_ipc $1 succeeded"
-		return 1
-	fi
-	grep -qF "pid $WL_PID: its ipc namespace: " "$CR_ERR" && grep -qF "$2" "$CR_ERR" ||
-		{ REASON="the error does not name pid $WL_PID and say '$2': $(last_line "$CR_ERR")"; return 1; }
-	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
-	wl_trigger || return 1
-	wl_expect_pass || return 1
-	wl_await_exit
+	expect_refused_then_pass "$WL_PID" "pid $WL_PID: its ipc namespace: " "$2"
 }
 
 # refused WHAT CMD...: the dump of the program fails naming its pid and WHAT;
 # it runs on untraced, still in its sleep, and no dump is left.
 refused() {
-	local what=$1 img=$CASE_TMP/img
+	local what=$1
 	shift
 	real_start "$@" || return 1
-	if cr_run dump dump "$WL_PID" -D "$img"; then
-		REASON="cr dump of $* succeeded"
-		return 1
-	fi
-	[ "$CR_STATUS" != 124 ] || { REASON="cr dump timed out"; return 1; }
-	grep -qF "pid $WL_PID: its $what" "$CR_ERR" ||
-		{ REASON="the error does not say 'pid $WL_PID: its $what': $(last_line "$CR_ERR")"; return 1; }
-	[ ! -e "$img/inventory.img" ] || { REASON="a refused dump left $img/inventory.img"; return 1; }
+	expect_refused "$WL_PID" "$CASE_TMP/img" "pid $WL_PID: its $what" || return 1
 	sleep 0.2
 	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
 	blocked_in "$WL_PID" "$NANOSLEEP" || blocked_in "$WL_PID" "$RESTART" ||
@@ -221,13 +196,9 @@ refused_outsider() {
 	local img=$CASE_TMP/img maker joiner pid
 	wl_start w_timens outsider || return 1
 	read -r maker joiner < "$WL_DIR/outsider"
-	if cr_run dump dump "$WL_PID" -D "$img"; then
-		REASON="cr dump of a namespace entered from outside its maker's subtree succeeded"
-		return 1
-	fi
-	grep -qF "pid $maker: the time namespace it made for its children (unshare) was entered by pid $joiner" "$CR_ERR" ||
-		{ REASON="the error does not name pid $maker and pid $joiner: $(last_line "$CR_ERR")"; return 1; }
-	[ ! -e "$img/inventory.img" ] || { REASON="a refused dump left $img/inventory.img"; return 1; }
+	cr_run dump dump "$WL_PID" -D "$img"
+	check_refused "$maker" "$img" \
+		"pid $maker: the time namespace it made for its children (unshare) was entered by pid $joiner" || return 1
 	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
 	for pid in "$maker" "$joiner"; do
 		proc_alive "$pid" && [ "$(status_field "$pid" TracerPid)" = 0 ] ||

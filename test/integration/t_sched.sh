@@ -153,20 +153,10 @@ real_fifo_unprivileged() {
 
 # ---- refusals ----------------------------------------------------------------------
 
-# Does FILE mention NUMBER as a whole number?
-mentions_number() {
-	grep -Eq "(^|[^0-9])$2([^0-9]|$)" "$1"
-}
-
-# The last dump failed, named the pid and WORDS, left no dump, and the
-# workload runs on unharmed.
+# The last dump failed as check_refused says, and the workload runs on
+# unharmed.
 refused_naming() {
-	local img=$1 words=$2
-	[ "$CR_STATUS" != 0 ] || { REASON="cr dump succeeded"; return 1; }
-	[ "$CR_STATUS" != 124 ] || { REASON="cr dump timed out"; return 1; }
-	mentions_number "$CR_ERR" "$WL_PID" || { REASON="the error does not name pid $WL_PID: $(last_line "$CR_ERR")"; return 1; }
-	grep -q -- "$words" "$CR_ERR" || { REASON="the error does not say '$words': $(last_line "$CR_ERR")"; return 1; }
-	[ ! -e "$img/inventory.img" ] || { REASON="a refused dump left $img/inventory.img"; return 1; }
+	check_refused "$WL_PID" "$@" || return 1
 	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
 	wl_trigger || return 1
 	wl_expect_pass

@@ -157,23 +157,10 @@ python_filter() {
 # The dump fails naming the pid and TEXT, leaves no inventory and the
 # process running free; then the process passes its own checks.
 refused() {
-	local text=$1 img=$CASE_TMP/img
+	local text=$1
 	shift
 	wl_start "$@" || return 1
-	if cr_run dump dump "$WL_PID" -D "$img"; then
-		REASON="cr dump of $* succeeded"
-		return 1
-	fi
-	[ "$CR_STATUS" != 124 ] || { REASON="cr dump timed out"; return 1; }
-	grep -Eq "(^|[^0-9])$WL_PID([^0-9]|$)" "$CR_ERR" ||
-		{ REASON="the error does not name pid $WL_PID: $(last_line "$CR_ERR")"; return 1; }
-	grep -q "$text" "$CR_ERR" || { REASON="the error does not say '$text': $(last_line "$CR_ERR")"; return 1; }
-	[ ! -e "$img/inventory.img" ] || { REASON="a failed dump left $img/inventory.img"; return 1; }
-	sleep 0.2
-	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
-	wl_trigger || return 1
-	wl_expect_pass || return 1
-	wl_await_exit
+	expect_refused_then_pass "$WL_PID" "$text"
 }
 
 run_case control case_control w_seccomp shared

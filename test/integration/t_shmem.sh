@@ -287,14 +287,7 @@ python_mmdefaults() {
 # refused PID WHAT: cr dump PID fails naming PID and WHAT; nothing is left
 # behind and the workload runs on and passes.
 refused() {
-	local pid=$1 what=$2 img=$CASE_TMP/img
-	if cr_run dump dump "$pid" -D "$img"; then
-		REASON="cr dump of pid $pid succeeded"
-		return 1
-	fi
-	grep -q "pid $pid" "$CR_ERR" || { REASON="the error does not name pid $pid: $(last_line "$CR_ERR")"; return 1; }
-	grep -q "$what" "$CR_ERR" || { REASON="the error does not say '$what': $(last_line "$CR_ERR")"; return 1; }
-	[ ! -e "$img/inventory.img" ] || { REASON="a refused dump left $img/inventory.img"; return 1; }
+	expect_refused "$1" "$CASE_TMP/img" "pid $1" "$2" || return 1
 	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
 	wl_trigger || return 1
 	wl_expect_pass || return 1
