@@ -24,6 +24,7 @@
 #include "state/task.h"
 
 struct fd_probe {
+	pid_t pid;                /* the process that holds it */
 	int fd;
 	char link[PATH_MAX];      /* readlink of /proc/PID/fd/N */
 	struct stat st;           /* stat of /proc/PID/fd/N (the open file) */

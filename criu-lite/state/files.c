@@ -97,6 +97,7 @@ static int probe_fd(pid_t pid, int fd, struct fd_probe *p, cr_error_t *err)
 	char path[64];
 	ssize_t n;
 
+	p->pid = pid;
 	p->fd = fd;
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
 	n = readlink(path, p->link, sizeof(p->link) - 1);

@@ -1,24 +1,32 @@
 /* An ipc namespace's limits (/proc/sys/kernel/{shm,msg,sem}*,
  * /proc/sys/fs/mqueue: each namespace has its own), SysV shared memory
- * segments and message queues, read from inside the namespace by helpers
- * and recreated in a new one.
+ * segments, message queues and semaphore sets, and POSIX message queues,
+ * read from inside the namespace by helpers and recreated in a new one.
  *
  * Dump: a first helper lists every object (shmctl/msgctl/semctl with
  * *_STAT_ANY over each index, as ipcs does; POSIX message queues are the
  * files of an mqueue file system, which belongs to the ipc namespace of
  * whoever creates it: fsopen/fsmount, detached, so that no mount
- * namespace changes) and reads the limits; a second, given room for
- * them, copies every segment's contents (shmat, read only) and every
- * queue's messages (msgrcv with MSG_COPY, which leaves them queued).
- * Refused, listing them: semaphore sets (the adjustments that processes
- * hold with SEM_UNDO cannot be read), POSIX message queues (their
- * messages cannot be read without taking them), segments that are
- * attached (the attachment is the process's mapping), locked or removed,
- * and segments above SHM_MAX.
+ * namespace changes; a file opened there is a queue descriptor) and reads
+ * the limits; a second, given room for them, copies every segment's
+ * contents (shmat, read only), every SysV queue's messages (msgrcv with
+ * MSG_COPY, which leaves them queued), every semaphore set's values
+ * (GETALL), and every POSIX queue's messages: no call reads them without
+ * taking them, so the helper takes them all (mq_timedreceive, highest
+ * priority first, oldest first within one) and sends them back in that
+ * order, which queues them as they were.  The tree is frozen meanwhile.
+ * Refused, listing them: POSIX queues someone asked to be notified by
+ * (mq_notify: sending the messages back would notify, and the
+ * registration cannot be read), segments that are attached (the
+ * attachment is the process's mapping), locked or removed, and segments
+ * above SHM_MAX.  A process with a semaphore undo list (it used SEM_UNDO)
+ * is refused by ipcns_check_undo: no kernel interface shows the
+ * adjustments.
  *
- * Restore, in the new namespace: each object created at its id
- * (/proc/sys/kernel/{shm,msg}_next_id, read once by the next create)
- * with its key and mode, filled, and given its owner (IPC_SET); then the
+ * Restore, in the new namespace: each SysV object created at its id
+ * (/proc/sys/kernel/{shm,msg,sem}_next_id, read once by the next create)
+ * with its key and mode, filled, and given its owner (IPC_SET); each
+ * POSIX queue with its size, mode and owner, and its messages; then the
  * limits (see ipcns_restore for why after).  The creator (cuid, cgid,
  * cpid) and the times are the restorer's. */
 #include "state/ipcns.h"
@@ -28,7 +36,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,13 +43,22 @@
 #include <sys/mount.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
+#include <linux/kcmp.h>
+#include <mqueue.h>
 #include <sys/shm.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #define IPC_MAX    256          /* objects of each kind cr handles */
 #define SHM_MAX    (32u << 20)  /* bytes of a segment: it travels in one message */
-#define LIST_MAX   5            /* objects named in a refusal, per kind */
 #define VALUE_MAX  64
+#define MQ_MAX     64           /* POSIX message queues cr handles */
+#define MQ_HARD_MSGMAX  65536   /* the kernel's bounds on a queue's mq_attr */
+#define MQ_HARD_MSGSIZE (16u << 20)
+#define MQ_PRIO_LIMIT   32768   /* MQ_PRIO_MAX */
+#define SEM_NSEMS_MAX   32000   /* SEMMSL's bound */
+#define SEMVAL_MAX      32767   /* SEMVMX */
 
 /* The limits of an ipc namespace, as /proc/sys names them; written in
  * this order at restore. */
@@ -57,13 +73,23 @@ static const char *const sysctls[] = {
 
 /* ------------------------------------------------- the helpers, inside */
 
+/* A POSIX message queue, as the first helper sees it. */
+struct mq_info {
+	char name[NAME_MAX + 1];
+	struct stat st;            /* mode and owner */
+	struct mq_attr attr;       /* maxmsg, msgsize, curmsgs */
+	unsigned long qsize;       /* bytes of messages queued */
+	int notify_pid;            /* who asked to be notified (mq_notify); 0: nobody */
+};
+
 /* What the first helper sees. */
 struct ipc_list {
 	int n_shm, n_msq, n_sem;   /* -1: more than IPC_MAX */
 	struct { int id; struct shmid_ds ds; } shm[IPC_MAX];
 	struct { int id; struct msqid_ds ds; } msq[IPC_MAX];
 	struct { int id; struct semid_ds ds; } sem[IPC_MAX];
-	char mq[4096];             /* POSIX message queue names, one a line */
+	int n_mq;                  /* -1: more than MQ_MAX */
+	struct mq_info mq[MQ_MAX];
 	char sysctl[N_SYSCTLS][VALUE_MAX];
 };
 
@@ -93,16 +119,14 @@ static int list_dir(int fd, char *buf, size_t size)
 	return n < 0 ? -1 : 0;
 }
 
-static int list_mqueues(char *buf, size_t size, const char **what)
+/* The root of an mqueue file system of the caller's ipc namespace, or
+ * -1 with errno ENODEV on a kernel without POSIX message queues. */
+static int mqueue_root(const char **what)
 {
-	int fs, mnt = -1, dir, ret;
+	int fs, mnt = -1, dir;
 
 	*what = "fsopen(mqueue)";
 	fs = (int)syscall(SYS_fsopen, "mqueue", FSOPEN_CLOEXEC);
-	if (fs < 0 && errno == ENODEV) {
-		buf[0] = '\0';   /* a kernel without POSIX message queues */
-		return 0;
-	}
 	if (fs < 0)
 		return -1;
 	*what = "create an mqueue file system";
@@ -111,12 +135,70 @@ static int list_mqueues(char *buf, size_t size, const char **what)
 	close(fs);
 	if (mnt < 0)
 		return -1;
-	*what = "list the POSIX message queues";
 	dir = openat(mnt, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	close(mnt);
-	if (dir < 0)
+	return dir;
+}
+
+/* A queue's file reads "QSIZE:N NOTIFY:N SIGNO:N NOTIFY_PID:N". */
+static int read_mq_file(int fd, struct mq_info *q)
+{
+	char text[160], *p;
+	ssize_t n = read(fd, text, sizeof(text) - 1);
+
+	if (n < 0)
 		return -1;
-	ret = list_dir(dir, buf, size);
+	text[n] = '\0';
+	p = strstr(text, "QSIZE:");
+	if (p != NULL)
+		q->qsize = strtoul(p + 6, NULL, 10);
+	p = strstr(text, "NOTIFY_PID:");
+	if (p != NULL)
+		q->notify_pid = (int)strtol(p + 11, NULL, 10);
+	return 0;
+}
+
+static int look_at_mq(int dir, struct mq_info *q)
+{
+	int fd = openat(dir, q->name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	int ret;
+
+	if (fd < 0)
+		return -1;
+	ret = fstat(fd, &q->st) < 0 || syscall(SYS_mq_getsetattr, fd, NULL, &q->attr) < 0 ||
+	      read_mq_file(fd, q) < 0 ? -1 : 0;
+	close(fd);
+	return ret;
+}
+
+static int list_mqueues(struct ipc_list *l, const char **what)
+{
+	char names[MQ_MAX * (NAME_MAX + 2)];
+	int dir = mqueue_root(what), ret;
+
+	l->n_mq = 0;
+	if (dir < 0)
+		return errno == ENODEV ? 0 : -1;   /* ENODEV: no POSIX message queues */
+	*what = "list the POSIX message queues";
+	ret = list_dir(dir, names, sizeof(names));
+	for (char *p = names, *nl; ret == 0 && (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+		struct mq_info *q = &l->mq[l->n_mq];
+
+		if (l->n_mq == MQ_MAX) {
+			l->n_mq = -1;
+			break;
+		}
+		*nl = '\0';
+		if ((size_t)(nl - p) >= sizeof(q->name)) {
+			errno = ENAMETOOLONG;
+			ret = -1;
+			break;
+		}
+		memcpy(q->name, p, (size_t)(nl - p) + 1);
+		*what = "look at a POSIX message queue";
+		ret = look_at_mq(dir, q);
+		l->n_mq++;
+	}
 	close(dir);
 	return ret;
 }
@@ -173,12 +255,14 @@ static int list_inside(void *arg, void *out, size_t size, const char **what)
 		if (nsenter_read_file(path, l->sysctl[i], VALUE_MAX) < 0)
 			return -1;
 	}
-	return list_mqueues(l->mq, sizeof(l->mq), what);
+	return list_mqueues(l, what);
 }
 
 /* What the second helper copies, back to back:
- *   per segment  [u64 length][contents]
- *   per queue    [u64 count] then per message [u64 length][long type][text] */
+ *   per segment    [u64 length][contents]
+ *   per queue      [u64 count] then per message [u64 length][long type][text]
+ *   per set        [u16 value] for each semaphore
+ *   per POSIX queue [u64 count] then per message [u64 length][u64 priority][text] */
 struct copy_job {
 	const struct ipc_list *l;
 };
@@ -266,6 +350,91 @@ static int copy_queues(const struct ipc_list *l, char *out, size_t size, size_t 
 	return ret;
 }
 
+static int copy_sems(const struct ipc_list *l, char *out, size_t size, size_t *off)
+{
+	for (int i = 0; i < l->n_sem; i++) {
+		size_t len = l->sem[i].ds.sem_nsems * sizeof(unsigned short);
+
+		if (*off + len > size || semctl(l->sem[i].id, 0, GETALL, out + *off) < 0)
+			return -1;
+		*off += len;
+	}
+	return 0;
+}
+
+/* Sends back the messages taken from fd, from out + start to out + end. */
+static int send_back(int fd, const char *out, size_t start, size_t end)
+{
+	int ret = 0;
+
+	while (start < end) {
+		uint64_t len, prio;
+
+		memcpy(&len, out + start, sizeof(len));
+		memcpy(&prio, out + start + sizeof(len), sizeof(prio));
+		start += 2 * sizeof(uint64_t);
+		if (syscall(SYS_mq_timedsend, fd, out + start, (size_t)len, (unsigned)prio, NULL) < 0)
+			ret = -1;
+		start += (size_t)len;
+	}
+	return ret;
+}
+
+/* Takes every message of the queue, then sends them all back. */
+static int copy_mq(int dir, const struct mq_info *q, char *out, size_t size, size_t *off)
+{
+	int fd = openat(dir, q->name, O_RDWR | O_NONBLOCK | O_CLOEXEC), ret = 0, saved;
+	size_t start, count_at = *off;
+	uint64_t count = 0;
+
+	if (fd < 0 || put_u64(out, size, off, 0) < 0)
+		return -1;
+	start = *off;
+	while (ret == 0) {
+		size_t at = *off + 2 * sizeof(uint64_t);
+		unsigned prio;
+		ssize_t n;
+
+		if (at + (size_t)q->attr.mq_msgsize > size) {
+			ret = -1;
+			errno = ENOSPC;   /* more than the listing said: cr refuses */
+			break;
+		}
+		n = syscall(SYS_mq_timedreceive, fd, out + at, (size_t)q->attr.mq_msgsize, &prio, NULL);
+		if (n < 0)
+			break;
+		put_u64(out, size, off, (uint64_t)n);
+		put_u64(out, size, off, prio);
+		*off += (size_t)n;
+		count++;
+	}
+	if (ret == 0 && errno != EAGAIN)
+		ret = -1;
+	saved = errno;
+	if (send_back(fd, out, start, *off) < 0)
+		ret = -1, saved = errno;
+	memcpy(out + count_at, &count, sizeof(count));
+	close(fd);
+	errno = saved;
+	return ret;
+}
+
+static int copy_mqs(const struct ipc_list *l, char *out, size_t size, size_t *off, const char **what)
+{
+	int dir, ret = 0;
+
+	if (l->n_mq == 0)
+		return 0;
+	dir = mqueue_root(what);
+	if (dir < 0)
+		return -1;
+	*what = "copy the messages of a POSIX message queue";
+	for (int i = 0; i < l->n_mq && ret == 0; i++)
+		ret = copy_mq(dir, &l->mq[i], out, size, off);
+	close(dir);
+	return ret;
+}
+
 static int copy_inside(void *arg, void *out, size_t size, const char **what)
 {
 	const struct ipc_list *l = ((struct copy_job *)arg)->l;
@@ -276,47 +445,26 @@ static int copy_inside(void *arg, void *out, size_t size, const char **what)
 		if (copy_segment(l->shm[i].id, l->shm[i].ds.shm_segsz, out, size, &off) < 0)
 			return -1;
 	*what = "copy the messages of a queue (MSG_COPY needs CONFIG_CHECKPOINT_RESTORE)";
-	return copy_queues(l, out, size, &off);
+	if (copy_queues(l, out, size, &off) < 0)
+		return -1;
+	*what = "read the values of a semaphore set (GETALL)";
+	if (copy_sems(l, out, size, &off) < 0)
+		return -1;
+	return copy_mqs(l, out, size, &off, what);
 }
 
 /* -------------------------------------------------------- dump, in cr */
 
-static void append(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void append(char *buf, size_t size, const char *fmt, ...)
+static int check_mqs(const struct ipc_list *l, cr_error_t *err)
 {
-	size_t len = strlen(buf);
-	va_list ap;
-
-	if (len + 1 >= size)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf + len, size - len, fmt, ap);
-	va_end(ap);
-}
-
-static int refuse_sem(const struct ipc_list *l, cr_error_t *err)
-{
-	char list[512] = "";
-
-	for (int i = 0; i < l->n_sem && i < LIST_MAX; i++)
-		append(list, sizeof(list), "%skey 0x%08x id %d", i ? ", " : "", (unsigned)l->sem[i].ds.sem_perm.__key,
-		       l->sem[i].id);
-	return cr_error(err, 0, "it holds %d SysV semaphore set%s (%s%s): unsupported (the adjustments processes "
-			"hold with SEM_UNDO cannot be read)", l->n_sem, l->n_sem == 1 ? "" : "s", list,
-			l->n_sem > LIST_MAX ? ", ..." : "");
-}
-
-static int refuse_mq(const char *names, cr_error_t *err)
-{
-	char list[512] = "";
-	int n = 0;
-
-	for (const char *p = names; *p != '\0'; p = strchr(p, '\n') + 1, n++)
-		if (n < LIST_MAX)
-			append(list, sizeof(list), "%s/%.*s", n ? ", " : "", (int)(strchr(p, '\n') - p), p);
-	return cr_error(err, 0, "it holds %d POSIX message queue%s (%s%s): unsupported (their messages cannot be "
-			"read without taking them)", n, n == 1 ? "" : "s", list, n > LIST_MAX ? ", ..." : "");
+	if (l->n_mq < 0)
+		return cr_error(err, 0, "it holds more than %d POSIX message queues: unsupported", MQ_MAX);
+	for (int i = 0; i < l->n_mq; i++)
+		if (l->mq[i].notify_pid != 0)
+			return cr_error(err, 0, "its POSIX message queue /%s: pid %d asked to be notified of its "
+					"messages (mq_notify): unsupported (the registration cannot be read)",
+					l->mq[i].name, l->mq[i].notify_pid);
+	return 0;
 }
 
 static int check_shm(const struct ipc_list *l, cr_error_t *err)
@@ -344,10 +492,8 @@ static int check_list(const struct ipc_list *l, cr_error_t *err)
 {
 	if (l->n_shm < 0 || l->n_msq < 0 || l->n_sem < 0)
 		return cr_error(err, 0, "it holds more than %d SysV objects of a kind: unsupported", IPC_MAX);
-	if (l->n_sem > 0)
-		return refuse_sem(l, err);
-	if (l->mq[0] != '\0')
-		return refuse_mq(l->mq, err);
+	if (check_mqs(l, err) < 0)
+		return -1;
 	return check_shm(l, err);
 }
 
@@ -435,17 +581,74 @@ static SysvMsq *take_queue(struct arena *a, const struct ipc_list *l, int i, con
 	return q;
 }
 
-/* Room for what the second helper copies. */
+static SysvSem *take_sem(struct arena *a, const struct ipc_list *l, int i, const char *buf, size_t *off)
+{
+	SysvSem *s = arena_new(a, SysvSem);
+	size_t n = l->sem[i].ds.sem_nsems;
+
+	sysv_sem__init(s);
+	s->perm = perm_of(a, &l->sem[i].ds.sem_perm, l->sem[i].id);
+	s->values = arena_array(a, uint32_t, n);
+	s->n_values = n;
+	for (size_t k = 0; k < n; k++) {
+		unsigned short v;
+
+		memcpy(&v, buf + *off, sizeof(v));
+		*off += sizeof(v);
+		s->values[k] = v;
+	}
+	return s;
+}
+
+static PosixMq *take_mq(struct arena *a, const struct mq_info *q, const char *buf, size_t *off)
+{
+	PosixMq *m = arena_new(a, PosixMq);
+	uint64_t count = take_u64(buf, off);
+
+	posix_mq__init(m);
+	m->name = arena_strdup(a, q->name);
+	m->mode = q->st.st_mode & 0777;
+	m->uid = q->st.st_uid;
+	m->gid = q->st.st_gid;
+	m->maxmsg = (uint64_t)q->attr.mq_maxmsg;
+	m->msgsize = (uint64_t)q->attr.mq_msgsize;
+	m->messages = arena_array(a, PosixMqMsg *, count);
+	m->n_messages = count;
+	for (uint64_t k = 0; k < count; k++) {
+		PosixMqMsg *msg = arena_new(a, PosixMqMsg);
+		size_t len = (size_t)take_u64(buf, off);
+
+		posix_mq_msg__init(msg);
+		msg->prio = (uint32_t)take_u64(buf, off);
+		msg->text.len = len;
+		msg->text.data = arena_memdup(a, buf + *off, len);
+		*off += len;
+		m->messages[k] = msg;
+	}
+	return m;
+}
+
+/* Room for what the second helper copies; a POSIX queue's messages are
+ * received into room for the largest its queue takes. */
 static size_t copy_size(const struct ipc_list *l)
 {
-	size_t size = 64;
+	size_t size = 64, slack = 0;
 
 	for (int i = 0; i < l->n_shm; i++)
 		size += sizeof(uint64_t) + l->shm[i].ds.shm_segsz;
 	for (int i = 0; i < l->n_msq; i++)
 		size += sizeof(uint64_t) + l->msq[i].ds.__msg_cbytes +
 			l->msq[i].ds.msg_qnum * (sizeof(uint64_t) + sizeof(long));
-	return size;
+	for (int i = 0; i < l->n_sem; i++)
+		size += l->sem[i].ds.sem_nsems * sizeof(unsigned short);
+	for (int i = 0; i < l->n_mq; i++) {
+		const struct mq_info *q = &l->mq[i];
+
+		size += sizeof(uint64_t) + q->qsize + (size_t)q->attr.mq_curmsgs * 2 * sizeof(uint64_t);
+		if ((size_t)q->attr.mq_msgsize + 2 * sizeof(uint64_t) > slack)
+			slack = (size_t)q->attr.mq_msgsize + 2 * sizeof(uint64_t);
+	}
+	return size + slack;
 }
 
 int ipcns_dump(struct arena *a, pid_t pid, IpcNs **out, cr_error_t *err)
@@ -473,7 +676,46 @@ int ipcns_dump(struct arena *a, pid_t pid, IpcNs **out, cr_error_t *err)
 	ipc->n_msq = (size_t)l->n_msq;
 	for (int i = 0; i < l->n_msq; i++)
 		ipc->msq[i] = take_queue(a, l, i, buf, &off);
+	ipc->sem = arena_array(a, SysvSem *, (size_t)l->n_sem);
+	ipc->n_sem = (size_t)l->n_sem;
+	for (int i = 0; i < l->n_sem; i++)
+		ipc->sem[i] = take_sem(a, l, i, buf, &off);
+	ipc->mq = arena_array(a, PosixMq *, (size_t)l->n_mq);
+	ipc->n_mq = (size_t)l->n_mq;
+	for (int i = 0; i < l->n_mq; i++)
+		ipc->mq[i] = take_mq(a, &l->mq[i], buf, &off);
 	*out = ipc;
+	return 0;
+}
+
+int ipcns_own_sem_sets(cr_error_t *err)
+{
+	struct seminfo info;
+
+	if (semctl(0, 0, SEM_INFO, &info) >= 0)
+		return info.semusz;
+	if (errno == ENOSYS)
+		return 0;   /* a kernel without SysV ipc */
+	return cr_error(err, errno, "semctl(SEM_INFO)");
+}
+
+/* kcmp compares the undo lists' addresses: a process that has none is
+ * like cr, which never uses SEM_UNDO and has no threads. */
+int ipcns_check_undo(pid_t pid, pid_t tid, cr_error_t *err)
+{
+	long r = syscall(SYS_kcmp, getpid(), tid, KCMP_SYSVSEM, 0, 0);
+
+	if (r < 0 && errno == EOPNOTSUPP)
+		return 0;   /* a kernel without SysV ipc */
+	if (r < 0)
+		return cr_error(err, errno, "pid %d thread %d: kcmp(KCMP_SYSVSEM)", pid, tid);
+#define UNDO_WHY "it has a SysV semaphore undo list (it used SEM_UNDO, or made threads) and its ipc namespace " \
+		 "holds semaphore sets: unsupported (no kernel interface shows the adjustments it may hold)"
+	if (r != 0 && tid == pid)
+		return cr_error(err, 0, "pid %d: " UNDO_WHY, pid);
+	if (r != 0)
+		return cr_error(err, 0, "pid %d thread %d: " UNDO_WHY, pid, tid);
+#undef UNDO_WHY
 	return 0;
 }
 
@@ -517,6 +759,38 @@ static int validate_msq(const SysvMsq *q, cr_error_t *err)
 	return 0;
 }
 
+static int validate_sem(const SysvSem *s, cr_error_t *err)
+{
+	if (validate_perm(s->perm, "semaphore set", err) < 0)
+		return -1;
+	if (s->n_values == 0 || s->n_values > SEM_NSEMS_MAX)
+		return cr_error(err, 0, "SysV semaphore set id %d of %zu semaphores", s->perm->id, s->n_values);
+	for (size_t k = 0; k < s->n_values; k++)
+		if (s->values[k] > SEMVAL_MAX)
+			return cr_error(err, 0, "SysV semaphore set id %d: semaphore %zu has value %u", s->perm->id, k,
+					s->values[k]);
+	return 0;
+}
+
+static int validate_mq(const PosixMq *m, cr_error_t *err)
+{
+	size_t len = strlen(m->name);
+
+	if (len == 0 || len > NAME_MAX || strchr(m->name, '/') != NULL || strcmp(m->name, ".") == 0 ||
+	    strcmp(m->name, "..") == 0)
+		return cr_error(err, 0, "a POSIX message queue named '%s'", m->name);
+	if (m->mode > 0777 || m->maxmsg == 0 || m->maxmsg > MQ_HARD_MSGMAX || m->msgsize == 0 ||
+	    m->msgsize > MQ_HARD_MSGSIZE || m->n_messages > m->maxmsg)
+		return cr_error(err, 0, "POSIX message queue /%s: mode 0%o, %llu messages of up to %llu bytes, "
+				"holding %zu", m->name, m->mode, (unsigned long long)m->maxmsg,
+				(unsigned long long)m->msgsize, m->n_messages);
+	for (size_t k = 0; k < m->n_messages; k++)
+		if (m->messages[k]->text.len > m->msgsize || m->messages[k]->prio >= MQ_PRIO_LIMIT)
+			return cr_error(err, 0, "POSIX message queue /%s: message %zu of %zu bytes, priority %u",
+					m->name, k, m->messages[k]->text.len, m->messages[k]->prio);
+	return 0;
+}
+
 int ipcns_validate(const IpcNs *ipc, cr_error_t *err)
 {
 	for (size_t i = 0; i < ipc->n_sysctls; i++) {
@@ -537,6 +811,12 @@ int ipcns_validate(const IpcNs *ipc, cr_error_t *err)
 	}
 	for (size_t i = 0; i < ipc->n_msq; i++)
 		if (validate_msq(ipc->msq[i], err) < 0)
+			return -1;
+	for (size_t i = 0; i < ipc->n_sem; i++)
+		if (validate_sem(ipc->sem[i], err) < 0)
+			return -1;
+	for (size_t i = 0; i < ipc->n_mq; i++)
+		if (validate_mq(ipc->mq[i], err) < 0)
 			return -1;
 	return 0;
 }
@@ -646,6 +926,85 @@ static int make_queue(const SysvMsq *q, cr_error_t *err)
 	return 0;
 }
 
+static int make_sem(const SysvSem *s, cr_error_t *err)
+{
+	const SysvPerm *p = s->perm;
+	cleanup_free unsigned short *values = xcalloc(s->n_values, sizeof(*values));
+	struct semid_ds ds;
+	int id;
+
+	if (next_id("sem", p->id, err) < 0)
+		return -1;
+	id = semget(p->key, (int)s->n_values, IPC_CREAT | IPC_EXCL | (int)p->mode);
+	if (id < 0)
+		return cr_error(err, errno, "semget key 0x%08x, %zu semaphores", (unsigned)p->key, s->n_values);
+	if (id != p->id)
+		return cr_error(err, 0, "semget gave id %d, not %d", id, p->id);
+	for (size_t k = 0; k < s->n_values; k++)
+		values[k] = (unsigned short)s->values[k];
+	if (semctl(id, 0, SETALL, values) < 0)
+		return cr_error(err, errno, "semctl(SETALL) id %d", id);
+	if (semctl(id, 0, IPC_STAT, &ds) < 0)
+		return cr_error(err, errno, "semctl(IPC_STAT) id %d", id);
+	ds.sem_perm.uid = p->uid;
+	ds.sem_perm.gid = p->gid;
+	ds.sem_perm.mode = (unsigned short)p->mode;
+	if (semctl(id, 0, IPC_SET, &ds) < 0)
+		return cr_error(err, errno, "give semaphore set id %d to %u:%u", id, p->uid, p->gid);
+	return 0;
+}
+
+/* Limits of a fresh namespace a queue may exceed (one made by a process
+ * with CAP_SYS_RESOURCE, or before the limits were lowered): raised for
+ * the while, the dumped values are written after every object. */
+static int raise_mq_limits(const IpcNs *ipc, cr_error_t *err)
+{
+	uint64_t maxmsg = 0, msgsize = 0;
+	char value[24];
+
+	for (size_t i = 0; i < ipc->n_mq; i++) {
+		if (ipc->mq[i]->maxmsg > maxmsg)
+			maxmsg = ipc->mq[i]->maxmsg;
+		if (ipc->mq[i]->msgsize > msgsize)
+			msgsize = ipc->mq[i]->msgsize;
+	}
+	if (ipc->n_mq == 0)
+		return 0;
+	snprintf(value, sizeof(value), "%llu", (unsigned long long)maxmsg);
+	if (write_sysctl("fs/mqueue/msg_max", value, err) < 0)
+		return -1;
+	snprintf(value, sizeof(value), "%llu", (unsigned long long)msgsize);
+	if (write_sysctl("fs/mqueue/msgsize_max", value, err) < 0)
+		return -1;
+	snprintf(value, sizeof(value), "%d", MQ_MAX);
+	return write_sysctl("fs/mqueue/queues_max", value, err);
+}
+
+/* The queue is charged to the restorer's RLIMIT_MSGQUEUE, which cr
+ * cannot raise past its hard limit without CAP_SYS_RESOURCE. */
+static int make_mq(const PosixMq *m, cr_error_t *err)
+{
+	struct mq_attr attr = { .mq_maxmsg = (long)m->maxmsg, .mq_msgsize = (long)m->msgsize };
+	cleanup_close int fd = (int)syscall(SYS_mq_open, m->name, O_RDWR | O_CREAT | O_EXCL | O_NONBLOCK | O_CLOEXEC,
+					    (mode_t)m->mode, &attr);
+
+	if (fd < 0 && errno == EMFILE)
+		return cr_error(err, errno, "mq_open: the restorer's RLIMIT_MSGQUEUE is too low for %llu messages "
+				"of %llu bytes", (unsigned long long)m->maxmsg, (unsigned long long)m->msgsize);
+	if (fd < 0)
+		return cr_error(err, errno, "mq_open");
+	if (fchmod(fd, (mode_t)m->mode) < 0 || fchown(fd, m->uid, m->gid) < 0)
+		return cr_error(err, errno, "give it mode 0%o and owner %u:%u", m->mode, m->uid, m->gid);
+	for (size_t k = 0; k < m->n_messages; k++) {
+		const PosixMqMsg *msg = m->messages[k];
+
+		if (syscall(SYS_mq_timedsend, fd, msg->text.data, msg->text.len, msg->prio, NULL) < 0)
+			return cr_error(err, errno, "mq_timedsend message %zu (%zu bytes, priority %u)", k,
+					msg->text.len, msg->prio);
+	}
+	return 0;
+}
+
 /* While the objects are made, a fresh namespace's limits (as large as
  * they go, but msgmax) let them be: msgmax is raised for the while to the
  * longest message.  The dumped limits come after, which may be lower than
@@ -670,7 +1029,7 @@ static int raise_msgmax(const IpcNs *ipc, cr_error_t *err)
 
 int ipcns_restore(const IpcNs *ipc, cr_error_t *err)
 {
-	if (raise_msgmax(ipc, err) < 0)
+	if (raise_msgmax(ipc, err) < 0 || raise_mq_limits(ipc, err) < 0)
 		return -1;
 	for (size_t i = 0; i < ipc->n_shm; i++)
 		if (make_segment(ipc->shm[i], err) < 0)
@@ -680,6 +1039,13 @@ int ipcns_restore(const IpcNs *ipc, cr_error_t *err)
 		if (make_queue(ipc->msq[i], err) < 0)
 			return cr_error_wrap(err, "SysV message queue key 0x%08x id %d",
 					     (unsigned)ipc->msq[i]->perm->key, ipc->msq[i]->perm->id);
+	for (size_t i = 0; i < ipc->n_sem; i++)
+		if (make_sem(ipc->sem[i], err) < 0)
+			return cr_error_wrap(err, "SysV semaphore set key 0x%08x id %d",
+					     (unsigned)ipc->sem[i]->perm->key, ipc->sem[i]->perm->id);
+	for (size_t i = 0; i < ipc->n_mq; i++)
+		if (make_mq(ipc->mq[i], err) < 0)
+			return cr_error_wrap(err, "POSIX message queue /%s", ipc->mq[i]->name);
 	for (size_t i = 0; i < ipc->n_sysctls; i++)
 		if (write_sysctl(ipc->sysctls[i]->name, ipc->sysctls[i]->value, err) < 0)
 			return -1;

@@ -10,10 +10,22 @@
 #include "os/error.h"
 #include "ns.pb-c.h"
 
-/* Dump: the limits, segments and queues of pid's ipc namespace; refuses,
- * listing them, what cannot come back (semaphore sets, POSIX message
- * queues, attached or locked segments, ...). */
+/* Dump: the limits, segments, queues and semaphore sets of pid's ipc
+ * namespace; refuses, naming it, what cannot come back (a POSIX message
+ * queue someone is notified by, attached or locked segments, ...). */
 int ipcns_dump(struct arena *a, pid_t pid, IpcNs **out, cr_error_t *err);
+
+/* Dump: the number of SysV semaphore sets in cr's own ipc namespace, or
+ * -1 with err set. */
+int ipcns_own_sem_sets(cr_error_t *err);
+
+/* Dump: refuses thread tid of pid if it has a SysV semaphore undo list,
+ * for a process whose ipc namespace holds semaphore sets: the adjustments
+ * it may hold (SEM_UNDO) are shown by no kernel interface, and would be
+ * lost.  The kernel gives a process a list when it uses SEM_UNDO, and
+ * also when it makes a thread (CLONE_SYSVSEM), so a process with threads
+ * is refused too. */
+int ipcns_check_undo(pid_t pid, pid_t tid, cr_error_t *err);
 
 /* Restore: every value makes sense. */
 int ipcns_validate(const IpcNs *ipc, cr_error_t *err);

@@ -454,6 +454,23 @@ static int collect_one(struct dump_ctx *ctx, struct dump_task *t, const struct n
 	return 0;
 }
 
+/* A SEM_UNDO adjustment lives as long as its semaphore set: only a
+ * process whose ipc namespace holds sets can hold one. */
+static int check_sem_undo(const struct dump_ctx *ctx, const struct dump_task *t, cr_error_t *err)
+{
+	uint32_t ipc = ref_of(t->core->ns, SLOT_IPC);
+	int sets;
+
+	if (ipc != 0)
+		sets = (int)((const NsEntry *)ctx->img[CR_IMG_NS].v[ipc - 1])->ipc->n_sem;
+	else if ((sets = ipcns_own_sem_sets(err)) < 0)
+		return cr_error_wrap(err, "pid %d", t->pid);
+	for (size_t i = 0; i < t->n_threads && sets > 0; i++)
+		if (ipcns_check_undo(t->pid, t->threads[i].tid, err) < 0)
+			return -1;
+	return 0;
+}
+
 static int ns_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
 	NsRefs *refs = arena_new(&ctx->arena, NsRefs);
@@ -468,7 +485,7 @@ static int ns_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err
 			*slot_ref(refs, ns_types[i].slot) = id;
 	}
 	t->core->ns = refs;
-	return 0;
+	return check_sem_undo(ctx, t, err);
 }
 
 /* What restore will do must be possible: planned here, while the tree

@@ -422,6 +422,11 @@ last_line() {
 	tail -n 1 "$1" 2>/dev/null
 }
 
+# has_tasks PID N: the process has N threads.
+has_tasks() {
+	[ "$(ls /proc/"$1"/task 2>/dev/null | wc -l)" = "$2" ]
+}
+
 # mentions_number FILE NUMBER: FILE has NUMBER as a whole number.
 mentions_number() {
 	grep -Eq "(^|[^0-9])$2([^0-9]|$)" "$1"
@@ -461,6 +466,40 @@ expect_refused_then_pass() {
 	wl_trigger || return 1
 	wl_expect_pass || return 1
 	wl_await_exit
+}
+
+# ---- python3 programs -----------------------------------------------------------
+
+# py_start SCRIPT READY_FILE: python3 -c SCRIPT DIR, until DIR/READY_FILE;
+# sets PY_DIR, PY_PID, PY_EXE.
+py_start() {
+	local script=$1 ready=$2
+	PY_DIR=$CASE_TMP/py
+	mkdir -p "$PY_DIR"
+	CASE_LOGS+=("$PY_DIR/out")
+	( clean_exec python3 -c "$script" "$PY_DIR" ) </dev/null >"$PY_DIR/out" 2>&1 &
+	PY_PID=$!
+	disown "$PY_PID"
+	track_pid "$PY_PID"
+	if ! wait_until 10 test -e "$PY_DIR/$ready"; then
+		REASON="python3 did not get ready: $(tail -n 3 "$PY_DIR/out")"
+		return 1
+	fi
+	PY_EXE=$(readlink /proc/"$PY_PID"/exe)
+}
+
+# py_roundtrip TOKEN: dump, restore, "go", and the result must be PASS TOKEN.
+py_roundtrip() {
+	local token=$1 img=$CASE_TMP/img result
+	cr_dump dump "$PY_PID" "$img" || return 1
+	cr_run restore restore -D "$img" --detach ||
+		{ REASON="cr restore failed (exit $CR_STATUS): $(last_line "$CR_ERR")"; return 1; }
+	wait_until 10 running_free "$PY_PID" "$PY_EXE" ||
+		{ REASON="restored python3 is not running free: $(describe_pid "$PY_PID")"; return 1; }
+	touch "$PY_DIR/go"
+	wait_until 15 test -e "$PY_DIR/result" || { REASON="no result from python3: $(tail -n 3 "$PY_DIR/out")"; return 1; }
+	result=$(cat "$PY_DIR/result")
+	[ "$result" = "PASS $token" ] || { REASON="python3 reports: $result"; return 1; }
 }
 
 # ---- cases --------------------------------------------------------------------

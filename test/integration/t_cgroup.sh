@@ -55,10 +55,6 @@ cgroup_roundtrip() {
 	cg_cleanup "$root"
 }
 
-has_tasks() {
-	[ "$(ls /proc/"$1"/task 2>/dev/null | wc -l)" = "$2" ]
-}
-
 # A thread moved into a threaded cgroup of its own cannot be put back by
 # cr: the dump refuses it by name and python runs on.
 threaded_refused() {

@@ -133,21 +133,76 @@ unshare_ipc() {
 }
 
 ipcs_of() {
-	nsenter -t "$WL_PID" -i ipcs -m -q
+	nsenter -t "$WL_PID" -i ipcs -m -q -s
 	nsenter -t "$WL_PID" -i cat /proc/sys/kernel/msgmnb
 }
 
 unshare_ipc_objects() {
 	local before after
 	real_start unshare -i sh -c 'ipcmk -M 8192 -p 0640 >/dev/null && ipcmk -M 100 >/dev/null &&
-		ipcmk -Q -p 0600 >/dev/null && echo 65536 > /proc/sys/kernel/msgmnb && exec sleep 1000' || return 1
+		ipcmk -Q -p 0600 >/dev/null && ipcmk -S 3 -p 0660 >/dev/null &&
+		echo 65536 > /proc/sys/kernel/msgmnb && exec sleep 1000' || return 1
 	before=$(ipcs_of)
 	grep -q "^0x.* 640 .* 8192 " <<<"$before" || { REASON="control: no segment in $before"; return 1; }
+	grep -q "^0x.* 660 .* 3 *$" <<<"$before" || { REASON="control: no semaphore set in $before"; return 1; }
 	real_roundtrip || return 1
 	own_namespace ipc || return 1
 	after=$(ipcs_of)
 	[ "$after" = "$before" ] ||
 		{ REASON="ipcs after restore differs: $(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | tr '\n' ' ')"; return 1; }
+}
+
+# python3 (through ctypes) with POSIX message queues: messages of several
+# priorities and a queue it keeps open, in an ipc namespace of its own
+# (the queue comes back with its messages) or in cr's (the queue is the
+# host's; only the fd comes back).  After "go" it receives the messages in
+# priority order, sends and receives one more, and checks its namespace.
+PY_MQUEUE='
+import ctypes, os, sys, time
+d = sys.argv[1]
+libc = ctypes.CDLL(None, use_errno=True)
+def check(ok, what):
+    if not ok: raise SystemExit("%s: errno %d" % (what, ctypes.get_errno()))
+ns_before = os.readlink("/proc/self/ns/ipc")
+if OWN_NS: check(libc.unshare(0x08000000) == 0, "unshare(CLONE_NEWIPC)")
+token = os.urandom(8).hex()
+name = ("/pyq-" + token).encode()
+q = libc.mq_open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NONBLOCK, 0o600, None)
+check(q >= 0, "mq_open")
+sent = [(b"low one " + token.encode(), 2), (b"high " + token.encode(), 7), (b"low two", 2), (b"", 0)]
+for text, prio in sent: check(libc.mq_send(q, text, len(text), prio) == 0, "mq_send")
+ns = os.readlink("/proc/self/ns/ipc")
+with open(d + "/ready.tmp", "w") as f: f.write("%d %s %s\n" % (os.getpid(), token, name.decode()))
+os.rename(d + "/ready.tmp", d + "/ready")
+while not os.path.exists(d + "/go"): time.sleep(0.01)
+bad = []
+buf = ctypes.create_string_buffer(8192)
+prio = ctypes.c_uint(99)
+got = []
+for _ in range(4):
+    n = libc.mq_receive(q, buf, 8192, ctypes.byref(prio))
+    got.append((buf.raw[:n] if n >= 0 else None, prio.value))
+want = [sent[1], sent[0], sent[2], sent[3]]
+if got != want: bad.append("received %r, want %r" % (got, want))
+if libc.mq_send(q, b"after", 5, 1) != 0 or libc.mq_receive(q, buf, 8192, ctypes.byref(prio)) != 5:
+    bad.append("send and receive after the restore: errno %d" % ctypes.get_errno())
+if OWN_NS and os.readlink("/proc/self/ns/ipc") == ns_before: bad.append("back in the host ipc namespace")
+libc.mq_unlink(name)
+res = "PASS %s\n" % token if not bad else "FAIL %s: %s\n" % (token, "; ".join(bad))
+with open(d + "/result.tmp", "w") as f: f.write(res)
+os.rename(d + "/result.tmp", d + "/result")
+'
+
+# python_mqueue own|host
+python_mqueue() {
+	local token name own=False rc
+	[ "$1" = own ] && own=True
+	py_start "OWN_NS = $own$PY_MQUEUE" ready || return 1
+	read -r _ token name < "$PY_DIR/ready"
+	py_roundtrip "$token"
+	rc=$?
+	[ "$1" = own ] || python3 -c 'import ctypes, sys; ctypes.CDLL(None).mq_unlink(sys.argv[1].encode())' "$name"
+	return "$rc"
 }
 
 ipc_outside() {
@@ -170,10 +225,34 @@ refused_thread() {
 		"pid $WL_PID thread $tid: its uts namespace differs from its main thread's: unsupported"
 }
 
-# refused_ipc MODE TEXT: w_ipc in MODE is refused, the error saying TEXT.
+# refused_ipc MODE TEXT...: w_ipc in MODE is refused, the error saying
+# each TEXT.
 refused_ipc() {
 	wl_start w_ipc "$1" || return 1
-	expect_refused_then_pass "$WL_PID" "pid $WL_PID: its ipc namespace: " "$2"
+	shift
+	expect_refused_then_pass "$WL_PID" "pid $WL_PID: its ipc namespace: " "$@"
+}
+
+# A process that used SEM_UNDO holds adjustments no kernel interface shows.
+refused_undo() {
+	wl_start w_ipc undo || return 1
+	expect_refused_then_pass "$WL_PID" "pid $WL_PID: it has a SysV semaphore undo list (it used SEM_UNDO"
+}
+
+# python3 with a thread, in an ipc namespace with a semaphore set: the
+# thread gave it an undo list, which might hold adjustments.
+refused_threads_with_sets() {
+	local pid
+	( clean_exec unshare -i sh -c 'ipcmk -S 1 >/dev/null && exec python3 -c "import threading, time
+threading.Thread(target=time.sleep, args=(1000,)).start()
+time.sleep(1000)"' ) </dev/null >/dev/null 2>&1 &
+	pid=$!
+	disown "$pid"
+	track_pid "$pid"
+	wait_until 10 has_tasks "$pid" 2 || { REASON="python3's thread did not start: $(describe_pid "$pid")"; return 1; }
+	expect_refused "$pid" "$CASE_TMP/img" "it has a SysV semaphore undo list" "holds semaphore sets" || return 1
+	proc_alive "$pid" && [ "$(status_field "$pid" TracerPid)" = 0 ] ||
+		{ REASON="python3 after the refusal: $(describe_pid "$pid")"; return 1; }
 }
 
 # refused WHAT CMD...: the dump of the program fails naming its pid and WHAT;
@@ -233,9 +312,12 @@ run_case refused_net refused "network namespace differs from cr's: unsupported" 
 run_case refused_mnt refused "mount namespace differs from cr's: unsupported" unshare -m sleep 1000
 run_case refused_cgroup refused "cgroup namespace differs from cr's: unsupported" unshare -C sleep 1000
 run_case refused_user refused "user namespace differs from cr's: unsupported" unshare -U sleep 1000
-run_case refused_ipc_semaphores refused "ipc namespace: it holds 1 SysV semaphore set" \
-	unshare -i sh -c 'ipcmk -S 3 >/dev/null && exec sleep 1000'
-run_case refused_ipc_mqueue refused_ipc mqueue "it holds 1 POSIX message queue (/w_ipc)"
+run_case python_mqueue_own_ns python_mqueue own
+run_case python_mqueue_host python_mqueue host
+run_case refused_ipc_notify refused_ipc notify "POSIX message queue /w_ipc.empty: pid" \
+	"asked to be notified of its messages (mq_notify)"
+run_case refused_sem_undo refused_undo
+run_case refused_threads_with_sets refused_threads_with_sets
 run_case refused_ipc_attached refused_ipc attached "is attached by 2 processes: unsupported"
 run_case refused_thread refused_thread
 finish_tests

@@ -94,6 +94,11 @@ struct model {
 	SysvShm sysv_shm, *sysv_shm_ptrs[1];
 	SysvMsq msq, *msq_ptrs[1];
 	SysvMsg msg, *msg_ptrs[1];
+	SysvPerm sem_perm;
+	SysvSem sem, *sem_ptrs[1];
+	uint32_t sem_values[3];
+	PosixMq mq, *mq_ptrs[1];
+	PosixMqMsg mq_msg, *mq_msg_ptrs[2];
 	NsRefs ns_refs;
 };
 
@@ -319,6 +324,34 @@ static void model_ns(struct model *m)
 	m->msq_ptrs[0] = &m->msq;
 	m->ipc_ns.n_msq = 1;
 	m->ipc_ns.msq = m->msq_ptrs;
+	sysv_perm__init(&m->sem_perm);
+	m->sem_perm.id = 131075;
+	m->sem_perm.mode = 0660;
+	sysv_sem__init(&m->sem);
+	m->sem.perm = &m->sem_perm;
+	m->sem_values[0] = 0;
+	m->sem_values[1] = 5;
+	m->sem_values[2] = 32767;
+	m->sem.n_values = 3;
+	m->sem.values = m->sem_values;
+	m->sem_ptrs[0] = &m->sem;
+	m->ipc_ns.n_sem = 1;
+	m->ipc_ns.sem = m->sem_ptrs;
+	posix_mq_msg__init(&m->mq_msg);
+	m->mq_msg.prio = 9;
+	m->mq_msg.text.data = (uint8_t *)"posix";
+	m->mq_msg.text.len = 5;
+	m->mq_msg_ptrs[0] = m->mq_msg_ptrs[1] = &m->mq_msg;
+	posix_mq__init(&m->mq);
+	m->mq.name = "queue";
+	m->mq.mode = 0640;
+	m->mq.maxmsg = 10;
+	m->mq.msgsize = 64;
+	m->mq.n_messages = 2;
+	m->mq.messages = m->mq_msg_ptrs;
+	m->mq_ptrs[0] = &m->mq;
+	m->ipc_ns.n_mq = 1;
+	m->ipc_ns.mq = m->mq_ptrs;
 	m->ns[2].kind = NS_KIND__NS_IPC;
 	m->ns[2].ipc = &m->ipc_ns;
 	ns_refs__init(&m->ns_refs);
@@ -747,6 +780,13 @@ static void test_fds_refused(void **state)
 	expect_files_refused(f, name, "an fd names file 0");
 	f->m->files[1].kind = (FileKind)99;
 	expect_files_refused(f, "files.img", "a file has an unknown kind");
+	f->m->files[1].kind = FILE_KIND__FILE_MQUEUE;
+	f->m->files[1].path = "/../queue";
+	expect_files_refused(f, "files.img", "a POSIX message queue's name has a slash");
+	f->m->files[1].kind = FILE_KIND__FILE_MQUEUE;
+	f->m->files[1].path = "/queue";
+	f->m->files[1].flags = O_RDWR | O_APPEND;
+	expect_files_refused(f, "files.img", "a POSIX message queue has flags it cannot have");
 }
 
 static void test_threads_refused(void **state)
@@ -1350,6 +1390,27 @@ static void test_restore_refuses_bad_ns(void **state)
 	expect_model_refused(f, "ns.img", "a message has type 0");
 	f->m->msq.qbytes = 3;
 	expect_model_refused(f, "ns.img", "the messages overflow their queue");
+	f->m->sem_values[1] = 32768;
+	expect_model_refused(f, "ns.img", "a semaphore's value is above SEMVMX");
+	f->m->sem.n_values = 0;
+	expect_model_refused(f, "ns.img", "a semaphore set is empty");
+	f->m->sem_perm.mode = 02660;
+	expect_model_refused(f, "ns.img", "a semaphore set's mode has more than permission bits");
+	f->m->mq.name = "../etc";
+	expect_model_refused(f, "ns.img", "a POSIX queue's name has a slash");
+	f->m->mq.name = "";
+	expect_model_refused(f, "ns.img", "a POSIX queue has no name");
+	f->m->mq.maxmsg = 0;
+	expect_model_refused(f, "ns.img", "a POSIX queue holds no message");
+	f->m->mq.msgsize = 17u << 20;
+	expect_model_refused(f, "ns.img", "a POSIX queue's messages are above the kernel's bound");
+	f->m->mq.maxmsg = 1;
+	expect_model_refused(f, "ns.img", "a POSIX queue holds more messages than its size");
+	f->m->mq_msg.text.data = big;
+	f->m->mq_msg.text.len = 65;
+	expect_model_refused(f, "ns.img", "a POSIX message is longer than its queue's messages");
+	f->m->mq_msg.prio = 32768;
+	expect_model_refused(f, "ns.img", "a POSIX message's priority is above MQ_PRIO_MAX");
 	f->m->ns_refs.uts = 4;
 	expect_model_refused(f, task_img(name, CR_IMG_CORE, f->m), "a process names a namespace ns.img lacks");
 	f->m->ns_refs.ipc = 1;
