@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -123,18 +124,44 @@ static int add_children(struct dump_ctx *ctx, size_t idx, bool *changed, cr_erro
 	return 0;
 }
 
+/* A child that exited between being listed and being seized: its parent
+ * is frozen by then, so nothing replaces it.  It is a zombie now, dumped
+ * as one, or was reaped already (its parent ignores SIGCHLD) and is left
+ * out, as if the freeze had come a moment later. */
+static int child_went_away(struct dump_task *t, cr_error_t *err)
+{
+	cr_error_t why = NULL;
+	char state;
+
+	if (task_state(t->pid, &state, &why) < 0) {
+		cr_error_release(&why);
+		if (kill(t->pid, 0) == 0 || errno != ESRCH)
+			return -1;
+		cr_error_release(err);
+		t->vanished = true;
+		pr_debug("pid %d exited and was reaped during the freeze: left out", t->pid);
+		return 0;
+	}
+	if (state != 'Z')
+		return -1;
+	cr_error_release(err);
+	t->zombie = true;
+	pr_debug("pid %d exited during the freeze: dumped as a zombie", t->pid);
+	return 0;
+}
+
 static int freeze_one(struct dump_ctx *ctx, size_t idx, bool *changed, cr_error_t *err)
 {
 	struct dump_task *t = &ctx->tasks[idx];
 	char state;
 
-	if (t->zombie)
+	if (t->zombie || t->vanished)
 		return 0;
 	if (cr_should_stop())
 		return cr_error(err, EINTR, "interrupted");
 	if (t->n_threads == 0) {
 		if (task_state(t->pid, &state, err) < 0)
-			return -1;
+			return idx > 0 ? child_went_away(t, err) : -1;
 		if (state == 'Z') {
 			if (idx == 0)
 				return cr_error(err, 0, "pid %d is a zombie: there is nothing to dump", t->pid);
@@ -143,7 +170,7 @@ static int freeze_one(struct dump_ctx *ctx, size_t idx, bool *changed, cr_error_
 		}
 	}
 	if (freeze_threads(t, changed, err) < 0)
-		return -1;
+		return idx > 0 && t->n_threads == 0 ? child_went_away(t, err) : -1;
 	return add_children(ctx, idx, changed, err);
 }
 
@@ -162,6 +189,20 @@ static void order_threads(struct dump_task *t)
 	t->inj = t->n_threads ? &t->threads[0].inj : NULL;
 }
 
+static void drop_vanished(struct dump_ctx *ctx)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		if (ctx->tasks[i].vanished) {
+			free(ctx->tasks[i].threads);
+			continue;
+		}
+		ctx->tasks[kept++] = ctx->tasks[i];
+	}
+	ctx->n_tasks = kept;
+}
+
 int freeze_tree(struct dump_ctx *ctx, pid_t root, cr_error_t *err)
 {
 	bool changed = true;
@@ -173,6 +214,7 @@ int freeze_tree(struct dump_ctx *ctx, pid_t root, cr_error_t *err)
 			if (freeze_one(ctx, i, &changed, err) < 0)
 				return cr_error_wrap(err, "freeze pid %d", ctx->tasks[i].pid);
 	}
+	drop_vanished(ctx);
 	for (size_t i = 0; i < ctx->n_tasks; i++)
 		order_threads(&ctx->tasks[i]);
 	return 0;

@@ -46,6 +46,7 @@ struct dump_task {
 	pid_t pid;
 	pid_t ppid;                    /* parent in the tree, 0 for the root */
 	bool zombie;
+	bool vanished;                 /* exited and reaped during the freeze: left out */
 	bool was_stopped;              /* in a group stop when seized */
 	struct proc_status status;
 	struct proc_stat stat;

@@ -83,7 +83,64 @@ tail_released() {
 	kill "$pid"
 }
 
+# A process that forks short-lived children all the time: children exit
+# between being found and being seized.  Every one of 30 dumps
+# --leave-running must succeed; then a dump and restore, after which the
+# loop's counter goes on from where it was (a new shell would start at 1).
+# "sh": dash running /bin/true (children become zombies while their parent
+# is frozen); "python": python3 ignoring SIGCHLD (children are reaped by
+# the kernel at once, and vanish).
+FORK_LOOP_SH='n=0; while :; do /bin/true; n=$((n+1)); echo $n > "$1/count.tmp"; mv "$1/count.tmp" "$1/count"; done'
+FORK_LOOP_PY='
+import os, signal, sys
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+n = 0
+while True:
+    if os.fork() == 0: os._exit(0)
+    n += 1
+    with open(sys.argv[1] + "/count.tmp", "w") as f: f.write("%d\n" % n)
+    os.rename(sys.argv[1] + "/count.tmp", sys.argv[1] + "/count")
+'
+
+count_of() {
+	cat "$CASE_TMP/count" 2>/dev/null || echo 0
+}
+
+counting_past() {
+	[ "$(count_of)" -gt "$1" ]
+}
+
+forking_target() {
+	local img=$CASE_TMP/img pid i at
+	if [ "$1" = sh ]; then
+		( clean_exec sh -c "$FORK_LOOP_SH" sh "$CASE_TMP" ) </dev/null >/dev/null 2>&1 &
+	else
+		( clean_exec python3 -c "$FORK_LOOP_PY" "$CASE_TMP" ) </dev/null >/dev/null 2>&1 &
+	fi
+	pid=$!
+	disown "$pid"
+	track_pid "$pid"
+	wait_until 10 counting_past 10 || { REASON="the $1 loop does not count: $(describe_pid "$pid")"; return 1; }
+	for i in $(seq 30); do
+		rm -rf "$img"
+		cr_run "dump-$i" dump "$pid" -D "$img" --leave-running ||
+			{ REASON="dump $i of 30 failed: $(last_line "$CR_ERR")"; return 1; }
+		at=$(count_of)
+		wait_until 5 counting_past "$at" || { REASON="after dump $i the loop stopped at $at: $(describe_pid "$pid")"; return 1; }
+	done
+	rm -rf "$img"
+	WL_PID=$pid WL_NAME=$1 WL_EXE=$(readlink /proc/"$pid"/exe)
+	cr_dump dump "$pid" "$img" || return 1
+	at=$(count_of)
+	cr_restore_detached restore "$img" || return 1
+	wait_until 5 counting_past "$at" || { REASON="the restored loop does not go on from $at: count $(count_of)"; return 1; }
+	[ "$(count_of)" -ge "$at" ] || { REASON="the restored loop started again: count $(count_of), was $at"; return 1; }
+	kill -KILL "$pid"
+}
+
 run_case leave_running_then_restore leave_running
+run_case forking_sh forking_target sh
+run_case forking_python forking_target python
 for which in nanosleep clock_nanosleep poll_inf poll_timeout pause futex; do
 	run_case "blocked_$which" blocked_released "$which"
 done
