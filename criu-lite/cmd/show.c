@@ -139,8 +139,10 @@ static int list_images(struct show_dump *d, int dirfd, cr_error_t *err)
 	}
 	if (errno != 0)
 		return cr_error(err, errno, "read directory %s", d->dir);
-	qsort(d->images, d->n_images, sizeof(*d->images), image_cmp);
-	qsort(d->unknown, d->n_unknown, sizeof(*d->unknown), str_cmp);
+	if (d->n_images > 1)   /* qsort must not be given NULL, even for nothing */
+		qsort(d->images, d->n_images, sizeof(*d->images), image_cmp);
+	if (d->n_unknown > 1)
+		qsort(d->unknown, d->n_unknown, sizeof(*d->unknown), str_cmp);
 	return 0;
 }
 

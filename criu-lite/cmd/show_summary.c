@@ -283,9 +283,11 @@ static void tree_init(struct tree *t)
 		t->by_ppid[i] = i;
 		t->pids[i] = entry_pid(tree_entry(t, i));
 	}
-	qsort(t->pids, n, sizeof(*t->pids), u32_cmp);
+	if (n > 1)
+		qsort(t->pids, n, sizeof(*t->pids), u32_cmp);
 	sort_ps = t->ps;
-	qsort(t->by_ppid, n, sizeof(*t->by_ppid), ppid_cmp);
+	if (n > 1)
+		qsort(t->by_ppid, n, sizeof(*t->by_ppid), ppid_cmp);
 }
 
 static void print_tree(FILE *out, const struct show_dump *d)
@@ -497,7 +499,8 @@ static void page_ranges_init(struct page_ranges *pr, const struct show_image *pm
 			pr->longest_pages = p->nr_pages;
 	}
 	pr->n = pm->n_msgs;
-	qsort(pr->r, pr->n, sizeof(*pr->r), range_cmp);
+	if (pr->n > 1)
+		qsort(pr->r, pr->n, sizeof(*pr->r), range_cmp);
 }
 
 /* Dumped pages inside v: ranges that start at most the longest range's

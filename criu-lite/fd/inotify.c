@@ -205,7 +205,8 @@ static int inotify_dump(struct dump_ctx *ctx, struct dump_task *t, const struct 
 	     l = proc_fdinfo_next(p->fdinfo, "inotify wd", l))
 		if (add_watch_entry(ctx, e, l, err) < 0)
 			return -1;
-	qsort(e->watches, e->n_watches, sizeof(*e->watches), by_wd);
+	if (e->n_watches > 1)
+		qsort(e->watches, e->n_watches, sizeof(*e->watches), by_wd);
 	warn_unread(t->pid, p->fd);
 	fe->inotify = e;
 	return 0;

@@ -28,7 +28,8 @@ int kcmp_find_shared(pid_t *pids, size_t n, int type, pid_t *a, pid_t *b, cr_err
 {
 	kcmp_type = type;
 	kcmp_errno = 0;
-	qsort(pids, n, sizeof(*pids), by_object);
+	if (n > 1)
+		qsort(pids, n, sizeof(*pids), by_object);
 	if (kcmp_errno != 0)
 		return cr_error(err, kcmp_errno, "kcmp");
 	for (size_t i = 1; i < n; i++) {

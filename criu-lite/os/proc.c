@@ -1432,7 +1432,8 @@ static int list_numeric(DIR *d, const char *path, int ignore_fd, int **out, size
 	}
 	if (errno != 0)
 		return cr_error(err, errno, "readdir %s", path);
-	qsort(arr, count, sizeof(*arr), cmp_int);
+	if (count > 1)
+		qsort(arr, count, sizeof(*arr), cmp_int);
 	*out = steal_pointer(&arr);
 	*n = count;
 	return 0;
