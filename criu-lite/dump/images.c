@@ -100,7 +100,10 @@ static int write_inventory(struct dump_ctx *ctx, cr_error_t *err)
 	struct utsname u;
 	struct timespec now;
 	uint32_t *pids = arena_array(&ctx->arena, uint32_t, ctx->n_tasks);
+	char boot_id[PROC_BOOT_ID_LEN + 1];
 
+	if (proc_read_boot_id(boot_id, err) < 0)
+		return -1;
 	uname(&u);
 	clock_gettime(CLOCK_REALTIME, &now);
 	for (size_t i = 0; i < ctx->n_tasks; i++)
@@ -119,6 +122,7 @@ static int write_inventory(struct dump_ctx *ctx, cr_error_t *err)
 	inv.xstate_size = (uint32_t)ctx->tasks[0].core->threads[0]->xstate.len;
 	inv.task_pids = pids;
 	inv.cr_version = "0.1";
+	inv.boot_id = boot_id;
 	/* Every other image is durable before the inventory vouches for it. */
 	if (cr_img_sync_dir(ctx->dirfd, err) < 0 || img_store(ctx->dirfd, CR_IMG_INVENTORY, 0, &msg, 1, err) < 0)
 		return -1;

@@ -15,6 +15,7 @@
  * closed with the stash, before the process runs: readers then see the data
  * and then end-of-file, as before. */
 #include "fd/fdkind.h"
+#include "fd/reopen.h"
 #include "fd/fdshare.h"
 #include "os/log.h"
 #include "os/util.h"
@@ -226,20 +227,25 @@ static struct fd_anchor *create_pipe(const struct restore_ctx *ctx, const struct
 	return fd_anchor_add(t, first->id, fds, err);
 }
 
-/* The FIFO, opened for reading and writing (which never blocks). */
+/* The FIFO, opened for reading and writing (which never blocks), as the
+ * process would (fd/reopen.h); on the boot of the dump, the same inode. */
 static struct fd_anchor *open_fifo(const struct restore_ctx *ctx, const struct restore_task *t,
 				   const FileEntry *first, cr_error_t *err)
 {
-	int fds[2] = { open(first->path, O_RDWR | O_NONBLOCK | O_CLOEXEC), -1 };
+	bool as_cr;
+	int fds[2] = { reopen_path(t, first->path, O_RDWR | O_NONBLOCK, &as_cr, err), -1 };
 	struct stat st;
 	int queued = 0;
 
 	if (fds[0] < 0) {
-		cr_error(err, errno, "open FIFO %s", first->path);
+		cr_error_wrap(err, "FIFO");
 		return NULL;
 	}
 	if (fstat(fds[0], &st) < 0 || !S_ISFIFO(st.st_mode))
 		cr_error(err, 0, "%s is no longer a FIFO", first->path);
+	else if (ctx->same_boot && first->pipe->ino != 0 && st.st_ino != first->pipe->ino)
+		cr_error(err, 0, "%s is another FIFO than at dump (inode %llu, was %llu): refused", first->path,
+			 (unsigned long long)st.st_ino, (unsigned long long)first->pipe->ino);
 	else if (ioctl(fds[0], FIONREAD, &queued) < 0 || queued != 0)
 		cr_error(err, 0, "FIFO %s already holds %d bytes: another process has it open", first->path, queued);
 	else if (pipe_packets(ctx, first) && fcntl(fds[0], F_SETFL, O_NONBLOCK | O_DIRECT) < 0)

@@ -2,6 +2,7 @@
  * shell job runs on. */
 #include "fd/reg.h"
 #include "fd/fdkind.h"
+#include "fd/reopen.h"
 #include "os/log.h"
 #include "os/proc.h"
 #include "os/util.h"
@@ -35,26 +36,67 @@ static bool reg_match(const struct fd_probe *p)
 	return stat(p->link, &now) == 0 && now.st_ino == p->st.st_ino && now.st_dev == p->st.st_dev;
 }
 
+void reg_identity(FileEntry *fe, const struct stat *st)
+{
+	fe->has_mode = fe->has_dev = fe->has_ino = fe->has_uid = fe->has_gid = true;
+	fe->mode = st->st_mode;
+	fe->dev = st->st_dev;
+	fe->ino = st->st_ino;
+	fe->uid = st->st_uid;
+	fe->gid = st->st_gid;
+}
+
 static int reg_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
 		    cr_error_t *err)
 {
 	(void)ctx, (void)t, (void)err;
-	fe->has_size = fe->has_mode = true;
+	fe->has_size = true;
 	fe->size = S_ISREG(p->st.st_mode) ? (uint64_t)p->st.st_size : 0;
-	fe->mode = p->st.st_mode;
+	reg_identity(fe, &p->st);
 	return 0;
 }
 
-int reg_open(const FileEntry *fe, bool strict, cr_error_t *err)
+/* The same inode only means the same file on the same boot and device:
+ * elsewhere (another machine, a file system mounted anew) the type, mode
+ * and owner must match.  A file opened as cr, which the process's own
+ * credentials may not open, must also have the dumped size and mtime
+ * where the inode cannot vouch for it. */
+static int check_identity(const struct restore_ctx *ctx, const FileEntry *fe, const struct stat *st, bool exact,
+			  cr_error_t *err)
+{
+	if (fe->has_ino && fe->has_dev && ctx->same_boot && st->st_dev == fe->dev) {
+		if (st->st_ino != fe->ino)
+			return cr_error(err, 0, "%s is another file than at dump (inode %llu, was %llu): refused",
+					fe->path, (unsigned long long)st->st_ino, (unsigned long long)fe->ino);
+		return 0;
+	}
+	if (fe->has_mode && st->st_mode != fe->mode)
+		return cr_error(err, 0, "%s has mode 0%o, was 0%o at dump: refused", fe->path, st->st_mode, fe->mode);
+	if (fe->has_uid && fe->has_gid && (st->st_uid != fe->uid || st->st_gid != fe->gid))
+		return cr_error(err, 0, "%s is owned by %u:%u, was %u:%u at dump: refused", fe->path, st->st_uid,
+				st->st_gid, fe->uid, fe->gid);
+	if (exact && S_ISREG(st->st_mode) && fe->has_mtime_ns &&
+	    ((uint64_t)st->st_size != fe->size || timespec_ns(&st->st_mtim) != fe->mtime_ns))
+		return cr_error(err, 0, "%s changed since the dump, and the process's credentials may not open it: "
+				"refused", fe->path);
+	return 0;
+}
+
+int reg_open(const struct restore_ctx *ctx, const struct restore_task *t, const FileEntry *fe, bool strict,
+	     cr_error_t *err)
 {
 	int flags = (int)fe->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC);
-	cleanup_close int fd = open(fe->path, flags | O_CLOEXEC | O_NOCTTY);
+	cleanup_close int fd = -1;
 	struct stat st;
+	bool as_cr;
 
+	fd = reopen_path(t, fe->path, flags, &as_cr, err);
 	if (fd < 0)
-		return cr_error(err, errno, "open %s", fe->path);
+		return -1;
 	if (fstat(fd, &st) < 0)
 		return cr_error(err, errno, "stat %s", fe->path);
+	if (check_identity(ctx, fe, &st, as_cr, err) < 0)
+		return -1;
 	if (strict && ((uint64_t)st.st_size != fe->size || (fe->has_mtime_ns && timespec_ns(&st.st_mtim) != fe->mtime_ns)))
 		return cr_error(err, 0, "%s changed since the dump (size %lld, was %llu); restore needs "
 				"the same file", fe->path, (long long)st.st_size, (unsigned long long)fe->size);
@@ -69,8 +111,7 @@ int reg_open(const FileEntry *fe, bool strict, cr_error_t *err)
 static int reg_kind_open(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe,
 			 cr_error_t *err)
 {
-	(void)ctx, (void)t;
-	return reg_open(fe, false, err);
+	return reg_open(ctx, t, fe, false, err);
 }
 
 const struct fd_kind fdkind_reg = {
@@ -97,13 +138,14 @@ static int chr_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_p
 
 static int chr_open(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe, cr_error_t *err)
 {
-	cleanup_close int fd = open(fe->path, ((int)fe->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC |
-				    O_NOCTTY);
+	cleanup_close int fd = -1;
 	struct stat st;
+	bool as_cr;
 
-	(void)ctx, (void)t;
+	(void)ctx;
+	fd = reopen_path(t, fe->path, (int)fe->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC), &as_cr, err);
 	if (fd < 0)
-		return cr_error(err, errno, "open %s", fe->path);
+		return -1;
 	if (fstat(fd, &st) < 0)
 		return cr_error(err, errno, "stat %s", fe->path);
 	if (!S_ISCHR(st.st_mode) || (fe->has_rdev && st.st_rdev != fe->rdev))

@@ -7,11 +7,20 @@
 #include <sys/stat.h>
 
 #include "os/error.h"
+#include "state/task.h"
 #include "files.pb-c.h"
 
-/* Opens the regular file fe names with its flags and offset; when strict,
- * it must be the file that was dumped (same size and mtime), as a mapped
- * or executed file must.  Returns the fd. */
-int reg_open(const FileEntry *fe, bool strict, cr_error_t *err);
+/* Dump: what identifies the file st describes (mode, owner, device and
+ * inode), into fe. */
+void reg_identity(FileEntry *fe, const struct stat *st);
+
+/* Restore: opens the regular file or directory fe names, with its flags
+ * and offset, as process t would (fd/reopen.h), and checks it is the file
+ * that was dumped: on the boot of the dump and the same device, the same
+ * inode; otherwise the same type, mode and owner.  When strict, as a
+ * mapped or executed file must be, also the same size and mtime.
+ * Returns the fd. */
+int reg_open(const struct restore_ctx *ctx, const struct restore_task *t, const FileEntry *fe, bool strict,
+	     cr_error_t *err);
 
 #endif

@@ -111,6 +111,18 @@ static int load_tasks(struct restore_ctx *ctx, cr_error_t *err)
 	return 0;
 }
 
+/* Whether this is the boot the dump was made on: only then do a file's
+ * device and inode numbers still name the same file. */
+static int same_boot(struct restore_ctx *ctx, cr_error_t *err)
+{
+	char now[PROC_BOOT_ID_LEN + 1];
+
+	if (proc_read_boot_id(now, err) < 0)
+		return -1;
+	ctx->same_boot = ctx->inv->boot_id != NULL && strcmp(ctx->inv->boot_id, now) == 0;
+	return 0;
+}
+
 int restore_load(struct restore_run *run, cr_error_t *err)
 {
 	struct restore_ctx *ctx = &run->ctx;
@@ -118,7 +130,8 @@ int restore_load(struct restore_run *run, cr_error_t *err)
 	if (img_load(ctx->dirfd, CR_IMG_INVENTORY, 0, &ctx->img[CR_IMG_INVENTORY], err) < 0)
 		return cr_error_wrap(err, "%s holds no complete dump", ctx->opts->dir);
 	ctx->inv = (const InventoryEntry *)ctx->img[CR_IMG_INVENTORY].v[0];
-	if (check_inventory(ctx->inv, err) < 0 || verify_all(ctx->dirfd, ctx->inv, err) < 0 ||
+	if (check_inventory(ctx->inv, err) < 0 || same_boot(ctx, err) < 0 ||
+	    verify_all(ctx->dirfd, ctx->inv, err) < 0 ||
 	    load_kinds(ctx->dirfd, false, 0, ctx->img, err) < 0 || bind_files(ctx, err) < 0 ||
 	    tree_build(run, err) < 0)
 		return -1;

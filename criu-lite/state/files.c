@@ -62,10 +62,10 @@ uint32_t files_add_mapped(struct dump_ctx *ctx, const char *path, uint32_t flags
 	fe->kind = FILE_KIND__FILE_REG;
 	fe->path = arena_strdup(&ctx->arena, path);
 	fe->flags = flags;
-	fe->has_size = fe->has_mtime_ns = fe->has_mode = true;
+	fe->has_size = fe->has_mtime_ns = true;
 	fe->size = (uint64_t)st->st_size;
 	fe->mtime_ns = timespec_ns(&st->st_mtim);
-	fe->mode = st->st_mode;
+	reg_identity(fe, st);
 	return file_table_add(ctx, fe);
 }
 
@@ -387,9 +387,10 @@ int files_stash_fd(const struct restore_task *t, int fd, cr_error_t *err)
 	return moved;
 }
 
-int files_open_mapped(const FileEntry *fe, int slot, cr_error_t *err)
+int files_open_mapped(const struct restore_ctx *ctx, const struct restore_task *t, const FileEntry *fe, int slot,
+		      cr_error_t *err)
 {
-	int fd = reg_open(fe, !(fe->flags & O_ACCMODE), err);
+	int fd = reg_open(ctx, t, fe, !(fe->flags & O_ACCMODE), err);
 
 	if (fd < 0)
 		return -1;

@@ -20,7 +20,8 @@ const FileEntry *restore_file(const struct restore_ctx *ctx, uint32_t id);
 
 /* Restore, in the child: opens the file a mapping (or the exe) needs,
  * checked to be the dumped one, at fd slot (close-on-exec). */
-int files_open_mapped(const FileEntry *fe, int slot, cr_error_t *err);
+int files_open_mapped(const struct restore_ctx *ctx, const struct restore_task *t, const FileEntry *fe, int slot,
+		      cr_error_t *err);
 
 /* Restore, in the child: moves fd (closing it) above every dumped and
  * reserved fd, where installing the dumped fds cannot overwrite it, and

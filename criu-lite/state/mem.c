@@ -547,7 +547,7 @@ static int mem_setup(struct restore_ctx *ctx, struct restore_task *t, cr_error_t
 
 		if (t->vma_fd[i] < 0 || fcntl(t->vma_fd[i], F_GETFD) >= 0)
 			continue;   /* none, or already open for an earlier VMA */
-		if (files_open_mapped(restore_file(ctx, e->file_id), t->vma_fd[i], err) < 0)
+		if (files_open_mapped(ctx, t, restore_file(ctx, e->file_id), t->vma_fd[i], err) < 0)
 			return cr_error_wrap(err, "mapping 0x%lx-0x%lx", (unsigned long)e->start,
 					     (unsigned long)e->end);
 	}

@@ -93,7 +93,7 @@ static int mmlayout_setup(struct restore_ctx *ctx, struct restore_task *t, cr_er
 {
 	const FileEntry *exe = restore_file(ctx, t->mm->exe_file_id);
 
-	if (exe != NULL && files_open_mapped(exe, t->reserved_base + RESERVED_EXE, err) < 0)
+	if (exe != NULL && files_open_mapped(ctx, t, exe, t->reserved_base + RESERVED_EXE, err) < 0)
 		return cr_error_wrap(err, "executable");
 	return 0;
 }

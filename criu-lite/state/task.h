@@ -164,6 +164,7 @@ struct restore_ctx {
 	 * pstree, files); files is a typed view of CR_IMG_FILES. */
 	struct img_msgs img[CR_IMG_N];
 	const InventoryEntry *inv;
+	bool same_boot;                /* the dump was made on this boot (inventory's boot_id) */
 	FileEntry **files;             /* indexed by id (ids are 1..n_files) */
 	size_t n_files;
 	struct restore_task *tasks;    /* parents before children; [0] is the root */

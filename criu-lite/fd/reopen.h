@@ -1,0 +1,17 @@
+/* Reopening a file by its dumped path at restore, as the process that
+ * will hold it: with its file-system credentials (os/fscreds.h) and never
+ * through a symbolic link, since /proc showed the dump a path without
+ * any.  A file the process's credentials may no longer open (a daemon
+ * that opened its log as root and then dropped privileges) is opened as
+ * cr, and *as_cr tells the caller to insist on the file's identity. */
+#ifndef CR_FD_REOPEN_H
+#define CR_FD_REOPEN_H
+
+#include <stdbool.h>
+
+#include "os/error.h"
+#include "state/task.h"
+
+int reopen_path(const struct restore_task *t, const char *path, int flags, bool *as_cr, cr_error_t *err);
+
+#endif
