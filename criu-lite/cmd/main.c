@@ -2,6 +2,7 @@
 #include "os/caps.h"
 #include "cmd/commands.h"
 #include "dump/dump.h"
+#include "img/dir.h"
 #include "os/error.h"
 #include "os/log.h"
 #include "restore/restore.h"
@@ -119,19 +120,36 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 	return 0;
 }
 
-static int open_log(const struct cli *cli, const char *default_name)
+/* The log: the file given with -o (the user's choice, opened as given), or
+ * default_name in the image directory, made afresh there without following
+ * anything planted in its place.  The image directory must open (an error);
+ * the log need not (a warning). */
+static int open_log(const struct cli *cli, bool create_dir, const char *default_name, cr_error_t *err)
 {
-	char path[PATH_MAX];
+	cr_error_t log_err = NULL;
+	int dirfd = img_dir_open(cli->dir, create_dir, err);
+	int ret;
 
-	if (cli->log_file != NULL)
-		snprintf(path, sizeof(path), "%s", cli->log_file);
-	else
-		snprintf(path, sizeof(path), "%s/%s", cli->dir, default_name);
-	if (cr_log_open_file(path) < 0) {
-		fprintf(stderr, "cr: warning: cannot write log file %s\n", path);
+	if (dirfd < 0)
 		return -1;
-	}
+	if (cli->log_file != NULL)
+		ret = cr_log_open_file(cli->log_file);
+	else
+		ret = cr_log_open_fd(img_dir_replace(dirfd, default_name, &log_err));
+	close(dirfd);
+	if (ret < 0)
+		fprintf(stderr, "cr: warning: cannot write log file %s%s%s\n",
+			cli->log_file != NULL ? cli->log_file : default_name, log_err ? ": " : "",
+			log_err ? log_err->msg : "");
+	cr_error_release(&log_err);
 	return 0;
+}
+
+static int report(cr_error_t *err)
+{
+	cr_error_report(*err);
+	cr_error_release(err);
+	return 1;
 }
 
 struct dump_job {
@@ -155,6 +173,7 @@ static int dump_work(void *arg)
 static int run_dump(struct cli *cli)
 {
 	struct dump_job job;
+	cr_error_t err = NULL;
 	char *end;
 	long pid;
 
@@ -166,8 +185,10 @@ static int run_dump(struct cli *cli)
 	if (*end != '\0' || pid <= 0 || pid > INT_MAX)
 		return usage_error("'%s' is not a pid", cli->pid_arg);
 	cli->dump.dir = cli->dir;
-	mkdir(cli->dir, 0700);   /* for the log; cr_dump checks the directory */
-	open_log(cli, "dump.log");
+	if (open_log(cli, true, "dump.log", &err) < 0) {
+		cr_error_wrap(&err, "dump of pid %ld refused (the process is left untouched)", pid);
+		return report(&err);
+	}
 	job.pid = (pid_t)pid;
 	job.opts = &cli->dump;
 	return supervise(dump_work, &job);
@@ -187,12 +208,12 @@ static int run_restore(struct cli *cli)
 		return 2;
 	}
 	cli->restore.dir = cli->dir;
-	open_log(cli, "restore.log");
-	if (cr_restore(&cli->restore, backend, &status, &err) < 0) {
-		cr_error_report(err);
-		cr_error_release(&err);
-		return 1;
+	if (open_log(cli, false, "restore.log", &err) < 0) {
+		cr_error_wrap(&err, "restore refused");
+		return report(&err);
 	}
+	if (cr_restore(&cli->restore, backend, &status, &err) < 0)
+		return report(&err);
 	return status;
 }
 

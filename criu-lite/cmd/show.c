@@ -7,6 +7,7 @@
  * that do not add up are reported by name on stderr, and make the exit
  * status 1; everything that could be decoded is still shown. */
 #include "cmd/commands.h"
+#include "img/dir.h"
 #include "img/image.h"
 #include "cmd/json.h"
 #include "img/pages.h"
@@ -319,10 +320,10 @@ static void check_sizes(struct show_dump *d)
 
 static int load_dump(struct show_dump *d, cr_error_t *err)
 {
-	cleanup_close int dirfd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cleanup_close int dirfd = img_dir_open(d->dir, false, err);
 
 	if (dirfd < 0)
-		return cr_error(err, errno, "open image directory %s", d->dir);
+		return -1;
 	if (list_images(d, dirfd, err) < 0)
 		return -1;
 	for (size_t i = 0; i < d->n_images; i++)

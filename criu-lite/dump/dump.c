@@ -3,6 +3,7 @@
  * removes what it wrote and lets every task go as it was. */
 #include "dump/dump.h"
 #include "dump/steps.h"
+#include "img/dir.h"
 #include "os/supervise.h"
 #include "os/log.h"
 #include "state/state.h"
@@ -74,11 +75,13 @@ int cr_dump(pid_t pid, const struct dump_opts *opts, cr_error_t *err)
 	if (check_root(pid, err) < 0 || (ctx.dirfd = open_image_dir(opts->dir, err)) < 0)
 		goto out;
 	pr_debug("dump of pid %d starts", pid);
+	img_dir_journal_begin();
 	if (dump_tree(&ctx, pid, err) < 0) {
-		remove_partial_images(ctx.dirfd);
+		img_dir_journal_undo();   /* the files this dump created, and no other */
 		release_tree(&ctx);
 		goto out;
 	}
+	img_dir_journal_end();
 	finish(&ctx);
 	pr_info("dumped %zu processes of the tree of pid %d into %s", ctx.n_tasks, pid, opts->dir);
 	ret = 0;

@@ -5,13 +5,13 @@
  * those the kinds fill in), and last the inventory, once everything else
  * is durable. */
 #include "dump/steps.h"
+#include "img/dir.h"
 #include "img/image.h"
 #include "os/progress.h"
 #include "os/regs.h"
 #include "os/util.h"
 #include "state/state.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -23,35 +23,17 @@
 int open_image_dir(const char *dir, cr_error_t *err)
 {
 	char inventory[IMG_NAME_MAX];
-	int fd;
+	struct stat st;
+	int fd = img_dir_open(dir, true, err);
 
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return cr_error(err, errno, "create image directory %s", dir);
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return cr_error(err, errno, "open image directory %s", dir);
-	if (faccessat(fd, img_name(inventory, CR_IMG_INVENTORY, 0), F_OK, 0) == 0) {
+		return -1;
+	if (fstatat(fd, img_name(inventory, CR_IMG_INVENTORY, 0), &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		close(fd);
 		return cr_error(err, EEXIST, "%s already holds a dump (%s); use an empty directory", dir,
 				inventory);
 	}
 	return fd;
-}
-
-void remove_partial_images(int dirfd)
-{
-	DIR *d = fdopendir(dup(dirfd));
-	struct dirent *de;
-
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		size_t len = strlen(de->d_name);
-
-		if (len > 4 && strcmp(de->d_name + len - 4, ".img") == 0)
-			unlinkat(dirfd, de->d_name, 0);
-	}
-	closedir(d);
 }
 
 static uint32_t *copy_ids(struct dump_ctx *ctx, const pid_t *ids, size_t n)

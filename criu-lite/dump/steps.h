@@ -24,11 +24,10 @@ struct dump_task *dump_find_task(struct dump_ctx *ctx, pid_t pid);
 /* Collects the state of every process, then checks the whole tree. */
 int collect_tree(struct dump_ctx *ctx, cr_error_t *err);
 
-/* Creates (0700) or opens the image directory, which must hold no dump. */
+/* Creates (0700) or opens the image directory, which must hold no dump
+ * and must not be a symlink (img/dir.h). */
 int open_image_dir(const char *dir, cr_error_t *err);
 /* Writes every image, the inventory last and everything durable. */
 int write_images(struct dump_ctx *ctx, cr_error_t *err);
-/* Removes the image files a failed dump created (never the log). */
-void remove_partial_images(int dirfd);
 
 #endif

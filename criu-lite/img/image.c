@@ -18,6 +18,7 @@
 #define ZLIB_CONST
 #include "img/image.h"
 #include "img/bytes.h"
+#include "img/dir.h"
 #include "img/sink.h"
 #include "os/util.h"
 #include "os/xalloc.h"
@@ -241,9 +242,9 @@ int cr_img_create(int dirfd, const char *name, uint32_t kind, struct cr_img **ou
 	img = img_new(name, kind, IMG_WRITING, IMG_WRITE_BUF);
 	if (img_keep_dirfd(img, dirfd, err) < 0)
 		return -1;
-	img->fd = openat(img_dirfd(img), name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	img->fd = img_dir_create(img_dirfd(img), name, err);
 	if (img->fd < 0)
-		return cr_error(err, errno, "%s: create", name);
+		return -1;
 	put_le32(img->buf, CR_IMG_MAGIC);
 	put_le16(img->buf + 4, CR_FORMAT_VERSION);
 	put_le16(img->buf + 6, (uint16_t)kind);
@@ -420,6 +421,7 @@ void cr_img_abort(struct cr_img *img)
 		if (img->fd >= 0)
 			close(steal_fd(&img->fd));
 		unlinkat(img_dirfd(img), img->name, 0);
+		img_dir_forget(img_dirfd(img), img->name);
 	}
 	img_free(img);
 }
@@ -490,15 +492,11 @@ static int check_crc(uint32_t stored, uint32_t computed, const char *name, cr_er
 /* Opens name read-only and learns its size; refuses what cannot be an image. */
 static int open_image_file(int dirfd, const char *name, int *out_fd, uint64_t *size, cr_error_t *err)
 {
-	cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
 	struct stat st;
+	cleanup_close int fd = img_dir_open_read(dirfd, name, &st, err);
 
 	if (fd < 0)
-		return cr_error(err, errno, "%s: open", name);
-	if (fstat(fd, &st) < 0)
-		return cr_error(err, errno, "%s: stat", name);
-	if (!S_ISREG(st.st_mode))
-		return cr_error(err, 0, "%s: not a regular file", name);
+		return -1;
 	*size = (uint64_t)st.st_size;
 	if (*size < CR_IMG_HEADER_SIZE + CR_IMG_TRAILER_SIZE)
 		return cr_error(err, 0, "%s: truncated: %" PRIu64 " bytes, less than an empty image "

@@ -8,6 +8,7 @@
 #define ZLIB_CONST
 #include "img/pages.h"
 #include "img/bytes.h"
+#include "img/dir.h"
 #include "img/image.h"
 #include "os/util.h"
 #include "os/xalloc.h"
@@ -547,15 +548,15 @@ void cr_pages_reader_close(struct cr_pages_reader *r)
  * tile the body and add up to what the pagemap promises. */
 int cr_pages_scan(int dirfd, const char *name, uint64_t *raw_total, cr_error_t *err)
 {
-	cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-	unsigned char buf[CR_CHUNK_HDR_SIZE];
 	struct stat st;
+	cleanup_close int fd = img_dir_open_read(dirfd, name, &st, err);
+	unsigned char buf[CR_CHUNK_HDR_SIZE];
 	uint64_t off = CR_IMG_HEADER_SIZE, end;
 	char why[160];
 
 	*raw_total = 0;
-	if (fd < 0 || fstat(fd, &st) < 0)
-		return cr_error(err, errno, "%s", name);
+	if (fd < 0)
+		return -1;
 	if ((uint64_t)st.st_size < CR_IMG_HEADER_SIZE + CR_IMG_TRAILER_SIZE)
 		return cr_error(err, 0, "%s: truncated", name);
 	end = (uint64_t)st.st_size - CR_IMG_TRAILER_SIZE;

@@ -42,12 +42,15 @@ void cr_log_set_level(int level)
 
 int cr_log_open_file(const char *path)
 {
-	int fd;
-
 	cr_log_close_file();
 	if (path == NULL)
 		return 0;
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	return cr_log_open_fd(open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+}
+
+int cr_log_open_fd(int fd)
+{
+	cr_log_close_file();
 	if (fd < 0)
 		return -1;
 	log_file = fdopen(fd, "w");

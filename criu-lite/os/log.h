@@ -10,6 +10,8 @@ enum cr_log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 void cr_log_set_level(int level);
 /* Opens (truncating) the log file; NULL path closes it. Returns -1 on error. */
 int cr_log_open_file(const char *path);
+/* Logs to fd, open for writing (taken over; -1 is an error). */
+int cr_log_open_fd(int fd);
 void cr_log_close_file(void);
 
 /* From now on, messages are appended to buf (NUL-terminated, truncated at

@@ -3,6 +3,7 @@
  * process, and let them all run.  Everything that can refuse does so
  * before the first process exists; a failure after that kills every
  * process the restore created (cr is their subreaper meanwhile). */
+#include "img/dir.h"
 #include "restore/restore.h"
 #include "restore/run.h"
 #include "os/log.h"
@@ -98,11 +99,9 @@ int cr_restore(const struct restore_opts *opts, enum pid_backend backend, int *s
 	int ret = -1;
 
 	*status = 0;
-	run.ctx.dirfd = open(opts->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (run.ctx.dirfd < 0) {
-		cr_error(err, errno, "open image directory %s", opts->dir);
+	run.ctx.dirfd = img_dir_open(opts->dir, false, err);
+	if (run.ctx.dirfd < 0)
 		goto out;
-	}
 	pr_debug("restore of %s starts", opts->dir);
 	if (prepare(&run, err) < 0)
 		goto out;
