@@ -132,6 +132,10 @@ static int open_log(const struct cli *cli, bool create_dir, const char *default_
 
 	if (dirfd < 0)
 		return -1;
+	if (img_dir_check_private(dirfd, cli->dir, err) < 0) {
+		close(dirfd);
+		return -1;
+	}
 	if (cli->log_file != NULL)
 		ret = cr_log_open_file(cli->log_file);
 	else

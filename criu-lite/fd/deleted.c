@@ -116,7 +116,7 @@ static int tmpfile_beside(const char *path, cr_error_t *err)
 		slash[1] = '\0';
 	else
 		*slash = '\0';
-	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	fd = open(dir, O_TMPFILE | O_EXCL | O_RDWR | O_CLOEXEC, 0600);   /* O_EXCL: never linkable */
 	if (fd < 0)
 		return cr_error(err, errno, "%s is taken, and an unnamed file in %s", path, dir);
 	pr_warn("%s exists again: its deleted namesake is restored as an unnamed file in %s", path, dir);

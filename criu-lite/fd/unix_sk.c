@@ -629,15 +629,28 @@ static int clear_path(const UnixSkEntry *e, const char *path, cr_error_t *err)
 	return 0;
 }
 
+/* The socket file got its mode from the umask at bind (see bind_path):
+ * no chmod by path, which would follow a link put there meanwhile. */
 static int finish_path(const UnixSkEntry *e, const char *path, cr_error_t *err)
 {
 	if (!e->name_on_disk)
 		return unlink(path) < 0 ? cr_error(err, errno, "unlink %s (it was unlinked at dump)", path) : 0;
 	if (fchownat(AT_FDCWD, path, e->name_uid, e->name_gid, AT_SYMLINK_NOFOLLOW) < 0)
 		return cr_error(err, errno, "chown %s", path);
-	if (fchmodat(AT_FDCWD, path, e->name_mode, 0) < 0)
-		return cr_error(err, errno, "chmod %s", path);
 	return 0;
+}
+
+/* bind creates the socket file with mode 0777 & ~umask: the umask is set
+ * so that it is the dumped mode, and put back. */
+static int bind_path(int fd, const struct sockaddr_un *sun, socklen_t len, const UnixSkEntry *e)
+{
+	mode_t old = umask(~(mode_t)(e->has_name_mode ? e->name_mode : 0777) & 0777);
+	int r = bind(fd, (const struct sockaddr *)sun, len);
+	int saved = errno;
+
+	umask(old);
+	errno = saved;
+	return r;
 }
 
 static int bind_name(const struct usk *u, int fd, cr_error_t *err)
@@ -656,7 +669,7 @@ static int bind_name(const struct usk *u, int fd, cr_error_t *err)
 		return bind(fd, (struct sockaddr *)&sun, len) < 0 ? cr_error(err, errno, "bind %s", path) : 0;
 	if (enter_dir(e, &saved, err) < 0 || clear_path(e, path, err) < 0)
 		return -1;
-	if (bind(fd, (struct sockaddr *)&sun, len) < 0)
+	if (bind_path(fd, &sun, len, e) < 0)
 		return cr_error(err, errno, "bind %s", path);
 	return finish_path(e, path, err);
 }

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char *type_name(mode_t mode)
 {
@@ -67,6 +68,22 @@ int img_dir_open(const char *path, bool create, cr_error_t *err)
 	if (fd < 0)
 		return refuse_dir(dir, errno, err);
 	return fd;
+}
+
+int img_dir_check_private(int dirfd, const char *path, cr_error_t *err)
+{
+	struct stat st;
+
+	if (fstat(dirfd, &st) < 0)
+		return cr_error(err, errno, "stat image directory %s", path);
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return cr_error(err, 0, "image directory %s is writable by %s (mode 0%o): another user could put "
+				"images there; use a directory only its owner can write", path,
+				(st.st_mode & S_IWOTH) ? "others" : "its group", st.st_mode & 07777);
+	if (st.st_uid != geteuid() && st.st_uid != 0)
+		return cr_error(err, 0, "image directory %s belongs to uid %u: another user could put images "
+				"there; use a directory of your own", path, st.st_uid);
+	return 0;
 }
 
 /* --- reading ------------------------------------------------------------- */

@@ -26,6 +26,12 @@
  * slash, is refused by name; so is anything not a directory. */
 int img_dir_open(const char *path, bool create, cr_error_t *err);
 
+/* Dump and restore: the directory, whose images a restore trusts as its
+ * owner's, must be writable by its owner only, and owned by the caller or
+ * root; otherwise refused, naming it: another user could put images of
+ * their own there. */
+int img_dir_check_private(int dirfd, const char *path, cr_error_t *err);
+
 /* Opens name in dirfd for reading: O_NOFOLLOW, a regular file only (a
  * symlink, a FIFO, a device or a directory is refused naming the file);
  * the fd is blocking again when returned.  st (may be NULL) gets its stat. */

@@ -47,6 +47,24 @@ socket_path_taken() {
 	wl_await_exit
 }
 
+# The unnamed file the restore made (O_TMPFILE) cannot be given a name by
+# anyone: it was created O_EXCL.
+unnamed_not_linkable() {
+	local fd
+	for fd in /proc/"$WL_PID"/fd/*; do
+		case "$(readlink "$fd")" in "$WL_DIR/#"*) break ;; esac
+		fd=
+	done
+	[ -n "$fd" ] || { REASON="no unnamed file among pid $WL_PID's fds"; return 1; }
+	python3 -c '
+import ctypes, errno, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open(sys.argv[1], os.O_RDONLY)
+if libc.linkat(fd, b"", -100, sys.argv[2].encode(), 0x1000) == 0: sys.exit("linked")   # AT_EMPTY_PATH
+sys.exit(0 if ctypes.get_errno() == errno.ENOENT else "errno %d" % ctypes.get_errno())' "$fd" "$WL_DIR/linked" ||
+		{ REASON="the unnamed file $fd could be given a name in $WL_DIR"; return 1; }
+}
+
 deleted_path_taken() {
 	local img=$CASE_TMP/img file
 	wl_start w_deleted || return 1
@@ -56,6 +74,7 @@ deleted_path_taken() {
 	cr_restore_detached restore "$img" || return 1
 	grep -q "$file exists again" "$CR_ERR" || { REASON="no warning about $file: $(last_line "$CR_ERR")"; return 1; }
 	[ "$(cat "$file")" = "a new file" ] || { REASON="the restore touched the new $file"; return 1; }
+	unnamed_not_linkable || return 1
 	wl_trigger || return 1
 	wl_expect_fail "(a) fd" || return 1
 	# Every other property of the file came back.

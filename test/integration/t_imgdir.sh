@@ -158,8 +158,40 @@ symlinked_dir() {
 	wl_trigger && wl_expect_pass
 }
 
+# A directory others may write (or another user owns) could be given images
+# of theirs: dump and restore refuse it by name before touching anything.
+shared_dir() {
+	local dir=$CASE_TMP/shared mode
+	mkdir -m 700 "$dir"
+	wl_start w_counter || return 1
+	for mode in 0777 0770 1777; do
+		chmod "$mode" "$dir"
+		cr_run "dump-$mode" dump "$WL_PID" -D "$dir" && { REASON="a dump into a directory of mode $mode succeeded"; return 1; }
+		grep -qF "image directory $dir is writable by" "$CR_ERR" ||
+			{ REASON="the refusal of mode $mode does not name $dir: $(last_line "$CR_ERR")"; return 1; }
+		[ -z "$(ls -A "$dir")" ] || { REASON="the refused dump wrote: $(ls "$dir" | tr '\n' ' ')"; return 1; }
+		running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
+	done
+	chmod 0700 "$dir"
+	cr_dump dump "$WL_PID" "$dir" || return 1
+	chmod 0775 "$dir"
+	cr_run restore-shared restore -D "$dir" --detach && { REASON="a restore from a group-writable directory succeeded"; return 1; }
+	grep -qF "image directory $dir is writable by its group" "$CR_ERR" ||
+		{ REASON="the refused restore does not name $dir: $(last_line "$CR_ERR")"; return 1; }
+	pid_gone "$WL_PID" || { REASON="the refused restore created pid $WL_PID"; return 1; }
+	chown 1000 "$dir"
+	chmod 0700 "$dir"
+	cr_run restore-owned restore -D "$dir" --detach && { REASON="a restore from uid 1000's directory succeeded"; return 1; }
+	grep -qF "image directory $dir belongs to uid 1000" "$CR_ERR" ||
+		{ REASON="the refused restore does not name the owner: $(last_line "$CR_ERR")"; return 1; }
+	chown 0 "$dir"
+	cr_restore_detached restore "$dir" || return 1
+	wl_trigger && wl_expect_pass
+}
+
 run_case failed_dump_keeps_files failed_dump_keeps_files
 run_case log_symlink log_symlink
 run_case fifo_image fifo_image
 run_case symlinked_dir symlinked_dir
+run_case shared_dir shared_dir
 finish_tests
