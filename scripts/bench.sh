@@ -4,7 +4,7 @@
 # tmpfs, measured in the same run. Medians of RUNS runs (min and max shown).
 # Every restored workload verifies its memory, so a fast wrong restore fails.
 #
-#   RUNS=5 BENCH_SIZES="512 1024" TREE_SIZE=100 bash scripts/bench.sh
+#   RUNS=5 BENCH_SIZES="512 1024" TREE_SIZE=100 BENCH_FDS=19800 bash scripts/bench.sh
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -15,6 +15,10 @@ WL=$BUILD/test/workloads
 RUNS=${RUNS:-5}
 SIZES=${BENCH_SIZES:-512 1024}
 TREE_SIZE=${TREE_SIZE:-100}
+# Regular-file fds of the many-fds process: 19,800, or what the hard
+# RLIMIT_NOFILE (which cannot be raised here) leaves room for.
+FDS_MAX=$(( $(ulimit -Hn) - 200 ))
+BENCH_FDS=${BENCH_FDS:-$(( FDS_MAX < 19800 ? FDS_MAX : 19800 ))}
 
 [ "$(id -u)" = 0 ] || { echo "bench: needs root (ptrace, clone3 set_tid)" >&2; exit 1; }
 # Under a child subreaper, so killed workloads are reaped at once.
@@ -159,6 +163,29 @@ bench_tree() {
 	row "restore tree of $TREE_SIZE processes" "$med" "$min" "$max" "-" "-" "target < 0.300 s"
 }
 
+# A process with BENCH_FDS regular files open (w_manyfds checks every fd
+# after restore).  The reference, in the same rounds: ls -l of its
+# /proc/PID/fd, which reads each fd's link once.
+bench_fds() {
+	local dumps="" restores="" lists="" d r l
+	for _ in $(seq "$RUNS"); do
+		start_wl w_manyfds "$BENCH_FDS"
+		timed l ls -l "/proc/$WPID/fd"
+		timed d "$CR" dump "$WPID" -D "$TMP/img"
+		wait_gone "$WPID"
+		timed r "$CR" restore -D "$TMP/img" --detach
+		check_restored
+		rm -rf "$TMP/img"
+		lists+=" ${l% *}"; dumps+=" ${d% *}"; restores+=" ${r% *}"
+	done
+	read -r med min max <<<"$(stats "$lists")"
+	row "ls -l /proc/PID/fd, $BENCH_FDS fds" "$med" "$min" "$max" "-" "-" "reference"
+	read -r med min max <<<"$(stats "$dumps")"
+	row "dump $BENCH_FDS fds" "$med" "$min" "$max" "-" "-" "target <= 1 s"
+	read -r med min max <<<"$(stats "$restores")"
+	row "restore $BENCH_FDS fds" "$med" "$min" "$max" "-" "-" ""
+}
+
 bench_ratio() {
 	local plain packed
 	start_wl w_bigmem 256 text
@@ -176,6 +203,7 @@ bench_ratio() {
 echo "# cr bench: $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r), images on tmpfs, $RUNS runs each"
 for mib in $SIZES; do bench_size "$mib"; done
 bench_tree
+bench_fds
 bench_ratio
 printf '%-34s %8s %8s %8s %9s %10s  %s\n' "case" "median s" "min" "max" "ratio" "peak/rate" "note"
 printf '%s\n' "${ROWS[@]}"

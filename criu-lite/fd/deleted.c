@@ -174,6 +174,7 @@ const struct fd_kind fdkind_deleted = {
 	.kind = FILE_KIND__FILE_DELETED_REG,
 	.shareable = true,
 	.first = first_of_file,
+	.aside = 1,
 	.name = "deleted file", .match = deleted_match, .dump = deleted_dump, .validate = deleted_validate,
 	.open = deleted_open,
 };

@@ -289,6 +289,7 @@ static int epoll_open(const struct restore_ctx *ctx, struct restore_task *t, con
 const struct fd_kind fdkind_epoll = {
 	.kind = FILE_KIND__FILE_EPOLL,
 	.order = FD_OPEN_LAST,
+	.aside = 1,
 	.name = "epoll",
 	.match = epoll_match,
 	.dump = epoll_dump,

@@ -45,6 +45,9 @@ struct fd_kind {
 	 * that cannot be (its object needs the children, or it refers to
 	 * other fds) is refused at dump when processes share it. */
 	bool shareable;
+	/* How many fds its open may keep aside (files_stash_fd) for one
+	 * kernel object, until the process runs: room the restore plans. */
+	int aside;
 	enum fd_open_order order;
 	bool (*match)(const struct fd_probe *p);
 	int (*dump)(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,

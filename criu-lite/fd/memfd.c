@@ -169,5 +169,6 @@ const struct fd_kind fdkind_memfd = {
 	.kind = FILE_KIND__FILE_MEMFD,
 	.shareable = true,
 	.first = first_of_memfd,
+	.aside = 1,
 	.name = "memfd", .match = memfd_match, .dump = memfd_dump, .validate = memfd_validate, .open = memfd_open,
 };

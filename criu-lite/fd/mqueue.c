@@ -20,15 +20,25 @@
 
 #define MQUEUE_FS_MAGIC 0x19800202   /* linux/magic.h MQUEUE_MAGIC */
 
+/* The file system of a regular file is asked once per device in a row:
+ * a process with thousands of files open on one file system asks once. */
 static bool mqueue_match(const struct fd_probe *p)
 {
+	static struct { dev_t dev; bool known, mqueue; } last;
 	char path[64];
 	struct statfs fs;
 
 	if (!S_ISREG(p->st.st_mode) || p->link[0] != '/')
 		return false;
+	if (last.known && last.dev == p->st.st_dev)
+		return last.mqueue;
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)p->pid, p->fd);
-	return statfs(path, &fs) == 0 && fs.f_type == MQUEUE_FS_MAGIC;
+	if (statfs(path, &fs) < 0)
+		return false;
+	last.dev = p->st.st_dev;
+	last.known = true;
+	last.mqueue = fs.f_type == MQUEUE_FS_MAGIC;
+	return last.mqueue;
 }
 
 static int mqueue_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,

@@ -271,10 +271,10 @@ static int pipe_open(const struct restore_ctx *ctx, struct restore_task *t, cons
 }
 
 const struct fd_kind fdkind_pipe = {
-	.kind = FILE_KIND__FILE_PIPE, .shareable = true, .first = first_of_pipe,
+	.kind = FILE_KIND__FILE_PIPE, .shareable = true, .first = first_of_pipe, .aside = 2,
 	.name = "pipe", .match = pipe_match, .dump = pipe_dump, .validate = pipe_validate, .open = pipe_open,
 };
 const struct fd_kind fdkind_fifo = {
-	.kind = FILE_KIND__FILE_FIFO, .shareable = true, .first = first_of_pipe,
+	.kind = FILE_KIND__FILE_FIFO, .shareable = true, .first = first_of_pipe, .aside = 1,
 	.name = "FIFO", .match = fifo_match, .dump = pipe_dump, .validate = pipe_validate, .open = pipe_open,
 };

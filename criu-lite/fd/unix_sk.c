@@ -1098,6 +1098,7 @@ static int unix_sk_open(const struct restore_ctx *ctx, struct restore_task *t, c
 const struct fd_kind fdkind_unix = {
 	.kind = FILE_KIND__FILE_UNIX_SOCKET,
 	.shareable = true,
+	.aside = 1,
 	.name = "unix socket", .match = unix_match, .dump = unix_dump, .validate = unix_sk_validate,
 	.open = unix_sk_open,
 };

@@ -1014,6 +1014,22 @@ int proc_parse_fdinfo(const char *text, struct proc_fdinfo *out, cr_error_t *err
 	return parse_fdinfo(text, "fdinfo", out, err);
 }
 
+int proc_read_fdinfo_at(int dirfd, pid_t pid, int fd, struct proc_fdinfo *out, char **text, cr_error_t *err)
+{
+	char name[16], path[64];
+	cleanup_free char *buf = NULL;
+
+	snprintf(name, sizeof(name), "%d", fd);
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
+	if (read_whole_file_at(dirfd, name, &buf, NULL, err) < 0)
+		return cr_error_wrap(err, "%s", path);
+	if (parse_fdinfo(buf, path, out, err) < 0)
+		return -1;
+	if (text != NULL)
+		*text = steal_pointer(&buf);
+	return 0;
+}
+
 int proc_read_fdinfo(pid_t pid, int fd, struct proc_fdinfo *out, char **text, cr_error_t *err)
 {
 	cleanup_free char *path = xasprintf("/proc/%d/fdinfo/%d", (int)pid, fd);

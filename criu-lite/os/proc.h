@@ -133,6 +133,9 @@ struct proc_fdinfo {
 int proc_parse_fdinfo(const char *text, struct proc_fdinfo *out, cr_error_t *err);
 int proc_read_fdinfo(pid_t pid, int fd, struct proc_fdinfo *out, char **text /* may be NULL */,
 		     cr_error_t *err);
+/* The same through dirfd, /proc/PID/fdinfo opened once for many fds. */
+int proc_read_fdinfo_at(int dirfd, pid_t pid, int fd, struct proc_fdinfo *out, char **text /* may be NULL */,
+			cr_error_t *err);
 
 /* Fields of an fdinfo text that the file kinds read, one per line as
  * "key:<blanks>value" (eventfd-count, sigmask, clockid, Pid, ...). */

@@ -88,7 +88,10 @@ static int transplant(struct restore_ctx *ctx, struct restore_task *t, cr_error_
 {
 	if (seize_threads(t, err) < 0 || state_apply(ctx, t, err) < 0)
 		return -1;
-	inject_batch_add(&t->batch, "close cr's fds", SYS_close_range, (uint64_t)t->reserved_base, ~0U, 0, 0, 0, 0);
+	inject_batch_add(&t->batch, "close cr's fds", SYS_close_range, (uint64_t)t->reserved_base,
+			 (uint64_t)t->reserved_end - 1, 0, 0, 0, 0);
+	inject_batch_add(&t->batch, "close the fds cr kept aside", SYS_close_range, (uint64_t)t->stash_top, ~0U, 0, 0,
+			 0, 0);
 	if (restore_batch_run(t, t->inj, err) < 0)
 		return -1;
 	for (size_t i = 1; i < t->n_threads; i++)

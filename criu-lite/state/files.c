@@ -9,6 +9,7 @@
  * before it forks, and inherited from there (plan and before_fork). */
 #include "state/files.h"
 #include "fd/fdkind.h"
+#include "state/fdroom.h"
 #include "state/fown.h"
 #include "fd/reg.h"
 #include "os/util.h"
@@ -20,10 +21,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/kcmp.h>
+#include <search.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #define MAX_FD_NUMBER (1 << 20)
 
@@ -92,36 +95,97 @@ static const char *unsupported_name(const struct fd_probe *p)
 	}
 }
 
-static int probe_fd(pid_t pid, int fd, struct fd_probe *p, cr_error_t *err)
+/* /proc/PID/fd and /proc/PID/fdinfo, opened once for all the fds of a
+ * process. */
+struct fd_dirs {
+	int fd, fdinfo;
+};
+
+static void close_fd_dirs(struct fd_dirs *d)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	if (d->fdinfo >= 0)
+		close(d->fdinfo);
+}
+
+static int open_fd_dirs(pid_t pid, struct fd_dirs *d, cr_error_t *err)
 {
 	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	d->fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo", pid);
+	d->fdinfo = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (d->fd < 0 || d->fdinfo < 0)
+		return cr_error(err, errno, "open %s", path);
+	return 0;
+}
+
+static int probe_fd(const struct fd_dirs *d, pid_t pid, int fd, struct fd_probe *p, cr_error_t *err)
+{
+	char name[16];
 	ssize_t n;
 
 	p->pid = pid;
 	p->fd = fd;
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
-	n = readlink(path, p->link, sizeof(p->link) - 1);
+	snprintf(name, sizeof(name), "%d", fd);
+	n = readlinkat(d->fd, name, p->link, sizeof(p->link) - 1);
 	if (n < 0)
 		return cr_error(err, errno, "readlink");
 	p->link[n] = '\0';
-	if (stat(path, &p->st) < 0)
+	if (fstatat(d->fd, name, &p->st, 0) < 0)
 		return cr_error(err, errno, "%s: stat", p->link);
-	return proc_read_fdinfo(pid, fd, &p->info, &p->fdinfo, err);
+	return proc_read_fdinfo_at(d->fdinfo, pid, fd, &p->info, &p->fdinfo, err);
 }
 
-/* An fd recorded earlier, in this process or another, that refers to the
- * same description. */
-static uint32_t shared_with(const struct dump_ctx *ctx, pid_t pid, const struct fd_probe *p)
-{
-	for (size_t i = 0; i < ctx->n_seen; i++) {
-		const struct fd_seen *s = &ctx->seen[i];
+/* Every description of the dump so far, in a tree ordered by inode,
+ * offset and flags (which fds of one description share), then by kcmp's
+ * order of the kernel's file pointers: whether an fd's description was
+ * seen before, in this process or another, takes a few kcmp calls at
+ * most, not one for every fd seen with the same inode. */
+struct desc_key {
+	pid_t pid;
+	int fd;
+	dev_t dev;
+	ino_t ino;
+	uint64_t pos;
+	uint32_t flags;                /* without O_CLOEXEC, which is the fd's */
+	uint32_t file_id;              /* 0 until the description is recorded */
+	int *kcmp_errno;               /* where a failed kcmp is noted */
+};
 
-		if (s->ino != p->st.st_ino || s->dev != p->st.st_dev)
-			continue;
-		if (syscall(SYS_kcmp, s->pid, pid, KCMP_FILE, s->fd, p->fd) == 0)
-			return s->file_id;
-	}
-	return 0;
+static int cmp_desc(const void *pa, const void *pb)
+{
+	const struct desc_key *a = pa, *b = pb;
+	long r;
+
+	if (a->dev != b->dev || a->ino != b->ino)
+		return a->dev != b->dev ? (a->dev < b->dev ? -1 : 1) : (a->ino < b->ino ? -1 : 1);
+	if (a->pos != b->pos || a->flags != b->flags)
+		return a->pos != b->pos ? (a->pos < b->pos ? -1 : 1) : (a->flags < b->flags ? -1 : 1);
+	r = syscall(SYS_kcmp, a->pid, b->pid, KCMP_FILE, a->fd, b->fd);
+	if (r == 0 || r == 1 || r == 2)
+		return r == 0 ? 0 : (r == 1 ? -1 : 1);
+	*a->kcmp_errno = r < 0 ? errno : EINVAL;
+	return a->pid != b->pid ? (a->pid < b->pid ? -1 : 1) : (a->fd < b->fd ? -1 : 1);
+}
+
+/* The entry of p's description: one recorded earlier, or a new one with
+ * file_id 0 for the caller to fill in. */
+static struct desc_key *find_desc(struct dump_ctx *ctx, pid_t pid, const struct fd_probe *p, cr_error_t *err)
+{
+	struct desc_key *k = arena_new(&ctx->arena, struct desc_key), **found;
+
+	*k = (struct desc_key){ .pid = pid, .fd = p->fd, .dev = p->st.st_dev, .ino = p->st.st_ino,
+				.pos = p->info.pos, .flags = p->info.flags & ~(uint32_t)O_CLOEXEC,
+				.kcmp_errno = &ctx->kcmp_errno };
+	found = tsearch(k, &ctx->descs, cmp_desc);
+	if (found == NULL)
+		xalloc_failed_in("tsearch");
+	if (ctx->kcmp_errno != 0)
+		return cr_error(err, ctx->kcmp_errno, "kcmp"), NULL;
+	return *found;
 }
 
 static void remember_fd(struct dump_ctx *ctx, pid_t pid, const struct fd_probe *p, uint32_t id)
@@ -155,16 +219,21 @@ static int describe_fd(struct dump_ctx *ctx, struct dump_task *t, const struct f
 }
 
 /* Every error about the fd is named here, once: "pid N fd M (kind)". */
-static int dump_one_fd(struct dump_ctx *ctx, struct dump_task *t, int fd, FdEntry *fde, cr_error_t *err)
+static int dump_one_fd(struct dump_ctx *ctx, struct dump_task *t, const struct fd_dirs *d, int fd, FdEntry *fde,
+		       cr_error_t *err)
 {
 	struct fd_probe p = { 0 };
 	const struct fd_kind *kind = NULL;
+	struct desc_key *desc = NULL;
 	uint32_t id = 0;
-	int r = probe_fd(t->pid, fd, &p, err);
+	int r = probe_fd(d, t->pid, fd, &p, err);
 
-	if (r == 0 && (id = shared_with(ctx, t->pid, &p)) == 0) {
+	if (r == 0 && (desc = find_desc(ctx, t->pid, &p, err)) == NULL)
+		r = -1;
+	if (r == 0 && (id = desc->file_id) == 0) {
 		kind = fdkind_for_probe(&p);
 		r = describe_fd(ctx, t, kind, &p, &id, err);
+		desc->file_id = id;
 	}
 	free(p.fdinfo);
 	if (r < 0 && kind != NULL)
@@ -183,46 +252,157 @@ static int files_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *
 {
 	struct img_msgs *out = &t->img[CR_IMG_FDINFO];
 	cleanup_free int *fds = NULL;
+	struct fd_dirs d = { -1, -1 };
 	size_t n = 0;
+	int ret = 0;
 
-	if (proc_list_fds(t->pid, &fds, &n, err) < 0)
+	if (proc_list_fds(t->pid, &fds, &n, err) < 0 || open_fd_dirs(t->pid, &d, err) < 0) {
+		close_fd_dirs(&d);
 		return cr_error_wrap(err, "pid %d", t->pid);
+	}
 	out->v = arena_array(&ctx->arena, ProtobufCMessage *, n + 1);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && ret == 0; i++) {
 		FdEntry *fde = arena_new(&ctx->arena, FdEntry);
 
-		if (dump_one_fd(ctx, t, fds[i], fde, err) < 0)
-			return -1;
-		out->v[out->n++] = &fde->base;
+		if ((ret = dump_one_fd(ctx, t, &d, fds[i], fde, err)) == 0)
+			out->v[out->n++] = &fde->base;
+	}
+	close_fd_dirs(&d);
+	return ret;
+}
+
+/* A description of a kind that is not shareable, held by two processes. */
+static int refuse_shared(const struct dump_ctx *ctx, cr_error_t *err)
+{
+	cleanup_free size_t *first = xcalloc(ctx->files.n + 1, sizeof(*first));   /* index in seen, + 1 */
+
+	for (size_t i = 0; i < ctx->n_seen; i++) {
+		const struct fd_seen *b = &ctx->seen[i], *a;
+		const struct fd_kind *kind = fdkind_for_entry(ctx->files.v[b->file_id - 1]);
+
+		if (kind == NULL || kind->shareable)
+			continue;
+		if (first[b->file_id] == 0)
+			first[b->file_id] = i + 1;
+		a = &ctx->seen[first[b->file_id] - 1];
+		if (a->pid != b->pid)
+			return cr_error(err, 0, "pid %d fd %d and pid %d fd %d share one %s: unsupported kind "
+					"(a %s shared between processes)", a->pid, a->fd, b->pid, b->fd, kind->name,
+					kind->name);
 	}
 	return 0;
 }
 
-/* Descriptions that are not shareable must be held by one process, and
- * each process must have an fd table of its own. */
+/* How many files the mappings of t need open at restore (one slot each). */
+static int mapped_files(const struct dump_task *t)
+{
+	cleanup_free uint32_t *ids = NULL;
+	size_t n = 0;
+
+	if (t->mm == NULL)
+		return 0;
+	ids = xcalloc(t->mm->n_vmas + 1, sizeof(*ids));
+	for (size_t i = 0; i < t->mm->n_vmas; i++)
+		if (t->mm->vmas[i]->kind == VMA_KIND__VMA_FILE)
+			ids[n++] = t->mm->vmas[i]->file_id;
+	return (int)fd_room_sort_unique(ids, n);
+}
+
+/* Bounds of what the restore will plan (files_plan, restore_plan): its
+ * block holds the reserved slots, one slot per mapped file of the process
+ * that maps most, and the stash, which holds a description when processes
+ * share it (or its object: a pipe's ends) and the shared memory; kinds
+ * keep fds aside per object, namespaces one each and some of the
+ * restorer's. */
+static void room_needed(const struct dump_ctx *ctx, int *block, int *aside)
+{
+	cleanup_free pid_t *holder = xcalloc(ctx->files.n + 1, sizeof(*holder));
+	cleanup_free bool *shared = xcalloc(ctx->files.n + 1, sizeof(*shared));
+	int mapped = 0, stash = 0;
+
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		const struct dump_task *t = &ctx->tasks[i];
+		int m = mapped_files(t);
+
+		mapped = m > mapped ? m : mapped;
+		stash += t->mm ? (int)t->mm->n_shmem : 0;
+	}
+	for (size_t i = 0; i < ctx->n_seen; i++) {
+		const struct fd_seen *s = &ctx->seen[i];
+
+		shared[s->file_id] |= holder[s->file_id] != 0 && holder[s->file_id] != s->pid;
+		holder[s->file_id] = s->pid;
+	}
+	*aside = ctx->img[CR_IMG_NS].n ? (int)ctx->img[CR_IMG_NS].n + CR_ROOM_HOST_NS : 0;
+	for (uint32_t id = 1; id <= ctx->files.n; id++) {
+		const struct fd_kind *kind = fdkind_for_entry(ctx->files.v[id - 1]);
+
+		if (kind == NULL || holder[id] == 0)
+			continue;
+		stash += shared[id] || kind->first != NULL;
+		*aside += kind->aside;
+	}
+	*block = RESERVED_MAPS + mapped + stash;
+}
+
+/* The process with the highest fd. */
+static const struct fd_seen *highest_fd(const struct dump_ctx *ctx)
+{
+	const struct fd_seen *top = &ctx->seen[0];
+
+	for (size_t i = 1; i < ctx->n_seen; i++)
+		if (ctx->seen[i].fd > top->fd)
+			top = &ctx->seen[i];
+	return top;
+}
+
+/* A restore must find room for its own fds below the hard RLIMIT_NOFILE
+ * (fdroom.h); one that would not is refused now, while the tree runs. */
+static int check_room(const struct dump_ctx *ctx, cr_error_t *err)
+{
+	cleanup_free uint32_t *used = NULL;
+	const struct fd_seen *top;
+	struct fd_room room;
+	size_t n;
+	int block, aside;
+
+	if (ctx->n_seen == 0)
+		return 0;
+	used = xcalloc(ctx->n_seen, sizeof(*used));
+	for (size_t i = 0; i < ctx->n_seen; i++)
+		used[i] = (uint32_t)ctx->seen[i].fd;
+	n = fd_room_sort_unique(used, ctx->n_seen);
+	room_needed(ctx, &block, &aside);
+	if (fd_room_find(used, n, block, aside, fd_room_limit(), &room) == 0)
+		return 0;
+	top = highest_fd(ctx);
+	return cr_error(err, EMFILE, "pid %d has fd %d, and %zu fd numbers are taken in the tree: a restore needs "
+			"%d more fds in one free range and %d above fd %d, all below the hard RLIMIT_NOFILE of "
+			"%llu it runs with, and there is no such room (close fds, or give them lower numbers)",
+			top->pid, top->fd, n, block, aside, top->fd, (unsigned long long)fd_room_limit());
+}
+
+/* Descriptions that are not shareable must be held by one process, each
+ * process must have an fd table of its own, and a restore must have room
+ * for its own fds. */
 static int files_check_tree(struct dump_ctx *ctx, cr_error_t *err)
 {
-	if (sharing_refuse(ctx, KCMP_FILES, "fd table", err) < 0)
+	if (sharing_refuse(ctx, KCMP_FILES, "fd table", err) < 0 || refuse_shared(ctx, err) < 0)
 		return -1;
-	for (size_t i = 0; i < ctx->n_seen; i++) {
-		const struct fd_seen *a = &ctx->seen[i];
-		const struct fd_kind *kind = fdkind_for_entry(ctx->files.v[a->file_id - 1]);
+	return check_room(ctx, err);
+}
 
-		if (kind == NULL || kind->shareable)
-			continue;
-		for (size_t j = i + 1; j < ctx->n_seen; j++)
-			if (ctx->seen[j].file_id == a->file_id && ctx->seen[j].pid != a->pid)
-				return cr_error(err, 0, "pid %d fd %d and pid %d fd %d share one %s: unsupported kind "
-						"(a %s shared between processes)", a->pid, a->fd, ctx->seen[j].pid,
-						ctx->seen[j].fd, kind->name, kind->name);
-	}
-	return 0;
+static void no_free(void *p)
+{
+	(void)p;   /* the keys live in the arena */
 }
 
 static void files_release_dump(struct dump_ctx *ctx)
 {
 	free(steal_pointer(&ctx->seen));
 	ctx->n_seen = ctx->cap_seen = 0;
+	tdestroy(steal_pointer(&ctx->descs), no_free);
+	ctx->kcmp_errno = 0;
 }
 
 /* --------------------------------------------------------------- restore */
@@ -281,25 +461,59 @@ static uint32_t object_of(const struct restore_ctx *ctx, const FileEntry *fe)
 }
 
 /* Each kernel object is opened once, with all its descriptions, by the
- * lowest common ancestor of the processes holding any of them. */
-static int files_plan(struct restore_ctx *ctx, cr_error_t *err)
+ * lowest common ancestor of the processes holding any of them; when that
+ * is more than one process, before it forks, into a slot of the stash.
+ * shared: per object, whether more than one process holds it. */
+static void find_openers(struct restore_ctx *ctx, bool *shared)
 {
-	(void)err;
-	ctx->file_lca = xcalloc(ctx->n_files + 1, sizeof(*ctx->file_lca));
-	ctx->opened = xmalloc((ctx->n_files + 1) * sizeof(*ctx->opened));
-	for (size_t id = 0; id <= ctx->n_files; id++)
-		ctx->opened[id] = -1;
 	for (size_t i = 0; i < ctx->n_tasks; i++) {
 		struct restore_task *t = &ctx->tasks[i];
 
 		for (size_t j = 0; j < t->n_fds; j++) {
 			uint32_t id = object_of(ctx, restore_file(ctx, t->fds[j]->file_id));
+			struct restore_task *had = ctx->file_lca[id];
 
-			ctx->file_lca[id] = ctx->file_lca[id] ? common_ancestor(ctx->file_lca[id], t) : t;
+			shared[id] |= had != NULL && had != t;
+			ctx->file_lca[id] = had ? common_ancestor(had, t) : t;
 		}
 	}
-	for (uint32_t id = 1; id <= ctx->n_files; id++)
-		ctx->file_lca[id] = ctx->file_lca[object_of(ctx, restore_file(ctx, id))];
+}
+
+/* Stash slots for the descriptions of shared objects, and the fds kinds
+ * may keep aside for each object. */
+static void plan_stash(struct restore_ctx *ctx, const bool *shared)
+{
+	int n = 0;
+
+	for (uint32_t id = 1; id <= ctx->n_files; id++) {
+		const FileEntry *fe = restore_file(ctx, id);
+		const struct fd_kind *kind = fdkind_for_entry(fe);
+		uint32_t obj = object_of(ctx, fe);
+
+		ctx->file_lca[id] = ctx->file_lca[obj];
+		ctx->file_slot[id] = -1;
+		if (ctx->file_lca[id] == NULL)
+			continue;
+		if (kind->shareable && shared[obj])
+			ctx->file_slot[id] = n++;
+		if (obj == id)
+			ctx->n_aside += kind->aside;
+	}
+	ctx->files_slot0 = restore_stash_reserve(ctx, n);
+}
+
+static int files_plan(struct restore_ctx *ctx, cr_error_t *err)
+{
+	cleanup_free bool *shared = xcalloc(ctx->n_files + 1, sizeof(*shared));
+
+	(void)err;
+	ctx->file_lca = xcalloc(ctx->n_files + 1, sizeof(*ctx->file_lca));
+	ctx->file_slot = xmalloc((ctx->n_files + 1) * sizeof(*ctx->file_slot));
+	ctx->opened = xmalloc((ctx->n_files + 1) * sizeof(*ctx->opened));
+	for (size_t id = 0; id <= ctx->n_files; id++)
+		ctx->opened[id] = -1;
+	find_openers(ctx, shared);
+	plan_stash(ctx, shared);
 	return 0;
 }
 
@@ -317,16 +531,17 @@ static int place_fd(int fd, int want, bool cloexec, cr_error_t *err)
 	return 0;
 }
 
-/* Every description this process is the lowest common ancestor of the
- * holders of, into the stash, where the holders inherit it. */
+/* Every description of a shared object this process is the lowest common
+ * ancestor of the holders of, into the stash, where the holders inherit
+ * it. */
 static int files_before_fork(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
 	for (size_t id = 1; id <= ctx->n_files; id++) {
 		const FileEntry *fe = restore_file(ctx, (uint32_t)id);
 		const struct fd_kind *kind = fdkind_for_entry(fe);
-		int fd, slot = ctx->stash_base + (int)id;
+		int fd, slot = ctx->stash_base + ctx->files_slot0 + ctx->file_slot[id];
 
-		if (ctx->file_lca[id] != t || !kind->shareable)
+		if (ctx->file_lca[id] != t || ctx->file_slot[id] < 0)
 			continue;
 		fd = kind->open(ctx, t, fe, err);
 		if (fd < 0)
@@ -344,16 +559,15 @@ static int install_one(const struct restore_ctx *ctx, struct restore_task *t, si
 	const FileEntry *fe = restore_file(ctx, f->file_id);
 	int fd = -1;
 
-	if (ctx->opened[f->file_id] >= 0)
-		fd = fcntl(ctx->opened[f->file_id], F_DUPFD_CLOEXEC, 0);
-	for (size_t j = 0; j < i && fd < 0; j++)
-		if (t->fds[j]->file_id == f->file_id)
-			fd = fcntl((int)t->fds[j]->fd, F_DUPFD_CLOEXEC, 0);
+	if (ctx->opened[f->file_id] >= 0 && (fd = fcntl(ctx->opened[f->file_id], F_DUPFD_CLOEXEC, 0)) < 0)
+		return cr_error(err, errno, "dup fd %d", ctx->opened[f->file_id]);
 	if (fd < 0)
 		fd = fdkind_for_entry(fe)->open(ctx, t, fe, err);
-	if (fd < 0)
+	if (fd < 0 || place_fd(fd, (int)f->fd, f->cloexec, err) < 0)
 		return -1;
-	return place_fd(fd, (int)f->fd, f->cloexec, err);
+	if (ctx->opened[f->file_id] < 0)
+		ctx->opened[f->file_id] = (int)f->fd;   /* this process's copy: its next fd of it dups this */
+	return 0;
 }
 
 /* Every dumped fd at its number: from the stash, or opened here; kinds
@@ -374,6 +588,7 @@ static int files_setup(struct restore_ctx *ctx, struct restore_task *t, cr_error
 static void files_release_restore(struct restore_ctx *ctx)
 {
 	free(steal_pointer(&ctx->file_lca));
+	free(steal_pointer(&ctx->file_slot));
 	free(steal_pointer(&ctx->opened));
 }
 
@@ -382,7 +597,7 @@ int files_stash_fd(const struct restore_task *t, int fd, cr_error_t *err)
 	int moved = fcntl(fd, F_DUPFD_CLOEXEC, t->stash_top);
 
 	if (moved < 0)
-		return cr_error(err, errno, "keep fd %d aside", fd);
+		return cr_error(err, errno, "keep fd %d aside (at fd %d or above)", fd, t->stash_top);
 	close(fd);
 	return moved;
 }

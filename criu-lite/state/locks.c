@@ -592,7 +592,7 @@ static int refuse_mapped(const struct restore_ctx *ctx, const struct restore_tas
 	return 0;
 }
 
-/* cr's fds (from reserved_base up: the stash) on a file this process
+/* cr's fds (its block and what it keeps aside: the stash) on a file this process
  * holds POSIX locks on: the restorer would close them before the process
  * runs, and with them the locks.  Closed now, before the locks are taken;
  * the children that needed the stash exist already. */
@@ -607,7 +607,7 @@ static int close_cr_fds_on(const struct restore_task *t, const struct stat *lock
 	while ((e = readdir(d)) != NULL) {
 		int fd = atoi(e->d_name);
 
-		if (fd < t->reserved_base || fd == dirfd(d) || fstat(fd, &st) < 0 || !same_file(&st, locked))
+		if (!restore_fd_is_crs(t, fd) || fd == dirfd(d) || fstat(fd, &st) < 0 || !same_file(&st, locked))
 			continue;
 		if (close(fd) < 0)
 			return cr_error(err, errno, "close cr's fd %d", fd);

@@ -346,6 +346,12 @@ static int move_specials(struct restore_task *t, const struct cr_specials *sp, c
 	return 0;
 }
 
+/* The fd VMA i is mapped from in the child, -1 if none. */
+static int vma_fd(const struct restore_task *t, size_t i)
+{
+	return t->vma_fd[i] < 0 ? -1 : t->reserved_base + t->vma_fd[i];
+}
+
 /* MAP_FIXED_NOREPLACE: the call fails rather than land anywhere else.
  * Shared anonymous memory is its object's fd, at its offset; MAP_DROPPABLE
  * is a type of mapping of its own, in place of MAP_PRIVATE. */
@@ -354,7 +360,7 @@ static void map_vma(const struct restore_ctx *ctx, struct restore_task *t, size_
 	const VmaEntry *e = t->mm->vmas[i];
 	uint64_t prot = e->prot;
 	uint64_t flags = MAP_FIXED_NOREPLACE | vmflags_mmap_flags(e);
-	int64_t fd = t->vma_fd[i];
+	int64_t fd = vma_fd(t, i);
 	bool by_fd = e->kind == VMA_KIND__VMA_FILE || e->has_shmem_id;
 
 	if (t->vma_has_pages[i])
@@ -502,7 +508,7 @@ static int mem_validate(const struct restore_ctx *ctx, const struct restore_task
 	return validate_page_total(ctx, t, err);
 }
 
-/* One fd slot per mapped file, above the reserved ones; VMAs of the same
+/* One fd slot per mapped file, after the reserved ones; VMAs of the same
  * file share it. */
 static void plan_vma_fds(struct restore_task *t)
 {
@@ -519,7 +525,7 @@ static void plan_vma_fds(struct restore_task *t)
 			if (t->mm->vmas[j]->kind == VMA_KIND__VMA_FILE && t->mm->vmas[j]->file_id == e->file_id)
 				t->vma_fd[i] = t->vma_fd[j];
 		if (t->vma_fd[i] < 0)
-			t->vma_fd[i] = t->reserved_base + slot++;
+			t->vma_fd[i] = slot++;
 	}
 	t->n_reserved = slot;
 }
@@ -545,9 +551,9 @@ static int mem_setup(struct restore_ctx *ctx, struct restore_task *t, cr_error_t
 	for (size_t i = 0; i < t->mm->n_vmas; i++) {
 		const VmaEntry *e = t->mm->vmas[i];
 
-		if (t->vma_fd[i] < 0 || fcntl(t->vma_fd[i], F_GETFD) >= 0)
+		if (vma_fd(t, i) < 0 || fcntl(vma_fd(t, i), F_GETFD) >= 0)
 			continue;   /* none, or already open for an earlier VMA */
-		if (files_open_mapped(ctx, t, restore_file(ctx, e->file_id), t->vma_fd[i], err) < 0)
+		if (files_open_mapped(ctx, t, restore_file(ctx, e->file_id), vma_fd(t, i), err) < 0)
 			return cr_error_wrap(err, "mapping 0x%lx-0x%lx", (unsigned long)e->start,
 					     (unsigned long)e->end);
 	}

@@ -39,6 +39,7 @@
 #include "state/files.h"
 #include "state/ipcns.h"
 #include "state/ns.h"
+#include "state/fdroom.h"
 #include "state/state.h"
 
 #include <errno.h>
@@ -80,6 +81,7 @@ static const struct ns_kind_ops kind_ops[] = {
 };
 
 #define N_KINDS ARRAY_SIZE(kind_ops)
+_Static_assert(N_KINDS <= CR_ROOM_HOST_NS, "the dump counts a host fd of every kind of namespace (fdroom.h)");
 
 static bool known_kind(int kind)
 {
@@ -609,6 +611,8 @@ static int ns_plan(struct restore_ctx *ctx, cr_error_t *err)
 	}
 	if (plan_tree(nodes, ctx->n_tasks, ctx->img[CR_IMG_NS].n, &ctx->ns, err) < 0)
 		return cr_error_wrap(err, "ns.img");
+	if (ctx->img[CR_IMG_NS].n > 0)   /* keep_ns_fd: each one made, and the restorer's */
+		ctx->n_aside += (int)(ctx->img[CR_IMG_NS].n + N_KINDS);
 	return 0;
 }
 

@@ -4,10 +4,16 @@
  * files, threads).  Raising a hard limit needs CAP_SYS_RESOURCE, which
  * these hosts do not give: a dumped hard limit above cr's own is refused
  * at dump (the restore, which inherits cr's, could not set it), and again
- * by the restore if it runs with lower ones. */
+ * by the restore if it runs with lower ones.
+ *
+ * RLIMIT_NOFILE comes last of all, by injection once cr's code is done in
+ * the process: until then cr's own fds sit beside the dumped ones, maybe
+ * above a limit that the dumped fds alone respect (fdroom.h). */
 #include "os/util.h"
 #include "os/caps.h"
 #include "state/state.h"
+
+#include <sys/syscall.h>
 
 #include <linux/capability.h>
 
@@ -95,6 +101,8 @@ static int rlimits_setup(struct restore_ctx *ctx, struct restore_task *t, cr_err
 		const RlimitEntry *r = t->core->rlimits[i];
 		struct rlimit want = { .rlim_cur = r->cur, .rlim_max = r->max }, now;
 
+		if (r->resource == RLIMIT_NOFILE)
+			continue;   /* rlimits_apply */
 		if (getrlimit((int)r->resource, &now) == 0 && now.rlim_cur == want.rlim_cur &&
 		    now.rlim_max == want.rlim_max)
 			continue;
@@ -110,9 +118,30 @@ static int rlimits_setup(struct restore_ctx *ctx, struct restore_task *t, cr_err
 	return 0;
 }
 
+/* RLIMIT_NOFILE, in the batch that closes cr's fds: nothing of cr's opens
+ * an fd in the process after it.  Its hard limit is not above the one the
+ * process inherited from the restorer (rlimits_validate). */
+static int rlimits_apply(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+{
+	(void)ctx;
+	for (size_t i = 0; i < t->core->n_rlimits; i++) {
+		const RlimitEntry *r = t->core->rlimits[i];
+		struct rlimit want = { .rlim_cur = r->cur, .rlim_max = r->max };
+
+		if (r->resource != RLIMIT_NOFILE)
+			continue;
+		if (remote_write(t->host_pid, t->tramp + TRAMP_NOFILE, &want, sizeof(want), err) < 0)
+			return cr_error_wrap(err, "write RLIMIT_NOFILE");
+		inject_batch_add(&t->batch, "set RLIMIT_NOFILE", SYS_prlimit64, 0, RLIMIT_NOFILE, t->tramp + TRAMP_NOFILE,
+				 0, 0, 0);
+	}
+	return 0;
+}
+
 const struct state_kind state_rlimits = {
 	.name = "resource limits",
 	.collect = rlimits_collect,
 	.validate = rlimits_validate,
 	.setup = rlimits_setup,
+	.apply = rlimits_apply,
 };

@@ -98,6 +98,8 @@ struct dump_ctx {
 	struct file_table files;       /* files.img */
 	struct fd_seen *seen;          /* files.c: every fd recorded so far */
 	size_t n_seen, cap_seen;
+	void *descs;                   /* files.c: every description, a tsearch tree */
+	int kcmp_errno;                /* files.c: a kcmp that failed while searching it */
 	struct page_bufs *page_bufs;   /* mem.c */
 	struct shmem_dump *shmem;      /* shmem.c */
 };
@@ -137,17 +139,19 @@ struct restore_task {
 	struct restore_thread *threads;   /* [0] is the main thread */
 	size_t n_threads;
 	struct injector *inj;          /* the main thread's */
-	/* fds the child keeps for the restorer above every dumped fd (the
-	 * same reserved_base in every process): + RESERVED_SYNC, + RESERVED_TTY,
-	 * + RESERVED_EXE, then one per file that a VMA maps (vma_fd). */
+	/* fds the child keeps for the restorer, in a block no dumped fd of
+	 * the tree uses (the same in every process, fdroom.h): + RESERVED_SYNC,
+	 * + RESERVED_TTY, + RESERVED_EXE, then one per file that a VMA maps
+	 * (vma_fd), then the stash, up to reserved_end. */
 	int reserved_base;
+	int reserved_end;
 	int n_reserved;
-	int *vma_fd;                   /* per VMA: fd in the child, -1 if none */
+	int *vma_fd;                   /* per VMA: its slot (fd - reserved_base), -1 if none */
 	uint64_t tramp;                /* the trampoline page in the child */
 	uint64_t tramp_size;
 	uint64_t tramp_filters;        /* offset of its seccomp filter area (tramp.c) */
 	uint8_t *vma_has_pages;        /* per VMA: pages come from the image */
-	int stash_top;                 /* kinds keep extra fds at or above this */
+	int stash_top;                 /* kinds keep extra fds at or above this, above every dumped fd */
 	struct inject_batch batch;     /* syscalls waiting for one round trip */
 };
 
@@ -155,6 +159,12 @@ struct restore_task {
 #define RESERVED_TTY  1
 #define RESERVED_EXE  2
 #define RESERVED_MAPS 3
+
+/* Whether fd is one of cr's in a restored process: its block or aside. */
+static inline bool restore_fd_is_crs(const struct restore_task *t, int fd)
+{
+	return (fd >= t->reserved_base && fd < t->reserved_end) || fd >= t->stash_top;
+}
 
 struct restore_ctx {
 	const struct restore_opts *opts;
@@ -171,11 +181,14 @@ struct restore_ctx {
 	size_t n_tasks;
 	struct proc_vma_list cr_layout;   /* the restorer's mappings, inherited by every process it creates */
 	pid_t restorer_pgid;
-	int reserved_base;             /* above every dumped fd of every process */
+	int reserved_base;             /* where cr's block of fds starts (fdroom.h) */
 	int stash_base;                /* descriptions opened for inheritance sit here */
 	int n_stash;                   /* stash slots the kinds reserved in their plan */
+	int n_aside;                   /* fds the kinds may keep aside at most (files_stash_fd) */
+	int files_slot0;               /* files.c's first stash slot */
 	struct restore_task **file_lca;   /* per file id: the process that opens it */
-	int *opened;                   /* per file id: its fd in the stash, -1 if none */
+	int *file_slot;                /* per file id: its stash slot, -1 if it is opened by its holder */
+	int *opened;                   /* per file id: its fd in the stash (or, in its holder, at its number), -1 if none */
 	struct ns_plan *ns;            /* ns.c */
 	struct shmem_restore *shmem;   /* shmem.c */
 	struct locks_plan *locks;      /* locks.c */
@@ -215,6 +228,7 @@ static inline int restore_stash_reserve(struct restore_ctx *ctx, int n)
 #define TRAMP_AFFINITY  1344   /* a CPU mask, CR_CPUS_MAX bits */
 #define TRAMP_ALTSTACK  1536
 #define TRAMP_ITIMER    1600   /* one struct itimerval (32 bytes) per timer, 3 */
+#define TRAMP_NOFILE    1696   /* a struct rlimit (16 bytes) */
 #define TRAMP_COMM      1728   /* a thread's name, 16 bytes */
 #define TRAMP_BATCH     1792   /* the batch loop (inject.h) */
 #define TRAMP_CAPS      2048   /* capset's header and two data sets, 56 bytes */
