@@ -9,6 +9,7 @@ packages=(
 	protobuf-c-compiler libprotobuf-c-dev
 	zlib1g-dev
 	libnl-3-dev libnl-route-3-dev
+	libsodium-dev
 	libcmocka-dev
 	# Unmodified programs the tests restore and check (see README, Tests).
 	util-linux procps python3 sqlite3

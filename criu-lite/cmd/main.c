@@ -24,6 +24,8 @@ static const char usage_text[] =
 	"  restore [-D] DIR      restore the process in DIR with its pid\n"
 	"  show [-D] DIR         print what a dump holds (--json for all of it)\n"
 	"  check                 which kernel features cr relies on are here\n"
+	"  keygen KEYFILE        make a signing key: KEYFILE (secret, 0600) and\n"
+	"                        KEYFILE.pub (for --verify)\n"
 	"\n"
 	"dump options:\n"
 	"  -D, --images-dir DIR  where to write the images (created 0700)\n"
@@ -31,6 +33,7 @@ static const char usage_text[] =
 	"  -R, --leave-running   let the process run on after the dump\n"
 	"      --compress        store page data zlib-compressed\n"
 	"  -j, --shell-job       the process uses the caller's terminal\n"
+	"      --sign KEYFILE    sign the dump with the secret key KEYFILE\n"
 	"\n"
 	"restore options:\n"
 	"  -D, --images-dir DIR  the dump to restore\n"
@@ -42,13 +45,15 @@ static const char usage_text[] =
 	"                        pids the tree had in its own namespace\n"
 	"      --cgroup-root PATH  put the tree's cgroups below PATH in each\n"
 	"                        hierarchy (created with their dumped limits)\n"
+	"      --verify KEYFILE  restore only a dump signed with the key whose\n"
+	"                        public half is KEYFILE, every image unchanged\n"
 	"\n"
 	"common options:\n"
 	"  -v                    more messages (repeat for more)\n"
 	"  -o, --log-file FILE   log file (default: dump.log / restore.log in DIR)\n"
 	"  -h, --help            this text\n";
 
-enum { OPT_COMPRESS = 256, OPT_PID_BACKEND, OPT_NEW_PIDNS, OPT_CGROUP_ROOT };
+enum { OPT_COMPRESS = 256, OPT_PID_BACKEND, OPT_NEW_PIDNS, OPT_CGROUP_ROOT, OPT_SIGN, OPT_VERIFY };
 
 static const struct option long_opts[] = {
 	{ "images-dir", required_argument, NULL, 'D' },
@@ -60,6 +65,8 @@ static const struct option long_opts[] = {
 	{ "pid-backend", required_argument, NULL, OPT_PID_BACKEND },
 	{ "new-pidns", no_argument, NULL, OPT_NEW_PIDNS },
 	{ "cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT },
+	{ "sign", required_argument, NULL, OPT_SIGN },
+	{ "verify", required_argument, NULL, OPT_VERIFY },
 	{ "log-file", required_argument, NULL, 'o' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -103,6 +110,8 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 				return usage_error("--cgroup-root must be an absolute path without '..', not '%s'", optarg);
 			cli->restore.cgroup_root = optarg;
 			break;
+		case OPT_SIGN: cli->dump.sign_key = optarg; break;
+		case OPT_VERIFY: cli->restore.verify_key = optarg; break;
 		case 'o': cli->log_file = optarg; break;
 		case 'v': cli->verbosity++; break;
 		case 'h': fputs(usage_text, stdout); exit(0);
@@ -235,6 +244,8 @@ int main(int argc, char **argv)
 		return cmd_show(argc - 1, argv + 1);
 	if (strcmp(argv[1], "check") == 0)
 		return cmd_check(argc - 1, argv + 1);
+	if (strcmp(argv[1], "keygen") == 0)
+		return cmd_keygen(argc - 1, argv + 1);
 	cli.command = argv[1];
 	if (parse_args(argc - 1, argv + 1, &cli) != 0)
 		return 2;

@@ -8,7 +8,9 @@
  * status 1; everything that could be decoded is still shown. */
 #include "cmd/commands.h"
 #include "img/dir.h"
+#include "img/dumpid.h"
 #include "img/image.h"
+#include "img/sign.h"
 #include "cmd/json.h"
 #include "img/pages.h"
 #include "cmd/show.h"
@@ -31,14 +33,17 @@
 #include <string.h>
 
 static const char show_usage[] =
-	"usage: cr show [-D] DIR [--json]\n"
+	"usage: cr show [-D] DIR [--json] [--verify KEYFILE.pub]\n"
 	"\n"
 	"Prints what the dump in DIR holds: the inventory, the process tree with\n"
 	"pids at every namespace level, threads, memory mappings, page counts,\n"
-	"file descriptors, timers and pending signals.  Never changes the images.\n"
+	"file descriptors, timers and pending signals, and whether the dump is\n"
+	"signed.  Never changes the images.\n"
 	"\n"
 	"  -D, --images-dir DIR  the dump to show\n"
 	"      --json            decode every image completely, as one JSON object\n"
+	"      --verify KEYFILE  check the dump's signature with this public key\n"
+	"                        and every image against its signed hash\n"
 	"  -h, --help            this text\n"
 	"\n"
 	"Exit status: 0 when every image decoded, 1 when an image is damaged or\n"
@@ -318,18 +323,104 @@ static void check_sizes(struct show_dump *d)
 			check_page_sizes(d, &d->images[i]);
 }
 
+/* --- whose dump, and signed by whom ------------------------------------------------ */
+
+/* The inventory first: every other image must carry its dump id. */
+static void load_inventory(struct show_dump *d, int dirfd)
+{
+	struct show_image *im = (struct show_image *)find_any(d, CR_IMG_INVENTORY, 0);
+	const InventoryEntry *inv;
+	struct cr_dump_id id;
+	cr_error_t err = NULL;
+
+	if (im == NULL)
+		return;
+	load_image(d, dirfd, im);
+	inv = (const InventoryEntry *)show_find_one(d, CR_IMG_INVENTORY, 0);
+	if (inv == NULL)
+		return;
+	if (cr_dump_id_from(inv->has_dump_id ? inv->dump_id.data : NULL, inv->dump_id.len, &id, im->name, &err) < 0 ||
+	    img_dir_bind_id(dirfd, &id, &err) < 0) {
+		add_error(d, "%s", err->msg);
+		cr_error_release(&err);
+	}
+}
+
+struct digest_walk {
+	struct show_dump *d;
+	int dirfd;
+	const InventoryEntry *inv;
+	size_t hint;
+};
+
+static int check_digest(void *arg, const struct img_kind *k, const char *name)
+{
+	struct digest_walk *w = arg;
+	cr_error_t err = NULL;
+
+	(void)k;
+	if (img_digest_check(w->dirfd, name, w->inv, &w->hint, &err) < 0) {
+		add_error(w->d, "--verify: %s", err->msg);
+		cr_error_release(&err);
+		w->d->verified = false;
+	}
+	return 0;   /* every image is reported */
+}
+
+/* --verify: the signature, then every image against its hash. */
+static void verify_signed(struct show_dump *d, int dirfd)
+{
+	const InventoryEntry *inv = (const InventoryEntry *)show_find_one(d, CR_IMG_INVENTORY, 0);
+	struct digest_walk w = { d, dirfd, inv, 0 };
+	struct cr_public_key key;
+	cr_error_t err = NULL;
+
+	if (cr_key_load_public(d->verify_key, &key, &err) == 0 && img_sign_check(dirfd, d->dir, &key, &err) < 0)
+		cr_error_wrap(&err, "%s", d->verify_key);
+	if (err != NULL) {
+		add_error(d, "--verify: %s", err->msg);
+		cr_error_release(&err);
+		return;
+	}
+	if (inv == NULL)
+		return;
+	d->verified = true;
+	img_each_file(inv->task_pids, inv->n_task_pids, check_digest, &w);
+}
+
+static void check_signature(struct show_dump *d, int dirfd)
+{
+	struct cr_public_key signer;
+	cr_error_t err = NULL;
+	int r = img_signer(dirfd, &signer, &err);
+
+	d->sign = r == 0 ? SHOW_UNSIGNED : r > 0 ? SHOW_SIGNED : SHOW_SIGNATURE_DAMAGED;
+	if (r > 0)
+		cr_key_fingerprint(&signer, d->signer);
+	if (r < 0) {
+		add_error(d, "%s", err->msg);
+		cr_error_release(&err);
+	}
+	if (d->verify_key != NULL)
+		verify_signed(d, dirfd);
+}
+
 static int load_dump(struct show_dump *d, cr_error_t *err)
 {
 	cleanup_close int dirfd = img_dir_open(d->dir, false, err);
 
 	if (dirfd < 0)
 		return -1;
-	if (list_images(d, dirfd, err) < 0)
+	if (cr_sodium_ready(err) < 0 || list_images(d, dirfd, err) < 0)
 		return -1;
+	load_inventory(d, dirfd);
 	for (size_t i = 0; i < d->n_images; i++)
-		load_image(d, dirfd, &d->images[i]);
+		if (!d->images[i].loaded && d->images[i].error == NULL)
+			load_image(d, dirfd, &d->images[i]);
 	check_complete(d);
 	check_sizes(d);
+	check_signature(d, dirfd);
+	img_dir_unbind_id(dirfd);
 	return 0;
 }
 
@@ -417,6 +508,11 @@ static int print_json(const struct show_dump *d, cr_error_t *err)
 	json_init(&w, stdout, true);
 	json_object_begin(&w);
 	json_kv_string(&w, "dir", d->dir);
+	json_kv_bool(&w, "signed", d->sign == SHOW_SIGNED);
+	if (d->sign == SHOW_SIGNED)
+		json_kv_string(&w, "signer", d->signer);
+	if (d->verify_key != NULL)
+		json_kv_bool(&w, "verified", d->verified);
 	json_key(&w, "images");
 	json_object_begin(&w);
 	for (size_t i = 0; i < d->n_images; i++)
@@ -432,16 +528,18 @@ static int print_json(const struct show_dump *d, cr_error_t *err)
 
 struct show_args {
 	const char *dir;
+	const char *verify_key;
 	bool json;
 };
 
-enum { OPT_JSON = 256 };
+enum { OPT_JSON = 256, OPT_VERIFY };
 
 static int parse_show_args(int argc, char **argv, struct show_args *a)
 {
 	static const struct option opts[] = {
 		{ "images-dir", required_argument, NULL, 'D' },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "verify", required_argument, NULL, OPT_VERIFY },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -452,6 +550,7 @@ static int parse_show_args(int argc, char **argv, struct show_args *a)
 		switch (c) {
 		case 'D': a->dir = optarg; break;
 		case OPT_JSON: a->json = true; break;
+		case OPT_VERIFY: a->verify_key = optarg; break;
 		case 'h': fputs(show_usage, stdout); return 0;
 		default: fputs("run 'cr show --help' for usage\n", stderr); return 2;
 		}
@@ -490,6 +589,7 @@ int cmd_show(int argc, char **argv)
 	if (status >= 0)
 		return status;
 	d.dir = args.dir;
+	d.verify_key = args.verify_key;
 	if (load_dump(&d, &err) < 0) {
 		fprintf(stderr, "cr: show: %s\n", err->msg);
 		cr_error_release(&err);

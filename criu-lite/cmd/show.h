@@ -39,8 +39,15 @@ struct show_image {
 	struct show_pages pages;
 };
 
+/* Whether a dump is signed, and by whom (img/sign.h). */
+enum show_signed { SHOW_UNSIGNED, SHOW_SIGNED, SHOW_SIGNATURE_DAMAGED };
+
 struct show_dump {
 	const char *dir;
+	const char *verify_key;      /* --verify: the public key to check with, or NULL */
+	enum show_signed sign;
+	char signer[17];             /* SHOW_SIGNED: the key's fingerprint */
+	bool verified;               /* --verify: the signature and every hash held */
 	struct show_image *images;   /* inventory, pstree, files, then per task */
 	size_t n_images;
 	char **unknown;              /* *.img files that are no image kind cr knows */

@@ -10,6 +10,7 @@
 #include "core.pb-c.h"
 #include "files.pb-c.h"
 #include "inventory.pb-c.h"
+#include "img/dumpid.h"
 #include "mm.pb-c.h"
 #include "ns.pb-c.h"
 #include "pstree.pb-c.h"
@@ -128,6 +129,28 @@ static const char *process_name(const struct show_dump *d, pid_t pid)
 
 /* --- the inventory ---------------------------------------------------------------- */
 
+/* The dump's id and whether it is signed (and verified). */
+static void print_identity(FILE *out, const struct show_dump *d, const InventoryEntry *inv)
+{
+	struct cr_dump_id id;
+	char hex[CR_DUMP_ID_HEX];
+	cr_error_t err = NULL;
+
+	if (cr_dump_id_from(inv->has_dump_id ? inv->dump_id.data : NULL, inv->dump_id.len, &id, "", &err) == 0)
+		fprintf(out, "  dump id       %s\n", cr_dump_id_hex(&id, hex));
+	cr_error_release(&err);
+	if (d->sign == SHOW_UNSIGNED)
+		fprintf(out, "  signed        no\n");
+	else if (d->sign == SHOW_SIGNATURE_DAMAGED)
+		fprintf(out, "  signed        ? (the signature file is damaged)\n");
+	else if (d->verify_key == NULL)
+		fprintf(out, "  signed        yes, key %s, %zu images hashed (not verified: give --verify KEYFILE.pub)\n",
+			d->signer, inv->n_images);
+	else
+		fprintf(out, "  signed        yes, key %s, %zu images hashed: %s with %s\n", d->signer, inv->n_images,
+			d->verified ? "verified" : "NOT verified", d->verify_key);
+}
+
 static void print_inventory(FILE *out, const struct show_dump *d)
 {
 	const InventoryEntry *inv = (const InventoryEntry *)show_find_one(d, CR_IMG_INVENTORY, 0);
@@ -151,6 +174,7 @@ static void print_inventory(FILE *out, const struct show_dump *d)
 	fprintf(out, "  options       compress %s, shell-job %s, leave-running %s\n", yes_no(inv->compress),
 		yes_no(inv->shell_job), yes_no(inv->leave_running));
 	fprintf(out, "  processes     %zu, root pid %u\n", inv->n_task_pids, inv->root_pid);
+	print_identity(out, d, inv);
 }
 
 /* --- the process tree ---------------------------------------------------------------- */

@@ -38,8 +38,7 @@ static void free_ctx(struct dump_ctx *ctx)
 	}
 	free(ctx->tasks);
 	arena_free(&ctx->arena);
-	if (ctx->dirfd >= 0)
-		close(ctx->dirfd);
+	close_image_dir(ctx);
 }
 
 /* The images are complete: the tree goes on (--leave-running) or dies. */
@@ -72,7 +71,7 @@ int cr_dump(pid_t pid, const struct dump_opts *opts, cr_error_t *err)
 	struct dump_ctx ctx = { .opts = opts, .dirfd = -1 };
 	int ret = -1;
 
-	if (check_root(pid, err) < 0 || (ctx.dirfd = open_image_dir(opts->dir, err)) < 0)
+	if (check_root(pid, err) < 0 || open_image_dir(&ctx, err) < 0)
 		goto out;
 	pr_debug("dump of pid %d starts", pid);
 	img_dir_journal_begin();

@@ -7,9 +7,11 @@
 #include "dump/steps.h"
 #include "img/dir.h"
 #include "img/image.h"
+#include "img/sign.h"
 #include "os/progress.h"
 #include "os/regs.h"
 #include "os/util.h"
+#include "os/xalloc.h"
 #include "state/state.h"
 
 #include <errno.h>
@@ -20,20 +22,44 @@
 #include <sys/utsname.h>
 #include <time.h>
 
-int open_image_dir(const char *dir, cr_error_t *err)
+static int load_sign_key(struct dump_ctx *ctx, cr_error_t *err)
 {
+	if (ctx->opts->sign_key == NULL)
+		return 0;
+	ctx->sign_key = xmalloc(sizeof(*ctx->sign_key));
+	if (cr_key_load_secret(ctx->opts->sign_key, ctx->sign_key, err) < 0)
+		return cr_error_wrap(err, "--sign");
+	return 0;
+}
+
+int open_image_dir(struct dump_ctx *ctx, cr_error_t *err)
+{
+	const char *dir = ctx->opts->dir;
 	char inventory[IMG_NAME_MAX];
 	struct stat st;
-	int fd = img_dir_open(dir, true, err);
 
-	if (fd < 0)
+	if (load_sign_key(ctx, err) < 0)
 		return -1;
-	if (fstatat(fd, img_name(inventory, CR_IMG_INVENTORY, 0), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		close(fd);
+	ctx->dirfd = img_dir_open(dir, true, err);
+	if (ctx->dirfd < 0)
+		return -1;
+	if (fstatat(ctx->dirfd, img_name(inventory, CR_IMG_INVENTORY, 0), &st, AT_SYMLINK_NOFOLLOW) == 0)
 		return cr_error(err, EEXIST, "%s already holds a dump (%s); use an empty directory", dir,
 				inventory);
-	}
-	return fd;
+	if (cr_dump_id_new(&ctx->id, err) < 0)
+		return -1;
+	return img_dir_bind_id(ctx->dirfd, &ctx->id, err);
+}
+
+void close_image_dir(struct dump_ctx *ctx)
+{
+	if (ctx->sign_key != NULL)
+		cr_key_wipe(ctx->sign_key);
+	free(steal_pointer(&ctx->sign_key));
+	if (ctx->dirfd < 0)
+		return;
+	img_dir_unbind_id(ctx->dirfd);
+	close(steal_fd(&ctx->dirfd));
 }
 
 static uint32_t *copy_ids(struct dump_ctx *ctx, const pid_t *ids, size_t n)
@@ -75,6 +101,54 @@ static PstreeEntry *pstree_of(struct dump_ctx *ctx, const struct dump_task *t)
 	return p;
 }
 
+struct digests {
+	struct dump_ctx *ctx;
+	ImageDigest **v;
+	size_t n;
+	cr_error_t *err;
+};
+
+static int add_digest(void *arg, const struct img_kind *k, const char *name)
+{
+	struct digests *d = arg;
+	ImageDigest *e = arena_new(&d->ctx->arena, ImageDigest);
+	unsigned char *h = arena_array(&d->ctx->arena, unsigned char, CR_IMG_HASH_SIZE);
+
+	(void)k;
+	image_digest__init(e);
+	if (img_hash_file(d->ctx->dirfd, name, h, d->err) < 0)
+		return -1;
+	e->name = arena_strdup(&d->ctx->arena, name);
+	e->blake2b = (ProtobufCBinaryData){ CR_IMG_HASH_SIZE, h };
+	d->v[d->n++] = e;
+	return 0;
+}
+
+/* A signed dump's inventory lists every other image with its hash. */
+static int add_digests(struct dump_ctx *ctx, InventoryEntry *inv, cr_error_t *err)
+{
+	size_t max = img_n_kinds * (inv->n_task_pids + 1);
+	struct digests d = { ctx, arena_array(&ctx->arena, ImageDigest *, max), 0, err };
+
+	if (ctx->sign_key == NULL)
+		return 0;
+	if (img_each_file(inv->task_pids, inv->n_task_pids, add_digest, &d) < 0)
+		return cr_error_wrap(err, "hash the images to sign");
+	inv->images = d.v;
+	inv->n_images = d.n;
+	return 0;
+}
+
+/* inventory.sig, when the dump is to be signed, and made durable. */
+static int sign_inventory(struct dump_ctx *ctx, cr_error_t *err)
+{
+	if (ctx->sign_key == NULL)
+		return 0;
+	if (img_sign_write(ctx->dirfd, ctx->sign_key, err) < 0)
+		return cr_error_wrap(err, "sign the dump");
+	return cr_img_sync_dir(ctx->dirfd, err);
+}
+
 static int write_inventory(struct dump_ctx *ctx, cr_error_t *err)
 {
 	InventoryEntry inv = INVENTORY_ENTRY__INIT;
@@ -105,10 +179,13 @@ static int write_inventory(struct dump_ctx *ctx, cr_error_t *err)
 	inv.task_pids = pids;
 	inv.cr_version = "0.1";
 	inv.boot_id = boot_id;
+	inv.has_dump_id = true;
+	inv.dump_id = (ProtobufCBinaryData){ sizeof(ctx->id.b), ctx->id.b };
 	/* Every other image is durable before the inventory vouches for it. */
-	if (cr_img_sync_dir(ctx->dirfd, err) < 0 || img_store(ctx->dirfd, CR_IMG_INVENTORY, 0, &msg, 1, err) < 0)
+	if (cr_img_sync_dir(ctx->dirfd, err) < 0 || add_digests(ctx, &inv, err) < 0 ||
+	    img_store(ctx->dirfd, CR_IMG_INVENTORY, 0, &msg, 1, err) < 0 || cr_img_sync_dir(ctx->dirfd, err) < 0)
 		return -1;
-	return cr_img_sync_dir(ctx->dirfd, err);
+	return sign_inventory(ctx, err);
 }
 
 /* Resident memory of the tree: what the page data will roughly come to. */

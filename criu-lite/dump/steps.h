@@ -25,8 +25,11 @@ struct dump_task *dump_find_task(struct dump_ctx *ctx, pid_t pid);
 int collect_tree(struct dump_ctx *ctx, cr_error_t *err);
 
 /* Creates (0700) or opens the image directory, which must hold no dump
- * and must not be a symlink (img/dir.h). */
-int open_image_dir(const char *dir, cr_error_t *err);
+ * and must not be a symlink (img/dir.h), into ctx->dirfd; binds a fresh
+ * dump id to it (img/dumpid.h) and loads the --sign key, if any. */
+int open_image_dir(struct dump_ctx *ctx, cr_error_t *err);
+/* Undoes open_image_dir. */
+void close_image_dir(struct dump_ctx *ctx);
 /* Writes every image, the inventory last and everything durable. */
 int write_images(struct dump_ctx *ctx, cr_error_t *err);
 

@@ -19,6 +19,7 @@
 #include "img/image.h"
 #include "img/bytes.h"
 #include "img/dir.h"
+#include "img/dumpid.h"
 #include "img/sink.h"
 #include "os/util.h"
 #include "os/xalloc.h"
@@ -65,6 +66,8 @@ struct cr_img {
 	unsigned int crc_turn;   /* async writing: large pieces sent, for CRC_SHARE_EVERY */
 	uint64_t mark_base;      /* pieces the sink before this one took (marks go on across cr_img_async) */
 	bool broken;        /* writing: an earlier write failed */
+	bool want_id;       /* reading: the directory has a dump id bound, */
+	struct cr_dump_id want;  /* this one, which the header must carry */
 };
 
 struct img_ends {
@@ -235,6 +238,7 @@ static int img_dirfd(const struct cr_img *img)
 int cr_img_create(int dirfd, const char *name, uint32_t kind, struct cr_img **out, cr_error_t *err)
 {
 	cleanup_img struct cr_img *img = NULL;
+	struct cr_dump_id id;
 
 	*out = NULL;
 	if (check_kind_arg(name, kind, err) < 0)
@@ -249,6 +253,9 @@ int cr_img_create(int dirfd, const char *name, uint32_t kind, struct cr_img **ou
 	put_le16(img->buf + 4, CR_FORMAT_VERSION);
 	put_le16(img->buf + 6, (uint16_t)kind);
 	put_le32(img->buf + 8, 0);
+	if (!img_dir_bound_id(img_dirfd(img), &id))
+		memset(&id, 0, sizeof(id));
+	memcpy(img->buf + CR_IMG_ID_OFFSET, id.b, CR_DUMP_ID_SIZE);
 	img->buf_len = CR_IMG_HEADER_SIZE;
 	img->pos = CR_IMG_HEADER_SIZE;
 	img->sink = sink_open(send_consume, img, false);
@@ -442,7 +449,23 @@ static int pread_exact(int fd, void *buf, size_t len, uint64_t off, const char *
 	return 0;
 }
 
-static int check_header(const unsigned char *h, const char *name, uint32_t kind, cr_error_t *err)
+static int check_dump_id(const unsigned char *h, const char *name, const struct cr_dump_id *want,
+			 cr_error_t *err)
+{
+	struct cr_dump_id got;
+	char got_hex[CR_DUMP_ID_HEX], want_hex[CR_DUMP_ID_HEX];
+
+	memcpy(got.b, h + CR_IMG_ID_OFFSET, CR_DUMP_ID_SIZE);
+	if (want == NULL || cr_dump_id_equal(&got, want))
+		return 0;
+	return cr_error(err, 0, "%s: belongs to another dump (dump id %s, the inventory's is %s): "
+			"images of two dumps cannot be mixed", name, cr_dump_id_hex(&got, got_hex),
+			cr_dump_id_hex(want, want_hex));
+}
+
+/* want: the dump id the header must carry, or NULL for any. */
+static int check_header(const unsigned char *h, const char *name, uint32_t kind,
+			const struct cr_dump_id *want, cr_error_t *err)
 {
 	uint32_t magic = get_le32(h), reserved = get_le32(h + 8);
 	uint16_t version = get_le16(h + 4), got_kind = get_le16(h + 6);
@@ -458,7 +481,7 @@ static int check_header(const unsigned char *h, const char *name, uint32_t kind,
 	if (reserved != 0)
 		return cr_error(err, 0, "%s: reserved header field is 0x%08" PRIx32 ", expected zero",
 				name, reserved);
-	return 0;
+	return check_dump_id(h, name, want, err);
 }
 
 /* Fills ends->body_len and ends->crc from the trailer t of a file of ends->size bytes. */
@@ -506,14 +529,14 @@ static int open_image_file(int dirfd, const char *name, int *out_fd, uint64_t *s
 }
 
 /* Checks the header and the trailer of an open file by reading just those. */
-static int check_ends_at(int fd, const char *name, uint32_t kind, struct img_ends *ends,
-			 cr_error_t *err)
+static int check_ends_at(int fd, const char *name, uint32_t kind, const struct cr_dump_id *want,
+			 struct img_ends *ends, cr_error_t *err)
 {
 	unsigned char header[CR_IMG_HEADER_SIZE], trailer[CR_IMG_TRAILER_SIZE];
 
 	if (pread_exact(fd, header, sizeof(header), 0, name, err) < 0)
 		return -1;
-	if (check_header(header, name, kind, err) < 0)
+	if (check_header(header, name, kind, want, err) < 0)
 		return -1;
 	if (pread_exact(fd, trailer, sizeof(trailer), ends->size - CR_IMG_TRAILER_SIZE, name, err) < 0)
 		return -1;
@@ -666,12 +689,14 @@ int cr_img_verify(int dirfd, const char *name, uint32_t kind, cr_error_t *err)
 {
 	cleanup_close int fd = -1;
 	struct img_ends ends = { 0 };
+	struct cr_dump_id want;
+	bool want_id = img_dir_bound_id(dirfd, &want);
 
 	if (check_kind_arg(name, kind, err) < 0)
 		return -1;
 	if (open_image_file(dirfd, name, &fd, &ends.size, err) < 0)
 		return -1;
-	if (check_ends_at(fd, name, kind, &ends, err) < 0)
+	if (check_ends_at(fd, name, kind, want_id ? &want : NULL, &ends, err) < 0)
 		return -1;
 	if (!kind_has_messages(kind) && ends.size >= VERIFY_SPLIT_MIN)
 		return verify_split(fd, name, &ends, err);
@@ -694,7 +719,7 @@ static int open_in_memory(struct cr_img *img, uint64_t size, cr_error_t *err)
 	img->buf_cap = img->buf_len = (size_t)size;
 	if (pread_exact(img->fd, img->buf, img->buf_len, 0, img->name, err) < 0)
 		return -1;
-	if (check_header(img->buf, img->name, img->kind, err) < 0)
+	if (check_header(img->buf, img->name, img->kind, img->want_id ? &img->want : NULL, err) < 0)
 		return -1;
 	if (check_trailer(img->buf + size - CR_IMG_TRAILER_SIZE, img->name, &ends, err) < 0)
 		return -1;
@@ -716,7 +741,7 @@ static int open_streaming(struct cr_img *img, uint64_t size, cr_error_t *err)
 	struct img_ends ends = { .size = size };
 	unsigned char header[CR_IMG_HEADER_SIZE];
 
-	if (check_ends_at(img->fd, img->name, img->kind, &ends, err) < 0 ||
+	if (check_ends_at(img->fd, img->name, img->kind, img->want_id ? &img->want : NULL, &ends, err) < 0 ||
 	    pread_exact(img->fd, header, sizeof(header), 0, img->name, err) < 0)
 		return -1;
 	img->sink = sink_open(read_consume, img, false);
@@ -740,6 +765,7 @@ int cr_img_open(int dirfd, const char *name, uint32_t kind, struct cr_img **out,
 	if (check_kind_arg(name, kind, err) < 0)
 		return -1;
 	img = img_new(name, kind, messages ? IMG_READING_MEM : IMG_READING_STREAM, 0);
+	img->want_id = img_dir_bound_id(dirfd, &img->want);
 	if (open_image_file(dirfd, name, &img->fd, &size, err) < 0)
 		return -1;
 	ret = messages ? open_in_memory(img, size, err) : open_streaming(img, size, err);

@@ -3,14 +3,16 @@
  * Layout of every image file (all integers little-endian):
  *
  *   header   magic "CRIM" (u32 0x4d495243), version (u16), kind (u16),
- *            reserved (u32, zero)                                  12 bytes
+ *            reserved (u32, zero), the dump's id (16 bytes, see
+ *            dumpid.h)                                             28 bytes
  *   body     message images: a sequence of [u32 length][protobuf bytes]
  *            page images:    a sequence of page chunks (see pages.h)
  *   trailer  magic "CREN" (u32 0x4e455243), crc32 of header+body (u32),
  *            body length (u64)                                     16 bytes
  *
  * Files are created 0600 with O_EXCL; the trailer makes truncation and any
- * flipped byte detectable, and every error names the file. */
+ * flipped byte detectable, the dump id a file of another dump, and every
+ * error names the file. */
 #ifndef CR_IMAGE_H
 #define CR_IMAGE_H
 
@@ -24,18 +26,20 @@
 /* The version of the image format, in every file's header and in the
  * inventory: bumped with every change to a schema in proto/ or to this
  * layout.  An image of another version is refused, naming the file. */
-#define CR_FORMAT_VERSION 4
+#define CR_FORMAT_VERSION 5
 
 #define CR_IMG_MAGIC         0x4d495243u
 #define CR_IMG_TRAILER_MAGIC 0x4e455243u
-#define CR_IMG_HEADER_SIZE   12
+#define CR_IMG_HEADER_SIZE   28
+#define CR_IMG_ID_OFFSET     12
 #define CR_IMG_TRAILER_SIZE  16
 #define CR_IMG_MAX_MSG       (64u << 20) /* a larger frame is damage, not data */
 
 struct cr_img;
 
 /* --- writing ---------------------------------------------------------------
- * create: O_CREAT|O_EXCL|O_WRONLY, mode 0600, writes the header.
+ * create: O_CREAT|O_EXCL|O_WRONLY, mode 0600, writes the header (with the
+ * id bound to dirfd, or zeros when none is).
  * Writes are buffered; finish writes the trailer and closes.
  * abort closes and unlinks the file. Both free img. */
 int cr_img_create(int dirfd, const char *name, uint32_t kind, struct cr_img **out, cr_error_t *err);
@@ -51,7 +55,8 @@ int cr_img_sync_dir(int dirfd, cr_error_t *err);
 
 /* --- checking --------------------------------------------------------------
  * Reads the whole file in a streaming pass (bounded memory) and checks magic,
- * version, kind, trailer, body length and crc32. For message images it also
+ * version, kind, dump id (when dirfd has one bound: open checks it too),
+ * trailer, body length and crc32. For message images it also
  * checks that the frames tile the body exactly. Never modifies the file. */
 int cr_img_verify(int dirfd, const char *name, uint32_t kind, cr_error_t *err);
 

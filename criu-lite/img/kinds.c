@@ -52,6 +52,22 @@ const char *img_name(char buf[IMG_NAME_MAX], uint32_t kind, pid_t pid)
 	return buf;
 }
 
+int img_each_file(const uint32_t *pids, size_t n_pids, img_file_fn fn, void *arg)
+{
+	char name[IMG_NAME_MAX];
+
+	for (size_t k = 0; k < img_n_kinds; k++)
+		if (!img_per_task(&img_kinds[k]) && img_kinds[k].kind != CR_IMG_INVENTORY &&
+		    fn(arg, &img_kinds[k], img_name(name, img_kinds[k].kind, 0)) < 0)
+			return -1;
+	for (size_t i = 0; i < n_pids; i++)
+		for (size_t k = 0; k < img_n_kinds; k++)
+			if (img_per_task(&img_kinds[k]) &&
+			    fn(arg, &img_kinds[k], img_name(name, img_kinds[k].kind, (pid_t)pids[i])) < 0)
+				return -1;
+	return 0;
+}
+
 /* "123" exactly: a positive pid without leading zeros. */
 static bool parse_pid(const char *s, size_t len, pid_t *pid)
 {

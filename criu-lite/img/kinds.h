@@ -80,6 +80,12 @@ static inline bool img_per_task(const struct img_kind *k)
 /* The file name of kind for pid (ignored by single kinds). */
 #define IMG_NAME_MAX 64
 const char *img_name(char buf[IMG_NAME_MAX], uint32_t kind, pid_t pid);
+/* Calls fn with every image file a dump of the processes pids has, but
+ * the inventory: the whole dump's, then each process's, in table order.
+ * Stops at the first fn that fails and returns its -1. */
+typedef int (*img_file_fn)(void *arg, const struct img_kind *k, const char *name);
+int img_each_file(const uint32_t *pids, size_t n_pids, img_file_fn fn, void *arg);
+
 /* The kind a file name belongs to, and its pid for per-process kinds;
  * NULL if the name is no image's. */
 const struct img_kind *img_kind_of_name(const char *name, pid_t *pid);

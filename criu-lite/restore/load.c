@@ -1,10 +1,13 @@
-/* Loading a dump: the inventory first (it says which processes have
- * images), then every image is verified (checksum, framing) before any is
- * decoded, then every message image is loaded, by the table of image
- * kinds.  The values inside are the kinds' to check (state_validate).
- * Nothing here touches a process. */
+/* Loading a dump: under --verify the signature over the inventory first;
+ * the inventory (it says which processes have images, and the dump's id,
+ * which every other image's header must carry), then every image is
+ * verified (checksum, framing, dump id, and under --verify its signed
+ * hash) before any is decoded, then every message image is loaded, by the
+ * table of image kinds.  The values inside are the kinds' to check
+ * (state_validate).  Nothing here touches a process. */
 #include "restore/run.h"
 #include "img/image.h"
+#include "img/sign.h"
 #include "os/log.h"
 #include "os/util.h"
 #include "state/state.h"
@@ -34,25 +37,58 @@ static int check_inventory(const InventoryEntry *inv, cr_error_t *err)
 	return 0;
 }
 
-static int verify(int dirfd, const struct img_kind *k, pid_t pid, cr_error_t *err)
-{
-	char name[IMG_NAME_MAX];
+struct verifying {
+	const struct restore_ctx *ctx;
+	size_t hint;              /* --verify: where the next hash is listed */
+	cr_error_t *err;
+};
 
-	return cr_img_verify(dirfd, img_name(name, k->kind, pid), k->kind, err);
+static int verify(void *arg, const struct img_kind *k, const char *name)
+{
+	struct verifying *v = arg;
+	const struct restore_ctx *ctx = v->ctx;
+
+	if (ctx->opts->verify_key != NULL &&
+	    img_digest_check(ctx->dirfd, name, ctx->inv, &v->hint, v->err) < 0)
+		return -1;
+	return cr_img_verify(ctx->dirfd, name, k->kind, v->err);
 }
 
 /* Every image but the inventory (read already): the whole dump's, then
  * each process's. */
-static int verify_all(int dirfd, const InventoryEntry *inv, cr_error_t *err)
+static int verify_all(const struct restore_ctx *ctx, cr_error_t *err)
 {
-	for (size_t k = 0; k < img_n_kinds; k++)
-		if (!img_per_task(&img_kinds[k]) && img_kinds[k].kind != CR_IMG_INVENTORY &&
-		    verify(dirfd, &img_kinds[k], 0, err) < 0)
-			return -1;
-	for (size_t i = 0; i < inv->n_task_pids; i++)
-		for (size_t k = 0; k < img_n_kinds; k++)
-			if (img_per_task(&img_kinds[k]) && verify(dirfd, &img_kinds[k], (pid_t)inv->task_pids[i], err) < 0)
-				return -1;
+	struct verifying v = { ctx, 0, err };
+
+	return img_each_file(ctx->inv->task_pids, ctx->inv->n_task_pids, verify, &v);
+}
+
+/* From here on every image opened must carry the inventory's dump id;
+ * the inventory's own header too. */
+static int bind_dump_id(const struct restore_ctx *ctx, cr_error_t *err)
+{
+	struct cr_dump_id id;
+	char name[IMG_NAME_MAX];
+
+	img_name(name, CR_IMG_INVENTORY, 0);
+	if (cr_dump_id_from(ctx->inv->has_dump_id ? ctx->inv->dump_id.data : NULL, ctx->inv->dump_id.len, &id,
+			    name, err) < 0 ||
+	    img_dir_bind_id(ctx->dirfd, &id, err) < 0)
+		return -1;
+	return cr_img_verify(ctx->dirfd, name, CR_IMG_INVENTORY, err);
+}
+
+/* --verify: the inventory is signed with the key given, as it is now. */
+static int check_signature(const struct restore_ctx *ctx, cr_error_t *err)
+{
+	struct cr_public_key key;
+
+	if (ctx->opts->verify_key == NULL)
+		return 0;
+	if (cr_key_load_public(ctx->opts->verify_key, &key, err) < 0)
+		return cr_error_wrap(err, "--verify");
+	if (img_sign_check(ctx->dirfd, ctx->opts->dir, &key, err) < 0)
+		return cr_error_wrap(err, "--verify %s", ctx->opts->verify_key);
 	return 0;
 }
 
@@ -127,11 +163,14 @@ int restore_load(struct restore_run *run, cr_error_t *err)
 {
 	struct restore_ctx *ctx = &run->ctx;
 
+	img_dir_unbind_id(ctx->dirfd);   /* the inventory's id is bound once it is read */
+	if (check_signature(ctx, err) < 0)
+		return -1;
 	if (img_load(ctx->dirfd, CR_IMG_INVENTORY, 0, &ctx->img[CR_IMG_INVENTORY], err) < 0)
 		return cr_error_wrap(err, "%s holds no complete dump", ctx->opts->dir);
 	ctx->inv = (const InventoryEntry *)ctx->img[CR_IMG_INVENTORY].v[0];
-	if (check_inventory(ctx->inv, err) < 0 || same_boot(ctx, err) < 0 ||
-	    verify_all(ctx->dirfd, ctx->inv, err) < 0 ||
+	if (check_inventory(ctx->inv, err) < 0 || bind_dump_id(ctx, err) < 0 || same_boot(ctx, err) < 0 ||
+	    verify_all(ctx, err) < 0 ||
 	    load_kinds(ctx->dirfd, false, 0, ctx->img, err) < 0 || bind_files(ctx, err) < 0 ||
 	    tree_build(run, err) < 0)
 		return -1;
@@ -155,5 +194,7 @@ void restore_unload(struct restore_run *run)
 	free(ctx->tasks);
 	for (size_t k = 0; k < CR_IMG_N; k++)
 		img_msgs_free(&ctx->img[k]);
+	if (ctx->dirfd >= 0)
+		img_dir_unbind_id(ctx->dirfd);
 	proc_vma_list_free(&ctx->cr_layout);
 }

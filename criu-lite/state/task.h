@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include <sys/user.h>
 
+#include "img/dumpid.h"
 #include "img/kinds.h"
 #include "img/msgs.h"
 #include "os/arena.h"
@@ -25,6 +26,7 @@ struct dump_opts {
 	bool leave_running;
 	bool compress;
 	bool shell_job;
+	const char *sign_key;          /* --sign: the secret key file, or NULL */
 };
 
 /* The file descriptions of a dump, shared by all its processes. */
@@ -85,9 +87,13 @@ struct shmem_restore;
 /* locks.c's plan: the flock and OFD locks each process takes for others. */
 struct locks_plan;
 
+struct cr_secret_key;
+
 struct dump_ctx {
 	const struct dump_opts *opts;
 	int dirfd;
+	struct cr_dump_id id;          /* in every image's header and the inventory */
+	struct cr_secret_key *sign_key;   /* --sign, or NULL */
 	struct arena arena;            /* every message of the images */
 	struct dump_task *tasks;       /* [0] is the root, parents before children */
 	size_t n_tasks;
@@ -110,6 +116,7 @@ struct restore_opts {
 	bool shell_job;
 	bool new_pidns;                /* restore inside a fresh pid namespace */
 	const char *cgroup_root;       /* cgroups go below this (--cgroup-root), or NULL */
+	const char *verify_key;        /* --verify: the public key file, or NULL */
 };
 
 struct restore_thread {

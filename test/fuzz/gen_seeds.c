@@ -4,6 +4,7 @@
  * a dump fills them (nested messages, repeated fields, every fd kind, raw
  * and compressed page chunks), and copies in every image of each DUMP_DIR
  * that is small enough to be a useful fuzz input. */
+#include "img/dumpid.h"
 #include "img/image.h"
 #include "img/pages.h"
 #include "os/util.h"
@@ -24,6 +25,8 @@
 #define MAX_COPY (64u << 10)   /* the fuzzer's -max_len */
 
 static int out_dir = -1;
+/* Every seed carries it in its header, as the images of one dump do. */
+static struct cr_dump_id seed_id = { "cr seed dump id" };
 
 static void die(cr_error_t *err)
 {
@@ -65,6 +68,8 @@ static void seed_inventory(void)
 	inv.n_task_pids = 2;
 	inv.task_pids = pids;
 	inv.cr_version = "0.1";
+	inv.has_dump_id = true;
+	inv.dump_id = (ProtobufCBinaryData){ sizeof(seed_id.b), seed_id.b };
 	write_image("inventory.img", CR_IMG_INVENTORY, &m, 1);
 }
 
@@ -464,6 +469,8 @@ static void copy_dump(const char *path, int index)
 
 int main(int argc, char **argv)
 {
+	cr_error_t err = NULL;
+
 	if (argc < 2) {
 		fprintf(stderr, "usage: gen_seeds DIR [DUMP_DIR...]\n");
 		return 2;
@@ -474,6 +481,8 @@ int main(int argc, char **argv)
 		perror(argv[1]);
 		return 1;
 	}
+	if (img_dir_bind_id(out_dir, &seed_id, &err) < 0)
+		die(&err);
 	seed_inventory();
 	seed_pstree();
 	seed_core();

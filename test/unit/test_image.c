@@ -567,13 +567,16 @@ static void test_bad_frames(void **state)
 	static const unsigned char huge[] = { 0xff, 0xff, 0xff, 0xff, 1, 2 };
 	static const unsigned char partial[] = { 0, 0, 0, 0, 2, 0 };
 	struct tmpdir_fixture *f = *state;
+	char want[64];
 
 	craft(f->dirfd, "past.img", CR_IMG_INVENTORY, past, sizeof(past));
-	expect_refused(f->dirfd, "past.img", CR_IMG_INVENTORY, "frame at offset 12: length 100 runs past");
+	snprintf(want, sizeof(want), "frame at offset %d: length 100 runs past", CR_IMG_HEADER_SIZE);
+	expect_refused(f->dirfd, "past.img", CR_IMG_INVENTORY, want);
 	craft(f->dirfd, "huge.img", CR_IMG_INVENTORY, huge, sizeof(huge));
 	expect_refused(f->dirfd, "huge.img", CR_IMG_INVENTORY, "exceeds the limit");
 	craft(f->dirfd, "partial.img", CR_IMG_INVENTORY, partial, sizeof(partial));
-	expect_refused(f->dirfd, "partial.img", CR_IMG_INVENTORY, "frame at offset 16: truncated length");
+	snprintf(want, sizeof(want), "frame at offset %d: truncated length", CR_IMG_HEADER_SIZE + 4);
+	expect_refused(f->dirfd, "partial.img", CR_IMG_INVENTORY, want);
 }
 
 /* Frame lengths that straddle the verify window are assembled correctly. */

@@ -26,6 +26,10 @@
 #define MIB   (1u << 20)
 #define CHDR  16u
 #define EMPTY_IMG (CR_IMG_HEADER_SIZE + CR_IMG_TRAILER_SIZE)
+/* The file offset of the first body byte, as errors print it. */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define BODY_AT STR(CR_IMG_HEADER_SIZE)
 
 static off_t file_size(int dirfd, const char *name)
 {
@@ -323,7 +327,7 @@ static void test_empty(void **state)
 	assert_ok(cr_pages_reader_check_end(r, &err), &err);
 	assert_ok(cr_pages_read(r, page, 0, &err), &err);
 	assert_int_equal(cr_pages_read(r, page, PG, &err), -1);
-	assert_err_has(&err, "pages-0.img", "page data ends at offset 12");
+	assert_err_has(&err, "pages-0.img", "page data ends at offset " BODY_AT);
 	cr_pages_reader_close(r);
 }
 
@@ -428,7 +432,7 @@ static void test_check_end_detects_leftovers(void **state)
 	assert_ok(cr_pages_reader_open(f->dirfd, "pages-5.img", &r, &err), &err);
 	assert_ok(cr_pages_read(r, back, 5 * PG, &err), &err);
 	assert_int_equal(cr_pages_reader_check_end(r, &err), -1);
-	assert_err_has(&err, "pages-5.img", "chunk at offset 12: 20480 bytes of page data left unread");
+	assert_err_has(&err, "pages-5.img", "chunk at offset " BODY_AT ": 20480 bytes of page data left unread");
 	assert_ok(cr_pages_read(r, back + 5 * PG, 5 * PG, &err), &err);
 	assert_ok(cr_pages_reader_check_end(r, &err), &err);
 	assert_memory_equal(data, back, 10 * PG);
@@ -527,10 +531,11 @@ static void test_bad_chunk_headers(void **state)
 	struct tmpdir_fixture *f = *state;
 	struct body b = { 0 };
 	const int d = f->dirfd;
+	char want[80];
 
 	add_hdr(&b, 5000, 5000, 0, 0);
 	craft(d, "pages-7.img", &b);
-	expect_read_refused(d, "pages-7.img", PG, "chunk at offset 12: raw length 5000 is not a positive multiple");
+	expect_read_refused(d, "pages-7.img", PG, "chunk at offset " BODY_AT ": raw length 5000 is not a positive multiple");
 
 	add_hdr(&b, 0, 0, 0, 0);
 	craft(d, "pages-7.img", &b);
@@ -569,7 +574,8 @@ static void test_bad_chunk_headers(void **state)
 	add_raw_chunk(&b, 1);
 	add_hdr(&b, PG, PG, 0, 7);
 	craft(d, "pages-7.img", &b);
-	expect_read_refused(d, "pages-7.img", 2 * PG, "chunk at offset 4124: reserved field is 0x7");
+	snprintf(want, sizeof(want), "chunk at offset %u: reserved field is 0x7", CR_IMG_HEADER_SIZE + CHDR + PG);
+	expect_read_refused(d, "pages-7.img", 2 * PG, want);
 }
 
 static void test_bad_compressed_chunks(void **state)
@@ -595,7 +601,7 @@ static void test_bad_compressed_chunks(void **state)
 	add_hdr(&b, PG, sizeof(junk), CR_CHUNK_ZLIB, 0);
 	add(&b, junk, sizeof(junk));
 	craft(d, "pages-8.img", &b);
-	expect_read_refused(d, "pages-8.img", PG, "chunk at offset 12: corrupt compressed data");
+	expect_read_refused(d, "pages-8.img", PG, "chunk at offset " BODY_AT ": corrupt compressed data");
 
 	/* a stream cut short */
 	add_zlib_chunk(&b, PG, PG, 0);
@@ -627,8 +633,9 @@ static void test_corrupt_compressed_data(void **state)
 		data[i] &= 3;
 	write_image(f->dirfd, "pages-9.img", true, data, total, (size_t[]){ 512 }, 1);
 	assert_ok(read_whole_file_at(f->dirfd, "pages-9.img", (char **)&file, &len, &err), &err);
-	assert_int_equal(file[20], CR_CHUNK_ZLIB);
-	stored = (uint32_t)file[16] | (uint32_t)file[17] << 8 | (uint32_t)file[18] << 16;
+	assert_int_equal(file[CR_IMG_HEADER_SIZE + 8], CR_CHUNK_ZLIB);
+	stored = (uint32_t)file[CR_IMG_HEADER_SIZE + 4] | (uint32_t)file[CR_IMG_HEADER_SIZE + 5] << 8 |
+		 (uint32_t)file[CR_IMG_HEADER_SIZE + 6] << 16;
 	assert_true(stored > 1000 && stored < MIB / 2);
 	/* zlib header, the middle, and the adler32 check at the end */
 	const size_t spots[] = { 0, 1, stored / 4, stored / 2, stored * 3 / 4, stored - 4, stored - 1 };
@@ -642,7 +649,7 @@ static void test_corrupt_compressed_data(void **state)
 		assert_ok(write_all(fd, file, len, &err), &err);
 		close(fd);
 		file[at] ^= 0x10;
-		expect_read_refused(f->dirfd, "bad.img", total, "chunk at offset 12: corrupt compressed data");
+		expect_read_refused(f->dirfd, "bad.img", total, "chunk at offset " BODY_AT ": corrupt compressed data");
 		assert_int_equal(cr_img_verify(f->dirfd, "bad.img", CR_IMG_PAGES, &err), -1);
 		assert_err_has(&err, "bad.img", "checksum mismatch");
 	}

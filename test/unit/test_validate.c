@@ -60,6 +60,7 @@ struct model {
 	pid_t pid;
 	struct utsname uts;
 	uint32_t task_pids[1];
+	struct cr_dump_id id;
 	InventoryEntry inv;
 	uint32_t ns_pid[40], ns_pgid[40], ns_sid[40], ns_tid[40];
 	ThreadIds tids, *tid_ptrs[1];
@@ -129,6 +130,9 @@ static void model_inventory(struct model *m)
 	m->inv.xstate_size = XSTATE;
 	m->inv.n_task_pids = 1;
 	m->inv.task_pids = m->task_pids;
+	memcpy(m->id.b, "model dump id 16", CR_DUMP_ID_SIZE);
+	m->inv.has_dump_id = true;
+	m->inv.dump_id = (ProtobufCBinaryData){ CR_DUMP_ID_SIZE, m->id.b };
 }
 
 static void model_pstree(struct model *m)
@@ -418,9 +422,14 @@ static const char *task_img(char buf[IMG_NAME_MAX], uint32_t kind, const struct 
 	return img_name(buf, kind, m->pid);
 }
 
+/* As cr dump does: every image carries the dump's id (img/dumpid.h). */
 static void write_model(int dirfd, struct model *m)
 {
 	char name[IMG_NAME_MAX];
+	cr_error_t err = NULL;
+
+	if (img_dir_bind_id(dirfd, &m->id, &err) < 0)
+		fail_msg("bind the model's dump id: %s", err->msg);
 
 	write_one(dirfd, img_name(name, CR_IMG_PSTREE, 0), CR_IMG_PSTREE, &m->ps.base);
 	write_msgs(dirfd, img_name(name, CR_IMG_FILES, 0), CR_IMG_FILES, (ProtobufCMessage **)m->file_ptrs, m->n_files);
@@ -452,6 +461,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
+	img_dir_unbind_id(f->dirfd);
 	tmpdir_remove(f->dir, f->dirfd);
 	free(f->m);
 	free(f);
@@ -1194,6 +1204,53 @@ static void test_restore_refuses_bad_inventory(void **state)
 	expect_model_refused(f, "inventory.img", "the root pid is 0");
 }
 
+/* Copies name from one directory to another. */
+static void copy_image(int from, int to, const char *name)
+{
+	char *data = NULL;
+	size_t len = 0;
+	cr_error_t err = NULL;
+
+	expect_ok(read_whole_file_at(from, name, &data, &len, &err), &err, "read");
+	rewrite(to, name, (const unsigned char *)data, len);
+	free(data);
+}
+
+/* Each image but the inventory, taken from a second dump of the same
+ * model (alike but for the dump id in every header), is refused by name;
+ * so is an inventory that holds no dump id. */
+static void test_restore_refuses_foreign_image(void **state)
+{
+	struct fixture *f = *state;
+	struct model *other = model_new();
+	char other_dir[TMPDIR_LEN], names[CR_IMG_N][IMG_NAME_MAX], want[160];
+	uint32_t kinds[CR_IMG_N];
+	int other_fd;
+	cr_error_t refused;
+
+	assert_int_equal(tmpdir_make(other_dir, &other_fd), 0);
+	memcpy(other->id.b, "another dump id!", CR_DUMP_ID_SIZE);
+	write_model(other_fd, other);
+	all_images(f->m, names, kinds);
+	for (size_t i = 0; i < img_n_kinds; i++) {
+		if (kinds[i] == CR_IMG_INVENTORY)
+			continue;
+		write_model(f->dirfd, f->m);
+		copy_image(other_fd, f->dirfd, names[i]);
+		refused = restore_dir(f);
+		snprintf(want, sizeof(want), "%s: belongs to another dump", names[i]);
+		if (strstr(refused->msg, want) == NULL)
+			fail_msg("%s from another dump: %s", names[i], refused->msg);
+		cr_error_release(&refused);
+	}
+	img_dir_unbind_id(other_fd);
+	tmpdir_remove(other_dir, other_fd);
+	free(other);
+	f->m->inv.has_dump_id = false;
+	f->m->inv.dump_id = (ProtobufCBinaryData){ 0, NULL };
+	expect_model_refused(f, "inventory.img", "the inventory holds no dump id");
+}
+
 static void test_restore_refuses_bad_pstree(void **state)
 {
 	struct fixture *f = *state;
@@ -1467,6 +1524,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restore_refuses_wrong_kind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_refuses_missing_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_inventory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_refuses_foreign_image, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_pstree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_references, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_values, setup, teardown),
