@@ -46,7 +46,8 @@ ks_snapshot() {
 			# A task stopped inside sigsuspend shows its temporary mask
 			# until cr has run it once, then its own: stopped tasks are
 			# compared by state (w_tree's S checks itself when continued).
-			[ "$state" = T ] && blk=-
+			# A zombie's mask is nobody's (a restored one has all blocked).
+			[ "$state" = T ] || [ "$state" = Z ] && blk=-
 			echo "$pid ${t##*/} $state tracer=$tracer blk=$blk"
 		done
 	done
