@@ -179,6 +179,19 @@ int guard_recover(const char *path, bool wait)
 	return 0;
 }
 
+/* The dump's worker has exited (a zombie no one reaped yet included). */
+static bool dump_gone(pid_t pid)
+{
+	struct proc_stat st;
+	cr_error_t err = NULL;
+
+	if (proc_read_stat(pid, &st, &err) < 0) {
+		cr_error_release(&err);
+		return kill(pid, 0) < 0 && errno == ESRCH;
+	}
+	return st.state == 'Z' || st.state == 'X';
+}
+
 /* What a dump that died without its guardian (killed too) left: the
  * directories whose dump is gone and that no guardian holds. */
 void guard_recover_stale(void)
@@ -190,7 +203,7 @@ void guard_recover_stale(void)
 		char path[sizeof(GUARD_ROOT) + 256];
 		int pid;
 
-		if (sscanf(e->d_name, "dump-%d.", &pid) != 1 || pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH)
+		if (sscanf(e->d_name, "dump-%d.", &pid) != 1 || pid <= 0 || !dump_gone(pid))
 			continue;
 		snprintf(path, sizeof(path), GUARD_ROOT "/%s", e->d_name);
 		if (guard_recover(path, false) == 0)

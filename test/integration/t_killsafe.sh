@@ -7,6 +7,9 @@
 #                worker), or only the worker.
 #   busy_kills   the same with w_busy, two threads writing memory without a
 #                pause (so a kill lands while they run injected code).
+#   guardian_kills  w_busy again, the worker killed together with the
+#                guardian it started (in a session of its own); then another
+#                cr dump (of a sleep) must put back what the dead one left.
 # After each kill, within 10 s: every process of the tree is alive, untraced,
 # stopped exactly when it was stopped before, every thread with its signal
 # mask as before (/proc/PID/task/TID/status; for a running one); or, if the dump had completed
@@ -107,7 +110,7 @@ ks_settled() {
 
 # One dump killed after a random delay; sets KS_WHY when it finds damage.
 ks_round() {
-	local round=$1 img=$CASE_TMP/img-$1 opts=() dumper worker delay target crs
+	local round=$1 img=$CASE_TMP/img-$1 opts=() dumper worker guardian delay target crs
 	KS_WHY=""
 	[ $((RANDOM % 2)) = 0 ] && opts=(--leave-running)
 	delay=$(printf '0.%03d' $((RANDOM % 21)))
@@ -118,7 +121,12 @@ ks_round() {
 	sleep "$delay"
 	worker=$(cat /proc/"$dumper"/task/"$dumper"/children 2>/dev/null)
 	worker=${worker%% *}
-	if [ $((RANDOM % 3)) = 0 ] && [ -n "$worker" ]; then
+	guardian=$(cat /proc/"$worker"/task/"$worker"/children 2>/dev/null)
+	guardian=${guardian%% *}
+	if [ "$KS_MODE" = guardian ] && [ -n "$guardian" ]; then
+		target="worker and guardian after $delay s"
+		kill -KILL "$worker" "$guardian" 2>/dev/null
+	elif [ $((RANDOM % 3)) = 0 ] && [ -n "$worker" ]; then
 		target="worker after $delay s"
 		kill -KILL "$worker" 2>/dev/null
 	else
@@ -129,6 +137,7 @@ ks_round() {
 	crs=$(ks_cr_pids)
 	# shellcheck disable=SC2086
 	wait_until 15 ks_cr_gone $crs || { KS_WHY="round $round ($target${opts[*]:+, ${opts[*]}}): cr processes left: $crs"; return 1; }
+	[ "$KS_MODE" = guardian ] && ! ks_next_dump "$round" && return 1
 	if [ -e "$img/inventory.img" ] && [ ${#opts[@]} = 0 ] && wait_until 2 ks_all_gone; then
 		KS_RESTORED=$((KS_RESTORED + 1))
 		cr_run "restore-$round" restore -D "$img" --detach ||
@@ -141,6 +150,21 @@ ks_round() {
 	rm -rf "$img"
 }
 
+# With its guardian killed too, what a dump left is put back by the next
+# cr dump (of another process).
+ks_next_dump() {
+	local other
+	( clean_exec sleep 30 ) </dev/null >/dev/null 2>&1 &
+	other=$!
+	disown "$other"
+	track_pid "$other"
+	cr_run "next-$1" dump "$other" -D "$CASE_TMP/next-$1" --leave-running ||
+		{ KS_WHY="round $1: the next dump failed: $(last_line "$CR_ERR")"; kill -KILL "$other"; return 1; }
+	kill -KILL "$other"
+	grep -q "put back what the dump" "$CASE_TMP/next-$1/dump.log" && KS_NEXT=$((KS_NEXT + 1))
+	rm -rf "$CASE_TMP/next-$1"
+}
+
 # Processes named in a damaged round (those whose lines changed).
 ks_damaged_count() {
 	diff <(echo "$KS_BEFORE") <(ks_snapshot) | awk '/^[<>]/ { print $2 }' | sort -u | wc -l
@@ -148,7 +172,7 @@ ks_damaged_count() {
 
 kills() {
 	local round damaged=0 procs=0 first=""
-	KS_RESTORED=0
+	KS_RESTORED=0 KS_NEXT=0
 	ks_start "$@" || return 1
 	for round in $(seq 1 "$ROUNDS"); do
 		ks_round "$round" && continue
@@ -159,7 +183,7 @@ kills() {
 		kill_tracked
 		ks_start "${KS_START[@]}" || return 1
 	done
-	echo "# $CASE: $ROUNDS kills, $KS_RESTORED restored from complete dumps, $damaged damaged rounds ($procs processes)" >&2
+	echo "# $CASE: $ROUNDS kills, $KS_RESTORED restored from complete dumps, $KS_NEXT put back by the next dump, $damaged damaged rounds ($procs processes)" >&2
 	if [ "$damaged" != 0 ]; then
 		REASON="$damaged of $ROUNDS kills damaged $procs processes; first: $first"
 		return 1
@@ -167,10 +191,11 @@ kills() {
 	wl_trigger && wl_expect_pass 20
 }
 
-for c in ${CR_KILLSAFE_CASES:-tree busy}; do
+for c in ${CR_KILLSAFE_CASES:-tree busy guardian}; do
 	case $c in
-	tree) run_case tree_kills kills w_tree 2 2 ;;
-	busy) run_case busy_kills kills w_busy ;;
+	tree) KS_MODE=any run_case tree_kills kills w_tree 2 2 ;;
+	busy) KS_MODE=any run_case busy_kills kills w_busy ;;
+	guardian) KS_MODE=guardian ROUNDS=$((ROUNDS / 3)) run_case guardian_kills kills w_busy ;;
 	esac
 done
 finish_tests
