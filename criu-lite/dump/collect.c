@@ -7,6 +7,7 @@
  * injection and a scratch page mapped in the process, by injected
  * syscalls.  Injection leaves no trace: the scratch page is unmapped and
  * every register and signal mask put back, here or by release_tree. */
+#include "dump/guard.h"
 #include "dump/steps.h"
 #include "os/supervise.h"
 #include "os/ptrace.h"
@@ -53,12 +54,14 @@ static int find_vdso_syscall(struct dump_task *t, uint64_t *ip, cr_error_t *err)
 	return cr_error(err, 0, "pid %d has no vdso; cr needs it to run syscalls in the process", t->pid);
 }
 
-static int begin_injection(struct dump_task *t, uint64_t ip, cr_error_t *err)
+/* What injection must put back, read (and recorded by the caller) before
+ * anything changes. */
+static int prepare_injection(struct dump_task *t, uint64_t ip, cr_error_t *err)
 {
 	for (size_t i = 0; i < t->n_threads; i++) {
 		struct dump_thread *th = &t->threads[i];
 
-		if (inject_begin(&th->inj, th->tid, ip, err) < 0)
+		if (inject_prepare(&th->inj, th->tid, ip, err) < 0)
 			return -1;
 		/* Released, the task goes on as if never stopped; the image
 		 * gets the restore's fixup instead (threads.c). */
@@ -66,6 +69,42 @@ static int begin_injection(struct dump_task *t, uint64_t ip, cr_error_t *err)
 		regs_fixup_restart(&th->inj.orig, RESTART_UNSIGNALLED);
 	}
 	return 0;
+}
+
+static int start_injection(struct dump_task *t, cr_error_t *err)
+{
+	for (size_t i = 0; i < t->n_threads; i++)
+		if (inject_start(&t->threads[i].inj, err) < 0)
+			return -1;
+	return 0;
+}
+
+/* Where the scratch pages go: chosen (and recorded) before they are
+ * mapped, so that a guardian knows what to unmap whatever moment the dump
+ * dies at.  The highest hole in user space with a free page on each side. */
+#define USER_SPACE_TOP 0x7ffffffff000ULL
+
+static int scratch_hole(const struct dump_task *t, uint64_t *at, cr_error_t *err)
+{
+	uint64_t need = SCRATCH_SIZE + 2 * PAGE_SIZE_CR, top = USER_SPACE_TOP;
+
+	for (size_t i = t->vmas.n; i-- > 0;) {
+		const struct proc_vma *v = &t->vmas.v[i];
+
+		if (v->start >= USER_SPACE_TOP)
+			continue;   /* [vsyscall] */
+		if (top > v->end && top - v->end >= need) {
+			*at = top - PAGE_SIZE_CR - SCRATCH_SIZE;
+			return 0;
+		}
+		if (v->start < top)
+			top = v->start;
+	}
+	if (top >= need + (1ULL << 20)) {
+		*at = top - PAGE_SIZE_CR - SCRATCH_SIZE;
+		return 0;
+	}
+	return cr_error(err, 0, "pid %d: no hole of %d bytes for cr's scratch pages", t->pid, (int)need);
 }
 
 static int end_injection(struct dump_task *t, cr_error_t *err)
@@ -94,14 +133,17 @@ static int write_forced(pid_t pid, uint64_t addr, const void *buf, size_t len, c
  * writable and executable, and refuses to make one executable: the batch
  * loop's page is then mapped read-execute on its own, over the end of a
  * read-write scratch area, and the loop written into it by force. */
-static int map_scratch_mdwe(struct dump_task *t, cr_error_t *err)
+static int map_scratch_mdwe(struct dump_task *t, uint64_t at, cr_error_t *err)
 {
 	long addr;
 
-	if (inject_call(t->inj, "map scratch pages", SYS_mmap, 0, SCRATCH_SIZE, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0, &addr, err) < 0)
+	if (inject_call(t->inj, "map scratch pages", SYS_mmap, at, SCRATCH_SIZE, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0, &addr, err) < 0)
 		return -1;
 	t->scratch = (uint64_t)addr;
+	if (t->scratch != at)
+		return cr_error(err, 0, "task %d: scratch pages mapped at 0x%lx, not 0x%llx", t->pid, addr,
+				(unsigned long long)at);
 	if (inject_call(t->inj, "map the batch loop's page", SYS_mmap, t->scratch + SCRATCH_BATCH,
 			SCRATCH_SIZE - SCRATCH_BATCH, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
 			(uint64_t)-1, 0, &addr, err) < 0)
@@ -116,22 +158,28 @@ _Static_assert(SCRATCH_BATCH % PAGE_SIZE_CR == 0 && SCRATCH_PROG + SCRATCH_PROG_
 	       "the batch loop has the scratch area's last page to itself");
 
 /* Every thread in injection, the scratch page mapped with the batch loop
- * in it. */
-static int map_scratch(struct dump_task *t, cr_error_t *err)
+ * in it; what a guardian needs to undo this is recorded first. */
+static int map_scratch(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
-	uint64_t ip;
+	uint64_t ip, at = 0;
 	long addr;
 
-	if (find_vdso_syscall(t, &ip, err) < 0 || begin_injection(t, ip, err) < 0)
+	if (find_vdso_syscall(t, &ip, err) < 0 || scratch_hole(t, &at, err) < 0 || prepare_injection(t, ip, err) < 0)
 		return -1;
-	if (inject_syscall(t->inj, SYS_mmap, 0, SCRATCH_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
-			   MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0, &addr, err) < 0)
+	if (guard_note_injection(ctx, t, at, err) < 0 || start_injection(t, err) < 0)
+		return -1;
+	if (inject_syscall(t->inj, SYS_mmap, at, SCRATCH_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0, &addr, err) < 0)
 		return cr_error_wrap(err, "map scratch pages");
 	if (addr == -EACCES)
-		return map_scratch_mdwe(t, err);
+		return map_scratch_mdwe(t, at, err);
 	if (addr < 0 && addr > -4096)
-		return cr_error(err, (int)-addr, "task %d: map scratch pages", t->inj->tid);
+		return cr_error(err, (int)-addr, "task %d: map scratch pages at 0x%llx", t->inj->tid,
+				(unsigned long long)at);
 	t->scratch = (uint64_t)addr;
+	if (t->scratch != at)
+		return cr_error(err, 0, "task %d: scratch pages mapped at 0x%lx, not 0x%llx", t->pid, addr,
+				(unsigned long long)at);
 	if (remote_write(t->pid, t->scratch + SCRATCH_BATCH, inject_batch_code, INJECT_BATCH_CODE_SIZE, err) < 0)
 		return cr_error_wrap(err, "write the batch loop");
 	return 0;
@@ -198,7 +246,7 @@ static int collect_task(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *e
 		return -1;
 	if (t->zombie)
 		return 0;
-	if (state_collect(ctx, t, err) < 0 || map_scratch(t, err) < 0 || state_collect_injected(ctx, t, err) < 0)
+	if (state_collect(ctx, t, err) < 0 || map_scratch(ctx, t, err) < 0 || state_collect_injected(ctx, t, err) < 0)
 		return -1;
 	return unmap_scratch(t, err);
 }

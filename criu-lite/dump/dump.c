@@ -2,6 +2,7 @@
  * then kill the tree or let it run on.  A dump that fails at any step
  * removes what it wrote and lets every task go as it was. */
 #include "dump/dump.h"
+#include "dump/guard.h"
 #include "dump/steps.h"
 #include "img/dir.h"
 #include "os/supervise.h"
@@ -38,6 +39,7 @@ static void free_ctx(struct dump_ctx *ctx)
 	}
 	free(ctx->tasks);
 	arena_free(&ctx->arena);
+	guard_close(ctx);
 	close_image_dir(ctx);
 }
 
@@ -68,10 +70,10 @@ static int dump_tree(struct dump_ctx *ctx, pid_t pid, cr_error_t *err)
 
 int cr_dump(pid_t pid, const struct dump_opts *opts, cr_error_t *err)
 {
-	struct dump_ctx ctx = { .opts = opts, .dirfd = -1 };
+	struct dump_ctx ctx = { .opts = opts, .dirfd = -1, .guard = { .dirfd = -1, .pipe_wr = -1 } };
 	int ret = -1;
 
-	if (check_root(pid, err) < 0 || open_image_dir(&ctx, err) < 0)
+	if (check_root(pid, err) < 0 || open_image_dir(&ctx, err) < 0 || guard_open(&ctx, err) < 0)
 		goto out;
 	pr_debug("dump of pid %d starts", pid);
 	img_dir_journal_begin();

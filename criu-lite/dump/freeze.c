@@ -1,7 +1,9 @@
 /* Freezing the tree and letting it go: every thread of every process is
  * seized with ptrace (PTRACE_SEIZE + PTRACE_INTERRUPT) until a pass over
- * the tree finds no new child or thread; at the end every task is released
- * as it was, or the tree is killed and its pids waited for. */
+ * the tree finds no new child or thread, then each process is held in a
+ * group stop (dump/guard.h); at the end every task is released as it was
+ * and continued, or the tree is killed and its pids waited for. */
+#include "dump/guard.h"
 #include "dump/steps.h"
 #include "os/supervise.h"
 #include "os/log.h"
@@ -203,6 +205,37 @@ static void drop_vanished(struct dump_ctx *ctx)
 	ctx->n_tasks = kept;
 }
 
+/* A process cr is about to change is held in a group stop first (a dead
+ * tracer leaves it stopped, not running cr's code), recorded so that a
+ * guardian continues it if the dump dies (dump/guard.h).  One that was
+ * stopped already stays in its own stop. */
+static int hold_task(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+{
+	if (t->zombie)
+		return 0;
+	if (proc_read_stat(t->pid, &t->stat, err) < 0)
+		return -1;
+	t->held = !t->was_stopped;
+	if (guard_note_held(ctx, t, err) < 0)
+		return -1;
+	if (!t->held)
+		return 0;
+	if (kill(t->pid, SIGSTOP) < 0)
+		return cr_error(err, errno, "stop pid %d", t->pid);
+	for (size_t i = 0; i < t->n_threads; i++)
+		if (ptrace_join_group_stop(t->threads[i].tid, err) < 0)
+			return -1;
+	return 0;
+}
+
+static int hold_tree(struct dump_ctx *ctx, cr_error_t *err)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		if (hold_task(ctx, &ctx->tasks[i], err) < 0)
+			return cr_error_wrap(err, "hold pid %d in a group stop", ctx->tasks[i].pid);
+	return 0;
+}
+
 int freeze_tree(struct dump_ctx *ctx, pid_t root, cr_error_t *err)
 {
 	bool changed = true;
@@ -217,7 +250,7 @@ int freeze_tree(struct dump_ctx *ctx, pid_t root, cr_error_t *err)
 	drop_vanished(ctx);
 	for (size_t i = 0; i < ctx->n_tasks; i++)
 		order_threads(&ctx->tasks[i]);
-	return 0;
+	return hold_tree(ctx, err);
 }
 
 /* ------------------------------------------------------- letting it go */
@@ -248,6 +281,23 @@ static void release_task(struct dump_task *t)
 		}
 		th->seized = false;
 	}
+}
+
+/* Every task is detached, still in its group stop: each that cr stopped
+ * is let go, its record saying first that only this is left to do. */
+static void continue_task(struct dump_ctx *ctx, struct dump_task *t)
+{
+	cr_error_t err = NULL;
+
+	if (t->held) {
+		if (guard_note_released(ctx, t, &err) < 0) {
+			pr_warn("%s", err->msg);
+			cr_error_release(&err);
+		}
+		kill(t->pid, SIGCONT);
+		t->held = false;
+	}
+	guard_forget(ctx, t);
 }
 
 /* One deadline for the whole tree: killed orphans are reaped by whoever
@@ -307,6 +357,8 @@ void kill_tree(struct dump_ctx *ctx)
 	for (int ms = 0; reap_traced(ctx) > 0 && ms < REAP_WAIT_MS; ms++)
 		nanosleep(&pause, NULL);
 	wait_until_reaped(ctx);
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		guard_forget(ctx, &ctx->tasks[i]);
 }
 
 void release_tree(struct dump_ctx *ctx)
@@ -314,4 +366,6 @@ void release_tree(struct dump_ctx *ctx)
 	cr_interrupt_armed = 0;   /* releasing must finish, signal or not */
 	for (size_t i = 0; i < ctx->n_tasks; i++)
 		release_task(&ctx->tasks[i]);
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		continue_task(ctx, &ctx->tasks[i]);
 }

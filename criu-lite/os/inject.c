@@ -15,19 +15,29 @@
 
 #define SYSCALL_STOP (SIGTRAP | 0x80)
 
-int inject_begin(struct injector *ij, pid_t tid, uint64_t syscall_ip, cr_error_t *err)
+int inject_prepare(struct injector *ij, pid_t tid, uint64_t syscall_ip, cr_error_t *err)
 {
 	memset(ij, 0, sizeof(*ij));
 	ij->tid = tid;
 	ij->syscall_ip = syscall_ip;
 	if (ptrace_get_regs(tid, &ij->orig, err) < 0)
 		return -1;
-	if (ptrace_get_sigmask(tid, &ij->orig_sigmask, err) < 0)
-		return -1;
-	if (ptrace_set_sigmask(tid, ~0ULL, err) < 0)
+	return ptrace_get_sigmask(tid, &ij->orig_sigmask, err);
+}
+
+int inject_start(struct injector *ij, cr_error_t *err)
+{
+	if (ptrace_set_sigmask(ij->tid, ~0ULL, err) < 0)
 		return -1;
 	ij->active = 1;
 	return 0;
+}
+
+int inject_begin(struct injector *ij, pid_t tid, uint64_t syscall_ip, cr_error_t *err)
+{
+	if (inject_prepare(ij, tid, syscall_ip, err) < 0)
+		return -1;
+	return inject_start(ij, err);
 }
 
 /* Resumes tid with request (PTRACE_SYSCALL, PTRACE_CONT) and waits for its

@@ -24,6 +24,11 @@ struct injector {
 };
 
 int inject_begin(struct injector *ij, pid_t tid, uint64_t syscall_ip, cr_error_t *err);
+/* inject_begin in two halves: prepare only reads what end puts back
+ * (registers, signal mask), so it can be recorded before start changes
+ * anything (dump/guard.h). */
+int inject_prepare(struct injector *ij, pid_t tid, uint64_t syscall_ip, cr_error_t *err);
+int inject_start(struct injector *ij, cr_error_t *err);
 /* Runs one syscall; *ret is the raw kernel return (-errno on failure). */
 int inject_syscall(struct injector *ij, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
 		   uint64_t a5, uint64_t a6, long *ret, cr_error_t *err);

@@ -89,6 +89,27 @@ int ptrace_seize_stop(pid_t tid, unsigned options, bool *was_stopped, cr_error_t
 	return cr_error(err, 0, "task %d: kept receiving signals, could not stop it", tid);
 }
 
+int ptrace_join_group_stop(pid_t tid, cr_error_t *err)
+{
+	int status, sig = 0;
+
+	for (int tries = 0; tries < 64; tries++) {
+		if (ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig) < 0)
+			return cr_error(err, errno, "resume task %d into its group stop", tid);
+		if (ptrace_wait_stop(tid, &status, err) < 0)
+			return -1;
+		sig = 0;
+		if (status >> 16 == PTRACE_EVENT_STOP) {
+			if (is_group_stop_sig(WSTOPSIG(status)))
+				return 0;
+			continue;   /* a trap of its own, not the stop yet */
+		}
+		if (status >> 16 == 0)
+			sig = WSTOPSIG(status);   /* SIGSTOP starts the stop; others go through */
+	}
+	return cr_error(err, 0, "task %d kept receiving signals, never entered its group stop", tid);
+}
+
 int ptrace_release(pid_t tid, int sig, cr_error_t *err)
 {
 	if (ptrace(PTRACE_DETACH, tid, NULL, (void *)(long)sig) < 0)

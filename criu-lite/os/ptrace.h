@@ -37,6 +37,13 @@ unsigned ptrace_suspend_seccomp(void);
  * anyway).  *was_stopped says the task was already in a group stop. */
 int ptrace_seize_stop(pid_t tid, unsigned options, bool *was_stopped, cr_error_t *err);
 
+/* Runs a seized thread of a process that has been sent SIGSTOP until it
+ * reports the group stop (passing on any other signal that comes first).
+ * A group stop outlives its tracer: the kernel keeps a tracee whose
+ * process is in one stopped when the tracer dies, where it would let a
+ * tracee that is only in a ptrace stop run on. */
+int ptrace_join_group_stop(pid_t tid, cr_error_t *err);
+
 /* Waits for the next stop of a tracee; an exit is an error naming tid. */
 int ptrace_wait_stop(pid_t tid, int *status, cr_error_t *err);
 

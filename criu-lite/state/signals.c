@@ -60,17 +60,34 @@ static int signals_answered(struct dump_ctx *ctx, struct dump_task *t, size_t fi
 	return 0;
 }
 
+/* The SIGCHLD a child's stop sent its parent when the dump held the child
+ * in a group stop (dump/guard.h): cr's, not the process's, so not dumped.
+ * (A parent that blocks or handles SIGCHLD has one queued; a SIGCHLD
+ * pending already keeps the first, which is the process's own.) */
+static bool sent_by_hold(struct dump_ctx *ctx, const uint8_t *raw)
+{
+	siginfo_t si;
+
+	memcpy(&si, raw, sizeof(si));
+	if (si.si_signo != SIGCHLD || si.si_code != CLD_STOPPED)
+		return false;
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		if (ctx->tasks[i].pid == si.si_pid)
+			return ctx->tasks[i].held;
+	return false;
+}
+
 static int peek_queue(struct dump_ctx *ctx, pid_t tid, bool shared, SiginfoEntry ***out, size_t *n,
 		      cr_error_t *err)
 {
 	uint8_t buf[PEEK_BATCH * SIGINFO_SIZE];
-	size_t cap = 0;
+	size_t cap = 0, off = 0;
 
 	*n = 0;
 	*out = NULL;
 	for (;;) {
 		struct __ptrace_peeksiginfo_args args = {
-			.off = *n, .flags = shared ? PTRACE_PEEKSIGINFO_SHARED : 0, .nr = PEEK_BATCH,
+			.off = off, .flags = shared ? PTRACE_PEEKSIGINFO_SHARED : 0, .nr = PEEK_BATCH,
 		};
 		long got = ptrace(PTRACE_PEEKSIGINFO, tid, &args, buf);
 
@@ -86,8 +103,13 @@ static int peek_queue(struct dump_ctx *ctx, pid_t tid, bool shared, SiginfoEntry
 			*out = bigger;
 			cap = (cap + got) * 2;
 		}
+		off += (size_t)got;
 		for (long i = 0; i < got; i++) {
-			SiginfoEntry *s = arena_new(&ctx->arena, SiginfoEntry);
+			SiginfoEntry *s;
+
+			if (sent_by_hold(ctx, buf + i * SIGINFO_SIZE))
+				continue;
+			s = arena_new(&ctx->arena, SiginfoEntry);
 
 			siginfo_entry__init(s);
 			s->shared = shared;

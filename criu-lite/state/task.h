@@ -50,6 +50,7 @@ struct dump_task {
 	bool zombie;
 	bool vanished;                 /* exited and reaped during the freeze: left out */
 	bool was_stopped;              /* in a group stop when seized */
+	bool held;                     /* cr sent it SIGSTOP: SIGCONT on release */
 	struct proc_status status;
 	struct proc_stat stat;
 	struct proc_vma_list vmas;
@@ -108,6 +109,13 @@ struct dump_ctx {
 	int kcmp_errno;                /* files.c: a kcmp that failed while searching it */
 	struct page_bufs *page_bufs;   /* mem.c */
 	struct shmem_dump *shmem;      /* shmem.c */
+	/* dump/guard.c: the records a guardian puts the tree back from. */
+	struct dump_guard {
+		int dirfd;             /* -1: none */
+		char path[64];
+		int pipe_wr;           /* its end closes when the dump ends, or dies */
+		pid_t guardian;
+	} guard;
 };
 
 struct restore_opts {

@@ -1,0 +1,265 @@
+/* The guardian of a dump (dump/guard.h): a process in a session of its
+ * own that waits for the dump to end and, if it died with records left,
+ * puts each held process back: the scratch pages unmapped, each thread's
+ * registers and signal mask as recorded, then continued if cr stopped it.
+ * It touches registers only of a process still in its group stop (one that
+ * ran since is not cr's to change) and only of the process that was
+ * recorded (same start time).  Putting back is idempotent: a guardian
+ * killed halfway leaves the records for the next try. */
+#include "dump/guard.h"
+#include "os/inject.h"
+#include "os/log.h"
+#include "os/ptrace.h"
+#include "os/util.h"
+#include "os/xalloc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#define SEIZE_WAIT_MS 5000   /* the dead tracer's detach may lag its fds' close */
+
+struct record {
+	struct guard_head h;
+	struct guard_thread *th;
+};
+
+static int read_record(int dirfd, const char *name, struct record *r)
+{
+	cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	size_t len;
+
+	if (fd < 0 || read(fd, &r->h, sizeof(r->h)) != (ssize_t)sizeof(r->h))
+		return -1;
+	if (r->h.magic != GUARD_MAGIC || r->h.version != GUARD_VERSION || r->h.n_threads > 65536)
+		return -1;
+	len = r->h.n_threads * sizeof(*r->th);
+	r->th = xcalloc(r->h.n_threads ? r->h.n_threads : 1, sizeof(*r->th));
+	if (len && read(fd, r->th, len) != (ssize_t)len)
+		return -1;
+	return 0;
+}
+
+/* The recorded process, not another that took its pid since. */
+static bool same_process(const struct record *r)
+{
+	struct proc_stat st;
+	cr_error_t err = NULL;
+
+	if (proc_read_stat(r->h.pid, &st, &err) < 0) {
+		cr_error_release(&err);
+		return false;
+	}
+	return st.start_time == r->h.start_time;
+}
+
+/* Seizes a thread once the dead dump's detach is through; *held says its
+ * process is still in a group stop. */
+static int seize_when_free(pid_t tid, bool *held, cr_error_t *err)
+{
+	struct timespec ms = { .tv_nsec = 1000000 };
+
+	for (int i = 0;; i++) {
+		if (ptrace_seize_stop(tid, CR_PTRACE_OPTIONS_DUMP, held, err) == 0)
+			return 0;
+		if ((*err)->status != EPERM || i >= SEIZE_WAIT_MS)
+			return -1;
+		cr_error_release(err);   /* still traced by the dying dump */
+		nanosleep(&ms, NULL);
+	}
+}
+
+static void let_go(const struct record *r, uint32_t n)
+{
+	cr_error_t err = NULL;
+
+	for (uint32_t i = 0; i < n; i++)
+		if (ptrace_release(r->th[i].tid, 0, &err) < 0)
+			cr_error_release(&err);
+}
+
+static int put_back_thread(const struct guard_thread *th, cr_error_t *err)
+{
+	if (ptrace_set_regs(th->tid, &th->regs, err) < 0 || ptrace_set_sigmask(th->tid, th->sigmask, err) < 0)
+		return -1;
+	return ptrace_release(th->tid, 0, err);
+}
+
+/* Every thread seized (a process no longer in its group stop has run
+ * since, with whatever it has: it is left alone); the scratch pages
+ * unmapped by the main thread (an address cr chose in a hole: unmapping it
+ * is harmless if the pages were never mapped); registers and masks back;
+ * detached, still stopped.  The seize, not /proc's state, says whether it
+ * is stopped: a tracee the dead dump has just let go runs for a moment
+ * before it enters the stop again. */
+static int put_back_injected(const struct record *r, cr_error_t *err)
+{
+	struct injector ij = { .tid = r->h.pid, .syscall_ip = r->h.syscall_ip };
+	bool held = true, stopped;
+	long ret;
+
+	for (uint32_t i = 0; i < r->h.n_threads; i++) {
+		if (seize_when_free(r->th[i].tid, &stopped, err) < 0) {
+			let_go(r, i);
+			return -1;
+		}
+		held &= stopped;
+	}
+	if (!held) {
+		let_go(r, r->h.n_threads);
+		return cr_error(err, 0, "no longer stopped (continued from outside?): left as it is");
+	}
+	for (uint32_t i = 0; i < r->h.n_threads; i++)
+		if (r->th[i].tid == r->h.pid)
+			ij.orig = r->th[i].regs;
+	if (inject_start(&ij, err) < 0)   /* no signal may come in between */
+		return -1;
+	if (r->h.scratch && inject_syscall(&ij, SYS_munmap, r->h.scratch, SCRATCH_SIZE, 0, 0, 0, 0, &ret, err) < 0)
+		return cr_error_wrap(err, "unmap cr's scratch pages");
+	for (uint32_t i = 0; i < r->h.n_threads; i++)
+		if (put_back_thread(&r->th[i], err) < 0)
+			return -1;
+	return 0;
+}
+
+static void put_back(int dirfd, const char *name)
+{
+	struct record r = { .th = NULL };
+	cr_error_t err = NULL;
+
+	if (read_record(dirfd, name, &r) < 0) {
+		pr_warn("guardian: unreadable record %s", name);
+		goto out;
+	}
+	if (!same_process(&r))
+		goto forget;
+	if ((r.h.flags & GUARD_INJECTED) && put_back_injected(&r, &err) < 0) {
+		pr_warn("guardian: pid %d: %s", r.h.pid, err->msg);
+		cr_error_release(&err);
+		goto out;   /* kept for another try */
+	}
+	if (r.h.flags & GUARD_CONTINUE)
+		kill(r.h.pid, SIGCONT);
+	pr_info("guardian: pid %d put back after the dump died", r.h.pid);
+forget:
+	unlinkat(dirfd, name, 0);
+out:
+	free(r.th);
+}
+
+int guard_recover(const char *path, bool wait)
+{
+	cleanup_close int dirfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d;
+	struct dirent *e;
+
+	if (dirfd < 0)
+		return 0;   /* the dump ended and removed it */
+	if (flock(dirfd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0)
+		return -1;  /* its guardian is at work */
+	d = fdopendir(dup(dirfd));
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] != '.')
+			put_back(dirfd, e->d_name);
+		else if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			unlinkat(dirfd, e->d_name, 0);   /* a record the dump died writing */
+	}
+	closedir(d);
+	if (rmdir(path) < 0 && errno != ENOENT)
+		pr_warn("guardian: records left in %s: %s", path, strerror(errno));
+	return 0;
+}
+
+/* The dump's worker has exited (a zombie no one reaped yet included). */
+static bool dump_gone(pid_t pid)
+{
+	struct proc_stat st;
+	cr_error_t err = NULL;
+
+	if (proc_read_stat(pid, &st, &err) < 0) {
+		cr_error_release(&err);
+		return kill(pid, 0) < 0 && errno == ESRCH;
+	}
+	return st.state == 'Z' || st.state == 'X';
+}
+
+/* What a dump that died without its guardian (killed too) left: the
+ * directories whose dump is gone and that no guardian holds. */
+void guard_recover_stale(void)
+{
+	cleanup_closedir DIR *d = opendir(GUARD_ROOT);
+	struct dirent *e;
+
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		char path[sizeof(GUARD_ROOT) + 256];
+		int pid;
+
+		if (sscanf(e->d_name, "dump-%d.", &pid) != 1 || pid <= 0 || !dump_gone(pid))
+			continue;
+		snprintf(path, sizeof(path), GUARD_ROOT "/%s", e->d_name);
+		if (guard_recover(path, false) == 0)
+			pr_info("put back what the dump in %s left", path);
+	}
+}
+
+static void guardian_main(const char *path, int rd, int ack)
+{
+	char c;
+
+	setsid();   /* before the dump goes on: a process-group kill misses it */
+	if (write(ack, "g", 1) != 1)
+		_exit(1);
+	close(ack);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	while (read(rd, &c, 1) != 0 && (errno == EINTR || errno == EAGAIN))
+		;
+	guard_recover(path, true);
+	_exit(0);
+}
+
+pid_t guardian_spawn(const char *path, int *pipe_wr, cr_error_t *err)
+{
+	int fds[2], ack[2];
+	pid_t pid;
+	char c;
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return cr_error(err, errno, "pipe");
+	if (pipe2(ack, O_CLOEXEC) < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return cr_error(err, errno, "pipe");
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		close(fds[1]);
+		close(ack[0]);
+		guardian_main(path, fds[0], ack[1]);
+	}
+	close(fds[0]);
+	close(ack[1]);
+	if (pid < 0 || read(ack[0], &c, 1) != 1) {
+		int e = errno;
+
+		close(ack[0]);
+		close(fds[1]);
+		if (pid > 0)
+			waitpid(pid, NULL, 0);
+		return cr_error(err, pid < 0 ? e : 0, "start the guardian");
+	}
+	close(ack[0]);
+	*pipe_wr = fds[1];
+	return pid;
+}
