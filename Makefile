@@ -78,7 +78,7 @@ WL_BINS     := $(patsubst test/workloads/%.c,$(BUILD)/test/workloads/%,$(WL_SRC)
 
 .PHONY: workloads unit-bins
 cr: $(BUILD)/cr
-workloads: $(WL_BINS)
+workloads: $(WL_BINS) $(BUILD)/test/mutate_field
 unit-bins: $(UNIT_BINS)
 
 $(BUILD)/proto/%.pb-c.c $(BUILD)/proto/%.pb-c.h: proto/%.proto
@@ -106,6 +106,11 @@ $(BUILD)/cr: $(BUILD)/obj/cmd/main.o $(ENGINE_OBJ)
 $(BUILD)/test/unit/%: test/unit/%.c $(wildcard test/unit/*.h) $(SAN_OBJ) $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_FLAGS) -O1 -g $(SAN_FLAGS) -Itest/unit $< $(SAN_OBJ) $(PKG_LIBS) -lcmocka -o $@
+
+# t_fields' tool: one field of one image changed, the image re-encoded.
+$(BUILD)/test/mutate_field: test/fuzz/mutate_field.c $(ENGINE_OBJ) $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_FLAGS) $(CFLAGS) $< $(ENGINE_OBJ) $(PKG_LIBS) -pthread -o $@
 
 $(BUILD)/test/wl-lib/%.o: test/workloads/lib/%.c $(wildcard test/workloads/lib/*.h)
 	@mkdir -p $(dir $@)

@@ -82,6 +82,27 @@ static int check_identity(const struct restore_ctx *ctx, const FileEntry *fe, co
 	return 0;
 }
 
+int reg_check(const struct restore_ctx *ctx, const FileEntry *fe, bool strict, cr_error_t *err)
+{
+	struct stat st;
+
+	if (reopen_check_flags(fe->path, fe->flags, err) < 0 || reopen_look(fe->path, &st, err) < 0)
+		return -1;
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+		return cr_error(err, 0, "%s is no longer a regular file or directory", fe->path);
+	if (check_identity(ctx, fe, &st, false, err) < 0)
+		return -1;
+	if (strict && ((uint64_t)st.st_size != fe->size || (fe->has_mtime_ns && timespec_ns(&st.st_mtim) != fe->mtime_ns)))
+		return cr_error(err, 0, "%s changed since the dump (size %lld, was %llu); restore needs the same file",
+				fe->path, (long long)st.st_size, (unsigned long long)fe->size);
+	return 0;
+}
+
+static int reg_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
+{
+	return reg_check(ctx, fe, false, err);
+}
+
 int reg_open(const struct restore_ctx *ctx, const struct restore_task *t, const FileEntry *fe, bool strict,
 	     cr_error_t *err)
 {
@@ -103,7 +124,7 @@ int reg_open(const struct restore_ctx *ctx, const struct restore_task *t, const 
 	if (!strict && S_ISREG(st.st_mode) && (uint64_t)st.st_size != fe->size)
 		pr_warn("%s: size is %lld, was %llu at dump", fe->path, (long long)st.st_size,
 			(unsigned long long)fe->size);
-	if (fe->pos && lseek(fd, (off_t)fe->pos, SEEK_SET) < 0)
+	if (!strict && fe->pos && lseek(fd, (off_t)fe->pos, SEEK_SET) < 0)   /* a mapping has no offset */
 		return cr_error(err, errno, "seek %s to %llu", fe->path, (unsigned long long)fe->pos);
 	return steal_fd(&fd);
 }
@@ -116,7 +137,7 @@ static int reg_kind_open(const struct restore_ctx *ctx, struct restore_task *t, 
 
 const struct fd_kind fdkind_reg = {
 	.name = "regular file", .kind = FILE_KIND__FILE_REG, .shareable = true,
-	.match = reg_match, .dump = reg_dump, .open = reg_kind_open,
+	.match = reg_match, .dump = reg_dump, .validate = reg_validate, .open = reg_kind_open,
 };
 
 /* --- character devices --------------------------------------------------- */
@@ -154,9 +175,22 @@ static int chr_open(const struct restore_ctx *ctx, struct restore_task *t, const
 	return steal_fd(&fd);
 }
 
+static int chr_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
+{
+	struct stat st;
+
+	(void)ctx;
+	if (reopen_look(fe->path, &st, err) < 0)
+		return -1;
+	if (!S_ISCHR(st.st_mode) || !fe->has_rdev || st.st_rdev != fe->rdev)
+		return cr_error(err, 0, "%s is not the character device it was at dump (%u:%u)", fe->path,
+				major(fe->rdev), minor(fe->rdev));
+	return 0;
+}
+
 const struct fd_kind fdkind_chr = {
 	.name = "character device", .kind = FILE_KIND__FILE_CHR, .shareable = true,
-	.match = chr_match, .dump = chr_dump, .open = chr_open,
+	.match = chr_match, .dump = chr_dump, .validate = chr_validate, .open = chr_open,
 };
 
 /* --- the terminal of a shell job ------------------------------------------ */

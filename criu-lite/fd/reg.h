@@ -14,6 +14,11 @@
  * inode), into fe. */
 void reg_identity(FileEntry *fe, const struct stat *st);
 
+/* Restore, validation before any process exists: fe's flags and offset
+ * make sense and the file at its path is the dumped one (see reg_open);
+ * strict as there. */
+int reg_check(const struct restore_ctx *ctx, const FileEntry *fe, bool strict, cr_error_t *err);
+
 /* Restore: opens the regular file or directory fe names, with its flags
  * and offset, as process t would (fd/reopen.h), and checks it is the file
  * that was dumped: on the boot of the dump and the same device, the same

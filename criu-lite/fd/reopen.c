@@ -5,6 +5,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include "os/util.h"
 #include <linux/openat2.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -14,7 +17,8 @@
 static int open_no_links(const char *path, int flags)
 {
 	struct open_how how = {
-		.flags = (uint64_t)(unsigned)(flags | O_CLOEXEC | O_NOCTTY),
+		/* openat2 refuses O_PATH with other flags than these */
+		.flags = (uint64_t)(unsigned)(flags | O_CLOEXEC | ((flags & O_PATH) ? 0 : O_NOCTTY)),
 		.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 	};
 
@@ -69,4 +73,46 @@ int reopen_path(const struct restore_task *t, const char *path, int flags, bool 
 	if (fd < 0)
 		return cr_error(err, errno, "open %s", path);
 	return fd;
+}
+
+static bool canonical(const char *path)
+{
+	if (path[0] != '/')
+		return false;
+	if (path[1] == '\0')
+		return true;
+	for (const char *p = path; *p != '\0'; p = strchr(p + 1, '/') ? strchr(p + 1, '/') : p + strlen(p)) {
+		size_t len = strcspn(p + 1, "/");
+
+		if (len == 0 || (len == 1 && p[1] == '.') || (len == 2 && p[1] == '.' && p[2] == '.'))
+			return false;
+	}
+	return true;
+}
+
+int reopen_look(const char *path, struct stat *st, cr_error_t *err)
+{
+	cleanup_close int fd = -1;
+
+	if (strlen(path) >= PATH_MAX || !canonical(path))
+		return cr_error(err, 0, "the path '%.64s' is not an absolute path as /proc shows one", path);
+	fd = open_no_links(path, O_PATH);
+	if (fd < 0 && errno == ELOOP)
+		return cr_error(err, errno, "%s: its path now goes through a symbolic link", path);
+	if (fd < 0 || fstat(fd, st) < 0)
+		return cr_error(err, errno, "%s", path);
+	return 0;
+}
+
+/* What a description's f_flags may hold, as fdinfo shows them (O_CLOEXEC
+ * is the fd's, and taken out at dump). */
+#define KERNEL_O_LARGEFILE 0100000   /* the kernel sets it on x86_64; glibc's O_LARGEFILE is 0 there */
+#define DESCRIPTION_FLAGS (O_ACCMODE | O_APPEND | O_NONBLOCK | O_DSYNC | O_SYNC | O_DIRECT | KERNEL_O_LARGEFILE | \
+			   O_DIRECTORY | O_NOFOLLOW | O_NOATIME | O_PATH | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC)
+
+int reopen_check_flags(const char *path, uint32_t flags, cr_error_t *err)
+{
+	if ((flags & ~(uint32_t)DESCRIPTION_FLAGS) != 0 || (flags & O_ACCMODE) == O_ACCMODE)
+		return cr_error(err, 0, "%s: open flags 0%o", path, flags);
+	return 0;
 }

@@ -8,10 +8,20 @@
 #define CR_FD_REOPEN_H
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
 
 #include "os/error.h"
 #include "state/task.h"
 
 int reopen_path(const struct restore_task *t, const char *path, int flags, bool *as_cr, cr_error_t *err);
+
+/* Validation, before any process exists: path is absolute and as /proc
+ * shows paths (no empty, "." or ".." component, no trailing slash), and
+ * what is there now, reached without a symbolic link, is st. */
+int reopen_look(const char *path, struct stat *st, cr_error_t *err);
+
+/* Validation: flags are open flags a description can have. */
+int reopen_check_flags(const char *path, uint32_t flags, cr_error_t *err);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* Kernel-internal restart codes (include/linux/errno.h). */
 #define ERESTARTSYS           512
@@ -82,4 +83,25 @@ uint64_t regs_xstate_bv(const uint8_t *xstate, size_t len)
 		return 0;
 	memcpy(&bv, xstate + XSAVE_HDR_OFFSET, sizeof(bv));
 	return bv;
+}
+
+/* Five-level page tables are in use when a page can be mapped above
+ * 47 bits (only when asked for by address). */
+uint64_t regs_user_limit(void)
+{
+	static uint64_t limit;
+	void *high = (void *)(UINT64_C(1) << 52), *p;
+
+	if (limit != 0)
+		return limit;
+	p = mmap(high, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p == high) {
+		munmap(p, 4096);
+		limit = (UINT64_C(1) << 56) - 4096;
+	} else {
+		if (p != MAP_FAILED)
+			munmap(p, 4096);
+		limit = (UINT64_C(1) << 47) - 4096;
+	}
+	return limit;
 }

@@ -31,6 +31,10 @@ void regs_fixup_restart(struct user_regs_struct *regs, enum restart_mode mode);
 GpRegs *regs_to_proto(struct arena *a, const struct user_regs_struct *regs);
 void regs_from_proto(const GpRegs *p, struct user_regs_struct *regs);
 
+/* The end of user space on this machine (TASK_SIZE_MAX): 47 bits less a
+ * page, or 56 with five-level page tables.  fs and gs bases must be below. */
+uint64_t regs_user_limit(void);
+
 /* XCR0 of this CPU: the xstate features the kernel enables. */
 uint64_t regs_host_xfeatures(void);
 /* The xstate_bv field of an XSAVE image (0 if the image is too short). */

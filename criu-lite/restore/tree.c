@@ -27,16 +27,28 @@ static int check_pid_sets(const PstreeEntry *p, size_t i, cr_error_t *err)
 	for (size_t l = 0; l < p->n_ns_pid; l++)
 		if (p->ns_pid[l] == 0 || p->ns_pid[l] > PID_LIMIT || p->ns_pgid[l] > PID_LIMIT || p->ns_sid[l] > PID_LIMIT)
 			return cr_error(err, 0, "pstree.img: entry %zu has a pid, group or session out of range", i);
-	for (size_t k = 0; k < p->n_threads; k++)
+	for (size_t k = 0; k < p->n_threads; k++) {
+		if (p->threads[k]->n_ns_tid != p->n_ns_pid)
+			return cr_error(err, 0, "pstree.img: entry %zu thread %zu has %zu tid levels, not %zu", i, k,
+					p->threads[k]->n_ns_tid, p->n_ns_pid);
 		for (size_t l = 0; l < p->threads[k]->n_ns_tid; l++)
 			if (p->threads[k]->ns_tid[l] == 0 || p->threads[k]->ns_tid[l] > PID_LIMIT)
 				return cr_error(err, 0, "pstree.img: entry %zu has thread id %u out of range", i,
 						p->threads[k]->ns_tid[l]);
+	}
 	if (p->comm != NULL && strlen(p->comm) >= 16)
 		return cr_error(err, 0, "pstree.img: entry %zu has a name of %zu bytes", i, strlen(p->comm));
 	if (!p->zombie && (p->n_threads == 0 || p->n_threads > 4096))
 		return cr_error(err, 0, "pstree.img: pid %u has %zu threads", p->ns_pid[0], p->n_threads);
 	return 0;
+}
+
+/* The levels of pid a child of p has: those of the namespace p's children
+ * are born in (p's own, or one below after unshare(CLONE_NEWPID)), and one
+ * more if the child heads a namespace of its own (clone CLONE_NEWPID). */
+static size_t child_levels(const PstreeEntry *p, const PstreeEntry *c)
+{
+	return p->n_ns_pid + (p->pidns_for_children != p->pidns) + (c->pidns != p->pidns_for_children);
 }
 
 static int link_parent(struct restore_ctx *ctx, size_t i, cr_error_t *err)
@@ -55,8 +67,9 @@ static int link_parent(struct restore_ctx *ctx, size_t i, cr_error_t *err)
 				t->pid, t->pstree->ppid);
 	if (p->zombie)
 		return cr_error(err, 0, "pstree.img: pid %d has a zombie parent %d", t->pid, p->pid);
-	if (t->pstree->n_ns_pid < p->pstree->n_ns_pid)
-		return cr_error(err, 0, "pstree.img: pid %d has fewer pid levels than its parent", t->pid);
+	if (t->pstree->n_ns_pid != child_levels(p->pstree, t->pstree))
+		return cr_error(err, 0, "pstree.img: pid %d has %zu pid levels, which its pid namespace and its "
+				"parent's do not give", t->pid, t->pstree->n_ns_pid);
 	kids = xreallocarray(p->children, p->n_children + 1, sizeof(*kids));
 	p->children = kids;
 	p->children[p->n_children++] = t;
@@ -76,6 +89,34 @@ static int set_level_base(struct restore_run *run, cr_error_t *err)
 				"dumped; restore it with --new-pidns", ctx->tasks[0].pid);
 	for (size_t i = 0; i < ctx->n_tasks; i++)
 		ctx->tasks[i].level_base = base;
+	return 0;
+}
+
+/* setpgid joins only an existing group of the caller's own session: every
+ * process of a group in the tree must be in one session, and a process
+ * below the root that does not lead its group shares it with another of
+ * the tree (the root's group may be the restorer's). */
+static int check_groups(const struct restore_ctx *ctx, cr_error_t *err)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		const PstreeEntry *a = ctx->tasks[i].pstree;
+		bool shared = i == 0 || a->ns_pgid[0] == a->ns_pid[0];
+
+		for (size_t j = 0; j < ctx->n_tasks; j++) {
+			const PstreeEntry *b = ctx->tasks[j].pstree;
+
+			if (j == i || a->ns_pgid[0] != b->ns_pgid[0])
+				continue;
+			shared = true;
+			if (a->ns_sid[0] != b->ns_sid[0])
+				return cr_error(err, 0, "pstree.img: pids %u and %u are in process group %u but in "
+						"sessions %u and %u", b->ns_pid[0], a->ns_pid[0], a->ns_pgid[0],
+						b->ns_sid[0], a->ns_sid[0]);
+		}
+		if (!shared)
+			return cr_error(err, 0, "pstree.img: pid %u is in process group %u, which no process of the "
+					"tree is in: unsupported", a->ns_pid[0], a->ns_pgid[0]);
+	}
 	return 0;
 }
 
@@ -105,6 +146,8 @@ int tree_build(struct restore_run *run, cr_error_t *err)
 	}
 	if (run->n_live != ctx->inv->n_task_pids || (uint32_t)ctx->tasks[0].pid != ctx->inv->root_pid)
 		return cr_error(err, 0, "inventory.img and pstree.img disagree about the processes");
+	if (check_groups(ctx, err) < 0)
+		return -1;
 	return set_level_base(run, err);
 }
 

@@ -2,6 +2,7 @@
  * cwd and personality; and the audit login uid.  Set by the child itself,
  * after its fds are open (they are opened by path from cr's root) and
  * before anything that resolves a path relative to the process. */
+#include "fd/reopen.h"
 #include "os/util.h"
 #include "state/sharing.h"
 #include "state/state.h"
@@ -81,11 +82,26 @@ static int attrs_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *
 static uint32_t own_loginuid;
 static bool own_loginuid_known;
 
+/* The root and the working directory exist, reached without a link, and
+ * are directories, before any process exists. */
+static int check_dir(const struct restore_task *t, const char *what, const char *path, cr_error_t *err)
+{
+	struct stat st;
+
+	if (reopen_look(path, &st, err) < 0)
+		return cr_error_wrap(err, "core-%d.img: its %s", t->pid, what);
+	if (!S_ISDIR(st.st_mode))
+		return cr_error(err, 0, "core-%d.img: its %s %s is not a directory", t->pid, what, path);
+	return 0;
+}
+
 static int attrs_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
 {
 	(void)ctx;
 	if (t->core->umask > 0777)
 		return cr_error(err, 0, "core-%d.img: umask %o out of range", t->pid, t->core->umask);
+	if (check_dir(t, "root", t->core->root, err) < 0 || check_dir(t, "working directory", t->core->cwd, err) < 0)
+		return -1;
 	if (!own_loginuid_known && read_loginuid(0, &own_loginuid, err) < 0)
 		return cr_error_wrap(err, "cr's own login uid");
 	own_loginuid_known = true;

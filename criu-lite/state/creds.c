@@ -155,6 +155,18 @@ static int last_cap(void)
 	return last;
 }
 
+/* (uid_t)-1 means "unchanged" to every set*id call: no process has it. */
+static bool has_invalid_id(const CredsEntry *c)
+{
+	for (size_t k = 0; k < 4; k++)
+		if (c->uid[k] == (uint32_t)-1 || c->gid[k] == (uint32_t)-1)
+			return true;
+	for (size_t k = 0; k < c->n_groups; k++)
+		if (c->groups[k] == (uint32_t)-1)
+			return true;
+	return false;
+}
+
 static int validate_thread(const struct restore_task *t, size_t i, const CredsEntry *c, const struct own_caps *own,
 			   cr_error_t *err)
 {
@@ -165,6 +177,8 @@ static int validate_thread(const struct restore_task *t, size_t i, const CredsEn
 
 	if (c->n_uid != 4 || c->n_gid != 4 || c->n_groups > MAX_GROUPS)
 		return cr_error(err, 0, "core-%d.img: thread %zu: incomplete or malformed credentials", t->pid, i);
+	if (has_invalid_id(c))
+		return cr_error(err, 0, "core-%d.img: thread %zu: a uid or gid of -1, which no process has", t->pid, i);
 	if ((all & ~valid) || (c->cap_eff & ~c->cap_prm) || (c->cap_amb & ~(c->cap_prm & c->cap_inh)) ||
 	    (c->securebits & ~SECBITS_KNOWN))
 		return cr_error(err, 0, "core-%d.img: thread %zu: capability sets or securebits this kernel does not "

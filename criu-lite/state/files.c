@@ -12,6 +12,7 @@
 #include "state/fdroom.h"
 #include "state/fown.h"
 #include "fd/reg.h"
+#include "fd/reopen.h"
 #include "os/util.h"
 #include "os/xalloc.h"
 #include "state/sharing.h"
@@ -414,6 +415,17 @@ const FileEntry *restore_file(const struct restore_ctx *ctx, uint32_t id)
 	return ctx->files[id - 1];
 }
 
+/* What every description must be, then what its kind says. */
+static int validate_file(const struct restore_ctx *ctx, const struct fd_kind *kind, const FileEntry *fe,
+			 cr_error_t *err)
+{
+	if (fe->pos > INT64_MAX)
+		return cr_error(err, 0, "offset %llu", (unsigned long long)fe->pos);
+	if (reopen_check_flags(fe->path, fe->flags, err) < 0)
+		return -1;
+	return kind->validate ? kind->validate(ctx, fe, err) : 0;
+}
+
 static int validate_fd(const struct restore_ctx *ctx, const struct restore_task *t, size_t i, cr_error_t *err)
 {
 	const FdEntry *f = t->fds[i];
@@ -429,7 +441,7 @@ static int validate_fd(const struct restore_ctx *ctx, const struct restore_task 
 	if (kind == NULL)
 		return cr_error(err, 0, "files.img: file %u (fd %u of pid %d) is of kind %d, which this cr cannot "
 				"restore", fe->id, f->fd, t->pid, fe->kind);
-	if (kind->validate && kind->validate(ctx, fe, err) < 0)
+	if (validate_file(ctx, kind, fe, err) < 0)
 		return cr_error_wrap(err, "files.img: file %u (pid %d fd %u, %s)", fe->id, t->pid, f->fd, kind->name);
 	return 0;
 }

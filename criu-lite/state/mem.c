@@ -19,6 +19,7 @@
  * pages go; shared anonymous memory from its object's inherited fd) with
  * its advice and guard regions, the pages are written, and the dumped
  * protections, then mlock and mseal, are queued for the next batch. */
+#include "fd/reg.h"
 #include "img/pages.h"
 #include "os/ptrace.h"
 #include "os/util.h"
@@ -176,6 +177,23 @@ static const char *kind_name(VmaKind k)
 	}
 }
 
+/* What mmap refuses: a shared mapping of other than a file or shared
+ * memory, MAP_GROWSDOWN on a shared or file mapping, a file mapping of
+ * other than a regular file. */
+static int check_vma_kind(const struct restore_ctx *ctx, const struct restore_task *t, size_t i, const VmaEntry *e,
+			  cr_error_t *err)
+{
+	const FileEntry *fe = e->has_file_id ? restore_file(ctx, e->file_id) : NULL;
+
+	if (e->shared && e->kind != VMA_KIND__VMA_FILE && e->kind != VMA_KIND__VMA_ANON)
+		return cr_error(err, 0, "mm-%d.img: VMA %zu of kind %d is shared", t->pid, i, e->kind);
+	if (e->growsdown && (e->shared || e->kind == VMA_KIND__VMA_FILE || is_special(e->kind)))
+		return cr_error(err, 0, "mm-%d.img: VMA %zu grows down but is shared, a file's or special", t->pid, i);
+	if (fe != NULL && fe->kind != FILE_KIND__FILE_REG)
+		return cr_error(err, 0, "mm-%d.img: VMA %zu maps file %u, which is no regular file", t->pid, i, fe->id);
+	return 0;
+}
+
 static int validate_layout(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
 {
 	const MmEntry *mm = t->mm;
@@ -205,6 +223,8 @@ static int validate_layout(const struct restore_ctx *ctx, const struct restore_t
 					i, e->file_id);
 		if (e->kind == VMA_KIND__VMA_ANON && e->shared && !e->has_shmem_id)
 			return cr_error(err, 0, "mm-%d.img: shared anonymous VMA %zu names no shmem object", t->pid, i);
+		if (check_vma_kind(ctx, t, i, e, err) < 0)
+			return -1;
 		if (vmflags_validate(t, i, err) < 0)
 			return -1;
 		prev_end = e->end;
@@ -501,9 +521,34 @@ static int validate_page_total(const struct restore_ctx *ctx, const struct resto
 	return 0;
 }
 
+/* The files the VMAs map are there and are the dumped ones, checked
+ * before any process exists (the child checks again as it opens them). */
+static int validate_mapped_files(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
+{
+	uint32_t last = 0;
+
+	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+		const VmaEntry *e = t->mm->vmas[i];
+		const FileEntry *fe;
+
+		if (e->kind != VMA_KIND__VMA_FILE || e->file_id == last)
+			continue;
+		last = e->file_id;
+		fe = restore_file(ctx, e->file_id);
+		if ((fe->flags & O_ACCMODE) != O_RDONLY && (fe->flags & O_ACCMODE) != O_RDWR)
+			return cr_error(err, 0, "mm-%d.img: mapping 0x%llx-0x%llx: file %u is opened write-only, which "
+					"no mapping can use", t->pid, (unsigned long long)e->start,
+					(unsigned long long)e->end, fe->id);
+		if (reg_check(ctx, fe, !(fe->flags & O_ACCMODE), err) < 0)
+			return cr_error_wrap(err, "mm-%d.img: mapping 0x%llx-0x%llx", t->pid,
+					     (unsigned long long)e->start, (unsigned long long)e->end);
+	}
+	return 0;
+}
+
 static int mem_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
 {
-	if (validate_layout(ctx, t, err) < 0)
+	if (validate_layout(ctx, t, err) < 0 || validate_mapped_files(ctx, t, err) < 0)
 		return -1;
 	return validate_page_total(ctx, t, err);
 }

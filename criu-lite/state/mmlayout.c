@@ -1,8 +1,10 @@
 /* The mm's layout fields (code, data, brk, stack, arguments, environment,
  * auxv, exe), restored in one PR_SET_MM_MAP, which needs no
  * CAP_SYS_RESOURCE. */
+#include "fd/reg.h"
 #include "state/files.h"
 #include "state/state.h"
+#include "os/regs.h"
 #include "os/util.h"
 
 #include <errno.h>
@@ -11,6 +13,8 @@
 #include <linux/prctl.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -67,6 +71,54 @@ static int mmlayout_answered(struct dump_ctx *ctx, struct dump_task *t, size_t f
 
 #define USER_ADDR_LIMIT 0x00fffffffffff000ULL
 
+/* vm.mmap_min_addr, read once: PR_SET_MM_MAP refuses addresses below. */
+static uint64_t mmap_min_addr(void)
+{
+	static uint64_t min;
+	static bool known;
+	char buf[32] = "";
+	FILE *f;
+
+	if (!known && (f = fopen("/proc/sys/vm/mmap_min_addr", "re")) != NULL) {
+		if (fgets(buf, sizeof(buf), f) != NULL)
+			min = strtoull(buf, NULL, 10);
+		fclose(f);
+	}
+	known = true;
+	return min;
+}
+
+static uint64_t rlimit_data(const CoreEntry *core)
+{
+	for (size_t i = 0; i < core->n_rlimits; i++)
+		if (core->rlimits[i]->resource == RLIMIT_DATA)
+			return core->rlimits[i]->cur;
+	return RLIM_INFINITY;
+}
+
+/* What PR_SET_MM_MAP (kernel/sys.c, validate_prctl_map_addr) refuses:
+ * an address below vm.mmap_min_addr or beyond user space, code or data
+ * that ends where it starts, and a heap and data larger than the
+ * process's RLIMIT_DATA. */
+static int check_mm_map(const struct restore_task *t, const MmEntry *mm, cr_error_t *err)
+{
+	const uint64_t addrs[] = { mm->start_code, mm->end_code, mm->start_data, mm->end_data, mm->start_brk,
+				   mm->brk, mm->start_stack, mm->arg_start, mm->arg_end, mm->env_start, mm->env_end };
+	uint64_t limit = rlimit_data(t->core);
+
+	for (size_t i = 0; i < ARRAY_SIZE(addrs); i++)
+		if (addrs[i] < mmap_min_addr() || addrs[i] >= regs_user_limit())
+			return cr_error(err, 0, "mm-%d.img: layout address %zu (0x%llx) is outside user space", t->pid,
+					i, (unsigned long long)addrs[i]);
+	if (mm->start_code >= mm->end_code || mm->start_data >= mm->end_data)
+		return cr_error(err, 0, "mm-%d.img: empty code or data", t->pid);
+	if (limit != RLIM_INFINITY && (mm->brk - mm->start_brk) + (mm->end_data - mm->start_data) > limit)
+		return cr_error(err, 0, "mm-%d.img: heap and data of %llu bytes, beyond its RLIMIT_DATA %llu", t->pid,
+				(unsigned long long)((mm->brk - mm->start_brk) + (mm->end_data - mm->start_data)),
+				(unsigned long long)limit);
+	return 0;
+}
+
 static int mmlayout_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
 {
 	const MmEntry *mm = t->mm;
@@ -80,11 +132,18 @@ static int mmlayout_validate(const struct restore_ctx *ctx, const struct restore
 			return cr_error(err, 0, "mm-%d.img: layout field pair %zu (0x%llx, 0x%llx) is out of order or "
 					"outside user space", t->pid, i, (unsigned long long)pairs[i][0],
 					(unsigned long long)pairs[i][1]);
+	if (check_mm_map(t, mm, err) < 0)
+		return -1;
 	if (mm->n_auxv % 2 || mm->n_auxv * sizeof(uint64_t) > TRAMP_AUXV_MAX)
 		return cr_error(err, 0, "mm-%d.img: auxv of %zu words is malformed", t->pid, mm->n_auxv);
 	if (mm->exe_file_id && restore_file(ctx, mm->exe_file_id) == NULL)
 		return cr_error(err, 0, "mm-%d.img: exe names file %u, which files.img lacks", t->pid,
 				mm->exe_file_id);
+	if (mm->exe_file_id && restore_file(ctx, mm->exe_file_id)->kind != FILE_KIND__FILE_REG)
+		return cr_error(err, 0, "mm-%d.img: its executable is file %u, which is no regular file", t->pid,
+				mm->exe_file_id);
+	if (mm->exe_file_id && reg_check(ctx, restore_file(ctx, mm->exe_file_id), true, err) < 0)
+		return cr_error_wrap(err, "mm-%d.img: the executable", t->pid);
 	return 0;
 }
 

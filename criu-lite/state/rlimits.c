@@ -79,13 +79,25 @@ static int rlimits_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t
 	return 0;
 }
 
+/* The kernel arms RLIMIT_CPU as seconds * NSEC_PER_SEC: a finite value
+ * beyond what that holds would expire at once and kill the process (no
+ * process could have set it and lived). */
+static bool cpu_overflows(const RlimitEntry *r)
+{
+	uint64_t most = UINT64_MAX / NSEC_PER_SEC;
+
+	return r->resource == RLIMIT_CPU && ((r->cur != RLIM_INFINITY && r->cur > most) ||
+					     (r->max != RLIM_INFINITY && r->max > most));
+}
+
 static int rlimits_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
 {
 	const CoreEntry *c = t->core;
 
 	(void)ctx;
 	for (size_t i = 0; i < c->n_rlimits; i++) {
-		if (c->rlimits[i]->resource >= RLIM_NLIMITS || c->rlimits[i]->cur > c->rlimits[i]->max)
+		if (c->rlimits[i]->resource >= RLIM_NLIMITS || c->rlimits[i]->cur > c->rlimits[i]->max ||
+		    cpu_overflows(c->rlimits[i]))
 			return cr_error(err, 0, "core-%d.img: resource limit %u is malformed", t->pid,
 					c->rlimits[i]->resource);
 		if (check_hard(t->pid, (int)c->rlimits[i]->resource, c->rlimits[i]->max, err) < 0)

@@ -362,6 +362,21 @@ static int validate_thread(const SchedThreadEntry *s, const struct cpu_set_cr *u
 	return validate_cpus(s, usable, err);
 }
 
+/* This restorer may be lower in the floor than the dumper was: the same
+ * trial as at dump, before any process exists. */
+static int check_oom_here(const struct restore_task *t, int value, cr_error_t *err)
+{
+	int own;
+	bool ok = true;
+
+	if (own_oom_score_adj(&own, err) < 0 || (value < own && oom_settable(value, &ok, err) < 0))
+		return -1;
+	if (!ok)
+		return cr_error(err, EPERM, "pid %d had oom_score_adj %d: a process this cr restores starts at its "
+				"%d and may not go that low without CAP_SYS_RESOURCE", t->pid, value, own);
+	return 0;
+}
+
 static int sched_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
 {
 	const SchedProcessEntry *p = t->core->sched;
@@ -371,6 +386,8 @@ static int sched_validate(const struct restore_ctx *ctx, const struct restore_ta
 	(void)ctx;
 	if (p == NULL || p->oom_score_adj < OOM_ADJ_MIN || p->oom_score_adj > OOM_ADJ_MAX)
 		return cr_error(err, 0, "core-%d.img: no oom_score_adj, or out of range", t->pid);
+	if (check_oom_here(t, p->oom_score_adj, err) < 0)
+		return -1;
 	if (!known && cpus_usable(&usable, err) < 0)
 		return cr_error_wrap(err, "the CPUs of this machine");
 	known = true;

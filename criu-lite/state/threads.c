@@ -9,6 +9,7 @@
 #include "state/state.h"
 
 #include <errno.h>
+#include <sys/mman.h>
 #include <linux/sched.h>
 #include <signal.h>
 #include <string.h>
@@ -135,6 +136,88 @@ static int threads_answered(struct dump_ctx *ctx, struct dump_task *t, size_t fi
 /* --------------------------------------------------------------- restore */
 
 #define COMM_MAX 16
+#define ROBUST_HEAD_LEN 24          /* sizeof(struct robust_list_head): set_robust_list wants exactly it */
+#define RSEQ_MIN_LEN    32          /* ORIG_RSEQ_SIZE, also the area's alignment */
+#define RSEQ_MAX_LEN    4096
+#define SEL_RPL_USER    3           /* a user selector's requested privilege level */
+
+/* What PTRACE_SETREGS refuses with EIO (arch/x86/kernel/ptrace.c):
+ * selectors that are not user ones (cs and ss must be), and fs/gs bases
+ * beyond user space. */
+static bool bad_selector(uint64_t v, bool may_be_null)
+{
+	return v > 0xffff || (v == 0 ? !may_be_null : (v & 3) != SEL_RPL_USER);
+}
+
+#define VSYSCALL_PAGE UINT64_C(0xffffffffff600000)
+
+/* A thread stopped where it can run: in an executable mapping (the vdso
+ * is one), or in the vsyscall page. */
+static bool rip_runs(const struct restore_task *t, uint64_t rip)
+{
+	if (rip >= VSYSCALL_PAGE && rip < VSYSCALL_PAGE + 4096)
+		return true;
+	for (size_t k = 0; t->mm != NULL && k < t->mm->n_vmas; k++) {
+		const VmaEntry *v = t->mm->vmas[k];
+
+		if (rip >= v->start && rip < v->end)
+			return (v->prot & PROT_EXEC) != 0;
+	}
+	return false;
+}
+
+static int check_regs(const struct restore_task *t, size_t i, const GpRegs *r, cr_error_t *err)
+{
+	if (!rip_runs(t, r->rip))
+		return cr_error(err, 0, "core-%d.img: thread %zu stopped at 0x%llx, in no executable mapping", t->pid,
+				i, (unsigned long long)r->rip);
+	if (bad_selector(r->cs, false) || bad_selector(r->ss, false) || bad_selector(r->ds, true) ||
+	    bad_selector(r->es, true) || bad_selector(r->fs, true) || bad_selector(r->gs, true))
+		return cr_error(err, 0, "core-%d.img: thread %zu: segment selectors cs 0x%llx ss 0x%llx ds 0x%llx "
+				"es 0x%llx fs 0x%llx gs 0x%llx are not all user selectors", t->pid, i,
+				(unsigned long long)r->cs, (unsigned long long)r->ss, (unsigned long long)r->ds,
+				(unsigned long long)r->es, (unsigned long long)r->fs, (unsigned long long)r->gs);
+	if (r->rsp >= regs_user_limit())
+		return cr_error(err, 0, "core-%d.img: thread %zu: stack pointer 0x%llx is beyond user space", t->pid, i,
+				(unsigned long long)r->rsp);
+	if (r->fs_base >= regs_user_limit() || r->gs_base >= regs_user_limit())
+		return cr_error(err, 0, "core-%d.img: thread %zu: fs base 0x%llx or gs base 0x%llx is beyond user "
+				"space", t->pid, i, (unsigned long long)r->fs_base, (unsigned long long)r->gs_base);
+	return 0;
+}
+
+/* Whether [addr, addr + len) lies in one writable mapping of the process. */
+static bool in_writable_vma(const struct restore_task *t, uint64_t addr, uint64_t len)
+{
+	for (size_t k = 0; t->mm != NULL && k < t->mm->n_vmas; k++) {
+		const VmaEntry *v = t->mm->vmas[k];
+
+		if (addr >= v->start && addr < v->end)
+			return (v->prot & PROT_WRITE) && len <= v->end - addr;
+	}
+	return false;
+}
+
+/* What rseq() and set_robust_list() would refuse, after the process
+ * exists. */
+static int check_registrations(const struct restore_task *t, size_t i, const ThreadCore *th, cr_error_t *err)
+{
+	const RseqEntry *rs = th->rseq;
+
+	if (th->robust_list_len != ROBUST_HEAD_LEN)
+		return cr_error(err, 0, "core-%d.img: thread %zu: robust futex list of %llu bytes, not %d", t->pid, i,
+				(unsigned long long)th->robust_list_len, ROBUST_HEAD_LEN);
+	if (th->altstack != NULL && !(th->altstack->flags & SS_DISABLE) &&
+	    (th->altstack->size < (uint64_t)MINSIGSTKSZ || th->altstack->sp >= regs_user_limit() ||
+	     th->altstack->size > regs_user_limit() - th->altstack->sp))
+		return cr_error(err, 0, "core-%d.img: thread %zu: an alternate signal stack of %llu bytes at 0x%llx",
+				t->pid, i, (unsigned long long)th->altstack->size, (unsigned long long)th->altstack->sp);
+	if (rs != NULL && (rs->len < RSEQ_MIN_LEN || rs->len > RSEQ_MAX_LEN || rs->addr % RSEQ_MIN_LEN != 0 ||
+			   !in_writable_vma(t, rs->addr, rs->len)))
+		return cr_error(err, 0, "core-%d.img: thread %zu: an rseq area of %u bytes at 0x%llx, not an aligned "
+				"area of a writable mapping", t->pid, i, rs->len, (unsigned long long)rs->addr);
+	return 0;
+}
 
 static int threads_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
 {
@@ -162,6 +245,8 @@ static int threads_validate(const struct restore_ctx *ctx, const struct restore_
 		if (t->pstree->threads[i]->n_ns_tid != t->pstree->n_ns_pid)
 			return cr_error(err, 0, "pstree.img: pid %d thread %zu has %zu tid levels, not %zu",
 					t->pid, i, t->pstree->threads[i]->n_ns_tid, t->pstree->n_ns_pid);
+		if (check_regs(t, i, th->regs, err) < 0 || check_registrations(t, i, th, err) < 0)
+			return -1;
 	}
 	return 0;
 }

@@ -20,6 +20,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,8 +155,12 @@ static void model_pstree(struct model *m)
 static void model_core(struct model *m)
 {
 	gp_regs__init(&m->regs);
+	m->regs.cs = 0x33;   /* __USER_CS */
+	m->regs.rip = 0x400100;   /* in the executable mapping */
+	m->regs.ss = 0x2b;   /* __USER_DS */
 	thread_core__init(&m->th);
 	m->th.tid = (uint32_t)m->pid;
+	m->th.robust_list_len = 24;
 	m->th.regs = &m->regs;
 	m->th.xstate.data = m->xstate;
 	m->th.xstate.len = sizeof(m->xstate);
@@ -230,6 +235,10 @@ static void model_mm(struct model *m)
 	m->mm.start_brk = 0x700000;
 	m->mm.brk = 0x710000;
 	m->mm.start_stack = 0x7fffffffe000;
+	m->mm.start_data = 0x600000;
+	m->mm.end_data = 0x602000;
+	m->mm.arg_start = m->mm.arg_end = 0x7fffffffe100;
+	m->mm.env_start = m->mm.env_end = 0x7fffffffe200;
 	m->mm.exe_file_id = 1;
 	m->mm.n_vmas = N_VMAS;
 	m->mm.vmas = m->vma_ptrs;
@@ -247,6 +256,22 @@ static void model_mm(struct model *m)
 	m->n_pages = 3;
 }
 
+/* The mapped file and exe: this test's own binary, by its path as /proc
+ * shows it (the restore checks the file is there and unchanged). */
+static void model_exe(FileEntry *fe)
+{
+	static char path[PATH_MAX];
+	struct stat st;
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+
+	assert_true(n > 0 && stat(path, &st) == 0);
+	path[n] = '\0';
+	fe->path = path;
+	fe->has_size = fe->has_mtime_ns = true;
+	fe->size = (uint64_t)st.st_size;
+	fe->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ULL + (uint64_t)st.st_mtim.tv_nsec;
+}
+
 static void model_files(struct model *m)
 {
 	for (size_t i = 0; i <= N_FILES; i++) {
@@ -255,7 +280,7 @@ static void model_files(struct model *m)
 		m->file_ptrs[i] = &m->files[i];
 	}
 	m->files[0].kind = FILE_KIND__FILE_REG;
-	m->files[0].path = "/bin/true";
+	model_exe(&m->files[0]);
 	m->files[0].flags = O_RDONLY;
 	m->files[1].kind = FILE_KIND__FILE_CHR;
 	m->files[1].path = "/dev/null";
@@ -832,6 +857,7 @@ static void test_threads_refused(void **state)
 	struct fixture *f = *state;
 	char name[IMG_NAME_MAX];
 	cr_error_t err = NULL;
+	RseqEntry rseq;
 
 	task_img(name, CR_IMG_CORE, f->m);
 	f->m->th.xstate.len = XSTATE - 64;
@@ -844,6 +870,28 @@ static void test_threads_refused(void **state)
 	expect_refused(run_thread(f, &err), &err, name, "the xstate holds undeclared features");
 	f->m->xstate[512] = 0;
 	expect_ok(run_thread(f, &err), &err, "thread_validate, repaired");
+	f->m->regs.rip = 0x600000;
+	expect_refused(run_thread(f, &err), &err, name, "rip is in a mapping that does not execute");
+	f->m->regs.rip = 0x400100;
+	f->m->regs.cs = 0;
+	expect_refused(run_thread(f, &err), &err, name, "cs is no user selector");
+	f->m->regs.cs = 0x33;
+	f->m->regs.fs = 0x10;
+	expect_refused(run_thread(f, &err), &err, name, "fs is a kernel selector");
+	f->m->regs.fs = 0;
+	f->m->regs.fs_base = 1ULL << 63;
+	expect_refused(run_thread(f, &err), &err, name, "the fs base is beyond user space");
+	f->m->regs.fs_base = 0;
+	f->m->th.robust_list_len = 0;
+	expect_refused(run_thread(f, &err), &err, name, "the robust list head has another size");
+	f->m->th.robust_list_len = 24;
+	rseq_entry__init(&rseq);
+	rseq.addr = 0x1000;   /* in no mapping of the model */
+	rseq.len = 32;
+	f->m->th.rseq = &rseq;
+	expect_refused(run_thread(f, &err), &err, name, "the rseq area is in no writable mapping");
+	f->m->th.rseq = NULL;
+	expect_ok(run_thread(f, &err), &err, "thread_validate, repaired again");
 	/* A CPU that lacks a feature the dump uses: refused (it names the features). */
 	f->m->inv.xfeatures = ~0ULL;
 	assert_int_equal(run_thread(f, &err), -1);
@@ -1320,6 +1368,12 @@ static void test_restore_refuses_bad_values(void **state)
 	f->m->mm.start_brk = 0x800000;
 	f->m->mm.brk = 0x700000;
 	expect_model_refused(f, task_img(name, CR_IMG_MM, f->m), "brk lies below start_brk");
+	f->m->mm.start_data = 0;
+	expect_model_refused(f, task_img(name, CR_IMG_MM, f->m), "data starts at 0, below mmap_min_addr");
+	f->m->mm.end_code = f->m->mm.start_code;
+	expect_model_refused(f, task_img(name, CR_IMG_MM, f->m), "the code is empty");
+	f->m->mm.env_end = 1ULL << 47;
+	expect_model_refused(f, task_img(name, CR_IMG_MM, f->m), "the environment ends beyond user space");
 	f->m->mm.env_end = 0xffff800000000000ULL;
 	expect_model_refused(f, task_img(name, CR_IMG_MM, f->m), "the environment ends in kernel space");
 	f->m->vma[1].kind = 99;
