@@ -20,8 +20,10 @@
  *   repeated    one element fewer
  *   optional    absent (a message or a value that was present) */
 #include "img/dir.h"
+#include "img/dumpid.h"
 #include "img/kinds.h"
 #include "img/msgs.h"
+#include "inventory.pb-c.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -262,6 +264,23 @@ static void message(struct walk *w, ProtobufCMessage *m)
 		one_field(w, m, &m->descriptor->fields[i]);
 }
 
+/* The dump's id, from its inventory, bound to dirfd: the image written
+ * back carries it, as every image of the dump does. */
+static int bind_dump_id(int dirfd, cr_error_t *err)
+{
+	struct img_msgs inv;
+	struct cr_dump_id id;
+	const InventoryEntry *e;
+	int r;
+
+	if (img_load(dirfd, CR_IMG_INVENTORY, 0, &inv, err) < 0)
+		return -1;
+	e = (const InventoryEntry *)inv.v[0];
+	r = cr_dump_id_from(e->has_dump_id ? e->dump_id.data : NULL, e->dump_id.len, &id, "inventory.img", err);
+	img_msgs_free(&inv);
+	return r < 0 ? -1 : img_dir_bind_id(dirfd, &id, err);
+}
+
 int main(int argc, char **argv)
 {
 	const struct img_kind *k;
@@ -283,7 +302,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mutate_field: %s is no message image in %s\n", argv[2], argv[1]);
 		return 1;
 	}
-	if (img_load(dirfd, k->kind, pid, &msgs, &err) < 0) {
+	if (bind_dump_id(dirfd, &err) < 0 || img_load(dirfd, k->kind, pid, &msgs, &err) < 0) {
 		fprintf(stderr, "mutate_field: %s\n", err->msg);
 		return 1;
 	}
