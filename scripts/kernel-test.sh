@@ -33,7 +33,7 @@ GUEST=$PATCHES/test
 CACHE=${CR_KERNEL_CACHE:-/var/tmp/cr-kernel}
 TIMEOUT=${CR_KERNEL_TEST_TIMEOUT:-600}
 JOBS=${CR_KERNEL_JOBS:-$(nproc)}
-CR_PKGS=${CR_PKGS:-libprotobuf-c zlib libnl-3.0 libnl-route-3.0}
+CR_PKGS=${CR_PKGS:-libprotobuf-c zlib libnl-3.0 libnl-route-3.0 libsodium}
 
 SRC=$CACHE/linux
 OBJ=$CACHE/build

@@ -114,8 +114,9 @@ static int check_groups(const struct restore_ctx *ctx, cr_error_t *err)
 						b->ns_sid[0], a->ns_sid[0]);
 		}
 		if (!shared)
-			return cr_error(err, 0, "pstree.img: pid %u is in process group %u, which no process of the "
-					"tree is in: unsupported", a->ns_pid[0], a->ns_pgid[0]);
+			return cr_error(err, 0, "pstree.img: pid %u is in process group %u of session %u, which no "
+					"other process of the tree is in: unsupported (the group's leader is outside "
+					"the tree)", a->ns_pid[0], a->ns_pgid[0], a->ns_sid[0]);
 	}
 	return 0;
 }
