@@ -58,14 +58,14 @@ static int verify_all(int dirfd, const InventoryEntry *inv, cr_error_t *err)
 
 /* Every message image of the whole dump but the inventory (read first), or
  * of one process (per_task). */
-static int load_kinds(int dirfd, bool per_task, pid_t pid, struct img_msgs *img, cr_error_t *err)
+static int load_kinds(struct restore_ctx *ctx, bool per_task, pid_t pid, struct img_msgs *img, cr_error_t *err)
 {
 	for (size_t k = 0; k < img_n_kinds; k++) {
 		const struct img_kind *kind = &img_kinds[k];
 
 		if (img_per_task(kind) != per_task || kind->desc == NULL || kind->kind == CR_IMG_INVENTORY)
 			continue;
-		if (img_load(dirfd, kind->kind, pid, &img[kind->kind], err) < 0)
+		if (img_load(ctx->dirfd, kind->kind, pid, &ctx->images, &img[kind->kind], err) < 0)
 			return -1;
 	}
 	return 0;
@@ -105,7 +105,7 @@ static int load_tasks(struct restore_ctx *ctx, cr_error_t *err)
 
 		if (t->zombie)
 			continue;
-		if (load_kinds(ctx->dirfd, true, t->pid, t->img, err) < 0 || bind_task(t, err) < 0)
+		if (load_kinds(ctx, true, t->pid, t->img, err) < 0 || bind_task(t, err) < 0)
 			return -1;
 	}
 	return 0;
@@ -123,19 +123,29 @@ static int same_boot(struct restore_ctx *ctx, cr_error_t *err)
 	return 0;
 }
 
-int restore_load(struct restore_run *run, cr_error_t *err)
+static int load_all(struct restore_run *run, cr_error_t *err)
 {
 	struct restore_ctx *ctx = &run->ctx;
 
-	if (img_load(ctx->dirfd, CR_IMG_INVENTORY, 0, &ctx->img[CR_IMG_INVENTORY], err) < 0)
+	if (img_load(ctx->dirfd, CR_IMG_INVENTORY, 0, &ctx->images, &ctx->img[CR_IMG_INVENTORY], err) < 0)
 		return cr_error_wrap(err, "%s holds no complete dump", ctx->opts->dir);
 	ctx->inv = (const InventoryEntry *)ctx->img[CR_IMG_INVENTORY].v[0];
 	if (check_inventory(ctx->inv, err) < 0 || same_boot(ctx, err) < 0 ||
 	    verify_all(ctx->dirfd, ctx->inv, err) < 0 ||
-	    load_kinds(ctx->dirfd, false, 0, ctx->img, err) < 0 || bind_files(ctx, err) < 0 ||
+	    load_kinds(ctx, false, 0, ctx->img, err) < 0 || bind_files(ctx, err) < 0 ||
 	    tree_build(run, err) < 0)
 		return -1;
 	return load_tasks(ctx, err);
+}
+
+int restore_load(struct restore_run *run, cr_error_t *err)
+{
+	int ret;
+
+	arena_share(&run->ctx.images);
+	ret = load_all(run, err);
+	arena_seal(&run->ctx.images);
+	return ret;
 }
 
 void restore_unload(struct restore_run *run)
@@ -155,5 +165,6 @@ void restore_unload(struct restore_run *run)
 	free(ctx->tasks);
 	for (size_t k = 0; k < CR_IMG_N; k++)
 		img_msgs_free(&ctx->img[k]);
+	arena_free(&ctx->images);
 	proc_vma_list_free(&ctx->cr_layout);
 }

@@ -173,6 +173,9 @@ struct restore_ctx {
 	/* The images of the whole dump, loaded and verified (inventory,
 	 * pstree, files); files is a typed view of CR_IMG_FILES. */
 	struct img_msgs img[CR_IMG_N];
+	/* Every loaded message, the whole dump's and each process's: shared
+	 * and read-only (os/arena.h), so that a fork copies none of it. */
+	struct arena images;
 	const InventoryEntry *inv;
 	bool same_boot;                /* the dump was made on this boot (inventory's boot_id) */
 	FileEntry **files;             /* indexed by id (ids are 1..n_files) */
