@@ -129,6 +129,7 @@ struct restore_task {
 	struct restore_task **children;
 	size_t n_children;
 	bool zombie;
+	bool seized;                   /* its main thread was seized (and interrupted) when it reported ready */
 	/* Every per-process image, loaded and verified; the fields below are
 	 * typed views of the ones the kinds share. */
 	struct img_msgs img[CR_IMG_N];
