@@ -1,7 +1,8 @@
 /* Loading a dump: the inventory first (it says which processes have
- * images), then every image is verified (checksum, framing) before any is
- * decoded, then every message image is loaded, by the table of image
- * kinds.  The values inside are the kinds' to check (state_validate).
+ * images), then every page image is verified (checksum, framing), then
+ * every message image is loaded, by the table of image kinds: a message
+ * image is read whole and verified completely before it is decoded
+ * (cr_img_open), so it is read once, not verified first and read again.  The values inside are the kinds' to check (state_validate).
  * Nothing here touches a process. */
 #include "restore/run.h"
 #include "img/image.h"
@@ -41,17 +42,18 @@ static int verify(int dirfd, const struct img_kind *k, pid_t pid, cr_error_t *er
 	return cr_img_verify(dirfd, img_name(name, k->kind, pid), k->kind, err);
 }
 
-/* Every image but the inventory (read already): the whole dump's, then
- * each process's. */
+/* Every page image (message images are verified as they are loaded):
+ * the whole dump's, then each process's. */
 static int verify_all(int dirfd, const InventoryEntry *inv, cr_error_t *err)
 {
 	for (size_t k = 0; k < img_n_kinds; k++)
-		if (!img_per_task(&img_kinds[k]) && img_kinds[k].kind != CR_IMG_INVENTORY &&
+		if (!img_per_task(&img_kinds[k]) && img_kinds[k].desc == NULL &&
 		    verify(dirfd, &img_kinds[k], 0, err) < 0)
 			return -1;
 	for (size_t i = 0; i < inv->n_task_pids; i++)
 		for (size_t k = 0; k < img_n_kinds; k++)
-			if (img_per_task(&img_kinds[k]) && verify(dirfd, &img_kinds[k], (pid_t)inv->task_pids[i], err) < 0)
+			if (img_per_task(&img_kinds[k]) && img_kinds[k].desc == NULL &&
+			    verify(dirfd, &img_kinds[k], (pid_t)inv->task_pids[i], err) < 0)
 				return -1;
 	return 0;
 }
