@@ -40,8 +40,8 @@ static void init_task_protos(struct dump_ctx *ctx, struct dump_task *t)
 	}
 	t->mm = arena_new(&ctx->arena, MmEntry);
 	mm_entry__init(t->mm);
-	t->img[CR_IMG_CORE] = (struct img_msgs){ arena_memdup(&ctx->arena, &t->core, sizeof(t->core)), 1 };
-	t->img[CR_IMG_MM] = (struct img_msgs){ arena_memdup(&ctx->arena, &t->mm, sizeof(t->mm)), 1 };
+	t->img[CR_IMG_CORE] = (struct img_msgs){ .v = arena_memdup(&ctx->arena, &t->core, sizeof(t->core)), .n = 1 };
+	t->img[CR_IMG_MM] = (struct img_msgs){ .v = arena_memdup(&ctx->arena, &t->mm, sizeof(t->mm)), .n = 1 };
 }
 
 /* ------------------------------------------------------------ injection */

@@ -227,7 +227,7 @@ static int write_task_images(struct dump_ctx *ctx, struct dump_task *t, cr_error
  * last: each is written, empty or not, since restore needs them all. */
 static int write_dump_images(struct dump_ctx *ctx, cr_error_t *err)
 {
-	ctx->img[CR_IMG_FILES] = (struct img_msgs){ (ProtobufCMessage **)ctx->files.v, ctx->files.n };
+	ctx->img[CR_IMG_FILES] = (struct img_msgs){ .v = (ProtobufCMessage **)ctx->files.v, .n = ctx->files.n };
 	for (size_t k = 0; k < img_n_kinds; k++) {
 		const struct img_kind *kind = &img_kinds[k];
 
@@ -251,7 +251,7 @@ static int write_all_images(struct dump_ctx *ctx, cr_error_t *err)
 	}
 	if (state_write_tree(ctx, err) < 0)
 		return -1;
-	ctx->img[CR_IMG_PSTREE] = (struct img_msgs){ pst, ctx->n_tasks };
+	ctx->img[CR_IMG_PSTREE] = (struct img_msgs){ .v = pst, .n = ctx->n_tasks };
 	if (write_dump_images(ctx, err) < 0)
 		return -1;
 	return write_inventory(ctx, err);

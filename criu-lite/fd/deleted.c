@@ -35,11 +35,13 @@ static bool deleted_match(const struct fd_probe *p)
 	       p->st.st_nlink == 0 && proc_link_deleted(p->link, NULL);
 }
 
-static bool same_file(const FileEntry *a, const FileEntry *b)
+/* Descriptions of one deleted file: its device and inode. */
+static bool file_key(const FileEntry *fe, struct fdshare_key *k)
 {
-	return a->kind == FILE_KIND__FILE_DELETED_REG && b->kind == FILE_KIND__FILE_DELETED_REG &&
-	       a->deleted != NULL && b->deleted != NULL && a->deleted->ino == b->deleted->ino &&
-	       a->deleted->dev == b->deleted->dev;
+	if (fe->kind != FILE_KIND__FILE_DELETED_REG || fe->deleted == NULL)
+		return false;
+	*k = (struct fdshare_key){ .ino = fe->deleted->ino, .dev = fe->deleted->dev };
+	return true;
 }
 
 static void describe(const struct stat *st, DeletedEntry *de)
@@ -74,7 +76,7 @@ static int deleted_dump(struct dump_ctx *ctx, struct dump_task *t, const struct 
 	proc_link_deleted(p->link, &stem);
 	fe->path[stem] = '\0';   /* the former path */
 	fe->deleted = de;
-	if (fdshare_recorded(ctx, fe, same_file))
+	if (fdshare_recorded(ctx, fe, file_key))
 		return 0;   /* its first description holds the contents */
 	if (contents_dump(&ctx->arena, fd, de->size, &c, err) < 0)
 		return cr_error_wrap(err, "deleted file %s", fe->path);
@@ -100,7 +102,7 @@ static int deleted_validate(const struct restore_ctx *ctx, const FileEntry *fe, 
 
 static const FileEntry *first_of_file(const struct restore_ctx *ctx, const FileEntry *fe)
 {
-	return fdshare_first(ctx, fe, same_file);
+	return fdshare_first(ctx, fe, file_key);
 }
 
 /* An unnamed file in the directory of path. */

@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <search.h>
 #include <fcntl.h>
 #include <linux/kcmp.h>
 #include <stdio.h>
@@ -110,12 +111,60 @@ static int holders_load(const struct dump_ctx *ctx, cr_error_t *err)
 	return 0;
 }
 
-bool fdshare_recorded(const struct dump_ctx *ctx, const FileEntry *fe, fdshare_same_fn same)
+/* An object in a tree of them: its kind and key, and its first entry. */
+struct object_node {
+	uint32_t kind;
+	struct fdshare_key key;
+	const FileEntry *fe;
+};
+
+static int cmp_u64(uint64_t a, uint64_t b)
 {
-	for (size_t i = 0; i < ctx->files.n; i++)
-		if (same(ctx->files.v[i], fe))
-			return true;
-	return false;
+	return a < b ? -1 : a > b;
+}
+
+static int cmp_object(const void *pa, const void *pb)
+{
+	const struct object_node *a = pa, *b = pb;
+
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	if (a->key.ino != b->key.ino || a->key.dev != b->key.dev)
+		return a->key.ino != b->key.ino ? cmp_u64(a->key.ino, b->key.ino) : cmp_u64(a->key.dev, b->key.dev);
+	if (a->key.path == NULL || b->key.path == NULL)
+		return (a->key.path != NULL) - (b->key.path != NULL);
+	return strcmp(a->key.path, b->key.path);
+}
+
+/* The first entry of n's object in *tree, n itself when it is new. */
+static const FileEntry *object_first(void **tree, struct object_node *n)
+{
+	struct object_node **found = tsearch(n, tree, cmp_object);
+
+	if (found == NULL)
+		xalloc_failed_in("tsearch");
+	return (*found)->fe;
+}
+
+static void no_free(void *p)
+{
+	(void)p;   /* nodes live in an arena, or on the caller's array */
+}
+
+bool fdshare_recorded(struct dump_ctx *ctx, const FileEntry *fe, fdshare_key_fn key)
+{
+	struct object_node *n = arena_new(&ctx->arena, struct object_node);
+
+	n->kind = fe->kind;
+	n->fe = fe;
+	if (!key(fe, &n->key))
+		return false;
+	return object_first(&ctx->objects, n) != fe;
+}
+
+void fdshare_release_dump(struct dump_ctx *ctx)
+{
+	tdestroy(steal_pointer(&ctx->objects), no_free);
 }
 
 bool fdshare_in_dump(const struct dump_ctx *ctx, pid_t pid)
@@ -221,33 +270,53 @@ int fdshare_reopen(pid_t pid, int fd, cr_error_t *err)
 
 /* --------------------------------------------------------------- restore */
 
+/* Per file id, its anchor (NULL if none). */
 static struct {
-	struct fd_anchor **v;
-	size_t n, cap;
+	struct fd_anchor **by_id;
+	size_t cap;
 } anchors;
 
-const FileEntry *fdshare_first(const struct restore_ctx *ctx, const FileEntry *fe, fdshare_same_fn same)
+/* Every entry of kind in ctx->file_first, by a tree of their objects. */
+static void find_firsts(const struct restore_ctx *ctx, uint32_t kind, fdshare_key_fn key)
 {
-	for (size_t i = 0; i < ctx->n_files; i++)
-		if (same(ctx->files[i], fe))
-			return ctx->files[i];
-	return fe;
+	cleanup_free struct object_node *nodes = xcalloc(ctx->n_files, sizeof(*nodes));
+	void *tree = NULL;
+
+	for (size_t i = 0; i < ctx->n_files; i++) {
+		const FileEntry *fe = ctx->files[i];
+		struct object_node *n = &nodes[i];
+
+		if (fe->kind != kind)
+			continue;
+		*n = (struct object_node){ .kind = kind, .fe = fe };
+		ctx->file_first[fe->id] = key(fe, &n->key) ? object_first(&tree, n)->id : fe->id;
+	}
+	tdestroy(tree, no_free);
+}
+
+const FileEntry *fdshare_first(const struct restore_ctx *ctx, const FileEntry *fe, fdshare_key_fn key)
+{
+	if (ctx->file_first[fe->id] == 0)
+		find_firsts(ctx, fe->kind, key);
+	return ctx->files[ctx->file_first[fe->id] - 1];
 }
 
 struct fd_anchor *fd_anchor_find(uint32_t file_id)
 {
-	for (size_t i = 0; i < anchors.n; i++)
-		if (anchors.v[i]->file_id == file_id)
-			return anchors.v[i];
-	return NULL;
+	return file_id < anchors.cap ? anchors.by_id[file_id] : NULL;
 }
 
-static void anchors_grow(void)
+static void anchors_grow(uint32_t file_id)
 {
-	if (anchors.n < anchors.cap)
+	size_t cap = anchors.cap;
+
+	if (file_id < cap)
 		return;
-	anchors.cap = anchors.cap ? anchors.cap * 2 : 32;
-	anchors.v = xreallocarray(anchors.v, anchors.cap, sizeof(*anchors.v));
+	while (cap <= file_id)
+		cap = cap ? cap * 2 : 32;
+	anchors.by_id = xreallocarray(anchors.by_id, cap, sizeof(*anchors.by_id));
+	memset(anchors.by_id + anchors.cap, 0, (cap - anchors.cap) * sizeof(*anchors.by_id));
+	anchors.cap = cap;
 }
 
 static void close_both(int a, int b)
@@ -275,8 +344,9 @@ struct fd_anchor *fd_anchor_add(const struct restore_task *t, uint32_t file_id, 
 	a->file_id = file_id;
 	a->fd[0] = stashed[0];
 	a->fd[1] = stashed[1];
-	anchors_grow();
-	anchors.v[anchors.n++] = a;
+	anchors_grow(file_id);
+	if (anchors.by_id[file_id] == NULL)
+		anchors.by_id[file_id] = a;
 	return a;
 }
 

@@ -28,14 +28,23 @@
  * frame holds at most CR_IMG_MAX_MSG (64 MiB). */
 #define FDKIND_MAX_DATA (32u << 20)
 
-/* A kind's test of whether two file entries are descriptions of one object. */
-typedef bool (*fdshare_same_fn)(const FileEntry *a, const FileEntry *b);
+/* A kind's key of the object behind a file entry: two entries of one
+ * FileKind with equal keys are descriptions of one object.  False when fe
+ * has none (it is then an object of its own). */
+struct fdshare_key {
+	uint64_t ino, dev;
+	const char *path;   /* NULL when the path does not tell objects apart */
+};
+typedef bool (*fdshare_key_fn)(const FileEntry *fe, struct fdshare_key *k);
 
 /* ---- dump */
 
 /* Whether the dump recorded an entry of fe's object already (that first
- * description holds the object's contents). */
-bool fdshare_recorded(const struct dump_ctx *ctx, const FileEntry *fe, fdshare_same_fn same);
+ * description holds the object's contents); fe counts as recorded from
+ * now on.  Objects are kept in a tree by key, not found by a scan of the
+ * file table. */
+bool fdshare_recorded(struct dump_ctx *ctx, const FileEntry *fe, fdshare_key_fn key);
+void fdshare_release_dump(struct dump_ctx *ctx);
 
 /* Refuses, naming pid, fd and what, when the object behind fd p->fd of pid
  * (p->link, same inode) is open in another process, unless that process is
@@ -66,8 +75,10 @@ int fdshare_reopen(pid_t pid, int fd, cr_error_t *err);
 /* ---- restore */
 
 /* The first file entry of fe's object (fe itself when there is none
- * before it): the entry its anchor is keyed by. */
-const FileEntry *fdshare_first(const struct restore_ctx *ctx, const FileEntry *fe, fdshare_same_fn same);
+ * before it): the entry its anchor is keyed by.  The first call for a
+ * FileKind finds the first entries of all its objects at once, in a tree
+ * by key, and keeps them in ctx->file_first (files.c's plan makes it). */
+const FileEntry *fdshare_first(const struct restore_ctx *ctx, const FileEntry *fe, fdshare_key_fn key);
 
 struct fd_anchor {
 	uint32_t file_id;   /* the object's first file entry */
@@ -75,6 +86,7 @@ struct fd_anchor {
 	bool taken[2];      /* the anchor's own description was handed out */
 };
 
+/* The anchor of file_id, from a table indexed by file id. */
 struct fd_anchor *fd_anchor_find(uint32_t file_id);
 
 /* Stashes fds (fds[1] may be -1) as the anchor of file_id; closes them on

@@ -39,10 +39,13 @@ static bool memfd_match(const struct fd_probe *p)
 	       proc_link_deleted(p->link, NULL);
 }
 
-static bool same_memfd(const FileEntry *a, const FileEntry *b)
+/* Descriptions of one memfd: its inode. */
+static bool memfd_key(const FileEntry *fe, struct fdshare_key *k)
 {
-	return a->kind == FILE_KIND__FILE_MEMFD && b->kind == FILE_KIND__FILE_MEMFD && a->memfd != NULL &&
-	       b->memfd != NULL && a->memfd->ino == b->memfd->ino;
+	if (fe->kind != FILE_KIND__FILE_MEMFD || fe->memfd == NULL)
+		return false;
+	*k = (struct fdshare_key){ .ino = fe->memfd->ino };
+	return true;
 }
 
 static char *memfd_name(struct arena *a, const char *link)
@@ -94,7 +97,7 @@ static int memfd_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd
 		return -1;
 	me->name = memfd_name(&ctx->arena, p->link);
 	fe->memfd = me;
-	if (fdshare_recorded(ctx, fe, same_memfd))
+	if (fdshare_recorded(ctx, fe, memfd_key))
 		return 0;   /* its first description holds the contents */
 	if (contents_dump(&ctx->arena, fd, me->size, &c, err) < 0)
 		return cr_error_wrap(err, "memfd %s", me->name);
@@ -120,7 +123,7 @@ static int memfd_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr
 
 static const FileEntry *first_of_memfd(const struct restore_ctx *ctx, const FileEntry *fe)
 {
-	return fdshare_first(ctx, fe, same_memfd);
+	return fdshare_first(ctx, fe, memfd_key);
 }
 
 static int memfd_new(const char *name, cr_error_t *err)

@@ -45,6 +45,16 @@ static bool fifo_match(const struct fd_probe *p)
 }
 
 /* The first description of the same pipe or FIFO, in entries of kind kind. */
+/* Descriptions of one pipe: its inode, and for a FIFO its path. */
+static bool pipe_key(const FileEntry *fe, struct fdshare_key *k)
+{
+	if (fe->pipe == NULL)
+		return false;
+	*k = (struct fdshare_key){ .ino = fe->pipe->ino,
+				   .path = fe->kind == FILE_KIND__FILE_PIPE ? NULL : fe->path };
+	return true;
+}
+
 static bool same_pipe(const FileEntry *a, const FileEntry *b)
 {
 	return a->kind == b->kind && a->pipe != NULL && b->pipe != NULL && a->pipe->ino == b->pipe->ino &&
@@ -152,7 +162,7 @@ static int pipe_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_
 	if (size < 0)
 		return cr_error(err, errno, "F_GETPIPE_SZ");
 	pe->pipe_size = (uint32_t)size;
-	if (fdshare_recorded(ctx, fe, same_pipe))
+	if (fdshare_recorded(ctx, fe, pipe_key))
 		return 0;   /* its first description holds the data */
 	if (read_pipe_data(ctx, src, pe, err) < 0)
 		return cr_error_wrap(err, "%s", p->link);
@@ -180,7 +190,7 @@ static int pipe_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_
 
 static const FileEntry *first_of_pipe(const struct restore_ctx *ctx, const FileEntry *fe)
 {
-	return fdshare_first(ctx, fe, same_pipe);
+	return fdshare_first(ctx, fe, pipe_key);
 }
 
 /* Packets (O_DIRECT) when the data came out in several, or when any

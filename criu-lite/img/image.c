@@ -787,6 +787,12 @@ static int check_readable(const struct cr_img *img, cr_error_t *err)
 int cr_img_read_msg(struct cr_img *img, const ProtobufCMessageDescriptor *desc,
 		    ProtobufCMessage **out, cr_error_t *err)
 {
+	return cr_img_read_msg_with(img, desc, NULL, out, err);
+}
+
+int cr_img_read_msg_with(struct cr_img *img, const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
+			 ProtobufCMessage **out, cr_error_t *err)
+{
 	uint64_t at = img->pos;
 	ProtobufCMessage *msg;
 	uint32_t len;
@@ -805,7 +811,7 @@ int cr_img_read_msg(struct cr_img *img, const ProtobufCMessageDescriptor *desc,
 	len = get_le32(img->buf + at);
 	if (frame_check_len(img->name, at, len, img->body_end, err) < 0)
 		return -1;
-	msg = protobuf_c_message_unpack(desc, NULL, len, img->buf + at + IMG_FRAME_HDR);
+	msg = protobuf_c_message_unpack(desc, alloc, len, img->buf + at + IMG_FRAME_HDR);
 	if (msg == NULL)
 		return cr_error(err, 0, "%s: frame at offset %" PRIu64 ": cannot decode %" PRIu32
 				" bytes as %s", img->name, at, len, desc->name);

@@ -70,6 +70,9 @@ int cr_img_verify(int dirfd, const char *name, uint32_t kind, cr_error_t *err);
 int cr_img_open(int dirfd, const char *name, uint32_t kind, struct cr_img **out, cr_error_t *err);
 int cr_img_read_msg(struct cr_img *img, const ProtobufCMessageDescriptor *desc,
 		    ProtobufCMessage **out, cr_error_t *err);
+/* The same, the message allocated by alloc (NULL: malloc). */
+int cr_img_read_msg_with(struct cr_img *img, const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
+			 ProtobufCMessage **out, cr_error_t *err);
 int cr_img_read_raw(struct cr_img *img, void *buf, size_t len, cr_error_t *err);
 uint64_t cr_img_raw_offset(const struct cr_img *img);
 /* Page images: after the whole body was read, compares the crc of what was

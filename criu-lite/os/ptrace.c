@@ -57,11 +57,8 @@ int ptrace_wait_stop(pid_t tid, int *status, cr_error_t *err)
 	}
 }
 
-int ptrace_seize_stop(pid_t tid, unsigned options, bool *was_stopped, cr_error_t *err)
+int ptrace_seize_interrupt(pid_t tid, unsigned options, cr_error_t *err)
 {
-	int status;
-
-	*was_stopped = false;
 	if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)(unsigned long)options) < 0)
 		return cr_error(err, errno, "seize task %d%s", tid,
 				(options & PTRACE_O_SUSPEND_SECCOMP) && (errno == EPERM || errno == EINVAL)
@@ -70,6 +67,14 @@ int ptrace_seize_stop(pid_t tid, unsigned options, bool *was_stopped, cr_error_t
 					: "");
 	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0)
 		return cr_error(err, errno, "interrupt task %d", tid);
+	return 0;
+}
+
+int ptrace_wait_interrupted(pid_t tid, bool *was_stopped, cr_error_t *err)
+{
+	int status;
+
+	*was_stopped = false;
 	for (int tries = 0; tries < 64; tries++) {
 		int sig;
 
@@ -108,6 +113,14 @@ int ptrace_join_group_stop(pid_t tid, cr_error_t *err)
 			sig = WSTOPSIG(status);   /* SIGSTOP starts the stop; others go through */
 	}
 	return cr_error(err, 0, "task %d kept receiving signals, never entered its group stop", tid);
+}
+
+int ptrace_seize_stop(pid_t tid, unsigned options, bool *was_stopped, cr_error_t *err)
+{
+	*was_stopped = false;
+	if (ptrace_seize_interrupt(tid, options, err) < 0)
+		return -1;
+	return ptrace_wait_interrupted(tid, was_stopped, err);
 }
 
 int ptrace_release(pid_t tid, int sig, cr_error_t *err)

@@ -6,6 +6,7 @@
  * children that exit with their dumped status. */
 #include "restore/run.h"
 #include "os/log.h"
+#include "os/ptrace.h"
 #include "os/util.h"
 #include "os/xalloc.h"
 #include "state/sessions.h"
@@ -259,6 +260,11 @@ static int wait_all_ready(struct restore_run *run, int fd, cr_error_t *err)
 		t = &run->ctx.tasks[msg.index];
 		t->host_pid = sender ? sender : t->pid;
 		t->tramp = msg.tramp;
+		/* It stops while the others are made: its transplant does
+		 * not wait for that stop. */
+		if (ptrace_seize_interrupt(t->host_pid, CR_PTRACE_OPTIONS_RESTORE, err) < 0)
+			return -1;
+		t->seized = true;
 	}
 	return 0;
 }

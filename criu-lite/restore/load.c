@@ -43,6 +43,9 @@ struct verifying {
 	cr_error_t *err;
 };
 
+/* A message image is read whole and verified completely as it is loaded
+ * (cr_img_open): only page images are verified here, unless --verify
+ * checks every file's signed hash. */
 static int verify(void *arg, const struct img_kind *k, const char *name)
 {
 	struct verifying *v = arg;
@@ -51,6 +54,8 @@ static int verify(void *arg, const struct img_kind *k, const char *name)
 	if (ctx->opts->verify_key != NULL &&
 	    img_digest_check(ctx->dirfd, name, ctx->inv, &v->hint, v->err) < 0)
 		return -1;
+	if (k->desc != NULL)
+		return 0;
 	return cr_img_verify(ctx->dirfd, name, k->kind, v->err);
 }
 
@@ -94,14 +99,14 @@ static int check_signature(const struct restore_ctx *ctx, cr_error_t *err)
 
 /* Every message image of the whole dump but the inventory (read first), or
  * of one process (per_task). */
-static int load_kinds(int dirfd, bool per_task, pid_t pid, struct img_msgs *img, cr_error_t *err)
+static int load_kinds(struct restore_ctx *ctx, bool per_task, pid_t pid, struct img_msgs *img, cr_error_t *err)
 {
 	for (size_t k = 0; k < img_n_kinds; k++) {
 		const struct img_kind *kind = &img_kinds[k];
 
 		if (img_per_task(kind) != per_task || kind->desc == NULL || kind->kind == CR_IMG_INVENTORY)
 			continue;
-		if (img_load(dirfd, kind->kind, pid, &img[kind->kind], err) < 0)
+		if (img_load(ctx->dirfd, kind->kind, pid, &ctx->images, &img[kind->kind], err) < 0)
 			return -1;
 	}
 	return 0;
@@ -141,7 +146,7 @@ static int load_tasks(struct restore_ctx *ctx, cr_error_t *err)
 
 		if (t->zombie)
 			continue;
-		if (load_kinds(ctx->dirfd, true, t->pid, t->img, err) < 0 || bind_task(t, err) < 0)
+		if (load_kinds(ctx, true, t->pid, t->img, err) < 0 || bind_task(t, err) < 0)
 			return -1;
 	}
 	return 0;
@@ -159,22 +164,34 @@ static int same_boot(struct restore_ctx *ctx, cr_error_t *err)
 	return 0;
 }
 
-int restore_load(struct restore_run *run, cr_error_t *err)
+static int load_all(struct restore_run *run, cr_error_t *err)
 {
 	struct restore_ctx *ctx = &run->ctx;
 
 	img_dir_unbind_id(ctx->dirfd);   /* the inventory's id is bound once it is read */
 	if (check_signature(ctx, err) < 0)
 		return -1;
-	if (img_load(ctx->dirfd, CR_IMG_INVENTORY, 0, &ctx->img[CR_IMG_INVENTORY], err) < 0)
+	if (img_load(ctx->dirfd, CR_IMG_INVENTORY, 0, &ctx->images, &ctx->img[CR_IMG_INVENTORY], err) < 0)
 		return cr_error_wrap(err, "%s holds no complete dump", ctx->opts->dir);
 	ctx->inv = (const InventoryEntry *)ctx->img[CR_IMG_INVENTORY].v[0];
 	if (check_inventory(ctx->inv, err) < 0 || bind_dump_id(ctx, err) < 0 || same_boot(ctx, err) < 0 ||
 	    verify_all(ctx, err) < 0 ||
-	    load_kinds(ctx->dirfd, false, 0, ctx->img, err) < 0 || bind_files(ctx, err) < 0 ||
+	    load_kinds(ctx, false, 0, ctx->img, err) < 0 || bind_files(ctx, err) < 0 ||
 	    tree_build(run, err) < 0)
 		return -1;
 	return load_tasks(ctx, err);
+}
+
+/* The images go to memory shared with every process the restore forks
+ * and sealed read-only once loaded: a fork copies none of it. */
+int restore_load(struct restore_run *run, cr_error_t *err)
+{
+	int ret;
+
+	arena_share(&run->ctx.images);
+	ret = load_all(run, err);
+	arena_seal(&run->ctx.images);
+	return ret;
 }
 
 void restore_unload(struct restore_run *run)
@@ -196,5 +213,6 @@ void restore_unload(struct restore_run *run)
 		img_msgs_free(&ctx->img[k]);
 	if (ctx->dirfd >= 0)
 		img_dir_unbind_id(ctx->dirfd);
+	arena_free(&ctx->images);
 	proc_vma_list_free(&ctx->cr_layout);
 }

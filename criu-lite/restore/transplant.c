@@ -49,6 +49,14 @@ static int host_tid(const struct restore_task *t, size_t i, pid_t *out, cr_error
 	return cr_error(err, 0, "pid %d: thread %u was not created", t->pid, ids->ns_tid[ids->n_ns_tid - 1]);
 }
 
+/* The main thread was seized when it reported ready (create.c). */
+static int seize(const struct restore_task *t, size_t i, pid_t tid, bool *stopped, cr_error_t *err)
+{
+	if (i == 0 && t->seized)
+		return ptrace_wait_interrupted(tid, stopped, err);
+	return ptrace_seize_stop(tid, CR_PTRACE_OPTIONS_RESTORE, stopped, err);
+}
+
 static int seize_threads(struct restore_task *t, cr_error_t *err)
 {
 	t->threads = xcalloc(t->core->n_threads, sizeof(*t->threads));
@@ -59,7 +67,7 @@ static int seize_threads(struct restore_task *t, cr_error_t *err)
 		bool stopped;
 
 		th->core = t->core->threads[i];
-		if (host_tid(t, i, &th->tid, err) < 0 || ptrace_seize_stop(th->tid, CR_PTRACE_OPTIONS_RESTORE, &stopped, err) < 0 ||
+		if (host_tid(t, i, &th->tid, err) < 0 || seize(t, i, th->tid, &stopped, err) < 0 ||
 		    inject_begin(&th->inj, th->tid, t->tramp + TRAMP_CODE, err) < 0)
 			return -1;
 	}

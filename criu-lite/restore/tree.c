@@ -6,17 +6,46 @@
 #include "os/xalloc.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_NS_LEVELS 32
 #define PID_LIMIT (1u << 22)   /* PID_MAX_LIMIT on 64-bit */
 
-static struct restore_task *task_by_pid(struct restore_ctx *ctx, uint32_t pid)
+/* The tasks sorted by pid, for finding a parent by its pid without a scan
+ * of the whole tree for every process. */
+struct pid_index {
+	struct restore_task **v;
+	size_t n;
+};
+
+static int cmp_task_pid(const void *pa, const void *pb)
 {
+	const struct restore_task *a = *(struct restore_task *const *)pa, *b = *(struct restore_task *const *)pb;
+
+	return a->pid < b->pid ? -1 : a->pid > b->pid;
+}
+
+static struct restore_task *task_by_pid(const struct pid_index *ix, uint32_t pid)
+{
+	struct restore_task key = { .pid = (pid_t)pid }, *k = &key, **found;
+
+	found = bsearch(&k, ix->v, ix->n, sizeof(*ix->v), cmp_task_pid);
+	return found ? *found : NULL;
+}
+
+/* Sorts the tasks by pid; a pid that appears twice is refused. */
+static int index_pids(struct restore_ctx *ctx, struct pid_index *ix, cr_error_t *err)
+{
+	ix->v = xcalloc(ctx->n_tasks, sizeof(*ix->v));
+	ix->n = ctx->n_tasks;
 	for (size_t i = 0; i < ctx->n_tasks; i++)
-		if ((uint32_t)ctx->tasks[i].pid == pid)
-			return &ctx->tasks[i];
-	return NULL;
+		ix->v[i] = &ctx->tasks[i];
+	qsort(ix->v, ix->n, sizeof(*ix->v), cmp_task_pid);
+	for (size_t i = 1; i < ix->n; i++)
+		if (ix->v[i]->pid == ix->v[i - 1]->pid)
+			return cr_error(err, 0, "pstree.img: pid %d appears twice", ix->v[i]->pid);
+	return 0;
 }
 
 static int check_pid_sets(const PstreeEntry *p, size_t i, cr_error_t *err)
@@ -51,7 +80,7 @@ static size_t child_levels(const PstreeEntry *p, const PstreeEntry *c)
 	return p->n_ns_pid + (p->pidns_for_children != p->pidns) + (c->pidns != p->pidns_for_children);
 }
 
-static int link_parent(struct restore_ctx *ctx, size_t i, cr_error_t *err)
+static int link_parent(struct restore_ctx *ctx, const struct pid_index *ix, size_t i, cr_error_t *err)
 {
 	struct restore_task *t = &ctx->tasks[i], *p;
 	struct restore_task **kids;
@@ -61,7 +90,7 @@ static int link_parent(struct restore_ctx *ctx, size_t i, cr_error_t *err)
 			return cr_error(err, 0, "pstree.img: the first entry is not the root");
 		return 0;
 	}
-	p = task_by_pid(ctx, t->pstree->ppid);
+	p = task_by_pid(ix, t->pstree->ppid);
 	if (p == NULL || p >= t)
 		return cr_error(err, 0, "pstree.img: pid %d names parent %u, which comes later or not at all",
 				t->pid, t->pstree->ppid);
@@ -121,6 +150,17 @@ static int check_groups(const struct restore_ctx *ctx, cr_error_t *err)
 	return 0;
 }
 
+static int link_all(struct restore_ctx *ctx, cr_error_t *err)
+{
+	struct pid_index ix = { 0 };
+	int ret = index_pids(ctx, &ix, err);
+
+	for (size_t i = 0; i < ctx->n_tasks && ret == 0; i++)
+		ret = link_parent(ctx, &ix, i, err);
+	free(ix.v);
+	return ret;
+}
+
 int tree_build(struct restore_run *run, cr_error_t *err)
 {
 	struct restore_ctx *ctx = &run->ctx;
@@ -140,11 +180,9 @@ int tree_build(struct restore_run *run, cr_error_t *err)
 		t->pid = (pid_t)t->pstree->ns_pid[0];
 		t->zombie = t->pstree->zombie;
 		run->n_live += !t->zombie;
-		if (task_by_pid(ctx, (uint32_t)t->pid) != t)
-			return cr_error(err, 0, "pstree.img: pid %d appears twice", t->pid);
-		if (link_parent(ctx, i, err) < 0)
-			return -1;
 	}
+	if (link_all(ctx, err) < 0)
+		return -1;
 	if (run->n_live != ctx->inv->n_task_pids || (uint32_t)ctx->tasks[0].pid != ctx->inv->root_pid)
 		return cr_error(err, 0, "inventory.img and pstree.img disagree about the processes");
 	if (check_groups(ctx, err) < 0)

@@ -9,6 +9,7 @@
  * before it forks, and inherited from there (plan and before_fork). */
 #include "state/files.h"
 #include "fd/fdkind.h"
+#include "fd/fdshare.h"
 #include "state/fdroom.h"
 #include "state/fown.h"
 #include "fd/reg.h"
@@ -51,16 +52,24 @@ uint32_t file_table_add(struct dump_ctx *ctx, FileEntry *fe)
 	return fe->id;
 }
 
+static int cmp_mapped(const void *pa, const void *pb)
+{
+	const FileEntry *a = pa, *b = pb;
+
+	if (a->flags != b->flags)
+		return a->flags < b->flags ? -1 : 1;
+	return strcmp(a->path, b->path);
+}
+
+/* One entry per mapped path and flags, found in a tree (a tree needs no
+ * scan of the whole file table per mapping). */
 uint32_t files_add_mapped(struct dump_ctx *ctx, const char *path, uint32_t flags, const struct stat *st)
 {
-	FileEntry *fe;
+	FileEntry key = { .path = (char *)path, .flags = flags }, **found, *fe;
 
-	for (size_t i = 0; i < ctx->files.n; i++) {
-		fe = ctx->files.v[i];
-		if (fe->kind == FILE_KIND__FILE_REG && fe->flags == flags && fe->has_mtime_ns &&
-		    strcmp(fe->path, path) == 0)
-			return fe->id;
-	}
+	found = tfind(&key, &ctx->mapped, cmp_mapped);
+	if (found != NULL)
+		return (*found)->id;
 	fe = arena_new(&ctx->arena, FileEntry);
 	file_entry__init(fe);
 	fe->kind = FILE_KIND__FILE_REG;
@@ -70,6 +79,8 @@ uint32_t files_add_mapped(struct dump_ctx *ctx, const char *path, uint32_t flags
 	fe->size = (uint64_t)st->st_size;
 	fe->mtime_ns = timespec_ns(&st->st_mtim);
 	reg_identity(fe, st);
+	if (tsearch(fe, &ctx->mapped, cmp_mapped) == NULL)
+		xalloc_failed_in("tsearch");
 	return file_table_add(ctx, fe);
 }
 
@@ -403,6 +414,8 @@ static void files_release_dump(struct dump_ctx *ctx)
 	free(steal_pointer(&ctx->seen));
 	ctx->n_seen = ctx->cap_seen = 0;
 	tdestroy(steal_pointer(&ctx->descs), no_free);
+	tdestroy(steal_pointer(&ctx->mapped), no_free);
+	fdshare_release_dump(ctx);
 	ctx->kcmp_errno = 0;
 }
 
@@ -514,6 +527,27 @@ static void plan_stash(struct restore_ctx *ctx, const bool *shared)
 	ctx->files_slot0 = restore_stash_reserve(ctx, n);
 }
 
+/* Each process's files to open before it forks, so that it need not
+ * look at every file of the tree. */
+static void index_openers(struct restore_ctx *ctx)
+{
+	size_t *first = xcalloc(ctx->n_tasks + 1, sizeof(*first));
+	cleanup_free size_t *next = NULL;
+
+	for (size_t id = 1; id <= ctx->n_files; id++)
+		if (ctx->file_lca[id] != NULL && ctx->file_slot[id] >= 0)
+			first[ctx->file_lca[id] - ctx->tasks + 1]++;
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		first[i + 1] += first[i];
+	next = xmalloc((ctx->n_tasks + 1) * sizeof(*next));
+	memcpy(next, first, (ctx->n_tasks + 1) * sizeof(*next));
+	ctx->opener_ids = xmalloc((first[ctx->n_tasks] + 1) * sizeof(*ctx->opener_ids));
+	for (size_t id = 1; id <= ctx->n_files; id++)
+		if (ctx->file_lca[id] != NULL && ctx->file_slot[id] >= 0)
+			ctx->opener_ids[next[ctx->file_lca[id] - ctx->tasks]++] = (uint32_t)id;
+	ctx->opener_first = first;
+}
+
 static int files_plan(struct restore_ctx *ctx, cr_error_t *err)
 {
 	cleanup_free bool *shared = xcalloc(ctx->n_files + 1, sizeof(*shared));
@@ -522,10 +556,12 @@ static int files_plan(struct restore_ctx *ctx, cr_error_t *err)
 	ctx->file_lca = xcalloc(ctx->n_files + 1, sizeof(*ctx->file_lca));
 	ctx->file_slot = xmalloc((ctx->n_files + 1) * sizeof(*ctx->file_slot));
 	ctx->opened = xmalloc((ctx->n_files + 1) * sizeof(*ctx->opened));
+	ctx->file_first = xcalloc(ctx->n_files + 1, sizeof(*ctx->file_first));
 	for (size_t id = 0; id <= ctx->n_files; id++)
 		ctx->opened[id] = -1;
 	find_openers(ctx, shared);
 	plan_stash(ctx, shared);
+	index_openers(ctx);
 	return 0;
 }
 
@@ -548,16 +584,17 @@ static int place_fd(int fd, int want, bool cloexec, cr_error_t *err)
  * it. */
 static int files_before_fork(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
-	for (size_t id = 1; id <= ctx->n_files; id++) {
-		const FileEntry *fe = restore_file(ctx, (uint32_t)id);
+	size_t me = (size_t)(t - ctx->tasks);
+
+	for (size_t k = ctx->opener_first[me]; k < ctx->opener_first[me + 1]; k++) {
+		uint32_t id = ctx->opener_ids[k];
+		const FileEntry *fe = restore_file(ctx, id);
 		const struct fd_kind *kind = fdkind_for_entry(fe);
 		int fd, slot = ctx->stash_base + ctx->files_slot0 + ctx->file_slot[id];
 
-		if (ctx->file_lca[id] != t || ctx->file_slot[id] < 0)
-			continue;
 		fd = kind->open(ctx, t, fe, err);
 		if (fd < 0)
-			return cr_error_wrap(err, "file %zu (%s %s)", id, kind->name, fe->path);
+			return cr_error_wrap(err, "file %u (%s %s)", id, kind->name, fe->path);
 		if (place_fd(fd, slot, true, err) < 0)
 			return -1;
 		ctx->opened[id] = slot;
@@ -602,6 +639,9 @@ static void files_release_restore(struct restore_ctx *ctx)
 	free(steal_pointer(&ctx->file_lca));
 	free(steal_pointer(&ctx->file_slot));
 	free(steal_pointer(&ctx->opened));
+	free(steal_pointer(&ctx->file_first));
+	free(steal_pointer(&ctx->opener_first));
+	free(steal_pointer(&ctx->opener_ids));
 }
 
 int files_stash_fd(const struct restore_task *t, int fd, cr_error_t *err)

@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kcmp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -553,24 +554,54 @@ static int mem_validate(const struct restore_ctx *ctx, const struct restore_task
 	return validate_page_total(ctx, t, err);
 }
 
+/* A file VMA by file id, then by index. */
+struct vma_ref {
+	uint32_t file_id;
+	size_t i;
+};
+
+static int cmp_vma_ref(const void *pa, const void *pb)
+{
+	const struct vma_ref *a = pa, *b = pb;
+
+	if (a->file_id != b->file_id)
+		return a->file_id < b->file_id ? -1 : 1;
+	return a->i < b->i ? -1 : a->i > b->i;
+}
+
+/* Per VMA, the first VMA of the same file (itself for the first, and for
+ * VMAs of no file): found by sorting, not by looking back over all. */
+static size_t *first_of_same_file(const MmEntry *mm)
+{
+	size_t *first = xmalloc((mm->n_vmas + 1) * sizeof(*first));
+	cleanup_free struct vma_ref *refs = xmalloc((mm->n_vmas + 1) * sizeof(*refs));
+	size_t n = 0;
+
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		first[i] = i;
+		if (mm->vmas[i]->kind == VMA_KIND__VMA_FILE)
+			refs[n++] = (struct vma_ref){ mm->vmas[i]->file_id, i };
+	}
+	qsort(refs, n, sizeof(*refs), cmp_vma_ref);
+	for (size_t k = 1; k < n; k++)
+		if (refs[k].file_id == refs[k - 1].file_id)
+			first[refs[k].i] = first[refs[k - 1].i];
+	return first;
+}
+
 /* One fd slot per mapped file, after the reserved ones; VMAs of the same
  * file share it. */
 static void plan_vma_fds(struct restore_task *t)
 {
+	cleanup_free size_t *first = first_of_same_file(t->mm);
 	int slot = RESERVED_MAPS;
 
 	t->vma_fd = xmalloc((t->mm->n_vmas + 1) * sizeof(int));
 	for (size_t i = 0; i < t->mm->n_vmas; i++) {
-		const VmaEntry *e = t->mm->vmas[i];
-
-		t->vma_fd[i] = -1;
-		if (e->kind != VMA_KIND__VMA_FILE)
-			continue;
-		for (size_t j = 0; j < i && t->vma_fd[i] < 0; j++)
-			if (t->mm->vmas[j]->kind == VMA_KIND__VMA_FILE && t->mm->vmas[j]->file_id == e->file_id)
-				t->vma_fd[i] = t->vma_fd[j];
-		if (t->vma_fd[i] < 0)
-			t->vma_fd[i] = slot++;
+		if (t->mm->vmas[i]->kind != VMA_KIND__VMA_FILE)
+			t->vma_fd[i] = -1;
+		else
+			t->vma_fd[i] = first[i] == i ? slot++ : t->vma_fd[first[i]];
 	}
 	t->n_reserved = slot;
 }

@@ -106,6 +106,8 @@ struct dump_ctx {
 	struct fd_seen *seen;          /* files.c: every fd recorded so far */
 	size_t n_seen, cap_seen;
 	void *descs;                   /* files.c: every description, a tsearch tree */
+	void *mapped;                  /* files.c: the entries of mapped files, a tsearch tree by path and flags */
+	void *objects;                 /* fdshare.c: pipes, memfds, deleted files recorded, a tsearch tree */
 	int kcmp_errno;                /* files.c: a kcmp that failed while searching it */
 	struct page_bufs *page_bufs;   /* mem.c */
 	struct shmem_dump *shmem;      /* shmem.c */
@@ -142,6 +144,7 @@ struct restore_task {
 	struct restore_task **children;
 	size_t n_children;
 	bool zombie;
+	bool seized;                   /* its main thread was seized (and interrupted) when it reported ready */
 	/* Every per-process image, loaded and verified; the fields below are
 	 * typed views of the ones the kinds share. */
 	struct img_msgs img[CR_IMG_N];
@@ -188,6 +191,9 @@ struct restore_ctx {
 	/* The images of the whole dump, loaded and verified (inventory,
 	 * pstree, files); files is a typed view of CR_IMG_FILES. */
 	struct img_msgs img[CR_IMG_N];
+	/* Every loaded message, the whole dump's and each process's: shared
+	 * and read-only (os/arena.h), so that a fork copies none of it. */
+	struct arena images;
 	const InventoryEntry *inv;
 	bool same_boot;                /* the dump was made on this boot (inventory's boot_id) */
 	FileEntry **files;             /* indexed by id (ids are 1..n_files) */
@@ -204,6 +210,11 @@ struct restore_ctx {
 	struct restore_task **file_lca;   /* per file id: the process that opens it */
 	int *file_slot;                /* per file id: its stash slot, -1 if it is opened by its holder */
 	int *opened;                   /* per file id: its fd in the stash (or, in its holder, at its number), -1 if none */
+	uint32_t *file_first;          /* per file id: the first entry of its object, 0 until asked (fdshare.c) */
+	/* Per process (by index), the ids of the files it opens into the
+	 * stash: opener_ids[opener_first[i] .. opener_first[i + 1]). */
+	size_t *opener_first;
+	uint32_t *opener_ids;
 	struct ns_plan *ns;            /* ns.c */
 	struct shmem_restore *shmem;   /* shmem.c */
 	struct locks_plan *locks;      /* locks.c */

@@ -273,7 +273,7 @@ static int bind_dump_id(int dirfd, cr_error_t *err)
 	const InventoryEntry *e;
 	int r;
 
-	if (img_load(dirfd, CR_IMG_INVENTORY, 0, &inv, err) < 0)
+	if (img_load(dirfd, CR_IMG_INVENTORY, 0, NULL, &inv, err) < 0)
 		return -1;
 	e = (const InventoryEntry *)inv.v[0];
 	r = cr_dump_id_from(e->has_dump_id ? e->dump_id.data : NULL, e->dump_id.len, &id, "inventory.img", err);
@@ -302,7 +302,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mutate_field: %s is no message image in %s\n", argv[2], argv[1]);
 		return 1;
 	}
-	if (bind_dump_id(dirfd, &err) < 0 || img_load(dirfd, k->kind, pid, &msgs, &err) < 0) {
+	if (bind_dump_id(dirfd, &err) < 0 || img_load(dirfd, k->kind, pid, NULL, &msgs, &err) < 0) {
 		fprintf(stderr, "mutate_field: %s\n", err->msg);
 		return 1;
 	}
