@@ -31,6 +31,8 @@ int guard_open(struct dump_ctx *ctx, cr_error_t *err)
 	struct dump_guard *g = &ctx->guard;
 
 	g->dirfd = g->pipe_wr = -1;
+	if (mkdir("/run", 0755) < 0 && errno != EEXIST)   /* a system without /run (an initramfs) */
+		return cr_error(err, errno, "guard records: create /run");
 	if (mkdir_private("/run/cr", err) < 0 || mkdir_private(GUARD_ROOT, err) < 0)
 		return cr_error_wrap(err, "guard records");
 	guard_recover_stale();
