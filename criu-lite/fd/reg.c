@@ -95,7 +95,7 @@ int reg_check(const struct restore_ctx *ctx, const FileEntry *fe, bool strict, c
 	if (strict && ((uint64_t)st.st_size != fe->size || (fe->has_mtime_ns && timespec_ns(&st.st_mtim) != fe->mtime_ns)))
 		return cr_error(err, 0, "%s changed since the dump (size %lld, was %llu); restore needs the same file",
 				fe->path, (long long)st.st_size, (unsigned long long)fe->size);
-	return 0;
+	return strict ? 0 : reopen_check_offset(fe->path, fe->pos, err);   /* a mapping has no offset */
 }
 
 static int reg_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)

@@ -104,6 +104,21 @@ int reopen_look(const char *path, struct stat *st, cr_error_t *err)
 	return 0;
 }
 
+int reopen_check_offset(const char *path, uint64_t pos, cr_error_t *err)
+{
+	cleanup_close int fd = -1;
+
+	if (pos == 0)
+		return 0;
+	fd = open_no_links(path, O_RDONLY | O_NONBLOCK);
+	if (fd < 0)
+		return cr_error(err, errno, "%s", path);
+	if (pos > INT64_MAX || lseek(fd, (off_t)pos, SEEK_SET) < 0)
+		return cr_error(err, pos > INT64_MAX ? EINVAL : errno, "%s: offset %llu", path,
+				(unsigned long long)pos);
+	return 0;
+}
+
 /* What a description's f_flags may hold, as fdinfo shows them (O_CLOEXEC
  * is the fd's, and taken out at dump). */
 #define KERNEL_O_LARGEFILE 0100000   /* the kernel sets it on x86_64; glibc's O_LARGEFILE is 0 there */

@@ -21,6 +21,11 @@ int reopen_path(const struct restore_task *t, const char *path, int flags, bool 
  * what is there now, reached without a symbolic link, is st. */
 int reopen_look(const char *path, struct stat *st, cr_error_t *err);
 
+/* Validation: the regular file or directory at path (reached without a
+ * link, opened for reading by cr) takes the offset pos: lseek refuses one
+ * beyond what its file system allows. */
+int reopen_check_offset(const char *path, uint64_t pos, cr_error_t *err);
+
 /* Validation: flags are open flags a description can have. */
 int reopen_check_flags(const char *path, uint32_t flags, cr_error_t *err);
 

@@ -14,6 +14,10 @@
 #   - refused while the images are checked (or planned): fine;
 #   - restored: fine (a value cr cannot tell from a real one, such as a
 #     register), the tree is killed again;
+#   - the process died of the state it was given the moment it ran (a
+#     register cr cannot tell from a real one, such as rip + 1: cr finds
+#     it gone as it lets it go, and undoes the restore): fine, counted
+#     apart;
 #   - refused once processes exist ("create the tree", "transplant"): the
 #     failure this test counts.  It must never happen, and no process of
 #     the tree may be left behind either way.
@@ -55,7 +59,9 @@ try_mutation() {
 		return 0
 	fi
 	[ "$CR_STATUS" != 124 ] || { REASON="the restore with $desc timed out"; return 1; }
-	if grep -qE ': (create the tree|transplant):' "$CR_ERR"; then
+	if grep -qE ': transplant: detach from task [0-9]+: No such process' "$CR_ERR"; then
+		DIED=$((DIED + 1))
+	elif grep -qE ': (create the tree|transplant):' "$CR_ERR"; then
 		LATE+="$desc: $(last_line "$CR_ERR" | cut -c1-200)"$'\n'
 	else
 		EARLY=$((EARLY + 1))
@@ -67,7 +73,7 @@ try_mutation() {
 
 fields() {
 	local img=$CASE_TMP/img file i st
-	ACCEPTED=0 EARLY=0 LATE=""
+	ACCEPTED=0 EARLY=0 DIED=0 LATE=""
 	wl_start w_tree 2 || return 1
 	tree_track || return 1
 	cr_dump dump "$WL_PID" "$img" || return 1
@@ -83,8 +89,9 @@ fields() {
 			[ "$st" = 0 ] || return 1
 		done
 	done
-	echo "    $((ACCEPTED + EARLY + $(printf '%s' "$LATE" | grep -c .))) mutations: $EARLY refused while checked," \
-		"$ACCEPTED restored, $(printf '%s' "$LATE" | grep -c .) refused after processes existed"
+	echo "    $((ACCEPTED + EARLY + DIED + $(printf '%s' "$LATE" | grep -c .))) mutations: $EARLY refused while" \
+		"checked, $ACCEPTED restored, $DIED died of their state as they ran," \
+		"$(printf '%s' "$LATE" | grep -c .) refused after processes existed"
 	[ -z "$LATE" ] || { REASON="refused only after processes existed: $(printf '%s' "$LATE" | head -5 | tr '\n' ';')"; return 1; }
 	[ "$EARLY" -gt 100 ] || { REASON="only $EARLY mutations were refused: the mutator did not reach the images"; return 1; }
 	# The untouched dump still restores, and the tree passes its checks.
