@@ -10,6 +10,10 @@
 #   refuses it; with the original back, it restores.
 # mapped_decoy: the same for a file python3 maps (mmap), which is opened
 #   by the restore for the mapping rather than as an fd.
+# procfs_own_file: python3 holds its own /proc/self/status open, read
+#   part way: a file whose inode is new in every process and which exists
+#   only once the restored process does; it comes back by its path and
+#   python reads its own status through it.
 # dropped_privileges: python3 opens a root-only log as root, then becomes
 #   uid 1000: its own credentials may no longer open the log, cr opens the
 #   very same file for it, and python writes to it after the restore.
@@ -162,8 +166,32 @@ dropped_privileges() {
 	[ "$(stat -c %a "$FILES/rootlog")" = 600 ] || { REASON="the log's mode changed"; return 1; }
 }
 
+PY_PROCFS='
+import os, sys, time
+d = sys.argv[1]
+f = open("/proc/self/status")
+f.read(10)
+open(d + "/ready", "w").close()
+while not os.path.exists(d + "/go"): time.sleep(0.01)
+f.seek(0)
+pid = [l.split()[1] for l in f if l.startswith("Pid:")]
+open(d + "/result", "w").write("PASS\n" if pid == [str(os.getpid())] else "FAIL %r\n" % pid)
+time.sleep(1000)
+'
+
+procfs_own_file() {
+	open_dir
+	start_python "$PY_PROCFS" || return 1
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" || return 1
+	cr_restore_detached restore "$CASE_TMP/img" || return 1
+	touch "$FILES/go"
+	wait_until 10 test -s "$FILES/result" || { REASON="no result from python3"; return 1; }
+	[ "$(cat "$FILES/result")" = PASS ] || { REASON="python3 reports $(cat "$FILES/result")"; return 1; }
+}
+
 run_case symlink_swapped symlink_swapped
 run_case decoy decoy
 run_case mapped_decoy mapped_decoy
 run_case dropped_privileges dropped_privileges
+run_case procfs_own_file procfs_own_file
 finish_tests
