@@ -109,7 +109,11 @@ int reg_check(const struct restore_ctx *ctx, const FileEntry *fe, bool strict, c
 	if (strict && ((uint64_t)st.st_size != fe->size || (fe->has_mtime_ns && timespec_ns(&st.st_mtim) != fe->mtime_ns)))
 		return cr_error(err, 0, "%s changed since the dump (size %lld, was %llu); restore needs the same file",
 				fe->path, (long long)st.st_size, (unsigned long long)fe->size);
-	return strict ? 0 : reopen_check_offset(fe->path, fe->pos, err);   /* a mapping has no offset */
+	/* A mapping has no offset; one within the file's size is always a
+	 * valid one, so only an offset past the end is tried on the file. */
+	if (strict || (S_ISREG(st.st_mode) && fe->pos <= (uint64_t)st.st_size))
+		return 0;
+	return reopen_check_offset(fe->path, fe->pos, err);
 }
 
 static int reg_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
