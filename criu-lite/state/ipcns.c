@@ -851,6 +851,15 @@ static const char *sysctl_value(const IpcNs *ipc, const char *name)
 	return NULL;
 }
 
+/* The dumped owner and mode, into what IPC_SET takes (the creator and
+ * the times stay the restorer's). */
+static void give_perm(struct ipc_perm *to, const SysvPerm *p)
+{
+	to->uid = p->uid;
+	to->gid = p->gid;
+	to->mode = (unsigned short)p->mode;
+}
+
 static int make_segment(const SysvShm *s, cr_error_t *err)
 {
 	const SysvPerm *p = s->perm;
@@ -872,9 +881,7 @@ static int make_segment(const SysvShm *s, cr_error_t *err)
 	shmdt(at);
 	if (shmctl(id, IPC_STAT, &ds) < 0)
 		return cr_error(err, errno, "shmctl(IPC_STAT) id %d", id);
-	ds.shm_perm.uid = p->uid;
-	ds.shm_perm.gid = p->gid;
-	ds.shm_perm.mode = (unsigned short)p->mode;
+	give_perm(&ds.shm_perm, p);
 	if (shmctl(id, IPC_SET, &ds) < 0)
 		return cr_error(err, errno, "give shared memory segment id %d to %u:%u", id, p->uid, p->gid);
 	return 0;
@@ -918,9 +925,7 @@ static int make_queue(const SysvMsq *q, cr_error_t *err)
 		return -1;
 	if (msgctl(id, IPC_STAT, &ds) < 0)
 		return cr_error(err, errno, "msgctl(IPC_STAT) id %d", id);
-	ds.msg_perm.uid = p->uid;
-	ds.msg_perm.gid = p->gid;
-	ds.msg_perm.mode = (unsigned short)p->mode;
+	give_perm(&ds.msg_perm, p);
 	if (msgctl(id, IPC_SET, &ds) < 0)
 		return cr_error(err, errno, "give message queue id %d to %u:%u", id, p->uid, p->gid);
 	return 0;
@@ -946,9 +951,7 @@ static int make_sem(const SysvSem *s, cr_error_t *err)
 		return cr_error(err, errno, "semctl(SETALL) id %d", id);
 	if (semctl(id, 0, IPC_STAT, &ds) < 0)
 		return cr_error(err, errno, "semctl(IPC_STAT) id %d", id);
-	ds.sem_perm.uid = p->uid;
-	ds.sem_perm.gid = p->gid;
-	ds.sem_perm.mode = (unsigned short)p->mode;
+	give_perm(&ds.sem_perm, p);
 	if (semctl(id, 0, IPC_SET, &ds) < 0)
 		return cr_error(err, errno, "give semaphore set id %d to %u:%u", id, p->uid, p->gid);
 	return 0;
