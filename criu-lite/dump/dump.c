@@ -47,10 +47,12 @@ static void free_ctx(struct dump_ctx *ctx)
 static void finish(struct dump_ctx *ctx)
 {
 	cr_interrupt_armed = 0;   /* the dump is complete: finish it */
-	if (ctx->opts->leave_running)
+	if (ctx->opts->leave_running) {
 		release_tree(ctx);
-	else
+	} else {
+		guard_note_complete(ctx);
 		kill_tree(ctx);
+	}
 }
 
 /* The steps that can fail, each named in its error. */

@@ -58,6 +58,7 @@ void guard_close(struct dump_ctx *ctx)
 
 	if (g->dirfd < 0)
 		return;
+	unlinkat(g->dirfd, GUARD_COMPLETE, 0);
 	close(g->dirfd);
 	g->dirfd = -1;
 	if (rmdir(g->path) < 0)
@@ -135,6 +136,19 @@ int guard_note_released(struct dump_ctx *ctx, const struct dump_task *t, cr_erro
 
 	init_head(&h, t);
 	return write_record(ctx, t, &h, NULL, err);
+}
+
+void guard_note_complete(struct dump_ctx *ctx)
+{
+	int fd;
+
+	if (ctx->guard.dirfd < 0)
+		return;
+	fd = openat(ctx->guard.dirfd, GUARD_COMPLETE, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || fsync(fd) < 0)
+		pr_warn("guard record %s/%s: %s", ctx->guard.path, GUARD_COMPLETE, strerror(errno));
+	if (fd >= 0)
+		close(fd);
 }
 
 void guard_forget(struct dump_ctx *ctx, const struct dump_task *t)

@@ -72,6 +72,11 @@ int guard_note_released(struct dump_ctx *ctx, const struct dump_task *t, cr_erro
 /* Nothing is left to do for the process. */
 void guard_forget(struct dump_ctx *ctx, const struct dump_task *t);
 
+/* The images are complete and the tree is about to be killed: from now on
+ * a guardian finishes the kill instead of putting processes back. */
+#define GUARD_COMPLETE "complete"
+void guard_note_complete(struct dump_ctx *ctx);
+
 /* Forks the guardian (dump/guardian.c) of the records at path, in a
  * session of its own; it waits until *pipe_wr, which only the caller
  * holds, is closed (by the end of the dump or its death). */

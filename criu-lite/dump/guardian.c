@@ -129,6 +129,19 @@ static int put_back_injected(const struct record *r, cr_error_t *err)
 	return 0;
 }
 
+/* The dump was complete and killing the tree: the kill is finished. */
+static void finish_kill(int dirfd, const char *name)
+{
+	struct record r = { .th = NULL };
+
+	if (read_record(dirfd, name, &r) == 0 && same_process(&r)) {
+		kill(r.h.pid, SIGKILL);
+		pr_info("guardian: pid %d killed: its dump was complete", r.h.pid);
+	}
+	unlinkat(dirfd, name, 0);
+	free(r.th);
+}
+
 static void put_back(int dirfd, const char *name)
 {
 	struct record r = { .th = NULL };
@@ -159,21 +172,26 @@ int guard_recover(const char *path, bool wait)
 	cleanup_close int dirfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	DIR *d;
 	struct dirent *e;
+	bool complete;
 
 	if (dirfd < 0)
 		return 0;   /* the dump ended and removed it */
 	if (flock(dirfd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0)
 		return -1;  /* its guardian is at work */
+	complete = faccessat(dirfd, GUARD_COMPLETE, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 	d = fdopendir(dup(dirfd));
 	if (d == NULL)
 		return -1;
 	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, GUARD_COMPLETE) == 0)
+			continue;
 		if (e->d_name[0] != '.')
-			put_back(dirfd, e->d_name);
+			(complete ? finish_kill : put_back)(dirfd, e->d_name);
 		else if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
 			unlinkat(dirfd, e->d_name, 0);   /* a record the dump died writing */
 	}
 	closedir(d);
+	unlinkat(dirfd, GUARD_COMPLETE, 0);
 	if (rmdir(path) < 0 && errno != ENOENT)
 		pr_warn("guardian: records left in %s: %s", path, strerror(errno));
 	return 0;
