@@ -29,21 +29,27 @@
 
 /* ------------------------------------------------- in each new process */
 
-/* In the root before anything else: only the sync fd and the caller's
- * terminal stay, moved to their reserved slots; every process of the tree
- * inherits that clean table. */
+/* In the root before anything else: only the sync fd, the caller's
+ * terminal and the image directory stay, moved to their reserved slots;
+ * every process of the tree inherits that clean table.  Each goes through
+ * a copy above the slots first, so that no move lands on one still to be
+ * made. */
 static int keep_reserved_fds(const struct restore_ctx *ctx, int sync_fd, cr_error_t *err)
 {
+	static const char *const what[] = { "the sync fd", "the terminal fd", "the image directory fd" };
 	int base = ctx->reserved_base;
-	int tty = -1;
+	int from[3] = { sync_fd, -1, ctx->dirfd };
+	int slot[3] = { RESERVED_SYNC, RESERVED_TTY, RESERVED_DIR };
 
-	for (int i = 0; i < 3 && tty < 0; i++)
+	for (int i = 0; i < 3 && from[1] < 0; i++)
 		if (isatty(i))
-			tty = i;
-	if (sync_fd != base + RESERVED_SYNC && dup3(sync_fd, base + RESERVED_SYNC, O_CLOEXEC) < 0)
-		return cr_error(err, errno, "move sync fd");
-	if (tty >= 0 && dup3(tty, base + RESERVED_TTY, O_CLOEXEC) < 0)
-		return cr_error(err, errno, "keep terminal fd");
+			from[1] = i;
+	for (int i = 0; i < 3; i++)
+		if (from[i] >= 0 && (from[i] = fcntl(from[i], F_DUPFD_CLOEXEC, base + RESERVED_MAPS)) < 0)
+			return cr_error(err, errno, "keep %s", what[i]);
+	for (int i = 0; i < 3; i++)
+		if (from[i] >= 0 && dup3(from[i], base + slot[i], O_CLOEXEC) < 0)
+			return cr_error(err, errno, "keep %s", what[i]);
 	if (syscall(SYS_close_range, 0, base - 1, 0) < 0 ||
 	    syscall(SYS_close_range, base + RESERVED_EXE, ~0U, 0) < 0)
 		return cr_error(err, errno, "close cr's fds");

@@ -20,14 +20,16 @@
 #include <sys/syscall.h>
 
 /* A thread's tid as the restorer sees it, found by its innermost tid
- * (with --new-pidns only the inner levels were chosen). */
-static int host_tid(const struct restore_task *t, size_t i, pid_t *out, cr_error_t *err)
+ * when the restorer is not in the namespace of its outermost level (with
+ * --new-pidns only the inner levels were chosen). */
+static int host_tid(const struct restore_ctx *ctx, const struct restore_task *t, size_t i, pid_t *out,
+		    cr_error_t *err)
 {
 	const ThreadIds *ids = t->pstree->threads[i];
 	cleanup_free pid_t *tids = NULL;
 	size_t n = 0;
 
-	if (i == 0 || t->level_base == 0) {
+	if (i == 0 || (t->level_base == 0 && !ctx->opts->new_pidns)) {
 		*out = i == 0 ? t->host_pid : (pid_t)ids->ns_tid[0];
 		return 0;
 	}
@@ -57,7 +59,7 @@ static int seize(const struct restore_task *t, size_t i, pid_t tid, bool *stoppe
 	return ptrace_seize_stop(tid, CR_PTRACE_OPTIONS_RESTORE, stopped, err);
 }
 
-static int seize_threads(struct restore_task *t, cr_error_t *err)
+static int seize_threads(const struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
 	t->threads = xcalloc(t->core->n_threads, sizeof(*t->threads));
 	t->n_threads = t->core->n_threads;
@@ -67,7 +69,7 @@ static int seize_threads(struct restore_task *t, cr_error_t *err)
 		bool stopped;
 
 		th->core = t->core->threads[i];
-		if (host_tid(t, i, &th->tid, err) < 0 || seize(t, i, th->tid, &stopped, err) < 0 ||
+		if (host_tid(ctx, t, i, &th->tid, err) < 0 || seize(t, i, th->tid, &stopped, err) < 0 ||
 		    inject_begin(&th->inj, th->tid, t->tramp + TRAMP_CODE, err) < 0)
 			return -1;
 	}
@@ -94,7 +96,7 @@ static int release_all(struct restore_ctx *ctx, cr_error_t *err)
  * it runs itself; then the registers. */
 static int transplant(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
-	if (seize_threads(t, err) < 0 || state_apply(ctx, t, err) < 0)
+	if (seize_threads(ctx, t, err) < 0 || state_apply(ctx, t, err) < 0)
 		return -1;
 	inject_batch_add(&t->batch, "close cr's fds", SYS_close_range, (uint64_t)t->reserved_base,
 			 (uint64_t)t->reserved_end - 1, 0, 0, 0, 0);
@@ -115,7 +117,7 @@ static uint64_t page_bytes(const struct restore_ctx *ctx)
 
 	for (size_t i = 0; i < ctx->n_tasks; i++)
 		if (!ctx->tasks[i].zombie)
-			total += pagedata_bytes(&ctx->tasks[i]);
+			total += pagedata_bytes(&ctx->tasks[i], false);
 	return total;
 }
 

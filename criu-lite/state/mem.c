@@ -17,13 +17,16 @@
  * it points into cr's memory), the vdso and vvar go to their dumped
  * addresses, every dumped VMA is mapped at its address (writable where
  * pages go; shared anonymous memory from its object's inherited fd) with
- * its advice and guard regions, the pages are written, and the dumped
- * protections, then mlock and mseal, are queued for the next batch. */
+ * its advice and guard regions (a cow VMA, built before the fork with the
+ * pages it shares with its parent, is moved there instead: cow.c), the
+ * pages are written, and the dumped protections, then mlock and mseal,
+ * are queued for the next batch. */
 #include "fd/reg.h"
 #include "img/pages.h"
 #include "os/ptrace.h"
 #include "os/util.h"
 #include "os/xalloc.h"
+#include "state/cow.h"
 #include "state/files.h"
 #include "state/pagedata.h"
 #include "state/sharing.h"
@@ -267,25 +270,30 @@ struct cr_specials {
 	uint64_t top;          /* the end of cr's highest mapping in user space */
 };
 
+static int cmp_keep(const void *pa, const void *pb)
+{
+	const uint64_t *a = pa, *b = pb;
+
+	return a[0] < b[0] ? -1 : a[0] > b[0];
+}
+
 /* Unmaps everything of cr's in one sweep of user space around what stays:
- * the trampoline, and the special mappings if they are to be moved. */
+ * the trampoline, the special mappings if they are to be moved, and the
+ * cow VMAs the process built before it forked (cow.c). */
 static void unmap_cr_layout(struct restore_task *t, const struct cr_specials *sp, bool keep_specials)
 {
-	uint64_t keep[9][2], from = 0;
-	size_t n = 0;
+	size_t max = 1 + sp->n + cow_count(t), n = 0;
+	cleanup_free uint64_t (*keep)[2] = xmalloc(max * sizeof(*keep));
+	uint64_t from = 0;
 
 	keep[n][0] = t->tramp;
 	keep[n++][1] = t->tramp + t->tramp_size;
 	for (size_t i = 0; keep_specials && i < sp->n; i++, n++) {
 		keep[n][0] = sp->v[i]->start;
 		keep[n][1] = sp->v[i]->end;
-		for (size_t j = n; j > 0 && keep[j][0] < keep[j - 1][0]; j--) {
-			uint64_t tmp[2] = { keep[j][0], keep[j][1] };
-
-			memcpy(keep[j], keep[j - 1], sizeof(tmp));
-			memcpy(keep[j - 1], tmp, sizeof(tmp));
-		}
 	}
+	n += cow_keep(t, keep + n, max - n);
+	qsort(keep, n, sizeof(*keep), cmp_keep);
 	for (size_t i = 0; i < n; i++) {
 		if (keep[i][0] > from)
 			inject_batch_add(&t->batch, "unmap cr's own memory", SYS_munmap, from, keep[i][0] - from, 0, 0,
@@ -384,6 +392,11 @@ static void map_vma(const struct restore_ctx *ctx, struct restore_task *t, size_
 	int64_t fd = vma_fd(t, i);
 	bool by_fd = e->kind == VMA_KIND__VMA_FILE || e->has_shmem_id;
 
+	if (e->has_cow && e->cow) {
+		cow_queue_move(t, i);   /* built before the fork, pages and all */
+		vmflags_queue_advice(t, e);
+		return;
+	}
 	if (t->vma_has_pages[i])
 		prot |= PROT_READ | PROT_WRITE;
 	if (!(e->flags & VMA_FLAG__VMA_FLAG_DROPPABLE))
@@ -409,6 +422,9 @@ static void mark_vmas_with_pages(struct restore_task *t)
 		if (v < t->mm->n_vmas)
 			t->vma_has_pages[v] = 1;
 	}
+	for (size_t i = 0; i < t->mm->n_vmas; i++)
+		if (t->mm->vmas[i]->has_cow && t->mm->vmas[i]->cow)
+			t->vma_has_pages[i] = 1;   /* built writable */
 }
 
 #define USER_SPACE_47 0x7ffffffff000ULL   /* where the kernel maps without a hint */
@@ -508,17 +524,19 @@ static int restore_layout(struct restore_ctx *ctx, struct restore_task *t, cr_er
 }
 
 
-/* The page data must hold exactly the pages the pagemap lists. */
-static int validate_page_total(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
+/* Each page data file must hold exactly the pages the pagemap lists in it. */
+static int validate_page_total(const struct restore_ctx *ctx, const struct restore_task *t, bool early,
+			       cr_error_t *err)
 {
 	char name[IMG_NAME_MAX];
-	uint64_t have;
+	uint64_t have, want = pagedata_bytes(t, early);
 
-	if (cr_pages_scan(ctx->dirfd, img_name(name, CR_IMG_PAGES, t->pid), &have, err) < 0)
+	if (cr_pages_scan(ctx->dirfd, img_name(name, early ? CR_IMG_EARLY_PAGES : CR_IMG_PAGES, t->pid), &have,
+			  err) < 0)
 		return -1;
-	if (have != pagedata_bytes(t))
-		return cr_error(err, 0, "%s holds %llu bytes of pages, pagemap-%d.img lists %llu", name,
-				(unsigned long long)have, t->pid, (unsigned long long)pagedata_bytes(t));
+	if (have != want)
+		return cr_error(err, 0, "%s holds %llu bytes of pages, pagemap-%d.img lists %llu for it", name,
+				(unsigned long long)have, t->pid, (unsigned long long)want);
 	return 0;
 }
 
@@ -551,7 +569,9 @@ static int mem_validate(const struct restore_ctx *ctx, const struct restore_task
 {
 	if (validate_layout(ctx, t, err) < 0 || validate_mapped_files(ctx, t, err) < 0)
 		return -1;
-	return validate_page_total(ctx, t, err);
+	if (validate_page_total(ctx, t, false, err) < 0)
+		return -1;
+	return validate_page_total(ctx, t, true, err);
 }
 
 /* A file VMA by file id, then by index. */

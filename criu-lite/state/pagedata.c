@@ -102,10 +102,14 @@ static struct page_bufs *page_bufs_get(struct page_bufs **slot, bool pagemap)
 struct page_dumper {
 	pid_t pid;
 	int pagemap_fd, mem_fd;
-	struct cr_pages_writer *pages;
+	struct cr_pages_writer *late, *early;   /* pages-PID.img, early-pages-PID.img */
+	struct cr_pages_writer *pages;          /* the one the batch goes to */
 	struct cr_img *pagemap_img;
+	const uint64_t (*in_parent)[2];         /* the task's, by address (cow.c) */
+	size_t n_in_parent, next_in_parent;
 	char **bufs;           /* N_BUFS, read into in turn while the image's thread */
-	uint64_t marks[N_BUFS];/* writes out the others; their marks when handed over */
+	uint64_t marks[N_BUFS];/* writes out the others; their marks when handed over, */
+	struct cr_img *marked[N_BUFS];   /* in the image of the writer they went to */
 	int cur;               /* bufs[cur]: the batch being gathered */
 	size_t used;
 	struct iovec remote[IOV_MAX];
@@ -153,9 +157,10 @@ static int flush_batch(struct page_dumper *d, cr_error_t *err)
 		cr_img_async(cr_pages_writer_img(d->pages));
 	if (cr_pages_write(d->pages, d->bufs[d->cur], d->used, err) < 0)
 		return -1;
-	d->marks[d->cur] = cr_img_mark(cr_pages_writer_img(d->pages));
+	d->marked[d->cur] = cr_pages_writer_img(d->pages);
+	d->marks[d->cur] = cr_img_mark(d->marked[d->cur]);
 	d->cur = (d->cur + 1) % N_BUFS;
-	if (cr_img_wait(cr_pages_writer_img(d->pages), d->marks[d->cur], err) < 0)
+	if (d->marked[d->cur] != NULL && cr_img_wait(d->marked[d->cur], d->marks[d->cur], err) < 0)
 		return -1;
 	progress_add(d->used);
 	d->used = 0;
@@ -173,6 +178,56 @@ static int emit_run(struct page_dumper *d, cr_error_t *err)
 	pe.nr_pages = (uint32_t)d->run_pages;
 	d->run_pages = 0;
 	return cr_img_write_msg(d->pagemap_img, &pe.base, err);
+}
+
+/* Pages without bytes: the parent's, shared (in runs that fit an entry). */
+static int emit_parents(struct page_dumper *d, uint64_t addr, uint64_t npages, cr_error_t *err)
+{
+	PagemapEntry pe = PAGEMAP_ENTRY__INIT;
+
+	if (emit_run(d, err) < 0)
+		return -1;
+	pe.has_in_parent = pe.in_parent = true;
+	while (npages > 0) {
+		pe.vaddr = addr;
+		pe.nr_pages = npages > UINT32_MAX ? UINT32_MAX : (uint32_t)npages;
+		if (cr_img_write_msg(d->pagemap_img, &pe.base, err) < 0)
+			return -1;
+		addr += (uint64_t)pe.nr_pages * PAGE_SIZE_CR;
+		npages -= pe.nr_pages;
+	}
+	return 0;
+}
+
+/* Switches the batch to the writer of a VMA's pages. */
+static int use_writer(struct page_dumper *d, struct cr_pages_writer *w, cr_error_t *err)
+{
+	if (d->pages == w)
+		return 0;
+	if (emit_run(d, err) < 0 || flush_batch(d, err) < 0)
+		return -1;
+	d->pages = w;
+	return 0;
+}
+
+/* How many pages from addr on (at most n) are, or are not, the parent's. */
+static uint64_t parents_span(struct page_dumper *d, uint64_t addr, uint64_t n, bool *in_parent)
+{
+	uint64_t end = addr + n * PAGE_SIZE_CR;
+
+	while (d->next_in_parent < d->n_in_parent && d->in_parent[d->next_in_parent][1] <= addr)
+		d->next_in_parent++;
+	if (d->next_in_parent == d->n_in_parent || d->in_parent[d->next_in_parent][0] >= end) {
+		*in_parent = false;
+		return n;
+	}
+	if (d->in_parent[d->next_in_parent][0] > addr) {
+		*in_parent = false;
+		return (d->in_parent[d->next_in_parent][0] - addr) / PAGE_SIZE_CR;
+	}
+	*in_parent = true;
+	end = d->in_parent[d->next_in_parent][1] < end ? d->in_parent[d->next_in_parent][1] : end;
+	return (end - addr) / PAGE_SIZE_CR;
 }
 
 static int add_pages(struct page_dumper *d, uint64_t addr, uint64_t npages, bool via_mem, cr_error_t *err)
@@ -210,6 +265,21 @@ static int add_pages(struct page_dumper *d, uint64_t addr, uint64_t npages, bool
 	return 0;
 }
 
+/* Wanted pages: with bytes, or, where they are the parent's, without. */
+static int add_wanted(struct page_dumper *d, uint64_t addr, uint64_t npages, bool via_mem, cr_error_t *err)
+{
+	while (npages > 0) {
+		bool parents;
+		uint64_t k = parents_span(d, addr, npages, &parents);
+
+		if ((parents ? emit_parents(d, addr, k, err) : add_pages(d, addr, k, via_mem, err)) < 0)
+			return -1;
+		addr += k * PAGE_SIZE_CR;
+		npages -= k;
+	}
+	return 0;
+}
+
 static int dump_vma_pages(struct page_dumper *d, const VmaEntry *e, cr_error_t *err)
 {
 	enum page_policy policy = vma_policy(e);
@@ -217,6 +287,8 @@ static int dump_vma_pages(struct page_dumper *d, const VmaEntry *e, cr_error_t *
 
 	if (policy == PAGES_NONE)
 		return 0;
+	if (use_writer(d, e->has_cow && e->cow ? d->early : d->late, err) < 0)
+		return -1;
 	for (uint64_t win = e->start; win < e->end; win += PAGEMAP_BATCH * PAGE_SIZE_CR) {
 		uint64_t n = (e->end - win) / PAGE_SIZE_CR;
 		ssize_t got;
@@ -232,7 +304,7 @@ static int dump_vma_pages(struct page_dumper *d, const VmaEntry *e, cr_error_t *
 
 			while (j < n && page_wanted(policy, d->pm[j]))
 				j++;
-			if (j > i && add_pages(d, win + i * PAGE_SIZE_CR, j - i, via_mem, err) < 0)
+			if (j > i && add_wanted(d, win + i * PAGE_SIZE_CR, j - i, via_mem, err) < 0)
 				return -1;
 			i = j + 1;
 		}
@@ -259,23 +331,30 @@ static int dump_all_pages(struct dump_ctx *ctx, struct dump_task *t, struct page
 			  err) < 0)
 		return -1;
 	if (cr_pages_writer_open(ctx->dirfd, img_name(name, CR_IMG_PAGES, t->pid), ctx->opts->compress,
-				 &d->pages, err) < 0)
+				 &d->late, err) < 0 ||
+	    cr_pages_writer_open_as(ctx->dirfd, img_name(name, CR_IMG_EARLY_PAGES, t->pid), CR_IMG_EARLY_PAGES,
+				    ctx->opts->compress, &d->early, err) < 0)
 		return -1;
+	d->pages = d->late;
 	for (size_t i = 0; i < t->mm->n_vmas; i++) {
 		if (dump_vma_pages(d, t->mm->vmas[i], err) < 0)
 			return -1;
 	}
 	if (flush_batch(d, err) < 0)
 		return -1;
-	pr_info("pid %d: %llu KiB of pages", t->pid, (unsigned long long)(cr_pages_written(d->pages) >> 10));
-	if (cr_pages_writer_finish(steal_pointer(&d->pages), err) < 0)
+	pr_info("pid %d: %llu KiB of pages, %llu KiB more built before its children exist", t->pid,
+		(unsigned long long)(cr_pages_written(d->late) >> 10),
+		(unsigned long long)(cr_pages_written(d->early) >> 10));
+	if (cr_pages_writer_finish(steal_pointer(&d->late), err) < 0 ||
+	    cr_pages_writer_finish(steal_pointer(&d->early), err) < 0)
 		return -1;
 	return cr_img_finish(steal_pointer(&d->pagemap_img), err);
 }
 
 int pagedata_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
-	struct page_dumper d = { .pid = t->pid, .pagemap_fd = -1, .mem_fd = -1 };
+	struct page_dumper d = { .pid = t->pid, .pagemap_fd = -1, .mem_fd = -1,
+				 .in_parent = (const uint64_t (*)[2])t->in_parent, .n_in_parent = t->n_in_parent };
 	struct page_bufs *pb = page_bufs_get(&ctx->page_bufs, true);
 	int ret = -1;
 
@@ -286,8 +365,10 @@ int pagedata_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 		goto out;
 	ret = dump_all_pages(ctx, t, &d, err);
 out:
-	if (d.pages)
-		cr_pages_writer_abort(d.pages);
+	if (d.late)
+		cr_pages_writer_abort(d.late);
+	if (d.early)
+		cr_pages_writer_abort(d.early);
 	if (d.pagemap_img)
 		cr_img_abort(d.pagemap_img);
 	if (d.pagemap_fd >= 0)
@@ -386,12 +467,34 @@ static int fill_entry(struct page_filler *f, struct cr_pages_reader *r, const Pa
 	return 0;
 }
 
-uint64_t pagedata_bytes(const struct restore_task *t)
+/* Whether entry i's bytes are in the file of early (cow VMA) pages, in
+ * the other, or in neither (the parent's); *v walks the VMAs along. */
+enum entry_file { ENTRY_LATE, ENTRY_EARLY, ENTRY_NONE };
+
+static enum entry_file entry_file(const struct restore_task *t, size_t i, size_t *v)
 {
+	const PagemapEntry *p = t->pagemap[i];
+	const VmaEntry *e;
+
+	if (p->has_in_parent && p->in_parent)
+		return ENTRY_NONE;
+	while (*v < t->mm->n_vmas && t->mm->vmas[*v]->end <= p->vaddr)
+		(*v)++;
+	if (*v == t->mm->n_vmas)
+		return ENTRY_LATE;   /* refused by validation */
+	e = t->mm->vmas[*v];
+	return e->has_cow && e->cow ? ENTRY_EARLY : ENTRY_LATE;
+}
+
+uint64_t pagedata_bytes(const struct restore_task *t, bool early)
+{
+	enum entry_file want = early ? ENTRY_EARLY : ENTRY_LATE;
 	uint64_t total = 0;
+	size_t v = 0;
 
 	for (size_t i = 0; i < t->n_pagemap; i++)
-		total += (uint64_t)t->pagemap[i]->nr_pages * PAGE_SIZE_CR;
+		if (entry_file(t, i, &v) == want)
+			total += (uint64_t)t->pagemap[i]->nr_pages * PAGE_SIZE_CR;
 	return total;
 }
 
@@ -411,10 +514,10 @@ int pagedata_restore(struct restore_ctx *ctx, struct restore_task *t, cr_error_t
 		goto out;
 	f->img = cr_pages_reader_img(r);
 	cr_img_crc_checked(f->img);   /* restore_load verified every image */
-	if (pagedata_bytes(t) >= CR_PAGES_ASYNC_MIN)
+	if (pagedata_bytes(t, false) >= CR_PAGES_ASYNC_MIN)
 		cr_img_async(f->img);
-	for (size_t i = 0; i < t->n_pagemap; i++)
-		if (fill_entry(f, r, t->pagemap[i], err) < 0)
+	for (size_t i = 0, v = 0; i < t->n_pagemap; i++)
+		if (entry_file(t, i, &v) == ENTRY_LATE && fill_entry(f, r, t->pagemap[i], err) < 0)
 			goto out;
 	if (fill_finish(f, err) < 0 || cr_pages_reader_check_end(r, err) < 0)
 		goto out;

@@ -9,6 +9,7 @@
 	X(files)         /* the fd table */                                             \
 	X(locks)         /* file locks: taken on the fds in place */                    \
 	X(memory)        /* mappings and their pages */                                 \
+	X(cow)           /* pages shared with the parent: built before the fork */     \
 	X(shmem)         /* shared anonymous memory, one object for all its holders */  \
 	X(mmlayout)      /* brk, arguments, auxv, exe */                                \
 	X(membarrier)    /* registrations of the address space, once it is in place */ \

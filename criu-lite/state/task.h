@@ -66,6 +66,10 @@ struct dump_task {
 	struct img_msgs img[CR_IMG_N];
 	CoreEntry *core;
 	MmEntry *mm;
+	/* cow.c: the pages, by address, the process still shares with its
+	 * parent, copy-on-write: [start, end) runs, each in one VMA of each. */
+	uint64_t (*in_parent)[2];
+	size_t n_in_parent;
 };
 
 /* An fd already recorded, for finding descriptions shared between
@@ -87,6 +91,8 @@ struct shmem_dump;
 struct shmem_restore;
 /* locks.c's plan: the flock and OFD locks each process takes for others. */
 struct locks_plan;
+/* cow.c's plan for one process. */
+struct cow_plan;
 
 struct cr_secret_key;
 
@@ -159,7 +165,7 @@ struct restore_task {
 	struct injector *inj;          /* the main thread's */
 	/* fds the child keeps for the restorer, in a block no dumped fd of
 	 * the tree uses (the same in every process, fdroom.h): + RESERVED_SYNC,
-	 * + RESERVED_TTY, + RESERVED_EXE, then one per file that a VMA maps
+	 * + RESERVED_TTY, + RESERVED_DIR, + RESERVED_EXE, then one per file that a VMA maps
 	 * (vma_fd), then the stash, up to reserved_end. */
 	int reserved_base;
 	int reserved_end;
@@ -171,12 +177,14 @@ struct restore_task {
 	uint8_t *vma_has_pages;        /* per VMA: pages come from the image */
 	int stash_top;                 /* kinds keep extra fds at or above this, above every dumped fd */
 	struct inject_batch batch;     /* syscalls waiting for one round trip */
+	struct cow_plan *cow;          /* cow.c: where its cow VMAs are built, NULL if it has none */
 };
 
 #define RESERVED_SYNC 0
 #define RESERVED_TTY  1
-#define RESERVED_EXE  2
-#define RESERVED_MAPS 3
+#define RESERVED_DIR  2   /* the image directory, for what a process reads itself */
+#define RESERVED_EXE  3
+#define RESERVED_MAPS 4
 
 /* Whether fd is one of cr's in a restored process: its block or aside. */
 static inline bool restore_fd_is_crs(const struct restore_task *t, int fd)
@@ -218,6 +226,10 @@ struct restore_ctx {
 	struct ns_plan *ns;            /* ns.c */
 	struct shmem_restore *shmem;   /* shmem.c */
 	struct locks_plan *locks;      /* locks.c */
+	/* cow.c: the two address ranges, held PROT_NONE in every process of
+	 * the tree, where processes at even and odd depths build their cow
+	 * VMAs; len 0 when no process has one. */
+	uint64_t cow_window[2][2];
 };
 
 /* In a kind's plan: n more slots of the stash, where what a process opens

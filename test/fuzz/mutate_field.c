@@ -1,6 +1,6 @@
 /* Field-level mutation of one message image of a dump, for t_fields:
  *
- *   mutate_field DIR FILE INDEX
+ *   mutate_field DIR FILE INDEX [FIELD]
  *
  * Decodes DIR/FILE with its kind's descriptor, applies mutation number
  * INDEX (0, 1, ...) to one field of one message, and writes the image
@@ -18,7 +18,11 @@
  *   strings     "", "../../../x", 3000 characters
  *   bytes       none, one byte short, one byte 0xff
  *   repeated    one element fewer
- *   optional    absent (a message or a value that was present) */
+ *   optional    absent (a message or a value that was present)
+ *
+ * With FIELD, only the mutations of fields of that name count, of every
+ * element of a repeated message field, and an optional number or bool of
+ * that name that is absent is also made present, as 1 (true). */
 #include "img/dir.h"
 #include "img/dumpid.h"
 #include "img/kinds.h"
@@ -35,6 +39,8 @@
 #define ELEMS_WALKED 2   /* of a repeated message field: the first and the last */
 
 struct walk {
+	const char *only; /* FIELD, or NULL */
+	const char *field;/* the name of the field being walked */
 	long target;      /* the mutation to apply */
 	long n;           /* mutations seen so far */
 	char path[512];   /* of the field being walked */
@@ -46,6 +52,8 @@ static char long_string[3001];
 /* Counts one mutation; true if it is the one to apply. */
 static bool hit(struct walk *w)
 {
+	if (w->only != NULL && (w->field == NULL || strcmp(w->field, w->only) != 0))
+		return false;
 	return w->n++ == w->target;
 }
 
@@ -211,14 +219,42 @@ static void repeated(struct walk *w, ProtobufCMessage *m, const ProtobufCFieldDe
 		snprintf(w->done, sizeof(w->done), "%s%s: one element fewer (%zu)", w->path, f->name, *n);
 		return;
 	}
+	if (w->only != NULL) {   /* every element */
+		for (size_t i = 0; i < *n; i++) {
+			struct field_ref r = { m, f, base + i * scalar_size(f) };
+
+			w->field = f->name;
+			with_path(w, "%s[%zu].", f->name, i, walk_value, &r);
+		}
+		return;
+	}
 	for (size_t k = 0; k < *n && k < ELEMS_WALKED; k++) {
 		size_t i = k == 0 ? 0 : *n - 1;
 		struct field_ref r = { m, f, base + i * scalar_size(f) };
 
 		if (k == 1 && *n == 1)
 			break;
+		w->field = f->name;
 		with_path(w, "%s[%zu].", f->name, i, walk_value, &r);
 	}
+}
+
+/* With FIELD: an absent optional number or bool of that name, made 1. */
+static void optional_present(struct walk *w, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+	void *p = field_at(m, f);
+
+	if (w->only == NULL || f->type == PROTOBUF_C_TYPE_MESSAGE || f->type == PROTOBUF_C_TYPE_STRING ||
+	    f->type == PROTOBUF_C_TYPE_BYTES || f->quantifier_offset == 0 || !hit(w))
+		return;
+	*(protobuf_c_boolean *)((char *)m + f->quantifier_offset) = 1;
+	if (f->type == PROTOBUF_C_TYPE_BOOL)
+		*(protobuf_c_boolean *)p = 1;
+	else if (scalar_size(f) == 8)
+		*(uint64_t *)p = 1;
+	else
+		*(uint32_t *)p = 1;
+	snprintf(w->done, sizeof(w->done), "%s%s: present, 1", w->path, f->name);
 }
 
 static void optional_absent(struct walk *w, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
@@ -242,6 +278,7 @@ static void one_field(struct walk *w, ProtobufCMessage *m, const ProtobufCFieldD
 {
 	struct field_ref r = { m, f, field_at(m, f) };
 
+	w->field = f->name;
 	if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 		repeated(w, m, f);
 		return;
@@ -252,9 +289,12 @@ static void one_field(struct walk *w, ProtobufCMessage *m, const ProtobufCFieldD
 				       : *(protobuf_c_boolean *)((char *)m + f->quantifier_offset);
 
 		optional_absent(w, m, f);
-		if (!present)
+		if (!present) {
+			optional_present(w, m, f);
 			return;
+		}
 	}
+	w->field = f->name;
 	with_path(w, "%s%.0zu.", f->name, 0, walk_value, &r);
 }
 
@@ -290,10 +330,11 @@ int main(int argc, char **argv)
 	pid_t pid = 0;
 	int dirfd;
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: mutate_field DIR FILE INDEX\n");
+	if (argc != 4 && argc != 5) {
+		fprintf(stderr, "usage: mutate_field DIR FILE INDEX [FIELD]\n");
 		return 1;
 	}
+	w.only = argc == 5 ? argv[4] : NULL;
 	memset(long_string, 'a', sizeof(long_string) - 1);
 	w.target = atol(argv[3]);
 	k = img_kind_of_name(argv[2], &pid);

@@ -370,6 +370,24 @@ case_twice() {
 	wl_await_exit
 }
 
+# restore_new_pidns_and_pass IMGDIR: cr restore --new-pidns of the dumped
+# workload, found by its pid inside the new namespace (WL_PID), triggered:
+# it must pass.
+restore_new_pidns_and_pass() {
+	local img=$1 host p
+	cr_run restore restore -D "$img" --detach --new-pidns ||
+		{ REASON="cr restore --new-pidns failed: $(last_line "$CR_ERR")"; return 1; }
+	for p in $(pgrep -f "$WL_NAME $WL_DIR"); do
+		[ "$(awk '/^NSpid:/ {print $NF}' /proc/"$p"/status 2>/dev/null)" = "$WL_PID" ] && host=$p
+	done
+	[ -n "${host:-}" ] || { REASON="the restored root (pid $WL_PID inside) is not found"; return 1; }
+	track_pid "$host"
+	wait_until 10 running_free "$host" "$WL_EXE" || { REASON="restored copy: $(describe_pid "$host")"; return 1; }
+	rm -f "$WL_DIR/result"
+	kill -USR2 "$host"
+	wl_expect_pass
+}
+
 # ---- cr -------------------------------------------------------------------------
 
 # cr_run LABEL ARGS...: runs cr (bounded by CR_TIMEOUT) with its stdout and

@@ -79,7 +79,7 @@ fields() {
 	cr_dump dump "$WL_PID" "$img" || return 1
 	tree_await_gone 5 || return 1
 	for file in $(cd "$img" && ls -- *.img); do
-		case "$file" in pages-*|shmem-pages.img) continue ;; esac
+		case "$file" in pages-*|early-pages-*|shmem-pages.img) continue ;; esac
 		case "$file" in *-[0-9]*.img) [ "${FIELDS_ALL:-0}" = 1 ] || [ "$file" != "${file%-$WL_PID.img}" ] || continue ;; esac
 		for ((i = 0; ; i += STRIDE)); do
 			try_mutation "$img" "$file" "$i"

@@ -53,23 +53,13 @@ shmem_images() {
 # --new-pidns: the objects are created and mapped in processes of a fresh
 # pid namespace (their /proc/self is the host's /proc).
 shmem_new_pidns() {
-	local img=$CASE_TMP/img b host p
+	local img=$CASE_TMP/img b
 	wl_start w_shmem || return 1
 	read -r b < "$WL_DIR/child_b"
 	cr_dump dump "$WL_PID" "$img" --leave-running || return 1
 	kill -9 "$WL_PID" "$b"
 	wait_until 5 pid_gone "$b" || { REASON="child B $b did not go"; return 1; }
-	cr_run restore restore -D "$img" --detach --new-pidns ||
-		{ REASON="cr restore --new-pidns failed: $(last_line "$CR_ERR")"; return 1; }
-	for p in $(pgrep -f "w_shmem $WL_DIR"); do
-		[ "$(awk '/^NSpid:/ {print $NF}' /proc/"$p"/status 2>/dev/null)" = "$WL_PID" ] && host=$p
-	done
-	[ -n "${host:-}" ] || { REASON="the restored parent (pid $WL_PID inside) is not found"; return 1; }
-	track_pid "$host"
-	wait_until 10 running_free "$host" "$WL_EXE" || { REASON="restored copy: $(describe_pid "$host")"; return 1; }
-	rm -f "$WL_DIR/result"
-	kill -USR2 "$host"
-	wl_expect_pass
+	restore_new_pidns_and_pass "$img"
 }
 
 # ---- python3 -------------------------------------------------------------------

@@ -88,6 +88,7 @@ struct model {
 	FdEntry fds[N_FDS + 1], *fd_ptrs[N_FDS + 1];
 	size_t n_fds;
 	size_t n_pages;              /* page data written to pages-PID.img */
+	size_t n_early_pages;        /* and to early-pages-PID.img (cow VMAs) */
 	NsEntry ns[N_NS], *ns_ptrs[N_NS];   /* a uts, a time and an ipc namespace */
 	UtsNs uts_ns;
 	TimeNs time_ns;
@@ -463,6 +464,7 @@ static void write_model(int dirfd, struct model *m)
 	write_one(dirfd, task_img(name, CR_IMG_MM, m), CR_IMG_MM, &m->mm.base);
 	write_msgs(dirfd, task_img(name, CR_IMG_PAGEMAP, m), CR_IMG_PAGEMAP, (ProtobufCMessage **)m->pm_ptrs, m->n_pm);
 	write_pages(dirfd, task_img(name, CR_IMG_PAGES, m), CR_IMG_PAGES, m->n_pages);
+	write_pages(dirfd, task_img(name, CR_IMG_EARLY_PAGES, m), CR_IMG_EARLY_PAGES, m->n_early_pages);
 	write_pages(dirfd, img_name(name, CR_IMG_SHMEM_PAGES, 0), CR_IMG_SHMEM_PAGES, m->n_shm_pages);
 	write_msgs(dirfd, task_img(name, CR_IMG_FDINFO, m), CR_IMG_FDINFO, (ProtobufCMessage **)m->fd_ptrs, m->n_fds);
 	write_one(dirfd, img_name(name, CR_IMG_INVENTORY, 0), CR_IMG_INVENTORY, &m->inv.base);
@@ -541,7 +543,7 @@ static void expect_ok(int ret, cr_error_t *err, const char *what)
 }
 
 /* Each kind's own validation, as the table (state/state.c) calls it. */
-extern const struct state_kind state_memory, state_shmem, state_files, state_threads, state_seccomp,
+extern const struct state_kind state_memory, state_cow, state_shmem, state_files, state_threads, state_seccomp,
 	state_mmdefaults;
 
 static int run_mem(struct fixture *f, cr_error_t *err)
@@ -634,6 +636,53 @@ static void expect_mem_refused(struct fixture *f, uint32_t kind, const char *wha
 	cr_error_t err = NULL;
 
 	expect_refused(run_mem(f, &err), &err, task_img(name, kind, f->m), what);
+	free(f->m);
+	f->m = model_new();
+}
+
+static int run_cow(struct fixture *f, cr_error_t *err)
+{
+	struct restore_task *t = as_task(f);
+
+	return state_cow.validate(&f->ctx, t, err);
+}
+
+/* Pages shared with a parent: only in cow VMAs, which are private
+ * anonymous memory, and only where a parent has such a VMA; each page file
+ * holds the bytes the pagemap lists in it. */
+static void test_cow_refused(void **state)
+{
+	struct fixture *f = *state;
+	char name[IMG_NAME_MAX];
+	cr_error_t err = NULL;
+
+	f->m->vma[1].has_cow = f->m->vma[1].cow = true;   /* pm[0] is in it: its 2 pages are early ones */
+	f->m->n_pages = 1;
+	f->m->n_early_pages = 2;
+	write_model(f->dirfd, f->m);
+	expect_ok(run_mem(f, &err), &err, "a cow VMA with its pages in early-pages");
+	expect_ok(run_cow(f, &err), &err, "a cow VMA of anonymous memory");
+	f->m->n_pages = 3;
+	f->m->n_early_pages = 0;
+	write_model(f->dirfd, f->m);
+	expect_refused(run_mem(f, &err), &err, task_img(name, CR_IMG_PAGES, f->m),
+		       "the pages of a cow VMA are in pages-PID.img");
+	f->m->vma[1].has_cow = f->m->vma[1].cow = false;
+	f->m->vma[0].has_cow = f->m->vma[0].cow = true;
+	expect_refused(run_cow(f, &err), &err, task_img(name, CR_IMG_MM, f->m), "a file VMA is marked cow");
+	f->m->vma[0].has_cow = f->m->vma[0].cow = false;
+	f->m->vma[3].has_cow = f->m->vma[3].cow = true;
+	expect_refused(run_cow(f, &err), &err, task_img(name, CR_IMG_MM, f->m), "a stack is marked cow");
+	f->m->vma[3].has_cow = f->m->vma[3].cow = false;
+	f->m->vma[4].has_cow = f->m->vma[4].cow = true;
+	expect_refused(run_cow(f, &err), &err, task_img(name, CR_IMG_MM, f->m), "shared memory is marked cow");
+	f->m->vma[4].has_cow = f->m->vma[4].cow = false;
+	f->m->pm[0].has_in_parent = f->m->pm[0].in_parent = true;
+	expect_refused(run_cow(f, &err), &err, task_img(name, CR_IMG_PAGEMAP, f->m),
+		       "pages are the parent's outside a cow VMA");
+	f->m->vma[1].has_cow = f->m->vma[1].cow = true;
+	expect_refused(run_cow(f, &err), &err, task_img(name, CR_IMG_PAGEMAP, f->m),
+		       "pages are the parent's of a process without a parent");
 	free(f->m);
 	f->m = model_new();
 }
@@ -1568,6 +1617,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pages_in_special_vma_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shmem_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vma_flags_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cow_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fds_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seccomp_refused, setup, teardown),
