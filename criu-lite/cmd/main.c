@@ -26,6 +26,7 @@ static const char usage_text[] =
 	"  check                 which kernel features cr relies on are here\n"
 	"  keygen KEYFILE        make a signing key: KEYFILE (secret, 0600) and\n"
 	"                        KEYFILE.pub (for --verify)\n"
+	"  keygen --secret FILE  make an image key (0600) for --encrypt/--decrypt\n"
 	"\n"
 	"dump options:\n"
 	"  -D, --images-dir DIR  where to write the images (created 0700)\n"
@@ -34,6 +35,8 @@ static const char usage_text[] =
 	"      --compress        store page data zlib-compressed\n"
 	"  -j, --shell-job       the process uses the caller's terminal\n"
 	"      --sign KEYFILE    sign the dump with the secret key KEYFILE\n"
+	"      --encrypt KEYFILE encrypt every image (page data and metadata) with\n"
+	"                        the image key KEYFILE (cr keygen --secret)\n"
 	"\n"
 	"restore options:\n"
 	"  -D, --images-dir DIR  the dump to restore\n"
@@ -47,13 +50,17 @@ static const char usage_text[] =
 	"                        hierarchy (created with their dumped limits)\n"
 	"      --verify KEYFILE  restore only a dump signed with the key whose\n"
 	"                        public half is KEYFILE, every image unchanged\n"
+	"      --decrypt KEYFILE restore a dump encrypted with the image key\n"
+	"                        KEYFILE (every image is decrypted and checked\n"
+	"                        before any process is created)\n"
 	"\n"
 	"common options:\n"
 	"  -v                    more messages (repeat for more)\n"
 	"  -o, --log-file FILE   log file (default: dump.log / restore.log in DIR)\n"
 	"  -h, --help            this text\n";
 
-enum { OPT_COMPRESS = 256, OPT_PID_BACKEND, OPT_NEW_PIDNS, OPT_CGROUP_ROOT, OPT_SIGN, OPT_VERIFY };
+enum { OPT_COMPRESS = 256, OPT_PID_BACKEND, OPT_NEW_PIDNS, OPT_CGROUP_ROOT, OPT_SIGN, OPT_VERIFY, OPT_ENCRYPT,
+       OPT_DECRYPT };
 
 static const struct option long_opts[] = {
 	{ "images-dir", required_argument, NULL, 'D' },
@@ -67,6 +74,8 @@ static const struct option long_opts[] = {
 	{ "cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT },
 	{ "sign", required_argument, NULL, OPT_SIGN },
 	{ "verify", required_argument, NULL, OPT_VERIFY },
+	{ "encrypt", required_argument, NULL, OPT_ENCRYPT },
+	{ "decrypt", required_argument, NULL, OPT_DECRYPT },
 	{ "log-file", required_argument, NULL, 'o' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -112,6 +121,8 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 			break;
 		case OPT_SIGN: cli->dump.sign_key = optarg; break;
 		case OPT_VERIFY: cli->restore.verify_key = optarg; break;
+		case OPT_ENCRYPT: cli->dump.encrypt_key = optarg; break;
+		case OPT_DECRYPT: cli->restore.decrypt_key = optarg; break;
 		case 'o': cli->log_file = optarg; break;
 		case 'v': cli->verbosity++; break;
 		case 'h': fputs(usage_text, stdout); exit(0);

@@ -10,6 +10,7 @@
 #include "img/dir.h"
 #include "img/dumpid.h"
 #include "img/image.h"
+#include "img/crypt.h"
 #include "img/sign.h"
 #include "cmd/json.h"
 #include "img/pages.h"
@@ -33,21 +34,25 @@
 #include <string.h>
 
 static const char show_usage[] =
-	"usage: cr show [-D] DIR [--json] [--verify KEYFILE.pub]\n"
+	"usage: cr show [-D] DIR [--json] [--verify KEYFILE.pub] [--decrypt KEYFILE]\n"
 	"\n"
 	"Prints what the dump in DIR holds: the inventory, the process tree with\n"
 	"pids at every namespace level, threads, memory mappings, page counts,\n"
 	"file descriptors, timers and pending signals, and whether the dump is\n"
-	"signed.  Never changes the images.\n"
+	"signed or encrypted.  Never changes the images.  Without --decrypt, an\n"
+	"encrypted dump shows only that it is encrypted and with which key (id),\n"
+	"and whether it is signed.\n"
 	"\n"
 	"  -D, --images-dir DIR  the dump to show\n"
 	"      --json            decode every image completely, as one JSON object\n"
 	"      --verify KEYFILE  check the dump's signature with this public key\n"
 	"                        and every image against its signed hash\n"
+	"      --decrypt KEYFILE decrypt the images with this image key\n"
 	"  -h, --help            this text\n"
 	"\n"
 	"Exit status: 0 when every image decoded, 1 when an image is damaged or\n"
-	"missing (each named on stderr), 2 for a usage error.\n";
+	"missing (each named on stderr) or does not decrypt with the key given,\n"
+	"2 for a usage error.  An encrypted dump shown without its key: 0.\n";
 
 /* --- problems ------------------------------------------------------------- */
 
@@ -405,14 +410,35 @@ static void check_signature(struct show_dump *d, int dirfd)
 		verify_signed(d, dirfd);
 }
 
+/* Whether the dump is encrypted, and with --decrypt the key to read it:
+ * without the key, no image is decoded (each says why). */
+static int use_image_key(struct show_dump *d, int dirfd, cr_error_t *err)
+{
+	char name[IMG_NAME_MAX];
+	cr_error_t probe_err = NULL;
+
+	d->encrypted = img_crypt_probe(dirfd, img_name(name, CR_IMG_INVENTORY, 0), d->key_id, &probe_err) == 1;
+	cr_error_release(&probe_err);   /* a missing or damaged inventory is named when it is read */
+	if (d->decrypt_key != NULL)
+		return img_crypt_use_file(d->decrypt_key, err) < 0 ? cr_error_wrap(err, "--decrypt") : 0;
+	d->locked = d->encrypted;
+	for (size_t i = 0; d->locked && i < d->n_images; i++)
+		d->images[i].error = xstrdup("encrypted: give --decrypt KEYFILE to decode it");
+	return 0;
+}
+
 static int load_dump(struct show_dump *d, cr_error_t *err)
 {
 	cleanup_close int dirfd = img_dir_open(d->dir, false, err);
 
 	if (dirfd < 0)
 		return -1;
-	if (cr_sodium_ready(err) < 0 || list_images(d, dirfd, err) < 0)
+	if (cr_sodium_ready(err) < 0 || list_images(d, dirfd, err) < 0 || use_image_key(d, dirfd, err) < 0)
 		return -1;
+	if (d->locked) {
+		check_signature(d, dirfd);
+		return 0;
+	}
 	load_inventory(d, dirfd);
 	for (size_t i = 0; i < d->n_images; i++)
 		if (!d->images[i].loaded && d->images[i].error == NULL)
@@ -421,6 +447,7 @@ static int load_dump(struct show_dump *d, cr_error_t *err)
 	check_sizes(d);
 	check_signature(d, dirfd);
 	img_dir_unbind_id(dirfd);
+	img_crypt_use(NULL);
 	return 0;
 }
 
@@ -513,6 +540,11 @@ static int print_json(const struct show_dump *d, cr_error_t *err)
 		json_kv_string(&w, "signer", d->signer);
 	if (d->verify_key != NULL)
 		json_kv_bool(&w, "verified", d->verified);
+	json_kv_bool(&w, "encrypted", d->encrypted);
+	if (d->encrypted) {
+		json_kv_string(&w, "key_id", d->key_id);
+		json_kv_bool(&w, "decrypted", !d->locked);
+	}
 	json_key(&w, "images");
 	json_object_begin(&w);
 	for (size_t i = 0; i < d->n_images; i++)
@@ -529,10 +561,11 @@ static int print_json(const struct show_dump *d, cr_error_t *err)
 struct show_args {
 	const char *dir;
 	const char *verify_key;
+	const char *decrypt_key;
 	bool json;
 };
 
-enum { OPT_JSON = 256, OPT_VERIFY };
+enum { OPT_JSON = 256, OPT_VERIFY, OPT_DECRYPT };
 
 static int parse_show_args(int argc, char **argv, struct show_args *a)
 {
@@ -540,6 +573,7 @@ static int parse_show_args(int argc, char **argv, struct show_args *a)
 		{ "images-dir", required_argument, NULL, 'D' },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "verify", required_argument, NULL, OPT_VERIFY },
+		{ "decrypt", required_argument, NULL, OPT_DECRYPT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -551,6 +585,7 @@ static int parse_show_args(int argc, char **argv, struct show_args *a)
 		case 'D': a->dir = optarg; break;
 		case OPT_JSON: a->json = true; break;
 		case OPT_VERIFY: a->verify_key = optarg; break;
+		case OPT_DECRYPT: a->decrypt_key = optarg; break;
 		case 'h': fputs(show_usage, stdout); return 0;
 		default: fputs("run 'cr show --help' for usage\n", stderr); return 2;
 		}
@@ -590,6 +625,7 @@ int cmd_show(int argc, char **argv)
 		return status;
 	d.dir = args.dir;
 	d.verify_key = args.verify_key;
+	d.decrypt_key = args.decrypt_key;
 	if (load_dump(&d, &err) < 0) {
 		fprintf(stderr, "cr: show: %s\n", err->msg);
 		cr_error_release(&err);

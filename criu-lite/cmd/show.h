@@ -48,6 +48,10 @@ struct show_dump {
 	enum show_signed sign;
 	char signer[17];             /* SHOW_SIGNED: the key's fingerprint */
 	bool verified;               /* --verify: the signature and every hash held */
+	const char *decrypt_key;     /* --decrypt: the image key file, or NULL */
+	bool encrypted;              /* the inventory is encrypted (img/crypt.h), */
+	char key_id[17];             /* with the key of this id */
+	bool locked;                 /* encrypted, and no key given: nothing decoded */
 	struct show_image *images;   /* inventory, pstree, files, then per task */
 	size_t n_images;
 	char **unknown;              /* *.img files that are no image kind cr knows */

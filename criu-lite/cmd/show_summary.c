@@ -129,7 +129,9 @@ static const char *process_name(const struct show_dump *d, pid_t pid)
 
 /* --- the inventory ---------------------------------------------------------------- */
 
-/* The dump's id and whether it is signed (and verified). */
+static void print_signed(FILE *out, const struct show_dump *d, const InventoryEntry *inv);
+
+/* The dump's id, whether it is encrypted and whether signed (and verified). */
 static void print_identity(FILE *out, const struct show_dump *d, const InventoryEntry *inv)
 {
 	struct cr_dump_id id;
@@ -139,15 +141,30 @@ static void print_identity(FILE *out, const struct show_dump *d, const Inventory
 	if (cr_dump_id_from(inv->has_dump_id ? inv->dump_id.data : NULL, inv->dump_id.len, &id, "", &err) == 0)
 		fprintf(out, "  dump id       %s\n", cr_dump_id_hex(&id, hex));
 	cr_error_release(&err);
+	if (d->encrypted)
+		fprintf(out, "  encrypted     yes, key id %s (decrypted with %s)\n", d->key_id, d->decrypt_key);
+	else
+		fprintf(out, "  encrypted     no\n");
+	print_signed(out, d, inv);
+}
+
+/* Whether the dump is signed (and verified); inv is NULL when it cannot be
+ * read (an encrypted dump shown without its key). */
+static void print_signed(FILE *out, const struct show_dump *d, const InventoryEntry *inv)
+{
+	char hashed[48] = "";
+
+	if (inv != NULL)
+		snprintf(hashed, sizeof(hashed), ", %zu images hashed", inv->n_images);
 	if (d->sign == SHOW_UNSIGNED)
 		fprintf(out, "  signed        no\n");
 	else if (d->sign == SHOW_SIGNATURE_DAMAGED)
 		fprintf(out, "  signed        ? (the signature file is damaged)\n");
 	else if (d->verify_key == NULL)
-		fprintf(out, "  signed        yes, key %s, %zu images hashed (not verified: give --verify KEYFILE.pub)\n",
-			d->signer, inv->n_images);
+		fprintf(out, "  signed        yes, key %s%s (not verified: give --verify KEYFILE.pub)\n",
+			d->signer, hashed);
 	else
-		fprintf(out, "  signed        yes, key %s, %zu images hashed: %s with %s\n", d->signer, inv->n_images,
+		fprintf(out, "  signed        yes, key %s%s: %s with %s\n", d->signer, hashed,
 			d->verified ? "verified" : "NOT verified", d->verify_key);
 }
 
@@ -159,6 +176,12 @@ static void print_inventory(FILE *out, const struct show_dump *d)
 	char date[64] = "?";
 
 	fprintf(out, "Dump in %s\n", d->dir);
+	if (d->locked) {
+		fprintf(out, "  encrypted     yes, key id %s: give --decrypt KEYFILE to show what it holds\n",
+			d->key_id);
+		print_signed(out, d, NULL);
+		return;
+	}
 	if (inv == NULL) {
 		fprintf(out, "  (no readable inventory)\n");
 		return;
@@ -888,6 +911,8 @@ void show_summary(FILE *out, const struct show_dump *d)
 	pid_t last = 0;
 
 	print_inventory(out, d);
+	if (d->locked)
+		return;
 	print_tree(out, d);
 	print_namespaces(out, d);
 	for (size_t i = 0; i < d->n_images; i++) {

@@ -6,6 +6,7 @@
  * is durable. */
 #include "dump/steps.h"
 #include "img/dir.h"
+#include "img/crypt.h"
 #include "img/image.h"
 #include "img/sign.h"
 #include "os/progress.h"
@@ -32,13 +33,21 @@ static int load_sign_key(struct dump_ctx *ctx, cr_error_t *err)
 	return 0;
 }
 
+/* --encrypt: every image this dump writes is encrypted with the key. */
+static int use_image_key(const char *path, cr_error_t *err)
+{
+	if (path != NULL && img_crypt_use_file(path, err) < 0)
+		return cr_error_wrap(err, "--encrypt");
+	return 0;
+}
+
 int open_image_dir(struct dump_ctx *ctx, cr_error_t *err)
 {
 	const char *dir = ctx->opts->dir;
 	char inventory[IMG_NAME_MAX];
 	struct stat st;
 
-	if (load_sign_key(ctx, err) < 0)
+	if (load_sign_key(ctx, err) < 0 || use_image_key(ctx->opts->encrypt_key, err) < 0)
 		return -1;
 	ctx->dirfd = img_dir_open(dir, true, err);
 	if (ctx->dirfd < 0)
@@ -56,6 +65,7 @@ void close_image_dir(struct dump_ctx *ctx)
 	if (ctx->sign_key != NULL)
 		cr_key_wipe(ctx->sign_key);
 	free(steal_pointer(&ctx->sign_key));
+	img_crypt_use(NULL);
 	if (ctx->dirfd < 0)
 		return;
 	img_dir_unbind_id(ctx->dirfd);

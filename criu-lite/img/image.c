@@ -18,6 +18,7 @@
 #define ZLIB_CONST
 #include "img/image.h"
 #include "img/bytes.h"
+#include "img/crypt.h"
 #include "img/dir.h"
 #include "img/dumpid.h"
 #include "img/sink.h"
@@ -49,7 +50,9 @@ enum img_mode {
 
 struct cr_img {
 	enum img_mode mode;
-	int fd;
+	int fd;             /* writing */
+	struct img_sealer *seal;  /* writing an encrypted image */
+	struct img_view in;       /* reading: the file as its plain image */
 	int dirfd;          /* writing: where name lives, so abort can unlink */
 	char *name;
 	uint32_t kind;
@@ -122,26 +125,6 @@ static void crc_update(struct cr_img *img, const void *p, size_t len, uint64_t t
 		img->crc = (uint32_t)crc32_z(img->crc, p, len);
 }
 
-/* Reads len bytes from *off on, advancing *off: 0, an errno value, or
- * ENODATA when the file ends first. */
-static int pread_all(int fd, void *buf, size_t len, uint64_t *off)
-{
-	unsigned char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = pread(fd, p, len, (off_t)*off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? errno : ENODATA;
-		p += n;
-		*off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int read_consume(void *arg, const void *p, size_t len, uint64_t tag)
 {
 	struct cr_img *img = arg;
@@ -149,7 +132,7 @@ static int read_consume(void *arg, const void *p, size_t len, uint64_t tag)
 	int status = 0;
 
 	if (tag & TAG_READ)
-		status = pread_all(img->fd, (void *)p, len, &off);
+		status = img_view_pread(&img->in, (void *)p, len, &off);
 	if (status == 0 && !img->crc_checked)
 		crc_update(img, p, len, 0);
 	return status;
@@ -162,6 +145,8 @@ static int send_consume(void *arg, const void *p, size_t len, uint64_t tag)
 	int status;
 
 	crc_update(img, p, len, tag);
+	if (img->seal != NULL)
+		return img_sealer_write(img->seal, p, len);
 	if (write_all(img->fd, p, len, &err) == 0)
 		return 0;
 	status = err->status != 0 ? err->status : EIO;
@@ -179,6 +164,8 @@ static void img_settle(struct cr_img *img)
 static void img_free(struct cr_img *img)
 {
 	sink_close(img->sink);
+	img_sealer_free(img->seal);
+	img_view_close(&img->in);
 	if (img->fd >= 0)
 		close(img->fd);
 	if (img->dirfd >= 0)
@@ -201,6 +188,7 @@ static struct cr_img *img_new(const char *name, uint32_t kind, enum img_mode mod
 	struct cr_img *img = xcalloc(1, sizeof(*img));
 
 	img->fd = -1;
+	img->in.fd = -1;
 	img->dirfd = -1;
 	img->mode = mode;
 	img->kind = kind;
@@ -235,10 +223,32 @@ static int img_dirfd(const struct cr_img *img)
 	return img->dirfd >= 0 ? img->dirfd : AT_FDCWD;
 }
 
+/* The header, written in the clear (with an encrypted image's clear part,
+ * after which the image's sealer takes the rest). */
+static int write_header(struct cr_img *img, cr_error_t *err)
+{
+	unsigned char h[CR_IMG_HEADER_SIZE];
+	bool encrypt = img_crypt_active();
+	struct cr_dump_id id;
+
+	put_le32(h, CR_IMG_MAGIC);
+	put_le16(h + 4, CR_FORMAT_VERSION);
+	put_le16(h + 6, (uint16_t)img->kind);
+	put_le32(h + CR_IMG_FLAGS_OFFSET, encrypt ? CR_IMG_ENCRYPTED : 0);
+	if (!img_dir_bound_id(img_dirfd(img), &id))
+		memset(&id, 0, sizeof(id));
+	memcpy(h + CR_IMG_ID_OFFSET, id.b, CR_DUMP_ID_SIZE);
+	img->crc = (uint32_t)crc32_z(0, h, sizeof(h));
+	if (encrypt)
+		return img_sealer_open(img->fd, img->name, h, &img->seal, err);
+	if (write_all(img->fd, h, sizeof(h), err) < 0)
+		return cr_error_wrap(err, "%s: header", img->name);
+	return 0;
+}
+
 int cr_img_create(int dirfd, const char *name, uint32_t kind, struct cr_img **out, cr_error_t *err)
 {
 	cleanup_img struct cr_img *img = NULL;
-	struct cr_dump_id id;
 
 	*out = NULL;
 	if (check_kind_arg(name, kind, err) < 0)
@@ -249,14 +259,8 @@ int cr_img_create(int dirfd, const char *name, uint32_t kind, struct cr_img **ou
 	img->fd = img_dir_create(img_dirfd(img), name, err);
 	if (img->fd < 0)
 		return -1;
-	put_le32(img->buf, CR_IMG_MAGIC);
-	put_le16(img->buf + 4, CR_FORMAT_VERSION);
-	put_le16(img->buf + 6, (uint16_t)kind);
-	put_le32(img->buf + 8, 0);
-	if (!img_dir_bound_id(img_dirfd(img), &id))
-		memset(&id, 0, sizeof(id));
-	memcpy(img->buf + CR_IMG_ID_OFFSET, id.b, CR_DUMP_ID_SIZE);
-	img->buf_len = CR_IMG_HEADER_SIZE;
+	if (write_header(img, err) < 0)
+		return -1;
 	img->pos = CR_IMG_HEADER_SIZE;
 	img->sink = sink_open(send_consume, img, false);
 	*out = steal_pointer(&img);
@@ -378,6 +382,23 @@ int cr_img_write_raw(struct cr_img *img, const void *buf, size_t len, cr_error_t
 	return 0;
 }
 
+static int write_trailer(struct cr_img *img, const unsigned char trailer[CR_IMG_TRAILER_SIZE], cr_error_t *err)
+{
+	int status;
+
+	if (img->seal == NULL) {
+		if (write_all(img->fd, trailer, CR_IMG_TRAILER_SIZE, err) < 0)
+			return cr_error_wrap(err, "%s: trailer", img->name);
+		return 0;
+	}
+	status = img_sealer_write(img->seal, trailer, CR_IMG_TRAILER_SIZE);
+	if (status == 0)
+		status = img_sealer_finish(img->seal);
+	if (status != 0)
+		return cr_error(err, status, "%s: write the last encrypted record", img->name);
+	return 0;
+}
+
 /* Flushes, appends the trailer and closes (durability comes from
  * cr_img_sync_dir, once for a whole set of images). */
 static int img_commit(struct cr_img *img, cr_error_t *err)
@@ -396,8 +417,8 @@ static int img_commit(struct cr_img *img, cr_error_t *err)
 	put_le32(trailer, CR_IMG_TRAILER_MAGIC);
 	put_le32(trailer + 4, img->crc);
 	put_le64(trailer + 8, img->pos - CR_IMG_HEADER_SIZE);
-	if (write_all(img->fd, trailer, sizeof(trailer), err) < 0)
-		return cr_error_wrap(err, "%s: trailer", img->name);
+	if (write_trailer(img, trailer, err) < 0)
+		return -1;
 	fd = steal_fd(&img->fd);
 	if (close(fd) < 0)
 		return cr_error(err, errno, "%s: close", img->name);
@@ -435,17 +456,26 @@ void cr_img_abort(struct cr_img *img)
 
 /* --- checking the ends of a file ----------------------------------------- */
 
-static int pread_exact(int fd, void *buf, size_t len, uint64_t off, const char *name,
+/* A read of the plain image at offset at failed with status. */
+static int read_failed(const char *name, int status, uint64_t at, cr_error_t *err)
+{
+	if (status == EBADMSG)
+		return cr_error(err, 0, "%s: does not decrypt (near offset %" PRIu64 "): the image was changed, "
+				"truncated, renamed or taken from another dump, or the key is not its own", name, at);
+	return cr_error(err, status, "%s: read at offset %" PRIu64, name, at);
+}
+
+static int pread_exact(const struct img_view *v, void *buf, size_t len, uint64_t off, const char *name,
 		       cr_error_t *err)
 {
 	uint64_t at = off;
-	int status = pread_all(fd, buf, len, &at);
+	int status = img_view_pread(v, buf, len, &at);
 
 	if (status == ENODATA)
 		return cr_error(err, 0, "%s: truncated: file ends at offset %" PRIu64
 				" (%" PRIu64 " more bytes expected)", name, at, len - (at - off));
 	if (status != 0)
-		return cr_error(err, status, "%s: read at offset %" PRIu64, name, at);
+		return read_failed(name, status, at, err);
 	return 0;
 }
 
@@ -467,7 +497,7 @@ static int check_dump_id(const unsigned char *h, const char *name, const struct 
 static int check_header(const unsigned char *h, const char *name, uint32_t kind,
 			const struct cr_dump_id *want, cr_error_t *err)
 {
-	uint32_t magic = get_le32(h), reserved = get_le32(h + 8);
+	uint32_t magic = get_le32(h), reserved = get_le32(h + CR_IMG_FLAGS_OFFSET) & ~CR_IMG_ENCRYPTED;
 	uint16_t version = get_le16(h + 4), got_kind = get_le16(h + 6);
 
 	if (magic != CR_IMG_MAGIC)
@@ -479,8 +509,7 @@ static int check_header(const unsigned char *h, const char *name, uint32_t kind,
 		return cr_error(err, 0, "%s: wrong image kind %u (%s), expected %" PRIu32 " (%s)", name,
 				got_kind, cr_img_kind_name(got_kind), kind, cr_img_kind_name(kind));
 	if (reserved != 0)
-		return cr_error(err, 0, "%s: reserved header field is 0x%08" PRIx32 ", expected zero",
-				name, reserved);
+		return cr_error(err, 0, "%s: unknown header flags 0x%08" PRIx32, name, reserved);
 	return check_dump_id(h, name, want, err);
 }
 
@@ -513,23 +542,25 @@ static int check_crc(uint32_t stored, uint32_t computed, const char *name, cr_er
 }
 
 /* Opens name read-only and learns its size; refuses what cannot be an image. */
-static int open_image_file(int dirfd, const char *name, int *out_fd, uint64_t *size, cr_error_t *err)
+static int open_image_file(int dirfd, const char *name, struct img_view *v, cr_error_t *err)
 {
-	struct stat st;
-	cleanup_close int fd = img_dir_open_read(dirfd, name, &st, err);
-
-	if (fd < 0)
+	if (img_view_open(dirfd, name, v, err) < 0)
 		return -1;
-	*size = (uint64_t)st.st_size;
-	if (*size < CR_IMG_HEADER_SIZE + CR_IMG_TRAILER_SIZE)
+	if (v->size < CR_IMG_HEADER_SIZE + CR_IMG_TRAILER_SIZE) {
+		img_view_close(v);
 		return cr_error(err, 0, "%s: truncated: %" PRIu64 " bytes, less than an empty image "
-				"(%d bytes)", name, *size, CR_IMG_HEADER_SIZE + CR_IMG_TRAILER_SIZE);
-	*out_fd = steal_fd(&fd);
+				"(%d bytes)", name, v->size, CR_IMG_HEADER_SIZE + CR_IMG_TRAILER_SIZE);
+	}
 	return 0;
 }
 
+static void img_view_closep(struct img_view *v)
+{
+	img_view_close(v);
+}
+
 /* Checks the header and the trailer of an open file by reading just those. */
-static int check_ends_at(int fd, const char *name, uint32_t kind, const struct cr_dump_id *want,
+static int check_ends_at(const struct img_view *fd, const char *name, uint32_t kind, const struct cr_dump_id *want,
 			 struct img_ends *ends, cr_error_t *err)
 {
 	unsigned char header[CR_IMG_HEADER_SIZE], trailer[CR_IMG_TRAILER_SIZE];
@@ -607,7 +638,7 @@ static int frame_walk_end(struct frame_walk *fw, cr_error_t *err)
 #define VERIFY_SPLIT_MIN (8u << 20)
 
 struct crc_range {
-	int fd;
+	const struct img_view *fd;
 	uint64_t off, len;
 	uint32_t crc;
 	int status;          /* errno of a failed read, else 0 */
@@ -626,7 +657,7 @@ static void *crc_range_main(void *arg)
 
 		uint64_t at = r->off + done;
 
-		r->status = pread_all(r->fd, buf, n, &at);
+		r->status = img_view_pread(r->fd, buf, n, &at);
 		if (r->status == 0)
 			r->crc = (uint32_t)crc32_z(r->crc, buf, n);
 		done += n;
@@ -636,7 +667,7 @@ static void *crc_range_main(void *arg)
 
 /* The crc32 of a page image's header and body, the second half on a
  * thread of its own (or after the first, if none can be started). */
-static int verify_split(int fd, const char *name, const struct img_ends *ends, cr_error_t *err)
+static int verify_split(const struct img_view *fd, const char *name, const struct img_ends *ends, cr_error_t *err)
 {
 	uint64_t body_end = CR_IMG_HEADER_SIZE + ends->body_len;
 	struct crc_range a = { .fd = fd, .len = body_end / 2 };
@@ -649,13 +680,15 @@ static int verify_split(int fd, const char *name, const struct img_ends *ends, c
 		pthread_join(th, NULL);
 	else
 		crc_range_main(&b);
-	if (a.status != 0 || b.status != 0)
-		return cr_error(err, a.status != 0 ? a.status : b.status, "%s: read", name);
+	if (a.status != 0)
+		return read_failed(name, a.status, a.off, err);
+	if (b.status != 0)
+		return read_failed(name, b.status, b.off, err);
 	return check_crc(ends->crc, (uint32_t)crc32_combine(a.crc, b.crc, (z_off_t)b.len), name, err);
 }
 
 /* Streams header and body through crc32 (and the frame walk for messages). */
-static int verify_body(int fd, const char *name, uint32_t kind, const struct img_ends *ends,
+static int verify_body(const struct img_view *fd, const char *name, uint32_t kind, const struct img_ends *ends,
 		       cr_error_t *err)
 {
 	uint64_t body_end = CR_IMG_HEADER_SIZE + ends->body_len, off = 0;
@@ -687,20 +720,21 @@ static int verify_body(int fd, const char *name, uint32_t kind, const struct img
 
 int cr_img_verify(int dirfd, const char *name, uint32_t kind, cr_error_t *err)
 {
-	cleanup_close int fd = -1;
+	__attribute__((cleanup(img_view_closep))) struct img_view fd = { .fd = -1 };
 	struct img_ends ends = { 0 };
 	struct cr_dump_id want;
 	bool want_id = img_dir_bound_id(dirfd, &want);
 
 	if (check_kind_arg(name, kind, err) < 0)
 		return -1;
-	if (open_image_file(dirfd, name, &fd, &ends.size, err) < 0)
+	if (open_image_file(dirfd, name, &fd, err) < 0)
 		return -1;
-	if (check_ends_at(fd, name, kind, want_id ? &want : NULL, &ends, err) < 0)
+	ends.size = fd.size;
+	if (check_ends_at(&fd, name, kind, want_id ? &want : NULL, &ends, err) < 0)
 		return -1;
 	if (!kind_has_messages(kind) && ends.size >= VERIFY_SPLIT_MIN)
-		return verify_split(fd, name, &ends, err);
-	return verify_body(fd, name, kind, &ends, err);
+		return verify_split(&fd, name, &ends, err);
+	return verify_body(&fd, name, kind, &ends, err);
 }
 
 /* --- reading ----------------------------------------------------------------- */
@@ -717,7 +751,7 @@ static int open_in_memory(struct cr_img *img, uint64_t size, cr_error_t *err)
 				img->name, size, cr_img_kind_name(img->kind));
 	img->buf = xmalloc((size_t)size);
 	img->buf_cap = img->buf_len = (size_t)size;
-	if (pread_exact(img->fd, img->buf, img->buf_len, 0, img->name, err) < 0)
+	if (pread_exact(&img->in, img->buf, img->buf_len, 0, img->name, err) < 0)
 		return -1;
 	if (check_header(img->buf, img->name, img->kind, img->want_id ? &img->want : NULL, err) < 0)
 		return -1;
@@ -741,8 +775,8 @@ static int open_streaming(struct cr_img *img, uint64_t size, cr_error_t *err)
 	struct img_ends ends = { .size = size };
 	unsigned char header[CR_IMG_HEADER_SIZE];
 
-	if (check_ends_at(img->fd, img->name, img->kind, img->want_id ? &img->want : NULL, &ends, err) < 0 ||
-	    pread_exact(img->fd, header, sizeof(header), 0, img->name, err) < 0)
+	if (check_ends_at(&img->in, img->name, img->kind, img->want_id ? &img->want : NULL, &ends, err) < 0 ||
+	    pread_exact(&img->in, header, sizeof(header), 0, img->name, err) < 0)
 		return -1;
 	img->sink = sink_open(read_consume, img, false);
 	sink_add(img->sink, header, sizeof(header), 0);
@@ -758,7 +792,6 @@ int cr_img_open(int dirfd, const char *name, uint32_t kind, struct cr_img **out,
 {
 	bool messages = kind_has_messages(kind);
 	cleanup_img struct cr_img *img = NULL;
-	uint64_t size;
 	int ret;
 
 	*out = NULL;
@@ -766,13 +799,13 @@ int cr_img_open(int dirfd, const char *name, uint32_t kind, struct cr_img **out,
 		return -1;
 	img = img_new(name, kind, messages ? IMG_READING_MEM : IMG_READING_STREAM, 0);
 	img->want_id = img_dir_bound_id(dirfd, &img->want);
-	if (open_image_file(dirfd, name, &img->fd, &size, err) < 0)
+	if (open_image_file(dirfd, name, &img->in, err) < 0)
 		return -1;
-	ret = messages ? open_in_memory(img, size, err) : open_streaming(img, size, err);
+	ret = messages ? open_in_memory(img, img->in.size, err) : open_streaming(img, img->in.size, err);
 	if (ret < 0)
 		return -1;
 	if (messages)
-		close(steal_fd(&img->fd));
+		img_view_close(&img->in);
 	*out = steal_pointer(&img);
 	return 0;
 }
@@ -828,7 +861,7 @@ static int stream_read(struct cr_img *img, unsigned char *dst, size_t len, cr_er
 		size_t n = img->buf_len - img->buf_pos;
 
 		if (n == 0 && len >= img->buf_cap) {
-			if (pread_exact(img->fd, dst, len, img->pos, img->name, err) < 0)
+			if (pread_exact(&img->in, dst, len, img->pos, img->name, err) < 0)
 				return -1;
 			sink_add(img->sink, dst, len, 0);
 			img->pos += len;
@@ -839,7 +872,7 @@ static int stream_read(struct cr_img *img, unsigned char *dst, size_t len, cr_er
 			 * serves chunk headers: fill it with what they need. */
 			n = sink_threaded(img->sink) ? IMG_ASYNC_WINDOW : img->buf_cap;
 			n = min_size(n, img->body_end - img->pos);
-			if (pread_exact(img->fd, img->buf, n, img->pos, img->name, err) < 0)
+			if (pread_exact(&img->in, img->buf, n, img->pos, img->name, err) < 0)
 				return -1;
 			img->buf_len = n;
 			img->buf_pos = 0;

@@ -3,8 +3,8 @@
  * Layout of every image file (all integers little-endian):
  *
  *   header   magic "CRIM" (u32 0x4d495243), version (u16), kind (u16),
- *            reserved (u32, zero), the dump's id (16 bytes, see
- *            dumpid.h)                                             28 bytes
+ *            flags (u32: CR_IMG_ENCRYPTED or zero), the dump's id
+ *            (16 bytes, see dumpid.h)                              28 bytes
  *   body     message images: a sequence of [u32 length][protobuf bytes]
  *            page images:    a sequence of page chunks (see pages.h)
  *   trailer  magic "CREN" (u32 0x4e455243), crc32 of header+body (u32),
@@ -12,7 +12,12 @@
  *
  * Files are created 0600 with O_EXCL; the trailer makes truncation and any
  * flipped byte detectable, the dump id a file of another dump, and every
- * error names the file. */
+ * error names the file.
+ *
+ * An encrypted image (crypt.h) stores the same bytes: the header in the
+ * clear, body and trailer sealed in records after it.  Every offset below
+ * is one of the plain image; the image files of a process holding an image
+ * key (img_crypt_use) are written and read encrypted. */
 #ifndef CR_IMAGE_H
 #define CR_IMAGE_H
 
@@ -31,6 +36,7 @@
 #define CR_IMG_MAGIC         0x4d495243u
 #define CR_IMG_TRAILER_MAGIC 0x4e455243u
 #define CR_IMG_HEADER_SIZE   28
+#define CR_IMG_FLAGS_OFFSET  8
 #define CR_IMG_ID_OFFSET     12
 #define CR_IMG_TRAILER_SIZE  16
 #define CR_IMG_MAX_MSG       (64u << 20) /* a larger frame is damage, not data */

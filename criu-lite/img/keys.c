@@ -1,4 +1,4 @@
-/* Key files for signed dumps (see keys.h). */
+/* Key files for signed and encrypted dumps (see keys.h). */
 #include "img/keys.h"
 #include "os/util.h"
 
@@ -11,6 +11,7 @@
 
 #define SECRET_TAG "cr-ed25519-secret-key"
 #define PUBLIC_TAG "cr-ed25519-public-key"
+#define IMAGE_TAG  "cr-xchacha20poly1305-key"
 #define KEY_FILE_MAX 1024   /* a key file is about 150 bytes */
 
 int cr_sodium_ready(cr_error_t *err)
@@ -93,6 +94,22 @@ static int read_key_file(const char *path, char text[KEY_FILE_MAX], struct stat 
 	return 0;
 }
 
+/* Why text, which is not tag's, cannot serve where tag's key is wanted. */
+static int wrong_key_kind(const char *path, const char *text, const char *tag, cr_error_t *err)
+{
+	if (strncmp(text, SECRET_TAG "\n", sizeof(SECRET_TAG)) == 0 && strcmp(tag, PUBLIC_TAG) == 0)
+		return cr_error(err, 0, "key file %s is a secret key: give its public key (%s.pub)", path, path);
+	if (strncmp(text, PUBLIC_TAG "\n", sizeof(PUBLIC_TAG)) == 0 && strcmp(tag, SECRET_TAG) == 0)
+		return cr_error(err, 0, "key file %s is a public key: signing needs the secret key", path);
+	if (strncmp(text, IMAGE_TAG "\n", sizeof(IMAGE_TAG)) == 0)
+		return cr_error(err, 0, "key file %s is an image key (for --encrypt/--decrypt), not a signing key",
+				path);
+	if (strcmp(tag, IMAGE_TAG) == 0 && strncmp(text, "cr-ed25519-", 11) == 0)
+		return cr_error(err, 0, "key file %s is a signing key; --encrypt/--decrypt need an image key "
+				"(cr keygen --secret FILE)", path);
+	return cr_error(err, 0, "key file %s is not a cr key (it does not start with '%s')", path, tag);
+}
+
 /* The key in text, which must be tag's: key holds exactly len bytes. */
 static int parse_key(const char *path, const char *text, const char *tag, unsigned char *key, size_t len,
 		     cr_error_t *err)
@@ -100,13 +117,8 @@ static int parse_key(const char *path, const char *text, const char *tag, unsign
 	size_t tag_len = strlen(tag), got = 0;
 	const char *hex = text + tag_len + 1, *end;
 
-	if (strncmp(text, tag, tag_len) != 0 || text[tag_len] != '\n') {
-		if (strncmp(text, SECRET_TAG "\n", sizeof(SECRET_TAG)) == 0)
-			return cr_error(err, 0, "key file %s is a secret key: give its public key (%s.pub)", path, path);
-		if (strncmp(text, PUBLIC_TAG "\n", sizeof(PUBLIC_TAG)) == 0)
-			return cr_error(err, 0, "key file %s is a public key: signing needs the secret key", path);
-		return cr_error(err, 0, "key file %s is not a cr key (it does not start with '%s')", path, tag);
-	}
+	if (strncmp(text, tag, tag_len) != 0 || text[tag_len] != '\n')
+		return wrong_key_kind(path, text, tag, err);
 	if (sodium_hex2bin(key, len, hex, strlen(hex), "", &got, &end) != 0 || got != len ||
 	    (*end != '\0' && strcmp(end, "\n") != 0))
 		return cr_error(err, 0, "key file %s: damaged (expected %zu bytes in hex after '%s')", path, len, tag);
@@ -127,18 +139,24 @@ static int load_key(const char *path, const char *tag, unsigned char *key, size_
 	return ret;
 }
 
-int cr_key_load_secret(const char *path, struct cr_secret_key *key, cr_error_t *err)
+/* A secret key of tag's kind, from a file no one else may read. */
+static int load_private_key(const char *path, const char *tag, unsigned char *key, size_t len, cr_error_t *err)
 {
 	struct stat st;
 
-	if (load_key(path, SECRET_TAG, key->sk, sizeof(key->sk), &st, err) < 0)
+	if (load_key(path, tag, key, len, &st, err) < 0)
 		return -1;
 	if (st.st_mode & 077) {
-		cr_key_wipe(key);
+		sodium_memzero(key, len);
 		return cr_error(err, 0, "key file %s: mode %04o lets others read the secret key; it must be "
 				"0600 (chmod 600 %s)", path, (unsigned)(st.st_mode & 07777), path);
 	}
 	return 0;
+}
+
+int cr_key_load_secret(const char *path, struct cr_secret_key *key, cr_error_t *err)
+{
+	return load_private_key(path, SECRET_TAG, key->sk, sizeof(key->sk), err);
 }
 
 int cr_key_load_public(const char *path, struct cr_public_key *key, cr_error_t *err)
@@ -165,4 +183,29 @@ const char *cr_key_fingerprint(const struct cr_public_key *pub, char out[CR_KEY_
 void cr_key_wipe(struct cr_secret_key *key)
 {
 	sodium_memzero(key->sk, sizeof(key->sk));
+}
+
+/* --- image keys ------------------------------------------------------------ */
+
+int cr_image_key_generate(const char *path, cr_error_t *err)
+{
+	struct cr_image_key key;
+	int ret;
+
+	if (cr_sodium_ready(err) < 0)
+		return -1;
+	crypto_aead_xchacha20poly1305_ietf_keygen(key.k);
+	ret = write_key_file(path, 0600, IMAGE_TAG, key.k, sizeof(key.k), err);
+	cr_image_key_wipe(&key);
+	return ret;
+}
+
+int cr_image_key_load(const char *path, struct cr_image_key *key, cr_error_t *err)
+{
+	return load_private_key(path, IMAGE_TAG, key->k, sizeof(key->k), err);
+}
+
+void cr_image_key_wipe(struct cr_image_key *key)
+{
+	sodium_memzero(key->k, sizeof(key->k));
 }

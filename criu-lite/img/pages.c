@@ -7,6 +7,7 @@
  * chunk-sized buffer. */
 #define ZLIB_CONST
 #include "img/pages.h"
+#include "img/crypt.h"
 #include "img/bytes.h"
 #include "img/dir.h"
 #include "img/image.h"
@@ -544,32 +545,38 @@ void cr_pages_reader_close(struct cr_pages_reader *r)
 	free(r);
 }
 
-/* Walks the chunk headers alone (pread, skipping the data): the sizes must
- * tile the body and add up to what the pagemap promises. */
+/* Walks the chunk headers alone (reading the plain image at their
+ * offsets, skipping the data): the sizes must tile the body and add up to
+ * what the pagemap promises. */
 int cr_pages_scan(int dirfd, const char *name, uint64_t *raw_total, cr_error_t *err)
 {
-	struct stat st;
-	cleanup_close int fd = img_dir_open_read(dirfd, name, &st, err);
+	struct img_view v;
 	unsigned char buf[CR_CHUNK_HDR_SIZE];
 	uint64_t off = CR_IMG_HEADER_SIZE, end;
 	char why[160];
+	int ret = 0;
 
 	*raw_total = 0;
-	if (fd < 0)
+	if (img_view_open(dirfd, name, &v, err) < 0)
 		return -1;
-	if ((uint64_t)st.st_size < CR_IMG_HEADER_SIZE + CR_IMG_TRAILER_SIZE)
-		return cr_error(err, 0, "%s: truncated", name);
-	end = (uint64_t)st.st_size - CR_IMG_TRAILER_SIZE;
-	while (off < end) {
+	if (v.size < CR_IMG_HEADER_SIZE + CR_IMG_TRAILER_SIZE)
+		ret = cr_error(err, 0, "%s: truncated", name);
+	end = v.size - CR_IMG_TRAILER_SIZE;
+	while (ret == 0 && off < end) {
 		struct cr_chunk_hdr h;
+		uint64_t at = off;
 
-		if (end - off < CR_CHUNK_HDR_SIZE || pread(fd, buf, sizeof(buf), (off_t)off) != (ssize_t)sizeof(buf))
-			return cr_error(err, 0, "%s: chunk at offset %" PRIu64 ": truncated header", name, off);
+		if (end - off < CR_CHUNK_HDR_SIZE || img_view_pread(&v, buf, sizeof(buf), &at) != 0) {
+			ret = cr_error(err, 0, "%s: chunk at offset %" PRIu64 ": truncated header, or it does not "
+				       "decrypt", name, off);
+			break;
+		}
 		cr_chunk_hdr_decode(buf, &h);
 		if (cr_chunk_hdr_bad(&h, end - off - CR_CHUNK_HDR_SIZE, why, sizeof(why)))
-			return cr_error(err, 0, "%s: chunk at offset %" PRIu64 ": %s", name, off, why);
+			ret = cr_error(err, 0, "%s: chunk at offset %" PRIu64 ": %s", name, off, why);
 		*raw_total += h.raw_len;
 		off += CR_CHUNK_HDR_SIZE + h.stored_len;
 	}
-	return 0;
+	img_view_close(&v);
+	return ret;
 }

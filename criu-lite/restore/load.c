@@ -6,6 +6,7 @@
  * table of image kinds.  The values inside are the kinds' to check
  * (state_validate).  Nothing here touches a process. */
 #include "restore/run.h"
+#include "img/crypt.h"
 #include "img/image.h"
 #include "img/sign.h"
 #include "os/log.h"
@@ -97,6 +98,25 @@ static int check_signature(const struct restore_ctx *ctx, cr_error_t *err)
 	return 0;
 }
 
+/* --decrypt: the images are read with the key, and must all be encrypted
+ * with it; without it an encrypted dump is refused here, by name. */
+static int use_image_key(const struct restore_ctx *ctx, cr_error_t *err)
+{
+	const char *path = ctx->opts->decrypt_key;
+	char name[IMG_NAME_MAX], key_id[CR_CRYPT_KEY_ID_HEX];
+
+	if (path == NULL) {
+		if (img_crypt_probe(ctx->dirfd, img_name(name, CR_IMG_INVENTORY, 0), key_id, err) == 1)
+			return cr_error(err, 0, "%s is encrypted (key id %s): restore it with --decrypt KEYFILE",
+					ctx->opts->dir, key_id);
+		cr_error_release(err);   /* a missing or damaged inventory is named when it is read */
+		return 0;
+	}
+	if (img_crypt_use_file(path, err) < 0)
+		return cr_error_wrap(err, "--decrypt");
+	return 0;
+}
+
 /* Every message image of the whole dump but the inventory (read first), or
  * of one process (per_task). */
 static int load_kinds(struct restore_ctx *ctx, bool per_task, pid_t pid, struct img_msgs *img, cr_error_t *err)
@@ -169,7 +189,7 @@ static int load_all(struct restore_run *run, cr_error_t *err)
 	struct restore_ctx *ctx = &run->ctx;
 
 	img_dir_unbind_id(ctx->dirfd);   /* the inventory's id is bound once it is read */
-	if (check_signature(ctx, err) < 0)
+	if (check_signature(ctx, err) < 0 || use_image_key(ctx, err) < 0)
 		return -1;
 	if (img_load(ctx->dirfd, CR_IMG_INVENTORY, 0, &ctx->images, &ctx->img[CR_IMG_INVENTORY], err) < 0)
 		return cr_error_wrap(err, "%s holds no complete dump", ctx->opts->dir);
@@ -213,6 +233,7 @@ void restore_unload(struct restore_run *run)
 		img_msgs_free(&ctx->img[k]);
 	if (ctx->dirfd >= 0)
 		img_dir_unbind_id(ctx->dirfd);
+	img_crypt_use(NULL);
 	arena_free(&ctx->images);
 	proc_vma_list_free(&ctx->cr_layout);
 }

@@ -27,6 +27,7 @@ struct dump_opts {
 	bool compress;
 	bool shell_job;
 	const char *sign_key;          /* --sign: the secret key file, or NULL */
+	const char *encrypt_key;       /* --encrypt: the image key file, or NULL */
 };
 
 /* The file descriptions of a dump, shared by all its processes. */
@@ -133,6 +134,7 @@ struct restore_opts {
 	bool new_pidns;                /* restore inside a fresh pid namespace */
 	const char *cgroup_root;       /* cgroups go below this (--cgroup-root), or NULL */
 	const char *verify_key;        /* --verify: the public key file, or NULL */
+	const char *decrypt_key;       /* --decrypt: the image key file, or NULL */
 };
 
 struct restore_thread {

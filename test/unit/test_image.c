@@ -400,7 +400,9 @@ static void test_header_mismatch(void **state)
 	spew_patched(f->dirfd, "mm-43.img", good, len, 5, 1);
 	expect_refused(f->dirfd, "mm-43.img", CR_IMG_INVENTORY, "version");
 	spew_patched(f->dirfd, "files.img", good, len, 11, 0x80);
-	expect_refused(f->dirfd, "files.img", CR_IMG_INVENTORY, "reserved");
+	expect_refused(f->dirfd, "files.img", CR_IMG_INVENTORY, "unknown header flags");
+	spew_patched(f->dirfd, "ns.img", good, len, 8, 0x01);
+	expect_refused(f->dirfd, "ns.img", CR_IMG_INVENTORY, "encrypted: give its key with --decrypt");
 
 	expect_refused(f->dirfd, "inventory.img", CR_IMG_CORE, "wrong image kind 1 (inventory), expected 3 (core)");
 	expect_refused(f->dirfd, "inventory.img", CR_IMG_PAGES, "expected 6 (pages)");
