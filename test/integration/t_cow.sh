@@ -11,7 +11,7 @@
 #                   pages again (/proc/PID/pagemap), the tree's memory
 #                   (PSS) is what it was, and after the parent overwrites
 #                   its region every child still sees the old contents
-#   cow_compress, cow_twice, cow_leave_running, cow_new_pidns (child C's
+#   cow_compress_encrypt, cow_twice, cow_leave_running, cow_new_pidns (child C's
 #                   thread is found by its tid inside the new namespace)
 #   cow_mutated     every mutation of the fields that say what is shared
 #                   (vma cow, pagemap in_parent) in the parent's and child
@@ -118,11 +118,14 @@ cow_roundtrip() {
 	wl_await_exit
 }
 
-cow_compress() {
-	local img=$CASE_TMP/img
+# Compressed and encrypted: each process reads its own early pages with
+# the key the restore was given.
+cow_compress_encrypt() {
+	local img=$CASE_TMP/img key=$CASE_TMP/key
+	cr_run keygen keygen --secret "$key" || { REASON="cr keygen --secret failed: $(last_line "$CR_ERR")"; return 1; }
 	wl_start w_cow 8 || return 1
-	cr_dump dump "$WL_PID" "$img" --compress || return 1
-	cr_restore_detached restore "$img" || return 1
+	cr_dump dump "$WL_PID" "$img" --compress --encrypt "$key" || return 1
+	cr_restore_detached restore "$img" --decrypt "$key" || return 1
 	wl_trigger || return 1
 	wl_expect_pass || return 1
 	wl_await_exit
@@ -271,7 +274,7 @@ python_fork_256() {
 run_case cow_control case_control w_cow 4
 run_case cow_sabotaged cow_sabotaged
 run_case cow_roundtrip cow_roundtrip
-run_case cow_compress cow_compress
+run_case cow_compress_encrypt cow_compress_encrypt
 run_case cow_twice cow_twice
 run_case cow_leave_running case_leave_running w_cow 4
 run_case cow_new_pidns cow_new_pidns
