@@ -5,7 +5,7 @@
 # Every restored workload verifies its memory, so a fast wrong restore fails.
 #
 #   RUNS=5 BENCH_SIZES="512 1024" BENCH_TREES="100:5 500:5 2000:3" \
-#   BENCH_FDS=19800 BENCH_CASES="size tree fds ratio" bash scripts/bench.sh
+#   BENCH_FDS=19800 BENCH_COW="256 20" BENCH_CASES="size tree fds cow ratio" bash scripts/bench.sh
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -17,7 +17,10 @@ RUNS=${RUNS:-5}
 SIZES=${BENCH_SIZES:-512 1024}
 # Trees: "N:RUNS ..." (the largest gets fewer runs to keep make bench short).
 TREES=${BENCH_TREES:-100:$RUNS 500:$RUNS 2000:3}
-CASES=${BENCH_CASES:-size tree fds ratio}
+CASES=${BENCH_CASES:-size tree fds cow ratio}
+# Copy-on-write: "MIB MORE": a parent's MIB MiB region shared by its
+# children (w_cow: 4 of its own and MORE more).
+read -r COW_MIB COW_MORE <<<"${BENCH_COW:-256 20}"
 # Regular-file fds of the many-fds process: 19,800, or what the hard
 # RLIMIT_NOFILE (which cannot be raised here) leaves room for.
 FDS_MAX=$(( $(ulimit -Hn) - 200 ))
@@ -194,6 +197,46 @@ bench_fds() {
 	row "restore $BENCH_FDS fds" "$med" "$min" "$max" "-" "-" ""
 }
 
+# pss_kib PID...: the sum of their Pss.
+pss_kib() {
+	local p sum=0 v
+	for p in "$@"; do
+		v=$(awk '/^Pss:/ { print $2 }' /proc/"$p"/smaps_rollup 2>/dev/null || true)
+		sum=$((sum + ${v:-0}))
+	done
+	echo "$sum"
+}
+
+# A parent's COW_MIB MiB shared copy-on-write with its children (w_cow
+# checks every process's view after restore): the images should hold it
+# once, and the memory after restore be what it was.
+bench_cow() {
+	local dumps="" restores="" d r kib=0 before=0 after=0 pids n
+	for _ in $(seq "$RUNS"); do
+		start_wl w_cow "$COW_MIB" "$COW_MORE"
+		pids=$(cat "$WDIR/pids")
+		# shellcheck disable=SC2086
+		before=$(pss_kib $pids)
+		timed d "$CR" dump "$WPID" -D "$TMP/img"
+		wait_gone "$WPID"
+		kib=$(du -sk "$TMP/img" | cut -f1)
+		timed r "$CR" restore -D "$TMP/img" --detach
+		sleep 0.2
+		# shellcheck disable=SC2086
+		after=$(pss_kib $pids)
+		check_restored
+		rm -rf "$TMP/img"
+		dumps+=" ${d% *}"; restores+=" ${r% *}"
+	done
+	n=$(wc -w <<<"$pids")
+	read -r med min max <<<"$(stats "$dumps")"
+	row "dump $COW_MIB MiB shared by $n processes" "$med" "$min" "$max" "-" "-" \
+		"images $((kib / 1024)) MiB"
+	read -r med min max <<<"$(stats "$restores")"
+	row "restore $COW_MIB MiB shared by $n" "$med" "$min" "$max" "-" "-" \
+		"PSS $((before / 1024)) MiB before, $((after / 1024)) MiB after"
+}
+
 bench_ratio() {
 	local plain packed
 	start_wl w_bigmem 256 text
@@ -213,6 +256,7 @@ wants() { case " $CASES " in *" $1 "*) return 0 ;; esac; return 1; }
 if wants size; then for mib in $SIZES; do bench_size "$mib"; done; fi
 if wants tree; then for t in $TREES; do bench_tree "${t%:*}" "${t#*:}"; done; fi
 if wants fds; then bench_fds; fi
+if wants cow; then bench_cow; fi
 if wants ratio; then bench_ratio; fi
 printf '%-34s %8s %8s %8s %9s %10s  %s\n' "case" "median s" "min" "max" "ratio" "peak/rate" "note"
 printf '%s\n' "${ROWS[@]}"

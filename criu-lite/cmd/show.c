@@ -306,19 +306,47 @@ static void check_complete(struct show_dump *d)
 	}
 }
 
-/* The pages a pagemap lists against the page data the pages image holds. */
+void show_count_pages(const struct show_dump *d, pid_t pid, struct show_page_counts *c)
+{
+	const struct show_image *pm = show_find(d, CR_IMG_PAGEMAP, pid);
+	const MmEntry *mm = (const MmEntry *)show_find_one(d, CR_IMG_MM, pid);
+	size_t v = 0;
+
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; pm != NULL && i < pm->n_msgs; i++) {
+		const PagemapEntry *p = (const PagemapEntry *)pm->msgs[i];
+
+		c->runs++;
+		if (p->has_in_parent && p->in_parent) {
+			c->parents += p->nr_pages;
+			continue;
+		}
+		while (mm != NULL && v < mm->n_vmas && mm->vmas[v]->end <= p->vaddr)
+			v++;
+		if (mm != NULL && v < mm->n_vmas && mm->vmas[v]->has_cow && mm->vmas[v]->cow)
+			c->early += p->nr_pages;
+		else
+			c->late += p->nr_pages;
+	}
+}
+
+/* The pages a pagemap lists in each page data file against what it holds. */
+static void check_page_file(struct show_dump *d, const struct show_image *pm, uint32_t kind, uint64_t pages)
+{
+	const struct show_image *pg = show_find(d, kind, pm->pid);
+
+	if (pg != NULL && pages * PAGE_SIZE_CR != pg->pages.raw_bytes)
+		add_error(d, "%s: holds %" PRIu64 " bytes of page data, but %s lists %" PRIu64 " pages (%" PRIu64
+			  " bytes) for it", pg->name, pg->pages.raw_bytes, pm->name, pages, pages * PAGE_SIZE_CR);
+}
+
 static void check_page_sizes(struct show_dump *d, const struct show_image *pm)
 {
-	const struct show_image *pg = show_find(d, CR_IMG_PAGES, pm->pid);
-	uint64_t pages = 0;
+	struct show_page_counts c;
 
-	if (pg == NULL)
-		return;
-	for (size_t i = 0; i < pm->n_msgs; i++)
-		pages += ((const PagemapEntry *)pm->msgs[i])->nr_pages;
-	if (pages * PAGE_SIZE_CR != pg->pages.raw_bytes)
-		add_error(d, "%s: holds %" PRIu64 " bytes of page data, but %s lists %" PRIu64 " pages (%" PRIu64
-			  " bytes)", pg->name, pg->pages.raw_bytes, pm->name, pages, pages * PAGE_SIZE_CR);
+	show_count_pages(d, pm->pid, &c);
+	check_page_file(d, pm, CR_IMG_PAGES, c.late);
+	check_page_file(d, pm, CR_IMG_EARLY_PAGES, c.early);
 }
 
 static void check_sizes(struct show_dump *d)

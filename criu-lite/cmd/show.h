@@ -65,6 +65,15 @@ const struct show_image *show_find(const struct show_dump *d, uint32_t kind, pid
 /* Its only message (inventory, core, mm), or NULL. */
 const ProtobufCMessage *show_find_one(const struct show_dump *d, uint32_t kind, pid_t pid);
 
+/* What a process's pagemap lists: pages with bytes in pages-PID.img
+ * (late) and early-pages-PID.img (early, in cow VMAs), pages shared with
+ * the parent (no bytes), and entries. */
+struct show_page_counts {
+	uint64_t late, early, parents;
+	size_t runs;
+};
+void show_count_pages(const struct show_dump *d, pid_t pid, struct show_page_counts *c);
+
 /* The readable summary. */
 void show_summary(FILE *out, const struct show_dump *d);
 

@@ -602,6 +602,8 @@ static void print_vma_flags(FILE *out, const VmaEntry *v)
 		fputc(']', out);
 	if (v->n_guards > 0)
 		fprintf(out, "  %zu guard region%s", v->n_guards, v->n_guards > 1 ? "s" : "");
+	if (v->has_cow && v->cow)
+		fputs("  shares pages with its parent or a child (built before the fork)", out);
 }
 
 static void print_vma(FILE *out, const struct show_dump *d, const VmaEntry *v, const struct page_ranges *pm)
@@ -639,28 +641,28 @@ static void print_shmem(FILE *out, const MmEntry *mm)
 	}
 }
 
-static uint64_t pagemap_pages(const struct show_image *pm)
+static void print_page_file(FILE *out, const struct show_image *pg, const char *what)
 {
-	uint64_t n = 0;
+	char a[32], b[32];
 
-	for (size_t i = 0; pm != NULL && i < pm->n_msgs; i++)
-		n += ((const PagemapEntry *)pm->msgs[i])->nr_pages;
-	return n;
+	if (pg != NULL)
+		fprintf(out, "  %-13s %s in %zu chunks (%zu compressed), %s stored\n", what,
+			human_size(a, sizeof(a), pg->pages.raw_bytes), pg->pages.n_chunks, pg->pages.n_zlib,
+			human_size(b, sizeof(b), pg->pages.stored_bytes));
 }
 
 static void print_page_data(FILE *out, const struct show_dump *d, pid_t pid)
 {
-	const struct show_image *pm = show_find(d, CR_IMG_PAGEMAP, pid);
-	const struct show_image *pg = show_find(d, CR_IMG_PAGES, pid);
+	struct show_page_counts c;
 	char a[32], b[32];
 
-	if (pm != NULL)
-		fprintf(out, "  pages         %" PRIu64 " dumped (%s) in %zu runs\n", pagemap_pages(pm),
-			human_size(a, sizeof(a), pagemap_pages(pm) * PAGE_SIZE_CR), pm->n_msgs);
-	if (pg != NULL)
-		fprintf(out, "  page data     %s in %zu chunks (%zu compressed), %s stored\n",
-			human_size(a, sizeof(a), pg->pages.raw_bytes), pg->pages.n_chunks, pg->pages.n_zlib,
-			human_size(b, sizeof(b), pg->pages.stored_bytes));
+	show_count_pages(d, pid, &c);
+	if (show_find(d, CR_IMG_PAGEMAP, pid) != NULL)
+		fprintf(out, "  pages         %" PRIu64 " dumped (%s) in %zu runs, %" PRIu64 " more shared with "
+			"the parent (%s)\n", c.late + c.early, human_size(a, sizeof(a), (c.late + c.early) * PAGE_SIZE_CR),
+			c.runs, c.parents, human_size(b, sizeof(b), c.parents * PAGE_SIZE_CR));
+	print_page_file(out, show_find(d, CR_IMG_PAGES, pid), "page data");
+	print_page_file(out, show_find(d, CR_IMG_EARLY_PAGES, pid), "before fork");
 }
 
 static void print_mm(FILE *out, const struct show_dump *d, pid_t pid)

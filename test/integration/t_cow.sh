@@ -71,7 +71,7 @@ with open(f"/proc/{sys.argv[1]}/mem", "r+b") as f:
     f.write(b"x" * 64)
 EOF
 	wl_trigger || return 1
-	wl_expect_fail "child B: 1 pages differ, the first 500"
+	wl_expect_fail "child B 1: 1 pages differ, the first 500"
 }
 
 cow_roundtrip() {
@@ -92,6 +92,9 @@ cow_roundtrip() {
 	# is the parent's.
 	[ "$own" -lt $((12 << 20)) ] ||
 		{ REASON="the children's page images hold $((own >> 20)) MiB; the parent's 32 MiB region went in again"; return 1; }
+	cr_run show show "$img" || { REASON="cr show failed: $(last_line "$CR_ERR")"; return 1; }
+	grep -qE "pages .* [1-9][0-9]* more shared with the parent" "$CASE_TMP/show.out" ||
+		{ REASON="cr show does not count the pages shared with the parent"; return 1; }
 	kib=$(($(stat -c %s "$img/early-pages-$WL_PID.img") >> 10))
 	[ "$kib" -ge $((32 << 10)) ] || { REASON="the parent's early-pages image holds $kib KiB, not its 32 MiB region"; return 1; }
 	cr_restore_detached restore "$img" || return 1

@@ -1,5 +1,5 @@
 /*
- * w_cow STATE_DIR [MIB]
+ * w_cow STATE_DIR [MIB [MORE]]
  *
  * Private memory a parent and its children still share copy-on-write,
  * which only a restore that shares it again keeps small, and only a restore
@@ -12,10 +12,12 @@
  *            (MADV_DONTNEED: zeros from then on) and unmaps pages 200-263;
  *   child B, which changes nothing and forks grandchild G, which writes
  *            pages 16-31 (salt 20) and drops pages 132-139;
- *   child C, which starts a thread and writes page 40 (salt 30).
+ *   child C, which starts a thread and writes page 40 (salt 30);
+ *   MORE more children (default 0), which change nothing.
  *
- * The pids go to files child_a, child_b, grandchild, child_c and the
- * region's address and size to "region" ("<hex address> <pages>").
+ * The pids go to files child_a, child_b, grandchild, child_c, all of them
+ * (the parent's first) to "pids", and the region's address and size to
+ * "region" ("<hex address> <pages>").
  *
  * On SIGUSR2 the parent checks its own memory, then overwrites every page
  * (salt 99) and tells the others, through a shared page, to check theirs:
@@ -39,15 +41,16 @@
 
 #define PG 4096UL
 #define HEAP_BYTES (256u << 10)
-#define N_KIDS 4                  /* A, B, G, C */
+#define MAX_KIDS 68                /* A, B, G, C and up to 64 more */
 
-enum { KID_A, KID_B, KID_G, KID_C };
-static const char *const kid_name[N_KIDS] = { "child A", "child B", "grandchild G", "child C" };
+enum { KID_A, KID_B, KID_G, KID_C, KID_MORE };
+static const char *const kid_name[KID_MORE] = { "child A", "child B", "grandchild G", "child C" };
+static int n_kids = KID_MORE;
 
 struct ctl {
 	volatile uint32_t go;
-	volatile uint32_t verdict[N_KIDS];   /* 1 pass, 2 fail */
-	char why[N_KIDS][512];
+	volatile uint32_t verdict[MAX_KIDS];   /* 1 pass, 2 fail */
+	char why[MAX_KIDS][512];
 };
 
 static char *mem;
@@ -248,30 +251,44 @@ static void collect(const pid_t *kids)
 {
 	struct timespec ts = { 0, 10000000 };
 
-	for (int i = 0; i < 1000; i++) {
+	for (int i = 0; i < 3000; i++) {
 		bool all = true;
 
-		for (int k = 0; k < N_KIDS; k++)
+		for (int k = 0; k < n_kids; k++)
 			all &= ctl->verdict[k] != 0;
 		if (all)
 			break;
 		nanosleep(&ts, NULL);
 	}
-	for (int k = 0; k < N_KIDS; k++)
-		wl_check(ctl->verdict[k] == 1, "%s: %s", kid_name[k],
-			 ctl->verdict[k] == 0 ? "no verdict within 10 s" : ctl->why[k]);
-	for (int k = 0; k < N_KIDS; k++)
+	for (int k = 0; k < n_kids; k++)
+		wl_check(ctl->verdict[k] == 1, "%s %d: %s", k < KID_MORE ? kid_name[k] : "child", k,
+			 ctl->verdict[k] == 0 ? "no verdict within 30 s" : ctl->why[k]);
+	for (int k = 0; k < n_kids; k++)
 		if (kids[k] > 0)
 			waitpid(kids[k], NULL, 0);
+}
+
+static void write_pids(const pid_t *kids, pid_t g)
+{
+	char buf[MAX_KIDS * 12 + 16];
+	size_t len = (size_t)snprintf(buf, sizeof(buf), "%d", (int)getpid());
+
+	for (int k = 0; k < n_kids; k++)
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, " %d", (int)(k == KID_G ? g : kids[k]));
+	wl_write_file("pids", "%s\n", buf);
 }
 
 int main(int argc, char **argv)
 {
 	size_t mib = argc > 2 ? strtoul(argv[2], NULL, 10) : 32;
-	pid_t kids[N_KIDS] = { 0 };
+	pid_t kids[MAX_KIDS] = { 0 };
+	char g[16] = "";
 	size_t bad = 0;
 
 	wl_init(argc, argv);
+	n_kids = KID_MORE + (argc > 3 ? atoi(argv[3]) : 0);
+	if (n_kids < KID_MORE || n_kids > MAX_KIDS)
+		wl_fatal("0 to %d more children, please", MAX_KIDS - KID_MORE);
 	pages = mib * 256;
 	if (pages < 300)
 		wl_fatal("at least 2 MiB, please");
@@ -285,6 +302,10 @@ int main(int argc, char **argv)
 	kids[KID_A] = fork_kid(KID_A);
 	kids[KID_B] = fork_b();
 	kids[KID_C] = fork_kid(KID_C);
+	for (int k = KID_MORE; k < n_kids; k++)
+		kids[k] = fork_kid(k);
+	wl_read_file("grandchild", g, sizeof(g));
+	write_pids(kids, (pid_t)atoi(g));
 	wl_write_file("child_a", "%d\n", (int)kids[KID_A]);
 	wl_write_file("child_b", "%d\n", (int)kids[KID_B]);
 	wl_write_file("child_c", "%d\n", (int)kids[KID_C]);
