@@ -10,6 +10,9 @@
 #   guardian_kills  w_busy again, the worker killed together with the
 #                guardian it started (in a session of its own); then another
 #                cr dump (of a sleep) must put back what the dead one left.
+#   guardian_only_kills  w_busy, only the guardian killed: the dump goes on
+#                without it and ends as it would have (complete, or the tree
+#                let go).
 # After each kill, within 10 s: every process of the tree is alive, untraced,
 # stopped exactly when it was stopped before, every thread with its signal
 # mask as before (/proc/PID/task/TID/status; for a running one); or, if the dump had completed
@@ -126,6 +129,9 @@ ks_round() {
 	if [ "$KS_MODE" = guardian ] && [ -n "$guardian" ]; then
 		target="worker and guardian after $delay s"
 		kill -KILL "$worker" "$guardian" 2>/dev/null
+	elif [ "$KS_MODE" = guardian_only ]; then
+		target="guardian after $delay s"
+		[ -n "$guardian" ] && kill -KILL "$guardian" 2>/dev/null && KS_GUARDIANS=$((KS_GUARDIANS + 1))
 	elif [ $((RANDOM % 3)) = 0 ] && [ -n "$worker" ]; then
 		target="worker after $delay s"
 		kill -KILL "$worker" 2>/dev/null
@@ -172,7 +178,7 @@ ks_damaged_count() {
 
 kills() {
 	local round damaged=0 procs=0 first=""
-	KS_RESTORED=0 KS_NEXT=0
+	KS_RESTORED=0 KS_NEXT=0 KS_GUARDIANS=0
 	ks_start "$@" || return 1
 	for round in $(seq 1 "$ROUNDS"); do
 		ks_round "$round" && continue
@@ -183,19 +189,24 @@ kills() {
 		kill_tracked
 		ks_start "${KS_START[@]}" || return 1
 	done
-	echo "# $CASE: $ROUNDS kills, $KS_RESTORED restored from complete dumps, $KS_NEXT put back by the next dump, $damaged damaged rounds ($procs processes)" >&2
+	echo "# $CASE: $ROUNDS kills ($KS_GUARDIANS of a guardian alone), $KS_RESTORED restored from complete dumps, $KS_NEXT put back by the next dump, $damaged damaged rounds ($procs processes)" >&2
 	if [ "$damaged" != 0 ]; then
 		REASON="$damaged of $ROUNDS kills damaged $procs processes; first: $first"
+		return 1
+	fi
+	if [ "$KS_MODE" = guardian_only ] && [ "$KS_GUARDIANS" -lt $((ROUNDS / 4)) ]; then
+		REASON="only $KS_GUARDIANS of $ROUNDS kills found a guardian to kill"
 		return 1
 	fi
 	wl_trigger && wl_expect_pass 20
 }
 
-for c in ${CR_KILLSAFE_CASES:-tree busy guardian}; do
+for c in ${CR_KILLSAFE_CASES:-tree busy guardian guardian_only}; do
 	case $c in
 	tree) KS_MODE=any run_case tree_kills kills w_tree 2 2 ;;
 	busy) KS_MODE=any run_case busy_kills kills w_busy ;;
 	guardian) KS_MODE=guardian ROUNDS=$((ROUNDS / 3)) run_case guardian_kills kills w_busy ;;
+	guardian_only) KS_MODE=guardian_only ROUNDS=$((ROUNDS / 3)) run_case guardian_only_kills kills w_busy ;;
 	esac
 done
 finish_tests
