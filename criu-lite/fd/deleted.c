@@ -6,7 +6,9 @@
  * under one name but still linked under another is refused.
  *
  * Restore: the file is created again at its former path (O_EXCL) and
- * unlinked at once, so the restored fds show "PATH (deleted)" as before.
+ * unlinked at once, so the restored fds show "PATH (deleted)" as before;
+ * both in its directory opened as the process would reach it (its
+ * credentials, no symbolic link: fd/reopen.h).
  * When something else took that path meanwhile, an O_TMPFILE in the same
  * directory stands in (its fds show "DIR/#INO (deleted)"; a warning says
  * so).  The file is then filled, owned, moded and dated as dumped, and is
@@ -14,6 +16,7 @@
 #include "fd/contents.h"
 #include "fd/fdkind.h"
 #include "fd/fdshare.h"
+#include "fd/reopen.h"
 #include "os/log.h"
 #include "os/util.h"
 
@@ -105,34 +108,48 @@ static const FileEntry *first_of_file(const struct restore_ctx *ctx, const FileE
 	return fdshare_first(ctx, fe, file_key);
 }
 
-/* An unnamed file in the directory of path. */
-static int tmpfile_beside(const char *path, cr_error_t *err)
+/* The directory of path, opened as process t would reach it (its
+ * credentials, no symbolic link on the way: fd/reopen.h); *base points
+ * into path at the last component. */
+static int open_parent(const struct restore_task *t, const char *path, const char **base, cr_error_t *err)
 {
 	char dir[PATH_MAX];
-	char *slash;
-	int fd;
+	const char *slash = strrchr(path, '/');
+	bool as_cr;
 
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (slash == dir)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
-	fd = open(dir, O_TMPFILE | O_EXCL | O_RDWR | O_CLOEXEC, 0600);   /* O_EXCL: never linkable */
+	if (slash == NULL || slash[1] == '\0')
+		return cr_error(err, 0, "%s is no absolute path to a file", path);
+	snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	*base = slash + 1;
+	return reopen_path(t, dir, O_PATH | O_DIRECTORY, &as_cr, err);
+}
+
+/* An unnamed file in dir, the directory of path. */
+static int tmpfile_in(int dir, const char *path, cr_error_t *err)
+{
+	int fd = openat(dir, ".", O_TMPFILE | O_EXCL | O_RDWR | O_CLOEXEC, 0600);   /* O_EXCL: never linkable */
+
 	if (fd < 0)
-		return cr_error(err, errno, "%s is taken, and an unnamed file in %s", path, dir);
-	pr_warn("%s exists again: its deleted namesake is restored as an unnamed file in %s", path, dir);
+		return cr_error(err, errno, "%s is taken, and an unnamed file beside it", path);
+	pr_warn("%s exists again: its deleted namesake is restored as an unnamed file in its directory", path);
 	return fd;
 }
 
-/* The file at its former path, unlinked at once. */
-static int recreate(const char *path, cr_error_t *err)
+/* The file at its former path, unlinked at once; created and unlinked in
+ * its directory as reached without a symbolic link, so that a link put on
+ * the way since the dump takes neither call elsewhere. */
+static int recreate(const struct restore_task *t, const char *path, cr_error_t *err)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	const char *base;
+	cleanup_close int dir = open_parent(t, path, &base, err);
+	int fd;
 
+	if (dir < 0)
+		return -1;
+	fd = openat(dir, base, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return errno == EEXIST ? tmpfile_beside(path, err) : cr_error(err, errno, "create %s", path);
-	if (unlink(path) < 0) {
+		return errno == EEXIST ? tmpfile_in(dir, path, err) : cr_error(err, errno, "create %s", path);
+	if (unlinkat(dir, base, 0) < 0) {
 		cr_error(err, errno, "unlink %s", path);
 		close(fd);
 		return -1;
@@ -140,11 +157,11 @@ static int recreate(const char *path, cr_error_t *err)
 	return fd;
 }
 
-static int create_file(const FileEntry *first, cr_error_t *err)
+static int create_file(const struct restore_task *t, const FileEntry *first, cr_error_t *err)
 {
 	const DeletedEntry *de = first->deleted;
 	struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, ns_timespec(de->mtime_ns) };
-	cleanup_close int fd = recreate(first->path, err);
+	cleanup_close int fd = recreate(t, first->path, err);
 
 	if (fd < 0 || contents_restore(fd, de->size, de->n_data, de->data_off, de->data, err) < 0)
 		return -1;
@@ -164,7 +181,7 @@ static int deleted_open(const struct restore_ctx *ctx, struct restore_task *t, c
 	struct fd_anchor *a = fd_anchor_find(first->id);
 
 	if (a == NULL) {
-		int fds[2] = { create_file(first, err), -1 };
+		int fds[2] = { create_file(t, first, err), -1 };
 
 		if (fds[0] < 0 || (a = fd_anchor_add(t, first->id, fds, err)) == NULL)
 			return cr_error_wrap(err, "deleted file %s", first->path);

@@ -14,6 +14,11 @@
 #   part way: a file whose inode is new in every process and which exists
 #   only once the restored process does; it comes back by its path and
 #   python reads its own status through it.
+# deleted_dir_swapped: an unprivileged sh holds a file it deleted; after
+#   the dump its directory is made a symlink to a root-only directory: the
+#   restore, which creates the file again at its path and unlinks it,
+#   refuses, naming the path, and creates nothing there; with the
+#   directory put back, it restores with "PATH (deleted)".
 # dropped_privileges: python3 opens a root-only log as root, then becomes
 #   uid 1000: its own credentials may no longer open the log, cr opens the
 #   very same file for it, and python writes to it after the restore.
@@ -30,21 +35,27 @@ open_dir() {
 	chmod 1777 "$FILES"
 }
 
-# Unprivileged sh, file descriptor 3 open for appending on $FILES/mine,
-# then sleep (which keeps the fd).
-start_holder() {
-	: > "$FILES/mine"
-	chown "$USER_ID:$USER_ID" "$FILES/mine"
-	echo "secret $$" > "$FILES/secret"
-	chmod 600 "$FILES/secret"
+# start_unprivileged SCRIPT FILE: sh -c SCRIPT sh FILE as uid USER_ID, the
+# script ending in sleep (which keeps its fds).
+start_unprivileged() {
 	( clean_exec setpriv --reuid="$USER_ID" --regid="$USER_ID" --clear-groups \
-		sh -c 'exec 3>>"$1"; exec sleep 1000' sh "$FILES/mine" ) </dev/null >/dev/null 2>&1 &
+		sh -c "$1" sh "$2" ) </dev/null >/dev/null 2>&1 &
 	WL_PID=$!
 	WL_EXE=$SLEEP
 	WL_NAME=sleep
 	disown "$WL_PID"
 	track_pid "$WL_PID"
 	wait_until 5 blocked_in "$WL_PID" 230 || { REASON="sleep did not start: $(describe_pid "$WL_PID")"; return 1; }
+}
+
+# Unprivileged sh, file descriptor 3 open for appending on $FILES/mine,
+# then sleep.
+start_holder() {
+	: > "$FILES/mine"
+	chown "$USER_ID:$USER_ID" "$FILES/mine"
+	echo "secret $$" > "$FILES/secret"
+	chmod 600 "$FILES/secret"
+	start_unprivileged 'exec 3>>"$1"; exec sleep 1000' "$FILES/mine"
 }
 
 # The restore of $CASE_TMP/img fails naming the path and saying WORDS; no
@@ -79,6 +90,31 @@ symlink_swapped() {
 	rm "$FILES/mine"
 	mv "$FILES/mine.real" "$FILES/mine"
 	restores_when_back
+}
+
+deleted_dir_swapped() {
+	local root=$CASE_TMP/rootonly link
+	open_dir
+	mkdir -m 1777 "$FILES/d"
+	mkdir -m 700 "$root"
+	start_unprivileged 'exec 3>"$1"; echo kept >&3; rm "$1"; exec sleep 1000' "$FILES/d/gone" || return 1
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" || return 1
+	mv "$FILES/d" "$FILES/d.real"
+	ln -s "$root" "$FILES/d"
+	if cr_run restore restore -D "$CASE_TMP/img" --detach; then
+		REASON="the restore succeeded through a symlinked directory"
+		return 1
+	fi
+	grep -qF "$FILES/d" "$CR_ERR" && grep -qF "symbolic link" "$CR_ERR" ||
+		{ REASON="the error does not name $FILES/d and a symbolic link: $(last_line "$CR_ERR")"; return 1; }
+	[ -z "$(ls -A "$root")" ] || { REASON="the refused restore left $(ls -A "$root") in the root-only directory"; return 1; }
+	pid_gone "$WL_PID" || { REASON="pid $WL_PID exists after the refused restore"; return 1; }
+	rm "$FILES/d"
+	mv "$FILES/d.real" "$FILES/d"
+	cr_restore_detached restore-back "$CASE_TMP/img" || return 1
+	link=$(readlink /proc/"$WL_PID"/fd/3)
+	[ "$link" = "$FILES/d/gone (deleted)" ] || { REASON="fd 3 is '$link'"; return 1; }
+	[ "$(cat /proc/"$WL_PID"/fd/3)" = kept ] || { REASON="the deleted file lost its contents"; return 1; }
 }
 
 decoy() {
@@ -192,6 +228,7 @@ procfs_own_file() {
 run_case symlink_swapped symlink_swapped
 run_case decoy decoy
 run_case mapped_decoy mapped_decoy
+run_case deleted_dir_swapped deleted_dir_swapped
 run_case dropped_privileges dropped_privileges
 run_case procfs_own_file procfs_own_file
 finish_tests
