@@ -2,9 +2,11 @@
  * state (see cow.h).
  *
  * Dump (check_tree, the tree frozen): for each process and each private
- * anonymous VMA that overlaps one of its parent's, /proc/PID/pagemap of
- * both is compared page by page; a page present (or swapped) at the same
- * physical frame (swap slot) in both is the same page, still shared.  Such
+ * VMA that overlaps one of its parent's backed alike (anonymous memory, or
+ * the same file at the same offset), /proc/PID/pagemap of both is compared
+ * page by page; a private page (not the file's cache) present (or
+ * swapped) at the same physical frame (swap slot) in both is the same
+ * page, still shared.  Such
  * runs become pagemap entries without bytes (in_parent), and both VMAs are
  * marked cow: their other pages go to early-pages-PID.img.
  *
@@ -16,9 +18,11 @@
  * in one window, at odd depth in another, each window free in cr's layout,
  * in every dumped layout and of every trampoline, and held PROT_NONE in
  * every process of the tree so that nothing of cr's lands there.  A process
- * builds a cow VMA by mapping it anonymous at its staging address, moving
+ * builds a cow VMA by mapping it afresh (anonymous, or its file, which it
+ * opens now rather than in mem.c's setup) at its staging address, moving
  * in each piece of its parent's staging that holds pages it shares (then
- * dropping, MADV_DONTNEED, the pages of those pieces it does not share),
+ * dropping, MADV_DONTNEED, the pages of those pieces it does not share:
+ * zeros, or the file's contents again),
  * and reading its own pages from early-pages-PID.img; then it gives its
  * parent's staging back to PROT_NONE and forks.
  *
@@ -33,6 +37,7 @@
 #include "img/pages.h"
 #include "os/util.h"
 #include "os/xalloc.h"
+#include "state/files.h"
 #include "state/state.h"
 
 #include <errno.h>
@@ -44,14 +49,30 @@
 
 #define PM_PRESENT (1ULL << 63)
 #define PM_SWAP    (1ULL << 62)
+#define PM_FILE    (1ULL << 61)   /* the page cache's or shared: not a private copy */
 #define PM_FRAME   ((1ULL << 55) - 1)   /* the page frame, or swap type and offset */
 #define PM_BATCH   16384                /* pagemap entries read at once */
 
 bool cow_eligible(const VmaEntry *e)
 {
-	return !e->shared && !e->has_shmem_id && !e->growsdown &&
-	       (e->kind == VMA_KIND__VMA_ANON || e->kind == VMA_KIND__VMA_HEAP) &&
-	       !(e->flags & VMA_FLAG__VMA_FLAG_DROPPABLE);
+	if (e->shared || e->has_shmem_id || e->growsdown || (e->flags & VMA_FLAG__VMA_FLAG_DROPPABLE))
+		return false;
+	return e->kind == VMA_KIND__VMA_ANON || e->kind == VMA_KIND__VMA_HEAP ||
+	       (e->kind == VMA_KIND__VMA_FILE && e->has_file_id);
+}
+
+static bool is_file(const VmaEntry *e)
+{
+	return e->kind == VMA_KIND__VMA_FILE;
+}
+
+/* Whether a child's VMA and its parent's are backed alike: both anonymous,
+ * or both the same file at the same offset for the same address. */
+static bool same_backing(const VmaEntry *a, const VmaEntry *b)
+{
+	if (is_file(a) != is_file(b))
+		return false;
+	return !is_file(a) || (a->file_id == b->file_id && a->pgoff + b->start == b->pgoff + a->start);
 }
 
 static bool is_cow(const VmaEntry *e)
@@ -67,12 +88,13 @@ struct finder {
 	uint64_t *c, *p;       /* PM_BATCH entries each */
 };
 
-/* The same page in both: the same frame (or swap slot), and one there. */
+/* The same private page in both: the same frame (or swap slot), one
+ * there, and no page of a file's cache (which both map from the file). */
 static bool same_page(uint64_t a, uint64_t b)
 {
-	const uint64_t key = PM_PRESENT | PM_SWAP | PM_FRAME;
+	const uint64_t key = PM_PRESENT | PM_SWAP | PM_FILE | PM_FRAME;
 
-	if (!(a & (PM_PRESENT | PM_SWAP)) || (a & PM_FRAME) == 0)
+	if (!(a & (PM_PRESENT | PM_SWAP)) || (a & PM_FILE) || (a & PM_FRAME) == 0)
 		return false;
 	return (a & key) == (b & key);
 }
@@ -159,7 +181,7 @@ static int compare_vmas(struct finder *f, struct dump_task *t, const MmEntry *pm
 			uint64_t hi = ce->end < pe->end ? ce->end : pe->end;
 			bool found = false;
 
-			if (!cow_eligible(pe))
+			if (!cow_eligible(pe) || !same_backing(ce, pe))
 				continue;
 			if (compare_range(f, t, lo, hi, &found, err) < 0)
 				return -1;
@@ -272,7 +294,8 @@ static int check_in_parent(const struct restore_task *t, size_t i, const Pagemap
 		return cr_error(err, 0, "pagemap-%d.img: entry %zu (0x%llx) is its parent's, but pid %d has no "
 				"parent with memory in the dump", t->pid, i, (unsigned long long)p->vaddr, t->pid);
 	w = vma_index_at(parent->mm, p->vaddr);
-	if (w < 0 || !is_cow(parent->mm->vmas[w]) || end > parent->mm->vmas[w]->end)
+	if (w < 0 || !is_cow(parent->mm->vmas[w]) || end > parent->mm->vmas[w]->end ||
+	    !same_backing(t->mm->vmas[v], parent->mm->vmas[w]))
 		return cr_error(err, 0, "pagemap-%d.img: entry %zu (0x%llx, %u pages) is its parent's, but lies "
 				"in no cow VMA of pid %d", t->pid, i, (unsigned long long)p->vaddr, p->nr_pages,
 				parent->pid);
@@ -287,7 +310,7 @@ static int cow_validate(const struct restore_ctx *ctx, const struct restore_task
 
 		if (is_cow(e) && !cow_eligible(e))
 			return cr_error(err, 0, "mm-%d.img: VMA %zu (0x%llx-0x%llx) is marked cow but is no plain "
-					"private anonymous memory", t->pid, i, (unsigned long long)e->start,
+					"private mapping of anonymous memory or a file", t->pid, i, (unsigned long long)e->start,
 					(unsigned long long)e->end);
 	}
 	for (size_t i = 0; i < t->n_pagemap; i++)
@@ -525,15 +548,48 @@ static int cow_plan(struct restore_ctx *ctx, cr_error_t *err)
 
 /* --- in the process, before it forks --- */
 
-static int map_fresh(const VmaEntry *e, uint64_t at, cr_error_t *err)
+/* Cow VMA i as a fresh private mapping at its staging address: of its
+ * file (opened into its slot now, as mem.c's setup would later), or
+ * anonymous. */
+static int map_fresh(struct restore_ctx *ctx, const struct restore_task *t, size_t i, cr_error_t *err)
 {
-	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+	const VmaEntry *e = t->mm->vmas[i];
+	int flags = MAP_PRIVATE | MAP_FIXED | (is_file(e) ? 0 : MAP_ANONYMOUS);
+	int fd = is_file(e) ? t->reserved_base + t->vma_fd[i] : -1;
 
 	if (e->flags & VMA_FLAG__VMA_FLAG_NORESERVE)
 		flags |= MAP_NORESERVE;
-	if (mmap((void *)(uintptr_t)at, vma_len(e), PROT_READ | PROT_WRITE, flags, -1, 0) == MAP_FAILED)
+	if (fd >= 0 && fcntl(fd, F_GETFD) < 0 &&
+	    files_open_mapped(ctx, t, restore_file(ctx, e->file_id), fd, err) < 0)
+		return cr_error_wrap(err, "mapping 0x%llx-0x%llx", (unsigned long long)e->start,
+				     (unsigned long long)e->end);
+	if (mmap((void *)(uintptr_t)t->cow->stage[i], vma_len(e), PROT_READ | PROT_WRITE, flags, fd,
+		 (off_t)(is_file(e) ? e->pgoff : 0)) == MAP_FAILED)
 		return cr_error(err, errno, "map 0x%llx-0x%llx to build at 0x%llx", (unsigned long long)e->start,
-				(unsigned long long)e->end, (unsigned long long)at);
+				(unsigned long long)e->end, (unsigned long long)t->cow->stage[i]);
+	return 0;
+}
+
+/* Whether the process opens files for its cow VMAs before it forks. */
+static bool opens_files(const struct restore_task *t)
+{
+	for (size_t i = 0; t != NULL && t->cow != NULL && i < t->mm->n_vmas; i++)
+		if (t->cow->stage[i] && is_file(t->mm->vmas[i]))
+			return true;
+	return false;
+}
+
+/* The slots of mapped files a parent opened before it forked are its own:
+ * each process opens its files into its own slots (mem.c's setup would
+ * take an open slot for its file). */
+static int close_parents_slots(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
+{
+	unsigned first = (unsigned)(t->reserved_base + RESERVED_MAPS);
+
+	if (!opens_files(t->parent) || ctx->stash_base <= (int)first)
+		return 0;
+	if (syscall(SYS_close_range, first, (unsigned)ctx->stash_base - 1, 0) < 0)
+		return cr_error(err, errno, "close the parent's mapped files");
 	return 0;
 }
 
@@ -647,13 +703,13 @@ out:
 	return ret;
 }
 
-static int build(const struct restore_task *t, cr_error_t *err)
+static int build(struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
 {
 	size_t k = 0;
 	bool own = false;
 
 	for (size_t i = 0; i < t->mm->n_vmas; i++)
-		if (t->cow->stage[i] && map_fresh(t->mm->vmas[i], t->cow->stage[i], err) < 0)
+		if (t->cow->stage[i] && map_fresh(ctx, t, i, err) < 0)
 			return -1;
 	for (size_t i = 0; i < t->mm->n_vmas && t->parent != NULL && t->parent->cow != NULL; i++)
 		if (t->cow->stage[i] && take_shared(t, i, &k, err) < 0)
@@ -684,8 +740,9 @@ static int release_parents(const struct restore_task *p, cr_error_t *err)
 
 static int cow_before_fork(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
-	(void)ctx;
-	if (t->cow != NULL && build(t, err) < 0)
+	if (t->parent != NULL && close_parents_slots(ctx, t, err) < 0)
+		return -1;
+	if (t->cow != NULL && build(ctx, t, err) < 0)
 		return cr_error_wrap(err, "memory shared copy-on-write");
 	if (t->parent != NULL && t->parent->cow != NULL && release_parents(t->parent, err) < 0)
 		return -1;

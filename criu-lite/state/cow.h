@@ -10,8 +10,8 @@
 #include "os/error.h"
 #include "state/task.h"
 
-/* Whether a VMA can share pages with its parent's or a child's: private
- * anonymous memory (heap included) of a plain mapping. */
+/* Whether a VMA can share pages with its parent's or a child's: a plain
+ * private mapping of anonymous memory (heap included) or of a file. */
 bool cow_eligible(const VmaEntry *e);
 
 /* Restore, in the transplant: the address ranges t's cow VMAs are built

@@ -257,8 +257,8 @@ python_fork_256() {
 	for f in "$img"/pages-*.img "$img"/early-pages-*.img; do
 		total=$((total + $(stat -c %s "$f")))
 	done
-	# 256 MiB once, and each of the 21 processes' own few MiB.
-	[ "$total" -lt $((256 * 1024 * 1024 + 21 * 4 * 1024 * 1024)) ] ||
+	# 256 MiB once, and each of the 21 processes' own pages (its stack, what it wrote).
+	[ "$total" -lt $((256 * 1024 * 1024 + 21 * 2 * 1024 * 1024)) ] ||
 		{ REASON="the page images hold $((total >> 20)) MiB for a 256 MiB bytearray shared by 21 processes"; return 1; }
 	cr_run restore restore -D "$img" --detach ||
 		{ REASON="cr restore failed (exit $CR_STATUS): $(last_line "$CR_ERR")"; return 1; }
@@ -266,7 +266,7 @@ python_fork_256() {
 		{ REASON="restored python3 is not running free: $(describe_pid "$PY_PID")"; return 1; }
 	# shellcheck disable=SC2046
 	after=$(pss_kib "$PY_PID" $(cat "$PY_DIR/kids"))
-	[ "$after" -le $((before + before / 5 + 8192)) ] ||
+	[ "$after" -le $((before + before / 20 + 4096)) ] ||
 		{ REASON="PSS of the 21 processes: $before KiB before the dump, $after KiB after restore"; return 1; }
 	echo "    page images $((total >> 20)) MiB; PSS $((before >> 10)) MiB before, $((after >> 10)) MiB after"
 	touch "$PY_DIR/go"

@@ -669,7 +669,10 @@ static void test_cow_refused(void **state)
 		       "the pages of a cow VMA are in pages-PID.img");
 	f->m->vma[1].has_cow = f->m->vma[1].cow = false;
 	f->m->vma[0].has_cow = f->m->vma[0].cow = true;
-	expect_refused(run_cow(f, &err), &err, task_img(name, CR_IMG_MM, f->m), "a file VMA is marked cow");
+	expect_ok(run_cow(f, &err), &err, "a private file VMA marked cow");
+	f->m->vma[0].shared = true;
+	expect_refused(run_cow(f, &err), &err, task_img(name, CR_IMG_MM, f->m), "a shared file VMA is marked cow");
+	f->m->vma[0].shared = false;
 	f->m->vma[0].has_cow = f->m->vma[0].cow = false;
 	f->m->vma[3].has_cow = f->m->vma[3].cow = true;
 	expect_refused(run_cow(f, &err), &err, task_img(name, CR_IMG_MM, f->m), "a stack is marked cow");
