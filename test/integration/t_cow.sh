@@ -8,7 +8,8 @@
 #   cow_sabotaged   a page of child B changed from outside: its check fails
 #   cow_roundtrip   the children's images hold only their own pages; after
 #                   restore the parent and child B map the same physical
-#                   pages again (/proc/PID/pagemap), the tree's memory
+#                   pages again (/proc/PID/pagemap), also those written in
+#                   a private file mapping, the tree's memory
 #                   (PSS) is what it was, and after the parent overwrites
 #                   its region every child still sees the old contents
 #   cow_compress_encrypt, cow_twice, cow_leave_running, cow_new_pidns (child C's
@@ -75,7 +76,7 @@ EOF
 }
 
 cow_roundtrip() {
-	local img=$CASE_TMP/img pids before after addr pages n kib own=0 f
+	local img=$CASE_TMP/img pids before after addr faddr pages n kib own=0 f
 	wl_start w_cow 32 || return 1
 	pids=$(cow_pids)
 	read -r addr pages < "$WL_DIR/region"
@@ -111,6 +112,13 @@ cow_roundtrip() {
 	[ "$n" = 84 ] || { REASON="child A shares $n of its 84 unwritten pages 16-99 with the parent"; return 1; }
 	n=$(same_frames "$(cat "$WL_DIR/child_b")" "$(cat "$WL_DIR/grandchild")" "$addr" 32 132)
 	[ "$n" = 100 ] || { REASON="grandchild G shares $n of 100 pages with child B"; return 1; }
+	# The pages the parent wrote in its private file mapping, and child A's
+	# share but those it dropped (0-1) and wrote (5).
+	read -r faddr _ < "$WL_DIR/fregion"
+	n=$(same_frames "$WL_PID" "$(cat "$WL_DIR/child_b")" "$faddr" 0 12)
+	[ "$n" = 12 ] || { REASON="child B shares $n of the 12 written pages of the file mapping"; return 1; }
+	n=$(same_frames "$WL_PID" "$(cat "$WL_DIR/child_a")" "$faddr" 0 12)
+	[ "$n" = 9 ] || { REASON="child A shares $n of the 9 written pages of the file mapping it kept"; return 1; }
 	# shellcheck disable=SC2086
 	after=$(pss_kib $pids)
 	[ "$after" -le $((before + before / 5 + 4096)) ] ||

@@ -14,10 +14,14 @@
  *            pages 16-31 (salt 20) and drops pages 132-139;
  *   child C, which starts a thread and writes page 40 (salt 30);
  *   MORE more children (default 0), which change nothing.
+ * Beside the region, a 16-page file (salt 50) mapped privately, whose
+ * pages 0-11 the parent writes (salt 51) before it forks: child A drops
+ * pages 0-1 (the file's contents again) and writes page 5 (salt 52),
+ * grandchild G writes page 6 (salt 53).
  *
  * The pids go to files child_a, child_b, grandchild, child_c, all of them
  * (the parent's first) to "pids", and the region's address and size to
- * "region" ("<hex address> <pages>").
+ * "region" ("<hex address> <pages>"), the file mapping's to "fregion".
  *
  * On SIGUSR2 the parent checks its own memory, then overwrites every page
  * (salt 99) and tells the others, through a shared page, to check theirs:
@@ -29,6 +33,7 @@
 #include "wl.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -53,7 +58,11 @@ struct ctl {
 	char why[MAX_KIDS][512];
 };
 
+#define FPAGES 16
+#define FWRITTEN 12
+
 static char *mem;
+static char *fmem;
 static size_t pages;
 static char *heap;
 static struct ctl *ctl;
@@ -132,6 +141,18 @@ static int64_t kid_salt(int k, size_t p)
 	return 1;
 }
 
+/* Salt of page p of the file mapping as kid k must see it. */
+static uint64_t kid_fsalt(int k, size_t p)
+{
+	if (k == KID_A && p < 2)
+		return 50;
+	if (k == KID_A && p == 5)
+		return 52;
+	if (k == KID_G && p == 6)
+		return 53;
+	return p < FWRITTEN ? 51 : 50;
+}
+
 static void check_view(int k)
 {
 	size_t bad = 0, first = 0;
@@ -150,6 +171,9 @@ static void check_view(int k)
 			expect(false, "heap page %zu differs", i);
 			break;
 		}
+	for (size_t p = 0; p < FPAGES; p++)
+		expect(holds(fmem, p, kid_fsalt(k, p)), "page %zu of the file mapping differs (want salt %llu)", p,
+		       (unsigned long long)kid_fsalt(k, p));
 }
 
 static volatile uint64_t spins;
@@ -182,10 +206,13 @@ static __attribute__((noreturn)) void kid_main(int k)
 
 	if (k == KID_A) {
 		fill(mem, 0, 16, 10);
-		if (madvise(mem + 100 * PG, 32 * PG, MADV_DONTNEED) < 0 || munmap(mem + 200 * PG, 64 * PG) < 0)
+		fill(fmem, 5, 1, 52);
+		if (madvise(mem + 100 * PG, 32 * PG, MADV_DONTNEED) < 0 || munmap(mem + 200 * PG, 64 * PG) < 0 ||
+		    madvise(fmem, 2 * PG, MADV_DONTNEED) < 0)
 			_exit(3);
 	} else if (k == KID_G) {
 		fill(mem, 16, 16, 20);
+		fill(fmem, 6, 1, 53);
 		if (madvise(mem + 132 * PG, 8 * PG, MADV_DONTNEED) < 0)
 			_exit(3);
 	} else if (k == KID_C) {
@@ -278,6 +305,28 @@ static void write_pids(const pid_t *kids, pid_t g)
 	wl_write_file("pids", "%s\n", buf);
 }
 
+/* The 16-page file, its pattern written through write(2), mapped
+ * privately; pages 0-11 then written through the mapping. */
+static void map_file(void)
+{
+	char path[4096], *buf = malloc(FPAGES * PG);
+	int fd;
+
+	wl_path(path, sizeof(path), "fmap");
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || buf == NULL)
+		wl_fatal("create %s: %s", path, strerror(errno));
+	fill(buf, 0, FPAGES, 50);
+	if (write(fd, buf, FPAGES * PG) != (ssize_t)(FPAGES * PG))
+		wl_fatal("write %s: %s", path, strerror(errno));
+	fmem = mmap(NULL, FPAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	if (fmem == MAP_FAILED)
+		wl_fatal("map %s: %s", path, strerror(errno));
+	close(fd);
+	free(buf);
+	fill(fmem, 0, FWRITTEN, 51);
+}
+
 int main(int argc, char **argv)
 {
 	size_t mib = argc > 2 ? strtoul(argv[2], NULL, 10) : 32;
@@ -299,6 +348,7 @@ int main(int argc, char **argv)
 		wl_fatal("allocate: %s", strerror(errno));
 	fill(mem, 0, pages, 1);
 	fill(heap, 0, HEAP_BYTES / PG, 2);
+	map_file();
 	kids[KID_A] = fork_kid(KID_A);
 	kids[KID_B] = fork_b();
 	kids[KID_C] = fork_kid(KID_C);
@@ -310,6 +360,7 @@ int main(int argc, char **argv)
 	wl_write_file("child_b", "%d\n", (int)kids[KID_B]);
 	wl_write_file("child_c", "%d\n", (int)kids[KID_C]);
 	wl_write_file("region", "%lx %zu\n", (unsigned long)mem, pages);
+	wl_write_file("fregion", "%lx %d\n", (unsigned long)fmem, FPAGES);
 	wl_ready();
 	wl_wait_trigger();
 
@@ -321,7 +372,13 @@ int main(int argc, char **argv)
 			wl_check(false, "parent: heap page %zu differs", i);
 			break;
 		}
+	for (size_t p = 0; p < FPAGES; p++)
+		if (!holds(fmem, p, p < FWRITTEN ? 51 : 50)) {
+			wl_check(false, "parent: page %zu of its file mapping differs", p);
+			break;
+		}
 	fill(mem, 0, pages, 99);   /* copy-on-write: the others must not see this */
+	fill(fmem, 0, FPAGES, 98);
 	ctl->go = 1;
 	collect(kids);
 	wl_finish();
