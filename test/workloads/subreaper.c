@@ -16,6 +16,7 @@
  * subreaper; orphans skip it and land here.
  */
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -54,6 +55,23 @@ static pid_t parent_of(pid_t pid, char *comm, size_t size)
 	return ppid;
 }
 
+#define PID_LIMIT 4194304   /* PID_MAX_LIMIT */
+
+/* Leftovers already named: a tree of thousands is killed over many passes
+ * and each is named once. */
+static unsigned char named[PID_LIMIT / 8];
+
+static bool name_once(pid_t pid)
+{
+	bool first;
+
+	if (pid >= PID_LIMIT)
+		return true;
+	first = !(named[pid / 8] & (1u << (pid % 8)));
+	named[pid / 8] |= (unsigned char)(1u << (pid % 8));
+	return first;
+}
+
 /* Kills every live child that is still ours. */
 static void kill_leftovers(void)
 {
@@ -68,7 +86,8 @@ static void kill_leftovers(void)
 
 		if (pid <= 0 || parent_of(pid, comm, sizeof(comm)) != getpid())
 			continue;
-		fprintf(stderr, "subreaper: killing leftover process %d (%s)\n", (int)pid, comm);
+		if (name_once(pid))
+			fprintf(stderr, "subreaper: killing leftover process %d (%s)\n", (int)pid, comm);
 		kill(pid, SIGKILL);
 	}
 	closedir(d);
