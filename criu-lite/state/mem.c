@@ -211,6 +211,10 @@ static int validate_layout(const struct restore_ctx *ctx, const struct restore_t
 		    e->end > USER_ADDR_MAX || e->pgoff % PAGE_SIZE_CR)
 			return cr_error(err, 0, "mm-%d.img: VMA %zu has a bad range 0x%lx-0x%lx", t->pid, i,
 					(unsigned long)e->start, (unsigned long)e->end);
+		/* mmap takes a file offset up to the largest file size, end included. */
+		if (e->pgoff > (uint64_t)INT64_MAX - (e->end - e->start))
+			return cr_error(err, 0, "mm-%d.img: VMA %zu (0x%lx) maps offset 0x%llx, beyond any file", t->pid,
+					i, (unsigned long)e->start, (unsigned long long)e->pgoff);
 		if (e->start < prev_end)
 			return cr_error(err, 0, "mm-%d.img: VMA %zu at 0x%lx overlaps the one before it",
 					t->pid, i, (unsigned long)e->start);

@@ -699,6 +699,10 @@ static void test_vmas_refused(void **state)
 	f->m->vma[3].start = 0xffffffffff600000ULL;
 	f->m->vma[3].end = 0xffffffffff601000ULL;
 	expect_mem_refused(f, CR_IMG_MM, "a VMA lies in kernel space");
+	f->m->vma[0].pgoff = 1ULL << 63;
+	expect_mem_refused(f, CR_IMG_MM, "a file VMA maps an offset beyond any file");
+	f->m->vma[0].pgoff = (1ULL << 63) - 0x1000;   /* page aligned; its end one past the largest offset */
+	expect_mem_refused(f, CR_IMG_MM, "a file VMA runs past the largest file offset");
 	f->m->vma[1].start = 0x600800;
 	expect_mem_refused(f, CR_IMG_MM, "a VMA starts inside a page");
 	f->m->vma[1].end = 0x603001;
