@@ -274,11 +274,11 @@ cg_limits() {
 # cg_make DIR LIMITS...: DIR and its missing parents, each parent letting
 # its children have the three controllers; DIR gets LIMITS.
 cg_make() {
-	local d=$1 p=""
+	local d=$1 p="" level
 	shift
 	mkdir -p "$CG$d" || { REASON="cannot create cgroup $CG$d"; return 1; }
-	while [ "$p" != "$(dirname "$d")" ]; do
-		p=$p/$(echo "${d#$p/}" | cut -d/ -f1)
+	for level in $(dirname "$d" | tr / ' '); do
+		p=$p/$level
 		echo "+memory +pids +cpu" >"$CG$p/cgroup.subtree_control" ||
 			{ REASON="cannot enable the controllers in $CG$p"; return 1; }
 	done
