@@ -180,8 +180,9 @@ run_integration_script() {
 }
 
 # The clone2 kernel: built, booted under qemu and tested inside (slow the
-# first time on a machine, about 9 minutes; cached after that). It passes
-# only if it exits 0 and its last verdict line is "CR-KERNEL-TEST: PASS".
+# first time on a machine, about 12 minutes on a busy 2-core machine;
+# cached after that). It passes only if it exits 0 and its last verdict
+# line is "CR-KERNEL-TEST: PASS".
 run_kernel() {
 	local statuses status tee_status verdict why=""
 	if [ -n "${CR_SKIP_KERNEL_TEST:-}" ]; then

@@ -8,6 +8,7 @@
  * exists keeps its own: it may hold other processes).  Threads in a cgroup
  * other than their process's (v2 threaded mode, v1 per-thread tasks) are
  * refused at dump. */
+#include "os/log.h"
 #include "os/util.h"
 #include "os/xalloc.h"
 #include "state/state.h"
@@ -239,19 +240,79 @@ static int write_text(const char *dir, const char *file, const char *text, cr_er
 	return 0;
 }
 
+/* Whether the space-separated list text names word. */
+static bool lists_word(const char *text, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *hit = strstr(text, word); hit != NULL; hit = strstr(hit + 1, word))
+		if ((hit == text || hit[-1] == ' ') && strchr(" \n", hit[n]) != NULL)
+			return true;
+	return false;
+}
+
+/* cgroup v2 shows a controller's files (memory.max of "memory") in a cgroup
+ * only when its parent lists the controller in cgroup.subtree_control:
+ * dir (a parent) gets it there if it has not yet; a warning says so when dir
+ * existed before the restore. */
+static int enable_controller(const char *dir, bool existed, const char *file, cr_error_t *err)
+{
+	char path[PATH_MAX * 2 + 32], ctrl[MAX_LIMIT_TEXT];
+	cleanup_free char *text = NULL;
+
+	snprintf(ctrl, sizeof(ctrl), "+%.*s", (int)strcspn(file, "."), file);
+	snprintf(path, sizeof(path), "%s/cgroup.subtree_control", dir);
+	if (read_whole_file_at(AT_FDCWD, path, &text, NULL, err) < 0)
+		return cr_error_wrap(err, "cgroup limit %s", file);
+	if (lists_word(text, ctrl + 1))
+		return 0;
+	if (write_text(dir, "cgroup.subtree_control", ctrl, err) < 0)
+		return cr_error_wrap(err, "enable the controller of %s", file);
+	if (existed)
+		pr_warn("enabled the %s controller in the cgroup.subtree_control of %s, for a restored %s",
+			ctrl + 1, dir, file);
+	return 0;
+}
+
+/* cgroup v2: the controllers of e's limits, enabled top-down in every level
+ * from the mount (dir's first base bytes) to dir's parent; the levels shorter
+ * than made bytes existed before. */
+static int enable_controllers(char *dir, size_t base, size_t made, const CgroupEntry *e, cr_error_t *err)
+{
+	char *leaf = strrchr(dir, '/');
+
+	for (char *s = dir + base; s != NULL && s <= leaf; s = strchr(s + 1, '/')) {
+		int rc = 0;
+
+		*s = '\0';
+		for (size_t k = 0; k < e->n_limits && rc == 0; k++)
+			rc = enable_controller(dir, (size_t)(s - dir) < made, e->limits[k]->file, err);
+		*s = '/';
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Creates what of dir below its first base bytes (the hierarchy's mount)
  * is missing, the last level with the dumped limits. */
 static int make_cgroup(char *dir, size_t base, const CgroupEntry *e, cr_error_t *err)
 {
+	size_t made = strlen(dir);   /* the first level this call creates */
+
 	for (char *s = strchr(dir + base + 1, '/');; s = strchr(s + 1, '/')) {
 		if (s != NULL)
 			*s = '\0';
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		if (mkdir(dir, 0755) == 0)
+			made = made < strlen(dir) ? made : strlen(dir);
+		else if (errno != EEXIST)
 			return cr_error(err, errno, "create cgroup %s", dir);
 		if (s == NULL)
 			break;
 		*s = '/';
 	}
+	if (*e->controllers == '\0' && enable_controllers(dir, base, made, e, err) < 0)
+		return cr_error_wrap(err, "create cgroup %s", dir);
 	for (size_t k = 0; k < e->n_limits; k++)
 		if (write_text(dir, e->limits[k]->file, e->limits[k]->value, err) < 0)
 			return -1;

@@ -13,6 +13,18 @@
 #              root -> init of ns1 -> init of ns2 (w_counter), dumped as a
 #              tree, restored with clone2, every process back with its NSpid
 #              and parent.
+#   cgroup     cgroup v2 (mounted on /sys/fs/cgroup, memory, pids and cpu
+#              enabled): w_counter in /job/inner with distinctive
+#              memory.max, pids.max and cpu.max, dumped; both cgroups are
+#              removed; the clone2 restore must make them again, put the
+#              process back in /job/inner with the dumped limits, and make
+#              /job without limits (its pids.max was 99)
+#   cgroup-kept  the same, but /kept/inner stays and gets other limits
+#              after the dump: the restore joins it and keeps them
+#   cgroup-root  the same as cgroup, restored with --cgroup-root /restored,
+#              made bare (no controllers for its children) after the dump:
+#              back in /restored/moved/inner with the dumped limits, and
+#              restore.log says cr enabled the controllers in /restored
 #
 # Progress lines start with "guest:"; the last line is the verdict,
 #   CR-KERNEL-TEST: PASS|FAIL kselftest=... check=... counter=... ...
@@ -107,7 +119,7 @@ expect_pass() {
 	wait_for 100 gone "$pid" || { REASON="pid $pid still there after its result"; return 1; }
 }
 
-# cr_dump NAME PID IMG / cr_restore NAME IMG: cr with its output in
+# cr_dump NAME PID IMG / cr_restore NAME IMG [ARGS...]: cr with its output in
 # /tmp/NAME.{dump,restore}.out; REASON holds its last line on failure.
 cr_dump() {
 	timeout 300 "$CR" dump "$2" -D "$3" >"/tmp/$1.dump.out" 2>&1 && return 0
@@ -116,8 +128,11 @@ cr_dump() {
 }
 
 cr_restore() {
-	timeout 300 "$CR" restore -D "$2" --detach --pid-backend=clone2 >"/tmp/$1.restore.out" 2>&1 && return 0
-	REASON="cr restore --pid-backend=clone2 failed: $(last_line "/tmp/$1.restore.out")"
+	local name=$1 img=$2
+	shift 2
+	timeout 300 "$CR" restore -D "$img" --detach --pid-backend=clone2 "$@" >"/tmp/$name.restore.out" 2>&1 &&
+		return 0
+	REASON="cr restore --pid-backend=clone2${*:+ $*} failed: $(last_line "/tmp/$name.restore.out")"
 	return 1
 }
 
@@ -178,18 +193,26 @@ case_check() {
 
 # ---- one process ----------------------------------------------------------------------
 
-# roundtrip NAME WORKLOAD: dump, restore with clone2, check the pid.
+# roundtrip NAME WORKLOAD [PROG...]: dump, restore with clone2, check the
+# pid. WORKLOAD is started through PROG... if given (see wl_start). Hooks,
+# empty unless a case sets them: RT_BEFORE PID (a command) runs before the
+# dump, RT_BETWEEN between the dump and the restore, RT_AFTER PID after the
+# restore (before the workload's PASS); RT_RESTORE_ARGS go to cr restore.
+# A hook that fails sets REASON.
 roundtrip() {
-	local name=$1 dir=/tmp/$1 img=/tmp/$1.img pid nspid lines last first
-	wl_start "$2" "$dir" || { REASON="$2 did not become ready: $(cat "$dir/result" 2>/dev/null)"; return 1; }
+	local name=$1 wl=$2 dir=/tmp/$1 img=/tmp/$1.img pid nspid lines last first
+	shift 2
+	wl_start "$wl" "$dir" "$@" || { REASON="$wl did not become ready: $(cat "$dir/result" 2>/dev/null)"; return 1; }
 	pid=$TOKEN_PID
 	nspid=$(field "$pid" NSpid)
+	[ -z "$RT_BEFORE" ] || $RT_BEFORE "$pid" || { kill_all "$pid"; return 1; }
 	sleep 0.3
 	cr_dump "$name" "$pid" "$img" || { kill_all "$pid"; return 1; }
 	wait_for 100 gone "$pid" || { REASON="pid $pid still exists after cr dump"; kill_all "$pid"; return 1; }
 	lines=$(wc -l <"$dir/log")
 	last=$(last_line "$dir/log")
-	cr_restore "$name" "$img" || return 1
+	[ -z "$RT_BETWEEN" ] || $RT_BETWEEN || return 1
+	cr_restore "$name" "$img" $RT_RESTORE_ARGS || return 1
 	if ! wait_for 100 alive "$pid"; then
 		REASON="no process $pid after the restore"
 		return 1
@@ -197,7 +220,7 @@ roundtrip() {
 	log "$name: pid $pid NSpid '$nspid' -> '$(field "$pid" NSpid)'"
 	[ "$(field "$pid" NSpid)" = "$nspid" ] || { REASON="NSpid was '$nspid', is '$(field "$pid" NSpid)'"; kill_all "$pid"; return 1; }
 	made_by_clone2 "$img" "$pid" || { kill_all "$pid"; return 1; }
-	if [ "$2" = w_counter ]; then
+	if [ "$wl" = w_counter ]; then
 		# The count lives only in memory: it must go on from the dump.
 		wait_for 50 test "$(wc -l <"$dir/log")" -gt "$lines"
 		first=$(sed -n "$((lines + 1))p" "$dir/log")
@@ -208,17 +231,156 @@ roundtrip() {
 			return 1
 		fi
 	fi
+	[ -z "$RT_AFTER" ] || $RT_AFTER "$pid" || { kill_all "$pid"; return 1; }
 	expect_pass "$dir" "$pid" || { kill_all "$pid"; return 1; }
 }
 
+# case_roundtrip NAME WORKLOAD [PROG...]
 case_roundtrip() {
+	local name=$1
 	REASON=""
-	if roundtrip "$1" "$2"; then
-		result "$1" ok
+	if roundtrip "$@"; then
+		result "$name" ok
 	else
-		fail "$1" "$REASON"
-		show_cr_logs "/tmp/$1.dump.out" "/tmp/$1.restore.out" "/tmp/$1.img/restore.log" "/tmp/$1/log"
+		fail "$name" "$REASON"
+		show_cr_logs "/tmp/$name.dump.out" "/tmp/$name.restore.out" "/tmp/$name.img/restore.log" "/tmp/$name/log"
 	fi
+}
+
+# ---- cgroup v2 limits -------------------------------------------------------------
+
+# Only this guest has the memory, pids and cpu controllers on cgroup v2 (the
+# hosts bind them to v1 hierarchies). The dumped limits are distinctive; a
+# cgroup that still exists at the restore gets others (CG_OTHER), which cr
+# must leave alone.
+CG=/sys/fs/cgroup
+CG_DUMPED="$((123 << 20)) 37 43210 123456"
+CG_OTHER="$((77 << 20)) 55 max 100000"
+
+# cg_set DIR MEMORY PIDS CPU...: the limits of the cgroup DIR (below $CG).
+cg_set() {
+	local d=$CG$1
+	shift
+	echo "$1" >"$d/memory.max" && echo "$2" >"$d/pids.max" && echo "$3 $4" >"$d/cpu.max" && return 0
+	REASON="cannot set the limits of $d"
+	return 1
+}
+
+# cg_limits DIR: "MEMORY PIDS CPU..." as cg_set takes them.
+cg_limits() {
+	echo $(cat "$CG$1/memory.max" "$CG$1/pids.max" "$CG$1/cpu.max" 2>&1)
+}
+
+# cg_make DIR LIMITS...: DIR and its missing parents, each parent letting
+# its children have the three controllers; DIR gets LIMITS.
+cg_make() {
+	local d=$1 p="" level
+	shift
+	mkdir -p "$CG$d" || { REASON="cannot create cgroup $CG$d"; return 1; }
+	for level in $(dirname "$d" | tr / ' '); do
+		p=$p/$level
+		echo "+memory +pids +cpu" >"$CG$p/cgroup.subtree_control" ||
+			{ REASON="cannot enable the controllers in $CG$p"; return 1; }
+	done
+	cg_set "$d" "$@"
+}
+
+# cg_remove DIR...: the cgroups, innermost first, once empty.
+cg_remove() {
+	local d
+	for d in "$@"; do
+		[ ! -d "$CG$d" ] || wait_for 50 rmdir "$CG$d" || { REASON="cannot remove cgroup $CG$d"; return 1; }
+	done
+}
+
+# in_cgroup PID DIR: the process is in cgroup DIR.
+in_cgroup() {
+	local got
+	got=$(grep '^0::' /proc/"$1"/cgroup 2>/dev/null)
+	[ "$got" = "0::$2" ] && return 0
+	REASON="pid $1 is in cgroup '${got#0::}', not '$2'"
+	return 1
+}
+
+# has_limits DIR LIMITS...
+has_limits() {
+	local d=$1 got
+	shift
+	got=$(cg_limits "$d")
+	log "cgroup: $CG$d: memory.max pids.max cpu.max: $got"
+	[ "$got" = "$*" ] && return 0
+	REASON="$CG$d has the limits '$got', not '$*'"
+	return 1
+}
+
+cg_mount() {
+	mkdir -p $CG
+	mount -t cgroup2 cgroup2 $CG || { REASON="cannot mount cgroup2 on $CG"; return 1; }
+	log "cgroup: controllers: $(cat $CG/cgroup.controllers)"
+	echo "+memory +pids +cpu" >$CG/cgroup.subtree_control ||
+		{ REASON="cannot enable memory, pids and cpu in $CG/cgroup.subtree_control"; return 1; }
+}
+
+# The cases' hooks (roundtrip): CG_PATH is the cgroup the workload is in
+# before the dump, CG_BACK the one it must be in after the restore.
+cg_before() {
+	in_cgroup "$1" "$CG_PATH"
+}
+
+cg_gone() {
+	cg_remove "$CG_PATH" "$(dirname "$CG_PATH")"
+}
+
+cg_recreated() {
+	in_cgroup "$1" "$CG_BACK" && has_limits "$CG_BACK" $CG_DUMPED &&
+		has_limits "$(dirname "$CG_BACK")" max max max 100000
+}
+
+# --cgroup-root: /restored exists, without the controllers for its
+# children; cr must enable them there (saying so) for the limits.
+cg_gone_root_bare() {
+	cg_gone && mkdir $CG/restored && [ -z "$(cat $CG/restored/cgroup.subtree_control)" ] && return 0
+	REASON="cannot make a bare $CG/restored"
+	return 1
+}
+
+cg_recreated_root() {
+	cg_recreated "$1" || return 1
+	grep -q "enabled the memory controller in the cgroup.subtree_control of $CG/restored," \
+		/tmp/cgroup-root.img/restore.log && return 0
+	REASON="restore.log does not say that the memory controller was enabled in $CG/restored"
+	return 1
+}
+
+cg_change() {
+	cg_set "$CG_PATH" $CG_OTHER
+}
+
+cg_kept() {
+	in_cgroup "$1" "$CG_PATH" && has_limits "$CG_PATH" $CG_OTHER
+}
+
+# case_cgroup NAME CGROUP BACK BETWEEN AFTER [RESTORE_ARGS]: w_counter in
+# CGROUP (made with the dumped limits, its parent with pids.max 99), dumped,
+# BETWEEN, restored (with RESTORE_ARGS), then AFTER: it must be in BACK.
+case_cgroup() {
+	local name=$1
+	CG_PATH=$2 CG_BACK=$3 RT_BETWEEN=$4 RT_AFTER=$5 RT_RESTORE_ARGS=${6:-} RT_BEFORE=cg_before
+	REASON=""
+	if [ -n "$CG_MOUNT_FAILED" ]; then
+		fail "$name" "$CG_MOUNT_FAILED"
+		return
+	fi
+	if cg_make "$CG_PATH" $CG_DUMPED && echo 99 >"$CG$(dirname "$CG_PATH")/pids.max" &&
+		roundtrip "$name" w_counter sh -c 'echo 0 >"$0/cgroup.procs" && exec "$@"' "$CG$CG_PATH"; then
+		result "$name" ok
+	else
+		fail "$name" "$REASON"
+		show_cr_logs "/tmp/$name.dump.out" "/tmp/$name.restore.out" "/tmp/$name.img/restore.log" "/tmp/$name/log"
+	fi
+	grep 'enabled the' "/tmp/$name.img/restore.log" 2>/dev/null | sed "s/^/guest: $name: restore.log: /"
+	RT_BEFORE="" RT_BETWEEN="" RT_AFTER="" RT_RESTORE_ARGS=""
+	cg_remove "$CG_BACK" "$(dirname "$CG_BACK")" "$CG_PATH" "$(dirname "$CG_PATH")" /restored
 }
 
 # ---- a tree in nested pid namespaces ---------------------------------------------------
@@ -316,6 +478,15 @@ log "w_state through dump and a clone2 restore"
 case_roundtrip state w_state
 log "a tree in nested pid namespaces"
 case_nested
+log "cgroup v2: w_counter in a cgroup with limits, the cgroup removed after the dump"
+CG_MOUNT_FAILED=""
+REASON=""
+cg_mount || CG_MOUNT_FAILED=$REASON
+case_cgroup cgroup /job/inner /job/inner cg_gone cg_recreated
+log "cgroup v2: the cgroup still there at the restore, with other limits"
+case_cgroup cgroup-kept /kept/inner /kept/inner cg_change cg_kept
+log "cgroup v2: restored below --cgroup-root /restored"
+case_cgroup cgroup-root /moved/inner /restored/moved/inner cg_gone_root_bare cg_recreated_root "--cgroup-root /restored"
 
 if [ "$FAILED" = 0 ]; then
 	verdict="CR-KERNEL-TEST: PASS$DETAILS"
