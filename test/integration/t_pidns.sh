@@ -34,6 +34,11 @@
 #                             namespace's init is not dumped, is refused by
 #                             a plain restore saying so, and --new-pidns
 #                             makes it pid 1 of a fresh namespace
+# and a shape the restore cannot make, refused at dump:
+#   unshare_after_fork_refused  python3 forks a child, unshares its pid
+#                             namespace for children, forks another: the
+#                             dump is refused naming the first child, and
+#                             the tree runs on and passes
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/treelib.sh"
 
@@ -383,7 +388,7 @@ init_two_deep() {
 	cr_run restore-new restore -D "$img" --detach --new-pidns ||
 		{ REASON="--new-pidns: $(last_line "$CR_ERR")"; return 1; }
 	for host in $(pgrep -x sleep); do
-		[ "$(tr '\0' ' ' < /proc/"$host"/cmdline)" = "sleep $secs " ] && break
+		[ "$(tr '\0' ' ' 2>/dev/null < /proc/"$host"/cmdline)" = "sleep $secs " ] && break
 		host=
 	done
 	[ -n "${host:-}" ] || { REASON="the restored sleep is not found"; return 1; }
@@ -392,9 +397,51 @@ init_two_deep() {
 		{ REASON="--new-pidns gave NSpid '$(grep NSpid /proc/"$host"/status)', want 2 levels, pid 1 inside"; return 1; }
 }
 
+# A python3 process that forked a child, then unshared its pid namespace
+# for children and forked another (pid 1 there): the restore makes every
+# child of a process after its unshare, so the dump refuses the tree,
+# naming the first child, and the tree runs on.
+PY_UNSHARE_AFTER_FORK='
+import ctypes, os, sys, time
+d = sys.argv[1]
+def wait_go():
+    while not os.path.exists(os.path.join(d, "go")):
+        time.sleep(0.05)
+def child():
+    wait_go()
+    os._exit(0)
+a = os.fork()
+if a == 0:
+    child()
+if ctypes.CDLL(None, use_errno=True).unshare(0x20000000) != 0:    # CLONE_NEWPID
+    sys.exit("unshare: errno %d" % ctypes.get_errno())
+b = os.fork()
+if b == 0:
+    child()
+with open(os.path.join(d, "kids"), "w") as f:
+    f.write("%d %d" % (a, b))
+wait_go()
+ok = all(os.waitpid(k, 0)[1] == 0 for k in (a, b))
+with open(os.path.join(d, "result"), "w") as f:
+    f.write("PASS %d" % os.getpid() if ok else "FAIL")
+'
+
+unshare_after_fork_refused() {
+	local a
+	py_start "$PY_UNSHARE_AFTER_FORK" kids || return 1
+	read -r a _ < "$PY_DIR/kids"
+	cr_run dump dump "$PY_PID" -D "$CASE_TMP/img"
+	check_refused "$a" "$CASE_TMP/img" "before that unshared its pid namespace for children" || return 1
+	running_free "$PY_PID" "$PY_EXE" || { REASON="after the refused dump: $(describe_pid "$PY_PID")"; return 1; }
+	touch "$PY_DIR/go"
+	wait_until 15 test -s "$PY_DIR/result" || { REASON="no result from python3: $(tail -n 3 "$PY_DIR/out")"; return 1; }
+	[ "$(cat "$PY_DIR/result")" = "PASS $PY_PID" ] || { REASON="python3 reports: $(cat "$PY_DIR/result")"; return 1; }
+}
+
 run_case nested_pidns nested_pidns
 run_case init_root_sleep init_sleep
 run_case init_root_bash_reaps init_bash
 run_case init_root_python_nested init_python_nested
 run_case init_two_deep_refused init_two_deep
+run_case unshare_after_fork_refused unshare_after_fork_refused
 finish_tests
