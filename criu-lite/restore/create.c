@@ -83,7 +83,7 @@ static __attribute__((noreturn)) void zombie_main(const struct restore_task *t)
  * namespace; zombies come last, once their siblings exist. */
 static int child_rank(const struct restore_task *c)
 {
-	return c->zombie ? 2 : (c->pstree->ns_pid[c->pstree->n_ns_pid - 1] == 1 ? 0 : 1);
+	return c->zombie ? 2 : (task_is_ns_init(c) ? 0 : 1);
 }
 
 static void sort_children(struct restore_task *t)
@@ -305,20 +305,23 @@ static __attribute__((noreturn)) void helper_init_main(struct restore_run *run)
 }
 
 /* The process the restorer forks: the root itself, or with --new-pidns
- * the init of the fresh namespace (the root, if it was pid 1 there). */
+ * and a root that was not its namespace's init, a helper init of the fresh
+ * namespace.  A root that was the init of a namespace other than the
+ * restorer's heads a new one: with --new-pidns it is pid 1 there only,
+ * without, it also keeps its dumped pid here (tree.c allows that one level
+ * below the restorer's namespace). */
 static pid_t fork_top(struct restore_run *run, bool *helper, cr_error_t *err)
 {
 	struct restore_task *t = &run->ctx.tasks[0];
 	static const uint32_t init_pid = 1;
+	bool new_pidns = run->ctx.opts->new_pidns;
+	uint64_t flags = task_is_ns_init(t) && (new_pidns || t->pstree->n_ns_pid > 1) ? CLONE_NEWPID : 0;
 
-	*helper = false;
-	if (!run->ctx.opts->new_pidns)
-		return pidsel_fork(run->backend, t->pstree->ns_pid, task_levels(t), 0, (int)t->core->exit_signal,
-				   err);
-	if (t->pstree->ns_pid[t->level_base] == 1)
-		return pidsel_fork(run->backend, &init_pid, 1, CLONE_NEWPID, (int)t->core->exit_signal, err);
-	*helper = true;
-	return pidsel_fork(run->backend, &init_pid, 1, CLONE_NEWPID, SIGCHLD, err);
+	*helper = new_pidns && !task_is_ns_init(t);
+	if (*helper)
+		return pidsel_fork(run->backend, &init_pid, 1, CLONE_NEWPID, SIGCHLD, err);
+	return pidsel_fork(run->backend, t->pstree->ns_pid + t->level_base, task_levels(t), flags,
+			   (int)t->core->exit_signal, err);
 }
 
 int create_tree(struct restore_run *run, pid_t *root, cr_error_t *err)

@@ -60,4 +60,10 @@ static inline size_t task_levels(const struct restore_task *t)
 	return t->pstree->n_ns_pid - t->level_base;
 }
 
+/* The process is pid 1 of its own (innermost) pid namespace. */
+static inline bool task_is_ns_init(const struct restore_task *t)
+{
+	return t->pstree->ns_pid[t->pstree->n_ns_pid - 1] == 1;
+}
+
 #endif

@@ -107,15 +107,34 @@ static int link_parent(struct restore_ctx *ctx, const struct pid_index *ix, size
 }
 
 /* Without --new-pidns every level from the restorer's namespace down is
- * restored; with it, only the levels from the root's own namespace down. */
+ * restored, so the root must live in the restorer's namespace or be the
+ * init of one right below it (create.c makes that namespace with it).
+ * Deeper, a namespace between the restorer's and the root's had an init
+ * that is not in the dump, and without it that namespace cannot be made. */
+static int check_root_levels(const struct restore_task *root, cr_error_t *err)
+{
+	size_t n = root->pstree->n_ns_pid;
+
+	if (n == 1 || (n == 2 && task_is_ns_init(root)))
+		return 0;
+	if (!task_is_ns_init(root))
+		return cr_error(err, 0, "the dumped root %d is pid %u of a nested pid namespace whose init (its pid "
+				"1) was not dumped; restore it with --new-pidns", root->pid,
+				root->pstree->ns_pid[n - 1]);
+	return cr_error(err, 0, "the dumped root %d is the init of a pid namespace nested %zu levels deep, "
+			"and the init of the namespace above it (where the root is pid %u) was not dumped; "
+			"restore it with --new-pidns", root->pid, n - 1, root->pstree->ns_pid[n - 2]);
+}
+
+/* With --new-pidns only the levels from the root's own namespace down are
+ * restored. */
 static int set_level_base(struct restore_run *run, cr_error_t *err)
 {
 	struct restore_ctx *ctx = &run->ctx;
 	size_t base = ctx->opts->new_pidns ? ctx->tasks[0].pstree->n_ns_pid - 1 : 0;
 
-	if (!ctx->opts->new_pidns && ctx->tasks[0].pstree->n_ns_pid != 1)
-		return cr_error(err, 0, "the dumped root %d lives in a nested pid namespace whose init was not "
-				"dumped; restore it with --new-pidns", ctx->tasks[0].pid);
+	if (!ctx->opts->new_pidns && check_root_levels(&ctx->tasks[0], err) < 0)
+		return -1;
 	for (size_t i = 0; i < ctx->n_tasks; i++)
 		ctx->tasks[i].level_base = base;
 	return 0;

@@ -70,6 +70,8 @@ nested_root() {
 		return 1
 	fi
 	grep -q -- "--new-pidns" "$CR_ERR" || { REASON="refusal does not suggest --new-pidns: $(last_line "$CR_ERR")"; return 1; }
+	grep -qF "is pid $WL_PID of a nested pid namespace whose init (its pid 1) was not dumped" "$CR_ERR" ||
+		{ REASON="refusal does not say that the namespace's init is missing: $(last_line "$CR_ERR")"; return 1; }
 	cr_run restore-new restore -D "$img" --detach --new-pidns || { REASON="--new-pidns: $(last_line "$CR_ERR")"; return 1; }
 	expect_restored_pass 2
 }
