@@ -237,6 +237,10 @@ static int collect_basics(struct dump_ctx *ctx, struct dump_task *t, cr_error_t 
 	t->core->exit_signal = t->stat.exit_signal;
 	t->core->has_stopped = true;
 	t->core->stopped = t->was_stopped;
+	t->core->has_stop_signo = t->was_stopped;
+	t->core->stop_signo = (uint32_t)t->stop_sig;
+	t->core->has_stop_reported = t->stop_asked;
+	t->core->stop_reported = t->stop_reported;
 	return 0;
 }
 

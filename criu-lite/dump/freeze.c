@@ -52,11 +52,11 @@ static bool has_thread(const struct dump_task *t, pid_t tid)
 
 static int seize_thread(struct dump_task *t, pid_t tid, bool *seized, cr_error_t *err)
 {
-	bool stopped;
+	int stop_sig;
 
 	*seized = false;
 	t->threads = xreallocarray(t->threads, t->n_threads + 1, sizeof(*t->threads));
-	if (ptrace_seize_stop(tid, CR_PTRACE_OPTIONS_DUMP, &stopped, err) < 0) {
+	if (ptrace_seize_stop(tid, CR_PTRACE_OPTIONS_DUMP, &stop_sig, err) < 0) {
 		if (kill(tid, 0) < 0 && errno == ESRCH && tid != t->pid) {
 			cr_error_release(err);   /* the thread exited meanwhile */
 			return 0;
@@ -67,8 +67,11 @@ static int seize_thread(struct dump_task *t, pid_t tid, bool *seized, cr_error_t
 	t->threads[t->n_threads].tid = tid;
 	t->threads[t->n_threads].seized = true;
 	t->n_threads++;
-	if (tid == t->pid)
-		t->was_stopped = stopped;
+	/* Any thread tells: a group stop is the whole process's. */
+	if (stop_sig != 0) {
+		t->was_stopped = true;
+		t->stop_sig = stop_sig;
+	}
 	*seized = true;
 	return 0;
 }
@@ -205,25 +208,127 @@ static void drop_vanished(struct dump_ctx *ctx)
 	ctx->n_tasks = kept;
 }
 
-/* A process cr is about to change is held in a group stop first (a dead
- * tracer leaves it stopped, not running cr's code), recorded so that a
- * guardian continues it if the dump dies (dump/guard.h).  One that was
- * stopped already stays in its own stop. */
-static int hold_task(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+#define SIGSTOP_BIT (UINT64_C(1) << (SIGSTOP - 1))
+
+/* Whether a SIGSTOP is pending for thread i of t: its own, or (for the
+ * main thread, which cr lets take it) the process's. */
+static int sigstop_pending(const struct dump_task *t, size_t i, bool *pending, cr_error_t *err)
 {
-	if (t->zombie)
-		return 0;
-	if (proc_read_stat(t->pid, &t->stat, err) < 0)
+	struct proc_status st;
+
+	if (proc_read_status(t->pid, t->threads[i].tid, &st, err) < 0)
 		return -1;
-	t->held = !t->was_stopped;
-	if (guard_note_held(ctx, t, err) < 0)
+	*pending = (st.sig_pnd & SIGSTOP_BIT) || (i == 0 && (st.shd_pnd & SIGSTOP_BIT));
+	proc_status_free(&st);
+	return 0;
+}
+
+/* Resumes tid (every other signal blocked) until it has taken its
+ * pending SIGSTOP. */
+static int take_sigstop(struct dump_task *t, size_t i, cr_error_t *err)
+{
+	pid_t tid = t->threads[i].tid;
+	int status;
+
+	for (int tries = 0; tries < 8; tries++) {
+		bool pending;
+
+		if (sigstop_pending(t, i, &pending, err) < 0)
+			return -1;
+		if (!pending)
+			return 0;
+		if (ptrace(PTRACE_CONT, tid, NULL, NULL) < 0)
+			return cr_error(err, errno, "resume task %d to take its pending SIGSTOP", tid);
+		if (ptrace_wait_stop(tid, &status, err) < 0)
+			return -1;
+		if (status >> 16 == 0 && WSTOPSIG(status) != SIGSTOP)
+			return cr_error(err, 0, "task %d took signal %d, not its pending SIGSTOP", tid,
+					WSTOPSIG(status));
+		pr_debug("task %d: stopped, dropped a pending SIGSTOP (stop %d, event %d)", tid, WSTOPSIG(status),
+			 status >> 16);
+	}
+	return cr_error(err, 0, "task %d: its pending SIGSTOP stays pending", tid);
+}
+
+/* A SIGSTOP sent to a process that is stopped already stays pending until
+ * the SIGCONT that ends the stop discards it: it can change nothing.  But
+ * the first thing a thread does when cr resumes it is to take it, where cr
+ * expects its own stops: so each thread takes it now, and cr drops it.
+ * Every other signal stays pending: blocked meanwhile. */
+static int drop_pending_sigstop(struct dump_task *t, size_t i, cr_error_t *err)
+{
+	pid_t tid = t->threads[i].tid;
+	cr_error_t second = NULL;
+	uint64_t mask;
+	bool pending;
+	int ret;
+
+	if (sigstop_pending(t, i, &pending, err) < 0)
 		return -1;
-	if (!t->held)
+	if (!pending)
 		return 0;
+	if (ptrace_get_sigmask(tid, &mask, err) < 0 || ptrace_set_sigmask(tid, ~UINT64_C(0), err) < 0)
+		return -1;
+	ret = take_sigstop(t, i, err);
+	if (ptrace_set_sigmask(tid, mask, ret == 0 ? err : &second) < 0)
+		ret = -1;
+	cr_error_release(&second);
+	return ret;
+}
+
+/* A SIGSTOP on its way (sent just before the freeze, not taken yet): the
+ * process is stopped, by its sender, not by cr. */
+static int stop_in_flight(struct dump_task *t, cr_error_t *err)
+{
+	for (size_t i = 0; i < t->n_threads; i++) {
+		bool pending;
+
+		if (sigstop_pending(t, i, &pending, err) < 0)
+			return -1;
+		if (pending) {
+			t->was_stopped = true;
+			t->stop_sig = SIGSTOP;
+			pr_debug("pid %d: a SIGSTOP is pending: dumped as stopped", t->pid);
+			return 0;
+		}
+	}
+	return 0;
+}
+
+static int join_group_stop(struct dump_task *t, cr_error_t *err)
+{
 	if (kill(t->pid, SIGSTOP) < 0)
 		return cr_error(err, errno, "stop pid %d", t->pid);
 	for (size_t i = 0; i < t->n_threads; i++)
 		if (ptrace_join_group_stop(t->threads[i].tid, err) < 0)
+			return -1;
+	return 0;
+}
+
+/* A process cr is about to change is held in a group stop first (a dead
+ * tracer leaves it stopped, not running cr's code), recorded so that a
+ * guardian continues it if the dump dies (dump/guard.h).  One that was
+ * stopped already stays in its own stop, a pending SIGSTOP taken. */
+static int hold_task(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+{
+	bool stopping;
+
+	if (t->zombie)
+		return 0;
+	if (proc_read_stat(t->pid, &t->stat, err) < 0)
+		return -1;
+	stopping = !t->was_stopped;
+	if (stopping && stop_in_flight(t, err) < 0)
+		return -1;
+	t->held = !t->was_stopped;
+	if (guard_note_held(ctx, t, err) < 0)
+		return -1;
+	if (stopping && join_group_stop(t, err) < 0)
+		return -1;
+	if (!t->was_stopped)
+		return 0;
+	for (size_t i = 0; i < t->n_threads; i++)
+		if (drop_pending_sigstop(t, i, err) < 0)
 			return -1;
 	return 0;
 }
@@ -273,9 +378,10 @@ static void release_task(struct dump_task *t)
 			pr_warn("task %d: %s", th->tid, err->msg);
 			cr_error_release(&err);
 		}
-		/* Detaching from an injection stop resumes the task: a process
-		 * that was stopped gets its SIGSTOP back. */
-		if (ptrace_release(th->tid, (i == 0 && t->was_stopped) ? SIGSTOP : 0, &err) < 0) {
+		/* A process in a group stop (its own, or cr's) enters it
+		 * again when detached, as it was: no new stop, no new report
+		 * to its parent, the same stop signal. */
+		if (ptrace_release(th->tid, 0, &err) < 0) {
 			pr_warn("%s", err->msg);
 			cr_error_release(&err);
 		}
