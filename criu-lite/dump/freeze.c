@@ -210,9 +210,7 @@ static void drop_vanished(struct dump_ctx *ctx)
 
 #define SIGSTOP_BIT (UINT64_C(1) << (SIGSTOP - 1))
 
-/* Whether a SIGSTOP is pending for thread i of t: its own, or (for the
- * main thread, which cr lets take it) the process's. */
-static int sigstop_pending(const struct dump_task *t, size_t i, bool *pending, cr_error_t *err)
+int dump_sigstop_pending(const struct dump_task *t, size_t i, bool *pending, cr_error_t *err)
 {
 	struct proc_status st;
 
@@ -223,59 +221,6 @@ static int sigstop_pending(const struct dump_task *t, size_t i, bool *pending, c
 	return 0;
 }
 
-/* Resumes tid (every other signal blocked) until it has taken its
- * pending SIGSTOP. */
-static int take_sigstop(struct dump_task *t, size_t i, cr_error_t *err)
-{
-	pid_t tid = t->threads[i].tid;
-	int status;
-
-	for (int tries = 0; tries < 8; tries++) {
-		bool pending;
-
-		if (sigstop_pending(t, i, &pending, err) < 0)
-			return -1;
-		if (!pending)
-			return 0;
-		if (ptrace(PTRACE_CONT, tid, NULL, NULL) < 0)
-			return cr_error(err, errno, "resume task %d to take its pending SIGSTOP", tid);
-		if (ptrace_wait_stop(tid, &status, err) < 0)
-			return -1;
-		if (status >> 16 == 0 && WSTOPSIG(status) != SIGSTOP)
-			return cr_error(err, 0, "task %d took signal %d, not its pending SIGSTOP", tid,
-					WSTOPSIG(status));
-		pr_debug("task %d: stopped, dropped a pending SIGSTOP (stop %d, event %d)", tid, WSTOPSIG(status),
-			 status >> 16);
-	}
-	return cr_error(err, 0, "task %d: its pending SIGSTOP stays pending", tid);
-}
-
-/* A SIGSTOP sent to a process that is stopped already stays pending until
- * the SIGCONT that ends the stop discards it: it can change nothing.  But
- * the first thing a thread does when cr resumes it is to take it, where cr
- * expects its own stops: so each thread takes it now, and cr drops it.
- * Every other signal stays pending: blocked meanwhile. */
-static int drop_pending_sigstop(struct dump_task *t, size_t i, cr_error_t *err)
-{
-	pid_t tid = t->threads[i].tid;
-	cr_error_t second = NULL;
-	uint64_t mask;
-	bool pending;
-	int ret;
-
-	if (sigstop_pending(t, i, &pending, err) < 0)
-		return -1;
-	if (!pending)
-		return 0;
-	if (ptrace_get_sigmask(tid, &mask, err) < 0 || ptrace_set_sigmask(tid, ~UINT64_C(0), err) < 0)
-		return -1;
-	ret = take_sigstop(t, i, err);
-	if (ptrace_set_sigmask(tid, mask, ret == 0 ? err : &second) < 0)
-		ret = -1;
-	cr_error_release(&second);
-	return ret;
-}
-
 /* A SIGSTOP on its way (sent just before the freeze, not taken yet): the
  * process is stopped, by its sender, not by cr. */
 static int stop_in_flight(struct dump_task *t, cr_error_t *err)
@@ -283,7 +228,7 @@ static int stop_in_flight(struct dump_task *t, cr_error_t *err)
 	for (size_t i = 0; i < t->n_threads; i++) {
 		bool pending;
 
-		if (sigstop_pending(t, i, &pending, err) < 0)
+		if (dump_sigstop_pending(t, i, &pending, err) < 0)
 			return -1;
 		if (pending) {
 			t->was_stopped = true;
@@ -308,7 +253,7 @@ static int join_group_stop(struct dump_task *t, cr_error_t *err)
 /* A process cr is about to change is held in a group stop first (a dead
  * tracer leaves it stopped, not running cr's code), recorded so that a
  * guardian continues it if the dump dies (dump/guard.h).  One that was
- * stopped already stays in its own stop, a pending SIGSTOP taken. */
+ * stopped already stays in its own stop. */
 static int hold_task(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
 	bool stopping;
@@ -325,11 +270,6 @@ static int hold_task(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 		return -1;
 	if (stopping && join_group_stop(t, err) < 0)
 		return -1;
-	if (!t->was_stopped)
-		return 0;
-	for (size_t i = 0; i < t->n_threads; i++)
-		if (drop_pending_sigstop(t, i, err) < 0)
-			return -1;
 	return 0;
 }
 
