@@ -4,7 +4,8 @@
 # coreutils sleep, cat or a python3 with threads, stopped by a signal. After
 # restore the stopped process must be stopped (State T, every thread), with
 # the same pid and parent, must not have run, and after SIGCONT must go on
-# where it was and end as it would have.
+# where it was and end as it would have. The python3 parent counts its
+# SIGCHLDs: the restore must not send it one more.
 #
 #  sigstop_sleep     sleep 3 (blocked in clock_nanosleep), SIGSTOP; the
 #                    parent took the stop report (waitpid WUNTRACED) before
@@ -82,6 +83,8 @@ before = list(counts)
 time.sleep(0.3)
 sys.exit(0 if all(c > b + 10 for c, b in zip(counts, before)) else 3)
 '''
+chld = [0]
+signal.signal(signal.SIGCHLD, lambda s, f: chld.__setitem__(0, chld[0] + 1))
 if mode == 'root':
     child = None
 elif mode == 'cat':
@@ -96,17 +99,22 @@ if child:
     wait_for(lambda: mode == 'threads' or state(child.pid) == 'S', 'child not asleep')
     os.kill(child.pid, getattr(signal, sig.rstrip('2')))
     wait_for(lambda: state(child.pid) == 'T', 'child not stopped')
+    wait_for(lambda: chld[0] >= 1, 'no SIGCHLD for the stop')
     if sig.endswith('2'):
         os.kill(child.pid, signal.SIGSTOP)   # pending while it is stopped
     if report == 'reported':
         pid, st = os.waitpid(child.pid, os.WUNTRACED)
         check(os.WIFSTOPPED(st), 'first stop report: status %#x' % st)
     put('child', '%d' % child.pid)
+    time.sleep(0.05)
+chld_at_dump = chld[0]
 put('token', '%d %s' % (os.getpid(), token))
 put('ready', '')
 while not os.path.exists(os.path.join(d, 'go')):
     time.sleep(0.01)
 if child:
+    time.sleep(0.1)
+    check(chld[0] == chld_at_dump, '%d SIGCHLD since the dump' % (chld[0] - chld_at_dump))
     check(state(child.pid) == 'T', 'child state %s at go, want T' % state(child.pid))
     if report == 'unreported':
         pid, st = os.waitpid(child.pid, os.WUNTRACED | os.WNOHANG)
