@@ -15,8 +15,8 @@
  * that stop: dump/freeze.c and the kernel's ptrace unlink); the stop
  * reports to the parent as any stop does.  Then in each parent whose child
  * had reported already, an injected waitid takes the report, and the
- * SIGCHLD the stop queued is taken back unless the parent's image had one
- * pending. */
+ * SIGCHLD the stop queued is taken back (rt_sigtimedwait, its arguments on
+ * a page mapped for the call) unless the parent's image had one pending. */
 #include "state/state.h"
 #include "state/stop.h"
 #include "os/log.h"
@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -198,29 +199,45 @@ static int vdso_syscall(pid_t pid, uint64_t *ip, cr_error_t *err)
 	return ret;
 }
 
-/* Below the red zone of the parent's stack: a signal set and a zero
- * timeout for rt_sigtimedwait, the bytes there put back afterwards. */
-#define STACK_GAP 1024
-
+/* rt_sigtimedwait's signal set and zero timeout, on a page mapped for
+ * them and unmapped again (the process's own memory may be anything: a
+ * read-only stack is the dump's to keep). */
 struct sigwait_args {
 	uint64_t set;
 	struct timespec timeout;
 };
 
-static int take_sigchld(struct injector *ij, pid_t pid, cr_error_t *err)
+#define ARGS_PAGE 4096
+
+static int sigtimedwait_on(struct injector *ij, pid_t pid, uint64_t at, cr_error_t *err)
 {
-	uint64_t at = (ij->orig.rsp - STACK_GAP) & ~UINT64_C(15);
-	struct sigwait_args args = { .set = UINT64_C(1) << (SIGCHLD - 1) }, saved;
+	struct sigwait_args args = { .set = UINT64_C(1) << (SIGCHLD - 1) };
 	long r;
 
-	if (remote_read(pid, at, &saved, sizeof(saved), err) < 0 || remote_write(pid, at, &args, sizeof(args), err) < 0)
-		return -1;
-	if (inject_syscall(ij, SYS_rt_sigtimedwait, at, 0, at + offsetof(struct sigwait_args, timeout), 8, 0, 0, &r,
+	if (remote_write(pid, at, &args, sizeof(args), err) < 0 ||
+	    inject_syscall(ij, SYS_rt_sigtimedwait, at, 0, at + offsetof(struct sigwait_args, timeout), 8, 0, 0, &r,
 			   err) < 0)
 		return -1;
 	if (r < 0 && r != -EAGAIN)
 		return cr_error(err, (int)-r, "take back the SIGCHLD of a child's stop");
-	return remote_write(pid, at, &saved, sizeof(saved), err);
+	return 0;
+}
+
+static int take_sigchld(struct injector *ij, pid_t pid, cr_error_t *err)
+{
+	cr_error_t second = NULL;
+	long at;
+	int ret;
+
+	if (inject_call(ij, "map a page for rt_sigtimedwait", SYS_mmap, 0, ARGS_PAGE, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0, &at, err) < 0)
+		return -1;
+	ret = sigtimedwait_on(ij, pid, (uint64_t)at, err);
+	if (inject_call(ij, "unmap it", SYS_munmap, (uint64_t)at, ARGS_PAGE, 0, 0, 0, 0, NULL,
+			ret == 0 ? err : &second) < 0)
+		ret = -1;
+	cr_error_release(&second);
+	return ret;
 }
 
 /* In the parent p: the reports of the children that p had seen stop are
