@@ -500,10 +500,13 @@ static void print_seccomp(FILE *out, const SeccompEntry *se)
 
 static void print_core(FILE *out, const CoreEntry *core)
 {
-	char sig[32];
+	char sig[32], stop[32];
 
-	fprintf(out, "  exit signal   %s%s\n", signal_name(sig, sizeof(sig), core->exit_signal),
-		core->has_stopped && core->stopped ? ", stopped (SIGSTOP) at dump time" : "");
+	fprintf(out, "  exit signal   %s", signal_name(sig, sizeof(sig), core->exit_signal));
+	if (core->has_stopped && core->stopped)
+		fprintf(out, ", stopped (%s) at dump time",
+			signal_name(stop, sizeof(stop), core->has_stop_signo ? core->stop_signo : SIGSTOP));
+	fputc('\n', out);
 	fprintf(out, "  cwd           %s\n  root          %s\n", core->cwd, core->root);
 	fprintf(out, "  umask         %04o, personality 0x%x\n", core->umask, core->personality);
 	print_seccomp(out, core->seccomp);

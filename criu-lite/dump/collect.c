@@ -9,6 +9,7 @@
  * every register and signal mask put back, here or by release_tree. */
 #include "dump/guard.h"
 #include "dump/steps.h"
+#include "os/log.h"
 #include "os/supervise.h"
 #include "os/ptrace.h"
 #include "os/regs.h"
@@ -18,9 +19,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 /* The process's messages, which the kinds fill in: core-PID.img and
  * mm-PID.img hold one each. */
@@ -71,10 +74,43 @@ static int prepare_injection(struct dump_task *t, uint64_t ip, cr_error_t *err)
 	return 0;
 }
 
+/* A SIGSTOP sent to a process that is stopped already stays pending until
+ * the SIGCONT that ends the stop discards it: it can change nothing (and
+ * is left out of the images: state/signals.c).  But the first thing a
+ * thread does when cr resumes it is to take it, where cr expects its own
+ * stops: so each thread takes it now, every other signal blocked by the
+ * injection (whose record already holds the mask to put back), and cr
+ * drops it. */
+static int drop_pending_sigstop(struct dump_task *t, size_t i, cr_error_t *err)
+{
+	pid_t tid = t->threads[i].tid;
+	int status;
+
+	for (int tries = 0; tries < 8; tries++) {
+		bool pending;
+
+		if (dump_sigstop_pending(t, i, &pending, err) < 0)
+			return -1;
+		if (!pending)
+			return 0;
+		if (ptrace(PTRACE_CONT, tid, NULL, NULL) < 0)
+			return cr_error(err, errno, "resume task %d to take its pending SIGSTOP", tid);
+		if (ptrace_wait_stop(tid, &status, err) < 0)
+			return -1;
+		if (status >> 16 == 0 && WSTOPSIG(status) != SIGSTOP)
+			return cr_error(err, 0, "task %d took signal %d, not its pending SIGSTOP", tid,
+					WSTOPSIG(status));
+		pr_debug("task %d: stopped, dropped a pending SIGSTOP (stop %d, event %d)", tid, WSTOPSIG(status),
+			 status >> 16);
+	}
+	return cr_error(err, 0, "task %d: its pending SIGSTOP stays pending", tid);
+}
+
 static int start_injection(struct dump_task *t, cr_error_t *err)
 {
 	for (size_t i = 0; i < t->n_threads; i++)
-		if (inject_start(&t->threads[i].inj, err) < 0)
+		if (inject_start(&t->threads[i].inj, err) < 0 ||
+		    (t->was_stopped && drop_pending_sigstop(t, i, err) < 0))
 			return -1;
 	return 0;
 }
@@ -237,6 +273,10 @@ static int collect_basics(struct dump_ctx *ctx, struct dump_task *t, cr_error_t 
 	t->core->exit_signal = t->stat.exit_signal;
 	t->core->has_stopped = true;
 	t->core->stopped = t->was_stopped;
+	t->core->has_stop_signo = t->was_stopped;
+	t->core->stop_signo = (uint32_t)t->stop_sig;
+	t->core->has_stop_reported = t->stop_asked;
+	t->core->stop_reported = t->stop_reported;
 	return 0;
 }
 

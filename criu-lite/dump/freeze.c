@@ -52,11 +52,11 @@ static bool has_thread(const struct dump_task *t, pid_t tid)
 
 static int seize_thread(struct dump_task *t, pid_t tid, bool *seized, cr_error_t *err)
 {
-	bool stopped;
+	int stop_sig;
 
 	*seized = false;
 	t->threads = xreallocarray(t->threads, t->n_threads + 1, sizeof(*t->threads));
-	if (ptrace_seize_stop(tid, CR_PTRACE_OPTIONS_DUMP, &stopped, err) < 0) {
+	if (ptrace_seize_stop(tid, CR_PTRACE_OPTIONS_DUMP, &stop_sig, err) < 0) {
 		if (kill(tid, 0) < 0 && errno == ESRCH && tid != t->pid) {
 			cr_error_release(err);   /* the thread exited meanwhile */
 			return 0;
@@ -67,8 +67,11 @@ static int seize_thread(struct dump_task *t, pid_t tid, bool *seized, cr_error_t
 	t->threads[t->n_threads].tid = tid;
 	t->threads[t->n_threads].seized = true;
 	t->n_threads++;
-	if (tid == t->pid)
-		t->was_stopped = stopped;
+	/* Any thread tells: a group stop is the whole process's. */
+	if (stop_sig != 0) {
+		t->was_stopped = true;
+		t->stop_sig = stop_sig;
+	}
 	*seized = true;
 	return 0;
 }
@@ -205,26 +208,68 @@ static void drop_vanished(struct dump_ctx *ctx)
 	ctx->n_tasks = kept;
 }
 
+#define SIGSTOP_BIT (UINT64_C(1) << (SIGSTOP - 1))
+
+int dump_sigstop_pending(const struct dump_task *t, size_t i, bool *pending, cr_error_t *err)
+{
+	struct proc_status st;
+
+	if (proc_read_status(t->pid, t->threads[i].tid, &st, err) < 0)
+		return -1;
+	*pending = (st.sig_pnd & SIGSTOP_BIT) || (i == 0 && (st.shd_pnd & SIGSTOP_BIT));
+	proc_status_free(&st);
+	return 0;
+}
+
+/* A SIGSTOP on its way (sent just before the freeze, not taken yet): the
+ * process is stopped, by its sender, not by cr. */
+static int stop_in_flight(struct dump_task *t, cr_error_t *err)
+{
+	for (size_t i = 0; i < t->n_threads; i++) {
+		bool pending;
+
+		if (dump_sigstop_pending(t, i, &pending, err) < 0)
+			return -1;
+		if (pending) {
+			t->was_stopped = true;
+			t->stop_sig = SIGSTOP;
+			pr_debug("pid %d: a SIGSTOP is pending: dumped as stopped", t->pid);
+			return 0;
+		}
+	}
+	return 0;
+}
+
+static int join_group_stop(struct dump_task *t, cr_error_t *err)
+{
+	if (kill(t->pid, SIGSTOP) < 0)
+		return cr_error(err, errno, "stop pid %d", t->pid);
+	for (size_t i = 0; i < t->n_threads; i++)
+		if (ptrace_join_group_stop(t->threads[i].tid, err) < 0)
+			return -1;
+	return 0;
+}
+
 /* A process cr is about to change is held in a group stop first (a dead
  * tracer leaves it stopped, not running cr's code), recorded so that a
  * guardian continues it if the dump dies (dump/guard.h).  One that was
  * stopped already stays in its own stop. */
 static int hold_task(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
+	bool stopping;
+
 	if (t->zombie)
 		return 0;
 	if (proc_read_stat(t->pid, &t->stat, err) < 0)
 		return -1;
+	stopping = !t->was_stopped;
+	if (stopping && stop_in_flight(t, err) < 0)
+		return -1;
 	t->held = !t->was_stopped;
 	if (guard_note_held(ctx, t, err) < 0)
 		return -1;
-	if (!t->held)
-		return 0;
-	if (kill(t->pid, SIGSTOP) < 0)
-		return cr_error(err, errno, "stop pid %d", t->pid);
-	for (size_t i = 0; i < t->n_threads; i++)
-		if (ptrace_join_group_stop(t->threads[i].tid, err) < 0)
-			return -1;
+	if (stopping && join_group_stop(t, err) < 0)
+		return -1;
 	return 0;
 }
 
@@ -273,9 +318,10 @@ static void release_task(struct dump_task *t)
 			pr_warn("task %d: %s", th->tid, err->msg);
 			cr_error_release(&err);
 		}
-		/* Detaching from an injection stop resumes the task: a process
-		 * that was stopped gets its SIGSTOP back. */
-		if (ptrace_release(th->tid, (i == 0 && t->was_stopped) ? SIGSTOP : 0, &err) < 0) {
+		/* A process in a group stop (its own, or cr's) enters it
+		 * again when detached, as it was: no new stop, no new report
+		 * to its parent, the same stop signal. */
+		if (ptrace_release(th->tid, 0, &err) < 0) {
 			pr_warn("%s", err->msg);
 			cr_error_release(&err);
 		}

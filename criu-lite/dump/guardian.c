@@ -65,10 +65,13 @@ static bool same_process(const struct record *r)
 static int seize_when_free(pid_t tid, bool *held, cr_error_t *err)
 {
 	struct timespec ms = { .tv_nsec = 1000000 };
+	int stop_sig;
 
 	for (int i = 0;; i++) {
-		if (ptrace_seize_stop(tid, CR_PTRACE_OPTIONS_DUMP, held, err) == 0)
+		if (ptrace_seize_stop(tid, CR_PTRACE_OPTIONS_DUMP, &stop_sig, err) == 0) {
+			*held = stop_sig != 0;
 			return 0;
+		}
 		if ((*err)->status != EPERM || i >= SEIZE_WAIT_MS)
 			return -1;
 		cr_error_release(err);   /* still traced by the dying dump */

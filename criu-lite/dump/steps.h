@@ -18,6 +18,9 @@ int freeze_tree(struct dump_ctx *ctx, pid_t root, cr_error_t *err);
 void release_tree(struct dump_ctx *ctx);
 /* Kills the tree and waits until its pids are free again. */
 void kill_tree(struct dump_ctx *ctx);
+/* Whether a SIGSTOP is pending for thread i of t: its own, or (for the
+ * main thread, which cr lets take it) the process's. */
+int dump_sigstop_pending(const struct dump_task *t, size_t i, bool *pending, cr_error_t *err);
 /* The process of the tree with that pid, or NULL. */
 struct dump_task *dump_find_task(struct dump_ctx *ctx, pid_t pid);
 

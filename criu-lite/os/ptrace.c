@@ -70,11 +70,11 @@ int ptrace_seize_interrupt(pid_t tid, unsigned options, cr_error_t *err)
 	return 0;
 }
 
-int ptrace_wait_interrupted(pid_t tid, bool *was_stopped, cr_error_t *err)
+int ptrace_wait_interrupted(pid_t tid, int *stop_sig, cr_error_t *err)
 {
 	int status;
 
-	*was_stopped = false;
+	*stop_sig = 0;
 	for (int tries = 0; tries < 64; tries++) {
 		int sig;
 
@@ -82,7 +82,7 @@ int ptrace_wait_interrupted(pid_t tid, bool *was_stopped, cr_error_t *err)
 			return -1;
 		sig = WSTOPSIG(status);
 		if (status >> 16 == PTRACE_EVENT_STOP) {
-			*was_stopped = is_group_stop_sig(sig);
+			*stop_sig = is_group_stop_sig(sig) ? sig : 0;
 			return 0;
 		}
 		/* A signal-delivery stop: let the signal through; the
@@ -115,12 +115,12 @@ int ptrace_join_group_stop(pid_t tid, cr_error_t *err)
 	return cr_error(err, 0, "task %d kept receiving signals, never entered its group stop", tid);
 }
 
-int ptrace_seize_stop(pid_t tid, unsigned options, bool *was_stopped, cr_error_t *err)
+int ptrace_seize_stop(pid_t tid, unsigned options, int *stop_sig, cr_error_t *err)
 {
-	*was_stopped = false;
+	*stop_sig = 0;
 	if (ptrace_seize_interrupt(tid, options, err) < 0)
 		return -1;
-	return ptrace_wait_interrupted(tid, was_stopped, err);
+	return ptrace_wait_interrupted(tid, stop_sig, err);
 }
 
 int ptrace_release(pid_t tid, int sig, cr_error_t *err)

@@ -34,13 +34,14 @@ unsigned ptrace_suspend_seccomp(void);
 
 /* Seizes a running task and waits until it is in a ptrace stop.  Signals
  * that arrive meanwhile are delivered (the process would have got them
- * anyway).  *was_stopped says the task was already in a group stop. */
-int ptrace_seize_stop(pid_t tid, unsigned options, bool *was_stopped, cr_error_t *err);
+ * anyway).  *stop_sig is the signal that stopped the task's process if it
+ * was already in a group stop (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU), else 0. */
+int ptrace_seize_stop(pid_t tid, unsigned options, int *stop_sig, cr_error_t *err);
 /* The same in two halves: seize and interrupt without waiting, so that
  * the task stops while the caller does other work; then wait for the
  * stop. */
 int ptrace_seize_interrupt(pid_t tid, unsigned options, cr_error_t *err);
-int ptrace_wait_interrupted(pid_t tid, bool *was_stopped, cr_error_t *err);
+int ptrace_wait_interrupted(pid_t tid, int *stop_sig, cr_error_t *err);
 
 /* Runs a seized thread of a process that has been sent SIGSTOP until it
  * reports the group stop (passing on any other signal that comes first).

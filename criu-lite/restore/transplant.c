@@ -13,6 +13,7 @@
 #include "state/pagedata.h"
 #include "state/shmem.h"
 #include "state/state.h"
+#include "state/stop.h"
 #include "state/threads.h"
 
 #include <errno.h>
@@ -52,7 +53,7 @@ static int host_tid(const struct restore_ctx *ctx, const struct restore_task *t,
 }
 
 /* The main thread was seized when it reported ready (create.c). */
-static int seize(const struct restore_task *t, size_t i, pid_t tid, bool *stopped, cr_error_t *err)
+static int seize(const struct restore_task *t, size_t i, pid_t tid, int *stopped, cr_error_t *err)
 {
 	if (i == 0 && t->seized)
 		return ptrace_wait_interrupted(tid, stopped, err);
@@ -66,7 +67,7 @@ static int seize_threads(const struct restore_ctx *ctx, struct restore_task *t, 
 	t->inj = &t->threads[0].inj;
 	for (size_t i = 0; i < t->n_threads; i++) {
 		struct restore_thread *th = &t->threads[i];
-		bool stopped;
+		int stopped;
 
 		th->core = t->core->threads[i];
 		if (host_tid(ctx, t, i, &th->tid, err) < 0 || seize(t, i, th->tid, &stopped, err) < 0 ||
@@ -81,10 +82,10 @@ static int release_all(struct restore_ctx *ctx, cr_error_t *err)
 	for (size_t i = 0; i < ctx->n_tasks; i++) {
 		struct restore_task *t = &ctx->tasks[i];
 
+		/* One that was stopped is in its stop again (stop.c): detached,
+		 * it stays there. */
 		for (size_t j = 0; j < t->n_threads; j++) {
-			int sig = (j == 0 && t->core->stopped) ? SIGSTOP : 0;
-
-			if (ptrace_release(t->threads[j].tid, sig, err) < 0)
+			if (ptrace_release(t->threads[j].tid, 0, err) < 0)
 				return -1;
 		}
 	}
@@ -130,7 +131,7 @@ int transplant_tree(struct restore_ctx *ctx, cr_error_t *err)
 		if (!ctx->tasks[i].zombie && transplant(ctx, &ctx->tasks[i], err) < 0)
 			ret = cr_error_wrap(err, "pid %d", ctx->tasks[i].pid);
 	progress_done();
-	if (ret < 0)
+	if (ret < 0 || stop_restored_tree(ctx, err) < 0)
 		return -1;
 	return release_all(ctx, err);
 }

@@ -12,10 +12,17 @@
  * left.  A timer keeps its remaining time whatever its clock: the kernel
  * does not tell whether a timer was set with TIMER_ABSTIME.
  *
+ * A SIGEV_THREAD_ID timer may signal any thread of the process (glibc's
+ * SIGEV_THREAD timers signal its helper thread): the image names the
+ * thread by its tid in the dumper's namespace, and the restored timer
+ * signals the restored thread of that tid.  Every thread exists by then
+ * (threads.c parks them before this kind's setup).  A timer may have been
+ * created by any thread: timers belong to the process.
+ *
  * Not kept: the overrun count of the last delivered signal (recorded, but
  * no call sets it), the id the next new timer gets (it follows the highest
- * restored one), SIGEV_THREAD_ID timers aimed at a thread other than the
- * main one, and timers on the CPU clock of another process (refused). */
+ * restored one).  Refused: a timer aimed at a thread that has exited, and
+ * timers on the CPU clock of another process. */
 #include "state/state.h"
 #include "os/log.h"
 #include "os/util.h"
@@ -126,12 +133,20 @@ static int parse_timers(struct dump_ctx *ctx, char *text, PosixTimerEntry ***out
 	return 0;
 }
 
+static bool is_thread_of(const struct dump_task *t, pid_t tid)
+{
+	for (size_t i = 0; i < t->n_threads; i++)
+		if (t->threads[i].tid == tid)
+			return true;
+	return false;
+}
+
 /* Only what restore can honour in this process. */
 static int check_timer(const struct dump_task *t, PosixTimerEntry *e, cr_error_t *err)
 {
-	if (e->notify == SIGEV_THREAD_ID && e->notify_tid != (uint32_t)t->pid)
-		return cr_error(err, 0, "timer %d signals thread %u, not the main thread: unsupported kind", e->id,
-				e->notify_tid);
+	if (e->notify == SIGEV_THREAD_ID && !is_thread_of(t, (pid_t)e->notify_tid))
+		return cr_error(err, 0, "timer %d signals thread %u, which is no thread of the process (it exited): "
+				"unsupported kind", e->id, e->notify_tid);
 	if (e->clockid < 0) {
 		pid_t owner = CPUCLOCK_PID(e->clockid);
 
@@ -189,7 +204,20 @@ static int posix_timers_collect(struct dump_ctx *ctx, struct dump_task *t, cr_er
 
 /* --------------------------------------------------------------- restore */
 
-static int validate_timer(const PosixTimerEntry *e, cr_error_t *err)
+/* The thread a SIGEV_THREAD_ID timer signals, as the restored process
+ * sees it (its innermost tid); 0 if the dump names no thread of it. */
+static pid_t target_tid(const struct restore_task *t, const PosixTimerEntry *e)
+{
+	for (size_t i = 0; i < t->pstree->n_threads; i++) {
+		const ThreadIds *ids = t->pstree->threads[i];
+
+		if (ids->n_ns_tid > 0 && ids->ns_tid[0] == e->notify_tid)
+			return (pid_t)ids->ns_tid[ids->n_ns_tid - 1];
+	}
+	return 0;
+}
+
+static int validate_timer(const struct restore_task *t, const PosixTimerEntry *e, cr_error_t *err)
 {
 	if (e->id < 0 || !known_clock(e->clockid) || e->value_ns > MAX_TIME_NS || e->interval_ns > MAX_TIME_NS)
 		return cr_error(err, 0, "POSIX timer %d: bad id, clock %d or time", e->id, e->clockid);
@@ -197,10 +225,13 @@ static int validate_timer(const PosixTimerEntry *e, cr_error_t *err)
 		return cr_error(err, 0, "POSIX timer %d: notification %u", e->id, e->notify);
 	if (e->notify != SIGEV_NONE && (e->signo == 0 || e->signo > 64))
 		return cr_error(err, 0, "POSIX timer %d: signal %u", e->id, e->signo);
+	if (e->notify == SIGEV_THREAD_ID && (!e->has_notify_tid || target_tid(t, e) == 0))
+		return cr_error(err, 0, "POSIX timer %d: signals thread %u, which the process does not have", e->id,
+				e->notify_tid);
 	return 0;
 }
 
-static int create_timer(const PosixTimerEntry *e, cr_error_t *err)
+static int create_timer(const struct restore_task *t, const PosixTimerEntry *e, cr_error_t *err)
 {
 	struct sigevent sev;
 	int id = e->id;
@@ -210,7 +241,7 @@ static int create_timer(const PosixTimerEntry *e, cr_error_t *err)
 	sev.sigev_signo = (int)e->signo;
 	sev.sigev_value.sival_ptr = (void *)(uintptr_t)e->sigev_value;
 	if (e->notify == SIGEV_THREAD_ID)
-		sev.sigev_tid = (pid_t)syscall(SYS_gettid);
+		sev.sigev_tid = target_tid(t, e);
 	/* With PR_TIMER_CREATE_RESTORE_IDS on, the kernel reads the id to use
 	 * from where it would write the new one. */
 	if (syscall(SYS_timer_create, (clockid_t)e->clockid, &sev, &id) < 0)
@@ -232,12 +263,14 @@ static int arm_timer(const PosixTimerEntry *e, cr_error_t *err)
 
 /* /proc/PID/timers lists the newest first: create them oldest first, so the
  * restored list reads the same. */
-static int create_all(const CoreEntry *core, cr_error_t *err)
+static int create_all(const struct restore_task *t, cr_error_t *err)
 {
+	const CoreEntry *core = t->core;
+
 	for (size_t i = core->n_posix_timers; i-- > 0;) {
 		const PosixTimerEntry *e = core->posix_timers[i];
 
-		if (create_timer(e, err) < 0 || arm_timer(e, err) < 0)
+		if (create_timer(t, e, err) < 0 || arm_timer(e, err) < 0)
 			return cr_error_wrap(err, "POSIX timer %d", e->id);
 	}
 	return 0;
@@ -247,7 +280,7 @@ static int posix_timers_validate(const struct restore_ctx *ctx, const struct res
 {
 	(void)ctx;
 	for (size_t i = 0; i < t->core->n_posix_timers; i++)
-		if (validate_timer(t->core->posix_timers[i], err) < 0)
+		if (validate_timer(t, t->core->posix_timers[i], err) < 0)
 			return cr_error_wrap(err, "core-%d.img", t->pid);
 	return 0;
 }
@@ -265,7 +298,7 @@ static int posix_timers_setup(struct restore_ctx *ctx, struct restore_task *t, c
 	if (prctl(PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_ON, 0, 0, 0) < 0)
 		return cr_error(err, errno, "prctl(PR_TIMER_CREATE_RESTORE_IDS): this kernel cannot create POSIX "
 				"timers with given ids; it lacks PR_TIMER_CREATE_RESTORE_IDS");
-	ret = create_all(core, err);
+	ret = create_all(t, err);
 	if (prctl(PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_OFF, 0, 0, 0) < 0 && ret == 0)
 		return cr_error(err, errno, "prctl(PR_TIMER_CREATE_RESTORE_IDS, off)");
 	return ret;

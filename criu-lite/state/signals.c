@@ -77,8 +77,19 @@ static bool sent_by_hold(struct dump_ctx *ctx, const uint8_t *raw)
 	return false;
 }
 
-static int peek_queue(struct dump_ctx *ctx, pid_t tid, bool shared, SiginfoEntry ***out, size_t *n,
-		      cr_error_t *err)
+/* What the queue of t keeps: not the SIGCHLD of cr's hold, and, in a
+ * stopped process, not a SIGSTOP, which the SIGCONT that ends the stop
+ * discards (cr drops it before injecting: dump/collect.c). */
+static bool kept(struct dump_ctx *ctx, const struct dump_task *t, const uint8_t *raw)
+{
+	siginfo_t si;
+
+	memcpy(&si, raw, sizeof(si));
+	return !sent_by_hold(ctx, raw) && !(t->was_stopped && si.si_signo == SIGSTOP);
+}
+
+static int peek_queue(struct dump_ctx *ctx, const struct dump_task *t, pid_t tid, bool shared, SiginfoEntry ***out,
+		      size_t *n, cr_error_t *err)
 {
 	uint8_t buf[PEEK_BATCH * SIGINFO_SIZE];
 	size_t cap = 0, off = 0;
@@ -107,7 +118,7 @@ static int peek_queue(struct dump_ctx *ctx, pid_t tid, bool shared, SiginfoEntry
 		for (long i = 0; i < got; i++) {
 			SiginfoEntry *s;
 
-			if (sent_by_hold(ctx, buf + i * SIGINFO_SIZE))
+			if (!kept(ctx, t, buf + i * SIGINFO_SIZE))
 				continue;
 			s = arena_new(&ctx->arena, SiginfoEntry);
 
@@ -123,12 +134,12 @@ static int peek_queue(struct dump_ctx *ctx, pid_t tid, bool shared, SiginfoEntry
 /* The pending signals, shared and each thread's, read with ptrace. */
 static int signals_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
-	if (peek_queue(ctx, t->pid, true, &t->core->shared_pending, &t->core->n_shared_pending, err) < 0)
+	if (peek_queue(ctx, t, t->pid, true, &t->core->shared_pending, &t->core->n_shared_pending, err) < 0)
 		return -1;
 	for (size_t i = 0; i < t->n_threads; i++) {
 		ThreadCore *tc = t->threads[i].core;
 
-		if (peek_queue(ctx, t->threads[i].tid, false, &tc->pending, &tc->n_pending, err) < 0)
+		if (peek_queue(ctx, t, t->threads[i].tid, false, &tc->pending, &tc->n_pending, err) < 0)
 			return -1;
 	}
 	return 0;

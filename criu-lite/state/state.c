@@ -19,6 +19,7 @@
 	X(threads)       /* registers and per-thread kernel state */                    \
 	X(fown)          /* SIGIO owners: once the owning threads exist */              \
 	X(signals)       /* dispositions and pending signals */                         \
+	X(stop)          /* a group stop: its signal, whether the parent saw it */      \
 	X(itimers)       /* setitimer */                                                \
 	X(posix_timers)  /* timer_create */                                             \
 	X(rlimits)       /* limits may forbid what came before */                       \

@@ -50,7 +50,10 @@ struct dump_task {
 	pid_t ppid;                    /* parent in the tree, 0 for the root */
 	bool zombie;
 	bool vanished;                 /* exited and reaped during the freeze: left out */
-	bool was_stopped;              /* in a group stop when seized */
+	bool was_stopped;              /* in a group stop when seized (or about to be: a SIGSTOP pending) */
+	int stop_sig;                  /* the signal that stopped it, if was_stopped */
+	bool stop_asked;               /* its parent (in the tree) was asked about the stop (stop.c) */
+	bool stop_reported;            /* ... and had taken its report already */
 	bool held;                     /* cr sent it SIGSTOP: SIGCONT on release */
 	struct proc_status status;
 	struct proc_stat stat;
@@ -258,6 +261,7 @@ static inline int restore_stash_reserve(struct restore_ctx *ctx, int n)
 #define SCRATCH_TID_ADDRESS 4352
 #define SCRATCH_PDEATHSIG   4608
 #define SCRATCH_SUBREAPER   4672   /* PR_GET_CHILD_SUBREAPER's int */
+#define SCRATCH_STOP_REPORT 4736   /* waitid's siginfo (stop.c) */
 
 /* The restore trampoline: code first, then argument space. */
 #define TRAMP_CODE      0

@@ -28,6 +28,7 @@
  * Sabotage: delete (deletes the real timer), rearm (mono back to 30 s).
  */
 #include "wl.h"
+#include "wl_timer.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -39,33 +40,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MS INT64_C(1000000)
-#define SEC INT64_C(1000000000)
+#define MS WL_MS
+#define SEC WL_SEC
 #define FROZEN_SLACK (600 * MS)   /* seize to read, set to release */
 #define FROZEN_GAP (5 * MS)       /* a longer pause between two looks at the clock: not running */
 
-struct ptimer {
-	const char *name;
-	int id;
-	int clock;
-	int signo;
-	int64_t value, interval, armed_at;
-	uint64_t sigval;
-};
-
-static struct ptimer mono, real, thread, tick, cpu, tai, dflt;
+static struct wl_ptimer mono, real, thread, tick, cpu, tai, dflt;
 static volatile sig_atomic_t tick_count, tick_bad;
 static char timers_before[4096];
-
-static struct timespec ns_ts(int64_t ns)
-{
-	return (struct timespec){ .tv_sec = ns / SEC, .tv_nsec = ns % SEC };
-}
-
-static int64_t ts_ns(struct timespec ts)
-{
-	return ts.tv_sec * SEC + ts.tv_nsec;
-}
 
 static void on_tick(int sig, siginfo_t *si, void *uc)
 {
@@ -75,40 +57,11 @@ static void on_tick(int sig, siginfo_t *si, void *uc)
 	tick_count++;
 }
 
-static void create(struct ptimer *t, const char *name, int clock, int notify, int signo, uint64_t sigval)
-{
-	struct sigevent sev;
-
-	memset(&sev, 0, sizeof(sev));
-	sev.sigev_notify = notify;
-	sev.sigev_signo = signo;
-	sev.sigev_value.sival_ptr = (void *)(uintptr_t)sigval;
-	if (notify == SIGEV_THREAD_ID)
-		sev._sigev_un._tid = gettid();
-	t->name = name;
-	t->clock = clock;
-	t->signo = signo;
-	t->sigval = sigval;
-	if (syscall(SYS_timer_create, clock, &sev, &t->id) < 0)
-		wl_fatal("timer_create(%s): %s", name, strerror(errno));
-}
-
-static void set(struct ptimer *t, int64_t value, int64_t interval)
-{
-	struct itimerspec its = { .it_value = ns_ts(value), .it_interval = ns_ts(interval) };
-
-	t->value = value;
-	t->interval = interval;
-	t->armed_at = wl_now_ns(CLOCK_MONOTONIC);
-	if (syscall(SYS_timer_settime, t->id, 0, &its, NULL) < 0)
-		wl_fatal("timer_settime(%s): %s", t->name, strerror(errno));
-}
-
 static void setup(void)
 {
 	struct sigaction sa = { .sa_sigaction = on_tick, .sa_flags = SA_SIGINFO | SA_RESTART };
 	sigset_t blocked;
-	struct ptimer gone;
+	struct wl_ptimer gone;
 	struct sigevent none = { .sigev_notify = SIGEV_NONE };
 
 	sigemptyset(&sa.sa_mask);
@@ -119,47 +72,32 @@ static void setup(void)
 	sigaddset(&blocked, SIGRTMIN + 4);
 	sigprocmask(SIG_BLOCK, &blocked, NULL);
 
-	create(&mono, "mono", CLOCK_MONOTONIC, SIGEV_SIGNAL, SIGRTMIN + 1, 0xa11ce);
-	create(&real, "real", CLOCK_REALTIME, SIGEV_NONE, 0, 0xb0b);
+	wl_ptimer_create(&mono, "mono", CLOCK_MONOTONIC, SIGEV_SIGNAL, 0, SIGRTMIN + 1, 0xa11ce);
+	wl_ptimer_create(&real, "real", CLOCK_REALTIME, SIGEV_NONE, 0, 0, 0xb0b);
 	if (syscall(SYS_timer_create, CLOCK_MONOTONIC, &none, &gone.id) < 0 ||
 	    syscall(SYS_timer_delete, gone.id) < 0)
 		wl_fatal("timer for the id gap: %s", strerror(errno));
-	create(&thread, "thread", CLOCK_BOOTTIME, SIGEV_THREAD_ID, SIGRTMIN + 2, 0xc0c0c0c0c0ULL);
-	create(&tick, "tick", CLOCK_MONOTONIC, SIGEV_SIGNAL, SIGRTMIN + 3, 0xe1e1);
-	create(&cpu, "cpu", CLOCK_PROCESS_CPUTIME_ID, SIGEV_NONE, 0, 0xc9);
-	create(&tai, "tai", CLOCK_TAI, SIGEV_SIGNAL, SIGRTMIN + 4, 0x9b);
+	wl_ptimer_create(&thread, "thread", CLOCK_BOOTTIME, SIGEV_THREAD_ID, gettid(), SIGRTMIN + 2, 0xc0c0c0c0c0ULL);
+	wl_ptimer_create(&tick, "tick", CLOCK_MONOTONIC, SIGEV_SIGNAL, 0, SIGRTMIN + 3, 0xe1e1);
+	wl_ptimer_create(&cpu, "cpu", CLOCK_PROCESS_CPUTIME_ID, SIGEV_NONE, 0, 0, 0xc9);
+	wl_ptimer_create(&tai, "tai", CLOCK_TAI, SIGEV_SIGNAL, 0, SIGRTMIN + 4, 0x9b);
 	dflt.name = "default";
 	if (syscall(SYS_timer_create, CLOCK_REALTIME, NULL, &dflt.id) < 0)
 		wl_fatal("timer_create(default): %s", strerror(errno));
 
-	set(&mono, 30 * SEC, 0);
-	set(&real, 20 * SEC, 7 * SEC);
-	set(&tick, 20 * MS, 20 * MS);
-	set(&cpu, 100 * SEC, 0);
-	set(&tai, 60 * SEC, 0);
+	wl_ptimer_set(&mono, 30 * SEC, 0);
+	wl_ptimer_set(&real, 20 * SEC, 7 * SEC);
+	wl_ptimer_set(&tick, 20 * MS, 20 * MS);
+	wl_ptimer_set(&cpu, 100 * SEC, 0);
+	wl_ptimer_set(&tai, 60 * SEC, 0);
 	if (wl_read_path("/proc/self/timers", timers_before, sizeof(timers_before)) <= 0)
 		wl_fatal("read /proc/self/timers");
 }
 
-static bool get(const struct ptimer *t, struct itimerspec *cur)
+static bool get(const struct wl_ptimer *t, struct itimerspec *cur)
 {
 	return wl_check(syscall(SYS_timer_gettime, t->id, cur) == 0, "(%s) timer_gettime(%d): %s", t->name, t->id,
 			strerror(errno));
-}
-
-static void check_left(const struct ptimer *t, int64_t frozen)
-{
-	struct itimerspec cur;
-	int64_t ran = wl_now_ns(CLOCK_MONOTONIC) - t->armed_at - frozen, left, want = t->value - ran;
-
-	if (!get(t, &cur))
-		return;
-	left = ts_ns(cur.it_value);
-	wl_check(left <= want + 10 * MS && left >= want - FROZEN_SLACK,
-		 "(%s) %" PRId64 " ms left, want %" PRId64 " ms (frozen %" PRId64 " ms)", t->name, left / MS,
-		 want / MS, frozen / MS);
-	wl_check(ts_ns(cur.it_interval) == t->interval, "(%s) interval %" PRId64 " ns, want %" PRId64, t->name,
-		 ts_ns(cur.it_interval), t->interval);
 }
 
 static void check_list(void)
@@ -171,12 +109,12 @@ static void check_list(void)
 		 timers_before, now);
 }
 
-static void check_disarmed(const struct ptimer *t)
+static void check_disarmed(const struct wl_ptimer *t)
 {
 	struct itimerspec cur;
 
 	if (get(t, &cur))
-		wl_check(ts_ns(cur.it_value) == 0 && ts_ns(cur.it_interval) == 0, "(%s) is armed", t->name);
+		wl_check(wl_ts_ns(cur.it_value) == 0 && wl_ts_ns(cur.it_interval) == 0, "(%s) is armed", t->name);
 }
 
 static void check_cpu(void)
@@ -184,8 +122,8 @@ static void check_cpu(void)
 	struct itimerspec cur;
 
 	if (get(&cpu, &cur))
-		wl_check(ts_ns(cur.it_value) > 90 * SEC && ts_ns(cur.it_value) <= 100 * SEC,
-			 "(cpu) %" PRId64 " ms of CPU time left, want about 100 s", ts_ns(cur.it_value) / MS);
+		wl_check(wl_ts_ns(cur.it_value) > 90 * SEC && wl_ts_ns(cur.it_value) <= 100 * SEC,
+			 "(cpu) %" PRId64 " ms of CPU time left, want about 100 s", wl_ts_ns(cur.it_value) / MS);
 }
 
 static void check_ticking(void)
@@ -200,9 +138,9 @@ static void check_ticking(void)
 }
 
 /* Re-arms t for 1 ms and takes its (blocked) signal. */
-static void check_fires(struct ptimer *t)
+static void check_fires(struct wl_ptimer *t)
 {
-	struct itimerspec its = { .it_value = ns_ts(MS) };
+	struct itimerspec its = { .it_value = wl_ns_ts(MS) };
 	struct timespec wait = { 2, 0 };
 	siginfo_t si;
 	sigset_t set;
@@ -230,28 +168,9 @@ static void sabotage(void)
 	if (strcmp(what, "delete") == 0)
 		syscall(SYS_timer_delete, real.id);
 	else if (strcmp(what, "rearm") == 0)
-		syscall(SYS_timer_settime, mono.id, 0, &(struct itimerspec){ .it_value = ns_ts(30 * SEC) }, NULL);
+		syscall(SYS_timer_settime, mono.id, 0, &(struct itimerspec){ .it_value = wl_ns_ts(30 * SEC) }, NULL);
 	else
 		wl_check(false, "unknown sabotage '%s'", what);
-}
-
-/* Waits for the trigger; returns the time the process did not run (see
- * w_timerfd.c). */
-static int64_t wait_measuring_frozen(void)
-{
-	int64_t last = wl_now_ns(CLOCK_MONOTONIC), frozen = 0;
-
-	while (!wl_triggered) {
-		struct timespec ms = { 0, MS };
-		int64_t now;
-
-		clock_nanosleep(CLOCK_MONOTONIC, 0, &ms, NULL);
-		now = wl_now_ns(CLOCK_MONOTONIC);
-		if (now - last > FROZEN_GAP)
-			frozen += now - last;
-		last = now;
-	}
-	return frozen;
 }
 
 int main(int argc, char **argv)
@@ -264,13 +183,13 @@ int main(int argc, char **argv)
 	while (nanosleep(&wait, &wait) < 0 && errno == EINTR)
 		;	/* the tick timer interrupts it */
 	wl_ready();
-	frozen = wait_measuring_frozen();
+	frozen = wl_wait_trigger_frozen(FROZEN_GAP);
 	sabotage();
 
 	check_list();
-	check_left(&mono, frozen);
-	check_left(&real, frozen);
-	check_left(&tai, frozen);
+	wl_ptimer_check_left(&mono, frozen, FROZEN_SLACK);
+	wl_ptimer_check_left(&real, frozen, FROZEN_SLACK);
+	wl_ptimer_check_left(&tai, frozen, FROZEN_SLACK);
 	check_disarmed(&thread);
 	check_disarmed(&dflt);
 	check_cpu();

@@ -42,6 +42,7 @@
  * (reads the expired timer).
  */
 #include "wl.h"
+#include "wl_timer.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -317,24 +318,6 @@ static void sabotage(void)
 	}
 }
 
-/* Waits for the trigger; returns the time the process did not run. */
-static int64_t wait_measuring_frozen(void)
-{
-	int64_t last = wl_now_ns(CLOCK_MONOTONIC), frozen = 0;
-
-	while (!wl_triggered) {
-		struct timespec ms = { 0, MS };
-		int64_t now;
-
-		clock_nanosleep(CLOCK_MONOTONIC, 0, &ms, NULL);
-		now = wl_now_ns(CLOCK_MONOTONIC);
-		if (now - last > FROZEN_GAP)
-			frozen += now - last;
-		last = now;
-	}
-	return frozen;
-}
-
 int main(int argc, char **argv)
 {
 	struct timespec wait = { 0, 300 * MS };
@@ -345,7 +328,7 @@ int main(int argc, char **argv)
 	/* Hundreds of expirations of the fast timer, and the one-shot expires. */
 	nanosleep(&wait, NULL);
 	wl_ready();
-	frozen = wait_measuring_frozen();
+	frozen = wl_wait_trigger_frozen(FROZEN_GAP);
 	wl_write_file("frozen_ms", "%" PRId64 "\n", frozen / MS);
 	sabotage();
 
