@@ -18,6 +18,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/stat.h>
 
 #include "os/error.h"
@@ -49,6 +50,9 @@ struct fd_kind {
 	 * kernel object, until the process runs: room the restore plans. */
 	int aside;
 	enum fd_open_order order;
+	/* Open flags its descriptions may have beyond those of a file opened
+	 * by path (reopen_check_flags): O_TMPFILE's, for deleted files. */
+	uint32_t extra_flags;
 	bool (*match)(const struct fd_probe *p);
 	int (*dump)(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
 		    cr_error_t *err);

@@ -434,7 +434,7 @@ static int validate_file(const struct restore_ctx *ctx, const struct fd_kind *ki
 {
 	if (fe->pos > INT64_MAX)
 		return cr_error(err, 0, "offset %llu", (unsigned long long)fe->pos);
-	if (reopen_check_flags(fe->path, fe->flags, err) < 0)
+	if (reopen_check_flags(fe->path, fe->flags & ~kind->extra_flags, err) < 0)
 		return -1;
 	return kind->validate ? kind->validate(ctx, fe, err) : 0;
 }
