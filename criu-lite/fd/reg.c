@@ -166,10 +166,23 @@ static bool chr_match(const struct fd_probe *p)
 	       strncmp(p->link, "/dev/pts/", 9) != 0;
 }
 
+/* The restore opens the device by its path: the node must still be there,
+ * the same device. */
 static int chr_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
 		    cr_error_t *err)
 {
-	(void)ctx, (void)t, (void)err;
+	struct stat now;
+
+	(void)ctx, (void)t;
+	if (proc_link_deleted(p->link, NULL))
+		return cr_error(err, 0, "%s: its device node was deleted, and the restore opens the device by the "
+				"node's path (unsupported)", p->link);
+	if (reopen_look(p->link, &now, err) < 0)
+		return cr_error_wrap(err, "its device node, which the restore opens");
+	if (!S_ISCHR(now.st_mode) || now.st_rdev != p->st.st_rdev)
+		return cr_error(err, 0, "%s is no longer the node of its device %u:%u, and the restore opens the device "
+				"by the node's path (unsupported)", p->link, major(p->st.st_rdev),
+				minor(p->st.st_rdev));
 	fe->has_rdev = true;
 	fe->rdev = (uint32_t)p->st.st_rdev;
 	return 0;
