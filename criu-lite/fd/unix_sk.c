@@ -980,6 +980,74 @@ static int send_to_name(int fd, const struct usk *to, const ProtobufCBinaryData 
 	return 0;
 }
 
+/* The directories of name (relative), made below base one by one. */
+static int make_dirs(const char *base, const char *name, cr_error_t *err)
+{
+	char path[PATH_MAX];
+
+	for (const char *slash = strchr(name, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
+		if (slash == name)
+			continue;
+		snprintf(path, sizeof(path), "%s/%.*s", base, (int)(slash - name), name);
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			return cr_error(err, errno, "mkdir %s", path);
+	}
+	return 0;
+}
+
+/* Removes below base the file name and the directories make_dirs made,
+ * then base. */
+static void remove_made(const char *base, const char *name)
+{
+	char path[PATH_MAX];
+	char *cut;
+
+	snprintf(path, sizeof(path), "%s/%s", base, name);
+	unlink(path);
+	while ((cut = strrchr(path, '/')) != NULL && (size_t)(cut - path) > strlen(base)) {
+		*cut = '\0';
+		rmdir(path);
+	}
+	rmdir(base);
+}
+
+static int enter_aside(const char *base, bool absolute)
+{
+	return (absolute && chroot(base) < 0) || chdir(absolute ? "/" : base) < 0 ? -1 : 0;
+}
+
+static int leave_aside(int root, int cwd, bool absolute)
+{
+	return (absolute && (fchdir(root) < 0 || chroot(".") < 0)) || fchdir(cwd) < 0 ? -1 : 0;
+}
+
+/* Binds fd to the path name sun holds, made in a scratch directory of its
+ * own: through it as the root (chroot) for an absolute name, as the cwd
+ * for a relative one, so that the name is free and its directories exist
+ * whatever is at the real path now.  The receiver sees the very name. */
+static int bind_aside(int fd, const struct sockaddr_un *sun, socklen_t len, const char *name, cr_error_t *err)
+{
+	char base[] = "/tmp/cr-sender.XXXXXX";
+	cleanup_close int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	cleanup_close int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	bool absolute = name[0] == '/';
+	const char *rel = name + absolute;
+	int r, saved;
+
+	if (root < 0 || cwd < 0 || mkdtemp(base) == NULL)
+		return cr_error(err, errno, "make a scratch directory for a stand-in sender");
+	if (make_dirs(base, rel, err) < 0) {
+		remove_made(base, rel);
+		return -1;
+	}
+	r = enter_aside(base, absolute) < 0 ? -1 : bind(fd, (const struct sockaddr *)sun, len);
+	saved = errno;
+	if (leave_aside(root, cwd, absolute) < 0)
+		return cr_error(err, errno, "go back to the root and cwd of the restore");
+	remove_made(base, rel);
+	return r < 0 ? cr_error(err, saved, "bind a stand-in for its sender %s (in %s)", name, base) : 0;
+}
+
 /* A sender that no longer exists, bound to its name if it had one (the
  * receiver sees that name as the datagram's source). */
 static int send_from_stand_in(const struct usk *to, const ProtobufCBinaryData *from,
@@ -989,19 +1057,15 @@ static int send_from_stand_in(const struct usk *to, const ProtobufCBinaryData *f
 	char str[SUN_PATH_MAX + 2];
 	struct sockaddr_un sun;
 	socklen_t len = name_addr(from, &sun);
-	int r;
 
 	if (fd < 0)
 		return -1;
 	name_str(from, str);
-	if (from->len > 0 && is_path(from) && from->data[0] != '/')
-		return cr_error(err, 0, "its sender %s (a relative name, gone) cannot be recreated", str);
-	if (from->len > 0 && bind(fd, (struct sockaddr *)&sun, len) < 0)
+	if (is_path(from) && bind_aside(fd, &sun, len, str, err) < 0)
+		return -1;
+	if (from->len > 0 && !is_path(from) && bind(fd, (struct sockaddr *)&sun, len) < 0)
 		return cr_error(err, errno, "bind a stand-in for its sender %s", str);
-	r = send_to_name(fd, to, msg, err);
-	if (is_path(from) && unlink(str) < 0)
-		pr_warn("cannot remove %s, bound for a moment to resend a datagram: %s", str, strerror(errno));
-	return r;
+	return send_to_name(fd, to, msg, err);
 }
 
 static int send_datagram(struct component *c, const struct usk *to, const ProtobufCBinaryData *from,
