@@ -43,6 +43,11 @@
  *   unix_replaced   a datagram socket whose file was replaced by a regular
  *                   file: its name; the regular file is still there.
  *   unix_dir_gone   a datagram socket whose file and directory are gone.
+ *   unix_sender_gone  datagrams queued from two senders that closed
+ *                   without unlinking their files, one bound to an
+ *                   absolute name, one to a relative one: each datagram
+ *                   comes with its sender's name; the files are still
+ *                   there.
  *
  * Children (the *_sibling, proc_child and pidfd_zombie modes) die with the
  * workload (PR_SET_PDEATHSIG); a child that holds the thing checks it when
@@ -426,6 +431,54 @@ static void unix_dir_gone_check(void)
 	check_no_file(sd_dir);
 }
 
+static char rv_path[PATH_MAX], sn_path[PATH_MAX];
+static int rv;
+
+static void send_and_close(const char *name, const char *text)
+{
+	struct sockaddr_un sun;
+	socklen_t len = unix_addr(rv_path, &sun);
+	int s = bound_socket(SOCK_DGRAM, name);
+
+	if (sendto(s, text, strlen(text), 0, (struct sockaddr *)&sun, len) != (ssize_t)strlen(text))
+		wl_fatal("send from %s: %s", name, strerror(errno));
+	close(s);
+}
+
+static void unix_sender_gone_setup(void)
+{
+	wl_path(rv_path, sizeof(rv_path), "recv");
+	wl_path(sn_path, sizeof(sn_path), "send");
+	rv = bound_socket(SOCK_DGRAM, rv_path);
+	send_and_close(sn_path, "absolute");
+	if (chdir(wl_dir()) < 0)
+		wl_fatal("chdir %s: %s", wl_dir(), strerror(errno));
+	send_and_close("rel", "relative");
+}
+
+static void check_from(const char *want_text, const char *want_from)
+{
+	char buf[64] = "";
+	struct sockaddr_un from;
+	socklen_t len = sizeof(from);
+	ssize_t n;
+
+	memset(&from, 0, sizeof(from));
+	n = recvfrom(rv, buf, sizeof(buf) - 1, MSG_DONTWAIT, (struct sockaddr *)&from, &len);
+	wl_check(n == (ssize_t)strlen(want_text) && strcmp(buf, want_text) == 0 && strcmp(from.sun_path, want_from) == 0,
+		 "received '%s' from '%s', not '%s' from %s", buf, from.sun_path, want_text, want_from);
+}
+
+static void unix_sender_gone_check(void)
+{
+	struct stat st;
+
+	check_from("absolute", sn_path);
+	check_from("relative", "rel");
+	wl_check(stat(sn_path, &st) == 0 && S_ISSOCK(st.st_mode), "the absolute sender's file is gone");
+	wl_check(stat("rel", &st) == 0 && S_ISSOCK(st.st_mode), "the relative sender's file is gone");
+}
+
 /* ----------------------------------------------------- a deleted device */
 
 static int dev_fd;
@@ -685,6 +738,7 @@ static const struct mode {
 	{ "unix_deleted", unix_deleted_setup, unix_deleted_check },
 	{ "unix_replaced", unix_replaced_setup, unix_replaced_check },
 	{ "unix_dir_gone", unix_dir_gone_setup, unix_dir_gone_check },
+	{ "unix_sender_gone", unix_sender_gone_setup, unix_sender_gone_check },
 };
 
 int main(int argc, char **argv)
