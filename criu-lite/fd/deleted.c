@@ -11,8 +11,15 @@
  * credentials, no symbolic link: fd/reopen.h).
  * When something else took that path meanwhile, an O_TMPFILE in the same
  * directory stands in (its fds show "DIR/#INO (deleted)"; a warning says
- * so).  The file is then filled, owned, moded and dated as dumped, and is
- * the anchor of its descriptions (fdshare.h), each at its own offset. */
+ * so).  A file made with O_TMPFILE (a description's flags say so) is made
+ * again with O_TMPFILE in its directory, with that description's flags;
+ * whether it was made with O_EXCL (never linkable) the kernel does not
+ * show, and it comes back linkable, as O_TMPFILE makes files by default.
+ * The file is then filled, owned, moded and dated as dumped, and is the
+ * anchor of its descriptions (fdshare.h), each at its own offset.
+ *
+ * Either way its directory must exist: a file deleted together with its
+ * directory is refused at dump. */
 #include "fd/contents.h"
 #include "fd/fdkind.h"
 #include "fd/fdshare.h"
@@ -58,6 +65,32 @@ static void describe(const struct stat *st, DeletedEntry *de)
 	de->mtime_ns = timespec_ns(&st->st_mtim);
 }
 
+/* The directory of path, "/" for a file at the top. */
+static void dir_of(const char *path, char dir[PATH_MAX])
+{
+	const char *slash = strrchr(path, '/');
+
+	snprintf(dir, PATH_MAX, "%.*s", slash == NULL || slash == path ? 1 : (int)(slash - path), path);
+}
+
+/* The restore makes the file again in its directory (reached without a
+ * symbolic link, from cr's root as the path is): at dump, and again before
+ * any process exists, it must be one. */
+static int check_dir(const char *path, cr_error_t *err)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+
+	dir_of(path, dir);
+	if (reopen_look(dir, &st, err) < 0)
+		return cr_error_wrap(err, "deleted file %s: its directory, where cr makes the file again, is gone "
+				     "(unsupported)", path);
+	if (!S_ISDIR(st.st_mode))
+		return cr_error(err, 0, "deleted file %s: %s, where cr makes the file again, is no directory", path,
+				dir);
+	return 0;
+}
+
 static int deleted_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
 			cr_error_t *err)
 {
@@ -78,6 +111,8 @@ static int deleted_dump(struct dump_ctx *ctx, struct dump_task *t, const struct 
 	describe(&st, de);
 	proc_link_deleted(p->link, &stem);
 	fe->path[stem] = '\0';   /* the former path */
+	if (check_dir(fe->path, err) < 0)
+		return -1;
 	fe->deleted = de;
 	if (fdshare_recorded(ctx, fe, file_key))
 		return 0;   /* its first description holds the contents */
@@ -91,6 +126,13 @@ static int deleted_dump(struct dump_ctx *ctx, struct dump_task *t, const struct 
 
 /* --------------------------------------------------------------- restore */
 
+/* A description made with O_TMPFILE is one of a directory's unnamed
+ * files, open for writing. */
+static bool tmpfile_flags_ok(uint32_t flags)
+{
+	return !(flags & O_TMPFILE_BIT) || ((flags & O_DIRECTORY) && (flags & O_ACCMODE) != O_RDONLY);
+}
+
 static int deleted_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
 {
 	const DeletedEntry *de = fe->deleted;
@@ -100,6 +142,10 @@ static int deleted_validate(const struct restore_ctx *ctx, const FileEntry *fe, 
 		return cr_error(err, 0, "deleted file without its entry");
 	if (fe->path[0] != '/')
 		return cr_error(err, 0, "deleted file at a relative path '%s'", fe->path);
+	if (!tmpfile_flags_ok(fe->flags))
+		return cr_error(err, 0, "deleted file %s: flags 0%o are no O_TMPFILE's", fe->path, fe->flags);
+	if (check_dir(fe->path, err) < 0)
+		return -1;
 	return contents_validate(de->size, de->n_data_off, de->data_off, de->n_data, de->data, err);
 }
 
@@ -119,7 +165,7 @@ static int open_parent(const struct restore_task *t, const char *path, const cha
 
 	if (slash == NULL || slash[1] == '\0')
 		return cr_error(err, 0, "%s is no absolute path to a file", path);
-	snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	dir_of(path, dir);
 	*base = slash + 1;
 	return reopen_path(t, dir, O_PATH | O_DIRECTORY, &as_cr, err);
 }
@@ -157,11 +203,46 @@ static int recreate(const struct restore_task *t, const char *path, cr_error_t *
 	return fd;
 }
 
-static int create_file(const struct restore_task *t, const FileEntry *first, cr_error_t *err)
+/* The description of first's file that was made with O_TMPFILE, if any. */
+static const FileEntry *made_with_tmpfile(const struct restore_ctx *ctx, const FileEntry *first)
+{
+	for (size_t i = 0; i < ctx->n_files; i++) {
+		const FileEntry *fe = ctx->files[i];
+
+		if (fe->kind == first->kind && (fe->flags & O_TMPFILE_BIT) && fe->deleted != NULL &&
+		    fe->deleted->ino == first->deleted->ino && fe->deleted->dev == first->deleted->dev)
+			return fe;
+	}
+	return NULL;
+}
+
+/* Flags F_SETFL sets later, and flags only open looks at. */
+#define NOT_AT_CREATION (O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME | O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)
+
+/* An O_TMPFILE in the directory of tmp's path, with tmp's flags, so that
+ * tmp's description is this very one (fdshare.h). */
+static int remake_tmpfile(const struct restore_task *t, const FileEntry *tmp, cr_error_t *err)
+{
+	const char *base;
+	cleanup_close int dir = open_parent(t, tmp->path, &base, err);
+	int fd;
+
+	if (dir < 0)
+		return -1;
+	fd = openat(dir, ".", (int)(tmp->flags & ~(uint32_t)NOT_AT_CREATION) | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return cr_error(err, errno, "make a file with O_TMPFILE (flags 0%o) in the directory of %s",
+				tmp->flags, tmp->path);
+	return fd;
+}
+
+static int create_file(const struct restore_ctx *ctx, const struct restore_task *t, const FileEntry *first,
+		       cr_error_t *err)
 {
 	const DeletedEntry *de = first->deleted;
 	struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, ns_timespec(de->mtime_ns) };
-	cleanup_close int fd = recreate(t, first->path, err);
+	const FileEntry *tmp = made_with_tmpfile(ctx, first);
+	cleanup_close int fd = tmp ? remake_tmpfile(t, tmp, err) : recreate(t, first->path, err);
 
 	if (fd < 0 || contents_restore(fd, de->size, de->n_data, de->data_off, de->data, err) < 0)
 		return -1;
@@ -181,7 +262,7 @@ static int deleted_open(const struct restore_ctx *ctx, struct restore_task *t, c
 	struct fd_anchor *a = fd_anchor_find(first->id);
 
 	if (a == NULL) {
-		int fds[2] = { create_file(t, first, err), -1 };
+		int fds[2] = { create_file(ctx, t, first, err), -1 };
 
 		if (fds[0] < 0 || (a = fd_anchor_add(t, first->id, fds, err)) == NULL)
 			return cr_error_wrap(err, "deleted file %s", first->path);
@@ -194,6 +275,7 @@ const struct fd_kind fdkind_deleted = {
 	.shareable = true,
 	.first = first_of_file,
 	.aside = 1,
+	.extra_flags = O_TMPFILE_BIT,
 	.name = "deleted file", .match = deleted_match, .dump = deleted_dump, .validate = deleted_validate,
 	.open = deleted_open,
 };

@@ -2,7 +2,10 @@
 #include "os/util.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Every kind, each defined in a file of its own as fdkind_NAME (a misspelt
@@ -54,4 +57,48 @@ int fdkind_steal_fd(pid_t pid, int fd, cr_error_t *err)
 	}
 	close(pidfd);
 	return dup;
+}
+
+#define AWAIT_MS 10000
+
+static bool restores(const struct restore_ctx *ctx, pid_t pid)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		if (ctx->tasks[i].pid == pid)
+			return true;
+	return false;
+}
+
+/* The process's ancestors and children exist when it opens its fds. */
+static bool born_before(const struct restore_task *t, pid_t pid)
+{
+	for (const struct restore_task *a = t->parent; a != NULL; a = a->parent)
+		if (a->pid == pid)
+			return true;
+	for (size_t i = 0; i < t->n_children; i++)
+		if (t->children[i]->pid == pid)
+			return true;
+	return false;
+}
+
+int fdkind_await_process(const struct restore_ctx *ctx, const struct restore_task *t, const FileEntry *fe,
+			 cr_error_t *err)
+{
+	const struct fd_kind *kind = fdkind_for_entry(fe);
+	const struct timespec ms = { .tv_nsec = 1000000 };
+	pid_t pid = kind && kind->refers_to ? kind->refers_to(fe) : 0;
+	char path[32];
+
+	if (pid == 0 || pid == t->pid || !restores(ctx, pid) || born_before(t, pid))
+		return 0;
+	/* The pid as /proc showed the dump, or as this process sees it (a
+	 * pidfd of a restore into a new pid namespace). */
+	snprintf(path, sizeof(path), "/proc/%d", pid);
+	for (int i = 0; i < AWAIT_MS; i++) {
+		if (access(path, F_OK) == 0 || kill(pid, 0) == 0 || errno == EPERM)
+			return 0;
+		nanosleep(&ms, NULL);
+	}
+	return cr_error(err, ETIMEDOUT, "%s %s refers to pid %d, which was not created within %d s", kind->name,
+			fe->path, pid, AWAIT_MS / 1000);
 }

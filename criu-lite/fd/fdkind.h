@@ -18,6 +18,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/stat.h>
 
 #include "os/error.h"
@@ -49,12 +50,20 @@ struct fd_kind {
 	 * kernel object, until the process runs: room the restore plans. */
 	int aside;
 	enum fd_open_order order;
+	/* Open flags its descriptions may have beyond those of a file opened
+	 * by path (reopen_check_flags): O_TMPFILE's, for deleted files. */
+	uint32_t extra_flags;
 	bool (*match)(const struct fd_probe *p);
 	int (*dump)(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
 		    cr_error_t *err);
 	/* Optional: checks the kind-specific fields before anything is created. */
 	int (*validate)(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err);
 	int (*open)(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe, cr_error_t *err);
+	/* Optional: a process of the dump that fe refers to (a file of its
+	 * /proc, a pidfd of it), which must exist when fe is opened at
+	 * restore (state/files.c waits for it, and refuses at dump what
+	 * cannot wait); 0 for none. */
+	pid_t (*refers_to)(const FileEntry *fe);
 	/* Optional: the first entry of the kernel object fe is a description
 	 * of (a pipe's two ends, a memfd opened twice).  All descriptions of
 	 * one object are opened in one process, the lowest common ancestor of
@@ -66,6 +75,13 @@ struct fd_kind {
 const struct fd_kind *fdkind_for_entry(const FileEntry *fe);
 /* The kind that handles a probed fd at dump, or NULL. */
 const struct fd_kind *fdkind_for_probe(const struct fd_probe *p);
+/* Restore: when fe refers to another process of the restore (refers_to),
+ * waits until it exists: a process opens its fds once its own children
+ * exist, while its parent may still be forking its siblings.  Every
+ * process forks its children before it opens its own fds, so what is
+ * awaited never waits in turn; 0, or -1 after 10 s. */
+int fdkind_await_process(const struct restore_ctx *ctx, const struct restore_task *t, const FileEntry *fe,
+			 cr_error_t *err);
 /* A duplicate, in cr, of fd of pid (pidfd_getfd): for kinds whose state is
  * read through the description itself (timerfd_gettime, tee, ...). */
 int fdkind_steal_fd(pid_t pid, int fd, cr_error_t *err);

@@ -70,6 +70,23 @@ static int pidfd_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd
 	return 0;
 }
 
+/* A process outside the dump must still be the one dumped, before any
+ * process exists (pidfd_open checks it again). */
+static int check_still_there(const PidfdEntry *e, cr_error_t *err)
+{
+	struct proc_stat st;
+
+	if (proc_read_stat((pid_t)e->pid, &st, err) < 0) {
+		cr_error_release(err);
+		return cr_error(err, 0, "pid %u, which the pidfd refers to, has exited since the dump (it was "
+				"outside the dump, so cr cannot bring it back)", e->pid);
+	}
+	if (st.start_time != e->start_time)
+		return cr_error(err, 0, "pid %u is no longer the process the pidfd referred to: it has exited and "
+				"its pid was reused", e->pid);
+	return 0;
+}
+
 static int pidfd_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
 {
 	const PidfdEntry *e = fe->pidfd;
@@ -79,24 +96,15 @@ static int pidfd_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr
 		return cr_error(err, 0, "pidfd without a valid pid");
 	if (!e->in_dump && !e->has_start_time)
 		return cr_error(err, 0, "pidfd of pid %u outside the dump without its start time", e->pid);
-	return 0;
+	return e->in_dump ? 0 : check_still_there(e, err);
 }
 
 /* The pidfd still refers to a live process, which must be the one dumped. */
 static int check_same_process(int fd, const PidfdEntry *e, cr_error_t *err)
 {
-	struct proc_stat st;
-
-	if (syscall(SYS_pidfd_send_signal, fd, 0, NULL, 0) < 0 ||
-	    proc_read_stat((pid_t)e->pid, &st, err) < 0) {
-		cr_error_release(err);
+	if (syscall(SYS_pidfd_send_signal, fd, 0, NULL, 0) < 0)
 		return cr_error(err, 0, "pid %u, which the pidfd refers to, has exited since the dump", e->pid);
-	}
-	if (st.start_time != e->start_time)
-		return cr_error(err, 0, "pid %u is no longer the process the pidfd referred to (it started at "
-				"tick %llu, not %llu): the process has exited and its pid was reused", e->pid,
-				(unsigned long long)st.start_time, (unsigned long long)e->start_time);
-	return 0;
+	return check_still_there(e, err);
 }
 
 static int pidfd_open(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe, cr_error_t *err)
@@ -116,6 +124,11 @@ static int pidfd_open(const struct restore_ctx *ctx, struct restore_task *t, con
 	return steal_fd(&fd);
 }
 
+static pid_t pidfd_refers_to(const FileEntry *fe)
+{
+	return fe->pidfd != NULL && fe->pidfd->in_dump ? (pid_t)fe->pidfd->pid : 0;
+}
+
 const struct fd_kind fdkind_pidfd = {
 	.kind = FILE_KIND__FILE_PIDFD,
 	.name = "pidfd",
@@ -123,4 +136,5 @@ const struct fd_kind fdkind_pidfd = {
 	.dump = pidfd_dump,
 	.validate = pidfd_validate,
 	.open = pidfd_open,
+	.refers_to = pidfd_refers_to,
 };

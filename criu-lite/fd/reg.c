@@ -2,6 +2,7 @@
  * shell job runs on. */
 #include "fd/reg.h"
 #include "fd/fdkind.h"
+#include "fd/fdshare.h"
 #include "fd/reopen.h"
 #include "os/log.h"
 #include "os/proc.h"
@@ -9,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/sysmacros.h>
 
@@ -46,10 +48,63 @@ void reg_identity(FileEntry *fe, const struct stat *st)
 	fe->gid = st->st_gid;
 }
 
+/* The pid of a path /proc/PID or /proc/PID/..., else 0; *tid is TID of
+ * /proc/PID/task/TID[/...], else 0. */
+static pid_t proc_path_pid(const char *path, pid_t *tid)
+{
+	char *end;
+	long pid, t = 0;
+
+	*tid = 0;
+	if (strncmp(path, "/proc/", 6) != 0 || path[6] < '1' || path[6] > '9')
+		return 0;
+	pid = strtol(path + 6, &end, 10);
+	if ((*end != '/' && *end != '\0') || pid > INT32_MAX)
+		return 0;
+	if (strncmp(end, "/task/", 6) == 0 && end[6] >= '1' && end[6] <= '9') {
+		t = strtol(end + 6, &end, 10);
+		*tid = (*end == '/' || *end == '\0') && t <= INT32_MAX ? (pid_t)t : 0;
+	}
+	return (pid_t)pid;
+}
+
+/* A file of /proc/PID is reopened by its path once the restored PID
+ * exists: PID must be a process of the dump (whatever process has the pid
+ * of one outside at restore would do), and not a thread of one (threads
+ * are made after the files are opened). */
+static int check_proc_file(const struct dump_ctx *ctx, const char *path, cr_error_t *err)
+{
+	pid_t tid, pid = proc_path_pid(path, &tid);
+
+	if (pid == 0)
+		return 0;
+	if (!fdshare_in_dump(ctx, pid))
+		return cr_error(err, 0, "%s belongs to pid %d, which is no process of the dump (a thread, or a process "
+				"outside it): a restore would open that of whatever has pid %d then (unsupported)",
+				path, pid, pid);
+	if (tid != 0 && tid != pid)
+		return cr_error(err, 0, "%s belongs to thread %d of pid %d: the restore makes threads only once the "
+				"files are open (unsupported)", path, tid, pid);
+	return 0;
+}
+
+static pid_t reg_refers_to(const FileEntry *fe)
+{
+	pid_t tid;
+
+	return proc_path_pid(fe->path, &tid);
+}
+
 static int reg_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
 		    cr_error_t *err)
 {
-	(void)ctx, (void)t, (void)err;
+	(void)t;
+	if (fe->flags & O_TMPFILE_BIT)
+		return cr_error(err, 0, "%s was made with O_TMPFILE and given a name since: its description keeps "
+				"O_TMPFILE in its flags, which no open of a named file gives back (unsupported)",
+				p->link);
+	if (check_proc_file(ctx, p->link, err) < 0)
+		return -1;
 	fe->has_size = true;
 	fe->size = S_ISREG(p->st.st_mode) ? (uint64_t)p->st.st_size : 0;
 	reg_identity(fe, &p->st);
@@ -156,6 +211,7 @@ static int reg_kind_open(const struct restore_ctx *ctx, struct restore_task *t, 
 const struct fd_kind fdkind_reg = {
 	.name = "regular file", .kind = FILE_KIND__FILE_REG, .shareable = true,
 	.match = reg_match, .dump = reg_dump, .validate = reg_validate, .open = reg_kind_open,
+	.refers_to = reg_refers_to,
 };
 
 /* --- character devices --------------------------------------------------- */
@@ -166,10 +222,23 @@ static bool chr_match(const struct fd_probe *p)
 	       strncmp(p->link, "/dev/pts/", 9) != 0;
 }
 
+/* The restore opens the device by its path: the node must still be there,
+ * the same device. */
 static int chr_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
 		    cr_error_t *err)
 {
-	(void)ctx, (void)t, (void)err;
+	struct stat now;
+
+	(void)ctx, (void)t;
+	if (proc_link_deleted(p->link, NULL))
+		return cr_error(err, 0, "%s: its device node was deleted, and the restore opens the device by the "
+				"node's path (unsupported)", p->link);
+	if (reopen_look(p->link, &now, err) < 0)
+		return cr_error_wrap(err, "its device node, which the restore opens");
+	if (!S_ISCHR(now.st_mode) || now.st_rdev != p->st.st_rdev)
+		return cr_error(err, 0, "%s is no longer the node of its device %u:%u, and the restore opens the device "
+				"by the node's path (unsupported)", p->link, major(p->st.st_rdev),
+				minor(p->st.st_rdev));
 	fe->has_rdev = true;
 	fe->rdev = (uint32_t)p->st.st_rdev;
 	return 0;

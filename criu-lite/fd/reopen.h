@@ -14,6 +14,10 @@
 #include "os/error.h"
 #include "state/task.h"
 
+/* What O_TMPFILE adds to O_DIRECTORY (the kernel's __O_TMPFILE): a
+ * description made with O_TMPFILE keeps both bits in its flags. */
+#define O_TMPFILE_BIT 020000000
+
 int reopen_path(const struct restore_task *t, const char *path, int flags, bool *as_cr, cr_error_t *err);
 
 /* Validation, before any process exists: path is absolute and as /proc

@@ -400,6 +400,43 @@ static int read_queue(struct dump_ctx *ctx, const struct who *w, int fd, const s
 
 /* ----------------------------------------------------------- bound name */
 
+/* The restore binds an absolute name from cr's root: the process's must
+ * be the same. */
+static int check_root(pid_t pid, const char *name, const struct unix_diag *d, cr_error_t *err)
+{
+	char path[64], root[PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/root", pid);
+	n = readlink(path, root, sizeof(root) - 1);
+	if (n < 0)
+		return cr_error(err, errno, "readlink %s", path);
+	root[n] = '\0';
+	if (strcmp(root, "/") != 0)
+		return cr_error(err, 0, "socket:[%u] is bound to %s inside the root %s of its process (chroot), and "
+				"the restore binds names from cr's root (unsupported)", d->ino, name, root);
+	return 0;
+}
+
+/* A name whose socket file is gone is bound again at restore, and its file
+ * unlinked: nothing else may be at the path, and its directory must be
+ * there.  path is the name as the process reaches it (through /proc). */
+static int check_name_free(const char *path, const char *name, const struct unix_diag *d, cr_error_t *err)
+{
+	char dir[PATH_MAX + 64];
+	struct stat st;
+
+	if (lstat(path, &st) == 0)
+		return cr_error(err, 0, "socket:[%u] is bound to %s, which now holds another file, and the restore "
+				"binds the name again (unsupported)", d->ino, name);
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0';
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return cr_error(err, 0, "socket:[%u] is bound to %s, whose directory is gone, and the restore binds "
+				"the name again (unsupported)", d->ino, name);
+	return 0;
+}
+
 /* The socket file of a path name, seen from the process: through its root
  * (absolute names) or its cwd (relative ones, whose cwd is recorded). */
 static int name_on_disk(struct dump_ctx *ctx, pid_t pid, const char *name, const struct unix_diag *d,
@@ -410,6 +447,8 @@ static int name_on_disk(struct dump_ctx *ctx, pid_t pid, const char *name, const
 	ssize_t n;
 
 	if (name[0] == '/') {
+		if (check_root(pid, name, d, err) < 0)
+			return -1;
 		snprintf(path, sizeof(path), "/proc/%d/root%s", pid, name);
 	} else {
 		snprintf(path, sizeof(path), "/proc/%d/cwd", pid);
@@ -420,8 +459,10 @@ static int name_on_disk(struct dump_ctx *ctx, pid_t pid, const char *name, const
 		e->bind_dir = arena_strdup(&ctx->arena, cwd);
 		snprintf(path, sizeof(path), "/proc/%d/cwd/%s", pid, name);
 	}
-	if (stat(path, &st) < 0 || !S_ISSOCK(st.st_mode) || !d->has_vfs || st.st_ino != d->vfs_ino)
-		return 0;   /* unlinked or replaced since it was bound */
+	if (!d->has_vfs)
+		return 0;   /* no socket file known */
+	if (stat(path, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_ino != d->vfs_ino)
+		return check_name_free(path, name, d, err);   /* unlinked or replaced since it was bound */
 	e->has_name_on_disk = e->name_on_disk = true;
 	e->has_name_dev = e->has_name_mode = e->has_name_uid = e->has_name_gid = true;
 	e->name_dev = st.st_dev;
@@ -505,6 +546,9 @@ struct usk {
 	int fd;
 	int stand_in;        /* plays a closed peer until the queue is written */
 	struct usk *mate;    /* created connected to this one */
+	/* Bound to a path whose file was gone at dump: its file is unlinked
+	 * once nothing in the component connects or sends to it by name. */
+	bool unlink_at_end;
 };
 
 struct component {
@@ -512,9 +556,12 @@ struct component {
 	size_t n;
 };
 
+static void drop_name(struct usk *u);
+
 static void component_free(struct component *c)
 {
 	for (size_t i = 0; i < c->n; i++) {
+		drop_name(&c->v[i]);   /* a restore that failed half way */
 		if (c->v[i].fd >= 0)
 			close(c->v[i].fd);
 		if (c->v[i].stand_in >= 0)
@@ -528,6 +575,34 @@ static void component_free(struct component *c)
 static bool name_ok(const ProtobufCBinaryData *name)
 {
 	return name->len > 0 && name->len <= SUN_PATH_MAX;
+}
+
+static bool is_path(const ProtobufCBinaryData *name);
+static const char *name_str(const ProtobufCBinaryData *name, char out[SUN_PATH_MAX + 2]);
+
+/* What bind_name will find at the path of a socket that bound it, before
+ * any process exists: nothing but the dumped socket's own file, in a
+ * directory. */
+static int check_path_there(const UnixSkEntry *e, cr_error_t *err)
+{
+	char name[SUN_PATH_MAX + 2], path[PATH_MAX + SUN_PATH_MAX + 2];
+	struct stat st;
+
+	if (!e->has_name || !is_path(&e->name) || !e->has_name_ino || (e->name.data[0] != '/' && e->bind_dir == NULL))
+		return 0;
+	name_str(&e->name, name);
+	snprintf(path, sizeof(path), "%s%s%s", name[0] == '/' ? "" : e->bind_dir, name[0] == '/' ? "" : "/", name);
+	if (lstat(path, &st) == 0) {
+		if (e->name_on_disk && S_ISSOCK(st.st_mode) && st.st_ino == e->name_ino && st.st_dev == e->name_dev)
+			return 0;
+		return cr_error(err, 0, "socket:[%u]: %s exists and is not the socket file of the dump; remove it to "
+				"restore the socket bound there", e->ino, path);
+	}
+	*strrchr(path, '/') = '\0';
+	if (stat(path[0] ? path : "/", &st) < 0 || !S_ISDIR(st.st_mode))
+		return cr_error(err, errno, "socket:[%u] is bound to %s, whose directory %s is gone", e->ino, name,
+				path);
+	return 0;
 }
 
 static int unix_sk_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
@@ -548,7 +623,7 @@ static int unix_sk_validate(const struct restore_ctx *ctx, const FileEntry *fe, 
 	for (size_t i = 0; i < e->n_queue_from; i++)
 		if (e->queue_from[i].len > SUN_PATH_MAX)
 			return cr_error(err, 0, "socket:[%u]: a sender name is too long", e->ino);
-	return 0;
+	return check_path_there(e, err);
 }
 
 /* ----------------------------------------------------------------- names */
@@ -633,8 +708,6 @@ static int clear_path(const UnixSkEntry *e, const char *path, cr_error_t *err)
  * no chmod by path, which would follow a link put there meanwhile. */
 static int finish_path(const UnixSkEntry *e, const char *path, cr_error_t *err)
 {
-	if (!e->name_on_disk)
-		return unlink(path) < 0 ? cr_error(err, errno, "unlink %s (it was unlinked at dump)", path) : 0;
 	if (fchownat(AT_FDCWD, path, e->name_uid, e->name_gid, AT_SYMLINK_NOFOLLOW) < 0)
 		return cr_error(err, errno, "chown %s", path);
 	return 0;
@@ -653,7 +726,24 @@ static int bind_path(int fd, const struct sockaddr_un *sun, socklen_t len, const
 	return r;
 }
 
-static int bind_name(const struct usk *u, int fd, cr_error_t *err)
+/* The file of a name that was unlinked at dump, unlinked again. */
+static void drop_name(struct usk *u)
+{
+	cleanup_dir int saved = -1;
+	char path[SUN_PATH_MAX + 2];
+	cr_error_t err = NULL;
+
+	if (!u->unlink_at_end)
+		return;
+	u->unlink_at_end = false;
+	name_str(&u->e->name, path);
+	if (enter_dir(u->e, &saved, &err) < 0 || unlink(path) < 0)
+		pr_warn("cannot unlink %s again (it was unlinked at dump): %s", path,
+			err ? err->msg : strerror(errno));
+	cr_error_release(&err);
+}
+
+static int bind_name(struct usk *u, int fd, cr_error_t *err)
 {
 	const UnixSkEntry *e = u->e;
 	cleanup_dir int saved = -1;
@@ -671,7 +761,8 @@ static int bind_name(const struct usk *u, int fd, cr_error_t *err)
 		return -1;
 	if (bind_path(fd, &sun, len, e) < 0)
 		return cr_error(err, errno, "bind %s", path);
-	return finish_path(e, path, err);
+	u->unlink_at_end = !e->name_on_disk;
+	return e->name_on_disk ? finish_path(e, path, err) : 0;
 }
 
 static int connect_name(int fd, const struct usk *to, cr_error_t *err)
@@ -889,6 +980,74 @@ static int send_to_name(int fd, const struct usk *to, const ProtobufCBinaryData 
 	return 0;
 }
 
+/* The directories of name (relative), made below base one by one. */
+static int make_dirs(const char *base, const char *name, cr_error_t *err)
+{
+	char path[PATH_MAX];
+
+	for (const char *slash = strchr(name, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
+		if (slash == name)
+			continue;
+		snprintf(path, sizeof(path), "%s/%.*s", base, (int)(slash - name), name);
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			return cr_error(err, errno, "mkdir %s", path);
+	}
+	return 0;
+}
+
+/* Removes below base the file name and the directories make_dirs made,
+ * then base. */
+static void remove_made(const char *base, const char *name)
+{
+	char path[PATH_MAX];
+	char *cut;
+
+	snprintf(path, sizeof(path), "%s/%s", base, name);
+	unlink(path);
+	while ((cut = strrchr(path, '/')) != NULL && (size_t)(cut - path) > strlen(base)) {
+		*cut = '\0';
+		rmdir(path);
+	}
+	rmdir(base);
+}
+
+static int enter_aside(const char *base, bool absolute)
+{
+	return (absolute && chroot(base) < 0) || chdir(absolute ? "/" : base) < 0 ? -1 : 0;
+}
+
+static int leave_aside(int root, int cwd, bool absolute)
+{
+	return (absolute && (fchdir(root) < 0 || chroot(".") < 0)) || fchdir(cwd) < 0 ? -1 : 0;
+}
+
+/* Binds fd to the path name sun holds, made in a scratch directory of its
+ * own: through it as the root (chroot) for an absolute name, as the cwd
+ * for a relative one, so that the name is free and its directories exist
+ * whatever is at the real path now.  The receiver sees the very name. */
+static int bind_aside(int fd, const struct sockaddr_un *sun, socklen_t len, const char *name, cr_error_t *err)
+{
+	char base[] = "/tmp/cr-sender.XXXXXX";
+	cleanup_close int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	cleanup_close int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	bool absolute = name[0] == '/';
+	const char *rel = name + absolute;
+	int r, saved;
+
+	if (root < 0 || cwd < 0 || mkdtemp(base) == NULL)
+		return cr_error(err, errno, "make a scratch directory for a stand-in sender");
+	if (make_dirs(base, rel, err) < 0) {
+		remove_made(base, rel);
+		return -1;
+	}
+	r = enter_aside(base, absolute) < 0 ? -1 : bind(fd, (const struct sockaddr *)sun, len);
+	saved = errno;
+	if (leave_aside(root, cwd, absolute) < 0)
+		return cr_error(err, errno, "go back to the root and cwd of the restore");
+	remove_made(base, rel);
+	return r < 0 ? cr_error(err, saved, "bind a stand-in for its sender %s (in %s)", name, base) : 0;
+}
+
 /* A sender that no longer exists, bound to its name if it had one (the
  * receiver sees that name as the datagram's source). */
 static int send_from_stand_in(const struct usk *to, const ProtobufCBinaryData *from,
@@ -898,19 +1057,15 @@ static int send_from_stand_in(const struct usk *to, const ProtobufCBinaryData *f
 	char str[SUN_PATH_MAX + 2];
 	struct sockaddr_un sun;
 	socklen_t len = name_addr(from, &sun);
-	int r;
 
 	if (fd < 0)
 		return -1;
 	name_str(from, str);
-	if (from->len > 0 && is_path(from) && from->data[0] != '/')
-		return cr_error(err, 0, "its sender %s (a relative name, gone) cannot be recreated", str);
-	if (from->len > 0 && bind(fd, (struct sockaddr *)&sun, len) < 0)
+	if (is_path(from) && bind_aside(fd, &sun, len, str, err) < 0)
+		return -1;
+	if (from->len > 0 && !is_path(from) && bind(fd, (struct sockaddr *)&sun, len) < 0)
 		return cr_error(err, errno, "bind a stand-in for its sender %s", str);
-	r = send_to_name(fd, to, msg, err);
-	if (is_path(from) && unlink(str) < 0)
-		pr_warn("cannot remove %s, bound for a moment to resend a datagram: %s", str, strerror(errno));
-	return r;
+	return send_to_name(fd, to, msg, err);
 }
 
 static int send_datagram(struct component *c, const struct usk *to, const ProtobufCBinaryData *from,
@@ -995,6 +1150,7 @@ static int finish_one(struct usk *u, cr_error_t *err)
 static int finish(struct component *c, cr_error_t *err)
 {
 	for (size_t i = 0; i < c->n; i++) {
+		drop_name(&c->v[i]);
 		if (c->v[i].stand_in >= 0) {
 			close(c->v[i].stand_in);
 			c->v[i].stand_in = -1;

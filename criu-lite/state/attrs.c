@@ -1,7 +1,9 @@
 /* Process attributes of the file system and execution domain: umask, root,
  * cwd and personality; and the audit login uid.  Set by the child itself,
  * after its fds are open (they are opened by path from cr's root) and
- * before anything that resolves a path relative to the process. */
+ * before anything that resolves a path relative to the process; the root
+ * only at the end of the child's own set-up (chroot.c), after everything
+ * that opens a path as cr sees it. */
 #include "fd/reopen.h"
 #include "os/util.h"
 #include "state/sharing.h"
@@ -137,9 +139,7 @@ static int attrs_setup(struct restore_ctx *ctx, struct restore_task *t, cr_error
 
 	(void)ctx;
 	umask((mode_t)core->umask);
-	if (strcmp(core->root, "/") != 0 && chroot(core->root) < 0)
-		return cr_error(err, errno, "chroot %s", core->root);
-	if (chdir(core->cwd) < 0)
+	if (chdir(core->cwd) < 0)   /* as cr sees it: the root comes later (chroot.c) */
 		return cr_error(err, errno, "chdir %s", core->cwd);
 	if (personality(core->personality) < 0)
 		return cr_error(err, errno, "personality 0x%x", core->personality);

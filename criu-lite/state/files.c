@@ -394,12 +394,84 @@ static int check_room(const struct dump_ctx *ctx, cr_error_t *err)
 			top->pid, top->fd, n, block, aside, top->fd, (unsigned long long)fd_room_limit());
 }
 
+/* ------------------------------------- processes a description refers to */
+
+static const struct dump_task *task_of(const struct dump_ctx *ctx, pid_t pid)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		if (ctx->tasks[i].pid == pid)
+			return &ctx->tasks[i];
+	return NULL;
+}
+
+/* Is a the process of, or an ancestor of it, in the dump? */
+static bool self_or_ancestor(const struct dump_ctx *ctx, pid_t a, pid_t of)
+{
+	for (const struct dump_task *t = task_of(ctx, of); t != NULL; t = t->ppid ? task_of(ctx, t->ppid) : NULL)
+		if (t->pid == a)
+			return true;
+	return false;
+}
+
+static pid_t lowest_common(const struct dump_ctx *ctx, pid_t a, pid_t b)
+{
+	for (const struct dump_task *t = task_of(ctx, a); t != NULL; t = t->ppid ? task_of(ctx, t->ppid) : NULL)
+		if (self_or_ancestor(ctx, t->pid, b))
+			return t->pid;
+	return 0;
+}
+
+/* A description that refers to a process of the dump (a file of its
+ * /proc, a pidfd) must find it at restore when it is opened.  A process
+ * opens its own fds once its children exist, and waits for any other
+ * process of the tree it refers to (install_one).  A description several
+ * processes hold is opened by the lowest common ancestor of them all
+ * before it forks (files_before_fork), when only it and its ancestors
+ * exist: one that refers to another process is refused. */
+static int refuse_unborn_one(const struct dump_ctx *ctx, const struct fd_seen *s, pid_t opener, cr_error_t *err)
+{
+	const FileEntry *fe = ctx->files.v[s->file_id - 1];
+	const struct fd_kind *kind = fdkind_for_entry(fe);
+	pid_t target = kind->refers_to(fe);
+
+	if (target == 0 || self_or_ancestor(ctx, target, opener))
+		return 0;
+	return cr_error(err, 0, "pid %d fd %d (%s %s) refers to pid %d and is shared with other processes: a restore "
+			"opens it in pid %d, before pid %d exists (unsupported: a shared %s of a process other than "
+			"the holders' common ancestor or its ancestors)", s->pid, s->fd, kind->name, fe->path, target,
+			opener, target, kind->name);
+}
+
+static int refuse_unborn(const struct dump_ctx *ctx, cr_error_t *err)
+{
+	cleanup_free pid_t *opener = xcalloc(ctx->files.n + 1, sizeof(*opener));
+	cleanup_free bool *shared = xcalloc(ctx->files.n + 1, sizeof(*shared));
+
+	for (size_t i = 0; i < ctx->n_seen; i++) {
+		const struct fd_seen *s = &ctx->seen[i];
+		pid_t had = opener[s->file_id];
+
+		shared[s->file_id] |= had != 0 && had != s->pid;
+		opener[s->file_id] = had ? lowest_common(ctx, had, s->pid) : s->pid;
+	}
+	for (size_t i = 0; i < ctx->n_seen; i++) {
+		const struct fd_seen *s = &ctx->seen[i];
+		const struct fd_kind *kind = fdkind_for_entry(ctx->files.v[s->file_id - 1]);
+
+		if (kind != NULL && kind->refers_to != NULL && shared[s->file_id] &&
+		    refuse_unborn_one(ctx, s, opener[s->file_id], err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Descriptions that are not shareable must be held by one process, each
- * process must have an fd table of its own, and a restore must have room
- * for its own fds. */
+ * process must have an fd table of its own, descriptions must find the
+ * processes they refer to, and a restore must have room for its own fds. */
 static int files_check_tree(struct dump_ctx *ctx, cr_error_t *err)
 {
-	if (sharing_refuse(ctx, KCMP_FILES, "fd table", err) < 0 || refuse_shared(ctx, err) < 0)
+	if (sharing_refuse(ctx, KCMP_FILES, "fd table", err) < 0 || refuse_shared(ctx, err) < 0 ||
+	    refuse_unborn(ctx, err) < 0)
 		return -1;
 	return check_room(ctx, err);
 }
@@ -434,7 +506,7 @@ static int validate_file(const struct restore_ctx *ctx, const struct fd_kind *ki
 {
 	if (fe->pos > INT64_MAX)
 		return cr_error(err, 0, "offset %llu", (unsigned long long)fe->pos);
-	if (reopen_check_flags(fe->path, fe->flags, err) < 0)
+	if (reopen_check_flags(fe->path, fe->flags & ~kind->extra_flags, err) < 0)
 		return -1;
 	return kind->validate ? kind->validate(ctx, fe, err) : 0;
 }
@@ -610,7 +682,7 @@ static int install_one(const struct restore_ctx *ctx, struct restore_task *t, si
 
 	if (ctx->opened[f->file_id] >= 0 && (fd = fcntl(ctx->opened[f->file_id], F_DUPFD_CLOEXEC, 0)) < 0)
 		return cr_error(err, errno, "dup fd %d", ctx->opened[f->file_id]);
-	if (fd < 0)
+	if (fd < 0 && fdkind_await_process(ctx, t, fe, err) == 0)
 		fd = fdkind_for_entry(fe)->open(ctx, t, fe, err);
 	if (fd < 0 || place_fd(fd, (int)f->fd, f->cloexec, err) < 0)
 		return -1;

@@ -24,6 +24,7 @@
 	X(posix_timers)  /* timer_create */                                             \
 	X(rlimits)       /* limits may forbid what came before */                       \
 	X(cgroup)        /* last in the child: a cgroup's limits too */                 \
+	X(chroot)        /* after every path cr opens in the child; cwd came before */ \
 	X(sched)         /* before creds: RT policies, I/O class, low nice need CAP_SYS_NICE */ \
 	X(seccomp)       /* before creds: a filter needs the CAP_SYS_ADMIN they drop */ \
 	X(creds)         /* drops the restorer's privileges */                          \

@@ -44,17 +44,6 @@ static int pidfd_open(pid_t pid, unsigned flags)
 	return (int)syscall(SYS_pidfd_open, pid, flags);
 }
 
-static long fdinfo_pid(int fd)
-{
-	char path[64], buf[1024];
-	const char *p;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	if (wl_read_path(path, buf, sizeof(buf)) < 0 || (p = strstr(buf, "\nPid:")) == NULL)
-		return 0;
-	return strtol(p + strlen("\nPid:"), NULL, 10);
-}
-
 static bool readable(int fd, int timeout_ms)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -66,8 +55,8 @@ static void check_self(void)
 {
 	sigset_t pending;
 
-	wl_check(fdinfo_pid(self_fd) == getpid(), "(self) pidfd refers to pid %ld, not %d", fdinfo_pid(self_fd),
-		 getpid());
+	wl_check(wl_fdinfo_field(self_fd, "Pid") == getpid(), "(self) pidfd refers to pid %ld, not %d",
+		 wl_fdinfo_field(self_fd, "Pid"), getpid());
 	wl_check(fcntl(self_fd, F_GETFD) == FD_CLOEXEC, "(self) close-on-exec lost");
 	wl_check(syscall(SYS_pidfd_send_signal, self_fd, SIGUSR1, NULL, 0) == 0, "(self) pidfd_send_signal: %s",
 		 strerror(errno));
@@ -79,8 +68,8 @@ static void check_helper(void)
 {
 	int fl = fcntl(helper_fd, F_GETFL);
 
-	if (!wl_check(fdinfo_pid(helper_fd) == helper, "(helper) pidfd refers to pid %ld, not %d",
-		      fdinfo_pid(helper_fd), helper))
+	if (!wl_check(wl_fdinfo_field(helper_fd, "Pid") == helper, "(helper) pidfd refers to pid %ld, not %d",
+		      wl_fdinfo_field(helper_fd, "Pid"), helper))
 		return;
 	wl_check(fl >= 0 && (fl & O_NONBLOCK), "(helper) O_NONBLOCK lost");
 	wl_check(!readable(helper_fd, 0), "(helper) pidfd says the helper exited");
@@ -101,12 +90,12 @@ static int dead_main(void)
 	fd = pidfd_open(child, 0);
 	if (fd < 0 || waitpid(child, NULL, 0) != child)
 		wl_fatal("pidfd_open/waitpid: %s", strerror(errno));
-	if (fdinfo_pid(fd) != -1)
-		wl_fatal("fdinfo of a reaped child's pidfd shows Pid %ld", fdinfo_pid(fd));
+	if (wl_fdinfo_field(fd, "Pid") != -1)
+		wl_fatal("fdinfo of a reaped child's pidfd shows Pid %ld", wl_fdinfo_field(fd, "Pid"));
 	wl_write_file("dead_fd", "%d\n", fd);
 	wl_ready();
 	wl_wait_trigger();
-	wl_check(fdinfo_pid(fd) == -1, "(dead) pidfd now refers to pid %ld", fdinfo_pid(fd));
+	wl_check(wl_fdinfo_field(fd, "Pid") == -1, "(dead) pidfd now refers to pid %ld", wl_fdinfo_field(fd, "Pid"));
 	wl_finish();
 }
 

@@ -111,6 +111,11 @@ const char *wl_dir(void)
 	return state_dir;
 }
 
+void wl_dir_is_root(void)
+{
+	strcpy(state_dir, "/");
+}
+
 uint64_t wl_token(void)
 {
 	return token;
@@ -215,6 +220,19 @@ long wl_status_field(const char *field)
 	snprintf(key, sizeof(key), "\n%s:", field);
 	p = strstr(buf, key);
 	return p ? strtol(p + strlen(key), NULL, 10) : -1;
+}
+
+long wl_fdinfo_field(int fd, const char *field)
+{
+	char path[64], buf[8192], key[64];
+	const char *p;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	if (wl_read_path(path, buf, sizeof(buf)) < 0)
+		return 0;
+	snprintf(key, sizeof(key), "\n%s:", field);
+	p = strstr(buf, key);
+	return p ? strtol(p + strlen(key), NULL, 10) : 0;
 }
 
 void wl_ready(void)

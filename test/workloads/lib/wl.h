@@ -38,6 +38,9 @@ void wl_init(int argc, char **argv);
 void wl_init_flags(int argc, char **argv, unsigned flags);
 
 const char *wl_dir(void);	/* absolute path of the state dir */
+/* The workload made its state dir its root (chroot): its files are
+ * reached from "/" from now on. */
+void wl_dir_is_root(void);
 uint64_t wl_token(void);
 pid_t wl_pid(void);		/* getpid() at start-up */
 
@@ -58,6 +61,10 @@ ssize_t wl_read_path(const char *path, char *buf, size_t size);
 /* The number after "<field>:" in /proc/self/status (e.g. "TracerPid"),
  * or -1 if there is none. */
 long wl_status_field(const char *field);
+
+/* The decimal number after "<field>:" in /proc/self/fdinfo/<fd> (e.g.
+ * "Pid"), or 0 if there is none. */
+long wl_fdinfo_field(int fd, const char *field);
 
 /* A stage counter shared by a workload's threads: wl_set_stage() raises
  * it and wakes the waiters, wl_wait_stage() blocks until it reaches s. */
