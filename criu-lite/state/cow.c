@@ -35,6 +35,7 @@
 #include "dump/steps.h"
 #include "img/image.h"
 #include "img/pages.h"
+#include "os/pagemap.h"
 #include "os/util.h"
 #include "os/xalloc.h"
 #include "state/files.h"
@@ -48,10 +49,6 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
-#define PM_PRESENT (1ULL << 63)
-#define PM_SWAP    (1ULL << 62)
-#define PM_FILE    (1ULL << 61)   /* the page cache's or shared: not a private copy */
-#define PM_FRAME   ((1ULL << 55) - 1)   /* the page frame, or swap type and offset */
 #define PM_BATCH   16384                /* pagemap entries read at once */
 
 bool cow_eligible(const VmaEntry *e)
@@ -100,15 +97,6 @@ static bool same_page(uint64_t a, uint64_t b)
 	return (a & key) == (b & key);
 }
 
-static int read_pagemap(int fd, pid_t pid, uint64_t *buf, uint64_t addr, size_t n, cr_error_t *err)
-{
-	ssize_t got = pread(fd, buf, n * 8, (off_t)(addr / PAGE_SIZE_CR * 8));
-
-	if (got != (ssize_t)(n * 8))
-		return cr_error(err, got < 0 ? errno : EIO, "pid %d: read pagemap at 0x%lx", pid, (unsigned long)addr);
-	return 0;
-}
-
 /* Appends [start, end), joined to the last run if it follows it and that
  * run is one of this overlap's (from first on). */
 static void add_run(struct dump_task *t, size_t first, uint64_t start, uint64_t end)
@@ -137,8 +125,8 @@ static int compare_range(struct finder *f, struct dump_task *t, uint64_t lo, uin
 
 		if (n > PM_BATCH)
 			n = PM_BATCH;
-		if (read_pagemap(f->child_fd, f->child, f->c, win, n, err) < 0 ||
-		    read_pagemap(f->parent_fd, f->parent, f->p, win, n, err) < 0)
+		if (pagemap_read(f->child_fd, f->child, f->c, win, n, err) < 0 ||
+		    pagemap_read(f->parent_fd, f->parent, f->p, win, n, err) < 0)
 			return -1;
 		for (size_t i = 0; i < n;) {
 			size_t j = i;
@@ -204,17 +192,6 @@ static int compare_vmas(struct finder *f, struct dump_task *t, const MmEntry *pm
 	return 0;
 }
 
-static int open_pagemap(pid_t pid, int *fd, cr_error_t *err)
-{
-	char path[64];
-
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	*fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (*fd < 0)
-		return cr_error(err, errno, "open %s", path);
-	return 0;
-}
-
 static int find_with_parent(struct finder *f, struct dump_task *t, const struct dump_task *parent, cr_error_t *err)
 {
 	int ret;
@@ -222,7 +199,7 @@ static int find_with_parent(struct finder *f, struct dump_task *t, const struct 
 	f->child = t->pid;
 	f->parent = parent->pid;
 	f->child_fd = f->parent_fd = -1;
-	ret = open_pagemap(t->pid, &f->child_fd, err) < 0 || open_pagemap(parent->pid, &f->parent_fd, err) < 0 ?
+	ret = pagemap_open(t->pid, &f->child_fd, err) < 0 || pagemap_open(parent->pid, &f->parent_fd, err) < 0 ?
 		      -1 : compare_vmas(f, t, parent->mm, err);
 	if (f->child_fd >= 0)
 		close(f->child_fd);

@@ -12,6 +12,7 @@
 #include "img/image.h"
 #include "img/pages.h"
 #include "os/log.h"
+#include "os/pagemap.h"
 #include "os/progress.h"
 #include "os/util.h"
 #include "os/xalloc.h"
@@ -24,11 +25,6 @@
 #include <sys/mman.h>
 #include <sys/uio.h>
 
-#define PM_PRESENT (1ULL << 63)
-#define PM_SWAP    (1ULL << 62)
-#define PM_FILE    (1ULL << 61)
-#define PM_GUARD   (1ULL << 58)   /* a guard region's page (a swap-like marker, no data) */
-#define PAGEMAP_BATCH 65536            /* pagemap entries read at once */
 #define COPY_BATCH    (1u << 20)       /* bytes of page data moved at once */
 #define N_BUFS        3                /* batch buffers in flight */
 
@@ -291,14 +287,11 @@ static int dump_vma_pages(struct page_dumper *d, const VmaEntry *e, cr_error_t *
 		return -1;
 	for (uint64_t win = e->start; win < e->end; win += PAGEMAP_BATCH * PAGE_SIZE_CR) {
 		uint64_t n = (e->end - win) / PAGE_SIZE_CR;
-		ssize_t got;
 
 		if (n > PAGEMAP_BATCH)
 			n = PAGEMAP_BATCH;
-		got = pread(d->pagemap_fd, d->pm, n * 8, (off_t)(win / PAGE_SIZE_CR * 8));
-		if (got != (ssize_t)(n * 8))
-			return cr_error(err, got < 0 ? errno : EIO, "pid %d: read pagemap at 0x%lx", d->pid,
-					(unsigned long)win);
+		if (pagemap_read(d->pagemap_fd, d->pid, d->pm, win, (size_t)n, err) < 0)
+			return -1;
 		for (uint64_t i = 0; i < n;) {
 			uint64_t j = i;
 
@@ -360,7 +353,7 @@ int pagedata_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 
 	d.bufs = pb->buf;
 	d.pm = pb->pagemap;
-	if (open_proc_file(t->pid, "pagemap", &d.pagemap_fd, err) < 0 ||
+	if (pagemap_open(t->pid, &d.pagemap_fd, err) < 0 ||
 	    open_proc_file(t->pid, "mem", &d.mem_fd, err) < 0)
 		goto out;
 	ret = dump_all_pages(ctx, t, &d, err);

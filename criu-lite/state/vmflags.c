@@ -12,6 +12,7 @@
  * advice and guard regions right after it; mlock and mseal once the pages
  * and the dumped protection are there. */
 #include "state/vmflags.h"
+#include "os/pagemap.h"
 #include "os/util.h"
 #include "os/xalloc.h"
 
@@ -34,8 +35,7 @@
 #define MLOCK_ONFAULT 1
 #endif
 
-#define PM_GUARD_REGION (1ULL << 58)
-#define PAGEMAP_BATCH   4096        /* entries read at once */
+#define GUARD_BATCH 4096   /* pagemap entries read at once */
 
 /* ------------------------------------------------------------------ dump */
 
@@ -111,26 +111,21 @@ static void add_guard(struct dump_ctx *ctx, VmaEntry *e, uint64_t offset, uint64
 static int read_guards(struct dump_ctx *ctx, const struct dump_task *t, const struct proc_vma *v, VmaEntry *e,
 		       cr_error_t *err)
 {
-	char path[64];
 	cleanup_close int fd = -1;
-	cleanup_free uint64_t *pm = xmalloc(PAGEMAP_BATCH * sizeof(*pm));
+	cleanup_free uint64_t *pm = xmalloc(GUARD_BATCH * sizeof(*pm));
 	uint64_t run = 0, run_start = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", t->pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return cr_error(err, errno, "open %s", path);
-	for (uint64_t addr = v->start; addr < v->end; addr += PAGEMAP_BATCH * PAGE_SIZE_CR) {
+	if (pagemap_open(t->pid, &fd, err) < 0)
+		return -1;
+	for (uint64_t addr = v->start; addr < v->end; addr += GUARD_BATCH * PAGE_SIZE_CR) {
 		uint64_t n = (v->end - addr) / PAGE_SIZE_CR;
-		ssize_t got;
 
-		if (n > PAGEMAP_BATCH)
-			n = PAGEMAP_BATCH;
-		got = pread(fd, pm, n * 8, (off_t)(addr / PAGE_SIZE_CR * 8));
-		if (got != (ssize_t)(n * 8))
-			return cr_error(err, got < 0 ? errno : EIO, "read %s at 0x%lx", path, (unsigned long)addr);
+		if (n > GUARD_BATCH)
+			n = GUARD_BATCH;
+		if (pagemap_read(fd, t->pid, pm, addr, (size_t)n, err) < 0)
+			return -1;
 		for (uint64_t i = 0; i < n; i++) {
-			bool guard = (pm[i] & PM_GUARD_REGION) != 0;
+			bool guard = (pm[i] & PM_GUARD) != 0;
 
 			if (guard && run > 0 && run < UINT32_MAX) {
 				run++;
