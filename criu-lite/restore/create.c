@@ -267,7 +267,10 @@ static int wait_all_ready(struct restore_run *run, int fd, cr_error_t *err)
 		t->host_pid = sender ? sender : t->pid;
 		t->tramp = msg.tramp;
 		/* It stops while the others are made: its transplant does
-		 * not wait for that stop. */
+		 * not wait for that stop.  The second transplanter seizes
+		 * its own (second.c). */
+		if (t->transplanter != 0)
+			continue;
 		if (ptrace_seize_interrupt(t->host_pid, CR_PTRACE_OPTIONS_RESTORE, err) < 0)
 			return -1;
 		t->seized = true;

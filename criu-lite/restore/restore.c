@@ -84,6 +84,7 @@ static int prepare(struct restore_run *run, cr_error_t *err)
 
 static int restore_tree(struct restore_run *run, pid_t *root, cr_error_t *err)
 {
+	second_assign(&run->ctx);
 	if (create_tree(run, root, err) < 0)
 		return cr_error_wrap(err, "create the tree");
 	pr_debug("all %zu processes are ready for the transplant", run->n_live);

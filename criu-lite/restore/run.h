@@ -53,6 +53,26 @@ int create_tree(struct restore_run *run, pid_t *root, cr_error_t *err);
 /* transplant.c: seizes each process and makes it the dumped one, then
  * lets them all run. */
 int transplant_tree(struct restore_ctx *ctx, cr_error_t *err);
+/* transplant.c: the same for the live processes of one transplanter
+ * (restore_task.transplanter), and letting them go. */
+int transplant_share(struct restore_ctx *ctx, int which, cr_error_t *err);
+int transplant_release(struct restore_ctx *ctx, int which, cr_error_t *err);
+
+/* second.c: a second transplanter, for large trees on several CPUs. */
+struct second {
+	pid_t pid;                     /* 0 when there is none */
+	int fd;                        /* the restorer's end of their socket */
+};
+/* Before the tree is created: which processes each transplanter takes
+ * (the restorer seizes only its own as they report ready). */
+void second_assign(struct restore_ctx *ctx);
+/* Once every process exists: forks the second transplanter, which
+ * transplants its share, says so, and lets go of it when told. */
+int second_start(struct restore_ctx *ctx, struct second *s, cr_error_t *err);
+int second_wait_ready(struct second *s, cr_error_t *err);
+int second_release(struct second *s, cr_error_t *err);
+/* Kills it (its processes die with it) and reaps it. */
+void second_kill(struct second *s);
 
 /* The pid set to ask for: pids[] outermost first, from level_base. */
 static inline size_t task_levels(const struct restore_task *t)

@@ -77,11 +77,13 @@ static int seize_threads(const struct restore_ctx *ctx, struct restore_task *t, 
 	return 0;
 }
 
-static int release_all(struct restore_ctx *ctx, cr_error_t *err)
+int transplant_release(struct restore_ctx *ctx, int which, cr_error_t *err)
 {
 	for (size_t i = 0; i < ctx->n_tasks; i++) {
 		struct restore_task *t = &ctx->tasks[i];
 
+		if (t->transplanter != which)
+			continue;
 		/* One that was stopped is in its stop again (stop.c): detached,
 		 * it stays there. */
 		for (size_t j = 0; j < t->n_threads; j++) {
@@ -112,26 +114,49 @@ static int transplant(struct restore_ctx *ctx, struct restore_task *t, cr_error_
 	return thread_restore_final(t, err);
 }
 
+/* The restorer's progress counts its own share. */
 static uint64_t page_bytes(const struct restore_ctx *ctx)
 {
 	uint64_t total = shmem_bytes(ctx);
 
 	for (size_t i = 0; i < ctx->n_tasks; i++)
-		if (!ctx->tasks[i].zombie)
+		if (!ctx->tasks[i].zombie && ctx->tasks[i].transplanter == 0)
 			total += pagedata_bytes(&ctx->tasks[i], false);
 	return total;
 }
 
+int transplant_share(struct restore_ctx *ctx, int which, cr_error_t *err)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		struct restore_task *t = &ctx->tasks[i];
+
+		if (!t->zombie && t->transplanter == which && transplant(ctx, t, err) < 0)
+			return cr_error_wrap(err, "pid %d", t->pid);
+	}
+	return 0;
+}
+
+/* Shared memory is filled once, before any transplant goes beyond memory
+ * and before the second transplanter is forked. */
 int transplant_tree(struct restore_ctx *ctx, cr_error_t *err)
 {
-	int ret = 0;
+	struct second second;
+	int ret;
 
 	progress_start("restore", page_bytes(ctx), 0);
-	for (size_t i = 0; i < ctx->n_tasks && ret == 0; i++)
-		if (!ctx->tasks[i].zombie && transplant(ctx, &ctx->tasks[i], err) < 0)
-			ret = cr_error_wrap(err, "pid %d", ctx->tasks[i].pid);
-	progress_done();
-	if (ret < 0 || stop_restored_tree(ctx, err) < 0)
+	ret = shmem_fill(ctx, err);
+	if (ret == 0)
+		ret = second_start(ctx, &second, err);
+	if (ret < 0) {
+		progress_done();
 		return -1;
-	return release_all(ctx, err);
+	}
+	ret = transplant_share(ctx, 0, err);
+	progress_done();
+	if (ret < 0 || second_wait_ready(&second, err) < 0 || stop_restored_tree(ctx, err) < 0 ||
+	    transplant_release(ctx, 0, err) < 0 || second_release(&second, err) < 0) {
+		second_kill(&second);
+		return -1;
+	}
+	return 0;
 }

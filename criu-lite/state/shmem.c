@@ -615,15 +615,20 @@ out:
 
 /* Every object is filled before the first transplant goes beyond memory
  * (the creators hold them, waiting; nothing runs yet). */
-static int shmem_apply(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+int shmem_fill(struct restore_ctx *ctx, cr_error_t *err)
 {
 	struct shmem_restore *sr = ctx->shmem;
 
-	(void)t;
-	if (sr->filled)
+	if (sr == NULL || sr->filled)
 		return 0;
 	sr->filled = true;
 	return fill_all(ctx, sr, err);
+}
+
+static int shmem_apply(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+{
+	(void)t;
+	return shmem_fill(ctx, err);
 }
 
 static void shmem_release_restore(struct restore_ctx *ctx)

@@ -20,5 +20,9 @@ int shmem_fd(const struct restore_ctx *ctx, uint32_t id);
 
 /* Restore: the bytes of data of every object (for the progress line). */
 uint64_t shmem_bytes(const struct restore_ctx *ctx);
+/* Fills every object with its data from the images, once, by the
+ * restorer, through its creator's fd; before any transplant goes beyond
+ * memory. */
+int shmem_fill(struct restore_ctx *ctx, cr_error_t *err);
 
 #endif

@@ -156,6 +156,7 @@ struct restore_task {
 	size_t n_children;
 	bool zombie;
 	bool seized;                   /* its main thread was seized (and interrupted) when it reported ready */
+	uint8_t transplanter;          /* 0: the restorer's, 1: the second transplanter's (restore/second.c) */
 	/* Every per-process image, loaded and verified; the fields below are
 	 * typed views of the ones the kinds share. */
 	struct img_msgs img[CR_IMG_N];

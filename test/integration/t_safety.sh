@@ -17,6 +17,14 @@
 #   restorer_killed    cr restore killed (SIGKILL) while it builds a tree of 60
 #                      processes leaves none of them behind; the images then
 #                      restore and pass.
+#   second_transplanter_killed
+#                      a tree of 200 processes is transplanted by two processes
+#                      on a machine with two CPUs or more (the restorer and its
+#                      second, named cr-transplant); the second, killed
+#                      (SIGKILL) while it works, makes the restore fail naming
+#                      it, with none of the processes left behind; the images
+#                      then restore and pass.  (On one CPU there is no second:
+#                      the case checks that the restore names none.)
 source "$(dirname "$0")/lib.sh"
 
 NOCAPS=(setpriv --bounding-set=-sys_admin,-checkpoint_restore,-sys_ptrace)
@@ -112,6 +120,56 @@ restorer_killed() {
 	wl_trigger && wl_expect_pass
 }
 
+# Kills the restorer's child cr-transplant as soon as it exists; prints
+# whether it did.
+kill_second() {
+	local restorer=$1 second
+	for _ in $(seq 2000); do
+		kill -0 "$restorer" 2>/dev/null || break
+		second=$(pgrep -P "$restorer" -x cr-transplant) && { kill -9 $second; echo killed; return; }
+	done
+	echo missed
+}
+
+second_transplanter_killed() {
+	local img=$CASE_TMP/img pids restorer got try
+	wl_start w_forest 200 || return 1
+	pids=$(descendants "$WL_PID")
+	cr_dump dump "$WL_PID" "$img" || return 1
+	if [ "$(nproc)" -lt 2 ]; then
+		cr_restore_detached restore "$img" || return 1
+		! grep -q "second transplanter" "$img/restore.log" || { REASON="a second transplanter on one CPU"; return 1; }
+		wl_trigger && wl_expect_pass
+		return
+	fi
+	for try in 1 2 3; do
+		"$CR" restore -D "$img" --detach >"$CASE_TMP/restore.out" 2>&1 &
+		restorer=$!
+		track_pid "$restorer"
+		got=$(kill_second "$restorer")
+		if wait "$restorer"; then
+			# It finished before the kill: start again.
+			kill_tree "$WL_PID"
+			wait_until 10 all_gone "$WL_PID" $pids || { REASON="the restored tree did not go"; return 1; }
+			got=missed
+			continue
+		fi
+		[ "$got" = killed ] || { REASON="restore failed before its second transplanter existed: $(tail -n 1 "$CASE_TMP/restore.out")"; return 1; }
+		break
+	done
+	[ "$got" = killed ] || { REASON="never caught the second transplanter in 3 restores"; return 1; }
+	grep -q "second transplanter" "$CASE_TMP/restore.out" ||
+		{ REASON="the failed restore does not name its second transplanter: $(tail -n 1 "$CASE_TMP/restore.out")"; return 1; }
+	if ! wait_until 10 all_gone "$WL_PID" $pids; then
+		REASON="processes left after the second transplanter was killed: $(for p in "$WL_PID" $pids; do pid_gone "$p" || echo -n "$p "; done)"
+		return 1
+	fi
+	cr_restore_detached restore "$img" || return 1
+	grep -q "the second transplanter, pid [0-9]*, takes [0-9]* of the 200 processes" "$img/restore.log" ||
+		{ REASON="restore.log names no second transplanter"; return 1; }
+	wl_trigger && wl_expect_pass
+}
+
 dump_killed() {
 	local img delay dumper
 	wl_start w_bigmem 512 || return 1
@@ -139,5 +197,6 @@ run_case no_capabilities no_capabilities
 run_case disk_full disk_full
 run_case every_image_damaged every_image_damaged
 run_case restorer_killed restorer_killed
+run_case second_transplanter_killed second_transplanter_killed
 run_case dump_killed dump_killed
 finish_tests

@@ -13,7 +13,10 @@
 #                  pthread_join, robust mutex) and the root checks the
 #                  zombies' exit statuses, the stopped child, the shared
 #                  offset, and passes with its pid and token. Prints the dump
-#                  and restore times of each round.
+#                  and restore times of each round.  On two CPUs or more,
+#                  each restore.log must show that a second transplanter
+#                  took part of the tree (restore/second.c), the stopped
+#                  child and its parent staying with the restorer.
 #  sessions        w_sessions (sessions and process groups of several shapes,
 #                  including a zombie group leader with a live member and a
 #                  zombie member of another process's group): same pids,
@@ -76,6 +79,9 @@ tree_rounds() {
 	for r in 1 2 3; do
 		dump_restore_round "round$r" || return 1
 		echo "# tree of $n processes: dump ${DUMP_S}s restore ${RESTORE_S}s (round $r)"
+		# Two transplanters share it on two CPUs or more.
+		[ "$(nproc)" -lt 2 ] || grep -q "second transplanter, pid [0-9]*, takes [1-9][0-9]* of the" \
+			"$CASE_TMP/img-round$r/restore.log" || { REASON="round $r: no second transplanter"; return 1; }
 	done
 	wl_trigger || return 1
 	wl_expect_pass 40 || return 1
