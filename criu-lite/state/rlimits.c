@@ -106,17 +106,40 @@ static int rlimits_validate(const struct restore_ctx *ctx, const struct restore_
 	return 0;
 }
 
+/* The limits every process of the tree has when it sets up its own: the
+ * root's, read before it forks (a parent sets its own only after it forked
+ * its children, so each inherits these unchanged). */
+static struct {
+	bool known[RLIM_NLIMITS];
+	struct rlimit v[RLIM_NLIMITS];
+} crs;
+
+static int rlimits_before_fork(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+{
+	(void)ctx;
+	(void)err;
+	if (t->parent != NULL)
+		return 0;
+	for (int i = 0; i < RLIM_NLIMITS; i++)
+		crs.known[i] = getrlimit(i, &crs.v[i]) == 0;
+	return 0;
+}
+
 static int rlimits_setup(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
 	(void)ctx;
 	for (size_t i = 0; i < t->core->n_rlimits; i++) {
 		const RlimitEntry *r = t->core->rlimits[i];
 		struct rlimit want = { .rlim_cur = r->cur, .rlim_max = r->max }, now;
+		int res = (int)r->resource;
 
-		if (r->resource == RLIMIT_NOFILE)
+		if (res == RLIMIT_NOFILE)
 			continue;   /* rlimits_apply */
-		if (getrlimit((int)r->resource, &now) == 0 && now.rlim_cur == want.rlim_cur &&
-		    now.rlim_max == want.rlim_max)
+		if (crs.known[res])
+			now = crs.v[res];
+		else if (getrlimit(res, &now) < 0)
+			now = (struct rlimit){ 0, 0 };
+		if (now.rlim_cur == want.rlim_cur && now.rlim_max == want.rlim_max)
 			continue;
 		if (setrlimit((int)r->resource, &want) < 0) {
 			if (errno == EPERM && want.rlim_max > now.rlim_max)
@@ -154,6 +177,7 @@ const struct state_kind state_rlimits = {
 	.name = "resource limits",
 	.collect = rlimits_collect,
 	.validate = rlimits_validate,
+	.before_fork = rlimits_before_fork,
 	.setup = rlimits_setup,
 	.apply = rlimits_apply,
 };

@@ -205,9 +205,31 @@ static int queue_thread_pending(const struct restore_task *t, cr_error_t *err)
 	return 0;
 }
 
+/* The dispositions every process of the tree has when it sets up its
+ * own: the root's, read before it forks (a parent sets its own only after
+ * it forked its children, so each inherits these unchanged). */
+static struct {
+	bool known;
+	struct ksigaction v[NSIG_KERNEL + 1];
+} crs;
+
+static int signals_before_fork(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+{
+	(void)ctx;
+	(void)t;
+	if (crs.known)
+		return 0;
+	for (int sig = 1; sig <= NSIG_KERNEL; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP && syscall(SYS_rt_sigaction, sig, NULL, &crs.v[sig], 8) < 0)
+			return cr_error(err, errno, "read the action of signal %d", sig);
+	crs.known = true;
+	return 0;
+}
+
 /* In the child, with every signal blocked (the dumped mask is set by the
- * restorer at the very end), once its threads exist: the dispositions,
- * then every pending signal, queued to itself. */
+ * restorer at the very end), once its threads exist: the dispositions
+ * (those it does not have already), then every pending signal, queued to
+ * itself. */
 static int signals_setup(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
 	const CoreEntry *core = t->core;
@@ -220,6 +242,8 @@ static int signals_setup(struct restore_ctx *ctx, struct restore_task *t, cr_err
 			.handler = s->handler, .flags = s->flags, .restorer = s->restorer, .mask = s->mask,
 		};
 
+		if (crs.known && memcmp(&ka, &crs.v[s->sig], sizeof(ka)) == 0)
+			continue;
 		if (syscall(SYS_rt_sigaction, s->sig, &ka, NULL, 8) < 0)
 			return cr_error(err, errno, "set action of signal %u", s->sig);
 	}
@@ -246,5 +270,6 @@ const struct state_kind state_signals = {
 	.answered = signals_answered,
 	.check_tree = signals_check_tree,
 	.validate = signals_validate,
+	.before_fork = signals_before_fork,
 	.setup = signals_setup,
 };

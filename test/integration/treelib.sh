@@ -29,11 +29,12 @@ tree_count() {
 	wc -l < "$WL_DIR/tree"
 }
 
-# One line per process: what /proc says about it. The root's parent is left
+# One line per process: what /proc says about it (with the signals a live
+# one ignores and catches). The root's parent is left
 # out (it is the harness's shell before the dump, the subreaper after).
 # Only bash builtins in the loop: trees are large.
 tree_snapshot() {
-	local idx kind pid ppid _rest stat state p tasks tracer key val t comm
+	local idx kind pid ppid _rest stat state p tasks tracer key val t comm sigs
 	while read -r idx kind pid ppid _rest; do
 		if ! read -r stat 2>/dev/null < /proc/"$pid"/stat; then
 			echo "$idx $kind pid=$pid gone"
@@ -51,16 +52,19 @@ tree_snapshot() {
 		esac
 		p=$2
 		[ "$idx" = 0 ] && p=-
-		tracer='?'
+		tracer='?' sigs=
 		while read -r key val _; do
-			[ "$key" = TracerPid: ] && { tracer=$val; break; }
+			case $key in
+			TracerPid:) tracer=$val ;;
+			SigIgn:|SigCgt:) [ "$state" = zombie ] || sigs+=" ${key%:}=$val" ;;
+			esac
 		done 2>/dev/null < /proc/"$pid"/status
 		tasks=
 		for t in /proc/"$pid"/task/*; do
 			tasks+=${t##*/},
 		done
 		read -r comm 2>/dev/null < /proc/"$pid"/comm || comm='?'
-		echo "$idx $kind pid=$pid ppid=$p pgid=$3 sid=$4 $state tracer=$tracer comm=$comm tasks=${tasks%,}"
+		echo "$idx $kind pid=$pid ppid=$p pgid=$3 sid=$4 $state tracer=$tracer$sigs comm=$comm tasks=${tasks%,}"
 	done < "$WL_DIR/tree"
 }
 
