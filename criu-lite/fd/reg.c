@@ -12,7 +12,11 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 /* Terminals: the pty slaves (136-143), the virtual consoles (4), /dev/tty
  * and /dev/console (5:0, 5:1). */
@@ -176,15 +180,62 @@ static int reg_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_e
 	return reg_check(ctx, fe, false, err);
 }
 
+/* The pid that /proc shows for the process this one sees as pid: what
+ * its pidfd's fdinfo says. */
+static int pid_in_procfs(pid_t pid, pid_t *out, cr_error_t *err)
+{
+	cleanup_close int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	cleanup_close int dir = open("/proc/self/fdinfo", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct proc_fdinfo info;
+	cleanup_free char *text = NULL;
+	uint64_t v;
+
+	if (pidfd < 0)
+		return cr_error(err, errno, "pidfd_open %d", pid);
+	if (dir < 0)
+		return cr_error(err, errno, "open /proc/self/fdinfo");
+	if (proc_read_fdinfo_at(dir, pid, pidfd, &info, &text, err) < 0)
+		return -1;
+	if (proc_fdinfo_u64(text, "Pid", 10, &v) < 0 || v == 0 || v > INT32_MAX)
+		return cr_error(err, 0, "pid %d: /proc shows it in no pid namespace of its own", pid);
+	*out = (pid_t)v;
+	return 0;
+}
+
+/* A file of /proc/PID (PID a process of the dump, as its own namespace saw
+ * it) after a restore into a new pid namespace: /proc, the host's, shows
+ * that process under another pid.  In buf, the path with that pid. */
+static const char *proc_path_here(const struct restore_ctx *ctx, const char *path, char *buf, size_t size,
+				  cr_error_t *err)
+{
+	pid_t tid, pid = proc_path_pid(path, &tid), here = 0;
+	const char *rest;
+
+	if (pid == 0 || !ctx->opts->new_pidns)
+		return path;
+	if (pid_in_procfs(pid, &here, err) < 0)
+		return NULL;
+	rest = strchr(path + 6, '/');
+	if (tid == pid)
+		snprintf(buf, size, "/proc/%d/task/%d%s", here, here, strchr(strstr(rest, "/task/") + 6, '/') ?: "");
+	else
+		snprintf(buf, size, "/proc/%d%s", here, rest ? rest : "");
+	return buf;
+}
+
 int reg_open(const struct restore_ctx *ctx, const struct restore_task *t, const FileEntry *fe, bool strict,
 	     cr_error_t *err)
 {
 	int flags = (int)fe->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC);
 	cleanup_close int fd = -1;
+	char here[PATH_MAX];
+	const char *path = proc_path_here(ctx, fe->path, here, sizeof(here), err);
 	struct stat st;
 	bool as_cr;
 
-	fd = reopen_path(t, fe->path, flags, &as_cr, err);
+	if (path == NULL)
+		return cr_error_wrap(err, "%s of a process restored in a new pid namespace", fe->path);
+	fd = reopen_path(t, path, flags, &as_cr, err);
 	if (fd < 0)
 		return -1;
 	if (fstat(fd, &st) < 0)

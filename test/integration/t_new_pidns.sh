@@ -4,6 +4,11 @@
 # original still holds its pid on the host, for a root that lived below a
 # namespace init that was not dumped (a helper becomes pid 1), and for a
 # root that was itself a namespace's init.
+#   proc_file_of_child  python3 holding /proc/CHILD/status of its child open,
+#                    dumped --leave-running and restored --new-pidns: the
+#                    restored file is that of the restored child (whose host
+#                    pid is new), which the parent goes on reading with the
+#                    token it made before the dump.
 source "$(dirname "$0")/lib.sh"
 
 # The host pid of a w_state whose innermost pid is INNER, started from DIR.
@@ -85,7 +90,56 @@ root_is_init() {
 	expect_restored_pass 2
 }
 
+# Every half second: its token, and the Name and Pid lines of the file.
+read -r -d '' PROC_READER <<'PYEOF'
+import os, sys, time
+d = sys.argv[1]
+token = os.urandom(8).hex()
+child = os.fork()
+if child == 0:
+    while True:
+        time.sleep(1)
+f = open('/proc/%d/status' % child)
+with open(d + '/pids', 'w') as p:
+    p.write('%d %d\n' % (os.getpid(), child))
+while True:
+    f.seek(0)
+    lines = f.read().splitlines()
+    pid = [l.split()[1] for l in lines if l.startswith('Pid:')][0]
+    with open(d + '/out.tmp', 'w') as o:
+        o.write('%s %s %s\n' % (token, lines[0].split()[1], pid))
+    os.rename(d + '/out.tmp', d + '/out')
+    time.sleep(0.5)
+PYEOF
+
+proc_file_of_child() {
+	local img=$CASE_TMP/img dir=$CASE_TMP/reader parent child token name pid host
+	mkdir -p "$dir"
+	setsid python3 -c "$PROC_READER" "$dir" </dev/null >/dev/null 2>&1 &
+	track_pid $!
+	wait_until 10 test -s "$dir/out" || { REASON="python3 did not start"; return 1; }
+	read -r parent child < "$dir/pids"
+	track_pid "$child"
+	read -r token name pid < "$dir/out"
+	[ "$pid" = "$child" ] || { REASON="before the dump it read pid $pid, not $child"; return 1; }
+	cr_dump dump "$parent" "$img" --leave-running || return 1
+	cr_run restore-new restore -D "$img" --detach --new-pidns || { REASON="--new-pidns: $(last_line "$CR_ERR")"; return 1; }
+	kill -9 "$parent" "$child"
+	wait_until 5 pid_gone "$parent" || { REASON="the original did not go"; return 1; }
+	rm -f "$dir/out"
+	wait_until 10 test -s "$dir/out" || { REASON="the restored python3 writes nothing"; return 1; }
+	read -r t2 name host < "$dir/out"
+	track_pid "$host"
+	[ "$t2" = "$token" ] || { REASON="token $t2, was $token: not the restored process"; return 1; }
+	[ "$host" != "$child" ] || { REASON="the file still names the old child $child"; return 1; }
+	[ "$name" = python3 ] || { REASON="the file is that of '$name', not python3"; return 1; }
+	[ "$(awk '/^NSpid:/ {print $NF}' /proc/"$host"/status)" = "$child" ] ||
+		{ REASON="pid $host, whose file it reads, is not the restored child $child ($(status_field "$host" NSpid))"; return 1; }
+	track_pid "$(awk '/^PPid:/ {print $2}' /proc/"$host"/status)"
+}
+
 run_case taken_pid_restored_in_new_namespace pid_taken
 run_case nested_root_with_helper_init nested_root
 run_case namespace_init_as_root root_is_init
+run_case proc_file_of_child proc_file_of_child
 finish_tests
