@@ -456,3 +456,44 @@ bool wl_has_vmflag(const char *flags, const char *m)
 			return true;
 	return false;
 }
+
+void wl_run_mode(int argc, char **argv, const struct wl_mode *modes, size_t n, const char *usage)
+{
+	const struct wl_mode *m = NULL;
+
+	wl_init(argc, argv);
+	for (size_t i = 0; argc > 2 && i < n; i++)
+		if (strcmp(argv[2], modes[i].name) == 0)
+			m = &modes[i];
+	if (m == NULL)
+		wl_fatal("usage: %s (unknown mode '%s')", usage, argc > 2 ? argv[2] : "");
+	m->setup();
+	wl_ready();
+	wl_wait_trigger();
+	m->check();
+	wl_check(getpid() == wl_pid(), "pid changed");
+	wl_finish();
+}
+
+void wl_write_all(int fd, const void *buf, size_t len)
+{
+	if (write(fd, buf, len) != (ssize_t)len)
+		wl_fatal("write: %s", strerror(errno));
+}
+
+void wl_fd_link(int fd, char *out, size_t size)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, out, size - 1);
+	out[n < 0 ? 0 : n] = '\0';
+}
+
+bool wl_has_suffix(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}
