@@ -58,11 +58,6 @@
 #include <poll.h>
 #include <unistd.h>
 
-static bool same_inode(const struct stat *a, const struct stat *b)
-{
-	return a->st_ino == b->st_ino && a->st_dev == b->st_dev;
-}
-
 static int open_or_die(const char *path, int flags)
 {
 	int fd = open(path, flags, 0600);
@@ -70,13 +65,6 @@ static int open_or_die(const char *path, int flags)
 	if (fd < 0)
 		wl_fatal("open %s: %s", path, strerror(errno));
 	return fd;
-}
-
-static bool readable(int fd, int ms)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	return poll(&p, 1, ms) == 1 && (p.revents & POLLIN);
 }
 
 /* ---------------------------------------------------------- deleted FIFO */
@@ -112,7 +100,7 @@ static void fifo_deleted_check(void)
 		wl_fd_link(fds[i], link, sizeof(link));
 		wl_check(fcntl(fds[i], F_GETFL) == ff_flags[i], "fd %d flags 0%o, were 0%o", fds[i],
 			 fcntl(fds[i], F_GETFL), ff_flags[i]);
-		wl_check(fstat(fds[i], &st) == 0 && S_ISFIFO(st.st_mode) && st.st_nlink == 0 && same_inode(&st, &st0),
+		wl_check(fstat(fds[i], &st) == 0 && S_ISFIFO(st.st_mode) && st.st_nlink == 0 && wl_same_inode(&st, &st0),
 			 "fd %d is not the one deleted FIFO", fds[i]);
 		wl_check(wl_has_suffix(link, "/fifo (deleted)"), "fd %d shows '%s'", fds[i], link);
 	}
@@ -191,8 +179,8 @@ static void dir_open_check(void)
 	wl_check(fcntl(dir_fd, F_GETFL) == dir_flags, "flags 0%o, were 0%o", fcntl(dir_fd, F_GETFL), dir_flags);
 	wl_check(fcntl(dir_path_fd, F_GETFL) == dir_path_flags, "O_PATH flags 0%o, were 0%o",
 		 fcntl(dir_path_fd, F_GETFL), dir_path_flags);
-	wl_check(fstat(dir_fd, &a) == 0 && fstat(dir_path_fd, &b) == 0 && stat(dir, &c) == 0 && same_inode(&a, &c) &&
-		 same_inode(&b, &c), "the fds are not the directory");
+	wl_check(fstat(dir_fd, &a) == 0 && fstat(dir_path_fd, &b) == 0 && stat(dir, &c) == 0 && wl_same_inode(&a, &c) &&
+		 wl_same_inode(&b, &c), "the fds are not the directory");
 }
 
 /* ---------------------------------------------------- removed directories */
@@ -286,7 +274,7 @@ static void opath_symlink_check(void)
 
 	wl_path(path, sizeof(path), "sl");
 	wl_check(fcntl(op_fd, F_GETFL) == op_flags, "flags 0%o, were 0%o", fcntl(op_fd, F_GETFL), op_flags);
-	wl_check(fstat(op_fd, &a) == 0 && S_ISLNK(a.st_mode) && lstat(path, &b) == 0 && same_inode(&a, &b),
+	wl_check(fstat(op_fd, &a) == 0 && S_ISLNK(a.st_mode) && lstat(path, &b) == 0 && wl_same_inode(&a, &b),
 		 "the fd is not the link");
 	wl_check(readlinkat(op_fd, "", target, sizeof(target) - 1) == 18 && strcmp(target, "target-of-the-link") == 0,
 		 "readlinkat: '%s'", target);
@@ -313,7 +301,7 @@ static void opath_file_check(void)
 	wl_check(fcntl(op_fd, F_GETFL) == op_flags, "flags 0%o, were 0%o", fcntl(op_fd, F_GETFL), op_flags);
 	wl_check(fcntl(op_dev, F_GETFL) == op_dev_flags, "/dev/null flags 0%o, were 0%o", fcntl(op_dev, F_GETFL),
 		 op_dev_flags);
-	wl_check(fstat(op_fd, &a) == 0 && stat(path, &b) == 0 && same_inode(&a, &b), "the fd is not the file");
+	wl_check(fstat(op_fd, &a) == 0 && stat(path, &b) == 0 && wl_same_inode(&a, &b), "the fd is not the file");
 	wl_check(fstat(op_dev, &a) == 0 && S_ISCHR(a.st_mode) && a.st_rdev == makedev(1, 3), "not /dev/null");
 	wl_check(read(op_fd, &c, 1) < 0 && errno == EBADF, "read works on an O_PATH fd");
 }
@@ -353,7 +341,7 @@ static void hardlink_check(void)
 	char buf[32] = "";
 	struct stat a, b;
 
-	wl_check(fstat(hl_fd, &a) == 0 && stat(hl_other, &b) == 0 && same_inode(&a, &b), "the fd is not %s",
+	wl_check(fstat(hl_fd, &a) == 0 && stat(hl_other, &b) == 0 && wl_same_inode(&a, &b), "the fd is not %s",
 		 hl_other);
 	wl_check(a.st_nlink == 1, "nlink %lu", (unsigned long)a.st_nlink);
 	wl_check(lseek(hl_fd, 0, SEEK_CUR) == 3, "offset %lld", (long long)lseek(hl_fd, 0, SEEK_CUR));
@@ -375,7 +363,7 @@ static void inotify_deleted_setup(void)
 	in_fd = inotify_init1(IN_NONBLOCK);
 	if (in_fd < 0 || inotify_add_watch(in_fd, path, IN_MODIFY) < 0 || unlink(path) < 0)
 		wl_fatal("inotify: %s", strerror(errno));
-	while (readable(in_fd, 100)) {   /* IN_ATTRIB of the unlink, if any */
+	while (wl_readable(in_fd, 100)) {   /* IN_ATTRIB of the unlink, if any */
 		char buf[256];
 		if (read(in_fd, buf, sizeof(buf)) <= 0)
 			break;
@@ -388,7 +376,7 @@ static void inotify_deleted_check(void)
 	struct inotify_event *ev = (struct inotify_event *)buf;
 
 	wl_check(write(in_file, "x", 1) == 1, "write: %s", strerror(errno));
-	wl_check(readable(in_fd, 2000) && read(in_fd, buf, sizeof(buf)) > 0 && (ev->mask & IN_MODIFY),
+	wl_check(wl_readable(in_fd, 2000) && read(in_fd, buf, sizeof(buf)) > 0 && (ev->mask & IN_MODIFY),
 		 "no IN_MODIFY from the deleted file");
 }
 
@@ -408,7 +396,7 @@ static void fanotify_check(void)
 
 	wl_path(path, sizeof(path), "opened");
 	close(open_or_die(path, O_WRONLY | O_CREAT));
-	wl_check(readable(fan_fd, 2000) && read(fan_fd, buf, sizeof(buf)) > 0 && (ev->mask & FAN_OPEN),
+	wl_check(wl_readable(fan_fd, 2000) && read(fan_fd, buf, sizeof(buf)) > 0 && (ev->mask & FAN_OPEN),
 		 "no FAN_OPEN event");
 	if (ev->fd >= 0)
 		close(ev->fd);
@@ -436,7 +424,7 @@ static void nsfs_own_check(void)
 
 	for (int i = 0; i < 3; i++) {
 		snprintf(path, sizeof(path), "/proc/self/ns/%s", own_ns[i]);
-		wl_check(fstat(ns_fd[i], &a) == 0 && stat(path, &b) == 0 && same_inode(&a, &b),
+		wl_check(fstat(ns_fd[i], &a) == 0 && stat(path, &b) == 0 && wl_same_inode(&a, &b),
 			 "the %s fd is not its namespace", own_ns[i]);
 	}
 }

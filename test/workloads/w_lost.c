@@ -216,20 +216,15 @@ static void chroot_setup(void)
 	chroot_into_dir();
 }
 
-static bool same_inode(const struct stat *a, const struct stat *b)
-{
-	return a->st_ino == b->st_ino && a->st_dev == b->st_dev;
-}
-
 static void chroot_check(void)
 {
 	char cwd[PATH_MAX] = "";
 	struct stat root, up, file, named;
 
-	wl_check(stat("/", &root) == 0 && same_inode(&root, &root_st), "the root is another directory");
-	wl_check(stat("/..", &up) == 0 && same_inode(&up, &root_st), "\"..\" of the root leads out of it");
+	wl_check(stat("/", &root) == 0 && wl_same_inode(&root, &root_st), "the root is another directory");
+	wl_check(stat("/..", &up) == 0 && wl_same_inode(&up, &root_st), "\"..\" of the root leads out of it");
 	wl_check(getcwd(cwd, sizeof(cwd)) != NULL && strcmp(cwd, "/sub") == 0, "cwd is '%s', not /sub", cwd);
-	wl_check(fstat(sub_fd, &file) == 0 && stat("/sub/file", &named) == 0 && same_inode(&file, &named),
+	wl_check(fstat(sub_fd, &file) == 0 && stat("/sub/file", &named) == 0 && wl_same_inode(&file, &named),
 		 "the fd is not /sub/file");
 	wl_check(same_bytes(sub_fd, 0, "chroot data", 11), "contents differ");
 	wl_check(lseek(sub_fd, 0, SEEK_CUR) == 3, "offset %lld", (long long)lseek(sub_fd, 0, SEEK_CUR));
@@ -301,9 +296,9 @@ static void chroot_outside_check(void)
 {
 	struct stat cwd, root;
 
-	wl_check(stat(".", &cwd) == 0 && same_inode(&cwd, &cwd_st), "the cwd is another directory");
-	wl_check(stat("/", &root) == 0 && same_inode(&root, &root_st), "the root is another directory");
-	wl_check(!same_inode(&cwd, &root), "the cwd is the root");
+	wl_check(stat(".", &cwd) == 0 && wl_same_inode(&cwd, &cwd_st), "the cwd is another directory");
+	wl_check(stat("/", &root) == 0 && wl_same_inode(&root, &root_st), "the root is another directory");
+	wl_check(!wl_same_inode(&cwd, &root), "the cwd is the root");
 }
 
 static int chroot_sock;
@@ -516,13 +511,6 @@ static long stat_pid(int fd)
 	return strtol(buf, NULL, 10);
 }
 
-static bool readable(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
-}
-
 static int open_stat_of(pid_t pid, pid_t tid)
 {
 	char path[96];
@@ -618,7 +606,7 @@ static void pidfd_zombie_check(void)
 	siginfo_t si = { 0 };
 
 	wl_check(pid == child_a, "the pidfd refers to pid %ld, not %d", pid, child_a);
-	wl_check(readable(held_fd), "the pidfd does not say its process exited");
+	wl_check(wl_readable(held_fd, 0), "the pidfd does not say its process exited");
 	wl_check(waitid((idtype_t)P_PIDFD, (id_t)held_fd, &si, WEXITED | WNOHANG) == 0 && si.si_pid == child_a &&
 		 si.si_code == CLD_EXITED && si.si_status == 7, "waitid(P_PIDFD): pid %d code %d status %d (%s)",
 		 si.si_pid, si.si_code, si.si_status, strerror(errno));
@@ -641,7 +629,7 @@ static void sibling_holder(int from_parent, bool pidfd)
 	wl_write_file("child_ready", "%d\n", b);
 	wl_wait_trigger();
 	if (pidfd)
-		wl_check(wl_fdinfo_field(fd, "Pid") == b && !readable(fd),
+		wl_check(wl_fdinfo_field(fd, "Pid") == b && !wl_readable(fd, 0),
 			 "(child) the pidfd refers to pid %ld, not the live %d", wl_fdinfo_field(fd, "Pid"), b);
 	else
 		wl_check(stat_pid(fd) == b, "(child) /proc/%d/stat reads pid %ld", b, stat_pid(fd));

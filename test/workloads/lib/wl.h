@@ -97,6 +97,11 @@ void wl_write_all(int fd, const void *buf, size_t len);
 /* What /proc/self/fd/FD links to ("" if it cannot be read). */
 void wl_fd_link(int fd, char *out, size_t size);
 bool wl_has_suffix(const char *s, const char *suffix);
+/* fd is readable within ms milliseconds (poll). */
+bool wl_readable(int fd, int ms);
+struct stat;
+/* The same inode of the same device. */
+bool wl_same_inode(const struct stat *a, const struct stat *b);
 
 /* A workload of several modes, chosen by its second argument: set up,
  * wl_ready, wait for the trigger, check (and that the pid is the same),

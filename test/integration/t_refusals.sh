@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# t_refusals: every refusal cr has happens at dump time (issue 14, item 9).
+#
+# A refusal site is a message in criu-lite/{fd,state,dump,restore}/*.c whose
+# string says "unsupported" (the wording refusals use), or one of EXTRA
+# (refusals worded otherwise).  REFUSALS lists every site, by its file and
+# a fixed fragment of the line that says it, and how the site is shown:
+#
+#   dump|WORDS|WORKLOAD MODE   triggered here: WORKLOAD holds the thing;
+#                      cr dump must exit non-zero with an error naming the
+#                      pid and saying WORDS, leave no inventory.img (no
+#                      image directory that looks complete), and the
+#                      process must run on untraced and unchanged (its
+#                      own checks pass after the refused dump).
+#   elsewhere|T CASE   triggered by case CASE of test/integration/T (a tree
+#                      shape or a setting that test builds); the case must
+#                      exist.
+#   never|WHY          cannot happen on a kernel or a tree cr dumps (WHY).
+#   untested|WHY       could happen, but no test triggers it yet (WHY).
+#   restore|WHY        a check of the images at restore: the dump refuses
+#                      the same thing first, or it guards damaged images.
+#
+#   every_site_listed  every site in the sources has a row, every row a
+#                      site (a refusal added or reworded must be listed).
+#   <workload>_<mode>  one case per dump row.
+source "$(dirname "$0")/lib.sh"
+
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+TESTS=$SRC/test/integration
+
+EXTRA='dump with --shell-job|SECCOMP_RET_USER_NOTIF: the listener|share a seccomp filter that'
+
+REFUSALS=(
+"fd/deleted.c|where cr makes it again, is gone|dump|is gone|w_lost deleted_dir"
+"fd/epoll.c|an epoll registration kept alive from elsewhere|dump|kept alive from elsewhere|w_refuse epoll_elsewhere"
+"fd/epoll.c|epoll with flags|dump|epoll with flags|w_refuse epoll_flags"
+"fd/eventfd.c|eventfd with flags|dump|eventfd with flags|w_refuse eventfd_flags"
+"fd/fdshare.c|of the dump \"|never|only unix sockets ask it about other processes of the dump, and a socket has one description: no second one of it can be opened"
+"fd/fdshare.c|outside the dump\"|dump|outside the dump|w_refuse memfd_outside"
+"fd/inotify.c|has no file handle|never|kernels since 6.5 give every inode a file id for fdinfo (exportfs_encode_fid), even where the filesystem cannot open one: a watch on /proc or a pipe has one and is refused as a watch without a path"
+"fd/inotify.c|has an ignored mask|never|inotify marks have no ignored mask (fdinfo prints 0; only fanotify marks set one)"
+"fd/inotify.c|a watch on a deleted file|dump|a watch on a deleted file|w_files inotify_deleted"
+"fd/inotify.c|inotify with flags|dump|inotify with flags|w_refuse inotify_flags"
+"fd/memfd.c|hugetlb memfd|dump|hugetlb memfd|w_refuse memfd_hugetlb"
+"fd/mqueue.c|unlinked while open|dump|unlinked while open|w_refuse mq_unlinked"
+"fd/mqueue.c|with flags 0%o: unsupported (only the access mode|dump|with flags|w_refuse mqueue_flags"
+"fd/nsfs.c|has nothing to reopen it from|dump|not the process's own uts namespace|w_files nsfs_other"
+"fd/pidfd.c|has exited and was reaped|dump|reaped|w_pidfd dead"
+"fd/pidfd.c|outside cr's pid namespace|never|cr runs in the initial pid namespace, where every process has a pid"
+"fd/pidfd.c|pidfd with flags|dump|pidfd with flags|w_refuse pidfd_flags"
+"fd/reg.c|a restore would open that of whatever has pid|dump|no process of the dump|w_lost proc_outside"
+"fd/reg.c|files are open (unsupported)|dump|thread|w_lost proc_thread"
+"fd/reg.c|which no open of a named file gives back|dump|made with O_TMPFILE|w_lost tmpfile_linked"
+"fd/reg.c|under no other name in its directory|dump|no other name in its directory|w_files hardlink_elsewhere"
+"fd/reg.c|which has no path to reopen it by|dump|no path to reopen it by|w_refuse opath_deleted"
+"fd/reg.c|the files of /proc are made afresh|dump|the files of /proc are made afresh|w_refuse opath_proc"
+"fd/reg.c|which is no longer the file at that path|dump|no longer the file at that path|w_refuse opath_replaced"
+"fd/reg.c|\"node's path (unsupported)\"|dump|its device node was deleted|w_lost chrdev_deleted"
+"fd/reg.c|\"by the node's path (unsupported)\"|dump|is no longer the node of its device|w_refuse chr_replaced"
+"fd/reg.c|dump with --shell-job|dump|dump with --shell-job|w_refuse pts_no_shell_job"
+"fd/signalfd.c|signalfd with flags|dump|signalfd with flags|w_refuse signalfd_flags"
+"fd/timerfd.c|timerfd with flags|dump|timerfd with flags|w_refuse timerfd_flags"
+"fd/unix_sk.c|connections between \"|dump|connections between processes|w_refuse unix_pair_fork"
+"fd/unix_sk.c|is in pid %d, outside the dump|dump|outside the dump|w_refuse unix_peer_outside"
+"fd/unix_sk.c|is open in no process|dump|open in no process|w_refuse unix_peer_in_flight"
+"fd/unix_sk.c|which has no name and is not|dump|has no name and is not connected back|w_refuse unix_dgram_half"
+"fd/unix_sk.c|unsupported socket type|never|AF_UNIX sockets are stream, datagram or seqpacket ones, all dumped"
+"fd/unix_sk.c|unsupported socket state|never|sock_diag shows a unix socket only listening, established or closed"
+"fd/unix_sk.c|connections not accepted yet|dump|connections not accepted yet|w_refuse unix_backlog"
+"fd/unix_sk.c|file descriptors in flight|dump|file descriptors in flight|w_refuse unix_scm_rights"
+"fd/unix_sk.c|a pending socket error|dump|a pending socket error|w_refuse unix_so_error"
+"fd/unix_sk.c|the restore binds names from cr's root|dump|root|w_lost chroot_unix"
+"fd/unix_sk.c|binds the name again (unsupported)|dump|another file|w_lost unix_replaced"
+"fd/unix_sk.c|the name again (unsupported)\", d->ino|dump|directory is gone|w_lost unix_dir_gone"
+"state/attrs.c|is no removed directory|never|a working directory is a directory, and its link says deleted only once it was removed"
+"state/cgroup.c|\"unsupported\", t->pid, t->threads|elsewhere|t_cgroup.sh threaded_refused"
+"state/files.c|\"unsupported kind: %s (%s)\"|dump|unsupported kind: [fanotify]|w_files fanotify"
+"state/files.c|share one %s: unsupported kind|dump|share one namespace|w_refuse nsfs_shared"
+"state/files.c|before pid %d exists (unsupported|dump|/stat|w_lost proc_shared"
+"state/fown.c|the dump that holds it: unsupported|elsewhere|t_fown.sh owner_outside_refused"
+"state/ipcns.c|POSIX message queues: unsupported|untested|needs more than 64 POSIX message queues in an ipc namespace of the tree's own"
+"state/ipcns.c|messages (mq_notify): unsupported|elsewhere|t_ns.sh refused_ipc_notify"
+"state/ipcns.c|unsupported (a SysV shared memory mapping)|elsewhere|t_ns.sh refused_ipc_attached"
+"state/ipcns.c|id %d is %s: unsupported|untested|needs a SysV segment locked (SHM_LOCK) or removed while attached, in an ipc namespace of the tree's own"
+"state/ipcns.c|unsupported (more than %u)|untested|needs a SysV segment of more than 32 MiB in an ipc namespace of the tree's own"
+"state/ipcns.c|SysV objects of a kind: unsupported|untested|needs more than 256 SysV objects of a kind in an ipc namespace of the tree's own"
+"state/ipcns.c|holds semaphore sets: unsupported|elsewhere|t_ns.sh refused_threads_with_sets"
+"state/locks.c|cr does not restore leases or delegations|dump|lease|w_locks lease"
+"state/locks.c|\"a %s %s on a %s: unsupported kind\"|dump|unsupported kind|w_refuse flock_fifo"
+"state/locks.c|\"fd table: unsupported\"|never|a process that shares its fd table with another is refused first (state/sharing.c, 'fd table')"
+"state/locks.c|a POSIX lock on a file the process also maps: unsupported|dump|maps|w_locks mapped"
+"state/locks.c|that none of its fds shows|dump|none of its fds|w_locks maponly"
+"state/locks.c|dump, shares: unsupported|elsewhere|t_locks.sh refuse_shared_outside"
+"state/locks.c|which the process also maps as|restore|the dump refuses a POSIX lock on a mapped file first (state/locks.c check_lock)"
+"state/mem.c|unsupported special mapping|never|every special mapping x86_64 Linux gives a process (vdso, vvar, vsyscall, heap, stack) is known; another one ([uprobes]) needs a uprobe on the process"
+"state/mem.c|(deleted): unsupported kind|dump|(deleted): unsupported kind|w_refuse vma_deleted"
+"state/ns.c|only unshare makes them differ|never|only unshare(CLONE_NEWTIME) makes the two differ, and it makes the one for children new, never cr's own"
+"state/ns.c|\"unsupported\", nodes[plan->creator[id]]|never|(two processes that both made the same time namespace for their children) children enter the time namespace their parent made for them as their own: only one process has it for its children alone"
+"state/ns.c|not a descendant of it: unsupported|elsewhere|t_ns.sh refused_time_outsider"
+"state/ns.c|differs from its main thread's: unsupported|elsewhere|t_ns.sh refused_thread"
+"state/ns.c|differs from cr's: unsupported (%s)|elsewhere|t_ns.sh refused_net"
+"state/pidns.c|its unshare is unsupported|elsewhere|t_pidns.sh unshare_after_fork_refused"
+"state/pidns.c|\"unsupported\", t->zombie|elsewhere|t_pidns.sh init_two_deep_refused"
+"state/posix_timers.c|notifies by '%s': unsupported kind|never|the kernel shows a timer's notification only as signal, thread or none, all restored"
+"state/posix_timers.c|\"unsupported kind\", e->id, e->notify_tid|elsewhere|t_thread_timers.sh refused_exited_thread"
+"state/posix_timers.c|runs on the CPU clock of pid|dump|CPU clock of pid|w_refuse timer_cpuclock"
+"state/posix_timers.c|on clock %d: unsupported kind|never|timer_create takes only the clocks cr knows, and CPU clocks"
+"state/sessions.c|which neither it nor its parent leads: unsupported|elsewhere|t_tree.sh foreign_session_refused"
+"state/sharing.c|each would come back with a copy of its own|elsewhere|t_unsupported.sh clone_files"
+"state/shmem.c|outside the dump: unsupported (the sharing could not be restored)|elsewhere|t_shmem.sh refused_outside"
+"state/vmflags.c|unsupported: %s (VmFlags|dump|a userfaultfd registration (missing pages)|w_refuse uffd_missing"
+"state/vmflags.c|unsupported: protection key|never|this machine's CPUs have no protection keys (no pku in /proc/cpuinfo)"
+"state/seccomp.c|SECCOMP_RET_USER_NOTIF: the listener|dump|SECCOMP_RET_USER_NOTIF|w_seccomp notify"
+"state/seccomp.c|share a seccomp filter that|dump|share a seccomp filter|w_seccomp partial"
+"restore/tree.c|the group's leader is outside|restore|a check of pstree.img: the dump takes process groups from /proc, where a group without its leader in the tree is refused by state/sessions.c"
+)
+
+# Every refusal site: "FILE<TAB>LINE TEXT".
+refusal_sites() {
+	( cd "$SRC/criu-lite" &&
+		grep -nE "\"[^\"]*(unsupported|$EXTRA)" fd/*.c state/*.c dump/*.c restore/*.c |
+		grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/\*|\*|//)' |
+		sed -E 's/^([^:]+):[0-9]+:[[:space:]]*/\1\t/' )
+}
+
+every_site_listed() {
+	local sites file text row rfile frag how arg found missing=() stale=()
+	sites=$(refusal_sites)
+	[ -n "$sites" ] || { REASON="no refusal site found in $SRC/criu-lite"; return 1; }
+	while IFS=$'\t' read -r file text; do
+		found=
+		for row in "${REFUSALS[@]}"; do
+			IFS='|' read -r rfile frag _ <<<"$row"
+			[ "$rfile" = "$file" ] && [[ $text == *"$frag"* ]] && { found=1; break; }
+		done
+		[ -n "$found" ] || missing+=("$file: $text")
+	done <<<"$sites"
+	for row in "${REFUSALS[@]}"; do
+		IFS='|' read -r rfile frag how arg _ <<<"$row"
+		grep -F -- "$frag" <<<"$(grep -F "$rfile"$'\t' <<<"$sites")" >/dev/null || stale+=("$rfile: $frag")
+		if [ "$how" = elsewhere ]; then
+			read -r t c <<<"$arg"
+			grep -qE "^run_case $c( |$)" "$TESTS/$t" 2>/dev/null || stale+=("$rfile: $frag: no case $c in $t")
+		fi
+	done
+	[ ${#missing[@]} -eq 0 ] || { REASON="refusals not listed in t_refusals: ${missing[*]}"; return 1; }
+	[ ${#stale[@]} -eq 0 ] || { REASON="rows of t_refusals without their refusal: ${stale[*]}"; return 1; }
+}
+
+# refused_at_dump WORDS WORKLOAD MODE
+refused_at_dump() {
+	local words=$1
+	shift
+	wl_start "$@" || return 1
+	expect_refused_then_pass "$WL_PID" "$words"
+}
+
+run_case every_site_listed every_site_listed
+for row in "${REFUSALS[@]}"; do
+	IFS='|' read -r _ _ how words arg <<<"$row"
+	[ "$how" = dump ] || continue
+	read -r wl mode <<<"$arg"
+	run_case "${wl#w_}_$mode" refused_at_dump "$words" "$wl" "$mode"
+done
+finish_tests
