@@ -17,6 +17,7 @@
  * follows the highest restored one).  Watches on files that have no path
  * (deleted) or no file handle (procfs, sysfs, ...) make the dump fail. */
 #include "fd/fdkind.h"
+#include "fd/fhandle.h"
 #include "os/log.h"
 #include "os/util.h"
 #include "os/xalloc.h"
@@ -32,7 +33,6 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
-#define MAX_HANDLE_BYTES 128
 /* Watch numbers skipped one by one at restore; more means a broken image. */
 #define MAX_WD_GAP (1 << 20)
 
@@ -40,10 +40,8 @@ typedef InotifyEntry__Watch Watch;
 
 /* What one fdinfo line tells about a watch. */
 struct watch_info {
-	unsigned wd, mask, ignored_mask, sdev, handle_bytes;
-	int handle_type;
-	uint64_t ino;
-	unsigned char handle[MAX_HANDLE_BYTES];
+	unsigned wd, mask, ignored_mask;
+	struct fhandle_info fh;
 };
 
 /* ------------------------------------------------------------------ dump */
@@ -53,103 +51,32 @@ static bool inotify_match(const struct fd_probe *p)
 	return strcmp(p->link, "anon_inode:inotify") == 0;
 }
 
-static int parse_hex_bytes(const char *hex, unsigned char *out, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		if (sscanf(hex + 2 * i, "%2hhx", &out[i]) != 1)
-			return -1;
-	return 0;
-}
-
 static int parse_watch_line(const char *l, struct watch_info *w, cr_error_t *err)
 {
+	unsigned sdev;
 	int used = 0;
 
-	if (sscanf(l, "inotify wd:%x ino:%" SCNx64 " sdev:%x mask:%x ignored_mask:%x%n", &w->wd, &w->ino, &w->sdev,
+	if (sscanf(l, "inotify wd:%x ino:%" SCNx64 " sdev:%x mask:%x ignored_mask:%x%n", &w->wd, &w->fh.ino, &sdev,
 		   &w->mask, &w->ignored_mask, &used) != 5)
 		return cr_error(err, 0, "cannot parse inotify fdinfo line '%.60s'", l);
-	if (sscanf(l + used, " fhandle-bytes:%x fhandle-type:%x f_handle:", &w->handle_bytes,
-		   &w->handle_type) != 2 || w->handle_bytes == 0 || w->handle_bytes > MAX_HANDLE_BYTES)
+	w->fh.dev = fhandle_sdev(sdev);
+	if (fhandle_parse(l + used, &w->fh) < 0)
 		return cr_error(err, 0, "watch %u (inode %" PRIu64 ") has no file handle: unsupported kind (a "
-				"watch on a filesystem without file handles)", w->wd, w->ino);
-	if (parse_hex_bytes(strstr(l, "f_handle:") + strlen("f_handle:"), w->handle, w->handle_bytes) < 0)
-		return cr_error(err, 0, "watch %u: bad file handle", w->wd);
+				"watch on a filesystem without file handles)", w->wd, w->fh.ino);
 	if (w->ignored_mask != 0)
 		return cr_error(err, 0, "watch %u has an ignored mask 0x%x: unsupported kind", w->wd,
 				w->ignored_mask);
 	return 0;
 }
 
-/* Undoes the octal escapes (\040 for a space, ...) of a mountinfo field. */
-static void unescape(char *s)
-{
-	char *out = s;
-
-	while (*s) {
-		unsigned v;
-
-		if (s[0] == '\\' && sscanf(s + 1, "%3o", &v) == 1 && s[1] >= '0' && s[1] <= '3') {
-			*out++ = (char)v;
-			s += 4;
-		} else {
-			*out++ = *s++;
-		}
-	}
-	*out = '\0';
-}
-
-/* Opens the handle through mount point mnt; returns the path of the inode
- * if it is the watched one, else NULL. */
-static char *path_through(const char *mnt, const struct watch_info *w, dev_t dev)
-{
-	char buf[sizeof(struct file_handle) + MAX_HANDLE_BYTES], link[64], path[PATH_MAX];
-	struct file_handle *fh = (struct file_handle *)buf;
-	cleanup_close int mfd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);   /* not O_PATH: refused */
-	cleanup_close int fd = -1;
-	struct stat st;
-	ssize_t n;
-
-	if (mfd < 0)
-		return NULL;
-	fh->handle_bytes = w->handle_bytes;
-	fh->handle_type = w->handle_type;
-	memcpy(fh->f_handle, w->handle, w->handle_bytes);
-	fd = open_by_handle_at(mfd, fh, O_PATH | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, path, sizeof(path) - 1);
-	if (n <= 0 || path[0] != '/')
-		return NULL;
-	path[n] = '\0';
-	if (lstat(path, &st) < 0 || st.st_ino != w->ino || st.st_dev != dev)
-		return NULL;
-	return xstrdup(path);
-}
-
-/* Where the watched inode is now: through each mount of its filesystem. */
+/* Where the watched inode is now (fd/fhandle.h). */
 static int find_path(const struct watch_info *w, char **path, cr_error_t *err)
 {
-	cleanup_fclose FILE *f = fopen("/proc/self/mountinfo", "re");
-	dev_t dev = makedev(w->sdev >> 20, w->sdev & 0xfffff);
-	char line[4096];
-
-	if (f == NULL)
-		return cr_error(err, errno, "open /proc/self/mountinfo");
-	*path = NULL;
-	while (*path == NULL && fgets(line, sizeof(line), f) != NULL) {
-		unsigned maj, min;
-		char mnt[PATH_MAX];
-
-		if (sscanf(line, "%*d %*d %u:%u %*s %4095s", &maj, &min, mnt) != 3 || makedev(maj, min) != dev)
-			continue;
-		unescape(mnt);
-		*path = path_through(mnt, w, dev);
-	}
+	*path = fhandle_path(&w->fh);
 	if (*path == NULL)
 		return cr_error(err, 0, "watch %u: the watched inode %" PRIu64 " (device %u:%u) has no path any "
-				"more: unsupported kind (a watch on a deleted file)", w->wd, w->ino, major(dev),
-				minor(dev));
+				"more: unsupported kind (a watch on a deleted file)", w->wd, w->fh.ino,
+				major(w->fh.dev), minor(w->fh.dev));
 	return 0;
 }
 
@@ -165,7 +92,7 @@ static int add_watch_entry(struct dump_ctx *ctx, InotifyEntry *e, const char *l,
 	inotify_entry__watch__init(x);
 	x->wd = w.wd;
 	x->mask = w.mask;
-	x->ino = w.ino;
+	x->ino = w.fh.ino;
 	x->path = arena_strdup(&ctx->arena, path);
 	e->watches[e->n_watches++] = x;
 	return 0;
@@ -176,19 +103,6 @@ static int by_wd(const void *a, const void *b)
 	const Watch *x = *(Watch *const *)a, *y = *(Watch *const *)b;
 
 	return (x->wd > y->wd) - (x->wd < y->wd);
-}
-
-/* Unread events cannot be kept: say so. */
-static void warn_unread(pid_t pid, int fd)
-{
-	cr_error_t err = NULL;
-	cleanup_close int dup = fdkind_steal_fd(pid, fd, &err);
-	int bytes = 0;
-
-	cr_error_release(&err);
-	if (dup >= 0 && ioctl(dup, FIONREAD, &bytes) == 0 && bytes > 0)
-		pr_warn("pid %d fd %d: inotify has %d bytes of events not read yet; they are not restored", pid, fd,
-			bytes);
 }
 
 static int inotify_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
@@ -207,7 +121,7 @@ static int inotify_dump(struct dump_ctx *ctx, struct dump_task *t, const struct 
 			return -1;
 	if (e->n_watches > 1)
 		qsort(e->watches, e->n_watches, sizeof(*e->watches), by_wd);
-	warn_unread(t->pid, p->fd);
+	fhandle_warn_unread(t->pid, p->fd, "inotify");
 	fe->inotify = e;
 	return 0;
 }
@@ -272,14 +186,10 @@ static int skip_to(int fd, uint32_t wd, uint32_t *next, const char *spare, cr_er
 static int add_watch(int fd, const Watch *x, uint32_t *next, cr_error_t *err)
 {
 	uint32_t mask = (x->mask & ~(uint32_t)(IN_MASK_ADD | IN_MASK_CREATE)) | IN_DONT_FOLLOW;
-	struct stat st;
 	int w;
 
-	if (lstat(x->path, &st) < 0)
-		return cr_error(err, errno, "watched file %s", x->path);
-	if (st.st_ino != x->ino)
-		return cr_error(err, 0, "watched file %s is inode %llu, not %llu as at dump: it was replaced",
-				x->path, (unsigned long long)st.st_ino, (unsigned long long)x->ino);
+	if (fhandle_check_path("watched file", x->path, x->ino, err) < 0)
+		return -1;
 	w = inotify_add_watch(fd, x->path, mask);
 	if (w < 0)
 		return cr_error(err, errno, "inotify_add_watch(%s, 0x%x)", x->path, mask);

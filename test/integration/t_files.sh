@@ -114,7 +114,7 @@ run_case opath_file lost_either_way restored "" w_files opath_file
 run_case hardlink_deleted lost_either_way restored "" w_files hardlink_deleted
 run_case hardlink_elsewhere lost_either_way refused "no other name in its directory" w_files hardlink_elsewhere
 run_case inotify_deleted lost_either_way refused "a watch on a deleted file" w_files inotify_deleted
-run_case fanotify lost_either_way refused "fanotify" w_files fanotify
+run_case fanotify lost_either_way restored "" w_files fanotify
 run_case nsfs_own lost_either_way restored "" w_files nsfs_own
 run_case nsfs_other lost_either_way refused "not the process's own uts namespace" w_files nsfs_other
 run_case sqlite_exclusive sqlite_exclusive

@@ -31,8 +31,10 @@
  *   hardlink_elsewhere  the same with the second name in a sub-directory.
  *   inotify_deleted  an inotify watch on a file that was deleted while held
  *                    open: the watch still reports a write to the file.
- *   fanotify         a fanotify group watching a directory for opens: an
- *                    open there makes an event.
+ *   fanotify         a fanotify group (non-blocking) marking a directory for
+ *                    opens of its files and a file for writes: an open in
+ *                    the directory and a write to the file make events;
+ *                    the flags.
  *   nsfs_own         its own net, uts and ipc namespaces open as nsfs fds:
  *                    each fd is the namespace the process is in.
  *   nsfs_other       the uts namespace of a child that unshared it and
@@ -380,26 +382,52 @@ static void inotify_deleted_check(void)
 		 "no IN_MODIFY from the deleted file");
 }
 
-static int fan_fd;
+static int fan_fd, fan_flags;
 
 static void fanotify_setup(void)
 {
+	char path[PATH_MAX];
+
+	wl_path(path, sizeof(path), "written");
+	close(open_or_die(path, O_WRONLY | O_CREAT));
 	fan_fd = fanotify_init(FAN_CLASS_NOTIF | FAN_NONBLOCK, O_RDONLY);
-	if (fan_fd < 0 || fanotify_mark(fan_fd, FAN_MARK_ADD, FAN_OPEN | FAN_EVENT_ON_CHILD, AT_FDCWD, wl_dir()) < 0)
+	if (fan_fd < 0 || fanotify_mark(fan_fd, FAN_MARK_ADD, FAN_OPEN | FAN_EVENT_ON_CHILD, AT_FDCWD, wl_dir()) < 0 ||
+	    fanotify_mark(fan_fd, FAN_MARK_ADD, FAN_MODIFY, AT_FDCWD, path) < 0)
 		wl_fatal("fanotify: %s", strerror(errno));
+	fan_flags = fcntl(fan_fd, F_GETFL);
+}
+
+/* The next event's mask, its fd closed; 0 if none comes. */
+static uint64_t next_event(void)
+{
+	char buf[4096];
+	struct fanotify_event_metadata *ev = (struct fanotify_event_metadata *)buf;
+
+	if (!wl_readable(fan_fd, 2000) || read(fan_fd, buf, sizeof(buf)) < (ssize_t)sizeof(*ev))
+		return 0;
+	if (ev->fd >= 0)
+		close(ev->fd);
+	return ev->mask;
 }
 
 static void fanotify_check(void)
 {
-	char path[PATH_MAX], buf[4096];
-	struct fanotify_event_metadata *ev = (struct fanotify_event_metadata *)buf;
+	char path[PATH_MAX];
+	uint64_t mask;
+	int fd;
 
+	wl_check(fcntl(fan_fd, F_GETFL) == fan_flags, "flags 0%o, were 0%o", fcntl(fan_fd, F_GETFL), fan_flags);
 	wl_path(path, sizeof(path), "opened");
-	close(open_or_die(path, O_WRONLY | O_CREAT));
-	wl_check(wl_readable(fan_fd, 2000) && read(fan_fd, buf, sizeof(buf)) > 0 && (ev->mask & FAN_OPEN),
-		 "no FAN_OPEN event");
-	if (ev->fd >= 0)
-		close(ev->fd);
+	close(open_or_die(path, O_RDONLY | O_CREAT));
+	mask = next_event();
+	wl_check(mask & FAN_OPEN, "no FAN_OPEN event (0x%llx)", (unsigned long long)mask);
+	wl_path(path, sizeof(path), "written");
+	fd = open_or_die(path, O_WRONLY);   /* an open in the directory too */
+	wl_check(next_event() & FAN_OPEN, "no FAN_OPEN event for %s", path);
+	wl_write_all(fd, "x", 1);
+	close(fd);
+	mask = next_event();
+	wl_check(mask & FAN_MODIFY, "no FAN_MODIFY event (0x%llx)", (unsigned long long)mask);
 }
 
 /* ------------------------------------------------------------------- nsfs */

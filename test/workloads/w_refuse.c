@@ -45,6 +45,12 @@
  *                    um).
  *   vma_deleted      a mapping of a file deleted since: its bytes.
  *   pidfd_flags      a pidfd of its child with O_APPEND set: still set.
+ *   userfaultfd      a userfaultfd (no kind cr has): still open.
+ *   fanotify_content, fanotify_mount, fanotify_ignored, fanotify_deleted
+ *                    a fanotify group of the content class; one with a
+ *                    mark on a mount; one with a mark with an ignored mask;
+ *                    one with a mark on a file it holds open and deleted:
+ *                    the group is still open.
  *   nsfs_shared      its uts namespace open as an fd, inherited by its
  *                    child: the fd is the namespace.
  *   pts_no_shell_job  a pseudo-terminal's slave open (its master closed),
@@ -63,6 +69,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/fanotify.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
@@ -618,6 +625,39 @@ static void pts_check(void)
 		 "no longer a pseudo-terminal");
 }
 
+static void userfaultfd_setup(void)
+{
+	fd_a = check_fd((int)syscall(SYS_userfaultfd, O_CLOEXEC), "userfaultfd");
+}
+
+static void fanotify_content_setup(void)
+{
+	fd_a = check_fd(fanotify_init(FAN_CLASS_CONTENT, O_RDONLY), "fanotify_init FAN_CLASS_CONTENT");
+}
+
+static void fanotify_mount_setup(void)
+{
+	fd_a = check_fd(fanotify_init(FAN_CLASS_NOTIF, O_RDONLY), "fanotify_init");
+	if (fanotify_mark(fd_a, FAN_MARK_ADD | FAN_MARK_MOUNT, FAN_CLOSE_WRITE, AT_FDCWD, wl_dir()) < 0)
+		wl_fatal("fanotify_mark FAN_MARK_MOUNT: %s", strerror(errno));
+}
+
+static void fanotify_ignored_setup(void)
+{
+	fd_a = check_fd(fanotify_init(FAN_CLASS_NOTIF, O_RDONLY), "fanotify_init");
+	if (fanotify_mark(fd_a, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK, FAN_OPEN, AT_FDCWD, wl_dir()) < 0)
+		wl_fatal("fanotify_mark FAN_MARK_IGNORED_MASK: %s", strerror(errno));
+}
+
+static void fanotify_deleted_setup(void)
+{
+	wl_path(path_a, sizeof(path_a), "marked");
+	fd_b = check_fd(open(path_a, O_RDWR | O_CREAT, 0600), path_a);
+	fd_a = check_fd(fanotify_init(FAN_CLASS_NOTIF, O_RDONLY), "fanotify_init");
+	if (fanotify_mark(fd_a, FAN_MARK_ADD, FAN_MODIFY, AT_FDCWD, path_a) < 0 || unlink(path_a) < 0)
+		wl_fatal("fanotify_mark, unlink: %s", strerror(errno));
+}
+
 static const struct wl_mode modes[] = {
 	{ "epoll_flags", epoll_flags_setup, flags_check },
 	{ "eventfd_flags", eventfd_flags_setup, flags_check },
@@ -645,6 +685,11 @@ static const struct wl_mode modes[] = {
 	{ "uffd_missing", uffd_missing_setup, uffd_missing_check },
 	{ "vma_deleted", vma_deleted_setup, vma_deleted_check },
 	{ "pidfd_flags", pidfd_flags_setup, flags_check },
+	{ "userfaultfd", userfaultfd_setup, fd_open_check },
+	{ "fanotify_content", fanotify_content_setup, fd_open_check },
+	{ "fanotify_mount", fanotify_mount_setup, fd_open_check },
+	{ "fanotify_ignored", fanotify_ignored_setup, fd_open_check },
+	{ "fanotify_deleted", fanotify_deleted_setup, fd_open_check },
 	{ "nsfs_shared", nsfs_shared_setup, same_as_before_check },
 	{ "pts_no_shell_job", pts_no_shell_job_setup, pts_check },
 };
