@@ -18,6 +18,10 @@
 #                     with its working directory removed: after restore a
 #                     line appended under the other name comes out of tail,
 #                     whose cwd is still a removed directory.
+#   tail_inotify      coreutils tail -f (inotify) of a file deleted since:
+#                     after restore a line appended to the deleted file
+#                     (through /proc/PID/fd) comes out of tail, which is
+#                     woken by its inotify watch on the file made again.
 source "$(dirname "$0")/lib.sh"
 
 # real_start OUT DIR PROGRAM COMMAND...: COMMAND run in DIR, in a session
@@ -84,6 +88,33 @@ sqlite_exclusive() {
 	running_free "$WL_PID" "$WL_EXE" || { REASON="sqlite3 after COMMIT: $(describe_pid "$WL_PID")"; return 1; }
 }
 
+# The fd of pid open on path (deleted since), or nothing.
+fd_on() {
+	local f
+	for f in /proc/"$1"/fd/*; do
+		[ "$(readlink "$f")" = "$2 (deleted)" ] && { echo "${f##*/}"; return; }
+	done
+}
+
+tail_inotify() {
+	local img=$CASE_TMP/img d=$CASE_TMP/tl fd
+	mkdir -p "$d"
+	echo "line one" > "$d/log.txt"
+	real_start "$CASE_TMP/tail.out" "$d" tail tail -f log.txt || return 1
+	wait_until 5 grep -qx "line one" "$CASE_TMP/tail.out" || { REASON="tail printed nothing"; return 1; }
+	grep -q "^inotify wd:" "/proc/$WL_PID/fdinfo/"* 2>/dev/null || { REASON="tail has no inotify watch"; return 1; }
+	rm "$d/log.txt"
+	cr_dump dump "$WL_PID" "$img" || return 1
+	cr_restore_detached restore "$img" || return 1
+	fd=$(fd_on "$WL_PID" "$d/log.txt")
+	[ -n "$fd" ] || { REASON="the restored tail holds no fd on the deleted $d/log.txt: $(ls -l /proc/$WL_PID/fd)"; return 1; }
+	echo "line two" >> "/proc/$WL_PID/fd/$fd"
+	wait_until 5 grep -qx "line two" "$CASE_TMP/tail.out" ||
+		{ REASON="tail did not print the line appended after restore: $(cat "$CASE_TMP/tail.out" "$CASE_TMP/tail.out.err")"; return 1; }
+	running_free "$WL_PID" "$WL_EXE" || { REASON="tail after restore: $(describe_pid "$WL_PID")"; return 1; }
+	kill "$WL_PID"
+}
+
 tail_follow() {
 	local img=$CASE_TMP/img d=$CASE_TMP/logs cwd
 	mkdir -p "$d/wd"
@@ -113,10 +144,11 @@ run_case opath_symlink lost_either_way restored "" w_files opath_symlink
 run_case opath_file lost_either_way restored "" w_files opath_file
 run_case hardlink_deleted lost_either_way restored "" w_files hardlink_deleted
 run_case hardlink_elsewhere lost_either_way refused "no other name in its directory" w_files hardlink_elsewhere
-run_case inotify_deleted lost_either_way refused "a watch on a deleted file" w_files inotify_deleted
+run_case inotify_deleted lost_either_way restored "" w_files inotify_deleted
 run_case fanotify lost_either_way restored "" w_files fanotify
 run_case nsfs_own lost_either_way restored "" w_files nsfs_own
 run_case nsfs_other lost_either_way refused "not the process's own uts namespace" w_files nsfs_other
+run_case tail_inotify tail_inotify
 run_case sqlite_exclusive sqlite_exclusive
 run_case tail_follow tail_follow
 finish_tests

@@ -30,7 +30,8 @@
  *                    writes through the fd show under the second name.
  *   hardlink_elsewhere  the same with the second name in a sub-directory.
  *   inotify_deleted  an inotify watch on a file that was deleted while held
- *                    open: the watch still reports a write to the file.
+ *                    open: the watch (its number) still reports a write to
+ *                    the file, and a second watch on a file with a path.
  *   fanotify         a fanotify group (non-blocking) marking a directory for
  *                    opens of its files and a file for writes: an open in
  *                    the directory and a write to the file make events;
@@ -354,16 +355,19 @@ static void hardlink_check(void)
 
 /* ------------------------------------------------- inotify and fanotify */
 
-static int in_fd, in_file;
+static int in_fd, in_file, in_wd, in_wd2;
 
 static void inotify_deleted_setup(void)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], other[PATH_MAX];
 
 	wl_path(path, sizeof(path), "watched");
+	wl_path(other, sizeof(other), "other");
 	in_file = open_or_die(path, O_RDWR | O_CREAT);
+	close(open_or_die(other, O_RDWR | O_CREAT));
 	in_fd = inotify_init1(IN_NONBLOCK);
-	if (in_fd < 0 || inotify_add_watch(in_fd, path, IN_MODIFY) < 0 || unlink(path) < 0)
+	if (in_fd < 0 || (in_wd2 = inotify_add_watch(in_fd, other, IN_ATTRIB)) < 0 ||
+	    (in_wd = inotify_add_watch(in_fd, path, IN_MODIFY)) < 0 || unlink(path) < 0)
 		wl_fatal("inotify: %s", strerror(errno));
 	while (wl_readable(in_fd, 100)) {   /* IN_ATTRIB of the unlink, if any */
 		char buf[256];
@@ -374,12 +378,16 @@ static void inotify_deleted_setup(void)
 
 static void inotify_deleted_check(void)
 {
-	char buf[256];
+	char buf[256], other[PATH_MAX];
 	struct inotify_event *ev = (struct inotify_event *)buf;
 
 	wl_check(write(in_file, "x", 1) == 1, "write: %s", strerror(errno));
-	wl_check(wl_readable(in_fd, 2000) && read(in_fd, buf, sizeof(buf)) > 0 && (ev->mask & IN_MODIFY),
-		 "no IN_MODIFY from the deleted file");
+	wl_check(wl_readable(in_fd, 2000) && read(in_fd, buf, sizeof(buf)) > 0 && (ev->mask & IN_MODIFY) &&
+		 ev->wd == in_wd, "no IN_MODIFY from the deleted file on watch %d", in_wd);
+	wl_path(other, sizeof(other), "other");
+	chmod(other, 0640);
+	wl_check(wl_readable(in_fd, 2000) && read(in_fd, buf, sizeof(buf)) > 0 && (ev->mask & IN_ATTRIB) &&
+		 ev->wd == in_wd2, "no IN_ATTRIB from %s on watch %d", other, in_wd2);
 }
 
 static int fan_fd, fan_flags;

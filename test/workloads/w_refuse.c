@@ -46,6 +46,11 @@
  *   vma_deleted      a mapping of a file deleted since: its bytes.
  *   pidfd_flags      a pidfd of its child with O_APPEND set: still set.
  *   userfaultfd      a userfaultfd (no kind cr has): still open.
+ *   inotify_deleted_child  an inotify watch on a file deleted since, which
+ *                    only its child holds open: the watch is still listed.
+ *   inotify_deleted_shared  an inotify watch on a file deleted since, which
+ *                    it holds open, the inotify inherited by its child: the
+ *                    watch reports a write.
  *   fanotify_content, fanotify_mount, fanotify_ignored, fanotify_deleted
  *                    a fanotify group of the content class; one with a
  *                    mark on a mount; one with a mark with an ignored mask;
@@ -658,6 +663,48 @@ static void fanotify_deleted_setup(void)
 		wl_fatal("fanotify_mark, unlink: %s", strerror(errno));
 }
 
+/* An inotify watching a file (for writes) that is then deleted; the file
+ * stays open as fd_b in the process, or only in its child. */
+static void inotify_deleted(bool child_holds, bool child_shares)
+{
+	wl_path(path_a, sizeof(path_a), "watched");
+	fd_b = check_fd(open(path_a, O_RDWR | O_CREAT, 0600), path_a);
+	fd_a = check_fd(inotify_init1(IN_NONBLOCK), "inotify_init1");
+	if (inotify_add_watch(fd_a, path_a, IN_MODIFY) < 0 || unlink(path_a) < 0)
+		wl_fatal("inotify_add_watch, unlink: %s", strerror(errno));
+	if (child_holds || child_shares)
+		child = sleeping_child();
+	if (child_holds)
+		close(fd_b);
+}
+
+static void inotify_deleted_child_setup(void)
+{
+	inotify_deleted(true, false);
+}
+
+static void inotify_deleted_shared_setup(void)
+{
+	inotify_deleted(false, true);
+}
+
+static void inotify_listed_check(void)
+{
+	char path[64], text[4096] = "";
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd_a);
+	wl_check(wl_read_path(path, text, sizeof(text)) > 0 && strstr(text, "inotify wd:1 ") != NULL,
+		 "the watch is gone: %s", text);
+}
+
+static void inotify_deleted_check(void)
+{
+	char buf[256];
+
+	wl_check(write(fd_b, "x", 1) == 1 && wl_readable(fd_a, 2000) && read(fd_a, buf, sizeof(buf)) > 0,
+		 "no event from the deleted file");
+}
+
 static const struct wl_mode modes[] = {
 	{ "epoll_flags", epoll_flags_setup, flags_check },
 	{ "eventfd_flags", eventfd_flags_setup, flags_check },
@@ -686,6 +733,8 @@ static const struct wl_mode modes[] = {
 	{ "vma_deleted", vma_deleted_setup, vma_deleted_check },
 	{ "pidfd_flags", pidfd_flags_setup, flags_check },
 	{ "userfaultfd", userfaultfd_setup, fd_open_check },
+	{ "inotify_deleted_child", inotify_deleted_child_setup, inotify_listed_check },
+	{ "inotify_deleted_shared", inotify_deleted_shared_setup, inotify_deleted_check },
 	{ "fanotify_content", fanotify_content_setup, fd_open_check },
 	{ "fanotify_mount", fanotify_mount_setup, fd_open_check },
 	{ "fanotify_ignored", fanotify_ignored_setup, fd_open_check },
