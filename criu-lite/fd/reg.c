@@ -3,6 +3,7 @@
 #include "fd/reg.h"
 #include "fd/fdkind.h"
 #include "fd/fdshare.h"
+#include "fd/fhandle.h"
 #include "fd/reopen.h"
 #include "os/log.h"
 #include "os/proc.h"
@@ -219,10 +220,12 @@ const struct fd_kind fdkind_reg = {
 /* --- files deleted under one name, linked under another ------------------ */
 
 /* A regular file whose fds show "PATH (deleted)" while it still has
- * links: reopened at restore through another name it has in the same
- * directory, as a regular file of that path (its inode is checked as
- * for any).  A file with no other name there is refused: cr does not
- * search the file system for it. */
+ * links: reopened at restore through another of its names, as a regular
+ * file of that path (its inode is checked as for any).  The name is
+ * looked for in the directory of the deleted one, then asked of the
+ * kernel through the file's handle (which gives a name the kernel still
+ * has in its cache, if any); a file found by neither is refused: cr does
+ * not search the file system for it. */
 static bool relinked_match(const struct fd_probe *p)
 {
 	return S_ISREG(p->st.st_mode) && p->link[0] == '/' && p->st.st_nlink > 0 && proc_link_deleted(p->link, NULL) &&
@@ -254,6 +257,27 @@ static bool other_name(const char *former, const struct stat *st, char *out, siz
 	return found;
 }
 
+/* A name of the file fd of pid has that the kernel's cache gives for its
+ * handle (fd/fhandle.h), checked to lead to it; into out. */
+static bool name_by_handle(pid_t pid, int fd, const struct stat *st, char *out, size_t size)
+{
+	char buf[sizeof(struct file_handle) + FHANDLE_MAX_BYTES], link[64];
+	struct file_handle *fh = (struct file_handle *)buf;
+	struct fhandle_info h = { .dev = st->st_dev, .ino = st->st_ino };
+	cleanup_free char *path = NULL;
+	int mnt;
+
+	snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid, fd);
+	fh->handle_bytes = FHANDLE_MAX_BYTES;
+	if (name_to_handle_at(AT_FDCWD, link, fh, &mnt, AT_SYMLINK_FOLLOW) < 0)
+		return false;
+	h.handle_bytes = fh->handle_bytes;
+	h.handle_type = fh->handle_type;
+	memcpy(h.handle, fh->f_handle, fh->handle_bytes);
+	path = fhandle_path(&h);
+	return path != NULL && (size_t)snprintf(out, size, "%s", path) < size;
+}
+
 static int relinked_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
 			 cr_error_t *err)
 {
@@ -262,10 +286,11 @@ static int relinked_dump(struct dump_ctx *ctx, struct dump_task *t, const struct
 
 	proc_link_deleted(p->link, &stem);
 	named.link[stem] = '\0';
-	if (!other_name(named.link, &p->st, named.link, sizeof(named.link)))
+	if (!other_name(named.link, &p->st, named.link, sizeof(named.link)) &&
+	    !name_by_handle(t->pid, p->fd, &p->st, named.link, sizeof(named.link)))
 		return cr_error(err, 0, "%s: deleted under the name it was opened by, still linked elsewhere (%lu links) "
-				"but under no other name in its directory, which cr could reopen it by (unsupported)",
-				p->link, (unsigned long)p->st.st_nlink);
+				"but under no other name in its directory or that the kernel knows, which cr could "
+				"reopen it by (unsupported)", p->link, (unsigned long)p->st.st_nlink);
 	pr_info("pid %d fd %d: %s is reopened as %s, another name of the file", t->pid, p->fd, p->link, named.link);
 	fe->path = arena_strdup(&ctx->arena, named.link);
 	return reg_dump(ctx, t, &named, fe, err);

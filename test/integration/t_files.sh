@@ -143,7 +143,7 @@ run_case cwd_deleted lost_either_way restored "" w_files cwd_deleted
 run_case opath_symlink lost_either_way restored "" w_files opath_symlink
 run_case opath_file lost_either_way restored "" w_files opath_file
 run_case hardlink_deleted lost_either_way restored "" w_files hardlink_deleted
-run_case hardlink_elsewhere lost_either_way refused "no other name in its directory" w_files hardlink_elsewhere
+run_case hardlink_elsewhere lost_either_way restored "" w_files hardlink_elsewhere
 run_case inotify_deleted lost_either_way restored "" w_files inotify_deleted
 run_case fanotify lost_either_way restored "" w_files fanotify
 run_case nsfs_own lost_either_way restored "" w_files nsfs_own

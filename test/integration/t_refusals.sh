@@ -56,7 +56,7 @@ REFUSALS=(
 "fd/reg.c|a restore would open that of whatever has pid|dump|no process of the dump|w_lost proc_outside"
 "fd/reg.c|files are open (unsupported)|dump|thread|w_lost proc_thread"
 "fd/reg.c|which no open of a named file gives back|dump|made with O_TMPFILE|w_lost tmpfile_linked"
-"fd/reg.c|under no other name in its directory|dump|no other name in its directory|w_files hardlink_elsewhere"
+"fd/reg.c|\"reopen it by (unsupported)\", p->link, (unsigned long)|dump|no other name in its directory or that the kernel knows|w_refuse hardlink_uncached"
 "fd/reg.c|which has no path to reopen it by|dump|no path to reopen it by|w_refuse opath_deleted"
 "fd/reg.c|the files of /proc are made afresh|dump|the files of /proc are made afresh|w_refuse opath_proc"
 "fd/reg.c|which is no longer the file at that path|dump|no longer the file at that path|w_refuse opath_replaced"

@@ -28,7 +28,9 @@
  *                    offset 3, deleted under the name it was opened by: the
  *                    fd is the file of the second name, contents, offset,
  *                    writes through the fd show under the second name.
- *   hardlink_elsewhere  the same with the second name in a sub-directory.
+ *   hardlink_elsewhere  the same with the second name in a sub-directory
+ *                    (found through the file's handle: the kernel still
+ *                    has that name in its cache).
  *   inotify_deleted  an inotify watch on a file that was deleted while held
  *                    open: the watch (its number) still reports a write to
  *                    the file, and a second watch on a file with a path.

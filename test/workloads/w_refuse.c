@@ -46,6 +46,10 @@
  *   vma_deleted      a mapping of a file deleted since: its bytes.
  *   pidfd_flags      a pidfd of its child with O_APPEND set: still set.
  *   userfaultfd      a userfaultfd (no kind cr has): still open.
+ *   hardlink_uncached  a file open by a name deleted since, linked under
+ *                    another in a sub-directory, with the kernel's cache
+ *                    of names dropped (vm.drop_caches=2): the fd is the
+ *                    file of the other name.
  *   inotify_deleted_child  an inotify watch on a file deleted since, which
  *                    only its child holds open: the watch is still listed.
  *   inotify_deleted_shared  an inotify watch on a file deleted since, which
@@ -630,6 +634,32 @@ static void pts_check(void)
 		 "no longer a pseudo-terminal");
 }
 
+static void hardlink_uncached_setup(void)
+{
+	int drop;
+
+	wl_path(path_a, sizeof(path_a), "a");
+	wl_path(path_b, sizeof(path_b), "sub");
+	if (mkdir(path_b, 0700) < 0)
+		wl_fatal("mkdir: %s", strerror(errno));
+	wl_path(path_b, sizeof(path_b), "sub/b");
+	fd_a = check_fd(open(path_a, O_RDWR | O_CREAT, 0600), path_a);
+	if (link(path_a, path_b) < 0 || unlink(path_a) < 0)
+		wl_fatal("link, unlink: %s", strerror(errno));
+	drop = check_fd(open("/proc/sys/vm/drop_caches", O_WRONLY), "/proc/sys/vm/drop_caches");
+	wl_write_all(drop, "2", 1);
+	close(drop);
+	fstat(fd_a, &st_a);
+}
+
+static void hardlink_uncached_check(void)
+{
+	struct stat st;
+
+	wl_check(stat(path_b, &st) == 0 && wl_same_inode(&st, &st_a), "%s is another file", path_b);
+	same_as_before_check();
+}
+
 static void userfaultfd_setup(void)
 {
 	fd_a = check_fd((int)syscall(SYS_userfaultfd, O_CLOEXEC), "userfaultfd");
@@ -733,6 +763,7 @@ static const struct wl_mode modes[] = {
 	{ "vma_deleted", vma_deleted_setup, vma_deleted_check },
 	{ "pidfd_flags", pidfd_flags_setup, flags_check },
 	{ "userfaultfd", userfaultfd_setup, fd_open_check },
+	{ "hardlink_uncached", hardlink_uncached_setup, hardlink_uncached_check },
 	{ "inotify_deleted_child", inotify_deleted_child_setup, inotify_listed_check },
 	{ "inotify_deleted_shared", inotify_deleted_shared_setup, inotify_deleted_check },
 	{ "fanotify_content", fanotify_content_setup, fd_open_check },
