@@ -18,6 +18,11 @@
 #                     with its working directory removed: after restore a
 #                     line appended under the other name comes out of tail,
 #                     whose cwd is still a removed directory.
+#   cwd_path_taken    sleep in a removed working directory whose path is
+#                     made again (with a file in it) between dump and
+#                     restore: the restore leaves that directory alone and
+#                     makes the removed one beside it (a warning says so);
+#                     sleep's cwd is a removed directory.
 #   tail_inotify      coreutils tail -f (inotify) of a file deleted since:
 #                     after restore a line appended to the deleted file
 #                     (through /proc/PID/fd) comes out of tail, which is
@@ -115,6 +120,25 @@ tail_inotify() {
 	kill "$WL_PID"
 }
 
+cwd_path_taken() {
+	local img=$CASE_TMP/img d=$CASE_TMP/gone cwd
+	mkdir -p "$d"
+	real_start "$CASE_TMP/sleep.out" "$d" sleep sleep 1000 || return 1
+	rmdir "$d"
+	cr_dump dump "$WL_PID" "$img" || return 1
+	mkdir "$d" && echo kept > "$d/file"
+	cr_restore_detached restore "$img" || return 1
+	cwd=$(readlink "/proc/$WL_PID/cwd")
+	case $cwd in
+	"$d.cr-"*" (deleted)") ;;
+	*) REASON="the restored sleep's cwd is '$cwd'"; return 1 ;;
+	esac
+	[ "$(cat "$d/file")" = kept ] && [ "$(ls "$d")" = file ] || { REASON="the directory made at $d was touched: $(ls -la "$d")"; return 1; }
+	grep -q "exists again" "$CR_ERR" "$img/restore.log" 2>/dev/null || { REASON="no warning says the path was taken"; return 1; }
+	running_free "$WL_PID" "$WL_EXE" || { REASON="sleep after restore: $(describe_pid "$WL_PID")"; return 1; }
+	kill "$WL_PID"
+}
+
 tail_follow() {
 	local img=$CASE_TMP/img d=$CASE_TMP/logs cwd
 	mkdir -p "$d/wd"
@@ -148,6 +172,7 @@ run_case inotify_deleted lost_either_way restored "" w_files inotify_deleted
 run_case fanotify lost_either_way restored "" w_files fanotify
 run_case nsfs_own lost_either_way restored "" w_files nsfs_own
 run_case nsfs_other lost_either_way refused "not the process's own uts namespace" w_files nsfs_other
+run_case cwd_path_taken cwd_path_taken
 run_case tail_inotify tail_inotify
 run_case sqlite_exclusive sqlite_exclusive
 run_case tail_follow tail_follow
