@@ -530,6 +530,22 @@ lost_refused() {
 	wl_await_exit
 }
 
+# real_start OUT DIR PROGRAM COMMAND...: COMMAND run in DIR, in a session
+# of its own, fds above 2 closed, stdout in OUT; WL_PID once it runs
+# PROGRAM.
+real_start() {
+	local out=$1 dir=$2 exe
+	exe=$(readlink -f "$(command -v "$3")")
+	shift 3
+	( cd "$dir" && clean_exec setsid "$@" ) </dev/null >"$out" 2>"$out.err" &
+	REAL_PID=$!
+	disown "$REAL_PID"
+	track_pid "$REAL_PID"
+	CASE_LOGS+=("$out" "$out.err")
+	WL_PID=$REAL_PID WL_EXE=$exe
+	wait_until 5 running_free "$REAL_PID" "$exe" || { REASON="${exe##*/} did not start: $(cat "$out.err")"; return 1; }
+}
+
 # ---- python3 programs -----------------------------------------------------------
 
 # py_start SCRIPT READY_FILE: python3 -c SCRIPT DIR, until DIR/READY_FILE;

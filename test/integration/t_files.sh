@@ -29,22 +29,6 @@
 #                     woken by its inotify watch on the file made again.
 source "$(dirname "$0")/lib.sh"
 
-# real_start OUT DIR PROGRAM COMMAND...: COMMAND run in DIR, in a session
-# of its own, fds above 2 closed, stdout in OUT; WL_PID once it runs
-# PROGRAM.
-real_start() {
-	local out=$1 dir=$2 exe
-	exe=$(readlink -f "$(command -v "$3")")
-	shift 3
-	( cd "$dir" && clean_exec setsid "$@" ) </dev/null >"$out" 2>"$out.err" &
-	REAL_PID=$!
-	disown "$REAL_PID"
-	track_pid "$REAL_PID"
-	CASE_LOGS+=("$out" "$out.err")
-	WL_PID=$REAL_PID WL_EXE=$exe
-	wait_until 5 running_free "$REAL_PID" "$exe" || { REASON="${exe##*/} did not start: $(cat "$out.err")"; return 1; }
-}
-
 # The sqlite3 of sqlite_exclusive, its commands through its deleted FIFO.
 sql() {
 	timeout 5 sh -c 'echo "$1" > "$2"' _ "$1" "/proc/$WL_PID/fd/3" || { REASON="cannot write to sqlite3's FIFO"; return 1; }

@@ -12,6 +12,10 @@
 #                      image directory that looks complete), and the
 #                      process must run on untraced and unchanged (its
 #                      own checks pass after the refused dump).
+#   fn|WORDS|FUNCTION  the same, the process started by FUNCTION (a real
+#                      program holding the thing), which also sets
+#                      UNCHANGED, a command that checks the thing is still
+#                      there after the refused dump.
 #   elsewhere|T CASE   triggered by case CASE of test/integration/T (a tree
 #                      shape or a setting that test builds); the case must
 #                      exist.
@@ -83,12 +87,12 @@ REFUSALS=(
 "state/files.c|share one %s: unsupported kind|dump|share one namespace|w_refuse nsfs_shared"
 "state/files.c|before pid %d exists (unsupported|dump|/stat|w_lost proc_shared"
 "state/fown.c|the dump that holds it: unsupported|elsewhere|t_fown.sh owner_outside_refused"
-"state/ipcns.c|POSIX message queues: unsupported|untested|needs more than 64 POSIX message queues in an ipc namespace of the tree's own"
+"state/ipcns.c|POSIX message queues: unsupported|fn|more than 64 POSIX message queues|ipc_many_mqueues"
 "state/ipcns.c|messages (mq_notify): unsupported|elsewhere|t_ns.sh refused_ipc_notify"
 "state/ipcns.c|unsupported (a SysV shared memory mapping)|elsewhere|t_ns.sh refused_ipc_attached"
-"state/ipcns.c|id %d is %s: unsupported|untested|needs a SysV segment locked (SHM_LOCK) or removed while attached, in an ipc namespace of the tree's own"
-"state/ipcns.c|unsupported (more than %u)|untested|needs a SysV segment of more than 32 MiB in an ipc namespace of the tree's own"
-"state/ipcns.c|SysV objects of a kind: unsupported|untested|needs more than 256 SysV objects of a kind in an ipc namespace of the tree's own"
+"state/ipcns.c|id %d is %s: unsupported|fn|is locked (SHM_LOCK): unsupported|ipc_shm_locked"
+"state/ipcns.c|unsupported (more than %u)|fn|unsupported (more than|ipc_shm_big"
+"state/ipcns.c|SysV objects of a kind: unsupported|fn|more than 256 SysV objects of a kind|ipc_many_queues"
 "state/ipcns.c|holds semaphore sets: unsupported|elsewhere|t_ns.sh refused_threads_with_sets"
 "state/locks.c|cr does not restore leases or delegations|dump|lease|w_locks lease"
 "state/locks.c|\"a %s %s on a %s: unsupported kind\"|dump|unsupported kind|w_refuse flock_fifo"
@@ -152,6 +156,69 @@ every_site_listed() {
 	[ ${#stale[@]} -eq 0 ] || { REASON="rows of t_refusals without their refusal: ${stale[*]}"; return 1; }
 }
 
+# ---- real programs in an ipc namespace of their own (fn rows) ----------------
+
+# In the ipc namespace of WL_PID: OPTION of ipcs, its lines with key 0x.
+ipcs_in() {
+	nsenter -t "$WL_PID" -i ipcs "$1" | grep -c '^0x'
+}
+
+# python3, in an ipc namespace of its own, runs CODE (with libc as c), then
+# says ready and sleeps.
+py_in_ipcns() {
+	# shellcheck disable=SC2016
+	real_start "$CASE_TMP/py.out" "$CASE_TMP" /usr/bin/python3 unshare -i /usr/bin/python3 -c '
+import ctypes, sys, time
+c = ctypes.CDLL("libc.so.6", use_errno=True)
+'"$1"'
+open(sys.argv[1], "w").close()
+time.sleep(1000)' "$CASE_TMP/py.ready" || return 1
+	wait_until 10 test -e "$CASE_TMP/py.ready" || { REASON="python3 did not get ready: $(cat "$CASE_TMP/py.out.err")"; return 1; }
+}
+
+ipc_many_mqueues() {
+	py_in_ipcns '
+attr = (ctypes.c_long * 8)(0, 1, 16)   # flags, maxmsg, msgsize: small, under RLIMIT_MSGQUEUE
+for i in range(65):
+    if c.mq_open(b"/q%d" % i, 0o102, 0o600, attr) < 0:
+        sys.exit("mq_open: %d" % ctypes.get_errno())' || return 1
+	# shellcheck disable=SC2016
+	UNCHANGED='[ "$(nsenter -t "$WL_PID" -i sh -c "mkdir -p /tmp/.mq.$$ && mount -t mqueue none /tmp/.mq.$$ 2>/dev/null; ls /tmp/.mq.$$ | wc -l; umount /tmp/.mq.$$; rmdir /tmp/.mq.$$")" = 65 ]'
+}
+
+ipc_shm_locked() {
+	py_in_ipcns '
+i = c.shmget(0, 4096, 0o1600)
+if i < 0 or c.shmctl(i, 11, None) < 0:
+    sys.exit("shmget, SHM_LOCK: %d" % ctypes.get_errno())' || return 1
+	UNCHANGED='nsenter -t "$WL_PID" -i ipcs -m | grep -q locked'
+}
+
+ipc_shm_big() {
+	# shellcheck disable=SC2016
+	real_start "$CASE_TMP/sleep.out" "$CASE_TMP" sleep unshare -i sh -c 'ipcmk -M 34000000 >/dev/null && exec sleep 1000' || return 1
+	UNCHANGED='[ "$(nsenter -t "$WL_PID" -i ipcs -m | grep -c " 34000000 ")" = 1 ]'
+}
+
+ipc_many_queues() {
+	# shellcheck disable=SC2016
+	real_start "$CASE_TMP/sleep.out" "$CASE_TMP" sleep unshare -i sh -c 'i=0; while [ $i -lt 257 ]; do ipcmk -Q >/dev/null || exit 1; i=$((i + 1)); done; exec sleep 1000' || return 1
+	UNCHANGED='[ "$(ipcs_in -q)" = 257 ]'
+}
+
+# refused_by_fn WORDS FUNCTION
+refused_by_fn() {
+	local words=$1 ns
+	UNCHANGED=true
+	"$2" || return 1
+	ns=$(readlink "/proc/$WL_PID/ns/ipc")
+	expect_refused "$WL_PID" "$CASE_TMP/img" "$words" || return 1
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
+	[ "$(readlink "/proc/$WL_PID/ns/ipc")" = "$ns" ] || { REASON="its ipc namespace changed"; return 1; }
+	eval "$UNCHANGED" || { REASON="after the refused dump the thing is gone ($UNCHANGED)"; return 1; }
+	kill "$WL_PID"
+}
+
 # refused_at_dump WORDS WORKLOAD MODE
 refused_at_dump() {
 	local words=$1
@@ -163,8 +230,11 @@ refused_at_dump() {
 run_case every_site_listed every_site_listed
 for row in "${REFUSALS[@]}"; do
 	IFS='|' read -r _ _ how words arg <<<"$row"
-	[ "$how" = dump ] || continue
-	read -r wl mode <<<"$arg"
-	run_case "${wl#w_}_$mode" refused_at_dump "$words" "$wl" "$mode"
+	case $how in
+	dump)
+		read -r wl mode <<<"$arg"
+		run_case "${wl#w_}_$mode" refused_at_dump "$words" "$wl" "$mode" ;;
+	fn) run_case "$arg" refused_by_fn "$words" "$arg" ;;
+	esac
 done
 finish_tests
