@@ -333,9 +333,9 @@ static int opath_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr
 {
 	struct stat st;
 
-	if (!(fe->flags & O_PATH) || reopen_check_flags(fe->path, fe->flags, err) < 0)
-		return cr_error(err, 0, "O_PATH fd on %s: flags 0%o", fe->path, fe->flags);
-	if (reopen_look_nofollow(fe->path, &st, err) < 0)
+	if (!(fe->flags & O_PATH))
+		return cr_error(err, 0, "O_PATH fd on %s: flags 0%o without O_PATH", fe->path, fe->flags);
+	if (reopen_check_flags(fe->path, fe->flags, err) < 0 || reopen_look_nofollow(fe->path, &st, err) < 0)
 		return -1;
 	return check_identity(ctx, fe, &st, false, err);
 }
