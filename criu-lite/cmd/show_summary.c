@@ -507,7 +507,8 @@ static void print_core(FILE *out, const CoreEntry *core)
 		fprintf(out, ", stopped (%s) at dump time",
 			signal_name(stop, sizeof(stop), core->has_stop_signo ? core->stop_signo : SIGSTOP));
 	fputc('\n', out);
-	fprintf(out, "  cwd           %s\n  root          %s\n", core->cwd, core->root);
+	fprintf(out, "  cwd           %s%s\n  root          %s\n", core->cwd,
+		core->has_cwd_removed_mode ? " (removed: made again at restore, then removed)" : "", core->root);
 	fprintf(out, "  umask         %04o, personality 0x%x\n", core->umask, core->personality);
 	print_seccomp(out, core->seccomp);
 	print_ns_refs(out, core);

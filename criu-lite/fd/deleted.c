@@ -21,8 +21,10 @@
  * Either way its directory must exist: a file deleted together with its
  * directory is refused at dump. */
 #include "fd/contents.h"
+#include "fd/deleted.h"
 #include "fd/fdkind.h"
 #include "fd/fdshare.h"
+#include "fd/reg.h"
 #include "fd/reopen.h"
 #include "os/log.h"
 #include "os/util.h"
@@ -73,21 +75,20 @@ static void dir_of(const char *path, char dir[PATH_MAX])
 	snprintf(dir, PATH_MAX, "%.*s", slash == NULL || slash == path ? 1 : (int)(slash - path), path);
 }
 
-/* The restore makes the file again in its directory (reached without a
+/* The restore makes the thing again in its directory (reached without a
  * symbolic link, from cr's root as the path is): at dump, and again before
  * any process exists, it must be one. */
-static int check_dir(const char *path, cr_error_t *err)
+int deleted_check_dir(const char *what, const char *path, cr_error_t *err)
 {
 	char dir[PATH_MAX];
 	struct stat st;
 
 	dir_of(path, dir);
 	if (reopen_look(dir, &st, err) < 0)
-		return cr_error_wrap(err, "deleted file %s: its directory, where cr makes the file again, is gone "
-				     "(unsupported)", path);
+		return cr_error_wrap(err, "%s %s: its directory, where cr makes it again, is gone (unsupported)",
+				     what, path);
 	if (!S_ISDIR(st.st_mode))
-		return cr_error(err, 0, "deleted file %s: %s, where cr makes the file again, is no directory", path,
-				dir);
+		return cr_error(err, 0, "%s %s: %s, where cr makes it again, is no directory", what, path, dir);
 	return 0;
 }
 
@@ -111,7 +112,7 @@ static int deleted_dump(struct dump_ctx *ctx, struct dump_task *t, const struct 
 	describe(&st, de);
 	proc_link_deleted(p->link, &stem);
 	fe->path[stem] = '\0';   /* the former path */
-	if (check_dir(fe->path, err) < 0)
+	if (deleted_check_dir("deleted file", fe->path, err) < 0)
 		return -1;
 	fe->deleted = de;
 	if (fdshare_recorded(ctx, fe, file_key))
@@ -144,7 +145,7 @@ static int deleted_validate(const struct restore_ctx *ctx, const FileEntry *fe, 
 		return cr_error(err, 0, "deleted file at a relative path '%s'", fe->path);
 	if (!tmpfile_flags_ok(fe->flags))
 		return cr_error(err, 0, "deleted file %s: flags 0%o are no O_TMPFILE's", fe->path, fe->flags);
-	if (check_dir(fe->path, err) < 0)
+	if (deleted_check_dir("deleted file", fe->path, err) < 0)
 		return -1;
 	return contents_validate(de->size, de->n_data_off, de->data_off, de->n_data, de->data, err);
 }
@@ -278,4 +279,91 @@ const struct fd_kind fdkind_deleted = {
 	.extra_flags = O_TMPFILE_BIT,
 	.name = "deleted file", .match = deleted_match, .dump = deleted_dump, .validate = deleted_validate,
 	.open = deleted_open,
+};
+
+/* ------------------------------------------ directories and FIFOs, anew */
+
+static int make_node(int dir, const char *name, mode_t mode)
+{
+	return S_ISDIR(mode) ? mkdirat(dir, name, 0700) : mknodat(dir, name, S_IFIFO | 0600, 0);
+}
+
+int deleted_remake_node(const struct restore_task *t, const char *path, mode_t mode, uid_t uid, gid_t gid,
+			int flags, cr_error_t *err)
+{
+	const char *base;
+	cleanup_close int dir = open_parent(t, path, &base, err);
+	char name[NAME_MAX + 1];
+	int fd;
+
+	if (dir < 0)
+		return -1;
+	snprintf(name, sizeof(name), "%s", base);
+	if (make_node(dir, name, mode) < 0) {
+		if (errno != EEXIST)
+			return cr_error(err, errno, "make %s", path);
+		snprintf(name, sizeof(name), "%.200s.cr-%d", base, (int)getpid());
+		pr_warn("%s exists again: its removed namesake is made again as %s beside it", path, name);
+		if (make_node(dir, name, mode) < 0)
+			return cr_error(err, errno, "make %s in the directory of %s", name, path);
+	}
+	/* Owned and moded by name: an O_PATH fd takes neither. */
+	if (fchownat(dir, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 || fchmodat(dir, name, mode & 07777, 0) < 0) {
+		cr_error(err, errno, "give %s the owner %u:%u and mode 0%o", path, uid, gid, mode & 07777);
+		unlinkat(dir, name, S_ISDIR(mode) ? AT_REMOVEDIR : 0);
+		return -1;
+	}
+	fd = openat(dir, name, flags | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		cr_error(err, errno, "open %s (made again)", path);
+	if (unlinkat(dir, name, S_ISDIR(mode) ? AT_REMOVEDIR : 0) < 0 && fd >= 0) {
+		cr_error(err, errno, "remove %s (made again)", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A directory removed while open: empty (rmdir only removes empty ones),
+ * so its mode and owner are all there is to it. */
+static bool removed_dir_match(const struct fd_probe *p)
+{
+	return S_ISDIR(p->st.st_mode) && p->link[0] == '/' && p->st.st_nlink == 0 && proc_link_deleted(p->link, NULL);
+}
+
+static int removed_dir_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
+			    cr_error_t *err)
+{
+	size_t stem = 0;
+
+	(void)ctx, (void)t;
+	proc_link_deleted(p->link, &stem);
+	fe->path[stem] = '\0';   /* the former path */
+	fe->pos = 0;   /* nothing to read in it but "." and "..", which getdents no longer shows */
+	reg_identity(fe, &p->st);
+	return deleted_check_dir("removed directory", fe->path, err);
+}
+
+static int removed_dir_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
+{
+	(void)ctx;
+	if (!fe->has_mode || !S_ISDIR(fe->mode) || !fe->has_uid || !fe->has_gid)
+		return cr_error(err, 0, "removed directory %s without its mode and owner", fe->path);
+	if (reopen_check_flags(fe->path, fe->flags, err) < 0)
+		return -1;
+	return deleted_check_dir("removed directory", fe->path, err);
+}
+
+static int removed_dir_open(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe,
+			    cr_error_t *err)
+{
+	(void)ctx;
+	return deleted_remake_node(t, fe->path, fe->mode, fe->uid, fe->gid,
+				   (int)fe->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC), err);
+}
+
+const struct fd_kind fdkind_removed_dir = {
+	.kind = FILE_KIND__FILE_REMOVED_DIR, .shareable = true,
+	.name = "removed directory", .match = removed_dir_match, .dump = removed_dir_dump,
+	.validate = removed_dir_validate, .open = removed_dir_open,
 };

@@ -10,10 +10,12 @@
 
 /* Every kind, each defined in a file of its own as fdkind_NAME (a misspelt
  * name fails the link), in the order dump asks them: the specific kinds
- * before the generic path-based ones.  Adding a kind is one line here. */
+ * before the generic path-based ones.  Adding a kind is one line here.
+ * Kinds that share a FileKind (reg, relinked: dumped differently, both
+ * restored as regular files) restore through the first one listed. */
 #define FD_KINDS(X) \
-	X(mqueue) X(memfd) X(deleted) X(pipe) X(fifo) X(unix) X(eventfd) X(timerfd) X(signalfd) X(epoll) X(inotify) \
-	X(pidfd) X(tty) X(chr) X(reg)
+	X(removed_dir) X(opath) X(mqueue) X(memfd) X(deleted) X(pipe) X(fifo) X(unix) X(eventfd) X(timerfd) X(signalfd) X(epoll) X(inotify) X(fanotify) \
+	X(pidfd) X(nsfs) X(tty) X(chr) X(reg) X(relinked)
 
 #define DECLARE(name) extern const struct fd_kind fdkind_##name;
 FD_KINDS(DECLARE)

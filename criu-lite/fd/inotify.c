@@ -11,16 +11,24 @@
  * removing it.  Those removals queue IN_IGNORED events, which are read
  * away before the process gets the fd back.
  *
+ * A watch on a deleted file the process still holds as an fd records
+ * that fd: the restore watches the file made again (fd/deleted.c)
+ * through a new fd of it (/proc/self/fd/N), whatever the fds' order.
+ *
  * Not kept: events queued and not read at dump (reading them would take
  * them from the process; cr warns when there are some), events that happen
  * between dump and restore, and which number the next new watch gets (it
- * follows the highest restored one).  Watches on files that have no path
- * (deleted) or no file handle (procfs, sysfs, ...) make the dump fail. */
+ * follows the highest restored one).  Watches on deleted files the process
+ * holds no fd of, or on them in an inotify other processes share, make
+ * the dump fail. */
 #include "fd/fdkind.h"
+#include "fd/fhandle.h"
 #include "os/log.h"
 #include "os/util.h"
+#include "state/files.h"
 #include "os/xalloc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -30,9 +38,10 @@
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/kcmp.h>
 #include <sys/sysmacros.h>
 
-#define MAX_HANDLE_BYTES 128
 /* Watch numbers skipped one by one at restore; more means a broken image. */
 #define MAX_WD_GAP (1 << 20)
 
@@ -40,10 +49,8 @@ typedef InotifyEntry__Watch Watch;
 
 /* What one fdinfo line tells about a watch. */
 struct watch_info {
-	unsigned wd, mask, ignored_mask, sdev, handle_bytes;
-	int handle_type;
-	uint64_t ino;
-	unsigned char handle[MAX_HANDLE_BYTES];
+	unsigned wd, mask, ignored_mask;
+	struct fhandle_info fh;
 };
 
 /* ------------------------------------------------------------------ dump */
@@ -53,120 +60,119 @@ static bool inotify_match(const struct fd_probe *p)
 	return strcmp(p->link, "anon_inode:inotify") == 0;
 }
 
-static int parse_hex_bytes(const char *hex, unsigned char *out, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		if (sscanf(hex + 2 * i, "%2hhx", &out[i]) != 1)
-			return -1;
-	return 0;
-}
-
 static int parse_watch_line(const char *l, struct watch_info *w, cr_error_t *err)
 {
+	unsigned sdev;
 	int used = 0;
 
-	if (sscanf(l, "inotify wd:%x ino:%" SCNx64 " sdev:%x mask:%x ignored_mask:%x%n", &w->wd, &w->ino, &w->sdev,
+	if (sscanf(l, "inotify wd:%x ino:%" SCNx64 " sdev:%x mask:%x ignored_mask:%x%n", &w->wd, &w->fh.ino, &sdev,
 		   &w->mask, &w->ignored_mask, &used) != 5)
 		return cr_error(err, 0, "cannot parse inotify fdinfo line '%.60s'", l);
-	if (sscanf(l + used, " fhandle-bytes:%x fhandle-type:%x f_handle:", &w->handle_bytes,
-		   &w->handle_type) != 2 || w->handle_bytes == 0 || w->handle_bytes > MAX_HANDLE_BYTES)
+	w->fh.dev = fhandle_sdev(sdev);
+	if (fhandle_parse(l + used, &w->fh) < 0)
 		return cr_error(err, 0, "watch %u (inode %" PRIu64 ") has no file handle: unsupported kind (a "
-				"watch on a filesystem without file handles)", w->wd, w->ino);
-	if (parse_hex_bytes(strstr(l, "f_handle:") + strlen("f_handle:"), w->handle, w->handle_bytes) < 0)
-		return cr_error(err, 0, "watch %u: bad file handle", w->wd);
+				"watch on a filesystem without file handles)", w->wd, w->fh.ino);
 	if (w->ignored_mask != 0)
 		return cr_error(err, 0, "watch %u has an ignored mask 0x%x: unsupported kind", w->wd,
 				w->ignored_mask);
 	return 0;
 }
 
-/* Undoes the octal escapes (\040 for a space, ...) of a mountinfo field. */
-static void unescape(char *s)
+/* A deleted regular file the process holds open as an fd: the fd, or -1. */
+static int held_deleted(pid_t pid, const struct fhandle_info *fh)
 {
-	char *out = s;
-
-	while (*s) {
-		unsigned v;
-
-		if (s[0] == '\\' && sscanf(s + 1, "%3o", &v) == 1 && s[1] >= '0' && s[1] <= '3') {
-			*out++ = (char)v;
-			s += 4;
-		} else {
-			*out++ = *s++;
-		}
-	}
-	*out = '\0';
-}
-
-/* Opens the handle through mount point mnt; returns the path of the inode
- * if it is the watched one, else NULL. */
-static char *path_through(const char *mnt, const struct watch_info *w, dev_t dev)
-{
-	char buf[sizeof(struct file_handle) + MAX_HANDLE_BYTES], link[64], path[PATH_MAX];
-	struct file_handle *fh = (struct file_handle *)buf;
-	cleanup_close int mfd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);   /* not O_PATH: refused */
-	cleanup_close int fd = -1;
+	char path[64];
+	struct dirent *d;
 	struct stat st;
-	ssize_t n;
+	int found = -1;
+	DIR *dir;
 
-	if (mfd < 0)
-		return NULL;
-	fh->handle_bytes = w->handle_bytes;
-	fh->handle_type = w->handle_type;
-	memcpy(fh->f_handle, w->handle, w->handle_bytes);
-	fd = open_by_handle_at(mfd, fh, O_PATH | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, path, sizeof(path) - 1);
-	if (n <= 0 || path[0] != '/')
-		return NULL;
-	path[n] = '\0';
-	if (lstat(path, &st) < 0 || st.st_ino != w->ino || st.st_dev != dev)
-		return NULL;
-	return xstrdup(path);
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	dir = opendir(path);
+	while (dir != NULL && found < 0 && (d = readdir(dir)) != NULL) {
+		if (d->d_name[0] == '.' || fstatat(dirfd(dir), d->d_name, &st, 0) < 0)
+			continue;
+		if (S_ISREG(st.st_mode) && st.st_nlink == 0 && st.st_ino == fh->ino && st.st_dev == fh->dev)
+			found = atoi(d->d_name);
+	}
+	if (dir != NULL)
+		closedir(dir);
+	return found;
 }
 
-/* Where the watched inode is now: through each mount of its filesystem. */
-static int find_path(const struct watch_info *w, char **path, cr_error_t *err)
+/* Another process of the dump holding the inotify description fd of
+ * pid (kcmp), or 0. */
+static pid_t shared_with(const struct dump_ctx *ctx, pid_t pid, int fd)
 {
-	cleanup_fclose FILE *f = fopen("/proc/self/mountinfo", "re");
-	dev_t dev = makedev(w->sdev >> 20, w->sdev & 0xfffff);
-	char line[4096];
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		pid_t other = ctx->tasks[i].pid;
+		char path[64], link[64];
+		struct dirent *d;
+		bool shared = false;
+		DIR *dir;
 
-	if (f == NULL)
-		return cr_error(err, errno, "open /proc/self/mountinfo");
-	*path = NULL;
-	while (*path == NULL && fgets(line, sizeof(line), f) != NULL) {
-		unsigned maj, min;
-		char mnt[PATH_MAX];
-
-		if (sscanf(line, "%*d %*d %u:%u %*s %4095s", &maj, &min, mnt) != 3 || makedev(maj, min) != dev)
+		if (other == pid)
 			continue;
-		unescape(mnt);
-		*path = path_through(mnt, w, dev);
+		snprintf(path, sizeof(path), "/proc/%d/fd", other);
+		dir = opendir(path);
+		while (dir != NULL && !shared && (d = readdir(dir)) != NULL) {
+			ssize_t n = readlinkat(dirfd(dir), d->d_name, link, sizeof(link) - 1);
+
+			if (n <= 0 || (link[n] = '\0', strcmp(link, "anon_inode:inotify") != 0))
+				continue;
+			shared = syscall(SYS_kcmp, pid, other, KCMP_FILE, fd, atoi(d->d_name)) == 0;
+		}
+		if (dir != NULL)
+			closedir(dir);
+		if (shared)
+			return other;
 	}
-	if (*path == NULL)
-		return cr_error(err, 0, "watch %u: the watched inode %" PRIu64 " (device %u:%u) has no path any "
-				"more: unsupported kind (a watch on a deleted file)", w->wd, w->ino, major(dev),
-				minor(dev));
 	return 0;
 }
 
-static int add_watch_entry(struct dump_ctx *ctx, InotifyEntry *e, const char *l, cr_error_t *err)
+/* Where the watched inode is now (fd/fhandle.h); for a deleted file the
+ * process holds, the fd it holds it by (*held). */
+static int find_path(const struct dump_ctx *ctx, const struct fd_probe *p, const struct watch_info *w,
+		     char **path, int *held, cr_error_t *err)
+{
+	pid_t other;
+
+	*held = -1;
+	*path = fhandle_path(&w->fh);
+	if (*path != NULL)
+		return 0;
+	*held = held_deleted(p->pid, &w->fh);
+	if (*held < 0)
+		return cr_error(err, 0, "watch %u: the watched inode %" PRIu64 " (device %u:%u) has no path any "
+				"more, and the process holds no fd on it: unsupported kind (a watch on a deleted file)",
+				w->wd, w->fh.ino, major(w->fh.dev), minor(w->fh.dev));
+	other = shared_with(ctx, p->pid, p->fd);
+	if (other != 0)
+		return cr_error(err, 0, "watch %u is on a deleted file, and pid %d holds this inotify too: "
+				"unsupported (the restore watches the file through the fd of the process that opens it)",
+				w->wd, other);
+	*path = xstrdup(p->link);   /* no path: the inotify's own, for messages */
+	return 0;
+}
+
+static int add_watch_entry(struct dump_ctx *ctx, const struct fd_probe *p, InotifyEntry *e, const char *l,
+			   cr_error_t *err)
 {
 	struct watch_info w = { 0 };
 	cleanup_free char *path = NULL;
+	int held;
 	Watch *x;
 
-	if (parse_watch_line(l, &w, err) < 0 || find_path(&w, &path, err) < 0)
+	if (parse_watch_line(l, &w, err) < 0 || find_path(ctx, p, &w, &path, &held, err) < 0)
 		return -1;
 	x = arena_new(&ctx->arena, Watch);
 	inotify_entry__watch__init(x);
 	x->wd = w.wd;
 	x->mask = w.mask;
-	x->ino = w.ino;
+	x->ino = w.fh.ino;
 	x->path = arena_strdup(&ctx->arena, path);
+	x->has_fd = held >= 0;
+	x->fd = held >= 0 ? (uint32_t)held : 0;
 	e->watches[e->n_watches++] = x;
 	return 0;
 }
@@ -176,19 +182,6 @@ static int by_wd(const void *a, const void *b)
 	const Watch *x = *(Watch *const *)a, *y = *(Watch *const *)b;
 
 	return (x->wd > y->wd) - (x->wd < y->wd);
-}
-
-/* Unread events cannot be kept: say so. */
-static void warn_unread(pid_t pid, int fd)
-{
-	cr_error_t err = NULL;
-	cleanup_close int dup = fdkind_steal_fd(pid, fd, &err);
-	int bytes = 0;
-
-	cr_error_release(&err);
-	if (dup >= 0 && ioctl(dup, FIONREAD, &bytes) == 0 && bytes > 0)
-		pr_warn("pid %d fd %d: inotify has %d bytes of events not read yet; they are not restored", pid, fd,
-			bytes);
 }
 
 static int inotify_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
@@ -203,11 +196,11 @@ static int inotify_dump(struct dump_ctx *ctx, struct dump_task *t, const struct 
 	e->watches = arena_array(&ctx->arena, Watch *, proc_fdinfo_count(p->fdinfo, "inotify wd") + 1);
 	for (const char *l = proc_fdinfo_next(p->fdinfo, "inotify wd", NULL); l != NULL;
 	     l = proc_fdinfo_next(p->fdinfo, "inotify wd", l))
-		if (add_watch_entry(ctx, e, l, err) < 0)
+		if (add_watch_entry(ctx, p, e, l, err) < 0)
 			return -1;
 	if (e->n_watches > 1)
 		qsort(e->watches, e->n_watches, sizeof(*e->watches), by_wd);
-	warn_unread(t->pid, p->fd);
+	fhandle_warn_unread(t->pid, p->fd, "inotify");
 	fe->inotify = e;
 	return 0;
 }
@@ -225,7 +218,7 @@ static int inotify_validate(const struct restore_ctx *ctx, const FileEntry *fe, 
 		uint32_t prev = i ? e->watches[i - 1]->wd : 0;
 
 		if (e->watches[i]->wd <= prev || e->watches[i]->wd - prev > MAX_WD_GAP ||
-		    e->watches[i]->path[0] != '/')
+		    (e->watches[i]->path[0] != '/' && !e->watches[i]->has_fd))
 			return cr_error(err, 0, "inotify watch %zu (wd %u) is out of order or has no absolute path",
 					i, e->watches[i]->wd);
 	}
@@ -269,18 +262,42 @@ static int skip_to(int fd, uint32_t wd, uint32_t *next, const char *spare, cr_er
 	return 0;
 }
 
-static int add_watch(int fd, const Watch *x, uint32_t *next, cr_error_t *err)
+/* A new fd on the deleted file x watches, which fd x->fd of process t
+ * holds: opened by its kind (made again if no fd of it is open yet). */
+static int open_held(const struct restore_ctx *ctx, struct restore_task *t, const Watch *x, cr_error_t *err)
 {
-	uint32_t mask = (x->mask & ~(uint32_t)(IN_MASK_ADD | IN_MASK_CREATE)) | IN_DONT_FOLLOW;
-	struct stat st;
+	const struct fd_kind *kind;
+	const FileEntry *fe = NULL;
+
+	for (size_t i = 0; i < t->n_fds && fe == NULL; i++)
+		if (t->fds[i]->fd == x->fd)
+			fe = restore_file(ctx, t->fds[i]->file_id);
+	kind = fe ? fdkind_for_entry(fe) : NULL;
+	if (kind == NULL)
+		return cr_error(err, 0, "watch %u is on the deleted file of fd %u, which pid %d does not hold", x->wd,
+				x->fd, t->pid);
+	return kind->open(ctx, t, fe, err);
+}
+
+static int add_watch(const struct restore_ctx *ctx, struct restore_task *t, int fd, const Watch *x,
+		     uint32_t *next, cr_error_t *err)
+{
+	uint32_t mask = x->mask & ~(uint32_t)(IN_MASK_ADD | IN_MASK_CREATE);
+	cleanup_close int held = -1;
+	char path[64];
 	int w;
 
-	if (lstat(x->path, &st) < 0)
-		return cr_error(err, errno, "watched file %s", x->path);
-	if (st.st_ino != x->ino)
-		return cr_error(err, 0, "watched file %s is inode %llu, not %llu as at dump: it was replaced",
-				x->path, (unsigned long long)st.st_ino, (unsigned long long)x->ino);
-	w = inotify_add_watch(fd, x->path, mask);
+	if (x->has_fd) {   /* through the magic link, which IN_DONT_FOLLOW would watch itself */
+		held = open_held(ctx, t, x, err);
+		if (held < 0)
+			return -1;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", held);
+		w = inotify_add_watch(fd, path, mask & ~(uint32_t)IN_DONT_FOLLOW);
+	} else {
+		if (fhandle_check_path("watched file", x->path, x->ino, err) < 0)
+			return -1;
+		w = inotify_add_watch(fd, x->path, mask | IN_DONT_FOLLOW);
+	}
 	if (w < 0)
 		return cr_error(err, errno, "inotify_add_watch(%s, 0x%x)", x->path, mask);
 	if ((uint32_t)w != x->wd)
@@ -312,7 +329,6 @@ static int inotify_open(const struct restore_ctx *ctx, struct restore_task *t, c
 	const char *spare = NULL;
 	uint32_t next = 1;
 
-	(void)ctx, (void)t;
 	if (fd < 0)
 		return cr_error(err, errno, "inotify_init1");
 	for (size_t i = 0; i < e->n_watches; i++) {
@@ -320,7 +336,7 @@ static int inotify_open(const struct restore_ctx *ctx, struct restore_task *t, c
 
 		if (x->wd > next && spare == NULL && pick_spare(e, &spare, err) < 0)
 			return -1;
-		if (skip_to(fd, x->wd, &next, spare, err) < 0 || add_watch(fd, x, &next, err) < 0)
+		if (skip_to(fd, x->wd, &next, spare, err) < 0 || add_watch(ctx, t, fd, x, &next, err) < 0)
 			return cr_error_wrap(err, "inotify watch %u", x->wd);
 	}
 	if (spare != NULL && drain(fd, err) < 0)

@@ -9,15 +9,19 @@
  * returns one packet per read, so packets are stored one per item.
  *
  * Restore: the first description asked for creates the pipe (pipe2, or the
- * FIFO opened O_RDWR by its path), sizes it, writes the data back and keeps
+ * FIFO opened O_RDWR by its path; a FIFO deleted while open is made again
+ * at its path, opened and unlinked, fd/deleted.h), sizes it, writes the data back and keeps
  * its ends as anchors (fdshare.h), from which every description is handed
  * out.  An end no description uses (a pipe whose write end was closed) is
  * closed with the stash, before the process runs: readers then see the data
  * and then end-of-file, as before. */
+#include "fd/deleted.h"
 #include "fd/fdkind.h"
+#include "fd/reg.h"
 #include "fd/reopen.h"
 #include "fd/fdshare.h"
 #include "os/log.h"
+#include "os/proc.h"
 #include "os/util.h"
 #include "os/xalloc.h"
 
@@ -35,13 +39,36 @@ static bool pipe_match(const struct fd_probe *p)
 	return S_ISFIFO(p->st.st_mode) && strncmp(p->link, "pipe:[", 6) == 0;
 }
 
-/* A FIFO still reachable by its path. */
+/* A FIFO deleted while open (its fds show "PATH (deleted)"). */
+static bool fifo_removed(const struct fd_probe *p)
+{
+	return p->st.st_nlink == 0 && proc_link_deleted(p->link, NULL);
+}
+
+/* A FIFO still reachable by its path, or deleted. */
 static bool fifo_match(const struct fd_probe *p)
 {
 	struct stat now;
 
-	return S_ISFIFO(p->st.st_mode) && p->link[0] == '/' && stat(p->link, &now) == 0 && S_ISFIFO(now.st_mode) &&
-	       now.st_ino == p->st.st_ino && now.st_dev == p->st.st_dev;
+	if (!S_ISFIFO(p->st.st_mode) || p->link[0] != '/')
+		return false;
+	return fifo_removed(p) || (stat(p->link, &now) == 0 && S_ISFIFO(now.st_mode) && now.st_ino == p->st.st_ino &&
+				   now.st_dev == p->st.st_dev);
+}
+
+/* A deleted FIFO is made again at its former path, with its mode and
+ * owner, and unlinked (fd/deleted.h). */
+static int fifo_dump_removed(const struct fd_probe *p, FileEntry *fe, cr_error_t *err)
+{
+	size_t stem = 0;
+
+	if (!fifo_removed(p))
+		return 0;
+	proc_link_deleted(p->link, &stem);
+	fe->path[stem] = '\0';
+	fe->has_removed = fe->removed = true;
+	reg_identity(fe, &p->st);
+	return deleted_check_dir("deleted FIFO", fe->path, err);
 }
 
 /* The first description of the same pipe or FIFO, in entries of kind kind. */
@@ -155,6 +182,8 @@ static int pipe_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_
 	fe->pipe = pe;
 	if (fdshare_refuse_outside(ctx, t->pid, p, fe->kind == FILE_KIND__FILE_PIPE ? "pipe" : "FIFO", err) < 0)
 		return -1;
+	if (fe->kind == FILE_KIND__FILE_FIFO && fifo_dump_removed(p, fe, err) < 0)
+		return -1;
 	src = open_readable(t->pid, p, err);
 	if (src < 0)
 		return -1;
@@ -181,6 +210,10 @@ static int pipe_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_
 		return cr_error(err, 0, "pipe without its pipe entry");
 	if (fe->kind == FILE_KIND__FILE_FIFO && fe->path[0] != '/')
 		return cr_error(err, 0, "FIFO at a relative path '%s'", fe->path);
+	if (fe->removed && (!fe->has_mode || !S_ISFIFO(fe->mode) || !fe->has_uid || !fe->has_gid))
+		return cr_error(err, 0, "deleted FIFO %s without its mode and owner", fe->path);
+	if (fe->removed && deleted_check_dir("deleted FIFO", fe->path, err) < 0)
+		return -1;
 	for (size_t i = 0; i < fe->pipe->n_data; i++)
 		total += fe->pipe->data[i].len;
 	if (total > fe->pipe->pipe_size)
@@ -243,7 +276,10 @@ static struct fd_anchor *open_fifo(const struct restore_ctx *ctx, const struct r
 				   const FileEntry *first, cr_error_t *err)
 {
 	bool as_cr;
-	int fds[2] = { reopen_path(t, first->path, O_RDWR | O_NONBLOCK, &as_cr, err), -1 };
+	int fds[2] = { first->removed ? deleted_remake_node(t, first->path, first->mode, first->uid, first->gid,
+							  O_RDWR | O_NONBLOCK, err)
+				      : reopen_path(t, first->path, O_RDWR | O_NONBLOCK, &as_cr, err),
+		       -1 };
 	struct stat st;
 	int queued = 0;
 
@@ -253,7 +289,7 @@ static struct fd_anchor *open_fifo(const struct restore_ctx *ctx, const struct r
 	}
 	if (fstat(fds[0], &st) < 0 || !S_ISFIFO(st.st_mode))
 		cr_error(err, 0, "%s is no longer a FIFO", first->path);
-	else if (ctx->same_boot && first->pipe->ino != 0 && st.st_ino != first->pipe->ino)
+	else if (!first->removed && ctx->same_boot && first->pipe->ino != 0 && st.st_ino != first->pipe->ino)
 		cr_error(err, 0, "%s is another FIFO than at dump (inode %llu, was %llu): refused", first->path,
 			 (unsigned long long)st.st_ino, (unsigned long long)first->pipe->ino);
 	else if (ioctl(fds[0], FIONREAD, &queued) < 0 || queued != 0)

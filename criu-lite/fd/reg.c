@@ -3,14 +3,17 @@
 #include "fd/reg.h"
 #include "fd/fdkind.h"
 #include "fd/fdshare.h"
+#include "fd/fhandle.h"
 #include "fd/reopen.h"
 #include "os/log.h"
 #include "os/proc.h"
 #include "os/util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <limits.h>
 #include <stdio.h>
@@ -263,6 +266,150 @@ const struct fd_kind fdkind_reg = {
 	.name = "regular file", .kind = FILE_KIND__FILE_REG, .shareable = true,
 	.match = reg_match, .dump = reg_dump, .validate = reg_validate, .open = reg_kind_open,
 	.refers_to = reg_refers_to,
+};
+
+/* --- files deleted under one name, linked under another ------------------ */
+
+/* A regular file whose fds show "PATH (deleted)" while it still has
+ * links: reopened at restore through another of its names, as a regular
+ * file of that path (its inode is checked as for any).  The name is
+ * looked for in the directory of the deleted one, then asked of the
+ * kernel through the file's handle (which gives a name the kernel still
+ * has in its cache, if any); a file found by neither is refused: cr does
+ * not search the file system for it. */
+static bool relinked_match(const struct fd_probe *p)
+{
+	return S_ISREG(p->st.st_mode) && p->link[0] == '/' && p->st.st_nlink > 0 && proc_link_deleted(p->link, NULL) &&
+	       proc_kernel_memory_file(p->link) == NULL && strncmp(p->link, "/memfd:", 7) != 0;
+}
+
+/* Another name of the file st in the directory of former, into out. */
+static bool other_name(const char *former, const struct stat *st, char *out, size_t size)
+{
+	const char *slash = strrchr(former, '/');
+	char dir[PATH_MAX];
+	struct dirent *e;
+	struct stat now;
+	bool found = false;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%.*s", slash == former ? 1 : (int)(slash - former), former);
+	d = opendir(dir);
+	while (d != NULL && !found && (e = readdir(d)) != NULL) {
+		if (e->d_ino != st->st_ino)
+			continue;
+		if ((size_t)snprintf(out, size, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, e->d_name) >= size)
+			continue;
+		found = lstat(out, &now) == 0 && S_ISREG(now.st_mode) && now.st_ino == st->st_ino &&
+			now.st_dev == st->st_dev;
+	}
+	if (d != NULL)
+		closedir(d);
+	return found;
+}
+
+/* A name of the file fd of pid has that the kernel's cache gives for its
+ * handle (fd/fhandle.h), checked to lead to it; into out. */
+static bool name_by_handle(pid_t pid, int fd, const struct stat *st, char *out, size_t size)
+{
+	char buf[sizeof(struct file_handle) + FHANDLE_MAX_BYTES], link[64];
+	struct file_handle *fh = (struct file_handle *)buf;
+	struct fhandle_info h = { .dev = st->st_dev, .ino = st->st_ino };
+	cleanup_free char *path = NULL;
+	int mnt;
+
+	snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid, fd);
+	fh->handle_bytes = FHANDLE_MAX_BYTES;
+	if (name_to_handle_at(AT_FDCWD, link, fh, &mnt, AT_SYMLINK_FOLLOW) < 0)
+		return false;
+	h.handle_bytes = fh->handle_bytes;
+	h.handle_type = fh->handle_type;
+	memcpy(h.handle, fh->f_handle, fh->handle_bytes);
+	path = fhandle_path(&h);
+	return path != NULL && (size_t)snprintf(out, size, "%s", path) < size;
+}
+
+static int relinked_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
+			 cr_error_t *err)
+{
+	struct fd_probe named = *p;
+	size_t stem = 0;
+
+	proc_link_deleted(p->link, &stem);
+	named.link[stem] = '\0';
+	if (!other_name(named.link, &p->st, named.link, sizeof(named.link)) &&
+	    !name_by_handle(t->pid, p->fd, &p->st, named.link, sizeof(named.link)))
+		return cr_error(err, 0, "%s: deleted under the name it was opened by, still linked elsewhere (%lu links) "
+				"but under no other name in its directory or that the kernel knows, which cr could "
+				"reopen it by (unsupported)", p->link, (unsigned long)p->st.st_nlink);
+	pr_info("pid %d fd %d: %s is reopened as %s, another name of the file", t->pid, p->fd, p->link, named.link);
+	fe->path = arena_strdup(&ctx->arena, named.link);
+	return reg_dump(ctx, t, &named, fe, err);
+}
+
+const struct fd_kind fdkind_relinked = {
+	.name = "regular file deleted under one of its names", .kind = FILE_KIND__FILE_REG, .shareable = true,
+	.match = relinked_match, .dump = relinked_dump,
+};
+
+/* --- O_PATH fds ------------------------------------------------------------ */
+
+/* Whatever an O_PATH fd points at (a symbolic link itself when opened
+ * with O_NOFOLLOW, a device, a FIFO, a directory...) is reopened by its
+ * path with the same flags: the fd does no I/O, so nothing of the file is
+ * kept but its identity, checked as for regular files. */
+static bool opath_match(const struct fd_probe *p)
+{
+	return (p->info.flags & O_PATH) != 0;
+}
+
+static int opath_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
+		      cr_error_t *err)
+{
+	struct stat now;
+
+	(void)ctx, (void)t;
+	if (p->link[0] != '/' || proc_link_deleted(p->link, NULL))
+		return cr_error(err, 0, "an O_PATH fd on %s, which has no path to reopen it by (unsupported)", p->link);
+	if (in_procfs(p->link))
+		return cr_error(err, 0, "an O_PATH fd on %s: the files of /proc are made afresh (unsupported)", p->link);
+	if (lstat(p->link, &now) < 0 || now.st_ino != p->st.st_ino || now.st_dev != p->st.st_dev)
+		return cr_error(err, 0, "an O_PATH fd on %s, which is no longer the file at that path (unsupported)",
+				p->link);
+	reg_identity(fe, &p->st);
+	return 0;
+}
+
+static int opath_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
+{
+	struct stat st;
+
+	if (!(fe->flags & O_PATH))
+		return cr_error(err, 0, "O_PATH fd on %s: flags 0%o without O_PATH", fe->path, fe->flags);
+	if (reopen_check_flags(fe->path, fe->flags, err) < 0 || reopen_look_nofollow(fe->path, &st, err) < 0)
+		return -1;
+	return check_identity(ctx, fe, &st, false, err);
+}
+
+static int opath_open(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe, cr_error_t *err)
+{
+	cleanup_close int fd = -1;
+	struct stat st;
+	bool as_cr;
+
+	fd = reopen_path(t, fe->path, (int)fe->flags & (O_PATH | O_NOFOLLOW | O_DIRECTORY), &as_cr, err);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0)
+		return cr_error(err, errno, "stat %s", fe->path);
+	if (check_identity(ctx, fe, &st, false, err) < 0)
+		return -1;
+	return steal_fd(&fd);
+}
+
+const struct fd_kind fdkind_opath = {
+	.name = "O_PATH fd", .kind = FILE_KIND__FILE_OPATH, .shareable = true,
+	.match = opath_match, .dump = opath_dump, .validate = opath_validate, .open = opath_open,
 };
 
 /* --- character devices --------------------------------------------------- */

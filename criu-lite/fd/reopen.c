@@ -90,18 +90,28 @@ static bool canonical(const char *path)
 	return true;
 }
 
-int reopen_look(const char *path, struct stat *st, cr_error_t *err)
+static int look(const char *path, int flags, struct stat *st, cr_error_t *err)
 {
 	cleanup_close int fd = -1;
 
 	if (strlen(path) >= PATH_MAX || !canonical(path))
 		return cr_error(err, 0, "the path '%.64s' is not an absolute path as /proc shows one", path);
-	fd = open_no_links(path, O_PATH);
+	fd = open_no_links(path, O_PATH | flags);
 	if (fd < 0 && errno == ELOOP)
 		return cr_error(err, errno, "%s: its path now goes through a symbolic link", path);
 	if (fd < 0 || fstat(fd, st) < 0)
 		return cr_error(err, errno, "%s", path);
 	return 0;
+}
+
+int reopen_look(const char *path, struct stat *st, cr_error_t *err)
+{
+	return look(path, 0, st, err);
+}
+
+int reopen_look_nofollow(const char *path, struct stat *st, cr_error_t *err)
+{
+	return look(path, O_NOFOLLOW, st, err);
 }
 
 int reopen_check_offset(const char *path, uint64_t pos, cr_error_t *err)

@@ -25,6 +25,10 @@ int reopen_path(const struct restore_task *t, const char *path, int flags, bool 
  * what is there now, reached without a symbolic link, is st. */
 int reopen_look(const char *path, struct stat *st, cr_error_t *err);
 
+/* The same, where the last component may be a symbolic link: st is then
+ * the link's. */
+int reopen_look_nofollow(const char *path, struct stat *st, cr_error_t *err);
+
 /* Validation: the regular file or directory at path (reached without a
  * link, opened for reading by cr) takes the offset pos: lseek refuses one
  * beyond what its file system allows. */

@@ -1,6 +1,7 @@
 #include "os/regs.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -14,6 +15,15 @@
 #define XSAVE_HDR_OFFSET 512
 
 #define NR_RESTART_SYSCALL    219   /* x86_64 */
+#define NR_POLL               7
+
+/* A call whose restart block only repeats it with its own arguments:
+ * poll without a timeout (do_restart_poll), which the kernel turns into
+ * -ERESTART_RESTARTBLOCK even when it waits forever. */
+static bool repeats_itself(const struct user_regs_struct *regs)
+{
+	return regs->orig_rax == NR_POLL && (int)regs->rdx < 0;
+}
 
 /* The call is re-executed: its number back in rax, rip on its syscall. */
 static void reenter(struct user_regs_struct *regs, uint64_t nr)
@@ -33,7 +43,9 @@ void regs_fixup_restart(struct user_regs_struct *regs, enum restart_mode mode)
 		reenter(regs, regs->orig_rax);
 		break;
 	case -ERESTART_RESTARTBLOCK:
-		if (mode == RESTART_UNSIGNALLED)
+		if (mode == RESTART_RESTORED && repeats_itself(regs))
+			reenter(regs, regs->orig_rax);
+		else if (mode == RESTART_UNSIGNALLED)
 			reenter(regs, NR_RESTART_SYSCALL);
 		else
 			regs->rax = (uint64_t)-EINTR;

@@ -16,7 +16,10 @@
  * signal without a handler: -ERESTARTSYS, -ERESTARTNOINTR and
  * -ERESTARTNOHAND re-execute the call; -ERESTART_RESTARTBLOCK cannot (the
  * kernel's restart block does not survive a restore) and becomes -EINTR,
- * which is what the program would see had a handled signal interrupted it.
+ * which is what the program would see had a handled signal interrupted it;
+ * except poll without a timeout, whose restart block would only call it
+ * again with the same arguments, and which is re-executed (a program such
+ * as tail -f takes EINTR from poll for a fatal error).
  *
  * RESTART_UNSIGNALLED: what the kernel does when no signal is delivered:
  * every restart code re-executes the call, -ERESTART_RESTARTBLOCK through

@@ -5,6 +5,7 @@
  * only at the end of the child's own set-up (chroot.c), after everything
  * that opens a path as cr sees it. */
 #include "fd/reopen.h"
+#include "fd/deleted.h"
 #include "os/util.h"
 #include "state/sharing.h"
 #include "state/state.h"
@@ -67,12 +68,41 @@ static int read_loginuid(pid_t pid, uint32_t *out, cr_error_t *err)
 	return 0;
 }
 
+/* A working directory removed while the process was in it is made again
+ * at its former path, empty as rmdir left it, with its mode and owner,
+ * and removed once the process is in it (fd/deleted.h).  Each process in
+ * it gets a directory of its own. */
+static int read_cwd(struct arena *a, pid_t pid, CoreEntry *core, cr_error_t *err)
+{
+	char buf[PATH_MAX], path[64];
+	size_t stem = 0;
+	struct stat st;
+
+	if (proc_read_link(pid, "cwd", buf, sizeof(buf), err) < 0)
+		return -1;
+	if (!proc_link_deleted(buf, &stem)) {
+		core->cwd = arena_strdup(a, buf);
+		return 0;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/cwd", pid);
+	if (buf[0] != '/' || stat(path, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_nlink != 0)
+		return cr_error(err, 0, "pid %d: cwd %s was deleted, and is no removed directory (unsupported)", pid,
+				buf);
+	buf[stem] = '\0';
+	core->cwd = arena_strdup(a, buf);
+	core->has_cwd_removed_mode = core->has_cwd_removed_uid = core->has_cwd_removed_gid = true;
+	core->cwd_removed_mode = st.st_mode;
+	core->cwd_removed_uid = st.st_uid;
+	core->cwd_removed_gid = st.st_gid;
+	return deleted_check_dir("removed working directory", core->cwd, err);
+}
+
 static int attrs_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
 	CoreEntry *core = t->core;
 
 	core->umask = t->status.umask;
-	if (read_link(t->pid, "cwd", &ctx->arena, &core->cwd, err) < 0 ||
+	if (read_cwd(&ctx->arena, t->pid, core, err) < 0 ||
 	    read_link(t->pid, "root", &ctx->arena, &core->root, err) < 0 ||
 	    read_personality(t->pid, &core->personality, err) < 0 || read_loginuid(t->pid, &core->loginuid, err) < 0)
 		return cr_error_wrap(err, "pid %d", t->pid);
@@ -97,12 +127,29 @@ static int check_dir(const struct restore_task *t, const char *what, const char 
 	return 0;
 }
 
+/* The working directory is there, or was removed and its directory is. */
+static int check_cwd(const struct restore_task *t, cr_error_t *err)
+{
+	const CoreEntry *core = t->core;
+
+	if (!core->has_cwd_removed_mode)
+		return check_dir(t, "working directory", core->cwd, err);
+	if (!S_ISDIR(core->cwd_removed_mode) || !core->has_cwd_removed_uid || !core->has_cwd_removed_gid)
+		return cr_error(err, 0, "core-%d.img: its removed working directory %s without its mode and owner",
+				t->pid, core->cwd);
+	if (deleted_check_dir("removed working directory", core->cwd, err) < 0)
+		return cr_error_wrap(err, "core-%d.img", t->pid);
+	return 0;
+}
+
 static int attrs_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
 {
 	(void)ctx;
 	if (t->core->umask > 0777)
 		return cr_error(err, 0, "core-%d.img: umask %o out of range", t->pid, t->core->umask);
-	if (check_dir(t, "root", t->core->root, err) < 0 || check_dir(t, "working directory", t->core->cwd, err) < 0)
+	if (check_dir(t, "root", t->core->root, err) < 0)
+		return -1;
+	if (check_cwd(t, err) < 0)
 		return -1;
 	if (!own_loginuid_known && read_loginuid(0, &own_loginuid, err) < 0)
 		return cr_error_wrap(err, "cr's own login uid");
@@ -139,8 +186,15 @@ static int attrs_setup(struct restore_ctx *ctx, struct restore_task *t, cr_error
 
 	(void)ctx;
 	umask((mode_t)core->umask);
-	if (chdir(core->cwd) < 0)   /* as cr sees it: the root comes later (chroot.c) */
+	if (core->has_cwd_removed_mode) {
+		cleanup_close int fd = deleted_remake_node(t, core->cwd, core->cwd_removed_mode, core->cwd_removed_uid,
+							   core->cwd_removed_gid, O_RDONLY | O_DIRECTORY, err);
+
+		if (fd < 0 || fchdir(fd) < 0)
+			return fd < 0 ? -1 : cr_error(err, errno, "chdir into the removed %s", core->cwd);
+	} else if (chdir(core->cwd) < 0) {   /* as cr sees it: the root comes later (chroot.c) */
 		return cr_error(err, errno, "chdir %s", core->cwd);
+	}
 	if (personality(core->personality) < 0)
 		return cr_error(err, errno, "personality 0x%x", core->personality);
 	return set_loginuid(core->loginuid, err);

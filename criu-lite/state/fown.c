@@ -34,8 +34,8 @@ int fown_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *
 	FownEntry *e;
 	int sig;
 
-	if (S_ISREG(p->st.st_mode) || S_ISDIR(p->st.st_mode))
-		return 0;   /* SIGIO does not come from these */
+	if (S_ISREG(p->st.st_mode) || S_ISDIR(p->st.st_mode) || (fe->flags & O_PATH))
+		return 0;   /* SIGIO does not come from these (an O_PATH fd takes no fcntl F_GETOWN) */
 	fd = fdkind_steal_fd(t->pid, p->fd, err);
 	if (fd < 0)
 		return -1;

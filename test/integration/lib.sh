@@ -486,6 +486,66 @@ expect_refused_then_pass() {
 	wl_await_exit
 }
 
+# ---- restored exactly, or refused at dump ---------------------------------------
+
+# A dump that succeeds kills the process, so its restore must then work;
+# what cr cannot restore it must refuse at dump, by name, while the process
+# still runs (t_lost, t_files).
+
+# lost_either_way EXPECT WORDS WORKLOAD ARGS...: EXPECT is restored or
+# refused; WORDS, fixed text the refusal must say.
+lost_either_way() {
+	local expect=$1 words=$2 img=$CASE_TMP/img
+	shift 2
+	wl_start "$@" || return 1
+	CASE_IMG_DIRS+=("$img")
+	if cr_run dump dump "$WL_PID" -D "$img"; then
+		lost_restored || return 1
+		[ "$expect" = restored ] ||
+			{ REASON="dumped and restored fine, but the case expects the refusal '$words': update it and README"; return 1; }
+	else
+		lost_refused "$words" || return 1
+		[ "$expect" = refused ] ||
+			{ REASON="refused ($(last_line "$CR_ERR")), but the case expects a restore"; return 1; }
+	fi
+}
+
+# The dump succeeded: the process is gone, and must come back and pass.
+lost_restored() {
+	wait_until 5 pid_gone "$WL_PID" ||
+		{ REASON="pid $WL_PID still exists after cr dump: $(describe_pid "$WL_PID")"; return 1; }
+	cr_restore_detached restore "$CASE_TMP/img" ||
+		{ REASON="the dump succeeded (the process was killed) and then: $REASON"; return 1; }
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+# The dump was refused: by name, and the process runs on and passes.
+lost_refused() {
+	check_refused "$WL_PID" "$CASE_TMP/img" "$1" || return 1
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+# real_start OUT DIR PROGRAM COMMAND...: COMMAND run in DIR, in a session
+# of its own, fds above 2 closed, stdout in OUT; WL_PID once it runs
+# PROGRAM.
+real_start() {
+	local out=$1 dir=$2 exe
+	exe=$(readlink -f "$(command -v "$3")")
+	shift 3
+	( cd "$dir" && clean_exec setsid "$@" ) </dev/null >"$out" 2>"$out.err" &
+	REAL_PID=$!
+	disown "$REAL_PID"
+	track_pid "$REAL_PID"
+	CASE_LOGS+=("$out" "$out.err")
+	WL_PID=$REAL_PID WL_EXE=$exe
+	wait_until 5 running_free "$REAL_PID" "$exe" || { REASON="${exe##*/} did not start: $(cat "$out.err")"; return 1; }
+}
+
 # ---- python3 programs -----------------------------------------------------------
 
 # py_start SCRIPT READY_FILE: python3 -c SCRIPT DIR, until DIR/READY_FILE;

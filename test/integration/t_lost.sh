@@ -18,46 +18,8 @@
 # Also pidfd_dead: a pidfd of a reaped child (w_pidfd dead), refused.
 source "$(dirname "$0")/lib.sh"
 
-# lost_either_way EXPECT WORDS WORKLOAD ARGS...: EXPECT is restored or
-# refused; WORDS, fixed text the refusal must say.
-lost_either_way() {
-	local expect=$1 words=$2 img=$CASE_TMP/img
-	shift 2
-	wl_start "$@" || return 1
-	CASE_IMG_DIRS+=("$img")
-	if cr_run dump dump "$WL_PID" -D "$img"; then
-		lost_restored || return 1
-		[ "$expect" = restored ] ||
-			{ REASON="dumped and restored fine, but the case expects the refusal '$words': update it and README"; return 1; }
-	else
-		lost_refused "$words" || return 1
-		[ "$expect" = refused ] ||
-			{ REASON="refused ($(last_line "$CR_ERR")), but the case expects a restore"; return 1; }
-	fi
-}
-
-# The dump succeeded: the process is gone, and must come back and pass.
-lost_restored() {
-	wait_until 5 pid_gone "$WL_PID" ||
-		{ REASON="pid $WL_PID still exists after cr dump: $(describe_pid "$WL_PID")"; return 1; }
-	cr_restore_detached restore "$CASE_TMP/img" ||
-		{ REASON="the dump succeeded (the process was killed) and then: $REASON"; return 1; }
-	wl_trigger || return 1
-	wl_expect_pass || return 1
-	wl_await_exit
-}
-
-# The dump was refused: by name, and the process runs on and passes.
-lost_refused() {
-	check_refused "$WL_PID" "$CASE_TMP/img" "$1" || return 1
-	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
-	wl_trigger || return 1
-	wl_expect_pass || return 1
-	wl_await_exit
-}
-
 run_case tmpfile lost_either_way restored "" w_lost tmpfile
-run_case tmpfile_linked lost_either_way refused "deleted file" w_lost tmpfile_linked
+run_case tmpfile_linked lost_either_way refused "made with O_TMPFILE" w_lost tmpfile_linked
 run_case deleted_dir lost_either_way refused "directory" w_lost deleted_dir
 run_case chroot lost_either_way restored "" w_lost chroot
 run_case chroot_outside lost_either_way restored "" w_lost chroot_outside

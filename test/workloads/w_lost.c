@@ -86,29 +86,6 @@ static void fill_pattern(void)
 		pattern[i] = (char)wl_xorshift(&s);
 }
 
-static void write_all_or_die(int fd, const void *buf, size_t len)
-{
-	if (write(fd, buf, len) != (ssize_t)len)
-		wl_fatal("write: %s", strerror(errno));
-}
-
-static void fd_link(int fd, char *out, size_t size)
-{
-	char path[64];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, out, size - 1);
-	out[n < 0 ? 0 : n] = '\0';
-}
-
-static bool has_suffix(const char *s, const char *suffix)
-{
-	size_t a = strlen(s), b = strlen(suffix);
-
-	return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
 static bool same_bytes(int fd, off_t at, const void *want, size_t len)
 {
 	char buf[sizeof(pattern)];
@@ -128,8 +105,8 @@ static void tmpfile_setup(void)
 	if (tmp_rw < 0 || tmp_wo < 0)
 		wl_fatal("open O_TMPFILE in %s: %s", wl_dir(), strerror(errno));
 	fchmod(tmp_rw, 0640);
-	write_all_or_die(tmp_rw, pattern, sizeof(pattern));
-	write_all_or_die(tmp_wo, "bee", 3);
+	wl_write_all(tmp_rw, pattern, sizeof(pattern));
+	wl_write_all(tmp_wo, "bee", 3);
 	lseek(tmp_rw, 1234, SEEK_SET);
 	tmp_rw_flags = fcntl(tmp_rw, F_GETFL);
 	tmp_wo_flags = fcntl(tmp_wo, F_GETFL);
@@ -140,7 +117,7 @@ static void check_unnamed(const char *what, int fd, int flags, mode_t mode, off_
 	char link[PATH_MAX], prefix[PATH_MAX + 4];
 	struct stat st;
 
-	fd_link(fd, link, sizeof(link));
+	wl_fd_link(fd, link, sizeof(link));
 	snprintf(prefix, sizeof(prefix), "%s/#", wl_dir());
 	wl_check(fcntl(fd, F_GETFL) == flags, "(%s) flags 0%o, were 0%o", what, fcntl(fd, F_GETFL), flags);
 	wl_check(fstat(fd, &st) == 0 && st.st_nlink == 0 && S_ISREG(st.st_mode), "(%s) not an unnamed file", what);
@@ -148,7 +125,7 @@ static void check_unnamed(const char *what, int fd, int flags, mode_t mode, off_
 	wl_check(st.st_size == size, "(%s) size %lld, was %lld", what, (long long)st.st_size, (long long)size);
 	wl_check(lseek(fd, 0, SEEK_CUR) == pos, "(%s) offset %lld, was %lld", what, (long long)lseek(fd, 0, SEEK_CUR),
 		 (long long)pos);
-	wl_check(strncmp(link, prefix, strlen(prefix)) == 0 && has_suffix(link, " (deleted)"),
+	wl_check(strncmp(link, prefix, strlen(prefix)) == 0 && wl_has_suffix(link, " (deleted)"),
 		 "(%s) fd shows '%s'", what, link);
 }
 
@@ -168,7 +145,7 @@ static void tmpfile_linked_setup(void)
 	linked_fd = open(wl_dir(), O_TMPFILE | O_RDWR, 0600);
 	if (linked_fd < 0)
 		wl_fatal("open O_TMPFILE: %s", strerror(errno));
-	write_all_or_die(linked_fd, "named later", 11);
+	wl_write_all(linked_fd, "named later", 11);
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", linked_fd);
 	wl_path(name, sizeof(name), "named");
 	if (linkat(AT_FDCWD, path, AT_FDCWD, name, AT_SYMLINK_FOLLOW) < 0)
@@ -201,7 +178,7 @@ static void deleted_dir_setup(void)
 	snprintf(file, sizeof(file), "%s/file", dir);
 	if (mkdir(dir, 0700) < 0 || (gone_fd = open(file, O_RDWR | O_CREAT, 0600)) < 0)
 		wl_fatal("make %s: %s", file, strerror(errno));
-	write_all_or_die(gone_fd, "in a removed dir", 16);
+	wl_write_all(gone_fd, "in a removed dir", 16);
 	if (unlink(file) < 0 || rmdir(dir) < 0)
 		wl_fatal("remove %s: %s", dir, strerror(errno));
 }
@@ -234,14 +211,9 @@ static void chroot_setup(void)
 	wl_path(sub, sizeof(sub), "sub");
 	if (mkdir(sub, 0700) < 0 || chdir(sub) < 0 || (sub_fd = open("file", O_RDWR | O_CREAT, 0600)) < 0)
 		wl_fatal("make %s/file: %s", sub, strerror(errno));
-	write_all_or_die(sub_fd, "chroot data", 11);
+	wl_write_all(sub_fd, "chroot data", 11);
 	lseek(sub_fd, 3, SEEK_SET);
 	chroot_into_dir();
-}
-
-static bool same_inode(const struct stat *a, const struct stat *b)
-{
-	return a->st_ino == b->st_ino && a->st_dev == b->st_dev;
 }
 
 static void chroot_check(void)
@@ -249,10 +221,10 @@ static void chroot_check(void)
 	char cwd[PATH_MAX] = "";
 	struct stat root, up, file, named;
 
-	wl_check(stat("/", &root) == 0 && same_inode(&root, &root_st), "the root is another directory");
-	wl_check(stat("/..", &up) == 0 && same_inode(&up, &root_st), "\"..\" of the root leads out of it");
+	wl_check(stat("/", &root) == 0 && wl_same_inode(&root, &root_st), "the root is another directory");
+	wl_check(stat("/..", &up) == 0 && wl_same_inode(&up, &root_st), "\"..\" of the root leads out of it");
 	wl_check(getcwd(cwd, sizeof(cwd)) != NULL && strcmp(cwd, "/sub") == 0, "cwd is '%s', not /sub", cwd);
-	wl_check(fstat(sub_fd, &file) == 0 && stat("/sub/file", &named) == 0 && same_inode(&file, &named),
+	wl_check(fstat(sub_fd, &file) == 0 && stat("/sub/file", &named) == 0 && wl_same_inode(&file, &named),
 		 "the fd is not /sub/file");
 	wl_check(same_bytes(sub_fd, 0, "chroot data", 11), "contents differ");
 	wl_check(lseek(sub_fd, 0, SEEK_CUR) == 3, "offset %lld", (long long)lseek(sub_fd, 0, SEEK_CUR));
@@ -324,9 +296,9 @@ static void chroot_outside_check(void)
 {
 	struct stat cwd, root;
 
-	wl_check(stat(".", &cwd) == 0 && same_inode(&cwd, &cwd_st), "the cwd is another directory");
-	wl_check(stat("/", &root) == 0 && same_inode(&root, &root_st), "the root is another directory");
-	wl_check(!same_inode(&cwd, &root), "the cwd is the root");
+	wl_check(stat(".", &cwd) == 0 && wl_same_inode(&cwd, &cwd_st), "the cwd is another directory");
+	wl_check(stat("/", &root) == 0 && wl_same_inode(&root, &root_st), "the root is another directory");
+	wl_check(!wl_same_inode(&cwd, &root), "the cwd is the root");
 }
 
 static int chroot_sock;
@@ -366,7 +338,7 @@ static void unix_deleted_setup(void)
 	if (listen(ls, 4) < 0 || connect(ls_client, (struct sockaddr *)&sun, len) < 0 ||
 	    (ls_server = accept(ls, NULL, NULL)) < 0)
 		wl_fatal("connect to %s: %s", ls_path, strerror(errno));
-	write_all_or_die(ls_client, "hello", 5);
+	wl_write_all(ls_client, "hello", 5);
 	if (unlink(dg_path) < 0 || unlink(ls_path) < 0)
 		wl_fatal("unlink: %s", strerror(errno));
 }
@@ -398,7 +370,7 @@ static void unix_replaced_setup(void)
 	rp = bound_socket(SOCK_DGRAM, rp_path);
 	if (unlink(rp_path) < 0 || (fd = open(rp_path, O_WRONLY | O_CREAT | O_EXCL, 0600)) < 0)
 		wl_fatal("replace %s: %s", rp_path, strerror(errno));
-	write_all_or_die(fd, "other", 5);
+	wl_write_all(fd, "other", 5);
 	close(fd);
 }
 
@@ -498,11 +470,11 @@ static void chrdev_deleted_check(void)
 	char link[PATH_MAX];
 	struct stat st;
 
-	fd_link(dev_fd, link, sizeof(link));
+	wl_fd_link(dev_fd, link, sizeof(link));
 	wl_check(fstat(dev_fd, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3),
 		 "not the device 1:3");
 	wl_check(write(dev_fd, "x", 1) == 1, "write: %s", strerror(errno));
-	wl_check(has_suffix(link, " (deleted)"), "the fd shows '%s'", link);
+	wl_check(wl_has_suffix(link, " (deleted)"), "the fd shows '%s'", link);
 }
 
 /* --------------------------------------------- processes and their files */
@@ -537,13 +509,6 @@ static long stat_pid(int fd)
 	if (pread(fd, buf, sizeof(buf) - 1, 0) <= 0)
 		return -1;
 	return strtol(buf, NULL, 10);
-}
-
-static bool readable(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
 }
 
 static int open_stat_of(pid_t pid, pid_t tid)
@@ -641,7 +606,7 @@ static void pidfd_zombie_check(void)
 	siginfo_t si = { 0 };
 
 	wl_check(pid == child_a, "the pidfd refers to pid %ld, not %d", pid, child_a);
-	wl_check(readable(held_fd), "the pidfd does not say its process exited");
+	wl_check(wl_readable(held_fd, 0), "the pidfd does not say its process exited");
 	wl_check(waitid((idtype_t)P_PIDFD, (id_t)held_fd, &si, WEXITED | WNOHANG) == 0 && si.si_pid == child_a &&
 		 si.si_code == CLD_EXITED && si.si_status == 7, "waitid(P_PIDFD): pid %d code %d status %d (%s)",
 		 si.si_pid, si.si_code, si.si_status, strerror(errno));
@@ -664,7 +629,7 @@ static void sibling_holder(int from_parent, bool pidfd)
 	wl_write_file("child_ready", "%d\n", b);
 	wl_wait_trigger();
 	if (pidfd)
-		wl_check(wl_fdinfo_field(fd, "Pid") == b && !readable(fd),
+		wl_check(wl_fdinfo_field(fd, "Pid") == b && !wl_readable(fd, 0),
 			 "(child) the pidfd refers to pid %ld, not the live %d", wl_fdinfo_field(fd, "Pid"), b);
 	else
 		wl_check(stat_pid(fd) == b, "(child) /proc/%d/stat reads pid %ld", b, stat_pid(fd));
@@ -686,7 +651,7 @@ static void sibling_setup(bool pidfd)
 	}
 	close(p[0]);
 	child_b = sleeping_child();
-	write_all_or_die(p[1], &child_b, sizeof(child_b));
+	wl_write_all(p[1], &child_b, sizeof(child_b));
 	close(p[1]);
 	for (int i = 0; i < 1000 && wl_read_file("child_ready", ready, sizeof(ready)) <= 0; i++)
 		usleep(10000);
@@ -716,11 +681,7 @@ static void sibling_check(void)
 
 /* -------------------------------------------------------------- the modes */
 
-static const struct mode {
-	const char *name;
-	void (*setup)(void);
-	void (*check)(void);
-} modes[] = {
+static const struct wl_mode modes[] = {
 	{ "tmpfile", tmpfile_setup, tmpfile_check },
 	{ "tmpfile_linked", tmpfile_linked_setup, tmpfile_linked_check },
 	{ "deleted_dir", deleted_dir_setup, deleted_dir_check },
@@ -743,18 +704,5 @@ static const struct mode {
 
 int main(int argc, char **argv)
 {
-	const struct mode *m = NULL;
-
-	wl_init(argc, argv);
-	for (size_t i = 0; argc > 2 && i < sizeof(modes) / sizeof(modes[0]); i++)
-		if (strcmp(argv[2], modes[i].name) == 0)
-			m = &modes[i];
-	if (m == NULL)
-		wl_fatal("usage: w_lost STATE_DIR CAUSE (unknown cause '%s')", argc > 2 ? argv[2] : "");
-	m->setup();
-	wl_ready();
-	wl_wait_trigger();
-	m->check();
-	wl_check(getpid() == wl_pid(), "pid changed");
-	wl_finish();
+	wl_run_mode(argc, argv, modes, sizeof(modes) / sizeof(modes[0]), "w_lost STATE_DIR CAUSE");
 }

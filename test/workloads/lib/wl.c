@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -455,4 +456,57 @@ bool wl_has_vmflag(const char *flags, const char *m)
 		if ((p == flags || p[-1] == ' ') && (p[2] == ' ' || p[2] == '\n' || p[2] == '\0'))
 			return true;
 	return false;
+}
+
+void wl_run_mode(int argc, char **argv, const struct wl_mode *modes, size_t n, const char *usage)
+{
+	const struct wl_mode *m = NULL;
+
+	wl_init(argc, argv);
+	for (size_t i = 0; argc > 2 && i < n; i++)
+		if (strcmp(argv[2], modes[i].name) == 0)
+			m = &modes[i];
+	if (m == NULL)
+		wl_fatal("usage: %s (unknown mode '%s')", usage, argc > 2 ? argv[2] : "");
+	m->setup();
+	wl_ready();
+	wl_wait_trigger();
+	m->check();
+	wl_check(getpid() == wl_pid(), "pid changed");
+	wl_finish();
+}
+
+void wl_write_all(int fd, const void *buf, size_t len)
+{
+	if (write(fd, buf, len) != (ssize_t)len)
+		wl_fatal("write: %s", strerror(errno));
+}
+
+void wl_fd_link(int fd, char *out, size_t size)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, out, size - 1);
+	out[n < 0 ? 0 : n] = '\0';
+}
+
+bool wl_has_suffix(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+bool wl_readable(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 1 && (p.revents & POLLIN);
+}
+
+bool wl_same_inode(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_dev == b->st_dev;
 }

@@ -92,6 +92,28 @@ void wl_fatal(const char *fmt, ...)
  * <state dir>/exit_code when that file exists. */
 void wl_finish(void) __attribute__((noreturn));
 
+/* write(2) of all of buf, or wl_fatal. */
+void wl_write_all(int fd, const void *buf, size_t len);
+/* What /proc/self/fd/FD links to ("" if it cannot be read). */
+void wl_fd_link(int fd, char *out, size_t size);
+bool wl_has_suffix(const char *s, const char *suffix);
+/* fd is readable within ms milliseconds (poll). */
+bool wl_readable(int fd, int ms);
+struct stat;
+/* The same inode of the same device. */
+bool wl_same_inode(const struct stat *a, const struct stat *b);
+
+/* A workload of several modes, chosen by its second argument: set up,
+ * wl_ready, wait for the trigger, check (and that the pid is the same),
+ * wl_finish. */
+struct wl_mode {
+	const char *name;
+	void (*setup)(void);
+	void (*check)(void);
+};
+void wl_run_mode(int argc, char **argv, const struct wl_mode *modes, size_t n, const char *usage)
+	__attribute__((noreturn));
+
 /* Deterministic pseudo-random numbers (xorshift64*); state must not be 0. */
 uint64_t wl_xorshift(uint64_t *state);
 

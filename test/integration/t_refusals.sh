@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# t_refusals: every refusal cr has happens at dump time (issue 14, item 9).
+#
+# A refusal site is a message in criu-lite/{fd,state,dump,restore}/*.c whose
+# string says "unsupported" (the wording refusals use), or one of EXTRA
+# (refusals worded otherwise).  REFUSALS lists every site, by its file and
+# a fixed fragment of the line that says it, and how the site is shown:
+#
+#   dump|WORDS|WORKLOAD MODE   triggered here: WORKLOAD holds the thing;
+#                      cr dump must exit non-zero with an error naming the
+#                      pid and saying WORDS, leave no inventory.img (no
+#                      image directory that looks complete), and the
+#                      process must run on untraced and unchanged (its
+#                      own checks pass after the refused dump).
+#   fn|WORDS|FUNCTION  the same, the process started by FUNCTION (a real
+#                      program holding the thing), which also sets
+#                      UNCHANGED, a command that checks the thing is still
+#                      there after the refused dump.
+#   elsewhere|T CASE   triggered by case CASE of test/integration/T (a tree
+#                      shape or a setting that test builds); the case must
+#                      exist.
+#   never|WHY          cannot happen on a kernel or a tree cr dumps (WHY).
+#   untested|WHY       could happen, but no test triggers it yet (WHY).
+#   restore|WHY        a check of the images at restore: the dump refuses
+#                      the same thing first, or it guards damaged images.
+#
+#   every_site_listed  every site in the sources has a row, every row a
+#                      site (a refusal added or reworded must be listed).
+#   <workload>_<mode>  one case per dump row.
+source "$(dirname "$0")/lib.sh"
+
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+TESTS=$SRC/test/integration
+
+EXTRA='dump with --shell-job|SECCOMP_RET_USER_NOTIF: the listener|share a seccomp filter that'
+
+REFUSALS=(
+"fd/deleted.c|where cr makes it again, is gone|dump|is gone|w_lost deleted_dir"
+"fd/epoll.c|an epoll registration kept alive from elsewhere|dump|kept alive from elsewhere|w_refuse epoll_elsewhere"
+"fd/epoll.c|epoll with flags|dump|epoll with flags|w_refuse epoll_flags"
+"fd/eventfd.c|eventfd with flags|dump|eventfd with flags|w_refuse eventfd_flags"
+"fd/fdshare.c|of the dump \"|never|only unix sockets ask it about other processes of the dump, and a socket has one description: no second one of it can be opened"
+"fd/fdshare.c|outside the dump\"|dump|outside the dump|w_refuse memfd_outside"
+"fd/fanotify.c|a fanotify group of a content class|dump|content class|w_refuse fanotify_content"
+"fd/fanotify.c|a fanotify mark on a mount or a filesystem|dump|on a mount or a filesystem|w_refuse fanotify_mount"
+"fd/fanotify.c|\"0x%x: unsupported (only a mark's events are restored)\"|dump|an ignored mask|w_refuse fanotify_ignored"
+"fd/fanotify.c|unsupported (a mark on a deleted file)|dump|a mark on a deleted file|w_refuse fanotify_deleted"
+"fd/inotify.c|has no file handle|never|kernels since 6.5 give every inode a file id for fdinfo (exportfs_encode_fid), even where the filesystem cannot open one: a watch on /proc or a pipe has one and is refused as a watch without a path"
+"fd/inotify.c|has an ignored mask|never|inotify marks have no ignored mask (fdinfo prints 0; only fanotify marks set one)"
+"fd/inotify.c|a watch on a deleted file|dump|the process holds no fd on it|w_refuse inotify_deleted_child"
+"fd/inotify.c|the restore watches the file through the fd of the process that opens it|dump|holds this inotify too|w_refuse inotify_deleted_shared"
+"fd/inotify.c|inotify with flags|dump|inotify with flags|w_refuse inotify_flags"
+"fd/memfd.c|hugetlb memfd|dump|hugetlb memfd|w_refuse memfd_hugetlb"
+"fd/mqueue.c|unlinked while open|dump|unlinked while open|w_refuse mq_unlinked"
+"fd/mqueue.c|with flags 0%o: unsupported (only the access mode|dump|with flags|w_refuse mqueue_flags"
+"fd/nsfs.c|has nothing to reopen it from|dump|not the process's own uts namespace|w_files nsfs_other"
+"fd/pidfd.c|has exited and was reaped|dump|reaped|w_pidfd dead"
+"fd/pidfd.c|outside cr's pid namespace|never|cr runs in the initial pid namespace, where every process has a pid"
+"fd/pidfd.c|pidfd with flags|dump|pidfd with flags|w_refuse pidfd_flags"
+"fd/reg.c|a restore would open that of whatever has pid|dump|no process of the dump|w_lost proc_outside"
+"fd/reg.c|files are open (unsupported)|dump|thread|w_lost proc_thread"
+"fd/reg.c|which no open of a named file gives back|dump|made with O_TMPFILE|w_lost tmpfile_linked"
+"fd/reg.c|\"reopen it by (unsupported)\", p->link, (unsigned long)|dump|no other name in its directory or that the kernel knows|w_refuse hardlink_uncached"
+"fd/reg.c|which has no path to reopen it by|dump|no path to reopen it by|w_refuse opath_deleted"
+"fd/reg.c|the files of /proc are made afresh|dump|the files of /proc are made afresh|w_refuse opath_proc"
+"fd/reg.c|which is no longer the file at that path|dump|no longer the file at that path|w_refuse opath_replaced"
+"fd/reg.c|\"node's path (unsupported)\"|dump|its device node was deleted|w_lost chrdev_deleted"
+"fd/reg.c|\"by the node's path (unsupported)\"|dump|is no longer the node of its device|w_refuse chr_replaced"
+"fd/reg.c|dump with --shell-job|dump|dump with --shell-job|w_refuse pts_no_shell_job"
+"fd/signalfd.c|signalfd with flags|dump|signalfd with flags|w_refuse signalfd_flags"
+"fd/timerfd.c|timerfd with flags|dump|timerfd with flags|w_refuse timerfd_flags"
+"fd/unix_sk.c|connections between \"|dump|connections between processes|w_refuse unix_pair_fork"
+"fd/unix_sk.c|is in pid %d, outside the dump|dump|outside the dump|w_refuse unix_peer_outside"
+"fd/unix_sk.c|is open in no process|dump|open in no process|w_refuse unix_peer_in_flight"
+"fd/unix_sk.c|which has no name and is not|dump|has no name and is not connected back|w_refuse unix_dgram_half"
+"fd/unix_sk.c|unsupported socket type|never|AF_UNIX sockets are stream, datagram or seqpacket ones, all dumped"
+"fd/unix_sk.c|unsupported socket state|never|sock_diag shows a unix socket only listening, established or closed"
+"fd/unix_sk.c|connections not accepted yet|dump|connections not accepted yet|w_refuse unix_backlog"
+"fd/unix_sk.c|file descriptors in flight|dump|file descriptors in flight|w_refuse unix_scm_rights"
+"fd/unix_sk.c|a pending socket error|dump|a pending socket error|w_refuse unix_so_error"
+"fd/unix_sk.c|the restore binds names from cr's root|dump|root|w_lost chroot_unix"
+"fd/unix_sk.c|binds the name again (unsupported)|dump|another file|w_lost unix_replaced"
+"fd/unix_sk.c|the name again (unsupported)\", d->ino|dump|directory is gone|w_lost unix_dir_gone"
+"state/attrs.c|is no removed directory|never|a working directory is a directory, and its link says deleted only once it was removed"
+"state/cgroup.c|\"unsupported\", t->pid, t->threads|elsewhere|t_cgroup.sh threaded_refused"
+"state/files.c|\"unsupported kind: %s (%s)\"|dump|unsupported kind: [userfaultfd]|w_refuse userfaultfd"
+"state/files.c|share one %s: unsupported kind|dump|share one namespace|w_refuse nsfs_shared"
+"state/files.c|before pid %d exists (unsupported|dump|/stat|w_lost proc_shared"
+"state/fown.c|the dump that holds it: unsupported|elsewhere|t_fown.sh owner_outside_refused"
+"state/ipcns.c|POSIX message queues: unsupported|fn|more than 64 POSIX message queues|ipc_many_mqueues"
+"state/ipcns.c|messages (mq_notify): unsupported|elsewhere|t_ns.sh refused_ipc_notify"
+"state/ipcns.c|unsupported (a SysV shared memory mapping)|elsewhere|t_ns.sh refused_ipc_attached"
+"state/ipcns.c|id %d is %s: unsupported|fn|is locked (SHM_LOCK): unsupported|ipc_shm_locked"
+"state/ipcns.c|unsupported (more than %u)|fn|unsupported (more than|ipc_shm_big"
+"state/ipcns.c|SysV objects of a kind: unsupported|fn|more than 256 SysV objects of a kind|ipc_many_queues"
+"state/ipcns.c|holds semaphore sets: unsupported|elsewhere|t_ns.sh refused_threads_with_sets"
+"state/locks.c|cr does not restore leases or delegations|dump|lease|w_locks lease"
+"state/locks.c|\"a %s %s on a %s: unsupported kind\"|dump|unsupported kind|w_refuse flock_fifo"
+"state/locks.c|\"fd table: unsupported\"|never|a process that shares its fd table with another is refused first (state/sharing.c, 'fd table')"
+"state/locks.c|a POSIX lock on a file the process also maps: unsupported|dump|maps|w_locks mapped"
+"state/locks.c|that none of its fds shows|dump|none of its fds|w_locks maponly"
+"state/locks.c|dump, shares: unsupported|elsewhere|t_locks.sh refuse_shared_outside"
+"state/locks.c|which the process also maps as|restore|the dump refuses a POSIX lock on a mapped file first (state/locks.c check_lock)"
+"state/mem.c|unsupported special mapping|never|every special mapping x86_64 Linux gives a process (vdso, vvar, vsyscall, heap, stack) is known; another one ([uprobes]) needs a uprobe on the process"
+"state/mem.c|(deleted): unsupported kind|dump|(deleted): unsupported kind|w_refuse vma_deleted"
+"state/ns.c|only unshare makes them differ|never|only unshare(CLONE_NEWTIME) makes the two differ, and it makes the one for children new, never cr's own"
+"state/ns.c|\"unsupported\", nodes[plan->creator[id]]|never|(two processes that both made the same time namespace for their children) children enter the time namespace their parent made for them as their own: only one process has it for its children alone"
+"state/ns.c|not a descendant of it: unsupported|elsewhere|t_ns.sh refused_time_outsider"
+"state/ns.c|differs from its main thread's: unsupported|elsewhere|t_ns.sh refused_thread"
+"state/ns.c|differs from cr's: unsupported (%s)|elsewhere|t_ns.sh refused_net"
+"state/pidns.c|its unshare is unsupported|elsewhere|t_pidns.sh unshare_after_fork_refused"
+"state/pidns.c|\"unsupported\", t->zombie|elsewhere|t_pidns.sh init_two_deep_refused"
+"state/posix_timers.c|notifies by '%s': unsupported kind|never|the kernel shows a timer's notification only as signal, thread or none, all restored"
+"state/posix_timers.c|\"unsupported kind\", e->id, e->notify_tid|elsewhere|t_thread_timers.sh refused_exited_thread"
+"state/posix_timers.c|runs on the CPU clock of pid|dump|CPU clock of pid|w_refuse timer_cpuclock"
+"state/posix_timers.c|on clock %d: unsupported kind|never|timer_create takes only the clocks cr knows, and CPU clocks"
+"state/sessions.c|which neither it nor its parent leads: unsupported|elsewhere|t_tree.sh foreign_session_refused"
+"state/sharing.c|each would come back with a copy of its own|elsewhere|t_unsupported.sh clone_files"
+"state/shmem.c|outside the dump: unsupported (the sharing could not be restored)|elsewhere|t_shmem.sh refused_outside"
+"state/vmflags.c|unsupported: %s (VmFlags|dump|a userfaultfd registration (missing pages)|w_refuse uffd_missing"
+"state/vmflags.c|unsupported: protection key|never|this machine's CPUs have no protection keys (no pku in /proc/cpuinfo)"
+"state/seccomp.c|SECCOMP_RET_USER_NOTIF: the listener|dump|SECCOMP_RET_USER_NOTIF|w_seccomp notify"
+"state/seccomp.c|share a seccomp filter that|dump|share a seccomp filter|w_seccomp partial"
+"restore/tree.c|the group's leader is outside|restore|a check of pstree.img: the dump takes process groups from /proc, where a group without its leader in the tree is refused by state/sessions.c"
+)
+
+# Every refusal site: "FILE<TAB>LINE TEXT".
+refusal_sites() {
+	( cd "$SRC/criu-lite" &&
+		grep -nE "\"[^\"]*(unsupported|$EXTRA)" fd/*.c state/*.c dump/*.c restore/*.c |
+		grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/\*|\*|//)' |
+		sed -E 's/^([^:]+):[0-9]+:[[:space:]]*/\1\t/' )
+}
+
+every_site_listed() {
+	local sites file text row rfile frag how arg found missing=() stale=()
+	sites=$(refusal_sites)
+	[ -n "$sites" ] || { REASON="no refusal site found in $SRC/criu-lite"; return 1; }
+	while IFS=$'\t' read -r file text; do
+		found=
+		for row in "${REFUSALS[@]}"; do
+			IFS='|' read -r rfile frag _ <<<"$row"
+			[ "$rfile" = "$file" ] && [[ $text == *"$frag"* ]] && { found=1; break; }
+		done
+		[ -n "$found" ] || missing+=("$file: $text")
+	done <<<"$sites"
+	for row in "${REFUSALS[@]}"; do
+		IFS='|' read -r rfile frag how arg _ <<<"$row"
+		grep -F -- "$frag" <<<"$(grep -F "$rfile"$'\t' <<<"$sites")" >/dev/null || stale+=("$rfile: $frag")
+		if [ "$how" = elsewhere ]; then
+			read -r t c <<<"$arg"
+			grep -qE "^run_case $c( |$)" "$TESTS/$t" 2>/dev/null || stale+=("$rfile: $frag: no case $c in $t")
+		fi
+	done
+	[ ${#missing[@]} -eq 0 ] || { REASON="refusals not listed in t_refusals: ${missing[*]}"; return 1; }
+	[ ${#stale[@]} -eq 0 ] || { REASON="rows of t_refusals without their refusal: ${stale[*]}"; return 1; }
+}
+
+# ---- real programs in an ipc namespace of their own (fn rows) ----------------
+
+# In the ipc namespace of WL_PID: OPTION of ipcs, its lines with key 0x.
+ipcs_in() {
+	nsenter -t "$WL_PID" -i ipcs "$1" | grep -c '^0x'
+}
+
+# python3, in an ipc namespace of its own, runs CODE (with libc as c), then
+# says ready and sleeps.
+py_in_ipcns() {
+	# shellcheck disable=SC2016
+	real_start "$CASE_TMP/py.out" "$CASE_TMP" /usr/bin/python3 unshare -i /usr/bin/python3 -c '
+import ctypes, sys, time
+c = ctypes.CDLL("libc.so.6", use_errno=True)
+'"$1"'
+open(sys.argv[1], "w").close()
+time.sleep(1000)' "$CASE_TMP/py.ready" || return 1
+	wait_until 10 test -e "$CASE_TMP/py.ready" || { REASON="python3 did not get ready: $(cat "$CASE_TMP/py.out.err")"; return 1; }
+}
+
+ipc_many_mqueues() {
+	py_in_ipcns '
+attr = (ctypes.c_long * 8)(0, 1, 16)   # flags, maxmsg, msgsize: small, under RLIMIT_MSGQUEUE
+for i in range(65):
+    if c.mq_open(b"/q%d" % i, 0o102, 0o600, attr) < 0:
+        sys.exit("mq_open: %d" % ctypes.get_errno())' || return 1
+	# shellcheck disable=SC2016
+	UNCHANGED='[ "$(nsenter -t "$WL_PID" -i sh -c "mkdir -p /tmp/.mq.$$ && mount -t mqueue none /tmp/.mq.$$ 2>/dev/null; ls /tmp/.mq.$$ | wc -l; umount /tmp/.mq.$$; rmdir /tmp/.mq.$$")" = 65 ]'
+}
+
+ipc_shm_locked() {
+	py_in_ipcns '
+i = c.shmget(0, 4096, 0o1600)
+if i < 0 or c.shmctl(i, 11, None) < 0:
+    sys.exit("shmget, SHM_LOCK: %d" % ctypes.get_errno())' || return 1
+	UNCHANGED='nsenter -t "$WL_PID" -i ipcs -m | grep -q locked'
+}
+
+ipc_shm_big() {
+	# shellcheck disable=SC2016
+	real_start "$CASE_TMP/sleep.out" "$CASE_TMP" sleep unshare -i sh -c 'ipcmk -M 34000000 >/dev/null && exec sleep 1000' || return 1
+	UNCHANGED='[ "$(nsenter -t "$WL_PID" -i ipcs -m | grep -c " 34000000 ")" = 1 ]'
+}
+
+ipc_many_queues() {
+	# shellcheck disable=SC2016
+	real_start "$CASE_TMP/sleep.out" "$CASE_TMP" sleep unshare -i sh -c 'i=0; while [ $i -lt 257 ]; do ipcmk -Q >/dev/null || exit 1; i=$((i + 1)); done; exec sleep 1000' || return 1
+	UNCHANGED='[ "$(ipcs_in -q)" = 257 ]'
+}
+
+# refused_by_fn WORDS FUNCTION
+refused_by_fn() {
+	local words=$1 ns
+	UNCHANGED=true
+	"$2" || return 1
+	ns=$(readlink "/proc/$WL_PID/ns/ipc")
+	expect_refused "$WL_PID" "$CASE_TMP/img" "$words" || return 1
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
+	[ "$(readlink "/proc/$WL_PID/ns/ipc")" = "$ns" ] || { REASON="its ipc namespace changed"; return 1; }
+	eval "$UNCHANGED" || { REASON="after the refused dump the thing is gone ($UNCHANGED)"; return 1; }
+	kill "$WL_PID"
+}
+
+# refused_at_dump WORDS WORKLOAD MODE
+refused_at_dump() {
+	local words=$1
+	shift
+	wl_start "$@" || return 1
+	expect_refused_then_pass "$WL_PID" "$words"
+}
+
+run_case every_site_listed every_site_listed
+for row in "${REFUSALS[@]}"; do
+	IFS='|' read -r _ _ how words arg <<<"$row"
+	case $how in
+	dump)
+		read -r wl mode <<<"$arg"
+		run_case "${wl#w_}_$mode" refused_at_dump "$words" "$wl" "$mode" ;;
+	fn) run_case "$arg" refused_by_fn "$words" "$arg" ;;
+	esac
+done
+finish_tests
