@@ -20,6 +20,7 @@
 #include "os/log.h"
 #include "os/util.h"
 #include "os/xalloc.h"
+#include "state/mntns.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,9 +39,11 @@ static bool pipe_match(const struct fd_probe *p)
 /* A FIFO still reachable by its path. */
 static bool fifo_match(const struct fd_probe *p)
 {
+	char view[PATH_MAX + 64];
 	struct stat now;
 
-	return S_ISFIFO(p->st.st_mode) && p->link[0] == '/' && stat(p->link, &now) == 0 && S_ISFIFO(now.st_mode) &&
+	return S_ISFIFO(p->st.st_mode) && p->link[0] == '/' &&
+	       stat(mntns_dump_view(p->pid, p->link, view, sizeof(view)), &now) == 0 && S_ISFIFO(now.st_mode) &&
 	       now.st_ino == p->st.st_ino && now.st_dev == p->st.st_dev;
 }
 

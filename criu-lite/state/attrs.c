@@ -6,6 +6,7 @@
  * that opens a path as cr sees it. */
 #include "fd/reopen.h"
 #include "os/util.h"
+#include "state/ns.h"
 #include "state/sharing.h"
 #include "state/state.h"
 
@@ -86,11 +87,15 @@ static bool own_loginuid_known;
 
 /* The root and the working directory exist, reached without a link, and
  * are directories, before any process exists. */
-static int check_dir(const struct restore_task *t, const char *what, const char *path, cr_error_t *err)
+static int check_dir(const struct restore_ctx *ctx, const struct restore_task *t, const char *what,
+		     const char *path, cr_error_t *err)
 {
+	char view[PATH_MAX];
 	struct stat st;
 
-	if (reopen_look(path, &st, err) < 0)
+	if (ns_path_view(ctx, ns_mnt_ref(t->core->ns), path, view, sizeof(view)) == 0)
+		return 0;   /* on a mount the restore makes: chdir tells */
+	if (reopen_look(view, &st, err) < 0)
 		return cr_error_wrap(err, "core-%d.img: its %s", t->pid, what);
 	if (!S_ISDIR(st.st_mode))
 		return cr_error(err, 0, "core-%d.img: its %s %s is not a directory", t->pid, what, path);
@@ -99,10 +104,10 @@ static int check_dir(const struct restore_task *t, const char *what, const char 
 
 static int attrs_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
 {
-	(void)ctx;
 	if (t->core->umask > 0777)
 		return cr_error(err, 0, "core-%d.img: umask %o out of range", t->pid, t->core->umask);
-	if (check_dir(t, "root", t->core->root, err) < 0 || check_dir(t, "working directory", t->core->cwd, err) < 0)
+	if (check_dir(ctx, t, "root", t->core->root, err) < 0 ||
+	    check_dir(ctx, t, "working directory", t->core->cwd, err) < 0)
 		return -1;
 	if (!own_loginuid_known && read_loginuid(0, &own_loginuid, err) < 0)
 		return cr_error_wrap(err, "cr's own login uid");

@@ -1,0 +1,944 @@
+/* What a private mount namespace holds, dumped and made again (see
+ * mntns.h; ns.c decides who makes the namespace and who enters it).
+ *
+ * Dump: /proc/PID/mountinfo of the namespace is compared with cr's own.
+ * A mount at the same place, of the same file system and root, under the
+ * same parent, is inherited: unshare(CLONE_NEWNS) copies it at restore,
+ * and only its flags (ro, nosuid, ...) and propagation are set again.
+ * Every other mount is made again: a proc (of the pid namespace of the
+ * process that makes the namespace), a sysfs, a tmpfs with its files
+ * (read here through /proc/PID/root, at most MNTNS_TMPFS_MAX bytes), or a
+ * bind mount of a host path (a mount of a file system cr's namespace
+ * holds: its source is the host path of its root, the same inode at
+ * restore).  Any other file system mounted inside is refused by name, and
+ * so is a mount of cr's that the namespace lacks, a root that is not
+ * cr's, and propagation restore cannot make (peers inside the namespace,
+ * a new mount that would propagate to the host).
+ *
+ * Restore, in the process that made the namespace: the inherited mounts
+ * get their flags and propagation, then the others are made in the
+ * dumped order, each given its propagation at once (before anything is
+ * mounted on it).  Bind sources are opened first, in the fresh copy, by
+ * their host paths, and must be the dumped inodes. */
+#include "state/mntns.h"
+#include "os/log.h"
+#include "os/util.h"
+#include "os/xalloc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#define MOUNT_FLAGS (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME | \
+		     MS_STRICTATIME)
+
+/* ------------------------------------------------------ mountinfo lines */
+
+struct mi {
+	uint32_t id, parent;
+	dev_t dev;
+	char *root, *mountpoint, *fstype, *source, *super;
+	uint32_t flags;
+	uint32_t shared, master;   /* peer group ids, 0: none */
+	bool unbindable;
+	ssize_t up;                /* the parent's index in its table, -1: none */
+	ssize_t match;             /* the host mount it is a copy of, -1: none */
+	bool used;                 /* host table: matched already */
+};
+
+struct mi_table {
+	struct mi *v;
+	size_t n;
+	char *text;
+};
+
+static void mi_free(struct mi_table *t)
+{
+	free(t->v);
+	free(t->text);
+	*t = (struct mi_table){ 0 };
+}
+
+/* Undoes mountinfo's octal escapes (\040 for a space) in place. */
+static void unescape(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' &&
+		    s[3] <= '7') {
+			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
+static uint32_t opt_flags(const char *opts)
+{
+	static const struct { const char *name; uint32_t flag; } names[] = {
+		{ "ro", MS_RDONLY }, { "nosuid", MS_NOSUID }, { "nodev", MS_NODEV }, { "noexec", MS_NOEXEC },
+		{ "noatime", MS_NOATIME }, { "nodiratime", MS_NODIRATIME }, { "relatime", MS_RELATIME },
+	};
+	cleanup_free char *copy = xstrdup(opts);
+	uint32_t flags = 0;
+	char *save = NULL;
+
+	for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save))
+		for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+			if (strcmp(o, names[i].name) == 0)
+				flags |= names[i].flag;
+	if (!(flags & (MS_NOATIME | MS_RELATIME)))
+		flags |= MS_STRICTATIME;
+	return flags;
+}
+
+static int parse_line(char *line, struct mi *m)
+{
+	char *f[6], *save = NULL, *tag;
+	unsigned maj, min;
+
+	for (int i = 0; i < 6; i++)
+		if ((f[i] = strtok_r(i ? NULL : line, " ", &save)) == NULL)
+			return -1;
+	if (sscanf(f[0], "%" SCNu32, &m->id) != 1 || sscanf(f[1], "%" SCNu32, &m->parent) != 1 ||
+	    sscanf(f[2], "%u:%u", &maj, &min) != 2)
+		return -1;
+	m->dev = makedev(maj, min);
+	m->root = f[3];
+	m->mountpoint = f[4];
+	m->flags = opt_flags(f[5]);
+	while ((tag = strtok_r(NULL, " ", &save)) != NULL && strcmp(tag, "-") != 0) {
+		if (strncmp(tag, "shared:", 7) == 0)
+			m->shared = (uint32_t)strtoul(tag + 7, NULL, 10);
+		else if (strncmp(tag, "master:", 7) == 0)
+			m->master = (uint32_t)strtoul(tag + 7, NULL, 10);
+		else if (strcmp(tag, "unbindable") == 0)
+			m->unbindable = true;
+	}
+	if (tag == NULL || (m->fstype = strtok_r(NULL, " ", &save)) == NULL ||
+	    (m->source = strtok_r(NULL, " ", &save)) == NULL)
+		return -1;
+	m->super = strtok_r(NULL, " \n", &save);
+	if (m->super == NULL)
+		m->super = "";
+	unescape(m->root);
+	unescape(m->mountpoint);
+	unescape(m->source);
+	return 0;
+}
+
+static int read_table(const char *path, struct mi_table *t, cr_error_t *err)
+{
+	size_t len, cap = 0;
+	char *line, *save = NULL;
+
+	*t = (struct mi_table){ 0 };
+	if (read_whole_file_at(AT_FDCWD, path, &t->text, &len, err) < 0)
+		return -1;
+	for (line = strtok_r(t->text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (t->n == cap) {
+			cap = cap ? cap * 2 : 64;
+			t->v = xreallocarray(t->v, cap, sizeof(*t->v));
+		}
+		t->v[t->n] = (struct mi){ .up = -1, .match = -1 };
+		if (parse_line(line, &t->v[t->n]) < 0) {
+			mi_free(t);
+			return cr_error(err, 0, "%s: a line cr cannot read", path);
+		}
+		t->n++;
+	}
+	for (size_t i = 0; i < t->n; i++)
+		for (size_t j = 0; j < t->n; j++)
+			if (t->v[j].id == t->v[i].parent && j != i)
+				t->v[i].up = (ssize_t)j;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- paths */
+
+/* rest if path is prefix or below it ("/a" holds "/a" and "/a/b", not
+ * "/ab"), else NULL; rest is "" or starts with '/'. */
+static const char *below_path(const char *path, const char *prefix)
+{
+	size_t n = strcmp(prefix, "/") == 0 ? 0 : strlen(prefix);
+
+	if (strncmp(path, prefix, n) != 0 || (path[n] != '\0' && path[n] != '/'))
+		return NULL;
+	return path + n;
+}
+
+static int join(char *buf, size_t size, const char *a, const char *b)
+{
+	int n = snprintf(buf, size, "%s%s", strcmp(a, "/") == 0 && b[0] == '/' ? "" : a, b);
+
+	if (n < 0 || (size_t)n >= size)
+		return -1;
+	if (buf[0] == '\0')
+		snprintf(buf, size, "/");
+	return 0;
+}
+
+const char *mntns_dump_view(pid_t pid, const char *path, char *buf, size_t size)
+{
+	char mine[64], theirs[64], link[64];
+	ssize_t a, b;
+
+	if (path[0] != '/')
+		return path;
+	snprintf(link, sizeof(link), "/proc/%d/ns/mnt", pid);
+	a = readlink("/proc/self/ns/mnt", mine, sizeof(mine));
+	b = readlink(link, theirs, sizeof(theirs));
+	if (a < 0 || b < 0 || (a == b && memcmp(mine, theirs, (size_t)a) == 0))
+		return path;
+	if (snprintf(buf, size, "/proc/%d/root%s", pid, path) >= (int)size)
+		return path;
+	return buf;
+}
+
+/* The last of the first n mounts that path lies on, or NULL. */
+static const MountEntry *mount_of(const MntNs *m, size_t n, const char *path, const char **rest)
+{
+	const MountEntry *found = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *r = below_path(path, m->mounts[i]->mountpoint);
+
+		if (r != NULL) {
+			found = m->mounts[i];
+			*rest = r;
+		}
+	}
+	return found;
+}
+
+static int view_upto(const MntNs *m, size_t n, const char *path, char *buf, size_t size)
+{
+	const char *rest = "";
+	const MountEntry *e = mount_of(m, n, path, &rest);
+
+	if (e == NULL || e->how == MOUNT_HOW__MOUNT_INHERITED)
+		return join(buf, size, path, "") < 0 ? 0 : 1;
+	if (e->how == MOUNT_HOW__MOUNT_BIND)
+		return join(buf, size, e->host_path, rest) < 0 ? 0 : 1;
+	return 0;
+}
+
+int mntns_host_view(const MntNs *m, const char *path, char *buf, size_t size)
+{
+	return view_upto(m, m->n_mounts, path, buf, size);
+}
+
+/* ------------------------------------------------------------------ dump */
+
+struct dump_state {
+	struct arena *a;
+	pid_t pid;
+	struct mi_table host, ns;
+	MntNs *out;
+};
+
+static int refuse(const struct dump_state *s, const struct mi *m, cr_error_t *err, const char *why)
+{
+	return cr_error(err, 0, "pid %d: mount %u at %s (%s, source %s) in its mount namespace: %s", s->pid, m->id,
+			m->mountpoint, m->fstype, m->source, why);
+}
+
+/* The host mount ns[i] is a copy of: same place, file system, root and
+ * parent (the namespace's root: cr's root). */
+static void match_host(struct dump_state *s)
+{
+	for (size_t i = 0; i < s->ns.n; i++) {
+		struct mi *m = &s->ns.v[i];
+		ssize_t want_up = m->up < 0 ? -1 : s->ns.v[m->up].match;
+
+		if (m->up >= 0 && want_up < 0)
+			continue;
+		for (size_t j = 0; j < s->host.n; j++) {
+			struct mi *h = &s->host.v[j];
+
+			if (!h->used && h->up == want_up && h->dev == m->dev && strcmp(h->mountpoint, m->mountpoint) == 0 &&
+			    strcmp(h->root, m->root) == 0 && strcmp(h->fstype, m->fstype) == 0) {
+				h->used = true;
+				m->match = (ssize_t)j;
+				break;
+			}
+		}
+	}
+}
+
+static size_t peers_in(const struct mi_table *t, uint32_t group)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->n; i++)
+		n += group != 0 && t->v[i].shared == group;
+	return n;
+}
+
+static int propagation(const struct dump_state *s, const struct mi *m, uint32_t *out, cr_error_t *err)
+{
+	const struct mi *h = m->match >= 0 ? &s->host.v[m->match] : NULL;
+
+	if (m->unbindable) {
+		*out = MNTNS_UNBINDABLE;
+	} else if (m->shared == 0 && m->master == 0) {
+		*out = MNTNS_PRIVATE;
+	} else if (h != NULL && h->shared == m->shared && h->master == m->master) {
+		*out = MNTNS_SHARED_HOST;
+	} else if (h != NULL && m->shared == 0 && m->master == h->shared) {
+		*out = MNTNS_SLAVE_HOST;
+	} else if (m->master == 0 && peers_in(&s->host, m->shared) == 0 && peers_in(&s->ns, m->shared) == 1) {
+		*out = MNTNS_SHARED;
+	} else {
+		return refuse(s, m, err, m->master ? "a slave of a peer group other than the mount of cr's it is a copy "
+					   "of: unsupported propagation" :
+					   "peers with another mount of the namespace or of cr's: unsupported propagation");
+	}
+	return 0;
+}
+
+/* What a new tmpfs or proc is given: its super options but rw/ro (the
+ * mount's flags say that) and the security label. */
+static char *fs_options(struct arena *a, const char *super)
+{
+	cleanup_free char *copy = xstrdup(super), *out = xcalloc(1, strlen(super) + 1);
+	char *save = NULL;
+
+	for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+		if (strcmp(o, "rw") == 0 || strcmp(o, "ro") == 0 || strcmp(o, "seclabel") == 0)
+			continue;
+		if (out[0])
+			strcat(out, ",");
+		strcat(out, o);
+	}
+	return arena_strdup(a, out);
+}
+
+/* A bind mount of a host path: a host mount of the same file system whose
+ * root holds m's root gives the source. */
+static int find_bind_source(struct dump_state *s, const struct mi *m, MountEntry *e, cr_error_t *err)
+{
+	char path[PATH_MAX], mine[PATH_MAX + 64];
+	struct stat src, root;
+
+	for (size_t j = 0; j < s->host.n; j++) {
+		const struct mi *h = &s->host.v[j];
+		const char *rest = below_path(m->root, h->root);
+
+		if (h->dev != m->dev || rest == NULL || join(path, sizeof(path), h->mountpoint, rest) < 0)
+			continue;
+		if (stat(path, &src) < 0 || src.st_dev != m->dev)
+			continue;
+		snprintf(mine, sizeof(mine), "/proc/%d/root%s", s->pid, m->mountpoint);
+		if (stat(mine, &root) < 0)
+			return refuse(s, m, err, "its root cannot be looked at (stat through /proc/PID/root)");
+		if (root.st_dev != m->dev)
+			return refuse(s, m, err, "another mount hides it: unsupported");
+		if (root.st_ino != src.st_ino)
+			continue;
+		e->how = MOUNT_HOW__MOUNT_BIND;
+		e->host_path = arena_strdup(s->a, path);
+		e->has_dev = e->has_ino = true;
+		e->dev = src.st_dev;
+		e->ino = src.st_ino;
+		return 0;
+	}
+	return refuse(s, m, err, "a bind mount whose source cr finds at no path of its own: unsupported");
+}
+
+/* ---- the files of a tmpfs */
+
+struct walk {
+	struct dump_state *s;
+	const struct mi *m;
+	MountEntry *e;
+	dev_t dev;
+	size_t cap;
+	uint64_t bytes;
+};
+
+static TmpfsFile *add_file(struct walk *w, const char *rel, const struct stat *st)
+{
+	TmpfsFile *f = arena_new(w->s->a, TmpfsFile);
+
+	tmpfs_file__init(f);
+	f->path = arena_strdup(w->s->a, rel);
+	f->mode = st->st_mode;
+	f->uid = st->st_uid;
+	f->gid = st->st_gid;
+	f->atime_ns = (int64_t)timespec_ns(&st->st_atim);
+	f->mtime_ns = (int64_t)timespec_ns(&st->st_mtim);
+	if (w->e->n_files == w->cap) {
+		TmpfsFile **v = arena_array(w->s->a, TmpfsFile *, w->cap ? w->cap * 2 : 16);
+
+		if (w->cap)
+			memcpy(v, w->e->files, w->cap * sizeof(*v));
+		w->cap = w->cap ? w->cap * 2 : 16;
+		w->e->files = v;
+	}
+	w->e->files[w->e->n_files++] = f;
+	return f;
+}
+
+static int walk_refuse(struct walk *w, const char *rel, const char *why, cr_error_t *err)
+{
+	char what[PATH_MAX + 256];
+
+	snprintf(what, sizeof(what), "its file %s: %s", rel[0] ? rel : "/", why);
+	return refuse(w->s, w->m, err, what);
+}
+
+static int read_data(struct walk *w, const char *full, const char *rel, const struct stat *st, TmpfsFile *f,
+		     cr_error_t *err)
+{
+	cleanup_close int fd = -1;
+	uint8_t *data;
+
+	w->bytes += (uint64_t)st->st_size;
+	if (w->bytes > MNTNS_TMPFS_MAX) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "the tmpfs holds more than cr's limit of %u MiB of file data: refused",
+			 MNTNS_TMPFS_MAX >> 20);
+		return walk_refuse(w, rel, why, err);
+	}
+	fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return cr_error(err, errno, "pid %d: open %s", w->s->pid, full);
+	data = arena_alloc(w->s->a, (size_t)st->st_size + 1);
+	if (read_exact(fd, data, (size_t)st->st_size, full, err) < 0)
+		return -1;
+	f->has_data = true;
+	f->data.data = data;
+	f->data.len = (size_t)st->st_size;
+	return 0;
+}
+
+static int walk_dir(struct walk *w, const char *full, const char *rel, cr_error_t *err);
+
+static int walk_one(struct walk *w, const char *full, const char *rel, cr_error_t *err)
+{
+	struct stat st;
+	char target[PATH_MAX];
+	ssize_t n;
+
+	if (lstat(full, &st) < 0)
+		return cr_error(err, errno, "pid %d: lstat %s", w->s->pid, full);
+	if (st.st_dev != w->dev) {
+		/* A mountpoint: only the place is the tmpfs's. */
+		if (rel[0] == '\0')
+			return walk_refuse(w, rel, "another mount hides it: unsupported", err);
+		st.st_mode = (st.st_mode & S_IFMT) | (S_ISDIR(st.st_mode) ? 0755 : 0644);
+		st.st_uid = st.st_gid = 0;
+		add_file(w, rel, &st);
+		return 0;
+	}
+	if (llistxattr(full, NULL, 0) > 0)
+		return walk_refuse(w, rel, "it has extended attributes, which cr does not keep: unsupported", err);
+	if (!S_ISDIR(st.st_mode) && st.st_nlink > 1)
+		return walk_refuse(w, rel, "a file with several hard links: unsupported", err);
+	switch (st.st_mode & S_IFMT) {
+	case S_IFDIR:
+		add_file(w, rel, &st);
+		return walk_dir(w, full, rel, err);
+	case S_IFREG:
+		return read_data(w, full, rel, &st, add_file(w, rel, &st), err);
+	case S_IFLNK:
+		n = readlink(full, target, sizeof(target) - 1);
+		if (n < 0)
+			return cr_error(err, errno, "pid %d: readlink %s", w->s->pid, full);
+		target[n] = '\0';
+		add_file(w, rel, &st)->target = arena_strdup(w->s->a, target);
+		return 0;
+	case S_IFIFO:
+		add_file(w, rel, &st);
+		return 0;
+	default:
+		return walk_refuse(w, rel, S_ISSOCK(st.st_mode) ? "a socket file: unsupported" :
+					   "a device node: unsupported", err);
+	}
+}
+
+static int walk_dir(struct walk *w, const char *full, const char *rel, cr_error_t *err)
+{
+	cleanup_closedir DIR *d = opendir(full);
+	struct dirent *de;
+
+	if (d == NULL)
+		return cr_error(err, errno, "pid %d: opendir %s", w->s->pid, full);
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		char full2[PATH_MAX], rel2[PATH_MAX];
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (snprintf(full2, sizeof(full2), "%s/%s", full, de->d_name) >= (int)sizeof(full2) ||
+		    snprintf(rel2, sizeof(rel2), "%s%s%s", rel, rel[0] ? "/" : "", de->d_name) >= (int)sizeof(rel2))
+			return walk_refuse(w, rel, "a path too long", err);
+		if (walk_one(w, full2, rel2, err) < 0)
+			return -1;
+	}
+	if (errno != 0)
+		return cr_error(err, errno, "pid %d: readdir %s", w->s->pid, full);
+	return 0;
+}
+
+static int dump_tmpfs(struct dump_state *s, const struct mi *m, MountEntry *e, cr_error_t *err)
+{
+	struct walk w = { .s = s, .m = m, .e = e, .dev = m->dev };
+	char full[PATH_MAX];
+
+	if (strcmp(m->root, "/") != 0)
+		return refuse(s, m, err, "a bind mount of a directory of a tmpfs of the namespace: unsupported");
+	snprintf(full, sizeof(full), "/proc/%d/root%s", s->pid, m->mountpoint);
+	e->how = MOUNT_HOW__MOUNT_TMPFS;
+	return walk_one(&w, full, "", err);
+}
+
+/* A tmpfs made in the namespace holds the place of a later mount. */
+static bool on_new_mount(const struct dump_state *s, const struct mi *m)
+{
+	return m->up >= 0 && s->ns.v[m->up].match < 0;
+}
+
+static int dump_new(struct dump_state *s, const struct mi *m, MountEntry *e, cr_error_t *err)
+{
+	char place[PATH_MAX];
+	struct stat st;
+	const MntNs *so_far = s->out;
+
+	if (m->up < 0)
+		return refuse(s, m, err, "the root of the namespace is not cr's (pivot_root): unsupported");
+	if ((size_t)m->up >= so_far->n_mounts)
+		return refuse(s, m, err, "listed before the mount it is on (a moved mount): unsupported");
+	if (s->out->mounts[m->up]->propagation == MNTNS_SHARED_HOST && s->ns.v[m->up].shared != 0)
+		return refuse(s, m, err, "made below a mount that is a peer of cr's: the restore would make it in "
+				   "cr's namespace too: unsupported");
+	/* Its place must be there at restore: on a mount of cr's, looked at now. */
+	if (!on_new_mount(s, m) && view_upto(so_far, so_far->n_mounts, m->mountpoint, place, sizeof(place)) == 1 &&
+	    stat(place, &st) < 0)
+		return refuse(s, m, err, "its mountpoint is not there in cr's mount namespace: unsupported");
+	for (size_t j = 0; j < s->host.n; j++)
+		if (s->host.v[j].dev == m->dev)
+			return find_bind_source(s, m, e, err);
+	for (size_t j = 0; &s->ns.v[j] != m; j++)
+		if (s->ns.v[j].dev == m->dev && s->ns.v[j].match < 0)
+			return refuse(s, m, err, "a second mount of a file system mounted in the namespace: unsupported");
+	if (strcmp(m->fstype, "tmpfs") == 0)
+		return dump_tmpfs(s, m, e, err);
+	if (strcmp(m->root, "/") != 0)
+		return refuse(s, m, err, "a mount of a part of its file system: unsupported");
+	if (strcmp(m->fstype, "proc") == 0)
+		e->how = MOUNT_HOW__MOUNT_PROC;
+	else if (strcmp(m->fstype, "sysfs") == 0)
+		e->how = MOUNT_HOW__MOUNT_SYSFS;
+	else
+		return refuse(s, m, err, "this kind of file system is not restored (cr makes again proc, sysfs, "
+				   "tmpfs and bind mounts of host paths): unsupported");
+	return 0;
+}
+
+static int dump_mount(struct dump_state *s, const struct mi *m, MountEntry *e, cr_error_t *err)
+{
+	mount_entry__init(e);
+	e->id = m->id;
+	e->parent = m->parent;
+	e->mountpoint = arena_strdup(s->a, m->mountpoint);
+	e->fstype = arena_strdup(s->a, m->fstype);
+	e->source = arena_strdup(s->a, m->source);
+	e->root = arena_strdup(s->a, m->root);
+	e->flags = m->flags;
+	e->fs_options = fs_options(s->a, m->super);
+	e->how = MOUNT_HOW__MOUNT_INHERITED;
+	if (propagation(s, m, &e->propagation, err) < 0)
+		return -1;
+	return m->match >= 0 ? 0 : dump_new(s, m, e, err);
+}
+
+static int host_mounts_kept(const struct dump_state *s, cr_error_t *err)
+{
+	for (size_t j = 0; j < s->host.n; j++)
+		if (!s->host.v[j].used)
+			return cr_error(err, 0, "pid %d: cr's mount %u at %s (%s) is not in its mount namespace (unmounted "
+					"or moved there): unsupported", s->pid, s->host.v[j].id, s->host.v[j].mountpoint,
+					s->host.v[j].fstype);
+	return 0;
+}
+
+int mntns_dump(struct arena *a, pid_t pid, MntNs **out, cr_error_t *err)
+{
+	struct dump_state s = { .a = a, .pid = pid };
+	char path[64];
+	int ret = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/mountinfo", pid);
+	if (read_table("/proc/self/mountinfo", &s.host, err) < 0)
+		return -1;
+	if (read_table(path, &s.ns, err) < 0)
+		goto out;
+	match_host(&s);
+	s.out = arena_new(a, MntNs);
+	mnt_ns__init(s.out);
+	s.out->mounts = arena_array(a, MountEntry *, s.ns.n);
+	for (size_t i = 0; i < s.ns.n; i++) {
+		MountEntry *e = arena_new(a, MountEntry);
+
+		if (dump_mount(&s, &s.ns.v[i], e, err) < 0)
+			goto out;
+		s.out->mounts[s.out->n_mounts++] = e;
+	}
+	if (host_mounts_kept(&s, err) < 0)
+		goto out;
+	*out = s.out;
+	ret = 0;
+out:
+	mi_free(&s.host);
+	mi_free(&s.ns);
+	return ret;
+}
+
+int mntns_check_proc(const MntNs *m, pid_t pid, uint64_t maker_pidns, cr_error_t *err)
+{
+	for (size_t i = 0; i < m->n_mounts; i++) {
+		const MountEntry *e = m->mounts[i];
+		char path[PATH_MAX], link[64];
+		unsigned long long ino;
+		ssize_t n;
+
+		if (e->how != MOUNT_HOW__MOUNT_PROC)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/root%s/1/ns/pid", pid, e->mountpoint);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n < 0)
+			return cr_error(err, errno, "pid %d: which pid namespace the proc at %s shows (%s)", pid,
+					e->mountpoint, path);
+		link[n] = '\0';
+		if (sscanf(link, "pid:[%llu]", &ino) != 1 || ino != maker_pidns)
+			return cr_error(err, 0, "pid %d: the proc mounted at %s in its mount namespace shows a pid namespace "
+					"(%s) other than that of the process that makes the namespace at restore: "
+					"unsupported", pid, e->mountpoint, link);
+	}
+	return 0;
+}
+
+/* --------------------------------------------------------------- restore */
+
+/* A path relative to the tmpfs root with no empty, "." or ".." part. */
+static bool clean_rel(const char *p)
+{
+	if (p[0] == '\0')
+		return true;
+	for (const char *c = p;;) {
+		size_t n = strcspn(c, "/");
+
+		if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+			return false;
+		if (c[n] == '\0')
+			return true;
+		c += n + 1;
+	}
+}
+
+static int validate_files(const MountEntry *e, cr_error_t *err)
+{
+	uint64_t bytes = 0;
+
+	for (size_t i = 0; i < e->n_files; i++) {
+		const TmpfsFile *f = e->files[i];
+		mode_t type = f->mode & S_IFMT;
+
+		if (!clean_rel(f->path) || (i == 0) != (f->path[0] == '\0'))
+			return cr_error(err, 0, "mount %u: a file path '%s' cr will not make", e->id, f->path);
+		if (type != S_IFDIR && type != S_IFREG && type != S_IFLNK && type != S_IFIFO)
+			return cr_error(err, 0, "mount %u: file %s of mode 0%o", e->id, f->path, f->mode);
+		if ((type == S_IFLNK) != (f->target != NULL) || (type != S_IFREG && f->has_data))
+			return cr_error(err, 0, "mount %u: file %s does not hold what its type needs", e->id, f->path);
+		bytes += f->data.len;
+	}
+	if (bytes > MNTNS_TMPFS_MAX)
+		return cr_error(err, 0, "mount %u: more file data than cr's limit", e->id);
+	if (e->n_files == 0 || !S_ISDIR(e->files[0]->mode))
+		return cr_error(err, 0, "mount %u: a tmpfs without its root directory", e->id);
+	return 0;
+}
+
+/* The restorer's copy of each inherited mount, matched like at dump. */
+static int match_inherited(const MntNs *m, struct mi_table *t, ssize_t *copy, cr_error_t *err)
+{
+	for (size_t i = 0; i < m->n_mounts; i++) {
+		const MountEntry *e = m->mounts[i];
+
+		copy[i] = -1;
+		if (e->how != MOUNT_HOW__MOUNT_INHERITED)
+			continue;
+		for (size_t j = 0; j < t->n && copy[i] < 0; j++)
+			if (!t->v[j].used && strcmp(t->v[j].mountpoint, e->mountpoint) == 0 &&
+			    strcmp(t->v[j].root, e->root) == 0 && strcmp(t->v[j].fstype, e->fstype) == 0) {
+				t->v[j].used = true;
+				copy[i] = (ssize_t)j;
+			}
+		if (copy[i] < 0)
+			return cr_error(err, 0, "the mount at %s (%s) it shares with cr's namespace is not in cr's now",
+					e->mountpoint, e->fstype);
+	}
+	return 0;
+}
+
+static int check_bind_source(const MountEntry *e, int fd, cr_error_t *err)
+{
+	struct stat st;
+
+	if ((fd >= 0 ? fstat(fd, &st) : stat(e->host_path, &st)) < 0)
+		return cr_error(err, errno, "the source %s of the bind mount at %s", e->host_path, e->mountpoint);
+	if (st.st_dev != e->dev || st.st_ino != e->ino)
+		return cr_error(err, 0, "the source %s of the bind mount at %s is another file than at dump (device "
+				"%u:%u inode %llu, was %u:%u inode %llu): refused", e->host_path, e->mountpoint,
+				major(st.st_dev), minor(st.st_dev), (unsigned long long)st.st_ino, major(e->dev),
+				minor(e->dev), (unsigned long long)e->ino);
+	return 0;
+}
+
+static int validate_entry(const MntNs *m, size_t i, cr_error_t *err)
+{
+	const MountEntry *e = m->mounts[i];
+	char place[PATH_MAX];
+
+	if (e->mountpoint[0] != '/' || e->root[0] != '/' || (e->flags & ~(uint32_t)MOUNT_FLAGS) ||
+	    e->propagation > MNTNS_UNBINDABLE)
+		return cr_error(err, 0, "mount %u: a mountpoint, root, flags or propagation cr will not use", e->id);
+	if ((e->how == MOUNT_HOW__MOUNT_TMPFS) != (e->n_files > 0) ||
+	    (e->how == MOUNT_HOW__MOUNT_BIND) != (e->host_path != NULL && e->has_dev && e->has_ino))
+		return cr_error(err, 0, "mount %u does not hold what its kind needs", e->id);
+	if (e->how == MOUNT_HOW__MOUNT_INHERITED)
+		return 0;
+	if (i == 0)
+		return cr_error(err, 0, "mount %u: a root of the namespace that is not cr's", e->id);
+	if (e->how == MOUNT_HOW__MOUNT_TMPFS && validate_files(e, err) < 0)
+		return -1;
+	if (e->how == MOUNT_HOW__MOUNT_BIND && check_bind_source(e, -1, err) < 0)
+		return -1;
+	if (view_upto(m, i, e->mountpoint, place, sizeof(place)) == 1 && access(place, F_OK) < 0)
+		return cr_error(err, errno, "the mountpoint %s of mount %u (%s)", place, e->id, e->fstype);
+	return 0;
+}
+
+int mntns_validate(const MntNs *m, cr_error_t *err)
+{
+	struct mi_table t;
+	cleanup_free ssize_t *copy = NULL;
+	int ret;
+
+	if (m->n_mounts == 0 || m->mounts[0]->how != MOUNT_HOW__MOUNT_INHERITED)
+		return cr_error(err, 0, "a mount namespace without cr's root");
+	for (size_t i = 0; i < m->n_mounts; i++)
+		if (validate_entry(m, i, err) < 0)
+			return -1;
+	if (read_table("/proc/self/mountinfo", &t, err) < 0)
+		return -1;
+	copy = xcalloc(m->n_mounts, sizeof(*copy));
+	ret = match_inherited(m, &t, copy, err);
+	mi_free(&t);
+	return ret;
+}
+
+/* ---- in the process that made the namespace */
+
+static const unsigned long prop_flag[] = {
+	[MNTNS_PRIVATE] = MS_PRIVATE, [MNTNS_SHARED] = MS_SHARED, [MNTNS_SHARED_HOST] = 0,
+	[MNTNS_SLAVE_HOST] = MS_SLAVE, [MNTNS_UNBINDABLE] = MS_UNBINDABLE,
+};
+
+static int set_propagation(const MountEntry *e, cr_error_t *err)
+{
+	if (e->propagation == MNTNS_SHARED && mount(NULL, e->mountpoint, NULL, MS_PRIVATE, NULL) < 0)
+		return cr_error(err, errno, "make the mount at %s private", e->mountpoint);
+	if (prop_flag[e->propagation] && mount(NULL, e->mountpoint, NULL, prop_flag[e->propagation], NULL) < 0)
+		return cr_error(err, errno, "set the propagation of the mount at %s", e->mountpoint);
+	return 0;
+}
+
+static int set_flags(const MountEntry *e, cr_error_t *err)
+{
+	if (mount(NULL, e->mountpoint, NULL, MS_REMOUNT | MS_BIND | e->flags, NULL) < 0)
+		return cr_error(err, errno, "remount %s with its flags (0x%x)", e->mountpoint, e->flags);
+	return 0;
+}
+
+/* Another mount stacked on copy j later in the table hides it. */
+static bool on_top(const struct mi_table *t, size_t j)
+{
+	for (size_t k = j + 1; k < t->n; k++)
+		if (strcmp(t->v[k].mountpoint, t->v[j].mountpoint) == 0)
+			return false;
+	return true;
+}
+
+static int fix_inherited(const MntNs *m, cr_error_t *err)
+{
+	struct mi_table t;
+	cleanup_free ssize_t *copy = xcalloc(m->n_mounts, sizeof(*copy));
+	int ret = -1;
+
+	if (read_table("/proc/self/mountinfo", &t, err) < 0)
+		return -1;
+	if (match_inherited(m, &t, copy, err) < 0)
+		goto out;
+	for (size_t i = 0; i < m->n_mounts; i++) {
+		const MountEntry *e = m->mounts[i];
+		const struct mi *c;
+		bool flags, prop;
+
+		if (copy[i] < 0)
+			continue;
+		c = &t.v[copy[i]];
+		flags = c->flags != e->flags;
+		prop = e->propagation != MNTNS_SHARED_HOST &&
+		       !(e->propagation == MNTNS_PRIVATE && c->shared == 0 && c->master == 0 && !c->unbindable);
+		if (!flags && !prop)
+			continue;
+		if (!on_top(&t, (size_t)copy[i])) {
+			cr_error(err, 0, "the mount at %s is hidden by another in cr's namespace: cannot set its flags "
+				 "or propagation", e->mountpoint);
+			goto out;
+		}
+		if ((flags && set_flags(e, err) < 0) || (prop && set_propagation(e, err) < 0))
+			goto out;
+	}
+	ret = 0;
+out:
+	mi_free(&t);
+	return ret;
+}
+
+static int make_file(const char *path, const TmpfsFile *f, cr_error_t *err)
+{
+	cleanup_close int fd = -1;
+
+	switch (f->mode & S_IFMT) {
+	case S_IFDIR:
+		if (f->path[0] != '\0' && mkdir(path, 0700) < 0)
+			return cr_error(err, errno, "mkdir %s", path);
+		return 0;
+	case S_IFLNK:
+		return symlink(f->target, path) < 0 ? cr_error(err, errno, "symlink %s", path) : 0;
+	case S_IFIFO:
+		return mknod(path, S_IFIFO | 0600, 0) < 0 ? cr_error(err, errno, "mkfifo %s", path) : 0;
+	default:
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return cr_error(err, errno, "create %s", path);
+		return f->has_data ? write_all(fd, f->data.data, f->data.len, err) : 0;
+	}
+}
+
+static int set_attrs(const char *path, const TmpfsFile *f, cr_error_t *err)
+{
+	struct timespec ts[2] = { ns_timespec((uint64_t)f->atime_ns), ns_timespec((uint64_t)f->mtime_ns) };
+
+	if (lchown(path, f->uid, f->gid) < 0)
+		return cr_error(err, errno, "chown %s", path);
+	if (!S_ISLNK(f->mode) && chmod(path, f->mode & 07777) < 0)
+		return cr_error(err, errno, "chmod %s", path);
+	if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return cr_error(err, errno, "set the times of %s", path);
+	return 0;
+}
+
+static int fill_tmpfs(const MountEntry *e, cr_error_t *err)
+{
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < e->n_files; i++)
+		if (join(path, sizeof(path), e->mountpoint, "") < 0 ||
+		    snprintf(path + strlen(path), sizeof(path) - strlen(path), "/%s", e->files[i]->path) >= PATH_MAX ||
+		    make_file(path, e->files[i], err) < 0)
+			return cr_error_wrap(err, "the tmpfs at %s", e->mountpoint);
+	for (size_t i = e->n_files; i-- > 0;) {   /* a directory's times after what it holds */
+		snprintf(path, sizeof(path), "%s/%s", e->mountpoint, e->files[i]->path);
+		if (set_attrs(path, e->files[i], err) < 0)
+			return cr_error_wrap(err, "the tmpfs at %s", e->mountpoint);
+	}
+	return 0;
+}
+
+static int make_mount(const MountEntry *e, int src, cr_error_t *err)
+{
+	unsigned long flags = e->flags & ~(unsigned long)MS_RDONLY;
+	char from[64];
+
+	switch (e->how) {
+	case MOUNT_HOW__MOUNT_PROC:
+		if (mount(e->source, e->mountpoint, "proc", e->flags, e->fs_options[0] ? e->fs_options : NULL) < 0)
+			return cr_error(err, errno, "mount proc at %s", e->mountpoint);
+		return 0;
+	case MOUNT_HOW__MOUNT_SYSFS:
+		if (mount(e->source, e->mountpoint, "sysfs", e->flags, NULL) < 0)
+			return cr_error(err, errno, "mount sysfs at %s", e->mountpoint);
+		return 0;
+	case MOUNT_HOW__MOUNT_TMPFS:
+		if (mount(e->source, e->mountpoint, "tmpfs", flags, e->fs_options) < 0)
+			return cr_error(err, errno, "mount tmpfs at %s (%s)", e->mountpoint, e->fs_options);
+		if (fill_tmpfs(e, err) < 0)
+			return -1;
+		return e->flags & MS_RDONLY ? set_flags(e, err) : 0;
+	default:
+		snprintf(from, sizeof(from), "/proc/self/fd/%d", src);
+		if (mount(from, e->mountpoint, NULL, MS_BIND, NULL) < 0)
+			return cr_error(err, errno, "bind mount %s at %s", e->host_path, e->mountpoint);
+		return set_flags(e, err);
+	}
+}
+
+int mntns_restore(const MntNs *m, cr_error_t *err)
+{
+	cleanup_free int *src = xmalloc(m->n_mounts * sizeof(*src));
+	int ret = -1;
+
+	for (size_t i = 0; i < m->n_mounts; i++)
+		src[i] = -1;
+	/* The sources, before any mount of the namespace hides one. */
+	for (size_t i = 0; i < m->n_mounts; i++) {
+		const MountEntry *e = m->mounts[i];
+
+		if (e->how != MOUNT_HOW__MOUNT_BIND)
+			continue;
+		src[i] = open(e->host_path, O_PATH | O_CLOEXEC);
+		if (src[i] < 0) {
+			cr_error(err, errno, "open %s, the source of the bind mount at %s", e->host_path, e->mountpoint);
+			goto out;
+		}
+		if (check_bind_source(e, src[i], err) < 0)
+			goto out;
+	}
+	if (fix_inherited(m, err) < 0)
+		goto out;
+	for (size_t i = 0; i < m->n_mounts; i++) {
+		const MountEntry *e = m->mounts[i];
+
+		if (e->how == MOUNT_HOW__MOUNT_INHERITED)
+			continue;
+		if (make_mount(e, src[i], err) < 0 || set_propagation(e, err) < 0)
+			goto out;
+		pr_debug("mount namespace: mount %u at %s (%s) made", e->id, e->mountpoint, e->fstype);
+	}
+	ret = 0;
+out:
+	for (size_t i = 0; i < m->n_mounts; i++)
+		if (src[i] >= 0)
+			close(src[i]);
+	return ret;
+}
