@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# t_mntns: a tree in a private mount namespace (`unshare -pf --mount-proc`),
+# restored with its mounts (state/mntns.c).
+#
+#   python_mounts        bash mounts, in the namespace, on directories of the
+#                        case's temp dir: a tmpfs (size and mode options)
+#                        holding files, a directory, a symlink, a FIFO, a
+#                        file owned by 1000:1000 with an old mtime; a bind
+#                        mount of a host directory; a read-only nosuid bind
+#                        mount of another; a shared tmpfs and an unbindable
+#                        one beside a private one; a sysfs; then execs
+#                        python3, pid 1 of the pid namespace, with its cwd
+#                        on the tmpfs, a file open for appending there, a
+#                        shared mapping of another, a token and a counter
+#                        in memory. After dump and restore (no --new-pidns)
+#                        the namespace's mountinfo must be the same (ids,
+#                        devices and peer groups relabelled), the tmpfs
+#                        must hold the same files (modes, owners, sizes,
+#                        mtimes, targets), the proc at /proc must show the
+#                        restored pid namespace, and python3 goes on: it
+#                        writes through its open file and its mapping, sees
+#                        its cwd, its counter and token, and reports through
+#                        the bind mount
+#   bash_twice           `unshare -pf --mount-proc bash` with a tmpfs and a
+#                        variable, dumped and restored twice (the second
+#                        dump is of the restored namespace), then bash goes
+#                        on and writes its variable and tmpfs file to the
+#                        host through a bind mount
+# Refused at dump, naming the pid and the mount, the tree left running:
+#   overlay_refused      an overlay mounted in the namespace
+#   ramfs_refused        a ramfs mounted in the namespace
+#   tmpfs_too_big_refused a tmpfs holding 17 MiB (cr keeps 16)
+#   host_umount_refused  a mount of cr's unmounted in the namespace
+source "$(dirname "$0")/lib.sh"
+
+# ns_launch SCRIPT ARGS...: `unshare -pf --mount-proc bash -c SCRIPT _ ARGS`,
+# clean of the harness's fds; sets NS_PID, the host pid of the namespace's
+# init once the launcher has it.
+ns_launch() {
+	local launcher kids
+	( clean_exec unshare -pf --mount-proc bash -c "$@" ) </dev/null >"$CASE_TMP/out" 2>&1 &
+	launcher=$!
+	disown "$launcher"
+	track_pid "$launcher"
+	CASE_LOGS+=("$CASE_TMP/out")
+	NS_PID=
+	for _ in $(seq 100); do
+		kids=$(cat /proc/"$launcher"/task/*/children 2>/dev/null)
+		[ -n "$kids" ] && break
+		sleep 0.1
+	done
+	NS_PID=${kids% }
+	[ -n "$NS_PID" ] || { REASON="unshare did not start its child"; return 1; }
+	track_pid "$NS_PID"
+}
+
+# mountinfo_of PID: its mount table with mount ids, devices and peer groups
+# relabelled in order of appearance, the parent as the label of its mount.
+mountinfo_of() {
+	awk '
+	function label(map, key, prefix) {
+		if (!(key in map)) map[key] = prefix (++count[prefix])
+		return map[key]
+	}
+	{
+		id[$1] = label(ids, $1, "m")
+		par = ($2 in id) ? id[$2] : "top"
+		line = id[$1] " " par " " label(devs, $3, "d")
+		for (i = 4; i <= NF; i++) {
+			f = $i
+			if (f ~ /^(shared|master):/) { split(f, kv, ":"); f = kv[1] ":" label(groups, kv[2], "g") }
+			line = line " " f
+		}
+		print line
+	}' /proc/"$1"/mountinfo
+}
+
+# files_of DIR: every file below DIR, with its type, mode, owner, size,
+# mtime and target.
+files_of() {
+	(cd "$1" && find . -printf '%p %y %m %U:%G %s %T@ %l\n' | sort)
+}
+
+# ns_roundtrip LABEL: dumps the tree at NS_PID and restores it without
+# --new-pidns; the mount table must come back the same.
+ns_roundtrip() {
+	local label=$1 img=$CASE_TMP/img-$1 before after
+	before=$(mountinfo_of "$NS_PID")
+	cr_dump "dump-$label" "$NS_PID" "$img" || return 1
+	cr_run "restore-$label" restore -D "$img" --detach ||
+		{ REASON="$label: cr restore failed: $(last_line "$CR_ERR")"; return 1; }
+	proc_alive "$NS_PID" || { REASON="$label: pid $NS_PID is not back"; return 1; }
+	after=$(mountinfo_of "$NS_PID")
+	if [ "$before" != "$after" ]; then
+		REASON="$label: the mount table differs after restore: $(diff <(echo "$before") <(echo "$after") | tr '\n' '|')"
+		return 1
+	fi
+	[ "$(readlink /proc/"$NS_PID"/ns/mnt)" != "$(readlink /proc/self/ns/mnt)" ] ||
+		{ REASON="$label: the restored process is in cr's mount namespace"; return 1; }
+	[ "$(awk '/^NSpid:/ { print $2 "," $3 }' /proc/"$NS_PID"/status)" = "$NS_PID,1" ] ||
+		{ REASON="$label: not pid 1 of its namespace: $(grep NSpid /proc/"$NS_PID"/status)"; return 1; }
+}
+
+# ---- python3 with tmpfs, bind, read-only, propagation ------------------------------
+
+# Run by bash in the namespace: $1 the case dir.
+# shellcheck disable=SC2016
+SETUP='set -e
+d=$1/ns
+mount -t tmpfs -o size=4m,mode=751 tmpfs $d/t
+echo hello > $d/t/a
+chmod 640 $d/t/a
+mkdir -m 700 $d/t/sub
+echo deep > $d/t/sub/deep
+chown 1000:1000 $d/t/sub/deep
+touch -d "2001-02-03 04:05:06.789" $d/t/sub/deep
+ln -s a $d/t/link
+mkfifo -m 620 $d/t/fifo
+head -c 8192 /dev/zero | tr "\0" "m" > $d/t/map
+mount --bind $1/hostdir $d/b
+mount --bind -o ro,nosuid $1/hostro $d/ro
+mount -t tmpfs -o size=1m tmpfs $d/sh
+mount --make-shared $d/sh
+mount -t tmpfs tmpfs $d/priv
+mount -t tmpfs tmpfs $d/unb
+mount --make-unbindable $d/unb
+mount -t sysfs sysfs $d/sys
+cd $d/t
+exec python3 -c "$2" "$1"
+'
+
+PY_MNT='
+import mmap, os, sys, time
+d = sys.argv[1]
+ns = d + "/ns"
+token = os.urandom(8).hex()
+log = open(ns + "/t/log", "a")
+log.write("start %s\n" % token)
+log.flush()
+mf = open(ns + "/t/map", "r+b")
+m = mmap.mmap(mf.fileno(), 8192)
+n = 0
+open(ns + "/b/ready", "w").write(token)
+while not os.path.exists(ns + "/b/go"):
+    n += 1
+    time.sleep(0.01)
+m[0:5] = b"after"
+m.flush()
+log.write("go %d\n" % n)
+log.flush()
+problems = []
+if os.getcwd() != ns + "/t": problems.append("cwd " + os.getcwd())
+if os.getpid() != 1: problems.append("pid %d" % os.getpid())
+if open(ns + "/t/map", "rb").read(5) != b"after": problems.append("the mapping does not write to its file")
+want = "start %s\ngo %d\n" % (token, n)
+if open("log").read() != want: problems.append("log: %r" % open("log").read())
+if open(ns + "/t/sub/deep").read() != "deep\n": problems.append("sub/deep")
+if open(ns + "/ro/r").read() != "ro\n": problems.append("ro/r")
+try:
+    open(ns + "/ro/w", "w")
+    problems.append("ro is writable")
+except OSError:
+    pass
+if not os.path.exists("/proc/1/status") or open("/proc/1/comm").read().strip() != "python3":
+    problems.append("/proc is not the restored pid namespace")
+ok = n > 0 and not problems
+open(ns + "/b/result", "w").write(("PASS %s %d" % (token, n)) if ok else "FAIL " + "; ".join(problems))
+'
+
+python_mounts() {
+	local dir=$CASE_TMP files_before files_after tok
+	mkdir -p "$dir"/ns/{t,b,ro,sh,priv,unb,sys} "$dir"/hostdir "$dir"/hostro
+	echo ro > "$dir"/hostro/r
+	ns_launch "$SETUP" _ "$dir" "$PY_MNT" || return 1
+	wait_until 10 test -s "$dir/hostdir/ready" || { REASON="python3 did not get ready: $(tail -n 3 "$CASE_TMP/out")"; return 1; }
+	tok=$(cat "$dir/hostdir/ready")
+	[ "$(cat /proc/"$NS_PID"/comm)" = python3 ] || { REASON="pid $NS_PID is not python3"; return 1; }
+	grep -q " $dir/ns/sh .* shared:" /proc/"$NS_PID"/mountinfo ||
+		{ REASON="the shared tmpfs is not shared: $(grep "$dir/ns/sh" /proc/"$NS_PID"/mountinfo)"; return 1; }
+	files_before=$(files_of /proc/"$NS_PID"/root"$dir"/ns/t)
+	ns_roundtrip once || return 1
+	files_after=$(files_of /proc/"$NS_PID"/root"$dir"/ns/t)
+	[ "$files_before" = "$files_after" ] ||
+		{ REASON="the tmpfs differs: $(diff <(echo "$files_before") <(echo "$files_after") | tr '\n' '|')"; return 1; }
+	grep -q " $dir/ns/ro ro,nosuid" /proc/"$NS_PID"/mountinfo ||
+		{ REASON="the read-only bind mount is not ro,nosuid"; return 1; }
+	grep -q " $dir/ns/unb .* unbindable " /proc/"$NS_PID"/mountinfo ||
+		{ REASON="the unbindable tmpfs is not unbindable"; return 1; }
+	[ ! -e "$dir/ns/t/a" ] || { REASON="the tmpfs files are in cr's mount namespace"; return 1; }
+	touch "$dir/hostdir/go"
+	wait_until 15 test -s "$dir/hostdir/result" || { REASON="no result from python3: $(tail -n 3 "$CASE_TMP/out")"; return 1; }
+	[[ $(cat "$dir/hostdir/result") == "PASS $tok "* ]] ||
+		{ REASON="python3 reports: $(cat "$dir/hostdir/result"), token $tok"; return 1; }
+	wait_until 5 pid_gone "$NS_PID" || { REASON="python3 did not exit: $(describe_pid "$NS_PID")"; return 1; }
+}
+
+# ---- bash, twice ----------------------------------------------------------------
+
+# shellcheck disable=SC2016
+BASH_NS='set -e
+mount -t tmpfs tmpfs $1/ns/t
+mount --bind $1/hostdir $1/ns/b
+secret=$RANDOM$RANDOM
+echo "$secret" > $1/ns/t/secret
+echo "$secret" > $1/ns/b/ready
+while [ ! -e $1/ns/b/go ]; do sleep 0.05; done
+echo "$secret $(cat $1/ns/t/secret)" > $1/ns/b/result
+'
+
+bash_twice() {
+	local dir=$CASE_TMP secret
+	mkdir -p "$dir"/ns/{t,b} "$dir"/hostdir
+	ns_launch "$BASH_NS" _ "$dir" || return 1
+	wait_until 10 test -s "$dir/hostdir/ready" || { REASON="bash did not get ready: $(tail -n 3 "$CASE_TMP/out")"; return 1; }
+	secret=$(cat "$dir/hostdir/ready")
+	# bash and its sleep: wait for a moment when bash has no child.
+	ns_roundtrip round1 || return 1
+	ns_roundtrip round2 || return 1
+	touch "$dir/hostdir/go"
+	wait_until 15 test -s "$dir/hostdir/result" || { REASON="no result from bash: $(tail -n 3 "$CASE_TMP/out")"; return 1; }
+	[ "$(cat "$dir/hostdir/result")" = "$secret $secret" ] ||
+		{ REASON="bash wrote '$(cat "$dir/hostdir/result")', want '$secret $secret'"; return 1; }
+}
+
+# ---- refusals ------------------------------------------------------------------------
+
+# refused_case SETUP WORD...: bash in a namespace runs SETUP (with $1 the
+# case dir), then waits for go; the dump is refused naming the pid and the
+# words; bash runs on and finishes.
+refused_case() {
+	local setup=$1 dir=$CASE_TMP
+	shift
+	mkdir -p "$dir"/ns/{m,u,w,l,b} "$dir"/hostdir
+	# shellcheck disable=SC2016
+	ns_launch "set -e
+$setup
+mount --bind \$1/hostdir \$1/ns/b
+touch \$1/ns/b/ready
+while [ ! -e \$1/ns/b/go ]; do sleep 0.05; done
+echo done > \$1/ns/b/result" _ "$dir" || return 1
+	wait_until 10 test -e "$dir/hostdir/ready" || { REASON="bash did not get ready: $(tail -n 3 "$CASE_TMP/out")"; return 1; }
+	expect_refused "$NS_PID" "$CASE_TMP/img" "$@" || return 1
+	running_free "$NS_PID" "$(readlink /proc/"$NS_PID"/exe)" ||
+		{ REASON="after the refused dump: $(describe_pid "$NS_PID")"; return 1; }
+	touch "$dir/hostdir/go"
+	wait_until 10 test -s "$dir/hostdir/result" || { REASON="bash did not go on after the refusal"; return 1; }
+}
+
+# shellcheck disable=SC2016
+run_case overlay_refused refused_case \
+	'mount -t overlay overlay -o lowerdir=$1/ns/l,upperdir=$1/ns/u,workdir=$1/ns/w $1/ns/m' \
+	"/ns/m (overlay" "this kind of file system is not restored"
+# shellcheck disable=SC2016
+run_case ramfs_refused refused_case 'mount -t ramfs ramfs $1/ns/m' "/ns/m (ramfs" "not restored"
+# shellcheck disable=SC2016
+run_case tmpfs_too_big_refused refused_case \
+	'mount -t tmpfs tmpfs $1/ns/m; head -c 17M /dev/zero > $1/ns/m/big' "/ns/m (tmpfs" "limit of 16 MiB"
+run_case host_umount_refused refused_case 'umount /dev/shm' "at /dev/shm" "is not in its mount namespace"
+run_case python_mounts python_mounts
+run_case bash_twice bash_twice
+finish_tests
