@@ -250,10 +250,9 @@ struct dump_state {
 	MntNs *out;
 };
 
-static int refuse(const struct dump_state *s, const struct mi *m, cr_error_t *err, const char *why)
+static int refuse(const struct mi *m, cr_error_t *err, const char *why)
 {
-	return cr_error(err, 0, "pid %d: mount %u at %s (%s, source %s) in its mount namespace: %s", s->pid, m->id,
-			m->mountpoint, m->fstype, m->source, why);
+	return cr_error(err, 0, "mount %u at %s (%s, source %s): %s", m->id, m->mountpoint, m->fstype, m->source, why);
 }
 
 /* The host mount ns[i] is a copy of: same place, file system, root and
@@ -303,7 +302,7 @@ static int propagation(const struct dump_state *s, const struct mi *m, uint32_t 
 	} else if (m->master == 0 && peers_in(&s->host, m->shared) == 0 && peers_in(&s->ns, m->shared) == 1) {
 		*out = MNTNS_SHARED;
 	} else {
-		return refuse(s, m, err, m->master ? "a slave of a peer group other than the mount of cr's it is a copy "
+		return refuse(m, err, m->master ? "a slave of a peer group other than the mount of cr's it is a copy "
 					   "of: unsupported propagation" :
 					   "peers with another mount of the namespace or of cr's: unsupported propagation");
 	}
@@ -344,9 +343,9 @@ static int find_bind_source(struct dump_state *s, const struct mi *m, MountEntry
 			continue;
 		snprintf(mine, sizeof(mine), "/proc/%d/root%s", s->pid, m->mountpoint);
 		if (stat(mine, &root) < 0)
-			return refuse(s, m, err, "its root cannot be looked at (stat through /proc/PID/root)");
+			return refuse(m, err, "its root cannot be looked at (stat through /proc/PID/root)");
 		if (root.st_dev != m->dev)
-			return refuse(s, m, err, "another mount hides it: unsupported");
+			return refuse(m, err, "another mount hides it: unsupported");
 		if (root.st_ino != src.st_ino)
 			continue;
 		e->how = MOUNT_HOW__MOUNT_BIND;
@@ -356,7 +355,7 @@ static int find_bind_source(struct dump_state *s, const struct mi *m, MountEntry
 		e->ino = src.st_ino;
 		return 0;
 	}
-	return refuse(s, m, err, "a bind mount whose source cr finds at no path of its own: unsupported");
+	return refuse(m, err, "a bind mount whose source cr finds at no path of its own: unsupported");
 }
 
 /* ---- the files of a tmpfs */
@@ -398,7 +397,7 @@ static int walk_refuse(struct walk *w, const char *rel, const char *why, cr_erro
 	char what[PATH_MAX + 256];
 
 	snprintf(what, sizeof(what), "its file %s: %s", rel[0] ? rel : "/", why);
-	return refuse(w->s, w->m, err, what);
+	return refuse(w->m, err, what);
 }
 
 static int read_data(struct walk *w, const char *full, const char *rel, const struct stat *st, TmpfsFile *f,
@@ -503,7 +502,7 @@ static int dump_tmpfs(struct dump_state *s, const struct mi *m, MountEntry *e, c
 	char full[PATH_MAX];
 
 	if (strcmp(m->root, "/") != 0)
-		return refuse(s, m, err, "a bind mount of a directory of a tmpfs of the namespace: unsupported");
+		return refuse(m, err, "a bind mount of a directory of a tmpfs of the namespace: unsupported");
 	snprintf(full, sizeof(full), "/proc/%d/root%s", s->pid, m->mountpoint);
 	e->how = MOUNT_HOW__MOUNT_TMPFS;
 	return walk_one(&w, full, "", err);
@@ -522,33 +521,49 @@ static int dump_new(struct dump_state *s, const struct mi *m, MountEntry *e, cr_
 	const MntNs *so_far = s->out;
 
 	if (m->up < 0)
-		return refuse(s, m, err, "the root of the namespace is not cr's (pivot_root): unsupported");
+		return refuse(m, err, "the root of the namespace is not cr's (pivot_root): unsupported");
 	if ((size_t)m->up >= so_far->n_mounts)
-		return refuse(s, m, err, "listed before the mount it is on (a moved mount): unsupported");
+		return refuse(m, err, "listed before the mount it is on (a moved mount): unsupported");
 	if (s->out->mounts[m->up]->propagation == MNTNS_SHARED_HOST && s->ns.v[m->up].shared != 0)
-		return refuse(s, m, err, "made below a mount that is a peer of cr's: the restore would make it in "
+		return refuse(m, err, "made below a mount that is a peer of cr's: the restore would make it in "
 				   "cr's namespace too: unsupported");
 	/* Its place must be there at restore: on a mount of cr's, looked at now. */
 	if (!on_new_mount(s, m) && view_upto(so_far, so_far->n_mounts, m->mountpoint, place, sizeof(place)) == 1 &&
 	    stat(place, &st) < 0)
-		return refuse(s, m, err, "its mountpoint is not there in cr's mount namespace: unsupported");
+		return refuse(m, err, "its mountpoint is not there in cr's mount namespace: unsupported");
 	for (size_t j = 0; j < s->host.n; j++)
 		if (s->host.v[j].dev == m->dev)
 			return find_bind_source(s, m, e, err);
 	for (size_t j = 0; &s->ns.v[j] != m; j++)
 		if (s->ns.v[j].dev == m->dev && s->ns.v[j].match < 0)
-			return refuse(s, m, err, "a second mount of a file system mounted in the namespace: unsupported");
+			return refuse(m, err, "a second mount of a file system mounted in the namespace: unsupported");
 	if (strcmp(m->fstype, "tmpfs") == 0)
 		return dump_tmpfs(s, m, e, err);
 	if (strcmp(m->root, "/") != 0)
-		return refuse(s, m, err, "a mount of a part of its file system: unsupported");
+		return refuse(m, err, "a mount of a part of its file system: unsupported");
 	if (strcmp(m->fstype, "proc") == 0)
 		e->how = MOUNT_HOW__MOUNT_PROC;
 	else if (strcmp(m->fstype, "sysfs") == 0)
 		e->how = MOUNT_HOW__MOUNT_SYSFS;
 	else
-		return refuse(s, m, err, "this kind of file system is not restored (cr makes again proc, sysfs, "
+		return refuse(m, err, "this kind of file system is not restored (cr makes again proc, sysfs, "
 				   "tmpfs and bind mounts of host paths): unsupported");
+	return 0;
+}
+
+/* Restore sets an inherited mount's flags and propagation by its path: a
+ * mount of cr's stacked on it at the same place would take them. */
+static int check_inherited(const struct dump_state *s, const struct mi *m, const MountEntry *e, cr_error_t *err)
+{
+	const struct mi *h = &s->host.v[m->match];
+	bool host_private = h->shared == 0 && h->master == 0 && !h->unbindable;
+	bool change = h->flags != m->flags ||
+		      (e->propagation != MNTNS_SHARED_HOST && !(e->propagation == MNTNS_PRIVATE && host_private));
+
+	for (size_t k = (size_t)m->match + 1; change && k < s->host.n; k++)
+		if (strcmp(s->host.v[k].mountpoint, h->mountpoint) == 0)
+			return refuse(m, err, "its flags or propagation differ from cr's copy, which another mount of "
+				      "cr's at the same place hides, so the restore cannot set them: unsupported");
 	return 0;
 }
 
@@ -566,16 +581,15 @@ static int dump_mount(struct dump_state *s, const struct mi *m, MountEntry *e, c
 	e->how = MOUNT_HOW__MOUNT_INHERITED;
 	if (propagation(s, m, &e->propagation, err) < 0)
 		return -1;
-	return m->match >= 0 ? 0 : dump_new(s, m, e, err);
+	return m->match >= 0 ? check_inherited(s, m, e, err) : dump_new(s, m, e, err);
 }
 
 static int host_mounts_kept(const struct dump_state *s, cr_error_t *err)
 {
 	for (size_t j = 0; j < s->host.n; j++)
 		if (!s->host.v[j].used)
-			return cr_error(err, 0, "pid %d: cr's mount %u at %s (%s) is not in its mount namespace (unmounted "
-					"or moved there): unsupported", s->pid, s->host.v[j].id, s->host.v[j].mountpoint,
-					s->host.v[j].fstype);
+			return cr_error(err, 0, "cr's mount %u at %s (%s) is not in it (unmounted or moved there): "
+					"unsupported", s->host.v[j].id, s->host.v[j].mountpoint, s->host.v[j].fstype);
 	return 0;
 }
 

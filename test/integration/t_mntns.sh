@@ -26,11 +26,18 @@
 #                        dump is of the restored namespace), then bash goes
 #                        on and writes its variable and tmpfs file to the
 #                        host through a bind mount
+#   unshare_m_sleep      `unshare -m sleep N` (no pid namespace, no mount of
+#                        its own: every mount a private copy of cr's): back in
+#                        a mount namespace of its own, the same table, asleep
 # Refused at dump, naming the pid and the mount, the tree left running:
 #   overlay_refused      an overlay mounted in the namespace
 #   ramfs_refused        a ramfs mounted in the namespace
 #   tmpfs_too_big_refused a tmpfs holding 17 MiB (cr keeps 16)
 #   host_umount_refused  a mount of cr's unmounted in the namespace
+#   hidden_shared_refused `unshare -m --propagation shared`: the copy of a
+#                        mount of cr's that another at the same place hides
+#                        (the lower /dev/pts or /dev/shm) became shared, which the
+#                        restore could not set
 source "$(dirname "$0")/lib.sh"
 
 # ns_launch SCRIPT ARGS...: `unshare -pf --mount-proc bash -c SCRIPT _ ARGS`,
@@ -86,6 +93,7 @@ files_of() {
 ns_roundtrip() {
 	local label=$1 img=$CASE_TMP/img-$1 before after
 	before=$(mountinfo_of "$NS_PID")
+	[ -n "$before" ] || { REASON="$label: no mount table of pid $NS_PID"; return 1; }
 	cr_dump "dump-$label" "$NS_PID" "$img" || return 1
 	cr_run "restore-$label" restore -D "$img" --detach ||
 		{ REASON="$label: cr restore failed: $(last_line "$CR_ERR")"; return 1; }
@@ -255,7 +263,53 @@ run_case ramfs_refused refused_case 'mount -t ramfs ramfs $1/ns/m' "/ns/m (ramfs
 # shellcheck disable=SC2016
 run_case tmpfs_too_big_refused refused_case \
 	'mount -t tmpfs tmpfs $1/ns/m; head -c 17M /dev/zero > $1/ns/m/big' "/ns/m (tmpfs" "limit of 16 MiB"
-run_case host_umount_refused refused_case 'umount /dev/shm' "at /dev/shm" "is not in its mount namespace"
+run_case host_umount_refused refused_case 'umount /dev/shm' "at /dev/shm" "its mount namespace: cr's mount" "is not in it"
+cmdline_is() {
+	[ "$(tr '\0' ' ' 2>/dev/null < /proc/"$1"/cmdline)" = "$2" ]
+}
+
+# `unshare -m sleep N`: a mount namespace whose mounts are all copies of
+# cr's; the restored sleep is in one of its own again, still asleep.
+unshare_m_sleep() {
+	local secs=$((100000 + RANDOM)) launcher kids before after img=$CASE_TMP/img
+	( clean_exec unshare -m sleep "$secs" ) </dev/null >/dev/null 2>&1 &
+	launcher=$!
+	disown "$launcher"
+	track_pid "$launcher"
+	wait_until 10 cmdline_is "$launcher" "sleep $secs " ||
+		{ REASON="unshare -m did not exec sleep"; return 1; }
+	[ "$(readlink /proc/"$launcher"/ns/mnt)" != "$(readlink /proc/self/ns/mnt)" ] ||
+		{ REASON="sleep is in cr's mount namespace"; return 1; }
+	before=$(mountinfo_of "$launcher")
+	cr_dump dump "$launcher" "$img" || return 1
+	cr_run restore restore -D "$img" --detach || { REASON="cr restore failed: $(last_line "$CR_ERR")"; return 1; }
+	after=$(mountinfo_of "$launcher")
+	[ "$before" = "$after" ] ||
+		{ REASON="the mount table differs: $(diff <(echo "$before") <(echo "$after") | tr '\n' '|')"; return 1; }
+	[ "$(readlink /proc/"$launcher"/ns/mnt)" != "$(readlink /proc/self/ns/mnt)" ] ||
+		{ REASON="the restored sleep is in cr's mount namespace"; return 1; }
+	wait_until 5 blocked_in "$launcher" 230 || blocked_in "$launcher" 219 ||
+		{ REASON="the restored sleep is not asleep: $(describe_pid "$launcher")"; return 1; }
+}
+
+# `unshare -m --propagation shared sleep`: every copy shared, the hidden
+# lower /dev/pts too.
+hidden_shared() {
+	local launcher
+	( clean_exec unshare -m --propagation shared sleep 1000 ) </dev/null >/dev/null 2>&1 &
+	launcher=$!
+	disown "$launcher"
+	track_pid "$launcher"
+	wait_until 10 grep -q " /dev/pts .*shared:" /proc/"$launcher"/mountinfo ||
+		{ REASON="no shared /dev/pts in the namespace"; return 1; }
+	expect_refused "$launcher" "$CASE_TMP/img" "at /dev/" "another mount of cr's at the same place hides" ||
+		return 1
+	running_free "$launcher" "$(readlink /proc/"$launcher"/exe)" ||
+		{ REASON="after the refused dump: $(describe_pid "$launcher")"; return 1; }
+}
+
+run_case hidden_shared_refused hidden_shared
+run_case unshare_m_sleep unshare_m_sleep
 run_case python_mounts python_mounts
 run_case bash_twice bash_twice
 finish_tests
