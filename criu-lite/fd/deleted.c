@@ -26,6 +26,8 @@
 #include "fd/reopen.h"
 #include "os/log.h"
 #include "os/util.h"
+#include "state/mntns.h"
+#include "state/ns.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -75,16 +77,31 @@ static void dir_of(const char *path, char dir[PATH_MAX])
 
 /* The restore makes the file again in its directory (reached without a
  * symbolic link, from cr's root as the path is): at dump, and again before
- * any process exists, it must be one. */
-static int check_dir(const char *path, cr_error_t *err)
+ * any process exists, it must be one.  In a mount namespace of the dump it
+ * is looked at where cr reaches it (state/mntns.h): at dump through
+ * /proc/PID/root (pid), at restore on the host path of its mount, or not
+ * at all before the restore makes that mount (ctx). */
+static int check_dir(const char *path, pid_t pid, const struct restore_ctx *ctx, uint32_t mnt, cr_error_t *err)
 {
-	char dir[PATH_MAX];
+	char dir[PATH_MAX], view[PATH_MAX + 64];
+	const char *look = dir;
 	struct stat st;
 
 	dir_of(path, dir);
-	if (reopen_look(dir, &st, err) < 0)
+	if (pid != 0)
+		look = mntns_dump_view(pid, dir, view, sizeof(view));
+	else if (ns_path_view(ctx, mnt, dir, view, sizeof(view)) == 0)
+		return 0;
+	else
+		look = view;
+	if (pid != 0 && look == view) {   /* /proc/PID/root is a link reopen_look refuses */
+		if (stat(look, &st) < 0)
+			return cr_error(err, errno, "deleted file %s: its directory %s, where cr makes the file again, "
+					"is gone (unsupported)", path, dir);
+	} else if (reopen_look(look, &st, err) < 0) {
 		return cr_error_wrap(err, "deleted file %s: its directory, where cr makes the file again, is gone "
 				     "(unsupported)", path);
+	}
 	if (!S_ISDIR(st.st_mode))
 		return cr_error(err, 0, "deleted file %s: %s, where cr makes the file again, is no directory", path,
 				dir);
@@ -111,7 +128,7 @@ static int deleted_dump(struct dump_ctx *ctx, struct dump_task *t, const struct 
 	describe(&st, de);
 	proc_link_deleted(p->link, &stem);
 	fe->path[stem] = '\0';   /* the former path */
-	if (check_dir(fe->path, err) < 0)
+	if (check_dir(fe->path, t->pid, NULL, 0, err) < 0)
 		return -1;
 	fe->deleted = de;
 	if (fdshare_recorded(ctx, fe, file_key))
@@ -136,7 +153,6 @@ static bool tmpfile_flags_ok(uint32_t flags)
 static int deleted_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
 {
 	const DeletedEntry *de = fe->deleted;
-	(void)ctx;
 
 	if (de == NULL)
 		return cr_error(err, 0, "deleted file without its entry");
@@ -144,7 +160,7 @@ static int deleted_validate(const struct restore_ctx *ctx, const FileEntry *fe, 
 		return cr_error(err, 0, "deleted file at a relative path '%s'", fe->path);
 	if (!tmpfile_flags_ok(fe->flags))
 		return cr_error(err, 0, "deleted file %s: flags 0%o are no O_TMPFILE's", fe->path, fe->flags);
-	if (check_dir(fe->path, err) < 0)
+	if (check_dir(fe->path, 0, ctx, fe->mnt_ns, err) < 0)
 		return -1;
 	return contents_validate(de->size, de->n_data_off, de->data_off, de->n_data, de->data, err);
 }

@@ -20,7 +20,8 @@
 #                        restored pid namespace, and python3 goes on: it
 #                        writes through its open file and its mapping, sees
 #                        its cwd, its counter and token, and reports through
-#                        the bind mount
+#                        the bind mount; a file deleted while open there
+#                        comes back on the tmpfs with its contents
 #   bash_twice           `unshare -pf --mount-proc bash` with a tmpfs and a
 #                        variable, dumped and restored twice (the second
 #                        dump is of the restored namespace), then bash goes
@@ -83,9 +84,10 @@ mountinfo_of() {
 }
 
 # files_of DIR: every file below DIR, with its type, mode, owner, size,
-# mtime and target.
+# mtime and target (but the directory where the restore makes a deleted
+# file again and unlinks it: its mtime moves).
 files_of() {
-	(cd "$1" && find . -printf '%p %y %m %U:%G %s %T@ %l\n' | sort)
+	(cd "$1" && find . -printf '%p %y %m %U:%G %s %T@ %l\n' | grep -v '^./gonedir ' | sort)
 }
 
 # ns_roundtrip LABEL: dumps the tree at NS_PID and restores it without
@@ -118,7 +120,7 @@ d=$1/ns
 mount -t tmpfs -o size=4m,mode=751 tmpfs $d/t
 echo hello > $d/t/a
 chmod 640 $d/t/a
-mkdir -m 700 $d/t/sub
+mkdir -m 700 $d/t/sub $d/t/gonedir
 echo deep > $d/t/sub/deep
 chown 1000:1000 $d/t/sub/deep
 touch -d "2001-02-03 04:05:06.789" $d/t/sub/deep
@@ -146,6 +148,10 @@ log = open(ns + "/t/log", "a")
 log.write("start %s\n" % token)
 log.flush()
 mf = open(ns + "/t/map", "r+b")
+g = open(ns + "/t/gonedir/gone", "w+")
+g.write("ghost")
+g.flush()
+os.unlink(ns + "/t/gonedir/gone")
 m = mmap.mmap(mf.fileno(), 8192)
 n = 0
 open(ns + "/b/ready", "w").write(token)
@@ -163,6 +169,11 @@ if open(ns + "/t/map", "rb").read(5) != b"after": problems.append("the mapping d
 want = "start %s\ngo %d\n" % (token, n)
 if open("log").read() != want: problems.append("log: %r" % open("log").read())
 if open(ns + "/t/sub/deep").read() != "deep\n": problems.append("sub/deep")
+g.seek(0)
+if g.read() != "ghost": problems.append("the deleted file")
+tdev = os.stat(ns + "/t").st_dev
+for name, f in (("log", log), ("map", mf), ("deleted file", g)):
+    if os.fstat(f.fileno()).st_dev != tdev: problems.append(name + " is not on the tmpfs")
 if open(ns + "/ro/r").read() != "ro\n": problems.append("ro/r")
 try:
     open(ns + "/ro/w", "w")
