@@ -4,7 +4,7 @@
 #
 #   python_mounts        bash mounts, in the namespace, on directories of the
 #                        case's temp dir: a tmpfs (size and mode options)
-#                        holding files, a directory, a symlink, a FIFO, a
+#                        holding files, a tmpfs mounted inside it, a directory, a symlink, a FIFO, a
 #                        file owned by 1000:1000 with an old mtime; a bind
 #                        mount of a host directory; a read-only nosuid bind
 #                        mount of another; a shared tmpfs and an unbindable
@@ -18,7 +18,8 @@
 #                        must hold the same files (modes, owners, sizes,
 #                        mtimes, targets), the proc at /proc must show the
 #                        restored pid namespace, and python3 goes on: it
-#                        writes through its open file and its mapping, sees
+#                        writes through its open files (on the tmpfs and
+#                        through the bind mount) and its mapping, sees
 #                        its cwd, its counter and token, and reports through
 #                        the bind mount; a file deleted while open there
 #                        comes back on the tmpfs with its contents
@@ -127,6 +128,9 @@ touch -d "2001-02-03 04:05:06.789" $d/t/sub/deep
 ln -s a $d/t/link
 mkfifo -m 620 $d/t/fifo
 head -c 8192 /dev/zero | tr "\0" "m" > $d/t/map
+mkdir $d/t/nest
+mount -t tmpfs -o size=64k tmpfs $d/t/nest
+echo nested > $d/t/nest/n
 mount --bind $1/hostdir $d/b
 mount --bind -o ro,nosuid $1/hostro $d/ro
 mount -t tmpfs -o size=1m tmpfs $d/sh
@@ -148,6 +152,9 @@ log = open(ns + "/t/log", "a")
 log.write("start %s\n" % token)
 log.flush()
 mf = open(ns + "/t/map", "r+b")
+held = open(ns + "/b/held", "a")
+held.write("before\n")
+held.flush()
 g = open(ns + "/t/gonedir/gone", "w+")
 g.write("ghost")
 g.flush()
@@ -159,6 +166,8 @@ while not os.path.exists(ns + "/b/go"):
     n += 1
     time.sleep(0.01)
 m[0:5] = b"after"
+held.write("after %s\n" % token)
+held.flush()
 m.flush()
 log.write("go %d\n" % n)
 log.flush()
@@ -169,6 +178,7 @@ if open(ns + "/t/map", "rb").read(5) != b"after": problems.append("the mapping d
 want = "start %s\ngo %d\n" % (token, n)
 if open("log").read() != want: problems.append("log: %r" % open("log").read())
 if open(ns + "/t/sub/deep").read() != "deep\n": problems.append("sub/deep")
+if open(ns + "/t/nest/n").read() != "nested\n": problems.append("nest/n")
 g.seek(0)
 if g.read() != "ghost": problems.append("the deleted file")
 tdev = os.stat(ns + "/t").st_dev
@@ -206,10 +216,14 @@ python_mounts() {
 	grep -q " $dir/ns/unb .* unbindable " /proc/"$NS_PID"/mountinfo ||
 		{ REASON="the unbindable tmpfs is not unbindable"; return 1; }
 	[ ! -e "$dir/ns/t/a" ] || { REASON="the tmpfs files are in cr's mount namespace"; return 1; }
+	grep -q " $dir/ns/t/nest .* tmpfs tmpfs rw,size=64k" /proc/"$NS_PID"/mountinfo ||
+		{ REASON="the tmpfs inside the tmpfs is not back"; return 1; }
 	touch "$dir/hostdir/go"
 	wait_until 15 test -s "$dir/hostdir/result" || { REASON="no result from python3: $(tail -n 3 "$CASE_TMP/out")"; return 1; }
 	[[ $(cat "$dir/hostdir/result") == "PASS $tok "* ]] ||
 		{ REASON="python3 reports: $(cat "$dir/hostdir/result"), token $tok"; return 1; }
+	[ "$(cat "$dir/hostdir/held")" = "before"$'\n'"after $tok" ] ||
+		{ REASON="the file held open through the bind mount holds '$(cat "$dir/hostdir/held")'"; return 1; }
 	wait_until 5 pid_gone "$NS_PID" || { REASON="python3 did not exit: $(describe_pid "$NS_PID")"; return 1; }
 }
 
