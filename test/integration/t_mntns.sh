@@ -31,6 +31,13 @@
 #   unshare_m_sleep      `unshare -m sleep N` (no pid namespace, no mount of
 #                        its own: every mount a private copy of cr's): back in
 #                        a mount namespace of its own, the same table, asleep
+#   child_own_ns         python3 in cr's namespaces forks a child that
+#                        unshares a mount namespace (ctypes), mounts a tmpfs
+#                        with a file, forks a grandchild (in the same one)
+#                        and holds the file open: after restore the parent
+#                        is in cr's mount namespace, the two others share
+#                        one of their own holding the tmpfs, and each goes
+#                        on (the child reads and writes through its fd)
 # Refused at dump, naming the pid and the mount, the tree left running:
 #   overlay_refused      an overlay mounted in the namespace
 #   ramfs_refused        a ramfs mounted in the namespace
@@ -333,7 +340,85 @@ hidden_shared() {
 		{ REASON="after the refused dump: $(describe_pid "$launcher")"; return 1; }
 }
 
+# A child unshares a mount namespace and mounts a tmpfs; its child shares
+# it; the parent stays in cr's.
+PY_CHILD_NS='
+import ctypes, os, sys, time
+d = sys.argv[1]
+libc = ctypes.CDLL(None, use_errno=True)
+def wait_go():
+    while not os.path.exists(os.path.join(d, "go")):
+        time.sleep(0.02)
+token = os.urandom(8).hex()
+r, w = os.pipe()
+kid = os.fork()
+if kid == 0:
+    os.close(r)
+    if libc.unshare(0x00020000) != 0:                      # CLONE_NEWNS
+        os._exit(10)
+    if libc.mount(b"none", b"/", None, 0x4000 | 0x40000, None) != 0:   # MS_REC | MS_PRIVATE
+        os._exit(11)
+    if libc.mount(b"tmpfs", (d + "/m").encode(), b"tmpfs", 0, b"size=1m") != 0:
+        os._exit(12)
+    f = open(d + "/m/kept", "w+")
+    f.write(token)
+    f.flush()
+    gk = os.fork()
+    if gk == 0:
+        wait_go()
+        os._exit(0 if open(d + "/m/kept").read().startswith(token) else 13)
+    os.write(w, b"x")
+    wait_go()
+    f.seek(0)
+    ok = f.read() == token
+    f.write("+")
+    f.flush()
+    _, st = os.waitpid(gk, 0)
+    os._exit(0 if ok and st == 0 and open(d + "/m/kept").read() == token + "+" else 14)
+os.close(w)
+os.read(r, 1)
+with open(os.path.join(d, "pids"), "w") as f:
+    f.write("%d" % kid)
+n = 0
+while not os.path.exists(os.path.join(d, "go")):
+    n += 1
+    time.sleep(0.01)
+_, st = os.waitpid(kid, 0)
+outside = not os.path.exists(d + "/m/kept")
+with open(os.path.join(d, "result"), "w") as f:
+    f.write("PASS %s" % token if st == 0 and n > 0 and outside else "FAIL status %d outside %s" % (st, outside))
+'
+
+child_own_ns() {
+	local kid gk tok img=$CASE_TMP/img
+	mkdir -p "$CASE_TMP/py/m"
+	py_start "$PY_CHILD_NS" pids || return 1
+	kid=$(cat "$PY_DIR/pids")
+	gk=$(cat /proc/"$kid"/task/*/children)
+	gk=${gk% }
+	tok=$(cat /proc/"$kid"/root"$PY_DIR"/m/kept)
+	[ -n "$gk" ] && [ -n "$tok" ] || { REASON="the child's namespace is not ready"; return 1; }
+	track_pid "$kid"
+	track_pid "$gk"
+	cr_dump dump "$PY_PID" "$img" || return 1
+	cr_run restore restore -D "$img" --detach ||
+		{ REASON="cr restore failed (exit $CR_STATUS): $(last_line "$CR_ERR")"; return 1; }
+	[ "$(readlink /proc/"$PY_PID"/ns/mnt)" = "$(readlink /proc/self/ns/mnt)" ] ||
+		{ REASON="the parent is not in cr's mount namespace"; return 1; }
+	[ "$(readlink /proc/"$kid"/ns/mnt)" != "$(readlink /proc/self/ns/mnt)" ] ||
+		{ REASON="the child is in cr's mount namespace"; return 1; }
+	[ "$(readlink /proc/"$kid"/ns/mnt)" = "$(readlink /proc/"$gk"/ns/mnt)" ] ||
+		{ REASON="the child and the grandchild are not in one mount namespace"; return 1; }
+	[ "$(cat /proc/"$gk"/root"$PY_DIR"/m/kept)" = "$tok" ] ||
+		{ REASON="the tmpfs file is not back in the namespace"; return 1; }
+	[ ! -e "$PY_DIR/m/kept" ] || { REASON="the tmpfs file is in cr's mount namespace"; return 1; }
+	touch "$PY_DIR/go"
+	wait_until 15 test -e "$PY_DIR/result" || { REASON="no result from python3: $(tail -n 3 "$PY_DIR/out")"; return 1; }
+	[ "$(cat "$PY_DIR/result")" = "PASS $tok" ] || { REASON="python3 reports: $(cat "$PY_DIR/result")"; return 1; }
+}
+
 run_case hidden_shared_refused hidden_shared
+run_case child_own_ns child_own_ns
 run_case unshare_m_sleep unshare_m_sleep
 run_case python_mounts python_mounts
 run_case bash_twice bash_twice
