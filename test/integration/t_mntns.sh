@@ -38,6 +38,13 @@
 #                        is in cr's mount namespace, the two others share
 #                        one of their own holding the tmpfs, and each goes
 #                        on (the child reads and writes through its fd)
+#   host_propagation     two tmpfs of cr's namespace made shared (by the
+#                        test, in its temp dir); `unshare -m --propagation
+#                        unchanged` keeps the first's copy a peer of it and
+#                        makes the second's a slave: after restore the table
+#                        is the same, a mount made on the host under either
+#                        appears in the restored namespace, and one made in
+#                        the namespace under the first appears on the host
 # Refused at dump, naming the pid and the mount, the tree left running:
 #   overlay_refused      an overlay mounted in the namespace
 #   ramfs_refused        a ramfs mounted in the namespace
@@ -417,6 +424,51 @@ child_own_ns() {
 	[ "$(cat "$PY_DIR/result")" = "PASS $tok" ] || { REASON="python3 reports: $(cat "$PY_DIR/result")"; return 1; }
 }
 
+# The two shared mounts of cr's, made and removed by the case.
+host_propagation() {
+	local hs=$CASE_TMP/hs launcher img=$CASE_TMP/img before after secs=$((100000 + RANDOM)) ns_pid
+	mkdir -p "$hs"/peer "$hs"/slave
+	mount -t tmpfs -o size=1m tmpfs "$hs"/peer && mount --make-shared "$hs"/peer &&
+		mount -t tmpfs -o size=1m tmpfs "$hs"/slave && mount --make-shared "$hs"/slave &&
+		mkdir "$hs"/peer/a "$hs"/peer/b "$hs"/slave/a || { REASON="cannot make shared mounts in cr's namespace"; return 1; }
+	# shellcheck disable=SC2016
+	( clean_exec unshare -m --propagation unchanged sh -c 'mount --make-slave "$1" && exec sleep "$2"' _ \
+		"$hs"/slave "$secs" ) </dev/null >/dev/null 2>&1 &
+	launcher=$!
+	disown "$launcher"
+	track_pid "$launcher"
+	wait_until 10 cmdline_is "$launcher" "sleep $secs " || { REASON="unshare did not exec sleep"; return 1; }
+	ns_pid=$launcher
+	grep -q " $hs/slave .* master:" /proc/"$ns_pid"/mountinfo && grep -q " $hs/peer .* shared:" /proc/"$ns_pid"/mountinfo ||
+		{ REASON="the namespace's copies are not a peer and a slave: $(grep "$hs" /proc/"$ns_pid"/mountinfo)"; return 1; }
+	before=$(mountinfo_of "$ns_pid")
+	cr_dump dump "$ns_pid" "$img" || return 1
+	cr_run restore restore -D "$img" --detach || { REASON="cr restore failed: $(last_line "$CR_ERR")"; return 1; }
+	after=$(mountinfo_of "$ns_pid")
+	[ "$before" = "$after" ] ||
+		{ REASON="the mount table differs: $(diff <(echo "$before") <(echo "$after") | tr '\n' '|')"; return 1; }
+	# The peer groups are cr's own ones: compare the numbers themselves.
+	[ "$(grep -o " $hs/peer .* shared:[0-9]*" /proc/self/mountinfo | grep -o 'shared:[0-9]*')" = \
+	  "$(grep -o " $hs/peer .* shared:[0-9]*" /proc/"$ns_pid"/mountinfo | grep -o 'shared:[0-9]*')" ] ||
+		{ REASON="the restored copy of $hs/peer is not in the peer group of cr's"; return 1; }
+	mount -t tmpfs tmpfs "$hs"/peer/a && mount -t tmpfs tmpfs "$hs"/slave/a || { REASON="mount on the host"; return 1; }
+	grep -q " $hs/peer/a " /proc/"$ns_pid"/mountinfo && grep -q " $hs/slave/a " /proc/"$ns_pid"/mountinfo ||
+		{ REASON="a mount on the host did not propagate into the restored namespace"; return 1; }
+	nsenter -m -t "$ns_pid" mount -t tmpfs tmpfs "$hs"/peer/b || { REASON="mount in the namespace"; return 1; }
+	grep -q " $hs/peer/b " /proc/self/mountinfo || { REASON="a mount in the restored peer did not reach the host"; return 1; }
+}
+
+host_propagation_case() {
+	local rc
+	host_propagation
+	rc=$?
+	kill_tracked
+	umount -R -l "$CASE_TMP"/hs/peer 2>/dev/null
+	umount -R -l "$CASE_TMP"/hs/slave 2>/dev/null
+	return "$rc"
+}
+
+run_case host_propagation host_propagation_case
 run_case hidden_shared_refused hidden_shared
 run_case child_own_ns child_own_ns
 run_case unshare_m_sleep unshare_m_sleep
