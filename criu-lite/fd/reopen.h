@@ -25,6 +25,9 @@ int reopen_path(const struct restore_task *t, const char *path, int flags, bool 
  * what is there now, reached without a symbolic link, is st. */
 int reopen_look(const char *path, struct stat *st, cr_error_t *err);
 
+/* An O_PATH fd of path (as reopen_look wants it), or -1 with err set. */
+int reopen_place(const char *path, cr_error_t *err);
+
 /* Validation: the regular file or directory at path (reached without a
  * link, opened for reading by cr) takes the offset pos: lseek refuses one
  * beyond what its file system allows. */

@@ -21,6 +21,7 @@
  * mounted on it).  Bind sources are opened first, in the fresh copy, by
  * their host paths, and must be the dumped inodes. */
 #include "state/mntns.h"
+#include "fd/reopen.h"
 #include "os/log.h"
 #include "os/util.h"
 #include "os/xalloc.h"
@@ -37,6 +38,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <search.h>
 #include <unistd.h>
 
 #define MOUNT_FLAGS (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME | \
@@ -177,7 +179,7 @@ static const char *below_path(const char *path, const char *prefix)
 
 	if (strncmp(path, prefix, n) != 0 || (path[n] != '\0' && path[n] != '/'))
 		return NULL;
-	return path + n;
+	return strcmp(path + n, "/") == 0 ? "" : path + n;
 }
 
 static int join(char *buf, size_t size, const char *a, const char *b)
@@ -667,16 +669,49 @@ static bool clean_rel(const char *p)
 	}
 }
 
+static int cmp_path(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static void no_free(void *p)
+{
+	(void)p;
+}
+
+/* The directory f is in was made before it (so that no file is made
+ * through a symlink of the image's), remembered in dirs. */
+static bool parent_made(void **dirs, const TmpfsFile *f)
+{
+	const char *slash = strrchr(f->path, '/');
+	char parent[PATH_MAX];
+
+	snprintf(parent, sizeof(parent), "%.*s", slash ? (int)(slash - f->path) : 0, f->path);
+	return tfind(parent, dirs, cmp_path) != NULL;
+}
+
 static int validate_files(const MountEntry *e, cr_error_t *err)
 {
 	uint64_t bytes = 0;
+	void *dirs = NULL;
+	int ret = 0;
 
+	for (size_t i = 0; i < e->n_files && ret == 0; i++) {
+		const TmpfsFile *f = e->files[i];
+
+		if (!clean_rel(f->path) || (i == 0) != (f->path[0] == '\0') || strlen(f->path) >= PATH_MAX ||
+		    (i > 0 && !parent_made(&dirs, f)))
+			ret = cr_error(err, 0, "mount %u: a file path '%s' cr will not make", e->id, f->path);
+		else if (S_ISDIR(f->mode) && tsearch(f->path, &dirs, cmp_path) == NULL)
+			xalloc_failed_in("tsearch");
+	}
+	tdestroy(dirs, no_free);
+	if (ret < 0)
+		return -1;
 	for (size_t i = 0; i < e->n_files; i++) {
 		const TmpfsFile *f = e->files[i];
 		mode_t type = f->mode & S_IFMT;
 
-		if (!clean_rel(f->path) || (i == 0) != (f->path[0] == '\0'))
-			return cr_error(err, 0, "mount %u: a file path '%s' cr will not make", e->id, f->path);
 		if (type != S_IFDIR && type != S_IFREG && type != S_IFLNK && type != S_IFIFO)
 			return cr_error(err, 0, "mount %u: file %s of mode 0%o", e->id, f->path, f->mode);
 		if ((type == S_IFLNK) != (f->target != NULL) || (type != S_IFREG && f->has_data))
@@ -726,6 +761,39 @@ static int check_bind_source(const MountEntry *e, int fd, cr_error_t *err)
 	return 0;
 }
 
+/* A new mount goes on the mount its path leads to, which the image must
+ * name as its parent, and which must not pass it on to cr's namespace. */
+static int check_parent(const MntNs *m, size_t i, cr_error_t *err)
+{
+	const MountEntry *e = m->mounts[i], *parent;
+	const char *rest;
+
+	parent = mount_of(m, i, e->mountpoint, &rest);
+	if (parent == NULL || parent->id != e->parent)
+		return cr_error(err, 0, "mount %u at %s: its parent %u is not the mount its path is on", e->id,
+				e->mountpoint, e->parent);
+	return 0;
+}
+
+/* A new mount on an inherited one that stays as cr's (MNTNS_SHARED_HOST)
+ * while that is shared would be made in cr's namespace too. */
+static int check_not_to_host(const MntNs *m, const struct mi_table *t, const ssize_t *copy, cr_error_t *err)
+{
+	for (size_t i = 0; i < m->n_mounts; i++) {
+		const MountEntry *e = m->mounts[i];
+
+		if (e->how == MOUNT_HOW__MOUNT_INHERITED)
+			continue;
+		for (size_t j = 0; j < i; j++)
+			if (m->mounts[j]->id == e->parent && copy[j] >= 0 &&
+			    m->mounts[j]->propagation == MNTNS_SHARED_HOST && t->v[copy[j]].shared != 0)
+				return cr_error(err, 0, "mount %u at %s: made on a mount that stays a peer of cr's %s, it "
+						"would be made in cr's namespace too", e->id, e->mountpoint,
+						m->mounts[j]->mountpoint);
+	}
+	return 0;
+}
+
 static int validate_entry(const MntNs *m, size_t i, cr_error_t *err)
 {
 	const MountEntry *e = m->mounts[i];
@@ -741,6 +809,8 @@ static int validate_entry(const MntNs *m, size_t i, cr_error_t *err)
 		return 0;
 	if (i == 0)
 		return cr_error(err, 0, "mount %u: a root of the namespace that is not cr's", e->id);
+	if (check_parent(m, i, err) < 0)
+		return -1;
 	if (e->how == MOUNT_HOW__MOUNT_TMPFS && validate_files(e, err) < 0)
 		return -1;
 	if (e->how == MOUNT_HOW__MOUNT_BIND && check_bind_source(e, -1, err) < 0)
@@ -765,31 +835,69 @@ int mntns_validate(const MntNs *m, cr_error_t *err)
 		return -1;
 	copy = xcalloc(m->n_mounts, sizeof(*copy));
 	ret = match_inherited(m, &t, copy, err);
+	if (ret == 0)
+		ret = check_not_to_host(m, &t, copy, err);
 	mi_free(&t);
 	return ret;
 }
 
-/* ---- in the process that made the namespace */
+/* ---- in the process that made the namespace
+ * Every place is reached without a symbolic link (a restored tmpfs holds
+ * the processes' symlinks, never a way for cr): mount(2) is given
+ * /proc/self/fd/N of an O_PATH fd, and a tmpfs is filled with *at calls
+ * below its root, through directories validate_files saw made first. */
+
+struct place {
+	int fd;
+	char at[32];
+};
+
+static int place_open(const char *path, struct place *p, cr_error_t *err)
+{
+	p->fd = reopen_place(path, err);
+	if (p->fd < 0)
+		return -1;
+	snprintf(p->at, sizeof(p->at), "/proc/self/fd/%d", p->fd);
+	return 0;
+}
+
+static void place_close(struct place *p)
+{
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
+}
 
 static const unsigned long prop_flag[] = {
 	[MNTNS_PRIVATE] = MS_PRIVATE, [MNTNS_SHARED] = MS_SHARED, [MNTNS_SHARED_HOST] = 0,
 	[MNTNS_SLAVE_HOST] = MS_SLAVE, [MNTNS_UNBINDABLE] = MS_UNBINDABLE,
 };
 
-static int set_propagation(const MountEntry *e, cr_error_t *err)
+/* The mount now on top at e's mountpoint gets e's propagation and, if
+ * flags, e's flags. */
+static int set_mount(const MountEntry *e, bool flags, bool prop, cr_error_t *err)
 {
-	if (e->propagation == MNTNS_SHARED && mount(NULL, e->mountpoint, NULL, MS_PRIVATE, NULL) < 0)
-		return cr_error(err, errno, "make the mount at %s private", e->mountpoint);
-	if (prop_flag[e->propagation] && mount(NULL, e->mountpoint, NULL, prop_flag[e->propagation], NULL) < 0)
-		return cr_error(err, errno, "set the propagation of the mount at %s", e->mountpoint);
-	return 0;
-}
+	struct place p = { .fd = -1 };
+	int ret = -1;
 
-static int set_flags(const MountEntry *e, cr_error_t *err)
-{
-	if (mount(NULL, e->mountpoint, NULL, MS_REMOUNT | MS_BIND | e->flags, NULL) < 0)
-		return cr_error(err, errno, "remount %s with its flags (0x%x)", e->mountpoint, e->flags);
-	return 0;
+	if (place_open(e->mountpoint, &p, err) < 0)
+		return cr_error_wrap(err, "the mount at %s", e->mountpoint);
+	if (flags && mount(NULL, p.at, NULL, MS_REMOUNT | MS_BIND | e->flags, NULL) < 0) {
+		cr_error(err, errno, "remount %s with its flags (0x%x)", e->mountpoint, e->flags);
+		goto out;
+	}
+	if (prop && e->propagation == MNTNS_SHARED && mount(NULL, p.at, NULL, MS_PRIVATE, NULL) < 0) {
+		cr_error(err, errno, "make the mount at %s private", e->mountpoint);
+		goto out;
+	}
+	if (prop && prop_flag[e->propagation] && mount(NULL, p.at, NULL, prop_flag[e->propagation], NULL) < 0) {
+		cr_error(err, errno, "set the propagation of the mount at %s", e->mountpoint);
+		goto out;
+	}
+	ret = 0;
+out:
+	place_close(&p);
+	return ret;
 }
 
 /* Another mount stacked on copy j later in the table hides it. */
@@ -801,6 +909,44 @@ static bool on_top(const struct mi_table *t, size_t j)
 	return true;
 }
 
+/* Its mountpoint leads to c itself, not to a mount stacked on it. */
+static bool reached(const struct mi *c)
+{
+	struct statx stx;
+
+	return statx(AT_FDCWD, c->mountpoint, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_MNT_ID, &stx) == 0 &&
+	       (stx.stx_mask & STATX_MNT_ID) && stx.stx_mnt_id == c->id;
+}
+
+/* The copy of a mount cr's namespace gained since the dump is unmounted,
+ * children first, once propagation no longer passes that on to cr's; but
+ * one on a mount that stays a peer of cr's was passed on to the dumped
+ * namespace too, and stays. */
+static int drop_new_host_mounts(const MntNs *m, struct mi_table *t, const ssize_t *copy, cr_error_t *err)
+{
+	for (size_t j = t->n; j-- > 0;) {
+		const struct mi *c = &t->v[j], *up = c->up >= 0 ? &t->v[c->up] : NULL;
+		bool peer_kept = false;
+
+		if (c->used)
+			continue;
+		for (size_t i = 0; up != NULL && i < m->n_mounts; i++)
+			if (copy[i] == c->up && m->mounts[i]->propagation == MNTNS_SHARED_HOST && up->shared != 0)
+				peer_kept = true;
+		if (peer_kept)
+			continue;
+		if (!reached(c))
+			return cr_error(err, 0, "cr's namespace has a mount at %s (%s) the dumped one had not, under "
+					"another: cannot take it away", c->mountpoint, c->fstype);
+		if (umount2(c->mountpoint, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+			return cr_error(err, errno, "take away the mount at %s (%s), which cr's namespace gained since "
+					"the dump", c->mountpoint, c->fstype);
+		pr_info("mount namespace: cr's mount at %s (%s) is newer than the dump: not in the restored one",
+			c->mountpoint, c->fstype);
+	}
+	return 0;
+}
+
 static int fix_inherited(const MntNs *m, cr_error_t *err)
 {
 	struct mi_table t;
@@ -809,7 +955,7 @@ static int fix_inherited(const MntNs *m, cr_error_t *err)
 
 	if (read_table("/proc/self/mountinfo", &t, err) < 0)
 		return -1;
-	if (match_inherited(m, &t, copy, err) < 0)
+	if (match_inherited(m, &t, copy, err) < 0 || check_not_to_host(m, &t, copy, err) < 0)
 		goto out;
 	for (size_t i = 0; i < m->n_mounts; i++) {
 		const MountEntry *e = m->mounts[i];
@@ -829,91 +975,104 @@ static int fix_inherited(const MntNs *m, cr_error_t *err)
 				 "or propagation", e->mountpoint);
 			goto out;
 		}
-		if ((flags && set_flags(e, err) < 0) || (prop && set_propagation(e, err) < 0))
+		if (set_mount(e, flags, prop, err) < 0)
 			goto out;
 	}
-	ret = 0;
+	ret = drop_new_host_mounts(m, &t, copy, err);
 out:
 	mi_free(&t);
 	return ret;
 }
 
-static int make_file(const char *path, const TmpfsFile *f, cr_error_t *err)
+/* f below the tmpfs root dir; "" is the root itself. */
+static int make_file(int dir, const TmpfsFile *f, cr_error_t *err)
 {
 	cleanup_close int fd = -1;
 
 	switch (f->mode & S_IFMT) {
 	case S_IFDIR:
-		if (f->path[0] != '\0' && mkdir(path, 0700) < 0)
-			return cr_error(err, errno, "mkdir %s", path);
+		if (f->path[0] != '\0' && mkdirat(dir, f->path, 0700) < 0)
+			return cr_error(err, errno, "mkdir %s", f->path);
 		return 0;
 	case S_IFLNK:
-		return symlink(f->target, path) < 0 ? cr_error(err, errno, "symlink %s", path) : 0;
+		return symlinkat(f->target, dir, f->path) < 0 ? cr_error(err, errno, "symlink %s", f->path) : 0;
 	case S_IFIFO:
-		return mknod(path, S_IFIFO | 0600, 0) < 0 ? cr_error(err, errno, "mkfifo %s", path) : 0;
+		return mknodat(dir, f->path, S_IFIFO | 0600, 0) < 0 ? cr_error(err, errno, "mkfifo %s", f->path) : 0;
 	default:
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		fd = openat(dir, f->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0)
-			return cr_error(err, errno, "create %s", path);
+			return cr_error(err, errno, "create %s", f->path);
 		return f->has_data ? write_all(fd, f->data.data, f->data.len, err) : 0;
 	}
 }
 
-static int set_attrs(const char *path, const TmpfsFile *f, cr_error_t *err)
+static int set_attrs(int dir, const TmpfsFile *f, cr_error_t *err)
 {
 	struct timespec ts[2] = { ns_timespec((uint64_t)f->atime_ns), ns_timespec((uint64_t)f->mtime_ns) };
+	const char *name = f->path[0] ? f->path : ".";
 
-	if (lchown(path, f->uid, f->gid) < 0)
-		return cr_error(err, errno, "chown %s", path);
-	if (!S_ISLNK(f->mode) && chmod(path, f->mode & 07777) < 0)
-		return cr_error(err, errno, "chmod %s", path);
-	if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) < 0)
-		return cr_error(err, errno, "set the times of %s", path);
+	if (fchownat(dir, name, f->uid, f->gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return cr_error(err, errno, "chown %s", name);
+	if (!S_ISLNK(f->mode) && fchmodat(dir, name, f->mode & 07777, 0) < 0)
+		return cr_error(err, errno, "chmod %s", name);
+	if (utimensat(dir, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return cr_error(err, errno, "set the times of %s", name);
 	return 0;
 }
 
 static int fill_tmpfs(const MountEntry *e, cr_error_t *err)
 {
-	char path[PATH_MAX];
+	struct place root = { .fd = -1 };
+	int ret = -1;
 
+	if (place_open(e->mountpoint, &root, err) < 0)
+		return cr_error_wrap(err, "the tmpfs at %s", e->mountpoint);
 	for (size_t i = 0; i < e->n_files; i++)
-		if (join(path, sizeof(path), e->mountpoint, "") < 0 ||
-		    snprintf(path + strlen(path), sizeof(path) - strlen(path), "/%s", e->files[i]->path) >= PATH_MAX ||
-		    make_file(path, e->files[i], err) < 0)
-			return cr_error_wrap(err, "the tmpfs at %s", e->mountpoint);
-	for (size_t i = e->n_files; i-- > 0;) {   /* a directory's times after what it holds */
-		snprintf(path, sizeof(path), "%s/%s", e->mountpoint, e->files[i]->path);
-		if (set_attrs(path, e->files[i], err) < 0)
-			return cr_error_wrap(err, "the tmpfs at %s", e->mountpoint);
-	}
-	return 0;
+		if (make_file(root.fd, e->files[i], err) < 0)
+			goto out;
+	for (size_t i = e->n_files; i-- > 0;)   /* a directory's times after what it holds */
+		if (set_attrs(root.fd, e->files[i], err) < 0)
+			goto out;
+	ret = 0;
+out:
+	place_close(&root);
+	return ret < 0 ? cr_error_wrap(err, "the tmpfs at %s", e->mountpoint) : 0;
+}
+
+static int mount_at(const MountEntry *e, const char *from, const char *type, unsigned long flags, const char *data,
+		    cr_error_t *err)
+{
+	struct place p = { .fd = -1 };
+	int ret = 0;
+
+	if (place_open(e->mountpoint, &p, err) < 0)
+		return cr_error_wrap(err, "the mountpoint of the %s", type ? type : "bind mount");
+	if (mount(from, p.at, type, flags, data) < 0)
+		ret = cr_error(err, errno, "mount %s at %s (%s)", type ? type : from, e->mountpoint, data ? data : "");
+	place_close(&p);
+	return ret;
 }
 
 static int make_mount(const MountEntry *e, int src, cr_error_t *err)
 {
-	unsigned long flags = e->flags & ~(unsigned long)MS_RDONLY;
-	char from[64];
+	const char *data = e->fs_options[0] ? e->fs_options : NULL;
+	char from[32];
 
 	switch (e->how) {
 	case MOUNT_HOW__MOUNT_PROC:
-		if (mount(e->source, e->mountpoint, "proc", e->flags, e->fs_options[0] ? e->fs_options : NULL) < 0)
-			return cr_error(err, errno, "mount proc at %s", e->mountpoint);
-		return 0;
+		return mount_at(e, e->source, "proc", e->flags, data, err);
 	case MOUNT_HOW__MOUNT_SYSFS:
-		if (mount(e->source, e->mountpoint, "sysfs", e->flags, NULL) < 0)
-			return cr_error(err, errno, "mount sysfs at %s", e->mountpoint);
-		return 0;
+		return mount_at(e, e->source, "sysfs", e->flags, NULL, err);
 	case MOUNT_HOW__MOUNT_TMPFS:
-		if (mount(e->source, e->mountpoint, "tmpfs", flags, e->fs_options) < 0)
-			return cr_error(err, errno, "mount tmpfs at %s (%s)", e->mountpoint, e->fs_options);
-		if (fill_tmpfs(e, err) < 0)
+		if (mount_at(e, e->source, "tmpfs", e->flags & ~(unsigned long)MS_RDONLY, data, err) < 0 ||
+		    fill_tmpfs(e, err) < 0)
 			return -1;
-		return e->flags & MS_RDONLY ? set_flags(e, err) : 0;
+		return e->flags & MS_RDONLY ? set_mount(e, true, false, err) : 0;
 	default:
 		snprintf(from, sizeof(from), "/proc/self/fd/%d", src);
-		if (mount(from, e->mountpoint, NULL, MS_BIND, NULL) < 0)
-			return cr_error(err, errno, "bind mount %s at %s", e->host_path, e->mountpoint);
-		return set_flags(e, err);
+		if (mount_at(e, from, NULL, MS_BIND, NULL, err) < 0)
+			return cr_error_wrap(err, "bind mount %s", e->host_path);
+		return set_mount(e, true, false, err);
 	}
 }
 
@@ -930,9 +1089,9 @@ int mntns_restore(const MntNs *m, cr_error_t *err)
 
 		if (e->how != MOUNT_HOW__MOUNT_BIND)
 			continue;
-		src[i] = open(e->host_path, O_PATH | O_CLOEXEC);
+		src[i] = reopen_place(e->host_path, err);
 		if (src[i] < 0) {
-			cr_error(err, errno, "open %s, the source of the bind mount at %s", e->host_path, e->mountpoint);
+			cr_error_wrap(err, "the source of the bind mount at %s", e->mountpoint);
 			goto out;
 		}
 		if (check_bind_source(e, src[i], err) < 0)
@@ -945,7 +1104,7 @@ int mntns_restore(const MntNs *m, cr_error_t *err)
 
 		if (e->how == MOUNT_HOW__MOUNT_INHERITED)
 			continue;
-		if (make_mount(e, src[i], err) < 0 || set_propagation(e, err) < 0)
+		if (make_mount(e, src[i], err) < 0 || set_mount(e, false, true, err) < 0)
 			goto out;
 		pr_debug("mount namespace: mount %u at %s (%s) made", e->id, e->mountpoint, e->fstype);
 	}

@@ -30,7 +30,9 @@
 #                        host through a bind mount
 #   unshare_m_sleep      `unshare -m sleep N` (no pid namespace, no mount of
 #                        its own: every mount a private copy of cr's): back in
-#                        a mount namespace of its own, the same table, asleep
+#                        a mount namespace of its own, the same table (a
+#                        mount cr's namespace gained after the dump is not
+#                        in it), asleep
 #   child_own_ns         python3 in cr's namespaces forks a child that
 #                        unshares a mount namespace (ctypes), mounts a tmpfs
 #                        with a file, forks a grandchild (in the same one)
@@ -321,7 +323,10 @@ unshare_m_sleep() {
 		{ REASON="sleep is in cr's mount namespace"; return 1; }
 	before=$(mountinfo_of "$launcher")
 	cr_dump dump "$launcher" "$img" || return 1
-	cr_run restore restore -D "$img" --detach || { REASON="cr restore failed: $(last_line "$CR_ERR")"; return 1; }
+	mkdir -p "$CASE_TMP"/late && mount -t tmpfs tmpfs "$CASE_TMP"/late || { REASON="mount on the host"; return 1; }
+	cr_run restore restore -D "$img" --detach
+	umount "$CASE_TMP"/late
+	[ "$CR_STATUS" = 0 ] || { REASON="cr restore failed: $(last_line "$CR_ERR")"; return 1; }
 	after=$(mountinfo_of "$launcher")
 	[ "$before" = "$after" ] ||
 		{ REASON="the mount table differs: $(diff <(echo "$before") <(echo "$after") | tr '\n' '|')"; return 1; }
