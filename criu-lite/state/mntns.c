@@ -696,6 +696,8 @@ static int validate_files(const MountEntry *e, cr_error_t *err)
 	void *dirs = NULL;
 	int ret = 0;
 
+	if (e->n_files == 0 || !S_ISDIR(e->files[0]->mode))
+		return cr_error(err, 0, "mount %u: a tmpfs without its root directory", e->id);
 	for (size_t i = 0; i < e->n_files && ret == 0; i++) {
 		const TmpfsFile *f = e->files[i];
 
@@ -720,8 +722,6 @@ static int validate_files(const MountEntry *e, cr_error_t *err)
 	}
 	if (bytes > MNTNS_TMPFS_MAX)
 		return cr_error(err, 0, "mount %u: more file data than cr's limit", e->id);
-	if (e->n_files == 0 || !S_ISDIR(e->files[0]->mode))
-		return cr_error(err, 0, "mount %u: a tmpfs without its root directory", e->id);
 	return 0;
 }
 
