@@ -510,12 +510,6 @@ static int dump_tmpfs(struct dump_state *s, const struct mi *m, MountEntry *e, c
 	return walk_one(&w, full, "", err);
 }
 
-/* A tmpfs made in the namespace holds the place of a later mount. */
-static bool on_new_mount(const struct dump_state *s, const struct mi *m)
-{
-	return m->up >= 0 && s->ns.v[m->up].match < 0;
-}
-
 static int dump_new(struct dump_state *s, const struct mi *m, MountEntry *e, cr_error_t *err)
 {
 	char place[PATH_MAX];
@@ -529,9 +523,9 @@ static int dump_new(struct dump_state *s, const struct mi *m, MountEntry *e, cr_
 	if (s->out->mounts[m->up]->propagation == MNTNS_SHARED_HOST && s->ns.v[m->up].shared != 0)
 		return refuse(m, err, "made below a mount that is a peer of cr's: the restore would make it in "
 				   "cr's namespace too: unsupported");
-	/* Its place must be there at restore: on a mount of cr's, looked at now. */
-	if (!on_new_mount(s, m) && view_upto(so_far, so_far->n_mounts, m->mountpoint, place, sizeof(place)) == 1 &&
-	    stat(place, &st) < 0)
+	/* Its place must be there at restore: on a mount of cr's or a bind
+	 * mount of a host path, looked at now (a tmpfs holds it in its files). */
+	if (view_upto(so_far, so_far->n_mounts, m->mountpoint, place, sizeof(place)) == 1 && stat(place, &st) < 0)
 		return refuse(m, err, "its mountpoint is not there in cr's mount namespace: unsupported");
 	for (size_t j = 0; j < s->host.n; j++)
 		if (s->host.v[j].dev == m->dev)
@@ -775,13 +769,18 @@ static int check_parent(const MntNs *m, size_t i, cr_error_t *err)
 	return 0;
 }
 
-/* A new mount on an inherited one that stays as cr's (MNTNS_SHARED_HOST)
- * while that is shared would be made in cr's namespace too. */
-static int check_not_to_host(const MntNs *m, const struct mi_table *t, const ssize_t *copy, cr_error_t *err)
+/* What the copies of cr's mounts allow: a slave of cr's needs cr's mount
+ * shared; a new mount on an inherited one that stays as cr's
+ * (MNTNS_SHARED_HOST) while that is shared would be made in cr's
+ * namespace too. */
+static int check_copies(const MntNs *m, const struct mi_table *t, const ssize_t *copy, cr_error_t *err)
 {
 	for (size_t i = 0; i < m->n_mounts; i++) {
 		const MountEntry *e = m->mounts[i];
 
+		if (e->propagation == MNTNS_SLAVE_HOST && copy[i] >= 0 && t->v[copy[i]].shared == 0)
+			return cr_error(err, 0, "the mount at %s was a slave of cr's, which is not shared now",
+					e->mountpoint);
 		if (e->how == MOUNT_HOW__MOUNT_INHERITED)
 			continue;
 		for (size_t j = 0; j < i; j++)
@@ -836,7 +835,7 @@ int mntns_validate(const MntNs *m, cr_error_t *err)
 	copy = xcalloc(m->n_mounts, sizeof(*copy));
 	ret = match_inherited(m, &t, copy, err);
 	if (ret == 0)
-		ret = check_not_to_host(m, &t, copy, err);
+		ret = check_copies(m, &t, copy, err);
 	mi_free(&t);
 	return ret;
 }
@@ -955,7 +954,7 @@ static int fix_inherited(const MntNs *m, cr_error_t *err)
 
 	if (read_table("/proc/self/mountinfo", &t, err) < 0)
 		return -1;
-	if (match_inherited(m, &t, copy, err) < 0 || check_not_to_host(m, &t, copy, err) < 0)
+	if (match_inherited(m, &t, copy, err) < 0 || check_copies(m, &t, copy, err) < 0)
 		goto out;
 	for (size_t i = 0; i < m->n_mounts; i++) {
 		const MountEntry *e = m->mounts[i];
