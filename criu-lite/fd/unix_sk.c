@@ -40,6 +40,7 @@
 #include "os/log.h"
 #include "os/util.h"
 #include "os/xalloc.h"
+#include "state/ns.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -582,16 +583,21 @@ static const char *name_str(const ProtobufCBinaryData *name, char out[SUN_PATH_M
 
 /* What bind_name will find at the path of a socket that bound it, before
  * any process exists: nothing but the dumped socket's own file, in a
- * directory. */
-static int check_path_there(const UnixSkEntry *e, cr_error_t *err)
+ * directory.  In a mount namespace of the dump, where cr sees that path
+ * (ns.h), unless it lies on a mount the restore makes. */
+static int check_path_there(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
 {
-	char name[SUN_PATH_MAX + 2], path[PATH_MAX + SUN_PATH_MAX + 2];
+	const UnixSkEntry *e = fe->unix_sk;
+	char name[SUN_PATH_MAX + 2], as_seen[PATH_MAX + SUN_PATH_MAX + 2], path[PATH_MAX + SUN_PATH_MAX + 2];
 	struct stat st;
 
 	if (!e->has_name || !is_path(&e->name) || !e->has_name_ino || (e->name.data[0] != '/' && e->bind_dir == NULL))
 		return 0;
 	name_str(&e->name, name);
-	snprintf(path, sizeof(path), "%s%s%s", name[0] == '/' ? "" : e->bind_dir, name[0] == '/' ? "" : "/", name);
+	snprintf(as_seen, sizeof(as_seen), "%s%s%s", name[0] == '/' ? "" : e->bind_dir, name[0] == '/' ? "" : "/",
+		 name);
+	if (ns_path_view(ctx, fe->mnt_ns, as_seen, path, sizeof(path)) == 0)
+		return 0;
 	if (lstat(path, &st) == 0) {
 		if (e->name_on_disk && S_ISSOCK(st.st_mode) && st.st_ino == e->name_ino && st.st_dev == e->name_dev)
 			return 0;
@@ -609,7 +615,6 @@ static int unix_sk_validate(const struct restore_ctx *ctx, const FileEntry *fe, 
 {
 	const UnixSkEntry *e = fe->unix_sk;
 
-	(void)ctx;
 	if (e == NULL)
 		return cr_error(err, 0, "unix socket without its entry");
 	if (e->type != SOCK_STREAM && e->type != SOCK_DGRAM && e->type != SOCK_SEQPACKET)
@@ -623,7 +628,7 @@ static int unix_sk_validate(const struct restore_ctx *ctx, const FileEntry *fe, 
 	for (size_t i = 0; i < e->n_queue_from; i++)
 		if (e->queue_from[i].len > SUN_PATH_MAX)
 			return cr_error(err, 0, "socket:[%u]: a sender name is too long", e->ino);
-	return check_path_there(e, err);
+	return check_path_there(ctx, fe, err);
 }
 
 /* ----------------------------------------------------------------- names */

@@ -19,7 +19,9 @@
 #                        mtimes, targets), the proc at /proc must show the
 #                        restored pid namespace, and python3 goes on: it
 #                        writes through its open files (on the tmpfs and
-#                        through the bind mount) and its mapping, sees
+#                        through the bind mount) and its mapping, accepts a
+#                        client of the host on a unix socket it listens on
+#                        at a path of the bind mount, sees
 #                        its cwd, its counter and token, and reports through
 #                        the bind mount; a file deleted while open there
 #                        comes back on the tmpfs with its contents
@@ -160,7 +162,7 @@ exec python3 -c "$2" "$1"
 '
 
 PY_MNT='
-import mmap, os, sys, time
+import mmap, os, socket, sys, time
 d = sys.argv[1]
 ns = d + "/ns"
 token = os.urandom(8).hex()
@@ -168,6 +170,9 @@ log = open(ns + "/t/log", "a")
 log.write("start %s\n" % token)
 log.flush()
 mf = open(ns + "/t/map", "r+b")
+srv = socket.socket(socket.AF_UNIX)
+srv.bind(ns + "/b/sock")
+srv.listen(1)
 held = open(ns + "/b/held", "a")
 held.write("before\n")
 held.flush()
@@ -208,6 +213,10 @@ except OSError:
     pass
 if not os.path.exists("/proc/1/status") or open("/proc/1/comm").read().strip() != "python3":
     problems.append("/proc is not the restored pid namespace")
+srv.settimeout(10)
+c, _ = srv.accept()
+c.sendall(("hello " + token).encode())
+c.close()
 ok = n > 0 and not problems
 open(ns + "/b/result", "w").write(("PASS %s %d" % (token, n)) if ok else "FAIL " + "; ".join(problems))
 '
@@ -234,8 +243,18 @@ python_mounts() {
 	[ ! -e "$dir/ns/t/a" ] || { REASON="the tmpfs files are in cr's mount namespace"; return 1; }
 	grep -q " $dir/ns/t/nest .* tmpfs tmpfs rw,size=64k" /proc/"$NS_PID"/mountinfo ||
 		{ REASON="the tmpfs inside the tmpfs is not back"; return 1; }
+	# shellcheck disable=SC2016
+	( clean_exec python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+print(s.recv(64).decode())' "$dir/hostdir/sock" ) </dev/null >"$dir/client.out" 2>&1 &
+	track_pid $!
+	CASE_LOGS+=("$dir/client.out")
 	touch "$dir/hostdir/go"
 	wait_until 15 test -s "$dir/hostdir/result" || { REASON="no result from python3: $(tail -n 3 "$CASE_TMP/out")"; return 1; }
+	wait_until 5 test -s "$dir/client.out" || { REASON="the client got nothing from the restored listener"; return 1; }
+	[ "$(cat "$dir/client.out")" = "hello $tok" ] ||
+		{ REASON="the client of the listener bound through the bind mount got '$(cat "$dir/client.out")'"; return 1; }
 	[[ $(cat "$dir/hostdir/result") == "PASS $tok "* ]] ||
 		{ REASON="python3 reports: $(cat "$dir/hostdir/result"), token $tok"; return 1; }
 	[ "$(cat "$dir/hostdir/held")" = "before"$'\n'"after $tok" ] ||
