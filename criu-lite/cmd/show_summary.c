@@ -403,6 +403,8 @@ static void print_mnt(FILE *out, const MntNs *m)
 			e->propagation < ARRAY_SIZE(props) ? props[e->propagation] : "?");
 		if (e->host_path != NULL)
 			fprintf(out, ", from %s", e->host_path);
+		if (e->has_bind_of)
+			fprintf(out, ", from %s of mount %u", e->root, e->bind_of);
 		if (e->n_files > 0)
 			fprintf(out, ", %zu files", e->n_files);
 		fputc('\n', out);

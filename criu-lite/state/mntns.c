@@ -38,6 +38,8 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <sys/syscall.h>
+#include <linux/openat2.h>
 #include <search.h>
 #include <unistd.h>
 
@@ -233,7 +235,7 @@ static int view_upto(const MntNs *m, size_t n, const char *path, char *buf, size
 
 	if (e == NULL || e->how == MOUNT_HOW__MOUNT_INHERITED)
 		return join(buf, size, path, "") < 0 ? 0 : 1;
-	if (e->how == MOUNT_HOW__MOUNT_BIND)
+	if (e->how == MOUNT_HOW__MOUNT_BIND && !e->has_bind_of)
 		return join(buf, size, e->host_path, rest) < 0 ? 0 : 1;
 	return 0;
 }
@@ -510,6 +512,35 @@ static int dump_tmpfs(struct dump_state *s, const struct mi *m, MountEntry *e, c
 	return walk_one(&w, full, "", err);
 }
 
+/* A bind mount of a part of a tmpfs or proc made in the namespace (mount
+ * j, the first of its file system): made again from that mount's root. */
+static int bind_of_own(struct dump_state *s, size_t j, const struct mi *m, MountEntry *e, cr_error_t *err)
+{
+	const MountEntry *src = s->out->mounts[j];
+	char path[PATH_MAX + 64];
+	struct stat st;
+
+	if (src->how != MOUNT_HOW__MOUNT_TMPFS && src->how != MOUNT_HOW__MOUNT_PROC)
+		return refuse(m, err, "a second mount of a file system mounted in the namespace, other than a tmpfs or "
+			      "a proc: unsupported");
+	snprintf(path, sizeof(path), "/proc/%d/root%s", s->pid, m->mountpoint);
+	if (stat(path, &st) < 0 || st.st_dev != m->dev)
+		return refuse(m, err, "another mount hides it: unsupported");
+	if (src->how == MOUNT_HOW__MOUNT_TMPFS) {
+		bool found = false;
+
+		for (size_t k = 0; k < src->n_files && !found; k++)
+			found = strcmp(src->files[k]->path, m->root + 1) == 0;
+		if (!found)
+			return refuse(m, err, "a bind mount of a part of a tmpfs of the namespace that no path of that "
+				      "tmpfs reaches now: unsupported");
+	}
+	e->how = MOUNT_HOW__MOUNT_BIND;
+	e->has_bind_of = true;
+	e->bind_of = src->id;
+	return 0;
+}
+
 static int dump_new(struct dump_state *s, const struct mi *m, MountEntry *e, cr_error_t *err)
 {
 	char place[PATH_MAX];
@@ -532,7 +563,7 @@ static int dump_new(struct dump_state *s, const struct mi *m, MountEntry *e, cr_
 			return find_bind_source(s, m, e, err);
 	for (size_t j = 0; &s->ns.v[j] != m; j++)
 		if (s->ns.v[j].dev == m->dev && s->ns.v[j].match < 0)
-			return refuse(m, err, "a second mount of a file system mounted in the namespace: unsupported");
+			return bind_of_own(s, j, m, e, err);
 	if (strcmp(m->fstype, "tmpfs") == 0)
 		return dump_tmpfs(s, m, e, err);
 	if (strcmp(m->root, "/") != 0)
@@ -755,6 +786,17 @@ static int check_bind_source(const MountEntry *e, int fd, cr_error_t *err)
 	return 0;
 }
 
+/* The index of the mount e (entry i) binds a part of: a tmpfs or proc
+ * before it; SIZE_MAX if none. */
+static size_t bind_source(const MntNs *m, size_t i)
+{
+	for (size_t j = 0; j < i; j++)
+		if (m->mounts[j]->id == m->mounts[i]->bind_of && (m->mounts[j]->how == MOUNT_HOW__MOUNT_TMPFS ||
+								     m->mounts[j]->how == MOUNT_HOW__MOUNT_PROC))
+			return j;
+	return SIZE_MAX;
+}
+
 /* A new mount goes on the mount its path leads to, which the image must
  * name as its parent, and which must not pass it on to cr's namespace. */
 static int check_parent(const MntNs *m, size_t i, cr_error_t *err)
@@ -802,8 +844,15 @@ static int validate_entry(const MntNs *m, size_t i, cr_error_t *err)
 	    e->propagation > MNTNS_UNBINDABLE)
 		return cr_error(err, 0, "mount %u: a mountpoint, root, flags or propagation cr will not use", e->id);
 	if ((e->how == MOUNT_HOW__MOUNT_TMPFS) != (e->n_files > 0) ||
-	    (e->how == MOUNT_HOW__MOUNT_BIND) != (e->host_path != NULL && e->has_dev && e->has_ino))
+	    (e->how == MOUNT_HOW__MOUNT_BIND) != ((e->host_path != NULL && e->has_dev && e->has_ino) != e->has_bind_of) ||
+	    (e->has_bind_of && (e->how != MOUNT_HOW__MOUNT_BIND || e->host_path != NULL)))
 		return cr_error(err, 0, "mount %u does not hold what its kind needs", e->id);
+	if (e->has_bind_of && bind_source(m, i) == SIZE_MAX)
+		return cr_error(err, 0, "mount %u binds mount %u, which is no tmpfs or proc made before it", e->id,
+				e->bind_of);
+	if (e->has_bind_of && !clean_rel(e->root + 1))
+		return cr_error(err, 0, "mount %u binds a part '%s' of mount %u cr will not look for", e->id, e->root,
+				e->bind_of);
 	if (e->how == MOUNT_HOW__MOUNT_INHERITED)
 		return 0;
 	if (i == 0)
@@ -812,7 +861,7 @@ static int validate_entry(const MntNs *m, size_t i, cr_error_t *err)
 		return -1;
 	if (e->how == MOUNT_HOW__MOUNT_TMPFS && validate_files(e, err) < 0)
 		return -1;
-	if (e->how == MOUNT_HOW__MOUNT_BIND && check_bind_source(e, -1, err) < 0)
+	if (e->how == MOUNT_HOW__MOUNT_BIND && !e->has_bind_of && check_bind_source(e, -1, err) < 0)
 		return -1;
 	if (view_upto(m, i, e->mountpoint, place, sizeof(place)) == 1 && access(place, F_OK) < 0)
 		return cr_error(err, errno, "the mountpoint %s of mount %u (%s)", place, e->id, e->fstype);
@@ -1070,47 +1119,78 @@ static int make_mount(const MountEntry *e, int src, cr_error_t *err)
 	default:
 		snprintf(from, sizeof(from), "/proc/self/fd/%d", src);
 		if (mount_at(e, from, NULL, MS_BIND, NULL, err) < 0)
-			return cr_error_wrap(err, "bind mount %s", e->host_path);
+			return cr_error_wrap(err, "bind mount %s", e->host_path ? e->host_path : e->root);
 		return set_mount(e, true, false, err);
 	}
+}
+
+/* The part (root) of mount made a bind mount binds, reached from that
+ * mount's root without leaving it or following a link. */
+static int open_part(const MountEntry *e, int made, cr_error_t *err)
+{
+	struct open_how how = {
+		.flags = O_PATH | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	int fd = (int)syscall(SYS_openat2, made, e->root[1] ? e->root + 1 : ".", &how, sizeof(how));
+
+	if (fd < 0)
+		return cr_error(err, errno, "%s in mount %u, which the mount at %s binds", e->root, e->bind_of,
+				e->mountpoint);
+	return fd;
+}
+
+/* Host sources, before any mount of the namespace hides one. */
+static int open_host_sources(const MntNs *m, int *src, cr_error_t *err)
+{
+	for (size_t i = 0; i < m->n_mounts; i++) {
+		const MountEntry *e = m->mounts[i];
+
+		if (e->how != MOUNT_HOW__MOUNT_BIND || e->has_bind_of)
+			continue;
+		src[i] = reopen_place(e->host_path, err);
+		if (src[i] < 0)
+			return cr_error_wrap(err, "the source of the bind mount at %s", e->mountpoint);
+		if (check_bind_source(e, src[i], err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void close_all(int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 }
 
 int mntns_restore(const MntNs *m, cr_error_t *err)
 {
 	cleanup_free int *src = xmalloc(m->n_mounts * sizeof(*src));
+	cleanup_free int *made = xmalloc(m->n_mounts * sizeof(*made));   /* roots of new mounts, for bind_of */
 	int ret = -1;
 
 	for (size_t i = 0; i < m->n_mounts; i++)
-		src[i] = -1;
-	/* The sources, before any mount of the namespace hides one. */
-	for (size_t i = 0; i < m->n_mounts; i++) {
-		const MountEntry *e = m->mounts[i];
-
-		if (e->how != MOUNT_HOW__MOUNT_BIND)
-			continue;
-		src[i] = reopen_place(e->host_path, err);
-		if (src[i] < 0) {
-			cr_error_wrap(err, "the source of the bind mount at %s", e->mountpoint);
-			goto out;
-		}
-		if (check_bind_source(e, src[i], err) < 0)
-			goto out;
-	}
-	if (fix_inherited(m, err) < 0)
+		src[i] = made[i] = -1;
+	if (open_host_sources(m, src, err) < 0 || fix_inherited(m, err) < 0)
 		goto out;
 	for (size_t i = 0; i < m->n_mounts; i++) {
 		const MountEntry *e = m->mounts[i];
 
 		if (e->how == MOUNT_HOW__MOUNT_INHERITED)
 			continue;
+		if (e->has_bind_of && (src[i] = open_part(e, made[bind_source(m, i)], err)) < 0)
+			goto out;
 		if (make_mount(e, src[i], err) < 0 || set_mount(e, false, true, err) < 0)
+			goto out;
+		if ((e->how == MOUNT_HOW__MOUNT_TMPFS || e->how == MOUNT_HOW__MOUNT_PROC) &&
+		    (made[i] = reopen_place(e->mountpoint, err)) < 0)
 			goto out;
 		pr_debug("mount namespace: mount %u at %s (%s) made", e->id, e->mountpoint, e->fstype);
 	}
 	ret = 0;
 out:
-	for (size_t i = 0; i < m->n_mounts; i++)
-		if (src[i] >= 0)
-			close(src[i]);
+	close_all(src, m->n_mounts);
+	close_all(made, m->n_mounts);
 	return ret;
 }

@@ -4,7 +4,9 @@
 #
 #   python_mounts        bash mounts, in the namespace, on directories of the
 #                        case's temp dir: a tmpfs (size and mode options)
-#                        holding files, a tmpfs mounted inside it, a directory, a symlink, a FIFO, a
+#                        holding files, a tmpfs mounted inside it, a directory,
+#                        one of its directories bind-mounted elsewhere, a
+#                        read-only bind of /proc/sys on itself, a symlink, a FIFO, a
 #                        file owned by 1000:1000 with an old mtime; a bind
 #                        mount of a host directory; a read-only nosuid bind
 #                        mount of another; a shared tmpfs and an unbindable
@@ -149,6 +151,11 @@ head -c 8192 /dev/zero | tr "\0" "m" > $d/t/map
 mkdir $d/t/nest
 mount -t tmpfs -o size=64k tmpfs $d/t/nest
 echo nested > $d/t/nest/n
+mkdir $d/t/share
+echo shared-part > $d/t/share/x
+mount --bind $d/t/share $d/bs
+mount --bind /proc/sys /proc/sys
+mount -o remount,bind,ro /proc/sys
 mount --bind $1/hostdir $d/b
 mount --bind -o ro,nosuid $1/hostro $d/ro
 mount -t tmpfs -o size=1m tmpfs $d/sh
@@ -193,6 +200,7 @@ m.flush()
 log.write("go %d\n" % n)
 log.flush()
 problems = []
+tdev = os.stat(ns + "/t").st_dev
 if os.getcwd() != ns + "/t": problems.append("cwd " + os.getcwd())
 if os.getpid() != 1: problems.append("pid %d" % os.getpid())
 if open(ns + "/t/map", "rb").read(5) != b"after": problems.append("the mapping does not write to its file")
@@ -200,9 +208,11 @@ want = "start %s\ngo %d\n" % (token, n)
 if open("log").read() != want: problems.append("log: %r" % open("log").read())
 if open(ns + "/t/sub/deep").read() != "deep\n": problems.append("sub/deep")
 if open(ns + "/t/nest/n").read() != "nested\n": problems.append("nest/n")
+if open(ns + "/bs/x").read() != "shared-part\n": problems.append("bs/x")
+if os.stat(ns + "/bs").st_dev != tdev: problems.append("bs is not the tmpfs")
+if not os.statvfs("/proc/sys").f_flag & os.ST_RDONLY: problems.append("/proc/sys is writable")
 g.seek(0)
 if g.read() != "ghost": problems.append("the deleted file")
-tdev = os.stat(ns + "/t").st_dev
 for name, f in (("log", log), ("map", mf), ("deleted file", g)):
     if os.fstat(f.fileno()).st_dev != tdev: problems.append(name + " is not on the tmpfs")
 if open(ns + "/ro/r").read() != "ro\n": problems.append("ro/r")
@@ -223,7 +233,7 @@ open(ns + "/b/result", "w").write(("PASS %s %d" % (token, n)) if ok else "FAIL "
 
 python_mounts() {
 	local dir=$CASE_TMP files_before files_after tok
-	mkdir -p "$dir"/ns/{t,b,ro,sh,priv,unb,sys} "$dir"/hostdir "$dir"/hostro
+	mkdir -p "$dir"/ns/{t,b,bs,ro,sh,priv,unb,sys} "$dir"/hostdir "$dir"/hostro
 	echo ro > "$dir"/hostro/r
 	ns_launch "$SETUP" _ "$dir" "$PY_MNT" || return 1
 	wait_until 10 test -s "$dir/hostdir/ready" || { REASON="python3 did not get ready: $(tail -n 3 "$CASE_TMP/out")"; return 1; }

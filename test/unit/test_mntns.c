@@ -227,6 +227,33 @@ static void test_bind_source_refused(void **state)
 	expect_refused(m, "does not hold what its kind needs");
 }
 
+/* A bind of a part of the tmpfs: only of a tmpfs or proc before it, by a
+ * path below its root. */
+static void test_bind_of_refused(void **state)
+{
+	struct model *m = *state;
+	cr_error_t err = NULL;
+	char buf[64];
+
+	m->bind.host_path = NULL;
+	m->bind.has_dev = m->bind.has_ino = false;
+	m->bind.has_bind_of = true;
+	m->bind.bind_of = 2;
+	m->bind.root = "/d";
+	assert_ok(mntns_validate(&m->ns, &err), &err);
+	assert_int_equal(mntns_host_view(&m->ns, "/var/f", buf, sizeof(buf)), 0);
+	m->bind.root = "/../etc";
+	expect_refused(m, "cr will not look for");
+	m->bind.root = "/d";
+	m->bind.bind_of = 1;
+	expect_refused(m, "no tmpfs or proc made before it");
+	m->bind.bind_of = 3;
+	expect_refused(m, "no tmpfs or proc made before it");
+	m->bind.bind_of = 2;
+	m->bind.host_path = "/tmp";
+	expect_refused(m, "does not hold what its kind needs");
+}
+
 static void test_host_view(void **state)
 {
 	struct model *m = *state;
@@ -252,6 +279,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_file_kinds_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mounts_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bind_source_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bind_of_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_view, setup, teardown),
 	};
 
