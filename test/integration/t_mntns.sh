@@ -32,6 +32,8 @@
 #                        dump is of the restored namespace), then bash goes
 #                        on and writes its variable and tmpfs file to the
 #                        host through a bind mount
+#   binary_on_tmpfs      the init runs a copy of sleep on a tmpfs of the
+#                        namespace: its exe and mappings come back from there
 #   unshare_m_sleep      `unshare -m sleep N` (no pid namespace, no mount of
 #                        its own: every mount a private copy of cr's): back in
 #                        a mount namespace of its own, the same table (a
@@ -502,6 +504,29 @@ host_propagation_case() {
 	return "$rc"
 }
 
+# shellcheck disable=SC2016
+BIN_NS='set -e
+mount -t tmpfs tmpfs $1/ns/t
+cp "$(command -v sleep)" $1/ns/t/mysleep
+exec $1/ns/t/mysleep $2
+'
+
+binary_on_tmpfs() {
+	local secs=$((100000 + RANDOM))
+	mkdir -p "$CASE_TMP"/ns/t
+	ns_launch "$BIN_NS" _ "$CASE_TMP" "$secs" || return 1
+	wait_until 10 cmdline_is "$NS_PID" "$CASE_TMP/ns/t/mysleep $secs " || { REASON="mysleep did not start"; return 1; }
+	ns_roundtrip once || return 1
+	[ "$(readlink /proc/"$NS_PID"/exe)" = "$CASE_TMP/ns/t/mysleep" ] ||
+		{ REASON="the restored exe is $(readlink /proc/"$NS_PID"/exe)"; return 1; }
+	grep -q " $CASE_TMP/ns/t/mysleep\$" /proc/"$NS_PID"/maps || { REASON="mysleep is not mapped"; return 1; }
+	[ "$(stat -L -c %d /proc/"$NS_PID"/exe)" = "$(stat -c %d /proc/"$NS_PID"/root"$CASE_TMP"/ns/t)" ] ||
+		{ REASON="the restored exe is not on the namespace's tmpfs"; return 1; }
+	wait_until 5 blocked_in "$NS_PID" 230 || blocked_in "$NS_PID" 219 ||
+		{ REASON="the restored mysleep is not asleep: $(describe_pid "$NS_PID")"; return 1; }
+}
+
+run_case binary_on_tmpfs binary_on_tmpfs
 run_case host_propagation host_propagation_case
 run_case hidden_shared_refused hidden_shared
 run_case child_own_ns child_own_ns
