@@ -469,11 +469,11 @@ static int walk_one(struct walk *w, const char *full, const char *rel, cr_error_
 		add_file(w, rel, &st)->target = arena_strdup(w->s->a, target);
 		return 0;
 	case S_IFIFO:
+	case S_IFSOCK:   /* a socket of the tree bound there binds it again */
 		add_file(w, rel, &st);
 		return 0;
 	default:
-		return walk_refuse(w, rel, S_ISSOCK(st.st_mode) ? "a socket file: unsupported" :
-					   "a device node: unsupported", err);
+		return walk_refuse(w, rel, "a device node: unsupported", err);
 	}
 }
 
@@ -739,7 +739,7 @@ static int validate_files(const MountEntry *e, cr_error_t *err)
 		const TmpfsFile *f = e->files[i];
 		mode_t type = f->mode & S_IFMT;
 
-		if (type != S_IFDIR && type != S_IFREG && type != S_IFLNK && type != S_IFIFO)
+		if (type != S_IFDIR && type != S_IFREG && type != S_IFLNK && type != S_IFIFO && type != S_IFSOCK)
 			return cr_error(err, 0, "mount %u: file %s of mode 0%o", e->id, f->path, f->mode);
 		if ((type == S_IFLNK) != (f->target != NULL) || (type != S_IFREG && f->has_data))
 			return cr_error(err, 0, "mount %u: file %s does not hold what its type needs", e->id, f->path);
@@ -1045,7 +1045,9 @@ static int make_file(int dir, const TmpfsFile *f, cr_error_t *err)
 	case S_IFLNK:
 		return symlinkat(f->target, dir, f->path) < 0 ? cr_error(err, errno, "symlink %s", f->path) : 0;
 	case S_IFIFO:
-		return mknodat(dir, f->path, S_IFIFO | 0600, 0) < 0 ? cr_error(err, errno, "mkfifo %s", f->path) : 0;
+	case S_IFSOCK:
+		return mknodat(dir, f->path, (f->mode & S_IFMT) | 0600, 0) < 0 ?
+			       cr_error(err, errno, "mknod %s", f->path) : 0;
 	default:
 		fd = openat(dir, f->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0)

@@ -23,7 +23,9 @@
 #                        writes through its open files (on the tmpfs and
 #                        through the bind mount) and its mapping, accepts a
 #                        client of the host on a unix socket it listens on
-#                        at a path of the bind mount, sees
+#                        at a path of the bind mount (and one connects to
+#                        another it listens on at a path of the tmpfs, which
+#                        also holds a socket file nothing listens on), sees
 #                        its cwd, its counter and token, and reports through
 #                        the bind mount; a file deleted while open there
 #                        comes back on the tmpfs with its contents
@@ -108,9 +110,10 @@ mountinfo_of() {
 
 # files_of DIR: every file below DIR, with its type, mode, owner, size,
 # mtime and target (but the directory where the restore makes a deleted
-# file again and unlinks it: its mtime moves).
+# file again and unlinks it, and the one where a socket binds again: their
+# mtimes move).
 files_of() {
-	(cd "$1" && find . -printf '%p %y %m %U:%G %s %T@ %l\n' | grep -v '^./gonedir ' | sort)
+	(cd "$1" && find . -printf '%p %y %m %U:%G %s %T@ %l\n' | grep -v '^./gonedir \|^./run' | sort)
 }
 
 # ns_roundtrip LABEL: dumps the tree at NS_PID and restores it without
@@ -143,7 +146,7 @@ d=$1/ns
 mount -t tmpfs -o size=4m,mode=751 tmpfs $d/t
 echo hello > $d/t/a
 chmod 640 $d/t/a
-mkdir -m 700 $d/t/sub $d/t/gonedir
+mkdir -m 700 $d/t/sub $d/t/gonedir $d/t/run
 echo deep > $d/t/sub/deep
 chown 1000:1000 $d/t/sub/deep
 touch -d "2001-02-03 04:05:06.789" $d/t/sub/deep
@@ -182,6 +185,12 @@ mf = open(ns + "/t/map", "r+b")
 srv = socket.socket(socket.AF_UNIX)
 srv.bind(ns + "/b/sock")
 srv.listen(1)
+app = socket.socket(socket.AF_UNIX)
+app.bind(ns + "/t/run/app.sock")
+app.listen(4)
+stale = socket.socket(socket.AF_UNIX)
+stale.bind(ns + "/t/stale.sock")
+stale.close()
 held = open(ns + "/b/held", "a")
 held.write("before\n")
 held.flush()
@@ -248,6 +257,11 @@ python_mounts() {
 	files_after=$(files_of /proc/"$NS_PID"/root"$dir"/ns/t)
 	[ "$files_before" = "$files_after" ] ||
 		{ REASON="the tmpfs differs: $(diff <(echo "$files_before") <(echo "$files_after") | tr '\n' '|')"; return 1; }
+	# shellcheck disable=SC2016
+	timeout 5 python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])' /proc/"$NS_PID"/root"$dir"/ns/t/run/app.sock ||
+		{ REASON="no listener at the socket path on the tmpfs after restore"; return 1; }
 	grep -q " $dir/ns/ro ro,nosuid" /proc/"$NS_PID"/mountinfo ||
 		{ REASON="the read-only bind mount is not ro,nosuid"; return 1; }
 	grep -q " $dir/ns/unb .* unbindable " /proc/"$NS_PID"/mountinfo ||
