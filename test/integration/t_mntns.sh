@@ -4,13 +4,17 @@
 #
 #   python_mounts        bash mounts, in the namespace, on directories of the
 #                        case's temp dir: a tmpfs (size and mode options)
-#                        holding files, a tmpfs mounted inside it, a directory,
-#                        one of its directories bind-mounted elsewhere, a
-#                        read-only bind of /proc/sys on itself, a symlink, a FIFO, a
-#                        file owned by 1000:1000 with an old mtime; a bind
-#                        mount of a host directory; a read-only nosuid bind
-#                        mount of another; a shared tmpfs and an unbindable
-#                        one beside a private one; a sysfs; then execs
+#                        holding files, a tmpfs mounted inside it, a
+#                        directory, a symlink, a FIFO, a file owned by
+#                        1000:1000 with an old mtime; one of its directories
+#                        bind-mounted elsewhere; a read-only bind of
+#                        /proc/sys on itself; a bind mount of a host
+#                        directory; a read-only nosuid bind mount of
+#                        another; a shared tmpfs and an unbindable one
+#                        beside a private one; a sysfs; cr's /dev/shm
+#                        remounted nosuid,nodev,noexec and its
+#                        /sys/kernel/tracing made unbindable (inherited
+#                        mounts changed); then execs
 #                        python3, pid 1 of the pid namespace, with its cwd
 #                        on the tmpfs, a file open for appending there, a
 #                        shared mapping of another, a token and a counter
@@ -169,6 +173,8 @@ mount -t tmpfs tmpfs $d/priv
 mount -t tmpfs tmpfs $d/unb
 mount --make-unbindable $d/unb
 mount -t sysfs sysfs $d/sys
+mount -o remount,bind,nosuid,nodev,noexec /dev/shm
+mount --make-unbindable /sys/kernel/tracing
 cd $d/t
 exec python3 -c "$2" "$1"
 '
