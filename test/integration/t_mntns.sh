@@ -61,6 +61,7 @@
 #                        the namespace under the first appears on the host
 # Refused at dump, naming the pid and the mount, the tree left running:
 #   overlay_refused      an overlay mounted in the namespace
+#   ext2_loop_refused    an ext2 image mounted there through a loop device
 #   ramfs_refused        a ramfs mounted in the namespace
 #   tmpfs_too_big_refused a tmpfs holding 17 MiB (cr keeps 16)
 #   host_umount_refused  a mount of cr's unmounted in the namespace
@@ -350,6 +351,10 @@ echo done > \$1/ns/b/result" _ "$dir" || return 1
 run_case overlay_refused refused_case \
 	'mount -t overlay overlay -o lowerdir=$1/ns/l,upperdir=$1/ns/u,workdir=$1/ns/w $1/ns/m' \
 	"/ns/m (overlay" "this kind of file system is not restored"
+# shellcheck disable=SC2016
+run_case ext2_loop_refused refused_case \
+	'truncate -s 2M $1/e2.img; mkfs.ext2 -q -F $1/e2.img; mount -o loop $1/e2.img $1/ns/m' \
+	"/ns/m (ext2" "this kind of file system is not restored"
 # shellcheck disable=SC2016
 run_case ramfs_refused refused_case 'mount -t ramfs ramfs $1/ns/m' "/ns/m (ramfs" "not restored"
 # shellcheck disable=SC2016
