@@ -364,6 +364,13 @@ static int find_bind_source(struct dump_state *s, const struct mi *m, MountEntry
 
 /* ---- the files of a tmpfs */
 
+/* A file with several names: each one after the first is a link to it. */
+struct linked {
+	ino_t ino;
+	const char *path;          /* its first name */
+	nlink_t nlink, seen;
+};
+
 struct walk {
 	struct dump_state *s;
 	const struct mi *m;
@@ -371,6 +378,8 @@ struct walk {
 	dev_t dev;
 	size_t cap;
 	uint64_t bytes;
+	struct linked *links;
+	size_t n_links;
 };
 
 static TmpfsFile *add_file(struct walk *w, const char *rel, const struct stat *st)
@@ -434,6 +443,34 @@ static int read_data(struct walk *w, const char *full, const char *rel, const st
 
 static int walk_dir(struct walk *w, const char *full, const char *rel, cr_error_t *err);
 
+/* A name of a file with several: true if an earlier name was seen (this
+ * one becomes a link to it), false for the first (remembered). */
+static bool another_name(struct walk *w, const char *rel, const struct stat *st)
+{
+	for (size_t i = 0; i < w->n_links; i++)
+		if (w->links[i].ino == st->st_ino) {
+			add_file(w, rel, st)->link_to = arena_strdup(w->s->a, w->links[i].path);
+			w->links[i].seen++;
+			return true;
+		}
+	if ((w->n_links & (w->n_links + 1)) == 0)   /* 0, 1, 3, 7, ...: full */
+		w->links = xreallocarray(w->links, (w->n_links + 1) * 2, sizeof(*w->links));
+	w->links[w->n_links++] = (struct linked){ .ino = st->st_ino, .path = arena_strdup(w->s->a, rel),
+						  .nlink = st->st_nlink, .seen = 1 };
+	return false;
+}
+
+/* Every name of a file with several is in the tmpfs as cr sees it: one
+ * under a mount, or only in an open deleted file, would be lost. */
+static int all_names_seen(struct walk *w, cr_error_t *err)
+{
+	for (size_t i = 0; i < w->n_links; i++)
+		if (w->links[i].seen != w->links[i].nlink)
+			return walk_refuse(w, w->links[i].path, "a file with hard links cr does not see all of (under "
+					   "a mount, or deleted): unsupported", err);
+	return 0;
+}
+
 static int walk_one(struct walk *w, const char *full, const char *rel, cr_error_t *err)
 {
 	struct stat st;
@@ -453,8 +490,8 @@ static int walk_one(struct walk *w, const char *full, const char *rel, cr_error_
 	}
 	if (llistxattr(full, NULL, 0) > 0)
 		return walk_refuse(w, rel, "it has extended attributes, which cr does not keep: unsupported", err);
-	if (!S_ISDIR(st.st_mode) && st.st_nlink > 1)
-		return walk_refuse(w, rel, "a file with several hard links: unsupported", err);
+	if (!S_ISDIR(st.st_mode) && st.st_nlink > 1 && another_name(w, rel, &st))
+		return 0;
 	switch (st.st_mode & S_IFMT) {
 	case S_IFDIR:
 		add_file(w, rel, &st);
@@ -504,12 +541,17 @@ static int dump_tmpfs(struct dump_state *s, const struct mi *m, MountEntry *e, c
 {
 	struct walk w = { .s = s, .m = m, .e = e, .dev = m->dev };
 	char full[PATH_MAX];
+	int ret;
 
 	if (strcmp(m->root, "/") != 0)
 		return refuse(m, err, "a bind mount of a directory of a tmpfs of the namespace: unsupported");
 	snprintf(full, sizeof(full), "/proc/%d/root%s", s->pid, m->mountpoint);
 	e->how = MOUNT_HOW__MOUNT_TMPFS;
-	return walk_one(&w, full, "", err);
+	ret = walk_one(&w, full, "", err);
+	if (ret == 0)
+		ret = all_names_seen(&w, err);
+	free(w.links);
+	return ret;
 }
 
 /* A bind mount of a part of a tmpfs or proc made in the namespace (mount
@@ -694,9 +736,10 @@ static bool clean_rel(const char *p)
 	}
 }
 
-static int cmp_path(const void *a, const void *b)
+/* The files made so far, by path. */
+static int cmp_file(const void *a, const void *b)
 {
-	return strcmp(a, b);
+	return strcmp(((const TmpfsFile *)a)->path, ((const TmpfsFile *)b)->path);
 }
 
 static void no_free(void *p)
@@ -704,21 +747,38 @@ static void no_free(void *p)
 	(void)p;
 }
 
+static const TmpfsFile *made_file(void **made, const char *path)
+{
+	TmpfsFile key = { .path = (char *)path };
+	void *found = tfind(&key, made, cmp_file);
+
+	return found ? *(const TmpfsFile **)found : NULL;
+}
+
 /* The directory f is in was made before it (so that no file is made
- * through a symlink of the image's), remembered in dirs. */
-static bool parent_made(void **dirs, const TmpfsFile *f)
+ * through a symlink of the image's), and what f links to is a file made
+ * before it, of its type. */
+static bool made_in_order(void **made, const TmpfsFile *f)
 {
 	const char *slash = strrchr(f->path, '/');
-	char parent[PATH_MAX];
+	const TmpfsFile *parent, *to;
+	char dir[PATH_MAX];
 
-	snprintf(parent, sizeof(parent), "%.*s", slash ? (int)(slash - f->path) : 0, f->path);
-	return tfind(parent, dirs, cmp_path) != NULL;
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - f->path) : 0, f->path);
+	parent = made_file(made, dir);
+	if (parent == NULL || !S_ISDIR(parent->mode))
+		return false;
+	if (f->link_to == NULL)
+		return true;
+	to = made_file(made, f->link_to);
+	return to != NULL && !S_ISDIR(to->mode) && to->link_to == NULL && (to->mode & S_IFMT) == (f->mode & S_IFMT) &&
+	       !f->has_data && f->target == NULL;
 }
 
 static int validate_files(const MountEntry *e, cr_error_t *err)
 {
 	uint64_t bytes = 0;
-	void *dirs = NULL;
+	void *made = NULL;
 	int ret = 0;
 
 	if (e->n_files == 0 || !S_ISDIR(e->files[0]->mode))
@@ -727,12 +787,14 @@ static int validate_files(const MountEntry *e, cr_error_t *err)
 		const TmpfsFile *f = e->files[i];
 
 		if (!clean_rel(f->path) || (i == 0) != (f->path[0] == '\0') || strlen(f->path) >= PATH_MAX ||
-		    (i > 0 && !parent_made(&dirs, f)))
+		    (i > 0 && !made_in_order(&made, f)) || (f->link_to != NULL && S_ISDIR(f->mode)))
 			ret = cr_error(err, 0, "mount %u: a file path '%s' cr will not make", e->id, f->path);
-		else if (S_ISDIR(f->mode) && tsearch(f->path, &dirs, cmp_path) == NULL)
+		else if (made_file(&made, f->path) != NULL)
+			ret = cr_error(err, 0, "mount %u: file %s twice", e->id, f->path);
+		else if (tsearch(f, &made, cmp_file) == NULL)
 			xalloc_failed_in("tsearch");
 	}
-	tdestroy(dirs, no_free);
+	tdestroy(made, no_free);
 	if (ret < 0)
 		return -1;
 	for (size_t i = 0; i < e->n_files; i++) {
@@ -741,7 +803,8 @@ static int validate_files(const MountEntry *e, cr_error_t *err)
 
 		if (type != S_IFDIR && type != S_IFREG && type != S_IFLNK && type != S_IFIFO && type != S_IFSOCK)
 			return cr_error(err, 0, "mount %u: file %s of mode 0%o", e->id, f->path, f->mode);
-		if ((type == S_IFLNK) != (f->target != NULL) || (type != S_IFREG && f->has_data))
+		if ((f->link_to == NULL && (type == S_IFLNK) != (f->target != NULL)) ||
+		    (type != S_IFREG && f->has_data))
 			return cr_error(err, 0, "mount %u: file %s does not hold what its type needs", e->id, f->path);
 		bytes += f->data.len;
 	}
@@ -1037,6 +1100,9 @@ static int make_file(int dir, const TmpfsFile *f, cr_error_t *err)
 {
 	cleanup_close int fd = -1;
 
+	if (f->link_to != NULL)
+		return linkat(dir, f->link_to, dir, f->path, 0) < 0 ?
+			       cr_error(err, errno, "link %s to %s", f->path, f->link_to) : 0;
 	switch (f->mode & S_IFMT) {
 	case S_IFDIR:
 		if (f->path[0] != '\0' && mkdirat(dir, f->path, 0700) < 0)

@@ -5,7 +5,8 @@
 #   python_mounts        bash mounts, in the namespace, on directories of the
 #                        case's temp dir: a tmpfs (size and mode options)
 #                        holding files, a tmpfs mounted inside it, a
-#                        directory, a symlink, a FIFO, a file owned by
+#                        directory, a symlink, a FIFO, a file with two
+#                        names, a file owned by
 #                        1000:1000 with an old mtime; one of its directories
 #                        bind-mounted elsewhere; a read-only bind of
 #                        /proc/sys on itself; a bind mount of a host
@@ -114,11 +115,11 @@ mountinfo_of() {
 }
 
 # files_of DIR: every file below DIR, with its type, mode, owner, size,
-# mtime and target (but the directory where the restore makes a deleted
+# mtime, number of links and target (but the directory where the restore makes a deleted
 # file again and unlinks it, and the one where a socket binds again: their
 # mtimes move).
 files_of() {
-	(cd "$1" && find . -printf '%p %y %m %U:%G %s %T@ %l\n' | grep -v '^./gonedir \|^./run' | sort)
+	(cd "$1" && find . -printf '%p %y %m %U:%G %s %T@ %n %l\n' | grep -v '^./gonedir \|^./run' | sort)
 }
 
 # ns_roundtrip LABEL: dumps the tree at NS_PID and restores it without
@@ -156,6 +157,7 @@ echo deep > $d/t/sub/deep
 chown 1000:1000 $d/t/sub/deep
 touch -d "2001-02-03 04:05:06.789" $d/t/sub/deep
 ln -s a $d/t/link
+ln $d/t/a $d/t/sub/a2
 mkfifo -m 620 $d/t/fifo
 head -c 8192 /dev/zero | tr "\0" "m" > $d/t/map
 mkdir $d/t/nest

@@ -173,6 +173,28 @@ static void test_made_through_symlink_refused(void **state)
 	expect_refused(m, "a file path 'd/f'");
 }
 
+/* A second name of a file: only of a file made before it, of its type. */
+static void test_links(void **state)
+{
+	struct model *m = *state;
+	cr_error_t err = NULL;
+
+	m->files[3].mode = S_IFREG | 0644;
+	m->files[3].target = NULL;
+	m->files[3].link_to = "d/f";
+	assert_ok(mntns_validate(&m->ns, &err), &err);
+	m->files[3].link_to = "d";
+	expect_refused(m, "a file path 'l'");
+	m->files[3].link_to = "x";
+	expect_refused(m, "a file path 'l'");
+	m->files[3].link_to = "d/f";
+	m->files[3].mode = S_IFIFO | 0644;
+	expect_refused(m, "a file path 'l'");
+	m->files[3].mode = S_IFREG | 0644;
+	m->files[2].link_to = "l";   /* a link to a later name */
+	expect_refused(m, "a file path 'd/f'");
+}
+
 static void test_file_kinds_refused(void **state)
 {
 	struct model *m = *state;
@@ -276,6 +298,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_model_accepted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_paths_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_made_through_symlink_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_kinds_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mounts_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bind_source_refused, setup, teardown),
