@@ -7,19 +7,25 @@
  * and only its flags (ro, nosuid, ...) and propagation are set again.
  * Every other mount is made again: a proc (of the pid namespace of the
  * process that makes the namespace), a sysfs, a tmpfs with its files
- * (read here through /proc/PID/root, at most MNTNS_TMPFS_MAX bytes), or a
- * bind mount of a host path (a mount of a file system cr's namespace
- * holds: its source is the host path of its root, the same inode at
- * restore).  Any other file system mounted inside is refused by name, and
- * so is a mount of cr's that the namespace lacks, a root that is not
- * cr's, and propagation restore cannot make (peers inside the namespace,
- * a new mount that would propagate to the host).
+ * (read here through /proc/PID/root: directories, files, symlinks,
+ * FIFOs, socket files, hard links; at most MNTNS_TMPFS_MAX bytes), a bind
+ * mount of a host path (a mount of a file system cr's namespace holds:
+ * its source is the host path of its root, the same inode at restore), or
+ * a bind mount of a part of a tmpfs or proc made before it (bind_of).
+ * Any other file system mounted inside is refused by name, and so is a
+ * mount of cr's that the namespace lacks, a root that is not cr's, and
+ * propagation restore cannot make (peers inside the namespace, a new
+ * mount that would propagate to the host, a changed mount of cr's that
+ * another hides).
  *
- * Restore, in the process that made the namespace: the inherited mounts
- * get their flags and propagation, then the others are made in the
- * dumped order, each given its propagation at once (before anything is
- * mounted on it).  Bind sources are opened first, in the fresh copy, by
- * their host paths, and must be the dumped inodes. */
+ * Restore, in the process that made the namespace: bind sources are
+ * opened first, in the fresh copy, by their host paths, and must be the
+ * dumped inodes; the inherited mounts get their flags and propagation,
+ * and mounts cr's namespace gained since the dump are taken away from the
+ * copy; then the others are made in the dumped order, each given its
+ * propagation at once (before anything is mounted on it).  No place is
+ * reached through a symbolic link (see "in the process that made the
+ * namespace" below). */
 #include "state/mntns.h"
 #include "fd/reopen.h"
 #include "os/log.h"

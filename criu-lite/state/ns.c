@@ -1,22 +1,23 @@
-/* Namespaces, as a kind of state: a process's uts, ipc and time
- * namespaces are recreated; a mount, network, cgroup or user namespace of
- * its own is refused.  (Pid namespaces are the tree's: restore/create.c.)
+/* Namespaces, as a kind of state: a process's uts, ipc, time and mount
+ * namespaces are recreated; a network, cgroup or user namespace of its
+ * own is refused.  (Pid namespaces are the tree's: restore/create.c.)
  *
  * Dump: each namespace of a process (/proc/PID/ns/NAME) is compared with
  * cr's own.  The same: nothing to do, the restored process gets the
- * restorer's.  Different: a uts, ipc or time namespace becomes one entry
+ * restorer's.  Different: a uts, ipc, time or mount namespace becomes one entry
  * of ns.img however many processes share it, and core_entry.ns names each
  * process's entries; any other kind is refused, naming the process.  What
  * a namespace holds is read from outside: the hostname by a helper child
  * of cr that enters it (os/nsenter.h), an ipc namespace's limits, SysV
  * segments and queues likewise (state/ipcns.c, which refuses what cannot
  * come back), a time namespace's clock offsets from
- * /proc/PID/timens_offsets.
+ * /proc/PID/timens_offsets, a mount namespace's mounts and tmpfs files
+ * from /proc/PID/mountinfo and through /proc/PID/root (state/mntns.c).
  *
  * Restore: each namespace is created once, by the lowest common ancestor
  * of the processes in it, in before_fork: it unshares, configures the new
- * namespace (hostname, ipc objects, clock offsets, which can only be
- * written before any process is in it), keeps an fd of it that every
+ * namespace (hostname, ipc objects, mounts, clock offsets, which can only
+ * be written before any process is in it), keeps an fd of it that every
  * process forked below inherits, and goes back to its own.  Then each process whose namespace is
  * not the one it was born in (its parent's; for a time namespace, its
  * parent's time namespace for children) enters it with setns: siblings
