@@ -387,6 +387,30 @@ static void print_ipc(FILE *out, const IpcNs *ipc)
 	}
 }
 
+/* A mount namespace's mounts, one a line. */
+static void print_mnt(FILE *out, const MntNs *m)
+{
+	static const char *const props[] = { "private", "shared", "as cr's", "slave of cr's", "unbindable" };
+	char how[32];
+
+	fprintf(out, "%zu mounts\n", m->n_mounts);
+	for (size_t i = 0; i < m->n_mounts; i++) {
+		const MountEntry *e = m->mounts[i];
+
+		fprintf(out, "         %-9s %s (%s%s%s) flags 0x%x, %s", enum_short(how, sizeof(how),
+			&mount_how__descriptor, e->how, "MOUNT_"), e->mountpoint, e->fstype,
+			e->fs_options[0] ? " " : "", e->fs_options, e->flags,
+			e->propagation < ARRAY_SIZE(props) ? props[e->propagation] : "?");
+		if (e->host_path != NULL)
+			fprintf(out, ", from %s", e->host_path);
+		if (e->has_bind_of)
+			fprintf(out, ", from %s of mount %u", e->root, e->bind_of);
+		if (e->n_files > 0)
+			fprintf(out, ", %zu files", e->n_files);
+		fputc('\n', out);
+	}
+}
+
 /* Every namespace of ns.img: its kind, identity at dump and what it holds. */
 static void print_namespaces(FILE *out, const struct show_dump *d)
 {
@@ -406,6 +430,10 @@ static void print_namespaces(FILE *out, const struct show_dump *d)
 			print_ipc(out, e->ipc);
 			continue;
 		}
+		if (e->mnt != NULL) {
+			print_mnt(out, e->mnt);
+			continue;
+		}
 		if (what != NULL)
 			print_compact(out, what);
 		fputc('\n', out);
@@ -417,7 +445,7 @@ static void print_ns_refs(FILE *out, const CoreEntry *core)
 {
 	const NsRefs *r = core->ns;
 
-	if (r == NULL || (r->uts == 0 && r->ipc == 0 && r->time == 0 && r->time_for_children == 0)) {
+	if (r == NULL || (r->uts == 0 && r->ipc == 0 && r->time == 0 && r->time_for_children == 0 && r->mnt == 0)) {
 		fprintf(out, "  namespaces    all cr's own\n");
 		return;
 	}
@@ -425,8 +453,9 @@ static void print_ns_refs(FILE *out, const CoreEntry *core)
 	fprintf(out, r->uts ? "uts %u" : "uts cr's", r->uts);
 	fprintf(out, r->ipc ? ", ipc %u" : ", ipc cr's", r->ipc);
 	fprintf(out, r->time ? ", time %u" : ", time cr's", r->time);
-	fprintf(out, r->time_for_children ? ", time for children %u\n" : ", time for children cr's\n",
+	fprintf(out, r->time_for_children ? ", time for children %u" : ", time for children cr's",
 		r->time_for_children);
+	fprintf(out, r->mnt ? ", mount %u\n" : ", mount cr's\n", r->mnt);
 }
 
 /* --- one process ----------------------------------------------------------------------- */

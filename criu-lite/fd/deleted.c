@@ -28,6 +28,8 @@
 #include "fd/reopen.h"
 #include "os/log.h"
 #include "os/util.h"
+#include "state/mntns.h"
+#include "state/ns.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -77,16 +79,32 @@ static void dir_of(const char *path, char dir[PATH_MAX])
 
 /* The restore makes the thing again in its directory (reached without a
  * symbolic link, from cr's root as the path is): at dump, and again before
- * any process exists, it must be one. */
-int deleted_check_dir(const char *what, const char *path, cr_error_t *err)
+ * any process exists, it must be one.  In a mount namespace of the dump it
+ * is looked at where cr reaches it (state/mntns.h): at dump through
+ * /proc/PID/root (pid), at restore on the host path of its mount, or not
+ * at all before the restore makes that mount (ctx). */
+int deleted_check_dir(const char *what, const char *path, pid_t pid, const struct restore_ctx *ctx, uint32_t mnt,
+		      cr_error_t *err)
 {
-	char dir[PATH_MAX];
+	char dir[PATH_MAX], view[PATH_MAX + 64];
+	const char *look = dir;
 	struct stat st;
 
 	dir_of(path, dir);
-	if (reopen_look(dir, &st, err) < 0)
+	if (pid != 0)
+		look = mntns_dump_view(pid, dir, view, sizeof(view));
+	else if (ns_path_view(ctx, mnt, dir, view, sizeof(view)) == 0)
+		return 0;
+	else
+		look = view;
+	if (pid != 0 && look == view) {   /* /proc/PID/root is a link reopen_look refuses */
+		if (stat(look, &st) < 0)
+			return cr_error(err, errno, "%s %s: its directory %s, where cr makes it again, is gone "
+					"(unsupported)", what, path, dir);
+	} else if (reopen_look(look, &st, err) < 0) {
 		return cr_error_wrap(err, "%s %s: its directory, where cr makes it again, is gone (unsupported)",
 				     what, path);
+	}
 	if (!S_ISDIR(st.st_mode))
 		return cr_error(err, 0, "%s %s: %s, where cr makes it again, is no directory", what, path, dir);
 	return 0;
@@ -112,7 +130,7 @@ static int deleted_dump(struct dump_ctx *ctx, struct dump_task *t, const struct 
 	describe(&st, de);
 	proc_link_deleted(p->link, &stem);
 	fe->path[stem] = '\0';   /* the former path */
-	if (deleted_check_dir("deleted file", fe->path, err) < 0)
+	if (deleted_check_dir("deleted file", fe->path, t->pid, NULL, 0, err) < 0)
 		return -1;
 	fe->deleted = de;
 	if (fdshare_recorded(ctx, fe, file_key))
@@ -137,7 +155,6 @@ static bool tmpfile_flags_ok(uint32_t flags)
 static int deleted_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
 {
 	const DeletedEntry *de = fe->deleted;
-	(void)ctx;
 
 	if (de == NULL)
 		return cr_error(err, 0, "deleted file without its entry");
@@ -145,7 +162,7 @@ static int deleted_validate(const struct restore_ctx *ctx, const FileEntry *fe, 
 		return cr_error(err, 0, "deleted file at a relative path '%s'", fe->path);
 	if (!tmpfile_flags_ok(fe->flags))
 		return cr_error(err, 0, "deleted file %s: flags 0%o are no O_TMPFILE's", fe->path, fe->flags);
-	if (deleted_check_dir("deleted file", fe->path, err) < 0)
+	if (deleted_check_dir("deleted file", fe->path, 0, ctx, fe->mnt_ns, err) < 0)
 		return -1;
 	return contents_validate(de->size, de->n_data_off, de->data_off, de->n_data, de->data, err);
 }
@@ -341,17 +358,16 @@ static int removed_dir_dump(struct dump_ctx *ctx, struct dump_task *t, const str
 	fe->path[stem] = '\0';   /* the former path */
 	fe->pos = 0;   /* nothing to read in it but "." and "..", which getdents no longer shows */
 	reg_identity(fe, &p->st);
-	return deleted_check_dir("removed directory", fe->path, err);
+	return deleted_check_dir("removed directory", fe->path, p->pid, NULL, 0, err);
 }
 
 static int removed_dir_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
 {
-	(void)ctx;
 	if (!fe->has_mode || !S_ISDIR(fe->mode) || !fe->has_uid || !fe->has_gid)
 		return cr_error(err, 0, "removed directory %s without its mode and owner", fe->path);
 	if (reopen_check_flags(fe->path, fe->flags, err) < 0)
 		return -1;
-	return deleted_check_dir("removed directory", fe->path, err);
+	return deleted_check_dir("removed directory", fe->path, 0, ctx, fe->mnt_ns, err);
 }
 
 static int removed_dir_open(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe,

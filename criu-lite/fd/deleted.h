@@ -11,8 +11,12 @@
 
 /* Dump, and validation at restore: the directory of path, where the
  * restore makes the thing again, exists and is reached without a
- * symbolic link.  what names the thing for the message. */
-int deleted_check_dir(const char *what, const char *path, cr_error_t *err);
+ * symbolic link.  what names the thing for the message.  In a mount
+ * namespace of the dump: at dump (pid, the holder) through /proc/PID/root,
+ * at restore (pid 0, ctx, mnt the file's namespace) on the host path of
+ * its mount, or not before the restore makes that mount. */
+int deleted_check_dir(const char *what, const char *path, pid_t pid, const struct restore_ctx *ctx, uint32_t mnt,
+		      cr_error_t *err);
 
 /* Restore: a new node of mode's type (S_IFDIR or S_IFIFO) and permission
  * bits, owned by uid:gid, at path (in its directory as process t reaches

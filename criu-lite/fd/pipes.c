@@ -24,6 +24,7 @@
 #include "os/proc.h"
 #include "os/util.h"
 #include "os/xalloc.h"
+#include "state/mntns.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,12 +49,13 @@ static bool fifo_removed(const struct fd_probe *p)
 /* A FIFO still reachable by its path, or deleted. */
 static bool fifo_match(const struct fd_probe *p)
 {
+	char view[PATH_MAX + 64];
 	struct stat now;
 
 	if (!S_ISFIFO(p->st.st_mode) || p->link[0] != '/')
 		return false;
-	return fifo_removed(p) || (stat(p->link, &now) == 0 && S_ISFIFO(now.st_mode) && now.st_ino == p->st.st_ino &&
-				   now.st_dev == p->st.st_dev);
+	return fifo_removed(p) || (stat(mntns_dump_view(p->pid, p->link, view, sizeof(view)), &now) == 0 &&
+				   S_ISFIFO(now.st_mode) && now.st_ino == p->st.st_ino && now.st_dev == p->st.st_dev);
 }
 
 /* A deleted FIFO is made again at its former path, with its mode and
@@ -68,7 +70,7 @@ static int fifo_dump_removed(const struct fd_probe *p, FileEntry *fe, cr_error_t
 	fe->path[stem] = '\0';
 	fe->has_removed = fe->removed = true;
 	reg_identity(fe, &p->st);
-	return deleted_check_dir("deleted FIFO", fe->path, err);
+	return deleted_check_dir("deleted FIFO", fe->path, p->pid, NULL, 0, err);
 }
 
 /* The first description of the same pipe or FIFO, in entries of kind kind. */
@@ -212,7 +214,7 @@ static int pipe_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_
 		return cr_error(err, 0, "FIFO at a relative path '%s'", fe->path);
 	if (fe->removed && (!fe->has_mode || !S_ISFIFO(fe->mode) || !fe->has_uid || !fe->has_gid))
 		return cr_error(err, 0, "deleted FIFO %s without its mode and owner", fe->path);
-	if (fe->removed && deleted_check_dir("deleted FIFO", fe->path, err) < 0)
+	if (fe->removed && deleted_check_dir("deleted FIFO", fe->path, 0, ctx, fe->mnt_ns, err) < 0)
 		return -1;
 	for (size_t i = 0; i < fe->pipe->n_data; i++)
 		total += fe->pipe->data[i].len;

@@ -8,6 +8,8 @@
 #include "os/log.h"
 #include "os/proc.h"
 #include "os/util.h"
+#include "state/mntns.h"
+#include "state/ns.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -35,6 +37,7 @@ static bool is_tty_rdev(dev_t rdev)
 static bool reg_match(const struct fd_probe *p)
 {
 	mode_t type = p->st.st_mode & S_IFMT;
+	char view[PATH_MAX + 64];
 	struct stat now;
 
 	if (type != S_IFREG && type != S_IFDIR)
@@ -42,7 +45,7 @@ static bool reg_match(const struct fd_probe *p)
 	if (p->link[0] != '/' || proc_link_deleted(p->link, NULL) || strncmp(p->link, "/memfd:", 7) == 0)
 		return false;
 	/* The path must still lead to the same file. */
-	return stat(p->link, &now) == 0 && now.st_ino == p->st.st_ino && now.st_dev == p->st.st_dev;
+	return stat(mntns_dump_view(p->pid, p->link, view, sizeof(view)), &now) == 0 && now.st_ino == p->st.st_ino && now.st_dev == p->st.st_dev;
 }
 
 void reg_identity(FileEntry *fe, const struct stat *st)
@@ -134,9 +137,13 @@ static bool in_procfs(const char *path)
 static int check_identity(const struct restore_ctx *ctx, const FileEntry *fe, const struct stat *st, bool exact,
 			  cr_error_t *err)
 {
+	char view[PATH_MAX];
+	/* A file of a tmpfs the restore made again is a new inode. */
+	bool remade = ns_path_view(ctx, fe->mnt_ns, fe->path, view, sizeof(view)) == 0;
+
 	if (in_procfs(fe->path))
 		return 0;
-	if (fe->has_ino && fe->has_dev && ctx->same_boot && st->st_dev == fe->dev) {
+	if (fe->has_ino && fe->has_dev && ctx->same_boot && st->st_dev == fe->dev && !remade) {
 		if (st->st_ino != fe->ino)
 			return cr_error(err, 0, "%s is another file than at dump (inode %llu, was %llu): refused",
 					fe->path, (unsigned long long)st->st_ino, (unsigned long long)fe->ino);
@@ -156,13 +163,16 @@ static int check_identity(const struct restore_ctx *ctx, const FileEntry *fe, co
 
 int reg_check(const struct restore_ctx *ctx, const FileEntry *fe, bool strict, cr_error_t *err)
 {
+	char view[PATH_MAX];
 	struct stat st;
 
 	if (reopen_check_flags(fe->path, fe->flags, err) < 0)
 		return -1;
 	if (in_procfs(fe->path))
 		return 0;
-	if (reopen_look(fe->path, &st, err) < 0)
+	if (ns_path_view(ctx, fe->mnt_ns, fe->path, view, sizeof(view)) == 0)
+		return 0;   /* on a mount the restore makes: checked when opened */
+	if (reopen_look(view, &st, err) < 0)
 		return -1;
 	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
 		return cr_error(err, 0, "%s is no longer a regular file or directory", fe->path);
@@ -175,7 +185,7 @@ int reg_check(const struct restore_ctx *ctx, const FileEntry *fe, bool strict, c
 	 * valid one, so only an offset past the end is tried on the file. */
 	if (strict || (S_ISREG(st.st_mode) && fe->pos <= (uint64_t)st.st_size))
 		return 0;
-	return reopen_check_offset(fe->path, fe->pos, err);
+	return reopen_check_offset(view, fe->pos, err);
 }
 
 static int reg_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
@@ -425,14 +435,21 @@ static bool chr_match(const struct fd_probe *p)
 static int chr_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
 		    cr_error_t *err)
 {
+	char view[PATH_MAX + 64];
 	struct stat now;
 
 	(void)ctx, (void)t;
 	if (proc_link_deleted(p->link, NULL))
 		return cr_error(err, 0, "%s: its device node was deleted, and the restore opens the device by the "
 				"node's path (unsupported)", p->link);
-	if (reopen_look(p->link, &now, err) < 0)
+	/* In a mount namespace of its own, through /proc/PID/root, a link
+	 * reopen_look would refuse: the restore opens it without links. */
+	if (mntns_dump_view(p->pid, p->link, view, sizeof(view)) != p->link) {
+		if (stat(view, &now) < 0)
+			return cr_error(err, errno, "its device node %s, which the restore opens", p->link);
+	} else if (reopen_look(p->link, &now, err) < 0) {
 		return cr_error_wrap(err, "its device node, which the restore opens");
+	}
 	if (!S_ISCHR(now.st_mode) || now.st_rdev != p->st.st_rdev)
 		return cr_error(err, 0, "%s is no longer the node of its device %u:%u, and the restore opens the device "
 				"by the node's path (unsupported)", p->link, major(p->st.st_rdev),
@@ -462,10 +479,12 @@ static int chr_open(const struct restore_ctx *ctx, struct restore_task *t, const
 
 static int chr_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
 {
+	char view[PATH_MAX];
 	struct stat st;
 
-	(void)ctx;
-	if (reopen_look(fe->path, &st, err) < 0)
+	if (ns_path_view(ctx, fe->mnt_ns, fe->path, view, sizeof(view)) == 0)
+		return 0;   /* on a mount the restore makes: checked when opened */
+	if (reopen_look(view, &st, err) < 0)
 		return -1;
 	if (!S_ISCHR(st.st_mode) || !fe->has_rdev || st.st_rdev != fe->rdev)
 		return cr_error(err, 0, "%s is not the character device it was at dump (%u:%u)", fe->path,

@@ -90,16 +90,32 @@ static bool canonical(const char *path)
 	return true;
 }
 
-static int look(const char *path, int flags, struct stat *st, cr_error_t *err)
+static int place(const char *path, int flags, cr_error_t *err)
 {
-	cleanup_close int fd = -1;
+	int fd;
 
 	if (strlen(path) >= PATH_MAX || !canonical(path))
 		return cr_error(err, 0, "the path '%.64s' is not an absolute path as /proc shows one", path);
 	fd = open_no_links(path, O_PATH | flags);
 	if (fd < 0 && errno == ELOOP)
 		return cr_error(err, errno, "%s: its path now goes through a symbolic link", path);
-	if (fd < 0 || fstat(fd, st) < 0)
+	if (fd < 0)
+		return cr_error(err, errno, "%s", path);
+	return fd;
+}
+
+int reopen_place(const char *path, cr_error_t *err)
+{
+	return place(path, 0, err);
+}
+
+static int look(const char *path, int flags, struct stat *st, cr_error_t *err)
+{
+	cleanup_close int fd = place(path, flags, err);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, st) < 0)
 		return cr_error(err, errno, "%s", path);
 	return 0;
 }

@@ -28,6 +28,8 @@ int reopen_look(const char *path, struct stat *st, cr_error_t *err);
 /* The same, where the last component may be a symbolic link: st is then
  * the link's. */
 int reopen_look_nofollow(const char *path, struct stat *st, cr_error_t *err);
+/* An O_PATH fd of path (as reopen_look wants it), or -1 with err set. */
+int reopen_place(const char *path, cr_error_t *err);
 
 /* Validation: the regular file or directory at path (reached without a
  * link, opened for reading by cr) takes the offset pos: lseek refuses one

@@ -40,6 +40,7 @@
 #include "os/log.h"
 #include "os/util.h"
 #include "os/xalloc.h"
+#include "state/ns.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -549,6 +550,9 @@ struct usk {
 	/* Bound to a path whose file was gone at dump: its file is unlinked
 	 * once nothing in the component connects or sends to it by name. */
 	bool unlink_at_end;
+	/* Bound to a path on a mount the restore made again (a tmpfs of a
+	 * mount namespace): its socket file there is a new inode. */
+	bool remade;
 };
 
 struct component {
@@ -580,18 +584,33 @@ static bool name_ok(const ProtobufCBinaryData *name)
 static bool is_path(const ProtobufCBinaryData *name);
 static const char *name_str(const ProtobufCBinaryData *name, char out[SUN_PATH_MAX + 2]);
 
+/* The path a socket bound to, as its process saw it (absolute); false
+ * for an abstract name or none. */
+static bool path_as_seen(const UnixSkEntry *e, char *out, size_t size)
+{
+	char name[SUN_PATH_MAX + 2];
+
+	if (!e->has_name || !is_path(&e->name) || (e->name.data[0] != '/' && e->bind_dir == NULL))
+		return false;
+	name_str(&e->name, name);
+	snprintf(out, size, "%s%s%s", name[0] == '/' ? "" : e->bind_dir, name[0] == '/' ? "" : "/", name);
+	return true;
+}
+
 /* What bind_name will find at the path of a socket that bound it, before
  * any process exists: nothing but the dumped socket's own file, in a
- * directory. */
-static int check_path_there(const UnixSkEntry *e, cr_error_t *err)
+ * directory.  In a mount namespace of the dump, where cr sees that path
+ * (ns.h), unless it lies on a mount the restore makes. */
+static int check_path_there(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
 {
-	char name[SUN_PATH_MAX + 2], path[PATH_MAX + SUN_PATH_MAX + 2];
+	const UnixSkEntry *e = fe->unix_sk;
+	char name[SUN_PATH_MAX + 2], as_seen[PATH_MAX + SUN_PATH_MAX + 2], path[PATH_MAX + SUN_PATH_MAX + 2];
 	struct stat st;
 
-	if (!e->has_name || !is_path(&e->name) || !e->has_name_ino || (e->name.data[0] != '/' && e->bind_dir == NULL))
+	if (!e->has_name_ino || !path_as_seen(e, as_seen, sizeof(as_seen)) ||
+	    ns_path_view(ctx, fe->mnt_ns, as_seen, path, sizeof(path)) == 0)
 		return 0;
 	name_str(&e->name, name);
-	snprintf(path, sizeof(path), "%s%s%s", name[0] == '/' ? "" : e->bind_dir, name[0] == '/' ? "" : "/", name);
 	if (lstat(path, &st) == 0) {
 		if (e->name_on_disk && S_ISSOCK(st.st_mode) && st.st_ino == e->name_ino && st.st_dev == e->name_dev)
 			return 0;
@@ -609,7 +628,6 @@ static int unix_sk_validate(const struct restore_ctx *ctx, const FileEntry *fe, 
 {
 	const UnixSkEntry *e = fe->unix_sk;
 
-	(void)ctx;
 	if (e == NULL)
 		return cr_error(err, 0, "unix socket without its entry");
 	if (e->type != SOCK_STREAM && e->type != SOCK_DGRAM && e->type != SOCK_SEQPACKET)
@@ -623,7 +641,7 @@ static int unix_sk_validate(const struct restore_ctx *ctx, const FileEntry *fe, 
 	for (size_t i = 0; i < e->n_queue_from; i++)
 		if (e->queue_from[i].len > SUN_PATH_MAX)
 			return cr_error(err, 0, "socket:[%u]: a sender name is too long", e->ino);
-	return check_path_there(e, err);
+	return check_path_there(ctx, fe, err);
 }
 
 /* ----------------------------------------------------------------- names */
@@ -690,13 +708,15 @@ static int enter_dir(const UnixSkEntry *e, int *saved, cr_error_t *err)
 }
 
 /* Makes room at the path: only the dumped socket's own file goes. */
-static int clear_path(const UnixSkEntry *e, const char *path, cr_error_t *err)
+static int clear_path(const struct usk *u, const char *path, cr_error_t *err)
 {
+	const UnixSkEntry *e = u->e;
 	struct stat st;
 
 	if (lstat(path, &st) < 0)
 		return errno == ENOENT ? 0 : cr_error(err, errno, "stat %s", path);
-	if (!e->name_on_disk || !S_ISSOCK(st.st_mode) || st.st_ino != e->name_ino || st.st_dev != e->name_dev)
+	if (!e->name_on_disk || !S_ISSOCK(st.st_mode) ||
+	    (!u->remade && (st.st_ino != e->name_ino || st.st_dev != e->name_dev)))
 		return cr_error(err, 0, "%s exists and is not the socket file of the dump; remove it to restore "
 				"the socket bound there", path);
 	if (unlink(path) < 0)
@@ -757,7 +777,7 @@ static int bind_name(struct usk *u, int fd, cr_error_t *err)
 	name_str(&e->name, path);
 	if (!is_path(&e->name))
 		return bind(fd, (struct sockaddr *)&sun, len) < 0 ? cr_error(err, errno, "bind %s", path) : 0;
-	if (enter_dir(e, &saved, err) < 0 || clear_path(e, path, err) < 0)
+	if (enter_dir(e, &saved, err) < 0 || clear_path(u, path, err) < 0)
 		return -1;
 	if (bind_path(fd, &sun, len, e) < 0)
 		return cr_error(err, errno, "bind %s", path);
@@ -1211,6 +1231,15 @@ static void add_member(struct component *c, const FileEntry *fe)
 	c->v[c->n++] = (struct usk){ .fe = fe, .e = fe->unix_sk, .fd = -1, .stand_in = -1 };
 }
 
+/* The socket file of fe's path name is on a mount the restore made again. */
+static bool on_remade_mount(const struct restore_ctx *ctx, const FileEntry *fe)
+{
+	char as_seen[PATH_MAX + SUN_PATH_MAX + 2], view[PATH_MAX];
+
+	return path_as_seen(fe->unix_sk, as_seen, sizeof(as_seen)) &&
+	       ns_path_view(ctx, fe->mnt_ns, as_seen, view, sizeof(view)) == 0;
+}
+
 static void collect(const struct restore_ctx *ctx, const FileEntry *fe, struct component *c)
 {
 	c->v = xcalloc(ctx->n_files + 1, sizeof(*c->v));
@@ -1225,6 +1254,8 @@ static void collect(const struct restore_ctx *ctx, const FileEntry *fe, struct c
 				add_member(c, other);
 		}
 	}
+	for (size_t i = 0; i < c->n; i++)
+		c->v[i].remade = on_remade_mount(ctx, c->v[i].fe);
 }
 
 static int restore_component(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe,

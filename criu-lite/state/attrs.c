@@ -7,6 +7,7 @@
 #include "fd/reopen.h"
 #include "fd/deleted.h"
 #include "os/util.h"
+#include "state/ns.h"
 #include "state/sharing.h"
 #include "state/state.h"
 
@@ -94,7 +95,7 @@ static int read_cwd(struct arena *a, pid_t pid, CoreEntry *core, cr_error_t *err
 	core->cwd_removed_mode = st.st_mode;
 	core->cwd_removed_uid = st.st_uid;
 	core->cwd_removed_gid = st.st_gid;
-	return deleted_check_dir("removed working directory", core->cwd, err);
+	return deleted_check_dir("removed working directory", core->cwd, pid, NULL, 0, err);
 }
 
 static int attrs_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
@@ -116,11 +117,15 @@ static bool own_loginuid_known;
 
 /* The root and the working directory exist, reached without a link, and
  * are directories, before any process exists. */
-static int check_dir(const struct restore_task *t, const char *what, const char *path, cr_error_t *err)
+static int check_dir(const struct restore_ctx *ctx, const struct restore_task *t, const char *what,
+		     const char *path, cr_error_t *err)
 {
+	char view[PATH_MAX];
 	struct stat st;
 
-	if (reopen_look(path, &st, err) < 0)
+	if (ns_path_view(ctx, ns_mnt_ref(t->core->ns), path, view, sizeof(view)) == 0)
+		return 0;   /* on a mount the restore makes: chdir tells */
+	if (reopen_look(view, &st, err) < 0)
 		return cr_error_wrap(err, "core-%d.img: its %s", t->pid, what);
 	if (!S_ISDIR(st.st_mode))
 		return cr_error(err, 0, "core-%d.img: its %s %s is not a directory", t->pid, what, path);
@@ -128,28 +133,25 @@ static int check_dir(const struct restore_task *t, const char *what, const char 
 }
 
 /* The working directory is there, or was removed and its directory is. */
-static int check_cwd(const struct restore_task *t, cr_error_t *err)
+static int check_cwd(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
 {
 	const CoreEntry *core = t->core;
 
 	if (!core->has_cwd_removed_mode)
-		return check_dir(t, "working directory", core->cwd, err);
+		return check_dir(ctx, t, "working directory", core->cwd, err);
 	if (!S_ISDIR(core->cwd_removed_mode) || !core->has_cwd_removed_uid || !core->has_cwd_removed_gid)
 		return cr_error(err, 0, "core-%d.img: its removed working directory %s without its mode and owner",
 				t->pid, core->cwd);
-	if (deleted_check_dir("removed working directory", core->cwd, err) < 0)
+	if (deleted_check_dir("removed working directory", core->cwd, 0, ctx, ns_mnt_ref(core->ns), err) < 0)
 		return cr_error_wrap(err, "core-%d.img", t->pid);
 	return 0;
 }
 
 static int attrs_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
 {
-	(void)ctx;
 	if (t->core->umask > 0777)
 		return cr_error(err, 0, "core-%d.img: umask %o out of range", t->pid, t->core->umask);
-	if (check_dir(t, "root", t->core->root, err) < 0)
-		return -1;
-	if (check_cwd(t, err) < 0)
+	if (check_dir(ctx, t, "root", t->core->root, err) < 0 || check_cwd(ctx, t, err) < 0)
 		return -1;
 	if (!own_loginuid_known && read_loginuid(0, &own_loginuid, err) < 0)
 		return cr_error_wrap(err, "cr's own login uid");

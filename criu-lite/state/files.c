@@ -12,6 +12,7 @@
 #include "fd/fdshare.h"
 #include "state/fdroom.h"
 #include "state/fown.h"
+#include "state/ns.h"
 #include "fd/reg.h"
 #include "fd/reopen.h"
 #include "os/util.h"
@@ -58,14 +59,18 @@ static int cmp_mapped(const void *pa, const void *pb)
 
 	if (a->flags != b->flags)
 		return a->flags < b->flags ? -1 : 1;
+	if (a->mnt_ns != b->mnt_ns)
+		return a->mnt_ns < b->mnt_ns ? -1 : 1;
 	return strcmp(a->path, b->path);
 }
 
 /* One entry per mapped path and flags, found in a tree (a tree needs no
  * scan of the whole file table per mapping). */
-uint32_t files_add_mapped(struct dump_ctx *ctx, const char *path, uint32_t flags, const struct stat *st)
+uint32_t files_add_mapped(struct dump_ctx *ctx, const struct dump_task *t, const char *path, uint32_t flags,
+			  const struct stat *st)
 {
-	FileEntry key = { .path = (char *)path, .flags = flags }, **found, *fe;
+	uint32_t mnt = ns_mnt_ref(t->core->ns);
+	FileEntry key = { .path = (char *)path, .flags = flags, .mnt_ns = mnt }, **found, *fe;
 
 	found = tfind(&key, &ctx->mapped, cmp_mapped);
 	if (found != NULL)
@@ -75,6 +80,8 @@ uint32_t files_add_mapped(struct dump_ctx *ctx, const char *path, uint32_t flags
 	fe->kind = FILE_KIND__FILE_REG;
 	fe->path = arena_strdup(&ctx->arena, path);
 	fe->flags = flags;
+	fe->has_mnt_ns = mnt != 0;
+	fe->mnt_ns = mnt;
 	fe->has_size = fe->has_mtime_ns = true;
 	fe->size = (uint64_t)st->st_size;
 	fe->mtime_ns = timespec_ns(&st->st_mtim);
@@ -224,6 +231,8 @@ static int describe_fd(struct dump_ctx *ctx, struct dump_task *t, const struct f
 	fe->path = arena_strdup(&ctx->arena, p->link);
 	fe->flags = p->info.flags & ~(uint32_t)O_CLOEXEC;
 	fe->pos = p->info.pos;
+	fe->mnt_ns = ns_mnt_ref(t->core->ns);
+	fe->has_mnt_ns = fe->mnt_ns != 0;
 	if (fown_dump(ctx, t, p, fe, err) < 0 || kind->dump(ctx, t, p, fe, err) < 0)
 		return -1;
 	*id = file_table_add(ctx, fe);

@@ -13,7 +13,8 @@ uint32_t file_table_add(struct dump_ctx *ctx, FileEntry *fe);
 /* Dump: the id of the regular file at path that a mapping (or the exe)
  * needs, opened with flags (O_RDONLY or O_RDWR), recorded with st's size
  * and mtime, which restore checks: once per path and flags. */
-uint32_t files_add_mapped(struct dump_ctx *ctx, const char *path, uint32_t flags, const struct stat *st);
+uint32_t files_add_mapped(struct dump_ctx *ctx, const struct dump_task *t, const char *path, uint32_t flags,
+			  const struct stat *st);
 
 /* Restore: the description with that id, or NULL. */
 const FileEntry *restore_file(const struct restore_ctx *ctx, uint32_t id);

@@ -27,6 +27,7 @@
 #include "os/util.h"
 #include "os/xalloc.h"
 #include "state/cow.h"
+#include "state/mntns.h"
 #include "state/files.h"
 #include "state/pagedata.h"
 #include "state/sharing.h"
@@ -56,9 +57,10 @@ static int add_file_vma(struct dump_ctx *ctx, struct dump_task *t, const struct 
 			cr_error_t *err)
 {
 	uint32_t flags = (v->shared && (v->vmflags & PROC_VMF(MW))) ? O_RDWR : O_RDONLY;
+	char view[PATH_MAX + 64];
 	struct stat st;
 
-	if (stat(v->path, &st) < 0)
+	if (stat(mntns_dump_view(t->pid, v->path, view, sizeof(view)), &st) < 0)
 		return cr_error(err, errno, "pid %d: mapped file %s", t->pid, v->path);
 	if (!S_ISREG(st.st_mode))
 		return cr_error(err, 0, "pid %d: mapping 0x%lx-0x%lx of %s: only regular files can be mapped",
@@ -68,7 +70,7 @@ static int add_file_vma(struct dump_ctx *ctx, struct dump_task *t, const struct 
 				"(a deleted file is not supported yet)", t->pid, v->path);
 	e->kind = VMA_KIND__VMA_FILE;
 	e->has_file_id = true;
-	e->file_id = files_add_mapped(ctx, v->path, flags, &st);
+	e->file_id = files_add_mapped(ctx, t, v->path, flags, &st);
 	return 0;
 }
 

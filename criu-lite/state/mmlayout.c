@@ -32,7 +32,7 @@ static int add_exe(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 	buf[n] = '\0';
 	if (stat(path, &st) < 0)
 		return cr_error(err, errno, "stat %s", path);
-	t->mm->exe_file_id = files_add_mapped(ctx, buf, O_RDONLY, &st);
+	t->mm->exe_file_id = files_add_mapped(ctx, t, buf, O_RDONLY, &st);
 	return 0;
 }
 

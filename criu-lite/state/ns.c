@@ -1,22 +1,23 @@
-/* Namespaces, as a kind of state: a process's uts, ipc and time
- * namespaces are recreated; a mount, network, cgroup or user namespace of
- * its own is refused.  (Pid namespaces are the tree's: restore/create.c.)
+/* Namespaces, as a kind of state: a process's uts, ipc, time and mount
+ * namespaces are recreated; a network, cgroup or user namespace of its
+ * own is refused.  (Pid namespaces are the tree's: restore/create.c.)
  *
  * Dump: each namespace of a process (/proc/PID/ns/NAME) is compared with
  * cr's own.  The same: nothing to do, the restored process gets the
- * restorer's.  Different: a uts, ipc or time namespace becomes one entry
+ * restorer's.  Different: a uts, ipc, time or mount namespace becomes one entry
  * of ns.img however many processes share it, and core_entry.ns names each
  * process's entries; any other kind is refused, naming the process.  What
  * a namespace holds is read from outside: the hostname by a helper child
  * of cr that enters it (os/nsenter.h), an ipc namespace's limits, SysV
  * segments and queues likewise (state/ipcns.c, which refuses what cannot
  * come back), a time namespace's clock offsets from
- * /proc/PID/timens_offsets.
+ * /proc/PID/timens_offsets, a mount namespace's mounts and tmpfs files
+ * from /proc/PID/mountinfo and through /proc/PID/root (state/mntns.c).
  *
  * Restore: each namespace is created once, by the lowest common ancestor
  * of the processes in it, in before_fork: it unshares, configures the new
- * namespace (hostname, ipc objects, clock offsets, which can only be
- * written before any process is in it), keeps an fd of it that every
+ * namespace (hostname, ipc objects, mounts, clock offsets, which can only
+ * be written before any process is in it), keeps an fd of it that every
  * process forked below inherits, and goes back to its own.  Then each process whose namespace is
  * not the one it was born in (its parent's; for a time namespace, its
  * parent's time namespace for children) enters it with setns: siblings
@@ -38,6 +39,7 @@
 #include "os/xalloc.h"
 #include "state/files.h"
 #include "state/ipcns.h"
+#include "state/mntns.h"
 #include "state/ns.h"
 #include "state/fdroom.h"
 #include "state/state.h"
@@ -55,7 +57,7 @@
 #define KTIME_SEC_MAX  (INT64_MAX / 1000000000)  /* the kernel's limit on an offset */
 
 /* The namespaces a process refers to; a time namespace twice. */
-enum ns_slot { SLOT_UTS, SLOT_IPC, SLOT_TIME, SLOT_TIME_FOR_CHILDREN, N_SLOTS };
+enum ns_slot { SLOT_UTS, SLOT_IPC, SLOT_TIME, SLOT_TIME_FOR_CHILDREN, SLOT_MNT, N_SLOTS };
 
 /* -------------------------------------------------------- the kinds */
 
@@ -71,31 +73,46 @@ struct ns_kind_ops {
 static int configure_uts(const NsEntry *e, cr_error_t *err);
 static int configure_ipc(const NsEntry *e, cr_error_t *err);
 static int configure_time(const NsEntry *e, cr_error_t *err);
+static int configure_mnt(const NsEntry *e, cr_error_t *err);
 
-/* Indexed by NsKind - 1. */
+/* Indexed by kind_index(NsKind). */
 static const struct ns_kind_ops kind_ops[] = {
 	{ "uts namespace", CLONE_NEWUTS, SLOT_UTS, "/proc/self/ns/uts", "/proc/self/ns/uts", configure_uts },
 	{ "ipc namespace", CLONE_NEWIPC, SLOT_IPC, "/proc/self/ns/ipc", "/proc/self/ns/ipc", configure_ipc },
 	{ "time namespace", CLONE_NEWTIME, SLOT_TIME, "/proc/self/ns/time", "/proc/self/ns/time_for_children",
 	  configure_time },
+	{ "mount namespace", CLONE_NEWNS, SLOT_MNT, "/proc/self/ns/mnt", "/proc/self/ns/mnt", configure_mnt },
 };
 
 #define N_KINDS ARRAY_SIZE(kind_ops)
 _Static_assert(N_KINDS <= CR_ROOM_HOST_NS, "the dump counts a host fd of every kind of namespace (fdroom.h)");
 
+/* The kinds in the order of kind_ops, as numbered in ns.proto. */
+static const NsKind kind_numbers[] = { NS_KIND__NS_UTS, NS_KIND__NS_IPC, NS_KIND__NS_TIME, NS_KIND__NS_MNT };
+_Static_assert(ARRAY_SIZE(kind_numbers) == N_KINDS, "a number for every kind");
+
+static size_t kind_index(int kind)
+{
+	for (size_t k = 0; k < N_KINDS; k++)
+		if ((int)kind_numbers[k] == kind)
+			return k;
+	return N_KINDS;
+}
+
 static bool known_kind(int kind)
 {
-	return kind >= 1 && (size_t)kind <= N_KINDS;
+	return kind_index(kind) < N_KINDS;
 }
 
 static const struct ns_kind_ops *ops_of(int kind)
 {
-	return &kind_ops[kind - 1];
+	return &kind_ops[kind_index(kind)];
 }
 
 static NsKind slot_kind(enum ns_slot slot)
 {
-	static const NsKind kinds[N_SLOTS] = { NS_KIND__NS_UTS, NS_KIND__NS_IPC, NS_KIND__NS_TIME, NS_KIND__NS_TIME };
+	static const NsKind kinds[N_SLOTS] = { NS_KIND__NS_UTS, NS_KIND__NS_IPC, NS_KIND__NS_TIME, NS_KIND__NS_TIME,
+					       NS_KIND__NS_MNT };
 
 	return kinds[slot];
 }
@@ -106,6 +123,7 @@ static uint32_t *slot_ref(NsRefs *refs, enum ns_slot slot)
 	case SLOT_UTS: return &refs->uts;
 	case SLOT_IPC: return &refs->ipc;
 	case SLOT_TIME: return &refs->time;
+	case SLOT_MNT: refs->has_mnt = true; return &refs->mnt;
 	default: return &refs->time_for_children;
 	}
 }
@@ -119,6 +137,7 @@ static uint32_t ref_of(const NsRefs *refs, enum ns_slot slot)
 	case SLOT_UTS: return refs->uts;
 	case SLOT_IPC: return refs->ipc;
 	case SLOT_TIME: return refs->time;
+	case SLOT_MNT: return refs->has_mnt ? refs->mnt : 0;
 	default: return refs->time_for_children;
 	}
 }
@@ -264,9 +283,9 @@ static const struct ns_type {
 	const char *why;
 } ns_types[] = {
 	{ "user", "user namespace", -1, "restoring user namespaces is out of cr's scope" },
-	{ "mnt", "mount namespace", -1, "restoring mount namespaces is not supported yet" },
 	{ "net", "network namespace", -1, "restoring network namespaces is not supported yet" },
 	{ "cgroup", "cgroup namespace", -1, "restoring cgroup namespaces is not supported yet" },
+	{ "mnt", "mount namespace", SLOT_MNT, NULL },
 	{ "uts", "uts namespace", SLOT_UTS, NULL },
 	{ "ipc", "ipc namespace", SLOT_IPC, NULL },
 	{ "time_for_children", "time namespace for children", SLOT_TIME_FOR_CHILDREN, NULL },
@@ -367,6 +386,7 @@ static int describe(struct dump_ctx *ctx, pid_t pid, const char *name, NsEntry *
 	switch (e->kind) {
 	case NS_KIND__NS_UTS: return describe_uts(ctx, pid, name, e, err);
 	case NS_KIND__NS_IPC: return describe_ipc(ctx, pid, name, e, err);
+	case NS_KIND__NS_MNT: return mntns_dump(&ctx->arena, pid, &e->mnt, err);
 	default: return describe_time(ctx, pid, name, e, err);
 	}
 }
@@ -490,6 +510,25 @@ static int ns_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err
 	return check_sem_undo(ctx, t, err);
 }
 
+/* A process in a mount namespace of the dump: its paths are read through
+ * /proc/PID/root (mntns.h), which a chroot would move; a proc mounted in
+ * the namespace is remade by the process that makes the namespace, in its
+ * pid namespace, which must be the one the proc shows. */
+static int check_mnt(const struct dump_ctx *ctx, const struct ns_plan *plan, const struct dump_task *t,
+		     cr_error_t *err)
+{
+	uint32_t id = t->zombie ? 0 : ref_of(t->core->ns, SLOT_MNT);
+	const struct dump_task *maker;
+
+	if (id == 0)
+		return 0;
+	if (strcmp(t->core->root, "/") != 0)
+		return cr_error(err, 0, "pid %d: a root directory of its own (chroot %s) inside a mount namespace of "
+				"its own: unsupported", t->pid, t->core->root);
+	maker = &ctx->tasks[plan->creator[id]];
+	return mntns_check_proc(((const NsEntry *)ctx->img[CR_IMG_NS].v[id - 1])->mnt, t->pid, maker->pidns, err);
+}
+
 /* What restore will do must be possible: planned here, while the tree
  * still runs. */
 static int ns_check_tree(struct dump_ctx *ctx, cr_error_t *err)
@@ -509,6 +548,11 @@ static int ns_check_tree(struct dump_ctx *ctx, cr_error_t *err)
 	}
 	if (plan_tree(nodes, ctx->n_tasks, ctx->img[CR_IMG_NS].n, &plan, err) < 0)
 		return -1;
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		if (check_mnt(ctx, plan, &ctx->tasks[i], err) < 0) {
+			plan_free(plan);
+			return -1;
+		}
 	plan_free(plan);
 	return 0;
 }
@@ -542,7 +586,7 @@ static int validate_entry(const NsEntry *e, size_t i, cr_error_t *err)
 	if (!known_kind(e->kind))
 		return cr_error(err, 0, "entry %u is of kind %d, which this cr cannot restore", e->id, e->kind);
 	if ((e->uts != NULL) != (e->kind == NS_KIND__NS_UTS) || (e->ipc != NULL) != (e->kind == NS_KIND__NS_IPC) ||
-	    (e->time != NULL) != (e->kind == NS_KIND__NS_TIME))
+	    (e->time != NULL) != (e->kind == NS_KIND__NS_TIME) || (e->mnt != NULL) != (e->kind == NS_KIND__NS_MNT))
 		return cr_error(err, 0, "entry %u (%s) does not hold what its kind needs", e->id, ops_of(e->kind)->what);
 	if (e->uts && (strlen(e->uts->hostname) > UTS_LEN || strlen(e->uts->domainname) > UTS_LEN))
 		return cr_error(err, 0, "entry %u (uts namespace): a hostname or domainname longer than %d bytes",
@@ -551,6 +595,8 @@ static int validate_entry(const NsEntry *e, size_t i, cr_error_t *err)
 		return cr_error_wrap(err, "entry %u (time namespace)", e->id);
 	if (e->ipc && ipcns_validate(e->ipc, err) < 0)
 		return cr_error_wrap(err, "entry %u (ipc namespace)", e->id);
+	if (e->mnt && mntns_validate(e->mnt, err) < 0)
+		return cr_error_wrap(err, "entry %u (mount namespace)", e->id);
 	return 0;
 }
 
@@ -631,6 +677,18 @@ int64_t ns_clock_offset(const struct restore_ctx *ctx, const struct restore_task
 	return 0;
 }
 
+uint32_t ns_mnt_ref(const NsRefs *refs)
+{
+	return ref_of(refs, SLOT_MNT);
+}
+
+int ns_path_view(const struct restore_ctx *ctx, uint32_t mnt, const char *path, char *buf, size_t size)
+{
+	if (mnt == 0 || mnt > ctx->img[CR_IMG_NS].n || ns_entry(ctx, mnt)->mnt == NULL)
+		return snprintf(buf, size, "%s", path) < (int)size;
+	return mntns_host_view(ns_entry(ctx, mnt)->mnt, path, buf, size);
+}
+
 /* --------------------------------------------- in the restored processes */
 
 static int configure_uts(const NsEntry *e, cr_error_t *err)
@@ -645,6 +703,11 @@ static int configure_uts(const NsEntry *e, cr_error_t *err)
 static int configure_ipc(const NsEntry *e, cr_error_t *err)
 {
 	return ipcns_restore(e->ipc, err);
+}
+
+static int configure_mnt(const NsEntry *e, cr_error_t *err)
+{
+	return mntns_restore(e->mnt, err);
 }
 
 /* sec.nsec moved by delta nanoseconds, nsec kept in [0, 1 s). */
