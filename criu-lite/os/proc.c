@@ -509,6 +509,7 @@ struct stat_field {
 static const struct stat_field stat_fields[] = {
 	SF(4, NUM_PID, ppid),           SF(5, NUM_PID, pgrp),
 	SF(6, NUM_PID, session),        SF(7, NUM_INT, tty_nr),
+	SF(8, NUM_INT, tpgid),
 	SF(9, NUM_U32, flags),          SF(18, NUM_S64, priority),
 	SF(19, NUM_S64, nice),          SF(20, NUM_S64, num_threads),
 	SF(22, NUM_U64, start_time),    SF(26, NUM_U64, start_code),

@@ -45,6 +45,7 @@ struct proc_stat {
 	char state;                /* 3 */
 	pid_t ppid, pgrp, session; /* 4, 5, 6 */
 	int tty_nr;                /* 7 */
+	int tpgid;                 /* 8: the terminal's foreground group, -1 if none */
 	uint32_t flags;            /* 9 */
 	int64_t priority, nice;    /* 18, 19 */
 	int64_t num_threads;       /* 20 */

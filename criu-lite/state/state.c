@@ -5,6 +5,7 @@
  * carries): adding a kind is one line here. */
 #define STATE_KINDS(X)                                                                   \
 	X(sessions)      /* session and process group */                               \
+	X(ctty)          /* the controlling terminal: once every group exists */        \
 	X(pidns)         /* pid namespaces: a shape the restore can make */            \
 	X(ns)            /* uts, ipc, time namespaces: before files, opened in them */  \
 	X(files)         /* the fd table */                                             \

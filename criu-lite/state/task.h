@@ -57,6 +57,7 @@ struct dump_task {
 	bool held;                     /* cr sent it SIGSTOP: SIGCONT on release */
 	struct proc_status status;
 	struct proc_stat stat;
+	CttyEntry *ctty;               /* ctty.c: its terminal as it was before cr stopped it, or NULL */
 	struct proc_vma_list vmas;
 	uint64_t pidns, pidns_for_children;
 	struct dump_thread *threads;   /* [0] is the main thread */
@@ -95,6 +96,8 @@ struct shmem_dump;
 struct shmem_restore;
 /* locks.c's plan: the flock and OFD locks each process takes for others. */
 struct locks_plan;
+/* ctty.c's: what the restorer changed on its terminal. */
+struct ctty_plan;
 /* cow.c's plan for one process. */
 struct cow_plan;
 
@@ -155,6 +158,7 @@ struct restore_task {
 	struct restore_task **children;
 	size_t n_children;
 	bool zombie;
+	bool tty_session;              /* ctty.c: joins cr's session, the terminal's, instead of leading one */
 	bool seized;                   /* its main thread was seized (and interrupted) when it reported ready */
 	/* Every per-process image, loaded and verified; the fields below are
 	 * typed views of the ones the kinds share. */
@@ -231,6 +235,7 @@ struct restore_ctx {
 	struct ns_plan *ns;            /* ns.c */
 	struct shmem_restore *shmem;   /* shmem.c */
 	struct locks_plan *locks;      /* locks.c */
+	struct ctty_plan *ctty;        /* ctty.c */
 	/* cow.c: the two address ranges, held PROT_NONE in every process of
 	 * the tree, where processes at even and odd depths build their cow
 	 * VMAs; len 0 when no process has one. */
