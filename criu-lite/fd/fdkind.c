@@ -13,7 +13,7 @@
  * before the generic path-based ones.  Adding a kind is one line here. */
 #define FD_KINDS(X) \
 	X(mqueue) X(memfd) X(deleted) X(pipe) X(fifo) X(unix) X(eventfd) X(timerfd) X(signalfd) X(epoll) X(inotify) \
-	X(pidfd) X(tty) X(chr) X(reg)
+	X(pidfd) X(pty) X(tty) X(chr) X(reg)
 
 #define DECLARE(name) extern const struct fd_kind fdkind_##name;
 FD_KINDS(DECLARE)
