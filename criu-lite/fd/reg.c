@@ -3,7 +3,6 @@
 #include "fd/reg.h"
 #include "fd/fdkind.h"
 #include "fd/fdshare.h"
-#include "fd/pty.h"
 #include "fd/reopen.h"
 #include "os/log.h"
 #include "os/proc.h"
@@ -298,18 +297,13 @@ static bool is_dev_tty(dev_t rdev)
 
 /* With --shell-job the restoring terminal stands for the root's
  * controlling terminal, and for no other: a second terminal would be
- * merged into it.  A pts whose master the tree holds is a pty pair's. */
-static int tty_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
-		    cr_error_t *err)
+ * merged into it.  (A pts whose master the tree holds is fd/pty.c's.) */
+int tty_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe, cr_error_t *err)
 {
 	dev_t shell = ctty_shell_terminal(ctx);
-	char master[256];
 
 	(void)t;
-	if (pty_master_holder(ctx, p->st.st_rdev, master, sizeof(master)) != NULL)
-		return cr_error(err, 0, "terminal %s, the slave of a pty whose master %s holds: pty pairs (a "
-				"terminal emulator, tmux, screen, script, expect) are not restored (unsupported)",
-				p->link, master);
+	fe->kind = FILE_KIND__FILE_TTY;
 	if (!is_dev_tty(p->st.st_rdev) && p->st.st_rdev != shell)
 		return cr_error(err, 0, "terminal %s (%u:%u) is not the shell job's terminal (the controlling "
 				"terminal of the root, pid %d: %s), the only one a restore can replace, by its own "

@@ -1609,3 +1609,29 @@ int proc_read_boot_id(char id[PROC_BOOT_ID_LEN + 1], cr_error_t *err)
 	id[PROC_BOOT_ID_LEN] = '\0';
 	return 0;
 }
+
+/* ---- fds of a process -------------------------------------------------------- */
+
+int proc_find_fd(pid_t pid, bool (*match)(int fd, const struct stat *st, void *arg), void *arg)
+{
+	char path[64];
+	cleanup_closedir DIR *d = NULL;
+	struct dirent *de;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	d = opendir(path);
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		struct stat st;
+
+		if (de->d_name[0] != '.' && fstatat(dirfd(d), de->d_name, &st, 0) == 0 &&
+		    match(atoi(de->d_name), &st, arg))
+			return atoi(de->d_name);
+	}
+	return -1;
+}
+
+bool proc_fd_is_chrdev(int fd, const struct stat *st, void *arg)
+{
+	(void)fd;
+	return S_ISCHR(st->st_mode) && st->st_rdev == *(dev_t *)arg;
+}

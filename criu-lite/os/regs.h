@@ -16,7 +16,9 @@
  * signal without a handler: -ERESTARTSYS, -ERESTARTNOINTR and
  * -ERESTARTNOHAND re-execute the call; -ERESTART_RESTARTBLOCK cannot (the
  * kernel's restart block does not survive a restore) and becomes -EINTR,
- * which is what the program would see had a handled signal interrupted it.
+ * which is what the program would see had a handled signal interrupted it;
+ * but poll and ppoll without a timeout are made again, as their restart
+ * block would (their arguments are intact).
  *
  * RESTART_UNSIGNALLED: what the kernel does when no signal is delivered:
  * every restart code re-executes the call, -ERESTART_RESTARTBLOCK through

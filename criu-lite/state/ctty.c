@@ -19,12 +19,12 @@
  * that a full-screen program draws itself on the new screen. */
 #include "state/ctty.h"
 #include "fd/fdkind.h"
+#include "fd/pty.h"
 #include "os/log.h"
 #include "os/util.h"
 #include "os/xalloc.h"
 #include "state/state.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <termios.h>
 #include <unistd.h>
@@ -56,32 +57,22 @@ static const char *dev_name(dev_t d, char *buf, size_t len)
 /* An fd of pid on the terminal dev, taken by cr, or -1. */
 static int fd_on(pid_t pid, dev_t dev)
 {
-	char path[64];
-	cleanup_closedir DIR *d = NULL;
-	struct dirent *de;
+	cr_error_t err = NULL;
+	int fd = proc_find_fd(pid, proc_fd_is_chrdev, &dev);
 
-	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-	d = opendir(path);
-	while (d != NULL && (de = readdir(d)) != NULL) {
-		struct stat st;
-		cr_error_t err = NULL;
-		int fd;
-
-		if (de->d_name[0] == '.')
-			continue;
-		if (fstatat(dirfd(d), de->d_name, &st, 0) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != dev)
-			continue;
-		fd = fdkind_steal_fd(pid, atoi(de->d_name), &err);
+	if (fd >= 0 && (fd = fdkind_steal_fd(pid, fd, &err)) < 0)
 		cr_error_release(&err);
-		if (fd >= 0)
-			return fd;
-	}
-	return -1;
+	return fd;
 }
 
-static TermiosEntry *termios_of(struct dump_ctx *ctx, const struct termios *tio)
+static bool has_fd_on(pid_t pid, dev_t dev)
 {
-	TermiosEntry *e = arena_new(&ctx->arena, TermiosEntry);
+	return proc_find_fd(pid, proc_fd_is_chrdev, &dev) >= 0;
+}
+
+static TermiosEntry *termios_of(struct arena *arena, const struct termios *tio)
+{
+	TermiosEntry *e = arena_new(arena, TermiosEntry);
 
 	termios_entry__init(e);
 	e->iflag = tio->c_iflag;
@@ -89,10 +80,31 @@ static TermiosEntry *termios_of(struct dump_ctx *ctx, const struct termios *tio)
 	e->cflag = tio->c_cflag;
 	e->lflag = tio->c_lflag;
 	e->line = tio->c_line;
-	e->cc = (ProtobufCBinaryData){ NCCS, arena_memdup(&ctx->arena, tio->c_cc, NCCS) };
+	e->cc = (ProtobufCBinaryData){ NCCS, arena_memdup(arena, tio->c_cc, NCCS) };
 	e->ispeed = (uint32_t)cfgetispeed(tio);
 	e->ospeed = (uint32_t)cfgetospeed(tio);
 	return e;
+}
+
+int ctty_read_settings(struct arena *arena, int fd, TermiosEntry **tios, WinsizeEntry **wsp, cr_error_t *err)
+{
+	struct termios tio;
+	struct winsize ws;
+	WinsizeEntry *w;
+
+	if (tcgetattr(fd, &tio) < 0)
+		return cr_error(err, errno, "read the terminal's settings");
+	if (ioctl(fd, TIOCGWINSZ, &ws) < 0)
+		return cr_error(err, errno, "read the terminal's window size");
+	*tios = termios_of(arena, &tio);
+	w = arena_new(arena, WinsizeEntry);
+	winsize_entry__init(w);
+	w->rows = ws.ws_row;
+	w->cols = ws.ws_col;
+	w->xpixel = ws.ws_xpixel;
+	w->ypixel = ws.ws_ypixel;
+	*wsp = w;
+	return 0;
 }
 
 /* The terminal's settings and size, through an fd of the root on it
@@ -100,23 +112,10 @@ static TermiosEntry *termios_of(struct dump_ctx *ctx, const struct termios *tio)
 static int read_terminal(struct dump_ctx *ctx, struct dump_task *t, CttyEntry *c, cr_error_t *err)
 {
 	cleanup_close int fd = fd_on(t->pid, (dev_t)c->rdev);
-	struct termios tio;
-	struct winsize ws;
 
 	if (fd < 0)
 		return 0;
-	if (tcgetattr(fd, &tio) < 0)
-		return cr_error(err, errno, "the settings of its terminal");
-	c->termios = termios_of(ctx, &tio);
-	if (ioctl(fd, TIOCGWINSZ, &ws) < 0)
-		return cr_error(err, errno, "the window size of its terminal");
-	c->winsize = arena_new(&ctx->arena, WinsizeEntry);
-	winsize_entry__init(c->winsize);
-	c->winsize->rows = ws.ws_row;
-	c->winsize->cols = ws.ws_col;
-	c->winsize->xpixel = ws.ws_xpixel;
-	c->winsize->ypixel = ws.ws_ypixel;
-	return 0;
+	return ctty_read_settings(&ctx->arena, fd, &c->termios, &c->winsize, err);
 }
 
 dev_t ctty_shell_terminal(const struct dump_ctx *ctx)
@@ -154,6 +153,11 @@ static int ctty_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *e
 				"the root, pid %d), which alone the restoring terminal replaces (unsupported)", t->pid,
 				dev_name(t->ctty->rdev, a, sizeof(a)), shell ? dev_name(shell, b, sizeof(b)) : "none",
 				ctx->tasks[0].pid);
+	if (t->ctty->has_fg_pgid && t->ctty->sid == (uint32_t)t->pid && t->ctty->fg_pgid != (uint32_t)t->stat.pgrp &&
+	    pty_pair_in_dump(ctx, (dev_t)t->ctty->rdev) && !has_fd_on(t->pid, (dev_t)t->ctty->rdev))
+		return cr_error(err, 0, "pid %d leads the session of its pty %s, whose foreground group %u is not its "
+				"own, and holds no fd on it to give it back with (unsupported)", t->pid,
+				dev_name(t->ctty->rdev, a, sizeof(a)), t->ctty->fg_pgid);
 	t->core->ctty = t->ctty;
 	return 0;
 }
@@ -180,13 +184,14 @@ static int restorer_terminal(void)
 static int ctty_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
 {
 	const CttyEntry *c = t->core->ctty;
+	char what[48];
 	int fd;
 
 	if (c == NULL)
 		return 0;
-	if (c->termios != NULL && c->termios->cc.len != NCCS)
-		return cr_error(err, 0, "core-%d.img: the terminal's settings have %zu control characters, not %d",
-				t->pid, c->termios->cc.len, NCCS);
+	snprintf(what, sizeof(what), "core-%d.img", t->pid);
+	if (ctty_check_settings(c->termios, what, err) < 0)
+		return -1;
 	if (!ctx->opts->shell_job || t->parent != NULL)
 		return 0;
 	fd = restorer_terminal();
@@ -245,6 +250,91 @@ static void termios_from(const TermiosEntry *e, struct termios *tio)
 	cfsetospeed(tio, (speed_t)e->ospeed);
 }
 
+int ctty_set_settings(int fd, const TermiosEntry *e, const WinsizeEntry *w, cr_error_t *err)
+{
+	struct termios tio;
+
+	if (e != NULL) {
+		if (tcgetattr(fd, &tio) < 0)
+			return cr_error(err, errno, "read the terminal's settings");
+		termios_from(e, &tio);
+		if (tcsetattr(fd, TCSANOW, &tio) < 0)
+			return cr_error(err, errno, "set the terminal's settings");
+	}
+	if (w != NULL) {
+		struct winsize ws = { .ws_row = (unsigned short)w->rows, .ws_col = (unsigned short)w->cols,
+				      .ws_xpixel = (unsigned short)w->xpixel, .ws_ypixel = (unsigned short)w->ypixel };
+
+		if (ioctl(fd, TIOCSWINSZ, &ws) < 0)
+			return cr_error(err, errno, "set the terminal's window size");
+	}
+	return 0;
+}
+
+int ctty_check_settings(const TermiosEntry *e, const char *what, cr_error_t *err)
+{
+	if (e != NULL && e->cc.len != NCCS)
+		return cr_error(err, 0, "%s: the terminal's settings have %zu control characters, not %d", what,
+				e->cc.len, NCCS);
+	return 0;
+}
+
+/* The number of an fd of t on the slave of its pair, or -1. */
+static int slave_fd(const struct restore_ctx *ctx, const struct restore_task *t, dev_t dev)
+{
+	for (size_t i = 0; i < t->n_fds; i++) {
+		const FileEntry *fe = ctx->files[t->fds[i]->file_id - 1];
+
+		if (fe->kind == FILE_KIND__FILE_PTY && !fe->pty->master && makedev(136, fe->pty->index) == dev)
+			return (int)t->fds[i]->fd;
+	}
+	return -1;
+}
+
+int ctty_take(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
+{
+	const CttyEntry *c = t->zombie ? NULL : t->core->ctty;
+	cleanup_close int fd = -1;
+	char path[64];
+
+	if (c == NULL || c->sid != t->pstree->ns_pid[0] || !pty_in_dump(ctx, (dev_t)c->rdev))
+		return 0;
+	snprintf(path, sizeof(path), "/dev/pts/%u", minor((dev_t)c->rdev));
+	fd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return cr_error(err, errno, "open %s, its controlling terminal", path);
+	if (ioctl(fd, TIOCSCTTY, 0) < 0)
+		return cr_error(err, errno, "make %s its controlling terminal", path);
+	return 0;
+}
+
+/* The pair's foreground group, set by its session's leader (only a
+ * process of the session may) once every group exists. */
+static int pair_foreground(struct restore_ctx *ctx, struct restore_task *t, const CttyEntry *c, cr_error_t *err)
+{
+	const struct restore_task *fg = NULL;
+	int32_t pgid;
+	int fd;
+
+	if (c->sid != t->pstree->ns_pid[0] || !c->has_fg_pgid || c->fg_pgid == t->pstree->ns_pgid[0] ||
+	    !pty_in_dump(ctx, (dev_t)c->rdev))
+		return 0;
+	for (size_t i = 0; i < ctx->n_tasks && fg == NULL; i++)
+		if (!ctx->tasks[i].zombie && ctx->tasks[i].pstree->ns_pid[0] == c->fg_pgid &&
+		    ctx->tasks[i].pstree->ns_pgid[0] == c->fg_pgid)
+			fg = &ctx->tasks[i];
+	fd = slave_fd(ctx, t, (dev_t)c->rdev);
+	if (fg == NULL || fd < 0 || fg->pstree->pidns != t->pstree->pidns)
+		return cr_error(err, 0, "pid %d: the foreground group %u of its pty is none it can set", t->pid,
+				c->fg_pgid);
+	pgid = (int32_t)fg->pstree->ns_pid[fg->pstree->n_ns_pid - 1];
+	if (remote_write(t->host_pid, t->tramp + TRAMP_TTY_PGRP, &pgid, sizeof(pgid), err) < 0)
+		return cr_error_wrap(err, "write the foreground group");
+	inject_batch_add(&t->batch, "set the terminal's foreground group", SYS_ioctl, (uint64_t)fd, TIOCSPGRP,
+			 t->tramp + TRAMP_TTY_PGRP, 0, 0, 0);
+	return 0;
+}
+
 /* By the restorer, once every process exists and before the first is
  * transplanted (the root is): the terminal's settings, then its
  * foreground group.  SIGTTOU is blocked: cr may be in the background
@@ -253,7 +343,6 @@ static int take_terminal(struct restore_ctx *ctx, const CttyEntry *c, cr_error_t
 {
 	struct ctty_plan *p = ctx->ctty;
 	pid_t fg = foreground_here(ctx, c);
-	struct termios tio;
 
 	p->fd = restorer_terminal();
 	if (p->fd < 0)
@@ -261,12 +350,8 @@ static int take_terminal(struct restore_ctx *ctx, const CttyEntry *c, cr_error_t
 	if (tcgetattr(p->fd, &p->tio) < 0)
 		return cr_error(err, errno, "read the settings of cr's terminal");
 	p->saved = true;
-	if (c->termios != NULL) {
-		tio = p->tio;
-		termios_from(c->termios, &tio);
-		if (tcsetattr(p->fd, TCSANOW, &tio) < 0)
-			return cr_error(err, errno, "give the terminal its dumped settings");
-	}
+	if (ctty_set_settings(p->fd, c->termios, NULL, err) < 0)
+		return cr_error_wrap(err, "give the terminal the job's");
 	if (fg > 0 && fg != getpgrp()) {
 		if (tcsetpgrp(p->fd, fg) < 0)
 			return cr_error(err, errno, "make group %d the terminal's foreground group", fg);
@@ -278,9 +363,11 @@ static int take_terminal(struct restore_ctx *ctx, const CttyEntry *c, cr_error_t
 
 static int ctty_apply(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
-	if (!ctx->opts->shell_job || t->parent != NULL || t->core->ctty == NULL)
+	if (t->core->ctty == NULL)
 		return 0;
-	return take_terminal(ctx, t->core->ctty, err);
+	if (ctx->opts->shell_job && t->parent == NULL)
+		return take_terminal(ctx, t->core->ctty, err);
+	return pair_foreground(ctx, t, t->core->ctty, err);
 }
 
 void ctty_released(const struct restore_ctx *ctx)

@@ -6,7 +6,15 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "os/arena.h"
+#include "os/error.h"
 #include "state/task.h"
+
+/* A terminal's settings and window size, read through fd into the arena;
+ * set through fd (either may be NULL); checked in an image (what names it). */
+int ctty_read_settings(struct arena *arena, int fd, TermiosEntry **tio, WinsizeEntry **ws, cr_error_t *err);
+int ctty_set_settings(int fd, const TermiosEntry *tio, const WinsizeEntry *ws, cr_error_t *err);
+int ctty_check_settings(const TermiosEntry *tio, const char *what, cr_error_t *err);
 
 /* /proc/PID/stat's tty_nr as a dev_t. */
 dev_t ctty_dev(int tty_nr);
@@ -17,6 +25,11 @@ dev_t ctty_shell_terminal(const struct dump_ctx *ctx);
  * terminal back then): its controlling terminal, foreground group and,
  * for the root of a shell job, the terminal's settings. */
 int ctty_before_hold(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
+/* Restore, in a process that leads its session (setsid done), before it
+ * forks the others of the session: its controlling terminal, when it is a
+ * pty pair of the dump (made by then: by the process or an ancestor,
+ * before they fork), which its children inherit. */
+int ctty_take(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err);
 /* Restore, once every process runs: the job's foreground group redraws
  * on the new terminal (SIGWINCH). */
 void ctty_released(const struct restore_ctx *ctx);

@@ -5,11 +5,11 @@
  * carries): adding a kind is one line here. */
 #define STATE_KINDS(X)                                                                   \
 	X(sessions)      /* session and process group */                               \
-	X(ctty)          /* the controlling terminal: once every group exists */        \
 	X(pidns)         /* pid namespaces: a shape the restore can make */            \
 	X(ns)            /* uts, ipc, time namespaces: before files, opened in them */  \
 	X(files)         /* the fd table */                                             \
 	X(locks)         /* file locks: taken on the fds in place */                    \
+	X(ctty)          /* the controlling terminal: on the fds in place, every group made */ \
 	X(memory)        /* mappings and their pages */                                 \
 	X(cow)           /* pages shared with the parent: built before the fork */     \
 	X(shmem)         /* shared anonymous memory, one object for all its holders */  \

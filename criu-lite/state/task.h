@@ -276,6 +276,7 @@ static inline int restore_stash_reserve(struct restore_ctx *ctx, int n)
 #define TRAMP_SCHED_ATTR 1280  /* a struct sched_attr (56 bytes) */
 #define TRAMP_AFFINITY  1344   /* a CPU mask, CR_CPUS_MAX bits */
 #define TRAMP_ALTSTACK  1536
+#define TRAMP_TTY_PGRP  1568   /* a pid_t: the foreground group TIOCSPGRP sets (ctty.c) */
 #define TRAMP_ITIMER    1600   /* one struct itimerval (32 bytes) per timer, 3 */
 #define TRAMP_NOFILE    1696   /* a struct rlimit (16 bytes) */
 #define TRAMP_COMM      1728   /* a thread's name, 16 bytes */
