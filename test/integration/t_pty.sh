@@ -15,6 +15,10 @@
 #   tmux_vim              the same with vim in the pane holding an unsaved
 #                         buffer (vim is the pane's foreground job): :wq
 #                         after restore writes it
+#   pair_state            w_pty: a pair's termios, window size, packet mode,
+#                         O_NONBLOCK and pts number, data both ways, and a
+#                         locked pair still locked (control and sabotaged
+#                         runs show the checks can fail)
 #   unread_refused        input typed while the shell does not read it is
 #                         queued in the pty: refused at dump, the tree goes on
 #   other_pts_refused     a process holding a pts it opened itself whose
@@ -244,6 +248,11 @@ for prog in tmux script vim; do
 	command -v "$prog" >/dev/null || { echo "FAIL $TEST_NAME: $prog is not installed (make deps)"; exit 1; }
 done
 
+run_case pair_state_control case_control w_pty
+run_case pair_state_sabotaged_winsize case_sabotaged winsize "(a) window 5x5" w_pty
+run_case pair_state_sabotaged_lock case_sabotaged lock "(b) the slave's lock is 0" w_pty
+run_case pair_state case_roundtrip w_pty
+run_case pair_state_twice case_twice w_pty
 run_case script_shell script_shell
 run_case tmux_server tmux_server
 tm kill-server 2>/dev/null
