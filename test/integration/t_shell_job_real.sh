@@ -12,6 +12,7 @@
 #   python3  a REPL variable
 #   less     the position in a file (the screen is redrawn at that line)
 #   vim      an unsaved buffer, then :wq writes it
+#   top      goes on refreshing its screen, and quits on q
 source "$(dirname "$0")/lib.sh"
 
 TMUX_SOCK=cr-test-$$
@@ -196,11 +197,32 @@ other_terminal_refused() {
 	running_free "$JOB_PID" "$(readlink -f /usr/bin/sleep)" || { REASON="after the refused dump: $(describe_pid "$JOB_PID")"; return 1; }
 }
 
-for prog in tmux vim less python3; do
+top_job() {
+	local first
+	start_pane || return 1
+	run_job "$(readlink -f "$(command -v top)")" top -d 1 || return 1
+	wait_until 10 top_line_is_top || { REASON="top did not draw its screen"; save_screen; return 1; }
+	dump_and_restore || return 1
+	wait_until 10 top_line_is_top || { REASON="the restored top does not draw its screen: '$(top_line)'"; save_screen; return 1; }
+	first=$(top_line)
+	wait_until 10 top_line_changed "$first" || { REASON="the restored top does not refresh: '$(top_line)'"; save_screen; return 1; }
+	tm send-keys -t job q
+	expect_restore_exit || { save_screen; return 1; }
+}
+
+top_line_is_top() {
+	top_line | grep -q '^top - [0-9:]*'
+}
+
+top_line_changed() {
+	top_line_is_top && [ "$(top_line)" != "$1" ]
+}
+
+for prog in tmux vim less python3 top; do
 	command -v "$prog" >/dev/null || { echo "FAIL $TEST_NAME: $prog is not installed (make deps)"; exit 1; }
 done
 
-for c in bash python less vim other_terminal_refused; do
+for c in bash python less vim top other_terminal_refused; do
 	run_case "$c" "$( [ "$c" = other_terminal_refused ] && echo "$c" || echo "${c}_job")"
 	tm kill-server 2>/dev/null
 done
