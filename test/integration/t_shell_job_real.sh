@@ -13,6 +13,10 @@
 #   less     the position in a file (the screen is redrawn at that line)
 #   vim      an unsaved buffer, then :wq writes it
 #   top      goes on refreshing its screen, and quits on q
+#   leader   a bash that led its terminal's session (under ptyrun), its
+#            variable set by its rc file, restored as the command of a new
+#            tmux window: it joins the session of cr restore, with the
+#            terminal, its variable and job control (^C)
 source "$(dirname "$0")/lib.sh"
 
 TMUX_SOCK=cr-test-$$
@@ -210,6 +214,47 @@ top_job() {
 	expect_restore_exit || { save_screen; return 1; }
 }
 
+bash_leader() {
+	local token=tok$RANDOM$RANDOM img=$CASE_TMP/img sleeper ptyrun
+	start_pane || return 1
+	# The leader runs on a terminal of ptyrun's (which reaps it once
+	# dumped); its variable is set by its rc file, not exported.
+	echo "FOO=$token; PS1='L> '" > "$CASE_TMP/rc"
+	( clean_exec "$WL/ptyrun" "$CASE_TMP/leader.out" bash --rcfile "$CASE_TMP/rc" --noprofile -i ) \
+		</dev/null >/dev/null 2>&1 &
+	ptyrun=$!
+	disown "$ptyrun"
+	track_pid "$ptyrun"
+	JOB_EXE=/usr/bin/bash
+	wait_until 10 leader_started "$ptyrun" || { REASON="no bash under ptyrun"; return 1; }
+	JOB_PID=$(cat /proc/"$ptyrun"/task/*/children | tr -d ' ')
+	track_pid "$JOB_PID"
+	[ "$(stat_field "$JOB_PID" 6)" = "$JOB_PID" ] || { REASON="bash does not lead its session"; return 1; }
+	wait_until 10 grep -q 'L>' "$CASE_TMP/leader.out" || { REASON="bash did not read its rc file"; return 1; }
+	cr_dump dump "$JOB_PID" "$img" --shell-job || return 1
+	tm new-window -d -t job:2 "$CR restore --shell-job -D $img; echo \"restore exited \$?\"; sleep 1000"
+	wait_until 10 running_free "$JOB_PID" "$JOB_EXE" || { REASON="restored pid $JOB_PID: $(describe_pid "$JOB_PID")"; return 1; }
+	wait_until 5 job_is_foreground || { REASON="pid $JOB_PID is not the terminal's foreground group"; return 1; }
+	tm send-keys -t job:2 'echo "got:$FOO:$$"; sleep 1000' Enter
+	wait_until 10 leader_shows "got:$token:$JOB_PID" || { REASON="the restored bash did not answer"; return 1; }
+	wait_until 10 bash_has_sleep || { REASON="the restored bash did not start sleep in the foreground"; return 1; }
+	sleeper=$(cat /proc/"$JOB_PID"/task/*/children | tr -d ' ')
+	tm send-keys -t job:2 C-c
+	wait_until 5 pid_gone "$sleeper" || { REASON="^C did not end the restored bash's sleep"; return 1; }
+	tm send-keys -t job:2 'exit 7' Enter
+	wait_until 10 leader_shows "restore exited 7" || { REASON="cr restore did not exit with the bash's 7: $(tm capture-pane -p -t job:2 | grep -v "^$" | tail -n 3 | tr "\n" "|")"; return 1; }
+}
+
+leader_started() {
+	local c
+	c=$(cat /proc/"$1"/task/*/children 2>/dev/null | tr -d ' ')
+	[ -n "$c" ] && [ "$(readlink /proc/"$c"/exe)" = /usr/bin/bash ]
+}
+
+leader_shows() {
+	tm capture-pane -p -t job:2 2>/dev/null | grep -qF -- "$1"
+}
+
 top_line_is_top() {
 	top_line | grep -q '^top - [0-9:]*'
 }
@@ -222,8 +267,11 @@ for prog in tmux vim less python3 top; do
 	command -v "$prog" >/dev/null || { echo "FAIL $TEST_NAME: $prog is not installed (make deps)"; exit 1; }
 done
 
-for c in bash python less vim top other_terminal_refused; do
-	run_case "$c" "$( [ "$c" = other_terminal_refused ] && echo "$c" || echo "${c}_job")"
+for c in bash python less vim top bash_leader other_terminal_refused; do
+	case $c in
+	other_terminal_refused | bash_leader) run_case "$c" "$c" ;;
+	*) run_case "$c" "${c}_job" ;;
+	esac
 	tm kill-server 2>/dev/null
 done
 finish_tests
