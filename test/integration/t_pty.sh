@@ -261,4 +261,6 @@ tm kill-server 2>/dev/null
 run_case unread_refused unread_refused
 run_case slave_of_tree_refused slave_of_tree_refused
 run_case other_pts_refused other_pts_refused
+tm kill-server 2>/dev/null
+rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$TMUX_SOCK"
 finish_tests

@@ -274,4 +274,6 @@ for c in bash python less vim top bash_leader other_terminal_refused; do
 	esac
 	tm kill-server 2>/dev/null
 done
+tm kill-server 2>/dev/null
+rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$TMUX_SOCK"
 finish_tests
