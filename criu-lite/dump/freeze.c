@@ -10,6 +10,7 @@
 #include "os/ptrace.h"
 #include "os/util.h"
 #include "os/xalloc.h"
+#include "state/ctty.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -261,6 +262,10 @@ static int hold_task(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 	if (t->zombie)
 		return 0;
 	if (proc_read_stat(t->pid, &t->stat, err) < 0)
+		return -1;
+	/* Before cr's stop: its shell takes the terminal back (and sets its
+	 * own termios) when it sees it. */
+	if (ctty_before_hold(ctx, t, err) < 0)
 		return -1;
 	stopping = !t->was_stopped;
 	if (stopping && stop_in_flight(t, err) < 0)

@@ -8,14 +8,15 @@
 #include "os/log.h"
 #include "os/proc.h"
 #include "os/util.h"
+#include "state/ctty.h"
 #include "state/mntns.h"
 #include "state/ns.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <limits.h>
 #include <stdio.h>
@@ -504,13 +505,31 @@ static bool tty_match(const struct fd_probe *p)
 	return S_ISCHR(p->st.st_mode) && is_tty_rdev(p->st.st_rdev);
 }
 
-static int tty_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
-		    cr_error_t *err)
+/* /dev/tty is whatever terminal controls the process: the restoring one. */
+static bool is_dev_tty(dev_t rdev)
 {
-	(void)t, (void)fe;
+	return major(rdev) == 5 && minor(rdev) == 0;
+}
+
+/* With --shell-job the restoring terminal stands for the root's
+ * controlling terminal, and for no other: a second terminal would be
+ * merged into it.  (A pts whose master the tree holds is fd/pty.c's.) */
+int tty_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe, cr_error_t *err)
+{
+	dev_t shell = ctty_shell_terminal(ctx);
+
+	(void)t;
+	fe->kind = FILE_KIND__FILE_TTY;
+	if (!is_dev_tty(p->st.st_rdev) && p->st.st_rdev != shell)
+		return cr_error(err, 0, "terminal %s (%u:%u) is not the shell job's terminal (the controlling "
+				"terminal of the root, pid %d: %s), the only one a restore can replace, by its own "
+				"with --shell-job (unsupported)", p->link, major(p->st.st_rdev), minor(p->st.st_rdev),
+				ctx->tasks[0].pid, shell ? "another" : "it has none");
 	if (!ctx->opts->shell_job)
 		return cr_error(err, 0, "terminal %s; dump with --shell-job to let the restored process use the "
 				"restoring terminal", p->link);
+	fe->has_rdev = true;
+	fe->rdev = (uint32_t)p->st.st_rdev;
 	return 0;
 }
 
@@ -521,14 +540,22 @@ static int tty_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_e
 	return 0;
 }
 
-/* The restoring terminal, which the restore keeps in a reserved slot. */
+/* The restoring terminal, which the restore keeps in a reserved slot,
+ * opened anew: a description of the process's own, with its flags
+ * (O_NONBLOCK set on it must not reach the shell that runs cr). */
 static int tty_open(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe, cr_error_t *err)
 {
-	int fd = fcntl(t->reserved_base + RESERVED_TTY, F_DUPFD_CLOEXEC, 0);
+	int flags = (int)fe->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC);
+	char path[64];
+	int fd;
 
 	(void)ctx;
-	if (fd < 0)
+	if (fcntl(t->reserved_base + RESERVED_TTY, F_GETFD) < 0)
 		return cr_error(err, errno, "terminal %s: restore with --shell-job from a terminal", fe->path);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", t->reserved_base + RESERVED_TTY);
+	fd = open(path, flags | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return cr_error(err, errno, "terminal %s: open the restoring terminal", fe->path);
 	return fd;
 }
 

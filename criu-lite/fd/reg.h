@@ -28,4 +28,9 @@ int reg_check(const struct restore_ctx *ctx, const FileEntry *fe, bool strict, c
 int reg_open(const struct restore_ctx *ctx, const struct restore_task *t, const FileEntry *fe, bool strict,
 	     cr_error_t *err);
 
+/* The dump of a terminal that stands for the shell job's (FILE_TTY), for
+ * fd/pty.c's pts whose master is outside the tree. */
+struct fd_probe;
+int tty_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe, cr_error_t *err);
+
 #endif

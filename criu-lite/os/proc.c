@@ -509,6 +509,7 @@ struct stat_field {
 static const struct stat_field stat_fields[] = {
 	SF(4, NUM_PID, ppid),           SF(5, NUM_PID, pgrp),
 	SF(6, NUM_PID, session),        SF(7, NUM_INT, tty_nr),
+	SF(8, NUM_INT, tpgid),
 	SF(9, NUM_U32, flags),          SF(18, NUM_S64, priority),
 	SF(19, NUM_S64, nice),          SF(20, NUM_S64, num_threads),
 	SF(22, NUM_U64, start_time),    SF(26, NUM_U64, start_code),
@@ -1607,4 +1608,30 @@ int proc_read_boot_id(char id[PROC_BOOT_ID_LEN + 1], cr_error_t *err)
 	memcpy(id, text, PROC_BOOT_ID_LEN);
 	id[PROC_BOOT_ID_LEN] = '\0';
 	return 0;
+}
+
+/* ---- fds of a process -------------------------------------------------------- */
+
+int proc_find_fd(pid_t pid, bool (*match)(int fd, const struct stat *st, void *arg), void *arg)
+{
+	char path[64];
+	cleanup_closedir DIR *d = NULL;
+	struct dirent *de;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	d = opendir(path);
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		struct stat st;
+
+		if (de->d_name[0] != '.' && fstatat(dirfd(d), de->d_name, &st, 0) == 0 &&
+		    match(atoi(de->d_name), &st, arg))
+			return atoi(de->d_name);
+	}
+	return -1;
+}
+
+bool proc_fd_is_chrdev(int fd, const struct stat *st, void *arg)
+{
+	(void)fd;
+	return S_ISCHR(st->st_mode) && st->st_rdev == *(dev_t *)arg;
 }

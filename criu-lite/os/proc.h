@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "os/error.h"
@@ -45,6 +46,7 @@ struct proc_stat {
 	char state;                /* 3 */
 	pid_t ppid, pgrp, session; /* 4, 5, 6 */
 	int tty_nr;                /* 7 */
+	int tpgid;                 /* 8: the terminal's foreground group, -1 if none */
 	uint32_t flags;            /* 9 */
 	int64_t priority, nice;    /* 18, 19 */
 	int64_t num_threads;       /* 20 */
@@ -231,5 +233,12 @@ int proc_read_timens_offsets(pid_t pid, struct proc_timens_offsets *out, cr_erro
  * (the origin of CLOCK_MONOTONIC and CLOCK_BOOTTIME). */
 #define PROC_BOOT_ID_LEN 36
 int proc_read_boot_id(char id[PROC_BOOT_ID_LEN + 1], cr_error_t *err);
+
+/* The first fd of pid (in /proc/PID/fd order) whose open file match()
+ * accepts, or -1 (none, or the process is gone). */
+int proc_find_fd(pid_t pid, bool (*match)(int fd, const struct stat *st, void *arg), void *arg);
+
+/* match() for proc_find_fd: a character device whose rdev is *(dev_t *)arg. */
+bool proc_fd_is_chrdev(int fd, const struct stat *st, void *arg);
 
 #endif

@@ -16,13 +16,16 @@
 
 #define NR_RESTART_SYSCALL    219   /* x86_64 */
 #define NR_POLL               7
+#define NR_PPOLL              271
 
-/* A call whose restart block only repeats it with its own arguments:
- * poll without a timeout (do_restart_poll), which the kernel turns into
- * -ERESTART_RESTARTBLOCK even when it waits forever. */
-static bool repeats_itself(const struct user_regs_struct *regs)
+/* A wait without a timeout, which the kernel resumes through its restart
+ * block although nothing of the block is needed: the call's own arguments,
+ * still in their registers, make it again exactly (poll with a negative
+ * timeout, ppoll with none).  Programs such as util-linux's script take
+ * EINTR from poll for an error and quit. */
+static bool endless_wait(const struct user_regs_struct *regs)
 {
-	return regs->orig_rax == NR_POLL && (int)regs->rdx < 0;
+	return (regs->orig_rax == NR_POLL && (int)regs->rdx < 0) || (regs->orig_rax == NR_PPOLL && regs->rdx == 0);
 }
 
 /* The call is re-executed: its number back in rax, rip on its syscall. */
@@ -43,10 +46,10 @@ void regs_fixup_restart(struct user_regs_struct *regs, enum restart_mode mode)
 		reenter(regs, regs->orig_rax);
 		break;
 	case -ERESTART_RESTARTBLOCK:
-		if (mode == RESTART_RESTORED && repeats_itself(regs))
-			reenter(regs, regs->orig_rax);
-		else if (mode == RESTART_UNSIGNALLED)
+		if (mode == RESTART_UNSIGNALLED)
 			reenter(regs, NR_RESTART_SYSCALL);
+		else if (endless_wait(regs))
+			reenter(regs, regs->orig_rax);
 		else
 			regs->rax = (uint64_t)-EINTR;
 		break;

@@ -17,9 +17,8 @@
  * -ERESTARTNOHAND re-execute the call; -ERESTART_RESTARTBLOCK cannot (the
  * kernel's restart block does not survive a restore) and becomes -EINTR,
  * which is what the program would see had a handled signal interrupted it;
- * except poll without a timeout, whose restart block would only call it
- * again with the same arguments, and which is re-executed (a program such
- * as tail -f takes EINTR from poll for a fatal error).
+ * but poll and ppoll without a timeout are made again, as their restart
+ * block would (their arguments are intact).
  *
  * RESTART_UNSIGNALLED: what the kernel does when no signal is delivered:
  * every restart code re-executes the call, -ERESTART_RESTARTBLOCK through

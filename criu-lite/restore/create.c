@@ -9,6 +9,7 @@
 #include "os/ptrace.h"
 #include "os/util.h"
 #include "os/xalloc.h"
+#include "state/ctty.h"
 #include "state/sessions.h"
 #include "state/state.h"
 
@@ -175,7 +176,8 @@ static int child_body(struct restore_run *run, struct restore_task *t, bool is_r
 		return cr_error(err, errno, "unshare the pid namespace for children");
 	sort_children(t);
 	if (state_before_fork(&run->ctx, t, err) < 0 || fork_children(run, t, true, local, err) < 0 ||
-	    session_setup(t, err) < 0 || fork_children(run, t, false, local, err) < 0 ||
+	    session_setup(t, err) < 0 || ctty_take(&run->ctx, t, err) < 0 ||
+	    fork_children(run, t, false, local, err) < 0 ||
 	    settle_zombies(t, local, err) < 0)
 		return -1;
 	return state_setup(&run->ctx, t, err);

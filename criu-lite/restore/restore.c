@@ -7,6 +7,7 @@
 #include "restore/restore.h"
 #include "restore/run.h"
 #include "os/log.h"
+#include "state/ctty.h"
 #include "state/state.h"
 
 #include <errno.h>
@@ -53,14 +54,24 @@ static void kill_created(struct restore_run *run, pid_t root)
 		;
 }
 
-static int wait_exit(pid_t pid, int *status, cr_error_t *err)
+/* Waits for the root to exit; with --shell-job, follows its stops too
+ * (ctty.c), as a shell would. */
+static int wait_exit(const struct restore_ctx *ctx, pid_t pid, int *status, cr_error_t *err)
 {
+	int flags = ctx->opts->shell_job ? WUNTRACED : 0;
 	int st;
 
-	while (waitpid(pid, &st, 0) < 0) {
-		if (errno != EINTR)
+	for (;;) {
+		if (waitpid(pid, &st, flags) < 0) {
+			if (errno == EINTR)
+				continue;
 			return cr_error(err, errno, "wait for pid %d", pid);
+		}
+		if (!WIFSTOPPED(st))
+			break;
+		ctty_job_stopped(ctx);
 	}
+	ctty_give_back(ctx, false);
 	*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 	return 0;
 }
@@ -109,13 +120,15 @@ int cr_restore(const struct restore_opts *opts, enum pid_backend backend, int *s
 	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	if (restore_tree(&run, &root, err) < 0) {
 		kill_created(&run, root);
+		ctty_give_back(&run.ctx, true);
 		prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
 		cr_error_wrap(err, "restore failed; nothing is left running");
 		goto out;
 	}
 	prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
 	pr_info("restored %zu processes, root pid %d", run.ctx.n_tasks, root);
-	ret = opts->detach ? 0 : wait_exit(root, status, err);
+	ctty_released(&run.ctx);
+	ret = opts->detach ? 0 : wait_exit(&run.ctx, root, status, err);
 out:
 	restore_unload(&run);
 	if (run.ctx.dirfd >= 0)

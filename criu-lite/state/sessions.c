@@ -4,7 +4,9 @@
  * inherited from the restorer (a shell job's).  A process that led its
  * session or group leads it again (session_setup, as it is forked); the
  * others join their group once every process exists, by injection; a
- * group led outside the tree is the restorer's. */
+ * group led outside the tree is the restorer's.  With --shell-job, a root
+ * that led its terminal's session joins the restorer's instead, the
+ * terminal's (t->tty_session, state/ctty.c). */
 #include "state/sessions.h"
 #include "state/state.h"
 
@@ -39,7 +41,7 @@ int session_setup(const struct restore_task *t, cr_error_t *err)
 {
 	uint32_t pid = t->pstree->ns_pid[0];
 
-	if (t->pstree->ns_sid[0] == pid) {
+	if (t->pstree->ns_sid[0] == pid && !t->tty_session) {
 		if (setsid() < 0)
 			return cr_error(err, errno, "setsid");
 	} else if (t->pstree->ns_pgid[0] == pid) {

@@ -9,6 +9,7 @@
 	X(ns)            /* uts, ipc, time namespaces: before files, opened in them */  \
 	X(files)         /* the fd table */                                             \
 	X(locks)         /* file locks: taken on the fds in place */                    \
+	X(ctty)          /* the controlling terminal: on the fds in place, every group made */ \
 	X(memory)        /* mappings and their pages */                                 \
 	X(cow)           /* pages shared with the parent: built before the fork */     \
 	X(shmem)         /* shared anonymous memory, one object for all its holders */  \

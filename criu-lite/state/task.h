@@ -57,6 +57,7 @@ struct dump_task {
 	bool held;                     /* cr sent it SIGSTOP: SIGCONT on release */
 	struct proc_status status;
 	struct proc_stat stat;
+	CttyEntry *ctty;               /* ctty.c: its terminal as it was before cr stopped it, or NULL */
 	struct proc_vma_list vmas;
 	uint64_t pidns, pidns_for_children;
 	struct dump_thread *threads;   /* [0] is the main thread */
@@ -95,6 +96,8 @@ struct shmem_dump;
 struct shmem_restore;
 /* locks.c's plan: the flock and OFD locks each process takes for others. */
 struct locks_plan;
+/* ctty.c's: what the restorer changed on its terminal. */
+struct ctty_plan;
 /* cow.c's plan for one process. */
 struct cow_plan;
 
@@ -155,6 +158,7 @@ struct restore_task {
 	struct restore_task **children;
 	size_t n_children;
 	bool zombie;
+	bool tty_session;              /* ctty.c: joins cr's session, the terminal's, instead of leading one */
 	bool seized;                   /* its main thread was seized (and interrupted) when it reported ready */
 	uint8_t transplanter;          /* 0: the restorer's, 1: the second transplanter's (restore/second.c) */
 	/* Every per-process image, loaded and verified; the fields below are
@@ -232,6 +236,7 @@ struct restore_ctx {
 	struct ns_plan *ns;            /* ns.c */
 	struct shmem_restore *shmem;   /* shmem.c */
 	struct locks_plan *locks;      /* locks.c */
+	struct ctty_plan *ctty;        /* ctty.c */
 	/* cow.c: the two address ranges, held PROT_NONE in every process of
 	 * the tree, where processes at even and odd depths build their cow
 	 * VMAs; len 0 when no process has one. */
@@ -272,6 +277,7 @@ static inline int restore_stash_reserve(struct restore_ctx *ctx, int n)
 #define TRAMP_SCHED_ATTR 1280  /* a struct sched_attr (56 bytes) */
 #define TRAMP_AFFINITY  1344   /* a CPU mask, CR_CPUS_MAX bits */
 #define TRAMP_ALTSTACK  1536
+#define TRAMP_TTY_PGRP  1568   /* a pid_t: the foreground group TIOCSPGRP sets (ctty.c) */
 #define TRAMP_ITIMER    1600   /* one struct itimerval (32 bytes) per timer, 3 */
 #define TRAMP_NOFILE    1696   /* a struct rlimit (16 bytes) */
 #define TRAMP_COMM      1728   /* a thread's name, 16 bytes */

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # t_syscalls: a process dumped while blocked in a system call comes back the
 # way the kernel would bring it back after a signal (see w_syscall.c):
-# pause, sigsuspend, ppoll, futex are restarted and keep waiting (with their
-# temporary signal mask and, for ppoll, the time that was left); nanosleep,
-# clock_nanosleep and poll (restart-block calls) return EINTR at once, with
-# the time left in *rem.
+# pause, sigsuspend, ppoll, futex and poll without a timeout are restarted
+# and keep waiting (with their temporary signal mask and, for ppoll, the
+# time that was left); nanosleep, clock_nanosleep and poll with a timeout
+# (restart-block calls) return EINTR at once, with the time left in *rem.
 source "$(dirname "$0")/lib.sh"
 
 blocked_call() {

@@ -10,17 +10,17 @@
  *
  *   restart class, -ERESTARTNOHAND (-514) or -ERESTARTSYS (-512):
  *     pause, rt_sigsuspend, ppoll (with or without timeout), futex wait
- *     without timeout; and poll without a timeout, whose -516 below only
- *     asks for the same call again (do_restart_poll, no time to keep), so
- *     cr re-executes it. The restored task must re-enter the call and keep
+ *     without timeout; and poll without a timeout, whose -516 (below) cr
+ *     turns into a new poll: the restart block holds nothing its registers
+ *     do not (util-linux script quits on EINTR from poll). The restored
+ *     task must re-enter the call and keep
  *     waiting: it may only return once the trigger's handler ran. ppoll
  *     writes the time left back to its timespec before it stops, so the
  *     restarted call waits only for what was left.
  *
  *   eintr class, -ERESTART_RESTARTBLOCK (-516):
  *     nanosleep, clock_nanosleep (relative), poll with a timeout (poll(2)
- *     always sets up a restart block on this kernel; without a timeout it
- *     is in the restart class above, see os/regs.c). The restart
+ *     always sets up a restart block, with or without one). The restart
  *     block lives in the kernel, so cr returns -1/EINTR from the call right
  *     after restore, before any trigger ("expect-restored"); nanosleep has
  *     written the time left to *rem by then.

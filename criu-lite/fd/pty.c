@@ -1,0 +1,333 @@
+/* Pseudo-terminal pairs whose master the tree holds: a tmux or screen
+ * server, script, expect.  Both ends are one object (fdshare.h), the pts
+ * index its key; a pts whose master is outside the tree is the shell
+ * job's terminal (fd/reg.c, tty_dump).
+ *
+ * Dump: every description of the pair records its index, which end it
+ * is, and the pair's state, read through the master: the slave's termios
+ * and window size, packet mode (TIOCGPKT) and the slave's lock
+ * (TIOCGPTLCK).  Data not yet read on either side is refused: it cannot
+ * be read without consuming it (FIONREAD on the master, and on the slave
+ * opened through the master with TIOCGPTPEER).  A slave must be
+ * /dev/pts/N and a master /dev/ptmx or /dev/pts/ptmx of cr's devpts.
+ *
+ * Restore, in the process that opens the object (the common ancestor of
+ * all its holders): /dev/ptmx is opened until the kernel gives the dumped
+ * index (it gives the lowest free one; the ones below are closed again),
+ * the slave is unlocked and opened, the state set, and the lock put back.
+ * The master's description is the one made there; each slave description
+ * is the slave opened anew with its flags, never as a controlling
+ * terminal (state/ctty.c makes it one for its session's leader). */
+#include "fd/pty.h"
+#include "fd/fdkind.h"
+#include "fd/fdshare.h"
+#include "fd/reg.h"
+#include "os/proc.h"
+#include "os/util.h"
+#include "os/xalloc.h"
+#include "state/ctty.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <termios.h>
+#include <unistd.h>
+
+/* devpts slaves: major 136, the pts index as minor. */
+#define PTS_MAJOR 136
+/* How many pts indexes the restore may open below the one it wants. */
+#define PTMX_TRIES 4096
+
+static bool is_ptmx(const struct stat *st)
+{
+	return S_ISCHR(st->st_mode) && major(st->st_rdev) == 5 && minor(st->st_rdev) == 2;
+}
+
+static bool is_pts(const struct stat *st)
+{
+	return S_ISCHR(st->st_mode) && major(st->st_rdev) == PTS_MAJOR;
+}
+
+/* The pts index of a master fd of pid, or -1. */
+static int master_index(pid_t pid, int fd)
+{
+	cr_error_t err = NULL;
+	cleanup_close int dup = fdkind_steal_fd(pid, fd, &err);
+	unsigned n;
+
+	cr_error_release(&err);
+	if (dup < 0 || ioctl(dup, TIOCGPTN, &n) < 0)
+		return -1;
+	return (int)n;
+}
+
+struct end_wanted {
+	pid_t pid;
+	int index;
+};
+
+static bool is_master_of(int fd, const struct stat *st, void *arg)
+{
+	const struct end_wanted *w = arg;
+
+	return is_ptmx(st) && master_index(w->pid, fd) == w->index;
+}
+
+/* The first fd of pid that is on a master of pts index (slave 0), or on
+ * the slave itself; -1 if none. */
+static int find_end(pid_t pid, int index, dev_t slave)
+{
+	struct end_wanted w = { pid, index };
+
+	return slave ? proc_find_fd(pid, proc_fd_is_chrdev, &slave) : proc_find_fd(pid, is_master_of, &w);
+}
+
+/* A process of the dump holding that end of pts index, and its fd. */
+static bool end_in_dump(const struct dump_ctx *ctx, int index, bool master, pid_t *pid, int *fd)
+{
+	dev_t slave = master ? 0 : makedev(PTS_MAJOR, (unsigned)index);
+
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		if (!ctx->tasks[i].zombie && (*fd = find_end(ctx->tasks[i].pid, index, slave)) >= 0) {
+			*pid = ctx->tasks[i].pid;
+			return true;
+		}
+	return false;
+}
+
+static bool pty_match(const struct fd_probe *p)
+{
+	return is_ptmx(&p->st) || is_pts(&p->st);
+}
+
+static int unread(int fd, const char *side, int index, cr_error_t *err)
+{
+	int n = 0;
+
+	if (ioctl(fd, FIONREAD, &n) < 0)
+		return cr_error(err, errno, "FIONREAD on the %s of /dev/pts/%d", side, index);
+	if (n > 0)
+		return cr_error(err, 0, "/dev/pts/%d holds %d bytes its %s has not read: data queued in a pty is not "
+				"restored (unsupported; dump once it is read)", index, n, side);
+	return 0;
+}
+
+/* The slave's unread input, through a slave fd of the tree; input queued
+ * for a slave no process of the tree holds is not seen (opening the slave
+ * to look would tell the master it was closed). */
+static int slave_unread(const struct dump_ctx *ctx, int index, cr_error_t *err)
+{
+	cleanup_close int s = -1;
+	pid_t pid;
+	int fd;
+
+	if (!end_in_dump(ctx, index, false, &pid, &fd))
+		return 0;
+	s = fdkind_steal_fd(pid, fd, err);
+	return s < 0 ? -1 : unread(s, "slave", index, err);
+}
+
+/* The pair's state, through the master (pid's fd). */
+static int read_pair(struct dump_ctx *ctx, pid_t pid, int fd, PtyEntry *e, cr_error_t *err)
+{
+	cleanup_close int m = fdkind_steal_fd(pid, fd, err);
+	int pkt = 0, lck = 0;
+
+	if (m < 0)
+		return -1;
+	if (ioctl(m, TIOCGPKT, &pkt) < 0 || ioctl(m, TIOCGPTLCK, &lck) < 0)
+		return cr_error(err, errno, "the packet mode and lock of /dev/pts/%u", e->index);
+	e->packet = pkt != 0;
+	e->locked = lck != 0;
+	if (ctty_read_settings(&ctx->arena, m, &e->termios, &e->winsize, err) < 0)
+		return cr_error_wrap(err, "/dev/pts/%u", e->index);
+	if (unread(m, "master", (int)e->index, err) < 0)
+		return -1;
+	return slave_unread(ctx, (int)e->index, err);
+}
+
+static int pty_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
+		    cr_error_t *err)
+{
+	PtyEntry *e = arena_new(&ctx->arena, PtyEntry);
+	char want[64];
+	pid_t holder = t->pid;
+	int mfd = p->fd, index;
+
+	pty_entry__init(e);
+	e->master = is_ptmx(&p->st);
+	index = e->master ? master_index(p->pid, p->fd) : (int)minor(p->st.st_rdev);
+	if (index < 0)
+		return cr_error(err, 0, "a pty master (%s) whose pts index cr cannot read", p->link);
+	if (!e->master && !end_in_dump(ctx, index, true, &holder, &mfd))
+		return tty_dump(ctx, t, p, fe, err);   /* the shell job's terminal, or refused there */
+	e->index = (uint32_t)index;
+	snprintf(want, sizeof(want), "/dev/pts/%d", index);
+	if (e->master ? strcmp(p->link, "/dev/ptmx") != 0 && strcmp(p->link, "/dev/pts/ptmx") != 0
+		      : strcmp(p->link, want) != 0)
+		return cr_error(err, 0, "%s: a pty %s of /dev/pts/%d not at its path in cr's devpts (another devpts "
+				"instance: unsupported)", p->link, e->master ? "master" : "slave", index);
+	if (!e->master && fdshare_refuse_outside(ctx, t->pid, p, "pty slave", err) < 0)
+		return -1;
+	fe->pty = e;
+	return read_pair(ctx, holder, mfd, e, err);
+}
+
+/* --------------------------------------------------------------- restore */
+
+static bool pty_key(const FileEntry *fe, struct fdshare_key *k)
+{
+	if (fe->pty == NULL)
+		return false;
+	*k = (struct fdshare_key){ .ino = fe->pty->index };
+	return true;
+}
+
+static const FileEntry *first_of_pair(const struct restore_ctx *ctx, const FileEntry *fe)
+{
+	return fdshare_first(ctx, fe, pty_key);
+}
+
+static int pty_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
+{
+	char what[48];
+
+	(void)ctx;
+	if (fe->pty == NULL)
+		return cr_error(err, 0, "a pty without its pty entry");
+	snprintf(what, sizeof(what), "/dev/pts/%u", fe->pty->index);
+	return ctty_check_settings(fe->pty->termios, what, err);
+}
+
+/* /dev/ptmx opened until the kernel hands out index (the lowest free one
+ * each time); the masters below it are closed again. */
+static int open_master(unsigned index, cr_error_t *err)
+{
+	cleanup_free int *below = xcalloc(PTMX_TRIES, sizeof(int));
+	int n = 0, m = -1;
+
+	while (m < 0 && n < PTMX_TRIES) {
+		int fd = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+		unsigned got;
+
+		if (fd < 0) {
+			cr_error(err, errno, "open /dev/ptmx");
+			break;
+		}
+		if (ioctl(fd, TIOCGPTN, &got) < 0) {
+			cr_error(err, errno, "TIOCGPTN");
+			close(fd);
+			break;
+		}
+		if (got == index) {
+			m = fd;
+			break;
+		}
+		below[n++] = fd;
+		if (got > index) {
+			cr_error(err, 0, "/dev/pts/%u is in use here: the pty pair cannot get its number back", index);
+			break;
+		}
+	}
+	if (m < 0 && n == PTMX_TRIES)
+		cr_error(err, 0, "/dev/pts/%u: more than %d ptys below it", index, PTMX_TRIES);
+	for (int i = 0; i < n; i++)
+		close(below[i]);
+	return m;
+}
+
+static int set_pair(int m, int s, const PtyEntry *e, cr_error_t *err)
+{
+	int pkt = e->packet, lck = 1;
+
+	(void)s;
+	if (ctty_set_settings(m, e->termios, e->winsize, err) < 0)
+		return -1;
+	if (ioctl(m, TIOCPKT, &pkt) < 0)
+		return cr_error(err, errno, "packet mode");
+	if (e->locked && ioctl(m, TIOCSPTLCK, &lck) < 0)
+		return cr_error(err, errno, "lock the slave");
+	return 0;
+}
+
+static struct fd_anchor *create_pair(const struct restore_task *t, const FileEntry *first, cr_error_t *err)
+{
+	const PtyEntry *e = first->pty;
+	int fds[2] = { open_master(e->index, err), -1 };
+	int unlock = 0;
+
+	if (fds[0] < 0)
+		return NULL;
+	if (ioctl(fds[0], TIOCSPTLCK, &unlock) < 0)
+		cr_error(err, errno, "unlock /dev/pts/%u", e->index);
+	else if ((fds[1] = ioctl(fds[0], TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0)
+		cr_error(err, errno, "open /dev/pts/%u", e->index);
+	else if (set_pair(fds[0], fds[1], e, err) == 0)
+		return fd_anchor_add(t, first->id, fds, err);
+	close(fds[0]);
+	if (fds[1] >= 0)
+		close(fds[1]);
+	return NULL;
+}
+
+/* The master has one description, the one made; a slave's is opened anew
+ * with its flags, never as a controlling terminal. */
+static int open_end(struct fd_anchor *a, const FileEntry *fe, cr_error_t *err)
+{
+	char path[64];
+	cleanup_close int fd = -1;
+
+	if (fe->pty->master) {
+		if (a->taken[0])
+			return cr_error(err, 0, "a second description of the master of /dev/pts/%u", fe->pty->index);
+		fd = fcntl(a->fd[0], F_DUPFD_CLOEXEC, 0);
+		a->taken[0] = true;
+	} else {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", a->fd[1]);
+		fd = open(path, (int)(fe->flags & (O_ACCMODE | O_NONBLOCK | O_APPEND)) | O_NOCTTY | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return cr_error(err, errno, "open the %s of /dev/pts/%u", fe->pty->master ? "master" : "slave",
+				fe->pty->index);
+	if (fcntl(fd, F_SETFL, fe->flags & (O_NONBLOCK | O_APPEND)) < 0)
+		return cr_error(err, errno, "set flags 0%o", fe->flags);
+	return steal_fd(&fd);
+}
+
+static int pty_open(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe, cr_error_t *err)
+{
+	const FileEntry *first = first_of_pair(ctx, fe);
+	struct fd_anchor *a = fd_anchor_find(first->id);
+
+	if (a == NULL && (a = create_pair(t, first, err)) == NULL)
+		return cr_error_wrap(err, "pty pair /dev/pts/%u", first->pty->index);
+	return open_end(a, fe, err);
+}
+
+bool pty_pair_in_dump(const struct dump_ctx *ctx, dev_t slave)
+{
+	pid_t pid;
+	int fd;
+
+	return major(slave) == PTS_MAJOR && end_in_dump(ctx, (int)minor(slave), true, &pid, &fd);
+}
+
+bool pty_in_dump(const struct restore_ctx *ctx, dev_t slave)
+{
+	if (major(slave) != PTS_MAJOR)
+		return false;
+	for (size_t i = 0; i < ctx->n_files; i++)
+		if (ctx->files[i]->kind == FILE_KIND__FILE_PTY && ctx->files[i]->pty->index == minor(slave))
+			return true;
+	return false;
+}
+
+const struct fd_kind fdkind_pty = {
+	.name = "pty", .kind = FILE_KIND__FILE_PTY, .shareable = true, .first = first_of_pair, .aside = 2,
+	.match = pty_match, .dump = pty_dump, .validate = pty_validate, .open = pty_open,
+};
