@@ -503,6 +503,14 @@ static void remake_specials(struct restore_task *t, const struct cr_specials *sp
 				 0, 0);
 }
 
+static bool has_specials(const struct restore_task *t)
+{
+	for (size_t i = 0; i < t->mm->n_vmas; i++)
+		if (is_special(t->mm->vmas[i]->kind))
+			return true;
+	return false;
+}
+
 static int restore_layout(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
 	struct cr_specials sp;
@@ -513,7 +521,9 @@ static int restore_layout(struct restore_ctx *ctx, struct restore_task *t, cr_er
 	if (find_specials(t, &ctx->cr_layout, &sp, err) < 0)
 		return -1;
 	base = specials_as_kernel_maps(t, &sp);
-	if (base != 0 && vdso_mappable(&sp)) {
+	if (!has_specials(t)) {
+		unmap_cr_layout(t, &sp, false);   /* the process had unmapped its vdso */
+	} else if (base != 0 && vdso_mappable(&sp)) {
 		unmap_cr_layout(t, &sp, false);
 		remake_specials(t, &sp, base);
 	} else {
