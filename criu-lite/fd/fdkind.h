@@ -86,4 +86,20 @@ int fdkind_await_process(const struct restore_ctx *ctx, const struct restore_tas
  * read through the description itself (timerfd_gettime, tee, ...). */
 int fdkind_steal_fd(pid_t pid, int fd, cr_error_t *err);
 
+/* For memory objects (state/shmem.c) that are files of these kinds too: */
+/* A new memfd named name (sealable, executable where the kernel allows). */
+int memfd_make(const char *name, cr_error_t *err);
+/* Restore: a deleted file made again at its former path (or an unnamed
+ * file beside it) as t reaches it, and unlinked. */
+int deleted_make(const struct restore_task *t, const char *path, cr_error_t *err);
+/* Dump and restore: the directory of a deleted file, where the restore
+ * makes it again, exists. */
+int deleted_check_dir(const char *path, cr_error_t *err);
+/* Restore, in the process that opens a memfd's or a deleted file's
+ * descriptions: when a memory object was dumped with that inode (dev 0:
+ * any; it is mapped too), a new fd on it (made now if this process makes
+ * it and has not yet), or -1 on error; *none when there is no object. */
+int shmem_file_fd(const struct restore_ctx *ctx, const struct restore_task *t, uint64_t ino, uint64_t dev,
+		  bool *none, cr_error_t *err);
+
 #endif

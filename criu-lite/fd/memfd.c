@@ -1,5 +1,6 @@
 /* memfd as an fd: name, size, contents, seals, mode and owner (mappings of
- * a memfd belong to mem.c).
+ * a memfd belong to mem.c and shmem.c; a memfd that is mapped is made by
+ * shmem.c, and its descriptions are opened from that object).
  *
  * Dump: through a description of cr's own (the memfd reopened through
  * /proc/PID/fd), so that reading it never moves the process's offset:
@@ -126,7 +127,7 @@ static const FileEntry *first_of_memfd(const struct restore_ctx *ctx, const File
 	return fdshare_first(ctx, fe, memfd_key);
 }
 
-static int memfd_new(const char *name, cr_error_t *err)
+int memfd_make(const char *name, cr_error_t *err)
 {
 	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
 
@@ -139,7 +140,7 @@ static int memfd_new(const char *name, cr_error_t *err)
 
 static int create_memfd(const MemfdEntry *me, cr_error_t *err)
 {
-	cleanup_close int fd = memfd_new(me->name, err);
+	cleanup_close int fd = memfd_make(me->name, err);
 
 	if (fd < 0)
 		return -1;
@@ -160,7 +161,9 @@ static int memfd_open(const struct restore_ctx *ctx, struct restore_task *t, con
 	struct fd_anchor *a = fd_anchor_find(first->id);
 
 	if (a == NULL) {
-		int fds[2] = { create_memfd(first->memfd, err), -1 };
+		bool none;
+		int obj = shmem_file_fd(ctx, t, first->memfd->ino, 0, &none, err);
+		int fds[2] = { none ? create_memfd(first->memfd, err) : obj, -1 };
 
 		if (fds[0] < 0 || (a = fd_anchor_add(t, first->id, fds, err)) == NULL)
 			return cr_error_wrap(err, "memfd %s", first->memfd->name);

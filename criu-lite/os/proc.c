@@ -691,6 +691,7 @@ const char *proc_kernel_memory_file(const char *path)
 		{ "/dev/zero", true, "shared anonymous memory" },
 		{ "/SYSV", false, "System V shared memory (shmat)" },
 		{ "/anon_hugepage", true, "hugetlb memory" },
+		{ "/[aio]", true, "an aio ring (io_setup)" },
 		{ "/memfd:", false, "a memfd" },
 	};
 	size_t len = strlen(path), stem = len;

@@ -199,7 +199,7 @@ bool proc_link_deleted(const char *link, size_t *stem);
 /* The kernel's own unnamed memory files, as a mapping's path or an fd's
  * link shows them, with or without " (deleted)": "/dev/zero" (shared
  * anonymous memory), "/SYSV<key>" (System V shared memory),
- * "/anon_hugepage" (hugetlb), "/memfd:<name>".  What the file is ("System
+ * "/anon_hugepage" (hugetlb), "/memfd:<name>", "/[aio]" (an aio ring).  What the file is ("System
  * V shared memory", ...), or NULL for any other path. */
 const char *proc_kernel_memory_file(const char *path);
 

@@ -7,8 +7,12 @@
  * the parent and page 2 by the child before ready, page 3 by the parent
  * and page 4 by the child after the trigger.  KIND:
  *
- *   memfd          a memfd mapped shared, its fd kept, shared with a child
+ *   memfd          a memfd mapped shared, its fd kept (a write through it
+ *                  must show in the mapping), shared with a child
  *   memfd_closed   the same with the fd closed (the mapping alone holds it)
+ *   memfd_sealed   a memfd filled, sealed (F_SEAL_WRITE, SHRINK, GROW),
+ *                  then mapped shared read-only and private (page 6
+ *                  written privately); its seals must come back
  *   memfd_private  a memfd mapped private: page 6 written privately (the
  *                  memfd keeps its own page 6), page 5 the memfd's
  *   sysv           System V shm attached by parent and child (shmat before
@@ -16,6 +20,7 @@
  *   sysv_rmid      the same, the segment IPC_RMID'd while attached
  *   sysv_late      parent and child attach the segment separately (the
  *                  child after fork, at another address), then IPC_RMID
+ *   sysv_part      a removed segment of which a page is unmapped (refused)
  *   posix_shm      /dev/shm/w_maps.PID, shm_open'd and mapped by the parent
  *                  and (separately, after fork) the child
  *   posix_shm_del  the same, shm_unlink'ed after both mapped it
@@ -24,6 +29,7 @@
  *   deleted        a file in the state dir mapped shared (shared with a
  *                  child) and private (page 6 written privately), then
  *                  deleted
+ *   deleted_fd     the same, its fd kept open
  *   hugetlb_anon, hugetlb_memfd, hugetlb_sysv   one huge page each
  *   aio            an aio context (io_setup); after restore a read through
  *                  it must complete
@@ -145,6 +151,27 @@ static void make_memfd(unsigned flags, bool close_it, bool private)
 		keep_fd = fd;
 }
 
+#define SEALS (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW)
+
+static void make_sealed(void)
+{
+	int fd = memfd_create("w_maps_sealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	char *w;
+
+	must(fd >= 0 && ftruncate(fd, (off_t)size) == 0, "memfd_create");
+	w = map_fd(fd, MAP_SHARED);
+	fill(w, 1, 1);
+	fill(w, 5, 12);
+	fill(w, 6, 11);
+	must(munmap(w, size) == 0, "munmap");
+	must(fcntl(fd, F_ADD_SEALS, SEALS) == 0, "F_ADD_SEALS");
+	mem = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	must(mem != MAP_FAILED, "mmap sealed");
+	priv = map_fd(fd, MAP_PRIVATE);
+	fill(priv, 6, 13);
+	keep_fd = fd;
+}
+
 static void make_sysv(int flags, bool rmid)
 {
 	shm_id = shmget(IPC_PRIVATE, size, IPC_CREAT | 0600 | flags);
@@ -153,6 +180,8 @@ static void make_sysv(int flags, bool rmid)
 	must(mem != (void *)-1, "shmat");
 	if (rmid)
 		must(shmctl(shm_id, IPC_RMID, NULL) == 0, "IPC_RMID");
+	else
+		wl_write_file("shmid", "%d\n", shm_id);   /* for the harness to remove, if it kills us */
 }
 
 static void make_posix_shm(void)
@@ -167,7 +196,7 @@ static void make_posix_shm(void)
 	close(fd);
 }
 
-static void make_deleted(void)
+static void make_deleted(bool keep)
 {
 	int fd;
 
@@ -180,7 +209,10 @@ static void make_deleted(void)
 	fill(mem, 6, 11);
 	fill(mem, 5, 12);
 	fill(priv, 6, 13);
-	close(fd);
+	if (keep)
+		keep_fd = fd;
+	else
+		close(fd);
 	must(unlink(file_path) == 0, "unlink");
 }
 
@@ -270,7 +302,7 @@ static bool has_child(void)
 {
 	return strcmp(kind, "memfd") == 0 || strcmp(kind, "memfd_closed") == 0 || strncmp(kind, "sysv", 4) == 0 ||
 	       strncmp(kind, "posix_shm", 9) == 0 || strcmp(kind, "devzero") == 0 ||
-	       strcmp(kind, "deleted") == 0;
+	       strncmp(kind, "deleted", 7) == 0;
 }
 
 static void child_attach(void)
@@ -351,9 +383,13 @@ static void check_ipc(void)
 
 	if (shm_id < 0)
 		return;
-	if (strcmp(kind, "sysv") == 0)
-		wl_check(shmctl(shm_id, IPC_STAT, &ds) == 0 && ds.shm_segsz == size,
-			 "shmctl(IPC_STAT) of segment %d: %s", shm_id, strerror(errno));
+	if (strcmp(kind, "sysv") == 0) {   /* the same segment, the child gone: attached once */
+		int r = shmctl(shm_id, IPC_STAT, &ds);
+
+		wl_check(r == 0 && ds.shm_segsz == size && ds.shm_nattch == 1, "shmctl(IPC_STAT) of segment %d: %s, "
+			 "%lu attached", shm_id, r == 0 ? "ok" : strerror(errno), (unsigned long)ds.shm_nattch);
+		shmctl(shm_id, IPC_RMID, NULL);
+	}
 }
 
 static void check_posix_shm(void)
@@ -382,10 +418,16 @@ int main(int argc, char **argv)
 		make_memfd(0, true, false);
 	else if (strcmp(kind, "memfd_private") == 0)
 		make_memfd(0, false, true);
+	else if (strcmp(kind, "memfd_sealed") == 0)
+		make_sealed();
 	else if (strcmp(kind, "sysv") == 0 || strcmp(kind, "sysv_late") == 0)
 		make_sysv(0, false);
 	else if (strcmp(kind, "sysv_rmid") == 0)
 		make_sysv(0, true);
+	else if (strcmp(kind, "sysv_part") == 0) {
+		make_sysv(0, true);
+		must(munmap(mem + (PAGES - 1) * PG, PG) == 0, "munmap a page of the segment");
+	}
 	else if (strncmp(kind, "posix_shm", 9) == 0)
 		make_posix_shm();
 	else if (strcmp(kind, "devzero") == 0 || strcmp(kind, "devzero_priv") == 0) {
@@ -394,8 +436,8 @@ int main(int argc, char **argv)
 		must(fd >= 0, "open /dev/zero");
 		mem = map_fd(fd, strcmp(kind, "devzero") == 0 ? MAP_SHARED : MAP_PRIVATE);
 		close(fd);
-	} else if (strcmp(kind, "deleted") == 0)
-		make_deleted();
+	} else if (strcmp(kind, "deleted") == 0 || strcmp(kind, "deleted_fd") == 0)
+		make_deleted(strcmp(kind, "deleted_fd") == 0);
 	else if (strcmp(kind, "hugetlb_anon") == 0) {
 		size = HUGE;
 		mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
@@ -416,7 +458,8 @@ int main(int argc, char **argv)
 		mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		must(mem != MAP_FAILED, "mmap");
 	}
-	fill(mem, 1, 1);
+	if (strcmp(kind, "memfd_sealed") != 0)
+		fill(mem, 1, 1);
 	if (has_child()) {
 		child = fork();
 		must(child >= 0, "fork");
@@ -469,11 +512,22 @@ int main(int argc, char **argv)
 		wl_check(wl_maps_find("[vdso]", &m) != 0, "a vdso is mapped at 0x%lx", (unsigned long)m.start);
 		wl_check(syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts) == 0, "clock_gettime");
 	}
-	if (keep_fd >= 0) {
+	if (strcmp(kind, "memfd_sealed") == 0) {
 		char b[8];
+
+		wl_check(fcntl(keep_fd, F_GET_SEALS) == SEALS, "seals 0x%x, not 0x%x", fcntl(keep_fd, F_GET_SEALS),
+			 SEALS);
+		wl_check(pread(keep_fd, b, 8, 6 * PG) == 8 && memcmp(b, mem + 6 * PG, 8) == 0,
+			 "the fd does not read what the mapping holds");
+		wl_check(pwrite(keep_fd, b, 8, 0) < 0 && errno == EPERM, "a write to the sealed memfd works");
+	} else if (keep_fd >= 0 && size != HUGE) {   /* the fd and the mapping are one object (hugetlbfs: no write) */
+		char b[8];
+		uint64_t w = wl_token() ^ 0x5a5a;
 
 		wl_check(pread(keep_fd, b, 8, 1 * PG) == 8 && memcmp(b, mem + PG, 8) == 0,
 			 "the kept fd does not read what the mapping holds");
+		wl_check(pwrite(keep_fd, &w, 8, 7 * PG) == 8 && memcmp(mem + 7 * PG, &w, 8) == 0,
+			 "a write through the kept fd is not seen in the mapping");
 	}
 	wl_finish();
 }
