@@ -22,6 +22,8 @@
 #                     /dev/shm that a forked child attaches by name; after
 #                     restore each sees the other's writes; then the same
 #                     with the segment unlinked before the dump
+#   postgres          Debian's postgres on a unix socket: after restore the
+#                     same processes answer a client, with the table
 #   refused_*         refused at dump, by name: hugetlb memory (anonymous,
 #                     memfd, System V), an aio ring, part of a System V
 #                     segment, a memfd mapped by a process outside the dump
@@ -198,6 +200,55 @@ python_shm() {
 	py_roundtrip "$token"
 }
 
+# ---- postgres ---------------------------------------------------------------------
+
+# psql ARGS...: a query as postgres, on the case's unix socket.
+pg_sql() {
+	runuser -u postgres -- psql -X -q -t -A -h "$PG_DIR" -d postgres "$@" 2>&1
+}
+
+# The background processes' pids, sorted.
+pg_children() {
+	ps -o pid= --ppid "$1" | tr -d ' ' | sort -n | tr '\n' ' '
+}
+
+# postgres (Debian's, unmodified): initdb, a table, a server on a unix socket
+# only (System V shared memory kept, /dev/shm segments, shared anonymous
+# memory; its processes linked by pipes).  After restore the same
+# postmaster and background processes (pids, start time) answer a client:
+# the table is there, a row can be added.
+postgres_case() {
+	local bin img=$CASE_TMP/img pm kids start token=$RANDOM$RANDOM out
+	bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -n 1)
+	[ -x "$bin/postgres" ] || { REASON="postgres is not installed (make deps)"; return 1; }
+	PG_DIR=$CASE_TMP/pg
+	mkdir -p "$PG_DIR" && chown postgres "$PG_DIR" && chmod a+x "$TMP" "$CASE_TMP"   # postgres reaches it
+	runuser -u postgres -- "$bin/initdb" -D "$PG_DIR/data" -A trust >"$PG_DIR/initdb.log" 2>&1 ||
+		{ REASON="initdb failed: $(tail -n 2 "$PG_DIR/initdb.log")"; return 1; }
+	CASE_LOGS+=("$PG_DIR/log")
+	( clean_exec setsid setpriv --reuid=postgres --regid=postgres --init-groups -- "$bin/postgres" \
+		-D "$PG_DIR/data" -k "$PG_DIR" -c listen_addresses= ) </dev/null >"$PG_DIR/log" 2>&1 &
+	pm=$!
+	disown "$pm"
+	track_pid "$pm"
+	wait_until 20 test -S "$PG_DIR/.s.PGSQL.5432" || { REASON="postgres did not start"; return 1; }
+	out=$(pg_sql -c "create table t(x text); insert into t values ('$token')") ||
+		{ REASON="psql: $out"; return 1; }
+	start=$(pg_sql -c "select pg_postmaster_start_time()")
+	kids=$(pg_children "$pm")
+	grep -q SYSV /proc/"$pm"/maps || { REASON="postgres maps no System V segment"; return 1; }
+	cr_dump dump "$pm" "$img" || return 1
+	cr_run restore restore -D "$img" --detach || { REASON="cr restore failed: $(last_line "$CR_ERR")"; return 1; }
+	out=$(pg_sql -c "select x from t; insert into t values ('after'); select count(*) from t;")
+	[ "$out" = "$token"$'\n'"2" ] || { REASON="after restore, psql says: $out"; return 1; }
+	[ "$(pg_sql -c "select pg_postmaster_start_time()")" = "$start" ] ||
+		{ REASON="the postmaster started anew"; return 1; }
+	[ "$(pg_children "$pm")" = "$kids" ] ||
+		{ REASON="background processes $(pg_children "$pm"), before $kids"; return 1; }
+	kill -INT "$pm"
+	wait_until 10 pid_gone "$pm" || { REASON="postgres did not stop on SIGINT"; return 1; }
+}
+
 KINDS="memfd memfd_closed memfd_private memfd_sealed sysv sysv_rmid sysv_late posix_shm posix_shm_del devzero devzero_priv
 	deleted deleted_fd guard novdso"
 for kind in $KINDS; do
@@ -214,6 +265,7 @@ run_case deleted_exe_twice deleted_exe_twice
 run_case python_deleted python_deleted
 run_case python_shm python_shm False
 run_case python_shm_unlinked python_shm True
+run_case postgres postgres_case
 run_case refused_hugetlb_anon refused_huge hugetlb_anon "hugetlb memory"
 run_case refused_hugetlb_memfd refused_huge hugetlb_memfd "hugetlb memfd"
 run_case refused_hugetlb_sysv refused_huge hugetlb_sysv "hugetlb memory"
