@@ -87,8 +87,9 @@ int fdkind_await_process(const struct restore_ctx *ctx, const struct restore_tas
 int fdkind_steal_fd(pid_t pid, int fd, cr_error_t *err);
 
 /* For memory objects (state/shmem.c) that are files of these kinds too: */
-/* A new memfd named name (sealable, executable where the kernel allows). */
-int memfd_make(const char *name, cr_error_t *err);
+/* A new memfd named name (sealable, executable where the kernel allows),
+ * with flags more (MFD_HUGETLB). */
+int memfd_make(const char *name, unsigned flags, cr_error_t *err);
 /* Restore: a deleted file made again at its former path (or an unnamed
  * file beside it) as t reaches it, and unlinked. */
 int deleted_make(const struct restore_task *t, const char *path, cr_error_t *err);

@@ -127,12 +127,12 @@ static const FileEntry *first_of_memfd(const struct restore_ctx *ctx, const File
 	return fdshare_first(ctx, fe, memfd_key);
 }
 
-int memfd_make(const char *name, cr_error_t *err)
+int memfd_make(const char *name, unsigned flags, cr_error_t *err)
 {
-	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC | flags);
 
 	if (fd < 0 && (errno == EINVAL || errno == EACCES))   /* before 6.3, or vm.memfd_noexec=2 */
-		fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | flags);
 	if (fd < 0)
 		return cr_error(err, errno, "memfd_create");
 	return fd;
@@ -140,7 +140,7 @@ int memfd_make(const char *name, cr_error_t *err)
 
 static int create_memfd(const MemfdEntry *me, cr_error_t *err)
 {
-	cleanup_close int fd = memfd_make(me->name, err);
+	cleanup_close int fd = memfd_make(me->name, 0, err);
 
 	if (fd < 0)
 		return -1;

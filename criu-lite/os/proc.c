@@ -875,6 +875,11 @@ static const char *smaps_field(struct smaps_parse *sp, const struct cursor *line
 		sp->have_flags = true;
 		return smaps_vmflags(&val, v);
 	}
+	if (key_is(&key, "KernelPageSize")) {   /* "N kB" */
+		skip_blanks(&val);
+		if (!scan_number_at(&val, NUM_U32, v, offsetof(struct proc_vma, page_kb)))
+			return "KernelPageSize: bad number";
+	}
 	if (key_is(&key, "ProtectionKey")) {
 		if (sp->have_pkey)
 			return "duplicate ProtectionKey";

@@ -105,6 +105,7 @@ struct proc_vma {
 	uint64_t vmflags;         /* PROC_VMF() bits */
 	char vmflag_unknown[8];   /* the first mnemonic cr does not know ("??" too), or "" */
 	uint32_t pkey;            /* ProtectionKey, 0 where the line is absent */
+	uint32_t page_kb;         /* KernelPageSize (kB): a hugetlb mapping's huge page size; 0 if absent */
 };
 struct proc_vma_list {
 	struct proc_vma *v;

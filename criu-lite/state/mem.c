@@ -81,8 +81,8 @@ static const char *deleted_kind(const struct proc_vma *v)
 {
 	const char *what = proc_kernel_memory_file(v->path);
 
-	if (v->vmflags & PROC_VMF(HT))
-		return "hugetlb memory: MAP_HUGETLB, MFD_HUGETLB or SHM_HUGETLB";
+	if (what == NULL && (v->vmflags & PROC_VMF(HT)))
+		return "a deleted file of a hugetlbfs mount";
 	return what != NULL ? what : "a mapping of a deleted file";
 }
 
@@ -93,7 +93,7 @@ static int object_source(const struct proc_vma *v)
 	const char *what = proc_kernel_memory_file(v->path);
 
 	if (what == NULL)
-		return SHMEM_SOURCE__SHMEM_DELETED;
+		return (v->vmflags & PROC_VMF(HT)) ? -1 : SHMEM_SOURCE__SHMEM_DELETED;
 	if (strcmp(v->path, "/dev/zero") == 0)
 		return 0;
 	if (strncmp(v->path, "/memfd:", 7) == 0)
@@ -155,7 +155,13 @@ static int classify_vma(struct dump_ctx *ctx, struct dump_task *t, const struct 
 		e->kind = VMA_KIND__VMA_ANON;   /* a private mapping of /dev/zero is anonymous memory */
 		return 0;
 	}
-	if (v->deleted && !(v->vmflags & PROC_VMF(HT))) {
+	if (v->deleted && strcmp(v->path, "/anon_hugepage") == 0) {
+		e->kind = VMA_KIND__VMA_ANON;   /* MAP_HUGETLB: private, or shared (an object) */
+		if (v->shared)
+			shmem_dump_vma(ctx, t, v, e, 0);
+		return 0;
+	}
+	if (v->deleted) {
 		int source = object_source(v);
 
 		if (source >= 0 && (source != SHMEM_SOURCE__SHMEM_SYSV || check_sysv_whole(t, v, err) == 0)) {

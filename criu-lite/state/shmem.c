@@ -50,6 +50,7 @@
 #include "os/util.h"
 #include "os/xalloc.h"
 #include "state/state.h"
+#include "state/vmflags.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -75,6 +76,7 @@ struct shmem_obj {
 	int source;                /* a ShmemSource, 0 for shared anonymous memory */
 	char *path;                /* the mapping's path in maps (memfd name, former path) */
 	bool shared_mw;            /* a shared mapping of it may write (VmFlags "mw") */
+	bool huge;                 /* hugetlb (VmFlags "ht") */
 	pid_t pid;                 /* a holder, and one of its mappings, where */
 	uint64_t start, end;       /* /proc/PID/map_files finds the object */
 	pid_t lca;                 /* the lowest common ancestor of its holders */
@@ -146,6 +148,7 @@ void shmem_dump_vma(struct dump_ctx *ctx, const struct dump_task *t, const struc
 					 .end = v->end, .lca = t->pid, .fd = -1 };
 	}
 	o->shared_mw |= v->shared && (v->vmflags & PROC_VMF(MW));
+	o->huge |= (v->vmflags & PROC_VMF(HT)) != 0;
 	e->has_shmem_id = true;
 	e->shmem_id = (uint32_t)(o - sd->v) + 1;
 }
@@ -295,8 +298,8 @@ static int describe_memfd(struct dump_ctx *ctx, struct shmem_obj *o, const struc
 
 	if (fstatfs(o->fd, &sfs) < 0 || seals < 0)
 		return cr_error(err, errno, "memfd %s", o->path);
-	if (sfs.f_type == HUGETLBFS_MAGIC)
-		return cr_error(err, 0, "%s: unsupported kind (a hugetlb memfd, MFD_HUGETLB)", o->path);
+	if ((sfs.f_type == HUGETLBFS_MAGIC) != o->huge)
+		return cr_error(err, 0, "%s: a hugetlb memfd whose mappings are not, or the reverse", o->path);
 	if ((seals & F_SEAL_FUTURE_WRITE) && o->shared_mw)
 		return cr_error(err, 0, "%s: sealed F_SEAL_FUTURE_WRITE and mapped writable before: unsupported "
 				"(the seal forbids mapping it so again)", o->path);
@@ -582,6 +585,7 @@ struct shmem_ref {
 	const ShmemObject *obj;
 	bool noreserve;            /* its mappings were MAP_NORESERVE */
 	int sysv_id;               /* a System V segment's id now; -1 for others */
+	uint32_t huge_kb;          /* hugetlb: the page size its mappings have (kB); 0 if not */
 	bool made;                 /* a removed segment made anew, removed again at the end */
 	bool exe;                  /* a process's executable: no description of it may write */
 };
@@ -798,7 +802,8 @@ static int plan_segment(struct shmem_ref *ref, cr_error_t *err)
 		ref->sysv_id = o->sysv_id;
 		return 0;
 	}
-	ref->sysv_id = shmget(IPC_PRIVATE, o->size, IPC_CREAT | IPC_EXCL | 0600);
+	ref->sysv_id = shmget(IPC_PRIVATE, o->size, IPC_CREAT | IPC_EXCL | 0600 |
+			      (ref->huge_kb ? (int)vmflags_hugetlb_bits(ref->huge_kb, SHM_HUGETLB) : 0));
 	if (ref->sysv_id < 0)
 		return cr_error(err, errno, "shmget of %llu bytes", (unsigned long long)o->size);
 	ref->made = true;
@@ -809,6 +814,23 @@ static int plan_segment(struct shmem_ref *ref, cr_error_t *err)
 	ds.shm_perm.mode = o->mode & 0777;
 	if (shmctl(ref->sysv_id, IPC_SET, &ds) < 0)
 		return cr_error(err, errno, "shmctl(IPC_SET) of the new segment %d", ref->sysv_id);
+	return 0;
+}
+
+/* The huge page size of the mappings of object id (validate: all the
+ * same), 0 if they are not hugetlb. */
+static uint32_t huge_kb_of(const struct restore_ctx *ctx, uint32_t id)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		const struct restore_task *t = &ctx->tasks[i];
+
+		for (size_t j = 0; !t->zombie && j < t->mm->n_vmas; j++) {
+			const VmaEntry *e = t->mm->vmas[j];
+
+			if (e->has_shmem_id && e->shmem_id == id)
+				return e->has_huge_page_kb ? e->huge_page_kb : 0;
+		}
+	}
 	return 0;
 }
 
@@ -829,7 +851,8 @@ static int shmem_plan(struct restore_ctx *ctx, cr_error_t *err)
 			const ShmemObject *o = t->mm->shmem[j];
 
 			sr->by_id[o->id - 1] = (struct shmem_ref){ .creator = t, .obj = o,
-								   .noreserve = maps_noreserve(ctx, o->id), .sysv_id = -1 };
+								   .noreserve = maps_noreserve(ctx, o->id), .sysv_id = -1,
+								   .huge_kb = huge_kb_of(ctx, o->id) };
 		}
 	}
 	sr->slot0 = restore_stash_reserve(ctx, (int)sr->n);
@@ -864,9 +887,11 @@ uint64_t shmem_bytes(const struct restore_ctx *ctx)
 }
 
 /* A memfd or deleted file made again, with its size, owner and mode. */
-static int create_file(const struct restore_task *t, const ShmemObject *o, cr_error_t *err)
+static int create_file(const struct restore_task *t, const struct shmem_ref *ref, cr_error_t *err)
 {
-	cleanup_close int fd = source_of(o) == SHMEM_SOURCE__SHMEM_MEMFD ? memfd_make(o->name, err) :
+	const ShmemObject *o = ref->obj;
+	unsigned huge = ref->huge_kb ? (unsigned)vmflags_hugetlb_bits(ref->huge_kb, MFD_HUGETLB) : 0;
+	cleanup_close int fd = source_of(o) == SHMEM_SOURCE__SHMEM_MEMFD ? memfd_make(o->name, huge, err) :
 				deleted_make(t, o->name, err);
 
 	if (fd < 0)
@@ -883,7 +908,8 @@ static int create_file(const struct restore_task *t, const ShmemObject *o, cr_er
 static int create_anon(const struct shmem_ref *ref, cr_error_t *err)
 {
 	uint64_t size = ref->obj->size;
-	int flags = MAP_SHARED | MAP_ANONYMOUS | (ref->noreserve ? MAP_NORESERVE : 0);
+	int flags = MAP_SHARED | MAP_ANONYMOUS | (ref->noreserve ? MAP_NORESERVE : 0) |
+		    (ref->huge_kb ? (int)vmflags_hugetlb_bits(ref->huge_kb, MAP_HUGETLB) : 0);
 	void *p = mmap(NULL, size, PROT_NONE, flags, -1, 0);
 	char path[96];
 	int fd;
@@ -924,7 +950,7 @@ static int create_object(const struct restore_task *t, const struct shmem_ref *r
 
 	if (is_sysv(ref->obj) || fcntl(slot, F_GETFD) >= 0)
 		return 0;
-	fd = source_of(ref->obj) != 0 ? create_file(t, ref->obj, err) : create_anon(ref, err);
+	fd = source_of(ref->obj) != 0 ? create_file(t, ref, err) : create_anon(ref, err);
 	if (fd >= 0 && ref->exe)
 		fd = read_only(fd, err);
 	if (fd < 0)

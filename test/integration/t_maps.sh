@@ -24,8 +24,10 @@
 #                     with the segment unlinked before the dump
 #   postgres          Debian's postgres on a unix socket: after restore the
 #                     same processes answer a client, with the table
-#   refused_*         refused at dump, by name: hugetlb memory (anonymous,
-#                     memfd, System V), an aio ring, part of a System V
+#   hugetlb_*         huge pages reserved for the test: MAP_HUGETLB private
+#                     and shared, a MFD_HUGETLB memfd, a SHM_HUGETLB segment
+#   refused_*         refused at dump, by name: an fd on a hugetlb memfd,
+#                     an aio ring, part of a System V
 #                     segment, a memfd mapped by a process outside the dump
 source "$(dirname "$0")/lib.sh"
 
@@ -60,6 +62,10 @@ huge_reserve() {
 refused_huge() {
 	huge_reserve || return 1
 	refused "$@"
+}
+huge_case() {
+	huge_reserve || return 1
+	"$@"
 }
 
 # ---- a binary deleted while it runs -------------------------------------------
@@ -266,9 +272,11 @@ run_case python_deleted python_deleted
 run_case python_shm python_shm False
 run_case python_shm_unlinked python_shm True
 run_case postgres postgres_case
-run_case refused_hugetlb_anon refused_huge hugetlb_anon "hugetlb memory"
-run_case refused_hugetlb_memfd refused_huge hugetlb_memfd "hugetlb memfd"
-run_case refused_hugetlb_sysv refused_huge hugetlb_sysv "hugetlb memory"
+for kind in hugetlb_anon hugetlb_shared hugetlb_memfd hugetlb_sysv; do
+	run_case "${kind}_roundtrip" huge_case case_roundtrip w_maps "$kind"
+done
+run_case hugetlb_sysv_twice huge_case case_twice w_maps hugetlb_sysv
+run_case refused_hugetlb_memfd_fd refused_huge hugetlb_memfd_fd "hugetlb memfd"
 run_case refused_aio refused aio "an aio ring (io_setup)"
 run_case refused_sysv_part refused sysv_part "part of System V segment" "shmat attaches a segment whole"
 run_case refused_outside refused_outside

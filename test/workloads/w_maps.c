@@ -30,7 +30,13 @@
  *                  child) and private (page 6 written privately), then
  *                  deleted
  *   deleted_fd     the same, its fd kept open
- *   hugetlb_anon, hugetlb_memfd, hugetlb_sysv   one huge page each
+ *   hugetlb_anon   a huge page, MAP_PRIVATE|MAP_ANONYMOUS|MAP_HUGETLB
+ *   hugetlb_shared a huge page, MAP_SHARED|MAP_ANONYMOUS|MAP_HUGETLB, shared
+ *                  with a child
+ *   hugetlb_memfd  a memfd MFD_HUGETLB mapped shared, fd closed, shared
+ *                  with a child
+ *   hugetlb_memfd_fd  the same with its fd kept (refused)
+ *   hugetlb_sysv   a removed SHM_HUGETLB segment shared with a child
  *   aio            an aio context (io_setup); after restore a read through
  *                  it must complete
  *   guard          a guard region (MADV_GUARD_INSTALL) in anonymous memory
@@ -301,6 +307,8 @@ static void unmap_vdso(void)
 static bool has_child(void)
 {
 	return strcmp(kind, "memfd") == 0 || strcmp(kind, "memfd_closed") == 0 || strncmp(kind, "sysv", 4) == 0 ||
+	       strcmp(kind, "hugetlb_shared") == 0 || strcmp(kind, "hugetlb_memfd") == 0 ||
+	       strcmp(kind, "hugetlb_sysv") == 0 ||
 	       strncmp(kind, "posix_shm", 9) == 0 || strcmp(kind, "devzero") == 0 ||
 	       strncmp(kind, "deleted", 7) == 0;
 }
@@ -442,9 +450,13 @@ int main(int argc, char **argv)
 		size = HUGE;
 		mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
 		must(mem != MAP_FAILED, "mmap MAP_HUGETLB");
-	} else if (strcmp(kind, "hugetlb_memfd") == 0) {
+	} else if (strcmp(kind, "hugetlb_shared") == 0) {
 		size = HUGE;
-		make_memfd(MFD_HUGETLB, false, false);
+		mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+		must(mem != MAP_FAILED, "mmap MAP_SHARED|MAP_HUGETLB");
+	} else if (strncmp(kind, "hugetlb_memfd", 13) == 0) {
+		size = HUGE;
+		make_memfd(MFD_HUGETLB, strcmp(kind, "hugetlb_memfd") == 0, false);
 	} else if (strcmp(kind, "hugetlb_sysv") == 0) {
 		size = HUGE;
 		make_sysv(SHM_HUGETLB, true);
