@@ -166,6 +166,8 @@ static int classify_vma(struct dump_ctx *ctx, struct dump_task *t, const struct 
 
 		if (source >= 0 && (source != SHMEM_SOURCE__SHMEM_SYSV || check_sysv_whole(t, v, err) == 0)) {
 			e->kind = VMA_KIND__VMA_ANON;   /* mapped from its object */
+			e->read_only_attach = source == SHMEM_SOURCE__SHMEM_SYSV && !(v->vmflags & PROC_VMF(MW));
+			e->has_read_only_attach = e->read_only_attach;
 			shmem_dump_vma(ctx, t, v, e, source);
 			return 0;
 		}
@@ -437,15 +439,14 @@ static int vma_fd(const struct restore_task *t, size_t i)
 }
 
 /* A System V segment, attached at its place (shmat fails on a mapping
- * there), writable (a mapping of the segment could be made so again:
- * whether it was attached SHM_RDONLY the kernel does not show), then
- * given its protection. */
+ * there), read-only if it was attached so (SHM_RDONLY), else writable,
+ * then given its protection. */
 static void attach_segment(struct restore_task *t, const VmaEntry *e, int id)
 {
-	uint32_t prot = PROT_READ | PROT_WRITE | (e->prot & PROT_EXEC);
+	uint32_t prot = PROT_READ | (e->read_only_attach ? 0 : PROT_WRITE) | (e->prot & PROT_EXEC);
 
 	inject_batch_add(&t->batch, "attach a System V segment", SYS_shmat, (uint64_t)id, e->start,
-			 (e->prot & PROT_EXEC) ? SHM_EXEC : 0, 0, 0, 0);
+			 ((e->prot & PROT_EXEC) ? SHM_EXEC : 0) | (e->read_only_attach ? SHM_RDONLY : 0), 0, 0, 0);
 	if (e->prot != prot)
 		inject_batch_add(&t->batch, "set a VMA's protection", SYS_mprotect, e->start, e->end - e->start,
 				 e->prot, 0, 0, 0);

@@ -698,11 +698,18 @@ static int validate_holder(const struct restore_ctx *ctx, const struct restore_t
 	if (!is_ancestor(c, t))
 		return cr_error(err, 0, "mm-%d.img: VMA %zu maps shmem object %u, which pid %d creates, not an "
 				"ancestor", t->pid, i, e->shmem_id, c->pid);
-	for (size_t j = 0; j < c->mm->n_shmem; j++)
-		if (c->mm->shmem[j]->id == e->shmem_id && is_sysv(c->mm->shmem[j]) &&
-		    (!e->shared || e->pgoff != 0 || e->end - e->start != page_round(c->mm->shmem[j]->size)))
+	for (size_t j = 0; j < c->mm->n_shmem; j++) {
+		const ShmemObject *o = c->mm->shmem[j];
+
+		if (o->id != e->shmem_id)
+			continue;
+		if (is_sysv(o) && (!e->shared || e->pgoff != 0 || e->end - e->start != page_round(o->size)))
 			return cr_error(err, 0, "mm-%d.img: VMA %zu maps System V object %u other than whole and "
 					"shared", t->pid, i, e->shmem_id);
+		if (e->read_only_attach && (!is_sysv(o) || (e->prot & PROT_WRITE)))
+			return cr_error(err, 0, "mm-%d.img: VMA %zu is a read-only attach, but writable or of no "
+					"System V segment", t->pid, i);
+	}
 	return 0;
 }
 

@@ -20,6 +20,9 @@
  *   sysv_rmid      the same, the segment IPC_RMID'd while attached
  *   sysv_late      parent and child attach the segment separately (the
  *                  child after fork, at another address), then IPC_RMID
+ *   sysv_ro        a removed segment attached twice by one process, once
+ *                  SHM_RDONLY: that one sees the other's writes, and
+ *                  mprotect cannot make it writable
  *   sysv_part      a removed segment of which a page is unmapped (refused)
  *   posix_shm      /dev/shm/w_maps.PID, shm_open'd and mapped by the parent
  *                  and (separately, after fork) the child
@@ -90,6 +93,7 @@ static char *mem;                 /* the parent's mapping (the child's after for
 static char *priv;                /* a private mapping of the same object, if any */
 static int keep_fd = -1;          /* an fd on the object the process keeps, if any */
 static int shm_id = -1;
+static char *ro;                  /* sysv_ro: the read-only attach */
 static char shm_name[64];
 static char file_path[512];
 
@@ -432,7 +436,12 @@ int main(int argc, char **argv)
 		make_sysv(0, false);
 	else if (strcmp(kind, "sysv_rmid") == 0)
 		make_sysv(0, true);
-	else if (strcmp(kind, "sysv_part") == 0) {
+	else if (strcmp(kind, "sysv_ro") == 0) {
+		make_sysv(0, false);
+		ro = shmat(shm_id, NULL, SHM_RDONLY);
+		must(ro != (void *)-1, "shmat SHM_RDONLY");
+		must(shmctl(shm_id, IPC_RMID, NULL) == 0, "IPC_RMID");
+	} else if (strcmp(kind, "sysv_part") == 0) {
 		make_sysv(0, true);
 		must(munmap(mem + (PAGES - 1) * PG, PG) == 0, "munmap a page of the segment");
 	}
@@ -504,6 +513,12 @@ int main(int argc, char **argv)
 		}
 		wl_check(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 			 "child status 0x%x", status);
+	}
+	if (ro != NULL) {
+		fill(mem, 8, 8);
+		wl_check(holds(ro, 1, 1) && holds(ro, 8, 8), "the read-only attach is not the same segment");
+		wl_check(mprotect(ro, size, PROT_READ | PROT_WRITE) < 0 && errno == EACCES,
+			 "the SHM_RDONLY attach can be made writable");
 	}
 	check_private();
 	check_ipc();
