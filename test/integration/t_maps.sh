@@ -14,6 +14,7 @@
 #                     file mapped shared and private, with and without its
 #                     fd; a guard region; no vdso)
 #   <kind>_twice      two hops
+#   <kind>_new_pidns  restored with --new-pidns
 #   deleted_exe_*     w_maps run from a copy that is deleted while it runs
 #   python_deleted    python3 (Debian's, unmodified) copied, started and
 #                     deleted; its state (a token, a counter, a dict) and
@@ -66,6 +67,18 @@ refused_huge() {
 huge_case() {
 	huge_reserve || return 1
 	"$@"
+}
+
+# --new-pidns: the objects are made, and the files made again, by processes
+# of a fresh pid namespace.
+new_pidns() {
+	local img=$CASE_TMP/img child
+	wl_start w_maps "$1" || return 1
+	read -r child < "$WL_DIR/child"
+	cr_dump dump "$WL_PID" "$img" --leave-running || return 1
+	kill -9 "$WL_PID" "$child"
+	wait_until 5 pid_gone "$child" || { REASON="child $child did not go"; return 1; }
+	restore_new_pidns_and_pass "$img"
 }
 
 # ---- a binary deleted while it runs -------------------------------------------
@@ -263,6 +276,9 @@ for kind in $KINDS; do
 done
 for kind in memfd memfd_private memfd_sealed sysv sysv_rmid posix_shm_del deleted_fd novdso; do
 	run_case "${kind}_twice" case_twice w_maps "$kind"
+done
+for kind in memfd sysv_rmid deleted_fd; do
+	run_case "${kind}_new_pidns" new_pidns "$kind"
 done
 run_case sysv_leave_running case_leave_running w_maps sysv
 run_case memfd_leave_running case_leave_running w_maps memfd
