@@ -56,6 +56,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -790,6 +791,70 @@ static bool maps_noreserve(const struct restore_ctx *ctx, uint32_t id)
 	return false;
 }
 
+/* The huge pages of page_kb kB the restore takes: every private hugetlb
+ * VMA reserves its own at mmap (but MAP_NORESERVE ones), every hugetlb
+ * object its size, once. */
+static uint64_t huge_pages_wanted(const struct restore_ctx *ctx, const struct shmem_restore *sr, uint32_t page_kb)
+{
+	uint64_t bytes = 0;
+
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		const struct restore_task *t = &ctx->tasks[i];
+
+		for (size_t j = 0; !t->zombie && j < t->mm->n_vmas; j++) {
+			const VmaEntry *e = t->mm->vmas[j];
+
+			if (e->has_huge_page_kb && e->huge_page_kb == page_kb && !e->has_shmem_id &&
+			    !(e->flags & VMA_FLAG__VMA_FLAG_NORESERVE))
+				bytes += e->end - e->start;
+		}
+	}
+	for (size_t i = 0; i < sr->n; i++)
+		if (sr->by_id[i].huge_kb == page_kb && source_of(sr->by_id[i].obj) != SHMEM_SOURCE__SHMEM_SYSV)
+			bytes += sr->by_id[i].obj->size;
+	return bytes / ((uint64_t)page_kb << 10);
+}
+
+static uint64_t read_count(const char *path)
+{
+	cleanup_free char *text = NULL;
+	cr_error_t ignored = NULL;
+
+	if (read_whole_file_at(AT_FDCWD, path, &text, NULL, &ignored) < 0) {
+		cr_error_release(&ignored);
+		return 0;
+	}
+	return strtoull(text, NULL, 10);
+}
+
+/* A restore that would run out of huge pages halfway fails now, before
+ * any process exists, saying how many it needs. */
+static int check_huge_pages(const struct restore_ctx *ctx, const struct shmem_restore *sr, cr_error_t *err)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		const struct restore_task *t = &ctx->tasks[i];
+
+		for (size_t j = 0; !t->zombie && j < t->mm->n_vmas; j++) {
+			uint32_t kb = t->mm->vmas[j]->huge_page_kb;
+			char path[128];
+			uint64_t want, free_now;
+
+			if (!t->mm->vmas[j]->has_huge_page_kb)
+				continue;
+			want = huge_pages_wanted(ctx, sr, kb);
+			snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%ukB/free_hugepages", kb);
+			free_now = read_count(path);
+			snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%ukB/resv_hugepages", kb);
+			free_now -= read_count(path) < free_now ? read_count(path) : free_now;
+			if (want > free_now)
+				return cr_error(err, 0, "the dump's hugetlb memory needs %llu huge pages of %u kB, and %llu "
+						"are free (vm.nr_hugepages)", (unsigned long long)want, kb,
+						(unsigned long long)free_now);
+		}
+	}
+	return 0;
+}
+
 /* A segment that exists is the dumped one (its key and size) still; a
  * removed one is made anew, by the restorer, with its mode and owner, to
  * be filled, attached, and removed again once the processes run. */
@@ -866,6 +931,8 @@ static int shmem_plan(struct restore_ctx *ctx, cr_error_t *err)
 	for (size_t i = 0; i < ctx->n_tasks; i++)
 		if (!ctx->tasks[i].zombie && ctx->tasks[i].mm->has_exe_shmem_id)
 			sr->by_id[ctx->tasks[i].mm->exe_shmem_id - 1].exe = true;
+	if (check_huge_pages(ctx, sr, err) < 0)
+		return -1;
 	for (size_t i = 0; i < sr->n; i++)
 		if (is_sysv(sr->by_id[i].obj) && plan_segment(&sr->by_id[i], err) < 0)
 			return cr_error_wrap(err, "System V segment %d (key 0x%08x)", sr->by_id[i].obj->sysv_id,

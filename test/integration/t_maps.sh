@@ -26,7 +26,9 @@
 #   postgres          Debian's postgres on a unix socket: after restore the
 #                     same processes answer a client, with the table
 #   hugetlb_*         huge pages reserved for the test: MAP_HUGETLB private
-#                     and shared, a MFD_HUGETLB memfd, a SHM_HUGETLB segment
+#                     and shared, a MFD_HUGETLB memfd, a SHM_HUGETLB segment;
+#                     a restore without free huge pages fails before it
+#                     makes any process
 #   refused_*         refused at dump, by name: an fd on a hugetlb memfd,
 #                     an aio ring, part of a System V
 #                     segment, a memfd mapped by a process outside the dump
@@ -79,6 +81,26 @@ new_pidns() {
 	kill -9 "$WL_PID" "$child"
 	wait_until 5 pid_gone "$child" || { REASON="child $child did not go"; return 1; }
 	restore_new_pidns_and_pass "$img"
+}
+
+# The original left running holds its huge page and none is free: the
+# restore fails before any process exists, saying what it needs.
+hugetlb_no_pages() {
+	local img=$CASE_TMP/img reserved
+	huge_reserve || return 1
+	wl_start w_maps hugetlb_shared || return 1
+	cr_dump dump "$WL_PID" "$img" --leave-running || return 1
+	reserved=$(cat /proc/sys/vm/nr_hugepages)
+	echo 1 > /proc/sys/vm/nr_hugepages
+	cr_run restore restore -D "$img" --detach --new-pidns   # the original keeps its pids
+	echo "$reserved" > /proc/sys/vm/nr_hugepages
+	[ "$CR_STATUS" != 0 ] || { REASON="the restore succeeded without a free huge page"; return 1; }
+	grep -q "needs 1 huge pages of 2048 kB, and 0 are free" "$CR_ERR" ||
+		{ REASON="the restore says: $(last_line "$CR_ERR")"; return 1; }
+	running_free "$WL_PID" "$WL_EXE" || { REASON="the original: $(describe_pid "$WL_PID")"; return 1; }
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
 }
 
 # ---- a binary deleted while it runs -------------------------------------------
@@ -292,6 +314,7 @@ for kind in hugetlb_anon hugetlb_shared hugetlb_memfd hugetlb_sysv; do
 	run_case "${kind}_roundtrip" huge_case case_roundtrip w_maps "$kind"
 done
 run_case hugetlb_sysv_twice huge_case case_twice w_maps hugetlb_sysv
+run_case hugetlb_no_pages hugetlb_no_pages
 run_case refused_hugetlb_memfd_fd refused_huge hugetlb_memfd_fd "hugetlb memfd"
 run_case refused_aio refused aio "an aio ring (io_setup)"
 run_case refused_sysv_part refused sysv_part "part of System V segment" "shmat attaches a segment whole"
