@@ -117,6 +117,10 @@ static int deleted_dump(struct dump_ctx *ctx, struct dump_task *t, const struct 
 	fe->deleted = de;
 	if (fdshare_recorded(ctx, fe, file_key))
 		return 0;   /* its first description holds the contents */
+	if (shmem_mapped_in_dump(ctx, de->ino, de->dev)) {
+		de->has_in_object = de->in_object = true;   /* its contents are the mapped object's */
+		return 0;
+	}
 	if (contents_dump(&ctx->arena, fd, de->size, &c, err) < 0)
 		return cr_error_wrap(err, "deleted file %s", fe->path);
 	de->n_data_off = de->n_data = c.n;
@@ -137,7 +141,6 @@ static bool tmpfile_flags_ok(uint32_t flags)
 static int deleted_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
 {
 	const DeletedEntry *de = fe->deleted;
-	(void)ctx;
 
 	if (de == NULL)
 		return cr_error(err, 0, "deleted file without its entry");
@@ -147,6 +150,9 @@ static int deleted_validate(const struct restore_ctx *ctx, const FileEntry *fe, 
 		return cr_error(err, 0, "deleted file %s: flags 0%o are no O_TMPFILE's", fe->path, fe->flags);
 	if (deleted_check_dir(fe->path, err) < 0)
 		return -1;
+	if (de->in_object && (de->n_data || !shmem_has_file_object(ctx, false, de->ino, de->dev)))
+		return cr_error(err, 0, "deleted file %s: its contents are in a memory object the dump lacks",
+				fe->path);
 	return contents_validate(de->size, de->n_data_off, de->data_off, de->n_data, de->data, err);
 }
 
@@ -264,7 +270,7 @@ static int deleted_open(const struct restore_ctx *ctx, struct restore_task *t, c
 
 	if (a == NULL) {
 		bool none;
-		int obj = shmem_file_fd(ctx, t, first->deleted->ino, first->deleted->dev, &none, err);
+		int obj = shmem_file_fd(ctx, t, false, first->deleted->ino, first->deleted->dev, &none, err);
 		int fds[2] = { none ? create_file(ctx, t, first, err) : obj, -1 };
 
 		if (fds[0] < 0 || (a = fd_anchor_add(t, first->id, fds, err)) == NULL)

@@ -100,6 +100,10 @@ static int memfd_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd
 	fe->memfd = me;
 	if (fdshare_recorded(ctx, fe, memfd_key))
 		return 0;   /* its first description holds the contents */
+	if (shmem_mapped_in_dump(ctx, me->ino, p->st.st_dev)) {
+		me->has_in_object = me->in_object = true;   /* its contents are the mapped object's */
+		return 0;
+	}
 	if (contents_dump(&ctx->arena, fd, me->size, &c, err) < 0)
 		return cr_error_wrap(err, "memfd %s", me->name);
 	me->n_data_off = me->n_data = c.n;
@@ -113,12 +117,13 @@ static int memfd_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd
 static int memfd_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
 {
 	const MemfdEntry *me = fe->memfd;
-	(void)ctx;
 
 	if (me == NULL)
 		return cr_error(err, 0, "memfd without its memfd entry");
 	if (strlen(me->name) > MEMFD_NAME_MAX)
 		return cr_error(err, 0, "memfd name of %zu bytes", strlen(me->name));
+	if (me->in_object && (me->n_data || !shmem_has_file_object(ctx, true, me->ino, 0)))
+		return cr_error(err, 0, "memfd %s: its contents are in a memory object the dump lacks", me->name);
 	return contents_validate(me->size, me->n_data_off, me->data_off, me->n_data, me->data, err);
 }
 
@@ -162,7 +167,7 @@ static int memfd_open(const struct restore_ctx *ctx, struct restore_task *t, con
 
 	if (a == NULL) {
 		bool none;
-		int obj = shmem_file_fd(ctx, t, first->memfd->ino, 0, &none, err);
+		int obj = shmem_file_fd(ctx, t, true, first->memfd->ino, 0, &none, err);
 		int fds[2] = { none ? create_memfd(first->memfd, err) : obj, -1 };
 
 		if (fds[0] < 0 || (a = fd_anchor_add(t, first->id, fds, err)) == NULL)

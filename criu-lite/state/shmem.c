@@ -250,6 +250,30 @@ static int refuse_outside_holders(const struct dump_ctx *ctx, const struct shmem
 	return 0;
 }
 
+bool shmem_mapped_in_dump(const struct dump_ctx *ctx, uint64_t ino, uint64_t dev)
+{
+	bool found = false;
+
+	for (size_t i = 0; i < ctx->n_tasks && !found; i++) {
+		char path[64];
+		cleanup_free char *text = NULL;
+		struct proc_vma_list l = { 0 };
+		cr_error_t ignored = NULL;
+
+		snprintf(path, sizeof(path), "/proc/%d/maps", ctx->tasks[i].pid);
+		if (read_whole_file_at(AT_FDCWD, path, &text, NULL, &ignored) < 0 ||
+		    strstr(text, " (deleted)") == NULL || proc_parse_maps(text, &l, &ignored) < 0) {
+			cr_error_release(&ignored);   /* a zombie maps nothing */
+			continue;
+		}
+		for (size_t j = 0; j < l.n && !found; j++)
+			found = l.v[j].deleted && l.v[j].ino == ino &&
+				makedev(l.v[j].dev_major, l.v[j].dev_minor) == dev;
+		proc_vma_list_free(&l);
+	}
+	return found;
+}
+
 /* The runs of pages that hold data, in order, from SEEK_DATA/SEEK_HOLE. */
 static int find_data(struct dump_ctx *ctx, int fd, ShmemObject *m, cr_error_t *err)
 {
@@ -1054,8 +1078,29 @@ static int shmem_before_fork(struct restore_ctx *ctx, struct restore_task *t, cr
 	return 0;
 }
 
-int shmem_file_fd(const struct restore_ctx *ctx, const struct restore_task *t, uint64_t ino, uint64_t dev,
-		  bool *none, cr_error_t *err)
+/* Object o is the memfd (by inode) or deleted file (inode and device) asked for. */
+static bool is_file_object(const ShmemObject *o, bool memfd, uint64_t ino, uint64_t dev)
+{
+	if (memfd)
+		return source_of(o) == SHMEM_SOURCE__SHMEM_MEMFD && o->ino == ino;
+	return source_of(o) == SHMEM_SOURCE__SHMEM_DELETED && o->ino == ino && o->dev == dev;
+}
+
+bool shmem_has_file_object(const struct restore_ctx *ctx, bool memfd, uint64_t ino, uint64_t dev)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		const struct restore_task *t = &ctx->tasks[i];
+
+		for (size_t j = 0; !t->zombie && j < t->mm->n_shmem; j++) {
+			if (is_file_object(t->mm->shmem[j], memfd, ino, dev))
+				return true;
+		}
+	}
+	return false;
+}
+
+int shmem_file_fd(const struct restore_ctx *ctx, const struct restore_task *t, bool memfd, uint64_t ino,
+		  uint64_t dev, bool *none, cr_error_t *err)
 {
 	const struct shmem_restore *sr = ctx->shmem;
 
@@ -1065,8 +1110,7 @@ int shmem_file_fd(const struct restore_ctx *ctx, const struct restore_task *t, u
 		const ShmemObject *o = ref->obj;
 		int slot = shmem_fd(ctx, o->id), fd;
 
-		if ((source_of(o) != SHMEM_SOURCE__SHMEM_MEMFD && source_of(o) != SHMEM_SOURCE__SHMEM_DELETED) ||
-		    o->ino != ino || (dev != 0 && o->dev != dev))
+		if (!is_file_object(o, memfd, ino, dev))
 			continue;
 		*none = false;
 		if (ref->creator == t && create_object(t, ref, slot, err) < 0)

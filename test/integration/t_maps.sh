@@ -290,7 +290,7 @@ postgres_case() {
 	wait_until 10 pid_gone "$pm" || { REASON="postgres did not stop on SIGINT"; return 1; }
 }
 
-KINDS="memfd memfd_closed memfd_private memfd_sealed sysv sysv_rmid sysv_late sysv_ro posix_shm posix_shm_del devzero devzero_priv
+KINDS="memfd memfd_big memfd_closed memfd_private memfd_sealed sysv sysv_rmid sysv_late sysv_ro posix_shm posix_shm_del devzero devzero_priv
 	deleted deleted_fd guard novdso"
 for kind in $KINDS; do
 	run_case "${kind}_control" case_control w_maps "$kind"

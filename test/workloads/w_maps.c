@@ -9,6 +9,8 @@
  *
  *   memfd          a memfd mapped shared, its fd kept (a write through it
  *                  must show in the mapping), shared with a child
+ *   memfd_big      the same as memfd, 40 MiB of data (more than an fd's
+ *                  contents may hold in the image: the mapping holds them)
  *   memfd_closed   the same with the fd closed (the mapping alone holds it)
  *   memfd_sealed   a memfd filled, sealed (F_SEAL_WRITE, SHRINK, GROW),
  *                  then mapped shared read-only and private (page 6
@@ -310,7 +312,7 @@ static void unmap_vdso(void)
 
 static bool has_child(void)
 {
-	return strcmp(kind, "memfd") == 0 || strcmp(kind, "memfd_closed") == 0 || strncmp(kind, "sysv", 4) == 0 ||
+	return strcmp(kind, "memfd") == 0 || strcmp(kind, "memfd_closed") == 0 || strcmp(kind, "memfd_big") == 0 || strncmp(kind, "sysv", 4) == 0 ||
 	       strcmp(kind, "hugetlb_shared") == 0 || strcmp(kind, "hugetlb_memfd") == 0 ||
 	       strcmp(kind, "hugetlb_sysv") == 0 ||
 	       strncmp(kind, "posix_shm", 9) == 0 || strcmp(kind, "devzero") == 0 ||
@@ -426,6 +428,11 @@ int main(int argc, char **argv)
 	kind = argc > 2 ? argv[2] : "";
 	if (strcmp(kind, "memfd") == 0)
 		make_memfd(0, false, false);
+	else if (strcmp(kind, "memfd_big") == 0) {
+		size = 40UL << 20;
+		make_memfd(0, false, false);
+		memset(mem + 16 * PG, 0x5a, size - 16 * PG);
+	}
 	else if (strcmp(kind, "memfd_closed") == 0)
 		make_memfd(0, true, false);
 	else if (strcmp(kind, "memfd_private") == 0)
@@ -520,6 +527,8 @@ int main(int argc, char **argv)
 		wl_check(mprotect(ro, size, PROT_READ | PROT_WRITE) < 0 && errno == EACCES,
 			 "the SHM_RDONLY attach can be made writable");
 	}
+	if (strcmp(kind, "memfd_big") == 0)
+		wl_check(mem[size - 1] == 0x5a && mem[16 * PG] == 0x5a, "the big memfd's data is lost");
 	check_private();
 	check_ipc();
 	check_posix_shm();
