@@ -1,7 +1,8 @@
-/* Shared anonymous memory (state_shmem, shmem.c): the objects behind
- * MAP_SHARED|MAP_ANONYMOUS mappings, one for all the processes that map
- * them.  The memory kind (mem.c) finds the mappings and maps them again;
- * these are its calls. */
+/* Memory objects (state_shmem, shmem.c): the objects behind shared
+ * anonymous mappings, memfd and System V mappings and mappings of deleted
+ * files, one for all the processes that map them (and the fds on them).
+ * The memory kind (mem.c) finds the mappings and maps them again; these
+ * are its calls. */
 #ifndef CR_SHMEM_H
 #define CR_SHMEM_H
 
