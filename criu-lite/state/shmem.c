@@ -44,6 +44,7 @@
  * stays is not: it is shared as before). */
 #include "state/shmem.h"
 #include "fd/fdkind.h"
+#include "state/files.h"
 #include "state/task.h"
 #include "img/pages.h"
 #include "os/progress.h"
@@ -1138,17 +1139,34 @@ static int reopen_rw(pid_t pid, int fd, cr_error_t *err)
 	return rw;
 }
 
+/* A deleted file object that is open too: the fd's entry has its mtime,
+ * set once the contents are written. */
+static const DeletedEntry *deleted_fd_entry(const struct restore_ctx *ctx, const ShmemObject *o)
+{
+	if (source_of(o) != SHMEM_SOURCE__SHMEM_DELETED)
+		return NULL;
+	for (size_t id = 1; id <= ctx->n_files; id++) {
+		const FileEntry *fe = restore_file(ctx, (uint32_t)id);
+
+		if (fe != NULL && fe->kind == FILE_KIND__FILE_DELETED_REG && fe->deleted != NULL &&
+		    fe->deleted->in_object && fe->deleted->ino == o->ino && fe->deleted->dev == o->dev)
+			return fe->deleted;
+	}
+	return NULL;
+}
+
 static int fill_object(const struct restore_ctx *ctx, const struct shmem_ref *ref, struct cr_pages_reader *r,
 		       cr_error_t *err)
 {
 	const ShmemObject *o = ref->obj;
 	bool seals = source_of(o) == SHMEM_SOURCE__SHMEM_MEMFD && o->seals;
+	const DeletedEntry *dated = deleted_fd_entry(ctx, o);
 	uint64_t size = page_round(o->size);
 	cleanup_close int fd = -1;
 	char *p;
 	int ret = 0;
 
-	if (o->n_data == 0 && !seals)
+	if (o->n_data == 0 && !seals && dated == NULL)
 		return 0;
 	if (is_sysv(o)) {
 		p = shmat(ref->sysv_id, NULL, 0);
@@ -1177,6 +1195,12 @@ static int fill_object(const struct restore_ctx *ctx, const struct shmem_ref *re
 		munmap(p, size);
 	if (ret == 0 && seals && fcntl(fd, F_ADD_SEALS, o->seals) < 0)
 		return cr_error(err, errno, "memfd %s: add seals 0x%x", o->name, o->seals);
+	if (ret == 0 && dated != NULL) {
+		struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, ns_timespec(dated->mtime_ns) };
+
+		if (futimens(fd, times) < 0)
+			return cr_error(err, errno, "deleted file %s: set mtime", o->name);
+	}
 	return ret;
 }
 

@@ -95,6 +95,7 @@ static char *mem;                 /* the parent's mapping (the child's after for
 static char *priv;                /* a private mapping of the same object, if any */
 static int keep_fd = -1;          /* an fd on the object the process keeps, if any */
 static int shm_id = -1;
+static struct stat dumped_st;     /* deleted_fd: the file, at ready */
 static char *ro;                  /* sysv_ro: the read-only attach */
 static char shm_name[64];
 static char file_path[512];
@@ -503,9 +504,19 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(kind, "novdso") == 0)
 		unmap_vdso();
+	if (strcmp(kind, "deleted_fd") == 0)
+		must(fstat(keep_fd, &dumped_st) == 0, "fstat");
 	wl_write_file("addr", "%lx\n", (unsigned long)mem);
 	wl_ready();
 	wl_wait_trigger();
+	if (strcmp(kind, "deleted_fd") == 0) {   /* before any write through the mapping */
+		struct stat st;
+
+		wl_check(fstat(keep_fd, &st) == 0 && st.st_mtim.tv_sec == dumped_st.st_mtim.tv_sec &&
+			 st.st_mtim.tv_nsec == dumped_st.st_mtim.tv_nsec && st.st_mode == dumped_st.st_mode &&
+			 st.st_size == dumped_st.st_size && st.st_nlink == 0,
+			 "the deleted file's mtime, mode, size or link count changed");
+	}
 
 	wl_check(holds(mem, 1, 1), "page 1 differs");
 	if (child > 0) {
