@@ -12,7 +12,7 @@ packages=(
 	libsodium-dev
 	libcmocka-dev
 	# Unmodified programs the tests restore and check (see README, Tests).
-	util-linux procps python3 sqlite3 tmux vim less
+	util-linux procps python3 sqlite3 tmux vim less postgresql
 )
 
 missing=()

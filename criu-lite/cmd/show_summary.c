@@ -653,6 +653,8 @@ static void print_vma(FILE *out, const struct show_dump *d, const VmaEntry *v, c
 		fprintf(out, "  %s (file %u, offset 0x%" PRIx64 ")", fe != NULL ? fe->path : "?", v->file_id, v->pgoff);
 	if (v->has_shmem_id)
 		fprintf(out, "  shared memory %u, offset 0x%" PRIx64, v->shmem_id, v->pgoff);
+	if (v->has_huge_page_kb)
+		fprintf(out, "  hugetlb, %u kB pages", v->huge_page_kb);
 	print_vma_flags(out, v);
 	fputc('\n', out);
 }
@@ -668,9 +670,17 @@ static void print_shmem(FILE *out, const MmEntry *mm)
 
 		for (size_t k = 0; k < o->n_data; k++)
 			pages += o->data[k]->nr_pages;
-		fprintf(out, "  shared memory %u: %s, %s of data in %zu runs (created here, inherited below)\n", o->id,
+		fprintf(out, "  shared memory %u: %s, %s of data in %zu runs (created here, inherited below)", o->id,
 			human_size(size, sizeof(size), o->size), human_size(data, sizeof(data), pages * PAGE_SIZE_CR),
 			o->n_data);
+		if (o->has_source && o->source == SHMEM_SOURCE__SHMEM_MEMFD)
+			fprintf(out, "; memfd %s, seals 0x%x", o->name ? o->name : "?", o->seals);
+		else if (o->has_source && o->source == SHMEM_SOURCE__SHMEM_DELETED)
+			fprintf(out, "; deleted file %s", o->name ? o->name : "?");
+		else if (o->has_source)
+			fprintf(out, "; System V segment %d, key 0x%08x%s", o->sysv_id, o->sysv_key,
+				o->source == SHMEM_SOURCE__SHMEM_SYSV_REMOVED ? ", removed (made anew)" : "");
+		fputc('\n', out);
 	}
 }
 

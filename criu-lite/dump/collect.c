@@ -49,14 +49,6 @@ static void init_task_protos(struct dump_ctx *ctx, struct dump_task *t)
 
 /* ------------------------------------------------------------ injection */
 
-static int find_vdso_syscall(struct dump_task *t, uint64_t *ip, cr_error_t *err)
-{
-	for (size_t i = 0; i < t->vmas.n; i++)
-		if (t->vmas.v[i].special == VMA_SPECIAL_VDSO)
-			return inject_find_syscall(t->pid, t->vmas.v[i].start, t->vmas.v[i].end, ip, err);
-	return cr_error(err, 0, "pid %d has no vdso; cr needs it to run syscalls in the process", t->pid);
-}
-
 /* What injection must put back, read (and recorded by the caller) before
  * anything changes. */
 static int prepare_injection(struct dump_task *t, uint64_t ip, cr_error_t *err)
@@ -200,7 +192,7 @@ static int map_scratch(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *er
 	uint64_t ip, at = 0;
 	long addr;
 
-	if (find_vdso_syscall(t, &ip, err) < 0 || scratch_hole(t, &at, err) < 0 || prepare_injection(t, ip, err) < 0)
+	if (inject_find_syscall(t->pid, &t->vmas, &ip, err) < 0 || scratch_hole(t, &at, err) < 0 || prepare_injection(t, ip, err) < 0)
 		return -1;
 	if (guard_note_injection(ctx, t, at, err) < 0 || start_injection(t, err) < 0)
 		return -1;

@@ -19,7 +19,8 @@
  * anchor of its descriptions (fdshare.h), each at its own offset.
  *
  * Either way its directory must exist: a file deleted together with its
- * directory is refused at dump. */
+ * directory is refused at dump.  A deleted file that is mapped too is made
+ * by shmem.c, and its descriptions are opened from that object. */
 #include "fd/contents.h"
 #include "fd/deleted.h"
 #include "fd/fdkind.h"
@@ -135,6 +136,10 @@ static int deleted_dump(struct dump_ctx *ctx, struct dump_task *t, const struct 
 	fe->deleted = de;
 	if (fdshare_recorded(ctx, fe, file_key))
 		return 0;   /* its first description holds the contents */
+	if (shmem_mapped_in_dump(ctx, de->ino, de->dev)) {
+		de->has_in_object = de->in_object = true;   /* its contents are the mapped object's */
+		return 0;
+	}
 	if (contents_dump(&ctx->arena, fd, de->size, &c, err) < 0)
 		return cr_error_wrap(err, "deleted file %s", fe->path);
 	de->n_data_off = de->n_data = c.n;
@@ -164,6 +169,9 @@ static int deleted_validate(const struct restore_ctx *ctx, const FileEntry *fe, 
 		return cr_error(err, 0, "deleted file %s: flags 0%o are no O_TMPFILE's", fe->path, fe->flags);
 	if (deleted_check_dir("deleted file", fe->path, 0, ctx, fe->mnt_ns, err) < 0)
 		return -1;
+	if (de->in_object && (de->n_data || !shmem_has_file_object(ctx, false, de->ino, de->dev)))
+		return cr_error(err, 0, "deleted file %s: its contents are in a memory object the dump lacks",
+				fe->path);
 	return contents_validate(de->size, de->n_data_off, de->data_off, de->n_data, de->data, err);
 }
 
@@ -202,7 +210,7 @@ static int tmpfile_in(int dir, const char *path, cr_error_t *err)
 /* The file at its former path, unlinked at once; created and unlinked in
  * its directory as reached without a symbolic link, so that a link put on
  * the way since the dump takes neither call elsewhere. */
-static int recreate(const struct restore_task *t, const char *path, cr_error_t *err)
+int deleted_make(const struct restore_task *t, const char *path, cr_error_t *err)
 {
 	const char *base;
 	cleanup_close int dir = open_parent(t, path, &base, err);
@@ -260,7 +268,7 @@ static int create_file(const struct restore_ctx *ctx, const struct restore_task 
 	const DeletedEntry *de = first->deleted;
 	struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, ns_timespec(de->mtime_ns) };
 	const FileEntry *tmp = made_with_tmpfile(ctx, first);
-	cleanup_close int fd = tmp ? remake_tmpfile(t, tmp, err) : recreate(t, first->path, err);
+	cleanup_close int fd = tmp ? remake_tmpfile(t, tmp, err) : deleted_make(t, first->path, err);
 
 	if (fd < 0 || contents_restore(fd, de->size, de->n_data, de->data_off, de->data, err) < 0)
 		return -1;
@@ -280,7 +288,9 @@ static int deleted_open(const struct restore_ctx *ctx, struct restore_task *t, c
 	struct fd_anchor *a = fd_anchor_find(first->id);
 
 	if (a == NULL) {
-		int fds[2] = { create_file(ctx, t, first, err), -1 };
+		bool none;
+		int obj = shmem_file_fd(ctx, t, false, first->deleted->ino, first->deleted->dev, &none, err);
+		int fds[2] = { none ? create_file(ctx, t, first, err) : obj, -1 };
 
 		if (fds[0] < 0 || (a = fd_anchor_add(t, first->id, fds, err)) == NULL)
 			return cr_error_wrap(err, "deleted file %s", first->path);

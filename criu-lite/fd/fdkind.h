@@ -86,4 +86,25 @@ int fdkind_await_process(const struct restore_ctx *ctx, const struct restore_tas
  * read through the description itself (timerfd_gettime, tee, ...). */
 int fdkind_steal_fd(pid_t pid, int fd, cr_error_t *err);
 
+/* For memory objects (state/shmem.c) that are files of these kinds too: */
+/* A new memfd named name (sealable, executable where the kernel allows),
+ * with flags more (MFD_HUGETLB). */
+int memfd_make(const char *name, unsigned flags, cr_error_t *err);
+/* Restore: a deleted file made again at its former path (or an unnamed
+ * file beside it) as t reaches it, and unlinked. */
+int deleted_make(const struct restore_task *t, const char *path, cr_error_t *err);
+/* Dump: whether a process of the dump maps the inode: the memory object
+ * that mapping is holds its contents (shmem.c). */
+bool shmem_mapped_in_dump(const struct dump_ctx *ctx, uint64_t ino, uint64_t dev);
+/* Restore validation: whether the dump has a memfd object (memfd: by
+ * inode) or a deleted file object (by inode and device) of that inode. */
+bool shmem_has_file_object(const struct restore_ctx *ctx, bool memfd, uint64_t ino, uint64_t dev);
+/* Restore, in the process that opens a memfd's or a deleted file's
+ * descriptions: when a memory object of that kind was dumped with that
+ * inode (as shmem_has_file_object finds it; it is mapped too), a new fd on
+ * it (made now if this process makes it and has not yet), or -1 on error;
+ * *none when there is no object. */
+int shmem_file_fd(const struct restore_ctx *ctx, const struct restore_task *t, bool memfd, uint64_t ino,
+		  uint64_t dev, bool *none, cr_error_t *err);
+
 #endif

@@ -353,7 +353,7 @@ struct fd_anchor *fd_anchor_add(const struct restore_task *t, uint32_t file_id, 
 /* Flags that F_SETFL changes on an open description, and flags that only
  * matter while opening. */
 #define SETFL_BITS (O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME)
-#define OPEN_ONLY  (O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC)
+#define OPEN_ONLY  (O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW)   /* shm_open: O_NOFOLLOW */
 
 /* Can the anchor's own description serve fe, once F_SETFL adjusts it? */
 static bool anchor_fits(int anchor_fd, uint32_t want)

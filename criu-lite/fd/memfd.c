@@ -1,5 +1,6 @@
 /* memfd as an fd: name, size, contents, seals, mode and owner (mappings of
- * a memfd belong to mem.c).
+ * a memfd belong to mem.c and shmem.c; a memfd that is mapped is made by
+ * shmem.c, and its descriptions are opened from that object).
  *
  * Dump: through a description of cr's own (the memfd reopened through
  * /proc/PID/fd), so that reading it never moves the process's offset:
@@ -99,6 +100,10 @@ static int memfd_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd
 	fe->memfd = me;
 	if (fdshare_recorded(ctx, fe, memfd_key))
 		return 0;   /* its first description holds the contents */
+	if (shmem_mapped_in_dump(ctx, me->ino, p->st.st_dev)) {
+		me->has_in_object = me->in_object = true;   /* its contents are the mapped object's */
+		return 0;
+	}
 	if (contents_dump(&ctx->arena, fd, me->size, &c, err) < 0)
 		return cr_error_wrap(err, "memfd %s", me->name);
 	me->n_data_off = me->n_data = c.n;
@@ -112,12 +117,13 @@ static int memfd_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd
 static int memfd_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
 {
 	const MemfdEntry *me = fe->memfd;
-	(void)ctx;
 
 	if (me == NULL)
 		return cr_error(err, 0, "memfd without its memfd entry");
 	if (strlen(me->name) > MEMFD_NAME_MAX)
 		return cr_error(err, 0, "memfd name of %zu bytes", strlen(me->name));
+	if (me->in_object && (me->n_data || !shmem_has_file_object(ctx, true, me->ino, 0)))
+		return cr_error(err, 0, "memfd %s: its contents are in a memory object the dump lacks", me->name);
 	return contents_validate(me->size, me->n_data_off, me->data_off, me->n_data, me->data, err);
 }
 
@@ -126,12 +132,12 @@ static const FileEntry *first_of_memfd(const struct restore_ctx *ctx, const File
 	return fdshare_first(ctx, fe, memfd_key);
 }
 
-static int memfd_new(const char *name, cr_error_t *err)
+int memfd_make(const char *name, unsigned flags, cr_error_t *err)
 {
-	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC | flags);
 
 	if (fd < 0 && (errno == EINVAL || errno == EACCES))   /* before 6.3, or vm.memfd_noexec=2 */
-		fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | flags);
 	if (fd < 0)
 		return cr_error(err, errno, "memfd_create");
 	return fd;
@@ -139,7 +145,7 @@ static int memfd_new(const char *name, cr_error_t *err)
 
 static int create_memfd(const MemfdEntry *me, cr_error_t *err)
 {
-	cleanup_close int fd = memfd_new(me->name, err);
+	cleanup_close int fd = memfd_make(me->name, 0, err);
 
 	if (fd < 0)
 		return -1;
@@ -160,7 +166,9 @@ static int memfd_open(const struct restore_ctx *ctx, struct restore_task *t, con
 	struct fd_anchor *a = fd_anchor_find(first->id);
 
 	if (a == NULL) {
-		int fds[2] = { create_memfd(first->memfd, err), -1 };
+		bool none;
+		int obj = shmem_file_fd(ctx, t, true, first->memfd->ino, 0, &none, err);
+		int fds[2] = { none ? create_memfd(first->memfd, err) : obj, -1 };
 
 		if (fds[0] < 0 || (a = fd_anchor_add(t, first->id, fds, err)) == NULL)
 			return cr_error_wrap(err, "memfd %s", first->memfd->name);

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 
@@ -252,20 +253,53 @@ int inject_batch_run(struct injector *ij, uint64_t code, uint64_t area, size_t a
 	return ret;
 }
 
-int inject_find_syscall(pid_t pid, uint64_t start, uint64_t end, uint64_t *ip, cr_error_t *err)
+/* The first `syscall` instruction in [start, end), read in chunks; 1 if
+ * found, 0 if not, -1 if the memory cannot be read. */
+static int scan_for_syscall(pid_t pid, uint64_t start, uint64_t end, uint64_t *ip)
 {
-	size_t len = end - start;
-	cleanup_free unsigned char *buf = xmalloc(len);
-	struct iovec local = { .iov_base = buf, .iov_len = len };
-	struct iovec remote = { .iov_base = (void *)start, .iov_len = len };
+	enum { CHUNK = 64 << 10 };
+	cleanup_free unsigned char *buf = xmalloc(CHUNK + 1);
 
-	if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != (ssize_t)len)
-		return cr_error(err, errno, "read vdso of %d at 0x%lx", pid, (unsigned long)start);
-	for (size_t i = 0; i + 1 < len; i++) {
-		if (buf[i] == 0x0f && buf[i + 1] == 0x05) {
-			*ip = start + i;
-			return 0;
+	for (uint64_t at = start; at + 1 < end; at += CHUNK) {
+		size_t len = end - at > CHUNK + 1 ? CHUNK + 1 : (size_t)(end - at);   /* one byte of overlap */
+		struct iovec local = { .iov_base = buf, .iov_len = len };
+		struct iovec remote = { .iov_base = (void *)at, .iov_len = len };
+
+		if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != (ssize_t)len)
+			return -1;
+		for (size_t i = 0; i + 1 < len; i++) {
+			if (buf[i] == 0x0f && buf[i + 1] == 0x05) {
+				*ip = at + i;
+				return 1;
+			}
 		}
 	}
-	return cr_error(err, 0, "no syscall instruction in the vdso of %d", pid);
+	return 0;
+}
+
+int inject_find_syscall(pid_t pid, const struct proc_vma_list *vmas, uint64_t *ip, cr_error_t *err)
+{
+	int r;
+
+	for (size_t i = 0; i < vmas->n; i++) {
+		const struct proc_vma *v = &vmas->v[i];
+
+		if (v->special != VMA_SPECIAL_VDSO)
+			continue;
+		r = scan_for_syscall(pid, v->start, v->end, ip);
+		if (r < 0)
+			return cr_error(err, errno, "read the vdso of %d at 0x%lx", pid, (unsigned long)v->start);
+		if (r > 0)
+			return 0;
+	}
+	/* No vdso (the process unmapped it): its own code, as it is now. */
+	for (size_t i = 0; i < vmas->n; i++) {
+		const struct proc_vma *v = &vmas->v[i];
+
+		if ((v->prot & PROT_EXEC) && v->special != VMA_SPECIAL_VSYSCALL &&
+		    scan_for_syscall(pid, v->start, v->end, ip) > 0)
+			return 0;
+	}
+	return cr_error(err, 0, "pid %d: no syscall instruction in its vdso nor in its executable memory, where "
+			"cr needs one to run syscalls in the process", pid);
 }

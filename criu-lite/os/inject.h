@@ -14,6 +14,7 @@
 #include <sys/user.h>
 
 #include "os/error.h"
+#include "os/proc.h"
 
 struct injector {
 	pid_t tid;
@@ -79,7 +80,8 @@ static inline int64_t inject_batch_ret(const struct inject_batch *b, size_t i)
 	return b->calls[i].ret;
 }
 
-/* Finds a `syscall` instruction (0f 05) in [start, end) of the task's memory. */
-int inject_find_syscall(pid_t pid, uint64_t start, uint64_t end, uint64_t *ip, cr_error_t *err);
+/* Finds a `syscall` instruction (0f 05) in the task's memory: in its vdso,
+ * or, when it has none (it unmapped it), in its executable mappings. */
+int inject_find_syscall(pid_t pid, const struct proc_vma_list *vmas, uint64_t *ip, cr_error_t *err);
 
 #endif

@@ -692,6 +692,7 @@ const char *proc_kernel_memory_file(const char *path)
 		{ "/dev/zero", true, "shared anonymous memory" },
 		{ "/SYSV", false, "System V shared memory (shmat)" },
 		{ "/anon_hugepage", true, "hugetlb memory" },
+		{ "/[aio]", true, "an aio ring (io_setup)" },
 		{ "/memfd:", false, "a memfd" },
 	};
 	size_t len = strlen(path), stem = len;
@@ -874,6 +875,11 @@ static const char *smaps_field(struct smaps_parse *sp, const struct cursor *line
 			return "duplicate VmFlags";
 		sp->have_flags = true;
 		return smaps_vmflags(&val, v);
+	}
+	if (key_is(&key, "KernelPageSize")) {   /* "N kB" */
+		skip_blanks(&val);
+		if (!scan_number_at(&val, NUM_U32, v, offsetof(struct proc_vma, page_kb)))
+			return "KernelPageSize: bad number";
 	}
 	if (key_is(&key, "ProtectionKey")) {
 		if (sp->have_pkey)

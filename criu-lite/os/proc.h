@@ -107,6 +107,7 @@ struct proc_vma {
 	uint64_t vmflags;         /* PROC_VMF() bits */
 	char vmflag_unknown[8];   /* the first mnemonic cr does not know ("??" too), or "" */
 	uint32_t pkey;            /* ProtectionKey, 0 where the line is absent */
+	uint32_t page_kb;         /* KernelPageSize (kB): a hugetlb mapping's huge page size; 0 if absent */
 };
 struct proc_vma_list {
 	struct proc_vma *v;
@@ -201,7 +202,7 @@ bool proc_link_deleted(const char *link, size_t *stem);
 /* The kernel's own unnamed memory files, as a mapping's path or an fd's
  * link shows them, with or without " (deleted)": "/dev/zero" (shared
  * anonymous memory), "/SYSV<key>" (System V shared memory),
- * "/anon_hugepage" (hugetlb), "/memfd:<name>".  What the file is ("System
+ * "/anon_hugepage" (hugetlb), "/memfd:<name>", "/[aio]" (an aio ring).  What the file is ("System
  * V shared memory", ...), or NULL for any other path. */
 const char *proc_kernel_memory_file(const char *path);
 

@@ -8,6 +8,7 @@
 #include "restore/run.h"
 #include "os/log.h"
 #include "state/ctty.h"
+#include "state/shmem.h"
 #include "state/state.h"
 
 #include <errno.h>
@@ -101,6 +102,7 @@ static int restore_tree(struct restore_run *run, pid_t *root, cr_error_t *err)
 	pr_debug("all %zu processes are ready for the transplant", run->n_live);
 	if (transplant_tree(&run->ctx, err) < 0)
 		return cr_error_wrap(err, "transplant");
+	shmem_transplanted(&run->ctx);
 	return 0;
 }
 

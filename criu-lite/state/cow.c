@@ -53,7 +53,8 @@
 
 bool cow_eligible(const VmaEntry *e)
 {
-	if (e->shared || e->has_shmem_id || e->growsdown || (e->flags & VMA_FLAG__VMA_FLAG_DROPPABLE))
+	if (e->shared || e->has_shmem_id || e->growsdown || (e->flags & VMA_FLAG__VMA_FLAG_DROPPABLE) ||
+	    e->has_huge_page_kb)
 		return false;
 	return e->kind == VMA_KIND__VMA_ANON || e->kind == VMA_KIND__VMA_HEAP ||
 	       (e->kind == VMA_KIND__VMA_FILE && e->has_file_id);

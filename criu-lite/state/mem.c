@@ -5,10 +5,12 @@
  * Dump: the VMAs come from /proc/PID/smaps, each with its VmFlags
  * (vmflags.c); a file mapping names its file in files.img (restore checks
  * it is unchanged), opened for writing if the mapping may write to it
- * (VmFlags "mw"), so that mprotect works on it as it did.  Refused by
- * name: special mappings cr does not know, mappings of deleted files,
- * memfds, System V shared memory, hugetlb, and files that are not
- * regular.
+ * (VmFlags "mw"), so that mprotect works on it as it did.  Mappings of
+ * the kernel's memory objects (shared anonymous memory, memfds, System V
+ * segments) and of deleted files map an object of shmem.c; a private
+ * /dev/zero mapping is anonymous memory.  Refused by name: special
+ * mappings cr does not know, hugetlb, aio rings, part of a System V
+ * segment, and files that are not regular.
  *
  * Restore: the restorer plans, for each process, fd slots for the files its
  * VMAs map and the place of its trampoline (tramp.c).  The child opens the
@@ -16,7 +18,8 @@
  * injection, everything of cr's is unmapped (cr's rseq registration first:
  * it points into cr's memory), the vdso and vvar go to their dumped
  * addresses, every dumped VMA is mapped at its address (writable where
- * pages go; shared anonymous memory from its object's inherited fd) with
+ * pages go; an object's mapping from its inherited fd, a System V segment
+ * attached by id; a process without a vdso gets none) with
  * its advice and guard regions (a cow VMA, built before the fork with the
  * pages it shares with its parent, is moved there instead: cow.c), the
  * pages are written, and the dumped protections, then mlock and mseal,
@@ -42,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -79,13 +83,44 @@ static const char *deleted_kind(const struct proc_vma *v)
 {
 	const char *what = proc_kernel_memory_file(v->path);
 
+	if (what == NULL && (v->vmflags & PROC_VMF(HT)))
+		return "a deleted file of a hugetlbfs mount";
+	return what != NULL ? what : "a mapping of a deleted file";
+}
+
+/* The source of the object a deleted mapping maps (0: shared anonymous
+ * memory), -1 for the kernel's memory files cr does not restore. */
+static int object_source(const struct proc_vma *v)
+{
+	const char *what = proc_kernel_memory_file(v->path);
+
 	if (what == NULL)
-		return "a mapping of a deleted file";
+		return (v->vmflags & PROC_VMF(HT)) ? -1 : SHMEM_SOURCE__SHMEM_DELETED;
 	if (strcmp(v->path, "/dev/zero") == 0)
-		return "a private mapping of shared anonymous memory";
+		return 0;
 	if (strncmp(v->path, "/memfd:", 7) == 0)
-		return "a memfd mapping";
-	return what;
+		return SHMEM_SOURCE__SHMEM_MEMFD;
+	if (strncmp(v->path, "/SYSV", 5) == 0)
+		return SHMEM_SOURCE__SHMEM_SYSV;
+	return -1;
+}
+
+/* shmat attaches a segment whole: a mapping of part of one (an munmap or
+ * mremap since) could not be made again. */
+static int check_sysv_whole(const struct dump_task *t, const struct proc_vma *v, cr_error_t *err)
+{
+	struct shmid_ds ds;
+	uint64_t size;
+
+	if (shmctl((int)v->ino, IPC_STAT, &ds) < 0)
+		return cr_error(err, errno, "pid %d: mapping 0x%lx-0x%lx of System V segment %llu: shmctl(IPC_STAT)",
+				t->pid, (unsigned long)v->start, (unsigned long)v->end, (unsigned long long)v->ino);
+	size = (ds.shm_segsz + PAGE_SIZE_CR - 1) / PAGE_SIZE_CR * PAGE_SIZE_CR;
+	if (v->pgoff != 0 || v->end - v->start != size)
+		return cr_error(err, 0, "pid %d: mapping 0x%lx-0x%lx is part of System V segment %llu (%zu bytes): "
+				"unsupported (shmat attaches a segment whole)", t->pid, (unsigned long)v->start,
+				(unsigned long)v->end, (unsigned long long)v->ino, (size_t)ds.shm_segsz);
+	return 0;
 }
 
 static int classify_vma(struct dump_ctx *ctx, struct dump_task *t, const struct proc_vma *v, VmaEntry *e,
@@ -118,10 +153,28 @@ static int classify_vma(struct dump_ctx *ctx, struct dump_task *t, const struct 
 		e->kind = VMA_KIND__VMA_ANON;
 		return 0;
 	}
-	if (v->deleted && v->shared && strcmp(v->path, "/dev/zero") == 0) {
-		e->kind = VMA_KIND__VMA_ANON;   /* MAP_SHARED|MAP_ANONYMOUS */
-		shmem_dump_vma(ctx, t, v, e);
+	if (!v->deleted && !v->shared && strcmp(v->path, "/dev/zero") == 0) {
+		e->kind = VMA_KIND__VMA_ANON;   /* a private mapping of /dev/zero is anonymous memory */
 		return 0;
+	}
+	if (v->deleted && strcmp(v->path, "/anon_hugepage") == 0) {
+		e->kind = VMA_KIND__VMA_ANON;   /* MAP_HUGETLB: private, or shared (an object) */
+		if (v->shared)
+			shmem_dump_vma(ctx, t, v, e, 0);
+		return 0;
+	}
+	if (v->deleted) {
+		int source = object_source(v);
+
+		if (source >= 0 && (source != SHMEM_SOURCE__SHMEM_SYSV || check_sysv_whole(t, v, err) == 0)) {
+			e->kind = VMA_KIND__VMA_ANON;   /* mapped from its object */
+			e->read_only_attach = source == SHMEM_SOURCE__SHMEM_SYSV && !(v->vmflags & PROC_VMF(MW));
+			e->has_read_only_attach = e->read_only_attach;
+			shmem_dump_vma(ctx, t, v, e, source);
+			return 0;
+		}
+		if (source >= 0)
+			return -1;
 	}
 	if (v->deleted)
 		return cr_error(err, 0, "pid %d: mapping 0x%lx-0x%lx of %s (deleted): unsupported kind (%s)", t->pid,
@@ -250,7 +303,7 @@ static int validate_layout(const struct restore_ctx *ctx, const struct restore_t
 		while (v < mm->n_vmas && mm->vmas[v]->end <= p->vaddr)
 			v++;
 		if (v == mm->n_vmas || mm->vmas[v]->start > p->vaddr || end > mm->vmas[v]->end ||
-		    is_special(mm->vmas[v]->kind) || mm->vmas[v]->has_shmem_id)
+		    is_special(mm->vmas[v]->kind) || (mm->vmas[v]->has_shmem_id && mm->vmas[v]->shared))
 			return cr_error(err, 0, "pagemap-%d.img: entry %zu (0x%lx, %u pages) lies outside "
 					"every VMA", t->pid, i, (unsigned long)p->vaddr, p->nr_pages);
 		prev_end = end;
@@ -387,6 +440,20 @@ static int vma_fd(const struct restore_task *t, size_t i)
 	return t->vma_fd[i] < 0 ? -1 : t->reserved_base + t->vma_fd[i];
 }
 
+/* A System V segment, attached at its place (shmat fails on a mapping
+ * there), read-only if it was attached so (SHM_RDONLY), else writable,
+ * then given its protection. */
+static void attach_segment(struct restore_task *t, const VmaEntry *e, int id)
+{
+	uint32_t prot = PROT_READ | (e->read_only_attach ? 0 : PROT_WRITE) | (e->prot & PROT_EXEC);
+
+	inject_batch_add(&t->batch, "attach a System V segment", SYS_shmat, (uint64_t)id, e->start,
+			 ((e->prot & PROT_EXEC) ? SHM_EXEC : 0) | (e->read_only_attach ? SHM_RDONLY : 0), 0, 0, 0);
+	if (e->prot != prot)
+		inject_batch_add(&t->batch, "set a VMA's protection", SYS_mprotect, e->start, e->end - e->start,
+				 e->prot, 0, 0, 0);
+}
+
 /* MAP_FIXED_NOREPLACE: the call fails rather than land anywhere else.
  * Shared anonymous memory is its object's fd, at its offset; MAP_DROPPABLE
  * is a type of mapping of its own, in place of MAP_PRIVATE. */
@@ -400,6 +467,11 @@ static void map_vma(const struct restore_ctx *ctx, struct restore_task *t, size_
 
 	if (e->has_cow && e->cow) {
 		cow_queue_move(t, i);   /* built before the fork, pages and all */
+		vmflags_queue_advice(t, e);
+		return;
+	}
+	if (e->has_shmem_id && shmem_sysv_id(ctx, e->shmem_id) >= 0) {
+		attach_segment(t, e, shmem_sysv_id(ctx, e->shmem_id));
 		vmflags_queue_advice(t, e);
 		return;
 	}
@@ -505,6 +577,14 @@ static void remake_specials(struct restore_task *t, const struct cr_specials *sp
 				 0, 0);
 }
 
+static bool has_specials(const struct restore_task *t)
+{
+	for (size_t i = 0; i < t->mm->n_vmas; i++)
+		if (is_special(t->mm->vmas[i]->kind))
+			return true;
+	return false;
+}
+
 static int restore_layout(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
 	struct cr_specials sp;
@@ -515,7 +595,9 @@ static int restore_layout(struct restore_ctx *ctx, struct restore_task *t, cr_er
 	if (find_specials(t, &ctx->cr_layout, &sp, err) < 0)
 		return -1;
 	base = specials_as_kernel_maps(t, &sp);
-	if (base != 0 && vdso_mappable(&sp)) {
+	if (!has_specials(t)) {
+		unmap_cr_layout(t, &sp, false);   /* the process had unmapped its vdso */
+	} else if (base != 0 && vdso_mappable(&sp)) {
 		unmap_cr_layout(t, &sp, false);
 		remake_specials(t, &sp, base);
 	} else {
@@ -697,7 +779,8 @@ static void queue_protections(struct restore_task *t)
  * first kind applied by injection. */
 static int mem_apply(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
-	if (forget_cr_rseq(t, err) < 0 || restore_layout(ctx, t, err) < 0 || pagedata_restore(ctx, t, err) < 0)
+	if (shmem_fill(ctx, err) < 0 || forget_cr_rseq(t, err) < 0 || restore_layout(ctx, t, err) < 0 ||
+	    pagedata_restore(ctx, t, err) < 0)
 		return -1;
 	queue_protections(t);
 	return 0;

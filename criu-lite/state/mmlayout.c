@@ -3,6 +3,7 @@
  * CAP_SYS_RESOURCE. */
 #include "fd/reg.h"
 #include "state/files.h"
+#include "state/shmem.h"
 #include "state/state.h"
 #include "os/regs.h"
 #include "os/util.h"
@@ -30,6 +31,8 @@ static int add_exe(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 	if (n < 0)
 		return cr_error(err, errno, "readlink %s", path);
 	buf[n] = '\0';
+	if (proc_link_deleted(buf, NULL))
+		return 0;   /* the deleted file it maps: shmem.c finds it (exe_shmem_id) */
 	if (stat(path, &st) < 0)
 		return cr_error(err, errno, "stat %s", path);
 	t->mm->exe_file_id = files_add_mapped(ctx, t, buf, O_RDONLY, &st);
@@ -154,6 +157,9 @@ static int mmlayout_setup(struct restore_ctx *ctx, struct restore_task *t, cr_er
 
 	if (exe != NULL && files_open_mapped(ctx, t, exe, t->reserved_base + RESERVED_EXE, err) < 0)
 		return cr_error_wrap(err, "executable");
+	if (t->mm->has_exe_shmem_id &&
+	    dup3(shmem_fd(ctx, t->mm->exe_shmem_id), t->reserved_base + RESERVED_EXE, O_CLOEXEC) < 0)
+		return cr_error(err, errno, "executable: the deleted file it maps");
 	return 0;
 }
 
@@ -170,7 +176,8 @@ static int mmlayout_apply(struct restore_ctx *ctx, struct restore_task *t, cr_er
 		.env_start = mm->env_start, .env_end = mm->env_end,
 		.auxv = (__u64 *)(uintptr_t)(t->tramp + TRAMP_AUXV),
 		.auxv_size = (uint32_t)(mm->n_auxv * sizeof(uint64_t)),
-		.exe_fd = (uint32_t)(restore_file(ctx, mm->exe_file_id) ? t->reserved_base + RESERVED_EXE : -1),
+		.exe_fd = (uint32_t)(restore_file(ctx, mm->exe_file_id) || mm->has_exe_shmem_id ?
+				     t->reserved_base + RESERVED_EXE : -1),
 	};
 	struct iovec local[2] = {
 		{ .iov_base = &map, .iov_len = sizeof(map) },

@@ -39,8 +39,8 @@ enum page_policy {
 
 static enum page_policy vma_policy(const VmaEntry *e)
 {
-	if (e->has_shmem_id)
-		return PAGES_NONE;   /* in its object's own image (shmem.c) */
+	if (e->has_shmem_id)   /* in its object's own image (shmem.c), but the pages a private one wrote */
+		return e->shared ? PAGES_NONE : PAGES_PRIVATE_FILE;
 	switch (e->kind) {
 	case VMA_KIND__VMA_VDSO:
 	case VMA_KIND__VMA_VVAR:

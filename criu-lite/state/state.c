@@ -12,7 +12,7 @@
 	X(ctty)          /* the controlling terminal: on the fds in place, every group made */ \
 	X(memory)        /* mappings and their pages */                                 \
 	X(cow)           /* pages shared with the parent: built before the fork */     \
-	X(shmem)         /* shared anonymous memory, one object for all its holders */  \
+	X(shmem)         /* memory objects (shared, memfd, SysV, deleted files), one for all holders */ \
 	X(mmlayout)      /* brk, arguments, auxv, exe */                                \
 	X(membarrier)    /* registrations of the address space, once it is in place */ \
 	X(mmdefaults)    /* mlockall(MCL_FUTURE), KSM merge-any: for mappings made from now on */ \

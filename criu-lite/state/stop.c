@@ -183,19 +183,15 @@ static bool had_sigchld(const struct restore_task *p)
 	return false;
 }
 
-static int vdso_syscall(pid_t pid, uint64_t *ip, cr_error_t *err)
+static int find_syscall(pid_t pid, uint64_t *ip, cr_error_t *err)
 {
 	struct proc_vma_list vmas = { 0 };
-	int ret = -1;
+	int ret;
 
 	if (proc_read_maps(pid, &vmas, err) < 0)
 		return -1;
-	for (size_t i = 0; i < vmas.n && ret < 0; i++)
-		if (vmas.v[i].special == VMA_SPECIAL_VDSO)
-			ret = inject_find_syscall(pid, vmas.v[i].start, vmas.v[i].end, ip, err);
+	ret = inject_find_syscall(pid, &vmas, ip, err);
 	proc_vma_list_free(&vmas);
-	if (ret < 0 && *err == NULL)
-		return cr_error(err, 0, "pid %d has no vdso", pid);
 	return ret;
 }
 
@@ -249,7 +245,7 @@ static int parent_forgets(struct restore_ctx *ctx, struct restore_task *p, cr_er
 	uint64_t ip;
 	int ret = 0;
 
-	if (vdso_syscall(p->host_pid, &ip, err) < 0 || inject_begin(&ij, p->threads[0].tid, ip, err) < 0)
+	if (find_syscall(p->host_pid, &ip, err) < 0 || inject_begin(&ij, p->threads[0].tid, ip, err) < 0)
 		return -1;
 	for (size_t i = 0; i < ctx->n_tasks && ret == 0; i++) {
 		const struct restore_task *c = &ctx->tasks[i];

@@ -42,7 +42,7 @@
 /* Flags the mapping brings back by itself, as cr maps it. */
 static const uint64_t carried = PROC_VMF(RD) | PROC_VMF(WR) | PROC_VMF(EX) | PROC_VMF(SH) | PROC_VMF(MR) |
 				PROC_VMF(MW) | PROC_VMF(ME) | PROC_VMF(MS) | PROC_VMF(GD) | PROC_VMF(AC) |
-				PROC_VMF(SD) | PROC_VMF(GU);
+				PROC_VMF(SD) | PROC_VMF(GU) | PROC_VMF(HT);   /* ht: huge_page_kb */
 
 static const struct {
 	unsigned flag;
@@ -67,7 +67,6 @@ static const struct {
 	{ PROC_VMF_MM, "a device mapping (VM_MIXEDMAP)" },
 	{ PROC_VMF_DE, "a driver's mapping that cannot grow (VM_DONTEXPAND)" },
 	{ PROC_VMF_AR, "device memory with a PAT type (VM_PAT)" },
-	{ PROC_VMF_HT, "a hugetlb mapping" },
 	{ PROC_VMF_SF, "a MAP_SYNC mapping (DAX)" },
 	{ PROC_VMF_UM, "a userfaultfd registration (missing pages)" },
 	{ PROC_VMF_UW, "a userfaultfd registration (write-protect)" },
@@ -158,6 +157,8 @@ int vmflags_dump(struct dump_ctx *ctx, const struct dump_task *t, const struct p
 
 		if (!(v->vmflags & (UINT64_C(1) << f)) || (carried & (UINT64_C(1) << f)))
 			continue;
+		if (f == PROC_VMF_DE && (v->vmflags & PROC_VMF(HT)))
+			continue;   /* hugetlbfs sets it on its every mapping */
 		while (k < ARRAY_SIZE(restored) && restored[k].flag != f)
 			k++;
 		if (k == ARRAY_SIZE(restored))
@@ -166,6 +167,12 @@ int vmflags_dump(struct dump_ctx *ctx, const struct dump_task *t, const struct p
 	}
 	e->has_flags = e->flags != 0;
 	e->growsdown = e->growsdown || (v->vmflags & PROC_VMF(GD));
+	if (v->vmflags & PROC_VMF(HT)) {
+		if (v->page_kb < 8 || (v->page_kb & (v->page_kb - 1)))
+			return refuse(t, v, "a hugetlb mapping without a huge page size in smaps", "ht", err);
+		e->has_huge_page_kb = true;
+		e->huge_page_kb = v->page_kb;
+	}
 	return (v->vmflags & PROC_VMF(GU)) ? read_guards(ctx, t, v, e, err) : 0;
 }
 
@@ -208,6 +215,15 @@ int vmflags_validate(const struct restore_task *t, size_t i, cr_error_t *err)
 
 	if (validate_flags(t, i, e, err) < 0)
 		return -1;
+	if (e->has_huge_page_kb) {
+		uint64_t huge = (uint64_t)e->huge_page_kb << 10;
+
+		if (e->huge_page_kb < 8 || e->huge_page_kb > (1u << 24) || (e->huge_page_kb & (e->huge_page_kb - 1)) ||
+		    e->start % huge || e->end % huge || e->pgoff % huge || e->growsdown || e->n_guards ||
+		    (e->kind != VMA_KIND__VMA_ANON))
+			return cr_error(err, 0, "mm-%d.img: VMA %zu: a hugetlb mapping of %u kB pages that is not "
+					"aligned to them, or of a kind hugetlb cannot be", t->pid, i, e->huge_page_kb);
+	}
 	for (size_t k = 0; k < e->n_guards; k++) {
 		const PageRun *r = e->guards[k];
 
@@ -229,7 +245,18 @@ uint64_t vmflags_mmap_flags(const VmaEntry *e)
 		flags |= MAP_NORESERVE;
 	if (e->flags & VMA_FLAG__VMA_FLAG_DROPPABLE)
 		flags |= MAP_DROPPABLE;
+	if (e->has_huge_page_kb)
+		flags |= vmflags_hugetlb_bits(e->huge_page_kb, MAP_HUGETLB);
 	return flags;
+}
+
+uint64_t vmflags_hugetlb_bits(uint32_t page_kb, uint64_t hugetlb_flag)
+{
+	unsigned shift = 10;
+
+	while ((UINT64_C(1) << shift) < ((uint64_t)page_kb << 10))
+		shift++;
+	return hugetlb_flag | ((uint64_t)shift << MAP_HUGE_SHIFT);   /* MFD_HUGE_SHIFT, SHM_HUGE_SHIFT: the same */
 }
 
 static const struct {

@@ -21,6 +21,9 @@ int vmflags_validate(const struct restore_task *t, size_t i, cr_error_t *err);
 /* Restore: the mmap flags that give e some of its flags (MAP_NORESERVE,
  * MAP_DROPPABLE in place of MAP_PRIVATE). */
 uint64_t vmflags_mmap_flags(const VmaEntry *e);
+/* hugetlb_flag (MAP_HUGETLB, MFD_HUGETLB, SHM_HUGETLB) with the bits that
+ * ask for huge pages of page_kb kB. */
+uint64_t vmflags_hugetlb_bits(uint32_t page_kb, uint64_t hugetlb_flag);
 
 /* Restore: queues e's madvise advice and guard regions, right after e is
  * mapped. */

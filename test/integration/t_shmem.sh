@@ -29,9 +29,9 @@
 #                   on fault and mergeable.
 #   refused_*       what cr cannot restore is refused by name, the tree
 #                   left running and whole: memory shared with a process
-#                   outside the dump, System V shared memory, a memfd
-#                   mapping, a private mapping of shared memory, an fd on
-#                   shared memory.
+#                   outside the dump, an fd on shared memory.
+#   sysv_, memfd_, private_shmem_roundtrip  w_memrefuse's kinds that cr
+#                   once refused and now restores (more in t_maps).
 source "$(dirname "$0")/lib.sh"
 
 # ---- w_shmem -----------------------------------------------------------------
@@ -281,8 +281,8 @@ run_case mmdefaults_onfault case_roundtrip w_mmdefaults onfault
 run_case mmdefaults_twice case_twice w_mmdefaults onfault
 run_case python_mmdefaults python_mmdefaults
 run_case refused_outside refused_outside
-run_case refused_sysv refused_kind sysv "System V shared memory"
-run_case refused_memfd refused_kind memfd "a memfd mapping"
-run_case refused_private_shmem refused_kind privshm "a private mapping of shared anonymous memory"
+run_case sysv_roundtrip case_roundtrip w_memrefuse sysv
+run_case memfd_roundtrip case_roundtrip w_memrefuse memfd
+run_case private_shmem_roundtrip case_roundtrip w_memrefuse privshm
 run_case refused_shmem_fd refused_kind shmfd "unsupported kind: shared anonymous memory"
 finish_tests

@@ -835,6 +835,7 @@ static void test_kernel_memory_files(void **state)
 	assert_string_equal(proc_kernel_memory_file("/dev/zero (deleted)"), "shared anonymous memory");
 	assert_string_equal(proc_kernel_memory_file("/SYSV0000002a (deleted)"), "System V shared memory (shmat)");
 	assert_string_equal(proc_kernel_memory_file("/anon_hugepage (deleted)"), "hugetlb memory");
+	assert_string_equal(proc_kernel_memory_file("/[aio] (deleted)"), "an aio ring (io_setup)");
 	assert_string_equal(proc_kernel_memory_file("/memfd:x (deleted)"), "a memfd");
 	assert_null(proc_kernel_memory_file("/dev/zero2 (deleted)"));
 	assert_null(proc_kernel_memory_file("/dev/shm/x (deleted)"));

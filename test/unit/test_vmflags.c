@@ -147,6 +147,34 @@ static void test_refused_flags(void **state)
 	}
 }
 
+/* hugetlb: its page size from smaps is kept, and the VM_DONTEXPAND that
+ * hugetlbfs sets on its every mapping is no refusal there; without a page
+ * size it is refused. */
+static void test_hugetlb(void **state)
+{
+	struct fixture *f = *state;
+	cr_error_t err = NULL;
+
+	memset(&f->v, 0, sizeof(f->v));
+	f->v.start = 0x7f0000000000;
+	f->v.end = 0x7f0000400000;
+	f->v.vmflags = PROC_VMF(RD) | PROC_VMF(WR) | PROC_VMF(MR) | PROC_VMF(MW) | PROC_VMF(HT) | PROC_VMF(DE);
+	f->v.page_kb = 2048;
+	vma_entry__init(&f->e);
+	assert_ok(vmflags_dump(&f->ctx, &f->t, &f->v, &f->e, &err), &err);
+	assert_true(f->e.has_huge_page_kb);
+	assert_int_equal(f->e.huge_page_kb, 2048);
+	assert_int_equal(vmflags_mmap_flags(&f->e), MAP_HUGETLB | (21u << MAP_HUGE_SHIFT));
+	f->v.page_kb = 3000;
+	vma_entry__init(&f->e);
+	assert_int_equal(vmflags_dump(&f->ctx, &f->t, &f->v, &f->e, &err), -1);
+	assert_err_has(&err, "hugetlb", "\"ht\"");
+	f->v.vmflags &= ~PROC_VMF(HT);
+	vma_entry__init(&f->e);
+	assert_int_equal(vmflags_dump(&f->ctx, &f->t, &f->v, &f->e, &err), -1);
+	assert_err_has(&err, "cannot grow", "\"de\"");
+}
+
 static void test_unknown_and_pkey(void **state)
 {
 	struct fixture *f = *state;
@@ -205,6 +233,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_carried_flags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restored_flags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_flags, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hugetlb, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_and_pkey, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guard_regions, setup, teardown),
 	};
