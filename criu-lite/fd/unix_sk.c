@@ -110,11 +110,8 @@ static int check_peer(const struct dump_ctx *ctx, const struct who *w, const str
 	r = fdshare_held_by(ctx, link, w->pid, &other, err);
 	if (r < 0)
 		return -1;
-	if (r == 1)
-		return 0;
-	if (other != 0 && fdshare_in_dump(ctx, other))
-		return cr_error(err, 0, WHO_FMT ": unsupported: its peer %s is in pid %d; connections between "
-				"processes are not supported yet", WHO_ARGS(w), link, other);
+	if (r == 1 || (other != 0 && fdshare_in_dump(ctx, other)))
+		return 0;   /* restored with it, in the two processes' common ancestor */
 	if (other != 0)
 		return cr_error(err, 0, WHO_FMT ": unsupported: its peer %s is in pid %d, outside the dump",
 				WHO_ARGS(w), link, other);
@@ -521,7 +518,7 @@ static int unix_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_
 
 	if (r <= 0)
 		return r < 0 ? -1 : cr_error(err, 0, WHO_FMT ": sock_diag no longer knows it", WHO_ARGS(&w));
-	if (check_supported(ctx, &w, &d, err) < 0 || fdshare_refuse_shared(ctx, t->pid, p, "unix socket", err) < 0)
+	if (check_supported(ctx, &w, &d, err) < 0 || fdshare_refuse_outside(ctx, t->pid, p, "unix socket", err) < 0)
 		return -1;
 	unix_sk_entry__init(e);
 	fill_from_diag(&d, e);
@@ -1227,6 +1224,53 @@ static void collect(const struct restore_ctx *ctx, const FileEntry *fe, struct c
 	}
 }
 
+/* Components by union-find over the unix socket entries: each entry's
+ * root, the lowest id of its component, ends in ctx->file_first. */
+static uint32_t root_of(uint32_t *up, uint32_t id)
+{
+	while (up[id] != id)
+		id = up[id] = up[up[id]];
+	return id;
+}
+
+static void find_components(const struct restore_ctx *ctx)
+{
+	cleanup_free uint32_t *up = xcalloc(ctx->n_files + 1, sizeof(*up));
+	cleanup_free const FileEntry **v = xcalloc(ctx->n_files + 1, sizeof(*v));
+	size_t n = 0;
+
+	for (size_t i = 0; i < ctx->n_files; i++) {
+		const FileEntry *fe = ctx->files[i];
+
+		if (fe->kind == FILE_KIND__FILE_UNIX_SOCKET && fe->unix_sk != NULL)
+			v[n++] = fe;
+		up[fe->id] = fe->id;
+	}
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = i + 1; j < n; j++) {
+			uint32_t a, b;
+
+			if (!related(v[i]->unix_sk, v[j]->unix_sk))
+				continue;
+			a = root_of(up, v[i]->id);
+			b = root_of(up, v[j]->id);
+			if (a != b)
+				up[a > b ? a : b] = a < b ? a : b;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		ctx->file_first[v[i]->id] = root_of(up, v[i]->id);
+}
+
+/* The entry that stands for fe's component: every socket of a component
+ * is created in one process, the common ancestor of all their holders. */
+static const FileEntry *first_of_component(const struct restore_ctx *ctx, const FileEntry *fe)
+{
+	if (ctx->file_first[fe->id] == 0)
+		find_components(ctx);
+	return ctx->files[ctx->file_first[fe->id] - 1];
+}
+
 static int restore_component(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe,
 			     cr_error_t *err)
 {
@@ -1255,6 +1299,7 @@ const struct fd_kind fdkind_unix = {
 	.kind = FILE_KIND__FILE_UNIX_SOCKET,
 	.shareable = true,
 	.aside = 1,
+	.first = first_of_component,
 	.name = "unix socket", .match = unix_match, .dump = unix_dump, .validate = unix_sk_validate,
 	.open = unix_sk_open,
 };

@@ -577,7 +577,8 @@ static void find_openers(struct restore_ctx *ctx, bool *shared)
 }
 
 /* Stash slots for the descriptions of shared objects, and the fds kinds
- * may keep aside for each object. */
+ * may keep aside for each entry (a unix socket component keeps one per
+ * socket). */
 static void plan_stash(struct restore_ctx *ctx, const bool *shared)
 {
 	int n = 0;
@@ -593,8 +594,7 @@ static void plan_stash(struct restore_ctx *ctx, const bool *shared)
 			continue;
 		if (kind->shareable && shared[obj])
 			ctx->file_slot[id] = n++;
-		if (obj == id)
-			ctx->n_aside += kind->aside;
+		ctx->n_aside += kind->aside;   /* per entry, as the dump checked (room_needed) */
 	}
 	ctx->files_slot0 = restore_stash_reserve(ctx, n);
 }
