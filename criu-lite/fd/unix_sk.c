@@ -98,12 +98,47 @@ static bool unix_match(const struct fd_probe *p)
 
 /* ------------------------------------------------------ what is refused */
 
-static int check_peer(const struct dump_ctx *ctx, const struct who *w, const struct unix_diag *d, cr_error_t *err)
+/* A client whose connection is not accepted yet: its peer is the socket
+ * the kernel made for it in the listener's queue, which has no inode
+ * (peer 0, as for a closed peer).  1 when it is one, and the listener is
+ * in the dump. */
+static int check_pending(const struct dump_ctx *ctx, const struct who *w, const struct unix_diag *d, UnixSkEntry *e,
+			 cr_error_t *err)
+{
+	uint32_t listener;
+	char link[32];
+	pid_t other;
+	int r;
+
+	if (d->type == SOCK_DGRAM || (r = unix_diag_listener_of(d->ino, &listener, err)) == 0)
+		return 0;
+	if (r < 0)
+		return -1;
+	if (d->wqueue > 0)
+		return cr_error(err, 0, WHO_FMT ": unsupported: its connection to listening socket:[%u] is not accepted "
+				"yet and holds data it sent (%u bytes of buffers), which cr cannot read without "
+				"accepting it", WHO_ARGS(w), listener, d->wqueue);
+	snprintf(link, sizeof(link), "socket:[%u]", listener);
+	if ((r = fdshare_held_by(ctx, link, w->pid, &other, err)) < 0)
+		return -1;
+	if (r == 0 && (other == 0 || !fdshare_in_dump(ctx, other)))
+		return cr_error(err, 0, WHO_FMT ": unsupported: its connection to listening socket:[%u] is not accepted "
+				"yet, and that listener is %s%.0d", WHO_ARGS(w), listener,
+				other ? "in pid " : "open in no process", other);
+	e->has_pending_on = true;
+	e->pending_on = listener;
+	return 1;
+}
+
+static int check_peer(const struct dump_ctx *ctx, const struct who *w, const struct unix_diag *d, UnixSkEntry *e,
+		      cr_error_t *err)
 {
 	char link[32];
 	pid_t other;
 	int r;
 
+	if (d->has_peer && d->peer == 0 && d->state == USK_ESTABLISHED)
+		return check_pending(ctx, w, d, e, err) < 0 ? -1 : 0;
 	if (!d->has_peer || d->peer == 0 || d->peer == d->ino)
 		return 0;
 	snprintf(link, sizeof(link), "socket:[%u]", d->peer);
@@ -117,6 +152,36 @@ static int check_peer(const struct dump_ctx *ctx, const struct who *w, const str
 				WHO_ARGS(w), link, other);
 	return cr_error(err, 0, WHO_FMT ": unsupported: its peer %s is open in no process (in flight, or held "
 			"by the kernel)", WHO_ARGS(w), link);
+}
+
+/* A listening socket's connections not accepted yet: each client must be
+ * in the dump (check_pending checks the rest from the client's side). */
+static int record_pending(struct dump_ctx *ctx, const struct who *w, const struct unix_diag *d, UnixSkEntry *e,
+			  cr_error_t *err)
+{
+	if (d->state != USK_LISTEN || d->n_icons == 0)
+		return 0;
+	if (d->n_icons > UNIX_DIAG_ICONS_MAX)
+		return cr_error(err, 0, WHO_FMT ": unsupported: %u connections not accepted yet (cr takes %u)",
+				WHO_ARGS(w), d->n_icons, UNIX_DIAG_ICONS_MAX);
+	e->pending = arena_array(&ctx->arena, uint32_t, d->n_icons);
+	for (uint32_t i = 0; i < d->n_icons; i++) {
+		char link[32];
+		pid_t other;
+		int r;
+
+		if (d->icons[i] == 0)
+			return cr_error(err, 0, WHO_FMT ": unsupported: a connection not accepted yet whose client is "
+					"closed", WHO_ARGS(w));
+		snprintf(link, sizeof(link), "socket:[%u]", d->icons[i]);
+		if ((r = fdshare_held_by(ctx, link, w->pid, &other, err)) < 0)
+			return -1;
+		if (r == 0 && (other == 0 || !fdshare_in_dump(ctx, other)))
+			return cr_error(err, 0, WHO_FMT ": unsupported: a connection not accepted yet from %s, %s%.0d",
+					WHO_ARGS(w), link, other ? "in pid " : "open in no process", other);
+		e->pending[e->n_pending++] = d->icons[i];
+	}
+	return 0;
 }
 
 /* A datagram socket connected to a socket that is not connected back can
@@ -138,16 +203,13 @@ static int check_dgram_peer(const struct who *w, const struct unix_diag *d, cr_e
 }
 
 static int check_supported(const struct dump_ctx *ctx, const struct who *w, const struct unix_diag *d,
-			   cr_error_t *err)
+			   UnixSkEntry *e, cr_error_t *err)
 {
 	if (d->type != SOCK_STREAM && d->type != SOCK_DGRAM && d->type != SOCK_SEQPACKET)
 		return cr_error(err, 0, WHO_FMT ": unsupported socket type %u", WHO_ARGS(w), d->type);
 	if (d->state != USK_LISTEN && d->state != USK_ESTABLISHED && d->state != USK_CLOSE)
 		return cr_error(err, 0, WHO_FMT ": unsupported socket state %u", WHO_ARGS(w), d->state);
-	if (d->state == USK_LISTEN && (d->n_icons > 0 || d->rqueue > 0))
-		return cr_error(err, 0, WHO_FMT ": unsupported: listening with %u connections not accepted yet",
-				WHO_ARGS(w), d->n_icons > d->rqueue ? d->n_icons : d->rqueue);
-	if (check_peer(ctx, w, d, err) < 0)
+	if (check_peer(ctx, w, d, e, err) < 0)
 		return -1;
 	return check_dgram_peer(w, d, err);
 }
@@ -518,10 +580,11 @@ static int unix_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_
 
 	if (r <= 0)
 		return r < 0 ? -1 : cr_error(err, 0, WHO_FMT ": sock_diag no longer knows it", WHO_ARGS(&w));
-	if (check_supported(ctx, &w, &d, err) < 0 || fdshare_refuse_outside(ctx, t->pid, p, "unix socket", err) < 0)
-		return -1;
 	unix_sk_entry__init(e);
 	fill_from_diag(&d, e);
+	if (check_supported(ctx, &w, &d, e, err) < 0 || fdshare_refuse_outside(ctx, t->pid, p, "unix socket", err) < 0 ||
+	    record_pending(ctx, &w, &d, e, err) < 0)
+		return -1;
 	dup = fdkind_steal_fd(t->pid, p->fd, err);
 	if (dup < 0 || read_options(dup, e, err) < 0)
 		return -1;
@@ -620,6 +683,9 @@ static int unix_sk_validate(const struct restore_ctx *ctx, const FileEntry *fe, 
 	for (size_t i = 0; i < e->n_queue_from; i++)
 		if (e->queue_from[i].len > SUN_PATH_MAX)
 			return cr_error(err, 0, "socket:[%u]: a sender name is too long", e->ino);
+	if ((e->n_pending && e->state != USK_LISTEN) ||
+	    (e->has_pending_on && (e->state == USK_LISTEN || e->type == SOCK_DGRAM || e->n_queue)))
+		return cr_error(err, 0, "socket:[%u]: malformed connections not accepted yet", e->ino);
 	return check_path_there(e, err);
 }
 
@@ -889,13 +955,32 @@ static int create_one(struct component *c, struct usk *u, cr_error_t *err)
 	return bind_name(u, u->fd, err);
 }
 
+/* The connections not accepted yet, queued again in their order, once
+ * every connection that was accepted went through the listener. */
+static int connect_pending(struct component *c, const struct usk *l, cr_error_t *err)
+{
+	for (size_t i = 0; i < l->e->n_pending; i++) {
+		struct usk *u = find_ino(c, l->e->pending[i]);
+
+		if (u == NULL || !u->e->has_pending_on || u->e->pending_on != l->e->ino || u->fd >= 0)
+			return cr_error(err, 0, "its pending client socket:[%u] is not in the image", l->e->pending[i]);
+		u->fd = new_socket(u->e->type, err);
+		if (u->fd < 0 || bind_name(u, u->fd, err) < 0 || connect_name(u->fd, l, err) < 0)
+			return cr_error_wrap(err, "its pending client socket:[%u]", u->e->ino);
+	}
+	return 0;
+}
+
 static int create_sockets(struct component *c, cr_error_t *err)
 {
 	for (size_t i = 0; i < c->n; i++)
 		if (c->v[i].e->state == USK_LISTEN && create_listener(&c->v[i], err) < 0)
 			return cr_error_wrap(err, "socket:[%u]", c->v[i].e->ino);
 	for (size_t i = 0; i < c->n; i++)
-		if (c->v[i].fd < 0 && create_one(c, &c->v[i], err) < 0)
+		if (c->v[i].fd < 0 && !c->v[i].e->has_pending_on && create_one(c, &c->v[i], err) < 0)
+			return cr_error_wrap(err, "socket:[%u]", c->v[i].e->ino);
+	for (size_t i = 0; i < c->n; i++)
+		if (c->v[i].e->n_pending && connect_pending(c, &c->v[i], err) < 0)
 			return cr_error_wrap(err, "socket:[%u]", c->v[i].e->ino);
 	return 0;
 }
@@ -1189,9 +1274,14 @@ static bool accepted_from(const UnixSkEntry *s, const UnixSkEntry *l)
 	       name_is(l, &s->name);
 }
 
+static bool pending_in(const UnixSkEntry *client, const UnixSkEntry *l)
+{
+	return client->has_pending_on && client->pending_on == l->ino;
+}
+
 static bool related(const UnixSkEntry *a, const UnixSkEntry *b)
 {
-	return (a->has_peer && a->peer == b->ino) || (b->has_peer && b->peer == a->ino) || accepted_from(a, b) ||
+	return pending_in(a, b) || pending_in(b, a) || (a->has_peer && a->peer == b->ino) || (b->has_peer && b->peer == a->ino) || accepted_from(a, b) ||
 	       accepted_from(b, a) || sent_to(a, b) || sent_to(b, a);
 }
 

@@ -14,7 +14,9 @@
 #   embryo        two connections not accepted yet come back queued, in
 #                 order, and are accepted after restore.
 #   refused_*     refused at dump naming the pid, the fd and the thing; the
-#                 tree runs on and passes.
+#                 tree runs on and passes: a connection not accepted yet
+#                 with data its client sent (embryo_data), an fd in flight
+#                 (rights).
 #
 # Unmodified Debian programs, each checking its own state after restore:
 #   node_fork     node's child_process.fork: the IPC channel is a socketpair
@@ -292,6 +294,9 @@ run_case control_creds case_control w_unix_x creds
 run_case tree tree_roundtrip tree
 run_case tree_twice case_twice w_unix_x tree
 run_case tree_leave_running case_leave_running w_unix_x tree
+run_case embryo tree_roundtrip embryo
+run_case embryo_leave_running case_leave_running w_unix_x embryo
+run_case refused_embryo_data refused_x "not accepted yet and holds data it sent" embryo data
 run_case refused_rights refused_x "SCM_RIGHTS" rights
 run_case node_fork node_fork
 run_case redis_client redis_client
