@@ -130,7 +130,39 @@ static int check_pending(const struct dump_ctx *ctx, const struct who *w, const 
 	return 1;
 }
 
-static int check_peer(const struct dump_ctx *ctx, const struct who *w, const struct unix_diag *d, UnixSkEntry *e,
+/* --ext-unix-sk: a peer outside the dump is reached again by its name at
+ * restore (a new connection to the listener or datagram socket bound
+ * there): it needs a name that resolves the same from anywhere, and, for a
+ * connection, nothing queued that only the old peer could have sent. */
+static int record_ext_peer(struct dump_ctx *ctx, const struct who *w, const struct unix_diag *d, UnixSkEntry *e,
+			   pid_t other, cr_error_t *err)
+{
+	struct unix_diag peer;
+	int r = unix_diag_lookup(d->peer, &peer, err);
+
+	if (r < 0)
+		return -1;
+	if (r == 0 || peer.name_len == 0)
+		return cr_error(err, 0, WHO_FMT ": unsupported: its peer socket:[%u] in pid %d, outside the dump, has no "
+				"name to connect to again (--ext-unix-sk takes only named peers)", WHO_ARGS(w), d->peer,
+				other);
+	if (peer.name[0] != '\0' && peer.name[0] != '/')
+		return cr_error(err, 0, WHO_FMT ": unsupported: its peer socket:[%u] in pid %d, outside the dump, has "
+				"the relative name %.*s (--ext-unix-sk takes absolute and abstract names)", WHO_ARGS(w),
+				d->peer, other, (int)peer.name_len, (const char *)peer.name);
+	if (d->type != SOCK_DGRAM && d->rqueue > 0)
+		return cr_error(err, 0, WHO_FMT ": unsupported: %u bytes queued from its peer socket:[%u] in pid %d, "
+				"outside the dump (--ext-unix-sk makes a new connection)", WHO_ARGS(w), d->rqueue,
+				d->peer, other);
+	e->has_ext_peer = true;
+	e->ext_peer.data = arena_memdup(&ctx->arena, peer.name, peer.name_len);
+	e->ext_peer.len = peer.name_len;
+	pr_info("socket:[%u]: its peer socket:[%u] in pid %d is outside the dump: restored connected to its name again "
+		"(--ext-unix-sk)", w->ino, d->peer, other);
+	return 0;
+}
+
+static int check_peer(struct dump_ctx *ctx, const struct who *w, const struct unix_diag *d, UnixSkEntry *e,
 		      cr_error_t *err)
 {
 	char link[32];
@@ -147,9 +179,11 @@ static int check_peer(const struct dump_ctx *ctx, const struct who *w, const str
 		return -1;
 	if (r == 1 || (other != 0 && fdshare_in_dump(ctx, other)))
 		return 0;   /* restored with it, in the two processes' common ancestor */
+	if (other != 0 && ctx->opts->ext_unix_sk)
+		return record_ext_peer(ctx, w, d, e, other, err);
 	if (other != 0)
-		return cr_error(err, 0, WHO_FMT ": unsupported: its peer %s is in pid %d, outside the dump",
-				WHO_ARGS(w), link, other);
+		return cr_error(err, 0, WHO_FMT ": unsupported: its peer %s is in pid %d, outside the dump (cr dump "
+				"--ext-unix-sk connects it again by the peer's name at restore)", WHO_ARGS(w), link, other);
 	return cr_error(err, 0, WHO_FMT ": unsupported: its peer %s is open in no process (in flight, or held "
 			"by the kernel)", WHO_ARGS(w), link);
 }
@@ -202,7 +236,7 @@ static int check_dgram_peer(const struct who *w, const struct unix_diag *d, cr_e
 			"connected back", WHO_ARGS(w), d->peer);
 }
 
-static int check_supported(const struct dump_ctx *ctx, const struct who *w, const struct unix_diag *d,
+static int check_supported(struct dump_ctx *ctx, const struct who *w, const struct unix_diag *d,
 			   UnixSkEntry *e, cr_error_t *err)
 {
 	if (d->type != SOCK_STREAM && d->type != SOCK_DGRAM && d->type != SOCK_SEQPACKET)
@@ -683,6 +717,9 @@ static int unix_sk_validate(const struct restore_ctx *ctx, const FileEntry *fe, 
 	for (size_t i = 0; i < e->n_queue_from; i++)
 		if (e->queue_from[i].len > SUN_PATH_MAX)
 			return cr_error(err, 0, "socket:[%u]: a sender name is too long", e->ino);
+	if (e->has_ext_peer && (!name_ok(&e->ext_peer) || (e->ext_peer.data[0] != '\0' && e->ext_peer.data[0] != '/') ||
+				(e->type != SOCK_DGRAM && e->n_queue)))
+		return cr_error(err, 0, "socket:[%u]: malformed peer outside the dump", e->ino);
 	if ((e->n_pending && e->state != USK_LISTEN) ||
 	    (e->has_pending_on && (e->state == USK_LISTEN || e->type == SOCK_DGRAM || e->n_queue)))
 		return cr_error(err, 0, "socket:[%u]: malformed connections not accepted yet", e->ino);
@@ -941,10 +978,34 @@ static bool mutual(const struct usk *u, const struct usk *peer)
 	return peer != NULL && peer != u && peer->e->has_peer && peer->e->peer == u->e->ino;
 }
 
+/* --ext-unix-sk: the peer outside the dump, by its (absolute or abstract)
+ * name. */
+static int connect_ext(const struct usk *u, cr_error_t *err)
+{
+	char str[SUN_PATH_MAX + 2];
+	struct sockaddr_un sun;
+	socklen_t len = name_addr(&u->e->ext_peer, &sun);
+
+	if (connect(u->fd, (struct sockaddr *)&sun, len) < 0)
+		return cr_error(err, errno, "connect to %s, its peer outside the dump (--ext-unix-sk)",
+				name_str(&u->e->ext_peer, str));
+	return 0;
+}
+
+static int create_ext(struct usk *u, cr_error_t *err)
+{
+	u->fd = new_socket(u->e->type, err);
+	if (u->fd < 0 || bind_name(u, u->fd, err) < 0)
+		return -1;
+	return u->e->type == SOCK_DGRAM ? 0 : connect_ext(u, err);   /* datagrams: once the queue is in */
+}
+
 static int create_one(struct component *c, struct usk *u, cr_error_t *err)
 {
 	struct usk *peer = NULL;
 
+	if (u->e->has_ext_peer)
+		return create_ext(u, err);
 	if (u->e->has_peer && u->e->peer != 0 && (peer = find_ino(c, u->e->peer)) == NULL)
 		return cr_error(err, 0, "its peer socket:[%u] is not in the image", u->e->peer);
 	if (u->e->has_peer && (u->e->type != SOCK_DGRAM || u->e->peer == 0 || mutual(u, peer)))
@@ -1202,7 +1263,7 @@ static int connect_one_way(struct component *c, cr_error_t *err)
 
 		if (u->e->type != SOCK_DGRAM || !u->e->has_peer || u->e->peer == 0 || u->mate != NULL)
 			continue;
-		if (connect_name(u->fd, find_ino(c, u->e->peer), err) < 0)
+		if (u->e->has_ext_peer ? connect_ext(u, err) < 0 : connect_name(u->fd, find_ino(c, u->e->peer), err) < 0)
 			return cr_error_wrap(err, "socket:[%u]", u->e->ino);
 	}
 	return 0;

@@ -11,6 +11,10 @@
 #                 children report the tokens they drew.
 #   tree_twice / tree_leave_running  the same, twice in a row / the dump
 #                 consumed nothing.
+#   ext_peer      a client of a server outside the tree: refused, and with
+#                 --ext-unix-sk restored connected to the server's path again;
+#                 the server's side (ext_unnamed) is refused even so: its
+#                 client has no name.
 #   embryo        two connections not accepted yet come back queued, in
 #                 order, and are accepted after restore.
 #   refused_*     refused at dump naming the pid, the fd and the thing; the
@@ -68,6 +72,42 @@ refused_x() {
 	expect_refused "$WL_PID" "$CASE_TMP/img" || return 1
 	grep -q "$text" "$CR_ERR" || { REASON="the error does not say '$text': $(last_line "$CR_ERR")"; return 1; }
 	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+# An echo server outside the dump, and its client, the workload.
+ext_start() {
+	local path
+	wl_start w_unix_x serve "$CASE_TMP/echo.sock" || return 1
+	EXT_SERVER=$WL_PID
+	wl_start w_unix_x ext "$CASE_TMP/echo.sock"
+}
+
+# Without --ext-unix-sk the dump is refused, naming the server's process
+# for this connection (it forks one per client) and the option; with it, the restored client is connected to the server again.
+ext_peer() {
+	ext_start || return 1
+	expect_refused "$WL_PID" "$CASE_TMP/img0" "outside the dump" "--ext-unix-sk" || return 1
+	local p named=
+	for p in $(descendants "$EXT_SERVER"); do
+		[ "$p" != "$EXT_SERVER" ] && mentions_number "$CR_ERR" "$p" && named=$p
+	done
+	[ -n "$named" ] || { REASON="the error does not name the server's process for this client: $(last_line "$CR_ERR")"; return 1; }
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" --ext-unix-sk || return 1
+	cr_restore_detached restore "$CASE_TMP/img" || return 1
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+# The server's side of the same: its peer, the client outside, has no name
+# to connect to again: refused even with --ext-unix-sk, and both run on.
+ext_unnamed() {
+	ext_start || return 1
+	cr_run dump dump "$EXT_SERVER" -D "$CASE_TMP/img" --ext-unix-sk
+	check_refused "$EXT_SERVER" "$CASE_TMP/img" "has no name to connect to again" || return 1
 	wl_trigger || return 1
 	wl_expect_pass || return 1
 	wl_await_exit
@@ -298,6 +338,8 @@ run_case embryo tree_roundtrip embryo
 run_case embryo_leave_running case_leave_running w_unix_x embryo
 run_case refused_embryo_data refused_x "not accepted yet and holds data it sent" embryo data
 run_case refused_rights refused_x "SCM_RIGHTS" rights
+run_case ext_peer ext_peer
+run_case ext_unnamed ext_unnamed
 run_case node_fork node_fork
 run_case redis_client redis_client
 run_case socat socat_pair
