@@ -37,6 +37,7 @@
 #include "fd/fdkind.h"
 #include "fd/fdshare.h"
 #include "fd/unix_diag.h"
+#include "os/pidsel.h"
 #include "os/log.h"
 #include "os/util.h"
 #include "os/xalloc.h"
@@ -44,12 +45,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 /* sk_state values as sock_diag reports them (include/net/tcp_states.h). */
 #define USK_ESTABLISHED 1
@@ -301,8 +304,9 @@ static int peek_from_start(int fd, int saved, struct peek_guard *g, cr_error_t *
 	return 0;
 }
 
-/* Closes any file descriptor the peek brought along; true if there were. */
-static bool drop_passed_fds(struct msghdr *mh)
+/* Closes any file descriptor the peek brought along; true if there were.
+ * The sender's credentials (SO_PASSCRED) go to *cred, if it is there. */
+static bool drop_passed_fds(struct msghdr *mh, struct ucred *cred)
 {
 	bool had = false;
 
@@ -310,6 +314,9 @@ static bool drop_passed_fds(struct msghdr *mh)
 		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		int *fds = (int *)CMSG_DATA(c);
 
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS && cred != NULL &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(*cred)))
+			memcpy(cred, CMSG_DATA(c), sizeof(*cred));
 		if (c->cmsg_level != SOL_SOCKET || (c->cmsg_type != SCM_RIGHTS && c->cmsg_type != SCM_PIDFD))
 			continue;
 		for (size_t i = 0; i < n; i++)
@@ -322,7 +329,7 @@ static bool drop_passed_fds(struct msghdr *mh)
 /* One MSG_PEEK, with the sender's address in *from (when given): the
  * bytes peeked, -2 when nothing is queued, -1 on error. */
 static ssize_t peek(const struct who *w, int fd, void *buf, size_t len, int flags, struct sockaddr_un *from,
-		    socklen_t *from_len, cr_error_t *err)
+		    socklen_t *from_len, struct ucred *cred, cr_error_t *err)
 {
 	struct sockaddr_un sun;
 	union {
@@ -338,7 +345,7 @@ static ssize_t peek(const struct who *w, int fd, void *buf, size_t len, int flag
 
 	if (n < 0)
 		return errno == EAGAIN ? -2 : cr_error(err, errno, "peek the receive queue");
-	if (drop_passed_fds(&mh) || (mh.msg_flags & MSG_CTRUNC))
+	if (drop_passed_fds(&mh, cred) || (mh.msg_flags & MSG_CTRUNC))
 		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds file descriptors in flight "
 				"(SCM_RIGHTS)", WHO_ARGS(w));
 	if (from != NULL) {
@@ -363,7 +370,7 @@ static int peek_stream(struct dump_ctx *ctx, const struct who *w, int fd, const 
 		return cr_error(err, 0, WHO_FMT ": %zu bytes queued; cr keeps at most %u MiB in the image",
 				WHO_ARGS(w), want, FDKIND_MAX_DATA >> 20);
 	buf = arena_alloc(&ctx->arena, want);
-	while (got < want && (n = peek(w, fd, buf + got, want - got, 0, NULL, NULL, err)) > 0)
+	while (got < want && (n = peek(w, fd, buf + got, want - got, 0, NULL, NULL, NULL, err)) > 0)
 		got += (size_t)n;
 	if (n == -1)
 		return -1;
@@ -380,8 +387,20 @@ static int peek_stream(struct dump_ctx *ctx, const struct who *w, int fd, const 
 /* The queued messages, grown as they are found. */
 struct messages {
 	ProtobufCBinaryData *data, *from;
+	int32_t *pid;          /* the senders' credentials (SO_PASSCRED) */
+	uint32_t *uid, *gid;
 	size_t n, cap, bytes;
 };
+
+/* The first n items of old (of size each) in a new array of cap. */
+static void *grown(struct dump_ctx *ctx, const void *old, size_t n, size_t cap, size_t size)
+{
+	void *v = arena_alloc(&ctx->arena, cap * size);
+
+	if (n)
+		memcpy(v, old, n * size);
+	return v;
+}
 
 static int messages_add(struct dump_ctx *ctx, struct messages *m, const struct who *w, size_t len,
 			cr_error_t *err)
@@ -392,15 +411,12 @@ static int messages_add(struct dump_ctx *ctx, struct messages *m, const struct w
 				"in the image", WHO_ARGS(w), FDKIND_MAX_DATA >> 20, MAX_MESSAGES);
 	if (m->n == m->cap) {
 		size_t cap = m->cap ? m->cap * 2 : 16;
-		ProtobufCBinaryData *data = arena_array(&ctx->arena, ProtobufCBinaryData, cap);
-		ProtobufCBinaryData *from = arena_array(&ctx->arena, ProtobufCBinaryData, cap);
 
-		if (m->n) {
-			memcpy(data, m->data, m->n * sizeof(*data));
-			memcpy(from, m->from, m->n * sizeof(*from));
-		}
-		m->data = data;
-		m->from = from;
+		m->data = grown(ctx, m->data, m->n, cap, sizeof(*m->data));
+		m->from = grown(ctx, m->from, m->n, cap, sizeof(*m->from));
+		m->pid = grown(ctx, m->pid, m->n, cap, sizeof(*m->pid));
+		m->uid = grown(ctx, m->uid, m->n, cap, sizeof(*m->uid));
+		m->gid = grown(ctx, m->gid, m->n, cap, sizeof(*m->gid));
 		m->cap = cap;
 	}
 	return 0;
@@ -421,7 +437,8 @@ static int peek_message(struct dump_ctx *ctx, const struct who *w, int fd, const
 {
 	struct sockaddr_un from;
 	socklen_t from_len = 0;
-	ssize_t len = peek(w, fd, NULL, 0, MSG_TRUNC, &from, &from_len, err), n;
+	struct ucred cred = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
+	ssize_t len = peek(w, fd, NULL, 0, MSG_TRUNC, &from, &from_len, &cred, err), n;
 	uint8_t *buf;
 
 	if (len == -2 || (len == 0 && d->type == SOCK_SEQPACKET && (d->shutdown & USK_RCV_SHUTDOWN) &&
@@ -430,13 +447,27 @@ static int peek_message(struct dump_ctx *ctx, const struct who *w, int fd, const
 	if (len < 0 || messages_add(ctx, m, w, (size_t)len, err) < 0)
 		return -1;
 	buf = arena_alloc(&ctx->arena, (size_t)len);
-	if (len > 0 && (n = peek(w, fd, buf, (size_t)len, 0, NULL, NULL, err)) != len)
+	if (len > 0 && (n = peek(w, fd, buf, (size_t)len, 0, NULL, NULL, NULL, err)) != len)
 		return n == -1 ? -1 : cr_error(err, 0, WHO_FMT ": a %zd-byte message peeked as %zd bytes",
 					       WHO_ARGS(w), len, n);
 	m->data[m->n] = (ProtobufCBinaryData){ .data = buf, .len = (size_t)len };
 	m->from[m->n] = sender_name(&ctx->arena, &from, from_len);
+	m->pid[m->n] = cred.pid;
+	m->uid[m->n] = cred.uid;
+	m->gid[m->n] = cred.gid;
 	m->n++;
 	return 1;
+}
+
+/* The restore sends each message with its sender's credentials again
+ * (SCM_CREDENTIALS; send_one). */
+static int check_creds(const struct who *w, const struct messages *m, cr_error_t *err)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->uid[i] == (uint32_t)-1)
+			return cr_error(err, 0, WHO_FMT ": queued message %zu has no credentials, and SO_PASSCRED is on",
+					WHO_ARGS(w), i + 1);
+	return 0;
 }
 
 static int peek_messages(struct dump_ctx *ctx, const struct who *w, int fd, const struct unix_diag *d,
@@ -451,6 +482,14 @@ static int peek_messages(struct dump_ctx *ctx, const struct who *w, int fd, cons
 		return -1;
 	e->queue = m.data;
 	e->n_queue = m.n;
+	if (e->passcred && check_creds(w, &m, err) < 0)
+		return -1;
+	if (e->passcred) {
+		e->cred_pid = m.pid;
+		e->cred_uid = m.uid;
+		e->cred_gid = m.gid;
+		e->n_cred_pid = e->n_cred_uid = e->n_cred_gid = m.n;
+	}
 	if (d->type == SOCK_DGRAM) {
 		e->queue_from = m.from;
 		e->n_queue_from = m.n;
@@ -484,6 +523,9 @@ static int read_queue(struct dump_ctx *ctx, const struct who *w, int fd, const s
 		return -1;
 	if (!(revents & POLLIN) || d->state == USK_LISTEN)
 		return 0;
+	if (d->type == SOCK_STREAM && e->passcred)
+		return cr_error(err, 0, WHO_FMT ": unsupported: bytes queued on a stream socket with SO_PASSCRED (each "
+				"write's credentials are not kept)", WHO_ARGS(w));
 	if (peek_from_start(fd, e->peek_off, &guard, err) < 0)
 		return -1;
 	if (d->type == SOCK_STREAM)
@@ -1090,15 +1132,58 @@ static int set_buffers(struct component *c, cr_error_t *err)
 
 /* ------------------------------------------------------------ the queues */
 
-static int send_all(int fd, const ProtobufCBinaryData *d, bool one_message, cr_error_t *err)
+/* One sendmsg, with the sender's credentials when cred is given: as they
+ * are when the pid exists (cr may name any), else from a process made
+ * with that pid for the purpose, gone before anyone reads the message
+ * (its number stays with the message, as the dumped sender's did). */
+static ssize_t send_one(int fd, const void *buf, size_t len, const struct sockaddr_un *to, socklen_t to_len,
+			const struct ucred *cred, cr_error_t *err)
+{
+	union {
+		struct cmsghdr align;
+		char room[CMSG_SPACE(sizeof(struct ucred))];
+	} control;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr mh = { .msg_name = (void *)to, .msg_namelen = to ? to_len : 0, .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+	pid_t sender;
+	int status;
+
+	if (cred != NULL) {
+		struct cmsghdr *c;
+
+		mh.msg_control = &control;
+		mh.msg_controllen = sizeof(control);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_CREDENTIALS;
+		c->cmsg_len = CMSG_LEN(sizeof(*cred));
+		memcpy(CMSG_DATA(c), cred, sizeof(*cred));
+	}
+	if (cred == NULL || kill(cred->pid, 0) == 0 || errno != ESRCH)
+		return sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	sender = pidsel_fork(PID_BACKEND_AUTO, (const uint32_t *)&cred->pid, 1, 0, SIGCHLD, err);
+	if (sender == 0)
+		_exit(sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)len ? 0 : 1);
+	if (sender < 0)
+		return cr_error_wrap(err, "make a sender with pid %d, whose credentials a queued message carries",
+				     cred->pid);
+	if (waitpid(sender, &status, 0) != sender || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return cr_error(err, 0, "the sender with pid %d could not send a queued message", cred->pid);
+	n = (ssize_t)len;
+	return n;
+}
+
+static int send_all(int fd, const ProtobufCBinaryData *d, bool one_message, const struct ucred *cred,
+		    cr_error_t *err)
 {
 	size_t done = 0;
 
 	do {
-		ssize_t n = send(fd, d->data + done, d->len - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = send_one(fd, d->data + done, d->len - done, NULL, 0, cred, err);
 
 		if (n < 0)
-			return cr_error(err, errno, "write %zu queued bytes", d->len - done);
+			return *err ? -1 : cr_error(err, errno, "write %zu queued bytes", d->len - done);
 		if (one_message && (size_t)n != d->len)
 			return cr_error(err, 0, "a %zu-byte message went out as %zd bytes", d->len, n);
 		done += (size_t)n;
@@ -1106,7 +1191,8 @@ static int send_all(int fd, const ProtobufCBinaryData *d, bool one_message, cr_e
 	return 0;
 }
 
-static int send_to_name(int fd, const struct usk *to, const ProtobufCBinaryData *msg, cr_error_t *err)
+static int send_to_name(int fd, const struct usk *to, const ProtobufCBinaryData *msg, const struct ucred *cred,
+			cr_error_t *err)
 {
 	cleanup_dir int saved = -1;
 	struct sockaddr_un sun;
@@ -1117,9 +1203,9 @@ static int send_to_name(int fd, const struct usk *to, const ProtobufCBinaryData 
 		return cr_error(err, 0, "no way to send it to an unnamed socket but from its peer");
 	if (enter_dir(to->e, &saved, err) < 0)
 		return -1;
-	n = sendto(fd, msg->data, msg->len, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sun, len);
+	n = send_one(fd, msg->data, msg->len, &sun, len, cred, err);
 	if (n != (ssize_t)msg->len)
-		return cr_error(err, n < 0 ? errno : 0, "send a %zu-byte datagram", msg->len);
+		return *err ? -1 : cr_error(err, n < 0 ? errno : 0, "send a %zu-byte datagram", msg->len);
 	return 0;
 }
 
@@ -1194,7 +1280,7 @@ static int bind_aside(int fd, const struct sockaddr_un *sun, socklen_t len, cons
 /* A sender that no longer exists, bound to its name if it had one (the
  * receiver sees that name as the datagram's source). */
 static int send_from_stand_in(const struct usk *to, const ProtobufCBinaryData *from,
-			      const ProtobufCBinaryData *msg, cr_error_t *err)
+			      const ProtobufCBinaryData *msg, const struct ucred *cred, cr_error_t *err)
 {
 	cleanup_close int fd = new_socket(SOCK_DGRAM, err);
 	char str[SUN_PATH_MAX + 2];
@@ -1208,20 +1294,29 @@ static int send_from_stand_in(const struct usk *to, const ProtobufCBinaryData *f
 		return -1;
 	if (from->len > 0 && !is_path(from) && bind(fd, (struct sockaddr *)&sun, len) < 0)
 		return cr_error(err, errno, "bind a stand-in for its sender %s", str);
-	return send_to_name(fd, to, msg, err);
+	return send_to_name(fd, to, msg, cred, err);
 }
 
 static int send_datagram(struct component *c, const struct usk *to, const ProtobufCBinaryData *from,
-			 const ProtobufCBinaryData *msg, cr_error_t *err)
+			 const ProtobufCBinaryData *msg, const struct ucred *cred, cr_error_t *err)
 {
 	if (to->mate != NULL && name_is(to->mate->e, from))
-		return send_all(to->mate->fd, msg, true, err);
+		return send_all(to->mate->fd, msg, true, cred, err);
 	if (to->stand_in >= 0 && from->len == 0)
-		return send_all(to->stand_in, msg, true, err);
+		return send_all(to->stand_in, msg, true, cred, err);
 	for (size_t i = 0; i < c->n && from->len > 0; i++)
 		if (c->v[i].e->type == SOCK_DGRAM && name_is(c->v[i].e, from))
-			return send_to_name(c->v[i].fd, to, msg, err);
-	return send_from_stand_in(to, from, msg, err);
+			return send_to_name(c->v[i].fd, to, msg, cred, err);
+	return send_from_stand_in(to, from, msg, cred, err);
+}
+
+/* The credentials message i was sent with, if they were recorded. */
+static const struct ucred *cred_of(const UnixSkEntry *e, size_t i, struct ucred *cred)
+{
+	if (i >= e->n_cred_pid || i >= e->n_cred_uid || i >= e->n_cred_gid)
+		return NULL;
+	*cred = (struct ucred){ .pid = e->cred_pid[i], .uid = e->cred_uid[i], .gid = e->cred_gid[i] };
+	return cred;
 }
 
 static int fill_queue(struct component *c, const struct usk *u, cr_error_t *err)
@@ -1231,14 +1326,17 @@ static int fill_queue(struct component *c, const struct usk *u, cr_error_t *err)
 
 	for (size_t i = 0; i < u->e->n_queue; i++) {
 		const ProtobufCBinaryData *msg = &u->e->queue[i];
+		struct ucred buf;
+		const struct ucred *cred = cred_of(u->e, i, &buf);
 		int r;
 
 		if (u->e->type == SOCK_DGRAM)
-			r = send_datagram(c, u, i < u->e->n_queue_from ? &u->e->queue_from[i] : &unnamed, msg, err);
+			r = send_datagram(c, u, i < u->e->n_queue_from ? &u->e->queue_from[i] : &unnamed, msg, cred,
+					  err);
 		else if (sender < 0)
 			r = cr_error(err, 0, "queued data, but no peer to send it");
 		else
-			r = send_all(sender, msg, u->e->type == SOCK_SEQPACKET, err);
+			r = send_all(sender, msg, u->e->type == SOCK_SEQPACKET, cred, err);
 		if (r < 0)
 			return cr_error_wrap(err, "socket:[%u]: queued message %zu of %zu", u->e->ino, i + 1,
 					     u->e->n_queue);

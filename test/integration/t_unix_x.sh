@@ -11,6 +11,9 @@
 #                 children report the tokens they drew.
 #   tree_twice / tree_leave_running  the same, twice in a row / the dump
 #                 consumed nothing.
+#   creds         a datagram queued with the credentials (SO_PASSCRED) of a
+#                 child that exited, with another uid and gid: the same pid,
+#                 uid and gid after restore.
 #   ext_peer      a client of a server outside the tree: refused, and with
 #                 --ext-unix-sk restored connected to the server's path again;
 #                 the server's side (ext_unnamed) is refused even so: its
@@ -337,6 +340,7 @@ run_case tree_leave_running case_leave_running w_unix_x tree
 run_case embryo tree_roundtrip embryo
 run_case embryo_leave_running case_leave_running w_unix_x embryo
 run_case refused_embryo_data refused_x "not accepted yet and holds data it sent" embryo data
+run_case creds case_roundtrip w_unix_x creds
 run_case refused_rights refused_x "SCM_RIGHTS" rights
 run_case ext_peer ext_peer
 run_case ext_unnamed ext_unnamed

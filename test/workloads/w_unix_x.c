@@ -431,8 +431,9 @@ static void run_creds(void)
 
 		if (wl_check(c != NULL && c->cmsg_type == SCM_CREDENTIALS, "no credentials with the datagram"))
 			memcpy(&cred, CMSG_DATA(c), sizeof(cred));
-		wl_check(cred.uid == 1234 && cred.gid == 4321, "credentials uid %u gid %u, wanted 1234 4321",
-			 cred.uid, cred.gid);
+		wl_check(cred.pid == kid && cred.uid == 1234 && cred.gid == 4321,
+			 "credentials pid %d uid %u gid %u, wanted %d 1234 4321", (int)cred.pid, cred.uid, cred.gid,
+			 (int)kid);
 	}
 	wl_finish();
 }
