@@ -1,32 +1,47 @@
 /* Unix sockets: their fd kind, dump and restore.
  *
  * A socket is described by sock_diag (unix_diag.h): type, state, bound
- * name, peer (by inode), shutdown state; its receive queue is peeked
- * through a pidfd_getfd duplicate with SO_PEEK_OFF (never consumed), with
- * message boundaries and, for datagrams, each sender's name.
+ * name, peer (by inode), shutdown state, a listener's connections not
+ * accepted yet (by their clients); its receive queue is peeked through a
+ * pidfd_getfd duplicate with SO_PEEK_OFF (never consumed), with message
+ * boundaries and, for datagrams, each sender's name and, with SO_PASSCRED,
+ * credentials.
  *
  * What is refused (the dump fails naming pid, fd and kind): a socket or
- * peer also open outside the dumped process, a listening socket with
- * connections not yet accepted, file descriptors in flight (SCM_RIGHTS) in
- * a queue, a datagram socket connected one way to an unnamed socket, and a
- * queue larger than FDKIND_MAX_DATA.
+ * peer open outside the dump (unless --ext-unix-sk, and the peer has an
+ * absolute or abstract name: the restore connects to it again), file
+ * descriptors in flight (SCM_RIGHTS) in a queue, data a client sent on a
+ * connection not accepted yet, bytes queued on a stream socket with
+ * SO_PASSCRED, a datagram socket connected one way to an unnamed socket,
+ * and a queue larger than FDKIND_MAX_DATA.
+ *
+ * The sockets of a component (below) may be held by several processes of
+ * the tree: the component is one object (the .first hook), made in the
+ * common ancestor of its holders before it forks, and inherited.
  *
  * The first socket asked for is created together with its component: the
  * sockets of the image it is connected to, was accepted from, or received
- * datagrams from, and so on.  In this order:
+ * datagrams from, is a connection not accepted yet on, and so on.  In this
+ * order:
  *   1. listening sockets: socket, bind, listen with the dumped backlog;
  *   2. connected stream and seqpacket sockets: through their listener when
  *      one end was accepted from a listening socket of the component
  *      (connect + accept, which gives the accepted end its name), otherwise
  *      socketpair and a bind of each named end; a closed peer is played by
- *      a stand-in, closed at step 6;
+ *      a stand-in, closed at step 6; a peer outside the dump
+ *      (--ext-unix-sk): connected to its name;
  *   3. datagram sockets: a socketpair for two connected to each other, a
  *      stand-in for a closed peer, else a socket of their own, bound;
+ *      then the clients of connections not accepted yet, connected to
+ *      their listener in accept order;
  *   4. buffer sizes, then every receive queue, written again by its
  *      sender: the peer, the socket bound to the sender's name, or a
- *      temporary socket bound to that name;
- *   5. datagram sockets connected one way, by the peer's name: only now,
- *      as a connected socket takes datagrams from its peer alone;
+ *      temporary socket bound to that name; with the recorded credentials
+ *      (SCM_CREDENTIALS), from a short-lived process with the sender's pid
+ *      when that pid is gone;
+ *   5. datagram sockets connected one way, by the peer's name (in the
+ *      component, or outside the dump): only now, as a connected socket
+ *      takes datagrams from its peer alone;
  *   6. stand-ins closed; shutdown state, SO_PEEK_OFF, SO_PASSCRED.
  * Each socket is then stashed as the anchor of its file entry.
  *
@@ -304,9 +319,21 @@ static int peek_from_start(int fd, int saved, struct peek_guard *g, cr_error_t *
 	return 0;
 }
 
-/* Closes any file descriptor the peek brought along; true if there were.
- * The sender's credentials (SO_PASSCRED) go to *cred, if it is there. */
-static bool drop_passed_fds(struct msghdr *mh, struct ucred *cred)
+/* What an fd in flight is, for the refusal: its link ("pipe:[N]", a path). */
+static void name_passed(int fd, char *what, size_t size)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, what, size - 1);
+	what[n > 0 ? n : 0] = '\0';
+}
+
+/* Closes any file descriptor the peek brought along; true if there were,
+ * with what the first one is in what.  The sender's credentials
+ * (SO_PASSCRED) go to *cred, if it is there. */
+static bool drop_passed_fds(struct msghdr *mh, struct ucred *cred, char *what, size_t size)
 {
 	bool had = false;
 
@@ -319,6 +346,8 @@ static bool drop_passed_fds(struct msghdr *mh, struct ucred *cred)
 			memcpy(cred, CMSG_DATA(c), sizeof(*cred));
 		if (c->cmsg_level != SOL_SOCKET || (c->cmsg_type != SCM_RIGHTS && c->cmsg_type != SCM_PIDFD))
 			continue;
+		if (c->cmsg_type == SCM_RIGHTS && !had && n > 0)
+			name_passed(fds[0], what, size);
 		for (size_t i = 0; i < n; i++)
 			close(fds[i]);
 		had |= c->cmsg_type == SCM_RIGHTS;
@@ -332,6 +361,7 @@ static ssize_t peek(const struct who *w, int fd, void *buf, size_t len, int flag
 		    socklen_t *from_len, struct ucred *cred, cr_error_t *err)
 {
 	struct sockaddr_un sun;
+	char what[PATH_MAX] = "";
 	union {
 		struct cmsghdr align;
 		char room[CMSG_ROOM];
@@ -345,9 +375,9 @@ static ssize_t peek(const struct who *w, int fd, void *buf, size_t len, int flag
 
 	if (n < 0)
 		return errno == EAGAIN ? -2 : cr_error(err, errno, "peek the receive queue");
-	if (drop_passed_fds(&mh, cred) || (mh.msg_flags & MSG_CTRUNC))
+	if (drop_passed_fds(&mh, cred, what, sizeof(what)) || (mh.msg_flags & MSG_CTRUNC))
 		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds file descriptors in flight "
-				"(SCM_RIGHTS)", WHO_ARGS(w));
+				"(SCM_RIGHTS%s%s)", WHO_ARGS(w), what[0] ? ": " : "", what);
 	if (from != NULL) {
 		*from = sun;
 		*from_len = mh.msg_namelen;

@@ -341,7 +341,7 @@ run_case embryo tree_roundtrip embryo
 run_case embryo_leave_running case_leave_running w_unix_x embryo
 run_case refused_embryo_data refused_x "not accepted yet and holds data it sent" embryo data
 run_case creds case_roundtrip w_unix_x creds
-run_case refused_rights refused_x "SCM_RIGHTS" rights
+run_case refused_rights refused_x "SCM_RIGHTS: pipe:" rights
 run_case ext_peer ext_peer
 run_case ext_unnamed ext_unnamed
 run_case node_fork node_fork
