@@ -10,7 +10,9 @@
  * What is refused (the dump fails naming pid, fd and kind): a socket or
  * peer open outside the dump (unless --ext-unix-sk, and the peer has an
  * absolute or abstract name: the restore connects to it again), file
- * descriptors in flight (SCM_RIGHTS) in a queue, data a client sent on a
+ * descriptors in flight (SCM_RIGHTS) but unix sockets of the dump in a
+ * datagram or seqpacket queue (sent again, from the component: the
+ * sockets in flight join it), data a client sent on a
  * connection not accepted yet, bytes queued on a stream socket with
  * SO_PASSCRED, a datagram socket connected one way to an unnamed socket,
  * and a queue larger than FDKIND_MAX_DATA.
@@ -84,6 +86,8 @@
 
 #define MAX_MESSAGES (1u << 20)
 #define CMSG_ROOM    4096
+/* The most fds one message carries (the kernel's SCM_MAX_FD). */
+#define SCM_MAX_FD   253
 
 /* What every message names. */
 struct who {
@@ -116,6 +120,19 @@ static bool unix_match(const struct fd_probe *p)
 
 /* ------------------------------------------------------ what is refused */
 
+/* Is socket:[ino] held by pid or another process of the dump?  1 if so;
+ * 0 with *outside the pid of a holder outside the dump (0: none holds it). */
+static int held_in_dump(const struct dump_ctx *ctx, pid_t pid, uint32_t ino, pid_t *outside, cr_error_t *err)
+{
+	char link[32];
+	int r;
+
+	snprintf(link, sizeof(link), "socket:[%u]", ino);
+	if ((r = fdshare_held_by(ctx, link, pid, outside, err)) != 0)
+		return r;
+	return *outside != 0 && fdshare_in_dump(ctx, *outside) ? 1 : 0;
+}
+
 /* A client whose connection is not accepted yet: its peer is the socket
  * the kernel made for it in the listener's queue, which has no inode
  * (peer 0, as for a closed peer).  1 when it is one, and the listener is
@@ -124,7 +141,6 @@ static int check_pending(const struct dump_ctx *ctx, const struct who *w, const 
 			 cr_error_t *err)
 {
 	uint32_t listener;
-	char link[32];
 	pid_t other;
 	int r;
 
@@ -136,10 +152,9 @@ static int check_pending(const struct dump_ctx *ctx, const struct who *w, const 
 		return cr_error(err, 0, WHO_FMT ": unsupported: its connection to listening socket:[%u] is not accepted "
 				"yet and holds data it sent (%u bytes of buffers), which cr cannot read without "
 				"accepting it", WHO_ARGS(w), listener, d->wqueue);
-	snprintf(link, sizeof(link), "socket:[%u]", listener);
-	if ((r = fdshare_held_by(ctx, link, w->pid, &other, err)) < 0)
+	if ((r = held_in_dump(ctx, w->pid, listener, &other, err)) < 0)
 		return -1;
-	if (r == 0 && (other == 0 || !fdshare_in_dump(ctx, other)))
+	if (r == 0)
 		return cr_error(err, 0, WHO_FMT ": unsupported: its connection to listening socket:[%u] is not accepted "
 				"yet, and that listener is %s%.0d", WHO_ARGS(w), listener,
 				other ? "in pid " : "open in no process", other);
@@ -218,19 +233,18 @@ static int record_pending(struct dump_ctx *ctx, const struct who *w, const struc
 				WHO_ARGS(w), d->n_icons, UNIX_DIAG_ICONS_MAX);
 	e->pending = arena_array(&ctx->arena, uint32_t, d->n_icons);
 	for (uint32_t i = 0; i < d->n_icons; i++) {
-		char link[32];
 		pid_t other;
 		int r;
 
 		if (d->icons[i] == 0)
 			return cr_error(err, 0, WHO_FMT ": unsupported: a connection not accepted yet whose client is "
 					"closed", WHO_ARGS(w));
-		snprintf(link, sizeof(link), "socket:[%u]", d->icons[i]);
-		if ((r = fdshare_held_by(ctx, link, w->pid, &other, err)) < 0)
+		if ((r = held_in_dump(ctx, w->pid, d->icons[i], &other, err)) < 0)
 			return -1;
-		if (r == 0 && (other == 0 || !fdshare_in_dump(ctx, other)))
-			return cr_error(err, 0, WHO_FMT ": unsupported: a connection not accepted yet from %s, %s%.0d",
-					WHO_ARGS(w), link, other ? "in pid " : "open in no process", other);
+		if (r == 0)
+			return cr_error(err, 0, WHO_FMT ": unsupported: a connection not accepted yet from socket:[%u], "
+					"%s%.0d", WHO_ARGS(w), d->icons[i], other ? "in pid " : "open in no process",
+					other);
 		e->pending[e->n_pending++] = d->icons[i];
 	}
 	return 0;
@@ -330,35 +344,50 @@ static void name_passed(int fd, char *what, size_t size)
 	what[n > 0 ? n : 0] = '\0';
 }
 
-/* Closes any file descriptor the peek brought along; true if there were,
- * with what the first one is in what.  The sender's credentials
- * (SO_PASSCRED) go to *cred, if it is there. */
-static bool drop_passed_fds(struct msghdr *mh, struct ucred *cred, char *what, size_t size)
+/* What a peek brought along besides the bytes: the sender's credentials
+ * (SO_PASSCRED) and the unix sockets in flight (SCM_RIGHTS), by inode. */
+struct inflight {
+	struct ucred cred;
+	uint32_t ino[SCM_MAX_FD];
+	size_t n;
+};
+
+/* Closes every file descriptor the peek brought along.  False, with what
+ * the first one is in what, when there were some that cannot be kept: any
+ * when f is NULL, else those that are not sockets. */
+static bool drop_passed_fds(struct msghdr *mh, struct inflight *f, char *what, size_t size)
 {
-	bool had = false;
+	bool ok = true;
 
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL; c = CMSG_NXTHDR(mh, c)) {
 		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		int *fds = (int *)CMSG_DATA(c);
 
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS && cred != NULL &&
-		    c->cmsg_len >= CMSG_LEN(sizeof(*cred)))
-			memcpy(cred, CMSG_DATA(c), sizeof(*cred));
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS && f != NULL &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(f->cred)))
+			memcpy(&f->cred, CMSG_DATA(c), sizeof(f->cred));
 		if (c->cmsg_level != SOL_SOCKET || (c->cmsg_type != SCM_RIGHTS && c->cmsg_type != SCM_PIDFD))
 			continue;
-		if (c->cmsg_type == SCM_RIGHTS && !had && n > 0)
-			name_passed(fds[0], what, size);
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
+			struct stat st;
+			bool keep = c->cmsg_type != SCM_RIGHTS ||
+				    (f != NULL && f->n < SCM_MAX_FD && fstat(fds[i], &st) == 0 && S_ISSOCK(st.st_mode));
+
+			if (keep && c->cmsg_type == SCM_RIGHTS)
+				f->ino[f->n++] = (uint32_t)st.st_ino;
+			if (!keep && ok)
+				name_passed(fds[i], what, size);
+			ok &= keep;
 			close(fds[i]);
-		had |= c->cmsg_type == SCM_RIGHTS;
+		}
 	}
-	return had;
+	return ok;
 }
 
 /* One MSG_PEEK, with the sender's address in *from (when given): the
  * bytes peeked, -2 when nothing is queued, -1 on error. */
 static ssize_t peek(const struct who *w, int fd, void *buf, size_t len, int flags, struct sockaddr_un *from,
-		    socklen_t *from_len, struct ucred *cred, cr_error_t *err)
+		    socklen_t *from_len, struct inflight *f, cr_error_t *err)
 {
 	struct sockaddr_un sun;
 	char what[PATH_MAX] = "";
@@ -375,9 +404,11 @@ static ssize_t peek(const struct who *w, int fd, void *buf, size_t len, int flag
 
 	if (n < 0)
 		return errno == EAGAIN ? -2 : cr_error(err, errno, "peek the receive queue");
-	if (drop_passed_fds(&mh, cred, what, sizeof(what)) || (mh.msg_flags & MSG_CTRUNC))
+	if (!drop_passed_fds(&mh, f, what, sizeof(what)) || (mh.msg_flags & MSG_CTRUNC))
 		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds file descriptors in flight "
-				"(SCM_RIGHTS%s%s)", WHO_ARGS(w), what[0] ? ": " : "", what);
+				"(SCM_RIGHTS%s%s)%s", WHO_ARGS(w), what[0] ? ": " : "", what,
+				f != NULL ? "; cr keeps only unix sockets of the dump in flight" :
+					    " on a stream socket; cr keeps them only in datagram and seqpacket queues");
 	if (from != NULL) {
 		*from = sun;
 		*from_len = mh.msg_namelen;
@@ -419,7 +450,9 @@ struct messages {
 	ProtobufCBinaryData *data, *from;
 	int32_t *pid;          /* the senders' credentials (SO_PASSCRED) */
 	uint32_t *uid, *gid;
-	size_t n, cap, bytes;
+	uint32_t *scm_count;   /* how many sockets each carries in flight */
+	uint32_t *scm_ino;     /* ... all of them, by inode */
+	size_t n, cap, bytes, n_scm, cap_scm;
 };
 
 /* The first n items of old (of size each) in a new array of cap. */
@@ -447,6 +480,7 @@ static int messages_add(struct dump_ctx *ctx, struct messages *m, const struct w
 		m->pid = grown(ctx, m->pid, m->n, cap, sizeof(*m->pid));
 		m->uid = grown(ctx, m->uid, m->n, cap, sizeof(*m->uid));
 		m->gid = grown(ctx, m->gid, m->n, cap, sizeof(*m->gid));
+		m->scm_count = grown(ctx, m->scm_count, m->n, cap, sizeof(*m->scm_count));
 		m->cap = cap;
 	}
 	return 0;
@@ -462,13 +496,47 @@ static ProtobufCBinaryData sender_name(struct arena *a, const struct sockaddr_un
 
 /* The next message: its length first (MSG_TRUNC on an empty buffer moves
  * the peek offset by nothing), then its bytes.  1, or 0 at the end. */
+/* The unix sockets a message carries in flight must be held by processes
+ * of the dump: the restore sends their descriptions again (they are in
+ * the socket's component, made with it). */
+static int keep_in_flight(struct dump_ctx *ctx, const struct who *w, const struct inflight *f, struct messages *m,
+			  cr_error_t *err)
+{
+	m->scm_count[m->n] = (uint32_t)f->n;
+	for (size_t i = 0; i < f->n; i++) {
+		struct unix_diag d;
+		pid_t other;
+		int r = unix_diag_lookup(f->ino[i], &d, err);
+
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds socket:[%u] in flight "
+					"(SCM_RIGHTS), which is not a unix socket", WHO_ARGS(w), f->ino[i]);
+		if ((r = held_in_dump(ctx, w->pid, f->ino[i], &other, err)) < 0)
+			return -1;
+		if (r == 0)
+			return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds the unix socket socket:[%u] in "
+					"flight (SCM_RIGHTS), which %s%.0d", WHO_ARGS(w), f->ino[i],
+					other ? "is held outside the dump, by pid " : "no process holds", other);
+		if (m->n_scm == m->cap_scm) {
+			size_t cap = m->cap_scm ? m->cap_scm * 2 : 16;
+
+			m->scm_ino = grown(ctx, m->scm_ino, m->n_scm, cap, sizeof(*m->scm_ino));
+			m->cap_scm = cap;
+		}
+		m->scm_ino[m->n_scm++] = f->ino[i];
+	}
+	return 0;
+}
+
 static int peek_message(struct dump_ctx *ctx, const struct who *w, int fd, const struct unix_diag *d,
 			struct messages *m, cr_error_t *err)
 {
 	struct sockaddr_un from;
 	socklen_t from_len = 0;
-	struct ucred cred = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
-	ssize_t len = peek(w, fd, NULL, 0, MSG_TRUNC, &from, &from_len, &cred, err), n;
+	struct inflight f = { .cred = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 } }, again = { 0 };
+	ssize_t len = peek(w, fd, NULL, 0, MSG_TRUNC, &from, &from_len, &f, err), n;
 	uint8_t *buf;
 
 	if (len == -2 || (len == 0 && d->type == SOCK_SEQPACKET && (d->shutdown & USK_RCV_SHUTDOWN) &&
@@ -477,14 +545,16 @@ static int peek_message(struct dump_ctx *ctx, const struct who *w, int fd, const
 	if (len < 0 || messages_add(ctx, m, w, (size_t)len, err) < 0)
 		return -1;
 	buf = arena_alloc(&ctx->arena, (size_t)len);
-	if (len > 0 && (n = peek(w, fd, buf, (size_t)len, 0, NULL, NULL, NULL, err)) != len)
+	if (len > 0 && (n = peek(w, fd, buf, (size_t)len, 0, NULL, NULL, &again, err)) != len)
 		return n == -1 ? -1 : cr_error(err, 0, WHO_FMT ": a %zd-byte message peeked as %zd bytes",
 					       WHO_ARGS(w), len, n);
 	m->data[m->n] = (ProtobufCBinaryData){ .data = buf, .len = (size_t)len };
 	m->from[m->n] = sender_name(&ctx->arena, &from, from_len);
-	m->pid[m->n] = cred.pid;
-	m->uid[m->n] = cred.uid;
-	m->gid[m->n] = cred.gid;
+	m->pid[m->n] = f.cred.pid;
+	m->uid[m->n] = f.cred.uid;
+	m->gid[m->n] = f.cred.gid;
+	if (keep_in_flight(ctx, w, &f, m, err) < 0)
+		return -1;
 	m->n++;
 	return 1;
 }
@@ -514,6 +584,12 @@ static int peek_messages(struct dump_ctx *ctx, const struct who *w, int fd, cons
 	e->n_queue = m.n;
 	if (e->passcred && check_creds(w, &m, err) < 0)
 		return -1;
+	if (m.n_scm > 0) {
+		e->scm_count = m.scm_count;
+		e->n_scm_count = m.n;
+		e->scm_ino = m.scm_ino;
+		e->n_scm_ino = m.n_scm;
+	}
 	if (e->passcred) {
 		e->cred_pid = m.pid;
 		e->cred_uid = m.uid;
@@ -771,6 +847,20 @@ static int check_path_there(const UnixSkEntry *e, cr_error_t *err)
 	return 0;
 }
 
+static bool scm_ok(const UnixSkEntry *e)
+{
+	size_t sum = 0;
+
+	if (e->type == SOCK_STREAM || e->n_scm_count != e->n_queue)
+		return false;
+	for (size_t i = 0; i < e->n_scm_count; i++) {
+		if (e->scm_count[i] > SCM_MAX_FD)
+			return false;
+		sum += e->scm_count[i];
+	}
+	return sum == e->n_scm_ino;
+}
+
 static int unix_sk_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
 {
 	const UnixSkEntry *e = fe->unix_sk;
@@ -792,6 +882,8 @@ static int unix_sk_validate(const struct restore_ctx *ctx, const FileEntry *fe, 
 	if (e->has_ext_peer && (!name_ok(&e->ext_peer) || (e->ext_peer.data[0] != '\0' && e->ext_peer.data[0] != '/') ||
 				(e->type != SOCK_DGRAM && e->n_queue)))
 		return cr_error(err, 0, "socket:[%u]: malformed peer outside the dump", e->ino);
+	if (e->n_scm_ino && !scm_ok(e))
+		return cr_error(err, 0, "socket:[%u]: malformed sockets in flight", e->ino);
 	if ((e->n_pending && e->state != USK_LISTEN) ||
 	    (e->has_pending_on && (e->state == USK_LISTEN || e->type == SOCK_DGRAM || e->n_queue)))
 		return cr_error(err, 0, "socket:[%u]: malformed connections not accepted yet", e->ino);
@@ -1162,34 +1254,50 @@ static int set_buffers(struct component *c, cr_error_t *err)
 
 /* ------------------------------------------------------------ the queues */
 
-/* One sendmsg, with the sender's credentials when cred is given: as they
- * are when the pid exists (cr may name any), else from a process made
- * with that pid for the purpose, gone before anyone reads the message
- * (its number stays with the message, as the dumped sender's did). */
+/* What a queued message carries besides its bytes. */
+struct extras {
+	const struct ucred *cred;   /* its sender's credentials, or NULL */
+	const int *fds;             /* unix sockets in flight (SCM_RIGHTS) */
+	size_t n_fds;
+};
+
+static void add_cmsg(struct msghdr *mh, struct cmsghdr **c, int type, const void *data, size_t len)
+{
+	*c = *c == NULL ? CMSG_FIRSTHDR(mh) : CMSG_NXTHDR(mh, *c);
+	(*c)->cmsg_level = SOL_SOCKET;
+	(*c)->cmsg_type = type;
+	(*c)->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(*c), data, len);
+}
+
+/* One sendmsg, with what the message carries: the sockets in flight, and
+ * the sender's credentials as they are when the pid exists (cr may name
+ * any), else from a process made with that pid for the purpose, gone
+ * before anyone reads the message (its number stays with the message, as
+ * the dumped sender's did). */
 static ssize_t send_one(int fd, const void *buf, size_t len, const struct sockaddr_un *to, socklen_t to_len,
-			const struct ucred *cred, cr_error_t *err)
+			const struct extras *x, cr_error_t *err)
 {
 	union {
 		struct cmsghdr align;
-		char room[CMSG_SPACE(sizeof(struct ucred))];
+		char room[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(SCM_MAX_FD * sizeof(int))];
 	} control;
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	struct msghdr mh = { .msg_name = (void *)to, .msg_namelen = to ? to_len : 0, .msg_iov = &iov, .msg_iovlen = 1 };
-	ssize_t n;
+	const struct ucred *cred = x ? x->cred : NULL;
+	struct cmsghdr *c = NULL;
 	pid_t sender;
 	int status;
 
-	if (cred != NULL) {
-		struct cmsghdr *c;
-
-		mh.msg_control = &control;
-		mh.msg_controllen = sizeof(control);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_CREDENTIALS;
-		c->cmsg_len = CMSG_LEN(sizeof(*cred));
-		memcpy(CMSG_DATA(c), cred, sizeof(*cred));
-	}
+	memset(&control, 0, sizeof(control));
+	mh.msg_control = &control;
+	mh.msg_controllen = (cred ? CMSG_SPACE(sizeof(*cred)) : 0) + (x && x->n_fds ? CMSG_SPACE(x->n_fds * sizeof(int)) : 0);
+	if (cred != NULL)
+		add_cmsg(&mh, &c, SCM_CREDENTIALS, cred, sizeof(*cred));
+	if (x != NULL && x->n_fds > 0)
+		add_cmsg(&mh, &c, SCM_RIGHTS, x->fds, x->n_fds * sizeof(int));
+	if (mh.msg_controllen == 0)
+		mh.msg_control = NULL;
 	if (cred == NULL || kill(cred->pid, 0) == 0 || errno != ESRCH)
 		return sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 	sender = pidsel_fork(PID_BACKEND_AUTO, (const uint32_t *)&cred->pid, 1, 0, SIGCHLD, err);
@@ -1200,17 +1308,16 @@ static ssize_t send_one(int fd, const void *buf, size_t len, const struct sockad
 				     cred->pid);
 	if (waitpid(sender, &status, 0) != sender || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return cr_error(err, 0, "the sender with pid %d could not send a queued message", cred->pid);
-	n = (ssize_t)len;
-	return n;
+	return (ssize_t)len;
 }
 
-static int send_all(int fd, const ProtobufCBinaryData *d, bool one_message, const struct ucred *cred,
+static int send_all(int fd, const ProtobufCBinaryData *d, bool one_message, const struct extras *x,
 		    cr_error_t *err)
 {
 	size_t done = 0;
 
 	do {
-		ssize_t n = send_one(fd, d->data + done, d->len - done, NULL, 0, cred, err);
+		ssize_t n = send_one(fd, d->data + done, d->len - done, NULL, 0, done ? NULL : x, err);
 
 		if (n < 0)
 			return *err ? -1 : cr_error(err, errno, "write %zu queued bytes", d->len - done);
@@ -1221,7 +1328,7 @@ static int send_all(int fd, const ProtobufCBinaryData *d, bool one_message, cons
 	return 0;
 }
 
-static int send_to_name(int fd, const struct usk *to, const ProtobufCBinaryData *msg, const struct ucred *cred,
+static int send_to_name(int fd, const struct usk *to, const ProtobufCBinaryData *msg, const struct extras *x,
 			cr_error_t *err)
 {
 	cleanup_dir int saved = -1;
@@ -1233,7 +1340,7 @@ static int send_to_name(int fd, const struct usk *to, const ProtobufCBinaryData 
 		return cr_error(err, 0, "no way to send it to an unnamed socket but from its peer");
 	if (enter_dir(to->e, &saved, err) < 0)
 		return -1;
-	n = send_one(fd, msg->data, msg->len, &sun, len, cred, err);
+	n = send_one(fd, msg->data, msg->len, &sun, len, x, err);
 	if (n != (ssize_t)msg->len)
 		return *err ? -1 : cr_error(err, n < 0 ? errno : 0, "send a %zu-byte datagram", msg->len);
 	return 0;
@@ -1310,7 +1417,7 @@ static int bind_aside(int fd, const struct sockaddr_un *sun, socklen_t len, cons
 /* A sender that no longer exists, bound to its name if it had one (the
  * receiver sees that name as the datagram's source). */
 static int send_from_stand_in(const struct usk *to, const ProtobufCBinaryData *from,
-			      const ProtobufCBinaryData *msg, const struct ucred *cred, cr_error_t *err)
+			      const ProtobufCBinaryData *msg, const struct extras *x, cr_error_t *err)
 {
 	cleanup_close int fd = new_socket(SOCK_DGRAM, err);
 	char str[SUN_PATH_MAX + 2];
@@ -1324,20 +1431,20 @@ static int send_from_stand_in(const struct usk *to, const ProtobufCBinaryData *f
 		return -1;
 	if (from->len > 0 && !is_path(from) && bind(fd, (struct sockaddr *)&sun, len) < 0)
 		return cr_error(err, errno, "bind a stand-in for its sender %s", str);
-	return send_to_name(fd, to, msg, cred, err);
+	return send_to_name(fd, to, msg, x, err);
 }
 
 static int send_datagram(struct component *c, const struct usk *to, const ProtobufCBinaryData *from,
-			 const ProtobufCBinaryData *msg, const struct ucred *cred, cr_error_t *err)
+			 const ProtobufCBinaryData *msg, const struct extras *x, cr_error_t *err)
 {
 	if (to->mate != NULL && name_is(to->mate->e, from))
-		return send_all(to->mate->fd, msg, true, cred, err);
+		return send_all(to->mate->fd, msg, true, x, err);
 	if (to->stand_in >= 0 && from->len == 0)
-		return send_all(to->stand_in, msg, true, cred, err);
+		return send_all(to->stand_in, msg, true, x, err);
 	for (size_t i = 0; i < c->n && from->len > 0; i++)
 		if (c->v[i].e->type == SOCK_DGRAM && name_is(c->v[i].e, from))
-			return send_to_name(c->v[i].fd, to, msg, cred, err);
-	return send_from_stand_in(to, from, msg, cred, err);
+			return send_to_name(c->v[i].fd, to, msg, x, err);
+	return send_from_stand_in(to, from, msg, x, err);
 }
 
 /* The credentials message i was sent with, if they were recorded. */
@@ -1349,24 +1456,44 @@ static const struct ucred *cred_of(const UnixSkEntry *e, size_t i, struct ucred 
 	return cred;
 }
 
+/* The sockets message i carries in flight, from *next on in scm_ino. */
+static int fds_of(struct component *c, const UnixSkEntry *e, size_t i, size_t *next, int *fds,
+		  size_t *n, cr_error_t *err)
+{
+	*n = i < e->n_scm_count ? e->scm_count[i] : 0;
+	for (size_t k = 0; k < *n; k++) {
+		const struct usk *s = find_ino(c, e->scm_ino[*next + k]);
+
+		if (s == NULL || s->fd < 0)
+			return cr_error(err, 0, "socket:[%u], in flight in it, is not in the image", e->scm_ino[*next + k]);
+		fds[k] = s->fd;
+	}
+	*next += *n;
+	return 0;
+}
+
 static int fill_queue(struct component *c, const struct usk *u, cr_error_t *err)
 {
 	static const ProtobufCBinaryData unnamed = { 0, NULL };
 	int sender = u->mate != NULL ? u->mate->fd : u->stand_in;
+	size_t next = 0;
 
 	for (size_t i = 0; i < u->e->n_queue; i++) {
 		const ProtobufCBinaryData *msg = &u->e->queue[i];
+		int fds[SCM_MAX_FD];
 		struct ucred buf;
-		const struct ucred *cred = cred_of(u->e, i, &buf);
+		struct extras x = { .cred = cred_of(u->e, i, &buf), .fds = fds };
 		int r;
 
-		if (u->e->type == SOCK_DGRAM)
-			r = send_datagram(c, u, i < u->e->n_queue_from ? &u->e->queue_from[i] : &unnamed, msg, cred,
+		if (fds_of(c, u->e, i, &next, fds, &x.n_fds, err) < 0)
+			r = -1;
+		else if (u->e->type == SOCK_DGRAM)
+			r = send_datagram(c, u, i < u->e->n_queue_from ? &u->e->queue_from[i] : &unnamed, msg, &x,
 					  err);
 		else if (sender < 0)
 			r = cr_error(err, 0, "queued data, but no peer to send it");
 		else
-			r = send_all(sender, msg, u->e->type == SOCK_SEQPACKET, cred, err);
+			r = send_all(sender, msg, u->e->type == SOCK_SEQPACKET, &x, err);
 		if (r < 0)
 			return cr_error_wrap(err, "socket:[%u]: queued message %zu of %zu", u->e->ino, i + 1,
 					     u->e->n_queue);
@@ -1468,9 +1595,17 @@ static bool pending_in(const UnixSkEntry *client, const UnixSkEntry *l)
 	return client->has_pending_on && client->pending_on == l->ino;
 }
 
+static bool carries(const UnixSkEntry *a, const UnixSkEntry *b)
+{
+	for (size_t i = 0; i < a->n_scm_ino; i++)
+		if (a->scm_ino[i] == b->ino)
+			return true;
+	return false;
+}
+
 static bool related(const UnixSkEntry *a, const UnixSkEntry *b)
 {
-	return pending_in(a, b) || pending_in(b, a) || (a->has_peer && a->peer == b->ino) || (b->has_peer && b->peer == a->ino) || accepted_from(a, b) ||
+	return pending_in(a, b) || pending_in(b, a) || carries(a, b) || carries(b, a) || (a->has_peer && a->peer == b->ino) || (b->has_peer && b->peer == a->ino) || accepted_from(a, b) ||
 	       accepted_from(b, a) || sent_to(a, b) || sent_to(b, a);
 }
 

@@ -14,6 +14,10 @@
 #   creds         a datagram queued with the credentials (SO_PASSCRED) of a
 #                 child that exited, with another uid and gid: the same pid,
 #                 uid and gid after restore.
+#   rights_sk     a datagram carrying in flight (SCM_RIGHTS) the socket it
+#                 is queued on and an end of a pair whose other end a child
+#                 holds: both are those sockets after restore, and the pair
+#                 talks.
 #   ext_peer      a client of a server outside the tree: refused, and with
 #                 --ext-unix-sk restored connected to the server's path again;
 #                 the server's side (ext_unnamed) is refused even so: its
@@ -334,6 +338,7 @@ run_case control_tree case_control w_unix_x tree
 run_case control_embryo case_control w_unix_x embryo
 run_case control_embryo_data case_control w_unix_x embryo data
 run_case control_creds case_control w_unix_x creds
+run_case control_rights_sk case_control w_unix_x rights-sk
 run_case tree tree_roundtrip tree
 run_case tree_twice case_twice w_unix_x tree
 run_case tree_leave_running case_leave_running w_unix_x tree
@@ -341,6 +346,8 @@ run_case embryo tree_roundtrip embryo
 run_case embryo_leave_running case_leave_running w_unix_x embryo
 run_case refused_embryo_data refused_x "not accepted yet and holds data it sent" embryo data
 run_case creds case_roundtrip w_unix_x creds
+run_case rights_sk tree_roundtrip rights-sk
+run_case rights_sk_leave_running case_leave_running w_unix_x rights-sk
 run_case refused_rights refused_x "SCM_RIGHTS: pipe:" rights
 run_case ext_peer ext_peer
 run_case ext_unnamed ext_unnamed

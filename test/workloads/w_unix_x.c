@@ -1,7 +1,10 @@
 /*
  * w_unix_x STATE_DIR tree          unix sockets between processes
  * w_unix_x STATE_DIR embryo [data] connections not accepted yet
- * w_unix_x STATE_DIR rights        an fd in flight (SCM_RIGHTS): refused
+ * w_unix_x STATE_DIR rights        a pipe in flight (SCM_RIGHTS): refused
+ * w_unix_x STATE_DIR rights-sk     unix sockets in flight (SCM_RIGHTS): the
+ *                                  receiving socket itself, and an end of a
+ *                                  pair whose other end a child holds
  * w_unix_x STATE_DIR creds         a datagram queued with the sender's
  *                                  credentials (SO_PASSCRED)
  * w_unix_x STATE_DIR ext PATH      a client of a server outside the dump
@@ -40,6 +43,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -401,6 +405,87 @@ static void run_rights(void)
 	wl_finish();
 }
 
+/* Receives one message with its fds (at most n) into fds; the count. */
+static int recv_fds(int sock, int *fds, int n)
+{
+	char byte;
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(8 * sizeof(int))];
+	} u;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *c;
+	int got = 0;
+
+	if (recvmsg(sock, &mh, MSG_DONTWAIT) != 1)
+		return -1;
+	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_type != SCM_RIGHTS)
+			continue;
+		got = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		memcpy(fds, CMSG_DATA(c), (size_t)(got < n ? got : n) * sizeof(int));
+	}
+	return got;
+}
+
+static bool same_file(int a, int b)
+{
+	struct stat sa, sb;
+
+	return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
+}
+
+/* rights-sk: a datagram queued on P's socket d1 carries d1 itself and P's
+ * end of a stream pair whose other end the child holds. */
+static void run_rights_sockets(void)
+{
+	int d[2], s[2], fds[8] = { -1, -1 }, kid_ctl;
+	struct kid kid;
+	char why[256] = "";
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+	} u;
+	struct iovec iov = { .iov_base = "m", .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+	must(socketpair(AF_UNIX, SOCK_DGRAM, 0, d) == 0 && socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0, "socketpair");
+	if (fork_kid(&kid, &kid_ctl) == 0) {
+		uint64_t token = draw_token();
+		char line[64], kwhy[256] = "";
+
+		close(s[0]);
+		snprintf(line, sizeof(line), "%d %llx\n", (int)getpid(), (unsigned long long)token);
+		send_str(kid_ctl, line);
+		await_go(kid_ctl);
+		if (expect(s[1], "hi", "the child's end", kwhy, sizeof(kwhy)))
+			send_str(s[1], "hi back");
+		report(kid_ctl, token, kwhy);
+		await_end(kid_ctl);
+	}
+	close(s[1]);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(2 * sizeof(int));
+	memcpy(CMSG_DATA(c), (int[]){ d[1], s[0] }, 2 * sizeof(int));
+	must(sendmsg(d[0], &mh, 0) == 1, "sendmsg SCM_RIGHTS");
+	read_hello(&kid);
+	wl_ready();
+	wl_wait_trigger();
+	send_str(kid.ctl, "go\n");
+	if (wl_check(recv_fds(d[1], fds, 8) == 2, "the message does not carry 2 fds")) {
+		wl_check(same_file(fds[0], d[1]), "the first fd in flight is not the receiving socket itself");
+		wl_check(same_file(fds[1], s[0]), "the second fd in flight is not the end of the pair");
+		send_str(fds[1], "hi");
+		wl_check(expect(s[0], "hi back", "P's end of the pair", why, sizeof(why)), "%s", why);
+	}
+	check_kid(&kid, "C");
+	end_kids(&kid, 1);
+	wl_finish();
+}
+
 static void run_creds(void)
 {
 	int sv[2], on = 1, status;
@@ -495,6 +580,8 @@ int main(int argc, char **argv)
 		run_rights();
 	if (strcmp(mode, "creds") == 0)
 		run_creds();
+	if (strcmp(mode, "rights-sk") == 0)
+		run_rights_sockets();
 	if (strcmp(mode, "ext") == 0 && argc > 3)
 		run_ext(argv[3]);
 	if (strcmp(mode, "serve") == 0 && argc > 3)
