@@ -10,9 +10,10 @@
  * What is refused (the dump fails naming pid, fd and kind): a socket or
  * peer open outside the dump (unless --ext-unix-sk, and the peer has an
  * absolute or abstract name: the restore connects to it again), file
- * descriptors in flight (SCM_RIGHTS) but unix sockets of the dump in a
- * datagram or seqpacket queue (sent again, from the component: the
- * sockets in flight join it), data a client sent on a
+ * descriptors in flight (SCM_RIGHTS) but unix sockets of the dump and
+ * regular files no process holds, in a datagram or seqpacket queue (sent
+ * again: the sockets in flight join the component, the files are opened
+ * again by path at their offset), data a client sent on a
  * connection not accepted yet, bytes queued on a stream socket with
  * SO_PASSCRED, a datagram socket connected one way to an unnamed socket,
  * and a queue larger than FDKIND_MAX_DATA.
@@ -54,6 +55,7 @@
 #include "fd/fdkind.h"
 #include "fd/fdshare.h"
 #include "fd/unix_diag.h"
+#include "fd/reopen.h"
 #include "os/pidsel.h"
 #include "os/log.h"
 #include "os/util.h"
@@ -345,16 +347,24 @@ static void name_passed(int fd, char *what, size_t size)
 }
 
 /* What a peek brought along besides the bytes: the sender's credentials
- * (SO_PASSCRED) and the unix sockets in flight (SCM_RIGHTS), by inode. */
+ * (SO_PASSCRED) and cr's copies of the fds in flight (SCM_RIGHTS), open
+ * until inflight_close. */
 struct inflight {
 	struct ucred cred;
-	uint32_t ino[SCM_MAX_FD];
+	int fd[SCM_MAX_FD];
 	size_t n;
 };
 
-/* Closes every file descriptor the peek brought along.  False, with what
- * the first one is in what, when there were some that cannot be kept: any
- * when f is NULL, else those that are not sockets. */
+static void inflight_close(struct inflight *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		close(f->fd[i]);
+	f->n = 0;
+}
+
+/* Keeps the fds in flight in *f, or closes them.  False, with what the
+ * first one is in what, when there were fds in flight and no f to keep
+ * them, or more than it takes. */
 static bool drop_passed_fds(struct msghdr *mh, struct inflight *f, char *what, size_t size)
 {
 	bool ok = true;
@@ -369,15 +379,14 @@ static bool drop_passed_fds(struct msghdr *mh, struct inflight *f, char *what, s
 		if (c->cmsg_level != SOL_SOCKET || (c->cmsg_type != SCM_RIGHTS && c->cmsg_type != SCM_PIDFD))
 			continue;
 		for (size_t i = 0; i < n; i++) {
-			struct stat st;
-			bool keep = c->cmsg_type != SCM_RIGHTS ||
-				    (f != NULL && f->n < SCM_MAX_FD && fstat(fds[i], &st) == 0 && S_ISSOCK(st.st_mode));
-
-			if (keep && c->cmsg_type == SCM_RIGHTS)
-				f->ino[f->n++] = (uint32_t)st.st_ino;
-			if (!keep && ok)
+			if (c->cmsg_type == SCM_RIGHTS && f != NULL && f->n < SCM_MAX_FD) {
+				f->fd[f->n++] = fds[i];
+				continue;
+			}
+			if (c->cmsg_type == SCM_RIGHTS && ok) {
 				name_passed(fds[i], what, size);
-			ok &= keep;
+				ok = false;
+			}
 			close(fds[i]);
 		}
 	}
@@ -404,11 +413,14 @@ static ssize_t peek(const struct who *w, int fd, void *buf, size_t len, int flag
 
 	if (n < 0)
 		return errno == EAGAIN ? -2 : cr_error(err, errno, "peek the receive queue");
-	if (!drop_passed_fds(&mh, f, what, sizeof(what)) || (mh.msg_flags & MSG_CTRUNC))
+	if (!drop_passed_fds(&mh, f, what, sizeof(what)) || (mh.msg_flags & MSG_CTRUNC)) {
+		if (f != NULL)
+			inflight_close(f);
 		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds file descriptors in flight "
 				"(SCM_RIGHTS%s%s)%s", WHO_ARGS(w), what[0] ? ": " : "", what,
-				f != NULL ? "; cr keeps only unix sockets of the dump in flight" :
+				f != NULL ? ", more than cr could peek" :
 					    " on a stream socket; cr keeps them only in datagram and seqpacket queues");
+	}
 	if (from != NULL) {
 		*from = sun;
 		*from_len = mh.msg_namelen;
@@ -451,8 +463,9 @@ struct messages {
 	int32_t *pid;          /* the senders' credentials (SO_PASSCRED) */
 	uint32_t *uid, *gid;
 	uint32_t *scm_count;   /* how many sockets each carries in flight */
-	uint32_t *scm_ino;     /* ... all of them, by inode */
-	size_t n, cap, bytes, n_scm, cap_scm;
+	uint32_t *scm_ino;     /* ... all of them, by inode (0: a file) */
+	UnixScmFile **files;   /* the files in flight */
+	size_t n, cap, bytes, n_scm, cap_scm, n_files, cap_files;
 };
 
 /* The first n items of old (of size each) in a new array of cap. */
@@ -496,38 +509,107 @@ static ProtobufCBinaryData sender_name(struct arena *a, const struct sockaddr_un
 
 /* The next message: its length first (MSG_TRUNC on an empty buffer moves
  * the peek offset by nothing), then its bytes.  1, or 0 at the end. */
-/* The unix sockets a message carries in flight must be held by processes
- * of the dump: the restore sends their descriptions again (they are in
- * the socket's component, made with it). */
-static int keep_in_flight(struct dump_ctx *ctx, const struct who *w, const struct inflight *f, struct messages *m,
+/* A regular file in flight, by path, flags and offset: a description no
+ * process holds (its offset would be shared), reached by that path now. */
+static int keep_file(struct dump_ctx *ctx, const struct who *w, int fd, const struct stat *st, struct messages *m,
+		     cr_error_t *err)
+{
+	char link[PATH_MAX] = "";
+	UnixScmFile *file;
+	struct stat there;
+	pid_t pid;
+	int holder_fd, r, flags = fcntl(fd, F_GETFL);
+	off_t pos = lseek(fd, 0, SEEK_CUR);
+
+	name_passed(fd, link, sizeof(link));
+	if (link[0] != '/' || stat(link, &there) < 0 || there.st_ino != st->st_ino || there.st_dev != st->st_dev)
+		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds the file %s in flight (SCM_RIGHTS), "
+				"which its path no longer leads to", WHO_ARGS(w), link);
+	if ((r = fdshare_description_held(ctx, fd, link, &pid, &holder_fd, err)) != 0)
+		return r < 0 ? -1 : cr_error(err, 0, WHO_FMT ": unsupported: its queue holds the file %s in flight "
+					     "(SCM_RIGHTS), whose description pid %d holds too (fd %d)", WHO_ARGS(w),
+					     link, pid, holder_fd);
+	if (flags < 0 || pos < 0)
+		return cr_error(err, errno, "the file %s in flight", link);
+	file = arena_new(&ctx->arena, UnixScmFile);
+	unix_scm_file__init(file);
+	file->path = arena_strdup(&ctx->arena, link);
+	file->flags = (uint32_t)flags;
+	file->pos = (uint64_t)pos;
+	file->ino = st->st_ino;
+	file->dev = st->st_dev;
+	if (m->n_files == m->cap_files) {
+		size_t cap = m->cap_files ? m->cap_files * 2 : 8;
+
+		m->files = grown(ctx, m->files, m->n_files, cap, sizeof(*m->files));
+		m->cap_files = cap;
+	}
+	m->files[m->n_files++] = file;
+	return 0;
+}
+
+/* A unix socket in flight must be held by a process of the dump: the
+ * restore sends its description again (it joins the socket's component). */
+static int keep_socket(const struct dump_ctx *ctx, const struct who *w, uint32_t ino, cr_error_t *err)
+{
+	struct unix_diag d;
+	pid_t other;
+	int r = unix_diag_lookup(ino, &d, err);
+
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds socket:[%u] in flight "
+				"(SCM_RIGHTS), which is not a unix socket", WHO_ARGS(w), ino);
+	if ((r = held_in_dump(ctx, w->pid, ino, &other, err)) < 0)
+		return -1;
+	if (r == 0)
+		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds the unix socket socket:[%u] in "
+				"flight (SCM_RIGHTS), which %s%.0d", WHO_ARGS(w), ino,
+				other ? "is held outside the dump, by pid " : "no process holds", other);
+	return 0;
+}
+
+static int keep_one(struct dump_ctx *ctx, const struct who *w, int fd, struct messages *m, cr_error_t *err)
+{
+	char what[PATH_MAX] = "";
+	struct stat st;
+	uint32_t ino = 0;
+
+	if (fstat(fd, &st) < 0)
+		return cr_error(err, errno, "fstat an fd in flight");
+	if (S_ISSOCK(st.st_mode) && keep_socket(ctx, w, (uint32_t)st.st_ino, err) < 0)
+		return -1;
+	if (S_ISSOCK(st.st_mode))
+		ino = (uint32_t)st.st_ino;
+	else if (!S_ISREG(st.st_mode)) {
+		name_passed(fd, what, sizeof(what));
+		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds file descriptors in flight "
+				"(SCM_RIGHTS: %s); cr keeps unix sockets of the dump and regular files in flight",
+				WHO_ARGS(w), what);
+	} else if (keep_file(ctx, w, fd, &st, m, err) < 0)
+		return -1;
+	if (m->n_scm == m->cap_scm) {
+		size_t cap = m->cap_scm ? m->cap_scm * 2 : 16;
+
+		m->scm_ino = grown(ctx, m->scm_ino, m->n_scm, cap, sizeof(*m->scm_ino));
+		m->cap_scm = cap;
+	}
+	m->scm_ino[m->n_scm++] = ino;   /* 0: the next file */
+	return 0;
+}
+
+/* What the next message carries in flight, into m; closes cr's copies. */
+static int keep_in_flight(struct dump_ctx *ctx, const struct who *w, struct inflight *f, struct messages *m,
 			  cr_error_t *err)
 {
+	int r = 0;
+
 	m->scm_count[m->n] = (uint32_t)f->n;
-	for (size_t i = 0; i < f->n; i++) {
-		struct unix_diag d;
-		pid_t other;
-		int r = unix_diag_lookup(f->ino[i], &d, err);
-
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds socket:[%u] in flight "
-					"(SCM_RIGHTS), which is not a unix socket", WHO_ARGS(w), f->ino[i]);
-		if ((r = held_in_dump(ctx, w->pid, f->ino[i], &other, err)) < 0)
-			return -1;
-		if (r == 0)
-			return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds the unix socket socket:[%u] in "
-					"flight (SCM_RIGHTS), which %s%.0d", WHO_ARGS(w), f->ino[i],
-					other ? "is held outside the dump, by pid " : "no process holds", other);
-		if (m->n_scm == m->cap_scm) {
-			size_t cap = m->cap_scm ? m->cap_scm * 2 : 16;
-
-			m->scm_ino = grown(ctx, m->scm_ino, m->n_scm, cap, sizeof(*m->scm_ino));
-			m->cap_scm = cap;
-		}
-		m->scm_ino[m->n_scm++] = f->ino[i];
-	}
-	return 0;
+	for (size_t i = 0; i < f->n && r == 0; i++)
+		r = keep_one(ctx, w, f->fd[i], m, err);
+	inflight_close(f);
+	return r;
 }
 
 static int peek_message(struct dump_ctx *ctx, const struct who *w, int fd, const struct unix_diag *d,
@@ -540,14 +622,22 @@ static int peek_message(struct dump_ctx *ctx, const struct who *w, int fd, const
 	uint8_t *buf;
 
 	if (len == -2 || (len == 0 && d->type == SOCK_SEQPACKET && (d->shutdown & USK_RCV_SHUTDOWN) &&
-			  m->bytes == d->rqueue))
+			  m->bytes == d->rqueue)) {
+		inflight_close(&f);
 		return 0;   /* the end (a shut-down seqpacket socket reads 0 there) */
-	if (len < 0 || messages_add(ctx, m, w, (size_t)len, err) < 0)
+	}
+	if (len < 0 || messages_add(ctx, m, w, (size_t)len, err) < 0) {
+		inflight_close(&f);
 		return -1;
+	}
 	buf = arena_alloc(&ctx->arena, (size_t)len);
-	if (len > 0 && (n = peek(w, fd, buf, (size_t)len, 0, NULL, NULL, &again, err)) != len)
+	if (len > 0 && (n = peek(w, fd, buf, (size_t)len, 0, NULL, NULL, &again, err)) != len) {
+		inflight_close(&f);
+		inflight_close(&again);
 		return n == -1 ? -1 : cr_error(err, 0, WHO_FMT ": a %zd-byte message peeked as %zd bytes",
 					       WHO_ARGS(w), len, n);
+	}
+	inflight_close(&again);
 	m->data[m->n] = (ProtobufCBinaryData){ .data = buf, .len = (size_t)len };
 	m->from[m->n] = sender_name(&ctx->arena, &from, from_len);
 	m->pid[m->n] = f.cred.pid;
@@ -589,6 +679,8 @@ static int peek_messages(struct dump_ctx *ctx, const struct who *w, int fd, cons
 		e->n_scm_count = m.n;
 		e->scm_ino = m.scm_ino;
 		e->n_scm_ino = m.n_scm;
+		e->scm_files = m.files;
+		e->n_scm_files = m.n_files;
 	}
 	if (e->passcred) {
 		e->cred_pid = m.pid;
@@ -796,6 +888,7 @@ struct usk {
 struct component {
 	struct usk *v;
 	size_t n;
+	const struct restore_task *t;   /* the process that makes it */
 };
 
 static void drop_name(struct usk *u);
@@ -849,7 +942,12 @@ static int check_path_there(const UnixSkEntry *e, cr_error_t *err)
 
 static bool scm_ok(const UnixSkEntry *e)
 {
-	size_t sum = 0;
+	size_t sum = 0, files = 0;
+
+	for (size_t i = 0; i < e->n_scm_ino; i++)
+		files += e->scm_ino[i] == 0;
+	if (files != e->n_scm_files)
+		return false;
 
 	if (e->type == SOCK_STREAM || e->n_scm_count != e->n_queue)
 		return false;
@@ -883,7 +981,14 @@ static int unix_sk_validate(const struct restore_ctx *ctx, const FileEntry *fe, 
 				(e->type != SOCK_DGRAM && e->n_queue)))
 		return cr_error(err, 0, "socket:[%u]: malformed peer outside the dump", e->ino);
 	if (e->n_scm_ino && !scm_ok(e))
-		return cr_error(err, 0, "socket:[%u]: malformed sockets in flight", e->ino);
+		return cr_error(err, 0, "socket:[%u]: malformed fds in flight", e->ino);
+	for (size_t i = 0; i < e->n_scm_files; i++) {
+		struct stat st;
+
+		if (reopen_check_flags(e->scm_files[i]->path, e->scm_files[i]->flags, err) < 0 ||
+		    reopen_look(e->scm_files[i]->path, &st, err) < 0)
+			return cr_error_wrap(err, "socket:[%u]: a file in flight", e->ino);
+	}
 	if ((e->n_pending && e->state != USK_LISTEN) ||
 	    (e->has_pending_on && (e->state == USK_LISTEN || e->type == SOCK_DGRAM || e->n_queue)))
 		return cr_error(err, 0, "socket:[%u]: malformed connections not accepted yet", e->ino);
@@ -1456,36 +1561,72 @@ static const struct ucred *cred_of(const UnixSkEntry *e, size_t i, struct ucred 
 	return cred;
 }
 
-/* The sockets message i carries in flight, from *next on in scm_ino. */
-static int fds_of(struct component *c, const UnixSkEntry *e, size_t i, size_t *next, int *fds,
+/* Where fds_of is in a socket's scm_ino and scm_files. */
+struct scm_cursor {
+	size_t ino, file;
+};
+
+/* A file in flight, opened again as the process would, at its offset. */
+static int reopen_in_flight(const struct component *c, const UnixScmFile *f, cr_error_t *err)
+{
+	bool as_cr = false;
+	cleanup_close int fd = reopen_path(c->t, f->path, (int)(f->flags & ~(uint32_t)(O_CREAT | O_EXCL | O_TRUNC)),
+					   &as_cr, err);
+	struct stat st;
+
+	if (fd < 0)
+		return cr_error_wrap(err, "the file %s in flight", f->path);
+	if (fstat(fd, &st) < 0 || (as_cr && (st.st_ino != f->ino || st.st_dev != f->dev)))
+		return cr_error(err, 0, "the file %s in flight is another file than at dump", f->path);
+	if (lseek(fd, (off_t)f->pos, SEEK_SET) < 0)
+		return cr_error(err, errno, "the file %s in flight: seek to %llu", f->path, (unsigned long long)f->pos);
+	return steal_fd(&fd);
+}
+
+/* The fds message i carries in flight: the sockets of the component, and
+ * files opened again (own[k] set: the caller closes them). */
+static int fds_of(struct component *c, const UnixSkEntry *e, size_t i, struct scm_cursor *at, int *fds, bool *own,
 		  size_t *n, cr_error_t *err)
 {
-	*n = i < e->n_scm_count ? e->scm_count[i] : 0;
-	for (size_t k = 0; k < *n; k++) {
-		const struct usk *s = find_ino(c, e->scm_ino[*next + k]);
+	size_t want = i < e->n_scm_count ? e->scm_count[i] : 0;
 
-		if (s == NULL || s->fd < 0)
-			return cr_error(err, 0, "socket:[%u], in flight in it, is not in the image", e->scm_ino[*next + k]);
-		fds[k] = s->fd;
+	for (*n = 0; *n < want; (*n)++, at->ino++) {
+		uint32_t ino = e->scm_ino[at->ino];
+		const struct usk *s = ino ? find_ino(c, ino) : NULL;
+
+		own[*n] = ino == 0;
+		if (ino == 0 && (fds[*n] = reopen_in_flight(c, e->scm_files[at->file++], err)) < 0)
+			return -1;
+		if (ino != 0 && (s == NULL || s->fd < 0))
+			return cr_error(err, 0, "socket:[%u], in flight in it, is not in the image", ino);
+		if (ino != 0)
+			fds[*n] = s->fd;
 	}
-	*next += *n;
 	return 0;
+}
+
+static void close_own(const int *fds, const bool *own, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (own[k])
+			close(fds[k]);
 }
 
 static int fill_queue(struct component *c, const struct usk *u, cr_error_t *err)
 {
 	static const ProtobufCBinaryData unnamed = { 0, NULL };
 	int sender = u->mate != NULL ? u->mate->fd : u->stand_in;
-	size_t next = 0;
+	struct scm_cursor at = { 0, 0 };
 
 	for (size_t i = 0; i < u->e->n_queue; i++) {
 		const ProtobufCBinaryData *msg = &u->e->queue[i];
 		int fds[SCM_MAX_FD];
+		bool own[SCM_MAX_FD];
 		struct ucred buf;
 		struct extras x = { .cred = cred_of(u->e, i, &buf), .fds = fds };
 		int r;
 
-		if (fds_of(c, u->e, i, &next, fds, &x.n_fds, err) < 0)
+		if (fds_of(c, u->e, i, &at, fds, own, &x.n_fds, err) < 0)
 			r = -1;
 		else if (u->e->type == SOCK_DGRAM)
 			r = send_datagram(c, u, i < u->e->n_queue_from ? &u->e->queue_from[i] : &unnamed, msg, &x,
@@ -1494,6 +1635,7 @@ static int fill_queue(struct component *c, const struct usk *u, cr_error_t *err)
 			r = cr_error(err, 0, "queued data, but no peer to send it");
 		else
 			r = send_all(sender, msg, u->e->type == SOCK_SEQPACKET, &x, err);
+		close_own(fds, own, x.n_fds);
 		if (r < 0)
 			return cr_error_wrap(err, "socket:[%u]: queued message %zu of %zu", u->e->ino, i + 1,
 					     u->e->n_queue);
@@ -1688,7 +1830,7 @@ static const FileEntry *first_of_component(const struct restore_ctx *ctx, const 
 static int restore_component(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe,
 			     cr_error_t *err)
 {
-	__attribute__((cleanup(component_free))) struct component c = { 0 };
+	__attribute__((cleanup(component_free))) struct component c = { .t = t };
 
 	collect(ctx, fe, &c);
 	if (create_sockets(&c, err) < 0 || set_buffers(&c, err) < 0 || fill_queues(&c, err) < 0 ||

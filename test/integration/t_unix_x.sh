@@ -15,9 +15,10 @@
 #                 child that exited, with another uid and gid: the same pid,
 #                 uid and gid after restore.
 #   rights_sk     a datagram carrying in flight (SCM_RIGHTS) the socket it
-#                 is queued on and an end of a pair whose other end a child
-#                 holds: both are those sockets after restore, and the pair
-#                 talks.
+#                 is queued on, an end of a pair whose other end a child
+#                 holds, and a file no process holds: the sockets are those
+#                 sockets after restore (the pair talks), the file reads on
+#                 from its offset.
 #   ext_peer      a client of a server outside the tree: refused, and with
 #                 --ext-unix-sk restored connected to the server's path again;
 #                 the server's side (ext_unnamed) is refused even so: its

@@ -2,9 +2,10 @@
  * w_unix_x STATE_DIR tree          unix sockets between processes
  * w_unix_x STATE_DIR embryo [data] connections not accepted yet
  * w_unix_x STATE_DIR rights        a pipe in flight (SCM_RIGHTS): refused
- * w_unix_x STATE_DIR rights-sk     unix sockets in flight (SCM_RIGHTS): the
- *                                  receiving socket itself, and an end of a
- *                                  pair whose other end a child holds
+ * w_unix_x STATE_DIR rights-sk     fds in flight (SCM_RIGHTS): the receiving
+ *                                  socket itself, an end of a pair whose
+ *                                  other end a child holds, and a file
+ *                                  (offset 4, O_RDWR) no process holds
  * w_unix_x STATE_DIR creds         a datagram queued with the sender's
  *                                  credentials (SO_PASSCRED)
  * w_unix_x STATE_DIR ext PATH      a client of a server outside the dump
@@ -445,9 +446,11 @@ static void run_rights_sockets(void)
 	char why[256] = "";
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(2 * sizeof(int))];
+		char buf[CMSG_SPACE(3 * sizeof(int))];
 	} u;
 	struct iovec iov = { .iov_base = "m", .iov_len = 1 };
+	char path[PATH_MAX], data[16] = "";
+	int file;
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 
@@ -466,18 +469,25 @@ static void run_rights_sockets(void)
 		await_end(kid_ctl);
 	}
 	close(s[1]);
+	wl_path(path, sizeof(path), "inflight.txt");
+	file = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	must(file >= 0 && write(file, "0123456789", 10) == 10 && lseek(file, 4, SEEK_SET) == 4, "the file");
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(2 * sizeof(int));
-	memcpy(CMSG_DATA(c), (int[]){ d[1], s[0] }, 2 * sizeof(int));
+	c->cmsg_len = CMSG_LEN(3 * sizeof(int));
+	memcpy(CMSG_DATA(c), (int[]){ d[1], s[0], file }, 3 * sizeof(int));
 	must(sendmsg(d[0], &mh, 0) == 1, "sendmsg SCM_RIGHTS");
+	close(file);
 	read_hello(&kid);
 	wl_ready();
 	wl_wait_trigger();
 	send_str(kid.ctl, "go\n");
-	if (wl_check(recv_fds(d[1], fds, 8) == 2, "the message does not carry 2 fds")) {
+	if (wl_check(recv_fds(d[1], fds, 8) == 3, "the message does not carry 3 fds")) {
 		wl_check(same_file(fds[0], d[1]), "the first fd in flight is not the receiving socket itself");
 		wl_check(same_file(fds[1], s[0]), "the second fd in flight is not the end of the pair");
+		wl_check(read(fds[2], data, sizeof(data) - 1) == 6 && strcmp(data, "456789") == 0,
+			 "the file in flight reads '%s' from its offset, wanted '456789'", data);
+		wl_check((fcntl(fds[2], F_GETFL) & O_ACCMODE) == O_RDWR, "the file in flight is not O_RDWR");
 		send_str(fds[1], "hi");
 		wl_check(expect(s[0], "hi back", "P's end of the pair", why, sizeof(why)), "%s", why);
 	}
