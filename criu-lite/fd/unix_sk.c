@@ -651,12 +651,27 @@ static int peek_message(struct dump_ctx *ctx, const struct who *w, int fd, const
 
 /* The restore sends each message with its sender's credentials again
  * (SCM_CREDENTIALS; send_one). */
+/* The pid namespace of pid is cr's own: the credentials cr peeks are in
+ * the numbers the receiver reads, and the restore makes them there. */
+static bool in_my_pidns(pid_t pid)
+{
+	char path[64];
+	struct stat mine, its;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", pid);
+	return stat("/proc/self/ns/pid", &mine) == 0 && stat(path, &its) == 0 && mine.st_ino == its.st_ino &&
+	       mine.st_dev == its.st_dev;
+}
+
 static int check_creds(const struct who *w, const struct messages *m, cr_error_t *err)
 {
+	if (m->n > 0 && !in_my_pidns(w->pid))
+		return cr_error(err, 0, WHO_FMT ": unsupported: messages queued with their senders' credentials "
+				"(SO_PASSCRED) in a pid namespace other than cr's", WHO_ARGS(w));
 	for (size_t i = 0; i < m->n; i++)
-		if (m->uid[i] == (uint32_t)-1)
-			return cr_error(err, 0, WHO_FMT ": queued message %zu has no credentials, and SO_PASSCRED is on",
-					WHO_ARGS(w), i + 1);
+		if (m->uid[i] == (uint32_t)-1 || m->pid[i] <= 0)
+			return cr_error(err, 0, WHO_FMT ": unsupported: queued message %zu has no sender pid in its "
+					"credentials, and SO_PASSCRED is on", WHO_ARGS(w), i + 1);
 	return 0;
 }
 
