@@ -22,7 +22,8 @@
 #   ext_peer      a client of a server outside the tree: refused, and with
 #                 --ext-unix-sk restored connected to the server's path again;
 #                 the server's side (ext_unnamed) is refused even so: its
-#                 client has no name.
+#                 client has no name.  ext_dgram: the same for a datagram
+#                 socket connected to a datagram server.
 #   embryo        two connections not accepted yet come back queued, in
 #                 order, and are accepted after restore.
 #   refused_*     refused at dump naming the pid, the fd and the thing; the
@@ -103,6 +104,19 @@ ext_peer() {
 		[ "$p" != "$EXT_SERVER" ] && mentions_number "$CR_ERR" "$p" && named=$p
 	done
 	[ -n "$named" ] || { REASON="the error does not name the server's process for this client: $(last_line "$CR_ERR")"; return 1; }
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" --ext-unix-sk || return 1
+	cr_restore_detached restore "$CASE_TMP/img" || return 1
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+# A datagram socket connected to a datagram server outside: refused, and
+# with --ext-unix-sk connected to its path again.
+ext_dgram() {
+	wl_start w_unix_x dserve "$CASE_TMP/dgram.sock" || return 1
+	wl_start w_unix_x ext-dgram "$CASE_TMP/dgram.sock" || return 1
+	expect_refused "$WL_PID" "$CASE_TMP/img0" "outside the dump" "--ext-unix-sk" || return 1
 	cr_dump dump "$WL_PID" "$CASE_TMP/img" --ext-unix-sk || return 1
 	cr_restore_detached restore "$CASE_TMP/img" || return 1
 	wl_trigger || return 1
@@ -352,6 +366,7 @@ run_case rights_sk_leave_running case_leave_running w_unix_x rights-sk
 run_case refused_rights refused_x "SCM_RIGHTS: pipe:" rights
 run_case ext_peer ext_peer
 run_case ext_unnamed ext_unnamed
+run_case ext_dgram ext_dgram
 run_case node_fork node_fork
 run_case redis_client redis_client
 run_case socat socat_pair

@@ -10,6 +10,9 @@
  *                                  credentials (SO_PASSCRED)
  * w_unix_x STATE_DIR ext PATH      a client of a server outside the dump
  * w_unix_x STATE_DIR serve PATH    that server: echoes what it reads
+ * w_unix_x STATE_DIR ext-dgram PATH  a datagram socket connected to the
+ *                                  datagram server at PATH outside the dump
+ * w_unix_x STATE_DIR dserve PATH   that server: echoes each datagram
  *
  * tree: the parent P forks A and B and holds a control socketpair with
  * each (pairs across fork).  A and B share a socketpair that P made and
@@ -39,6 +42,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -548,6 +552,49 @@ static void run_ext(const char *path)
 	wl_finish();
 }
 
+/* ext-dgram: a datagram socket bound to an abstract name and connected to
+ * the datagram echo server at path, outside the dump. */
+static void run_ext_dgram(const char *path)
+{
+	struct sockaddr_un a, me;
+	char buf[64];
+	int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	int n = snprintf(buf, sizeof(buf), "wl-unix-x-%d", (int)getpid());
+
+	memset(&me, 0, sizeof(me));
+	me.sun_family = AF_UNIX;
+	memcpy(me.sun_path + 1, buf, (size_t)n);
+	wl_unix_addr(&a, path);
+	must(fd >= 0 && bind(fd, (struct sockaddr *)&me, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) == 0 &&
+		     connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0, "connect");
+	wl_ready();
+	wl_wait_trigger();
+	send_str(fd, "echo me");
+	wl_check(read_one(fd, buf, sizeof(buf)) == 7 && strcmp(buf, "echo me") == 0,
+		 "the echo of the outside server is '%s'", buf);
+	wl_finish();
+}
+
+/* dserve: echoes each datagram to its sender. */
+static void run_dserve(const char *path)
+{
+	struct sockaddr_un a;
+	int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+
+	wl_unix_addr(&a, path);
+	must(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0, "bind");
+	wl_ready();
+	for (;;) {
+		struct sockaddr_un from;
+		socklen_t len = sizeof(from);
+		char buf[256];
+		ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &len);
+
+		if (n >= 0 && len > sizeof(sa_family_t))
+			sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&from, len);
+	}
+}
+
 static void run_serve(const char *path)
 {
 	struct sockaddr_un a;
@@ -596,5 +643,9 @@ int main(int argc, char **argv)
 		run_ext(argv[3]);
 	if (strcmp(mode, "serve") == 0 && argc > 3)
 		run_serve(argv[3]);
+	if (strcmp(mode, "ext-dgram") == 0 && argc > 3)
+		run_ext_dgram(argv[3]);
+	if (strcmp(mode, "dserve") == 0 && argc > 3)
+		run_dserve(argv[3]);
 	wl_fatal("unknown mode %s", mode);
 }
