@@ -56,6 +56,7 @@
 #include "fd/fdshare.h"
 #include "fd/unix_diag.h"
 #include "fd/reopen.h"
+#include "state/files.h"
 #include "os/pidsel.h"
 #include "os/log.h"
 #include "os/util.h"
@@ -96,6 +97,7 @@ struct who {
 	pid_t pid;
 	int fd;
 	uint32_t ino;
+	struct dump_task *t;   /* the process dumped */
 };
 
 /* files.c names the process and the fd. */
@@ -219,8 +221,7 @@ static int check_peer(struct dump_ctx *ctx, const struct who *w, const struct un
 	if (other != 0)
 		return cr_error(err, 0, WHO_FMT ": unsupported: its peer %s is in pid %d, outside the dump (cr dump "
 				"--ext-unix-sk connects it again by the peer's name at restore)", WHO_ARGS(w), link, other);
-	return cr_error(err, 0, WHO_FMT ": unsupported: its peer %s is open in no process (in flight, or held "
-			"by the kernel)", WHO_ARGS(w), link);
+	return 0;   /* open in no process: in flight in a queue of the dump, or refused by unix_check_tree */
 }
 
 /* A listening socket's connections not accepted yet: each client must be
@@ -548,9 +549,47 @@ static int keep_file(struct dump_ctx *ctx, const struct who *w, int fd, const st
 	return 0;
 }
 
-/* A unix socket in flight must be held by a process of the dump: the
- * restore sends its description again (it joins the socket's component). */
-static int keep_socket(const struct dump_ctx *ctx, const struct who *w, uint32_t ino, cr_error_t *err)
+static int unix_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
+		     cr_error_t *err);
+
+/* How deep sockets in flight carry sockets in flight, while dumped. */
+#define MAX_FLIGHT_DEPTH 4
+static int flight_depth;
+
+/* A unix socket in flight that no process holds: dumped from cr's copy
+ * (fd) as a file entry no fd refers to, which joins the component of the
+ * socket it is queued on at restore. */
+static int keep_flying(struct dump_ctx *ctx, const struct who *w, int fd, uint32_t ino, cr_error_t *err)
+{
+	struct fd_probe p = { .pid = getpid(), .fd = fd };
+	FileEntry *fe;
+	int flags = fcntl(fd, F_GETFL), r;
+
+	for (size_t i = 0; i < ctx->files.n; i++)
+		if (ctx->files.v[i]->unix_sk != NULL && ctx->files.v[i]->unix_sk->ino == ino)
+			return 0;   /* in flight twice */
+	if (flight_depth >= MAX_FLIGHT_DEPTH || fstat(fd, &p.st) < 0 || flags < 0)
+		return cr_error(err, 0, WHO_FMT ": unsupported: socket:[%u] in flight (SCM_RIGHTS) carries sockets in "
+				"flight %d deep, or in a cycle", WHO_ARGS(w), ino, MAX_FLIGHT_DEPTH);
+	snprintf(p.link, sizeof(p.link), "socket:[%u]", ino);
+	fe = arena_new(&ctx->arena, FileEntry);
+	file_entry__init(fe);
+	fe->kind = FILE_KIND__FILE_UNIX_SOCKET;
+	fe->path = arena_strdup(&ctx->arena, p.link);
+	fe->flags = (uint32_t)flags & ~(uint32_t)O_CLOEXEC;
+	flight_depth++;
+	r = unix_dump(ctx, w->t, &p, fe, err);
+	flight_depth--;
+	if (r < 0)
+		return cr_error_wrap(err, WHO_FMT ": socket:[%u] in flight (SCM_RIGHTS) in its queue", WHO_ARGS(w), ino);
+	file_table_add(ctx, fe);
+	return 0;
+}
+
+/* A unix socket in flight is held by a process of the dump (the restore
+ * sends its description again: it joins the socket's component), or by
+ * none (keep_flying). */
+static int keep_socket(struct dump_ctx *ctx, const struct who *w, int fd, uint32_t ino, cr_error_t *err)
 {
 	struct unix_diag d;
 	pid_t other;
@@ -563,10 +602,11 @@ static int keep_socket(const struct dump_ctx *ctx, const struct who *w, uint32_t
 				"(SCM_RIGHTS), which is not a unix socket", WHO_ARGS(w), ino);
 	if ((r = held_in_dump(ctx, w->pid, ino, &other, err)) < 0)
 		return -1;
+	if (r == 0 && other == 0)
+		return keep_flying(ctx, w, fd, ino, err);
 	if (r == 0)
 		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds the unix socket socket:[%u] in "
-				"flight (SCM_RIGHTS), which %s%.0d", WHO_ARGS(w), ino,
-				other ? "is held outside the dump, by pid " : "no process holds", other);
+				"flight (SCM_RIGHTS), which is held outside the dump, by pid %d", WHO_ARGS(w), ino, other);
 	return 0;
 }
 
@@ -578,7 +618,7 @@ static int keep_one(struct dump_ctx *ctx, const struct who *w, int fd, struct me
 
 	if (fstat(fd, &st) < 0)
 		return cr_error(err, errno, "fstat an fd in flight");
-	if (S_ISSOCK(st.st_mode) && keep_socket(ctx, w, (uint32_t)st.st_ino, err) < 0)
+	if (S_ISSOCK(st.st_mode) && keep_socket(ctx, w, fd, (uint32_t)st.st_ino, err) < 0)
 		return -1;
 	if (S_ISSOCK(st.st_mode))
 		ino = (uint32_t)st.st_ino;
@@ -861,7 +901,7 @@ static void fill_from_diag(const struct unix_diag *d, UnixSkEntry *e)
 static int unix_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
 		     cr_error_t *err)
 {
-	struct who w = { .pid = t->pid, .fd = p->fd, .ino = (uint32_t)p->st.st_ino };
+	struct who w = { .pid = t->pid, .fd = p->fd, .ino = (uint32_t)p->st.st_ino, .t = t };
 	UnixSkEntry *e = arena_new(&ctx->arena, UnixSkEntry);
 	cleanup_close int dup = -1;
 	struct unix_diag d;
@@ -874,7 +914,7 @@ static int unix_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_
 	if (check_supported(ctx, &w, &d, e, err) < 0 || fdshare_refuse_outside(ctx, t->pid, p, "unix socket", err) < 0 ||
 	    record_pending(ctx, &w, &d, e, err) < 0)
 		return -1;
-	dup = fdkind_steal_fd(t->pid, p->fd, err);
+	dup = fdkind_steal_fd(p->pid, p->fd, err);   /* cr itself, for a socket in flight */
 	if (dup < 0 || read_options(dup, e, err) < 0)
 		return -1;
 	if (read_queue(ctx, &w, dup, &d, e, err) < 0)
@@ -1699,6 +1739,9 @@ static int finish_one(struct usk *u, cr_error_t *err)
 		return -1;
 	if (u->e->passcred && set_int_opt(u->fd, SO_PASSCRED, 1, "SO_PASSCRED", err) < 0)
 		return -1;
+	/* The description's flags, for one in flight that no fd hands out. */
+	if (fcntl(u->fd, F_SETFL, u->fe->flags & (O_NONBLOCK | O_APPEND | O_ASYNC)) < 0)
+		return cr_error(err, errno, "set flags 0%o", u->fe->flags);
 	return 0;
 }
 
@@ -1866,11 +1909,56 @@ static int unix_sk_open(const struct restore_ctx *ctx, struct restore_task *t, c
 	return fd_anchor_open(a, 0, fe, err);
 }
 
+/* ------------------------------------------------------- the whole dump */
+
+static const UnixSkEntry *entry_of_ino(const struct dump_ctx *ctx, uint32_t ino)
+{
+	for (size_t i = 0; i < ctx->files.n; i++)
+		if (ctx->files.v[i]->unix_sk != NULL && ctx->files.v[i]->unix_sk->ino == ino)
+			return ctx->files.v[i]->unix_sk;
+	return NULL;
+}
+
+/* The first fd of file id, or NULL: a socket in flight has none. */
+static const struct fd_seen *holder_of(const struct dump_ctx *ctx, uint32_t id)
+{
+	for (size_t i = 0; i < ctx->n_seen; i++)
+		if (ctx->seen[i].file_id == id)
+			return &ctx->seen[i];
+	return NULL;
+}
+
+/* A peer that no process held when its socket was dumped must have been
+ * in flight in a queue of the dump, recorded since. */
+static int unix_check_tree(struct dump_ctx *ctx, cr_error_t *err)
+{
+	for (size_t i = 0; i < ctx->files.n; i++) {
+		const FileEntry *fe = ctx->files.v[i];
+		const UnixSkEntry *e = fe->unix_sk;
+		const struct fd_seen *h;
+		char where[64];
+
+		if (fe->kind != FILE_KIND__FILE_UNIX_SOCKET || e == NULL || !e->has_peer || e->peer == 0 ||
+		    e->peer == e->ino || e->has_ext_peer || entry_of_ino(ctx, e->peer) != NULL)
+			continue;
+		h = holder_of(ctx, fe->id);
+		if (h != NULL)
+			snprintf(where, sizeof(where), "pid %d fd %d", h->pid, h->fd);
+		else
+			snprintf(where, sizeof(where), "in flight in the dump of pid %d", ctx->tasks[0].pid);
+		return cr_error(err, 0, "%s (unix socket): socket:[%u]: unsupported: its peer socket:[%u] is open in no "
+				"process (held by the kernel, or in flight outside the dump's queues)", where, e->ino,
+				e->peer);
+	}
+	return 0;
+}
+
 const struct fd_kind fdkind_unix = {
 	.kind = FILE_KIND__FILE_UNIX_SOCKET,
 	.shareable = true,
 	.aside = 1,
 	.first = first_of_component,
+	.check_tree = unix_check_tree,
 	.name = "unix socket", .match = unix_match, .dump = unix_dump, .validate = unix_sk_validate,
 	.open = unix_sk_open,
 };

@@ -471,7 +471,7 @@ static int refuse_unborn(const struct dump_ctx *ctx, cr_error_t *err)
 static int files_check_tree(struct dump_ctx *ctx, cr_error_t *err)
 {
 	if (sharing_refuse(ctx, KCMP_FILES, "fd table", err) < 0 || refuse_shared(ctx, err) < 0 ||
-	    refuse_unborn(ctx, err) < 0)
+	    refuse_unborn(ctx, err) < 0 || fdkind_check_tree(ctx, err) < 0)
 		return -1;
 	return check_room(ctx, err);
 }

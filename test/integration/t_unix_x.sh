@@ -16,9 +16,10 @@
 #                 uid and gid after restore.
 #   rights_sk     a datagram carrying in flight (SCM_RIGHTS) the socket it
 #                 is queued on, an end of a pair whose other end a child
-#                 holds, and a file no process holds: the sockets are those
-#                 sockets after restore (the pair talks), the file reads on
-#                 from its offset.
+#                 holds, a file no process holds, and a socket only in
+#                 flight with data queued: the sockets are those sockets
+#                 after restore (the pairs talk), the file reads on from its
+#                 offset.
 #   ext_peer      a client of a server outside the tree: refused, and with
 #                 --ext-unix-sk restored connected to the server's path again;
 #                 the server's side (ext_unnamed) is refused even so: its
@@ -28,8 +29,9 @@
 #                 order, and are accepted after restore.
 #   refused_*     refused at dump naming the pid, the fd and the thing; the
 #                 tree runs on and passes: a connection not accepted yet
-#                 with data its client sent (embryo_data), an fd in flight
-#                 (rights).
+#                 with data its client sent (embryo_data), a pipe in flight
+#                 (rights), a peer in flight in a queue outside the dump
+#                 (lost_peer: found once every fd is recorded).
 #
 # Unmodified Debian programs, each checking its own state after restore:
 #   node_fork     node's child_process.fork: the IPC channel is a socketpair
@@ -364,6 +366,7 @@ run_case creds case_roundtrip w_unix_x creds
 run_case rights_sk tree_roundtrip rights-sk
 run_case rights_sk_leave_running case_leave_running w_unix_x rights-sk
 run_case refused_rights refused_x "SCM_RIGHTS: pipe:" rights
+run_case refused_lost_peer refused_x "open in no process" lost-peer
 run_case ext_peer ext_peer
 run_case ext_unnamed ext_unnamed
 run_case ext_dgram ext_dgram

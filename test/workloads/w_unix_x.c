@@ -4,8 +4,11 @@
  * w_unix_x STATE_DIR rights        a pipe in flight (SCM_RIGHTS): refused
  * w_unix_x STATE_DIR rights-sk     fds in flight (SCM_RIGHTS): the receiving
  *                                  socket itself, an end of a pair whose
- *                                  other end a child holds, and a file
- *                                  (offset 4, O_RDWR) no process holds
+ *                                  other end a child holds, a file (offset
+ *                                  4, O_RDWR) and an end of a pair (with
+ *                                  data queued) that no process holds
+ * w_unix_x STATE_DIR lost-peer     a socket whose peer is in flight in a queue
+ *                                  outside the dump: refused
  * w_unix_x STATE_DIR creds         a datagram queued with the sender's
  *                                  credentials (SO_PASSCRED)
  * w_unix_x STATE_DIR ext PATH      a client of a server outside the dump
@@ -43,6 +46,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -450,11 +454,11 @@ static void run_rights_sockets(void)
 	char why[256] = "";
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(3 * sizeof(int))];
+		char buf[CMSG_SPACE(4 * sizeof(int))];
 	} u;
 	struct iovec iov = { .iov_base = "m", .iov_len = 1 };
 	char path[PATH_MAX], data[16] = "";
-	int file;
+	int file, fly[2];
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 
@@ -478,15 +482,22 @@ static void run_rights_sockets(void)
 	must(file >= 0 && write(file, "0123456789", 10) == 10 && lseek(file, 4, SEEK_SET) == 4, "the file");
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(3 * sizeof(int));
-	memcpy(CMSG_DATA(c), (int[]){ d[1], s[0], file }, 3 * sizeof(int));
+	must(socketpair(AF_UNIX, SOCK_STREAM, 0, fly) == 0, "socketpair");
+	send_str(fly[1], "flying data");
+	c->cmsg_len = CMSG_LEN(4 * sizeof(int));
+	memcpy(CMSG_DATA(c), (int[]){ d[1], s[0], file, fly[0] }, 4 * sizeof(int));
 	must(sendmsg(d[0], &mh, 0) == 1, "sendmsg SCM_RIGHTS");
 	close(file);
+	close(fly[0]);
 	read_hello(&kid);
 	wl_ready();
 	wl_wait_trigger();
 	send_str(kid.ctl, "go\n");
-	if (wl_check(recv_fds(d[1], fds, 8) == 3, "the message does not carry 3 fds")) {
+	if (wl_check(recv_fds(d[1], fds, 8) == 4, "the message does not carry 4 fds")) {
+		wl_check(!(fcntl(fds[3], F_GETFL) & O_NONBLOCK), "the socket in flight became O_NONBLOCK");
+		wl_check(expect(fds[3], "flying data", "the socket only in flight", why, sizeof(why)), "%s", why);
+		send_str(fds[3], "back");
+		wl_check(expect(fly[1], "back", "the peer of the socket in flight", why, sizeof(why)), "%s", why);
 		wl_check(same_file(fds[0], d[1]), "the first fd in flight is not the receiving socket itself");
 		wl_check(same_file(fds[1], s[0]), "the second fd in flight is not the end of the pair");
 		wl_check(read(fds[2], data, sizeof(data) - 1) == 6 && strcmp(data, "456789") == 0,
@@ -497,6 +508,52 @@ static void run_rights_sockets(void)
 	}
 	check_kid(&kid, "C");
 	end_kids(&kid, 1);
+	wl_finish();
+}
+
+/* lost-peer: P holds a[0]; its peer a[1] is only in flight, in the queue of
+ * a socket an orphan outside P's tree holds (it exits after P). */
+static void run_lost_peer(void)
+{
+	int a[2], b[2];
+	pid_t me = getpid();
+	char byte = 'x';
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	pid_t mid;
+
+	must(socketpair(AF_UNIX, SOCK_STREAM, 0, a) == 0 && socketpair(AF_UNIX, SOCK_DGRAM, 0, b) == 0,
+	     "socketpair");
+	mid = fork();
+	must(mid >= 0, "fork");
+	if (mid == 0) {
+		if (fork() == 0) {   /* the orphan: holds b[1] until P is gone */
+			close(a[0]);
+			close(a[1]);
+			close(b[0]);
+			while (kill(me, 0) == 0)
+				usleep(50000);
+			_exit(0);
+		}
+		_exit(0);
+	}
+	must(waitpid(mid, NULL, 0) == mid, "waitpid");
+	close(b[1]);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &a[1], sizeof(int));
+	must(sendmsg(b[0], &mh, 0) == 1, "sendmsg SCM_RIGHTS");
+	close(a[1]);
+	close(b[0]);
+	wl_ready();
+	wl_wait_trigger();
+	send_str(a[0], "still");
 	wl_finish();
 }
 
@@ -639,6 +696,8 @@ int main(int argc, char **argv)
 		run_creds();
 	if (strcmp(mode, "rights-sk") == 0)
 		run_rights_sockets();
+	if (strcmp(mode, "lost-peer") == 0)
+		run_lost_peer();
 	if (strcmp(mode, "ext") == 0 && argc > 3)
 		run_ext(argv[3]);
 	if (strcmp(mode, "serve") == 0 && argc > 3)
