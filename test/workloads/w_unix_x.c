@@ -70,6 +70,26 @@ static void send_str(int fd, const char *s)
 	must(send(fd, s, strlen(s), MSG_NOSIGNAL) == (ssize_t)strlen(s), s);
 }
 
+/* One byte with n fds in flight (SCM_RIGHTS). */
+static void send_fds(int sock, const int *fds, size_t n)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(8 * sizeof(int))];
+	} u;
+	struct iovec iov = { .iov_base = "m", .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			     .msg_controllen = CMSG_SPACE(n * sizeof(int)) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+	memset(&u, 0, sizeof(u));
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(n * sizeof(int));
+	memcpy(CMSG_DATA(c), fds, n * sizeof(int));
+	must(sendmsg(sock, &mh, 0) == 1, "sendmsg SCM_RIGHTS");
+}
+
 /* Exactly len bytes within TIMEOUT_MS; -1 on error, timeout or EOF. */
 static ssize_t read_exact(int fd, char *buf, size_t len)
 {
@@ -393,20 +413,9 @@ static void run_rights(void)
 {
 	int sv[2], p[2];
 	char byte = 'x';
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} u;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 
 	must(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0 && pipe(p) == 0, "socketpair");
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &p[0], sizeof(int));
-	must(sendmsg(sv[0], &mh, 0) == 1, "sendmsg SCM_RIGHTS");
+	send_fds(sv[0], &p[0], 1);
 	close(p[0]);
 	wl_ready();
 	wl_wait_trigger();
@@ -445,22 +454,16 @@ static bool same_file(int a, int b)
 	return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
 }
 
-/* rights-sk: a datagram queued on P's socket d1 carries d1 itself and P's
- * end of a stream pair whose other end the child holds. */
+/* rights-sk: a datagram queued on P's socket d1 carries d1 itself, P's
+ * end of a stream pair whose other end the child holds, a file and a
+ * socket that only the message holds. */
 static void run_rights_sockets(void)
 {
 	int d[2], s[2], fds[8] = { -1, -1 }, kid_ctl;
 	struct kid kid;
 	char why[256] = "";
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(4 * sizeof(int))];
-	} u;
-	struct iovec iov = { .iov_base = "m", .iov_len = 1 };
 	char path[PATH_MAX], data[16] = "";
 	int file, fly[2];
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 
 	must(socketpair(AF_UNIX, SOCK_DGRAM, 0, d) == 0 && socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0, "socketpair");
 	if (fork_kid(&kid, &kid_ctl) == 0) {
@@ -480,13 +483,9 @@ static void run_rights_sockets(void)
 	wl_path(path, sizeof(path), "inflight.txt");
 	file = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	must(file >= 0 && write(file, "0123456789", 10) == 10 && lseek(file, 4, SEEK_SET) == 4, "the file");
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
 	must(socketpair(AF_UNIX, SOCK_STREAM, 0, fly) == 0, "socketpair");
 	send_str(fly[1], "flying data");
-	c->cmsg_len = CMSG_LEN(4 * sizeof(int));
-	memcpy(CMSG_DATA(c), (int[]){ d[1], s[0], file, fly[0] }, 4 * sizeof(int));
-	must(sendmsg(d[0], &mh, 0) == 1, "sendmsg SCM_RIGHTS");
+	send_fds(d[0], (int[]){ d[1], s[0], file, fly[0] }, 4);
 	close(file);
 	close(fly[0]);
 	read_hello(&kid);
@@ -517,14 +516,6 @@ static void run_lost_peer(void)
 {
 	int a[2], b[2];
 	pid_t me = getpid();
-	char byte = 'x';
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} u;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 	pid_t mid;
 
 	must(socketpair(AF_UNIX, SOCK_STREAM, 0, a) == 0 && socketpair(AF_UNIX, SOCK_DGRAM, 0, b) == 0,
@@ -544,11 +535,7 @@ static void run_lost_peer(void)
 	}
 	must(waitpid(mid, NULL, 0) == mid, "waitpid");
 	close(b[1]);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &a[1], sizeof(int));
-	must(sendmsg(b[0], &mh, 0) == 1, "sendmsg SCM_RIGHTS");
+	send_fds(b[0], &a[1], 1);
 	close(a[1]);
 	close(b[0]);
 	wl_ready();
