@@ -9,14 +9,21 @@
  *
  * What is refused (the dump fails naming pid, fd and kind): a socket or
  * peer open outside the dump (unless --ext-unix-sk, and the peer has an
- * absolute or abstract name: the restore connects to it again), file
- * descriptors in flight (SCM_RIGHTS) but unix sockets of the dump and
- * regular files no process holds, in a datagram or seqpacket queue (sent
- * again: the sockets in flight join the component, the files are opened
- * again by path at their offset), data a client sent on a
- * connection not accepted yet, bytes queued on a stream socket with
- * SO_PASSCRED, a datagram socket connected one way to an unnamed socket,
- * and a queue larger than FDKIND_MAX_DATA.
+ * absolute or abstract name: the restore connects to it again); fds in
+ * flight (SCM_RIGHTS) other than unix sockets of the dump (held by a
+ * process or only in flight) and regular files no process holds, and any
+ * on a stream socket (a peek cannot tell where the write that carried
+ * them starts); data a client sent on a connection not accepted yet;
+ * credentials queued in another pid namespace than cr's; a datagram
+ * socket connected one way to an unnamed socket; a queue larger than
+ * FDKIND_MAX_DATA.  A peer that no process holds and that is not in
+ * flight in a queue of the dump is refused once every fd is recorded
+ * (unix_check_tree).
+ *
+ * Sockets in flight join the component of the socket they are queued on;
+ * files in flight are opened again by path at their offset.  Queued
+ * messages, and with SO_PASSCRED each stretch of a stream written by one
+ * sender, are sent again with their senders' credentials.
  *
  * The sockets of a component (below) may be held by several processes of
  * the tree: the component is one object (the .first hook), made in the
@@ -429,35 +436,6 @@ static ssize_t peek(const struct who *w, int fd, void *buf, size_t len, int flag
 	return n;
 }
 
-/* Exactly the queued bytes: a peek past the end would take the socket's
- * pending error (sock_error()) on the way. */
-static int peek_stream(struct dump_ctx *ctx, const struct who *w, int fd, const struct unix_diag *d,
-		       UnixSkEntry *e, cr_error_t *err)
-{
-	size_t want = d->rqueue, got = 0;
-	uint8_t *buf;
-	ssize_t n = 0;
-
-	if (want == 0)
-		return 0;
-	if (want > FDKIND_MAX_DATA)
-		return cr_error(err, 0, WHO_FMT ": %zu bytes queued; cr keeps at most %u MiB in the image",
-				WHO_ARGS(w), want, FDKIND_MAX_DATA >> 20);
-	buf = arena_alloc(&ctx->arena, want);
-	while (got < want && (n = peek(w, fd, buf + got, want - got, 0, NULL, NULL, NULL, err)) > 0)
-		got += (size_t)n;
-	if (n == -1)
-		return -1;
-	if (got != want)
-		return cr_error(err, 0, WHO_FMT ": peeked %zu of its %zu queued bytes (out-of-band data?)",
-				WHO_ARGS(w), got, want);
-	e->queue = arena_new(&ctx->arena, ProtobufCBinaryData);
-	e->queue[0].data = buf;
-	e->queue[0].len = got;
-	e->n_queue = 1;
-	return 0;
-}
-
 /* The queued messages, grown as they are found. */
 struct messages {
 	ProtobufCBinaryData *data, *from;
@@ -715,6 +693,31 @@ static int check_creds(const struct who *w, const struct messages *m, cr_error_t
 	return 0;
 }
 
+/* What m found, into e. */
+static void store_messages(UnixSkEntry *e, const struct messages *m)
+{
+	e->queue = m->data;
+	e->n_queue = m->n;
+	if (m->n_scm > 0) {
+		e->scm_count = m->scm_count;
+		e->n_scm_count = m->n;
+		e->scm_ino = m->scm_ino;
+		e->n_scm_ino = m->n_scm;
+		e->scm_files = m->files;
+		e->n_scm_files = m->n_files;
+	}
+	if (e->passcred) {
+		e->cred_pid = m->pid;
+		e->cred_uid = m->uid;
+		e->cred_gid = m->gid;
+		e->n_cred_pid = e->n_cred_uid = e->n_cred_gid = m->n;
+	}
+	if (e->type == SOCK_DGRAM) {
+		e->queue_from = m->from;
+		e->n_queue_from = m->n;
+	}
+}
+
 static int peek_messages(struct dump_ctx *ctx, const struct who *w, int fd, const struct unix_diag *d,
 			 UnixSkEntry *e, cr_error_t *err)
 {
@@ -723,30 +726,86 @@ static int peek_messages(struct dump_ctx *ctx, const struct who *w, int fd, cons
 
 	while ((r = peek_message(ctx, w, fd, d, &m, err)) == 1)
 		;
-	if (r < 0)
+	if (r < 0 || (e->passcred && check_creds(w, &m, err) < 0))
 		return -1;
-	e->queue = m.data;
-	e->n_queue = m.n;
-	if (e->passcred && check_creds(w, &m, err) < 0)
+	store_messages(e, &m);
+	return 0;
+}
+
+/* One stretch of a stream queue, with its senders' credentials. */
+static int add_chunk(struct dump_ctx *ctx, const struct who *w, struct messages *m, uint8_t *data, size_t len,
+		     const struct ucred *cred, cr_error_t *err)
+{
+	if (messages_add(ctx, m, w, len, err) < 0)
 		return -1;
-	if (m.n_scm > 0) {
-		e->scm_count = m.scm_count;
-		e->n_scm_count = m.n;
-		e->scm_ino = m.scm_ino;
-		e->n_scm_ino = m.n_scm;
-		e->scm_files = m.files;
-		e->n_scm_files = m.n_files;
+	m->data[m->n] = (ProtobufCBinaryData){ .data = data, .len = len };
+	m->from[m->n] = (ProtobufCBinaryData){ .data = NULL, .len = 0 };
+	m->pid[m->n] = cred->pid;
+	m->uid[m->n] = cred->uid;
+	m->gid[m->n] = cred->gid;
+	m->scm_count[m->n] = 0;
+	m->n++;
+	return 0;
+}
+
+/* The next stretch of a stream queue: what one peek returns, which stops
+ * where the senders' credentials change (SO_PASSCRED).  Fds in flight are
+ * refused: a peek returns those of the next write that carried some with
+ * any byte before it, so where that write starts cannot be told.  Its
+ * length, 0 at the end, -1 on error. */
+static ssize_t peek_chunk(struct dump_ctx *ctx, const struct who *w, int fd, uint8_t *buf, size_t got, size_t want,
+			  struct messages *m, cr_error_t *err)
+{
+	struct inflight f = { .cred = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 } };
+	ssize_t n = peek(w, fd, buf + got, want - got, 0, NULL, NULL, &f, err);
+	char what[PATH_MAX] = "";
+
+	if (n > 0 && f.n > 0) {
+		name_passed(f.fd[0], what, sizeof(what));
+		inflight_close(&f);
+		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds file descriptors in flight (SCM_RIGHTS: "
+				"%s) on a stream socket; cr keeps them only in datagram and seqpacket queues",
+				WHO_ARGS(w), what);
 	}
+	if (n <= 0)
+		return n == -1 ? -1 : 0;
+	return add_chunk(ctx, w, m, buf + got, (size_t)n, &f.cred, err) < 0 ? -1 : n;
+}
+
+/* Exactly the queued bytes: a peek past the end would take the socket's
+ * pending error (sock_error()) on the way.  One item, or with SO_PASSCRED
+ * stretches with their senders' credentials. */
+static int peek_stream(struct dump_ctx *ctx, const struct who *w, int fd, const struct unix_diag *d,
+		       UnixSkEntry *e, cr_error_t *err)
+{
+	size_t want = d->rqueue, got = 0;
+	struct messages m = { 0 };
+	uint8_t *buf;
+	ssize_t n = 0;
+
+	if (want == 0)
+		return 0;
+	if (want > FDKIND_MAX_DATA)
+		return cr_error(err, 0, WHO_FMT ": %zu bytes queued; cr keeps at most %u MiB in the image",
+				WHO_ARGS(w), want, FDKIND_MAX_DATA >> 20);
+	buf = arena_alloc(&ctx->arena, want);
+	while (got < want && (n = peek_chunk(ctx, w, fd, buf, got, want, &m, err)) > 0)
+		got += (size_t)n;
+	if (n == -1)
+		return -1;
+	if (got != want)
+		return cr_error(err, 0, WHO_FMT ": peeked %zu of its %zu queued bytes (out-of-band data?)",
+				WHO_ARGS(w), got, want);
 	if (e->passcred) {
-		e->cred_pid = m.pid;
-		e->cred_uid = m.uid;
-		e->cred_gid = m.gid;
-		e->n_cred_pid = e->n_cred_uid = e->n_cred_gid = m.n;
+		if (check_creds(w, &m, err) < 0)
+			return -1;
+		store_messages(e, &m);
+		return 0;
 	}
-	if (d->type == SOCK_DGRAM) {
-		e->queue_from = m.from;
-		e->n_queue_from = m.n;
-	}
+	e->queue = arena_new(&ctx->arena, ProtobufCBinaryData);
+	e->queue[0].data = buf;
+	e->queue[0].len = got;
+	e->n_queue = 1;
 	return 0;
 }
 
@@ -776,9 +835,6 @@ static int read_queue(struct dump_ctx *ctx, const struct who *w, int fd, const s
 		return -1;
 	if (!(revents & POLLIN) || d->state == USK_LISTEN)
 		return 0;
-	if (d->type == SOCK_STREAM && e->passcred)
-		return cr_error(err, 0, WHO_FMT ": unsupported: bytes queued on a stream socket with SO_PASSCRED (each "
-				"write's credentials are not kept)", WHO_ARGS(w));
 	if (peek_from_start(fd, e->peek_off, &guard, err) < 0)
 		return -1;
 	if (d->type == SOCK_STREAM)
@@ -1027,7 +1083,8 @@ static int unix_sk_validate(const struct restore_ctx *ctx, const FileEntry *fe, 
 		return cr_error(err, 0, "socket:[%u] has state %u", e->ino, e->state);
 	if ((e->has_name && !name_ok(&e->name)) || (e->state == USK_LISTEN && !e->has_name))
 		return cr_error(err, 0, "socket:[%u] has a bad name", e->ino);
-	if ((e->type == SOCK_STREAM && e->n_queue > 1) || (e->n_queue_from && e->n_queue_from != e->n_queue))
+	if ((e->type == SOCK_STREAM && e->n_queue > 1 && e->n_cred_pid != e->n_queue) ||
+	    (e->n_queue_from && e->n_queue_from != e->n_queue))
 		return cr_error(err, 0, "socket:[%u] has a malformed queue", e->ino);
 	for (size_t i = 0; i < e->n_queue_from; i++)
 		if (e->queue_from[i].len > SUN_PATH_MAX)

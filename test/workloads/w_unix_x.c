@@ -6,7 +6,9 @@
  *                                  socket itself, an end of a pair whose
  *                                  other end a child holds, a file (offset
  *                                  4, O_RDWR) and an end of a pair (with
- *                                  data queued) that no process holds
+ *                                  data queued) that no process holds; and
+ *                                  a stream with SO_PASSCRED written by P,
+ *                                  the child, then P
  * w_unix_x STATE_DIR lost-peer     a socket whose peer is in flight in a queue
  *                                  outside the dump: refused
  * w_unix_x STATE_DIR creds         a datagram queued with the sender's
@@ -454,6 +456,34 @@ static bool same_file(int a, int b)
 	return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
 }
 
+/* The stream q, written "ab" by P, "cd" by its child kid, "ef" by P: each
+ * read stops where the writer changes and carries its credentials. */
+static void check_stream_creds(int q, pid_t kid)
+{
+	static const char *const parts[] = { "ab", "cd", "ef" };
+
+	for (int i = 0; i < 3; i++) {
+		char buf[8] = "";
+		union {
+			struct cmsghdr align;
+			char room[CMSG_SPACE(sizeof(struct ucred))];
+		} u;
+		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.room, .msg_controllen = sizeof(u.room) };
+		struct cmsghdr *c;
+		struct ucred cred = { 0 };
+
+		if (!wl_check(recvmsg(q, &mh, MSG_DONTWAIT) == 2 && strcmp(buf, parts[i]) == 0,
+			      "stream read %d is '%s', wanted '%s'", i, buf, parts[i]))
+			return;
+		c = CMSG_FIRSTHDR(&mh);
+		if (c != NULL && c->cmsg_type == SCM_CREDENTIALS)
+			memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+		wl_check(cred.pid == (i == 1 ? kid : getpid()), "stream read %d carries the credentials of pid %d",
+			 i, (int)cred.pid);
+	}
+}
+
 /* rights-sk: a datagram queued on P's socket d1 carries d1 itself, P's
  * end of a stream pair whose other end the child holds, a file and a
  * socket that only the message holds. */
@@ -463,13 +493,19 @@ static void run_rights_sockets(void)
 	struct kid kid;
 	char why[256] = "";
 	char path[PATH_MAX], data[16] = "";
-	int file, fly[2];
+	int file, fly[2], q[2], on = 1;
 
 	must(socketpair(AF_UNIX, SOCK_DGRAM, 0, d) == 0 && socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0, "socketpair");
+	/* A stream with SO_PASSCRED written by P, the child, then P again. */
+	must(socketpair(AF_UNIX, SOCK_STREAM, 0, q) == 0, "socketpair");
+	must(setsockopt(q[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) == 0, "SO_PASSCRED");
+	send_str(q[0], "ab");
 	if (fork_kid(&kid, &kid_ctl) == 0) {
 		uint64_t token = draw_token();
 		char line[64], kwhy[256] = "";
 
+		close(q[1]);
+		send_str(q[0], "cd");
 		close(s[0]);
 		snprintf(line, sizeof(line), "%d %llx\n", (int)getpid(), (unsigned long long)token);
 		send_str(kid_ctl, line);
@@ -489,9 +525,11 @@ static void run_rights_sockets(void)
 	close(file);
 	close(fly[0]);
 	read_hello(&kid);
+	send_str(q[0], "ef");
 	wl_ready();
 	wl_wait_trigger();
 	send_str(kid.ctl, "go\n");
+	check_stream_creds(q[1], kid.pid);
 	if (wl_check(recv_fds(d[1], fds, 8) == 4, "the message does not carry 4 fds")) {
 		wl_check(!(fcntl(fds[3], F_GETFL) & O_NONBLOCK), "the socket in flight became O_NONBLOCK");
 		wl_check(expect(fds[3], "flying data", "the socket only in flight", why, sizeof(why)), "%s", why);
