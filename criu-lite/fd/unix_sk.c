@@ -1070,11 +1070,10 @@ static bool scm_ok(const UnixSkEntry *e)
 	return sum == e->n_scm_ino;
 }
 
-static int unix_sk_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
+static int validate_one(const FileEntry *fe, cr_error_t *err)
 {
 	const UnixSkEntry *e = fe->unix_sk;
 
-	(void)ctx;
 	if (e == NULL)
 		return cr_error(err, 0, "unix socket without its entry");
 	if (e->type != SOCK_STREAM && e->type != SOCK_DGRAM && e->type != SOCK_SEQPACKET)
@@ -1105,6 +1104,21 @@ static int unix_sk_validate(const struct restore_ctx *ctx, const FileEntry *fe, 
 	    (e->has_pending_on && (e->state == USK_LISTEN || e->type == SOCK_DGRAM || e->n_queue)))
 		return cr_error(err, 0, "socket:[%u]: malformed connections not accepted yet", e->ino);
 	return check_path_there(e, err);
+}
+
+/* Sockets only in flight have no fd whose validation would reach them:
+ * the first unix socket validated of a restore validates them all. */
+static int unix_sk_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
+{
+	static const struct restore_ctx *done;
+
+	if (done != ctx) {
+		for (size_t i = 0; i < ctx->n_files; i++)
+			if (ctx->files[i]->kind == FILE_KIND__FILE_UNIX_SOCKET && validate_one(ctx->files[i], err) < 0)
+				return cr_error_wrap(err, "files.img: file %u", ctx->files[i]->id);
+		done = ctx;
+	}
+	return validate_one(fe, err);
 }
 
 /* ----------------------------------------------------------------- names */
