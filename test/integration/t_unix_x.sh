@@ -13,7 +13,8 @@
 #                 consumed nothing.
 #   creds         a datagram queued with the credentials (SO_PASSCRED) of a
 #                 child that exited, with another uid and gid: the same pid,
-#                 uid and gid after restore.
+#                 uid and gid after restore; creds_new_pidns and
+#                 tree_new_pidns: restored with --new-pidns.
 #   rights_sk     a datagram carrying in flight (SCM_RIGHTS) the socket it
 #                 is queued on, an end of a pair whose other end a child
 #                 holds, a file no process holds, and a socket only in
@@ -86,6 +87,20 @@ refused_x() {
 	wl_trigger || return 1
 	wl_expect_pass || return 1
 	wl_await_exit
+}
+
+# The same restored in a new pid namespace (the sender of the queued
+# credentials is made there, with its pid inside).
+creds_new_pidns() {
+	wl_start w_unix_x creds || return 1
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" || return 1
+	restore_new_pidns_and_pass "$CASE_TMP/img"
+}
+
+tree_new_pidns() {
+	wl_start w_unix_x tree || return 1
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" || return 1
+	restore_new_pidns_and_pass "$CASE_TMP/img"
 }
 
 # An echo server outside the dump, and its client, the workload.
@@ -363,6 +378,8 @@ run_case embryo tree_roundtrip embryo
 run_case embryo_leave_running case_leave_running w_unix_x embryo
 run_case refused_embryo_data refused_x "not accepted yet and holds data it sent" embryo data
 run_case creds case_roundtrip w_unix_x creds
+run_case creds_new_pidns creds_new_pidns
+run_case tree_new_pidns tree_new_pidns
 run_case rights_sk tree_roundtrip rights-sk
 run_case rights_sk_leave_running case_leave_running w_unix_x rights-sk
 run_case refused_rights refused_x "SCM_RIGHTS: pipe:" rights
