@@ -37,6 +37,9 @@ static const char usage_text[] =
 	"      --sign KEYFILE    sign the dump with the secret key KEYFILE\n"
 	"      --encrypt KEYFILE encrypt every image (page data and metadata) with\n"
 	"                        the image key KEYFILE (cr keygen --secret)\n"
+	"      --ext-unix-sk     unix sockets connected to a named socket outside\n"
+	"                        the tree are dumped; the restore connects them\n"
+	"                        to that name again (a new connection)\n"
 	"\n"
 	"restore options:\n"
 	"  -D, --images-dir DIR  the dump to restore\n"
@@ -60,7 +63,7 @@ static const char usage_text[] =
 	"  -h, --help            this text\n";
 
 enum { OPT_COMPRESS = 256, OPT_PID_BACKEND, OPT_NEW_PIDNS, OPT_CGROUP_ROOT, OPT_SIGN, OPT_VERIFY, OPT_ENCRYPT,
-       OPT_DECRYPT };
+       OPT_DECRYPT, OPT_EXT_UNIX_SK };
 
 static const struct option long_opts[] = {
 	{ "images-dir", required_argument, NULL, 'D' },
@@ -76,6 +79,7 @@ static const struct option long_opts[] = {
 	{ "verify", required_argument, NULL, OPT_VERIFY },
 	{ "encrypt", required_argument, NULL, OPT_ENCRYPT },
 	{ "decrypt", required_argument, NULL, OPT_DECRYPT },
+	{ "ext-unix-sk", no_argument, NULL, OPT_EXT_UNIX_SK },
 	{ "log-file", required_argument, NULL, 'o' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -123,6 +127,7 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		case OPT_VERIFY: cli->restore.verify_key = optarg; break;
 		case OPT_ENCRYPT: cli->dump.encrypt_key = optarg; break;
 		case OPT_DECRYPT: cli->restore.decrypt_key = optarg; break;
+		case OPT_EXT_UNIX_SK: cli->dump.ext_unix_sk = true; break;
 		case 'o': cli->log_file = optarg; break;
 		case 'v': cli->verbosity++; break;
 		case 'h': fputs(usage_text, stdout); exit(0);

@@ -56,6 +56,9 @@ struct fd_kind {
 	bool (*match)(const struct fd_probe *p);
 	int (*dump)(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
 		    cr_error_t *err);
+	/* Optional: a check of the whole dump once every fd is recorded (what
+	 * one fd's dump could not know yet). */
+	int (*check_tree)(struct dump_ctx *ctx, cr_error_t *err);
 	/* Optional: checks the kind-specific fields before anything is created. */
 	int (*validate)(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err);
 	int (*open)(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe, cr_error_t *err);
@@ -73,6 +76,8 @@ struct fd_kind {
 
 /* The kind that handles fe->kind at restore, or NULL. */
 const struct fd_kind *fdkind_for_entry(const FileEntry *fe);
+/* Every kind's check_tree hook, in the kinds' order. */
+int fdkind_check_tree(struct dump_ctx *ctx, cr_error_t *err);
 /* The kind that handles a probed fd at dump, or NULL. */
 const struct fd_kind *fdkind_for_probe(const struct fd_probe *p);
 /* Restore: when fe refers to another process of the restore (refers_to),

@@ -256,6 +256,25 @@ int fdshare_held_by(const struct dump_ctx *ctx, const char *link, pid_t pid, pid
 	return 0;
 }
 
+int fdshare_description_held(const struct dump_ctx *ctx, int own, const char *link, pid_t *pid, int *fd,
+			     cr_error_t *err)
+{
+	pid_t self = getpid();
+
+	if (holders_load(ctx, err) < 0)
+		return -1;
+	for (size_t i = 0; i < holders.n; i++) {
+		const struct holder *h = &holders.v[i];
+
+		if (strcmp(h->link, link) == 0 && syscall(SYS_kcmp, self, h->pid, KCMP_FILE, own, h->fd) == 0) {
+			*pid = h->pid;
+			*fd = h->fd;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 int fdshare_reopen(pid_t pid, int fd, cr_error_t *err)
 {
 	char path[64];

@@ -19,6 +19,7 @@ struct reply {
 	uint32_t ino;
 	struct unix_diag *out;
 	bool found;
+	uint32_t client;   /* a dump of listeners: the one whose queue holds its connection */
 };
 
 static void cleanup_nl_sockp(struct nl_sock **sk)
@@ -57,8 +58,29 @@ static void parse_attrs(struct nlattr **tb, struct unix_diag *d)
 		d->wqueue = rq.udiag_wqueue;
 	}
 	attr_copy(tb[UNIX_DIAG_SHUTDOWN], &d->shutdown, sizeof(d->shutdown));
-	if (tb[UNIX_DIAG_ICONS] != NULL)
+	if (tb[UNIX_DIAG_ICONS] != NULL) {
 		d->n_icons = (uint32_t)nla_len(tb[UNIX_DIAG_ICONS]) / sizeof(uint32_t);
+		memcpy(d->icons, nla_data(tb[UNIX_DIAG_ICONS]),
+		       (d->n_icons < UNIX_DIAG_ICONS_MAX ? d->n_icons : UNIX_DIAG_ICONS_MAX) * sizeof(uint32_t));
+	}
+}
+
+static int on_listener(struct reply *r, const struct unix_diag_msg *m, struct nlattr **tb)
+{
+	const uint32_t *icons;
+	size_t n;
+
+	if (tb[UNIX_DIAG_ICONS] == NULL)
+		return NL_OK;
+	icons = nla_data(tb[UNIX_DIAG_ICONS]);
+	n = (size_t)nla_len(tb[UNIX_DIAG_ICONS]) / sizeof(*icons);
+	for (size_t i = 0; i < n; i++) {
+		if (icons[i] == r->client) {
+			r->ino = m->udiag_ino;
+			r->found = true;
+		}
+	}
+	return NL_OK;
 }
 
 static int on_reply(struct nl_msg *msg, void *arg)
@@ -71,8 +93,10 @@ static int on_reply(struct nl_msg *msg, void *arg)
 	if (nlmsg_datalen(h) < (int)sizeof(*m) || nlmsg_parse(h, sizeof(*m), tb, UNIX_DIAG_MAX, NULL) < 0)
 		return NL_SKIP;
 	m = nlmsg_data(h);
-	if (m->udiag_family != AF_UNIX || m->udiag_ino != r->ino)
+	if (m->udiag_family != AF_UNIX || (r->client == 0 && m->udiag_ino != r->ino))
 		return NL_SKIP;
+	if (r->client != 0)
+		return r->found ? NL_OK : on_listener(r, m, tb);
 	memset(r->out, 0, sizeof(*r->out));
 	r->out->ino = m->udiag_ino;
 	r->out->type = m->udiag_type;
@@ -82,26 +106,26 @@ static int on_reply(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
+/* ino 0: every listening socket. */
 static int ask(struct nl_sock *sk, uint32_t ino, cr_error_t *err)
 {
 	struct unix_diag_req req = {
 		.sdiag_family = AF_UNIX,
-		.udiag_states = ~0u,
+		.udiag_states = ino ? ~0u : 1u << 10,   /* TCP_LISTEN */
 		.udiag_ino = ino,
-		.udiag_show = SHOW_ALL,
+		.udiag_show = ino ? SHOW_ALL : UDIAG_SHOW_ICONS,
 		.udiag_cookie = { ~0u, ~0u },   /* INET_DIAG_NOCOOKIE: any socket with this inode */
 	};
-	int r = nl_send_simple(sk, SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST, &req, sizeof(req));
+	int r = nl_send_simple(sk, SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | (ino ? 0 : NLM_F_DUMP), &req, sizeof(req));
 
 	if (r < 0)
 		return cr_error(err, 0, "sock_diag: send: %s", nl_geterror(r));
 	return 0;
 }
 
-int unix_diag_lookup(uint32_t ino, struct unix_diag *out, cr_error_t *err)
+static int converse(struct reply *reply, cr_error_t *err)
 {
 	cleanup_nl_sock struct nl_sock *sk = nl_socket_alloc();
-	struct reply reply = { .ino = ino, .out = out };
 	int r;
 
 	if (sk == NULL)
@@ -110,13 +134,31 @@ int unix_diag_lookup(uint32_t ino, struct unix_diag *out, cr_error_t *err)
 	r = nl_connect(sk, NETLINK_SOCK_DIAG);
 	if (r < 0)
 		return cr_error(err, 0, "sock_diag: connect: %s", nl_geterror(r));
-	if (ask(sk, ino, err) < 0)
+	if (ask(sk, reply->client ? 0 : reply->ino, err) < 0)
 		return -1;
-	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, on_reply, &reply);
+	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, on_reply, reply);
 	r = nl_recvmsgs_default(sk);
 	if (r == -NLE_OBJ_NOTFOUND)
 		return 0;   /* the kernel's ENOENT: no unix socket with that inode */
 	if (r < 0)
-		return cr_error(err, 0, "sock_diag: socket:[%u]: %s", ino, nl_geterror(r));
-	return reply.found ? 1 : 0;
+		return cr_error(err, 0, "sock_diag: socket:[%u]: %s", reply->client ? reply->client : reply->ino,
+				nl_geterror(r));
+	return reply->found ? 1 : 0;
+}
+
+int unix_diag_lookup(uint32_t ino, struct unix_diag *out, cr_error_t *err)
+{
+	struct reply reply = { .ino = ino, .out = out };
+
+	return converse(&reply, err);
+}
+
+int unix_diag_listener_of(uint32_t client, uint32_t *listener, cr_error_t *err)
+{
+	struct reply reply = { .client = client };
+	int r = converse(&reply, err);
+
+	if (r == 1)
+		*listener = reply.ino;
+	return r;
 }

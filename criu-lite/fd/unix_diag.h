@@ -10,6 +10,9 @@
 
 #include "os/error.h"
 
+/* Connections not accepted yet that one lookup reports by inode. */
+#define UNIX_DIAG_ICONS_MAX 256
+
 struct unix_diag {
 	uint32_t ino;
 	uint8_t type;                  /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
@@ -21,13 +24,20 @@ struct unix_diag {
 	bool has_peer;
 	uint32_t peer;                 /* 0: the peer was closed */
 	uint32_t rqueue;               /* listening: connections not accepted; else bytes queued */
-	uint32_t wqueue;               /* listening: the backlog */
+	uint32_t wqueue;               /* listening: the backlog; else bytes sent and not yet read */
 	uint8_t shutdown;              /* RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2 */
 	uint32_t n_icons;              /* listening: connections not accepted */
+	uint32_t icons[UNIX_DIAG_ICONS_MAX];   /* their clients' inodes (0: closed), in accept order */
 };
 
 /* Asks for the unix socket with inode ino in cr's network namespace: 1
  * and *out when there is one, 0 when ino is not a unix socket there. */
 int unix_diag_lookup(uint32_t ino, struct unix_diag *out, cr_error_t *err);
+
+/* The listening socket in cr's network namespace whose queue holds a
+ * connection of client not accepted yet: 1 and *listener, or 0.  (Such a
+ * client's peer is the kernel's socket in that queue, which has no inode:
+ * sock_diag reports peer 0, as for a closed peer.) */
+int unix_diag_listener_of(uint32_t client, uint32_t *listener, cr_error_t *err);
 
 #endif

@@ -1,32 +1,57 @@
 /* Unix sockets: their fd kind, dump and restore.
  *
  * A socket is described by sock_diag (unix_diag.h): type, state, bound
- * name, peer (by inode), shutdown state; its receive queue is peeked
- * through a pidfd_getfd duplicate with SO_PEEK_OFF (never consumed), with
- * message boundaries and, for datagrams, each sender's name.
+ * name, peer (by inode), shutdown state, a listener's connections not
+ * accepted yet (by their clients); its receive queue is peeked through a
+ * pidfd_getfd duplicate with SO_PEEK_OFF (never consumed), with message
+ * boundaries and, for datagrams, each sender's name and, with SO_PASSCRED,
+ * credentials.
  *
  * What is refused (the dump fails naming pid, fd and kind): a socket or
- * peer also open outside the dumped process, a listening socket with
- * connections not yet accepted, file descriptors in flight (SCM_RIGHTS) in
- * a queue, a datagram socket connected one way to an unnamed socket, and a
- * queue larger than FDKIND_MAX_DATA.
+ * peer open outside the dump (unless --ext-unix-sk, and the peer has an
+ * absolute or abstract name: the restore connects to it again); fds in
+ * flight (SCM_RIGHTS) other than unix sockets of the dump (held by a
+ * process or only in flight) and regular files no process holds, and any
+ * on a stream socket (a peek cannot tell where the write that carried
+ * them starts); data a client sent on a connection not accepted yet;
+ * credentials queued in another pid namespace than cr's; a datagram
+ * socket connected one way to an unnamed socket; a queue larger than
+ * FDKIND_MAX_DATA.  A peer that no process holds and that is not in
+ * flight in a queue of the dump is refused once every fd is recorded
+ * (unix_check_tree).
+ *
+ * Sockets in flight join the component of the socket they are queued on;
+ * files in flight are opened again by path at their offset.  Queued
+ * messages, and with SO_PASSCRED each stretch of a stream written by one
+ * sender, are sent again with their senders' credentials.
+ *
+ * The sockets of a component (below) may be held by several processes of
+ * the tree: the component is one object (the .first hook), made in the
+ * common ancestor of its holders before it forks, and inherited.
  *
  * The first socket asked for is created together with its component: the
  * sockets of the image it is connected to, was accepted from, or received
- * datagrams from, and so on.  In this order:
+ * datagrams from, is a connection not accepted yet on, and so on.  In this
+ * order:
  *   1. listening sockets: socket, bind, listen with the dumped backlog;
  *   2. connected stream and seqpacket sockets: through their listener when
  *      one end was accepted from a listening socket of the component
  *      (connect + accept, which gives the accepted end its name), otherwise
  *      socketpair and a bind of each named end; a closed peer is played by
- *      a stand-in, closed at step 6;
+ *      a stand-in, closed at step 6; a peer outside the dump
+ *      (--ext-unix-sk): connected to its name;
  *   3. datagram sockets: a socketpair for two connected to each other, a
  *      stand-in for a closed peer, else a socket of their own, bound;
+ *      then the clients of connections not accepted yet, connected to
+ *      their listener in accept order;
  *   4. buffer sizes, then every receive queue, written again by its
  *      sender: the peer, the socket bound to the sender's name, or a
- *      temporary socket bound to that name;
- *   5. datagram sockets connected one way, by the peer's name: only now,
- *      as a connected socket takes datagrams from its peer alone;
+ *      temporary socket bound to that name; with the recorded credentials
+ *      (SCM_CREDENTIALS), from a short-lived process with the sender's pid
+ *      when that pid is gone;
+ *   5. datagram sockets connected one way, by the peer's name (in the
+ *      component, or outside the dump): only now, as a connected socket
+ *      takes datagrams from its peer alone;
  *   6. stand-ins closed; shutdown state, SO_PEEK_OFF, SO_PASSCRED.
  * Each socket is then stashed as the anchor of its file entry.
  *
@@ -37,6 +62,9 @@
 #include "fd/fdkind.h"
 #include "fd/fdshare.h"
 #include "fd/unix_diag.h"
+#include "fd/reopen.h"
+#include "state/files.h"
+#include "os/pidsel.h"
 #include "os/log.h"
 #include "os/util.h"
 #include "os/xalloc.h"
@@ -45,12 +73,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 /* sk_state values as sock_diag reports them (include/net/tcp_states.h). */
 #define USK_ESTABLISHED 1
@@ -67,12 +97,15 @@
 
 #define MAX_MESSAGES (1u << 20)
 #define CMSG_ROOM    4096
+/* The most fds one message carries (the kernel's SCM_MAX_FD). */
+#define SCM_MAX_FD   253
 
 /* What every message names. */
 struct who {
 	pid_t pid;
 	int fd;
 	uint32_t ino;
+	struct dump_task *t;   /* the process dumped */
 };
 
 /* files.c names the process and the fd. */
@@ -99,28 +132,133 @@ static bool unix_match(const struct fd_probe *p)
 
 /* ------------------------------------------------------ what is refused */
 
-static int check_peer(const struct dump_ctx *ctx, const struct who *w, const struct unix_diag *d, cr_error_t *err)
+/* Is socket:[ino] held by pid or another process of the dump?  1 if so;
+ * 0 with *outside the pid of a holder outside the dump (0: none holds it). */
+static int held_in_dump(const struct dump_ctx *ctx, pid_t pid, uint32_t ino, pid_t *outside, cr_error_t *err)
+{
+	char link[32];
+	int r;
+
+	snprintf(link, sizeof(link), "socket:[%u]", ino);
+	if ((r = fdshare_held_by(ctx, link, pid, outside, err)) != 0)
+		return r;
+	return *outside != 0 && fdshare_in_dump(ctx, *outside) ? 1 : 0;
+}
+
+/* A client whose connection is not accepted yet: its peer is the socket
+ * the kernel made for it in the listener's queue, which has no inode
+ * (peer 0, as for a closed peer).  1 when it is one, and the listener is
+ * in the dump. */
+static int check_pending(const struct dump_ctx *ctx, const struct who *w, const struct unix_diag *d, UnixSkEntry *e,
+			 cr_error_t *err)
+{
+	uint32_t listener;
+	pid_t other;
+	int r;
+
+	if (d->type == SOCK_DGRAM || (r = unix_diag_listener_of(d->ino, &listener, err)) == 0)
+		return 0;
+	if (r < 0)
+		return -1;
+	if (d->wqueue > 0)
+		return cr_error(err, 0, WHO_FMT ": unsupported: its connection to listening socket:[%u] is not accepted "
+				"yet and holds data it sent (%u bytes of buffers), which cr cannot read without "
+				"accepting it", WHO_ARGS(w), listener, d->wqueue);
+	if ((r = held_in_dump(ctx, w->pid, listener, &other, err)) < 0)
+		return -1;
+	if (r == 0)
+		return cr_error(err, 0, WHO_FMT ": unsupported: its connection to listening socket:[%u] is not accepted "
+				"yet, and that listener is %s%.0d", WHO_ARGS(w), listener,
+				other ? "in pid " : "open in no process", other);
+	e->has_pending_on = true;
+	e->pending_on = listener;
+	return 1;
+}
+
+/* --ext-unix-sk: a peer outside the dump is reached again by its name at
+ * restore (a new connection to the listener or datagram socket bound
+ * there): it needs a name that resolves the same from anywhere, and, for a
+ * connection, nothing queued that only the old peer could have sent. */
+static int record_ext_peer(struct dump_ctx *ctx, const struct who *w, const struct unix_diag *d, UnixSkEntry *e,
+			   pid_t other, cr_error_t *err)
+{
+	struct unix_diag peer;
+	int r = unix_diag_lookup(d->peer, &peer, err);
+
+	if (r < 0)
+		return -1;
+	if (r == 0 || peer.name_len == 0)
+		return cr_error(err, 0, WHO_FMT ": unsupported: its peer socket:[%u] in pid %d, outside the dump, has no "
+				"name to connect to again (--ext-unix-sk takes only named peers)", WHO_ARGS(w), d->peer,
+				other);
+	if (peer.name[0] != '\0' && peer.name[0] != '/')
+		return cr_error(err, 0, WHO_FMT ": unsupported: its peer socket:[%u] in pid %d, outside the dump, has "
+				"the relative name %.*s (--ext-unix-sk takes absolute and abstract names)", WHO_ARGS(w),
+				d->peer, other, (int)peer.name_len, (const char *)peer.name);
+	if (d->type != SOCK_DGRAM && d->rqueue > 0)
+		return cr_error(err, 0, WHO_FMT ": unsupported: %u bytes queued from its peer socket:[%u] in pid %d, "
+				"outside the dump (--ext-unix-sk makes a new connection)", WHO_ARGS(w), d->rqueue,
+				d->peer, other);
+	e->has_ext_peer = true;
+	e->ext_peer.data = arena_memdup(&ctx->arena, peer.name, peer.name_len);
+	e->ext_peer.len = peer.name_len;
+	pr_info("socket:[%u]: its peer socket:[%u] in pid %d is outside the dump: restored connected to its name again "
+		"(--ext-unix-sk)", w->ino, d->peer, other);
+	return 0;
+}
+
+static int check_peer(struct dump_ctx *ctx, const struct who *w, const struct unix_diag *d, UnixSkEntry *e,
+		      cr_error_t *err)
 {
 	char link[32];
 	pid_t other;
 	int r;
 
+	if (d->has_peer && d->peer == 0 && d->state == USK_ESTABLISHED)
+		return check_pending(ctx, w, d, e, err) < 0 ? -1 : 0;
 	if (!d->has_peer || d->peer == 0 || d->peer == d->ino)
 		return 0;
 	snprintf(link, sizeof(link), "socket:[%u]", d->peer);
 	r = fdshare_held_by(ctx, link, w->pid, &other, err);
 	if (r < 0)
 		return -1;
-	if (r == 1)
-		return 0;
-	if (other != 0 && fdshare_in_dump(ctx, other))
-		return cr_error(err, 0, WHO_FMT ": unsupported: its peer %s is in pid %d; connections between "
-				"processes are not supported yet", WHO_ARGS(w), link, other);
+	if (r == 1 || (other != 0 && fdshare_in_dump(ctx, other)))
+		return 0;   /* restored with it, in the two processes' common ancestor */
+	if (other != 0 && ctx->opts->ext_unix_sk)
+		return record_ext_peer(ctx, w, d, e, other, err);
 	if (other != 0)
-		return cr_error(err, 0, WHO_FMT ": unsupported: its peer %s is in pid %d, outside the dump",
-				WHO_ARGS(w), link, other);
-	return cr_error(err, 0, WHO_FMT ": unsupported: its peer %s is open in no process (in flight, or held "
-			"by the kernel)", WHO_ARGS(w), link);
+		return cr_error(err, 0, WHO_FMT ": unsupported: its peer %s is in pid %d, outside the dump (cr dump "
+				"--ext-unix-sk connects it again by the peer's name at restore)", WHO_ARGS(w), link, other);
+	return 0;   /* open in no process: in flight in a queue of the dump, or refused by unix_check_tree */
+}
+
+/* A listening socket's connections not accepted yet: each client must be
+ * in the dump (check_pending checks the rest from the client's side). */
+static int record_pending(struct dump_ctx *ctx, const struct who *w, const struct unix_diag *d, UnixSkEntry *e,
+			  cr_error_t *err)
+{
+	if (d->state != USK_LISTEN || d->n_icons == 0)
+		return 0;
+	if (d->n_icons > UNIX_DIAG_ICONS_MAX)
+		return cr_error(err, 0, WHO_FMT ": unsupported: %u connections not accepted yet (cr takes %u)",
+				WHO_ARGS(w), d->n_icons, UNIX_DIAG_ICONS_MAX);
+	e->pending = arena_array(&ctx->arena, uint32_t, d->n_icons);
+	for (uint32_t i = 0; i < d->n_icons; i++) {
+		pid_t other;
+		int r;
+
+		if (d->icons[i] == 0)
+			return cr_error(err, 0, WHO_FMT ": unsupported: a connection not accepted yet whose client is "
+					"closed", WHO_ARGS(w));
+		if ((r = held_in_dump(ctx, w->pid, d->icons[i], &other, err)) < 0)
+			return -1;
+		if (r == 0)
+			return cr_error(err, 0, WHO_FMT ": unsupported: a connection not accepted yet from socket:[%u], "
+					"%s%.0d", WHO_ARGS(w), d->icons[i], other ? "in pid " : "open in no process",
+					other);
+		e->pending[e->n_pending++] = d->icons[i];
+	}
+	return 0;
 }
 
 /* A datagram socket connected to a socket that is not connected back can
@@ -141,17 +279,14 @@ static int check_dgram_peer(const struct who *w, const struct unix_diag *d, cr_e
 			"connected back", WHO_ARGS(w), d->peer);
 }
 
-static int check_supported(const struct dump_ctx *ctx, const struct who *w, const struct unix_diag *d,
-			   cr_error_t *err)
+static int check_supported(struct dump_ctx *ctx, const struct who *w, const struct unix_diag *d,
+			   UnixSkEntry *e, cr_error_t *err)
 {
 	if (d->type != SOCK_STREAM && d->type != SOCK_DGRAM && d->type != SOCK_SEQPACKET)
 		return cr_error(err, 0, WHO_FMT ": unsupported socket type %u", WHO_ARGS(w), d->type);
 	if (d->state != USK_LISTEN && d->state != USK_ESTABLISHED && d->state != USK_CLOSE)
 		return cr_error(err, 0, WHO_FMT ": unsupported socket state %u", WHO_ARGS(w), d->state);
-	if (d->state == USK_LISTEN && (d->n_icons > 0 || d->rqueue > 0))
-		return cr_error(err, 0, WHO_FMT ": unsupported: listening with %u connections not accepted yet",
-				WHO_ARGS(w), d->n_icons > d->rqueue ? d->n_icons : d->rqueue);
-	if (check_peer(ctx, w, d, err) < 0)
+	if (check_peer(ctx, w, d, e, err) < 0)
 		return -1;
 	return check_dgram_peer(w, d, err);
 }
@@ -209,30 +344,71 @@ static int peek_from_start(int fd, int saved, struct peek_guard *g, cr_error_t *
 	return 0;
 }
 
-/* Closes any file descriptor the peek brought along; true if there were. */
-static bool drop_passed_fds(struct msghdr *mh)
+/* What an fd in flight is, for the refusal: its link ("pipe:[N]", a path). */
+static void name_passed(int fd, char *what, size_t size)
 {
-	bool had = false;
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, what, size - 1);
+	what[n > 0 ? n : 0] = '\0';
+}
+
+/* What a peek brought along besides the bytes: the sender's credentials
+ * (SO_PASSCRED) and cr's copies of the fds in flight (SCM_RIGHTS), open
+ * until inflight_close. */
+struct inflight {
+	struct ucred cred;
+	int fd[SCM_MAX_FD];
+	size_t n;
+};
+
+static void inflight_close(struct inflight *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		close(f->fd[i]);
+	f->n = 0;
+}
+
+/* Keeps the fds in flight in *f, or closes them.  False, with what the
+ * first one is in what, when there were fds in flight and no f to keep
+ * them, or more than it takes. */
+static bool drop_passed_fds(struct msghdr *mh, struct inflight *f, char *what, size_t size)
+{
+	bool ok = true;
 
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL; c = CMSG_NXTHDR(mh, c)) {
 		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		int *fds = (int *)CMSG_DATA(c);
 
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS && f != NULL &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(f->cred)))
+			memcpy(&f->cred, CMSG_DATA(c), sizeof(f->cred));
 		if (c->cmsg_level != SOL_SOCKET || (c->cmsg_type != SCM_RIGHTS && c->cmsg_type != SCM_PIDFD))
 			continue;
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
+			if (c->cmsg_type == SCM_RIGHTS && f != NULL && f->n < SCM_MAX_FD) {
+				f->fd[f->n++] = fds[i];
+				continue;
+			}
+			if (c->cmsg_type == SCM_RIGHTS && ok) {
+				name_passed(fds[i], what, size);
+				ok = false;
+			}
 			close(fds[i]);
-		had |= c->cmsg_type == SCM_RIGHTS;
+		}
 	}
-	return had;
+	return ok;
 }
 
 /* One MSG_PEEK, with the sender's address in *from (when given): the
  * bytes peeked, -2 when nothing is queued, -1 on error. */
 static ssize_t peek(const struct who *w, int fd, void *buf, size_t len, int flags, struct sockaddr_un *from,
-		    socklen_t *from_len, cr_error_t *err)
+		    socklen_t *from_len, struct inflight *f, cr_error_t *err)
 {
 	struct sockaddr_un sun;
+	char what[PATH_MAX] = "";
 	union {
 		struct cmsghdr align;
 		char room[CMSG_ROOM];
@@ -246,9 +422,14 @@ static ssize_t peek(const struct who *w, int fd, void *buf, size_t len, int flag
 
 	if (n < 0)
 		return errno == EAGAIN ? -2 : cr_error(err, errno, "peek the receive queue");
-	if (drop_passed_fds(&mh) || (mh.msg_flags & MSG_CTRUNC))
+	if (!drop_passed_fds(&mh, f, what, sizeof(what)) || (mh.msg_flags & MSG_CTRUNC)) {
+		if (f != NULL)
+			inflight_close(f);
 		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds file descriptors in flight "
-				"(SCM_RIGHTS)", WHO_ARGS(w));
+				"(SCM_RIGHTS%s%s)%s", WHO_ARGS(w), what[0] ? ": " : "", what,
+				f != NULL ? ", more than cr could peek" :
+					    " on a stream socket; cr keeps them only in datagram and seqpacket queues");
+	}
 	if (from != NULL) {
 		*from = sun;
 		*from_len = mh.msg_namelen;
@@ -256,40 +437,26 @@ static ssize_t peek(const struct who *w, int fd, void *buf, size_t len, int flag
 	return n;
 }
 
-/* Exactly the queued bytes: a peek past the end would take the socket's
- * pending error (sock_error()) on the way. */
-static int peek_stream(struct dump_ctx *ctx, const struct who *w, int fd, const struct unix_diag *d,
-		       UnixSkEntry *e, cr_error_t *err)
-{
-	size_t want = d->rqueue, got = 0;
-	uint8_t *buf;
-	ssize_t n = 0;
-
-	if (want == 0)
-		return 0;
-	if (want > FDKIND_MAX_DATA)
-		return cr_error(err, 0, WHO_FMT ": %zu bytes queued; cr keeps at most %u MiB in the image",
-				WHO_ARGS(w), want, FDKIND_MAX_DATA >> 20);
-	buf = arena_alloc(&ctx->arena, want);
-	while (got < want && (n = peek(w, fd, buf + got, want - got, 0, NULL, NULL, err)) > 0)
-		got += (size_t)n;
-	if (n == -1)
-		return -1;
-	if (got != want)
-		return cr_error(err, 0, WHO_FMT ": peeked %zu of its %zu queued bytes (out-of-band data?)",
-				WHO_ARGS(w), got, want);
-	e->queue = arena_new(&ctx->arena, ProtobufCBinaryData);
-	e->queue[0].data = buf;
-	e->queue[0].len = got;
-	e->n_queue = 1;
-	return 0;
-}
-
 /* The queued messages, grown as they are found. */
 struct messages {
 	ProtobufCBinaryData *data, *from;
-	size_t n, cap, bytes;
+	int32_t *pid;          /* the senders' credentials (SO_PASSCRED) */
+	uint32_t *uid, *gid;
+	uint32_t *scm_count;   /* how many sockets each carries in flight */
+	uint32_t *scm_ino;     /* ... all of them, by inode (0: a file) */
+	UnixScmFile **files;   /* the files in flight */
+	size_t n, cap, bytes, n_scm, cap_scm, n_files, cap_files;
 };
+
+/* The first n items of old (of size each) in a new array of cap. */
+static void *grown(struct dump_ctx *ctx, const void *old, size_t n, size_t cap, size_t size)
+{
+	void *v = arena_alloc(&ctx->arena, cap * size);
+
+	if (n)
+		memcpy(v, old, n * size);
+	return v;
+}
 
 static int messages_add(struct dump_ctx *ctx, struct messages *m, const struct who *w, size_t len,
 			cr_error_t *err)
@@ -300,15 +467,13 @@ static int messages_add(struct dump_ctx *ctx, struct messages *m, const struct w
 				"in the image", WHO_ARGS(w), FDKIND_MAX_DATA >> 20, MAX_MESSAGES);
 	if (m->n == m->cap) {
 		size_t cap = m->cap ? m->cap * 2 : 16;
-		ProtobufCBinaryData *data = arena_array(&ctx->arena, ProtobufCBinaryData, cap);
-		ProtobufCBinaryData *from = arena_array(&ctx->arena, ProtobufCBinaryData, cap);
 
-		if (m->n) {
-			memcpy(data, m->data, m->n * sizeof(*data));
-			memcpy(from, m->from, m->n * sizeof(*from));
-		}
-		m->data = data;
-		m->from = from;
+		m->data = grown(ctx, m->data, m->n, cap, sizeof(*m->data));
+		m->from = grown(ctx, m->from, m->n, cap, sizeof(*m->from));
+		m->pid = grown(ctx, m->pid, m->n, cap, sizeof(*m->pid));
+		m->uid = grown(ctx, m->uid, m->n, cap, sizeof(*m->uid));
+		m->gid = grown(ctx, m->gid, m->n, cap, sizeof(*m->gid));
+		m->scm_count = grown(ctx, m->scm_count, m->n, cap, sizeof(*m->scm_count));
 		m->cap = cap;
 	}
 	return 0;
@@ -324,27 +489,234 @@ static ProtobufCBinaryData sender_name(struct arena *a, const struct sockaddr_un
 
 /* The next message: its length first (MSG_TRUNC on an empty buffer moves
  * the peek offset by nothing), then its bytes.  1, or 0 at the end. */
+/* A regular file in flight, by path, flags and offset: a description no
+ * process holds (its offset would be shared), reached by that path now. */
+static int keep_file(struct dump_ctx *ctx, const struct who *w, int fd, const struct stat *st, struct messages *m,
+		     cr_error_t *err)
+{
+	char link[PATH_MAX] = "";
+	UnixScmFile *file;
+	struct stat there;
+	pid_t pid;
+	int holder_fd, r, flags = fcntl(fd, F_GETFL);
+	off_t pos = lseek(fd, 0, SEEK_CUR);
+
+	name_passed(fd, link, sizeof(link));
+	if (link[0] != '/' || stat(link, &there) < 0 || there.st_ino != st->st_ino || there.st_dev != st->st_dev)
+		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds the file %s in flight (SCM_RIGHTS), "
+				"which its path no longer leads to", WHO_ARGS(w), link);
+	if ((r = fdshare_description_held(ctx, fd, link, &pid, &holder_fd, err)) != 0)
+		return r < 0 ? -1 : cr_error(err, 0, WHO_FMT ": unsupported: its queue holds the file %s in flight "
+					     "(SCM_RIGHTS), whose description pid %d holds too (fd %d)", WHO_ARGS(w),
+					     link, pid, holder_fd);
+	if (flags < 0 || pos < 0)
+		return cr_error(err, errno, "the file %s in flight", link);
+	file = arena_new(&ctx->arena, UnixScmFile);
+	unix_scm_file__init(file);
+	file->path = arena_strdup(&ctx->arena, link);
+	file->flags = (uint32_t)flags;
+	file->pos = (uint64_t)pos;
+	file->ino = st->st_ino;
+	file->dev = st->st_dev;
+	if (m->n_files == m->cap_files) {
+		size_t cap = m->cap_files ? m->cap_files * 2 : 8;
+
+		m->files = grown(ctx, m->files, m->n_files, cap, sizeof(*m->files));
+		m->cap_files = cap;
+	}
+	m->files[m->n_files++] = file;
+	return 0;
+}
+
+static int unix_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
+		     cr_error_t *err);
+
+/* How deep sockets in flight carry sockets in flight, while dumped. */
+#define MAX_FLIGHT_DEPTH 4
+static int flight_depth;
+
+/* A unix socket in flight that no process holds: dumped from cr's copy
+ * (fd) as a file entry no fd refers to, which joins the component of the
+ * socket it is queued on at restore. */
+static int keep_flying(struct dump_ctx *ctx, const struct who *w, int fd, uint32_t ino, cr_error_t *err)
+{
+	struct fd_probe p = { .pid = getpid(), .fd = fd };
+	FileEntry *fe;
+	int flags = fcntl(fd, F_GETFL), r;
+
+	for (size_t i = 0; i < ctx->files.n; i++)
+		if (ctx->files.v[i]->unix_sk != NULL && ctx->files.v[i]->unix_sk->ino == ino)
+			return 0;   /* in flight twice */
+	if (flight_depth >= MAX_FLIGHT_DEPTH || fstat(fd, &p.st) < 0 || flags < 0)
+		return cr_error(err, 0, WHO_FMT ": unsupported: socket:[%u] in flight (SCM_RIGHTS) carries sockets in "
+				"flight %d deep, or in a cycle", WHO_ARGS(w), ino, MAX_FLIGHT_DEPTH);
+	snprintf(p.link, sizeof(p.link), "socket:[%u]", ino);
+	fe = arena_new(&ctx->arena, FileEntry);
+	file_entry__init(fe);
+	fe->kind = FILE_KIND__FILE_UNIX_SOCKET;
+	fe->path = arena_strdup(&ctx->arena, p.link);
+	fe->flags = (uint32_t)flags & ~(uint32_t)O_CLOEXEC;
+	flight_depth++;
+	r = unix_dump(ctx, w->t, &p, fe, err);
+	flight_depth--;
+	if (r < 0)
+		return cr_error_wrap(err, WHO_FMT ": socket:[%u] in flight (SCM_RIGHTS) in its queue", WHO_ARGS(w), ino);
+	file_table_add(ctx, fe);
+	return 0;
+}
+
+/* A unix socket in flight is held by a process of the dump (the restore
+ * sends its description again: it joins the socket's component), or by
+ * none (keep_flying). */
+static int keep_socket(struct dump_ctx *ctx, const struct who *w, int fd, uint32_t ino, cr_error_t *err)
+{
+	struct unix_diag d;
+	pid_t other;
+	int r = unix_diag_lookup(ino, &d, err);
+
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds socket:[%u] in flight "
+				"(SCM_RIGHTS), which is not a unix socket", WHO_ARGS(w), ino);
+	if ((r = held_in_dump(ctx, w->pid, ino, &other, err)) < 0)
+		return -1;
+	if (r == 0 && other == 0)
+		return keep_flying(ctx, w, fd, ino, err);
+	if (r == 0)
+		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds the unix socket socket:[%u] in "
+				"flight (SCM_RIGHTS), which is held outside the dump, by pid %d", WHO_ARGS(w), ino, other);
+	return 0;
+}
+
+static int keep_one(struct dump_ctx *ctx, const struct who *w, int fd, struct messages *m, cr_error_t *err)
+{
+	char what[PATH_MAX] = "";
+	struct stat st;
+	uint32_t ino = 0;
+
+	if (fstat(fd, &st) < 0)
+		return cr_error(err, errno, "fstat an fd in flight");
+	if (S_ISSOCK(st.st_mode) && keep_socket(ctx, w, fd, (uint32_t)st.st_ino, err) < 0)
+		return -1;
+	if (S_ISSOCK(st.st_mode))
+		ino = (uint32_t)st.st_ino;
+	else if (!S_ISREG(st.st_mode)) {
+		name_passed(fd, what, sizeof(what));
+		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds file descriptors in flight "
+				"(SCM_RIGHTS: %s); cr keeps unix sockets of the dump and regular files in flight",
+				WHO_ARGS(w), what);
+	} else if (keep_file(ctx, w, fd, &st, m, err) < 0)
+		return -1;
+	if (m->n_scm == m->cap_scm) {
+		size_t cap = m->cap_scm ? m->cap_scm * 2 : 16;
+
+		m->scm_ino = grown(ctx, m->scm_ino, m->n_scm, cap, sizeof(*m->scm_ino));
+		m->cap_scm = cap;
+	}
+	m->scm_ino[m->n_scm++] = ino;   /* 0: the next file */
+	return 0;
+}
+
+/* What the next message carries in flight, into m; closes cr's copies. */
+static int keep_in_flight(struct dump_ctx *ctx, const struct who *w, struct inflight *f, struct messages *m,
+			  cr_error_t *err)
+{
+	int r = 0;
+
+	m->scm_count[m->n] = (uint32_t)f->n;
+	for (size_t i = 0; i < f->n && r == 0; i++)
+		r = keep_one(ctx, w, f->fd[i], m, err);
+	inflight_close(f);
+	return r;
+}
+
 static int peek_message(struct dump_ctx *ctx, const struct who *w, int fd, const struct unix_diag *d,
 			struct messages *m, cr_error_t *err)
 {
 	struct sockaddr_un from;
 	socklen_t from_len = 0;
-	ssize_t len = peek(w, fd, NULL, 0, MSG_TRUNC, &from, &from_len, err), n;
+	struct inflight f = { .cred = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 } }, again = { 0 };
+	ssize_t len = peek(w, fd, NULL, 0, MSG_TRUNC, &from, &from_len, &f, err), n;
 	uint8_t *buf;
 
 	if (len == -2 || (len == 0 && d->type == SOCK_SEQPACKET && (d->shutdown & USK_RCV_SHUTDOWN) &&
-			  m->bytes == d->rqueue))
+			  m->bytes == d->rqueue)) {
+		inflight_close(&f);
 		return 0;   /* the end (a shut-down seqpacket socket reads 0 there) */
-	if (len < 0 || messages_add(ctx, m, w, (size_t)len, err) < 0)
+	}
+	if (len < 0 || messages_add(ctx, m, w, (size_t)len, err) < 0) {
+		inflight_close(&f);
 		return -1;
+	}
 	buf = arena_alloc(&ctx->arena, (size_t)len);
-	if (len > 0 && (n = peek(w, fd, buf, (size_t)len, 0, NULL, NULL, err)) != len)
+	if (len > 0 && (n = peek(w, fd, buf, (size_t)len, 0, NULL, NULL, &again, err)) != len) {
+		inflight_close(&f);
+		inflight_close(&again);
 		return n == -1 ? -1 : cr_error(err, 0, WHO_FMT ": a %zd-byte message peeked as %zd bytes",
 					       WHO_ARGS(w), len, n);
+	}
+	inflight_close(&again);
 	m->data[m->n] = (ProtobufCBinaryData){ .data = buf, .len = (size_t)len };
 	m->from[m->n] = sender_name(&ctx->arena, &from, from_len);
+	m->pid[m->n] = f.cred.pid;
+	m->uid[m->n] = f.cred.uid;
+	m->gid[m->n] = f.cred.gid;
+	if (keep_in_flight(ctx, w, &f, m, err) < 0)
+		return -1;
 	m->n++;
 	return 1;
+}
+
+/* The restore sends each message with its sender's credentials again
+ * (SCM_CREDENTIALS; send_one). */
+/* The pid namespace of pid is cr's own: the credentials cr peeks are in
+ * the numbers the receiver reads, and the restore makes them there. */
+static bool in_my_pidns(pid_t pid)
+{
+	char path[64];
+	struct stat mine, its;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", pid);
+	return stat("/proc/self/ns/pid", &mine) == 0 && stat(path, &its) == 0 && mine.st_ino == its.st_ino &&
+	       mine.st_dev == its.st_dev;
+}
+
+static int check_creds(const struct who *w, const struct messages *m, cr_error_t *err)
+{
+	if (m->n > 0 && !in_my_pidns(w->pid))
+		return cr_error(err, 0, WHO_FMT ": unsupported: messages queued with their senders' credentials "
+				"(SO_PASSCRED) in a pid namespace other than cr's", WHO_ARGS(w));
+	for (size_t i = 0; i < m->n; i++)
+		if (m->uid[i] == (uint32_t)-1 || m->pid[i] <= 0)
+			return cr_error(err, 0, WHO_FMT ": unsupported: queued message %zu has no sender pid in its "
+					"credentials, and SO_PASSCRED is on", WHO_ARGS(w), i + 1);
+	return 0;
+}
+
+/* What m found, into e. */
+static void store_messages(UnixSkEntry *e, const struct messages *m)
+{
+	e->queue = m->data;
+	e->n_queue = m->n;
+	if (m->n_scm > 0) {
+		e->scm_count = m->scm_count;
+		e->n_scm_count = m->n;
+		e->scm_ino = m->scm_ino;
+		e->n_scm_ino = m->n_scm;
+		e->scm_files = m->files;
+		e->n_scm_files = m->n_files;
+	}
+	if (e->passcred) {
+		e->cred_pid = m->pid;
+		e->cred_uid = m->uid;
+		e->cred_gid = m->gid;
+		e->n_cred_pid = e->n_cred_uid = e->n_cred_gid = m->n;
+	}
+	if (e->type == SOCK_DGRAM) {
+		e->queue_from = m->from;
+		e->n_queue_from = m->n;
+	}
 }
 
 static int peek_messages(struct dump_ctx *ctx, const struct who *w, int fd, const struct unix_diag *d,
@@ -355,14 +727,86 @@ static int peek_messages(struct dump_ctx *ctx, const struct who *w, int fd, cons
 
 	while ((r = peek_message(ctx, w, fd, d, &m, err)) == 1)
 		;
-	if (r < 0)
+	if (r < 0 || (e->passcred && check_creds(w, &m, err) < 0))
 		return -1;
-	e->queue = m.data;
-	e->n_queue = m.n;
-	if (d->type == SOCK_DGRAM) {
-		e->queue_from = m.from;
-		e->n_queue_from = m.n;
+	store_messages(e, &m);
+	return 0;
+}
+
+/* One stretch of a stream queue, with its senders' credentials. */
+static int add_chunk(struct dump_ctx *ctx, const struct who *w, struct messages *m, uint8_t *data, size_t len,
+		     const struct ucred *cred, cr_error_t *err)
+{
+	if (messages_add(ctx, m, w, len, err) < 0)
+		return -1;
+	m->data[m->n] = (ProtobufCBinaryData){ .data = data, .len = len };
+	m->from[m->n] = (ProtobufCBinaryData){ .data = NULL, .len = 0 };
+	m->pid[m->n] = cred->pid;
+	m->uid[m->n] = cred->uid;
+	m->gid[m->n] = cred->gid;
+	m->scm_count[m->n] = 0;
+	m->n++;
+	return 0;
+}
+
+/* The next stretch of a stream queue: what one peek returns, which stops
+ * where the senders' credentials change (SO_PASSCRED).  Fds in flight are
+ * refused: a peek returns those of the next write that carried some with
+ * any byte before it, so where that write starts cannot be told.  Its
+ * length, 0 at the end, -1 on error. */
+static ssize_t peek_chunk(struct dump_ctx *ctx, const struct who *w, int fd, uint8_t *buf, size_t got, size_t want,
+			  struct messages *m, cr_error_t *err)
+{
+	struct inflight f = { .cred = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 } };
+	ssize_t n = peek(w, fd, buf + got, want - got, 0, NULL, NULL, &f, err);
+	char what[PATH_MAX] = "";
+
+	if (n > 0 && f.n > 0) {
+		name_passed(f.fd[0], what, sizeof(what));
+		inflight_close(&f);
+		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds file descriptors in flight (SCM_RIGHTS: "
+				"%s) on a stream socket; cr keeps them only in datagram and seqpacket queues",
+				WHO_ARGS(w), what);
 	}
+	if (n <= 0)
+		return n == -1 ? -1 : 0;
+	return add_chunk(ctx, w, m, buf + got, (size_t)n, &f.cred, err) < 0 ? -1 : n;
+}
+
+/* Exactly the queued bytes: a peek past the end would take the socket's
+ * pending error (sock_error()) on the way.  One item, or with SO_PASSCRED
+ * stretches with their senders' credentials. */
+static int peek_stream(struct dump_ctx *ctx, const struct who *w, int fd, const struct unix_diag *d,
+		       UnixSkEntry *e, cr_error_t *err)
+{
+	size_t want = d->rqueue, got = 0;
+	struct messages m = { 0 };
+	uint8_t *buf;
+	ssize_t n = 0;
+
+	if (want == 0)
+		return 0;
+	if (want > FDKIND_MAX_DATA)
+		return cr_error(err, 0, WHO_FMT ": %zu bytes queued; cr keeps at most %u MiB in the image",
+				WHO_ARGS(w), want, FDKIND_MAX_DATA >> 20);
+	buf = arena_alloc(&ctx->arena, want);
+	while (got < want && (n = peek_chunk(ctx, w, fd, buf, got, want, &m, err)) > 0)
+		got += (size_t)n;
+	if (n == -1)
+		return -1;
+	if (got != want)
+		return cr_error(err, 0, WHO_FMT ": peeked %zu of its %zu queued bytes (out-of-band data?)",
+				WHO_ARGS(w), got, want);
+	if (e->passcred) {
+		if (check_creds(w, &m, err) < 0)
+			return -1;
+		store_messages(e, &m);
+		return 0;
+	}
+	e->queue = arena_new(&ctx->arena, ProtobufCBinaryData);
+	e->queue[0].data = buf;
+	e->queue[0].len = got;
+	e->n_queue = 1;
 	return 0;
 }
 
@@ -514,7 +958,7 @@ static void fill_from_diag(const struct unix_diag *d, UnixSkEntry *e)
 static int unix_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
 		     cr_error_t *err)
 {
-	struct who w = { .pid = t->pid, .fd = p->fd, .ino = (uint32_t)p->st.st_ino };
+	struct who w = { .pid = t->pid, .fd = p->fd, .ino = (uint32_t)p->st.st_ino, .t = t };
 	UnixSkEntry *e = arena_new(&ctx->arena, UnixSkEntry);
 	cleanup_close int dup = -1;
 	struct unix_diag d;
@@ -522,11 +966,12 @@ static int unix_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_
 
 	if (r <= 0)
 		return r < 0 ? -1 : cr_error(err, 0, WHO_FMT ": sock_diag no longer knows it", WHO_ARGS(&w));
-	if (check_supported(ctx, &w, &d, err) < 0 || fdshare_refuse_shared(ctx, t->pid, p, "unix socket", err) < 0)
-		return -1;
 	unix_sk_entry__init(e);
 	fill_from_diag(&d, e);
-	dup = fdkind_steal_fd(t->pid, p->fd, err);
+	if (check_supported(ctx, &w, &d, e, err) < 0 || fdshare_refuse_outside(ctx, t->pid, p, "unix socket", err) < 0 ||
+	    record_pending(ctx, &w, &d, e, err) < 0)
+		return -1;
+	dup = fdkind_steal_fd(p->pid, p->fd, err);   /* cr itself, for a socket in flight */
 	if (dup < 0 || read_options(dup, e, err) < 0)
 		return -1;
 	if (read_queue(ctx, &w, dup, &d, e, err) < 0)
@@ -558,6 +1003,7 @@ struct usk {
 struct component {
 	struct usk *v;
 	size_t n;
+	const struct restore_task *t;   /* the process that makes it */
 };
 
 static void drop_name(struct usk *u);
@@ -624,7 +1070,26 @@ static int check_path_there(const struct restore_ctx *ctx, const FileEntry *fe, 
 	return 0;
 }
 
-static int unix_sk_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
+static bool scm_ok(const UnixSkEntry *e)
+{
+	size_t sum = 0, files = 0;
+
+	for (size_t i = 0; i < e->n_scm_ino; i++)
+		files += e->scm_ino[i] == 0;
+	if (files != e->n_scm_files)
+		return false;
+
+	if (e->type == SOCK_STREAM || e->n_scm_count != e->n_queue)
+		return false;
+	for (size_t i = 0; i < e->n_scm_count; i++) {
+		if (e->scm_count[i] > SCM_MAX_FD)
+			return false;
+		sum += e->scm_count[i];
+	}
+	return sum == e->n_scm_ino;
+}
+
+static int validate_one(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
 {
 	const UnixSkEntry *e = fe->unix_sk;
 
@@ -636,12 +1101,43 @@ static int unix_sk_validate(const struct restore_ctx *ctx, const FileEntry *fe, 
 		return cr_error(err, 0, "socket:[%u] has state %u", e->ino, e->state);
 	if ((e->has_name && !name_ok(&e->name)) || (e->state == USK_LISTEN && !e->has_name))
 		return cr_error(err, 0, "socket:[%u] has a bad name", e->ino);
-	if ((e->type == SOCK_STREAM && e->n_queue > 1) || (e->n_queue_from && e->n_queue_from != e->n_queue))
+	if ((e->type == SOCK_STREAM && e->n_queue > 1 && e->n_cred_pid != e->n_queue) ||
+	    (e->n_queue_from && e->n_queue_from != e->n_queue))
 		return cr_error(err, 0, "socket:[%u] has a malformed queue", e->ino);
 	for (size_t i = 0; i < e->n_queue_from; i++)
 		if (e->queue_from[i].len > SUN_PATH_MAX)
 			return cr_error(err, 0, "socket:[%u]: a sender name is too long", e->ino);
+	if (e->has_ext_peer && (!name_ok(&e->ext_peer) || (e->ext_peer.data[0] != '\0' && e->ext_peer.data[0] != '/') ||
+				(e->type != SOCK_DGRAM && e->n_queue)))
+		return cr_error(err, 0, "socket:[%u]: malformed peer outside the dump", e->ino);
+	if (e->n_scm_ino && !scm_ok(e))
+		return cr_error(err, 0, "socket:[%u]: malformed fds in flight", e->ino);
+	for (size_t i = 0; i < e->n_scm_files; i++) {
+		struct stat st;
+
+		if (reopen_check_flags(e->scm_files[i]->path, e->scm_files[i]->flags, err) < 0 ||
+		    reopen_look(e->scm_files[i]->path, &st, err) < 0)
+			return cr_error_wrap(err, "socket:[%u]: a file in flight", e->ino);
+	}
+	if ((e->n_pending && e->state != USK_LISTEN) ||
+	    (e->has_pending_on && (e->state == USK_LISTEN || e->type == SOCK_DGRAM || e->n_queue)))
+		return cr_error(err, 0, "socket:[%u]: malformed connections not accepted yet", e->ino);
 	return check_path_there(ctx, fe, err);
+}
+
+/* Sockets only in flight have no fd whose validation would reach them:
+ * the first unix socket validated of a restore validates them all. */
+static int unix_sk_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
+{
+	static const struct restore_ctx *done;
+
+	if (done != ctx) {
+		for (size_t i = 0; i < ctx->n_files; i++)
+			if (ctx->files[i]->kind == FILE_KIND__FILE_UNIX_SOCKET && validate_one(ctx, ctx->files[i], err) < 0)
+				return cr_error_wrap(err, "files.img: file %u", ctx->files[i]->id);
+		done = ctx;
+	}
+	return validate_one(ctx, fe, err);
 }
 
 /* ----------------------------------------------------------------- names */
@@ -898,10 +1394,34 @@ static bool mutual(const struct usk *u, const struct usk *peer)
 	return peer != NULL && peer != u && peer->e->has_peer && peer->e->peer == u->e->ino;
 }
 
+/* --ext-unix-sk: the peer outside the dump, by its (absolute or abstract)
+ * name. */
+static int connect_ext(const struct usk *u, cr_error_t *err)
+{
+	char str[SUN_PATH_MAX + 2];
+	struct sockaddr_un sun;
+	socklen_t len = name_addr(&u->e->ext_peer, &sun);
+
+	if (connect(u->fd, (struct sockaddr *)&sun, len) < 0)
+		return cr_error(err, errno, "connect to %s, its peer outside the dump (--ext-unix-sk)",
+				name_str(&u->e->ext_peer, str));
+	return 0;
+}
+
+static int create_ext(struct usk *u, cr_error_t *err)
+{
+	u->fd = new_socket(u->e->type, err);
+	if (u->fd < 0 || bind_name(u, u->fd, err) < 0)
+		return -1;
+	return u->e->type == SOCK_DGRAM ? 0 : connect_ext(u, err);   /* datagrams: once the queue is in */
+}
+
 static int create_one(struct component *c, struct usk *u, cr_error_t *err)
 {
 	struct usk *peer = NULL;
 
+	if (u->e->has_ext_peer)
+		return create_ext(u, err);
 	if (u->e->has_peer && u->e->peer != 0 && (peer = find_ino(c, u->e->peer)) == NULL)
 		return cr_error(err, 0, "its peer socket:[%u] is not in the image", u->e->peer);
 	if (u->e->has_peer && (u->e->type != SOCK_DGRAM || u->e->peer == 0 || mutual(u, peer)))
@@ -912,13 +1432,32 @@ static int create_one(struct component *c, struct usk *u, cr_error_t *err)
 	return bind_name(u, u->fd, err);
 }
 
+/* The connections not accepted yet, queued again in their order, once
+ * every connection that was accepted went through the listener. */
+static int connect_pending(struct component *c, const struct usk *l, cr_error_t *err)
+{
+	for (size_t i = 0; i < l->e->n_pending; i++) {
+		struct usk *u = find_ino(c, l->e->pending[i]);
+
+		if (u == NULL || !u->e->has_pending_on || u->e->pending_on != l->e->ino || u->fd >= 0)
+			return cr_error(err, 0, "its pending client socket:[%u] is not in the image", l->e->pending[i]);
+		u->fd = new_socket(u->e->type, err);
+		if (u->fd < 0 || bind_name(u, u->fd, err) < 0 || connect_name(u->fd, l, err) < 0)
+			return cr_error_wrap(err, "its pending client socket:[%u]", u->e->ino);
+	}
+	return 0;
+}
+
 static int create_sockets(struct component *c, cr_error_t *err)
 {
 	for (size_t i = 0; i < c->n; i++)
 		if (c->v[i].e->state == USK_LISTEN && create_listener(&c->v[i], err) < 0)
 			return cr_error_wrap(err, "socket:[%u]", c->v[i].e->ino);
 	for (size_t i = 0; i < c->n; i++)
-		if (c->v[i].fd < 0 && create_one(c, &c->v[i], err) < 0)
+		if (c->v[i].fd < 0 && !c->v[i].e->has_pending_on && create_one(c, &c->v[i], err) < 0)
+			return cr_error_wrap(err, "socket:[%u]", c->v[i].e->ino);
+	for (size_t i = 0; i < c->n; i++)
+		if (c->v[i].e->n_pending && connect_pending(c, &c->v[i], err) < 0)
 			return cr_error_wrap(err, "socket:[%u]", c->v[i].e->ino);
 	return 0;
 }
@@ -967,15 +1506,73 @@ static int set_buffers(struct component *c, cr_error_t *err)
 
 /* ------------------------------------------------------------ the queues */
 
-static int send_all(int fd, const ProtobufCBinaryData *d, bool one_message, cr_error_t *err)
+/* What a queued message carries besides its bytes. */
+struct extras {
+	const struct ucred *cred;   /* its sender's credentials, or NULL */
+	const int *fds;             /* unix sockets in flight (SCM_RIGHTS) */
+	size_t n_fds;
+};
+
+static void add_cmsg(struct msghdr *mh, struct cmsghdr **c, int type, const void *data, size_t len)
+{
+	*c = *c == NULL ? CMSG_FIRSTHDR(mh) : CMSG_NXTHDR(mh, *c);
+	(*c)->cmsg_level = SOL_SOCKET;
+	(*c)->cmsg_type = type;
+	(*c)->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(*c), data, len);
+}
+
+/* One sendmsg, with what the message carries: the sockets in flight, and
+ * the sender's credentials as they are when the pid exists (cr may name
+ * any), else from a process made with that pid for the purpose, gone
+ * before anyone reads the message (its number stays with the message, as
+ * the dumped sender's did). */
+static ssize_t send_one(int fd, const void *buf, size_t len, const struct sockaddr_un *to, socklen_t to_len,
+			const struct extras *x, cr_error_t *err)
+{
+	union {
+		struct cmsghdr align;
+		char room[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(SCM_MAX_FD * sizeof(int))];
+	} control;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr mh = { .msg_name = (void *)to, .msg_namelen = to ? to_len : 0, .msg_iov = &iov, .msg_iovlen = 1 };
+	const struct ucred *cred = x ? x->cred : NULL;
+	struct cmsghdr *c = NULL;
+	pid_t sender;
+	int status;
+
+	memset(&control, 0, sizeof(control));
+	mh.msg_control = &control;
+	mh.msg_controllen = (cred ? CMSG_SPACE(sizeof(*cred)) : 0) + (x && x->n_fds ? CMSG_SPACE(x->n_fds * sizeof(int)) : 0);
+	if (cred != NULL)
+		add_cmsg(&mh, &c, SCM_CREDENTIALS, cred, sizeof(*cred));
+	if (x != NULL && x->n_fds > 0)
+		add_cmsg(&mh, &c, SCM_RIGHTS, x->fds, x->n_fds * sizeof(int));
+	if (mh.msg_controllen == 0)
+		mh.msg_control = NULL;
+	if (cred == NULL || kill(cred->pid, 0) == 0 || errno != ESRCH)
+		return sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	sender = pidsel_fork(PID_BACKEND_AUTO, (const uint32_t *)&cred->pid, 1, 0, SIGCHLD, err);
+	if (sender == 0)
+		_exit(sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)len ? 0 : 1);
+	if (sender < 0)
+		return cr_error_wrap(err, "make a sender with pid %d, whose credentials a queued message carries",
+				     cred->pid);
+	if (waitpid(sender, &status, 0) != sender || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return cr_error(err, 0, "the sender with pid %d could not send a queued message", cred->pid);
+	return (ssize_t)len;
+}
+
+static int send_all(int fd, const ProtobufCBinaryData *d, bool one_message, const struct extras *x,
+		    cr_error_t *err)
 {
 	size_t done = 0;
 
 	do {
-		ssize_t n = send(fd, d->data + done, d->len - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = send_one(fd, d->data + done, d->len - done, NULL, 0, done ? NULL : x, err);
 
 		if (n < 0)
-			return cr_error(err, errno, "write %zu queued bytes", d->len - done);
+			return *err ? -1 : cr_error(err, errno, "write %zu queued bytes", d->len - done);
 		if (one_message && (size_t)n != d->len)
 			return cr_error(err, 0, "a %zu-byte message went out as %zd bytes", d->len, n);
 		done += (size_t)n;
@@ -983,7 +1580,8 @@ static int send_all(int fd, const ProtobufCBinaryData *d, bool one_message, cr_e
 	return 0;
 }
 
-static int send_to_name(int fd, const struct usk *to, const ProtobufCBinaryData *msg, cr_error_t *err)
+static int send_to_name(int fd, const struct usk *to, const ProtobufCBinaryData *msg, const struct extras *x,
+			cr_error_t *err)
 {
 	cleanup_dir int saved = -1;
 	struct sockaddr_un sun;
@@ -994,9 +1592,9 @@ static int send_to_name(int fd, const struct usk *to, const ProtobufCBinaryData 
 		return cr_error(err, 0, "no way to send it to an unnamed socket but from its peer");
 	if (enter_dir(to->e, &saved, err) < 0)
 		return -1;
-	n = sendto(fd, msg->data, msg->len, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sun, len);
+	n = send_one(fd, msg->data, msg->len, &sun, len, x, err);
 	if (n != (ssize_t)msg->len)
-		return cr_error(err, n < 0 ? errno : 0, "send a %zu-byte datagram", msg->len);
+		return *err ? -1 : cr_error(err, n < 0 ? errno : 0, "send a %zu-byte datagram", msg->len);
 	return 0;
 }
 
@@ -1071,7 +1669,7 @@ static int bind_aside(int fd, const struct sockaddr_un *sun, socklen_t len, cons
 /* A sender that no longer exists, bound to its name if it had one (the
  * receiver sees that name as the datagram's source). */
 static int send_from_stand_in(const struct usk *to, const ProtobufCBinaryData *from,
-			      const ProtobufCBinaryData *msg, cr_error_t *err)
+			      const ProtobufCBinaryData *msg, const struct extras *x, cr_error_t *err)
 {
 	cleanup_close int fd = new_socket(SOCK_DGRAM, err);
 	char str[SUN_PATH_MAX + 2];
@@ -1085,37 +1683,106 @@ static int send_from_stand_in(const struct usk *to, const ProtobufCBinaryData *f
 		return -1;
 	if (from->len > 0 && !is_path(from) && bind(fd, (struct sockaddr *)&sun, len) < 0)
 		return cr_error(err, errno, "bind a stand-in for its sender %s", str);
-	return send_to_name(fd, to, msg, err);
+	return send_to_name(fd, to, msg, x, err);
 }
 
 static int send_datagram(struct component *c, const struct usk *to, const ProtobufCBinaryData *from,
-			 const ProtobufCBinaryData *msg, cr_error_t *err)
+			 const ProtobufCBinaryData *msg, const struct extras *x, cr_error_t *err)
 {
 	if (to->mate != NULL && name_is(to->mate->e, from))
-		return send_all(to->mate->fd, msg, true, err);
+		return send_all(to->mate->fd, msg, true, x, err);
 	if (to->stand_in >= 0 && from->len == 0)
-		return send_all(to->stand_in, msg, true, err);
+		return send_all(to->stand_in, msg, true, x, err);
 	for (size_t i = 0; i < c->n && from->len > 0; i++)
 		if (c->v[i].e->type == SOCK_DGRAM && name_is(c->v[i].e, from))
-			return send_to_name(c->v[i].fd, to, msg, err);
-	return send_from_stand_in(to, from, msg, err);
+			return send_to_name(c->v[i].fd, to, msg, x, err);
+	return send_from_stand_in(to, from, msg, x, err);
+}
+
+/* The credentials message i was sent with, if they were recorded. */
+static const struct ucred *cred_of(const UnixSkEntry *e, size_t i, struct ucred *cred)
+{
+	if (i >= e->n_cred_pid || i >= e->n_cred_uid || i >= e->n_cred_gid)
+		return NULL;
+	*cred = (struct ucred){ .pid = e->cred_pid[i], .uid = e->cred_uid[i], .gid = e->cred_gid[i] };
+	return cred;
+}
+
+/* Where fds_of is in a socket's scm_ino and scm_files. */
+struct scm_cursor {
+	size_t ino, file;
+};
+
+/* A file in flight, opened again as the process would, at its offset. */
+static int reopen_in_flight(const struct component *c, const UnixScmFile *f, cr_error_t *err)
+{
+	bool as_cr = false;
+	cleanup_close int fd = reopen_path(c->t, f->path, (int)(f->flags & ~(uint32_t)(O_CREAT | O_EXCL | O_TRUNC)),
+					   &as_cr, err);
+	struct stat st;
+
+	if (fd < 0)
+		return cr_error_wrap(err, "the file %s in flight", f->path);
+	if (fstat(fd, &st) < 0 || (as_cr && (st.st_ino != f->ino || st.st_dev != f->dev)))
+		return cr_error(err, 0, "the file %s in flight is another file than at dump", f->path);
+	if (lseek(fd, (off_t)f->pos, SEEK_SET) < 0)
+		return cr_error(err, errno, "the file %s in flight: seek to %llu", f->path, (unsigned long long)f->pos);
+	return steal_fd(&fd);
+}
+
+/* The fds message i carries in flight: the sockets of the component, and
+ * files opened again (own[k] set: the caller closes them). */
+static int fds_of(struct component *c, const UnixSkEntry *e, size_t i, struct scm_cursor *at, int *fds, bool *own,
+		  size_t *n, cr_error_t *err)
+{
+	size_t want = i < e->n_scm_count ? e->scm_count[i] : 0;
+
+	for (*n = 0; *n < want; (*n)++, at->ino++) {
+		uint32_t ino = e->scm_ino[at->ino];
+		const struct usk *s = ino ? find_ino(c, ino) : NULL;
+
+		own[*n] = ino == 0;
+		if (ino == 0 && (fds[*n] = reopen_in_flight(c, e->scm_files[at->file++], err)) < 0)
+			return -1;
+		if (ino != 0 && (s == NULL || s->fd < 0))
+			return cr_error(err, 0, "socket:[%u], in flight in it, is not in the image", ino);
+		if (ino != 0)
+			fds[*n] = s->fd;
+	}
+	return 0;
+}
+
+static void close_own(const int *fds, const bool *own, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (own[k])
+			close(fds[k]);
 }
 
 static int fill_queue(struct component *c, const struct usk *u, cr_error_t *err)
 {
 	static const ProtobufCBinaryData unnamed = { 0, NULL };
 	int sender = u->mate != NULL ? u->mate->fd : u->stand_in;
+	struct scm_cursor at = { 0, 0 };
 
 	for (size_t i = 0; i < u->e->n_queue; i++) {
 		const ProtobufCBinaryData *msg = &u->e->queue[i];
+		int fds[SCM_MAX_FD];
+		bool own[SCM_MAX_FD];
+		struct ucred buf;
+		struct extras x = { .cred = cred_of(u->e, i, &buf), .fds = fds };
 		int r;
 
-		if (u->e->type == SOCK_DGRAM)
-			r = send_datagram(c, u, i < u->e->n_queue_from ? &u->e->queue_from[i] : &unnamed, msg, err);
+		if (fds_of(c, u->e, i, &at, fds, own, &x.n_fds, err) < 0)
+			r = -1;
+		else if (u->e->type == SOCK_DGRAM)
+			r = send_datagram(c, u, i < u->e->n_queue_from ? &u->e->queue_from[i] : &unnamed, msg, &x,
+					  err);
 		else if (sender < 0)
 			r = cr_error(err, 0, "queued data, but no peer to send it");
 		else
-			r = send_all(sender, msg, u->e->type == SOCK_SEQPACKET, err);
+			r = send_all(sender, msg, u->e->type == SOCK_SEQPACKET, &x, err);
+		close_own(fds, own, x.n_fds);
 		if (r < 0)
 			return cr_error_wrap(err, "socket:[%u]: queued message %zu of %zu", u->e->ino, i + 1,
 					     u->e->n_queue);
@@ -1140,7 +1807,7 @@ static int connect_one_way(struct component *c, cr_error_t *err)
 
 		if (u->e->type != SOCK_DGRAM || !u->e->has_peer || u->e->peer == 0 || u->mate != NULL)
 			continue;
-		if (connect_name(u->fd, find_ino(c, u->e->peer), err) < 0)
+		if (u->e->has_ext_peer ? connect_ext(u, err) < 0 : connect_name(u->fd, find_ino(c, u->e->peer), err) < 0)
 			return cr_error_wrap(err, "socket:[%u]", u->e->ino);
 	}
 	return 0;
@@ -1164,6 +1831,9 @@ static int finish_one(struct usk *u, cr_error_t *err)
 		return -1;
 	if (u->e->passcred && set_int_opt(u->fd, SO_PASSCRED, 1, "SO_PASSCRED", err) < 0)
 		return -1;
+	/* The description's flags, for one in flight that no fd hands out. */
+	if (fcntl(u->fd, F_SETFL, u->fe->flags & (O_NONBLOCK | O_APPEND | O_ASYNC)) < 0)
+		return cr_error(err, errno, "set flags 0%o", u->fe->flags);
 	return 0;
 }
 
@@ -1212,9 +1882,22 @@ static bool accepted_from(const UnixSkEntry *s, const UnixSkEntry *l)
 	       name_is(l, &s->name);
 }
 
+static bool pending_in(const UnixSkEntry *client, const UnixSkEntry *l)
+{
+	return client->has_pending_on && client->pending_on == l->ino;
+}
+
+static bool carries(const UnixSkEntry *a, const UnixSkEntry *b)
+{
+	for (size_t i = 0; i < a->n_scm_ino; i++)
+		if (a->scm_ino[i] == b->ino)
+			return true;
+	return false;
+}
+
 static bool related(const UnixSkEntry *a, const UnixSkEntry *b)
 {
-	return (a->has_peer && a->peer == b->ino) || (b->has_peer && b->peer == a->ino) || accepted_from(a, b) ||
+	return pending_in(a, b) || pending_in(b, a) || carries(a, b) || carries(b, a) || (a->has_peer && a->peer == b->ino) || (b->has_peer && b->peer == a->ino) || accepted_from(a, b) ||
 	       accepted_from(b, a) || sent_to(a, b) || sent_to(b, a);
 }
 
@@ -1258,10 +1941,57 @@ static void collect(const struct restore_ctx *ctx, const FileEntry *fe, struct c
 		c->v[i].remade = on_remade_mount(ctx, c->v[i].fe);
 }
 
+/* Components by union-find over the unix socket entries: each entry's
+ * root, the lowest id of its component, ends in ctx->file_first. */
+static uint32_t root_of(uint32_t *up, uint32_t id)
+{
+	while (up[id] != id)
+		id = up[id] = up[up[id]];
+	return id;
+}
+
+static void find_components(const struct restore_ctx *ctx)
+{
+	cleanup_free uint32_t *up = xcalloc(ctx->n_files + 1, sizeof(*up));
+	cleanup_free const FileEntry **v = xcalloc(ctx->n_files + 1, sizeof(*v));
+	size_t n = 0;
+
+	for (size_t i = 0; i < ctx->n_files; i++) {
+		const FileEntry *fe = ctx->files[i];
+
+		if (fe->kind == FILE_KIND__FILE_UNIX_SOCKET && fe->unix_sk != NULL)
+			v[n++] = fe;
+		up[fe->id] = fe->id;
+	}
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = i + 1; j < n; j++) {
+			uint32_t a, b;
+
+			if (!related(v[i]->unix_sk, v[j]->unix_sk))
+				continue;
+			a = root_of(up, v[i]->id);
+			b = root_of(up, v[j]->id);
+			if (a != b)
+				up[a > b ? a : b] = a < b ? a : b;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		ctx->file_first[v[i]->id] = root_of(up, v[i]->id);
+}
+
+/* The entry that stands for fe's component: every socket of a component
+ * is created in one process, the common ancestor of all their holders. */
+static const FileEntry *first_of_component(const struct restore_ctx *ctx, const FileEntry *fe)
+{
+	if (ctx->file_first[fe->id] == 0)
+		find_components(ctx);
+	return ctx->files[ctx->file_first[fe->id] - 1];
+}
+
 static int restore_component(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe,
 			     cr_error_t *err)
 {
-	__attribute__((cleanup(component_free))) struct component c = { 0 };
+	__attribute__((cleanup(component_free))) struct component c = { .t = t };
 
 	collect(ctx, fe, &c);
 	if (create_sockets(&c, err) < 0 || set_buffers(&c, err) < 0 || fill_queues(&c, err) < 0 ||
@@ -1282,10 +2012,56 @@ static int unix_sk_open(const struct restore_ctx *ctx, struct restore_task *t, c
 	return fd_anchor_open(a, 0, fe, err);
 }
 
+/* ------------------------------------------------------- the whole dump */
+
+static const UnixSkEntry *entry_of_ino(const struct dump_ctx *ctx, uint32_t ino)
+{
+	for (size_t i = 0; i < ctx->files.n; i++)
+		if (ctx->files.v[i]->unix_sk != NULL && ctx->files.v[i]->unix_sk->ino == ino)
+			return ctx->files.v[i]->unix_sk;
+	return NULL;
+}
+
+/* The first fd of file id, or NULL: a socket in flight has none. */
+static const struct fd_seen *holder_of(const struct dump_ctx *ctx, uint32_t id)
+{
+	for (size_t i = 0; i < ctx->n_seen; i++)
+		if (ctx->seen[i].file_id == id)
+			return &ctx->seen[i];
+	return NULL;
+}
+
+/* A peer that no process held when its socket was dumped must have been
+ * in flight in a queue of the dump, recorded since. */
+static int unix_check_tree(struct dump_ctx *ctx, cr_error_t *err)
+{
+	for (size_t i = 0; i < ctx->files.n; i++) {
+		const FileEntry *fe = ctx->files.v[i];
+		const UnixSkEntry *e = fe->unix_sk;
+		const struct fd_seen *h;
+		char where[64];
+
+		if (fe->kind != FILE_KIND__FILE_UNIX_SOCKET || e == NULL || !e->has_peer || e->peer == 0 ||
+		    e->peer == e->ino || e->has_ext_peer || entry_of_ino(ctx, e->peer) != NULL)
+			continue;
+		h = holder_of(ctx, fe->id);
+		if (h != NULL)
+			snprintf(where, sizeof(where), "pid %d fd %d", h->pid, h->fd);
+		else
+			snprintf(where, sizeof(where), "in flight in the dump of pid %d", ctx->tasks[0].pid);
+		return cr_error(err, 0, "%s (unix socket): socket:[%u]: unsupported: its peer socket:[%u] is open in no "
+				"process (held by the kernel, or in flight outside the dump's queues)", where, e->ino,
+				e->peer);
+	}
+	return 0;
+}
+
 const struct fd_kind fdkind_unix = {
 	.kind = FILE_KIND__FILE_UNIX_SOCKET,
 	.shareable = true,
 	.aside = 1,
+	.first = first_of_component,
+	.check_tree = unix_check_tree,
 	.name = "unix socket", .match = unix_match, .dump = unix_dump, .validate = unix_sk_validate,
 	.open = unix_sk_open,
 };

@@ -358,6 +358,9 @@ static void room_needed(const struct dump_ctx *ctx, int *block, int *aside)
 	for (uint32_t id = 1; id <= ctx->files.n; id++) {
 		const struct fd_kind *kind = fdkind_for_entry(ctx->files.v[id - 1]);
 
+		/* A unix socket only in flight is made with its component. */
+		if (kind != NULL && holder[id] == 0 && ctx->files.v[id - 1]->unix_sk != NULL)
+			*aside += kind->aside;
 		if (kind == NULL || holder[id] == 0)
 			continue;
 		stash += shared[id] || kind->first != NULL;
@@ -480,7 +483,7 @@ static int refuse_unborn(const struct dump_ctx *ctx, cr_error_t *err)
 static int files_check_tree(struct dump_ctx *ctx, cr_error_t *err)
 {
 	if (sharing_refuse(ctx, KCMP_FILES, "fd table", err) < 0 || refuse_shared(ctx, err) < 0 ||
-	    refuse_unborn(ctx, err) < 0)
+	    refuse_unborn(ctx, err) < 0 || fdkind_check_tree(ctx, err) < 0)
 		return -1;
 	return check_room(ctx, err);
 }
@@ -586,7 +589,8 @@ static void find_openers(struct restore_ctx *ctx, bool *shared)
 }
 
 /* Stash slots for the descriptions of shared objects, and the fds kinds
- * may keep aside for each object. */
+ * may keep aside for each entry (a unix socket component keeps one per
+ * socket). */
 static void plan_stash(struct restore_ctx *ctx, const bool *shared)
 {
 	int n = 0;
@@ -602,8 +606,7 @@ static void plan_stash(struct restore_ctx *ctx, const bool *shared)
 			continue;
 		if (kind->shareable && shared[obj])
 			ctx->file_slot[id] = n++;
-		if (obj == id)
-			ctx->n_aside += kind->aside;
+		ctx->n_aside += kind->aside;   /* per entry, as the dump checked (room_needed) */
 	}
 	ctx->files_slot0 = restore_stash_reserve(ctx, n);
 }

@@ -26,6 +26,7 @@ struct dump_opts {
 	bool leave_running;
 	bool compress;
 	bool shell_job;
+	bool ext_unix_sk;              /* --ext-unix-sk: peers outside the tree are connected again by name */
 	const char *sign_key;          /* --sign: the secret key file, or NULL */
 	const char *encrypt_key;       /* --encrypt: the image key file, or NULL */
 };

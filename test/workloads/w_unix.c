@@ -83,12 +83,7 @@ static socklen_t path_addr(struct sockaddr_un *a, const char *name)
 	char path[PATH_MAX];
 
 	wl_path(path, sizeof(path), name);
-	memset(a, 0, sizeof(*a));
-	a->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(a->sun_path))
-		wl_fatal("socket path too long: %s", path);
-	strcpy(a->sun_path, path);
-	return sizeof(*a);
+	return wl_unix_addr(a, path);
 }
 
 static socklen_t abstract_name(struct sockaddr_un *a, const char *what)

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -133,6 +134,16 @@ void wl_path(char *buf, size_t size, const char *name)
 
 	if (n < 0 || (size_t)n >= size)
 		wl_fatal("path too long: %s/%s", state_dir, name);
+}
+
+socklen_t wl_unix_addr(struct sockaddr_un *a, const char *path)
+{
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(a->sun_path))
+		wl_fatal("socket path too long: %s", path);
+	strcpy(a->sun_path, path);
+	return sizeof(*a);
 }
 
 static int write_all(int fd, const char *buf, size_t len)

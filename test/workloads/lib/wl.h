@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 /* Keep fds 0, 1 and 2 as they were inherited (a tty, for --shell-job tests). */
@@ -46,6 +47,10 @@ pid_t wl_pid(void);		/* getpid() at start-up */
 
 /* <state dir>/<name> into buf; aborts the workload if it does not fit. */
 void wl_path(char *buf, size_t size, const char *name);
+
+/* A unix socket address of a path name; aborts if it does not fit. */
+struct sockaddr_un;
+socklen_t wl_unix_addr(struct sockaddr_un *a, const char *path);
 
 /* Writes <state dir>/<name> atomically (tmp file + rename). 0 or -1. */
 int wl_write_file(const char *name, const char *fmt, ...)
