@@ -374,10 +374,12 @@ struct fd_anchor *fd_anchor_add(const struct restore_task *t, uint32_t file_id, 
 #define SETFL_BITS (O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME)
 #define OPEN_ONLY  (O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW)   /* shm_open: O_NOFOLLOW */
 
-/* Can the anchor's own description serve fe, once F_SETFL adjusts it? */
+/* Can the anchor's own description serve fe, once F_SETFL adjusts it?
+ * O_NOFOLLOW stays in a description's flags: an anchor opened with it
+ * (a FIFO or file made again by cr) serves only one dumped with it. */
 static bool anchor_fits(int anchor_fd, uint32_t want)
 {
-	uint32_t fixed = ~(uint32_t)(SETFL_BITS | OPEN_ONLY | O_LARGEFILE);
+	uint32_t fixed = ~(uint32_t)(SETFL_BITS | (OPEN_ONLY & ~O_NOFOLLOW) | O_LARGEFILE);
 	int have = fcntl(anchor_fd, F_GETFL);
 
 	return have >= 0 && ((uint32_t)have & fixed) == (want & fixed);
