@@ -44,6 +44,9 @@
  *                    flight a socket ..., 6 deep: all are received.
  *   unix_creds_late  a datagram queued before its receiver set SO_PASSCRED
  *                    (no credentials): it is received.
+ *   unix_creds_pidns  its child, init of a pid namespace of its own, has a
+ *                    datagram queued with its credentials (SO_PASSCRED):
+ *                    it receives it with its own pid.
  *   unix_so_error    a stream socket whose peer closed with data unread:
  *                    SO_ERROR is ECONNRESET.
  *   opath_deleted    an O_PATH fd on a deleted file: still nlink 0.
@@ -91,6 +94,9 @@
  *                    dumped without --shell-job: still a terminal.
  *   pty_other_devpts  a pty pair of a second devpts instance (detached
  *                    since): a line goes through it.
+ *   ctty_fg_other    its child leads the session of a pty it made, its
+ *                    grandchild's group in the foreground, and has no fd
+ *                    on the pty: that group is still in the foreground.
  *   ctty_other       its child's controlling terminal is a pty it made
  *                    (setsid), the process has none; dumped with
  *                    --shell-job: the child still has it.
@@ -672,6 +678,65 @@ static void unix_creds_late_check(void)
 	wl_check(receives(fd_b, "late"), "the datagram is gone");
 }
 
+/* In its child, init of a pid namespace of its own: a datagram queued
+ * with its sender's credentials (SO_PASSCRED).  Told by fd_a, the child
+ * receives it and answers on fd_b whether the credentials are its own. */
+static void creds_pidns_child(int go, int answer)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(struct ucred))];
+	} u;
+	char byte, got[8] = "";
+	struct iovec iov = { .iov_base = got, .iov_len = sizeof(got) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *c;
+	struct ucred cred = { 0 };
+	int sv[2], on = 1;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	pair(SOCK_DGRAM, sv);
+	if (setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0 || send(sv[0], "cred", 4, 0) != 4 ||
+	    write(answer, "r", 1) != 1 || read(go, &byte, 1) != 1)
+		_exit(1);
+	if (recvmsg(sv[1], &mh, MSG_DONTWAIT) == 4 && (c = CMSG_FIRSTHDR(&mh)) != NULL &&
+	    c->cmsg_type == SCM_CREDENTIALS)
+		memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+	byte = cred.pid == getpid() && memcmp(got, "cred", 4) == 0 ? 'y' : 'n';
+	if (write(answer, &byte, 1) != 1)
+		_exit(1);
+	for (;;)
+		pause();
+}
+
+static void unix_creds_pidns_setup(void)
+{
+	int go[2], answer[2];
+	char byte;
+
+	if (pipe(go) < 0 || pipe(answer) < 0 || unshare(CLONE_NEWPID) < 0)
+		wl_fatal("pipe, unshare(CLONE_NEWPID): %s", strerror(errno));
+	child = fork();
+	if (child < 0)
+		wl_fatal("fork: %s", strerror(errno));
+	if (child == 0)
+		creds_pidns_child(go[0], answer[1]);
+	close(go[0]);
+	close(answer[1]);
+	if (read(answer[0], &byte, 1) != 1)
+		wl_fatal("the child in its pid namespace did not get ready");
+	fd_a = go[1];
+	fd_b = answer[0];
+}
+
+static void unix_creds_pidns_check(void)
+{
+	char byte = 0;
+
+	wl_check(write(fd_a, "g", 1) == 1 && wl_readable(fd_b, 2000) && read(fd_b, &byte, 1) == 1 && byte == 'y',
+		 "the child's datagram or its credentials are gone (%c)", byte ? byte : '-');
+}
+
 /* ------------------------------------------------------- O_PATH, devices */
 
 
@@ -984,6 +1049,52 @@ static void ctty_other_check(void)
 		 "the child has no pty as its controlling terminal (tty_nr %d)", tty);
 }
 
+static pid_t foreground;
+
+/* Its child leads the session of a pty the process made, with its
+ * grandchild's group in the foreground, and closed its fds on it. */
+static void ctty_fg_other_setup(void)
+{
+	int master = check_fd(posix_openpt(O_RDWR | O_NOCTTY), "posix_openpt"), report[2];
+	char *pts;
+
+	if (grantpt(master) < 0 || unlockpt(master) < 0 || (pts = ptsname(master)) == NULL || pipe(report) < 0)
+		wl_fatal("unlockpt, pipe: %s", strerror(errno));
+	snprintf(path_a, sizeof(path_a), "%s", pts);
+	child = fork();
+	if (child < 0)
+		wl_fatal("fork: %s", strerror(errno));
+	if (child == 0) {
+		pid_t fg;
+		int tty;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		signal(SIGTTOU, SIG_IGN);
+		if (setsid() < 0 || (tty = open(path_a, O_RDWR)) < 0 || (fg = fork()) < 0)
+			_exit(1);
+		if (fg == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			for (;;)
+				pause();
+		}
+		if (setpgid(fg, fg) < 0 || tcsetpgrp(tty, fg) < 0 || write(report[1], &fg, sizeof(fg)) != sizeof(fg))
+			_exit(1);
+		close(tty);
+		for (;;)
+			pause();
+	}
+	if (read(report[0], &foreground, sizeof(foreground)) != sizeof(foreground))
+		wl_fatal("the child did not put its child in the foreground");
+	fd_b = master;
+}
+
+static void ctty_fg_other_check(void)
+{
+	pid_t fg = tcgetpgrp(fd_b);
+
+	wl_check(fg == foreground, "the foreground group of the pty is %d, not %d", fg, foreground);
+}
+
 static void hardlink_uncached_setup(void)
 {
 	int drop;
@@ -1113,6 +1224,7 @@ static const struct wl_mode modes[] = {
 	{ "unix_flight_outside", unix_flight_outside_setup, received_check },
 	{ "unix_flight_deep", unix_flight_deep_setup, unix_flight_deep_check },
 	{ "unix_creds_late", unix_creds_late_setup, unix_creds_late_check },
+	{ "unix_creds_pidns", unix_creds_pidns_setup, unix_creds_pidns_check },
 	{ "opath_deleted", opath_deleted_setup, opath_deleted_check },
 	{ "opath_proc", opath_proc_setup, same_as_before_check },
 	{ "opath_replaced", opath_replaced_setup, opath_replaced_check },
@@ -1138,6 +1250,7 @@ static const struct wl_mode modes[] = {
 	{ "pts_no_shell_job", pts_no_shell_job_setup, pts_check },
 	{ "pty_other_devpts", pty_other_devpts_setup, pty_pair_check },
 	{ "ctty_other", ctty_other_setup, ctty_other_check },
+	{ "ctty_fg_other", ctty_fg_other_setup, ctty_fg_other_check },
 };
 
 int main(int argc, char **argv)
