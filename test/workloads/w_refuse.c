@@ -1010,27 +1010,38 @@ static void pty_pair_check(void)
 		 memcmp(buf, "up\n", 3) == 0, "the pty pair does not carry a line ('%s')", buf);
 }
 
-/* A child that made a pty whose master the process holds its controlling
- * terminal (setsid), the process none: dumped with --shell-job. */
-static void ctty_other_setup(void)
+/* The process holds a new pty's master (fd_b); its child leads a session
+ * whose controlling terminal is the pty's slave: the slave's fd in the
+ * child, -1 in the process. */
+static int pty_session_child(void)
 {
-	int master = check_fd(posix_openpt(O_RDWR | O_NOCTTY), "posix_openpt");
+	int master = check_fd(posix_openpt(O_RDWR | O_NOCTTY), "posix_openpt"), tty;
 	char *pts;
 
 	if (grantpt(master) < 0 || unlockpt(master) < 0 || (pts = ptsname(master)) == NULL)
 		wl_fatal("unlockpt: %s", strerror(errno));
 	snprintf(path_a, sizeof(path_a), "%s", pts);
+	fd_b = master;
 	child = fork();
 	if (child < 0)
 		wl_fatal("fork: %s", strerror(errno));
-	if (child == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (setsid() < 0 || open(path_a, O_RDWR) < 0)
-			_exit(1);
-		for (;;)
-			pause();
-	}
-	fd_b = master;
+	if (child > 0)
+		return -1;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	signal(SIGTTOU, SIG_IGN);
+	if (setsid() < 0 || (tty = open(path_a, O_RDWR)) < 0)
+		_exit(1);
+	return tty;
+}
+
+/* A child that made a pty whose master the process holds its controlling
+ * terminal (setsid), the process none: dumped with --shell-job. */
+static void ctty_other_setup(void)
+{
+	if (pty_session_child() < 0)
+		return;
+	for (;;)
+		pause();
 }
 
 static void ctty_other_check(void)
@@ -1055,37 +1066,28 @@ static pid_t foreground;
  * grandchild's group in the foreground, and closed its fds on it. */
 static void ctty_fg_other_setup(void)
 {
-	int master = check_fd(posix_openpt(O_RDWR | O_NOCTTY), "posix_openpt"), report[2];
-	char *pts;
+	int report[2], tty;
+	pid_t fg;
 
-	if (grantpt(master) < 0 || unlockpt(master) < 0 || (pts = ptsname(master)) == NULL || pipe(report) < 0)
-		wl_fatal("unlockpt, pipe: %s", strerror(errno));
-	snprintf(path_a, sizeof(path_a), "%s", pts);
-	child = fork();
-	if (child < 0)
-		wl_fatal("fork: %s", strerror(errno));
-	if (child == 0) {
-		pid_t fg;
-		int tty;
-
+	if (pipe(report) < 0)
+		wl_fatal("pipe: %s", strerror(errno));
+	if ((tty = pty_session_child()) < 0) {
+		if (read(report[0], &foreground, sizeof(foreground)) != sizeof(foreground))
+			wl_fatal("the child did not put its child in the foreground");
+		return;
+	}
+	if ((fg = fork()) < 0)
+		_exit(1);
+	if (fg == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		signal(SIGTTOU, SIG_IGN);
-		if (setsid() < 0 || (tty = open(path_a, O_RDWR)) < 0 || (fg = fork()) < 0)
-			_exit(1);
-		if (fg == 0) {
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			for (;;)
-				pause();
-		}
-		if (setpgid(fg, fg) < 0 || tcsetpgrp(tty, fg) < 0 || write(report[1], &fg, sizeof(fg)) != sizeof(fg))
-			_exit(1);
-		close(tty);
 		for (;;)
 			pause();
 	}
-	if (read(report[0], &foreground, sizeof(foreground)) != sizeof(foreground))
-		wl_fatal("the child did not put its child in the foreground");
-	fd_b = master;
+	if (setpgid(fg, fg) < 0 || tcsetpgrp(tty, fg) < 0 || write(report[1], &fg, sizeof(fg)) != sizeof(fg))
+		_exit(1);
+	close(tty);
+	for (;;)
+		pause();
 }
 
 static void ctty_fg_other_check(void)
