@@ -205,8 +205,9 @@ static int refuse_if_fd_holder(const struct shmem_dump *sd, pid_t pid, cr_error_
 	return 0;
 }
 
-/* A process outside the dump that maps one of the objects: restored, the
- * dump's processes would share it with each other but no longer with it. */
+/* A process outside the dump that maps one of the objects, or holds an fd
+ * on one: restored, the dump's processes would share it with each other
+ * but no longer with it. */
 static int refuse_if_holder(const struct shmem_dump *sd, pid_t pid, cr_error_t *err)
 {
 	char path[64];
@@ -218,8 +219,8 @@ static int refuse_if_holder(const struct shmem_dump *sd, pid_t pid, cr_error_t *
 	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
 	if (read_whole_file_at(AT_FDCWD, path, &text, NULL, &ignored) < 0 ||
 	    strstr(text, " (deleted)") == NULL || proc_parse_maps(text, &l, &ignored) < 0) {
-		cr_error_release(&ignored);   /* gone since, or a kernel thread: it maps nothing */
-		return 0;
+		cr_error_release(&ignored);   /* gone since, a kernel thread, or it maps none: its fds may hold one */
+		return refuse_if_fd_holder(sd, pid, err);
 	}
 	for (size_t i = 0; i < l.n && ret == 0; i++) {
 		const struct shmem_obj *o = find_object(sd, &l.v[i]);

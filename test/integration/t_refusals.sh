@@ -6,8 +6,8 @@
 # (refusals worded otherwise).  REFUSALS lists every site, by its file and
 # a fixed fragment of the line that says it, and how the site is shown:
 #
-#   dump|WORDS|WORKLOAD MODE   triggered here: WORKLOAD holds the thing;
-#                      cr dump must exit non-zero with an error naming the
+#   dump|WORDS|WORKLOAD MODE [OPTION...]   triggered here: WORKLOAD holds
+#                      the thing; cr dump (with OPTIONs) must exit non-zero with an error naming the
 #                      pid and saying WORDS, leave no inventory.img (no
 #                      image directory that looks complete), and the
 #                      process must run on untraced and unchanged (its
@@ -67,17 +67,35 @@ REFUSALS=(
 "fd/reg.c|which is no longer the file at that path|dump|no longer the file at that path|w_refuse opath_replaced"
 "fd/reg.c|\"node's path (unsupported)\"|dump|its device node was deleted|w_lost chrdev_deleted"
 "fd/reg.c|\"by the node's path (unsupported)\"|dump|is no longer the node of its device|w_refuse chr_replaced"
-"fd/reg.c|dump with --shell-job|dump|dump with --shell-job|w_refuse pts_no_shell_job"
+"fd/reg.c|\"with --shell-job (unsupported)\", p->link|dump|is not the shell job's terminal|w_refuse pts_no_shell_job"
+"fd/reg.c|dump with --shell-job|elsewhere|t_pty.sh slave_of_tree_refused"
+"fd/pty.c|restored (unsupported; dump once it is read)|elsewhere|t_pty.sh unread_refused"
+"fd/pty.c|instance: unsupported)|dump|another devpts instance|w_refuse pty_other_devpts"
 "fd/signalfd.c|signalfd with flags|dump|signalfd with flags|w_refuse signalfd_flags"
 "fd/timerfd.c|timerfd with flags|dump|timerfd with flags|w_refuse timerfd_flags"
-"fd/unix_sk.c|connections between \"|dump|connections between processes|w_refuse unix_pair_fork"
+"fd/unix_sk.c|its connection to listening socket:[%u] is not accepted \"|elsewhere|t_unix_x.sh refused_embryo_data"
+"fd/unix_sk.c|its connection to listening socket:[%u] is not accepted \"|dump|and that listener is in pid|w_refuse unix_listener_outside"
+"fd/unix_sk.c|outside the dump, has no \"|elsewhere|t_unix_x.sh ext_unnamed"
+"fd/unix_sk.c|outside the dump, has \"|dump|has the relative name|w_refuse unix_ext_relative --ext-unix-sk"
+"fd/unix_sk.c|bytes queued from its peer|dump|bytes queued from its peer|w_refuse unix_ext_queued --ext-unix-sk"
+"fd/unix_sk.c|not accepted yet whose client is \"|dump|whose client is closed|w_refuse unix_pending_closed"
+"fd/unix_sk.c|not accepted yet from socket:[%u], \"|dump|not accepted yet from socket|w_refuse unix_pending_outside"
+"fd/unix_sk.c|the file %s in flight (SCM_RIGHTS), \"|dump|which its path no longer leads to|w_refuse unix_file_gone"
+"fd/unix_sk.c|the file %s in flight \"|dump|whose description pid|w_refuse unix_file_shared"
+"fd/unix_sk.c|carries sockets in \"|dump|carries sockets in flight|w_refuse unix_flight_deep"
+"fd/unix_sk.c|its queue holds socket:[%u] in flight|dump|which is not a unix socket|w_refuse unix_flight_netlink"
+"fd/unix_sk.c|the unix socket socket:[%u] in|dump|which is held outside the dump|w_refuse unix_flight_outside"
+"fd/unix_sk.c|senders' credentials \"|dump|in a pid namespace other than cr's|w_refuse unix_creds_pidns"
+"fd/unix_sk.c|has no sender pid in its|dump|has no sender pid|w_refuse unix_creds_late"
 "fd/unix_sk.c|is in pid %d, outside the dump|dump|outside the dump|w_refuse unix_peer_outside"
-"fd/unix_sk.c|is open in no process|dump|open in no process|w_refuse unix_peer_in_flight"
+"fd/unix_sk.c|is open in no \"|elsewhere|t_unix_x.sh refused_lost_peer"
 "fd/unix_sk.c|which has no name and is not|dump|has no name and is not connected back|w_refuse unix_dgram_half"
 "fd/unix_sk.c|unsupported socket type|never|AF_UNIX sockets are stream, datagram or seqpacket ones, all dumped"
 "fd/unix_sk.c|unsupported socket state|never|sock_diag shows a unix socket only listening, established or closed"
-"fd/unix_sk.c|connections not accepted yet|dump|connections not accepted yet|w_refuse unix_backlog"
-"fd/unix_sk.c|file descriptors in flight|dump|file descriptors in flight|w_refuse unix_scm_rights"
+"fd/unix_sk.c|connections not accepted yet (cr takes|dump|257 connections not accepted yet|w_refuse unix_backlog"
+"fd/unix_sk.c|its queue holds file descriptors in flight \"|never|a message carries at most SCM_MAX_FD (253) fds, and a peek of a stream queue stops after the first write with fds: the peek takes them all, and CMSG_ROOM holds them with the credentials"
+"fd/unix_sk.c|its queue holds file descriptors in flight \"|dump|SCM_RIGHTS: /dev/null|w_refuse unix_scm_dgram"
+"fd/unix_sk.c|file descriptors in flight (SCM_RIGHTS: \"|dump|on a stream socket|w_refuse unix_scm_rights"
 "fd/unix_sk.c|a pending socket error|dump|a pending socket error|w_refuse unix_so_error"
 "fd/unix_sk.c|the restore binds names from cr's root|dump|root|w_lost chroot_unix"
 "fd/unix_sk.c|binds the name again (unsupported)|dump|another file|w_lost unix_replaced"
@@ -103,7 +121,8 @@ REFUSALS=(
 "state/locks.c|dump, shares: unsupported|elsewhere|t_locks.sh refuse_shared_outside"
 "state/locks.c|which the process also maps as|restore|the dump refuses a POSIX lock on a mapped file first (state/locks.c check_lock)"
 "state/mem.c|unsupported special mapping|never|every special mapping x86_64 Linux gives a process (vdso, vvar, vsyscall, heap, stack) is known; another one ([uprobes]) needs a uprobe on the process"
-"state/mem.c|(deleted): unsupported kind|dump|(deleted): unsupported kind|w_refuse vma_deleted"
+"state/mem.c|(deleted): unsupported kind|elsewhere|t_maps.sh refused_aio"
+"state/mem.c|unsupported (shmat attaches a segment whole)|elsewhere|t_maps.sh refused_sysv_part"
 "state/mntns.c|of: unsupported propagation|untested|a slave of a peer group other than the one of cr's mount it copies: t_mntns makes only private, shared and unbindable mounts and slaves of cr's"
 "state/mntns.c|peers with another mount of the namespace or of cr's: unsupported propagation|untested|a peer group inside the namespace (two mounts of it in one group): listed in the README as refused, no test makes one"
 "state/mntns.c|return refuse(m, err, \"another mount hides it: unsupported\")|untested|a bind mount or a second mount under another mount at the same place"
@@ -139,7 +158,17 @@ REFUSALS=(
 "state/posix_timers.c|on clock %d: unsupported kind|never|timer_create takes only the clocks cr knows, and CPU clocks"
 "state/sessions.c|which neither it nor its parent leads: unsupported|elsewhere|t_tree.sh foreign_session_refused"
 "state/sharing.c|each would come back with a copy of its own|elsewhere|t_unsupported.sh clone_files"
-"state/shmem.c|outside the dump: unsupported (the sharing could not be restored)|elsewhere|t_shmem.sh refused_outside"
+"state/shmem.c|\"the dump: unsupported (the sharing|dump|is open in pid|w_refuse memfd_mapped_outside"
+"state/shmem.c|restored)\", o->pid, source_name(o)|elsewhere|t_maps.sh refused_outside"
+"state/shmem.c|mapped writable before: unsupported|dump|F_SEAL_FUTURE_WRITE and mapped writable|w_refuse memfd_future_write"
+"state/shmem.c|not a regular file: unsupported|untested|a shared mapping of a deleted node of a device (a copy made with mknod, then removed): the kernel makes one of /dev/zero shared memory, and the other mappable devices (/dev/mem, framebuffers, DRM) need raw I/O or hardware"
+"state/shmem.c|still linked under another name|dump|still linked under another name|w_refuse vma_deleted_linked"
+"state/shmem.c|of another ipc namespace|dump|of another ipc namespace|w_refuse sysv_other_ipcns"
+"state/shmem.c|removed and locked (SHM_LOCK)|dump|removed and locked|w_refuse sysv_removed_locked"
+"state/shmem.c|go with the dumped processes: unsupported|untested|needs kernel.shm_rmid_forced=1, a setting of the whole machine that would take the segments of the tests run beside it"
+"state/shmem.c|\"unsupported\", t->pid);|untested|a process whose executable was deleted and is no longer mapped: it runs code mapped from elsewhere after unmapping its own, or set its executable with PR_SET_MM_EXE_FILE (needs CAP_SYS_RESOURCE, which these tests lack, and the old one unmapped)"
+"state/ctty.c|which alone the restoring terminal replaces|dump|which alone the restoring terminal replaces|w_refuse ctty_other --shell-job"
+"state/ctty.c|holds no fd on it to give it back with|dump|holds no fd on it to give it back with|w_refuse ctty_fg_other"
 "state/vmflags.c|unsupported: %s (VmFlags|dump|a userfaultfd registration (missing pages)|w_refuse uffd_missing"
 "state/vmflags.c|unsupported: protection key|never|this machine's CPUs have no protection keys (no pku in /proc/cpuinfo)"
 "state/seccomp.c|SECCOMP_RET_USER_NOTIF: the listener|dump|SECCOMP_RET_USER_NOTIF|w_seccomp notify"
@@ -242,12 +271,17 @@ refused_by_fn() {
 	kill "$WL_PID"
 }
 
-# refused_at_dump WORDS WORKLOAD MODE
+# refused_at_dump WORDS WORKLOAD MODE [DUMP OPTION...]
 refused_at_dump() {
 	local words=$1
-	shift
-	wl_start "$@" || return 1
-	expect_refused_then_pass "$WL_PID" "$words"
+	wl_start "$2" "$3" || return 1
+	shift 3
+	cr_run dump dump "$WL_PID" -D "$CASE_TMP/img" "$@"
+	check_refused "$WL_PID" "$CASE_TMP/img" "$words" || return 1
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
 }
 
 run_case every_site_listed every_site_listed
@@ -255,8 +289,9 @@ for row in "${REFUSALS[@]}"; do
 	IFS='|' read -r _ _ how words arg <<<"$row"
 	case $how in
 	dump)
-		read -r wl mode <<<"$arg"
-		run_case "${wl#w_}_$mode" refused_at_dump "$words" "$wl" "$mode" ;;
+		read -r wl mode opts <<<"$arg"
+		# shellcheck disable=SC2086
+		run_case "${wl#w_}_$mode" refused_at_dump "$words" "$wl" "$mode" $opts ;;
 	fn) run_case "$arg" refused_by_fn "$words" "$arg" ;;
 	esac
 done

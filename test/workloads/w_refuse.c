@@ -16,18 +16,37 @@
  *   memfd_hugetlb    a memfd made with MFD_HUGETLB: still one.
  *   mq_unlinked      a POSIX message queue unlinked while open, a message
  *                    in it: the message.
- *   unix_pair_fork   a stream socketpair whose other end is in its child:
- *                    data from the child arrives.
  *   unix_peer_outside  a stream socketpair whose other end is held only by
  *                    a process outside the tree: data sent back arrives.
- *   unix_peer_in_flight  a socketpair whose other end was sent with
- *                    SCM_RIGHTS over another pair and closed: it is
- *                    received and works.
  *   unix_dgram_half  a datagram socketpair whose second end disconnected
  *                    (connect AF_UNSPEC): the first still sends to it.
- *   unix_backlog     a listener with a connection not accepted: accept.
+ *   unix_backlog     a listener with 257 connections not accepted (one
+ *                    more than cr takes): all are accepted.
+ *   unix_pending_outside  a listener with a connection not accepted whose
+ *                    client only a process outside the tree holds: accept.
+ *   unix_pending_closed  a listener with a connection not accepted whose
+ *                    client closed: accept.
+ *   unix_listener_outside  a client whose connection is not accepted yet by
+ *                    a listener only a process outside the tree holds: it
+ *                    writes.
+ *   unix_ext_relative, unix_ext_queued  a client whose accepted end only a
+ *                    process outside the tree holds, the listener bound at
+ *                    a relative name / with bytes queued from that end
+ *                    (dumped with --ext-unix-sk): it writes / the bytes.
  *   unix_scm_rights  a socketpair with an fd (/dev/null) in flight: it is
  *                    received.
+ *   unix_scm_dgram, unix_file_gone, unix_file_shared, unix_flight_netlink,
+ *   unix_flight_outside  a datagram socketpair with in flight: /dev/null; a
+ *                    file deleted since; a file whose description it holds
+ *                    too; a netlink socket; a unix socket a process outside
+ *                    the tree holds too: it is received.
+ *   unix_flight_deep  a datagram socket with in flight a socket with in
+ *                    flight a socket ..., 6 deep: all are received.
+ *   unix_creds_late  a datagram queued before its receiver set SO_PASSCRED
+ *                    (no credentials): it is received.
+ *   unix_creds_pidns  its child, init of a pid namespace of its own, has a
+ *                    datagram queued with its credentials (SO_PASSCRED):
+ *                    it receives it with its own pid.
  *   unix_so_error    a stream socket whose peer closed with data unread:
  *                    SO_ERROR is ECONNRESET.
  *   opath_deleted    an O_PATH fd on a deleted file: still nlink 0.
@@ -43,7 +62,16 @@
  *                    mapping, the userfaultfd held only by a process
  *                    outside the tree: the registration is listed (VmFlags
  *                    um).
- *   vma_deleted      a mapping of a file deleted since: its bytes.
+ *   vma_deleted_linked  a shared mapping of a file deleted since, linked
+ *                    under another name: its bytes.
+ *   memfd_future_write  a memfd mapped shared and writable, then sealed
+ *                    F_SEAL_FUTURE_WRITE: the mapping writes, the fd not.
+ *   memfd_mapped_outside  a memfd mapped shared, its fd held only by a
+ *                    process outside the tree: its bytes.
+ *   sysv_removed_locked  a System V segment attached, locked (SHM_LOCK) and
+ *                    removed: its bytes.
+ *   sysv_other_ipcns  a System V segment attached, then an ipc namespace of
+ *                    its own (unshare): its bytes.
  *   pidfd_flags      a pidfd of its child with O_APPEND set: still set.
  *   userfaultfd      a userfaultfd (no kind cr has): still open.
  *   hardlink_uncached  a file open by a name deleted since, linked under
@@ -64,8 +92,19 @@
  *                    child: the fd is the namespace.
  *   pts_no_shell_job  a pseudo-terminal's slave open (its master closed),
  *                    dumped without --shell-job: still a terminal.
+ *   pty_other_devpts  a pty pair of a second devpts instance (detached
+ *                    since): a line goes through it.
+ *   ctty_fg_other    its child leads the session of a pty it made, its
+ *                    grandchild's group in the foreground, and has no fd
+ *                    on the pty: that group is still in the foreground.
+ *   ctty_other       its child's controlling terminal is a pty it made
+ *                    (setsid), the process has none; dumped with
+ *                    --shell-job: the child still has it.
  */
 #include "wl.h"
+
+#include <linux/netlink.h>
+#include <sched.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -85,6 +124,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/shm.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -96,7 +136,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#define BACKLOG_MANY 257   /* one more than cr takes (UNIX_DIAG_ICONS_MAX) */
+
 static int fd_a, fd_b;
+static char path_a[4096], path_b[4096];
+static struct stat st_a;
 static pid_t child;
 static char name[64];
 
@@ -124,8 +168,9 @@ static pid_t sleeping_child(void)
 
 /* A process outside the tree (its parent exits at once, so it is no
  * descendant of the process) that holds what the process held at the
- * fork, and ends once the process is gone. */
-static void outside_holder(void)
+ * fork (of its fds only ONLY, when ONLY >= 0), and ends once the process
+ * is gone. */
+static void outside_holder_of(int only)
 {
 	pid_t me = getpid(), pid = fork();
 	int status;
@@ -136,11 +181,19 @@ static void outside_holder(void)
 		if (fork() != 0)
 			_exit(0);
 		setsid();
+		if (only >= 0 && ((only > 3 && close_range(3, (unsigned)only - 1, 0) < 0) ||
+				  close_range((unsigned)only + 1, ~0U, 0) < 0))
+			_exit(1);
 		while (kill(me, 0) == 0 || errno != ESRCH)
 			usleep(100000);
 		_exit(0);
 	}
 	waitpid(pid, &status, 0);
+}
+
+static void outside_holder(void)
+{
+	outside_holder_of(-1);
 }
 
 /* ------------------------------------------------- flags no kind keeps */
@@ -282,31 +335,6 @@ static bool receives(int fd, const char *want)
 	return n == (ssize_t)strlen(want) && strcmp(buf, want) == 0;
 }
 
-static void unix_pair_fork_setup(void)
-{
-	int sv[2];
-
-	pair(SOCK_STREAM, sv);
-	child = fork();
-	if (child < 0)
-		wl_fatal("fork: %s", strerror(errno));
-	if (child == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		close(sv[0]);
-		while (read(sv[1], name, 1) == 1)
-			if (write(sv[1], "back", 4) != 4)
-				_exit(1);
-		_exit(0);
-	}
-	close(sv[1]);
-	fd_a = sv[0];
-}
-
-static void unix_pair_fork_check(void)
-{
-	wl_check(write(fd_a, "?", 1) == 1 && receives(fd_a, "back"), "the child does not answer");
-}
-
 static void unix_peer_outside_setup(void)
 {
 	int sv[2];
@@ -352,27 +380,6 @@ static int recv_fd(int sock)
 	return fd;
 }
 
-static void unix_peer_in_flight_setup(void)
-{
-	int sv[2], q[2];
-
-	pair(SOCK_STREAM, sv);
-	pair(SOCK_DGRAM, q);
-	if (send_fd(q[0], sv[1]) != 1)
-		wl_fatal("sendmsg: %s", strerror(errno));
-	close(sv[1]);
-	close(q[0]);
-	fd_a = sv[0];
-	fd_b = q[1];
-}
-
-static void unix_peer_in_flight_check(void)
-{
-	int peer = recv_fd(fd_b);
-
-	wl_check(peer >= 0 && write(fd_a, "hi", 2) == 2 && receives(peer, "hi"), "the end in flight does not work");
-}
-
 static void unix_dgram_half_setup(void)
 {
 	int sv[2];
@@ -390,23 +397,128 @@ static void unix_dgram_half_check(void)
 	wl_check(send(fd_a, "d", 1, 0) == 1 && receives(fd_b, "d"), "the datagram did not arrive");
 }
 
-static void unix_backlog_setup(void)
+/* A listener bound at STATE_DIR/NAME (relative: bound from STATE_DIR),
+ * listening. */
+static int listener(const char *name, bool relative)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = check_fd(socket(AF_UNIX, SOCK_STREAM, 0), "socket");
 
-	wl_path(sun.sun_path, sizeof(sun.sun_path), "ls");
-	fd_a = check_fd(socket(AF_UNIX, SOCK_STREAM, 0), "socket");
-	fd_b = check_fd(socket(AF_UNIX, SOCK_STREAM, 0), "socket");
-	if (bind(fd_a, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd_a, 4) < 0 ||
-	    connect(fd_b, (struct sockaddr *)&sun, sizeof(sun)) < 0)
-		wl_fatal("listen, connect: %s", strerror(errno));
+	wl_path(sun.sun_path, sizeof(sun.sun_path), name);
+	if (relative) {
+		char *slash = strrchr(sun.sun_path, '/');
+
+		*slash = '\0';
+		if (chdir(sun.sun_path) < 0)
+			wl_fatal("chdir: %s", strerror(errno));
+		memmove(sun.sun_path, slash + 1, strlen(slash + 1) + 1);
+	}
+	unlink(sun.sun_path);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, BACKLOG_MANY + 8) < 0)
+		wl_fatal("bind, listen %s: %s", sun.sun_path, strerror(errno));
+	return fd;
+}
+
+static int client_of(const char *name)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = check_fd(socket(AF_UNIX, SOCK_STREAM, 0), "socket");
+
+	wl_path(sun.sun_path, sizeof(sun.sun_path), name);
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+		wl_fatal("connect %s: %s", sun.sun_path, strerror(errno));
+	return fd;
+}
+
+static int clients[BACKLOG_MANY];
+
+static void unix_backlog_setup(void)
+{
+	fd_a = listener("ls", false);
+	for (int i = 0; i < BACKLOG_MANY; i++)
+		clients[i] = client_of("ls");
 }
 
 static void unix_backlog_check(void)
 {
-	int s = accept(fd_a, NULL, NULL);
+	int n = 0, s;
 
-	wl_check(s >= 0 && write(fd_b, "a", 1) == 1 && receives(s, "a"), "no connection to accept");
+	while (n < BACKLOG_MANY && (s = accept4(fd_a, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+		close(s);
+		n++;
+	}
+	wl_check(n == BACKLOG_MANY, "accepted %d of %d connections", n, BACKLOG_MANY);
+}
+
+/* A connection not accepted yet from a client that only a process outside
+ * the tree holds. */
+static void unix_pending_outside_setup(void)
+{
+	fd_a = listener("ls", false);
+	fd_b = client_of("ls");
+	outside_holder_of(fd_b);
+	close(fd_b);
+}
+
+static void accept_one_check(void)
+{
+	int s = wl_readable(fd_a, 2000) ? accept(fd_a, NULL, NULL) : -1;
+
+	wl_check(s >= 0, "no connection to accept");
+}
+
+/* A connection not accepted yet whose client closed. */
+static void unix_pending_closed_setup(void)
+{
+	fd_a = listener("ls", false);
+	close(client_of("ls"));
+}
+
+/* A client whose connection is not accepted yet by a listener that only a
+ * process outside the tree holds. */
+static void unix_listener_outside_setup(void)
+{
+	int l = listener("ls", false);
+
+	fd_a = client_of("ls");
+	outside_holder_of(l);
+	close(l);
+}
+
+static void connected_check(void)
+{
+	wl_check(write(fd_a, "x", 1) == 1, "write: %s", strerror(errno));
+}
+
+/* A connection whose accepted end only a process outside the tree holds,
+ * the listener bound at a relative name (ext_relative) or with bytes
+ * queued from that end (ext_queued); dumped with --ext-unix-sk. */
+static void ext_peer(bool relative)
+{
+	int l = listener("ext.sock", relative), s;
+
+	fd_a = client_of("ext.sock");
+	s = check_fd(accept(l, NULL, NULL), "accept");
+	if (!relative)
+		wl_write_all(s, "queued", 6);
+	outside_holder_of(s);
+	close(s);
+	close(l);
+}
+
+static void unix_ext_relative_setup(void)
+{
+	ext_peer(true);
+}
+
+static void unix_ext_queued_setup(void)
+{
+	ext_peer(false);
+}
+
+static void unix_ext_queued_check(void)
+{
+	wl_check(receives(fd_a, "queued"), "the queued bytes are gone");
 }
 
 static void unix_scm_rights_setup(void)
@@ -448,10 +560,185 @@ static void unix_so_error_check(void)
 	wl_check(getsockopt(fd_a, SOL_SOCKET, SO_ERROR, &e, &len) == 0 && e == ECONNRESET, "SO_ERROR is %d", e);
 }
 
+/* A datagram socketpair: fd_a sends, fd_b receives what is in flight. */
+static void dgram_carrying(int fd)
+{
+	int sv[2];
+
+	pair(SOCK_DGRAM, sv);
+	if (send_fd(sv[0], fd) != 1)
+		wl_fatal("sendmsg: %s", strerror(errno));
+	fd_a = sv[0];
+	fd_b = sv[1];
+}
+
+static void received_check(void)
+{
+	int fd = wl_readable(fd_b, 2000) ? recv_fd(fd_b) : -1;
+
+	wl_check(fd >= 0, "the fd in flight did not arrive");
+}
+
+/* /dev/null in flight in a datagram queue. */
+static void unix_scm_dgram_setup(void)
+{
+	int null = check_fd(open("/dev/null", O_WRONLY), "/dev/null");
+
+	dgram_carrying(null);
+	close(null);
+}
+
+/* A regular file in flight, deleted since. */
+static void unix_file_gone_setup(void)
+{
+	int f;
+
+	wl_path(path_a, sizeof(path_a), "inflight");
+	f = check_fd(open(path_a, O_RDWR | O_CREAT, 0600), path_a);
+	dgram_carrying(f);
+	close(f);
+	unlink(path_a);
+}
+
+/* A regular file in flight whose description the process holds too. */
+static void unix_file_shared_setup(void)
+{
+	wl_path(path_a, sizeof(path_a), "inflight");
+	flags_fd = check_fd(open(path_a, O_RDWR | O_CREAT, 0600), path_a);
+	dgram_carrying(flags_fd);
+}
+
+/* A socket that is no unix socket (netlink) in flight. */
+static void unix_flight_netlink_setup(void)
+{
+	int nl = check_fd(socket(AF_NETLINK, SOCK_DGRAM, NETLINK_ROUTE), "netlink socket");
+
+	dgram_carrying(nl);
+	close(nl);
+}
+
+/* A unix socket in flight that a process outside the tree holds too. */
+static void unix_flight_outside_setup(void)
+{
+	int sv[2];
+
+	pair(SOCK_STREAM, sv);
+	outside_holder_of(sv[1]);
+	dgram_carrying(sv[1]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* Sockets in flight carrying sockets in flight, FLIGHT_DEEP deep: the
+ * queue of fd_b holds the receiving end of pair 1, whose queue holds that
+ * of pair 2, ... */
+#define FLIGHT_DEEP 6
+static void unix_flight_deep_setup(void)
+{
+	int inner = -1;
+
+	for (int i = FLIGHT_DEEP; i >= 1; i--) {
+		int sv[2];
+
+		pair(SOCK_DGRAM, sv);
+		if (inner >= 0 && send_fd(sv[0], inner) != 1)
+			wl_fatal("sendmsg: %s", strerror(errno));
+		if (inner >= 0)
+			close(inner);
+		close(sv[0]);
+		inner = sv[1];
+	}
+	dgram_carrying(inner);
+	close(inner);
+}
+
+static void unix_flight_deep_check(void)
+{
+	int fd = fd_b, depth = 0;
+
+	while (wl_readable(fd, 2000) && (fd = recv_fd(fd)) >= 0)
+		depth++;
+	wl_check(depth == FLIGHT_DEEP, "%d sockets deep in flight, not %d", depth, FLIGHT_DEEP);
+}
+
+/* A datagram queued before the receiver set SO_PASSCRED: no credentials. */
+static void unix_creds_late_setup(void)
+{
+	int sv[2], on = 1;
+
+	pair(SOCK_DGRAM, sv);
+	if (send(sv[0], "late", 4, 0) != 4 || setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0)
+		wl_fatal("send, SO_PASSCRED: %s", strerror(errno));
+	fd_a = sv[0];
+	fd_b = sv[1];
+}
+
+static void unix_creds_late_check(void)
+{
+	wl_check(receives(fd_b, "late"), "the datagram is gone");
+}
+
+/* In its child, init of a pid namespace of its own: a datagram queued
+ * with its sender's credentials (SO_PASSCRED).  Told by fd_a, the child
+ * receives it and answers on fd_b whether the credentials are its own. */
+static void creds_pidns_child(int go, int answer)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(struct ucred))];
+	} u;
+	char byte, got[8] = "";
+	struct iovec iov = { .iov_base = got, .iov_len = sizeof(got) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *c;
+	struct ucred cred = { 0 };
+	int sv[2], on = 1;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	pair(SOCK_DGRAM, sv);
+	if (setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0 || send(sv[0], "cred", 4, 0) != 4 ||
+	    write(answer, "r", 1) != 1 || read(go, &byte, 1) != 1)
+		_exit(1);
+	if (recvmsg(sv[1], &mh, MSG_DONTWAIT) == 4 && (c = CMSG_FIRSTHDR(&mh)) != NULL &&
+	    c->cmsg_type == SCM_CREDENTIALS)
+		memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+	byte = cred.pid == getpid() && memcmp(got, "cred", 4) == 0 ? 'y' : 'n';
+	if (write(answer, &byte, 1) != 1)
+		_exit(1);
+	for (;;)
+		pause();
+}
+
+static void unix_creds_pidns_setup(void)
+{
+	int go[2], answer[2];
+	char byte;
+
+	if (pipe(go) < 0 || pipe(answer) < 0 || unshare(CLONE_NEWPID) < 0)
+		wl_fatal("pipe, unshare(CLONE_NEWPID): %s", strerror(errno));
+	child = fork();
+	if (child < 0)
+		wl_fatal("fork: %s", strerror(errno));
+	if (child == 0)
+		creds_pidns_child(go[0], answer[1]);
+	close(go[0]);
+	close(answer[1]);
+	if (read(answer[0], &byte, 1) != 1)
+		wl_fatal("the child in its pid namespace did not get ready");
+	fd_a = go[1];
+	fd_b = answer[0];
+}
+
+static void unix_creds_pidns_check(void)
+{
+	char byte = 0;
+
+	wl_check(write(fd_a, "g", 1) == 1 && wl_readable(fd_b, 2000) && read(fd_b, &byte, 1) == 1 && byte == 'y',
+		 "the child's datagram or its credentials are gone (%c)", byte ? byte : '-');
+}
+
 /* ------------------------------------------------------- O_PATH, devices */
 
-static char path_a[4096], path_b[4096];
-static struct stat st_a;
 
 static void opath_deleted_setup(void)
 {
@@ -595,12 +882,73 @@ static void vma_deleted_setup(void)
 	if (area == MAP_FAILED)
 		wl_fatal("mmap: %s", strerror(errno));
 	close(fd_b);
+	wl_path(path_b, sizeof(path_b), "other-name");
+	if (link(path_a, path_b) < 0)
+		wl_fatal("link: %s", strerror(errno));
 	unlink(path_a);
 }
 
 static void vma_deleted_check(void)
 {
 	wl_check(memcmp(area, "mapped bytes", 12) == 0, "the mapping reads otherwise");
+}
+
+/* A memfd mapped shared and writable, then sealed F_SEAL_FUTURE_WRITE
+ * (the mapping stays writable). */
+static void memfd_future_write_setup(void)
+{
+	fd_a = check_fd(memfd_create("future", MFD_ALLOW_SEALING), "memfd_create");
+	if (ftruncate(fd_a, 4096) < 0)
+		wl_fatal("ftruncate: %s", strerror(errno));
+	area = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd_a, 0);
+	if (area == MAP_FAILED || fcntl(fd_a, F_ADD_SEALS, F_SEAL_FUTURE_WRITE) < 0)
+		wl_fatal("mmap, F_SEAL_FUTURE_WRITE: %s", strerror(errno));
+}
+
+static void memfd_future_write_check(void)
+{
+	area[0] = 'w';
+	wl_check((fcntl(fd_a, F_GET_SEALS) & F_SEAL_FUTURE_WRITE) && pwrite(fd_a, "x", 1, 0) < 0,
+		 "the seal is gone");
+}
+
+/* A memfd mapped shared, its fd held only by a process outside the tree. */
+static void memfd_mapped_outside_setup(void)
+{
+	int fd = check_fd(memfd_create("mapped-outside", 0), "memfd_create");
+
+	if (ftruncate(fd, 4096) < 0)
+		wl_fatal("ftruncate: %s", strerror(errno));
+	outside_holder_of(fd);   /* before the mapping: it holds the fd alone */
+	area = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (area == MAP_FAILED)
+		wl_fatal("mmap: %s", strerror(errno));
+	memcpy(area, "mapped bytes", 12);
+	close(fd);
+}
+
+/* A System V segment attached, locked (SHM_LOCK) and removed. */
+static void sysv_removed_locked_setup(void)
+{
+	int id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+
+	area = id < 0 ? MAP_FAILED : shmat(id, NULL, 0);
+	if (area == MAP_FAILED || shmctl(id, SHM_LOCK, NULL) < 0 || shmctl(id, IPC_RMID, NULL) < 0)
+		wl_fatal("shmget, shmat, SHM_LOCK, IPC_RMID: %s", strerror(errno));
+	memcpy(area, "mapped bytes", 12);
+}
+
+/* A System V segment attached, then an ipc namespace of its own. */
+static void sysv_other_ipcns_setup(void)
+{
+	int id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+
+	area = id < 0 ? MAP_FAILED : shmat(id, NULL, 0);
+	if (area == MAP_FAILED || shmctl(id, IPC_RMID, NULL) < 0)
+		wl_fatal("shmget, shmat: %s", strerror(errno));
+	memcpy(area, "mapped bytes", 12);
+	if (unshare(CLONE_NEWIPC) < 0)
+		wl_fatal("unshare(CLONE_NEWIPC): %s", strerror(errno));
 }
 
 static void pidfd_flags_setup(void)
@@ -632,6 +980,121 @@ static void pts_check(void)
 
 	wl_check(fstat(fd_a, &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) >= 136 && major(st.st_rdev) <= 143,
 		 "no longer a pseudo-terminal");
+}
+
+/* A pty pair of a devpts of its own (a second instance, mounted in
+ * STATE_DIR and detached once both ends are open). */
+static void pty_other_devpts_setup(void)
+{
+	int n = 0, unlock = 0;
+	char path[4200];
+
+	wl_path(path_a, sizeof(path_a), "pts");
+	if (mkdir(path_a, 0700) < 0 || mount("devpts", path_a, "devpts", 0, "newinstance,ptmxmode=0666") < 0)
+		wl_fatal("mount devpts on %s: %s", path_a, strerror(errno));
+	snprintf(path, sizeof(path), "%s/ptmx", path_a);
+	fd_b = check_fd(open(path, O_RDWR | O_NOCTTY), path);
+	if (ioctl(fd_b, TIOCSPTLCK, &unlock) < 0 || ioctl(fd_b, TIOCGPTN, &n) < 0)
+		wl_fatal("TIOCSPTLCK, TIOCGPTN: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/%d", path_a, n);
+	fd_a = check_fd(open(path, O_RDWR | O_NOCTTY), path);
+	if (umount2(path_a, MNT_DETACH) < 0)
+		wl_fatal("umount %s: %s", path_a, strerror(errno));
+}
+
+static void pty_pair_check(void)
+{
+	char buf[8] = "";
+
+	wl_check(write(fd_b, "up\n", 3) == 3 && wl_readable(fd_a, 2000) && read(fd_a, buf, sizeof(buf)) == 3 &&
+		 memcmp(buf, "up\n", 3) == 0, "the pty pair does not carry a line ('%s')", buf);
+}
+
+/* The process holds a new pty's master (fd_b); its child leads a session
+ * whose controlling terminal is the pty's slave: the slave's fd in the
+ * child, -1 in the process. */
+static int pty_session_child(void)
+{
+	int master = check_fd(posix_openpt(O_RDWR | O_NOCTTY), "posix_openpt"), tty;
+	char *pts;
+
+	if (grantpt(master) < 0 || unlockpt(master) < 0 || (pts = ptsname(master)) == NULL)
+		wl_fatal("unlockpt: %s", strerror(errno));
+	snprintf(path_a, sizeof(path_a), "%s", pts);
+	fd_b = master;
+	child = fork();
+	if (child < 0)
+		wl_fatal("fork: %s", strerror(errno));
+	if (child > 0)
+		return -1;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	signal(SIGTTOU, SIG_IGN);
+	if (setsid() < 0 || (tty = open(path_a, O_RDWR)) < 0)
+		_exit(1);
+	return tty;
+}
+
+/* A child that made a pty whose master the process holds its controlling
+ * terminal (setsid), the process none: dumped with --shell-job. */
+static void ctty_other_setup(void)
+{
+	if (pty_session_child() < 0)
+		return;
+	for (;;)
+		pause();
+}
+
+static void ctty_other_check(void)
+{
+	char path[64], text[1024] = "", *p;
+	int tty = 0, fd;
+	ssize_t n = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", child);
+	if ((fd = open(path, O_RDONLY)) >= 0) {
+		n = read(fd, text, sizeof(text) - 1);
+		close(fd);
+	}
+	p = n > 0 ? strrchr(text, ')') : NULL;
+	wl_check(p != NULL && sscanf(p + 2, "%*c %*d %*d %*d %d", &tty) == 1 && major(tty) >= 136 && major(tty) <= 143,
+		 "the child has no pty as its controlling terminal (tty_nr %d)", tty);
+}
+
+static pid_t foreground;
+
+/* Its child leads the session of a pty the process made, with its
+ * grandchild's group in the foreground, and closed its fds on it. */
+static void ctty_fg_other_setup(void)
+{
+	int report[2], tty;
+	pid_t fg;
+
+	if (pipe(report) < 0)
+		wl_fatal("pipe: %s", strerror(errno));
+	if ((tty = pty_session_child()) < 0) {
+		if (read(report[0], &foreground, sizeof(foreground)) != sizeof(foreground))
+			wl_fatal("the child did not put its child in the foreground");
+		return;
+	}
+	if ((fg = fork()) < 0)
+		_exit(1);
+	if (fg == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (;;)
+			pause();
+	}
+	if (setpgid(fg, fg) < 0 || tcsetpgrp(tty, fg) < 0 || write(report[1], &fg, sizeof(fg)) != sizeof(fg))
+		_exit(1);
+	close(tty);
+	for (;;)
+		pause();
+}
+
+static void ctty_fg_other_check(void)
+{
+	pid_t fg = tcgetpgrp(fd_b);
+
+	wl_check(fg == foreground, "the foreground group of the pty is %d, not %d", fg, foreground);
 }
 
 static void hardlink_uncached_setup(void)
@@ -746,13 +1209,24 @@ static const struct wl_mode modes[] = {
 	{ "memfd_outside", memfd_outside_setup, memfd_outside_check },
 	{ "memfd_hugetlb", memfd_hugetlb_setup, fd_open_check },
 	{ "mq_unlinked", mq_unlinked_setup, mq_unlinked_check },
-	{ "unix_pair_fork", unix_pair_fork_setup, unix_pair_fork_check },
 	{ "unix_peer_outside", unix_peer_outside_setup, unix_peer_outside_check },
-	{ "unix_peer_in_flight", unix_peer_in_flight_setup, unix_peer_in_flight_check },
 	{ "unix_dgram_half", unix_dgram_half_setup, unix_dgram_half_check },
 	{ "unix_backlog", unix_backlog_setup, unix_backlog_check },
 	{ "unix_scm_rights", unix_scm_rights_setup, unix_scm_rights_check },
 	{ "unix_so_error", unix_so_error_setup, unix_so_error_check },
+	{ "unix_pending_outside", unix_pending_outside_setup, accept_one_check },
+	{ "unix_pending_closed", unix_pending_closed_setup, accept_one_check },
+	{ "unix_listener_outside", unix_listener_outside_setup, connected_check },
+	{ "unix_ext_relative", unix_ext_relative_setup, connected_check },
+	{ "unix_ext_queued", unix_ext_queued_setup, unix_ext_queued_check },
+	{ "unix_scm_dgram", unix_scm_dgram_setup, received_check },
+	{ "unix_file_gone", unix_file_gone_setup, received_check },
+	{ "unix_file_shared", unix_file_shared_setup, received_check },
+	{ "unix_flight_netlink", unix_flight_netlink_setup, received_check },
+	{ "unix_flight_outside", unix_flight_outside_setup, received_check },
+	{ "unix_flight_deep", unix_flight_deep_setup, unix_flight_deep_check },
+	{ "unix_creds_late", unix_creds_late_setup, unix_creds_late_check },
+	{ "unix_creds_pidns", unix_creds_pidns_setup, unix_creds_pidns_check },
 	{ "opath_deleted", opath_deleted_setup, opath_deleted_check },
 	{ "opath_proc", opath_proc_setup, same_as_before_check },
 	{ "opath_replaced", opath_replaced_setup, opath_replaced_check },
@@ -760,7 +1234,11 @@ static const struct wl_mode modes[] = {
 	{ "flock_fifo", flock_fifo_setup, flock_fifo_check },
 	{ "timer_cpuclock", timer_cpuclock_setup, timer_check },
 	{ "uffd_missing", uffd_missing_setup, uffd_missing_check },
-	{ "vma_deleted", vma_deleted_setup, vma_deleted_check },
+	{ "vma_deleted_linked", vma_deleted_setup, vma_deleted_check },
+	{ "memfd_future_write", memfd_future_write_setup, memfd_future_write_check },
+	{ "memfd_mapped_outside", memfd_mapped_outside_setup, vma_deleted_check },
+	{ "sysv_removed_locked", sysv_removed_locked_setup, vma_deleted_check },
+	{ "sysv_other_ipcns", sysv_other_ipcns_setup, vma_deleted_check },
 	{ "pidfd_flags", pidfd_flags_setup, flags_check },
 	{ "userfaultfd", userfaultfd_setup, fd_open_check },
 	{ "hardlink_uncached", hardlink_uncached_setup, hardlink_uncached_check },
@@ -772,6 +1250,9 @@ static const struct wl_mode modes[] = {
 	{ "fanotify_deleted", fanotify_deleted_setup, fd_open_check },
 	{ "nsfs_shared", nsfs_shared_setup, same_as_before_check },
 	{ "pts_no_shell_job", pts_no_shell_job_setup, pts_check },
+	{ "pty_other_devpts", pty_other_devpts_setup, pty_pair_check },
+	{ "ctty_other", ctty_other_setup, ctty_other_check },
+	{ "ctty_fg_other", ctty_fg_other_setup, ctty_fg_other_check },
 };
 
 int main(int argc, char **argv)
