@@ -190,7 +190,8 @@ static cc_t spare_byte(const struct pty_queues *q, const struct termios *t)
 
 static void no_processing(struct termios *t)
 {
-	t->c_iflag &= ~(tcflag_t)(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IUCLC | IXON | IXOFF);
+	/* IXON stays: turning it off would start a tty stopped by ^S. */
+	t->c_iflag &= ~(tcflag_t)(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IUCLC);
 	t->c_oflag &= ~(tcflag_t)OPOST;
 	t->c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL | ECHOCTL | ECHOPRT | ECHOKE | ISIG | TOSTOP);
 }
@@ -233,6 +234,7 @@ static int put_back(int m, int s, const struct termios *orig, const struct pty_q
 	if (q->n_in == 0 && q->n_out == 0)
 		return 0;
 	no_processing(&t);
+	t.c_cc[VSTART] = t.c_cc[VSTOP] = spare_byte(q, orig);
 	if (canon) {
 		cc_t c = spare_byte(q, orig);
 
@@ -254,6 +256,13 @@ static int put_back(int m, int s, const struct termios *orig, const struct pty_q
 	return rc;
 }
 
+static bool writable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLOUT);
+}
+
 /* Reads the pair's queued bytes (m the master, s a slave of the tree or
  * -1: then the slave's input is not looked at) and puts them back; q
  * holds them. */
@@ -265,11 +274,21 @@ static int take_queues(int m, int s, bool packet, struct pty_queues *q, cr_error
 
 	if (n < 0 || tcgetattr(m, &orig) < 0)
 		return cr_error(err, errno, "FIONREAD on the master");
-	if (n > 0 && packet)
-		return cr_error(err, 0, "%d bytes queued for a master in packet mode (unsupported; dump once they are read)", n);
 	if (n > 0 && s < 0)
 		return cr_error(err, 0, "%d bytes queued for the master while no process of the tree holds the slave "
 				"(unsupported; dump once they are read)", n);
+	if (n > 0 && !writable(s))
+		return cr_error(err, 0, "%d bytes queued for the master while the slave cannot write (stopped by ^S, "
+				"or the master's buffer full): unsupported, dump once they are read", n);
+	if (packet) {
+		/* A termios change can tell a packet-mode master (TIOCPKT_DOSTOP, EXTPROC's TIOCPKT_IOCTL). */
+		if (n == 0 && s >= 0)
+			n = inq(s);
+		if (n != 0)
+			return cr_error(err, 0, "%d bytes queued in a pair whose master is in packet mode (unsupported; "
+					"dump once they are read)", n);
+		return 0;
+	}
 	if (n == 0 && (s < 0 || (n = inq(s)) == 0) && (orig.c_lflag & ICANON) == 0)
 		return 0;
 	raw = orig;
@@ -283,9 +302,9 @@ static int take_queues(int m, int s, bool packet, struct pty_queues *q, cr_error
 		rc = cr_error(err, errno, "read the bytes queued for the slave");
 	if (rc == 0 && drain(m, &q->out, &q->n_out) < 0)
 		rc = cr_error(err, errno, "read the bytes queued for the master");
-	if (rc == 0 && (orig.c_lflag & ICANON) && spare_byte(q, &orig) == 0)
+	if (rc == 0 && ((orig.c_lflag & ICANON) || (orig.c_iflag & IXON)) && spare_byte(q, &orig) == 0)
 		rc = cr_error(err, 0, "the %zu bytes queued for the slave hold every byte value: cannot put them back "
-				"in canonical mode (unsupported)", q->n_in);
+				"past canonical mode or IXON (unsupported)", q->n_in);
 	if (rc == 0 && (orig.c_lflag & ICANON) && holds(q->in, q->n_in, 0) && orig.c_cc[VEOL] != 0 &&
 	    !((orig.c_lflag & IEXTEN) && orig.c_cc[VEOL2] == 0))
 		rc = cr_error(err, 0, "an end-of-file or NUL queued for the slave in canonical mode with VEOL set "

@@ -1,7 +1,7 @@
 /*
  * w_pty STATE_DIR
  *
- * Holds two pty pairs and checks them after restore:
+ * Holds three pty pairs and checks them after restore:
  *
  *   a   master and slave open, the slave in raw mode without echo, VMIN 1
  *       VTIME 3, window 17 rows x 71 columns (pixels 300 x 200), the
@@ -15,8 +15,8 @@
  *
  *   c   (opened first) master and slave, the slave in the default
  *       canonical mode with echo, holding data queued both ways: typed
- *       "one\rtwo^V^C\npar" (the slave's input holds the lines "one\n",
- *       "two^C\n" and the partial "par"), and the slave wrote "out\n^C\r"
+ *       "one\rtwo^V^C^V^S\npar" (the slave's input holds the lines "one\n",
+ *       "two^C^S\n" and the partial "par"), and the slave wrote "out\n^C\r"
  *       not read by the master (ONLCR made it "out\r\n^C\r"): after
  *       restore the slave reads the same two lines one at a time, "par"
  *       is not readable until a newline ends it, and the master reads
@@ -49,7 +49,7 @@ static bool refuse;
 static char c_echo[256];
 static size_t c_echo_len;
 
-static const char c_typed[] = "one\rtwo\x16\x03\npar";
+static const char c_typed[] = "one\rtwo\x16\x03\x16\x13\npar";
 static const char c_output[] = "out\n\x03\r";
 
 static ssize_t read_wait_ms(int fd, void *buf, size_t len, int ms)
@@ -186,8 +186,8 @@ static void check_c(void)
 	n = read_wait(c_slave, buf, sizeof(buf));
 	wl_check(n == 4 && memcmp(buf, "one\n", 4) == 0, "(c) the slave's first line is %zd bytes, not 'one\\n'", n);
 	n = read_wait(c_slave, buf, sizeof(buf));
-	wl_check(n == 5 && memcmp(buf, "two\x03\n", 5) == 0, "(c) the slave's second line is %zd bytes, not 'two^C\\n'",
-		 n);
+	wl_check(n == 6 && memcmp(buf, "two\x03\x13\n", 6) == 0,
+		 "(c) the slave's second line is %zd bytes, not 'two^C^S\\n'", n);
 	n = read_wait_ms(c_slave, buf, sizeof(buf), 300);
 	wl_check(n < 0, "(c) the partial line was readable (%zd bytes) before it ended", n);
 	wl_check(write(c_master, "\n", 1) == 1, "(c) write: %s", strerror(errno));
