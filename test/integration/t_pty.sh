@@ -25,6 +25,10 @@
 #   pair_data_leave_running  the same left running: read exactly once
 #   pair_data_refused     refused later in the dump (a packet-mode master
 #                         with data): pair c's data is still all there
+#   tmux_unread           a tmux server stopped (SIGSTOP) while its pane's
+#                         shell prints: the output waits unread in the
+#                         master, is dumped and restored, and the server
+#                         continued shows it in the pane
 #   script_typeahead      a line and a partial one typed into `script` while
 #                         its shell runs sleep: dumped and restored, cat run
 #                         after it reads them once (no second echo)
@@ -190,6 +194,30 @@ tmux_vim() {
 	wait_pane "back:$PANE_PID"
 }
 
+# Output the tmux server has not read (it is stopped) comes back.
+tmux_unread() {
+	local token=tok$RANDOM$RANDOM img=$CASE_TMP/img
+	start_tmux || return 1
+	tm send-keys -t s "sleep 2; echo \"late-\$((40+2))-$token\"" Enter
+	wait_pane "sleep 2; echo" || return 1
+	kill -STOP "$SERVER"
+	pane_runs "$(readlink -f /usr/bin/sleep)" || { kill -CONT "$SERVER"; REASON="sleep was not running when tmux was stopped"; return 1; }
+	wait_until 10 pane_idle || { kill -CONT "$SERVER"; REASON="the pane's shell did not print"; return 1; }
+	cr_dump dump "$SERVER" "$img" || { kill -CONT "$SERVER"; return 1; }
+	cr_run restore restore -D "$img" --detach ||
+		{ REASON="cr restore failed (exit $CR_STATUS): $(last_line "$CR_ERR")"; return 1; }
+	kill -CONT "$SERVER"
+	wait_until 10 running_free "$SERVER" "$TMUX_EXE" || { REASON="restored tmux: $(describe_pid "$SERVER")"; return 1; }
+	wait_pane "late-42-$token" || return 1
+	tm send-keys -t s 'echo "back:$$"' Enter
+	wait_pane "back:$PANE_PID"
+}
+
+# The pane's shell has no child (its command line done).
+pane_idle() {
+	[ -z "$(child_of "$PANE_PID")" ]
+}
+
 pane_runs() {
 	local c
 	c=$(child_of "$PANE_PID")
@@ -282,6 +310,8 @@ run_case script_shell script_shell
 run_case tmux_server tmux_server
 tm kill-server 2>/dev/null
 run_case tmux_vim tmux_vim
+tm kill-server 2>/dev/null
+run_case tmux_unread tmux_unread
 tm kill-server 2>/dev/null
 run_case pair_data_leave_running case_leave_running w_pty
 run_case pair_data_refused pair_data_refused
