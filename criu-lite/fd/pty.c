@@ -232,7 +232,7 @@ static int put_back(int m, int s, const struct termios *orig, const struct pty_q
 	int rc = 0;
 
 	if (q->n_in == 0 && q->n_out == 0)
-		return 0;
+		return tcsetattr(m, TCSANOW, orig) < 0 ? cr_error(err, errno, "set the pair's termios back") : 0;
 	no_processing(&t);
 	t.c_cc[VSTART] = t.c_cc[VSTOP] = spare_byte(q, orig);
 	if (canon) {

@@ -23,6 +23,10 @@
  *       the same bytes (the echo and the output) as a reference pair set
  *       up the same way and read at once.
  *
+ *   d   (opened first too) master and slave in the default canonical mode,
+ *       nothing queued: the same termios after (cr switches a pair raw to
+ *       look for a line not yet ended, and must set it back).
+ *
  * w_pty STATE_DIR refuse: pair a's master in packet mode also holds a
  * byte the slave wrote, which cr refuses (after reading pair c's bytes and
  * putting them back); the checks then read that byte first.
@@ -43,7 +47,8 @@
 #include <termios.h>
 #include <unistd.h>
 
-static int a_master, a_slave, b_master, c_master, c_slave;
+static int a_master, a_slave, b_master, c_master, c_slave, d_master, d_slave;
+static struct termios d_tio;
 static unsigned a_index, b_index;
 static bool refuse;
 static char c_echo[256];
@@ -87,12 +92,41 @@ static int open_pair(int *slave)
 	return m;
 }
 
-/* Types into m and writes out of s what pair c holds. */
+static int inq(int fd)
+{
+	int n = -1;
+
+	ioctl(fd, FIONREAD, &n);
+	return n;
+}
+
+/* Until fd holds want bytes (any number if want < 0) and stays so 50 ms. */
+static void await_inq(int fd, int want)
+{
+	int last = -2, same = 0;
+
+	for (int i = 0; i < 400 && same < 5; i++) {
+		int n = inq(fd);
+
+		same = n == last && n > 0 && (want < 0 || n == want) ? same + 1 : 0;
+		last = n;
+		usleep(10000);
+	}
+	if (same < 5)
+		wl_fatal("fd %d holds %d bytes, not %d", fd, last, want);
+}
+
+/* Types into m and writes out of s what pair c holds, the echo before the
+ * output (both come to the master through the tty's buffer work). */
 static void fill_pair(int m, int s)
 {
-	if (write(m, c_typed, strlen(c_typed)) != (ssize_t)strlen(c_typed) ||
-	    write(s, c_output, strlen(c_output)) != (ssize_t)strlen(c_output))
+	if (write(m, c_typed, strlen(c_typed)) != (ssize_t)strlen(c_typed))
 		wl_fatal("fill a pair: %s", strerror(errno));
+	await_inq(s, 10);   /* "one\n" "two^C^S\n" */
+	await_inq(m, -1);   /* the echo */
+	if (write(s, c_output, strlen(c_output)) != (ssize_t)strlen(c_output))
+		wl_fatal("fill a pair: %s", strerror(errno));
+	await_inq(m, -1);
 }
 
 /* All m has to read now (until it stays quiet for 200 ms). */
@@ -111,6 +145,9 @@ static void setup_c(void)
 	int ref_slave, ref = open_pair(&ref_slave);
 
 	c_master = open_pair(&c_slave);
+	d_master = open_pair(&d_slave);
+	if (tcgetattr(d_slave, &d_tio) < 0)
+		wl_fatal("tcgetattr: %s", strerror(errno));
 	fill_pair(ref, ref_slave);
 	fill_pair(c_master, c_slave);
 	c_echo_len = read_all(ref, c_echo, sizeof(c_echo));
@@ -175,14 +212,30 @@ static ssize_t read_wait(int fd, void *buf, size_t len)
 	return read_wait_ms(fd, buf, len, 2000);
 }
 
+static void check_d(void)
+{
+	struct termios t = { 0 };
+
+	wl_check(tcgetattr(d_slave, &t) == 0 && t.c_iflag == d_tio.c_iflag && t.c_oflag == d_tio.c_oflag &&
+			 t.c_lflag == d_tio.c_lflag && memcmp(t.c_cc, d_tio.c_cc, sizeof(t.c_cc)) == 0,
+		 "(d) termios changed: iflag 0%o oflag 0%o lflag 0%o, was 0%o 0%o 0%o", t.c_iflag, t.c_oflag,
+		 t.c_lflag, d_tio.c_iflag, d_tio.c_oflag, d_tio.c_lflag);
+}
+
 static void check_c(void)
 {
 	char buf[256];
 	ssize_t n;
 	size_t got = read_all(c_master, buf, sizeof(buf));
 
+	char have[3 * sizeof(buf) + 1] = "", want[3 * sizeof(buf) + 1] = "";
+
+	for (size_t i = 0; i < got; i++)
+		snprintf(have + 3 * i, 4, "%02x ", (unsigned char)buf[i]);
+	for (size_t i = 0; i < c_echo_len; i++)
+		snprintf(want + 3 * i, 4, "%02x ", (unsigned char)c_echo[i]);
 	wl_check(got == c_echo_len && memcmp(buf, c_echo, got) == 0,
-		 "(c) the master read %zu bytes, not the %zu echoed and written", got, c_echo_len);
+		 "(c) the master read %zu bytes (%s), not the %zu echoed and written (%s)", got, have, c_echo_len, want);
 	n = read_wait(c_slave, buf, sizeof(buf));
 	wl_check(n == 4 && memcmp(buf, "one\n", 4) == 0, "(c) the slave's first line is %zd bytes, not 'one\\n'", n);
 	n = read_wait(c_slave, buf, sizeof(buf));
@@ -258,6 +311,7 @@ int main(int argc, char **argv)
 	wl_wait_trigger();
 	sabotage();
 	check_c();
+	check_d();
 	check_a();
 	check_b();
 	wl_finish();
