@@ -118,7 +118,15 @@ static bool pty_match(const struct fd_probe *p)
  * hold, so that the same lines end at the same bytes ('\n', VEOL, VEOL2,
  * and NUL for VEOL disabled: how an end-of-file ^D is queued).  The
  * slave's output towards the master went through OPOST already: written
- * back through the slave with OPOST off.  Then the termios is set back. */
+ * back through the slave with OPOST off.  Then the termios is set back.
+ * IXON stays on (turning it off would start a tty stopped by ^S): START
+ * and STOP are moved aside too.  The bytes written reach the line
+ * discipline through the tty's buffer work: FIONREAD is awaited, and a
+ * canonical line not ended, which it does not count, is awaited with
+ * poll (which runs that work) when no whole line precedes it, else 50 ms.
+ * A master in packet mode would see the termios changes in its status
+ * byte: a pair with data queued and its master in packet mode is
+ * refused, as before. */
 
 #define PTY_QMAX (1 << 16)
 

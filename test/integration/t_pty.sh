@@ -21,7 +21,8 @@
 #                         runs show the checks can fail)
 #   pair_state (pair c)   w_pty's canonical pair with data queued both ways
 #                         (\r, ^C, a line not yet ended): the same bytes and
-#                         lines after restore, nothing echoed again
+#                         lines after restore, nothing echoed again; pair d
+#                         (canonical, empty) keeps its termios
 #   pair_data_leave_running  the same left running: read exactly once
 #   pair_data_refused     refused later in the dump (a packet-mode master
 #                         with data): pair c's data is still all there
