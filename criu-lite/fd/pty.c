@@ -6,15 +6,15 @@
  * Dump: every description of the pair records its index, which end it
  * is, and the pair's state, read through the master: the slave's termios
  * and window size, packet mode (TIOCGPKT) and the slave's lock
- * (TIOCGPTLCK).  Data not yet read on either side is refused: it cannot
- * be read without consuming it (FIONREAD on the master, and on the slave
- * opened through the master with TIOCGPTPEER).  A slave must be
+ * (TIOCGPTLCK), and the data not yet read on either side (read out and
+ * put back at once: see "the queued bytes" below).  A slave must be
  * /dev/pts/N and a master /dev/ptmx or /dev/pts/ptmx of cr's devpts.
  *
  * Restore, in the process that opens the object (the common ancestor of
  * all its holders): /dev/ptmx is opened until the kernel gives the dumped
  * index (it gives the lowest free one; the ones below are closed again),
- * the slave is unlocked and opened, the state set, and the lock put back.
+ * the slave is unlocked and opened, the state set, the queued bytes
+ * written, and the lock put back.
  * The master's description is the one made there; each slave description
  * is the slave opened anew with its flags, never as a controlling
  * terminal (state/ctty.c makes it one for its session's leader). */
@@ -29,6 +29,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,31 +106,247 @@ static bool pty_match(const struct fd_probe *p)
 	return is_ptmx(&p->st) || is_pts(&p->st);
 }
 
-static int unread(int fd, const char *side, int index, cr_error_t *err)
+/* ------------------------------------------------- the queued bytes
+ *
+ * Data queued in the pair is read out while the tree is frozen and put
+ * back at once (and written in the same way at restore).  The slave's
+ * input went through its line discipline already (echo, ICRNL, signals):
+ * it is read with the slave switched to raw (which makes a canonical line
+ * not yet ended readable too) and written back through the master with
+ * echo, signals, input mapping and flow control off, and in canonical
+ * mode with the editing characters moved to a byte the data does not
+ * hold, so that the same lines end at the same bytes ('\n', VEOL, VEOL2,
+ * and NUL for VEOL disabled: how an end-of-file ^D is queued).  The
+ * slave's output towards the master went through OPOST already: written
+ * back through the slave with OPOST off.  Then the termios is set back.
+ * IXON stays on (turning it off would start a tty stopped by ^S): START
+ * and STOP are moved aside too.  The bytes written reach the line
+ * discipline through the tty's buffer work: FIONREAD is awaited, and a
+ * canonical line not ended, which it does not count, is awaited with
+ * poll (which runs that work) when no whole line precedes it, else 50 ms.
+ * A master in packet mode would see the termios changes in its status
+ * byte: a pair with data queued and its master in packet mode is
+ * refused, as before. */
+
+#define PTY_QMAX (1 << 16)
+
+struct pty_queues {
+	uint8_t *in, *out;       /* the slave's input, the master's input */
+	size_t n_in, n_out;
+};
+
+static void queues_free(struct pty_queues *q)
+{
+	free(q->in);
+	free(q->out);
+	*q = (struct pty_queues){ 0 };
+}
+
+static int inq(int fd)
 {
 	int n = 0;
 
-	if (ioctl(fd, FIONREAD, &n) < 0)
-		return cr_error(err, errno, "FIONREAD on the %s of /dev/pts/%d", side, index);
-	if (n > 0)
-		return cr_error(err, 0, "/dev/pts/%d holds %d bytes its %s has not read: data queued in a pty is not "
-				"restored (unsupported; dump once it is read)", index, n, side);
+	return ioctl(fd, FIONREAD, &n) < 0 ? -1 : n;
+}
+
+/* Everything fd has queued, read until it stays empty (more than the line
+ * discipline's 4 KiB waits in the tty's buffers and comes in as it is
+ * read).  -1 with errno on error. */
+static int drain(int fd, uint8_t **buf, size_t *len)
+{
+	for (int quiet = 0; quiet < 3;) {
+		int n = inq(fd);
+		ssize_t r;
+
+		if (n < 0)
+			return -1;
+		if (n == 0) {
+			quiet++;
+			usleep(2000);
+			continue;
+		}
+		quiet = 0;
+		if (*len + (size_t)n > PTY_QMAX) {
+			errno = EFBIG;
+			return -1;
+		}
+		*buf = xrealloc(*buf, *len + (size_t)n);
+		r = read(fd, *buf + *len, (size_t)n);
+		if (r <= 0) {
+			errno = r < 0 ? errno : EIO;
+			return -1;
+		}
+		*len += (size_t)r;
+	}
 	return 0;
 }
 
-/* The slave's unread input, through a slave fd of the tree; input queued
- * for a slave no process of the tree holds is not seen (opening the slave
- * to look would tell the master it was closed). */
-static int slave_unread(const struct dump_ctx *ctx, int index, cr_error_t *err)
+static bool holds(const uint8_t *p, size_t n, int c)
 {
+	return memchr(p, c, n) != NULL;
+}
+
+/* A byte neither in the data nor a line end, for the editing characters
+ * while the data is written back; 0 if none. */
+static cc_t spare_byte(const struct pty_queues *q, const struct termios *t)
+{
+	for (int c = 1; c < 256; c++)
+		if (!holds(q->in, q->n_in, c) && c != '\n' && c != t->c_cc[VEOL] && c != t->c_cc[VEOL2])
+			return (cc_t)c;
+	return 0;
+}
+
+static void no_processing(struct termios *t)
+{
+	/* IXON stays: turning it off would start a tty stopped by ^S. */
+	t->c_iflag &= ~(tcflag_t)(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IUCLC);
+	t->c_oflag &= ~(tcflag_t)OPOST;
+	t->c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL | ECHOCTL | ECHOPRT | ECHOKE | ISIG | TOSTOP);
+}
+
+/* Waits until fd shows want bytes queued (at most what the line
+ * discipline takes), and for a canonical line not yet ended (not counted)
+ * a little more. */
+static int landed(int fd, size_t want, bool tail, cr_error_t *err)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	if (want > 4000)
+		want = 4000;
+	for (int i = 0; i < 2000; i++) {
+		int n = inq(fd);
+
+		if (n < 0)
+			return cr_error(err, errno, "FIONREAD");
+		if ((size_t)n >= want) {
+			if (tail && want == 0)
+				poll(&p, 1, 0);   /* n_tty's poll waits for the tty's buffer work */
+			else if (tail || want == 4000)
+				usleep(50000);
+			return 0;
+		}
+		usleep(1000);
+	}
+	return cr_error(err, 0, "the bytes written did not arrive (%zu awaited)", want);
+}
+
+/* Writes q into the pair (m the master, s a slave; s may be -1 when q has
+ * no output) set as orig, and sets orig back. */
+static int put_back(int m, int s, const struct termios *orig, const struct pty_queues *q, cr_error_t *err)
+{
+	struct termios t = *orig;
+	bool canon = orig->c_lflag & ICANON;
+	size_t lines = q->n_in;
+	int rc = 0;
+
+	if (q->n_in == 0 && q->n_out == 0)
+		return tcsetattr(m, TCSANOW, orig) < 0 ? cr_error(err, errno, "set the pair's termios back") : 0;
+	no_processing(&t);
+	t.c_cc[VSTART] = t.c_cc[VSTOP] = spare_byte(q, orig);
+	if (canon) {
+		cc_t c = spare_byte(q, orig);
+
+		t.c_cc[VERASE] = t.c_cc[VKILL] = t.c_cc[VEOF] = c;
+		t.c_cc[VWERASE] = t.c_cc[VREPRINT] = t.c_cc[VLNEXT] = c;
+		while (lines > 0 && !(q->in[lines - 1] == '\n' || q->in[lines - 1] == orig->c_cc[VEOL] ||
+				      ((orig->c_lflag & IEXTEN) && q->in[lines - 1] == orig->c_cc[VEOL2])))
+			lines--;
+	}
+	if (tcsetattr(m, TCSANOW, &t) < 0)
+		return cr_error(err, errno, "set the pair raw to put its queued bytes back");
+	if (q->n_in > 0 && (write_all(m, q->in, q->n_in, err) < 0 ||
+			    landed(s >= 0 ? s : m, s >= 0 ? lines : 0, lines < q->n_in, err) < 0))
+		rc = cr_error_wrap(err, "put back the %zu bytes queued for the slave", q->n_in);
+	if (rc == 0 && q->n_out > 0 && (write_all(s, q->out, q->n_out, err) < 0 || landed(m, q->n_out, false, err) < 0))
+		rc = cr_error_wrap(err, "put back the %zu bytes queued for the master", q->n_out);
+	if (tcsetattr(m, TCSANOW, orig) < 0 && rc == 0)
+		rc = cr_error(err, errno, "set the pair's termios back");
+	return rc;
+}
+
+static bool writable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLOUT);
+}
+
+/* Reads the pair's queued bytes (m the master, s a slave of the tree or
+ * -1: then the slave's input is not looked at) and puts them back; q
+ * holds them. */
+static int take_queues(int m, int s, bool packet, struct pty_queues *q, cr_error_t *err)
+{
+	struct termios orig, raw;
+	cr_error_t back = NULL;
+	int rc = 0, n = inq(m), e;
+
+	if (n < 0 || tcgetattr(m, &orig) < 0)
+		return cr_error(err, errno, "FIONREAD on the master");
+	if (n > 0 && s < 0)
+		return cr_error(err, 0, "%d bytes queued for the master while no process of the tree holds the slave "
+				"(unsupported; dump once they are read)", n);
+	if (n > 0 && !writable(s))
+		return cr_error(err, 0, "%d bytes queued for the master while the slave cannot write (stopped by ^S, "
+				"or the master's buffer full): unsupported, dump once they are read", n);
+	if (packet) {
+		/* A termios change can tell a packet-mode master (TIOCPKT_DOSTOP, EXTPROC's TIOCPKT_IOCTL). */
+		if (n == 0 && s >= 0)
+			n = inq(s);
+		if (n != 0)
+			return cr_error(err, 0, "%d bytes queued in a pair whose master is in packet mode (unsupported; "
+					"dump once they are read)", n);
+		return 0;
+	}
+	if (n == 0 && (s < 0 || (n = inq(s)) == 0) && (orig.c_lflag & ICANON) == 0)
+		return 0;
+	raw = orig;
+	no_processing(&raw);
+	raw.c_lflag &= ~(tcflag_t)(ICANON | IEXTEN);
+	raw.c_cc[VMIN] = 1;
+	raw.c_cc[VTIME] = 0;
+	if (tcsetattr(m, TCSANOW, &raw) < 0)
+		return cr_error(err, errno, "set the pair raw to read its queued bytes");
+	if (s >= 0 && drain(s, &q->in, &q->n_in) < 0)
+		rc = cr_error(err, errno, "read the bytes queued for the slave");
+	if (rc == 0 && drain(m, &q->out, &q->n_out) < 0)
+		rc = cr_error(err, errno, "read the bytes queued for the master");
+	if (rc == 0 && ((orig.c_lflag & ICANON) || (orig.c_iflag & IXON)) && spare_byte(q, &orig) == 0)
+		rc = cr_error(err, 0, "the %zu bytes queued for the slave hold every byte value: cannot put them back "
+				"past canonical mode or IXON (unsupported)", q->n_in);
+	if (rc == 0 && (orig.c_lflag & ICANON) && holds(q->in, q->n_in, 0) && orig.c_cc[VEOL] != 0 &&
+	    !((orig.c_lflag & IEXTEN) && orig.c_cc[VEOL2] == 0))
+		rc = cr_error(err, 0, "an end-of-file or NUL queued for the slave in canonical mode with VEOL set "
+				"(unsupported; dump once it is read)");
+	e = put_back(m, s, &orig, q, rc == 0 ? err : &back);
+	if (e < 0 && rc < 0)
+		cr_error_wrap(err, "and putting the bytes read back failed too (%s)", back->msg);
+	cr_error_release(&back);
+	return rc < 0 ? rc : e;
+}
+
+/* The slave's unread input is seen through a slave fd of the tree; input
+ * queued for a slave no process of the tree holds is not seen (opening
+ * the slave to look would tell the master it was closed). */
+static int read_queues(struct dump_ctx *ctx, int m, PtyEntry *e, cr_error_t *err)
+{
+	struct pty_queues q = { 0 };
 	cleanup_close int s = -1;
 	pid_t pid;
-	int fd;
+	int fd, rc;
 
-	if (!end_in_dump(ctx, index, false, &pid, &fd))
-		return 0;
-	s = fdkind_steal_fd(pid, fd, err);
-	return s < 0 ? -1 : unread(s, "slave", index, err);
+	if (end_in_dump(ctx, (int)e->index, false, &pid, &fd) && (s = fdkind_steal_fd(pid, fd, err)) < 0)
+		return -1;
+	rc = take_queues(m, s, e->packet, &q, err);
+	if (rc == 0 && q.n_in > 0) {
+		e->has_slave_in = true;
+		e->slave_in = (ProtobufCBinaryData){ q.n_in, arena_memdup(&ctx->arena, q.in, q.n_in) };
+	}
+	if (rc == 0 && q.n_out > 0) {
+		e->has_master_in = true;
+		e->master_in = (ProtobufCBinaryData){ q.n_out, arena_memdup(&ctx->arena, q.out, q.n_out) };
+	}
+	queues_free(&q);
+	return rc < 0 ? cr_error_wrap(err, "/dev/pts/%u", e->index) : 0;
 }
 
 /* The pair's state, through the master (pid's fd). */
@@ -146,9 +363,7 @@ static int read_pair(struct dump_ctx *ctx, pid_t pid, int fd, PtyEntry *e, cr_er
 	e->locked = lck != 0;
 	if (ctty_read_settings(&ctx->arena, m, &e->termios, &e->winsize, err) < 0)
 		return cr_error_wrap(err, "/dev/pts/%u", e->index);
-	if (unread(m, "master", (int)e->index, err) < 0)
-		return -1;
-	return slave_unread(ctx, (int)e->index, err);
+	return read_queues(ctx, m, e, err);
 }
 
 static int pty_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
@@ -243,10 +458,15 @@ static int open_master(unsigned index, cr_error_t *err)
 
 static int set_pair(int m, int s, const PtyEntry *e, cr_error_t *err)
 {
+	struct pty_queues q = { e->slave_in.data, e->master_in.data, e->slave_in.len, e->master_in.len };
 	int pkt = e->packet, lck = 1;
+	struct termios orig;
 
-	(void)s;
 	if (ctty_set_settings(m, e->termios, e->winsize, err) < 0)
+		return -1;
+	if ((q.n_in > 0 || q.n_out > 0) && tcgetattr(m, &orig) < 0)
+		return cr_error(err, errno, "tcgetattr");
+	if ((q.n_in > 0 || q.n_out > 0) && put_back(m, s, &orig, &q, err) < 0)
 		return -1;
 	if (ioctl(m, TIOCPKT, &pkt) < 0)
 		return cr_error(err, errno, "packet mode");

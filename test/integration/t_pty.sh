@@ -19,8 +19,20 @@
 #                         O_NONBLOCK and pts number, data both ways, and a
 #                         locked pair still locked (control and sabotaged
 #                         runs show the checks can fail)
-#   unread_refused        input typed while the shell does not read it is
-#                         queued in the pty: refused at dump, the tree goes on
+#   pair_state (pair c)   w_pty's canonical pair with data queued both ways
+#                         (\r, ^C, a line not yet ended): the same bytes and
+#                         lines after restore, nothing echoed again; pair d
+#                         (canonical, empty) keeps its termios
+#   pair_data_leave_running  the same left running: read exactly once
+#   pair_data_refused     refused later in the dump (a packet-mode master
+#                         with data): pair c's data is still all there
+#   tmux_unread           a tmux server stopped (SIGSTOP) while its pane's
+#                         shell prints: the output waits unread in the
+#                         master, is dumped and restored, and the server
+#                         continued shows it in the pane
+#   script_typeahead      a line and a partial one typed into `script` while
+#                         its shell runs sleep: dumped and restored, cat run
+#                         after it reads them once (no second echo)
 #   other_pts_refused     a process holding a pts it opened itself whose
 #                         master is outside the tree, not its controlling
 #                         terminal: refused by name
@@ -183,35 +195,77 @@ tmux_vim() {
 	wait_pane "back:$PANE_PID"
 }
 
+# Output the tmux server has not read (it is stopped) comes back.
+tmux_unread() {
+	local token=tok$RANDOM$RANDOM img=$CASE_TMP/img
+	start_tmux || return 1
+	tm send-keys -t s "sleep 2; echo \"late-\$((40+2))-$token\"" Enter
+	wait_pane "sleep 2; echo" || return 1
+	kill -STOP "$SERVER"
+	pane_runs "$(readlink -f /usr/bin/sleep)" || { kill -CONT "$SERVER"; REASON="sleep was not running when tmux was stopped"; return 1; }
+	wait_until 10 pane_idle || { kill -CONT "$SERVER"; REASON="the pane's shell did not print"; return 1; }
+	cr_dump dump "$SERVER" "$img" || { kill -CONT "$SERVER"; return 1; }
+	cr_run restore restore -D "$img" --detach ||
+		{ REASON="cr restore failed (exit $CR_STATUS): $(last_line "$CR_ERR")"; return 1; }
+	kill -CONT "$SERVER"
+	wait_until 10 running_free "$SERVER" "$TMUX_EXE" || { REASON="restored tmux: $(describe_pid "$SERVER")"; return 1; }
+	wait_pane "late-42-$token" || return 1
+	tm send-keys -t s 'echo "back:$$"' Enter
+	wait_pane "back:$PANE_PID"
+}
+
+# The pane's shell has no child (its command line done).
+pane_idle() {
+	[ -z "$(child_of "$PANE_PID")" ]
+}
+
 pane_runs() {
 	local c
 	c=$(child_of "$PANE_PID")
 	[ -n "$c" ] && [ "$(readlink /proc/"$c"/exe)" = "$1" ] && [ "$(stat_field "$c" 8)" = "$c" ]
 }
 
-# Typed while the shell runs sleep: queued on the slave, unread.
-unread_refused() {
-	local pts
+# Typed while the shell runs sleep (then cat): queued on the slave, unread,
+# a whole line and one not ended, across a dump and restore.
+script_typeahead() {
+	local token=q$RANDOM$RANDOM sleeper job
 	start_script || return 1
 	script_shell_answers || return 1
-	pts=$(pts_of "$SHELL_PID")
-	type_in $'sleep 1000\n' || return 1
+	type_in $'sleep 1000; cat\n' || return 1
 	wait_until 10 shell_has_sleep || { REASON="the shell did not start sleep"; return 1; }
-	type_in $'queued-line\n' || return 1
-	sleep 0.3
-	cr_run dump dump "$SCRIPT_PID" -D "$CASE_TMP/img"
-	check_refused "$SCRIPT_PID" "$CASE_TMP/img" "$pts holds" "not read" || return 1
-	# Known: script reads its child's stop (cr's hold) from a signalfd and
-	# stops itself, waiting for a SIGCONT; it is alive and untraced.
-	proc_alive "$SCRIPT_PID" && [ "$(status_field "$SCRIPT_PID" TracerPid)" = 0 ] ||
-		{ REASON="script after the refused dump: $(describe_pid "$SCRIPT_PID")"; return 1; }
-	running_free "$SHELL_PID" /usr/bin/bash || { REASON="its shell after the refused dump: $(describe_pid "$SHELL_PID")"; return 1; }
+	type_in "line-$token"$'\n'"part-$token" || return 1
+	wait_until 5 typed_once "part-$token" || { REASON="the typed text was not echoed"; return 1; }
+	sleeper=$(child_of "$SHELL_PID")
+	dump_restore "$SCRIPT_PID" /usr/bin/script || return 1
+	kill "$sleeper"
+	wait_until 10 shell_has_fg_job || { REASON="cat did not start after sleep"; return 1; }
+	wait_until 10 typed_twice "line-$token" || { REASON="cat did not read the queued line: $(tail -c 300 "$OUT" | tr -d '\r' | tr '\n' '|')"; return 1; }
+	sleep 0.5
+	[ "$(tr -d '\r' < "$OUT" | grep -cF -- "line-$token")" = 2 ] || { REASON="the queued line shows $(tr -d '\r' < "$OUT" | grep -cF -- "line-$token") times, not 2 (echo, cat)"; return 1; }
+	typed_once "part-$token" || { REASON="the partial line was read before it ended: $(tail -c 300 "$OUT" | tr -d '\r' | tr '\n' '|')"; return 1; }
+	job=$(child_of "$SHELL_PID")
+	type_in $'\n' || return 1
+	wait_until 10 typed_twice "part-$token" || { REASON="cat did not read the ended partial line: $(tail -c 300 "$OUT" | tr -d '\r' | tr '\n' '|')"; return 1; }
+	type_in $'\x04' || return 1
+	wait_until 5 pid_gone "$job" || { REASON="^D did not end cat"; return 1; }
+	script_shell_answers
+}
+
+typed_once() {
+	[ "$(tr -d '\r' < "$OUT" | grep -cF -- "$1")" = 1 ]
 }
 
 shell_has_sleep() {
 	local c
 	c=$(child_of "$SHELL_PID")
 	[ -n "$c" ] && [ "$(readlink /proc/"$c"/exe)" = "$(readlink -f /usr/bin/sleep)" ]
+}
+
+# Refused at pair a, after pair c's data was read and put back: the
+# workload still finds it all.
+pair_data_refused() {
+	wl_start w_pty refuse || return 1
+	expect_refused_then_pass "$WL_PID" "packet mode"
 }
 
 # The shell inside script, dumped alone: its terminal's master is outside
@@ -258,7 +312,11 @@ run_case tmux_server tmux_server
 tm kill-server 2>/dev/null
 run_case tmux_vim tmux_vim
 tm kill-server 2>/dev/null
-run_case unread_refused unread_refused
+run_case tmux_unread tmux_unread
+tm kill-server 2>/dev/null
+run_case pair_data_leave_running case_leave_running w_pty
+run_case pair_data_refused pair_data_refused
+run_case script_typeahead script_typeahead
 run_case slave_of_tree_refused slave_of_tree_refused
 run_case other_pts_refused other_pts_refused
 tm kill-server 2>/dev/null
