@@ -52,6 +52,8 @@ int aio_dump_vma(struct dump_ctx *ctx, const struct dump_task *t, const struct p
 
 	if (!v->shared || v->pgoff != 0 || len < PAGE_SIZE_CR)
 		return refuse(t, v, "mapped in part or privately: unsupported", err);
+	if (v->prot != (PROT_READ | PROT_WRITE))
+		return refuse(t, v, "with a protection changed since io_setup: unsupported", err);
 	if (remote_read(t->pid, v->start, &h, sizeof(h), err) < 0)
 		return cr_error_wrap(err, "pid %d: aio ring at 0x%lx", t->pid, (unsigned long)v->start);
 	nr = ring_slots(len);

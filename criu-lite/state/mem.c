@@ -484,8 +484,10 @@ static void map_vma(const struct restore_ctx *ctx, struct restore_task *t, size_
 	int64_t fd = vma_fd(t, i);
 	bool by_fd = e->kind == VMA_KIND__VMA_FILE || e->has_shmem_id;
 
-	if (aio_is_ring(e))
-		return;   /* made by io_setup, moved to its place (restore_layout) */
+	if (aio_is_ring(e)) {
+		vmflags_queue_advice(t, e);   /* made by io_setup, moved to its place (restore_layout) */
+		return;
+	}
 	if (e->has_cow && e->cow) {
 		cow_queue_move(t, i);   /* built before the fork, pages and all */
 		vmflags_queue_advice(t, e);

@@ -9,6 +9,7 @@
 #                     ring), wrap (five left across the ring's end), two
 #                     (two contexts, made after one destroyed), empty
 #   <mode>_twice      two hops
+#   one_leave_running the dump (--leave-running) takes nothing from the ring
 #   refused_forked    a child forked after io_setup maps the ring without
 #                     the context: the dump refuses it by name, the tree
 #                     runs on
@@ -26,6 +27,7 @@ done
 for mode in one wrap two; do
 	run_case "${mode}_twice" case_twice w_aio "$mode"
 done
+run_case one_leave_running case_leave_running w_aio one
 refused_forked() {
 	local child
 	wl_start w_aio forked || return 1
