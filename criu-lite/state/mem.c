@@ -312,7 +312,8 @@ static int validate_layout(const struct restore_ctx *ctx, const struct restore_t
 		while (v < mm->n_vmas && mm->vmas[v]->end <= p->vaddr)
 			v++;
 		if (v == mm->n_vmas || mm->vmas[v]->start > p->vaddr || end > mm->vmas[v]->end ||
-		    is_special(mm->vmas[v]->kind) || (mm->vmas[v]->has_shmem_id && mm->vmas[v]->shared))
+		    is_special(mm->vmas[v]->kind) || (mm->vmas[v]->has_shmem_id && mm->vmas[v]->shared) ||
+		    aio_is_ring(mm->vmas[v]))
 			return cr_error(err, 0, "pagemap-%d.img: entry %zu (0x%lx, %u pages) lies outside "
 					"every VMA", t->pid, i, (unsigned long)p->vaddr, p->nr_pages);
 		prev_end = end;
