@@ -10,6 +10,7 @@
 #                     (two contexts, made after one destroyed), empty
 #   <mode>_twice      two hops
 #   one_leave_running the dump (--leave-running) takes nothing from the ring
+#   show              cr show names the ring and its unreaped completion
 #   refused_forked    a child forked after io_setup maps the ring without
 #                     the context: the dump refuses it by name, the tree
 #                     runs on
@@ -70,6 +71,19 @@ fio_job_ring() {
 	return 1
 }
 
+show_case() {
+	local img=$CASE_TMP/img
+	wl_start w_aio one || return 1
+	cr_dump dump "$WL_PID" "$img" --leave-running || return 1
+	cr_run show show -D "$img" || { REASON="cr show failed: $(last_line "$CR_ERR")"; return 1; }
+	grep -q "aio ring (io_setup [0-9]*), head 1 tail 2, 1 completions not reaped" "$CASE_TMP/show.out" ||
+		{ REASON="cr show does not show the ring: $(grep ' rw-s ' "$CASE_TMP/show.out")"; return 1; }
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+run_case show show_case
 run_case refused_forked refused_forked
 run_case fio fio_case
 run_case reap_sabotaged case_sabotaged reap "unreaped completion" w_aio one
