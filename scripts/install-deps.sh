@@ -14,6 +14,7 @@ packages=(
 	# Unmodified programs the tests restore and check (see README, Tests).
 	util-linux procps python3 sqlite3 tmux vim less postgresql
 	nodejs redis-server socat
+	fio
 )
 
 missing=()

@@ -655,6 +655,9 @@ static void print_vma(FILE *out, const struct show_dump *d, const VmaEntry *v, c
 		fprintf(out, "  shared memory %u, offset 0x%" PRIx64, v->shmem_id, v->pgoff);
 	if (v->has_huge_page_kb)
 		fprintf(out, "  hugetlb, %u kB pages", v->huge_page_kb);
+	if (v->has_aio_nr_req)
+		fprintf(out, "  aio ring (io_setup %u), head %u tail %u, %zu completions not reaped", v->aio_nr_req,
+			v->aio_head, v->aio_tail, v->aio_events.len / 32);
 	print_vma_flags(out, v);
 	fputc('\n', out);
 }

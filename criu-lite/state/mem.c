@@ -8,9 +8,9 @@
  * (VmFlags "mw"), so that mprotect works on it as it did.  Mappings of
  * the kernel's memory objects (shared anonymous memory, memfds, System V
  * segments) and of deleted files map an object of shmem.c; a private
- * /dev/zero mapping is anonymous memory.  Refused by name: special
- * mappings cr does not know, hugetlb, aio rings, part of a System V
- * segment, and files that are not regular.
+ * /dev/zero mapping is anonymous memory; an aio ring is made again by
+ * io_setup (aio.c).  Refused by name: special mappings cr does not know,
+ * part of a System V segment, and files that are not regular.
  *
  * Restore: the restorer plans, for each process, fd slots for the files its
  * VMAs map and the place of its trampoline (tramp.c).  The child opens the
@@ -25,6 +25,7 @@
  * pages are written, and the dumped protections, then mlock and mseal,
  * are queued for the next batch. */
 #include "fd/reg.h"
+#include "state/aio.h"
 #include "img/pages.h"
 #include "os/ptrace.h"
 #include "os/util.h"
@@ -163,6 +164,8 @@ static int classify_vma(struct dump_ctx *ctx, struct dump_task *t, const struct 
 			shmem_dump_vma(ctx, t, v, e, 0);
 		return 0;
 	}
+	if (v->deleted && strcmp(v->path, "/[aio]") == 0)
+		return aio_dump_vma(ctx, t, v, e, err);
 	if (v->deleted) {
 		int source = object_source(v);
 
@@ -208,6 +211,12 @@ static int mem_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *er
 	return 0;
 }
 
+
+static int mem_collect_injected(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+{
+	(void)ctx;
+	return aio_check_owned(t, err);
+}
 
 static int mem_write(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
@@ -284,11 +293,11 @@ static int validate_layout(const struct restore_ctx *ctx, const struct restore_t
 		if (e->has_file_id && restore_file(ctx, e->file_id) == NULL)
 			return cr_error(err, 0, "mm-%d.img: VMA %zu names file %u, which files.img lacks", t->pid,
 					i, e->file_id);
-		if (e->kind == VMA_KIND__VMA_ANON && e->shared && !e->has_shmem_id)
+		if (e->kind == VMA_KIND__VMA_ANON && e->shared && !e->has_shmem_id && !aio_is_ring(e))
 			return cr_error(err, 0, "mm-%d.img: shared anonymous VMA %zu names no shmem object", t->pid, i);
 		if (check_vma_kind(ctx, t, i, e, err) < 0)
 			return -1;
-		if (vmflags_validate(t, i, err) < 0)
+		if (vmflags_validate(t, i, err) < 0 || aio_validate(t, i, err) < 0)
 			return -1;
 		prev_end = e->end;
 	}
@@ -303,7 +312,8 @@ static int validate_layout(const struct restore_ctx *ctx, const struct restore_t
 		while (v < mm->n_vmas && mm->vmas[v]->end <= p->vaddr)
 			v++;
 		if (v == mm->n_vmas || mm->vmas[v]->start > p->vaddr || end > mm->vmas[v]->end ||
-		    is_special(mm->vmas[v]->kind) || (mm->vmas[v]->has_shmem_id && mm->vmas[v]->shared))
+		    is_special(mm->vmas[v]->kind) || (mm->vmas[v]->has_shmem_id && mm->vmas[v]->shared) ||
+		    aio_is_ring(mm->vmas[v]))
 			return cr_error(err, 0, "pagemap-%d.img: entry %zu (0x%lx, %u pages) lies outside "
 					"every VMA", t->pid, i, (unsigned long)p->vaddr, p->nr_pages);
 		prev_end = end;
@@ -339,9 +349,10 @@ static int cmp_keep(const void *pa, const void *pb)
 /* Unmaps everything of cr's in one sweep of user space around what stays:
  * the trampoline, the special mappings if they are to be moved, and the
  * cow VMAs the process built before it forked (cow.c). */
-static void unmap_cr_layout(struct restore_task *t, const struct cr_specials *sp, bool keep_specials)
+static void unmap_cr_layout(struct restore_task *t, const struct cr_specials *sp, bool keep_specials,
+			    const uint64_t *aio_at)
 {
-	size_t max = 1 + sp->n + cow_count(t), n = 0;
+	size_t max = 1 + sp->n + cow_count(t) + t->mm->n_vmas, n = 0;
 	cleanup_free uint64_t (*keep)[2] = xmalloc(max * sizeof(*keep));
 	uint64_t from = 0;
 
@@ -352,6 +363,15 @@ static void unmap_cr_layout(struct restore_task *t, const struct cr_specials *sp
 		keep[n][1] = sp->v[i]->end;
 	}
 	n += cow_keep(t, keep + n, max - n);
+	for (size_t i = 0, k = 0; i < t->mm->n_vmas; i++) {
+		const VmaEntry *e = t->mm->vmas[i];
+
+		if (!aio_is_ring(e))
+			continue;
+		keep[n][0] = aio_at[k++];   /* the rings the child made, moved below */
+		keep[n][1] = keep[n][0] + (e->end - e->start);
+		n++;
+	}
 	qsort(keep, n, sizeof(*keep), cmp_keep);
 	for (size_t i = 0; i < n; i++) {
 		if (keep[i][0] > from)
@@ -465,6 +485,10 @@ static void map_vma(const struct restore_ctx *ctx, struct restore_task *t, size_
 	int64_t fd = vma_fd(t, i);
 	bool by_fd = e->kind == VMA_KIND__VMA_FILE || e->has_shmem_id;
 
+	if (aio_is_ring(e)) {
+		vmflags_queue_advice(t, e);   /* made by io_setup, moved to its place (restore_layout) */
+		return;
+	}
 	if (e->has_cow && e->cow) {
 		cow_queue_move(t, i);   /* built before the fork, pages and all */
 		vmflags_queue_advice(t, e);
@@ -588,22 +612,33 @@ static bool has_specials(const struct restore_task *t)
 static int restore_layout(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
 	struct cr_specials sp;
+	cleanup_free uint64_t *aio_at = NULL;
+	size_t n_aio;
 	uint64_t base;
 
 	t->vma_has_pages = xcalloc(t->mm->n_vmas + 1, 1);
 	mark_vmas_with_pages(t);
-	if (find_specials(t, &ctx->cr_layout, &sp, err) < 0)
+	if (find_specials(t, &ctx->cr_layout, &sp, err) < 0 || aio_find_rings(t, &aio_at, &n_aio, err) < 0)
 		return -1;
 	base = specials_as_kernel_maps(t, &sp);
 	if (!has_specials(t)) {
-		unmap_cr_layout(t, &sp, false);   /* the process had unmapped its vdso */
+		unmap_cr_layout(t, &sp, false, aio_at);   /* the process had unmapped its vdso */
 	} else if (base != 0 && vdso_mappable(&sp)) {
-		unmap_cr_layout(t, &sp, false);
+		unmap_cr_layout(t, &sp, false, aio_at);
 		remake_specials(t, &sp, base);
 	} else {
-		unmap_cr_layout(t, &sp, true);
+		unmap_cr_layout(t, &sp, true, aio_at);
 		if (move_specials(t, &sp, err) < 0)
 			return -1;
+	}
+	for (size_t i = 0, k = 0; i < t->mm->n_vmas; i++) {
+		const VmaEntry *e = t->mm->vmas[i];
+
+		if (aio_is_ring(e) && aio_at[k] != e->start)   /* the kernel follows: the context is its address */
+			inject_batch_add(&t->batch, "move an aio ring to its dumped address", SYS_mremap, aio_at[k],
+					 e->end - e->start, e->end - e->start, MREMAP_MAYMOVE | MREMAP_FIXED, e->start,
+					 0);
+		k += aio_is_ring(e);
 	}
 	for (size_t i = 0; i < t->mm->n_vmas; i++)
 		if (!is_special(t->mm->vmas[i]->kind))
@@ -741,7 +776,9 @@ static int mem_setup(struct restore_ctx *ctx, struct restore_task *t, cr_error_t
 			return cr_error_wrap(err, "mapping 0x%lx-0x%lx", (unsigned long)e->start,
 					     (unsigned long)e->end);
 	}
-	return tramp_map(t, err);
+	if (tramp_map(t, err) < 0)
+		return -1;
+	return aio_setup_rings(t, err);
 }
 
 /* glibc registered an rseq area in cr's memory for the process's main
@@ -806,6 +843,7 @@ static int mem_check_tree(struct dump_ctx *ctx, cr_error_t *err)
 const struct state_kind state_memory = {
 	.name = "memory",
 	.collect = mem_collect,
+	.collect_injected = mem_collect_injected,
 	.check_tree = mem_check_tree,
 	.write = mem_write,
 	.release_dump = mem_release_dump,

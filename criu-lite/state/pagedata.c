@@ -39,6 +39,8 @@ enum page_policy {
 
 static enum page_policy vma_policy(const VmaEntry *e)
 {
+	if (e->has_aio_nr_req)
+		return PAGES_NONE;   /* an aio ring: its events are in its entry (aio.c) */
 	if (e->has_shmem_id)   /* in its object's own image (shmem.c), but the pages a private one wrote */
 		return e->shared ? PAGES_NONE : PAGES_PRIVATE_FILE;
 	switch (e->kind) {

@@ -157,8 +157,8 @@ int vmflags_dump(struct dump_ctx *ctx, const struct dump_task *t, const struct p
 
 		if (!(v->vmflags & (UINT64_C(1) << f)) || (carried & (UINT64_C(1) << f)))
 			continue;
-		if (f == PROC_VMF_DE && (v->vmflags & PROC_VMF(HT)))
-			continue;   /* hugetlbfs sets it on its every mapping */
+		if (f == PROC_VMF_DE && ((v->vmflags & PROC_VMF(HT)) || e->has_aio_nr_req))
+			continue;   /* hugetlbfs sets it on its every mapping, io_setup on its ring */
 		while (k < ARRAY_SIZE(restored) && restored[k].flag != f)
 			k++;
 		if (k == ARRAY_SIZE(restored))

@@ -29,8 +29,9 @@
 #                     and shared, a MFD_HUGETLB memfd, a SHM_HUGETLB segment;
 #                     a restore without free huge pages fails before it
 #                     makes any process
+#   aio_roundtrip     an aio context: a read through it after restore
 #   refused_*         refused at dump, by name: an fd on a hugetlb memfd,
-#                     an aio ring, part of a System V
+#                     part of a System V
 #                     segment, a memfd mapped by a process outside the dump
 source "$(dirname "$0")/lib.sh"
 
@@ -316,7 +317,7 @@ done
 run_case hugetlb_sysv_twice huge_case case_twice w_maps hugetlb_sysv
 run_case hugetlb_no_pages hugetlb_no_pages
 run_case refused_hugetlb_memfd_fd refused_huge hugetlb_memfd_fd "hugetlb memfd"
-run_case refused_aio refused aio "an aio ring (io_setup)"
+run_case aio_roundtrip case_roundtrip w_maps aio   # more in t_aio
 run_case refused_sysv_part refused sysv_part "part of System V segment" "shmat attaches a segment whole"
 run_case refused_outside refused_outside
 echo "$HUGE_BEFORE" > /proc/sys/vm/nr_hugepages

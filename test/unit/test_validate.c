@@ -765,6 +765,50 @@ static void test_pages_in_special_vma_refused(void **state)
 	expect_mem_refused(f, CR_IMG_PAGEMAP, "pages are dumped for the vdso");
 }
 
+/* An aio ring after the model's VMAs: one page, 127 slots. */
+static void add_aio_ring(struct model *m, uint32_t head, uint32_t tail, size_t n_events)
+{
+	static uint8_t events[127 * 32];
+	VmaEntry *v = &m->vma[N_VMAS];
+
+	set_vma(v, USER_TOP + 0x1000, USER_TOP + 0x2000, PROT_READ | PROT_WRITE, VMA_KIND__VMA_ANON);
+	v->shared = true;
+	v->has_aio_nr_req = v->has_aio_head = v->has_aio_tail = v->has_aio_events = true;
+	v->aio_nr_req = 62;
+	v->aio_head = head;
+	v->aio_tail = tail;
+	v->aio_events = (ProtobufCBinaryData){ n_events * 32, events };
+	m->mm.n_vmas = N_VMAS + 1;
+}
+
+static void test_aio_refused(void **state)
+{
+	struct fixture *f = *state;
+	cr_error_t err = NULL;
+
+	add_aio_ring(f->m, 120, 3, 10);   /* completions across the ring's end */
+	write_model(f->dirfd, f->m);
+	expect_ok(run_mem(f, &err), &err, "an aio ring");
+	add_aio_ring(f->m, 120, 3, 9);
+	expect_mem_refused(f, CR_IMG_MM, "an aio ring with fewer events than head to tail");
+	add_aio_ring(f->m, 127, 0, 0);
+	expect_mem_refused(f, CR_IMG_MM, "an aio ring's head past its slots");
+	add_aio_ring(f->m, 0, 0, 0);
+	f->m->vma[N_VMAS].aio_nr_req = 0;
+	expect_mem_refused(f, CR_IMG_MM, "an aio ring of no requests");
+	add_aio_ring(f->m, 0, 0, 0);
+	f->m->vma[N_VMAS].shared = false;
+	expect_mem_refused(f, CR_IMG_MM, "a private aio ring");
+	add_aio_ring(f->m, 0, 0, 0);
+	f->m->vma[N_VMAS].has_aio_nr_req = false;
+	expect_mem_refused(f, CR_IMG_MM, "aio ring fields on another VMA");
+	add_aio_ring(f->m, 0, 0, 0);
+	f->m->pm[N_PM].vaddr = USER_TOP + 0x1000;
+	f->m->pm[N_PM].nr_pages = 1;
+	f->m->n_pm = N_PM + 1;
+	expect_mem_refused(f, CR_IMG_PAGEMAP, "pages are dumped for an aio ring");
+}
+
 /* Shared memory is checked against shmem-pages.img: the model is written
  * first. */
 static void expect_shmem_refused(struct fixture *f, int (*run)(struct fixture *, cr_error_t *), const char *file,
@@ -1640,6 +1684,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vmas_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pagemap_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pages_in_special_vma_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_aio_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shmem_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vma_flags_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cow_refused, setup, teardown),
