@@ -58,10 +58,13 @@
  * Path names: a socket file left behind by the dumped socket (the inode
  * recorded at dump) is unlinked and bound again, with the dumped mode and
  * owner; any other file at that path stops the restore.  A name whose file
- * was already unlinked at dump is bound and unlinked again. */
+ * was already gone at dump (unlinked, replaced, its directories removed)
+ * is bound at its path for the time the component is made, and the path
+ * then put back as it was (unix_path.h). */
 #include "fd/fdkind.h"
 #include "fd/fdshare.h"
 #include "fd/unix_diag.h"
+#include "fd/unix_path.h"
 #include "fd/reopen.h"
 #include "state/files.h"
 #include "os/pidsel.h"
@@ -863,23 +866,20 @@ static int check_root(pid_t pid, const char *name, const struct unix_diag *d, cr
 	return 0;
 }
 
-/* A name whose socket file is gone is bound again at restore, and its file
- * unlinked: nothing else may be at the path, and its directory must be
- * there.  path is the name as the process reaches it (through /proc). */
+/* A name whose socket file is gone is bound again at restore and its file
+ * unlinked (unix_path.h): whatever holds the path now is moved aside for
+ * that time, and missing directories made, below the nearest one there.
+ * path is the name as the process reaches it (through /proc). */
 static int check_name_free(const char *path, const char *name, const struct unix_diag *d, cr_error_t *err)
 {
-	char dir[PATH_MAX + 64];
-	struct stat st;
+	cr_error_t why = NULL;
 
-	if (lstat(path, &st) == 0)
-		return cr_error(err, 0, "socket:[%u] is bound to %s, which now holds another file, and the restore "
-				"binds the name again (unsupported)", d->ino, name);
-	snprintf(dir, sizeof(dir), "%s", path);
-	*strrchr(dir, '/') = '\0';
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		return cr_error(err, 0, "socket:[%u] is bound to %s, whose directory is gone, and the restore binds "
-				"the name again (unsupported)", d->ino, name);
-	return 0;
+	if (unix_path_check_dirs(path, &why) == 0)
+		return 0;
+	cr_error(err, 0, "socket:[%u] is bound to %s, whose directory cannot be made again: %s (unsupported)",
+		 d->ino, name, why->msg);
+	cr_error_release(&why);
+	return -1;
 }
 
 /* The socket file of a path name, seen from the process: through its root
@@ -993,8 +993,9 @@ struct usk {
 	int stand_in;        /* plays a closed peer until the queue is written */
 	struct usk *mate;    /* created connected to this one */
 	/* Bound to a path whose file was gone at dump: its file is unlinked
-	 * once nothing in the component connects or sends to it by name. */
-	bool unlink_at_end;
+	 * (and the path put back as it was) once nothing in the component
+	 * connects or sends to it by name. */
+	struct unix_path_undo undo;
 	/* Bound to a path on a mount the restore made again (a tmpfs of a
 	 * mount namespace): its socket file there is a new inode. */
 	bool remade;
@@ -1057,8 +1058,13 @@ static int check_path_there(const struct restore_ctx *ctx, const FileEntry *fe, 
 	    ns_path_view(ctx, fe->mnt_ns, as_seen, path, sizeof(path)) == 0)
 		return 0;
 	name_str(&e->name, name);
+	if (!e->name_on_disk) {   /* moved aside, directories made: bind_name */
+		if (unix_path_check_dirs(path, err) < 0)
+			return cr_error_wrap(err, "socket:[%u] is bound to %s", e->ino, name);
+		return 0;
+	}
 	if (lstat(path, &st) == 0) {
-		if (e->name_on_disk && S_ISSOCK(st.st_mode) && st.st_ino == e->name_ino && st.st_dev == e->name_dev)
+		if (S_ISSOCK(st.st_mode) && st.st_ino == e->name_ino && st.st_dev == e->name_dev)
 			return 0;
 		return cr_error(err, 0, "socket:[%u]: %s exists and is not the socket file of the dump; remove it to "
 				"restore the socket bound there", e->ino, path);
@@ -1242,21 +1248,36 @@ static int bind_path(int fd, const struct sockaddr_un *sun, socklen_t len, const
 	return r;
 }
 
-/* The file of a name that was unlinked at dump, unlinked again. */
+/* The file of a name that was unlinked at dump, unlinked again, and the
+ * path put back as it was. */
 static void drop_name(struct usk *u)
 {
 	cleanup_dir int saved = -1;
-	char path[SUN_PATH_MAX + 2];
 	cr_error_t err = NULL;
 
-	if (!u->unlink_at_end)
+	if (u->undo.path == NULL)
 		return;
-	u->unlink_at_end = false;
-	name_str(&u->e->name, path);
-	if (enter_dir(u->e, &saved, &err) < 0 || unlink(path) < 0)
-		pr_warn("cannot unlink %s again (it was unlinked at dump): %s", path,
-			err ? err->msg : strerror(errno));
+	if (enter_dir(u->e, &saved, &err) < 0)
+		pr_warn("cannot put the path of socket:[%u] back as it was: %s", u->e->ino, err->msg);
+	else
+		unix_path_restore(&u->undo);
 	cr_error_release(&err);
+}
+
+/* Binds a name whose file was gone at dump (unix_path.h). */
+static int bind_gone_name(struct usk *u, int fd, const struct sockaddr_un *sun, socklen_t len, const char *path,
+			  cr_error_t *err)
+{
+	if (unix_path_prepare(path, &u->undo, err) < 0)
+		return -1;
+	if (bind_path(fd, sun, len, u->e) < 0) {
+		int saved = errno;
+
+		unix_path_restore(&u->undo);
+		return cr_error(err, saved, "bind %s", path);
+	}
+	unix_path_bound(&u->undo);
+	return 0;
 }
 
 static int bind_name(struct usk *u, int fd, cr_error_t *err)
@@ -1273,12 +1294,15 @@ static int bind_name(struct usk *u, int fd, cr_error_t *err)
 	name_str(&e->name, path);
 	if (!is_path(&e->name))
 		return bind(fd, (struct sockaddr *)&sun, len) < 0 ? cr_error(err, errno, "bind %s", path) : 0;
-	if (enter_dir(e, &saved, err) < 0 || clear_path(u, path, err) < 0)
+	if (enter_dir(e, &saved, err) < 0)
+		return -1;
+	if (!e->name_on_disk)
+		return bind_gone_name(u, fd, &sun, len, path, err);
+	if (clear_path(u, path, err) < 0)
 		return -1;
 	if (bind_path(fd, &sun, len, e) < 0)
 		return cr_error(err, errno, "bind %s", path);
-	u->unlink_at_end = !e->name_on_disk;
-	return e->name_on_disk ? finish_path(e, path, err) : 0;
+	return finish_path(e, path, err);
 }
 
 static int connect_name(int fd, const struct usk *to, cr_error_t *err)

@@ -34,7 +34,8 @@ run_case pidfd_zombie lost_either_way restored "" w_lost pidfd_zombie
 run_case pidfd_sibling lost_either_way restored "" w_lost pidfd_sibling
 run_case pidfd_dead lost_either_way refused "reaped" w_pidfd dead
 run_case unix_deleted lost_either_way restored "" w_lost unix_deleted
-run_case unix_replaced lost_either_way refused "another file" w_lost unix_replaced
-run_case unix_dir_gone lost_either_way refused "directory" w_lost unix_dir_gone
+run_case unix_replaced lost_either_way restored "" w_lost unix_replaced
+run_case unix_dir_gone lost_either_way restored "" w_lost unix_dir_gone
+run_case unix_dir_file lost_either_way refused "not a directory" w_lost unix_dir_file
 run_case unix_sender_gone lost_either_way restored "" w_lost unix_sender_gone
 finish_tests
