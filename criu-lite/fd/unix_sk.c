@@ -848,9 +848,9 @@ static int read_queue(struct dump_ctx *ctx, const struct who *w, int fd, const s
 
 /* ----------------------------------------------------------- bound name */
 
-/* The restore binds an absolute name from cr's root: the process's must
- * be the same. */
-static int check_root(pid_t pid, const char *name, const struct unix_diag *d, cr_error_t *err)
+/* An absolute name resolves from the process's root: one other than cr's
+ * (chroot) is recorded, and the restore enters it for the name. */
+static int record_root(struct dump_ctx *ctx, pid_t pid, UnixSkEntry *e, cr_error_t *err)
 {
 	char path[64], root[PATH_MAX];
 	ssize_t n;
@@ -861,8 +861,7 @@ static int check_root(pid_t pid, const char *name, const struct unix_diag *d, cr
 		return cr_error(err, errno, "readlink %s", path);
 	root[n] = '\0';
 	if (strcmp(root, "/") != 0)
-		return cr_error(err, 0, "socket:[%u] is bound to %s inside the root %s of its process (chroot), and "
-				"the restore binds names from cr's root (unsupported)", d->ino, name, root);
+		e->bind_root = arena_strdup(&ctx->arena, root);
 	return 0;
 }
 
@@ -892,7 +891,7 @@ static int name_on_disk(struct dump_ctx *ctx, pid_t pid, const char *name, const
 	ssize_t n;
 
 	if (name[0] == '/') {
-		if (check_root(pid, name, d, err) < 0)
+		if (record_root(ctx, pid, e, err) < 0)
 			return -1;
 		snprintf(path, sizeof(path), "/proc/%d/root%s", pid, name);
 	} else {
@@ -1040,7 +1039,10 @@ static bool path_as_seen(const UnixSkEntry *e, char *out, size_t size)
 	if (!e->has_name || !is_path(&e->name) || (e->name.data[0] != '/' && e->bind_dir == NULL))
 		return false;
 	name_str(&e->name, name);
-	snprintf(out, size, "%s%s%s", name[0] == '/' ? "" : e->bind_dir, name[0] == '/' ? "" : "/", name);
+	if (name[0] == '/')
+		snprintf(out, size, "%s%s", e->bind_root ? e->bind_root : "", name);
+	else
+		snprintf(out, size, "%s/%s", e->bind_dir, name);
 	return true;
 }
 
@@ -1186,8 +1188,18 @@ static const char *name_str(const ProtobufCBinaryData *name, char out[SUN_PATH_M
 	return out;
 }
 
+/* The restorer's root while enter_dir has entered a socket's (chroot):
+ * enter_dir and leave_dir pair in one scope, never nested. */
+static int saved_root = -1;
+
 static void leave_dir(int *saved)
 {
+	if (saved_root >= 0) {
+		if (fchdir(saved_root) < 0 || chroot(".") < 0)
+			pr_warn("cannot go back to the restorer's root: %s", strerror(errno));
+		close(saved_root);
+		saved_root = -1;
+	}
 	if (*saved < 0)
 		return;
 	if (fchdir(*saved) < 0)
@@ -1196,14 +1208,26 @@ static void leave_dir(int *saved)
 }
 #define cleanup_dir __attribute__((cleanup(leave_dir)))
 
-/* Relative names resolve from the directory recorded at dump. */
+/* Relative names resolve from the directory recorded at dump, absolute
+ * ones from the root recorded (chroot). */
 static int enter_dir(const UnixSkEntry *e, int *saved, cr_error_t *err)
 {
-	if (e->bind_dir == NULL)
+	bool in_root = e->bind_root != NULL && e->has_name && is_path(&e->name) && e->name.data[0] == '/';
+
+	if (e->bind_dir == NULL && !in_root)
 		return 0;
 	*saved = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (*saved < 0)
 		return cr_error(err, errno, "open the current directory");
+	if (in_root) {
+		saved_root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (saved_root < 0)
+			return cr_error(err, errno, "open the root directory");
+		if (chroot(e->bind_root) < 0 || chdir("/") < 0)
+			return cr_error(err, errno, "enter the root %s of the process that bound the socket",
+					e->bind_root);
+		return 0;
+	}
 	if (chdir(e->bind_dir) < 0)
 		return cr_error(err, errno, "chdir %s", e->bind_dir);
 	return 0;

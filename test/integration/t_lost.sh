@@ -23,7 +23,7 @@ run_case tmpfile_linked lost_either_way refused "made with O_TMPFILE" w_lost tmp
 run_case deleted_dir lost_either_way refused "directory" w_lost deleted_dir
 run_case chroot lost_either_way restored "" w_lost chroot
 run_case chroot_outside lost_either_way restored "" w_lost chroot_outside
-run_case chroot_unix lost_either_way refused "root" w_lost chroot_unix
+run_case chroot_unix lost_either_way restored "" w_lost chroot_unix
 run_case chrdev_deleted lost_either_way refused "deleted" w_lost chrdev_deleted
 run_case proc_child lost_either_way restored "" w_lost proc_child
 run_case proc_sibling lost_either_way restored "" w_lost proc_sibling

@@ -79,7 +79,6 @@ REFUSALS=(
 "fd/unix_sk.c|connections not accepted yet|dump|connections not accepted yet|w_refuse unix_backlog"
 "fd/unix_sk.c|file descriptors in flight|dump|file descriptors in flight|w_refuse unix_scm_rights"
 "fd/unix_sk.c|a pending socket error|dump|a pending socket error|w_refuse unix_so_error"
-"fd/unix_sk.c|the restore binds names from cr's root|dump|root|w_lost chroot_unix"
 "fd/unix_sk.c|whose directory cannot be made again|dump|not a directory|w_lost unix_dir_file"
 "state/attrs.c|is no removed directory|never|a working directory is a directory, and its link says deleted only once it was removed"
 "state/cgroup.c|\"unsupported\", t->pid, t->threads|elsewhere|t_cgroup.sh threaded_refused"

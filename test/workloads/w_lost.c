@@ -22,7 +22,9 @@
  *                   root (the directory above it): cwd and root.
  *   chroot_unix     chrooted into its state dir, a datagram socket bound to
  *                   "/sock" (an absolute name inside its root): its name,
- *                   and a datagram sent to "/sock" reaches it.
+ *                   and a datagram sent to "/sock" reaches it; another
+ *                   bound to "/gone/s", whose file and directory it
+ *                   removed: its name, no /gone.
  *   chrdev_deleted  an fd on a character device node (1:3, like /dev/null)
  *                   it made in /dev and unlinked: writes work, the device.
  *   proc_child      holds /proc/CHILD/stat of its child: it reads the
@@ -312,10 +314,17 @@ static void chroot_outside_check(void)
 
 static int chroot_sock;
 
+static int chroot_gone;
+
 static void chroot_unix_setup(void)
 {
 	chroot_into_dir();
 	chroot_sock = bound_socket(SOCK_DGRAM, "/sock");
+	if (mkdir("/gone", 0700) < 0)
+		wl_fatal("mkdir /gone: %s", strerror(errno));
+	chroot_gone = bound_socket(SOCK_DGRAM, "/gone/s");
+	if (unlink("/gone/s") < 0 || rmdir("/gone") < 0)
+		wl_fatal("remove /gone/s: %s", strerror(errno));
 }
 
 static void chroot_unix_check(void)
@@ -325,6 +334,8 @@ static void chroot_unix_check(void)
 	int s = socket(AF_UNIX, SOCK_DGRAM, 0);
 
 	check_name("chrooted", chroot_sock, "/sock");
+	check_name("chrooted, gone", chroot_gone, "/gone/s");
+	check_no_file("/gone");
 	wl_check(sendto(s, "in", 2, 0, (struct sockaddr *)&sun, len) == 2, "send to /sock: %s", strerror(errno));
 	wl_check(receives(chroot_sock, "in"), "the datagram sent to /sock did not arrive");
 	close(s);
