@@ -900,6 +900,9 @@ static int name_on_disk(struct dump_ctx *ctx, pid_t pid, const char *name, const
 		if (n < 0)
 			return cr_error(err, errno, "readlink %s", path);
 		cwd[n] = '\0';
+		if (n > 10 && strcmp(cwd + n - 10, " (deleted)") == 0)
+			return cr_error(err, 0, "socket:[%u] is bound to the relative name %s, and its process's cwd %s, "
+					"where the restore would bind it, is deleted (unsupported)", d->ino, name, cwd);
 		e->bind_dir = arena_strdup(&ctx->arena, cwd);
 		snprintf(path, sizeof(path), "/proc/%d/cwd/%s", pid, name);
 	}

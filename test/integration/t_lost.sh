@@ -37,5 +37,6 @@ run_case unix_deleted lost_either_way restored "" w_lost unix_deleted
 run_case unix_replaced lost_either_way restored "" w_lost unix_replaced
 run_case unix_dir_gone lost_either_way restored "" w_lost unix_dir_gone
 run_case unix_dir_file lost_either_way refused "not a directory" w_lost unix_dir_file
+run_case unix_cwd_gone lost_either_way refused "is deleted" w_lost unix_cwd_gone
 run_case unix_sender_gone lost_either_way restored "" w_lost unix_sender_gone
 finish_tests

@@ -80,6 +80,7 @@ REFUSALS=(
 "fd/unix_sk.c|file descriptors in flight|dump|file descriptors in flight|w_refuse unix_scm_rights"
 "fd/unix_sk.c|a pending socket error|dump|a pending socket error|w_refuse unix_so_error"
 "fd/unix_sk.c|whose directory cannot be made again|dump|not a directory|w_lost unix_dir_file"
+"fd/unix_sk.c|where the restore would bind it, is deleted|dump|is deleted|w_lost unix_cwd_gone"
 "state/attrs.c|is no removed directory|never|a working directory is a directory, and its link says deleted only once it was removed"
 "state/cgroup.c|\"unsupported\", t->pid, t->threads|elsewhere|t_cgroup.sh threaded_refused"
 "state/files.c|\"unsupported kind: %s (%s)\"|dump|unsupported kind: [userfaultfd]|w_refuse userfaultfd"

@@ -50,6 +50,9 @@
  *                   same contents, and nothing else in its directory.
  *   unix_dir_gone   a datagram socket bound to DIR/sub/s, whose file and
  *                   both directories are gone: its name, no DIR.
+ *   unix_cwd_gone   a datagram socket bound to the relative name "s" in its
+ *                   cwd, which it then removed (refused: the restore binds
+ *                   relative names from the cwd): its name.
  *   unix_dir_file   a datagram socket bound to DIR/s, whose directory was
  *                   replaced by a regular file (refused: the restore cannot
  *                   make DIR again): its name; the file DIR is unchanged.
@@ -479,6 +482,24 @@ static void unix_dir_gone_check(void)
 	check_no_file(sd_dir);
 }
 
+static char cg_dir[PATH_MAX];
+static int cg;
+
+static void unix_cwd_gone_setup(void)
+{
+	wl_path(cg_dir, sizeof(cg_dir), "cg");
+	if (mkdir(cg_dir, 0700) < 0 || chdir(cg_dir) < 0)
+		wl_fatal("mkdir %s: %s", cg_dir, strerror(errno));
+	cg = bound_socket(SOCK_DGRAM, "s");
+	if (unlink("s") < 0 || rmdir(cg_dir) < 0)
+		wl_fatal("remove %s: %s", cg_dir, strerror(errno));
+}
+
+static void unix_cwd_gone_check(void)
+{
+	check_name("cwd gone", cg, "s");
+}
+
 static char df_dir[PATH_MAX], df_path[PATH_MAX + 8];
 static int df;
 
@@ -800,6 +821,7 @@ static const struct wl_mode modes[] = {
 	{ "unix_replaced", unix_replaced_setup, unix_replaced_check },
 	{ "unix_dir_gone", unix_dir_gone_setup, unix_dir_gone_check },
 	{ "unix_dir_file", unix_dir_file_setup, unix_dir_file_check },
+	{ "unix_cwd_gone", unix_cwd_gone_setup, unix_cwd_gone_check },
 	{ "unix_sender_gone", unix_sender_gone_setup, unix_sender_gone_check },
 };
 
