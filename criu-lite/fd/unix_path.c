@@ -134,6 +134,17 @@ static void remove_dirs(struct unix_path_undo *u)
 	}
 }
 
+static void unix_path_forget_quiet(struct unix_path_undo *u);
+
+void unix_path_forget(struct unix_path_undo *u)
+{
+	if (u->path == NULL)
+		return;
+	pr_warn("left behind: the socket file bound again at %s%s%s%s%s", u->path, u->aside ? ", and what was there at " : "",
+		u->aside ? u->aside : "", u->made ? ", in directories made from " : "", u->made ? u->made : "");
+	unix_path_forget_quiet(u);
+}
+
 void unix_path_restore(struct unix_path_undo *u)
 {
 	struct stat st;
@@ -154,6 +165,11 @@ void unix_path_restore(struct unix_path_undo *u)
 	else if (u->aside != NULL)
 		pr_debug("moved %s back to %s", u->aside, u->path);
 	remove_dirs(u);
+	unix_path_forget_quiet(u);
+}
+
+static void unix_path_forget_quiet(struct unix_path_undo *u)
+{
 	free(u->path);
 	free(u->aside);
 	free(u->made);

@@ -39,4 +39,8 @@ void unix_path_bound(struct unix_path_undo *u);
  * nothing for a u never prepared. */
 void unix_path_restore(struct unix_path_undo *u);
 
+/* When the path cannot be reached any more: says where things were left,
+ * and frees u's strings. */
+void unix_path_forget(struct unix_path_undo *u);
+
 #endif

@@ -998,6 +998,7 @@ struct usk {
 	 * (and the path put back as it was) once nothing in the component
 	 * connects or sends to it by name. */
 	struct unix_path_undo undo;
+	unsigned bound_seq;   /* the order of those binds: undone last first */
 	/* Bound to a path on a mount the restore made again (a tmpfs of a
 	 * mount namespace): its socket file there is a new inode. */
 	bool remade;
@@ -1009,12 +1010,12 @@ struct component {
 	const struct restore_task *t;   /* the process that makes it */
 };
 
-static void drop_name(struct usk *u);
+static void drop_names(struct component *c);
 
 static void component_free(struct component *c)
 {
+	drop_names(c);   /* a restore that failed half way */
 	for (size_t i = 0; i < c->n; i++) {
-		drop_name(&c->v[i]);   /* a restore that failed half way */
 		if (c->v[i].fd >= 0)
 			close(c->v[i].fd);
 		if (c->v[i].stand_in >= 0)
@@ -1284,17 +1285,38 @@ static void drop_name(struct usk *u)
 
 	if (u->undo.path == NULL)
 		return;
-	if (enter_dir(u->e, &saved, &err) < 0)
+	if (enter_dir(u->e, &saved, &err) < 0) {
 		pr_warn("cannot put the path of socket:[%u] back as it was: %s", u->e->ino, err->msg);
-	else
+		unix_path_forget(&u->undo);
+	} else
 		unix_path_restore(&u->undo);
 	cr_error_release(&err);
+}
+
+/* The paths of names whose files were gone, put back in the reverse order
+ * of the binds: a second socket of the same name moved the first one's
+ * file aside. */
+static void drop_names(struct component *c)
+{
+	for (;;) {
+		struct usk *last = NULL;
+
+		for (size_t i = 0; i < c->n; i++)
+			if (c->v[i].undo.path != NULL && (last == NULL || c->v[i].bound_seq > last->bound_seq))
+				last = &c->v[i];
+		if (last == NULL)
+			return;
+		drop_name(last);
+	}
 }
 
 /* Binds a name whose file was gone at dump (unix_path.h). */
 static int bind_gone_name(struct usk *u, int fd, const struct sockaddr_un *sun, socklen_t len, const char *path,
 			  cr_error_t *err)
 {
+	static unsigned seq;
+
+	u->bound_seq = ++seq;
 	if (unix_path_prepare(path, &u->undo, err) < 0)
 		return -1;
 	if (bind_path(fd, sun, len, u->e) < 0) {
@@ -1890,8 +1912,8 @@ static int finish_one(struct usk *u, cr_error_t *err)
 
 static int finish(struct component *c, cr_error_t *err)
 {
+	drop_names(c);
 	for (size_t i = 0; i < c->n; i++) {
-		drop_name(&c->v[i]);
 		if (c->v[i].stand_in >= 0) {
 			close(c->v[i].stand_in);
 			c->v[i].stand_in = -1;
