@@ -58,10 +58,13 @@
  * Path names: a socket file left behind by the dumped socket (the inode
  * recorded at dump) is unlinked and bound again, with the dumped mode and
  * owner; any other file at that path stops the restore.  A name whose file
- * was already unlinked at dump is bound and unlinked again. */
+ * was already gone at dump (unlinked, replaced, its directories removed)
+ * is bound at its path for the time the component is made, and the path
+ * then put back as it was (unix_path.h). */
 #include "fd/fdkind.h"
 #include "fd/fdshare.h"
 #include "fd/unix_diag.h"
+#include "fd/unix_path.h"
 #include "fd/reopen.h"
 #include "state/files.h"
 #include "os/pidsel.h"
@@ -845,9 +848,9 @@ static int read_queue(struct dump_ctx *ctx, const struct who *w, int fd, const s
 
 /* ----------------------------------------------------------- bound name */
 
-/* The restore binds an absolute name from cr's root: the process's must
- * be the same. */
-static int check_root(pid_t pid, const char *name, const struct unix_diag *d, cr_error_t *err)
+/* An absolute name resolves from the process's root: one other than cr's
+ * (chroot) is recorded, and the restore enters it for the name. */
+static int record_root(struct dump_ctx *ctx, pid_t pid, UnixSkEntry *e, cr_error_t *err)
 {
 	char path[64], root[PATH_MAX];
 	ssize_t n;
@@ -858,28 +861,24 @@ static int check_root(pid_t pid, const char *name, const struct unix_diag *d, cr
 		return cr_error(err, errno, "readlink %s", path);
 	root[n] = '\0';
 	if (strcmp(root, "/") != 0)
-		return cr_error(err, 0, "socket:[%u] is bound to %s inside the root %s of its process (chroot), and "
-				"the restore binds names from cr's root (unsupported)", d->ino, name, root);
+		e->bind_root = arena_strdup(&ctx->arena, root);
 	return 0;
 }
 
-/* A name whose socket file is gone is bound again at restore, and its file
- * unlinked: nothing else may be at the path, and its directory must be
- * there.  path is the name as the process reaches it (through /proc). */
+/* A name whose socket file is gone is bound again at restore and its file
+ * unlinked (unix_path.h): whatever holds the path now is moved aside for
+ * that time, and missing directories made, below the nearest one there.
+ * path is the name as the process reaches it (through /proc). */
 static int check_name_free(const char *path, const char *name, const struct unix_diag *d, cr_error_t *err)
 {
-	char dir[PATH_MAX + 64];
-	struct stat st;
+	cr_error_t why = NULL;
 
-	if (lstat(path, &st) == 0)
-		return cr_error(err, 0, "socket:[%u] is bound to %s, which now holds another file, and the restore "
-				"binds the name again (unsupported)", d->ino, name);
-	snprintf(dir, sizeof(dir), "%s", path);
-	*strrchr(dir, '/') = '\0';
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		return cr_error(err, 0, "socket:[%u] is bound to %s, whose directory is gone, and the restore binds "
-				"the name again (unsupported)", d->ino, name);
-	return 0;
+	if (unix_path_check_dirs(path, &why) == 0)
+		return 0;
+	cr_error(err, 0, "socket:[%u] is bound to %s, whose directory cannot be made again: %s (unsupported)",
+		 d->ino, name, why->msg);
+	cr_error_release(&why);
+	return -1;
 }
 
 /* The socket file of a path name, seen from the process: through its root
@@ -892,7 +891,7 @@ static int name_on_disk(struct dump_ctx *ctx, pid_t pid, const char *name, const
 	ssize_t n;
 
 	if (name[0] == '/') {
-		if (check_root(pid, name, d, err) < 0)
+		if (record_root(ctx, pid, e, err) < 0)
 			return -1;
 		snprintf(path, sizeof(path), "/proc/%d/root%s", pid, name);
 	} else {
@@ -901,6 +900,9 @@ static int name_on_disk(struct dump_ctx *ctx, pid_t pid, const char *name, const
 		if (n < 0)
 			return cr_error(err, errno, "readlink %s", path);
 		cwd[n] = '\0';
+		if (n > 10 && strcmp(cwd + n - 10, " (deleted)") == 0)
+			return cr_error(err, 0, "socket:[%u] is bound to the relative name %s, and its process's cwd %s, "
+					"where the restore would bind it, is deleted (unsupported)", d->ino, name, cwd);
 		e->bind_dir = arena_strdup(&ctx->arena, cwd);
 		snprintf(path, sizeof(path), "/proc/%d/cwd/%s", pid, name);
 	}
@@ -993,8 +995,10 @@ struct usk {
 	int stand_in;        /* plays a closed peer until the queue is written */
 	struct usk *mate;    /* created connected to this one */
 	/* Bound to a path whose file was gone at dump: its file is unlinked
-	 * once nothing in the component connects or sends to it by name. */
-	bool unlink_at_end;
+	 * (and the path put back as it was) once nothing in the component
+	 * connects or sends to it by name. */
+	struct unix_path_undo undo;
+	unsigned bound_seq;   /* the order of those binds: undone last first */
 	/* Bound to a path on a mount the restore made again (a tmpfs of a
 	 * mount namespace): its socket file there is a new inode. */
 	bool remade;
@@ -1006,12 +1010,12 @@ struct component {
 	const struct restore_task *t;   /* the process that makes it */
 };
 
-static void drop_name(struct usk *u);
+static void drop_names(struct component *c);
 
 static void component_free(struct component *c)
 {
+	drop_names(c);   /* a restore that failed half way */
 	for (size_t i = 0; i < c->n; i++) {
-		drop_name(&c->v[i]);   /* a restore that failed half way */
 		if (c->v[i].fd >= 0)
 			close(c->v[i].fd);
 		if (c->v[i].stand_in >= 0)
@@ -1039,7 +1043,10 @@ static bool path_as_seen(const UnixSkEntry *e, char *out, size_t size)
 	if (!e->has_name || !is_path(&e->name) || (e->name.data[0] != '/' && e->bind_dir == NULL))
 		return false;
 	name_str(&e->name, name);
-	snprintf(out, size, "%s%s%s", name[0] == '/' ? "" : e->bind_dir, name[0] == '/' ? "" : "/", name);
+	if (name[0] == '/')
+		snprintf(out, size, "%s%s", e->bind_root ? e->bind_root : "", name);
+	else
+		snprintf(out, size, "%s/%s", e->bind_dir, name);
 	return true;
 }
 
@@ -1057,8 +1064,13 @@ static int check_path_there(const struct restore_ctx *ctx, const FileEntry *fe, 
 	    ns_path_view(ctx, fe->mnt_ns, as_seen, path, sizeof(path)) == 0)
 		return 0;
 	name_str(&e->name, name);
+	if (!e->name_on_disk) {   /* moved aside, directories made: bind_name */
+		if (unix_path_check_dirs(path, err) < 0)
+			return cr_error_wrap(err, "socket:[%u] is bound to %s", e->ino, name);
+		return 0;
+	}
 	if (lstat(path, &st) == 0) {
-		if (e->name_on_disk && S_ISSOCK(st.st_mode) && st.st_ino == e->name_ino && st.st_dev == e->name_dev)
+		if (S_ISSOCK(st.st_mode) && st.st_ino == e->name_ino && st.st_dev == e->name_dev)
 			return 0;
 		return cr_error(err, 0, "socket:[%u]: %s exists and is not the socket file of the dump; remove it to "
 				"restore the socket bound there", e->ino, path);
@@ -1180,8 +1192,18 @@ static const char *name_str(const ProtobufCBinaryData *name, char out[SUN_PATH_M
 	return out;
 }
 
+/* The restorer's root while enter_dir has entered a socket's (chroot):
+ * enter_dir and leave_dir pair in one scope, never nested. */
+static int saved_root = -1;
+
 static void leave_dir(int *saved)
 {
+	if (saved_root >= 0) {
+		if (fchdir(saved_root) < 0 || chroot(".") < 0)
+			pr_warn("cannot go back to the restorer's root: %s", strerror(errno));
+		close(saved_root);
+		saved_root = -1;
+	}
 	if (*saved < 0)
 		return;
 	if (fchdir(*saved) < 0)
@@ -1190,14 +1212,26 @@ static void leave_dir(int *saved)
 }
 #define cleanup_dir __attribute__((cleanup(leave_dir)))
 
-/* Relative names resolve from the directory recorded at dump. */
+/* Relative names resolve from the directory recorded at dump, absolute
+ * ones from the root recorded (chroot). */
 static int enter_dir(const UnixSkEntry *e, int *saved, cr_error_t *err)
 {
-	if (e->bind_dir == NULL)
+	bool in_root = e->bind_root != NULL && e->has_name && is_path(&e->name) && e->name.data[0] == '/';
+
+	if (e->bind_dir == NULL && !in_root)
 		return 0;
 	*saved = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (*saved < 0)
 		return cr_error(err, errno, "open the current directory");
+	if (in_root) {
+		saved_root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (saved_root < 0)
+			return cr_error(err, errno, "open the root directory");
+		if (chroot(e->bind_root) < 0 || chdir("/") < 0)
+			return cr_error(err, errno, "enter the root %s of the process that bound the socket",
+					e->bind_root);
+		return 0;
+	}
 	if (chdir(e->bind_dir) < 0)
 		return cr_error(err, errno, "chdir %s", e->bind_dir);
 	return 0;
@@ -1242,21 +1276,57 @@ static int bind_path(int fd, const struct sockaddr_un *sun, socklen_t len, const
 	return r;
 }
 
-/* The file of a name that was unlinked at dump, unlinked again. */
+/* The file of a name that was unlinked at dump, unlinked again, and the
+ * path put back as it was. */
 static void drop_name(struct usk *u)
 {
 	cleanup_dir int saved = -1;
-	char path[SUN_PATH_MAX + 2];
 	cr_error_t err = NULL;
 
-	if (!u->unlink_at_end)
+	if (u->undo.path == NULL)
 		return;
-	u->unlink_at_end = false;
-	name_str(&u->e->name, path);
-	if (enter_dir(u->e, &saved, &err) < 0 || unlink(path) < 0)
-		pr_warn("cannot unlink %s again (it was unlinked at dump): %s", path,
-			err ? err->msg : strerror(errno));
+	if (enter_dir(u->e, &saved, &err) < 0) {
+		pr_warn("cannot put the path of socket:[%u] back as it was: %s", u->e->ino, err->msg);
+		unix_path_forget(&u->undo);
+	} else
+		unix_path_restore(&u->undo);
 	cr_error_release(&err);
+}
+
+/* The paths of names whose files were gone, put back in the reverse order
+ * of the binds: a second socket of the same name moved the first one's
+ * file aside. */
+static void drop_names(struct component *c)
+{
+	for (;;) {
+		struct usk *last = NULL;
+
+		for (size_t i = 0; i < c->n; i++)
+			if (c->v[i].undo.path != NULL && (last == NULL || c->v[i].bound_seq > last->bound_seq))
+				last = &c->v[i];
+		if (last == NULL)
+			return;
+		drop_name(last);
+	}
+}
+
+/* Binds a name whose file was gone at dump (unix_path.h). */
+static int bind_gone_name(struct usk *u, int fd, const struct sockaddr_un *sun, socklen_t len, const char *path,
+			  cr_error_t *err)
+{
+	static unsigned seq;
+
+	u->bound_seq = ++seq;
+	if (unix_path_prepare(path, &u->undo, err) < 0)
+		return -1;
+	if (bind_path(fd, sun, len, u->e) < 0) {
+		int saved = errno;
+
+		unix_path_restore(&u->undo);
+		return cr_error(err, saved, "bind %s", path);
+	}
+	unix_path_bound(&u->undo);
+	return 0;
 }
 
 static int bind_name(struct usk *u, int fd, cr_error_t *err)
@@ -1273,12 +1343,15 @@ static int bind_name(struct usk *u, int fd, cr_error_t *err)
 	name_str(&e->name, path);
 	if (!is_path(&e->name))
 		return bind(fd, (struct sockaddr *)&sun, len) < 0 ? cr_error(err, errno, "bind %s", path) : 0;
-	if (enter_dir(e, &saved, err) < 0 || clear_path(u, path, err) < 0)
+	if (enter_dir(e, &saved, err) < 0)
+		return -1;
+	if (!e->name_on_disk)
+		return bind_gone_name(u, fd, &sun, len, path, err);
+	if (clear_path(u, path, err) < 0)
 		return -1;
 	if (bind_path(fd, &sun, len, e) < 0)
 		return cr_error(err, errno, "bind %s", path);
-	u->unlink_at_end = !e->name_on_disk;
-	return e->name_on_disk ? finish_path(e, path, err) : 0;
+	return finish_path(e, path, err);
 }
 
 static int connect_name(int fd, const struct usk *to, cr_error_t *err)
@@ -1839,8 +1912,8 @@ static int finish_one(struct usk *u, cr_error_t *err)
 
 static int finish(struct component *c, cr_error_t *err)
 {
+	drop_names(c);
 	for (size_t i = 0; i < c->n; i++) {
-		drop_name(&c->v[i]);
 		if (c->v[i].stand_in >= 0) {
 			close(c->v[i].stand_in);
 			c->v[i].stand_in = -1;

@@ -23,7 +23,7 @@ run_case tmpfile_linked lost_either_way refused "made with O_TMPFILE" w_lost tmp
 run_case deleted_dir lost_either_way refused "directory" w_lost deleted_dir
 run_case chroot lost_either_way restored "" w_lost chroot
 run_case chroot_outside lost_either_way restored "" w_lost chroot_outside
-run_case chroot_unix lost_either_way refused "root" w_lost chroot_unix
+run_case chroot_unix lost_either_way restored "" w_lost chroot_unix
 run_case chrdev_deleted lost_either_way refused "deleted" w_lost chrdev_deleted
 run_case proc_child lost_either_way restored "" w_lost proc_child
 run_case proc_sibling lost_either_way restored "" w_lost proc_sibling
@@ -34,7 +34,9 @@ run_case pidfd_zombie lost_either_way restored "" w_lost pidfd_zombie
 run_case pidfd_sibling lost_either_way restored "" w_lost pidfd_sibling
 run_case pidfd_dead lost_either_way refused "reaped" w_pidfd dead
 run_case unix_deleted lost_either_way restored "" w_lost unix_deleted
-run_case unix_replaced lost_either_way refused "another file" w_lost unix_replaced
-run_case unix_dir_gone lost_either_way refused "directory" w_lost unix_dir_gone
+run_case unix_replaced lost_either_way restored "" w_lost unix_replaced
+run_case unix_dir_gone lost_either_way restored "" w_lost unix_dir_gone
+run_case unix_dir_file lost_either_way refused "not a directory" w_lost unix_dir_file
+run_case unix_cwd_gone lost_either_way refused "is deleted" w_lost unix_cwd_gone
 run_case unix_sender_gone lost_either_way restored "" w_lost unix_sender_gone
 finish_tests

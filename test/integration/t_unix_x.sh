@@ -45,6 +45,17 @@
 #   socat         a socat unix server (fork, sed per connection) and a socat
 #                 client in the tree: a line written after restore comes
 #                 back through the same connection.
+#   socat_unlinked  the same, the server's socket file removed (rm) while
+#                 the client is connected: the line comes back, the
+#                 listener has its name (/proc/net/unix) and no file.
+#   ext_replaced  ext_dgram, and a datagram queued from that socket to one
+#                 of the workload's own, whose socket file was replaced by
+#                 a regular file: restored, the datagram arrives, the
+#                 regular file is unchanged (inode, contents).
+#   ext_replaced_fails  the same, the outside server gone before restore:
+#                 the restore fails after binding the replaced name again,
+#                 and the regular file is back (inode, contents, nothing
+#                 left aside).
 #   python_pipe   python3 multiprocessing.Process with a duplex Pipe (a
 #                 socketpair) and a multiprocessing.connection Listener on a
 #                 unix path with its client in the child.
@@ -138,6 +149,48 @@ ext_dgram() {
 	wl_trigger || return 1
 	wl_expect_pass || return 1
 	wl_await_exit
+}
+
+# ext_replaced_start: the outside datagram server and the workload of
+# ext-dgram-replaced, dumped with --ext-unix-sk; RP_FILE, RP_INO.
+ext_replaced_start() {
+	RP_FILE=$CASE_TMP/rp.sock
+	wl_start w_unix_x dserve "$CASE_TMP/dgram.sock" || return 1
+	EXT_SERVER=$WL_PID
+	wl_start w_unix_x ext-dgram-replaced "$CASE_TMP/dgram.sock" "$RP_FILE" || return 1
+	RP_INO=$(stat -c %i "$RP_FILE")
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" --ext-unix-sk
+}
+
+# rp_unchanged: the regular file at RP_FILE is the one of before, and
+# nothing was left aside next to it.
+rp_unchanged() {
+	[ -f "$RP_FILE" ] && [ "$(stat -c %i "$RP_FILE")" = "$RP_INO" ] ||
+		{ REASON="$RP_FILE is not the same file: $(ls -li "$RP_FILE" 2>&1)"; return 1; }
+	[ "$(cat "$RP_FILE")" = other ] || { REASON="$RP_FILE reads '$(cat "$RP_FILE")'"; return 1; }
+	[ -z "$(ls -A "$CASE_TMP" | grep aside)" ] || { REASON="left aside: $(ls -A "$CASE_TMP" | grep aside)"; return 1; }
+}
+
+ext_replaced() {
+	ext_replaced_start || return 1
+	cr_restore_detached restore "$CASE_TMP/img" || return 1
+	rp_unchanged || return 1
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+ext_replaced_fails() {
+	ext_replaced_start || return 1
+	kill -9 "$EXT_SERVER"
+	wait_until 5 pid_gone "$EXT_SERVER" || { REASON="the outside server survived"; return 1; }
+	rm -f "$CASE_TMP/dgram.sock"
+	if cr_run restore restore -D "$CASE_TMP/img" --detach; then
+		REASON="the restore succeeded without the outside server"
+		return 1
+	fi
+	grep -q "dgram.sock" "$CR_ERR" || { REASON="the restore failed elsewhere: $(last_line "$CR_ERR")"; return 1; }
+	rp_unchanged
 }
 
 # The server's side of the same: its peer, the client outside, has no name
@@ -266,22 +319,30 @@ SH
 	prog_result ":6 6 tok-$PROG_PID"
 }
 
+# socat_pair [rm]: with rm, the server's socket file is removed once the
+# client is connected.
 socat_pair() {
 	command -v socat >/dev/null || { REASON="socat is not installed (make deps)"; return 1; }
 	cat > "$CASE_TMP/socat.sh" <<'SH'
 d=$1
+rm_sock=$2
 mkfifo "$d/in.fifo"
 socat UNIX-LISTEN:"$d/s.sock",fork EXEC:'sed -u s/^/E-/' &
 while [ ! -S "$d/s.sock" ]; do sleep 0.05; done
 socat PIPE:"$d/in.fifo",ignoreeof!!STDOUT UNIX-CONNECT:"$d/s.sock" > "$d/client.out" &
 echo before > "$d/in.fifo"
 while ! grep -q E-before "$d/client.out"; do sleep 0.05; done
+[ "$rm_sock" = rm ] && rm "$d/s.sock"
 touch "$d/ready"
 wait
 SH
-	prog_start "$CASE_TMP/socat.sh" || return 1
+	prog_start "$CASE_TMP/socat.sh" "$@" || return 1
 	[ "$(descendants "$PROG_PID" | wc -w)" -ge 4 ] || { REASON="socat did not fork for its client: $(descendants "$PROG_PID")"; return 1; }
 	prog_roundtrip || return 1
+	if [ "${1:-}" = rm ]; then
+		[ ! -e "$PROG_DIR/s.sock" ] || { REASON="the removed socket file is back"; return 1; }
+		grep -q " $PROG_DIR/s.sock\$" /proc/net/unix || { REASON="no socket named $PROG_DIR/s.sock in /proc/net/unix"; return 1; }
+	fi
 	timeout 5 sh -c 'echo after > "$1"' sh "$PROG_DIR/in.fifo" || { REASON="no reader on the FIFO"; return 1; }
 	wait_until 5 grep -q E-after "$PROG_DIR/client.out" ||
 		{ REASON="the line did not come back: $(cat "$PROG_DIR/client.out")"; return 1; }
@@ -376,9 +437,12 @@ run_case refused_lost_peer refused_x "open in no process" lost-peer
 run_case ext_peer ext_peer
 run_case ext_unnamed ext_unnamed
 run_case ext_dgram ext_dgram
+run_case ext_replaced ext_replaced
+run_case ext_replaced_fails ext_replaced_fails
 run_case node_fork node_fork
 run_case redis_client redis_client
 run_case socat socat_pair
+run_case socat_unlinked socat_pair rm
 run_case python_pipe python_pipe
 run_case python_pool python_pool
 finish_tests

@@ -22,7 +22,9 @@
  *                   root (the directory above it): cwd and root.
  *   chroot_unix     chrooted into its state dir, a datagram socket bound to
  *                   "/sock" (an absolute name inside its root): its name,
- *                   and a datagram sent to "/sock" reaches it.
+ *                   and a datagram sent to "/sock" reaches it; another
+ *                   bound to "/gone/s", whose file and directory it
+ *                   removed: its name, no /gone.
  *   chrdev_deleted  an fd on a character device node (1:3, like /dev/null)
  *                   it made in /dev and unlinked: writes work, the device.
  *   proc_child      holds /proc/CHILD/stat of its child: it reads the
@@ -38,11 +40,22 @@
  *                   waitid(P_PIDFD) reaps it with status 7.
  *   pidfd_sibling   its first child holds a pidfd of its second child.
  *   unix_deleted    a datagram socket and a listener with an accepted
- *                   connection, whose socket files were unlinked: names,
- *                   queued data both ways, still listening, no files.
+ *                   connection and one not accepted yet, whose socket
+ *                   files were unlinked: names, queued data both ways,
+ *                   still listening, the waiting connection accepted after
+ *                   the restore works, no files.
  *   unix_replaced   a datagram socket whose file was replaced by a regular
- *                   file: its name; the regular file is still there.
- *   unix_dir_gone   a datagram socket whose file and directory are gone.
+ *                   file: its name; the
+ *                   regular file is still there, the same inode with the
+ *                   same contents, and nothing else in its directory.
+ *   unix_dir_gone   a datagram socket bound to DIR/sub/s, whose file and
+ *                   both directories are gone: its name, no DIR.
+ *   unix_cwd_gone   a datagram socket bound to the relative name "s" in its
+ *                   cwd, which it then removed (refused: the restore binds
+ *                   relative names from the cwd): its name.
+ *   unix_dir_file   a datagram socket bound to DIR/s, whose directory was
+ *                   replaced by a regular file (refused: the restore cannot
+ *                   make DIR again): its name; the file DIR is unchanged.
  *   unix_sender_gone  datagrams queued from two senders that closed
  *                   without unlinking their files, one bound to an
  *                   absolute name, one to a relative one: each datagram
@@ -55,6 +68,7 @@
  */
 #include "wl.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -303,10 +317,17 @@ static void chroot_outside_check(void)
 
 static int chroot_sock;
 
+static int chroot_gone;
+
 static void chroot_unix_setup(void)
 {
 	chroot_into_dir();
 	chroot_sock = bound_socket(SOCK_DGRAM, "/sock");
+	if (mkdir("/gone", 0700) < 0)
+		wl_fatal("mkdir /gone: %s", strerror(errno));
+	chroot_gone = bound_socket(SOCK_DGRAM, "/gone/s");
+	if (unlink("/gone/s") < 0 || rmdir("/gone") < 0)
+		wl_fatal("remove /gone/s: %s", strerror(errno));
 }
 
 static void chroot_unix_check(void)
@@ -316,13 +337,15 @@ static void chroot_unix_check(void)
 	int s = socket(AF_UNIX, SOCK_DGRAM, 0);
 
 	check_name("chrooted", chroot_sock, "/sock");
+	check_name("chrooted, gone", chroot_gone, "/gone/s");
+	check_no_file("/gone");
 	wl_check(sendto(s, "in", 2, 0, (struct sockaddr *)&sun, len) == 2, "send to /sock: %s", strerror(errno));
 	wl_check(receives(chroot_sock, "in"), "the datagram sent to /sock did not arrive");
 	close(s);
 }
 
 static char dg_path[PATH_MAX], ls_path[PATH_MAX];
-static int dg, ls, ls_client, ls_server;
+static int dg, ls, ls_client, ls_server, ls_waiting;
 
 static void unix_deleted_setup(void)
 {
@@ -339,6 +362,9 @@ static void unix_deleted_setup(void)
 	    (ls_server = accept(ls, NULL, NULL)) < 0)
 		wl_fatal("connect to %s: %s", ls_path, strerror(errno));
 	wl_write_all(ls_client, "hello", 5);
+	ls_waiting = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (connect(ls_waiting, (struct sockaddr *)&sun, len) < 0)
+		wl_fatal("connect to %s: %s", ls_path, strerror(errno));
 	if (unlink(dg_path) < 0 || unlink(ls_path) < 0)
 		wl_fatal("unlink: %s", strerror(errno));
 }
@@ -357,10 +383,23 @@ static void unix_deleted_check(void)
 		 "the listener no longer listens");
 	wl_check(receives(ls_server, "hello"), "the queued data did not arrive");
 	wl_check(write(ls_server, "back", 4) == 4 && receives(ls_client, "back"), "no data back");
+	{
+		struct pollfd p = { .fd = ls, .events = POLLIN };
+		int c = poll(&p, 1, 2000) == 1 ? accept(ls, NULL, NULL) : -1;
+
+		wl_check(c >= 0, "the connection waiting on the listener was not accepted: %s", strerror(errno));
+		if (c >= 0) {
+			check_name("accepted after restore", c, ls_path);
+			wl_check(write(ls_waiting, "late", 4) == 4 && receives(c, "late"),
+				 "no data on the connection accepted after restore");
+			close(c);
+		}
+	}
 }
 
 static char rp_path[PATH_MAX];
 static int rp;
+static ino_t rp_ino;
 
 static void unix_replaced_setup(void)
 {
@@ -372,28 +411,68 @@ static void unix_replaced_setup(void)
 		wl_fatal("replace %s: %s", rp_path, strerror(errno));
 	wl_write_all(fd, "other", 5);
 	close(fd);
+	{
+		struct sockaddr_un sun;
+		socklen_t len = unix_addr(rp_path, &sun);
+		int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+		struct stat st;
+
+		if (stat(rp_path, &st) < 0)
+			wl_fatal("stat %s: %s", rp_path, strerror(errno));
+		rp_ino = st.st_ino;
+		/* By the socket's fd: its path no longer leads to it. */
+		if (connect(s, (struct sockaddr *)&sun, len) == 0)
+			wl_fatal("%s still leads to a socket", rp_path);
+		close(s);
+	}
+}
+
+/* The file that took the place of a socket's file, or of its directory. */
+static void check_reads(const char *path, const char *want)
+{
+	char text[16] = "";
+
+	wl_check(wl_read_path(path, text, sizeof(text)) == (ssize_t)strlen(want) && strcmp(text, want) == 0,
+		 "%s, which took the place of the socket's, reads '%s'", path, text);
 }
 
 static void unix_replaced_check(void)
 {
-	char text[16] = "";
-
 	check_name("replaced", rp, rp_path);
-	wl_check(wl_read_path(rp_path, text, sizeof(text)) == 5 && strcmp(text, "other") == 0,
-		 "the file that replaced the socket's reads '%s'", text);
+	check_reads(rp_path, "other");
+	{
+		struct stat st;
+		char dir[PATH_MAX];
+		char *slash;
+		DIR *d;
+		struct dirent *de;
+
+		wl_check(stat(rp_path, &st) == 0 && st.st_ino == rp_ino && S_ISREG(st.st_mode),
+			 "%s is not the same regular file (inode %lu, was %lu)", rp_path, (unsigned long)st.st_ino,
+			 (unsigned long)rp_ino);
+		snprintf(dir, sizeof(dir), "%s", rp_path);
+		slash = strrchr(dir, '/');
+		*slash = '\0';
+		d = opendir(dir);
+		while (d != NULL && (de = readdir(d)) != NULL)
+			wl_check(strstr(de->d_name, "aside") == NULL, "%s/%s was left behind", dir, de->d_name);
+		if (d != NULL)
+			closedir(d);
+	}
 }
 
-static char sd_dir[PATH_MAX], sd_path[PATH_MAX + 8];
+static char sd_dir[PATH_MAX], sd_sub[PATH_MAX + 8], sd_path[PATH_MAX + 16];
 static int sd;
 
 static void unix_dir_gone_setup(void)
 {
 	wl_path(sd_dir, sizeof(sd_dir), "sd");
-	snprintf(sd_path, sizeof(sd_path), "%s/s", sd_dir);
-	if (mkdir(sd_dir, 0700) < 0)
-		wl_fatal("mkdir %s: %s", sd_dir, strerror(errno));
+	snprintf(sd_sub, sizeof(sd_sub), "%s/sub", sd_dir);
+	snprintf(sd_path, sizeof(sd_path), "%s/s", sd_sub);
+	if (mkdir(sd_dir, 0700) < 0 || mkdir(sd_sub, 0700) < 0)
+		wl_fatal("mkdir %s: %s", sd_sub, strerror(errno));
 	sd = bound_socket(SOCK_DGRAM, sd_path);
-	if (unlink(sd_path) < 0 || rmdir(sd_dir) < 0)
+	if (unlink(sd_path) < 0 || rmdir(sd_sub) < 0 || rmdir(sd_dir) < 0)
 		wl_fatal("remove %s: %s", sd_dir, strerror(errno));
 }
 
@@ -401,6 +480,48 @@ static void unix_dir_gone_check(void)
 {
 	check_name("dir gone", sd, sd_path);
 	check_no_file(sd_dir);
+}
+
+static char cg_dir[PATH_MAX];
+static int cg;
+
+static void unix_cwd_gone_setup(void)
+{
+	wl_path(cg_dir, sizeof(cg_dir), "cg");
+	if (mkdir(cg_dir, 0700) < 0 || chdir(cg_dir) < 0)
+		wl_fatal("mkdir %s: %s", cg_dir, strerror(errno));
+	cg = bound_socket(SOCK_DGRAM, "s");
+	if (unlink("s") < 0 || rmdir(cg_dir) < 0)
+		wl_fatal("remove %s: %s", cg_dir, strerror(errno));
+}
+
+static void unix_cwd_gone_check(void)
+{
+	check_name("cwd gone", cg, "s");
+}
+
+static char df_dir[PATH_MAX], df_path[PATH_MAX + 8];
+static int df;
+
+static void unix_dir_file_setup(void)
+{
+	int fd;
+
+	wl_path(df_dir, sizeof(df_dir), "df");
+	snprintf(df_path, sizeof(df_path), "%s/s", df_dir);
+	if (mkdir(df_dir, 0700) < 0)
+		wl_fatal("mkdir %s: %s", df_dir, strerror(errno));
+	df = bound_socket(SOCK_DGRAM, df_path);
+	if (unlink(df_path) < 0 || rmdir(df_dir) < 0 || (fd = open(df_dir, O_WRONLY | O_CREAT | O_EXCL, 0600)) < 0)
+		wl_fatal("replace %s: %s", df_dir, strerror(errno));
+	wl_write_all(fd, "file", 4);
+	close(fd);
+}
+
+static void unix_dir_file_check(void)
+{
+	check_name("dir now a file", df, df_path);
+	check_reads(df_dir, "file");
 }
 
 static char rv_path[PATH_MAX], sn_path[PATH_MAX];
@@ -699,6 +820,8 @@ static const struct wl_mode modes[] = {
 	{ "unix_deleted", unix_deleted_setup, unix_deleted_check },
 	{ "unix_replaced", unix_replaced_setup, unix_replaced_check },
 	{ "unix_dir_gone", unix_dir_gone_setup, unix_dir_gone_check },
+	{ "unix_dir_file", unix_dir_file_setup, unix_dir_file_check },
+	{ "unix_cwd_gone", unix_cwd_gone_setup, unix_cwd_gone_check },
 	{ "unix_sender_gone", unix_sender_gone_setup, unix_sender_gone_check },
 };
 

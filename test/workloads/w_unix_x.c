@@ -18,6 +18,10 @@
  * w_unix_x STATE_DIR ext-dgram PATH  a datagram socket connected to the
  *                                  datagram server at PATH outside the dump
  * w_unix_x STATE_DIR dserve PATH   that server: echoes each datagram
+ * w_unix_x STATE_DIR ext-dgram-replaced PATH FILE  the same socket, which
+ *                                  also sent a datagram to a socket of its
+ *                                  own bound to FILE, whose socket file was
+ *                                  then replaced by a regular file ("other")
  *
  * tree: the parent P forks A and B and holds a control socketpair with
  * each (pairs across fork).  A and B share a socketpair that P made and
@@ -657,6 +661,36 @@ static void run_ext_dgram(const char *path)
 	wl_finish();
 }
 
+/* ext-dgram-replaced: ext-dgram, and a datagram queued from that socket to
+ * one bound to file, whose socket file is then replaced by a regular file.
+ * The test makes the restore fail after that socket is bound again: the
+ * regular file must be back at its path. */
+static void run_ext_dgram_replaced(const char *path, const char *file)
+{
+	struct sockaddr_un a, me, at;
+	char buf[64];
+	int fd = socket(AF_UNIX, SOCK_DGRAM, 0), to = socket(AF_UNIX, SOCK_DGRAM, 0), f = -1;
+	int n = snprintf(buf, sizeof(buf), "wl-unix-x-%d", (int)getpid());
+
+	memset(&me, 0, sizeof(me));
+	me.sun_family = AF_UNIX;
+	memcpy(me.sun_path + 1, buf, (size_t)n);
+	wl_unix_addr(&a, path);
+	wl_unix_addr(&at, file);
+	must(fd >= 0 && to >= 0 && bind(to, (struct sockaddr *)&at, sizeof(at)) == 0 &&
+		     bind(fd, (struct sockaddr *)&me, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) == 0 &&
+		     connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+		     sendto(fd, "queued", 6, 0, (struct sockaddr *)&at, sizeof(at)) == 6,
+	     "connect and send");
+	must(unlink(file) == 0 && (f = open(file, O_WRONLY | O_CREAT | O_EXCL, 0600)) >= 0 && write(f, "other", 5) == 5,
+	     "replace the socket file");
+	close(f);
+	wl_ready();
+	wl_wait_trigger();
+	wl_check(read_one(to, buf, sizeof(buf)) == 6 && strcmp(buf, "queued") == 0, "the queued datagram is '%s'", buf);
+	wl_finish();
+}
+
 /* dserve: echoes each datagram to its sender. */
 static void run_dserve(const char *path)
 {
@@ -729,6 +763,8 @@ int main(int argc, char **argv)
 		run_serve(argv[3]);
 	if (strcmp(mode, "ext-dgram") == 0 && argc > 3)
 		run_ext_dgram(argv[3]);
+	if (strcmp(mode, "ext-dgram-replaced") == 0 && argc > 4)
+		run_ext_dgram_replaced(argv[3], argv[4]);
 	if (strcmp(mode, "dserve") == 0 && argc > 3)
 		run_dserve(argv[3]);
 	wl_fatal("unknown mode %s", mode);
