@@ -2350,6 +2350,118 @@ static const struct fd_seen *holder_of(const struct dump_ctx *ctx, uint32_t id)
 	return NULL;
 }
 
+static void where_of(const struct dump_ctx *ctx, const FileEntry *fe, char *where, size_t size)
+{
+	const struct fd_seen *h = holder_of(ctx, fe->id);
+
+	if (h != NULL)
+		snprintf(where, size, "pid %d fd %d", h->pid, h->fd);
+	else
+		snprintf(where, size, "in flight in the dump of pid %d", ctx->tasks[0].pid);
+}
+
+/* ------------------------------------------- peer credentials (whole dump) */
+
+static const FileEntry *file_of_ino(const struct dump_ctx *ctx, uint32_t ino)
+{
+	for (size_t i = 0; i < ctx->files.n; i++)
+		if (ctx->files.v[i]->unix_sk != NULL && ctx->files.v[i]->unix_sk->ino == ino)
+			return ctx->files.v[i];
+	return NULL;
+}
+
+static const struct dump_task *task_of(const struct dump_ctx *ctx, pid_t pid)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		if (ctx->tasks[i].pid == pid)
+			return &ctx->tasks[i];
+	return NULL;
+}
+
+/* pid is from, or a process of the tree below it. */
+static bool descends(const struct dump_ctx *ctx, pid_t pid, pid_t from)
+{
+	for (const struct dump_task *t = task_of(ctx, pid); t != NULL; t = task_of(ctx, t->ppid))
+		if (t->pid == from)
+			return true;
+	return false;
+}
+
+/* The lowest process of the tree above (or at) every holder of fe, folded
+ * into acc (0: none yet). */
+static pid_t holders_above(const struct dump_ctx *ctx, const FileEntry *fe, pid_t acc)
+{
+	for (size_t i = 0; fe != NULL && i < ctx->n_seen; i++) {
+		pid_t h = ctx->seen[i].pid;
+
+		if (ctx->seen[i].file_id != fe->id)
+			continue;
+		if (acc == 0) {
+			acc = h;
+			continue;
+		}
+		while (acc != 0 && !descends(ctx, h, acc)) {
+			const struct dump_task *t = task_of(ctx, acc);
+
+			acc = t != NULL ? t->ppid : 0;
+		}
+	}
+	return acc;
+}
+
+/* A listener of the dump that e (an end of a connection) was accepted from,
+ * as the restore finds it (listener_of). */
+static bool has_listener(const struct dump_ctx *ctx, const UnixSkEntry *e)
+{
+	for (size_t i = 0; e != NULL && e->has_name && i < ctx->files.n; i++) {
+		const UnixSkEntry *l = ctx->files.v[i]->unix_sk;
+
+		if (l != NULL && l != e && l->state == USK_LISTEN && l->type == e->type && name_is(l, &e->name) &&
+		    l->has_name_ino == e->has_name_ino && l->name_ino == e->name_ino)
+			return true;
+	}
+	return false;
+}
+
+/* The restore makes each connection again with the pid that made it
+ * (SO_PEERCRED): in the process that creates the socket (the common
+ * ancestor of its holders) when it is that pid, else in a process made
+ * with that pid, which must be free then; and a pair made directly
+ * (socketpair) gives both ends the same credentials. */
+static int check_peer_cred(const struct dump_ctx *ctx, const FileEntry *fe, const char *where, cr_error_t *err)
+{
+	const UnixSkEntry *e = fe->unix_sk, *peer = NULL;
+	const UnixPeerCred *c = e->peer_cred;
+	const FileEntry *pfe = NULL;
+	pid_t maker;
+
+	if (c == NULL)
+		return 0;
+	if (e->has_peer && e->peer != 0 && (pfe = file_of_ino(ctx, e->peer)) != NULL)
+		peer = pfe->unix_sk;
+	if (peer != NULL && peer->has_peer && peer->peer == e->ino && e->state != USK_LISTEN &&
+	    !has_listener(ctx, e) && !has_listener(ctx, peer) && !same_cred(c, peer->peer_cred))
+		return cr_error(err, 0, "%s (unix socket): socket:[%u]: unsupported: connected to socket:[%u] by "
+				"pid %d uid %u while that end reports pid %d uid %u (SO_PEERCRED), through a "
+				"listener no longer open", where, e->ino, peer->ino, peer->peer_cred ? peer->peer_cred->pid : 0,
+				peer->peer_cred ? peer->peer_cred->uid : 0, c->pid, c->uid);
+	maker = holders_above(ctx, fe, 0);
+	maker = holders_above(ctx, pfe, maker);
+	if (e->has_pending_on)
+		maker = holders_above(ctx, file_of_ino(ctx, e->pending_on), maker);
+	if (task_of(ctx, c->pid) != NULL) {
+		if (maker != 0 && !descends(ctx, c->pid, maker))
+			return cr_error(err, 0, "%s (unix socket): socket:[%u]: unsupported: its connection was made by "
+					"pid %d (SO_PEERCRED), a process the restore creates before pid %d makes the "
+					"socket", where, e->ino, c->pid, maker);
+		return 0;
+	}
+	if (kill(c->pid, 0) == 0 || errno != ESRCH)
+		return cr_error(err, 0, "%s (unix socket): socket:[%u]: unsupported: its connection was made by pid %d "
+				"(SO_PEERCRED), outside the dump and running", where, e->ino, c->pid);
+	return 0;
+}
+
 /* A peer that no process held when its socket was dumped must have been
  * in flight in a queue of the dump, recorded since. */
 static int unix_check_tree(struct dump_ctx *ctx, cr_error_t *err)
@@ -2357,17 +2469,16 @@ static int unix_check_tree(struct dump_ctx *ctx, cr_error_t *err)
 	for (size_t i = 0; i < ctx->files.n; i++) {
 		const FileEntry *fe = ctx->files.v[i];
 		const UnixSkEntry *e = fe->unix_sk;
-		const struct fd_seen *h;
 		char where[64];
 
-		if (fe->kind != FILE_KIND__FILE_UNIX_SOCKET || e == NULL || !e->has_peer || e->peer == 0 ||
+		if (fe->kind != FILE_KIND__FILE_UNIX_SOCKET || e == NULL)
+			continue;
+		where_of(ctx, fe, where, sizeof(where));
+		if (check_peer_cred(ctx, fe, where, err) < 0)
+			return -1;
+		if (!e->has_peer || e->peer == 0 ||
 		    e->peer == e->ino || e->has_ext_peer || entry_of_ino(ctx, e->peer) != NULL)
 			continue;
-		h = holder_of(ctx, fe->id);
-		if (h != NULL)
-			snprintf(where, sizeof(where), "pid %d fd %d", h->pid, h->fd);
-		else
-			snprintf(where, sizeof(where), "in flight in the dump of pid %d", ctx->tasks[0].pid);
 		return cr_error(err, 0, "%s (unix socket): socket:[%u]: unsupported: its peer socket:[%u] is open in no "
 				"process (held by the kernel, or in flight outside the dump's queues)", where, e->ino,
 				e->peer);

@@ -15,6 +15,10 @@
 #   pending       the same, the connection not accepted yet at dump: the
 #                 server accepts it after restore and sees uid 1000 and the
 #                 client's pid, the client sees the server; they talk.
+#   refused_outside  a socketpair made by python3, both ends held by its
+#                 child: the dump of the child is refused (the maker runs
+#                 outside the dump: no restore can have its pid); the child
+#                 passes after.
 #   *_control     the same without a dump.
 source "$(dirname "$0")/lib.sh"
 
@@ -86,6 +90,14 @@ elif mode == "pair_dead":
         child(lambda: holder("g2", [("end 2", s2, want)]))
     os.waitpid(child(c), 0)
     names = ["g1", "g2"]
+elif mode == "outside":
+    s1, s2 = socket.socketpair()
+    want = cred(s1)
+    def c():
+        put("dumpme", str(os.getpid()))
+        holder("c", [("end 1", s1, want), ("end 2", s2, want)])
+    child(c); s1.close(); s2.close()
+    names = ["c"]
 elif mode in ("accepted", "pending"):
     path = d + "/srv.sock"
     l = socket.socket(socket.AF_UNIX)
@@ -137,23 +149,39 @@ for n in range(len(names) + 2):
         break
 '
 
+# Without a dump: "go", and python3 passes with its token.
+pc_go_pass() {
+	touch "$PY_DIR/go"
+	wait_until 15 test -e "$PY_DIR/result" || { REASON="no result from python3"; return 1; }
+	[ "$(cat "$PY_DIR/result")" = "PASS $(cat "$PY_DIR/token")" ] || { REASON="python3 reports: $(cat "$PY_DIR/result")"; return 1; }
+}
+
 # pc_case MODE yes|no: PEERCRED_PY in MODE until DIR/ready, then (yes)
 # dump, restore and "go": the result must be PASS and the token drawn
 # before the dump.
 pc_case() {
-	local mode=$1 dump=$2 token
+	local mode=$1 dump=$2
 	chmod o+x "$TMP" "$CASE_TMP"   # the clients run as uid 1000 and 1001
 	py_start "mode = '$mode'
 $PEERCRED_PY" ready || return 1
-	token=$(cat "$PY_DIR/token")
-	[ "$dump" = no ] || { py_roundtrip "$token"; return; }
-	touch "$PY_DIR/go"
-	wait_until 15 test -e "$PY_DIR/result" || { REASON="no result from python3"; return 1; }
-	[ "$(cat "$PY_DIR/result")" = "PASS $token" ] || { REASON="python3 reports: $(cat "$PY_DIR/result")"; return 1; }
+	[ "$dump" = no ] || { py_roundtrip "$(cat "$PY_DIR/token")"; return; }
+	pc_go_pass
+}
+
+# The maker of the pair runs on outside the dump of its child.
+refused_outside() {
+	local kid
+	chmod o+x "$TMP" "$CASE_TMP"
+	py_start "mode = 'outside'
+$PEERCRED_PY" ready || return 1
+	kid=$(cat "$PY_DIR/dumpme")
+	expect_refused "$kid" "$CASE_TMP/img" "unix socket" "made by pid $PY_PID" "outside the dump and running" || return 1
+	pc_go_pass
 }
 
 for mode in pair pair_dead accepted pending; do
 	run_case "${mode}_control" pc_case "$mode" no
 	run_case "$mode" pc_case "$mode" yes
 done
+run_case refused_outside refused_outside
 finish_tests
