@@ -19,6 +19,12 @@
 #                 child: the dump of the child is refused (the maker runs
 #                 outside the dump: no restore can have its pid); the child
 #                 passes after.
+#   refused_closed_listener  the accepted connection of a uid 1000 client,
+#                 its listener closed: refused (the restore would need a
+#                 listener to give each end its own credentials).
+#   refused_maker_above  the same, the listener still open in the client
+#                 only: refused (the listener reports python3, which the
+#                 restore creates before the client makes the listener).
 #   *_control     the same without a dump.
 source "$(dirname "$0")/lib.sh"
 
@@ -98,12 +104,14 @@ elif mode == "outside":
         holder("c", [("end 1", s1, want), ("end 2", s2, want)])
     child(c); s1.close(); s2.close()
     names = ["c"]
-elif mode in ("accepted", "pending"):
+elif mode in ("accepted", "pending", "closed_listener", "maker_above"):
     path = d + "/srv.sock"
     l = socket.socket(socket.AF_UNIX)
     l.bind(path); os.chmod(path, 0o777); l.listen(4)
     mine = cred(l)
     def c():
+        if mode == "closed_listener":
+            l.close()
         drop(1000, [1000])
         s = socket.socket(socket.AF_UNIX)
         s.connect(path)
@@ -116,7 +124,14 @@ elif mode in ("accepted", "pending"):
     cpid = child(c)
     wait_for("client")
     names = ["c"]
-    if mode == "accepted":
+    if mode in ("closed_listener", "maker_above"):
+        a, _ = l.accept()
+        l.close()
+        child(lambda: holder("p", [("accepted end", a, (cpid, 1000, 1000, [1000]))],
+                             lambda: [] if a.send(b"hi") == 2 else ["send"]))
+        a.close()
+        names.append("p")
+    elif mode == "accepted":
         a, _ = l.accept()
         child(lambda: holder("p", [("accepted end", a, (cpid, 1000, 1000, [1000])), ("listener", l, None)],
                              lambda: [] if a.send(b"hi") == 2 else ["send"]))
@@ -168,14 +183,17 @@ $PEERCRED_PY" ready || return 1
 	pc_go_pass
 }
 
-# The maker of the pair runs on outside the dump of its child.
-refused_outside() {
-	local kid
+# refused MODE WHOM WORDS...: the dump of WHOM (main: python3, else the
+# pid in DIR/dumpme) is refused saying WORDS; python3 passes after.
+refused() {
+	local mode=$1 whom=$2 pid
+	shift 2
 	chmod o+x "$TMP" "$CASE_TMP"
-	py_start "mode = 'outside'
+	py_start "mode = '$mode'
 $PEERCRED_PY" ready || return 1
-	kid=$(cat "$PY_DIR/dumpme")
-	expect_refused "$kid" "$CASE_TMP/img" "unix socket" "made by pid $PY_PID" "outside the dump and running" || return 1
+	pid=$PY_PID
+	[ "$whom" = main ] || pid=$(cat "$PY_DIR/dumpme")
+	expect_refused "$pid" "$CASE_TMP/img" "unix socket" "${@//@PY_PID@/$PY_PID}" || return 1
 	pc_go_pass
 }
 
@@ -183,5 +201,7 @@ for mode in pair pair_dead accepted pending; do
 	run_case "${mode}_control" pc_case "$mode" no
 	run_case "$mode" pc_case "$mode" yes
 done
-run_case refused_outside refused_outside
+run_case refused_outside refused outside child "made by pid @PY_PID@" "outside the dump and running"
+run_case refused_closed_listener refused closed_listener main "through a" "listener no longer open"
+run_case refused_maker_above refused maker_above main "made by pid @PY_PID@" "a process the restore creates before"
 finish_tests
