@@ -84,6 +84,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /* sk_state values as sock_diag reports them (include/net/tcp_states.h). */
 #define USK_ESTABLISHED 1
@@ -939,6 +941,117 @@ static int record_name(struct dump_ctx *ctx, pid_t pid, const struct unix_diag *
 	return name_on_disk(ctx, pid, name, d, e, err);
 }
 
+/* ------------------------------------------------ peer credentials (dump) */
+
+#define MAX_PEER_GROUPS 4096
+
+static void keep_groups(struct dump_ctx *ctx, UnixPeerCred *c, const uint32_t *groups, size_t n)
+{
+	c->groups = arena_array(&ctx->arena, uint32_t, n + 1);
+	memcpy(c->groups, groups, n * sizeof(*groups));
+	c->n_groups = n;
+}
+
+/* SO_PEERCRED and SO_PEERGROUPS of fd, as the kernel recorded them when
+ * the connection was made (or listen() was called). */
+static int read_peer_cred(struct dump_ctx *ctx, int fd, UnixPeerCred *c, cr_error_t *err)
+{
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+	cleanup_free uint32_t *groups = xcalloc(MAX_PEER_GROUPS, sizeof(*groups));
+
+	unix_peer_cred__init(c);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0)
+		return cr_error(err, errno, "getsockopt SO_PEERCRED");
+	c->pid = uc.pid;
+	c->uid = uc.uid;
+	c->gid = uc.gid;
+	len = MAX_PEER_GROUPS * sizeof(uint32_t);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0 && errno != ENODATA)
+		return cr_error(err, errno, "getsockopt SO_PEERGROUPS");
+	else
+		keep_groups(ctx, c, groups, len / sizeof(uint32_t));
+	return 0;
+}
+
+/* The numbers of the line "key" of /proc/pid/status. */
+static int status_ids(const char *key, FILE *f, uint32_t *out, size_t max, size_t *n)
+{
+	char line[4096];
+	size_t klen = strlen(key);
+
+	*n = 0;
+	rewind(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *p = line + klen, *end;
+
+		if (strncmp(line, key, klen) != 0)
+			continue;
+		for (unsigned long v = strtoul(p, &end, 10); end != p && *n < max; v = strtoul(p, &end, 10)) {
+			out[(*n)++] = (uint32_t)v;
+			p = end;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+/* A client whose connection is not accepted yet: the accepted end will
+ * report whoever called connect(), which the kernel shows to no one before
+ * accept; cr takes the process that holds the client (its pid and
+ * effective ids now). */
+static int read_connector(struct dump_ctx *ctx, const struct who *w, UnixPeerCred *c, cr_error_t *err)
+{
+	char path[64];
+	uint32_t ids[4];
+	size_t n_uid, n_gid, n_groups;
+	cleanup_fclose FILE *f = NULL;
+	cleanup_free uint32_t *groups = xcalloc(MAX_PEER_GROUPS, sizeof(*groups));
+
+	unix_peer_cred__init(c);
+	snprintf(path, sizeof(path), "/proc/%d/status", w->pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return cr_error(err, errno, "open %s", path);
+	c->pid = w->pid;
+	if (status_ids("Uid:", f, ids, 4, &n_uid) < 0 || n_uid < 2)
+		return cr_error(err, 0, "%s: no Uid line", path);
+	c->uid = ids[1];
+	if (status_ids("Gid:", f, ids, 4, &n_gid) < 0 || n_gid < 2)
+		return cr_error(err, 0, "%s: no Gid line", path);
+	c->gid = ids[1];
+	if (status_ids("Groups:", f, groups, MAX_PEER_GROUPS, &n_groups) < 0)
+		return cr_error(err, 0, "%s: no Groups line", path);
+	keep_groups(ctx, c, groups, n_groups);
+	return 0;
+}
+
+/* Who made the connection (socketpair, connect, listen): the restore makes
+ * it again with the same pid and credentials, so the peer reads the same
+ * SO_PEERCRED. */
+static int record_peer_cred(struct dump_ctx *ctx, const struct who *w, int fd, const struct unix_diag *d,
+			    UnixSkEntry *e, cr_error_t *err)
+{
+	bool connected = d->state == USK_LISTEN || (d->state == USK_ESTABLISHED && d->type != SOCK_DGRAM) ||
+			 (d->has_peer && d->peer != 0 && d->type == SOCK_DGRAM);
+	UnixPeerCred *c;
+
+	if (!connected || e->has_ext_peer)
+		return 0;
+	c = arena_new(&ctx->arena, UnixPeerCred);
+	if (read_peer_cred(ctx, fd, c, err) < 0)
+		return cr_error_wrap(err, WHO_FMT, WHO_ARGS(w));
+	if (c->pid == 0 && d->type == SOCK_DGRAM && d->state != USK_LISTEN)
+		return 0;   /* connect() on a datagram socket records no one */
+	if (c->pid <= 0 || !in_my_pidns(w->pid))
+		return cr_error(err, 0, WHO_FMT ": unsupported: its peer credentials (SO_PEERCRED) name no pid in "
+				"cr's pid namespace", WHO_ARGS(w));
+	e->peer_cred = c;
+	if (!e->has_pending_on)
+		return 0;
+	e->connector = arena_new(&ctx->arena, UnixPeerCred);
+	return read_connector(ctx, w, e->connector, err) < 0 ? cr_error_wrap(err, WHO_FMT, WHO_ARGS(w)) : 0;
+}
+
 /* ------------------------------------------------------------------ dump */
 
 static void fill_from_diag(const struct unix_diag *d, UnixSkEntry *e)
@@ -974,7 +1087,7 @@ static int unix_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_
 	    record_pending(ctx, &w, &d, e, err) < 0)
 		return -1;
 	dup = fdkind_steal_fd(p->pid, p->fd, err);   /* cr itself, for a socket in flight */
-	if (dup < 0 || read_options(dup, e, err) < 0)
+	if (dup < 0 || read_options(dup, e, err) < 0 || record_peer_cred(ctx, &w, dup, &d, e, err) < 0)
 		return -1;
 	if (read_queue(ctx, &w, dup, &d, e, err) < 0)
 		return -1;
@@ -1011,6 +1124,7 @@ struct component {
 };
 
 static void drop_names(struct component *c);
+static void add_cmsg(struct msghdr *mh, struct cmsghdr **c, int type, const void *data, size_t len);
 
 static void component_free(struct component *c)
 {
@@ -1370,6 +1484,205 @@ static int connect_name(int fd, const struct usk *to, cr_error_t *err)
 	return 0;
 }
 
+/* ---------------------------------------------- peer credentials (restore)
+ *
+ * The kernel gives a connection the credentials and pid of the task that
+ * makes it: socketpair() both ends the caller's, listen() the listener
+ * (and every client connecting after) the caller's, connect() the accepted
+ * end the caller's.  Each of these steps is taken with the dumped ones:
+ * by the restoring process itself, its effective ids set for the while,
+ * when the pid is its own; else by a short-lived process made with that
+ * pid (gone before the tree runs: its number stays with the socket, as a
+ * dead creator's does); a pid that is another live process stops the
+ * restore. */
+
+struct as_job {
+	int (*fn)(struct as_job *j, cr_error_t *err);
+	int fd;                   /* listen, connect */
+	int backlog;
+	const struct usk *to;     /* connect */
+	uint32_t type;            /* socketpair */
+	int sv[2];                /* socketpair: made, passed back */
+};
+
+static int job_listen(struct as_job *j, cr_error_t *err)
+{
+	return listen(j->fd, j->backlog) < 0 ? cr_error(err, errno, "listen") : 0;
+}
+
+static int job_connect(struct as_job *j, cr_error_t *err)
+{
+	return connect_name(j->fd, j->to, err);
+}
+
+static int job_socketpair(struct as_job *j, cr_error_t *err)
+{
+	if (socketpair(AF_UNIX, (int)j->type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, j->sv) < 0)
+		return cr_error(err, errno, "socketpair");
+	return 0;
+}
+
+static bool same_cred(const UnixPeerCred *a, const UnixPeerCred *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return a->pid == b->pid && a->uid == b->uid && a->gid == b->gid && a->n_groups == b->n_groups &&
+	       (a->n_groups == 0 || memcmp(a->groups, b->groups, a->n_groups * sizeof(*a->groups)) == 0);
+}
+
+/* Raw system calls: the ids of this thread alone. */
+static int set_ids(uid_t ruid, uid_t euid, uid_t suid, gid_t rgid, gid_t egid, gid_t sgid, const gid_t *groups,
+		   size_t n_groups)
+{
+	if (syscall(SYS_setgroups, n_groups, groups) < 0 || syscall(SYS_setresgid, rgid, egid, sgid) < 0 ||
+	    syscall(SYS_setresuid, ruid, euid, suid) < 0)
+		return -1;
+	return 0;
+}
+
+/* The restoring process has the pid: its effective ids (what SO_PEERCRED
+ * reports) and groups are the dumped ones for the while. */
+static int run_here(const UnixPeerCred *c, struct as_job *j, cr_error_t *err)
+{
+	gid_t old_groups[MAX_PEER_GROUPS];
+	int n_old = getgroups(MAX_PEER_GROUPS, old_groups);
+	uid_t euid = geteuid();
+	gid_t egid = getegid();
+	int r, saved;
+
+	if (n_old < 0)
+		return cr_error(err, errno, "getgroups");
+	if (set_ids((uid_t)-1, (uid_t)-1, (uid_t)-1, (gid_t)-1, c->gid, (gid_t)-1, (const gid_t *)c->groups, c->n_groups) < 0 ||
+	    syscall(SYS_setresuid, (uid_t)-1, c->uid, (uid_t)-1) < 0)
+		r = cr_error(err, errno, "take uid %u gid %u", c->uid, c->gid);
+	else
+		r = j->fn(j, err);
+	saved = errno;
+	if (syscall(SYS_setresuid, (uid_t)-1, euid, (uid_t)-1) < 0 ||
+	    set_ids((uid_t)-1, (uid_t)-1, (uid_t)-1, (gid_t)-1, egid, (gid_t)-1, old_groups, (size_t)n_old) < 0) {
+		cr_log(LOG_ERROR, "unix socket: cannot take back uid %u gid %u: %s", euid, egid, strerror(errno));
+		_exit(127);   /* never go on with the wrong credentials */
+	}
+	errno = saved;
+	return r;
+}
+
+static int send_fds_back(int ctl, const int *fds, size_t n)
+{
+	union {
+		struct cmsghdr align;
+		char room[CMSG_SPACE(2 * sizeof(int))];
+	} control;
+	char byte = 0;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c = NULL;
+
+	memset(&control, 0, sizeof(control));
+	mh.msg_control = &control;
+	mh.msg_controllen = CMSG_SPACE(n * sizeof(int));
+	add_cmsg(&mh, &c, SCM_RIGHTS, fds, n * sizeof(int));
+	return sendmsg(ctl, &mh, MSG_NOSIGNAL) == 1 ? 0 : -1;
+}
+
+static int recv_fds_back(int ctl, int *fds, size_t n, cr_error_t *err)
+{
+	union {
+		struct cmsghdr align;
+		char room[CMSG_SPACE(2 * sizeof(int))];
+	} control;
+	char byte;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control,
+			     .msg_controllen = sizeof(control) };
+	struct cmsghdr *c;
+
+	if (recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT) != 1 || (c = CMSG_FIRSTHDR(&mh)) == NULL ||
+	    c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(n * sizeof(int)))
+		return cr_error(err, 0, "the socketpair made with the dumped credentials did not come back");
+	memcpy(fds, CMSG_DATA(c), n * sizeof(int));
+	return 0;
+}
+
+/* A process made with the dumped pid takes the step, then exits. */
+static int run_as_pid(const UnixPeerCred *c, struct as_job *j, cr_error_t *err)
+{
+	int ctl[2] = { -1, -1 }, status, r = 0;
+	pid_t child;
+
+	if (j->fn == job_socketpair && socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, ctl) < 0)
+		return cr_error(err, errno, "socketpair");
+	child = pidsel_fork(PID_BACKEND_AUTO, (const uint32_t *)&c->pid, 1, 0, SIGCHLD, err);
+	if (child == 0) {
+		cr_error_t e2;
+
+		if (set_ids(c->uid, c->uid, c->uid, c->gid, c->gid, c->gid, (const gid_t *)c->groups, c->n_groups) < 0 ||
+		    j->fn(j, &e2) < 0 || (ctl[1] >= 0 && send_fds_back(ctl[1], j->sv, 2) < 0))
+			_exit(1);
+		_exit(0);
+	}
+	if (child < 0)
+		r = cr_error_wrap(err, "make a process with pid %d", c->pid);
+	else if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		r = cr_error(err, 0, "the process made with pid %d could not take the step", c->pid);
+	else if (ctl[0] >= 0)
+		r = recv_fds_back(ctl[0], j->sv, 2, err);
+	if (ctl[0] >= 0) {
+		close(ctl[0]);
+		close(ctl[1]);
+	}
+	return r;
+}
+
+/* j, with credentials c (NULL: an image without them, as it comes). */
+static int run_as(const UnixPeerCred *c, struct as_job *j, cr_error_t *err)
+{
+	if (c == NULL)
+		return j->fn(j, err);
+	if (c->pid == getpid())
+		return run_here(c, j, err);
+	if (kill(c->pid, 0) < 0 && errno == ESRCH)
+		return run_as_pid(c, j, err);
+	return cr_error(err, 0, "unsupported: pid %d, which made the connection (SO_PEERCRED), is another process "
+			"that exists already", c->pid);
+}
+
+static int listen_as(const struct usk *l, const UnixPeerCred *c, cr_error_t *err)
+{
+	struct as_job j = { .fn = job_listen, .fd = l->fd, .backlog = (int)l->e->backlog };
+
+	return run_as(c, &j, err);
+}
+
+static int connect_as(int fd, const struct usk *to, const UnixPeerCred *c, cr_error_t *err)
+{
+	struct as_job j = { .fn = job_connect, .fd = fd, .to = to };
+
+	return run_as(c, &j, err);
+}
+
+static int socketpair_as(uint32_t type, int sv[2], const UnixPeerCred *c, cr_error_t *err)
+{
+	struct as_job j = { .fn = job_socketpair, .type = type, .sv = { -1, -1 } };
+
+	if (run_as(c, &j, err) < 0)
+		return -1;
+	sv[0] = j.sv[0];
+	sv[1] = j.sv[1];
+	return 0;
+}
+
+/* Every client has connected: each listener reports its own creator again
+ * (listen() took a client's credentials for it to copy). */
+static int relisten_all(struct component *c, cr_error_t *err)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (c->v[i].e->state == USK_LISTEN && c->v[i].e->peer_cred != NULL &&
+		    listen_as(&c->v[i], c->v[i].e->peer_cred, err) < 0)
+			return cr_error_wrap(err, "socket:[%u]", c->v[i].e->ino);
+	return 0;
+}
+
 /* ------------------------------------------------------------- creation */
 
 static int new_socket(uint32_t type, cr_error_t *err)
@@ -1407,9 +1720,7 @@ static int create_listener(struct usk *u, cr_error_t *err)
 	u->fd = new_socket(u->e->type, err);
 	if (u->fd < 0 || bind_name(u, u->fd, err) < 0)
 		return -1;
-	if (listen(u->fd, (int)u->e->backlog) < 0)
-		return cr_error(err, errno, "listen");
-	return 0;
+	return listen_as(u, u->e->peer_cred, err);
 }
 
 /* client NULL: a stand-in connects and plays the closed peer. */
@@ -1423,7 +1734,10 @@ static int pair_through_listener(struct usk *server, struct usk *client, const s
 		client->fd = cfd;
 	else
 		server->stand_in = cfd;
-	if ((client != NULL && bind_name(client, cfd, err) < 0) || connect_name(cfd, l, err) < 0)
+	if (client != NULL && (bind_name(client, cfd, err) < 0 ||
+			       (client->e->peer_cred != NULL && listen_as(l, client->e->peer_cred, err) < 0)))
+		return -1;
+	if (connect_as(cfd, l, server->e->peer_cred, err) < 0)
 		return -1;
 	server->fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (server->fd < 0)
@@ -1435,8 +1749,11 @@ static int pair_directly(struct usk *a, struct usk *b, cr_error_t *err)
 {
 	int sv[2];
 
-	if (socketpair(AF_UNIX, (int)a->e->type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
-		return cr_error(err, errno, "socketpair");
+	if (b != NULL && !same_cred(a->e->peer_cred, b->e->peer_cred))
+		return cr_error(err, 0, "unsupported: its peer socket:[%u] has other credentials (SO_PEERCRED), "
+				"and their listener is not in the image", b->e->ino);
+	if (socketpair_as(a->e->type, sv, a->e->peer_cred, err) < 0)
+		return -1;
 	a->fd = sv[0];
 	if (b != NULL)
 		b->fd = sv[1];
@@ -1515,7 +1832,9 @@ static int connect_pending(struct component *c, const struct usk *l, cr_error_t 
 		if (u == NULL || !u->e->has_pending_on || u->e->pending_on != l->e->ino || u->fd >= 0)
 			return cr_error(err, 0, "its pending client socket:[%u] is not in the image", l->e->pending[i]);
 		u->fd = new_socket(u->e->type, err);
-		if (u->fd < 0 || bind_name(u, u->fd, err) < 0 || connect_name(u->fd, l, err) < 0)
+		if (u->fd < 0 || bind_name(u, u->fd, err) < 0 ||
+		    (u->e->peer_cred != NULL && listen_as(l, u->e->peer_cred, err) < 0) ||
+		    connect_as(u->fd, l, u->e->connector, err) < 0)
 			return cr_error_wrap(err, "its pending client socket:[%u]", u->e->ino);
 	}
 	return 0;
@@ -1532,7 +1851,7 @@ static int create_sockets(struct component *c, cr_error_t *err)
 	for (size_t i = 0; i < c->n; i++)
 		if (c->v[i].e->n_pending && connect_pending(c, &c->v[i], err) < 0)
 			return cr_error_wrap(err, "socket:[%u]", c->v[i].e->ino);
-	return 0;
+	return relisten_all(c, err);
 }
 
 /* -------------------------------------------------------------- buffers */
@@ -2104,6 +2423,118 @@ static const struct fd_seen *holder_of(const struct dump_ctx *ctx, uint32_t id)
 	return NULL;
 }
 
+static void where_of(const struct dump_ctx *ctx, const FileEntry *fe, char *where, size_t size)
+{
+	const struct fd_seen *h = holder_of(ctx, fe->id);
+
+	if (h != NULL)
+		snprintf(where, size, "pid %d fd %d", h->pid, h->fd);
+	else
+		snprintf(where, size, "in flight in the dump of pid %d", ctx->tasks[0].pid);
+}
+
+/* ------------------------------------------- peer credentials (whole dump) */
+
+static const FileEntry *file_of_ino(const struct dump_ctx *ctx, uint32_t ino)
+{
+	for (size_t i = 0; i < ctx->files.n; i++)
+		if (ctx->files.v[i]->unix_sk != NULL && ctx->files.v[i]->unix_sk->ino == ino)
+			return ctx->files.v[i];
+	return NULL;
+}
+
+static const struct dump_task *task_of(const struct dump_ctx *ctx, pid_t pid)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		if (ctx->tasks[i].pid == pid)
+			return &ctx->tasks[i];
+	return NULL;
+}
+
+/* pid is from, or a process of the tree below it. */
+static bool descends(const struct dump_ctx *ctx, pid_t pid, pid_t from)
+{
+	for (const struct dump_task *t = task_of(ctx, pid); t != NULL; t = task_of(ctx, t->ppid))
+		if (t->pid == from)
+			return true;
+	return false;
+}
+
+/* The lowest process of the tree above (or at) every holder of fe, folded
+ * into acc (0: none yet). */
+static pid_t holders_above(const struct dump_ctx *ctx, const FileEntry *fe, pid_t acc)
+{
+	for (size_t i = 0; fe != NULL && i < ctx->n_seen; i++) {
+		pid_t h = ctx->seen[i].pid;
+
+		if (ctx->seen[i].file_id != fe->id)
+			continue;
+		if (acc == 0) {
+			acc = h;
+			continue;
+		}
+		while (acc != 0 && !descends(ctx, h, acc)) {
+			const struct dump_task *t = task_of(ctx, acc);
+
+			acc = t != NULL ? t->ppid : 0;
+		}
+	}
+	return acc;
+}
+
+/* A listener of the dump that e (an end of a connection) was accepted from,
+ * as the restore finds it (listener_of). */
+static bool has_listener(const struct dump_ctx *ctx, const UnixSkEntry *e)
+{
+	for (size_t i = 0; e != NULL && e->has_name && i < ctx->files.n; i++) {
+		const UnixSkEntry *l = ctx->files.v[i]->unix_sk;
+
+		if (l != NULL && l != e && l->state == USK_LISTEN && l->type == e->type && name_is(l, &e->name) &&
+		    l->has_name_ino == e->has_name_ino && l->name_ino == e->name_ino)
+			return true;
+	}
+	return false;
+}
+
+/* The restore makes each connection again with the pid that made it
+ * (SO_PEERCRED): in the process that creates the socket (the common
+ * ancestor of its holders) when it is that pid, else in a process made
+ * with that pid, which must be free then; and a pair made directly
+ * (socketpair) gives both ends the same credentials. */
+static int check_peer_cred(const struct dump_ctx *ctx, const FileEntry *fe, const char *where, cr_error_t *err)
+{
+	const UnixSkEntry *e = fe->unix_sk, *peer = NULL;
+	const UnixPeerCred *c = e->peer_cred;
+	const FileEntry *pfe = NULL;
+	pid_t maker;
+
+	if (c == NULL)
+		return 0;
+	if (e->has_peer && e->peer != 0 && (pfe = file_of_ino(ctx, e->peer)) != NULL)
+		peer = pfe->unix_sk;
+	if (peer != NULL && peer->has_peer && peer->peer == e->ino && e->state != USK_LISTEN &&
+	    !has_listener(ctx, e) && !has_listener(ctx, peer) && !same_cred(c, peer->peer_cred))
+		return cr_error(err, 0, "%s (unix socket): socket:[%u]: unsupported: connected to socket:[%u] by "
+				"pid %d uid %u while that end reports pid %d uid %u (SO_PEERCRED), through a "
+				"listener no longer open", where, e->ino, peer->ino, peer->peer_cred ? peer->peer_cred->pid : 0,
+				peer->peer_cred ? peer->peer_cred->uid : 0, c->pid, c->uid);
+	maker = holders_above(ctx, fe, 0);
+	maker = holders_above(ctx, pfe, maker);
+	if (e->has_pending_on)
+		maker = holders_above(ctx, file_of_ino(ctx, e->pending_on), maker);
+	if (task_of(ctx, c->pid) != NULL) {
+		if (maker != 0 && !descends(ctx, c->pid, maker))
+			return cr_error(err, 0, "%s (unix socket): socket:[%u]: unsupported: its connection was made by "
+					"pid %d (SO_PEERCRED), a process the restore creates before pid %d makes the "
+					"socket", where, e->ino, c->pid, maker);
+		return 0;
+	}
+	if (kill(c->pid, 0) == 0 || errno != ESRCH)
+		return cr_error(err, 0, "%s (unix socket): socket:[%u]: unsupported: its connection was made by pid %d "
+				"(SO_PEERCRED), outside the dump and running", where, e->ino, c->pid);
+	return 0;
+}
+
 /* A peer that no process held when its socket was dumped must have been
  * in flight in a queue of the dump, recorded since. */
 static int unix_check_tree(struct dump_ctx *ctx, cr_error_t *err)
@@ -2111,17 +2542,16 @@ static int unix_check_tree(struct dump_ctx *ctx, cr_error_t *err)
 	for (size_t i = 0; i < ctx->files.n; i++) {
 		const FileEntry *fe = ctx->files.v[i];
 		const UnixSkEntry *e = fe->unix_sk;
-		const struct fd_seen *h;
 		char where[64];
 
-		if (fe->kind != FILE_KIND__FILE_UNIX_SOCKET || e == NULL || !e->has_peer || e->peer == 0 ||
+		if (fe->kind != FILE_KIND__FILE_UNIX_SOCKET || e == NULL)
+			continue;
+		where_of(ctx, fe, where, sizeof(where));
+		if (check_peer_cred(ctx, fe, where, err) < 0)
+			return -1;
+		if (!e->has_peer || e->peer == 0 ||
 		    e->peer == e->ino || e->has_ext_peer || entry_of_ino(ctx, e->peer) != NULL)
 			continue;
-		h = holder_of(ctx, fe->id);
-		if (h != NULL)
-			snprintf(where, sizeof(where), "pid %d fd %d", h->pid, h->fd);
-		else
-			snprintf(where, sizeof(where), "in flight in the dump of pid %d", ctx->tasks[0].pid);
 		return cr_error(err, 0, "%s (unix socket): socket:[%u]: unsupported: its peer socket:[%u] is open in no "
 				"process (held by the kernel, or in flight outside the dump's queues)", where, e->ino,
 				e->peer);
