@@ -108,7 +108,6 @@ REFUSALS=(
 "state/aio.c|whose header cr does not know|untested|a ring header of a future kernel (new magic, features or length)"
 "state/aio.c|whose header does not fit its size|untested|a ring whose mapping was cut by mremap"
 "state/aio.c|process's context (inherited across fork)|elsewhere|t_aio.sh refused_forked"
-"fd/unix_sk.c|peer credentials (SO_PEERCRED) name no pid in|untested|a connection made by a process of another pid namespace than cr's (the tree in a pid namespace of its own): the numbers cr reads are not the tree's"
 "fd/unix_sk.c|which made the connection (SO_PEERCRED), is another process|restore|the dump refuses it first (check_peer_cred: a maker outside the dump that runs, or created before the socket)"
 "fd/unix_sk.c|has other credentials (SO_PEERCRED), |restore|the dump refuses it first (check_peer_cred: a listener no longer open)"
 "fd/unix_sk.c|unsupported: connected to socket:[%u] by \"|elsewhere|t_peercred.sh refused_closed_listener"
