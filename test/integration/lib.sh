@@ -480,6 +480,11 @@ expect_refused_then_pass() {
 	local pid=$1
 	shift
 	expect_refused "$pid" "$CASE_TMP/img" "$@" || return 1
+	runs_on_after_refusal
+}
+
+# After a refused dump: the workload runs on untraced, and passes.
+runs_on_after_refusal() {
 	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
 	wl_trigger || return 1
 	wl_expect_pass || return 1
@@ -524,10 +529,22 @@ lost_restored() {
 # The dump was refused: by name, and the process runs on and passes.
 lost_refused() {
 	check_refused "$WL_PID" "$CASE_TMP/img" "$1" || return 1
-	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
-	wl_trigger || return 1
-	wl_expect_pass || return 1
-	wl_await_exit
+	runs_on_after_refusal
+}
+
+# tmux_private NAME: a tmux server of this script's own (tm ARGS... talks
+# to it), outside any tmux the tests run in; tmux_forget removes its socket.
+tmux_private() {
+	TMUX_SOCK=cr-$1-$$
+	unset TMUX
+}
+
+tm() {
+	tmux -L "$TMUX_SOCK" -f /dev/null "$@"
+}
+
+tmux_forget() {
+	rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$TMUX_SOCK"
 }
 
 # real_start OUT DIR PROGRAM COMMAND...: COMMAND run in DIR, in a session

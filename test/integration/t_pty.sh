@@ -40,12 +40,7 @@
 #                         controlling terminal, refused without --shell-job
 source "$(dirname "$0")/lib.sh"
 
-TMUX_SOCK=cr-pty-$$
-unset TMUX
-
-tm() {
-	tmux -L "$TMUX_SOCK" -f /dev/null "$@"
-}
+tmux_private pty
 
 # The only child of PID.
 child_of() {
@@ -320,5 +315,5 @@ run_case script_typeahead script_typeahead
 run_case slave_of_tree_refused slave_of_tree_refused
 run_case other_pts_refused other_pts_refused
 tm kill-server 2>/dev/null
-rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$TMUX_SOCK"
+tmux_forget
 finish_tests

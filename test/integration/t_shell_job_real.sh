@@ -19,12 +19,7 @@
 #            terminal, its variable and job control (^C)
 source "$(dirname "$0")/lib.sh"
 
-TMUX_SOCK=cr-test-$$
-unset TMUX
-
-tm() {
-	tmux -L "$TMUX_SOCK" -f /dev/null "$@"
-}
+tmux_private test
 
 screen() {
 	tm capture-pane -p -t job 2>/dev/null
@@ -275,5 +270,5 @@ for c in bash python less vim top bash_leader other_terminal_refused; do
 	tm kill-server 2>/dev/null
 done
 tm kill-server 2>/dev/null
-rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$TMUX_SOCK"
+tmux_forget
 finish_tests
