@@ -48,15 +48,20 @@ child_of() {
 }
 
 # script -c 'bash -i', its input a FIFO only it holds, its output a file:
-# SCRIPT_PID, SHELL_PID, OUT.
+# SCRIPT_PID, SHELL_PID, OUT. script runs its command with $SHELL -c, and a
+# shell other than bash (dash, where CI leaves SHELL unset) forks for it:
+# SHELL is set so that bash is script's own child.
 start_script() {
 	OUT=$CASE_TMP/out
 	mkfifo "$CASE_TMP/in"
-	( clean_exec setsid script -q -c 'bash --norc --noprofile -i' /dev/null ) <>"$CASE_TMP/in" >"$OUT" 2>&1 &
+	( export SHELL=/bin/bash; clean_exec setsid script -q -c 'exec bash --norc --noprofile -i' /dev/null ) <>"$CASE_TMP/in" >"$OUT" 2>&1 &
 	SCRIPT_PID=$!
 	disown "$SCRIPT_PID"
 	track_pid "$SCRIPT_PID"
-	wait_until 10 script_has_shell || { REASON="script did not start its shell"; return 1; }
+	wait_until 10 script_has_shell || {
+		REASON="script did not start its shell: script $(describe_pid "$SCRIPT_PID"), its child $(describe_pid "$(child_of "$SCRIPT_PID")"), output '$(tail -c 200 "$OUT" | tr -d '\r' | tr '\n' '|')'"
+		return 1
+	}
 	SHELL_PID=$(child_of "$SCRIPT_PID")
 	track_pid "$SHELL_PID"
 	CASE_LOGS+=("$OUT")
