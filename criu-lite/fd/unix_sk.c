@@ -68,6 +68,7 @@
 #include "fd/reopen.h"
 #include "state/files.h"
 #include "os/pidsel.h"
+#include "os/proc.h"
 #include "os/log.h"
 #include "os/util.h"
 #include "os/xalloc.h"
@@ -75,11 +76,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/nsfs.h>
 #include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1042,10 +1045,7 @@ static int record_peer_cred(struct dump_ctx *ctx, const struct who *w, int fd, c
 		return cr_error_wrap(err, WHO_FMT, WHO_ARGS(w));
 	if (c->pid == 0 && d->type == SOCK_DGRAM && d->state != USK_LISTEN)
 		return 0;   /* connect() on a datagram socket records no one */
-	/* A tree in a pid namespace of its own: the restore cannot yet make
-	 * the connection with a pid of that namespace, and makes it as the
-	 * process that creates it (the README says so; issue 14 note). */
-	if (c->pid <= 0 || !in_my_pidns(w->pid))
+	if (c->pid <= 0)
 		return 0;
 	e->peer_cred = c;
 	if (!e->has_pending_on)
@@ -2537,6 +2537,73 @@ static int check_peer_cred(const struct dump_ctx *ctx, const FileEntry *fe, cons
 	return 0;
 }
 
+/* The pid namespace of pid b, `up` levels up, is the one of pid a. */
+static bool ns_above_is(pid_t b, int up, pid_t a)
+{
+	char path[64];
+	struct stat want, got;
+	cleanup_close int fd = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", a);
+	if (stat(path, &want) < 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", b);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	for (int i = 0; fd >= 0 && i < up; i++) {
+		int parent = ioctl(fd, NS_GET_PARENT);
+
+		close(fd);
+		fd = parent;
+	}
+	return fd >= 0 && fstat(fd, &got) == 0 && got.st_ino == want.st_ino && got.st_dev == want.st_dev;
+}
+
+/* *pid, a live process cr sees: the pid it has in the pid namespace of
+ * `in`, a process of the dump. */
+static int pid_seen_in(pid_t in, int32_t *pid, const char *what, cr_error_t *err)
+{
+	struct proc_status a, b;
+	int r = 0;
+
+	if (proc_read_status(in, 0, &a, err) < 0)
+		return -1;
+	if (proc_read_status(*pid, 0, &b, err) < 0) {
+		proc_status_free(&a);
+		return cr_error_wrap(err, "%s, pid %d", what, *pid);
+	}
+	if (b.n_levels < a.n_levels || a.n_levels < 1 || !ns_above_is(*pid, b.n_levels - a.n_levels, in))
+		r = cr_error(err, 0, "unsupported: %s, pid %d, has no pid in the pid namespace of pid %d", what, *pid,
+			     in);
+	else
+		*pid = b.ns_pid[a.n_levels - 1];
+	proc_status_free(&a);
+	proc_status_free(&b);
+	return r;
+}
+
+/* The restore makes a connection again in the process that creates the
+ * socket, in that process's pid namespace: a tree in a pid namespace of its
+ * own gets the maker's pid there, and a maker that is gone has none cr can
+ * read (only in cr's own namespace is a dead maker's pid the one the
+ * restore can take again). */
+static int peer_pids_for_restore(const struct dump_ctx *ctx, FileEntry *fe, const char *where, cr_error_t *err)
+{
+	UnixSkEntry *e = fe->unix_sk;
+	pid_t maker = holders_above(ctx, fe, 0);
+
+	if (e->peer_cred == NULL || maker == 0 || in_my_pidns(maker))
+		return 0;
+	if (task_of(ctx, e->peer_cred->pid) == NULL)
+		return cr_error(err, 0, "%s (unix socket): socket:[%u]: unsupported: its connection was made by pid %d "
+				"(SO_PEERCRED), which is gone, in a tree with a pid namespace of its own (the "
+				"restore has no pid of that namespace to make it with)", where, e->ino,
+				e->peer_cred->pid);
+	if (pid_seen_in(maker, &e->peer_cred->pid, "the maker of its connection", err) < 0 ||
+	    (e->connector != NULL && pid_seen_in(maker, &e->connector->pid, "the connector", err) < 0))
+		return cr_error_wrap(err, "%s (unix socket): socket:[%u]", where, e->ino);
+	return 0;
+}
+
 /* A peer that no process held when its socket was dumped must have been
  * in flight in a queue of the dump, recorded since. */
 static int unix_check_tree(struct dump_ctx *ctx, cr_error_t *err)
@@ -2557,6 +2624,16 @@ static int unix_check_tree(struct dump_ctx *ctx, cr_error_t *err)
 		return cr_error(err, 0, "%s (unix socket): socket:[%u]: unsupported: its peer socket:[%u] is open in no "
 				"process (held by the kernel, or in flight outside the dump's queues)", where, e->ino,
 				e->peer);
+	}
+	/* Once every check has compared the pids cr sees. */
+	for (size_t i = 0; i < ctx->files.n; i++) {
+		char where[64];
+
+		if (ctx->files.v[i]->kind != FILE_KIND__FILE_UNIX_SOCKET || ctx->files.v[i]->unix_sk == NULL)
+			continue;
+		where_of(ctx, ctx->files.v[i], where, sizeof(where));
+		if (peer_pids_for_restore(ctx, ctx->files.v[i], where, err) < 0)
+			return -1;
 	}
 	return 0;
 }

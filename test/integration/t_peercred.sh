@@ -15,6 +15,14 @@
 #   pending       the same, the connection not accepted yet at dump: the
 #                 server accepts it after restore and sees uid 1000 and the
 #                 client's pid, the client sees the server; they talk.
+#   pair_nested   python3 unshares its pid namespace for its children: the
+#                 first, pid 1 there, drops to uid 1001 (groups 1001, 27),
+#                 makes a socketpair and forks: both ends report pid 1 of
+#                 that namespace and uid 1001 (the restore makes the pair
+#                 again in the namespace, as its maker).
+#   refused_dead_nested  the same, but the maker is pid 1's child and exits
+#                 before the dump: refused (a dead maker has no pid in the
+#                 tree's namespace cr can read, nor can the restore take).
 #   refused_outside  a socketpair made by python3, both ends held by its
 #                 child: the dump of the child is refused (the maker runs
 #                 outside the dump: no restore can have its pid); the child
@@ -96,6 +104,33 @@ elif mode == "pair_dead":
         child(lambda: holder("g2", [("end 2", s2, want)]))
     os.waitpid(child(c), 0)
     names = ["g1", "g2"]
+elif mode in ("pair_nested", "pair_dead_nested"):
+    if ctypes.CDLL(None, use_errno=True).unshare(0x20000000) != 0:   # CLONE_NEWPID: children in a new one
+        put("result", "FAIL unshare: %d" % ctypes.get_errno()); sys.exit(1)
+    def maker():
+        drop(1001, [1001, 27])
+        s1, s2 = socket.socketpair()
+        want = (os.getpid(), 1001, 1001, [27, 1001])
+        assert cred(s1) == want, (cred(s1), want)
+        child(lambda: holder("g1", [("end 1", s1, want)]))
+        if mode == "pair_nested":
+            s1.close()
+            holder("m", [("end 2", s2, want)])
+            os.wait()   # pid 1: its namespace ends with it
+        else:
+            child(lambda: holder("g2", [("end 2", s2, want)]))
+    if mode == "pair_nested":
+        child(maker); names = ["m", "g1"]   # the maker is pid 1 of the namespace
+    else:
+        def init():
+            os.waitpid(child(maker), 0)
+            holder("i", [], lambda: [] if os.getpid() == 1 else ["init is pid %d" % os.getpid()])
+            for n in range(3):
+                try:
+                    os.wait()
+                except ChildProcessError:
+                    break
+        child(init); names = ["i", "g1", "g2"]
 elif mode == "outside":
     s1, s2 = socket.socketpair()
     want = cred(s1)
@@ -201,6 +236,9 @@ for mode in pair pair_dead accepted pending; do
 	run_case "${mode}_control" pc_case "$mode" no
 	run_case "$mode" pc_case "$mode" yes
 done
+run_case pair_nested_control pc_case pair_nested no
+run_case pair_nested pc_case pair_nested yes
+run_case refused_dead_nested refused pair_dead_nested main "made by pid" "which is gone, in a tree with a pid namespace of its own"
 run_case refused_outside refused outside child "made by pid @PY_PID@" "outside the dump and running"
 run_case refused_closed_listener refused closed_listener main "through a" "listener no longer open"
 run_case refused_maker_above refused maker_above main "made by pid @PY_PID@" "a process the restore creates before"
