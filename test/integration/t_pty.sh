@@ -191,6 +191,9 @@ tmux_vim() {
 	tm send-keys -t s ':wq' Enter
 	wait_until 10 test -s "$file" || { REASON="vim wrote no $file after :wq"; return 1; }
 	[ "$(cat "$file")" = "$token" ] || { REASON="$file holds '$(cat "$file")', not '$token'"; return 1; }
+	# vim flushes the terminal's input as it leaves (TCSAFLUSH): type only
+	# once the shell has the terminal again
+	wait_until 10 pane_idle || { REASON="vim did not exit after :wq"; return 1; }
 	tm send-keys -t s 'echo "back:$$"' Enter
 	wait_pane "back:$PANE_PID"
 }

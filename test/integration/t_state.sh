@@ -75,7 +75,10 @@ while True:
 	cr_dump dump "$pid" "$img" || return 1
 	cr_run restore restore -D "$img" --detach || { REASON="cr restore failed: $(last_line "$CR_ERR")"; return 1; }
 	kill -USR2 "$pid"
-	wait_until 5 test -e "$mark" || { REASON="python did not answer"; return 1; }
+	wait_until 10 test -e "$mark" || {
+		REASON="python did not answer: $(describe_pid "$pid"), $(grep -E '^(SigPnd|ShdPnd|SigBlk|SigCgt)' /proc/"$pid"/status 2>/dev/null | tr '\n\t' '  '), wchan $(cat /proc/"$pid"/wchan 2>/dev/null)"
+		return 1
+	}
 	[ "$(cat "$mark")" = ok ] || { REASON="private expedited membarrier after restore: $(cat "$mark")"; return 1; }
 	kill "$pid"
 }
