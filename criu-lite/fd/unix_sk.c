@@ -2604,6 +2604,51 @@ static int peer_pids_for_restore(const struct dump_ctx *ctx, FileEntry *fe, cons
 	return 0;
 }
 
+static size_t usk_root(size_t *up, size_t i)
+{
+	while (up[i] != i)
+		i = up[i] = up[up[i]];
+	return i;
+}
+
+/* Two sockets of one group (made together at restore) bound to the same
+ * path, one whose file was gone at dump and one whose file was not: the
+ * restore puts the gone one's file at the path for the while the group is
+ * made, where the other must be bound and reached too. */
+static int check_same_path(const struct dump_ctx *ctx, cr_error_t *err)
+{
+	size_t n = ctx->files.n;
+	cleanup_free size_t *up = xcalloc(n + 1, sizeof(*up));
+
+	for (size_t i = 0; i < n; i++)
+		up[i] = i;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n; j++) {
+			const UnixSkEntry *a = ctx->files.v[i]->unix_sk, *b = ctx->files.v[j]->unix_sk;
+
+			if (ctx->files.v[i]->kind == FILE_KIND__FILE_UNIX_SOCKET &&
+			    ctx->files.v[j]->kind == FILE_KIND__FILE_UNIX_SOCKET && a != NULL && b != NULL &&
+			    related(a, b))
+				up[usk_root(up, i)] = usk_root(up, j);
+		}
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < n; j++) {
+			const UnixSkEntry *a = ctx->files.v[i]->unix_sk, *b = ctx->files.v[j]->unix_sk;
+			char where[64], path[SUN_PATH_MAX + 2];
+
+			if (i == j || ctx->files.v[i]->kind != FILE_KIND__FILE_UNIX_SOCKET ||
+			    ctx->files.v[j]->kind != FILE_KIND__FILE_UNIX_SOCKET || a == NULL || b == NULL ||
+			    !a->has_name || !is_path(&a->name) || a->name_on_disk || !b->name_on_disk ||
+			    !name_is(b, &a->name) || usk_root(up, i) != usk_root(up, j))
+				continue;
+			where_of(ctx, ctx->files.v[i], where, sizeof(where));
+			return cr_error(err, 0, "%s (unix socket): socket:[%u]: unsupported: bound to %s, whose file is "
+					"gone, while socket:[%u] of its group is bound there too, at the file now at "
+					"that path", where, a->ino, name_str(&a->name, path), b->ino);
+		}
+	return 0;
+}
+
 /* A peer that no process held when its socket was dumped must have been
  * in flight in a queue of the dump, recorded since. */
 static int unix_check_tree(struct dump_ctx *ctx, cr_error_t *err)
@@ -2625,6 +2670,8 @@ static int unix_check_tree(struct dump_ctx *ctx, cr_error_t *err)
 				"process (held by the kernel, or in flight outside the dump's queues)", where, e->ino,
 				e->peer);
 	}
+	if (check_same_path(ctx, err) < 0)
+		return -1;
 	/* Once every check has compared the pids cr sees. */
 	for (size_t i = 0; i < ctx->files.n; i++) {
 		char where[64];

@@ -94,6 +94,7 @@ REFUSALS=(
 "fd/unix_sk.c|is in pid %d, outside the dump|dump|outside the dump|w_refuse unix_peer_outside"
 "fd/unix_sk.c|is open in no \"|elsewhere|t_unix_x.sh refused_lost_peer"
 "fd/unix_sk.c|which has no name and is not|dump|has no name and is not connected back|w_refuse unix_dgram_half"
+"fd/unix_sk.c|whose file is \"|dump|of its group is bound there too|w_refuse unix_same_path"
 "fd/unix_sk.c|unsupported socket type|never|AF_UNIX sockets are stream, datagram or seqpacket ones, all dumped"
 "fd/unix_sk.c|unsupported socket state|never|sock_diag shows a unix socket only listening, established or closed"
 "fd/unix_sk.c|connections not accepted yet (cr takes|dump|257 connections not accepted yet|w_refuse unix_backlog"

@@ -20,6 +20,9 @@
  *                    a process outside the tree: data sent back arrives.
  *   unix_dgram_half  a datagram socketpair whose second end disconnected
  *                    (connect AF_UNSPEC): the first still sends to it.
+ *   unix_same_path   a datagram socket bound at STATE_DIR/dg, its file
+ *                    unlinked, a second bound at the same path, and the
+ *                    first connected to it: it sends to the second.
  *   unix_backlog     a listener with 257 connections not accepted (one
  *                    more than cr takes): all are accepted.
  *   unix_pending_outside  a listener with a connection not accepted whose
@@ -395,6 +398,33 @@ static void unix_dgram_half_setup(void)
 static void unix_dgram_half_check(void)
 {
 	wl_check(send(fd_a, "d", 1, 0) == 1 && receives(fd_b, "d"), "the datagram did not arrive");
+}
+
+static int dgram_bound(const struct sockaddr_un *sun)
+{
+	int fd = check_fd(socket(AF_UNIX, SOCK_DGRAM, 0), "socket");
+
+	if (bind(fd, (const struct sockaddr *)sun, sizeof(*sun)) < 0)
+		wl_fatal("bind %s: %s", sun->sun_path, strerror(errno));
+	return fd;
+}
+
+static void unix_same_path_setup(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	wl_path(sun.sun_path, sizeof(sun.sun_path), "dg");
+	unlink(sun.sun_path);
+	fd_a = dgram_bound(&sun);
+	unlink(sun.sun_path);
+	fd_b = dgram_bound(&sun);
+	if (connect(fd_a, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+		wl_fatal("connect %s: %s", sun.sun_path, strerror(errno));
+}
+
+static void unix_same_path_check(void)
+{
+	wl_check(send(fd_a, "s", 1, 0) == 1 && receives(fd_b, "s"), "the datagram did not arrive");
 }
 
 /* A listener bound at STATE_DIR/NAME (relative: bound from STATE_DIR),
@@ -1211,6 +1241,7 @@ static const struct wl_mode modes[] = {
 	{ "mq_unlinked", mq_unlinked_setup, mq_unlinked_check },
 	{ "unix_peer_outside", unix_peer_outside_setup, unix_peer_outside_check },
 	{ "unix_dgram_half", unix_dgram_half_setup, unix_dgram_half_check },
+	{ "unix_same_path", unix_same_path_setup, unix_same_path_check },
 	{ "unix_backlog", unix_backlog_setup, unix_backlog_check },
 	{ "unix_scm_rights", unix_scm_rights_setup, unix_scm_rights_check },
 	{ "unix_so_error", unix_so_error_setup, unix_so_error_check },
