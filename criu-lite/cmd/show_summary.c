@@ -197,6 +197,9 @@ static void print_inventory(FILE *out, const struct show_dump *d)
 	fprintf(out, "  options       compress %s, shell-job %s, leave-running %s\n", yes_no(inv->compress),
 		yes_no(inv->shell_job), yes_no(inv->leave_running));
 	fprintf(out, "  processes     %zu, root pid %u\n", inv->n_task_pids, inv->root_pid);
+	if (inv->has_frozen_ns)
+		fprintf(out, "  frozen: %.1f ms (from the first interrupt of the tree to its inventory)\n",
+			(double)inv->frozen_ns / 1e6);
 	print_identity(out, d, inv);
 }
 

@@ -43,15 +43,18 @@ static void free_ctx(struct dump_ctx *ctx)
 	close_image_dir(ctx);
 }
 
-/* The images are complete: the tree goes on (--leave-running) or dies. */
-static void finish(struct dump_ctx *ctx)
+/* The images are complete: the tree goes on (--leave-running) or dies.
+ * *frozen_ns: from the first interrupt until every process runs again or
+ * has been sent its SIGKILL (its reaping is not the tree's frozen time). */
+static void finish(struct dump_ctx *ctx, uint64_t *frozen_ns)
 {
 	cr_interrupt_armed = 0;   /* the dump is complete: finish it */
 	if (ctx->opts->leave_running) {
 		release_tree(ctx);
+		*frozen_ns = dump_frozen_ns(ctx);
 	} else {
 		guard_note_complete(ctx);
-		kill_tree(ctx);
+		kill_tree(ctx, frozen_ns);
 	}
 }
 
@@ -73,6 +76,7 @@ static int dump_tree(struct dump_ctx *ctx, pid_t pid, cr_error_t *err)
 int cr_dump(pid_t pid, const struct dump_opts *opts, cr_error_t *err)
 {
 	struct dump_ctx ctx = { .opts = opts, .dirfd = -1, .guard = { .dirfd = -1, .pipe_wr = -1 } };
+	uint64_t frozen_ns;
 	int ret = -1;
 
 	if (check_root(pid, err) < 0 || open_image_dir(&ctx, err) < 0 || guard_open(&ctx, err) < 0)
@@ -85,8 +89,9 @@ int cr_dump(pid_t pid, const struct dump_opts *opts, cr_error_t *err)
 		goto out;
 	}
 	img_dir_journal_end();
-	finish(&ctx);
-	pr_info("dumped %zu processes of the tree of pid %d into %s", ctx.n_tasks, pid, opts->dir);
+	finish(&ctx, &frozen_ns);
+	pr_info("dumped %zu processes of the tree of pid %d into %s; frozen %.1f ms, from the first interrupt to the %s",
+		ctx.n_tasks, pid, opts->dir, (double)frozen_ns / 1e6, opts->leave_running ? "release" : "kill");
 	ret = 0;
 out:
 	free_ctx(&ctx);

@@ -290,6 +290,7 @@ int freeze_tree(struct dump_ctx *ctx, pid_t root, cr_error_t *err)
 {
 	bool changed = true;
 
+	clock_gettime(CLOCK_MONOTONIC, &ctx->frozen_at);
 	add_task(ctx, root, 0);
 	while (changed) {
 		changed = false;
@@ -398,18 +399,29 @@ static size_t reap_traced(struct dump_ctx *ctx)
 /* Kills the tree and collects every tracee's death.  Deaths come in an
  * order the kernel decides (a group leader after its threads, a namespace's
  * init after everything in it), so take whichever is ready. */
-void kill_tree(struct dump_ctx *ctx)
+void kill_tree(struct dump_ctx *ctx, uint64_t *frozen_ns)
 {
 	struct timespec pause = { .tv_nsec = 1000000 };
 
 	for (size_t i = 0; i < ctx->n_tasks; i++)
 		if (!ctx->tasks[i].zombie)
 			kill(ctx->tasks[i].pid, SIGKILL);
+	if (frozen_ns != NULL)
+		*frozen_ns = dump_frozen_ns(ctx);
 	for (int ms = 0; reap_traced(ctx) > 0 && ms < REAP_WAIT_MS; ms++)
 		nanosleep(&pause, NULL);
 	wait_until_reaped(ctx);
 	for (size_t i = 0; i < ctx->n_tasks; i++)
 		guard_forget(ctx, &ctx->tasks[i]);
+}
+
+uint64_t dump_frozen_ns(const struct dump_ctx *ctx)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)(now.tv_sec - ctx->frozen_at.tv_sec) * 1000000000u + (uint64_t)now.tv_nsec -
+	       (uint64_t)ctx->frozen_at.tv_nsec;
 }
 
 void release_tree(struct dump_ctx *ctx)

@@ -191,6 +191,8 @@ static int write_inventory(struct dump_ctx *ctx, cr_error_t *err)
 	inv.boot_id = boot_id;
 	inv.has_dump_id = true;
 	inv.dump_id = (ProtobufCBinaryData){ sizeof(ctx->id.b), ctx->id.b };
+	inv.has_frozen_ns = true;
+	inv.frozen_ns = dump_frozen_ns(ctx);
 	/* Every other image is durable before the inventory vouches for it. */
 	if (cr_img_sync_dir(ctx->dirfd, err) < 0 || add_digests(ctx, &inv, err) < 0 ||
 	    img_store(ctx->dirfd, CR_IMG_INVENTORY, 0, &msg, 1, err) < 0 || cr_img_sync_dir(ctx->dirfd, err) < 0)

@@ -17,7 +17,9 @@ int freeze_tree(struct dump_ctx *ctx, pid_t root, cr_error_t *err);
  * stopped, if it was). */
 void release_tree(struct dump_ctx *ctx);
 /* Kills the tree and waits until its pids are free again. */
-void kill_tree(struct dump_ctx *ctx);
+void kill_tree(struct dump_ctx *ctx, uint64_t *frozen_ns /* NULL: not wanted */);
+/* Nanoseconds since the tree's first interrupt (freeze_tree). */
+uint64_t dump_frozen_ns(const struct dump_ctx *ctx);
 /* Whether a SIGSTOP is pending for thread i of t: its own, or (for the
  * main thread, which cr lets take it) the process's. */
 int dump_sigstop_pending(const struct dump_task *t, size_t i, bool *pending, cr_error_t *err);

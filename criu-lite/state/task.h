@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/user.h>
+#include <time.h>
 
 #include "img/dumpid.h"
 #include "img/kinds.h"
@@ -110,6 +111,7 @@ struct dump_ctx {
 	struct cr_dump_id id;          /* in every image's header and the inventory */
 	struct cr_secret_key *sign_key;   /* --sign, or NULL */
 	struct arena arena;            /* every message of the images */
+	struct timespec frozen_at;     /* CLOCK_MONOTONIC at the first interrupt of the tree */
 	struct dump_task *tasks;       /* [0] is the root, parents before children */
 	size_t n_tasks;
 	/* The message images of the whole dump (pstree, files, ns, ...), written

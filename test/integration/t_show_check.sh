@@ -13,6 +13,11 @@
 #                  --json agrees.
 #   check_no_caps  without CAP_SYS_ADMIN, CAP_CHECKPOINT_RESTORE and
 #                  CAP_SYS_PTRACE, cr check exits 1 and names them.
+#   frozen_time    cr dump -v says how long the tree was frozen, to the
+#                  kill (and, --leave-running, to the release), and cr show
+#                  prints the inventory's figure ("frozen: N ms"): each above
+#                  0, the inventory's at most the dump's, both within the
+#                  wall time of the cr dump command.
 #   help           cr --help, cr show --help and cr check --help.
 source "$(dirname "$0")/lib.sh"
 
@@ -195,6 +200,38 @@ check_no_caps() {
 	expect_in "$out" "missing both CAP_CHECKPOINT_RESTORE and CAP_SYS_ADMIN" || return 1
 }
 
+# frozen_ok WALL_MS LOG SHOW END: the -v log of a dump that took WALL_MS
+# says the tree was frozen to the END, for at least the inventory's figure
+# in SHOW, all above 0 and within WALL_MS.
+frozen_ok() {
+	local wall=$1 log=$2 show=$3 end=$4 said inv
+	said=$(sed -n "s/.*; frozen \([0-9.]*\) ms, from the first interrupt to the $end\$/\1/p" "$log")
+	inv=$(sed -n 's/^ *frozen: \([0-9.]*\) ms .*/\1/p' "$show")
+	[ -n "$said" ] || { REASON="cr dump -v did not say the frozen time to the $end: $(tail -n 1 "$log")"; return 1; }
+	[ -n "$inv" ] || { REASON="cr show has no 'frozen: N ms' line"; return 1; }
+	awk -v s="$said" -v i="$inv" -v w="$wall" 'BEGIN { exit !(i > 0 && i <= s && s <= w) }' ||
+		{ REASON="frozen times out of order: inventory $inv ms, dump $said ms, wall $wall ms"; return 1; }
+}
+
+frozen_time() {
+	local img=$CASE_TMP/img t0 t1
+	wl_start w_state || return 1
+	t0=$(date +%s%N)
+	cr_dump dump "$WL_PID" "$img" -v || return 1
+	t1=$(date +%s%N)
+	cr_run show show "$img" || { REASON="cr show exited $CR_STATUS"; return 1; }
+	frozen_ok $(((t1 - t0) / 1000000)) "$CASE_TMP/dump.err" "$CASE_TMP/show.out" kill || return 1
+	cr_restore_detached restore "$img" || return 1
+	t0=$(date +%s%N)
+	cr_dump dump2 "$WL_PID" "$CASE_TMP/img2" -v --leave-running || return 1
+	t1=$(date +%s%N)
+	cr_run show2 show "$CASE_TMP/img2" || { REASON="cr show exited $CR_STATUS"; return 1; }
+	frozen_ok $(((t1 - t0) / 1000000)) "$CASE_TMP/dump2.err" "$CASE_TMP/show2.out" release || return 1
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
 help() {
 	cr_run help --help || { REASON="cr --help exited $CR_STATUS"; return 1; }
 	expect_in "$CASE_TMP/help.out" "show" || return 1
@@ -215,5 +252,6 @@ run_case show_json show_json
 run_case show_damaged show_damaged
 run_case check check
 run_case check_no_caps check_no_caps
+run_case frozen_time frozen_time
 run_case help help
 finish_tests
