@@ -17,7 +17,7 @@ RUNS=${RUNS:-5}
 SIZES=${BENCH_SIZES:-512 1024}
 # Trees: "N:RUNS ..." (the largest gets fewer runs to keep make bench short).
 TREES=${BENCH_TREES:-100:$RUNS 500:$RUNS 2000:3}
-CASES=${BENCH_CASES:-size tree fds cow ratio}
+CASES=${BENCH_CASES:-size tree fds cow ratio pageserver}
 # Copy-on-write: "MIB MORE": a parent's MIB MiB region shared by its
 # children (w_cow: 4 of its own and MORE more).
 read -r COW_MIB COW_MORE <<<"${BENCH_COW:-256 20}"
@@ -251,6 +251,59 @@ bench_ratio() {
 		"$((plain / 1024)) MiB plain, $((packed / 1024)) MiB --compress"
 }
 
+# The dump of 512 MiB sent to cr page-server over loopback (into tmpfs):
+# the transfer's own rate (from cr dump -v), next to socat copying the same
+# number of bytes over loopback into tmpfs in the same rounds.
+ps_listen_port() {
+	local i
+	for i in $(seq 100); do
+		grep -q '^listening on' "$1" 2>/dev/null && break
+		sleep 0.05
+	done
+	sed -n 's/^listening on .* port \([0-9]*\)$/\1/p' "$1"
+}
+
+socat_once() {
+	local port t0 t1
+	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	socat -u "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" "OPEN:$TMP/copy,creat,trunc" &
+	local srv=$!
+	sleep 0.2
+	t0=$(now_ns)
+	socat -u "OPEN:$TMP/ref" "TCP:127.0.0.1:$port"
+	wait "$srv"
+	t1=$(now_ns)
+	rm -f "$TMP/copy"
+	awk -v a="$t0" -v b="$t1" -v m=512 'BEGIN { printf "%.0f", m / ((b - a) / 1e9) }'
+}
+
+bench_pageserver() {
+	local rates="" refs="" dumps="" d port rate
+	head -c "$((512 << 20))" /dev/urandom > "$TMP/ref"
+	for _ in $(seq "$RUNS"); do
+		refs+=" $(socat_once)"
+		start_wl w_bigmem 512 random
+		"$CR" page-server -D "$TMP/srv" --address 127.0.0.1 --port 0 >"$TMP/ps.out" 2>&1 &
+		port=$(ps_listen_port "$TMP/ps.out")
+		timed d "$CR" dump "$WPID" --page-server --address 127.0.0.1 --port "$port" -v -o "$TMP/ps-dump.log"
+		wait
+		wait_gone "$WPID"
+		rate=$(sed -n 's/.*sent [0-9]* bytes of images to the page server in [0-9.]* s (\([0-9]*\) MiB\/s).*/\1/p' "$TMP/ps-dump.log")
+		timed _r "$CR" restore -D "$TMP/srv" --detach
+		check_restored
+		rm -rf "$TMP/srv"
+		rates+=" $rate"; dumps+=" ${d% *}"
+	done
+	rm -f "$TMP/ref"
+	read -r med min max <<<"$(stats "$dumps")"
+	row "dump 512 MiB to a page server" "$med" "$min" "$max" "-" "-" "the whole dump, over loopback, restored from the server's directory"
+	read -r med min max <<<"$(stats "$rates")"
+	local rmed
+	read -r rmed _ _ <<<"$(stats "$refs")"
+	row "page server transfer, MiB/s" "$med" "$min" "$max" \
+		"$(awk -v a="$med" -v b="$rmed" 'BEGIN { printf "%.2f", a / b }')" "$(printf %.0f "$rmed") MiB/s" "ratio to socat over loopback (its rate in the peak/rate column)"
+}
+
 echo "# cr bench: $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r), images on tmpfs, $RUNS runs each"
 wants() { case " $CASES " in *" $1 "*) return 0 ;; esac; return 1; }
 if wants size; then for mib in $SIZES; do bench_size "$mib"; done; fi
@@ -258,5 +311,6 @@ if wants tree; then for t in $TREES; do bench_tree "${t%:*}" "${t#*:}"; done; fi
 if wants fds; then bench_fds; fi
 if wants cow; then bench_cow; fi
 if wants ratio; then bench_ratio; fi
+if wants pageserver; then bench_pageserver; fi
 printf '%-34s %8s %8s %8s %9s %10s  %s\n' "case" "median s" "min" "max" "ratio" "peak/rate" "note"
 printf '%s\n' "${ROWS[@]}"

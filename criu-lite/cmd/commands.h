@@ -6,5 +6,6 @@
 int cmd_show(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
+int cmd_page_server(int argc, char **argv);
 
 #endif

@@ -9,12 +9,15 @@
 #include "os/supervise.h"
 #include "os/util.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char usage_text[] =
 	"usage: cr <command> [options]\n"
@@ -27,6 +30,8 @@ static const char usage_text[] =
 	"  keygen KEYFILE        make a signing key: KEYFILE (secret, 0600) and\n"
 	"                        KEYFILE.pub (for --verify)\n"
 	"  keygen --secret FILE  make an image key (0600) for --encrypt/--decrypt\n"
+	"  page-server -D DIR --address A --port P\n"
+	"                        receive one dump over TCP into DIR\n"
 	"\n"
 	"dump options:\n"
 	"  -D, --images-dir DIR  where to write the images (created 0700)\n"
@@ -37,6 +42,9 @@ static const char usage_text[] =
 	"      --sign KEYFILE    sign the dump with the secret key KEYFILE\n"
 	"      --encrypt KEYFILE encrypt every image (page data and metadata) with\n"
 	"                        the image key KEYFILE (cr keygen --secret)\n"
+	"      --page-server     send the dump to a page server (--address A\n"
+	"                        --port P) before the tree is let go or killed;\n"
+	"                        without -D the images are kept nowhere else\n"
 	"      --ext-unix-sk     unix sockets connected to a named socket outside\n"
 	"                        the tree are dumped; the restore connects them\n"
 	"                        to that name again (a new connection)\n"
@@ -63,7 +71,7 @@ static const char usage_text[] =
 	"  -h, --help            this text\n";
 
 enum { OPT_COMPRESS = 256, OPT_PID_BACKEND, OPT_NEW_PIDNS, OPT_CGROUP_ROOT, OPT_SIGN, OPT_VERIFY, OPT_ENCRYPT,
-       OPT_DECRYPT, OPT_EXT_UNIX_SK };
+       OPT_DECRYPT, OPT_EXT_UNIX_SK, OPT_PAGE_SERVER, OPT_ADDRESS, OPT_PORT };
 
 static const struct option long_opts[] = {
 	{ "images-dir", required_argument, NULL, 'D' },
@@ -80,6 +88,9 @@ static const struct option long_opts[] = {
 	{ "encrypt", required_argument, NULL, OPT_ENCRYPT },
 	{ "decrypt", required_argument, NULL, OPT_DECRYPT },
 	{ "ext-unix-sk", no_argument, NULL, OPT_EXT_UNIX_SK },
+	{ "page-server", no_argument, NULL, OPT_PAGE_SERVER },
+	{ "address", required_argument, NULL, OPT_ADDRESS },
+	{ "port", required_argument, NULL, OPT_PORT },
 	{ "log-file", required_argument, NULL, 'o' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -128,6 +139,17 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		case OPT_ENCRYPT: cli->dump.encrypt_key = optarg; break;
 		case OPT_DECRYPT: cli->restore.decrypt_key = optarg; break;
 		case OPT_EXT_UNIX_SK: cli->dump.ext_unix_sk = true; break;
+		case OPT_PAGE_SERVER: cli->dump.page_server = true; break;
+		case OPT_ADDRESS: cli->dump.ps_address = optarg; break;
+		case OPT_PORT: {
+			char *end;
+			long port = strtol(optarg, &end, 10);
+
+			if (*end != '\0' || port <= 0 || port > 65535)
+				return usage_error("'%s' is not a TCP port", optarg);
+			cli->dump.ps_port = (int)port;
+			break;
+		}
 		case 'o': cli->log_file = optarg; break;
 		case 'v': cli->verbosity++; break;
 		case 'h': fputs(usage_text, stdout); exit(0);
@@ -199,28 +221,65 @@ static int dump_work(void *arg)
 	return 0;
 }
 
+/* --page-server without -D: the images are written to a private directory
+ * on tmpfs first, and removed once sent (or not). */
+static char scratch[64];
+
+static const char *scratch_dir_make(cr_error_t *err)
+{
+	snprintf(scratch, sizeof(scratch), "/dev/shm/cr-dump.XXXXXX");
+	if (mkdtemp(scratch) == NULL) {
+		cr_error(err, errno, "make a directory for the images in /dev/shm");
+		scratch[0] = '\0';
+		return NULL;
+	}
+	return scratch;
+}
+
+static void scratch_dir_remove(void)
+{
+	DIR *d;
+	struct dirent *de;
+
+	if (scratch[0] == '\0' || (d = opendir(scratch)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.' || (de->d_name[1] != '\0' && strcmp(de->d_name, "..") != 0))
+			unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+	rmdir(scratch);
+}
+
 static int run_dump(struct cli *cli)
 {
 	struct dump_job job;
 	cr_error_t err = NULL;
 	char *end;
 	long pid;
+	int status;
 
 	if (cli->pid_arg == NULL)
 		return usage_error("%s needs a pid", "dump");
-	if (cli->dir == NULL)
+	if (cli->dump.page_server != (cli->dump.ps_address != NULL && cli->dump.ps_port > 0))
+		return usage_error("%s", "--page-server goes with --address A --port P, and they with it");
+	if (cli->dir == NULL && !cli->dump.page_server)
 		return usage_error("%s needs -D DIR", "dump");
 	pid = strtol(cli->pid_arg, &end, 10);
 	if (*end != '\0' || pid <= 0 || pid > INT_MAX)
 		return usage_error("'%s' is not a pid", cli->pid_arg);
+	if (cli->dir == NULL && (cli->dir = scratch_dir_make(&err)) == NULL)
+		return report(&err);
 	cli->dump.dir = cli->dir;
 	if (open_log(cli, true, "dump.log", &err) < 0) {
 		cr_error_wrap(&err, "dump of pid %ld refused (the process is left untouched)", pid);
+		scratch_dir_remove();
 		return report(&err);
 	}
 	job.pid = (pid_t)pid;
 	job.opts = &cli->dump;
-	return supervise(dump_work, &job);
+	status = supervise(dump_work, &job);
+	scratch_dir_remove();
+	return status;
 }
 
 static int run_restore(struct cli *cli)
@@ -262,6 +321,8 @@ int main(int argc, char **argv)
 		return cmd_check(argc - 1, argv + 1);
 	if (strcmp(argv[1], "keygen") == 0)
 		return cmd_keygen(argc - 1, argv + 1);
+	if (strcmp(argv[1], "page-server") == 0)
+		return cmd_page_server(argc - 1, argv + 1);
 	cli.command = argv[1];
 	if (parse_args(argc - 1, argv + 1, &cli) != 0)
 		return 2;

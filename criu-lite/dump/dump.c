@@ -5,13 +5,16 @@
 #include "dump/guard.h"
 #include "dump/steps.h"
 #include "img/dir.h"
+#include "img/xfer.h"
 #include "os/supervise.h"
 #include "os/log.h"
+#include "os/util.h"
 #include "state/state.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 static int check_root(pid_t pid, cr_error_t *err)
@@ -58,6 +61,27 @@ static void finish(struct dump_ctx *ctx, uint64_t *frozen_ns)
 	}
 }
 
+/* --page-server: the finished image directory goes to the server while the
+ * tree is still held (a transfer that fails leaves it running). */
+static int send_images(struct dump_ctx *ctx, int sock, cr_error_t *err)
+{
+	struct timespec t0, t1;
+	uint64_t bytes;
+	double secs;
+
+	if (sock < 0)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (xfer_send_dir(sock, ctx->dirfd, &bytes, err) < 0)
+		return cr_error_wrap(err, "send the images to the page server at %s port %d", ctx->opts->ps_address,
+				     ctx->opts->ps_port);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(timespec_ns(&t1) - timespec_ns(&t0)) / 1e9;
+	pr_info("sent %llu bytes of images to the page server in %.3f s (%.0f MiB/s)", (unsigned long long)bytes,
+		secs, secs > 0 ? (double)bytes / 1048576.0 / secs : 0.0);
+	return 0;
+}
+
 /* The steps that can fail, each named in its error. */
 static int dump_tree(struct dump_ctx *ctx, pid_t pid, cr_error_t *err)
 {
@@ -76,14 +100,20 @@ static int dump_tree(struct dump_ctx *ctx, pid_t pid, cr_error_t *err)
 int cr_dump(pid_t pid, const struct dump_opts *opts, cr_error_t *err)
 {
 	struct dump_ctx ctx = { .opts = opts, .dirfd = -1, .guard = { .dirfd = -1, .pipe_wr = -1 } };
+	cleanup_close int sock = -1;
 	uint64_t frozen_ns;
 	int ret = -1;
 
-	if (check_root(pid, err) < 0 || open_image_dir(&ctx, err) < 0 || guard_open(&ctx, err) < 0)
+	if (check_root(pid, err) < 0 || open_image_dir(&ctx, err) < 0)
+		goto out;
+	/* The server must be there before anything is frozen. */
+	if (opts->page_server && (sock = xfer_connect(opts->ps_address, opts->ps_port, err)) < 0)
+		goto out;
+	if (guard_open(&ctx, err) < 0)
 		goto out;
 	pr_debug("dump of pid %d starts", pid);
 	img_dir_journal_begin();
-	if (dump_tree(&ctx, pid, err) < 0) {
+	if (dump_tree(&ctx, pid, err) < 0 || send_images(&ctx, sock, err) < 0) {
 		img_dir_journal_undo();   /* the files this dump created, and no other */
 		release_tree(&ctx);
 		goto out;

@@ -30,6 +30,9 @@ struct dump_opts {
 	bool ext_unix_sk;              /* --ext-unix-sk: peers outside the tree are connected again by name */
 	const char *sign_key;          /* --sign: the secret key file, or NULL */
 	const char *encrypt_key;       /* --encrypt: the image key file, or NULL */
+	bool page_server;              /* --page-server: the images go to address:port too */
+	const char *ps_address;
+	int ps_port;
 };
 
 /* The file descriptions of a dump, shared by all its processes. */
