@@ -492,14 +492,19 @@ static int receive(struct recv_state *s, uint32_t *files, cr_error_t *err)
 	}
 }
 
+/* The answer in one piece: u32 status, u16 length, the message. */
 static void answer(int sock, uint32_t status, const char *msg)
 {
+	char buf[4 + 2 + 500];
 	uint16_t len = (uint16_t)strnlen(msg, 500);
+	uint32_t st = htole32(status);
 	uint16_t le = htole16(len);
 	cr_error_t ignored = NULL;
 
-	if (put_u32(sock, status, &ignored) < 0 || put(sock, &le, sizeof(le), &ignored) < 0 ||
-	    put(sock, msg, len, &ignored) < 0)
+	memcpy(buf, &st, 4);
+	memcpy(buf + 4, &le, 2);
+	memcpy(buf + 6, msg, len);
+	if (put(sock, buf, 6 + (size_t)len, &ignored) < 0)
 		cr_error_release(&ignored);
 }
 

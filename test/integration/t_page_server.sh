@@ -173,7 +173,13 @@ if mode == "broken":
 else:
     s.sendall(struct.pack("<II", len(data), zlib.crc32(data) ^ 1) + data)
     s.sendall(b"E" + struct.pack("<I", 1))
-    print(s.recv(600)[6:].decode(errors="replace"))
+    got = b""
+    while True:
+        b = s.recv(600)
+        if not b:
+            break
+        got += b
+    print(got[6:].decode(errors="replace"))
 '
 
 fake_case() {
