@@ -508,7 +508,7 @@ int pagedata_restore(struct restore_ctx *ctx, struct restore_task *t, cr_error_t
 	if (cr_pages_reader_open(ctx->dirfd, img_name(name, CR_IMG_PAGES, t->pid), &r, err) < 0)
 		goto out;
 	f->img = cr_pages_reader_img(r);
-	cr_img_crc_checked(f->img);   /* restore_load verified every image */
+	cr_img_hash_checked(f->img);   /* restore_load verified every image */
 	if (pagedata_bytes(t, false) >= CR_PAGES_ASYNC_MIN)
 		cr_img_async(f->img);
 	for (size_t i = 0, v = 0; i < t->n_pagemap; i++)
