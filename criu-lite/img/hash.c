@@ -1,13 +1,45 @@
 /* The image checksum (hash.h), on xxHash's XXH3 (header-only here, so
- * the static cr needs no library for it). */
+ * the static cr needs no library for it), its bulk work by the AVX2 build
+ * (hash_avx2.c) where the CPU has AVX2. */
 #include "img/hash.h"
 #include "img/bytes.h"
 #include "os/xalloc.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
+
+#ifdef __x86_64__
+uint64_t img_xxh3_avx2(const void *p, size_t len);
+void img_xxh3_update_avx2(void *state, const void *p, size_t len);
+
+static bool have_avx2(void)
+{
+	static int have = -1;
+
+	if (have < 0)
+		have = __builtin_cpu_supports("avx2") ? 1 : 0;
+	return have;
+}
+
+static uint64_t xxh3(const void *p, size_t len)
+{
+	return have_avx2() ? img_xxh3_avx2(p, len) : XXH3_64bits(p, len);
+}
+
+static void xxh3_update(XXH3_state_t *s, const void *p, size_t len)
+{
+	if (have_avx2())
+		img_xxh3_update_avx2(s, p, len);
+	else
+		XXH3_64bits_update(s, p, len);
+}
+#else
+#define xxh3 XXH3_64bits
+#define xxh3_update XXH3_64bits_update
+#endif
 
 struct img_hash {
 	XXH3_state_t block;   /* the block being fed */
@@ -50,9 +82,9 @@ void img_hash_update(struct img_hash *h, const void *p, size_t len)
 		if (n > len)
 			n = len;
 		if (h->fill == 0 && n == CR_HASH_BLOCK) {
-			feed_digest(&h->top, XXH3_64bits(b, n));   /* a whole block at once */
+			feed_digest(&h->top, xxh3(b, n));   /* a whole block at once */
 		} else {
-			XXH3_64bits_update(&h->block, b, n);
+			xxh3_update(&h->block, b, n);
 			h->fill += n;
 			if (h->fill == CR_HASH_BLOCK) {
 				feed_digest(&h->top, XXH3_64bits_digest(&h->block));
@@ -78,7 +110,7 @@ uint64_t img_hash_digest(const struct img_hash *h)
 
 uint64_t img_hash_block(const void *p, size_t len)
 {
-	return XXH3_64bits(p, len);
+	return xxh3(p, len);
 }
 
 uint64_t img_hash_blocks(const uint64_t *digests, size_t n)

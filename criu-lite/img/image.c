@@ -10,9 +10,9 @@
  * (cr_img_verify, on two cores for a large page image, block by block) or
  * computed over what is read and compared at the end (cr_img_check_hash).
  *
- * Bytes go through the image's sink: a writer's sink writes them (the
- * caller checksums them first, while they are in its cache), a reader's
- * checksums them (and reads ahead what cr_img_read_later asked for).
+ * Bytes go through the image's sink: a writer's sink checksums and writes
+ * them, a reader's checksums them (and reads ahead what cr_img_read_later
+ * asked for).
  * cr_img_async moves the sink to a thread of its own (see sink.h for what
  * that asks of the caller). */
 #include "img/image.h"
@@ -62,8 +62,7 @@ struct cr_img {
 	uint64_t pos;       /* writing: bytes accepted; reading: next body byte */
 	uint64_t body_end;  /* reading: file offset just past the body */
 	struct sink *sink;       /* writing: the bytes flushed; streaming: header and body read */
-	struct img_hash *hash;   /* of those bytes (writing: fed as they are handed over; streaming:
-				  * by the sink's consumer) */
+	struct img_hash *hash;   /* of those bytes, kept by the sink's consumer */
 	uint64_t stored_hash;    /* streaming: the trailer's */
 	bool hash_checked;       /* streaming: verified already, not computed again */
 	uint64_t mark_base;      /* pieces the sink before this one took (marks go on across cr_img_async) */
@@ -129,6 +128,7 @@ static int send_consume(void *arg, const void *p, size_t len, uint64_t tag)
 	int status;
 
 	(void)tag;
+	img_hash_update(img->hash, p, len);
 	if (img->seal != NULL)
 		return img_sealer_write(img->seal, p, len);
 	if (write_all(img->fd, p, len, &err) == 0)
@@ -257,7 +257,6 @@ static int img_send(struct cr_img *img, const void *data, size_t len, cr_error_t
 {
 	int failure;
 
-	img_hash_update(img->hash, data, len);
 	sink_add(img->sink, data, len, 0);
 	failure = sink_failure(img->sink);
 	if (failure != 0)
