@@ -14,6 +14,11 @@ source "$(dirname "$0")/lib.sh"
 
 MIB=48
 
+# passes: triggered, the workload passes and exits.
+passes() {
+	wl_trigger && wl_expect_pass && wl_await_exit
+}
+
 mixed_roundtrip() {
 	local img=$CASE_TMP/img
 	wl_start w_bigmem "$MIB" mixed || return 1
@@ -21,9 +26,7 @@ mixed_roundtrip() {
 	cr_restore_detached restore "$img" -vvv || return 1
 	grep -Eq "pid $WL_PID: [1-9][0-9]* VMAs filled by UFFDIO_COPY" "$CR_ERR" ||
 		{ REASON="the restore did not fill by UFFDIO_COPY: $(grep -i uffd "$CR_ERR" | tail -n 1)"; return 1; }
-	wl_trigger || return 1
-	wl_expect_pass || return 1
-	wl_await_exit
+	passes
 }
 
 snapshot_kept() {
@@ -31,14 +34,10 @@ snapshot_kept() {
 	wl_start w_bigmem "$MIB" mixed || return 1
 	cr_dump dump "$WL_PID" "$img" --leave-running || return 1
 	touch "$WL_DIR/scribble"
-	wl_trigger || return 1
-	wl_expect_pass || return 1
-	wl_await_exit || return 1
+	passes || return 1
 	[ ! -e "$WL_DIR/scribble" ] || { REASON="the process did not overwrite its memory"; return 1; }
 	cr_restore_detached restore "$img" || return 1
-	wl_trigger || return 1
-	wl_expect_pass || return 1
-	wl_await_exit
+	passes
 }
 
 run_case mixed_roundtrip mixed_roundtrip
