@@ -10,6 +10,9 @@
 #   snapshot_kept         a --leave-running dump, after which the process
 #                         overwrites all its memory and exits: the images
 #                         restore the bytes of the dump's moment
+#   python_bytearray      Debian's python3 holding 64 MiB of random bytes
+#                         (a bytearray) and their SHA-256: after the
+#                         restore it hashes them again
 source "$(dirname "$0")/lib.sh"
 
 MIB=48
@@ -40,7 +43,30 @@ snapshot_kept() {
 	passes
 }
 
+PY_BYTEARRAY='
+import hashlib, os, sys, time
+d = sys.argv[1]
+data = bytearray(os.urandom(64 << 20))
+digest = hashlib.sha256(data).hexdigest()
+token = os.urandom(8).hex()
+with open(d + "/ready.tmp", "w") as f: f.write("%d %s\n" % (os.getpid(), token))
+os.rename(d + "/ready.tmp", d + "/ready")
+while not os.path.exists(d + "/go"): time.sleep(0.05)
+same = hashlib.sha256(data).hexdigest() == digest
+res = "PASS %s\n" % token if same else "FAIL %s: the 64 MiB differ\n" % token
+with open(d + "/result.tmp", "w") as f: f.write(res)
+os.rename(d + "/result.tmp", d + "/result")
+'
+
+python_bytearray() {
+	local token
+	py_start "$PY_BYTEARRAY" ready || return 1
+	read -r _ token < "$PY_DIR/ready"
+	py_roundtrip "$token"
+}
+
 run_case mixed_roundtrip mixed_roundtrip
 run_case mixed_compress mixed_roundtrip --compress
 run_case snapshot_kept snapshot_kept
+run_case python_bytearray python_bytearray
 finish_tests
