@@ -58,15 +58,8 @@ with open(d + "/result.tmp", "w") as f: f.write(res)
 os.rename(d + "/result.tmp", d + "/result")
 '
 
-python_bytearray() {
-	local token
-	py_start "$PY_BYTEARRAY" ready || return 1
-	read -r _ token < "$PY_DIR/ready"
-	py_roundtrip "$token"
-}
-
 run_case mixed_roundtrip mixed_roundtrip
 run_case mixed_compress mixed_roundtrip --compress
 run_case snapshot_kept snapshot_kept
-run_case python_bytearray python_bytearray
+run_case python_bytearray py_case "$PY_BYTEARRAY"
 finish_tests
