@@ -483,7 +483,10 @@ static int uffd_start(struct restore_task *t, struct uffd_fill *u, cr_error_t *e
 	bool thp;
 
 	u->fd = -1;
-	if (inject_syscall(t->inj, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK, 0, 0, 0, 0, 0, &fd, err) < 0)
+	/* User-mode faults only: a fault of the kernel's own (process_vm_writev)
+	 * on a registered VMA fails at once instead of waiting for cr. */
+	if (inject_syscall(t->inj, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY, 0, 0, 0, 0, 0,
+			   &fd, err) < 0)
 		return -1;
 	if (fd < 0)
 		return 0;
