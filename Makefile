@@ -10,7 +10,7 @@
 BUILD   ?= build
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
-PKGS    := libprotobuf-c zlib libnl-3.0 libnl-route-3.0 libsodium
+PKGS    := libprotobuf-c zlib libnl-3.0 libnl-route-3.0 libsodium libxxhash
 V       ?= 0
 
 .PHONY: all deps cr demo test unit integration clean

@@ -145,7 +145,7 @@ bench_size() {
 		row "$what ${mib} MiB" "$med" "$min" "$max" \
 			"$(awk -v a="$med" -v b="$cmed" 'BEGIN { printf "%.2f", a / b }')" \
 			"$([ $what = dump ] && echo $((drss / 1024)) || echo $((rrss / 1024))) MiB" \
-			"target <= 2.00x copy, < 64 MiB"
+			"target <= 1.25x copy, < 64 MiB"
 	done
 	read -r med min max <<<"$(stats "$cdumps")"
 	row "dump --compress ${mib} MiB random" "$med" "$min" "$max" "-" \

@@ -10,9 +10,10 @@ packages=(
 	zlib1g-dev
 	libnl-3-dev libnl-route-3-dev
 	libsodium-dev
+	libxxhash-dev
 	libcmocka-dev
 	# Unmodified programs the tests restore and check (see README, Tests).
-	util-linux procps python3 sqlite3 tmux vim less postgresql
+	util-linux procps python3 python3-xxhash sqlite3 tmux vim less postgresql
 	nodejs redis-server socat
 	fio
 )

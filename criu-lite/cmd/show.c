@@ -226,7 +226,7 @@ static int load_pages(int dirfd, struct show_image *im, cr_error_t *err)
 	cleanup_free unsigned char *skip = NULL;
 	uint64_t left = 0;
 
-	/* Opening a page image checks only its ends; verify checks the crc. */
+	/* Opening a page image checks only its ends; verify checks the checksum. */
 	if (cr_img_verify(dirfd, im->name, im->type->kind, err) < 0 ||
 	    cr_img_open(dirfd, im->name, im->type->kind, &img, err) < 0)
 		return -1;

@@ -352,27 +352,6 @@ static void continue_task(struct dump_ctx *ctx, struct dump_task *t)
 	guard_forget(ctx, t);
 }
 
-/* One deadline for the whole tree: killed orphans are reaped by whoever
- * adopts them, which on some hosts (a slow PID 1) takes seconds. */
-static void wait_until_reaped(const struct dump_ctx *ctx)
-{
-	struct timespec pause = { .tv_nsec = 1000000 };
-	size_t i = 0;
-
-	for (int ms = 0; i < ctx->n_tasks && ms < REAP_WAIT_MS;) {
-		if (kill(ctx->tasks[i].pid, 0) < 0 && errno == ESRCH) {
-			i++;
-			continue;
-		}
-		nanosleep(&pause, NULL);
-		ms++;
-	}
-	for (; i < ctx->n_tasks; i++)
-		if (kill(ctx->tasks[i].pid, 0) == 0)
-			pr_warn("pid %d is dead but has not been reaped yet; a restore will fail until it is",
-				ctx->tasks[i].pid);
-}
-
 static size_t reap_traced(struct dump_ctx *ctx)
 {
 	size_t left = 0;
@@ -398,7 +377,11 @@ static size_t reap_traced(struct dump_ctx *ctx)
 
 /* Kills the tree and collects every tracee's death.  Deaths come in an
  * order the kernel decides (a group leader after its threads, a namespace's
- * init after everything in it), so take whichever is ready. */
+ * init after everything in it), so take whichever is ready.  A death is
+ * reported once the task has exited and its memory is freed; its pid is
+ * then held until its parent reaps it, which cr does not wait for: a slow
+ * PID 1 can take seconds over an orphan, and cr restore waits for such a
+ * zombie itself (pidsel_wait_free). */
 void kill_tree(struct dump_ctx *ctx, uint64_t *frozen_ns)
 {
 	struct timespec pause = { .tv_nsec = 1000000 };
@@ -410,7 +393,6 @@ void kill_tree(struct dump_ctx *ctx, uint64_t *frozen_ns)
 		*frozen_ns = dump_frozen_ns(ctx);
 	for (int ms = 0; reap_traced(ctx) > 0 && ms < REAP_WAIT_MS; ms++)
 		nanosleep(&pause, NULL);
-	wait_until_reaped(ctx);
 	for (size_t i = 0; i < ctx->n_tasks; i++)
 		guard_forget(ctx, &ctx->tasks[i]);
 }

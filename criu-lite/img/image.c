@@ -1,26 +1,26 @@
 /* Image files: framing, checksums and buffered I/O (layout in image.h).
  *
  * Writers buffer small writes and send large ones straight to the file; the
- * crc32 runs over everything that reaches the file before the trailer.
+ * checksum (hash.h) runs over everything that reaches the file before the
+ * trailer, computed by the writer as it hands bytes over.
  * Message images are small: a reader takes the whole file into memory,
  * checks it completely and then decodes frames from memory.  Page images are
  * read streaming, so opening one checks only the header and the trailer,
- * and the crc is either checked in a separate bounded-memory pass
- * (cr_img_verify, on two cores for a large page image) or computed over
- * what is read and compared at the end (cr_img_check_crc).
+ * and the checksum is either checked in a separate bounded-memory pass
+ * (cr_img_verify, on two cores for a large page image, block by block) or
+ * computed over what is read and compared at the end (cr_img_check_hash).
  *
  * Bytes go through the image's sink: a writer's sink checksums and writes
  * them, a reader's checksums them (and reads ahead what cr_img_read_later
- * asked for).  cr_img_async moves the sink to a thread of its own (see
- * sink.h for what that asks of the caller); a writer then computes one large
- * piece's crc in CRC_SHARE_EVERY itself, which balances the reading the
- * caller does with the writing the thread does. */
-#define ZLIB_CONST
+ * asked for).
+ * cr_img_async moves the sink to a thread of its own (see sink.h for what
+ * that asks of the caller). */
 #include "img/image.h"
 #include "img/bytes.h"
 #include "img/crypt.h"
 #include "img/dir.h"
 #include "img/dumpid.h"
+#include "img/hash.h"
 #include "img/sink.h"
 #include "os/util.h"
 #include "os/xalloc.h"
@@ -32,7 +32,6 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <zlib.h>
 
 #define IMG_WRITE_BUF  (256u << 10)
 #define IMG_READ_BUF   (256u << 10)
@@ -63,10 +62,9 @@ struct cr_img {
 	uint64_t pos;       /* writing: bytes accepted; reading: next body byte */
 	uint64_t body_end;  /* reading: file offset just past the body */
 	struct sink *sink;       /* writing: the bytes flushed; streaming: header and body read */
-	uint32_t crc;            /* of those bytes, kept by the sink's consumer */
-	uint32_t stored_crc;     /* streaming: the trailer's */
-	bool crc_checked;        /* streaming: verified already, not computed again */
-	unsigned int crc_turn;   /* async writing: large pieces sent, for CRC_SHARE_EVERY */
+	struct img_hash *hash;   /* of those bytes, kept by the sink's consumer */
+	uint64_t stored_hash;    /* streaming: the trailer's */
+	bool hash_checked;       /* streaming: verified already, not computed again */
 	uint64_t mark_base;      /* pieces the sink before this one took (marks go on across cr_img_async) */
 	bool broken;        /* writing: an earlier write failed */
 	bool want_id;       /* reading: the directory has a dump id bound, */
@@ -76,7 +74,7 @@ struct cr_img {
 struct img_ends {
 	uint64_t size;      /* of the file */
 	uint64_t body_len;
-	uint32_t crc;       /* as stored in the trailer */
+	uint64_t hash;      /* as stored in the trailer */
 };
 
 /* Walks the frames of a message body, possibly fed in pieces. */
@@ -106,24 +104,9 @@ static int check_kind_arg(const char *name, uint32_t kind, cr_error_t *err)
 	return 0;
 }
 
-/* A tag with this bit carries the piece's crc32, computed by the caller. */
-#define TAG_CRC  (1ull << 32)
 /* A reader's piece with this bit is still to be read, from the file offset
  * in the bits below. */
 #define TAG_READ (1ull << 63)
-/* Pieces from this size on are worth computing the crc for on the caller's
- * side, one in CRC_SHARE_EVERY (measured: a dump's reading costs about as
- * much as its writing, and the crc about two thirds of either). */
-#define CRC_SHARE_MIN   (64u << 10)
-#define CRC_SHARE_EVERY 3u
-
-static void crc_update(struct cr_img *img, const void *p, size_t len, uint64_t tag)
-{
-	if (tag & TAG_CRC)
-		img->crc = (uint32_t)crc32_combine(img->crc, (uint32_t)tag, (z_off_t)len);
-	else
-		img->crc = (uint32_t)crc32_z(img->crc, p, len);
-}
 
 static int read_consume(void *arg, const void *p, size_t len, uint64_t tag)
 {
@@ -133,8 +116,8 @@ static int read_consume(void *arg, const void *p, size_t len, uint64_t tag)
 
 	if (tag & TAG_READ)
 		status = img_view_pread(&img->in, (void *)p, len, &off);
-	if (status == 0 && !img->crc_checked)
-		crc_update(img, p, len, 0);
+	if (status == 0 && !img->hash_checked)
+		img_hash_update(img->hash, p, len);
 	return status;
 }
 
@@ -144,7 +127,8 @@ static int send_consume(void *arg, const void *p, size_t len, uint64_t tag)
 	cr_error_t err = NULL;
 	int status;
 
-	crc_update(img, p, len, tag);
+	(void)tag;
+	img_hash_update(img->hash, p, len);
 	if (img->seal != NULL)
 		return img_sealer_write(img->seal, p, len);
 	if (write_all(img->fd, p, len, &err) == 0)
@@ -166,6 +150,7 @@ static void img_free(struct cr_img *img)
 	sink_close(img->sink);
 	img_sealer_free(img->seal);
 	img_view_close(&img->in);
+	img_hash_free(img->hash);
 	if (img->fd >= 0)
 		close(img->fd);
 	if (img->dirfd >= 0)
@@ -238,7 +223,8 @@ static int write_header(struct cr_img *img, cr_error_t *err)
 	if (!img_dir_bound_id(img_dirfd(img), &id))
 		memset(&id, 0, sizeof(id));
 	memcpy(h + CR_IMG_ID_OFFSET, id.b, CR_DUMP_ID_SIZE);
-	img->crc = (uint32_t)crc32_z(0, h, sizeof(h));
+	img->hash = img_hash_new();
+	img_hash_update(img->hash, h, sizeof(h));
 	if (encrypt)
 		return img_sealer_open(img->fd, img->name, h, &img->seal, err);
 	if (write_all(img->fd, h, sizeof(h), err) < 0)
@@ -269,12 +255,9 @@ int cr_img_create(int dirfd, const char *name, uint32_t kind, struct cr_img **ou
 
 static int img_send(struct cr_img *img, const void *data, size_t len, cr_error_t *err)
 {
-	uint64_t tag = 0;
 	int failure;
 
-	if (sink_threaded(img->sink) && len >= CRC_SHARE_MIN && img->crc_turn++ % CRC_SHARE_EVERY == 0)
-		tag = TAG_CRC | (uint32_t)crc32_z(0, data, len);
-	sink_add(img->sink, data, len, tag);
+	sink_add(img->sink, data, len, 0);
 	failure = sink_failure(img->sink);
 	if (failure != 0)
 		return cr_error(err, failure, "%s: write", img->name);
@@ -415,8 +398,8 @@ static int img_commit(struct cr_img *img, cr_error_t *err)
 	if (failure != 0)
 		return cr_error(err, failure, "%s: write", img->name);
 	put_le32(trailer, CR_IMG_TRAILER_MAGIC);
-	put_le32(trailer + 4, img->crc);
-	put_le64(trailer + 8, img->pos - CR_IMG_HEADER_SIZE);
+	put_le64(trailer + CR_IMG_TRAILER_HASH, img_hash_digest(img->hash));
+	put_le64(trailer + CR_IMG_TRAILER_BODY_LEN, img->pos - CR_IMG_HEADER_SIZE);
 	if (write_trailer(img, trailer, err) < 0)
 		return -1;
 	fd = steal_fd(&img->fd);
@@ -513,7 +496,7 @@ static int check_header(const unsigned char *h, const char *name, uint32_t kind,
 	return check_dump_id(h, name, want, err);
 }
 
-/* Fills ends->body_len and ends->crc from the trailer t of a file of ends->size bytes. */
+/* Fills ends->body_len and ends->hash from the trailer t of a file of ends->size bytes. */
 static int check_trailer(const unsigned char *t, const char *name, struct img_ends *ends,
 			 cr_error_t *err)
 {
@@ -522,8 +505,8 @@ static int check_trailer(const unsigned char *t, const char *name, struct img_en
 	if (get_le32(t) != CR_IMG_TRAILER_MAGIC)
 		return cr_error(err, 0, "%s: trailer missing: the file is truncated or was never "
 				"finished (%" PRIu64 " bytes)", name, ends->size);
-	ends->crc = get_le32(t + 4);
-	ends->body_len = get_le64(t + 8);
+	ends->hash = get_le64(t + CR_IMG_TRAILER_HASH);
+	ends->body_len = get_le64(t + CR_IMG_TRAILER_BODY_LEN);
 	if (ends->body_len > held)
 		return cr_error(err, 0, "%s: truncated: trailer records a body of %" PRIu64
 				" bytes, the file holds %" PRIu64, name, ends->body_len, held);
@@ -533,11 +516,11 @@ static int check_trailer(const unsigned char *t, const char *name, struct img_en
 	return 0;
 }
 
-static int check_crc(uint32_t stored, uint32_t computed, const char *name, cr_error_t *err)
+static int check_hash(uint64_t stored, uint64_t computed, const char *name, cr_error_t *err)
 {
 	if (stored != computed)
-		return cr_error(err, 0, "%s: checksum mismatch (stored 0x%08" PRIx32 ", computed 0x%08"
-				PRIx32 ")", name, stored, computed);
+		return cr_error(err, 0, "%s: checksum mismatch (stored 0x%016" PRIx64 ", computed 0x%016"
+				PRIx64 ")", name, stored, computed);
 	return 0;
 }
 
@@ -637,64 +620,73 @@ static int frame_walk_end(struct frame_walk *fw, cr_error_t *err)
 /* A page image at least this large is checked on two cores, half each. */
 #define VERIFY_SPLIT_MIN (8u << 20)
 
-struct crc_range {
+/* Blocks [first, first + n) of a file (hash.h), their digests. */
+struct hash_range {
 	const struct img_view *fd;
-	uint64_t off, len;
-	uint32_t crc;
+	uint64_t first, n;
+	uint64_t end;        /* the offset where the hashed bytes end */
+	uint64_t *digests;   /* n of them */
+	uint64_t failed_at;
 	int status;          /* errno of a failed read, else 0 */
 };
 
-static void *crc_range_main(void *arg)
+static void *hash_range_main(void *arg)
 {
-	struct crc_range *r = arg;
-	cleanup_free unsigned char *buf = xmalloc(IMG_VERIFY_BUF);
-	uint64_t done = 0;
+	struct hash_range *r = arg;
+	cleanup_free unsigned char *buf = xmalloc(CR_HASH_BLOCK);
 
-	r->crc = 0;
 	r->status = 0;
-	while (r->status == 0 && done < r->len) {
-		size_t n = min_size(IMG_VERIFY_BUF, r->len - done);
+	for (uint64_t i = 0; r->status == 0 && i < r->n; i++) {
+		uint64_t at = (r->first + i) * CR_HASH_BLOCK;
+		size_t n = (size_t)(r->end - at < CR_HASH_BLOCK ? r->end - at : CR_HASH_BLOCK);
 
-		uint64_t at = r->off + done;
-
+		r->failed_at = at;
 		r->status = img_view_pread(r->fd, buf, n, &at);
 		if (r->status == 0)
-			r->crc = (uint32_t)crc32_z(r->crc, buf, n);
-		done += n;
+			r->digests[i] = img_hash_block(buf, n);
 	}
 	return NULL;
 }
 
-/* The crc32 of a page image's header and body, the second half on a
- * thread of its own (or after the first, if none can be started). */
+/* The checksum of a page image's header and body, the second half of its
+ * blocks on a thread of its own (or after the first, if none can be
+ * started). */
 static int verify_split(const struct img_view *fd, const char *name, const struct img_ends *ends, cr_error_t *err)
 {
 	uint64_t body_end = CR_IMG_HEADER_SIZE + ends->body_len;
-	struct crc_range a = { .fd = fd, .len = body_end / 2 };
-	struct crc_range b = { .fd = fd, .off = a.len, .len = body_end - a.len };
+	uint64_t blocks = (body_end + CR_HASH_BLOCK - 1) / CR_HASH_BLOCK;
+	cleanup_free uint64_t *digests = xcalloc((size_t)blocks, sizeof(*digests));
+	struct hash_range a = { .fd = fd, .n = blocks / 2, .end = body_end, .digests = digests };
+	struct hash_range b = { .fd = fd, .first = a.n, .n = blocks - a.n, .end = body_end, .digests = digests + a.n };
 	pthread_t th;
-	bool threaded = pthread_create(&th, NULL, crc_range_main, &b) == 0;
+	bool threaded = pthread_create(&th, NULL, hash_range_main, &b) == 0;
 
-	crc_range_main(&a);
+	hash_range_main(&a);
 	if (threaded)
 		pthread_join(th, NULL);
 	else
-		crc_range_main(&b);
+		hash_range_main(&b);
 	if (a.status != 0)
-		return read_failed(name, a.status, a.off, err);
+		return read_failed(name, a.status, a.failed_at, err);
 	if (b.status != 0)
-		return read_failed(name, b.status, b.off, err);
-	return check_crc(ends->crc, (uint32_t)crc32_combine(a.crc, b.crc, (z_off_t)b.len), name, err);
+		return read_failed(name, b.status, b.failed_at, err);
+	return check_hash(ends->hash, img_hash_blocks(digests, (size_t)blocks), name, err);
 }
 
-/* Streams header and body through crc32 (and the frame walk for messages). */
+static void img_hash_freep(struct img_hash **h)
+{
+	img_hash_free(*h);
+}
+
+/* Streams header and body through the checksum (and the frame walk for
+ * messages). */
 static int verify_body(const struct img_view *fd, const char *name, uint32_t kind, const struct img_ends *ends,
 		       cr_error_t *err)
 {
 	uint64_t body_end = CR_IMG_HEADER_SIZE + ends->body_len, off = 0;
 	size_t cap = min_size(IMG_VERIFY_BUF, body_end);
 	cleanup_free unsigned char *buf = xmalloc(cap);
-	uint32_t crc = (uint32_t)crc32_z(0, Z_NULL, 0);
+	__attribute__((cleanup(img_hash_freep))) struct img_hash *hash = img_hash_new();
 	struct frame_walk fw;
 
 	frame_walk_init(&fw, name, body_end);
@@ -706,12 +698,12 @@ static int verify_body(const struct img_view *fd, const char *name, uint32_t kin
 			cr_error_release(&fw.err);
 			return -1;
 		}
-		crc = (uint32_t)crc32_z(crc, buf, n);
+		img_hash_update(hash, buf, n);
 		if (kind_has_messages(kind) && n > skip)
 			frame_walk_feed(&fw, buf + skip, off + skip, n - skip);
 		off += n;
 	}
-	if (check_crc(ends->crc, crc, name, err) < 0) {
+	if (check_hash(ends->hash, img_hash_digest(hash), name, err) < 0) {
 		cr_error_release(&fw.err);
 		return -1;
 	}
@@ -758,7 +750,7 @@ static int open_in_memory(struct cr_img *img, uint64_t size, cr_error_t *err)
 	if (check_trailer(img->buf + size - CR_IMG_TRAILER_SIZE, img->name, &ends, err) < 0)
 		return -1;
 	body_end = CR_IMG_HEADER_SIZE + ends.body_len;
-	if (check_crc(ends.crc, (uint32_t)crc32_z(0, img->buf, (size_t)body_end), img->name, err) < 0)
+	if (check_hash(ends.hash, img_hash_buf(img->buf, (size_t)body_end), img->name, err) < 0)
 		return -1;
 	frame_walk_init(&fw, img->name, body_end);
 	frame_walk_feed(&fw, img->buf + CR_IMG_HEADER_SIZE, CR_IMG_HEADER_SIZE, (size_t)ends.body_len);
@@ -778,9 +770,10 @@ static int open_streaming(struct cr_img *img, uint64_t size, cr_error_t *err)
 	if (check_ends_at(&img->in, img->name, img->kind, img->want_id ? &img->want : NULL, &ends, err) < 0 ||
 	    pread_exact(&img->in, header, sizeof(header), 0, img->name, err) < 0)
 		return -1;
+	img->hash = img_hash_new();
 	img->sink = sink_open(read_consume, img, false);
 	sink_add(img->sink, header, sizeof(header), 0);
-	img->stored_crc = ends.crc;
+	img->stored_hash = ends.hash;
 	img->buf = xmalloc(IMG_READ_BUF);
 	img->buf_cap = IMG_READ_BUF;
 	img->pos = CR_IMG_HEADER_SIZE;
@@ -927,7 +920,7 @@ int cr_img_read_later(struct cr_img *img, void *buf, size_t len, cr_error_t *err
 	return 0;
 }
 
-int cr_img_check_crc(struct cr_img *img, cr_error_t *err)
+int cr_img_check_hash(struct cr_img *img, cr_error_t *err)
 {
 	if (img->mode != IMG_READING_STREAM)
 		return 0;   /* checked whole when opened */
@@ -935,15 +928,15 @@ int cr_img_check_crc(struct cr_img *img, cr_error_t *err)
 		return cr_error(err, 0, "%s: checksum: %" PRIu64 " body bytes were not read", img->name,
 				img->body_end - img->pos);
 	img_settle(img);
-	if (img->crc_checked)
+	if (img->hash_checked)
 		return 0;
-	return check_crc(img->stored_crc, img->crc, img->name, err);
+	return check_hash(img->stored_hash, img_hash_digest(img->hash), img->name, err);
 }
 
-void cr_img_crc_checked(struct cr_img *img)
+void cr_img_hash_checked(struct cr_img *img)
 {
 	if (img->mode == IMG_READING_STREAM)
-		img->crc_checked = true;
+		img->hash_checked = true;
 }
 
 void cr_img_async(struct cr_img *img)

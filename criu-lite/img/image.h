@@ -7,8 +7,9 @@
  *            (16 bytes, see dumpid.h)                              28 bytes
  *   body     message images: a sequence of [u32 length][protobuf bytes]
  *            page images:    a sequence of page chunks (see pages.h)
- *   trailer  magic "CREN" (u32 0x4e455243), crc32 of header+body (u32),
- *            body length (u64)                                     16 bytes
+ *   trailer  magic "CREN" (u32 0x4e455243), checksum of header+body
+ *            (u64, XXH3 over 1 MiB blocks: hash.h), body length (u64)
+ *                                                                  20 bytes
  *
  * Files are created 0600 with O_EXCL; the trailer makes truncation and any
  * flipped byte detectable, the dump id a file of another dump, and every
@@ -38,7 +39,9 @@
 #define CR_IMG_HEADER_SIZE   28
 #define CR_IMG_FLAGS_OFFSET  8
 #define CR_IMG_ID_OFFSET     12
-#define CR_IMG_TRAILER_SIZE  16
+#define CR_IMG_TRAILER_SIZE  20
+#define CR_IMG_TRAILER_HASH  4       /* offsets in the trailer */
+#define CR_IMG_TRAILER_BODY_LEN 12
 #define CR_IMG_MAX_MSG       (64u << 20) /* a larger frame is damage, not data */
 
 struct cr_img;
@@ -62,12 +65,12 @@ int cr_img_sync_dir(int dirfd, cr_error_t *err);
 /* --- checking --------------------------------------------------------------
  * Reads the whole file in a streaming pass (bounded memory) and checks magic,
  * version, kind, dump id (when dirfd has one bound: open checks it too),
- * trailer, body length and crc32. For message images it also
+ * trailer, body length and checksum. For message images it also
  * checks that the frames tile the body exactly. Never modifies the file. */
 int cr_img_verify(int dirfd, const char *name, uint32_t kind, cr_error_t *err);
 
 /* --- reading ---------------------------------------------------------------
- * open: checks header and trailer (and, for message images, the crc of the
+ * open: checks header and trailer (and, for message images, the checksum of the
  * whole file, which it reads into memory); page images are read streaming.
  * read_msg: returns 1 and *out (free with protobuf_c_message_free_unpacked)
  * when a message was read, 0 at the end of the body, -1 on error.
@@ -81,19 +84,19 @@ int cr_img_read_msg_with(struct cr_img *img, const ProtobufCMessageDescriptor *d
 			 ProtobufCMessage **out, cr_error_t *err);
 int cr_img_read_raw(struct cr_img *img, void *buf, size_t len, cr_error_t *err);
 uint64_t cr_img_raw_offset(const struct cr_img *img);
-/* Page images: after the whole body was read, compares the crc of what was
- * read with the trailer's (message images were checked when opened), unless
- * the caller said with crc_checked that cr_img_verify passed already. */
-int cr_img_check_crc(struct cr_img *img, cr_error_t *err);
-void cr_img_crc_checked(struct cr_img *img);
+/* Page images: after the whole body was read, compares the checksum of what
+ * was read with the trailer's (message images were checked when opened),
+ * unless the caller said with hash_checked that cr_img_verify passed already. */
+int cr_img_check_hash(struct cr_img *img, cr_error_t *err);
+void cr_img_hash_checked(struct cr_img *img);
 /* Like read_raw, but on an async page image the bytes arrive later, read
  * by the sink's thread: buf is filled once cr_img_wait has seen a mark
  * taken after this call. */
 int cr_img_read_later(struct cr_img *img, void *buf, size_t len, cr_error_t *err);
 
 /* --- work on other cores ----------------------------------------------------
- * async: from now on the crc of raw data written (or read), and a writer's
- * writes, run on threads of their own.  The memory of every write_raw
+ * async: from now on a writer's writes (a reader's reads ahead and the
+ * checksum of what it read) run on a thread of its own.  The memory of every write_raw
  * source (read_raw destination) of more than SINK_COPY_MAX bytes must then
  * stay unchanged until cr_img_wait has seen a mark taken after that call,
  * or cr_img_settle returned.  A write or read that fails on the thread

@@ -141,7 +141,7 @@ static int deflate_chunk(struct cr_pages_writer *w, const unsigned char *src, si
 {
 	int ret;
 
-	cr_img_settle(w->img);   /* zbuf may still be read for the crc */
+	cr_img_settle(w->img);   /* zbuf may still be read */
 	if (deflateReset(&w->zs) != Z_OK)
 		return cr_error(err, 0, "%s: deflateReset failed", cr_img_name(w->img));
 	w->zs.next_in = src;
@@ -229,7 +229,7 @@ static int write_some(struct cr_pages_writer *w, const unsigned char *src, size_
 	}
 	*used = n = min_size(CR_PAGES_CHUNK - w->chunk_len, len);
 	if (w->chunk_len == 0)
-		cr_img_settle(w->img);   /* the last chunk may still be read for the crc */
+		cr_img_settle(w->img);   /* the last chunk may still be read */
 	memcpy(w->chunk + w->chunk_len, src, n);
 	w->chunk_len += n;
 	return w->chunk_len == CR_PAGES_CHUNK ? flush_pending(w, err) : 0;
@@ -451,7 +451,7 @@ static int load_zlib_chunk(struct cr_pages_reader *r, const struct cr_chunk_hdr 
 {
 	if (reader_init_inflate(r, err) < 0)
 		return -1;
-	cr_img_settle(r->img);   /* zbuf may still be read for the crc */
+	cr_img_settle(r->img);   /* zbuf may still be read */
 	if (cr_img_read_raw(r->img, r->zbuf, h->stored_len, err) < 0)
 		return -1;
 	if (inflate_chunk(r, h, err) < 0)
@@ -525,7 +525,7 @@ int cr_pages_reader_check_end(struct cr_pages_reader *r, cr_error_t *err)
 	if (left > 0)
 		return cr_error(err, 0, "%s: %" PRIu64 " bytes of page data left unread at offset %"
 				PRIu64, reader_name(r), left, cr_img_raw_offset(r->img));
-	return cr_img_check_crc(r->img, err);
+	return cr_img_check_hash(r->img, err);
 }
 
 struct cr_img *cr_pages_reader_img(struct cr_pages_reader *r)

@@ -74,7 +74,7 @@ int cr_pages_read(struct cr_pages_reader *r, void *buf, size_t len, cr_error_t *
  * data arrives later: buf is complete when a mark taken after the call was
  * waited for (cr_img_wait). */
 int cr_pages_read_later(struct cr_pages_reader *r, void *buf, size_t len, cr_error_t *err);
-/* After all pages are read: 0 if the body is fully consumed and its crc
+/* After all pages are read: 0 if the body is fully consumed and its checksum
  * matches the trailer's, else an error. */
 int cr_pages_reader_check_end(struct cr_pages_reader *r, cr_error_t *err);
 void cr_pages_reader_close(struct cr_pages_reader *r);

@@ -1,4 +1,5 @@
 #include "os/pidsel.h"
+#include "os/log.h"
 #include "os/proc.h"
 #include "os/util.h"
 
@@ -7,10 +8,12 @@
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/syscall.h>
+#include <time.h>
 
 #define MAX_LEVELS 32
 
@@ -122,6 +125,60 @@ pid_t pidsel_fork(enum pid_backend b, const uint32_t *pids, size_t n, uint64_t f
 		return clone2_fork(pids, n, flags, exit_signal, err);
 	}
 	return fork_clone3(pids, n, flags, exit_signal, err);
+}
+
+/* ZOMBIE_TELL_NS into a wait for a zombie the wait is told about. */
+#define ZOMBIE_TELL_NS 200000000ull
+
+uint64_t pidsel_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Whether pid is held by a zombie; *ppid and name (64 bytes) say whose. */
+static bool held_by_zombie(pid_t pid, pid_t *ppid, char name[64])
+{
+	struct proc_status st;
+	cr_error_t ignored = NULL;
+	bool zombie;
+
+	if (proc_read_status(pid, 0, &st, &ignored) < 0) {
+		cr_error_release(&ignored);
+		return false;
+	}
+	zombie = st.state == 'Z';
+	*ppid = st.ppid;
+	snprintf(name, 64, "%s", st.name);
+	proc_status_free(&st);
+	return zombie;
+}
+
+int pidsel_wait_free(pid_t pid, uint64_t deadline_ns, cr_error_t *err)
+{
+	struct timespec pause = { .tv_nsec = 1000000 };
+	uint64_t start = pidsel_now_ns(), now = start;
+	bool told = false;
+	char name[64];
+	pid_t ppid;
+
+	while ((kill(pid, 0) == 0 || errno != ESRCH) && held_by_zombie(pid, &ppid, name)) {
+		if (now >= deadline_ns)
+			return cr_error(err, EEXIST, "pid %d is taken by a zombie (%s) that its parent %d has not "
+					"reaped in %.1f s", pid, name, ppid, (double)(now - start) / 1e9);
+		if (!told && now - start >= ZOMBIE_TELL_NS) {
+			pr_warn("pid %d is taken by a zombie (%s) that its parent %d has not reaped yet: waiting "
+				"up to %.0f s", pid, name, ppid, (double)(deadline_ns - start) / 1e9);
+			told = true;
+		}
+		nanosleep(&pause, NULL);
+		now = pidsel_now_ns();
+	}
+	if (told)
+		pr_info("pid %d is free after %.2f s", pid, (double)(pidsel_now_ns() - start) / 1e9);
+	return pidsel_check_free(pid, err);
 }
 
 int pidsel_check_free(pid_t pid, cr_error_t *err)

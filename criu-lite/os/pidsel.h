@@ -41,5 +41,11 @@ pid_t pidsel_fork(enum pid_backend b, const uint32_t *pids, size_t n, uint64_t f
 
 /* Fails with a message naming the holder when pid is in use. */
 int pidsel_check_free(pid_t pid, cr_error_t *err);
+/* The same, but a zombie holding pid (a process of the dump just made,
+ * dead, that its parent has not reaped yet: cr dump does not wait for
+ * someone else's reaping) is waited for, saying so, until the
+ * CLOCK_MONOTONIC time deadline_ns. */
+int pidsel_wait_free(pid_t pid, uint64_t deadline_ns, cr_error_t *err);
+uint64_t pidsel_now_ns(void);
 
 #endif

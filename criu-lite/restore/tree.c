@@ -209,15 +209,21 @@ int tree_build(struct restore_run *run, cr_error_t *err)
 	return set_level_base(run, err);
 }
 
+/* One deadline for the whole tree, for the zombies of a dump made just
+ * before (see pidsel_wait_free). */
+#define ZOMBIE_WAIT_NS (10 * 1000000000ull)
+
 static int check_pids_free(const struct restore_ctx *ctx, cr_error_t *err)
 {
+	uint64_t deadline = pidsel_now_ns() + ZOMBIE_WAIT_NS;
+
 	for (size_t i = 0; i < ctx->n_tasks; i++) {
 		const PstreeEntry *p = ctx->tasks[i].pstree;
 
-		if (pidsel_check_free((pid_t)p->ns_pid[0], err) < 0)
+		if (pidsel_wait_free((pid_t)p->ns_pid[0], deadline, err) < 0)
 			return -1;
 		for (size_t j = 1; j < p->n_threads; j++)
-			if (pidsel_check_free((pid_t)p->threads[j]->ns_tid[0], err) < 0)
+			if (pidsel_wait_free((pid_t)p->threads[j]->ns_tid[0], deadline, err) < 0)
 				return cr_error_wrap(err, "thread of pid %u", p->ns_pid[0]);
 	}
 	return 0;

@@ -689,7 +689,7 @@ static int read_own(const struct restore_task *t, cr_error_t *err)
 	if (cr_pages_reader_open_as(t->reserved_base + RESERVED_DIR, img_name(name, CR_IMG_EARLY_PAGES, t->pid),
 				    CR_IMG_EARLY_PAGES, &r, err) < 0)
 		return -1;
-	cr_img_crc_checked(cr_pages_reader_img(r));   /* restore_load verified every image */
+	cr_img_hash_checked(cr_pages_reader_img(r));   /* restore_load verified every image */
 	for (size_t i = 0; i < t->n_pagemap; i++) {
 		const PagemapEntry *p = t->pagemap[i];
 

@@ -6,11 +6,16 @@
  * are read out of the process with process_vm_readv (or /proc/PID/mem for
  * pages it cannot read) in 1 MiB batches, while the image's own thread
  * writes the batch before.  Restore: batches are read ahead by the image's
- * thread while the main thread writes the one before into the process
- * (process_vm_writev).  The buffers are allocated once for a whole run. */
+ * thread while the main thread writes the one before into the process:
+ * into its private anonymous VMAs with UFFDIO_COPY through a userfaultfd
+ * of the process, which puts new pages in place already filled, elsewhere
+ * (or if that fails) with process_vm_writev, which faults each page in
+ * zeroed first.  The buffers are allocated once for a whole run. */
 #include "state/pagedata.h"
 #include "img/image.h"
 #include "img/pages.h"
+#include "fd/fdkind.h"
+#include "os/inject.h"
 #include "os/log.h"
 #include "os/pagemap.h"
 #include "os/progress.h"
@@ -22,7 +27,10 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <string.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 
 #define COPY_BATCH    (1u << 20)       /* bytes of page data moved at once */
@@ -90,8 +98,8 @@ static struct page_bufs *page_bufs_get(struct page_bufs **slot, bool pagemap)
 	if (pb == NULL)
 		pb = *slot = xcalloc(1, sizeof(*pb));
 	for (int i = 0; i < N_BUFS; i++)
-		if (pb->buf[i] == NULL)
-			pb->buf[i] = xmalloc(COPY_BATCH);
+		if (pb->buf[i] == NULL && posix_memalign((void **)&pb->buf[i], PAGE_SIZE_CR, COPY_BATCH) != 0)
+			xalloc_failed(COPY_BATCH);   /* page-aligned: UFFDIO_COPY's source */
 	if (pagemap && pb->pagemap == NULL)
 		pb->pagemap = xmalloc(PAGEMAP_BATCH * 8);
 	return pb;
@@ -387,27 +395,197 @@ struct fill_batch {
 	uint64_t mark;
 };
 
+/* A userfaultfd of the process being filled, and the VMAs registered with
+ * it (whole ones, in address order). */
+struct uffd_fill {
+	int fd;                /* cr's duplicate; -1: not in use */
+	uint64_t (*vma)[2];
+	size_t n, next;        /* next: where the last lookup stopped */
+};
+
 /* Batches are gathered in turn: while the image's thread reads batch k in
  * (cr_pages_read_later), the main thread writes batch k-1 into the process. */
 struct page_filler {
 	pid_t pid;
+	struct uffd_fill uffd;
 	struct cr_img *img;
 	struct fill_batch batch[N_BUFS];
 	int cur;               /* being gathered */
 	int prev;              /* gathered, not yet written, or -1 */
 };
 
+/* Unregisters every VMA and closes the userfaultfd: from then on pages
+ * go in with process_vm_writev, which must never meet a registered VMA
+ * (its fault would wait for cr itself). */
+static void uffd_stop(struct uffd_fill *u)
+{
+	if (u->fd < 0)
+		return;
+	for (size_t i = 0; i < u->n; i++) {
+		struct uffdio_range r = { .start = u->vma[i][0], .len = u->vma[i][1] - u->vma[i][0] };
+
+		ioctl(u->fd, UFFDIO_UNREGISTER, &r);
+	}
+	close(steal_fd(&u->fd));
+	free(steal_pointer(&u->vma));
+	u->n = 0;
+}
+
+/* Whether [addr, addr + len) is in a registered VMA (lookups go up). */
+static bool uffd_covers(struct uffd_fill *u, uint64_t addr, uint64_t len)
+{
+	if (u->fd < 0)
+		return false;
+	if (u->next > 0 && u->vma[u->next - 1][0] > addr)
+		u->next = 0;
+	while (u->next < u->n && u->vma[u->next][1] <= addr)
+		u->next++;
+	return u->next < u->n && u->vma[u->next][0] <= addr && addr + len <= u->vma[u->next][1];
+}
+
+/* Whether the kernel gives every anonymous VMA huge pages where it can. */
+static bool thp_always(void)
+{
+	char buf[128] = "";
+	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		if (read(fd, buf, sizeof(buf) - 1) < 0)
+			buf[0] = '\0';
+		close(fd);
+	}
+	return strstr(buf, "[always]") != NULL;
+}
+
+/* UFFDIO_COPY puts small pages: a VMA the kernel would fill with huge
+ * pages at a fault (MADV_HUGEPAGE, or transparent huge pages always on)
+ * is left to process_vm_writev, and so are hugetlb and droppable ones. */
+static bool uffd_suits(const struct restore_task *t, size_t i, bool thp)
+{
+	const VmaEntry *e = t->mm->vmas[i];
+
+	if (!t->vma_has_pages[i] || vma_policy(e) != PAGES_ANON || e->shared || (e->has_cow && e->cow) ||
+	    e->has_huge_page_kb)
+		return false;
+	if (e->flags & (VMA_FLAG__VMA_FLAG_HUGEPAGE | VMA_FLAG__VMA_FLAG_DROPPABLE))
+		return false;
+	return !thp || (e->flags & VMA_FLAG__VMA_FLAG_NOHUGEPAGE);
+}
+
+/* Makes a userfaultfd in the process and registers its private anonymous
+ * VMAs that get pages; none of it is needed, so anything refused leaves
+ * u unused (or with fewer VMAs).  Only a failed injection is an error. */
+static int uffd_start(struct restore_task *t, struct uffd_fill *u, cr_error_t *err)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	cr_error_t ignored = NULL;
+	long fd = -1, closed;
+	bool thp;
+
+	u->fd = -1;
+	/* User-mode faults only: a fault of the kernel's own (process_vm_writev)
+	 * on a registered VMA fails at once instead of waiting for cr. */
+	if (inject_syscall(t->inj, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY, 0, 0, 0, 0, 0,
+			   &fd, err) < 0)
+		return -1;
+	if (fd < 0)
+		return 0;
+	u->fd = fdkind_steal_fd(t->host_pid, (int)fd, &ignored);
+	cr_error_release(&ignored);
+	if (inject_call(t->inj, "close the userfaultfd", SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, &closed, err) < 0) {
+		uffd_stop(u);
+		return -1;
+	}
+	if (u->fd < 0 || ioctl(u->fd, UFFDIO_API, &api) < 0) {
+		uffd_stop(u);
+		return 0;
+	}
+	thp = thp_always();
+	u->vma = xcalloc(t->mm->n_vmas, sizeof(*u->vma));
+	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+		const VmaEntry *e = t->mm->vmas[i];
+		struct uffdio_register r = { .range = { .start = e->start, .len = e->end - e->start },
+					     .mode = UFFDIO_REGISTER_MODE_MISSING };
+
+		if (!uffd_suits(t, i, thp))
+			continue;
+		if (ioctl(u->fd, UFFDIO_REGISTER, &r) == 0) {
+			u->vma[u->n][0] = e->start;
+			u->vma[u->n++][1] = e->end;
+		}
+	}
+	pr_debug("pid %d: %zu VMAs filled by UFFDIO_COPY", t->pid, u->n);
+	return 0;
+}
+
+/* Copies len bytes into the process at addr by UFFDIO_COPY; false (u
+ * stopped) if the kernel did not take all of them: *done says how many
+ * it did. */
+static bool uffd_copy(struct uffd_fill *u, uint64_t addr, const char *src, size_t len, size_t *done)
+{
+	*done = 0;
+	while (*done < len) {
+		struct uffdio_copy c = { .dst = addr + *done, .src = (uint64_t)(uintptr_t)(src + *done),
+					 .len = len - *done };
+
+		if (ioctl(u->fd, UFFDIO_COPY, &c) == 0) {
+			*done = len;
+			break;
+		}
+		if (c.copy <= 0 || errno != EAGAIN) {
+			if (c.copy > 0)
+				*done += (size_t)c.copy;
+			uffd_stop(u);
+			return false;
+		}
+		*done += (size_t)c.copy;
+	}
+	return true;
+}
+
+static int write_pages(struct page_filler *f, const char *src, const struct iovec *remote, unsigned long n,
+		       size_t len, cr_error_t *err)
+{
+	struct iovec local = { .iov_base = (void *)src, .iov_len = len };
+	ssize_t got = process_vm_writev(f->pid, &local, 1, remote, n, 0);
+
+	if (got != (ssize_t)len)
+		return cr_error(err, got < 0 ? errno : EFAULT, "pid %d: write %zu bytes of pages near %p", f->pid, len,
+				remote[0].iov_base);
+	return 0;
+}
+
+/* Each run of the batch by UFFDIO_COPY where it can, else (the rest of
+ * the batch once the userfaultfd is stopped) by process_vm_writev. */
 static int fill_write(struct page_filler *f, struct fill_batch *b, cr_error_t *err)
 {
-	struct iovec local = { .iov_base = b->buf, .iov_len = b->used };
-	ssize_t n;
+	size_t off = 0;
 
 	if (cr_img_wait(f->img, b->mark, err) < 0)
 		return -1;
-	n = process_vm_writev(f->pid, &local, 1, b->remote, (unsigned long)b->n_remote, 0);
-	if (n != (ssize_t)b->used)
-		return cr_error(err, n < 0 ? errno : EFAULT, "pid %d: write %zu bytes of pages near %p",
-				f->pid, b->used, b->remote[0].iov_base);
+	for (int i = 0; i < b->n_remote; i++) {
+		uint64_t addr = (uint64_t)(uintptr_t)b->remote[i].iov_base;
+		size_t len = b->remote[i].iov_len, done = 0;
+		struct iovec rest;
+
+		if (uffd_covers(&f->uffd, addr, len) && uffd_copy(&f->uffd, addr, b->buf + off, len, &done)) {
+			off += len;
+			continue;
+		}
+		rest = (struct iovec){ .iov_base = (char *)b->remote[i].iov_base + done, .iov_len = len - done };
+		if (f->uffd.fd >= 0) {   /* a run outside the registered VMAs */
+			if (write_pages(f, b->buf + off + done, &rest, 1, rest.iov_len, err) < 0)
+				return -1;
+			off += len;
+			continue;
+		}
+		/* No userfaultfd (any more): the run's rest and every run after it at once. */
+		b->remote[i] = rest;
+		if (write_pages(f, b->buf + off + done, b->remote + i, (unsigned long)(b->n_remote - i),
+				b->used - off - done, err) < 0)
+			return -1;
+		break;
+	}
 	progress_add(b->used);
 	return 0;
 }
@@ -505,12 +683,16 @@ int pagedata_restore(struct restore_ctx *ctx, struct restore_task *t, cr_error_t
 	f->prev = -1;
 	for (int i = 0; i < N_BUFS; i++)
 		f->batch[i].buf = pb->buf[i];
+	f->uffd.fd = -1;
 	if (cr_pages_reader_open(ctx->dirfd, img_name(name, CR_IMG_PAGES, t->pid), &r, err) < 0)
 		goto out;
 	f->img = cr_pages_reader_img(r);
-	cr_img_crc_checked(f->img);   /* restore_load verified every image */
-	if (pagedata_bytes(t, false) >= CR_PAGES_ASYNC_MIN)
+	cr_img_hash_checked(f->img);   /* restore_load verified every image */
+	if (pagedata_bytes(t, false) >= CR_PAGES_ASYNC_MIN) {
 		cr_img_async(f->img);
+		if (uffd_start(t, &f->uffd, err) < 0)
+			goto out;
+	}
 	for (size_t i = 0, v = 0; i < t->n_pagemap; i++)
 		if (entry_file(t, i, &v) == ENTRY_LATE && fill_entry(f, r, t->pagemap[i], err) < 0)
 			goto out;
@@ -518,6 +700,7 @@ int pagedata_restore(struct restore_ctx *ctx, struct restore_task *t, cr_error_t
 		goto out;
 	ret = 0;
 out:
+	uffd_stop(&f->uffd);
 	if (r)
 		cr_pages_reader_close(r);
 	return ret;

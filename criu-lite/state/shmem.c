@@ -1215,7 +1215,7 @@ static int fill_all(const struct restore_ctx *ctx, const struct shmem_restore *s
 	if (cr_pages_reader_open_as(ctx->dirfd, img_name(name, CR_IMG_SHMEM_PAGES, 0), CR_IMG_SHMEM_PAGES, &r,
 				    err) < 0)
 		return -1;
-	cr_img_crc_checked(cr_pages_reader_img(r));   /* restore_load verified every image */
+	cr_img_hash_checked(cr_pages_reader_img(r));   /* restore_load verified every image */
 	for (size_t i = 0; i < sr->n; i++)
 		if (fill_object(ctx, &sr->by_id[i], r, err) < 0)
 			goto out;

@@ -4,8 +4,8 @@
  *
  * The input is written to a file in a private temporary directory (the
  * image API reads files by name) and given to every reader: once as it is,
- * and once with its last 16 bytes replaced by a trailer that matches (magic,
- * crc32, body length), so that mutations get past the checksum and reach
+ * and once with its trailer replaced by one that matches (magic,
+ * checksum, body length), so that mutations get past the checksum and reach
  * the frame, message and chunk decoders.  The messages decoded with each
  * descriptor are also put together as the images of one process and shown
  * with cr show's readable summary, so that it meets hostile values too.  Besides
@@ -16,6 +16,8 @@
 #include "fuzz_image.h"
 
 #include "img/image.h"
+#include "img/bytes.h"
+#include "img/hash.h"
 #include "cmd/json.h"
 #include "img/pages.h"
 #include "cmd/show.h"
@@ -27,7 +29,6 @@
 #include "pstree.pb-c.h"
 
 #include <fcntl.h>
-#include <zlib.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -266,12 +267,6 @@ void cr_fuzz_image(const uint8_t *data, size_t size, struct cr_fuzz_result *res)
 	check_pages(res);
 }
 
-static void put_le32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
 /* data with a trailer that matches the rest of it. */
 static void fuzz_repaired(const uint8_t *data, size_t size)
 {
@@ -283,9 +278,8 @@ static void fuzz_repaired(const uint8_t *data, size_t size)
 		abort();
 	memcpy(copy, data, body);
 	put_le32(copy + body, CR_IMG_TRAILER_MAGIC);
-	put_le32(copy + body + 4, (uint32_t)crc32_z(0, copy, body));
-	put_le32(copy + body + 8, (uint32_t)body_len);
-	put_le32(copy + body + 12, (uint32_t)(body_len >> 32));
+	put_le64(copy + body + CR_IMG_TRAILER_HASH, img_hash_buf(copy, body));
+	put_le64(copy + body + CR_IMG_TRAILER_BODY_LEN, body_len);
 	cr_fuzz_image(copy, size, NULL);
 	free(copy);
 }

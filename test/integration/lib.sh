@@ -597,6 +597,15 @@ py_roundtrip() {
 	[ "$result" = "PASS $token" ] || { REASON="python3 reports: $result"; return 1; }
 }
 
+# py_case SCRIPT: python3 -c SCRIPT DIR, which writes "PID TOKEN" to
+# DIR/ready, then py_roundtrip with that token.
+py_case() {
+	local token
+	py_start "$1" ready || return 1
+	read -r _ token < "$PY_DIR/ready"
+	py_roundtrip "$token"
+}
+
 # ---- cases --------------------------------------------------------------------
 
 show_logs() {

@@ -4,7 +4,8 @@
 # the same images restore and pass: the failed restore left them intact.
 #   flipped_core_byte        core-*.img
 #   flipped_large_page_byte  page data of a page image of 8 MiB or more (its
-#                            crc32 is checked on two threads, half each)
+#                            checksum is computed on two threads, half
+#                            of its blocks each)
 source "$(dirname "$0")/lib.sh"
 
 # flip_byte FILE OFFSET: xor the byte at OFFSET with 0xff.

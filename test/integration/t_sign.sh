@@ -47,17 +47,21 @@ refused_verify() {
 }
 
 # rechecksum FILE: changes the byte in the middle of FILE's body and makes
-# its crc32 good again, as someone with cr's image code could.
+# its checksum good again, as someone with cr's image code could (XXH3-64
+# of the XXH3-64 digests of its 1 MiB blocks, img/hash.h), with Debian's
+# python3 and its python3-xxhash.
 rechecksum() {
-	python3 - "$1" <<'PY'
-import sys, zlib
+	/usr/bin/python3 - "$1" <<'PY'
+import struct, sys, xxhash
 path = sys.argv[1]
 data = bytearray(open(path, 'rb').read())
-header, trailer = 28, 16
+header, trailer, block = 28, 20, 1 << 20
 body_end = len(data) - trailer
 at = (header + body_end) // 2 if body_end > header else header - 1
 data[at] ^= 0x01
-data[body_end + 4:body_end + 8] = (zlib.crc32(bytes(data[:body_end])) & 0xffffffff).to_bytes(4, 'little')
+digests = b''.join(struct.pack('<Q', xxhash.xxh3_64_intdigest(bytes(data[o:min(o + block, body_end)])))
+                   for o in range(0, body_end, block))
+data[body_end + 4:body_end + 12] = struct.pack('<Q', xxhash.xxh3_64_intdigest(digests))
 open(path, 'wb').write(data)
 PY
 }

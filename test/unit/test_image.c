@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "img/bytes.h"
+#include "img/hash.h"
 #include "img/image.h"
 #include "os/util.h"
 #include "inventory.pb-c.h"
@@ -430,7 +432,7 @@ static void test_trailer_missing(void **state)
 	good[len] = 0;
 	spew(f->dirfd, "long.img", good, len + 1);
 	expect_refused(f->dirfd, "long.img", CR_IMG_INVENTORY, NULL);
-	/* bytes slipped in between the body and the trailer: the crc, which
+	/* bytes slipped in between the body and the trailer: the checksum, which
 	 * covers only the body the trailer records, still matches */
 	{
 		unsigned char *gap = malloc(len + 3);
@@ -478,7 +480,7 @@ static void flip_every_byte(int dirfd, const char *good_name, uint32_t kind, boo
 	free(good);
 }
 
-static void test_crc_every_byte(void **state)
+static void test_checksum_every_byte(void **state)
 {
 	struct tmpdir_fixture *f = *state;
 	struct cr_img *img = NULL;
@@ -496,7 +498,7 @@ static void test_crc_every_byte(void **state)
 	flip_every_byte(f->dirfd, "pages-7.img", CR_IMG_PAGES, false);
 }
 
-static void test_crc_mismatch_message(void **state)
+static void test_checksum_mismatch_message(void **state)
 {
 	struct tmpdir_fixture *f = *state;
 	unsigned char *good;
@@ -509,6 +511,93 @@ static void test_crc_mismatch_message(void **state)
 	spew_patched(f->dirfd, "core-43.img", good, len, len - 12, good[len - 12] ^ 4);
 	expect_refused(f->dirfd, "core-43.img", CR_IMG_INVENTORY, "checksum mismatch");
 	free(good);
+}
+
+/* The three ways to compute the checksum agree (hash.h): a stream fed in
+ * pieces that straddle the blocks, the blocks' digests put together, and
+ * the buffer at once; and the trailer holds that of the file's bytes. */
+static void test_hash_forms(void **state)
+{
+	static const size_t pieces[] = { 1, 4095, CR_HASH_BLOCK - 4096, CR_HASH_BLOCK, 7, 3 * CR_HASH_BLOCK };
+	struct tmpdir_fixture *f = *state;
+	size_t len = (3u * CR_HASH_BLOCK) + 12345, off = 0, file_len;
+	unsigned char *data = malloc(len), *file;
+	uint64_t digests[4];
+	struct img_hash *h = img_hash_new();
+	struct cr_img *img = NULL;
+	cr_error_t err = NULL;
+
+	assert_non_null(data);
+	fill_pattern(data, len);
+	for (size_t i = 0; off < len; i = (i + 1) % ARRAY_SIZE(pieces)) {
+		size_t n = pieces[i] < len - off ? pieces[i] : len - off;
+
+		img_hash_update(h, data + off, n);
+		off += n;
+	}
+	for (size_t b = 0; b < 4; b++)
+		digests[b] = img_hash_block(data + b * CR_HASH_BLOCK, b < 3 ? CR_HASH_BLOCK : 12345);
+	assert_true(img_hash_digest(h) == img_hash_buf(data, len));
+	assert_true(img_hash_blocks(digests, 4) == img_hash_buf(data, len));
+	assert_true(img_hash_buf(data, len) != img_hash_buf(data, len - 1));
+	img_hash_free(h);
+
+	assert_ok(cr_img_create(f->dirfd, "pages-3.img", CR_IMG_PAGES, &img, &err), &err);
+	assert_ok(cr_img_write_raw(img, data, len, &err), &err);
+	assert_ok(cr_img_finish(img, &err), &err);
+	file = slurp(f->dirfd, "pages-3.img", &file_len);
+	assert_int_equal(file_len, CR_IMG_HEADER_SIZE + len + CR_IMG_TRAILER_SIZE);
+	assert_true(get_le64(file + file_len - CR_IMG_TRAILER_SIZE + CR_IMG_TRAILER_HASH) ==
+		    img_hash_buf(file, file_len - CR_IMG_TRAILER_SIZE));
+	assert_true(get_le64(file + file_len - CR_IMG_TRAILER_SIZE + CR_IMG_TRAILER_BODY_LEN) == len);
+	free(file);
+	free(data);
+}
+
+/* The checksum is XXH3's, as any other implementation computes it
+ * (Python's xxhash gave these values), whichever vector unit cr uses. */
+static void test_hash_known_values(void **state)
+{
+	size_t len = (3u * CR_HASH_BLOCK) + 12345;
+	unsigned char *data = malloc(len);
+
+	(void)state;
+	assert_non_null(data);
+	for (size_t i = 0; i < len; i++)
+		data[i] = (unsigned char)(i * 7 + 3);
+	assert_true(img_hash_buf(data, len) == 0x2cd1d85dfa5d0031ull);
+	assert_true(img_hash_buf("cr", 2) == 0x22d7ee6f35810df4ull);
+	free(data);
+}
+
+/* A page image large enough to be verified on two threads (its blocks cut
+ * in two halves): a flipped byte in either half, in the last, short block,
+ * or in the stored checksum is caught, and a good one passes. */
+static void test_verify_split(void **state)
+{
+	struct tmpdir_fixture *f = *state;
+	size_t len = (9u << 20) + 4096 * 3, file_len;
+	const size_t at[] = { CR_IMG_HEADER_SIZE + 10, 2u << 20, (6u << 20) + 77, (9u << 20) + 5000, 0 };
+	unsigned char *data = malloc(len), *good;
+	struct cr_img *img = NULL;
+	cr_error_t err = NULL;
+
+	assert_non_null(data);
+	fill_pattern(data, len);
+	assert_ok(cr_img_create(f->dirfd, "pages-4.img", CR_IMG_PAGES, &img, &err), &err);
+	assert_ok(cr_img_write_raw(img, data, len, &err), &err);
+	assert_ok(cr_img_finish(img, &err), &err);
+	assert_ok(cr_img_verify(f->dirfd, "pages-4.img", CR_IMG_PAGES, &err), &err);
+	good = slurp(f->dirfd, "pages-4.img", &file_len);
+	for (size_t i = 0; i < ARRAY_SIZE(at); i++) {
+		size_t where = at[i] != 0 ? at[i] : file_len - CR_IMG_TRAILER_SIZE + CR_IMG_TRAILER_HASH + 7;
+
+		spew_patched(f->dirfd, "flip.img", good, file_len, where, good[where] ^ 0x10);
+		assert_int_equal(cr_img_verify(f->dirfd, "flip.img", CR_IMG_PAGES, &err), -1);
+		assert_err_has(&err, "flip.img", "checksum mismatch");
+	}
+	free(good);
+	free(data);
 }
 
 static void truncate_every_length(int dirfd, const char *good_name, uint32_t kind)
@@ -724,8 +813,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kinds_used_correctly, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_header_mismatch, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_trailer_missing, tmpdir_setup, tmpdir_teardown),
-		cmocka_unit_test_setup_teardown(test_crc_every_byte, tmpdir_setup, tmpdir_teardown),
-		cmocka_unit_test_setup_teardown(test_crc_mismatch_message, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_checksum_every_byte, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_checksum_mismatch_message, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_hash_forms, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test(test_hash_known_values),
+		cmocka_unit_test_setup_teardown(test_verify_split, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_truncation_every_length, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_frames, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_frame_straddles_verify_window, tmpdir_setup, tmpdir_teardown),

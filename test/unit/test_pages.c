@@ -74,9 +74,9 @@ static void write_pieces(struct cr_pages_writer *w, const unsigned char *data, s
 	}
 }
 
-/* Writers and readers hand their crc to a thread (data stays put meanwhile),
+/* Writers and readers hand their I/O to a thread (data stays put meanwhile),
  * and readers ask for page data with cr_pages_read_later. */
-static bool async_crc;
+static bool async_io;
 
 static void write_image(int dirfd, const char *name, bool compress, const unsigned char *data,
 			size_t total, const size_t *pages, size_t npieces)
@@ -85,7 +85,7 @@ static void write_image(int dirfd, const char *name, bool compress, const unsign
 	cr_error_t err = NULL;
 
 	assert_ok(cr_pages_writer_open(dirfd, name, compress, &w, &err), &err);
-	if (async_crc)
+	if (async_io)
 		cr_img_async(cr_pages_writer_img(w));
 	write_pieces(w, data, total, pages, npieces);
 	assert_ok(cr_pages_writer_finish(w, &err), &err);
@@ -101,12 +101,12 @@ static void read_back(int dirfd, const char *name, const unsigned char *data, si
 
 	assert_non_null(back);
 	assert_ok(cr_pages_reader_open(dirfd, name, &r, &err), &err);
-	if (async_crc)
+	if (async_io)
 		cr_img_async(cr_pages_reader_img(r));
 	for (size_t off = 0, i = 0; off < total; i = (i + 1) % npieces) {
 		size_t n = pages[i] * PG < total - off ? pages[i] * PG : total - off;
 
-		assert_ok((async_crc ? cr_pages_read_later : cr_pages_read)(r, back + off, n, &err), &err);
+		assert_ok((async_io ? cr_pages_read_later : cr_pages_read)(r, back + off, n, &err), &err);
 		off += n;
 	}
 	assert_ok(cr_img_wait(cr_pages_reader_img(r), cr_img_mark(cr_pages_reader_img(r)), &err), &err);
@@ -154,19 +154,19 @@ static void test_round_trip_compressed(void **state)
 	assert_true(file_size(f->dirfd, "pages-1.img") < 2 * MIB);
 }
 
-static void test_round_trip_async_crc(void **state)
+static void test_round_trip_async_io(void **state)
 {
 	struct tmpdir_fixture *f = *state;
 
-	async_crc = true;
+	async_io = true;
 	round_trip(f->dirfd, false);
 	assert_int_equal(unlinkat(f->dirfd, "pages-1.img", 0), 0);
 	round_trip(f->dirfd, true);
-	async_crc = false;
+	async_io = false;
 }
 
-/* A flipped byte of page data is found by the crc once the body was read,
- * whether the crc ran inline or on a thread (reading ahead), and not when
+/* A flipped byte of page data is found by the checksum once the body was read,
+ * whether it ran inline or on a thread (reading ahead), and not when
  * the caller said the image was verified already. */
 static void test_damaged_data_fails_check_end(void **state)
 {
@@ -202,7 +202,7 @@ static void test_damaged_data_fails_check_end(void **state)
 		struct cr_pages_reader *r = NULL;
 
 		assert_ok(cr_pages_reader_open(f->dirfd, "pages-9.img", &r, &err), &err);
-		cr_img_crc_checked(cr_pages_reader_img(r));
+		cr_img_hash_checked(cr_pages_reader_img(r));
 		assert_ok(cr_pages_read(r, back, total, &err), &err);
 		assert_ok(cr_pages_reader_check_end(r, &err), &err);
 		cr_pages_reader_close(r);
@@ -662,7 +662,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_round_trip_uncompressed, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip_compressed, tmpdir_setup, tmpdir_teardown),
-		cmocka_unit_test_setup_teardown(test_round_trip_async_crc, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_round_trip_async_io, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_data_fails_check_end, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_verify_large_image_in_halves, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip_chunk_edges, tmpdir_setup, tmpdir_teardown),
