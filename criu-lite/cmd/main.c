@@ -40,6 +40,9 @@ static const char usage_text[] =
 	"      --ext-unix-sk     unix sockets connected to a named socket outside\n"
 	"                        the tree are dumped; the restore connects them\n"
 	"                        to that name again (a new connection)\n"
+	"      --skip-in-flight  TCP connections not accepted yet by a listening\n"
+	"                        socket are dropped (their clients see a reset)\n"
+	"                        instead of refusing the dump\n"
 	"\n"
 	"restore options:\n"
 	"  -D, --images-dir DIR  the dump to restore\n"
@@ -63,7 +66,7 @@ static const char usage_text[] =
 	"  -h, --help            this text\n";
 
 enum { OPT_COMPRESS = 256, OPT_PID_BACKEND, OPT_NEW_PIDNS, OPT_CGROUP_ROOT, OPT_SIGN, OPT_VERIFY, OPT_ENCRYPT,
-       OPT_DECRYPT, OPT_EXT_UNIX_SK };
+       OPT_DECRYPT, OPT_EXT_UNIX_SK, OPT_SKIP_IN_FLIGHT };
 
 static const struct option long_opts[] = {
 	{ "images-dir", required_argument, NULL, 'D' },
@@ -80,6 +83,7 @@ static const struct option long_opts[] = {
 	{ "encrypt", required_argument, NULL, OPT_ENCRYPT },
 	{ "decrypt", required_argument, NULL, OPT_DECRYPT },
 	{ "ext-unix-sk", no_argument, NULL, OPT_EXT_UNIX_SK },
+	{ "skip-in-flight", no_argument, NULL, OPT_SKIP_IN_FLIGHT },
 	{ "log-file", required_argument, NULL, 'o' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -128,6 +132,7 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		case OPT_ENCRYPT: cli->dump.encrypt_key = optarg; break;
 		case OPT_DECRYPT: cli->restore.decrypt_key = optarg; break;
 		case OPT_EXT_UNIX_SK: cli->dump.ext_unix_sk = true; break;
+		case OPT_SKIP_IN_FLIGHT: cli->dump.skip_in_flight = true; break;
 		case 'o': cli->log_file = optarg; break;
 		case 'v': cli->verbosity++; break;
 		case 'h': fputs(usage_text, stdout); exit(0);

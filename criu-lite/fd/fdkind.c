@@ -14,7 +14,7 @@
  * Kinds that share a FileKind (reg, relinked: dumped differently, both
  * restored as regular files) restore through the first one listed. */
 #define FD_KINDS(X) \
-	X(removed_dir) X(opath) X(mqueue) X(memfd) X(deleted) X(pipe) X(fifo) X(unix) X(eventfd) X(timerfd) X(signalfd) X(epoll) X(inotify) X(fanotify) \
+	X(removed_dir) X(opath) X(mqueue) X(memfd) X(deleted) X(pipe) X(fifo) X(unix) X(inet) X(netlink) X(eventfd) X(timerfd) X(signalfd) X(epoll) X(inotify) X(fanotify) \
 	X(pidfd) X(nsfs) X(pty) X(tty) X(chr) X(reg) X(relinked)
 
 #define DECLARE(name) extern const struct fd_kind fdkind_##name;

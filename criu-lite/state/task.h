@@ -27,6 +27,7 @@ struct dump_opts {
 	bool compress;
 	bool shell_job;
 	bool ext_unix_sk;              /* --ext-unix-sk: peers outside the tree are connected again by name */
+	bool skip_in_flight;           /* --skip-in-flight: connections not accepted yet on a TCP listener are dropped */
 	const char *sign_key;          /* --sign: the secret key file, or NULL */
 	const char *encrypt_key;       /* --encrypt: the image key file, or NULL */
 };

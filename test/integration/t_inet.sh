@@ -1,0 +1,328 @@
+#!/usr/bin/env bash
+# t_inet: inet and netlink sockets (issue 15; w_inet.c says what each mode
+# holds and checks).  Everything runs in the host's network namespace on
+# 127.0.0.1 and ::1, on ports the kernel picks free at run time.
+#
+#   control_*     the workload passes without any dump (its checks hold).
+#   listen4 / listen6 / dual  a TCP listener with its options, O_NONBLOCK,
+#                 SO_BINDTODEVICE: dumped, restored, the backlog seen from
+#                 outside (ss), a new client served the token drawn before
+#                 the dump (dual: over IPv4 and IPv6).
+#   listen4_leave_running  the same with --leave-running: it serves on.
+#   prefork       a listener shared by three forked workers: all three
+#                 serve clients after restore.
+#   port_in_use   the listener's port taken on the host before restore: the
+#                 restore fails naming the socket and the port, leaves no
+#                 process, and works once the port is free.
+#   udp           a bound UDP socket and one connected to it: they talk
+#                 after restore, and the bound one echoes a datagram from
+#                 outside.  udp_queued: three datagrams queued at dump are
+#                 dropped, and the dump says so.
+#   netlink       a NETLINK_ROUTE socket with its port id, groups (one past
+#                 32) and an option, and an unbound NETLINK_GENERIC socket:
+#                 it gets an RTM_NEWNSID after restore (a network namespace
+#                 this test makes is given an id).
+#   idle          sockets never bound (UDP, TCP over IPv6) and a TCP socket
+#                 bound and not listening: the same after restore, and they
+#                 connect.
+#   show          cr show lists the listener: address, port, state, backlog.
+#   refused_*     established TCP, a connection not accepted yet, a raw
+#                 socket: the dump is refused naming pid, fd and the thing,
+#                 and the tree runs on (and passes).
+#   pending_skip  --skip-in-flight: the connection not accepted yet is
+#                 dropped with a warning, the listener comes back.
+#
+# Unmodified Debian programs:
+#   redis         redis-server on 127.0.0.1 and a free port: keys SET before
+#                 the dump are there for a new redis-cli after restore, and
+#                 more can be set.
+#   http_server   python3 -m http.server serves a file after restore.
+source "$(dirname "$0")/lib.sh"
+
+inet_port() {
+	cat "$WL_DIR/port"
+}
+
+# tcp_line HOST PORT: the first line a new connection reads.
+tcp_line() {
+	timeout 5 python3 -c '
+import socket, sys
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=4)
+print(c.makefile().readline().strip())' "$1" "$2" 2>&1
+}
+
+# udp_ask PORT TEXT: the answer of 127.0.0.1:PORT to a datagram of TEXT.
+udp_ask() {
+	timeout 5 python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(4)
+s.sendto(sys.argv[2].encode(), ("127.0.0.1", int(sys.argv[1])))
+print(s.recv(200).decode())' "$1" "$2" 2>&1
+}
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# The backlog (Send-Q) ss shows for the TCP listener on PORT.
+ss_backlog() {
+	ss -Htln "sport = :$1" | awk '{print $3}' | head -n 1
+}
+
+listens() {
+	[ -n "$(ss_backlog "$1")" ]
+}
+
+not_listens() {
+	! listens "$1"
+}
+
+roundtrip() {
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" "$@" || return 1
+	cr_restore_detached restore "$CASE_TMP/img"
+}
+
+# Triggers the workload and waits until it serves (or listens).
+trigger_serving() {
+	wl_trigger || return 1
+	wait_until 5 test -e "$WL_DIR/serving" || { REASON="the workload does not serve: $(cat "$WL_DIR/result" 2>/dev/null)"; return 1; }
+}
+
+# serve_clients HOST...: triggered, the workload serves one client per
+# HOST, each reading the token.
+serve_clients() {
+	local port host line
+	port=$(inet_port)
+	trigger_serving || return 1
+	for host in "$@"; do
+		line=$(tcp_line "$host" "$port")
+		[ "$line" = "TOKEN $WL_TOKEN" ] || { REASON="client on $host:$port read '$line', not the token $WL_TOKEN"; return 1; }
+	done
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+# listen_case MODE dump|control|leave HOST...
+listen_case() {
+	local mode=$1 how=$2 port
+	shift 2
+	wl_start w_inet "$mode" || return 1
+	port=$(inet_port)
+	case $how in
+	dump) roundtrip || return 1 ;;
+	leave) cr_dump dump "$WL_PID" "$CASE_TMP/img" --leave-running || return 1 ;;
+	esac
+	[ "$(ss_backlog "$port")" = 17 ] || { REASON="ss shows backlog '$(ss_backlog "$port")' on port $port, not 17"; return 1; }
+	serve_clients "$@"
+}
+
+prefork() {
+	local workers port seen=() line i p w
+	wl_start w_inet prefork || return 1
+	workers=$(cat "$WL_DIR/workers")
+	port=$(inet_port)
+	roundtrip || return 1
+	for w in $workers; do
+		proc_alive "$w" || { REASON="worker $w was not restored"; return 1; }
+	done
+	for i in $(seq 1 60); do
+		line=$(tcp_line 127.0.0.1 "$port")
+		read -r _ p tok <<<"$line"
+		[ "${tok:-}" = "$WL_TOKEN" ] || { REASON="a client read '$line'"; return 1; }
+		[[ " ${seen[*]} " == *" $p "* ]] || seen+=("$p")
+		[ ${#seen[@]} = 3 ] && break
+	done
+	for w in $workers; do
+		[[ " ${seen[*]} " == *" $w "* ]] || { REASON="worker $w served no client (served by: ${seen[*]})"; return 1; }
+	done
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+port_in_use() {
+	local port img=$CASE_TMP/img
+	wl_start w_inet listen4 || return 1
+	port=$(inet_port)
+	cr_dump dump "$WL_PID" "$img" || return 1
+	( clean_exec python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.sleep(60)' "$port" ) </dev/null >/dev/null 2>&1 &
+	local squatter=$!
+	track_pid "$squatter"
+	wait_until 5 listens "$port" || { REASON="the squatter does not listen"; return 1; }
+	if cr_run restore restore -D "$img" --detach; then
+		REASON="the restore succeeded with port $port taken"
+		return 1
+	fi
+	grep -q "127.0.0.1:$port" "$CR_ERR" && grep -q "port $port is in use" "$CR_ERR" ||
+		{ REASON="the error does not name the socket and port $port: $(last_line "$CR_ERR")"; return 1; }
+	wait_until 5 pid_gone "$WL_PID" || { REASON="pid $WL_PID left behind by the failed restore"; return 1; }
+	kill "$squatter"
+	wait_until 5 not_listens "$port" || { REASON="the squatter still listens"; return 1; }
+	cr_restore_detached restore2 "$img" || return 1
+	serve_clients 127.0.0.1
+}
+
+udp() {
+	local port answer
+	wl_start w_inet udp || return 1
+	port=$(inet_port)
+	roundtrip || return 1
+	trigger_serving || return 1
+	answer=$(udp_ask "$port" hello)
+	[ "$answer" = "$WL_TOKEN hello" ] || { REASON="the echo is '$answer'"; return 1; }
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
+udp_queued() {
+	wl_start w_inet udp_queued || return 1
+	roundtrip || return 1
+	grep -q "3 datagram(s) queued for it are dropped" "$CASE_TMP/dump.err" ||
+		{ REASON="the dump does not warn of 3 dropped datagrams: $(cat "$CASE_TMP/dump.err")"; return 1; }
+	wl_trigger || return 1
+	wl_expect_pass || return 1
+	[ "$(cat "$WL_DIR/queued")" = 0 ] || { REASON="$(cat "$WL_DIR/queued") datagrams queued after restore"; return 1; }
+	wl_await_exit
+}
+
+# netlink_case dump|control: triggered, the workload waits for an
+# RTM_NEWNSID, which a network namespace of this test's own, given an id,
+# sends.
+netlink_case() {
+	local ns=cr-t-inet-$$ ok
+	wl_start w_inet netlink || return 1
+	if [ "$1" = dump ]; then
+		roundtrip || return 1
+	fi
+	trigger_serving || return 1
+	ip netns add "$ns" || { REASON="ip netns add failed"; return 1; }
+	ip netns set "$ns" auto 2>/dev/null || ip netns set "$ns" $((1000 + $$ % 50000))
+	wl_expect_pass
+	ok=$?
+	ip netns del "$ns"
+	[ $ok = 0 ] || return 1
+	wl_await_exit
+}
+
+show() {
+	local port
+	wl_start w_inet listen4 || return 1
+	port=$(inet_port)
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" --leave-running || return 1
+	cr_run show show -D "$CASE_TMP/img" || { REASON="cr show failed: $(last_line "$CR_ERR")"; return 1; }
+	grep -F '"src_addr":"127.0.0.1","src_port":'"$port" "$CASE_TMP/show.out" | grep -F '"state":"INET_LISTEN"' |
+		grep -qF '"backlog":17' || { REASON="cr show does not list the listener: $(grep -i inet "$CASE_TMP/show.out")"; return 1; }
+	serve_clients 127.0.0.1
+}
+
+refused() {
+	local mode=$1
+	shift
+	wl_start w_inet "$mode" || return 1
+	expect_refused_then_pass "$WL_PID" "$@"
+}
+
+# pending_client PORT: a client outside the dump connects to 127.0.0.1:PORT
+# and holds the connection (PENDING_PID).
+pending_client() {
+	( clean_exec python3 -c '
+import socket, sys, time
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); time.sleep(60)' "$1" ) </dev/null >/dev/null 2>&1 &
+	PENDING_PID=$!
+	track_pid "$PENDING_PID"
+	wait_until 5 queued_on "$1" || { REASON="the connection to port $1 is not queued"; return 1; }
+}
+
+# The listener on PORT has a connection not accepted yet (Recv-Q).
+queued_on() {
+	[ "$(ss -Htln "sport = :$1" | awk '{print $2}' | head -n 1)" = 1 ]
+}
+
+refused_pending_outside() {
+	wl_start w_inet listen4 || return 1
+	pending_client "$(inet_port)" || return 1
+	expect_refused "$WL_PID" "$CASE_TMP/img" "1 connection(s) to this listening socket not accepted yet" || return 1
+	# Triggered, the workload accepts the waiting client, and passes.
+	runs_on_after_refusal
+}
+
+pending_skip() {
+	wl_start w_inet listen4 || return 1
+	pending_client "$(inet_port)" || return 1
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" --skip-in-flight || return 1
+	grep -q "1 connection(s) not accepted yet are dropped" "$CASE_TMP/dump.err" ||
+		{ REASON="no warning of the dropped connection: $(cat "$CASE_TMP/dump.err")"; return 1; }
+	cr_restore_detached restore "$CASE_TMP/img" || return 1
+	serve_clients 127.0.0.1
+}
+
+# ---- real programs -----------------------------------------------------------
+
+redis() {
+	local port pids p
+	command -v redis-server >/dev/null || { REASON="redis-server is not installed (make deps)"; return 1; }
+	port=$(free_port)
+	real_start "$CASE_TMP/redis.out" "$CASE_TMP" redis-server redis-server --port "$port" --bind 127.0.0.1 --save '' \
+		--appendonly no --daemonize no --dir "$CASE_TMP" || return 1
+	wait_until 10 sh -c "redis-cli -p $port ping 2>/dev/null | grep -q PONG" || { REASON="redis does not answer"; return 1; }
+	redis-cli -p "$port" set before "tok-$WL_PID" >/dev/null && redis-cli -p "$port" incrby counter 41 >/dev/null ||
+		{ REASON="redis-cli set failed"; return 1; }
+	pids="$WL_PID $(descendants "$WL_PID")"
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" || return 1
+	cr_run restore restore -D "$CASE_TMP/img" --detach || { REASON="cr restore failed: $(last_line "$CR_ERR")"; return 1; }
+	for p in $pids; do
+		wait_until 5 proc_alive "$p" || { REASON="pid $p was not restored"; return 1; }
+	done
+	[ "$(redis-cli -p "$port" get before)" = "tok-$WL_PID" ] || { REASON="GET before: '$(redis-cli -p "$port" get before 2>&1)'"; return 1; }
+	[ "$(redis-cli -p "$port" incr counter)" = 42 ] || { REASON="INCR counter is not 42"; return 1; }
+	redis-cli -p "$port" set after yes >/dev/null && [ "$(redis-cli -p "$port" get after)" = yes ] ||
+		{ REASON="SET after restore failed"; return 1; }
+	[ "$(redis-cli -p "$port" dbsize)" = 3 ] || { REASON="dbsize $(redis-cli -p "$port" dbsize)"; return 1; }
+}
+
+http_server() {
+	local port got
+	port=$(free_port)
+	mkdir -p "$CASE_TMP/www"
+	echo "page-$$" > "$CASE_TMP/www/index.txt"
+	real_start "$CASE_TMP/http.out" "$CASE_TMP/www" /usr/bin/python3 /usr/bin/python3 -m http.server "$port" --bind 127.0.0.1 || return 1
+	wait_until 10 sh -c "python3 -c 'import urllib.request; urllib.request.urlopen(\"http://127.0.0.1:$port/index.txt\")' 2>/dev/null" ||
+		{ REASON="http.server does not answer"; return 1; }
+	roundtrip_real || return 1
+	got=$(timeout 5 python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$port/index.txt').read().decode().strip())" 2>&1)
+	[ "$got" = "page-$$" ] || { REASON="after restore the server answered '$got'"; return 1; }
+	grep -q 'GET /index.txt' "$CASE_TMP/http.out.err" || { REASON="the restored server logged no request"; return 1; }
+}
+
+roundtrip_real() {
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" || return 1
+	cr_run restore restore -D "$CASE_TMP/img" --detach || { REASON="cr restore failed: $(last_line "$CR_ERR")"; return 1; }
+	wait_until 10 running_free "$WL_PID" "$WL_EXE" || { REASON="restored: $(describe_pid "$WL_PID")"; return 1; }
+}
+
+run_case control_listen4 listen_case listen4 control 127.0.0.1
+run_case control_dual listen_case dual control 127.0.0.1 ::1
+run_case listen4 listen_case listen4 dump 127.0.0.1
+run_case listen6 listen_case listen6 dump ::1
+run_case dual listen_case dual dump 127.0.0.1 ::1
+run_case listen4_leave_running listen_case listen4 leave 127.0.0.1
+run_case prefork prefork
+run_case port_in_use port_in_use
+run_case udp udp
+run_case udp_queued udp_queued
+run_case control_netlink netlink_case control
+run_case netlink netlink_case dump
+run_case control_idle case_control w_inet idle
+run_case idle case_roundtrip w_inet idle
+run_case show show
+run_case refused_established refused established "a TCP connection to 127.0.0.1" "state ESTABLISHED"
+run_case refused_pending refused pending "not accepted yet" "--skip-in-flight"
+run_case refused_raw refused raw "unsupported kind: socket (RAW)"
+run_case refused_pending_outside refused_pending_outside
+run_case pending_skip pending_skip
+run_case redis redis
+run_case http_server http_server
+finish_tests
