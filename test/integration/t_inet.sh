@@ -11,6 +11,8 @@
 #   listen4_leave_running  the same with --leave-running: it serves on.
 #   prefork       a listener shared by three forked workers: all three
 #                 serve clients after restore.
+#   reuseport     two listeners on one port (SO_REUSEPORT) in one process:
+#                 both come back on it, and a client is served.
 #   port_in_use   the listener's port taken on the host before restore: the
 #                 restore fails naming the socket and the port, leaves no
 #                 process, and works once the port is free.
@@ -139,6 +141,13 @@ prefork() {
 	wl_trigger || return 1
 	wl_expect_pass || return 1
 	wl_await_exit
+}
+
+reuseport() {
+	wl_start w_inet reuseport || return 1
+	roundtrip || return 1
+	[ "$(ss -Htln "sport = :$(inet_port)" | wc -l)" = 2 ] || { REASON="ss shows not two listeners on port $(inet_port)"; return 1; }
+	serve_clients 127.0.0.1
 }
 
 port_in_use() {
@@ -310,6 +319,7 @@ run_case listen6 listen_case listen6 dump ::1
 run_case dual listen_case dual dump 127.0.0.1 ::1
 run_case listen4_leave_running listen_case listen4 leave 127.0.0.1
 run_case prefork prefork
+run_case reuseport reuseport
 run_case port_in_use port_in_use
 run_case udp udp
 run_case udp_queued udp_queued

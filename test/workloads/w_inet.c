@@ -11,6 +11,8 @@
  *            serving "W <pid> <token>\n" (the token drawn before the fork)
  *            to every client; STATE_DIR/workers lists their pids.
  *            Triggered: the parent stops the workers and checks they ran.
+ *   reuseport  two TCP listeners on one port of 127.0.0.1 (SO_REUSEPORT).
+ *            Triggered: both listen on it, and serve a client between them.
  *   udp      A bound to 127.0.0.1 (SO_RCVBUF, SO_BROADCAST, IP_TOS), B
  *            bound elsewhere and connected to A.  Triggered: B sends to A,
  *            A answers B's address, B reads it; then A echoes the next
@@ -284,6 +286,51 @@ static void check_prefork(void)
 	}
 }
 
+/* ---- reuseport */
+
+static int lsk2 = -1;
+
+static int reuseport_listener(unsigned port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = loopback(AF_INET, &ss, false);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+	must(fd >= 0, "socket");
+	set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
+	((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+	must(bind(fd, (struct sockaddr *)&ss, len) == 0 && listen(fd, BACKLOG) == 0, "bind and listen");
+	return fd;
+}
+
+static void setup_reuseport(void)
+{
+	socklen_t len = sizeof(lname);
+
+	family = AF_INET;
+	lsk = reuseport_listener(0);
+	must(getsockname(lsk, (struct sockaddr *)&lname, &len) == 0, "getsockname");
+	lsk2 = reuseport_listener(port_of(&lname));
+	wl_write_file("port", "%u\n", port_of(&lname));
+}
+
+static void check_reuseport(void)
+{
+	struct pollfd p[2] = { { .fd = lsk, .events = POLLIN }, { .fd = lsk2, .events = POLLIN } };
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	check_listener(lsk, 0);
+	wl_check(getsockname(lsk2, (struct sockaddr *)&ss, &len) == 0 && port_of(&ss) == port_of(&lname),
+		 "the second listener is on port %u", port_of(&ss));
+	wl_check(get_int(lsk, SOL_SOCKET, SO_REUSEPORT) == 1 && get_int(lsk2, SOL_SOCKET, SO_REUSEPORT) == 1,
+		 "SO_REUSEPORT lost");
+	wl_check(get_int(lsk2, SOL_SOCKET, SO_ACCEPTCONN) == 1, "the second one does not listen");
+	wl_write_file("serving", "1\n");
+	if (wl_check(poll(p, 2, 10000) >= 1, "no client within 10 s"))
+		serve_one(p[0].revents ? lsk : lsk2, "TOKEN");
+}
+
 /* ---- udp */
 
 static void setup_udp_common(int queued)
@@ -547,7 +594,7 @@ int main(int argc, char **argv)
 	static const struct wl_mode modes[] = {
 		{ "listen4", setup_listen4, check_listen }, { "listen6", setup_listen6, check_listen },
 		{ "dual", setup_dual, check_listen }, { "prefork", setup_prefork, check_prefork },
-		{ "udp", setup_udp, check_udp }, { "udp_queued", setup_udp_queued, check_udp_queued },
+		{ "reuseport", setup_reuseport, check_reuseport }, { "udp", setup_udp, check_udp }, { "udp_queued", setup_udp_queued, check_udp_queued },
 		{ "netlink", setup_netlink, check_netlink }, { "established", setup_established, check_connected },
 		{ "pending", setup_pending, check_connected }, { "raw", setup_raw, check_raw },
 		{ "ended", setup_ended, check_still_there }, { "flags", setup_flags, check_still_there },
