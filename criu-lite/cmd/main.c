@@ -43,6 +43,8 @@ static const char usage_text[] =
 	"      --skip-in-flight  TCP connections not accepted yet by a listening\n"
 	"                        socket are dropped (their clients see a reset)\n"
 	"                        instead of refusing the dump\n"
+	"      --tcp-established established TCP connections are dumped (TCP_REPAIR);\n"
+	"                        their traffic is dropped (nftables) until restored\n"
 	"\n"
 	"restore options:\n"
 	"  -D, --images-dir DIR  the dump to restore\n"
@@ -66,7 +68,7 @@ static const char usage_text[] =
 	"  -h, --help            this text\n";
 
 enum { OPT_COMPRESS = 256, OPT_PID_BACKEND, OPT_NEW_PIDNS, OPT_CGROUP_ROOT, OPT_SIGN, OPT_VERIFY, OPT_ENCRYPT,
-       OPT_DECRYPT, OPT_EXT_UNIX_SK, OPT_SKIP_IN_FLIGHT };
+       OPT_DECRYPT, OPT_EXT_UNIX_SK, OPT_SKIP_IN_FLIGHT, OPT_TCP_ESTABLISHED };
 
 static const struct option long_opts[] = {
 	{ "images-dir", required_argument, NULL, 'D' },
@@ -84,6 +86,7 @@ static const struct option long_opts[] = {
 	{ "decrypt", required_argument, NULL, OPT_DECRYPT },
 	{ "ext-unix-sk", no_argument, NULL, OPT_EXT_UNIX_SK },
 	{ "skip-in-flight", no_argument, NULL, OPT_SKIP_IN_FLIGHT },
+	{ "tcp-established", no_argument, NULL, OPT_TCP_ESTABLISHED },
 	{ "log-file", required_argument, NULL, 'o' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -133,6 +136,7 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		case OPT_DECRYPT: cli->restore.decrypt_key = optarg; break;
 		case OPT_EXT_UNIX_SK: cli->dump.ext_unix_sk = true; break;
 		case OPT_SKIP_IN_FLIGHT: cli->dump.skip_in_flight = true; break;
+		case OPT_TCP_ESTABLISHED: cli->dump.tcp_established = true; break;
 		case 'o': cli->log_file = optarg; break;
 		case 'v': cli->verbosity++; break;
 		case 'h': fputs(usage_text, stdout); exit(0);

@@ -51,6 +51,7 @@ static void finish(struct dump_ctx *ctx)
 		release_tree(ctx);
 	} else {
 		guard_note_complete(ctx);
+		ctx->killed = true;
 		kill_tree(ctx);
 	}
 }

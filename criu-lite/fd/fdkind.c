@@ -51,6 +51,20 @@ int fdkind_check_tree(struct dump_ctx *ctx, cr_error_t *err)
 	return 0;
 }
 
+void fdkind_release_dump(struct dump_ctx *ctx)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+		if (kinds[i]->release_dump != NULL)
+			kinds[i]->release_dump(ctx);
+}
+
+void fdkind_restored(const struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+		if (kinds[i]->restored != NULL)
+			kinds[i]->restored(ctx);
+}
+
 int fdkind_steal_fd(pid_t pid, int fd, cr_error_t *err)
 {
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);

@@ -11,8 +11,11 @@
  *   - a TCP socket not connected (CLOSE): bound if it was;
  *   - a UDP socket, bound and connected as it was; datagrams queued for it
  *     are dropped, and the dump warns saying how many;
+ *   - an established TCP connection, with cr dump --tcp-established
+ *     (fd/tcp_stream.h: TCP_REPAIR, its traffic blocked meanwhile);
  * every one with its options and O_NONBLOCK.  Every other TCP state (a
- * connection, or one being made or closed) is refused naming it.
+ * connection without that option, or one being made or closed) is refused
+ * naming it.
  *
  * Restore: the socket is made by the process that holds it (or, shared
  * by a pool of workers, by their common ancestor before it forks: files.c)
@@ -27,6 +30,7 @@
 #include "fd/fdshare.h"
 #include "fd/inet_diag.h"
 #include "fd/sk_opts.h"
+#include "fd/tcp_stream.h"
 #include "os/log.h"
 #include "os/util.h"
 
@@ -110,9 +114,12 @@ static int check_tcp(struct dump_ctx *ctx, const struct inet_diag_sk *d, const c
 	char peer[INET6_ADDRSTRLEN + 8];
 
 	endpoint(d->family, d->dst, d->dport, peer, sizeof(peer));
+	if (d->state == SK_ESTABLISHED && ctx->opts->tcp_established)
+		return 0;   /* tcp_stream_dump */
 	if (d->state != SK_LISTEN && d->state != SK_CLOSE)
 		return cr_error(err, 0, "TCP %s: unsupported: a TCP connection to %s (state %s); only listening and "
-				"unconnected TCP sockets are restored", me, peer, state_name(d->state));
+				"unconnected TCP sockets are restored%s", me, peer, state_name(d->state),
+				d->state == SK_ESTABLISHED ? ", and established ones with --tcp-established" : "");
 	if (d->state == SK_CLOSE && d->dport != 0)
 		return cr_error(err, 0, "TCP %s: unsupported: a TCP connection that has ended (state CLOSE, its peer "
 				"was %s)", me, peer);
@@ -236,7 +243,9 @@ static int inet_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_
 	if (d.protocol == IPPROTO_UDP && check_udp(dup, &d, me, e, err) < 0)
 		return -1;
 	if (sk_opts_dump(&ctx->arena, dup, d.family, d.protocol == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM, d.protocol,
-			 &opts, err) < 0)
+			 d.state == SK_ESTABLISHED, &opts, err) < 0)
+		return cr_error_wrap(err, "%s", me);
+	if (d.protocol == IPPROTO_TCP && d.state == SK_ESTABLISHED && tcp_stream_dump(ctx, dup, &d, e, err) < 0)
 		return cr_error_wrap(err, "%s", me);
 	fill(ctx, &d, e);
 	e->opts = opts.v;
@@ -295,16 +304,16 @@ static int inet_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_
 		return cr_error(err, 0, "inet socket without its state");
 	if ((e->family != AF_INET && e->family != AF_INET6) || (proto_of(e) != IPPROTO_TCP && proto_of(e) != IPPROTO_UDP))
 		return cr_error(err, 0, "inet socket of family %d protocol %d", e->family, e->proto);
-	if (proto_of(e) == IPPROTO_TCP ? (e->state != SK_LISTEN && e->state != SK_CLOSE)
-				       : (e->state != SK_ESTABLISHED && e->state != SK_CLOSE))
+	if (e->state != SK_ESTABLISHED && e->state != SK_CLOSE && (proto_of(e) != IPPROTO_TCP || e->state != SK_LISTEN))
 		return cr_error(err, 0, "inet socket in state %d", e->state);
+	if (proto_of(e) == IPPROTO_TCP && e->state == SK_ESTABLISHED && tcp_stream_validate(e, err) < 0)
+		return -1;
 	if (e->state == SK_LISTEN && !e->has_backlog)
 		return cr_error(err, 0, "listening socket without its backlog");
 	if (make_addr(e->family, e->src_addr, e->src_port, &a, &len) < 0)
 		return cr_error(err, 0, "inet socket with address %s port %u", e->src_addr, e->src_port);
-	if (proto_of(e) == IPPROTO_UDP && e->state == SK_ESTABLISHED &&
-	    make_addr(e->family, e->dst_addr, e->dst_port, &a, &len) < 0)
-		return cr_error(err, 0, "connected UDP socket without its peer's address");
+	if (e->state == SK_ESTABLISHED && make_addr(e->family, e->dst_addr, e->dst_port, &a, &len) < 0)
+		return cr_error(err, 0, "connected socket without its peer's address");
 	return sk_opts_validate(e->opts, e->n_opts, err);
 }
 
@@ -343,17 +352,21 @@ static int inet_open(const struct restore_ctx *ctx, struct restore_task *t, cons
 		return cr_error_wrap(err, "%s", me);
 	if (tcp && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
 		return cr_error(err, errno, "%s: SO_REUSEADDR", me);
+	if (e->tcp != NULL && tcp_stream_prepare(fd, e, err) < 0)
+		return cr_error_wrap(err, "%s", me);
 	if (bind_to(fd, e, me, err) < 0)
 		return -1;
 	if (e->state == SK_LISTEN && listen(fd, (int)e->backlog) < 0)
 		return cr_error(err, errno, "%s: listen", me);
-	if (tcp && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse)) < 0)
-		return cr_error(err, errno, "%s: SO_REUSEADDR", me);
-	if (!tcp && e->state == SK_ESTABLISHED) {
+	if (e->state == SK_ESTABLISHED) {   /* TCP: in repair mode, no handshake */
 		make_addr(e->family, e->dst_addr, e->dst_port, &a, &len);
 		if (connect(fd, &a.sa, len) < 0)
 			return cr_error(err, errno, "%s: connect to %s port %u", me, e->dst_addr, e->dst_port);
 	}
+	if (e->tcp != NULL && tcp_stream_finish(fd, e, err) < 0)
+		return cr_error_wrap(err, "%s", me);
+	if (tcp && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse)) < 0)
+		return cr_error(err, errno, "%s: SO_REUSEADDR", me);
 	return steal_fd(&fd);
 }
 
@@ -365,4 +378,6 @@ const struct fd_kind fdkind_inet = {
 	.dump = inet_dump,
 	.validate = inet_validate,
 	.open = inet_open,
+	.release_dump = tcp_stream_release,
+	.restored = tcp_stream_unblock,
 };

@@ -119,7 +119,7 @@ static int netlink_dump(struct dump_ctx *ctx, struct dump_task *t, const struct 
 		return -1;
 	if (sk_opts_check_filter(dup, err) < 0)
 		return cr_error_wrap(err, "%s", me);
-	if (sk_opts_dump(&ctx->arena, dup, AF_NETLINK, d.type, d.protocol, &opts, err) < 0)
+	if (sk_opts_dump(&ctx->arena, dup, AF_NETLINK, d.type, d.protocol, false, &opts, err) < 0)
 		return cr_error_wrap(err, "%s", me);
 	netlink_sk_entry__init(e);
 	e->ino = d.ino;

@@ -49,24 +49,25 @@ struct opt_def {
 	int level, opt;
 	enum opt_shape shape;
 	int force;    /* OPT_BUF: the *FORCE option, past the sysctl maximum */
+	bool derived; /* set by the kernel on a connection: left to it */
 };
 
-#define O(level, name) { #name, level, name, OPT_INT, 0 }
+#define O(level, name) { #name, level, name, OPT_INT, 0, false }
 
 /* In the order restore sets them: all before bind (IPV6_V6ONLY,
  * SO_BINDTODEVICE, SO_REUSE* and the FREEBIND ones must be). */
 static const struct opt_def table[] = {
 	O(SOL_SOCKET, SO_REUSEADDR), O(SOL_SOCKET, SO_REUSEPORT), O(SOL_SOCKET, SO_KEEPALIVE),
-	{ "SO_SNDBUF", SOL_SOCKET, SO_SNDBUF, OPT_BUF, SO_SNDBUFFORCE },
-	{ "SO_RCVBUF", SOL_SOCKET, SO_RCVBUF, OPT_BUF, SO_RCVBUFFORCE },
+	{ "SO_SNDBUF", SOL_SOCKET, SO_SNDBUF, OPT_BUF, SO_SNDBUFFORCE, false },
+	{ "SO_RCVBUF", SOL_SOCKET, SO_RCVBUF, OPT_BUF, SO_RCVBUFFORCE, false },
 	O(SOL_SOCKET, SO_MARK), O(SOL_SOCKET, SO_BROADCAST),
 	O(SOL_SOCKET, SO_DONTROUTE), O(SOL_SOCKET, SO_OOBINLINE), O(SOL_SOCKET, SO_RCVLOWAT),
 	O(SOL_SOCKET, SO_TIMESTAMP), O(SOL_SOCKET, SO_TIMESTAMPNS), O(SOL_SOCKET, SO_PASSCRED),
 	O(SOL_SOCKET, SO_BUSY_POLL), O(SOL_SOCKET, SO_ZEROCOPY),
-	{ "SO_LINGER", SOL_SOCKET, SO_LINGER, OPT_LINGER, 0 },
-	{ "SO_RCVTIMEO", SOL_SOCKET, SO_RCVTIMEO, OPT_TIMEO, 0 },
-	{ "SO_SNDTIMEO", SOL_SOCKET, SO_SNDTIMEO, OPT_TIMEO, 0 },
-	{ "SO_BINDTODEVICE", SOL_SOCKET, SO_BINDTODEVICE, OPT_TEXT, 0 },
+	{ "SO_LINGER", SOL_SOCKET, SO_LINGER, OPT_LINGER, 0, false },
+	{ "SO_RCVTIMEO", SOL_SOCKET, SO_RCVTIMEO, OPT_TIMEO, 0, false },
+	{ "SO_SNDTIMEO", SOL_SOCKET, SO_SNDTIMEO, OPT_TIMEO, 0, false },
+	{ "SO_BINDTODEVICE", SOL_SOCKET, SO_BINDTODEVICE, OPT_TEXT, 0, false },
 	O(SOL_IP, IP_TOS), O(SOL_IP, IP_TTL), O(SOL_IP, IP_FREEBIND), O(SOL_IP, IP_TRANSPARENT),
 	O(SOL_IP, IP_RECVERR), O(SOL_IP, IP_PKTINFO), O(SOL_IP, IP_RECVTOS), O(SOL_IP, IP_RECVTTL),
 	O(SOL_IP, IP_RECVORIGDSTADDR), O(SOL_IP, IP_MTU_DISCOVER), O(SOL_IP, IP_BIND_ADDRESS_NO_PORT),
@@ -79,10 +80,10 @@ static const struct opt_def table[] = {
 	O(SOL_SOCKET, SO_PRIORITY),
 	O(SOL_TCP, TCP_NODELAY), O(SOL_TCP, TCP_CORK), O(SOL_TCP, TCP_KEEPIDLE), O(SOL_TCP, TCP_KEEPINTVL),
 	O(SOL_TCP, TCP_KEEPCNT), O(SOL_TCP, TCP_DEFER_ACCEPT), O(SOL_TCP, TCP_FASTOPEN),
-	O(SOL_TCP, TCP_USER_TIMEOUT), O(SOL_TCP, TCP_MAXSEG), O(SOL_TCP, TCP_SYNCNT), O(SOL_TCP, TCP_LINGER2),
-	O(SOL_TCP, TCP_WINDOW_CLAMP), O(SOL_TCP, TCP_NOTSENT_LOWAT), O(SOL_TCP, TCP_THIN_LINEAR_TIMEOUTS),
+	O(SOL_TCP, TCP_USER_TIMEOUT), { "TCP_MAXSEG", SOL_TCP, TCP_MAXSEG, OPT_INT, 0, true }, O(SOL_TCP, TCP_SYNCNT), O(SOL_TCP, TCP_LINGER2),
+	{ "TCP_WINDOW_CLAMP", SOL_TCP, TCP_WINDOW_CLAMP, OPT_INT, 0, true }, O(SOL_TCP, TCP_NOTSENT_LOWAT), O(SOL_TCP, TCP_THIN_LINEAR_TIMEOUTS),
 	O(SOL_TCP, TCP_FASTOPEN_CONNECT), O(SOL_TCP, TCP_INQ),
-	{ "TCP_CONGESTION", SOL_TCP, TCP_CONGESTION, OPT_TEXT, 0 },
+	{ "TCP_CONGESTION", SOL_TCP, TCP_CONGESTION, OPT_TEXT, 0, false },
 	O(SOL_UDP, UDP_CORK), O(SOL_UDP, UDP_SEGMENT), O(SOL_UDP, UDP_GRO),
 	O(SOL_NETLINK, NETLINK_PKTINFO), O(SOL_NETLINK, NETLINK_BROADCAST_ERROR),
 	O(SOL_NETLINK, NETLINK_NO_ENOBUFS), O(SOL_NETLINK, NETLINK_LISTEN_ALL_NSID), O(SOL_NETLINK, NETLINK_CAP_ACK),
@@ -138,7 +139,30 @@ static bool same(const struct opt_val *a, const struct opt_val *b)
 	return a->value == b->value && strcmp(a->text, b->text) == 0;
 }
 
-int sk_opts_dump(struct arena *a, int fd, int family, int type, int protocol, struct sk_opts *out, cr_error_t *err)
+static int set_opt(int fd, const struct opt_def *d, const SkOpt *o)
+{
+	struct timeval tv = { .tv_sec = o->value / 1000000, .tv_usec = o->value % 1000000 };
+	struct linger l = { .l_onoff = o->value >= 0, .l_linger = o->value >= 0 ? (int)o->value : 0 };
+	int i = (int)o->value;
+
+	switch (d->shape) {
+	case OPT_INT:
+		return setsockopt(fd, d->level, d->opt, &i, sizeof(i));
+	case OPT_BUF:
+		i /= 2;
+		return setsockopt(fd, d->level, d->force, &i, sizeof(i));
+	case OPT_TIMEO:
+		return setsockopt(fd, d->level, d->opt, &tv, sizeof(tv));
+	case OPT_LINGER:
+		return setsockopt(fd, d->level, d->opt, &l, sizeof(l));
+	case OPT_TEXT:
+		return setsockopt(fd, d->level, d->opt, o->text, (socklen_t)strlen(o->text));
+	}
+	return -1;
+}
+
+int sk_opts_dump(struct arena *a, int fd, int family, int type, int protocol, bool connected, struct sk_opts *out,
+		 cr_error_t *err)
 {
 	cleanup_close int fresh = socket(family, type | SOCK_CLOEXEC, protocol);
 
@@ -151,19 +175,24 @@ int sk_opts_dump(struct arena *a, int fd, int family, int type, int protocol, st
 		struct opt_val mine, dflt;
 		SkOpt *o;
 
-		if (read_opt(fd, d, &mine) < 0 || (read_opt(fresh, d, &dflt) == 0 && same(&mine, &dflt)))
+		if ((connected && d->derived) || read_opt(fd, d, &mine) < 0 ||
+		    (read_opt(fresh, d, &dflt) == 0 && same(&mine, &dflt)))
 			continue;
 		o = arena_new(a, SkOpt);
 		sk_opt__init(o);
 		o->name = (char *)d->name;
 		o->level = (uint32_t)d->level;
 		o->opt = (uint32_t)d->opt;
-		if (d->shape == OPT_TEXT) {
-			o->text = arena_strdup(a, mine.text);
-		} else {
-			o->has_value = true;
-			o->value = mine.value;
-		}
+		o->has_value = d->shape != OPT_TEXT;
+		o->value = mine.value;
+		o->text = d->shape == OPT_TEXT ? arena_strdup(a, mine.text) : NULL;
+		/* Set on the new socket too, as the restore will (IP_TOS changes
+		 * the priority the next options are compared with).  A value
+		 * the kernel gave that no program could set (an accepted
+		 * connection's multicast TTL, from the SYN) is the kernel's to
+		 * give again. */
+		if (set_opt(fresh, d, o) < 0)
+			continue;
 		out->v[out->n++] = o;
 	}
 	return 0;
@@ -194,28 +223,6 @@ int sk_opts_validate(SkOpt *const *opts, size_t n, cr_error_t *err)
 					(long long)opts[i]->value);
 	}
 	return 0;
-}
-
-static int set_opt(int fd, const struct opt_def *d, const SkOpt *o)
-{
-	struct timeval tv = { .tv_sec = o->value / 1000000, .tv_usec = o->value % 1000000 };
-	struct linger l = { .l_onoff = o->value >= 0, .l_linger = o->value >= 0 ? (int)o->value : 0 };
-	int i = (int)o->value;
-
-	switch (d->shape) {
-	case OPT_INT:
-		return setsockopt(fd, d->level, d->opt, &i, sizeof(i));
-	case OPT_BUF:
-		i /= 2;
-		return setsockopt(fd, d->level, d->force, &i, sizeof(i));
-	case OPT_TIMEO:
-		return setsockopt(fd, d->level, d->opt, &tv, sizeof(tv));
-	case OPT_LINGER:
-		return setsockopt(fd, d->level, d->opt, &l, sizeof(l));
-	case OPT_TEXT:
-		return setsockopt(fd, d->level, d->opt, o->text, (socklen_t)strlen(o->text));
-	}
-	return -1;
 }
 
 int sk_opts_apply(int fd, SkOpt *const *opts, size_t n, const char *skip, cr_error_t *err)

@@ -7,6 +7,7 @@
 #ifndef CR_SK_OPTS_H
 #define CR_SK_OPTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,8 +22,10 @@ struct sk_opts {
 };
 
 /* The options of fd (a socket of family, type, protocol) that differ from
- * a new one's, into *out (arena memory). */
-int sk_opts_dump(struct arena *a, int fd, int family, int type, int protocol, struct sk_opts *out, cr_error_t *err);
+ * a new one's, into *out (arena memory); connected: without those the
+ * kernel sets on a connection (the MSS, the window clamp). */
+int sk_opts_dump(struct arena *a, int fd, int family, int type, int protocol, bool connected, struct sk_opts *out,
+		 cr_error_t *err);
 
 /* Restore validation: every option is one of the table's, by name, level
  * and number. */

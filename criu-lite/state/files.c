@@ -503,6 +503,7 @@ static void no_free(void *p)
 
 static void files_release_dump(struct dump_ctx *ctx)
 {
+	fdkind_release_dump(ctx);
 	free(steal_pointer(&ctx->seen));
 	ctx->n_seen = ctx->cap_seen = 0;
 	tdestroy(steal_pointer(&ctx->descs), no_free);

@@ -31,6 +31,16 @@
 #   refused_*     established TCP, a connection not accepted yet, a raw
 #                 socket: the dump is refused naming pid, fd and the thing,
 #                 and the tree runs on (and passes).
+#   stream        --tcp-established: a connection of the workload to its
+#                 own listener, data queued unread both ways and 1 MiB not
+#                 yet taken by the peer: its traffic blocked by an nftables
+#                 table while dumped, the table gone after restore, every
+#                 byte arrives, both ends talk, the listener accepts more.
+#   stream_leave_running  the same left running: the table is gone, the
+#                 connection goes on.
+#   stream_ext    a client outside the tree keeps its connection to the
+#                 restored server: its next line is answered with the
+#                 server's line count and token.
 #   pending_skip  --skip-in-flight: the connection not accepted yet is
 #                 dropped with a warning, the listener comes back.
 #
@@ -268,6 +278,68 @@ pending_skip() {
 	serve_clients 127.0.0.1
 }
 
+# The nftables tables cr made for blocked connections.
+cr_tables() {
+	nft list tables 2>/dev/null | grep -o 'cr_tcp_[0-9]*' | sort
+}
+
+stream() {
+	local before
+	before=$(cr_tables)
+	wl_start w_inet stream || return 1
+	[ "$(cat "$WL_DIR/unsent")" -gt 100000 ] || { REASON="only $(cat "$WL_DIR/unsent") bytes queued"; return 1; }
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" --tcp-established || return 1
+	[ "$(comm -13 <(echo "$before") <(cr_tables) | wc -l)" = 2 ] ||
+		{ REASON="not two nftables tables while dumped: $(cr_tables)"; return 1; }
+	cr_restore_detached restore "$CASE_TMP/img" || return 1
+	[ "$(cr_tables)" = "$before" ] || { REASON="tables left after restore: $(cr_tables)"; return 1; }
+	wl_trigger || return 1
+	wl_expect_pass 30 || return 1
+	wl_await_exit
+}
+
+stream_leave_running() {
+	local before
+	before=$(cr_tables)
+	wl_start w_inet stream || return 1
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" --tcp-established --leave-running || return 1
+	[ "$(cr_tables)" = "$before" ] || { REASON="tables left after the dump: $(cr_tables)"; return 1; }
+	wl_trigger || return 1
+	wl_expect_pass 30 || return 1
+	wl_await_exit
+}
+
+stream_ext() {
+	local port client got
+	port=$(free_port)
+	( clean_exec python3 -c '
+import socket, sys, time, os
+d, port = sys.argv[1], int(sys.argv[2])
+for i in range(200):
+    try:
+        c = socket.create_connection(("127.0.0.1", port)); break
+    except OSError:
+        time.sleep(0.05)
+f = c.makefile()
+c.sendall(b"one\n"); open(d + "/first", "w").write(f.readline())
+while not os.path.exists(d + "/go"):
+    time.sleep(0.02)
+c.sendall(b"two\n"); open(d + "/second", "w").write(f.readline())' "$CASE_TMP" "$port" ) </dev/null >"$CASE_TMP/client.out" 2>&1 &
+	client=$!
+	track_pid "$client"
+	CASE_LOGS+=("$CASE_TMP/client.out")
+	wl_start w_inet stream_ext "$port" || return 1
+	[ "$(cat "$CASE_TMP/first")" = "n=1 $WL_TOKEN" ] || { REASON="the client's first answer: $(cat "$CASE_TMP/first")"; return 1; }
+	roundtrip --tcp-established || return 1
+	wl_trigger || return 1
+	touch "$CASE_TMP/go"
+	wait_until 10 test -s "$CASE_TMP/second" || { REASON="the client got no second answer"; return 1; }
+	got=$(cat "$CASE_TMP/second")
+	[ "$got" = "n=2 $WL_TOKEN" ] || { REASON="the client's second answer: '$got'"; return 1; }
+	wl_expect_pass || return 1
+	wl_await_exit
+}
+
 # ---- real programs -----------------------------------------------------------
 
 redis() {
@@ -333,6 +405,10 @@ run_case refused_pending refused pending "not accepted yet" "--skip-in-flight"
 run_case refused_raw refused raw "unsupported kind: socket (RAW)"
 run_case refused_pending_outside refused_pending_outside
 run_case pending_skip pending_skip
+run_case control_stream case_control w_inet stream
+run_case stream stream
+run_case stream_leave_running stream_leave_running
+run_case stream_ext stream_ext
 run_case redis redis
 run_case http_server http_server
 finish_tests

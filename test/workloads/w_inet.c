@@ -30,6 +30,15 @@
  *            socket bound to 127.0.0.1 and not listening.  Triggered: the
  *            first two are unbound, the third on its port; the bound one
  *            listens and the unbound TCP socket connects to it.
+ *   stream   (dumped with --tcp-established) a TCP connection to its own
+ *            listener, accepted, with data queued unread both ways and
+ *            some unsent (the client's receive buffer full).  Triggered:
+ *            both ends read what was queued, in order, talk again, and the
+ *            listener accepts a new connection from a third socket.
+ *   stream_ext PORT  (--tcp-established) a server on 127.0.0.1:PORT whose
+ *            client is outside the tree: in set-up it accepts the client
+ *            and answers its first line; triggered, it answers the next
+ *            one: "n=<lines so far> <token>".
  *   established  a TCP connection to its own listener, accepted.
  *   pending  a TCP connection to its own listener, not accepted.
  *   raw      a raw ICMP socket.
@@ -584,6 +593,103 @@ static void check_idle(void)
 	wl_check(c >= 0 && write(idle_tcp, "k", 1) == 1 && read(c, &to, 1) == 1, "the new connection");
 }
 
+/* ---- established connections (--tcp-established) */
+
+#define STREAM_BIG (1u << 20)
+
+static size_t unsent;   /* bytes the server wrote that the client has not read */
+
+static void setup_stream(void)
+{
+	static char big[STREAM_BIG];
+	ssize_t n;
+
+	connect_self(true);
+	set_int(cli, SOL_SOCKET, SO_RCVBUF, 4096, "SO_RCVBUF");
+	must(write(cli, "abc", 3) == 3, "client write");
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)(i * 7 + i / 4096);
+	set_int(acc, SOL_SOCKET, SO_SNDBUF, 262144, "SO_SNDBUF");
+	n = send(acc, big, sizeof(big), MSG_DONTWAIT);   /* fills the client's window, the rest stays queued */
+	must(n > 0, "server write");
+	unsent = (size_t)n;
+	wl_write_file("unsent", "%zu\n", unsent);
+}
+
+/* Reads exactly len bytes (10 s at most). */
+static bool read_all(int fd, char *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len && wl_readable(fd, 10000)) {
+		ssize_t n = read(fd, buf + got, len - got);
+
+		if (n <= 0)
+			return false;
+		got += (size_t)n;
+	}
+	return got == len;
+}
+
+static void check_stream(void)
+{
+	static char big[STREAM_BIG];
+	char buf[8] = "";
+	size_t bad = unsent;
+	int c2, a2;
+
+	wl_check(read_all(acc, buf, 3) && memcmp(buf, "abc", 3) == 0, "the server lost the client's bytes");
+	if (wl_check(read_all(cli, big, unsent), "the client did not get all %zu bytes", unsent))
+		for (bad = 0; bad < unsent && big[bad] == (char)(bad * 7 + bad / 4096); bad++)
+			;
+	wl_check(bad == unsent, "the client's bytes differ at %zu of %zu", bad, unsent);
+	wl_check(write(cli, "d", 1) == 1 && read_all(acc, buf, 1) && buf[0] == 'd', "client to server after restore");
+	wl_check(write(acc, "e", 1) == 1 && read_all(cli, buf, 1) && buf[0] == 'e', "server to client after restore");
+	c2 = socket(AF_INET, SOCK_STREAM, 0);
+	wl_check(c2 >= 0 && connect(c2, (struct sockaddr *)&lname, sizeof(struct sockaddr_in)) == 0 &&
+		 (a2 = accept(lsk, NULL, NULL)) >= 0, "a new connection to the listener");
+}
+
+static int ext_conn = -1, ext_lines;
+static FILE *ext_in;
+
+/* Answers the next line of the outside client. */
+static bool answer_ext(void)
+{
+	char line[64], out[64];
+	int n;
+
+	if (!wl_readable(ext_conn, 10000) || fgets(line, sizeof(line), ext_in) == NULL)
+		return false;
+	n = snprintf(out, sizeof(out), "n=%d %016llx\n", ++ext_lines, (unsigned long long)wl_token());
+	return write(ext_conn, out, (size_t)n) == n;
+}
+
+static void setup_stream_ext(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct pollfd p;
+
+	if (argv_[3] == NULL)
+		wl_fatal("stream_ext needs a port");
+	a.sin_port = htons((uint16_t)atoi(argv_[3]));
+	lsk = socket(AF_INET, SOCK_STREAM, 0);
+	set_int(lsk, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
+	must(lsk >= 0 && bind(lsk, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(lsk, 4) == 0, "listen");
+	p = (struct pollfd){ .fd = lsk, .events = POLLIN };
+	must(poll(&p, 1, 10000) == 1, "no client within 10 s");
+	ext_conn = accept(lsk, NULL, NULL);
+	must(ext_conn >= 0, "accept");
+	ext_in = fdopen(dup(ext_conn), "r");
+	setvbuf(ext_in, NULL, _IONBF, 0);
+	must(answer_ext(), "the first line");
+}
+
+static void check_stream_ext(void)
+{
+	wl_check(answer_ext(), "no second line from the client");
+}
+
 static void check_still_there(void)
 {
 	wl_check(get_int(cli, SOL_SOCKET, SO_TYPE) != -12345, "the socket is gone");
@@ -599,7 +705,8 @@ int main(int argc, char **argv)
 		{ "pending", setup_pending, check_connected }, { "raw", setup_raw, check_raw },
 		{ "ended", setup_ended, check_still_there }, { "flags", setup_flags, check_still_there },
 		{ "filter", setup_filter, check_still_there }, { "nl_other", setup_nl_other, check_still_there },
-		{ "nl_connected", setup_nl_connected, check_still_there }, { "idle", setup_idle, check_idle },
+		{ "nl_connected", setup_nl_connected, check_still_there },
+		{ "stream", setup_stream, check_stream }, { "stream_ext", setup_stream_ext, check_stream_ext }, { "idle", setup_idle, check_idle },
 	};
 
 	argv_ = argv;
