@@ -36,6 +36,7 @@
 #                 yet taken by the peer: its traffic blocked by an nftables
 #                 table while dumped, the table gone after restore, every
 #                 byte arrives, both ends talk, the listener accepts more.
+#   stream6       the same over ::1.
 #   stream_leave_running  the same left running: the table is gone, the
 #                 connection goes on.
 #   stream_ext    a client outside the tree keeps its connection to the
@@ -48,6 +49,10 @@
 #   redis         redis-server on 127.0.0.1 and a free port: keys SET before
 #                 the dump are there for a new redis-cli after restore, and
 #                 more can be set.
+#   redis_established  the same, dumped with --tcp-established while a
+#                 python3 client outside the tree holds a connection: INCR
+#                 on that same connection after restore continues the
+#                 counter.
 #   http_server   python3 -m http.server serves a file after restore.
 source "$(dirname "$0")/lib.sh"
 
@@ -283,10 +288,11 @@ cr_tables() {
 	nft list tables 2>/dev/null | grep -o 'cr_tcp_[0-9]*' | sort
 }
 
+# stream [MODE]: stream (default) or stream6.
 stream() {
 	local before
 	before=$(cr_tables)
-	wl_start w_inet stream || return 1
+	wl_start w_inet "${1:-stream}" || return 1
 	[ "$(cat "$WL_DIR/unsent")" -gt 100000 ] || { REASON="only $(cat "$WL_DIR/unsent") bytes queued"; return 1; }
 	cr_dump dump "$WL_PID" "$CASE_TMP/img" --tcp-established || return 1
 	[ "$(comm -13 <(echo "$before") <(cr_tables) | wc -l)" = 2 ] ||
@@ -342,13 +348,45 @@ c.sendall(b"two\n"); open(d + "/second", "w").write(f.readline())' "$CASE_TMP" "
 
 # ---- real programs -----------------------------------------------------------
 
+# redis_start: redis-server on a free port (REDIS_PORT), answering.
+redis_start() {
+	command -v redis-server >/dev/null || { REASON="redis-server is not installed (make deps)"; return 1; }
+	REDIS_PORT=$(free_port)
+	real_start "$CASE_TMP/redis.out" "$CASE_TMP" redis-server redis-server --port "$REDIS_PORT" --bind 127.0.0.1 \
+		--save '' --appendonly no --daemonize no --dir "$CASE_TMP" || return 1
+	wait_until 10 sh -c "redis-cli -p $REDIS_PORT ping 2>/dev/null | grep -q PONG" || { REASON="redis does not answer"; return 1; }
+}
+
+redis_established() {
+	local got
+	redis_start || return 1
+	( clean_exec python3 -c '
+import os, socket, sys, time
+d, port = sys.argv[1], int(sys.argv[2])
+s = socket.create_connection(("127.0.0.1", port))
+def cmd(*a):
+    s.sendall(("*%d\r\n" % len(a) + "".join("$%d\r\n%s\r\n" % (len(x), x) for x in a)).encode())
+    return s.recv(4096).decode().split()[-1]
+for i in range(5):
+    cmd("INCR", "counter")
+open(d + "/ready", "w").close()
+while not os.path.exists(d + "/go"):
+    time.sleep(0.02)
+open(d + "/result", "w").write(cmd("INCR", "counter"))' "$CASE_TMP" "$REDIS_PORT" ) </dev/null >"$CASE_TMP/client.out" 2>&1 &
+	track_pid $!
+	CASE_LOGS+=("$CASE_TMP/client.out")
+	wait_until 10 test -e "$CASE_TMP/ready" || { REASON="the client is not ready"; return 1; }
+	roundtrip_real --tcp-established || return 1
+	touch "$CASE_TMP/go"
+	wait_until 10 test -s "$CASE_TMP/result" || { REASON="no answer on the kept connection"; return 1; }
+	got=$(cat "$CASE_TMP/result")
+	[ "$got" = :6 ] || { REASON="INCR on the kept connection answered '$got', not :6"; return 1; }
+}
+
 redis() {
 	local port pids p
-	command -v redis-server >/dev/null || { REASON="redis-server is not installed (make deps)"; return 1; }
-	port=$(free_port)
-	real_start "$CASE_TMP/redis.out" "$CASE_TMP" redis-server redis-server --port "$port" --bind 127.0.0.1 --save '' \
-		--appendonly no --daemonize no --dir "$CASE_TMP" || return 1
-	wait_until 10 sh -c "redis-cli -p $port ping 2>/dev/null | grep -q PONG" || { REASON="redis does not answer"; return 1; }
+	redis_start || return 1
+	port=$REDIS_PORT
 	redis-cli -p "$port" set before "tok-$WL_PID" >/dev/null && redis-cli -p "$port" incrby counter 41 >/dev/null ||
 		{ REASON="redis-cli set failed"; return 1; }
 	pids="$WL_PID $(descendants "$WL_PID")"
@@ -379,7 +417,7 @@ http_server() {
 }
 
 roundtrip_real() {
-	cr_dump dump "$WL_PID" "$CASE_TMP/img" || return 1
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" "$@" || return 1
 	cr_run restore restore -D "$CASE_TMP/img" --detach || { REASON="cr restore failed: $(last_line "$CR_ERR")"; return 1; }
 	wait_until 10 running_free "$WL_PID" "$WL_EXE" || { REASON="restored: $(describe_pid "$WL_PID")"; return 1; }
 }
@@ -407,8 +445,10 @@ run_case refused_pending_outside refused_pending_outside
 run_case pending_skip pending_skip
 run_case control_stream case_control w_inet stream
 run_case stream stream
+run_case stream6 stream stream6
 run_case stream_leave_running stream_leave_running
 run_case stream_ext stream_ext
 run_case redis redis
+run_case redis_established redis_established
 run_case http_server http_server
 finish_tests

@@ -35,6 +35,7 @@
  *            some unsent (the client's receive buffer full).  Triggered:
  *            both ends read what was queued, in order, talk again, and the
  *            listener accepts a new connection from a third socket.
+ *   stream6  the same over ::1.
  *   stream_ext PORT  (--tcp-established) a server on 127.0.0.1:PORT whose
  *            client is outside the tree: in set-up it accepts the client
  *            and answers its first line; triggered, it answers the next
@@ -465,16 +466,20 @@ static void check_netlink(void)
 
 /* ---- refused */
 
+/* A listener on the loopback of family (AF_INET when unset), a client
+ * connected to it and, if accepted, its server end. */
 static void connect_self(bool accepted)
 {
 	struct sockaddr_storage ss;
-	socklen_t len = loopback(AF_INET, &ss, false);
+	socklen_t len;
 
-	lsk = socket(AF_INET, SOCK_STREAM, 0);
+	family = family ? family : AF_INET;
+	len = loopback(family, &ss, false);
+	lsk = socket(family, SOCK_STREAM, 0);
 	must(lsk >= 0 && bind(lsk, (struct sockaddr *)&ss, len) == 0 && listen(lsk, 4) == 0, "listen");
 	len = sizeof(lname);
 	must(getsockname(lsk, (struct sockaddr *)&lname, &len) == 0, "getsockname");
-	cli = socket(AF_INET, SOCK_STREAM, 0);
+	cli = socket(family, SOCK_STREAM, 0);
 	must(cli >= 0 && connect(cli, (struct sockaddr *)&lname, len) == 0, "connect");
 	if (accepted)
 		must((acc = accept(lsk, NULL, NULL)) >= 0, "accept");
@@ -616,6 +621,12 @@ static void setup_stream(void)
 	wl_write_file("unsent", "%zu\n", unsent);
 }
 
+static void setup_stream6(void)
+{
+	family = AF_INET6;
+	setup_stream();
+}
+
 /* Reads exactly len bytes (10 s at most). */
 static bool read_all(int fd, char *buf, size_t len)
 {
@@ -645,8 +656,10 @@ static void check_stream(void)
 	wl_check(bad == unsent, "the client's bytes differ at %zu of %zu", bad, unsent);
 	wl_check(write(cli, "d", 1) == 1 && read_all(acc, buf, 1) && buf[0] == 'd', "client to server after restore");
 	wl_check(write(acc, "e", 1) == 1 && read_all(cli, buf, 1) && buf[0] == 'e', "server to client after restore");
-	c2 = socket(AF_INET, SOCK_STREAM, 0);
-	wl_check(c2 >= 0 && connect(c2, (struct sockaddr *)&lname, sizeof(struct sockaddr_in)) == 0 &&
+	c2 = socket(family, SOCK_STREAM, 0);
+	wl_check(c2 >= 0 &&
+		 connect(c2, (struct sockaddr *)&lname,
+			 family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) == 0 &&
 		 (a2 = accept(lsk, NULL, NULL)) >= 0, "a new connection to the listener");
 }
 
@@ -706,7 +719,7 @@ int main(int argc, char **argv)
 		{ "ended", setup_ended, check_still_there }, { "flags", setup_flags, check_still_there },
 		{ "filter", setup_filter, check_still_there }, { "nl_other", setup_nl_other, check_still_there },
 		{ "nl_connected", setup_nl_connected, check_still_there },
-		{ "stream", setup_stream, check_stream }, { "stream_ext", setup_stream_ext, check_stream_ext }, { "idle", setup_idle, check_idle },
+		{ "stream", setup_stream, check_stream }, { "stream6", setup_stream6, check_stream }, { "stream_ext", setup_stream_ext, check_stream_ext }, { "idle", setup_idle, check_idle },
 	};
 
 	argv_ = argv;
