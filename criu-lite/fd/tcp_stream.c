@@ -34,6 +34,7 @@ extern char **environ;
 struct tcp_repair {
 	struct tcp_repair *next;
 	int fd;                 /* cr's duplicate */
+	int reuse;              /* SO_REUSEADDR, which leaving repair mode clears */
 	char table[32];
 };
 
@@ -181,7 +182,11 @@ int tcp_stream_dump(struct dump_ctx *ctx, int dup, const struct inet_diag_sk *d,
 	struct tcp_repair *r = xcalloc(1, sizeof(*r));
 	TcpStream *s = arena_new(&ctx->arena, TcpStream);
 
+	socklen_t len = sizeof(r->reuse);
+
 	snprintf(r->table, sizeof(r->table), "cr_tcp_%u", d->ino);
+	if (getsockopt(dup, SOL_SOCKET, SO_REUSEADDR, &r->reuse, &len) < 0)
+		r->reuse = 0;
 	r->fd = fcntl(dup, F_DUPFD_CLOEXEC, 0);
 	if (r->fd < 0) {
 		free(r);
@@ -216,6 +221,7 @@ void tcp_stream_release(struct dump_ctx *ctx)
 		ctx->tcp_repair = r->next;
 		if (!ctx->killed) {   /* the connection goes on where it was */
 			setsockopt(r->fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
+			setsockopt(r->fd, SOL_SOCKET, SO_REUSEADDR, &r->reuse, sizeof(r->reuse));
 			unblock(r->table);
 		}
 		close(r->fd);   /* killed: in repair mode, closed without a word to the peer */

@@ -39,6 +39,10 @@
 #   stream6       the same over ::1.
 #   stream_leave_running  the same left running: the table is gone, the
 #                 connection goes on.
+#   stream_refused  the same with a raw socket besides: the dump is refused
+#                 after the connection was put in repair mode; the tables
+#                 are gone, the connection goes on (SO_REUSEADDR, which
+#                 leaving repair mode clears, too).
 #   stream_ext    a client outside the tree keeps its connection to the
 #                 restored server: its next line is answered with the
 #                 server's line count and token.
@@ -315,6 +319,16 @@ stream_leave_running() {
 	wl_await_exit
 }
 
+stream_refused() {
+	local before
+	before=$(cr_tables)
+	wl_start w_inet stream_raw || return 1
+	cr_run dump dump "$WL_PID" -D "$CASE_TMP/img" --tcp-established
+	check_refused "$WL_PID" "$CASE_TMP/img" "unsupported kind: socket (RAW)" || return 1
+	[ "$(cr_tables)" = "$before" ] || { REASON="tables left after the refused dump: $(cr_tables)"; return 1; }
+	runs_on_after_refusal
+}
+
 stream_ext() {
 	local port client got
 	port=$(free_port)
@@ -447,6 +461,7 @@ run_case control_stream case_control w_inet stream
 run_case stream stream
 run_case stream6 stream stream6
 run_case stream_leave_running stream_leave_running
+run_case stream_refused stream_refused
 run_case stream_ext stream_ext
 run_case redis redis
 run_case redis_established redis_established

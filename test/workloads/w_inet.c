@@ -36,6 +36,9 @@
  *            both ends read what was queued, in order, talk again, and the
  *            listener accepts a new connection from a third socket.
  *   stream6  the same over ::1.
+ *   stream_raw  the same, and a raw socket after it: its dump is refused
+ *            (once the connection was in repair mode), and the connection
+ *            must go on as if nothing happened.
  *   stream_ext PORT  (--tcp-established) a server on 127.0.0.1:PORT whose
  *            client is outside the tree: in set-up it accepts the client
  *            and answers its first line; triggered, it answers the next
@@ -604,6 +607,25 @@ static void check_idle(void)
 
 static size_t unsent;   /* bytes the server wrote that the client has not read */
 
+static void setup_stream(void);
+static void check_stream(void);
+
+static void setup_stream_raw(void)
+{
+	static int raw;
+
+	setup_stream();
+	raw = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+	must(raw >= 0, "raw socket");
+	set_int(acc, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
+}
+
+static void check_stream_raw(void)
+{
+	wl_check(get_int(acc, SOL_SOCKET, SO_REUSEADDR) == 1, "SO_REUSEADDR lost on the connection");
+	check_stream();
+}
+
 static void setup_stream(void)
 {
 	static char big[STREAM_BIG];
@@ -719,7 +741,7 @@ int main(int argc, char **argv)
 		{ "ended", setup_ended, check_still_there }, { "flags", setup_flags, check_still_there },
 		{ "filter", setup_filter, check_still_there }, { "nl_other", setup_nl_other, check_still_there },
 		{ "nl_connected", setup_nl_connected, check_still_there },
-		{ "stream", setup_stream, check_stream }, { "stream6", setup_stream6, check_stream }, { "stream_ext", setup_stream_ext, check_stream_ext }, { "idle", setup_idle, check_idle },
+		{ "stream", setup_stream, check_stream }, { "stream_raw", setup_stream_raw, check_stream_raw }, { "stream6", setup_stream6, check_stream }, { "stream_ext", setup_stream_ext, check_stream_ext }, { "idle", setup_idle, check_idle },
 	};
 
 	argv_ = argv;
