@@ -50,29 +50,30 @@ struct opt_def {
 	enum opt_shape shape;
 	int force;    /* OPT_BUF: the *FORCE option, past the sysctl maximum */
 	bool derived; /* set by the kernel on a connection: left to it */
+	bool always;  /* kept even when a new socket of cr's has it: its default
+	               * is a sysctl of the network namespace */
 };
 
-#define O(level, name) { #name, level, name, OPT_INT, 0, false }
+#define O(lv, nm, ...) { .name = #nm, .level = lv, .opt = nm, .shape = OPT_INT, __VA_ARGS__ }
+#define S(lv, nm, sh, ...) { .name = #nm, .level = lv, .opt = nm, .shape = sh, __VA_ARGS__ }
 
 /* In the order restore sets them: all before bind (IPV6_V6ONLY,
  * SO_BINDTODEVICE, SO_REUSE* and the FREEBIND ones must be). */
 static const struct opt_def table[] = {
 	O(SOL_SOCKET, SO_REUSEADDR), O(SOL_SOCKET, SO_REUSEPORT), O(SOL_SOCKET, SO_KEEPALIVE),
-	{ "SO_SNDBUF", SOL_SOCKET, SO_SNDBUF, OPT_BUF, SO_SNDBUFFORCE, false },
-	{ "SO_RCVBUF", SOL_SOCKET, SO_RCVBUF, OPT_BUF, SO_RCVBUFFORCE, false },
+	S(SOL_SOCKET, SO_SNDBUF, OPT_BUF, .force = SO_SNDBUFFORCE),
+	S(SOL_SOCKET, SO_RCVBUF, OPT_BUF, .force = SO_RCVBUFFORCE),
 	O(SOL_SOCKET, SO_MARK), O(SOL_SOCKET, SO_BROADCAST),
 	O(SOL_SOCKET, SO_DONTROUTE), O(SOL_SOCKET, SO_OOBINLINE), O(SOL_SOCKET, SO_RCVLOWAT),
 	O(SOL_SOCKET, SO_TIMESTAMP), O(SOL_SOCKET, SO_TIMESTAMPNS), O(SOL_SOCKET, SO_PASSCRED),
 	O(SOL_SOCKET, SO_BUSY_POLL), O(SOL_SOCKET, SO_ZEROCOPY),
-	{ "SO_LINGER", SOL_SOCKET, SO_LINGER, OPT_LINGER, 0, false },
-	{ "SO_RCVTIMEO", SOL_SOCKET, SO_RCVTIMEO, OPT_TIMEO, 0, false },
-	{ "SO_SNDTIMEO", SOL_SOCKET, SO_SNDTIMEO, OPT_TIMEO, 0, false },
-	{ "SO_BINDTODEVICE", SOL_SOCKET, SO_BINDTODEVICE, OPT_TEXT, 0, false },
+	S(SOL_SOCKET, SO_LINGER, OPT_LINGER), S(SOL_SOCKET, SO_RCVTIMEO, OPT_TIMEO),
+	S(SOL_SOCKET, SO_SNDTIMEO, OPT_TIMEO), S(SOL_SOCKET, SO_BINDTODEVICE, OPT_TEXT),
 	O(SOL_IP, IP_TOS), O(SOL_IP, IP_TTL), O(SOL_IP, IP_FREEBIND), O(SOL_IP, IP_TRANSPARENT),
 	O(SOL_IP, IP_RECVERR), O(SOL_IP, IP_PKTINFO), O(SOL_IP, IP_RECVTOS), O(SOL_IP, IP_RECVTTL),
 	O(SOL_IP, IP_RECVORIGDSTADDR), O(SOL_IP, IP_MTU_DISCOVER), O(SOL_IP, IP_BIND_ADDRESS_NO_PORT),
 	O(SOL_IP, IP_MULTICAST_TTL), O(SOL_IP, IP_MULTICAST_LOOP), O(SOL_IP, IP_MULTICAST_ALL),
-	O(SOL_IPV6, IPV6_V6ONLY), O(SOL_IPV6, IPV6_TCLASS), O(SOL_IPV6, IPV6_UNICAST_HOPS),
+	O(SOL_IPV6, IPV6_V6ONLY, .always = true), O(SOL_IPV6, IPV6_TCLASS), O(SOL_IPV6, IPV6_UNICAST_HOPS),
 	O(SOL_IPV6, IPV6_RECVPKTINFO), O(SOL_IPV6, IPV6_RECVERR), O(SOL_IPV6, IPV6_MTU_DISCOVER),
 	O(SOL_IPV6, IPV6_MULTICAST_HOPS), O(SOL_IPV6, IPV6_MULTICAST_LOOP), O(SOL_IPV6, IPV6_FREEBIND),
 	O(SOL_IPV6, IPV6_TRANSPARENT), O(SOL_IPV6, IPV6_RECVTCLASS), O(SOL_IPV6, IPV6_RECVHOPLIMIT),
@@ -80,10 +81,10 @@ static const struct opt_def table[] = {
 	O(SOL_SOCKET, SO_PRIORITY),
 	O(SOL_TCP, TCP_NODELAY), O(SOL_TCP, TCP_CORK), O(SOL_TCP, TCP_KEEPIDLE), O(SOL_TCP, TCP_KEEPINTVL),
 	O(SOL_TCP, TCP_KEEPCNT), O(SOL_TCP, TCP_DEFER_ACCEPT), O(SOL_TCP, TCP_FASTOPEN),
-	O(SOL_TCP, TCP_USER_TIMEOUT), { "TCP_MAXSEG", SOL_TCP, TCP_MAXSEG, OPT_INT, 0, true }, O(SOL_TCP, TCP_SYNCNT), O(SOL_TCP, TCP_LINGER2),
-	{ "TCP_WINDOW_CLAMP", SOL_TCP, TCP_WINDOW_CLAMP, OPT_INT, 0, true }, O(SOL_TCP, TCP_NOTSENT_LOWAT), O(SOL_TCP, TCP_THIN_LINEAR_TIMEOUTS),
-	O(SOL_TCP, TCP_FASTOPEN_CONNECT), O(SOL_TCP, TCP_INQ),
-	{ "TCP_CONGESTION", SOL_TCP, TCP_CONGESTION, OPT_TEXT, 0, false },
+	O(SOL_TCP, TCP_USER_TIMEOUT), O(SOL_TCP, TCP_MAXSEG, .derived = true), O(SOL_TCP, TCP_SYNCNT),
+	O(SOL_TCP, TCP_LINGER2), O(SOL_TCP, TCP_WINDOW_CLAMP, .derived = true), O(SOL_TCP, TCP_NOTSENT_LOWAT),
+	O(SOL_TCP, TCP_THIN_LINEAR_TIMEOUTS), O(SOL_TCP, TCP_FASTOPEN_CONNECT), O(SOL_TCP, TCP_INQ),
+	S(SOL_TCP, TCP_CONGESTION, OPT_TEXT),
 	O(SOL_UDP, UDP_CORK), O(SOL_UDP, UDP_SEGMENT), O(SOL_UDP, UDP_GRO),
 	O(SOL_NETLINK, NETLINK_PKTINFO), O(SOL_NETLINK, NETLINK_BROADCAST_ERROR),
 	O(SOL_NETLINK, NETLINK_NO_ENOBUFS), O(SOL_NETLINK, NETLINK_LISTEN_ALL_NSID), O(SOL_NETLINK, NETLINK_CAP_ACK),
@@ -176,7 +177,7 @@ int sk_opts_dump(struct arena *a, int fd, int family, int type, int protocol, bo
 		SkOpt *o;
 
 		if ((connected && d->derived) || read_opt(fd, d, &mine) < 0 ||
-		    (read_opt(fresh, d, &dflt) == 0 && same(&mine, &dflt)))
+		    (!d->always && read_opt(fresh, d, &dflt) == 0 && same(&mine, &dflt)))
 			continue;
 		o = arena_new(a, SkOpt);
 		sk_opt__init(o);
