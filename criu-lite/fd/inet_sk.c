@@ -9,8 +9,9 @@
  *     data and handshake cannot be rebuilt), or with --skip-in-flight
  *     dropped with a warning;
  *   - a TCP socket not connected (CLOSE): bound if it was;
- *   - a UDP socket, bound and connected as it was; datagrams queued for it
- *     are dropped, and the dump warns saying how many;
+ *   - a UDP socket, bound and connected as it was, with the datagrams
+ *     queued for it (fd/udp_queue.h; dropped with a warning when they
+ *     cannot come back as they were);
  *   - an established TCP connection, with cr dump --tcp-established
  *     (fd/tcp_stream.h: TCP_REPAIR, its traffic blocked meanwhile);
  * every one with its options and O_NONBLOCK.  Every other TCP state (a
@@ -31,6 +32,7 @@
 #include "fd/inet_diag.h"
 #include "fd/sk_opts.h"
 #include "fd/tcp_stream.h"
+#include "fd/udp_queue.h"
 #include "os/log.h"
 #include "os/util.h"
 
@@ -55,8 +57,6 @@ static const char *const tcp_states[] = {
 #define SK_LISTEN      10
 #define SK_BOUND_INACTIVE 13   /* sock_diag: bound, neither listening nor connected */
 
-#define DGRAM_MAX 65536
-#define PEEK_MAX  1000000
 
 static const char *state_name(unsigned s)
 {
@@ -89,25 +89,6 @@ static char *addr_text(struct dump_ctx *ctx, int family, const uint8_t *addr)
 	return arena_strdup(&ctx->arena, a);
 }
 
-/* How many datagrams the queue holds: peeked one after the other
- * (SO_PEEK_OFF, put back as it was), never consumed.  -1 when the socket
- * cannot peek past the first. */
-static long count_datagrams(int fd)
-{
-	static char buf[DGRAM_MAX];
-	socklen_t len = sizeof(int);
-	int saved, zero = 0;
-	long n = 0;
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &saved, &len) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) < 0)
-		return -1;
-	while (n < PEEK_MAX && recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT) >= 0)
-		n++;
-	setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &saved, sizeof(saved));
-	return n;
-}
-
 static int check_tcp(struct dump_ctx *ctx, const struct inet_diag_sk *d, const char *me, InetSkEntry *e,
 		     cr_error_t *err)
 {
@@ -136,24 +117,6 @@ static int check_tcp(struct dump_ctx *ctx, const struct inet_diag_sk *d, const c
 		"a reset", me, d->rqueue);
 	e->has_dropped = true;
 	e->dropped = d->rqueue;
-	return 0;
-}
-
-static int check_udp(int fd, const struct inet_diag_sk *d, const char *me, InetSkEntry *e, cr_error_t *err)
-{
-	long n;
-
-	(void)err;
-	if (d->rqueue == 0)
-		return 0;
-	n = count_datagrams(fd);
-	if (n < 0)
-		pr_warn("UDP %s: the datagrams queued for it (%u bytes with overhead) are dropped: cr does not restore "
-			"queued datagrams", me, d->rqueue);
-	else
-		pr_warn("UDP %s: %ld datagram(s) queued for it are dropped: cr does not restore queued datagrams", me, n);
-	e->has_dropped = true;
-	e->dropped = n < 0 ? 1 : (uint32_t)n;
 	return 0;
 }
 
@@ -240,11 +203,11 @@ static int inet_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_
 		return -1;
 	if (sk_opts_check_filter(dup, err) < 0)
 		return cr_error_wrap(err, "%s", me);
-	if (d.protocol == IPPROTO_UDP && check_udp(dup, &d, me, e, err) < 0)
-		return -1;
 	if (sk_opts_dump(&ctx->arena, dup, d.family, d.protocol == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM, d.protocol,
 			 d.state == SK_ESTABLISHED, &opts, err) < 0)
 		return cr_error_wrap(err, "%s", me);
+	if (d.protocol == IPPROTO_UDP && udp_queue_dump(ctx, dup, &d, &opts, me, e, err) < 0)
+		return -1;
 	if (d.protocol == IPPROTO_TCP && d.state == SK_ESTABLISHED && tcp_stream_dump(ctx, dup, &d, e, err) < 0)
 		return cr_error_wrap(err, "%s", me);
 	fill(ctx, &d, e);
@@ -314,6 +277,8 @@ static int inet_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_
 		return cr_error(err, 0, "inet socket with address %s port %u", e->src_addr, e->src_port);
 	if (e->state == SK_ESTABLISHED && make_addr(e->family, e->dst_addr, e->dst_port, &a, &len) < 0)
 		return cr_error(err, 0, "connected socket without its peer's address");
+	if (e->n_queue > 0 && (proto_of(e) != IPPROTO_UDP || udp_queue_validate(e, err) < 0))
+		return e->n_queue > 0 && proto_of(e) != IPPROTO_UDP ? cr_error(err, 0, "queued datagrams on TCP") : -1;
 	return sk_opts_validate(e->opts, e->n_opts, err);
 }
 
@@ -364,6 +329,8 @@ static int inet_open(const struct restore_ctx *ctx, struct restore_task *t, cons
 			return cr_error(err, errno, "%s: connect to %s port %u", me, e->dst_addr, e->dst_port);
 	}
 	if (e->tcp != NULL && tcp_stream_finish(fd, e, err) < 0)
+		return cr_error_wrap(err, "%s", me);
+	if (udp_queue_restore(fd, e, err) < 0)
 		return cr_error_wrap(err, "%s", me);
 	if (tcp && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse)) < 0)
 		return cr_error(err, errno, "%s: SO_REUSEADDR", me);

@@ -18,8 +18,11 @@
  *            A answers B's address, B reads it; then A echoes the next
  *            datagram from outside, prefixed with the token.
  *   udp_queued  the same, with three datagrams from B queued on A.
- *            Triggered: A's queue is drained and its count written to
- *            STATE_DIR/queued (the dump drops them: 0 after restore).
+ *            Triggered: A's queue is drained, each datagram checked (B's
+ *            next, from B's port) and their count written to
+ *            STATE_DIR/queued.  udp6_queued: the same over ::1.
+ *   udp_queued_info  udp_queued, A with IP_PKTINFO (a datagram sent again
+ *            would not keep its own: the dump drops them).
  *   netlink  a NETLINK_ROUTE socket bound with the kernel's port id,
  *            RTMGRP_LINK in the bind, RTNLGRP_NSID and RTNLGRP_BRVLAN (33)
  *            joined, NETLINK_NO_ENOBUFS; and an unbound NETLINK_GENERIC
@@ -349,27 +352,41 @@ static void check_reuseport(void)
 static void setup_udp_common(int queued)
 {
 	struct sockaddr_storage a;
-	socklen_t len = loopback(AF_INET, &a, false);
+	socklen_t len;
 
-	udp_a = socket(AF_INET, SOCK_DGRAM, 0);
-	udp_b = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	family = family ? family : AF_INET;
+	len = loopback(family, &a, false);
+	udp_a = socket(family, SOCK_DGRAM, 0);
+	udp_b = socket(family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
 	must(udp_a >= 0 && udp_b >= 0, "socket");
 	set_int(udp_a, SOL_SOCKET, SO_RCVBUF, 50000, "SO_RCVBUF");
 	set_int(udp_a, SOL_SOCKET, SO_BROADCAST, 1, "SO_BROADCAST");
-	set_int(udp_a, SOL_IP, IP_TOS, 0x08, "IP_TOS");
+	if (family == AF_INET)
+		set_int(udp_a, SOL_IP, IP_TOS, 0x08, "IP_TOS");
 	must(bind(udp_a, (struct sockaddr *)&a, len) == 0, "bind A");
 	len = sizeof(lname);
 	must(getsockname(udp_a, (struct sockaddr *)&lname, &len) == 0, "getsockname");
 	must(connect(udp_b, (struct sockaddr *)&lname, len) == 0, "connect B");
 	len = sizeof(b_name);
 	must(getsockname(udp_b, (struct sockaddr *)&b_name, &len) == 0, "getsockname B");
-	for (int i = 0; i < queued; i++)
-		must(send(udp_b, "queued", 6, 0) == 6, "send");
+	for (int i = 0; i < queued; i++) {
+		char msg[16];
+		int n = snprintf(msg, sizeof(msg), "queued-%d", i);
+
+		must(send(udp_b, msg, (size_t)n, 0) == n, "send");
+	}
 	wl_write_file("port", "%u\n", port_of(&lname));
 }
 
 static void setup_udp(void) { setup_udp_common(0); }
 static void setup_udp_queued(void) { setup_udp_common(3); }
+static void setup_udp6_queued(void) { family = AF_INET6; setup_udp_common(3); }
+
+static void setup_udp_queued_info(void)
+{
+	setup_udp_common(3);
+	set_int(udp_a, SOL_IP, IP_PKTINFO, 1, "IP_PKTINFO");
+}
 
 static void check_udp(void)
 {
@@ -405,13 +422,25 @@ static void check_udp(void)
 	}
 }
 
+/* Writes STATE_DIR/queued: how many datagrams were queued on A; each must
+ * be B's next, from B's address. */
 static void check_udp_queued(void)
 {
-	char buf[64];
+	char buf[64], want[24];
+	struct sockaddr_storage from;
+	socklen_t len = sizeof(from);
+	ssize_t got;
 	int n = 0;
 
-	while (recv(udp_a, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+	while ((got = recvfrom(udp_a, buf, sizeof(buf) - 1, MSG_DONTWAIT, (struct sockaddr *)&from, &len)) > 0) {
+		buf[got] = '\0';
+		snprintf(want, sizeof(want), "queued-%d", n);
+		wl_check(strcmp(buf, want) == 0, "datagram %d is '%s'", n, buf);
+		wl_check(port_of(&from) == port_of(&b_name) && from.ss_family == b_name.ss_family,
+			 "datagram %d from port %u, not B's %u", n, port_of(&from), port_of(&b_name));
 		n++;
+		len = sizeof(from);
+	}
 	wl_write_file("queued", "%d\n", n);
 	wl_check(send(udp_b, "ping", 4, 0) == 4 && wl_readable(udp_a, 2000), "A does not receive from B");
 }
@@ -735,7 +764,9 @@ int main(int argc, char **argv)
 	static const struct wl_mode modes[] = {
 		{ "listen4", setup_listen4, check_listen }, { "listen6", setup_listen6, check_listen },
 		{ "dual", setup_dual, check_listen }, { "prefork", setup_prefork, check_prefork },
-		{ "reuseport", setup_reuseport, check_reuseport }, { "udp", setup_udp, check_udp }, { "udp_queued", setup_udp_queued, check_udp_queued },
+		{ "reuseport", setup_reuseport, check_reuseport }, { "udp", setup_udp, check_udp },
+		{ "udp6_queued", setup_udp6_queued, check_udp_queued },
+		{ "udp_queued_info", setup_udp_queued_info, check_udp_queued }, { "udp_queued", setup_udp_queued, check_udp_queued },
 		{ "netlink", setup_netlink, check_netlink }, { "established", setup_established, check_connected },
 		{ "pending", setup_pending, check_connected }, { "raw", setup_raw, check_raw },
 		{ "ended", setup_ended, check_still_there }, { "flags", setup_flags, check_still_there },
