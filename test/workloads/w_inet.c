@@ -25,8 +25,9 @@
  *            would not keep its own: the dump drops them).
  *   netlink  a NETLINK_ROUTE socket bound with the kernel's port id,
  *            RTMGRP_LINK in the bind, RTNLGRP_NSID and RTNLGRP_BRVLAN (33)
- *            joined, NETLINK_NO_ENOBUFS; and an unbound NETLINK_GENERIC
- *            socket.  Triggered: the port id, groups and option are
+ *            joined, NETLINK_NO_ENOBUFS; an unbound NETLINK_GENERIC
+ *            socket; a NETLINK_KOBJECT_UEVENT socket bound to a port id of
+ *            its own choice (pid + 1000000) and group 1.  Triggered: the port id, groups and option are
  *            checked, then it waits (10 s) for an RTM_NEWNSID (the test
  *            gives a new network namespace an id).
  *   idle     sockets not in use: a UDP and a TCP socket never bound, a TCP
@@ -92,7 +93,9 @@ struct opt {
 static const struct opt opts[] = {
 	{ "IP_TOS", SOL_IP, IP_TOS, 0x10, true },   /* sets the priority too: before SO_PRIORITY */
 	{ "SO_REUSEADDR", SOL_SOCKET, SO_REUSEADDR, 1, false },
+	{ "SO_REUSEPORT", SOL_SOCKET, SO_REUSEPORT, 1, false },
 	{ "SO_KEEPALIVE", SOL_SOCKET, SO_KEEPALIVE, 1, false },
+	{ "TCP_CORK", SOL_TCP, TCP_CORK, 1, false },
 	{ "TCP_KEEPIDLE", SOL_TCP, TCP_KEEPIDLE, 77, false },
 	{ "TCP_KEEPINTVL", SOL_TCP, TCP_KEEPINTVL, 13, false },
 	{ "TCP_KEEPCNT", SOL_TCP, TCP_KEEPCNT, 4, false },
@@ -106,7 +109,7 @@ static const struct opt opts[] = {
 };
 
 static int lsk = -1, family;
-static int udp_a = -1, udp_b = -1, nl = -1, gen = -1, cli = -1, acc = -1;
+static int udp_a = -1, udp_b = -1, nl = -1, gen = -1, uev = -1, cli = -1, acc = -1;
 static char **argv_;
 static struct sockaddr_storage lname, b_name;
 static uint32_t portid;
@@ -457,6 +460,9 @@ static void setup_netlink(void)
 	gen = socket(AF_NETLINK, SOCK_DGRAM, NETLINK_GENERIC);
 	must(nl >= 0 && gen >= 0, "socket");
 	must(bind(nl, (struct sockaddr *)&a, sizeof(a)) == 0, "bind");
+	uev = socket(AF_NETLINK, SOCK_DGRAM, NETLINK_KOBJECT_UEVENT);
+	a = (struct sockaddr_nl){ .nl_family = AF_NETLINK, .nl_pid = (uint32_t)getpid() + 1000000, .nl_groups = 1 };
+	must(uev >= 0 && bind(uev, (struct sockaddr *)&a, sizeof(a)) == 0, "bind the uevent socket");
 	set_int(nl, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, RTNLGRP_NSID, "join NSID");
 	set_int(nl, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, 33, "join 33");
 	set_int(nl, SOL_NETLINK, NETLINK_NO_ENOBUFS, 1, "NO_ENOBUFS");
@@ -482,6 +488,12 @@ static void check_netlink(void)
 		 "groups 0x%x 0x%x", groups[0], groups[1]);
 	wl_check(get_int(nl, SOL_NETLINK, NETLINK_NO_ENOBUFS) == 1, "NETLINK_NO_ENOBUFS lost");
 	wl_check(get_int(gen, SOL_SOCKET, SO_PROTOCOL) == NETLINK_GENERIC, "the generic socket");
+	len = sizeof(a);
+	glen = sizeof(groups);
+	wl_check(getsockname(uev, (struct sockaddr *)&a, &len) == 0 && a.nl_pid == (uint32_t)getpid() + 1000000,
+		 "the uevent socket's port id is %u", a.nl_pid);
+	wl_check(getsockopt(uev, SOL_NETLINK, NETLINK_LIST_MEMBERSHIPS, groups, &glen) == 0 && groups[0] == 1,
+		 "the uevent socket's groups 0x%x", groups[0]);
 	wl_write_file("serving", "1\n");
 	for (int i = 0; i < 100 && !seen; i++) {
 		ssize_t n;
