@@ -23,9 +23,10 @@
 #                 udp_queued_info: the socket asks for IP_PKTINFO, so they
 #                 are dropped, and the dump says so.
 #   netlink       a NETLINK_ROUTE socket with its port id, groups (one past
-#                 32) and an option, and an unbound NETLINK_GENERIC socket:
-#                 it gets an RTM_NEWNSID after restore (a network namespace
-#                 this test makes is given an id).
+#                 32) and an option, an unbound NETLINK_GENERIC socket, a
+#                 KOBJECT_UEVENT socket on a port id of its own choice: the
+#                 route socket gets an RTM_NEWNSID after restore (a network
+#                 namespace this test makes is given an id).
 #   idle          sockets never bound (UDP, TCP over IPv6) and a TCP socket
 #                 bound and not listening: the same after restore, and they
 #                 connect.
