@@ -18,9 +18,19 @@
 /* One request: a dump of every socket of a family (and protocol), scanned
  * for one inode.  Everything lives here, so that a helper in another
  * network namespace writes its answer into shared memory. */
+#define HALF_OPEN_MAX 256
+
 struct query {
 	uint32_t ino;
 	bool netlink;
+	uint8_t proto;   /* of the dump being read */
+	/* Connections being made (SYN_RECV): their local addresses, for the
+	 * listener they will be queued on. */
+	struct half_open {
+		uint8_t addr[16];
+		uint16_t port;
+	} half_open[HALF_OPEN_MAX];
+	uint32_t n_half_open;
 	union {
 		struct inet_diag_sk inet;
 		struct netlink_diag_sk nl;
@@ -30,14 +40,29 @@ struct query {
 
 #define RECV_BUF 32768
 
+/* sk_state values (include/net/tcp_states.h). */
+#define TCP_SYN_RECV_STATE     3
+#define TCP_LISTEN_STATE       10
+#define TCP_NEW_SYN_RECV_STATE 12
+
 static void take_inet(struct query *q, const struct nlmsghdr *h)
 {
 	const struct inet_diag_msg *m = NLMSG_DATA(h);
 	struct inet_diag_sk *o = &q->out.inet;
 
-	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)) || m->idiag_inode != q->ino)
+	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
+		return;
+	if ((m->idiag_state == TCP_SYN_RECV_STATE || m->idiag_state == TCP_NEW_SYN_RECV_STATE) &&
+	    q->n_half_open < HALF_OPEN_MAX) {
+		struct half_open *ho = &q->half_open[q->n_half_open++];
+
+		memcpy(ho->addr, m->id.idiag_src, sizeof(ho->addr));
+		ho->port = ntohs(m->id.idiag_sport);
+	}
+	if (q->found || m->idiag_inode != q->ino)
 		return;
 	memset(o, 0, sizeof(*o));
+	o->protocol = q->proto;
 	o->ino = m->idiag_inode;
 	o->family = m->idiag_family;
 	o->state = m->idiag_state;
@@ -105,10 +130,12 @@ static int scan_replies(int sk, struct query *q)
 				errno = e->error ? -e->error : EPROTO;
 				return e->error == -ENOENT ? 0 : -1;
 			}
-			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || q->found)
+			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY)
 				continue;
-			if (q->netlink)
+			if (q->netlink && !q->found)
 				take_netlink(q, h);
+			else if (q->netlink)
+				continue;
 			else
 				take_inet(q, h);
 		}
@@ -167,10 +194,12 @@ static int run_query(void *arg, void *out, size_t size, const char **what)
 	if (q->netlink) {
 		r = ask_netlink(sk) < 0 ? -1 : scan_replies(sk, q);
 	} else {
-		for (size_t f = 0; r == 0 && !q->found && f < ARRAY_SIZE(families); f++)
-			for (size_t p = 0; r == 0 && !q->found && p < ARRAY_SIZE(protocols); p++) {
+		/* Both TCP dumps are read whole: the connections being made are
+		 * counted for a listener of either family. */
+		for (size_t p = 0; r == 0 && !q->found && p < ARRAY_SIZE(protocols); p++)
+			for (size_t f = 0; r == 0 && f < ARRAY_SIZE(families); f++) {
+				q->proto = protocols[p];
 				r = ask_inet(sk, families[f], protocols[p]) < 0 ? -1 : scan_replies(sk, q);
-				q->out.inet.protocol = protocols[p];
 			}
 	}
 	close(sk);
@@ -202,13 +231,32 @@ static int lookup(pid_t pid, struct query *q, cr_error_t *err)
 	return q->found ? 1 : 0;
 }
 
+/* The connections being made to the listener o. */
+static uint32_t half_open_to(const struct query *q, const struct inet_diag_sk *o)
+{
+	static const uint8_t any[16];
+	bool any_addr = memcmp(o->src, any, o->family == AF_INET ? 4 : 16) == 0;
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < q->n_half_open; i++)
+		if (q->half_open[i].port == o->sport &&
+		    (any_addr || memcmp(q->half_open[i].addr, o->src, o->family == AF_INET ? 4 : 16) == 0))
+			n++;
+	return n;
+}
+
 int inet_diag_lookup(pid_t pid, uint32_t ino, struct inet_diag_sk *out, cr_error_t *err)
 {
-	struct query q = { .ino = ino };
-	int r = lookup(pid, &q, err);
+	static struct query q;   /* large: not on the stack */
+	int r;
 
-	if (r == 1)
+	memset(&q, 0, sizeof(q));
+	q.ino = ino;
+	r = lookup(pid, &q, err);
+	if (r == 1) {
 		*out = q.out.inet;
+		out->half_open = out->protocol == IPPROTO_TCP && out->state == TCP_LISTEN_STATE ? half_open_to(&q, out) : 0;
+	}
 	return r;
 }
 

@@ -22,6 +22,7 @@ struct inet_diag_sk {
 	uint32_t ifindex;     /* SO_BINDTODEVICE's device, 0 for none */
 	uint32_t rqueue;      /* listening: connections not accepted; else bytes queued */
 	uint32_t wqueue;      /* listening: the backlog; else bytes not yet sent */
+	uint32_t half_open;   /* listening: connections being made to it (SYN_RECV), up to 256 counted */
 };
 
 /* The TCP or UDP socket (IPv4 or IPv6) with inode ino in the network

@@ -108,15 +108,18 @@ static int check_tcp(struct dump_ctx *ctx, const struct inet_diag_sk *d, const c
 		return 0;
 	e->has_backlog = true;
 	e->backlog = d->wqueue;
-	if (d->rqueue == 0)
+	if (d->rqueue + d->half_open == 0)
 		return 0;
+	/* Those being made (SYN_RECV, or held by TCP_DEFER_ACCEPT until their
+	 * client writes) would meet a listener that does not know them. */
 	if (!ctx->opts->skip_in_flight)
 		return cr_error(err, 0, "TCP %s: unsupported: %u connection(s) to this listening socket not accepted "
-				"yet (--skip-in-flight drops them)", me, d->rqueue);
+				"yet, %u of them being made (--skip-in-flight drops them)", me, d->rqueue + d->half_open,
+				d->half_open);
 	pr_warn("TCP %s: %u connection(s) not accepted yet are dropped (--skip-in-flight): their clients will see "
-		"a reset", me, d->rqueue);
+		"a reset", me, d->rqueue + d->half_open);
 	e->has_dropped = true;
-	e->dropped = d->rqueue;
+	e->dropped = d->rqueue + d->half_open;
 	return 0;
 }
 

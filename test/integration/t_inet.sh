@@ -49,6 +49,8 @@
 #   stream_ext    a client outside the tree keeps its connection to the
 #                 restored server: its next line is answered with the
 #                 server's line count and token.
+#   refused_half_open  a client's connection held by TCP_DEFER_ACCEPT (being
+#                 made, not queued): refused too.
 #   pending_skip  --skip-in-flight: the connection not accepted yet is
 #                 dropped with a warning, the listener comes back.
 #
@@ -268,15 +270,25 @@ refused() {
 	expect_refused_then_pass "$WL_PID" "$@"
 }
 
-# pending_client PORT: a client outside the dump connects to 127.0.0.1:PORT
-# and holds the connection (PENDING_PID).
+# pending_client PORT [half]: a client outside the dump connects to
+# 127.0.0.1:PORT and holds the connection (PENDING_PID); half: the
+# listener defers it (a connection being made, not queued).
 pending_client() {
 	( clean_exec python3 -c '
 import socket, sys, time
 c = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); time.sleep(60)' "$1" ) </dev/null >/dev/null 2>&1 &
 	PENDING_PID=$!
 	track_pid "$PENDING_PID"
-	wait_until 5 queued_on "$1" || { REASON="the connection to port $1 is not queued"; return 1; }
+	if [ "${2:-}" = half ]; then
+		wait_until 5 half_open_on "$1" || { REASON="no connection being made to port $1"; return 1; }
+	else
+		wait_until 5 queued_on "$1" || { REASON="the connection to port $1 is not queued"; return 1; }
+	fi
+}
+
+# A connection being made (SYN-RECV) on local port PORT.
+half_open_on() {
+	ss -Htan state syn-recv "sport = :$1" | grep -q .
 }
 
 # The listener on PORT has a connection not accepted yet (Recv-Q).
@@ -290,6 +302,26 @@ refused_pending_outside() {
 	expect_refused "$WL_PID" "$CASE_TMP/img" "1 connection(s) to this listening socket not accepted yet" || return 1
 	# Triggered, the workload accepts the waiting client, and passes.
 	runs_on_after_refusal
+}
+
+# A client that connected and wrote nothing to a listener with
+# TCP_DEFER_ACCEPT: its connection is still being made (SYN_RECV) and is
+# refused too.  Triggered, the workload serves one more client.
+refused_half_open() {
+	local line
+	wl_start w_inet deferred || return 1
+	pending_client "$(inet_port)" half || return 1
+	expect_refused "$WL_PID" "$CASE_TMP/img" "1 of them being made" || return 1
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
+	trigger_serving || return 1
+	line=$(timeout 5 python3 -c '
+import socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=4)
+c.sendall(b"hi\n")   # a deferred connection is accepted once its client writes
+print(c.makefile().readline().strip())' "$(inet_port)" 2>&1)
+	[ "$line" = "TOKEN $WL_TOKEN" ] || { REASON="the client read '$line'"; return 1; }
+	wl_expect_pass || return 1
+	wl_await_exit
 }
 
 pending_skip() {
@@ -475,6 +507,7 @@ run_case refused_established refused established "a TCP connection to 127.0.0.1"
 run_case refused_pending refused pending "not accepted yet" "--skip-in-flight"
 run_case refused_raw refused raw "unsupported kind: socket (RAW)"
 run_case refused_pending_outside refused_pending_outside
+run_case refused_half_open refused_half_open
 run_case pending_skip pending_skip
 run_case control_stream case_control w_inet stream
 run_case stream stream

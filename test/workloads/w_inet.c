@@ -11,6 +11,9 @@
  *            serving "W <pid> <token>\n" (the token drawn before the fork)
  *            to every client; STATE_DIR/workers lists their pids.
  *            Triggered: the parent stops the workers and checks they ran.
+ *   deferred a TCP listener on 127.0.0.1 with TCP_DEFER_ACCEPT (the test's
+ *            client connects and writes nothing: its connection stays
+ *            being made).  Triggered: like listen4, it serves one client.
  *   reuseport  two TCP listeners on one port of 127.0.0.1 (SO_REUSEPORT).
  *            Triggered: both listen on it, and serve a client between them.
  *   udp      A bound to 127.0.0.1 (SO_RCVBUF, SO_BROADCAST, IP_TOS), B
@@ -240,6 +243,19 @@ static void serve_one(int fd, const char *prefix)
 	snprintf(line, sizeof(line), "%s %016llx\n", prefix, (unsigned long long)wl_token());
 	wl_check(write(c, line, strlen(line)) == (ssize_t)strlen(line), "write to the client");
 	close(c);
+}
+
+static void setup_deferred(void)
+{
+	family = AF_INET;
+	lsk = make_listener(AF_INET, false, 0, false);
+	set_int(lsk, SOL_TCP, TCP_DEFER_ACCEPT, 30, "TCP_DEFER_ACCEPT");
+}
+
+static void check_deferred(void)
+{
+	wl_write_file("serving", "1\n");
+	serve_one(lsk, "TOKEN");
 }
 
 static void setup_listen4(void) { family = AF_INET; lsk = make_listener(AF_INET, false, 0, true); }
@@ -775,7 +791,7 @@ int main(int argc, char **argv)
 {
 	static const struct wl_mode modes[] = {
 		{ "listen4", setup_listen4, check_listen }, { "listen6", setup_listen6, check_listen },
-		{ "dual", setup_dual, check_listen }, { "prefork", setup_prefork, check_prefork },
+		{ "dual", setup_dual, check_listen }, { "deferred", setup_deferred, check_deferred }, { "prefork", setup_prefork, check_prefork },
 		{ "reuseport", setup_reuseport, check_reuseport }, { "udp", setup_udp, check_udp },
 		{ "udp6_queued", setup_udp6_queued, check_udp_queued },
 		{ "udp_queued_info", setup_udp_queued_info, check_udp_queued }, { "udp_queued", setup_udp_queued, check_udp_queued },
