@@ -63,6 +63,12 @@
 #                 on that same connection after restore continues the
 #                 counter.
 #   http_server   python3 -m http.server serves a file after restore.
+#   socat_established  socat TCP-LISTEN with fork and EXEC:cat, a python3
+#                 client outside the tree connected to the child socat made
+#                 for it: dumped with --tcp-established (the listener, the
+#                 child and its connection), the next line the client sends
+#                 comes back on the same connection, and a new client is
+#                 served too.
 source "$(dirname "$0")/lib.sh"
 
 inet_port() {
@@ -477,6 +483,39 @@ http_server() {
 	grep -q 'GET /index.txt' "$CASE_TMP/http.out.err" || { REASON="the restored server logged no request"; return 1; }
 }
 
+socat_established() {
+	local port got
+	command -v socat >/dev/null || { REASON="socat is not installed (make deps)"; return 1; }
+	port=$(free_port)
+	real_start "$CASE_TMP/socat.out" "$CASE_TMP" socat socat TCP4-LISTEN:"$port",bind=127.0.0.1,reuseaddr,fork \
+		EXEC:cat || return 1
+	wait_until 5 listens "$port" || { REASON="socat does not listen"; return 1; }
+	( clean_exec python3 -c '
+import os, socket, sys, time
+d, port = sys.argv[1], int(sys.argv[2])
+c = socket.create_connection(("127.0.0.1", port))
+f = c.makefile()
+c.sendall(b"before\n"); f.readline()
+open(d + "/ready", "w").close()
+while not os.path.exists(d + "/go"):
+    time.sleep(0.02)
+c.sendall(b"after\n"); open(d + "/result", "w").write(f.readline())' "$CASE_TMP" "$port" ) </dev/null >"$CASE_TMP/client.out" 2>&1 &
+	track_pid $!
+	CASE_LOGS+=("$CASE_TMP/client.out")
+	wait_until 10 test -e "$CASE_TMP/ready" || { REASON="the client is not ready"; return 1; }
+	[ -n "$(descendants "$WL_PID")" ] || { REASON="socat forked no child for the client"; return 1; }
+	roundtrip_real --tcp-established || return 1
+	touch "$CASE_TMP/go"
+	wait_until 10 test -s "$CASE_TMP/result" || { REASON="no echo on the kept connection"; return 1; }
+	got=$(cat "$CASE_TMP/result")
+	[ "$got" = after ] || { REASON="the kept connection echoed '$got'"; return 1; }
+	got=$(timeout 5 python3 -c '
+import socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=4)
+c.sendall(b"new\n"); print(c.makefile().readline().strip())' "$port" 2>&1)
+	[ "$got" = new ] || { REASON="a new client got '$got'"; return 1; }
+}
+
 roundtrip_real() {
 	cr_dump dump "$WL_PID" "$CASE_TMP/img" "$@" || return 1
 	cr_run restore restore -D "$CASE_TMP/img" --detach || { REASON="cr restore failed: $(last_line "$CR_ERR")"; return 1; }
@@ -518,4 +557,5 @@ run_case stream_ext stream_ext
 run_case redis redis
 run_case redis_established redis_established
 run_case http_server http_server
+run_case socat_established socat_established
 finish_tests
