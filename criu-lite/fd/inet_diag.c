@@ -49,6 +49,8 @@ static void take_inet(struct query *q, const struct nlmsghdr *h)
 {
 	const struct inet_diag_msg *m = NLMSG_DATA(h);
 	struct inet_diag_sk *o = &q->out.inet;
+	const struct rtattr *a;
+	int len;
 
 	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
 		return;
@@ -63,6 +65,9 @@ static void take_inet(struct query *q, const struct nlmsghdr *h)
 		return;
 	memset(o, 0, sizeof(*o));
 	o->protocol = q->proto;
+	len = (int)h->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*m));
+	for (a = (const struct rtattr *)(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len))
+		o->md5 |= a->rta_type == INET_DIAG_MD5SIG && RTA_PAYLOAD(a) > 0;   /* listed to CAP_NET_ADMIN */
 	o->ino = m->idiag_inode;
 	o->family = m->idiag_family;
 	o->state = m->idiag_state;
@@ -161,6 +166,9 @@ static int ask_inet(int sk, uint8_t family, uint8_t protocol)
 		.sdiag_family = family,
 		.sdiag_protocol = protocol,
 		.idiag_states = ~0u,
+		/* With INET_DIAG_INFO the kernel adds what only CAP_NET_ADMIN
+		 * sees: TCP MD5 keys (INET_DIAG_MD5SIG). */
+		.idiag_ext = 1 << (INET_DIAG_INFO - 1),
 	};
 
 	return ask(sk, &req, sizeof(req));

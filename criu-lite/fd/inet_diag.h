@@ -23,6 +23,7 @@ struct inet_diag_sk {
 	uint32_t rqueue;      /* listening: connections not accepted; else bytes queued */
 	uint32_t wqueue;      /* listening: the backlog; else bytes not yet sent */
 	uint32_t half_open;   /* listening: connections being made to it (SYN_RECV), up to 256 counted */
+	bool md5;             /* has TCP MD5 signature keys (TCP_MD5SIG) */
 };
 
 /* The TCP or UDP socket (IPv4 or IPv6) with inode ino in the network

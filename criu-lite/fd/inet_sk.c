@@ -177,6 +177,22 @@ static int describe_unhashed(int fd, struct inet_diag_sk *d, bool *ended, const 
 	return 0;
 }
 
+/* What no getsockopt gives back: TCP MD5 signature keys, and an upper
+ * layer protocol on the connection (kernel TLS and the like). */
+static int check_keys(int fd, const struct inet_diag_sk *d, const char *me, cr_error_t *err)
+{
+	char ulp[32] = "";
+	socklen_t len = sizeof(ulp) - 1;
+
+	if (d->md5)
+		return cr_error(err, 0, "TCP %s: unsupported: TCP MD5 signature keys (TCP_MD5SIG), which cannot be read "
+				"back", me);
+	if (d->protocol == IPPROTO_TCP && getsockopt(fd, IPPROTO_TCP, TCP_ULP, ulp, &len) == 0 && ulp[0] != '\0')
+		return cr_error(err, 0, "TCP %s: unsupported: an upper layer protocol on the connection (TCP_ULP %s)", me,
+				ulp);
+	return 0;
+}
+
 static int inet_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
 		     cr_error_t *err)
 {
@@ -204,7 +220,7 @@ static int inet_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_
 		return -1;
 	if (d.protocol == IPPROTO_TCP && check_tcp(ctx, &d, me, e, err) < 0)
 		return -1;
-	if (sk_opts_check_filter(dup, err) < 0)
+	if (sk_opts_check_filter(dup, err) < 0 || check_keys(dup, &d, me, err) < 0)
 		return cr_error_wrap(err, "%s", me);
 	if (sk_opts_dump(&ctx->arena, dup, d.family, d.protocol == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM, d.protocol,
 			 d.state == SK_ESTABLISHED, &opts, err) < 0)

@@ -55,6 +55,8 @@ REFUSALS=(
 "fd/inet_sk.c|a TCP connection that has ended (state CLOSE)\"|dump|that has ended|w_inet ended"
 "fd/inet_sk.c|a TCP connection that has ended (state CLOSE, its peer|untested|a TCP socket in CLOSE that sock_diag still lists with its peer: one whose connection ended is unhashed at once, and refused as above"
 "fd/inet_sk.c|connection(s) to this listening socket not accepted|dump|not accepted yet|w_inet pending"
+"fd/inet_sk.c|TCP MD5 signature keys|dump|TCP_MD5SIG|w_inet md5"
+"fd/inet_sk.c|an upper layer protocol on the connection|untested|kernel TLS (TCP_ULP \"tls\") on a connection: the test machines do not load the tls module"
 "fd/netlink_sk.c|a netlink socket of protocol %u|dump|a netlink socket of protocol 12|w_inet nl_other"
 "fd/netlink_sk.c|a netlink socket connected to port id|dump|connected to port id 0 group 1|w_inet nl_connected"
 "fd/netlink_sk.c|whose dump request is still being|untested|a NETLINK_ROUTE dump request answered over several reads and not read to its end: a small dump is answered whole at once, so no workload here is caught in the middle of one"

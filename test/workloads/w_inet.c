@@ -57,6 +57,7 @@
  *   flags    a UDP socket with O_APPEND (F_SETFL).
  *   filter   a UDP socket with a classic BPF filter (SO_ATTACH_FILTER).
  *   nl_other a NETLINK_NETFILTER socket.
+ *   md5      a TCP listener with a TCP MD5 signature key (TCP_MD5SIG).
  *   nl_connected  a NETLINK_ROUTE socket connected to group 1.
  * (established and the modes after it are refused; triggered, they check
  * their sockets are still there.)
@@ -602,6 +603,18 @@ static void setup_filter(void)
 	must(cli >= 0 && setsockopt(cli, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) == 0, "filter");
 }
 
+static void setup_md5(void)
+{
+	struct tcp_md5sig m = { .tcpm_keylen = 6 };
+	struct sockaddr_in *peer = (struct sockaddr_in *)&m.tcpm_addr;
+
+	cli = make_listener(AF_INET, false, 0, false);
+	peer->sin_family = AF_INET;
+	peer->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	memcpy(m.tcpm_key, "secret", 6);
+	must(setsockopt(cli, SOL_TCP, TCP_MD5SIG, &m, sizeof(m)) == 0, "TCP_MD5SIG");
+}
+
 static void setup_nl_other(void)
 {
 	cli = socket(AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER);
@@ -798,7 +811,7 @@ int main(int argc, char **argv)
 		{ "netlink", setup_netlink, check_netlink }, { "established", setup_established, check_connected },
 		{ "pending", setup_pending, check_connected }, { "raw", setup_raw, check_raw },
 		{ "ended", setup_ended, check_still_there }, { "flags", setup_flags, check_still_there },
-		{ "filter", setup_filter, check_still_there }, { "nl_other", setup_nl_other, check_still_there },
+		{ "filter", setup_filter, check_still_there }, { "md5", setup_md5, check_still_there }, { "nl_other", setup_nl_other, check_still_there },
 		{ "nl_connected", setup_nl_connected, check_still_there },
 		{ "stream", setup_stream, check_stream }, { "stream_raw", setup_stream_raw, check_stream_raw }, { "stream6", setup_stream6, check_stream }, { "stream_ext", setup_stream_ext, check_stream_ext }, { "idle", setup_idle, check_idle },
 	};
