@@ -177,13 +177,21 @@ static int describe_unhashed(int fd, struct inet_diag_sk *d, bool *ended, const 
 	return 0;
 }
 
-/* What no getsockopt gives back: TCP MD5 signature keys, and an upper
- * layer protocol on the connection (kernel TLS and the like). */
+#ifndef TCP_AO_INFO
+#define TCP_AO_INFO 40   /* Linux 6.7 */
+#endif
+
+/* What no getsockopt gives back: TCP MD5 signature keys, TCP-AO keys
+ * (TCP_AO_INFO answers ENOENT where there are none), and an upper layer
+ * protocol on the connection (kernel TLS and the like). */
 static int check_keys(int fd, const struct inet_diag_sk *d, const char *me, cr_error_t *err)
 {
+	uint64_t ao[16] = { 0 };
 	char ulp[32] = "";
-	socklen_t len = sizeof(ulp) - 1;
+	socklen_t len = sizeof(ulp) - 1, ao_len = sizeof(ao);
 
+	if (d->protocol == IPPROTO_TCP && getsockopt(fd, IPPROTO_TCP, TCP_AO_INFO, ao, &ao_len) == 0)
+		return cr_error(err, 0, "TCP %s: unsupported: TCP-AO authentication keys, which cannot be read back", me);
 	if (d->md5)
 		return cr_error(err, 0, "TCP %s: unsupported: TCP MD5 signature keys (TCP_MD5SIG), which cannot be read "
 				"back", me);
