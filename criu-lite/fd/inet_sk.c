@@ -350,14 +350,16 @@ static int inet_open(const struct restore_ctx *ctx, struct restore_task *t, cons
 		return -1;
 	if (e->state == SK_LISTEN && listen(fd, (int)e->backlog) < 0)
 		return cr_error(err, errno, "%s: listen", me);
+	/* Before a UDP socket connects: datagrams queued before its connect
+	 * may come from others than its peer. */
+	if (udp_queue_restore(fd, e, err) < 0)
+		return cr_error_wrap(err, "%s", me);
 	if (e->state == SK_ESTABLISHED) {   /* TCP: in repair mode, no handshake */
 		make_addr(e->family, e->dst_addr, e->dst_port, &a, &len);
 		if (connect(fd, &a.sa, len) < 0)
 			return cr_error(err, errno, "%s: connect to %s port %u", me, e->dst_addr, e->dst_port);
 	}
 	if (e->tcp != NULL && tcp_stream_finish(fd, e, err) < 0)
-		return cr_error_wrap(err, "%s", me);
-	if (udp_queue_restore(fd, e, err) < 0)
 		return cr_error_wrap(err, "%s", me);
 	if (tcp && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse)) < 0)
 		return cr_error(err, errno, "%s: SO_REUSEADDR", me);

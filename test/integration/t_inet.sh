@@ -20,6 +20,8 @@
 #                 after restore, and the bound one echoes a datagram from
 #                 outside.  udp_queued / udp6_queued: three datagrams queued
 #                 at dump come back, in order, from their sender's address;
+#                 udp_queued_mixed: two more from a sender since gone,
+#                 queued before the socket connected to another one;
 #                 udp_queued_info: the socket asks for IP_PKTINFO, so they
 #                 are dropped, and the dump says so.
 #   netlink       a NETLINK_ROUTE socket with its port id, groups (one past
@@ -536,6 +538,8 @@ run_case control_udp_queued udp_queued udp_queued control 3
 run_case udp_queued udp_queued udp_queued dump 3
 run_case udp_queued_leave_running udp_queued udp_queued leave 3
 run_case udp6_queued udp_queued udp6_queued dump 3
+run_case control_udp_queued_mixed udp_queued udp_queued_mixed control 3
+run_case udp_queued_mixed udp_queued udp_queued_mixed dump 3
 run_case udp_queued_info udp_queued udp_queued_info dump 0
 run_case control_netlink netlink_case control
 run_case netlink netlink_case dump

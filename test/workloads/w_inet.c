@@ -24,6 +24,9 @@
  *            Triggered: A's queue is drained, each datagram checked (B's
  *            next, from B's port) and their count written to
  *            STATE_DIR/queued.  udp6_queued: the same over ::1.
+ *   udp_queued_mixed  two datagrams from an outside sender (C) queued on A,
+ *            then A connected to B and B's three queued: all five, C's
+ *            first, from their senders.
  *   udp_queued_info  udp_queued, A with IP_PKTINFO (a datagram sent again
  *            would not keep its own: the dump drops them).
  *   netlink  a NETLINK_ROUTE socket bound with the kernel's port id,
@@ -401,6 +404,46 @@ static void setup_udp_common(int queued)
 static void setup_udp(void) { setup_udp_common(0); }
 static void setup_udp_queued(void) { setup_udp_common(3); }
 static void setup_udp6_queued(void) { family = AF_INET6; setup_udp_common(3); }
+
+static struct sockaddr_storage c_name;
+static void check_udp_queued(void);
+
+static void setup_udp_queued_mixed(void)
+{
+	socklen_t len;
+	int c = socket(AF_INET, SOCK_DGRAM, 0);
+
+	setup_udp_common(0);
+	must(c >= 0 && sendto(c, "other-0", 7, 0, (struct sockaddr *)&lname, sizeof(struct sockaddr_in)) == 7 &&
+	     sendto(c, "other-1", 7, 0, (struct sockaddr *)&lname, sizeof(struct sockaddr_in)) == 7, "C sends");
+	len = sizeof(c_name);
+	must(getsockname(c, (struct sockaddr *)&c_name, &len) == 0, "getsockname C");
+	close(c);   /* its port is free at restore */
+	must(connect(udp_a, (struct sockaddr *)&b_name, sizeof(struct sockaddr_in)) == 0, "A connects to B");
+	for (int i = 0; i < 3; i++) {
+		char msg[16];
+		int n = snprintf(msg, sizeof(msg), "queued-%d", i);
+
+		must(send(udp_b, msg, (size_t)n, 0) == n, "send");
+	}
+}
+
+static void check_udp_queued_mixed(void)
+{
+	struct sockaddr_storage from;
+	socklen_t len = sizeof(from);
+	char buf[64];
+	ssize_t got;
+
+	for (int i = 0; i < 2; i++) {
+		got = recvfrom(udp_a, buf, sizeof(buf) - 1, MSG_DONTWAIT, (struct sockaddr *)&from, &len);
+		buf[got > 0 ? got : 0] = '\0';
+		wl_check(got == 7 && buf[6] == '0' + i && port_of(&from) == port_of(&c_name),
+			 "datagram %d from C is '%s' from port %u", i, buf, port_of(&from));
+		len = sizeof(from);
+	}
+	check_udp_queued();
+}
 
 static void setup_udp_queued_info(void)
 {
@@ -807,6 +850,7 @@ int main(int argc, char **argv)
 		{ "dual", setup_dual, check_listen }, { "deferred", setup_deferred, check_deferred }, { "prefork", setup_prefork, check_prefork },
 		{ "reuseport", setup_reuseport, check_reuseport }, { "udp", setup_udp, check_udp },
 		{ "udp6_queued", setup_udp6_queued, check_udp_queued },
+		{ "udp_queued_mixed", setup_udp_queued_mixed, check_udp_queued_mixed },
 		{ "udp_queued_info", setup_udp_queued_info, check_udp_queued }, { "udp_queued", setup_udp_queued, check_udp_queued },
 		{ "netlink", setup_netlink, check_netlink }, { "established", setup_established, check_connected },
 		{ "pending", setup_pending, check_connected }, { "raw", setup_raw, check_raw },
