@@ -7,6 +7,7 @@
  * 0 when everything dump and restore need is here, 1 otherwise. */
 #include "cmd/commands.h"
 #include "cmd/json.h"
+#include "fd/inet_diag.h"
 #include "os/pidsel.h"
 #include "os/proc.h"
 #include "os/util.h"
@@ -18,19 +19,24 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/kcmp.h>
+#include <linux/netlink.h>
 #include <linux/prctl.h>
 #include <linux/sched.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
 #include <linux/seccomp.h>
 #include <linux/userfaultfd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
@@ -763,6 +769,48 @@ static bool probe_cap_resource(struct probe_result *r)
 
 /* --- the table ---------------------------------------------------------------------------------------- */
 
+/* A TCP listener on the loopback, found by sock_diag by its inode (the
+ * conversation inet sockets are dumped with), and a netlink socket. */
+static bool probe_sock_diag(struct probe_result *r)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	cleanup_close int sk = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cleanup_close int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	struct sockaddr_nl na = { .nl_family = AF_NETLINK };
+	struct netlink_diag_sk n;
+	struct inet_diag_sk d;
+	cr_error_t err = NULL;
+	struct stat st;
+	int found;
+
+	if (sk < 0 || nl < 0 || bind(sk, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(sk, 3) < 0 ||
+	    bind(nl, (struct sockaddr *)&na, sizeof(na)) < 0 || fstat(sk, &st) < 0)
+		return failed(r, "a loopback listener and a netlink socket", errno, NULL);
+	found = inet_diag_lookup(getpid(), (uint32_t)st.st_ino, &d, &err);
+	if (found == 1 && fstat(nl, &st) == 0)
+		found = netlink_diag_lookup(getpid(), (uint32_t)st.st_ino, &n, &err);
+	if (found < 0) {
+		verdict(r, false, "%s", err->msg);
+		cr_error_release(&err);
+		return false;
+	}
+	return verdict(r, found == 1, found == 1 ? "found a TCP listener and a netlink socket by inode"
+						 : "does not list a socket of this process (inet_diag, netlink_diag)");
+}
+
+/* TCP_REPAIR on a socket, and nft to block a connection's traffic. */
+static bool probe_tcp_repair(struct probe_result *r)
+{
+	cleanup_close int sk = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int on = 1;
+
+	if (sk < 0 || setsockopt(sk, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)) < 0)
+		return failed(r, "TCP_REPAIR", errno, "needs CAP_NET_ADMIN");
+	if (system("nft list tables >/dev/null 2>&1") != 0)
+		return verdict(r, false, "TCP_REPAIR works, but nft does not (install nftables)");
+	return verdict(r, true, "TCP_REPAIR works, and nft answers");
+}
+
 static const struct probe probes[] = {
 	{ "clone3_set_tid", "clone3 set_tid", NEED_PID_BACKEND, "restoring pids (default backend)",
 	  probe_clone3_set_tid },
@@ -795,6 +843,9 @@ static const struct probe probes[] = {
 	  "choosing pids, setting the exe", probe_cap_restore },
 	{ "cap_sys_ptrace", "CAP_SYS_PTRACE", NEED_REQUIRED, "tracing any process", probe_cap_ptrace },
 	{ "cap_sys_resource", "CAP_SYS_RESOURCE", NEED_OPTIONAL, "raising hard rlimits", probe_cap_resource },
+	{ "sock_diag", "sock_diag (inet, netlink)", NEED_OPTIONAL, "inet and netlink sockets", probe_sock_diag },
+	{ "tcp_repair", "TCP_REPAIR and nft", NEED_OPTIONAL, "established TCP (dump --tcp-established)",
+	  probe_tcp_repair },
 };
 
 /* Runs the probe in a child of its own and collects its answer. */

@@ -48,6 +48,11 @@ static const char usage_text[] =
 	"      --ext-unix-sk     unix sockets connected to a named socket outside\n"
 	"                        the tree are dumped; the restore connects them\n"
 	"                        to that name again (a new connection)\n"
+	"      --skip-in-flight  TCP connections not accepted yet by a listening\n"
+	"                        socket are dropped (their clients see a reset)\n"
+	"                        instead of refusing the dump\n"
+	"      --tcp-established established TCP connections are dumped (TCP_REPAIR);\n"
+	"                        their traffic is dropped (nftables) until restored\n"
 	"\n"
 	"restore options:\n"
 	"  -D, --images-dir DIR  the dump to restore\n"
@@ -71,7 +76,8 @@ static const char usage_text[] =
 	"  -h, --help            this text\n";
 
 enum { OPT_COMPRESS = 256, OPT_PID_BACKEND, OPT_NEW_PIDNS, OPT_CGROUP_ROOT, OPT_SIGN, OPT_VERIFY, OPT_ENCRYPT,
-       OPT_DECRYPT, OPT_EXT_UNIX_SK, OPT_PAGE_SERVER, OPT_ADDRESS, OPT_PORT };
+       OPT_DECRYPT, OPT_EXT_UNIX_SK, OPT_PAGE_SERVER, OPT_ADDRESS, OPT_PORT, OPT_SKIP_IN_FLIGHT,
+       OPT_TCP_ESTABLISHED };
 
 static const struct option long_opts[] = {
 	{ "images-dir", required_argument, NULL, 'D' },
@@ -91,6 +97,8 @@ static const struct option long_opts[] = {
 	{ "page-server", no_argument, NULL, OPT_PAGE_SERVER },
 	{ "address", required_argument, NULL, OPT_ADDRESS },
 	{ "port", required_argument, NULL, OPT_PORT },
+	{ "skip-in-flight", no_argument, NULL, OPT_SKIP_IN_FLIGHT },
+	{ "tcp-established", no_argument, NULL, OPT_TCP_ESTABLISHED },
 	{ "log-file", required_argument, NULL, 'o' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -150,6 +158,8 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 			cli->dump.ps_port = (int)port;
 			break;
 		}
+		case OPT_SKIP_IN_FLIGHT: cli->dump.skip_in_flight = true; break;
+		case OPT_TCP_ESTABLISHED: cli->dump.tcp_established = true; break;
 		case 'o': cli->log_file = optarg; break;
 		case 'v': cli->verbosity++; break;
 		case 'h': fputs(usage_text, stdout); exit(0);

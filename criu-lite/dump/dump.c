@@ -57,6 +57,7 @@ static void finish(struct dump_ctx *ctx, uint64_t *frozen_ns)
 		*frozen_ns = dump_frozen_ns(ctx);
 	} else {
 		guard_note_complete(ctx);
+		ctx->killed = true;
 		kill_tree(ctx, frozen_ns);
 	}
 }

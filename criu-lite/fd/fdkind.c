@@ -14,7 +14,7 @@
  * Kinds that share a FileKind (reg, relinked: dumped differently, both
  * restored as regular files) restore through the first one listed. */
 #define FD_KINDS(X) \
-	X(removed_dir) X(opath) X(mqueue) X(memfd) X(deleted) X(pipe) X(fifo) X(unix) X(eventfd) X(timerfd) X(signalfd) X(epoll) X(inotify) X(fanotify) \
+	X(removed_dir) X(opath) X(mqueue) X(memfd) X(deleted) X(pipe) X(fifo) X(unix) X(inet) X(netlink) X(eventfd) X(timerfd) X(signalfd) X(epoll) X(inotify) X(fanotify) \
 	X(pidfd) X(nsfs) X(pty) X(tty) X(chr) X(reg) X(relinked)
 
 #define DECLARE(name) extern const struct fd_kind fdkind_##name;
@@ -49,6 +49,20 @@ int fdkind_check_tree(struct dump_ctx *ctx, cr_error_t *err)
 		if (kinds[i]->check_tree != NULL && kinds[i]->check_tree(ctx, err) < 0)
 			return -1;
 	return 0;
+}
+
+void fdkind_release_dump(struct dump_ctx *ctx)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+		if (kinds[i]->release_dump != NULL)
+			kinds[i]->release_dump(ctx);
+}
+
+void fdkind_restored(const struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+		if (kinds[i]->restored != NULL)
+			kinds[i]->restored(ctx);
 }
 
 int fdkind_steal_fd(pid_t pid, int fd, cr_error_t *err)

@@ -72,12 +72,21 @@ struct fd_kind {
 	 * one object are opened in one process, the lowest common ancestor of
 	 * all their holders, and inherited from there. */
 	const FileEntry *(*first)(const struct restore_ctx *ctx, const FileEntry *fe);
+	/* Optional: the dump ends (ctx->killed: the tree is gone), whether
+	 * it succeeded or not: what the kind holds is let go. */
+	void (*release_dump)(struct dump_ctx *ctx);
+	/* Optional: by the restorer, once every process is restored and
+	 * runs. */
+	void (*restored)(const struct restore_ctx *ctx);
 };
 
 /* The kind that handles fe->kind at restore, or NULL. */
 const struct fd_kind *fdkind_for_entry(const FileEntry *fe);
 /* Every kind's check_tree hook, in the kinds' order. */
 int fdkind_check_tree(struct dump_ctx *ctx, cr_error_t *err);
+/* Every kind's release_dump hook, and every restored hook. */
+void fdkind_release_dump(struct dump_ctx *ctx);
+void fdkind_restored(const struct restore_ctx *ctx);
 /* The kind that handles a probed fd at dump, or NULL. */
 const struct fd_kind *fdkind_for_probe(const struct fd_probe *p);
 /* Restore: when fe refers to another process of the restore (refers_to),

@@ -3,6 +3,7 @@
  * process, and let them all run.  Everything that can refuse does so
  * before the first process exists; a failure after that kills every
  * process the restore created (cr is their subreaper meanwhile). */
+#include "fd/fdkind.h"
 #include "img/dir.h"
 #include "restore/restore.h"
 #include "restore/run.h"
@@ -103,6 +104,7 @@ static int restore_tree(struct restore_run *run, pid_t *root, cr_error_t *err)
 	if (transplant_tree(&run->ctx, err) < 0)
 		return cr_error_wrap(err, "transplant");
 	shmem_transplanted(&run->ctx);
+	fdkind_restored(&run->ctx);
 	return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "state/ns.h"
 #include "fd/reg.h"
 #include "fd/reopen.h"
+#include "fd/sk_opts.h"
 #include "os/util.h"
 #include "os/xalloc.h"
 #include "state/sharing.h"
@@ -93,9 +94,12 @@ uint32_t files_add_mapped(struct dump_ctx *ctx, const struct dump_task *t, const
 
 /* ------------------------------------------------------------------ dump */
 
-/* What to call an fd no kind accepts, for the error message. */
-static const char *unsupported_name(const struct fd_probe *p)
+/* What to call an fd no kind accepts, for the error message (buf holds
+ * a socket's protocol name: "socket (RAW)"). */
+static const char *unsupported_name(const struct fd_probe *p, char *buf, size_t size)
 {
+	char proto[32];
+
 	if (strncmp(p->link, "anon_inode:", 11) == 0)
 		return p->link + 11;
 	if (strncmp(p->link, "/memfd:", 7) == 0)
@@ -106,7 +110,10 @@ static const char *unsupported_name(const struct fd_probe *p)
 		return "deleted file";
 	switch (p->st.st_mode & S_IFMT) {
 	case S_IFIFO: return strncmp(p->link, "pipe:", 5) == 0 ? "pipe" : "fifo";
-	case S_IFSOCK: return "socket";
+	case S_IFSOCK:
+		sk_proto_name(p, proto, sizeof(proto));
+		snprintf(buf, size, proto[0] ? "socket (%s)" : "socket", proto);
+		return buf;
 	case S_IFBLK: return "block device";
 	case S_IFCHR: return "character device";
 	case S_IFREG: return "file not reachable by its path";
@@ -222,9 +229,10 @@ static int describe_fd(struct dump_ctx *ctx, struct dump_task *t, const struct f
 		       const struct fd_probe *p, uint32_t *id, cr_error_t *err)
 {
 	FileEntry *fe;
+	char name[64];
 
 	if (kind == NULL)
-		return cr_error(err, 0, "unsupported kind: %s (%s)", unsupported_name(p), p->link);
+		return cr_error(err, 0, "unsupported kind: %s (%s)", unsupported_name(p, name, sizeof(name)), p->link);
 	fe = arena_new(&ctx->arena, FileEntry);
 	file_entry__init(fe);
 	fe->kind = kind->kind;
@@ -495,6 +503,7 @@ static void no_free(void *p)
 
 static void files_release_dump(struct dump_ctx *ctx)
 {
+	fdkind_release_dump(ctx);
 	free(steal_pointer(&ctx->seen));
 	ctx->n_seen = ctx->cap_seen = 0;
 	tdestroy(steal_pointer(&ctx->descs), no_free);

@@ -28,6 +28,8 @@ struct dump_opts {
 	bool compress;
 	bool shell_job;
 	bool ext_unix_sk;              /* --ext-unix-sk: peers outside the tree are connected again by name */
+	bool skip_in_flight;           /* --skip-in-flight: connections not accepted yet on a TCP listener are dropped */
+	bool tcp_established;          /* --tcp-established: established TCP connections are dumped (TCP_REPAIR) */
 	const char *sign_key;          /* --sign: the secret key file, or NULL */
 	const char *encrypt_key;       /* --encrypt: the image key file, or NULL */
 	bool page_server;              /* --page-server: the images go to address:port too */
@@ -130,6 +132,8 @@ struct dump_ctx {
 	int kcmp_errno;                /* files.c: a kcmp that failed while searching it */
 	struct page_bufs *page_bufs;   /* mem.c */
 	struct shmem_dump *shmem;      /* shmem.c */
+	struct tcp_repair *tcp_repair; /* inet_sk.c: connections held in repair mode until the dump ends */
+	bool killed;                   /* the images are complete and the tree was killed */
 	/* dump/guard.c: the records a guardian puts the tree back from. */
 	struct dump_guard {
 		int dirfd;             /* -1: none */

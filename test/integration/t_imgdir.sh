@@ -44,8 +44,8 @@ failed_dump_keeps_files() {
 	local img=$CASE_TMP/img nl missing=$CASE_TMP/missing
 	user_files "$img"
 	wl_start w_pipe || return 1
-	read -r _ nl < <(grep '^netlink' "$WL_DIR/fds")
-	expect_refused "$WL_PID" "$img" "unsupported kind: socket" "fd $nl:" || return 1
+	read -r _ nl < <(grep '^raw' "$WL_DIR/fds")
+	expect_refused "$WL_PID" "$img" "unsupported kind: socket (RAW)" "fd $nl:" || return 1
 	user_files_intact "$img" "a refused dump" || return 1
 	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
 	wl_trigger && wl_expect_pass || return 1

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# t_unsupported: cr dump refuses what it cannot checkpoint yet, a netlink
+# t_unsupported: cr dump refuses what it cannot checkpoint yet, a raw
 # socket (w_pipe holds one above a pipe and a unix socketpair with data in
 # them), with a non-zero exit and an error naming the pid, the fd and its
 # kind; the process keeps running unharmed (not traced, not stopped, the
 # data in its pipe and socket intact although cr read both before it met
-# the netlink socket: it passes when triggered) and no inventory.img is
+# the raw socket: it passes when triggered) and no inventory.img is
 # left behind.  The same for kernel objects two processes share through
 # clone(2) (w_clone_share): an fd table (CLONE_FILES), fs state (CLONE_FS),
 # an address space (CLONE_VM), a signal handler table (CLONE_SIGHAND, which
@@ -12,11 +12,11 @@
 # sharing still holds after the refusal.
 source "$(dirname "$0")/lib.sh"
 
-netlink_socket() {
+raw_socket() {
 	local nl
 	wl_start w_pipe || return 1
-	read -r _ nl < <(grep '^netlink' "$WL_DIR/fds")
-	expect_refused_then_pass "$WL_PID" "unsupported kind: socket" "fd $nl:"
+	read -r _ nl < <(grep '^raw' "$WL_DIR/fds")
+	expect_refused_then_pass "$WL_PID" "unsupported kind: socket (RAW)" "fd $nl:"
 }
 
 # clone_shared WHICH WHAT: the dump refuses, naming both processes and WHAT.
@@ -33,7 +33,7 @@ clone_shared() {
 	wl_await_exit
 }
 
-run_case netlink_socket netlink_socket
+run_case raw_socket raw_socket
 run_case clone_files clone_shared files "fd table"
 run_case clone_fs clone_shared fs "fs state"
 run_case clone_vm clone_shared vm "address space"

@@ -3,19 +3,19 @@
  *
  * Holds a pipe and a unix socketpair, each with data buffered in it, and
  * above them (a higher fd number, so that cr has already read the pipe and
- * the socket queue when it gets there) a netlink socket, a kind cr does not
+ * the socket queue when it gets there) a raw socket, a kind cr does not
  * support: `cr dump` must refuse and leave the process running untouched.
  * On the trigger it checks that it is not traced or stopped, that the
  * buffered data is still all there (the dump read it without consuming it)
  * and that both channels still carry a byte.
  *
- * Writes "fds": "pipe R W\nsocket A B\nnetlink N\n" with the fd numbers.
+ * Writes "fds": "pipe R W\nsocket A B\nraw N\n" with the fd numbers.
  */
 #include "wl.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/netlink.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -42,17 +42,17 @@ static void check_channel(const char *what, int rfd, int wfd, const char *buffer
 
 int main(int argc, char **argv)
 {
-	int p[2], s[2], nl;
+	int p[2], s[2], raw;
 
 	wl_init(argc, argv);
 	if (pipe2(p, O_NONBLOCK) < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s) < 0)
 		wl_fatal("pipe/socketpair: %s", strerror(errno));
 	if (write(p[1], "hello", 5) != 5 || write(s[0], "world", 5) != 5)
 		wl_fatal("write: %s", strerror(errno));
-	nl = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK, NETLINK_ROUTE);
-	if (nl < 0)
-		wl_fatal("netlink socket: %s", strerror(errno));
-	wl_write_file("fds", "pipe %d %d\nsocket %d %d\nnetlink %d\n", p[0], p[1], s[0], s[1], nl);
+	raw = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK, IPPROTO_ICMP);
+	if (raw < 0)
+		wl_fatal("raw socket: %s", strerror(errno));
+	wl_write_file("fds", "pipe %d %d\nsocket %d %d\nraw %d\n", p[0], p[1], s[0], s[1], raw);
 	wl_ready();
 	wl_wait_trigger();
 

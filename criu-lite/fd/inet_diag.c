@@ -1,0 +1,279 @@
+#include "fd/inet_diag.h"
+#include "os/nsenter.h"
+#include "os/util.h"
+
+#include <errno.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/netlink_diag.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* One request: a dump of every socket of a family (and protocol), scanned
+ * for one inode.  Everything lives here, so that a helper in another
+ * network namespace writes its answer into shared memory. */
+#define HALF_OPEN_MAX 256
+
+struct query {
+	uint32_t ino;
+	bool netlink;
+	uint8_t proto;   /* of the dump being read */
+	/* Connections being made (SYN_RECV): their local addresses, for the
+	 * listener they will be queued on. */
+	struct half_open {
+		uint8_t addr[16];
+		uint16_t port;
+	} half_open[HALF_OPEN_MAX];
+	uint32_t n_half_open;
+	union {
+		struct inet_diag_sk inet;
+		struct netlink_diag_sk nl;
+	} out;
+	bool found;
+};
+
+#define RECV_BUF 32768
+
+/* sk_state values (include/net/tcp_states.h). */
+#define TCP_SYN_RECV_STATE     3
+#define TCP_LISTEN_STATE       10
+#define TCP_NEW_SYN_RECV_STATE 12
+
+static void take_inet(struct query *q, const struct nlmsghdr *h)
+{
+	const struct inet_diag_msg *m = NLMSG_DATA(h);
+	struct inet_diag_sk *o = &q->out.inet;
+	const struct rtattr *a;
+	int len;
+
+	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
+		return;
+	if ((m->idiag_state == TCP_SYN_RECV_STATE || m->idiag_state == TCP_NEW_SYN_RECV_STATE) &&
+	    q->n_half_open < HALF_OPEN_MAX) {
+		struct half_open *ho = &q->half_open[q->n_half_open++];
+
+		memcpy(ho->addr, m->id.idiag_src, sizeof(ho->addr));
+		ho->port = ntohs(m->id.idiag_sport);
+	}
+	if (q->found || m->idiag_inode != q->ino)
+		return;
+	memset(o, 0, sizeof(*o));
+	o->protocol = q->proto;
+	len = (int)h->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*m));
+	for (a = (const struct rtattr *)(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len))
+		o->md5 |= a->rta_type == INET_DIAG_MD5SIG && RTA_PAYLOAD(a) > 0;   /* listed to CAP_NET_ADMIN */
+	o->ino = m->idiag_inode;
+	o->family = m->idiag_family;
+	o->state = m->idiag_state;
+	memcpy(o->src, m->id.idiag_src, sizeof(o->src));
+	memcpy(o->dst, m->id.idiag_dst, sizeof(o->dst));
+	o->sport = ntohs(m->id.idiag_sport);
+	o->dport = ntohs(m->id.idiag_dport);
+	o->ifindex = m->id.idiag_if;
+	o->rqueue = m->idiag_rqueue;
+	o->wqueue = m->idiag_wqueue;
+	q->found = true;
+}
+
+static void take_netlink(struct query *q, const struct nlmsghdr *h)
+{
+	const struct netlink_diag_msg *m = NLMSG_DATA(h);
+	struct netlink_diag_sk *o = &q->out.nl;
+	const struct rtattr *a;
+	int len;
+
+	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)) || m->ndiag_ino != q->ino)
+		return;
+	memset(o, 0, sizeof(*o));
+	o->ino = m->ndiag_ino;
+	o->protocol = m->ndiag_protocol;
+	o->type = m->ndiag_type;
+	o->state = m->ndiag_state;
+	o->portid = m->ndiag_portid;
+	o->dst_portid = m->ndiag_dst_portid;
+	o->dst_group = m->ndiag_dst_group;
+	len = (int)h->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*m));
+	for (a = (const struct rtattr *)(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		size_t n = RTA_PAYLOAD(a);
+
+		if (a->rta_type == NETLINK_DIAG_GROUPS)
+			memcpy(o->groups, RTA_DATA(a), n < sizeof(o->groups) ? n : sizeof(o->groups));
+		else if (a->rta_type == NETLINK_DIAG_FLAGS && n >= sizeof(uint32_t))
+			memcpy(&o->flags, RTA_DATA(a), sizeof(uint32_t));
+		else if (a->rta_type == NETLINK_DIAG_MEMINFO && n >= (SK_MEMINFO_RMEM_ALLOC + 1) * sizeof(uint32_t))
+			o->rmem = ((const uint32_t *)RTA_DATA(a))[SK_MEMINFO_RMEM_ALLOC];
+	}
+	q->found = true;
+}
+
+/* Reads replies until NLMSG_DONE; -1 with errno on error. */
+static int scan_replies(int sk, struct query *q)
+{
+	char buf[RECV_BUF] __attribute__((aligned(NLMSG_ALIGNTO)));
+
+	for (;;) {
+		ssize_t n = recv(sk, buf, sizeof(buf), 0);
+		struct nlmsghdr *h;
+		int len = (int)n;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n == 0 ? (errno = EPROTO, -1) : -1;
+		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (unsigned)len); h = NLMSG_NEXT(h, len)) {
+			if (h->nlmsg_type == NLMSG_DONE)
+				return 0;
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = NLMSG_DATA(h);
+
+				errno = e->error ? -e->error : EPROTO;
+				return e->error == -ENOENT ? 0 : -1;
+			}
+			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY)
+				continue;
+			if (q->netlink && !q->found)
+				take_netlink(q, h);
+			else if (q->netlink)
+				continue;
+			else
+				take_inet(q, h);
+		}
+	}
+}
+
+static int ask(int sk, const void *req, size_t len)
+{
+	struct {
+		struct nlmsghdr h;
+		char body[64];
+	} msg = { .h = { .nlmsg_len = (uint32_t)NLMSG_LENGTH(len), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			  .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 } };
+	struct sockaddr_nl to = { .nl_family = AF_NETLINK };
+
+	memcpy(NLMSG_DATA(&msg.h), req, len);
+	return sendto(sk, &msg, msg.h.nlmsg_len, 0, (struct sockaddr *)&to, sizeof(to)) < 0 ? -1 : 0;
+}
+
+static int ask_inet(int sk, uint8_t family, uint8_t protocol)
+{
+	struct inet_diag_req_v2 req = {
+		.sdiag_family = family,
+		.sdiag_protocol = protocol,
+		.idiag_states = ~0u,
+		/* With INET_DIAG_INFO the kernel adds what only CAP_NET_ADMIN
+		 * sees: TCP MD5 keys (INET_DIAG_MD5SIG). */
+		.idiag_ext = 1 << (INET_DIAG_INFO - 1),
+	};
+
+	return ask(sk, &req, sizeof(req));
+}
+
+static int ask_netlink(int sk)
+{
+	struct netlink_diag_req req = {
+		.sdiag_family = AF_NETLINK,
+		.sdiag_protocol = NDIAG_PROTO_ALL,
+		.ndiag_show = NDIAG_SHOW_GROUPS | NDIAG_SHOW_MEMINFO | NDIAG_SHOW_FLAGS,
+	};
+
+	return ask(sk, &req, sizeof(req));
+}
+
+/* The query, in whatever network namespace the caller is in.  An nsenter_fn. */
+static int run_query(void *arg, void *out, size_t size, const char **what)
+{
+	static const uint8_t families[] = { AF_INET, AF_INET6 }, protocols[] = { IPPROTO_TCP, IPPROTO_UDP };
+	struct query *q = out;
+	int sk, r = 0;
+
+	(void)size;
+	*q = *(const struct query *)arg;
+	*what = "socket(NETLINK_SOCK_DIAG)";
+	sk = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (sk < 0)
+		return -1;
+	*what = "sock_diag";
+	if (q->netlink) {
+		r = ask_netlink(sk) < 0 ? -1 : scan_replies(sk, q);
+	} else {
+		/* Both TCP dumps are read whole: the connections being made are
+		 * counted for a listener of either family. */
+		for (size_t p = 0; r == 0 && !q->found && p < ARRAY_SIZE(protocols); p++)
+			for (size_t f = 0; r == 0 && f < ARRAY_SIZE(families); f++) {
+				q->proto = protocols[p];
+				r = ask_inet(sk, families[f], protocols[p]) < 0 ? -1 : scan_replies(sk, q);
+			}
+	}
+	close(sk);
+	return r;
+}
+
+static bool in_my_netns(pid_t pid)
+{
+	struct stat mine, its;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
+	return stat(path, &its) == 0 && stat("/proc/self/ns/net", &mine) == 0 && mine.st_ino == its.st_ino &&
+	       mine.st_dev == its.st_dev;
+}
+
+static int lookup(pid_t pid, struct query *q, cr_error_t *err)
+{
+	struct query answer;
+	const char *what = "";
+
+	if (!in_my_netns(pid)) {
+		if (nsenter_run(pid, "net", run_query, q, &answer, sizeof(answer), err) < 0)
+			return -1;
+	} else if (run_query(q, &answer, sizeof(answer), &what) < 0) {
+		return cr_error(err, errno, "%s", what);
+	}
+	*q = answer;
+	return q->found ? 1 : 0;
+}
+
+/* The connections being made to the listener o. */
+static uint32_t half_open_to(const struct query *q, const struct inet_diag_sk *o)
+{
+	static const uint8_t any[16];
+	bool any_addr = memcmp(o->src, any, o->family == AF_INET ? 4 : 16) == 0;
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < q->n_half_open; i++)
+		if (q->half_open[i].port == o->sport &&
+		    (any_addr || memcmp(q->half_open[i].addr, o->src, o->family == AF_INET ? 4 : 16) == 0))
+			n++;
+	return n;
+}
+
+int inet_diag_lookup(pid_t pid, uint32_t ino, struct inet_diag_sk *out, cr_error_t *err)
+{
+	static struct query q;   /* large: not on the stack */
+	int r;
+
+	memset(&q, 0, sizeof(q));
+	q.ino = ino;
+	r = lookup(pid, &q, err);
+	if (r == 1) {
+		*out = q.out.inet;
+		out->half_open = out->protocol == IPPROTO_TCP && out->state == TCP_LISTEN_STATE ? half_open_to(&q, out) : 0;
+	}
+	return r;
+}
+
+int netlink_diag_lookup(pid_t pid, uint32_t ino, struct netlink_diag_sk *out, cr_error_t *err)
+{
+	struct query q = { .ino = ino, .netlink = true };
+	int r = lookup(pid, &q, err);
+
+	if (r == 1)
+		*out = q.out.nl;
+	return r;
+}
