@@ -5,6 +5,7 @@
  * restorer it is ready and waits to be seized.  Zombies are made by
  * children that exit with their dumped status. */
 #include "restore/run.h"
+#include "restore/split.h"
 #include "os/log.h"
 #include "os/ptrace.h"
 #include "os/util.h"
@@ -106,9 +107,19 @@ static bool in_old_session(const struct restore_task *t, const struct restore_ta
 	       c->pstree->ns_sid[0] != t->pstree->ns_sid[0];
 }
 
+static void split_child(struct restore_run *run, struct restore_task *c)
+{
+	child_main(run, c, false);
+}
+
 static int fork_children(struct restore_run *run, struct restore_task *t, bool old_session, pid_t *local,
 			 cr_error_t *err)
 {
+	bool split = !old_session && split_fork_wanted(run, t);
+	pid_t helper = -1;
+
+	if (split && split_fork_start(run, t, split_child, run->ctx.reserved_base + RESERVED_SYNC, &helper, err) < 0)
+		return -1;
 	for (size_t i = 0; i < t->n_children; i++) {
 		struct restore_task *c = t->children[i];
 		uint64_t flags = c->pstree->pidns != t->pstree->pidns_for_children ? CLONE_NEWPID : 0;
@@ -117,6 +128,10 @@ static int fork_children(struct restore_run *run, struct restore_task *t, bool o
 
 		if (in_old_session(t, c) != old_session)
 			continue;
+		if (split && split_fork_helper_takes(t, i)) {
+			local[i] = (pid_t)c->pstree->ns_pid[0];
+			continue;
+		}
 		pid = pidsel_fork(run->backend, c->pstree->ns_pid + c->level_base, task_levels(c), flags,
 				  exit_signal, err);
 		if (pid < 0)
@@ -128,7 +143,7 @@ static int fork_children(struct restore_run *run, struct restore_task *t, bool o
 		}
 		local[i] = pid;
 	}
-	return 0;
+	return split ? split_fork_finish(helper, err) : 0;
 }
 
 /* Zombie children must be dead before the pending signals are set; their

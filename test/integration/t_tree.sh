@@ -31,6 +31,12 @@
 #                  outside it: cr refuses (at dump or at restore), saying
 #                  session, creates nothing and harms nothing (the workload
 #                  still passes).
+#  wide_parent     w_forest: a root with 95 children (more than the 32 at
+#                  which a process forks its children on two CPUs, half of
+#                  them through a helper with CLONE_PARENT): every child
+#                  comes back the root's, with its pid, group and session
+#                  (/proc), twice in a row, no helper left behind; the
+#                  root checks each child and passes.
 #  multi_threaded  w_thread (two threads): restored with the same tids, it
 #                  passes (its second thread still counts, pthread_join works).
 #                  (Until the engine took threads, t_unsupported expected
@@ -85,6 +91,23 @@ tree_rounds() {
 	done
 	wl_trigger || return 1
 	wl_expect_pass 40 || return 1
+	wl_await_exit || return 1
+	tree_await_gone 10 || { REASON="after the workload finished: $REASON"; return 1; }
+}
+
+wide_parent() {
+	local r kids
+	wl_start w_forest 96 || return 1
+	tree_track || return 1
+	BEFORE=$(tree_snapshot)
+	[ "$(tree_count)" = 96 ] || { REASON="w_forest has $(tree_count) processes, not 96"; return 1; }
+	for r in 1 2; do
+		dump_restore_round "round$r" || return 1
+		kids=$(tr ' ' '\n' < /proc/"$WL_PID"/task/"$WL_PID"/children | grep -c .)
+		[ "$kids" = 95 ] || { REASON="round $r: the root has $kids children, not 95 (a helper left?)"; return 1; }
+	done
+	wl_trigger || return 1
+	wl_expect_pass 20 || return 1
 	wl_await_exit || return 1
 	tree_await_gone 10 || { REASON="after the workload finished: $REASON"; return 1; }
 }
@@ -166,5 +189,6 @@ run_case tree_rounds tree_rounds
 run_case sessions sessions
 run_case session_left_by_parent session_left_by_parent
 run_case foreign_session_refused foreign_session_refused
+run_case wide_parent wide_parent
 run_case multi_threaded multi_threaded
 finish_tests
