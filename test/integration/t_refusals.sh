@@ -162,7 +162,22 @@ REFUSALS=(
 "state/ns.c|\"unsupported\", nodes[plan->creator[id]]|never|(two processes that both made the same time namespace for their children) children enter the time namespace their parent made for them as their own: only one process has it for its children alone"
 "state/ns.c|not a descendant of it: unsupported|elsewhere|t_ns.sh refused_time_outsider"
 "state/ns.c|differs from its main thread's: unsupported|elsewhere|t_ns.sh refused_thread"
-"state/ns.c|differs from cr's: unsupported (%s)|elsewhere|t_ns.sh refused_net"
+"state/ns.c|differs from cr's: unsupported (%s)|elsewhere|t_ns.sh refused_cgroup"
+"state/ns.c|(it would stay in the old one)|elsewhere|t_netns.sh refused_shared"
+"net/netns_dump.c|is not persistent: unsupported|untested|a tun whose only fd is held by the tree is refused by the fd table first; one held outside needs a holder outside the dump"
+"net/netns_dump.c|has an fd attached: unsupported|untested|a persistent tun with a queue attached by a process outside the tree"
+"net/netns_dump.c|unsupported without \"|elsewhere|t_netns.sh external_refused"
+"net/netns_dump.c|not named lo: unsupported|untested|a loopback renamed (ip link set lo name ...)"
+"net/netns_dump.c|unsupported, of no kind netlink names|untested|a link without a kind: a physical device moved into the namespace"
+"net/netns_dump.c|link %s of kind %s: unsupported|elsewhere|t_netns.sh refused_vxlan"
+"net/netns_dump.c|unsupported master (ifindex %u)|never|a master is a link of the namespace, and one of another kind than bridge is refused by its kind first"
+"net/netns_dump.c|a route with an unsupported nexthop|untested|an MPLS or RTA_VIA route (needs the mpls modules)"
+"net/netns_dump.c|a route of family %d: unsupported|untested|a route of another family than IPv4 and IPv6 (MPLS)"
+"net/netns_dump.c|a permanent neighbour entry on %s: unsupported|elsewhere|t_netns.sh refused_neigh"
+"net/netns_dump.c|nftables table %s (family %d): unsupported|elsewhere|t_netns.sh refused_nft"
+"net/netns_dump.c|legacy %s table %s: unsupported|untested|iptables-legacy is not installed on the test machines"
+"net/netns_sysctl.c|does not take it: unsupported|untested|a sysctl a new network namespace refuses to be written"
+"net/netns_sysctl.c|reads it back as '%s': unsupported|untested|a sysctl a new network namespace reads back otherwise"
 "state/pidns.c|its unshare is unsupported|elsewhere|t_pidns.sh unshare_after_fork_refused"
 "state/pidns.c|\"unsupported\", t->zombie|elsewhere|t_pidns.sh init_two_deep_refused"
 "state/posix_timers.c|notifies by '%s': unsupported kind|never|the kernel shows a timer's notification only as signal, thread or none, all restored"
@@ -192,7 +207,7 @@ REFUSALS=(
 # Every refusal site: "FILE<TAB>LINE TEXT".
 refusal_sites() {
 	( cd "$SRC/criu-lite" &&
-		grep -nE "\"[^\"]*(unsupported|$EXTRA)" fd/*.c state/*.c dump/*.c restore/*.c |
+		grep -nE "\"[^\"]*(unsupported|$EXTRA)" fd/*.c state/*.c dump/*.c restore/*.c net/*.c |
 		grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/\*|\*|//)' |
 		sed -E 's/^([^:]+):[0-9]+:[[:space:]]*/\1\t/' )
 }
