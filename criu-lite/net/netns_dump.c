@@ -1,6 +1,7 @@
 /* Dump of a network namespace: see netns.h. */
 #include "net/netlink.h"
 #include "net/netns.h"
+#include "net/netns_nft.h"
 #include "net/netns_sysctl.h"
 #include "os/log.h"
 #include "os/util.h"
@@ -28,6 +29,7 @@ struct ndump {
 	const struct netns_external *ext;
 	cr_error_t *err;
 	size_t cap_links, cap_addrs, cap_routes, cap_rules;
+	char table[64];   /* an nftables table of the namespace ("" if none) */
 };
 
 /* Appends to an arena array, which doubles when full. */
@@ -396,17 +398,27 @@ static int on_table(struct nlmsghdr *h, void *arg)
 
 	if (nlmsg_parse(h, sizeof(struct nfgenmsg), tb, NFTA_TABLE_MAX, NULL) < 0 || tb[NFTA_TABLE_NAME] == NULL)
 		return cr_error(d->err, 0, "a malformed nftables message");
-	return cr_error(d->err, 0, "nftables table %s (family %d): unsupported (firewall rules are not restored)",
-			nla_get_string(tb[NFTA_TABLE_NAME]), ((struct nfgenmsg *)nlmsg_data(h))->nfgen_family);
+	if (d->table[0] == '\0')
+		snprintf(d->table, sizeof(d->table), "%s", nla_get_string(tb[NFTA_TABLE_NAME]));
+	return 0;
 }
 
-static int check_nftables(struct ndump *d, struct nl_sock *nf)
+/* A namespace with nftables tables: its ruleset, by nft (netns_nft.h). */
+static int dump_nftables(struct ndump *d, struct nl_sock *nf, pid_t pid)
 {
 	struct nfgenmsg g = { .nfgen_family = AF_UNSPEC, .version = NFNETLINK_V0 };
+	cleanup_close int fd = -1;
+	char path[64];
 
-	if (nf == NULL)
+	if (nf == NULL ||
+	    crnl_dump(nf, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE, &g, sizeof(g), on_table, d, d->err) < 0)
+		return nf == NULL ? 0 : -1;
+	if (d->table[0] == '\0')
 		return 0;
-	return crnl_dump(nf, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE, &g, sizeof(g), on_table, d, d->err);
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return cr_error(d->err, errno, "open %s", path);
+	return nft_dump(d->a, fd, d->table, &d->n->nftables, d->err);
 }
 
 /* Inside the namespace: legacy iptables tables (/proc/net shows the
@@ -488,14 +500,14 @@ static int record_sysctls(struct ndump *d, const struct sysctl_set *cur)
 	return r;
 }
 
-static int dump_all(struct ndump *d, struct inside *in)
+static int dump_all(struct ndump *d, struct inside *in, pid_t pid)
 {
 	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
 	struct fib_rule_hdr frh = { .family = AF_UNSPEC };
 	struct ndmsg nd4 = { .ndm_family = AF_INET }, nd6 = { .ndm_family = AF_INET6 };
 
 	if (crnl_dump(in->rt, RTM_GETLINK, &ifi, sizeof(ifi), on_link, d, d->err) < 0 || check_masters(d) < 0 ||
-	    check_nftables(d, in->nf) < 0 ||
+	    dump_nftables(d, in->nf, pid) < 0 ||
 	    crnl_dump(in->rt, RTM_GETNEIGH, &nd4, sizeof(nd4), on_neigh, d, d->err) < 0 ||
 	    crnl_dump(in->rt, RTM_GETNEIGH, &nd6, sizeof(nd6), on_neigh, d, d->err) < 0 ||
 	    dump_addrs(d, in->rt) < 0 || dump_routes(d, in->rt) < 0 ||
@@ -516,7 +528,7 @@ int netns_dump(struct arena *a, pid_t pid, uint32_t id, const struct netns_exter
 	d.n->id = id;
 	r = look_inside(pid, &in, err);
 	if (r == 0)
-		r = dump_all(&d, &in);
+		r = dump_all(&d, &in, pid);
 	inside_free(&in);
 	if (r < 0)
 		return -1;

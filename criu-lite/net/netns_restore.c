@@ -1,6 +1,7 @@
 /* Restore of a network namespace, and its checks: see netns.h. */
 #include "net/netlink.h"
 #include "net/netns.h"
+#include "net/netns_nft.h"
 #include "net/netns_sysctl.h"
 #include "os/log.h"
 #include "os/util.h"
@@ -565,7 +566,8 @@ int netns_restore(const NetNs *n, const struct netns_external *ext, int host_net
 	for (size_t i = 0; i < n->n_links; i++)
 		if (set_flags(sk, n->links[i], err) < 0)
 			return -1;
-	if (add_routes(sk, n, err) < 0 || set_rules(sk, n, err) < 0 || hosts_up(n, ext, host_net, err) < 0)
+	if (add_routes(sk, n, err) < 0 || set_rules(sk, n, err) < 0 ||
+	    (n->nftables && nft_restore(n->nftables, err) < 0) || hosts_up(n, ext, host_net, err) < 0)
 		return -1;
 	pr_debug("network namespace %u: %zu links, %zu addresses, %zu routes, %zu rules, %zu sysctls", n->id,
 		 n->n_links, n->n_addrs, n->n_routes, n->n_rules, n->n_sysctls);
@@ -621,4 +623,6 @@ void netns_print(FILE *out, const NetNs *n)
 	}
 	for (size_t i = 0; i < n->n_sysctls; i++)
 		fprintf(out, "        sysctl %s = %s\n", n->sysctls[i]->name, n->sysctls[i]->value);
+	if (n->nftables)
+		fprintf(out, "        nftables ruleset (nft -j), %zu bytes\n", strlen(n->nftables));
 }

@@ -26,9 +26,13 @@
 # join_ns: a process in a namespace made with `ip netns add` is restored
 #   with --join-ns net:/run/netns/NAME into that namespace (same inode),
 #   where nothing was made again.
-# refused_*: a vxlan link, an nftables table, a permanent neighbour, a
-#   namespace shared with a process outside the tree: the dump is refused
-#   naming the pid and the thing, and the tree runs on in its namespace.
+# nft_restored: an nftables table with a set, a base chain and a rule
+#   with a counter that counted a dropped connection: `nft list ruleset`
+#   reads the same after restore (counter too), and the rule still drops
+#   connections to the set's ports while others connect.
+# refused_*: a vxlan link, a permanent neighbour, a namespace shared with
+#   a process outside the tree: the dump is refused naming the pid and the
+#   thing, and the tree runs on in its namespace.
 # Every case makes its own namespaces and links and removes them.
 source "$(dirname "$0")/lib.sh"
 WL_NAME=netns
@@ -102,7 +106,7 @@ new_netns() {
 # (run by CLIENT_NS: "in_ns PID" or "" for the harness's namespace).
 connects() {
 	local pid=$1 listen=$2 connect=$3 word=$4 got
-	in_ns "$pid" timeout 10 socat -u "$listen" "OPEN:$CASE_TMP/got.$word,creat,trunc" &
+	nsenter -t "$pid" -n timeout 10 socat -u "$listen" "OPEN:$CASE_TMP/got.$word,creat,trunc" &
 	local l=$!
 	sleep 0.3
 	echo "$word" | timeout 5 ${5:-} socat -u - "$connect" || { kill $l 2>/dev/null; REASON="socat could not connect to $connect"; return 1; }
@@ -298,6 +302,46 @@ join_ns() {
 	return $r
 }
 
+# ---- nftables -----------------------------------------------------------------------
+
+NFT_SETUP="ip link set lo up
+nft add table inet crtest
+nft add chain inet crtest input '{ type filter hook input priority 0; }'
+nft add set inet crtest ports '{ type inet_service; }'
+nft add element inet crtest ports '{ 7998, 7999 }'
+nft add rule inet crtest input tcp dport @ports counter drop"
+
+# A listener on 127.0.0.1:PORT in the namespace of PID gets no connection.
+dropped() {
+	local pid=$1 port=$2 l
+	nsenter -t "$pid" -n socat -u TCP4-LISTEN:"$port",bind=127.0.0.1,reuseaddr - >/dev/null &
+	l=$!   # socat itself: nsenter execs it
+	sleep 0.3
+	if in_ns "$pid" timeout 2 socat -u /dev/null TCP4:127.0.0.1:"$port",connect-timeout=1 2>/dev/null; then
+		kill $l 2>/dev/null
+		REASON="a connection to port $port got through"
+		return 1
+	fi
+	kill $l 2>/dev/null
+	wait $l 2>/dev/null
+	return 0
+}
+
+nft_restored() {
+	local img=$CASE_TMP/img
+	net_start "$CASE_TMP/s" "$NFT_SETUP" sleep 1000 || return 1
+	dropped "$WL_PID" 7999 || return 1
+	in_ns "$WL_PID" nft list ruleset > "$CASE_TMP/before"
+	grep -q "counter packets [1-9]" "$CASE_TMP/before" || { REASON="the counter did not count: $(cat "$CASE_TMP/before")"; return 1; }
+	cr_dump dump "$WL_PID" "$img" || return 1
+	cr_restore_detached restore "$img" || return 1
+	in_ns "$WL_PID" nft list ruleset > "$CASE_TMP/after"
+	diff "$CASE_TMP/before" "$CASE_TMP/after" > "$CASE_TMP/diff" ||
+		{ CASE_LOGS+=("$CASE_TMP/diff"); REASON="nft list ruleset differs after restore"; return 1; }
+	dropped "$WL_PID" 7998 || return 1
+	connects "$WL_PID" TCP4-LISTEN:7001,bind=127.0.0.1,reuseaddr TCP4:127.0.0.1:7001 ok "nsenter -t $WL_PID -n"
+}
+
 # ---- refusals -----------------------------------------------------------------------
 
 refused_setup() {
@@ -328,8 +372,7 @@ run_case external_restored external_restored
 run_case join_ns join_ns
 run_case refused_vxlan refused_setup "link vx0 of kind vxlan: unsupported" \
 	'ip link add vx0 type vxlan id 5 dstport 4789' 'ip link show vx0 >/dev/null'
-run_case refused_nft refused_setup "nftables table crtest" \
-	'nft add table inet crtest' 'nft list tables | grep -q crtest'
+run_case nft_restored nft_restored
 run_case refused_neigh refused_setup "a permanent neighbour entry on veth0" \
 	'ip link add veth0 type veth peer name veth1; ip addr add 10.9.0.1/24 dev veth0; ip neigh add 10.9.0.5 lladdr 02:00:00:00:00:05 dev veth0 nud permanent' \
 	'ip neigh show 10.9.0.5 | grep -q PERMANENT'
