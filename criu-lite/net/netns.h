@@ -41,8 +41,8 @@ int netns_dump(struct arena *a, pid_t pid, uint32_t id, const struct netns_exter
 
 /* netns.img makes sense (names, indexes, lengths). */
 int netns_validate(const NetNs *n, cr_error_t *err);
-/* Whatever the restore needs from outside is given: the host name of
- * every veth whose peer was outside. */
+/* Whatever the restore needs from outside is there: the host name of
+ * every veth whose peer was outside, nft for an nftables ruleset. */
 int netns_check_external(const NetNs *n, const struct netns_external *ext, cr_error_t *err);
 bool netns_has_external(const NetNs *n);
 

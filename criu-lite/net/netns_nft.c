@@ -115,6 +115,11 @@ int nft_dump(struct arena *a, int netns_fd, const char *table, char **out, cr_er
 	return 0;
 }
 
+bool nft_available(void)
+{
+	return nft_path() != NULL;
+}
+
 int nft_restore(const char *ruleset, cr_error_t *err)
 {
 	if (run_nft(-1, "-f", "-", ruleset, NULL, err) < 0)

@@ -138,6 +138,9 @@ bool netns_has_external(const NetNs *n)
 
 int netns_check_external(const NetNs *n, const struct netns_external *ext, cr_error_t *err)
 {
+	if (n->nftables && !nft_available())
+		return cr_error(err, ENOENT, "network namespace %u holds an nftables ruleset, and nft (nftables) is "
+				"not installed", n->id);
 	for (size_t i = 0; i < n->n_links; i++) {
 		const char *ext_name = n->links[i]->external, *host;
 

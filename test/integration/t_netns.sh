@@ -14,6 +14,7 @@
 #   before the dump (it went on, it was not started again), and socat
 #   connects to a socat listener on the restored IPv4 and IPv6 addresses.
 #   cr show lists the links and addresses.
+# leave_running: cr dump --leave-running leaves the namespace as it was.
 # bash_nested: bash in a namespace A with a child sleep in A and a
 #   grandchild in a namespace B of its own; after restore the two share
 #   one namespace, the grandchild has another, each with its own links and
@@ -199,6 +200,21 @@ python_full() {
 	connects "$WL_PID" TCP6-LISTEN:7002,bind=[fd00::1],reuseaddr TCP6:[fd00::1]:7002 v6 "nsenter -t $WL_PID -n" || return 1
 }
 
+# ---- --leave-running: the namespace as it was, nothing left behind -------------------
+
+leave_running() {
+	local img=$CASE_TMP/img links
+	net_start "$CASE_TMP/s" "$FULL_SETUP" sleep 1000 || return 1
+	wait_until 10 no_tentative "$WL_PID" || { REASON="DAD did not end before the dump"; return 1; }
+	net_state "$WL_PID" > "$CASE_TMP/before"
+	links=$(ip -br link | wc -l)
+	cr_dump dump "$WL_PID" "$img" --leave-running || return 1
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after dump -R: $(describe_pid "$WL_PID")"; return 1; }
+	same_state "$WL_PID" "$CASE_TMP/before" || { REASON="the namespace changed: $(head -4 "$CASE_TMP/diff" | tr '\n' ' ')"; return 1; }
+	[ "$(readlink /proc/self/ns/net)" = "$(readlink /proc/"$$"/ns/net)" ] && [ "$(ip -br link | wc -l)" = "$links" ] ||
+		{ REASON="the harness's namespace changed"; return 1; }
+}
+
 # ---- bash, nested namespaces ------------------------------------------------------
 
 BASH_NESTED='
@@ -367,6 +383,7 @@ refused_shared() {
 
 run_case python_full python_full
 run_case bash_nested bash_nested
+run_case leave_running leave_running
 run_case external_refused external_refused
 run_case external_restored external_restored
 run_case join_ns join_ns
