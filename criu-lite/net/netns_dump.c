@@ -1,6 +1,7 @@
 /* Dump of a network namespace: see netns.h. */
 #include "net/netlink.h"
 #include "net/netns.h"
+#include "net/netns_bridge.h"
 #include "net/netns_nft.h"
 #include "net/netns_sysctl.h"
 #include "os/log.h"
@@ -144,6 +145,8 @@ static int kind_of(struct ndump *d, NetLink *l, struct nlattr **tb, struct ifinf
 	if (tb[IFLA_LINKINFO] && nla_parse_nested(li, IFLA_INFO_MAX, tb[IFLA_LINKINFO], NULL) == 0 &&
 	    li[IFLA_INFO_KIND])
 		kind = nla_get_string(li[IFLA_INFO_KIND]);
+	if (li[IFLA_INFO_SLAVE_KIND] && strcmp(nla_get_string(li[IFLA_INFO_SLAVE_KIND]), "bridge") == 0)
+		bridge_port_dump(d->a, l, li[IFLA_INFO_SLAVE_DATA]);
 	if (ifi->ifi_flags & IFF_LOOPBACK) {
 		l->kind = NET_LINK_KIND__LINK_LOOPBACK;
 		return strcmp(l->name, "lo") == 0 ? 0 :

@@ -1,6 +1,7 @@
 /* Restore of a network namespace, and its checks: see netns.h. */
 #include "net/netlink.h"
 #include "net/netns.h"
+#include "net/netns_bridge.h"
 #include "net/netns_nft.h"
 #include "net/netns_sysctl.h"
 #include "os/log.h"
@@ -57,6 +58,8 @@ static int validate_link(const NetNs *n, const NetLink *l, cr_error_t *err)
 		return cr_error(err, 0, "two links with ifindex %u", l->ifindex);
 	if ((l->has_address && l->address.len > 32) || (l->has_broadcast && l->broadcast.len > 32))
 		return cr_error(err, 0, "link %s: an address of more than 32 bytes", l->name);
+	if (!bridge_port_valid(l))
+		return cr_error(err, 0, "link %s: malformed bridge port settings", l->name);
 	if (l->has_master && l->master && (!(p = link_of(n, l->master)) || p->kind != NET_LINK_KIND__LINK_BRIDGE))
 		return cr_error(err, 0, "link %s: its master %u is no bridge", l->name, l->master);
 	if ((l->kind == NET_LINK_KIND__LINK_TUN) != (l->tun != NULL) ||
@@ -297,6 +300,18 @@ static int set_link(struct nl_sock *sk, const NetLink *l, cr_error_t *err)
 	if (l->has_master && l->master)
 		nla_put_u32(m, IFLA_MASTER, l->master);
 	return send_msg(sk, m, "set up link", l->name, err);
+}
+
+/* A bridge port's settings, once it is a port. */
+static int set_port(struct nl_sock *sk, const NetLink *l, cr_error_t *err)
+{
+	struct nl_msg *m;
+
+	if (l->n_port == 0)
+		return 0;
+	m = link_msg(0, l->ifindex, 0, 0);
+	bridge_port_put(m, l);
+	return send_msg(sk, m, "set the bridge port settings of", l->name, err);
 }
 
 static int set_flags(struct nl_sock *sk, const NetLink *l, cr_error_t *err)
@@ -559,7 +574,7 @@ int netns_restore(const NetNs *n, const struct netns_external *ext, int host_net
 	if (crnl_open(NETLINK_ROUTE, &sk, err) < 0 || make_links(sk, n, ext, host_net, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n->n_links; i++)
-		if (set_link(sk, n->links[i], err) < 0)
+		if (set_link(sk, n->links[i], err) < 0 || set_port(sk, n->links[i], err) < 0)
 			return -1;
 	if (sysctls_apply(n, err) < 0)
 		return -1;

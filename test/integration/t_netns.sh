@@ -3,7 +3,7 @@
 # refuses them by name (issue 15).
 # python_full: unmodified python3 in a network namespace of its own
 #   (unshare --net) with lo up, a veth pair, a bridge with one end as its
-#   port, IPv4 and IPv6 addresses (one noprefixroute), a route in main and
+#   port (priority, cost, hairpin, learning set), IPv4 and IPv6 addresses (one noprefixroute), a route in main and
 #   one in table 100, a rule, sysctls (ip_forward, rp_filter), a
 #   persistent tap owned by uid 1000.  After restore it is in a new
 #   namespace (not the harness's, not the dumped one) where `ip -d link`,
@@ -130,6 +130,7 @@ ip link set lo up
 ip link add veth0 type veth peer name veth1
 ip link add br0 type bridge
 ip link set veth1 master br0
+ip link set veth1 type bridge_slave priority 40 cost 7 hairpin on learning off
 ip link set veth0 mtu 1400 address 02:00:00:00:00:0a
 ip addr add 10.9.0.1/24 dev veth0
 ip addr add 10.9.0.2/24 dev br0
