@@ -17,6 +17,8 @@
 #include <linux/if_link.h>
 #include <linux/if_tun.h>
 #include <linux/neighbour.h>
+#include <linux/nexthop.h>
+#include <linux/pkt_sched.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/rtnetlink.h>
@@ -394,6 +396,34 @@ static int on_neigh(struct nlmsghdr *h, void *arg)
 			l ? l->name : "?");
 }
 
+/* Queueing disciplines the kernel gives a link have no handle. */
+static int on_qdisc(struct nlmsghdr *h, void *arg)
+{
+	struct ndump *d = arg;
+	struct tcmsg *tc = nlmsg_data(h);
+	struct nlattr *tb[TCA_MAX + 1];
+	const NetLink *l;
+
+	if (tc->tcm_handle == 0)
+		return 0;
+	l = link_by_index(d->n, (uint32_t)tc->tcm_ifindex);
+	if (nlmsg_parse(h, sizeof(*tc), tb, TCA_MAX, NULL) < 0 || tb[TCA_KIND] == NULL)
+		return cr_error(d->err, 0, "a malformed qdisc message");
+	return cr_error(d->err, 0, "link %s: unsupported %s queueing discipline (handle %x:; traffic control is not "
+			"restored)", l ? l->name : "?", nla_get_string(tb[TCA_KIND]), tc->tcm_handle >> 16);
+}
+
+static int on_nexthop(struct nlmsghdr *h, void *arg)
+{
+	struct ndump *d = arg;
+	struct nlattr *tb[NHA_MAX + 1];
+
+	if (nlmsg_parse(h, sizeof(struct nhmsg), tb, NHA_MAX, NULL) < 0 || tb[NHA_ID] == NULL)
+		return cr_error(d->err, 0, "a malformed nexthop message");
+	return cr_error(d->err, 0, "nexthop object %u: unsupported (ip nexthop objects are not restored)",
+			nla_get_u32(tb[NHA_ID]));
+}
+
 static int on_table(struct nlmsghdr *h, void *arg)
 {
 	struct ndump *d = arg;
@@ -508,11 +538,15 @@ static int dump_all(struct ndump *d, struct inside *in, pid_t pid)
 	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
 	struct fib_rule_hdr frh = { .family = AF_UNSPEC };
 	struct ndmsg nd4 = { .ndm_family = AF_INET }, nd6 = { .ndm_family = AF_INET6 };
+	struct tcmsg tc = { .tcm_family = AF_UNSPEC };
+	struct nhmsg nh = { .nh_family = AF_UNSPEC };
 
 	if (crnl_dump(in->rt, RTM_GETLINK, &ifi, sizeof(ifi), on_link, d, d->err) < 0 || check_masters(d) < 0 ||
 	    dump_nftables(d, in->nf, pid) < 0 ||
 	    crnl_dump(in->rt, RTM_GETNEIGH, &nd4, sizeof(nd4), on_neigh, d, d->err) < 0 ||
 	    crnl_dump(in->rt, RTM_GETNEIGH, &nd6, sizeof(nd6), on_neigh, d, d->err) < 0 ||
+	    crnl_dump(in->rt, RTM_GETQDISC, &tc, sizeof(tc), on_qdisc, d, d->err) < 0 ||
+	    crnl_dump(in->rt, RTM_GETNEXTHOP, &nh, sizeof(nh), on_nexthop, d, d->err) < 0 ||
 	    dump_addrs(d, in->rt) < 0 || dump_routes(d, in->rt) < 0 ||
 	    crnl_dump(in->rt, RTM_GETRULE, &frh, sizeof(frh), on_rule, d, d->err) < 0)
 		return -1;

@@ -31,9 +31,10 @@
 #   with a counter that counted a dropped connection: `nft list ruleset`
 #   reads the same after restore (counter too), and the rule still drops
 #   connections to the set's ports while others connect.
-# refused_*: a vxlan link, a permanent neighbour, a namespace shared with
-#   a process outside the tree: the dump is refused naming the pid and the
-#   thing, and the tree runs on in its namespace.
+# refused_*: a vxlan link, a permanent neighbour, an ingress qdisc, a
+#   nexthop object, a namespace shared with a process outside the tree:
+#   the dump is refused naming the pid and the thing, and the tree runs on
+#   in its namespace with the thing still there.
 # Every case makes its own namespaces and links and removes them.
 source "$(dirname "$0")/lib.sh"
 WL_NAME=netns
@@ -223,7 +224,8 @@ TOKEN=$1; COUNT=0
 sleep 1000 &
 unshare --net sh -c "ip link set lo up; ip addr add 10.20.0.1/32 dev lo; exec sleep 1000" &
 echo $$ > pids
-while read -r line < "$PWD/fifo"; do
+while :; do
+	read -r line < "$PWD/fifo" || continue   # EOF: opened while the last writer closed
 	COUNT=$((COUNT + 1))
 	echo "$line $TOKEN $COUNT" > "$PWD/answer"
 done
@@ -394,5 +396,10 @@ run_case nft_restored nft_restored
 run_case refused_neigh refused_setup "a permanent neighbour entry on veth0" \
 	'ip link add veth0 type veth peer name veth1; ip addr add 10.9.0.1/24 dev veth0; ip neigh add 10.9.0.5 lladdr 02:00:00:00:00:05 dev veth0 nud permanent' \
 	'ip neigh show 10.9.0.5 | grep -q PERMANENT'
+run_case refused_qdisc refused_setup "link veth1: unsupported ingress queueing discipline" \
+	'ip link add veth0 type veth peer name veth1; tc qdisc add dev veth1 ingress' 'tc qdisc show dev veth1 | grep -q ingress'
+run_case refused_nexthop refused_setup "nexthop object 7: unsupported" \
+	'ip link add veth0 type veth peer name veth1; ip link set veth0 up; ip link set veth1 up; ip nexthop add id 7 dev veth0' \
+	'ip nexthop show id 7 >/dev/null'
 run_case refused_shared refused_shared
 finish_tests

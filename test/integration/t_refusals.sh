@@ -174,6 +174,8 @@ REFUSALS=(
 "net/netns_dump.c|a route with an unsupported nexthop|untested|an MPLS or RTA_VIA route (needs the mpls modules)"
 "net/netns_dump.c|a route of family %d: unsupported|untested|a route of another family than IPv4 and IPv6 (MPLS)"
 "net/netns_dump.c|a permanent neighbour entry on %s: unsupported|elsewhere|t_netns.sh refused_neigh"
+"net/netns_dump.c|link %s: unsupported %s queueing discipline|elsewhere|t_netns.sh refused_qdisc"
+"net/netns_dump.c|nexthop object %u: unsupported|elsewhere|t_netns.sh refused_nexthop"
 "net/netns_nft.c|unsupported, cannot read it|untested|nft is installed wherever the tests run (install-deps.sh)"
 "net/netns_nft.c|unsupported, a new namespace does not take the ruleset|untested|a ruleset nft lists but cannot load back (xt expressions of iptables-nft; iptables is not installed on the test machines)"
 "net/netns_dump.c|legacy %s table %s: unsupported|untested|iptables-legacy is not installed on the test machines"
