@@ -61,6 +61,7 @@
 #include <string.h>
 #include <linux/nsfs.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
 
@@ -574,6 +575,27 @@ static bool in_tree(const struct dump_ctx *ctx, pid_t pid)
 	return false;
 }
 
+/* A network namespace of the dump named by ip netns (/run/netns/NAME):
+ * the restore makes a new one unless told to join it. */
+static void tell_named_net(const struct dump_ctx *ctx)
+{
+	cleanup_closedir DIR *d = opendir("/run/netns");
+	struct dirent *de;
+	struct stat st;
+
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		if (fstatat(dirfd(d), de->d_name, &st, 0) < 0 || de->d_name[0] == '.')
+			continue;
+		for (size_t i = 0; i < ctx->img[CR_IMG_NS].n; i++) {
+			const NsEntry *e = (const NsEntry *)ctx->img[CR_IMG_NS].v[i];
+
+			if (e->kind == NS_KIND__NS_NET && e->inode == (uint64_t)st.st_ino)
+				pr_info("network namespace %u is /run/netns/%s: a restore makes a new one, unless "
+					"--join-ns net:/run/netns/%s", e->id, de->d_name, de->d_name);
+		}
+	}
+}
+
 /* A network namespace of the dump that a process outside it is in too:
  * after the restore that process would be alone in the old one. */
 static int check_net_outside(const struct dump_ctx *ctx, cr_error_t *err)
@@ -583,6 +605,7 @@ static int check_net_outside(const struct dump_ctx *ctx, cr_error_t *err)
 
 	if (ctx->img[CR_IMG_NETNS].n == 0)
 		return 0;
+	tell_named_net(ctx);
 	if ((d = opendir("/proc")) == NULL)
 		return cr_error(err, errno, "opendir /proc");
 	while ((de = readdir(d)) != NULL) {

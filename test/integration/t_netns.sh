@@ -24,9 +24,9 @@
 #   restored with --external veth:NAME=HOSTNAME: the host end is HOSTNAME,
 #   and a TCP connection from the host over the veth to a listener in the
 #   restored namespace works.
-# join_ns: a process in a namespace made with `ip netns add` is restored
-#   with --join-ns net:/run/netns/NAME into that namespace (same inode),
-#   where nothing was made again.
+# join_ns: a process in a namespace made with `ip netns add` (the dump
+#   says so) is restored with --join-ns net:/run/netns/NAME into that
+#   namespace (same inode), where nothing was made again.
 # nft_restored: an nftables table with a set, a base chain and a rule
 #   with a counter that counted a dropped connection: `nft list ruleset`
 #   reads the same after restore (counter too), and the rule still drops
@@ -309,6 +309,8 @@ join_ns() {
 	disown "$WL_PID"; track_pid "$WL_PID"
 	wait_until 5 blocked_in "$WL_PID" "$NANOSLEEP" || { REASON="sleep did not start"; ip netns del "$name"; return 1; }
 	cr_dump dump "$WL_PID" "$img" || r=1
+	[ $r = 0 ] && ! grep -qF "is /run/netns/$name: a restore makes a new one, unless --join-ns" "$img/dump.log" &&
+		{ REASON="the dump does not say the namespace is /run/netns/$name"; r=1; }
 	[ $r = 0 ] && { cr_run restore restore -D "$img" --detach --join-ns net:/run/netns/"$name" && wait_until 5 running_free "$WL_PID" "$SLEEP" ||
 		{ REASON="restore --join-ns failed: $(last_line "$CR_ERR")"; r=1; }; }
 	if [ $r = 0 ]; then
