@@ -3,8 +3,11 @@
 # refuses them by name (issue 15).
 # python_full: unmodified python3 in a network namespace of its own
 #   (unshare --net) with lo up, a veth pair, a bridge with one end as its
-#   port (priority, cost, hairpin, learning set), IPv4 and IPv6 addresses (one noprefixroute), a route in main and
-#   one in table 100, a rule, sysctls (ip_forward, rp_filter), a
+#   port (priority, cost, hairpin, learning set), IPv4 and IPv6 addresses
+#   (one noprefixroute), routes in main and in tables 100 and 200 (default
+#   routes, blackhole, unreachable, prohibit, a metric and an MTU, two
+#   nexthops with weights, an onlink gateway), a rule, sysctls
+#   (ip_forward, rp_filter, an IPv6 hop limit), a
 #   persistent tap owned by uid 1000.  After restore it is in a new
 #   namespace (not the harness's, not the dumped one) where `ip -d link`,
 #   `ip addr`, `ip route show table all`, `ip rule`, `ip -6 rule` and every
@@ -143,6 +146,14 @@ ip link set br0 up
 ip route add 10.10.0.0/16 via 10.9.0.2
 ip route add 10.11.0.0/16 dev veth0 table 100
 ip -6 route add fd01::/64 via fd00::3 dev veth0
+ip -6 route add default via fd00::3 dev veth0 metric 700
+ip -6 route add prohibit fd02::/64
+ip route add default via 10.9.0.254
+ip route add blackhole 10.50.0.0/16
+ip route add unreachable 10.51.0.0/16 table 200
+ip route add 10.12.0.0/16 via 10.9.0.3 metric 50 mtu 1300
+ip route add 10.13.0.0/16 nexthop via 10.9.0.3 weight 1 nexthop via 10.9.0.4 weight 2
+ip route add 10.14.0.0/16 via 10.60.0.1 dev veth0 onlink
 ip rule add from 10.9.0.0/24 table 100 prio 1000
 ip tuntap add mode tap tap0 user 1000
 sysctl -q -w net.ipv4.ip_forward=1
