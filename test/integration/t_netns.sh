@@ -6,7 +6,8 @@
 #   port (priority, cost, hairpin, learning set), IPv4 and IPv6 addresses
 #   (one noprefixroute), routes in main and in tables 100 and 200 (default
 #   routes, blackhole, unreachable, prohibit, a metric and an MTU, two
-#   nexthops with weights, an onlink gateway), a rule, sysctls
+#   nexthops with weights, an onlink gateway), rules (from, fwmark/mask,
+#   "not", ipproto and dport, IPv6; a default rule deleted), sysctls
 #   (ip_forward, rp_filter, an IPv6 hop limit), a
 #   persistent tap owned by uid 1000.  After restore it is in a new
 #   namespace (not the harness's, not the dumped one) where `ip -d link`,
@@ -155,6 +156,11 @@ ip route add 10.12.0.0/16 via 10.9.0.3 metric 50 mtu 1300
 ip route add 10.13.0.0/16 nexthop via 10.9.0.3 weight 1 nexthop via 10.9.0.4 weight 2
 ip route add 10.14.0.0/16 via 10.60.0.1 dev veth0 onlink
 ip rule add from 10.9.0.0/24 table 100 prio 1000
+ip rule add fwmark 0x10/0xff lookup 200 prio 900
+ip rule add not from 10.0.0.0/8 lookup main prio 950
+ip rule add ipproto tcp dport 80 lookup 200 prio 960
+ip -6 rule add from fd00::/64 lookup 100 prio 1100
+ip rule del prio 32767
 ip tuntap add mode tap tap0 user 1000
 sysctl -q -w net.ipv4.ip_forward=1
 sysctl -q -w net.ipv4.conf.veth0.rp_filter=2
