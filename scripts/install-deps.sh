@@ -13,7 +13,7 @@ packages=(
 	libcmocka-dev
 	# Unmodified programs the tests restore and check (see README, Tests).
 	util-linux procps python3 sqlite3 tmux vim less postgresql
-	nodejs redis-server socat nftables
+	nodejs redis-server socat nftables iptables
 	fio
 )
 

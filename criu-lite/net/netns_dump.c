@@ -2,7 +2,7 @@
 #include "net/netlink.h"
 #include "net/netns.h"
 #include "net/netns_bridge.h"
-#include "net/netns_nft.h"
+#include "net/netns_fw.h"
 #include "net/netns_sysctl.h"
 #include "os/log.h"
 #include "os/util.h"
@@ -33,6 +33,14 @@ struct ndump {
 	cr_error_t *err;
 	size_t cap_links, cap_addrs, cap_routes, cap_rules;
 	char table[64];   /* an nftables table of the namespace ("" if none) */
+};
+
+/* What cr reads from inside the namespace: its sockets there, its
+ * sysctls, its legacy iptables tables. */
+struct inside {
+	struct nl_sock *rt, *nf;
+	struct sysctl_set sysctls;
+	char xt[3][64];   /* a legacy iptables, ip6tables and arptables table, or "" */
 };
 
 /* Appends to an arena array, which doubles when full. */
@@ -436,55 +444,49 @@ static int on_table(struct nlmsghdr *h, void *arg)
 	return 0;
 }
 
-/* A namespace with nftables tables: its ruleset, by nft (netns_nft.h). */
-static int dump_nftables(struct ndump *d, struct nl_sock *nf, pid_t pid)
+/* The firewall rules of a namespace, by the programs that own them
+ * (netns_fw.h): nftables, legacy iptables and ip6tables; legacy arptables
+ * are refused. */
+static int dump_firewall(struct ndump *d, const struct inside *in, pid_t pid)
 {
 	struct nfgenmsg g = { .nfgen_family = AF_UNSPEC, .version = NFNETLINK_V0 };
 	cleanup_close int fd = -1;
 	char path[64];
 
-	if (nf == NULL ||
-	    crnl_dump(nf, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE, &g, sizeof(g), on_table, d, d->err) < 0)
-		return nf == NULL ? 0 : -1;
-	if (d->table[0] == '\0')
+	if (in->xt[2][0])
+		return cr_error(d->err, 0, "legacy arptables table %s: unsupported (arptables rules are not restored)",
+				in->xt[2]);
+	if (in->nf && crnl_dump(in->nf, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE, &g, sizeof(g), on_table, d,
+				d->err) < 0)
+		return -1;
+	if (d->table[0] == '\0' && in->xt[0][0] == '\0' && in->xt[1][0] == '\0')
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return cr_error(d->err, errno, "open %s", path);
-	return nft_dump(d->a, fd, d->table, &d->n->nftables, d->err);
+	if (d->table[0] && fw_dump(d->a, FW_NFT, fd, d->table, &d->n->nftables, d->err) < 0)
+		return -1;
+	if (in->xt[0][0] && fw_dump(d->a, FW_IPTABLES, fd, in->xt[0], &d->n->iptables, d->err) < 0)
+		return -1;
+	return in->xt[1][0] ? fw_dump(d->a, FW_IP6TABLES, fd, in->xt[1], &d->n->ip6tables, d->err) : 0;
 }
 
-/* Inside the namespace: legacy iptables tables (/proc/net shows the
- * reader's namespace). */
-static int check_xtables(cr_error_t *err)
+/* Inside the namespace: a legacy table's name from /proc/net/FILE (which
+ * shows the reader's namespace) into table, "" if it has none. */
+static void xtables_table(const char *file, char table[64])
 {
-	static const char *const files[] = { "ip_tables_names", "ip6_tables_names", "arp_tables_names" };
-	char path[96], buf[256];
+	char path[96];
+	cleanup_close int fd = -1;
+	ssize_t r = 0;
 
-	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
-		cleanup_close int fd = -1;
-		ssize_t r;
-
-		snprintf(path, sizeof(path), "/proc/thread-self/net/%s", files[i]);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-			continue;   /* the module is not loaded: no table */
-		r = read(fd, buf, sizeof(buf) - 1);
-		if (r > 0) {
-			buf[r] = '\0';
-			buf[strcspn(buf, "\n")] = '\0';
-			return cr_error(err, 0, "legacy %s table %s: unsupported (firewall rules are not restored)",
-					i == 0 ? "iptables" : i == 1 ? "ip6tables" : "arptables", buf);
-		}
-	}
-	return 0;
+	snprintf(path, sizeof(path), "/proc/thread-self/net/%s", file);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0)   /* none: not built in, no table */
+		r = read(fd, table, 63);
+	table[r > 0 ? r : 0] = '\0';
+	table[strcspn(table, "\n")] = '\0';
 }
 
 /* ------------------------------------------------------------ the dump */
-
-struct inside {
-	struct nl_sock *rt, *nf;
-	struct sysctl_set sysctls;
-};
 
 static void inside_free(struct inside *in)
 {
@@ -505,8 +507,9 @@ static int look_inside(pid_t pid, struct inside *in, cr_error_t *err)
 		pr_debug("no nfnetlink (%s): no nftables to look at", (*err)->msg);
 		cr_error_release(err);
 	}
-	if (r == 0)
-		r = check_xtables(err);
+	xtables_table("ip_tables_names", in->xt[0]);
+	xtables_table("ip6_tables_names", in->xt[1]);
+	xtables_table("arp_tables_names", in->xt[2]);
 	if (r == 0)
 		r = sysctls_read(&in->sysctls, err);
 	netns_leave(&back);
@@ -542,7 +545,7 @@ static int dump_all(struct ndump *d, struct inside *in, pid_t pid)
 	struct nhmsg nh = { .nh_family = AF_UNSPEC };
 
 	if (crnl_dump(in->rt, RTM_GETLINK, &ifi, sizeof(ifi), on_link, d, d->err) < 0 || check_masters(d) < 0 ||
-	    dump_nftables(d, in->nf, pid) < 0 ||
+	    dump_firewall(d, in, pid) < 0 ||
 	    crnl_dump(in->rt, RTM_GETNEIGH, &nd4, sizeof(nd4), on_neigh, d, d->err) < 0 ||
 	    crnl_dump(in->rt, RTM_GETNEIGH, &nd6, sizeof(nd6), on_neigh, d, d->err) < 0 ||
 	    crnl_dump(in->rt, RTM_GETQDISC, &tc, sizeof(tc), on_qdisc, d, d->err) < 0 ||

@@ -2,7 +2,7 @@
 #include "net/netlink.h"
 #include "net/netns.h"
 #include "net/netns_bridge.h"
-#include "net/netns_nft.h"
+#include "net/netns_fw.h"
 #include "net/netns_sysctl.h"
 #include "os/log.h"
 #include "os/util.h"
@@ -141,9 +141,12 @@ bool netns_has_external(const NetNs *n)
 
 int netns_check_external(const NetNs *n, const struct netns_external *ext, cr_error_t *err)
 {
-	if (n->nftables && !nft_available())
-		return cr_error(err, ENOENT, "network namespace %u holds an nftables ruleset, and nft (nftables) is "
-				"not installed", n->id);
+	const char *rules[] = { [FW_NFT] = n->nftables, [FW_IPTABLES] = n->iptables, [FW_IP6TABLES] = n->ip6tables };
+
+	for (size_t k = 0; k < ARRAY_SIZE(rules); k++)
+		if (rules[k] && !fw_available(k))
+			return cr_error(err, ENOENT, "network namespace %u holds %s rules, and the program that loads "
+					"them is not installed", n->id, fw_name(k));
 	for (size_t i = 0; i < n->n_links; i++) {
 		const char *ext_name = n->links[i]->external, *host;
 
@@ -585,7 +588,9 @@ int netns_restore(const NetNs *n, const struct netns_external *ext, int host_net
 		if (set_flags(sk, n->links[i], err) < 0)
 			return -1;
 	if (add_routes(sk, n, err) < 0 || set_rules(sk, n, err) < 0 ||
-	    (n->nftables && nft_restore(n->nftables, err) < 0) || hosts_up(n, ext, host_net, err) < 0)
+	    (n->nftables && fw_restore(FW_NFT, n->nftables, err) < 0) ||
+	    (n->iptables && fw_restore(FW_IPTABLES, n->iptables, err) < 0) ||
+	    (n->ip6tables && fw_restore(FW_IP6TABLES, n->ip6tables, err) < 0) || hosts_up(n, ext, host_net, err) < 0)
 		return -1;
 	pr_debug("network namespace %u: %zu links, %zu addresses, %zu routes, %zu rules, %zu sysctls", n->id,
 		 n->n_links, n->n_addrs, n->n_routes, n->n_rules, n->n_sysctls);
@@ -643,4 +648,8 @@ void netns_print(FILE *out, const NetNs *n)
 		fprintf(out, "        sysctl %s = %s\n", n->sysctls[i]->name, n->sysctls[i]->value);
 	if (n->nftables)
 		fprintf(out, "        nftables ruleset (nft -j), %zu bytes\n", strlen(n->nftables));
+	if (n->iptables)
+		fprintf(out, "        iptables (legacy) tables, %zu bytes\n", strlen(n->iptables));
+	if (n->ip6tables)
+		fprintf(out, "        ip6tables (legacy) tables, %zu bytes\n", strlen(n->ip6tables));
 }

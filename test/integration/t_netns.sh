@@ -35,6 +35,9 @@
 #   with a counter that counted a dropped connection: `nft list ruleset`
 #   reads the same after restore (counter too), and the rule still drops
 #   connections to the set's ports while others connect.
+# iptables_restored: legacy iptables (filter with a chain of its own and a
+#   counted rule, nat with a REDIRECT) and ip6tables tables: the same
+#   after restore (counters too), and they still drop and redirect.
 # refused_*: a vxlan link, a permanent neighbour, an ingress qdisc, a
 #   nexthop object, a namespace shared with a process outside the tree:
 #   the dump is refused naming the pid and the thing, and the tree runs on
@@ -380,6 +383,37 @@ nft_restored() {
 	connects "$WL_PID" TCP4-LISTEN:7001,bind=127.0.0.1,reuseaddr TCP4:127.0.0.1:7001 ok "nsenter -t $WL_PID -n"
 }
 
+# ---- legacy iptables ------------------------------------------------------------------
+
+IPT_SETUP="ip link set lo up
+iptables-legacy -N crtest
+iptables-legacy -A INPUT -p tcp --dport 7999 -j crtest
+iptables-legacy -A crtest -j DROP
+iptables-legacy -t nat -A OUTPUT -p tcp --dport 7997 -j REDIRECT --to-ports 7001
+ip6tables-legacy -A INPUT -p tcp --dport 7999 -j DROP"
+
+# The legacy tables of the namespace of PID, with their counters, sorted
+# (a save lists the tables in the order they were made).
+xtables() {
+	in_ns "$1" sh -c 'iptables-legacy-save -c; ip6tables-legacy-save -c' | grep -v '^#' | sort
+}
+
+iptables_restored() {
+	local img=$CASE_TMP/img
+	net_start "$CASE_TMP/s" "$IPT_SETUP" sleep 1000 || return 1
+	dropped "$WL_PID" 7999 || return 1
+	xtables "$WL_PID" > "$CASE_TMP/before"
+	grep -q '^\[[1-9][0-9]*:[0-9]*\] -A crtest -j DROP' "$CASE_TMP/before" ||
+		{ REASON="the rule did not count: $(cat "$CASE_TMP/before")"; return 1; }
+	cr_dump dump "$WL_PID" "$img" || return 1
+	cr_restore_detached restore "$img" || return 1
+	xtables "$WL_PID" > "$CASE_TMP/after"
+	diff "$CASE_TMP/before" "$CASE_TMP/after" > "$CASE_TMP/diff" ||
+		{ CASE_LOGS+=("$CASE_TMP/diff"); REASON="the legacy tables differ after restore"; return 1; }
+	dropped "$WL_PID" 7999 || return 1
+	connects "$WL_PID" TCP4-LISTEN:7001,bind=127.0.0.1,reuseaddr TCP4:127.0.0.1:7997 nat "nsenter -t $WL_PID -n"
+}
+
 # ---- refusals -----------------------------------------------------------------------
 
 refused_setup() {
@@ -412,6 +446,7 @@ run_case join_ns join_ns
 run_case refused_vxlan refused_setup "link vx0 of kind vxlan: unsupported" \
 	'ip link add vx0 type vxlan id 5 dstport 4789' 'ip link show vx0 >/dev/null'
 run_case nft_restored nft_restored
+run_case iptables_restored iptables_restored
 run_case refused_neigh refused_setup "a permanent neighbour entry on veth0" \
 	'ip link add veth0 type veth peer name veth1; ip addr add 10.9.0.1/24 dev veth0; ip neigh add 10.9.0.5 lladdr 02:00:00:00:00:05 dev veth0 nud permanent' \
 	'ip neigh show 10.9.0.5 | grep -q PERMANENT'
