@@ -10,15 +10,15 @@
  * could not make again is refused here, naming it: links of other kinds,
  * a veth whose peer is in another namespace (unless --external
  * veth:NAME), a tun some fd is attached to, firewall rules their program
- * cannot load back (netns_fw.h), legacy arptables tables, permanent
- * neighbours, queueing disciplines a user added, nexthop objects, a sysctl
- * a new namespace does not take.
+ * cannot load back (netns_fw.h), legacy arptables tables, queueing
+ * disciplines a user added, nexthop objects, a sysctl a new namespace
+ * does not take.
  *
  * Restore (netns_restore.c), in the new namespace: links with their
  * indexes (routes and rules name them), down; the sysctls; the addresses
  * (IPv6 ones without duplicate address detection, usable at once); the
- * links' flags (up); the routes the kernel does not make itself; the
- * rules; the firewall rules. */
+ * links' flags (up); permanent neighbours and bridge fdb entries; the
+ * routes the kernel does not make itself; the rules; the firewall rules. */
 #ifndef CR_NET_NETNS_H
 #define CR_NET_NETNS_H
 

@@ -31,7 +31,7 @@ struct ndump {
 	NetNs *n;
 	const struct netns_external *ext;
 	cr_error_t *err;
-	size_t cap_links, cap_addrs, cap_routes, cap_rules;
+	size_t cap_links, cap_addrs, cap_routes, cap_rules, cap_neighs;
 	char table[64];   /* an nftables table of the namespace ("" if none) */
 };
 
@@ -391,17 +391,49 @@ static int on_rule(struct nlmsghdr *h, void *arg)
 
 /* ------------------------------------------- what cannot come back */
 
+/* What a user made: a permanent neighbour, a static or permanent entry
+ * of a bridge's forwarding database (NDA_MASTER names the bridge) but the
+ * one of each port's own address; not the caches, nor a device's own
+ * lists (NTF_SELF). */
+static bool user_made(const NetNs *n, const struct ndmsg *nd, struct nlattr **tb)
+{
+	struct nlattr *lladdr = tb[NDA_LLADDR];
+	const NetLink *l;
+
+	if (nd->ndm_family != AF_BRIDGE)
+		return (nd->ndm_state & NUD_PERMANENT) != 0;
+	if (tb[NDA_MASTER] == NULL || (nd->ndm_flags & NTF_SELF) || !(nd->ndm_state & (NUD_PERMANENT | NUD_NOARP)))
+		return false;
+	l = link_by_index(n, (uint32_t)nd->ndm_ifindex);
+	return !(nd->ndm_state & NUD_PERMANENT) || lladdr == NULL || l == NULL || !l->has_address ||
+	       l->address.len != (size_t)nla_len(lladdr) || memcmp(l->address.data, nla_data(lladdr), l->address.len);
+}
+
 static int on_neigh(struct nlmsghdr *h, void *arg)
 {
 	struct ndump *d = arg;
 	struct ndmsg *nd = nlmsg_data(h);
-	const NetLink *l;
+	struct nlattr *tb[NDA_MAX + 1];
+	NetNeigh *e;
 
-	if (!(nd->ndm_state & NUD_PERMANENT))
+	if (nlmsg_parse(h, sizeof(*nd), tb, NDA_MAX, NULL) < 0)
+		return cr_error(d->err, 0, "a malformed neighbour message");
+	if (!user_made(d->n, nd, tb))
 		return 0;
-	l = link_by_index(d->n, (uint32_t)nd->ndm_ifindex);
-	return cr_error(d->err, 0, "a permanent neighbour entry on %s: unsupported (neighbours are not restored)",
-			l ? l->name : "?");
+	e = arena_new(d->a, NetNeigh);
+	net_neigh__init(e);
+	e->family = nd->ndm_family;
+	e->ifindex = (uint32_t)nd->ndm_ifindex;
+	e->state = nd->ndm_state;
+	e->flags = nd->ndm_flags | (nd->ndm_family == AF_BRIDGE ? NTF_MASTER : 0);   /* sent to the bridge */
+	if ((e->has_dst = tb[NDA_DST] != NULL))
+		e->dst = bytes_of(d->a, nla_data(tb[NDA_DST]), (size_t)nla_len(tb[NDA_DST]));
+	if ((e->has_lladdr = tb[NDA_LLADDR] != NULL))
+		e->lladdr = bytes_of(d->a, nla_data(tb[NDA_LLADDR]), (size_t)nla_len(tb[NDA_LLADDR]));
+	if ((e->has_vlan = tb[NDA_VLAN] != NULL))
+		e->vlan = nla_get_u16(tb[NDA_VLAN]);
+	PUSH(d, neighs, e);
+	return 0;
 }
 
 /* Queueing disciplines the kernel gives a link have no handle. */
@@ -540,7 +572,7 @@ static int dump_all(struct ndump *d, struct inside *in, pid_t pid)
 {
 	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
 	struct fib_rule_hdr frh = { .family = AF_UNSPEC };
-	struct ndmsg nd4 = { .ndm_family = AF_INET }, nd6 = { .ndm_family = AF_INET6 };
+	struct ndmsg nd4 = { .ndm_family = AF_INET }, nd6 = { .ndm_family = AF_INET6 }, ndb = { .ndm_family = AF_BRIDGE };
 	struct tcmsg tc = { .tcm_family = AF_UNSPEC };
 	struct nhmsg nh = { .nh_family = AF_UNSPEC };
 
@@ -548,6 +580,7 @@ static int dump_all(struct ndump *d, struct inside *in, pid_t pid)
 	    dump_firewall(d, in, pid) < 0 ||
 	    crnl_dump(in->rt, RTM_GETNEIGH, &nd4, sizeof(nd4), on_neigh, d, d->err) < 0 ||
 	    crnl_dump(in->rt, RTM_GETNEIGH, &nd6, sizeof(nd6), on_neigh, d, d->err) < 0 ||
+	    crnl_dump(in->rt, RTM_GETNEIGH, &ndb, sizeof(ndb), on_neigh, d, d->err) < 0 ||
 	    crnl_dump(in->rt, RTM_GETQDISC, &tc, sizeof(tc), on_qdisc, d, d->err) < 0 ||
 	    crnl_dump(in->rt, RTM_GETNEXTHOP, &nh, sizeof(nh), on_nexthop, d, d->err) < 0 ||
 	    dump_addrs(d, in->rt) < 0 || dump_routes(d, in->rt) < 0 ||

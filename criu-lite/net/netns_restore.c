@@ -17,6 +17,7 @@
 #include <linux/fib_rules.h>
 #include <linux/if_link.h>
 #include <linux/if_tun.h>
+#include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
 #include <net/if.h>
@@ -114,6 +115,13 @@ int netns_validate(const NetNs *n, cr_error_t *err)
 	for (size_t i = 0; i < n->n_rules; i++)
 		if (n->rules[i]->raw.len < sizeof(struct fib_rule_hdr))
 			return cr_error(err, 0, "a rule of %zu bytes", n->rules[i]->raw.len);
+	for (size_t i = 0; i < n->n_neighs; i++) {
+		const NetNeigh *e = n->neighs[i];
+
+		if (!link_of(n, e->ifindex) || (e->family != AF_BRIDGE && !bytes_ok(true, e->dst, e->family)) ||
+		    (e->has_lladdr && e->lladdr.len > 32) || e->state > UINT16_MAX || e->flags > UINT8_MAX)
+			return cr_error(err, 0, "a malformed neighbour on ifindex %u", e->ifindex);
+	}
 	for (size_t i = 0; i < n->n_sysctls; i++)
 		if (!sysctl_name_ok(n->sysctls[i]->name) || strchr(n->sysctls[i]->value, '\n'))
 			return cr_error(err, 0, "a sysctl named '%s'", n->sysctls[i]->name);
@@ -222,14 +230,52 @@ static int make_veth(struct nl_sock *sk, const NetLink *l, const NetLink *peer, 
 	return send_msg(sk, m, "make veth", l->name, err);
 }
 
-static int make_bridge(struct nl_sock *sk, const NetLink *l, cr_error_t *err)
+/* A bridge takes the smallest address of its ports until it is given
+ * one: an address that is a port's is left to it, and follows the ports
+ * as it did. */
+static bool port_address(const NetNs *n, const NetLink *br)
+{
+	for (size_t i = 0; i < n->n_links; i++) {
+		const NetLink *p = n->links[i];
+
+		if (p->has_master && p->master == br->ifindex && p->has_address && br->has_address &&
+		    p->address.len == br->address.len && memcmp(p->address.data, br->address.data, p->address.len) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Likewise its MTU is its ports' smallest (1500 without ports) until it
+ * is given one. */
+static bool give_mtu(const NetNs *n, const NetLink *l)
+{
+	uint32_t mtu = 0;
+
+	if (l->kind != NET_LINK_KIND__LINK_BRIDGE)
+		return true;
+	for (size_t i = 0; i < n->n_links; i++) {
+		const NetLink *p = n->links[i];
+
+		if (p->has_master && p->master == l->ifindex && (mtu == 0 || p->mtu < mtu))
+			mtu = p->mtu;
+	}
+	return l->mtu != (mtu ? mtu : 1500);
+}
+
+static bool give_address(const NetNs *n, const NetLink *l)
+{
+	return l->has_address && l->kind != NET_LINK_KIND__LINK_LOOPBACK &&
+	       !(l->kind == NET_LINK_KIND__LINK_BRIDGE && port_address(n, l));
+}
+
+static int make_bridge(struct nl_sock *sk, const NetNs *n, const NetLink *l, cr_error_t *err)
 {
 	struct nl_msg *m = link_msg(NLM_F_CREATE | NLM_F_EXCL, l->ifindex, 0, 0);
 	const NetBridge *b = l->bridge;
 	struct nlattr *info, *data;
 
 	nla_put_string(m, IFLA_IFNAME, l->name);
-	put_bytes(m, IFLA_ADDRESS, l->has_address, l->address);
+	put_bytes(m, IFLA_ADDRESS, give_address(n, l), l->address);
 	info = nla_nest_start(m, IFLA_LINKINFO);
 	nla_put_string(m, IFLA_INFO_KIND, "bridge");
 	data = nla_nest_start(m, IFLA_INFO_DATA);
@@ -273,7 +319,7 @@ static int make_links(struct nl_sock *sk, const NetNs *n, const struct netns_ext
 
 		switch (l->kind) {
 		case NET_LINK_KIND__LINK_TUN: r = make_tun(l, err); break;
-		case NET_LINK_KIND__LINK_BRIDGE: r = make_bridge(sk, l, err); break;
+		case NET_LINK_KIND__LINK_BRIDGE: r = make_bridge(sk, n, l, err); break;
 		case NET_LINK_KIND__LINK_VETH:
 			if (l->peer == 0)
 				r = make_veth(sk, l, NULL, host_name(ext, l->external), host_net, err);
@@ -289,13 +335,13 @@ static int make_links(struct nl_sock *sk, const NetNs *n, const struct netns_ext
 }
 
 /* What creation did not set: MTU, MAC, queue length, alias, bridge. */
-static int set_link(struct nl_sock *sk, const NetLink *l, cr_error_t *err)
+static int set_link(struct nl_sock *sk, const NetNs *n, const NetLink *l, cr_error_t *err)
 {
 	struct nl_msg *m = link_msg(0, l->ifindex, 0, 0);
 
-	nla_put_u32(m, IFLA_MTU, l->mtu);
-	if (l->kind != NET_LINK_KIND__LINK_LOOPBACK)
-		put_bytes(m, IFLA_ADDRESS, l->has_address, l->address);
+	if (give_mtu(n, l))
+		nla_put_u32(m, IFLA_MTU, l->mtu);
+	put_bytes(m, IFLA_ADDRESS, give_address(n, l), l->address);
 	if (l->has_txqlen)
 		nla_put_u32(m, IFLA_TXQLEN, l->txqlen);
 	if (l->alias)
@@ -543,6 +589,24 @@ static int set_rules(struct nl_sock *sk, const NetNs *n, cr_error_t *err)
 	return r;
 }
 
+/* ----------------------------------------------------------- neighbours */
+
+static int add_neigh(struct nl_sock *sk, const NetNs *n, const NetNeigh *e, cr_error_t *err)
+{
+	struct ndmsg nd = { .ndm_family = (uint8_t)e->family, .ndm_ifindex = (int)e->ifindex,
+			    .ndm_state = (uint16_t)e->state, .ndm_flags = (uint8_t)e->flags };
+	struct nl_msg *m = nlmsg_alloc_simple(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE);
+
+	if (m == NULL || nlmsg_append(m, &nd, sizeof(nd), NLMSG_ALIGNTO) < 0)
+		xalloc_failed_in("nlmsg_alloc_simple");
+	put_bytes(m, NDA_DST, e->has_dst, e->dst);
+	put_bytes(m, NDA_LLADDR, e->has_lladdr, e->lladdr);
+	if (e->has_vlan)
+		nla_put_u16(m, NDA_VLAN, (uint16_t)e->vlan);
+	return send_msg(sk, m, e->family == AF_BRIDGE ? "add a bridge fdb entry on" : "add a neighbour on",
+			link_of(n, e->ifindex)->name, err);
+}
+
 /* ------------------------------------------------------------ restore */
 
 /* The peers of external veths, in cr's namespace, come up. */
@@ -577,7 +641,7 @@ int netns_restore(const NetNs *n, const struct netns_external *ext, int host_net
 	if (crnl_open(NETLINK_ROUTE, &sk, err) < 0 || make_links(sk, n, ext, host_net, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n->n_links; i++)
-		if (set_link(sk, n->links[i], err) < 0 || set_port(sk, n->links[i], err) < 0)
+		if (set_link(sk, n, n->links[i], err) < 0 || set_port(sk, n->links[i], err) < 0)
 			return -1;
 	if (sysctls_apply(n, err) < 0)
 		return -1;
@@ -586,6 +650,9 @@ int netns_restore(const NetNs *n, const struct netns_external *ext, int host_net
 			return -1;
 	for (size_t i = 0; i < n->n_links; i++)
 		if (set_flags(sk, n->links[i], err) < 0)
+			return -1;
+	for (size_t i = 0; i < n->n_neighs; i++)
+		if (add_neigh(sk, n, n->neighs[i], err) < 0)
 			return -1;
 	if (add_routes(sk, n, err) < 0 || set_rules(sk, n, err) < 0 ||
 	    (n->nftables && fw_restore(FW_NFT, n->nftables, err) < 0) ||

@@ -8,7 +8,8 @@
 #   routes, blackhole, unreachable, prohibit, a metric and an MTU, two
 #   nexthops with weights, an onlink gateway), rules (from, fwmark/mask,
 #   "not", ipproto and dport, IPv6; a default rule deleted), sysctls
-#   (ip_forward, rp_filter, an IPv6 hop limit), a
+#   (ip_forward, rp_filter, an IPv6 hop limit), permanent IPv4 and IPv6
+#   neighbours, static and permanent bridge fdb entries, a
 #   persistent tap owned by uid 1000.  After restore it is in a new
 #   namespace (not the harness's, not the dumped one) where `ip -d link`,
 #   `ip addr`, `ip route show table all`, `ip rule`, `ip -6 rule` and every
@@ -38,7 +39,7 @@
 # iptables_restored: legacy iptables (filter with a chain of its own and a
 #   counted rule, nat with a REDIRECT) and ip6tables tables: the same
 #   after restore (counters too), and they still drop and redirect.
-# refused_*: a vxlan link, a permanent neighbour, an ingress qdisc, a
+# refused_*: a vxlan link, an ingress qdisc, a
 #   nexthop object, a namespace shared with a process outside the tree:
 #   the dump is refused naming the pid and the thing, and the tree runs on
 #   in its namespace with the thing still there.
@@ -85,6 +86,7 @@ no_tentative() {
 # routes sorted (the kernel lists those of a table in the order they came).
 net_state() {
 	in_ns "$1" sh -c 'ip -d link; ip addr; ip route show table all | sort; ip rule; ip -6 rule;
+		ip neigh show nud permanent; bridge fdb show | grep -v " self " | grep -E "permanent|static" | sort;
 		sysctl -a 2>/dev/null | grep -E "^net\.ipv(4|6)\."' |
 		sed -E 's/[a-z_]*timer +[0-9.]+//g; s/ (nodad|tentative)//g'
 }
@@ -165,6 +167,10 @@ ip rule add ipproto tcp dport 80 lookup 200 prio 960
 ip -6 rule add from fd00::/64 lookup 100 prio 1100
 ip rule del prio 32767
 ip tuntap add mode tap tap0 user 1000
+ip neigh add 10.9.0.5 lladdr 02:00:00:00:00:05 dev veth0 nud permanent
+ip -6 neigh add fd00::5 lladdr 02:00:00:00:00:05 dev veth0 nud permanent
+bridge fdb add 02:00:00:00:00:07 dev veth1 master static
+bridge fdb add 02:00:00:00:00:08 dev veth1 master permanent
 sysctl -q -w net.ipv4.ip_forward=1
 sysctl -q -w net.ipv4.conf.veth0.rp_filter=2
 sysctl -q -w net.ipv6.conf.br0.hop_limit=33
@@ -447,9 +453,6 @@ run_case refused_vxlan refused_setup "link vx0 of kind vxlan: unsupported" \
 	'ip link add vx0 type vxlan id 5 dstport 4789' 'ip link show vx0 >/dev/null'
 run_case nft_restored nft_restored
 run_case iptables_restored iptables_restored
-run_case refused_neigh refused_setup "a permanent neighbour entry on veth0" \
-	'ip link add veth0 type veth peer name veth1; ip addr add 10.9.0.1/24 dev veth0; ip neigh add 10.9.0.5 lladdr 02:00:00:00:00:05 dev veth0 nud permanent' \
-	'ip neigh show 10.9.0.5 | grep -q PERMANENT'
 run_case refused_qdisc refused_setup "link veth1: unsupported ingress queueing discipline" \
 	'ip link add veth0 type veth peer name veth1; tc qdisc add dev veth1 ingress' 'tc qdisc show dev veth1 | grep -q ingress'
 run_case refused_nexthop refused_setup "nexthop object 7: unsupported" \

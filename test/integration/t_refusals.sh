@@ -173,7 +173,6 @@ REFUSALS=(
 "net/netns_dump.c|unsupported master (ifindex %u)|never|a master is a link of the namespace, and one of another kind than bridge is refused by its kind first"
 "net/netns_dump.c|a route with an unsupported nexthop|untested|an MPLS or RTA_VIA route (needs the mpls modules)"
 "net/netns_dump.c|a route of family %d: unsupported|untested|a route of another family than IPv4 and IPv6 (MPLS)"
-"net/netns_dump.c|a permanent neighbour entry on %s: unsupported|elsewhere|t_netns.sh refused_neigh"
 "net/netns_dump.c|link %s: unsupported %s queueing discipline|elsewhere|t_netns.sh refused_qdisc"
 "net/netns_dump.c|nexthop object %u: unsupported|elsewhere|t_netns.sh refused_nexthop"
 "net/netns_fw.c|unsupported, cannot read it|untested|nft and iptables-legacy-save are installed wherever the tests run (install-deps.sh)"
