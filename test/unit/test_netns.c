@@ -1,7 +1,7 @@
 /* What a restore accepts of netns.img (net/netns_restore.c): a namespace
- * that makes sense passes; damaged links, addresses, routes, rules and
- * sysctls are refused by name before anything is made; an external veth
- * needs its --external veth:NAME=HOSTNAME. */
+ * that makes sense passes; damaged links, addresses, routes, rules,
+ * neighbours and sysctls are refused by name before anything is made; an
+ * external veth needs its --external veth:NAME=HOSTNAME. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -25,6 +25,7 @@ struct model {
 	NetNexthop nh, *nhs[1];
 	NetRule rule, *rules[1];
 	NetSysctl sc, *sysctls[1];
+	NetNeigh nb, *neighs[1];
 	uint8_t mac[6], ip[4], gw[4];
 	struct fib_rule_hdr frh;
 };
@@ -78,6 +79,11 @@ static int setup(void **state)
 	m->sc.name = "net/ipv4/ip_forward", m->sc.value = "1";
 	m->sysctls[0] = &m->sc;
 	m->ns.sysctls = m->sysctls, m->ns.n_sysctls = 1;
+	net_neigh__init(&m->nb);
+	m->nb.family = AF_INET, m->nb.ifindex = 2, m->nb.state = 0x80;
+	m->nb.has_dst = true, m->nb.dst = (ProtobufCBinaryData){ 4, m->gw };
+	m->neighs[0] = &m->nb;
+	m->ns.neighs = m->neighs, m->ns.n_neighs = 1;
 	*state = m;
 	return 0;
 }
@@ -142,6 +148,10 @@ static void test_values_refused(void **state)
 	refused(m, "a sysctl named 'net/ipv4/../../kernel/core_pattern'");
 	m->sc.name = "kernel/hostname";
 	refused(m, "a sysctl named 'kernel/hostname'");
+	m->sc.name = "net/ipv4/ip_forward", m->nb.dst.len = 16;
+	refused(m, "a malformed neighbour on ifindex 2");
+	m->nb.dst.len = 4, m->nb.ifindex = 8;
+	refused(m, "a malformed neighbour on ifindex 8");
 }
 
 static void test_external(void **state)
