@@ -18,6 +18,8 @@
 #   binds both addresses at once and reports the random token it drew
 #   before the dump (it went on, it was not started again), and socat
 #   connects to a socat listener on the restored IPv4 and IPv6 addresses.
+#   Sabotage: a sysctl, a route, a rule and an fdb entry changed after
+#   restore each make the comparison fail (and pass once mended).
 #   cr show lists the links and addresses.
 # leave_running: cr dump --leave-running leaves the namespace as it was.
 # bash_nested: bash in a namespace A with a child sleep in A and a
@@ -226,6 +228,21 @@ python_full() {
 		{ REASON="tap0 lost its owner: $(in_ns "$WL_PID" ip -d link show tap0)"; return 1; }
 	connects "$WL_PID" TCP4-LISTEN:7001,bind=10.9.0.1,reuseaddr TCP4:10.9.0.1:7001,bind=10.9.0.2 v4 "nsenter -t $WL_PID -n" || return 1
 	connects "$WL_PID" TCP6-LISTEN:7002,bind=[fd00::1],reuseaddr TCP6:[fd00::1]:7002 v6 "nsenter -t $WL_PID -n" || return 1
+	sabotaged "$WL_PID" "sysctl -q -w net.ipv6.conf.br0.hop_limit=64" "sysctl -q -w net.ipv6.conf.br0.hop_limit=33" &&
+		sabotaged "$WL_PID" "ip route del 10.12.0.0/16" "ip route add 10.12.0.0/16 via 10.9.0.3 metric 50 mtu 1300" &&
+		sabotaged "$WL_PID" "ip rule del prio 960" "ip rule add ipproto tcp dport 80 lookup 200 prio 960" &&
+		sabotaged "$WL_PID" "bridge fdb del 02:00:00:00:00:07 dev veth1 master" \
+			"bridge fdb add 02:00:00:00:00:07 dev veth1 master static"
+}
+
+# The comparison sees a change: after BREAK the namespace of PID differs
+# from before, after MEND it is the same again.
+sabotaged() {
+	local pid=$1
+	in_ns "$pid" sh -c "$2"
+	! same_state "$pid" "$CASE_TMP/before" || { REASON="the comparison does not see '$2'"; return 1; }
+	in_ns "$pid" sh -c "$3"
+	same_state "$pid" "$CASE_TMP/before" || { REASON="after '$3', the namespace is not as before"; return 1; }
 }
 
 # ---- --leave-running: the namespace as it was, nothing left behind -------------------
