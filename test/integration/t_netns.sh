@@ -476,4 +476,10 @@ run_case refused_nexthop refused_setup "nexthop object 7: unsupported" \
 	'ip link add veth0 type veth peer name veth1; ip link set veth0 up; ip link set veth1 up; ip nexthop add id 7 dev veth0' \
 	'ip nexthop show id 7 >/dev/null'
 run_case refused_shared refused_shared
+
+# What a failed case may have left in the harness's namespace (the links
+# inside the cases' namespaces go with them).
+ip link del "$EXT_HOST" 2>/dev/null
+ip link del "${EXT_HOST}r" 2>/dev/null
+ip netns del crt-$$ 2>/dev/null
 finish_tests
