@@ -82,7 +82,9 @@ static uint32_t u8_or(struct nlattr *a, uint32_t dflt)
 
 /* ---------------------------------------------------------------- links */
 
-static int tun_of(struct ndump *d, NetLink *l, struct nlattr *data)
+/* An fd attached: the queues of a multi-queue device, the carrier of
+ * another (a tun has one while an fd is attached). */
+static int tun_of(struct ndump *d, NetLink *l, struct nlattr *data, bool carrier)
 {
 	struct nlattr *tb[IFLA_TUN_MAX + 1];
 	NetTun *t;
@@ -92,7 +94,7 @@ static int tun_of(struct ndump *d, NetLink *l, struct nlattr *data)
 	if (!u8_or(tb[IFLA_TUN_PERSIST], 0))
 		return cr_error(d->err, 0, "tun %s is not persistent: unsupported (it lives as long as an fd on it)",
 				l->name);
-	if (u32_or(tb[IFLA_TUN_NUM_QUEUES], 0) + u32_or(tb[IFLA_TUN_NUM_DISABLED_QUEUES], 0) > 0)
+	if (u32_or(tb[IFLA_TUN_NUM_QUEUES], 0) + u32_or(tb[IFLA_TUN_NUM_DISABLED_QUEUES], 0) > 0 || carrier)
 		return cr_error(d->err, 0, "tun %s has an fd attached: unsupported (a tun fd is not restored)",
 				l->name);
 	t = arena_new(d->a, NetTun);
@@ -175,7 +177,7 @@ static int kind_of(struct ndump *d, NetLink *l, struct nlattr **tb, struct ifinf
 	}
 	if (strcmp(kind, "tun") == 0) {
 		l->kind = NET_LINK_KIND__LINK_TUN;
-		return tun_of(d, l, li[IFLA_INFO_DATA]);
+		return tun_of(d, l, li[IFLA_INFO_DATA], tb[IFLA_CARRIER] && nla_get_u8(tb[IFLA_CARRIER]));
 	}
 	return cr_error(d->err, 0, "link %s of kind %s: unsupported (cr restores loopback, veth, bridge and "
 			"tun/tap links)", l->name, kind);

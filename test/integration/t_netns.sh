@@ -41,8 +41,9 @@
 # iptables_restored: legacy iptables (filter with a chain of its own and a
 #   counted rule, nat with a REDIRECT) and ip6tables tables: the same
 #   after restore (counters too), and they still drop and redirect.
-# refused_*: a vxlan link, an ingress qdisc, a
-#   nexthop object, a namespace shared with a process outside the tree:
+# refused_*: a vxlan link, an ingress qdisc, a nexthop object, a tap an
+#   fd is attached to (in the namespace, or a tap fd of a process in cr's
+#   namespace), a namespace shared with a process outside the tree:
 #   the dump is refused naming the pid and the thing, and the tree runs on
 #   in its namespace with the thing still there.
 # Every case makes its own namespaces and links and removes them.
@@ -448,6 +449,37 @@ refused_setup() {
 	[ -z "${3:-}" ] || in_ns "$WL_PID" sh -c "$3" || { REASON="the thing is gone after the refused dump ($3)"; return 1; }
 }
 
+PY_TUN='
+import fcntl, os, struct, sys, time
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", sys.argv[1].encode(), 0x0002 | 0x1000))   # TUNSETIFF, IFF_TAP | IFF_NO_PI
+if sys.argv[3] == "persist":
+    fcntl.ioctl(fd, 0x400454cb, 1)   # TUNSETPERSIST
+open(sys.argv[2], "w").close()
+time.sleep(1000)
+'
+
+# refused_tun own|host WORDS [persist]: python3 holds a tap fd (TUNSETIFF),
+# in a network namespace of its own or in the harness's (the tap goes with
+# it: never persistent there).
+refused_tun() {
+	local where=$1 words=$2 persist=${3:-no} ns
+	mkdir -p "$CASE_TMP/t"
+	if [ "$where" = own ]; then
+		net_start "$CASE_TMP/t" 'ip link set lo up' /usr/bin/python3 -c "$PY_TUN" "crtun$$" "$CASE_TMP/t/ready" "$persist" ||
+			return 1
+	else
+		( clean_exec setsid /usr/bin/python3 -c "$PY_TUN" "crtun$$" "$CASE_TMP/t/ready" no ) </dev/null >/dev/null 2>&1 &
+		WL_PID=$! WL_EXE=$(readlink -f /usr/bin/python3)
+		disown "$WL_PID"; track_pid "$WL_PID"
+	fi
+	wait_until 10 test -e "$CASE_TMP/t/ready" || { REASON="python3 did not attach its tap"; return 1; }
+	ns=$(readlink /proc/"$WL_PID"/ns/net)
+	expect_refused "$WL_PID" "$CASE_TMP/img" "$words" || return 1
+	still_there "$ns" || return 1
+	in_ns "$WL_PID" ip link show "crtun$$" >/dev/null 2>&1 || { REASON="the tap is gone after the refused dump"; return 1; }
+}
+
 refused_shared() {
 	local ns other
 	net_start "$CASE_TMP/s" 'ip link set lo up' sleep 1000 || return 1
@@ -476,6 +508,9 @@ run_case refused_nexthop refused_setup "nexthop object 7: unsupported" \
 	'ip link add veth0 type veth peer name veth1; ip link set veth0 up; ip link set veth1 up; ip nexthop add id 7 dev veth0' \
 	'ip nexthop show id 7 >/dev/null'
 run_case refused_shared refused_shared
+run_case refused_tun_transient refused_tun own "tun crtun$$ is not persistent: unsupported"
+run_case refused_tun_attached refused_tun own "tun crtun$$ has an fd attached: unsupported" persist
+run_case refused_tun_fd refused_tun host "/dev/net/tun attached to the tun/tap device crtun$$: unsupported"
 
 # What a failed case may have left in the harness's namespace (the links
 # inside the cases' namespaces go with them).
