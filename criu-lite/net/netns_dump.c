@@ -130,6 +130,8 @@ static int bridge_of(struct ndump *d, NetLink *l, struct nlattr *data)
 	b->ageing_time = u32_or(tb[IFLA_BR_AGEING_TIME], 30000);
 	b->priority = tb[IFLA_BR_PRIORITY] ? nla_get_u16(tb[IFLA_BR_PRIORITY]) : 32768;
 	b->vlan_filtering = u8_or(tb[IFLA_BR_VLAN_FILTERING], 0);
+	if (b->vlan_filtering)
+		return cr_error(d->err, 0, "bridge %s filters vlans: unsupported (its vlans are not restored)", l->name);
 	l->bridge = b;
 	return 0;
 }

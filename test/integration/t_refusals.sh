@@ -171,6 +171,7 @@ REFUSALS=(
 "net/netns_dump.c|not named lo: unsupported|untested|a loopback renamed (ip link set lo name ...)"
 "net/netns_dump.c|unsupported, of no kind netlink names|untested|a link without a kind: a physical device moved into the namespace"
 "net/netns_dump.c|link %s of kind %s: unsupported|elsewhere|t_netns.sh refused_vxlan"
+"net/netns_dump.c|filters vlans: unsupported|untested|the test kernel has no CONFIG_BRIDGE_VLAN_FILTERING: vlan_filtering cannot be set there (EOPNOTSUPP)"
 "net/netns_dump.c|unsupported master (ifindex %u)|never|a master is a link of the namespace, and one of another kind than bridge is refused by its kind first"
 "net/netns_dump.c|a route with an unsupported nexthop|untested|an MPLS or RTA_VIA route (needs the mpls modules)"
 "net/netns_dump.c|a route of family %d: unsupported|untested|a route of another family than IPv4 and IPv6 (MPLS)"
