@@ -11,8 +11,8 @@
  * a veth whose peer is in another namespace (unless --external
  * veth:NAME), a tun some fd is attached to, firewall rules their program
  * cannot load back (netns_fw.h), legacy arptables tables, queueing
- * disciplines a user added, nexthop objects, a sysctl a new namespace
- * does not take.
+ * disciplines a user added, nexthop objects, IPsec states and policies, a
+ * bridge filtering vlans, a sysctl a new namespace does not take.
  *
  * Restore (netns_restore.c), in the new namespace: links with their
  * indexes (routes and rules name them), down; the sysctls; the addresses

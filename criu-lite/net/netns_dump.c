@@ -22,6 +22,7 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/xfrm.h>
 #include <net/if.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/route.h>
@@ -38,7 +39,7 @@ struct ndump {
 /* What cr reads from inside the namespace: its sockets there, its
  * sysctls, its legacy iptables tables. */
 struct inside {
-	struct nl_sock *rt, *nf;
+	struct nl_sock *rt, *nf, *xfrm;
 	struct sysctl_set sysctls;
 	char xt[3][64];   /* a legacy iptables, ip6tables and arptables table, or "" */
 };
@@ -468,6 +469,24 @@ static int on_nexthop(struct nlmsghdr *h, void *arg)
 			nla_get_u32(tb[NHA_ID]));
 }
 
+static int on_xfrm(struct nlmsghdr *h, void *arg)
+{
+	struct ndump *d = arg;
+
+	return cr_error(d->err, 0, "an IPsec %s: unsupported (xfrm states and policies are not restored)",
+			h->nlmsg_type == XFRM_MSG_NEWSA ? "state (SA)" : "policy");
+}
+
+/* IPsec: the states and policies of the namespace (ip xfrm). */
+static int check_xfrm(struct ndump *d, struct nl_sock *xfrm)
+{
+	if (xfrm == NULL)
+		return 0;
+	if (crnl_dump(xfrm, XFRM_MSG_GETSA, NULL, 0, on_xfrm, d, d->err) < 0)
+		return -1;
+	return crnl_dump(xfrm, XFRM_MSG_GETPOLICY, NULL, 0, on_xfrm, d, d->err);
+}
+
 static int on_table(struct nlmsghdr *h, void *arg)
 {
 	struct ndump *d = arg;
@@ -528,6 +547,7 @@ static void inside_free(struct inside *in)
 {
 	crnl_sock_freep(&in->rt);
 	crnl_sock_freep(&in->nf);
+	crnl_sock_freep(&in->xfrm);
 	sysctls_free(&in->sysctls);
 }
 
@@ -541,6 +561,10 @@ static int look_inside(pid_t pid, struct inside *in, cr_error_t *err)
 	r = crnl_open(NETLINK_ROUTE, &in->rt, err);
 	if (r == 0 && crnl_open(NETLINK_NETFILTER, &in->nf, err) < 0) {
 		pr_debug("no nfnetlink (%s): no nftables to look at", (*err)->msg);
+		cr_error_release(err);
+	}
+	if (r == 0 && crnl_open(NETLINK_XFRM, &in->xfrm, err) < 0) {
+		pr_debug("no xfrm netlink (%s): no IPsec to look at", (*err)->msg);
 		cr_error_release(err);
 	}
 	xtables_table("ip_tables_names", in->xt[0]);
@@ -581,7 +605,7 @@ static int dump_all(struct ndump *d, struct inside *in, pid_t pid)
 	struct nhmsg nh = { .nh_family = AF_UNSPEC };
 
 	if (crnl_dump(in->rt, RTM_GETLINK, &ifi, sizeof(ifi), on_link, d, d->err) < 0 || check_masters(d) < 0 ||
-	    dump_firewall(d, in, pid) < 0 ||
+	    dump_firewall(d, in, pid) < 0 || check_xfrm(d, in->xfrm) < 0 ||
 	    crnl_dump(in->rt, RTM_GETNEIGH, &nd4, sizeof(nd4), on_neigh, d, d->err) < 0 ||
 	    crnl_dump(in->rt, RTM_GETNEIGH, &nd6, sizeof(nd6), on_neigh, d, d->err) < 0 ||
 	    crnl_dump(in->rt, RTM_GETNEIGH, &ndb, sizeof(ndb), on_neigh, d, d->err) < 0 ||

@@ -41,11 +41,11 @@
 # iptables_restored: legacy iptables (filter with a chain of its own and a
 #   counted rule, nat with a REDIRECT) and ip6tables tables: the same
 #   after restore (counters too), and they still drop and redirect.
-# refused_*: a vxlan link, an ingress qdisc, a nexthop object, a tap an
-#   fd is attached to (in the namespace, or a tap fd of a process in cr's
-#   namespace), a namespace shared with a process outside the tree:
-#   the dump is refused naming the pid and the thing, and the tree runs on
-#   in its namespace with the thing still there.
+# refused_*: a vxlan link, an ingress qdisc, a nexthop object, an IPsec
+#   (xfrm) policy, a tap an fd is attached to (in the namespace, or a tap
+#   fd of a process in cr's namespace), a namespace shared with a process
+#   outside the tree: the dump is refused naming the pid and the thing,
+#   and the tree runs on in its namespace with the thing still there.
 # Every case makes its own namespaces and links and removes them.
 source "$(dirname "$0")/lib.sh"
 WL_NAME=netns
@@ -507,6 +507,8 @@ run_case refused_qdisc refused_setup "link veth1: unsupported ingress queueing d
 run_case refused_nexthop refused_setup "nexthop object 7: unsupported" \
 	'ip link add veth0 type veth peer name veth1; ip link set veth0 up; ip link set veth1 up; ip nexthop add id 7 dev veth0' \
 	'ip nexthop show id 7 >/dev/null'
+run_case refused_xfrm refused_setup "an IPsec policy: unsupported" \
+	'ip xfrm policy add src 10.0.0.1 dst 10.0.0.2 dir out' 'ip xfrm policy | grep -q 10.0.0.2'
 run_case refused_shared refused_shared
 run_case refused_tun_transient refused_tun own "tun crtun$$ is not persistent: unsupported"
 run_case refused_tun_attached refused_tun own "tun crtun$$ has an fd attached: unsupported" persist

@@ -177,6 +177,7 @@ REFUSALS=(
 "net/netns_dump.c|a route of family %d: unsupported|untested|a route of another family than IPv4 and IPv6 (MPLS)"
 "net/netns_dump.c|link %s: unsupported %s queueing discipline|elsewhere|t_netns.sh refused_qdisc"
 "net/netns_dump.c|nexthop object %u: unsupported|elsewhere|t_netns.sh refused_nexthop"
+"net/netns_dump.c|an IPsec %s: unsupported|elsewhere|t_netns.sh refused_xfrm"
 "net/netns_fw.c|unsupported, cannot read it|untested|nft and iptables-legacy-save are installed wherever the tests run (install-deps.sh)"
 "net/netns_fw.c|unsupported, a new namespace does not take the rules|untested|rules a program lists but cannot load back (an nft ruleset with xt expressions of iptables-nft)"
 "net/netns_dump.c|legacy arptables table %s: unsupported|untested|arptables is not installed on the test machines"
