@@ -84,7 +84,7 @@ static int walk(struct sysctl_set *s, const char *dir, cr_error_t *err)
 
 int sysctls_read(struct sysctl_set *s, cr_error_t *err)
 {
-	if (walk(s, "/proc/sys/net/ipv4", err) < 0 || walk(s, "/proc/sys/net/ipv6", err) < 0) {
+	if (walk(s, "/proc/sys/net", err) < 0) {
 		sysctls_free(s);
 		return -1;
 	}
@@ -219,7 +219,7 @@ bool sysctl_name_ok(const char *name)
 {
 	const char *p;
 
-	if (strncmp(name, "net/ipv4/", 9) != 0 && strncmp(name, "net/ipv6/", 9) != 0)
+	if (strncmp(name, "net/", 4) != 0)
 		return false;
 	for (p = name; *p; p++)
 		if ((p == name || p[-1] == '/') && p[0] == '.')

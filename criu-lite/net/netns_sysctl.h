@@ -1,5 +1,6 @@
-/* The sysctls of a network namespace (/proc/sys/net/ipv4, ipv6): /proc/sys
- * shows those of the reader's namespace, so these run in it. */
+/* The sysctls of a network namespace (/proc/sys/net: ipv4, ipv6, core,
+ * unix, netfilter, ...): /proc/sys shows those of the reader's namespace,
+ * so these run in it. */
 #ifndef CR_NET_NETNS_SYSCTL_H
 #define CR_NET_NETNS_SYSCTL_H
 
@@ -26,7 +27,7 @@ int sysctls_record(struct arena *a, const struct sysctl_set *cur, const struct s
  * reads. */
 int sysctls_apply(const NetNs *n, cr_error_t *err);
 
-/* A name cr writes: below net/ipv4/ or net/ipv6/, no "." or ".." part. */
+/* A name cr writes: below net/, no "." or ".." part. */
 bool sysctl_name_ok(const char *name);
 
 #endif

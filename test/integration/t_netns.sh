@@ -8,7 +8,8 @@
 #   routes, blackhole, unreachable, prohibit, a metric and an MTU, two
 #   nexthops with weights, an onlink gateway), rules (from, fwmark/mask,
 #   "not", ipproto and dport, IPv6; a default rule deleted), sysctls
-#   (ip_forward, rp_filter, an IPv6 hop limit), permanent IPv4 and IPv6
+#   (ip_forward, rp_filter, an IPv6 hop limit, somaxconn, a unix queue
+#   length; every net.* one compared), permanent IPv4 and IPv6
 #   neighbours, static and permanent bridge fdb entries, a
 #   persistent tap owned by uid 1000.  After restore it is in a new
 #   namespace (not the harness's, not the dumped one) where `ip -d link`,
@@ -90,7 +91,7 @@ no_tentative() {
 net_state() {
 	in_ns "$1" sh -c 'ip -d link; ip addr; ip route show table all | sort; ip rule; ip -6 rule;
 		ip neigh show nud permanent; bridge fdb show | grep -v " self " | grep -E "permanent|static" | sort;
-		sysctl -a 2>/dev/null | grep -E "^net\.ipv(4|6)\."' |
+		sysctl -a 2>/dev/null | grep -E "^net\."' |
 		sed -E 's/[a-z_]*timer +[0-9.]+//g; s/ (nodad|tentative)//g'
 }
 
@@ -177,6 +178,8 @@ bridge fdb add 02:00:00:00:00:08 dev veth1 master permanent
 sysctl -q -w net.ipv4.ip_forward=1
 sysctl -q -w net.ipv4.conf.veth0.rp_filter=2
 sysctl -q -w net.ipv6.conf.br0.hop_limit=33
+sysctl -q -w net.core.somaxconn=1234
+sysctl -q -w net.unix.max_dgram_qlen=77
 '
 
 PY_NET='
