@@ -87,26 +87,6 @@ static int on_ack(struct nl_msg *msg, void *arg)
 	return NL_STOP;
 }
 
-int crnl_request(struct nl_sock *sk, struct nl_msg *msg, int *kerr, cr_error_t *err)
-{
-	struct nl_cb *cb = nl_cb_alloc(NL_CB_DEFAULT);
-	int r;
-
-	if (cb == NULL)
-		xalloc_failed_in("nl_cb_alloc");
-	*kerr = 1;
-	nl_cb_err(cb, NL_CB_CUSTOM, on_error, kerr);
-	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, on_ack, kerr);
-	nlmsg_hdr(msg)->nlmsg_flags |= NLM_F_ACK;
-	r = nl_send_auto(sk, msg);
-	while (r >= 0 && *kerr == 1)
-		r = nl_recvmsgs(sk, cb);
-	nl_cb_put(cb);
-	if (r < 0 && *kerr == 1)
-		return cr_error(err, 0, "netlink: %s", nl_geterror(r));
-	return 0;
-}
-
 struct each {
 	crnl_each_fn fn;
 	void *arg;
@@ -120,6 +100,34 @@ static int on_valid(struct nl_msg *msg, void *arg)
 	if (e->ret == 0)
 		e->ret = e->fn(nlmsg_hdr(msg), e->arg);
 	return NL_OK;
+}
+
+int crnl_request(struct nl_sock *sk, struct nl_msg *msg, int *kerr, cr_error_t *err)
+{
+	return crnl_ask(sk, msg, NULL, NULL, kerr, err);
+}
+
+int crnl_ask(struct nl_sock *sk, struct nl_msg *msg, crnl_each_fn fn, void *arg, int *kerr, cr_error_t *err)
+{
+	struct nl_cb *cb = nl_cb_alloc(NL_CB_DEFAULT);
+	struct each e = { fn, arg, 0 };
+	int r;
+
+	if (cb == NULL)
+		xalloc_failed_in("nl_cb_alloc");
+	*kerr = 1;
+	nl_cb_err(cb, NL_CB_CUSTOM, on_error, kerr);
+	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, on_ack, kerr);
+	if (fn)
+		nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_valid, &e);
+	nlmsg_hdr(msg)->nlmsg_flags |= NLM_F_ACK;
+	r = nl_send_auto(sk, msg);
+	while (r >= 0 && *kerr == 1)
+		r = nl_recvmsgs(sk, cb);
+	nl_cb_put(cb);
+	if (r < 0 && *kerr == 1)
+		return cr_error(err, 0, "netlink: %s", nl_geterror(r));
+	return 0;
 }
 
 int crnl_dump(struct nl_sock *sk, int type, const void *hdr, size_t len, crnl_each_fn fn, void *arg, cr_error_t *err)

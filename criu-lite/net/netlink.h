@@ -33,14 +33,18 @@ void netns_leave(int *back);
  * current namespace, acks on. */
 int crnl_open(int protocol, struct nl_sock **out, cr_error_t *err);
 
+typedef int (*crnl_each_fn)(struct nlmsghdr *h, void *arg);
+
 /* Sends msg (a request: NLM_F_ACK is added) and waits for its ack; the
  * kernel's error is returned as a negative errno in *kerr (0: done). */
 int crnl_request(struct nl_sock *sk, struct nl_msg *msg, int *kerr, cr_error_t *err);
 
+/* The same, fn getting each answer before the ack (RTM_GETNSID, ...). */
+int crnl_ask(struct nl_sock *sk, struct nl_msg *msg, crnl_each_fn fn, void *arg, int *kerr, cr_error_t *err);
+
 /* A dump request of type with the header hdr (len bytes); fn gets every
  * message of the answer, and returns 0, or -1 with the error (its
  * own: fn holds the cr_error_t) that ends the dump. */
-typedef int (*crnl_each_fn)(struct nlmsghdr *h, void *arg);
 int crnl_dump(struct nl_sock *sk, int type, const void *hdr, size_t len, crnl_each_fn fn, void *arg, cr_error_t *err);
 
 #endif

@@ -21,9 +21,11 @@
 #include <linux/pkt_sched.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <linux/net_namespace.h>
 #include <linux/rtnetlink.h>
 #include <linux/xfrm.h>
 #include <net/if.h>
+#include <netlink/errno.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/route.h>
 
@@ -34,6 +36,8 @@ struct ndump {
 	cr_error_t *err;
 	size_t cap_links, cap_addrs, cap_routes, cap_rules, cap_neighs;
 	char table[64];   /* an nftables table of the namespace ("" if none) */
+	struct nl_sock *rt;   /* its route netlink socket */
+	int32_t cr_nsid;      /* the id it gives cr's namespace (with --external veth only) */
 };
 
 /* What cr reads from inside the namespace: its sockets there, its
@@ -137,6 +141,42 @@ static int bridge_of(struct ndump *d, NetLink *l, struct nlattr *data)
 	return 0;
 }
 
+static int on_nsid(struct nlmsghdr *h, void *arg)
+{
+	struct nlattr *tb[NETNSA_MAX + 1];
+
+	if (nlmsg_parse(h, sizeof(struct rtgenmsg), tb, NETNSA_MAX, NULL) == 0 && tb[NETNSA_NSID])
+		*(int32_t *)arg = (int32_t)nla_get_u32(tb[NETNSA_NSID]);
+	return 0;
+}
+
+/* The id the namespace gives cr's (RTM_GETNSID), the one its links name
+ * a peer there by; NETNSA_NSID_NOT_ASSIGNED if it gave none. */
+static int cr_nsid(struct ndump *d, int32_t *nsid)
+{
+	struct rtgenmsg g = { .rtgen_family = AF_UNSPEC };
+	cleanup_close int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	struct nl_msg *m = nlmsg_alloc_simple(RTM_GETNSID, NLM_F_REQUEST);
+	int kerr, r;
+
+	if (m == NULL || nlmsg_append(m, &g, sizeof(g), NLMSG_ALIGNTO) < 0)
+		xalloc_failed_in("nlmsg_alloc_simple");
+	*nsid = NETNSA_NSID_NOT_ASSIGNED;
+	if (fd < 0) {
+		nlmsg_free(m);
+		return cr_error(d->err, errno, "open /proc/thread-self/ns/net");
+	}
+	nla_put_u32(m, NETNSA_FD, (uint32_t)fd);
+	r = crnl_ask(d->rt, m, on_nsid, nsid, &kerr, d->err);
+	nlmsg_free(m);
+	if (r < 0 || kerr < 0)
+		return r < 0 ? cr_error_wrap(d->err, "the id of cr's network namespace in the dumped one") :
+			       cr_error(d->err, -kerr, "the id of cr's network namespace in the dumped one");
+	return 0;
+}
+
+/* A peer outside is made in cr's namespace by the restore: it must be
+ * there now. */
 static int veth_of(struct ndump *d, NetLink *l, struct nlattr **tb)
 {
 	l->has_peer = true;
@@ -147,6 +187,10 @@ static int veth_of(struct ndump *d, NetLink *l, struct nlattr **tb)
 	if (!external(d->ext, l->name))
 		return cr_error(d->err, 0, "veth %s has its peer in another network namespace: unsupported without "
 				"--external veth:%s (the restore then puts the peer in cr's namespace)", l->name, l->name);
+	if (tb[IFLA_LINK_NETNSID] == NULL || d->cr_nsid == NETNSA_NSID_NOT_ASSIGNED ||
+	    (int32_t)nla_get_u32(tb[IFLA_LINK_NETNSID]) != d->cr_nsid)
+		return cr_error(d->err, 0, "veth %s: unsupported, its peer is in a network namespace other than cr's, "
+				"where --external veth:%s would make it", l->name, l->name);
 	l->peer = 0;
 	l->external = l->name;
 	return 0;
@@ -604,6 +648,9 @@ static int dump_all(struct ndump *d, struct inside *in, pid_t pid)
 	struct tcmsg tc = { .tcm_family = AF_UNSPEC };
 	struct nhmsg nh = { .nh_family = AF_UNSPEC };
 
+	d->cr_nsid = NETNSA_NSID_NOT_ASSIGNED;
+	if (d->ext && d->ext->n && cr_nsid(d, &d->cr_nsid) < 0)   /* not from a callback of the link dump */
+		return -1;
 	if (crnl_dump(in->rt, RTM_GETLINK, &ifi, sizeof(ifi), on_link, d, d->err) < 0 || check_masters(d) < 0 ||
 	    dump_firewall(d, in, pid) < 0 || check_xfrm(d, in->xfrm) < 0 ||
 	    crnl_dump(in->rt, RTM_GETNEIGH, &nd4, sizeof(nd4), on_neigh, d, d->err) < 0 ||
@@ -628,6 +675,7 @@ int netns_dump(struct arena *a, pid_t pid, uint32_t id, const struct netns_exter
 	net_ns__init(d.n);
 	d.n->id = id;
 	r = look_inside(pid, &in, err);
+	d.rt = in.rt;
 	if (r == 0)
 		r = dump_all(&d, &in, pid);
 	inside_free(&in);

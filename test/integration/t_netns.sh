@@ -31,7 +31,8 @@
 #   without --external veth:NAME (the tree runs on); dumped with it, and
 #   restored with --external veth:NAME=HOSTNAME: the host end is HOSTNAME,
 #   and a TCP connection from the host over the veth to a listener in the
-#   restored namespace works.
+#   restored namespace works; a peer in a namespace other than cr's is
+#   refused even with --external (the restore would make it in cr's).
 # join_ns: a process in a namespace made with `ip netns add` (the dump
 #   says so) is restored with --join-ns net:/run/netns/NAME into that
 #   namespace (same inode), where nothing was made again.
@@ -344,6 +345,23 @@ external_restored() {
 	return $r
 }
 
+# A peer in a namespace other than cr's is refused even with --external,
+# which would make it in cr's.
+external_elsewhere() {
+	local ns other=crt-x$$ r=0
+	net_start "$CASE_TMP/s" 'ip link set lo up' sleep 1000 || return 1
+	ip netns add "$other" || { REASON="ip netns add"; return 1; }
+	ip -n "$other" link add "$EXT_IN" type veth peer name "$EXT_HOST" &&
+		ip -n "$other" link set "$EXT_IN" netns "$WL_PID" || { REASON="veth from $other"; ip netns del "$other"; return 1; }
+	ns=$(readlink /proc/"$WL_PID"/ns/net)
+	cr_run dump dump "$WL_PID" -D "$CASE_TMP/img" --external "veth:$EXT_IN"
+	check_refused "$WL_PID" "$CASE_TMP/img" "veth $EXT_IN: unsupported, its peer is in a network namespace other than cr's" ||
+		r=1
+	[ $r = 1 ] || still_there "$ns" || r=1
+	ip netns del "$other"
+	return $r
+}
+
 # ---- --join-ns ----------------------------------------------------------------------
 
 join_ns() {
@@ -500,6 +518,7 @@ run_case bash_nested bash_nested
 run_case leave_running leave_running
 run_case external_refused external_refused
 run_case external_restored external_restored
+run_case external_elsewhere external_elsewhere
 run_case join_ns join_ns
 run_case refused_vxlan refused_setup "link vx0 of kind vxlan: unsupported" \
 	'ip link add vx0 type vxlan id 5 dstport 4789' 'ip link show vx0 >/dev/null'

@@ -168,6 +168,7 @@ REFUSALS=(
 "net/netns_dump.c|has an fd attached: unsupported|elsewhere|t_netns.sh refused_tun_attached"
 "fd/reg.c|attached to the tun/tap device %.*s: unsupported|elsewhere|t_netns.sh refused_tun_fd"
 "net/netns_dump.c|unsupported without \"|elsewhere|t_netns.sh external_refused"
+"net/netns_dump.c|unsupported, its peer is in a network namespace other than cr's, \"|elsewhere|t_netns.sh external_elsewhere"
 "net/netns_dump.c|not named lo: unsupported|untested|a loopback renamed (ip link set lo name ...)"
 "net/netns_dump.c|unsupported, of no kind netlink names|untested|a link without a kind: a physical device moved into the namespace"
 "net/netns_dump.c|link %s of kind %s: unsupported|elsewhere|t_netns.sh refused_vxlan"
