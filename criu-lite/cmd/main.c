@@ -8,6 +8,7 @@
 #include "restore/restore.h"
 #include "os/supervise.h"
 #include "os/util.h"
+#include "os/xalloc.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -53,6 +54,8 @@ static const char usage_text[] =
 	"                        instead of refusing the dump\n"
 	"      --tcp-established established TCP connections are dumped (TCP_REPAIR);\n"
 	"                        their traffic is dropped (nftables) until restored\n"
+	"      --external veth:NAME  the veth NAME of a network namespace of the\n"
+	"                        tree may have its peer outside (repeatable)\n"
 	"\n"
 	"restore options:\n"
 	"  -D, --images-dir DIR  the dump to restore\n"
@@ -69,6 +72,10 @@ static const char usage_text[] =
 	"      --decrypt KEYFILE restore a dump encrypted with the image key\n"
 	"                        KEYFILE (every image is decrypted and checked\n"
 	"                        before any process is created)\n"
+	"      --external veth:NAME=HOSTNAME  make the peer of veth NAME, which\n"
+	"                        was outside, in cr's network namespace as HOSTNAME\n"
+	"      --join-ns net:PATH  restore into the network namespace at PATH\n"
+	"                        (/run/netns/NAME, ...) instead of a new one\n"
 	"\n"
 	"common options:\n"
 	"  -v                    more messages (repeat for more)\n"
@@ -77,7 +84,7 @@ static const char usage_text[] =
 
 enum { OPT_COMPRESS = 256, OPT_PID_BACKEND, OPT_NEW_PIDNS, OPT_CGROUP_ROOT, OPT_SIGN, OPT_VERIFY, OPT_ENCRYPT,
        OPT_DECRYPT, OPT_EXT_UNIX_SK, OPT_PAGE_SERVER, OPT_ADDRESS, OPT_PORT, OPT_SKIP_IN_FLIGHT,
-       OPT_TCP_ESTABLISHED };
+       OPT_TCP_ESTABLISHED, OPT_EXTERNAL, OPT_JOIN_NS };
 
 static const struct option long_opts[] = {
 	{ "images-dir", required_argument, NULL, 'D' },
@@ -99,6 +106,8 @@ static const struct option long_opts[] = {
 	{ "port", required_argument, NULL, OPT_PORT },
 	{ "skip-in-flight", no_argument, NULL, OPT_SKIP_IN_FLIGHT },
 	{ "tcp-established", no_argument, NULL, OPT_TCP_ESTABLISHED },
+	{ "external", required_argument, NULL, OPT_EXTERNAL },
+	{ "join-ns", required_argument, NULL, OPT_JOIN_NS },
 	{ "log-file", required_argument, NULL, 'o' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -121,6 +130,24 @@ static int usage_error(const char *fmt, const char *arg)
 	fprintf(stderr, fmt, arg);
 	fprintf(stderr, "\nrun 'cr --help' for usage\n");
 	return 2;
+}
+
+/* --external veth:NAME (dump) or veth:NAME=HOSTNAME (restore). */
+static int parse_external(struct cli *cli, const char *arg)
+{
+	bool restore = strcmp(cli->command, "restore") == 0;
+	const char *name = arg + strlen("veth:"), *eq = strchr(name, '=');
+	const char ***v = restore ? &cli->restore.ext_veth : &cli->dump.ext_veth;
+	size_t *n = restore ? &cli->restore.n_ext_veth : &cli->dump.n_ext_veth;
+
+	if (strncmp(arg, "veth:", 5) != 0 || name[0] == '\0' || name[0] == '=')
+		return usage_error("--external '%s': only veth:NAME (dump) and veth:NAME=HOSTNAME (restore) are known", arg);
+	if (restore ? (eq == NULL || eq[1] == '\0') : eq != NULL)
+		return usage_error(restore ? "--external '%s': a restore needs veth:NAME=HOSTNAME" :
+				   "--external '%s': a dump takes veth:NAME", arg);
+	*v = xreallocarray(*v, *n + 1, sizeof(**v));
+	(*v)[(*n)++] = name;
+	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct cli *cli)
@@ -160,6 +187,15 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		}
 		case OPT_SKIP_IN_FLIGHT: cli->dump.skip_in_flight = true; break;
 		case OPT_TCP_ESTABLISHED: cli->dump.tcp_established = true; break;
+		case OPT_EXTERNAL:
+			if (parse_external(cli, optarg) != 0)
+				return 2;
+			break;
+		case OPT_JOIN_NS:
+			if (strncmp(optarg, "net:", 4) != 0 || optarg[4] == '\0')
+				return usage_error("--join-ns '%s': only net:PATH is supported", optarg);
+			cli->restore.join_net = optarg + 4;
+			break;
 		case 'o': cli->log_file = optarg; break;
 		case 'v': cli->verbosity++; break;
 		case 'h': fputs(usage_text, stdout); exit(0);

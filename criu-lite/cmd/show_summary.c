@@ -3,6 +3,7 @@
 #include "img/image.h"
 #include "cmd/json.h"
 #include "cmd/show.h"
+#include "net/netns.h"
 #include "os/pidsel.h"
 #include "os/util.h"
 #include "os/xalloc.h"
@@ -414,6 +415,19 @@ static void print_mnt(FILE *out, const MntNs *m)
 	}
 }
 
+/* A network namespace's links and addresses, from netns.img. */
+static void print_net(FILE *out, const struct show_dump *d, uint32_t id)
+{
+	const struct show_image *im = show_find(d, CR_IMG_NETNS, 0);
+
+	for (size_t i = 0; im != NULL && i < im->n_msgs; i++)
+		if (((const NetNs *)im->msgs[i])->id == id) {
+			netns_print(out, (const NetNs *)im->msgs[i]);
+			return;
+		}
+	fprintf(out, "(not in netns.img)\n");
+}
+
 /* Every namespace of ns.img: its kind, identity at dump and what it holds. */
 static void print_namespaces(FILE *out, const struct show_dump *d)
 {
@@ -437,6 +451,10 @@ static void print_namespaces(FILE *out, const struct show_dump *d)
 			print_mnt(out, e->mnt);
 			continue;
 		}
+		if (e->kind == NS_KIND__NS_NET) {
+			print_net(out, d, e->id);
+			continue;
+		}
 		if (what != NULL)
 			print_compact(out, what);
 		fputc('\n', out);
@@ -448,7 +466,8 @@ static void print_ns_refs(FILE *out, const CoreEntry *core)
 {
 	const NsRefs *r = core->ns;
 
-	if (r == NULL || (r->uts == 0 && r->ipc == 0 && r->time == 0 && r->time_for_children == 0 && r->mnt == 0)) {
+	if (r == NULL || (r->uts == 0 && r->ipc == 0 && r->time == 0 && r->time_for_children == 0 && r->mnt == 0 &&
+			  r->net == 0)) {
 		fprintf(out, "  namespaces    all cr's own\n");
 		return;
 	}
@@ -458,7 +477,8 @@ static void print_ns_refs(FILE *out, const CoreEntry *core)
 	fprintf(out, r->time ? ", time %u" : ", time cr's", r->time);
 	fprintf(out, r->time_for_children ? ", time for children %u" : ", time for children cr's",
 		r->time_for_children);
-	fprintf(out, r->mnt ? ", mount %u\n" : ", mount cr's\n", r->mnt);
+	fprintf(out, r->mnt ? ", mount %u" : ", mount cr's", r->mnt);
+	fprintf(out, r->net ? ", network %u\n" : ", network cr's\n", r->net);
 }
 
 /* --- one process ----------------------------------------------------------------------- */

@@ -443,6 +443,11 @@ static int chr_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_p
 	if (proc_link_deleted(p->link, NULL))
 		return cr_error(err, 0, "%s: its device node was deleted, and the restore opens the device by the "
 				"node's path (unsupported)", p->link);
+	/* A tun fd attached to a device (TUNSETIFF) would come back detached. */
+	if (p->fdinfo && proc_fdinfo_field(p->fdinfo, "iff") != NULL)
+		return cr_error(err, 0, "%s attached to the tun/tap device %.*s: unsupported (an open of the node "
+				"gives a detached fd)", p->link, (int)strcspn(proc_fdinfo_field(p->fdinfo, "iff"), "\n"),
+				proc_fdinfo_field(p->fdinfo, "iff"));
 	/* In a mount namespace of its own, through /proc/PID/root, a link
 	 * reopen_look would refuse: the restore opens it without links. */
 	if (mntns_dump_view(p->pid, p->link, view, sizeof(view)) != p->link) {

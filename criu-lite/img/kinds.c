@@ -4,6 +4,7 @@
 #include "files.pb-c.h"
 #include "inventory.pb-c.h"
 #include "mm.pb-c.h"
+#include "netns.pb-c.h"
 #include "ns.pb-c.h"
 #include "pstree.pb-c.h"
 

@@ -40,7 +40,8 @@
 	X(FDINFO,    8, "fdinfo",    IMG_PER_TASK | IMG_LIST, &fd_entry__descriptor)            \
 	X(NS,        9, "ns",        IMG_LIST, &ns_entry__descriptor)                            \
 	X(SHMEM_PAGES, 10, "shmem-pages", IMG_PAGES | IMG_STREAMED, NULL)                     \
-	X(EARLY_PAGES, 11, "early-pages", IMG_PER_TASK | IMG_PAGES | IMG_STREAMED, NULL)
+	X(EARLY_PAGES, 11, "early-pages", IMG_PER_TASK | IMG_PAGES | IMG_STREAMED, NULL)      \
+	X(NETNS,     14, "netns",     IMG_LIST, &net_ns__descriptor)
 
 enum cr_img_kind {
 #define CR_IMG_ENUM(name, num, file, shape, desc) CR_IMG_##name = num,

@@ -74,7 +74,8 @@ void *arena_memdup(struct arena *a, const void *p, size_t size)
 {
 	void *d = arena_alloc(a, size ? size : 1);
 
-	memcpy(d, p, size);
+	if (size)   /* p may be NULL then (an empty image's messages) */
+		memcpy(d, p, size);
 	return d;
 }
 

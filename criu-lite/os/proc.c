@@ -1641,3 +1641,16 @@ bool proc_fd_is_chrdev(int fd, const struct stat *st, void *arg)
 	(void)fd;
 	return S_ISCHR(st->st_mode) && st->st_rdev == *(dev_t *)arg;
 }
+
+int proc_write_sysctl(const char *name, const char *value, cr_error_t *err)
+{
+	char path[512];
+	cleanup_close int fd = -1;
+	size_t len = strlen(value);
+
+	snprintf(path, sizeof(path), "/proc/sys/%s", name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, value, len) != (ssize_t)len)
+		return cr_error(err, errno, "set %s to %s", path, value);
+	return 0;
+}

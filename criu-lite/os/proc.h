@@ -221,6 +221,9 @@ int proc_parse_ns_link(const char *link, const char *name, uint64_t *ino, cr_err
 /* pid 0: cr's own. */
 int proc_read_ns(pid_t pid, const char *name, uint64_t *ino, cr_error_t *err);
 
+/* Writes value to /proc/sys/NAME (of the caller's namespaces). */
+int proc_write_sysctl(const char *name, const char *value, cr_error_t *err);
+
 /* /proc/PID/timens_offsets: the clock offsets of the time namespace PID's
  * children are born in (time_for_children). */
 struct proc_timens_offsets {

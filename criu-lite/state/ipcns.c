@@ -31,6 +31,7 @@
  * cpid) and the times are the restorer's. */
 #include "state/ipcns.h"
 #include "os/nsenter.h"
+#include "os/proc.h"
 #include "os/util.h"
 #include "os/xalloc.h"
 
@@ -821,26 +822,13 @@ int ipcns_validate(const IpcNs *ipc, cr_error_t *err)
 	return 0;
 }
 
-static int write_sysctl(const char *name, const char *value, cr_error_t *err)
-{
-	char path[80];
-	cleanup_close int fd = -1;
-	size_t len = strlen(value);
-
-	snprintf(path, sizeof(path), "/proc/sys/%s", name);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || write(fd, value, len) != (ssize_t)len)
-		return cr_error(err, errno, "set %s to %s", path, value);
-	return 0;
-}
-
 static int next_id(const char *kind, int id, cr_error_t *err)
 {
 	char name[32], value[16];
 
 	snprintf(name, sizeof(name), "kernel/%s_next_id", kind);
 	snprintf(value, sizeof(value), "%d", id);
-	return write_sysctl(name, value, err);
+	return proc_write_sysctl(name, value, err);
 }
 
 static const char *sysctl_value(const IpcNs *ipc, const char *name)
@@ -914,7 +902,7 @@ static int make_queue(const SysvMsq *q, cr_error_t *err)
 	int id;
 
 	snprintf(qbytes, sizeof(qbytes), "%llu", (unsigned long long)q->qbytes);
-	if (write_sysctl("kernel/msgmnb", qbytes, err) < 0 || next_id("msg", p->id, err) < 0)
+	if (proc_write_sysctl("kernel/msgmnb", qbytes, err) < 0 || next_id("msg", p->id, err) < 0)
 		return -1;
 	id = msgget(p->key, IPC_CREAT | IPC_EXCL | (int)p->mode);
 	if (id < 0)
@@ -974,13 +962,13 @@ static int raise_mq_limits(const IpcNs *ipc, cr_error_t *err)
 	if (ipc->n_mq == 0)
 		return 0;
 	snprintf(value, sizeof(value), "%llu", (unsigned long long)maxmsg);
-	if (write_sysctl("fs/mqueue/msg_max", value, err) < 0)
+	if (proc_write_sysctl("fs/mqueue/msg_max", value, err) < 0)
 		return -1;
 	snprintf(value, sizeof(value), "%llu", (unsigned long long)msgsize);
-	if (write_sysctl("fs/mqueue/msgsize_max", value, err) < 0)
+	if (proc_write_sysctl("fs/mqueue/msgsize_max", value, err) < 0)
 		return -1;
 	snprintf(value, sizeof(value), "%d", MQ_MAX);
-	return write_sysctl("fs/mqueue/queues_max", value, err);
+	return proc_write_sysctl("fs/mqueue/queues_max", value, err);
 }
 
 /* The queue is charged to the restorer's RLIMIT_MSGQUEUE, which cr
@@ -1027,7 +1015,7 @@ static int raise_msgmax(const IpcNs *ipc, cr_error_t *err)
 	if (longest == 0)
 		return 0;
 	snprintf(value, sizeof(value), "%zu", longest);
-	return write_sysctl("kernel/msgmax", value, err);
+	return proc_write_sysctl("kernel/msgmax", value, err);
 }
 
 int ipcns_restore(const IpcNs *ipc, cr_error_t *err)
@@ -1050,7 +1038,7 @@ int ipcns_restore(const IpcNs *ipc, cr_error_t *err)
 		if (make_mq(ipc->mq[i], err) < 0)
 			return cr_error_wrap(err, "POSIX message queue /%s", ipc->mq[i]->name);
 	for (size_t i = 0; i < ipc->n_sysctls; i++)
-		if (write_sysctl(ipc->sysctls[i]->name, ipc->sysctls[i]->value, err) < 0)
+		if (proc_write_sysctl(ipc->sysctls[i]->name, ipc->sysctls[i]->value, err) < 0)
 			return -1;
 	return 0;
 }

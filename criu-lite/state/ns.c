@@ -1,5 +1,5 @@
-/* Namespaces, as a kind of state: a process's uts, ipc, time and mount
- * namespaces are recreated; a network, cgroup or user namespace of its
+/* Namespaces, as a kind of state: a process's uts, ipc, time, mount and
+ * network namespaces are recreated; a cgroup or user namespace of its
  * own is refused.  (Pid namespaces are the tree's: restore/create.c.)
  *
  * Dump: each namespace of a process (/proc/PID/ns/NAME) is compared with
@@ -12,7 +12,11 @@
  * segments and queues likewise (state/ipcns.c, which refuses what cannot
  * come back), a time namespace's clock offsets from
  * /proc/PID/timens_offsets, a mount namespace's mounts and tmpfs files
- * from /proc/PID/mountinfo and through /proc/PID/root (state/mntns.c).
+ * from /proc/PID/mountinfo and through /proc/PID/root (state/mntns.c), a
+ * network namespace's links, addresses, routes, rules and sysctls by cr
+ * itself entering it with one thread (net/netns.h), into netns.img.  A
+ * network namespace that a process outside the dump is in too is refused:
+ * that process would stay in the old one, cut off from the tree.
  *
  * Restore: each namespace is created once, by the lowest common ancestor
  * of the processes in it, in before_fork: it unshares, configures the new
@@ -30,6 +34,9 @@
  * refused at dump (check_tree): no process of the restore could create it
  * before both need it.
  *
+ * --join-ns net:PATH puts the tree's network namespace (there must be one)
+ * at PATH instead: nothing is made in it.
+ *
  * This kind comes before the fd table in the table: files are opened in
  * the namespaces of the process that opens them (an absolute timerfd is
  * armed on the clock of its time namespace: ns_clock_offset). */
@@ -37,6 +44,7 @@
 #include "os/nsenter.h"
 #include "os/util.h"
 #include "os/xalloc.h"
+#include "net/netns.h"
 #include "state/files.h"
 #include "state/ipcns.h"
 #include "state/mntns.h"
@@ -44,12 +52,16 @@
 #include "state/fdroom.h"
 #include "state/state.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/nsfs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
 
@@ -57,7 +69,7 @@
 #define KTIME_SEC_MAX  (INT64_MAX / 1000000000)  /* the kernel's limit on an offset */
 
 /* The namespaces a process refers to; a time namespace twice. */
-enum ns_slot { SLOT_UTS, SLOT_IPC, SLOT_TIME, SLOT_TIME_FOR_CHILDREN, SLOT_MNT, N_SLOTS };
+enum ns_slot { SLOT_UTS, SLOT_IPC, SLOT_TIME, SLOT_TIME_FOR_CHILDREN, SLOT_MNT, SLOT_NET, N_SLOTS };
 
 /* -------------------------------------------------------- the kinds */
 
@@ -67,13 +79,14 @@ struct ns_kind_ops {
 	enum ns_slot slot;         /* the namespace the process itself is in */
 	const char *own;           /* the caller's own namespace */
 	const char *made;          /* the namespace unshare(flag) made */
-	int (*configure)(const NsEntry *e, cr_error_t *err);
+	int (*configure)(struct restore_ctx *ctx, const NsEntry *e, cr_error_t *err);
 };
 
-static int configure_uts(const NsEntry *e, cr_error_t *err);
-static int configure_ipc(const NsEntry *e, cr_error_t *err);
-static int configure_time(const NsEntry *e, cr_error_t *err);
-static int configure_mnt(const NsEntry *e, cr_error_t *err);
+static int configure_uts(struct restore_ctx *ctx, const NsEntry *e, cr_error_t *err);
+static int configure_ipc(struct restore_ctx *ctx, const NsEntry *e, cr_error_t *err);
+static int configure_time(struct restore_ctx *ctx, const NsEntry *e, cr_error_t *err);
+static int configure_mnt(struct restore_ctx *ctx, const NsEntry *e, cr_error_t *err);
+static int configure_net(struct restore_ctx *ctx, const NsEntry *e, cr_error_t *err);
 
 /* Indexed by kind_index(NsKind). */
 static const struct ns_kind_ops kind_ops[] = {
@@ -82,13 +95,16 @@ static const struct ns_kind_ops kind_ops[] = {
 	{ "time namespace", CLONE_NEWTIME, SLOT_TIME, "/proc/self/ns/time", "/proc/self/ns/time_for_children",
 	  configure_time },
 	{ "mount namespace", CLONE_NEWNS, SLOT_MNT, "/proc/self/ns/mnt", "/proc/self/ns/mnt", configure_mnt },
+	{ "network namespace", CLONE_NEWNET, SLOT_NET, "/proc/self/ns/net", "/proc/self/ns/net", configure_net },
 };
 
 #define N_KINDS ARRAY_SIZE(kind_ops)
 _Static_assert(N_KINDS <= CR_ROOM_HOST_NS, "the dump counts a host fd of every kind of namespace (fdroom.h)");
 
 /* The kinds in the order of kind_ops, as numbered in ns.proto. */
-static const NsKind kind_numbers[] = { NS_KIND__NS_UTS, NS_KIND__NS_IPC, NS_KIND__NS_TIME, NS_KIND__NS_MNT };
+static const NsKind kind_numbers[] = { NS_KIND__NS_UTS, NS_KIND__NS_IPC, NS_KIND__NS_TIME, NS_KIND__NS_MNT,
+				       NS_KIND__NS_NET };
+#define K_NET 4   /* the network namespace's index in kind_ops */
 _Static_assert(ARRAY_SIZE(kind_numbers) == N_KINDS, "a number for every kind");
 
 static size_t kind_index(int kind)
@@ -112,7 +128,7 @@ static const struct ns_kind_ops *ops_of(int kind)
 static NsKind slot_kind(enum ns_slot slot)
 {
 	static const NsKind kinds[N_SLOTS] = { NS_KIND__NS_UTS, NS_KIND__NS_IPC, NS_KIND__NS_TIME, NS_KIND__NS_TIME,
-					       NS_KIND__NS_MNT };
+					       NS_KIND__NS_MNT, NS_KIND__NS_NET };
 
 	return kinds[slot];
 }
@@ -124,6 +140,7 @@ static uint32_t *slot_ref(NsRefs *refs, enum ns_slot slot)
 	case SLOT_IPC: return &refs->ipc;
 	case SLOT_TIME: return &refs->time;
 	case SLOT_MNT: refs->has_mnt = true; return &refs->mnt;
+	case SLOT_NET: refs->has_net = true; return &refs->net;
 	default: return &refs->time_for_children;
 	}
 }
@@ -138,6 +155,7 @@ static uint32_t ref_of(const NsRefs *refs, enum ns_slot slot)
 	case SLOT_IPC: return refs->ipc;
 	case SLOT_TIME: return refs->time;
 	case SLOT_MNT: return refs->has_mnt ? refs->mnt : 0;
+	case SLOT_NET: return refs->has_net ? refs->net : 0;
 	default: return refs->time_for_children;
 	}
 }
@@ -283,13 +301,13 @@ static const struct ns_type {
 	const char *why;
 } ns_types[] = {
 	{ "user", "user namespace", -1, "restoring user namespaces is out of cr's scope" },
-	{ "net", "network namespace", -1, "restoring network namespaces is not supported yet" },
 	{ "cgroup", "cgroup namespace", -1, "restoring cgroup namespaces is not supported yet" },
 	{ "mnt", "mount namespace", SLOT_MNT, NULL },
 	{ "uts", "uts namespace", SLOT_UTS, NULL },
 	{ "ipc", "ipc namespace", SLOT_IPC, NULL },
 	{ "time_for_children", "time namespace for children", SLOT_TIME_FOR_CHILDREN, NULL },
 	{ "time", "time namespace", SLOT_TIME, NULL },
+	{ "net", "network namespace", SLOT_NET, NULL },
 };
 
 struct uts_answer {
@@ -381,9 +399,39 @@ static int describe_time(struct dump_ctx *ctx, pid_t pid, const char *name, NsEn
 	return 0;
 }
 
+/* Appends m to the image of kind, growing its array at 4, 8, 16, ...
+ * entries; returns its number, from 1. */
+static uint32_t add_msg(struct dump_ctx *ctx, uint32_t kind, ProtobufCMessage *m)
+{
+	struct img_msgs *img = &ctx->img[kind];
+
+	if (img->n == 0 || (img->n >= 4 && (img->n & (img->n - 1)) == 0)) {
+		ProtobufCMessage **v = arena_array(&ctx->arena, ProtobufCMessage *, img->n ? img->n * 2 : 4);
+
+		if (img->n)
+			memcpy(v, img->v, img->n * sizeof(*v));
+		img->v = v;
+	}
+	img->v[img->n++] = m;
+	return (uint32_t)img->n;
+}
+
+/* Its netns.img entry has the id its ns.img entry will have. */
+static int describe_net(struct dump_ctx *ctx, pid_t pid, cr_error_t *err)
+{
+	struct netns_external ext = { ctx->opts->ext_veth, ctx->opts->n_ext_veth };
+	NetNs *n;
+
+	if (netns_dump(&ctx->arena, pid, (uint32_t)ctx->img[CR_IMG_NS].n + 1, &ext, &n, err) < 0)
+		return -1;
+	add_msg(ctx, CR_IMG_NETNS, &n->base);
+	return 0;
+}
+
 static int describe(struct dump_ctx *ctx, pid_t pid, const char *name, NsEntry *e, cr_error_t *err)
 {
 	switch (e->kind) {
+	case NS_KIND__NS_NET: return describe_net(ctx, pid, err);
 	case NS_KIND__NS_UTS: return describe_uts(ctx, pid, name, e, err);
 	case NS_KIND__NS_IPC: return describe_ipc(ctx, pid, name, e, err);
 	case NS_KIND__NS_MNT: return mntns_dump(&ctx->arena, pid, &e->mnt, err);
@@ -404,21 +452,11 @@ static const NsEntry *find_ns(const struct dump_ctx *ctx, NsKind kind, uint64_t 
 	return NULL;
 }
 
-/* Appends e to ns.img, growing the array at 4, 8, 16, ... entries. */
+/* Appends e to ns.img. */
 static uint32_t add_ns(struct dump_ctx *ctx, NsEntry *e)
 {
-	struct img_msgs *m = &ctx->img[CR_IMG_NS];
-
-	if (m->n == 0 || (m->n >= 4 && (m->n & (m->n - 1)) == 0)) {
-		ProtobufCMessage **v = arena_array(&ctx->arena, ProtobufCMessage *, m->n ? m->n * 2 : 4);
-
-		if (m->n)
-			memcpy(v, m->v, m->n * sizeof(*v));
-		m->v = v;
-	}
-	e->id = (uint32_t)m->n + 1;
-	m->v[m->n++] = &e->base;
-	return e->id;
+	e->id = (uint32_t)ctx->img[CR_IMG_NS].n + 1;
+	return add_msg(ctx, CR_IMG_NS, &e->base);
 }
 
 /* Namespaces belong to threads: a thread that unshared one alone cannot
@@ -529,6 +567,67 @@ static int check_mnt(const struct dump_ctx *ctx, const struct ns_plan *plan, con
 	return mntns_check_proc(((const NsEntry *)ctx->img[CR_IMG_NS].v[id - 1])->mnt, t->pid, maker->pidns, err);
 }
 
+static bool in_tree(const struct dump_ctx *ctx, pid_t pid)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		if (ctx->tasks[i].pid == pid)
+			return true;
+	return false;
+}
+
+/* A network namespace of the dump named by ip netns (/run/netns/NAME):
+ * the restore makes a new one unless told to join it. */
+static void tell_named_net(const struct dump_ctx *ctx)
+{
+	cleanup_closedir DIR *d = opendir("/run/netns");
+	struct dirent *de;
+	struct stat st;
+
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		if (fstatat(dirfd(d), de->d_name, &st, 0) < 0 || de->d_name[0] == '.')
+			continue;
+		for (size_t i = 0; i < ctx->img[CR_IMG_NS].n; i++) {
+			const NsEntry *e = (const NsEntry *)ctx->img[CR_IMG_NS].v[i];
+
+			if (e->kind == NS_KIND__NS_NET && e->inode == (uint64_t)st.st_ino)
+				pr_info("network namespace %u is /run/netns/%s: a restore makes a new one, unless "
+					"--join-ns net:/run/netns/%s", e->id, de->d_name, de->d_name);
+		}
+	}
+}
+
+/* A network namespace of the dump that a process outside it is in too:
+ * after the restore that process would be alone in the old one. */
+static int check_net_outside(const struct dump_ctx *ctx, cr_error_t *err)
+{
+	cleanup_closedir DIR *d = NULL;
+	struct dirent *de;
+
+	if (ctx->img[CR_IMG_NETNS].n == 0)
+		return 0;
+	tell_named_net(ctx);
+	if ((d = opendir("/proc")) == NULL)
+		return cr_error(err, errno, "opendir /proc");
+	while ((de = readdir(d)) != NULL) {
+		pid_t pid = (pid_t)atoi(de->d_name);
+		uint64_t ino;
+
+		if (pid <= 0 || in_tree(ctx, pid) || proc_read_ns(pid, "net", &ino, err) < 0) {
+			cr_error_release(err);   /* gone, or a kernel thread */
+			continue;
+		}
+		for (size_t i = 0; i < ctx->n_tasks; i++) {
+			const struct dump_task *t = &ctx->tasks[i];
+			uint32_t id = t->zombie ? 0 : ref_of(t->core->ns, SLOT_NET);
+
+			if (id && ((const NsEntry *)ctx->img[CR_IMG_NS].v[id - 1])->inode == ino)
+				return cr_error(err, 0, "the network namespace of pid %d is also used by pid %d outside the "
+						"dump: unsupported (it would stay in the old one)", t->pid, pid);
+		}
+	}
+	return 0;
+}
+
 /* What restore will do must be possible: planned here, while the tree
  * still runs. */
 static int ns_check_tree(struct dump_ctx *ctx, cr_error_t *err)
@@ -546,7 +645,7 @@ static int ns_check_tree(struct dump_ctx *ctx, cr_error_t *err)
 				nodes[i].parent = j;
 		nodes[i].refs = t->zombie ? NULL : t->core->ns;
 	}
-	if (plan_tree(nodes, ctx->n_tasks, ctx->img[CR_IMG_NS].n, &plan, err) < 0)
+	if (check_net_outside(ctx, err) < 0 || plan_tree(nodes, ctx->n_tasks, ctx->img[CR_IMG_NS].n, &plan, err) < 0)
 		return -1;
 	for (size_t i = 0; i < ctx->n_tasks; i++)
 		if (check_mnt(ctx, plan, &ctx->tasks[i], err) < 0) {
@@ -600,6 +699,39 @@ static int validate_entry(const NsEntry *e, size_t i, cr_error_t *err)
 	return 0;
 }
 
+/* The netns.img entry of network namespace id, or NULL. */
+static const NetNs *net_of(const struct restore_ctx *ctx, uint32_t id)
+{
+	const struct img_msgs *m = &ctx->img[CR_IMG_NETNS];
+
+	for (size_t i = 0; i < m->n; i++)
+		if (((const NetNs *)m->v[i])->id == id)
+			return (const NetNs *)m->v[i];
+	return NULL;
+}
+
+/* One netns.img entry for each network namespace of ns.img. */
+static int validate_netns(const struct restore_ctx *ctx, cr_error_t *err)
+{
+	const struct img_msgs *ns = &ctx->img[CR_IMG_NS], *net = &ctx->img[CR_IMG_NETNS];
+	size_t n_net = 0;
+
+	for (size_t i = 0; i < ns->n; i++) {
+		const NsEntry *e = (const NsEntry *)ns->v[i];
+
+		if (e->kind != NS_KIND__NS_NET)
+			continue;
+		n_net++;
+		if (net_of(ctx, e->id) == NULL)
+			return cr_error(err, 0, "ns.img entry %u is a network namespace that netns.img lacks", e->id);
+		if (netns_validate(net_of(ctx, e->id), err) < 0)
+			return cr_error_wrap(err, "netns.img: network namespace %u", e->id);
+	}
+	if (net->n != n_net)
+		return cr_error(err, 0, "netns.img holds %zu namespaces, ns.img %zu", net->n, n_net);
+	return 0;
+}
+
 /* ns.img once (with the root), and every process's references. */
 static int ns_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
 {
@@ -608,6 +740,8 @@ static int ns_validate(const struct restore_ctx *ctx, const struct restore_task 
 	for (size_t i = 0; t == &ctx->tasks[0] && i < m->n; i++)
 		if (validate_entry((const NsEntry *)m->v[i], i, err) < 0)
 			return cr_error_wrap(err, "ns.img");
+	if (t == &ctx->tasks[0] && validate_netns(ctx, err) < 0)
+		return -1;
 	for (int s = 0; s < N_SLOTS; s++) {
 		uint32_t id = ref_of(t->core->ns, s);
 
@@ -641,6 +775,31 @@ static int check_kernel(const struct restore_ctx *ctx, cr_error_t *err)
 	return 0;
 }
 
+/* --external names every veth peer that was outside; --join-ns net:PATH
+ * has one namespace to replace, and PATH is one. */
+static int plan_net(const struct restore_ctx *ctx, cr_error_t *err)
+{
+	struct netns_external ext = { ctx->opts->ext_veth, ctx->opts->n_ext_veth };
+	const struct img_msgs *net = &ctx->img[CR_IMG_NETNS];
+	cleanup_close int fd = -1;
+
+	if (ctx->opts->join_net == NULL) {
+		for (size_t i = 0; i < net->n; i++)
+			if (netns_check_external((const NetNs *)net->v[i], &ext, err) < 0)
+				return -1;
+		return 0;
+	}
+	if (net->n != 1)
+		return cr_error(err, 0, "--join-ns net:%s: the dump has %zu network namespaces other than cr's, not one",
+				ctx->opts->join_net, net->n);
+	fd = open(ctx->opts->join_net, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return cr_error(err, errno, "--join-ns net:%s", ctx->opts->join_net);
+	if (ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET)
+		return cr_error(err, 0, "--join-ns net:%s: not a network namespace", ctx->opts->join_net);
+	return 0;
+}
+
 static int ns_plan(struct restore_ctx *ctx, cr_error_t *err)
 {
 	cleanup_free struct ns_node *nodes = xcalloc(ctx->n_tasks, sizeof(*nodes));
@@ -655,8 +814,13 @@ static int ns_plan(struct restore_ctx *ctx, cr_error_t *err)
 		nodes[i].parent = t->parent ? (size_t)(t->parent - ctx->tasks) : SIZE_MAX;
 		nodes[i].refs = t->zombie ? NULL : t->core->ns ? t->core->ns : &no_refs;
 	}
+	if (plan_net(ctx, err) < 0)
+		return -1;
 	if (plan_tree(nodes, ctx->n_tasks, ctx->img[CR_IMG_NS].n, &ctx->ns, err) < 0)
 		return cr_error_wrap(err, "ns.img");
+	for (size_t i = 0; i < ctx->img[CR_IMG_NETNS].n; i++)
+		if (netns_has_external((const NetNs *)ctx->img[CR_IMG_NETNS].v[i]))
+			ctx->ns->host_needed[K_NET] = true;   /* the peers go there */
 	if (ctx->img[CR_IMG_NS].n > 0)   /* keep_ns_fd: each one made, and the restorer's */
 		ctx->n_aside += (int)(ctx->img[CR_IMG_NS].n + N_KINDS);
 	return 0;
@@ -691,8 +855,9 @@ int ns_path_view(const struct restore_ctx *ctx, uint32_t mnt, const char *path, 
 
 /* --------------------------------------------- in the restored processes */
 
-static int configure_uts(const NsEntry *e, cr_error_t *err)
+static int configure_uts(struct restore_ctx *ctx, const NsEntry *e, cr_error_t *err)
 {
+	(void)ctx;
 	if (sethostname(e->uts->hostname, strlen(e->uts->hostname)) < 0)
 		return cr_error(err, errno, "sethostname %s", e->uts->hostname);
 	if (setdomainname(e->uts->domainname, strlen(e->uts->domainname)) < 0)
@@ -700,13 +865,15 @@ static int configure_uts(const NsEntry *e, cr_error_t *err)
 	return 0;
 }
 
-static int configure_ipc(const NsEntry *e, cr_error_t *err)
+static int configure_ipc(struct restore_ctx *ctx, const NsEntry *e, cr_error_t *err)
 {
+	(void)ctx;
 	return ipcns_restore(e->ipc, err);
 }
 
-static int configure_mnt(const NsEntry *e, cr_error_t *err)
+static int configure_mnt(struct restore_ctx *ctx, const NsEntry *e, cr_error_t *err)
 {
+	(void)ctx;
 	return mntns_restore(e->mnt, err);
 }
 
@@ -747,13 +914,14 @@ static int offsets_now(const TimeNs *tn, struct timespec *mono, struct timespec 
 
 /* Offsets can be written only while no process is in the namespace:
  * right after unshare, before anything is forked into it. */
-static int configure_time(const NsEntry *e, cr_error_t *err)
+static int configure_time(struct restore_ctx *ctx, const NsEntry *e, cr_error_t *err)
 {
 	struct timespec mono, boot;
 	cleanup_close int fd = -1;
 	char text[128];
 	int len;
 
+	(void)ctx;
 	if (offsets_now(e->time, &mono, &boot, err) < 0)
 		return -1;
 	len = snprintf(text, sizeof(text), "monotonic %lld %ld\nboottime %lld %ld\n", (long long)mono.tv_sec,
@@ -765,6 +933,15 @@ static int configure_time(const NsEntry *e, cr_error_t *err)
 		return cr_error(err, errno, "set the clock offsets (monotonic %lld.%09ld s, boottime %lld.%09ld s)",
 				(long long)mono.tv_sec, mono.tv_nsec, (long long)boot.tv_sec, boot.tv_nsec);
 	return 0;
+}
+
+/* Everything the network namespace held, made in the new one; the peers
+ * of external veths go to cr's (the root kept an fd of it). */
+static int configure_net(struct restore_ctx *ctx, const NsEntry *e, cr_error_t *err)
+{
+	struct netns_external ext = { ctx->opts->ext_veth, ctx->opts->n_ext_veth };
+
+	return netns_restore(net_of(ctx, e->id), &ext, ctx->ns->host_fd[K_NET], err);
 }
 
 /* An fd of the namespace at path, kept above every fd the process will
@@ -787,11 +964,17 @@ static int make_ns(struct restore_ctx *ctx, struct restore_task *t, uint32_t id,
 	cleanup_close int back = -1;
 	int fd;
 
+	if (e->kind == NS_KIND__NS_NET && ctx->opts->join_net) {   /* --join-ns: made by someone else */
+		if ((fd = keep_ns_fd(t, ctx->opts->join_net, err)) < 0)
+			return -1;
+		ctx->ns->fd[id] = fd;
+		return 0;
+	}
 	if (!stay && (back = open(k->own, O_RDONLY | O_CLOEXEC)) < 0)
 		return cr_error(err, errno, "open %s", k->own);
 	if (unshare(k->flag) < 0)
 		return cr_error(err, errno, "unshare a new %s", k->what);
-	if (k->configure && k->configure(e, err) < 0)
+	if (k->configure && k->configure(ctx, e, err) < 0)
 		return -1;
 	fd = keep_ns_fd(t, k->made, err);
 	if (fd < 0)

@@ -30,6 +30,8 @@ struct dump_opts {
 	bool ext_unix_sk;              /* --ext-unix-sk: peers outside the tree are connected again by name */
 	bool skip_in_flight;           /* --skip-in-flight: connections not accepted yet on a TCP listener are dropped */
 	bool tcp_established;          /* --tcp-established: established TCP connections are dumped (TCP_REPAIR) */
+	const char **ext_veth;         /* --external veth:NAME: NAME of each (net/netns.h) */
+	size_t n_ext_veth;
 	const char *sign_key;          /* --sign: the secret key file, or NULL */
 	const char *encrypt_key;       /* --encrypt: the image key file, or NULL */
 	bool page_server;              /* --page-server: the images go to address:port too */
@@ -151,6 +153,9 @@ struct restore_opts {
 	const char *cgroup_root;       /* cgroups go below this (--cgroup-root), or NULL */
 	const char *verify_key;        /* --verify: the public key file, or NULL */
 	const char *decrypt_key;       /* --decrypt: the image key file, or NULL */
+	const char **ext_veth;         /* --external veth:NAME=HOSTNAME: NAME=HOSTNAME of each */
+	size_t n_ext_veth;
+	const char *join_net;          /* --join-ns net:PATH: the tree goes into that namespace, or NULL */
 };
 
 struct restore_thread {

@@ -28,12 +28,13 @@
 #   a queue and sh raised a limit: nsenter ipcs shows the same before the
 #   dump and after the restore.  Each must be in a namespace of its own
 #   after restore, not cr's.
-# refused_*: a network, cgroup or user namespace of its own, an ipc
+# refused_*: a cgroup or user namespace of its own, an ipc
 #   namespace that holds a SysV semaphore set (ipcmk -S), a POSIX message
 #   queue or an attached segment (w_ipc mqueue, attached), are refused at
 #   dump, naming the pid and the namespace, and the process is left
 #   running untraced, still asleep (its clock_nanosleep goes on through
-#   restart_syscall, as after any stop).  (Mount namespaces: t_mntns.sh.)
+#   restart_syscall, as after any stop).  (Mount namespaces: t_mntns.sh,
+#   network namespaces: t_netns.sh.)
 source "$(dirname "$0")/lib.sh"
 
 SLEEP=$(readlink -f "$(command -v sleep)")
@@ -308,7 +309,6 @@ run_case unshare_uts unshare_uts
 run_case unshare_time unshare_time
 run_case unshare_ipc unshare_ipc
 run_case unshare_ipc_objects unshare_ipc_objects
-run_case refused_net refused "network namespace differs from cr's: unsupported" unshare -n sleep 1000
 run_case refused_cgroup refused "cgroup namespace differs from cr's: unsupported" unshare -C sleep 1000
 run_case refused_user refused "user namespace differs from cr's: unsupported" unshare -U sleep 1000
 run_case python_mqueue_own_ns python_mqueue own

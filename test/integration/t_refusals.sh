@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # t_refusals: every refusal cr has happens at dump time (issue 14, item 9).
 #
-# A refusal site is a message in criu-lite/{fd,state,dump,restore}/*.c whose
+# A refusal site is a message in criu-lite/{fd,state,dump,restore,net}/*.c whose
 # string says "unsupported" (the wording refusals use), or one of EXTRA
 # (refusals worded otherwise).  REFUSALS lists every site, by its file and
 # a fixed fragment of the line that says it, and how the site is shown:
@@ -180,7 +180,28 @@ REFUSALS=(
 "state/ns.c|\"unsupported\", nodes[plan->creator[id]]|never|(two processes that both made the same time namespace for their children) children enter the time namespace their parent made for them as their own: only one process has it for its children alone"
 "state/ns.c|not a descendant of it: unsupported|elsewhere|t_ns.sh refused_time_outsider"
 "state/ns.c|differs from its main thread's: unsupported|elsewhere|t_ns.sh refused_thread"
-"state/ns.c|differs from cr's: unsupported (%s)|elsewhere|t_ns.sh refused_net"
+"state/ns.c|differs from cr's: unsupported (%s)|elsewhere|t_ns.sh refused_cgroup"
+"state/ns.c|(it would stay in the old one)|elsewhere|t_netns.sh refused_shared"
+"net/netns_dump.c|is not persistent: unsupported|elsewhere|t_netns.sh refused_tun_transient"
+"net/netns_dump.c|has an fd attached: unsupported|elsewhere|t_netns.sh refused_tun_attached"
+"fd/reg.c|attached to the tun/tap device %.*s: unsupported|elsewhere|t_netns.sh refused_tun_fd"
+"net/netns_dump.c|unsupported without \"|elsewhere|t_netns.sh external_refused"
+"net/netns_dump.c|unsupported, its peer is in a network namespace other than cr's, \"|elsewhere|t_netns.sh external_elsewhere"
+"net/netns_dump.c|not named lo: unsupported|untested|a loopback renamed (ip link set lo name ...)"
+"net/netns_dump.c|unsupported, of no kind netlink names|untested|a link without a kind: a physical device moved into the namespace"
+"net/netns_dump.c|link %s of kind %s: unsupported|elsewhere|t_netns.sh refused_vxlan"
+"net/netns_dump.c|filters vlans: unsupported|untested|the test kernel has no CONFIG_BRIDGE_VLAN_FILTERING: vlan_filtering cannot be set there (EOPNOTSUPP)"
+"net/netns_dump.c|unsupported master (ifindex %u)|never|a master is a link of the namespace, and one of another kind than bridge is refused by its kind first"
+"net/netns_dump.c|a route with an unsupported nexthop|untested|an MPLS or RTA_VIA route (needs the mpls modules)"
+"net/netns_dump.c|a route of family %d: unsupported|untested|a route of another family than IPv4 and IPv6 (MPLS)"
+"net/netns_dump.c|link %s: unsupported %s queueing discipline|elsewhere|t_netns.sh refused_qdisc"
+"net/netns_dump.c|nexthop object %u: unsupported|elsewhere|t_netns.sh refused_nexthop"
+"net/netns_dump.c|an IPsec %s: unsupported|elsewhere|t_netns.sh refused_xfrm"
+"net/netns_fw.c|unsupported, cannot read it|untested|nft and iptables-legacy-save are installed wherever the tests run (install-deps.sh)"
+"net/netns_fw.c|unsupported, a new namespace does not take the rules|untested|rules a program lists but cannot load back (an nft ruleset with xt expressions of iptables-nft)"
+"net/netns_dump.c|legacy arptables table %s: unsupported|untested|arptables is not installed on the test machines"
+"net/netns_sysctl.c|does not take it: unsupported|untested|a sysctl a new network namespace refuses to be written"
+"net/netns_sysctl.c|reads it back as '%s': unsupported|untested|a sysctl a new network namespace reads back otherwise"
 "state/pidns.c|its unshare is unsupported|elsewhere|t_pidns.sh unshare_after_fork_refused"
 "state/pidns.c|\"unsupported\", t->zombie|elsewhere|t_pidns.sh init_two_deep_refused"
 "state/posix_timers.c|notifies by '%s': unsupported kind|never|the kernel shows a timer's notification only as signal, thread or none, all restored"
@@ -210,7 +231,7 @@ REFUSALS=(
 # Every refusal site: "FILE<TAB>LINE TEXT".
 refusal_sites() {
 	( cd "$SRC/criu-lite" &&
-		grep -nE "\"[^\"]*(unsupported|$EXTRA)" fd/*.c state/*.c dump/*.c restore/*.c |
+		grep -nE "\"[^\"]*(unsupported|$EXTRA)" fd/*.c state/*.c dump/*.c restore/*.c net/*.c |
 		grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/\*|\*|//)' |
 		sed -E 's/^([^:]+):[0-9]+:[[:space:]]*/\1\t/' )
 }

@@ -460,6 +460,7 @@ static void write_model(int dirfd, struct model *m)
 	write_one(dirfd, img_name(name, CR_IMG_PSTREE, 0), CR_IMG_PSTREE, &m->ps.base);
 	write_msgs(dirfd, img_name(name, CR_IMG_FILES, 0), CR_IMG_FILES, (ProtobufCMessage **)m->file_ptrs, m->n_files);
 	write_msgs(dirfd, img_name(name, CR_IMG_NS, 0), CR_IMG_NS, (ProtobufCMessage **)m->ns_ptrs, N_NS);
+	write_msgs(dirfd, img_name(name, CR_IMG_NETNS, 0), CR_IMG_NETNS, NULL, 0);
 	write_one(dirfd, task_img(name, CR_IMG_CORE, m), CR_IMG_CORE, &m->core.base);
 	write_one(dirfd, task_img(name, CR_IMG_MM, m), CR_IMG_MM, &m->mm.base);
 	write_msgs(dirfd, task_img(name, CR_IMG_PAGEMAP, m), CR_IMG_PAGEMAP, (ProtobufCMessage **)m->pm_ptrs, m->n_pm);

@@ -1,0 +1,544 @@
+#!/usr/bin/env bash
+# t_netns: network namespaces come back with what they hold, or the dump
+# refuses them by name (issue 15).
+# python_full: unmodified python3 in a network namespace of its own
+#   (unshare --net) with lo up, a veth pair, a bridge with one end as its
+#   port (priority, cost, hairpin, learning set), IPv4 and IPv6 addresses
+#   (one noprefixroute), routes in main and in tables 100 and 200 (default
+#   routes, blackhole, unreachable, prohibit, a metric and an MTU, two
+#   nexthops with weights, an onlink gateway), rules (from, fwmark/mask,
+#   "not", ipproto and dport, IPv6; a default rule deleted), sysctls
+#   (ip_forward, rp_filter, an IPv6 hop limit, somaxconn, a unix queue
+#   length; every net.* one compared), permanent IPv4 and IPv6
+#   neighbours, static and permanent bridge fdb entries, a
+#   persistent tap owned by uid 1000.  After restore it is in a new
+#   namespace (not the harness's, not the dumped one) where `ip -d link`,
+#   `ip addr`, `ip route show table all`, `ip rule`, `ip -6 rule` and every
+#   net.ipv4/net.ipv6 sysctl read the same as before the dump (ifindexes are
+#   kept; timers, DAD flags left out), no IPv6 address is tentative, python3
+#   binds both addresses at once and reports the random token it drew
+#   before the dump (it went on, it was not started again), and socat
+#   connects to a socat listener on the restored IPv4 and IPv6 addresses.
+#   Sabotage: a sysctl, a route, a rule and an fdb entry changed after
+#   restore each make the comparison fail (and pass once mended).
+#   cr show lists the links and addresses.
+# leave_running: cr dump --leave-running leaves the namespace as it was.
+# bash_nested: bash in a namespace A with a child sleep in A and a
+#   grandchild in a namespace B of its own; after restore the two share
+#   one namespace, the grandchild has another, each with its own links and
+#   addresses; bash answers with its variable and its counter (kept).
+# external_*: a veth whose peer is in the harness's namespace: refused
+#   without --external veth:NAME (the tree runs on); dumped with it, and
+#   restored with --external veth:NAME=HOSTNAME: the host end is HOSTNAME,
+#   and a TCP connection from the host over the veth to a listener in the
+#   restored namespace works; a peer in a namespace other than cr's is
+#   refused even with --external (the restore would make it in cr's).
+# join_ns: a process in a namespace made with `ip netns add` (the dump
+#   says so) is restored with --join-ns net:/run/netns/NAME into that
+#   namespace (same inode), where nothing was made again.
+# nft_restored: an nftables table with a set, a base chain and a rule
+#   with a counter that counted a dropped connection: `nft list ruleset`
+#   reads the same after restore (counter too), and the rule still drops
+#   connections to the set's ports while others connect.
+# iptables_restored: legacy iptables (filter with a chain of its own and a
+#   counted rule, nat with a REDIRECT) and ip6tables tables: the same
+#   after restore (counters too), and they still drop and redirect.
+# refused_*: a vxlan link, an ingress qdisc, a nexthop object, an IPsec
+#   (xfrm) policy, a tap an fd is attached to (in the namespace, or a tap
+#   fd of a process in cr's namespace), a namespace shared with a process
+#   outside the tree: the dump is refused naming the pid and the thing,
+#   and the tree runs on in its namespace with the thing still there.
+# Every case makes its own namespaces and links and removes them.
+source "$(dirname "$0")/lib.sh"
+WL_NAME=netns
+
+SLEEP=$(readlink -f "$(command -v sleep)")
+NANOSLEEP=230
+
+# ---- helpers ------------------------------------------------------------------
+
+# net_start DIR SETUP PROGRAM ARGS...: PROGRAM (exec'd by sh after SETUP, a
+# sh script run in the new namespace) in a network namespace of its own.
+net_start() {
+	local dir=$1 setup=$2 exe
+	exe=$(readlink -f "$(command -v "$3")")
+	shift 2
+	mkdir -p "$dir"
+	printf '%s\n' "$setup" > "$dir/setup.sh"
+	( cd "$dir" && clean_exec setsid unshare --net sh -c 'sh -e ./setup.sh >setup.out 2>&1 && exec "$0" "$@"' "$@" ) \
+		</dev/null >"$dir/out" 2>&1 &
+	WL_PID=$!
+	WL_EXE=$exe
+	disown "$WL_PID"
+	track_pid "$WL_PID"
+	CASE_LOGS+=("$dir/out" "$dir/setup.out")
+	wait_until 10 running_free "$WL_PID" "$exe" ||
+		{ REASON="${exe##*/} did not start: $(cat "$dir/setup.out" "$dir/out" 2>/dev/null)"; return 1; }
+}
+
+# in_ns PID CMD...: CMD in the network namespace of PID.
+in_ns() {
+	local pid=$1
+	shift
+	nsenter -t "$pid" -n "$@"
+}
+
+no_tentative() {
+	[ -z "$(in_ns "$1" ip -6 addr show tentative)" ]
+}
+
+# What the namespace of PID holds, normalised: timers and DAD flags out,
+# routes sorted (the kernel lists those of a table in the order they came).
+net_state() {
+	in_ns "$1" sh -c 'ip -d link; ip addr; ip route show table all | sort; ip rule; ip -6 rule;
+		ip neigh show nud permanent; bridge fdb show | grep -v " self " | grep -E "permanent|static" | sort;
+		sysctl -a 2>/dev/null | grep -E "^net\."' |
+		sed -E 's/[a-z_]*timer +[0-9.]+//g; s/ (nodad|tentative)//g'
+}
+
+# The namespace of PID reads as FILE (once links have settled: a bridge's
+# state goes from UNKNOWN to UP once its port forwards).
+same_state() {
+	net_state "$1" > "$CASE_TMP/after"
+	diff "$2" "$CASE_TMP/after" > "$CASE_TMP/diff"
+}
+
+# The cookie of the network namespace of PID (SO_NETNS_COOKIE: never
+# reused, unlike the inode numbers of namespaces).
+netns_cookie() {
+	in_ns "$1" /usr/bin/python3 -c 'import socket; print(socket.socket().getsockopt(socket.SOL_SOCKET, 71, 8).hex())'
+}
+
+# Not the harness's namespace, nor the one it had before (cookie OLD).
+new_netns() {
+	local pid=$1 old=$2 now
+	now=$(netns_cookie "$pid") || { REASON="pid $pid: no netns cookie"; return 1; }
+	[ "$now" != "$(/usr/bin/python3 -c 'import socket; print(socket.socket().getsockopt(socket.SOL_SOCKET, 71, 8).hex())')" ] ||
+		{ REASON="pid $pid is in the harness's network namespace"; return 1; }
+	[ "$now" != "$old" ] || { REASON="pid $pid is still in its dumped namespace (cookie $old)"; return 1; }
+}
+
+# A socat listener in the namespace of PID on ADDR PORT answers a client
+# (run by CLIENT_NS: "in_ns PID" or "" for the harness's namespace).
+connects() {
+	local pid=$1 listen=$2 connect=$3 word=$4 got
+	nsenter -t "$pid" -n timeout 10 socat -u "$listen" "OPEN:$CASE_TMP/got.$word,creat,trunc" &
+	local l=$!
+	sleep 0.3
+	echo "$word" | timeout 5 ${5:-} socat -u - "$connect" || { kill $l 2>/dev/null; REASON="socat could not connect to $connect"; return 1; }
+	wait $l
+	got=$(cat "$CASE_TMP/got.$word" 2>/dev/null)
+	[ "$got" = "$word" ] || { REASON="the listener on $listen got '$got', not '$word'"; return 1; }
+}
+
+# After a refused dump: the process runs on, untraced, in its namespace.
+still_there() {
+	local ns=$1
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
+	[ "$(readlink /proc/"$WL_PID"/ns/net)" = "$ns" ] || { REASON="its network namespace changed"; return 1; }
+}
+
+# ---- python3 in a namespace with everything ---------------------------------------
+
+FULL_SETUP='
+ip link set lo up
+ip link add veth0 type veth peer name veth1
+ip link add br0 type bridge
+ip link set veth1 master br0
+ip link set veth1 type bridge_slave priority 40 cost 7 hairpin on learning off
+ip link set veth0 mtu 1400 address 02:00:00:00:00:0a
+ip addr add 10.9.0.1/24 dev veth0
+ip addr add 10.9.0.2/24 dev br0
+ip -6 addr add fd00::1/64 dev veth0
+ip -6 addr add fd00::2/64 dev br0 noprefixroute
+ip link set veth0 up
+ip link set veth1 up
+ip link set br0 up
+ip route add 10.10.0.0/16 via 10.9.0.2
+ip route add 10.11.0.0/16 dev veth0 table 100
+ip -6 route add fd01::/64 via fd00::3 dev veth0
+ip -6 route add default via fd00::3 dev veth0 metric 700
+ip -6 route add prohibit fd02::/64
+ip route add default via 10.9.0.254
+ip route add blackhole 10.50.0.0/16
+ip route add unreachable 10.51.0.0/16 table 200
+ip route add 10.12.0.0/16 via 10.9.0.3 metric 50 mtu 1300
+ip route add 10.13.0.0/16 nexthop via 10.9.0.3 weight 1 nexthop via 10.9.0.4 weight 2
+ip route add 10.14.0.0/16 via 10.60.0.1 dev veth0 onlink
+ip rule add from 10.9.0.0/24 table 100 prio 1000
+ip rule add fwmark 0x10/0xff lookup 200 prio 900
+ip rule add not from 10.0.0.0/8 lookup main prio 950
+ip rule add ipproto tcp dport 80 lookup 200 prio 960
+ip -6 rule add from fd00::/64 lookup 100 prio 1100
+ip rule del prio 32767
+ip tuntap add mode tap tap0 user 1000
+ip neigh add 10.9.0.5 lladdr 02:00:00:00:00:05 dev veth0 nud permanent
+ip -6 neigh add fd00::5 lladdr 02:00:00:00:00:05 dev veth0 nud permanent
+bridge fdb add 02:00:00:00:00:07 dev veth1 master static
+bridge fdb add 02:00:00:00:00:08 dev veth1 master permanent
+sysctl -q -w net.ipv4.ip_forward=1
+sysctl -q -w net.ipv4.conf.veth0.rp_filter=2
+sysctl -q -w net.ipv6.conf.br0.hop_limit=33
+sysctl -q -w net.core.somaxconn=1234
+sysctl -q -w net.unix.max_dgram_qlen=77
+'
+
+PY_NET='
+import os, random, socket, sys, time
+d = sys.argv[1]
+token = "%016x" % random.getrandbits(64)
+with open(d + "/token", "w") as f:
+    f.write(token)
+count = 0
+while not os.path.exists(d + "/go"):
+    count += 1
+    time.sleep(0.02)
+res = []
+for fam, addr in ((socket.AF_INET, "10.9.0.1"), (socket.AF_INET6, "fd00::1"), (socket.AF_INET6, "fd00::2")):
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    try:
+        s.bind((addr, 0))
+    except OSError as e:
+        res.append("bind %s: %s" % (addr, e))
+    s.close()
+with open(d + "/result.tmp", "w") as f:
+    f.write("PASS %s" % token if not res else "FAIL %s" % "; ".join(res))
+os.rename(d + "/result.tmp", d + "/result")
+time.sleep(1000)
+'
+
+python_full() {
+	local dir=$CASE_TMP/py img=$CASE_TMP/img old token result
+	net_start "$dir" "$FULL_SETUP" /usr/bin/python3 -c "$PY_NET" "$dir" || return 1
+	wait_until 10 test -s "$dir/token" || { REASON="python3 did not draw its token"; return 1; }
+	wait_until 10 no_tentative "$WL_PID" || { REASON="DAD did not end before the dump"; return 1; }
+	token=$(cat "$dir/token")
+	old=$(netns_cookie "$WL_PID")
+	net_state "$WL_PID" > "$CASE_TMP/before"
+	cr_dump dump "$WL_PID" "$img" || return 1
+	"$CR" show "$img" > "$CASE_TMP/show" 2>&1
+	grep -q "3: veth0 veth mtu 1400 up 02:00:00:00:00:0a peer veth1" "$CASE_TMP/show" &&
+		grep -q "inet6 fd00::1/64 on veth0" "$CASE_TMP/show" && grep -q "5: tap0 tun" "$CASE_TMP/show" ||
+		{ REASON="cr show does not list the links and addresses: $(grep -A3 ' net ' "$CASE_TMP/show")"; return 1; }
+	cr_restore_detached restore "$img" || return 1
+	no_tentative "$WL_PID" || { REASON="tentative IPv6 addresses right after restore: $(in_ns "$WL_PID" ip -6 addr show tentative)"; return 1; }
+	new_netns "$WL_PID" "$old" || return 1
+	touch "$dir/go"
+	wait_until 10 test -e "$dir/result" || { REASON="no result from python3: $(cat "$dir/out")"; return 1; }
+	result=$(cat "$dir/result")
+	[ "$result" = "PASS $token" ] || { REASON="python3 reports '$result', expected 'PASS $token'"; return 1; }
+	wait_until 5 same_state "$WL_PID" "$CASE_TMP/before" ||
+		{ CASE_LOGS+=("$CASE_TMP/diff"); REASON="the namespace differs after restore: $(head -4 "$CASE_TMP/diff" | tr '\n' ' ')"; return 1; }
+	grep -qE " persist on user ($(id -nu 1000 2>/dev/null)|1000) " <(in_ns "$WL_PID" ip -d link show tap0) ||
+		{ REASON="tap0 lost its owner: $(in_ns "$WL_PID" ip -d link show tap0)"; return 1; }
+	connects "$WL_PID" TCP4-LISTEN:7001,bind=10.9.0.1,reuseaddr TCP4:10.9.0.1:7001,bind=10.9.0.2 v4 "nsenter -t $WL_PID -n" || return 1
+	connects "$WL_PID" TCP6-LISTEN:7002,bind=[fd00::1],reuseaddr TCP6:[fd00::1]:7002 v6 "nsenter -t $WL_PID -n" || return 1
+	sabotaged "$WL_PID" "sysctl -q -w net.ipv6.conf.br0.hop_limit=64" "sysctl -q -w net.ipv6.conf.br0.hop_limit=33" &&
+		sabotaged "$WL_PID" "ip route del 10.12.0.0/16" "ip route add 10.12.0.0/16 via 10.9.0.3 metric 50 mtu 1300" &&
+		sabotaged "$WL_PID" "ip rule del prio 960" "ip rule add ipproto tcp dport 80 lookup 200 prio 960" &&
+		sabotaged "$WL_PID" "bridge fdb del 02:00:00:00:00:07 dev veth1 master" \
+			"bridge fdb add 02:00:00:00:00:07 dev veth1 master static"
+}
+
+# The comparison sees a change: after BREAK the namespace of PID differs
+# from before, after MEND it is the same again.
+sabotaged() {
+	local pid=$1
+	in_ns "$pid" sh -c "$2"
+	! same_state "$pid" "$CASE_TMP/before" || { REASON="the comparison does not see '$2'"; return 1; }
+	in_ns "$pid" sh -c "$3"
+	same_state "$pid" "$CASE_TMP/before" || { REASON="after '$3', the namespace is not as before"; return 1; }
+}
+
+# ---- --leave-running: the namespace as it was, nothing left behind -------------------
+
+leave_running() {
+	local img=$CASE_TMP/img links
+	net_start "$CASE_TMP/s" "$FULL_SETUP" sleep 1000 || return 1
+	wait_until 10 no_tentative "$WL_PID" || { REASON="DAD did not end before the dump"; return 1; }
+	net_state "$WL_PID" > "$CASE_TMP/before"
+	links=$(ip -br link | wc -l)
+	cr_dump dump "$WL_PID" "$img" --leave-running || return 1
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after dump -R: $(describe_pid "$WL_PID")"; return 1; }
+	same_state "$WL_PID" "$CASE_TMP/before" || { REASON="the namespace changed: $(head -4 "$CASE_TMP/diff" | tr '\n' ' ')"; return 1; }
+	[ "$(readlink /proc/self/ns/net)" = "$(readlink /proc/"$$"/ns/net)" ] && [ "$(ip -br link | wc -l)" = "$links" ] ||
+		{ REASON="the harness's namespace changed"; return 1; }
+}
+
+# ---- bash, nested namespaces ------------------------------------------------------
+
+BASH_NESTED='
+TOKEN=$1; COUNT=0
+sleep 1000 &
+unshare --net sh -c "ip link set lo up; ip addr add 10.20.0.1/32 dev lo; exec sleep 1000" &
+echo $$ > pids
+while :; do
+	read -r line < "$PWD/fifo" || continue   # EOF: opened while the last writer closed
+	COUNT=$((COUNT + 1))
+	echo "$line $TOKEN $COUNT" > "$PWD/answer"
+done
+'
+
+bash_nested() {
+	local dir=$CASE_TMP/bash img=$CASE_TMP/img token kids a b c
+	token=$RANDOM$RANDOM
+	mkdir -p "$dir" && mkfifo "$dir/fifo"
+	net_start "$dir" 'ip link set lo up; ip link add va type veth peer name vb; ip addr add 10.30.0.1/24 dev va; ip link set va up; ip link set vb up' \
+		bash -c "$BASH_NESTED" bash "$token" || return 1
+	echo one > "$dir/fifo"
+	wait_until 5 test -s "$dir/answer" || { REASON="bash did not answer"; return 1; }
+	[ "$(cat "$dir/answer")" = "one $token 1" ] || { REASON="bash answered '$(cat "$dir/answer")'"; return 1; }
+	wait_until 5 eval '[ "$(cat /proc/$WL_PID/task/$WL_PID/children | wc -w)" = 2 ]' || { REASON="bash has not its two children"; return 1; }
+	wait_until 5 eval 'for k in $(cat /proc/$WL_PID/task/$WL_PID/children); do [ "$(readlink /proc/$k/exe)" = "$SLEEP" ] || exit 1; done'
+	kids=$(cat /proc/"$WL_PID"/task/"$WL_PID"/children)
+	cr_dump dump "$WL_PID" "$img" || return 1
+	rm -f "$dir/answer"
+	cr_restore_detached restore "$img" || return 1
+	a=$(readlink /proc/"$WL_PID"/ns/net)
+	set -- $kids
+	b=$(readlink /proc/"$1"/ns/net) c=$(readlink /proc/"$2"/ns/net)
+	[ "$a" = "$b" ] && [ "$a" != "$c" ] && [ "$c" != "$(readlink /proc/self/ns/net)" ] ||
+		{ REASON="namespaces after restore: bash $a, child $b, grandchild $c"; return 1; }
+	in_ns "$WL_PID" ip -br addr show va | grep -q 10.30.0.1/24 || { REASON="va lost its address"; return 1; }
+	in_ns "$2" ip -br addr show lo | grep -q 10.20.0.1/32 || { REASON="the nested namespace lost lo's address"; return 1; }
+	in_ns "$2" ip -br link | grep -qv '^lo' && { REASON="the nested namespace has links it had not"; return 1; }
+	echo two > "$dir/fifo"
+	wait_until 5 test -s "$dir/answer" || { REASON="restored bash did not answer"; return 1; }
+	[ "$(cat "$dir/answer")" = "two $token 2" ] || { REASON="restored bash answered '$(cat "$dir/answer")', expected 'two $token 2'"; return 1; }
+}
+
+# ---- a veth with its peer outside -----------------------------------------------
+
+EXT_IN=crx-in$$
+EXT_HOST=crx-h$$
+
+external_refused() {
+	local ns
+	net_start "$CASE_TMP/s" 'ip link set lo up' sleep 1000 || return 1
+	ip link add "$EXT_IN" type veth peer name "$EXT_HOST" || { REASON="ip link add veth"; return 1; }
+	ip link set "$EXT_IN" netns "$WL_PID"
+	ns=$(readlink /proc/"$WL_PID"/ns/net)
+	expect_refused "$WL_PID" "$CASE_TMP/img" "veth $EXT_IN has its peer in another network namespace" "--external veth:$EXT_IN" || { ip link del "$EXT_HOST"; return 1; }
+	still_there "$ns" || return 1
+	ip link show "$EXT_HOST" >/dev/null 2>&1 || { REASON="the host end went away"; return 1; }
+	ip link del "$EXT_HOST"
+}
+
+external_restored() {
+	local img=$CASE_TMP/img r=0
+	net_start "$CASE_TMP/s" 'ip link set lo up' sleep 1000 || return 1
+	ip link add "$EXT_IN" type veth peer name "$EXT_HOST" || { REASON="ip link add veth"; return 1; }
+	ip link set "$EXT_IN" netns "$WL_PID"
+	in_ns "$WL_PID" sh -c "ip addr add 10.77.0.2/24 dev $EXT_IN && ip link set $EXT_IN up"
+	cr_dump dump "$WL_PID" "$img" --external "veth:$EXT_IN" || { ip link del "$EXT_HOST" 2>/dev/null; return 1; }
+	wait_until 5 eval '! ip link show "$EXT_HOST" >/dev/null 2>&1' || ip link del "$EXT_HOST"
+	if cr_run restore restore -D "$img" --detach; then
+		REASON="restored without --external veth:$EXT_IN=HOSTNAME"
+		return 1
+	fi
+	grep -qF -- "--external veth:$EXT_IN=HOSTNAME" "$CR_ERR" || { REASON="the restore does not say what to give: $(last_line "$CR_ERR")"; return 1; }
+	cr_restore_detached restore "$img" --external "veth:$EXT_IN=${EXT_HOST}r" || return 1
+	ip link show "${EXT_HOST}r" >/dev/null 2>&1 || { REASON="no ${EXT_HOST}r in cr's namespace"; return 1; }
+	ip addr add 10.77.0.1/24 dev "${EXT_HOST}r" && ip link set "${EXT_HOST}r" up
+	connects "$WL_PID" TCP4-LISTEN:7003,bind=10.77.0.2,reuseaddr TCP4:10.77.0.2:7003 ext || r=1
+	ip link del "${EXT_HOST}r" 2>/dev/null
+	return $r
+}
+
+# A peer in a namespace other than cr's is refused even with --external,
+# which would make it in cr's.
+external_elsewhere() {
+	local ns other=crt-x$$ r=0
+	net_start "$CASE_TMP/s" 'ip link set lo up' sleep 1000 || return 1
+	ip netns add "$other" || { REASON="ip netns add"; return 1; }
+	ip -n "$other" link add "$EXT_IN" type veth peer name "$EXT_HOST" &&
+		ip -n "$other" link set "$EXT_IN" netns "$WL_PID" || { REASON="veth from $other"; ip netns del "$other"; return 1; }
+	ns=$(readlink /proc/"$WL_PID"/ns/net)
+	cr_run dump dump "$WL_PID" -D "$CASE_TMP/img" --external "veth:$EXT_IN"
+	check_refused "$WL_PID" "$CASE_TMP/img" "veth $EXT_IN: unsupported, its peer is in a network namespace other than cr's" ||
+		r=1
+	[ $r = 1 ] || still_there "$ns" || r=1
+	ip netns del "$other"
+	return $r
+}
+
+# ---- --join-ns ----------------------------------------------------------------------
+
+join_ns() {
+	local name=crt-$$ img=$CASE_TMP/img r=0
+	ip netns add "$name" || { REASON="ip netns add"; return 1; }
+	ip -n "$name" link set lo up
+	ip -n "$name" addr add 10.40.0.1/32 dev lo
+	( clean_exec setsid nsenter --net=/run/netns/"$name" "$SLEEP" 1000 ) </dev/null >/dev/null 2>&1 &
+	WL_PID=$! WL_EXE=$SLEEP
+	disown "$WL_PID"; track_pid "$WL_PID"
+	wait_until 5 blocked_in "$WL_PID" "$NANOSLEEP" || { REASON="sleep did not start"; ip netns del "$name"; return 1; }
+	cr_dump dump "$WL_PID" "$img" || r=1
+	[ $r = 0 ] && ! grep -qF "is /run/netns/$name: a restore makes a new one, unless --join-ns" "$img/dump.log" &&
+		{ REASON="the dump does not say the namespace is /run/netns/$name"; r=1; }
+	[ $r = 0 ] && { cr_run restore restore -D "$img" --detach --join-ns net:/run/netns/"$name" && wait_until 5 running_free "$WL_PID" "$SLEEP" ||
+		{ REASON="restore --join-ns failed: $(last_line "$CR_ERR")"; r=1; }; }
+	if [ $r = 0 ]; then
+		[ "$(stat -L -c %i /proc/"$WL_PID"/ns/net)" = "$(stat -c %i /run/netns/"$name")" ] ||
+			{ REASON="not in /run/netns/$name after restore"; r=1; }
+		[ "$(ip -n "$name" -br addr | grep -c 10.40.0.1)" = 1 ] || { REASON="the joined namespace changed"; r=1; }
+	fi
+	kill "$WL_PID" 2>/dev/null
+	ip netns del "$name"
+	return $r
+}
+
+# ---- nftables -----------------------------------------------------------------------
+
+NFT_SETUP="ip link set lo up
+nft add table inet crtest
+nft add chain inet crtest input '{ type filter hook input priority 0; }'
+nft add set inet crtest ports '{ type inet_service; }'
+nft add element inet crtest ports '{ 7998, 7999 }'
+nft add rule inet crtest input tcp dport @ports counter drop"
+
+# A listener on 127.0.0.1:PORT in the namespace of PID gets no connection.
+dropped() {
+	local pid=$1 port=$2 l
+	nsenter -t "$pid" -n socat -u TCP4-LISTEN:"$port",bind=127.0.0.1,reuseaddr - >/dev/null &
+	l=$!   # socat itself: nsenter execs it
+	sleep 0.3
+	if in_ns "$pid" timeout 2 socat -u /dev/null TCP4:127.0.0.1:"$port",connect-timeout=1 2>/dev/null; then
+		kill $l 2>/dev/null
+		REASON="a connection to port $port got through"
+		return 1
+	fi
+	kill $l 2>/dev/null
+	wait $l 2>/dev/null
+	return 0
+}
+
+nft_restored() {
+	local img=$CASE_TMP/img
+	net_start "$CASE_TMP/s" "$NFT_SETUP" sleep 1000 || return 1
+	dropped "$WL_PID" 7999 || return 1
+	in_ns "$WL_PID" nft list ruleset > "$CASE_TMP/before"
+	grep -q "counter packets [1-9]" "$CASE_TMP/before" || { REASON="the counter did not count: $(cat "$CASE_TMP/before")"; return 1; }
+	cr_dump dump "$WL_PID" "$img" || return 1
+	cr_restore_detached restore "$img" || return 1
+	in_ns "$WL_PID" nft list ruleset > "$CASE_TMP/after"
+	diff "$CASE_TMP/before" "$CASE_TMP/after" > "$CASE_TMP/diff" ||
+		{ CASE_LOGS+=("$CASE_TMP/diff"); REASON="nft list ruleset differs after restore"; return 1; }
+	dropped "$WL_PID" 7998 || return 1
+	connects "$WL_PID" TCP4-LISTEN:7001,bind=127.0.0.1,reuseaddr TCP4:127.0.0.1:7001 ok "nsenter -t $WL_PID -n"
+}
+
+# ---- legacy iptables ------------------------------------------------------------------
+
+IPT_SETUP="ip link set lo up
+iptables-legacy -N crtest
+iptables-legacy -A INPUT -p tcp --dport 7999 -j crtest
+iptables-legacy -A crtest -j DROP
+iptables-legacy -t nat -A OUTPUT -p tcp --dport 7997 -j REDIRECT --to-ports 7001
+ip6tables-legacy -A INPUT -p tcp --dport 7999 -j DROP"
+
+# The legacy tables of the namespace of PID, with their counters, sorted
+# (a save lists the tables in the order they were made).
+xtables() {
+	in_ns "$1" sh -c 'iptables-legacy-save -c; ip6tables-legacy-save -c' | grep -v '^#' | sort
+}
+
+iptables_restored() {
+	local img=$CASE_TMP/img
+	net_start "$CASE_TMP/s" "$IPT_SETUP" sleep 1000 || return 1
+	dropped "$WL_PID" 7999 || return 1
+	xtables "$WL_PID" > "$CASE_TMP/before"
+	grep -q '^\[[1-9][0-9]*:[0-9]*\] -A crtest -j DROP' "$CASE_TMP/before" ||
+		{ REASON="the rule did not count: $(cat "$CASE_TMP/before")"; return 1; }
+	cr_dump dump "$WL_PID" "$img" || return 1
+	cr_restore_detached restore "$img" || return 1
+	xtables "$WL_PID" > "$CASE_TMP/after"
+	diff "$CASE_TMP/before" "$CASE_TMP/after" > "$CASE_TMP/diff" ||
+		{ CASE_LOGS+=("$CASE_TMP/diff"); REASON="the legacy tables differ after restore"; return 1; }
+	dropped "$WL_PID" 7999 || return 1
+	connects "$WL_PID" TCP4-LISTEN:7001,bind=127.0.0.1,reuseaddr TCP4:127.0.0.1:7997 nat "nsenter -t $WL_PID -n"
+}
+
+# ---- refusals -----------------------------------------------------------------------
+
+refused_setup() {
+	local words=$1 ns
+	net_start "$CASE_TMP/s" "$2" sleep 1000 || return 1
+	ns=$(readlink /proc/"$WL_PID"/ns/net)
+	expect_refused "$WL_PID" "$CASE_TMP/img" "$words" || return 1
+	still_there "$ns" || return 1
+	[ -z "${3:-}" ] || in_ns "$WL_PID" sh -c "$3" || { REASON="the thing is gone after the refused dump ($3)"; return 1; }
+}
+
+PY_TUN='
+import fcntl, os, struct, sys, time
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", sys.argv[1].encode(), 0x0002 | 0x1000))   # TUNSETIFF, IFF_TAP | IFF_NO_PI
+if sys.argv[3] == "persist":
+    fcntl.ioctl(fd, 0x400454cb, 1)   # TUNSETPERSIST
+open(sys.argv[2], "w").close()
+time.sleep(1000)
+'
+
+# refused_tun own|host WORDS [persist]: python3 holds a tap fd (TUNSETIFF),
+# in a network namespace of its own or in the harness's (the tap goes with
+# it: never persistent there).
+refused_tun() {
+	local where=$1 words=$2 persist=${3:-no} ns
+	mkdir -p "$CASE_TMP/t"
+	if [ "$where" = own ]; then
+		net_start "$CASE_TMP/t" 'ip link set lo up' /usr/bin/python3 -c "$PY_TUN" "crtun$$" "$CASE_TMP/t/ready" "$persist" ||
+			return 1
+	else
+		( clean_exec setsid /usr/bin/python3 -c "$PY_TUN" "crtun$$" "$CASE_TMP/t/ready" no ) </dev/null >/dev/null 2>&1 &
+		WL_PID=$! WL_EXE=$(readlink -f /usr/bin/python3)
+		disown "$WL_PID"; track_pid "$WL_PID"
+	fi
+	wait_until 10 test -e "$CASE_TMP/t/ready" || { REASON="python3 did not attach its tap"; return 1; }
+	ns=$(readlink /proc/"$WL_PID"/ns/net)
+	expect_refused "$WL_PID" "$CASE_TMP/img" "$words" || return 1
+	still_there "$ns" || return 1
+	in_ns "$WL_PID" ip link show "crtun$$" >/dev/null 2>&1 || { REASON="the tap is gone after the refused dump"; return 1; }
+}
+
+refused_shared() {
+	local ns other
+	net_start "$CASE_TMP/s" 'ip link set lo up' sleep 1000 || return 1
+	ns=$(readlink /proc/"$WL_PID"/ns/net)
+	( clean_exec nsenter -t "$WL_PID" -n "$SLEEP" 1001 ) </dev/null >/dev/null 2>&1 &
+	other=$!
+	track_pid "$other"
+	wait_until 5 blocked_in "$other" "$NANOSLEEP" || { REASON="the outside sleep did not start"; return 1; }
+	expect_refused "$WL_PID" "$CASE_TMP/img" "is also used by pid $other outside the dump" || return 1
+	still_there "$ns"
+}
+
+run_case python_full python_full
+run_case bash_nested bash_nested
+run_case leave_running leave_running
+run_case external_refused external_refused
+run_case external_restored external_restored
+run_case external_elsewhere external_elsewhere
+run_case join_ns join_ns
+run_case refused_vxlan refused_setup "link vx0 of kind vxlan: unsupported" \
+	'ip link add vx0 type vxlan id 5 dstport 4789' 'ip link show vx0 >/dev/null'
+run_case nft_restored nft_restored
+run_case iptables_restored iptables_restored
+run_case refused_qdisc refused_setup "link veth1: unsupported ingress queueing discipline" \
+	'ip link add veth0 type veth peer name veth1; tc qdisc add dev veth1 ingress' 'tc qdisc show dev veth1 | grep -q ingress'
+run_case refused_nexthop refused_setup "nexthop object 7: unsupported" \
+	'ip link add veth0 type veth peer name veth1; ip link set veth0 up; ip link set veth1 up; ip nexthop add id 7 dev veth0' \
+	'ip nexthop show id 7 >/dev/null'
+run_case refused_xfrm refused_setup "an IPsec policy: unsupported" \
+	'ip xfrm policy add src 10.0.0.1 dst 10.0.0.2 dir out' 'ip xfrm policy | grep -q 10.0.0.2'
+run_case refused_shared refused_shared
+run_case refused_tun_transient refused_tun own "tun crtun$$ is not persistent: unsupported"
+run_case refused_tun_attached refused_tun own "tun crtun$$ has an fd attached: unsupported" persist
+run_case refused_tun_fd refused_tun host "/dev/net/tun attached to the tun/tap device crtun$$: unsupported"
+
+# What a failed case may have left in the harness's namespace (the links
+# inside the cases' namespaces go with them).
+ip link del "$EXT_HOST" 2>/dev/null
+ip link del "${EXT_HOST}r" 2>/dev/null
+ip netns del crt-$$ 2>/dev/null
+finish_tests
