@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # t_netns: network namespaces come back with what they hold, or the dump
 # refuses them by name (issue 15).
+# sockets_inside: python3 in a namespace of its own with a TCP listener and
+#   a bound UDP socket on its loopback: after restore a client entering the
+#   namespace (nsenter -n) is served the token drawn before the dump, and a
+#   datagram sent to the UDP socket comes back (the sockets of issue 15 and
+#   the namespace of issue 15 together).
 # python_full: unmodified python3 in a network namespace of its own
 #   (unshare --net) with lo up, a veth pair, a bridge with one end as its
 #   port (priority, cost, hairpin, learning set), IPv4 and IPv6 addresses
@@ -541,4 +546,39 @@ run_case refused_tun_fd refused_tun host "/dev/net/tun attached to the tun/tap d
 ip link del "$EXT_HOST" 2>/dev/null
 ip link del "${EXT_HOST}r" 2>/dev/null
 ip netns del crt-$$ 2>/dev/null
+sockets_inside() {
+	local dir=$CASE_TMP/si got
+	mkdir -p "$dir"
+	( clean_exec unshare --net python3 -c '
+import os, random, socket, sys
+d = sys.argv[1]
+os.system("ip link set lo up")
+tok = "%d" % random.randrange(1 << 30)
+l = socket.socket(); l.bind(("127.0.0.1", 7777)); l.listen(5)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 7778))
+open(d + "/tok", "w").write(tok)
+open(d + "/ready", "w").close()
+while True:
+    c, _ = l.accept()
+    m, a = u.recvfrom(100) if c.recv(1) == b"u" else (b"", None)
+    if a:
+        u.sendto(m, a)
+    c.sendall(tok.encode())
+    c.close()' "$dir" ) </dev/null >"$dir/out" 2>&1 &
+	WL_PID=$!
+	track_pid "$WL_PID"
+	wait_until 10 test -e "$dir/ready" || { REASON="python3 did not start: $(cat "$dir/out")"; return 1; }
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" || return 1
+	cr_run restore restore -D "$CASE_TMP/img" --detach || { REASON="cr restore failed: $(last_line "$CR_ERR")"; return 1; }
+	got=$(timeout 10 nsenter -t "$WL_PID" -n python3 -c '
+import socket
+c = socket.create_connection(("127.0.0.1", 7777)); c.sendall(b"u")
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(5)
+u.sendto(b"echo", ("127.0.0.1", 7778)); e = u.recv(100)
+print(e.decode(), c.recv(100).decode())' 2>&1)
+	[ "$got" = "echo $(cat "$dir/tok")" ] || { REASON="the restored sockets answered '$got', not 'echo $(cat "$dir/tok")'"; return 1; }
+	kill "$WL_PID"
+}
+
+run_case sockets_inside sockets_inside
 finish_tests
