@@ -54,6 +54,8 @@ static const char usage_text[] =
 	"                        instead of refusing the dump\n"
 	"      --tcp-established established TCP connections are dumped (TCP_REPAIR);\n"
 	"                        their traffic is dropped (nftables) until restored\n"
+	"      --network-lock nftables|skip  how (default nftables), or not at\n"
+	"                        all: skip leaves the peers' packets to the caller\n"
 	"      --external veth:NAME  the veth NAME of a network namespace of the\n"
 	"                        tree may have its peer outside (repeatable)\n"
 	"\n"
@@ -84,7 +86,7 @@ static const char usage_text[] =
 
 enum { OPT_COMPRESS = 256, OPT_PID_BACKEND, OPT_NEW_PIDNS, OPT_CGROUP_ROOT, OPT_SIGN, OPT_VERIFY, OPT_ENCRYPT,
        OPT_DECRYPT, OPT_EXT_UNIX_SK, OPT_PAGE_SERVER, OPT_ADDRESS, OPT_PORT, OPT_SKIP_IN_FLIGHT,
-       OPT_TCP_ESTABLISHED, OPT_EXTERNAL, OPT_JOIN_NS };
+       OPT_TCP_ESTABLISHED, OPT_EXTERNAL, OPT_JOIN_NS, OPT_NETWORK_LOCK };
 
 static const struct option long_opts[] = {
 	{ "images-dir", required_argument, NULL, 'D' },
@@ -106,6 +108,7 @@ static const struct option long_opts[] = {
 	{ "port", required_argument, NULL, OPT_PORT },
 	{ "skip-in-flight", no_argument, NULL, OPT_SKIP_IN_FLIGHT },
 	{ "tcp-established", no_argument, NULL, OPT_TCP_ESTABLISHED },
+	{ "network-lock", required_argument, NULL, OPT_NETWORK_LOCK },
 	{ "external", required_argument, NULL, OPT_EXTERNAL },
 	{ "join-ns", required_argument, NULL, OPT_JOIN_NS },
 	{ "log-file", required_argument, NULL, 'o' },
@@ -187,6 +190,11 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		}
 		case OPT_SKIP_IN_FLIGHT: cli->dump.skip_in_flight = true; break;
 		case OPT_TCP_ESTABLISHED: cli->dump.tcp_established = true; break;
+		case OPT_NETWORK_LOCK:
+			if (strcmp(optarg, "nftables") != 0 && strcmp(optarg, "skip") != 0)
+				return usage_error("--network-lock '%s': nftables or skip", optarg);
+			cli->dump.network_lock_skip = strcmp(optarg, "skip") == 0;
+			break;
 		case OPT_EXTERNAL:
 			if (parse_external(cli, optarg) != 0)
 				return 2;

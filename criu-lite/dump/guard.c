@@ -161,3 +161,32 @@ void guard_forget(struct dump_ctx *ctx, const struct dump_task *t)
 	if (unlinkat(ctx->guard.dirfd, name, 0) < 0 && errno != ENOENT)
 		pr_warn("remove guard record %s/%s: %s", ctx->guard.path, name, strerror(errno));
 }
+
+int guard_note_tcp_lock(struct dump_ctx *ctx, const struct guard_tcp *rec, cr_error_t *err)
+{
+	char name[32], tmp[40];
+	cleanup_close int fd = -1;
+
+	if (ctx->guard.dirfd < 0)
+		return 0;
+	snprintf(name, sizeof(name), GUARD_TCP_PREFIX "%u", rec->ino);
+	snprintf(tmp, sizeof(tmp), "." GUARD_TCP_PREFIX "%u.new", rec->ino);
+	unlinkat(ctx->guard.dirfd, tmp, 0);
+	fd = openat(ctx->guard.dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, rec, sizeof(*rec)) != (ssize_t)sizeof(*rec))
+		return cr_error(err, errno, "write guard record %s/%s", ctx->guard.path, tmp);
+	if (renameat(ctx->guard.dirfd, tmp, ctx->guard.dirfd, name) < 0)
+		return cr_error(err, errno, "rename guard record %s/%s", ctx->guard.path, tmp);
+	return 0;
+}
+
+void guard_forget_tcp(struct dump_ctx *ctx, uint32_t ino)
+{
+	char name[32];
+
+	if (ctx->guard.dirfd < 0)
+		return;
+	snprintf(name, sizeof(name), GUARD_TCP_PREFIX "%u", ino);
+	if (unlinkat(ctx->guard.dirfd, name, 0) < 0 && errno != ENOENT)
+		pr_warn("remove guard record %s/%s: %s", ctx->guard.path, name, strerror(errno));
+}

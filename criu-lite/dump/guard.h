@@ -72,6 +72,25 @@ int guard_note_released(struct dump_ctx *ctx, const struct dump_task *t, cr_erro
 /* Nothing is left to do for the process. */
 void guard_forget(struct dump_ctx *ctx, const struct dump_task *t);
 
+/* A connection cr is about to lock (fd/tcp_stream.c): its traffic dropped
+ * by the nftables table inet TABLE, then its socket (fd FD of the process)
+ * in repair mode.  A record "tcp-INODE" says so before either happens; a
+ * guardian of a dump that died before it was complete takes the socket
+ * out of repair mode (SO_REUSEADDR as it was) and deletes the table; of a
+ * complete one it leaves both, for the restore. */
+#define GUARD_TCP_PREFIX "tcp-"
+struct guard_tcp {
+	uint32_t magic, version;
+	int32_t pid, fd;
+	uint64_t start_time;
+	int32_t reuse;
+	uint32_t ino;
+	char table[32];
+};
+int guard_note_tcp_lock(struct dump_ctx *ctx, const struct guard_tcp *rec, cr_error_t *err);
+/* The connection is out of cr's hands (unlocked, or its tree killed). */
+void guard_forget_tcp(struct dump_ctx *ctx, uint32_t ino);
+
 /* The images are complete and the tree is about to be killed: from now on
  * a guardian finishes the kill instead of putting processes back. */
 #define GUARD_COMPLETE "complete"

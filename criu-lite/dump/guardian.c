@@ -7,6 +7,7 @@
  * recorded (same start time).  Putting back is idempotent: a guardian
  * killed halfway leaves the records for the next try. */
 #include "dump/guard.h"
+#include "fd/tcp_stream.h"
 #include "os/inject.h"
 #include "os/log.h"
 #include "os/ptrace.h"
@@ -170,6 +171,32 @@ out:
 	free(r.th);
 }
 
+/* A locked connection: out of repair mode and its table gone if the dump
+ * died before it was complete (the process runs on); kept for the restore
+ * if it was complete. */
+static void tcp_put_back(int dirfd, const char *name, bool complete)
+{
+	struct guard_tcp r;
+	cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0 || read(fd, &r, sizeof(r)) != (ssize_t)sizeof(r) || r.magic != GUARD_MAGIC ||
+	    r.version != GUARD_VERSION || memchr(r.table, '\0', sizeof(r.table)) == NULL) {
+		pr_warn("guardian: unreadable record %s", name);
+		unlinkat(dirfd, name, 0);
+		return;
+	}
+	if (!complete) {
+		struct record owner = { .h = { .pid = r.pid, .start_time = r.start_time } };
+
+		if (same_process(&owner))
+			tcp_stream_unrepair(r.pid, r.fd, r.reuse);
+		if (r.table[0])
+			tcp_stream_unlock(r.table);
+		pr_info("guardian: socket:[%u] of pid %d unlocked after the dump died", r.ino, r.pid);
+	}
+	unlinkat(dirfd, name, 0);
+}
+
 int guard_recover(const char *path, bool wait)
 {
 	cleanup_close int dirfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -185,8 +212,15 @@ int guard_recover(const char *path, bool wait)
 	d = fdopendir(dup(dirfd));
 	if (d == NULL)
 		return -1;
+	/* Connections first: a process continued below must not run with
+	 * its socket still in repair mode. */
+	while ((e = readdir(d)) != NULL)
+		if (strncmp(e->d_name, GUARD_TCP_PREFIX, strlen(GUARD_TCP_PREFIX)) == 0)
+			tcp_put_back(dirfd, e->d_name, complete);
+	rewinddir(d);
 	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, GUARD_COMPLETE) == 0)
+		if (strcmp(e->d_name, GUARD_COMPLETE) == 0 ||
+		    strncmp(e->d_name, GUARD_TCP_PREFIX, strlen(GUARD_TCP_PREFIX)) == 0)
 			continue;
 		if (e->d_name[0] != '.')
 			(complete ? finish_kill : put_back)(dirfd, e->d_name);

@@ -235,7 +235,7 @@ static int inet_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_
 		return cr_error_wrap(err, "%s", me);
 	if (d.protocol == IPPROTO_UDP && udp_queue_dump(ctx, dup, &d, &opts, me, e, err) < 0)
 		return -1;
-	if (d.protocol == IPPROTO_TCP && d.state == SK_ESTABLISHED && tcp_stream_dump(ctx, dup, &d, e, err) < 0)
+	if (d.protocol == IPPROTO_TCP && d.state == SK_ESTABLISHED && tcp_stream_dump(ctx, t, p->fd, dup, &d, e, err) < 0)
 		return cr_error_wrap(err, "%s", me);
 	fill(ctx, &d, e);
 	e->opts = opts.v;

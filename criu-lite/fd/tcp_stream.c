@@ -1,4 +1,5 @@
 #include "fd/tcp_stream.h"
+#include "dump/guard.h"
 #include "fd/fdshare.h"
 #include "os/log.h"
 #include "os/util.h"
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,6 +37,7 @@ struct tcp_repair {
 	struct tcp_repair *next;
 	int fd;                 /* cr's duplicate */
 	int reuse;              /* SO_REUSEADDR, which leaving repair mode clears */
+	uint32_t ino;
 	char table[32];
 };
 
@@ -77,6 +80,8 @@ static void match_addrs(int family, const uint8_t *a, const uint8_t *b, char *ou
 	snprintf(out, size, family == AF_INET ? "ip saddr %s ip daddr %s" : "ip6 saddr %s ip6 daddr %s", ta, tb);
 }
 
+static void unblock(const char *table);
+
 static int block(const struct inet_diag_sk *d, const char *table, cr_error_t *err)
 {
 	char there[128], back[128], cmd[2048];
@@ -93,6 +98,26 @@ static int block(const struct inet_diag_sk *d, const char *table, cr_error_t *er
 		 "add rule inet %1$s in %3$s tcp sport %5$u tcp dport %4$u drop",
 		 table, there, back, d->sport, d->dport);
 	return run_nft(cmd, "block the connection's traffic", err);
+}
+
+void tcp_stream_unlock(const char *table)
+{
+	unblock(table);
+}
+
+void tcp_stream_unrepair(pid_t pid, int fd, int reuse)
+{
+	int off = TCP_REPAIR_OFF, pidfd = (int)syscall(SYS_pidfd_open, pid, 0), sk;
+
+	if (pidfd < 0)
+		return;
+	sk = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	close(pidfd);
+	if (sk < 0)
+		return;
+	setsockopt(sk, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
+	setsockopt(sk, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse));
+	close(sk);
 }
 
 static void unblock(const char *table)
@@ -177,7 +202,19 @@ static int read_state(struct dump_ctx *ctx, int fd, TcpStream *s, cr_error_t *er
 	return 0;
 }
 
-int tcp_stream_dump(struct dump_ctx *ctx, int dup, const struct inet_diag_sk *d, InetSkEntry *e, cr_error_t *err)
+/* What a guardian needs to undo the lock if cr dies (dump/guard.h). */
+static int note_lock(struct dump_ctx *ctx, const struct dump_task *t, int fd, const struct tcp_repair *r,
+		     uint32_t ino, cr_error_t *err)
+{
+	struct guard_tcp rec = { .magic = GUARD_MAGIC, .version = GUARD_VERSION, .pid = t->pid, .fd = fd,
+				 .start_time = t->stat.start_time, .reuse = r->reuse, .ino = ino };
+
+	snprintf(rec.table, sizeof(rec.table), "%s", r->table);
+	return guard_note_tcp_lock(ctx, &rec, err);
+}
+
+int tcp_stream_dump(struct dump_ctx *ctx, const struct dump_task *t, int fd, int dup, const struct inet_diag_sk *d,
+		    InetSkEntry *e, cr_error_t *err)
 {
 	struct tcp_repair *r = xcalloc(1, sizeof(*r));
 	TcpStream *s = arena_new(&ctx->arena, TcpStream);
@@ -185,6 +222,7 @@ int tcp_stream_dump(struct dump_ctx *ctx, int dup, const struct inet_diag_sk *d,
 	socklen_t len = sizeof(r->reuse);
 
 	snprintf(r->table, sizeof(r->table), "cr_tcp_%u", d->ino);
+	r->ino = d->ino;
 	if (getsockopt(dup, SOL_SOCKET, SO_REUSEADDR, &r->reuse, &len) < 0)
 		r->reuse = 0;
 	r->fd = fcntl(dup, F_DUPFD_CLOEXEC, 0);
@@ -192,7 +230,10 @@ int tcp_stream_dump(struct dump_ctx *ctx, int dup, const struct inet_diag_sk *d,
 		free(r);
 		return cr_error(err, errno, "dup");
 	}
-	if (block(d, r->table, err) < 0) {
+	if (ctx->opts->network_lock_skip)
+		r->table[0] = '\0';   /* the caller keeps the peers' packets away */
+	if (note_lock(ctx, t, fd, r, d->ino, err) < 0 || (r->table[0] && block(d, r->table, err) < 0)) {
+		guard_forget_tcp(ctx, d->ino);
 		close(r->fd);
 		free(r);
 		return -1;
@@ -205,6 +246,8 @@ int tcp_stream_dump(struct dump_ctx *ctx, int dup, const struct inet_diag_sk *d,
 	if (read_state(ctx, dup, s, err) < 0)
 		return -1;
 	e->tcp = s;
+	if (r->table[0] == '\0')
+		return 0;
 	e->nft_table = arena_strdup(&ctx->arena, r->table);
 	pr_info("socket:[%u]: its traffic is dropped by nftables table inet %s until it is restored", d->ino,
 		r->table);
@@ -222,9 +265,11 @@ void tcp_stream_release(struct dump_ctx *ctx)
 		if (!ctx->killed) {   /* the connection goes on where it was */
 			setsockopt(r->fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
 			setsockopt(r->fd, SOL_SOCKET, SO_REUSEADDR, &r->reuse, sizeof(r->reuse));
-			unblock(r->table);
+			if (r->table[0])
+				unblock(r->table);
 		}
 		close(r->fd);   /* killed: in repair mode, closed without a word to the peer */
+		guard_forget_tcp(ctx, r->ino);
 		free(r);
 	}
 }
@@ -237,8 +282,8 @@ int tcp_stream_validate(const InetSkEntry *e, cr_error_t *err)
 
 	if (s == NULL)
 		return cr_error(err, 0, "established TCP connection without its stream state");
-	if (e->nft_table == NULL || strncmp(e->nft_table, "cr_tcp_", 7) != 0 ||
-	    strspn(e->nft_table + 7, "0123456789") != strlen(e->nft_table + 7) || strlen(e->nft_table) > 20)
+	if (e->nft_table != NULL && (strncmp(e->nft_table, "cr_tcp_", 7) != 0 ||
+	    strspn(e->nft_table + 7, "0123456789") != strlen(e->nft_table + 7) || strlen(e->nft_table) > 20))
 		return cr_error(err, 0, "established TCP connection with table name '%s'",
 				e->nft_table ? e->nft_table : "");
 	if (s->inq.len > FDKIND_MAX_DATA || s->outq.len > FDKIND_MAX_DATA || s->snd_wscale > 14 || s->rcv_wscale > 14)

@@ -26,8 +26,13 @@
 
 /* Dump: e->tcp and e->nft_table of the established connection d, whose
  * socket cr's fd dup is (kept open in ctx until the dump ends). */
-int tcp_stream_dump(struct dump_ctx *ctx, int dup, const struct inet_diag_sk *d, InetSkEntry *e, cr_error_t *err);
+int tcp_stream_dump(struct dump_ctx *ctx, const struct dump_task *t, int fd, int dup, const struct inet_diag_sk *d,
+		    InetSkEntry *e, cr_error_t *err);
 void tcp_stream_release(struct dump_ctx *ctx);
+/* For a guardian (dump/guardian.c) of a dump that died: fd of pid out of
+ * repair mode, SO_REUSEADDR as it was; the table deleted. */
+void tcp_stream_unrepair(pid_t pid, int fd, int reuse);
+void tcp_stream_unlock(const char *table);
 
 /* Restore validation of e->tcp. */
 int tcp_stream_validate(const InetSkEntry *e, cr_error_t *err);

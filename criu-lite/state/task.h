@@ -30,6 +30,7 @@ struct dump_opts {
 	bool ext_unix_sk;              /* --ext-unix-sk: peers outside the tree are connected again by name */
 	bool skip_in_flight;           /* --skip-in-flight: connections not accepted yet on a TCP listener are dropped */
 	bool tcp_established;          /* --tcp-established: established TCP connections are dumped (TCP_REPAIR) */
+	bool network_lock_skip;        /* --network-lock skip: their traffic is not dropped while dumped */
 	const char **ext_veth;         /* --external veth:NAME: NAME of each (net/netns.h) */
 	size_t n_ext_veth;
 	const char *sign_key;          /* --sign: the secret key file, or NULL */

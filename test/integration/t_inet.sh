@@ -48,6 +48,14 @@
 #                 after the connection was put in repair mode; the tables
 #                 are gone, the connection goes on (SO_REUSEADDR, which
 #                 leaving repair mode clears, too).
+#   stream_cr_killed  cr dump --tcp-established SIGKILLed (its process
+#                 group, the guardian being in a session of its own) as soon
+#                 as the connection's nftables table exists: within 10 s the
+#                 table is gone and the workload runs on; three times; then
+#                 every byte arrives and both ends talk.
+#   stream_no_lock  --network-lock skip (the caller keeps the peers' packets
+#                 away), left running: no table is made, the connection
+#                 goes on whole.
 #   stream_ext    a client outside the tree keeps its connection to the
 #                 restored server: its next line is answered with the
 #                 server's line count and token.
@@ -363,6 +371,54 @@ stream() {
 	wl_await_exit
 }
 
+stream_cr_killed() {
+	local before r dumper i
+	KILLED_COMPLETE=0
+	before=$(cr_tables)
+	wl_start w_inet stream || return 1
+	for r in 1 2 3; do
+		setsid "$CR" dump "$WL_PID" -D "$CASE_TMP/img$r" --tcp-established </dev/null >/dev/null 2>&1 &
+		dumper=$!
+		# The guard record of a locked connection comes just before
+		# its table (dump/guard.h): kill as soon as it is there.
+		for i in $(seq 20000); do
+			compgen -G "/run/cr/guard/dump-*/tcp-*" >/dev/null && break
+			kill -0 "$dumper" 2>/dev/null || break
+		done
+		kill -KILL -- -"$dumper" 2>/dev/null
+		wait "$dumper" 2>/dev/null
+		if [ -e "$CASE_TMP/img$r/inventory.img" ]; then
+			# The dump completed before the kill: its tables wait for
+			# the restore, which removes them.
+			KILLED_COMPLETE=$((KILLED_COMPLETE + 1))
+			wait_until 10 pid_gone "$WL_PID" || { REASON="round $r: a complete dump left pid $WL_PID"; return 1; }
+			cr_restore_detached "restore$r" "$CASE_TMP/img$r" || return 1
+		else
+			wait_until 10 running_free "$WL_PID" "$WL_EXE" ||
+				{ REASON="round $r: after the kill: $(describe_pid "$WL_PID")"; return 1; }
+		fi
+		wait_until 10 test "$(cr_tables)" = "$before" ||
+			{ REASON="round $r: tables left after cr was killed: $(cr_tables)"; return 1; }
+	done
+	echo "# $KILLED_COMPLETE of 3 dumps completed before the kill"
+	[ "$KILLED_COMPLETE" -lt 3 ] || { REASON="every kill came after the dump completed: nothing was tested"; return 1; }
+	wl_trigger || return 1
+	wl_expect_pass 30 || return 1
+	wl_await_exit
+}
+
+stream_no_lock() {
+	local before
+	before=$(cr_tables)
+	wl_start w_inet stream || return 1
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" --tcp-established --network-lock skip --leave-running || return 1
+	[ "$(cr_tables)" = "$before" ] || { REASON="tables made with --network-lock skip: $(cr_tables)"; return 1; }
+	grep -q "cr_tcp_" "$CASE_TMP/img/dump.log" && { REASON="the dump log mentions a table"; return 1; }
+	wl_trigger || return 1
+	wl_expect_pass 30 || return 1
+	wl_await_exit
+}
+
 stream_leave_running() {
 	local before
 	before=$(cr_tables)
@@ -555,6 +611,8 @@ run_case pending_skip pending_skip
 run_case control_stream case_control w_inet stream
 run_case stream stream
 run_case stream6 stream stream6
+run_case stream_cr_killed stream_cr_killed
+run_case stream_no_lock stream_no_lock
 run_case stream_leave_running stream_leave_running
 run_case stream_refused stream_refused
 run_case stream_ext stream_ext
