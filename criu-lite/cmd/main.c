@@ -71,6 +71,8 @@ static const char usage_text[] =
 	"                        hierarchy (created with their dumped limits)\n"
 	"      --verify KEYFILE  restore only a dump signed with the key whose\n"
 	"                        public half is KEYFILE, every image unchanged\n"
+	"      --tcp-close       established TCP connections of the dump come back\n"
+	"                        closed (an unconnected socket) instead\n"
 	"      --decrypt KEYFILE restore a dump encrypted with the image key\n"
 	"                        KEYFILE (every image is decrypted and checked\n"
 	"                        before any process is created)\n"
@@ -86,7 +88,7 @@ static const char usage_text[] =
 
 enum { OPT_COMPRESS = 256, OPT_PID_BACKEND, OPT_NEW_PIDNS, OPT_CGROUP_ROOT, OPT_SIGN, OPT_VERIFY, OPT_ENCRYPT,
        OPT_DECRYPT, OPT_EXT_UNIX_SK, OPT_PAGE_SERVER, OPT_ADDRESS, OPT_PORT, OPT_SKIP_IN_FLIGHT,
-       OPT_TCP_ESTABLISHED, OPT_EXTERNAL, OPT_JOIN_NS, OPT_NETWORK_LOCK };
+       OPT_TCP_ESTABLISHED, OPT_EXTERNAL, OPT_JOIN_NS, OPT_NETWORK_LOCK, OPT_TCP_CLOSE };
 
 static const struct option long_opts[] = {
 	{ "images-dir", required_argument, NULL, 'D' },
@@ -109,6 +111,7 @@ static const struct option long_opts[] = {
 	{ "skip-in-flight", no_argument, NULL, OPT_SKIP_IN_FLIGHT },
 	{ "tcp-established", no_argument, NULL, OPT_TCP_ESTABLISHED },
 	{ "network-lock", required_argument, NULL, OPT_NETWORK_LOCK },
+	{ "tcp-close", no_argument, NULL, OPT_TCP_CLOSE },
 	{ "external", required_argument, NULL, OPT_EXTERNAL },
 	{ "join-ns", required_argument, NULL, OPT_JOIN_NS },
 	{ "log-file", required_argument, NULL, 'o' },
@@ -190,6 +193,7 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		}
 		case OPT_SKIP_IN_FLIGHT: cli->dump.skip_in_flight = true; break;
 		case OPT_TCP_ESTABLISHED: cli->dump.tcp_established = true; break;
+		case OPT_TCP_CLOSE: cli->restore.tcp_close = true; break;
 		case OPT_NETWORK_LOCK:
 			if (strcmp(optarg, "nftables") != 0 && strcmp(optarg, "skip") != 0)
 				return usage_error("--network-lock '%s': nftables or skip", optarg);

@@ -335,7 +335,7 @@ static int inet_open(const struct restore_ctx *ctx, struct restore_task *t, cons
 	union inet_addr a;
 	socklen_t len;
 
-	(void)ctx, (void)t;
+	(void)t;
 	snprintf(me, sizeof(me), e->family == AF_INET6 ? "%s [%s]:%u" : "%s %s:%u", tcp ? "TCP" : "UDP", e->src_addr,
 		 e->src_port);
 	if (fd < 0)
@@ -344,6 +344,10 @@ static int inet_open(const struct restore_ctx *ctx, struct restore_task *t, cons
 		return cr_error_wrap(err, "%s", me);
 	if (tcp && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
 		return cr_error(err, errno, "%s: SO_REUSEADDR", me);
+	if (e->tcp != NULL && ctx->opts->tcp_close) {   /* --tcp-close: the connection is over */
+		pr_info("%s: the connection to %s port %u comes back closed (--tcp-close)", me, e->dst_addr, e->dst_port);
+		return steal_fd(&fd);
+	}
 	if (e->tcp != NULL && tcp_stream_prepare(fd, e, err) < 0)
 		return cr_error_wrap(err, "%s", me);
 	if (bind_to(fd, e, me, err) < 0)

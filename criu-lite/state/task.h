@@ -157,6 +157,7 @@ struct restore_opts {
 	const char **ext_veth;         /* --external veth:NAME=HOSTNAME: NAME=HOSTNAME of each */
 	size_t n_ext_veth;
 	const char *join_net;          /* --join-ns net:PATH: the tree goes into that namespace, or NULL */
+	bool tcp_close;                /* --tcp-close: established TCP comes back closed */
 };
 
 struct restore_thread {

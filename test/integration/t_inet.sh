@@ -56,6 +56,11 @@
 #   stream_no_lock  --network-lock skip (the caller keeps the peers' packets
 #                 away), left running: no table is made, the connection
 #                 goes on whole.
+#   tcp_close     python3 with a connection to its own listener, dumped
+#                 with --tcp-established, restored with --tcp-close: both
+#                 ends are closed (a send fails), the listener accepts a new
+#                 client, and python3 keeps the token it drew before; the
+#                 tables are gone.
 #   stream_ext    a client outside the tree keeps its connection to the
 #                 restored server: its next line is answered with the
 #                 server's line count and token.
@@ -419,6 +424,49 @@ stream_no_lock() {
 	wl_await_exit
 }
 
+tcp_close() {
+	local before dir=$CASE_TMP/tc port
+	before=$(cr_tables)
+	mkdir -p "$dir"
+	port=$(free_port)
+	( clean_exec python3 -c '
+import os, random, signal, socket, sys, time
+d, port = sys.argv[1], int(sys.argv[2])
+tok = "%d" % random.randrange(1 << 30)
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", port)); l.listen(4)
+c = socket.create_connection(("127.0.0.1", port)); a, _ = l.accept()
+c.sendall(b"x"); assert a.recv(1) == b"x"
+def check(*_):
+    bad = []
+    for name, s in (("client", c), ("accepted", a)):
+        try:
+            s.sendall(b"y")
+            bad.append(name + " still sends")
+        except OSError:
+            pass
+    n = socket.create_connection(("127.0.0.1", port)); m, _ = l.accept()
+    n.sendall(b"z")
+    if m.recv(1) != b"z":
+        bad.append("new connection")
+    open(d + "/result", "w").write("PASS " + tok if not bad else "FAIL " + ", ".join(bad))
+signal.signal(signal.SIGUSR2, check)
+open(d + "/token", "w").write(tok)
+while True:
+    time.sleep(1)' "$dir" "$port" ) </dev/null >"$dir/out" 2>&1 &
+	WL_PID=$!
+	track_pid "$WL_PID"
+	wait_until 10 test -s "$dir/token" || { REASON="python3 did not start: $(cat "$dir/out")"; return 1; }
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" --tcp-established || return 1
+	cr_run restore restore -D "$CASE_TMP/img" --detach --tcp-close ||
+		{ REASON="cr restore --tcp-close failed: $(last_line "$CR_ERR")"; return 1; }
+	[ "$(cr_tables)" = "$before" ] || { REASON="tables left after restore: $(cr_tables)"; return 1; }
+	kill -USR2 "$WL_PID"
+	wait_until 10 test -s "$dir/result" || { REASON="no result from python3: $(cat "$dir/out")"; return 1; }
+	[ "$(cat "$dir/result")" = "PASS $(cat "$dir/token")" ] || { REASON="python3: $(cat "$dir/result")"; return 1; }
+	kill "$WL_PID"
+}
+
 stream_leave_running() {
 	local before
 	before=$(cr_tables)
@@ -613,6 +661,7 @@ run_case stream stream
 run_case stream6 stream stream6
 run_case stream_cr_killed stream_cr_killed
 run_case stream_no_lock stream_no_lock
+run_case tcp_close tcp_close
 run_case stream_leave_running stream_leave_running
 run_case stream_refused stream_refused
 run_case stream_ext stream_ext
