@@ -73,6 +73,10 @@
 #   redis         redis-server on 127.0.0.1 and a free port: keys SET before
 #                 the dump are there for a new redis-cli after restore, and
 #                 more can be set.
+#   redis_nonstop a python3 client outside the tree sends INCR every 5 ms
+#                 on one connection across a --tcp-established dump and the
+#                 restore: each answer the next number, no reset; the longest
+#                 wait between answers is printed.
 #   redis_established  the same, dumped with --tcp-established while a
 #                 python3 client outside the tree holds a connection: INCR
 #                 on that same connection after restore continues the
@@ -521,6 +525,53 @@ c.sendall(b"two\n"); open(d + "/second", "w").write(f.readline())' "$CASE_TMP" "
 
 # ---- real programs -----------------------------------------------------------
 
+# redis_nonstop: a python3 client outside the tree sends INCR to
+# redis-server every 5 ms on one connection, before, during and after a dump
+# with --tcp-established and the restore: every answer is the next number
+# (nothing lost, nothing done twice), no reset; the longest wait between two
+# answers is printed.
+redis_nonstop() {
+	local client res n
+	redis_start || return 1
+	( clean_exec python3 -c '
+import os, socket, sys, time
+d, port = sys.argv[1], int(sys.argv[2])
+c = socket.create_connection(("127.0.0.1", port)); c.settimeout(30)
+f = c.makefile("rb")
+prev, n, gap, last = None, 0, 0.0, time.monotonic()
+try:
+    while not os.path.exists(d + "/stop"):
+        c.sendall(b"INCR nonstop\r\n")
+        line = f.readline()
+        now = time.monotonic()
+        if not line.startswith(b":"):
+            raise Exception("answer %r" % line)
+        v = int(line[1:])
+        if prev is not None and v != prev + 1:
+            raise Exception("%d after %d" % (v, prev))
+        gap, last, prev, n = max(gap, now - last), now, v, n + 1
+        if n == 50:
+            open(d + "/going", "w").close()
+        time.sleep(0.005)
+    open(d + "/res", "w").write("ok %d %.1f" % (n, gap * 1000))
+except Exception as e:
+    open(d + "/res", "w").write("FAIL after %d answers: %s" % (n, e))' "$CASE_TMP" "$REDIS_PORT" ) </dev/null >"$CASE_TMP/client.out" 2>&1 &
+	client=$!
+	track_pid "$client"
+	CASE_LOGS+=("$CASE_TMP/client.out")
+	wait_until 10 test -e "$CASE_TMP/going" || { REASON="the client did not get going: $(cat "$CASE_TMP/client.out")"; return 1; }
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" --tcp-established || return 1
+	cr_restore_detached restore "$CASE_TMP/img" || return 1
+	sleep 1
+	touch "$CASE_TMP/stop"
+	wait_until 30 test -s "$CASE_TMP/res" || { REASON="the client never finished: $(cat "$CASE_TMP/client.out")"; return 1; }
+	res=$(cat "$CASE_TMP/res")
+	[ "${res%% *}" = ok ] || { REASON="the client: $res"; return 1; }
+	read -r _ n gap <<<"$res"
+	echo "# redis INCR every 5 ms across dump and restore: $n answers in order, longest wait ${gap} ms"
+	[ "$(redis-cli -p "$REDIS_PORT" get nonstop)" = "$n" ] || { REASON="redis holds $(redis-cli -p "$REDIS_PORT" get nonstop), not $n"; return 1; }
+}
+
 # redis_start: redis-server on a free port (REDIS_PORT), answering.
 redis_start() {
 	command -v redis-server >/dev/null || { REASON="redis-server is not installed (make deps)"; return 1; }
@@ -666,6 +717,7 @@ run_case stream_leave_running stream_leave_running
 run_case stream_refused stream_refused
 run_case stream_ext stream_ext
 run_case redis redis
+run_case redis_nonstop redis_nonstop
 run_case redis_established redis_established
 run_case http_server http_server
 run_case socat_established socat_established
