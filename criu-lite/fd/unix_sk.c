@@ -2617,31 +2617,30 @@ static size_t usk_root(size_t *up, size_t i)
  * made, where the other must be bound and reached too. */
 static int check_same_path(const struct dump_ctx *ctx, cr_error_t *err)
 {
-	size_t n = ctx->files.n;
-	cleanup_free size_t *up = xcalloc(n + 1, sizeof(*up));
+	cleanup_free const FileEntry **v = xcalloc(ctx->files.n + 1, sizeof(*v));
+	cleanup_free size_t *up = NULL;
+	size_t n = 0;
 
+	/* The unix sockets alone: a process may hold thousands of files. */
+	for (size_t i = 0; i < ctx->files.n; i++)
+		if (ctx->files.v[i]->kind == FILE_KIND__FILE_UNIX_SOCKET && ctx->files.v[i]->unix_sk != NULL)
+			v[n++] = ctx->files.v[i];
+	up = xcalloc(n + 1, sizeof(*up));
 	for (size_t i = 0; i < n; i++)
 		up[i] = i;
 	for (size_t i = 0; i < n; i++)
-		for (size_t j = i + 1; j < n; j++) {
-			const UnixSkEntry *a = ctx->files.v[i]->unix_sk, *b = ctx->files.v[j]->unix_sk;
-
-			if (ctx->files.v[i]->kind == FILE_KIND__FILE_UNIX_SOCKET &&
-			    ctx->files.v[j]->kind == FILE_KIND__FILE_UNIX_SOCKET && a != NULL && b != NULL &&
-			    related(a, b))
+		for (size_t j = i + 1; j < n; j++)
+			if (related(v[i]->unix_sk, v[j]->unix_sk))
 				up[usk_root(up, i)] = usk_root(up, j);
-		}
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < n; j++) {
-			const UnixSkEntry *a = ctx->files.v[i]->unix_sk, *b = ctx->files.v[j]->unix_sk;
+			const UnixSkEntry *a = v[i]->unix_sk, *b = v[j]->unix_sk;
 			char where[64], path[SUN_PATH_MAX + 2];
 
-			if (i == j || ctx->files.v[i]->kind != FILE_KIND__FILE_UNIX_SOCKET ||
-			    ctx->files.v[j]->kind != FILE_KIND__FILE_UNIX_SOCKET || a == NULL || b == NULL ||
-			    !a->has_name || !is_path(&a->name) || a->name_on_disk || !b->name_on_disk ||
+			if (i == j || !a->has_name || !is_path(&a->name) || a->name_on_disk || !b->name_on_disk ||
 			    !name_is(b, &a->name) || usk_root(up, i) != usk_root(up, j))
 				continue;
-			where_of(ctx, ctx->files.v[i], where, sizeof(where));
+			where_of(ctx, v[i], where, sizeof(where));
 			return cr_error(err, 0, "%s (unix socket): socket:[%u]: unsupported: bound to %s, whose file is "
 					"gone, while socket:[%u] of its group is bound there too, at the file now at "
 					"that path", where, a->ino, name_str(&a->name, path), b->ino);
