@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -213,13 +214,31 @@ static int note_lock(struct dump_ctx *ctx, const struct dump_task *t, int fd, co
 	return guard_note_tcp_lock(ctx, &rec, err);
 }
 
+/* The process's network namespace is cr's, where nft makes the lock. */
+static bool in_my_netns(pid_t pid)
+{
+	char path[64];
+	struct stat mine, its;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
+	return stat("/proc/self/ns/net", &mine) == 0 && stat(path, &its) == 0 && mine.st_ino == its.st_ino &&
+	       mine.st_dev == its.st_dev;
+}
+
 int tcp_stream_dump(struct dump_ctx *ctx, const struct dump_task *t, int fd, int dup, const struct inet_diag_sk *d,
 		    InetSkEntry *e, cr_error_t *err)
 {
-	struct tcp_repair *r = xcalloc(1, sizeof(*r));
-	TcpStream *s = arena_new(&ctx->arena, TcpStream);
+	struct tcp_repair *r;
+	TcpStream *s;
+	socklen_t len;
 
-	socklen_t len = sizeof(r->reuse);
+	if (!ctx->opts->network_lock_skip && !in_my_netns(t->pid))
+		return cr_error(err, 0, "unsupported: an established TCP connection in a network namespace other than "
+				"cr's: the nftables lock is made in cr's (--network-lock skip, with a lock of the "
+				"caller's in that namespace)");
+	r = xcalloc(1, sizeof(*r));
+	s = arena_new(&ctx->arena, TcpStream);
+	len = sizeof(r->reuse);
 
 	snprintf(r->table, sizeof(r->table), "cr_tcp_%u", d->ino);
 	r->ino = d->ino;

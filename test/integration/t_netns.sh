@@ -6,6 +6,9 @@
 #   namespace (nsenter -n) is served the token drawn before the dump, and a
 #   datagram sent to the UDP socket comes back (the sockets of issue 15 and
 #   the namespace of issue 15 together).
+# established_refused: the same python3 with a connection to its own
+#   listener, dumped with --tcp-established: refused (cr's nftables lock
+#   would not reach that namespace), and python3 goes on serving.
 # python_full: unmodified python3 in a network namespace of its own
 #   (unshare --net) with lo up, a veth pair, a bridge with one end as its
 #   port (priority, cost, hairpin, learning set), IPv4 and IPv6 addresses
@@ -580,5 +583,34 @@ print(e.decode(), c.recv(100).decode())' 2>&1)
 	kill "$WL_PID"
 }
 
+established_refused() {
+	local dir=$CASE_TMP/er got
+	mkdir -p "$dir"
+	( clean_exec unshare --net python3 -c '
+import os, random, socket, sys
+d = sys.argv[1]
+os.system("ip link set lo up")
+tok = "%d" % random.randrange(1 << 30)
+l = socket.socket(); l.bind(("127.0.0.1", 7777)); l.listen(5)
+c = socket.create_connection(("127.0.0.1", 7777)); a, _ = l.accept()
+open(d + "/tok", "w").write(tok)
+open(d + "/ready", "w").close()
+while True:
+    n, _ = l.accept()
+    n.sendall(tok.encode())
+    n.close()' "$dir" ) </dev/null >"$dir/out" 2>&1 &
+	WL_PID=$!
+	track_pid "$WL_PID"
+	wait_until 10 test -e "$dir/ready" || { REASON="python3 did not start: $(cat "$dir/out")"; return 1; }
+	cr_run dump dump "$WL_PID" -D "$CASE_TMP/img" --tcp-established
+	check_refused "$WL_PID" "$CASE_TMP/img" "in a network namespace other than cr's" || return 1
+	got=$(timeout 10 nsenter -t "$WL_PID" -n python3 -c '
+import socket
+print(socket.create_connection(("127.0.0.1", 7777)).recv(100).decode())' 2>&1)
+	[ "$got" = "$(cat "$dir/tok")" ] || { REASON="after the refused dump python3 answered '$got'"; return 1; }
+	kill "$WL_PID"
+}
+
 run_case sockets_inside sockets_inside
+run_case established_refused established_refused
 finish_tests
