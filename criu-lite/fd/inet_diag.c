@@ -1,4 +1,5 @@
 #include "fd/inet_diag.h"
+#include "os/proc.h"
 #include "os/nsenter.h"
 #include "os/util.h"
 
@@ -214,22 +215,12 @@ static int run_query(void *arg, void *out, size_t size, const char **what)
 	return r;
 }
 
-static bool in_my_netns(pid_t pid)
-{
-	struct stat mine, its;
-	char path[64];
-
-	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
-	return stat(path, &its) == 0 && stat("/proc/self/ns/net", &mine) == 0 && mine.st_ino == its.st_ino &&
-	       mine.st_dev == its.st_dev;
-}
-
 static int lookup(pid_t pid, struct query *q, cr_error_t *err)
 {
 	struct query answer;
 	const char *what = "";
 
-	if (!in_my_netns(pid)) {
+	if (!proc_shares_ns(pid, "net")) {
 		if (nsenter_run(pid, "net", run_query, q, &answer, sizeof(answer), err) < 0)
 			return -1;
 	} else if (run_query(q, &answer, sizeof(answer), &what) < 0) {

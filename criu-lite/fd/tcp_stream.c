@@ -2,6 +2,7 @@
 #include "dump/guard.h"
 #include "fd/fdshare.h"
 #include "os/log.h"
+#include "os/proc.h"
 #include "os/util.h"
 #include "os/xalloc.h"
 
@@ -214,17 +215,6 @@ static int note_lock(struct dump_ctx *ctx, const struct dump_task *t, int fd, co
 	return guard_note_tcp_lock(ctx, &rec, err);
 }
 
-/* The process's network namespace is cr's, where nft makes the lock. */
-static bool in_my_netns(pid_t pid)
-{
-	char path[64];
-	struct stat mine, its;
-
-	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
-	return stat("/proc/self/ns/net", &mine) == 0 && stat(path, &its) == 0 && mine.st_ino == its.st_ino &&
-	       mine.st_dev == its.st_dev;
-}
-
 int tcp_stream_dump(struct dump_ctx *ctx, const struct dump_task *t, int fd, int dup, const struct inet_diag_sk *d,
 		    InetSkEntry *e, cr_error_t *err)
 {
@@ -232,7 +222,7 @@ int tcp_stream_dump(struct dump_ctx *ctx, const struct dump_task *t, int fd, int
 	TcpStream *s;
 	socklen_t len;
 
-	if (!ctx->opts->network_lock_skip && !in_my_netns(t->pid))
+	if (!ctx->opts->network_lock_skip && !proc_shares_ns(t->pid, "net"))
 		return cr_error(err, 0, "unsupported: an established TCP connection in a network namespace other than "
 				"cr's: the nftables lock is made in cr's (--network-lock skip, with a lock of the "
 				"caller's in that namespace)");

@@ -678,21 +678,9 @@ static int peek_message(struct dump_ctx *ctx, const struct who *w, int fd, const
 
 /* The restore sends each message with its sender's credentials again
  * (SCM_CREDENTIALS; send_one). */
-/* The pid namespace of pid is cr's own: the credentials cr peeks are in
- * the numbers the receiver reads, and the restore makes them there. */
-static bool in_my_pidns(pid_t pid)
-{
-	char path[64];
-	struct stat mine, its;
-
-	snprintf(path, sizeof(path), "/proc/%d/ns/pid", pid);
-	return stat("/proc/self/ns/pid", &mine) == 0 && stat(path, &its) == 0 && mine.st_ino == its.st_ino &&
-	       mine.st_dev == its.st_dev;
-}
-
 static int check_creds(const struct who *w, const struct messages *m, cr_error_t *err)
 {
-	if (m->n > 0 && !in_my_pidns(w->pid))
+	if (m->n > 0 && !proc_shares_ns(w->pid, "pid"))
 		return cr_error(err, 0, WHO_FMT ": unsupported: messages queued with their senders' credentials "
 				"(SO_PASSCRED) in a pid namespace other than cr's", WHO_ARGS(w));
 	for (size_t i = 0; i < m->n; i++)
@@ -2591,7 +2579,7 @@ static int peer_pids_for_restore(const struct dump_ctx *ctx, FileEntry *fe, cons
 	UnixSkEntry *e = fe->unix_sk;
 	pid_t maker = holders_above(ctx, fe, 0);
 
-	if (e->peer_cred == NULL || maker == 0 || in_my_pidns(maker))
+	if (e->peer_cred == NULL || maker == 0 || proc_shares_ns(maker, "pid"))
 		return 0;
 	if (task_of(ctx, e->peer_cred->pid) == NULL)
 		return cr_error(err, 0, "%s (unix socket): socket:[%u]: unsupported: its connection was made by pid %d "

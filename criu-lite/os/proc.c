@@ -1654,3 +1654,14 @@ int proc_write_sysctl(const char *name, const char *value, cr_error_t *err)
 		return cr_error(err, errno, "set %s to %s", path, value);
 	return 0;
 }
+
+bool proc_shares_ns(pid_t pid, const char *type)
+{
+	char mine_path[64], its_path[64];
+	struct stat mine, its;
+
+	snprintf(mine_path, sizeof(mine_path), "/proc/self/ns/%s", type);
+	snprintf(its_path, sizeof(its_path), "/proc/%d/ns/%s", pid, type);
+	return stat(mine_path, &mine) == 0 && stat(its_path, &its) == 0 && mine.st_ino == its.st_ino &&
+	       mine.st_dev == its.st_dev;
+}

@@ -39,6 +39,9 @@ int proc_parse_status(const char *text, struct proc_status *out, cr_error_t *err
 int proc_read_status(pid_t pid, pid_t tid /* 0: the process */, struct proc_status *out, cr_error_t *err);
 void proc_status_free(struct proc_status *st);
 
+/* pid's namespace of type ("pid", "net", ...) is the caller's own. */
+bool proc_shares_ns(pid_t pid, const char *type);
+
 /* /proc/PID/stat: the fields cr needs (man 5 proc numbering in comments) */
 struct proc_stat {
 	pid_t pid;                 /* 1 */
