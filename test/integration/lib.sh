@@ -155,18 +155,9 @@ wait_until() {
 	done
 }
 
-# clean_exec CMD [ARGS...]: execs CMD with only fds 0-2 open.  A real
-# program under test must not inherit the harness's pipes: cr refuses a
-# pipe that a process outside the dump holds too.  Run it in a subshell:
-# ( clean_exec sleep 3 ) </dev/null >/dev/null 2>&1 &
-clean_exec() {
-	local fd
-	for fd in /proc/$BASHPID/fd/*; do
-		fd=${fd##*/}
-		[ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
-	done
-	exec "$@"
-}
+# clean_exec CMD [ARGS...] (scripts/clean-exec.sh): execs CMD with only
+# fds 0-2 open.
+source "$ROOT/scripts/clean-exec.sh"
 
 # ---- workloads -----------------------------------------------------------------
 

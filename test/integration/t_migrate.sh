@@ -1,0 +1,312 @@
+#!/usr/bin/env bash
+# t_migrate: live migration with scripts/cr-migrate between two "hosts"
+# (issue 16), in the lab of scripts/migrate-lab.sh: network namespaces
+# hostA and hostB, each with a bridge on a lan bridge, and a client
+# namespace.  The service runs in a network namespace of its own whose
+# eth0 (10.77.0.10, one MAC) has its veth peer on hostA's bridge; cr-migrate
+# runs in hostA (--to "nsenter --net=.../hostB"), the restore makes the peer
+# on hostB (--external veth:eth0=svc) and cr-migrate bridges it there
+# (--bridge svc=br0).  Pre-copy rounds are used when this cr has pre-dump
+# (--rounds 3), else the final dump alone (--rounds 0).
+#
+# Until the network lock works inside the service's namespace, the final
+# dump runs with --network-lock skip and cr-migrate's --lock-cmd drops the
+# service's frames on hostA's bridge itself (--unlock-cmd lifts it).
+#
+#   echo_python   python3 (unmodified) serving a client that sends a 64-byte
+#                 message every millisecond over one TCP connection and
+#                 wants each echoed whole: after the move the service runs
+#                 in a namespace whose peer is on hostB's bridge (hostA has
+#                 none left), the client goes on over the same connection
+#                 with no reset and every byte the one it sent (100 more
+#                 answers), a new connection is served by the same pid, whose
+#                 memory outside its hot set is what it was; the client's
+#                 largest gap between answers is printed.  The image
+#                 directory on hostB is gone (no --keep-images).
+#   redis         redis-server (unmodified): a key SET over a connection
+#                 before the move is read back over that same connection
+#                 and over a new one (redis-cli) after it, INCR goes on.
+#   fails_early   the destination's page server cannot listen (an address
+#                 hostB does not have): cr-migrate fails before any dump;
+#                 the service still runs on hostA, the client is still
+#                 served (no error), and the destination directory is gone.
+#   fails_final   the final dump is refused (no --external for the veth):
+#                 cr-migrate fails, the lock is lifted, the service runs on
+#                 hostA and the client is still served; no directory left.
+#   restore_fails the restore there is refused (no HOSTNAME for the veth):
+#                 cr-migrate fails saying where the images are; they are
+#                 kept, and restoring them by hand there brings the service
+#                 back to the same client connection, every byte intact.
+source "$(dirname "$0")/lib.sh"
+source "$ROOT/scripts/migrate-lab.sh"
+
+MIGRATE=$ROOT/scripts/cr-migrate
+PORT=7000
+if "$CR" --help 2>&1 | grep -q '^  pre-dump '; then ROUNDS=3; else ROUNDS=0; fi
+echo "# t_migrate: --rounds $ROUNDS$([ "$ROUNDS" = 0 ] && echo " (this cr has no pre-dump)")"
+
+# ---- helpers ------------------------------------------------------------------
+
+# lab_case ID: the lab for one case (removed by kill_lab at the case's end).
+lab_case() {
+	lab_up "m$$$1" || { REASON="the lab could not be made"; return 1; }
+	LAB_IDS+=("m$$$1")
+}
+
+LAB_IDS=()
+trap 'status=$?; kill_labs; (exit $status); cleanup' EXIT
+kill_labs() {
+	local id
+	for id in "${LAB_IDS[@]+"${LAB_IDS[@]}"}"; do
+		LAB_A=hostA-$id LAB_B=hostB-$id LAB_L=lan-$id LAB_C=client-$id
+		lab_down
+	done
+	LAB_IDS=()
+}
+
+# svc_echo MIB HOT_KIB: the python3 echo service; WL_PID.
+svc_echo() {
+	local out=$CASE_TMP/svc.out
+	CASE_LOGS+=("$out")
+	lab_service "$out" python3 -c "$LAB_SVC_PY" "$PORT" "$1" "$2" "$CASE_TMP/ready"
+	track_pid "$LAB_SVC_PID"
+	wait_until 20 test -e "$CASE_TMP/ready" || { REASON="the service did not start: $(tail -n 3 "$out")"; return 1; }
+	read -r _ WL_PID < "$CASE_TMP/ready"
+	WL_EXE=$(readlink /proc/"$WL_PID"/exe)
+	SVC_NET=$(net_cookie "$WL_PID")
+}
+
+# The cookie of the network namespace of PID (SO_NETNS_COOKIE: never
+# reused, unlike the inode numbers of namespaces).
+net_cookie() {
+	nsenter -t "$1" -n python3 -c 'import socket; print(socket.socket().getsockopt(socket.SOL_SOCKET, 71, 8).hex())'
+}
+
+# client_start: the echo client, serving (20 answers) before it returns.
+client_start() {
+	CLI=$CASE_TMP/client
+	lab_client "$CLI" "$PORT"
+	track_pid "$LAB_CLIENT_PID"
+	CASE_LOGS+=("$CLI/out" "$CLI/status" "$CLI/result")
+	wait_until 10 answered_more 20 || { REASON="the client is not served: $(cat "$CLI/out" "$CLI/result" 2>/dev/null)"; return 1; }
+}
+
+# answered_more N: the client has N answers more than CLI_MARK (0).
+answered_more() {
+	[ ! -e "$CLI/result" ] && [ "$(lab_answers "$CLI")" -ge $((${CLI_MARK:-0} + $1)) ]
+}
+
+# client_goes_on: 100 more answers, no error.
+client_goes_on() {
+	CLI_MARK=$(lab_answers "$CLI")
+	wait_until 15 answered_more 100 ||
+		{ REASON="the client is not served on: $(cat "$CLI/result" "$CLI/status" 2>/dev/null)"; return 1; }
+}
+
+# client_result: stops the client; its result must be OK, with every byte
+# of every answer (64 each); prints the largest gap.
+client_result() {
+	local r n b
+	touch "$CLI/stop"
+	wait_until 10 test -e "$CLI/result" || { REASON="the client did not stop"; return 1; }
+	r=$(cat "$CLI/result")
+	case $r in
+	OK*) ;;
+	*) REASON="the client says: $r"; return 1 ;;
+	esac
+	n=$(sed -n 's/.* answers \([0-9]*\) .*/\1/p' <<<"$r")
+	b=$(sed -n 's/.* bytes \([0-9]*\) .*/\1/p' <<<"$r")
+	[ "$b" = $((n * 64)) ] || { REASON="the client got $b bytes for $n answers"; return 1; }
+	echo "# $CASE: client: $r"
+}
+
+# The service's frames dropped on hostA's bridge, and let through again.
+LOCK_TABLE=crmig$$
+lock_cmd() {
+	echo "nft add table bridge $LOCK_TABLE; nft add chain bridge $LOCK_TABLE hold '{ type filter hook forward priority -200; }'; nft add rule bridge $LOCK_TABLE hold ether saddr $LAB_SVC_MAC drop; nft add rule bridge $LOCK_TABLE hold ether daddr $LAB_SVC_MAC drop"
+}
+
+# migrate LABEL [OPTIONS...]: cr-migrate of WL_PID from hostA to hostB with
+# the lab's options; MIG_OUT, MIG_STATUS.
+migrate() {
+	local label=$1
+	shift
+	MIG_OUT=$CASE_TMP/$label.out
+	CASE_LOGS+=("$MIG_OUT")
+	( clean_exec nsenter --net=/run/netns/"$LAB_A" -- timeout -k 5 120 "$MIGRATE" --cr "$CR" \
+		--to "nsenter --net=/run/netns/$LAB_B" --address "$LAB_B_IP" --rounds "$ROUNDS" \
+		--dir-src "$CASE_TMP/src-$label" --network-lock skip \
+		--lock-cmd "$(lock_cmd)" --unlock-cmd "nft delete table bridge $LOCK_TABLE" "$@" "$WL_PID" ) \
+		</dev/null >"$MIG_OUT" 2>&1
+	MIG_STATUS=$?
+	for f in "$CASE_TMP/src-$label"/*; do
+		[ -f "$f" ] && CASE_LOGS+=("$f")
+	done
+	return "$MIG_STATUS"
+}
+
+EXT_DUMP=(--dump-opt --external --dump-opt veth:eth0)
+EXT_RESTORE=(--restore-opt --external --restore-opt veth:eth0=svc --bridge svc=br0)
+
+# moved: WL_PID runs free in a new namespace whose peer is on hostB's
+# bridge; hostA has no svc and no lock left.
+moved() {
+	wait_until 10 running_free "$WL_PID" "$WL_EXE" || { REASON="after the move: $(describe_pid "$WL_PID")"; return 1; }
+	[ "$(net_cookie "$WL_PID")" != "$SVC_NET" ] || { REASON="pid $WL_PID is in its old namespace"; return 1; }
+	ip -n "$LAB_B" -o link show svc 2>/dev/null | grep -q " master br0 " ||
+		{ REASON="hostB has no svc on br0: $(ip -n "$LAB_B" -o link show svc 2>&1)"; return 1; }
+	wait_until 5 no_svc_on_a || { REASON="hostA still has svc"; return 1; }
+	! ip netns exec "$LAB_A" nft list table bridge "$LOCK_TABLE" >/dev/null 2>&1 ||
+		{ REASON="the lock is still on hostA's bridge"; return 1; }
+}
+
+no_svc_on_a() {
+	! ip -n "$LAB_A" link show svc >/dev/null 2>&1
+}
+
+# stayed: the migration failed and WL_PID runs on hostA as before, the
+# lock lifted, nothing left in DIR on the destination.
+stayed() {
+	local dir=$1
+	[ "$MIG_STATUS" != 0 ] || { REASON="cr-migrate succeeded"; return 1; }
+	grep -qF "pid $WL_PID still runs here" "$MIG_OUT" || { REASON="cr-migrate does not say the tree runs on: $(tail -n 1 "$MIG_OUT")"; return 1; }
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the failed migration: $(describe_pid "$WL_PID")"; return 1; }
+	[ "$(net_cookie "$WL_PID")" = "$SVC_NET" ] || { REASON="pid $WL_PID changed namespace"; return 1; }
+	[ ! -e "$dir" ] || { REASON="$dir is left: $(ls -R "$dir" | head -n 5 | tr '\n' ' ')"; return 1; }
+	! ip netns exec "$LAB_A" nft list table bridge "$LOCK_TABLE" >/dev/null 2>&1 ||
+		{ REASON="the lock is still on hostA's bridge"; return 1; }
+	[ -z "$(ip -n "$LAB_B" link show svc 2>/dev/null)" ] || { REASON="hostB has a svc"; return 1; }
+}
+
+# ---- cases --------------------------------------------------------------------
+
+echo_python() {
+	local check
+	lab_case 1 || return 1
+	svc_echo 16 256 || return 1
+	client_start || return 1
+	migrate mig --dir-dst "$CASE_TMP/dst" "${EXT_DUMP[@]}" "${EXT_RESTORE[@]}" ||
+		{ REASON="cr-migrate failed ($MIG_STATUS): $(tail -n 1 "$MIG_OUT")"; return 1; }
+	grep -q "^cr-migrate: total .* frozen [0-9.]* ms$" "$MIG_OUT" || { REASON="no total line: $(tail -n 1 "$MIG_OUT")"; return 1; }
+	moved || return 1
+	client_goes_on || return 1
+	check=$(lab_check "$PORT") || { REASON="a new connection is not served"; return 1; }
+	[ "$check" = "OK $WL_PID" ] || { REASON="the service's check says '$check', not 'OK $WL_PID'"; return 1; }
+	client_result || return 1
+	sed -n 's/^cr-migrate: /# echo_python: /p' "$MIG_OUT"
+	[ ! -e "$CASE_TMP/dst" ] || { REASON="the images were left in $CASE_TMP/dst on hostB"; return 1; }
+}
+
+# A redis connection held by python3 in the client namespace: SET, then
+# (on CASE_TMP/go) GET and INCR over the same connection.
+REDIS_CLIENT='
+import os, socket, sys, time
+d, token = sys.argv[1], sys.argv[2]
+s = socket.create_connection(("10.77.0.10", 6379), timeout=30)
+f = s.makefile("rb")
+def cmd(*a):
+    s.sendall(b"*%d\r\n" % len(a) + b"".join(b"$%d\r\n%s\r\n" % (len(x), x) for x in (w.encode() for w in a)))
+    line = f.readline()
+    if line.startswith(b"$"):
+        return f.readline().strip().decode()
+    return line[1:].strip().decode()
+out = [cmd("SET", "token", token), cmd("INCR", "n"), cmd("INCR", "n")]
+open(d + "/before", "w").write(" ".join(out) + "\n")
+while not os.path.exists(d + "/go"):
+    time.sleep(0.02)
+out = [cmd("GET", "token"), cmd("INCR", "n")]
+open(d + "/after", "w").write(" ".join(out) + "\n")
+'
+
+redis() {
+	local token got
+	lab_case 2 || return 1
+	CASE_LOGS+=("$CASE_TMP/redis.out" "$CASE_TMP/redis.out.err" "$CASE_TMP/rc.out")
+	lab_service "$CASE_TMP/redis.out" redis-server --port 6379 --bind 0.0.0.0 \
+		--protected-mode no --save '' --appendonly no --daemonize no
+	WL_PID=$LAB_SVC_PID
+	wait_until 10 running_free "$WL_PID" "$(readlink -f "$(command -v redis-server)")" ||
+		{ REASON="redis-server did not start: $(tail -n 3 "$CASE_TMP/redis.out")"; return 1; }
+	track_pid "$WL_PID"
+	WL_EXE=$(readlink /proc/"$WL_PID"/exe)
+	SVC_NET=$(net_cookie "$WL_PID")
+	wait_until 10 lab_ns "$LAB_C" redis-cli -h "$LAB_SVC_IP" ping >/dev/null ||
+		{ REASON="redis-server does not answer"; return 1; }
+	token=$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
+	( clean_exec nsenter --net=/run/netns/"$LAB_C" -- python3 -c "$REDIS_CLIENT" "$CASE_TMP" "$token" ) \
+		</dev/null >"$CASE_TMP/rc.out" 2>&1 &
+	track_pid $!
+	wait_until 10 test -s "$CASE_TMP/before" || { REASON="the redis client did not SET"; return 1; }
+	[ "$(cat "$CASE_TMP/before")" = "OK 1 2" ] || { REASON="before: $(cat "$CASE_TMP/before")"; return 1; }
+	migrate mig "${EXT_DUMP[@]}" "${EXT_RESTORE[@]}" ||
+		{ REASON="cr-migrate failed ($MIG_STATUS): $(tail -n 1 "$MIG_OUT")"; return 1; }
+	moved || return 1
+	touch "$CASE_TMP/go"
+	wait_until 15 test -s "$CASE_TMP/after" || { REASON="no answer over the old connection: $(cat "$CASE_TMP/rc.out")"; return 1; }
+	[ "$(cat "$CASE_TMP/after")" = "$token 3" ] ||
+		{ REASON="over the old connection: '$(cat "$CASE_TMP/after")', not '$token 3'"; return 1; }
+	got=$(lab_ns "$LAB_C" redis-cli -h "$LAB_SVC_IP" get token)
+	[ "$got" = "$token" ] || { REASON="a new connection reads '$got', not '$token'"; return 1; }
+	got=$(lab_ns "$LAB_C" redis-cli -h "$LAB_SVC_IP" incr n)
+	[ "$got" = 4 ] || { REASON="INCR over a new connection gives '$got', not 4"; return 1; }
+}
+
+fails_early() {
+	lab_case 3 || return 1
+	svc_echo 8 64 || return 1
+	client_start || return 1
+	( clean_exec nsenter --net=/run/netns/"$LAB_A" -- timeout -k 5 60 "$MIGRATE" --cr "$CR" \
+		--to "nsenter --net=/run/netns/$LAB_B" --address 10.77.0.99 --rounds "$ROUNDS" \
+		--dir-dst "$CASE_TMP/dst" --dir-src "$CASE_TMP/src" "${EXT_DUMP[@]}" "${EXT_RESTORE[@]}" "$WL_PID" ) \
+		</dev/null >"$CASE_TMP/mig.out" 2>&1
+	MIG_STATUS=$? MIG_OUT=$CASE_TMP/mig.out
+	CASE_LOGS+=("$MIG_OUT")
+	grep -q "page server .* did not start" "$MIG_OUT" || { REASON="cr-migrate does not say the page server failed: $(tail -n 3 "$MIG_OUT")"; return 1; }
+	stayed "$CASE_TMP/dst" || return 1
+	client_goes_on || return 1
+	client_result
+}
+
+fails_final() {
+	lab_case 4 || return 1
+	svc_echo 8 64 || return 1
+	client_start || return 1
+	migrate mig --dir-dst "$CASE_TMP/dst" "${EXT_RESTORE[@]}"
+	grep -qF "final cr dump failed" "$MIG_OUT" && grep -qF -- "--external veth:eth0" "$MIG_OUT" ||
+		{ REASON="cr-migrate does not say the final dump was refused: $(tail -n 3 "$MIG_OUT")"; return 1; }
+	stayed "$CASE_TMP/dst" || return 1
+	client_goes_on || return 1
+	client_result
+}
+
+restore_fails() {
+	lab_case 5 || return 1
+	svc_echo 8 64 || return 1
+	client_start || return 1
+	migrate mig --dir-dst "$CASE_TMP/dst" "${EXT_DUMP[@]}" --restore-opt --external --restore-opt veth:eth0
+	[ "$MIG_STATUS" != 0 ] || { REASON="cr-migrate succeeded"; return 1; }
+	grep -qF "images stay on the destination in $CASE_TMP/dst/final" "$MIG_OUT" ||
+		{ REASON="cr-migrate does not say where the images are: $(tail -n 3 "$MIG_OUT")"; return 1; }
+	wait_until 5 pid_gone "$WL_PID" || { REASON="pid $WL_PID still exists after the final dump"; return 1; }
+	[ -e "$CASE_TMP/dst/final/inventory.img" ] || { REASON="the final images are gone"; return 1; }
+	CASE_LOGS+=("$CASE_TMP/restore.err")
+	( clean_exec nsenter --net=/run/netns/"$LAB_B" -- "$CR" restore -D "$CASE_TMP/dst/final" -d --external veth:eth0=svc ) \
+		</dev/null >"$CASE_TMP/restore.out" 2>"$CASE_TMP/restore.err" ||
+		{ REASON="the restore by hand failed: $(last_line "$CASE_TMP/restore.err")"; return 1; }
+	ip -n "$LAB_B" link set svc master br0 up
+	moved || return 1
+	client_goes_on || return 1
+	client_result
+}
+
+run_case echo_python echo_python
+kill_labs
+run_case redis redis
+kill_labs
+run_case fails_early fails_early
+kill_labs
+run_case fails_final fails_final
+kill_labs
+run_case restore_fails restore_fails
+kill_labs
+finish_tests
