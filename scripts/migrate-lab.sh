@@ -15,6 +15,7 @@
 # hostA's bridge: the same address and MAC answer on hostB afterwards.
 # IPv6 is off in every namespace (no router or DAD traffic in the figures).
 
+LAB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 LAB_SVC_IP=10.77.0.10
 LAB_SVC_MAC=02:00:0a:4d:00:0a
 LAB_B_IP=10.77.0.2
@@ -91,7 +92,8 @@ shift; exec "$@"' sh "$LAB_A" "$@" ) </dev/null >"$out" 2>&1 &
 }
 
 # The service for the echo tests and the bench (python3): on port $1 it
-# holds $2 MiB of memory (a pattern, with its hash) and rewrites the first
+# holds $2 MiB of private anonymous memory (a pattern, each page stamped
+# with its offset; its hash kept) and rewrites the first
 # $3 KiB of it continuously (one byte in each page, every millisecond).
 # A connection says what it wants in its first 5 bytes: "ECHO\n" (every
 # byte back) or "CHEK\n" (the memory outside the hot set is checked: "OK
@@ -100,10 +102,11 @@ LAB_SVC_PY='
 import hashlib, mmap, os, socket, sys, threading, time
 port, mib, hot_kib, ready = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 size, hot = mib << 20, hot_kib << 10
-mem = mmap.mmap(-1, size)
+mem = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
 chunk = bytes(range(256)) * 4096
 for off in range(0, size, 1 << 20):
     mem[off:off + (1 << 20)] = chunk
+for off in range(0, size, 4096):
     mem[off:off + 8] = off.to_bytes(8, "little")
 def cold_hash():
     return hashlib.sha1(memoryview(mem)[hot:]).hexdigest()
@@ -220,4 +223,35 @@ import socket, sys
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=20)
 s.sendall(b"CHEK\n")
 print(s.makefile().readline().strip())' "$LAB_SVC_IP" "$1"
+}
+
+# Until the network lock of cr dump works inside the service's namespace,
+# the final dump runs with --network-lock skip and cr-migrate's --lock-cmd
+# drops the service's frames on hostA's bridge (--unlock-cmd lifts it).
+LAB_LOCK=crmig$$
+lab_lock_cmd() {
+	echo "nft add table bridge $LAB_LOCK; nft add chain bridge $LAB_LOCK hold '{ type filter hook forward priority -200; }';" \
+		"nft add rule bridge $LAB_LOCK hold ether saddr $LAB_SVC_MAC drop; nft add rule bridge $LAB_LOCK hold ether daddr $LAB_SVC_MAC drop"
+}
+
+# lab_locked: the lock is on hostA's bridge.
+lab_locked() {
+	lab_ns "$LAB_A" nft list table bridge "$LAB_LOCK" >/dev/null 2>&1
+}
+
+# The veth of the service: its peer outside at dump, made on hostB as svc
+# and put on hostB's bridge.
+LAB_EXT_DUMP=(--dump-opt --external --dump-opt veth:eth0)
+LAB_EXT_RESTORE=(--restore-opt --external --restore-opt veth:eth0=svc --bridge svc=br0)
+
+# lab_migrate OUT PID [OPTIONS...]: scripts/cr-migrate of PID, run in
+# hostA, to hostB, with OPTIONS (the veth's among them if wanted); its
+# output in OUT, its status returned.
+lab_migrate() {
+	local out=$1 pid=$2
+	shift 2
+	( clean_exec nsenter --net=/run/netns/"$LAB_A" -- timeout -k 5 600 "$LAB_ROOT/scripts/cr-migrate" \
+		--to "nsenter --net=/run/netns/$LAB_B" --address "$LAB_B_IP" --network-lock skip \
+		--lock-cmd "$(lab_lock_cmd)" --unlock-cmd "nft delete table bridge $LAB_LOCK" "$@" "$pid" ) \
+		</dev/null >"$out" 2>&1
 }

@@ -40,7 +40,6 @@
 source "$(dirname "$0")/lib.sh"
 source "$ROOT/scripts/migrate-lab.sh"
 
-MIGRATE=$ROOT/scripts/cr-migrate
 PORT=7000
 if "$CR" --help 2>&1 | grep -q '^  pre-dump '; then ROUNDS=3; else ROUNDS=0; fi
 echo "# t_migrate: --rounds $ROUNDS$([ "$ROUNDS" = 0 ] && echo " (this cr has no pre-dump)")"
@@ -120,33 +119,20 @@ client_result() {
 	echo "# $CASE: client: $r"
 }
 
-# The service's frames dropped on hostA's bridge, and let through again.
-LOCK_TABLE=crmig$$
-lock_cmd() {
-	echo "nft add table bridge $LOCK_TABLE; nft add chain bridge $LOCK_TABLE hold '{ type filter hook forward priority -200; }'; nft add rule bridge $LOCK_TABLE hold ether saddr $LAB_SVC_MAC drop; nft add rule bridge $LOCK_TABLE hold ether daddr $LAB_SVC_MAC drop"
-}
-
-# migrate LABEL [OPTIONS...]: cr-migrate of WL_PID from hostA to hostB with
-# the lab's options; MIG_OUT, MIG_STATUS.
+# migrate LABEL [OPTIONS...]: cr-migrate of WL_PID from hostA to hostB
+# (lab_migrate); MIG_OUT, MIG_STATUS.
 migrate() {
-	local label=$1
+	local label=$1 f
 	shift
 	MIG_OUT=$CASE_TMP/$label.out
 	CASE_LOGS+=("$MIG_OUT")
-	( clean_exec nsenter --net=/run/netns/"$LAB_A" -- timeout -k 5 120 "$MIGRATE" --cr "$CR" \
-		--to "nsenter --net=/run/netns/$LAB_B" --address "$LAB_B_IP" --rounds "$ROUNDS" \
-		--dir-src "$CASE_TMP/src-$label" --network-lock skip \
-		--lock-cmd "$(lock_cmd)" --unlock-cmd "nft delete table bridge $LOCK_TABLE" "$@" "$WL_PID" ) \
-		</dev/null >"$MIG_OUT" 2>&1
+	lab_migrate "$MIG_OUT" "$WL_PID" --cr "$CR" --rounds "$ROUNDS" --dir-src "$CASE_TMP/src-$label" "$@"
 	MIG_STATUS=$?
 	for f in "$CASE_TMP/src-$label"/*; do
 		[ -f "$f" ] && CASE_LOGS+=("$f")
 	done
 	return "$MIG_STATUS"
 }
-
-EXT_DUMP=(--dump-opt --external --dump-opt veth:eth0)
-EXT_RESTORE=(--restore-opt --external --restore-opt veth:eth0=svc --bridge svc=br0)
 
 # moved: WL_PID runs free in a new namespace whose peer is on hostB's
 # bridge; hostA has no svc and no lock left.
@@ -156,7 +142,7 @@ moved() {
 	ip -n "$LAB_B" -o link show svc 2>/dev/null | grep -q " master br0 " ||
 		{ REASON="hostB has no svc on br0: $(ip -n "$LAB_B" -o link show svc 2>&1)"; return 1; }
 	wait_until 5 no_svc_on_a || { REASON="hostA still has svc"; return 1; }
-	! ip netns exec "$LAB_A" nft list table bridge "$LOCK_TABLE" >/dev/null 2>&1 ||
+	! lab_locked ||
 		{ REASON="the lock is still on hostA's bridge"; return 1; }
 }
 
@@ -173,7 +159,7 @@ stayed() {
 	running_free "$WL_PID" "$WL_EXE" || { REASON="after the failed migration: $(describe_pid "$WL_PID")"; return 1; }
 	[ "$(net_cookie "$WL_PID")" = "$SVC_NET" ] || { REASON="pid $WL_PID changed namespace"; return 1; }
 	[ ! -e "$dir" ] || { REASON="$dir is left: $(ls -R "$dir" | head -n 5 | tr '\n' ' ')"; return 1; }
-	! ip netns exec "$LAB_A" nft list table bridge "$LOCK_TABLE" >/dev/null 2>&1 ||
+	! lab_locked ||
 		{ REASON="the lock is still on hostA's bridge"; return 1; }
 	[ -z "$(ip -n "$LAB_B" link show svc 2>/dev/null)" ] || { REASON="hostB has a svc"; return 1; }
 }
@@ -185,7 +171,7 @@ echo_python() {
 	lab_case 1 || return 1
 	svc_echo 16 256 || return 1
 	client_start || return 1
-	migrate mig --dir-dst "$CASE_TMP/dst" "${EXT_DUMP[@]}" "${EXT_RESTORE[@]}" ||
+	migrate mig --dir-dst "$CASE_TMP/dst" "${LAB_EXT_DUMP[@]}" "${LAB_EXT_RESTORE[@]}" ||
 		{ REASON="cr-migrate failed ($MIG_STATUS): $(tail -n 1 "$MIG_OUT")"; return 1; }
 	grep -q "^cr-migrate: total .* frozen [0-9.]* ms$" "$MIG_OUT" || { REASON="no total line: $(tail -n 1 "$MIG_OUT")"; return 1; }
 	moved || return 1
@@ -238,7 +224,7 @@ redis() {
 	track_pid $!
 	wait_until 10 test -s "$CASE_TMP/before" || { REASON="the redis client did not SET"; return 1; }
 	[ "$(cat "$CASE_TMP/before")" = "OK 1 2" ] || { REASON="before: $(cat "$CASE_TMP/before")"; return 1; }
-	migrate mig "${EXT_DUMP[@]}" "${EXT_RESTORE[@]}" ||
+	migrate mig "${LAB_EXT_DUMP[@]}" "${LAB_EXT_RESTORE[@]}" ||
 		{ REASON="cr-migrate failed ($MIG_STATUS): $(tail -n 1 "$MIG_OUT")"; return 1; }
 	moved || return 1
 	touch "$CASE_TMP/go"
@@ -255,12 +241,7 @@ fails_early() {
 	lab_case 3 || return 1
 	svc_echo 8 64 || return 1
 	client_start || return 1
-	( clean_exec nsenter --net=/run/netns/"$LAB_A" -- timeout -k 5 60 "$MIGRATE" --cr "$CR" \
-		--to "nsenter --net=/run/netns/$LAB_B" --address 10.77.0.99 --rounds "$ROUNDS" \
-		--dir-dst "$CASE_TMP/dst" --dir-src "$CASE_TMP/src" "${EXT_DUMP[@]}" "${EXT_RESTORE[@]}" "$WL_PID" ) \
-		</dev/null >"$CASE_TMP/mig.out" 2>&1
-	MIG_STATUS=$? MIG_OUT=$CASE_TMP/mig.out
-	CASE_LOGS+=("$MIG_OUT")
+	migrate mig --address 10.77.0.99 --dir-dst "$CASE_TMP/dst" "${LAB_EXT_DUMP[@]}" "${LAB_EXT_RESTORE[@]}"
 	grep -q "page server .* did not start" "$MIG_OUT" || { REASON="cr-migrate does not say the page server failed: $(tail -n 3 "$MIG_OUT")"; return 1; }
 	stayed "$CASE_TMP/dst" || return 1
 	client_goes_on || return 1
@@ -271,7 +252,7 @@ fails_final() {
 	lab_case 4 || return 1
 	svc_echo 8 64 || return 1
 	client_start || return 1
-	migrate mig --dir-dst "$CASE_TMP/dst" "${EXT_RESTORE[@]}"
+	migrate mig --dir-dst "$CASE_TMP/dst" "${LAB_EXT_RESTORE[@]}"
 	grep -qF "final cr dump failed" "$MIG_OUT" && grep -qF -- "--external veth:eth0" "$MIG_OUT" ||
 		{ REASON="cr-migrate does not say the final dump was refused: $(tail -n 3 "$MIG_OUT")"; return 1; }
 	stayed "$CASE_TMP/dst" || return 1
@@ -283,7 +264,7 @@ restore_fails() {
 	lab_case 5 || return 1
 	svc_echo 8 64 || return 1
 	client_start || return 1
-	migrate mig --dir-dst "$CASE_TMP/dst" "${EXT_DUMP[@]}" --restore-opt --external --restore-opt veth:eth0
+	migrate mig --dir-dst "$CASE_TMP/dst" "${LAB_EXT_DUMP[@]}" --restore-opt --external --restore-opt veth:eth0
 	[ "$MIG_STATUS" != 0 ] || { REASON="cr-migrate succeeded"; return 1; }
 	grep -qF "images stay on the destination in $CASE_TMP/dst/final" "$MIG_OUT" ||
 		{ REASON="cr-migrate does not say where the images are: $(tail -n 3 "$MIG_OUT")"; return 1; }
