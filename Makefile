@@ -2,6 +2,7 @@
 #
 #   make          build build/cr (installs missing Debian packages first, as root)
 #   make demo     dump and restore a counting process, same pid
+#   make demo-migrate  move a TCP service between two hosts (namespaces)
 #   make test     unit tests (cmocka, ASan+UBSan) and the integration suite (root)
 #
 # Targets that need the Debian packages go through `deps` and then re-enter
@@ -13,7 +14,7 @@ CFLAGS  ?= -O2 -g
 PKGS    := libprotobuf-c zlib libnl-3.0 libnl-route-3.0 libsodium libxxhash
 V       ?= 0
 
-.PHONY: all deps cr demo test unit integration clean
+.PHONY: all deps cr demo demo-migrate test unit integration clean
 .DEFAULT_GOAL := all
 
 all: deps
@@ -22,6 +23,10 @@ all: deps
 demo: deps
 	@$(MAKE) --no-print-directory cr workloads
 	@bash scripts/demo.sh
+
+demo-migrate: deps
+	@$(MAKE) --no-print-directory cr workloads
+	@bash scripts/demo-migrate.sh
 
 test: deps
 	@$(MAKE) --no-print-directory cr workloads unit-bins

@@ -6,6 +6,7 @@
 #
 #   RUNS=5 BENCH_SIZES="512 1024" BENCH_TREES="100:5 500:5 2000:3" \
 #   BENCH_FDS=19800 BENCH_COW="256 20" BENCH_CASES="size tree fds cow ratio" bash scripts/bench.sh
+#   BENCH_MIGRATE="64:256:5 1024:16384:3" BENCH_CASES=migrate bash scripts/bench.sh
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -17,7 +18,11 @@ RUNS=${RUNS:-5}
 SIZES=${BENCH_SIZES:-512 1024}
 # Trees: "N:RUNS ..." (the largest gets fewer runs to keep make bench short).
 TREES=${BENCH_TREES:-100:$RUNS 500:$RUNS 2000:3}
-CASES=${BENCH_CASES:-size tree fds cow ratio pageserver}
+CASES=${BENCH_CASES:-size tree fds cow ratio pageserver migrate}
+# Live migration: "MIB:HOT_KIB:RUNS ..." (a service of MIB MiB rewriting
+# HOT_KIB KiB of it), at most BENCH_MIGRATE_ROUNDS pre-copy rounds.
+MIGRATIONS=${BENCH_MIGRATE:-64:256:$RUNS 1024:16384:3}
+MIGRATE_ROUNDS=${BENCH_MIGRATE_ROUNDS:-4}
 # Copy-on-write: "MIB MORE": a parent's MIB MiB region shared by its
 # children (w_cow: 4 of its own and MORE more).
 read -r COW_MIB COW_MORE <<<"${BENCH_COW:-256 20}"
@@ -37,9 +42,11 @@ source "$ROOT/scripts/wide-pids.sh"
 TMP=$(mktemp -d /dev/shm/cr-bench.XXXX)
 [ "$(stat -f -c %T "$TMP")" = tmpfs ] || { echo "bench: $TMP is not on tmpfs" >&2; exit 1; }
 PIDS=()
+LAB=0
 cleanup() {
 	local p
 	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	[ "$LAB" = 0 ] || lab_down
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -304,6 +311,85 @@ bench_pageserver() {
 		"$(awk -v a="$med" -v b="$rmed" 'BEGIN { printf "%.2f", a / b }')" "$(printf %.0f "$rmed") MiB/s" "ratio to socat over loopback (its rate in the peak/rate column)"
 }
 
+# Live migration (scripts/cr-migrate) in the two-host lab of
+# scripts/migrate-lab.sh: a python3 service holding MIB MiB and rewriting
+# HOT KiB of it all the time, with a client that sends it a 64-byte message
+# every millisecond over one TCP connection and wants each echoed, moved
+# from hostA to hostB (images on tmpfs there).  Medians of the freeze (cr
+# dump -v of the final round), the client's largest gap between two
+# answers, and the whole migration next to a cat copy of MIB MiB on tmpfs
+# timed in the same rounds.  After each move the client must still be
+# served with every byte, and the service's memory outside its hot set
+# must check.
+bench_migrate() {
+	local mib=$1 hot=$2 runs=$3 rounds=$MIGRATE_ROUNDS freezes="" gaps="" totals="" copies="" spid r
+	"$CR" --help 2>&1 | grep -q '^  pre-dump ' || rounds=0
+	# shellcheck source=scripts/migrate-lab.sh
+	source "$ROOT/scripts/migrate-lab.sh"
+	lab_up "b$$" || { echo "bench: the migration lab could not be made" >&2; exit 1; }
+	LAB=1
+	head -c "$((mib << 20))" /dev/urandom > "$TMP/ref"
+	for _ in $(seq "$runs"); do
+		rm -rf "$TMP/ready" "$TMP/cli"
+		lab_service "$TMP/svc.out" python3 -c "$LAB_SVC_PY" 7000 "$mib" "$hot" "$TMP/ready"
+		PIDS+=("$LAB_SVC_PID")
+		for _ in $(seq 600); do [ -e "$TMP/ready" ] && break; sleep 0.1; done
+		[ -e "$TMP/ready" ] || { echo "bench: the service did not start: $(tail -n 2 "$TMP/svc.out")" >&2; exit 1; }
+		read -r _ spid < "$TMP/ready"
+		lab_client "$TMP/cli" 7000
+		PIDS+=("$LAB_CLIENT_PID")
+		served_on "$TMP/cli" 50
+		copies+=" $(copy_once)"
+		lab_migrate "$TMP/mig.out" "$spid" --cr "$CR" --rounds "$rounds" --dir-dst "$TMP/dst" \
+			"${LAB_EXT_DUMP[@]}" "${LAB_EXT_RESTORE[@]}" || { echo "bench: cr-migrate failed:" >&2; cat "$TMP/mig.out" >&2; exit 1; }
+		served_on "$TMP/cli" 50
+		[ "$(lab_check 7000)" = "OK $spid" ] || { echo "bench: the migrated service's memory does not check" >&2; exit 1; }
+		touch "$TMP/cli/stop"
+		for _ in $(seq 100); do [ -e "$TMP/cli/result" ] && break; sleep 0.1; done
+		r=$(cat "$TMP/cli/result" 2>/dev/null)
+		[[ $r == OK* ]] || { echo "bench: the client says: $r" >&2; exit 1; }
+		freezes+=" $(sed -n 's/^cr-migrate: final dump: .* frozen \([0-9.]*\) ms$/\1/p' "$TMP/mig.out" | awk '{ print $1 / 1000 }')"
+		gaps+=" $(sed -n 's/.* maxgap_ms \([0-9.]*\) .*/\1/p' <<<"$r" | awk '{ print $1 / 1000 }')"
+		totals+=" $(sed -n 's/^cr-migrate: total \([0-9.]*\) s:.*/\1/p' "$TMP/mig.out")"
+		kill -9 "$spid" "$LAB_CLIENT_PID" 2>/dev/null || true
+		for _ in $(seq 100); do ip -n "$LAB_B" link show svc >/dev/null 2>&1 || break; sleep 0.05; done
+	done
+	lab_down
+	LAB=0
+	rm -f "$TMP/ref"
+	local what cmed
+	what="migrate $(size_name "$((mib << 10))")/$(size_name "$hot")"
+	read -r cmed cmin cmax <<<"$(stats "$copies")"
+	row "cat copy ${mib} MiB (tmpfs)" "$cmed" "$cmin" "$cmax" "1.00" "-" "reference for the total"
+	read -r med min max <<<"$(stats "$freezes")"
+	row "$what: freeze" "$med" "$min" "$max" "-" "-" \
+		"$([ "$mib" -le 64 ] && echo "target <= 10 ms" || echo "target <= 100 ms"); $rounds pre-copy rounds at most"
+	read -r med min max <<<"$(stats "$gaps")"
+	row "$what: gap" "$med" "$min" "$max" "-" "-" "$([ "$mib" -le 64 ] && echo "target <= 20 ms; ")largest gap between answers"
+	read -r med min max <<<"$(stats "$totals")"
+	row "$what: total" "$med" "$min" "$max" \
+		"$(awk -v a="$med" -v b="$cmed" 'BEGIN { printf "%.2f", a / b }')" "-" "target <= 2x copy; $runs runs"
+}
+
+# size_name KIB: "256 KiB", "64 MiB", "1 GiB".
+size_name() {
+	if [ "$1" -ge $((1 << 20)) ]; then echo "$(($1 >> 20)) GiB"
+	elif [ "$1" -ge 1024 ]; then echo "$(($1 >> 10)) MiB"
+	else echo "$1 KiB"; fi
+}
+
+# served_on DIR N: the lab's client gets N more answers (within 30 s).
+served_on() {
+	local from
+	from=$(lab_answers "$1")
+	for _ in $(seq 600); do
+		[ ! -e "$1/result" ] && [ "$(lab_answers "$1")" -ge $((from + $2)) ] && return 0
+		sleep 0.05
+	done
+	echo "bench: the client is not served: $(cat "$1/result" "$1/out" 2>/dev/null)" >&2
+	exit 1
+}
+
 echo "# cr bench: $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r), images on tmpfs, $RUNS runs each"
 wants() { case " $CASES " in *" $1 "*) return 0 ;; esac; return 1; }
 if wants size; then for mib in $SIZES; do bench_size "$mib"; done; fi
@@ -312,5 +398,6 @@ if wants fds; then bench_fds; fi
 if wants cow; then bench_cow; fi
 if wants ratio; then bench_ratio; fi
 if wants pageserver; then bench_pageserver; fi
+if wants migrate; then for m in $MIGRATIONS; do bench_migrate "${m%%:*}" "$(cut -d: -f2 <<<"$m")" "${m##*:}"; done; fi
 printf '%-34s %8s %8s %8s %9s %10s  %s\n' "case" "median s" "min" "max" "ratio" "peak/rate" "note"
 printf '%s\n' "${ROWS[@]}"

@@ -80,10 +80,16 @@ ip -n "$1" link set svc master br0 up
 
 # lab_service OUT CMD...: CMD (exec'd) as the service, in a session and a
 # network namespace of its own, started from hostA; LAB_SVC_PID.  Its
-# stdout and stderr go to OUT.
+# stdout and stderr go to OUT.  The lan forgets where the service's MAC
+# was (a service moved to hostB before this one): a port that goes down
+# loses what the bridge learnt on it.
 lab_service() {
 	local out=$1
 	shift
+	local p
+	for p in pA pB; do
+		ip -n "$LAB_L" link set "$p" down && ip -n "$LAB_L" link set "$p" up
+	done
 	( clean_exec setsid nsenter --net=/run/netns/"$LAB_A" -- unshare --net -- \
 		sh -c "$LAB_SVC_SETUP"'
 shift; exec "$@"' sh "$LAB_A" "$@" ) </dev/null >"$out" 2>&1 &
