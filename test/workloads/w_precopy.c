@@ -12,8 +12,8 @@
  * last the harness saw before the final dump: "gen N" lines on stdout).
  *
  * SIGUSR1 changes the layout between rounds, as real programs do: the
- * first 16 pages are dropped (MADV_DONTNEED) and the first one read again
- * (the zero page), a 1 MiB mapping is unmapped and mapped again at the
+ * last 16 pages (cold, with a hot set) are dropped (MADV_DONTNEED) and
+ * read again (the zero page), a 1 MiB mapping is unmapped and mapped again at the
  * same address with new bytes, another is moved (mremap), and a child is
  * forked that writes its own copy from then on (it checks itself at the
  * trigger).  Ends with PASS/FAIL at SIGUSR2, as every workload.
@@ -105,14 +105,17 @@ static void change_layout(void)
 {
 	void *at;
 
-	for (size_t i = 0; i < 16 && i < n_pages; i++)
+	size_t first = n_pages > 16 ? n_pages - 16 : 0;
+
+	for (size_t i = first; i < n_pages; i++)
 		if (ver[i] != DROPPED) {
 			*lost += ver[i];
 			ver[i] = DROPPED;
 		}
-	if (madvise(mem, 16 * PAGE, MADV_DONTNEED) < 0)
+	if (madvise(mem + first * PAGE, (n_pages - first) * PAGE, MADV_DONTNEED) < 0)
 		wl_fatal("madvise MADV_DONTNEED");
-	(void)*(volatile unsigned char *)mem;   /* the zero page */
+	for (size_t i = first; i < n_pages; i++)
+		(void)*(volatile unsigned char *)(mem + i * PAGE);   /* the zero page */
 	at = side_b;
 	if (munmap(side_b, SIDE) < 0 || mmap(at, SIDE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
 					     MAP_FIXED, -1, 0) != at)
