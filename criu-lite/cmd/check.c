@@ -10,6 +10,7 @@
 #include "fd/inet_diag.h"
 #include "os/pidsel.h"
 #include "os/proc.h"
+#include "os/pagemap.h"
 #include "os/util.h"
 
 #include <errno.h>
@@ -49,24 +50,6 @@
 #define NOTE_MAX      240
 
 /* --- uapi newer than Debian 12's headers (values from the kernel's uapi) --- */
-
-/* linux/fs.h, Linux 6.7: PAGEMAP_SCAN on /proc/PID/pagemap. */
-struct cr_page_region {
-	uint64_t start, end, categories;
-};
-struct cr_pm_scan_arg {
-	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-#define CR_PAGEMAP_SCAN          _IOWR('f', 16, struct cr_pm_scan_arg)
-#define CR_PM_SCAN_WP_MATCHING   (1ULL << 0)
-#define CR_PM_SCAN_CHECK_WPASYNC (1ULL << 1)
-#define CR_PAGE_IS_WRITTEN       (1ULL << 1)
-#define CR_PAGE_IS_PRESENT       (1ULL << 3)
-
-/* linux/userfaultfd.h, Linux 6.4 and 6.7. */
-#define CR_UFFD_FEATURE_WP_UNPOPULATED (1ULL << 13)
-#define CR_UFFD_FEATURE_WP_ASYNC       (1ULL << 15)
 
 /* linux/prctl.h, Linux 6.13. */
 #define CR_PR_TIMER_CREATE_RESTORE_IDS     77
@@ -462,31 +445,26 @@ static bool probe_kcmp(struct probe_result *r)
 
 /* --- memory tracking ---------------------------------------------------------------------- */
 
-static long pagemap_scan(int fd, void *start, size_t len, uint64_t flags, uint64_t category,
-			 struct cr_page_region *vec, size_t n)
+static long scan(int fd, void *start, size_t len, uint64_t flags, uint64_t category, struct pm_region *vec,
+		 size_t n)
 {
-	struct cr_pm_scan_arg arg = {
-		.size = sizeof(arg), .flags = flags,
-		.start = (uint64_t)(uintptr_t)start, .end = (uint64_t)(uintptr_t)start + len,
-		.vec = (uint64_t)(uintptr_t)vec, .vec_len = n,
-		.category_mask = category, .return_mask = category,
-	};
+	uint64_t at = (uint64_t)(uintptr_t)start;
 
-	return ioctl(fd, CR_PAGEMAP_SCAN, &arg);
+	return pagemap_scan(fd, at, at + len, flags, category, category, vec, n, NULL);
 }
 
 static bool probe_pagemap_scan(struct probe_result *r)
 {
 	cleanup_close int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	cleanup_pages void *mem = map_pages();
-	struct cr_page_region vec[8];
+	struct pm_region vec[8];
 	char *p = mem;
 	long n;
 
 	if (fd < 0 || mem == MAP_FAILED)
 		return failed(r, fd < 0 ? "open /proc/self/pagemap" : "mmap", errno, NULL);
 	p[0] = p[PAGE_SIZE_CR] = p[5 * PAGE_SIZE_CR] = 1;
-	n = pagemap_scan(fd, mem, 16 * PAGE_SIZE_CR, 0, CR_PAGE_IS_PRESENT, vec, ARRAY_SIZE(vec));
+	n = scan(fd, mem, 16 * PAGE_SIZE_CR, 0, PAGE_IS_PRESENT_C, vec, ARRAY_SIZE(vec));
 	if (n < 0)
 		return failed(r, "ioctl PAGEMAP_SCAN", errno, NULL);
 	if (n != 2 || vec[0].start != (uint64_t)(uintptr_t)p || vec[0].end != vec[0].start + 2 * PAGE_SIZE_CR ||
@@ -500,7 +478,7 @@ static int uffd_wp_async(struct probe_result *r)
 {
 	cleanup_close int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	struct uffdio_api api = { .api = UFFD_API,
-				  .features = CR_UFFD_FEATURE_WP_ASYNC | CR_UFFD_FEATURE_WP_UNPOPULATED };
+				  .features = UFFD_FEATURE_WP_ASYNC_F | UFFD_FEATURE_WP_UNPOPULATED_F };
 
 	if (uffd < 0) {
 		failed(r, "userfaultfd", errno, "needs CAP_SYS_PTRACE or vm.unprivileged_userfaultfd=1");
@@ -529,8 +507,8 @@ static bool probe_uffd_wp(struct probe_result *r)
 	cleanup_close int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), uffd = -1;
 	cleanup_pages void *mem = map_pages();
 	const size_t len = 16 * PAGE_SIZE_CR;
-	const uint64_t flags = CR_PM_SCAN_WP_MATCHING | CR_PM_SCAN_CHECK_WPASYNC;
-	struct cr_page_region vec[8];
+	const uint64_t flags = PM_SCAN_WP_MATCHING_F | PM_SCAN_CHECK_WPASYNC_F;
+	struct pm_region vec[8];
 	char *p = mem;
 	long n;
 
@@ -541,10 +519,10 @@ static bool probe_uffd_wp(struct probe_result *r)
 		return false;
 	if (uffd_register_wp(uffd, mem, len) < 0)
 		return failed(r, "UFFDIO_REGISTER (MODE_WP)", errno, NULL);
-	if (pagemap_scan(pm, mem, len, flags, CR_PAGE_IS_WRITTEN, NULL, 0) < 0)
+	if (scan(pm, mem, len, flags, PAGE_IS_WRITTEN_C, NULL, 0) < 0)
 		return failed(r, "arm with PAGEMAP_SCAN (PM_SCAN_WP_MATCHING)", errno, NULL);
 	p[3 * PAGE_SIZE_CR] = 1;
-	n = pagemap_scan(pm, mem, len, flags, CR_PAGE_IS_WRITTEN, vec, ARRAY_SIZE(vec));
+	n = scan(pm, mem, len, flags, PAGE_IS_WRITTEN_C, vec, ARRAY_SIZE(vec));
 	if (n < 0)
 		return failed(r, "PAGEMAP_SCAN for written pages", errno, NULL);
 	if (n != 1 || vec[0].start != (uint64_t)(uintptr_t)(p + 3 * PAGE_SIZE_CR) ||

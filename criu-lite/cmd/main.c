@@ -25,6 +25,9 @@ static const char usage_text[] =
 	"\n"
 	"commands:\n"
 	"  dump <pid> -D DIR     checkpoint the process <pid> into DIR\n"
+	"  pre-dump <pid> -D DIR copy the memory of <pid> while it runs on (a\n"
+	"                        pre-copy round; the next round, --prev-images-dir,\n"
+	"                        copies only the pages written since)\n"
 	"  restore [-D] DIR      restore the process in DIR with its pid\n"
 	"  show [-D] DIR         print what a dump holds (--json for all of it)\n"
 	"  check                 which kernel features cr relies on are here\n"
@@ -58,6 +61,9 @@ static const char usage_text[] =
 	"                        all: skip leaves the peers' packets to the caller\n"
 	"      --external veth:NAME  the veth NAME of a network namespace of the\n"
 	"                        tree may have its peer outside (repeatable)\n"
+	"      --prev-images-dir REL  (dump, pre-dump) the round before, a\n"
+	"                        pre-dump, at REL from DIR (e.g. ../1): pages\n"
+	"                        unchanged since are left there\n"
 	"\n"
 	"restore options:\n"
 	"  -D, --images-dir DIR  the dump to restore\n"
@@ -88,7 +94,8 @@ static const char usage_text[] =
 
 enum { OPT_COMPRESS = 256, OPT_PID_BACKEND, OPT_NEW_PIDNS, OPT_CGROUP_ROOT, OPT_SIGN, OPT_VERIFY, OPT_ENCRYPT,
        OPT_DECRYPT, OPT_EXT_UNIX_SK, OPT_PAGE_SERVER, OPT_ADDRESS, OPT_PORT, OPT_SKIP_IN_FLIGHT,
-       OPT_TCP_ESTABLISHED, OPT_EXTERNAL, OPT_JOIN_NS, OPT_NETWORK_LOCK, OPT_TCP_CLOSE };
+       OPT_TCP_ESTABLISHED, OPT_EXTERNAL, OPT_JOIN_NS, OPT_NETWORK_LOCK, OPT_TCP_CLOSE,
+       OPT_PREV_IMAGES_DIR };
 
 static const struct option long_opts[] = {
 	{ "images-dir", required_argument, NULL, 'D' },
@@ -114,6 +121,7 @@ static const struct option long_opts[] = {
 	{ "tcp-close", no_argument, NULL, OPT_TCP_CLOSE },
 	{ "external", required_argument, NULL, OPT_EXTERNAL },
 	{ "join-ns", required_argument, NULL, OPT_JOIN_NS },
+	{ "prev-images-dir", required_argument, NULL, OPT_PREV_IMAGES_DIR },
 	{ "log-file", required_argument, NULL, 'o' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -208,6 +216,7 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 				return usage_error("--join-ns '%s': only net:PATH is supported", optarg);
 			cli->restore.join_net = optarg + 4;
 			break;
+		case OPT_PREV_IMAGES_DIR: cli->dump.prev_dir = optarg; break;
 		case 'o': cli->log_file = optarg; break;
 		case 'v': cli->verbosity++; break;
 		case 'h': fputs(usage_text, stdout); exit(0);
@@ -215,7 +224,7 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		}
 	}
 	for (; optind < argc; optind++) {
-		if (strcmp(cli->command, "dump") == 0 && cli->pid_arg == NULL)
+		if ((strcmp(cli->command, "dump") == 0 || strcmp(cli->command, "pre-dump") == 0) && cli->pid_arg == NULL)
 			cli->pid_arg = argv[optind];
 		else if (strcmp(cli->command, "restore") == 0 && cli->dir == NULL)
 			cli->dir = argv[optind];
@@ -271,7 +280,7 @@ static int dump_work(void *arg)
 	struct dump_job *job = arg;
 	cr_error_t err = NULL;
 
-	if (cr_dump(job->pid, job->opts, &err) < 0) {
+	if ((job->opts->pre_dump ? cr_pre_dump : cr_dump)(job->pid, job->opts, &err) < 0) {
 		cr_error_report(err);
 		cr_error_release(&err);
 		return 1;
@@ -317,7 +326,12 @@ static int run_dump(struct cli *cli)
 	int status;
 
 	if (cli->pid_arg == NULL)
-		return usage_error("%s needs a pid", "dump");
+		return usage_error("%s needs a pid", cli->command);
+	if (cli->dump.pre_dump && (cli->dump.leave_running || cli->dump.sign_key || cli->dump.encrypt_key))
+		return usage_error("%s runs on with neither -R, --sign nor --encrypt", "pre-dump");
+	if (cli->dump.prev_dir != NULL && (cli->dump.sign_key || cli->dump.encrypt_key))
+		return usage_error("%s: a chain of rounds is neither signed nor encrypted yet (make one whole dump)",
+				   "--prev-images-dir");
 	if (cli->dump.page_server != (cli->dump.ps_address != NULL && cli->dump.ps_port > 0))
 		return usage_error("%s", "--page-server goes with --address A --port P, and they with it");
 	if (cli->dir == NULL && !cli->dump.page_server)
@@ -385,7 +399,8 @@ int main(int argc, char **argv)
 	if (parse_args(argc - 1, argv + 1, &cli) != 0)
 		return 2;
 	cr_log_set_level(LOG_WARN + cli.verbosity);
-	if (strcmp(cli.command, "dump") == 0 || strcmp(cli.command, "restore") == 0) {
+	cli.dump.pre_dump = strcmp(cli.command, "pre-dump") == 0;
+	if (strcmp(cli.command, "dump") == 0 || strcmp(cli.command, "restore") == 0 || cli.dump.pre_dump) {
 		cr_error_t err = NULL;
 
 		if (caps_require(cli.command, &err) < 0) {
@@ -394,7 +409,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (strcmp(cli.command, "dump") == 0)
+	if (strcmp(cli.command, "dump") == 0 || cli.dump.pre_dump)
 		return run_dump(&cli);
 	if (strcmp(cli.command, "restore") == 0)
 		return run_restore(&cli);

@@ -286,6 +286,7 @@ static void check_complete(struct show_dump *d)
 {
 	const InventoryEntry *inv = (const InventoryEntry *)show_find_one(d, CR_IMG_INVENTORY, 0);
 	char name[IMG_NAME_MAX], why[64];
+	bool pre;
 
 	if (find_any(d, CR_IMG_INVENTORY, 0) == NULL) {
 		add_error(d, "%s: missing: %s holds no complete dump", img_name(name, CR_IMG_INVENTORY, 0), d->dir);
@@ -293,7 +294,8 @@ static void check_complete(struct show_dump *d)
 	}
 	if (inv == NULL)
 		return;
-	for (size_t k = 0; k < img_n_kinds; k++)
+	pre = inv->has_pre_dump && inv->pre_dump;
+	for (size_t k = 0; k < img_n_kinds && !pre; k++)
 		if (!img_per_task(&img_kinds[k]))
 			expect_image(d, img_kinds[k].kind, 0, "every dump has one");
 	for (size_t i = 0; i < inv->n_task_pids; i++) {
@@ -301,7 +303,8 @@ static void check_complete(struct show_dump *d)
 
 		snprintf(why, sizeof(why), "the inventory lists pid %u", inv->task_pids[i]);
 		for (size_t k = 0; k < img_n_kinds; k++)
-			if (img_per_task(&img_kinds[k]))
+			if (img_per_task(&img_kinds[k]) && (!pre || img_kinds[k].kind == CR_IMG_PAGEMAP ||
+							    img_kinds[k].kind == CR_IMG_PAGES))
 				expect_image(d, img_kinds[k].kind, pid, why);
 	}
 }
@@ -319,6 +322,10 @@ void show_count_pages(const struct show_dump *d, pid_t pid, struct show_page_cou
 		c->runs++;
 		if (p->has_in_parent && p->in_parent) {
 			c->parents += p->nr_pages;
+			continue;
+		}
+		if (p->has_in_prev && p->in_prev) {
+			c->prev += p->nr_pages;
 			continue;
 		}
 		while (mm != NULL && v < mm->n_vmas && mm->vmas[v]->end <= p->vaddr)

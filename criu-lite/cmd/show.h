@@ -70,6 +70,7 @@ const ProtobufCMessage *show_find_one(const struct show_dump *d, uint32_t kind, 
  * the parent (no bytes), and entries. */
 struct show_page_counts {
 	uint64_t late, early, parents;
+	uint64_t prev;               /* unchanged since the round before (pre-copy) */
 	size_t runs;
 };
 void show_count_pages(const struct show_dump *d, pid_t pid, struct show_page_counts *c);

@@ -1,6 +1,7 @@
 /* cr show: the readable summary of a decoded dump (see show.h).  Parts of
  * a dump that could not be decoded are left out; show.c names them. */
 #include "img/image.h"
+#include "img/msgs.h"
 #include "cmd/json.h"
 #include "cmd/show.h"
 #include "net/netns.h"
@@ -19,6 +20,7 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -133,6 +135,10 @@ static const char *process_name(const struct show_dump *d, pid_t pid)
 static void print_signed(FILE *out, const struct show_dump *d, const InventoryEntry *inv);
 
 /* The dump's id, whether it is encrypted and whether signed (and verified). */
+#define CHAIN_SHOW_MAX 64   /* rounds shown at most */
+
+static void print_rounds(FILE *out, const struct show_dump *d, const InventoryEntry *inv);
+
 static void print_identity(FILE *out, const struct show_dump *d, const InventoryEntry *inv)
 {
 	struct cr_dump_id id;
@@ -202,6 +208,54 @@ static void print_inventory(FILE *out, const struct show_dump *d)
 		fprintf(out, "  frozen: %.1f ms (from the first interrupt of the tree to its inventory)\n",
 			(double)inv->frozen_ns / 1e6);
 	print_identity(out, d, inv);
+	print_rounds(out, d, inv);
+}
+
+/* --- pre-copy rounds ---------------------------------------------------------------- */
+
+static void print_round(FILE *out, const char *where, const InventoryEntry *inv)
+{
+	char a[32];
+
+	fprintf(out, "    %-20s %s, %" PRIu64 " pages copied (%s), %" PRIu64 " unchanged since the round before\n",
+		where, inv->has_pre_dump && inv->pre_dump ? "pre-dump" : "dump", inv->pages_copied,
+		human_size(a, sizeof(a), inv->pages_copied * PAGE_SIZE_CR), inv->pages_in_prev);
+}
+
+/* The chain of rounds this one ends (cr pre-dump, --prev-images-dir). */
+static void print_rounds(FILE *out, const struct show_dump *d, const InventoryEntry *inv)
+{
+	int dirfd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct img_msgs m[CHAIN_SHOW_MAX] = { { 0 } };
+	char where[PATH_MAX] = ".";
+	size_t n = 0;
+
+	if (!(inv->has_pre_dump && inv->pre_dump) && inv->prev_images_dir == NULL) {
+		if (dirfd >= 0)
+			close(dirfd);
+		return;
+	}
+	fprintf(out, "  rounds        (pre-copy, this one first)\n");
+	print_round(out, where, inv);
+	while (dirfd >= 0 && inv->prev_images_dir != NULL && n < CHAIN_SHOW_MAX) {
+		cr_error_t err = NULL;
+		int next = openat(dirfd, inv->prev_images_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		snprintf(where + strlen(where), sizeof(where) - strlen(where), "/%s", inv->prev_images_dir);
+		close(dirfd);
+		dirfd = next;
+		if (dirfd < 0 || img_load(dirfd, CR_IMG_INVENTORY, 0, NULL, &m[n], &err) < 0) {
+			fprintf(out, "    %-20s missing or unreadable%s%s\n", where, err ? ": " : "", err ? err->msg : "");
+			cr_error_release(&err);
+			break;
+		}
+		inv = (const InventoryEntry *)m[n++].v[0];
+		print_round(out, where, inv);
+	}
+	if (dirfd >= 0)
+		close(dirfd);
+	for (size_t i = 0; i < n; i++)
+		img_msgs_free(&m[i]);
 }
 
 /* --- the process tree ---------------------------------------------------------------- */
@@ -730,6 +784,9 @@ static void print_page_data(FILE *out, const struct show_dump *d, pid_t pid)
 		fprintf(out, "  pages         %" PRIu64 " dumped (%s) in %zu runs, %" PRIu64 " more shared with "
 			"the parent (%s)\n", c.late + c.early, human_size(a, sizeof(a), (c.late + c.early) * PAGE_SIZE_CR),
 			c.runs, c.parents, human_size(b, sizeof(b), c.parents * PAGE_SIZE_CR));
+	if (c.prev > 0)
+		fprintf(out, "  unchanged     %" PRIu64 " pages (%s) since the round before, in its images\n", c.prev,
+			human_size(a, sizeof(a), c.prev * PAGE_SIZE_CR));
 	print_page_file(out, show_find(d, CR_IMG_PAGES, pid), "page data");
 	print_page_file(out, show_find(d, CR_IMG_EARLY_PAGES, pid), "before fork");
 }

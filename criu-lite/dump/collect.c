@@ -15,6 +15,8 @@
 #include "os/regs.h"
 #include "os/util.h"
 #include "state/state.h"
+#include "state/pagedata.h"
+#include "state/track.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -278,9 +280,41 @@ static int collect_task(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *e
 		return -1;
 	if (t->zombie)
 		return 0;
+	/* Before the mappings are read: cr's own registrations are no refusal. */
+	if (ctx->track != NULL && track_task(ctx->track, t, false, err) < 0)
+		return -1;
 	if (state_collect(ctx, t, err) < 0 || map_scratch(ctx, t, err) < 0 || state_collect_injected(ctx, t, err) < 0)
 		return -1;
 	return unmap_scratch(t, err);
+}
+
+/* Pre-dump: the layout, and write tracking armed (a userfaultfd made by
+ * injection where the process has none of cr's yet). */
+static int collect_layout(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+{
+	uint64_t ip;
+
+	if (collect_basics(ctx, t, err) < 0)
+		return -1;
+	if (t->zombie)
+		return 0;
+	pagedata_layout(ctx, t);
+	if (inject_find_syscall(t->pid, &t->vmas, &ip, err) < 0 || prepare_injection(t, ip, err) < 0 ||
+	    guard_note_injection(ctx, t, 0, err) < 0 || start_injection(t, err) < 0 ||
+	    track_task(ctx->track, t, true, err) < 0)
+		return -1;
+	return end_injection(t, err);
+}
+
+int collect_tree_layout(struct dump_ctx *ctx, cr_error_t *err)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		if (cr_should_stop())
+			return cr_error(err, EINTR, "interrupted");
+		if (collect_layout(ctx, &ctx->tasks[i], err) < 0)
+			return cr_error_wrap(err, "pid %d", ctx->tasks[i].pid);
+	}
+	return 0;
 }
 
 int collect_tree(struct dump_ctx *ctx, cr_error_t *err)

@@ -10,6 +10,7 @@
 #include "os/log.h"
 #include "os/util.h"
 #include "state/state.h"
+#include "state/track.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -17,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int check_root(pid_t pid, cr_error_t *err)
+int dump_check_root(pid_t pid, cr_error_t *err)
 {
 	if (kill(pid, 0) < 0)
 		return cr_error(err, errno, "no process with pid %d", pid);
@@ -26,7 +27,7 @@ static int check_root(pid_t pid, cr_error_t *err)
 	return 0;
 }
 
-static void free_ctx(struct dump_ctx *ctx)
+void dump_free_ctx(struct dump_ctx *ctx)
 {
 	state_release_dump(ctx);
 	for (size_t i = 0; i < ctx->n_tasks; i++) {
@@ -39,6 +40,8 @@ static void free_ctx(struct dump_ctx *ctx)
 		free(t->threads);
 		inject_batch_free(&t->batch);
 		inject_batch_free(&t->asked);
+		free(t->tracked);
+		free(t->dirty);
 	}
 	free(ctx->tasks);
 	arena_free(&ctx->arena);
@@ -101,16 +104,17 @@ static int dump_tree(struct dump_ctx *ctx, pid_t pid, cr_error_t *err)
 int cr_dump(pid_t pid, const struct dump_opts *opts, cr_error_t *err)
 {
 	struct dump_ctx ctx = { .opts = opts, .dirfd = -1, .guard = { .dirfd = -1, .pipe_wr = -1 } };
+	struct tracker tr = { 0 };
 	cleanup_close int sock = -1;
 	uint64_t frozen_ns;
 	int ret = -1;
 
-	if (check_root(pid, err) < 0 || open_image_dir(&ctx, err) < 0)
+	if (dump_check_root(pid, err) < 0 || open_image_dir(&ctx, err) < 0)
 		goto out;
 	/* The server must be there before anything is frozen. */
 	if (opts->page_server && (sock = xfer_connect(opts->ps_address, opts->ps_port, err)) < 0)
 		goto out;
-	if (guard_open(&ctx, err) < 0)
+	if (guard_open(&ctx, err) < 0 || dump_track_begin(&ctx, pid, &tr, err) < 0)
 		goto out;
 	pr_debug("dump of pid %d starts", pid);
 	img_dir_journal_begin();
@@ -125,7 +129,8 @@ int cr_dump(pid_t pid, const struct dump_opts *opts, cr_error_t *err)
 		ctx.n_tasks, pid, opts->dir, (double)frozen_ns / 1e6, opts->leave_running ? "release" : "kill");
 	ret = 0;
 out:
-	free_ctx(&ctx);
+	track_free(&tr);   /* the tracking ends with the dump */
+	dump_free_ctx(&ctx);
 	if (ret < 0 && kill(pid, 0) == 0)
 		cr_error_wrap(err, "dump of pid %d failed (the process is left running)", pid);
 	else if (ret < 0)

@@ -14,6 +14,8 @@
 #include "os/util.h"
 #include "os/xalloc.h"
 #include "state/state.h"
+#include "state/pagedata.h"
+#include "state/track.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -185,7 +187,7 @@ static int write_inventory(struct dump_ctx *ctx, cr_error_t *err)
 	inv.shell_job = ctx->opts->shell_job;
 	inv.leave_running = ctx->opts->leave_running;
 	inv.xfeatures = regs_host_xfeatures();
-	inv.xstate_size = (uint32_t)ctx->tasks[0].core->threads[0]->xstate.len;
+	inv.xstate_size = ctx->opts->pre_dump ? 0 : (uint32_t)ctx->tasks[0].core->threads[0]->xstate.len;
 	inv.task_pids = pids;
 	inv.cr_version = "0.1";
 	inv.boot_id = boot_id;
@@ -193,6 +195,15 @@ static int write_inventory(struct dump_ctx *ctx, cr_error_t *err)
 	inv.dump_id = (ProtobufCBinaryData){ sizeof(ctx->id.b), ctx->id.b };
 	inv.has_frozen_ns = true;
 	inv.frozen_ns = dump_frozen_ns(ctx);
+	inv.has_pre_dump = inv.pre_dump = ctx->opts->pre_dump;
+	inv.has_pages_copied = inv.has_pages_in_prev = true;
+	inv.pages_copied = ctx->pages_copied;
+	inv.pages_in_prev = ctx->pages_in_prev;
+	if (ctx->track != NULL && ctx->track->have_prev) {
+		inv.prev_images_dir = (char *)ctx->opts->prev_dir;
+		inv.has_prev_dump_id = true;
+		inv.prev_dump_id = (ProtobufCBinaryData){ sizeof(ctx->track->prev_id.b), ctx->track->prev_id.b };
+	}
 	/* Every other image is durable before the inventory vouches for it. */
 	if (cr_img_sync_dir(ctx->dirfd, err) < 0 || add_digests(ctx, &inv, err) < 0 ||
 	    img_store(ctx->dirfd, CR_IMG_INVENTORY, 0, &msg, 1, err) < 0 || cr_img_sync_dir(ctx->dirfd, err) < 0)
@@ -275,6 +286,20 @@ int write_images(struct dump_ctx *ctx, cr_error_t *err)
 
 	progress_start("dump", resident_bytes(ctx), 1);
 	ret = write_all_images(ctx, err);
+	progress_done();
+	return ret;
+}
+
+int write_predump_images(struct dump_ctx *ctx, cr_error_t *err)
+{
+	int ret = 0;
+
+	progress_start("pre-dump", resident_bytes(ctx), 1);
+	for (size_t i = 0; i < ctx->n_tasks && ret == 0; i++)
+		if (!ctx->tasks[i].zombie)
+			ret = pagedata_dump(ctx, &ctx->tasks[i], err);
+	if (ret == 0)
+		ret = write_inventory(ctx, err);
 	progress_done();
 	return ret;
 }

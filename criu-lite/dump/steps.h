@@ -8,6 +8,17 @@
 #include "os/error.h"
 #include "state/task.h"
 
+struct tracker;
+
+/* Refuses a pid that is not there, or is cr itself. */
+int dump_check_root(pid_t pid, cr_error_t *err);
+/* Frees what a dump (or pre-dump) held. */
+void dump_free_ctx(struct dump_ctx *ctx);
+/* Before the freeze: the write tracking of the tree of root from a round
+ * before, if a keeper holds it (ctx->track = tr); with --prev-images-dir,
+ * the pages unchanged since are left to that round (predump.c). */
+int dump_track_begin(struct dump_ctx *ctx, pid_t root, struct tracker *tr, cr_error_t *err);
+
 /* Seizes every thread of every process of the tree rooted at root (which
  * becomes ctx->tasks[0]), again and again until a whole pass finds nothing
  * new: a frozen task cannot fork any more.  threads[0] is each process's
@@ -28,6 +39,8 @@ struct dump_task *dump_find_task(struct dump_ctx *ctx, pid_t pid);
 
 /* Collects the state of every process, then checks the whole tree. */
 int collect_tree(struct dump_ctx *ctx, cr_error_t *err);
+/* Pre-dump: only each process's layout, and its write tracking armed. */
+int collect_tree_layout(struct dump_ctx *ctx, cr_error_t *err);
 
 /* Creates (0700) or opens the image directory, which must hold no dump
  * and must not be a symlink (img/dir.h), into ctx->dirfd; binds a fresh
@@ -37,5 +50,7 @@ int open_image_dir(struct dump_ctx *ctx, cr_error_t *err);
 void close_image_dir(struct dump_ctx *ctx);
 /* Writes every image, the inventory last and everything durable. */
 int write_images(struct dump_ctx *ctx, cr_error_t *err);
+/* Pre-dump: each process's page data, then the inventory. */
+int write_predump_images(struct dump_ctx *ctx, cr_error_t *err);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/types.h>
 
 #include "os/error.h"
@@ -16,6 +17,36 @@
 #define PM_GUARD   (1ULL << 58)       /* a guard region's page (a swap-like marker, no data) */
 #define PM_FRAME   ((1ULL << 55) - 1) /* the page frame, or swap type and offset */
 #define PAGEMAP_BATCH 65536           /* entries a caller reads at once, at most */
+
+/* --- PAGEMAP_SCAN (linux/fs.h, Linux 6.7) and asynchronous write-protect
+ * (linux/userfaultfd.h, Linux 6.4 and 6.7), newer than Debian 12's uapi
+ * headers: the values are the kernel's. */
+struct pm_region {
+	uint64_t start, end, categories;
+};
+struct pm_scan_arg {
+	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+#define PAGEMAP_SCAN_IOC         _IOWR('f', 16, struct pm_scan_arg)
+#define PM_SCAN_WP_MATCHING_F    (1ULL << 0)
+#define PM_SCAN_CHECK_WPASYNC_F  (1ULL << 1)
+#define PAGE_IS_WPALLOWED_C      (1ULL << 0)
+#define PAGE_IS_WRITTEN_C        (1ULL << 1)
+#define PAGE_IS_FILE_C           (1ULL << 2)
+#define PAGE_IS_PRESENT_C        (1ULL << 3)
+#define PAGE_IS_SWAPPED_C        (1ULL << 4)
+#define PAGE_IS_PFNZERO_C        (1ULL << 5)
+#define PAGE_IS_HUGE_C           (1ULL << 6)
+#define UFFD_FEATURE_WP_UNPOPULATED_F (1ULL << 13)
+#define UFFD_FEATURE_WP_ASYNC_F       (1ULL << 15)
+
+/* PAGEMAP_SCAN of [start, end) on fd (a /proc/PID/pagemap): the regions
+ * with any category of anyof, in vec (n of them at most), their categories
+ * masked by ret; *walk_end (if not NULL): where the walk stopped.  The
+ * number of regions, or -1 with errno. */
+long pagemap_scan(int fd, uint64_t start, uint64_t end, uint64_t flags, uint64_t anyof, uint64_t ret,
+		  struct pm_region *vec, size_t n, uint64_t *walk_end);
 
 /* Opens /proc/PID/pagemap into *fd. */
 int pagemap_open(pid_t pid, int *fd, cr_error_t *err);

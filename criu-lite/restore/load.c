@@ -5,6 +5,7 @@
  * hash) before any is decoded, then every message image is loaded, by the
  * table of image kinds.  The values inside are the kinds' to check
  * (state_validate).  Nothing here touches a process. */
+#include "restore/chain.h"
 #include "restore/run.h"
 #include "img/crypt.h"
 #include "img/image.h"
@@ -33,6 +34,9 @@ static int check_inventory(const InventoryEntry *inv, cr_error_t *err)
 	if (inv->n_task_pids == 0 || inv->n_task_pids > MAX_TASKS || inv->root_pid == 0)
 		return cr_error(err, 0, "inventory.img: %zu processes, root %u: not a dump cr can restore",
 				inv->n_task_pids, inv->root_pid);
+	if (inv->has_pre_dump && inv->pre_dump)
+		return cr_error(err, 0, "inventory.img: a pre-dump round (cr pre-dump), page data only: restore the "
+				"dump made after it (cr dump --prev-images-dir)");
 	if (strcmp(inv->kernel_release, u.release) != 0)
 		pr_warn("dumped on kernel %s, restoring on %s", inv->kernel_release, u.release);
 	return 0;
@@ -199,7 +203,9 @@ static int load_all(struct restore_run *run, cr_error_t *err)
 	    load_kinds(ctx, false, 0, ctx->img, err) < 0 || bind_files(ctx, err) < 0 ||
 	    tree_build(run, err) < 0)
 		return -1;
-	return load_tasks(ctx, err);
+	if (load_tasks(ctx, err) < 0)
+		return -1;
+	return chain_load(ctx, err);
 }
 
 /* The images go to memory shared with every process the restore forks
@@ -219,6 +225,7 @@ void restore_unload(struct restore_run *run)
 	struct restore_ctx *ctx = &run->ctx;
 
 	state_release_restore(ctx);
+	chain_free(ctx);
 	for (size_t i = 0; i < ctx->n_tasks; i++) {
 		struct restore_task *t = &ctx->tasks[i];
 

@@ -316,6 +316,10 @@ static int validate_layout(const struct restore_ctx *ctx, const struct restore_t
 		    aio_is_ring(mm->vmas[v]))
 			return cr_error(err, 0, "pagemap-%d.img: entry %zu (0x%lx, %u pages) lies outside "
 					"every VMA", t->pid, i, (unsigned long)p->vaddr, p->nr_pages);
+		if (p->has_in_prev && p->in_prev &&
+		    ((p->has_in_parent && p->in_parent) || (mm->vmas[v]->has_cow && mm->vmas[v]->cow)))
+			return cr_error(err, 0, "pagemap-%d.img: entry %zu (0x%lx) is an earlier round's in memory built "
+					"before the children exist", t->pid, i, (unsigned long)p->vaddr);
 		prev_end = end;
 	}
 	return 0;

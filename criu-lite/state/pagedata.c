@@ -22,6 +22,8 @@
 #include "os/util.h"
 #include "os/xalloc.h"
 #include "os/supervise.h"
+#include "state/track.h"
+#include "restore/chain.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -113,6 +115,10 @@ struct page_dumper {
 	struct cr_img *pagemap_img;
 	const uint64_t (*in_parent)[2];         /* the task's, by address (cow.c) */
 	size_t n_in_parent, next_in_parent;
+	const struct dump_task *t;              /* its tracked and dirty runs (track.h) */
+	size_t next_tracked, next_dirty;
+	bool lenient;          /* pre-dump: the tree runs; a page gone meanwhile reads as zeros */
+	uint64_t copied, in_prev;               /* pages */
 	char **bufs;           /* N_BUFS, read into in turn while the image's thread */
 	uint64_t marks[N_BUFS];/* writes out the others; their marks when handed over, */
 	struct cr_img *marked[N_BUFS];   /* in the image of the writer they went to */
@@ -142,6 +148,11 @@ static int read_batch(struct page_dumper *d, cr_error_t *err)
 		const struct iovec *r = &d->remote[i];
 		ssize_t n = pread(d->mem_fd, buf + off, r->iov_len, (off_t)(uintptr_t)r->iov_base);
 
+		if (n != (ssize_t)r->iov_len && d->lenient) {
+			/* Unmapped since the freeze: the next round finds the change. */
+			memset(buf + off, 0, r->iov_len);
+			n = (ssize_t)r->iov_len;
+		}
 		if (n != (ssize_t)r->iov_len)
 			return cr_error(err, n < 0 ? errno : EIO, "pid %d: read memory at %p (%zu bytes)",
 					d->pid, r->iov_base, r->iov_len);
@@ -186,14 +197,20 @@ static int emit_run(struct page_dumper *d, cr_error_t *err)
 	return cr_img_write_msg(d->pagemap_img, &pe.base, err);
 }
 
-/* Pages without bytes: the parent's, shared (in runs that fit an entry). */
-static int emit_parents(struct page_dumper *d, uint64_t addr, uint64_t npages, cr_error_t *err)
+/* Pages without bytes (in runs that fit an entry): the parent's, shared,
+ * or (prev) the round before's, unchanged. */
+static int emit_without_bytes(struct page_dumper *d, uint64_t addr, uint64_t npages, bool prev, cr_error_t *err)
 {
 	PagemapEntry pe = PAGEMAP_ENTRY__INIT;
 
 	if (emit_run(d, err) < 0)
 		return -1;
-	pe.has_in_parent = pe.in_parent = true;
+	if (prev)
+		pe.has_in_prev = pe.in_prev = true;
+	else
+		pe.has_in_parent = pe.in_parent = true;
+	if (prev)
+		d->in_prev += npages;
 	while (npages > 0) {
 		pe.vaddr = addr;
 		pe.nr_pages = npages > UINT32_MAX ? UINT32_MAX : (uint32_t)npages;
@@ -216,26 +233,6 @@ static int use_writer(struct page_dumper *d, struct cr_pages_writer *w, cr_error
 	return 0;
 }
 
-/* How many pages from addr on (at most n) are, or are not, the parent's. */
-static uint64_t parents_span(struct page_dumper *d, uint64_t addr, uint64_t n, bool *in_parent)
-{
-	uint64_t end = addr + n * PAGE_SIZE_CR;
-
-	while (d->next_in_parent < d->n_in_parent && d->in_parent[d->next_in_parent][1] <= addr)
-		d->next_in_parent++;
-	if (d->next_in_parent == d->n_in_parent || d->in_parent[d->next_in_parent][0] >= end) {
-		*in_parent = false;
-		return n;
-	}
-	if (d->in_parent[d->next_in_parent][0] > addr) {
-		*in_parent = false;
-		return (d->in_parent[d->next_in_parent][0] - addr) / PAGE_SIZE_CR;
-	}
-	*in_parent = true;
-	end = d->in_parent[d->next_in_parent][1] < end ? d->in_parent[d->next_in_parent][1] : end;
-	return (end - addr) / PAGE_SIZE_CR;
-}
-
 static int add_pages(struct page_dumper *d, uint64_t addr, uint64_t npages, bool via_mem, cr_error_t *err)
 {
 	if (d->run_pages && (d->run_start + d->run_pages * PAGE_SIZE_CR != addr ||
@@ -246,6 +243,7 @@ static int add_pages(struct page_dumper *d, uint64_t addr, uint64_t npages, bool
 	if (d->run_pages == 0)
 		d->run_start = addr;
 	d->run_pages += npages;
+	d->copied += npages;
 
 	if (d->used && via_mem != d->via_mem && flush_batch(d, err) < 0)
 		return -1;
@@ -271,14 +269,62 @@ static int add_pages(struct page_dumper *d, uint64_t addr, uint64_t npages, bool
 	return 0;
 }
 
+/* How many pages from addr on (at most n) lie, or do not lie, in the
+ * first run of runs at or after *next that ends above addr. */
+static uint64_t runs_span(const uint64_t (*runs)[2], size_t n_runs, size_t *next, uint64_t addr, uint64_t n,
+			  bool *inside)
+{
+	uint64_t end = addr + n * PAGE_SIZE_CR;
+
+	while (*next < n_runs && runs[*next][1] <= addr)
+		(*next)++;
+	if (*next == n_runs || runs[*next][0] >= end) {
+		*inside = false;
+		return n;
+	}
+	if (runs[*next][0] > addr) {
+		*inside = false;
+		return (runs[*next][0] - addr) / PAGE_SIZE_CR;
+	}
+	*inside = true;
+	end = runs[*next][1] < end ? runs[*next][1] : end;
+	return (end - addr) / PAGE_SIZE_CR;
+}
+
+/* Pages that are not the parent's: with bytes, or, where the round before
+ * holds them unchanged (pre-copy), without.  Pages built before the
+ * children exist (early) always have bytes. */
+static int add_own(struct page_dumper *d, uint64_t addr, uint64_t npages, bool via_mem, cr_error_t *err)
+{
+	const struct dump_task *t = d->t;
+
+	while (npages > 0) {
+		bool tracked, dirty = true;
+		uint64_t k = d->pages == d->early ? npages :
+			runs_span((const uint64_t (*)[2])t->tracked, t->n_tracked, &d->next_tracked, addr, npages,
+				  &tracked);
+
+		if (d->pages == d->early)
+			tracked = false;
+		if (tracked)
+			k = runs_span((const uint64_t (*)[2])t->dirty, t->n_dirty, &d->next_dirty, addr, k, &dirty);
+		if ((tracked && !dirty ? emit_without_bytes(d, addr, k, true, err) :
+					 add_pages(d, addr, k, via_mem, err)) < 0)
+			return -1;
+		addr += k * PAGE_SIZE_CR;
+		npages -= k;
+	}
+	return 0;
+}
+
 /* Wanted pages: with bytes, or, where they are the parent's, without. */
 static int add_wanted(struct page_dumper *d, uint64_t addr, uint64_t npages, bool via_mem, cr_error_t *err)
 {
 	while (npages > 0) {
 		bool parents;
-		uint64_t k = parents_span(d, addr, npages, &parents);
+		uint64_t k = runs_span(d->in_parent, d->n_in_parent, &d->next_in_parent, addr, npages, &parents);
 
-		if ((parents ? emit_parents(d, addr, k, err) : add_pages(d, addr, k, via_mem, err)) < 0)
+		if ((parents ? emit_without_bytes(d, addr, k, false, err) : add_own(d, addr, k, via_mem, err)) < 0)
 			return -1;
 		addr += k * PAGE_SIZE_CR;
 		npages -= k;
@@ -313,6 +359,29 @@ static int dump_vma_pages(struct page_dumper *d, const VmaEntry *e, cr_error_t *
 		}
 	}
 	return emit_run(d, err);   /* runs never span two VMAs */
+}
+
+void pagedata_layout(struct dump_ctx *ctx, struct dump_task *t)
+{
+	MmEntry *mm = t->mm;
+
+	mm->vmas = arena_array(&ctx->arena, VmaEntry *, t->vmas.n);
+	mm->n_vmas = 0;
+	for (size_t i = 0; i < t->vmas.n; i++) {
+		const struct proc_vma *v = &t->vmas.v[i];
+		VmaEntry *e;
+
+		if (!track_trackable(v))
+			continue;
+		e = arena_new(&ctx->arena, VmaEntry);
+		vma_entry__init(e);
+		e->start = v->start;
+		e->end = v->end;
+		e->prot = v->prot;
+		e->kind = v->path == NULL || v->special != VMA_SPECIAL_NONE || strcmp(v->path, "/dev/zero") == 0 ?
+				  VMA_KIND__VMA_ANON : VMA_KIND__VMA_FILE;
+		mm->vmas[mm->n_vmas++] = e;
+	}
 }
 
 static int open_proc_file(pid_t pid, const char *name, int *fd, cr_error_t *err)
@@ -356,8 +425,9 @@ static int dump_all_pages(struct dump_ctx *ctx, struct dump_task *t, struct page
 
 int pagedata_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
-	struct page_dumper d = { .pid = t->pid, .pagemap_fd = -1, .mem_fd = -1,
-				 .in_parent = (const uint64_t (*)[2])t->in_parent, .n_in_parent = t->n_in_parent };
+	struct page_dumper d = { .pid = t->pid, .pagemap_fd = -1, .mem_fd = -1, .t = t,
+				 .in_parent = (const uint64_t (*)[2])t->in_parent, .n_in_parent = t->n_in_parent,
+				 .lenient = ctx->opts->pre_dump };
 	struct page_bufs *pb = page_bufs_get(&ctx->page_bufs, true);
 	int ret = -1;
 
@@ -367,6 +437,8 @@ int pagedata_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 	    open_proc_file(t->pid, "mem", &d.mem_fd, err) < 0)
 		goto out;
 	ret = dump_all_pages(ctx, t, &d, err);
+	ctx->pages_copied += d.copied;
+	ctx->pages_in_prev += d.in_prev;
 out:
 	if (d.late)
 		cr_pages_writer_abort(d.late);
@@ -649,7 +721,7 @@ static enum entry_file entry_file(const struct restore_task *t, size_t i, size_t
 	const PagemapEntry *p = t->pagemap[i];
 	const VmaEntry *e;
 
-	if (p->has_in_parent && p->in_parent)
+	if ((p->has_in_parent && p->in_parent) || (p->has_in_prev && p->in_prev))
 		return ENTRY_NONE;
 	while (*v < t->mm->n_vmas && t->mm->vmas[*v]->end <= p->vaddr)
 		(*v)++;
@@ -669,6 +741,83 @@ uint64_t pagedata_bytes(const struct restore_task *t, bool early)
 		if (entry_file(t, i, &v) == want)
 			total += (uint64_t)t->pagemap[i]->nr_pages * PAGE_SIZE_CR;
 	return total;
+}
+
+/* Reads and drops len bytes of page data (a run no process wants). */
+static int skip_pages(struct cr_pages_reader *r, char *scratch, uint64_t len, cr_error_t *err)
+{
+	while (len > 0) {
+		size_t n = len < COPY_BATCH ? (size_t)len : COPY_BATCH;
+
+		if (cr_pages_read(r, scratch, n, err) < 0)
+			return -1;
+		len -= n;
+	}
+	return 0;
+}
+
+/* One entry of a round before: the runs of it that p wants go in, the
+ * rest is read past (every byte is read: the checksum covers them all). */
+static int fill_round_entry(struct page_filler *f, struct cr_pages_reader *r, const PagemapEntry *e,
+			    const struct chain_part *p, size_t *w, char *scratch, cr_error_t *err)
+{
+	uint64_t at = e->vaddr, end = e->vaddr + (uint64_t)e->nr_pages * PAGE_SIZE_CR;
+
+	while (at < end) {
+		PagemapEntry run = PAGEMAP_ENTRY__INIT;
+		uint64_t stop;
+
+		while (*w < p->n_want && p->want[*w][1] <= at)
+			(*w)++;
+		if (*w == p->n_want || p->want[*w][0] >= end)
+			return skip_pages(r, scratch, end - at, err);
+		if (p->want[*w][0] > at) {
+			if (skip_pages(r, scratch, p->want[*w][0] - at, err) < 0)
+				return -1;
+			at = p->want[*w][0];
+		}
+		stop = p->want[*w][1] < end ? p->want[*w][1] : end;
+		run.vaddr = at;
+		run.nr_pages = (uint32_t)((stop - at) / PAGE_SIZE_CR);
+		if (fill_entry(f, r, &run, err) < 0)
+			return -1;
+		at = stop;
+	}
+	return 0;
+}
+
+/* The pages of t that rounds before the dump hold (restore/chain.h). */
+static int fill_rounds(struct restore_ctx *ctx, struct restore_task *t, struct page_filler *f, cr_error_t *err)
+{
+	cleanup_free char *scratch = NULL;
+
+	for (size_t k = 1; ctx->chain != NULL && k <= ctx->chain->n; k++) {
+		const struct chain_part *p = chain_part_of(ctx, t, k);
+		struct cr_pages_reader *r = NULL;
+		char name[IMG_NAME_MAX];
+		size_t w = 0;
+		int ret = 0;
+
+		if (p == NULL || p->n_want == 0)
+			continue;
+		if (scratch == NULL)
+			scratch = xmalloc(COPY_BATCH);
+		if (cr_pages_reader_open(ctx->chain->dirfd[k], img_name(name, CR_IMG_PAGES, t->pid), &r, err) < 0)
+			return cr_error_wrap(err, "%s", ctx->chain->name[k]);
+		f->img = cr_pages_reader_img(r);
+		cr_img_hash_checked(f->img);   /* chain_load verified it */
+		for (size_t i = 0; i < p->n_pm && ret == 0; i++)
+			if (!(p->pm[i]->has_in_prev && p->pm[i]->in_prev))
+				ret = fill_round_entry(f, r, p->pm[i], p, &w, scratch, err);
+		if (ret == 0)
+			ret = fill_finish(f, err);
+		if (ret == 0)
+			ret = cr_pages_reader_check_end(r, err);
+		cr_pages_reader_close(r);
+		if (ret < 0)
+			return cr_error_wrap(err, "pages of pid %d from %s", t->pid, ctx->chain->name[k]);
+	}
+	return 0;
 }
 
 int pagedata_restore(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
@@ -696,7 +845,7 @@ int pagedata_restore(struct restore_ctx *ctx, struct restore_task *t, cr_error_t
 	for (size_t i = 0, v = 0; i < t->n_pagemap; i++)
 		if (entry_file(t, i, &v) == ENTRY_LATE && fill_entry(f, r, t->pagemap[i], err) < 0)
 			goto out;
-	if (fill_finish(f, err) < 0 || cr_pages_reader_check_end(r, err) < 0)
+	if (fill_finish(f, err) < 0 || cr_pages_reader_check_end(r, err) < 0 || fill_rounds(ctx, t, f, err) < 0)
 		goto out;
 	ret = 0;
 out:

@@ -10,6 +10,10 @@
  * every page that holds data the files behind the mappings do not; a page
  * shared with the parent (cow.c: t->in_parent) has an entry and no bytes. */
 int pagedata_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
+/* Pre-dump: t->mm gets an entry for each mapping whose writes are tracked
+ * (state/track.h), enough to choose its pages; the others are copied by
+ * the final dump. */
+void pagedata_layout(struct dump_ctx *ctx, struct dump_task *t);
 /* Restore: the bytes of page data pagemap-PID.img lists in
  * early-pages-PID.img (early: the cow VMAs', cow.c) or in pages-PID.img. */
 uint64_t pagedata_bytes(const struct restore_task *t, bool early);

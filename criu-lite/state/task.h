@@ -38,6 +38,8 @@ struct dump_opts {
 	bool page_server;              /* --page-server: the images go to address:port too */
 	const char *ps_address;
 	int ps_port;
+	bool pre_dump;                 /* cr pre-dump: page data only, the tree runs on */
+	const char *prev_dir;          /* --prev-images-dir: the round before, relative to dir */
 };
 
 /* The file descriptions of a dump, shared by all its processes. */
@@ -85,6 +87,13 @@ struct dump_task {
 	 * parent, copy-on-write: [start, end) runs, each in one VMA of each. */
 	uint64_t (*in_parent)[2];
 	size_t n_in_parent;
+	/* track.c (pre-copy): [start, end) runs whose pages the round before
+	 * holds unless they were written since, and those written since (or
+	 * zero pages): they need bytes.  Both by address; malloc'd. */
+	uint64_t (*tracked)[2];
+	size_t n_tracked;
+	uint64_t (*dirty)[2];
+	size_t n_dirty;
 };
 
 /* An fd already recorded, for finding descriptions shared between
@@ -110,6 +119,8 @@ struct locks_plan;
 struct ctty_plan;
 /* cow.c's plan for one process. */
 struct cow_plan;
+/* restore/chain.h */
+struct chain;
 
 struct cr_secret_key;
 
@@ -136,6 +147,9 @@ struct dump_ctx {
 	struct page_bufs *page_bufs;   /* mem.c */
 	struct shmem_dump *shmem;      /* shmem.c */
 	struct tcp_repair *tcp_repair; /* inet_sk.c: connections held in repair mode until the dump ends */
+	struct tracker *track;         /* track.c: write tracking of pre-copy rounds, or NULL */
+	uint64_t pages_copied;         /* pagedata.c: pages with bytes in this round's images */
+	uint64_t pages_in_prev;        /* ... and pages left to the round before */
 	bool killed;                   /* the images are complete and the tree was killed */
 	/* dump/guard.c: the records a guardian puts the tree back from. */
 	struct dump_guard {
@@ -258,6 +272,7 @@ struct restore_ctx {
 	 * the tree, where processes at even and odd depths build their cow
 	 * VMAs; len 0 when no process has one. */
 	uint64_t cow_window[2][2];
+	struct chain *chain;           /* restore/chain.h: the rounds before the dump, or NULL */
 };
 
 /* In a kind's plan: n more slots of the stash, where what a process opens

@@ -1,0 +1,296 @@
+#!/usr/bin/env bash
+# t_precopy: pre-copy rounds (cr pre-dump, then cr dump --prev-images-dir)
+# with write tracking by userfaultfd (WP_ASYNC) and PAGEMAP_SCAN.
+#   rounds              w_precopy, 64 MiB with a 1 MiB hot set written all
+#                       the time: two pre-dumps, a layout change between
+#                       them (pages dropped and read as the zero page, a
+#                       mapping unmapped and mapped again, one moved, a
+#                       child forked), a third pre-dump and the final dump:
+#                       the final copies a small part, cr show lists the
+#                       four rounds, and the restored tree passes (every
+#                       page at its latest version, generation not behind)
+#   page_server         the same rounds sent to page servers (one per
+#                       round), restored from the servers' directories
+#   keeper_gone         the keeper is killed between rounds: the tracking
+#                       ends, the final dump copies everything and names
+#                       no round before; restored, it passes
+#   plain_dump_after    a pre-dump, then a dump without --prev-images-dir:
+#                       cr's own registrations are no refusal; a whole copy
+#   predump_not_dump    cr restore of a pre-dump directory is refused as
+#                       such; the process runs on and passes
+#   wrong_round         --prev-images-dir naming another tree's round (or
+#                       another round) is refused by the dump, which leaves
+#                       the process running
+#   damaged_round       a byte of an earlier round's page data changed, or
+#                       the round removed: the restore is refused naming
+#                       it, before any process exists
+#   keeper_follows_tree the tracked process exits: its keeper exits too
+#   python_precopy      python3 (unmodified) with 48 MiB of bytearrays it
+#                       keeps changing: pre-dump, pre-dump, dump; restored,
+#                       its checksums and counter are right
+#   redis_precopy       redis-server with 20,000 keys, set between rounds:
+#                       every value is there after the restore
+source "$(dirname "$0")/lib.sh"
+
+# predump LABEL PID DIR [OPTIONS...]: a pre-dump that must succeed, the
+# process still running; sets KEEPER (the keeper's pid) and COPIED.
+predump() {
+	local label=$1 pid=$2 img=$3
+	shift 3
+	CASE_IMG_DIRS+=("$img")
+	cr_run "$label" pre-dump "$pid" -D "$img" -v "$@" ||
+		{ REASON="cr pre-dump failed (exit $CR_STATUS): $(last_line "$CR_ERR")"; return 1; }
+	proc_alive "$pid" || { REASON="pid $pid is gone after the pre-dump"; return 1; }
+	KEEPER=$(sed -n 's/.*write tracking kept by pid \([0-9]*\).*/\1/p' "$CR_ERR")
+	COPIED=$(sed -n 's/^pre-dump: \([0-9]*\) pages copied.*/\1/p' "$CASE_TMP/$label.out")
+	[ -n "$COPIED" ] || { REASON="cr pre-dump printed no summary: $(cat "$CASE_TMP/$label.out")"; return 1; }
+	[ -n "$KEEPER" ] && track_pid "$KEEPER"
+	return 0
+}
+
+# The workload's last generation seen: the restored one must not be behind.
+note_gen() {
+	grep '^gen ' "$WL_DIR/log" | tail -n 1 | cut -d' ' -f2 > "$WL_DIR/gen_min"
+}
+
+# inventory_field DIR FIELD: a number cr show --json gives for the inventory.
+copied_in() {
+	cr_run show show "$1" >/dev/null || return 1
+	sed -n 's/^    \. *dump, \([0-9]*\) pages copied.*/\1/p' "$CASE_TMP/show.out"
+}
+
+rounds() {
+	local total final
+	wl_start w_precopy 64 1024 || return 1
+	predump pre1 "$WL_PID" "$CASE_TMP/1" || return 1
+	sleep 0.3
+	predump pre2 "$WL_PID" "$CASE_TMP/2" --prev-images-dir ../1 || return 1
+	kill -USR1 "$WL_PID"
+	sleep 0.3
+	predump pre3 "$WL_PID" "$CASE_TMP/3" --prev-images-dir ../2 || return 1
+	sleep 0.3
+	note_gen
+	cr_dump dump "$WL_PID" "$CASE_TMP/4" --prev-images-dir ../3 || return 1
+	cr_run show show "$CASE_TMP/4" || { REASON="cr show failed: $(last_line "$CR_ERR")"; return 1; }
+	for r in ./../3 ./../3/../2 ./../3/../2/../1; do
+		grep -q "^    $r  *pre-dump, [0-9]* pages copied" "$CASE_TMP/show.out" ||
+			{ REASON="cr show does not list round $r: $(grep -A5 rounds "$CASE_TMP/show.out")"; return 1; }
+	done
+	final=$(sed -n 's/^    \.  *dump, \([0-9]*\) pages copied.*/\1/p' "$CASE_TMP/show.out")
+	total=$((2 * 64 * 256))
+	# Two processes of 64 MiB each; the hot sets and the changed mappings
+	# are a few MiB: a whole copy would be above 32,768 pages.
+	[ -n "$final" ] && [ "$final" -lt $((total / 4)) ] ||
+		{ REASON="the final dump copied ${final:-?} pages of about $total"; return 1; }
+	grep -q "unchanged  *[0-9]* pages" "$CASE_TMP/show.out" ||
+		{ REASON="cr show lists no unchanged pages per process"; return 1; }
+	cr_restore_detached restore "$CASE_TMP/4" || return 1
+	wl_trigger || return 1
+	wl_expect_pass 30 || return 1
+	wl_await_exit
+}
+
+# ps_start DIR: cr page-server on a free port (PS_PID, PS_PORT, PS_OUT).
+ps_start() {
+	local dir=$1
+	PS_OUT=$CASE_TMP/ps.$(basename "$dir").out
+	CASE_LOGS+=("$PS_OUT")
+	( clean_exec "$CR" page-server -D "$dir" --address 127.0.0.1 --port 0 ) </dev/null >"$PS_OUT" 2>&1 &
+	PS_PID=$!
+	track_pid "$PS_PID"
+	wait_until 10 grep -q "^listening on" "$PS_OUT" || { REASON="the page server did not listen: $(cat "$PS_OUT")"; return 1; }
+	PS_PORT=$(sed -n 's/^listening on .* port \([0-9]*\)$/\1/p' "$PS_OUT")
+}
+
+ps_done() {
+	wait_until 10 pid_gone "$PS_PID" || { REASON="the page server did not exit"; return 1; }
+	wait "$PS_PID" || { REASON="the page server failed: $(tail -n 1 "$PS_OUT")"; return 1; }
+}
+
+page_server() {
+	local srv=$CASE_TMP/srv
+	mkdir -p "$srv"
+	wl_start w_precopy 32 512 || return 1
+	ps_start "$srv/1" || return 1
+	predump pre1 "$WL_PID" "$CASE_TMP/1" --page-server --address 127.0.0.1 --port "$PS_PORT" || return 1
+	ps_done || return 1
+	ps_start "$srv/2" || return 1
+	predump pre2 "$WL_PID" "$CASE_TMP/2" --prev-images-dir ../1 --page-server --address 127.0.0.1 \
+		--port "$PS_PORT" || return 1
+	ps_done || return 1
+	ps_start "$srv/3" || return 1
+	note_gen
+	cr_run dump dump "$WL_PID" --prev-images-dir ../2 --page-server --address 127.0.0.1 --port "$PS_PORT" ||
+		{ REASON="the final dump failed: $(last_line "$CR_ERR")"; return 1; }
+	ps_done || return 1
+	wait_until 5 pid_gone "$WL_PID" || { REASON="pid $WL_PID lives on after the dump"; return 1; }
+	cr_restore_detached restore "$srv/3" || return 1
+	wl_trigger || return 1
+	wl_expect_pass 30 || return 1
+	wl_await_exit
+}
+
+keeper_gone() {
+	wl_start w_precopy 16 256 || return 1
+	predump pre1 "$WL_PID" "$CASE_TMP/1" || return 1
+	[ -n "$KEEPER" ] || { REASON="the pre-dump names no keeper"; return 1; }
+	grep -q ' uw' "/proc/$WL_PID/smaps" || { REASON="no mapping is tracked (no uw in smaps)"; return 1; }
+	kill "$KEEPER"
+	wait_until 5 pid_gone "$KEEPER" || { REASON="the keeper did not exit on SIGTERM"; return 1; }
+	wait_until 5 bash -c "! grep -q ' uw' /proc/$WL_PID/smaps" ||
+		{ REASON="the tracking outlived its keeper"; return 1; }
+	note_gen
+	cr_dump dump "$WL_PID" "$CASE_TMP/2" --prev-images-dir ../1 || return 1
+	grep -q "no write tracking of a round before" "$CR_ERR" ||
+		{ REASON="the dump does not say the tracking was lost: $(last_line "$CR_ERR")"; return 1; }
+	cr_run show show "$CASE_TMP/2" || return 1
+	grep -q "^  rounds" "$CASE_TMP/show.out" && { REASON="the dump names a round before"; return 1; }
+	rm -rf "$CASE_TMP/1"   # not needed: the dump is whole
+	cr_restore_detached restore "$CASE_TMP/2" || return 1
+	wl_trigger || return 1
+	wl_expect_pass 30 || return 1
+	wl_await_exit
+}
+
+plain_dump_after() {
+	wl_start w_precopy 16 256 || return 1
+	predump pre1 "$WL_PID" "$CASE_TMP/1" || return 1
+	note_gen
+	cr_dump dump "$WL_PID" "$CASE_TMP/2" || return 1
+	rm -rf "$CASE_TMP/1"
+	cr_restore_detached restore "$CASE_TMP/2" || return 1
+	grep -q ' uw' "/proc/$WL_PID/smaps" && { REASON="the restored process is still tracked"; return 1; }
+	wl_trigger || return 1
+	wl_expect_pass 30 || return 1
+	wl_await_exit
+}
+
+predump_not_dump() {
+	wl_start w_precopy 8 64 || return 1
+	predump pre1 "$WL_PID" "$CASE_TMP/1" || return 1
+	cr_run restore restore -D "$CASE_TMP/1" --detach
+	[ "$CR_STATUS" != 0 ] || { REASON="the pre-dump was restored"; return 1; }
+	grep -q "a pre-dump round" "$CR_ERR" || { REASON="the refusal does not say why: $(last_line "$CR_ERR")"; return 1; }
+	runs_on_after_refusal
+}
+
+wrong_round() {
+	local other
+	wl_start w_precopy 8 64 || return 1
+	other=$WL_PID
+	predump other "$other" "$CASE_TMP/other" || return 1
+	wl_start w_precopy 8 64 || return 1
+	predump pre1 "$WL_PID" "$CASE_TMP/1" || return 1
+	cr_run dump dump "$WL_PID" -D "$CASE_TMP/2" --prev-images-dir ../other
+	[ "$CR_STATUS" != 0 ] || { REASON="the dump took another tree's round"; return 1; }
+	grep -q "not the round whose write tracking" "$CR_ERR" ||
+		{ REASON="the refusal does not say why: $(last_line "$CR_ERR")"; return 1; }
+	[ ! -e "$CASE_TMP/2/inventory.img" ] || { REASON="the refused dump left an inventory"; return 1; }
+	runs_on_after_refusal || return 1
+	kill "$other"
+}
+
+damaged_round() {
+	local size
+	wl_start w_precopy 16 256 || return 1
+	predump pre1 "$WL_PID" "$CASE_TMP/1" || return 1
+	note_gen
+	cr_dump dump "$WL_PID" "$CASE_TMP/2" --prev-images-dir ../1 || return 1
+	cp -a "$CASE_TMP/1" "$CASE_TMP/1.good"
+	size=$(stat -c %s "$CASE_TMP/1/pages-$WL_PID.img")
+	printf '\x5a' | dd of="$CASE_TMP/1/pages-$WL_PID.img" bs=1 seek=$((size / 2)) conv=notrunc status=none
+	cr_run restore1 restore -D "$CASE_TMP/2" --detach
+	[ "$CR_STATUS" != 0 ] || { REASON="a damaged round was restored"; return 1; }
+	grep -q "pages-$WL_PID.img" "$CR_ERR" || { REASON="the refusal does not name the file: $(last_line "$CR_ERR")"; return 1; }
+	proc_alive "$WL_PID" && { REASON="pid $WL_PID exists after the refused restore"; return 1; }
+	rm -rf "$CASE_TMP/1"
+	cr_run restore2 restore -D "$CASE_TMP/2" --detach
+	[ "$CR_STATUS" != 0 ] || { REASON="a dump without its round before was restored"; return 1; }
+	grep -q "the round before" "$CR_ERR" || { REASON="the refusal does not name the round: $(last_line "$CR_ERR")"; return 1; }
+	mv "$CASE_TMP/1.good" "$CASE_TMP/1"
+	cr_restore_detached restore "$CASE_TMP/2" || return 1
+	wl_trigger || return 1
+	wl_expect_pass 30 || return 1
+	wl_await_exit
+}
+
+keeper_follows_tree() {
+	wl_start w_precopy 8 64 || return 1
+	predump pre1 "$WL_PID" "$CASE_TMP/1" || return 1
+	proc_alive "$KEEPER" || { REASON="no keeper runs"; return 1; }
+	kill -9 "$WL_PID"
+	wait_until 10 pid_gone "$KEEPER" || { REASON="the keeper outlives the tree it tracked"; return 1; }
+}
+
+PY_PRECOPY='
+import hashlib, os, random, signal, sys, time
+d = sys.argv[1]
+token = "%d-%d" % (os.getpid(), random.randrange(1 << 30))
+blocks = [bytearray(os.urandom(1 << 20)) for _ in range(48)]
+sums = [hashlib.sha256(b).hexdigest() for b in blocks]
+n = 0
+open(d + "/ready", "w").write("%d %s" % (os.getpid(), token))
+while not os.path.exists(d + "/go"):
+    i = n % 4
+    blocks[i][n % len(blocks[i])] = n & 0xff
+    sums[i] = hashlib.sha256(blocks[i]).hexdigest()
+    n += 1
+    if n % 50 == 0:
+        open(d + "/count", "w").write(str(n))
+    time.sleep(0.001)
+ok = all(hashlib.sha256(b).hexdigest() == s for b, s in zip(blocks, sums))
+ok = ok and n >= int(open(d + "/count_min").read())
+open(d + "/result", "w").write(("PASS " if ok else "FAIL ") + token)
+'
+
+python_precopy() {
+	local token
+	py_start "$PY_PRECOPY" ready || return 1
+	read -r _ token < "$PY_DIR/ready"
+	predump pre1 "$PY_PID" "$CASE_TMP/1" || return 1
+	sleep 0.3
+	predump pre2 "$PY_PID" "$CASE_TMP/2" --prev-images-dir ../1 || return 1
+	[ "$COPIED" -lt 6000 ] || { REASON="the second round copied $COPIED pages of python3's 48 MiB"; return 1; }
+	cp "$PY_DIR/count" "$PY_DIR/count_min"
+	cr_dump dump "$PY_PID" "$CASE_TMP/3" --prev-images-dir ../2 || return 1
+	cr_run restore restore -D "$CASE_TMP/3" --detach ||
+		{ REASON="cr restore failed (exit $CR_STATUS): $(last_line "$CR_ERR")"; return 1; }
+	wait_until 10 running_free "$PY_PID" "$PY_EXE" || { REASON="python3 does not run: $(describe_pid "$PY_PID")"; return 1; }
+	touch "$PY_DIR/go"
+	wait_until 20 test -e "$PY_DIR/result" || { REASON="no result from python3: $(tail -n 3 "$PY_DIR/out")"; return 1; }
+	[ "$(cat "$PY_DIR/result")" = "PASS $token" ] || { REASON="python3 reports: $(cat "$PY_DIR/result")"; return 1; }
+}
+
+redis_precopy() {
+	local dir=$CASE_TMP/redis sock cli v
+	mkdir -p "$dir"
+	sock=$dir/redis.sock
+	real_start "$dir/out" "$dir" redis-server redis-server --port 0 --unixsocket "$sock" --save '' --appendonly no || return 1
+	wait_until 10 test -S "$sock" || { REASON="redis-server made no socket"; return 1; }
+	cli=(redis-cli -s "$sock")
+	seq 1 20000 | sed 's/.*/SET k& v&/' | "${cli[@]}" >/dev/null || { REASON="redis-cli SET failed"; return 1; }
+	predump pre1 "$REAL_PID" "$CASE_TMP/1" || return 1
+	seq 1 5000 | sed 's/.*/SET k& w&/' | "${cli[@]}" >/dev/null || { REASON="redis-cli SET failed"; return 1; }
+	predump pre2 "$REAL_PID" "$CASE_TMP/2" --prev-images-dir ../1 || return 1
+	"${cli[@]}" SET last round3 >/dev/null
+	cr_dump dump "$REAL_PID" "$CASE_TMP/3" --prev-images-dir ../2 || return 1
+	cr_run restore restore -D "$CASE_TMP/3" --detach ||
+		{ REASON="cr restore failed (exit $CR_STATUS): $(last_line "$CR_ERR")"; return 1; }
+	v=$("${cli[@]}" MGET k1 k5000 k5001 k20000 last | tr '\n' ' ')
+	[ "$v" = "w1 w5000 v5001 v20000 round3 " ] || { REASON="redis answers: $v"; return 1; }
+	v=$("${cli[@]}" DBSIZE)
+	[ "$v" = 20001 ] || { REASON="redis holds $v keys, not 20001"; return 1; }
+	kill "$REAL_PID"
+}
+
+run_case rounds rounds
+run_case page_server page_server
+run_case keeper_gone keeper_gone
+run_case plain_dump_after plain_dump_after
+run_case predump_not_dump predump_not_dump
+run_case wrong_round wrong_round
+run_case damaged_round damaged_round
+run_case keeper_follows_tree keeper_follows_tree
+run_case python_precopy python_precopy
+run_case redis_precopy redis_precopy
+finish_tests
