@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # scripts/clean-exec.sh — sourced (test/integration/lib.sh,
 # scripts/migrate-lab.sh).
 #

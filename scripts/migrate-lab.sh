@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # scripts/migrate-lab.sh — sourced by test/integration/t_migrate.sh,
 # scripts/demo-migrate.sh and scripts/bench.sh: two "hosts" made of network
 # namespaces, for live migration with scripts/cr-migrate.
@@ -209,7 +210,7 @@ except Exception as e:
 lab_client() {
 	local dir=$1 port=$2
 	mkdir -p "$dir"
-	( clean_exec nsenter --net=/run/netns/"$LAB_C" -- python3 -c "$LAB_CLIENT_PY" "$LAB_SVC_IP" "$port" "$dir" ) \
+	( clean_exec nsenter --net=/run/netns/"$LAB_C" -- /usr/bin/python3 -c "$LAB_CLIENT_PY" "$LAB_SVC_IP" "$port" "$dir" ) \
 		</dev/null >"$dir/out" 2>&1 &
 	LAB_CLIENT_PID=$!
 }
@@ -224,7 +225,7 @@ lab_answers() {
 # lab_check PORT: a new connection from the client asks the service to check
 # its memory; prints its answer ("OK PID").
 lab_check() {
-	lab_ns "$LAB_C" python3 -c '
+	lab_ns "$LAB_C" /usr/bin/python3 -c '
 import socket, sys
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=20)
 s.sendall(b"CHEK\n")

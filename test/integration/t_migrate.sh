@@ -30,6 +30,10 @@
 #                 hostB does not have): cr-migrate fails before any dump;
 #                 the service still runs on hostA, the client is still
 #                 served (no error), and the destination directory is gone.
+#   fails_between the page server of round 2 fails (a cr on hostB that
+#                 refuses it; with pre-dump only): cr-migrate fails after
+#                 round 1; the keeper of the write tracking is gone, the
+#                 service runs on hostA, served, and no directory is left.
 #   fails_final   the final dump is refused (no --external for the veth):
 #                 cr-migrate fails, the lock is lifted, the service runs on
 #                 hostA and the client is still served; no directory left.
@@ -67,7 +71,7 @@ kill_labs() {
 svc_echo() {
 	local out=$CASE_TMP/svc.out
 	CASE_LOGS+=("$out")
-	lab_service "$out" python3 -c "$LAB_SVC_PY" "$PORT" "$1" "$2" "$CASE_TMP/ready"
+	lab_service "$out" /usr/bin/python3 -c "$LAB_SVC_PY" "$PORT" "$1" "$2" "$CASE_TMP/ready"
 	track_pid "$LAB_SVC_PID"
 	wait_until 20 test -e "$CASE_TMP/ready" || { REASON="the service did not start: $(tail -n 3 "$out")"; return 1; }
 	read -r _ WL_PID < "$CASE_TMP/ready"
@@ -78,7 +82,7 @@ svc_echo() {
 # The cookie of the network namespace of PID (SO_NETNS_COOKIE: never
 # reused, unlike the inode numbers of namespaces).
 net_cookie() {
-	nsenter -t "$1" -n python3 -c 'import socket; print(socket.socket().getsockopt(socket.SOL_SOCKET, 71, 8).hex())'
+	nsenter -t "$1" -n /usr/bin/python3 -c 'import socket; print(socket.socket().getsockopt(socket.SOL_SOCKET, 71, 8).hex())'
 }
 
 # client_start: the echo client, serving (20 answers) before it returns.
@@ -219,7 +223,7 @@ redis() {
 	wait_until 10 lab_ns "$LAB_C" redis-cli -h "$LAB_SVC_IP" ping >/dev/null ||
 		{ REASON="redis-server does not answer"; return 1; }
 	token=$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
-	( clean_exec nsenter --net=/run/netns/"$LAB_C" -- python3 -c "$REDIS_CLIENT" "$CASE_TMP" "$token" ) \
+	( clean_exec nsenter --net=/run/netns/"$LAB_C" -- /usr/bin/python3 -c "$REDIS_CLIENT" "$CASE_TMP" "$token" ) \
 		</dev/null >"$CASE_TMP/rc.out" 2>&1 &
 	track_pid $!
 	wait_until 10 test -s "$CASE_TMP/before" || { REASON="the redis client did not SET"; return 1; }
@@ -243,6 +247,28 @@ fails_early() {
 	client_start || return 1
 	migrate mig --address 10.77.0.99 --dir-dst "$CASE_TMP/dst" "${LAB_EXT_DUMP[@]}" "${LAB_EXT_RESTORE[@]}"
 	grep -q "page server .* did not start" "$MIG_OUT" || { REASON="cr-migrate does not say the page server failed: $(tail -n 3 "$MIG_OUT")"; return 1; }
+	stayed "$CASE_TMP/dst" || return 1
+	client_goes_on || return 1
+	client_result
+}
+
+fails_between() {
+	local keeper
+	[ "$ROUNDS" -gt 0 ] || { echo "# fails_between: no pre-dump, nothing to test"; return 0; }
+	lab_case 6 || return 1
+	svc_echo 8 64 || return 1
+	client_start || return 1
+	printf '#!/bin/sh\nif [ "$1" = page-server ]; then\n\tn=$(cat %s/n 2>/dev/null || echo 0)\n\techo $((n + 1)) >%s/n\n\t[ "$n" -ge 1 ] && { echo "refused on purpose"; exit 1; }\nfi\nexec %s "$@"\n' \
+		"$CASE_TMP" "$CASE_TMP" "$CR" >"$CASE_TMP/cr-wrap"
+	chmod +x "$CASE_TMP/cr-wrap"
+	migrate mig --dst-cr "$CASE_TMP/cr-wrap" --dir-dst "$CASE_TMP/dst" "${LAB_EXT_DUMP[@]}" "${LAB_EXT_RESTORE[@]}"
+	grep -q "^cr-migrate: round 1: " "$MIG_OUT" || { REASON="no round 1: $(tail -n 2 "$MIG_OUT")"; return 1; }
+	grep -q "page server for .*/dst/2 did not start: refused on purpose" "$MIG_OUT" ||
+		{ REASON="cr-migrate does not say round 2's page server failed: $(tail -n 3 "$MIG_OUT")"; return 1; }
+	keeper=$(sed -n 's/.*write tracking kept by pid \([0-9]*\).*/\1/p' "$CASE_TMP/src-mig/pre-dump-1.out")
+	[ -n "$keeper" ] || { REASON="round 1 names no keeper"; return 1; }
+	track_pid "$keeper"
+	wait_until 5 pid_gone "$keeper" || { REASON="the keeper (pid $keeper) still runs"; return 1; }
 	stayed "$CASE_TMP/dst" || return 1
 	client_goes_on || return 1
 	client_result
@@ -285,6 +311,8 @@ kill_labs
 run_case redis redis
 kill_labs
 run_case fails_early fails_early
+kill_labs
+run_case fails_between fails_between
 kill_labs
 run_case fails_final fails_final
 kill_labs
