@@ -352,7 +352,8 @@ bench_migrate() {
 		gaps+=" $(sed -n 's/.* maxgap_ms \([0-9.]*\) .*/\1/p' <<<"$r" | awk '{ print $1 / 1000 }')"
 		totals+=" $(sed -n 's/^cr-migrate: total \([0-9.]*\) s:.*/\1/p' "$TMP/mig.out")"
 		kill -9 "$spid" "$LAB_CLIENT_PID" 2>/dev/null || true
-		for _ in $(seq 100); do ip -n "$LAB_B" link show svc >/dev/null 2>&1 || break; sleep 0.05; done
+		for _ in $(seq 400); do ip -n "$LAB_B" link show svc >/dev/null 2>&1 || break; sleep 0.05; done
+		! ip -n "$LAB_B" link show svc >/dev/null 2>&1 || { echo "bench: hostB's svc outlives the service" >&2; exit 1; }
 	done
 	lab_down
 	LAB=0
