@@ -332,15 +332,10 @@ static int add_wanted(struct page_dumper *d, uint64_t addr, uint64_t npages, boo
 	return 0;
 }
 
-static int dump_vma_pages(struct page_dumper *d, const VmaEntry *e, cr_error_t *err)
+/* The wanted pages of e, from the pagemap entry by entry. */
+static int wanted_by_pagemap(struct page_dumper *d, const VmaEntry *e, enum page_policy policy, bool via_mem,
+			     cr_error_t *err)
 {
-	enum page_policy policy = vma_policy(e);
-	bool via_mem = !(e->prot & PROT_READ);
-
-	if (policy == PAGES_NONE)
-		return 0;
-	if (use_writer(d, e->has_cow && e->cow ? d->early : d->late, err) < 0)
-		return -1;
 	for (uint64_t win = e->start; win < e->end; win += PAGEMAP_BATCH * PAGE_SIZE_CR) {
 		uint64_t n = (e->end - win) / PAGE_SIZE_CR;
 
@@ -358,6 +353,52 @@ static int dump_vma_pages(struct page_dumper *d, const VmaEntry *e, cr_error_t *
 			i = j + 1;
 		}
 	}
+	return 0;
+}
+
+/* The same in runs, by PAGEMAP_SCAN (a large VMA's pagemap is megabytes):
+ * present or swapped, and, for a private file mapping, not the file's.
+ * 0 when the kernel has no PAGEMAP_SCAN (*scanned false). */
+static int wanted_by_scan(struct page_dumper *d, const VmaEntry *e, enum page_policy policy, bool via_mem,
+			  bool *scanned, cr_error_t *err)
+{
+	struct pm_region vec[256];
+	uint64_t none = policy == PAGES_PRIVATE_FILE ? PAGE_IS_FILE_C : 0, at = e->start;
+
+	*scanned = false;
+	while (at < e->end) {
+		uint64_t walk_end = 0;
+		long n = pagemap_scan_without(d->pagemap_fd, at, e->end, none, PAGE_IS_PRESENT_C | PAGE_IS_SWAPPED_C,
+					      vec, sizeof(vec) / sizeof(vec[0]), &walk_end);
+
+		if (n < 0 && at == e->start && (errno == ENOTTY || errno == EINVAL))
+			return 0;
+		if (n < 0 || walk_end <= at || walk_end > e->end)
+			return cr_error(err, n < 0 ? errno : EIO, "pid %d: PAGEMAP_SCAN of 0x%llx-0x%llx", d->pid,
+					(unsigned long long)at, (unsigned long long)e->end);
+		*scanned = true;
+		for (long i = 0; i < n; i++)
+			if (add_wanted(d, vec[i].start, (vec[i].end - vec[i].start) / PAGE_SIZE_CR, via_mem, err) < 0)
+				return -1;
+		at = walk_end;
+	}
+	return 0;
+}
+
+static int dump_vma_pages(struct page_dumper *d, const VmaEntry *e, cr_error_t *err)
+{
+	enum page_policy policy = vma_policy(e);
+	bool via_mem = !(e->prot & PROT_READ), scanned = false;
+
+	if (policy == PAGES_NONE)
+		return 0;
+	if (use_writer(d, e->has_cow && e->cow ? d->early : d->late, err) < 0)
+		return -1;
+	/* Guard regions are markers the scan may count as swapped: by entry. */
+	if (e->n_guards == 0 && wanted_by_scan(d, e, policy, via_mem, &scanned, err) < 0)
+		return -1;
+	if (!scanned && wanted_by_pagemap(d, e, policy, via_mem, err) < 0)
+		return -1;
 	return emit_run(d, err);   /* runs never span two VMAs */
 }
 
