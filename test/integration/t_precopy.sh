@@ -9,6 +9,8 @@
 #                       the final copies a small part, cr show lists the
 #                       four rounds, and the restored tree passes (every
 #                       page at its latest version, generation not behind)
+#   thp                 the same with transparent huge pages (MADV_HUGEPAGE),
+#                       which the tracking splits where they are written
 #   page_server         the same rounds sent to page servers (one per
 #                       round), restored from the servers' directories
 #   keeper_gone         the keeper is killed between rounds: the tracking
@@ -61,7 +63,7 @@ copied_in() {
 
 rounds() {
 	local total final
-	wl_start w_precopy 64 1024 || return 1
+	wl_start w_precopy 64 1024 "$@" || return 1
 	predump pre1 "$WL_PID" "$CASE_TMP/1" || return 1
 	sleep 0.3
 	predump pre2 "$WL_PID" "$CASE_TMP/2" --prev-images-dir ../1 || return 1
@@ -284,6 +286,7 @@ redis_precopy() {
 }
 
 run_case rounds rounds
+run_case thp rounds thp
 run_case page_server page_server
 run_case keeper_gone keeper_gone
 run_case plain_dump_after plain_dump_after
