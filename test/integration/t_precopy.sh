@@ -23,9 +23,10 @@
 #   wrong_round         --prev-images-dir naming another tree's round (or
 #                       another round) is refused by the dump, which leaves
 #                       the process running
-#   damaged_round       a byte of an earlier round's page data changed, or
-#                       the round removed: the restore is refused naming
-#                       it, before any process exists
+#   damaged_round       a byte of an earlier round's page data changed, the
+#                       round removed, or reached through a symlink: the
+#                       restore is refused naming it, before any process
+#                       exists
 #   keeper_follows_tree the tracked process exits: its keeper exits too
 #   python_precopy      python3 (unmodified) with 48 MiB of bytearrays it
 #                       keeps changing: pre-dump, pre-dump, dump; restored,
@@ -209,6 +210,11 @@ damaged_round() {
 	cr_run restore2 restore -D "$CASE_TMP/2" --detach
 	[ "$CR_STATUS" != 0 ] || { REASON="a dump without its round before was restored"; return 1; }
 	grep -q "the round before" "$CR_ERR" || { REASON="the refusal does not name the round: $(last_line "$CR_ERR")"; return 1; }
+	ln -s 1.good "$CASE_TMP/1"
+	cr_run restore3 restore -D "$CASE_TMP/2" --detach
+	[ "$CR_STATUS" != 0 ] || { REASON="a round reached through a symlink was restored"; return 1; }
+	grep -q "the round before" "$CR_ERR" || { REASON="the refusal does not name the round: $(last_line "$CR_ERR")"; return 1; }
+	rm "$CASE_TMP/1"
 	mv "$CASE_TMP/1.good" "$CASE_TMP/1"
 	cr_restore_detached restore "$CASE_TMP/2" || return 1
 	wl_trigger || return 1
