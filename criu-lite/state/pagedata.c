@@ -827,6 +827,20 @@ static int fill_round_entry(struct page_filler *f, struct cr_pages_reader *r, co
 	return 0;
 }
 
+/* Bytes of t's pages that rounds before the dump hold. */
+static uint64_t rounds_bytes(const struct restore_ctx *ctx, const struct restore_task *t)
+{
+	uint64_t total = 0;
+
+	for (size_t k = 1; ctx->chain != NULL && k <= ctx->chain->n; k++) {
+		const struct chain_part *p = chain_part_of(ctx, t, k);
+
+		for (size_t i = 0; p != NULL && i < p->n_want; i++)
+			total += p->want[i][1] - p->want[i][0];
+	}
+	return total;
+}
+
 /* The pages of t that rounds before the dump hold (restore/chain.h). */
 static int fill_rounds(struct restore_ctx *ctx, struct restore_task *t, struct page_filler *f, cr_error_t *err)
 {
@@ -878,11 +892,11 @@ int pagedata_restore(struct restore_ctx *ctx, struct restore_task *t, cr_error_t
 		goto out;
 	f->img = cr_pages_reader_img(r);
 	cr_img_hash_checked(f->img);   /* restore_load verified every image */
-	if (pagedata_bytes(t, false) >= CR_PAGES_ASYNC_MIN) {
+	if (pagedata_bytes(t, false) >= CR_PAGES_ASYNC_MIN)
 		cr_img_async(f->img);
-		if (uffd_start(t, &f->uffd, err) < 0)
-			goto out;
-	}
+	/* Earlier rounds' pages count too: they go in by the same means. */
+	if (pagedata_bytes(t, false) + rounds_bytes(ctx, t) >= CR_PAGES_ASYNC_MIN && uffd_start(t, &f->uffd, err) < 0)
+		goto out;
 	for (size_t i = 0, v = 0; i < t->n_pagemap; i++)
 		if (entry_file(t, i, &v) == ENTRY_LATE && fill_entry(f, r, t->pagemap[i], err) < 0)
 			goto out;
