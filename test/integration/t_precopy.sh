@@ -28,6 +28,9 @@
 #                       restore is refused naming it, before any process
 #                       exists
 #   keeper_follows_tree the tracked process exits: its keeper exits too
+#   own_userfaultfd     a process with a userfaultfd registration of its own
+#                       (which the dump refuses): the pre-dump refuses it by
+#                       name, leaves nothing tracked, and the process passes
 #   python_precopy      python3 (unmodified) with 48 MiB of bytearrays it
 #                       keeps changing: pre-dump, pre-dump, dump; restored,
 #                       its checksums and counter are right
@@ -230,6 +233,17 @@ keeper_follows_tree() {
 	wait_until 10 pid_gone "$KEEPER" || { REASON="the keeper outlives the tree it tracked"; return 1; }
 }
 
+own_userfaultfd() {
+	wl_start w_refuse uffd_missing || return 1
+	cr_run pre pre-dump "$WL_PID" -D "$CASE_TMP/1"
+	[ "$CR_STATUS" != 0 ] || { REASON="the pre-dump succeeded"; return 1; }
+	mentions_number "$CR_ERR" "$WL_PID" || { REASON="the error does not name pid $WL_PID: $(last_line "$CR_ERR")"; return 1; }
+	grep -q "registered with a userfaultfd of the process's own" "$CR_ERR" ||
+		{ REASON="the refusal does not say why: $(last_line "$CR_ERR")"; return 1; }
+	grep -q ' uw' "/proc/$WL_PID/smaps" && { REASON="a mapping is left tracked"; return 1; }
+	runs_on_after_refusal
+}
+
 PY_PRECOPY='
 import hashlib, os, random, signal, sys, time
 d = sys.argv[1]
@@ -300,6 +314,7 @@ run_case predump_not_dump predump_not_dump
 run_case wrong_round wrong_round
 run_case damaged_round damaged_round
 run_case keeper_follows_tree keeper_follows_tree
+run_case own_userfaultfd own_userfaultfd
 run_case python_precopy python_precopy
 run_case redis_precopy redis_precopy
 finish_tests
