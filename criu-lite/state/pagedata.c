@@ -784,13 +784,16 @@ uint64_t pagedata_bytes(const struct restore_task *t, bool early)
 	return total;
 }
 
-/* Reads and drops len bytes of page data (a run no process wants). */
+/* Reads and drops len bytes of page data (a run no process wants); the
+ * scratch buffer is free again when each piece has arrived. */
 static int skip_pages(struct cr_pages_reader *r, char *scratch, uint64_t len, cr_error_t *err)
 {
+	struct cr_img *img = cr_pages_reader_img(r);
+
 	while (len > 0) {
 		size_t n = len < COPY_BATCH ? (size_t)len : COPY_BATCH;
 
-		if (cr_pages_read(r, scratch, n, err) < 0)
+		if (cr_pages_read_later(r, scratch, n, err) < 0 || cr_img_wait(img, cr_img_mark(img), err) < 0)
 			return -1;
 		len -= n;
 	}
@@ -827,17 +830,22 @@ static int fill_round_entry(struct page_filler *f, struct cr_pages_reader *r, co
 	return 0;
 }
 
+static uint64_t want_bytes(const struct chain_part *p)
+{
+	uint64_t total = 0;
+
+	for (size_t i = 0; p != NULL && i < p->n_want; i++)
+		total += p->want[i][1] - p->want[i][0];
+	return total;
+}
+
 /* Bytes of t's pages that rounds before the dump hold. */
 static uint64_t rounds_bytes(const struct restore_ctx *ctx, const struct restore_task *t)
 {
 	uint64_t total = 0;
 
-	for (size_t k = 1; ctx->chain != NULL && k <= ctx->chain->n; k++) {
-		const struct chain_part *p = chain_part_of(ctx, t, k);
-
-		for (size_t i = 0; p != NULL && i < p->n_want; i++)
-			total += p->want[i][1] - p->want[i][0];
-	}
+	for (size_t k = 1; ctx->chain != NULL && k <= ctx->chain->n; k++)
+		total += want_bytes(chain_part_of(ctx, t, k));
 	return total;
 }
 
@@ -861,6 +869,8 @@ static int fill_rounds(struct restore_ctx *ctx, struct restore_task *t, struct p
 			return cr_error_wrap(err, "%s", ctx->chain->name[k]);
 		f->img = cr_pages_reader_img(r);
 		cr_img_hash_checked(f->img);   /* chain_load verified it */
+		if (want_bytes(p) >= CR_PAGES_ASYNC_MIN)
+			cr_img_async(f->img);
 		for (size_t i = 0; i < p->n_pm && ret == 0; i++)
 			if (!(p->pm[i]->has_in_prev && p->pm[i]->in_prev))
 				ret = fill_round_entry(f, r, p->pm[i], p, &w, scratch, err);
