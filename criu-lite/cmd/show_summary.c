@@ -1038,11 +1038,17 @@ void show_summary(FILE *out, const struct show_dump *d)
 {
 	pid_t last = 0;
 
+	const InventoryEntry *inv = (const InventoryEntry *)show_find_one(d, CR_IMG_INVENTORY, 0);
+
 	print_inventory(out, d);
 	if (d->locked)
 		return;
-	print_tree(out, d);
-	print_namespaces(out, d);
+	if (inv != NULL && inv->has_pre_dump && inv->pre_dump) {
+		fprintf(out, "\nA pre-dump round: the page data of each process only (restore the dump made after it)\n");
+	} else {
+		print_tree(out, d);
+		print_namespaces(out, d);
+	}
 	for (size_t i = 0; i < d->n_images; i++) {
 		if (!img_per_task(d->images[i].type) || d->images[i].pid == last)
 			continue;

@@ -194,7 +194,7 @@ static int write_inventory(struct dump_ctx *ctx, cr_error_t *err)
 	inv.has_dump_id = true;
 	inv.dump_id = (ProtobufCBinaryData){ sizeof(ctx->id.b), ctx->id.b };
 	inv.has_frozen_ns = true;
-	inv.frozen_ns = dump_frozen_ns(ctx);
+	inv.frozen_ns = ctx->frozen_ns ? ctx->frozen_ns : dump_frozen_ns(ctx);
 	inv.has_pre_dump = inv.pre_dump = ctx->opts->pre_dump;
 	inv.has_pages_copied = inv.has_pages_in_prev = true;
 	inv.pages_copied = ctx->pages_copied;

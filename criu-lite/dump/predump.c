@@ -90,7 +90,7 @@ static int pre_dump_tree(struct dump_ctx *ctx, pid_t pid, int sock, uint64_t *fr
 		return cr_error_wrap(err, "freeze the tree and arm write tracking");
 	}
 	release_tree(ctx);
-	*frozen_ns = dump_frozen_ns(ctx);
+	*frozen_ns = ctx->frozen_ns = dump_frozen_ns(ctx);
 	if (write_predump_images(ctx, err) < 0)
 		return cr_error_wrap(err, "write the images");
 	return send_round(ctx, sock, err);

@@ -1,6 +1,8 @@
 #include "os/cpus.h"
 #include "os/util.h"
 
+#include <sched.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -93,4 +95,11 @@ int cpus_usable(struct cpu_set_cr *out, cr_error_t *err)
 	for (size_t i = 0; found && i < ARRAY_SIZE(out->bits); i++)
 		out->bits[i] &= set.bits[i];
 	return 0;
+}
+
+int cpus_affinity_count(void)
+{
+	cpu_set_t set;
+
+	return sched_getaffinity(0, sizeof(set), &set) < 0 ? 1 : CPU_COUNT(&set);
 }

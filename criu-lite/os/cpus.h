@@ -27,6 +27,9 @@ static inline void cpus_add(struct cpu_set_cr *s, unsigned cpu)
 		s->bits[cpu / 64] |= 1ULL << (cpu % 64);
 }
 
+/* How many CPUs the caller may run on (its affinity), at least 1. */
+int cpus_affinity_count(void);
+
 /* Parses a CPU list as the kernel writes it (sysfs, cpuset files); CPUs at
  * or above CR_CPUS_MAX are left out.  An empty list is an empty set. */
 int cpus_parse(const char *text, struct cpu_set_cr *out, cr_error_t *err);

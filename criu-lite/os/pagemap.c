@@ -28,6 +28,15 @@ int pagemap_read(int fd, pid_t pid, uint64_t *buf, uint64_t addr, size_t n, cr_e
 	return 0;
 }
 
+static long scan(int fd, struct pm_scan_arg *arg, uint64_t *walk_end)
+{
+	long r = ioctl(fd, PAGEMAP_SCAN_IOC, arg);
+
+	if (walk_end != NULL)
+		*walk_end = arg->walk_end;
+	return r;
+}
+
 long pagemap_scan(int fd, uint64_t start, uint64_t end, uint64_t flags, uint64_t anyof, uint64_t ret,
 		  struct pm_region *vec, size_t n, uint64_t *walk_end)
 {
@@ -36,9 +45,18 @@ long pagemap_scan(int fd, uint64_t start, uint64_t end, uint64_t flags, uint64_t
 		.vec = (uint64_t)(uintptr_t)vec, .vec_len = n,
 		.category_anyof_mask = anyof, .return_mask = ret,
 	};
-	long r = ioctl(fd, PAGEMAP_SCAN_IOC, &arg);
 
-	if (walk_end != NULL)
-		*walk_end = arg.walk_end;
-	return r;
+	return scan(fd, &arg, walk_end);
+}
+
+long pagemap_scan_without(int fd, uint64_t start, uint64_t end, uint64_t none, uint64_t anyof, struct pm_region *vec,
+			  size_t n, uint64_t *walk_end)
+{
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg), .start = start, .end = end, .vec = (uint64_t)(uintptr_t)vec, .vec_len = n,
+		.category_inverted = none, .category_mask = none, .category_anyof_mask = anyof,
+		.return_mask = anyof,
+	};
+
+	return scan(fd, &arg, walk_end);
 }

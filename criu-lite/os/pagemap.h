@@ -48,6 +48,11 @@ struct pm_scan_arg {
 long pagemap_scan(int fd, uint64_t start, uint64_t end, uint64_t flags, uint64_t anyof, uint64_t ret,
 		  struct pm_region *vec, size_t n, uint64_t *walk_end);
 
+/* The same, for the regions that have none of the categories of none
+ * (category_inverted and category_mask both none). */
+long pagemap_scan_without(int fd, uint64_t start, uint64_t end, uint64_t none, uint64_t anyof, struct pm_region *vec,
+			  size_t n, uint64_t *walk_end);
+
 /* Opens /proc/PID/pagemap into *fd. */
 int pagemap_open(pid_t pid, int *fd, cr_error_t *err);
 /* The n entries of the pages from addr on into buf. */

@@ -73,10 +73,14 @@ static int open_round(struct restore_ctx *ctx, size_t k, const InventoryEntry *i
 		return cr_error(err, 0, "%s: pages are marked as the round before's, but it names no round before",
 				c->name[k - 1]);
 	c->name[k] = xasprintf("%s/%s", c->name[k - 1], inv->prev_images_dir);
-	c->dirfd[k] = openat(c->dirfd[k - 1], inv->prev_images_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* Not through a symlink at its end, and private, as the dump's own
+	 * directory must be (img/dir.h). */
+	c->dirfd[k] = openat(c->dirfd[k - 1], inv->prev_images_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (c->dirfd[k] < 0)
 		return cr_error(err, errno, "the round before, %s", c->name[k]);
 	c->n = k;
+	if (img_dir_check_private(c->dirfd[k], c->name[k], err) < 0)
+		return -1;
 	if (cr_dump_id_from(inv->has_prev_dump_id ? inv->prev_dump_id.data : NULL, inv->prev_dump_id.len, &want,
 			    "prev_dump_id", err) < 0)
 		return cr_error_wrap(err, "%s", c->name[k - 1]);

@@ -17,6 +17,7 @@
  * The copy dies with the restorer (PR_SET_PDEATHSIG), and its processes
  * with it (PTRACE_O_EXITKILL); a failure on either side kills the tree. */
 #include "restore/run.h"
+#include "os/cpus.h"
 #include "os/log.h"
 
 #include <errno.h>
@@ -53,22 +54,13 @@ static bool stays_with_restorer(const struct restore_task *t)
 	return false;
 }
 
-static int usable_cpus(void)
-{
-	cpu_set_t set;
-
-	if (sched_getaffinity(0, sizeof(set), &set) < 0)
-		return 1;
-	return CPU_COUNT(&set);
-}
-
 void second_assign(struct restore_ctx *ctx)
 {
 	size_t live = 0;
 
 	for (size_t i = 0; i < ctx->n_tasks; i++)
 		live += !ctx->tasks[i].zombie;
-	if (live < SECOND_MIN_TASKS || usable_cpus() < 2)
+	if (live < SECOND_MIN_TASKS || cpus_affinity_count() < 2)
 		return;
 	live = 0;
 	for (size_t i = 0; i < ctx->n_tasks; i++) {

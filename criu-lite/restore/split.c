@@ -9,6 +9,7 @@
  * CLONE_PARENT child takes the helper's exit signal), and only with the
  * clone3 backend (ns_last_pid forks one at a time under its lock). */
 #include "restore/run.h"
+#include "os/cpus.h"
 #include "restore/split.h"
 #include "os/pidsel.h"
 
@@ -31,13 +32,6 @@ static bool plain_child(const struct restore_task *t, const struct restore_task 
 	       c->pstree->pidns == t->pstree->pidns_for_children && c->core->exit_signal == SIGCHLD;
 }
 
-static int online_cpus(void)
-{
-	cpu_set_t set;
-
-	return sched_getaffinity(0, sizeof(set), &set) < 0 ? 1 : CPU_COUNT(&set);
-}
-
 bool split_fork_wanted(const struct restore_run *run, const struct restore_task *t)
 {
 	size_t n = 0;
@@ -47,7 +41,7 @@ bool split_fork_wanted(const struct restore_run *run, const struct restore_task 
 		return false;
 	for (size_t i = 0; i < t->n_children; i++)
 		n += plain_child(t, t->children[i]);
-	return n >= SPLIT_FORK_MIN && online_cpus() >= 2;
+	return n >= SPLIT_FORK_MIN && cpus_affinity_count() >= 2;
 }
 
 /* Every other plain child goes to the helper; the process keeps the rest. */

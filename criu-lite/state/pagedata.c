@@ -332,15 +332,10 @@ static int add_wanted(struct page_dumper *d, uint64_t addr, uint64_t npages, boo
 	return 0;
 }
 
-static int dump_vma_pages(struct page_dumper *d, const VmaEntry *e, cr_error_t *err)
+/* The wanted pages of e, from the pagemap entry by entry. */
+static int wanted_by_pagemap(struct page_dumper *d, const VmaEntry *e, enum page_policy policy, bool via_mem,
+			     cr_error_t *err)
 {
-	enum page_policy policy = vma_policy(e);
-	bool via_mem = !(e->prot & PROT_READ);
-
-	if (policy == PAGES_NONE)
-		return 0;
-	if (use_writer(d, e->has_cow && e->cow ? d->early : d->late, err) < 0)
-		return -1;
 	for (uint64_t win = e->start; win < e->end; win += PAGEMAP_BATCH * PAGE_SIZE_CR) {
 		uint64_t n = (e->end - win) / PAGE_SIZE_CR;
 
@@ -358,6 +353,52 @@ static int dump_vma_pages(struct page_dumper *d, const VmaEntry *e, cr_error_t *
 			i = j + 1;
 		}
 	}
+	return 0;
+}
+
+/* The same in runs, by PAGEMAP_SCAN (a large VMA's pagemap is megabytes):
+ * present or swapped, and, for a private file mapping, not the file's.
+ * 0 when the kernel has no PAGEMAP_SCAN (*scanned false). */
+static int wanted_by_scan(struct page_dumper *d, const VmaEntry *e, enum page_policy policy, bool via_mem,
+			  bool *scanned, cr_error_t *err)
+{
+	struct pm_region vec[256];
+	uint64_t none = policy == PAGES_PRIVATE_FILE ? PAGE_IS_FILE_C : 0, at = e->start;
+
+	*scanned = false;
+	while (at < e->end) {
+		uint64_t walk_end = 0;
+		long n = pagemap_scan_without(d->pagemap_fd, at, e->end, none, PAGE_IS_PRESENT_C | PAGE_IS_SWAPPED_C,
+					      vec, sizeof(vec) / sizeof(vec[0]), &walk_end);
+
+		if (n < 0 && at == e->start && (errno == ENOTTY || errno == EINVAL))
+			return 0;
+		if (n < 0 || walk_end <= at || walk_end > e->end)
+			return cr_error(err, n < 0 ? errno : EIO, "pid %d: PAGEMAP_SCAN of 0x%llx-0x%llx", d->pid,
+					(unsigned long long)at, (unsigned long long)e->end);
+		*scanned = true;
+		for (long i = 0; i < n; i++)
+			if (add_wanted(d, vec[i].start, (vec[i].end - vec[i].start) / PAGE_SIZE_CR, via_mem, err) < 0)
+				return -1;
+		at = walk_end;
+	}
+	return 0;
+}
+
+static int dump_vma_pages(struct page_dumper *d, const VmaEntry *e, cr_error_t *err)
+{
+	enum page_policy policy = vma_policy(e);
+	bool via_mem = !(e->prot & PROT_READ), scanned = false;
+
+	if (policy == PAGES_NONE)
+		return 0;
+	if (use_writer(d, e->has_cow && e->cow ? d->early : d->late, err) < 0)
+		return -1;
+	/* Guard regions are markers the scan may count as swapped: by entry. */
+	if (e->n_guards == 0 && wanted_by_scan(d, e, policy, via_mem, &scanned, err) < 0)
+		return -1;
+	if (!scanned && wanted_by_pagemap(d, e, policy, via_mem, err) < 0)
+		return -1;
 	return emit_run(d, err);   /* runs never span two VMAs */
 }
 
@@ -743,13 +784,16 @@ uint64_t pagedata_bytes(const struct restore_task *t, bool early)
 	return total;
 }
 
-/* Reads and drops len bytes of page data (a run no process wants). */
+/* Reads and drops len bytes of page data (a run no process wants); the
+ * scratch buffer is free again when each piece has arrived. */
 static int skip_pages(struct cr_pages_reader *r, char *scratch, uint64_t len, cr_error_t *err)
 {
+	struct cr_img *img = cr_pages_reader_img(r);
+
 	while (len > 0) {
 		size_t n = len < COPY_BATCH ? (size_t)len : COPY_BATCH;
 
-		if (cr_pages_read(r, scratch, n, err) < 0)
+		if (cr_pages_read_later(r, scratch, n, err) < 0 || cr_img_wait(img, cr_img_mark(img), err) < 0)
 			return -1;
 		len -= n;
 	}
@@ -786,6 +830,25 @@ static int fill_round_entry(struct page_filler *f, struct cr_pages_reader *r, co
 	return 0;
 }
 
+static uint64_t want_bytes(const struct chain_part *p)
+{
+	uint64_t total = 0;
+
+	for (size_t i = 0; p != NULL && i < p->n_want; i++)
+		total += p->want[i][1] - p->want[i][0];
+	return total;
+}
+
+/* Bytes of t's pages that rounds before the dump hold. */
+static uint64_t rounds_bytes(const struct restore_ctx *ctx, const struct restore_task *t)
+{
+	uint64_t total = 0;
+
+	for (size_t k = 1; ctx->chain != NULL && k <= ctx->chain->n; k++)
+		total += want_bytes(chain_part_of(ctx, t, k));
+	return total;
+}
+
 /* The pages of t that rounds before the dump hold (restore/chain.h). */
 static int fill_rounds(struct restore_ctx *ctx, struct restore_task *t, struct page_filler *f, cr_error_t *err)
 {
@@ -806,6 +869,8 @@ static int fill_rounds(struct restore_ctx *ctx, struct restore_task *t, struct p
 			return cr_error_wrap(err, "%s", ctx->chain->name[k]);
 		f->img = cr_pages_reader_img(r);
 		cr_img_hash_checked(f->img);   /* chain_load verified it */
+		if (want_bytes(p) >= CR_PAGES_ASYNC_MIN)
+			cr_img_async(f->img);
 		for (size_t i = 0; i < p->n_pm && ret == 0; i++)
 			if (!(p->pm[i]->has_in_prev && p->pm[i]->in_prev))
 				ret = fill_round_entry(f, r, p->pm[i], p, &w, scratch, err);
@@ -837,11 +902,11 @@ int pagedata_restore(struct restore_ctx *ctx, struct restore_task *t, cr_error_t
 		goto out;
 	f->img = cr_pages_reader_img(r);
 	cr_img_hash_checked(f->img);   /* restore_load verified every image */
-	if (pagedata_bytes(t, false) >= CR_PAGES_ASYNC_MIN) {
+	if (pagedata_bytes(t, false) >= CR_PAGES_ASYNC_MIN)
 		cr_img_async(f->img);
-		if (uffd_start(t, &f->uffd, err) < 0)
-			goto out;
-	}
+	/* Earlier rounds' pages count too: they go in by the same means. */
+	if (pagedata_bytes(t, false) + rounds_bytes(ctx, t) >= CR_PAGES_ASYNC_MIN && uffd_start(t, &f->uffd, err) < 0)
+		goto out;
 	for (size_t i = 0, v = 0; i < t->n_pagemap; i++)
 		if (entry_file(t, i, &v) == ENTRY_LATE && fill_entry(f, r, t->pagemap[i], err) < 0)
 			goto out;

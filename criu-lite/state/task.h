@@ -131,6 +131,7 @@ struct dump_ctx {
 	struct cr_secret_key *sign_key;   /* --sign, or NULL */
 	struct arena arena;            /* every message of the images */
 	struct timespec frozen_at;     /* CLOCK_MONOTONIC at the first interrupt of the tree */
+	uint64_t frozen_ns;            /* pre-dump: how long the tree was frozen (0: it still is) */
 	struct dump_task *tasks;       /* [0] is the root, parents before children */
 	size_t n_tasks;
 	/* The message images of the whole dump (pstree, files, ns, ...), written

@@ -140,13 +140,12 @@ static int track_vma(struct track_run *r, struct proc_vma *v, struct tracker *tr
 	if (!was && !r->arm)
 		return 0;
 	e = register_wp(r->uffd, v);
-	if (e == EBUSY && was) {
-		tr->foreign++;
-		pr_warn("pid %d: mapping 0x%llx-0x%llx is registered with a userfaultfd of the process's own: "
-			"copied whole in every round", r->t->pid, (unsigned long long)v->start,
-			(unsigned long long)v->end);
-		return 0;
-	}
+	if (e == EBUSY && r->arm)   /* the final dump would refuse it (vmflags.c): refused before */
+		return cr_error(err, 0, "pid %d: mapping 0x%llx-0x%llx: unsupported: it is registered with a "
+				"userfaultfd of the process's own", r->t->pid, (unsigned long long)v->start,
+				(unsigned long long)v->end);
+	if (e == EBUSY)
+		return 0;   /* the process's own: its "uw" stays, the dump refuses it */
 	if (e != 0) {
 		pr_debug("pid %d: 0x%llx-0x%llx not tracked (UFFDIO_REGISTER: %s)", r->t->pid,
 			 (unsigned long long)v->start, (unsigned long long)v->end, strerror(e));

@@ -13,8 +13,9 @@
  * A mapping counts as tracked only if it was registered with this very
  * userfaultfd before the round (VmFlags "uw", and registering it again
  * with cr's fd succeeds: another userfaultfd's mapping answers EBUSY).
- * New, moved (mremap drops the registration) or foreign mappings are
- * copied whole.  Zero pages are copied too (a page dropped with
+ * New or moved (mremap drops the registration) mappings are copied whole;
+ * a mapping registered with a userfaultfd of the process's own is refused
+ * by the pre-dump (as the dump would).  Zero pages are copied too (a page dropped with
  * MADV_DONTNEED and read again is the zero page, not the old bytes).
  *
  * Between rounds the userfaultfds are held by a keeper process
@@ -42,7 +43,6 @@ struct tracker {
 	size_t n;
 	bool have_prev;                /* the userfaultfds of a round before were found */
 	struct cr_dump_id prev_id;     /* that round's dump id */
-	size_t foreign;                /* mappings registered with a userfaultfd of the process's own */
 };
 
 /* Whether cr tracks writes to v: private memory whose pages a dump copies

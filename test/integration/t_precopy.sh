@@ -9,6 +9,8 @@
 #                       the final copies a small part, cr show lists the
 #                       four rounds, and the restored tree passes (every
 #                       page at its latest version, generation not behind)
+#   thp                 the same with transparent huge pages (MADV_HUGEPAGE),
+#                       which the tracking splits where they are written
 #   page_server         the same rounds sent to page servers (one per
 #                       round), restored from the servers' directories
 #   keeper_gone         the keeper is killed between rounds: the tracking
@@ -21,10 +23,14 @@
 #   wrong_round         --prev-images-dir naming another tree's round (or
 #                       another round) is refused by the dump, which leaves
 #                       the process running
-#   damaged_round       a byte of an earlier round's page data changed, or
-#                       the round removed: the restore is refused naming
-#                       it, before any process exists
+#   damaged_round       a byte of an earlier round's page data changed, the
+#                       round removed, or reached through a symlink: the
+#                       restore is refused naming it, before any process
+#                       exists
 #   keeper_follows_tree the tracked process exits: its keeper exits too
+#   own_userfaultfd     a process with a userfaultfd registration of its own
+#                       (which the dump refuses): the pre-dump refuses it by
+#                       name, leaves nothing tracked, and the process passes
 #   python_precopy      python3 (unmodified) with 48 MiB of bytearrays it
 #                       keeps changing: pre-dump, pre-dump, dump; restored,
 #                       its checksums and counter are right
@@ -61,7 +67,7 @@ copied_in() {
 
 rounds() {
 	local total final
-	wl_start w_precopy 64 1024 || return 1
+	wl_start w_precopy 64 1024 "$@" || return 1
 	predump pre1 "$WL_PID" "$CASE_TMP/1" || return 1
 	sleep 0.3
 	predump pre2 "$WL_PID" "$CASE_TMP/2" --prev-images-dir ../1 || return 1
@@ -207,6 +213,11 @@ damaged_round() {
 	cr_run restore2 restore -D "$CASE_TMP/2" --detach
 	[ "$CR_STATUS" != 0 ] || { REASON="a dump without its round before was restored"; return 1; }
 	grep -q "the round before" "$CR_ERR" || { REASON="the refusal does not name the round: $(last_line "$CR_ERR")"; return 1; }
+	ln -s 1.good "$CASE_TMP/1"
+	cr_run restore3 restore -D "$CASE_TMP/2" --detach
+	[ "$CR_STATUS" != 0 ] || { REASON="a round reached through a symlink was restored"; return 1; }
+	grep -q "the round before" "$CR_ERR" || { REASON="the refusal does not name the round: $(last_line "$CR_ERR")"; return 1; }
+	rm "$CASE_TMP/1"
 	mv "$CASE_TMP/1.good" "$CASE_TMP/1"
 	cr_restore_detached restore "$CASE_TMP/2" || return 1
 	wl_trigger || return 1
@@ -220,6 +231,17 @@ keeper_follows_tree() {
 	proc_alive "$KEEPER" || { REASON="no keeper runs"; return 1; }
 	kill -9 "$WL_PID"
 	wait_until 10 pid_gone "$KEEPER" || { REASON="the keeper outlives the tree it tracked"; return 1; }
+}
+
+own_userfaultfd() {
+	wl_start w_refuse uffd_missing || return 1
+	cr_run pre pre-dump "$WL_PID" -D "$CASE_TMP/1"
+	[ "$CR_STATUS" != 0 ] || { REASON="the pre-dump succeeded"; return 1; }
+	mentions_number "$CR_ERR" "$WL_PID" || { REASON="the error does not name pid $WL_PID: $(last_line "$CR_ERR")"; return 1; }
+	grep -q "registered with a userfaultfd of the process's own" "$CR_ERR" ||
+		{ REASON="the refusal does not say why: $(last_line "$CR_ERR")"; return 1; }
+	grep -q ' uw' "/proc/$WL_PID/smaps" && { REASON="a mapping is left tracked"; return 1; }
+	runs_on_after_refusal
 }
 
 PY_PRECOPY='
@@ -284,6 +306,7 @@ redis_precopy() {
 }
 
 run_case rounds rounds
+run_case thp rounds thp
 run_case page_server page_server
 run_case keeper_gone keeper_gone
 run_case plain_dump_after plain_dump_after
@@ -291,6 +314,7 @@ run_case predump_not_dump predump_not_dump
 run_case wrong_round wrong_round
 run_case damaged_round damaged_round
 run_case keeper_follows_tree keeper_follows_tree
+run_case own_userfaultfd own_userfaultfd
 run_case python_precopy python_precopy
 run_case redis_precopy redis_precopy
 finish_tests

@@ -222,6 +222,7 @@ REFUSALS=(
 "state/shmem.c|\"unsupported\", t->pid);|untested|a process whose executable was deleted and is no longer mapped: it runs code mapped from elsewhere after unmapping its own, or set its executable with PR_SET_MM_EXE_FILE (needs CAP_SYS_RESOURCE, which these tests lack, and the old one unmapped)"
 "state/ctty.c|which alone the restoring terminal replaces|dump|which alone the restoring terminal replaces|w_refuse ctty_other --shell-job"
 "state/ctty.c|holds no fd on it to give it back with|dump|holds no fd on it to give it back with|w_refuse ctty_fg_other"
+"state/track.c|unsupported: it is registered with a|elsewhere|t_precopy.sh own_userfaultfd"
 "state/vmflags.c|unsupported: %s (VmFlags|dump|a userfaultfd registration (missing pages)|w_refuse uffd_missing"
 "state/vmflags.c|unsupported: protection key|never|this machine's CPUs have no protection keys (no pku in /proc/cpuinfo)"
 "state/seccomp.c|SECCOMP_RET_USER_NOTIF: the listener|dump|SECCOMP_RET_USER_NOTIF|w_seccomp notify"

@@ -748,6 +748,12 @@ static void test_pagemap_refused(void **state)
 	f->m->pm[1].vaddr = 0x7ffffffff000;
 	f->m->pm[1].nr_pages = 0xffffffffu;
 	expect_mem_refused(f, CR_IMG_PAGEMAP, "an entry runs terabytes past its VMA");
+	f->m->pm[0].has_in_prev = f->m->pm[0].in_prev = true;
+	f->m->pm[0].has_in_parent = f->m->pm[0].in_parent = true;
+	expect_mem_refused(f, CR_IMG_PAGEMAP, "an entry is both the parent's and an earlier round's");
+	f->m->pm[0].has_in_prev = f->m->pm[0].in_prev = true;
+	f->m->vma[1].has_cow = f->m->vma[1].cow = true;
+	expect_mem_refused(f, CR_IMG_PAGEMAP, "an earlier round's pages in memory built before the fork");
 }
 
 static void test_pages_in_special_vma_refused(void **state)

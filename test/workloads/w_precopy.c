@@ -1,12 +1,13 @@
 /*
- * w_precopy STATE_DIR MIB [HOT_KIB]
+ * w_precopy STATE_DIR MIB [HOT_KIB [thp]]
  *
  * For pre-copy (cr pre-dump): writes its memory all the time while rounds
  * are taken, so that a page restored from an old round instead of the
  * last one is seen.  MIB MiB of pages, each filled from its index and its
  * version; every write raises one page's version and the generation
  * counter, kept on pages of their own (HOT_KIB: writes go to the first
- * HOT_KIB KiB only): the versions must sum to the
+ * HOT_KIB KiB only; thp: the pages are transparent huge pages, with
+ * MADV_HUGEPAGE): the versions must sum to the
  * generation (less what was dropped), every page must match its version,
  * and the generation must be at least the one in STATE_DIR/gen_min (the
  * last the harness saw before the final dump: "gen N" lines on stdout).
@@ -176,6 +177,8 @@ int main(int argc, char **argv)
 	if (n_hot == 0 || n_hot > n_pages)
 		wl_fatal("HOT_KIB must be 4 to MIB * 1024");
 	mem = map(n_pages * PAGE);
+	if (argc > 4 && strcmp(argv[4], "thp") == 0 && madvise(mem, n_pages * PAGE, MADV_HUGEPAGE) < 0)
+		wl_fatal("madvise MADV_HUGEPAGE");
 	ver = map((n_pages * sizeof(*ver) + PAGE - 1) / PAGE * PAGE);
 	gen = map(PAGE);
 	lost = gen + 1;
