@@ -78,13 +78,23 @@ cli=$LAB_CLIENT_PID
 served 200
 echo "   $(cat "$DEMO/client/status")"
 
+# How the demo keeps the client's packets away during the move (the lab's
+# CR_MIGRATE_LOCK), as cr-migrate options.
+lock_words() {
+	case $LAB_LOCK_MODE in
+	bridge) echo "--network-lock skip --lock-cmd '(drop its frames on hostA's bridge)' --unlock-cmd '...'" ;;
+	none) echo "--network-lock skip" ;;
+	*) echo "--network-lock $LAB_LOCK_MODE" ;;
+	esac
+}
+
 step "cr-migrate: from hostA to hostB"
 cat <<EOF
    \$ nsenter --net=/run/netns/hostA-demo scripts/cr-migrate $svc \\
        --to "nsenter --net=/run/netns/hostB-demo" --address $LAB_B_IP \\
        --dump-opt --external --dump-opt veth:eth0 \\
        --restore-opt --external --restore-opt veth:eth0=svc --bridge svc=br0 \\
-       --network-lock skip --lock-cmd '(drop its frames on hostA's bridge)' --unlock-cmd '...'
+       $(lock_words)
 EOF
 lab_migrate "$DEMO/migrate.out" "$svc" --cr "$CR" "${LAB_EXT_DUMP[@]}" "${LAB_EXT_RESTORE[@]}"
 status=$?

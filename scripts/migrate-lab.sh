@@ -232,13 +232,29 @@ s.sendall(b"CHEK\n")
 print(s.makefile().readline().strip())' "$LAB_SVC_IP" "$1"
 }
 
-# Until the network lock of cr dump works inside the service's namespace,
-# the final dump runs with --network-lock skip and cr-migrate's --lock-cmd
-# drops the service's frames on hostA's bridge (--unlock-cmd lifts it).
+# How the final dump keeps the client's packets from the service while it
+# moves (CR_MIGRATE_LOCK):
+#   bridge    (default) --network-lock skip, and cr-migrate's --lock-cmd
+#             drops the service's frames on hostA's bridge (--unlock-cmd
+#             lifts it): cr's nftables lock refuses a connection in a
+#             network namespace other than cr's
+#   nftables  cr's own lock (once it is made inside the service's namespace)
+#   none      --network-lock skip and nothing else (for measuring only)
+LAB_LOCK_MODE=${CR_MIGRATE_LOCK:-bridge}
 LAB_LOCK=crmig$$
 lab_lock_cmd() {
 	echo "nft add table bridge $LAB_LOCK; nft add chain bridge $LAB_LOCK hold '{ type filter hook forward priority -200; }';" \
 		"nft add rule bridge $LAB_LOCK hold ether saddr $LAB_SVC_MAC drop; nft add rule bridge $LAB_LOCK hold ether daddr $LAB_SVC_MAC drop"
+}
+
+# The cr-migrate options of LAB_LOCK_MODE.
+lab_lock_opts() {
+	case $LAB_LOCK_MODE in
+	bridge) LAB_LOCK_OPTS=(--network-lock skip --lock-cmd "$(lab_lock_cmd)" --unlock-cmd "nft delete table bridge $LAB_LOCK") ;;
+	nftables) LAB_LOCK_OPTS=(--network-lock nftables) ;;
+	none) LAB_LOCK_OPTS=(--network-lock skip) ;;
+	*) echo "CR_MIGRATE_LOCK: bridge, nftables or none, not '$LAB_LOCK_MODE'" >&2; return 1 ;;
+	esac
 }
 
 # lab_locked: the lock is on hostA's bridge.
@@ -257,8 +273,8 @@ LAB_EXT_RESTORE=(--restore-opt --external --restore-opt veth:eth0=svc --bridge s
 lab_migrate() {
 	local out=$1 pid=$2
 	shift 2
+	lab_lock_opts || return 1
 	( clean_exec nsenter --net=/run/netns/"$LAB_A" -- timeout -k 5 600 "$LAB_ROOT/scripts/cr-migrate" \
-		--to "nsenter --net=/run/netns/$LAB_B" --address "$LAB_B_IP" --network-lock skip \
-		--lock-cmd "$(lab_lock_cmd)" --unlock-cmd "nft delete table bridge $LAB_LOCK" "$@" "$pid" ) \
+		--to "nsenter --net=/run/netns/$LAB_B" --address "$LAB_B_IP" "${LAB_LOCK_OPTS[@]}" "$@" "$pid" ) \
 		</dev/null >"$out" 2>&1
 }

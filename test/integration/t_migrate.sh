@@ -11,7 +11,8 @@
 #
 # Until the network lock works inside the service's namespace, the final
 # dump runs with --network-lock skip and cr-migrate's --lock-cmd drops the
-# service's frames on hostA's bridge itself (--unlock-cmd lifts it).
+# service's frames on hostA's bridge itself (--unlock-cmd lifts it);
+# CR_MIGRATE_LOCK=nftables switches to cr's lock (scripts/migrate-lab.sh).
 #
 #   echo_python   python3 (unmodified) serving a client that sends a 64-byte
 #                 message every millisecond over one TCP connection and
