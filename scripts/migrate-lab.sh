@@ -265,7 +265,7 @@ lab_locked() {
 # The veth of the service: its peer outside at dump, made on hostB as svc
 # and put on hostB's bridge.
 LAB_EXT_DUMP=(--dump-opt --external --dump-opt veth:eth0)
-LAB_EXT_RESTORE=(--restore-opt --external --restore-opt veth:eth0=svc --bridge svc=br0)
+LAB_EXT_RESTORE=(--restore-opt --external --restore-opt veth:eth0=svc --bridge svc=br0 --announce)
 
 # lab_migrate OUT PID [OPTIONS...]: scripts/cr-migrate of PID, run in
 # hostA, to hostB, with OPTIONS (the veth's among them if wanted); its
