@@ -93,7 +93,7 @@ cat <<EOF
    \$ nsenter --net=/run/netns/hostA-demo scripts/cr-migrate $svc \\
        --to "nsenter --net=/run/netns/hostB-demo" --address $LAB_B_IP \\
        --dump-opt --external --dump-opt veth:eth0 \\
-       --restore-opt --external --restore-opt veth:eth0=svc --bridge svc=br0 \\
+       --restore-opt --external --restore-opt veth:eth0=svc --bridge svc=br0 --announce \\
        $(lock_words)
 EOF
 lab_migrate "$DEMO/migrate.out" "$svc" --cr "$CR" "${LAB_EXT_DUMP[@]}" "${LAB_EXT_RESTORE[@]}"
