@@ -139,7 +139,7 @@ static int fetch_from(struct tracker *tr, int sock, cr_error_t *err)
 		done += (uint32_t)k;
 	}
 	memcpy(tr->prev_id.b, h.id, sizeof(h.id));
-	tr->have_prev = true;
+	tr->kept = tr->have_prev = true;
 	return 0;
 }
 
