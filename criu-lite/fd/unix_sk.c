@@ -11,9 +11,10 @@
  * peer open outside the dump (unless --ext-unix-sk, and the peer has an
  * absolute or abstract name: the restore connects to it again); fds in
  * flight (SCM_RIGHTS) other than unix sockets of the dump (held by a
- * process or only in flight) and regular files no process holds, and any
- * on a stream socket (a peek cannot tell where the write that carried
- * them starts); data a client sent on a connection not accepted yet;
+ * process or only in flight) and regular files no process holds, and on
+ * a stream socket any whose write cannot be told from the bytes queued
+ * before it (check_writes); data a client sent on a connection not
+ * accepted yet;
  * credentials queued in another pid namespace than cr's; a datagram
  * socket connected one way to an unnamed socket; a queue larger than
  * FDKIND_MAX_DATA.  A peer that no process holds and that is not in
@@ -23,7 +24,9 @@
  * Sockets in flight join the component of the socket they are queued on;
  * files in flight are opened again by path at their offset.  Queued
  * messages, and with SO_PASSCRED each stretch of a stream written by one
- * sender, are sent again with their senders' credentials.
+ * sender, are sent again with their senders' credentials; a stream is
+ * written again in stretches that end where a write with fds in flight
+ * did, each with its fds.
  *
  * The sockets of a component (below) may be held by several processes of
  * the tree: the component is one object (the .first hook), made in the
@@ -77,6 +80,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/nsfs.h>
+#include <linux/sockios.h>
 #include <poll.h>
 #include <signal.h>
 #include <stddef.h>
@@ -434,9 +438,7 @@ static ssize_t peek(const struct who *w, int fd, void *buf, size_t len, int flag
 		if (f != NULL)
 			inflight_close(f);
 		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds file descriptors in flight "
-				"(SCM_RIGHTS%s%s)%s", WHO_ARGS(w), what[0] ? ": " : "", what,
-				f != NULL ? ", more than cr could peek" :
-					    " on a stream socket; cr keeps them only in datagram and seqpacket queues");
+				"(SCM_RIGHTS%s%s), more than cr could peek", WHO_ARGS(w), what[0] ? ": " : "", what);
 	}
 	if (from != NULL) {
 		*from = sun;
@@ -729,49 +731,116 @@ static int peek_messages(struct dump_ctx *ctx, const struct who *w, int fd, cons
 	return 0;
 }
 
-/* One stretch of a stream queue, with its senders' credentials. */
+/* One stretch of a stream queue, with its senders' credentials and the
+ * fds in flight that came with it (keep_in_flight closes cr's copies). */
 static int add_chunk(struct dump_ctx *ctx, const struct who *w, struct messages *m, uint8_t *data, size_t len,
-		     const struct ucred *cred, cr_error_t *err)
+		     struct inflight *f, cr_error_t *err)
 {
-	if (messages_add(ctx, m, w, len, err) < 0)
+	if (messages_add(ctx, m, w, len, err) < 0) {
+		inflight_close(f);
 		return -1;
+	}
 	m->data[m->n] = (ProtobufCBinaryData){ .data = data, .len = len };
 	m->from[m->n] = (ProtobufCBinaryData){ .data = NULL, .len = 0 };
-	m->pid[m->n] = cred->pid;
-	m->uid[m->n] = cred->uid;
-	m->gid[m->n] = cred->gid;
-	m->scm_count[m->n] = 0;
+	m->pid[m->n] = f->cred.pid;
+	m->uid[m->n] = f->cred.uid;
+	m->gid[m->n] = f->cred.gid;
+	if (keep_in_flight(ctx, w, f, m, err) < 0)
+		return -1;
 	m->n++;
 	return 0;
 }
 
 /* The next stretch of a stream queue: what one peek returns, which stops
- * where the senders' credentials change (SO_PASSCRED).  Fds in flight are
- * refused: a peek returns those of the next write that carried some with
- * any byte before it, so where that write starts cannot be told.  Its
+ * where the senders' credentials change (SO_PASSCRED) and after the first
+ * write that carries fds in flight (SCM_RIGHTS), which come with it.  Its
  * length, 0 at the end, -1 on error. */
 static ssize_t peek_chunk(struct dump_ctx *ctx, const struct who *w, int fd, uint8_t *buf, size_t got, size_t want,
 			  struct messages *m, cr_error_t *err)
 {
 	struct inflight f = { .cred = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 } };
 	ssize_t n = peek(w, fd, buf + got, want - got, 0, NULL, NULL, &f, err);
-	char what[PATH_MAX] = "";
 
-	if (n > 0 && f.n > 0) {
-		name_passed(f.fd[0], what, sizeof(what));
+	if (n <= 0) {
 		inflight_close(&f);
-		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds file descriptors in flight (SCM_RIGHTS: "
-				"%s) on a stream socket; cr keeps them only in datagram and seqpacket queues",
-				WHO_ARGS(w), what);
-	}
-	if (n <= 0)
 		return n == -1 ? -1 : 0;
-	return add_chunk(ctx, w, m, buf + got, (size_t)n, &f.cred, err) < 0 ? -1 : n;
+	}
+	return add_chunk(ctx, w, m, buf + got, (size_t)n, &f, err) < 0 ? -1 : n;
+}
+/* What the kernel charges (the truesize of its skbs: SIOCOUTQ) for len
+ * bytes written at once by a unix stream socket whose send buffer is that
+ * of s[0]: written on the scratch pair s and read back, a piece at a time
+ * when the buffer does not take them all (the kernel cuts a long write in
+ * the same pieces either way). */
+static int charged_for(const int s[2], const uint8_t *data, size_t len, uint64_t *sum, cr_error_t *err)
+{
+	static uint8_t sink[65536];
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = send(s[0], data + done, len - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+		int out = 0;
+
+		if (n < 0 && errno != EAGAIN)
+			return cr_error(err, errno, "write on a scratch socket pair");
+		if (ioctl(s[0], SIOCOUTQ, &out) < 0)
+			return cr_error(err, errno, "SIOCOUTQ of a scratch socket pair");
+		if (n < 0 && out == 0)
+			return cr_error(err, 0, "a scratch socket pair takes no write");
+		*sum += (uint64_t)out;
+		while (recv(s[1], sink, sizeof(sink), MSG_DONTWAIT) > 0)
+			;
+		done += n > 0 ? (size_t)n : 0;
+	}
+	return 0;
+}
+
+/* The fds of a write on a stream socket go to the read that takes its
+ * first byte; but a peek returns them with every byte queued before that
+ * write, back to the previous write with fds (or other credentials), so
+ * where the write starts is not seen.  The restore writes each stretch
+ * peeked at once, its fds on its first byte: right only when each stretch
+ * was one write.  The peer tells: what the kernel charges it for its
+ * writes still queued (sk_wmem_alloc, one skb truesize each) is what the
+ * stretches cost written again one by one, and more when any was several
+ * writes (each costs an sk_buff more). */
+static int check_writes(const struct who *w, const struct unix_diag *d, const struct messages *m, cr_error_t *err)
+{
+	cleanup_close int s0 = -1;
+	cleanup_close int s1 = -1;
+	struct unix_diag peer;
+	uint64_t sum = 0;
+	int s[2], half, r = d->has_peer && d->peer != 0 ? unix_diag_lookup(d->peer, &peer, err) : 0;
+
+	if (r < 0)
+		return -1;
+	if (r == 0 || peer.sndbuf == 0)
+		return cr_error(err, 0, WHO_FMT ": unsupported: fds in flight (SCM_RIGHTS) queued on a stream socket "
+				"whose peer is closed: cr needs the peer to tell where the writes that carried them "
+				"start", WHO_ARGS(w));
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s) < 0)
+		return cr_error(err, errno, "socketpair");
+	s0 = s[0];
+	s1 = s[1];
+	half = (int)(peer.sndbuf / 2);
+	if (setsockopt(s0, SOL_SOCKET, SO_SNDBUFFORCE, &half, sizeof(half)) < 0)
+		return cr_error(err, errno, "SO_SNDBUFFORCE %d on a scratch socket pair", half);
+	for (size_t i = 0; i < m->n; i++)
+		if (charged_for(s, m->data[i].data, m->data[i].len, &sum, err) < 0)
+			return -1;
+	if (sum != peer.wqueue)
+		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds file descriptors in flight (SCM_RIGHTS) "
+				"on a stream socket, with bytes of other writes before them that cr cannot tell from "
+				"the write that carried them (its peer socket:[%u] is charged %u bytes for the writes "
+				"queued, %llu for %zu writes)", WHO_ARGS(w), d->peer, peer.wqueue,
+				(unsigned long long)sum, m->n);
+	return 0;
 }
 
 /* Exactly the queued bytes: a peek past the end would take the socket's
- * pending error (sock_error()) on the way.  One item, or with SO_PASSCRED
- * stretches with their senders' credentials. */
+ * pending error (sock_error()) on the way.  One item, or stretches with
+ * their senders' credentials (SO_PASSCRED) or the fds in flight that the
+ * read of their first byte takes (check_writes). */
 static int peek_stream(struct dump_ctx *ctx, const struct who *w, int fd, const struct unix_diag *d,
 		       UnixSkEntry *e, cr_error_t *err)
 {
@@ -793,9 +862,9 @@ static int peek_stream(struct dump_ctx *ctx, const struct who *w, int fd, const 
 	if (got != want)
 		return cr_error(err, 0, WHO_FMT ": peeked %zu of its %zu queued bytes (out-of-band data?)",
 				WHO_ARGS(w), got, want);
-	if (e->passcred) {
-		if (check_creds(w, &m, err) < 0)
-			return -1;
+	if ((m.n_scm > 0 && check_writes(w, d, &m, err) < 0) || (e->passcred && check_creds(w, &m, err) < 0))
+		return -1;
+	if (e->passcred || m.n_scm > 0) {
 		store_messages(e, &m);
 		return 0;
 	}
@@ -1195,7 +1264,7 @@ static bool scm_ok(const UnixSkEntry *e)
 	if (files != e->n_scm_files)
 		return false;
 
-	if (e->type == SOCK_STREAM || e->n_scm_count != e->n_queue)
+	if (e->n_scm_count != e->n_queue)
 		return false;
 	for (size_t i = 0; i < e->n_scm_count; i++) {
 		if (e->scm_count[i] > SCM_MAX_FD)
@@ -1217,7 +1286,7 @@ static int validate_one(const struct restore_ctx *ctx, const FileEntry *fe, cr_e
 		return cr_error(err, 0, "socket:[%u] has state %u", e->ino, e->state);
 	if ((e->has_name && !name_ok(&e->name)) || (e->state == USK_LISTEN && !e->has_name))
 		return cr_error(err, 0, "socket:[%u] has a bad name", e->ino);
-	if ((e->type == SOCK_STREAM && e->n_queue > 1 && e->n_cred_pid != e->n_queue) ||
+	if ((e->type == SOCK_STREAM && e->n_queue > 1 && e->n_cred_pid != e->n_queue && e->n_scm_count != e->n_queue) ||
 	    (e->n_queue_from && e->n_queue_from != e->n_queue))
 		return cr_error(err, 0, "socket:[%u] has a malformed queue", e->ino);
 	for (size_t i = 0; i < e->n_queue_from; i++)

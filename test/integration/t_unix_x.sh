@@ -432,6 +432,9 @@ run_case creds_new_pidns creds_new_pidns
 run_case tree_new_pidns tree_new_pidns
 run_case rights_sk tree_roundtrip rights-sk
 run_case rights_sk_leave_running case_leave_running w_unix_x rights-sk
+run_case control_rights_stream case_control w_unix_x rights-stream
+run_case rights_stream tree_roundtrip rights-stream
+run_case rights_stream_leave_running case_leave_running w_unix_x rights-stream
 run_case refused_rights refused_x "SCM_RIGHTS: pipe:" rights
 run_case refused_lost_peer refused_x "open in no process" lost-peer
 run_case ext_peer ext_peer

@@ -36,8 +36,11 @@
  *                    process outside the tree holds, the listener bound at
  *                    a relative name / with bytes queued from that end
  *                    (dumped with --ext-unix-sk): it writes / the bytes.
- *   unix_scm_rights  a socketpair with an fd (/dev/null) in flight: it is
- *                    received.
+ *   unix_scm_rights  a stream socketpair, written "plain", then a byte with
+ *                    its sending end in flight: a read of 5 bytes is
+ *                    "plain", the next one carries the socket.
+ *   unix_scm_closed  a stream socketpair with its receiving end in flight
+ *                    on it, the sending end closed: it is received.
  *   unix_scm_dgram, unix_file_gone, unix_file_shared, unix_flight_netlink,
  *   unix_flight_outside  a datagram socketpair with in flight: /dev/null; a
  *                    file deleted since; a file whose description it holds
@@ -553,23 +556,50 @@ static void unix_ext_queued_check(void)
 
 static void unix_scm_rights_setup(void)
 {
-	int sv[2], null = check_fd(open("/dev/null", O_WRONLY), "/dev/null");
+	int sv[2];
 
 	pair(SOCK_STREAM, sv);
-	if (send_fd(sv[0], null) != 1)
+	wl_write_all(sv[0], "plain", 5);
+	if (send_fd(sv[0], sv[0]) != 1)
 		wl_fatal("sendmsg: %s", strerror(errno));
-	close(null);
 	fd_a = sv[0];
 	fd_b = sv[1];
 }
 
+static bool same_socket(int a, int b)
+{
+	struct stat sa, sb;
+
+	return a >= 0 && fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_ino == sb.st_ino;
+}
+
 static void unix_scm_rights_check(void)
 {
-	int fd = wl_readable(fd_b, 2000) ? recv_fd(fd_b) : -1;
-	struct stat st;
+	char buf[6] = "";
+	int fd;
 
-	wl_check(fd >= 0 && fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3),
-		 "/dev/null did not arrive");
+	wl_check(wl_readable(fd_b, 2000) && recv(fd_b, buf, 5, MSG_DONTWAIT) == 5 && strcmp(buf, "plain") == 0,
+		 "the first read is '%s', wanted 'plain'", buf);
+	fd = recv_fd(fd_b);
+	wl_check(same_socket(fd, fd_a), "the socket in flight did not arrive after 'plain'");
+}
+
+static void unix_scm_closed_setup(void)
+{
+	int sv[2];
+
+	pair(SOCK_STREAM, sv);
+	if (send_fd(sv[0], sv[1]) != 1)
+		wl_fatal("sendmsg: %s", strerror(errno));
+	close(sv[0]);
+	fd_b = sv[1];
+}
+
+static void unix_scm_closed_check(void)
+{
+	int fd = wl_readable(fd_b, 2000) ? recv_fd(fd_b) : -1;
+
+	wl_check(same_socket(fd, fd_b), "the socket in flight did not arrive");
 }
 
 static void unix_so_error_setup(void)
@@ -1244,6 +1274,7 @@ static const struct wl_mode modes[] = {
 	{ "unix_same_path", unix_same_path_setup, unix_same_path_check },
 	{ "unix_backlog", unix_backlog_setup, unix_backlog_check },
 	{ "unix_scm_rights", unix_scm_rights_setup, unix_scm_rights_check },
+	{ "unix_scm_closed", unix_scm_closed_setup, unix_scm_closed_check },
 	{ "unix_so_error", unix_so_error_setup, unix_so_error_check },
 	{ "unix_pending_outside", unix_pending_outside_setup, accept_one_check },
 	{ "unix_pending_closed", unix_pending_closed_setup, accept_one_check },

@@ -9,6 +9,8 @@
  *                                  data queued) that no process holds; and
  *                                  a stream with SO_PASSCRED written by P,
  *                                  the child, then P
+ * w_unix_x STATE_DIR rights-stream fds in flight on a stream socketpair from
+ *                                  P to its child: see run_rights_stream
  * w_unix_x STATE_DIR lost-peer     a socket whose peer is in flight in a queue
  *                                  outside the dump: refused
  * w_unix_x STATE_DIR creds         a datagram queued with the sender's
@@ -76,14 +78,14 @@ static void send_str(int fd, const char *s)
 	must(send(fd, s, strlen(s), MSG_NOSIGNAL) == (ssize_t)strlen(s), s);
 }
 
-/* One byte with n fds in flight (SCM_RIGHTS). */
-static void send_fds(int sock, const int *fds, size_t n)
+/* One write of data with n fds in flight (SCM_RIGHTS). */
+static void send_data_fds(int sock, const char *data, const int *fds, size_t n)
 {
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(8 * sizeof(int))];
 	} u;
-	struct iovec iov = { .iov_base = "m", .iov_len = 1 };
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = strlen(data) };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
 			     .msg_controllen = CMSG_SPACE(n * sizeof(int)) };
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
@@ -93,7 +95,13 @@ static void send_fds(int sock, const int *fds, size_t n)
 	c->cmsg_type = SCM_RIGHTS;
 	c->cmsg_len = CMSG_LEN(n * sizeof(int));
 	memcpy(CMSG_DATA(c), fds, n * sizeof(int));
-	must(sendmsg(sock, &mh, 0) == 1, "sendmsg SCM_RIGHTS");
+	must(sendmsg(sock, &mh, 0) == (ssize_t)strlen(data), "sendmsg SCM_RIGHTS");
+}
+
+/* One byte with n fds in flight. */
+static void send_fds(int sock, const int *fds, size_t n)
+{
+	send_data_fds(sock, "m", fds, n);
 }
 
 /* Exactly len bytes within TIMEOUT_MS; -1 on error, timeout or EOF. */
@@ -429,20 +437,22 @@ static void run_rights(void)
 	wl_finish();
 }
 
-/* Receives one message with its fds (at most n) into fds; the count. */
-static int recv_fds(int sock, int *fds, int n)
+/* One read of at most size - 1 bytes into buf (a string), with its fds
+ * (at most n) into fds: their count, -1 when the read returns nothing. */
+static int recv_data_fds(int sock, char *buf, size_t size, int *fds, int n)
 {
-	char byte;
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(8 * sizeof(int))];
 	} u;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct iovec iov = { .iov_base = buf, .iov_len = size - 1 };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
 	struct cmsghdr *c;
+	ssize_t len = recvmsg(sock, &mh, MSG_DONTWAIT);
 	int got = 0;
 
-	if (recvmsg(sock, &mh, MSG_DONTWAIT) != 1)
+	buf[len > 0 ? len : 0] = '\0';
+	if (len <= 0)
 		return -1;
 	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
 		if (c->cmsg_type != SCM_RIGHTS)
@@ -451,6 +461,14 @@ static int recv_fds(int sock, int *fds, int n)
 		memcpy(fds, CMSG_DATA(c), (size_t)(got < n ? got : n) * sizeof(int));
 	}
 	return got;
+}
+
+/* Receives one message of one byte with its fds (at most n); the count. */
+static int recv_fds(int sock, int *fds, int n)
+{
+	char byte[2];
+
+	return recv_data_fds(sock, byte, sizeof(byte), fds, n);
 }
 
 static bool same_file(int a, int b)
@@ -548,6 +566,112 @@ static void run_rights_sockets(void)
 		wl_check(expect(s[0], "hi back", "P's end of the pair", why, sizeof(why)), "%s", why);
 	}
 	check_kid(&kid, "C");
+	end_kids(&kid, 1);
+	wl_finish();
+}
+
+/* The regular file name in the state dir, holding "0123456789", open
+ * O_RDWR at offset pos. */
+static int file_at(const char *name, off_t pos)
+{
+	char path[PATH_MAX];
+	int f;
+
+	wl_path(path, sizeof(path), name);
+	f = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	must(f >= 0 && write(f, "0123456789", 10) == 10 && lseek(f, pos, SEEK_SET) == pos, name);
+	return f;
+}
+
+/* A file received in flight: it reads want on from its offset, O_RDWR. */
+static void check_file(int fd, const char *want, const char *what, char *why, size_t why_size)
+{
+	char data[16] = "";
+
+	if (read(fd, data, sizeof(data) - 1) < 0 || strcmp(data, want) != 0)
+		snprintf(why, why_size, "%s reads '%s' from its offset, wanted '%s'", what, data, want);
+	else if ((fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR)
+		snprintf(why, why_size, "%s is not O_RDWR", what);
+}
+
+/* C's reads of the stream q: each stops after the write that carried fds,
+ * which come with it. */
+static void read_stream_rights(int q, char *why, size_t why_size)
+{
+	char buf[64];
+	int fds[8], in[8];
+
+	if (recv_data_fds(q, buf, sizeof(buf), fds, 8) != 1 || strcmp(buf, "first") != 0) {
+		snprintf(why, why_size, "the first read is '%s', not 'first' with one fd", buf);
+		return;
+	}
+	check_file(fds[0], "456789", "the file in flight", why, why_size);
+	if (why[0])
+		return;
+	if (recv_data_fds(q, buf, sizeof(buf), fds, 8) != 2 || strcmp(buf, "second") != 0) {
+		snprintf(why, why_size, "the second read is '%s', not 'second' with two fds", buf);
+		return;
+	}
+	if (recv_data_fds(fds[0], buf, sizeof(buf), in, 8) != 1 || strcmp(buf, "flying") != 0) {
+		snprintf(why, why_size, "the socket in flight reads '%s', not 'flying' with one fd", buf);
+		return;
+	}
+	check_file(in[0], "23456789", "the file in flight in the socket in flight", why, why_size);
+	if (why[0])
+		return;
+	send_str(fds[0], "back");
+	send_str(fds[1], "hi");
+	if (read_one(q, buf, sizeof(buf)) != 4 || strcmp(buf, "tail") != 0)
+		snprintf(why, why_size, "the last read is '%s', not 'tail'", buf);
+}
+
+/* rights-stream: a stream pair q from P to its child C holds, unread, the
+ * writes "first" with a file in flight (offset 4), "second" with an end of
+ * a pair fly that only the message holds (its own queue: "flying" with
+ * another file, offset 2) and P's end s[0] of a pair, and "tail".  When
+ * triggered C reads them, gets each write's fds with it and uses them:
+ * "back" on the socket only in flight and "hi" on s[0] reach P. */
+static void run_rights_stream(void)
+{
+	int q[2], s[2], fly[2], f1, f2, kid_ctl;
+	struct kid kid;
+	char why[256] = "";
+
+	must(socketpair(AF_UNIX, SOCK_STREAM, 0, q) == 0 && socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0 &&
+		     socketpair(AF_UNIX, SOCK_STREAM, 0, fly) == 0, "socketpair");
+	if (fork_kid(&kid, &kid_ctl) == 0) {
+		uint64_t token = draw_token();
+		char line[64], kwhy[256] = "";
+
+		close(q[0]);
+		close(s[0]);
+		close(s[1]);
+		close(fly[0]);
+		close(fly[1]);
+		snprintf(line, sizeof(line), "%d %llx\n", (int)getpid(), (unsigned long long)token);
+		send_str(kid_ctl, line);
+		await_go(kid_ctl);
+		read_stream_rights(q[1], kwhy, sizeof(kwhy));
+		report(kid_ctl, token, kwhy);
+		await_end(kid_ctl);
+	}
+	close(q[1]);
+	f1 = file_at("first.txt", 4);
+	f2 = file_at("flying.txt", 2);
+	send_data_fds(fly[1], "flying", &f2, 1);
+	send_data_fds(q[0], "first", &f1, 1);
+	send_data_fds(q[0], "second", (int[]){ fly[0], s[0] }, 2);
+	send_str(q[0], "tail");
+	close(f1);
+	close(f2);
+	close(fly[0]);
+	read_hello(&kid);
+	wl_ready();
+	wl_wait_trigger();
+	send_str(kid.ctl, "go\n");
+	check_kid(&kid, "C");
+	wl_check(expect(fly[1], "back", "the peer of the socket in flight", why, sizeof(why)), "%s", why);
+	wl_check(expect(s[1], "hi", "the peer of P's end in flight", why, sizeof(why)), "%s", why);
 	end_kids(&kid, 1);
 	wl_finish();
 }
@@ -755,6 +879,8 @@ int main(int argc, char **argv)
 		run_creds();
 	if (strcmp(mode, "rights-sk") == 0)
 		run_rights_sockets();
+	if (strcmp(mode, "rights-stream") == 0)
+		run_rights_stream();
 	if (strcmp(mode, "lost-peer") == 0)
 		run_lost_peer();
 	if (strcmp(mode, "ext") == 0 && argc > 3)
