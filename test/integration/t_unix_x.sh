@@ -21,6 +21,12 @@
 #                 flight with data queued: the sockets are those sockets
 #                 after restore (the pairs talk), the file reads on from its
 #                 offset.
+#   rights_stream fds in flight on a stream pair to a child, in three writes:
+#                 a file, a socket only in flight (its own stream queue
+#                 carrying a file) and an end the sender holds; after
+#                 restore each read stops after a write with fds and gets
+#                 them, the files read on from their offsets, the sockets
+#                 talk.
 #   ext_peer      a client of a server outside the tree: refused, and with
 #                 --ext-unix-sk restored connected to the server's path again;
 #                 the server's side (ext_unnamed) is refused even so: its
@@ -62,6 +68,9 @@
 #   python_pool   python3 multiprocessing.Pool (two workers, their task and
 #                 result pipes, semaphores that are mappings of deleted
 #                 /dev/shm files): the pool's results after restore.
+#   python_send_fds  python3 socket.send_fds on a SOCK_STREAM socketpair to
+#                 a forked child, unread at dump: the child's recv_fds gets
+#                 each write with its fds after restore and uses them.
 source "$(dirname "$0")/lib.sh"
 
 # The workload's children, for the dump to free them too.
@@ -416,6 +425,57 @@ SH
 	prog_result "285 2185"
 }
 
+# python3's socket.send_fds on a SOCK_STREAM socketpair from the parent to
+# its forked child, unread at dump: "first" with a file open at offset 3,
+# "second" with an end of a socketpair whose other end the parent serves,
+# then "tail".  After restore the child's recv_fds gets each with its fds,
+# reads the file on from its offset and talks to the parent through the
+# socket.
+python_send_fds() {
+	cat > "$CASE_TMP/sendfds.sh" <<'SH'
+exec python3 -c '
+import os, socket, sys, time
+d = sys.argv[1]
+q, q_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+f = open(d + "/data.txt", "w+b")
+f.write(b"0123456789")
+f.flush()
+f.seek(3)
+pid = os.fork()
+if pid == 0:
+    q.close(); a.close(); b.close(); f.close()
+    while not os.path.exists(d + "/go"):
+        time.sleep(0.02)
+    m1, fds1, _, _ = socket.recv_fds(q_child, 1024, 4)
+    m2, fds2, _, _ = socket.recv_fds(q_child, 1024, 4)
+    tail = q_child.recv(1024)
+    text = os.read(fds1[0], 100).decode() if len(fds1) == 1 else "no-file"
+    s = socket.socket(fileno=fds2[0]) if len(fds2) == 1 else None
+    reply = "no-socket"
+    if s is not None:
+        s.sendall(b"ping")
+        reply = s.recv(100).decode()
+    open(d + "/result.tmp", "w").write("%s %s %s %s %s" % (m1.decode(), m2.decode(), tail.decode(), text, reply))
+    os.rename(d + "/result.tmp", d + "/result")
+    os._exit(0)
+q_child.close()
+socket.send_fds(q, [b"first"], [f.fileno()])
+socket.send_fds(q, [b"second"], [b.fileno()])
+q.sendall(b"tail")
+f.close(); b.close()
+token = "pong-%d" % os.getpid()
+open(d + "/ready", "w").close()
+if a.recv(100) == b"ping":
+    a.sendall(token.encode())
+os.waitpid(pid, 0)
+' "$1"
+SH
+	prog_start "$CASE_TMP/sendfds.sh" || return 1
+	prog_roundtrip || return 1
+	prog_result "first second tail 3456789 pong-$PROG_PID"
+}
+
 run_case control_tree case_control w_unix_x tree
 run_case control_embryo case_control w_unix_x embryo
 run_case control_embryo_data case_control w_unix_x embryo data
@@ -448,4 +508,5 @@ run_case socat socat_pair
 run_case socat_unlinked socat_pair rm
 run_case python_pipe python_pipe
 run_case python_pool python_pool
+run_case python_send_fds python_send_fds
 finish_tests
