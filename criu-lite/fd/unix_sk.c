@@ -11,10 +11,10 @@
  * peer open outside the dump (unless --ext-unix-sk, and the peer has an
  * absolute or abstract name: the restore connects to it again); fds in
  * flight (SCM_RIGHTS) other than unix sockets of the dump (held by a
- * process or only in flight) and regular files no process holds, and on
- * a stream socket any whose write cannot be told from the bytes queued
- * before it (check_writes); data a client sent on a connection not
- * accepted yet;
+ * process or only in flight), regular files no process holds and pipes
+ * only the message holds (keep_pipe), and on a stream socket any whose
+ * write cannot be told from the bytes queued before it (check_writes);
+ * data a client sent on a connection not accepted yet;
  * credentials queued in another pid namespace than cr's; a datagram
  * socket connected one way to an unnamed socket; a queue larger than
  * FDKIND_MAX_DATA.  A peer that no process holds and that is not in
@@ -22,7 +22,8 @@
  * (unix_check_tree).
  *
  * Sockets in flight join the component of the socket they are queued on;
- * files in flight are opened again by path at their offset.  Queued
+ * files in flight are opened again by path at their offset, pipes made
+ * again with their data.  Queued
  * messages, and with SO_PASSCRED each stretch of a stream written by one
  * sender, are sent again with their senders' credentials; a stream is
  * written again in stretches that end where a write with fds in flight
@@ -66,6 +67,7 @@
  * then put back as it was (unix_path.h). */
 #include "fd/fdkind.h"
 #include "fd/fdshare.h"
+#include "fd/pipes.h"
 #include "fd/unix_diag.h"
 #include "fd/unix_path.h"
 #include "fd/reopen.h"
@@ -499,13 +501,34 @@ static ProtobufCBinaryData sender_name(struct arena *a, const struct sockaddr_un
 
 /* The next message: its length first (MSG_TRUNC on an empty buffer moves
  * the peek offset by nothing), then its bytes.  1, or 0 at the end. */
+/* A file in flight, into m's files. */
+static UnixScmFile *add_file(struct dump_ctx *ctx, struct messages *m, const char *link, int flags, off_t pos,
+			     const struct stat *st)
+{
+	UnixScmFile *file = arena_new(&ctx->arena, UnixScmFile);
+
+	unix_scm_file__init(file);
+	file->path = arena_strdup(&ctx->arena, link);
+	file->flags = (uint32_t)flags;
+	file->pos = (uint64_t)pos;
+	file->ino = st->st_ino;
+	file->dev = st->st_dev;
+	if (m->n_files == m->cap_files) {
+		size_t cap = m->cap_files ? m->cap_files * 2 : 8;
+
+		m->files = grown(ctx, m->files, m->n_files, cap, sizeof(*m->files));
+		m->cap_files = cap;
+	}
+	m->files[m->n_files++] = file;
+	return file;
+}
+
 /* A regular file in flight, by path, flags and offset: a description no
  * process holds (its offset would be shared), reached by that path now. */
 static int keep_file(struct dump_ctx *ctx, const struct who *w, int fd, const struct stat *st, struct messages *m,
 		     cr_error_t *err)
 {
 	char link[PATH_MAX] = "";
-	UnixScmFile *file;
 	struct stat there;
 	pid_t pid;
 	int holder_fd, r, flags = fcntl(fd, F_GETFL);
@@ -521,20 +544,60 @@ static int keep_file(struct dump_ctx *ctx, const struct who *w, int fd, const st
 					     link, pid, holder_fd);
 	if (flags < 0 || pos < 0)
 		return cr_error(err, errno, "the file %s in flight", link);
-	file = arena_new(&ctx->arena, UnixScmFile);
-	unix_scm_file__init(file);
-	file->path = arena_strdup(&ctx->arena, link);
-	file->flags = (uint32_t)flags;
-	file->pos = (uint64_t)pos;
-	file->ino = st->st_ino;
-	file->dev = st->st_dev;
-	if (m->n_files == m->cap_files) {
-		size_t cap = m->cap_files ? m->cap_files * 2 : 8;
+	add_file(ctx, m, link, flags, pos, st);
+	return 0;
+}
 
-		m->files = grown(ctx, m->files, m->n_files, cap, sizeof(*m->files));
-		m->cap_files = cap;
+/* Whether a pipe in flight was found before in this dump (in m, or in a
+ * socket recorded already): made again twice, it would be two pipes. */
+static bool pipe_seen_before(const struct dump_ctx *ctx, const struct messages *m, uint64_t ino)
+{
+	for (size_t i = 0; i < m->n_files; i++)
+		if (m->files[i]->pipe != NULL && m->files[i]->ino == ino)
+			return true;
+	for (size_t i = 0; i < ctx->files.n; i++) {
+		const UnixSkEntry *e = ctx->files.v[i]->unix_sk;
+
+		for (size_t k = 0; e != NULL && k < e->n_scm_files; k++)
+			if (e->scm_files[k]->pipe != NULL && e->scm_files[k]->ino == ino)
+				return true;
 	}
-	m->files[m->n_files++] = file;
+	return false;
+}
+
+/* A pipe in flight that nothing else holds: no process (of the dump or
+ * not), and its other end closed everywhere (a reader sees POLLHUP, a
+ * writer POLLERR), so that the restore makes it again whole, with its
+ * data, from this end alone. */
+static int keep_pipe(struct dump_ctx *ctx, const struct who *w, int fd, const struct stat *st, struct messages *m,
+		     cr_error_t *err)
+{
+	char link[64] = "";
+	struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLOUT };
+	int flags = fcntl(fd, F_GETFL), r;
+	pid_t other = 0;
+	UnixScmFile *file;
+
+	name_passed(fd, link, sizeof(link));
+	if ((r = fdshare_held_by(ctx, link, w->pid, &other, err)) < 0)
+		return -1;
+	if (r == 1 || other != 0)
+		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds a pipe in flight (SCM_RIGHTS: %s) that "
+				"pid %d holds too; cr keeps a pipe in flight that only the queue holds", WHO_ARGS(w),
+				link, r == 1 ? w->pid : other);
+	if (flags < 0 || poll(&pfd, 1, 0) < 0)
+		return cr_error(err, errno, "the pipe %s in flight", link);
+	if ((flags & O_ACCMODE) == O_RDWR || !(pfd.revents & ((flags & O_ACCMODE) == O_RDONLY ? POLLHUP : POLLERR)) ||
+	    pipe_seen_before(ctx, m, st->st_ino))
+		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds a pipe in flight (SCM_RIGHTS: %s) "
+				"whose other end, or another description of it, is open elsewhere (in flight, or "
+				"read and written through one description); cr keeps a pipe in flight that only "
+				"one message holds", WHO_ARGS(w), link);
+	file = add_file(ctx, m, link, flags, 0, st);
+	file->pipe = arena_new(&ctx->arena, PipeEntry);
+	pipe_entry__init(file->pipe);
+	if (pipe_record_flying(ctx, fd, file->pipe, err) < 0)
+		return cr_error_wrap(err, "the pipe %s in flight", link);
 	return 0;
 }
 
@@ -609,12 +672,15 @@ static int keep_one(struct dump_ctx *ctx, const struct who *w, int fd, struct me
 		return cr_error(err, errno, "fstat an fd in flight");
 	if (S_ISSOCK(st.st_mode) && keep_socket(ctx, w, fd, (uint32_t)st.st_ino, err) < 0)
 		return -1;
+	name_passed(fd, what, sizeof(what));
 	if (S_ISSOCK(st.st_mode))
 		ino = (uint32_t)st.st_ino;
-	else if (!S_ISREG(st.st_mode)) {
-		name_passed(fd, what, sizeof(what));
+	else if (S_ISFIFO(st.st_mode) && strncmp(what, "pipe:[", 6) == 0) {
+		if (keep_pipe(ctx, w, fd, &st, m, err) < 0)
+			return -1;
+	} else if (!S_ISREG(st.st_mode)) {
 		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds file descriptors in flight "
-				"(SCM_RIGHTS: %s); cr keeps unix sockets of the dump and regular files in flight",
+				"(SCM_RIGHTS: %s); cr keeps unix sockets of the dump, regular files and pipes in flight",
 				WHO_ARGS(w), what);
 	} else if (keep_file(ctx, w, fd, &st, m, err) < 0)
 		return -1;
@@ -1300,6 +1366,11 @@ static int validate_one(const struct restore_ctx *ctx, const FileEntry *fe, cr_e
 	for (size_t i = 0; i < e->n_scm_files; i++) {
 		struct stat st;
 
+		if (e->scm_files[i]->pipe != NULL) {
+			if (pipe_data_fits(e->scm_files[i]->pipe))
+				continue;
+			return cr_error(err, 0, "socket:[%u]: a pipe in flight holds more than its size", e->ino);
+		}
 		if (reopen_check_flags(e->scm_files[i]->path, e->scm_files[i]->flags, err) < 0 ||
 		    reopen_look(e->scm_files[i]->path, &st, err) < 0)
 			return cr_error_wrap(err, "socket:[%u]: a file in flight", e->ino);
@@ -2164,6 +2235,22 @@ struct scm_cursor {
 	size_t ino, file;
 };
 
+/* A pipe in flight, made again with its data: the end it was, with its
+ * flags; the other end closed, as it was everywhere. */
+static int remake_pipe(const UnixScmFile *f, cr_error_t *err)
+{
+	int fds[2], end = (f->flags & O_ACCMODE) == O_WRONLY;
+
+	if (pipe_make_flying(f->pipe, f->pipe->n_data > 1 || (f->flags & O_DIRECT), fds, err) < 0)
+		return cr_error_wrap(err, "the pipe in flight %s", f->path);
+	close(fds[!end]);
+	if (fcntl(fds[end], F_SETFL, f->flags & (O_NONBLOCK | O_APPEND | O_ASYNC | O_DIRECT)) < 0) {
+		close(fds[end]);
+		return cr_error(err, errno, "the pipe in flight %s: set flags 0%o", f->path, f->flags);
+	}
+	return fds[end];
+}
+
 /* A file in flight, opened again as the process would, at its offset. */
 static int reopen_in_flight(const struct component *c, const UnixScmFile *f, cr_error_t *err)
 {
@@ -2192,8 +2279,10 @@ static int fds_of(struct component *c, const UnixSkEntry *e, size_t i, struct sc
 		uint32_t ino = e->scm_ino[at->ino];
 		const struct usk *s = ino ? find_ino(c, ino) : NULL;
 
+		const UnixScmFile *f = ino == 0 ? e->scm_files[at->file++] : NULL;
+
 		own[*n] = ino == 0;
-		if (ino == 0 && (fds[*n] = reopen_in_flight(c, e->scm_files[at->file++], err)) < 0)
+		if (f != NULL && (fds[*n] = f->pipe ? remake_pipe(f, err) : reopen_in_flight(c, f, err)) < 0)
 			return -1;
 		if (ino != 0 && (s == NULL || s->fd < 0))
 			return cr_error(err, 0, "socket:[%u], in flight in it, is not in the image", ino);

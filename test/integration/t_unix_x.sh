@@ -37,7 +37,7 @@
 #   refused_*     refused at dump naming the pid, the fd and the thing; the
 #                 tree runs on and passes: a connection not accepted yet
 #                 with data its client sent (embryo_data), a pipe in flight
-#                 (rights), a peer in flight in a queue outside the dump
+#                 whose write end the process holds (rights), a peer in flight in a queue outside the dump
 #                 (lost_peer: found once every fd is recorded).
 #
 # Unmodified Debian programs, each checking its own state after restore:
@@ -427,10 +427,11 @@ SH
 
 # python3's socket.send_fds on a SOCK_STREAM socketpair from the parent to
 # its forked child, unread at dump: "first" with a file open at offset 3,
+# and the read end of a pipe holding "piped" (its write end closed),
 # "second" with an end of a socketpair whose other end the parent serves,
 # then "tail".  After restore the child's recv_fds gets each with its fds,
-# reads the file on from its offset and talks to the parent through the
-# socket.
+# reads the file on from its offset and the pipe to its end, and talks to
+# the parent through the socket.
 python_send_fds() {
 	cat > "$CASE_TMP/sendfds.sh" <<'SH'
 exec python3 -c '
@@ -442,28 +443,32 @@ f = open(d + "/data.txt", "w+b")
 f.write(b"0123456789")
 f.flush()
 f.seek(3)
+r, w = os.pipe()
+os.write(w, b"piped")
+os.close(w)
 pid = os.fork()
 if pid == 0:
-    q.close(); a.close(); b.close(); f.close()
+    q.close(); a.close(); b.close(); f.close(); os.close(r)
     while not os.path.exists(d + "/go"):
         time.sleep(0.02)
     m1, fds1, _, _ = socket.recv_fds(q_child, 1024, 4)
     m2, fds2, _, _ = socket.recv_fds(q_child, 1024, 4)
     tail = q_child.recv(1024)
-    text = os.read(fds1[0], 100).decode() if len(fds1) == 1 else "no-file"
+    text = os.read(fds1[0], 100).decode() if len(fds1) == 2 else "no-file"
+    piped = os.read(fds1[1], 100).decode() + str(len(os.read(fds1[1], 100))) if len(fds1) == 2 else "no-pipe"
     s = socket.socket(fileno=fds2[0]) if len(fds2) == 1 else None
     reply = "no-socket"
     if s is not None:
         s.sendall(b"ping")
         reply = s.recv(100).decode()
-    open(d + "/result.tmp", "w").write("%s %s %s %s %s" % (m1.decode(), m2.decode(), tail.decode(), text, reply))
+    open(d + "/result.tmp", "w").write("%s %s %s %s %s %s" % (m1.decode(), m2.decode(), tail.decode(), text, piped, reply))
     os.rename(d + "/result.tmp", d + "/result")
     os._exit(0)
 q_child.close()
-socket.send_fds(q, [b"first"], [f.fileno()])
+socket.send_fds(q, [b"first"], [f.fileno(), r])
 socket.send_fds(q, [b"second"], [b.fileno()])
 q.sendall(b"tail")
-f.close(); b.close()
+f.close(); b.close(); os.close(r)
 token = "pong-%d" % os.getpid()
 open(d + "/ready", "w").close()
 if a.recv(100) == b"ping":
@@ -473,7 +478,7 @@ os.waitpid(pid, 0)
 SH
 	prog_start "$CASE_TMP/sendfds.sh" || return 1
 	prog_roundtrip || return 1
-	prog_result "first second tail 3456789 pong-$PROG_PID"
+	prog_result "first second tail 3456789 piped0 pong-$PROG_PID"
 }
 
 run_case control_tree case_control w_unix_x tree

@@ -46,6 +46,10 @@
  *                    file deleted since; a file whose description it holds
  *                    too; a netlink socket; a unix socket a process outside
  *                    the tree holds too: it is received.
+ *   unix_pipe_both   a datagram socketpair with both ends of a pipe in
+ *                    flight, in two messages: they are one pipe.
+ *   unix_pipe_twice  the same with the read end of a pipe holding "d"
+ *                    twice, its write end closed: it reads "d".
  *   unix_flight_deep  a datagram socket with in flight a socket with in
  *                    flight a socket ..., 6 deep: all are received.
  *   unix_creds_late  a datagram queued before its receiver set SO_PASSCRED
@@ -677,6 +681,62 @@ static void unix_flight_netlink_setup(void)
 	close(nl);
 }
 
+/* A datagram socketpair whose queue holds a and b, each in a message of
+ * its own (fd_b receives them); closes them. */
+static void dgram_carrying_two(int a, int b)
+{
+	dgram_carrying(a);
+	if (send_fd(fd_a, b) != 1)
+		wl_fatal("sendmsg: %s", strerror(errno));
+	close(a);
+	close(b);
+}
+
+/* Both ends of a pipe in flight, nothing else holds it. */
+static void unix_pipe_both_setup(void)
+{
+	int p[2];
+
+	if (pipe(p) < 0)
+		wl_fatal("pipe: %s", strerror(errno));
+	dgram_carrying_two(p[0], p[1]);
+}
+
+/* The read end of a pipe holding "d" in flight twice, its write end closed. */
+static void unix_pipe_twice_setup(void)
+{
+	int p[2];
+
+	if (pipe(p) < 0 || write(p[1], "d", 1) != 1)
+		wl_fatal("pipe: %s", strerror(errno));
+	close(p[1]);
+	dgram_carrying_two(p[0], dup(p[0]));
+}
+
+/* The two fds in flight are the ends of one pipe (both) or one read end
+ * of a pipe holding "d" (twice). */
+static void unix_pipe_check(bool both)
+{
+	int r = wl_readable(fd_b, 2000) ? recv_fd(fd_b) : -1, w = recv_fd(fd_b);
+	char c = 0;
+
+	if (!wl_check(r >= 0 && w >= 0, "the fds in flight did not arrive"))
+		return;
+	if (both && !wl_check(write(w, "x", 1) == 1, "the write end does not write"))
+		return;
+	wl_check(read(r, &c, 1) == 1 && c == (both ? 'x' : 'd'), "the pipe in flight reads '%c'", c);
+}
+
+static void unix_pipe_both_check(void)
+{
+	unix_pipe_check(true);
+}
+
+static void unix_pipe_twice_check(void)
+{
+	unix_pipe_check(false);
+}
+
 /* A unix socket in flight that a process outside the tree holds too. */
 static void unix_flight_outside_setup(void)
 {
@@ -1286,6 +1346,8 @@ static const struct wl_mode modes[] = {
 	{ "unix_file_shared", unix_file_shared_setup, received_check },
 	{ "unix_flight_netlink", unix_flight_netlink_setup, received_check },
 	{ "unix_flight_outside", unix_flight_outside_setup, received_check },
+	{ "unix_pipe_both", unix_pipe_both_setup, unix_pipe_both_check },
+	{ "unix_pipe_twice", unix_pipe_twice_setup, unix_pipe_twice_check },
 	{ "unix_flight_deep", unix_flight_deep_setup, unix_flight_deep_check },
 	{ "unix_creds_late", unix_creds_late_setup, unix_creds_late_check },
 	{ "unix_creds_pidns", unix_creds_pidns_setup, unix_creds_pidns_check },

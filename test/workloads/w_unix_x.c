@@ -1,7 +1,8 @@
 /*
  * w_unix_x STATE_DIR tree          unix sockets between processes
  * w_unix_x STATE_DIR embryo [data] connections not accepted yet
- * w_unix_x STATE_DIR rights        a pipe in flight (SCM_RIGHTS): refused
+ * w_unix_x STATE_DIR rights        a pipe in flight (SCM_RIGHTS) whose write end it
+ *                                  holds: refused
  * w_unix_x STATE_DIR rights-sk     fds in flight (SCM_RIGHTS): the receiving
  *                                  socket itself, an end of a pair whose
  *                                  other end a child holds, a file (offset
@@ -601,13 +602,17 @@ static void read_stream_rights(int q, char *why, size_t why_size)
 	char buf[64];
 	int fds[8], in[8];
 
-	if (recv_data_fds(q, buf, sizeof(buf), fds, 8) != 1 || strcmp(buf, "first") != 0) {
-		snprintf(why, why_size, "the first read is '%s', not 'first' with one fd", buf);
+	if (recv_data_fds(q, buf, sizeof(buf), fds, 8) != 2 || strcmp(buf, "first") != 0) {
+		snprintf(why, why_size, "the first read is '%s', not 'first' with two fds", buf);
 		return;
 	}
 	check_file(fds[0], "456789", "the file in flight", why, why_size);
 	if (why[0])
 		return;
+	if (read_one(fds[1], buf, sizeof(buf)) != 10 || strcmp(buf, "piped data") != 0 || read(fds[1], buf, 1) != 0) {
+		snprintf(why, why_size, "the pipe in flight reads '%s', not 'piped data' and its end", buf);
+		return;
+	}
 	if (recv_data_fds(q, buf, sizeof(buf), fds, 8) != 2 || strcmp(buf, "second") != 0) {
 		snprintf(why, why_size, "the second read is '%s', not 'second' with two fds", buf);
 		return;
@@ -626,14 +631,15 @@ static void read_stream_rights(int q, char *why, size_t why_size)
 }
 
 /* rights-stream: a stream pair q from P to its child C holds, unread, the
- * writes "first" with a file in flight (offset 4), "second" with an end of
+ * writes "first" with a file in flight (offset 4) and the read end of a
+ * pipe holding "piped data" (its write end closed), "second" with an end of
  * a pair fly that only the message holds (its own queue: "flying" with
  * another file, offset 2) and P's end s[0] of a pair, and "tail".  When
  * triggered C reads them, gets each write's fds with it and uses them:
  * "back" on the socket only in flight and "hi" on s[0] reach P. */
 static void run_rights_stream(void)
 {
-	int q[2], s[2], fly[2], f1, f2, kid_ctl;
+	int q[2], s[2], fly[2], p[2], f1, f2, kid_ctl;
 	struct kid kid;
 	char why[256] = "";
 
@@ -659,7 +665,10 @@ static void run_rights_stream(void)
 	f1 = file_at("first.txt", 4);
 	f2 = file_at("flying.txt", 2);
 	send_data_fds(fly[1], "flying", &f2, 1);
-	send_data_fds(q[0], "first", &f1, 1);
+	must(pipe(p) == 0 && write(p[1], "piped data", 10) == 10, "pipe");
+	close(p[1]);
+	send_data_fds(q[0], "first", (int[]){ f1, p[0] }, 2);
+	close(p[0]);
 	send_data_fds(q[0], "second", (int[]){ fly[0], s[0] }, 2);
 	send_str(q[0], "tail");
 	close(f1);
