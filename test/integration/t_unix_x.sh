@@ -26,7 +26,9 @@
 #                 carrying a file) and an end the sender holds; after
 #                 restore each read stops after a write with fds and gets
 #                 them, the files read on from their offsets, the sockets
-#                 talk.
+#                 talk.  rights_stream_cred: the receiver has SO_PASSCRED,
+#                 and a child gone since wrote "kid" between two writes
+#                 with fds: each read carries its writer's pid.
 #   ext_peer      a client of a server outside the tree: refused, and with
 #                 --ext-unix-sk restored connected to the server's path again;
 #                 the server's side (ext_unnamed) is refused even so: its
@@ -500,6 +502,8 @@ run_case rights_sk_leave_running case_leave_running w_unix_x rights-sk
 run_case control_rights_stream case_control w_unix_x rights-stream
 run_case rights_stream tree_roundtrip rights-stream
 run_case rights_stream_leave_running case_leave_running w_unix_x rights-stream
+run_case control_rights_stream_cred case_control w_unix_x rights-stream cred
+run_case rights_stream_cred tree_roundtrip rights-stream cred
 run_case refused_rights refused_x "SCM_RIGHTS: pipe:" rights
 run_case refused_lost_peer refused_x "open in no process" lost-peer
 run_case ext_peer ext_peer

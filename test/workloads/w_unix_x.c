@@ -10,8 +10,9 @@
  *                                  data queued) that no process holds; and
  *                                  a stream with SO_PASSCRED written by P,
  *                                  the child, then P
- * w_unix_x STATE_DIR rights-stream fds in flight on a stream socketpair from
- *                                  P to its child: see run_rights_stream
+ * w_unix_x STATE_DIR rights-stream [cred]  fds in flight on a stream
+ *                                  socketpair from P to its child: see
+ *                                  run_rights_stream
  * w_unix_x STATE_DIR lost-peer     a socket whose peer is in flight in a queue
  *                                  outside the dump: refused
  * w_unix_x STATE_DIR creds         a datagram queued with the sender's
@@ -438,13 +439,17 @@ static void run_rights(void)
 	wl_finish();
 }
 
+/* The sender's pid in the credentials of recv_data_fds's last read (0:
+ * none came, SO_PASSCRED is off). */
+static pid_t read_from;
+
 /* One read of at most size - 1 bytes into buf (a string), with its fds
  * (at most n) into fds: their count, -1 when the read returns nothing. */
 static int recv_data_fds(int sock, char *buf, size_t size, int *fds, int n)
 {
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(8 * sizeof(int))];
+		char buf[CMSG_SPACE(8 * sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))];
 	} u;
 	struct iovec iov = { .iov_base = buf, .iov_len = size - 1 };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
@@ -453,9 +458,12 @@ static int recv_data_fds(int sock, char *buf, size_t size, int *fds, int n)
 	int got = 0;
 
 	buf[len > 0 ? len : 0] = '\0';
+	read_from = 0;
 	if (len <= 0)
 		return -1;
 	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_type == SCM_CREDENTIALS)
+			read_from = ((const struct ucred *)(const void *)CMSG_DATA(c))->pid;
 		if (c->cmsg_type != SCM_RIGHTS)
 			continue;
 		got = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
@@ -595,9 +603,19 @@ static void check_file(int fd, const char *want, const char *what, char *why, si
 		snprintf(why, why_size, "%s is not O_RDWR", what);
 }
 
+/* With SO_PASSCRED (cred), the last read came from P (C's parent), or
+ * from another process (kid); a failure into why if not. */
+static bool read_from_ok(bool cred, bool kid, const char *what, char *why, size_t why_size)
+{
+	if (!cred || (kid ? read_from > 0 && read_from != getppid() : read_from == getppid()))
+		return true;
+	snprintf(why, why_size, "%s carries the credentials of pid %d", what, (int)read_from);
+	return false;
+}
+
 /* C's reads of the stream q: each stops after the write that carried fds,
- * which come with it. */
-static void read_stream_rights(int q, char *why, size_t why_size)
+ * which come with it (and with SO_PASSCRED where the writer changes). */
+static void read_stream_rights(int q, bool cred, char *why, size_t why_size)
 {
 	char buf[64];
 	int fds[8], in[8];
@@ -606,6 +624,8 @@ static void read_stream_rights(int q, char *why, size_t why_size)
 		snprintf(why, why_size, "the first read is '%s', not 'first' with two fds", buf);
 		return;
 	}
+	if (!read_from_ok(cred, false, "the first read", why, why_size))
+		return;
 	check_file(fds[0], "456789", "the file in flight", why, why_size);
 	if (why[0])
 		return;
@@ -613,10 +633,18 @@ static void read_stream_rights(int q, char *why, size_t why_size)
 		snprintf(why, why_size, "the pipe in flight reads '%s', not 'piped data' and its end", buf);
 		return;
 	}
+	if (cred && (recv_data_fds(q, buf, sizeof(buf), fds, 8) != 0 || strcmp(buf, "kid") != 0)) {
+		snprintf(why, why_size, "the read after 'first' is '%s', not 'kid'", buf);
+		return;
+	}
+	if (!read_from_ok(cred, true, "the read 'kid'", why, why_size))
+		return;
 	if (recv_data_fds(q, buf, sizeof(buf), fds, 8) != 2 || strcmp(buf, "second") != 0) {
 		snprintf(why, why_size, "the second read is '%s', not 'second' with two fds", buf);
 		return;
 	}
+	if (!read_from_ok(cred, false, "the read 'second'", why, why_size))
+		return;
 	if (recv_data_fds(fds[0], buf, sizeof(buf), in, 8) != 1 || strcmp(buf, "flying") != 0) {
 		snprintf(why, why_size, "the socket in flight reads '%s', not 'flying' with one fd", buf);
 		return;
@@ -626,8 +654,10 @@ static void read_stream_rights(int q, char *why, size_t why_size)
 		return;
 	send_str(fds[0], "back");
 	send_str(fds[1], "hi");
-	if (read_one(q, buf, sizeof(buf)) != 4 || strcmp(buf, "tail") != 0)
+	if (recv_data_fds(q, buf, sizeof(buf), fds, 8) != 0 || strcmp(buf, "tail") != 0)
 		snprintf(why, why_size, "the last read is '%s', not 'tail'", buf);
+	else
+		read_from_ok(cred, false, "the read 'tail'", why, why_size);
 }
 
 /* rights-stream: a stream pair q from P to its child C holds, unread, the
@@ -636,10 +666,13 @@ static void read_stream_rights(int q, char *why, size_t why_size)
  * a pair fly that only the message holds (its own queue: "flying" with
  * another file, offset 2) and P's end s[0] of a pair, and "tail".  When
  * triggered C reads them, gets each write's fds with it and uses them:
- * "back" on the socket only in flight and "hi" on s[0] reach P. */
-static void run_rights_stream(void)
+ * "back" on the socket only in flight and "hi" on s[0] reach P.
+ * rights-stream cred: C's end has SO_PASSCRED, and between "first" and
+ * "second" a child K of P, gone since, wrote "kid": each read carries its
+ * writer's pid. */
+static void run_rights_stream(bool cred)
 {
-	int q[2], s[2], fly[2], p[2], f1, f2, kid_ctl;
+	int q[2], s[2], fly[2], p[2], f1, f2, kid_ctl, on = 1;
 	struct kid kid;
 	char why[256] = "";
 
@@ -654,14 +687,16 @@ static void run_rights_stream(void)
 		close(s[1]);
 		close(fly[0]);
 		close(fly[1]);
+		must(!cred || setsockopt(q[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) == 0, "SO_PASSCRED");
 		snprintf(line, sizeof(line), "%d %llx\n", (int)getpid(), (unsigned long long)token);
 		send_str(kid_ctl, line);
 		await_go(kid_ctl);
-		read_stream_rights(q[1], kwhy, sizeof(kwhy));
+		read_stream_rights(q[1], cred, kwhy, sizeof(kwhy));
 		report(kid_ctl, token, kwhy);
 		await_end(kid_ctl);
 	}
 	close(q[1]);
+	read_hello(&kid);
 	f1 = file_at("first.txt", 4);
 	f2 = file_at("flying.txt", 2);
 	send_data_fds(fly[1], "flying", &f2, 1);
@@ -669,12 +704,21 @@ static void run_rights_stream(void)
 	close(p[1]);
 	send_data_fds(q[0], "first", (int[]){ f1, p[0] }, 2);
 	close(p[0]);
+	if (cred) {
+		pid_t k = fork();
+
+		must(k >= 0, "fork");
+		if (k == 0) {
+			send_str(q[0], "kid");
+			_exit(0);
+		}
+		must(waitpid(k, NULL, 0) == k, "waitpid");
+	}
 	send_data_fds(q[0], "second", (int[]){ fly[0], s[0] }, 2);
 	send_str(q[0], "tail");
 	close(f1);
 	close(f2);
 	close(fly[0]);
-	read_hello(&kid);
 	wl_ready();
 	wl_wait_trigger();
 	send_str(kid.ctl, "go\n");
@@ -889,7 +933,7 @@ int main(int argc, char **argv)
 	if (strcmp(mode, "rights-sk") == 0)
 		run_rights_sockets();
 	if (strcmp(mode, "rights-stream") == 0)
-		run_rights_stream();
+		run_rights_stream(argc > 3 && strcmp(argv[3], "cred") == 0);
 	if (strcmp(mode, "lost-peer") == 0)
 		run_lost_peer();
 	if (strcmp(mode, "ext") == 0 && argc > 3)
