@@ -896,10 +896,10 @@ static int check_writes(const struct who *w, const struct unix_diag *d, const st
 			return -1;
 	if (sum != peer.wqueue)
 		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds file descriptors in flight (SCM_RIGHTS) "
-				"on a stream socket, with bytes of other writes before them that cr cannot tell from "
-				"the write that carried them (its peer socket:[%u] is charged %u bytes for the writes "
-				"queued, %llu for %zu writes)", WHO_ARGS(w), d->peer, peer.wqueue,
-				(unsigned long long)sum, m->n);
+				"on a stream socket, among more writes than the %zu stretches a peek tells apart, so "
+				"cr cannot tell where a write that carried fds starts (its peer socket:[%u] is "
+				"charged %u bytes for the writes queued, %llu for %zu writes)", WHO_ARGS(w), m->n,
+				d->peer, peer.wqueue, (unsigned long long)sum, m->n);
 	return 0;
 }
 

@@ -39,6 +39,9 @@
  *   unix_scm_rights  a stream socketpair, written "plain", then a byte with
  *                    its sending end in flight: a read of 5 bytes is
  *                    "plain", the next one carries the socket.
+ *   unix_scm_tail    a stream socketpair, a byte with its sending end in
+ *                    flight, then "a" and "b" written apart: the socket
+ *                    arrives with the byte, then "ab".
  *   unix_scm_closed  a stream socketpair with its receiving end in flight
  *                    on it, the sending end closed: it is received.
  *   unix_scm_dgram, unix_file_gone, unix_file_shared, unix_flight_netlink,
@@ -586,6 +589,27 @@ static void unix_scm_rights_check(void)
 		 "the first read is '%s', wanted 'plain'", buf);
 	fd = recv_fd(fd_b);
 	wl_check(same_socket(fd, fd_a), "the socket in flight did not arrive after 'plain'");
+}
+
+static void unix_scm_tail_setup(void)
+{
+	int sv[2];
+
+	pair(SOCK_STREAM, sv);
+	if (send_fd(sv[0], sv[0]) != 1)
+		wl_fatal("sendmsg: %s", strerror(errno));
+	wl_write_all(sv[0], "a", 1);
+	wl_write_all(sv[0], "b", 1);
+	fd_a = sv[0];
+	fd_b = sv[1];
+}
+
+static void unix_scm_tail_check(void)
+{
+	int fd = wl_readable(fd_b, 2000) ? recv_fd(fd_b) : -1;
+
+	wl_check(same_socket(fd, fd_a), "the socket in flight did not arrive first");
+	wl_check(receives(fd_b, "ab"), "'ab' did not follow");
 }
 
 static void unix_scm_closed_setup(void)
@@ -1335,6 +1359,7 @@ static const struct wl_mode modes[] = {
 	{ "unix_backlog", unix_backlog_setup, unix_backlog_check },
 	{ "unix_scm_rights", unix_scm_rights_setup, unix_scm_rights_check },
 	{ "unix_scm_closed", unix_scm_closed_setup, unix_scm_closed_check },
+	{ "unix_scm_tail", unix_scm_tail_setup, unix_scm_tail_check },
 	{ "unix_so_error", unix_so_error_setup, unix_so_error_check },
 	{ "unix_pending_outside", unix_pending_outside_setup, accept_one_check },
 	{ "unix_pending_closed", unix_pending_closed_setup, accept_one_check },
