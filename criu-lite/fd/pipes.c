@@ -236,21 +236,18 @@ static int pipe_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_
 		return cr_error(err, 0, "deleted FIFO %s without its mode and owner", fe->path);
 	if (fe->removed && deleted_check_dir("deleted FIFO", fe->path, 0, ctx, fe->mnt_ns, err) < 0)
 		return -1;
-	if (!pipe_data_fits(fe->pipe)) {
-		for (size_t i = 0; i < fe->pipe->n_data; i++)
-			total += fe->pipe->data[i].len;
+	if ((total = pipe_data_len(fe->pipe)) > fe->pipe->pipe_size)
 		return cr_error(err, 0, "pipe holds %zu bytes in a buffer of %u", total, fe->pipe->pipe_size);
-	}
 	return 0;
 }
 
-bool pipe_data_fits(const PipeEntry *pe)
+size_t pipe_data_len(const PipeEntry *pe)
 {
 	size_t total = 0;
 
 	for (size_t i = 0; i < pe->n_data; i++)
 		total += pe->data[i].len;
-	return total <= pe->pipe_size;
+	return total;
 }
 
 static const FileEntry *first_of_pipe(const struct restore_ctx *ctx, const FileEntry *fe)
@@ -285,7 +282,7 @@ static int fill_pipe(int wfd, const PipeEntry *pe, cr_error_t *err)
 	return 0;
 }
 
-int pipe_make_flying(const PipeEntry *pe, bool packets, int fds[2], cr_error_t *err)
+int pipe_make_filled(const PipeEntry *pe, bool packets, int fds[2], cr_error_t *err)
 {
 	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK | (packets ? O_DIRECT : 0)) < 0)
 		return cr_error(err, errno, "pipe");
@@ -301,7 +298,7 @@ static struct fd_anchor *create_pipe(const struct restore_ctx *ctx, const struct
 {
 	int fds[2];
 
-	if (pipe_make_flying(first->pipe, pipe_packets(ctx, first), fds, err) < 0)
+	if (pipe_make_filled(first->pipe, pipe_packets(ctx, first), fds, err) < 0)
 		return NULL;
 	return fd_anchor_add(t, first->id, fds, err);
 }

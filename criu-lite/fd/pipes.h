@@ -1,10 +1,11 @@
-/* A pipe that only a unix socket's queue holds, in flight (SCM_RIGHTS):
- * unix_sk.c records it with the socket and makes it again at restore,
- * with pipes.c's reading and filling of the data. */
+/* What pipes.c lends unix_sk.c for a pipe that only a unix socket's
+ * queue holds, in flight (SCM_RIGHTS): recorded with the socket, made
+ * again at restore with pipes.c's reading and filling of the data. */
 #ifndef CR_PIPES_H
 #define CR_PIPES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "os/error.h"
 #include "state/task.h"
@@ -14,11 +15,11 @@
  * reader opened for the purpose. */
 int pipe_record_flying(struct dump_ctx *ctx, int fd, PipeEntry *pe, cr_error_t *err);
 
-/* That pipe made again, holding its data: fds[0] reads, fds[1] writes
- * (close-on-exec); packets (O_DIRECT) when asked. */
-int pipe_make_flying(const PipeEntry *pe, bool packets, int fds[2], cr_error_t *err);
+/* A pipe made again, holding pe's data: fds[0] reads, fds[1] writes
+ * (close-on-exec, non-blocking); packets (O_DIRECT) when asked. */
+int pipe_make_filled(const PipeEntry *pe, bool packets, int fds[2], cr_error_t *err);
 
-/* Whether pe's data fits its size (a check of the image). */
-bool pipe_data_fits(const PipeEntry *pe);
+/* How many bytes pe holds. */
+size_t pipe_data_len(const PipeEntry *pe);
 
 #endif

@@ -499,8 +499,6 @@ static ProtobufCBinaryData sender_name(struct arena *a, const struct sockaddr_un
 	return (ProtobufCBinaryData){ .data = n ? arena_memdup(a, from->sun_path, n) : NULL, .len = n };
 }
 
-/* The next message: its length first (MSG_TRUNC on an empty buffer moves
- * the peek offset by nothing), then its bytes.  1, or 0 at the end. */
 /* A file in flight, into m's files. */
 static UnixScmFile *add_file(struct dump_ctx *ctx, struct messages *m, const char *link, int flags, off_t pos,
 			     const struct stat *st)
@@ -707,6 +705,8 @@ static int keep_in_flight(struct dump_ctx *ctx, const struct who *w, struct infl
 	return r;
 }
 
+/* The next message: its length first (MSG_TRUNC on an empty buffer moves
+ * the peek offset by nothing), then its bytes.  1, or 0 at the end. */
 static int peek_message(struct dump_ctx *ctx, const struct who *w, int fd, const struct unix_diag *d,
 			struct messages *m, cr_error_t *err)
 {
@@ -833,6 +833,7 @@ static ssize_t peek_chunk(struct dump_ctx *ctx, const struct who *w, int fd, uin
 	}
 	return add_chunk(ctx, w, m, buf + got, (size_t)n, &f, err) < 0 ? -1 : n;
 }
+
 /* What the kernel charges (the truesize of its skbs: SIOCOUTQ) for len
  * bytes written at once by a unix stream socket whose send buffer is that
  * of s[0]: written on the scratch pair s and read back, a piece at a time
@@ -1367,7 +1368,7 @@ static int validate_one(const struct restore_ctx *ctx, const FileEntry *fe, cr_e
 		struct stat st;
 
 		if (e->scm_files[i]->pipe != NULL) {
-			if (pipe_data_fits(e->scm_files[i]->pipe))
+			if (pipe_data_len(e->scm_files[i]->pipe) <= e->scm_files[i]->pipe->pipe_size)
 				continue;
 			return cr_error(err, 0, "socket:[%u]: a pipe in flight holds more than its size", e->ino);
 		}
@@ -2241,7 +2242,7 @@ static int remake_pipe(const UnixScmFile *f, cr_error_t *err)
 {
 	int fds[2], end = (f->flags & O_ACCMODE) == O_WRONLY;
 
-	if (pipe_make_flying(f->pipe, f->pipe->n_data > 1 || (f->flags & O_DIRECT), fds, err) < 0)
+	if (pipe_make_filled(f->pipe, f->pipe->n_data > 1 || (f->flags & O_DIRECT), fds, err) < 0)
 		return cr_error_wrap(err, "the pipe in flight %s", f->path);
 	close(fds[!end]);
 	if (fcntl(fds[end], F_SETFL, f->flags & (O_NONBLOCK | O_APPEND | O_ASYNC | O_DIRECT)) < 0) {
@@ -2278,7 +2279,6 @@ static int fds_of(struct component *c, const UnixSkEntry *e, size_t i, struct sc
 	for (*n = 0; *n < want; (*n)++, at->ino++) {
 		uint32_t ino = e->scm_ino[at->ino];
 		const struct usk *s = ino ? find_ino(c, ino) : NULL;
-
 		const UnixScmFile *f = ino == 0 ? e->scm_files[at->file++] : NULL;
 
 		own[*n] = ino == 0;
