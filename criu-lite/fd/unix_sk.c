@@ -870,7 +870,8 @@ static int charged_for(const int s[2], const uint8_t *data, size_t len, uint64_t
  * was one write.  The peer tells: what the kernel charges it for its
  * writes still queued (sk_wmem_alloc, one skb truesize each) is what the
  * stretches cost written again one by one, and more when any was several
- * writes (each costs an sk_buff more). */
+ * writes (each costs an sk_buff more).  Not needed when each stretch with
+ * fds is one byte (fds_on_single_bytes). */
 static int check_writes(const struct who *w, const struct unix_diag *d, const struct messages *m, cr_error_t *err)
 {
 	cleanup_close int s0 = -1;
@@ -904,6 +905,17 @@ static int check_writes(const struct who *w, const struct unix_diag *d, const st
 	return 0;
 }
 
+/* Whether every stretch with fds in flight is one byte: one write then
+ * (a write queues at least a byte), as with the one-byte messages most
+ * programs pass fds with (python's multiprocessing send_handle, say). */
+static bool fds_on_single_bytes(const struct messages *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->scm_count[i] > 0 && m->data[i].len > 1)
+			return false;
+	return true;
+}
+
 /* Exactly the queued bytes: a peek past the end would take the socket's
  * pending error (sock_error()) on the way.  One item, or stretches with
  * their senders' credentials (SO_PASSCRED) or the fds in flight that the
@@ -929,7 +941,8 @@ static int peek_stream(struct dump_ctx *ctx, const struct who *w, int fd, const 
 	if (got != want)
 		return cr_error(err, 0, WHO_FMT ": peeked %zu of its %zu queued bytes (out-of-band data?)",
 				WHO_ARGS(w), got, want);
-	if ((m.n_scm > 0 && check_writes(w, d, &m, err) < 0) || (e->passcred && check_creds(w, &m, err) < 0))
+	if ((m.n_scm > 0 && !fds_on_single_bytes(&m) && check_writes(w, d, &m, err) < 0) ||
+	    (e->passcred && check_creds(w, &m, err) < 0))
 		return -1;
 	if (e->passcred || m.n_scm > 0) {
 		store_messages(e, &m);

@@ -29,6 +29,8 @@
 #                 talk.  rights_stream_cred: the receiver has SO_PASSCRED,
 #                 and a child gone since wrote "kid" between two writes
 #                 with fds: each read carries its writer's pid.
+#   rights_closed one byte with a file in flight, then two writes, on a
+#                 stream whose sender closed its end: read back in order.
 #   ext_peer      a client of a server outside the tree: refused, and with
 #                 --ext-unix-sk restored connected to the server's path again;
 #                 the server's side (ext_unnamed) is refused even so: its
@@ -73,6 +75,9 @@
 #   python_send_fds  python3 socket.send_fds on a SOCK_STREAM socketpair to
 #                 a forked child, unread at dump: the child's recv_fds gets
 #                 each write with its fds after restore and uses them.
+#   python_send_handle  python3 multiprocessing.reduction send_handle of a
+#                 file and a pipe over a Pipe, then a message, by a process
+#                 gone since: recv_handle and recv after restore.
 source "$(dirname "$0")/lib.sh"
 
 # The workload's children, for the dump to free them too.
@@ -427,7 +432,8 @@ SH
 	prog_result "285 2185"
 }
 
-# python3's socket.send_fds on a SOCK_STREAM socketpair from the parent to
+# Debian's python3 (/usr/bin: the tests' PATH may lead to another one):
+# socket.send_fds on a SOCK_STREAM socketpair from the parent to
 # its forked child, unread at dump: "first" with a file open at offset 3,
 # and the read end of a pipe holding "piped" (its write end closed),
 # "second" with an end of a socketpair whose other end the parent serves,
@@ -436,7 +442,7 @@ SH
 # the parent through the socket.
 python_send_fds() {
 	cat > "$CASE_TMP/sendfds.sh" <<'SH'
-exec python3 -c '
+exec /usr/bin/python3 -c '
 import os, socket, sys, time
 d = sys.argv[1]
 q, q_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -483,6 +489,57 @@ SH
 	prog_result "first second tail 3456789 piped0 pong-$PROG_PID"
 }
 
+# Debian's python3: multiprocessing.reduction send_handle (one byte with
+# the fd on the stream socketpair of a multiprocessing Pipe): a worker's child
+# sends it a file at offset 5 and a pipe's read end holding "handle", then
+# a pickled message, and exits (the sending end is closed).  After restore
+# the worker's recv_handle gets both, then the message, and reads the file
+# on from its offset and the pipe to its end.
+python_send_handle() {
+	cat > "$CASE_TMP/handle.sh" <<'SH'
+exec /usr/bin/python3 -c '
+import multiprocessing as mp, multiprocessing.reduction as red, os, sys, time
+d = sys.argv[1]
+def worker():
+    a, b = mp.Pipe()
+    f = open(d + "/data.txt", "w+b")
+    f.write(b"0123456789")
+    f.flush()
+    f.seek(5)
+    r, w = os.pipe()
+    os.write(w, b"handle")
+    os.close(w)
+    sender = os.fork()
+    if sender == 0:
+        red.send_handle(a, f.fileno(), os.getppid())
+        red.send_handle(a, r, os.getppid())
+        a.send("bye-%d" % os.getppid())
+        os._exit(0)
+    a.close(); f.close(); os.close(r)
+    os.waitpid(sender, 0)
+    open(d + "/ready", "w").close()
+    while not os.path.exists(d + "/go"):
+        time.sleep(0.02)
+    h1 = red.recv_handle(b)
+    h2 = red.recv_handle(b)
+    last = b.recv()
+    text = os.read(h1, 100).decode()
+    piped = os.read(h2, 100).decode()
+    end = len(os.read(h2, 100))
+    open(d + "/result.tmp", "w").write("%s %s %d %s" % (text, piped, end, last == "bye-%d" % os.getpid()))
+    os.rename(d + "/result.tmp", d + "/result")
+pid = os.fork()
+if pid == 0:
+    worker()
+    os._exit(0)
+os.waitpid(pid, 0)
+' "$1"
+SH
+	prog_start "$CASE_TMP/handle.sh" || return 1
+	prog_roundtrip || return 1
+	prog_result "56789 handle 0 True"
+}
+
 run_case control_tree case_control w_unix_x tree
 run_case control_embryo case_control w_unix_x embryo
 run_case control_embryo_data case_control w_unix_x embryo data
@@ -504,6 +561,8 @@ run_case rights_stream tree_roundtrip rights-stream
 run_case rights_stream_leave_running case_leave_running w_unix_x rights-stream
 run_case control_rights_stream_cred case_control w_unix_x rights-stream cred
 run_case rights_stream_cred tree_roundtrip rights-stream cred
+run_case control_rights_closed case_control w_unix_x rights-closed
+run_case rights_closed tree_roundtrip rights-closed
 run_case refused_rights refused_x "SCM_RIGHTS: pipe:" rights
 run_case refused_lost_peer refused_x "open in no process" lost-peer
 run_case ext_peer ext_peer
@@ -518,4 +577,5 @@ run_case socat_unlinked socat_pair rm
 run_case python_pipe python_pipe
 run_case python_pool python_pool
 run_case python_send_fds python_send_fds
+run_case python_send_handle python_send_handle
 finish_tests

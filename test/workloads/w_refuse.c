@@ -39,11 +39,11 @@
  *   unix_scm_rights  a stream socketpair, written "plain", then a byte with
  *                    its sending end in flight: a read of 5 bytes is
  *                    "plain", the next one carries the socket.
- *   unix_scm_tail    a stream socketpair, a byte with its sending end in
+ *   unix_scm_tail    a stream socketpair, "ff" with its sending end in
  *                    flight, then "a" and "b" written apart: the socket
- *                    arrives with the byte, then "ab".
+ *                    arrives with the first byte, then "fab".
  *   unix_scm_closed  a stream socketpair with its receiving end in flight
- *                    on it, the sending end closed: it is received.
+ *                    on it ("ff"), the sending end closed: it is received.
  *   unix_scm_dgram, unix_file_gone, unix_file_shared, unix_flight_netlink,
  *   unix_flight_outside  a datagram socketpair with in flight: /dev/null; a
  *                    file deleted since; a file whose description it holds
@@ -363,10 +363,11 @@ static void unix_peer_outside_check(void)
 	wl_check(write(fd_a, "x", 1) == 1, "write: %s", strerror(errno));
 }
 
-static int send_fd(int sock, int fd)
+/* One write of data with fd in flight: its length, or -1. */
+static int send_fd_with(int sock, int fd, const char *data)
 {
 	char control[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { .iov_base = "f", .iov_len = 1 };
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = strlen(data) };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
 			     .msg_controllen = sizeof(control) };
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
@@ -376,6 +377,11 @@ static int send_fd(int sock, int fd)
 	c->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(c), &fd, sizeof(int));
 	return (int)sendmsg(sock, &mh, 0);
+}
+
+static int send_fd(int sock, int fd)
+{
+	return send_fd_with(sock, fd, "f");
 }
 
 static int recv_fd(int sock)
@@ -596,7 +602,7 @@ static void unix_scm_tail_setup(void)
 	int sv[2];
 
 	pair(SOCK_STREAM, sv);
-	if (send_fd(sv[0], sv[0]) != 1)
+	if (send_fd_with(sv[0], sv[0], "ff") != 2)
 		wl_fatal("sendmsg: %s", strerror(errno));
 	wl_write_all(sv[0], "a", 1);
 	wl_write_all(sv[0], "b", 1);
@@ -609,7 +615,7 @@ static void unix_scm_tail_check(void)
 	int fd = wl_readable(fd_b, 2000) ? recv_fd(fd_b) : -1;
 
 	wl_check(same_socket(fd, fd_a), "the socket in flight did not arrive first");
-	wl_check(receives(fd_b, "ab"), "'ab' did not follow");
+	wl_check(receives(fd_b, "fab"), "'fab' did not follow");
 }
 
 static void unix_scm_closed_setup(void)
@@ -617,7 +623,7 @@ static void unix_scm_closed_setup(void)
 	int sv[2];
 
 	pair(SOCK_STREAM, sv);
-	if (send_fd(sv[0], sv[1]) != 1)
+	if (send_fd_with(sv[0], sv[1], "ff") != 2)
 		wl_fatal("sendmsg: %s", strerror(errno));
 	close(sv[0]);
 	fd_b = sv[1];

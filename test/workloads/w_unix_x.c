@@ -13,6 +13,9 @@
  * w_unix_x STATE_DIR rights-stream [cred]  fds in flight on a stream
  *                                  socketpair from P to its child: see
  *                                  run_rights_stream
+ * w_unix_x STATE_DIR rights-closed a byte with a file in flight, then two
+ *                                  writes, on a stream pair whose sending
+ *                                  end is closed
  * w_unix_x STATE_DIR lost-peer     a socket whose peer is in flight in a queue
  *                                  outside the dump: refused
  * w_unix_x STATE_DIR creds         a datagram queued with the sender's
@@ -729,6 +732,55 @@ static void run_rights_stream(bool cred)
 	wl_finish();
 }
 
+/* rights-closed: P's child C made a stream pair q; C's child K wrote on it
+ * one byte with a file in flight (offset 4), then "a" and "b" apart, and
+ * exited: the sending end is closed.  When triggered C reads the byte with
+ * the file, then "ab", then the end of the stream. */
+static void run_rights_closed(void)
+{
+	struct kid kid;
+	int kid_ctl;
+
+	if (fork_kid(&kid, &kid_ctl) == 0) {
+		uint64_t token = draw_token();
+		char line[64], buf[16], kwhy[256] = "";
+		int q[2], fds[8];
+		pid_t k;
+
+		must(socketpair(AF_UNIX, SOCK_STREAM, 0, q) == 0, "socketpair");
+		k = fork();
+		must(k >= 0, "fork");
+		if (k == 0) {
+			int f = file_at("first.txt", 4);
+
+			send_fds(q[0], &f, 1);
+			send_str(q[0], "a");
+			send_str(q[0], "b");
+			_exit(0);
+		}
+		close(q[0]);
+		must(waitpid(k, NULL, 0) == k, "waitpid");
+		snprintf(line, sizeof(line), "%d %llx\n", (int)getpid(), (unsigned long long)token);
+		send_str(kid_ctl, line);
+		await_go(kid_ctl);
+		if (recv_data_fds(q[1], buf, 2, fds, 8) != 1 || strcmp(buf, "m") != 0)
+			snprintf(kwhy, sizeof(kwhy), "the first read is '%s', not 'm' with one fd", buf);
+		else
+			check_file(fds[0], "456789", "the file in flight", kwhy, sizeof(kwhy));
+		if (!kwhy[0] && (read_exact(q[1], buf, 2) != 2 || strcmp(buf, "ab") != 0 || read(q[1], buf, 1) != 0))
+			snprintf(kwhy, sizeof(kwhy), "after the fd the stream reads '%s', not 'ab' and its end", buf);
+		report(kid_ctl, token, kwhy);
+		await_end(kid_ctl);
+	}
+	read_hello(&kid);
+	wl_ready();
+	wl_wait_trigger();
+	send_str(kid.ctl, "go\n");
+	check_kid(&kid, "C");
+	end_kids(&kid, 1);
+	wl_finish();
+}
+
 /* lost-peer: P holds a[0]; its peer a[1] is only in flight, in the queue of
  * a socket an orphan outside P's tree holds (it exits after P). */
 static void run_lost_peer(void)
@@ -934,6 +986,8 @@ int main(int argc, char **argv)
 		run_rights_sockets();
 	if (strcmp(mode, "rights-stream") == 0)
 		run_rights_stream(argc > 3 && strcmp(argv[3], "cred") == 0);
+	if (strcmp(mode, "rights-closed") == 0)
+		run_rights_closed();
 	if (strcmp(mode, "lost-peer") == 0)
 		run_lost_peer();
 	if (strcmp(mode, "ext") == 0 && argc > 3)
