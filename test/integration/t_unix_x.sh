@@ -502,20 +502,16 @@ import multiprocessing as mp, multiprocessing.reduction as red, os, sys, time
 d = sys.argv[1]
 def worker():
     a, b = mp.Pipe()
-    f = open(d + "/data.txt", "w+b")
-    f.write(b"0123456789")
-    f.flush()
-    f.seek(5)
+    f = os.open(d + "/data.txt", os.O_RDWR | os.O_CREAT, 0o600)
     r, w = os.pipe()
-    os.write(w, b"handle")
-    os.close(w)
+    os.write(f, b"0123456789"); os.lseek(f, 5, os.SEEK_SET); os.write(w, b"handle"); os.close(w)
     sender = os.fork()
     if sender == 0:
-        red.send_handle(a, f.fileno(), os.getppid())
-        red.send_handle(a, r, os.getppid())
+        for h in (f, r):
+            red.send_handle(a, h, os.getppid())
         a.send("bye-%d" % os.getppid())
         os._exit(0)
-    a.close(); f.close(); os.close(r)
+    a.close(); os.close(f); os.close(r)
     os.waitpid(sender, 0)
     open(d + "/ready", "w").close()
     while not os.path.exists(d + "/go"):
