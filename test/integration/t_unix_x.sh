@@ -29,8 +29,12 @@
 #                 talk.  rights_stream_cred: the receiver has SO_PASSCRED,
 #                 and a child gone since wrote "kid" between two writes
 #                 with fds: each read carries its writer's pid.
+#                 rights_stream_twice, rights_stream_cred_twice: dumped
+#                 again after restore (the restored queue is written as the
+#                 first was: the dump counts its writes again).
 #   rights_closed one byte with a file in flight, then two writes, on a
-#                 stream whose sender closed its end: read back in order.
+#                 stream whose sender closed its end: read back in order
+#                 (rights_closed_twice: dumped again after restore).
 #   ext_peer      a client of a server outside the tree: refused, and with
 #                 --ext-unix-sk restored connected to the server's path again;
 #                 the server's side (ext_unnamed) is refused even so: its
@@ -557,8 +561,11 @@ run_case rights_stream tree_roundtrip rights-stream
 run_case rights_stream_leave_running case_leave_running w_unix_x rights-stream
 run_case control_rights_stream_cred case_control w_unix_x rights-stream cred
 run_case rights_stream_cred tree_roundtrip rights-stream cred
+run_case rights_stream_twice case_twice w_unix_x rights-stream
+run_case rights_stream_cred_twice case_twice w_unix_x rights-stream cred
 run_case control_rights_closed case_control w_unix_x rights-closed
 run_case rights_closed tree_roundtrip rights-closed
+run_case rights_closed_twice case_twice w_unix_x rights-closed
 run_case refused_rights refused_x "SCM_RIGHTS: pipe:" rights
 run_case refused_lost_peer refused_x "open in no process" lost-peer
 run_case ext_peer ext_peer
