@@ -13,7 +13,8 @@
  * flight (SCM_RIGHTS) other than unix sockets of the dump (held by a
  * process or only in flight), regular files no process holds and pipes
  * only the message holds (keep_pipe), and on a stream socket any whose
- * write cannot be told from the bytes queued before it (check_writes);
+ * write cannot be told from the writes around it (fds_on_single_bytes,
+ * check_writes);
  * data a client sent on a connection not accepted yet;
  * credentials queued in another pid namespace than cr's; a datagram
  * socket connected one way to an unnamed socket; a queue larger than
