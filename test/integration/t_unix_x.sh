@@ -17,13 +17,13 @@
 #                 tree_new_pidns: restored with --new-pidns.
 #   rights_sk     a datagram carrying in flight (SCM_RIGHTS) the socket it
 #                 is queued on, an end of a pair whose other end a child
-#                 holds, a file no process holds, and a socket only in
-#                 flight with data queued: the sockets are those sockets
-#                 after restore (the pairs talk), the file reads on from its
-#                 offset.
+#                 holds, a file no process holds, a socket only in flight
+#                 with data queued, and a pipe's read end with data: the
+#                 sockets are those sockets after restore (the pairs talk),
+#                 the file reads on from its offset, the pipe its data.
 #   rights_stream fds in flight on a stream pair to a child, in three writes:
-#                 a file, a socket only in flight (its own stream queue
-#                 carrying a file) and an end the sender holds; after
+#                 a file and a pipe, a socket only in flight (its own stream
+#                 queue carrying a file) and an end the sender holds; after
 #                 restore each read stops after a write with fds and gets
 #                 them, the files read on from their offsets, the sockets
 #                 talk.  rights_stream_cred: the receiver has SO_PASSCRED,

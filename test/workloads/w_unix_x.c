@@ -6,8 +6,9 @@
  * w_unix_x STATE_DIR rights-sk     fds in flight (SCM_RIGHTS): the receiving
  *                                  socket itself, an end of a pair whose
  *                                  other end a child holds, a file (offset
- *                                  4, O_RDWR) and an end of a pair (with
- *                                  data queued) that no process holds; and
+ *                                  4, O_RDWR), an end of a pair (with data
+ *                                  queued) that no process holds and a
+ *                                  pipe's read end (with data); and
  *                                  a stream with SO_PASSCRED written by P,
  *                                  the child, then P
  * w_unix_x STATE_DIR rights-stream [cred]  fds in flight on a stream
@@ -527,7 +528,7 @@ static void run_rights_sockets(void)
 	struct kid kid;
 	char why[256] = "";
 	char path[PATH_MAX], data[16] = "";
-	int file, fly[2], q[2], on = 1;
+	int file, fly[2], q[2], p[2], on = 1;
 
 	must(socketpair(AF_UNIX, SOCK_DGRAM, 0, d) == 0 && socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0, "socketpair");
 	/* A stream with SO_PASSCRED written by P, the child, then P again. */
@@ -555,16 +556,23 @@ static void run_rights_sockets(void)
 	must(file >= 0 && write(file, "0123456789", 10) == 10 && lseek(file, 4, SEEK_SET) == 4, "the file");
 	must(socketpair(AF_UNIX, SOCK_STREAM, 0, fly) == 0, "socketpair");
 	send_str(fly[1], "flying data");
-	send_fds(d[0], (int[]){ d[1], s[0], file, fly[0] }, 4);
+	must(pipe(p) == 0 && write(p[1], "dgram pipe", 10) == 10, "pipe");
+	close(p[1]);
+	send_fds(d[0], (int[]){ d[1], s[0], file, fly[0], p[0] }, 5);
 	close(file);
 	close(fly[0]);
+	close(p[0]);
 	read_hello(&kid);
 	send_str(q[0], "ef");
 	wl_ready();
 	wl_wait_trigger();
 	send_str(kid.ctl, "go\n");
 	check_stream_creds(q[1], kid.pid);
-	if (wl_check(recv_fds(d[1], fds, 8) == 4, "the message does not carry 4 fds")) {
+	if (wl_check(recv_fds(d[1], fds, 8) == 5, "the message does not carry 5 fds")) {
+		wl_check(read_one(fds[4], data, sizeof(data)) == 10 && strcmp(data, "dgram pipe") == 0 &&
+				 read(fds[4], data, 1) == 0,
+			 "the pipe in flight reads '%s', not 'dgram pipe' and its end", data);
+		memset(data, 0, sizeof(data));
 		wl_check(!(fcntl(fds[3], F_GETFL) & O_NONBLOCK), "the socket in flight became O_NONBLOCK");
 		wl_check(expect(fds[3], "flying data", "the socket only in flight", why, sizeof(why)), "%s", why);
 		send_str(fds[3], "back");
