@@ -1,8 +1,8 @@
 /*
  * w_unix_x STATE_DIR tree          unix sockets between processes
  * w_unix_x STATE_DIR embryo [data] connections not accepted yet
- * w_unix_x STATE_DIR rights        a pipe in flight (SCM_RIGHTS) whose write end it
- *                                  holds: refused
+ * w_unix_x STATE_DIR rights        a pipe in flight (SCM_RIGHTS) whose write
+ *                                  end it holds: refused
  * w_unix_x STATE_DIR rights-sk     fds in flight (SCM_RIGHTS): the receiving
  *                                  socket itself, an end of a pair whose
  *                                  other end a child holds, a file (offset
