@@ -201,7 +201,7 @@ static int pipe_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_
 	return 0;
 }
 
-int pipe_record_flying(struct dump_ctx *ctx, int fd, PipeEntry *pe, cr_error_t *err)
+static int record_flying(struct dump_ctx *ctx, int fd, PipeEntry *pe, const FileEntry *fe, cr_error_t *err)
 {
 	cleanup_close int reader = -1;
 	struct stat st;
@@ -212,6 +212,8 @@ int pipe_record_flying(struct dump_ctx *ctx, int fd, PipeEntry *pe, cr_error_t *
 		return cr_error(err, errno, "a pipe in flight");
 	pe->ino = st.st_ino;
 	pe->pipe_size = (uint32_t)size;
+	if (fe != NULL && fdshare_recorded(ctx, fe, pipe_key))
+		return 0;   /* its first description holds the data */
 	if ((fcntl(fd, F_GETFL) & O_ACCMODE) != O_WRONLY)
 		return read_pipe_data(ctx, fd, pe, err);
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
@@ -220,6 +222,17 @@ int pipe_record_flying(struct dump_ctx *ctx, int fd, PipeEntry *pe, cr_error_t *
 	return read_pipe_data(ctx, reader, pe, err);
 }
 
+int pipe_record_flying(struct dump_ctx *ctx, int fd, PipeEntry *pe, cr_error_t *err)
+{
+	return record_flying(ctx, fd, pe, NULL, err);
+}
+
+int pipe_record_held_flying(struct dump_ctx *ctx, int fd, FileEntry *fe, cr_error_t *err)
+{
+	fe->pipe = arena_new(&ctx->arena, PipeEntry);
+	pipe_entry__init(fe->pipe);
+	return record_flying(ctx, fd, fe->pipe, fe, err);
+}
 
 /* --------------------------------------------------------------- restore */
 

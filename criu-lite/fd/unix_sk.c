@@ -12,7 +12,8 @@
  * absolute or abstract name: the restore connects to it again); fds in
  * flight (SCM_RIGHTS) other than unix sockets of the dump (held by a
  * process or only in flight), regular files no process holds and pipes
- * only the message holds (keep_pipe), and on a stream socket any whose
+ * only the message holds or whose holders hold the socket or its peer
+ * (keep_pipe, keep_held_pipe), and on a stream socket any whose
  * write cannot be told from the writes around it (fds_on_single_bytes,
  * check_writes);
  * data a client sent on a connection not accepted yet;
@@ -24,7 +25,7 @@
  *
  * Sockets in flight join the component of the socket they are queued on;
  * files in flight are opened again by path at their offset, pipes made
- * again with their data.  Queued
+ * again with their data or handed out from their holders' pipe.  Queued
  * messages, and with SO_PASSCRED each stretch of a stream written by one
  * sender, are sent again with their senders' credentials; a stream is
  * written again in stretches that end where a write with fds in flight
@@ -121,6 +122,7 @@ struct who {
 	int fd;
 	uint32_t ino;
 	struct dump_task *t;   /* the process dumped */
+	uint32_t peer;         /* its peer's inode, 0: none */
 };
 
 /* files.c names the process and the fd. */
@@ -547,21 +549,97 @@ static int keep_file(struct dump_ctx *ctx, const struct who *w, int fd, const st
 	return 0;
 }
 
+static bool is_pipe(const UnixScmFile *f)
+{
+	return f->pipe != NULL || f->has_file_id;
+}
+
 /* Whether a pipe in flight was found before in this dump (in m, or in a
  * socket recorded already): made again twice, it would be two pipes. */
 static bool pipe_seen_before(const struct dump_ctx *ctx, const struct messages *m, uint64_t ino)
 {
 	for (size_t i = 0; i < m->n_files; i++)
-		if (m->files[i]->pipe != NULL && m->files[i]->ino == ino)
+		if (is_pipe(m->files[i]) && m->files[i]->ino == ino)
 			return true;
 	for (size_t i = 0; i < ctx->files.n; i++) {
 		const UnixSkEntry *e = ctx->files.v[i]->unix_sk;
 
 		for (size_t k = 0; e != NULL && k < e->n_scm_files; k++)
-			if (e->scm_files[k]->pipe != NULL && e->scm_files[k]->ino == ino)
+			if (is_pipe(e->scm_files[k]) && e->scm_files[k]->ino == ino)
 				return true;
 	}
 	return false;
+}
+
+/* Whether pid holds w's socket or its peer: it then descends from the
+ * process that makes their component at restore, and is made after it. */
+static int holds_socket_or_peer(const struct dump_ctx *ctx, const struct who *w, pid_t pid, cr_error_t *err)
+{
+	uint32_t ino[2] = { w->ino, w->peer };
+	char link[32];
+	pid_t other;
+	int r = 0;
+
+	for (size_t i = 0; i < 2 && r == 0 && ino[i] != 0; i++) {
+		snprintf(link, sizeof(link), "socket:[%u]", ino[i]);
+		r = fdshare_held_by(ctx, link, pid, &other, err);
+	}
+	return r;
+}
+
+#define MAX_PIPE_HOLDERS 64
+
+/* A pipe in flight that processes of the dump hold too (its write end,
+ * say, that the sender goes on writing to): a pipe entry of files.img
+ * that no fd refers to, handed out at restore from the pipe made for its
+ * holders (fdshare.h: the pipe's anchor).  The component of the socket
+ * asks for it, where it is made: every holder of the pipe must hold this
+ * socket or its peer (holds_socket_or_peer), and the description in
+ * flight must be its own (the restore makes a new one). */
+static int keep_held_pipe(struct dump_ctx *ctx, const struct who *w, int fd, const struct stat *st,
+			  struct messages *m, const char *link, cr_error_t *err)
+{
+	pid_t holders[MAX_PIPE_HOLDERS], pid;
+	int flags = fcntl(fd, F_GETFL), hfd, r = 0;
+	size_t n;
+	FileEntry *fe;
+	UnixScmFile *file;
+
+	if (fdshare_holders(ctx, link, holders, MAX_PIPE_HOLDERS, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n && i < MAX_PIPE_HOLDERS; i++) {
+		if (fdshare_in_dump(ctx, holders[i]) && (r = holds_socket_or_peer(ctx, w, holders[i], err)) == 1)
+			continue;
+		if (r < 0)
+			return -1;
+		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds a pipe in flight (SCM_RIGHTS: %s) that "
+				"pid %d holds too, %s; cr keeps one whose holders all hold this socket or its peer",
+				WHO_ARGS(w), link, holders[i], fdshare_in_dump(ctx, holders[i]) ?
+				"which holds neither this socket nor its peer" : "outside the dump");
+	}
+	if (n > MAX_PIPE_HOLDERS)
+		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds a pipe in flight (SCM_RIGHTS: %s) that "
+				"%zu processes hold too (cr takes %d)", WHO_ARGS(w), link, n, MAX_PIPE_HOLDERS);
+	if ((r = fdshare_description_held(ctx, fd, link, &pid, &hfd, err)) != 0)
+		return r < 0 ? -1 : cr_error(err, 0, WHO_FMT ": unsupported: its queue holds a pipe in flight "
+					     "(SCM_RIGHTS: %s) whose very description pid %d holds too (fd %d)",
+					     WHO_ARGS(w), link, pid, hfd);
+	if (flags < 0)
+		return cr_error(err, errno, "the pipe %s in flight", link);
+	if (pipe_seen_before(ctx, m, st->st_ino))
+		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds a pipe in flight (SCM_RIGHTS: %s) "
+				"that is in flight more than once", WHO_ARGS(w), link);
+	fe = arena_new(&ctx->arena, FileEntry);
+	file_entry__init(fe);
+	fe->kind = FILE_KIND__FILE_PIPE;
+	fe->path = arena_strdup(&ctx->arena, link);
+	fe->flags = (uint32_t)flags & ~(uint32_t)O_CLOEXEC;
+	if (pipe_record_held_flying(ctx, fd, fe, err) < 0)
+		return cr_error_wrap(err, "the pipe %s in flight", link);
+	file = add_file(ctx, m, link, flags, 0, st);
+	file->has_file_id = true;
+	file->file_id = file_table_add(ctx, fe);
+	return 0;
 }
 
 /* A pipe in flight that nothing else holds: no process (of the dump or
@@ -581,9 +659,7 @@ static int keep_pipe(struct dump_ctx *ctx, const struct who *w, int fd, const st
 	if ((r = fdshare_held_by(ctx, link, w->pid, &other, err)) < 0)
 		return -1;
 	if (r == 1 || other != 0)
-		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds a pipe in flight (SCM_RIGHTS: %s) that "
-				"pid %d holds too; cr keeps a pipe in flight that only the queue holds", WHO_ARGS(w),
-				link, r == 1 ? w->pid : other);
+		return keep_held_pipe(ctx, w, fd, st, m, link, err);
 	if (flags < 0 || poll(&pfd, 1, 0) < 0)
 		return cr_error(err, errno, "the pipe %s in flight", link);
 	if ((flags & O_ACCMODE) == O_RDWR || !(pfd.revents & ((flags & O_ACCMODE) == O_RDONLY ? POLLHUP : POLLERR)) ||
@@ -1223,6 +1299,7 @@ static int unix_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_
 		return r < 0 ? -1 : cr_error(err, 0, WHO_FMT ": sock_diag no longer knows it", WHO_ARGS(&w));
 	unix_sk_entry__init(e);
 	fill_from_diag(&d, e);
+	w.peer = d.has_peer ? d.peer : 0;
 	if (check_supported(ctx, &w, &d, e, err) < 0 || fdshare_refuse_outside(ctx, t->pid, p, "unix socket", err) < 0 ||
 	    record_pending(ctx, &w, &d, e, err) < 0)
 		return -1;
@@ -1260,7 +1337,8 @@ struct usk {
 struct component {
 	struct usk *v;
 	size_t n;
-	const struct restore_task *t;   /* the process that makes it */
+	struct restore_task *t;   /* the process that makes it */
+	const struct restore_ctx *ctx;
 };
 
 static void drop_names(struct component *c);
@@ -1355,6 +1433,16 @@ static bool scm_ok(const UnixSkEntry *e)
 	return sum == e->n_scm_ino;
 }
 
+/* A pipe in flight that processes hold too names a pipe entry of the
+ * same pipe, whose data fits it. */
+static bool held_pipe_ok(const struct restore_ctx *ctx, const UnixScmFile *f)
+{
+	const FileEntry *fe = f->file_id != 0 ? restore_file(ctx, f->file_id) : NULL;
+
+	return f->pipe == NULL && fe != NULL && fe->kind == FILE_KIND__FILE_PIPE && fe->pipe != NULL &&
+	       fe->pipe->ino == f->ino && pipe_data_len(fe->pipe) <= fe->pipe->pipe_size;
+}
+
 static int validate_one(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
 {
 	const UnixSkEntry *e = fe->unix_sk;
@@ -1381,6 +1469,11 @@ static int validate_one(const struct restore_ctx *ctx, const FileEntry *fe, cr_e
 	for (size_t i = 0; i < e->n_scm_files; i++) {
 		struct stat st;
 
+		if (e->scm_files[i]->has_file_id) {
+			if (held_pipe_ok(ctx, e->scm_files[i]))
+				continue;
+			return cr_error(err, 0, "socket:[%u]: a pipe in flight names no pipe of files.img", e->ino);
+		}
 		if (e->scm_files[i]->pipe != NULL) {
 			if (pipe_data_len(e->scm_files[i]->pipe) <= e->scm_files[i]->pipe->pipe_size)
 				continue;
@@ -2266,6 +2359,17 @@ static int remake_pipe(const UnixScmFile *f, cr_error_t *err)
 	return fds[end];
 }
 
+/* A pipe in flight that processes hold too: a description of the pipe
+ * made for them (its anchor, which a holder or this component makes
+ * first), as theirs are. */
+static int open_held_pipe(const struct component *c, const UnixScmFile *f, cr_error_t *err)
+{
+	const FileEntry *fe = restore_file(c->ctx, f->file_id);
+	int fd = fdkind_for_entry(fe)->open(c->ctx, c->t, fe, err);
+
+	return fd < 0 ? cr_error_wrap(err, "the pipe in flight %s", f->path) : fd;
+}
+
 /* A file in flight, opened again as the process would, at its offset. */
 static int reopen_in_flight(const struct component *c, const UnixScmFile *f, cr_error_t *err)
 {
@@ -2296,7 +2400,9 @@ static int fds_of(struct component *c, const UnixSkEntry *e, size_t i, struct sc
 		const UnixScmFile *f = ino == 0 ? e->scm_files[at->file++] : NULL;
 
 		own[*n] = ino == 0;
-		if (f != NULL && (fds[*n] = f->pipe ? remake_pipe(f, err) : reopen_in_flight(c, f, err)) < 0)
+		if (f != NULL && (fds[*n] = f->has_file_id ? open_held_pipe(c, f, err) :
+					    f->pipe	     ? remake_pipe(f, err) :
+								reopen_in_flight(c, f, err)) < 0)
 			return -1;
 		if (ino != 0 && (s == NULL || s->fd < 0))
 			return cr_error(err, 0, "socket:[%u], in flight in it, is not in the image", ino);
@@ -2545,7 +2651,7 @@ static const FileEntry *first_of_component(const struct restore_ctx *ctx, const 
 static int restore_component(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe,
 			     cr_error_t *err)
 {
-	__attribute__((cleanup(component_free))) struct component c = { .t = t };
+	__attribute__((cleanup(component_free))) struct component c = { .t = t, .ctx = ctx };
 
 	collect(ctx, fe, &c);
 	if (create_sockets(&c, err) < 0 || set_buffers(&c, err) < 0 || fill_queues(&c, err) < 0 ||

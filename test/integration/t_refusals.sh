@@ -103,6 +103,7 @@ REFUSALS=(
 "fd/unix_sk.c|the file %s in flight \"|dump|whose description pid|w_refuse unix_file_shared"
 "fd/unix_sk.c|carries sockets in \"|dump|carries sockets in flight|w_refuse unix_flight_deep"
 "fd/unix_sk.c|a pipe in flight (SCM_RIGHTS: %s) that \"|elsewhere|t_unix_x.sh refused_rights"
+"fd/unix_sk.c|its queue holds a pipe in flight \"|dump|whose very description pid|w_refuse unix_pipe_held"
 "fd/unix_sk.c|a pipe in flight (SCM_RIGHTS: %s) \"|dump|is open elsewhere|w_refuse unix_pipe_both"
 "fd/unix_sk.c|a pipe in flight (SCM_RIGHTS: %s) \"|dump|is open elsewhere|w_refuse unix_pipe_twice"
 "fd/unix_sk.c|its queue holds socket:[%u] in flight|dump|which is not a unix socket|w_refuse unix_flight_netlink"

@@ -35,6 +35,10 @@
 #   rights_closed one byte with a file in flight, then two writes, on a
 #                 stream whose sender closed its end: read back in order
 #                 (rights_closed_twice: dumped again after restore).
+#   rights_pipe   a pipe's read end in flight to a child, its write end
+#                 written on by the sender before and after the dump: the
+#                 child reads all of it, then the end of the pipe
+#                 (rights_pipe_twice: dumped again after restore).
 #   ext_peer      a client of a server outside the tree: refused, and with
 #                 --ext-unix-sk restored connected to the server's path again;
 #                 the server's side (ext_unnamed) is refused even so: its
@@ -45,8 +49,10 @@
 #   refused_*     refused at dump naming the pid, the fd and the thing; the
 #                 tree runs on and passes: a connection not accepted yet
 #                 with data its client sent (embryo_data), a pipe in flight
-#                 whose write end the process holds (rights), a peer in flight in a queue outside the dump
-#                 (lost_peer: found once every fd is recorded).
+#                 whose write end a child holds that holds neither end of
+#                 the socket pair (rights), a peer in flight in a queue
+#                 outside the dump (lost_peer: found once every fd is
+#                 recorded).
 #
 # Unmodified Debian programs, each checking its own state after restore:
 #   node_fork     node's child_process.fork: the IPC channel is a socketpair
@@ -566,7 +572,10 @@ run_case rights_stream_cred_twice case_twice w_unix_x rights-stream cred
 run_case control_rights_closed case_control w_unix_x rights-closed
 run_case rights_closed tree_roundtrip rights-closed
 run_case rights_closed_twice case_twice w_unix_x rights-closed
-run_case refused_rights refused_x "SCM_RIGHTS: pipe:" rights
+run_case control_rights_pipe case_control w_unix_x rights-pipe
+run_case rights_pipe tree_roundtrip rights-pipe
+run_case rights_pipe_twice case_twice w_unix_x rights-pipe
+run_case refused_rights refused_x "which holds neither this socket nor its peer" rights
 run_case refused_lost_peer refused_x "open in no process" lost-peer
 run_case ext_peer ext_peer
 run_case ext_unnamed ext_unnamed

@@ -49,6 +49,9 @@
  *                    file deleted since; a file whose description it holds
  *                    too; a netlink socket; a unix socket a process outside
  *                    the tree holds too: it is received.
+ *   unix_pipe_held   a datagram socketpair with a pipe's read end in
+ *                    flight, which it holds too, and the write end: the
+ *                    pipe reads what the write end writes.
  *   unix_pipe_both   a datagram socketpair with both ends of a pipe in
  *                    flight, in two messages: they are one pipe.
  *   unix_pipe_twice  the same with the read end of a pipe holding "d"
@@ -151,7 +154,7 @@
 
 #define BACKLOG_MANY 257   /* one more than cr takes (UNIX_DIAG_ICONS_MAX) */
 
-static int fd_a, fd_b;
+static int fd_a, fd_b, fd_c, fd_d;
 static char path_a[4096], path_b[4096];
 static struct stat st_a;
 static pid_t child;
@@ -755,6 +758,28 @@ static void unix_pipe_check(bool both)
 	if (both && !wl_check(write(w, "x", 1) == 1, "the write end does not write"))
 		return;
 	wl_check(read(r, &c, 1) == 1 && c == (both ? 'x' : 'd'), "the pipe in flight reads '%c'", c);
+}
+
+/* The read end of a pipe in flight, which the process holds too (the
+ * same description), with the write end. */
+static void unix_pipe_held_setup(void)
+{
+	int p[2];
+
+	if (pipe(p) < 0)
+		wl_fatal("pipe: %s", strerror(errno));
+	dgram_carrying(p[0]);
+	fd_c = p[0];
+	fd_d = p[1];
+}
+
+static void unix_pipe_held_check(void)
+{
+	int r = wl_readable(fd_b, 2000) ? recv_fd(fd_b) : -1;
+	char c = 0;
+
+	wl_check(r >= 0 && write(fd_d, "h", 1) == 1 && read(r, &c, 1) == 1 && c == 'h',
+		 "the pipe in flight does not read what its write end wrote");
 }
 
 static void unix_pipe_both_check(void)
@@ -1378,6 +1403,7 @@ static const struct wl_mode modes[] = {
 	{ "unix_flight_netlink", unix_flight_netlink_setup, received_check },
 	{ "unix_flight_outside", unix_flight_outside_setup, received_check },
 	{ "unix_pipe_both", unix_pipe_both_setup, unix_pipe_both_check },
+	{ "unix_pipe_held", unix_pipe_held_setup, unix_pipe_held_check },
 	{ "unix_pipe_twice", unix_pipe_twice_setup, unix_pipe_twice_check },
 	{ "unix_flight_deep", unix_flight_deep_setup, unix_flight_deep_check },
 	{ "unix_creds_late", unix_creds_late_setup, unix_creds_late_check },

@@ -2,7 +2,9 @@
  * w_unix_x STATE_DIR tree          unix sockets between processes
  * w_unix_x STATE_DIR embryo [data] connections not accepted yet
  * w_unix_x STATE_DIR rights        a pipe in flight (SCM_RIGHTS) whose write
- *                                  end it holds: refused
+ *                                  end a child holds alone: refused
+ * w_unix_x STATE_DIR rights-pipe   a pipe's read end in flight to a child,
+ *                                  its write end written on by the sender
  * w_unix_x STATE_DIR rights-sk     fds in flight (SCM_RIGHTS): the receiving
  *                                  socket itself, an end of a pair whose
  *                                  other end a child holds, a file (offset
@@ -429,19 +431,34 @@ static void run_embryo(bool data)
 	wl_finish();
 }
 
+/* rights: a pipe's read end in flight on a stream pair P holds; its write
+ * end is held by P's child K alone, which holds neither end of the pair. */
 static void run_rights(void)
 {
-	int sv[2], p[2];
+	int sv[2], p[2], status;
 	char byte = 'x';
+	pid_t k;
 
-	must(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0 && pipe(p) == 0, "socketpair");
+	must(pipe(p) == 0, "pipe");
+	k = fork();
+	must(k >= 0, "fork");
+	if (k == 0) {
+		close(p[0]);
+		pause();
+		_exit(0);
+	}
+	close(p[1]);
+	must(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
 	send_fds(sv[0], &p[0], 1);
 	close(p[0]);
 	wl_ready();
 	wl_wait_trigger();
 	wl_check(recv(sv[1], &byte, 1, 0) == 1, "the message with an fd is gone");
+	kill(k, SIGKILL);
+	waitpid(k, &status, 0);
 	wl_finish();
 }
+
 
 /* The sender's pid in the credentials of recv_data_fds's last read (0:
  * none came, SO_PASSCRED is off). */
@@ -789,6 +806,48 @@ static void run_rights_closed(void)
 	wl_finish();
 }
 
+/* rights-pipe: P sent its child C the read end of a pipe on their stream
+ * pair and writes on: "before" at the dump, " after" and the end once
+ * triggered.  C must read "before after", then the end of the pipe. */
+static void run_rights_pipe(void)
+{
+	int q[2], p[2], kid_ctl;
+	struct kid kid;
+
+	must(socketpair(AF_UNIX, SOCK_STREAM, 0, q) == 0 && pipe(p) == 0, "socketpair and pipe");
+	if (fork_kid(&kid, &kid_ctl) == 0) {
+		uint64_t token = draw_token();
+		char line[64], buf[32], kwhy[256] = "";
+		int fds[8];
+
+		close(q[0]);
+		close(p[0]);
+		close(p[1]);
+		snprintf(line, sizeof(line), "%d %llx\n", (int)getpid(), (unsigned long long)token);
+		send_str(kid_ctl, line);
+		await_go(kid_ctl);
+		if (recv_data_fds(q[1], buf, sizeof(buf), fds, 8) != 1)
+			snprintf(kwhy, sizeof(kwhy), "the pipe did not come with the byte '%s'", buf);
+		else if (read_exact(fds[0], buf, 12) != 12 || strcmp(buf, "before after") != 0 || read(fds[0], buf, 1) != 0)
+			snprintf(kwhy, sizeof(kwhy), "the pipe in flight reads '%s', not 'before after' and its end", buf);
+		report(kid_ctl, token, kwhy);
+		await_end(kid_ctl);
+	}
+	close(q[1]);
+	send_fds(q[0], &p[0], 1);
+	close(p[0]);
+	wl_write_all(p[1], "before", 6);
+	read_hello(&kid);
+	wl_ready();
+	wl_wait_trigger();
+	wl_write_all(p[1], " after", 6);
+	close(p[1]);
+	send_str(kid.ctl, "go\n");
+	check_kid(&kid, "C");
+	end_kids(&kid, 1);
+	wl_finish();
+}
+
 /* lost-peer: P holds a[0]; its peer a[1] is only in flight, in the queue of
  * a socket an orphan outside P's tree holds (it exits after P). */
 static void run_lost_peer(void)
@@ -994,6 +1053,8 @@ int main(int argc, char **argv)
 		run_rights_sockets();
 	if (strcmp(mode, "rights-stream") == 0)
 		run_rights_stream(argc > 3 && strcmp(argv[3], "cred") == 0);
+	if (strcmp(mode, "rights-pipe") == 0)
+		run_rights_pipe();
 	if (strcmp(mode, "rights-closed") == 0)
 		run_rights_closed();
 	if (strcmp(mode, "lost-peer") == 0)
