@@ -445,11 +445,11 @@ SH
 # Debian's python3 (/usr/bin: the tests' PATH may lead to another one):
 # socket.send_fds on a SOCK_STREAM socketpair from the parent to
 # its forked child, unread at dump: "first" with a file open at offset 3,
-# and the read end of a pipe holding "piped" (its write end closed),
-# "second" with an end of a socketpair whose other end the parent serves,
-# then "tail".  After restore the child's recv_fds gets each with its fds,
-# reads the file on from its offset and the pipe to its end, and talks to
-# the parent through the socket.
+# and the read end of a pipe holding "piped", "second" with an end of a
+# socketpair whose other end the parent serves, then "tail".  After
+# restore the child's recv_fds gets each with its fds, reads the file on
+# from its offset, talks to the parent through the socket, and reads the
+# pipe to its end: the parent wrote "+more" on it meanwhile and closed it.
 python_send_fds() {
 	cat > "$CASE_TMP/sendfds.sh" <<'SH'
 exec /usr/bin/python3 -c '
@@ -463,22 +463,24 @@ f.flush()
 f.seek(3)
 r, w = os.pipe()
 os.write(w, b"piped")
-os.close(w)
 pid = os.fork()
 if pid == 0:
-    q.close(); a.close(); b.close(); f.close(); os.close(r)
+    q.close(); a.close(); b.close(); f.close(); os.close(r); os.close(w)
     while not os.path.exists(d + "/go"):
         time.sleep(0.02)
     m1, fds1, _, _ = socket.recv_fds(q_child, 1024, 4)
     m2, fds2, _, _ = socket.recv_fds(q_child, 1024, 4)
     tail = q_child.recv(1024)
     text = os.read(fds1[0], 100).decode() if len(fds1) == 2 else "no-file"
-    piped = os.read(fds1[1], 100).decode() + str(len(os.read(fds1[1], 100))) if len(fds1) == 2 else "no-pipe"
     s = socket.socket(fileno=fds2[0]) if len(fds2) == 1 else None
     reply = "no-socket"
     if s is not None:
         s.sendall(b"ping")
         reply = s.recv(100).decode()
+    piped = b""
+    while len(fds1) == 2 and (chunk := os.read(fds1[1], 100)):
+        piped += chunk
+    piped = piped.decode()
     open(d + "/result.tmp", "w").write("%s %s %s %s %s %s" % (m1.decode(), m2.decode(), tail.decode(), text, piped, reply))
     os.rename(d + "/result.tmp", d + "/result")
     os._exit(0)
@@ -491,12 +493,14 @@ token = "pong-%d" % os.getpid()
 open(d + "/ready", "w").close()
 if a.recv(100) == b"ping":
     a.sendall(token.encode())
+    os.write(w, b"+more")
+os.close(w)
 os.waitpid(pid, 0)
 ' "$1"
 SH
 	prog_start "$CASE_TMP/sendfds.sh" || return 1
 	prog_roundtrip || return 1
-	prog_result "first second tail 3456789 piped0 pong-$PROG_PID"
+	prog_result "first second tail 3456789 piped+more pong-$PROG_PID"
 }
 
 # Debian's python3: multiprocessing.reduction send_handle (one byte with
