@@ -356,6 +356,9 @@ int tcp_stream_validate(const InetSkEntry *e, cr_error_t *err)
 	    strspn(e->nft_table + 7, "0123456789") != strlen(e->nft_table + 7) || strlen(e->nft_table) > 20))
 		return cr_error(err, 0, "established TCP connection with table name '%s'",
 				e->nft_table ? e->nft_table : "");
+	if (e->nft_table != NULL && !fw_available(FW_NFT))   /* before anything is made */
+		return cr_error(err, 0, "established TCP connection locked by nftables table inet %s: nft is not "
+				"installed (needed to lock it in its namespace and unlock it)", e->nft_table);
 	if (s->inq.len > FDKIND_MAX_DATA || s->outq.len > FDKIND_MAX_DATA || s->snd_wscale > 14 || s->rcv_wscale > 14)
 		return cr_error(err, 0, "established TCP connection with queues or window scales out of range");
 	return 0;
