@@ -593,8 +593,8 @@ void tcp_stream_unblock(const struct restore_ctx *ctx)
 			continue;
 		}
 		fd = restored_netns(ctx, (uint32_t)net);
-		if (fd >= 0)
-			unblock(fd, e->nft_table, false);
+		if (fd >= 0)   /* --tcp-close made none (a joined namespace may have the dump's) */
+			unblock(fd, e->nft_table, ctx->opts->tcp_close);
 		else
 			pr_info("nftables table inet %s: the processes of its network namespace are gone, and it with "
 				"them", e->nft_table);

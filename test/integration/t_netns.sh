@@ -606,6 +606,12 @@ lab_service() {
 		lab_attach || { REASON="the service's veth"; return 1; }
 }
 
+# After the dump: the service's host end goes with its namespace, which
+# the kernel tears down a moment later (a restore makes it again).
+lab_detached() {
+	wait_until 5 eval '! ip link show "$LAB_SVH" >/dev/null 2>&1' || ip link del "$LAB_SVH"
+}
+
 # The service's host end (made again by a restore) on the bridge.
 lab_attach() {
 	ip link set "$LAB_SVH" master "$LAB_BR" up
@@ -638,12 +644,15 @@ while True:
     if raw:
         r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     f, n = c.makefile("rb"), 0
-    for line in f:
-        num, body = line.split()
-        if int(num) != n + 1 or body != hashlib.sha256(num).hexdigest().encode() * 16:
-            c.sendall(b"BAD %d after %d\n" % (int(num), n)); break
-        n += 1
-        c.sendall(b"%d %s %s\n" % (n, tok, body[::-1]))
+    try:
+        for line in f:
+            num, body = line.split()
+            if int(num) != n + 1 or body != hashlib.sha256(num).hexdigest().encode() * 16:
+                c.sendall(b"BAD %d after %d\n" % (int(num), n)); break
+            n += 1
+            c.sendall(b"%d %s %s\n" % (n, tok, body[::-1]))
+    except OSError:   # restored closed (--tcp-close)
+        pass
     c.close()'
 
 # The client, in the client namespace: a line every 2 ms on one
@@ -699,7 +708,7 @@ lab_client_done() {
 	[ "${res%% *}" = ok ] || { REASON="the client: $res"; return 1; }
 	read -r _ n gap got <<<"$res"
 	[ -z "$tok" ] || [ "$got" = "$tok" ] || { REASON="the client saw token $got, the server drew $tok"; return 1; }
-	echo "# a line every 2 ms from another namespace across dump and restore: $n answers in order, longest wait ${gap} ms"
+	echo "# the client in another namespace, a line every 2 ms: $n answers in order, longest wait ${gap} ms"
 }
 
 # cr's lock tables in the namespace of PID ("" or "-": cr's own; a name: /run/netns/NAME).
@@ -741,12 +750,33 @@ nft add table inet cr_tcp_1" /usr/bin/python3 -c "$PY_LOCK_SERVER" "$dir" || ret
 	grep -q "dropped by nftables table inet cr_tcp_[0-9]* (in the network namespace of pid $WL_PID" "$img/dump.log" ||
 		{ REASON="the dump log does not say the lock is in the namespace of pid $WL_PID"; return 1; }
 	no_lock_tables - "$LAB_CNS" || return 1
+	lab_detached
 	cr_restore_detached restore "$img" --external "veth:$LAB_SV=$LAB_SVH" || return 1
 	lab_attach || { REASON="no $LAB_SVH after restore"; return 1; }
 	lab_client_done "$dir" "$(cat "$dir/token")" || return 1
 	no_lock_tables - "$LAB_CNS" "$WL_PID" || return 1
 	[ "$(in_ns "$WL_PID" nft list tables | sort | tr '\n' ' ')" = "table inet crkeep " ] ||
 		{ REASON="the restored namespace has tables: $(in_ns "$WL_PID" nft list tables | tr '\n' ' ')"; return 1; }
+}
+
+# established_tcp_close: the same restored with --tcp-close: no table is
+# made or left, nothing to delete by hand, and the server (its connection
+# closed) serves a new client with the token it drew before the dump.
+established_tcp_close() {
+	local dir=$CASE_TMP/s img=$CASE_TMP/img
+	HOST_TABLES=$(lock_tables -)
+	net_start "$dir" "ip link set lo up" /usr/bin/python3 -c "$PY_LOCK_SERVER" "$dir" || return 1
+	lab_up "$WL_PID" || return 1
+	lab_client "$dir" 10.88.0.2 7010 || return 1
+	cr_dump dump "$WL_PID" "$img" --tcp-established --external "veth:$LAB_SV" || return 1
+	lab_detached
+	cr_run restore restore -D "$img" --detach --tcp-close --external "veth:$LAB_SV=$LAB_SVH" ||
+		{ REASON="cr restore --tcp-close failed: $(last_line "$CR_ERR")"; return 1; }
+	lab_attach || { REASON="no $LAB_SVH after restore"; return 1; }
+	! grep -q "by hand" "$img/restore.log" || { REASON="the restore: $(grep "by hand" "$img/restore.log")"; return 1; }
+	no_lock_tables - "$LAB_CNS" "$WL_PID" || return 1
+	lab_client "$dir/new" 10.88.0.2 7010 || return 1
+	lab_client_done "$dir/new" "$(cat "$dir/token")"
 }
 
 # lab_named NAME: the server started in /run/netns/NAME with the service's veth.
@@ -906,6 +936,7 @@ redis_netns() {
 	lab_redis set before "tok-$WL_PID" >/dev/null
 	redis_nonstop_start "$dir" 10.88.0.2 7011 ip netns exec "$LAB_CNS" || return 1
 	cr_dump dump "$WL_PID" "$img" --tcp-established --external "veth:$LAB_SV" || return 1
+	lab_detached
 	cr_restore_detached restore "$img" --external "veth:$LAB_SV=$LAB_SVH" || return 1
 	lab_attach || { REASON="no $LAB_SVH after restore"; return 1; }
 	redis_nonstop_done "$dir" || return 1
@@ -927,6 +958,7 @@ in_lab() {
 
 run_case sockets_inside sockets_inside
 run_case established_netns in_lab established_netns
+run_case established_tcp_close in_lab established_tcp_close
 run_case established_join in_lab established_join
 run_case established_moved in_lab established_moved
 run_case established_refused_late in_lab established_refused_late
