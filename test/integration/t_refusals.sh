@@ -91,7 +91,6 @@ REFUSALS=(
 "fd/sk_opts.c|socket with flags 0%o|dump|socket with flags|w_inet flags"
 "fd/tcp_stream.c|bytes queued (more than %u)|untested|a TCP connection with more than 32 MiB queued unread or unacknowledged (dumped with --tcp-established): the loopback buffers of the tests hold a few MiB at most"
 "fd/timerfd.c|timerfd with flags|dump|timerfd with flags|w_refuse timerfd_flags"
-"fd/tcp_stream.c|in a network namespace other than \"|elsewhere|t_netns.sh established_refused"
 "fd/unix_sk.c|its connection to listening socket:[%u] is not accepted \"|elsewhere|t_unix_x.sh refused_embryo_data"
 "fd/unix_sk.c|its connection to listening socket:[%u] is not accepted \"|dump|and that listener is in pid|w_refuse unix_listener_outside"
 "fd/unix_sk.c|outside the dump, has no \"|elsewhere|t_unix_x.sh ext_unnamed"
