@@ -1,6 +1,8 @@
 #include "fd/tcp_stream.h"
 #include "dump/guard.h"
+#include "fd/fdkind.h"
 #include "fd/fdshare.h"
+#include "fd/sk_opts.h"
 #include "net/netns_fw.h"
 #include "os/log.h"
 #include "os/proc.h"
@@ -450,7 +452,7 @@ int tcp_stream_finish(int fd, const InetSkEntry *e, cr_error_t *err)
 		return -1;
 	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)) < 0)
 		return cr_error(err, errno, "TCP_REPAIR_WINDOW");
-	return set_int(fd, TCP_REPAIR, TCP_REPAIR_OFF, "TCP_REPAIR off", err);
+	return 0;
 }
 
 /* The network namespace (ns.img id, 0: cr's) of the first live process
@@ -578,7 +580,7 @@ static void unblock_dumped(const struct restore_ctx *ctx, uint32_t net, int now,
 			(unsigned long long)e->inode);
 }
 
-void tcp_stream_unblock(const struct restore_ctx *ctx)
+static void tcp_stream_unblock(const struct restore_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->n_files; i++) {
 		const InetSkEntry *e = ctx->files[i]->inet_sk;
@@ -603,4 +605,48 @@ void tcp_stream_unblock(const struct restore_ctx *ctx)
 			close(fd);
 	}
 	n_made = 0;   /* deleted above */
+}
+
+/* The connection of file id out of repair mode, through its fd in a
+ * process that holds it; its SO_REUSEADDR (which leaving clears) back. */
+static int unrepair_file(const struct restore_ctx *ctx, uint32_t id, const InetSkEntry *e, cr_error_t *err)
+{
+	int off = TCP_REPAIR_OFF, reuse = (int)sk_opts_value(e->opts, e->n_opts, "SO_REUSEADDR", 0);
+
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		const struct restore_task *t = &ctx->tasks[i];
+
+		for (size_t j = 0; !t->zombie && j < t->n_fds; j++) {
+			int sk;
+
+			if (t->fds[j]->file_id != id)
+				continue;
+			sk = fdkind_steal_fd(t->host_pid, (int)t->fds[j]->fd, err);
+			if (sk < 0)
+				return cr_error_wrap(err, "socket:[%u] of pid %d", id, t->pid);
+			if (setsockopt(sk, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off)) < 0 ||
+			    setsockopt(sk, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse)) < 0) {
+				close(sk);
+				return cr_error(err, errno, "pid %d fd %u: the connection to %s port %u out of repair mode",
+						t->pid, t->fds[j]->fd, e->dst_addr, e->dst_port);
+			}
+			close(sk);
+			return 0;
+		}
+	}
+	return 0;   /* held by no live process: it went with a zombie */
+}
+
+int tcp_stream_ready(const struct restore_ctx *ctx, cr_error_t *err)
+{
+	tcp_stream_unblock(ctx);
+	if (ctx->opts->tcp_close)
+		return 0;
+	for (size_t i = 0; i < ctx->n_files; i++) {
+		const InetSkEntry *e = ctx->files[i]->inet_sk;
+
+		if (e != NULL && e->tcp != NULL && unrepair_file(ctx, (uint32_t)i + 1, e, err) < 0)
+			return -1;
+	}
+	return 0;
 }

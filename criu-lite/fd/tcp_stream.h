@@ -43,7 +43,7 @@ void tcp_stream_unlock(pid_t pid, uint64_t netns_ino, const char *table);
 int tcp_stream_validate(const InetSkEntry *e, cr_error_t *err);
 /* Before the bind: repair mode, sequence numbers, timestamp clock. */
 int tcp_stream_prepare(int fd, const InetSkEntry *e, cr_error_t *err);
-/* After the connect: options, windows, queues, out of repair mode. */
+/* After the connect: options, windows, queues; still in repair mode. */
 int tcp_stream_finish(int fd, const InetSkEntry *e, cr_error_t *err);
 /* The connections of network namespace net (ns.img id) locked in the
  * namespace of netns (-1: the caller's), from before it can take their
@@ -53,9 +53,13 @@ int tcp_stream_finish(int fd, const InetSkEntry *e, cr_error_t *err);
  * may be there already (a restore where the dump was): it is kept. */
 int tcp_stream_lock_ns(const struct restore_ctx *ctx, uint32_t net, int netns, bool joined, cr_error_t *err);
 void tcp_stream_lock_forget(void);
-/* The restorer, once every process runs: the tables are deleted, each in
- * its connection's namespace (cr's, the restored or the joined one), and
- * in the dumped namespace too if it is still there (under /run/netns). */
-void tcp_stream_unblock(const struct restore_ctx *ctx);
+/* The restorer, once every process is restored and none runs: the
+ * tables are deleted, each in its connection's namespace (cr's, the
+ * restored or the joined one), and in the dumped namespace too if it is
+ * still there (under /run/netns); then every connection leaves repair
+ * mode, so that the window probe the kernel sends then reaches the peer
+ * (whose retransmissions the lock dropped: without it, the peer waits
+ * out its backoff, seconds after a long freeze). */
+int tcp_stream_ready(const struct restore_ctx *ctx, cr_error_t *err);
 
 #endif
