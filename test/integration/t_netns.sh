@@ -896,6 +896,9 @@ established_cr_killed() {
 		kill -KILL -- -"$dumper" 2>/dev/null
 		wait "$dumper" 2>/dev/null
 		if [ "$r" = 4 ]; then
+			for i in $guardian; do   # a killed process lets go of its lock only once it is gone
+				wait_until 5 pid_gone "$i" || { REASON="round 4: the guardian $i outlives its SIGKILL"; return 1; }
+			done
 			( clean_exec "$SLEEP" 30 ) </dev/null >/dev/null 2>&1 &
 			other=$!
 			track_pid "$other"
