@@ -3,6 +3,7 @@
  * removes what it wrote and lets every task go as it was. */
 #include "dump/dump.h"
 #include "dump/guard.h"
+#include "dump/keeper.h"
 #include "dump/steps.h"
 #include "img/dir.h"
 #include "img/xfer.h"
@@ -101,6 +102,22 @@ static int dump_tree(struct dump_ctx *ctx, pid_t pid, cr_error_t *err)
 	return 0;
 }
 
+/* --leave-running in the middle of pre-copy rounds: the tracking goes
+ * back to a keeper, still for the round it came from (this dump's scans
+ * did not protect the pages again), so the next round can use it. */
+static void keep_tracking(struct dump_ctx *ctx, pid_t pid, struct tracker *tr)
+{
+	cr_error_t err = NULL;
+	pid_t keeper;
+
+	if (!ctx->opts->leave_running || !tr->kept)
+		return;
+	if (keeper_start(tr, pid, ctx->tasks[0].stat.start_time, &tr->prev_id, &keeper, &err) < 0) {
+		pr_warn("the write tracking of the pre-copy rounds ends: %s", err->msg);
+		cr_error_release(&err);
+	}
+}
+
 int cr_dump(pid_t pid, const struct dump_opts *opts, cr_error_t *err)
 {
 	struct dump_ctx ctx = { .opts = opts, .dirfd = -1, .guard = { .dirfd = -1, .pipe_wr = -1 } };
@@ -125,6 +142,7 @@ int cr_dump(pid_t pid, const struct dump_opts *opts, cr_error_t *err)
 	}
 	img_dir_journal_end();
 	finish(&ctx, &frozen_ns);
+	keep_tracking(&ctx, pid, &tr);
 	pr_info("dumped %zu processes of the tree of pid %d into %s; frozen %.1f ms, from the first interrupt to the %s",
 		ctx.n_tasks, pid, opts->dir, (double)frozen_ns / 1e6, opts->leave_running ? "release" : "kill");
 	ret = 0;

@@ -5,6 +5,7 @@
  * and continued, or the tree is killed and its pids waited for. */
 #include "dump/guard.h"
 #include "dump/steps.h"
+#include "fd/tcp_stream.h"
 #include "os/supervise.h"
 #include "os/log.h"
 #include "os/ptrace.h"
@@ -409,6 +410,7 @@ uint64_t dump_frozen_ns(const struct dump_ctx *ctx)
 void release_tree(struct dump_ctx *ctx)
 {
 	cr_interrupt_armed = 0;   /* releasing must finish, signal or not */
+	tcp_stream_release(ctx);   /* no process may run with its socket in repair mode (recv fails EPERM) */
 	for (size_t i = 0; i < ctx->n_tasks; i++)
 		release_task(&ctx->tasks[i]);
 	for (size_t i = 0; i < ctx->n_tasks; i++)

@@ -31,7 +31,7 @@
 
 #define GUARD_ROOT "/run/cr/guard"
 #define GUARD_MAGIC 0x64726167u   /* "gard" */
-#define GUARD_VERSION 1u
+#define GUARD_VERSION 2u
 
 enum {
 	GUARD_CONTINUE = 1u << 0, /* cr stopped it: SIGCONT when put back */
@@ -77,7 +77,10 @@ void guard_forget(struct dump_ctx *ctx, const struct dump_task *t);
  * in repair mode.  A record "tcp-INODE" says so before either happens; a
  * guardian of a dump that died before it was complete takes the socket
  * out of repair mode (SO_REUSEADDR as it was) and deletes the table; of a
- * complete one it leaves both, for the restore. */
+ * complete one it leaves both, for the restore.  The table is in the
+ * connection's network namespace (the process's, inode NETNS_INO), found
+ * through the process, or under /run/netns if it went; gone with it if
+ * nothing holds that namespace any more. */
 #define GUARD_TCP_PREFIX "tcp-"
 struct guard_tcp {
 	uint32_t magic, version;
@@ -86,6 +89,7 @@ struct guard_tcp {
 	int32_t reuse;
 	uint32_t ino;
 	char table[32];
+	uint64_t netns_ino;   /* the network namespace the table is in (the process's) */
 };
 int guard_note_tcp_lock(struct dump_ctx *ctx, const struct guard_tcp *rec, cr_error_t *err);
 /* The connection is out of cr's hands (unlocked, or its tree killed). */

@@ -191,7 +191,7 @@ static void tcp_put_back(int dirfd, const char *name, bool complete)
 		if (same_process(&owner))
 			tcp_stream_unrepair(r.pid, r.fd, r.reuse);
 		if (r.table[0])
-			tcp_stream_unlock(r.table);
+			tcp_stream_unlock(r.pid, r.netns_ino, r.table);
 		pr_info("guardian: socket:[%u] of pid %d unlocked after the dump died", r.ino, r.pid);
 	}
 	unlinkat(dirfd, name, 0);

@@ -139,7 +139,7 @@ static int fetch_from(struct tracker *tr, int sock, cr_error_t *err)
 		done += (uint32_t)k;
 	}
 	memcpy(tr->prev_id.b, h.id, sizeof(h.id));
-	tr->have_prev = true;
+	tr->kept = tr->have_prev = true;
 	return 0;
 }
 
@@ -257,8 +257,10 @@ static void keeper_loop(struct tracker *tr, int lsock, const struct cr_dump_id *
 	while (alive > 0) {
 		int n = poll(pfd, tr->n + 1, KEEPER_IDLE_S * 1000);
 
-		if (n <= 0 && errno != EINTR)
-			break;
+		if (n == 0 || (n < 0 && errno != EINTR))
+			break;   /* no next round for an hour: the tracking ends */
+		if (n < 0)
+			continue;
 		for (size_t i = 0; n > 0 && i < tr->n; i++)
 			if (pfd[i + 1].fd >= 0 && pfd[i + 1].revents) {
 				close(pfd[i + 1].fd);

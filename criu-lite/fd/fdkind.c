@@ -58,11 +58,12 @@ void fdkind_release_dump(struct dump_ctx *ctx)
 			kinds[i]->release_dump(ctx);
 }
 
-void fdkind_restored(const struct restore_ctx *ctx)
+int fdkind_ready(const struct restore_ctx *ctx, cr_error_t *err)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
-		if (kinds[i]->restored != NULL)
-			kinds[i]->restored(ctx);
+		if (kinds[i]->ready != NULL && kinds[i]->ready(ctx, err) < 0)
+			return -1;
+	return 0;
 }
 
 int fdkind_steal_fd(pid_t pid, int fd, cr_error_t *err)

@@ -76,17 +76,17 @@ struct fd_kind {
 	 * it succeeded or not: what the kind holds is let go. */
 	void (*release_dump)(struct dump_ctx *ctx);
 	/* Optional: by the restorer, once every process is restored and
-	 * runs. */
-	void (*restored)(const struct restore_ctx *ctx);
+	 * stopped, before any runs again. */
+	int (*ready)(const struct restore_ctx *ctx, cr_error_t *err);
 };
 
 /* The kind that handles fe->kind at restore, or NULL. */
 const struct fd_kind *fdkind_for_entry(const FileEntry *fe);
 /* Every kind's check_tree hook, in the kinds' order. */
 int fdkind_check_tree(struct dump_ctx *ctx, cr_error_t *err);
-/* Every kind's release_dump hook, and every restored hook. */
+/* Every kind's release_dump hook, and every ready hook. */
 void fdkind_release_dump(struct dump_ctx *ctx);
-void fdkind_restored(const struct restore_ctx *ctx);
+int fdkind_ready(const struct restore_ctx *ctx, cr_error_t *err);
 /* The kind that handles a probed fd at dump, or NULL. */
 const struct fd_kind *fdkind_for_probe(const struct fd_probe *p);
 /* Restore: when fe refers to another process of the restore (refers_to),

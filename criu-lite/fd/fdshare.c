@@ -256,6 +256,27 @@ int fdshare_held_by(const struct dump_ctx *ctx, const char *link, pid_t pid, pid
 	return 0;
 }
 
+int fdshare_holders(const struct dump_ctx *ctx, const char *link, pid_t *pids, size_t max, size_t *n,
+		    cr_error_t *err)
+{
+	pid_t last = 0;
+
+	*n = 0;
+	if (holders_load(ctx, err) < 0)
+		return -1;
+	for (size_t i = 0; i < holders.n; i++) {
+		pid_t pid = holders.v[i].pid;
+
+		if (strcmp(holders.v[i].link, link) != 0 || pid == last)
+			continue;   /* a process's fds are listed together */
+		if (*n < max)
+			pids[*n] = pid;
+		(*n)++;
+		last = pid;
+	}
+	return 0;
+}
+
 int fdshare_description_held(const struct dump_ctx *ctx, int own, const char *link, pid_t *pid, int *fd,
 			     cr_error_t *err)
 {

@@ -64,6 +64,11 @@ int fdshare_refuse_outside(const struct dump_ctx *ctx, pid_t pid, const struct f
  * none does). */
 int fdshare_held_by(const struct dump_ctx *ctx, const char *link, pid_t pid, pid_t *other, cr_error_t *err);
 
+/* The processes that hold the object with /proc link `link`: how many
+ * (*n), the first max of them into pids. */
+int fdshare_holders(const struct dump_ctx *ctx, const char *link, pid_t *pids, size_t max, size_t *n,
+		    cr_error_t *err);
+
 /* Whether some process holds the very description that cr's fd own is
  * (kcmp), found among the fds whose /proc link is link: 1 and which, or 0. */
 int fdshare_description_held(const struct dump_ctx *ctx, int own, const char *link, pid_t *pid, int *fd,

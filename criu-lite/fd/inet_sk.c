@@ -365,6 +365,8 @@ static int inet_open(const struct restore_ctx *ctx, struct restore_task *t, cons
 	}
 	if (e->tcp != NULL && tcp_stream_finish(fd, e, err) < 0)
 		return cr_error_wrap(err, "%s", me);
+	if (e->tcp != NULL)
+		return steal_fd(&fd);   /* repair mode and SO_REUSEADDR end with the tree's (tcp_stream_ready) */
 	if (tcp && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse)) < 0)
 		return cr_error(err, errno, "%s: SO_REUSEADDR", me);
 	return steal_fd(&fd);
@@ -379,5 +381,5 @@ const struct fd_kind fdkind_inet = {
 	.validate = inet_validate,
 	.open = inet_open,
 	.release_dump = tcp_stream_release,
-	.restored = tcp_stream_unblock,
+	.ready = tcp_stream_ready,
 };

@@ -20,6 +20,7 @@
 #include "fd/reg.h"
 #include "fd/reopen.h"
 #include "fd/fdshare.h"
+#include "fd/pipes.h"
 #include "os/log.h"
 #include "os/proc.h"
 #include "os/util.h"
@@ -200,6 +201,38 @@ static int pipe_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_
 	return 0;
 }
 
+static int record_flying(struct dump_ctx *ctx, int fd, PipeEntry *pe, const FileEntry *fe, cr_error_t *err)
+{
+	cleanup_close int reader = -1;
+	struct stat st;
+	char path[64];
+	int size;
+
+	if (fstat(fd, &st) < 0 || (size = fcntl(fd, F_GETPIPE_SZ)) < 0)
+		return cr_error(err, errno, "a pipe in flight");
+	pe->ino = st.st_ino;
+	pe->pipe_size = (uint32_t)size;
+	if (fe != NULL && fdshare_recorded(ctx, fe, pipe_key))
+		return 0;   /* its first description holds the data */
+	if ((fcntl(fd, F_GETFL) & O_ACCMODE) != O_WRONLY)
+		return read_pipe_data(ctx, fd, pe, err);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if ((reader = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
+		return cr_error(err, errno, "open %s for reading", path);
+	return read_pipe_data(ctx, reader, pe, err);
+}
+
+int pipe_record_flying(struct dump_ctx *ctx, int fd, PipeEntry *pe, cr_error_t *err)
+{
+	return record_flying(ctx, fd, pe, NULL, err);
+}
+
+int pipe_record_held_flying(struct dump_ctx *ctx, int fd, FileEntry *fe, cr_error_t *err)
+{
+	fe->pipe = arena_new(&ctx->arena, PipeEntry);
+	pipe_entry__init(fe->pipe);
+	return record_flying(ctx, fd, fe->pipe, fe, err);
+}
 
 /* --------------------------------------------------------------- restore */
 
@@ -216,11 +249,18 @@ static int pipe_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_
 		return cr_error(err, 0, "deleted FIFO %s without its mode and owner", fe->path);
 	if (fe->removed && deleted_check_dir("deleted FIFO", fe->path, 0, ctx, fe->mnt_ns, err) < 0)
 		return -1;
-	for (size_t i = 0; i < fe->pipe->n_data; i++)
-		total += fe->pipe->data[i].len;
-	if (total > fe->pipe->pipe_size)
+	if ((total = pipe_data_len(fe->pipe)) > fe->pipe->pipe_size)
 		return cr_error(err, 0, "pipe holds %zu bytes in a buffer of %u", total, fe->pipe->pipe_size);
 	return 0;
+}
+
+size_t pipe_data_len(const PipeEntry *pe)
+{
+	size_t total = 0;
+
+	for (size_t i = 0; i < pe->n_data; i++)
+		total += pe->data[i].len;
+	return total;
 }
 
 static const FileEntry *first_of_pipe(const struct restore_ctx *ctx, const FileEntry *fe)
@@ -255,20 +295,24 @@ static int fill_pipe(int wfd, const PipeEntry *pe, cr_error_t *err)
 	return 0;
 }
 
+int pipe_make_filled(const PipeEntry *pe, bool packets, int fds[2], cr_error_t *err)
+{
+	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK | (packets ? O_DIRECT : 0)) < 0)
+		return cr_error(err, errno, "pipe");
+	if (fill_pipe(fds[1], pe, err) == 0)
+		return 0;
+	close(fds[0]);
+	close(fds[1]);
+	return -1;
+}
+
 static struct fd_anchor *create_pipe(const struct restore_ctx *ctx, const struct restore_task *t,
 				     const FileEntry *first, cr_error_t *err)
 {
 	int fds[2];
 
-	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK | (pipe_packets(ctx, first) ? O_DIRECT : 0)) < 0) {
-		cr_error(err, errno, "pipe");
+	if (pipe_make_filled(first->pipe, pipe_packets(ctx, first), fds, err) < 0)
 		return NULL;
-	}
-	if (fill_pipe(fds[1], first->pipe, err) < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return NULL;
-	}
 	return fd_anchor_add(t, first->id, fds, err);
 }
 

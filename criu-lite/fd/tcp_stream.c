@@ -1,18 +1,22 @@
 #include "fd/tcp_stream.h"
 #include "dump/guard.h"
+#include "fd/fdkind.h"
 #include "fd/fdshare.h"
+#include "fd/sk_opts.h"
+#include "net/netns_fw.h"
 #include "os/log.h"
 #include "os/proc.h"
 #include "os/util.h"
 #include "os/xalloc.h"
+#include "state/ns.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sockios.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
-#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,39 +36,25 @@
 
 #define CHUNK (256u << 10)
 
-extern char **environ;
-
 /* A connection held in repair mode by the dump. */
 struct tcp_repair {
 	struct tcp_repair *next;
 	int fd;                 /* cr's duplicate */
 	int reuse;              /* SO_REUSEADDR, which leaving repair mode clears */
 	uint32_t ino;
+	int netns;              /* its network namespace, where the table is; -1 with no table */
+	uint64_t netns_ino;
 	char table[32];
 };
 
+/* The two ends of a connection, as the lock matches them. */
+struct lock_ends {
+	int family;
+	uint8_t src[16], dst[16];
+	unsigned sport, dport;
+};
+
 /* ---------------------------------------------------------------- nftables */
-
-/* Runs nft with one command line; 0 or -1 with err (naming what). */
-static int run_nft(const char *cmd, const char *what, cr_error_t *err)
-{
-	char *const argv[] = { "nft", (char *)cmd, NULL };
-	posix_spawn_file_actions_t fa;
-	int status = 0, r;
-	pid_t pid;
-
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	r = posix_spawnp(&pid, "nft", &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (r != 0)
-		return cr_error(err, r, "%s: run nft", what);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return cr_error(err, 0, "%s: nft failed (status 0x%x)", what, status);
-	return 0;
-}
 
 /* "ip saddr A ip daddr B" for an address pair of family (an IPv4-mapped
  * IPv6 pair as IPv4, which is what travels). */
@@ -82,29 +72,87 @@ static void match_addrs(int family, const uint8_t *a, const uint8_t *b, char *ou
 	snprintf(out, size, family == AF_INET ? "ip saddr %s ip daddr %s" : "ip6 saddr %s ip6 daddr %s", ta, tb);
 }
 
-static void unblock(const char *table);
-
-static int block(const struct inet_diag_sk *d, const char *table, cr_error_t *err)
+/* The table dropping the connection's packets both ways, made in the
+ * network namespace of netns (-1: cr's).  create: fails if it exists. */
+static int block(int netns, const struct lock_ends *l, const char *table, bool create, cr_error_t *err)
 {
 	char there[128], back[128], cmd[2048];
 
-	match_addrs(d->family, d->src, d->dst, there, sizeof(there));
-	match_addrs(d->family, d->dst, d->src, back, sizeof(back));
+	match_addrs(l->family, l->src, l->dst, there, sizeof(there));
+	match_addrs(l->family, l->dst, l->src, back, sizeof(back));
 	snprintf(cmd, sizeof(cmd),
-		 "add table inet %1$s; "
-		 "add chain inet %1$s out { type filter hook output priority -150; policy accept; }; "
-		 "add chain inet %1$s in { type filter hook input priority -150; policy accept; }; "
-		 "add rule inet %1$s out %2$s tcp sport %4$u tcp dport %5$u drop; "
-		 "add rule inet %1$s out %3$s tcp sport %5$u tcp dport %4$u drop; "
-		 "add rule inet %1$s in %2$s tcp sport %4$u tcp dport %5$u drop; "
-		 "add rule inet %1$s in %3$s tcp sport %5$u tcp dport %4$u drop",
-		 table, there, back, d->sport, d->dport);
-	return run_nft(cmd, "block the connection's traffic", err);
+		 "%6$s table inet %1$s\n"
+		 "add chain inet %1$s out { type filter hook output priority -150; policy accept; }\n"
+		 "add chain inet %1$s in { type filter hook input priority -150; policy accept; }\n"
+		 "add rule inet %1$s out %2$s tcp sport %4$u tcp dport %5$u drop\n"
+		 "add rule inet %1$s out %3$s tcp sport %5$u tcp dport %4$u drop\n"
+		 "add rule inet %1$s in %2$s tcp sport %4$u tcp dport %5$u drop\n"
+		 "add rule inet %1$s in %3$s tcp sport %5$u tcp dport %4$u drop\n",
+		 table, there, back, l->sport, l->dport, create ? "create" : "add");
+	if (fw_nft(netns, cmd, err) < 0)
+		return cr_error_wrap(err, "block the connection's traffic (nftables table inet %s)", table);
+	return 0;
 }
 
-void tcp_stream_unlock(const char *table)
+/* quiet: a table that may not be there.  Whether it was deleted. */
+static bool unblock(int netns, const char *table, bool quiet)
 {
-	unblock(table);
+	char cmd[64];
+	cr_error_t err = NULL;
+	bool done;
+
+	snprintf(cmd, sizeof(cmd), "delete table inet %s\n", table);
+	done = fw_nft(netns, cmd, &err) == 0;
+	if (!done && !quiet)
+		pr_warn("%s (delete the nftables table inet %s by hand)", err->msg, table);
+	cr_error_release(&err);
+	return done;
+}
+
+/* path, if it is the network namespace of inode ino; else -1. */
+static int netns_if(const char *path, uint64_t ino)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+
+	if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_ino == ino)
+		return fd;
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/* The network namespace of inode ino: cr's (self), pid's (if pid), or one
+ * bound under /run/netns (ip netns); -1 if none is (it went away). */
+static int find_netns(bool self, pid_t pid, uint64_t ino)
+{
+	cleanup_closedir DIR *d = NULL;
+	struct dirent *e;
+	char path[300];
+	int fd = self ? netns_if("/proc/self/ns/net", ino) : -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	if (fd < 0 && pid > 0)
+		fd = netns_if(path, ino);
+	d = fd < 0 ? opendir("/run/netns") : NULL;
+	while (d != NULL && fd < 0 && (e = readdir(d)) != NULL) {
+		snprintf(path, sizeof(path), "/run/netns/%s", e->d_name);
+		if (e->d_name[0] != '.')
+			fd = netns_if(path, ino);
+	}
+	return fd;
+}
+
+void tcp_stream_unlock(pid_t pid, uint64_t netns_ino, const char *table)
+{
+	cleanup_close int netns = find_netns(true, pid, netns_ino);
+
+	if (netns < 0) {
+		pr_info("nftables table inet %s: its network namespace (inode %llu) is gone, and the table with it",
+			table, (unsigned long long)netns_ino);
+		return;
+	}
+	unblock(netns, table, false);
 }
 
 void tcp_stream_unrepair(pid_t pid, int fd, int reuse)
@@ -120,18 +168,6 @@ void tcp_stream_unrepair(pid_t pid, int fd, int reuse)
 	setsockopt(sk, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
 	setsockopt(sk, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse));
 	close(sk);
-}
-
-static void unblock(const char *table)
-{
-	char cmd[64];
-	cr_error_t err = NULL;
-
-	snprintf(cmd, sizeof(cmd), "delete table inet %s", table);
-	if (run_nft(cmd, table, &err) < 0) {
-		pr_warn("%s (delete the nftables table inet %s by hand)", err->msg, table);
-		cr_error_release(&err);
-	}
 }
 
 /* -------------------------------------------------------------------- dump */
@@ -209,28 +245,56 @@ static int note_lock(struct dump_ctx *ctx, const struct dump_task *t, int fd, co
 		     uint32_t ino, cr_error_t *err)
 {
 	struct guard_tcp rec = { .magic = GUARD_MAGIC, .version = GUARD_VERSION, .pid = t->pid, .fd = fd,
-				 .start_time = t->stat.start_time, .reuse = r->reuse, .ino = ino };
+				 .start_time = t->stat.start_time, .reuse = r->reuse, .ino = ino,
+				 .netns_ino = r->netns_ino };
 
 	snprintf(rec.table, sizeof(rec.table), "%s", r->table);
 	return guard_note_tcp_lock(ctx, &rec, err);
 }
 
+/* The network namespace of pid, where its connection's lock goes. */
+static int open_netns(pid_t pid, uint64_t *ino, cr_error_t *err)
+{
+	char path[64];
+	struct stat st;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return cr_error(err, errno, "open %s", path);
+	}
+	*ino = (uint64_t)st.st_ino;
+	return fd;
+}
+
+static void release_one(struct tcp_repair *r)
+{
+	close(r->fd);
+	if (r->netns >= 0)
+		close(r->netns);
+	free(r);
+}
+
 int tcp_stream_dump(struct dump_ctx *ctx, const struct dump_task *t, int fd, int dup, const struct inet_diag_sk *d,
 		    InetSkEntry *e, cr_error_t *err)
 {
+	struct lock_ends l = { .family = d->family, .sport = d->sport, .dport = d->dport };
+	bool lock = !ctx->opts->network_lock_skip;   /* else the caller keeps the peers' packets away */
 	struct tcp_repair *r;
 	TcpStream *s;
 	socklen_t len;
 
-	if (!ctx->opts->network_lock_skip && !proc_shares_ns(t->pid, "net"))
-		return cr_error(err, 0, "unsupported: an established TCP connection in a network namespace other than "
-				"cr's: the nftables lock is made in cr's (--network-lock skip, with a lock of the "
-				"caller's in that namespace)");
 	r = xcalloc(1, sizeof(*r));
 	s = arena_new(&ctx->arena, TcpStream);
 	len = sizeof(r->reuse);
-
-	snprintf(r->table, sizeof(r->table), "cr_tcp_%u", d->ino);
+	r->netns = -1;
+	memcpy(l.src, d->src, sizeof(l.src));
+	memcpy(l.dst, d->dst, sizeof(l.dst));
+	if (lock)
+		snprintf(r->table, sizeof(r->table), FW_LOCK_PREFIX "%u", d->ino);
 	r->ino = d->ino;
 	if (getsockopt(dup, SOL_SOCKET, SO_REUSEADDR, &r->reuse, &len) < 0)
 		r->reuse = 0;
@@ -239,12 +303,11 @@ int tcp_stream_dump(struct dump_ctx *ctx, const struct dump_task *t, int fd, int
 		free(r);
 		return cr_error(err, errno, "dup");
 	}
-	if (ctx->opts->network_lock_skip)
-		r->table[0] = '\0';   /* the caller keeps the peers' packets away */
-	if (note_lock(ctx, t, fd, r, d->ino, err) < 0 || (r->table[0] && block(d, r->table, err) < 0)) {
+	/* In the connection's own network namespace: where its packets go. */
+	if ((lock && (r->netns = open_netns(t->pid, &r->netns_ino, err)) < 0) || note_lock(ctx, t, fd, r, d->ino, err) < 0 ||
+	    (lock && block(r->netns, &l, r->table, false, err) < 0)) {
 		guard_forget_tcp(ctx, d->ino);
-		close(r->fd);
-		free(r);
+		release_one(r);
 		return -1;
 	}
 	r->next = ctx->tcp_repair;
@@ -255,11 +318,11 @@ int tcp_stream_dump(struct dump_ctx *ctx, const struct dump_task *t, int fd, int
 	if (read_state(ctx, dup, s, err) < 0)
 		return -1;
 	e->tcp = s;
-	if (r->table[0] == '\0')
+	if (!lock)
 		return 0;
 	e->nft_table = arena_strdup(&ctx->arena, r->table);
-	pr_info("socket:[%u]: its traffic is dropped by nftables table inet %s until it is restored", d->ino,
-		r->table);
+	pr_info("socket:[%u]: its traffic is dropped by nftables table inet %s (in the network namespace of pid %d, "
+		"inode %llu) until it is restored", d->ino, r->table, (int)t->pid, (unsigned long long)r->netns_ino);
 	return 0;
 }
 
@@ -275,11 +338,11 @@ void tcp_stream_release(struct dump_ctx *ctx)
 			setsockopt(r->fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
 			setsockopt(r->fd, SOL_SOCKET, SO_REUSEADDR, &r->reuse, sizeof(r->reuse));
 			if (r->table[0])
-				unblock(r->table);
+				unblock(r->netns, r->table, false);
 		}
-		close(r->fd);   /* killed: in repair mode, closed without a word to the peer */
+		/* killed: in repair mode, closed without a word to the peer */
 		guard_forget_tcp(ctx, r->ino);
-		free(r);
+		release_one(r);
 	}
 }
 
@@ -295,6 +358,9 @@ int tcp_stream_validate(const InetSkEntry *e, cr_error_t *err)
 	    strspn(e->nft_table + 7, "0123456789") != strlen(e->nft_table + 7) || strlen(e->nft_table) > 20))
 		return cr_error(err, 0, "established TCP connection with table name '%s'",
 				e->nft_table ? e->nft_table : "");
+	if (e->nft_table != NULL && !fw_available(FW_NFT))   /* before anything is made */
+		return cr_error(err, 0, "established TCP connection locked by nftables table inet %s: nft is not "
+				"installed (needed to lock it in its namespace and unlock it)", e->nft_table);
 	if (s->inq.len > FDKIND_MAX_DATA || s->outq.len > FDKIND_MAX_DATA || s->snd_wscale > 14 || s->rcv_wscale > 14)
 		return cr_error(err, 0, "established TCP connection with queues or window scales out of range");
 	return 0;
@@ -386,15 +452,201 @@ int tcp_stream_finish(int fd, const InetSkEntry *e, cr_error_t *err)
 		return -1;
 	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)) < 0)
 		return cr_error(err, errno, "TCP_REPAIR_WINDOW");
-	return set_int(fd, TCP_REPAIR, TCP_REPAIR_OFF, "TCP_REPAIR off", err);
+	return 0;
 }
 
-void tcp_stream_unblock(const struct restore_ctx *ctx)
+/* The network namespace (ns.img id, 0: cr's) of the first live process
+ * that holds file id, -1 if none does. */
+static int64_t holder_net(const struct restore_ctx *ctx, uint32_t id)
 {
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		const struct restore_task *t = &ctx->tasks[i];
+
+		for (size_t j = 0; !t->zombie && j < t->n_fds; j++)
+			if (t->fds[j]->file_id == id)
+				return ns_net_ref(t->core->ns);
+	}
+	return -1;
+}
+
+/* The connection's two ends from the image (checked by inet_validate). */
+static int ends_of(const InetSkEntry *e, struct lock_ends *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->family = (int)e->family;
+	l->sport = e->src_port;
+	l->dport = e->dst_port;
+	if (e->dst_addr == NULL || inet_pton(l->family, e->src_addr, l->src) != 1 ||
+	    inet_pton(l->family, e->dst_addr, l->dst) != 1)
+		return -1;
+	return 0;
+}
+
+/* Tables a restore made in the namespace it joins (the restorer's, by
+ * path: no fd of it may reach the restored processes), deleted if it fails. */
+static const char *made_in;
+static char (*made)[32];
+static size_t n_made;
+
+/* In a joined namespace: the dump's table may be there already (a restore
+ * where the dump was), then kept as it is. */
+static int block_joined(const struct restore_ctx *ctx, int netns, const struct lock_ends *l, const char *table,
+			cr_error_t *err)
+{
+	char cmd[64];
+
+	if (block(netns, l, table, true, err) == 0) {
+		made = xrealloc(made, (n_made + 1) * sizeof(*made));
+		snprintf(made[n_made++], sizeof(*made), "%s", table);
+		made_in = ctx->opts->join_net;
+		return 0;
+	}
+	snprintf(cmd, sizeof(cmd), "list table inet %s\n", table);
+	if (fw_nft(netns, cmd, NULL) < 0)
+		return -1;
+	cr_error_release(err);
+	pr_debug("nftables table inet %s is there already (the dump's)", table);
+	return 0;
+}
+
+int tcp_stream_lock_ns(const struct restore_ctx *ctx, uint32_t net, int netns, bool joined, cr_error_t *err)
+{
+	struct lock_ends l;
+
+	if (ctx->opts->tcp_close)
+		return 0;   /* they come back closed */
 	for (size_t i = 0; i < ctx->n_files; i++) {
 		const InetSkEntry *e = ctx->files[i]->inet_sk;
 
-		if (e != NULL && e->nft_table != NULL)
-			unblock(e->nft_table);
+		if (e == NULL || e->nft_table == NULL || holder_net(ctx, (uint32_t)i + 1) != net)
+			continue;
+		if (ends_of(e, &l) < 0)
+			return cr_error(err, 0, "socket:[%u]: no addresses to lock its traffic with", e->ino);
+		if ((joined ? block_joined(ctx, netns, &l, e->nft_table, err) : block(netns, &l, e->nft_table, false, err)) < 0)
+			return -1;
+		pr_debug("socket:[%u]: its traffic is dropped by nftables table inet %s until it is restored", e->ino,
+			 e->nft_table);
 	}
+	return 0;
+}
+
+void tcp_stream_lock_forget(void)
+{
+	cleanup_close int netns = n_made ? open(made_in, O_RDONLY | O_CLOEXEC) : -1;
+
+	for (size_t i = 0; i < n_made && netns >= 0; i++)
+		unblock(netns, made[i], false);
+	if (n_made && netns < 0)
+		pr_warn("open %s: %s (delete the nftables tables inet %s... there by hand)", made_in, strerror(errno),
+			made[0]);
+	free(made);
+	made = NULL;
+	n_made = 0;
+}
+
+/* The restored network namespace net (ns.img id): the joined one, or that
+ * of a process in it; -1 if every one has gone (and it with them). */
+static int restored_netns(const struct restore_ctx *ctx, uint32_t net)
+{
+	char path[64];
+	int fd = -1;
+
+	if (ctx->opts->join_net)
+		return open(ctx->opts->join_net, O_RDONLY | O_CLOEXEC);
+	for (size_t i = 0; i < ctx->n_tasks && fd < 0; i++) {
+		const struct restore_task *t = &ctx->tasks[i];
+
+		if (t->zombie || ns_net_ref(t->core->ns) != net)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)(t->host_pid ? t->host_pid : t->pid));
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	return fd;
+}
+
+/* The dumped namespace net, if it is still there (bound under /run/netns
+ * on this boot) and not where the connection is now: the dump's table in
+ * it goes too. */
+static void unblock_dumped(const struct restore_ctx *ctx, uint32_t net, int now, const char *table)
+{
+	const NsEntry *e = (const NsEntry *)ctx->img[CR_IMG_NS].v[net - 1];
+	struct stat st;
+	cleanup_close int old = ctx->same_boot ? find_netns(false, 0, e->inode) : -1;
+
+	if (old < 0 || (now >= 0 && fstat(now, &st) == 0 && (uint64_t)st.st_ino == e->inode))
+		return;
+	if (unblock(old, table, true))
+		pr_info("nftables table inet %s deleted in the dumped network namespace too (inode %llu)", table,
+			(unsigned long long)e->inode);
+}
+
+static void tcp_stream_unblock(const struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->n_files; i++) {
+		const InetSkEntry *e = ctx->files[i]->inet_sk;
+		int64_t net;
+		int fd;
+
+		if (e == NULL || e->nft_table == NULL)
+			continue;
+		net = holder_net(ctx, (uint32_t)i + 1);
+		if (net <= 0) {   /* cr's own */
+			unblock(-1, e->nft_table, false);
+			continue;
+		}
+		fd = restored_netns(ctx, (uint32_t)net);
+		if (fd >= 0)   /* --tcp-close made none (a joined namespace may have the dump's) */
+			unblock(fd, e->nft_table, ctx->opts->tcp_close);
+		else
+			pr_info("nftables table inet %s: the processes of its network namespace are gone, and it with "
+				"them", e->nft_table);
+		unblock_dumped(ctx, (uint32_t)net, fd, e->nft_table);
+		if (fd >= 0)
+			close(fd);
+	}
+	n_made = 0;   /* deleted above */
+}
+
+/* The connection of file id out of repair mode, through its fd in a
+ * process that holds it; its SO_REUSEADDR (which leaving clears) back. */
+static int unrepair_file(const struct restore_ctx *ctx, uint32_t id, const InetSkEntry *e, cr_error_t *err)
+{
+	int off = TCP_REPAIR_OFF, reuse = (int)sk_opts_value(e->opts, e->n_opts, "SO_REUSEADDR", 0);
+
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		const struct restore_task *t = &ctx->tasks[i];
+
+		for (size_t j = 0; !t->zombie && j < t->n_fds; j++) {
+			int sk;
+
+			if (t->fds[j]->file_id != id)
+				continue;
+			sk = fdkind_steal_fd(t->host_pid, (int)t->fds[j]->fd, err);
+			if (sk < 0)
+				return cr_error_wrap(err, "socket:[%u] of pid %d", id, t->pid);
+			if (setsockopt(sk, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off)) < 0 ||
+			    setsockopt(sk, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse)) < 0) {
+				close(sk);
+				return cr_error(err, errno, "pid %d fd %u: the connection to %s port %u out of repair mode",
+						t->pid, t->fds[j]->fd, e->dst_addr, e->dst_port);
+			}
+			close(sk);
+			return 0;
+		}
+	}
+	return 0;   /* held by no live process: it went with a zombie */
+}
+
+int tcp_stream_ready(const struct restore_ctx *ctx, cr_error_t *err)
+{
+	tcp_stream_unblock(ctx);
+	if (ctx->opts->tcp_close)
+		return 0;
+	for (size_t i = 0; i < ctx->n_files; i++) {
+		const InetSkEntry *e = ctx->files[i]->inet_sk;
+
+		if (e != NULL && e->tcp != NULL && unrepair_file(ctx, (uint32_t)i + 1, e, err) < 0)
+			return -1;
+	}
+	return 0;
 }

@@ -13,7 +13,8 @@
 #include <sys/socket.h>
 
 /* UDIAG_SHOW_UID and later flags are not needed. */
-#define SHOW_ALL (UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN)
+#define SHOW_ALL (UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN | \
+		  UDIAG_SHOW_MEMINFO)
 
 struct reply {
 	uint32_t ino;
@@ -42,6 +43,7 @@ static void parse_attrs(struct nlattr **tb, struct unix_diag *d)
 {
 	struct unix_diag_vfs vfs;
 	struct unix_diag_rqlen rq;
+	uint32_t mem[SK_MEMINFO_VARS];
 
 	if (tb[UNIX_DIAG_NAME] != NULL) {
 		d->name_len = (size_t)nla_len(tb[UNIX_DIAG_NAME]);
@@ -58,6 +60,8 @@ static void parse_attrs(struct nlattr **tb, struct unix_diag *d)
 		d->wqueue = rq.udiag_wqueue;
 	}
 	attr_copy(tb[UNIX_DIAG_SHUTDOWN], &d->shutdown, sizeof(d->shutdown));
+	if (attr_copy(tb[UNIX_DIAG_MEMINFO], mem, sizeof(mem)))
+		d->sndbuf = mem[SK_MEMINFO_SNDBUF];
 	if (tb[UNIX_DIAG_ICONS] != NULL) {
 		d->n_icons = (uint32_t)nla_len(tb[UNIX_DIAG_ICONS]) / sizeof(uint32_t);
 		memcpy(d->icons, nla_data(tb[UNIX_DIAG_ICONS]),

@@ -24,7 +24,9 @@ struct unix_diag {
 	bool has_peer;
 	uint32_t peer;                 /* 0: the peer was closed */
 	uint32_t rqueue;               /* listening: connections not accepted; else bytes queued */
-	uint32_t wqueue;               /* listening: the backlog; else bytes sent and not yet read */
+	uint32_t wqueue;               /* listening: the backlog; else what the kernel charges for the
+					* writes not read yet (sk_wmem_alloc: each one's skb truesize) */
+	uint32_t sndbuf;               /* SO_SNDBUF (0: not reported) */
 	uint8_t shutdown;              /* RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2 */
 	uint32_t n_icons;              /* listening: connections not accepted */
 	uint32_t icons[UNIX_DIAG_ICONS_MAX];   /* their clients' inodes (0: closed), in accept order */

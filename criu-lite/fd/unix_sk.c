@@ -11,9 +11,12 @@
  * peer open outside the dump (unless --ext-unix-sk, and the peer has an
  * absolute or abstract name: the restore connects to it again); fds in
  * flight (SCM_RIGHTS) other than unix sockets of the dump (held by a
- * process or only in flight) and regular files no process holds, and any
- * on a stream socket (a peek cannot tell where the write that carried
- * them starts); data a client sent on a connection not accepted yet;
+ * process or only in flight), regular files no process holds and pipes
+ * only the message holds or whose holders hold the socket or its peer
+ * (keep_pipe, keep_held_pipe), and on a stream socket any whose
+ * write cannot be told from the writes around it (fds_on_single_bytes,
+ * check_writes);
+ * data a client sent on a connection not accepted yet;
  * credentials queued in another pid namespace than cr's; a datagram
  * socket connected one way to an unnamed socket; a queue larger than
  * FDKIND_MAX_DATA.  A peer that no process holds and that is not in
@@ -21,9 +24,12 @@
  * (unix_check_tree).
  *
  * Sockets in flight join the component of the socket they are queued on;
- * files in flight are opened again by path at their offset.  Queued
+ * files in flight are opened again by path at their offset, pipes made
+ * again with their data or handed out from their holders' pipe.  Queued
  * messages, and with SO_PASSCRED each stretch of a stream written by one
- * sender, are sent again with their senders' credentials.
+ * sender, are sent again with their senders' credentials; a stream is
+ * written again in stretches that end where a write with fds in flight
+ * did, each with its fds.
  *
  * The sockets of a component (below) may be held by several processes of
  * the tree: the component is one object (the .first hook), made in the
@@ -63,6 +69,7 @@
  * then put back as it was (unix_path.h). */
 #include "fd/fdkind.h"
 #include "fd/fdshare.h"
+#include "fd/pipes.h"
 #include "fd/unix_diag.h"
 #include "fd/unix_path.h"
 #include "fd/reopen.h"
@@ -77,6 +84,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/nsfs.h>
+#include <linux/sockios.h>
 #include <poll.h>
 #include <signal.h>
 #include <stddef.h>
@@ -114,6 +122,7 @@ struct who {
 	int fd;
 	uint32_t ino;
 	struct dump_task *t;   /* the process dumped */
+	uint32_t peer;         /* its peer's inode, 0: none */
 };
 
 /* files.c names the process and the fd. */
@@ -434,9 +443,7 @@ static ssize_t peek(const struct who *w, int fd, void *buf, size_t len, int flag
 		if (f != NULL)
 			inflight_close(f);
 		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds file descriptors in flight "
-				"(SCM_RIGHTS%s%s)%s", WHO_ARGS(w), what[0] ? ": " : "", what,
-				f != NULL ? ", more than cr could peek" :
-					    " on a stream socket; cr keeps them only in datagram and seqpacket queues");
+				"(SCM_RIGHTS%s%s), more than cr could peek", WHO_ARGS(w), what[0] ? ": " : "", what);
 	}
 	if (from != NULL) {
 		*from = sun;
@@ -495,15 +502,34 @@ static ProtobufCBinaryData sender_name(struct arena *a, const struct sockaddr_un
 	return (ProtobufCBinaryData){ .data = n ? arena_memdup(a, from->sun_path, n) : NULL, .len = n };
 }
 
-/* The next message: its length first (MSG_TRUNC on an empty buffer moves
- * the peek offset by nothing), then its bytes.  1, or 0 at the end. */
+/* A file in flight, into m's files. */
+static UnixScmFile *add_file(struct dump_ctx *ctx, struct messages *m, const char *link, int flags, off_t pos,
+			     const struct stat *st)
+{
+	UnixScmFile *file = arena_new(&ctx->arena, UnixScmFile);
+
+	unix_scm_file__init(file);
+	file->path = arena_strdup(&ctx->arena, link);
+	file->flags = (uint32_t)flags;
+	file->pos = (uint64_t)pos;
+	file->ino = st->st_ino;
+	file->dev = st->st_dev;
+	if (m->n_files == m->cap_files) {
+		size_t cap = m->cap_files ? m->cap_files * 2 : 8;
+
+		m->files = grown(ctx, m->files, m->n_files, cap, sizeof(*m->files));
+		m->cap_files = cap;
+	}
+	m->files[m->n_files++] = file;
+	return file;
+}
+
 /* A regular file in flight, by path, flags and offset: a description no
  * process holds (its offset would be shared), reached by that path now. */
 static int keep_file(struct dump_ctx *ctx, const struct who *w, int fd, const struct stat *st, struct messages *m,
 		     cr_error_t *err)
 {
 	char link[PATH_MAX] = "";
-	UnixScmFile *file;
 	struct stat there;
 	pid_t pid;
 	int holder_fd, r, flags = fcntl(fd, F_GETFL);
@@ -519,20 +545,134 @@ static int keep_file(struct dump_ctx *ctx, const struct who *w, int fd, const st
 					     link, pid, holder_fd);
 	if (flags < 0 || pos < 0)
 		return cr_error(err, errno, "the file %s in flight", link);
-	file = arena_new(&ctx->arena, UnixScmFile);
-	unix_scm_file__init(file);
-	file->path = arena_strdup(&ctx->arena, link);
-	file->flags = (uint32_t)flags;
-	file->pos = (uint64_t)pos;
-	file->ino = st->st_ino;
-	file->dev = st->st_dev;
-	if (m->n_files == m->cap_files) {
-		size_t cap = m->cap_files ? m->cap_files * 2 : 8;
+	add_file(ctx, m, link, flags, pos, st);
+	return 0;
+}
 
-		m->files = grown(ctx, m->files, m->n_files, cap, sizeof(*m->files));
-		m->cap_files = cap;
+static bool is_pipe(const UnixScmFile *f)
+{
+	return f->pipe != NULL || f->has_file_id;
+}
+
+/* Whether a pipe in flight was found before in this dump (in m, or in a
+ * socket recorded already): made again twice, it would be two pipes. */
+static bool pipe_seen_before(const struct dump_ctx *ctx, const struct messages *m, uint64_t ino)
+{
+	for (size_t i = 0; i < m->n_files; i++)
+		if (is_pipe(m->files[i]) && m->files[i]->ino == ino)
+			return true;
+	for (size_t i = 0; i < ctx->files.n; i++) {
+		const UnixSkEntry *e = ctx->files.v[i]->unix_sk;
+
+		for (size_t k = 0; e != NULL && k < e->n_scm_files; k++)
+			if (is_pipe(e->scm_files[k]) && e->scm_files[k]->ino == ino)
+				return true;
 	}
-	m->files[m->n_files++] = file;
+	return false;
+}
+
+/* Whether pid holds w's socket or its peer: it then descends from the
+ * process that makes their component at restore, and is made after it. */
+static int holds_socket_or_peer(const struct dump_ctx *ctx, const struct who *w, pid_t pid, cr_error_t *err)
+{
+	uint32_t ino[2] = { w->ino, w->peer };
+	char link[32];
+	pid_t other;
+	int r = 0;
+
+	for (size_t i = 0; i < 2 && r == 0 && ino[i] != 0; i++) {
+		snprintf(link, sizeof(link), "socket:[%u]", ino[i]);
+		r = fdshare_held_by(ctx, link, pid, &other, err);
+	}
+	return r;
+}
+
+#define MAX_PIPE_HOLDERS 64
+
+/* A pipe in flight that processes of the dump hold too (its write end,
+ * say, that the sender goes on writing to): a pipe entry of files.img
+ * that no fd refers to, handed out at restore from the pipe made for its
+ * holders (fdshare.h: the pipe's anchor).  The component of the socket
+ * asks for it, where it is made: every holder of the pipe must hold this
+ * socket or its peer (holds_socket_or_peer), and the description in
+ * flight must be its own (the restore makes a new one). */
+static int keep_held_pipe(struct dump_ctx *ctx, const struct who *w, int fd, const struct stat *st,
+			  struct messages *m, const char *link, cr_error_t *err)
+{
+	pid_t holders[MAX_PIPE_HOLDERS], pid;
+	int flags = fcntl(fd, F_GETFL), hfd, r = 0;
+	size_t n;
+	FileEntry *fe;
+	UnixScmFile *file;
+
+	if (fdshare_holders(ctx, link, holders, MAX_PIPE_HOLDERS, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n && i < MAX_PIPE_HOLDERS; i++) {
+		if (fdshare_in_dump(ctx, holders[i]) && (r = holds_socket_or_peer(ctx, w, holders[i], err)) == 1)
+			continue;
+		if (r < 0)
+			return -1;
+		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds a pipe in flight (SCM_RIGHTS: %s) that "
+				"pid %d holds too, %s; cr keeps one whose holders all hold this socket or its peer",
+				WHO_ARGS(w), link, holders[i], fdshare_in_dump(ctx, holders[i]) ?
+				"which holds neither this socket nor its peer" : "outside the dump");
+	}
+	if (n > MAX_PIPE_HOLDERS)
+		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds a pipe in flight (SCM_RIGHTS: %s) that "
+				"%zu processes hold too (cr takes %d)", WHO_ARGS(w), link, n, MAX_PIPE_HOLDERS);
+	if ((r = fdshare_description_held(ctx, fd, link, &pid, &hfd, err)) != 0)
+		return r < 0 ? -1 : cr_error(err, 0, WHO_FMT ": unsupported: its queue holds a pipe in flight "
+					     "(SCM_RIGHTS: %s) whose very description pid %d holds too (fd %d)",
+					     WHO_ARGS(w), link, pid, hfd);
+	if (flags < 0)
+		return cr_error(err, errno, "the pipe %s in flight", link);
+	if (pipe_seen_before(ctx, m, st->st_ino))
+		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds a pipe in flight (SCM_RIGHTS: %s) "
+				"that is in flight more than once", WHO_ARGS(w), link);
+	fe = arena_new(&ctx->arena, FileEntry);
+	file_entry__init(fe);
+	fe->kind = FILE_KIND__FILE_PIPE;
+	fe->path = arena_strdup(&ctx->arena, link);
+	fe->flags = (uint32_t)flags & ~(uint32_t)O_CLOEXEC;
+	if (pipe_record_held_flying(ctx, fd, fe, err) < 0)
+		return cr_error_wrap(err, "the pipe %s in flight", link);
+	file = add_file(ctx, m, link, flags, 0, st);
+	file->has_file_id = true;
+	file->file_id = file_table_add(ctx, fe);
+	return 0;
+}
+
+/* A pipe in flight that nothing else holds: no process (of the dump or
+ * not), and its other end closed everywhere (a reader sees POLLHUP, a
+ * writer POLLERR), so that the restore makes it again whole, with its
+ * data, from this end alone. */
+static int keep_pipe(struct dump_ctx *ctx, const struct who *w, int fd, const struct stat *st, struct messages *m,
+		     cr_error_t *err)
+{
+	char link[64] = "";
+	struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLOUT };
+	int flags = fcntl(fd, F_GETFL), r;
+	pid_t other = 0;
+	UnixScmFile *file;
+
+	name_passed(fd, link, sizeof(link));
+	if ((r = fdshare_held_by(ctx, link, w->pid, &other, err)) < 0)
+		return -1;
+	if (r == 1 || other != 0)
+		return keep_held_pipe(ctx, w, fd, st, m, link, err);
+	if (flags < 0 || poll(&pfd, 1, 0) < 0)
+		return cr_error(err, errno, "the pipe %s in flight", link);
+	if ((flags & O_ACCMODE) == O_RDWR || !(pfd.revents & ((flags & O_ACCMODE) == O_RDONLY ? POLLHUP : POLLERR)) ||
+	    pipe_seen_before(ctx, m, st->st_ino))
+		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds a pipe in flight (SCM_RIGHTS: %s) "
+				"whose other end, or another description of it, is open elsewhere (in flight, or "
+				"read and written through one description); cr keeps a pipe in flight that only "
+				"one message holds", WHO_ARGS(w), link);
+	file = add_file(ctx, m, link, flags, 0, st);
+	file->pipe = arena_new(&ctx->arena, PipeEntry);
+	pipe_entry__init(file->pipe);
+	if (pipe_record_flying(ctx, fd, file->pipe, err) < 0)
+		return cr_error_wrap(err, "the pipe %s in flight", link);
 	return 0;
 }
 
@@ -607,12 +747,15 @@ static int keep_one(struct dump_ctx *ctx, const struct who *w, int fd, struct me
 		return cr_error(err, errno, "fstat an fd in flight");
 	if (S_ISSOCK(st.st_mode) && keep_socket(ctx, w, fd, (uint32_t)st.st_ino, err) < 0)
 		return -1;
+	name_passed(fd, what, sizeof(what));
 	if (S_ISSOCK(st.st_mode))
 		ino = (uint32_t)st.st_ino;
-	else if (!S_ISREG(st.st_mode)) {
-		name_passed(fd, what, sizeof(what));
+	else if (S_ISFIFO(st.st_mode) && strncmp(what, "pipe:[", 6) == 0) {
+		if (keep_pipe(ctx, w, fd, &st, m, err) < 0)
+			return -1;
+	} else if (!S_ISREG(st.st_mode)) {
 		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds file descriptors in flight "
-				"(SCM_RIGHTS: %s); cr keeps unix sockets of the dump and regular files in flight",
+				"(SCM_RIGHTS: %s); cr keeps unix sockets of the dump, regular files and pipes in flight",
 				WHO_ARGS(w), what);
 	} else if (keep_file(ctx, w, fd, &st, m, err) < 0)
 		return -1;
@@ -639,6 +782,8 @@ static int keep_in_flight(struct dump_ctx *ctx, const struct who *w, struct infl
 	return r;
 }
 
+/* The next message: its length first (MSG_TRUNC on an empty buffer moves
+ * the peek offset by nothing), then its bytes.  1, or 0 at the end. */
 static int peek_message(struct dump_ctx *ctx, const struct who *w, int fd, const struct unix_diag *d,
 			struct messages *m, cr_error_t *err)
 {
@@ -729,49 +874,129 @@ static int peek_messages(struct dump_ctx *ctx, const struct who *w, int fd, cons
 	return 0;
 }
 
-/* One stretch of a stream queue, with its senders' credentials. */
+/* One stretch of a stream queue, with its senders' credentials and the
+ * fds in flight that came with it (keep_in_flight closes cr's copies). */
 static int add_chunk(struct dump_ctx *ctx, const struct who *w, struct messages *m, uint8_t *data, size_t len,
-		     const struct ucred *cred, cr_error_t *err)
+		     struct inflight *f, cr_error_t *err)
 {
-	if (messages_add(ctx, m, w, len, err) < 0)
+	if (messages_add(ctx, m, w, len, err) < 0) {
+		inflight_close(f);
 		return -1;
+	}
 	m->data[m->n] = (ProtobufCBinaryData){ .data = data, .len = len };
 	m->from[m->n] = (ProtobufCBinaryData){ .data = NULL, .len = 0 };
-	m->pid[m->n] = cred->pid;
-	m->uid[m->n] = cred->uid;
-	m->gid[m->n] = cred->gid;
-	m->scm_count[m->n] = 0;
+	m->pid[m->n] = f->cred.pid;
+	m->uid[m->n] = f->cred.uid;
+	m->gid[m->n] = f->cred.gid;
+	if (keep_in_flight(ctx, w, f, m, err) < 0)
+		return -1;
 	m->n++;
 	return 0;
 }
 
 /* The next stretch of a stream queue: what one peek returns, which stops
- * where the senders' credentials change (SO_PASSCRED).  Fds in flight are
- * refused: a peek returns those of the next write that carried some with
- * any byte before it, so where that write starts cannot be told.  Its
+ * where the senders' credentials change (SO_PASSCRED) and after the first
+ * write that carries fds in flight (SCM_RIGHTS), which come with it.  Its
  * length, 0 at the end, -1 on error. */
 static ssize_t peek_chunk(struct dump_ctx *ctx, const struct who *w, int fd, uint8_t *buf, size_t got, size_t want,
 			  struct messages *m, cr_error_t *err)
 {
 	struct inflight f = { .cred = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 } };
 	ssize_t n = peek(w, fd, buf + got, want - got, 0, NULL, NULL, &f, err);
-	char what[PATH_MAX] = "";
 
-	if (n > 0 && f.n > 0) {
-		name_passed(f.fd[0], what, sizeof(what));
+	if (n <= 0) {
 		inflight_close(&f);
-		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds file descriptors in flight (SCM_RIGHTS: "
-				"%s) on a stream socket; cr keeps them only in datagram and seqpacket queues",
-				WHO_ARGS(w), what);
-	}
-	if (n <= 0)
 		return n == -1 ? -1 : 0;
-	return add_chunk(ctx, w, m, buf + got, (size_t)n, &f.cred, err) < 0 ? -1 : n;
+	}
+	return add_chunk(ctx, w, m, buf + got, (size_t)n, &f, err) < 0 ? -1 : n;
+}
+
+/* What the kernel charges (the truesize of its skbs: SIOCOUTQ) for len
+ * bytes written at once by a unix stream socket whose send buffer is that
+ * of s[0]: written on the scratch pair s and read back, a piece at a time
+ * when the buffer does not take them all (the kernel cuts a long write in
+ * the same pieces either way). */
+static int charged_for(const int s[2], const uint8_t *data, size_t len, uint64_t *sum, cr_error_t *err)
+{
+	static uint8_t sink[65536];
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = send(s[0], data + done, len - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+		int out = 0;
+
+		if (n < 0 && errno != EAGAIN)
+			return cr_error(err, errno, "write on a scratch socket pair");
+		if (ioctl(s[0], SIOCOUTQ, &out) < 0)
+			return cr_error(err, errno, "SIOCOUTQ of a scratch socket pair");
+		if (n < 0 && out == 0)
+			return cr_error(err, 0, "a scratch socket pair takes no write");
+		*sum += (uint64_t)out;
+		while (recv(s[1], sink, sizeof(sink), MSG_DONTWAIT) > 0)
+			;
+		done += n > 0 ? (size_t)n : 0;
+	}
+	return 0;
+}
+
+/* The fds of a write on a stream socket go to the read that takes its
+ * first byte; but a peek returns them with every byte queued before that
+ * write, back to the previous write with fds (or other credentials), so
+ * where the write starts is not seen.  The restore writes each stretch
+ * peeked at once, its fds on its first byte: right only when each stretch
+ * was one write.  The peer tells: what the kernel charges it for its
+ * writes still queued (sk_wmem_alloc, one skb truesize each) is what the
+ * stretches cost written again one by one, and more when any was several
+ * writes (each costs an sk_buff more).  Not needed when each stretch with
+ * fds is one byte (fds_on_single_bytes). */
+static int check_writes(const struct who *w, const struct unix_diag *d, const struct messages *m, cr_error_t *err)
+{
+	cleanup_close int s0 = -1;
+	cleanup_close int s1 = -1;
+	struct unix_diag peer;
+	uint64_t sum = 0;
+	int s[2], half, r = d->has_peer && d->peer != 0 ? unix_diag_lookup(d->peer, &peer, err) : 0;
+
+	if (r < 0)
+		return -1;
+	if (r == 0 || peer.sndbuf == 0)
+		return cr_error(err, 0, WHO_FMT ": unsupported: fds in flight (SCM_RIGHTS) queued on a stream socket "
+				"whose peer is closed: cr needs the peer to tell where the writes that carried them "
+				"start", WHO_ARGS(w));
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s) < 0)
+		return cr_error(err, errno, "socketpair");
+	s0 = s[0];
+	s1 = s[1];
+	half = (int)(peer.sndbuf / 2);
+	if (setsockopt(s0, SOL_SOCKET, SO_SNDBUFFORCE, &half, sizeof(half)) < 0)
+		return cr_error(err, errno, "SO_SNDBUFFORCE %d on a scratch socket pair", half);
+	for (size_t i = 0; i < m->n; i++)
+		if (charged_for(s, m->data[i].data, m->data[i].len, &sum, err) < 0)
+			return -1;
+	if (sum != peer.wqueue)
+		return cr_error(err, 0, WHO_FMT ": unsupported: its queue holds file descriptors in flight (SCM_RIGHTS) "
+				"on a stream socket, among more writes than the %zu stretches a peek tells apart, so "
+				"cr cannot tell where a write that carried fds starts (its peer socket:[%u] is "
+				"charged %u bytes for the writes queued, %llu for %zu writes)", WHO_ARGS(w), m->n,
+				d->peer, peer.wqueue, (unsigned long long)sum, m->n);
+	return 0;
+}
+
+/* Whether every stretch with fds in flight is one byte: one write then
+ * (a write queues at least a byte), as with the one-byte messages most
+ * programs pass fds with (python's multiprocessing send_handle, say). */
+static bool fds_on_single_bytes(const struct messages *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->scm_count[i] > 0 && m->data[i].len > 1)
+			return false;
+	return true;
 }
 
 /* Exactly the queued bytes: a peek past the end would take the socket's
- * pending error (sock_error()) on the way.  One item, or with SO_PASSCRED
- * stretches with their senders' credentials. */
+ * pending error (sock_error()) on the way.  One item, or stretches with
+ * their senders' credentials (SO_PASSCRED) or the fds in flight that the
+ * read of their first byte takes (check_writes). */
 static int peek_stream(struct dump_ctx *ctx, const struct who *w, int fd, const struct unix_diag *d,
 		       UnixSkEntry *e, cr_error_t *err)
 {
@@ -793,9 +1018,10 @@ static int peek_stream(struct dump_ctx *ctx, const struct who *w, int fd, const 
 	if (got != want)
 		return cr_error(err, 0, WHO_FMT ": peeked %zu of its %zu queued bytes (out-of-band data?)",
 				WHO_ARGS(w), got, want);
-	if (e->passcred) {
-		if (check_creds(w, &m, err) < 0)
-			return -1;
+	if ((m.n_scm > 0 && !fds_on_single_bytes(&m) && check_writes(w, d, &m, err) < 0) ||
+	    (e->passcred && check_creds(w, &m, err) < 0))
+		return -1;
+	if (e->passcred || m.n_scm > 0) {
 		store_messages(e, &m);
 		return 0;
 	}
@@ -1073,6 +1299,7 @@ static int unix_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_
 		return r < 0 ? -1 : cr_error(err, 0, WHO_FMT ": sock_diag no longer knows it", WHO_ARGS(&w));
 	unix_sk_entry__init(e);
 	fill_from_diag(&d, e);
+	w.peer = d.has_peer ? d.peer : 0;
 	if (check_supported(ctx, &w, &d, e, err) < 0 || fdshare_refuse_outside(ctx, t->pid, p, "unix socket", err) < 0 ||
 	    record_pending(ctx, &w, &d, e, err) < 0)
 		return -1;
@@ -1110,7 +1337,8 @@ struct usk {
 struct component {
 	struct usk *v;
 	size_t n;
-	const struct restore_task *t;   /* the process that makes it */
+	struct restore_task *t;   /* the process that makes it */
+	const struct restore_ctx *ctx;
 };
 
 static void drop_names(struct component *c);
@@ -1195,7 +1423,7 @@ static bool scm_ok(const UnixSkEntry *e)
 	if (files != e->n_scm_files)
 		return false;
 
-	if (e->type == SOCK_STREAM || e->n_scm_count != e->n_queue)
+	if (e->n_scm_count != e->n_queue)
 		return false;
 	for (size_t i = 0; i < e->n_scm_count; i++) {
 		if (e->scm_count[i] > SCM_MAX_FD)
@@ -1203,6 +1431,16 @@ static bool scm_ok(const UnixSkEntry *e)
 		sum += e->scm_count[i];
 	}
 	return sum == e->n_scm_ino;
+}
+
+/* A pipe in flight that processes hold too names a pipe entry of the
+ * same pipe, whose data fits it. */
+static bool held_pipe_ok(const struct restore_ctx *ctx, const UnixScmFile *f)
+{
+	const FileEntry *fe = f->file_id != 0 ? restore_file(ctx, f->file_id) : NULL;
+
+	return f->pipe == NULL && fe != NULL && fe->kind == FILE_KIND__FILE_PIPE && fe->pipe != NULL &&
+	       fe->pipe->ino == f->ino && pipe_data_len(fe->pipe) <= fe->pipe->pipe_size;
 }
 
 static int validate_one(const struct restore_ctx *ctx, const FileEntry *fe, cr_error_t *err)
@@ -1217,7 +1455,7 @@ static int validate_one(const struct restore_ctx *ctx, const FileEntry *fe, cr_e
 		return cr_error(err, 0, "socket:[%u] has state %u", e->ino, e->state);
 	if ((e->has_name && !name_ok(&e->name)) || (e->state == USK_LISTEN && !e->has_name))
 		return cr_error(err, 0, "socket:[%u] has a bad name", e->ino);
-	if ((e->type == SOCK_STREAM && e->n_queue > 1 && e->n_cred_pid != e->n_queue) ||
+	if ((e->type == SOCK_STREAM && e->n_queue > 1 && e->n_cred_pid != e->n_queue && e->n_scm_count != e->n_queue) ||
 	    (e->n_queue_from && e->n_queue_from != e->n_queue))
 		return cr_error(err, 0, "socket:[%u] has a malformed queue", e->ino);
 	for (size_t i = 0; i < e->n_queue_from; i++)
@@ -1231,6 +1469,16 @@ static int validate_one(const struct restore_ctx *ctx, const FileEntry *fe, cr_e
 	for (size_t i = 0; i < e->n_scm_files; i++) {
 		struct stat st;
 
+		if (e->scm_files[i]->has_file_id) {
+			if (held_pipe_ok(ctx, e->scm_files[i]))
+				continue;
+			return cr_error(err, 0, "socket:[%u]: a pipe in flight names no pipe of files.img", e->ino);
+		}
+		if (e->scm_files[i]->pipe != NULL) {
+			if (pipe_data_len(e->scm_files[i]->pipe) <= e->scm_files[i]->pipe->pipe_size)
+				continue;
+			return cr_error(err, 0, "socket:[%u]: a pipe in flight holds more than its size", e->ino);
+		}
 		if (reopen_check_flags(e->scm_files[i]->path, e->scm_files[i]->flags, err) < 0 ||
 		    reopen_look(e->scm_files[i]->path, &st, err) < 0)
 			return cr_error_wrap(err, "socket:[%u]: a file in flight", e->ino);
@@ -2095,6 +2343,33 @@ struct scm_cursor {
 	size_t ino, file;
 };
 
+/* A pipe in flight, made again with its data: the end it was, with its
+ * flags; the other end closed, as it was everywhere. */
+static int remake_pipe(const UnixScmFile *f, cr_error_t *err)
+{
+	int fds[2], end = (f->flags & O_ACCMODE) == O_WRONLY;
+
+	if (pipe_make_filled(f->pipe, f->pipe->n_data > 1 || (f->flags & O_DIRECT), fds, err) < 0)
+		return cr_error_wrap(err, "the pipe in flight %s", f->path);
+	close(fds[!end]);
+	if (fcntl(fds[end], F_SETFL, f->flags & (O_NONBLOCK | O_APPEND | O_ASYNC | O_DIRECT)) < 0) {
+		close(fds[end]);
+		return cr_error(err, errno, "the pipe in flight %s: set flags 0%o", f->path, f->flags);
+	}
+	return fds[end];
+}
+
+/* A pipe in flight that processes hold too: a description of the pipe
+ * made for them (its anchor, which a holder or this component makes
+ * first), as theirs are. */
+static int open_held_pipe(const struct component *c, const UnixScmFile *f, cr_error_t *err)
+{
+	const FileEntry *fe = restore_file(c->ctx, f->file_id);
+	int fd = fdkind_for_entry(fe)->open(c->ctx, c->t, fe, err);
+
+	return fd < 0 ? cr_error_wrap(err, "the pipe in flight %s", f->path) : fd;
+}
+
 /* A file in flight, opened again as the process would, at its offset. */
 static int reopen_in_flight(const struct component *c, const UnixScmFile *f, cr_error_t *err)
 {
@@ -2122,9 +2397,12 @@ static int fds_of(struct component *c, const UnixSkEntry *e, size_t i, struct sc
 	for (*n = 0; *n < want; (*n)++, at->ino++) {
 		uint32_t ino = e->scm_ino[at->ino];
 		const struct usk *s = ino ? find_ino(c, ino) : NULL;
+		const UnixScmFile *f = ino == 0 ? e->scm_files[at->file++] : NULL;
 
 		own[*n] = ino == 0;
-		if (ino == 0 && (fds[*n] = reopen_in_flight(c, e->scm_files[at->file++], err)) < 0)
+		if (f != NULL && (fds[*n] = f->has_file_id ? open_held_pipe(c, f, err) :
+					    f->pipe	     ? remake_pipe(f, err) :
+								reopen_in_flight(c, f, err)) < 0)
 			return -1;
 		if (ino != 0 && (s == NULL || s->fd < 0))
 			return cr_error(err, 0, "socket:[%u], in flight in it, is not in the image", ino);
@@ -2373,7 +2651,7 @@ static const FileEntry *first_of_component(const struct restore_ctx *ctx, const 
 static int restore_component(const struct restore_ctx *ctx, struct restore_task *t, const FileEntry *fe,
 			     cr_error_t *err)
 {
-	__attribute__((cleanup(component_free))) struct component c = { .t = t };
+	__attribute__((cleanup(component_free))) struct component c = { .t = t, .ctx = ctx };
 
 	collect(ctx, fe, &c);
 	if (create_sockets(&c, err) < 0 || set_buffers(&c, err) < 0 || fill_queues(&c, err) < 0 ||

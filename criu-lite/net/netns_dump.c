@@ -535,11 +535,13 @@ static int on_table(struct nlmsghdr *h, void *arg)
 {
 	struct ndump *d = arg;
 	struct nlattr *tb[NFTA_TABLE_MAX + 1];
+	const char *name;
 
 	if (nlmsg_parse(h, sizeof(struct nfgenmsg), tb, NFTA_TABLE_MAX, NULL) < 0 || tb[NFTA_TABLE_NAME] == NULL)
 		return cr_error(d->err, 0, "a malformed nftables message");
-	if (d->table[0] == '\0')
-		snprintf(d->table, sizeof(d->table), "%s", nla_get_string(tb[NFTA_TABLE_NAME]));
+	name = nla_get_string(tb[NFTA_TABLE_NAME]);
+	if (d->table[0] == '\0' && !fw_is_lock_table(name, strlen(name)))   /* cr's own lock: not dumped */
+		snprintf(d->table, sizeof(d->table), "%s", name);
 	return 0;
 }
 

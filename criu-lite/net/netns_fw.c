@@ -126,6 +126,141 @@ static void argv_of(const char *const words[4], const char *argv[5])
 	argv[4] = NULL;
 }
 
+bool fw_is_lock_table(const char *name, size_t len)
+{
+	size_t n = strlen(FW_LOCK_PREFIX);
+
+	if (len <= n || len > n + 10 || strncmp(name, FW_LOCK_PREFIX, n) != 0)
+		return false;
+	for (size_t i = n; i < len; i++)
+		if (name[i] < '0' || name[i] > '9')
+			return false;
+	return true;
+}
+
+/* ------------------------------------------- cr's lock tables left out */
+
+static const char *skip_ws(const char *p)
+{
+	while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
+		p++;
+	return p;
+}
+
+/* Past the JSON string at p (its opening quote), or NULL. */
+static const char *skip_string(const char *p)
+{
+	for (p++; *p && *p != '"'; p++)
+		if (*p == '\\' && *++p == '\0')
+			return NULL;
+	return *p ? p + 1 : NULL;
+}
+
+/* Past the JSON value at p, or NULL if it is malformed. */
+static const char *skip_value(const char *p)
+{
+	int depth = 0;
+
+	do {
+		p = skip_ws(p);
+		if (*p == '"')
+			p = skip_string(p);
+		else if (*p == '{' || *p == '[')
+			depth++, p++;
+		else if (*p == '}' || *p == ']')
+			depth--, p++;
+		else if (*p == ',' || *p == ':')
+			p++;
+		else if (*p == '\0')
+			return NULL;
+		else
+			p += strcspn(p, " \n\t\r,:]}");   /* a number, true, false, null */
+	} while (p != NULL && depth > 0);
+	return p;
+}
+
+/* The string at p is exactly "text". */
+static bool string_is(const char *p, const char *end, const char *text)
+{
+	size_t n = strlen(text);
+
+	return *p == '"' && end - p == (ptrdiff_t)n + 2 && strncmp(p + 1, text, n) == 0;
+}
+
+/* An element of the "nftables" array, {"KIND": {members}}, belongs to a
+ * lock table of cr's: a table inet cr_tcp_N itself, or its chain or rule. */
+static bool is_lock_element(const char *p)
+{
+	const char *kind, *end;
+	bool table, inet = false, ours = false;
+
+	p = skip_ws(p);
+	if (*p++ != '{' || *(kind = skip_ws(p)) != '"' || (end = skip_string(kind)) == NULL)
+		return false;
+	table = string_is(kind, end, "table");
+	p = skip_ws(end);
+	if (*p++ != ':' || *(p = skip_ws(p)) != '{')
+		return false;
+	for (p++;;) {
+		const char *key = skip_ws(p), *key_end, *v, *v_end;
+
+		if (*key != '"' || (key_end = skip_string(key)) == NULL || *(p = skip_ws(key_end)) != ':')
+			break;
+		v = skip_ws(p + 1);
+		if ((v_end = skip_value(v)) == NULL)
+			return false;
+		if (string_is(key, key_end, "family"))
+			inet = string_is(v, v_end, "inet");
+		if (*v == '"' && string_is(key, key_end, table ? "name" : "table"))
+			ours = fw_is_lock_table(v + 1, (size_t)(v_end - v - 2));
+		p = skip_ws(v_end);
+		if (*p++ != ',')
+			break;
+	}
+	return inet && ours;
+}
+
+char *fw_without_lock_tables(const char *json)
+{
+	const char *p = strstr(json, "\"nftables\""), *start;
+	char *out = xmalloc(strlen(json) + 1), *o;
+	bool first = true;
+
+	if (p == NULL || (p = strchr(p, '[')) == NULL) {
+		strcpy(out, json);
+		return out;
+	}
+	p++;
+	memcpy(out, json, (size_t)(p - json));
+	o = out + (p - json);
+	for (;;) {
+		const char *end;
+
+		start = skip_ws(p);
+		if (*start == ']' || (end = skip_value(start)) == NULL)
+			break;
+		if (!is_lock_element(start)) {
+			if (!first)
+				*o++ = ',', *o++ = ' ';
+			memcpy(o, start, (size_t)(end - start));
+			o += end - start;
+			first = false;
+		}
+		p = skip_ws(end);
+		if (*p == ',')
+			p++;
+	}
+	strcpy(o, start);   /* "]}" and what follows, or a malformed rest as it was */
+	return out;
+}
+
+int fw_nft(int netns_fd, const char *script, cr_error_t *err)
+{
+	const char *argv[] = { "nft", "-f", "-", NULL };
+
+	return run(netns_fd, argv, script, NULL, err);
+}
+
 int fw_dump(struct arena *a, enum fw_kind k, int netns_fd, const char *table, char **out, cr_error_t *err)
 {
 	cleanup_free char *rules = NULL;
@@ -135,6 +270,12 @@ int fw_dump(struct arena *a, enum fw_kind k, int netns_fd, const char *table, ch
 	argv_of(fws[k].load, load);
 	if (run(netns_fd, list, NULL, &rules, err) < 0)
 		return cr_error_wrap(err, "%s table %s: unsupported, cannot read it", fws[k].name, table);
+	if (k == FW_NFT) {   /* a connection cr holds in repair mode is not the namespace's */
+		char *mine = fw_without_lock_tables(rules);
+
+		free(rules);
+		rules = mine;
+	}
 	if (run(IN_NEW_NS, load, rules, NULL, err) < 0)
 		return cr_error_wrap(err, "%s table %s: unsupported, a new namespace does not take the rules",
 				     fws[k].name, table);

@@ -104,7 +104,6 @@ static int restore_tree(struct restore_run *run, pid_t *root, cr_error_t *err)
 	if (transplant_tree(&run->ctx, err) < 0)
 		return cr_error_wrap(err, "transplant");
 	shmem_transplanted(&run->ctx);
-	fdkind_restored(&run->ctx);
 	return 0;
 }
 

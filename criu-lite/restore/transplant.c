@@ -6,6 +6,7 @@
  * layout, the state, the trampoline's unmap and the release.  All
  * processes are released together, only once every one is ready. */
 #include "restore/run.h"
+#include "fd/fdkind.h"
 #include "os/progress.h"
 #include "os/ptrace.h"
 #include "os/util.h"
@@ -154,7 +155,7 @@ int transplant_tree(struct restore_ctx *ctx, cr_error_t *err)
 	ret = transplant_share(ctx, 0, err);
 	progress_done();
 	if (ret < 0 || second_wait_ready(&second, err) < 0 || stop_restored_tree(ctx, err) < 0 ||
-	    transplant_release(ctx, 0, err) < 0 || second_release(&second, err) < 0) {
+	    fdkind_ready(ctx, err) < 0 || transplant_release(ctx, 0, err) < 0 || second_release(&second, err) < 0) {
 		second_kill(&second);
 		return -1;
 	}

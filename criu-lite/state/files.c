@@ -366,8 +366,10 @@ static void room_needed(const struct dump_ctx *ctx, int *block, int *aside)
 	for (uint32_t id = 1; id <= ctx->files.n; id++) {
 		const struct fd_kind *kind = fdkind_for_entry(ctx->files.v[id - 1]);
 
-		/* A unix socket only in flight is made with its component. */
-		if (kind != NULL && holder[id] == 0 && ctx->files.v[id - 1]->unix_sk != NULL)
+		/* A unix socket only in flight is made with its component; a
+		 * pipe in flight is planned with the pipe its holders have. */
+		if (kind != NULL && holder[id] == 0 &&
+		    (ctx->files.v[id - 1]->unix_sk != NULL || ctx->files.v[id - 1]->pipe != NULL))
 			*aside += kind->aside;
 		if (kind == NULL || holder[id] == 0)
 			continue;

@@ -40,6 +40,7 @@
  * This kind comes before the fd table in the table: files are opened in
  * the namespaces of the process that opens them (an absolute timerfd is
  * armed on the clock of its time namespace: ns_clock_offset). */
+#include "fd/tcp_stream.h"
 #include "os/log.h"
 #include "os/nsenter.h"
 #include "os/util.h"
@@ -797,6 +798,8 @@ static int plan_net(const struct restore_ctx *ctx, cr_error_t *err)
 		return cr_error(err, errno, "--join-ns net:%s", ctx->opts->join_net);
 	if (ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET)
 		return cr_error(err, 0, "--join-ns net:%s: not a network namespace", ctx->opts->join_net);
+	if (tcp_stream_lock_ns(ctx, ((const NetNs *)net->v[0])->id, fd, true, err) < 0)
+		return cr_error_wrap(err, "--join-ns net:%s", ctx->opts->join_net);
 	return 0;
 }
 
@@ -844,6 +847,11 @@ int64_t ns_clock_offset(const struct restore_ctx *ctx, const struct restore_task
 uint32_t ns_mnt_ref(const NsRefs *refs)
 {
 	return ref_of(refs, SLOT_MNT);
+}
+
+uint32_t ns_net_ref(const NsRefs *refs)
+{
+	return ref_of(refs, SLOT_NET);
 }
 
 int ns_path_view(const struct restore_ctx *ctx, uint32_t mnt, const char *path, char *buf, size_t size)
@@ -941,6 +949,8 @@ static int configure_net(struct restore_ctx *ctx, const NsEntry *e, cr_error_t *
 {
 	struct netns_external ext = { ctx->opts->ext_veth, ctx->opts->n_ext_veth };
 
+	if (tcp_stream_lock_ns(ctx, e->id, -1, false, err) < 0)   /* before its links can take packets */
+		return -1;
 	return netns_restore(net_of(ctx, e->id), &ext, ctx->ns->host_fd[K_NET], err);
 }
 
@@ -1033,6 +1043,7 @@ static int ns_before_fork(struct restore_ctx *ctx, struct restore_task *t, cr_er
 
 static void ns_release_restore(struct restore_ctx *ctx)
 {
+	tcp_stream_lock_forget();   /* a failed restore's; none once restored */
 	plan_free(ctx->ns);
 	ctx->ns = NULL;
 }

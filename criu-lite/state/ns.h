@@ -17,6 +17,8 @@ int64_t ns_clock_offset(const struct restore_ctx *ctx, const struct restore_task
 /* The ns.img entry of a process's mount namespace (refs of its core), 0
  * for cr's own. */
 uint32_t ns_mnt_ref(const NsRefs *refs);
+/* Its network namespace's entry, 0 for cr's own. */
+uint32_t ns_net_ref(const NsRefs *refs);
 
 /* Restore, before any process exists: where the restorer can look at
  * path, a path of a process in mount namespace mnt (ns_mnt_ref): 1 with

@@ -41,7 +41,8 @@ struct track_proc {
 struct tracker {
 	struct track_proc *v;
 	size_t n;
-	bool have_prev;                /* the userfaultfds of a round before were found */
+	bool kept;                     /* the userfaultfds of a round before came from its keeper */
+	bool have_prev;                /* ... and this round leaves unchanged pages to that round */
 	struct cr_dump_id prev_id;     /* that round's dump id */
 };
 

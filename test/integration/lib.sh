@@ -554,6 +554,56 @@ real_start() {
 	wait_until 5 running_free "$REAL_PID" "$exe" || { REASON="${exe##*/} did not start: $(cat "$out.err")"; return 1; }
 }
 
+# ---- redis, INCR nonstop -----------------------------------------------------------
+
+# redis_nonstop_start DIR HOST PORT [PREFIX...]: a python3 client outside the
+# tree (run through PREFIX, e.g. ip netns exec NS) sends INCR to redis-server
+# at HOST PORT every 5 ms on one connection, each answer checked to be the
+# next number, until DIR/stop; returns once it has had 50 answers.
+redis_nonstop_start() {
+	local dir=$1 host=$2 port=$3
+	shift 3
+	( clean_exec "$@" python3 -c '
+import os, socket, sys, time
+d, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+c = socket.create_connection((host, port)); c.settimeout(120)
+f = c.makefile("rb")
+prev, n, gap, last = None, 0, 0.0, time.monotonic()
+try:
+    while not os.path.exists(d + "/stop"):
+        c.sendall(b"INCR nonstop\r\n")
+        line = f.readline()
+        now = time.monotonic()
+        if not line.startswith(b":"):
+            raise Exception("answer %r" % line)
+        v = int(line[1:])
+        if prev is not None and v != prev + 1:
+            raise Exception("%d after %d" % (v, prev))
+        gap, last, prev, n = max(gap, now - last), now, v, n + 1
+        if n == 50:
+            open(d + "/going", "w").close()
+        time.sleep(0.005)
+    open(d + "/res", "w").write("ok %d %.1f" % (n, gap * 1000))
+except Exception as e:
+    open(d + "/res", "w").write("FAIL after %d answers: %s" % (n, e))' "$dir" "$host" "$port" ) </dev/null >"$dir/client.out" 2>&1 &
+	track_pid $!
+	CASE_LOGS+=("$dir/client.out")
+	wait_until 10 test -e "$dir/going" || { REASON="the client did not get going: $(cat "$dir/client.out")"; return 1; }
+}
+
+# redis_nonstop_done DIR: the client, stopped a second from now, had every
+# answer in order and no reset; sets NONSTOP_N (answers) and NONSTOP_GAP
+# (the longest wait between two, in ms).
+redis_nonstop_done() {
+	local dir=$1 res
+	sleep 1
+	touch "$dir/stop"
+	wait_until 30 test -s "$dir/res" || { REASON="the client never finished: $(cat "$dir/client.out")"; return 1; }
+	res=$(cat "$dir/res")
+	[ "${res%% *}" = ok ] || { REASON="the client: $res"; return 1; }
+	read -r _ NONSTOP_N NONSTOP_GAP <<<"$res"
+}
+
 # ---- python3 programs -----------------------------------------------------------
 
 # py_start SCRIPT READY_FILE: python3 -c SCRIPT DIR, until DIR/READY_FILE;

@@ -531,45 +531,14 @@ c.sendall(b"two\n"); open(d + "/second", "w").write(f.readline())' "$CASE_TMP" "
 # (nothing lost, nothing done twice), no reset; the longest wait between two
 # answers is printed.
 redis_nonstop() {
-	local client res n
 	redis_start || return 1
-	( clean_exec python3 -c '
-import os, socket, sys, time
-d, port = sys.argv[1], int(sys.argv[2])
-c = socket.create_connection(("127.0.0.1", port)); c.settimeout(30)
-f = c.makefile("rb")
-prev, n, gap, last = None, 0, 0.0, time.monotonic()
-try:
-    while not os.path.exists(d + "/stop"):
-        c.sendall(b"INCR nonstop\r\n")
-        line = f.readline()
-        now = time.monotonic()
-        if not line.startswith(b":"):
-            raise Exception("answer %r" % line)
-        v = int(line[1:])
-        if prev is not None and v != prev + 1:
-            raise Exception("%d after %d" % (v, prev))
-        gap, last, prev, n = max(gap, now - last), now, v, n + 1
-        if n == 50:
-            open(d + "/going", "w").close()
-        time.sleep(0.005)
-    open(d + "/res", "w").write("ok %d %.1f" % (n, gap * 1000))
-except Exception as e:
-    open(d + "/res", "w").write("FAIL after %d answers: %s" % (n, e))' "$CASE_TMP" "$REDIS_PORT" ) </dev/null >"$CASE_TMP/client.out" 2>&1 &
-	client=$!
-	track_pid "$client"
-	CASE_LOGS+=("$CASE_TMP/client.out")
-	wait_until 10 test -e "$CASE_TMP/going" || { REASON="the client did not get going: $(cat "$CASE_TMP/client.out")"; return 1; }
+	redis_nonstop_start "$CASE_TMP" 127.0.0.1 "$REDIS_PORT" || return 1
 	cr_dump dump "$WL_PID" "$CASE_TMP/img" --tcp-established || return 1
 	cr_restore_detached restore "$CASE_TMP/img" || return 1
-	sleep 1
-	touch "$CASE_TMP/stop"
-	wait_until 30 test -s "$CASE_TMP/res" || { REASON="the client never finished: $(cat "$CASE_TMP/client.out")"; return 1; }
-	res=$(cat "$CASE_TMP/res")
-	[ "${res%% *}" = ok ] || { REASON="the client: $res"; return 1; }
-	read -r _ n gap <<<"$res"
-	echo "# redis INCR every 5 ms across dump and restore: $n answers in order, longest wait ${gap} ms"
-	[ "$(redis-cli -p "$REDIS_PORT" get nonstop)" = "$n" ] || { REASON="redis holds $(redis-cli -p "$REDIS_PORT" get nonstop), not $n"; return 1; }
+	redis_nonstop_done "$CASE_TMP" || return 1
+	echo "# redis INCR every 5 ms across dump and restore: $NONSTOP_N answers in order, longest wait ${NONSTOP_GAP} ms"
+	[ "$(redis-cli -p "$REDIS_PORT" get nonstop)" = "$NONSTOP_N" ] ||
+		{ REASON="redis holds $(redis-cli -p "$REDIS_PORT" get nonstop), not $NONSTOP_N"; return 1; }
 }
 
 # redis_start: redis-server on a free port (REDIS_PORT), answering.

@@ -6,9 +6,8 @@
 #   namespace (nsenter -n) is served the token drawn before the dump, and a
 #   datagram sent to the UDP socket comes back (the sockets of issue 15 and
 #   the namespace of issue 15 together).
-# established_refused: the same python3 with a connection to its own
-#   listener, dumped with --tcp-established: refused (cr's nftables lock
-#   would not reach that namespace), and python3 goes on serving.
+# established_*, redis_netns: established TCP of a server in a network
+#   namespace of its own, with a client in another (see the cases).
 # python_full: unmodified python3 in a network namespace of its own
 #   (unshare --net) with lo up, a veth pair, a bridge with one end as its
 #   port (priority, cost, hairpin, learning set), IPv4 and IPv6 addresses
@@ -86,7 +85,7 @@ net_start() {
 
 # in_ns PID CMD...: CMD in the network namespace of PID.
 in_ns() {
-	local pid=$1
+	local pid=${1:-}
 	shift
 	nsenter -t "$pid" -n "$@"
 }
@@ -251,7 +250,7 @@ python_full() {
 # The comparison sees a change: after BREAK the namespace of PID differs
 # from before, after MEND it is the same again.
 sabotaged() {
-	local pid=$1
+	local pid=${1:-}
 	in_ns "$pid" sh -c "$2"
 	! same_state "$pid" "$CASE_TMP/before" || { REASON="the comparison does not see '$2'"; return 1; }
 	in_ns "$pid" sh -c "$3"
@@ -583,34 +582,391 @@ print(e.decode(), c.recv(100).decode())' 2>&1)
 	kill "$WL_PID"
 }
 
-established_refused() {
-	local dir=$CASE_TMP/er got
-	mkdir -p "$dir"
-	( clean_exec unshare --net python3 -c '
-import os, random, socket, sys
-d = sys.argv[1]
-os.system("ip link set lo up")
-tok = "%d" % random.randrange(1 << 30)
-l = socket.socket(); l.bind(("127.0.0.1", 7777)); l.listen(5)
-c = socket.create_connection(("127.0.0.1", 7777)); a, _ = l.accept()
-open(d + "/tok", "w").write(tok)
-open(d + "/ready", "w").close()
+# ---- established TCP in the tree's own namespace --------------------------------------
+
+# The lab: a bridge in cr's namespace (the "host"), a client namespace with
+# a veth on it (10.88.0.1), and the service: a veth in the namespace of
+# PID (10.88.0.2) whose peer is a bridge port.
+LAB_BR=crb$$ LAB_CNS=crc-$$ LAB_CL=crcl$$ LAB_SV=crsv$$ LAB_SVH=crsh$$
+
+lab_up() {
+	local pid=${1:-}
+	ip link add "$LAB_BR" type bridge && ip link set "$LAB_BR" up && ip netns add "$LAB_CNS" &&
+		ip -n "$LAB_CNS" link set lo up &&
+		ip link add "$LAB_CL" type veth peer name "${LAB_CL}h" && ip link set "$LAB_CL" netns "$LAB_CNS" &&
+		ip -n "$LAB_CNS" addr add 10.88.0.1/24 dev "$LAB_CL" && ip -n "$LAB_CNS" link set "$LAB_CL" up &&
+		ip link set "${LAB_CL}h" master "$LAB_BR" up || { REASON="the lab's bridge and client namespace"; return 1; }
+	[ -z "$pid" ] || lab_service "$pid"
+}
+
+# lab_service PID: the service's veth into the namespace of PID.
+lab_service() {
+	ip link add "$LAB_SV" type veth peer name "$LAB_SVH" && ip link set "$LAB_SV" netns "$1" &&
+		in_ns "$1" ip addr add 10.88.0.2/24 dev "$LAB_SV" && in_ns "$1" ip link set "$LAB_SV" up &&
+		lab_attach || { REASON="the service's veth"; return 1; }
+}
+
+# After the dump: the service's host end goes with its namespace, which
+# the kernel tears down a moment later (a restore makes it again).
+lab_detached() {
+	wait_until 5 eval '! ip link show "$LAB_SVH" >/dev/null 2>&1' || ip link del "$LAB_SVH"
+}
+
+# The service's host end (made again by a restore) on the bridge.
+lab_attach() {
+	ip link set "$LAB_SVH" master "$LAB_BR" up
+}
+
+lab_down() {
+	ip link del "$LAB_SVH" 2>/dev/null
+	ip link del "${LAB_CL}h" 2>/dev/null
+	ip link del "$LAB_BR" 2>/dev/null
+	ip netns del "$LAB_CNS" 2>/dev/null
+	ip netns del "crt-$$" 2>/dev/null
+	ip netns del "crt2-$$" 2>/dev/null
+}
+
+# The server: a token drawn at start, one client at a time, each line
+# "N BODY" answered "N TOKEN reversed(BODY)" once N follows the last and
+# BODY is what N gives (a byte lost or changed ends the connection).
+# With "raw" it holds a raw socket too (opened after the connection);
+# with "big" 160 MiB of memory (its dump writes them after the lock).
+PY_LOCK_SERVER='
+import hashlib, os, random, socket, sys
+d, raw = sys.argv[1], "raw" in sys.argv[2:]
+ballast = bytearray(os.urandom(1 << 20)) * (160 if "big" in sys.argv[2:] else 1)
+tok = b"%016x" % random.getrandbits(64)
+open(d + "/token", "wb").write(tok)
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("0.0.0.0", 7010)); l.listen(5)
 while True:
-    n, _ = l.accept()
-    n.sendall(tok.encode())
-    n.close()' "$dir" ) </dev/null >"$dir/out" 2>&1 &
+    c, _ = l.accept()
+    if raw:
+        r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    f, n = c.makefile("rb"), 0
+    try:
+        for line in f:
+            num, body = line.split()
+            if int(num) != n + 1 or body != hashlib.sha256(num).hexdigest().encode() * 16:
+                c.sendall(b"BAD %d after %d\n" % (int(num), n)); break
+            n += 1
+            c.sendall(b"%d %s %s\n" % (n, tok, body[::-1]))
+    except OSError:   # restored closed (--tcp-close)
+        pass
+    c.close()'
+
+# The client, in the client namespace: a line every 2 ms on one
+# connection, each answer checked; RES is "ok COUNT LONGEST_WAIT_MS TOKEN"
+# once DIR/stop exists, or FAIL and why.
+PY_LOCK_CLIENT='
+import hashlib, os, socket, sys, time
+d, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+c = socket.create_connection((host, port), timeout=5); c.settimeout(120)
+f = c.makefile("rb")
+n, gap, last, tok = 0, 0.0, time.monotonic(), None
+try:
+    while not os.path.exists(d + "/stop"):
+        n += 1
+        body = hashlib.sha256(b"%d" % n).hexdigest().encode() * 16
+        c.sendall(b"%d %s\n" % (n, body))
+        line = f.readline()
+        if not line:
+            raise Exception("the server closed the connection")
+        num, t, back = line.split()
+        if int(num) != n or back != body[::-1] or (tok is not None and t != tok):
+            raise Exception("answer %r to %d" % (line[:60], n))
+        tok = t
+        now = time.monotonic()
+        gap, last = max(gap, now - last), now
+        if n == 50:
+            open(d + "/going", "w").close()
+        time.sleep(0.002)
+    open(d + "/res", "w").write("ok %d %.1f %s" % (n, gap * 1000, tok.decode()))
+except Exception as e:
+    open(d + "/res", "w").write("FAIL after %d answers: %r" % (n, e))'
+
+# lab_client DIR HOST PORT: the client, once it has had 50 answers.
+lab_client() {
+	local dir=$1
+	mkdir -p "$dir"
+	( clean_exec ip netns exec "$LAB_CNS" python3 -c "$PY_LOCK_CLIENT" "$@" ) </dev/null >"$dir/client.out" 2>&1 &
+	track_pid $!
+	CASE_LOGS+=("$dir/client.out")
+	wait_until 10 test -e "$dir/going" -o -e "$dir/res" ||
+		{ REASON="the client did not get going: $(cat "$dir/client.out" "$dir/res" 2>/dev/null)"; return 1; }
+	[ ! -e "$dir/res" ] || { REASON="the client: $(cat "$dir/res")"; return 1; }
+}
+
+# lab_client_done DIR TOKEN: the client, stopped a second from now, saw
+# every answer in order, and the token TOKEN throughout.
+lab_client_done() {
+	local dir=$1 tok=$2 res n gap
+	sleep 1
+	touch "$dir/stop"
+	wait_until 30 test -s "$dir/res" || { REASON="the client never finished: $(cat "$dir/client.out")"; return 1; }
+	res=$(cat "$dir/res")
+	[ "${res%% *}" = ok ] || { REASON="the client: $res"; return 1; }
+	read -r _ n gap got <<<"$res"
+	[ -z "$tok" ] || [ "$got" = "$tok" ] || { REASON="the client saw token $got, the server drew $tok"; return 1; }
+	echo "# the client in another namespace, a line every 2 ms: $n answers in order, longest wait ${gap} ms"
+}
+
+# cr's lock tables in the namespace of PID ("" or "-": cr's own; a name: /run/netns/NAME).
+lock_tables() {
+	case $1 in
+	""|-) nft list tables ;;
+	[0-9]*) in_ns "$1" nft list tables ;;
+	*) ip netns exec "$1" nft list tables ;;
+	esac 2>/dev/null | grep -o 'cr_tcp_[0-9]*' | grep -vx cr_tcp_1 | sort
+}
+
+# no_lock_tables WHERE...: no cr_tcp_ table of this case in any of them
+# (cr's own holds only what it held before the case: $HOST_TABLES).
+no_lock_tables() {
+	local w t
+	for w in "$@"; do
+		t=$(lock_tables "$w")
+		[ "$w" = - ] && t=$(comm -13 <(echo "$HOST_TABLES") <(echo "$t"))
+		[ -z "$t" ] || { REASON="table $t left in the namespace of ${w/#-/cr}"; return 1; }
+	done
+}
+
+# established_netns: the server in a namespace of its own (unshare) behind
+# the bridge, with a user's table and a stale lock table (cr_tcp_1, as a
+# dead cr would leave); dumped with --tcp-established while the client
+# sends, restored into a new namespace: the client never sees a reset or
+# a wrong byte, the server's token is the one drawn before; the restored
+# namespace has the user's table and no cr_tcp_ one (the dump left cr's
+# locks out of its ruleset), and no namespace keeps a lock.
+established_netns() {
+	local dir=$CASE_TMP/s img=$CASE_TMP/img
+	HOST_TABLES=$(lock_tables -)
+	net_start "$dir" "ip link set lo up
+nft add table inet crkeep
+nft add table inet cr_tcp_1" /usr/bin/python3 -c "$PY_LOCK_SERVER" "$dir" || return 1
+	lab_up "$WL_PID" || return 1
+	lab_client "$dir" 10.88.0.2 7010 || return 1
+	cr_dump dump "$WL_PID" "$img" --tcp-established --external "veth:$LAB_SV" || return 1
+	grep -q "dropped by nftables table inet cr_tcp_[0-9]* (in the network namespace of pid $WL_PID" "$img/dump.log" ||
+		{ REASON="the dump log does not say the lock is in the namespace of pid $WL_PID"; return 1; }
+	no_lock_tables - "$LAB_CNS" || return 1
+	lab_detached
+	cr_restore_detached restore "$img" --external "veth:$LAB_SV=$LAB_SVH" || return 1
+	lab_attach || { REASON="no $LAB_SVH after restore"; return 1; }
+	lab_client_done "$dir" "$(cat "$dir/token")" || return 1
+	no_lock_tables - "$LAB_CNS" "$WL_PID" || return 1
+	[ "$(in_ns "$WL_PID" nft list tables | sort | tr '\n' ' ')" = "table inet crkeep " ] ||
+		{ REASON="the restored namespace has tables: $(in_ns "$WL_PID" nft list tables | tr '\n' ' ')"; return 1; }
+}
+
+# established_tcp_close: the same restored with --tcp-close: no table is
+# made or left, nothing to delete by hand, and the server (its connection
+# closed) serves a new client with the token it drew before the dump.
+established_tcp_close() {
+	local dir=$CASE_TMP/s img=$CASE_TMP/img
+	HOST_TABLES=$(lock_tables -)
+	net_start "$dir" "ip link set lo up" /usr/bin/python3 -c "$PY_LOCK_SERVER" "$dir" || return 1
+	lab_up "$WL_PID" || return 1
+	lab_client "$dir" 10.88.0.2 7010 || return 1
+	cr_dump dump "$WL_PID" "$img" --tcp-established --external "veth:$LAB_SV" || return 1
+	lab_detached
+	cr_run restore restore -D "$img" --detach --tcp-close --external "veth:$LAB_SV=$LAB_SVH" ||
+		{ REASON="cr restore --tcp-close failed: $(last_line "$CR_ERR")"; return 1; }
+	lab_attach || { REASON="no $LAB_SVH after restore"; return 1; }
+	! grep -q "by hand" "$img/restore.log" || { REASON="the restore: $(grep "by hand" "$img/restore.log")"; return 1; }
+	no_lock_tables - "$LAB_CNS" "$WL_PID" || return 1
+	lab_client "$dir/new" 10.88.0.2 7010 || return 1
+	lab_client_done "$dir/new" "$(cat "$dir/token")"
+}
+
+# lab_named NAME: the server started in /run/netns/NAME with the service's veth.
+lab_named() {
+	local dir=$1 name=$2
+	shift 2
+	ip netns add "$name" && ip -n "$name" link set lo up || { REASON="ip netns add $name"; return 1; }
+	ip link add "$LAB_SV" type veth peer name "$LAB_SVH" && ip link set "$LAB_SV" netns "$name" &&
+		ip -n "$name" addr add 10.88.0.2/24 dev "$LAB_SV" && ip -n "$name" link set "$LAB_SV" up &&
+		lab_attach || { REASON="the service's veth"; return 1; }
+	mkdir -p "$dir"
+	WL_EXE=$(readlink -f /usr/bin/python3)
+	( clean_exec setsid nsenter --net=/run/netns/"$name" /usr/bin/python3 -c "$PY_LOCK_SERVER" "$dir" "$@" ) </dev/null >"$dir/out" 2>&1 &
 	WL_PID=$!
-	track_pid "$WL_PID"
-	wait_until 10 test -e "$dir/ready" || { REASON="python3 did not start: $(cat "$dir/out")"; return 1; }
-	cr_run dump dump "$WL_PID" -D "$CASE_TMP/img" --tcp-established
-	check_refused "$WL_PID" "$CASE_TMP/img" "in a network namespace other than cr's" || return 1
-	got=$(timeout 10 nsenter -t "$WL_PID" -n python3 -c '
-import socket
-print(socket.create_connection(("127.0.0.1", 7777)).recv(100).decode())' 2>&1)
-	[ "$got" = "$(cat "$dir/tok")" ] || { REASON="after the refused dump python3 answered '$got'"; return 1; }
-	kill "$WL_PID"
+	disown "$WL_PID"; track_pid "$WL_PID"
+	CASE_LOGS+=("$dir/out")
+	wait_until 10 test -s "$dir/token" || { REASON="the server did not start: $(cat "$dir/out")"; return 1; }
+}
+
+# established_join: the server in /run/netns/crt-PID: while dumped, the
+# lock is in that namespace (not cr's), restored into it with --join-ns,
+# and it is gone after.
+established_join() {
+	local dir=$CASE_TMP/s img=$CASE_TMP/img name=crt-$$ t
+	HOST_TABLES=$(lock_tables -)
+	lab_up && lab_named "$dir" "$name" || return 1
+	lab_client "$dir" 10.88.0.2 7010 || return 1
+	cr_dump dump "$WL_PID" "$img" --tcp-established --external "veth:$LAB_SV" || return 1
+	t=$(lock_tables "$name")
+	[ -n "$t" ] || { REASON="no lock table in $name while dumped"; return 1; }
+	no_lock_tables - || return 1
+	cr_restore_detached restore "$img" --join-ns net:/run/netns/"$name" || return 1
+	lab_client_done "$dir" "$(cat "$dir/token")" || return 1
+	no_lock_tables - "$name" "$LAB_CNS"
+}
+
+# established_moved: the same, restored into another namespace (crt2-PID,
+# made with the service's address as a migration would) with --join-ns,
+# while the dumped one stays (its veth gone): the restore locks the new
+# one until the connection is back; no table is left in either.  A
+# restore that fails (the port taken in crt2) leaves no table there
+# either, and works once the port is free.
+established_moved() {
+	local dir=$CASE_TMP/s img=$CASE_TMP/img name=crt-$$ to=crt2-$$ holder
+	HOST_TABLES=$(lock_tables -)
+	lab_up && lab_named "$dir" "$name" || return 1
+	lab_client "$dir" 10.88.0.2 7010 || return 1
+	cr_dump dump "$WL_PID" "$img" --tcp-established --external "veth:$LAB_SV" || return 1
+	[ -n "$(lock_tables "$name")" ] || { REASON="no lock table in $name while dumped"; return 1; }
+	ip -n "$name" link del "$LAB_SV"
+	ip netns add "$to" && ip -n "$to" link set lo up && ip link add "$LAB_SV" type veth peer name "$LAB_SVH" &&
+		ip link set "$LAB_SV" netns "$to" && ip -n "$to" addr add 10.88.0.2/24 dev "$LAB_SV" &&
+		ip -n "$to" link set "$LAB_SV" up && lab_attach || { REASON="the namespace moved to"; return 1; }
+	( clean_exec ip netns exec "$to" python3 -c '
+import socket, time
+s = socket.socket(); s.bind(("10.88.0.2", 7010)); s.listen(1); time.sleep(100)' ) </dev/null >/dev/null 2>&1 &
+	holder=$!
+	track_pid "$holder"
+	wait_until 5 sh -c "ip netns exec $to ss -Hltn | grep -q :7010" || { REASON="the port holder does not listen"; return 1; }
+	if cr_run restore1 restore -D "$img" --detach --join-ns net:/run/netns/"$to"; then
+		REASON="restored while the port was taken"
+		return 1
+	fi
+	no_lock_tables "$to" || return 1
+	kill "$holder"; wait "$holder" 2>/dev/null
+	cr_restore_detached restore "$img" --join-ns net:/run/netns/"$to" || return 1
+	lab_client_done "$dir" "$(cat "$dir/token")" || return 1
+	no_lock_tables - "$name" "$to" "$LAB_CNS"
+}
+
+# established_refused_late: the server holds a raw socket besides (refused
+# after the connection was locked): the dump is refused, the lock is gone
+# from the namespace, and the connection goes on.
+established_refused_late() {
+	local dir=$CASE_TMP/s name=crt-$$
+	HOST_TABLES=$(lock_tables -)
+	lab_up && lab_named "$dir" "$name" raw || return 1
+	lab_client "$dir" 10.88.0.2 7010 || return 1
+	cr_run dump dump "$WL_PID" -D "$CASE_TMP/img" --tcp-established --external "veth:$LAB_SV"
+	check_refused "$WL_PID" "$CASE_TMP/img" "socket (RAW)" || return 1
+	no_lock_tables - "$name" || return 1
+	lab_client_done "$dir" "$(cat "$dir/token")"
+}
+
+# established_cr_killed: cr dump --tcp-established SIGKILLed (its process
+# group; the guardian is in a session of its own) as soon as the
+# connection's table is in the server's namespace: within 10 s no lock is
+# left in the server's namespace (/run/netns/crt-PID) nor in cr's, the
+# server runs on; three times; then once with its guardian killed too: the
+# next cr dump (of another process) puts the server back and deletes the
+# table in its namespace.  The client never noticed.  (t_inet/
+# stream_cr_killed does the same in cr's namespace.)
+established_cr_killed() {
+	local dir=$CASE_TMP/s name=crt-$$ r dumper worker guardian other i seen complete=0 tested=0
+	HOST_TABLES=$(lock_tables -)
+	lab_up && lab_named "$dir" "$name" big || return 1
+	lab_client "$dir" 10.88.0.2 7010 || return 1
+	for r in 1 2 3 4; do
+		setsid "$CR" dump "$WL_PID" -D "$CASE_TMP/img$r" --tcp-established --external "veth:$LAB_SV" </dev/null >/dev/null 2>&1 &
+		dumper=$!
+		for i in $(seq 20000); do
+			compgen -G "/run/cr/guard/dump-*/tcp-*" >/dev/null && break
+			kill -0 "$dumper" 2>/dev/null || break
+		done
+		seen=0
+		for i in $(seq 100); do   # and its table in the namespace
+			[ -n "$(lock_tables "$name")" ] && { seen=1; break; }
+			kill -0 "$dumper" 2>/dev/null || break
+		done
+		if [ "$r" = 4 ]; then
+			worker=$(cat /proc/"$dumper"/task/"$dumper"/children 2>/dev/null)
+			guardian=$(cat /proc/"${worker%% *}"/task/"${worker%% *}"/children 2>/dev/null)
+			[ -n "$guardian" ] || { REASON="round 4: no guardian found to kill"; return 1; }
+			# shellcheck disable=SC2086 # every child of the worker: the guardian, and an nft it may run
+			kill -KILL $guardian 2>/dev/null
+		fi
+		kill -KILL -- -"$dumper" 2>/dev/null
+		wait "$dumper" 2>/dev/null
+		if [ "$r" = 4 ]; then
+			for i in $guardian; do   # a killed process lets go of its lock only once it is gone
+				wait_until 5 pid_gone "$i" || { REASON="round 4: the guardian $i outlives its SIGKILL"; return 1; }
+			done
+			( clean_exec "$SLEEP" 30 ) </dev/null >/dev/null 2>&1 &
+			other=$!
+			track_pid "$other"
+			cr_run next dump "$other" -D "$CASE_TMP/next" --leave-running ||
+				{ REASON="the next dump failed: $(last_line "$CR_ERR")"; return 1; }
+			# A dump that completed before its kill left nothing to put back.
+			[ -e "$CASE_TMP/img$r/inventory.img" ] || grep -q "put back what the dump" "$CASE_TMP/next/dump.log" ||
+				{ REASON="the next dump put nothing back"; return 1; }
+		fi
+		# Killed once complete (its guardian finishes the kill), or
+		# before (the server is put back, even with its images written).
+		wait_until 10 eval 'pid_gone "$WL_PID" || running_free "$WL_PID" "$WL_EXE"' ||
+			{ REASON="round $r: after the kill: $(describe_pid "$WL_PID")"; return 1; }
+		if pid_gone "$WL_PID"; then
+			complete=$((complete + 1))
+			cr_restore_detached "restore$r" "$CASE_TMP/img$r" --join-ns net:/run/netns/"$name" || return 1
+		else
+			tested=$((tested + seen))
+		fi
+		wait_until 10 no_lock_tables - "$name" || { no_lock_tables - "$name"; REASON="round $r: $REASON"; return 1; }
+	done
+	echo "# $complete of 4 dumps completed before the kill, $tested killed before with the table in $name"
+	[ "$tested" -gt 0 ] || { REASON="no kill came while the table was there: nothing was tested"; return 1; }
+	lab_client_done "$dir" "$(cat "$dir/token")"
+}
+
+# redis-cli in the client namespace, to the service's redis.
+lab_redis() {
+	ip netns exec "$LAB_CNS" redis-cli -h 10.88.0.2 -p 7011 "$@" 2>&1
+}
+
+redis_netns() {
+	local dir=$CASE_TMP/r img=$CASE_TMP/img
+	command -v redis-server >/dev/null || { REASON="redis-server is not installed (make deps)"; return 1; }
+	HOST_TABLES=$(lock_tables -)
+	net_start "$dir" "ip link set lo up" redis-server --port 7011 --bind 0.0.0.0 --protected-mode no --save '' \
+		--appendonly no --daemonize no --dir "$dir" || return 1
+	lab_up "$WL_PID" || return 1
+	wait_until 10 eval 'lab_redis ping | grep -q PONG' || { REASON="redis does not answer over the bridge"; return 1; }
+	lab_redis set before "tok-$WL_PID" >/dev/null
+	redis_nonstop_start "$dir" 10.88.0.2 7011 ip netns exec "$LAB_CNS" || return 1
+	cr_dump dump "$WL_PID" "$img" --tcp-established --external "veth:$LAB_SV" || return 1
+	lab_detached
+	cr_restore_detached restore "$img" --external "veth:$LAB_SV=$LAB_SVH" || return 1
+	lab_attach || { REASON="no $LAB_SVH after restore"; return 1; }
+	redis_nonstop_done "$dir" || return 1
+	echo "# redis in its own namespace, INCR every 5 ms from another: $NONSTOP_N answers in order, longest wait ${NONSTOP_GAP} ms"
+	[ "$(lab_redis get nonstop)" = "$NONSTOP_N" ] || { REASON="redis holds $(lab_redis get nonstop), not $NONSTOP_N"; return 1; }
+	[ "$(lab_redis get before)" = "tok-$WL_PID" ] || { REASON="the key set before the dump: $(lab_redis get before)"; return 1; }
+	lab_redis set after yes >/dev/null && [ "$(lab_redis get after)" = yes ] || { REASON="SET after restore failed"; return 1; }
+	no_lock_tables - "$LAB_CNS" "$WL_PID"
+}
+
+# in_lab CASE: CASE with the lab taken down after it, whatever happened.
+in_lab() {
+	local r=0
+	"$@" || r=1
+	kill_tracked
+	lab_down
+	return $r
 }
 
 run_case sockets_inside sockets_inside
-run_case established_refused established_refused
+run_case established_netns in_lab established_netns
+run_case established_tcp_close in_lab established_tcp_close
+run_case established_join in_lab established_join
+run_case established_moved in_lab established_moved
+run_case established_refused_late in_lab established_refused_late
+run_case established_cr_killed in_lab established_cr_killed
+run_case redis_netns in_lab redis_netns
 finish_tests

@@ -16,6 +16,10 @@
 #   keeper_gone         the keeper is killed between rounds: the tracking
 #                       ends, the final dump copies everything and names
 #                       no round before; restored, it passes
+#   leave_running_between  a dump --leave-running between rounds (a
+#                       snapshot) hands the tracking back: the next round
+#                       still copies little, and both the snapshot and the
+#                       final dump restore and pass
 #   plain_dump_after    a pre-dump, then a dump without --prev-images-dir:
 #                       cr's own registrations are no refusal; a whole copy
 #   predump_not_dump    cr restore of a pre-dump directory is refused as
@@ -153,6 +157,26 @@ keeper_gone() {
 	grep -q "^  rounds" "$CASE_TMP/show.out" && { REASON="the dump names a round before"; return 1; }
 	rm -rf "$CASE_TMP/1"   # not needed: the dump is whole
 	cr_restore_detached restore "$CASE_TMP/2" || return 1
+	wl_trigger || return 1
+	wl_expect_pass 30 || return 1
+	wl_await_exit
+}
+
+leave_running_between() {
+	wl_start w_precopy 32 256 || return 1
+	predump pre1 "$WL_PID" "$CASE_TMP/1" || return 1
+	cr_dump snap "$WL_PID" "$CASE_TMP/2" --prev-images-dir ../1 --leave-running || return 1
+	grep -q ' uw' "/proc/$WL_PID/smaps" || { REASON="the snapshot ended the tracking"; return 1; }
+	predump pre3 "$WL_PID" "$CASE_TMP/3" --prev-images-dir ../1 || return 1
+	[ "$COPIED" -lt 2048 ] || { REASON="the round after the snapshot copied $COPIED pages of 8,192"; return 1; }
+	note_gen
+	cr_dump dump "$WL_PID" "$CASE_TMP/4" --prev-images-dir ../3 || return 1
+	cr_restore_detached restore "$CASE_TMP/4" || return 1
+	wl_trigger || return 1
+	wl_expect_pass 30 || return 1
+	wl_await_exit || return 1
+	rm -f "$WL_DIR/gen_min"   # the snapshot is older than the last generation seen
+	cr_restore_detached snap_restore "$CASE_TMP/2" || return 1
 	wl_trigger || return 1
 	wl_expect_pass 30 || return 1
 	wl_await_exit
@@ -309,6 +333,7 @@ run_case rounds rounds
 run_case thp rounds thp
 run_case page_server page_server
 run_case keeper_gone keeper_gone
+run_case leave_running_between leave_running_between
 run_case plain_dump_after plain_dump_after
 run_case predump_not_dump predump_not_dump
 run_case wrong_round wrong_round

@@ -17,10 +17,28 @@
 #                 tree_new_pidns: restored with --new-pidns.
 #   rights_sk     a datagram carrying in flight (SCM_RIGHTS) the socket it
 #                 is queued on, an end of a pair whose other end a child
-#                 holds, a file no process holds, and a socket only in
-#                 flight with data queued: the sockets are those sockets
-#                 after restore (the pairs talk), the file reads on from its
-#                 offset.
+#                 holds, a file no process holds, a socket only in flight
+#                 with data queued, and a pipe's read end with data: the
+#                 sockets are those sockets after restore (the pairs talk),
+#                 the file reads on from its offset, the pipe its data.
+#   rights_stream fds in flight on a stream pair to a child, in three writes:
+#                 a file and a pipe, a socket only in flight (its own stream
+#                 queue carrying a file) and an end the sender holds; after
+#                 restore each read stops after a write with fds and gets
+#                 them, the files read on from their offsets, the sockets
+#                 talk.  rights_stream_cred: the receiver has SO_PASSCRED,
+#                 and a child gone since wrote "kid" between two writes
+#                 with fds: each read carries its writer's pid.
+#                 rights_stream_twice, rights_stream_cred_twice: dumped
+#                 again after restore (the restored queue is written as the
+#                 first was: the dump counts its writes again).
+#   rights_closed one byte with a file in flight, then two writes, on a
+#                 stream whose sender closed its end: read back in order
+#                 (rights_closed_twice: dumped again after restore).
+#   rights_pipe   a pipe's read end in flight to a child, its write end
+#                 written on by the sender before and after the dump: the
+#                 child reads all of it, then the end of the pipe
+#                 (rights_pipe_twice: dumped again after restore).
 #   ext_peer      a client of a server outside the tree: refused, and with
 #                 --ext-unix-sk restored connected to the server's path again;
 #                 the server's side (ext_unnamed) is refused even so: its
@@ -31,8 +49,10 @@
 #   refused_*     refused at dump naming the pid, the fd and the thing; the
 #                 tree runs on and passes: a connection not accepted yet
 #                 with data its client sent (embryo_data), a pipe in flight
-#                 (rights), a peer in flight in a queue outside the dump
-#                 (lost_peer: found once every fd is recorded).
+#                 whose write end a child holds that holds neither end of
+#                 the socket pair (rights), a peer in flight in a queue
+#                 outside the dump (lost_peer: found once every fd is
+#                 recorded).
 #
 # Unmodified Debian programs, each checking its own state after restore:
 #   node_fork     node's child_process.fork: the IPC channel is a socketpair
@@ -62,6 +82,12 @@
 #   python_pool   python3 multiprocessing.Pool (two workers, their task and
 #                 result pipes, semaphores that are mappings of deleted
 #                 /dev/shm files): the pool's results after restore.
+#   python_send_fds  python3 socket.send_fds on a SOCK_STREAM socketpair to
+#                 a forked child, unread at dump: the child's recv_fds gets
+#                 each write with its fds after restore and uses them.
+#   python_send_handle  python3 multiprocessing.reduction send_handle of a
+#                 file and a pipe over a Pipe, then a message, by a process
+#                 gone since: recv_handle and recv after restore.
 source "$(dirname "$0")/lib.sh"
 
 # The workload's children, for the dump to free them too.
@@ -416,6 +442,114 @@ SH
 	prog_result "285 2185"
 }
 
+# Debian's python3 (/usr/bin: the tests' PATH may lead to another one):
+# socket.send_fds on a SOCK_STREAM socketpair from the parent to
+# its forked child, unread at dump: "first" with a file open at offset 3,
+# and the read end of a pipe holding "piped", "second" with an end of a
+# socketpair whose other end the parent serves, then "tail".  After
+# restore the child's recv_fds gets each with its fds, reads the file on
+# from its offset, talks to the parent through the socket, and reads the
+# pipe to its end: the parent wrote "+more" on it meanwhile and closed it.
+python_send_fds() {
+	cat > "$CASE_TMP/sendfds.sh" <<'SH'
+exec /usr/bin/python3 -c '
+import os, socket, sys, time
+d = sys.argv[1]
+q, q_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+f = open(d + "/data.txt", "w+b")
+f.write(b"0123456789")
+f.flush()
+f.seek(3)
+r, w = os.pipe()
+os.write(w, b"piped")
+pid = os.fork()
+if pid == 0:
+    q.close(); a.close(); b.close(); f.close(); os.close(r); os.close(w)
+    while not os.path.exists(d + "/go"):
+        time.sleep(0.02)
+    m1, fds1, _, _ = socket.recv_fds(q_child, 1024, 4)
+    m2, fds2, _, _ = socket.recv_fds(q_child, 1024, 4)
+    tail = q_child.recv(1024)
+    text = os.read(fds1[0], 100).decode() if len(fds1) == 2 else "no-file"
+    s = socket.socket(fileno=fds2[0]) if len(fds2) == 1 else None
+    reply = "no-socket"
+    if s is not None:
+        s.sendall(b"ping")
+        reply = s.recv(100).decode()
+    piped = b""
+    while len(fds1) == 2 and (chunk := os.read(fds1[1], 100)):
+        piped += chunk
+    piped = piped.decode()
+    open(d + "/result.tmp", "w").write("%s %s %s %s %s %s" % (m1.decode(), m2.decode(), tail.decode(), text, piped, reply))
+    os.rename(d + "/result.tmp", d + "/result")
+    os._exit(0)
+q_child.close()
+socket.send_fds(q, [b"first"], [f.fileno(), r])
+socket.send_fds(q, [b"second"], [b.fileno()])
+q.sendall(b"tail")
+f.close(); b.close(); os.close(r)
+token = "pong-%d" % os.getpid()
+open(d + "/ready", "w").close()
+if a.recv(100) == b"ping":
+    a.sendall(token.encode())
+    os.write(w, b"+more")
+os.close(w)
+os.waitpid(pid, 0)
+' "$1"
+SH
+	prog_start "$CASE_TMP/sendfds.sh" || return 1
+	prog_roundtrip || return 1
+	prog_result "first second tail 3456789 piped+more pong-$PROG_PID"
+}
+
+# Debian's python3: multiprocessing.reduction send_handle (one byte with
+# the fd on the stream socketpair of a multiprocessing Pipe): a worker's child
+# sends it a file at offset 5 and a pipe's read end holding "handle", then
+# a pickled message, and exits (the sending end is closed).  After restore
+# the worker's recv_handle gets both, then the message, and reads the file
+# on from its offset and the pipe to its end.
+python_send_handle() {
+	cat > "$CASE_TMP/handle.sh" <<'SH'
+exec /usr/bin/python3 -c '
+import multiprocessing as mp, multiprocessing.reduction as red, os, sys, time
+d = sys.argv[1]
+def worker():
+    a, b = mp.Pipe()
+    f = os.open(d + "/data.txt", os.O_RDWR | os.O_CREAT, 0o600)
+    r, w = os.pipe()
+    os.write(f, b"0123456789"); os.lseek(f, 5, os.SEEK_SET); os.write(w, b"handle"); os.close(w)
+    sender = os.fork()
+    if sender == 0:
+        for h in (f, r):
+            red.send_handle(a, h, os.getppid())
+        a.send("bye-%d" % os.getppid())
+        os._exit(0)
+    a.close(); os.close(f); os.close(r)
+    os.waitpid(sender, 0)
+    open(d + "/ready", "w").close()
+    while not os.path.exists(d + "/go"):
+        time.sleep(0.02)
+    h1 = red.recv_handle(b)
+    h2 = red.recv_handle(b)
+    last = b.recv()
+    text = os.read(h1, 100).decode()
+    piped = os.read(h2, 100).decode()
+    end = len(os.read(h2, 100))
+    open(d + "/result.tmp", "w").write("%s %s %d %s" % (text, piped, end, last == "bye-%d" % os.getpid()))
+    os.rename(d + "/result.tmp", d + "/result")
+pid = os.fork()
+if pid == 0:
+    worker()
+    os._exit(0)
+os.waitpid(pid, 0)
+' "$1"
+SH
+	prog_start "$CASE_TMP/handle.sh" || return 1
+	prog_roundtrip || return 1
+	prog_result "56789 handle 0 True"
+}
+
 run_case control_tree case_control w_unix_x tree
 run_case control_embryo case_control w_unix_x embryo
 run_case control_embryo_data case_control w_unix_x embryo data
@@ -432,7 +566,20 @@ run_case creds_new_pidns creds_new_pidns
 run_case tree_new_pidns tree_new_pidns
 run_case rights_sk tree_roundtrip rights-sk
 run_case rights_sk_leave_running case_leave_running w_unix_x rights-sk
-run_case refused_rights refused_x "SCM_RIGHTS: pipe:" rights
+run_case control_rights_stream case_control w_unix_x rights-stream
+run_case rights_stream tree_roundtrip rights-stream
+run_case rights_stream_leave_running case_leave_running w_unix_x rights-stream
+run_case control_rights_stream_cred case_control w_unix_x rights-stream cred
+run_case rights_stream_cred tree_roundtrip rights-stream cred
+run_case rights_stream_twice case_twice w_unix_x rights-stream
+run_case rights_stream_cred_twice case_twice w_unix_x rights-stream cred
+run_case control_rights_closed case_control w_unix_x rights-closed
+run_case rights_closed tree_roundtrip rights-closed
+run_case rights_closed_twice case_twice w_unix_x rights-closed
+run_case control_rights_pipe case_control w_unix_x rights-pipe
+run_case rights_pipe tree_roundtrip rights-pipe
+run_case rights_pipe_twice case_twice w_unix_x rights-pipe
+run_case refused_rights refused_x "which holds neither this socket nor its peer" rights
 run_case refused_lost_peer refused_x "open in no process" lost-peer
 run_case ext_peer ext_peer
 run_case ext_unnamed ext_unnamed
@@ -445,4 +592,6 @@ run_case socat socat_pair
 run_case socat_unlinked socat_pair rm
 run_case python_pipe python_pipe
 run_case python_pool python_pool
+run_case python_send_fds python_send_fds
+run_case python_send_handle python_send_handle
 finish_tests

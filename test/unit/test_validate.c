@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
@@ -977,6 +978,79 @@ static void test_fds_refused(void **state)
 	expect_files_refused(f, "files.img", "a POSIX message queue has flags it cannot have");
 }
 
+/* fds 0-2 on a unix stream socket whose peer is closed, with two
+ * stretches queued: "ab" carrying a pipe only in flight (holding "xy"),
+ * then "c". */
+static void model_unix_stream(struct model *m)
+{
+	static UnixSkEntry sk;
+	static UnixScmFile pipe_file, *pipe_ptr = &pipe_file;
+	static PipeEntry pipe;
+	static ProtobufCBinaryData queue[2], pipe_data[1];
+	static uint32_t scm_count[2], scm_ino[1];
+
+	unix_sk_entry__init(&sk);
+	sk.ino = 4242;
+	sk.type = SOCK_STREAM;
+	sk.state = 1;   /* TCP_ESTABLISHED */
+	sk.has_peer = true;
+	sk.peer = 0;
+	sk.peek_off = -1;
+	sk.sndbuf = sk.rcvbuf = 212992;
+	queue[0] = (ProtobufCBinaryData){ .len = 2, .data = (uint8_t *)"ab" };
+	queue[1] = (ProtobufCBinaryData){ .len = 1, .data = (uint8_t *)"c" };
+	sk.queue = queue;
+	sk.n_queue = 2;
+	scm_count[0] = 1;
+	scm_count[1] = 0;
+	sk.scm_count = scm_count;
+	sk.n_scm_count = 2;
+	scm_ino[0] = 0;
+	sk.scm_ino = scm_ino;
+	sk.n_scm_ino = 1;
+	pipe_entry__init(&pipe);
+	pipe.ino = 77;
+	pipe.pipe_size = 4096;
+	pipe_data[0] = (ProtobufCBinaryData){ .len = 2, .data = (uint8_t *)"xy" };
+	pipe.data = pipe_data;
+	pipe.n_data = 1;
+	unix_scm_file__init(&pipe_file);
+	pipe_file.path = "pipe:[77]";
+	pipe_file.flags = O_RDONLY;
+	pipe_file.pipe = &pipe;
+	sk.scm_files = &pipe_ptr;
+	sk.n_scm_files = 1;
+	m->files[1].kind = FILE_KIND__FILE_UNIX_SOCKET;
+	m->files[1].path = "socket:[4242]";
+	m->files[1].has_rdev = false;
+	m->files[1].unix_sk = &sk;
+}
+
+/* A stream queue with fds in flight (unix_sk.c): kept as stretches, each
+ * with its count of fds; refused when the counts do not match the
+ * stretches or a pipe in flight holds more than its size. */
+static void test_unix_stream_scm(void **state)
+{
+	struct fixture *f = *state;
+	cr_error_t err = NULL;
+
+	model_unix_stream(f->m);
+	expect_ok(run_files(f, &err), &err, "a stream queue with a pipe in flight");
+	f->m->files[1].unix_sk->n_scm_count = 1;
+	expect_files_refused(f, "files.img", "a stream queue has fewer fd counts than stretches");
+	model_unix_stream(f->m);
+	f->m->files[1].unix_sk->scm_count[1] = 1;
+	expect_files_refused(f, "files.img", "the fd counts name more fds than the stretches carry");
+	model_unix_stream(f->m);
+	f->m->files[1].unix_sk->scm_files[0]->pipe->pipe_size = 1;
+	expect_files_refused(f, "files.img", "a pipe in flight holds more than its size");
+	model_unix_stream(f->m);
+	f->m->files[1].unix_sk->n_scm_count = 0;
+	f->m->files[1].unix_sk->n_scm_ino = 0;
+	f->m->files[1].unix_sk->n_scm_files = 0;
+	expect_files_refused(f, "files.img", "a stream queue of two stretches carries neither fds nor credentials");
+}
+
 static void test_threads_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -1696,6 +1770,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vma_flags_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cow_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fds_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unix_stream_scm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seccomp_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mmdefaults_refused, setup, teardown),

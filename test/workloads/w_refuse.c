@@ -36,13 +36,26 @@
  *                    process outside the tree holds, the listener bound at
  *                    a relative name / with bytes queued from that end
  *                    (dumped with --ext-unix-sk): it writes / the bytes.
- *   unix_scm_rights  a socketpair with an fd (/dev/null) in flight: it is
- *                    received.
+ *   unix_scm_rights  a stream socketpair, written "plain", then a byte with
+ *                    its sending end in flight: a read of 5 bytes is
+ *                    "plain", the next one carries the socket.
+ *   unix_scm_tail    a stream socketpair, "ff" with its sending end in
+ *                    flight, then "a" and "b" written apart: the socket
+ *                    arrives with the first byte, then "fab".
+ *   unix_scm_closed  a stream socketpair with its receiving end in flight
+ *                    on it ("ff"), the sending end closed: it is received.
  *   unix_scm_dgram, unix_file_gone, unix_file_shared, unix_flight_netlink,
  *   unix_flight_outside  a datagram socketpair with in flight: /dev/null; a
  *                    file deleted since; a file whose description it holds
  *                    too; a netlink socket; a unix socket a process outside
  *                    the tree holds too: it is received.
+ *   unix_pipe_held   a datagram socketpair with a pipe's read end in
+ *                    flight, which it holds too, and the write end: the
+ *                    pipe reads what the write end writes.
+ *   unix_pipe_both   a datagram socketpair with both ends of a pipe in
+ *                    flight, in two messages: they are one pipe.
+ *   unix_pipe_twice  the same with the read end of a pipe holding "d"
+ *                    twice, its write end closed: it reads "d".
  *   unix_flight_deep  a datagram socket with in flight a socket with in
  *                    flight a socket ..., 6 deep: all are received.
  *   unix_creds_late  a datagram queued before its receiver set SO_PASSCRED
@@ -141,7 +154,7 @@
 
 #define BACKLOG_MANY 257   /* one more than cr takes (UNIX_DIAG_ICONS_MAX) */
 
-static int fd_a, fd_b;
+static int fd_a, fd_b, fd_c, fd_d;
 static char path_a[4096], path_b[4096];
 static struct stat st_a;
 static pid_t child;
@@ -353,10 +366,11 @@ static void unix_peer_outside_check(void)
 	wl_check(write(fd_a, "x", 1) == 1, "write: %s", strerror(errno));
 }
 
-static int send_fd(int sock, int fd)
+/* One write of data with fd in flight: its length, or -1. */
+static int send_fd_with(int sock, int fd, const char *data)
 {
 	char control[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { .iov_base = "f", .iov_len = 1 };
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = strlen(data) };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
 			     .msg_controllen = sizeof(control) };
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
@@ -366,6 +380,11 @@ static int send_fd(int sock, int fd)
 	c->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(c), &fd, sizeof(int));
 	return (int)sendmsg(sock, &mh, 0);
+}
+
+static int send_fd(int sock, int fd)
+{
+	return send_fd_with(sock, fd, "f");
 }
 
 static int recv_fd(int sock)
@@ -553,23 +572,71 @@ static void unix_ext_queued_check(void)
 
 static void unix_scm_rights_setup(void)
 {
-	int sv[2], null = check_fd(open("/dev/null", O_WRONLY), "/dev/null");
+	int sv[2];
 
 	pair(SOCK_STREAM, sv);
-	if (send_fd(sv[0], null) != 1)
+	wl_write_all(sv[0], "plain", 5);
+	if (send_fd(sv[0], sv[0]) != 1)
 		wl_fatal("sendmsg: %s", strerror(errno));
-	close(null);
 	fd_a = sv[0];
 	fd_b = sv[1];
 }
 
+static bool same_socket(int a, int b)
+{
+	struct stat sa, sb;
+
+	return a >= 0 && fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_ino == sb.st_ino;
+}
+
 static void unix_scm_rights_check(void)
 {
-	int fd = wl_readable(fd_b, 2000) ? recv_fd(fd_b) : -1;
-	struct stat st;
+	char buf[6] = "";
+	int fd;
 
-	wl_check(fd >= 0 && fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3),
-		 "/dev/null did not arrive");
+	wl_check(wl_readable(fd_b, 2000) && recv(fd_b, buf, 5, MSG_DONTWAIT) == 5 && strcmp(buf, "plain") == 0,
+		 "the first read is '%s', wanted 'plain'", buf);
+	fd = recv_fd(fd_b);
+	wl_check(same_socket(fd, fd_a), "the socket in flight did not arrive after 'plain'");
+}
+
+static void unix_scm_tail_setup(void)
+{
+	int sv[2];
+
+	pair(SOCK_STREAM, sv);
+	if (send_fd_with(sv[0], sv[0], "ff") != 2)
+		wl_fatal("sendmsg: %s", strerror(errno));
+	wl_write_all(sv[0], "a", 1);
+	wl_write_all(sv[0], "b", 1);
+	fd_a = sv[0];
+	fd_b = sv[1];
+}
+
+static void unix_scm_tail_check(void)
+{
+	int fd = wl_readable(fd_b, 2000) ? recv_fd(fd_b) : -1;
+
+	wl_check(same_socket(fd, fd_a), "the socket in flight did not arrive first");
+	wl_check(receives(fd_b, "fab"), "'fab' did not follow");
+}
+
+static void unix_scm_closed_setup(void)
+{
+	int sv[2];
+
+	pair(SOCK_STREAM, sv);
+	if (send_fd_with(sv[0], sv[1], "ff") != 2)
+		wl_fatal("sendmsg: %s", strerror(errno));
+	close(sv[0]);
+	fd_b = sv[1];
+}
+
+static void unix_scm_closed_check(void)
+{
+	int fd = wl_readable(fd_b, 2000) ? recv_fd(fd_b) : -1;
+
+	wl_check(same_socket(fd, fd_b), "the socket in flight did not arrive");
 }
 
 static void unix_so_error_setup(void)
@@ -645,6 +712,84 @@ static void unix_flight_netlink_setup(void)
 
 	dgram_carrying(nl);
 	close(nl);
+}
+
+/* A datagram socketpair whose queue holds a and b, each in a message of
+ * its own (fd_b receives them); closes them. */
+static void dgram_carrying_two(int a, int b)
+{
+	dgram_carrying(a);
+	if (send_fd(fd_a, b) != 1)
+		wl_fatal("sendmsg: %s", strerror(errno));
+	close(a);
+	close(b);
+}
+
+/* Both ends of a pipe in flight, nothing else holds it. */
+static void unix_pipe_both_setup(void)
+{
+	int p[2];
+
+	if (pipe(p) < 0)
+		wl_fatal("pipe: %s", strerror(errno));
+	dgram_carrying_two(p[0], p[1]);
+}
+
+/* The read end of a pipe holding "d" in flight twice, its write end closed. */
+static void unix_pipe_twice_setup(void)
+{
+	int p[2];
+
+	if (pipe(p) < 0 || write(p[1], "d", 1) != 1)
+		wl_fatal("pipe: %s", strerror(errno));
+	close(p[1]);
+	dgram_carrying_two(p[0], dup(p[0]));
+}
+
+/* The two fds in flight are the ends of one pipe (both) or one read end
+ * of a pipe holding "d" (twice). */
+static void unix_pipe_check(bool both)
+{
+	int r = wl_readable(fd_b, 2000) ? recv_fd(fd_b) : -1, w = recv_fd(fd_b);
+	char c = 0;
+
+	if (!wl_check(r >= 0 && w >= 0, "the fds in flight did not arrive"))
+		return;
+	if (both && !wl_check(write(w, "x", 1) == 1, "the write end does not write"))
+		return;
+	wl_check(read(r, &c, 1) == 1 && c == (both ? 'x' : 'd'), "the pipe in flight reads '%c'", c);
+}
+
+/* The read end of a pipe in flight, which the process holds too (the
+ * same description), with the write end. */
+static void unix_pipe_held_setup(void)
+{
+	int p[2];
+
+	if (pipe(p) < 0)
+		wl_fatal("pipe: %s", strerror(errno));
+	dgram_carrying(p[0]);
+	fd_c = p[0];
+	fd_d = p[1];
+}
+
+static void unix_pipe_held_check(void)
+{
+	int r = wl_readable(fd_b, 2000) ? recv_fd(fd_b) : -1;
+	char c = 0;
+
+	wl_check(r >= 0 && write(fd_d, "h", 1) == 1 && read(r, &c, 1) == 1 && c == 'h',
+		 "the pipe in flight does not read what its write end wrote");
+}
+
+static void unix_pipe_both_check(void)
+{
+	unix_pipe_check(true);
+}
+
+static void unix_pipe_twice_check(void)
+{
+	unix_pipe_check(false);
 }
 
 /* A unix socket in flight that a process outside the tree holds too. */
@@ -1244,6 +1389,8 @@ static const struct wl_mode modes[] = {
 	{ "unix_same_path", unix_same_path_setup, unix_same_path_check },
 	{ "unix_backlog", unix_backlog_setup, unix_backlog_check },
 	{ "unix_scm_rights", unix_scm_rights_setup, unix_scm_rights_check },
+	{ "unix_scm_closed", unix_scm_closed_setup, unix_scm_closed_check },
+	{ "unix_scm_tail", unix_scm_tail_setup, unix_scm_tail_check },
 	{ "unix_so_error", unix_so_error_setup, unix_so_error_check },
 	{ "unix_pending_outside", unix_pending_outside_setup, accept_one_check },
 	{ "unix_pending_closed", unix_pending_closed_setup, accept_one_check },
@@ -1255,6 +1402,9 @@ static const struct wl_mode modes[] = {
 	{ "unix_file_shared", unix_file_shared_setup, received_check },
 	{ "unix_flight_netlink", unix_flight_netlink_setup, received_check },
 	{ "unix_flight_outside", unix_flight_outside_setup, received_check },
+	{ "unix_pipe_both", unix_pipe_both_setup, unix_pipe_both_check },
+	{ "unix_pipe_held", unix_pipe_held_setup, unix_pipe_held_check },
+	{ "unix_pipe_twice", unix_pipe_twice_setup, unix_pipe_twice_check },
 	{ "unix_flight_deep", unix_flight_deep_setup, unix_flight_deep_check },
 	{ "unix_creds_late", unix_creds_late_setup, unix_creds_late_check },
 	{ "unix_creds_pidns", unix_creds_pidns_setup, unix_creds_pidns_check },

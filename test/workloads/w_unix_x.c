@@ -1,14 +1,24 @@
 /*
  * w_unix_x STATE_DIR tree          unix sockets between processes
  * w_unix_x STATE_DIR embryo [data] connections not accepted yet
- * w_unix_x STATE_DIR rights        a pipe in flight (SCM_RIGHTS): refused
+ * w_unix_x STATE_DIR rights        a pipe in flight (SCM_RIGHTS) whose write
+ *                                  end a child holds alone: refused
+ * w_unix_x STATE_DIR rights-pipe   a pipe's read end in flight to a child,
+ *                                  its write end written on by the sender
  * w_unix_x STATE_DIR rights-sk     fds in flight (SCM_RIGHTS): the receiving
  *                                  socket itself, an end of a pair whose
  *                                  other end a child holds, a file (offset
- *                                  4, O_RDWR) and an end of a pair (with
- *                                  data queued) that no process holds; and
+ *                                  4, O_RDWR), an end of a pair (with data
+ *                                  queued) that no process holds and a
+ *                                  pipe's read end (with data); and
  *                                  a stream with SO_PASSCRED written by P,
  *                                  the child, then P
+ * w_unix_x STATE_DIR rights-stream [cred]  fds in flight on a stream
+ *                                  socketpair from P to its child: see
+ *                                  run_rights_stream
+ * w_unix_x STATE_DIR rights-closed a byte with a file in flight, then two
+ *                                  writes, on a stream pair whose sending
+ *                                  end is closed
  * w_unix_x STATE_DIR lost-peer     a socket whose peer is in flight in a queue
  *                                  outside the dump: refused
  * w_unix_x STATE_DIR creds         a datagram queued with the sender's
@@ -76,14 +86,14 @@ static void send_str(int fd, const char *s)
 	must(send(fd, s, strlen(s), MSG_NOSIGNAL) == (ssize_t)strlen(s), s);
 }
 
-/* One byte with n fds in flight (SCM_RIGHTS). */
-static void send_fds(int sock, const int *fds, size_t n)
+/* One write of data with n fds in flight (SCM_RIGHTS). */
+static void send_data_fds(int sock, const char *data, const int *fds, size_t n)
 {
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(8 * sizeof(int))];
 	} u;
-	struct iovec iov = { .iov_base = "m", .iov_len = 1 };
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = strlen(data) };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
 			     .msg_controllen = CMSG_SPACE(n * sizeof(int)) };
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
@@ -93,7 +103,13 @@ static void send_fds(int sock, const int *fds, size_t n)
 	c->cmsg_type = SCM_RIGHTS;
 	c->cmsg_len = CMSG_LEN(n * sizeof(int));
 	memcpy(CMSG_DATA(c), fds, n * sizeof(int));
-	must(sendmsg(sock, &mh, 0) == 1, "sendmsg SCM_RIGHTS");
+	must(sendmsg(sock, &mh, 0) == (ssize_t)strlen(data), "sendmsg SCM_RIGHTS");
+}
+
+/* One byte with n fds in flight. */
+static void send_fds(int sock, const int *fds, size_t n)
+{
+	send_data_fds(sock, "m", fds, n);
 }
 
 /* Exactly len bytes within TIMEOUT_MS; -1 on error, timeout or EOF. */
@@ -415,42 +431,74 @@ static void run_embryo(bool data)
 	wl_finish();
 }
 
+/* rights: a pipe's read end in flight on a stream pair P holds; its write
+ * end is held by P's child K alone, which holds neither end of the pair. */
 static void run_rights(void)
 {
-	int sv[2], p[2];
+	int sv[2], p[2], status;
 	char byte = 'x';
+	pid_t k;
 
-	must(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0 && pipe(p) == 0, "socketpair");
+	must(pipe(p) == 0, "pipe");
+	k = fork();
+	must(k >= 0, "fork");
+	if (k == 0) {
+		close(p[0]);
+		pause();
+		_exit(0);
+	}
+	close(p[1]);
+	must(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
 	send_fds(sv[0], &p[0], 1);
 	close(p[0]);
 	wl_ready();
 	wl_wait_trigger();
 	wl_check(recv(sv[1], &byte, 1, 0) == 1, "the message with an fd is gone");
+	kill(k, SIGKILL);
+	waitpid(k, &status, 0);
 	wl_finish();
 }
 
-/* Receives one message with its fds (at most n) into fds; the count. */
-static int recv_fds(int sock, int *fds, int n)
+
+/* The sender's pid in the credentials of recv_data_fds's last read (0:
+ * none came, SO_PASSCRED is off). */
+static pid_t read_from;
+
+/* One read of at most size - 1 bytes into buf (a string), with its fds
+ * (at most n) into fds: their count, -1 when the read returns nothing. */
+static int recv_data_fds(int sock, char *buf, size_t size, int *fds, int n)
 {
-	char byte;
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(8 * sizeof(int))];
+		char buf[CMSG_SPACE(8 * sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))];
 	} u;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct iovec iov = { .iov_base = buf, .iov_len = size - 1 };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
 	struct cmsghdr *c;
+	ssize_t len = recvmsg(sock, &mh, MSG_DONTWAIT);
 	int got = 0;
 
-	if (recvmsg(sock, &mh, MSG_DONTWAIT) != 1)
+	buf[len > 0 ? len : 0] = '\0';
+	read_from = 0;
+	if (len <= 0)
 		return -1;
 	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_type == SCM_CREDENTIALS)
+			read_from = ((const struct ucred *)(const void *)CMSG_DATA(c))->pid;
 		if (c->cmsg_type != SCM_RIGHTS)
 			continue;
 		got = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
 		memcpy(fds, CMSG_DATA(c), (size_t)(got < n ? got : n) * sizeof(int));
 	}
 	return got;
+}
+
+/* Receives one message of one byte with its fds (at most n); the count. */
+static int recv_fds(int sock, int *fds, int n)
+{
+	char byte[2];
+
+	return recv_data_fds(sock, byte, sizeof(byte), fds, n);
 }
 
 static bool same_file(int a, int b)
@@ -497,7 +545,7 @@ static void run_rights_sockets(void)
 	struct kid kid;
 	char why[256] = "";
 	char path[PATH_MAX], data[16] = "";
-	int file, fly[2], q[2], on = 1;
+	int file, fly[2], q[2], p[2], on = 1;
 
 	must(socketpair(AF_UNIX, SOCK_DGRAM, 0, d) == 0 && socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0, "socketpair");
 	/* A stream with SO_PASSCRED written by P, the child, then P again. */
@@ -525,16 +573,23 @@ static void run_rights_sockets(void)
 	must(file >= 0 && write(file, "0123456789", 10) == 10 && lseek(file, 4, SEEK_SET) == 4, "the file");
 	must(socketpair(AF_UNIX, SOCK_STREAM, 0, fly) == 0, "socketpair");
 	send_str(fly[1], "flying data");
-	send_fds(d[0], (int[]){ d[1], s[0], file, fly[0] }, 4);
+	must(pipe(p) == 0 && write(p[1], "dgram pipe", 10) == 10, "pipe");
+	close(p[1]);
+	send_fds(d[0], (int[]){ d[1], s[0], file, fly[0], p[0] }, 5);
 	close(file);
 	close(fly[0]);
+	close(p[0]);
 	read_hello(&kid);
 	send_str(q[0], "ef");
 	wl_ready();
 	wl_wait_trigger();
 	send_str(kid.ctl, "go\n");
 	check_stream_creds(q[1], kid.pid);
-	if (wl_check(recv_fds(d[1], fds, 8) == 4, "the message does not carry 4 fds")) {
+	if (wl_check(recv_fds(d[1], fds, 8) == 5, "the message does not carry 5 fds")) {
+		wl_check(read_one(fds[4], data, sizeof(data)) == 10 && strcmp(data, "dgram pipe") == 0 &&
+				 read(fds[4], data, 1) == 0,
+			 "the pipe in flight reads '%s', not 'dgram pipe' and its end", data);
+		memset(data, 0, sizeof(data));
 		wl_check(!(fcntl(fds[3], F_GETFL) & O_NONBLOCK), "the socket in flight became O_NONBLOCK");
 		wl_check(expect(fds[3], "flying data", "the socket only in flight", why, sizeof(why)), "%s", why);
 		send_str(fds[3], "back");
@@ -547,6 +602,247 @@ static void run_rights_sockets(void)
 		send_str(fds[1], "hi");
 		wl_check(expect(s[0], "hi back", "P's end of the pair", why, sizeof(why)), "%s", why);
 	}
+	check_kid(&kid, "C");
+	end_kids(&kid, 1);
+	wl_finish();
+}
+
+/* The regular file name in the state dir, holding "0123456789", open
+ * O_RDWR at offset pos. */
+static int file_at(const char *name, off_t pos)
+{
+	char path[PATH_MAX];
+	int f;
+
+	wl_path(path, sizeof(path), name);
+	f = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	must(f >= 0 && write(f, "0123456789", 10) == 10 && lseek(f, pos, SEEK_SET) == pos, name);
+	return f;
+}
+
+/* A file received in flight: it reads want on from its offset, O_RDWR. */
+static void check_file(int fd, const char *want, const char *what, char *why, size_t why_size)
+{
+	char data[16] = "";
+
+	if (read(fd, data, sizeof(data) - 1) < 0 || strcmp(data, want) != 0)
+		snprintf(why, why_size, "%s reads '%s' from its offset, wanted '%s'", what, data, want);
+	else if ((fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR)
+		snprintf(why, why_size, "%s is not O_RDWR", what);
+}
+
+/* With SO_PASSCRED (cred), the last read came from P (C's parent), or
+ * from another process (kid); a failure into why if not. */
+static bool read_from_ok(bool cred, bool kid, const char *what, char *why, size_t why_size)
+{
+	if (!cred || (kid ? read_from > 0 && read_from != getppid() : read_from == getppid()))
+		return true;
+	snprintf(why, why_size, "%s carries the credentials of pid %d", what, (int)read_from);
+	return false;
+}
+
+/* C's reads of the stream q: each stops after the write that carried fds,
+ * which come with it (and with SO_PASSCRED where the writer changes). */
+static void read_stream_rights(int q, bool cred, char *why, size_t why_size)
+{
+	char buf[64];
+	int fds[8], in[8];
+
+	if (recv_data_fds(q, buf, sizeof(buf), fds, 8) != 2 || strcmp(buf, "first") != 0) {
+		snprintf(why, why_size, "the first read is '%s', not 'first' with two fds", buf);
+		return;
+	}
+	if (!read_from_ok(cred, false, "the first read", why, why_size))
+		return;
+	check_file(fds[0], "456789", "the file in flight", why, why_size);
+	if (why[0])
+		return;
+	if (read_one(fds[1], buf, sizeof(buf)) != 10 || strcmp(buf, "piped data") != 0 || read(fds[1], buf, 1) != 0) {
+		snprintf(why, why_size, "the pipe in flight reads '%s', not 'piped data' and its end", buf);
+		return;
+	}
+	if (cred && (recv_data_fds(q, buf, sizeof(buf), fds, 8) != 0 || strcmp(buf, "kid") != 0)) {
+		snprintf(why, why_size, "the read after 'first' is '%s', not 'kid'", buf);
+		return;
+	}
+	if (!read_from_ok(cred, true, "the read 'kid'", why, why_size))
+		return;
+	if (recv_data_fds(q, buf, sizeof(buf), fds, 8) != 2 || strcmp(buf, "second") != 0) {
+		snprintf(why, why_size, "the second read is '%s', not 'second' with two fds", buf);
+		return;
+	}
+	if (!read_from_ok(cred, false, "the read 'second'", why, why_size))
+		return;
+	if (recv_data_fds(fds[0], buf, sizeof(buf), in, 8) != 1 || strcmp(buf, "flying") != 0) {
+		snprintf(why, why_size, "the socket in flight reads '%s', not 'flying' with one fd", buf);
+		return;
+	}
+	check_file(in[0], "23456789", "the file in flight in the socket in flight", why, why_size);
+	if (why[0])
+		return;
+	send_str(fds[0], "back");
+	send_str(fds[1], "hi");
+	if (recv_data_fds(q, buf, sizeof(buf), fds, 8) != 0 || strcmp(buf, "tail") != 0)
+		snprintf(why, why_size, "the last read is '%s', not 'tail'", buf);
+	else
+		read_from_ok(cred, false, "the read 'tail'", why, why_size);
+}
+
+/* rights-stream: a stream pair q from P to its child C holds, unread, the
+ * writes "first" with a file in flight (offset 4) and the read end of a
+ * pipe holding "piped data" (its write end closed), "second" with an end of
+ * a pair fly that only the message holds (its own queue: "flying" with
+ * another file, offset 2) and P's end s[0] of a pair, and "tail".  When
+ * triggered C reads them, gets each write's fds with it and uses them:
+ * "back" on the socket only in flight and "hi" on s[0] reach P.
+ * rights-stream cred: C's end has SO_PASSCRED, and between "first" and
+ * "second" a child K of P, gone since, wrote "kid": each read carries its
+ * writer's pid. */
+static void run_rights_stream(bool cred)
+{
+	int q[2], s[2], fly[2], p[2], f1, f2, kid_ctl, on = 1;
+	struct kid kid;
+	char why[256] = "";
+
+	must(socketpair(AF_UNIX, SOCK_STREAM, 0, q) == 0 && socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0 &&
+		     socketpair(AF_UNIX, SOCK_STREAM, 0, fly) == 0, "socketpair");
+	if (fork_kid(&kid, &kid_ctl) == 0) {
+		uint64_t token = draw_token();
+		char line[64], kwhy[256] = "";
+
+		close(q[0]);
+		close(s[0]);
+		close(s[1]);
+		close(fly[0]);
+		close(fly[1]);
+		must(!cred || setsockopt(q[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) == 0, "SO_PASSCRED");
+		snprintf(line, sizeof(line), "%d %llx\n", (int)getpid(), (unsigned long long)token);
+		send_str(kid_ctl, line);
+		await_go(kid_ctl);
+		read_stream_rights(q[1], cred, kwhy, sizeof(kwhy));
+		report(kid_ctl, token, kwhy);
+		await_end(kid_ctl);
+	}
+	close(q[1]);
+	read_hello(&kid);
+	f1 = file_at("first.txt", 4);
+	f2 = file_at("flying.txt", 2);
+	send_data_fds(fly[1], "flying", &f2, 1);
+	must(pipe(p) == 0 && write(p[1], "piped data", 10) == 10, "pipe");
+	close(p[1]);
+	send_data_fds(q[0], "first", (int[]){ f1, p[0] }, 2);
+	close(p[0]);
+	if (cred) {
+		pid_t k = fork();
+
+		must(k >= 0, "fork");
+		if (k == 0) {
+			send_str(q[0], "kid");
+			_exit(0);
+		}
+		must(waitpid(k, NULL, 0) == k, "waitpid");
+	}
+	send_data_fds(q[0], "second", (int[]){ fly[0], s[0] }, 2);
+	send_str(q[0], "tail");
+	close(f1);
+	close(f2);
+	close(fly[0]);
+	wl_ready();
+	wl_wait_trigger();
+	send_str(kid.ctl, "go\n");
+	check_kid(&kid, "C");
+	wl_check(expect(fly[1], "back", "the peer of the socket in flight", why, sizeof(why)), "%s", why);
+	wl_check(expect(s[1], "hi", "the peer of P's end in flight", why, sizeof(why)), "%s", why);
+	end_kids(&kid, 1);
+	wl_finish();
+}
+
+/* rights-closed: P's child C made a stream pair q; C's child K wrote on it
+ * one byte with a file in flight (offset 4), then "a" and "b" apart, and
+ * exited: the sending end is closed.  When triggered C reads the byte with
+ * the file, then "ab", then the end of the stream. */
+static void run_rights_closed(void)
+{
+	struct kid kid;
+	int kid_ctl;
+
+	if (fork_kid(&kid, &kid_ctl) == 0) {
+		uint64_t token = draw_token();
+		char line[64], buf[16], kwhy[256] = "";
+		int q[2], fds[8];
+		pid_t k;
+
+		must(socketpair(AF_UNIX, SOCK_STREAM, 0, q) == 0, "socketpair");
+		k = fork();
+		must(k >= 0, "fork");
+		if (k == 0) {
+			int f = file_at("first.txt", 4);
+
+			send_fds(q[0], &f, 1);
+			send_str(q[0], "a");
+			send_str(q[0], "b");
+			_exit(0);
+		}
+		close(q[0]);
+		must(waitpid(k, NULL, 0) == k, "waitpid");
+		snprintf(line, sizeof(line), "%d %llx\n", (int)getpid(), (unsigned long long)token);
+		send_str(kid_ctl, line);
+		await_go(kid_ctl);
+		if (recv_data_fds(q[1], buf, 2, fds, 8) != 1 || strcmp(buf, "m") != 0)
+			snprintf(kwhy, sizeof(kwhy), "the first read is '%s', not 'm' with one fd", buf);
+		else
+			check_file(fds[0], "456789", "the file in flight", kwhy, sizeof(kwhy));
+		if (!kwhy[0] && (read_exact(q[1], buf, 2) != 2 || strcmp(buf, "ab") != 0 || read(q[1], buf, 1) != 0))
+			snprintf(kwhy, sizeof(kwhy), "after the fd the stream reads '%s', not 'ab' and its end", buf);
+		report(kid_ctl, token, kwhy);
+		await_end(kid_ctl);
+	}
+	read_hello(&kid);
+	wl_ready();
+	wl_wait_trigger();
+	send_str(kid.ctl, "go\n");
+	check_kid(&kid, "C");
+	end_kids(&kid, 1);
+	wl_finish();
+}
+
+/* rights-pipe: P sent its child C the read end of a pipe on their stream
+ * pair and writes on: "before" at the dump, " after" and the end once
+ * triggered.  C must read "before after", then the end of the pipe. */
+static void run_rights_pipe(void)
+{
+	int q[2], p[2], kid_ctl;
+	struct kid kid;
+
+	must(socketpair(AF_UNIX, SOCK_STREAM, 0, q) == 0 && pipe(p) == 0, "socketpair and pipe");
+	if (fork_kid(&kid, &kid_ctl) == 0) {
+		uint64_t token = draw_token();
+		char line[64], buf[32], kwhy[256] = "";
+		int fds[8];
+
+		close(q[0]);
+		close(p[0]);
+		close(p[1]);
+		snprintf(line, sizeof(line), "%d %llx\n", (int)getpid(), (unsigned long long)token);
+		send_str(kid_ctl, line);
+		await_go(kid_ctl);
+		if (recv_data_fds(q[1], buf, sizeof(buf), fds, 8) != 1)
+			snprintf(kwhy, sizeof(kwhy), "the pipe did not come with the byte '%s'", buf);
+		else if (read_exact(fds[0], buf, 12) != 12 || strcmp(buf, "before after") != 0 || read(fds[0], buf, 1) != 0)
+			snprintf(kwhy, sizeof(kwhy), "the pipe in flight reads '%s', not 'before after' and its end", buf);
+		report(kid_ctl, token, kwhy);
+		await_end(kid_ctl);
+	}
+	close(q[1]);
+	send_fds(q[0], &p[0], 1);
+	close(p[0]);
+	wl_write_all(p[1], "before", 6);
+	read_hello(&kid);
+	wl_ready();
+	wl_wait_trigger();
+	wl_write_all(p[1], " after", 6);
+	close(p[1]);
+	send_str(kid.ctl, "go\n");
 	check_kid(&kid, "C");
 	end_kids(&kid, 1);
 	wl_finish();
@@ -755,6 +1051,12 @@ int main(int argc, char **argv)
 		run_creds();
 	if (strcmp(mode, "rights-sk") == 0)
 		run_rights_sockets();
+	if (strcmp(mode, "rights-stream") == 0)
+		run_rights_stream(argc > 3 && strcmp(argv[3], "cred") == 0);
+	if (strcmp(mode, "rights-pipe") == 0)
+		run_rights_pipe();
+	if (strcmp(mode, "rights-closed") == 0)
+		run_rights_closed();
 	if (strcmp(mode, "lost-peer") == 0)
 		run_lost_peer();
 	if (strcmp(mode, "ext") == 0 && argc > 3)
