@@ -234,13 +234,12 @@ print(s.makefile().readline().strip())' "$LAB_SVC_IP" "$1"
 
 # How the final dump keeps the client's packets from the service while it
 # moves (CR_MIGRATE_LOCK):
-#   bridge    (default) --network-lock skip, and cr-migrate's --lock-cmd
-#             drops the service's frames on hostA's bridge (--unlock-cmd
-#             lifts it): cr's nftables lock refuses a connection in a
-#             network namespace other than cr's
-#   nftables  cr's own lock (once it is made inside the service's namespace)
+#   nftables  (default) cr's own lock, made inside the service's namespace
+#   bridge    --network-lock skip, and cr-migrate's --lock-cmd drops the
+#             service's frames on hostA's bridge (--unlock-cmd lifts it):
+#             a lock of the caller's own, for a cr without that
 #   none      --network-lock skip and nothing else (for measuring only)
-LAB_LOCK_MODE=${CR_MIGRATE_LOCK:-bridge}
+LAB_LOCK_MODE=${CR_MIGRATE_LOCK:-nftables}
 LAB_LOCK=crmig$$
 lab_lock_cmd() {
 	echo "nft add table bridge $LAB_LOCK; nft add chain bridge $LAB_LOCK hold '{ type filter hook forward priority -200; }';" \

@@ -9,10 +9,11 @@
 # (--bridge svc=br0).  Pre-copy rounds are used when this cr has pre-dump
 # (--rounds 3), else the final dump alone (--rounds 0).
 #
-# Until the network lock works inside the service's namespace, the final
-# dump runs with --network-lock skip and cr-migrate's --lock-cmd drops the
-# service's frames on hostA's bridge itself (--unlock-cmd lifts it);
-# CR_MIGRATE_LOCK=nftables switches to cr's lock (scripts/migrate-lab.sh).
+# The final dump locks the connection with cr's nftables lock (made in the
+# service's namespace); CR_MIGRATE_LOCK=bridge runs the cases with
+# --network-lock skip and a lock of cr-migrate's caller instead
+# (--lock-cmd drops the service's frames on hostA's bridge, --unlock-cmd
+# lifts it; scripts/migrate-lab.sh).
 #
 #   echo_python   python3 (unmodified) serving a client that sends a 64-byte
 #                 message every millisecond over one TCP connection and
@@ -36,7 +37,7 @@
 #                 round 1; the keeper of the write tracking is gone, the
 #                 service runs on hostA, served, and no directory is left.
 #   fails_final   the final dump is refused (no --external for the veth):
-#                 cr-migrate fails, the lock is lifted, the service runs on
+#                 cr-migrate fails, any lock is lifted, the service runs on
 #                 hostA and the client is still served; no directory left.
 #   restore_fails the restore there is refused (no HOSTNAME for the veth):
 #                 cr-migrate fails saying where the images are; they are
