@@ -23,7 +23,8 @@
 #                 with no reset and every byte the one it sent (100 more
 #                 answers), a new connection is served by the same pid, whose
 #                 memory outside its hot set is what it was; the client's
-#                 largest gap between answers is printed.  The image
+#                 largest gap between answers is printed, and so are each
+#                 round's size and time, the freeze and the total.  The image
 #                 directory on hostB is gone (no --keep-images).
 #   redis         redis-server (unmodified): a key SET over a connection
 #                 before the move is read back over that same connection
@@ -180,6 +181,10 @@ echo_python() {
 	migrate mig --dir-dst "$CASE_TMP/dst" "${LAB_EXT_DUMP[@]}" "${LAB_EXT_RESTORE[@]}" ||
 		{ REASON="cr-migrate failed ($MIG_STATUS): $(tail -n 1 "$MIG_OUT")"; return 1; }
 	grep -q "^cr-migrate: total .* frozen [0-9.]* ms$" "$MIG_OUT" || { REASON="no total line: $(tail -n 1 "$MIG_OUT")"; return 1; }
+	grep -q "^cr-migrate: final dump: .* sent in [0-9.]* s, frozen [0-9.]* ms$" "$MIG_OUT" ||
+		{ REASON="no final round line with its freeze"; return 1; }
+	[ "$ROUNDS" = 0 ] || grep -q "^cr-migrate: round 1: [0-9]* pages copied" "$MIG_OUT" ||
+		{ REASON="no pre-copy round 1 line"; return 1; }
 	moved || return 1
 	client_goes_on || return 1
 	check=$(lab_check "$PORT") || { REASON="a new connection is not served"; return 1; }
