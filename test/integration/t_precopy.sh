@@ -292,6 +292,17 @@ ok = sum(data) == s and big[12345] == 0
 open(d + "/result", "w").write(("PASS " if ok else "FAIL ") + token)
 '
 
+# py_restore_pass DIR TOKEN: restored from DIR, python3 runs, is told to
+# go, and must report PASS TOKEN.
+py_restore_pass() {
+	cr_run restore restore -D "$1" --detach ||
+		{ REASON="cr restore failed (exit $CR_STATUS): $(last_line "$CR_ERR")"; return 1; }
+	wait_until 10 running_free "$PY_PID" "$PY_EXE" || { REASON="python3 does not run: $(describe_pid "$PY_PID")"; return 1; }
+	touch "$PY_DIR/go"
+	wait_until 20 test -e "$PY_DIR/result" || { REASON="no result from python3: $(tail -n 3 "$PY_DIR/out")"; return 1; }
+	[ "$(cat "$PY_DIR/result")" = "PASS $2" ] || { REASON="python3 reports: $(cat "$PY_DIR/result")"; return 1; }
+}
+
 rss_kb() {
 	sed -n 's/^Rss: *\([0-9]*\) kB/\1/p' "/proc/$1/smaps_rollup"
 }
@@ -308,12 +319,7 @@ untouched() {
 		{ REASON="the pre-dumps made memory resident: $before kB before, $after kB after"; return 1; }
 	[ "$COPIED" -lt 1024 ] || { REASON="the second round copied $COPIED pages"; return 1; }
 	cr_dump dump "$PY_PID" "$CASE_TMP/3" --prev-images-dir ../2 || return 1
-	cr_run restore restore -D "$CASE_TMP/3" --detach ||
-		{ REASON="cr restore failed (exit $CR_STATUS): $(last_line "$CR_ERR")"; return 1; }
-	wait_until 10 running_free "$PY_PID" "$PY_EXE" || { REASON="python3 does not run: $(describe_pid "$PY_PID")"; return 1; }
-	touch "$PY_DIR/go"
-	wait_until 20 test -e "$PY_DIR/result" || { REASON="no result from python3: $(tail -n 3 "$PY_DIR/out")"; return 1; }
-	[ "$(cat "$PY_DIR/result")" = "PASS $token" ] || { REASON="python3 reports: $(cat "$PY_DIR/result")"; return 1; }
+	py_restore_pass "$CASE_TMP/3" "$token"
 }
 
 PY_PRECOPY='
@@ -347,12 +353,7 @@ python_precopy() {
 	[ "$COPIED" -lt 6000 ] || { REASON="the second round copied $COPIED pages of python3's 48 MiB"; return 1; }
 	cp "$PY_DIR/count" "$PY_DIR/count_min"
 	cr_dump dump "$PY_PID" "$CASE_TMP/3" --prev-images-dir ../2 || return 1
-	cr_run restore restore -D "$CASE_TMP/3" --detach ||
-		{ REASON="cr restore failed (exit $CR_STATUS): $(last_line "$CR_ERR")"; return 1; }
-	wait_until 10 running_free "$PY_PID" "$PY_EXE" || { REASON="python3 does not run: $(describe_pid "$PY_PID")"; return 1; }
-	touch "$PY_DIR/go"
-	wait_until 20 test -e "$PY_DIR/result" || { REASON="no result from python3: $(tail -n 3 "$PY_DIR/out")"; return 1; }
-	[ "$(cat "$PY_DIR/result")" = "PASS $token" ] || { REASON="python3 reports: $(cat "$PY_DIR/result")"; return 1; }
+	py_restore_pass "$CASE_TMP/3" "$token"
 }
 
 redis_precopy() {
