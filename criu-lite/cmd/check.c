@@ -450,7 +450,7 @@ static long scan(int fd, void *start, size_t len, uint64_t flags, uint64_t categ
 {
 	uint64_t at = (uint64_t)(uintptr_t)start;
 
-	return pagemap_scan(fd, at, at + len, flags, category, category, vec, n, NULL);
+	return pagemap_scan(fd, at, at + len, flags, category, 0, category, vec, n, NULL);
 }
 
 static bool probe_pagemap_scan(struct probe_result *r)

@@ -7,6 +7,8 @@
 #include "dump/steps.h"
 #include "img/dir.h"
 #include "img/xfer.h"
+#include "net/netns.h"
+#include "os/proc.h"
 #include "os/supervise.h"
 #include "os/log.h"
 #include "os/util.h"
@@ -132,6 +134,9 @@ int cr_dump(pid_t pid, const struct dump_opts *opts, cr_error_t *err)
 	if (opts->page_server && (sock = xfer_connect(opts->ps_address, opts->ps_port, err)) < 0)
 		goto out;
 	if (guard_open(&ctx, err) < 0 || dump_track_begin(&ctx, pid, &tr, err) < 0)
+		goto out;
+	/* What does not depend on the tree is not read while it is frozen. */
+	if (!proc_shares_ns(pid, "net") && netns_prefetch_defaults(err) < 0)
 		goto out;
 	pr_debug("dump of pid %d starts", pid);
 	img_dir_journal_begin();

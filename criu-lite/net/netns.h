@@ -37,6 +37,10 @@ struct netns_external {
 };
 
 /* Records the network namespace of pid as entry id, or refuses it. */
+/* Reads the sysctl defaults of a fresh namespace now (the dump calls it
+ * before the freeze, for a tree in a network namespace of its own), so
+ * that netns_dump need not while the tree is frozen. */
+int netns_prefetch_defaults(cr_error_t *err);
 int netns_dump(struct arena *a, pid_t pid, uint32_t id, const struct netns_external *ext, NetNs **out,
 	       cr_error_t *err);
 

@@ -622,24 +622,41 @@ static int look_inside(pid_t pid, struct inside *in, cr_error_t *err)
 	return r;
 }
 
+/* The sysctls of a fresh namespace: the kernel's defaults, the same for
+ * the whole run, read (once) before the tree is frozen when it is known
+ * to need them (netns_prefetch_defaults). */
+static struct sysctl_set defaults;
+static bool have_defaults;
+
+static int read_defaults(cr_error_t *err)
+{
+	int back = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC), r;
+
+	if (have_defaults)
+		return 0;
+	if (back < 0)
+		return cr_error(err, errno, "open /proc/thread-self/ns/net");
+	if (unshare(CLONE_NEWNET) < 0) {
+		close(back);
+		return cr_error(err, errno, "unshare a fresh network namespace (for its defaults)");
+	}
+	r = sysctls_read(&defaults, err);
+	netns_leave(&back);
+	have_defaults = r == 0;
+	return r;
+}
+
+int netns_prefetch_defaults(cr_error_t *err)
+{
+	return read_defaults(err);
+}
+
 /* The sysctls that differ from a fresh namespace's, tried in one. */
 static int record_sysctls(struct ndump *d, const struct sysctl_set *cur)
 {
-	struct sysctl_set fresh = { 0 };
-	int back = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC), r;
-
-	if (back < 0)
-		return cr_error(d->err, errno, "open /proc/thread-self/ns/net");
-	if (unshare(CLONE_NEWNET) < 0) {
-		close(back);
-		return cr_error(d->err, errno, "unshare a fresh network namespace (for its defaults)");
-	}
-	r = sysctls_read(&fresh, d->err);
-	if (r == 0)
-		r = sysctls_record(d->a, cur, &fresh, d->n, d->err);
-	sysctls_free(&fresh);
-	netns_leave(&back);
-	return r;
+	if (read_defaults(d->err) < 0)
+		return -1;
+	return sysctls_record(d->a, cur, &defaults, d->n, d->err);
 }
 
 static int dump_all(struct ndump *d, struct inside *in, pid_t pid)

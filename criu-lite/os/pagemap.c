@@ -37,13 +37,13 @@ static long scan(int fd, struct pm_scan_arg *arg, uint64_t *walk_end)
 	return r;
 }
 
-long pagemap_scan(int fd, uint64_t start, uint64_t end, uint64_t flags, uint64_t anyof, uint64_t ret,
+long pagemap_scan(int fd, uint64_t start, uint64_t end, uint64_t flags, uint64_t all, uint64_t anyof, uint64_t ret,
 		  struct pm_region *vec, size_t n, uint64_t *walk_end)
 {
 	struct pm_scan_arg arg = {
 		.size = sizeof(arg), .flags = flags, .start = start, .end = end,
 		.vec = (uint64_t)(uintptr_t)vec, .vec_len = n,
-		.category_anyof_mask = anyof, .return_mask = ret,
+		.category_mask = all, .category_anyof_mask = anyof, .return_mask = ret,
 	};
 
 	return scan(fd, &arg, walk_end);

@@ -16,6 +16,11 @@
 #define PM_FILE    (1ULL << 61)       /* the page cache's or shared: not a private copy */
 #define PM_GUARD   (1ULL << 58)       /* a guard region's page (a swap-like marker, no data) */
 #define PM_FRAME   ((1ULL << 55) - 1) /* the page frame, or swap type and offset */
+#define PM_SWAP_TYPE(e) ((e) & 0x1f)  /* of a swap-like entry (PM_SWAP) */
+/* The swap type of a pte marker (SWP_PTE_MARKER, the last of 32): a
+ * page that holds no data, only a mark (userfaultfd write-protect of a
+ * page not there, a guard page). */
+#define PM_SWAP_TYPE_MARKER 31
 #define PAGEMAP_BATCH 65536           /* entries a caller reads at once, at most */
 
 /* --- PAGEMAP_SCAN (linux/fs.h, Linux 6.7) and asynchronous write-protect
@@ -42,16 +47,21 @@ struct pm_scan_arg {
 #define UFFD_FEATURE_WP_ASYNC_F       (1ULL << 15)
 
 /* PAGEMAP_SCAN of [start, end) on fd (a /proc/PID/pagemap): the regions
- * with any category of anyof, in vec (n of them at most), their categories
- * masked by ret; *walk_end (if not NULL): where the walk stopped.  The
- * number of regions, or -1 with errno. */
-long pagemap_scan(int fd, uint64_t start, uint64_t end, uint64_t flags, uint64_t anyof, uint64_t ret,
+ * with every category of all and any of anyof, in vec (n of them at
+ * most), their categories masked by ret; *walk_end (if not NULL): where
+ * the walk stopped.  The number of regions, or -1 with errno. */
+long pagemap_scan(int fd, uint64_t start, uint64_t end, uint64_t flags, uint64_t all, uint64_t anyof, uint64_t ret,
 		  struct pm_region *vec, size_t n, uint64_t *walk_end);
 
 /* The same, for the regions that have none of the categories of none
  * (category_inverted and category_mask both none). */
 long pagemap_scan_without(int fd, uint64_t start, uint64_t end, uint64_t none, uint64_t anyof, struct pm_region *vec,
 			  size_t n, uint64_t *walk_end);
+/* Whether a pagemap entry is a pte marker: no page, no data. */
+static inline int pagemap_is_marker(uint64_t e)
+{
+	return (e & (PM_PRESENT | PM_SWAP)) == PM_SWAP && PM_SWAP_TYPE(e) == PM_SWAP_TYPE_MARKER;
+}
 
 /* Opens /proc/PID/pagemap into *fd. */
 int pagemap_open(pid_t pid, int *fd, cr_error_t *err);

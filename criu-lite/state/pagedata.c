@@ -67,8 +67,8 @@ static enum page_policy vma_policy(const VmaEntry *e)
 
 static bool page_wanted(enum page_policy p, uint64_t pm)
 {
-	if (pm & PM_GUARD)
-		return false;   /* the VMA's guard regions (vmflags.c) */
+	if ((pm & PM_GUARD) || pagemap_is_marker(pm))
+		return false;   /* the VMA's guard regions (vmflags.c), write tracking's marks (track.h) */
 	if (p == PAGES_ANON)
 		return (pm & (PM_PRESENT | PM_SWAP)) != 0;
 	if (p == PAGES_PRIVATE_FILE)
@@ -332,12 +332,12 @@ static int add_wanted(struct page_dumper *d, uint64_t addr, uint64_t npages, boo
 	return 0;
 }
 
-/* The wanted pages of e, from the pagemap entry by entry. */
-static int wanted_by_pagemap(struct page_dumper *d, const VmaEntry *e, enum page_policy policy, bool via_mem,
-			     cr_error_t *err)
+/* The wanted pages of [start, end), from the pagemap entry by entry. */
+static int wanted_by_pagemap(struct page_dumper *d, uint64_t start, uint64_t end, enum page_policy policy,
+			     bool via_mem, cr_error_t *err)
 {
-	for (uint64_t win = e->start; win < e->end; win += PAGEMAP_BATCH * PAGE_SIZE_CR) {
-		uint64_t n = (e->end - win) / PAGE_SIZE_CR;
+	for (uint64_t win = start; win < end; win += PAGEMAP_BATCH * PAGE_SIZE_CR) {
+		uint64_t n = (end - win) / PAGE_SIZE_CR;
 
 		if (n > PAGEMAP_BATCH)
 			n = PAGEMAP_BATCH;
@@ -377,9 +377,17 @@ static int wanted_by_scan(struct page_dumper *d, const VmaEntry *e, enum page_po
 			return cr_error(err, n < 0 ? errno : EIO, "pid %d: PAGEMAP_SCAN of 0x%llx-0x%llx", d->pid,
 					(unsigned long long)at, (unsigned long long)e->end);
 		*scanned = true;
-		for (long i = 0; i < n; i++)
-			if (add_wanted(d, vec[i].start, (vec[i].end - vec[i].start) / PAGE_SIZE_CR, via_mem, err) < 0)
+		for (long i = 0; i < n; i++) {
+			/* Swapped, or a pte marker (which the scan does not tell
+			 * apart): the pagemap says which. */
+			int r = vec[i].categories & PAGE_IS_PRESENT_C ?
+					add_wanted(d, vec[i].start, (vec[i].end - vec[i].start) / PAGE_SIZE_CR, via_mem,
+						   err) :
+					wanted_by_pagemap(d, vec[i].start, vec[i].end, policy, via_mem, err);
+
+			if (r < 0)
 				return -1;
+		}
 		at = walk_end;
 	}
 	return 0;
@@ -397,7 +405,7 @@ static int dump_vma_pages(struct page_dumper *d, const VmaEntry *e, cr_error_t *
 	/* Guard regions are markers the scan may count as swapped: by entry. */
 	if (e->n_guards == 0 && wanted_by_scan(d, e, policy, via_mem, &scanned, err) < 0)
 		return -1;
-	if (!scanned && wanted_by_pagemap(d, e, policy, via_mem, err) < 0)
+	if (!scanned && wanted_by_pagemap(d, e->start, e->end, policy, via_mem, err) < 0)
 		return -1;
 	return emit_run(d, err);   /* runs never span two VMAs */
 }

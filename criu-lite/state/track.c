@@ -86,19 +86,23 @@ static int make_uffd(struct dump_task *t, cr_error_t *err)
 	return uffd;
 }
 
-/* Pages of [start, end) that are not write-protected (written since the
- * last scan, or never protected) or are the zero page, into dirty;
- * wp: protects them (again). */
+/* Pages of [start, end) there (present or swapped) and not
+ * write-protected (written since the last scan, or never protected), into
+ * dirty; wp: protects them (again).  Pages not there are left alone: a
+ * hole the scan protected would get a pte marker (WP_UNPOPULATED), page
+ * tables and, for whoever reads it, a page; a hole written later comes
+ * without protection and counts as written then. */
 static int scan(int pm, const struct dump_task *t, uint64_t start, uint64_t end, bool wp, struct runs *dirty,
 		cr_error_t *err)
 {
 	struct pm_region vec[SCAN_VEC];
 	uint64_t flags = PM_SCAN_CHECK_WPASYNC_F | (wp ? PM_SCAN_WP_MATCHING_F : 0);
-	uint64_t want = PAGE_IS_WRITTEN_C | PAGE_IS_PFNZERO_C;
+	uint64_t there = PAGE_IS_PRESENT_C | PAGE_IS_SWAPPED_C;
 
 	while (start < end) {
 		uint64_t walk_end = 0;
-		long n = pagemap_scan(pm, start, end, flags, want, want, vec, SCAN_VEC, &walk_end);
+		long n = pagemap_scan(pm, start, end, flags, PAGE_IS_WRITTEN_C, there, PAGE_IS_WRITTEN_C, vec, SCAN_VEC,
+				      &walk_end);
 
 		if (n < 0)
 			return cr_error(err, errno, "pid %d: PAGEMAP_SCAN of 0x%llx-0x%llx", t->pid,

@@ -35,6 +35,11 @@
 #   own_userfaultfd     a process with a userfaultfd registration of its own
 #                       (which the dump refuses): the pre-dump refuses it by
 #                       name, leaves nothing tracked, and the process passes
+#   untouched           python3 with a thread (its 64 MiB malloc arena
+#                       reserve and 8 MiB stack) and 256 MiB mapped but
+#                       never touched: the pre-dumps leave its resident
+#                       set as it was (within 4 MiB) and copy only what it
+#                       holds; restored, it passes
 #   python_precopy      python3 (unmodified) with 48 MiB of bytearrays it
 #                       keeps changing: pre-dump, pre-dump, dump; restored,
 #                       its checksums and counter are right
@@ -268,6 +273,55 @@ own_userfaultfd() {
 	runs_on_after_refusal
 }
 
+PY_UNTOUCHED='
+import mmap, os, random, sys, threading, time
+d = sys.argv[1]
+token = "%d-%d" % (os.getpid(), random.randrange(1 << 30))
+big = mmap.mmap(-1, 256 << 20)
+data = [random.random() for _ in range(10000)]
+def worker():
+    junk = [0] * 1000
+    while not os.path.exists(d + "/go"):
+        time.sleep(0.01)
+threading.Thread(target=worker).start()
+open(d + "/ready", "w").write("%d %s" % (os.getpid(), token))
+s = sum(data)
+while not os.path.exists(d + "/go"):
+    time.sleep(0.01)
+ok = sum(data) == s and big[12345] == 0
+open(d + "/result", "w").write(("PASS " if ok else "FAIL ") + token)
+'
+
+# py_restore_pass DIR TOKEN: restored from DIR, python3 runs, is told to
+# go, and must report PASS TOKEN.
+py_restore_pass() {
+	cr_run restore restore -D "$1" --detach ||
+		{ REASON="cr restore failed (exit $CR_STATUS): $(last_line "$CR_ERR")"; return 1; }
+	wait_until 10 running_free "$PY_PID" "$PY_EXE" || { REASON="python3 does not run: $(describe_pid "$PY_PID")"; return 1; }
+	touch "$PY_DIR/go"
+	wait_until 20 test -e "$PY_DIR/result" || { REASON="no result from python3: $(tail -n 3 "$PY_DIR/out")"; return 1; }
+	[ "$(cat "$PY_DIR/result")" = "PASS $2" ] || { REASON="python3 reports: $(cat "$PY_DIR/result")"; return 1; }
+}
+
+rss_kb() {
+	sed -n 's/^Rss: *\([0-9]*\) kB/\1/p' "/proc/$1/smaps_rollup"
+}
+
+untouched() {
+	local token before after
+	py_start "$PY_UNTOUCHED" ready || return 1
+	read -r _ token < "$PY_DIR/ready"
+	before=$(rss_kb "$PY_PID")
+	predump pre1 "$PY_PID" "$CASE_TMP/1" || return 1
+	predump pre2 "$PY_PID" "$CASE_TMP/2" --prev-images-dir ../1 || return 1
+	after=$(rss_kb "$PY_PID")
+	[ "$after" -lt $((before + 4096)) ] ||
+		{ REASON="the pre-dumps made memory resident: $before kB before, $after kB after"; return 1; }
+	[ "$COPIED" -lt 1024 ] || { REASON="the second round copied $COPIED pages"; return 1; }
+	cr_dump dump "$PY_PID" "$CASE_TMP/3" --prev-images-dir ../2 || return 1
+	py_restore_pass "$CASE_TMP/3" "$token"
+}
+
 PY_PRECOPY='
 import hashlib, os, random, signal, sys, time
 d = sys.argv[1]
@@ -299,12 +353,7 @@ python_precopy() {
 	[ "$COPIED" -lt 6000 ] || { REASON="the second round copied $COPIED pages of python3's 48 MiB"; return 1; }
 	cp "$PY_DIR/count" "$PY_DIR/count_min"
 	cr_dump dump "$PY_PID" "$CASE_TMP/3" --prev-images-dir ../2 || return 1
-	cr_run restore restore -D "$CASE_TMP/3" --detach ||
-		{ REASON="cr restore failed (exit $CR_STATUS): $(last_line "$CR_ERR")"; return 1; }
-	wait_until 10 running_free "$PY_PID" "$PY_EXE" || { REASON="python3 does not run: $(describe_pid "$PY_PID")"; return 1; }
-	touch "$PY_DIR/go"
-	wait_until 20 test -e "$PY_DIR/result" || { REASON="no result from python3: $(tail -n 3 "$PY_DIR/out")"; return 1; }
-	[ "$(cat "$PY_DIR/result")" = "PASS $token" ] || { REASON="python3 reports: $(cat "$PY_DIR/result")"; return 1; }
+	py_restore_pass "$CASE_TMP/3" "$token"
 }
 
 redis_precopy() {
@@ -340,6 +389,7 @@ run_case wrong_round wrong_round
 run_case damaged_round damaged_round
 run_case keeper_follows_tree keeper_follows_tree
 run_case own_userfaultfd own_userfaultfd
+run_case untouched untouched
 run_case python_precopy python_precopy
 run_case redis_precopy redis_precopy
 finish_tests
