@@ -60,7 +60,14 @@ lab_case() {
 }
 
 LAB_IDS=()
-trap 'status=$?; kill_labs; (exit $status); cleanup' EXIT
+# The labs go too when the script ends early (lib.sh's cleanup then).
+labs_then_cleanup() {
+	local status=$?
+	kill_labs
+	(exit "$status")
+	cleanup
+}
+trap labs_then_cleanup EXIT
 kill_labs() {
 	local id
 	for id in "${LAB_IDS[@]+"${LAB_IDS[@]}"}"; do
