@@ -9,6 +9,7 @@
 #include "img/crypt.h"
 #include "img/image.h"
 #include "img/sign.h"
+#include "os/log.h"
 #include "os/progress.h"
 #include "os/regs.h"
 #include "os/util.h"
@@ -175,7 +176,7 @@ static int write_inventory(struct dump_ctx *ctx, cr_error_t *err)
 	uname(&u);
 	clock_gettime(CLOCK_REALTIME, &now);
 	for (size_t i = 0; i < ctx->n_tasks; i++)
-		if (!ctx->tasks[i].zombie)
+		if (!ctx->tasks[i].zombie && !ctx->tasks[i].gone)
 			pids[inv.n_task_pids++] = (uint32_t)ctx->tasks[i].pid;
 	inv.format_version = CR_FORMAT_VERSION;
 	inv.kernel_release = u.release;
@@ -290,14 +291,37 @@ int write_images(struct dump_ctx *ctx, cr_error_t *err)
 	return ret;
 }
 
+/* Whether t, whose pages could not be read, is no longer the process (or
+ * the address space) the round froze: it ran on, and may have exited or
+ * exec'd since (the pagemap of an address space gone says ESRCH). */
+static bool gone_since(const struct dump_task *t, const cr_error_t *err)
+{
+	struct proc_stat st;
+	cr_error_t ignored = NULL;
+	bool gone = proc_read_stat(t->pid, &st, &ignored) < 0 || st.start_time != t->stat.start_time ||
+		    st.state == 'Z' || (*err != NULL && (*err)->status == ESRCH);
+
+	cr_error_release(&ignored);
+	return gone;
+}
+
 int write_predump_images(struct dump_ctx *ctx, cr_error_t *err)
 {
 	int ret = 0;
 
 	progress_start("pre-dump", resident_bytes(ctx), 1);
-	for (size_t i = 0; i < ctx->n_tasks && ret == 0; i++)
-		if (!ctx->tasks[i].zombie)
-			ret = pagedata_dump(ctx, &ctx->tasks[i], err);
+	for (size_t i = 0; i < ctx->n_tasks && ret == 0; i++) {
+		struct dump_task *t = &ctx->tasks[i];
+
+		if (t->zombie || (ret = pagedata_dump(ctx, t, err)) == 0 || !gone_since(t, err))
+			continue;
+		/* The next round copies the process whole, if it is still there. */
+		pr_warn("pid %d exited or exec'd while this round copied its pages: left out of it (%s)", t->pid,
+			(*err)->msg);
+		cr_error_release(err);
+		t->gone = true;
+		ret = 0;
+	}
 	if (ret == 0)
 		ret = write_inventory(ctx, err);
 	progress_done();

@@ -552,12 +552,14 @@ static void uffd_stop(struct uffd_fill *u)
 	u->n = 0;
 }
 
-/* Whether [addr, addr + len) is in a registered VMA (lookups go up). */
+/* Whether [addr, addr + len) is in a registered VMA. */
 static bool uffd_covers(struct uffd_fill *u, uint64_t addr, uint64_t len)
 {
 	if (u->fd < 0)
 		return false;
-	if (u->next > 0 && u->vma[u->next - 1][0] > addr)
+	/* Lookups go up within a pass, and start low again with each round
+	 * of a chain: back to the first VMA whenever addr may lie below. */
+	if (u->next > 0 && u->vma[u->next - 1][1] > addr)
 		u->next = 0;
 	while (u->next < u->n && u->vma[u->next][1] <= addr)
 		u->next++;
@@ -810,8 +812,19 @@ static int skip_pages(struct cr_pages_reader *r, char *scratch, uint64_t len, cr
 
 /* One entry of a round before: the runs of it that p wants go in, the
  * rest is read past (every byte is read: the checksum covers them all). */
+/* The end of the VMA of t's layout that holds addr (*v walks along): a
+ * run of an earlier round may span two VMAs of the last (one split since),
+ * and each goes in by its own means (UFFDIO_COPY takes one VMA's pages). */
+static uint64_t vma_end_at(const struct restore_task *t, size_t *v, uint64_t addr)
+{
+	while (*v < t->mm->n_vmas && t->mm->vmas[*v]->end <= addr)
+		(*v)++;
+	return *v < t->mm->n_vmas ? t->mm->vmas[*v]->end : UINT64_MAX;
+}
+
 static int fill_round_entry(struct page_filler *f, struct cr_pages_reader *r, const PagemapEntry *e,
-			    const struct chain_part *p, size_t *w, char *scratch, cr_error_t *err)
+			    const struct chain_part *p, size_t *w, size_t *v, const struct restore_task *t,
+			    char *scratch, cr_error_t *err)
 {
 	uint64_t at = e->vaddr, end = e->vaddr + (uint64_t)e->nr_pages * PAGE_SIZE_CR;
 
@@ -829,6 +842,8 @@ static int fill_round_entry(struct page_filler *f, struct cr_pages_reader *r, co
 			at = p->want[*w][0];
 		}
 		stop = p->want[*w][1] < end ? p->want[*w][1] : end;
+		if (stop > vma_end_at(t, v, at))
+			stop = vma_end_at(t, v, at);
 		run.vaddr = at;
 		run.nr_pages = (uint32_t)((stop - at) / PAGE_SIZE_CR);
 		if (fill_entry(f, r, &run, err) < 0)
@@ -866,7 +881,7 @@ static int fill_rounds(struct restore_ctx *ctx, struct restore_task *t, struct p
 		const struct chain_part *p = chain_part_of(ctx, t, k);
 		struct cr_pages_reader *r = NULL;
 		char name[IMG_NAME_MAX];
-		size_t w = 0;
+		size_t w = 0, v = 0;
 		int ret = 0;
 
 		if (p == NULL || p->n_want == 0)
@@ -881,7 +896,7 @@ static int fill_rounds(struct restore_ctx *ctx, struct restore_task *t, struct p
 			cr_img_async(f->img);
 		for (size_t i = 0; i < p->n_pm && ret == 0; i++)
 			if (!(p->pm[i]->has_in_prev && p->pm[i]->in_prev))
-				ret = fill_round_entry(f, r, p->pm[i], p, &w, scratch, err);
+				ret = fill_round_entry(f, r, p->pm[i], p, &w, &v, t, scratch, err);
 		if (ret == 0)
 			ret = fill_finish(f, err);
 		if (ret == 0)

@@ -62,6 +62,7 @@ struct dump_task {
 	pid_t ppid;                    /* parent in the tree, 0 for the root */
 	bool zombie;
 	bool vanished;                 /* exited and reaped during the freeze: left out */
+	bool gone;                     /* pre-dump: exited (or exec'd) while its pages were copied: left out */
 	bool was_stopped;              /* in a group stop when seized (or about to be: a SIGSTOP pending) */
 	int stop_sig;                  /* the signal that stopped it, if was_stopped */
 	bool stop_asked;               /* its parent (in the tree) was asked about the stop (stop.c) */

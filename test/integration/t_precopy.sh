@@ -40,6 +40,10 @@
 #                       never touched: the pre-dumps leave its resident
 #                       set as it was (within 4 MiB) and copy only what it
 #                       holds; restored, it passes
+#   children_come_and_go  python3 running a short-lived child (subprocess)
+#                       all the time: a child that exits while a round
+#                       copies it is left out of that round, said so; the
+#                       rounds and the final dump go on and python3 passes
 #   python_precopy      python3 (unmodified) with 48 MiB of bytearrays it
 #                       keeps changing: pre-dump, pre-dump, dump; restored,
 #                       its checksums and counter are right
@@ -322,6 +326,33 @@ untouched() {
 	py_restore_pass "$CASE_TMP/3" "$token"
 }
 
+PY_CHILDREN='
+import hashlib, os, random, subprocess, sys
+d = sys.argv[1]
+token = "%d-%d" % (os.getpid(), random.randrange(1 << 30))
+data = bytearray(os.urandom(8 << 20))
+n = 0
+open(d + "/ready", "w").write("%d %s" % (os.getpid(), token))
+while not os.path.exists(d + "/go"):
+    subprocess.run(["true"])
+    data[n % len(data)] = n & 0xff
+    n += 1
+ok = all(data[i % len(data)] == i & 0xff for i in range(max(0, n - 1000), n))
+open(d + "/result", "w").write(("PASS " if ok else "FAIL ") + token)
+'
+
+children_come_and_go() {
+	local token r
+	py_start "$PY_CHILDREN" ready || return 1
+	read -r _ token < "$PY_DIR/ready"
+	predump pre1 "$PY_PID" "$CASE_TMP/1" || return 1
+	for r in 2 3 4 5; do
+		predump "pre$r" "$PY_PID" "$CASE_TMP/$r" --prev-images-dir "../$((r - 1))" || return 1
+	done
+	cr_dump dump "$PY_PID" "$CASE_TMP/6" --prev-images-dir ../5 || return 1
+	py_restore_pass "$CASE_TMP/6" "$token"
+}
+
 PY_PRECOPY='
 import hashlib, os, random, signal, sys, time
 d = sys.argv[1]
@@ -390,6 +421,7 @@ run_case damaged_round damaged_round
 run_case keeper_follows_tree keeper_follows_tree
 run_case own_userfaultfd own_userfaultfd
 run_case untouched untouched
+run_case children_come_and_go children_come_and_go
 run_case python_precopy python_precopy
 run_case redis_precopy redis_precopy
 finish_tests
