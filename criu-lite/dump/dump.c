@@ -70,7 +70,7 @@ static void finish(struct dump_ctx *ctx, uint64_t *frozen_ns)
 
 /* --page-server: the finished image directory goes to the server while the
  * tree is still held (a transfer that fails leaves it running). */
-static int send_images(struct dump_ctx *ctx, int sock, cr_error_t *err)
+int dump_send_images(struct dump_ctx *ctx, int sock, cr_error_t *err)
 {
 	struct timespec t0, t1;
 	uint64_t bytes;
@@ -104,6 +104,16 @@ static int dump_tree(struct dump_ctx *ctx, pid_t pid, cr_error_t *err)
 	return 0;
 }
 
+int dump_prepare(struct dump_ctx *ctx, pid_t pid, int *sock, struct tracker *tr, cr_error_t *err)
+{
+	if (dump_check_root(pid, err) < 0 || open_image_dir(ctx, err) < 0)
+		return -1;
+	/* The server must be there before anything is frozen. */
+	if (ctx->opts->page_server && (*sock = xfer_connect(ctx->opts->ps_address, ctx->opts->ps_port, err)) < 0)
+		return -1;
+	return guard_open(ctx, err) < 0 || dump_track_begin(ctx, pid, tr, err) < 0 ? -1 : 0;
+}
+
 /* --leave-running in the middle of pre-copy rounds: the tracking goes
  * back to a keeper, still for the round it came from (this dump's scans
  * did not protect the pages again), so the next round can use it. */
@@ -128,19 +138,14 @@ int cr_dump(pid_t pid, const struct dump_opts *opts, cr_error_t *err)
 	uint64_t frozen_ns;
 	int ret = -1;
 
-	if (dump_check_root(pid, err) < 0 || open_image_dir(&ctx, err) < 0)
-		goto out;
-	/* The server must be there before anything is frozen. */
-	if (opts->page_server && (sock = xfer_connect(opts->ps_address, opts->ps_port, err)) < 0)
-		goto out;
-	if (guard_open(&ctx, err) < 0 || dump_track_begin(&ctx, pid, &tr, err) < 0)
+	if (dump_prepare(&ctx, pid, &sock, &tr, err) < 0)
 		goto out;
 	/* What does not depend on the tree is not read while it is frozen. */
 	if (!proc_shares_ns(pid, "net") && netns_prefetch_defaults(err) < 0)
 		goto out;
 	pr_debug("dump of pid %d starts", pid);
 	img_dir_journal_begin();
-	if (dump_tree(&ctx, pid, err) < 0 || send_images(&ctx, sock, err) < 0) {
+	if (dump_tree(&ctx, pid, err) < 0 || dump_send_images(&ctx, sock, err) < 0) {
 		img_dir_journal_undo();   /* the files this dump created, and no other */
 		release_tree(&ctx);
 		goto out;

@@ -11,7 +11,6 @@
 #include "img/dir.h"
 #include "img/image.h"
 #include "img/msgs.h"
-#include "img/xfer.h"
 #include "os/log.h"
 #include "os/supervise.h"
 #include "os/util.h"
@@ -73,16 +72,6 @@ int dump_track_begin(struct dump_ctx *ctx, pid_t root, struct tracker *tr, cr_er
 	return check_prev_dir(ctx, tr, err);
 }
 
-static int send_round(struct dump_ctx *ctx, int sock, cr_error_t *err)
-{
-	uint64_t bytes;
-
-	if (sock >= 0 && xfer_send_dir(sock, ctx->dirfd, &bytes, err) < 0)
-		return cr_error_wrap(err, "send the images to the page server at %s port %d", ctx->opts->ps_address,
-				     ctx->opts->ps_port);
-	return 0;
-}
-
 static int pre_dump_tree(struct dump_ctx *ctx, pid_t pid, int sock, uint64_t *frozen_ns, cr_error_t *err)
 {
 	if (freeze_tree(ctx, pid, err) < 0 || collect_tree_layout(ctx, err) < 0) {
@@ -93,7 +82,7 @@ static int pre_dump_tree(struct dump_ctx *ctx, pid_t pid, int sock, uint64_t *fr
 	*frozen_ns = ctx->frozen_ns = dump_frozen_ns(ctx);
 	if (write_predump_images(ctx, err) < 0)
 		return cr_error_wrap(err, "write the images");
-	return send_round(ctx, sock, err);
+	return dump_send_images(ctx, sock, err);
 }
 
 static void report(const struct dump_ctx *ctx, uint64_t frozen_ns, const struct timespec *t0)
@@ -119,11 +108,7 @@ int cr_pre_dump(pid_t pid, const struct dump_opts *opts, cr_error_t *err)
 	int ret = -1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (dump_check_root(pid, err) < 0 || open_image_dir(&ctx, err) < 0)
-		goto out;
-	if (opts->page_server && (sock = xfer_connect(opts->ps_address, opts->ps_port, err)) < 0)
-		goto out;
-	if (guard_open(&ctx, err) < 0 || dump_track_begin(&ctx, pid, &tr, err) < 0)
+	if (dump_prepare(&ctx, pid, &sock, &tr, err) < 0)
 		goto out;
 	img_dir_journal_begin();
 	if (pre_dump_tree(&ctx, pid, sock, &frozen_ns, err) < 0) {

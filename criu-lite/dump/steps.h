@@ -14,6 +14,13 @@ struct tracker;
 int dump_check_root(pid_t pid, cr_error_t *err);
 /* Frees what a dump (or pre-dump) held. */
 void dump_free_ctx(struct dump_ctx *ctx);
+/* Before anything is frozen: pid is there, the image directory opened, the
+ * page server connected (--page-server: *sock), the guardian started, and
+ * the write tracking of earlier rounds taken (dump_track_begin). */
+int dump_prepare(struct dump_ctx *ctx, pid_t pid, int *sock, struct tracker *tr, cr_error_t *err);
+/* --page-server: the finished image directory goes to the server while the
+ * tree is still held (a transfer that fails leaves it running). */
+int dump_send_images(struct dump_ctx *ctx, int sock, cr_error_t *err);
 /* Before the freeze: the write tracking of the tree of root from a round
  * before, if a keeper holds it (ctx->track = tr); with --prev-images-dir,
  * the pages unchanged since are left to that round (predump.c). */

@@ -15,6 +15,9 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define PAGE_SIZE_CR 4096UL
+/* Above the highest user address of x86-64 with 5-level paging: an image's
+ * address at or past it is no process's. */
+#define USER_ADDR_MAX 0x00fffffffffff000ULL
 #define NSEC_PER_SEC 1000000000ULL
 
 static inline void cleanup_freep(void *p)

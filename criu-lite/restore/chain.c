@@ -16,8 +16,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define USER_ADDR_MAX 0x00fffffffffff000ULL   /* as state/mem.c */
-
 static bool is_prev(const PagemapEntry *p)
 {
 	return p->has_in_prev && p->in_prev;

@@ -50,7 +50,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
-#define USER_ADDR_MAX 0x00fffffffffff000ULL
 #define RSEQ_FLAG_UNREGISTER 1
 
 /* ------------------------------------------------------------------ dump */

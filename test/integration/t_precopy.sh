@@ -67,20 +67,27 @@ predump() {
 	return 0
 }
 
+# restore_pass LABEL DIR: restored from DIR, w_precopy checks itself and
+# passes (its pages can take a while: 30 s), then exits.
+restore_pass() {
+	cr_restore_detached "$1" "$2" || return 1
+	wl_trigger || return 1
+	wl_expect_pass 30 || return 1
+	wl_await_exit
+}
+
 # The workload's last generation seen: the restored one must not be behind.
 note_gen() {
 	grep '^gen ' "$WL_DIR/log" | tail -n 1 | cut -d' ' -f2 > "$WL_DIR/gen_min"
 }
 
-# inventory_field DIR FIELD: a number cr show --json gives for the inventory.
-copied_in() {
-	cr_run show show "$1" >/dev/null || return 1
-	sed -n 's/^    \. *dump, \([0-9]*\) pages copied.*/\1/p' "$CASE_TMP/show.out"
-}
-
 rounds() {
 	local total final
 	wl_start w_precopy 64 1024 "$@" || return 1
+	if [ "${1:-}" = thp ]; then   # the case is about huge pages: they must be there
+		[ "$(sed -n 's/^AnonHugePages: *\([0-9]*\) kB/\1/p' "/proc/$WL_PID/smaps_rollup")" -ge 32768 ] ||
+			{ REASON="w_precopy thp holds no transparent huge pages"; return 1; }
+	fi
 	predump pre1 "$WL_PID" "$CASE_TMP/1" || return 1
 	sleep 0.3
 	predump pre2 "$WL_PID" "$CASE_TMP/2" --prev-images-dir ../1 || return 1
@@ -103,10 +110,7 @@ rounds() {
 		{ REASON="the final dump copied ${final:-?} pages of about $total"; return 1; }
 	grep -q "unchanged  *[0-9]* pages" "$CASE_TMP/show.out" ||
 		{ REASON="cr show lists no unchanged pages per process"; return 1; }
-	cr_restore_detached restore "$CASE_TMP/4" || return 1
-	wl_trigger || return 1
-	wl_expect_pass 30 || return 1
-	wl_await_exit
+	restore_pass restore "$CASE_TMP/4"
 }
 
 # ps_start DIR: cr page-server on a free port (PS_PID, PS_PORT, PS_OUT).
@@ -143,10 +147,7 @@ page_server() {
 		{ REASON="the final dump failed: $(last_line "$CR_ERR")"; return 1; }
 	ps_done || return 1
 	wait_until 5 pid_gone "$WL_PID" || { REASON="pid $WL_PID lives on after the dump"; return 1; }
-	cr_restore_detached restore "$srv/3" || return 1
-	wl_trigger || return 1
-	wl_expect_pass 30 || return 1
-	wl_await_exit
+	restore_pass restore "$srv/3"
 }
 
 keeper_gone() {
@@ -165,10 +166,7 @@ keeper_gone() {
 	cr_run show show "$CASE_TMP/2" || return 1
 	grep -q "^  rounds" "$CASE_TMP/show.out" && { REASON="the dump names a round before"; return 1; }
 	rm -rf "$CASE_TMP/1"   # not needed: the dump is whole
-	cr_restore_detached restore "$CASE_TMP/2" || return 1
-	wl_trigger || return 1
-	wl_expect_pass 30 || return 1
-	wl_await_exit
+	restore_pass restore "$CASE_TMP/2"
 }
 
 leave_running_between() {
@@ -180,15 +178,9 @@ leave_running_between() {
 	[ "$COPIED" -lt 2048 ] || { REASON="the round after the snapshot copied $COPIED pages of 8,192"; return 1; }
 	note_gen
 	cr_dump dump "$WL_PID" "$CASE_TMP/4" --prev-images-dir ../3 || return 1
-	cr_restore_detached restore "$CASE_TMP/4" || return 1
-	wl_trigger || return 1
-	wl_expect_pass 30 || return 1
-	wl_await_exit || return 1
+	restore_pass restore "$CASE_TMP/4" || return 1
 	rm -f "$WL_DIR/gen_min"   # the snapshot is older than the last generation seen
-	cr_restore_detached snap_restore "$CASE_TMP/2" || return 1
-	wl_trigger || return 1
-	wl_expect_pass 30 || return 1
-	wl_await_exit
+	restore_pass snap_restore "$CASE_TMP/2"
 }
 
 plain_dump_after() {
@@ -252,10 +244,7 @@ damaged_round() {
 	grep -q "the round before" "$CR_ERR" || { REASON="the refusal does not name the round: $(last_line "$CR_ERR")"; return 1; }
 	rm "$CASE_TMP/1"
 	mv "$CASE_TMP/1.good" "$CASE_TMP/1"
-	cr_restore_detached restore "$CASE_TMP/2" || return 1
-	wl_trigger || return 1
-	wl_expect_pass 30 || return 1
-	wl_await_exit
+	restore_pass restore "$CASE_TMP/2"
 }
 
 keeper_follows_tree() {
