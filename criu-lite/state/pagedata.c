@@ -601,24 +601,12 @@ static bool uffd_suits(const struct restore_task *t, size_t i, bool thp)
 static int uffd_start(struct restore_task *t, struct uffd_fill *u, cr_error_t *err)
 {
 	struct uffdio_api api = { .api = UFFD_API };
-	cr_error_t ignored = NULL;
-	long fd = -1, closed;
 	bool thp;
 
-	u->fd = -1;
 	/* User-mode faults only: a fault of the kernel's own (process_vm_writev)
 	 * on a registered VMA fails at once instead of waiting for cr. */
-	if (inject_syscall(t->inj, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY, 0, 0, 0, 0, 0,
-			   &fd, err) < 0)
+	if (track_userfaultfd(t->inj, t->host_pid, &u->fd, NULL, err) < 0)
 		return -1;
-	if (fd < 0)
-		return 0;
-	u->fd = fdkind_steal_fd(t->host_pid, (int)fd, &ignored);
-	cr_error_release(&ignored);
-	if (inject_call(t->inj, "close the userfaultfd", SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, &closed, err) < 0) {
-		uffd_stop(u);
-		return -1;
-	}
 	if (u->fd < 0 || ioctl(u->fd, UFFDIO_API, &api) < 0) {
 		uffd_stop(u);
 		return 0;

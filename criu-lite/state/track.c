@@ -47,35 +47,49 @@ bool track_trackable(const struct proc_vma *v)
 	return !(v->vmflags & (PROC_VMF(HT) | PROC_VMF(IO) | PROC_VMF(PF) | PROC_VMF(MM) | PROC_VMF(DP)));
 }
 
+int track_userfaultfd(struct injector *inj, pid_t pid, int *uffd, const char **why, cr_error_t *err)
+{
+	cr_error_t ignored = NULL;
+	long fd = -1, closed;
+
+	*uffd = -1;
+	if (inject_syscall(inj, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY, 0, 0, 0, 0, 0, &fd,
+			   err) < 0)
+		return -1;
+	if (fd < 0) {
+		if (why != NULL)
+			*why = strerror((int)-fd);
+		return 0;
+	}
+	*uffd = fdkind_steal_fd(pid, (int)fd, &ignored);
+	cr_error_release(&ignored);
+	if (inject_call(inj, "close the userfaultfd cr made", SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, &closed,
+			err) < 0) {
+		if (*uffd >= 0)
+			close(*uffd);
+		*uffd = -1;
+		return -1;
+	}
+	if (*uffd < 0 && why != NULL)
+		*why = "pidfd_getfd failed";
+	return 0;
+}
+
 /* A userfaultfd with asynchronous write-protect, made inside t (in
- * injection) and taken out; -1 (said why) if the process cannot have one. */
+ * injection) and taken out; -1 (said why) if the process cannot have one,
+ * -2 if the injection failed. */
 static int make_uffd(struct dump_task *t, cr_error_t *err)
 {
 	struct uffdio_api api = { .api = UFFD_API,
 				  .features = UFFD_FEATURE_WP_ASYNC_F | UFFD_FEATURE_WP_UNPOPULATED_F };
-	cr_error_t why = NULL;
-	long fd = -1, closed;
+	const char *why = NULL;
 	int uffd;
 
-	if (inject_syscall(t->inj, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY, 0, 0, 0, 0, 0, &fd,
-			   err) < 0)
+	if (track_userfaultfd(t->inj, t->pid, &uffd, &why, err) < 0)
 		return -2;
-	if (fd < 0) {
-		pr_warn("pid %d: no write tracking (userfaultfd: %s): every page is copied in the next round too",
-			t->pid, strerror((int)-fd));
-		return -1;
-	}
-	uffd = fdkind_steal_fd(t->pid, (int)fd, &why);
-	if (inject_call(t->inj, "close the userfaultfd cr made", SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, &closed,
-			err) < 0) {
-		if (uffd >= 0)
-			close(uffd);
-		cr_error_release(&why);
-		return -2;
-	}
 	if (uffd < 0) {
-		pr_warn("pid %d: no write tracking (%s)", t->pid, why ? why->msg : "pidfd_getfd");
-		cr_error_release(&why);
+		pr_warn("pid %d: no write tracking (userfaultfd: %s): every page is copied in the next round too",
+			t->pid, why);
 		return -1;
 	}
 	if (ioctl(uffd, UFFDIO_API, &api) < 0) {

@@ -46,6 +46,12 @@ struct tracker {
 	struct cr_dump_id prev_id;     /* that round's dump id */
 };
 
+/* A userfaultfd (user-mode faults only) made inside the process of pid by
+ * inj, which must be injecting, and taken out: its own fd is closed.  -1
+ * only if the injection failed; else 0, *uffd -1 if the process cannot
+ * have one (why, if not NULL, says so). */
+int track_userfaultfd(struct injector *inj, pid_t pid, int *uffd, const char **why, cr_error_t *err);
+
 /* Whether cr tracks writes to v: private memory whose pages a dump copies
  * (not hugetlb, device or droppable memory). */
 bool track_trackable(const struct proc_vma *v);
