@@ -72,6 +72,11 @@ struct fd_kind {
 	 * one object are opened in one process, the lowest common ancestor of
 	 * all their holders, and inherited from there. */
 	const FileEntry *(*first)(const struct restore_ctx *ctx, const FileEntry *fe);
+	/* Optional: the pid, as its holders see pids, of a process that takes
+	 * a step in making fe's object (the maker of a unix connection, which
+	 * SO_PEERCRED reports); 0 for none.  When that process is an ancestor
+	 * of the holders, it opens the object itself, before it forks. */
+	pid_t (*made_by)(const FileEntry *fe);
 	/* Optional: the dump ends (ctx->killed: the tree is gone), whether
 	 * it succeeded or not: what the kind holds is let go. */
 	void (*release_dump)(struct dump_ctx *ctx);

@@ -2791,7 +2791,9 @@ static int check_peer_cred(const struct dump_ctx *ctx, const FileEntry *fe, cons
 	if (e->has_pending_on)
 		maker = holders_above(ctx, file_of_ino(ctx, e->pending_on), maker);
 	if (task_of(ctx, c->pid) != NULL) {
-		if (maker != 0 && !descends(ctx, c->pid, maker))
+		/* Below the holders, it does not exist yet when they make the
+		 * socket; above them, it makes it itself (unix_made_by). */
+		if (maker != 0 && !descends(ctx, c->pid, maker) && !descends(ctx, maker, c->pid))
 			return cr_error(err, 0, "%s (unix socket): socket:[%u]: unsupported: its connection was made by "
 					"pid %d (SO_PEERCRED), a process the restore creates before pid %d makes the "
 					"socket", where, e->ino, c->pid, maker);
@@ -2950,11 +2952,21 @@ static int unix_check_tree(struct dump_ctx *ctx, cr_error_t *err)
 	return 0;
 }
 
+/* The process that made the connection (socketpair, listen, connect):
+ * when it is an ancestor of the holders, it makes the component itself. */
+static pid_t unix_made_by(const FileEntry *fe)
+{
+	const UnixSkEntry *e = fe->unix_sk;
+
+	return e != NULL && e->peer_cred != NULL ? e->peer_cred->pid : 0;
+}
+
 const struct fd_kind fdkind_unix = {
 	.kind = FILE_KIND__FILE_UNIX_SOCKET,
 	.shareable = true,
 	.aside = 1,
 	.first = first_of_component,
+	.made_by = unix_made_by,
 	.check_tree = unix_check_tree,
 	.name = "unix socket", .match = unix_match, .dump = unix_dump, .validate = unix_sk_validate,
 	.open = unix_sk_open,

@@ -599,6 +599,37 @@ static void find_openers(struct restore_ctx *ctx, bool *shared)
 	}
 }
 
+/* The ancestor of t (not t) whose own pid, in t's pid namespace, is pid;
+ * NULL when there is none. */
+static struct restore_task *ancestor_with_pid(struct restore_task *t, pid_t pid)
+{
+	for (struct restore_task *x = t->parent; x != NULL && x->pstree->pidns == t->pstree->pidns; x = x->parent)
+		if ((pid_t)x->pstree->ns_pid[x->pstree->n_ns_pid - 1] == pid)
+			return x;
+	return NULL;
+}
+
+/* An object whose maker is an ancestor of its holders is opened by the
+ * maker (the kind's made_by), which still holds it before it forks. */
+static void raise_to_makers(struct restore_ctx *ctx, bool *shared)
+{
+	for (uint32_t id = 1; id <= ctx->n_files; id++) {
+		const FileEntry *fe = restore_file(ctx, id);
+		const struct fd_kind *kind = fdkind_for_entry(fe);
+		uint32_t obj = object_of(ctx, fe);
+		struct restore_task *maker;
+		pid_t pid;
+
+		if (kind == NULL || kind->made_by == NULL || ctx->file_lca[obj] == NULL || (pid = kind->made_by(fe)) == 0)
+			continue;
+		maker = ancestor_with_pid(ctx->file_lca[obj], pid);
+		if (maker != NULL) {
+			ctx->file_lca[obj] = maker;
+			shared[obj] = true;
+		}
+	}
+}
+
 /* Stash slots for the descriptions of shared objects, and the fds kinds
  * may keep aside for each entry (a unix socket component keeps one per
  * socket). */
@@ -655,6 +686,7 @@ static int files_plan(struct restore_ctx *ctx, cr_error_t *err)
 	for (size_t id = 0; id <= ctx->n_files; id++)
 		ctx->opened[id] = -1;
 	find_openers(ctx, shared);
+	raise_to_makers(ctx, shared);
 	plan_stash(ctx, shared);
 	index_openers(ctx);
 	return 0;

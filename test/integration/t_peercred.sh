@@ -20,6 +20,17 @@
 #                 makes a socketpair and forks: both ends report pid 1 of
 #                 that namespace and uid 1001 (the restore makes the pair
 #                 again in the namespace, as its maker).
+#   pair_above    python3 makes a socketpair, forks a child that forks a
+#                 grandchild, and closes both ends: the child holds one,
+#                 the grandchild the other; both report python3 (the
+#                 restore makes the pair in python3, before it forks).
+#   pair_half     the same, but the child holds one end and the other is
+#                 closed everywhere (a common pattern: a parent hands a
+#                 child its end and drops its own); a send still fails
+#                 with EPIPE after restore.
+#   maker_above   the accepted connection of a uid 1000 client that also
+#                 holds the listener, which python3 closed: the listener
+#                 reports python3, which makes it at restore.
 #   refused_dead_nested  the same, but the maker is pid 1's child and exits
 #                 before the dump: refused (a dead maker has no pid in the
 #                 tree's namespace cr can read, nor can the restore take).
@@ -30,9 +41,6 @@
 #   refused_closed_listener  the accepted connection of a uid 1000 client,
 #                 its listener closed: refused (the restore would need a
 #                 listener to give each end its own credentials).
-#   refused_maker_above  the same, the listener still open in the client
-#                 only: refused (the listener reports python3, which the
-#                 restore creates before the client makes the listener).
 #   *_control     the same without a dump.
 source "$(dirname "$0")/lib.sh"
 
@@ -131,6 +139,27 @@ elif mode in ("pair_nested", "pair_dead_nested"):
                 except ChildProcessError:
                     break
         child(init); names = ["i", "g1", "g2"]
+elif mode in ("pair_above", "pair_half"):
+    # python3 makes the pair and keeps neither end: a child (and, for
+    # pair_above, a grandchild) holds them; both report python3.
+    s1, s2 = socket.socketpair()
+    want = cred(s1)
+    def c():
+        if mode == "pair_half":
+            s1.close()
+            def broken():
+                try:
+                    s2.send(b"x")
+                    return ["a send to the closed peer went through"]
+                except BrokenPipeError:
+                    return []
+            holder("c", [("end 2", s2, want)], broken)
+            return
+        child(lambda: holder("g", [("end 2", s2, want)], lambda: [] if s2.send(b"y") == 1 else ["send"]))
+        s2.close()
+        holder("c", [("end 1", s1, want)], lambda: [] if s1.recv(1) == b"y" else ["recv"])
+    child(c); s1.close(); s2.close()
+    names = ["c"] if mode == "pair_half" else ["c", "g"]
 elif mode == "outside":
     s1, s2 = socket.socketpair()
     want = cred(s1)
@@ -232,7 +261,7 @@ $PEERCRED_PY" ready || return 1
 	pc_go_pass
 }
 
-for mode in pair pair_dead accepted pending; do
+for mode in pair pair_dead accepted pending pair_above pair_half maker_above; do
 	run_case "${mode}_control" pc_case "$mode" no
 	run_case "$mode" pc_case "$mode" yes
 done
@@ -241,5 +270,4 @@ run_case pair_nested pc_case pair_nested yes
 run_case refused_dead_nested refused pair_dead_nested main "made by pid" "which is gone, in a tree with a pid namespace of its own"
 run_case refused_outside refused outside child "made by pid @PY_PID@" "outside the dump and running"
 run_case refused_closed_listener refused closed_listener main "through a" "listener no longer open"
-run_case refused_maker_above refused maker_above main "made by pid @PY_PID@" "a process the restore creates before"
 finish_tests
