@@ -96,7 +96,8 @@ int transplant_release(struct restore_ctx *ctx, int which, cr_error_t *err)
 }
 
 /* Everything of the process's own state in one batch run by its main
- * thread, with cr's fds closed last; then each other thread's in a batch
+ * thread, with cr's fds closed last (but for what their close would undo:
+ * state_after_close); then each other thread's in a batch
  * it runs itself; then the registers. */
 static int transplant(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
@@ -106,7 +107,7 @@ static int transplant(struct restore_ctx *ctx, struct restore_task *t, cr_error_
 			 (uint64_t)t->reserved_end - 1, 0, 0, 0, 0);
 	inject_batch_add(&t->batch, "close the fds cr kept aside", SYS_close_range, (uint64_t)t->stash_top, ~0U, 0, 0,
 			 0, 0);
-	if (restore_batch_run(t, t->inj, err) < 0)
+	if (state_after_close(ctx, t, err) < 0 || restore_batch_run(t, t->inj, err) < 0)
 		return -1;
 	for (size_t i = 1; i < t->n_threads; i++)
 		if (state_apply_thread(ctx, t, &t->threads[i], err) < 0 ||

@@ -12,10 +12,8 @@
  * is refused.  Refused too: leases and delegations; a flock or OFD lock on
  * a description that a process outside the dump shares (that process keeps
  * the lock while the dump is away, and restore could only take it back
- * from it); locks on files other than regular, deleted and memfd files;
- * and a POSIX lock on a file the process maps (restore opens a mapping's
- * file on an fd of cr's and closes it before the process runs, and any
- * close of a file releases the process's POSIX locks on it).  Requests
+ * from it); locks on files other than regular, deleted and memfd files.
+ * Requests
  * still waiting (a process blocked in F_SETLKW or flock) are not recorded:
  * the call restarts after restore and waits again.
  *
@@ -24,9 +22,13 @@
  * on the stashed fd, so every holder inherits the one lock with the
  * description.  POSIX locks are taken by the process itself in setup, on
  * its restored fds, after it closed cr's fds on the same files (the stash),
- * whose later close would release them.  Nothing blocks: a lock that
+ * whose later close would release them; a lock on a file the process maps
+ * waits for the transplant (restore opens a mapping's file on an fd of
+ * cr's and closes it before the process runs), where the process takes
+ * every POSIX lock again after that close (after_close).  Nothing blocks: a lock that
  * another process holds now fails the restore, naming the file and the
  * range. */
+#include "state/locks.h"
 #include "fd/fdkind.h"
 #include "os/log.h"
 #include "os/util.h"
@@ -123,22 +125,6 @@ static bool lockable_kind(FileKind kind)
 	return kind == FILE_KIND__FILE_REG || kind == FILE_KIND__FILE_DELETED_REG || kind == FILE_KIND__FILE_MEMFD;
 }
 
-/* Does the process map the locked file?  Compared by the kernel's device
- * and inode (maps and locks print the same ones) and by path. */
-static bool maps_file(const struct dump_task *t, const struct proc_lock *l, const char *path)
-{
-	for (size_t i = 0; i < t->vmas.n; i++) {
-		const struct proc_vma *v = &t->vmas.v[i];
-
-		if (v->path == NULL || v->special != VMA_SPECIAL_NONE)
-			continue;
-		if ((v->ino == l->ino && v->dev_major == l->dev_major && v->dev_minor == l->dev_minor) ||
-		    strcmp(v->path, path) == 0)
-			return true;
-	}
-	return false;
-}
-
 /* What restore could not take back, refused while the process runs. */
 static int check_lock(const struct dump_task *t, const FileEntry *fe, const struct proc_lock *l, cr_error_t *err)
 {
@@ -156,9 +142,6 @@ static int check_lock(const struct dump_task *t, const FileEntry *fe, const stru
 	if (l->pid != t->pid)
 		return cr_error(err, 0, "a POSIX lock owned by this process but taken by pid %d, which shares its "
 				"fd table: unsupported", l->pid);
-	if (maps_file(t, l, fe->path))
-		return cr_error(err, 0, "a POSIX lock on a file the process also maps: unsupported (restore "
-				"would release it when it closes the mapping's fd)");
 	return 0;
 }
 
@@ -483,6 +466,8 @@ struct planned_lock {
 struct locks_plan {
 	struct planned_lock *v;       /* grouped by taker */
 	size_t *first;                /* per task, and one past the last: its range of v */
+	char **what;                  /* the names of the calls after_close adds */
+	size_t n_what;
 };
 
 static bool lock_of_description(const LockEntry *e)
@@ -555,6 +540,9 @@ static void locks_release_restore(struct restore_ctx *ctx)
 		return;
 	free(ctx->locks->v);
 	free(ctx->locks->first);
+	for (size_t i = 0; i < ctx->locks->n_what; i++)
+		free(ctx->locks->what[i]);
+	free(ctx->locks->what);
 	free(ctx->locks);
 	ctx->locks = NULL;
 }
@@ -572,11 +560,10 @@ static bool same_file(const struct stat *a, const struct stat *b)
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }
 
-/* The dump refuses a POSIX lock on a mapped file; a file that changed
- * since (a path now leading to the locked file) is caught here, before
- * mem's mapping fds could release the lock. */
-static int refuse_mapped(const struct restore_ctx *ctx, const struct restore_task *t, const struct stat *locked,
-			 const char *path, cr_error_t *err)
+/* Does the process map the locked file (its executable too)?  Its
+ * mapping's fd, which cr closes in the transplant, would release the lock
+ * taken before: locks_after_close takes it then. */
+static bool mapped(const struct restore_ctx *ctx, const struct restore_task *t, const struct stat *locked)
 {
 	const MmEntry *mm = t->mm;
 	struct stat st;
@@ -586,10 +573,9 @@ static int refuse_mapped(const struct restore_ctx *ctx, const struct restore_tas
 		const FileEntry *fe = restore_file(ctx, id);
 
 		if (fe != NULL && stat(fe->path, &st) == 0 && same_file(&st, locked))
-			return cr_error(err, 0, "a POSIX lock on %s, which the process also maps as %s: unsupported",
-					path, fe->path);
+			return true;
 	}
-	return 0;
+	return false;
 }
 
 /* cr's fds (its block and what it keeps aside: the stash) on a file this process
@@ -620,10 +606,60 @@ static int setup_posix(struct restore_ctx *ctx, struct restore_task *t, const Lo
 	const FileEntry *fe = restore_file(ctx, find_fd(t, e->fd)->file_id);
 	struct stat st;
 
-	if (file_of((int)e->fd, &st, err) < 0 || refuse_mapped(ctx, t, &st, fe->path, err) < 0 ||
-	    close_cr_fds_on(t, &st, err) < 0)
+	if (file_of((int)e->fd, &st, err) < 0)
+		return -1;
+	if (mapped(ctx, t, &st))
+		return 0;
+	if (close_cr_fds_on(t, &st, err) < 0)
 		return -1;
 	return take_lock((int)e->fd, e, fe->path, err);
+}
+
+static size_t n_posix(const struct restore_task *t)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->core->n_locks; i++)
+		n += t->core->locks[i]->kind == LOCK_KIND__LOCK_POSIX;
+	return n;
+}
+
+uint64_t locks_tramp_bytes(const struct restore_task *t)
+{
+	return n_posix(t) * sizeof(struct flock);
+}
+
+/* Every POSIX lock again, once cr's fds are closed: those on a mapped file
+ * for the first time (setup left them), the others again, which changes
+ * nothing (the ranges of one owner never overlap). */
+static int locks_after_close(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+{
+	size_t n = n_posix(t), k = 0;
+	cleanup_free struct flock *fl = NULL;
+	uint64_t at = t->tramp + t->tramp_locks;
+	struct locks_plan *p = ctx->locks;
+
+	if (n == 0)
+		return 0;
+	fl = xcalloc(n, sizeof(*fl));
+	p->what = xreallocarray(p->what, p->n_what + n, sizeof(*p->what));
+	for (size_t i = 0; i < t->core->n_locks; i++) {
+		const LockEntry *e = t->core->locks[i];
+		char range[64];
+
+		if (e->kind != LOCK_KIND__LOCK_POSIX)
+			continue;
+		fl[k] = (struct flock){ .l_type = e->write ? F_WRLCK : F_RDLCK, .l_whence = SEEK_SET,
+					.l_start = (off_t)e->start, .l_len = (off_t)e->len };
+		range_words(e, range, sizeof(range));
+		p->what[p->n_what] = xasprintf("%s POSIX lock on %s (fd %u), %s, once cr's fds are closed",
+					       e->write ? "write" : "read",
+					       restore_file(ctx, find_fd(t, e->fd)->file_id)->path, e->fd, range);
+		inject_batch_add(&t->batch, p->what[p->n_what++], SYS_fcntl, e->fd, F_SETLK,
+				 at + k * sizeof(*fl), 0, 0, 0);
+		k++;
+	}
+	return remote_write(t->host_pid, at, fl, n * sizeof(*fl), err);
 }
 
 static int locks_setup(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
@@ -643,5 +679,6 @@ const struct state_kind state_locks = {
 	.plan = locks_plan,
 	.before_fork = locks_before_fork,
 	.setup = locks_setup,
+	.after_close = locks_after_close,
 	.release_restore = locks_release_restore,
 };

@@ -140,6 +140,11 @@ int state_apply_thread(struct restore_ctx *ctx, struct restore_task *t, struct r
 	WALK(apply_thread, ctx, t, th, err);
 }
 
+int state_after_close(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+{
+	WALK(after_close, ctx, t, err);
+}
+
 void state_release_restore(struct restore_ctx *ctx)
 {
 	for (size_t i = 0; i < N_KINDS; i++)

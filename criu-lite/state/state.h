@@ -82,6 +82,9 @@ struct state_kind {
 	int (*apply)(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err);
 	int (*apply_thread)(struct restore_ctx *ctx, struct restore_task *t, struct restore_thread *th,
 			    cr_error_t *err);
+	/* Calls added to the main thread's batch after cr's fds in the process
+	 * are closed: what closing one of them would undo (a POSIX lock). */
+	int (*after_close)(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err);
 	void (*release_restore)(struct restore_ctx *ctx);
 };
 
@@ -102,6 +105,7 @@ int state_apply(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err
 /* apply_thread for one of the other threads. */
 int state_apply_thread(struct restore_ctx *ctx, struct restore_task *t, struct restore_thread *th,
 		       cr_error_t *err);
+int state_after_close(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err);
 void state_release_restore(struct restore_ctx *ctx);
 
 #endif

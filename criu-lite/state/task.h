@@ -217,6 +217,7 @@ struct restore_task {
 	uint64_t tramp;                /* the trampoline page in the child */
 	uint64_t tramp_size;
 	uint64_t tramp_filters;        /* offset of its seccomp filter area (tramp.c) */
+	uint64_t tramp_locks;          /* offset of its struct flocks (locks.c), before the filters */
 	uint8_t *vma_has_pages;        /* per VMA: pages come from the image */
 	int stash_top;                 /* kinds keep extra fds at or above this, above every dumped fd */
 	struct inject_batch batch;     /* syscalls waiting for one round trip */

@@ -1,4 +1,5 @@
 #include "state/tramp.h"
+#include "state/locks.h"
 #include "state/seccomp.h"
 #include "os/util.h"
 #include "os/xalloc.h"
@@ -107,8 +108,9 @@ static uint64_t page_up(uint64_t n)
 }
 
 /* The code and argument space, then the groups setgroups reads (their
- * number is the process's), then the seccomp filters (up to 32 KiB each,
- * too many for the argument space), then the batch calls. */
+ * number is the process's), then its POSIX locks, then the seccomp
+ * filters (up to 32 KiB each, too many for the argument space), then the
+ * batch calls. */
 int tramp_plan(const struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
 	size_t groups = 0;
@@ -116,7 +118,8 @@ int tramp_plan(const struct restore_ctx *ctx, struct restore_task *t, cr_error_t
 	for (size_t i = 0; i < t->core->n_threads; i++)
 		if (t->core->threads[i]->creds->n_groups > groups)
 			groups = t->core->threads[i]->creds->n_groups;
-	t->tramp_filters = page_up(TRAMP_GROUPS + groups * sizeof(uint32_t));
+	t->tramp_locks = (TRAMP_GROUPS + groups * sizeof(uint32_t) + 7) & ~(uint64_t)7;
+	t->tramp_filters = page_up(t->tramp_locks + locks_tramp_bytes(t));
 	t->tramp_size = t->tramp_filters + page_up(seccomp_tramp_bytes(t)) + TRAMP_PROG_SIZE;
 	return find_trampoline(&ctx->cr_layout, t, &t->tramp, err);
 }

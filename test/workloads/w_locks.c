@@ -29,8 +29,11 @@
  *             holds it; once the workload releases them each must get it.
  *   lease     holds a read lease on lease.file (the dump must refuse it);
  *             checks the lease is still there.
- *   mapped    maps mapped.file (shared) and holds a POSIX write lock on
- *             bytes 0-9 of it (the dump must refuse it); checks the lock.
+ *   mapped    maps mapped.file (shared), writes a token through the
+ *             mapping and holds a POSIX write lock on bytes 0-9 of it;
+ *             checks the lock is its own (released, the range comes free)
+ *             and that the mapping is still the file's (the token reads
+ *             back through the fd, a new write shows in the file).
  *   maponly   flocks maponly.file, maps it and closes the fd: the mapping
  *             keeps the description, and the lock, with no fd to show it
  *             (the dump must refuse it); checks the lock.
@@ -331,7 +334,7 @@ static void check_blocked(void)
 	check_waiter(waiter_flock, "blocked flock");
 }
 
-/* ---- refused by the dump: a lease, a POSIX lock on a mapped file ---------- */
+/* ---- a lease (refused by the dump), a POSIX lock on a mapped file -------- */
 
 static void set_up_lease(void)
 {
@@ -340,13 +343,32 @@ static void set_up_lease(void)
 	must(fcntl(fl_fd, F_SETLEASE, F_RDLCK), "F_SETLEASE");
 }
 
+static char *mapped_at;
+
 static void set_up_mapped(void)
 {
 	px_fd = open_file("mapped.file", O_RDWR);
 	must(ftruncate(px_fd, 4096), "ftruncate");
-	if (mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, px_fd, 0) == MAP_FAILED)
+	mapped_at = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, px_fd, 0);
+	if (mapped_at == MAP_FAILED)
 		wl_fatal("mmap: %s", strerror(errno));
+	snprintf(mapped_at + 100, 64, "token %d", (int)wl_pid());
 	must(posix(px_fd, F_SETLK, F_WRLCK, 0, 10), "write lock 0-9");
+}
+
+static void check_mapped(void)
+{
+	char want[64], got[64] = "";
+
+	expect("mapped", F_GETLK, "mapped.file", F_RDLCK, 0, 10, F_WRLCK, wl_pid());
+	snprintf(want, sizeof(want), "token %d", (int)wl_pid());
+	wl_check(pread(px_fd, got, sizeof(got) - 1, 100) > 0 && strcmp(got, want) == 0,
+		 "(mapped) the file holds '%s' at 100, want '%s'", got, want);
+	memcpy(mapped_at + 200, "after", 6);
+	wl_check(pread(px_fd, got, 6, 200) == 6 && strcmp(got, "after") == 0,
+		 "(mapped) a write through the mapping is not in the file");
+	must(posix(px_fd, F_SETLK, F_UNLCK, 0, 10), "unlock 0-9");
+	expect("mapped unlocked", F_GETLK, "mapped.file", F_RDLCK, 0, 10, F_UNLCK, 0);
 }
 
 static void set_up_maponly(void)
@@ -395,7 +417,7 @@ int main(int argc, char **argv)
 
 		wl_check(lease == F_RDLCK, "(lease) F_GETLEASE is %d, want a read lease", lease);
 	} else if (strcmp(variant, "mapped") == 0) {
-		expect("mapped", F_GETLK, "mapped.file", F_RDLCK, 0, 10, F_WRLCK, wl_pid());
+		check_mapped();
 	} else if (strcmp(variant, "maponly") == 0) {
 		expect("maponly", 0, "maponly.file", F_RDLCK, 0, 0, FLOCK_HELD, 0);
 	} else {
