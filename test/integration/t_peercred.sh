@@ -38,6 +38,9 @@
 #                 child: the dump of the child is refused (the maker runs
 #                 outside the dump: no restore can have its pid); the child
 #                 passes after.
+#   refused_maker_branch  a child makes a socketpair and passes both ends
+#                 to its sibling: refused (the maker is a process the
+#                 restore creates before the sibling makes the socket).
 #   refused_closed_listener  the accepted connection of a uid 1000 client,
 #                 its listener closed: refused (the restore would need a
 #                 listener to give each end its own credentials).
@@ -160,6 +163,21 @@ elif mode in ("pair_above", "pair_half"):
         holder("c", [("end 1", s1, want)], lambda: [] if s1.recv(1) == b"y" else ["recv"])
     child(c); s1.close(); s2.close()
     names = ["c"] if mode == "pair_half" else ["c", "g"]
+elif mode == "maker_branch":
+    # a child makes a socketpair and passes both ends to its sibling
+    # (SCM_RIGHTS), which alone holds them: the maker is in another branch.
+    p1, p2 = socket.socketpair()
+    def a():
+        s1, s2 = socket.socketpair()
+        socket.send_fds(p1, [b"x"], [s1.fileno(), s2.fileno()])
+        s1.close(); s2.close()
+        holder("a", [])
+    def b():
+        _, fds, _, _ = socket.recv_fds(p2, 1, 2)
+        s1, s2 = socket.socket(fileno=fds[0]), socket.socket(fileno=fds[1])
+        holder("b", [("end 1", s1, None), ("end 2", s2, None)])
+    child(a); child(b)
+    names = ["a", "b"]
 elif mode == "outside":
     s1, s2 = socket.socketpair()
     want = cred(s1)
@@ -269,5 +287,6 @@ run_case pair_nested_control pc_case pair_nested no
 run_case pair_nested pc_case pair_nested yes
 run_case refused_dead_nested refused pair_dead_nested main "made by pid" "which is gone, in a tree with a pid namespace of its own"
 run_case refused_outside refused outside child "made by pid @PY_PID@" "outside the dump and running"
+run_case refused_maker_branch refused maker_branch main "made by pid" "a process the restore creates before"
 run_case refused_closed_listener refused closed_listener main "through a" "listener no longer open"
 finish_tests

@@ -132,7 +132,7 @@ REFUSALS=(
 "fd/unix_sk.c|which made the connection (SO_PEERCRED), is another process|restore|the dump refuses it first (check_peer_cred: a maker outside the dump that runs, or created before the socket)"
 "fd/unix_sk.c|has other credentials (SO_PEERCRED), |restore|the dump refuses it first (check_peer_cred: a listener no longer open)"
 "fd/unix_sk.c|unsupported: connected to socket:[%u] by \"|elsewhere|t_peercred.sh refused_closed_listener"
-"fd/unix_sk.c|its connection was made by \"|elsewhere|t_peercred.sh refused_maker_above"
+"fd/unix_sk.c|its connection was made by \"|elsewhere|t_peercred.sh refused_maker_branch"
 "fd/unix_sk.c|its connection was made by pid %d \"|elsewhere|t_peercred.sh refused_dead_nested"
 "fd/unix_sk.c|has no pid in the pid namespace of pid|never|check_peer_cred refuses first: a maker in the dump descends from the process that makes the connection again (else 'a process the restore creates before'), so its pid namespace is that process's or one below it"
 "fd/unix_sk.c|its connection was made by pid %d |elsewhere|t_peercred.sh refused_outside"
