@@ -125,6 +125,10 @@ int netns_validate(const NetNs *n, cr_error_t *err)
 	for (size_t i = 0; i < n->n_sysctls; i++)
 		if (!sysctl_name_ok(n->sysctls[i]->name) || strchr(n->sysctls[i]->value, '\n'))
 			return cr_error(err, 0, "a sysctl named '%s'", n->sysctls[i]->name);
+	for (size_t i = 0; i < n->n_fresh_conf; i++)
+		if (!sysctl_name_ok(n->fresh_conf[i]->name) || !sysctl_host_given(n->fresh_conf[i]->name) ||
+		    strchr(n->fresh_conf[i]->value, '\n'))
+			return cr_error(err, 0, "a fresh namespace's sysctl named '%s'", n->fresh_conf[i]->name);
 	return 0;
 }
 

@@ -179,6 +179,41 @@ static int try_value(int sys, const char *name, const char *value, cr_error_t *e
 	return 0;
 }
 
+bool sysctl_host_given(const char *name)
+{
+	static const char *const dirs[] = { "all/", "default/", "lo/" };
+	const char *rest;
+
+	if (strncmp(name, "net/ipv4/conf/", 14) != 0 && strncmp(name, "net/ipv6/conf/", 14) != 0)
+		return false;
+	rest = name + 14;
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		if (strncmp(rest, dirs[i], strlen(dirs[i])) == 0)
+			return true;
+	return false;
+}
+
+static NetSysctl *new_sysctl(struct arena *a, const char *name, const char *value)
+{
+	NetSysctl *s = arena_new(a, NetSysctl);
+
+	net_sysctl__init(s);
+	s->name = arena_strdup(a, name);
+	s->value = arena_strdup(a, value);
+	return s;
+}
+
+/* The fresh namespace's host-given values, all first, then default, then
+ * lo (the order they are put back in). */
+static void record_fresh_conf(struct arena *a, const struct sysctl_set *fresh, NetNs *n)
+{
+	n->fresh_conf = arena_array(a, NetSysctl *, fresh->n ? fresh->n : 1);
+	for (int r = 1; r < 4; r++)
+		for (size_t i = 0; i < fresh->n; i++)
+			if (sysctl_host_given(fresh->name[i]) && rank(fresh->name[i]) == r)
+				n->fresh_conf[n->n_fresh_conf++] = new_sysctl(a, fresh->name[i], fresh->value[i]);
+}
+
 int sysctls_record(struct arena *a, const struct sysctl_set *cur, const struct sysctl_set *fresh, NetNs *n,
 		   cr_error_t *err)
 {
@@ -204,14 +239,9 @@ int sysctls_record(struct arena *a, const struct sysctl_set *cur, const struct s
 			pick[k++] = i;
 		}
 	n->sysctls = arena_array(a, NetSysctl *, k ? k : 1);
-	for (size_t j = 0; j < k; j++) {
-		NetSysctl *s = arena_new(a, NetSysctl);
-
-		net_sysctl__init(s);
-		s->name = arena_strdup(a, cur->name[pick[j]]);
-		s->value = arena_strdup(a, cur->value[pick[j]]);
-		n->sysctls[n->n_sysctls++] = s;
-	}
+	for (size_t j = 0; j < k; j++)
+		n->sysctls[n->n_sysctls++] = new_sysctl(a, cur->name[pick[j]], cur->value[pick[j]]);
+	record_fresh_conf(a, fresh, n);
 	return 0;
 }
 
@@ -227,9 +257,79 @@ bool sysctl_name_ok(const char *name)
 	return p[-1] != '/';
 }
 
+static bool recorded(const NetNs *n, const char *name)
+{
+	for (size_t i = 0; i < n->n_sysctls; i++)
+		if (strcmp(n->sysctls[i]->name, name) == 0)
+			return true;
+	return false;
+}
+
+/* name (not one the dump recorded) had value at dump: written unless it
+ * reads so already. */
+static int put_back(const NetNs *n, const char *name, const char *value, cr_error_t *err)
+{
+	char path[512], now[VALUE_MAX];
+
+	snprintf(path, sizeof(path), "/proc/sys/%s", name);
+	if (recorded(n, name) || (read_value(AT_FDCWD, path, now, sizeof(now)) && same_value(now, value)))
+		return 0;
+	if (proc_write_sysctl(name, value, err) < 0)
+		return cr_error_wrap(err, "put back the value a fresh namespace had at dump");
+	pr_debug("sysctl %s = %s (the host gives new namespaces another)", name, value);
+	return 0;
+}
+
+/* f, a default/ entry that the host now gives another value: every
+ * device's own entry the dump did not record had f's value. */
+static int put_back_devices(const NetNs *n, const NetSysctl *f, cr_error_t *err)
+{
+	const char *dflt = strstr(f->name, "/default/");
+	char dir[64], name[512];
+	cleanup_closedir DIR *d = NULL;
+	struct dirent *de;
+
+	snprintf(dir, sizeof(dir), "/proc/sys/%.*s", (int)(dflt - f->name), f->name);
+	if ((d = opendir(dir)) == NULL)
+		return cr_error(err, errno, "opendir %s", dir);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || strcmp(de->d_name, "all") == 0 || strcmp(de->d_name, "default") == 0 ||
+		    strcmp(de->d_name, "lo") == 0)
+			continue;
+		snprintf(name, sizeof(name), "%.*s/%s/%s", (int)(dflt - f->name), f->name, de->d_name,
+			 dflt + strlen("/default/"));
+		if (put_back(n, name, f->value, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* What the new namespace took from the host and differs from what the
+ * dump's fresh namespace had (the host's net.ipv4.conf.default.rp_filter
+ * changed since, or another host's): put back to the dumped values. */
+static int fix_host_given(const NetNs *n, cr_error_t *err)
+{
+	char path[512], now[VALUE_MAX];
+
+	for (size_t i = 0; i < n->n_fresh_conf; i++) {
+		const NetSysctl *f = n->fresh_conf[i];
+
+		snprintf(path, sizeof(path), "/proc/sys/%s", f->name);
+		if (!read_value(AT_FDCWD, path, now, sizeof(now)) || same_value(now, f->value))
+			continue;
+		if (put_back(n, f->name, f->value, err) < 0 ||
+		    (strstr(f->name, "/default/") != NULL && put_back_devices(n, f, err) < 0))
+			return cr_error_wrap(err, "sysctl %s", f->name);
+	}
+	return 0;
+}
+
 int sysctls_apply(const NetNs *n, cr_error_t *err)
 {
 	char path[512], now[VALUE_MAX];
+
+	if (fix_host_given(n, err) < 0)
+		return -1;
 
 	for (size_t i = 0; i < n->n_sysctls; i++) {
 		const NetSysctl *s = n->sysctls[i];

@@ -24,8 +24,15 @@ int sysctls_record(struct arena *a, const struct sysctl_set *cur, const struct s
 		   cr_error_t *err);
 
 /* In the restored namespace: writes each one that differs from what it
- * reads. */
+ * reads; first, what the new namespace took from the host and differs
+ * from what the dump's fresh namespace had, for the sysctls the dump did
+ * not record (they had that value). */
 int sysctls_apply(const NetNs *n, cr_error_t *err);
+
+/* Under net/ipv4/conf/ or net/ipv6/conf/, of all, default or lo: what a
+ * new namespace takes from the host's at its creation (the dump keeps a
+ * fresh namespace's in fresh_conf). */
+bool sysctl_host_given(const char *name);
 
 /* A name cr writes: below net/, no "." or ".." part. */
 bool sysctl_name_ok(const char *name);

@@ -28,6 +28,8 @@
 #   connects to a socat listener on the restored IPv4 and IPv6 addresses.
 #   Sabotage: a sysctl, a route, a rule and an fdb entry changed after
 #   restore each make the comparison fail (and pass once mended).
+# host_defaults_changed: python_full, the host's net.ipv4.conf.default and
+#   conf.all values a new namespace copies changed between dump and restore.
 #   cr show lists the links and addresses.
 # leave_running: cr dump --leave-running leaves the namespace as it was.
 # bash_nested: bash in a namespace A with a child sleep in A and a
@@ -215,7 +217,7 @@ time.sleep(1000)
 '
 
 python_full() {
-	local dir=$CASE_TMP/py img=$CASE_TMP/img old token result
+	local between=${1:-} dir=$CASE_TMP/py img=$CASE_TMP/img old token result
 	net_start "$dir" "$FULL_SETUP" /usr/bin/python3 -c "$PY_NET" "$dir" || return 1
 	wait_until 10 test -s "$dir/token" || { REASON="python3 did not draw its token"; return 1; }
 	wait_until 10 no_tentative "$WL_PID" || { REASON="DAD did not end before the dump"; return 1; }
@@ -227,6 +229,7 @@ python_full() {
 	grep -q "3: veth0 veth mtu 1400 up 02:00:00:00:00:0a peer veth1" "$CASE_TMP/show" &&
 		grep -q "inet6 fd00::1/64 on veth0" "$CASE_TMP/show" && grep -q "5: tap0 tun" "$CASE_TMP/show" ||
 		{ REASON="cr show does not list the links and addresses: $(grep -A3 ' net ' "$CASE_TMP/show")"; return 1; }
+	$between
 	cr_restore_detached restore "$img" || return 1
 	no_tentative "$WL_PID" || { REASON="tentative IPv6 addresses right after restore: $(in_ns "$WL_PID" ip -6 addr show tentative)"; return 1; }
 	new_netns "$WL_PID" "$old" || return 1
@@ -245,6 +248,33 @@ python_full() {
 		sabotaged "$WL_PID" "ip rule del prio 960" "ip rule add ipproto tcp dport 80 lookup 200 prio 960" &&
 		sabotaged "$WL_PID" "bridge fdb del 02:00:00:00:00:07 dev veth1 master" \
 			"bridge fdb add 02:00:00:00:00:07 dev veth1 master static"
+}
+
+# The host's IPv4 conf/all and conf/default, which a new namespace copies
+# (net.core.devconf_inherit_init_net 0), changed between dump and restore
+# (or another host's): the restored namespace still reads as dumped, its
+# devices' rp_filter, arp_announce and log_martians too.
+HOST_CONF="net.ipv4.conf.default.rp_filter net.ipv4.conf.default.arp_announce net.ipv4.conf.all.log_martians"
+host_conf_flip() {
+	local k v
+	for k in $HOST_CONF; do
+		v=$(sysctl -n "$k")
+		echo "$k=$v" >> "$CASE_TMP/host_conf"
+		sysctl -q -w "$k=$([ "$v" = 0 ] && echo 2 || echo 0)"
+		[ "$k" != net.ipv4.conf.all.log_martians ] || sysctl -q -w "$k=$([ "$v" = 0 ] && echo 1 || echo 0)"
+	done
+}
+host_conf_back() {
+	local kv
+	[ -e "$CASE_TMP/host_conf" ] || return 0
+	while read -r kv; do sysctl -q -w "$kv"; done < "$CASE_TMP/host_conf"
+	rm -f "$CASE_TMP/host_conf"
+}
+host_defaults_changed() {
+	local r=0
+	python_full host_conf_flip || r=1
+	host_conf_back
+	return $r
 }
 
 # The comparison sees a change: after BREAK the namespace of PID differs
@@ -521,6 +551,7 @@ refused_shared() {
 }
 
 run_case python_full python_full
+run_case host_defaults_changed host_defaults_changed
 run_case bash_nested bash_nested
 run_case leave_running leave_running
 run_case external_refused external_refused
