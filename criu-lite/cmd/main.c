@@ -77,6 +77,7 @@ static const char usage_text[] =
 	"                        hierarchy (created with their dumped limits)\n"
 	"      --verify KEYFILE  restore only a dump signed with the key whose\n"
 	"                        public half is KEYFILE, every image unchanged\n"
+	"                        (and every pre-copy round it takes pages from)\n"
 	"      --tcp-close       established TCP connections of the dump come back\n"
 	"                        closed (an unconnected socket) instead\n"
 	"      --decrypt KEYFILE restore a dump encrypted with the image key\n"
@@ -327,11 +328,8 @@ static int run_dump(struct cli *cli)
 
 	if (cli->pid_arg == NULL)
 		return usage_error("%s needs a pid", cli->command);
-	if (cli->dump.pre_dump && (cli->dump.leave_running || cli->dump.sign_key || cli->dump.encrypt_key))
-		return usage_error("%s runs on with neither -R, --sign nor --encrypt", "pre-dump");
-	if (cli->dump.prev_dir != NULL && (cli->dump.sign_key || cli->dump.encrypt_key))
-		return usage_error("%s: a chain of rounds is neither signed nor encrypted yet (make one whole dump)",
-				   "--prev-images-dir");
+	if (cli->dump.pre_dump && cli->dump.leave_running)
+		return usage_error("%s runs on without -R", "pre-dump");
 	if (cli->dump.page_server != (cli->dump.ps_address != NULL && cli->dump.ps_port > 0))
 		return usage_error("%s", "--page-server goes with --address A --port P, and they with it");
 	if (cli->dir == NULL && !cli->dump.page_server)

@@ -5,6 +5,7 @@
 #include "img/image.h"
 #include "img/msgs.h"
 #include "img/pages.h"
+#include "img/sign.h"
 #include "os/log.h"
 #include "os/runs.h"
 #include "os/util.h"
@@ -46,7 +47,7 @@ void chain_free(struct restore_ctx *ctx)
 		close(c->dirfd[k]);
 		free(c->name[k]);
 	}
-	for (size_t i = 0; c->part != NULL && i < ctx->n_tasks * (c->n + 1); i++)
+	for (size_t i = 0; c->part != NULL && i < ctx->n_tasks * (c->part_rounds + 1); i++)
 		free(c->part[i].want);
 	free(c->part);
 	free(c);
@@ -54,6 +55,31 @@ void chain_free(struct restore_ctx *ctx)
 }
 
 /* ----------------------------------------------------------- a round */
+
+/* --verify: round k is signed with the key given, as its inventory is now. */
+static int check_signature(const struct restore_ctx *ctx, size_t k, cr_error_t *err)
+{
+	const char *path = ctx->opts->verify_key;
+	struct cr_public_key key;
+
+	if (path == NULL)
+		return 0;
+	if (cr_key_load_public(path, &key, err) < 0 ||
+	    img_sign_check(ctx->chain->dirfd[k], ctx->chain->name[k], &key, err) < 0)
+		return cr_error_wrap(err, "--verify %s: the round %s", path, ctx->chain->name[k]);
+	return 0;
+}
+
+/* --verify: the image name of round k has the hash its signed inventory
+ * lists. */
+static int check_digest(const struct restore_ctx *ctx, size_t k, const char *name, cr_error_t *err)
+{
+	size_t hint = 0;
+
+	if (ctx->opts->verify_key == NULL)
+		return 0;
+	return img_digest_check(ctx->chain->dirfd[k], name, ctx->chain->inv[k], &hint, err);
+}
 
 /* Opens round k, named by the inventory of round k - 1 (inv), and checks
  * that it is the pre-dump that inventory means; *next: its inventory. */
@@ -77,7 +103,7 @@ static int open_round(struct restore_ctx *ctx, size_t k, const InventoryEntry *i
 	if (c->dirfd[k] < 0)
 		return cr_error(err, errno, "the round before, %s", c->name[k]);
 	c->n = k;
-	if (img_dir_check_private(c->dirfd[k], c->name[k], err) < 0)
+	if (img_dir_check_private(c->dirfd[k], c->name[k], err) < 0 || check_signature(ctx, k, err) < 0)
 		return -1;
 	if (cr_dump_id_from(inv->has_prev_dump_id ? inv->prev_dump_id.data : NULL, inv->prev_dump_id.len, &want,
 			    "prev_dump_id", err) < 0)
@@ -95,7 +121,7 @@ static int open_round(struct restore_ctx *ctx, size_t k, const InventoryEntry *i
 		return cr_error(err, 0, "%s: not a pre-dump of this format and page size", c->name[k]);
 	if (img_dir_bind_id(c->dirfd[k], &got, err) < 0)
 		return -1;
-	*next = r;
+	*next = c->inv[k] = r;
 	return 0;
 }
 
@@ -109,7 +135,9 @@ static int load_pagemap(struct restore_ctx *ctx, size_t k, const struct restore_
 	uint64_t prev_end = 0, want = 0, have;
 
 	img_name(pages, CR_IMG_PAGES, t->pid);
-	if (cr_img_verify(c->dirfd[k], img_name(name, CR_IMG_PAGEMAP, t->pid), CR_IMG_PAGEMAP, err) < 0 ||
+	img_name(name, CR_IMG_PAGEMAP, t->pid);
+	if (check_digest(ctx, k, name, err) < 0 || check_digest(ctx, k, pages, err) < 0 ||
+	    cr_img_verify(c->dirfd[k], name, CR_IMG_PAGEMAP, err) < 0 ||
 	    cr_img_verify(c->dirfd[k], pages, CR_IMG_PAGES, err) < 0 ||
 	    img_load(c->dirfd[k], CR_IMG_PAGEMAP, t->pid, &ctx->images, &m, err) < 0)
 		return cr_error_wrap(err, "%s", c->name[k]);
@@ -188,6 +216,7 @@ static void grow_parts(struct chain *c, size_t n_tasks, size_t k)
 			part[i * (k + 1) + j] = c->part[i * k + j];
 	free(c->part);
 	c->part = part;
+	c->part_rounds = k;
 }
 
 static int load_rounds(struct restore_ctx *ctx, struct runs *need, cr_error_t *err)

@@ -8,7 +8,11 @@
  * its pagemap and pages images of each process are verified (checksums,
  * framing, the page data total).  Then, for each process and round, the
  * runs whose bytes come from that round: every page marked in_prev must
- * be found in some round, or the restore is refused. */
+ * be found in some round, or the restore is refused.  With --verify,
+ * every round must be signed with the key given, and each image read
+ * from it must have the hash its signed inventory lists; with --decrypt,
+ * every round must be encrypted with the key given (img/crypt.h: one key
+ * reads every image of the restore). */
 #ifndef CR_RESTORE_CHAIN_H
 #define CR_RESTORE_CHAIN_H
 
@@ -32,7 +36,9 @@ struct chain {
 	size_t n;                      /* rounds loaded (1 is the one before the dump) */
 	int dirfd[CHAIN_MAX + 1];
 	char *name[CHAIN_MAX + 1];     /* DIR/REL/..., for messages */
+	const InventoryEntry *inv[CHAIN_MAX + 1];   /* each round's, loaded */
 	struct chain_part *part;       /* [task index * (n + 1) + round], round 1..n */
+	size_t part_rounds;            /* the rounds part has room for (n, or n - 1 while round n opens) */
 };
 
 /* Loads and checks the rounds ctx's dump needs (none: ctx->chain stays

@@ -31,6 +31,13 @@
 #                       round removed, or reached through a symlink: the
 #                       restore is refused naming it, before any process
 #                       exists
+#   signed_chain        every round signed (--sign): cr show --verify and
+#                       cr restore --verify check each round; a round whose
+#                       signature is gone or is another round's is refused
+#                       by name before any process exists; restored, passes
+#   encrypted_chain     every round encrypted (--encrypt): a round's pages
+#                       are sealed; refused without --decrypt or with
+#                       another key; restored with it, passes
 #   keeper_follows_tree the tracked process exits: its keeper exits too
 #   own_userfaultfd     a process with a userfaultfd registration of its own
 #                       (which the dump refuses): the pre-dump refuses it by
@@ -67,10 +74,10 @@ predump() {
 	return 0
 }
 
-# restore_pass LABEL DIR: restored from DIR, w_precopy checks itself and
-# passes (its pages can take a while: 30 s), then exits.
+# restore_pass LABEL DIR [OPTIONS...]: restored from DIR, w_precopy checks
+# itself and passes (its pages can take a while: 30 s), then exits.
 restore_pass() {
-	cr_restore_detached "$1" "$2" || return 1
+	cr_restore_detached "$@" || return 1
 	wl_trigger || return 1
 	wl_expect_pass 30 || return 1
 	wl_await_exit
@@ -247,6 +254,69 @@ damaged_round() {
 	restore_pass restore "$CASE_TMP/2"
 }
 
+# keys SIGN|IMAGE: a signing key pair ($CASE_TMP/sk, sk.pub) or an image
+# key ($CASE_TMP/ik, and another, ik2).
+keys() {
+	if [ "$1" = SIGN ]; then
+		cr_run keygen keygen "$CASE_TMP/sk" || { REASON="cr keygen failed: $(last_line "$CR_ERR")"; return 1; }
+	else
+		cr_run keygen keygen --secret "$CASE_TMP/ik" && cr_run keygen2 keygen --secret "$CASE_TMP/ik2" ||
+			{ REASON="cr keygen --secret failed: $(last_line "$CR_ERR")"; return 1; }
+	fi
+}
+
+# refused_restore LABEL WORDS ARGS...: cr restore ARGS fails saying WORDS,
+# and creates no process.
+refused_restore() {
+	local label=$1 words=$2
+	shift 2
+	cr_run "$label" restore --detach "$@"
+	[ "$CR_STATUS" != 0 ] || { REASON="cr restore $* succeeded"; return 1; }
+	grep -q -- "$words" "$CR_ERR" || { REASON="cr restore $* does not say '$words': $(last_line "$CR_ERR")"; return 1; }
+	! proc_alive "$WL_PID" || { REASON="pid $WL_PID exists after the refused restore"; return 1; }
+}
+
+# three_rounds OPTIONS...: w_precopy, two pre-dumps and the final dump
+# into $CASE_TMP/1, 2 and 3, each with OPTIONS.
+three_rounds() {
+	wl_start w_precopy 16 256 || return 1
+	predump pre1 "$WL_PID" "$CASE_TMP/1" "$@" || return 1
+	predump pre2 "$WL_PID" "$CASE_TMP/2" --prev-images-dir ../1 "$@" || return 1
+	note_gen
+	cr_dump dump "$WL_PID" "$CASE_TMP/3" --prev-images-dir ../2 "$@"
+}
+
+# Every round signed: cr show --verify checks the dump; the restore with
+# --verify checks every round, refuses by name one whose signature is gone
+# or is another round's (before any process exists), and passes.
+signed_chain() {
+	local sk=$CASE_TMP/sk
+	keys SIGN || return 1
+	three_rounds --sign "$sk" || return 1
+	cr_run show show "$CASE_TMP/3" --verify "$sk.pub" || { REASON="cr show --verify failed: $(last_line "$CR_ERR")"; return 1; }
+	grep -q "signed  *yes.*verified" "$CASE_TMP/show.out" || { REASON="cr show does not say verified"; return 1; }
+	mv "$CASE_TMP/1/inventory.sig" "$CASE_TMP/sig1"
+	refused_restore unsigned "/1 is not signed" -D "$CASE_TMP/3" --verify "$sk.pub" || return 1
+	cp "$CASE_TMP/2/inventory.sig" "$CASE_TMP/1/inventory.sig"   # round 2's signature, not over round 1
+	refused_restore other_sig "the round $CASE_TMP/3/../2/../1" -D "$CASE_TMP/3" --verify "$sk.pub" || return 1
+	mv "$CASE_TMP/sig1" "$CASE_TMP/1/inventory.sig"
+	restore_pass restore "$CASE_TMP/3" --verify "$sk.pub"
+}
+
+# Every round encrypted with one key: a round's page data is sealed (the
+# header's encrypted flag); refused without --decrypt and with another
+# key; restored with the key, passes.
+encrypted_chain() {
+	local ik=$CASE_TMP/ik flag
+	keys IMAGE || return 1
+	three_rounds --encrypt "$ik" || return 1
+	flag=$(od -An -tu1 -j8 -N1 "$CASE_TMP/1/pages-$WL_PID.img" | tr -d ' ')
+	[ "$flag" = 1 ] || { REASON="round 1's page data is not encrypted (flags $flag)"; return 1; }
+	refused_restore plain "is encrypted" -D "$CASE_TMP/3" || return 1
+	refused_restore other_key "key" -D "$CASE_TMP/3" --decrypt "$CASE_TMP/ik2" || return 1
+	restore_pass restore "$CASE_TMP/3" --decrypt "$ik"
+}
+
 keeper_follows_tree() {
 	wl_start w_precopy 8 64 || return 1
 	predump pre1 "$WL_PID" "$CASE_TMP/1" || return 1
@@ -407,6 +477,8 @@ run_case plain_dump_after plain_dump_after
 run_case predump_not_dump predump_not_dump
 run_case wrong_round wrong_round
 run_case damaged_round damaged_round
+run_case signed_chain signed_chain
+run_case encrypted_chain encrypted_chain
 run_case keeper_follows_tree keeper_follows_tree
 run_case own_userfaultfd own_userfaultfd
 run_case untouched untouched
