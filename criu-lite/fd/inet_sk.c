@@ -38,6 +38,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <linux/tcp.h>
@@ -182,10 +183,13 @@ static int describe_unhashed(int fd, struct inet_diag_sk *d, bool *ended, const 
 #endif
 
 /* What no getsockopt gives back: TCP MD5 signature keys, TCP-AO keys
- * (TCP_AO_INFO answers ENOENT where there are none), and an upper layer
- * protocol on the connection (kernel TLS and the like). */
+ * (TCP_AO_INFO answers ENOENT where there are none), an upper layer
+ * protocol on the connection (kernel TLS and the like), and an urgent
+ * byte not read yet (poll says POLLPRI): TCP_REPAIR reads the queue
+ * without its urgent mark, so it would come back as an ordinary byte. */
 static int check_keys(int fd, const struct inet_diag_sk *d, const char *me, cr_error_t *err)
 {
+	struct pollfd urg = { .fd = fd, .events = POLLPRI };
 	uint64_t ao[16] = { 0 };
 	char ulp[32] = "";
 	socklen_t len = sizeof(ulp) - 1, ao_len = sizeof(ao);
@@ -198,6 +202,9 @@ static int check_keys(int fd, const struct inet_diag_sk *d, const char *me, cr_e
 	if (d->protocol == IPPROTO_TCP && getsockopt(fd, IPPROTO_TCP, TCP_ULP, ulp, &len) == 0 && ulp[0] != '\0')
 		return cr_error(err, 0, "TCP %s: unsupported: an upper layer protocol on the connection (TCP_ULP %s)", me,
 				ulp);
+	if (d->protocol == IPPROTO_TCP && poll(&urg, 1, 0) == 1 && (urg.revents & POLLPRI))
+		return cr_error(err, 0, "TCP %s: unsupported: urgent data (MSG_OOB) not read yet, which would come back "
+				"as an ordinary byte", me);
 	return 0;
 }
 

@@ -56,6 +56,7 @@ REFUSALS=(
 "fd/inet_sk.c|a TCP connection that has ended (state CLOSE, its peer|untested|a TCP socket in CLOSE that sock_diag still lists with its peer: one whose connection ended is unhashed at once, and refused as above"
 "fd/inet_sk.c|connection(s) to this listening socket not accepted|dump|not accepted yet|w_inet pending"
 "fd/inet_sk.c|TCP MD5 signature keys|dump|TCP_MD5SIG|w_inet md5"
+"fd/inet_sk.c|urgent data (MSG_OOB) not read yet|dump|urgent data|w_inet urgent --tcp-established"
 "fd/inet_sk.c|TCP-AO authentication keys|untested|a socket with TCP-AO keys (TCP_AO_ADD_KEY, Linux 6.7): Debian 12's headers lack the structures a workload would need"
 "fd/inet_sk.c|an upper layer protocol on the connection|untested|kernel TLS (TCP_ULP \"tls\") on a connection: the test machines do not load the tls module"
 "fd/netlink_sk.c|a netlink socket of protocol %u|dump|a netlink socket of protocol 12|w_inet nl_other"

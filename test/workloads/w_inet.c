@@ -62,6 +62,8 @@
  *   nl_other a NETLINK_NETFILTER socket.
  *   md5      a TCP listener with a TCP MD5 signature key (TCP_MD5SIG).
  *   nl_connected  a NETLINK_ROUTE socket connected to group 1.
+ *   urgent   an established connection holding an urgent byte (MSG_OOB)
+ *            not read yet; triggered, it reads it (still there).
  * (established and the modes after it are refused; triggered, they check
  * their sockets are still there.)
  */
@@ -601,6 +603,24 @@ static void check_connected(void)
 	wl_check(acc >= 0 && write(cli, "x", 1) == 1 && read(acc, &c, 1) == 1 && c == 'x', "the connection");
 }
 
+static void setup_urgent(void)
+{
+	struct pollfd p;
+
+	connect_self(true);
+	must(send(cli, "!", 1, MSG_OOB) == 1, "send MSG_OOB");
+	p = (struct pollfd){ .fd = acc, .events = POLLPRI };
+	must(poll(&p, 1, 5000) == 1 && (p.revents & POLLPRI), "the urgent byte arrives");
+}
+
+static void check_urgent(void)
+{
+	char c = 0;
+
+	wl_check(recv(acc, &c, 1, MSG_OOB) == 1 && c == '!', "the urgent byte: %s",
+		 c ? "another byte" : strerror(errno));
+}
+
 static void setup_raw(void)
 {
 	cli = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
@@ -856,7 +876,7 @@ int main(int argc, char **argv)
 		{ "pending", setup_pending, check_connected }, { "raw", setup_raw, check_raw },
 		{ "ended", setup_ended, check_still_there }, { "flags", setup_flags, check_still_there },
 		{ "filter", setup_filter, check_still_there }, { "md5", setup_md5, check_still_there }, { "nl_other", setup_nl_other, check_still_there },
-		{ "nl_connected", setup_nl_connected, check_still_there },
+		{ "nl_connected", setup_nl_connected, check_still_there }, { "urgent", setup_urgent, check_urgent },
 		{ "stream", setup_stream, check_stream }, { "stream_raw", setup_stream_raw, check_stream_raw }, { "stream6", setup_stream6, check_stream }, { "stream_ext", setup_stream_ext, check_stream_ext }, { "idle", setup_idle, check_idle },
 	};
 
