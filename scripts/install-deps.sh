@@ -14,7 +14,7 @@ packages=(
 	libcmocka-dev
 	# Unmodified programs the tests restore and check (see README, Tests).
 	util-linux procps python3 python3-xxhash sqlite3 tmux vim less postgresql
-	nodejs redis-server socat iproute2 nftables iptables
+	nodejs redis-server socat iproute2 nftables iptables dbus-daemon dbus-bin
 	fio
 )
 

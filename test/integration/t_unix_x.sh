@@ -68,6 +68,10 @@
 #   socat_unlinked  the same, the server's socket file removed (rm) while
 #                 the client is connected: the line comes back, the
 #                 listener has its name (/proc/net/unix) and no file.
+#   dbus          dbus-daemon (a session bus) and dbus-monitor connected to
+#                 it, in the tree: after restore the bus keeps the id it
+#                 drew at start, serves a new client, and the monitor gets
+#                 the client's signal over its old connection.
 #   ext_replaced  ext_dgram, and a datagram queued from that socket to one
 #                 of the workload's own, whose socket file was replaced by
 #                 a regular file: restored, the datagram arrives, the
@@ -345,6 +349,41 @@ SH
 	prog_result ":6 6 tok-$PROG_PID"
 }
 
+# dbus-daemon (a session bus on a unix socket) with dbus-monitor connected
+# to it, both in the tree: after restore the bus has the id it drew at
+# start (GetId: a daemon started again draws another), a new client is
+# served, and a signal it sends reaches the monitor over its old
+# connection.
+dbus_bus() {
+	local bus id tok=after-$RANDOM
+	command -v dbus-daemon >/dev/null && command -v dbus-send >/dev/null ||
+		{ REASON="dbus-daemon or dbus-send is not installed (make deps)"; return 1; }
+	cat > "$CASE_TMP/dbus.sh" <<'SH'
+d=$1
+bus=unix:path=$d/bus
+dbus-daemon --session --nofork --address="$bus" --print-address=1 > "$d/addr" &
+while [ ! -S "$d/bus" ]; do sleep 0.05; done
+dbus-monitor --address "$bus" > "$d/mon" 2>&1 &
+while ! grep -q 'member=Ready' "$d/mon"; do
+	dbus-send --bus="$bus" --type=signal / com.example.Cr.Ready
+	sleep 0.1
+done
+dbus-send --bus="$bus" --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.GetId > "$d/id"
+touch "$d/ready"
+wait
+SH
+	prog_start "$CASE_TMP/dbus.sh" || return 1
+	bus=unix:path=$PROG_DIR/bus
+	prog_roundtrip || return 1
+	id=$(timeout 10 dbus-send --bus="$bus" --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.GetId 2>&1)
+	[ "$(grep string <<<"$id")" = "$(grep string "$PROG_DIR/id")" ] && grep -q string <<<"$id" ||
+		{ REASON="the bus id after restore is '$id', before: $(cat "$PROG_DIR/id")"; return 1; }
+	timeout 10 dbus-send --bus="$bus" --type=signal / com.example.Cr.Ping "string:$tok" ||
+		{ REASON="dbus-send could not send a signal after restore"; return 1; }
+	wait_until 5 grep -q "$tok" "$PROG_DIR/mon" ||
+		{ REASON="the restored dbus-monitor did not get the signal: $(tail -n 3 "$PROG_DIR/mon")"; return 1; }
+}
+
 # socat_pair [rm]: with rm, the server's socket file is removed once the
 # client is connected.
 socat_pair() {
@@ -591,6 +630,7 @@ run_case redis_client redis_client
 run_case socat socat_pair
 run_case socat_unlinked socat_pair rm
 run_case python_pipe python_pipe
+run_case dbus dbus_bus
 run_case python_pool python_pool
 run_case python_send_fds python_send_fds
 run_case python_send_handle python_send_handle
