@@ -2,15 +2,17 @@
  * pidfd_open on the same pid at restore.
  *
  * The process it refers to is either one of the dumped ones (the process
- * itself, most often) or a process outside the dump, which must still run
+ * itself, most often), a process outside the dump, which must still run
  * at restore: cr records its start time and refuses to restore a pidfd
- * whose pid is gone or now names another process (a reused pid).
+ * whose pid is gone or now names another process (a reused pid), or one
+ * that exited and was reaped (pidfd_reaped.h).
  *
  * Not shareable: opened by the process itself once its children exist, so
  * that a pidfd of a child can be opened; a pidfd shared between processes
  * is refused at dump. */
 #include "fd/fdkind.h"
 #include "fd/fdshare.h"
+#include "fd/pidfd_reaped.h"
 #include "os/util.h"
 
 #include <errno.h>
@@ -30,6 +32,7 @@ static bool pidfd_match(const struct fd_probe *p)
 	return strcmp(p->link, "anon_inode:[pidfd]") == 0;
 }
 
+/* *pid: -1 for a process that exited and was reaped. */
 static int parse_pid(const struct fd_probe *p, pid_t *pid, cr_error_t *err)
 {
 	const char *value = proc_fdinfo_field(p->fdinfo, "Pid");
@@ -37,12 +40,16 @@ static int parse_pid(const struct fd_probe *p, pid_t *pid, cr_error_t *err)
 	if (value == NULL)
 		return cr_error(err, 0, "fdinfo lacks Pid");
 	*pid = (pid_t)strtol(value, NULL, 10);
-	if (*pid == -1)
-		return cr_error(err, 0, "the process it refers to has exited and was reaped: unsupported kind "
-				"(a pidfd of a dead process)");
-	if (*pid <= 0)
+	if (*pid == 0 || *pid < -1)
 		return cr_error(err, 0, "the process it refers to is outside cr's pid namespace: unsupported kind");
 	return 0;
+}
+
+static int reaped_dump(const struct fd_probe *p, PidfdEntry *e, cr_error_t *err)
+{
+	cleanup_close int dup = fdkind_steal_fd(p->pid, p->fd, err);
+
+	return dup < 0 ? -1 : pidfd_reaped_dump(dup, e, err);
 }
 
 static int pidfd_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
@@ -58,6 +65,9 @@ static int pidfd_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd
 		return cr_error(err, 0, "pidfd with flags 0%o: unsupported kind", fe->flags);
 	if (parse_pid(p, &pid, err) < 0)
 		return -1;
+	fe->pidfd = e;
+	if (pid == -1)
+		return reaped_dump(p, e, err);
 	e->pid = (uint32_t)pid;
 	e->in_dump = fdshare_in_dump(ctx, pid);
 	if (!e->in_dump) {
@@ -66,7 +76,6 @@ static int pidfd_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd
 		e->has_start_time = true;
 		e->start_time = st.start_time;
 	}
-	fe->pidfd = e;
 	return 0;
 }
 
@@ -92,6 +101,8 @@ static int pidfd_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr
 	const PidfdEntry *e = fe->pidfd;
 	(void)ctx;
 
+	if (e != NULL && e->has_reaped && e->reaped)
+		return pidfd_reaped_validate(e, err);
 	if (e == NULL || e->pid == 0 || e->pid > INT32_MAX)
 		return cr_error(err, 0, "pidfd without a valid pid");
 	if (!e->in_dump && !e->has_start_time)
@@ -111,9 +122,12 @@ static int pidfd_open(const struct restore_ctx *ctx, struct restore_task *t, con
 {
 	const PidfdEntry *e = fe->pidfd;
 	pid_t pid = (pid_t)e->pid == t->pid ? getpid() : (pid_t)e->pid;
-	cleanup_close int fd = (int)syscall(SYS_pidfd_open, pid, fe->flags & (O_NONBLOCK | PIDFD_THREAD));
+	cleanup_close int fd = -1;
 
 	(void)ctx;
+	if (e->has_reaped && e->reaped)
+		return pidfd_reaped_open(e, fe->flags & (O_NONBLOCK | PIDFD_THREAD), err);
+	fd = (int)syscall(SYS_pidfd_open, pid, fe->flags & (O_NONBLOCK | PIDFD_THREAD));
 	if (fd < 0 && errno == ESRCH)
 		return cr_error(err, 0, "pid %u, which the pidfd refers to, no longer exists%s", e->pid,
 				e->in_dump ? "" : " (it was outside the dump, so cr cannot bring it back)");

@@ -15,8 +15,9 @@
 #   twice_*       dump, restore, dump the restored process, restore again.
 #   pidfd_target_gone   the process a pidfd refers to exits between dump
 #                 and restore: restore fails naming its pid, nothing is left.
-#   pidfd_dead_refused  a pidfd of a reaped process: dump fails naming the
-#                 pid, the fd and the kind; the process runs on and passes.
+#   pidfd_dead    pidfds of two reaped children (one exited with 7, one
+#                 killed by SIGTERM): restored, each says its process ended,
+#                 with the same wait status (w_pidfd dead); _twice too.
 source "$(dirname "$0")/lib.sh"
 
 # Downtime between dump and restore: longer than the slack of the time checks.
@@ -55,18 +56,6 @@ pidfd_target_gone() {
 		{ REASON="pid $WL_PID is left after the failed restore: $(describe_pid "$WL_PID")"; return 1; }
 }
 
-pidfd_dead_refused() {
-	local img=$CASE_TMP/img fd
-	wl_start w_pidfd dead || return 1
-	fd=$(cat "$WL_DIR/dead_fd")
-	expect_refused "$WL_PID" "$img" pidfd || return 1
-	mentions_number "$CR_ERR" "$fd" || { REASON="the error does not name fd $fd: $(last_line "$CR_ERR")"; return 1; }
-	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
-	wl_trigger || return 1
-	wl_expect_pass || return 1
-	wl_await_exit
-}
-
 for w in w_timerfd w_posix_timers w_eventfd w_signalfd w_epoll w_inotify; do
 	run_case "control_${w#w_}" case_control "$w"
 	run_case "roundtrip_${w#w_}" case_roundtrip "$w"
@@ -94,5 +83,7 @@ run_case leave_running_inotify case_leave_running w_inotify
 run_case twice_timerfd case_twice w_timerfd
 run_case twice_epoll case_twice w_epoll
 run_case pidfd_target_gone pidfd_target_gone
-run_case pidfd_dead_refused pidfd_dead_refused
+run_case control_pidfd_dead case_control w_pidfd dead
+run_case pidfd_dead case_roundtrip w_pidfd dead
+run_case pidfd_dead_twice case_twice w_pidfd dead
 finish_tests

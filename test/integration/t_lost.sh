@@ -15,7 +15,7 @@
 #   (restored or refused); the other one fails the case too, so that the
 #   README's "What comes back" table is updated with the change.
 #
-# Also pidfd_dead: a pidfd of a reaped child (w_pidfd dead), refused.
+# Also pidfd_dead: pidfds of reaped children (w_pidfd dead), restored.
 source "$(dirname "$0")/lib.sh"
 
 run_case tmpfile lost_either_way restored "" w_lost tmpfile
@@ -32,7 +32,7 @@ run_case proc_thread lost_either_way refused "thread" w_lost proc_thread
 run_case proc_outside lost_either_way refused "no process of the dump" w_lost proc_outside
 run_case pidfd_zombie lost_either_way restored "" w_lost pidfd_zombie
 run_case pidfd_sibling lost_either_way restored "" w_lost pidfd_sibling
-run_case pidfd_dead lost_either_way refused "reaped" w_pidfd dead
+run_case pidfd_dead lost_either_way restored "" w_pidfd dead
 run_case unix_deleted lost_either_way restored "" w_lost unix_deleted
 run_case unix_replaced lost_either_way restored "" w_lost unix_replaced
 run_case unix_dir_gone lost_either_way restored "" w_lost unix_dir_gone

@@ -66,7 +66,7 @@ REFUSALS=(
 "fd/mqueue.c|unlinked while open|dump|unlinked while open|w_refuse mq_unlinked"
 "fd/mqueue.c|with flags 0%o: unsupported (only the access mode|dump|with flags|w_refuse mqueue_flags"
 "fd/nsfs.c|has nothing to reopen it from|dump|not the process's own uts namespace|w_files nsfs_other"
-"fd/pidfd.c|has exited and was reaped|dump|reaped|w_pidfd dead"
+"fd/pidfd_reaped.c|which cr would not make again): unsupported|untested|a pidfd of a process reaped after it dumped core: the test machines make no core dumps (core_pattern, RLIMIT_CORE)"
 "fd/pidfd.c|outside cr's pid namespace|never|cr runs in the initial pid namespace, where every process has a pid"
 "fd/pidfd.c|pidfd with flags|dump|pidfd with flags|w_refuse pidfd_flags"
 "fd/reg.c|a restore would open that of whatever has pid|dump|no process of the dump|w_lost proc_outside"

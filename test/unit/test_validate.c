@@ -20,6 +20,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdio.h>
@@ -1051,6 +1052,42 @@ static void test_unix_stream_scm(void **state)
 	expect_files_refused(f, "files.img", "a stream queue of two stretches carries neither fds nor credentials");
 }
 
+/* fd 1 a pidfd of a reaped process that exited with status (wait()'s). */
+static void model_reaped_pidfd(struct model *m, int32_t status)
+{
+	static PidfdEntry pe;
+
+	pidfd_entry__init(&pe);
+	pe.has_reaped = pe.reaped = true;
+	pe.has_exit_status = true;
+	pe.exit_status = status;
+	m->files[1].kind = FILE_KIND__FILE_PIDFD;
+	m->files[1].path = "anon_inode:[pidfd]";
+	m->files[1].has_rdev = false;
+	m->files[1].pidfd = &pe;
+}
+
+/* A pidfd of a reaped process: a wait status an end gives, and no pid. */
+static void test_reaped_pidfd(void **state)
+{
+	struct fixture *f = *state;
+	cr_error_t err = NULL;
+
+	model_reaped_pidfd(f->m, 7 << 8);
+	expect_ok(run_files(f, &err), &err, "a pidfd of a process that exited with 7");
+	model_reaped_pidfd(f->m, SIGTERM);
+	expect_ok(run_files(f, &err), &err, "a pidfd of a process killed by SIGTERM");
+	model_reaped_pidfd(f->m, SIGSEGV | 0x80);
+	expect_files_refused(f, "files.img", "a reaped process's wait status says it dumped core");
+	model_reaped_pidfd(f->m, 0x7f);
+	expect_files_refused(f, "files.img", "a reaped process's wait status says it stopped");
+	model_reaped_pidfd(f->m, (7 << 8) | 0x10000);
+	expect_files_refused(f, "files.img", "a reaped process's wait status has bits no exit gives");
+	model_reaped_pidfd(f->m, 0);
+	f->m->files[1].pidfd->pid = 42;
+	expect_files_refused(f, "files.img", "a reaped process's pidfd names a pid");
+}
+
 static void test_threads_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -1763,6 +1800,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_validators_accept_the_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_show_reads_the_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vmas_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reaped_pidfd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pagemap_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pages_in_special_vma_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_aio_refused, setup, teardown),

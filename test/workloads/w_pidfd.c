@@ -13,9 +13,14 @@
  *            pidfd ends the helper (the pidfd becomes readable).
  *   Both are close-on-exec, as every pidfd is.
  *
- * With "dead": holds a pidfd of a child that has exited and been reaped
- * (fdinfo Pid: -1), which cr must refuse to dump; writes its fd number to
- * "dead_fd" and, when triggered, checks the pidfd is still the same.
+ * With "dead": holds pidfds of two children that ended and were reaped
+ * (fdinfo Pid: -1): one opened (PIDFD_NONBLOCK) before the child exited
+ * with code 7, one opened while the other child was a zombie, killed by
+ * SIGTERM.  Writes the first's fd number to "dead_fd".  After restore each
+ * still says Pid -1, is readable (the process ended), keeps its flags and
+ * gives the wait status it gave before (PIDFD_GET_INFO with
+ * PIDFD_INFO_EXIT, where the kernel has it: 7 << 8 and SIGTERM), and no
+ * child is left to reap.
  *
  * Sabotage: self (puts a pidfd of the helper in place of the self one).
  */
@@ -27,7 +32,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -78,24 +85,75 @@ static void check_helper(void)
 	wl_check(readable(helper_fd, 5000), "(helper) pidfd does not see the helper exit");
 }
 
-static int dead_main(void)
+/* Linux 6.15: the wait status a pidfd of a reaped process keeps (the first
+ * 64 bytes of struct pidfd_info; Debian 12's headers lack it). */
+struct info64 {
+	uint64_t mask, cgroupid;
+	uint32_t ids[11];
+	int32_t exit_code;
+};
+
+static long exit_info(int fd)
+{
+	struct info64 i = { .mask = 1u << 3 };   /* PIDFD_INFO_EXIT */
+
+	if (ioctl(fd, _IOWR(0xFF, 11, struct info64), &i) < 0 || !(i.mask & (1u << 3)))
+		return -1;
+	return i.exit_code;
+}
+
+/* A pidfd of a child that ends (exit code 7, or SIGTERM) and is reaped;
+ * opened before it ends, or while it is a zombie. */
+static int reaped_pidfd(bool killed, bool before)
 {
 	pid_t child = fork();
-	int fd;
+	int fd = -1;
 
 	if (child < 0)
 		wl_fatal("fork: %s", strerror(errno));
-	if (child == 0)
-		_exit(0);
-	fd = pidfd_open(child, 0);
+	if (child == 0) {
+		if (killed)
+			pause();
+		_exit(7);
+	}
+	if (before)
+		fd = pidfd_open(child, PIDFD_NONBLOCK);
+	if (killed)
+		kill(child, SIGTERM);
+	if (!before) {
+		siginfo_t si;
+
+		waitid(P_PID, (id_t)child, &si, WEXITED | WNOWAIT);
+		fd = pidfd_open(child, 0);
+	}
 	if (fd < 0 || waitpid(child, NULL, 0) != child)
 		wl_fatal("pidfd_open/waitpid: %s", strerror(errno));
 	if (wl_fdinfo_field(fd, "Pid") != -1)
 		wl_fatal("fdinfo of a reaped child's pidfd shows Pid %ld", wl_fdinfo_field(fd, "Pid"));
-	wl_write_file("dead_fd", "%d\n", fd);
+	return fd;
+}
+
+static void check_reaped(const char *what, int fd, long status, int flags)
+{
+	wl_check(wl_fdinfo_field(fd, "Pid") == -1, "(%s) pidfd now refers to pid %ld", what, wl_fdinfo_field(fd, "Pid"));
+	wl_check(readable(fd, 0), "(%s) the pidfd does not say its process ended", what);
+	wl_check((fcntl(fd, F_GETFL) & O_NONBLOCK) == flags, "(%s) flags 0%o", what, fcntl(fd, F_GETFL));
+	wl_check(exit_info(fd) == status, "(%s) wait status %ld, it was %ld", what, exit_info(fd), status);
+}
+
+static int dead_main(void)
+{
+	int exited = reaped_pidfd(false, true), killed = reaped_pidfd(true, false);
+	long exited_status = exit_info(exited), killed_status = exit_info(killed);
+
+	wl_write_file("dead_fd", "%d\n", exited);
 	wl_ready();
 	wl_wait_trigger();
-	wl_check(wl_fdinfo_field(fd, "Pid") == -1, "(dead) pidfd now refers to pid %ld", wl_fdinfo_field(fd, "Pid"));
+	check_reaped("exited", exited, exited_status, O_NONBLOCK);
+	check_reaped("killed", killed, killed_status, 0);
+	wl_check(exited_status == -1 || (exited_status == 7 << 8 && killed_status == SIGTERM),
+		 "the kernel keeps wait statuses %ld and %ld, not exit 7 and SIGTERM", exited_status, killed_status);
+	wl_check(waitpid(-1, NULL, WNOHANG | __WALL) < 0 && errno == ECHILD, "a child is left to reap");
 	wl_finish();
 }
 
