@@ -7,6 +7,8 @@
 #include "fd/reopen.h"
 #include "fd/deleted.h"
 #include "os/util.h"
+#include "os/xalloc.h"
+#include "state/files.h"
 #include "state/ns.h"
 #include "state/sharing.h"
 #include "state/state.h"
@@ -71,8 +73,8 @@ static int read_loginuid(pid_t pid, uint32_t *out, cr_error_t *err)
 
 /* A working directory removed while the process was in it is made again
  * at its former path, empty as rmdir left it, with its mode and owner,
- * and removed once the process is in it (fd/deleted.h).  Each process in
- * it gets a directory of its own. */
+ * and removed once the process is in it (fd/deleted.h).  Processes in one
+ * (by device and inode) are put in one again (attrs_plan). */
 static int read_cwd(struct arena *a, pid_t pid, CoreEntry *core, cr_error_t *err)
 {
 	char buf[PATH_MAX], path[64];
@@ -95,6 +97,9 @@ static int read_cwd(struct arena *a, pid_t pid, CoreEntry *core, cr_error_t *err
 	core->cwd_removed_mode = st.st_mode;
 	core->cwd_removed_uid = st.st_uid;
 	core->cwd_removed_gid = st.st_gid;
+	core->has_cwd_removed_dev = core->has_cwd_removed_ino = true;
+	core->cwd_removed_dev = st.st_dev;
+	core->cwd_removed_ino = st.st_ino;
 	return deleted_check_dir("removed working directory", core->cwd, pid, NULL, 0, err);
 }
 
@@ -182,13 +187,119 @@ static int set_loginuid(uint32_t uid, cr_error_t *err)
 	return 0;
 }
 
+/* ---------------------------------------- removed working directories shared */
+
+/* Processes in one removed directory: its lowest common ancestor makes it
+ * again before it forks, into a stash slot, where each of them finds it.
+ * Only when every one of them and that ancestor are in one mount
+ * namespace (the path is resolved as the ancestor sees it). */
+struct cwd_group {
+	struct restore_task *maker;   /* the lowest common ancestor */
+	const CoreEntry *core;        /* a member's: path, mode, owner */
+	int slot;
+};
+
+struct cwd_plan {
+	int *slot;                    /* per task: its group's slot, -1 for none */
+	struct cwd_group *groups;
+	size_t n;
+};
+
+static bool removed_cwd(const struct restore_task *t)
+{
+	return !t->zombie && t->core->has_cwd_removed_mode && t->core->has_cwd_removed_dev &&
+	       t->core->has_cwd_removed_ino;
+}
+
+static bool same_removed_cwd(const struct restore_task *a, const struct restore_task *b)
+{
+	return removed_cwd(b) && a->core->cwd_removed_dev == b->core->cwd_removed_dev &&
+	       a->core->cwd_removed_ino == b->core->cwd_removed_ino;
+}
+
+/* The group of task i (a removed cwd no earlier task shares): its members'
+ * slot is set when it has more than one. */
+static void plan_group(struct restore_ctx *ctx, struct cwd_plan *p, size_t i)
+{
+	struct restore_task *t = &ctx->tasks[i], *maker = t;
+	uint32_t mnt = ns_mnt_ref(t->core->ns);
+	bool one_ns = true;
+	size_t n = 1;
+
+	for (size_t j = i + 1; j < ctx->n_tasks; j++) {
+		if (!same_removed_cwd(t, &ctx->tasks[j]))
+			continue;
+		maker = restore_common_ancestor(maker, &ctx->tasks[j]);
+		one_ns &= ns_mnt_ref(ctx->tasks[j].core->ns) == mnt;
+		n++;
+	}
+	if (n < 2 || maker == NULL || !one_ns || ns_mnt_ref(maker->core->ns) != mnt)
+		return;
+	p->groups[p->n] = (struct cwd_group){ maker, t->core, restore_stash_reserve(ctx, 1) };
+	for (size_t j = i; j < ctx->n_tasks; j++)
+		if (j == i || same_removed_cwd(t, &ctx->tasks[j]))
+			p->slot[j] = p->groups[p->n].slot;
+	p->n++;
+}
+
+static int attrs_plan(struct restore_ctx *ctx, cr_error_t *err)
+{
+	struct cwd_plan *p = xcalloc(1, sizeof(*p));
+
+	(void)err;
+	p->slot = xmalloc((ctx->n_tasks + 1) * sizeof(*p->slot));
+	p->groups = xcalloc(ctx->n_tasks + 1, sizeof(*p->groups));
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		p->slot[i] = -1;
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		if (removed_cwd(&ctx->tasks[i]) && p->slot[i] < 0)
+			plan_group(ctx, p, i);
+	ctx->cwd = p;
+	return 0;
+}
+
+/* The groups t makes the directory of, into their slots. */
+static int attrs_before_fork(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
+{
+	for (size_t g = 0; g < ctx->cwd->n; g++) {
+		const struct cwd_group *c = &ctx->cwd->groups[g];
+		int fd;
+
+		if (c->maker != t)
+			continue;
+		fd = deleted_remake_node(t, c->core->cwd, c->core->cwd_removed_mode, c->core->cwd_removed_uid,
+					 c->core->cwd_removed_gid, O_RDONLY | O_DIRECTORY | O_CLOEXEC, err);
+		if (fd < 0)
+			return cr_error_wrap(err, "the removed working directory %s", c->core->cwd);
+		if (dup3(fd, ctx->stash_base + c->slot, O_CLOEXEC) < 0) {
+			close(fd);
+			return cr_error(err, errno, "keep the removed working directory %s", c->core->cwd);
+		}
+		close(fd);
+	}
+	return 0;
+}
+
+static void attrs_release_restore(struct restore_ctx *ctx)
+{
+	if (ctx->cwd == NULL)
+		return;
+	free(ctx->cwd->slot);
+	free(ctx->cwd->groups);
+	free(ctx->cwd);
+	ctx->cwd = NULL;
+}
+
 static int attrs_setup(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
 	const CoreEntry *core = t->core;
+	int slot = ctx->cwd->slot[t - ctx->tasks];
 
-	(void)ctx;
 	umask((mode_t)core->umask);
-	if (core->has_cwd_removed_mode) {
+	if (slot >= 0) {
+		if (fchdir(ctx->stash_base + slot) < 0)
+			return cr_error(err, errno, "chdir into the removed %s", core->cwd);
+	} else if (core->has_cwd_removed_mode) {
 		cleanup_close int fd = deleted_remake_node(t, core->cwd, core->cwd_removed_mode, core->cwd_removed_uid,
 							   core->cwd_removed_gid, O_RDONLY | O_DIRECTORY, err);
 
@@ -213,5 +324,8 @@ const struct state_kind state_attrs = {
 	.collect = attrs_collect,
 	.check_tree = attrs_check_tree,
 	.validate = attrs_validate,
+	.plan = attrs_plan,
+	.before_fork = attrs_before_fork,
 	.setup = attrs_setup,
+	.release_restore = attrs_release_restore,
 };

@@ -562,8 +562,7 @@ static int files_validate(const struct restore_ctx *ctx, const struct restore_ta
 	return 0;
 }
 
-/* The lowest process that is an ancestor of (or is) both a and b. */
-static struct restore_task *common_ancestor(struct restore_task *a, struct restore_task *b)
+struct restore_task *restore_common_ancestor(struct restore_task *a, struct restore_task *b)
 {
 	for (struct restore_task *x = a; x != NULL; x = x->parent)
 		for (struct restore_task *y = b; y != NULL; y = y->parent)
@@ -594,7 +593,7 @@ static void find_openers(struct restore_ctx *ctx, bool *shared)
 			struct restore_task *had = ctx->file_lca[id];
 
 			shared[id] |= had != NULL && had != t;
-			ctx->file_lca[id] = had ? common_ancestor(had, t) : t;
+			ctx->file_lca[id] = had ? restore_common_ancestor(had, t) : t;
 		}
 	}
 }

@@ -16,6 +16,9 @@ uint32_t file_table_add(struct dump_ctx *ctx, FileEntry *fe);
 uint32_t files_add_mapped(struct dump_ctx *ctx, const struct dump_task *t, const char *path, uint32_t flags,
 			  const struct stat *st);
 
+/* Restore: the lowest process that is an ancestor of (or is) both a and b. */
+struct restore_task *restore_common_ancestor(struct restore_task *a, struct restore_task *b);
+
 /* Restore: the description with that id, or NULL. */
 const FileEntry *restore_file(const struct restore_ctx *ctx, uint32_t id);
 

@@ -271,6 +271,7 @@ struct restore_ctx {
 	struct shmem_restore *shmem;   /* shmem.c */
 	struct locks_plan *locks;      /* locks.c */
 	struct ctty_plan *ctty;        /* ctty.c */
+	struct cwd_plan *cwd;          /* attrs.c: removed working directories several processes share */
 	/* cow.c: the two address ranges, held PROT_NONE in every process of
 	 * the tree, where processes at even and odd depths build their cow
 	 * VMAs; len 0 when no process has one. */

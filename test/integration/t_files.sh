@@ -148,6 +148,7 @@ run_case fifo_deleted lost_either_way restored "" w_files fifo_deleted
 run_case dir_open lost_either_way restored "" w_files dir_open
 run_case dir_deleted lost_either_way restored "" w_files dir_deleted
 run_case cwd_deleted lost_either_way restored "" w_files cwd_deleted
+run_case cwd_shared lost_either_way restored "" w_files cwd_shared
 run_case opath_symlink lost_either_way restored "" w_files opath_symlink
 run_case opath_file lost_either_way restored "" w_files opath_file
 run_case hardlink_deleted lost_either_way restored "" w_files hardlink_deleted

@@ -16,6 +16,9 @@
  *   dir_deleted      a directory (mode 0751) opened and then removed: the
  *                    fd is a removed directory with that mode, files cannot
  *                    be made in it, and its path is free.
+ *   cwd_shared       two children in one removed directory (mode 0751),
+ *                    which their parent left: the same directory (inode)
+ *                    for both after restore.
  *   cwd_deleted      the working directory (mode 0751), removed: "." is a
  *                    removed directory with that mode, getcwd fails with
  *                    ENOENT, /proc/self/cwd ends in "(deleted)".
@@ -52,9 +55,11 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/fanotify.h>
 #include <sys/inotify.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -255,6 +260,59 @@ static void cwd_deleted_check(void)
 	buf[n < 0 ? 0 : n] = '\0';
 	wl_check(wl_has_suffix(buf, "/rmcwd (deleted)"), "/proc/self/cwd is '%s'", buf);
 	close(dot);
+}
+
+/* Two children in one removed directory, which their parent left: after
+ * restore both are in one directory again (the same inode), a removed one
+ * with its mode. */
+static pid_t cwd_kids[2];
+
+static __attribute__((noreturn)) void cwd_kid(int i)
+{
+	char ask[PATH_MAX], name[32];
+	struct stat st;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	wl_path(ask, sizeof(ask), "cwd_ask");
+	while (access(ask, F_OK) < 0)
+		usleep(10000);
+	snprintf(name, sizeof(name), "cwd_kid%d", i);
+	if (stat(".", &st) == 0)
+		wl_write_file(name, "%llu %llu %o %lu\n", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+			      st.st_mode & 07777, (unsigned long)st.st_nlink);
+	for (;;)
+		pause();
+}
+
+static void cwd_shared_setup(void)
+{
+	int fd = removed_dir("rmshared");
+
+	if (fchdir(fd) < 0)
+		wl_fatal("fchdir: %s", strerror(errno));
+	for (int i = 0; i < 2; i++) {
+		cwd_kids[i] = fork();
+		if (cwd_kids[i] < 0)
+			wl_fatal("fork: %s", strerror(errno));
+		if (cwd_kids[i] == 0)
+			cwd_kid(i);
+	}
+	if (chdir(wl_dir()) < 0)
+		wl_fatal("chdir: %s", strerror(errno));
+	close(fd);
+}
+
+static void cwd_shared_check(void)
+{
+	char a[128] = "", b[128] = "";
+
+	wl_write_file("cwd_ask", "1\n");
+	for (int i = 0; i < 500 && (wl_read_file("cwd_kid0", a, sizeof(a)) <= 0 || wl_read_file("cwd_kid1", b, sizeof(b)) <= 0); i++)
+		usleep(10000);
+	wl_check(a[0] != '\0' && strcmp(a, b) == 0, "the children are in different directories: '%s' and '%s'", a, b);
+	wl_check(strstr(a, " 751 0\n") != NULL, "their directory is not a removed one of mode 0751: '%s'", a);
+	for (int i = 0; i < 2; i++)
+		kill(cwd_kids[i], SIGKILL);
 }
 
 /* ----------------------------------------------------------------- O_PATH */
@@ -508,6 +566,7 @@ static const struct wl_mode modes[] = {
 	{ "dir_open", dir_open_setup, dir_open_check },
 	{ "dir_deleted", dir_deleted_setup, dir_deleted_check },
 	{ "cwd_deleted", cwd_deleted_setup, cwd_deleted_check },
+	{ "cwd_shared", cwd_shared_setup, cwd_shared_check },
 	{ "opath_symlink", opath_symlink_setup, opath_symlink_check },
 	{ "opath_file", opath_file_setup, opath_file_check },
 	{ "hardlink_deleted", hardlink_deleted_setup, hardlink_check },
