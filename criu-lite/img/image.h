@@ -32,7 +32,7 @@
 /* The version of the image format, in every file's header and in the
  * inventory: bumped with every change to a schema in proto/ or to this
  * layout.  An image of another version is refused, naming the file. */
-#define CR_FORMAT_VERSION 10
+#define CR_FORMAT_VERSION 11
 
 #define CR_IMG_MAGIC         0x4d495243u
 #define CR_IMG_TRAILER_MAGIC 0x4e455243u

@@ -1,0 +1,46 @@
+/* The multicast state of an inet socket (fd/inet_sk.c): the groups it
+ * joined, each with its device and source filter, and the interface it
+ * sends multicast from (IP_MULTICAST_IF, IPV6_MULTICAST_IF).  The other
+ * multicast options (TTL, hops, loop, IP_MULTICAST_ALL and
+ * IPV6_MULTICAST_ALL) are plain options of fd/sk_opts.c.
+ *
+ * Dump: no kernel interface lists the groups of a socket.  The candidates
+ * are the groups joined on the devices of its network namespace
+ * (/proc/PID/net/igmp and igmp6, which hold every socket's joins and the
+ * kernel's own); getsockopt(MCAST_MSFILTER) on cr's duplicate answers
+ * EADDRNOTAVAIL for a group and device this socket did not join, and
+ * otherwise gives the filter mode and the sources (ip_mc_gsfget,
+ * ip6_mc_msfget).  An IPv6 socket may hold IPv4 groups too (at SOL_IP).
+ * Devices are kept by name: the restore joins on the device of that name
+ * in the restored network namespace, and fails naming it when there is
+ * none.
+ *
+ * Refused: a group in INCLUDE mode with no source (left over from a failed
+ * source join: no setsockopt makes one), an IPV6_MULTICAST_IF device cr
+ * cannot name.
+ *
+ * Not seen: IP_MULTICAST_IF given by interface index alone (struct ip_mreqn
+ * with no address): getsockopt shows only the address, so such a socket
+ * comes back sending multicast by its routes. */
+#ifndef CR_INET_MCAST_H
+#define CR_INET_MCAST_H
+
+#include <sys/types.h>
+
+#include "os/arena.h"
+#include "os/error.h"
+#include "inet.pb-c.h"
+
+/* Dump: e->mcast, e->mcast_if_addr, e->mcast_if6 of cr's duplicate fd of
+ * a socket of family held by pid, or a refusal naming me. */
+int inet_mcast_dump(struct arena *a, pid_t pid, int fd, int family, const char *me, InetSkEntry *e,
+		    cr_error_t *err);
+
+/* Restore validation of that state. */
+int inet_mcast_validate(const InetSkEntry *e, cr_error_t *err);
+
+/* Restore: fd joins its groups again, on the devices of their names in the
+ * network namespace the caller is in, and gets its multicast interface. */
+int inet_mcast_restore(int fd, const InetSkEntry *e, const char *me, cr_error_t *err);
+
+#endif
