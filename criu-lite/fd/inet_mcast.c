@@ -227,14 +227,19 @@ static int dump_groups(struct arena *a, int fd, int family, const struct mc_list
 	return 0;
 }
 
-static int dump_interfaces(struct arena *a, int fd, int family, const struct mc_list *l, const char *me,
-			   InetSkEntry *e, cr_error_t *err)
+static int dump_interfaces(struct arena *a, int fd, int family, bool stream, const struct mc_list *l,
+			   const char *me, InetSkEntry *e, cr_error_t *err)
 {
 	struct in_addr addr = { 0 };
 	socklen_t len = sizeof(addr);
 	int idx = 0;
 	const char *name;
 
+	/* TCP sends no multicast, and no program can set these on it: an
+	 * accepted IPv6 connection has the device its SYN came in by, which
+	 * is the kernel's to give again. */
+	if (stream)
+		return 0;
 	/* An IPv6 socket has both: it sends to IPv4 groups too. */
 	if (getsockopt(fd, SOL_IP, IP_MULTICAST_IF, &addr, &len) < 0)
 		return cr_error(err, errno, "%s: getsockopt IP_MULTICAST_IF", me);
@@ -251,7 +256,7 @@ static int dump_interfaces(struct arena *a, int fd, int family, const struct mc_
 	return 0;
 }
 
-int inet_mcast_dump(struct arena *a, pid_t pid, int fd, int family, const char *me, InetSkEntry *e,
+int inet_mcast_dump(struct arena *a, pid_t pid, int fd, int family, bool stream, const char *me, InetSkEntry *e,
 		    cr_error_t *err)
 {
 	struct mc_list l = { 0 };
@@ -262,7 +267,7 @@ int inet_mcast_dump(struct arena *a, pid_t pid, int fd, int family, const char *
 		read_inet6(pid, &l);
 	r = dump_groups(a, fd, family, &l, me, e, err);
 	if (r == 0)
-		r = dump_interfaces(a, fd, family, &l, me, e, err);
+		r = dump_interfaces(a, fd, family, stream, &l, me, e, err);
 	free(l.v);
 	return r;
 }

@@ -25,6 +25,7 @@
 #ifndef CR_INET_MCAST_H
 #define CR_INET_MCAST_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "os/arena.h"
@@ -32,8 +33,8 @@
 #include "inet.pb-c.h"
 
 /* Dump: e->mcast, e->mcast_if_addr, e->mcast_if6 of cr's duplicate fd of
- * a socket of family held by pid, or a refusal naming me. */
-int inet_mcast_dump(struct arena *a, pid_t pid, int fd, int family, const char *me, InetSkEntry *e,
+ * a socket of family held by pid (stream: TCP), or a refusal naming me. */
+int inet_mcast_dump(struct arena *a, pid_t pid, int fd, int family, bool stream, const char *me, InetSkEntry *e,
 		    cr_error_t *err);
 
 /* Restore validation of that state. */

@@ -234,7 +234,7 @@ static int inet_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_
 	if (sk_opts_dump(&ctx->arena, dup, d.family, d.protocol == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM, d.protocol,
 			 d.state == SK_ESTABLISHED, &opts, err) < 0)
 		return cr_error_wrap(err, "%s", me);
-	if (inet_mcast_dump(&ctx->arena, p->pid, dup, d.family, me, e, err) < 0)
+	if (inet_mcast_dump(&ctx->arena, p->pid, dup, d.family, d.protocol == IPPROTO_TCP, me, e, err) < 0)
 		return -1;
 	if (d.protocol == IPPROTO_UDP && udp_queue_dump(ctx, dup, &d, &opts, me, e, err) < 0)
 		return -1;
