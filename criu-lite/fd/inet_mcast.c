@@ -11,20 +11,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-/* A group joined on a device of the namespace, or only a device (family
- * 0: a device some /proc file names, for IPV6_MULTICAST_IF). */
-struct mc_seen {
-	int family;
-	uint8_t group[16];
-	int ifindex;
-	char ifname[IFNAMSIZ];
-};
-
-struct mc_list {
-	struct mc_seen *v;
-	size_t n;
-};
-
 static void seen_add(struct mc_list *l, int family, const void *group, int ifindex, const char *ifname)
 {
 	struct mc_seen *s;
@@ -39,20 +25,11 @@ static void seen_add(struct mc_list *l, int family, const void *group, int ifind
 	snprintf(s->ifname, sizeof(s->ifname), "%s", ifname);
 }
 
-static FILE *open_net(pid_t pid, const char *name)
-{
-	char path[64];
-
-	snprintf(path, sizeof(path), "/proc/%d/net/%s", pid, name);
-	return fopen(path, "re");
-}
-
 /* /proc/PID/net/igmp: a line per device, "IDX\tNAME: COUNT QUERIER", then
  * one per group joined on it, "\t\t\t\tGROUP USERS TIMER\tREPORTER", GROUP
  * the 32 bits of the address as the kernel holds them (network order). */
-static void read_igmp(pid_t pid, struct mc_list *l)
+void mcast_parse_igmp(FILE *f, struct mc_list *l)
 {
-	cleanup_fclose FILE *f = open_net(pid, "igmp");
 	cleanup_free char *line = NULL;
 	char name[IFNAMSIZ + 2] = "", *colon;
 	size_t cap = 0;
@@ -88,27 +65,50 @@ static bool hex16(const char *text, uint8_t *out)
 }
 
 /* /proc/PID/net/igmp6: "IDX NAME GROUP USERS FLAGS TIMER", GROUP in 32
- * hex digits; if_inet6 names every device with an IPv6 address:
- * "ADDRESS IDX PREFIXLEN SCOPE FLAGS NAME". */
-static void read_inet6(pid_t pid, struct mc_list *l)
+ * hex digits. */
+void mcast_parse_igmp6(FILE *f, struct mc_list *l)
 {
-	cleanup_fclose FILE *groups = open_net(pid, "igmp6");
-	cleanup_fclose FILE *addrs = open_net(pid, "if_inet6");
 	cleanup_free char *line = NULL;
 	char name[IFNAMSIZ + 1], hex[40];
 	uint8_t g[16];
 	size_t cap = 0;
 	int idx;
 
-	while (groups != NULL && getline(&line, &cap, groups) > 0)
+	while (f != NULL && getline(&line, &cap, f) > 0)
 		if (sscanf(line, "%d %16s %39s", &idx, name, hex) == 3 && hex16(hex, g))
 			seen_add(l, AF_INET6, g, idx, name);
-	while (addrs != NULL && getline(&line, &cap, addrs) > 0)
-		if (sscanf(line, "%39s %x %*x %*x %*x %16s", hex, (unsigned *)&idx, name) == 3)
-			seen_add(l, 0, NULL, idx, name);
 }
 
-static const char *ifname_of(const struct mc_list *l, int ifindex)
+/* /proc/PID/net/if_inet6, a line per IPv6 address: "ADDRESS IDX
+ * PREFIXLEN SCOPE FLAGS NAME", IDX in hex. */
+void mcast_parse_if_inet6(FILE *f, struct mc_list *l)
+{
+	cleanup_free char *line = NULL;
+	char name[IFNAMSIZ + 1], hex[40];
+	size_t cap = 0;
+	unsigned idx;
+
+	while (f != NULL && getline(&line, &cap, f) > 0)
+		if (sscanf(line, "%39s %x %*x %*x %*x %16s", hex, &idx, name) == 3)
+			seen_add(l, 0, NULL, (int)idx, name);
+}
+
+/* A file the kernel has not (no IPv6, no multicast) lists nothing. */
+static int read_net(pid_t pid, const char *name, void (*parse)(FILE *, struct mc_list *), struct mc_list *l,
+		    cr_error_t *err)
+{
+	char path[64];
+	cleanup_fclose FILE *f = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%d/net/%s", pid, name);
+	f = fopen(path, "re");
+	if (f == NULL && errno != ENOENT)
+		return cr_error(err, errno, "%s", path);
+	parse(f, l);
+	return 0;
+}
+
+const char *mcast_ifname_of(const struct mc_list *l, int ifindex)
 {
 	for (size_t i = 0; i < l->n; i++)
 		if (l->v[i].ifindex == ifindex)
@@ -248,7 +248,7 @@ static int dump_interfaces(struct arena *a, int fd, int family, bool stream, con
 	len = sizeof(idx);
 	if (family != AF_INET6 || getsockopt(fd, SOL_IPV6, IPV6_MULTICAST_IF, &idx, &len) < 0 || idx == 0)
 		return 0;
-	name = ifname_of(l, idx);
+	name = mcast_ifname_of(l, idx);
 	if (name == NULL)
 		return cr_error(err, 0, "%s: unsupported: IPV6_MULTICAST_IF on interface index %d, which no IPv6 "
 				"address or multicast group names", me, idx);
@@ -260,12 +260,14 @@ int inet_mcast_dump(struct arena *a, pid_t pid, int fd, int family, bool stream,
 		    cr_error_t *err)
 {
 	struct mc_list l = { 0 };
-	int r;
+	int r = read_net(pid, "igmp", mcast_parse_igmp, &l, err);
 
-	read_igmp(pid, &l);
-	if (family == AF_INET6)
-		read_inet6(pid, &l);
-	r = dump_groups(a, fd, family, &l, me, e, err);
+	if (r == 0 && family == AF_INET6)
+		r = read_net(pid, "igmp6", mcast_parse_igmp6, &l, err);
+	if (r == 0 && family == AF_INET6)
+		r = read_net(pid, "if_inet6", mcast_parse_if_inet6, &l, err);
+	if (r == 0)
+		r = dump_groups(a, fd, family, &l, me, e, err);
 	if (r == 0)
 		r = dump_interfaces(a, fd, family, stream, &l, me, e, err);
 	free(l.v);

@@ -25,7 +25,10 @@
 #ifndef CR_INET_MCAST_H
 #define CR_INET_MCAST_H
 
+#include <net/if.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "os/arena.h"
@@ -36,6 +39,28 @@
  * a socket of family held by pid (stream: TCP), or a refusal naming me. */
 int inet_mcast_dump(struct arena *a, pid_t pid, int fd, int family, bool stream, const char *me, InetSkEntry *e,
 		    cr_error_t *err);
+
+/* What the /proc files of a network namespace say (the parsers are
+ * public for the unit tests): a group joined on a device, or only a
+ * device (family 0), for naming an ifindex. */
+struct mc_seen {
+	int family;          /* AF_INET, AF_INET6, or 0 */
+	uint8_t group[16];   /* network order; IPv4 in the first 4 bytes */
+	int ifindex;
+	char ifname[IFNAMSIZ];
+};
+
+struct mc_list {
+	struct mc_seen *v;   /* malloc'd */
+	size_t n;
+};
+
+/* Each adds what the file f (NULL: none) says to l. */
+void mcast_parse_igmp(FILE *f, struct mc_list *l);      /* /proc/net/igmp */
+void mcast_parse_igmp6(FILE *f, struct mc_list *l);     /* /proc/net/igmp6 */
+void mcast_parse_if_inet6(FILE *f, struct mc_list *l);  /* /proc/net/if_inet6 */
+/* The name of device ifindex that l knows, or NULL. */
+const char *mcast_ifname_of(const struct mc_list *l, int ifindex);
 
 /* Restore validation of that state. */
 int inet_mcast_validate(const InetSkEntry *e, cr_error_t *err);
