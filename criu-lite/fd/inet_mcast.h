@@ -15,9 +15,9 @@
  * in the restored network namespace, and fails naming it when there is
  * none.
  *
- * Refused: a group in INCLUDE mode with no source (left over from a failed
- * source join: no setsockopt makes one), an IPV6_MULTICAST_IF device cr
- * cannot name.
+ * Refused: a group in INCLUDE mode with no source (only a source join
+ * whose first source found no memory leaves one; no setsockopt makes
+ * one), an IPV6_MULTICAST_IF device cr cannot name (deleted since).
  *
  * Not seen: IP_MULTICAST_IF given by interface index alone (struct ip_mreqn
  * with no address): getsockopt shows only the address, so such a socket

@@ -14,7 +14,8 @@
  *     cannot come back as they were);
  *   - an established TCP connection, with cr dump --tcp-established
  *     (fd/tcp_stream.h: TCP_REPAIR, its traffic blocked meanwhile);
- * every one with its options and O_NONBLOCK.  Every other TCP state (a
+ * every one with its options, its multicast groups (fd/inet_mcast.h) and
+ * O_NONBLOCK.  Every other TCP state (a
  * connection without that option, or one being made or closed) is refused
  * naming it.
  *
