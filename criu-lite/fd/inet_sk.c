@@ -212,8 +212,11 @@ static int inet_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_
 	struct sk_opts opts;
 	char me[INET6_ADDRSTRLEN + 24];
 	bool ended = false;
-	int r = dup < 0 ? -1 : inet_diag_lookup(t->pid, (uint32_t)p->st.st_ino, &d, err);
+	int r;
 
+	if (dup < 0 || sk_check_netns(p->pid, dup, p->link, err) < 0)
+		return -1;
+	r = inet_diag_lookup(t->pid, (uint32_t)p->st.st_ino, &d, err);
 	if (r < 0 || (r == 0 && describe_unhashed(dup, &d, &ended, p->link, err) < 0))
 		return -1;
 	d.ino = (uint32_t)p->st.st_ino;

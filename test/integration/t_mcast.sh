@@ -26,6 +26,10 @@
 #                 on it, with their filters.
 #   refused_if6_gone  IPV6_MULTICAST_IF on a device deleted since: the dump
 #                 is refused naming pid and the option, the tree runs on.
+#   refused_other_netns  a socket of another network namespace than its
+#                 process's (made before an unshare): its groups are not in
+#                 the process's /proc/PID/net, and a restore would make it in
+#                 the process's namespace: refused by name, the tree runs on.
 #
 # Unmodified Debian programs:
 #   socat4        socat -u UDP4-RECV with ip-add-membership on a veth of the
@@ -147,6 +151,11 @@ refused_if6_gone() {
 	expect_refused_then_pass "$WL_PID" "unsupported: IPV6_MULTICAST_IF on interface index"
 }
 
+refused_other_netns() {
+	wl_start w_mcast other_netns || return 1
+	expect_refused_then_pass "$WL_PID" "socket:[" "unsupported: a socket of network namespace net:["
+}
+
 # ---- socat ---------------------------------------------------------------------
 # socat runs in the harness's namespace (cr dumps unix sockets, which socat
 # holds a pair of, only there), on the test's veth pair HOSTDEV a/b: the
@@ -225,6 +234,7 @@ run_case hostdev_gone hostdev_gone
 hostdev_down
 ip link del "${HOSTDEV}x" 2>/dev/null
 run_case refused_if6_gone refused_if6_gone
+run_case refused_other_netns refused_other_netns
 run_case socat4 socat_case 4
 hostdev_down
 run_case socat6 socat_case 6

@@ -34,6 +34,11 @@
  *   if6_gone an IPv6 UDP socket with IPV6_MULTICAST_IF mcb; the test then
  *            deletes the veth pair (its dump is refused).  Triggered: the
  *            option still holds mcb's old index.
+ *   other_netns  (started in the harness's namespace) a UDP socket bound to
+ *            127.0.0.1, then the workload moves to a network namespace of
+ *            its own (unshare): the socket stays in the first (its dump is
+ *            refused).  Triggered: the socket is still in another
+ *            namespace than the workload's, on its port.
  */
 #include "wl.h"
 
@@ -41,11 +46,15 @@
 #include <errno.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <linux/sockios.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef IPV6_MULTICAST_ALL
@@ -353,12 +362,37 @@ static void check_if6_gone(void)
 		 wl_getsockopt_int(sk[0], SOL_IPV6, IPV6_MULTICAST_IF), old_index);
 }
 
+static struct sockaddr_storage bound;
+
+static void setup_other_netns(void)
+{
+	socklen_t len = sizeof(bound);
+
+	sk[0] = udp(AF_INET, "127.0.0.1", 0);
+	must(getsockname(sk[0], (struct sockaddr *)&bound, &len) == 0, "getsockname");
+	must(unshare(CLONE_NEWNET) == 0, "unshare(CLONE_NEWNET)");
+}
+
+static void check_other_netns(void)
+{
+	struct sockaddr_storage now;
+	socklen_t len = sizeof(now);
+	struct stat its, mine;
+	int ns = ioctl(sk[0], SIOCGSKNS);
+
+	wl_check(ns >= 0 && fstat(ns, &its) == 0 && stat("/proc/self/ns/net", &mine) == 0 && its.st_ino != mine.st_ino,
+		 "the socket is not in another network namespace");
+	wl_check(getsockname(sk[0], (struct sockaddr *)&now, &len) == 0 &&
+		 memcmp(&now, &bound, sizeof(struct sockaddr_in)) == 0, "the socket is no longer bound where it was");
+}
+
 int main(int argc, char **argv)
 {
 	static const struct wl_mode modes[] = {
 		{ "groups", setup_groups, check_groups },
 		{ "hostdev", setup_hostdev, check_hostdev },
 		{ "if6_gone", setup_if6_gone, check_if6_gone },
+		{ "other_netns", setup_other_netns, check_other_netns },
 	};
 
 	argv_ = argv;
