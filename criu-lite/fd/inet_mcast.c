@@ -227,7 +227,48 @@ static int dump_groups(struct arena *a, int fd, int family, const struct mc_list
 	return 0;
 }
 
-static int dump_interfaces(struct arena *a, int fd, int family, bool stream, const struct mc_list *l,
+bool mcast_is_local4(FILE *f, struct in_addr a)
+{
+	cleanup_free char *line = NULL;
+	struct in_addr leaf = { 0 };
+	char text[INET_ADDRSTRLEN];
+	size_t cap = 0;
+	unsigned len;
+
+	while (f != NULL && getline(&line, &cap, f) > 0) {
+		if (sscanf(line, " |-- %15s", text) == 1) {
+			if (inet_pton(AF_INET, text, &leaf) != 1)
+				leaf.s_addr = 0;
+		} else if (sscanf(line, " /%u", &len) == 1 && len <= 32 && strstr(line, " LOCAL") != NULL) {
+			uint32_t mask = len == 0 ? 0 : htonl(~0u << (32 - len));
+
+			if (((a.s_addr ^ leaf.s_addr) & mask) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* IP_MULTICAST_IF is set again by its address, which the kernel looks
+ * up among the local ones of the namespace (ip_dev_find): one removed since
+ * it was set could not be. */
+static int check_local4(pid_t pid, struct in_addr a, const char *me, cr_error_t *err)
+{
+	char path[64], text[INET_ADDRSTRLEN];
+	cleanup_fclose FILE *f = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%d/net/fib_trie", pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return cr_error(err, errno, "%s", path);
+	if (mcast_is_local4(f, a))
+		return 0;
+	inet_ntop(AF_INET, &a, text, sizeof(text));
+	return cr_error(err, 0, "%s: unsupported: IP_MULTICAST_IF %s, an address no device of the namespace has "
+			"any more (the restore sets it by its address)", me, text);
+}
+
+static int dump_interfaces(struct arena *a, pid_t pid, int fd, int family, bool stream, const struct mc_list *l,
 			   const char *me, InetSkEntry *e, cr_error_t *err)
 {
 	struct in_addr addr = { 0 };
@@ -243,8 +284,11 @@ static int dump_interfaces(struct arena *a, int fd, int family, bool stream, con
 	/* An IPv6 socket has both: it sends to IPv4 groups too. */
 	if (getsockopt(fd, SOL_IP, IP_MULTICAST_IF, &addr, &len) < 0)
 		return cr_error(err, errno, "%s: getsockopt IP_MULTICAST_IF", me);
-	if (addr.s_addr != htonl(INADDR_ANY))
+	if (addr.s_addr != htonl(INADDR_ANY)) {
+		if (check_local4(pid, addr, me, err) < 0)
+			return -1;
 		e->mcast_if_addr = text_of(a, AF_INET, &addr);
+	}
 	len = sizeof(idx);
 	if (family != AF_INET6 || getsockopt(fd, SOL_IPV6, IPV6_MULTICAST_IF, &idx, &len) < 0 || idx == 0)
 		return 0;
@@ -269,7 +313,7 @@ int inet_mcast_dump(struct arena *a, pid_t pid, int fd, int family, bool stream,
 	if (r == 0)
 		r = dump_groups(a, fd, family, &l, me, e, err);
 	if (r == 0)
-		r = dump_interfaces(a, fd, family, stream, &l, me, e, err);
+		r = dump_interfaces(a, pid, fd, family, stream, &l, me, e, err);
 	free(l.v);
 	return r;
 }

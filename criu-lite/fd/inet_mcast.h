@@ -17,7 +17,9 @@
  *
  * Refused: a group in INCLUDE mode with no source (only a source join
  * whose first source found no memory leaves one; no setsockopt makes
- * one), an IPV6_MULTICAST_IF device cr cannot name (deleted since).
+ * one), an IPV6_MULTICAST_IF device cr cannot name (deleted since), an
+ * IP_MULTICAST_IF address no device has any more (it is set again by
+ * address).
  *
  * Not seen: IP_MULTICAST_IF given by interface index alone (struct ip_mreqn
  * with no address): getsockopt shows only the address, so such a socket
@@ -26,6 +28,7 @@
 #define CR_INET_MCAST_H
 
 #include <net/if.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -61,6 +64,9 @@ void mcast_parse_igmp6(FILE *f, struct mc_list *l);     /* /proc/net/igmp6 */
 void mcast_parse_if_inet6(FILE *f, struct mc_list *l);  /* /proc/net/if_inet6 */
 /* The name of device ifindex that l knows, or NULL. */
 const char *mcast_ifname_of(const struct mc_list *l, int ifindex);
+/* Whether /proc/net/fib_trie f has a LOCAL route covering a (what the
+ * kernel's ip_dev_find looks for). */
+bool mcast_is_local4(FILE *f, struct in_addr a);
 
 /* Restore validation of that state. */
 int inet_mcast_validate(const InetSkEntry *e, cr_error_t *err);

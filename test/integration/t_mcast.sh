@@ -5,7 +5,8 @@
 #
 # Every case but hostdev_* runs in a network namespace of its own (NET_SETUP:
 # lo with multicast and a route for 224.0.0.0/4, a veth pair mca/mcb with
-# IPv6 addresses), dumped and made again by cr with the tree.
+# IPv6 addresses, 10.9.0.5 on mca), dumped and made again by cr with the
+# tree.
 #
 #   control_groups  the workload passes without any dump (its checks hold:
 #                 each socket gets the datagrams its groups and filters let
@@ -26,6 +27,8 @@
 #                 on it, with their filters.
 #   refused_if6_gone  IPV6_MULTICAST_IF on a device deleted since: the dump
 #                 is refused naming pid and the option, the tree runs on.
+#   refused_if4_gone  IP_MULTICAST_IF by an address deleted since (the
+#                 restore sets it by address): refused the same way.
 #   refused_other_netns  a socket of another network namespace than its
 #                 process's (made before an unshare): its groups are not in
 #                 the process's /proc/PID/net, and a restore would make it in
@@ -50,6 +53,7 @@ ip link set mcb up
 ip -6 addr add fd09::1/64 dev mca nodad
 ip -6 addr add fd09::3/64 dev mca nodad
 ip -6 addr add fd09::2/64 dev mcb nodad
+ip addr add 10.9.0.5/32 dev mca
 ip -6 route add ff0e::/16 dev mca
 ip -6 route add ff3e::/16 dev mca'
 
@@ -151,6 +155,12 @@ refused_if6_gone() {
 	expect_refused_then_pass "$WL_PID" "unsupported: IPV6_MULTICAST_IF on interface index"
 }
 
+refused_if4_gone() {
+	mc_start if4_gone || return 1
+	nsenter -t "$WL_PID" -n ip addr del 10.9.0.5/32 dev mca || { REASON="cannot delete the address"; return 1; }
+	expect_refused_then_pass "$WL_PID" "unsupported: IP_MULTICAST_IF 10.9.0.5, an address no device"
+}
+
 refused_other_netns() {
 	wl_start w_mcast other_netns || return 1
 	expect_refused_then_pass "$WL_PID" "socket:[" "unsupported: a socket of network namespace net:["
@@ -234,6 +244,7 @@ run_case hostdev_gone hostdev_gone
 hostdev_down
 ip link del "${HOSTDEV}x" 2>/dev/null
 run_case refused_if6_gone refused_if6_gone
+run_case refused_if4_gone refused_if4_gone
 run_case refused_other_netns refused_other_netns
 run_case socat4 socat_case 4
 hostdev_down

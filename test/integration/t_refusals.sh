@@ -60,6 +60,7 @@ REFUSALS=(
 "fd/inet_sk.c|an upper layer protocol on the connection|untested|kernel TLS (TCP_ULP \"tls\") on a connection: the test machines do not load the tls module"
 "fd/inet_mcast.c|in INCLUDE mode with no source|never|only when the kernel runs out of memory adding the first source of a source join (ip_mc_source, ip6_mc_source); every setsockopt that would leave a group in INCLUDE mode without a source leaves the group instead"
 "fd/inet_mcast.c|IPV6_MULTICAST_IF on interface index|elsewhere|t_mcast.sh refused_if6_gone"
+"fd/inet_mcast.c|an address no device of the namespace has|elsewhere|t_mcast.sh refused_if4_gone"
 "fd/sk_opts.c|a socket of network namespace net:[%lu]|elsewhere|t_mcast.sh refused_other_netns"
 "fd/netlink_sk.c|a netlink socket of protocol %u|dump|a netlink socket of protocol 12|w_inet nl_other"
 "fd/netlink_sk.c|a netlink socket connected to port id|dump|connected to port id 0 group 1|w_inet nl_connected"

@@ -81,6 +81,50 @@ static void test_parse(void **state)
 	free(l.v);
 }
 
+/* Recorded in a namespace with lo, 10.9.0.5/32 and 10.1.0.1/24 (the Local
+ * table; Main shows the same leaves). */
+static const char fib_trie[] =
+	"Local:\n"
+	"  +-- 0.0.0.0/1 2 0 2\n"
+	"     +-- 10.0.0.0/12 2 0 2\n"
+	"        |-- 10.1.0.1\n"
+	"           /32 host LOCAL\n"
+	"        |-- 10.9.0.5\n"
+	"           /32 host LOCAL\n"
+	"     +-- 127.0.0.0/8 2 0 2\n"
+	"        +-- 127.0.0.0/31 1 0 0\n"
+	"           |-- 127.0.0.0\n"
+	"              /8 host LOCAL\n"
+	"           |-- 127.0.0.1\n"
+	"              /32 host LOCAL\n"
+	"        |-- 127.255.255.255\n"
+	"           /32 link BROADCAST\n";
+
+static bool local4(const char *addr)
+{
+	FILE *f = fmemopen((void *)fib_trie, strlen(fib_trie), "r");
+	struct in_addr a;
+	bool r;
+
+	assert_non_null(f);
+	assert_int_equal(inet_pton(AF_INET, addr, &a), 1);
+	r = mcast_is_local4(f, a);
+	fclose(f);
+	return r;
+}
+
+static void test_local4(void **state)
+{
+	(void)state;
+	assert_true(local4("10.9.0.5"));
+	assert_true(local4("10.1.0.1"));
+	assert_true(local4("127.0.0.1"));
+	assert_true(local4("127.0.0.2"));   /* 127.0.0.0/8 is local */
+	assert_false(local4("10.9.0.6"));
+	assert_false(local4("10.1.0.2"));   /* in 10.1.0.0/24, a link route, not a local one */
+	assert_false(mcast_is_local4(NULL, (struct in_addr){ htonl(INADDR_LOOPBACK) }));
+}
+
 struct model {
 	InetSkEntry e;
 	InetMcastEntry m, *ms[1];
@@ -177,6 +221,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_local4),
 		cmocka_unit_test_setup_teardown(test_valid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 	};

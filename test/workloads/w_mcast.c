@@ -2,8 +2,8 @@
  * w_mcast STATE_DIR MODE   multicast groups of UDP sockets (t_mcast.sh)
  *
  * Runs in a network namespace the test made: lo up with multicast on and
- * a route for 224.0.0.0/4; a veth pair mca (fd09::1, fd09::3) and mcb
- * (fd09::2).  IPv4 groups are joined on lo, sent to from 127.0.0.1 (let
+ * a route for 224.0.0.0/4; a veth pair mca (fd09::1, fd09::3, 10.9.0.5) and
+ * mcb (fd09::2).  IPv4 groups are joined on lo, sent to from 127.0.0.1 (let
  * through) and 127.0.0.2 (filtered out); IPv6 groups on mcb, sent to over
  * mca from fd09::1 (let through) and fd09::3 (filtered out).
  *
@@ -34,6 +34,9 @@
  *   if6_gone an IPv6 UDP socket with IPV6_MULTICAST_IF mcb; the test then
  *            deletes the veth pair (its dump is refused).  Triggered: the
  *            option still holds mcb's old index.
+ *   if4_gone a UDP socket with IP_MULTICAST_IF 10.9.0.5 (on mca); the test
+ *            then deletes that address (its dump is refused).  Triggered:
+ *            the option still holds it.
  *   other_netns  (started in the harness's namespace) a UDP socket bound to
  *            127.0.0.1, then the workload moves to a network namespace of
  *            its own (unshare): the socket stays in the first (its dump is
@@ -362,6 +365,24 @@ static void check_if6_gone(void)
 		 wl_getsockopt_int(sk[0], SOL_IPV6, IPV6_MULTICAST_IF), old_index);
 }
 
+static void setup_if4_gone(void)
+{
+	struct in_addr a;
+
+	sk[0] = udp(AF_INET, "0.0.0.0", 0);
+	inet_pton(AF_INET, "10.9.0.5", &a);
+	must(setsockopt(sk[0], SOL_IP, IP_MULTICAST_IF, &a, sizeof(a)) == 0, "IP_MULTICAST_IF");
+}
+
+static void check_if4_gone(void)
+{
+	struct in_addr a = { 0 };
+	socklen_t len = sizeof(a);
+
+	wl_check(getsockopt(sk[0], SOL_IP, IP_MULTICAST_IF, &a, &len) == 0 && a.s_addr == inet_addr("10.9.0.5"),
+		 "IP_MULTICAST_IF is %s, not 10.9.0.5", inet_ntoa(a));
+}
+
 static struct sockaddr_storage bound;
 
 static void setup_other_netns(void)
@@ -392,6 +413,7 @@ int main(int argc, char **argv)
 		{ "groups", setup_groups, check_groups },
 		{ "hostdev", setup_hostdev, check_hostdev },
 		{ "if6_gone", setup_if6_gone, check_if6_gone },
+		{ "if4_gone", setup_if4_gone, check_if4_gone },
 		{ "other_netns", setup_other_netns, check_other_netns },
 	};
 
