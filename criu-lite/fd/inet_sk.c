@@ -14,7 +14,8 @@
  *     cannot come back as they were);
  *   - an established TCP connection, with cr dump --tcp-established
  *     (fd/tcp_stream.h: TCP_REPAIR, its traffic blocked meanwhile);
- * every one with its options and O_NONBLOCK.  Every other TCP state (a
+ * every one with its options, its multicast groups (fd/inet_mcast.h) and
+ * O_NONBLOCK.  Every other TCP state (a
  * connection without that option, or one being made or closed) is refused
  * naming it.
  *
@@ -30,6 +31,7 @@
 #include "fd/fdkind.h"
 #include "fd/fdshare.h"
 #include "fd/inet_diag.h"
+#include "fd/inet_mcast.h"
 #include "fd/sk_opts.h"
 #include "fd/tcp_stream.h"
 #include "fd/udp_queue.h"
@@ -217,8 +219,11 @@ static int inet_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_
 	struct sk_opts opts;
 	char me[INET6_ADDRSTRLEN + 24];
 	bool ended = false;
-	int r = dup < 0 ? -1 : inet_diag_lookup(t->pid, (uint32_t)p->st.st_ino, &d, err);
+	int r;
 
+	if (dup < 0 || sk_check_netns(p->pid, dup, p->link, err) < 0)
+		return -1;
+	r = inet_diag_lookup(t->pid, (uint32_t)p->st.st_ino, &d, err);
 	if (r < 0 || (r == 0 && describe_unhashed(dup, &d, &ended, p->link, err) < 0))
 		return -1;
 	d.ino = (uint32_t)p->st.st_ino;
@@ -240,6 +245,8 @@ static int inet_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_
 	if (sk_opts_dump(&ctx->arena, dup, d.family, d.protocol == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM, d.protocol,
 			 d.state == SK_ESTABLISHED, &opts, err) < 0)
 		return cr_error_wrap(err, "%s", me);
+	if (inet_mcast_dump(&ctx->arena, p->pid, dup, d.family, d.protocol == IPPROTO_TCP, me, e, err) < 0)
+		return -1;
 	if (d.protocol == IPPROTO_UDP && udp_queue_dump(ctx, dup, &d, &opts, me, e, err) < 0)
 		return -1;
 	if (d.protocol == IPPROTO_TCP && d.state == SK_ESTABLISHED && tcp_stream_dump(ctx, t, p->fd, dup, &d, e, err) < 0)
@@ -313,6 +320,8 @@ static int inet_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_
 		return cr_error(err, 0, "connected socket without its peer's address");
 	if (e->n_queue > 0 && (proto_of(e) != IPPROTO_UDP || udp_queue_validate(e, err) < 0))
 		return e->n_queue > 0 && proto_of(e) != IPPROTO_UDP ? cr_error(err, 0, "queued datagrams on TCP") : -1;
+	if (inet_mcast_validate(e, err) < 0)
+		return -1;
 	return sk_opts_validate(e->opts, e->n_opts, err);
 }
 
@@ -349,6 +358,8 @@ static int inet_open(const struct restore_ctx *ctx, struct restore_task *t, cons
 		return cr_error(err, errno, "%s: socket", me);
 	if (sk_opts_apply(fd, e->opts, e->n_opts, NULL, err) < 0)
 		return cr_error_wrap(err, "%s", me);
+	if (inet_mcast_restore(fd, e, me, err) < 0)
+		return -1;
 	if (tcp && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
 		return cr_error(err, errno, "%s: SO_REUSEADDR", me);
 	if (e->tcp != NULL && ctx->opts->tcp_close) {   /* --tcp-close: the connection is over */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/netlink.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/tcp.h>
@@ -11,6 +12,7 @@
 #include <net/if.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -28,6 +30,9 @@
 #endif
 #ifndef UDP_GRO
 #define UDP_GRO 104
+#endif
+#ifndef IPV6_MULTICAST_ALL
+#define IPV6_MULTICAST_ALL 29
 #endif
 #ifndef NETLINK_EXT_ACK
 #define NETLINK_EXT_ACK 11
@@ -75,7 +80,8 @@ static const struct opt_def table[] = {
 	O(SOL_IP, IP_MULTICAST_TTL), O(SOL_IP, IP_MULTICAST_LOOP), O(SOL_IP, IP_MULTICAST_ALL),
 	O(SOL_IPV6, IPV6_V6ONLY, .always = true), O(SOL_IPV6, IPV6_TCLASS), O(SOL_IPV6, IPV6_UNICAST_HOPS),
 	O(SOL_IPV6, IPV6_RECVPKTINFO), O(SOL_IPV6, IPV6_RECVERR), O(SOL_IPV6, IPV6_MTU_DISCOVER),
-	O(SOL_IPV6, IPV6_MULTICAST_HOPS), O(SOL_IPV6, IPV6_MULTICAST_LOOP), O(SOL_IPV6, IPV6_FREEBIND),
+	O(SOL_IPV6, IPV6_MULTICAST_HOPS), O(SOL_IPV6, IPV6_MULTICAST_LOOP), O(SOL_IPV6, IPV6_MULTICAST_ALL),
+	O(SOL_IPV6, IPV6_FREEBIND),
 	O(SOL_IPV6, IPV6_TRANSPARENT), O(SOL_IPV6, IPV6_RECVTCLASS), O(SOL_IPV6, IPV6_RECVHOPLIMIT),
 	/* After IP_TOS, which sets the priority too. */
 	O(SOL_SOCKET, SO_PRIORITY),
@@ -289,5 +295,23 @@ int sk_check_flags(const FileEntry *fe, const char *me, cr_error_t *err)
 {
 	if (fe->flags & ~(uint32_t)(O_ACCMODE | O_NONBLOCK))
 		return cr_error(err, 0, "%s: unsupported: socket with flags 0%o (only O_NONBLOCK is kept)", me, fe->flags);
+	return 0;
+}
+
+int sk_check_netns(pid_t pid, int fd, const char *me, cr_error_t *err)
+{
+	cleanup_close int ns = ioctl(fd, SIOCGSKNS);
+	struct stat mine, its;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
+	if (ns < 0 || fstat(ns, &its) < 0)
+		return cr_error(err, errno, "%s: the socket's network namespace (SIOCGSKNS)", me);
+	if (stat(path, &mine) < 0)
+		return cr_error(err, errno, "%s", path);
+	if (mine.st_ino != its.st_ino || mine.st_dev != its.st_dev)
+		return cr_error(err, 0, "%s: unsupported: a socket of network namespace net:[%lu], not of its process's "
+				"(net:[%lu]): it would come back in its process's", me, (unsigned long)its.st_ino,
+				(unsigned long)mine.st_ino);
 	return 0;
 }

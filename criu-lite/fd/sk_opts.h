@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "fd/fdkind.h"
 #include "os/arena.h"
@@ -40,6 +41,12 @@ int64_t sk_opts_value(SkOpt *const *opts, size_t n, const char *name, int64_t df
 /* Refuses (naming what) a socket with a BPF filter (SO_ATTACH_FILTER,
  * SO_ATTACH_BPF): cr cannot read an eBPF one back, nor is it kept. */
 int sk_opts_check_filter(int fd, cr_error_t *err);
+
+/* Dump: refuses (naming me) a socket fd (cr's duplicate) of another
+ * network namespace than that of pid, which holds it: the restore makes a
+ * socket in its process's namespace, and what cr reads of a socket's
+ * namespace (sock_diag, /proc/PID/net) is read in the process's. */
+int sk_check_netns(pid_t pid, int fd, const char *me, cr_error_t *err);
 
 /* Dump: refuses (naming me) a socket whose description has open flags
  * other than O_NONBLOCK (O_APPEND, ... set with F_SETFL). */

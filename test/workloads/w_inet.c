@@ -130,22 +130,6 @@ static void must(bool ok, const char *what)
 		wl_fatal("%s: %s", what, strerror(errno));
 }
 
-static void set_int(int fd, int level, int opt, int v, const char *name)
-{
-	if (setsockopt(fd, level, opt, &v, sizeof(v)) < 0)
-		wl_fatal("setsockopt %s: %s", name, strerror(errno));
-}
-
-static int get_int(int fd, int level, int opt)
-{
-	int v = -12345;
-	socklen_t len = sizeof(v);
-
-	if (getsockopt(fd, level, opt, &v, &len) < 0)
-		return -12345;
-	return v;
-}
-
 static socklen_t loopback(int fam, struct sockaddr_storage *ss, bool any)
 {
 	memset(ss, 0, sizeof(*ss));
@@ -179,11 +163,11 @@ static int make_listener(int fam, bool any, int v6only, bool with_opts)
 	must(fd >= 0, "socket");
 	for (size_t i = 0; with_opts && i < sizeof(opts) / sizeof(opts[0]); i++)
 		if (!opts[i].v4_only || fam == AF_INET)
-			set_int(fd, opts[i].level, opts[i].opt, opts[i].value, opts[i].name);
+			wl_setsockopt_int(fd, opts[i].level, opts[i].opt, opts[i].value, opts[i].name);
 	if (with_opts)
 		must(setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)) == 0, "SO_LINGER");
 	if (fam == AF_INET6)
-		set_int(fd, SOL_IPV6, IPV6_V6ONLY, v6only, "IPV6_V6ONLY");
+		wl_setsockopt_int(fd, SOL_IPV6, IPV6_V6ONLY, v6only, "IPV6_V6ONLY");
 	if (with_opts && fam == AF_INET)
 		must(setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, "lo", 2) == 0, "SO_BINDTODEVICE");
 	must(bind(fd, (struct sockaddr *)&ss, len) == 0, "bind");
@@ -207,7 +191,7 @@ static void check_opts(int fd, int fam)
 			continue;
 		if (opts[i].opt == SO_SNDBUF || opts[i].opt == SO_RCVBUF)
 			want *= 2;
-		got = get_int(fd, opts[i].level, opts[i].opt);
+		got = wl_getsockopt_int(fd, opts[i].level, opts[i].opt);
 		wl_check(got == want, "%s is %d, not %d", opts[i].name, got, want);
 	}
 	wl_check(getsockopt(fd, SOL_SOCKET, SO_LINGER, &l, &len) == 0 && l.l_onoff == 1 && l.l_linger == 5,
@@ -226,12 +210,12 @@ static void check_listener(int fd, int v6only)
 
 	wl_check(getsockname(fd, (struct sockaddr *)&now, &len) == 0 && memcmp(&now, &lname, len) == 0,
 		 "the listener's address changed (port %u, was %u)", port_of(&now), port_of(&lname));
-	wl_check(get_int(fd, SOL_SOCKET, SO_ACCEPTCONN) == 1, "not listening");
+	wl_check(wl_getsockopt_int(fd, SOL_SOCKET, SO_ACCEPTCONN) == 1, "not listening");
 	wl_check(fl >= 0 && (fl & O_NONBLOCK), "O_NONBLOCK lost");
 	wl_check((fcntl(fd, F_GETFD) & FD_CLOEXEC) == 0, "close-on-exec set");
 	if (family == AF_INET6)
-		wl_check(get_int(fd, SOL_IPV6, IPV6_V6ONLY) == v6only, "IPV6_V6ONLY is %d",
-			 get_int(fd, SOL_IPV6, IPV6_V6ONLY));
+		wl_check(wl_getsockopt_int(fd, SOL_IPV6, IPV6_V6ONLY) == v6only, "IPV6_V6ONLY is %d",
+			 wl_getsockopt_int(fd, SOL_IPV6, IPV6_V6ONLY));
 }
 
 /* Accepts one client (10 s) and writes it the token. */
@@ -255,7 +239,7 @@ static void setup_deferred(void)
 {
 	family = AF_INET;
 	lsk = make_listener(AF_INET, false, 0, false);
-	set_int(lsk, SOL_TCP, TCP_DEFER_ACCEPT, 30, "TCP_DEFER_ACCEPT");
+	wl_setsockopt_int(lsk, SOL_TCP, TCP_DEFER_ACCEPT, 30, "TCP_DEFER_ACCEPT");
 }
 
 static void check_deferred(void)
@@ -338,7 +322,7 @@ static int reuseport_listener(unsigned port)
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 
 	must(fd >= 0, "socket");
-	set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
+	wl_setsockopt_int(fd, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
 	((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
 	must(bind(fd, (struct sockaddr *)&ss, len) == 0 && listen(fd, BACKLOG) == 0, "bind and listen");
 	return fd;
@@ -364,9 +348,10 @@ static void check_reuseport(void)
 	check_listener(lsk, 0);
 	wl_check(getsockname(lsk2, (struct sockaddr *)&ss, &len) == 0 && port_of(&ss) == port_of(&lname),
 		 "the second listener is on port %u", port_of(&ss));
-	wl_check(get_int(lsk, SOL_SOCKET, SO_REUSEPORT) == 1 && get_int(lsk2, SOL_SOCKET, SO_REUSEPORT) == 1,
+	wl_check(wl_getsockopt_int(lsk, SOL_SOCKET, SO_REUSEPORT) == 1 &&
+		 wl_getsockopt_int(lsk2, SOL_SOCKET, SO_REUSEPORT) == 1,
 		 "SO_REUSEPORT lost");
-	wl_check(get_int(lsk2, SOL_SOCKET, SO_ACCEPTCONN) == 1, "the second one does not listen");
+	wl_check(wl_getsockopt_int(lsk2, SOL_SOCKET, SO_ACCEPTCONN) == 1, "the second one does not listen");
 	wl_write_file("serving", "1\n");
 	if (wl_check(poll(p, 2, 10000) >= 1, "no client within 10 s"))
 		serve_one(p[0].revents ? lsk : lsk2, "TOKEN");
@@ -384,10 +369,10 @@ static void setup_udp_common(int queued)
 	udp_a = socket(family, SOCK_DGRAM, 0);
 	udp_b = socket(family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
 	must(udp_a >= 0 && udp_b >= 0, "socket");
-	set_int(udp_a, SOL_SOCKET, SO_RCVBUF, 50000, "SO_RCVBUF");
-	set_int(udp_a, SOL_SOCKET, SO_BROADCAST, 1, "SO_BROADCAST");
+	wl_setsockopt_int(udp_a, SOL_SOCKET, SO_RCVBUF, 50000, "SO_RCVBUF");
+	wl_setsockopt_int(udp_a, SOL_SOCKET, SO_BROADCAST, 1, "SO_BROADCAST");
 	if (family == AF_INET)
-		set_int(udp_a, SOL_IP, IP_TOS, 0x08, "IP_TOS");
+		wl_setsockopt_int(udp_a, SOL_IP, IP_TOS, 0x08, "IP_TOS");
 	must(bind(udp_a, (struct sockaddr *)&a, len) == 0, "bind A");
 	len = sizeof(lname);
 	must(getsockname(udp_a, (struct sockaddr *)&lname, &len) == 0, "getsockname");
@@ -450,7 +435,7 @@ static void check_udp_queued_mixed(void)
 static void setup_udp_queued_info(void)
 {
 	setup_udp_common(3);
-	set_int(udp_a, SOL_IP, IP_PKTINFO, 1, "IP_PKTINFO");
+	wl_setsockopt_int(udp_a, SOL_IP, IP_PKTINFO, 1, "IP_PKTINFO");
 }
 
 static void check_udp(void)
@@ -460,10 +445,10 @@ static void check_udp(void)
 	char buf[128];
 	ssize_t n;
 
-	wl_check(get_int(udp_a, SOL_SOCKET, SO_RCVBUF) == 100000, "SO_RCVBUF is %d",
-		 get_int(udp_a, SOL_SOCKET, SO_RCVBUF));
-	wl_check(get_int(udp_a, SOL_SOCKET, SO_BROADCAST) == 1, "SO_BROADCAST lost");
-	wl_check(get_int(udp_a, SOL_IP, IP_TOS) == 0x08, "IP_TOS is %d", get_int(udp_a, SOL_IP, IP_TOS));
+	wl_check(wl_getsockopt_int(udp_a, SOL_SOCKET, SO_RCVBUF) == 100000, "SO_RCVBUF is %d",
+		 wl_getsockopt_int(udp_a, SOL_SOCKET, SO_RCVBUF));
+	wl_check(wl_getsockopt_int(udp_a, SOL_SOCKET, SO_BROADCAST) == 1, "SO_BROADCAST lost");
+	wl_check(wl_getsockopt_int(udp_a, SOL_IP, IP_TOS) == 0x08, "IP_TOS is %d", wl_getsockopt_int(udp_a, SOL_IP, IP_TOS));
 	wl_check(fcntl(udp_b, F_GETFL) & O_NONBLOCK, "B lost O_NONBLOCK");
 	wl_check(getsockname(udp_b, (struct sockaddr *)&now, &len) == 0 && memcmp(&now, &b_name, len) == 0,
 		 "B's address changed");
@@ -525,9 +510,9 @@ static void setup_netlink(void)
 	uev = socket(AF_NETLINK, SOCK_DGRAM, NETLINK_KOBJECT_UEVENT);
 	a = (struct sockaddr_nl){ .nl_family = AF_NETLINK, .nl_pid = (uint32_t)getpid() + 1000000, .nl_groups = 1 };
 	must(uev >= 0 && bind(uev, (struct sockaddr *)&a, sizeof(a)) == 0, "bind the uevent socket");
-	set_int(nl, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, RTNLGRP_NSID, "join NSID");
-	set_int(nl, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, 33, "join 33");
-	set_int(nl, SOL_NETLINK, NETLINK_NO_ENOBUFS, 1, "NO_ENOBUFS");
+	wl_setsockopt_int(nl, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, RTNLGRP_NSID, "join NSID");
+	wl_setsockopt_int(nl, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, 33, "join 33");
+	wl_setsockopt_int(nl, SOL_NETLINK, NETLINK_NO_ENOBUFS, 1, "NO_ENOBUFS");
 	must(getsockname(nl, (struct sockaddr *)&a, &len) == 0, "getsockname");
 	portid = a.nl_pid;
 	while (recv(nl, buf, sizeof(buf), 0) > 0)
@@ -548,8 +533,8 @@ static void check_netlink(void)
 	wl_check(getsockopt(nl, SOL_NETLINK, NETLINK_LIST_MEMBERSHIPS, groups, &glen) == 0 &&
 		 groups[0] == ((1u << (RTNLGRP_LINK - 1)) | (1u << (RTNLGRP_NSID - 1))) && groups[1] == 1u,
 		 "groups 0x%x 0x%x", groups[0], groups[1]);
-	wl_check(get_int(nl, SOL_NETLINK, NETLINK_NO_ENOBUFS) == 1, "NETLINK_NO_ENOBUFS lost");
-	wl_check(get_int(gen, SOL_SOCKET, SO_PROTOCOL) == NETLINK_GENERIC, "the generic socket");
+	wl_check(wl_getsockopt_int(nl, SOL_NETLINK, NETLINK_NO_ENOBUFS) == 1, "NETLINK_NO_ENOBUFS lost");
+	wl_check(wl_getsockopt_int(gen, SOL_SOCKET, SO_PROTOCOL) == NETLINK_GENERIC, "the generic socket");
 	len = sizeof(a);
 	glen = sizeof(groups);
 	wl_check(getsockname(uev, (struct sockaddr *)&a, &len) == 0 && a.nl_pid == (uint32_t)getpid() + 1000000,
@@ -629,7 +614,7 @@ static void setup_raw(void)
 
 static void check_raw(void)
 {
-	wl_check(get_int(cli, SOL_SOCKET, SO_TYPE) == SOCK_RAW, "the raw socket");
+	wl_check(wl_getsockopt_int(cli, SOL_SOCKET, SO_TYPE) == SOCK_RAW, "the raw socket");
 }
 
 static void setup_ended(void)
@@ -703,8 +688,8 @@ static void setup_idle(void)
 	idle_tcp = socket(AF_INET6, SOCK_STREAM, 0);
 	idle_bound = socket(AF_INET, SOCK_STREAM, 0);
 	must(idle_udp >= 0 && idle_tcp >= 0 && idle_bound >= 0, "socket");
-	set_int(idle_tcp, SOL_TCP, TCP_NODELAY, 1, "TCP_NODELAY");
-	set_int(idle_bound, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
+	wl_setsockopt_int(idle_tcp, SOL_TCP, TCP_NODELAY, 1, "TCP_NODELAY");
+	wl_setsockopt_int(idle_bound, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
 	must(bind(idle_bound, (struct sockaddr *)&ss, len) == 0, "bind");
 	len = sizeof(lname);
 	must(getsockname(idle_bound, (struct sockaddr *)&lname, &len) == 0, "getsockname");
@@ -721,11 +706,11 @@ static void check_idle(void)
 	len = sizeof(ss);
 	wl_check(getsockname(idle_tcp, (struct sockaddr *)&ss, &len) == 0 && port_of(&ss) == 0 &&
 		 ss.ss_family == AF_INET6, "the TCP socket is bound or not IPv6");
-	wl_check(get_int(idle_tcp, SOL_TCP, TCP_NODELAY) == 1, "TCP_NODELAY lost");
+	wl_check(wl_getsockopt_int(idle_tcp, SOL_TCP, TCP_NODELAY) == 1, "TCP_NODELAY lost");
 	len = sizeof(ss);
 	wl_check(getsockname(idle_bound, (struct sockaddr *)&ss, &len) == 0 && port_of(&ss) == port_of(&lname),
 		 "the bound TCP socket is on port %u, not %u", port_of(&ss), port_of(&lname));
-	wl_check(get_int(idle_bound, SOL_SOCKET, SO_REUSEADDR) == 1, "SO_REUSEADDR lost");
+	wl_check(wl_getsockopt_int(idle_bound, SOL_SOCKET, SO_REUSEADDR) == 1, "SO_REUSEADDR lost");
 	if (!wl_check(listen(idle_bound, 2) == 0, "listen: %s", strerror(errno)))
 		return;
 	inet_pton(AF_INET6, "::ffff:127.0.0.1", &to.sin6_addr);
@@ -750,12 +735,12 @@ static void setup_stream_raw(void)
 	setup_stream();
 	raw = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
 	must(raw >= 0, "raw socket");
-	set_int(acc, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
+	wl_setsockopt_int(acc, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
 }
 
 static void check_stream_raw(void)
 {
-	wl_check(get_int(acc, SOL_SOCKET, SO_REUSEADDR) == 1, "SO_REUSEADDR lost on the connection");
+	wl_check(wl_getsockopt_int(acc, SOL_SOCKET, SO_REUSEADDR) == 1, "SO_REUSEADDR lost on the connection");
 	check_stream();
 }
 
@@ -765,11 +750,11 @@ static void setup_stream(void)
 	ssize_t n;
 
 	connect_self(true);
-	set_int(cli, SOL_SOCKET, SO_RCVBUF, 4096, "SO_RCVBUF");
+	wl_setsockopt_int(cli, SOL_SOCKET, SO_RCVBUF, 4096, "SO_RCVBUF");
 	must(write(cli, "abc", 3) == 3, "client write");
 	for (size_t i = 0; i < sizeof(big); i++)
 		big[i] = (char)(i * 7 + i / 4096);
-	set_int(acc, SOL_SOCKET, SO_SNDBUF, 262144, "SO_SNDBUF");
+	wl_setsockopt_int(acc, SOL_SOCKET, SO_SNDBUF, 262144, "SO_SNDBUF");
 	n = send(acc, big, sizeof(big), MSG_DONTWAIT);   /* fills the client's window, the rest stays queued */
 	must(n > 0, "server write");
 	unsent = (size_t)n;
@@ -842,7 +827,7 @@ static void setup_stream_ext(void)
 		wl_fatal("stream_ext needs a port");
 	a.sin_port = htons((uint16_t)atoi(argv_[3]));
 	lsk = socket(AF_INET, SOCK_STREAM, 0);
-	set_int(lsk, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
+	wl_setsockopt_int(lsk, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
 	must(lsk >= 0 && bind(lsk, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(lsk, 4) == 0, "listen");
 	p = (struct pollfd){ .fd = lsk, .events = POLLIN };
 	must(poll(&p, 1, 10000) == 1, "no client within 10 s");
@@ -860,7 +845,7 @@ static void check_stream_ext(void)
 
 static void check_still_there(void)
 {
-	wl_check(get_int(cli, SOL_SOCKET, SO_TYPE) != -12345, "the socket is gone");
+	wl_check(wl_getsockopt_int(cli, SOL_SOCKET, SO_TYPE) != -12345, "the socket is gone");
 }
 
 int main(int argc, char **argv)

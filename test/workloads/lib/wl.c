@@ -521,3 +521,19 @@ bool wl_same_inode(const struct stat *a, const struct stat *b)
 {
 	return a->st_ino == b->st_ino && a->st_dev == b->st_dev;
 }
+
+void wl_setsockopt_int(int fd, int level, int opt, int v, const char *name)
+{
+	if (setsockopt(fd, level, opt, &v, sizeof(v)) < 0)
+		wl_fatal("setsockopt %s: %s", name, strerror(errno));
+}
+
+int wl_getsockopt_int(int fd, int level, int opt)
+{
+	int v = -12345;
+	socklen_t len = sizeof(v);
+
+	if (getsockopt(fd, level, opt, &v, &len) < 0)
+		return -12345;
+	return v;
+}

@@ -102,6 +102,10 @@ void wl_write_all(int fd, const void *buf, size_t len);
 /* What /proc/self/fd/FD links to ("" if it cannot be read). */
 void wl_fd_link(int fd, char *out, size_t size);
 bool wl_has_suffix(const char *s, const char *suffix);
+/* setsockopt of an int, or wl_fatal naming the option (name). */
+void wl_setsockopt_int(int fd, int level, int opt, int v, const char *name);
+/* getsockopt of an int, or -12345 when it fails. */
+int wl_getsockopt_int(int fd, int level, int opt);
 /* fd is readable within ms milliseconds (poll). */
 bool wl_readable(int fd, int ms);
 struct stat;
