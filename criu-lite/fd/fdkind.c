@@ -43,6 +43,14 @@ const struct fd_kind *fdkind_for_probe(const struct fd_probe *p)
 	return NULL;
 }
 
+int fdkind_prepare(struct dump_ctx *ctx, cr_error_t *err)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+		if (kinds[i]->prepare != NULL && kinds[i]->prepare(ctx, err) < 0)
+			return -1;
+	return 0;
+}
+
 int fdkind_check_tree(struct dump_ctx *ctx, cr_error_t *err)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)

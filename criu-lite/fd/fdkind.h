@@ -56,6 +56,8 @@ struct fd_kind {
 	bool (*match)(const struct fd_probe *p);
 	int (*dump)(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
 		    cr_error_t *err);
+	/* Optional: once the tree is frozen, before any of its fds is probed. */
+	int (*prepare)(struct dump_ctx *ctx, cr_error_t *err);
 	/* Optional: a check of the whole dump once every fd is recorded (what
 	 * one fd's dump could not know yet). */
 	int (*check_tree)(struct dump_ctx *ctx, cr_error_t *err);
@@ -87,6 +89,8 @@ struct fd_kind {
 
 /* The kind that handles fe->kind at restore, or NULL. */
 const struct fd_kind *fdkind_for_entry(const FileEntry *fe);
+/* Every kind's prepare hook, in the kinds' order. */
+int fdkind_prepare(struct dump_ctx *ctx, cr_error_t *err);
 /* Every kind's check_tree hook, in the kinds' order. */
 int fdkind_check_tree(struct dump_ctx *ctx, cr_error_t *err);
 /* Every kind's release_dump hook, and every ready hook. */

@@ -1,4 +1,5 @@
 #include "fd/unix_diag.h"
+#include "net/netlink.h"
 #include "os/xalloc.h"
 
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <netlink/socket.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 /* UDIAG_SHOW_UID and later flags are not needed. */
 #define SHOW_ALL (UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN | \
@@ -23,12 +25,6 @@ struct reply {
 	uint32_t client;   /* a dump of listeners: the one whose queue holds its connection */
 };
 
-static void cleanup_nl_sockp(struct nl_sock **sk)
-{
-	if (*sk != NULL)
-		nl_socket_free(*sk);
-}
-#define cleanup_nl_sock __attribute__((cleanup(cleanup_nl_sockp)))
 
 /* Copies attribute a of at least size bytes into dst; false if short. */
 static bool attr_copy(const struct nlattr *a, void *dst, size_t size)
@@ -127,17 +123,81 @@ static int ask(struct nl_sock *sk, uint32_t ino, cr_error_t *err)
 	return 0;
 }
 
-static int converse(struct reply *reply, cr_error_t *err)
+/* The network namespaces a lookup searches, each with its sock_diag
+ * socket (which stays in the namespace it was made in): cr's own first,
+ * then each one unix_diag_add_ns was given a process of.  A unix socket's
+ * inode is unique across namespaces, but sock_diag shows a namespace's
+ * sockets only to a socket of that namespace. */
+struct space {
+	uint64_t ino;                  /* of the namespace */
+	struct nl_sock *sk;
+};
+
+static struct {
+	struct space *v;
+	size_t n;
+} spaces;
+
+static int net_ino(pid_t pid, uint64_t *ino, cr_error_t *err)
 {
-	cleanup_nl_sock struct nl_sock *sk = nl_socket_alloc();
+	char path[64];
+	struct stat st;
+
+	if (pid > 0)
+		snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/ns/net");
+	if (stat(path, &st) < 0)
+		return cr_error(err, errno, "stat %s", path);
+	*ino = st.st_ino;
+	return 0;
+}
+
+/* A sock_diag socket in the namespace this thread is in. */
+static struct nl_sock *connect_here(cr_error_t *err)
+{
+	struct nl_sock *sk = NULL;
+
+	if (crnl_open(NETLINK_SOCK_DIAG, &sk, err) < 0)
+		return NULL;
+	nl_socket_disable_auto_ack(sk);
+	return sk;
+}
+
+/* The namespace of pid (0: cr's own) among those searched. */
+static int add_space(pid_t pid, cr_error_t *err)
+{
+	struct nl_sock *sk;
+	uint64_t ino = 0;
+	int back = -1;
+
+	if (net_ino(pid, &ino, err) < 0)
+		return -1;
+	for (size_t i = 0; i < spaces.n; i++)
+		if (spaces.v[i].ino == ino)
+			return 0;
+	if (pid > 0 && netns_enter_pid(pid, &back, err) < 0)
+		return cr_error_wrap(err, "the network namespace of pid %d", pid);
+	sk = connect_here(err);
+	if (back >= 0)
+		netns_leave(&back);
+	if (sk == NULL)
+		return -1;
+	spaces.v = xreallocarray(spaces.v, spaces.n + 1, sizeof(*spaces.v));
+	spaces.v[spaces.n++] = (struct space){ ino, sk };
+	return 0;
+}
+
+int unix_diag_add_ns(pid_t pid, cr_error_t *err)
+{
+	return add_space(0, err) < 0 ? -1 : add_space(pid, err);
+}
+
+/* One namespace's answer: 1 found, 0 not there, -1 an error. */
+static int converse_in(struct nl_sock *sk, struct reply *reply, cr_error_t *err)
+{
 	int r;
 
-	if (sk == NULL)
-		xalloc_failed_in("nl_socket_alloc");
-	nl_socket_disable_auto_ack(sk);
-	r = nl_connect(sk, NETLINK_SOCK_DIAG);
-	if (r < 0)
-		return cr_error(err, 0, "sock_diag: connect: %s", nl_geterror(r));
 	if (ask(sk, reply->client ? 0 : reply->ino, err) < 0)
 		return -1;
 	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, on_reply, reply);
@@ -148,6 +208,19 @@ static int converse(struct reply *reply, cr_error_t *err)
 		return cr_error(err, 0, "sock_diag: socket:[%u]: %s", reply->client ? reply->client : reply->ino,
 				nl_geterror(r));
 	return reply->found ? 1 : 0;
+}
+
+static int converse(struct reply *reply, cr_error_t *err)
+{
+	if (add_space(0, err) < 0)
+		return -1;
+	for (size_t i = 0; i < spaces.n; i++) {
+		int r = converse_in(spaces.v[i].sk, reply, err);
+
+		if (r != 0)
+			return r;
+	}
+	return 0;
 }
 
 int unix_diag_lookup(uint32_t ino, struct unix_diag *out, cr_error_t *err)

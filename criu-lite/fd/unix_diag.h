@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/un.h>
 
 #include "os/error.h"
@@ -32,11 +33,15 @@ struct unix_diag {
 	uint32_t icons[UNIX_DIAG_ICONS_MAX];   /* their clients' inodes (0: closed), in accept order */
 };
 
-/* Asks for the unix socket with inode ino in cr's network namespace: 1
+/* From now on lookups search the network namespace of pid too (cr's own
+ * always, first). */
+int unix_diag_add_ns(pid_t pid, cr_error_t *err);
+
+/* Asks for the unix socket with inode ino in the namespaces searched: 1
  * and *out when there is one, 0 when ino is not a unix socket there. */
 int unix_diag_lookup(uint32_t ino, struct unix_diag *out, cr_error_t *err);
 
-/* The listening socket in cr's network namespace whose queue holds a
+/* The listening socket in the namespaces searched whose queue holds a
  * connection of client not accepted yet: 1 and *listener, or 0.  (Such a
  * client's peer is the kernel's socket in that queue, which has no inode:
  * sock_diag reports peer 0, as for a closed peer.) */

@@ -131,6 +131,16 @@ struct who {
 
 /* ------------------------------------------------------------- matching */
 
+/* The network namespaces of the tree's processes are searched for its
+ * sockets and their peers (a socket is shown only in its own). */
+static int unix_prepare(struct dump_ctx *ctx, cr_error_t *err)
+{
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		if (!ctx->tasks[i].zombie && unix_diag_add_ns(ctx->tasks[i].pid, err) < 0)
+			return cr_error_wrap(err, "pid %d", ctx->tasks[i].pid);
+	return 0;
+}
+
 static bool unix_match(const struct fd_probe *p)
 {
 	struct unix_diag d;
@@ -2967,6 +2977,7 @@ const struct fd_kind fdkind_unix = {
 	.aside = 1,
 	.first = first_of_component,
 	.made_by = unix_made_by,
+	.prepare = unix_prepare,
 	.check_tree = unix_check_tree,
 	.name = "unix socket", .match = unix_match, .dump = unix_dump, .validate = unix_sk_validate,
 	.open = unix_sk_open,

@@ -6,6 +6,9 @@
 #   namespace (nsenter -n) is served the token drawn before the dump, and a
 #   datagram sent to the UDP socket comes back (the sockets of issue 15 and
 #   the namespace of issue 15 together).
+# unix_inside: socat in a namespace of its own, a server on an abstract unix
+#   name and a client connected to it: the old connection carries a line
+#   after restore, a new client inside reaches the name, none outside does.
 # established_*, redis_netns: established TCP of a server in a network
 #   namespace of its own, with a client in another (see the cases).
 # python_full: unmodified python3 in a network namespace of its own
@@ -613,6 +616,43 @@ print(e.decode(), c.recv(100).decode())' 2>&1)
 	kill "$WL_PID"
 }
 
+# socat (unmodified) in a network namespace of its own: a server on an
+# abstract unix name (which belongs to the namespace) and a client
+# connected to it, in the tree.  After restore the old connection carries a
+# line, a new client inside the namespace reaches the name, and none
+# outside it does.
+unix_inside() {
+	local dir=$CASE_TMP/ui name got
+	mkdir -p "$dir"
+	( clean_exec unshare --net bash -c '
+d=$1
+socat ABSTRACT-LISTEN:cr-ui-$$,fork EXEC:"sed -u s/^/E-/" &
+while ! grep -q "@cr-ui-$$" /proc/net/unix; do sleep 0.05; done
+mkfifo "$d/in"
+socat PIPE:"$d/in",ignoreeof!!STDOUT ABSTRACT-CONNECT:cr-ui-$$ > "$d/client.out" &
+echo before > "$d/in"
+while ! grep -q E-before "$d/client.out"; do sleep 0.05; done
+echo "cr-ui-$$" > "$d/name"
+wait' _ "$dir" ) </dev/null >"$dir/out" 2>&1 &
+	WL_PID=$!
+	disown "$WL_PID"
+	track_pid "$WL_PID"
+	wait_until 10 test -s "$dir/name" || { REASON="socat did not start: $(cat "$dir/out")"; return 1; }
+	name=$(cat "$dir/name")
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" || return 1
+	cr_run restore restore -D "$CASE_TMP/img" --detach || { REASON="cr restore failed: $(last_line "$CR_ERR")"; return 1; }
+	timeout 5 sh -c 'echo after > "$1"' _ "$dir/in" || { REASON="cannot write to the restored client's FIFO"; return 1; }
+	wait_until 5 grep -q E-after "$dir/client.out" ||
+		{ REASON="the old connection did not carry a line: $(cat "$dir/client.out")"; return 1; }
+	got=$(echo inside | timeout 5 nsenter -t "$WL_PID" -n socat -t 2 - "ABSTRACT-CONNECT:$name" 2>&1)
+	[ "$got" = E-inside ] || { REASON="a new client inside the namespace got '$got'"; return 1; }
+	! echo outside | timeout 5 socat -t 1 - "ABSTRACT-CONNECT:$name" >/dev/null 2>&1 ||
+		{ REASON="the abstract name is reachable from cr's namespace"; return 1; }
+	kill -- -"$WL_PID" 2>/dev/null
+	kill "$WL_PID" $(descendants "$WL_PID") 2>/dev/null
+	return 0
+}
+
 # ---- established TCP in the tree's own namespace --------------------------------------
 
 # The lab: a bridge in cr's namespace (the "host"), a client namespace with
@@ -993,6 +1033,7 @@ in_lab() {
 }
 
 run_case sockets_inside sockets_inside
+run_case unix_inside unix_inside
 run_case established_netns in_lab established_netns
 run_case established_tcp_close in_lab established_tcp_close
 run_case established_join in_lab established_join
