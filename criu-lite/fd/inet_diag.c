@@ -1,6 +1,6 @@
 #include "fd/inet_diag.h"
 #include "os/proc.h"
-#include "os/nsenter.h"
+#include "net/netlink.h"
 #include "os/util.h"
 
 #include <errno.h>
@@ -17,8 +17,7 @@
 #include <unistd.h>
 
 /* One request: a dump of every socket of a family (and protocol), scanned
- * for one inode.  Everything lives here, so that a helper in another
- * network namespace writes its answer into shared memory. */
+ * for one inode. */
 #define HALF_OPEN_MAX 256
 
 struct query {
@@ -186,47 +185,40 @@ static int ask_netlink(int sk)
 	return ask(sk, &req, sizeof(req));
 }
 
-/* The query, in whatever network namespace the caller is in.  An nsenter_fn. */
-static int run_query(void *arg, void *out, size_t size, const char **what)
+/* The query on sk, a sock_diag socket of the namespace asked about. */
+static int run_query(int sk, struct query *q)
 {
 	static const uint8_t families[] = { AF_INET, AF_INET6 }, protocols[] = { IPPROTO_TCP, IPPROTO_UDP };
-	struct query *q = out;
-	int sk, r = 0;
+	int r = 0;
 
-	(void)size;
-	*q = *(const struct query *)arg;
-	*what = "socket(NETLINK_SOCK_DIAG)";
-	sk = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	if (sk < 0)
-		return -1;
-	*what = "sock_diag";
-	if (q->netlink) {
-		r = ask_netlink(sk) < 0 ? -1 : scan_replies(sk, q);
-	} else {
-		/* Both TCP dumps are read whole: the connections being made are
-		 * counted for a listener of either family. */
-		for (size_t p = 0; r == 0 && !q->found && p < ARRAY_SIZE(protocols); p++)
-			for (size_t f = 0; r == 0 && f < ARRAY_SIZE(families); f++) {
-				q->proto = protocols[p];
-				r = ask_inet(sk, families[f], protocols[p]) < 0 ? -1 : scan_replies(sk, q);
-			}
-	}
-	close(sk);
+	if (q->netlink)
+		return ask_netlink(sk) < 0 ? -1 : scan_replies(sk, q);
+	/* Both TCP dumps are read whole: the connections being made are
+	 * counted for a listener of either family. */
+	for (size_t p = 0; r == 0 && !q->found && p < ARRAY_SIZE(protocols); p++)
+		for (size_t f = 0; r == 0 && f < ARRAY_SIZE(families); f++) {
+			q->proto = protocols[p];
+			r = ask_inet(sk, families[f], protocols[p]) < 0 ? -1 : scan_replies(sk, q);
+		}
 	return r;
 }
 
+/* A sock_diag socket keeps the network namespace it was made in: made in
+ * pid's (this thread enters it for the socket(2) alone), it answers about
+ * that namespace's sockets, with no helper process to start. */
 static int lookup(pid_t pid, struct query *q, cr_error_t *err)
 {
-	struct query answer;
-	const char *what = "";
+	cleanup_close int sk = -1;
 
 	if (!proc_shares_ns(pid, "net")) {
-		if (nsenter_run(pid, "net", run_query, q, &answer, sizeof(answer), err) < 0)
-			return -1;
-	} else if (run_query(q, &answer, sizeof(answer), &what) < 0) {
-		return cr_error(err, errno, "%s", what);
+		sk = netns_socket_pid(pid, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG, err);
+		if (sk < 0)
+			return cr_error_wrap(err, "sock_diag in the network namespace of pid %d", (int)pid);
+	} else if ((sk = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG)) < 0) {
+		return cr_error(err, errno, "socket(NETLINK_SOCK_DIAG)");
 	}
-	*q = answer;
+	if (run_query(sk, q) < 0)
+		return cr_error(err, errno, "sock_diag in the network namespace of pid %d", (int)pid);
 	return q->found ? 1 : 0;
 }
 

@@ -1,8 +1,7 @@
 /* What sock_diag (NETLINK_SOCK_DIAG) says about one inet or netlink
  * socket, found by inode in the network namespace of the process that
- * holds it.  The conversation is plain netlink into buffers of its own
- * (no allocation): when the process is in another network namespace than
- * cr, it runs in a helper that entered it (os/nsenter.h). */
+ * holds it.  The conversation is plain netlink into buffers of its own,
+ * on a socket made in that namespace (net/netlink.h: netns_socket_pid). */
 #ifndef CR_INET_DIAG_H
 #define CR_INET_DIAG_H
 
