@@ -2,6 +2,7 @@
 #include "os/proc.h"
 #include "net/netlink.h"
 #include "os/util.h"
+#include "os/xalloc.h"
 
 #include <errno.h>
 #include <linux/inet_diag.h>
@@ -17,13 +18,16 @@
 #include <unistd.h>
 
 /* One request: a dump of every socket of a family (and protocol), scanned
- * for one inode. */
+ * for one inode (netlink), or kept whole (inet: see struct table). */
 #define HALF_OPEN_MAX 256
 
 struct query {
 	uint32_t ino;
 	bool netlink;
 	uint8_t proto;   /* of the dump being read */
+	/* inet: every socket the dumps listed */
+	struct inet_diag_sk *all;
+	size_t n_all, cap_all;
 	/* Connections being made (SYN_RECV): their local addresses, for the
 	 * listener they will be queued on. */
 	struct half_open {
@@ -48,7 +52,7 @@ struct query {
 static void take_inet(struct query *q, const struct nlmsghdr *h)
 {
 	const struct inet_diag_msg *m = NLMSG_DATA(h);
-	struct inet_diag_sk *o = &q->out.inet;
+	struct inet_diag_sk *o;
 	const struct rtattr *a;
 	int len;
 
@@ -61,8 +65,13 @@ static void take_inet(struct query *q, const struct nlmsghdr *h)
 		memcpy(ho->addr, m->id.idiag_src, sizeof(ho->addr));
 		ho->port = ntohs(m->id.idiag_sport);
 	}
-	if (q->found || m->idiag_inode != q->ino)
-		return;
+	if (m->idiag_inode == 0)
+		return;   /* a connection being made, or in TIME_WAIT: no socket of a process */
+	if (q->n_all == q->cap_all) {
+		q->cap_all = q->cap_all ? 2 * q->cap_all : 64;
+		q->all = xrealloc(q->all, q->cap_all * sizeof(*q->all));
+	}
+	o = &q->all[q->n_all++];
 	memset(o, 0, sizeof(*o));
 	o->protocol = q->proto;
 	len = (int)h->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*m));
@@ -78,7 +87,6 @@ static void take_inet(struct query *q, const struct nlmsghdr *h)
 	o->ifindex = m->id.idiag_if;
 	o->rqueue = m->idiag_rqueue;
 	o->wqueue = m->idiag_wqueue;
-	q->found = true;
 }
 
 static void take_netlink(struct query *q, const struct nlmsghdr *h)
@@ -185,30 +193,12 @@ static int ask_netlink(int sk)
 	return ask(sk, &req, sizeof(req));
 }
 
-/* The query on sk, a sock_diag socket of the namespace asked about. */
-static int run_query(int sk, struct query *q)
-{
-	static const uint8_t families[] = { AF_INET, AF_INET6 }, protocols[] = { IPPROTO_TCP, IPPROTO_UDP };
-	int r = 0;
-
-	if (q->netlink)
-		return ask_netlink(sk) < 0 ? -1 : scan_replies(sk, q);
-	/* Both TCP dumps are read whole: the connections being made are
-	 * counted for a listener of either family. */
-	for (size_t p = 0; r == 0 && !q->found && p < ARRAY_SIZE(protocols); p++)
-		for (size_t f = 0; r == 0 && f < ARRAY_SIZE(families); f++) {
-			q->proto = protocols[p];
-			r = ask_inet(sk, families[f], protocols[p]) < 0 ? -1 : scan_replies(sk, q);
-		}
-	return r;
-}
-
 /* A sock_diag socket keeps the network namespace it was made in: made in
  * pid's (this thread enters it for the socket(2) alone), it answers about
  * that namespace's sockets, with no helper process to start. */
-static int lookup(pid_t pid, struct query *q, cr_error_t *err)
+static int diag_socket(pid_t pid, cr_error_t *err)
 {
-	cleanup_close int sk = -1;
+	int sk;
 
 	if (!proc_shares_ns(pid, "net")) {
 		sk = netns_socket_pid(pid, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG, err);
@@ -217,7 +207,57 @@ static int lookup(pid_t pid, struct query *q, cr_error_t *err)
 	} else if ((sk = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG)) < 0) {
 		return cr_error(err, errno, "socket(NETLINK_SOCK_DIAG)");
 	}
-	if (run_query(sk, q) < 0)
+	return sk;
+}
+
+/* The inet sockets of one network namespace, by protocol, each dump read
+ * once for the whole dump: each is a walk of the kernel's whole hash
+ * table (every namespace's buckets, ms), whatever the namespace has.  The
+ * tree is frozen: its sockets stay where they are (a state the peer
+ * changes meanwhile is seen again where it matters: tcp_stream.c). */
+static struct table {
+	uint64_t netns;
+	bool tcp, udp;    /* read */
+	struct query q;   /* n_half_open: both TCP dumps */
+} table;
+
+/* Both families of protocol into the table. */
+static int read_proto(pid_t pid, uint8_t protocol, cr_error_t *err)
+{
+	static const uint8_t families[] = { AF_INET, AF_INET6 };
+	cleanup_close int sk = diag_socket(pid, err);
+
+	if (sk < 0)
+		return -1;
+	table.q.proto = protocol;
+	for (size_t f = 0; f < ARRAY_SIZE(families); f++)
+		if (ask_inet(sk, families[f], protocol) < 0 || scan_replies(sk, &table.q) < 0)
+			return cr_error(err, errno, "sock_diag in the network namespace of pid %d", (int)pid);
+	return 0;
+}
+
+static const struct inet_diag_sk *in_table(uint32_t ino)
+{
+	for (size_t i = 0; i < table.q.n_all; i++)
+		if (table.q.all[i].ino == ino)
+			return &table.q.all[i];
+	return NULL;
+}
+
+void inet_diag_forget(void)
+{
+	free(table.q.all);
+	memset(&table, 0, sizeof(table));
+}
+
+/* The netlink query on a socket of pid's namespace. */
+static int lookup_netlink(pid_t pid, struct query *q, cr_error_t *err)
+{
+	cleanup_close int sk = diag_socket(pid, err);
+
+	if (sk < 0)
+		return -1;
+	if (ask_netlink(sk) < 0 || scan_replies(sk, q) < 0)
 		return cr_error(err, errno, "sock_diag in the network namespace of pid %d", (int)pid);
 	return q->found ? 1 : 0;
 }
@@ -238,23 +278,37 @@ static uint32_t half_open_to(const struct query *q, const struct inet_diag_sk *o
 
 int inet_diag_lookup(pid_t pid, uint32_t ino, struct inet_diag_sk *out, cr_error_t *err)
 {
-	static struct query q;   /* large: not on the stack */
-	int r;
+	const struct inet_diag_sk *found;
+	uint64_t netns;
 
-	memset(&q, 0, sizeof(q));
-	q.ino = ino;
-	r = lookup(pid, &q, err);
-	if (r == 1) {
-		*out = q.out.inet;
-		out->half_open = out->protocol == IPPROTO_TCP && out->state == TCP_LISTEN_STATE ? half_open_to(&q, out) : 0;
+	if (proc_read_ns(pid, "net", &netns, err) < 0)
+		return -1;
+	if (netns != table.netns)
+		inet_diag_forget();
+	table.netns = netns;
+	/* Both TCP dumps are read whole: the connections being made are
+	 * counted for a listener of either family. */
+	if (!table.tcp && read_proto(pid, IPPROTO_TCP, err) < 0)
+		return -1;
+	table.tcp = true;
+	found = in_table(ino);
+	if (found == NULL && !table.udp) {
+		if (read_proto(pid, IPPROTO_UDP, err) < 0)
+			return -1;
+		table.udp = true;
+		found = in_table(ino);
 	}
-	return r;
+	if (found == NULL)
+		return 0;
+	*out = *found;
+	out->half_open = out->protocol == IPPROTO_TCP && out->state == TCP_LISTEN_STATE ? half_open_to(&table.q, out) : 0;
+	return 1;
 }
 
 int netlink_diag_lookup(pid_t pid, uint32_t ino, struct netlink_diag_sk *out, cr_error_t *err)
 {
 	struct query q = { .ino = ino, .netlink = true };
-	int r = lookup(pid, &q, err);
+	int r = lookup_netlink(pid, &q, err);
 
 	if (r == 1)
 		*out = q.out.nl;

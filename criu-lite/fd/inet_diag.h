@@ -26,8 +26,10 @@ struct inet_diag_sk {
 };
 
 /* The TCP or UDP socket (IPv4 or IPv6) with inode ino in the network
- * namespace of pid: 1 and *out, or 0 when there is none. */
+ * namespace of pid: 1 and *out, or 0 when there is none.  The sockets of
+ * a namespace are read once (a dump's tree is frozen), until forgotten. */
 int inet_diag_lookup(pid_t pid, uint32_t ino, struct inet_diag_sk *out, cr_error_t *err);
+void inet_diag_forget(void);
 
 #define NETLINK_DIAG_GROUP_WORDS 32   /* 1024 groups */
 

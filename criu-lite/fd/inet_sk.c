@@ -372,6 +372,12 @@ static int inet_open(const struct restore_ctx *ctx, struct restore_task *t, cons
 	return steal_fd(&fd);
 }
 
+static void inet_release_dump(struct dump_ctx *ctx)
+{
+	tcp_stream_release(ctx);
+	inet_diag_forget();
+}
+
 const struct fd_kind fdkind_inet = {
 	.kind = FILE_KIND__FILE_INET,
 	.shareable = true,
@@ -380,6 +386,6 @@ const struct fd_kind fdkind_inet = {
 	.dump = inet_dump,
 	.validate = inet_validate,
 	.open = inet_open,
-	.release_dump = tcp_stream_release,
+	.release_dump = inet_release_dump,
 	.ready = tcp_stream_ready,
 };

@@ -185,6 +185,10 @@ static int read_state(struct dump_ctx *ctx, int fd, TcpStream *s, cr_error_t *er
 		return -1;
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
 		return cr_error(err, errno, "TCP_INFO");
+	/* sock_diag saw it established; in repair mode it stays as it is now */
+	if (ti.tcpi_state != 1 /* TCP_ESTABLISHED */)
+		return cr_error(err, 0, "the connection left the ESTABLISHED state during the dump (now in state %u: "
+				"its peer closed it?)", ti.tcpi_state);
 	s->options = ti.tcpi_options;
 	s->snd_wscale = ti.tcpi_snd_wscale;
 	s->rcv_wscale = ti.tcpi_rcv_wscale;
