@@ -9,6 +9,7 @@
  * every register and signal mask put back, here or by release_tree. */
 #include "dump/guard.h"
 #include "dump/steps.h"
+#include "fd/inet_diag.h"
 #include "os/log.h"
 #include "os/supervise.h"
 #include "os/ptrace.h"
@@ -319,6 +320,8 @@ int collect_tree_layout(struct dump_ctx *ctx, cr_error_t *err)
 
 int collect_tree(struct dump_ctx *ctx, cr_error_t *err)
 {
+	if (ctx->opts->tcp_established)   /* the tree's connections: looked up by the fds */
+		inet_diag_prefetch(ctx->tasks[0].pid);
 	for (size_t i = 0; i < ctx->n_tasks; i++) {
 		if (cr_should_stop())
 			return cr_error(err, EINTR, "interrupted");

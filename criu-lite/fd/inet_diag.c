@@ -5,6 +5,7 @@
 #include "os/xalloc.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/netlink_diag.h>
@@ -244,8 +245,58 @@ static const struct inet_diag_sk *in_table(uint32_t ino)
 	return NULL;
 }
 
+/* The TCP dumps, read by a thread of their own from the start of a dump's
+ * collection (inet_diag_prefetch) while the rest goes on. */
+static struct {
+	bool running;
+	pthread_t thread;
+	pid_t pid;
+	int r;
+	cr_error_t err;
+} ahead;
+
+static void *read_ahead(void *arg)
+{
+	(void)arg;
+	ahead.r = read_proto(ahead.pid, IPPROTO_TCP, &ahead.err);
+	return NULL;
+}
+
+void inet_diag_prefetch(pid_t pid)
+{
+	cr_error_t err = NULL;
+
+	inet_diag_forget();
+	if (proc_read_ns(pid, "net", &table.netns, &err) < 0) {
+		cr_error_release(&err);   /* the lookups will say it */
+		return;
+	}
+	ahead.pid = pid;
+	ahead.running = pthread_create(&ahead.thread, NULL, read_ahead, NULL) == 0;
+}
+
+/* The TCP dumps read ahead are in the table (or their error in *err). */
+static int ahead_done(cr_error_t *err)
+{
+	if (!ahead.running)
+		return 0;
+	pthread_join(ahead.thread, NULL);
+	ahead.running = false;
+	if (ahead.r < 0) {
+		*err = ahead.err;
+		ahead.err = NULL;
+		return -1;
+	}
+	table.tcp = true;
+	return 0;
+}
+
 void inet_diag_forget(void)
 {
+	cr_error_t err = NULL;
+
+	if (ahead_done(&err) < 0)
+		cr_error_release(&err);
 	free(table.q.all);
 	memset(&table, 0, sizeof(table));
 }
@@ -281,7 +332,7 @@ int inet_diag_lookup(pid_t pid, uint32_t ino, struct inet_diag_sk *out, cr_error
 	const struct inet_diag_sk *found;
 	uint64_t netns;
 
-	if (proc_read_ns(pid, "net", &netns, err) < 0)
+	if (ahead_done(err) < 0 || proc_read_ns(pid, "net", &netns, err) < 0)
 		return -1;
 	if (netns != table.netns)
 		inet_diag_forget();

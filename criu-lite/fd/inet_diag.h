@@ -30,6 +30,9 @@ struct inet_diag_sk {
  * a namespace are read once (a dump's tree is frozen), until forgotten. */
 int inet_diag_lookup(pid_t pid, uint32_t ino, struct inet_diag_sk *out, cr_error_t *err);
 void inet_diag_forget(void);
+/* The TCP sockets of pid's namespace read by a thread of their own from
+ * now (each read walks the kernel's whole table: ms), for the lookups. */
+void inet_diag_prefetch(pid_t pid);
 
 #define NETLINK_DIAG_GROUP_WORDS 32   /* 1024 groups */
 
