@@ -765,7 +765,7 @@ static bool probe_sock_diag(struct probe_result *r)
 	if (sk < 0 || nl < 0 || bind(sk, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(sk, 3) < 0 ||
 	    bind(nl, (struct sockaddr *)&na, sizeof(na)) < 0 || fstat(sk, &st) < 0)
 		return failed(r, "a loopback listener and a netlink socket", errno, NULL);
-	found = inet_diag_lookup(getpid(), (uint32_t)st.st_ino, &d, &err);
+	found = inet_diag_lookup(getpid(), (uint32_t)st.st_ino, AF_INET, IPPROTO_TCP, &d, &err);
 	if (found == 1 && fstat(nl, &st) == 0)
 		found = netlink_diag_lookup(getpid(), (uint32_t)st.st_ino, &n, &err);
 	if (found < 0) {

@@ -218,22 +218,28 @@ static int diag_socket(pid_t pid, cr_error_t *err)
  * changes meanwhile is seen again where it matters: tcp_stream.c). */
 static struct table {
 	uint64_t netns;
-	bool tcp, udp;    /* read */
-	struct query q;   /* n_half_open: both TCP dumps */
+	bool read[2][2];  /* [TCP, UDP][AF_INET, AF_INET6] */
+	struct query q;   /* n_half_open: the TCP dumps read */
 } table;
 
-/* Both families of protocol into the table. */
-static int read_proto(pid_t pid, uint8_t protocol, cr_error_t *err)
+static bool *was_read(uint8_t family, uint8_t protocol)
 {
-	static const uint8_t families[] = { AF_INET, AF_INET6 };
-	cleanup_close int sk = diag_socket(pid, err);
+	return &table.read[protocol == IPPROTO_UDP][family == AF_INET6];
+}
 
-	if (sk < 0)
+/* The dump of family and protocol into the table, unless it is there. */
+static int read_dump(pid_t pid, uint8_t family, uint8_t protocol, cr_error_t *err)
+{
+	cleanup_close int sk = -1;
+
+	if (*was_read(family, protocol))
+		return 0;
+	if ((sk = diag_socket(pid, err)) < 0)
 		return -1;
 	table.q.proto = protocol;
-	for (size_t f = 0; f < ARRAY_SIZE(families); f++)
-		if (ask_inet(sk, families[f], protocol) < 0 || scan_replies(sk, &table.q) < 0)
-			return cr_error(err, errno, "sock_diag in the network namespace of pid %d", (int)pid);
+	if (ask_inet(sk, family, protocol) < 0 || scan_replies(sk, &table.q) < 0)
+		return cr_error(err, errno, "sock_diag in the network namespace of pid %d", (int)pid);
+	*was_read(family, protocol) = true;
 	return 0;
 }
 
@@ -258,7 +264,7 @@ static struct {
 static void *read_ahead(void *arg)
 {
 	(void)arg;
-	ahead.r = read_proto(ahead.pid, IPPROTO_TCP, &ahead.err);
+	ahead.r = read_dump(ahead.pid, AF_INET, IPPROTO_TCP, &ahead.err);
 	return NULL;
 }
 
@@ -287,7 +293,6 @@ static int ahead_done(cr_error_t *err)
 		ahead.err = NULL;
 		return -1;
 	}
-	table.tcp = true;
 	return 0;
 }
 
@@ -327,7 +332,7 @@ static uint32_t half_open_to(const struct query *q, const struct inet_diag_sk *o
 	return n;
 }
 
-int inet_diag_lookup(pid_t pid, uint32_t ino, struct inet_diag_sk *out, cr_error_t *err)
+int inet_diag_lookup(pid_t pid, uint32_t ino, int family, int protocol, struct inet_diag_sk *out, cr_error_t *err)
 {
 	const struct inet_diag_sk *found;
 	uint64_t netns;
@@ -337,22 +342,20 @@ int inet_diag_lookup(pid_t pid, uint32_t ino, struct inet_diag_sk *out, cr_error
 	if (netns != table.netns)
 		inet_diag_forget();
 	table.netns = netns;
-	/* Both TCP dumps are read whole: the connections being made are
-	 * counted for a listener of either family. */
-	if (!table.tcp && read_proto(pid, IPPROTO_TCP, err) < 0)
+	if (read_dump(pid, (uint8_t)family, (uint8_t)protocol, err) < 0)
 		return -1;
-	table.tcp = true;
 	found = in_table(ino);
-	if (found == NULL && !table.udp) {
-		if (read_proto(pid, IPPROTO_UDP, err) < 0)
-			return -1;
-		table.udp = true;
-		found = in_table(ino);
-	}
 	if (found == NULL)
 		return 0;
 	*out = *found;
-	out->half_open = out->protocol == IPPROTO_TCP && out->state == TCP_LISTEN_STATE ? half_open_to(&table.q, out) : 0;
+	out->half_open = 0;
+	if (out->protocol != IPPROTO_TCP || out->state != TCP_LISTEN_STATE)
+		return 1;
+	/* An IPv6 listener takes IPv4 connections too, whose requests are
+	 * listed with IPv4's sockets. */
+	if (family == AF_INET6 && read_dump(pid, AF_INET, IPPROTO_TCP, err) < 0)
+		return -1;
+	out->half_open = half_open_to(&table.q, out);
 	return 1;
 }
 
