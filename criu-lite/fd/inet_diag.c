@@ -195,19 +195,16 @@ static int ask_netlink(int sk)
 }
 
 /* A sock_diag socket keeps the network namespace it was made in: made in
- * pid's (this thread enters it for the socket(2) alone), it answers about
- * that namespace's sockets, with no helper process to start. */
+ * pid's (this thread enters it for the socket(2) alone, even when it is
+ * cr's: which namespace cr's main thread is in is not this thread's to
+ * know, /proc/self being the main thread), it answers about that
+ * namespace's sockets, with no helper process to start. */
 static int diag_socket(pid_t pid, cr_error_t *err)
 {
-	int sk;
+	int sk = netns_socket_pid(pid, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG, err);
 
-	if (!proc_shares_ns(pid, "net")) {
-		sk = netns_socket_pid(pid, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG, err);
-		if (sk < 0)
-			return cr_error_wrap(err, "sock_diag in the network namespace of pid %d", (int)pid);
-	} else if ((sk = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG)) < 0) {
-		return cr_error(err, errno, "socket(NETLINK_SOCK_DIAG)");
-	}
+	if (sk < 0)
+		return cr_error_wrap(err, "sock_diag in the network namespace of pid %d", (int)pid);
 	return sk;
 }
 
