@@ -208,8 +208,8 @@ static int diag_socket(pid_t pid, cr_error_t *err)
 	return sk;
 }
 
-/* The inet sockets of one network namespace, by protocol, each dump read
- * once for the whole dump: each is a walk of the kernel's whole hash
+/* The inet sockets of one network namespace, by protocol and family, each
+ * dump read once for the whole dump: each is a walk of the kernel's whole hash
  * table (every namespace's buckets, ms), whatever the namespace has.  The
  * tree is frozen: its sockets stay where they are (a state the peer
  * changes meanwhile is seen again where it matters: tcp_stream.c). */
@@ -248,8 +248,8 @@ static const struct inet_diag_sk *in_table(uint32_t ino)
 	return NULL;
 }
 
-/* The TCP dumps, read by a thread of their own from the start of a dump's
- * collection (inet_diag_prefetch) while the rest goes on. */
+/* The IPv4 TCP dump, read by a thread of their own from the start of a
+ * dump's collection (inet_diag_prefetch) while the rest goes on. */
 static struct {
 	bool running;
 	pthread_t thread;
@@ -278,7 +278,7 @@ void inet_diag_prefetch(pid_t pid)
 	ahead.running = pthread_create(&ahead.thread, NULL, read_ahead, NULL) == 0;
 }
 
-/* The TCP dumps read ahead are in the table (or their error in *err). */
+/* The dump read ahead is in the table (or its error in *err). */
 static int ahead_done(cr_error_t *err)
 {
 	if (!ahead.running)

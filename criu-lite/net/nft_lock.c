@@ -29,6 +29,14 @@ struct nlbuf {
 	bool overflow;
 };
 
+static void empty(struct nlbuf *b)
+{
+	b->len = 0;
+	b->msg = NULL;
+	b->seq = 0;
+	b->overflow = false;
+}
+
 static void *room(struct nlbuf *b, size_t len)
 {
 	void *p;
@@ -281,7 +289,7 @@ int nft_lock_add(int netns, const char *table, const struct nft_lock_ends *l, bo
 		src += 12, dst += 12;
 		family = AF_INET;
 	}
-	b.len = 0, b.msg = NULL, b.seq = 0, b.overflow = false;
+	empty(&b);
 	msg(&b, NFNL_MSG_BATCH_BEGIN, 0, AF_UNSPEC);
 	msg(&b, nft_type(NFT_MSG_NEWTABLE), NLM_F_CREATE | NLM_F_ACK | (create ? NLM_F_EXCL : 0), NFPROTO_INET);
 	attr_str(&b, NFTA_TABLE_NAME, table);
@@ -304,7 +312,7 @@ static int about_table(int netns, int type, const char *table, const char *what,
 	bool batch = type == NFT_MSG_DELTABLE;
 	uint32_t last;
 
-	b.len = 0, b.msg = NULL, b.seq = 0, b.overflow = false;
+	empty(&b);
 	if (batch)
 		msg(&b, NFNL_MSG_BATCH_BEGIN, 0, AF_UNSPEC);
 	msg(&b, nft_type(type), NLM_F_ACK, NFPROTO_INET);
