@@ -8,6 +8,7 @@
 #include "cmd/commands.h"
 #include "cmd/json.h"
 #include "fd/inet_diag.h"
+#include "net/nft_lock.h"
 #include "os/pidsel.h"
 #include "os/proc.h"
 #include "os/pagemap.h"
@@ -764,7 +765,7 @@ static bool probe_sock_diag(struct probe_result *r)
 	if (sk < 0 || nl < 0 || bind(sk, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(sk, 3) < 0 ||
 	    bind(nl, (struct sockaddr *)&na, sizeof(na)) < 0 || fstat(sk, &st) < 0)
 		return failed(r, "a loopback listener and a netlink socket", errno, NULL);
-	found = inet_diag_lookup(getpid(), (uint32_t)st.st_ino, &d, &err);
+	found = inet_diag_lookup(getpid(), (uint32_t)st.st_ino, AF_INET, IPPROTO_TCP, &d, &err);
 	if (found == 1 && fstat(nl, &st) == 0)
 		found = netlink_diag_lookup(getpid(), (uint32_t)st.st_ino, &n, &err);
 	if (found < 0) {
@@ -776,7 +777,7 @@ static bool probe_sock_diag(struct probe_result *r)
 						 : "does not list a socket of this process (inet_diag, netlink_diag)");
 }
 
-/* TCP_REPAIR on a socket, and nft to block a connection's traffic. */
+/* TCP_REPAIR on a socket, and nf_tables to block a connection's traffic. */
 static bool probe_tcp_repair(struct probe_result *r)
 {
 	cleanup_close int sk = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -784,9 +785,9 @@ static bool probe_tcp_repair(struct probe_result *r)
 
 	if (sk < 0 || setsockopt(sk, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)) < 0)
 		return failed(r, "TCP_REPAIR", errno, "needs CAP_NET_ADMIN");
-	if (system("nft list tables >/dev/null 2>&1") != 0)
-		return verdict(r, false, "TCP_REPAIR works, but nft does not (install nftables)");
-	return verdict(r, true, "TCP_REPAIR works, and nft answers");
+	if (!nft_lock_available())
+		return verdict(r, false, "TCP_REPAIR works, but the kernel has no nf_tables to lock a connection");
+	return verdict(r, true, "TCP_REPAIR works, and nf_tables answers");
 }
 
 static const struct probe probes[] = {
@@ -822,7 +823,7 @@ static const struct probe probes[] = {
 	{ "cap_sys_ptrace", "CAP_SYS_PTRACE", NEED_REQUIRED, "tracing any process", probe_cap_ptrace },
 	{ "cap_sys_resource", "CAP_SYS_RESOURCE", NEED_OPTIONAL, "raising hard rlimits", probe_cap_resource },
 	{ "sock_diag", "sock_diag (inet, netlink)", NEED_OPTIONAL, "inet and netlink sockets", probe_sock_diag },
-	{ "tcp_repair", "TCP_REPAIR and nft", NEED_OPTIONAL, "established TCP (dump --tcp-established)",
+	{ "tcp_repair", "TCP_REPAIR and nf_tables", NEED_OPTIONAL, "established TCP (dump --tcp-established)",
 	  probe_tcp_repair },
 };
 

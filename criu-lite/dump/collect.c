@@ -10,6 +10,7 @@
 #include "dump/guard.h"
 #include "dump/steps.h"
 #include "fd/fdkind.h"
+#include "fd/inet_diag.h"
 #include "os/log.h"
 #include "os/supervise.h"
 #include "os/ptrace.h"
@@ -320,6 +321,8 @@ int collect_tree_layout(struct dump_ctx *ctx, cr_error_t *err)
 
 int collect_tree(struct dump_ctx *ctx, cr_error_t *err)
 {
+	if (ctx->opts->tcp_established)   /* the tree's connections: looked up by the fds */
+		inet_diag_prefetch(ctx->tasks[0].pid);
 	if (fdkind_prepare(ctx, err) < 0)
 		return -1;
 	for (size_t i = 0; i < ctx->n_tasks; i++) {

@@ -1,9 +1,11 @@
 #include "fd/inet_diag.h"
 #include "os/proc.h"
-#include "os/nsenter.h"
+#include "net/netlink.h"
 #include "os/util.h"
+#include "os/xalloc.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/netlink_diag.h>
@@ -17,14 +19,16 @@
 #include <unistd.h>
 
 /* One request: a dump of every socket of a family (and protocol), scanned
- * for one inode.  Everything lives here, so that a helper in another
- * network namespace writes its answer into shared memory. */
+ * for one inode (netlink), or kept whole (inet: see struct table). */
 #define HALF_OPEN_MAX 256
 
 struct query {
 	uint32_t ino;
 	bool netlink;
 	uint8_t proto;   /* of the dump being read */
+	/* inet: every socket the dumps listed */
+	struct inet_diag_sk *all;
+	size_t n_all, cap_all;
 	/* Connections being made (SYN_RECV): their local addresses, for the
 	 * listener they will be queued on. */
 	struct half_open {
@@ -49,7 +53,7 @@ struct query {
 static void take_inet(struct query *q, const struct nlmsghdr *h)
 {
 	const struct inet_diag_msg *m = NLMSG_DATA(h);
-	struct inet_diag_sk *o = &q->out.inet;
+	struct inet_diag_sk *o;
 	const struct rtattr *a;
 	int len;
 
@@ -62,8 +66,13 @@ static void take_inet(struct query *q, const struct nlmsghdr *h)
 		memcpy(ho->addr, m->id.idiag_src, sizeof(ho->addr));
 		ho->port = ntohs(m->id.idiag_sport);
 	}
-	if (q->found || m->idiag_inode != q->ino)
-		return;
+	if (m->idiag_inode == 0)
+		return;   /* a connection being made, or in TIME_WAIT: no socket of a process */
+	if (q->n_all == q->cap_all) {
+		q->cap_all = q->cap_all ? 2 * q->cap_all : 64;
+		q->all = xrealloc(q->all, q->cap_all * sizeof(*q->all));
+	}
+	o = &q->all[q->n_all++];
 	memset(o, 0, sizeof(*o));
 	o->protocol = q->proto;
 	len = (int)h->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*m));
@@ -79,7 +88,6 @@ static void take_inet(struct query *q, const struct nlmsghdr *h)
 	o->ifindex = m->id.idiag_if;
 	o->rqueue = m->idiag_rqueue;
 	o->wqueue = m->idiag_wqueue;
-	q->found = true;
 }
 
 static void take_netlink(struct query *q, const struct nlmsghdr *h)
@@ -186,47 +194,124 @@ static int ask_netlink(int sk)
 	return ask(sk, &req, sizeof(req));
 }
 
-/* The query, in whatever network namespace the caller is in.  An nsenter_fn. */
-static int run_query(void *arg, void *out, size_t size, const char **what)
+/* A sock_diag socket keeps the network namespace it was made in: made in
+ * pid's (this thread enters it for the socket(2) alone, even when it is
+ * cr's: which namespace cr's main thread is in is not this thread's to
+ * know, /proc/self being the main thread), it answers about that
+ * namespace's sockets, with no helper process to start. */
+static int diag_socket(pid_t pid, cr_error_t *err)
 {
-	static const uint8_t families[] = { AF_INET, AF_INET6 }, protocols[] = { IPPROTO_TCP, IPPROTO_UDP };
-	struct query *q = out;
-	int sk, r = 0;
+	int sk = netns_socket_pid(pid, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG, err);
 
-	(void)size;
-	*q = *(const struct query *)arg;
-	*what = "socket(NETLINK_SOCK_DIAG)";
-	sk = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	if (sk < 0)
-		return -1;
-	*what = "sock_diag";
-	if (q->netlink) {
-		r = ask_netlink(sk) < 0 ? -1 : scan_replies(sk, q);
-	} else {
-		/* Both TCP dumps are read whole: the connections being made are
-		 * counted for a listener of either family. */
-		for (size_t p = 0; r == 0 && !q->found && p < ARRAY_SIZE(protocols); p++)
-			for (size_t f = 0; r == 0 && f < ARRAY_SIZE(families); f++) {
-				q->proto = protocols[p];
-				r = ask_inet(sk, families[f], protocols[p]) < 0 ? -1 : scan_replies(sk, q);
-			}
-	}
-	close(sk);
-	return r;
+		return cr_error_wrap(err, "sock_diag in the network namespace of pid %d", (int)pid);
+	return sk;
 }
 
-static int lookup(pid_t pid, struct query *q, cr_error_t *err)
-{
-	struct query answer;
-	const char *what = "";
+/* The inet sockets of one network namespace, by protocol and family, each
+ * dump read once for the whole dump: each is a walk of the kernel's whole hash
+ * table (every namespace's buckets, ms), whatever the namespace has.  The
+ * tree is frozen: its sockets stay where they are (a state the peer
+ * changes meanwhile is seen again where it matters: tcp_stream.c). */
+static struct table {
+	uint64_t netns;
+	bool read[2][2];  /* [TCP, UDP][AF_INET, AF_INET6] */
+	struct query q;   /* n_half_open: the TCP dumps read */
+} table;
 
-	if (!proc_shares_ns(pid, "net")) {
-		if (nsenter_run(pid, "net", run_query, q, &answer, sizeof(answer), err) < 0)
-			return -1;
-	} else if (run_query(q, &answer, sizeof(answer), &what) < 0) {
-		return cr_error(err, errno, "%s", what);
+static bool *was_read(uint8_t family, uint8_t protocol)
+{
+	return &table.read[protocol == IPPROTO_UDP][family == AF_INET6];
+}
+
+/* The dump of family and protocol into the table, unless it is there. */
+static int read_dump(pid_t pid, uint8_t family, uint8_t protocol, cr_error_t *err)
+{
+	cleanup_close int sk = -1;
+
+	if (*was_read(family, protocol))
+		return 0;
+	if ((sk = diag_socket(pid, err)) < 0)
+		return -1;
+	table.q.proto = protocol;
+	if (ask_inet(sk, family, protocol) < 0 || scan_replies(sk, &table.q) < 0)
+		return cr_error(err, errno, "sock_diag in the network namespace of pid %d", (int)pid);
+	*was_read(family, protocol) = true;
+	return 0;
+}
+
+static const struct inet_diag_sk *in_table(uint32_t ino)
+{
+	for (size_t i = 0; i < table.q.n_all; i++)
+		if (table.q.all[i].ino == ino)
+			return &table.q.all[i];
+	return NULL;
+}
+
+/* The IPv4 TCP dump, read by a thread of their own from the start of a
+ * dump's collection (inet_diag_prefetch) while the rest goes on. */
+static struct {
+	bool running;
+	pthread_t thread;
+	pid_t pid;
+	int r;
+	cr_error_t err;
+} ahead;
+
+static void *read_ahead(void *arg)
+{
+	(void)arg;
+	ahead.r = read_dump(ahead.pid, AF_INET, IPPROTO_TCP, &ahead.err);
+	return NULL;
+}
+
+void inet_diag_prefetch(pid_t pid)
+{
+	cr_error_t err = NULL;
+
+	inet_diag_forget();
+	if (proc_read_ns(pid, "net", &table.netns, &err) < 0) {
+		cr_error_release(&err);   /* the lookups will say it */
+		return;
 	}
-	*q = answer;
+	ahead.pid = pid;
+	ahead.running = pthread_create(&ahead.thread, NULL, read_ahead, NULL) == 0;
+}
+
+/* The dump read ahead is in the table (or its error in *err). */
+static int ahead_done(cr_error_t *err)
+{
+	if (!ahead.running)
+		return 0;
+	pthread_join(ahead.thread, NULL);
+	ahead.running = false;
+	if (ahead.r < 0) {
+		*err = ahead.err;
+		ahead.err = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+void inet_diag_forget(void)
+{
+	cr_error_t err = NULL;
+
+	if (ahead_done(&err) < 0)
+		cr_error_release(&err);
+	free(table.q.all);
+	memset(&table, 0, sizeof(table));
+}
+
+/* The netlink query on a socket of pid's namespace. */
+static int lookup_netlink(pid_t pid, struct query *q, cr_error_t *err)
+{
+	cleanup_close int sk = diag_socket(pid, err);
+
+	if (sk < 0)
+		return -1;
+	if (ask_netlink(sk) < 0 || scan_replies(sk, q) < 0)
+		return cr_error(err, errno, "sock_diag in the network namespace of pid %d", (int)pid);
 	return q->found ? 1 : 0;
 }
 
@@ -244,25 +329,37 @@ static uint32_t half_open_to(const struct query *q, const struct inet_diag_sk *o
 	return n;
 }
 
-int inet_diag_lookup(pid_t pid, uint32_t ino, struct inet_diag_sk *out, cr_error_t *err)
+int inet_diag_lookup(pid_t pid, uint32_t ino, int family, int protocol, struct inet_diag_sk *out, cr_error_t *err)
 {
-	static struct query q;   /* large: not on the stack */
-	int r;
+	const struct inet_diag_sk *found;
+	uint64_t netns;
 
-	memset(&q, 0, sizeof(q));
-	q.ino = ino;
-	r = lookup(pid, &q, err);
-	if (r == 1) {
-		*out = q.out.inet;
-		out->half_open = out->protocol == IPPROTO_TCP && out->state == TCP_LISTEN_STATE ? half_open_to(&q, out) : 0;
-	}
-	return r;
+	if (ahead_done(err) < 0 || proc_read_ns(pid, "net", &netns, err) < 0)
+		return -1;
+	if (netns != table.netns)
+		inet_diag_forget();
+	table.netns = netns;
+	if (read_dump(pid, (uint8_t)family, (uint8_t)protocol, err) < 0)
+		return -1;
+	found = in_table(ino);
+	if (found == NULL)
+		return 0;
+	*out = *found;
+	out->half_open = 0;
+	if (out->protocol != IPPROTO_TCP || out->state != TCP_LISTEN_STATE)
+		return 1;
+	/* An IPv6 listener takes IPv4 connections too, whose requests are
+	 * listed with IPv4's sockets. */
+	if (family == AF_INET6 && read_dump(pid, AF_INET, IPPROTO_TCP, err) < 0)
+		return -1;
+	out->half_open = half_open_to(&table.q, out);
+	return 1;
 }
 
 int netlink_diag_lookup(pid_t pid, uint32_t ino, struct netlink_diag_sk *out, cr_error_t *err)
 {
 	struct query q = { .ino = ino, .netlink = true };
-	int r = lookup(pid, &q, err);
+	int r = lookup_netlink(pid, &q, err);
 
 	if (r == 1)
 		*out = q.out.nl;

@@ -1,8 +1,7 @@
 /* What sock_diag (NETLINK_SOCK_DIAG) says about one inet or netlink
  * socket, found by inode in the network namespace of the process that
- * holds it.  The conversation is plain netlink into buffers of its own
- * (no allocation): when the process is in another network namespace than
- * cr, it runs in a helper that entered it (os/nsenter.h). */
+ * holds it.  The conversation is plain netlink into buffers of its own,
+ * on a socket made in that namespace (net/netlink.h: netns_socket_pid). */
 #ifndef CR_INET_DIAG_H
 #define CR_INET_DIAG_H
 
@@ -26,9 +25,16 @@ struct inet_diag_sk {
 	bool md5;             /* has TCP MD5 signature keys (TCP_MD5SIG) */
 };
 
-/* The TCP or UDP socket (IPv4 or IPv6) with inode ino in the network
- * namespace of pid: 1 and *out, or 0 when there is none. */
-int inet_diag_lookup(pid_t pid, uint32_t ino, struct inet_diag_sk *out, cr_error_t *err);
+/* The socket of family (AF_INET, AF_INET6) and protocol (IPPROTO_TCP,
+ * IPPROTO_UDP) with inode ino in the network namespace of pid: 1 and
+ * *out, or 0 when there is none.  The sockets of a namespace are read
+ * once (a dump's tree is frozen), until forgotten. */
+int inet_diag_lookup(pid_t pid, uint32_t ino, int family, int protocol, struct inet_diag_sk *out, cr_error_t *err);
+void inet_diag_forget(void);
+/* The IPv4 TCP sockets of pid's namespace read by a thread of their own
+ * from now (each read walks the kernel's whole table: ms), for the
+ * lookups. */
+void inet_diag_prefetch(pid_t pid);
 
 #define NETLINK_DIAG_GROUP_WORDS 32   /* 1024 groups */
 

@@ -144,23 +144,31 @@ static void fill(struct dump_ctx *ctx, const struct inet_diag_sk *d, InetSkEntry
 	e->wqueue = d->wqueue;
 }
 
+/* The socket's family and protocol, from cr's duplicate. */
+static int family_of(int fd, int *family, int *protocol, const char *link, cr_error_t *err)
+{
+	socklen_t len = sizeof(int);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, family, &len) < 0)
+		return cr_error(err, errno, "%s: SO_DOMAIN", link);
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, protocol, &len) < 0)
+		return cr_error(err, errno, "%s: SO_PROTOCOL", link);
+	return 0;
+}
+
 /* A socket sock_diag does not list is in none of the kernel's tables: a
  * UDP socket never bound, a TCP socket never bound or whose connection
  * ended.  What it is comes from cr's duplicate. */
-static int describe_unhashed(int fd, struct inet_diag_sk *d, bool *ended, const char *link, cr_error_t *err)
+static int describe_unhashed(int fd, int family, int protocol, struct inet_diag_sk *d, bool *ended,
+			     const char *link, cr_error_t *err)
 {
 	struct sockaddr_storage ss;
-	socklen_t len = sizeof(int);
+	socklen_t len;
 	struct tcp_info ti;
-	int v;
 
 	memset(d, 0, sizeof(*d));
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0)
-		return cr_error(err, errno, "%s: SO_DOMAIN", link);
-	d->family = (uint8_t)v;
-	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) < 0)
-		return cr_error(err, errno, "%s: SO_PROTOCOL", link);
-	d->protocol = (uint8_t)v;
+	d->family = (uint8_t)family;
+	d->protocol = (uint8_t)protocol;
 	d->state = SK_CLOSE;
 	len = sizeof(ti);
 	if (d->protocol == IPPROTO_TCP && getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0) {
@@ -219,12 +227,12 @@ static int inet_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_
 	struct sk_opts opts;
 	char me[INET6_ADDRSTRLEN + 24];
 	bool ended = false;
-	int r;
+	int family = 0, protocol = 0, r;
 
-	if (dup < 0 || sk_check_netns(p->pid, dup, p->link, err) < 0)
+	if (dup < 0 || sk_check_netns(p->pid, dup, p->link, err) < 0 || family_of(dup, &family, &protocol, p->link, err) < 0)
 		return -1;
-	r = inet_diag_lookup(t->pid, (uint32_t)p->st.st_ino, &d, err);
-	if (r < 0 || (r == 0 && describe_unhashed(dup, &d, &ended, p->link, err) < 0))
+	r = inet_diag_lookup(t->pid, (uint32_t)p->st.st_ino, family, protocol, &d, err);
+	if (r < 0 || (r == 0 && describe_unhashed(dup, family, protocol, &d, &ended, p->link, err) < 0))
 		return -1;
 	d.ino = (uint32_t)p->st.st_ino;
 	endpoint(d.family, d.src, d.sport, me, sizeof(me));
@@ -390,6 +398,12 @@ static int inet_open(const struct restore_ctx *ctx, struct restore_task *t, cons
 	return steal_fd(&fd);
 }
 
+static void inet_release_dump(struct dump_ctx *ctx)
+{
+	tcp_stream_release(ctx);
+	inet_diag_forget();
+}
+
 const struct fd_kind fdkind_inet = {
 	.kind = FILE_KIND__FILE_INET,
 	.shareable = true,
@@ -398,6 +412,6 @@ const struct fd_kind fdkind_inet = {
 	.dump = inet_dump,
 	.validate = inet_validate,
 	.open = inet_open,
-	.release_dump = tcp_stream_release,
+	.release_dump = inet_release_dump,
 	.ready = tcp_stream_ready,
 };

@@ -4,6 +4,7 @@
 #include "fd/fdshare.h"
 #include "fd/sk_opts.h"
 #include "net/netns_fw.h"
+#include "net/nft_lock.h"
 #include "os/log.h"
 #include "os/proc.h"
 #include "os/util.h"
@@ -47,49 +48,13 @@ struct tcp_repair {
 	char table[32];
 };
 
-/* The two ends of a connection, as the lock matches them. */
-struct lock_ends {
-	int family;
-	uint8_t src[16], dst[16];
-	unsigned sport, dport;
-};
-
 /* ---------------------------------------------------------------- nftables */
-
-/* "ip saddr A ip daddr B" for an address pair of family (an IPv4-mapped
- * IPv6 pair as IPv4, which is what travels). */
-static void match_addrs(int family, const uint8_t *a, const uint8_t *b, char *out, size_t size)
-{
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	char ta[INET6_ADDRSTRLEN], tb[INET6_ADDRSTRLEN];
-
-	if (family == AF_INET6 && memcmp(a, mapped, 12) == 0 && memcmp(b, mapped, 12) == 0) {
-		a += 12, b += 12;
-		family = AF_INET;
-	}
-	inet_ntop(family, a, ta, sizeof(ta));
-	inet_ntop(family, b, tb, sizeof(tb));
-	snprintf(out, size, family == AF_INET ? "ip saddr %s ip daddr %s" : "ip6 saddr %s ip6 daddr %s", ta, tb);
-}
 
 /* The table dropping the connection's packets both ways, made in the
  * network namespace of netns (-1: cr's).  create: fails if it exists. */
-static int block(int netns, const struct lock_ends *l, const char *table, bool create, cr_error_t *err)
+static int block(int netns, const struct nft_lock_ends *l, const char *table, bool create, cr_error_t *err)
 {
-	char there[128], back[128], cmd[2048];
-
-	match_addrs(l->family, l->src, l->dst, there, sizeof(there));
-	match_addrs(l->family, l->dst, l->src, back, sizeof(back));
-	snprintf(cmd, sizeof(cmd),
-		 "%6$s table inet %1$s\n"
-		 "add chain inet %1$s out { type filter hook output priority -150; policy accept; }\n"
-		 "add chain inet %1$s in { type filter hook input priority -150; policy accept; }\n"
-		 "add rule inet %1$s out %2$s tcp sport %4$u tcp dport %5$u drop\n"
-		 "add rule inet %1$s out %3$s tcp sport %5$u tcp dport %4$u drop\n"
-		 "add rule inet %1$s in %2$s tcp sport %4$u tcp dport %5$u drop\n"
-		 "add rule inet %1$s in %3$s tcp sport %5$u tcp dport %4$u drop\n",
-		 table, there, back, l->sport, l->dport, create ? "create" : "add");
-	if (fw_nft(netns, cmd, err) < 0)
+	if (nft_lock_add(netns, table, l, create, err) < 0)
 		return cr_error_wrap(err, "block the connection's traffic (nftables table inet %s)", table);
 	return 0;
 }
@@ -97,12 +62,9 @@ static int block(int netns, const struct lock_ends *l, const char *table, bool c
 /* quiet: a table that may not be there.  Whether it was deleted. */
 static bool unblock(int netns, const char *table, bool quiet)
 {
-	char cmd[64];
 	cr_error_t err = NULL;
-	bool done;
+	bool done = nft_lock_delete(netns, table, &err) == 0;
 
-	snprintf(cmd, sizeof(cmd), "delete table inet %s\n", table);
-	done = fw_nft(netns, cmd, &err) == 0;
 	if (!done && !quiet)
 		pr_warn("%s (delete the nftables table inet %s by hand)", err->msg, table);
 	cr_error_release(&err);
@@ -223,6 +185,10 @@ static int read_state(struct dump_ctx *ctx, int fd, TcpStream *s, cr_error_t *er
 		return -1;
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
 		return cr_error(err, errno, "TCP_INFO");
+	/* sock_diag saw it established; in repair mode it stays as it is now */
+	if (ti.tcpi_state != 1 /* TCP_ESTABLISHED */)
+		return cr_error(err, 0, "the connection left the ESTABLISHED state during the dump (now in state %u: "
+				"its peer closed it?)", ti.tcpi_state);
 	s->options = ti.tcpi_options;
 	s->snd_wscale = ti.tcpi_snd_wscale;
 	s->rcv_wscale = ti.tcpi_rcv_wscale;
@@ -281,7 +247,7 @@ static void release_one(struct tcp_repair *r)
 int tcp_stream_dump(struct dump_ctx *ctx, const struct dump_task *t, int fd, int dup, const struct inet_diag_sk *d,
 		    InetSkEntry *e, cr_error_t *err)
 {
-	struct lock_ends l = { .family = d->family, .sport = d->sport, .dport = d->dport };
+	struct nft_lock_ends l = { .family = d->family, .sport = d->sport, .dport = d->dport };
 	bool lock = !ctx->opts->network_lock_skip;   /* else the caller keeps the peers' packets away */
 	struct tcp_repair *r;
 	TcpStream *s;
@@ -358,9 +324,9 @@ int tcp_stream_validate(const InetSkEntry *e, cr_error_t *err)
 	    strspn(e->nft_table + 7, "0123456789") != strlen(e->nft_table + 7) || strlen(e->nft_table) > 20))
 		return cr_error(err, 0, "established TCP connection with table name '%s'",
 				e->nft_table ? e->nft_table : "");
-	if (e->nft_table != NULL && !fw_available(FW_NFT))   /* before anything is made */
-		return cr_error(err, 0, "established TCP connection locked by nftables table inet %s: nft is not "
-				"installed (needed to lock it in its namespace and unlock it)", e->nft_table);
+	if (e->nft_table != NULL && !nft_lock_available())   /* before anything is made */
+		return cr_error(err, 0, "established TCP connection locked by nftables table inet %s: this kernel "
+				"has no nf_tables (needed to lock it in its namespace and unlock it)", e->nft_table);
 	if (s->inq.len > FDKIND_MAX_DATA || s->outq.len > FDKIND_MAX_DATA || s->snd_wscale > 14 || s->rcv_wscale > 14)
 		return cr_error(err, 0, "established TCP connection with queues or window scales out of range");
 	return 0;
@@ -470,7 +436,7 @@ static int64_t holder_net(const struct restore_ctx *ctx, uint32_t id)
 }
 
 /* The connection's two ends from the image (checked by inet_validate). */
-static int ends_of(const InetSkEntry *e, struct lock_ends *l)
+static int ends_of(const InetSkEntry *e, struct nft_lock_ends *l)
 {
 	memset(l, 0, sizeof(*l));
 	l->family = (int)e->family;
@@ -490,10 +456,11 @@ static size_t n_made;
 
 /* In a joined namespace: the dump's table may be there already (a restore
  * where the dump was), then kept as it is. */
-static int block_joined(const struct restore_ctx *ctx, int netns, const struct lock_ends *l, const char *table,
+static int block_joined(const struct restore_ctx *ctx, int netns, const struct nft_lock_ends *l, const char *table,
 			cr_error_t *err)
 {
-	char cmd[64];
+	cr_error_t look = NULL;
+	int there;
 
 	if (block(netns, l, table, true, err) == 0) {
 		made = xrealloc(made, (n_made + 1) * sizeof(*made));
@@ -501,8 +468,9 @@ static int block_joined(const struct restore_ctx *ctx, int netns, const struct l
 		made_in = ctx->opts->join_net;
 		return 0;
 	}
-	snprintf(cmd, sizeof(cmd), "list table inet %s\n", table);
-	if (fw_nft(netns, cmd, NULL) < 0)
+	there = nft_lock_exists(netns, table, &look);
+	cr_error_release(&look);
+	if (there != 1)
 		return -1;
 	cr_error_release(err);
 	pr_debug("nftables table inet %s is there already (the dump's)", table);
@@ -511,7 +479,7 @@ static int block_joined(const struct restore_ctx *ctx, int netns, const struct l
 
 int tcp_stream_lock_ns(const struct restore_ctx *ctx, uint32_t net, int netns, bool joined, cr_error_t *err)
 {
-	struct lock_ends l;
+	struct nft_lock_ends l;
 
 	if (ctx->opts->tcp_close)
 		return 0;   /* they come back closed */

@@ -7,6 +7,8 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <netlink/errno.h>
 
@@ -55,6 +57,36 @@ void netns_leave(int *back)
 	}
 	close(*back);
 	*back = -1;
+}
+
+/* The socket, made in the namespace entered (back >= 0: left again). */
+static int socket_then_leave(int *back, int domain, int type, int protocol, cr_error_t *err)
+{
+	int sk = socket(domain, type, protocol), e = errno;
+
+	if (*back >= 0)
+		netns_leave(back);
+	if (sk < 0)
+		return cr_error(err, e, "socket (family %d, protocol %d)", domain, protocol);
+	return sk;
+}
+
+int netns_socket_fd(int netns_fd, int domain, int type, int protocol, cr_error_t *err)
+{
+	int back = -1;
+
+	if (netns_fd >= 0 && netns_enter_fd(netns_fd, &back, err) < 0)
+		return -1;
+	return socket_then_leave(&back, domain, type, protocol, err);
+}
+
+int netns_socket_pid(pid_t pid, int domain, int type, int protocol, cr_error_t *err)
+{
+	int back = -1;
+
+	if (netns_enter_pid(pid, &back, err) < 0)
+		return -1;
+	return socket_then_leave(&back, domain, type, protocol, err);
 }
 
 int crnl_open(int protocol, struct nl_sock **out, cr_error_t *err)

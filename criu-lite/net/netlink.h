@@ -28,6 +28,10 @@ int netns_enter_pid(pid_t pid, int *back, cr_error_t *err);
 /* Back to *back, which it closes.  A failure would leave cr in the wrong
  * namespace: it is reported, and cr aborts. */
 void netns_leave(int *back);
+/* A socket (socket(2)'s arguments) made in the network namespace of
+ * netns_fd (-1: cr's own) or of pid (> 0): it stays in that namespace. */
+int netns_socket_fd(int netns_fd, int domain, int type, int protocol, cr_error_t *err);
+int netns_socket_pid(pid_t pid, int domain, int type, int protocol, cr_error_t *err);
 
 /* A connected netlink socket of protocol (NETLINK_ROUTE, ...) in the
  * current namespace, acks on. */

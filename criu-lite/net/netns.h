@@ -43,6 +43,12 @@ struct netns_external {
 int netns_prefetch_defaults(cr_error_t *err);
 int netns_dump(struct arena *a, pid_t pid, uint32_t id, const struct netns_external *ext, NetNs **out,
 	       cr_error_t *err);
+/* The sysctls of every namespace netns_dump recorded are read by a thread
+ * of their own while the dump goes on: finish waits for them and puts
+ * them in their entries (refusing what a fresh namespace does not take);
+ * abandon, on a dump that fails, only waits. */
+int netns_dump_finish(struct arena *a, cr_error_t *err);
+void netns_dump_abandon(void);
 
 /* netns.img makes sense (names, indexes, lengths). */
 int netns_validate(const NetNs *n, cr_error_t *err);

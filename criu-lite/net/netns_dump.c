@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <string.h>
 
@@ -41,10 +42,9 @@ struct ndump {
 };
 
 /* What cr reads from inside the namespace: its sockets there, its
- * sysctls, its legacy iptables tables. */
+ * legacy iptables tables (its sysctls: a reader of their own, below). */
 struct inside {
 	struct nl_sock *rt, *nf, *xfrm;
-	struct sysctl_set sysctls;
 	char xt[3][64];   /* a legacy iptables, ip6tables and arptables table, or "" */
 };
 
@@ -594,10 +594,9 @@ static void inside_free(struct inside *in)
 	crnl_sock_freep(&in->rt);
 	crnl_sock_freep(&in->nf);
 	crnl_sock_freep(&in->xfrm);
-	sysctls_free(&in->sysctls);
 }
 
-/* In the namespace of pid: its sockets, its sysctls, its legacy tables. */
+/* In the namespace of pid: its sockets, its legacy tables. */
 static int look_inside(pid_t pid, struct inside *in, cr_error_t *err)
 {
 	int back, r;
@@ -616,23 +615,22 @@ static int look_inside(pid_t pid, struct inside *in, cr_error_t *err)
 	xtables_table("ip_tables_names", in->xt[0]);
 	xtables_table("ip6_tables_names", in->xt[1]);
 	xtables_table("arp_tables_names", in->xt[2]);
-	if (r == 0)
-		r = sysctls_read(&in->sysctls, err);
 	netns_leave(&back);
 	return r;
 }
 
 /* The sysctls of a fresh namespace: the kernel's defaults, the same for
  * the whole run, read (once) before the tree is frozen when it is known
- * to need them (netns_prefetch_defaults). */
+ * to need them (netns_prefetch_defaults).  The namespace is kept (fresh):
+ * a value that differs is tried in it, never in cr's own. */
 static struct sysctl_set defaults;
-static bool have_defaults;
+static int fresh = -1;
 
 static int read_defaults(cr_error_t *err)
 {
 	int back = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC), r;
 
-	if (have_defaults)
+	if (fresh >= 0)
 		return 0;
 	if (back < 0)
 		return cr_error(err, errno, "open /proc/thread-self/ns/net");
@@ -641,8 +639,11 @@ static int read_defaults(cr_error_t *err)
 		return cr_error(err, errno, "unshare a fresh network namespace (for its defaults)");
 	}
 	r = sysctls_read(&defaults, err);
+	if (r == 0 && (fresh = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
+		r = cr_error(err, errno, "open /proc/thread-self/ns/net");
+	if (r < 0)
+		sysctls_free(&defaults);
 	netns_leave(&back);
-	have_defaults = r == 0;
 	return r;
 }
 
@@ -652,11 +653,115 @@ int netns_prefetch_defaults(cr_error_t *err)
 }
 
 /* The sysctls that differ from a fresh namespace's, tried in one. */
-static int record_sysctls(struct ndump *d, const struct sysctl_set *cur)
+static int record_sysctls(struct arena *a, NetNs *n, const struct sysctl_set *cur, cr_error_t *err)
 {
-	if (read_defaults(d->err) < 0)
+	int back, r;
+
+	if (read_defaults(err) < 0 || netns_enter_fd(fresh, &back, err) < 0)
 		return -1;
-	return sysctls_record(d->a, cur, &defaults, d->n, d->err);
+	r = sysctls_record(a, cur, &defaults, n, err);
+	netns_leave(&back);
+	return r;
+}
+
+/* The sysctls of a namespace of the dump are ~700 files of /proc/sys/net
+ * (several ms): a thread of their own reads them, in the namespace,
+ * while the dump goes on; netns_dump_finish waits for it. */
+struct sysctl_job {
+	struct sysctl_job *next;
+	pthread_t thread;
+	int nsfd;
+	pid_t pid;
+	NetNs *n;
+	struct sysctl_set set;
+	cr_error_t err;
+	int r;
+};
+
+static struct sysctl_job *jobs;
+
+static void *read_sysctls(void *arg)
+{
+	struct sysctl_job *j = arg;
+
+	/* This thread alone enters the namespace, and ends in it. */
+	if (setns(j->nsfd, CLONE_NEWNET) < 0)
+		j->r = cr_error(&j->err, errno, "enter the network namespace (for its sysctls)");
+	else
+		j->r = sysctls_read(&j->set, &j->err);
+	return NULL;
+}
+
+static int start_sysctls(pid_t pid, NetNs *n, cr_error_t *err)
+{
+	struct sysctl_job *j = xcalloc(1, sizeof(*j));
+	char path[64];
+	int e;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	j->pid = pid;
+	j->n = n;
+	j->nsfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (j->nsfd < 0) {
+		free(j);
+		return cr_error(err, errno, "open %s", path);
+	}
+	e = pthread_create(&j->thread, NULL, read_sysctls, j);
+	if (e != 0) {
+		close(j->nsfd);
+		free(j);
+		return cr_error(err, e, "start a thread to read the sysctls");
+	}
+	j->next = jobs;
+	jobs = j;
+	return 0;
+}
+
+/* Waits for the job, records its sysctls in its entry (record) or not. */
+static int end_job(struct sysctl_job *j, struct arena *a, bool record, cr_error_t *err)
+{
+	int r;
+
+	pthread_join(j->thread, NULL);
+	close(j->nsfd);
+	if (j->r < 0 && record) {
+		*err = j->err;
+		j->err = NULL;
+	}
+	r = j->r < 0 ? -1 : record ? record_sysctls(a, j->n, &j->set, err) : 0;
+	if (r < 0 && record)
+		cr_error_wrap(err, "pid %d: its network namespace", j->pid);
+	else if (record)
+		pr_debug("pid %d: network namespace: %zu of %zu sysctls differ from a fresh one's", j->pid,
+			 j->n->n_sysctls, j->set.n);
+	cr_error_release(&j->err);
+	sysctls_free(&j->set);
+	free(j);
+	return r;
+}
+
+int netns_dump_finish(struct arena *a, cr_error_t *err)
+{
+	int r = 0;
+
+	while (jobs != NULL) {
+		struct sysctl_job *j = jobs;
+
+		jobs = j->next;
+		if (end_job(j, a, r == 0, err) < 0)
+			r = -1;
+	}
+	return r;
+}
+
+void netns_dump_abandon(void)
+{
+	while (jobs != NULL) {
+		struct sysctl_job *j = jobs;
+
+		jobs = j->next;
+		end_job(j, NULL, false, NULL);
+	}
 }
 
 static int dump_all(struct ndump *d, struct inside *in, pid_t pid)
@@ -680,7 +785,7 @@ static int dump_all(struct ndump *d, struct inside *in, pid_t pid)
 	    dump_addrs(d, in->rt) < 0 || dump_routes(d, in->rt) < 0 ||
 	    crnl_dump(in->rt, RTM_GETRULE, &frh, sizeof(frh), on_rule, d, d->err) < 0)
 		return -1;
-	return record_sysctls(d, &in->sysctls);
+	return 0;
 }
 
 int netns_dump(struct arena *a, pid_t pid, uint32_t id, const struct netns_external *ext, NetNs **out,
@@ -693,6 +798,8 @@ int netns_dump(struct arena *a, pid_t pid, uint32_t id, const struct netns_exter
 	d.n = arena_new(a, NetNs);
 	net_ns__init(d.n);
 	d.n->id = id;
+	if (start_sysctls(pid, d.n, err) < 0)
+		return -1;
 	r = look_inside(pid, &in, err);
 	d.rt = in.rt;
 	if (r == 0)
@@ -700,8 +807,8 @@ int netns_dump(struct arena *a, pid_t pid, uint32_t id, const struct netns_exter
 	inside_free(&in);
 	if (r < 0)
 		return -1;
-	pr_debug("pid %d: network namespace: %zu links, %zu addresses, %zu routes, %zu rules, %zu sysctls", pid,
-		 d.n->n_links, d.n->n_addrs, d.n->n_routes, d.n->n_rules, d.n->n_sysctls);
+	pr_debug("pid %d: network namespace: %zu links, %zu addresses, %zu routes, %zu rules", pid, d.n->n_links,
+		 d.n->n_addrs, d.n->n_routes, d.n->n_rules);
 	*out = d.n;
 	return 0;
 }

@@ -254,13 +254,6 @@ char *fw_without_lock_tables(const char *json)
 	return out;
 }
 
-int fw_nft(int netns_fd, const char *script, cr_error_t *err)
-{
-	const char *argv[] = { "nft", "-f", "-", NULL };
-
-	return run(netns_fd, argv, script, NULL, err);
-}
-
 int fw_dump(struct arena *a, enum fw_kind k, int netns_fd, const char *table, char **out, cr_error_t *err)
 {
 	cleanup_free char *rules = NULL;

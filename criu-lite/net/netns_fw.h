@@ -17,7 +17,7 @@
 enum fw_kind { FW_NFT, FW_IPTABLES, FW_IP6TABLES };
 
 /* The tables cr makes to drop the traffic of an established connection
- * while it is dumped (fd/tcp_stream.c): inet cr_tcp_INODE.  They are cr's,
+ * while it is dumped (fd/tcp_stream.c, net/nft_lock.h): inet cr_tcp_INODE.  They are cr's,
  * never the namespace's: a dump leaves them out of the ruleset. */
 #define FW_LOCK_PREFIX "cr_tcp_"
 /* name (len bytes, not NUL-terminated) is one of them. */
@@ -25,9 +25,6 @@ bool fw_is_lock_table(const char *name, size_t len);
 /* The JSON of `nft -j list ruleset` without the tables of cr's locks, their
  * chains and rules (malloc'd). */
 char *fw_without_lock_tables(const char *json);
-/* Runs nft on script (nft's own syntax) in the network namespace of
- * netns_fd (-1: the caller's); fails naming nft's first line of errors. */
-int fw_nft(int netns_fd, const char *script, cr_error_t *err);
 
 /* "nftables", "iptables", "ip6tables". */
 const char *fw_name(enum fw_kind k);

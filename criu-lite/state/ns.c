@@ -636,6 +636,8 @@ static int ns_check_tree(struct dump_ctx *ctx, cr_error_t *err)
 	cleanup_free struct ns_node *nodes = xcalloc(ctx->n_tasks, sizeof(*nodes));
 	struct ns_plan *plan = NULL;
 
+	if (netns_dump_finish(&ctx->arena, err) < 0)   /* the sysctls, read meanwhile */
+		return -1;
 	for (size_t i = 0; i < ctx->n_tasks; i++) {
 		const struct dump_task *t = &ctx->tasks[i];
 
@@ -1048,10 +1050,17 @@ static void ns_release_restore(struct restore_ctx *ctx)
 	ctx->ns = NULL;
 }
 
+static void ns_release_dump(struct dump_ctx *ctx)
+{
+	(void)ctx;
+	netns_dump_abandon();
+}
+
 const struct state_kind state_ns = {
 	.name = "namespaces",
 	.collect = ns_collect,
 	.check_tree = ns_check_tree,
+	.release_dump = ns_release_dump,
 	.validate = ns_validate,
 	.plan = ns_plan,
 	.before_fork = ns_before_fork,

@@ -98,6 +98,7 @@ net_cookie() {
 # client_start: the echo client, serving (20 answers) before it returns.
 client_start() {
 	CLI=$CASE_TMP/client
+	CLI_MARK=0   # a new client: the mark of the case before is not its own
 	lab_client "$CLI" "$PORT"
 	track_pid "$LAB_CLIENT_PID"
 	CASE_LOGS+=("$CLI/out" "$CLI/status" "$CLI/result")

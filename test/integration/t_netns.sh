@@ -220,14 +220,23 @@ time.sleep(1000)
 '
 
 python_full() {
-	local between=${1:-} dir=$CASE_TMP/py img=$CASE_TMP/img old token result
+	local between=${1:-} dir=$CASE_TMP/py img=$CASE_TMP/img old token result mine now a b
 	net_start "$dir" "$FULL_SETUP" /usr/bin/python3 -c "$PY_NET" "$dir" || return 1
 	wait_until 10 test -s "$dir/token" || { REASON="python3 did not draw its token"; return 1; }
 	wait_until 10 no_tentative "$WL_PID" || { REASON="DAD did not end before the dump"; return 1; }
 	token=$(cat "$dir/token")
 	old=$(netns_cookie "$WL_PID")
 	net_state "$WL_PID" > "$CASE_TMP/before"
+	mine=$(sysctl -n net.core.somaxconn net.unix.max_dgram_qlen | tr '\n' ' ')
 	cr_dump dump "$WL_PID" "$img" || return 1
+	# The values the tree's namespace has are tried in a fresh one, not in cr's.
+	now=$(sysctl -n net.core.somaxconn net.unix.max_dgram_qlen | tr '\n' ' ')
+	if [ "$now" != "$mine" ]; then
+		read -r a b <<<"$mine"
+		sysctl -q -w net.core.somaxconn="$a" net.unix.max_dgram_qlen="$b"
+		REASON="the dump changed cr's own sysctls (somaxconn, max_dgram_qlen): '$mine' became '$now'"
+		return 1
+	fi
 	"$CR" show "$img" > "$CASE_TMP/show" 2>&1
 	grep -q "3: veth0 veth mtu 1400 up 02:00:00:00:00:0a peer veth1" "$CASE_TMP/show" &&
 		grep -q "inet6 fd00::1/64 on veth0" "$CASE_TMP/show" && grep -q "5: tap0 tun" "$CASE_TMP/show" ||
@@ -948,22 +957,25 @@ established_cr_killed() {
 	for r in 1 2 3 4; do
 		setsid "$CR" dump "$WL_PID" -D "$CASE_TMP/img$r" --tcp-established --external "veth:$LAB_SV" </dev/null >/dev/null 2>&1 &
 		dumper=$!
+		guardian=""
 		for i in $(seq 20000); do
+			if [ "$r" = 4 ] && [ -z "$guardian" ]; then   # there from before the freeze
+				worker=$(cat /proc/"$dumper"/task/"$dumper"/children 2>/dev/null)
+				guardian=$(cat /proc/"${worker%% *}"/task/"${worker%% *}"/children 2>/dev/null)
+			fi
 			compgen -G "/run/cr/guard/dump-*/tcp-*" >/dev/null && break
 			kill -0 "$dumper" 2>/dev/null || break
 		done
+		if [ "$r" = 4 ]; then
+			[ -n "$guardian" ] || { REASON="round 4: no guardian found to kill"; return 1; }
+			# shellcheck disable=SC2086 # every child of the worker: the guardian
+			kill -KILL $guardian 2>/dev/null
+		fi
 		seen=0
 		for i in $(seq 100); do   # and its table in the namespace
 			[ -n "$(lock_tables "$name")" ] && { seen=1; break; }
 			kill -0 "$dumper" 2>/dev/null || break
 		done
-		if [ "$r" = 4 ]; then
-			worker=$(cat /proc/"$dumper"/task/"$dumper"/children 2>/dev/null)
-			guardian=$(cat /proc/"${worker%% *}"/task/"${worker%% *}"/children 2>/dev/null)
-			[ -n "$guardian" ] || { REASON="round 4: no guardian found to kill"; return 1; }
-			# shellcheck disable=SC2086 # every child of the worker: the guardian, and an nft it may run
-			kill -KILL $guardian 2>/dev/null
-		fi
 		kill -KILL -- -"$dumper" 2>/dev/null
 		wait "$dumper" 2>/dev/null
 		if [ "$r" = 4 ]; then

@@ -1,0 +1,348 @@
+/* cr's network lock through nf_tables' netlink interface: see nft_lock.h. */
+#include "net/nft_lock.h"
+#include "net/netlink.h"
+#include "os/util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define NFT_PRIORITY (-150)
+#define NFT_TIMEOUT_S 5   /* the kernel answers at once; a silent one has failed */
+
+/* ------------------------------------------------------ the messages */
+
+/* Messages built one after the other in a buffer of their own. */
+struct nlbuf {
+	char data[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
+	size_t len;
+	struct nlmsghdr *msg;   /* the one being built */
+	uint32_t seq;           /* of the last one */
+	bool overflow;
+};
+
+static void empty(struct nlbuf *b)
+{
+	b->len = 0;
+	b->msg = NULL;
+	b->seq = 0;
+	b->overflow = false;
+}
+
+static void *room(struct nlbuf *b, size_t len)
+{
+	void *p;
+
+	if (b->overflow || b->len + NLMSG_ALIGN(len) > sizeof(b->data)) {
+		b->overflow = true;
+		return NULL;
+	}
+	p = b->data + b->len;
+	memset(p, 0, NLMSG_ALIGN(len));
+	b->len += NLMSG_ALIGN(len);
+	if (b->msg != NULL)
+		b->msg->nlmsg_len = (uint32_t)(b->data + b->len - (char *)b->msg);
+	return p;
+}
+
+/* A message of type (NFT_MSG_*, or a batch's begin and end) for family. */
+static void msg(struct nlbuf *b, uint16_t type, uint16_t flags, uint8_t family)
+{
+	struct nlmsghdr *h;
+	struct nfgenmsg *g;
+
+	b->msg = NULL;
+	h = room(b, NLMSG_HDRLEN);
+	if (h == NULL)
+		return;
+	b->msg = h;
+	h->nlmsg_type = type;
+	h->nlmsg_flags = NLM_F_REQUEST | flags;
+	h->nlmsg_seq = ++b->seq;
+	h->nlmsg_len = NLMSG_HDRLEN;
+	g = room(b, sizeof(*g));
+	if (g == NULL)
+		return;
+	g->nfgen_family = family;
+	g->version = NFNETLINK_V0;
+	if (type == NFNL_MSG_BATCH_BEGIN || type == NFNL_MSG_BATCH_END)
+		g->res_id = htons(NFNL_SUBSYS_NFTABLES);
+}
+
+static uint16_t nft_type(int t)
+{
+	return (uint16_t)((NFNL_SUBSYS_NFTABLES << 8) | t);
+}
+
+static struct nlattr *attr(struct nlbuf *b, uint16_t type, const void *data, size_t len)
+{
+	struct nlattr *a = room(b, NLA_HDRLEN + len);
+
+	if (a == NULL)
+		return NULL;
+	a->nla_type = type;
+	a->nla_len = (uint16_t)(NLA_HDRLEN + len);
+	if (len)
+		memcpy((char *)a + NLA_HDRLEN, data, len);
+	return a;
+}
+
+static void attr_str(struct nlbuf *b, uint16_t type, const char *s)
+{
+	attr(b, type, s, strlen(s) + 1);
+}
+
+static void attr_be32(struct nlbuf *b, uint16_t type, uint32_t v)
+{
+	v = htonl(v);
+	attr(b, type, &v, sizeof(v));
+}
+
+/* Attributes appended until nest_end belong to the nest. */
+static struct nlattr *nest(struct nlbuf *b, uint16_t type)
+{
+	return attr(b, type | NLA_F_NESTED, NULL, 0);
+}
+
+static void nest_end(struct nlbuf *b, struct nlattr *n)
+{
+	if (n != NULL && !b->overflow)
+		n->nla_len = (uint16_t)(b->data + b->len - (char *)n);
+}
+
+/* ---------------------------------------------------------- the rules */
+
+/* One expression of a rule: its name, and its data from the caller. */
+static struct nlattr *expr(struct nlbuf *b, const char *name, struct nlattr **data)
+{
+	struct nlattr *elem = nest(b, NFTA_LIST_ELEM);
+
+	attr_str(b, NFTA_EXPR_NAME, name);
+	*data = nest(b, NFTA_EXPR_DATA);
+	return elem;
+}
+
+static void expr_end(struct nlbuf *b, struct nlattr *elem, struct nlattr *data)
+{
+	nest_end(b, data);
+	nest_end(b, elem);
+}
+
+static void meta(struct nlbuf *b, uint32_t key)
+{
+	struct nlattr *d, *e = expr(b, "meta", &d);
+
+	attr_be32(b, NFTA_META_DREG, NFT_REG_1);
+	attr_be32(b, NFTA_META_KEY, key);
+	expr_end(b, e, d);
+}
+
+static void payload(struct nlbuf *b, uint32_t base, uint32_t offset, uint32_t len)
+{
+	struct nlattr *d, *e = expr(b, "payload", &d);
+
+	attr_be32(b, NFTA_PAYLOAD_DREG, NFT_REG_1);
+	attr_be32(b, NFTA_PAYLOAD_BASE, base);
+	attr_be32(b, NFTA_PAYLOAD_OFFSET, offset);
+	attr_be32(b, NFTA_PAYLOAD_LEN, len);
+	expr_end(b, e, d);
+}
+
+/* Register 1 equals the len bytes at value. */
+static void cmp_eq(struct nlbuf *b, const void *value, size_t len)
+{
+	struct nlattr *d, *e = expr(b, "cmp", &d), *v;
+
+	attr_be32(b, NFTA_CMP_SREG, NFT_REG_1);
+	attr_be32(b, NFTA_CMP_OP, NFT_CMP_EQ);
+	v = nest(b, NFTA_CMP_DATA);
+	attr(b, NFTA_DATA_VALUE, value, len);
+	nest_end(b, v);
+	expr_end(b, e, d);
+}
+
+static void drop(struct nlbuf *b)
+{
+	struct nlattr *d, *e = expr(b, "immediate", &d), *data, *verdict;
+
+	attr_be32(b, NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT);
+	data = nest(b, NFTA_IMMEDIATE_DATA);
+	verdict = nest(b, NFTA_DATA_VERDICT);
+	attr_be32(b, NFTA_VERDICT_CODE, NF_DROP);
+	nest_end(b, verdict);
+	nest_end(b, data);
+	expr_end(b, e, d);
+}
+
+/* "ip saddr S ip daddr D tcp sport SP tcp dport DP drop" in chain, as nft
+ * makes it (the two ports in one 4-byte load). */
+static void rule(struct nlbuf *b, const char *table, const char *chain, int family, const uint8_t *s,
+		 const uint8_t *d, unsigned sport, unsigned dport)
+{
+	uint8_t proto = family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6, tcp = IPPROTO_TCP;
+	uint32_t alen = family == AF_INET ? 4 : 16, at = family == AF_INET ? 12 : 8;
+	uint16_t ports[2] = { htons((uint16_t)sport), htons((uint16_t)dport) };
+	struct nlattr *list;
+
+	msg(b, nft_type(NFT_MSG_NEWRULE), NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK, NFPROTO_INET);
+	attr_str(b, NFTA_RULE_TABLE, table);
+	attr_str(b, NFTA_RULE_CHAIN, chain);
+	list = nest(b, NFTA_RULE_EXPRESSIONS);
+	meta(b, NFT_META_NFPROTO);
+	cmp_eq(b, &proto, 1);
+	payload(b, NFT_PAYLOAD_NETWORK_HEADER, at, alen);
+	cmp_eq(b, s, alen);
+	payload(b, NFT_PAYLOAD_NETWORK_HEADER, at + alen, alen);
+	cmp_eq(b, d, alen);
+	meta(b, NFT_META_L4PROTO);
+	cmp_eq(b, &tcp, 1);
+	payload(b, NFT_PAYLOAD_TRANSPORT_HEADER, 0, sizeof(ports));
+	cmp_eq(b, ports, sizeof(ports));
+	drop(b);
+	nest_end(b, list);
+}
+
+static void chain(struct nlbuf *b, const char *table, const char *name, uint32_t hook)
+{
+	struct nlattr *h;
+
+	msg(b, nft_type(NFT_MSG_NEWCHAIN), NLM_F_CREATE | NLM_F_ACK, NFPROTO_INET);
+	attr_str(b, NFTA_CHAIN_TABLE, table);
+	attr_str(b, NFTA_CHAIN_NAME, name);
+	h = nest(b, NFTA_CHAIN_HOOK);
+	attr_be32(b, NFTA_HOOK_HOOKNUM, hook);
+	attr_be32(b, NFTA_HOOK_PRIORITY, (uint32_t)NFT_PRIORITY);
+	nest_end(b, h);
+	attr_be32(b, NFTA_CHAIN_POLICY, NF_ACCEPT);
+	attr_str(b, NFTA_CHAIN_TYPE, "filter");
+}
+
+/* --------------------------------------------------------- the talk */
+
+/* Every answer up to the ack of the last message: 0, or -1 with errno the
+ * kernel's error. */
+static int answers(int sk, uint32_t last)
+{
+	char buf[8192] __attribute__((aligned(NLMSG_ALIGNTO)));
+
+	for (;;) {
+		ssize_t n = recv(sk, buf, sizeof(buf), 0);
+		int len = (int)n;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n == 0 ? (errno = EPROTO, -1) : -1;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (unsigned)len); h = NLMSG_NEXT(h, len)) {
+			const struct nlmsgerr *e = NLMSG_DATA(h);
+
+			if (h->nlmsg_type != NLMSG_ERROR)
+				continue;
+			if (e->error != 0) {
+				errno = -e->error;
+				return -1;
+			}
+			if (h->nlmsg_seq == last)
+				return 0;
+		}
+	}
+}
+
+/* Sends what b holds on a netfilter netlink socket of the namespace of
+ * netns (-1: the caller's) and waits for the ack of its last message. */
+static int talk(int netns, const struct nlbuf *b, uint32_t last, const char *what, cr_error_t *err)
+{
+	struct sockaddr_nl to = { .nl_family = AF_NETLINK };
+	struct timeval tv = { .tv_sec = NFT_TIMEOUT_S };
+	cleanup_close int sk = -1;
+
+	if (b->overflow)
+		return cr_error(err, ENOBUFS, "%s: the netlink messages do not fit", what);
+	sk = netns_socket_fd(netns, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER, err);
+	if (sk < 0)
+		return cr_error_wrap(err, "%s", what);
+	if (setsockopt(sk, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    sendto(sk, b->data, b->len, 0, (struct sockaddr *)&to, sizeof(to)) != (ssize_t)b->len || answers(sk, last) < 0)
+		return cr_error(err, errno, "%s (nf_tables)", what);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- API */
+
+int nft_lock_add(int netns, const char *table, const struct nft_lock_ends *l, bool create, cr_error_t *err)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	static struct nlbuf b;   /* large: not on the stack */
+	const uint8_t *src = l->src, *dst = l->dst;
+	int family = l->family;
+	uint32_t last;
+
+	if (family == AF_INET6 && memcmp(src, mapped, 12) == 0 && memcmp(dst, mapped, 12) == 0) {
+		src += 12, dst += 12;
+		family = AF_INET;
+	}
+	empty(&b);
+	msg(&b, NFNL_MSG_BATCH_BEGIN, 0, AF_UNSPEC);
+	msg(&b, nft_type(NFT_MSG_NEWTABLE), NLM_F_CREATE | NLM_F_ACK | (create ? NLM_F_EXCL : 0), NFPROTO_INET);
+	attr_str(&b, NFTA_TABLE_NAME, table);
+	chain(&b, table, "out", NF_INET_LOCAL_OUT);
+	chain(&b, table, "in", NF_INET_LOCAL_IN);
+	rule(&b, table, "out", family, src, dst, l->sport, l->dport);
+	rule(&b, table, "out", family, dst, src, l->dport, l->sport);
+	rule(&b, table, "in", family, src, dst, l->sport, l->dport);
+	rule(&b, table, "in", family, dst, src, l->dport, l->sport);
+	last = b.seq;
+	msg(&b, NFNL_MSG_BATCH_END, 0, AF_UNSPEC);
+	return talk(netns, &b, last, create ? "create the table" : "add the table", err);
+}
+
+/* One message about the table (NFT_MSG_DELTABLE in a batch, or
+ * NFT_MSG_GETTABLE alone). */
+static int about_table(int netns, int type, const char *table, const char *what, cr_error_t *err)
+{
+	static struct nlbuf b;
+	bool batch = type == NFT_MSG_DELTABLE;
+	uint32_t last;
+
+	empty(&b);
+	if (batch)
+		msg(&b, NFNL_MSG_BATCH_BEGIN, 0, AF_UNSPEC);
+	msg(&b, nft_type(type), NLM_F_ACK, NFPROTO_INET);
+	attr_str(&b, NFTA_TABLE_NAME, table);
+	last = b.seq;
+	if (batch)
+		msg(&b, NFNL_MSG_BATCH_END, 0, AF_UNSPEC);
+	return talk(netns, &b, last, what, err);
+}
+
+int nft_lock_delete(int netns, const char *table, cr_error_t *err)
+{
+	return about_table(netns, NFT_MSG_DELTABLE, table, "delete the table", err);
+}
+
+int nft_lock_exists(int netns, const char *table, cr_error_t *err)
+{
+	if (about_table(netns, NFT_MSG_GETTABLE, table, "look for the table", err) == 0)
+		return 1;
+	if ((*err)->status != ENOENT)
+		return -1;
+	cr_error_release(err);
+	return 0;
+}
+
+bool nft_lock_available(void)
+{
+	cr_error_t err = NULL;
+	int r = nft_lock_exists(-1, "cr_tcp_0", &err);
+
+	cr_error_release(&err);
+	return r >= 0;
+}

@@ -1,0 +1,35 @@
+/* cr's network lock of an established TCP connection (fd/tcp_stream.c):
+ * an nftables table inet NAME with chains "out" (hook output) and "in"
+ * (hook input), priority -150, policy accept, each dropping the
+ * connection's packets both ways.  Made, looked for and deleted through
+ * nf_tables' netlink interface, in one batch, from cr itself: no nft
+ * process to start inside the freeze.  The rules are those nft makes of
+ *   ip saddr A ip daddr B tcp sport P tcp dport Q drop
+ * (an IPv4-mapped IPv6 pair as IPv4, which is what travels), so that nft
+ * lists the table as it would have made it. */
+#ifndef CR_NET_NFT_LOCK_H
+#define CR_NET_NFT_LOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "os/error.h"
+
+/* The two ends of a connection (addresses in network order). */
+struct nft_lock_ends {
+	int family;   /* AF_INET, AF_INET6 */
+	uint8_t src[16], dst[16];
+	unsigned sport, dport;
+};
+
+/* Makes the table in the network namespace of netns (-1: the caller's).
+ * create: fails (EEXIST) if it is there; else it is added to. */
+int nft_lock_add(int netns, const char *table, const struct nft_lock_ends *l, bool create, cr_error_t *err);
+/* Deletes it; an error with status ENOENT if there is none. */
+int nft_lock_delete(int netns, const char *table, cr_error_t *err);
+/* Whether it is there: 1, 0, or -1. */
+int nft_lock_exists(int netns, const char *table, cr_error_t *err);
+/* The kernel has nf_tables (a lock can be made). */
+bool nft_lock_available(void);
+
+#endif
