@@ -353,6 +353,9 @@ static void continue_task(struct dump_ctx *ctx, struct dump_task *t)
 	guard_forget(ctx, t);
 }
 
+/* Pages of a process worth freeing from cr's side too (8 MiB). */
+#define MRELEASE_MIN_PAGES 2048u
+
 static size_t reap_traced(struct dump_ctx *ctx)
 {
 	size_t left = 0;
@@ -386,12 +389,30 @@ static size_t reap_traced(struct dump_ctx *ctx)
 void kill_tree(struct dump_ctx *ctx, uint64_t *frozen_ns)
 {
 	struct timespec pause = { .tv_nsec = 1000000 };
+	int *pidfd = xcalloc(ctx->n_tasks, sizeof(*pidfd));
 
-	for (size_t i = 0; i < ctx->n_tasks; i++)
-		if (!ctx->tasks[i].zombie)
-			kill(ctx->tasks[i].pid, SIGKILL);
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		const struct dump_task *t = &ctx->tasks[i];
+
+		/* Opened before the kill: the pid is still this tracee's. */
+		pidfd[i] = !t->zombie && t->pages_copied >= MRELEASE_MIN_PAGES ?
+				   (int)syscall(SYS_pidfd_open, t->pid, 0) : -1;
+		if (!t->zombie)
+			kill(t->pid, SIGKILL);
+	}
 	if (frozen_ns != NULL)
 		*frozen_ns = dump_frozen_ns(ctx);
+	/* A large address space takes the dying process a while to free (its
+	 * death is reported after): cr frees it too, on its own core, the
+	 * kernel sharing the work out (process_mrelease; a failure only
+	 * leaves it all to the process). */
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		if (pidfd[i] < 0)
+			continue;
+		(void)syscall(SYS_process_mrelease, pidfd[i], 0);
+		close(pidfd[i]);
+	}
+	free(pidfd);
 	for (int ms = 0; reap_traced(ctx) > 0 && ms < REAP_WAIT_MS; ms++)
 		nanosleep(&pause, NULL);
 	for (size_t i = 0; i < ctx->n_tasks; i++)

@@ -127,8 +127,7 @@ static int send_consume(void *arg, const void *p, size_t len, uint64_t tag)
 	cr_error_t err = NULL;
 	int status;
 
-	(void)tag;
-	img_hash_update(img->hash, p, len);
+	(void)tag;   /* hashed by img_send */
 	if (img->seal != NULL)
 		return img_sealer_write(img->seal, p, len);
 	if (write_all(img->fd, p, len, &err) == 0)
@@ -253,10 +252,15 @@ int cr_img_create(int dirfd, const char *name, uint32_t kind, struct cr_img **ou
 	return 0;
 }
 
+/* The checksum is taken here, on the caller's thread: a page image's
+ * writer thread has the file's side of the copy (the kernel's page
+ * allocation and copy into the page cache), the larger half, and the
+ * caller's side (process_vm_readv) is shorter by about the hash. */
 static int img_send(struct cr_img *img, const void *data, size_t len, cr_error_t *err)
 {
 	int failure;
 
+	img_hash_update(img->hash, data, len);
 	sink_add(img->sink, data, len, 0);
 	failure = sink_failure(img->sink);
 	if (failure != 0)
@@ -633,7 +637,7 @@ struct hash_range {
 static void *hash_range_main(void *arg)
 {
 	struct hash_range *r = arg;
-	cleanup_free unsigned char *buf = xmalloc(CR_HASH_BLOCK);
+	unsigned char *buf = xalloc_populated(CR_HASH_BLOCK);
 
 	r->status = 0;
 	for (uint64_t i = 0; r->status == 0 && i < r->n; i++) {
@@ -645,6 +649,7 @@ static void *hash_range_main(void *arg)
 		if (r->status == 0)
 			r->digests[i] = img_hash_block(buf, n);
 	}
+	xfree_populated(buf, CR_HASH_BLOCK);
 	return NULL;
 }
 
@@ -673,6 +678,28 @@ static int verify_split(const struct img_view *fd, const char *name, const struc
 	return check_hash(ends->hash, img_hash_blocks(digests, (size_t)blocks), name, err);
 }
 
+/* verify_body's buffer: a large one all in place at once (xalloc_populated),
+ * a small one from malloc (most images are a few KiB). */
+#define VERIFY_POPULATED_MIN (128u << 10)
+
+struct verify_buf {
+	unsigned char *p;
+	size_t size;
+};
+
+static struct verify_buf verify_buf_get(size_t size)
+{
+	return (struct verify_buf){ size >= VERIFY_POPULATED_MIN ? xalloc_populated(size) : xmalloc(size), size };
+}
+
+static void verify_buf_free(struct verify_buf *b)
+{
+	if (b->size >= VERIFY_POPULATED_MIN)
+		xfree_populated(b->p, b->size);
+	else
+		free(b->p);
+}
+
 static void img_hash_freep(struct img_hash **h)
 {
 	img_hash_free(*h);
@@ -685,7 +712,7 @@ static int verify_body(const struct img_view *fd, const char *name, uint32_t kin
 {
 	uint64_t body_end = CR_IMG_HEADER_SIZE + ends->body_len, off = 0;
 	size_t cap = min_size(IMG_VERIFY_BUF, body_end);
-	cleanup_free unsigned char *buf = xmalloc(cap);
+	struct verify_buf buf __attribute__((cleanup(verify_buf_free))) = verify_buf_get(cap);
 	__attribute__((cleanup(img_hash_freep))) struct img_hash *hash = img_hash_new();
 	struct frame_walk fw;
 
@@ -694,13 +721,13 @@ static int verify_body(const struct img_view *fd, const char *name, uint32_t kin
 		size_t n = min_size(cap, body_end - off);
 		size_t skip = off < CR_IMG_HEADER_SIZE ? CR_IMG_HEADER_SIZE - (size_t)off : 0;
 
-		if (pread_exact(fd, buf, n, off, name, err) < 0) {
+		if (pread_exact(fd, buf.p, n, off, name, err) < 0) {
 			cr_error_release(&fw.err);
 			return -1;
 		}
-		img_hash_update(hash, buf, n);
+		img_hash_update(hash, buf.p, n);
 		if (kind_has_messages(kind) && n > skip)
-			frame_walk_feed(&fw, buf + skip, off + skip, n - skip);
+			frame_walk_feed(&fw, buf.p + skip, off + skip, n - skip);
 		off += n;
 	}
 	if (check_hash(ends->hash, img_hash_digest(hash), name, err) < 0) {

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 void xalloc_failed(size_t size)
 {
@@ -102,4 +103,21 @@ char *xasprintf(const char *fmt, ...)
 	s = xvasprintf(fmt, ap);
 	va_end(ap);
 	return s;
+}
+
+void *xalloc_populated(size_t size)
+{
+	void *p = mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+		       -1, 0);
+
+	if (p == MAP_FAILED)
+		xalloc_failed(size);
+	(void)madvise(p, size ? size : 1, MADV_WIPEONFORK);   /* an optimization only */
+	return p;
+}
+
+void xfree_populated(void *p, size_t size)
+{
+	if (p != NULL)
+		munmap(p, size ? size : 1);
 }

@@ -32,4 +32,14 @@ char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
+/* A page-aligned buffer of size bytes whose pages are all in place already
+ * (MAP_POPULATE), for the large buffers every byte of which is used: on a
+ * virtual machine the kernel fills a mapping's page tables at once about
+ * fifteen times faster than page faults do one page at a time (8 ms for the
+ * 768 faults of 3 MiB here).  A fork does not copy it (MADV_WIPEONFORK: a
+ * child sees it zeroed, as scratch), so neither side pays copy-on-write
+ * faults afterwards.  Freed with xfree_populated and the same size. */
+void *xalloc_populated(size_t size);
+void xfree_populated(void *p, size_t size);
+
 #endif

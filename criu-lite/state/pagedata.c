@@ -88,7 +88,7 @@ void pagedata_bufs_free(struct page_bufs *pb)
 	if (pb == NULL)
 		return;
 	for (int i = 0; i < N_BUFS; i++)
-		free(pb->buf[i]);
+		xfree_populated(pb->buf[i], COPY_BATCH);
 	free(pb->pagemap);
 	free(pb);
 }
@@ -100,8 +100,8 @@ static struct page_bufs *page_bufs_get(struct page_bufs **slot, bool pagemap)
 	if (pb == NULL)
 		pb = *slot = xcalloc(1, sizeof(*pb));
 	for (int i = 0; i < N_BUFS; i++)
-		if (pb->buf[i] == NULL && posix_memalign((void **)&pb->buf[i], PAGE_SIZE_CR, COPY_BATCH) != 0)
-			xalloc_failed(COPY_BATCH);   /* page-aligned: UFFDIO_COPY's source */
+		if (pb->buf[i] == NULL)   /* page-aligned: UFFDIO_COPY's source */
+			pb->buf[i] = xalloc_populated(COPY_BATCH);
 	if (pagemap && pb->pagemap == NULL)
 		pb->pagemap = xmalloc(PAGEMAP_BATCH * 8);
 	return pb;
@@ -486,6 +486,7 @@ int pagedata_dump(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 	    open_proc_file(t->pid, "mem", &d.mem_fd, err) < 0)
 		goto out;
 	ret = dump_all_pages(ctx, t, &d, err);
+	t->pages_copied = d.copied;
 	ctx->pages_copied += d.copied;
 	ctx->pages_in_prev += d.in_prev;
 out:

@@ -77,6 +77,7 @@ struct dump_task {
 	size_t n_threads;
 	struct injector *inj;          /* the main thread's */
 	uint64_t scratch;              /* pages cr mapped in the task, 0 if none */
+	uint64_t pages_copied;         /* pagedata.c: pages with bytes in its images */
 	struct inject_batch batch;     /* syscalls waiting for one round trip */
 	struct inject_batch asked;     /* the kinds' ask hooks: one round trip for all */
 	/* The messages of each per-process image, written by the driver;
