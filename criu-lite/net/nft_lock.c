@@ -1,7 +1,12 @@
-/* cr's network lock through nf_tables' netlink interface: see nft_lock.h. */
+/* cr's network lock through nf_tables' netlink interface: see nft_lock.h.
+ * The messages are built with libnl (attributes, nests); the few
+ * nf_tables expressions of a rule are put as nf_tables defines them.
+ * libnftnl, which knows them, cannot be linked into cr (a static-pie
+ * binary): its static archive needs libmnl's, which Debian does not ship. */
 #include "net/nft_lock.h"
 #include "net/netlink.h"
 #include "os/util.h"
+#include "os/xalloc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -9,6 +14,8 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -20,61 +27,62 @@
 
 /* ------------------------------------------------------ the messages */
 
-/* Messages built one after the other in a buffer of their own. */
-struct nlbuf {
+/* A batch: messages built with libnl one after the other, then sent in one
+ * piece (nf_tables applies a batch whole, from one send). */
+struct batch {
 	char data[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
 	size_t len;
-	struct nlmsghdr *msg;   /* the one being built */
+	struct nl_msg *m;       /* the one being built */
 	uint32_t seq;           /* of the last one */
 	bool overflow;
 };
 
-static void empty(struct nlbuf *b)
+/* The message being built goes into the batch. */
+static void flush(struct batch *b)
 {
+	struct nlmsghdr *h;
+
+	if (b->m == NULL)
+		return;
+	h = nlmsg_hdr(b->m);
+	if (b->len + NLMSG_ALIGN(h->nlmsg_len) > sizeof(b->data))
+		b->overflow = true;
+	else
+		memcpy(b->data + b->len, h, h->nlmsg_len);
+	b->len += NLMSG_ALIGN(h->nlmsg_len);
+	nlmsg_free(b->m);
+	b->m = NULL;
+}
+
+static void empty(struct batch *b)
+{
+	if (b->m != NULL)
+		nlmsg_free(b->m);
+	b->m = NULL;
 	b->len = 0;
-	b->msg = NULL;
 	b->seq = 0;
 	b->overflow = false;
 }
 
-static void *room(struct nlbuf *b, size_t len)
-{
-	void *p;
-
-	if (b->overflow || b->len + NLMSG_ALIGN(len) > sizeof(b->data)) {
-		b->overflow = true;
-		return NULL;
-	}
-	p = b->data + b->len;
-	memset(p, 0, NLMSG_ALIGN(len));
-	b->len += NLMSG_ALIGN(len);
-	if (b->msg != NULL)
-		b->msg->nlmsg_len = (uint32_t)(b->data + b->len - (char *)b->msg);
-	return p;
-}
-
 /* A message of type (NFT_MSG_*, or a batch's begin and end) for family. */
-static void msg(struct nlbuf *b, uint16_t type, uint16_t flags, uint8_t family)
+static void msg(struct batch *b, uint16_t type, uint16_t flags, uint8_t family)
 {
-	struct nlmsghdr *h;
 	struct nfgenmsg *g;
+	struct nlmsghdr *h;
 
-	b->msg = NULL;
-	h = room(b, NLMSG_HDRLEN);
-	if (h == NULL)
+	flush(b);
+	b->m = nlmsg_alloc();
+	if (b->m == NULL)
+		xalloc_failed_in("nlmsg_alloc");
+	h = nlmsg_put(b->m, 0, ++b->seq, type, sizeof(*g), NLM_F_REQUEST | flags);
+	if (h == NULL) {
+		b->overflow = true;
 		return;
-	b->msg = h;
-	h->nlmsg_type = type;
-	h->nlmsg_flags = NLM_F_REQUEST | flags;
-	h->nlmsg_seq = ++b->seq;
-	h->nlmsg_len = NLMSG_HDRLEN;
-	g = room(b, sizeof(*g));
-	if (g == NULL)
-		return;
+	}
+	g = nlmsg_data(h);
 	g->nfgen_family = family;
 	g->version = NFNETLINK_V0;
-	if (type == NFNL_MSG_BATCH_BEGIN || type == NFNL_MSG_BATCH_END)
-		g->res_id = htons(NFNL_SUBSYS_NFTABLES);
+	g->res_id = type == NFNL_MSG_BATCH_BEGIN || type == NFNL_MSG_BATCH_END ? htons(NFNL_SUBSYS_NFTABLES) : 0;
 }
 
 static uint16_t nft_type(int t)
@@ -82,46 +90,50 @@ static uint16_t nft_type(int t)
 	return (uint16_t)((NFNL_SUBSYS_NFTABLES << 8) | t);
 }
 
-static struct nlattr *attr(struct nlbuf *b, uint16_t type, const void *data, size_t len)
+/* libnl keeps a failed attribute out of the message: the batch is then
+ * refused whole. */
+static void put(struct batch *b, int r)
 {
-	struct nlattr *a = room(b, NLA_HDRLEN + len);
-
-	if (a == NULL)
-		return NULL;
-	a->nla_type = type;
-	a->nla_len = (uint16_t)(NLA_HDRLEN + len);
-	if (len)
-		memcpy((char *)a + NLA_HDRLEN, data, len);
-	return a;
+	if (r < 0)
+		b->overflow = true;
 }
 
-static void attr_str(struct nlbuf *b, uint16_t type, const char *s)
+static void attr(struct batch *b, uint16_t type, const void *data, size_t len)
 {
-	attr(b, type, s, strlen(s) + 1);
+	put(b, nla_put(b->m, type, (int)len, data));
 }
 
-static void attr_be32(struct nlbuf *b, uint16_t type, uint32_t v)
+static void attr_str(struct batch *b, uint16_t type, const char *s)
 {
-	v = htonl(v);
-	attr(b, type, &v, sizeof(v));
+	put(b, nla_put_string(b->m, type, s));
 }
 
-/* Attributes appended until nest_end belong to the nest. */
-static struct nlattr *nest(struct nlbuf *b, uint16_t type)
+static void attr_be32(struct batch *b, uint16_t type, uint32_t v)
 {
-	return attr(b, type | NLA_F_NESTED, NULL, 0);
+	put(b, nla_put_u32(b->m, type, htonl(v)));
 }
 
-static void nest_end(struct nlbuf *b, struct nlattr *n)
+/* Attributes put until nest_end belong to the nest (NLA_F_NESTED, as
+ * nf_tables' own tools mark them). */
+static struct nlattr *nest(struct batch *b, uint16_t type)
 {
-	if (n != NULL && !b->overflow)
-		n->nla_len = (uint16_t)(b->data + b->len - (char *)n);
+	struct nlattr *n = nla_nest_start(b->m, type | NLA_F_NESTED);
+
+	if (n == NULL)
+		b->overflow = true;
+	return n;
+}
+
+static void nest_end(struct batch *b, struct nlattr *n)
+{
+	if (n != NULL)
+		put(b, nla_nest_end(b->m, n));
 }
 
 /* ---------------------------------------------------------- the rules */
 
 /* One expression of a rule: its name, and its data from the caller. */
-static struct nlattr *expr(struct nlbuf *b, const char *name, struct nlattr **data)
+static struct nlattr *expr(struct batch *b, const char *name, struct nlattr **data)
 {
 	struct nlattr *elem = nest(b, NFTA_LIST_ELEM);
 
@@ -130,13 +142,13 @@ static struct nlattr *expr(struct nlbuf *b, const char *name, struct nlattr **da
 	return elem;
 }
 
-static void expr_end(struct nlbuf *b, struct nlattr *elem, struct nlattr *data)
+static void expr_end(struct batch *b, struct nlattr *elem, struct nlattr *data)
 {
 	nest_end(b, data);
 	nest_end(b, elem);
 }
 
-static void meta(struct nlbuf *b, uint32_t key)
+static void meta(struct batch *b, uint32_t key)
 {
 	struct nlattr *d, *e = expr(b, "meta", &d);
 
@@ -145,7 +157,7 @@ static void meta(struct nlbuf *b, uint32_t key)
 	expr_end(b, e, d);
 }
 
-static void payload(struct nlbuf *b, uint32_t base, uint32_t offset, uint32_t len)
+static void payload(struct batch *b, uint32_t base, uint32_t offset, uint32_t len)
 {
 	struct nlattr *d, *e = expr(b, "payload", &d);
 
@@ -157,7 +169,7 @@ static void payload(struct nlbuf *b, uint32_t base, uint32_t offset, uint32_t le
 }
 
 /* Register 1 equals the len bytes at value. */
-static void cmp_eq(struct nlbuf *b, const void *value, size_t len)
+static void cmp_eq(struct batch *b, const void *value, size_t len)
 {
 	struct nlattr *d, *e = expr(b, "cmp", &d), *v;
 
@@ -169,7 +181,7 @@ static void cmp_eq(struct nlbuf *b, const void *value, size_t len)
 	expr_end(b, e, d);
 }
 
-static void drop(struct nlbuf *b)
+static void drop(struct batch *b)
 {
 	struct nlattr *d, *e = expr(b, "immediate", &d), *data, *verdict;
 
@@ -184,7 +196,7 @@ static void drop(struct nlbuf *b)
 
 /* "ip saddr S ip daddr D tcp sport SP tcp dport DP drop" in chain, as nft
  * makes it (the two ports in one 4-byte load). */
-static void rule(struct nlbuf *b, const char *table, const char *chain, int family, const uint8_t *s,
+static void rule(struct batch *b, const char *table, const char *chain, int family, const uint8_t *s,
 		 const uint8_t *d, unsigned sport, unsigned dport)
 {
 	uint8_t proto = family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6, tcp = IPPROTO_TCP;
@@ -210,7 +222,7 @@ static void rule(struct nlbuf *b, const char *table, const char *chain, int fami
 	nest_end(b, list);
 }
 
-static void chain(struct nlbuf *b, const char *table, const char *name, uint32_t hook)
+static void chain(struct batch *b, const char *table, const char *name, uint32_t hook)
 {
 	struct nlattr *h;
 
@@ -258,7 +270,7 @@ static int answers(int sk, uint32_t last)
 
 /* Sends what b holds on a netfilter netlink socket of the namespace of
  * netns (-1: the caller's) and waits for the ack of its last message. */
-static int talk(int netns, const struct nlbuf *b, uint32_t last, const char *what, cr_error_t *err)
+static int talk(int netns, const struct batch *b, uint32_t last, const char *what, cr_error_t *err)
 {
 	struct sockaddr_nl to = { .nl_family = AF_NETLINK };
 	struct timeval tv = { .tv_sec = NFT_TIMEOUT_S };
@@ -280,7 +292,7 @@ static int talk(int netns, const struct nlbuf *b, uint32_t last, const char *wha
 int nft_lock_add(int netns, const char *table, const struct nft_lock_ends *l, bool create, cr_error_t *err)
 {
 	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	static struct nlbuf b;   /* large: not on the stack */
+	static struct batch b;   /* large: not on the stack */
 	const uint8_t *src = l->src, *dst = l->dst;
 	int family = l->family;
 	uint32_t last;
@@ -301,6 +313,7 @@ int nft_lock_add(int netns, const char *table, const struct nft_lock_ends *l, bo
 	rule(&b, table, "in", family, dst, src, l->dport, l->sport);
 	last = b.seq;
 	msg(&b, NFNL_MSG_BATCH_END, 0, AF_UNSPEC);
+	flush(&b);
 	return talk(netns, &b, last, create ? "create the table" : "add the table", err);
 }
 
@@ -308,7 +321,7 @@ int nft_lock_add(int netns, const char *table, const struct nft_lock_ends *l, bo
  * NFT_MSG_GETTABLE alone). */
 static int about_table(int netns, int type, const char *table, const char *what, cr_error_t *err)
 {
-	static struct nlbuf b;
+	static struct batch b;
 	bool batch = type == NFT_MSG_DELTABLE;
 	uint32_t last;
 
@@ -320,6 +333,7 @@ static int about_table(int netns, int type, const char *table, const char *what,
 	last = b.seq;
 	if (batch)
 		msg(&b, NFNL_MSG_BATCH_END, 0, AF_UNSPEC);
+	flush(&b);
 	return talk(netns, &b, last, what, err);
 }
 
