@@ -28,15 +28,23 @@ static int mkdir_private(const char *path, cr_error_t *err)
 
 int guard_open(struct dump_ctx *ctx, cr_error_t *err)
 {
-	struct dump_guard *g = &ctx->guard;
+	return guard_dir_open(&ctx->guard, "dump", err);
+}
 
+void guard_close(struct dump_ctx *ctx)
+{
+	guard_dir_close(&ctx->guard);
+}
+
+int guard_dir_open(struct dump_guard *g, const char *what, cr_error_t *err)
+{
 	g->dirfd = g->pipe_wr = -1;
 	if (mkdir("/run", 0755) < 0 && errno != EEXIST)   /* a system without /run (an initramfs) */
 		return cr_error(err, errno, "guard records: create /run");
 	if (mkdir_private("/run/cr", err) < 0 || mkdir_private(GUARD_ROOT, err) < 0)
 		return cr_error_wrap(err, "guard records");
 	guard_recover_stale();
-	snprintf(g->path, sizeof(g->path), GUARD_ROOT "/dump-%d.XXXXXX", (int)getpid());
+	snprintf(g->path, sizeof(g->path), GUARD_ROOT "/%s-%d.XXXXXX", what, (int)getpid());
 	if (mkdtemp(g->path) == NULL)
 		return cr_error(err, errno, "guard records: create %s", g->path);
 	g->dirfd = open(g->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -44,18 +52,17 @@ int guard_open(struct dump_ctx *ctx, cr_error_t *err)
 		rmdir(g->path);
 		return cr_error(err, errno, "guard records: open %s", g->path);
 	}
-	g->guardian = guardian_spawn(g->path, &g->pipe_wr, err);
+	g->detached = strcmp(what, "dump") != 0;
+	g->guardian = guardian_spawn(g->path, &g->pipe_wr, g->detached, err);
 	if (g->guardian < 0) {
-		guard_close(ctx);
+		guard_dir_close(g);
 		return cr_error_wrap(err, "start the guardian");
 	}
 	return 0;
 }
 
-void guard_close(struct dump_ctx *ctx)
+void guard_dir_close(struct dump_guard *g)
 {
-	struct dump_guard *g = &ctx->guard;
-
 	if (g->dirfd < 0)
 		return;
 	unlinkat(g->dirfd, GUARD_COMPLETE, 0);
@@ -65,7 +72,7 @@ void guard_close(struct dump_ctx *ctx)
 		pr_warn("guard records left in %s: %s", g->path, strerror(errno));
 	if (g->pipe_wr >= 0)
 		close(g->pipe_wr);   /* the guardian finds no records and ends */
-	if (g->guardian > 0)
+	if (g->guardian > 0 && !g->detached)
 		while (waitpid(g->guardian, NULL, 0) < 0 && errno == EINTR)
 			;
 	g->pipe_wr = -1;
@@ -167,29 +174,39 @@ void guard_forget(struct dump_ctx *ctx, const struct dump_task *t)
 
 int guard_note_tcp_lock(struct dump_ctx *ctx, const struct guard_tcp *rec, cr_error_t *err)
 {
-	char name[32], tmp[40];
-	cleanup_close int fd = -1;
-
-	if (ctx->guard.dirfd < 0)
-		return 0;
-	snprintf(name, sizeof(name), GUARD_TCP_PREFIX "%u", rec->ino);
-	snprintf(tmp, sizeof(tmp), "." GUARD_TCP_PREFIX "%u.new", rec->ino);
-	unlinkat(ctx->guard.dirfd, tmp, 0);
-	fd = openat(ctx->guard.dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, rec, sizeof(*rec)) != (ssize_t)sizeof(*rec))
-		return cr_error(err, errno, "write guard record %s/%s", ctx->guard.path, tmp);
-	if (renameat(ctx->guard.dirfd, tmp, ctx->guard.dirfd, name) < 0)
-		return cr_error(err, errno, "rename guard record %s/%s", ctx->guard.path, tmp);
-	return 0;
+	return guard_dir_note_tcp(&ctx->guard, rec, err);
 }
 
 void guard_forget_tcp(struct dump_ctx *ctx, uint32_t ino)
 {
+	guard_dir_forget_tcp(&ctx->guard, ino);
+}
+
+int guard_dir_note_tcp(struct dump_guard *g, const struct guard_tcp *rec, cr_error_t *err)
+{
+	char name[32], tmp[40];
+	cleanup_close int fd = -1;
+
+	if (g->dirfd < 0)
+		return 0;
+	snprintf(name, sizeof(name), GUARD_TCP_PREFIX "%u", rec->ino);
+	snprintf(tmp, sizeof(tmp), "." GUARD_TCP_PREFIX "%u.new", rec->ino);
+	unlinkat(g->dirfd, tmp, 0);
+	fd = openat(g->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, rec, sizeof(*rec)) != (ssize_t)sizeof(*rec))
+		return cr_error(err, errno, "write guard record %s/%s", g->path, tmp);
+	if (renameat(g->dirfd, tmp, g->dirfd, name) < 0)
+		return cr_error(err, errno, "rename guard record %s/%s", g->path, tmp);
+	return 0;
+}
+
+void guard_dir_forget_tcp(struct dump_guard *g, uint32_t ino)
+{
 	char name[32];
 
-	if (ctx->guard.dirfd < 0)
+	if (g->dirfd < 0)
 		return;
 	snprintf(name, sizeof(name), GUARD_TCP_PREFIX "%u", ino);
-	if (unlinkat(ctx->guard.dirfd, name, 0) < 0 && errno != ENOENT)
-		pr_warn("remove guard record %s/%s: %s", ctx->guard.path, name, strerror(errno));
+	if (unlinkat(g->dirfd, name, 0) < 0 && errno != ENOENT)
+		pr_warn("remove guard record %s/%s: %s", g->path, name, strerror(errno));
 }

@@ -31,7 +31,7 @@
 
 #define GUARD_ROOT "/run/cr/guard"
 #define GUARD_MAGIC 0x64726167u   /* "gard" */
-#define GUARD_VERSION 2u
+#define GUARD_VERSION 3u
 
 enum {
 	GUARD_CONTINUE = 1u << 0, /* cr stopped it: SIGCONT when put back */
@@ -60,6 +60,12 @@ struct guard_thread {
 int guard_open(struct dump_ctx *ctx, cr_error_t *err);
 /* Removes the (empty) directory and lets the guardian go. */
 void guard_close(struct dump_ctx *ctx);
+/* The same for what (a directory GUARD_ROOT/WHAT-PID.XXXXXX): "dump", or
+ * "restore" (the tables a restore makes in a namespace it joins, whose
+ * guardian is not the restorer's child: processes forked since may hold
+ * its pipe until they end, and it then finds no records). */
+int guard_dir_open(struct dump_guard *g, const char *what, cr_error_t *err);
+void guard_dir_close(struct dump_guard *g);
 
 /* The process is about to be held (t->held: cr stops it, so continue it
  * when putting it back).  t->stat.start_time must be read. */
@@ -90,10 +96,14 @@ struct guard_tcp {
 	uint32_t ino;
 	char table[32];
 	uint64_t netns_ino;   /* the network namespace the table is in (the process's) */
+	char netns_path[128]; /* a path to it, tried first ("": none; a restore's joined namespace) */
 };
 int guard_note_tcp_lock(struct dump_ctx *ctx, const struct guard_tcp *rec, cr_error_t *err);
 /* The connection is out of cr's hands (unlocked, or its tree killed). */
 void guard_forget_tcp(struct dump_ctx *ctx, uint32_t ino);
+/* The same in the records of g (pid 0: no socket, only the table). */
+int guard_dir_note_tcp(struct dump_guard *g, const struct guard_tcp *rec, cr_error_t *err);
+void guard_dir_forget_tcp(struct dump_guard *g, uint32_t ino);
 
 /* The images are complete and the tree is about to be killed: from now on
  * a guardian finishes the kill instead of putting processes back. */
@@ -102,8 +112,9 @@ void guard_note_complete(struct dump_ctx *ctx);
 
 /* Forks the guardian (dump/guardian.c) of the records at path, in a
  * session of its own; it waits until *pipe_wr, which only the caller
- * holds, is closed (by the end of the dump or its death). */
-pid_t guardian_spawn(const char *path, int *pipe_wr, cr_error_t *err);
+ * holds, is closed (by the end of the dump or its death).  detach: it is
+ * not the caller's child (a restore, which waits for its children). */
+pid_t guardian_spawn(const char *path, int *pipe_wr, bool detach, cr_error_t *err);
 
 /* Puts back every process recorded in the directory at path, then
  * removes the records and the directory; -1 if another holds it (and

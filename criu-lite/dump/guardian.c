@@ -180,7 +180,8 @@ static void tcp_put_back(int dirfd, const char *name, bool complete)
 	cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0 || read(fd, &r, sizeof(r)) != (ssize_t)sizeof(r) || r.magic != GUARD_MAGIC ||
-	    r.version != GUARD_VERSION || memchr(r.table, '\0', sizeof(r.table)) == NULL) {
+	    r.version != GUARD_VERSION || memchr(r.table, '\0', sizeof(r.table)) == NULL ||
+	    memchr(r.netns_path, '\0', sizeof(r.netns_path)) == NULL) {
 		pr_warn("guardian: unreadable record %s", name);
 		unlinkat(dirfd, name, 0);
 		return;
@@ -188,11 +189,11 @@ static void tcp_put_back(int dirfd, const char *name, bool complete)
 	if (!complete) {
 		struct record owner = { .h = { .pid = r.pid, .start_time = r.start_time } };
 
-		if (same_process(&owner))
+		if (r.pid > 0 && same_process(&owner))
 			tcp_stream_unrepair(r.pid, r.fd, r.reuse);
 		if (r.table[0])
-			tcp_stream_unlock(r.pid, r.netns_ino, r.table);
-		pr_info("guardian: socket:[%u] of pid %d unlocked after the dump died", r.ino, r.pid);
+			tcp_stream_unlock(r.pid, r.netns_ino, r.netns_path, r.table);
+		pr_info("guardian: socket:[%u] of pid %d unlocked after cr died", r.ino, r.pid);
 	}
 	unlinkat(dirfd, name, 0);
 }
@@ -258,7 +259,8 @@ void guard_recover_stale(void)
 		char path[sizeof(GUARD_ROOT) + 256];
 		int pid;
 
-		if (sscanf(e->d_name, "dump-%d.", &pid) != 1 || pid <= 0 || !dump_gone(pid))
+		if ((sscanf(e->d_name, "dump-%d.", &pid) != 1 && sscanf(e->d_name, "restore-%d.", &pid) != 1) ||
+		    pid <= 0 || !dump_gone(pid))
 			continue;
 		snprintf(path, sizeof(path), GUARD_ROOT "/%s", e->d_name);
 		if (guard_recover(path, false) == 0)
@@ -266,12 +268,38 @@ void guard_recover_stale(void)
 	}
 }
 
+/* Every fd but the standard ones, the log's, a and b: the guardian must
+ * hold nothing of cr's that cr could wait on (a pipe's write end, when it
+ * is started in the middle of a restore). */
+static void close_others(int a, int b)
+{
+	int keep[3] = { a, b, cr_log_file_fd() }, last = 2;   /* 0 to 2 stay */
+
+	for (int i = 1; i < 3; i++)
+		for (int j = i; j > 0 && keep[j] < keep[j - 1]; j--) {
+			int t = keep[j];
+
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
+	for (int i = 0; i < 3; i++) {
+		if (keep[i] <= last)
+			continue;
+		if (keep[i] > last + 1)
+			syscall(SYS_close_range, (unsigned int)last + 1, (unsigned int)keep[i] - 1, 0);
+		last = keep[i];
+	}
+	syscall(SYS_close_range, (unsigned int)last + 1, ~0U, 0);
+}
+
 static void guardian_main(const char *path, int rd, int ack)
 {
+	pid_t me = getpid();
 	char c;
 
+	close_others(rd, ack);
 	setsid();   /* before the dump goes on: a process-group kill misses it */
-	if (write(ack, "g", 1) != 1)
+	if (write(ack, &me, sizeof(me)) != (ssize_t)sizeof(me))
 		_exit(1);
 	close(ack);
 	signal(SIGINT, SIG_IGN);
@@ -283,11 +311,26 @@ static void guardian_main(const char *path, int rd, int ack)
 	_exit(0);
 }
 
-pid_t guardian_spawn(const char *path, int *pipe_wr, cr_error_t *err)
+/* The guardian, or (detach) a process that starts it and exits at once:
+ * then it is no child of cr's, which a restore waits for. */
+static pid_t fork_guardian(const char *path, const int fds[2], const int ack[2], bool detach)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	close(fds[1]);
+	close(ack[0]);
+	if (detach && fork() != 0)
+		_exit(0);
+	guardian_main(path, fds[0], ack[1]);
+	_exit(0);
+}
+
+pid_t guardian_spawn(const char *path, int *pipe_wr, bool detach, cr_error_t *err)
 {
 	int fds[2], ack[2];
-	pid_t pid;
-	char c;
+	pid_t pid, guardian = 0;
 
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return cr_error(err, errno, "pipe");
@@ -297,24 +340,22 @@ pid_t guardian_spawn(const char *path, int *pipe_wr, cr_error_t *err)
 		return cr_error(err, errno, "pipe");
 	}
 	fflush(NULL);
-	pid = fork();
-	if (pid == 0) {
-		close(fds[1]);
-		close(ack[0]);
-		guardian_main(path, fds[0], ack[1]);
-	}
+	pid = fork_guardian(path, fds, ack, detach);
 	close(fds[0]);
 	close(ack[1]);
-	if (pid < 0 || read(ack[0], &c, 1) != 1) {
+	if (pid > 0 && detach)
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	if (pid < 0 || read(ack[0], &guardian, sizeof(guardian)) != (ssize_t)sizeof(guardian)) {
 		int e = errno;
 
 		close(ack[0]);
 		close(fds[1]);
-		if (pid > 0)
+		if (pid > 0 && !detach)
 			waitpid(pid, NULL, 0);
 		return cr_error(err, pid < 0 ? e : 0, "start the guardian");
 	}
 	close(ack[0]);
 	*pipe_wr = fds[1];
-	return pid;
+	return guardian;
 }

@@ -105,9 +105,12 @@ static int find_netns(bool self, pid_t pid, uint64_t ino)
 	return fd;
 }
 
-void tcp_stream_unlock(pid_t pid, uint64_t netns_ino, const char *table)
+void tcp_stream_unlock(pid_t pid, uint64_t netns_ino, const char *path, const char *table)
 {
-	cleanup_close int netns = find_netns(true, pid, netns_ino);
+	cleanup_close int netns = path[0] ? netns_if(path, netns_ino) : -1;
+
+	if (netns < 0)
+		netns = find_netns(true, pid, netns_ino);
 
 	if (netns < 0) {
 		pr_info("nftables table inet %s: its network namespace (inode %llu) is gone, and the table with it",
@@ -449,25 +452,58 @@ static int ends_of(const InetSkEntry *e, struct nft_lock_ends *l)
 }
 
 /* Tables a restore made in the namespace it joins (the restorer's, by
- * path: no fd of it may reach the restored processes), deleted if it fails. */
+ * path: no fd of it may reach the restored processes), deleted if it fails;
+ * and, should cr die before, by the guardian of their records (dump/guard.h,
+ * a directory "restore-PID.*" of their own), or by the next cr. */
 static const char *made_in;
 static char (*made)[32];
 static size_t n_made;
+static struct dump_guard joined_guard = { .dirfd = -1 };
+
+/* The record of the table about to be made for socket:[ino] in the joined
+ * namespace netns (path). */
+static int note_joined(int netns, const char *path, uint32_t ino, const char *table, cr_error_t *err)
+{
+	struct guard_tcp rec = { .magic = GUARD_MAGIC, .version = GUARD_VERSION, .fd = -1, .ino = ino };
+	struct stat st;
+
+	if (fstat(netns, &st) < 0)
+		return cr_error(err, errno, "stat the joined network namespace %s", path);
+	rec.netns_ino = st.st_ino;
+	if (strlen(path) < sizeof(rec.netns_path))
+		snprintf(rec.netns_path, sizeof(rec.netns_path), "%s", path);
+	snprintf(rec.table, sizeof(rec.table), "%s", table);
+	if (joined_guard.dirfd < 0 && guard_dir_open(&joined_guard, "restore", err) < 0)
+		return cr_error_wrap(err, "guard the tables made in %s", path);
+	return guard_dir_note_tcp(&joined_guard, &rec, err);
+}
+
+/* Every record gone (the tables are), and the guardian with them. */
+static void joined_guard_end(const struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->n_files && joined_guard.dirfd >= 0; i++)
+		if (ctx->files[i]->inet_sk != NULL && ctx->files[i]->inet_sk->nft_table != NULL)
+			guard_dir_forget_tcp(&joined_guard, ctx->files[i]->inet_sk->ino);
+	guard_dir_close(&joined_guard);
+}
 
 /* In a joined namespace: the dump's table may be there already (a restore
  * where the dump was), then kept as it is. */
-static int block_joined(const struct restore_ctx *ctx, int netns, const struct nft_lock_ends *l, const char *table,
-			cr_error_t *err)
+static int block_joined(const struct restore_ctx *ctx, int netns, const struct nft_lock_ends *l, uint32_t ino,
+			const char *table, cr_error_t *err)
 {
 	cr_error_t look = NULL;
 	int there;
 
+	if (note_joined(netns, ctx->opts->join_net, ino, table, err) < 0)
+		return -1;
 	if (block(netns, l, table, true, err) == 0) {
 		made = xrealloc(made, (n_made + 1) * sizeof(*made));
 		snprintf(made[n_made++], sizeof(*made), "%s", table);
 		made_in = ctx->opts->join_net;
 		return 0;
 	}
+	guard_dir_forget_tcp(&joined_guard, ino);   /* not made: not the guardian's to delete */
 	there = nft_lock_exists(netns, table, &look);
 	cr_error_release(&look);
 	if (there != 1)
@@ -490,7 +526,8 @@ int tcp_stream_lock_ns(const struct restore_ctx *ctx, uint32_t net, int netns, b
 			continue;
 		if (ends_of(e, &l) < 0)
 			return cr_error(err, 0, "socket:[%u]: no addresses to lock its traffic with", e->ino);
-		if ((joined ? block_joined(ctx, netns, &l, e->nft_table, err) : block(netns, &l, e->nft_table, false, err)) < 0)
+		if ((joined ? block_joined(ctx, netns, &l, e->ino, e->nft_table, err) :
+			      block(netns, &l, e->nft_table, false, err)) < 0)
 			return -1;
 		pr_debug("socket:[%u]: its traffic is dropped by nftables table inet %s until it is restored", e->ino,
 			 e->nft_table);
@@ -498,7 +535,7 @@ int tcp_stream_lock_ns(const struct restore_ctx *ctx, uint32_t net, int netns, b
 	return 0;
 }
 
-void tcp_stream_lock_forget(void)
+void tcp_stream_lock_forget(const struct restore_ctx *ctx)
 {
 	cleanup_close int netns = n_made ? open(made_in, O_RDONLY | O_CLOEXEC) : -1;
 
@@ -510,6 +547,7 @@ void tcp_stream_lock_forget(void)
 	free(made);
 	made = NULL;
 	n_made = 0;
+	joined_guard_end(ctx);
 }
 
 /* The restored network namespace net (ns.img id): the joined one, or that
@@ -573,6 +611,7 @@ static void tcp_stream_unblock(const struct restore_ctx *ctx)
 			close(fd);
 	}
 	n_made = 0;   /* deleted above */
+	joined_guard_end(ctx);
 }
 
 /* The connection of file id out of repair mode, through its fd in a

@@ -33,11 +33,12 @@
 int tcp_stream_dump(struct dump_ctx *ctx, const struct dump_task *t, int fd, int dup, const struct inet_diag_sk *d,
 		    InetSkEntry *e, cr_error_t *err);
 void tcp_stream_release(struct dump_ctx *ctx);
-/* For a guardian (dump/guardian.c) of a dump that died: fd of pid out of
- * repair mode, SO_REUSEADDR as it was; the table deleted in the network
- * namespace of inode netns_ino (cr's, pid's or one under /run/netns). */
+/* For a guardian (dump/guardian.c) of a dump or restore that died: fd of
+ * pid out of repair mode, SO_REUSEADDR as it was; the table deleted in the
+ * network namespace of inode netns_ino (at path if it is there, else cr's,
+ * pid's or one under /run/netns). */
 void tcp_stream_unrepair(pid_t pid, int fd, int reuse);
-void tcp_stream_unlock(pid_t pid, uint64_t netns_ino, const char *table);
+void tcp_stream_unlock(pid_t pid, uint64_t netns_ino, const char *path, const char *table);
 
 /* Restore validation of e->tcp. */
 int tcp_stream_validate(const InetSkEntry *e, cr_error_t *err);
@@ -49,10 +50,10 @@ int tcp_stream_finish(int fd, const InetSkEntry *e, cr_error_t *err);
  * namespace of netns (-1: the caller's), from before it can take their
  * packets: a namespace the restore makes (before its links), or one it
  * joins (--join-ns; by the restorer, which deletes them if the restore
- * fails: tcp_stream_lock_forget).  In a joined namespace the dump's table
+ * fails: tcp_stream_lock_forget, or its guardian if cr dies).  In a joined namespace the dump's table
  * may be there already (a restore where the dump was): it is kept. */
 int tcp_stream_lock_ns(const struct restore_ctx *ctx, uint32_t net, int netns, bool joined, cr_error_t *err);
-void tcp_stream_lock_forget(void);
+void tcp_stream_lock_forget(const struct restore_ctx *ctx);
 /* The restorer, once every process is restored and none runs: the
  * tables are deleted, each in its connection's namespace (cr's, the
  * restored or the joined one), and in the dumped namespace too if it is

@@ -48,6 +48,11 @@ int cr_log_open_file(const char *path)
 	return cr_log_open_fd(open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
 }
 
+int cr_log_file_fd(void)
+{
+	return log_file != NULL ? fileno(log_file) : -1;
+}
+
 int cr_log_open_fd(int fd)
 {
 	cr_log_close_file();

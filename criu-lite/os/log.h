@@ -13,6 +13,8 @@ int cr_log_open_file(const char *path);
 /* Logs to fd, open for writing (taken over; -1 is an error). */
 int cr_log_open_fd(int fd);
 void cr_log_close_file(void);
+/* The log file's descriptor, or -1. */
+int cr_log_file_fd(void);
 
 /* From now on, messages are appended to buf (NUL-terminated, truncated at
  * size) instead of going to stderr or the log file: for a restore child,

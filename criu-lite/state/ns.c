@@ -1045,7 +1045,7 @@ static int ns_before_fork(struct restore_ctx *ctx, struct restore_task *t, cr_er
 
 static void ns_release_restore(struct restore_ctx *ctx)
 {
-	tcp_stream_lock_forget();   /* a failed restore's; none once restored */
+	tcp_stream_lock_forget(ctx);   /* a failed restore's; none once restored */
 	plan_free(ctx->ns);
 	ctx->ns = NULL;
 }

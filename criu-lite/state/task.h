@@ -160,6 +160,7 @@ struct dump_ctx {
 		char path[64];
 		int pipe_wr;           /* its end closes when the dump ends, or dies */
 		pid_t guardian;
+		bool detached;         /* the guardian is not cr's child (guard_dir_open) */
 	} guard;
 };
 

@@ -927,6 +927,39 @@ s = socket.socket(); s.bind(("10.88.0.2", 7010)); s.listen(1); time.sleep(100)' 
 	no_lock_tables - "$name" "$to" "$LAB_CNS"
 }
 
+# established_restore_killed: established_moved's namespace crt2-PID, and
+# the restore into it (--join-ns) SIGKILLed (its process group) once it has
+# made its table there: its guardian (a session of its own) deletes the
+# table; a restore after it brings the connection back, no table left.
+established_restore_killed() {
+	local dir=$CASE_TMP/s img=$CASE_TMP/img name=crt-$$ to=crt2-$$ restorer i seen=0
+	HOST_TABLES=$(lock_tables -)
+	lab_up && lab_named "$dir" "$name" big || return 1
+	lab_client "$dir" 10.88.0.2 7010 || return 1
+	cr_dump dump "$WL_PID" "$img" --tcp-established --external "veth:$LAB_SV" || return 1
+	ip -n "$name" link del "$LAB_SV"
+	ip netns add "$to" && ip -n "$to" link set lo up && ip link add "$LAB_SV" type veth peer name "$LAB_SVH" &&
+		ip link set "$LAB_SV" netns "$to" && ip -n "$to" addr add 10.88.0.2/24 dev "$LAB_SV" &&
+		ip -n "$to" link set "$LAB_SV" up && lab_attach || { REASON="the namespace moved to"; return 1; }
+	setsid "$CR" restore -D "$img" --detach --join-ns net:/run/netns/"$to" </dev/null >/dev/null 2>&1 &
+	restorer=$!
+	for i in $(seq 20000); do   # the record is written just before the table is made
+		compgen -G "/run/cr/guard/restore-*/tcp-*" >/dev/null && { seen=1; break; }
+		kill -0 "$restorer" 2>/dev/null || break
+	done
+	sleep 0.02
+	kill -KILL -- -"$restorer" 2>/dev/null
+	wait "$restorer" 2>/dev/null
+	[ "$seen" = 1 ] || { REASON="the restore ended before its guard record was seen: nothing was tested"; return 1; }
+	grep -q "dropped by nftables table" "$img/restore.log" && ! grep -q "restored 1 processes" "$img/restore.log" ||
+		{ REASON="the kill did not come between the table and the end of the restore: $(tail -n 1 "$img/restore.log")"; return 1; }
+	wait_until 10 no_lock_tables "$to" || { no_lock_tables "$to"; return 1; }
+	wait_until 10 pid_gone "$WL_PID" || { REASON="after the killed restore: $(describe_pid "$WL_PID")"; return 1; }
+	cr_restore_detached restore "$img" --join-ns net:/run/netns/"$to" || return 1
+	lab_client_done "$dir" "$(cat "$dir/token")" || return 1
+	no_lock_tables - "$name" "$to" "$LAB_CNS"
+}
+
 # established_refused_late: the server holds a raw socket besides (refused
 # after the connection was locked): the dump is refused, the lock is gone
 # from the namespace, and the connection goes on.
@@ -1051,6 +1084,7 @@ run_case established_tcp_close in_lab established_tcp_close
 run_case established_join in_lab established_join
 run_case established_moved in_lab established_moved
 run_case established_refused_late in_lab established_refused_late
+run_case established_restore_killed in_lab established_restore_killed
 run_case established_cr_killed in_lab established_cr_killed
 run_case redis_netns in_lab redis_netns
 finish_tests
