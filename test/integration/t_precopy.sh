@@ -425,8 +425,9 @@ while not os.path.exists(d + "/go"):
     blocks[i][n % len(blocks[i])] = n & 0xff
     sums[i] = hashlib.sha256(blocks[i]).hexdigest()
     n += 1
-    if n % 50 == 0:
-        open(d + "/count", "w").write(str(n))
+    if n % 50 == 0:   # whole, never read half written
+        open(d + "/count.tmp", "w").write(str(n))
+        os.rename(d + "/count.tmp", d + "/count")
     time.sleep(0.001)
 ok = all(hashlib.sha256(b).hexdigest() == s for b, s in zip(blocks, sums))
 ok = ok and n >= int(open(d + "/count_min").read())
