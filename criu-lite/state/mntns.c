@@ -904,12 +904,24 @@ static int check_copies(const MntNs *m, const struct mi_table *t, const ssize_t 
 	return 0;
 }
 
+/* The root of a namespace file bound somewhere ("net:[4026532308]", what
+ * ip netns add binds under /run/netns): an inherited mount may have one. */
+static bool nsfs_root(const char *root)
+{
+	const char *open = strchr(root, ':');
+	size_t n = open != NULL ? strspn(open + 2, "0123456789") : 0;
+
+	return open != NULL && open > root && strspn(root, "abcdefghijklmnopqrstuvwxyz_") == (size_t)(open - root) &&
+	       open[1] == '[' && n > 0 && strcmp(open + 2 + n, "]") == 0;
+}
+
 static int validate_entry(const MntNs *m, size_t i, cr_error_t *err)
 {
 	const MountEntry *e = m->mounts[i];
 	char place[PATH_MAX];
+	bool root_ok = e->root[0] == '/' || (e->how == MOUNT_HOW__MOUNT_INHERITED && nsfs_root(e->root));
 
-	if (e->mountpoint[0] != '/' || e->root[0] != '/' || (e->flags & ~(uint32_t)MOUNT_FLAGS) ||
+	if (e->mountpoint[0] != '/' || !root_ok || (e->flags & ~(uint32_t)MOUNT_FLAGS) ||
 	    e->propagation > MNTNS_UNBINDABLE)
 		return cr_error(err, 0, "mount %u: a mountpoint, root, flags or propagation cr will not use", e->id);
 	if ((e->how == MOUNT_HOW__MOUNT_TMPFS) != (e->n_files > 0) ||

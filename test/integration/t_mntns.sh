@@ -41,6 +41,9 @@
 #                        host through a bind mount
 #   binary_on_tmpfs      the init runs a copy of sleep on a tmpfs of the
 #                        namespace: its exe and mappings come back from there
+#   netns_bound          unshare_m_sleep with a network namespace bound under
+#                        /run/netns (ip netns add) on the host: the inherited
+#                        nsfs mount comes back with the namespace.
 #   unshare_m_sleep      `unshare -m sleep N` (no pid namespace, no mount of
 #                        its own: every mount a private copy of cr's): back in
 #                        a mount namespace of its own, the same table (a
@@ -369,8 +372,18 @@ cmdline_is() {
 
 # `unshare -m sleep N`: a mount namespace whose mounts are all copies of
 # cr's; the restored sleep is in one of its own again, still asleep.
+# A network namespace bound under /run/netns (ip netns add) before the
+# unshare: the namespace inherits that nsfs mount, whose root is no path.
+netns_bound() {
+	local r=0
+	ip netns add "crm-$$" || { REASON="ip netns add"; return 1; }
+	unshare_m_sleep "crm-$$" || r=1
+	ip netns del "crm-$$"
+	return $r
+}
+
 unshare_m_sleep() {
-	local secs=$((100000 + RANDOM)) launcher kids before after img=$CASE_TMP/img
+	local secs=$((100000 + RANDOM)) launcher kids before after img=$CASE_TMP/img bound=${1:-}
 	( clean_exec unshare -m sleep "$secs" ) </dev/null >/dev/null 2>&1 &
 	launcher=$!
 	disown "$launcher"
@@ -380,6 +393,7 @@ unshare_m_sleep() {
 	[ "$(readlink /proc/"$launcher"/ns/mnt)" != "$(readlink /proc/self/ns/mnt)" ] ||
 		{ REASON="sleep is in cr's mount namespace"; return 1; }
 	before=$(mountinfo_of "$launcher")
+	[ -z "$bound" ] || grep -q " /run/netns/$bound " <<<"$before" || { REASON="no /run/netns/$bound in it"; return 1; }
 	cr_dump dump "$launcher" "$img" || return 1
 	mkdir -p "$CASE_TMP"/late && mount -t tmpfs tmpfs "$CASE_TMP"/late || { REASON="mount on the host"; return 1; }
 	cr_run restore restore -D "$img" --detach
@@ -560,6 +574,7 @@ run_case host_propagation host_propagation_case
 run_case hidden_shared_refused hidden_shared
 run_case child_own_ns child_own_ns
 run_case unshare_m_sleep unshare_m_sleep
+run_case netns_bound netns_bound
 run_case python_mounts python_mounts
 run_case bash_twice bash_twice
 finish_tests
