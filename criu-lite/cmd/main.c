@@ -30,6 +30,9 @@ static const char usage_text[] =
 	"                        copies only the pages written since)\n"
 	"  restore [-D] DIR      restore the process in DIR with its pid\n"
 	"  show [-D] DIR         print what a dump holds (--json for all of it)\n"
+	"  unlock [-D] DIR       delete the network lock (nftables tables) of the\n"
+	"                        dump's TCP connections: a dump restored on\n"
+	"                        another host, or given up\n"
 	"  check                 which kernel features cr relies on are here\n"
 	"  keygen KEYFILE        make a signing key: KEYFILE (secret, 0600) and\n"
 	"                        KEYFILE.pub (for --verify)\n"
@@ -227,7 +230,7 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 	for (; optind < argc; optind++) {
 		if ((strcmp(cli->command, "dump") == 0 || strcmp(cli->command, "pre-dump") == 0) && cli->pid_arg == NULL)
 			cli->pid_arg = argv[optind];
-		else if (strcmp(cli->command, "restore") == 0 && cli->dir == NULL)
+		else if ((strcmp(cli->command, "restore") == 0 || strcmp(cli->command, "unlock") == 0) && cli->dir == NULL)
 			cli->dir = argv[optind];
 		else
 			return usage_error("unexpected argument '%s'", argv[optind]);
@@ -375,6 +378,18 @@ static int run_restore(struct cli *cli)
 	return status;
 }
 
+static int run_unlock(struct cli *cli)
+{
+	cr_error_t err = NULL;
+
+	if (cli->dir == NULL)
+		return usage_error("%s needs an image directory", "unlock");
+	cli->restore.dir = cli->dir;
+	if (cr_unlock(&cli->restore, &err) < 0)
+		return report(&err);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli = { 0 };
@@ -398,7 +413,8 @@ int main(int argc, char **argv)
 		return 2;
 	cr_log_set_level(LOG_WARN + cli.verbosity);
 	cli.dump.pre_dump = strcmp(cli.command, "pre-dump") == 0;
-	if (strcmp(cli.command, "dump") == 0 || strcmp(cli.command, "restore") == 0 || cli.dump.pre_dump) {
+	if (strcmp(cli.command, "dump") == 0 || strcmp(cli.command, "restore") == 0 || cli.dump.pre_dump ||
+	    strcmp(cli.command, "unlock") == 0) {
 		cr_error_t err = NULL;
 
 		if (caps_require(cli.command, &err) < 0) {
@@ -411,5 +427,7 @@ int main(int argc, char **argv)
 		return run_dump(&cli);
 	if (strcmp(cli.command, "restore") == 0)
 		return run_restore(&cli);
+	if (strcmp(cli.command, "unlock") == 0)
+		return run_unlock(&cli);
 	return usage_error("unknown command '%s'", cli.command);
 }

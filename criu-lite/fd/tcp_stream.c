@@ -614,6 +614,36 @@ static void tcp_stream_unblock(const struct restore_ctx *ctx)
 	joined_guard_end(ctx);
 }
 
+int tcp_stream_unlock_dump(const struct restore_ctx *ctx, size_t *deleted, cr_error_t *err)
+{
+	*deleted = 0;
+	for (size_t i = 0; i < ctx->n_files; i++) {
+		const InetSkEntry *e = ctx->files[i]->inet_sk;
+		int64_t net;
+		int fd = -1;
+
+		if (e == NULL || e->nft_table == NULL)
+			continue;
+		net = holder_net(ctx, (uint32_t)i + 1);
+		if (net > 0 && !ctx->same_boot)
+			return cr_error(err, 0, "socket:[%u]: its table is in a network namespace of another boot", e->ino);
+		if (net > 0) {
+			fd = find_netns(false, 0, ((const NsEntry *)ctx->img[CR_IMG_NS].v[net - 1])->inode);
+			if (fd < 0) {
+				pr_info("nftables table inet %s: its network namespace is gone, and it with it", e->nft_table);
+				continue;
+			}
+		}
+		if (unblock(fd, e->nft_table, true)) {
+			printf("deleted nftables table inet %s (socket:[%u])\n", e->nft_table, e->ino);
+			(*deleted)++;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	return 0;
+}
+
 /* The connection of file id out of repair mode, through its fd in a
  * process that holds it; its SO_REUSEADDR (which leaving clears) back. */
 static int unrepair_file(const struct restore_ctx *ctx, uint32_t id, const InetSkEntry *e, cr_error_t *err)

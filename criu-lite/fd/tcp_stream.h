@@ -40,6 +40,11 @@ void tcp_stream_release(struct dump_ctx *ctx);
 void tcp_stream_unrepair(pid_t pid, int fd, int reuse);
 void tcp_stream_unlock(pid_t pid, uint64_t netns_ino, const char *path, const char *table);
 
+/* cr unlock: the dump's tables deleted, in cr's namespace or in the dumped
+ * one if it is still there (under /run/netns, on this boot); *deleted says
+ * how many were there. */
+int tcp_stream_unlock_dump(const struct restore_ctx *ctx, size_t *deleted, cr_error_t *err);
+
 /* Restore validation of e->tcp. */
 int tcp_stream_validate(const InetSkEntry *e, cr_error_t *err);
 /* Before the bind: repair mode, sequence numbers, timestamp clock. */

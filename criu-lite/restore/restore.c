@@ -4,6 +4,7 @@
  * before the first process exists; a failure after that kills every
  * process the restore created (cr is their subreaper meanwhile). */
 #include "fd/fdkind.h"
+#include "fd/tcp_stream.h"
 #include "img/dir.h"
 #include "restore/restore.h"
 #include "restore/run.h"
@@ -15,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -105,6 +107,23 @@ static int restore_tree(struct restore_run *run, pid_t *root, cr_error_t *err)
 		return cr_error_wrap(err, "transplant");
 	shmem_transplanted(&run->ctx);
 	return 0;
+}
+
+int cr_unlock(const struct restore_opts *opts, cr_error_t *err)
+{
+	struct restore_run run = { .ctx = { .opts = opts, .restorer_pgid = getpgrp() } };
+	size_t deleted = 0;
+	int ret = -1;
+
+	run.ctx.dirfd = img_dir_open(opts->dir, false, err);
+	if (run.ctx.dirfd >= 0 && restore_load(&run, err) == 0 && validate_all(&run.ctx, err) == 0)
+		ret = tcp_stream_unlock_dump(&run.ctx, &deleted, err);
+	if (ret == 0 && deleted == 0)
+		printf("no nftables table of %s was there\n", opts->dir);
+	restore_unload(&run);
+	if (run.ctx.dirfd >= 0)
+		close(run.ctx.dirfd);
+	return ret < 0 ? cr_error_wrap(err, "unlock %s", opts->dir) : 0;
 }
 
 int cr_restore(const struct restore_opts *opts, enum pid_backend backend, int *status, cr_error_t *err)

@@ -960,6 +960,26 @@ established_restore_killed() {
 	no_lock_tables - "$name" "$to" "$LAB_CNS"
 }
 
+# established_unlocked: the dump is given up (as after a restore on
+# another host): cr unlock deletes its table in the dumped namespace, says
+# so, and says there is none the second time.
+established_unlocked() {
+	local dir=$CASE_TMP/s img=$CASE_TMP/img name=crt-$$ t
+	HOST_TABLES=$(lock_tables -)
+	lab_up && lab_named "$dir" "$name" || return 1
+	lab_client "$dir" 10.88.0.2 7010 || return 1
+	cr_dump dump "$WL_PID" "$img" --tcp-established --external "veth:$LAB_SV" || return 1
+	t=$(lock_tables "$name")
+	[ -n "$t" ] || { REASON="no lock table in $name while dumped"; return 1; }
+	cr_run unlock unlock -D "$img" || { REASON="cr unlock failed: $(last_line "$CR_ERR")"; return 1; }
+	grep -q "deleted nftables table inet $t " "$CASE_TMP/unlock.out" ||
+		{ REASON="cr unlock does not say it deleted $t: $(cat "$CASE_TMP/unlock.out")"; return 1; }
+	no_lock_tables - "$name" || return 1
+	cr_run unlock2 unlock "$img" || { REASON="cr unlock (again) failed: $(last_line "$CR_ERR")"; return 1; }
+	grep -q "no nftables table" "$CASE_TMP/unlock2.out" ||
+		{ REASON="the second cr unlock says: $(cat "$CASE_TMP/unlock2.out")"; return 1; }
+}
+
 # established_refused_late: the server holds a raw socket besides (refused
 # after the connection was locked): the dump is refused, the lock is gone
 # from the namespace, and the connection goes on.
@@ -1085,6 +1105,7 @@ run_case established_join in_lab established_join
 run_case established_moved in_lab established_moved
 run_case established_refused_late in_lab established_refused_late
 run_case established_restore_killed in_lab established_restore_killed
+run_case established_unlocked in_lab established_unlocked
 run_case established_cr_killed in_lab established_cr_killed
 run_case redis_netns in_lab redis_netns
 finish_tests
