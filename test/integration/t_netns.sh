@@ -879,14 +879,21 @@ lab_named() {
 # established_join: the server in /run/netns/crt-PID: while dumped, the
 # lock is in that namespace (not cr's), restored into it with --join-ns,
 # and it is gone after.
-established_join() {
-	local dir=$CASE_TMP/s img=$CASE_TMP/img name=crt-$$ t
+# dump_locked DIR IMG NAME: the lab's server in /run/netns/NAME with a
+# client writing, dumped with --tcp-established into IMG: its lock table
+# (LOCKED) is in NAME.
+dump_locked() {
 	HOST_TABLES=$(lock_tables -)
-	lab_up && lab_named "$dir" "$name" || return 1
-	lab_client "$dir" 10.88.0.2 7010 || return 1
-	cr_dump dump "$WL_PID" "$img" --tcp-established --external "veth:$LAB_SV" || return 1
-	t=$(lock_tables "$name")
-	[ -n "$t" ] || { REASON="no lock table in $name while dumped"; return 1; }
+	lab_up && lab_named "$1" "$3" || return 1
+	lab_client "$1" 10.88.0.2 7010 || return 1
+	cr_dump dump "$WL_PID" "$2" --tcp-established --external "veth:$LAB_SV" || return 1
+	LOCKED=$(lock_tables "$3")
+	[ -n "$LOCKED" ] || { REASON="no lock table in $3 while dumped"; return 1; }
+}
+
+established_join() {
+	local dir=$CASE_TMP/s img=$CASE_TMP/img name=crt-$$
+	dump_locked "$dir" "$img" "$name" || return 1
 	no_lock_tables - || return 1
 	cr_restore_detached restore "$img" --join-ns net:/run/netns/"$name" || return 1
 	lab_client_done "$dir" "$(cat "$dir/token")" || return 1
@@ -964,16 +971,11 @@ established_restore_killed() {
 # another host): cr unlock deletes its table in the dumped namespace, says
 # so, and says there is none the second time.
 established_unlocked() {
-	local dir=$CASE_TMP/s img=$CASE_TMP/img name=crt-$$ t
-	HOST_TABLES=$(lock_tables -)
-	lab_up && lab_named "$dir" "$name" || return 1
-	lab_client "$dir" 10.88.0.2 7010 || return 1
-	cr_dump dump "$WL_PID" "$img" --tcp-established --external "veth:$LAB_SV" || return 1
-	t=$(lock_tables "$name")
-	[ -n "$t" ] || { REASON="no lock table in $name while dumped"; return 1; }
+	local dir=$CASE_TMP/s img=$CASE_TMP/img name=crt-$$
+	dump_locked "$dir" "$img" "$name" || return 1
 	cr_run unlock unlock -D "$img" || { REASON="cr unlock failed: $(last_line "$CR_ERR")"; return 1; }
-	grep -q "deleted nftables table inet $t " "$CASE_TMP/unlock.out" ||
-		{ REASON="cr unlock does not say it deleted $t: $(cat "$CASE_TMP/unlock.out")"; return 1; }
+	grep -q "deleted nftables table inet $LOCKED " "$CASE_TMP/unlock.out" ||
+		{ REASON="cr unlock does not say it deleted $LOCKED: $(cat "$CASE_TMP/unlock.out")"; return 1; }
 	no_lock_tables - "$name" || return 1
 	cr_run unlock2 unlock "$img" || { REASON="cr unlock (again) failed: $(last_line "$CR_ERR")"; return 1; }
 	grep -q "no nftables table" "$CASE_TMP/unlock2.out" ||
