@@ -1,5 +1,6 @@
 #include "fd/unix_diag.h"
 #include "net/netlink.h"
+#include "os/proc.h"
 #include "os/xalloc.h"
 
 #include <errno.h>
@@ -12,7 +13,6 @@
 #include <netlink/socket.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 
 /* UDIAG_SHOW_UID and later flags are not needed. */
 #define SHOW_ALL (UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN | \
@@ -138,21 +138,6 @@ static struct {
 	size_t n;
 } spaces;
 
-static int net_ino(pid_t pid, uint64_t *ino, cr_error_t *err)
-{
-	char path[64];
-	struct stat st;
-
-	if (pid > 0)
-		snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
-	else
-		snprintf(path, sizeof(path), "/proc/self/ns/net");
-	if (stat(path, &st) < 0)
-		return cr_error(err, errno, "stat %s", path);
-	*ino = st.st_ino;
-	return 0;
-}
-
 /* A sock_diag socket in the namespace this thread is in. */
 static struct nl_sock *connect_here(cr_error_t *err)
 {
@@ -171,7 +156,7 @@ static int add_space(pid_t pid, cr_error_t *err)
 	uint64_t ino = 0;
 	int back = -1;
 
-	if (net_ino(pid, &ino, err) < 0)
+	if (proc_read_ns(pid, "net", &ino, err) < 0)
 		return -1;
 	for (size_t i = 0; i < spaces.n; i++)
 		if (spaces.v[i].ino == ino)
