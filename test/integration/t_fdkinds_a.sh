@@ -17,7 +17,9 @@
 #                 and restore: restore fails naming its pid, nothing is left.
 #   pidfd_dead    pidfds of two reaped children (one exited with 7, one
 #                 killed by SIGTERM): restored, each says its process ended,
-#                 with the same wait status (w_pidfd dead); _twice too.
+#                 with the same wait status (w_pidfd dead); _twice too;
+#                 pidfd_dead_python: python3's os.pidfd_open of a child it
+#                 reaped.
 source "$(dirname "$0")/lib.sh"
 
 # Downtime between dump and restore: longer than the slack of the time checks.
@@ -56,6 +58,36 @@ pidfd_target_gone() {
 		{ REASON="pid $WL_PID is left after the failed restore: $(describe_pid "$WL_PID")"; return 1; }
 }
 
+# python3 (unmodified) holds a pidfd of a child it reaped (os.pidfd_open,
+# os.waitpid): after restore the pidfd still says its process ended, with
+# no pid, and waitid through it finds no child to reap.
+PY_PIDFD_DEAD='
+import os, random, select, sys, time
+d = sys.argv[1]
+token = "%d-%d" % (os.getpid(), random.randrange(1 << 30))
+c = os.fork()
+if c == 0:
+    time.sleep(0.2)
+    os._exit(7)
+fd = os.pidfd_open(c)
+os.waitpid(c, 0)
+def pid_of():
+    return [l.split()[1] for l in open("/proc/self/fdinfo/%d" % fd) if l.startswith("Pid:")][0]
+open(d + "/ready", "w").write("%d %s" % (os.getpid(), token))
+while not os.path.exists(d + "/go"):
+    time.sleep(0.02)
+bad = [] if pid_of() == "-1" else ["fdinfo says Pid " + pid_of()]
+p = select.poll()
+p.register(fd, select.POLLIN)
+bad += [] if p.poll(0) else ["the pidfd does not say its process ended"]
+try:
+    os.waitid(os.P_PIDFD, fd, os.WEXITED | os.WNOHANG)
+    bad.append("waitid found a child to reap")
+except ChildProcessError:
+    pass
+open(d + "/result", "w").write("FAIL " + "; ".join(bad) if bad else "PASS " + token)
+'
+
 for w in w_timerfd w_posix_timers w_eventfd w_signalfd w_epoll w_inotify; do
 	run_case "control_${w#w_}" case_control "$w"
 	run_case "roundtrip_${w#w_}" case_roundtrip "$w"
@@ -86,4 +118,5 @@ run_case pidfd_target_gone pidfd_target_gone
 run_case control_pidfd_dead case_control w_pidfd dead
 run_case pidfd_dead case_roundtrip w_pidfd dead
 run_case pidfd_dead_twice case_twice w_pidfd dead
+run_case pidfd_dead_python py_case "$PY_PIDFD_DEAD"
 finish_tests

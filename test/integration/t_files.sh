@@ -23,6 +23,9 @@
 #                     restore: the restore leaves that directory alone and
 #                     makes the removed one beside it (a warning says so);
 #                     sleep's cwd is a removed directory.
+#   cwd_shared_bash   bash with two sleeps in a directory it left and
+#                     removed: both are in one removed directory again,
+#                     and bash goes on when they end.
 #   tail_inotify      coreutils tail -f (inotify) of a file deleted since:
 #                     after restore a line appended to the deleted file
 #                     (through /proc/PID/fd) comes out of tail, which is
@@ -123,6 +126,28 @@ cwd_path_taken() {
 	kill "$WL_PID"
 }
 
+# bash starts two sleeps in a directory, leaves it and removes it: after
+# restore both sleeps are in one removed directory again (one inode), and
+# bash, waiting for them, goes on when they end.
+cwd_shared_bash() {
+	local img=$CASE_TMP/img d=$CASE_TMP/gone kids before after k
+	mkdir -p "$d"
+	real_start "$CASE_TMP/bash.out" "$d" bash bash -c 'sleep 1000 & sleep 1000 & cd / && rmdir "$1" && echo ready && wait; echo done' _ "$d" || return 1
+	wait_until 5 grep -qx ready "$CASE_TMP/bash.out" || { REASON="bash did not remove $d: $(cat "$CASE_TMP/bash.out.err")"; return 1; }
+	kids=$(cat /proc/"$WL_PID"/task/*/children)
+	before=$(for k in $kids; do stat -L -c %d:%i /proc/"$k"/cwd; done | sort -u)
+	[ "$(wc -w <<<"$kids")" = 2 ] && [ "$(wc -l <<<"$before")" = 1 ] || { REASON="the sleeps are not in one directory before the dump"; return 1; }
+	cr_dump dump "$WL_PID" "$img" || return 1
+	cr_restore_detached restore "$img" || return 1
+	after=$(for k in $kids; do stat -L -c %d:%i /proc/"$k"/cwd; done | sort -u)
+	[ "$(wc -l <<<"$after")" = 1 ] || { REASON="the restored sleeps are in different directories: $after"; return 1; }
+	for k in $kids; do
+		case $(readlink /proc/"$k"/cwd) in *" (deleted)") ;; *) REASON="sleep $k is not in a removed directory"; return 1 ;; esac
+	done
+	kill $kids
+	wait_until 5 grep -qx done "$CASE_TMP/bash.out" || { REASON="bash did not go on once its sleeps ended"; return 1; }
+}
+
 tail_follow() {
 	local img=$CASE_TMP/img d=$CASE_TMP/logs cwd
 	mkdir -p "$d/wd"
@@ -158,6 +183,7 @@ run_case fanotify lost_either_way restored "" w_files fanotify
 run_case nsfs_own lost_either_way restored "" w_files nsfs_own
 run_case nsfs_other lost_either_way refused "not the process's own uts namespace" w_files nsfs_other
 run_case cwd_path_taken cwd_path_taken
+run_case cwd_shared_bash cwd_shared_bash
 run_case tail_inotify tail_inotify
 run_case sqlite_exclusive sqlite_exclusive
 run_case tail_follow tail_follow

@@ -55,7 +55,9 @@
 #                       keeps changing: pre-dump, pre-dump, dump; restored,
 #                       its checksums and counter are right
 #   redis_precopy       redis-server with 20,000 keys, set between rounds:
-#                       every value is there after the restore
+#                       every value is there after the restore;
+#                       redis_precopy_signed: every round signed and
+#                       encrypted, restored with --verify and --decrypt
 source "$(dirname "$0")/lib.sh"
 
 # predump LABEL PID DIR [OPTIONS...]: a pre-dump that must succeed, the
@@ -447,20 +449,27 @@ python_precopy() {
 	py_restore_pass "$CASE_TMP/3" "$token"
 }
 
+# redis_precopy [signed]: signed, every round is signed and encrypted and
+# the restore verifies and decrypts them.
 redis_precopy() {
-	local dir=$CASE_TMP/redis sock cli v
+	local dir=$CASE_TMP/redis sock cli v opts=() ropts=()
+	if [ "${1:-}" = signed ]; then
+		keys SIGN && keys IMAGE || return 1
+		opts=(--sign "$CASE_TMP/sk" --encrypt "$CASE_TMP/ik")
+		ropts=(--verify "$CASE_TMP/sk.pub" --decrypt "$CASE_TMP/ik")
+	fi
 	mkdir -p "$dir"
 	sock=$dir/redis.sock
 	real_start "$dir/out" "$dir" redis-server redis-server --port 0 --unixsocket "$sock" --save '' --appendonly no || return 1
 	wait_until 10 test -S "$sock" || { REASON="redis-server made no socket"; return 1; }
 	cli=(redis-cli -s "$sock")
 	seq 1 20000 | sed 's/.*/SET k& v&/' | "${cli[@]}" >/dev/null || { REASON="redis-cli SET failed"; return 1; }
-	predump pre1 "$REAL_PID" "$CASE_TMP/1" || return 1
+	predump pre1 "$REAL_PID" "$CASE_TMP/1" "${opts[@]}" || return 1
 	seq 1 5000 | sed 's/.*/SET k& w&/' | "${cli[@]}" >/dev/null || { REASON="redis-cli SET failed"; return 1; }
-	predump pre2 "$REAL_PID" "$CASE_TMP/2" --prev-images-dir ../1 || return 1
+	predump pre2 "$REAL_PID" "$CASE_TMP/2" --prev-images-dir ../1 "${opts[@]}" || return 1
 	"${cli[@]}" SET last round3 >/dev/null
-	cr_dump dump "$REAL_PID" "$CASE_TMP/3" --prev-images-dir ../2 || return 1
-	cr_run restore restore -D "$CASE_TMP/3" --detach ||
+	cr_dump dump "$REAL_PID" "$CASE_TMP/3" --prev-images-dir ../2 "${opts[@]}" || return 1
+	cr_run restore restore -D "$CASE_TMP/3" --detach "${ropts[@]}" ||
 		{ REASON="cr restore failed (exit $CR_STATUS): $(last_line "$CR_ERR")"; return 1; }
 	v=$("${cli[@]}" MGET k1 k5000 k5001 k20000 last | tr '\n' ' ')
 	[ "$v" = "w1 w5000 v5001 v20000 round3 " ] || { REASON="redis answers: $v"; return 1; }
@@ -486,4 +495,5 @@ run_case untouched untouched
 run_case children_come_and_go children_come_and_go
 run_case python_precopy python_precopy
 run_case redis_precopy redis_precopy
+run_case redis_precopy_signed redis_precopy signed
 finish_tests
