@@ -23,6 +23,9 @@ CASES=${BENCH_CASES:-size tree fds cow ratio pageserver migrate}
 # HOT_KIB KiB of it), at most BENCH_MIGRATE_ROUNDS pre-copy rounds.
 MIGRATIONS=${BENCH_MIGRATE:-64:256:$RUNS 1024:16384:3}
 MIGRATE_ROUNDS=${BENCH_MIGRATE_ROUNDS:-4}
+# BENCH_MIGRATE_LOGS=DIR: each move's cr-migrate logs (the final dump's
+# step times among them) are kept in DIR/MIB-HOT-N.
+MIGRATE_LOGS=${BENCH_MIGRATE_LOGS:-}
 # Copy-on-write: "MIB MORE": a parent's MIB MiB region shared by its
 # children (w_cow: 4 of its own and MORE more).
 read -r COW_MIB COW_MORE <<<"${BENCH_COW:-256 20}"
@@ -311,6 +314,25 @@ bench_pageserver() {
 		"$(awk -v a="$med" -v b="$rmed" 'BEGIN { printf "%.2f", a / b }')" "$(printf %.0f "$rmed") MiB/s" "ratio to socat over loopback (its rate in the peak/rate column)"
 }
 
+# One socat transfer of the reference file from hostA to hostB over the
+# lab's lan, into tmpfs there: what any migration must at least pay to move
+# the bytes on this path; prints seconds.
+lab_socat_once() {
+	local t0 t1 srv
+	ip netns exec "$LAB_B" socat -u "TCP-LISTEN:7999,bind=$LAB_B_IP,reuseaddr" "OPEN:$TMP/copy,creat,trunc" &
+	srv=$!
+	for _ in $(seq 100); do
+		ip netns exec "$LAB_B" ss -Hltn 'sport = :7999' | grep -q . && break
+		sleep 0.02
+	done
+	t0=$(now_ns)
+	ip netns exec "$LAB_A" socat -u "OPEN:$TMP/ref" "TCP:$LAB_B_IP:7999"
+	wait "$srv"
+	t1=$(now_ns)
+	rm -f "$TMP/copy"
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'
+}
+
 # Live migration (scripts/cr-migrate) in the two-host lab of
 # scripts/migrate-lab.sh: a python3 service holding MIB MiB and rewriting
 # HOT KiB of it all the time, with a client that sends it a 64-byte message
@@ -322,8 +344,8 @@ bench_pageserver() {
 # served with every byte, and the service's memory outside its hot set
 # must check.
 bench_migrate() {
-	local mib=$1 hot=$2 runs=$3 rounds=$MIGRATE_ROUNDS freezes="" gaps="" totals="" copies="" spid r
-	"$CR" --help 2>&1 | grep -q '^  pre-dump ' || rounds=0
+	local mib=$1 hot=$2 runs=$3 rounds=$MIGRATE_ROUNDS freezes="" gaps="" totals="" copies="" sends="" spid r n=0 logs=()
+	"$CR" --help 2>&1 | grep '^  pre-dump ' >/dev/null || rounds=0   # not grep -q: pipefail and SIGPIPE
 	# shellcheck source=scripts/migrate-lab.sh
 	source "$ROOT/scripts/migrate-lab.sh"
 	lab_up "b$$" || { echo "bench: the migration lab could not be made" >&2; exit 1; }
@@ -340,7 +362,10 @@ bench_migrate() {
 		PIDS+=("$LAB_CLIENT_PID")
 		served_on "$TMP/cli" 50
 		copies+=" $(copy_once)"
-		lab_migrate "$TMP/mig.out" "$spid" --cr "$CR" --rounds "$rounds" --dir-dst "$TMP/dst" \
+		sends+=" $(lab_socat_once)"
+		n=$((n + 1))
+		[ -z "$MIGRATE_LOGS" ] || logs=(--dir-src "$MIGRATE_LOGS/$mib-$hot-$n")
+		lab_migrate "$TMP/mig.out" "$spid" --cr "$CR" --rounds "$rounds" --dir-dst "$TMP/dst" "${logs[@]+"${logs[@]}"}" \
 			"${LAB_EXT_DUMP[@]}" "${LAB_EXT_RESTORE[@]}" || { echo "bench: cr-migrate failed:" >&2; cat "$TMP/mig.out" >&2; exit 1; }
 		served_on "$TMP/cli" 50
 		[ "$(lab_check 7000)" = "OK $spid" ] || { echo "bench: the migrated service's memory does not check" >&2; exit 1; }
@@ -367,9 +392,12 @@ bench_migrate() {
 		"$([ "$mib" -le 64 ] && echo "target <= 10 ms" || echo "target <= 100 ms"); $rounds pre-copy rounds at most"
 	read -r med min max <<<"$(stats "$gaps")"
 	row "$what: gap" "$med" "$min" "$max" "-" "-" "$([ "$mib" -le 64 ] && echo "target <= 20 ms; ")largest gap between answers"
+	read -r smed smin smax <<<"$(stats "$sends")"
+	row "socat hostA to hostB ${mib} MiB" "$smed" "$smin" "$smax" "-" "-" "the bytes alone over the lab's lan"
 	read -r med min max <<<"$(stats "$totals")"
 	row "$what: total" "$med" "$min" "$max" \
-		"$(awk -v a="$med" -v b="$cmed" 'BEGIN { printf "%.2f", a / b }')" "-" "target <= 2x copy; $runs runs"
+		"$(awk -v a="$med" -v b="$cmed" 'BEGIN { printf "%.2f", a / b }')" "-" \
+		"target <= 2x copy; $(awk -v a="$med" -v b="$smed" 'BEGIN { printf "%.2f", a / b }')x the socat transfer; $runs runs"
 }
 
 # size_name KIB: "256 KiB", "64 MiB", "1 GiB".

@@ -15,7 +15,7 @@ packages=(
 	# Unmodified programs the tests restore and check (see README, Tests).
 	util-linux procps python3 python3-xxhash sqlite3 tmux vim less postgresql
 	nodejs redis-server socat iproute2 nftables iptables dbus-daemon dbus-bin
-	fio
+	fio haproxy curl openjdk-17-jre-headless strace nginx-light keyutils numactl
 )
 
 missing=()

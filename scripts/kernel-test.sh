@@ -3,7 +3,7 @@
 #
 # Builds Debian's linux-source-6.1 with the clone2 patch series, a static cr
 # and its test workloads, packs them with busybox into an initramfs, boots it
-# under qemu (software emulation unless /dev/kvm is usable) and reads the
+# under qemu (KVM where it boots, software emulation otherwise) and reads the
 # guest's verdict from the serial console. Inside the guest
 # (kernel-patches/test/guest-test.sh): the clone2 kselftest, `cr check`, and
 # workloads dumped with `cr dump` and restored with
@@ -20,7 +20,10 @@
 #                reverted, the new one applied, so only touched files rebuild)
 #   build/       the kernel build (make O=); its .config is remade only when
 #                kernel-patches/test/kernel.config changes
-#   cr-static/   the static cr build (make BUILD=)
+#   cr-static-HASH/  the static cr build (make BUILD=), one for each
+#                checkout (HASH of its path): objects made from another
+#                checkout's sources, newer than this one's, were linked
+#                as they were
 #   selftest/    the static kselftest binary
 #   logs/        build logs and the last console log
 #
@@ -38,6 +41,7 @@ JOBS=${CR_KERNEL_JOBS:-$(nproc)}
 CR_PKGS=${CR_PKGS:-libprotobuf-c zlib libnl-3.0 libnl-route-3.0 libsodium}
 
 SRC=$CACHE/linux
+STATIC=$CACHE/cr-static-$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)
 OBJ=$CACHE/build
 LOGS=$CACHE/logs
 TARBALL=/usr/src/linux-source-6.1.tar.xz
@@ -231,7 +235,7 @@ is_static() {
 }
 
 build_cr() {
-	local b=$CACHE/cr-static bin
+	local b=$STATIC bin
 	say "building a static cr and workloads"
 	# -static reaches every link through CC (the workload rules do not use
 	# CFLAGS); the libraries come in their static order.
@@ -247,7 +251,7 @@ build_cr() {
 # ---- initramfs and boot -------------------------------------------------------------------
 
 build_initramfs() {
-	local stage=$CACHE/initramfs b=$CACHE/cr-static applet
+	local stage=$CACHE/initramfs b=$STATIC applet
 	say "packing the initramfs"
 	rm -rf "$stage"
 	mkdir -p "$stage"/{bin,dev,proc,sys,tmp,cr/workloads}
@@ -266,17 +270,40 @@ build_initramfs() {
 	(cd "$stage" && find . -print0 | cpio --null -o -H newc --quiet) >"$CACHE/initramfs.cpio"
 }
 
+# boot_guest ACCEL CPU: the guest under qemu with that accelerator.
 boot_guest() {
-	local console=$LOGS/console.log accel=(-accel tcg -cpu max)
-	if [ -w /dev/kvm ]; then
-		accel=(-accel kvm -cpu host)
-	fi
-	say "booting under qemu (${accel[1]}; at most $TIMEOUT s); console: $console"
+	local console=$LOGS/console.log
+	say "booting under qemu ($1; at most $TIMEOUT s); console: $console"
 	: >"$console"
-	timeout -k 10 "$TIMEOUT" qemu-system-x86_64 "${accel[@]}" -m 1G -smp 1 \
+	timeout -k 10 "$TIMEOUT" qemu-system-x86_64 -accel "$1" -cpu "$2" -m 1G -smp 1 \
 		-nographic -no-reboot -monitor none \
 		-kernel "$OBJ/arch/x86/boot/bzImage" -initrd "$CACHE/initramfs.cpio" \
 		-append "console=ttyS0 panic=-1 quiet" </dev/null >"$console" 2>&1 || true
+}
+
+has_verdict() {
+	tr -d '\r' <"$LOGS/console.log" | grep -a -q '^CR-KERNEL-TEST: '
+}
+
+# qemu itself failed before the guest said anything: its own error line,
+# and no line of the guest's.
+qemu_failed() {
+	tr -d '\r' <"$LOGS/console.log" | grep -a -q '^qemu-system-x86_64: ' &&
+		! tr -d '\r' <"$LOGS/console.log" | grep -a -q '^guest: '
+}
+
+# KVM where /dev/kvm is usable; software emulation otherwise, and after a
+# KVM boot that qemu itself failed (a nested KVM may refuse the host CPU's
+# MSRs: qemu aborts with "failed to set MSR").  A guest that panics or
+# hangs under KVM is a failure, not a reason to try again.
+boot() {
+	if [ -w /dev/kvm ]; then
+		boot_guest kvm host
+		has_verdict || ! qemu_failed && return
+		say "no verdict under KVM (its console's tail: $(tail -n 2 "$LOGS/console.log" | tr -d '\r' | tr '\n' ' ')); again under software emulation"
+		cp "$LOGS/console.log" "$LOGS/console-kvm.log"
+	fi
+	boot_guest tcg max
 }
 
 # The guest prints "guest: ..." progress lines and one verdict line.
@@ -308,7 +335,7 @@ main() {
 	build_selftest
 	build_cr
 	build_initramfs
-	boot_guest
+	boot
 	read_verdict
 }
 

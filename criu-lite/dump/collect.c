@@ -25,6 +25,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -228,12 +229,47 @@ static int unmap_scratch(struct dump_task *t, cr_error_t *err)
 
 /* ------------------------------------------------------------ a process */
 
+/* Where the kernel's mode is "seccomp", installing a filter forces the
+ * mitigation (arch_seccomp_spec_mitigate), and cr installs the thread's
+ * filters again without SECCOMP_FILTER_FLAG_SPEC_ALLOW: the forced state
+ * of a filtered thread comes back with them. */
+static bool seccomp_forces(const struct dump_thread *th, const char *what)
+{
+	const char *file = strncmp(what, "speculative store bypass", 24) == 0 ?
+				   "/sys/devices/system/cpu/vulnerabilities/spec_store_bypass" :
+				   "/sys/devices/system/cpu/vulnerabilities/spectre_v2";
+	cleanup_free char *text = NULL;
+	cr_error_t ignored = NULL;
+	size_t len;
+	bool forces;
+
+	if (th->status.seccomp != 2 || strstr(what, "force") == NULL)
+		return false;
+	forces = read_whole_file_at(AT_FDCWD, file, &text, &len, &ignored) == 0 && strstr(text, "seccomp") != NULL;
+	cr_error_release(&ignored);
+	return forces;
+}
+
+/* A mitigation the thread chose (PR_SET_SPECULATION_CTRL) would be lost:
+ * a restored thread has the system's default.  (PR_SPEC_DISABLE_NOEXEC
+ * shows in /proc as "vulnerable", and the L1D flush not at all: those are
+ * not seen.) */
+static int check_speculation(const struct dump_thread *th, cr_error_t *err)
+{
+	char what[96];
+
+	if (proc_status_spec_chosen(&th->status, what, sizeof(what)) == NULL || seccomp_forces(th, what))
+		return 0;
+	return cr_error(err, 0, "thread %d: unsupported: a speculation mitigation it chose (PR_SET_SPECULATION_CTRL, "
+			"%s), which cr does not restore", th->tid, what);
+}
+
 static int collect_threads(struct dump_task *t, cr_error_t *err)
 {
 	for (size_t i = 0; i < t->n_threads; i++) {
 		struct dump_thread *th = &t->threads[i];
 
-		if (proc_read_status(t->pid, th->tid, &th->status, err) < 0 ||
+		if (proc_read_status(t->pid, th->tid, &th->status, err) < 0 || check_speculation(th, err) < 0 ||
 		    ptrace_get_regs(th->tid, &th->regs, err) < 0)
 			return -1;
 	}
@@ -332,4 +368,112 @@ int collect_tree(struct dump_ctx *ctx, cr_error_t *err)
 			return -1;
 	}
 	return state_check_tree(ctx, err);
+}
+
+/* ------------------------------------------- cr's SIGCHLD, when let go
+ *
+ * Holding a child in a group stop sends its parent a SIGCHLD (CLD_STOPPED),
+ * which the images leave out (state/signals.c).  A tree that is let go (a
+ * refused dump, --leave-running) would still have it queued: a parent
+ * that handles SIGCHLD or reads it from a signalfd would take it for a
+ * stop of its child that cr made — script(1) then stops itself, for good.
+ * So it is taken out of the queue, by an rt_sigtimedwait injected in the
+ * main thread (its set and timeout written below the red zone of its
+ * stack, and the bytes there put back).  A parent for which a SIGCHLD is
+ * ignored (not handled, not blocked) loses it anyway. */
+
+#define RED_ZONE 128
+
+static bool sigchld_seen(pid_t pid)
+{
+	struct proc_status st;
+	cr_error_t err = NULL;
+	bool seen;
+
+	if (proc_read_status(pid, 0, &st, &err) < 0) {
+		cr_error_release(&err);
+		return true;
+	}
+	seen = ((st.sig_cgt | st.sig_blk) >> (SIGCHLD - 1)) & 1;
+	proc_status_free(&st);
+	return seen;
+}
+
+static int take_sigchld(struct dump_task *t, struct injector *ij, cr_error_t *err)
+{
+	struct {
+		uint64_t set;
+		struct timespec ts;
+	} arg = { .set = UINT64_C(1) << (SIGCHLD - 1) }, saved;
+	uint64_t at = ((uint64_t)ij->orig.rsp - RED_ZONE - sizeof(arg)) & ~UINT64_C(15);
+	long r = 0;
+
+	if (remote_read(t->pid, at, &saved, sizeof(saved), err) < 0 || remote_write(t->pid, at, &arg, sizeof(arg), err) < 0)
+		return cr_error_wrap(err, "below the stack");
+	if (inject_syscall(ij, SYS_rt_sigtimedwait, at, 0, at + offsetof(typeof(arg), ts), 8, 0, 0, &r, err) < 0) {
+		cr_error_t back = NULL;
+
+		if (remote_write(t->pid, at, &saved, sizeof(saved), &back) < 0)
+			cr_error_release(&back);
+		return -1;
+	}
+	if (remote_write(t->pid, at, &saved, sizeof(saved), err) < 0)
+		return -1;
+	return r == SIGCHLD ? 0 : cr_error(err, r < 0 ? (int)-r : 0, "rt_sigtimedwait returned %ld", r);
+}
+
+/* In a fresh injection of the main thread, put back as collect does. */
+static int take_sigchld_injected(struct dump_task *t, cr_error_t *err)
+{
+	struct dump_thread *th = &t->threads[0];
+	struct proc_vma_list own = { 0 };
+	uint64_t ip;
+	int rc;
+
+	if (t->vmas.n == 0 && proc_read_smaps(t->pid, &own, err) < 0)
+		return -1;
+	rc = inject_find_syscall(t->pid, t->vmas.n ? &t->vmas : &own, &ip, err);
+	proc_vma_list_free(&own);
+	if (rc < 0 || ptrace_get_regs(th->tid, &th->regs, err) < 0 || inject_prepare(&th->inj, th->tid, ip, err) < 0)
+		return -1;
+	th->inj.orig = th->regs;
+	regs_fixup_restart(&th->inj.orig, RESTART_UNSIGNALLED);
+	if (inject_start(&th->inj, err) < 0)
+		return -1;
+	rc = take_sigchld(t, &th->inj, err);
+	if (rc < 0) {
+		cr_error_t back = NULL;
+
+		if (inject_end(&th->inj, &back) < 0)
+			cr_error_wrap(err, "and ending the injection failed too (%s)", back->msg);
+		cr_error_release(&back);
+		return -1;
+	}
+	return inject_end(&th->inj, err);
+}
+
+static int drop_hold_sigchld(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+{
+	struct dump_thread *th = &t->threads[0];
+	int shared, own;
+
+	if (signals_hold_sigchld_queued(ctx, th->tid, true, &shared, err) < 0 ||
+	    signals_hold_sigchld_queued(ctx, th->tid, false, &own, err) < 0)
+		return -1;
+	/* rt_sigtimedwait would take the thread's own SIGCHLD first. */
+	if (shared != 1 || own != 0 || !sigchld_seen(t->pid))
+		return 0;
+	return th->inj.active ? take_sigchld(t, &th->inj, err) : take_sigchld_injected(t, err);
+}
+
+void collect_drop_hold_sigchld(struct dump_ctx *ctx, struct dump_task *t)
+{
+	cr_error_t err = NULL;
+
+	if (t->zombie || t->n_threads == 0 || !t->threads[0].seized)
+		return;
+	if (drop_hold_sigchld(ctx, t, &err) < 0) {
+		pr_warn("pid %d: the SIGCHLD of cr's stop of its child stays queued: %s", t->pid, err->msg);
+		cr_error_release(&err);
+	}
 }

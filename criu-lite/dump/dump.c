@@ -5,17 +5,23 @@
 #include "dump/guard.h"
 #include "dump/keeper.h"
 #include "dump/steps.h"
+#include "fd/fdshare.h"
+#include "fd/unix_diag.h"
 #include "img/dir.h"
+#include "img/prealloc.h"
 #include "img/xfer.h"
 #include "net/netns.h"
 #include "os/proc.h"
 #include "os/supervise.h"
 #include "os/log.h"
 #include "os/util.h"
+#include "state/locks.h"
+#include "state/pagedata.h"
 #include "state/state.h"
 #include "state/track.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <time.h>
@@ -89,12 +95,34 @@ int dump_send_images(struct dump_ctx *ctx, int sock, cr_error_t *err)
 	return 0;
 }
 
+/* --page-server: the tree is gone from here, so the server may let its
+ * images be restored (cr page-server --wait-commit).  The dump is done
+ * whatever becomes of this word: a server that misses it keeps the
+ * images and says so. */
+static void commit_images(const struct dump_ctx *ctx, int sock)
+{
+	cr_error_t err = NULL;
+
+	if (sock < 0 || ctx->opts->leave_running)
+		return;
+	if (xfer_send_commit(sock, &err) < 0) {
+		pr_warn("the page server did not get word that the tree is gone: %s", err->msg);
+		cr_error_release(&err);
+	}
+}
+
 /* The steps that can fail, each named in its error. */
 static int dump_tree(struct dump_ctx *ctx, pid_t pid, cr_error_t *err)
 {
 	if (freeze_tree(ctx, pid, err) < 0)
 		return cr_error_wrap(err, "freeze the tree");
 	pr_debug("%zu processes frozen", ctx->n_tasks);
+	/* What takes long and needs only the frozen tree, by threads of its
+	 * own while the collection goes on. */
+	fdshare_prefetch(ctx);
+	locks_prefetch();
+	if (!proc_shares_ns(pid, "net"))
+		netns_sysctls_prefetch(pid);
 	if (collect_tree(ctx, err) < 0)
 		return cr_error_wrap(err, "collect");
 	pr_debug("state collected");
@@ -104,10 +132,23 @@ static int dump_tree(struct dump_ctx *ctx, pid_t pid, cr_error_t *err)
 	return 0;
 }
 
+/* A dump's root's page image, allocated on the other core while the tree
+ * is seized and collected (img/prealloc.h); not compressed (the size is
+ * unknown), nor the last round of pre-copy (only the pages written since
+ * the round before are copied). */
+static void prealloc_pages(struct dump_ctx *ctx, pid_t pid)
+{
+	char name[IMG_NAME_MAX];
+
+	if (!ctx->opts->pre_dump && !ctx->opts->compress && ctx->opts->prev_dir == NULL)
+		img_prealloc_start(ctx->dirfd, img_name(name, CR_IMG_PAGES, pid), dump_resident_bytes(pid, true));
+}
+
 int dump_prepare(struct dump_ctx *ctx, pid_t pid, int *sock, struct tracker *tr, cr_error_t *err)
 {
 	if (dump_check_root(pid, err) < 0 || open_image_dir(ctx, err) < 0)
 		return -1;
+	prealloc_pages(ctx, pid);
 	/* The server must be there before anything is frozen. */
 	if (ctx->opts->page_server && (*sock = xfer_connect(ctx->opts->ps_address, ctx->opts->ps_port, err)) < 0)
 		return -1;
@@ -124,10 +165,21 @@ static void keep_tracking(struct dump_ctx *ctx, pid_t pid, struct tracker *tr)
 
 	if (!ctx->opts->leave_running || !tr->kept)
 		return;
+	fdshare_prefetch_wait();   /* no thread of cr's runs at the keeper's fork */
 	if (keeper_start(tr, pid, ctx->tasks[0].stat.start_time, &tr->prev_id, &keeper, &err) < 0) {
 		pr_warn("the write tracking of the pre-copy rounds ends: %s", err->msg);
 		cr_error_release(&err);
 	}
+}
+
+/* The sock_diag socket of the root's network namespace is made now (the
+ * lookups of the frozen window use it); an error is the window's to say. */
+static void unix_diag_connect_ahead(pid_t pid)
+{
+	cr_error_t ignored = NULL;
+
+	if (unix_diag_add_ns(pid, &ignored) < 0)
+		cr_error_release(&ignored);
 }
 
 int cr_dump(pid_t pid, const struct dump_opts *opts, cr_error_t *err)
@@ -136,27 +188,42 @@ int cr_dump(pid_t pid, const struct dump_opts *opts, cr_error_t *err)
 	struct tracker tr = { 0 };
 	cleanup_close int sock = -1;
 	uint64_t frozen_ns;
-	int ret = -1;
+	int ret = -1, nice_before = INT_MIN;
 
-	if (dump_prepare(&ctx, pid, &sock, &tr, err) < 0)
+	locks_warm_up();   /* first: its first read waits the longest */
+	if (dump_prepare(&ctx, pid, &sock, &tr, err) < 0 ||
+	    /* What does not depend on the tree is not read (or allocated)
+	     * while it is frozen. */
+	    (!proc_shares_ns(pid, "net") && netns_prefetch_defaults(err) < 0)) {
+		img_prealloc_stop();
 		goto out;
-	/* What does not depend on the tree is not read while it is frozen. */
-	if (!proc_shares_ns(pid, "net") && netns_prefetch_defaults(err) < 0)
-		goto out;
+	}
+	pagedata_bufs_prepare(&ctx);
+	unix_diag_connect_ahead(pid);
 	pr_debug("dump of pid %d starts", pid);
+	/* A migration's final round (--page-server): every ms cr waits for a
+	 * CPU while the tree is frozen is frozen time. */
+	if (opts->page_server)
+		nice_before = cr_priority_raise();
 	img_dir_journal_begin();
 	if (dump_tree(&ctx, pid, err) < 0 || dump_send_images(&ctx, sock, err) < 0) {
+		img_prealloc_stop();
 		img_dir_journal_undo();   /* the files this dump created, and no other */
 		release_tree(&ctx);
 		goto out;
 	}
+	img_prealloc_stop();   /* a root without pages (a zombie) */
 	img_dir_journal_end();
 	finish(&ctx, &frozen_ns);
+	commit_images(&ctx, sock);
+	cr_priority_restore(nice_before);
+	nice_before = INT_MIN;
 	keep_tracking(&ctx, pid, &tr);
 	pr_info("dumped %zu processes of the tree of pid %d into %s; frozen %.1f ms, from the first interrupt to the %s",
 		ctx.n_tasks, pid, opts->dir, (double)frozen_ns / 1e6, opts->leave_running ? "release" : "kill");
 	ret = 0;
 out:
+	cr_priority_restore(nice_before);
 	track_free(&tr);   /* the tracking ends with the dump */
 	dump_free_ctx(&ctx);
 	if (ret < 0 && kill(pid, 0) == 0)

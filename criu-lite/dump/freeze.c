@@ -12,9 +12,11 @@
 #include "os/util.h"
 #include "os/xalloc.h"
 #include "state/ctty.h"
+#include "state/pagedata.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -379,6 +381,48 @@ static size_t reap_traced(struct dump_ctx *ctx)
 	return left;
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits (at most REAP_WAIT_MS) until every traced thread of the tree is
+ * reaped.  A process's pidfd turns readable only once all its threads are
+ * gone, and cr, their tracer, must reap the others first: so each turn
+ * reaps what died, then sleeps until a death (a pidfd) or for a
+ * millisecond (a thread's death, which no pidfd tells).  A tree that takes
+ * the whole wait is a bug of cr's (a thread it never reaps): it is said,
+ * and the tests fail on it (lib.sh, cr_run). */
+static void wait_exited(struct dump_ctx *ctx, const int *pidfd)
+{
+	struct pollfd *p = xcalloc(ctx->n_tasks, sizeof(*p));
+	int64_t start = now_ms();
+	size_t n = 0, left;
+
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		if (pidfd[i] >= 0)
+			p[n++] = (struct pollfd){ .fd = pidfd[i], .events = POLLIN };
+	while ((left = reap_traced(ctx)) > 0) {
+		if (now_ms() - start >= REAP_WAIT_MS) {
+			pr_warn("the killed tree still has %zu threads to reap after %d ms: gave up waiting", left,
+				REAP_WAIT_MS);
+			break;
+		}
+		if (poll(p, n, 1) <= 0)
+			continue;
+		for (size_t i = 0; i < n;) {   /* the exited leave the set */
+			if (p[i].revents != 0)
+				p[i] = p[--n];
+			else
+				i++;
+		}
+	}
+	free(p);
+}
+
 /* Kills the tree and collects every tracee's death.  Deaths come in an
  * order the kernel decides (a group leader after its threads, a namespace's
  * init after everything in it), so take whichever is ready.  A death is
@@ -388,33 +432,32 @@ static size_t reap_traced(struct dump_ctx *ctx)
  * zombie itself (pidsel_wait_free). */
 void kill_tree(struct dump_ctx *ctx, uint64_t *frozen_ns)
 {
-	struct timespec pause = { .tv_nsec = 1000000 };
 	int *pidfd = xcalloc(ctx->n_tasks, sizeof(*pidfd));
 
 	for (size_t i = 0; i < ctx->n_tasks; i++) {
 		const struct dump_task *t = &ctx->tasks[i];
 
 		/* Opened before the kill: the pid is still this tracee's. */
-		pidfd[i] = !t->zombie && t->pages_copied >= MRELEASE_MIN_PAGES ?
-				   (int)syscall(SYS_pidfd_open, t->pid, 0) : -1;
+		pidfd[i] = !t->zombie ? (int)syscall(SYS_pidfd_open, t->pid, 0) : -1;
 		if (!t->zombie)
 			kill(t->pid, SIGKILL);
 	}
 	if (frozen_ns != NULL)
 		*frozen_ns = dump_frozen_ns(ctx);
+	/* While the kernel frees the dying: the batch buffers cr no longer needs. */
+	pagedata_bufs_free(steal_pointer(&ctx->page_bufs));
 	/* A large address space takes the dying process a while to free (its
 	 * death is reported after): cr frees it too, on its own core, the
 	 * kernel sharing the work out (process_mrelease; a failure only
 	 * leaves it all to the process). */
-	for (size_t i = 0; i < ctx->n_tasks; i++) {
-		if (pidfd[i] < 0)
-			continue;
-		(void)syscall(SYS_process_mrelease, pidfd[i], 0);
-		close(pidfd[i]);
-	}
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		if (pidfd[i] >= 0 && ctx->tasks[i].pages_copied >= MRELEASE_MIN_PAGES)
+			(void)syscall(SYS_process_mrelease, pidfd[i], 0);
+	wait_exited(ctx, pidfd);
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		if (pidfd[i] >= 0)
+			close(pidfd[i]);
 	free(pidfd);
-	for (int ms = 0; reap_traced(ctx) > 0 && ms < REAP_WAIT_MS; ms++)
-		nanosleep(&pause, NULL);
 	for (size_t i = 0; i < ctx->n_tasks; i++)
 		guard_forget(ctx, &ctx->tasks[i]);
 }
@@ -432,8 +475,12 @@ void release_tree(struct dump_ctx *ctx)
 {
 	cr_interrupt_armed = 0;   /* releasing must finish, signal or not */
 	tcp_stream_release(ctx);   /* no process may run with its socket in repair mode (recv fails EPERM) */
-	for (size_t i = 0; i < ctx->n_tasks; i++)
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		collect_drop_hold_sigchld(ctx, &ctx->tasks[i]);
 		release_task(&ctx->tasks[i]);
-	for (size_t i = 0; i < ctx->n_tasks; i++)
+	}
+	/* Children before their parents (which come first in the list): a
+	 * parent that waits with WUNTRACED finds no child in cr's stop. */
+	for (size_t i = ctx->n_tasks; i-- > 0;)
 		continue_task(ctx, &ctx->tasks[i]);
 }

@@ -215,23 +215,29 @@ static int write_inventory(struct dump_ctx *ctx, cr_error_t *err)
 	return sign_inventory(ctx, err);
 }
 
+uint64_t dump_resident_bytes(pid_t pid, bool anon_only)
+{
+	char path[64];
+	unsigned long size, resident, shared;
+	uint64_t bytes = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/statm", pid);
+	f = fopen(path, "re");
+	if (f != NULL && fscanf(f, "%lu %lu %lu", &size, &resident, &shared) == 3)
+		bytes = (uint64_t)(anon_only ? resident - shared : resident) * PAGE_SIZE_CR;
+	if (f != NULL)
+		fclose(f);
+	return bytes;
+}
+
 /* Resident memory of the tree: what the page data will roughly come to. */
 static uint64_t resident_bytes(const struct dump_ctx *ctx)
 {
 	uint64_t total = 0;
 
-	for (size_t i = 0; i < ctx->n_tasks; i++) {
-		char path[64];
-		unsigned long size, resident;
-		FILE *f;
-
-		snprintf(path, sizeof(path), "/proc/%d/statm", ctx->tasks[i].pid);
-		f = fopen(path, "re");
-		if (f != NULL && fscanf(f, "%lu %lu", &size, &resident) == 2)
-			total += (uint64_t)resident * PAGE_SIZE_CR;
-		if (f != NULL)
-			fclose(f);
-	}
+	for (size_t i = 0; i < ctx->n_tasks; i++)
+		total += dump_resident_bytes(ctx->tasks[i].pid, false);
 	return total;
 }
 

@@ -48,6 +48,9 @@ struct dump_task *dump_find_task(struct dump_ctx *ctx, pid_t pid);
 int collect_tree(struct dump_ctx *ctx, cr_error_t *err);
 /* Pre-dump: only each process's layout, and its write tracking armed. */
 int collect_tree_layout(struct dump_ctx *ctx, cr_error_t *err);
+/* Takes out of the parent's queue the SIGCHLD that cr's stop of its child
+ * sent it, before the tree is let go (release_tree). */
+void collect_drop_hold_sigchld(struct dump_ctx *ctx, struct dump_task *t);
 
 /* Creates (0700) or opens the image directory, which must hold no dump
  * and must not be a symlink (img/dir.h), into ctx->dirfd; binds a fresh
@@ -55,6 +58,9 @@ int collect_tree_layout(struct dump_ctx *ctx, cr_error_t *err);
 int open_image_dir(struct dump_ctx *ctx, cr_error_t *err);
 /* Undoes open_image_dir. */
 void close_image_dir(struct dump_ctx *ctx);
+/* Resident memory of pid from /proc/PID/statm (anon_only: its anonymous
+ * part, what its page image will roughly hold), 0 if unreadable. */
+uint64_t dump_resident_bytes(pid_t pid, bool anon_only);
 /* Writes every image, the inventory last and everything durable. */
 int write_images(struct dump_ctx *ctx, cr_error_t *err);
 /* Pre-dump: each process's page data, then the inventory. */

@@ -12,9 +12,9 @@
  * Refused: groups of the content classes (their permission events wait
  * for the process's answer), marks on mounts or filesystems, marks with an
  * ignored mask or flags (FAN_MARK_IGNORED_SURV_MODIFY, FAN_MARK_EVICTABLE,
- * FAN_MARK_IGNORE), marks on inodes without a path (deleted).  Not kept:
- * events queued and not read (cr warns), events between dump and
- * restore. */
+ * FAN_MARK_IGNORE), marks on inodes without a path (deleted), and events
+ * queued and not read (unless --skip-in-flight, which drops them with a
+ * warning).  Not kept: events between dump and restore. */
 #include "fd/fdkind.h"
 #include "fd/fhandle.h"
 #include "os/log.h"
@@ -96,12 +96,14 @@ static int fanotify_dump(struct dump_ctx *ctx, struct dump_task *t, const struct
 	fanotify_entry__init(e);
 	if (parse_group(p, e, err) < 0)
 		return -1;
+	/* Before cr looks for the marked files (fd/fhandle.h). */
+	if (fhandle_check_unread(t->pid, p->fd, "fanotify", ctx->opts->skip_in_flight, err) < 0)
+		return -1;
 	e->marks = arena_array(&ctx->arena, Mark *, proc_fdinfo_count(p->fdinfo, "fanotify ino") + 1);
 	for (const char *l = proc_fdinfo_next(p->fdinfo, "fanotify ino", NULL); l != NULL;
 	     l = proc_fdinfo_next(p->fdinfo, "fanotify ino", l))
 		if (add_mark(ctx, e, l, err) < 0)
 			return -1;
-	fhandle_warn_unread(t->pid, p->fd, "fanotify");
 	fe->fanotify = e;
 	return 0;
 }

@@ -1,6 +1,9 @@
 #include "fd/fdshare.h"
 #include "state/files.h"
+#include "os/job.h"
+#include "os/proc.h"
 #include "os/util.h"
+#include "os/log.h"
 #include "os/xalloc.h"
 
 #include <dirent.h>
@@ -33,6 +36,8 @@ static struct {
 	struct dump_id id;            /* the dump the table was read for */
 	struct holder *v;
 	size_t n, cap;
+	struct fdshare_netns *net;    /* every process's network namespace, cr's too */
+	size_t n_net, cap_net;
 } holders;
 
 static void holders_clear(void)
@@ -42,6 +47,9 @@ static void holders_clear(void)
 	free(holders.v);
 	holders.v = NULL;
 	holders.n = holders.cap = 0;
+	free(holders.net);
+	holders.net = NULL;
+	holders.n_net = holders.cap_net = 0;
 	holders.id = (struct dump_id){ 0 };
 }
 
@@ -82,7 +90,7 @@ static void read_process_fds(pid_t pid)
 	}
 }
 
-static int holders_load(const struct dump_ctx *ctx, cr_error_t *err)
+static int holders_read(const struct dump_ctx *ctx, cr_error_t *err)
 {
 	cleanup_closedir DIR *d = NULL;
 	struct dump_id id = { .ctx = ctx };
@@ -102,13 +110,47 @@ static int holders_load(const struct dump_ctx *ctx, cr_error_t *err)
 		return cr_error(err, errno, "opendir /proc");
 	while ((e = readdir(d)) != NULL) {
 		pid_t pid = (pid_t)atoi(e->d_name);
+		cr_error_t ignored = NULL;
+		uint64_t ino;
 
-		if (pid <= 0 || pid == self)
+		if (pid <= 0)
 			continue;
-		read_process_fds(pid);
+		if (proc_read_ns(pid, "net", &ino, &ignored) == 0) {
+			if (holders.n_net == holders.cap_net) {
+				holders.cap_net = holders.cap_net ? holders.cap_net * 2 : 256;
+				holders.net = xreallocarray(holders.net, holders.cap_net, sizeof(*holders.net));
+			}
+			holders.net[holders.n_net++] = (struct fdshare_netns){ .pid = pid, .ino = ino };
+		}
+		cr_error_release(&ignored);   /* gone, or a kernel thread */
+		if (pid != self)
+			read_process_fds(pid);
 	}
 	holders.id = id;
 	return 0;
+}
+
+/* The table is read by a thread of its own from the moment the tree is
+ * frozen (fdshare_prefetch: the fds of the tree cannot change any more,
+ * and the rest of the collection goes on meanwhile); holders_load waits
+ * for it. */
+static struct cr_job ahead;
+
+static int read_ahead(void *arg, cr_error_t *err)
+{
+	return holders_read(arg, err);
+}
+
+void fdshare_prefetch(const struct dump_ctx *ctx)
+{
+	cr_job_start(&ahead, read_ahead, (void *)ctx);
+}
+
+static int holders_load(const struct dump_ctx *ctx, cr_error_t *err)
+{
+	if (cr_job_wait(&ahead, err) < 0)
+		return -1;
+	return holders_read(ctx, err);
 }
 
 /* An object in a tree of them: its kind and key, and its first entry. */
@@ -162,8 +204,14 @@ bool fdshare_recorded(struct dump_ctx *ctx, const FileEntry *fe, fdshare_key_fn 
 	return object_first(&ctx->objects, n) != fe;
 }
 
+void fdshare_prefetch_wait(void)
+{
+	cr_job_wait(&ahead, NULL);
+}
+
 void fdshare_release_dump(struct dump_ctx *ctx)
 {
+	cr_job_wait(&ahead, NULL);
 	tdestroy(steal_pointer(&ctx->objects), no_free);
 }
 
@@ -237,6 +285,15 @@ static int refuse_holders(const struct dump_ctx *ctx, pid_t pid, const struct fd
 		return cr_error(err, 0, "unsupported %s: %s is also open in pid %d (fd %d), outside the dump",
 				what, p->link, h->pid, h->fd);
 	}
+	return 0;
+}
+
+int fdshare_netns_all(const struct dump_ctx *ctx, const struct fdshare_netns **v, size_t *n, cr_error_t *err)
+{
+	if (holders_load(ctx, err) < 0)
+		return -1;
+	*v = holders.net;
+	*n = holders.n_net;
 	return 0;
 }
 

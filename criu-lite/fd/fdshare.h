@@ -46,6 +46,24 @@ typedef bool (*fdshare_key_fn)(const FileEntry *fe, struct fdshare_key *k);
 bool fdshare_recorded(struct dump_ctx *ctx, const FileEntry *fe, fdshare_key_fn key);
 void fdshare_release_dump(struct dump_ctx *ctx);
 
+/* The tree is frozen: the table of every process's fds (which the checks
+ * below read) is read from now on by a thread of its own, while the
+ * collection goes on (a dump whose collection never asks pays nothing in
+ * frozen time). */
+void fdshare_prefetch(const struct dump_ctx *ctx);
+
+/* Waits for that thread (before a fork: the child gets no half-done
+ * work of it). */
+void fdshare_prefetch_wait(void);
+
+/* Every process's network namespace (cr's too), read with that table:
+ * valid until the dump ends. */
+struct fdshare_netns {
+	pid_t pid;
+	uint64_t ino;
+};
+int fdshare_netns_all(const struct dump_ctx *ctx, const struct fdshare_netns **v, size_t *n, cr_error_t *err);
+
 /* Refuses, naming pid, fd and what, when the object behind fd p->fd of pid
  * (p->link, same inode) is open in another process, unless that process is
  * in the dump and holds only descriptions that pid holds too (inherited

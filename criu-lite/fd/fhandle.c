@@ -6,6 +6,9 @@
 #include "os/xalloc.h"
 
 #include <errno.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -56,23 +59,48 @@ static void unescape(char *s)
 	*out = '\0';
 }
 
+/* open_by_handle_at wants its mount as an fd that is not O_PATH, and
+ * opening the mount's root for it queues IN_OPEN and IN_CLOSE_NOWRITE in
+ * every inotify watching that directory: events the process would then
+ * seem to have left unread (fhandle_check_unread).  AT_FDCWD names the
+ * mount too, and an O_PATH open and a fchdir queue nothing: the calling
+ * thread gets a working directory of its own (unshare CLONE_FS, once),
+ * and goes back to it after.  Where that fails, the root is opened. */
+static int open_handle_quietly(const char *mnt, struct file_handle *fh)
+{
+	static bool own_fs;
+	cleanup_close int here = -1, at = -1, mfd = -1;
+	int fd, e;
+
+	if (!own_fs && unshare(CLONE_FS) == 0)
+		own_fs = true;
+	if (own_fs && (here = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC)) >= 0 &&
+	    (at = open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC)) >= 0 && fchdir(at) == 0) {
+		fd = open_by_handle_at(AT_FDCWD, fh, O_PATH | O_CLOEXEC);
+		e = errno;
+		if (fchdir(here) < 0)
+			abort();   /* cr's relative paths would go astray */
+		errno = e;
+		return fd;
+	}
+	mfd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return mfd < 0 ? -1 : open_by_handle_at(mfd, fh, O_PATH | O_CLOEXEC);
+}
+
 /* Opens the handle through mount point mnt; returns the path of the inode
  * if it is the watched one, else NULL. */
 static char *path_through(const char *mnt, const struct fhandle_info *h)
 {
 	char buf[sizeof(struct file_handle) + FHANDLE_MAX_BYTES], link[64], path[PATH_MAX];
 	struct file_handle *fh = (struct file_handle *)buf;
-	cleanup_close int mfd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);   /* not O_PATH: refused */
 	cleanup_close int fd = -1;
 	struct stat st;
 	ssize_t n;
 
-	if (mfd < 0)
-		return NULL;
 	fh->handle_bytes = h->handle_bytes;
 	fh->handle_type = h->handle_type;
 	memcpy(fh->f_handle, h->handle, h->handle_bytes);
-	fd = open_by_handle_at(mfd, fh, O_PATH | O_CLOEXEC);
+	fd = open_handle_quietly(mnt, fh);
 	if (fd < 0)
 		return NULL;
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
@@ -114,14 +142,21 @@ int fhandle_check_path(const char *what, const char *path, uint64_t ino, cr_erro
 	return 0;
 }
 
-void fhandle_warn_unread(pid_t pid, int fd, const char *what)
+int fhandle_check_unread(pid_t pid, int fd, const char *what, bool skip, cr_error_t *err)
 {
-	cr_error_t err = NULL;
-	cleanup_close int dup = fdkind_steal_fd(pid, fd, &err);
+	cleanup_close int dup = fdkind_steal_fd(pid, fd, err);
 	int bytes = 0;
 
-	cr_error_release(&err);
-	if (dup >= 0 && ioctl(dup, FIONREAD, &bytes) == 0 && bytes > 0)
-		pr_warn("pid %d fd %d: %s has %d bytes of events not read yet; they are not restored", pid, fd, what,
-			bytes);
+	if (dup < 0)
+		return -1;
+	if (ioctl(dup, FIONREAD, &bytes) < 0)
+		return cr_error(err, errno, "pid %d fd %d: %s: FIONREAD", pid, fd, what);
+	if (bytes == 0)
+		return 0;
+	if (!skip)
+		return cr_error(err, 0, "pid %d fd %d: unsupported: %s with %d bytes of events not read yet (nothing "
+				"can queue them again; --skip-in-flight drops them)", pid, fd, what, bytes);
+	pr_warn("pid %d fd %d: %s has %d bytes of events not read yet; they are dropped (--skip-in-flight)", pid, fd,
+		what, bytes);
+	return 0;
 }

@@ -1,10 +1,11 @@
 /* What inotify and fanotify share: the inodes their marks watch, as fdinfo
  * shows them (device, inode number and file handle), where they are now
- * and whether they still are there at restore; and the warning about
- * events not read at dump. */
+ * and whether they still are there at restore; and the check of events
+ * not read at dump. */
 #ifndef CR_FD_FHANDLE_H
 #define CR_FD_FHANDLE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -36,8 +37,10 @@ char *fhandle_path(const struct fhandle_info *h);
  * what names it ("watched file") for the error. */
 int fhandle_check_path(const char *what, const char *path, uint64_t ino, cr_error_t *err);
 
-/* Dump: warns when the notification group behind fd of pid has events
- * not read yet, which are not restored; what names it ("inotify"). */
-void fhandle_warn_unread(pid_t pid, int fd, const char *what);
+/* Dump: the notification group behind fd of pid has events not read yet.
+ * Nothing can queue them again, so the dump refuses, or with skip
+ * (--skip-in-flight) warns that they are dropped; what names it
+ * ("inotify").  0, or -1 with err set. */
+int fhandle_check_unread(pid_t pid, int fd, const char *what, bool skip, cr_error_t *err);
 
 #endif

@@ -1,11 +1,11 @@
 #include "fd/inet_diag.h"
+#include "os/job.h"
 #include "os/proc.h"
 #include "net/netlink.h"
 #include "os/util.h"
 #include "os/xalloc.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/netlink_diag.h>
@@ -250,19 +250,13 @@ static const struct inet_diag_sk *in_table(uint32_t ino)
 
 /* The IPv4 TCP dump, read by a thread of their own from the start of a
  * dump's collection (inet_diag_prefetch) while the rest goes on. */
-static struct {
-	bool running;
-	pthread_t thread;
-	pid_t pid;
-	int r;
-	cr_error_t err;
-} ahead;
+static struct cr_job ahead;
+static pid_t ahead_pid;
 
-static void *read_ahead(void *arg)
+static int read_ahead(void *arg, cr_error_t *err)
 {
 	(void)arg;
-	ahead.r = read_dump(ahead.pid, AF_INET, IPPROTO_TCP, &ahead.err);
-	return NULL;
+	return read_dump(ahead_pid, AF_INET, IPPROTO_TCP, err);
 }
 
 void inet_diag_prefetch(pid_t pid)
@@ -274,23 +268,14 @@ void inet_diag_prefetch(pid_t pid)
 		cr_error_release(&err);   /* the lookups will say it */
 		return;
 	}
-	ahead.pid = pid;
-	ahead.running = pthread_create(&ahead.thread, NULL, read_ahead, NULL) == 0;
+	ahead_pid = pid;
+	cr_job_start(&ahead, read_ahead, NULL);
 }
 
 /* The dump read ahead is in the table (or its error in *err). */
 static int ahead_done(cr_error_t *err)
 {
-	if (!ahead.running)
-		return 0;
-	pthread_join(ahead.thread, NULL);
-	ahead.running = false;
-	if (ahead.r < 0) {
-		*err = ahead.err;
-		ahead.err = NULL;
-		return -1;
-	}
-	return 0;
+	return cr_job_wait(&ahead, err);
 }
 
 void inet_diag_forget(void)

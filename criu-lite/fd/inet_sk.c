@@ -34,6 +34,7 @@
 #include "fd/inet_mcast.h"
 #include "fd/sk_opts.h"
 #include "fd/tcp_stream.h"
+#include "fd/tcp_timewait.h"
 #include "fd/udp_queue.h"
 #include "os/log.h"
 #include "os/util.h"
@@ -333,6 +334,23 @@ static int inet_validate(const struct restore_ctx *ctx, const FileEntry *fe, cr_
 	return sk_opts_validate(e->opts, e->n_opts, err);
 }
 
+/* A TCP port that only TIME_WAIT connections hold (tcp_timewait.h): ended,
+ * and the bind tried again. */
+static int bind_after_timewait(int fd, const InetSkEntry *e, const union inet_addr *a, socklen_t len, const char *me,
+			       cr_error_t *err)
+{
+	size_t n = 0;
+
+	if (proto_of(e) != IPPROTO_TCP || e->tcp != NULL || tcp_timewait_clear((uint16_t)e->src_port, &n, err) < 0)
+		return -1;
+	if (n == 0) {
+		errno = EADDRINUSE;
+		return -1;
+	}
+	pr_warn("%s: the port was held by %zu connection(s) in TIME_WAIT, the dumped process's own: ended", me, n);
+	return bind(fd, &a->sa, len);
+}
+
 static int bind_to(int fd, const InetSkEntry *e, const char *me, cr_error_t *err)
 {
 	union inet_addr a;
@@ -343,6 +361,10 @@ static int bind_to(int fd, const InetSkEntry *e, const char *me, cr_error_t *err
 		return 0;   /* never bound */
 	if (bind(fd, &a.sa, len) == 0)
 		return 0;
+	if (errno == EADDRINUSE && bind_after_timewait(fd, e, &a, len, me, err) == 0)
+		return 0;
+	if (*err != NULL)
+		return cr_error_wrap(err, "%s", me);
 	if (errno == EADDRINUSE)
 		return cr_error(err, errno, "%s: port %u is in use on this host", me, e->src_port);
 	return cr_error(err, errno, "%s: bind", me);

@@ -15,9 +15,10 @@
  * that fd: the restore watches the file made again (fd/deleted.c)
  * through a new fd of it (/proc/self/fd/N), whatever the fds' order.
  *
- * Not kept: events queued and not read at dump (reading them would take
- * them from the process; cr warns when there are some), events that happen
- * between dump and restore, and which number the next new watch gets (it
+ * Events queued and not read at dump refuse the dump (reading them would
+ * take them from the process, and nothing can queue them again), unless
+ * --skip-in-flight, which drops them with a warning.  Not kept: events
+ * that happen between dump and restore, and which number the next new watch gets (it
  * follows the highest restored one).  Watches on deleted files the process
  * holds no fd of, or on them in an inotify other processes share, make
  * the dump fail. */
@@ -193,6 +194,9 @@ static int inotify_dump(struct dump_ctx *ctx, struct dump_task *t, const struct 
 	if (fe->flags & ~(uint32_t)(O_ACCMODE | O_NONBLOCK))
 		return cr_error(err, 0, "inotify with flags 0%o: unsupported kind (only O_NONBLOCK is kept)",
 				fe->flags);
+	/* Before cr looks for the watched files (fd/fhandle.h). */
+	if (fhandle_check_unread(t->pid, p->fd, "inotify", ctx->opts->skip_in_flight, err) < 0)
+		return -1;
 	e->watches = arena_array(&ctx->arena, Watch *, proc_fdinfo_count(p->fdinfo, "inotify wd") + 1);
 	for (const char *l = proc_fdinfo_next(p->fdinfo, "inotify wd", NULL); l != NULL;
 	     l = proc_fdinfo_next(p->fdinfo, "inotify wd", l))
@@ -200,7 +204,6 @@ static int inotify_dump(struct dump_ctx *ctx, struct dump_task *t, const struct 
 			return -1;
 	if (e->n_watches > 1)
 		qsort(e->watches, e->n_watches, sizeof(*e->watches), by_wd);
-	fhandle_warn_unread(t->pid, p->fd, "inotify");
 	fe->inotify = e;
 	return 0;
 }

@@ -5,7 +5,10 @@
  * messages, is the namespace's: state/ipcns.c recreates those of an ipc
  * namespace the tree has of its own; a queue of cr's own namespace is
  * the host's, like a regular file, and must still exist at restore.
- * Refused: a queue unlinked while open (no name reaches it again). */
+ * Refused: a queue unlinked while open (no name reaches it again), and a
+ * queue a process of the tree asked to be notified of (mq_notify): the
+ * registration goes with its owner, and no call reads back its sigevent. */
+#include "dump/steps.h"
 #include "fd/fdkind.h"
 #include "os/util.h"
 
@@ -13,6 +16,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
@@ -41,15 +45,50 @@ static bool mqueue_match(const struct fd_probe *p)
 	return last.mqueue;
 }
 
+/* The process that registered for the queue's notification (mq_notify),
+ * as reading the queue tells it (NOTIFY_PID, in cr's pid namespace), or 0.
+ * Read through a description of cr's own (the process's may be write-only,
+ * and its offset stays as it is). */
+static int notify_pid(pid_t pid, int fd, pid_t *owner, cr_error_t *err)
+{
+	char buf[256];
+	const char *at;
+	cleanup_close int dup = -1;
+	ssize_t n;
+
+	*owner = 0;
+	snprintf(buf, sizeof(buf), "/proc/%d/fd/%d", (int)pid, fd);
+	dup = open(buf, O_RDONLY | O_CLOEXEC);
+	if (dup < 0)
+		return cr_error(err, errno, "open the queue to read its state");
+	n = read(dup, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return cr_error(err, errno, "read the queue's state");
+	buf[n] = '\0';
+	at = strstr(buf, "NOTIFY_PID:");
+	if (at != NULL)
+		*owner = (pid_t)strtol(at + strlen("NOTIFY_PID:"), NULL, 10);
+	return 0;
+}
+
 static int mqueue_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
 		       cr_error_t *err)
 {
-	(void)ctx, (void)t;
+	pid_t owner;
+
+	(void)t;
 	if (proc_link_deleted(p->link, NULL))
 		return cr_error(err, 0, "POSIX message queue %s: unlinked while open: unsupported", p->link);
 	if (fe->flags & ~(uint32_t)(O_ACCMODE | O_NONBLOCK))
 		return cr_error(err, 0, "POSIX message queue %s with flags 0%o: unsupported (only the access mode "
 				"and O_NONBLOCK are kept)", p->link, fe->flags);
+	/* Its owner's death (the dump's kill) drops the registration, and no
+	 * call reads back its sigevent. */
+	if (notify_pid(p->pid, p->fd, &owner, err) < 0)
+		return -1;
+	if (owner != 0 && dump_find_task(ctx, owner) != NULL)
+		return cr_error(err, 0, "POSIX message queue %s: a notification (mq_notify) registered by pid %d, "
+				"which cr does not restore: unsupported", p->link, owner);
 	return 0;
 }
 

@@ -7,8 +7,10 @@
  * queued; options are read on cr's duplicate (fd/sk_opts.h).  Refused: a
  * connected socket (a destination port id or group), a socket in the
  * middle of a dump (its remaining answers would be lost), other netlink
- * protocols.  Messages queued and not yet read are dropped with a
- * warning: the kernel sent them and nothing can send them again.
+ * protocols, messages queued and not yet read (the kernel sent them and
+ * nothing can send them again: a program waiting for an answer that was
+ * queued would wait for ever), unless --skip-in-flight, which drops them
+ * with a warning.
  *
  * Restore: the socket is bound to its dumped port id (whether the program
  * or the kernel chose it: libraries keep it, and the kernel's choice, the
@@ -128,8 +130,11 @@ static int netlink_dump(struct dump_ctx *ctx, struct dump_task *t, const struct 
 	e->portid = d.portid;
 	keep_groups(ctx, &d, e);
 	if (d.rmem != 0) {
-		pr_warn("%s: the messages queued for it and not read yet (%u bytes with overhead) are dropped", me,
-			d.rmem);
+		if (!ctx->opts->skip_in_flight)
+			return cr_error(err, 0, "%s: unsupported: messages queued for it and not read yet (%u bytes with "
+					"overhead; nothing can send them again; --skip-in-flight drops them)", me, d.rmem);
+		pr_warn("%s: the messages queued for it and not read yet (%u bytes with overhead) are dropped "
+			"(--skip-in-flight)", me, d.rmem);
 		e->has_dropped = true;
 		e->dropped = d.rmem;
 	}

@@ -111,19 +111,24 @@ static bool pty_match(const struct fd_probe *p)
  * Data queued in the pair is read out while the tree is frozen and put
  * back at once (and written in the same way at restore).  The slave's
  * input went through its line discipline already (echo, ICRNL, signals):
- * it is read with the slave switched to raw (which makes a canonical line
- * not yet ended readable too) and written back through the master with
+ * in canonical mode its whole lines are read first as the process would
+ * read them (one a read: a line that ends in none of its line-end bytes
+ * ended with an end-of-file, a ^D, which is kept as a NUL after it; a NUL
+ * typed is refused, as it would come back as an end-of-file), then it is
+ * read with the slave switched to raw (which makes a canonical line not
+ * yet ended readable too).  It is written back through the master with
  * echo, signals, input mapping and flow control off, and in canonical
  * mode with the editing characters moved to a byte the data does not
- * hold, so that the same lines end at the same bytes ('\n', VEOL, VEOL2,
- * and NUL for VEOL disabled: how an end-of-file ^D is queued).  The
+ * hold and VEOF to another, which each NUL is written as, so that the
+ * same lines end at the same bytes ('\n', VEOL, VEOL2, end-of-file).  The
  * slave's output towards the master went through OPOST already: written
  * back through the slave with OPOST off.  Then the termios is set back.
  * IXON stays on (turning it off would start a tty stopped by ^S): START
  * and STOP are moved aside too.  The bytes written reach the line
  * discipline through the tty's buffer work: FIONREAD is awaited, and a
- * canonical line not ended, which it does not count, is awaited with
- * poll (which runs that work) when no whole line precedes it, else 50 ms.
+ * canonical line not ended or an end-of-file, which it does not count, is
+ * awaited with poll (which runs that work) when no whole line precedes
+ * it, else 50 ms.
  * A master in packet mode would see the termios changes in its status
  * byte: a pair with data queued and its master in packet mode is
  * refused, as before. */
@@ -133,12 +138,17 @@ static bool pty_match(const struct fd_probe *p)
 struct pty_queues {
 	uint8_t *in, *out;       /* the slave's input, the master's input */
 	size_t n_in, n_out;
+	/* Which of the first n_eof bytes of in stand for an end-of-file (read
+	 * at dump); without it (restore), in canonical mode every NUL does. */
+	bool *eof;
+	size_t n_eof;
 };
 
 static void queues_free(struct pty_queues *q)
 {
 	free(q->in);
 	free(q->out);
+	free(q->eof);
 	*q = (struct pty_queues){ 0 };
 }
 
@@ -186,13 +196,59 @@ static bool holds(const uint8_t *p, size_t n, int c)
 	return memchr(p, c, n) != NULL;
 }
 
-/* A byte neither in the data nor a line end, for the editing characters
- * while the data is written back; 0 if none. */
-static cc_t spare_byte(const struct pty_queues *q, const struct termios *t)
+/* A byte neither in the data nor a line end nor other, for the editing
+ * characters (or VEOF) while the data is written back; 0 if none. */
+static cc_t spare_byte(const struct pty_queues *q, const struct termios *t, int other)
 {
 	for (int c = 1; c < 256; c++)
-		if (!holds(q->in, q->n_in, c) && c != '\n' && c != t->c_cc[VEOL] && c != t->c_cc[VEOL2])
+		if (!holds(q->in, q->n_in, c) && c != '\n' && c != t->c_cc[VEOL] && c != t->c_cc[VEOL2] && c != other)
 			return (cc_t)c;
+	return 0;
+}
+
+/* A NUL in q that is no end-of-file. */
+static bool literal_nul(const struct pty_queues *q)
+{
+	for (size_t i = 0; i < q->n_in; i++)
+		if (q->in[i] == 0 && !(i < q->n_eof && q->eof[i]))
+			return true;
+	return false;
+}
+
+/* A byte that ends a canonical line of t, besides an end-of-file. */
+static bool line_end(const struct termios *t, uint8_t c)
+{
+	return c == '\n' || (c != 0 && c == t->c_cc[VEOL]) ||
+	       ((t->c_lflag & IEXTEN) && c != 0 && c == t->c_cc[VEOL2]);
+}
+
+/* The whole lines queued for a canonical slave s, read one a read: one
+ * that ends with an end-of-file gets a NUL after it, marked in q->eof. */
+static int read_lines(int s, const struct termios *t, struct pty_queues *q, cr_error_t *err)
+{
+	uint8_t line[4096];   /* the line discipline's whole buffer */
+	struct pollfd p = { .fd = s, .events = POLLIN };
+
+	while (poll(&p, 1, 0) == 1 && (p.revents & POLLIN)) {
+		ssize_t r = read(s, line, sizeof(line));
+		bool eof;
+
+		if (r < 0)
+			return cr_error(err, errno, "read a line queued for the slave");
+		eof = r == 0 || !line_end(t, line[r - 1]);
+		if (q->n_in + (size_t)r + eof > PTY_QMAX)
+			return cr_error(err, EFBIG, "read the bytes queued for the slave");
+		q->in = xrealloc(q->in, q->n_in + (size_t)r + eof);
+		q->eof = xrealloc(q->eof, (q->n_in + (size_t)r + eof) * sizeof(*q->eof));
+		memcpy(q->in + q->n_in, line, (size_t)r);
+		memset(q->eof + q->n_in, 0, (size_t)r * sizeof(*q->eof));
+		q->n_in += (size_t)r;
+		if (eof) {
+			q->eof[q->n_in] = true;
+			q->in[q->n_in++] = 0;
+		}
+		q->n_eof = q->n_in;
+	}
 	return 0;
 }
 
@@ -236,26 +292,38 @@ static int put_back(int m, int s, const struct termios *orig, const struct pty_q
 {
 	struct termios t = *orig;
 	bool canon = orig->c_lflag & ICANON;
-	size_t lines = q->n_in;
+	size_t lines = q->n_in, eofs = 0;
+	cleanup_free uint8_t *in = NULL;
 	int rc = 0;
 
 	if (q->n_in == 0 && q->n_out == 0)
 		return tcsetattr(m, TCSANOW, orig) < 0 ? cr_error(err, errno, "set the pair's termios back") : 0;
 	no_processing(&t);
-	t.c_cc[VSTART] = t.c_cc[VSTOP] = spare_byte(q, orig);
+	t.c_cc[VSTART] = t.c_cc[VSTOP] = spare_byte(q, orig, 0);
+	if (q->n_in > 0) {
+		in = xmalloc(q->n_in);
+		memcpy(in, q->in, q->n_in);
+	}
 	if (canon) {
-		cc_t c = spare_byte(q, orig);
+		cc_t c = spare_byte(q, orig, 0);
 
 		t.c_cc[VERASE] = t.c_cc[VKILL] = t.c_cc[VEOF] = c;
 		t.c_cc[VWERASE] = t.c_cc[VREPRINT] = t.c_cc[VLNEXT] = c;
-		while (lines > 0 && !(q->in[lines - 1] == '\n' || q->in[lines - 1] == orig->c_cc[VEOL] ||
-				      ((orig->c_lflag & IEXTEN) && q->in[lines - 1] == orig->c_cc[VEOL2])))
+		/* Each end-of-file is written as VEOF (FIONREAD does not count
+		 * it); a NUL written is a NUL. */
+		t.c_cc[VEOF] = spare_byte(q, orig, c);
+		for (size_t i = 0; i < q->n_in; i++)
+			if (q->eof ? i < q->n_eof && q->eof[i] : in[i] == 0) {
+				in[i] = t.c_cc[VEOF];
+				eofs++;
+			}
+		while (lines > 0 && !line_end(orig, q->in[lines - 1]) && in[lines - 1] != t.c_cc[VEOF])
 			lines--;
 	}
 	if (tcsetattr(m, TCSANOW, &t) < 0)
 		return cr_error(err, errno, "set the pair raw to put its queued bytes back");
-	if (q->n_in > 0 && (write_all(m, q->in, q->n_in, err) < 0 ||
-			    landed(s >= 0 ? s : m, s >= 0 ? lines : 0, lines < q->n_in, err) < 0))
+	if (q->n_in > 0 && (write_all(m, in, q->n_in, err) < 0 ||
+			    landed(s >= 0 ? s : m, s >= 0 ? lines - eofs : 0, lines < q->n_in || eofs > 0, err) < 0))
 		rc = cr_error_wrap(err, "put back the %zu bytes queued for the slave", q->n_in);
 	if (rc == 0 && q->n_out > 0 && (write_all(s, q->out, q->n_out, err) < 0 || landed(m, q->n_out, false, err) < 0))
 		rc = cr_error_wrap(err, "put back the %zu bytes queued for the master", q->n_out);
@@ -304,19 +372,22 @@ static int take_queues(int m, int s, bool packet, struct pty_queues *q, cr_error
 	raw.c_lflag &= ~(tcflag_t)(ICANON | IEXTEN);
 	raw.c_cc[VMIN] = 1;
 	raw.c_cc[VTIME] = 0;
-	if (tcsetattr(m, TCSANOW, &raw) < 0)
-		return cr_error(err, errno, "set the pair raw to read its queued bytes");
-	if (s >= 0 && drain(s, &q->in, &q->n_in) < 0)
+	if (s >= 0 && (orig.c_lflag & ICANON) && read_lines(s, &orig, q, err) < 0)
+		rc = -1;
+	if (rc == 0 && tcsetattr(m, TCSANOW, &raw) < 0)
+		rc = cr_error(err, errno, "set the pair raw to read its queued bytes");
+	if (rc == 0 && s >= 0 && drain(s, &q->in, &q->n_in) < 0)
 		rc = cr_error(err, errno, "read the bytes queued for the slave");
 	if (rc == 0 && drain(m, &q->out, &q->n_out) < 0)
 		rc = cr_error(err, errno, "read the bytes queued for the master");
-	if (rc == 0 && ((orig.c_lflag & ICANON) || (orig.c_iflag & IXON)) && spare_byte(q, &orig) == 0)
+	if (rc == 0 && ((orig.c_lflag & ICANON) || (orig.c_iflag & IXON)) &&
+	    (spare_byte(q, &orig, 0) == 0 ||
+	     ((orig.c_lflag & ICANON) && spare_byte(q, &orig, spare_byte(q, &orig, 0)) == 0)))
 		rc = cr_error(err, 0, "the %zu bytes queued for the slave hold every byte value: cannot put them back "
 				"past canonical mode or IXON (unsupported)", q->n_in);
-	if (rc == 0 && (orig.c_lflag & ICANON) && holds(q->in, q->n_in, 0) && orig.c_cc[VEOL] != 0 &&
-	    !((orig.c_lflag & IEXTEN) && orig.c_cc[VEOL2] == 0))
-		rc = cr_error(err, 0, "an end-of-file or NUL queued for the slave in canonical mode with VEOL set "
-				"(unsupported; dump once it is read)");
+	if (rc == 0 && (orig.c_lflag & ICANON) && literal_nul(q))
+		rc = cr_error(err, 0, "a NUL typed and queued for the slave in canonical mode, which the image would "
+				"hold as an end-of-file (unsupported; dump once it is read)");
 	e = put_back(m, s, &orig, q, rc == 0 ? err : &back);
 	if (e < 0 && rc < 0)
 		cr_error_wrap(err, "and putting the bytes read back failed too (%s)", back->msg);
@@ -458,7 +529,9 @@ static int open_master(unsigned index, cr_error_t *err)
 
 static int set_pair(int m, int s, const PtyEntry *e, cr_error_t *err)
 {
-	struct pty_queues q = { e->slave_in.data, e->master_in.data, e->slave_in.len, e->master_in.len };
+	struct pty_queues q = {
+		.in = e->slave_in.data, .out = e->master_in.data, .n_in = e->slave_in.len, .n_out = e->master_in.len,
+	};
 	int pkt = e->packet, lck = 1;
 	struct termios orig;
 

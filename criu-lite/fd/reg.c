@@ -319,17 +319,17 @@ static bool other_name(const char *former, const struct stat *st, char *out, siz
 	return found;
 }
 
-/* A name of the file fd of pid has that the kernel's cache gives for its
- * handle (fd/fhandle.h), checked to lead to it; into out. */
-static bool name_by_handle(pid_t pid, int fd, const struct stat *st, char *out, size_t size)
+/* A name of the file behind link (a magic link of /proc) that the
+ * kernel's cache gives for its handle (fd/fhandle.h), checked to lead to
+ * it; into out. */
+static bool name_by_handle(const char *link, const struct stat *st, char *out, size_t size)
 {
-	char buf[sizeof(struct file_handle) + FHANDLE_MAX_BYTES], link[64];
+	char buf[sizeof(struct file_handle) + FHANDLE_MAX_BYTES];
 	struct file_handle *fh = (struct file_handle *)buf;
 	struct fhandle_info h = { .dev = st->st_dev, .ino = st->st_ino };
 	cleanup_free char *path = NULL;
 	int mnt;
 
-	snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid, fd);
 	fh->handle_bytes = FHANDLE_MAX_BYTES;
 	if (name_to_handle_at(AT_FDCWD, link, fh, &mnt, AT_SYMLINK_FOLLOW) < 0)
 		return false;
@@ -340,16 +340,22 @@ static bool name_by_handle(pid_t pid, int fd, const struct stat *st, char *out, 
 	return path != NULL && (size_t)snprintf(out, size, "%s", path) < size;
 }
 
+bool reg_other_name(const char *former, const char *link, const struct stat *st, char *out, size_t size)
+{
+	return other_name(former, st, out, size) || name_by_handle(link, st, out, size);
+}
+
 static int relinked_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *p, FileEntry *fe,
 			 cr_error_t *err)
 {
 	struct fd_probe named = *p;
+	char link[64];
 	size_t stem = 0;
 
 	proc_link_deleted(p->link, &stem);
 	named.link[stem] = '\0';
-	if (!other_name(named.link, &p->st, named.link, sizeof(named.link)) &&
-	    !name_by_handle(t->pid, p->fd, &p->st, named.link, sizeof(named.link)))
+	snprintf(link, sizeof(link), "/proc/%d/fd/%d", t->pid, p->fd);
+	if (!reg_other_name(named.link, link, &p->st, named.link, sizeof(named.link)))
 		return cr_error(err, 0, "%s: deleted under the name it was opened by, still linked elsewhere (%lu links) "
 				"but under no other name in its directory or that the kernel knows, which cr could "
 				"reopen it by (unsupported)", p->link, (unsigned long)p->st.st_nlink);

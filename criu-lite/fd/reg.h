@@ -28,6 +28,12 @@ int reg_check(const struct restore_ctx *ctx, const FileEntry *fe, bool strict, c
 int reg_open(const struct restore_ctx *ctx, const struct restore_task *t, const FileEntry *fe, bool strict,
 	     cr_error_t *err);
 
+/* Dump: another name of the regular file st, deleted under former and
+ * still linked, that cr can reopen it by: in the directory of former,
+ * else the one the kernel's cache gives for the file behind link (a
+ * /proc/PID/fd/N or /proc/PID/map_files/A-B).  Into out; false if none. */
+bool reg_other_name(const char *former, const char *link, const struct stat *st, char *out, size_t size);
+
 /* The dump of a terminal that stands for the shell job's (FILE_TTY), for
  * fd/pty.c's pts whose master is outside the tree. */
 struct fd_probe;

@@ -1,4 +1,5 @@
 #include "fd/sk_opts.h"
+#include "net/netlink.h"
 #include "os/util.h"
 
 #include <errno.h>
@@ -41,6 +42,37 @@
 #define NETLINK_GET_STRICT_CHK 12
 #endif
 
+#ifndef SO_RCVMARK
+#define SO_RCVMARK 75
+#endif
+#ifndef IP_LOCAL_PORT_RANGE
+#define IP_LOCAL_PORT_RANGE 51
+#endif
+#ifndef IP_RECVFRAGSIZE
+#define IP_RECVFRAGSIZE 25
+#endif
+#ifndef IP_RECVERR_RFC4884
+#define IP_RECVERR_RFC4884 26
+#endif
+#ifndef IPV6_FLOWINFO_SEND
+#define IPV6_FLOWINFO_SEND 33
+#endif
+#ifndef IPV6_RECVERR_RFC4884
+#define IPV6_RECVERR_RFC4884 31
+#endif
+#ifndef IPV6_AUTOFLOWLABEL
+#define IPV6_AUTOFLOWLABEL 70
+#endif
+#ifndef IPV6_MINHOPCOUNT
+#define IPV6_MINHOPCOUNT 73
+#endif
+#ifndef IPV6_RECVORIGDSTADDR
+#define IPV6_RECVORIGDSTADDR 74
+#endif
+#ifndef IPV6_RECVFRAGSIZE
+#define IPV6_RECVFRAGSIZE 77
+#endif
+
 enum opt_shape {
 	OPT_INT,
 	OPT_BUF,      /* SO_SNDBUF/SO_RCVBUF: getsockopt shows twice what was set */
@@ -57,6 +89,9 @@ struct opt_def {
 	bool derived; /* set by the kernel on a connection: left to it */
 	bool always;  /* kept even when a new socket of cr's has it: its default
 	               * is a sysctl of the network namespace */
+	bool dgram;   /* settable on datagram sockets only: on a TCP one its
+	               * value is the kernel's (an accepted connection's
+	               * multicast TTL comes from the SYN's TTL) */
 };
 
 #define O(lv, nm, ...) { .name = #nm, .level = lv, .opt = nm, .shape = OPT_INT, __VA_ARGS__ }
@@ -71,18 +106,26 @@ static const struct opt_def table[] = {
 	O(SOL_SOCKET, SO_MARK), O(SOL_SOCKET, SO_BROADCAST),
 	O(SOL_SOCKET, SO_DONTROUTE), O(SOL_SOCKET, SO_OOBINLINE), O(SOL_SOCKET, SO_RCVLOWAT),
 	O(SOL_SOCKET, SO_TIMESTAMP), O(SOL_SOCKET, SO_TIMESTAMPNS), O(SOL_SOCKET, SO_PASSCRED),
-	O(SOL_SOCKET, SO_BUSY_POLL), O(SOL_SOCKET, SO_ZEROCOPY),
+	O(SOL_SOCKET, SO_BUSY_POLL), O(SOL_SOCKET, SO_ZEROCOPY), O(SOL_SOCKET, SO_SELECT_ERR_QUEUE),
+	O(SOL_SOCKET, SO_INCOMING_CPU), O(SOL_SOCKET, SO_PREFER_BUSY_POLL), O(SOL_SOCKET, SO_RCVMARK),
+	O(SOL_SOCKET, SO_TXREHASH),
 	S(SOL_SOCKET, SO_LINGER, OPT_LINGER), S(SOL_SOCKET, SO_RCVTIMEO, OPT_TIMEO),
 	S(SOL_SOCKET, SO_SNDTIMEO, OPT_TIMEO), S(SOL_SOCKET, SO_BINDTODEVICE, OPT_TEXT),
 	O(SOL_IP, IP_TOS), O(SOL_IP, IP_TTL), O(SOL_IP, IP_FREEBIND), O(SOL_IP, IP_TRANSPARENT),
 	O(SOL_IP, IP_RECVERR), O(SOL_IP, IP_PKTINFO), O(SOL_IP, IP_RECVTOS), O(SOL_IP, IP_RECVTTL),
 	O(SOL_IP, IP_RECVORIGDSTADDR), O(SOL_IP, IP_MTU_DISCOVER), O(SOL_IP, IP_BIND_ADDRESS_NO_PORT),
-	O(SOL_IP, IP_MULTICAST_TTL), O(SOL_IP, IP_MULTICAST_LOOP), O(SOL_IP, IP_MULTICAST_ALL),
+	O(SOL_IP, IP_MULTICAST_TTL, .dgram = true), O(SOL_IP, IP_MULTICAST_LOOP), O(SOL_IP, IP_MULTICAST_ALL),
+	O(SOL_IP, IP_MINTTL), O(SOL_IP, IP_RECVFRAGSIZE), O(SOL_IP, IP_RECVOPTS), O(SOL_IP, IP_RETOPTS),
+	O(SOL_IP, IP_CHECKSUM), O(SOL_IP, IP_RECVERR_RFC4884), O(SOL_IP, IP_LOCAL_PORT_RANGE),
 	O(SOL_IPV6, IPV6_V6ONLY, .always = true), O(SOL_IPV6, IPV6_TCLASS), O(SOL_IPV6, IPV6_UNICAST_HOPS),
 	O(SOL_IPV6, IPV6_RECVPKTINFO), O(SOL_IPV6, IPV6_RECVERR), O(SOL_IPV6, IPV6_MTU_DISCOVER),
-	O(SOL_IPV6, IPV6_MULTICAST_HOPS), O(SOL_IPV6, IPV6_MULTICAST_LOOP), O(SOL_IPV6, IPV6_MULTICAST_ALL),
+	O(SOL_IPV6, IPV6_MULTICAST_HOPS, .dgram = true), O(SOL_IPV6, IPV6_MULTICAST_LOOP), O(SOL_IPV6, IPV6_MULTICAST_ALL),
 	O(SOL_IPV6, IPV6_FREEBIND),
 	O(SOL_IPV6, IPV6_TRANSPARENT), O(SOL_IPV6, IPV6_RECVTCLASS), O(SOL_IPV6, IPV6_RECVHOPLIMIT),
+	O(SOL_IPV6, IPV6_DONTFRAG), O(SOL_IPV6, IPV6_RECVPATHMTU), O(SOL_IPV6, IPV6_MINHOPCOUNT),
+	O(SOL_IPV6, IPV6_RECVFRAGSIZE), O(SOL_IPV6, IPV6_RECVRTHDR), O(SOL_IPV6, IPV6_RECVHOPOPTS),
+	O(SOL_IPV6, IPV6_RECVDSTOPTS), O(SOL_IPV6, IPV6_RECVERR_RFC4884), O(SOL_IPV6, IPV6_FLOWINFO_SEND),
+	O(SOL_IPV6, IPV6_AUTOFLOWLABEL), O(SOL_IPV6, IPV6_RECVORIGDSTADDR), O(SOL_IPV6, IPV6_ADDR_PREFERENCES),
 	/* After IP_TOS, which sets the priority too. */
 	O(SOL_SOCKET, SO_PRIORITY),
 	O(SOL_TCP, TCP_NODELAY), O(SOL_TCP, TCP_CORK), O(SOL_TCP, TCP_KEEPIDLE), O(SOL_TCP, TCP_KEEPINTVL),
@@ -90,6 +133,7 @@ static const struct opt_def table[] = {
 	O(SOL_TCP, TCP_USER_TIMEOUT), O(SOL_TCP, TCP_MAXSEG, .derived = true), O(SOL_TCP, TCP_SYNCNT),
 	O(SOL_TCP, TCP_LINGER2), O(SOL_TCP, TCP_WINDOW_CLAMP, .derived = true), O(SOL_TCP, TCP_NOTSENT_LOWAT),
 	O(SOL_TCP, TCP_THIN_LINEAR_TIMEOUTS), O(SOL_TCP, TCP_FASTOPEN_CONNECT), O(SOL_TCP, TCP_INQ),
+	O(SOL_TCP, TCP_SAVE_SYN), O(SOL_TCP, TCP_TX_DELAY),
 	S(SOL_TCP, TCP_CONGESTION, OPT_TEXT),
 	O(SOL_UDP, UDP_CORK), O(SOL_UDP, UDP_SEGMENT), O(SOL_UDP, UDP_GRO),
 	O(SOL_NETLINK, NETLINK_PKTINFO), O(SOL_NETLINK, NETLINK_BROADCAST_ERROR),
@@ -141,6 +185,15 @@ static int read_opt(int fd, const struct opt_def *d, struct opt_val *v)
 	return -1;
 }
 
+static const char *describe_val(const struct opt_def *d, const struct opt_val *v, char *buf, size_t size)
+{
+	if (d->shape == OPT_TEXT)
+		snprintf(buf, size, "\"%s\"", v->text);
+	else
+		snprintf(buf, size, "%lld", (long long)v->value);
+	return buf;
+}
+
 static bool same(const struct opt_val *a, const struct opt_val *b)
 {
 	return a->value == b->value && strcmp(a->text, b->text) == 0;
@@ -168,18 +221,35 @@ static int set_opt(int fd, const struct opt_def *d, const SkOpt *o)
 	return -1;
 }
 
+/* A new socket like fd's, in fd's network namespace: a device name
+ * (SO_BINDTODEVICE) means a device there. */
+static int fresh_socket(int fd, int family, int type, int protocol, cr_error_t *err)
+{
+	cleanup_close int ns = ioctl(fd, SIOCGSKNS);
+	struct stat its, mine;
+
+	if (ns < 0 || fstat(ns, &its) < 0)
+		return cr_error(err, errno, "the socket's network namespace (SIOCGSKNS)");
+	if (stat("/proc/thread-self/ns/net", &mine) < 0)
+		return cr_error(err, errno, "/proc/thread-self/ns/net");
+	if (its.st_ino == mine.st_ino && its.st_dev == mine.st_dev)
+		return netns_socket_fd(-1, family, type | SOCK_CLOEXEC, protocol, err);
+	return netns_socket_fd(ns, family, type | SOCK_CLOEXEC, protocol, err);
+}
+
 int sk_opts_dump(struct arena *a, int fd, int family, int type, int protocol, bool connected, struct sk_opts *out,
 		 cr_error_t *err)
 {
-	cleanup_close int fresh = socket(family, type | SOCK_CLOEXEC, protocol);
+	cleanup_close int fresh = fresh_socket(fd, family, type, protocol, err);
 
 	if (fresh < 0)
-		return cr_error(err, errno, "a new socket to compare options with");
+		return cr_error_wrap(err, "a new socket to compare options with");
 	out->v = arena_array(a, SkOpt *, ARRAY_SIZE(table));
 	out->n = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(table); i++) {
 		const struct opt_def *d = &table[i];
 		struct opt_val mine, dflt;
+		char text[IFNAMSIZ + 8];
 		SkOpt *o;
 
 		if ((connected && d->derived) || read_opt(fd, d, &mine) < 0 ||
@@ -194,13 +264,17 @@ int sk_opts_dump(struct arena *a, int fd, int family, int type, int protocol, bo
 		o->value = mine.value;
 		o->text = d->shape == OPT_TEXT ? arena_strdup(a, mine.text) : NULL;
 		/* Set on the new socket too, as the restore will (IP_TOS changes
-		 * the priority the next options are compared with).  A value
-		 * the kernel gave that no program could set (an accepted
-		 * connection's multicast TTL, from the SYN) is the kernel's to
-		 * give again. */
-		if (set_opt(fresh, d, o) < 0)
-			continue;
-		out->v[out->n++] = o;
+		 * the priority the next options are compared with): a value
+		 * that cannot be set is refused, unless no program could have
+		 * set it, the kernel giving it again. */
+		if (set_opt(fresh, d, o) == 0) {
+			out->v[out->n++] = o;
+		} else if (!(d->dgram && type == SOCK_STREAM)) {
+			int e = errno;
+
+			return cr_error(err, e, "unsupported: socket option %s %s, unlike a new socket's, cannot be "
+					"set on one", d->name, describe_val(d, &mine, text, sizeof(text)));
+		}
 	}
 	return 0;
 }

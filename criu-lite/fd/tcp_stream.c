@@ -84,24 +84,55 @@ static int netns_if(const char *path, uint64_t ino)
 	return -1;
 }
 
-/* The network namespace of inode ino: cr's (self), pid's (if pid), or one
- * bound under /run/netns (ip netns); -1 if none is (it went away). */
-static int find_netns(bool self, pid_t pid, uint64_t ino)
+/* A namespace file bound anywhere (an nsfs mount of cr's mount namespace:
+ * ip netns's /run/netns, a container runtime's own directory) of inode
+ * ino; -1 if none. */
+static int bound_netns(uint64_t ino)
 {
-	cleanup_closedir DIR *d = NULL;
+	cleanup_fclose FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[PATH_MAX + 256], where[PATH_MAX];
+	int fd = -1;
+
+	while (f != NULL && fd < 0 && fgets(line, sizeof(line), f) != NULL) {
+		const char *sep = strstr(line, " - nsfs ");
+
+		if (sep != NULL && sscanf(line, "%*s %*s %*s %*s %4095s", where) == 1)
+			fd = netns_if(where, ino);   /* octal escapes (spaces) make it miss: the scan below */
+	}
+	return fd;
+}
+
+/* One held by a process (a container's, with no bound name). */
+static int held_netns(uint64_t ino)
+{
+	cleanup_closedir DIR *d = opendir("/proc");
 	struct dirent *e;
 	char path[300];
+	int fd = -1;
+
+	while (d != NULL && fd < 0 && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/ns/net", e->d_name);
+		fd = netns_if(path, ino);
+	}
+	return fd;
+}
+
+/* The network namespace of inode ino: cr's (self), pid's (if pid), one
+ * bound by name, or one any process is in; -1 if none is (it went away). */
+static int find_netns(bool self, pid_t pid, uint64_t ino)
+{
+	char path[64];
 	int fd = self ? netns_if("/proc/self/ns/net", ino) : -1;
 
 	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
 	if (fd < 0 && pid > 0)
 		fd = netns_if(path, ino);
-	d = fd < 0 ? opendir("/run/netns") : NULL;
-	while (d != NULL && fd < 0 && (e = readdir(d)) != NULL) {
-		snprintf(path, sizeof(path), "/run/netns/%s", e->d_name);
-		if (e->d_name[0] != '.')
-			fd = netns_if(path, ino);
-	}
+	if (fd < 0)
+		fd = bound_netns(ino);
+	if (fd < 0)
+		fd = held_netns(ino);
 	return fd;
 }
 
@@ -570,8 +601,8 @@ static int restored_netns(const struct restore_ctx *ctx, uint32_t net)
 	return fd;
 }
 
-/* The dumped namespace net, if it is still there (bound under /run/netns
- * on this boot) and not where the connection is now: the dump's table in
+/* The dumped namespace net, if it is still there (bound by name, or held
+ * by a process, on this boot) and not where the connection is now: the dump's table in
  * it goes too. */
 static void unblock_dumped(const struct restore_ctx *ctx, uint32_t net, int now, const char *table)
 {

@@ -36,12 +36,13 @@ void tcp_stream_release(struct dump_ctx *ctx);
 /* For a guardian (dump/guardian.c) of a dump or restore that died: fd of
  * pid out of repair mode, SO_REUSEADDR as it was; the table deleted in the
  * network namespace of inode netns_ino (at path if it is there, else cr's,
- * pid's or one under /run/netns). */
+ * pid's, one bound by name anywhere, or one a process is in). */
 void tcp_stream_unrepair(pid_t pid, int fd, int reuse);
 void tcp_stream_unlock(pid_t pid, uint64_t netns_ino, const char *path, const char *table);
 
 /* cr unlock: the dump's tables deleted, in cr's namespace or in the dumped
- * one if it is still there (under /run/netns, on this boot); *deleted says
+ * one if it is still there (bound by name anywhere, or a process's, on this
+ * boot); *deleted says
  * how many were there. */
 int tcp_stream_unlock_dump(const struct restore_ctx *ctx, size_t *deleted, cr_error_t *err);
 
@@ -62,7 +63,7 @@ void tcp_stream_lock_forget(const struct restore_ctx *ctx);
 /* The restorer, once every process is restored and none runs: the
  * tables are deleted, each in its connection's namespace (cr's, the
  * restored or the joined one), and in the dumped namespace too if it is
- * still there (under /run/netns); then every connection leaves repair
+ * still there (bound by name, or a process's); then every connection leaves repair
  * mode, so that the window probe the kernel sends then reaches the peer
  * (whose retransmissions the lock dropped: without it, the peer waits
  * out its backoff, seconds after a long freeze). */

@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <linux/un.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,6 +26,27 @@ static void dir_of(const char *path, char *out, size_t size)
 		snprintf(out, size, "/");
 	else
 		snprintf(out, size, "%.*s", (int)(slash - path), path);
+}
+
+int unix_path_now(int sk, char *out, size_t size)
+{
+	char link[64];
+	int file = ioctl(sk, SIOCUNIXFILE, 0);   /* O_PATH on the socket file */
+	ssize_t n;
+
+	if (file < 0)
+		return -1;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", file);
+	n = readlink(link, out, size - 1);
+	close(file);
+	if (n < 0 || (size_t)n >= size - 1) {
+		errno = n < 0 ? errno : ENAMETOOLONG;
+		return -1;
+	}
+	out[n] = '\0';
+	if (n > 10 && strcmp(out + n - 10, " (deleted)") == 0)
+		return 0;
+	return out[0] == '/' ? 1 : (errno = ENOENT, -1);   /* "/": reached from cr's root */
 }
 
 int unix_path_check_dirs(const char *path, cr_error_t *err)
@@ -143,6 +167,39 @@ void unix_path_forget(struct unix_path_undo *u)
 	pr_warn("left behind: the socket file bound again at %s%s%s%s%s", u->path, u->aside ? ", and what was there at " : "",
 		u->aside ? u->aside : "", u->made ? ", in directories made from " : "", u->made ? u->made : "");
 	unix_path_forget_quiet(u);
+}
+
+/* Renames over to only if it is the old socket file (old_ino, old_dev). */
+static int rename_over_old(const char *from, const char *to, ino_t old_ino, dev_t old_dev)
+{
+	struct stat st;
+
+	if (lstat(to, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode) || st.st_ino != old_ino || st.st_dev != old_dev) {
+			errno = EEXIST;
+			return -1;
+		}
+		return rename(from, to);
+	}
+	return renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
+}
+
+int unix_path_rename(struct unix_path_undo *u, const char *to, ino_t old_ino, dev_t old_dev)
+{
+	struct stat st;
+
+	if (u->sock_ino == 0 || lstat(u->path, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_ino != u->sock_ino ||
+	    st.st_dev != u->sock_dev) {
+		pr_warn("%s is no longer the socket file the restore made: not renamed to %s", u->path, to);
+		return -1;
+	}
+	if (rename_over_old(u->path, to, old_ino, old_dev) < 0) {
+		pr_warn("cannot rename %s to %s, where the socket file was at dump: %s", u->path, to, strerror(errno));
+		return -1;
+	}
+	pr_debug("renamed %s to %s, where it was at dump", u->path, to);
+	u->sock_ino = 0;
+	return 0;
 }
 
 void unix_path_restore(struct unix_path_undo *u)

@@ -27,12 +27,22 @@ struct unix_path_undo {
  * directory (what is below it can be made again). */
 int unix_path_check_dirs(const char *path, cr_error_t *err);
 
+/* Dump: where the socket file of sk (a socket bound to a path) is now, as
+ * cr's root sees it, in out.  1: found; 0: unlinked; -1: the kernel cannot
+ * tell (no SIOCUNIXFILE, or not allowed), errno set. */
+int unix_path_now(int sk, char *out, size_t size);
+
 /* Before the bind: makes the missing directories and moves aside what is
  * at path.  On failure, what it did is undone. */
 int unix_path_prepare(const char *path, struct unix_path_undo *u, cr_error_t *err);
 
 /* After a successful bind: records the socket file made at the path. */
 void unix_path_bound(struct unix_path_undo *u);
+
+/* Renames the socket file the bind made (only that one) to to, over
+ * nothing but the dumped socket's old file there (old_ino, old_dev); it is
+ * then no longer unlinked.  -1 (with a warning) if it could not. */
+int unix_path_rename(struct unix_path_undo *u, const char *to, ino_t old_ino, dev_t old_dev);
 
 /* Unlinks the socket file (only the one the bind made), moves back what
  * was aside and removes the directories made; frees u's strings.  Does

@@ -81,6 +81,7 @@
 #include "os/xalloc.h"
 #include "state/ns.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/nsfs.h>
@@ -1110,9 +1111,109 @@ static int check_name_free(const char *path, const char *name, const struct unix
 	return -1;
 }
 
+static void keep_file_attrs(UnixSkEntry *e, const struct stat *st)
+{
+	e->has_name_dev = e->has_name_mode = e->has_name_uid = e->has_name_gid = true;
+	e->name_dev = st->st_dev;
+	e->name_mode = st->st_mode & 07777;
+	e->name_uid = st->st_uid;
+	e->name_gid = st->st_gid;
+}
+
+/* The socket file of a name bound at path, gone from there, under another
+ * name in the same directory (renamed since the bind): recorded with its
+ * mode and owner, to be renamed there again at restore. */
+static void find_renamed(struct dump_ctx *ctx, const char *path, const struct unix_diag *d, UnixSkEntry *e)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX + 64], other[PATH_MAX + 320];
+	cleanup_closedir DIR *dh = NULL;
+	struct dirent *de;
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	dh = opendir(dir);
+	while (dh != NULL && (de = readdir(dh)) != NULL) {
+		if (de->d_ino != d->vfs_ino || (size_t)snprintf(other, sizeof(other), "%s/%s", dir, de->d_name) >=
+		    sizeof(other))
+			continue;
+		if (lstat(other, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_ino != d->vfs_ino)
+			continue;
+		e->renamed_to = arena_strdup(&ctx->arena, de->d_name);
+		keep_file_attrs(e, &st);
+		pr_info("socket:[%u]: bound to %s, its file renamed to %s since: renamed there again at restore",
+			d->ino, path, de->d_name);
+		return;
+	}
+}
+
+static bool same_dir(const char *a, const char *b)
+{
+	char da[PATH_MAX + 64], db[PATH_MAX + 64];
+	const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+	struct stat x, y;
+
+	if (sa == NULL || sb == NULL)
+		return false;
+	snprintf(da, sizeof(da), "%.*s", sa == a ? 1 : (int)(sa - a), a);
+	snprintf(db, sizeof(db), "%.*s", sb == b ? 1 : (int)(sb - b), b);
+	return stat(da, &x) == 0 && stat(db, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+
+/* The socket file of a name bound at path (through /proc), not there any
+ * more: the kernel says where it is (SIOCUNIXFILE).  Unlinked: bound again
+ * and unlinked at restore.  Renamed in the same directory: renamed_to.
+ * Moved elsewhere, or its directory renamed: moved_to, from the root the
+ * restore binds in.  A kernel that cannot tell: the directory is searched. */
+static int find_moved(struct dump_ctx *ctx, pid_t pid, int sk, const char *path, const struct unix_diag *d,
+		      UnixSkEntry *e, cr_error_t *err)
+{
+	char now[PATH_MAX];
+	const char *rel = now, *base;
+	size_t root_len = e->bind_root ? strlen(e->bind_root) : 0;
+	struct stat st;
+	int r = unix_path_now(sk, now, sizeof(now));
+
+	if (r < 0) {
+		pr_debug("socket:[%u]: SIOCUNIXFILE: %s; its directory is searched", d->ino, strerror(errno));
+		find_renamed(ctx, path, d, e);
+		return 0;
+	}
+	if (r == 0)
+		return 0;   /* unlinked */
+	if (!proc_shares_ns(pid, "mnt")) {   /* now is a path in cr's mounts */
+		find_renamed(ctx, path, d, e);
+		if (e->renamed_to != NULL)
+			return 0;
+		return cr_error(err, 0, "socket:[%u]: its file was moved to another directory since the bind (%s, as cr "
+				"sees it), in a mount namespace other than cr's: unsupported", d->ino, now);
+	}
+	if (stat(now, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_ino != d->vfs_ino)
+		return cr_error(err, 0, "socket:[%u]: its file moved to %s, which cr cannot reach: unsupported",
+				d->ino, now);
+	if (same_dir(now, path)) {
+		base = strrchr(now, '/') + 1;
+		e->renamed_to = arena_strdup(&ctx->arena, base);
+		keep_file_attrs(e, &st);
+		pr_info("socket:[%u]: its file renamed to %s since the bind: renamed there again at restore", d->ino, base);
+		return 0;
+	}
+	if (root_len > 0) {
+		if (strncmp(now, e->bind_root, root_len) != 0 || now[root_len] != '/')
+			return cr_error(err, 0, "socket:[%u]: its file moved out of its root: unsupported (%s, root %s)",
+					d->ino, now, e->bind_root);
+		rel = now + root_len;
+	}
+	e->moved_to = arena_strdup(&ctx->arena, rel);
+	keep_file_attrs(e, &st);
+	pr_info("socket:[%u]: its file moved to %s since the bind: moved there again at restore", d->ino, rel);
+	return 0;
+}
+
 /* The socket file of a path name, seen from the process: through its root
  * (absolute names) or its cwd (relative ones, whose cwd is recorded). */
-static int name_on_disk(struct dump_ctx *ctx, pid_t pid, const char *name, const struct unix_diag *d,
+static int name_on_disk(struct dump_ctx *ctx, pid_t pid, int sk, const char *name, const struct unix_diag *d,
 			UnixSkEntry *e, cr_error_t *err)
 {
 	char path[PATH_MAX + 64], cwd[PATH_MAX];
@@ -1137,18 +1238,17 @@ static int name_on_disk(struct dump_ctx *ctx, pid_t pid, const char *name, const
 	}
 	if (!d->has_vfs)
 		return 0;   /* no socket file known */
-	if (stat(path, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_ino != d->vfs_ino)
-		return check_name_free(path, name, d, err);   /* unlinked or replaced since it was bound */
+	if (stat(path, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_ino != d->vfs_ino) {
+		if (find_moved(ctx, pid, sk, path, d, e, err) < 0)
+			return -1;
+		return check_name_free(path, name, d, err);   /* unlinked, renamed or replaced since it was bound */
+	}
 	e->has_name_on_disk = e->name_on_disk = true;
-	e->has_name_dev = e->has_name_mode = e->has_name_uid = e->has_name_gid = true;
-	e->name_dev = st.st_dev;
-	e->name_mode = st.st_mode & 07777;
-	e->name_uid = st.st_uid;
-	e->name_gid = st.st_gid;
+	keep_file_attrs(e, &st);
 	return 0;
 }
 
-static int record_name(struct dump_ctx *ctx, pid_t pid, const struct unix_diag *d, UnixSkEntry *e,
+static int record_name(struct dump_ctx *ctx, pid_t pid, int sk, const struct unix_diag *d, UnixSkEntry *e,
 		       cr_error_t *err)
 {
 	char name[sizeof(d->name) + 1] = "";
@@ -1165,7 +1265,7 @@ static int record_name(struct dump_ctx *ctx, pid_t pid, const struct unix_diag *
 		e->name_ino = d->vfs_ino;
 	}
 	memcpy(name, d->name, d->name_len);
-	return name_on_disk(ctx, pid, name, d, e, err);
+	return name_on_disk(ctx, pid, sk, name, d, e, err);
 }
 
 /* ------------------------------------------------ peer credentials (dump) */
@@ -1318,7 +1418,7 @@ static int unix_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_
 		return -1;
 	if (read_queue(ctx, &w, dup, &d, e, err) < 0)
 		return -1;
-	if (record_name(ctx, t->pid, &d, e, err) < 0)
+	if (record_name(ctx, t->pid, dup, &d, e, err) < 0)
 		return cr_error_wrap(err, WHO_FMT, WHO_ARGS(&w));
 	fe->unix_sk = e;
 	return 0;
@@ -1351,12 +1451,12 @@ struct component {
 	const struct restore_ctx *ctx;
 };
 
-static void drop_names(struct component *c);
+static int drop_names(struct component *c, bool done, cr_error_t *err);
 static void add_cmsg(struct msghdr *mh, struct cmsghdr **c, int type, const void *data, size_t len);
 
 static void component_free(struct component *c)
 {
-	drop_names(c);   /* a restore that failed half way */
+	(void)drop_names(c, false, NULL);   /* a restore that failed half way */
 	for (size_t i = 0; i < c->n; i++) {
 		if (c->v[i].fd >= 0)
 			close(c->v[i].fd);
@@ -1392,6 +1492,81 @@ static bool path_as_seen(const UnixSkEntry *e, char *out, size_t size)
 	return true;
 }
 
+/* The path a renamed or moved socket file had at dump: renamed_to in the
+ * directory of the name (path, as bound), or moved_to.  root: the root
+ * moved_to is seen from (NULL: the current one). */
+static void final_path(const UnixSkEntry *e, const char *path, const char *root, char *out, size_t size)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (e->moved_to != NULL)
+		snprintf(out, size, "%s%s", root ? root : "", e->moved_to);
+	else
+		snprintf(out, size, "%.*s%s", slash ? (int)(slash - path + 1) : 0, path, e->renamed_to);
+}
+
+static bool plain_name(const char *s, size_t len)
+{
+	return len > 0 && !(len == 1 && s[0] == '.') && !(len == 2 && s[0] == '.' && s[1] == '.');
+}
+
+/* An absolute path of plain names: no ".", "..", or empty component. */
+static bool plain_path(const char *p)
+{
+	if (p[0] != '/')
+		return false;
+	while (*p == '/') {
+		size_t len = strcspn(p + 1, "/");
+
+		if (!plain_name(p + 1, len))
+			return false;
+		p += 1 + len;
+	}
+	return *p == '\0';
+}
+
+static bool final_ok(const UnixSkEntry *e)
+{
+	if (!e->has_name_dev || !e->has_name_uid || !e->has_name_gid || (e->renamed_to != NULL && e->moved_to != NULL))
+		return false;
+	if (e->moved_to != NULL)
+		return plain_path(e->moved_to);
+	return strchr(e->renamed_to, '/') == NULL && plain_name(e->renamed_to, strlen(e->renamed_to));
+}
+
+/* Where a renamed or moved socket file goes back at the end of the
+ * restore: nothing, or the dumped socket's own file (left by the dumped
+ * process), in a directory that is there. */
+static int check_renamed_there(const UnixSkEntry *e, const char *path, cr_error_t *err)
+{
+	char to[2 * PATH_MAX + SUN_PATH_MAX + 2], *slash;
+	struct stat st;
+
+	if (e->renamed_to == NULL && e->moved_to == NULL)
+		return 0;
+	if (!final_ok(e))
+		return cr_error(err, 0, "socket:[%u]: a bad renamed or moved name", e->ino);
+	final_path(e, path, e->bind_root, to, sizeof(to));
+	if (lstat(to, &st) < 0) {
+		if (errno != ENOENT)
+			return cr_error(err, errno, "stat %s", to);
+		/* The file goes into that directory as it was: one the restore
+		 * made would keep root's owner and mode. */
+		slash = strrchr(to, '/');
+		if (slash == NULL || slash == to)
+			return 0;
+		*slash = '\0';
+		if (stat(to, &st) < 0 || !S_ISDIR(st.st_mode))
+			return cr_error(err, 0, "socket:[%u]: its file was %s within %s, which is gone; make that "
+					"directory as it was to restore it", e->ino, e->moved_to ? "moved" : "renamed", to);
+		return 0;
+	}
+	if (S_ISSOCK(st.st_mode) && st.st_ino == e->name_ino && st.st_dev == e->name_dev)
+		return 0;
+	return cr_error(err, 0, "socket:[%u]: %s exists and is not the socket file of the dump; remove it to restore "
+			"the socket whose file was %s there", e->ino, to, e->moved_to ? "moved" : "renamed");
+}
+
 /* What bind_name will find at the path of a socket that bound it, before
  * any process exists: nothing but the dumped socket's own file, in a
  * directory.  In a mount namespace of the dump, where cr sees that path
@@ -1409,7 +1584,7 @@ static int check_path_there(const struct restore_ctx *ctx, const FileEntry *fe, 
 	if (!e->name_on_disk) {   /* moved aside, directories made: bind_name */
 		if (unix_path_check_dirs(path, err) < 0)
 			return cr_error_wrap(err, "socket:[%u] is bound to %s", e->ino, name);
-		return 0;
+		return check_renamed_there(e, path, err);
 	}
 	if (lstat(path, &st) == 0) {
 		if (S_ISSOCK(st.st_mode) && st.st_ino == e->name_ino && st.st_dev == e->name_dev)
@@ -1638,28 +1813,44 @@ static int bind_path(int fd, const struct sockaddr_un *sun, socklen_t len, const
 	return r;
 }
 
-/* The file of a name that was unlinked at dump, unlinked again, and the
- * path put back as it was. */
-static void drop_name(struct usk *u)
+/* The file of a name that was unlinked at dump, unlinked again (renamed
+ * to where it was, once the restore is done), and the path put back as
+ * it was.  A done restore fails if the file cannot go where it was at
+ * dump, with its owner: the socket would be reachable by no name. */
+static int drop_name(struct usk *u, bool done, cr_error_t *err)
 {
 	cleanup_dir int saved = -1;
-	cr_error_t err = NULL;
+	char to[SUN_PATH_MAX + PATH_MAX + 2];
+	cr_error_t why = NULL;
+	int ret = 0;
 
 	if (u->undo.path == NULL)
-		return;
-	if (enter_dir(u->e, &saved, &err) < 0) {
-		pr_warn("cannot put the path of socket:[%u] back as it was: %s", u->e->ino, err->msg);
+		return 0;
+	if (enter_dir(u->e, &saved, &why) < 0) {
+		pr_warn("cannot put the path of socket:[%u] back as it was: %s", u->e->ino, why->msg);
 		unix_path_forget(&u->undo);
-	} else
-		unix_path_restore(&u->undo);
-	cr_error_release(&err);
+		cr_error_release(&why);
+		return 0;
+	}
+	if (done && (u->e->renamed_to != NULL || u->e->moved_to != NULL)) {
+		final_path(u->e, u->undo.path, NULL, to, sizeof(to));   /* in the root of the bind (enter_dir) */
+		if (unix_path_rename(&u->undo, to, u->e->name_ino, u->e->name_dev) < 0)
+			ret = cr_error(err, 0, "socket:[%u]: its file cannot be renamed to %s, its path at dump",
+				       u->e->ino, to);
+		else if (fchownat(AT_FDCWD, to, u->e->name_uid, u->e->name_gid, AT_SYMLINK_NOFOLLOW) < 0)
+			ret = cr_error(err, errno, "socket:[%u]: chown %s", u->e->ino, to);
+	}
+	unix_path_restore(&u->undo);
+	return ret;
 }
 
 /* The paths of names whose files were gone, put back in the reverse order
  * of the binds: a second socket of the same name moved the first one's
- * file aside. */
-static void drop_names(struct component *c)
+ * file aside.  done: the restore of the component succeeded. */
+static int drop_names(struct component *c, bool done, cr_error_t *err)
 {
+	int ret = 0;
+
 	for (;;) {
 		struct usk *last = NULL;
 
@@ -1667,8 +1858,9 @@ static void drop_names(struct component *c)
 			if (c->v[i].undo.path != NULL && (last == NULL || c->v[i].bound_seq > last->bound_seq))
 				last = &c->v[i];
 		if (last == NULL)
-			return;
-		drop_name(last);
+			return ret;
+		if (drop_name(last, done, ret == 0 ? err : NULL) < 0)
+			ret = -1;
 	}
 }
 
@@ -2509,7 +2701,8 @@ static int finish_one(struct usk *u, cr_error_t *err)
 
 static int finish(struct component *c, cr_error_t *err)
 {
-	drop_names(c);
+	if (drop_names(c, true, err) < 0)
+		return -1;
 	for (size_t i = 0; i < c->n; i++) {
 		if (c->v[i].stand_in >= 0) {
 			close(c->v[i].stand_in);

@@ -6,6 +6,7 @@
 #include "os/xalloc.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
@@ -235,15 +236,18 @@ void img_dir_journal_end(void)
 
 /* --- writing --------------------------------------------------------------- */
 
+static int create_failed(const char *name, cr_error_t *err)
+{
+	if (errno == EEXIST)
+		return cr_error(err, errno, "%s: create (cr never replaces a file it did not create)", name);
+	return cr_error(err, errno, "%s: create", name);
+}
+
 static int create_new(int dirfd, const char *name, cr_error_t *err)
 {
 	int fd = openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600);
 
-	if (fd < 0 && errno == EEXIST)
-		return cr_error(err, errno, "%s: create (cr never replaces a file it did not create)", name);
-	if (fd < 0)
-		return cr_error(err, errno, "%s: create", name);
-	return fd;
+	return fd < 0 ? create_failed(name, err) : fd;
 }
 
 int img_dir_create(int dirfd, const char *name, cr_error_t *err)
@@ -253,6 +257,23 @@ int img_dir_create(int dirfd, const char *name, cr_error_t *err)
 	if (fd >= 0)
 		journal_record(dirfd, name, fd);
 	return fd;
+}
+
+int img_dir_create_unnamed(int dirfd)
+{
+	return openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+}
+
+int img_dir_name(int dirfd, const char *name, int fd, cr_error_t *err)
+{
+	char path[32];
+
+	/* Through /proc: linkat of the fd itself (AT_EMPTY_PATH) asks for CAP_DAC_READ_SEARCH. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, path, dirfd, name, AT_SYMLINK_FOLLOW) < 0)
+		return create_failed(name, err);
+	journal_record(dirfd, name, fd);
+	return 0;
 }
 
 int img_dir_replace(int dirfd, const char *name, cr_error_t *err)

@@ -42,6 +42,14 @@ int img_dir_open_read(int dirfd, const char *name, struct stat *st, cr_error_t *
  * open, the file is recorded in it. */
 int img_dir_create(int dirfd, const char *name, cr_error_t *err);
 
+/* A file without a name in dirfd's filesystem (O_TMPFILE, mode 0600) for
+ * writing, which goes away with its last fd unless named; -1 (errno) if
+ * the filesystem has none. */
+int img_dir_create_unnamed(int dirfd);
+/* Names such a file name in dirfd, as img_dir_create would have created
+ * it (an existing name of any kind is refused; journalled). */
+int img_dir_name(int dirfd, const char *name, int fd, cr_error_t *err);
+
 /* Creates name in dirfd afresh for writing, as img_dir_create, after
  * removing what the name held (a log of an earlier run, or a link planted
  * in its place, which is removed, never followed).  Not journalled. */

@@ -21,7 +21,10 @@
 #include "img/dir.h"
 #include "img/dumpid.h"
 #include "img/hash.h"
+#include "img/prealloc.h"
 #include "img/sink.h"
+#include "os/job.h"
+#include "os/log.h"
 #include "os/util.h"
 #include "os/xalloc.h"
 
@@ -67,6 +70,7 @@ struct cr_img {
 	bool hash_checked;       /* streaming: verified already, not computed again */
 	uint64_t mark_base;      /* pieces the sink before this one took (marks go on across cr_img_async) */
 	bool broken;        /* writing: an earlier write failed */
+	uint64_t prealloc;  /* writing: bytes of the file allocated ahead (prealloc.h) */
 	bool want_id;       /* reading: the directory has a dump id bound, */
 	struct cr_dump_id want;  /* this one, which the header must carry */
 };
@@ -241,7 +245,12 @@ int cr_img_create(int dirfd, const char *name, uint32_t kind, struct cr_img **ou
 	img = img_new(name, kind, IMG_WRITING, IMG_WRITE_BUF);
 	if (img_keep_dirfd(img, dirfd, err) < 0)
 		return -1;
-	img->fd = img_dir_create(img_dirfd(img), name, err);
+	if (img_prealloc_take(img_dirfd(img), name, &img->fd, &img->prealloc, err) < 0)
+		return -1;
+	if (img->fd >= 0)
+		pr_debug("%s: %llu MiB allocated ahead", name, (unsigned long long)(img->prealloc >> 20));
+	else
+		img->fd = img_dir_create(img_dirfd(img), name, err);
 	if (img->fd < 0)
 		return -1;
 	if (write_header(img, err) < 0)
@@ -406,6 +415,8 @@ static int img_commit(struct cr_img *img, cr_error_t *err)
 	put_le64(trailer + CR_IMG_TRAILER_BODY_LEN, img->pos - CR_IMG_HEADER_SIZE);
 	if (write_trailer(img, trailer, err) < 0)
 		return -1;
+	if (img->prealloc > 0)
+		img_prealloc_trim(img->fd, img->prealloc);
 	fd = steal_fd(&img->fd);
 	if (close(fd) < 0)
 		return cr_error(err, errno, "%s: close", img->name);
@@ -664,7 +675,7 @@ static int verify_split(const struct img_view *fd, const char *name, const struc
 	struct hash_range a = { .fd = fd, .n = blocks / 2, .end = body_end, .digests = digests };
 	struct hash_range b = { .fd = fd, .first = a.n, .n = blocks - a.n, .end = body_end, .digests = digests + a.n };
 	pthread_t th;
-	bool threaded = pthread_create(&th, NULL, hash_range_main, &b) == 0;
+	bool threaded = cr_thread_create(&th, hash_range_main, &b) == 0;
 
 	hash_range_main(&a);
 	if (threaded)

@@ -32,7 +32,7 @@
 /* The version of the image format, in every file's header and in the
  * inventory: bumped with every change to a schema in proto/ or to this
  * layout.  An image of another version is refused, naming the file. */
-#define CR_FORMAT_VERSION 11
+#define CR_FORMAT_VERSION 15
 
 #define CR_IMG_MAGIC         0x4d495243u
 #define CR_IMG_TRAILER_MAGIC 0x4e455243u
@@ -47,8 +47,10 @@
 struct cr_img;
 
 /* --- writing ---------------------------------------------------------------
- * create: O_CREAT|O_EXCL|O_WRONLY, mode 0600, writes the header (with the
- * id bound to dirfd, or zeros when none is).
+ * create: O_CREAT|O_EXCL|O_WRONLY, mode 0600 (or the file allocated ahead
+ * for that name, named by a link that never replaces anything either:
+ * prealloc.h), writes the header (with the id bound to dirfd, or zeros
+ * when none is).
  * Writes are buffered; finish writes the trailer and closes.
  * abort closes and unlinks the file. Both free img. */
 int cr_img_create(int dirfd, const char *name, uint32_t kind, struct cr_img **out, cr_error_t *err);

@@ -1,5 +1,6 @@
 /* An ordered sink on a thread: a ring of pieces, consumed in order. */
 #include "img/sink.h"
+#include "os/job.h"
 #include "os/xalloc.h"
 
 #include <pthread.h>
@@ -62,7 +63,7 @@ static bool start_thread(struct sink *s)
 	if (pthread_mutex_init(&s->lock, NULL) != 0)
 		return false;
 	if (pthread_cond_init(&s->wake, NULL) != 0 || pthread_cond_init(&s->done, NULL) != 0 ||
-	    pthread_create(&s->thread, NULL, sink_thread_main, s) != 0) {
+	    cr_thread_create(&s->thread, sink_thread_main, s) != 0) {
 		pthread_mutex_destroy(&s->lock);
 		return false;
 	}

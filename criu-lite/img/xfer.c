@@ -67,12 +67,6 @@ static int get(int sock, void *buf, size_t n, cr_error_t *err)
 	return 0;
 }
 
-static int put_u32(int sock, uint32_t v, cr_error_t *err)
-{
-	v = htole32(v);
-	return put(sock, &v, sizeof(v), err);
-}
-
 static int get_u32(int sock, uint32_t *v, cr_error_t *err)
 {
 	if (get(sock, v, sizeof(*v), err) < 0)
@@ -122,6 +116,23 @@ static int hello(int sock, cr_error_t *err)
 	return 0;
 }
 
+/* Socket buffers large enough for a whole final round of a migration
+ * (set before the connection exists, so that the window scale allows
+ * them): the sender hands its images over at once instead of waiting,
+ * frozen, for the window to grow.  Root may pass the sysctl limits; an
+ * error only leaves the defaults. */
+#define XFER_SOCKBUF (8 << 20)
+
+static void big_buffers(int sock)
+{
+	int size = XFER_SOCKBUF;
+
+	if (setsockopt(sock, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0)
+		(void)setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+	if (setsockopt(sock, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+		(void)setsockopt(sock, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+}
+
 static int resolve(const char *address, int port, bool passive, struct addrinfo **ai, cr_error_t *err)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
@@ -148,6 +159,8 @@ int xfer_connect(const char *address, int port, cr_error_t *err)
 	if (resolve(address, port, false, &ai, err) < 0)
 		return -1;
 	sock = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sock >= 0)
+		big_buffers(sock);
 	if (sock < 0 || connect(sock, ai->ai_addr, ai->ai_addrlen) < 0) {
 		int saved = errno;
 
@@ -178,6 +191,8 @@ int xfer_listen(const char *address, int port, int *bound, cr_error_t *err)
 	else if (ai->ai_family == AF_INET6)
 		((struct sockaddr_in6 *)ai->ai_addr)->sin6_port = htons((uint16_t)port);
 	sock = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sock >= 0)
+		big_buffers(sock);   /* the accepted connection's */
 	if (sock < 0 || setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    bind(sock, ai->ai_addr, ai->ai_addrlen) < 0 || listen(sock, 1) < 0) {
 		int saved = errno;
@@ -280,21 +295,60 @@ static int early_answer(int sock, cr_error_t *err)
 	return -1;
 }
 
+/* A batch: u32 length, u32 crc32, the bytes, in one sendmsg (and more
+ * only if the socket takes part of it). */
+static int put_batch(int sock, const char *buf, size_t n, cr_error_t *err)
+{
+	uint32_t head[2] = { htole32((uint32_t)n), htole32((uint32_t)crc32(0, (const Bytef *)buf, (uInt)n)) };
+	struct iovec iov[2] = { { head, sizeof(head) }, { (void *)buf, n } };
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+	size_t left = sizeof(head) + n;
+
+	while (left > 0) {
+		ssize_t w = sendmsg(sock, &mh, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return cr_error(err, w < 0 ? errno : EPIPE, "send to the page server connection");
+		left -= (size_t)w;
+		while (mh.msg_iovlen > 0 && (size_t)w >= mh.msg_iov[0].iov_len) {
+			w -= (ssize_t)mh.msg_iov[0].iov_len;
+			mh.msg_iov++;
+			mh.msg_iovlen--;
+		}
+		if (mh.msg_iovlen > 0) {
+			mh.msg_iov[0].iov_base = (char *)mh.msg_iov[0].iov_base + w;
+			mh.msg_iov[0].iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
 static int send_file(int sock, int dirfd, const char *name, char *buf, uint64_t *bytes, cr_error_t *err)
 {
 	struct stat st;
 	cleanup_close int fd = img_dir_open_read(dirfd, name, &st, err);
 	uint16_t len = (uint16_t)strlen(name);
 	uint64_t size, left;
+	uint32_t mode;
 	uint8_t kind = 'F';
+	char hdr[15 + NAME_MAX_XFER];
 
 	if (fd < 0)
 		return -1;
+	if (strlen(name) > NAME_MAX_XFER)
+		return cr_error(err, ENAMETOOLONG, "%s: a name longer than %d bytes", name, NAME_MAX_XFER);
 	size = htole64((uint64_t)st.st_size);
 	len = htole16(len);
-	if (early_answer(sock, err) < 0 || put(sock, &kind, 1, err) < 0 || put(sock, &len, sizeof(len), err) < 0 ||
-	    put(sock, name, strlen(name), err) < 0 || put_u32(sock, st.st_mode & 07777, err) < 0 ||
-	    put(sock, &size, sizeof(size), err) < 0)
+	mode = htole32(st.st_mode & 07777);
+	/* The header in one piece: 'F', u16 name length, the name, u32 mode, u64 size. */
+	memcpy(hdr, &kind, 1);
+	memcpy(hdr + 1, &len, sizeof(len));
+	memcpy(hdr + 3, name, strlen(name));
+	memcpy(hdr + 3 + strlen(name), &mode, sizeof(mode));
+	memcpy(hdr + 7 + strlen(name), &size, sizeof(size));
+	if (early_answer(sock, err) < 0 || put(sock, hdr, 15 + strlen(name), err) < 0)
 		return -1;
 	for (left = (uint64_t)st.st_size; left > 0;) {
 		size_t want = left < XFER_BATCH ? (size_t)left : XFER_BATCH;
@@ -304,9 +358,7 @@ static int send_file(int sock, int dirfd, const char *name, char *buf, uint64_t 
 			continue;
 		if (r <= 0)
 			return cr_error(err, r < 0 ? errno : EIO, "read %s", name);
-		if (early_answer(sock, err) < 0 || put_u32(sock, (uint32_t)r, err) < 0 ||
-		    put_u32(sock, (uint32_t)crc32(0, (const Bytef *)buf, (uInt)r), err) < 0 ||
-		    put(sock, buf, (size_t)r, err) < 0)
+		if (early_answer(sock, err) < 0 || put_batch(sock, buf, (size_t)r, err) < 0)
 			return -1;
 		left -= (uint64_t)r;
 		*bytes += (uint64_t)r;
@@ -339,23 +391,35 @@ int xfer_send_dir(int sock, int dirfd, uint64_t *bytes, cr_error_t *err)
 	struct names files = { 0 };
 	cleanup_free char *buf = xmalloc(XFER_BATCH);
 	uint8_t end = 'E';
+	char tail[5];
+	uint32_t count;
 	int ret = -1;
 
 	*bytes = 0;
 	if (list_files(dirfd, &files, err) < 0 || cork(sock, 1, err) < 0)
 		goto out;
+	count = htole32((uint32_t)files.n);
 	for (size_t i = 0; i < files.n; i++)
 		if (send_file(sock, dirfd, files.v[i], buf, bytes, err) < 0) {
 			cr_error_wrap(err, "send %s", files.v[i]);
 			goto out;
 		}
-	if (put(sock, &end, 1, err) < 0 || put_u32(sock, (uint32_t)files.n, err) < 0 || cork(sock, 0, err) < 0 ||
+	memcpy(tail, &end, 1);
+	memcpy(tail + 1, &count, sizeof(count));
+	if (put(sock, tail, sizeof(tail), err) < 0 || cork(sock, 0, err) < 0 ||
 	    await_answer(sock, err) < 0)
 		goto out;
 	ret = 0;
 out:
 	names_free(&files);
 	return ret;
+}
+
+int xfer_send_commit(int sock, cr_error_t *err)
+{
+	uint8_t commit = 'C';
+
+	return put(sock, &commit, 1, err) < 0 ? cr_error_wrap(err, "send the commit") : 0;
 }
 
 /* ----------------------------------------------------------- receiving */
@@ -371,13 +435,57 @@ static int check_name(const char *name, size_t len, cr_error_t *err)
 	return 0;
 }
 
+#define RBUF_SIZE (256u << 10)
+
 struct recv_state {
 	int sock, dirfd;
 	struct names got;      /* the names received, in order */
 	size_t renamed;        /* how many of them have their names */
 	char *buf;
 	uint64_t bytes;
+	char *rbuf;            /* what came and is not read yet: [rpos, rlen) */
+	size_t rpos, rlen;
 };
+
+/* get() through the read buffer: a record's small fields cost no system
+ * call each (large reads go straight to buf once the buffer is empty). */
+static int rget(struct recv_state *s, void *buf, size_t n, cr_error_t *err)
+{
+	char *p = buf;
+
+	while (n > 0) {
+		size_t take = s->rlen - s->rpos < n ? s->rlen - s->rpos : n;
+		ssize_t r;
+
+		memcpy(p, s->rbuf + s->rpos, take);
+		s->rpos += take;
+		p += take;
+		n -= take;
+		if (n == 0)
+			break;
+		if (n >= RBUF_SIZE / 2)
+			return get(s->sock, p, n, err);
+		r = recv(s->sock, s->rbuf, RBUF_SIZE, 0);
+		if (r < 0 && errno == EINTR)
+			r = 0, s->rpos = s->rlen = 0;
+		else if (r == 0)
+			return cr_error(err, EPIPE, "the connection closed in the middle of the transfer");
+		else if (r < 0)
+			return cr_error(err, errno, errno == EAGAIN ? "nothing came for %d s" : "receive",
+					XFER_TIMEOUT_S);
+		s->rpos = 0;
+		s->rlen = (size_t)r;
+	}
+	return 0;
+}
+
+static int rget_u32(struct recv_state *s, uint32_t *v, cr_error_t *err)
+{
+	if (rget(s, v, sizeof(*v), err) < 0)
+		return -1;
+	*v = le32toh(*v);
+	return 0;
+}
 
 static void hidden_name(const char *name, char out[NAME_MAX_XFER + sizeof(HIDDEN_PREFIX)])
 {
@@ -389,12 +497,12 @@ static int recv_body(struct recv_state *s, int fd, const char *name, uint64_t si
 	for (uint64_t left = size; left > 0;) {
 		uint32_t len, crc;
 
-		if (get_u32(s->sock, &len, err) < 0 || get_u32(s->sock, &crc, err) < 0)
+		if (rget_u32(s, &len, err) < 0 || rget_u32(s, &crc, err) < 0)
 			return -1;
 		if (len == 0 || len > XFER_BATCH || len > left)
 			return cr_error(err, EPROTO, "%s: a batch of %u bytes, with %llu left", name, len,
 					(unsigned long long)left);
-		if (get(s->sock, s->buf, len, err) < 0)
+		if (rget(s, s->buf, len, err) < 0)
 			return -1;
 		if ((uint32_t)crc32(0, (const Bytef *)s->buf, len) != crc)
 			return cr_error(err, EBADMSG, "%s: a batch at byte %llu fails its crc32", name,
@@ -416,16 +524,16 @@ static int recv_file(struct recv_state *s, cr_error_t *err)
 	struct stat st;
 	cleanup_close int fd = -1;
 
-	if (get(s->sock, &len, sizeof(len), err) < 0)
+	if (rget(s, &len, sizeof(len), err) < 0)
 		return -1;
 	len = le16toh(len);
 	if (len > NAME_MAX_XFER)
 		return cr_error(err, EPROTO, "a file name of %u bytes", len);
-	if (get(s->sock, name, len, err) < 0)
+	if (rget(s, name, len, err) < 0)
 		return -1;
 	name[len] = '\0';
-	if (strlen(name) != len || check_name(name, len, err) < 0 || get_u32(s->sock, &mode, err) < 0 ||
-	    get(s->sock, &size, sizeof(size), err) < 0)
+	if (strlen(name) != len || check_name(name, len, err) < 0 || rget_u32(s, &mode, err) < 0 ||
+	    rget(s, &size, sizeof(size), err) < 0)
 		return -1;
 	size = le64toh(size);
 	if (fstatat(s->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
@@ -474,7 +582,7 @@ static int receive(struct recv_state *s, uint32_t *files, cr_error_t *err)
 		uint8_t kind;
 		uint32_t n;
 
-		if (get(s->sock, &kind, 1, err) < 0)
+		if (rget(s, &kind, 1, err) < 0)
 			return -1;
 		if (kind == 'F') {
 			if (recv_file(s, err) < 0)
@@ -483,13 +591,47 @@ static int receive(struct recv_state *s, uint32_t *files, cr_error_t *err)
 		}
 		if (kind != 'E')
 			return cr_error(err, EPROTO, "a record of kind 0x%02x", kind);
-		if (get_u32(s->sock, &n, err) < 0)
+		if (rget_u32(s, &n, err) < 0)
 			return -1;
 		if (n != s->got.n)
 			return cr_error(err, EPROTO, "the client says it sent %u files, %zu arrived", n, s->got.n);
 		*files = n;
-		return publish(s, err);
+		return 0;
 	}
+}
+
+/* The check reads the files by their names before they have them in the
+ * directory: through hard links in a hidden directory of its own, gone
+ * again after (a server killed meanwhile leaves no dump that looks whole,
+ * only hidden names). */
+static int check_hidden(struct recv_state *s, const struct xfer_check *check, cr_error_t *err)
+{
+	char sub[64], hidden[NAME_MAX_XFER + sizeof(HIDDEN_PREFIX)];
+	cleanup_close int subfd = -1;
+	size_t linked = 0;
+	int ret = -1;
+
+	snprintf(sub, sizeof(sub), HIDDEN_PREFIX "check.%d", (int)getpid());
+	if (mkdirat(s->dirfd, sub, 0700) < 0)
+		return cr_error(err, errno, "make %s to check the dump in", sub);
+	subfd = openat(s->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (subfd < 0) {
+		cr_error(err, errno, "open %s", sub);
+		goto out;
+	}
+	for (; linked < s->got.n; linked++) {
+		hidden_name(s->got.v[linked], hidden);
+		if (linkat(s->dirfd, hidden, subfd, s->got.v[linked], 0) < 0) {
+			cr_error(err, errno, "link %s to %s/%s", hidden, sub, s->got.v[linked]);
+			goto out;
+		}
+	}
+	ret = check->fn(subfd, check->arg, err);
+out:
+	for (size_t i = 0; i < linked; i++)
+		unlinkat(subfd, s->got.v[i], 0);
+	unlinkat(s->dirfd, sub, AT_REMOVEDIR);
+	return ret;
 }
 
 /* The answer in one piece: u32 status, u16 length, the message. */
@@ -520,15 +662,16 @@ static void drain(int sock)
 		;
 }
 
-int xfer_recv_dir(int sock, int dirfd, uint32_t *files, uint64_t *bytes, cr_error_t *err)
+int xfer_recv_dir(int sock, int dirfd, const struct xfer_check *check, uint32_t *files, uint64_t *bytes,
+		  cr_error_t *err)
 {
-	struct recv_state s = { .sock = sock, .dirfd = dirfd, .buf = xmalloc(XFER_BATCH) };
+	struct recv_state s = { .sock = sock, .dirfd = dirfd, .buf = xmalloc(XFER_BATCH), .rbuf = xmalloc(RBUF_SIZE) };
 	int ret = -1;
 
 	*files = 0;
 	if (set_timeouts(sock, err) < 0 || hello(sock, err) < 0)
 		goto out;
-	if (receive(&s, files, err) < 0) {
+	if (receive(&s, files, err) < 0 || (check != NULL && check_hidden(&s, check, err) < 0) || publish(&s, err) < 0) {
 		unpublish(&s);
 		answer(sock, 1, (*err)->msg);
 		drain(sock);
@@ -540,5 +683,26 @@ out:
 	*bytes = s.bytes;
 	names_free(&s.got);
 	free(s.buf);
+	free(s.rbuf);
 	return ret;
+}
+
+int xfer_await_commit(int sock, bool *committed, cr_error_t *err)
+{
+	uint8_t kind;
+	ssize_t r;
+
+	*committed = false;
+	do
+		r = recv(sock, &kind, 1, 0);
+	while (r < 0 && errno == EINTR);
+	if (r == 0)
+		return 0;   /* closed: the tree was not said to be gone */
+	if (r < 0)
+		return cr_error(err, errno, errno == EAGAIN ? "no commit nor end for %d s" : "receive the commit",
+				XFER_TIMEOUT_S);
+	if (kind != 'C')
+		return cr_error(err, EPROTO, "the client sent %#x where a commit or the end belongs", kind);
+	*committed = true;
+	return 0;
 }

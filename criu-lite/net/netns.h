@@ -49,6 +49,10 @@ int netns_dump(struct arena *a, pid_t pid, uint32_t id, const struct netns_exter
  * abandon, on a dump that fails, only waits. */
 int netns_dump_finish(struct arena *a, cr_error_t *err);
 void netns_dump_abandon(void);
+/* The tree is frozen: the sysctls of pid's network namespace start being
+ * read now (a thread of their own), for netns_dump to take if it records
+ * that namespace (else finish or abandon drops them). */
+void netns_sysctls_prefetch(pid_t pid);
 
 /* netns.img makes sense (names, indexes, lengths). */
 int netns_validate(const NetNs *n, cr_error_t *err);

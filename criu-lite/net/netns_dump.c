@@ -4,6 +4,7 @@
 #include "net/netns_bridge.h"
 #include "net/netns_fw.h"
 #include "net/netns_sysctl.h"
+#include "os/job.h"
 #include "os/log.h"
 #include "os/util.h"
 #include "os/xalloc.h"
@@ -13,6 +14,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <linux/fib_rules.h>
 #include <linux/if_link.h>
@@ -671,8 +673,9 @@ struct sysctl_job {
 	struct sysctl_job *next;
 	pthread_t thread;
 	int nsfd;
+	uint64_t ino;          /* the namespace's */
 	pid_t pid;
-	NetNs *n;
+	NetNs *n;              /* NULL: started ahead, not taken (yet) */
 	struct sysctl_set set;
 	cr_error_t err;
 	int r;
@@ -696,17 +699,22 @@ static int start_sysctls(pid_t pid, NetNs *n, cr_error_t *err)
 {
 	struct sysctl_job *j = xcalloc(1, sizeof(*j));
 	char path[64];
+	struct stat st;
 	int e;
 
 	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
 	j->pid = pid;
 	j->n = n;
 	j->nsfd = open(path, O_RDONLY | O_CLOEXEC);
-	if (j->nsfd < 0) {
+	if (j->nsfd < 0 || fstat(j->nsfd, &st) < 0) {
+		e = errno;
+		if (j->nsfd >= 0)
+			close(j->nsfd);
 		free(j);
-		return cr_error(err, errno, "open %s", path);
+		return cr_error(err, e, "open %s", path);
 	}
-	e = pthread_create(&j->thread, NULL, read_sysctls, j);
+	j->ino = (uint64_t)st.st_ino;
+	e = cr_thread_create(&j->thread, read_sysctls, j);
 	if (e != 0) {
 		close(j->nsfd);
 		free(j);
@@ -724,6 +732,8 @@ static int end_job(struct sysctl_job *j, struct arena *a, bool record, cr_error_
 
 	pthread_join(j->thread, NULL);
 	close(j->nsfd);
+	if (j->n == NULL)   /* read ahead for a namespace not recorded: dropped */
+		record = false, j->r = 0;
 	if (j->r < 0 && record) {
 		*err = j->err;
 		j->err = NULL;
@@ -752,6 +762,34 @@ int netns_dump_finish(struct arena *a, cr_error_t *err)
 			r = -1;
 	}
 	return r;
+}
+
+void netns_sysctls_prefetch(pid_t pid)
+{
+	cr_error_t err = NULL;
+
+	if (start_sysctls(pid, NULL, &err) < 0) {
+		pr_debug("the sysctls of pid %d's network namespace are not read ahead: %s", pid, err->msg);
+		cr_error_release(&err);
+	}
+}
+
+/* The job read ahead for pid's namespace becomes n's; false if none. */
+static bool take_ahead(pid_t pid, NetNs *n)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	if (stat(path, &st) < 0)
+		return false;
+	for (struct sysctl_job *j = jobs; j != NULL; j = j->next)
+		if (j->n == NULL && j->ino == (uint64_t)st.st_ino) {
+			j->n = n;
+			j->pid = pid;
+			return true;
+		}
+	return false;
 }
 
 void netns_dump_abandon(void)
@@ -798,7 +836,7 @@ int netns_dump(struct arena *a, pid_t pid, uint32_t id, const struct netns_exter
 	d.n = arena_new(a, NetNs);
 	net_ns__init(d.n);
 	d.n->id = id;
-	if (start_sysctls(pid, d.n, err) < 0)
+	if (!take_ahead(pid, d.n) && start_sysctls(pid, d.n, err) < 0)
 		return -1;
 	r = look_inside(pid, &in, err);
 	d.rt = in.rt;

@@ -40,3 +40,11 @@ bool caps_have(int cap)
 
 	return syscall(SYS_capget, &hdr, data) == 0 && has(data, cap);
 }
+
+int caps_drop_all(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct data[2] = { { 0 } };
+
+	return (int)syscall(SYS_capset, &hdr, data);
+}

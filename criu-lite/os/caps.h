@@ -13,5 +13,7 @@ int caps_require(const char *what, cr_error_t *err);
 
 /* Whether cap (CAP_*) is in this process's effective set. */
 bool caps_have(int cap);
+/* Empties every capability set of the caller (capset): -1 and errno on failure. */
+int caps_drop_all(void);
 
 #endif

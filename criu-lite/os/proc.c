@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 _Static_assert(sizeof(pid_t) == sizeof(int), "pid_t and int lists share code");
 
@@ -254,6 +255,17 @@ static int read_proc_text(const char *path, char **text, cr_error_t *err)
 	return read_whole_file_at(AT_FDCWD, path, text, NULL, err);
 }
 
+int proc_read_file(pid_t pid, const char *file, char **text, cr_error_t *err)
+{
+	cleanup_free char *own = proc_path(0, file);
+	cleanup_free char *path = proc_path(pid, file);
+
+	*text = NULL;
+	if (access(own, F_OK) < 0 && errno == ENOENT)
+		return 1;
+	return read_proc_text(path, text, err);
+}
+
 /* ---- /proc/PID/status ------------------------------------------------------- */
 
 enum status_kind {
@@ -263,6 +275,7 @@ enum status_kind {
 	ST_NS_LIST,
 	ST_IDS,
 	ST_GROUPS,
+	ST_TEXT,   /* the value, cut to the field's size */
 };
 
 enum ns_list { NS_TGID, NS_PID, NS_PGID, NS_SID, NS_LISTS };
@@ -271,7 +284,8 @@ struct status_field {
 	const char *key;
 	enum status_kind kind;
 	enum num_kind num; /* ST_NUMBER */
-	size_t off;        /* ST_NUMBER, ST_NS_LIST, ST_IDS */
+	size_t off;        /* ST_NUMBER, ST_NS_LIST, ST_IDS, ST_TEXT */
+	size_t size;       /* ST_TEXT */
 	int ns;            /* ST_NS_LIST: which enum ns_list */
 	bool mandatory;
 };
@@ -311,6 +325,11 @@ static const struct status_field status_fields[] = {
 	ST_NUM("CapAmb", NUM_U64_HEX, cap_amb, false),
 	ST_NUM("Seccomp", NUM_INT, seccomp, false),
 	ST_NUM("NoNewPrivs", NUM_INT, no_new_privs, false),
+	{ .key = "Speculation_Store_Bypass", .kind = ST_TEXT, .off = offsetof(struct proc_status, spec_store_bypass),
+	  .size = sizeof(((struct proc_status *)0)->spec_store_bypass) },
+	{ .key = "SpeculationIndirectBranch", .kind = ST_TEXT,
+	  .off = offsetof(struct proc_status, spec_indirect_branch),
+	  .size = sizeof(((struct proc_status *)0)->spec_indirect_branch) },
 };
 
 _Static_assert(ARRAY_SIZE(status_fields) <= 64, "seen is a 64-bit mask");
@@ -406,6 +425,10 @@ static const char *status_value(struct status_parse *sp, const struct status_fie
 		return status_ids(v, (uint32_t *)(base + f->off));
 	case ST_GROUPS:
 		return status_groups(v, sp->st);
+	case ST_TEXT:
+		skip_blanks(v);
+		snprintf(base + f->off, f->size, "%.*s", (int)(v->end - v->p), v->p);
+		return NULL;
 	}
 	return "unknown field kind";
 }
@@ -446,6 +469,27 @@ static int status_check(const struct status_parse *sp, const char *source, cr_er
 					source, sp->ns_count[i], sp->ns_count[NS_PID]);
 	}
 	return 0;
+}
+
+/* The per-task words of the kernel's task_seq_show and friends
+ * (arch/x86/kernel/cpu/bugs.c, fs/proc/array.c): only a task's own
+ * PR_SET_SPECULATION_CTRL puts a thread in these states. */
+const char *proc_status_spec_chosen(const struct proc_status *st, char *buf, size_t size)
+{
+	static const char *const ssb[] = { "thread mitigated", "thread force mitigated" };
+	static const char *const ib[] = { "conditional disabled", "conditional force disabled" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(ssb); i++)
+		if (strcmp(st->spec_store_bypass, ssb[i]) == 0) {
+			snprintf(buf, size, "speculative store bypass: %s", ssb[i]);
+			return buf;
+		}
+	for (size_t i = 0; i < ARRAY_SIZE(ib); i++)
+		if (strcmp(st->spec_indirect_branch, ib[i]) == 0) {
+			snprintf(buf, size, "indirect branch speculation: %s", ib[i]);
+			return buf;
+		}
+	return NULL;
 }
 
 static int parse_status(const char *text, const char *source, struct proc_status *out,

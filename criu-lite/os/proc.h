@@ -33,11 +33,22 @@ struct proc_status {
 	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
 	int seccomp;              /* 0 disabled, 1 strict, 2 filter */
 	int no_new_privs;
+	char spec_store_bypass[32];    /* Speculation_Store_Bypass ("" where absent) */
+	char spec_indirect_branch[32]; /* SpeculationIndirectBranch ("" where absent) */
 };
 int proc_parse_status(const char *text, struct proc_status *out, cr_error_t *err);
 /* pid 0: the caller itself (through /proc/self, right in any pid namespace). */
 int proc_read_status(pid_t pid, pid_t tid /* 0: the process */, struct proc_status *out, cr_error_t *err);
 void proc_status_free(struct proc_status *st);
+
+/* /proc/PID/FILE (pid 0: the caller's) as text into *text (to free): 0;
+ * 1 when this kernel has no such file (the caller's own is missing: a
+ * feature built out); -1 on an error naming the path. */
+int proc_read_file(pid_t pid, const char *file, char **text, cr_error_t *err);
+/* The speculation mitigation the task chose for itself
+ * (PR_SET_SPECULATION_CTRL: "store bypass: thread mitigated", ...), or
+ * NULL where it has the system's default or the system decides. */
+const char *proc_status_spec_chosen(const struct proc_status *st, char *buf, size_t size);
 
 /* pid's namespace of type ("pid", "net", ...) is the caller's own. */
 bool proc_shares_ns(pid_t pid, const char *type);

@@ -4,6 +4,7 @@
 
 #include <elf.h>
 #include <errno.h>
+#include <stdio.h>
 #include <linux/capability.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -57,14 +58,47 @@ int ptrace_wait_stop(pid_t tid, int *status, cr_error_t *err)
 	}
 }
 
+/* The task's tracer (a debugger, strace), or 0. */
+static pid_t tracer_of(pid_t tid, char *comm, size_t size)
+{
+	char path[64], line[128];
+	pid_t tracer = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "TracerPid: %d", &tracer) == 1)
+			break;
+	fclose(f);
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)tracer);
+	comm[0] = '\0';
+	if (tracer > 0 && (f = fopen(path, "re")) != NULL) {
+		if (fgets(comm, (int)size, f) != NULL)
+			comm[strcspn(comm, "\n")] = '\0';
+		fclose(f);
+	}
+	return tracer;
+}
+
 int ptrace_seize_interrupt(pid_t tid, unsigned options, cr_error_t *err)
 {
-	if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)(unsigned long)options) < 0)
-		return cr_error(err, errno, "seize task %d%s", tid,
-				(options & PTRACE_O_SUSPEND_SECCOMP) && (errno == EPERM || errno == EINVAL)
+	if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)(unsigned long)options) < 0) {
+		int e = errno;
+		char comm[32];
+		pid_t tracer = e == EPERM ? tracer_of(tid, comm, sizeof(comm)) : 0;
+
+		if (tracer > 0)
+			return cr_error(err, e, "seize task %d: it is traced by pid %d (%s: a debugger, strace), and a "
+					"task has one tracer at most", tid, tracer, comm);
+		return cr_error(err, e, "seize task %d%s", tid,
+				(options & PTRACE_O_SUSPEND_SECCOMP) && (e == EPERM || e == EINVAL)
 					? " (suspending its seccomp needs CAP_SYS_ADMIN in the initial user "
 					  "namespace and CONFIG_CHECKPOINT_RESTORE)"
 					: "");
+	}
 	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0)
 		return cr_error(err, errno, "interrupt task %d", tid);
 	return 0;

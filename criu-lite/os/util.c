@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 
 int write_all(int fd, const void *buf, size_t len, cr_error_t *err)
@@ -21,6 +23,20 @@ int write_all(int fd, const void *buf, size_t len, cr_error_t *err)
 		p += n;
 		len -= (size_t)n;
 	}
+	return 0;
+}
+
+int write_proc_text(const char *path, const char *text, cr_error_t *err)
+{
+	size_t len = strlen(text);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : write(fd, text, len);
+	int saved = errno;
+
+	if (fd >= 0)
+		close(fd);
+	if (n != (ssize_t)len)
+		return cr_error(err, n < 0 ? saved : EIO, "write '%s' to %s", text, path);
 	return 0;
 }
 
@@ -119,4 +135,21 @@ uint64_t find_free_range(const uint64_t (*busy)[2], size_t n, uint64_t len)
 			return 0;
 	}
 	return cand;
+}
+
+int cr_priority_raise(void)
+{
+	int old;
+
+	errno = 0;
+	old = getpriority(PRIO_PROCESS, 0);   /* this thread's, on Linux */
+	if (errno != 0 || old <= CR_URGENT_NICE || setpriority(PRIO_PROCESS, 0, CR_URGENT_NICE) < 0)
+		return INT_MIN;
+	return old;
+}
+
+void cr_priority_restore(int old)
+{
+	if (old != INT_MIN)
+		(void)setpriority(PRIO_PROCESS, 0, old);
 }

@@ -65,6 +65,9 @@ static inline struct timespec ns_timespec(uint64_t ns)
 
 /* Writes all of buf, retrying on EINTR and short writes. */
 int write_all(int fd, const void *buf, size_t len, cr_error_t *err);
+/* Writes text to the /proc file path in one write (a /proc knob takes
+ * one); the error names path and text. */
+int write_proc_text(const char *path, const char *text, cr_error_t *err);
 /* Reads exactly len bytes; a short file is an error naming what. */
 int read_exact(int fd, void *buf, size_t len, const char *what, cr_error_t *err);
 /* Copies len bytes from / to addr in another process (process_vm_readv /
@@ -79,5 +82,15 @@ int read_whole_file_at(int dirfd, const char *path, char **out, size_t *len, cr_
  * above 4 GiB: for mappings cr places in a process being restored.  0 if
  * there is none. */
 uint64_t find_free_range(const uint64_t (*busy)[2], size_t n, uint64_t len);
+
+/* Time-critical work (a migration's frozen window, the page server that
+ * receives its last round): the calling thread, and the threads it makes
+ * from now on, run at nice CR_URGENT_NICE when they may (root), so that
+ * a busy host's other work does not make them wait for a CPU.  Returns
+ * the nice value to give back to cr_priority_restore, or INT_MIN when
+ * nothing changed. */
+#define CR_URGENT_NICE (-10)
+int cr_priority_raise(void);
+void cr_priority_restore(int old);
 
 #endif

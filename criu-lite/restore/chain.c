@@ -5,14 +5,13 @@
 #include "img/image.h"
 #include "img/msgs.h"
 #include "img/pages.h"
+#include "img/round.h"
 #include "img/sign.h"
 #include "os/log.h"
 #include "os/runs.h"
 #include "os/util.h"
 #include "os/xalloc.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -56,20 +55,6 @@ void chain_free(struct restore_ctx *ctx)
 
 /* ----------------------------------------------------------- a round */
 
-/* --verify: round k is signed with the key given, as its inventory is now. */
-static int check_signature(const struct restore_ctx *ctx, size_t k, cr_error_t *err)
-{
-	const char *path = ctx->opts->verify_key;
-	struct cr_public_key key;
-
-	if (path == NULL)
-		return 0;
-	if (cr_key_load_public(path, &key, err) < 0 ||
-	    img_sign_check(ctx->chain->dirfd[k], ctx->chain->name[k], &key, err) < 0)
-		return cr_error_wrap(err, "--verify %s: the round %s", path, ctx->chain->name[k]);
-	return 0;
-}
-
 /* --verify: the image name of round k has the hash its signed inventory
  * lists. */
 static int check_digest(const struct restore_ctx *ctx, size_t k, const char *name, cr_error_t *err)
@@ -82,46 +67,31 @@ static int check_digest(const struct restore_ctx *ctx, size_t k, const char *nam
 }
 
 /* Opens round k, named by the inventory of round k - 1 (inv), and checks
- * that it is the pre-dump that inventory means; *next: its inventory. */
+ * that it is the pre-dump that inventory means (img/round.h); *next: its
+ * inventory. */
 static int open_round(struct restore_ctx *ctx, size_t k, const InventoryEntry *inv, const InventoryEntry **next,
 		      cr_error_t *err)
 {
 	struct chain *c = ctx->chain;
+	struct cr_public_key key;
 	struct img_msgs m = { 0 };
-	struct cr_dump_id want, got;
-	const InventoryEntry *r;
+	struct img_round r;
+	int ret;
 
 	if (k > CHAIN_MAX)
 		return cr_error(err, 0, "%s: more than %d rounds before it", c->name[k - 1], CHAIN_MAX);
-	if (inv->prev_images_dir == NULL || inv->prev_images_dir[0] == '\0')
-		return cr_error(err, 0, "%s: pages are marked as the round before's, but it names no round before",
-				c->name[k - 1]);
-	c->name[k] = xasprintf("%s/%s", c->name[k - 1], inv->prev_images_dir);
-	/* Not through a symlink at its end, and private, as the dump's own
-	 * directory must be (img/dir.h). */
-	c->dirfd[k] = openat(c->dirfd[k - 1], inv->prev_images_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (c->dirfd[k] < 0)
-		return cr_error(err, errno, "the round before, %s", c->name[k]);
-	c->n = k;
-	if (img_dir_check_private(c->dirfd[k], c->name[k], err) < 0 || check_signature(ctx, k, err) < 0)
+	if (ctx->opts->verify_key != NULL && cr_key_load_public(ctx->opts->verify_key, &key, err) < 0)
+		return cr_error_wrap(err, "--verify");
+	ret = img_round_open(c->dirfd[k - 1], c->name[k - 1], inv, ctx->opts->verify_key != NULL ? &key : NULL,
+			     &ctx->images, &m, &r, err);
+	if (r.name != NULL) {   /* chain_free closes it */
+		c->dirfd[k] = steal_fd(&r.dirfd);
+		c->name[k] = steal_pointer(&r.name);
+		c->n = k;
+	}
+	if (ret < 0)
 		return -1;
-	if (cr_dump_id_from(inv->has_prev_dump_id ? inv->prev_dump_id.data : NULL, inv->prev_dump_id.len, &want,
-			    "prev_dump_id", err) < 0)
-		return cr_error_wrap(err, "%s", c->name[k - 1]);
-	if (img_load(c->dirfd[k], CR_IMG_INVENTORY, 0, &ctx->images, &m, err) < 0)
-		return cr_error_wrap(err, "%s holds no complete round", c->name[k]);
-	r = (const InventoryEntry *)m.v[0];
-	if (cr_dump_id_from(r->has_dump_id ? r->dump_id.data : NULL, r->dump_id.len, &got, "dump_id", err) < 0)
-		return cr_error_wrap(err, "%s", c->name[k]);
-	if (!cr_dump_id_equal(&want, &got))
-		return cr_error(err, 0, "%s is not the round %s was made after (another dump id)", c->name[k],
-				c->name[k - 1]);
-	if (!(r->has_pre_dump && r->pre_dump) || r->format_version != CR_FORMAT_VERSION ||
-	    r->page_size != PAGE_SIZE_CR)
-		return cr_error(err, 0, "%s: not a pre-dump of this format and page size", c->name[k]);
-	if (img_dir_bind_id(c->dirfd[k], &got, err) < 0)
-		return -1;
-	*next = c->inv[k] = r;
+	*next = c->inv[k] = r.inv;
 	return 0;
 }
 

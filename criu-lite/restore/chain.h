@@ -19,10 +19,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "img/round.h"
 #include "os/error.h"
 #include "state/task.h"
 
-#define CHAIN_MAX 64   /* rounds at most */
+#define CHAIN_MAX IMG_CHAIN_MAX   /* rounds at most */
 
 /* What one process takes from one round. */
 struct chain_part {

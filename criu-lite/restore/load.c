@@ -205,7 +205,7 @@ static int load_all(struct restore_run *run, cr_error_t *err)
 		return -1;
 	if (load_tasks(ctx, err) < 0)
 		return -1;
-	return chain_load(ctx, err);
+	return ctx->opts->lock_only ? 0 : chain_load(ctx, err);
 }
 
 /* The images go to memory shared with every process the restore forks

@@ -109,12 +109,14 @@ static int restore_tree(struct restore_run *run, pid_t *root, cr_error_t *err)
 	return 0;
 }
 
-int cr_unlock(const struct restore_opts *opts, cr_error_t *err)
+int cr_unlock(const struct restore_opts *given, cr_error_t *err)
 {
+	struct restore_opts o = *given, *opts = &o;
 	struct restore_run run = { .ctx = { .opts = opts, .restorer_pgid = getpgrp() } };
 	size_t deleted = 0;
 	int ret = -1;
 
+	o.lock_only = true;   /* the page data of rounds before it is not needed */
 	run.ctx.dirfd = img_dir_open(opts->dir, false, err);
 	if (run.ctx.dirfd >= 0 && restore_load(&run, err) == 0 && validate_all(&run.ctx, err) == 0)
 		ret = tcp_stream_unlock_dump(&run.ctx, &deleted, err);

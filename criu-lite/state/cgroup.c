@@ -230,14 +230,9 @@ static int cgroup_validate(const struct restore_ctx *ctx, const struct restore_t
 static int write_text(const char *dir, const char *file, const char *text, cr_error_t *err)
 {
 	char path[PATH_MAX * 2];
-	cleanup_close int fd = -1;
-	size_t len = strlen(text);
 
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || write(fd, text, len) != (ssize_t)len)
-		return cr_error(err, errno, "write '%s' to %s", text, path);
-	return 0;
+	return write_proc_text(path, text, err);
 }
 
 /* Whether the space-separated list text names word. */

@@ -28,6 +28,7 @@
 #include <search.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -787,6 +788,19 @@ int files_open_mapped(const struct restore_ctx *ctx, const struct restore_task *
 
 	if (fd < 0)
 		return -1;
+	if (fe->has_mapped_flock && fe->mapped_flock != 1 && fe->mapped_flock != 2) {
+		close(fd);
+		return cr_error(err, 0, "%s: a flock of unknown type %u", fe->path, fe->mapped_flock);
+	}
+	/* The flock the process held through its mapping (state/locks.c). */
+	if (fe->has_mapped_flock && flock(fd, (fe->mapped_flock == 2 ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0) {
+		int saved = errno;
+
+		close(fd);
+		return cr_error(err, saved, "%s: the %s flock the process held through its mapping%s", fe->path,
+				fe->mapped_flock == 2 ? "write" : "read",
+				saved == EWOULDBLOCK ? " is held by another process now" : "");
+	}
 	return place_fd(fd, slot, true, err);
 }
 

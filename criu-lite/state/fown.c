@@ -11,7 +11,9 @@
  * owner sets it again on its own fd, in its setup, once its threads exist
  * (a thread of its own, itself, or the group it leads are the only owners
  * it can name by then: other owners are refused at dump).  O_ASYNC comes
- * last, as the kernel would signal nobody before the owner is set. */
+ * last, as the kernel would signal nobody before the owner is set.
+ * A directory with an owner or a signal is refused: F_NOTIFY (dnotify)
+ * sets its owner, and which events it asked for no call tells. */
 #include "state/fown.h"
 #include "fd/fdkind.h"
 #include "os/util.h"
@@ -34,13 +36,21 @@ int fown_dump(struct dump_ctx *ctx, struct dump_task *t, const struct fd_probe *
 	FownEntry *e;
 	int sig;
 
-	if (S_ISREG(p->st.st_mode) || S_ISDIR(p->st.st_mode) || (fe->flags & O_PATH))
+	if (S_ISREG(p->st.st_mode) || (fe->flags & O_PATH))
 		return 0;   /* SIGIO does not come from these (an O_PATH fd takes no fcntl F_GETOWN) */
 	fd = fdkind_steal_fd(t->pid, p->fd, err);
 	if (fd < 0)
 		return -1;
 	if (fcntl(fd, F_GETOWN_EX, &own) < 0 || (sig = fcntl(fd, F_GETSIG)) < 0)
 		return cr_error(err, errno, "read the SIGIO owner");
+	/* A directory gets an owner from F_NOTIFY (dnotify), whose events no
+	 * call reads back: it would come back deaf. */
+	if (S_ISDIR(p->st.st_mode) && (own.pid != 0 || sig != 0))
+		return cr_error(err, 0, "directory %s has a signal owner (pid %d, signal %d), as directory notification "
+				"(fcntl F_NOTIFY, dnotify) sets, whose events cr cannot read back: unsupported", p->link,
+				own.pid, sig);
+	if (S_ISDIR(p->st.st_mode))
+		return 0;
 	if (own.pid == 0 && sig == 0 && !(fe->flags & O_ASYNC))
 		return 0;
 	e = arena_new(&ctx->arena, FownEntry);

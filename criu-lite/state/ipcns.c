@@ -49,6 +49,7 @@
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define IPC_MAX    256          /* objects of each kind cr handles */
@@ -700,11 +701,35 @@ int ipcns_own_sem_sets(cr_error_t *err)
 	return cr_error(err, errno, "semctl(SEM_INFO)");
 }
 
-/* kcmp compares the undo lists' addresses: a process that has none is
- * like cr, which never uses SEM_UNDO and has no threads. */
+/* kcmp compares the undo lists' addresses with those of a process that
+ * has none.  cr itself may have one: its threads share it (glibc makes
+ * them with CLONE_SYSVSEM); a child it forks has none, so the child asks
+ * and says in its exit status: 0 the same (none), 1 not, else 2 + errno. */
+static long kcmp_undo_free(pid_t tid)
+{
+	pid_t child = fork();
+	int status;
+
+	if (child < 0)
+		return -1;
+	if (child == 0) {
+		long r = syscall(SYS_kcmp, getpid(), tid, KCMP_SYSVSEM, 0, 0);
+
+		_exit(r < 0 ? (errno < 250 ? 2 + errno : 2) : r != 0);
+	}
+	while (waitpid(child, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	if (!WIFEXITED(status))
+		return errno = EIO, -1;
+	if (WEXITSTATUS(status) >= 2)
+		return errno = WEXITSTATUS(status) - 2, -1;
+	return WEXITSTATUS(status);
+}
+
 int ipcns_check_undo(pid_t pid, pid_t tid, cr_error_t *err)
 {
-	long r = syscall(SYS_kcmp, getpid(), tid, KCMP_SYSVSEM, 0, 0);
+	long r = kcmp_undo_free(tid);
 
 	if (r < 0 && errno == EOPNOTSUPP)
 		return 0;   /* a kernel without SysV ipc */

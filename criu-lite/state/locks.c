@@ -9,13 +9,16 @@
  * first process of the tree that holds it.  /proc/locks is the cross-check:
  * a lock owned by a process of the dump that none of its fds shows (held
  * through a mapping only, or taken by a process that shares its fd table)
- * is refused.  Refused too: leases and delegations; a flock or OFD lock on
- * a description that a process outside the dump shares (that process keeps
- * the lock while the dump is away, and restore could only take it back
- * from it); locks on files other than regular, deleted and memfd files.
- * Requests
- * still waiting (a process blocked in F_SETLKW or flock) are not recorded:
- * the call restarts after restore and waits again.
+ * is refused, but for a flock through one process's mapping (mapped_flock).
+ * So is a flock or OFD lock naming no process of the dump (OFD locks name
+ * none; a flock's taker may have exited) on a file the dump maps, unless a
+ * process outside shows it through an fd (check_unnamed).  Refused too:
+ * leases and delegations; a flock or OFD lock on a description that a
+ * process outside the dump shares (that process keeps the lock while the
+ * dump is away, and restore could only take it back from it); locks on
+ * files other than regular, deleted and memfd files.  Requests still
+ * waiting (a process blocked in F_SETLKW or flock) are not recorded: the
+ * call restarts after restore and waits again.
  *
  * Restore: a flock or OFD lock is taken by the process that opens its
  * description (the lowest common ancestor of the holders, in before_fork)
@@ -30,6 +33,7 @@
  * range. */
 #include "state/locks.h"
 #include "fd/fdkind.h"
+#include "os/job.h"
 #include "os/log.h"
 #include "os/util.h"
 #include "os/xalloc.h"
@@ -43,10 +47,14 @@
 #include <limits.h>
 #include <linux/kcmp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
+#include <sys/sysmacros.h>
 
 /* ------------------------------------------------------------------ dump */
 
@@ -223,14 +231,23 @@ static bool in_dump(const struct dump_ctx *ctx, pid_t pid)
 	return false;
 }
 
-/* Was this lock of /proc/locks, owned by a process of the dump, recorded? */
-static bool recorded(const struct dump_ctx *ctx, const struct proc_lock *l)
+/* Was this lock of /proc/locks recorded?  A flock or OFD lock is one lock
+ * of one description, so each record stands for one line only (claimed):
+ * two equal read flocks on two descriptions are two records. */
+static bool recorded(const struct dump_ctx *ctx, const struct proc_lock *l, bool *claimed)
 {
 	if (seen.ctx != ctx)
 		return false;
-	for (size_t i = 0; i < seen.n; i++)
-		if (same_lock(&seen.v[i].l, l) && (l->cls != PROC_LOCK_POSIX || seen.v[i].pid == l->pid))
+	for (size_t i = 0; i < seen.n; i++) {
+		if (!same_lock(&seen.v[i].l, l))
+			continue;
+		if (l->cls == PROC_LOCK_POSIX && seen.v[i].pid == l->pid)
 			return true;
+		if (l->cls != PROC_LOCK_POSIX && !claimed[i]) {
+			claimed[i] = true;
+			return true;
+		}
+	}
 	return false;
 }
 
@@ -263,21 +280,239 @@ static int refuse_unseen(const struct dump_ctx *ctx, const struct proc_lock *l, 
 			type_name(l->type), l->cls == PROC_LOCK_OTHER ? l->name : class_name(l->cls), where);
 }
 
+/* A flock held through a mapping only: when one process of the dump maps
+ * the file (with no fd of the dump showing the lock), every mapping of it
+ * is one description at restore (mem.c), which takes the lock again;
+ * recorded on the file's entry.  false if it is not such a lock. */
+static bool mapped_flock(const struct dump_ctx *ctx, const struct proc_lock *l)
+{
+	const struct dump_task *owner = NULL;
+	FileEntry *fe = NULL;
+
+	if (l->cls != PROC_LOCK_FLOCK || (l->type != F_RDLCK && l->type != F_WRLCK))
+		return false;
+	for (size_t i = 0; i < ctx->n_tasks; i++) {
+		const struct dump_task *t = &ctx->tasks[i];
+		const MmEntry *mm = t->mm;
+
+		for (size_t j = 0; mm != NULL && j < t->vmas.n; j++) {
+			const struct proc_vma *v = &t->vmas.v[j];
+
+			if (v->path == NULL || v->deleted || v->ino != l->ino || v->dev_major != l->dev_major ||
+			    v->dev_minor != l->dev_minor)
+				continue;
+			if (owner != NULL && owner != t)
+				return false;   /* mapped by two processes: two descriptions at restore */
+			owner = t;
+			for (size_t k = 0; k < mm->n_vmas; k++)
+				if (mm->vmas[k]->start == v->start && mm->vmas[k]->kind == VMA_KIND__VMA_FILE &&
+				    mm->vmas[k]->has_file_id) {
+					FileEntry *f = ctx->files.v[mm->vmas[k]->file_id - 1];
+
+					if (fe != NULL && fe != f)
+						return false;   /* opened two ways (read-only, read-write) */
+					fe = f;
+				}
+		}
+	}
+	if (fe == NULL || (fe->has_mapped_flock && fe->mapped_flock != (l->type == F_WRLCK ? 2u : 1u)))
+		return false;
+	fe->has_mapped_flock = true;
+	fe->mapped_flock = l->type == F_WRLCK ? 2 : 1;
+	pr_info("pid %d: a %s flock on %s, held through its mapping: taken again on the mapping's file at restore",
+		owner->pid, type_name(l->type), fe->path);
+	return true;
+}
+
+static bool is_lock_file(const struct proc_lock *l, const struct stat *st)
+{
+	return (uint64_t)st->st_ino == l->ino && major(st->st_dev) == l->dev_major && minor(st->st_dev) == l->dev_minor;
+}
+
+/* Does fd of q show l among its locks (fdinfo)? */
+static bool fd_shows(pid_t q, const char *fd, const struct proc_lock *l)
+{
+	char path[PATH_MAX];
+	cleanup_free char *text = NULL;
+	cleanup_free struct proc_lock *locks = NULL;
+	struct proc_fdinfo info;
+	size_t n = 0;
+	cr_error_t ignored = NULL;
+	struct stat st;
+	bool shown = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%s", q, fd);
+	if (stat(path, &st) < 0 || !is_lock_file(l, &st))
+		return false;
+	if (proc_read_fdinfo(q, atoi(fd), &info, &text, &ignored) == 0 &&
+	    proc_parse_fdinfo_locks(text, &locks, &n, &ignored) == 0)
+		for (size_t i = 0; i < n && !shown; i++)
+			shown = same_lock(&locks[i], l);
+	cr_error_release(&ignored);
+	return shown;
+}
+
+/* Does q map the file of l? */
+static bool maps_file(pid_t q, const struct proc_lock *l)
+{
+	char path[64], line[PATH_MAX + 128];
+	cleanup_fclose FILE *f = NULL;
+	unsigned int maj, min;
+	uint64_t ino;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", q);
+	f = fopen(path, "re");
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "%*x-%*x %*s %*x %x:%x %" SCNu64, &maj, &min, &ino) == 3 && ino == l->ino &&
+		    maj == l->dev_major && min == l->dev_minor)
+			return true;
+	return false;
+}
+
+/* Whose is l, a flock or OFD lock that no fd of the dump shows: a process
+ * outside the dump that shows it through an fd, or that maps the file
+ * (*mapper), owns it or may; 0 when none does. */
+static pid_t owner_outside(const struct dump_ctx *ctx, const struct proc_lock *l, pid_t *mapper)
+{
+	cleanup_closedir DIR *d = opendir("/proc");
+	pid_t self = getpid();
+	struct dirent *e;
+
+	*mapper = 0;
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		pid_t q = (pid_t)atoi(e->d_name);
+		char path[64];
+		cleanup_closedir DIR *fds = NULL;
+		struct dirent *fd;
+
+		if (q <= 0 || q == self || in_dump(ctx, q))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fd", q);
+		fds = opendir(path);
+		while (fds != NULL && (fd = readdir(fds)) != NULL)
+			if (fd->d_name[0] != '.' && fd_shows(q, fd->d_name, l))
+				return q;
+		if (*mapper == 0 && maps_file(q, l))
+			*mapper = q;
+	}
+	return 0;
+}
+
+/* A flock or OFD lock that no fd of the dump shows, on a file the dump
+ * maps (an OFD lock names no process; a flock names the process that took
+ * it, which may have exited or be outside): held through the mapping,
+ * unless a process outside the dump holds it.  A flock through one
+ * process's mapping is taken again (mapped_flock); the rest is refused. */
+static int check_unnamed(const struct dump_ctx *ctx, const struct proc_lock *l, const char *path, cr_error_t *err)
+{
+	pid_t mapper, owner = owner_outside(ctx, l, &mapper);
+
+	if (owner != 0)
+		return 0;   /* its own fd shows it */
+	if (mapper != 0)
+		return cr_error(err, 0, "a %s %s on %s that no fd shows, held through a mapping of the dump or of pid %d "
+				"outside it: unsupported (cr cannot tell which)", type_name(l->type),
+				class_name(l->cls), path, mapper);
+	if (mapped_flock(ctx, l))
+		return 0;
+	return cr_error(err, 0, "a %s %s on %s held only through a mapping of the dump: unsupported", type_name(l->type),
+			class_name(l->cls), path);
+}
+
+#define WARM_EVERY_US 2000
+#define WARM_READ_MAX_NS 500000   /* a read that walks this long stops the warming */
+#define WARM_AT_MOST  1000   /* reads, 2 s: a dump that takes longer to
+                              * freeze its tree waits for its read once */
+
+static struct {
+	bool started;
+	atomic_bool frozen;
+	struct cr_job job;
+	struct proc_lock *all;
+	size_t n;
+} ahead;
+
+/* One read to keep the kernel's lock warm; false when it took long (a
+ * host with many locks, every one of whose lock calls waits while a read
+ * walks them: then the warming stops). */
+static bool warm_once(bool first)
+{
+	cleanup_free struct proc_lock *discard = NULL;
+	cr_error_t ignored = NULL;
+	struct timespec t0, t1;
+	size_t n;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (proc_read_locks(&discard, &n, &ignored) < 0)
+		cr_error_release(&ignored);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return first || (t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec) < WARM_READ_MAX_NS;
+}
+
+static int read_ahead(void *arg, cr_error_t *err)
+{
+	(void)arg;
+	for (int i = 0; i < WARM_AT_MOST && !atomic_load(&ahead.frozen) && warm_once(i == 0); i++)
+		usleep(WARM_EVERY_US);
+	while (!atomic_load(&ahead.frozen))
+		usleep(WARM_EVERY_US);
+	return proc_read_locks(&ahead.all, &ahead.n, err);
+}
+
+void locks_warm_up(void)
+{
+	ahead.all = NULL;
+	ahead.n = 0;
+	atomic_store(&ahead.frozen, false);
+	ahead.started = cr_job_start(&ahead.job, read_ahead, NULL);
+}
+
+void locks_prefetch(void)
+{
+	if (!ahead.started)
+		locks_warm_up();
+	atomic_store(&ahead.frozen, true);
+}
+
+/* The prefetched /proc/locks, or read now where no thread read it. */
+static int read_locks(struct proc_lock **all, size_t *n, cr_error_t *err)
+{
+	if (!ahead.started)
+		return proc_read_locks(all, n, err);
+	ahead.started = false;
+	if (cr_job_wait(&ahead.job, err) < 0)
+		return cr_error_wrap(err, "/proc/locks, read ahead");
+	*all = ahead.all;
+	*n = ahead.n;
+	ahead.all = NULL;
+	return 0;
+}
+
 /* Every lock that /proc/locks gives to a process of the dump must be one
- * that an fd showed.  OFD locks name no process (-1): fdinfo is all there
- * is for them. */
+ * that an fd showed, or a flock held through a mapping.  Locks that name
+ * no process of the dump (OFD locks name none: -1) but are on a file the
+ * dump maps: check_unnamed. */
 static int cross_check(const struct dump_ctx *ctx, cr_error_t *err)
 {
 	cleanup_free struct proc_lock *all = NULL;
+	cleanup_free bool *claimed = xcalloc(seen.n + 1, sizeof(*claimed));
 	size_t n = 0;
 
-	if (proc_read_locks(&all, &n, err) < 0)
+	if (read_locks(&all, &n, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		const struct proc_lock *l = &all[i];
+		const char *path;
 
-		if (!l->waiting && l->pid > 0 && in_dump(ctx, l->pid) && !recorded(ctx, l))
-			return refuse_unseen(ctx, l, err);
+		if (l->waiting || recorded(ctx, l, claimed))
+			continue;
+		if (l->pid > 0 && in_dump(ctx, l->pid)) {
+			if (!mapped_flock(ctx, l))
+				return refuse_unseen(ctx, l, err);
+		} else if ((l->cls == PROC_LOCK_FLOCK || l->cls == PROC_LOCK_OFD) && (path = mapped_by(ctx, l)) != NULL &&
+			   check_unnamed(ctx, l, path, err) < 0) {
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -348,6 +583,13 @@ static int locks_check_tree(struct dump_ctx *ctx, cr_error_t *err)
 static void locks_release_dump(struct dump_ctx *ctx)
 {
 	(void)ctx;
+	if (ahead.started) {   /* a dump that failed before its check */
+		atomic_store(&ahead.frozen, true);
+		ahead.started = false;
+		cr_job_wait(&ahead.job, NULL);
+	}
+	free(ahead.all);
+	ahead.all = NULL;
 	seen_clear();
 }
 
@@ -475,13 +717,21 @@ static bool lock_of_description(const LockEntry *e)
 	return e->kind != LOCK_KIND__LOCK_POSIX;
 }
 
-/* Which process takes each flock and OFD lock: the one that opens its
- * description (files_plan chose it), so that each process walks only
- * its own at restore. */
+/* A description one process holds is opened by that process as it sets
+ * up its fds (files_setup), not before any fork: no stash slot. */
+static bool opened_before_fork(const struct restore_ctx *ctx, uint32_t id)
+{
+	return ctx->file_slot[id] >= 0;
+}
+
+/* Which process takes each flock and OFD lock of a description several
+ * processes hold: the one that opens it for them (files_plan chose it),
+ * so that each process walks only its own at restore.  The locks of a
+ * description of one process are taken by it in setup. */
 static int locks_plan(struct restore_ctx *ctx, cr_error_t *err)
 {
 	struct locks_plan *p = xcalloc(1, sizeof(*p));
-	size_t n = 0, *next;
+	size_t n = 0, *next = NULL;
 
 	(void)err;
 	p->first = xcalloc(ctx->n_tasks + 1, sizeof(*p->first));
@@ -495,7 +745,7 @@ static int locks_plan(struct restore_ctx *ctx, cr_error_t *err)
 				uint32_t id = find_fd(u, e->fd)->file_id;
 				size_t taker = (size_t)(ctx->file_lca[id] - ctx->tasks);
 
-				if (!lock_of_description(e))
+				if (!lock_of_description(e) || !opened_before_fork(ctx, id))
 					continue;
 				if (pass == 0)
 					p->first[taker + 1]++;
@@ -662,11 +912,27 @@ static int locks_after_close(struct restore_ctx *ctx, struct restore_task *t, cr
 	return remote_write(t->host_pid, at, fl, n * sizeof(*fl), err);
 }
 
+/* A flock or OFD lock on a description only this process holds, on its
+ * fd in place. */
+static int setup_own_description(const struct restore_ctx *ctx, const struct restore_task *t, const LockEntry *e,
+				 cr_error_t *err)
+{
+	uint32_t id = find_fd(t, e->fd)->file_id;
+
+	if (opened_before_fork(ctx, id))
+		return 0;   /* taken before the fork by its opener */
+	return take_lock((int)e->fd, e, restore_file(ctx, id)->path, err);
+}
+
 static int locks_setup(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
-	for (size_t i = 0; i < t->core->n_locks; i++)
-		if (t->core->locks[i]->kind == LOCK_KIND__LOCK_POSIX && setup_posix(ctx, t, t->core->locks[i], err) < 0)
+	for (size_t i = 0; i < t->core->n_locks; i++) {
+		const LockEntry *e = t->core->locks[i];
+
+		if (e->kind == LOCK_KIND__LOCK_POSIX ? setup_posix(ctx, t, e, err) < 0 :
+						       setup_own_description(ctx, t, e, err) < 0)
 			return -1;
+	}
 	return 0;
 }
 

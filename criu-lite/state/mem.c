@@ -27,6 +27,7 @@
 #include "fd/reg.h"
 #include "state/aio.h"
 #include "img/pages.h"
+#include "os/log.h"
 #include "os/ptrace.h"
 #include "os/util.h"
 #include "os/xalloc.h"
@@ -105,6 +106,34 @@ static int object_source(const struct proc_vma *v)
 	return -1;
 }
 
+/* A mapping of a file deleted under the name it was mapped by and still
+ * linked under another (glibc's sem_open makes a semaphore under a
+ * temporary name, maps it and links it under the real one): recorded as
+ * a mapping of the file by that other name (fd/reg.h), which the restore
+ * maps (maps then shows that name).  1 if it is one; 0 leaves it to the
+ * other kinds of deleted files (whose refusal names it). */
+static int relinked_vma(struct dump_ctx *ctx, struct dump_task *t, const struct proc_vma *v, VmaEntry *e,
+			cr_error_t *err)
+{
+	char link[96], view[PATH_MAX + 64], other[PATH_MAX];
+	struct proc_vma named = *v;
+	struct stat st;
+
+	snprintf(link, sizeof(link), "/proc/%d/map_files/%lx-%lx", t->pid, (unsigned long)v->start,
+		 (unsigned long)v->end);
+	if (stat(link, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink == 0 || st.st_ino != v->ino)
+		return 0;
+	if (strcmp(mntns_dump_view(t->pid, v->path, view, sizeof(view)), v->path) != 0)
+		return 0;   /* a mount namespace of its own: not looked for */
+	if (!reg_other_name(v->path, link, &st, other, sizeof(other)))
+		return 0;
+	pr_info("pid %d: mapping 0x%lx-0x%lx of %s (deleted) is mapped as %s, another name of the file", t->pid,
+		(unsigned long)v->start, (unsigned long)v->end, v->path, other);
+	named.path = other;
+	named.deleted = false;
+	return add_file_vma(ctx, t, &named, e, err) < 0 ? -1 : 1;
+}
+
 /* shmat attaches a segment whole: a mapping of part of one (an munmap or
  * mremap since) could not be made again. */
 static int check_sysv_whole(const struct dump_task *t, const struct proc_vma *v, cr_error_t *err)
@@ -165,6 +194,12 @@ static int classify_vma(struct dump_ctx *ctx, struct dump_task *t, const struct 
 	}
 	if (v->deleted && strcmp(v->path, "/[aio]") == 0)
 		return aio_dump_vma(ctx, t, v, e, err);
+	if (v->deleted && object_source(v) == SHMEM_SOURCE__SHMEM_DELETED) {
+		int r = relinked_vma(ctx, t, v, e, err);
+
+		if (r != 0)
+			return r < 0 ? -1 : 0;
+	}
 	if (v->deleted) {
 		int source = object_source(v);
 

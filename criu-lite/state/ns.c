@@ -43,6 +43,7 @@
 #include "fd/tcp_stream.h"
 #include "os/log.h"
 #include "os/nsenter.h"
+#include "os/proc.h"
 #include "os/util.h"
 #include "os/xalloc.h"
 #include "net/netns.h"
@@ -50,6 +51,7 @@
 #include "state/ipcns.h"
 #include "state/mntns.h"
 #include "state/ns.h"
+#include "fd/fdshare.h"
 #include "state/fdroom.h"
 #include "state/state.h"
 
@@ -65,6 +67,7 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
+#include <unistd.h>
 
 #define UTS_LEN        64                       /* __NEW_UTS_LEN */
 #define KTIME_SEC_MAX  (INT64_MAX / 1000000000)  /* the kernel's limit on an offset */
@@ -599,29 +602,58 @@ static void tell_named_net(const struct dump_ctx *ctx)
 
 /* A network namespace of the dump that a process outside it is in too:
  * after the restore that process would be alone in the old one. */
+/* cr and the processes it forks: they enter the tree's namespaces for a
+ * moment (setns) and are no holders of them. */
+static bool is_cr(pid_t pid)
+{
+	struct proc_status st = { 0 };
+	cr_error_t ignored = NULL;
+	bool ours;
+
+	if (pid == getpid())
+		return true;
+	if (proc_read_status(pid, 0, &st, &ignored) < 0) {
+		cr_error_release(&ignored);
+		return false;
+	}
+	ours = st.ppid == getpid();
+	proc_status_free(&st);
+	return ours;
+}
+
+/* Is pid in the network namespace ino still?  The table of holders was
+ * read at the freeze: a process that has gone since (a tool cr ran in the
+ * namespace, say) or has left it holds nothing any more. */
+static bool still_in_net(pid_t pid, uint64_t ino)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	return stat(path, &st) == 0 && (uint64_t)st.st_ino == ino;
+}
+
 static int check_net_outside(const struct dump_ctx *ctx, cr_error_t *err)
 {
-	cleanup_closedir DIR *d = NULL;
-	struct dirent *de;
+	const struct fdshare_netns *all;
+	size_t n;
 
 	if (ctx->img[CR_IMG_NETNS].n == 0)
 		return 0;
 	tell_named_net(ctx);
-	if ((d = opendir("/proc")) == NULL)
-		return cr_error(err, errno, "opendir /proc");
-	while ((de = readdir(d)) != NULL) {
-		pid_t pid = (pid_t)atoi(de->d_name);
-		uint64_t ino;
+	if (fdshare_netns_all(ctx, &all, &n, err) < 0)   /* read since the freeze, with every fd */
+		return -1;
+	for (size_t k = 0; k < n; k++) {
+		pid_t pid = all[k].pid;
 
-		if (pid <= 0 || in_tree(ctx, pid) || proc_read_ns(pid, "net", &ino, err) < 0) {
-			cr_error_release(err);   /* gone, or a kernel thread */
+		if (in_tree(ctx, pid))
 			continue;
-		}
 		for (size_t i = 0; i < ctx->n_tasks; i++) {
 			const struct dump_task *t = &ctx->tasks[i];
 			uint32_t id = t->zombie ? 0 : ref_of(t->core->ns, SLOT_NET);
 
-			if (id && ((const NsEntry *)ctx->img[CR_IMG_NS].v[id - 1])->inode == ino)
+			if (id && ((const NsEntry *)ctx->img[CR_IMG_NS].v[id - 1])->inode == all[k].ino && !is_cr(pid) &&
+			    still_in_net(pid, all[k].ino))
 				return cr_error(err, 0, "the network namespace of pid %d is also used by pid %d outside the "
 						"dump: unsupported (it would stay in the old one)", t->pid, pid);
 		}

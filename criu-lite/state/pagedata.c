@@ -107,6 +107,11 @@ static struct page_bufs *page_bufs_get(struct page_bufs **slot, bool pagemap)
 	return pb;
 }
 
+void pagedata_bufs_prepare(struct dump_ctx *ctx)
+{
+	page_bufs_get(&ctx->page_bufs, true);
+}
+
 struct page_dumper {
 	pid_t pid;
 	int pagemap_fd, mem_fd;

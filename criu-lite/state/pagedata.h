@@ -21,6 +21,9 @@ uint64_t pagedata_bytes(const struct restore_task *t, bool early);
  * VMAs must exist and be writable where pages go (those of cow VMAs are
  * there already). */
 int pagedata_restore(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err);
+/* Dump: the page buffers are allocated (and their pages faulted in) now,
+ * before the tree is frozen, instead of at the first copy. */
+void pagedata_bufs_prepare(struct dump_ctx *ctx);
 /* Frees the page buffers of a dump or restore (allocated on first use). */
 void pagedata_bufs_free(struct page_bufs *pb);
 

@@ -22,7 +22,17 @@
  * Not kept: the overrun count of the last delivered signal (recorded, but
  * no call sets it), the id the next new timer gets (it follows the highest
  * restored one).  Refused: a timer aimed at a thread that has exited, and
- * timers on the CPU clock of another process. */
+ * timers on the CPU clock of another process.
+ *
+ * CPU clocks: a timer on the process's own CPU clock is recorded on
+ * "itself" (pid 0).  One on the CPU clock of one of its threads
+ * (pthread_getcpuclockid: haproxy's watchdog arms one per thread) names
+ * the thread in the clock id as the process saw it (its innermost tid);
+ * the image names it by its tid in the dumper's namespace, as for
+ * SIGEV_THREAD_ID, and the restored timer runs on the CPU clock of the
+ * restored thread of that tid.  The clocks themselves start again near
+ * zero (a restored thread has used no CPU time yet); the time a timer had
+ * left is kept, as for every clock. */
 #include "state/state.h"
 #include "os/log.h"
 #include "os/util.h"
@@ -55,14 +65,17 @@ _Static_assert(SCRATCH_POSIX_TIMER + sizeof(struct itimerspec) <= SCRATCH_SIZE, 
 #define CPUCLOCK_PID(clock)       ((pid_t)~((clock) >> 3))
 #define CPUCLOCK_PERTHREAD_MASK   4
 #define CPUCLOCK_SELF(clock)      (((clock) & 7) | (int32_t)(~0U << 3))
+#define CPUCLOCK_OF(tid, clock)   ((int32_t)((~(uint32_t)(tid) << 3) | ((uint32_t)(clock) & 7)))
 /* glibc's sigevent names the thread of SIGEV_THREAD_ID only in its union. */
 #define sigev_tid _sigev_un._tid
 
+/* A clock restore can make: the CPU clock of the process, of the thread
+ * that asks, or of a thread named by its tid. */
 static bool known_clock(int32_t clock)
 {
 	return clock == CLOCK_REALTIME || clock == CLOCK_MONOTONIC || clock == CLOCK_BOOTTIME ||
 	       clock == CLOCK_REALTIME_ALARM || clock == CLOCK_BOOTTIME_ALARM || clock == CLOCK_TAI ||
-	       (clock < 0 && CPUCLOCK_PID(clock) == 0 && (clock & 3) < 3);
+	       (clock < 0 && (clock & 3) < 3 && (CPUCLOCK_PID(clock) == 0 || (clock & CPUCLOCK_PERTHREAD_MASK)));
 }
 
 /* ------------------------------------------------------------------ dump */
@@ -141,20 +154,59 @@ static bool is_thread_of(const struct dump_task *t, pid_t tid)
 	return false;
 }
 
+/* A tid or pid as the process sees it (its innermost pid namespace). */
+static pid_t inner_id(const struct proc_status *st, pid_t outer)
+{
+	return st->n_levels > 0 ? st->ns_pid[st->n_levels - 1] : outer;
+}
+
+/* The thread (its tid in cr's namespace) whose tid the process sees as
+ * inner; 0 if none. */
+static pid_t thread_seen_as(const struct dump_task *t, pid_t inner)
+{
+	for (size_t i = 0; i < t->n_threads; i++)
+		if (inner_id(&t->threads[i].status, t->threads[i].tid) == inner)
+			return t->threads[i].tid;
+	return 0;
+}
+
+/* A CPU clock id as restore takes it: the process's own clock on pid 0,
+ * a thread's on its tid in cr's namespace (the process named it by its
+ * innermost one). */
+static int check_cpu_clock(const struct dump_task *t, PosixTimerEntry *e, cr_error_t *err)
+{
+	pid_t owner = CPUCLOCK_PID(e->clockid), tid;
+
+	/* The clock of "the thread that calls timer_create": which one that
+	 * was, /proc/PID/timers does not say. */
+	if (owner == 0 && (e->clockid & CPUCLOCK_PERTHREAD_MASK) && t->n_threads > 1)
+		return cr_error(err, 0, "timer %d runs on the CPU clock of the thread that made it, which cr cannot tell "
+				"among %zu threads: unsupported kind", e->id, t->n_threads);
+	if (owner == 0)
+		return 0;
+	if (!(e->clockid & CPUCLOCK_PERTHREAD_MASK)) {
+		if (owner != inner_id(&t->status, t->pid))
+			return cr_error(err, 0, "timer %d runs on the CPU clock of pid %d: unsupported kind", e->id,
+					owner);
+		e->clockid = CPUCLOCK_SELF(e->clockid);
+		return 0;
+	}
+	tid = thread_seen_as(t, owner);
+	if (tid == 0)
+		return cr_error(err, 0, "timer %d on the CPU clock of %d, no thread of the process: unsupported kind",
+				e->id, owner);
+	e->clockid = CPUCLOCK_OF(tid, e->clockid);
+	return 0;
+}
+
 /* Only what restore can honour in this process. */
 static int check_timer(const struct dump_task *t, PosixTimerEntry *e, cr_error_t *err)
 {
 	if (e->notify == SIGEV_THREAD_ID && !is_thread_of(t, (pid_t)e->notify_tid))
 		return cr_error(err, 0, "timer %d signals thread %u, which is no thread of the process (it exited): "
 				"unsupported kind", e->id, e->notify_tid);
-	if (e->clockid < 0) {
-		pid_t owner = CPUCLOCK_PID(e->clockid);
-
-		if (owner != 0 && owner != t->pid)
-			return cr_error(err, 0, "timer %d runs on the CPU clock of pid %d: unsupported kind", e->id,
-					owner);
-		e->clockid = CPUCLOCK_SELF(e->clockid);
-	}
+	if (e->clockid < 0 && check_cpu_clock(t, e, err) < 0)
+		return -1;
 	if (!known_clock(e->clockid))
 		return cr_error(err, 0, "timer %d on clock %d: unsupported kind", e->id, e->clockid);
 	return 0;
@@ -204,17 +256,36 @@ static int posix_timers_collect(struct dump_ctx *ctx, struct dump_task *t, cr_er
 
 /* --------------------------------------------------------------- restore */
 
-/* The thread a SIGEV_THREAD_ID timer signals, as the restored process
+/* The thread of tid (in the dumper's namespace), as the restored process
  * sees it (its innermost tid); 0 if the dump names no thread of it. */
-static pid_t target_tid(const struct restore_task *t, const PosixTimerEntry *e)
+static pid_t restored_tid(const struct restore_task *t, uint32_t tid)
 {
 	for (size_t i = 0; i < t->pstree->n_threads; i++) {
 		const ThreadIds *ids = t->pstree->threads[i];
 
-		if (ids->n_ns_tid > 0 && ids->ns_tid[0] == e->notify_tid)
+		if (ids->n_ns_tid > 0 && ids->ns_tid[0] == tid)
 			return (pid_t)ids->ns_tid[ids->n_ns_tid - 1];
 	}
 	return 0;
+}
+
+/* The thread a SIGEV_THREAD_ID timer signals. */
+static pid_t target_tid(const struct restore_task *t, const PosixTimerEntry *e)
+{
+	return restored_tid(t, e->notify_tid);
+}
+
+/* The clock to create the timer on: a thread's CPU clock names the
+ * restored thread; 0 (no CPU clock) if the dump names no thread of the
+ * process. */
+static int32_t restored_clock(const struct restore_task *t, const PosixTimerEntry *e)
+{
+	pid_t tid;
+
+	if (e->clockid >= 0 || CPUCLOCK_PID(e->clockid) == 0)
+		return e->clockid;
+	tid = restored_tid(t, (uint32_t)CPUCLOCK_PID(e->clockid));
+	return tid == 0 ? 0 : CPUCLOCK_OF(tid, e->clockid);
 }
 
 static int validate_timer(const struct restore_task *t, const PosixTimerEntry *e, cr_error_t *err)
@@ -228,12 +299,16 @@ static int validate_timer(const struct restore_task *t, const PosixTimerEntry *e
 	if (e->notify == SIGEV_THREAD_ID && (!e->has_notify_tid || target_tid(t, e) == 0))
 		return cr_error(err, 0, "POSIX timer %d: signals thread %u, which the process does not have", e->id,
 				e->notify_tid);
+	if (e->clockid < 0 && restored_clock(t, e) == 0)
+		return cr_error(err, 0, "POSIX timer %d: runs on the CPU clock of thread %d, which the process does "
+				"not have", e->id, CPUCLOCK_PID(e->clockid));
 	return 0;
 }
 
 static int create_timer(const struct restore_task *t, const PosixTimerEntry *e, cr_error_t *err)
 {
 	struct sigevent sev;
+	int32_t clock = restored_clock(t, e);
 	int id = e->id;
 
 	memset(&sev, 0, sizeof(sev));
@@ -244,8 +319,8 @@ static int create_timer(const struct restore_task *t, const PosixTimerEntry *e, 
 		sev.sigev_tid = target_tid(t, e);
 	/* With PR_TIMER_CREATE_RESTORE_IDS on, the kernel reads the id to use
 	 * from where it would write the new one. */
-	if (syscall(SYS_timer_create, (clockid_t)e->clockid, &sev, &id) < 0)
-		return cr_error(err, errno, "timer_create(clock %d, id %d)", e->clockid, e->id);
+	if (syscall(SYS_timer_create, (clockid_t)clock, &sev, &id) < 0)
+		return cr_error(err, errno, "timer_create(clock %d, id %d)", clock, e->id);
 	if (id != e->id)
 		return cr_error(err, 0, "timer_create gave id %d, not %d", id, e->id);
 	return 0;

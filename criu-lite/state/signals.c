@@ -88,15 +88,13 @@ static bool kept(struct dump_ctx *ctx, const struct dump_task *t, const uint8_t 
 	return !sent_by_hold(ctx, raw) && !(t->was_stopped && si.si_signo == SIGSTOP);
 }
 
-static int peek_queue(struct dump_ctx *ctx, const struct dump_task *t, pid_t tid, bool shared, SiginfoEntry ***out,
-		      size_t *n, cr_error_t *err)
+/* Calls fn with each siginfo (SIGINFO_SIZE bytes) queued for tid (its
+ * process's queue, with shared), in order, until fn returns nonzero. */
+static int each_queued(pid_t tid, bool shared, int (*fn)(const uint8_t *raw, void *arg), void *arg, cr_error_t *err)
 {
 	uint8_t buf[PEEK_BATCH * SIGINFO_SIZE];
-	size_t cap = 0, off = 0;
 
-	*n = 0;
-	*out = NULL;
-	for (;;) {
+	for (size_t off = 0;;) {
 		struct __ptrace_peeksiginfo_args args = {
 			.off = off, .flags = shared ? PTRACE_PEEKSIGINFO_SHARED : 0, .nr = PEEK_BATCH,
 		};
@@ -106,29 +104,84 @@ static int peek_queue(struct dump_ctx *ctx, const struct dump_task *t, pid_t tid
 			return cr_error(err, errno, "task %d: read pending signals", tid);
 		if (got == 0)
 			return 0;
-		if (*n + (size_t)got > cap) {
-			SiginfoEntry **bigger = arena_array(&ctx->arena, SiginfoEntry *, (cap + got) * 2);
-
-			if (*n)
-				memcpy(bigger, *out, *n * sizeof(*bigger));
-			*out = bigger;
-			cap = (cap + got) * 2;
-		}
+		for (long i = 0; i < got; i++)
+			if (fn(buf + i * SIGINFO_SIZE, arg) != 0)
+				return 0;
 		off += (size_t)got;
-		for (long i = 0; i < got; i++) {
-			SiginfoEntry *s;
-
-			if (!kept(ctx, t, buf + i * SIGINFO_SIZE))
-				continue;
-			s = arena_new(&ctx->arena, SiginfoEntry);
-
-			siginfo_entry__init(s);
-			s->shared = shared;
-			s->siginfo.len = SIGINFO_SIZE;
-			s->siginfo.data = arena_memdup(&ctx->arena, buf + i * SIGINFO_SIZE, SIGINFO_SIZE);
-			(*out)[(*n)++] = s;
-		}
 	}
+}
+
+struct kept_list {
+	struct dump_ctx *ctx;
+	const struct dump_task *t;
+	bool shared;
+	SiginfoEntry **v;
+	size_t n, cap;
+};
+
+static int keep_one(const uint8_t *raw, void *arg)
+{
+	struct kept_list *k = arg;
+	SiginfoEntry *s;
+
+	if (!kept(k->ctx, k->t, raw))
+		return 0;
+	if (k->n == k->cap) {
+		SiginfoEntry **bigger = arena_array(&k->ctx->arena, SiginfoEntry *, k->cap ? k->cap * 2 : PEEK_BATCH);
+
+		if (k->n)
+			memcpy(bigger, k->v, k->n * sizeof(*bigger));
+		k->v = bigger;
+		k->cap = k->cap ? k->cap * 2 : PEEK_BATCH;
+	}
+	s = arena_new(&k->ctx->arena, SiginfoEntry);
+	siginfo_entry__init(s);
+	s->shared = k->shared;
+	s->siginfo.len = SIGINFO_SIZE;
+	s->siginfo.data = arena_memdup(&k->ctx->arena, raw, SIGINFO_SIZE);
+	k->v[k->n++] = s;
+	return 0;
+}
+
+static int peek_queue(struct dump_ctx *ctx, const struct dump_task *t, pid_t tid, bool shared, SiginfoEntry ***out,
+		      size_t *n, cr_error_t *err)
+{
+	struct kept_list k = { .ctx = ctx, .t = t, .shared = shared };
+
+	if (each_queued(tid, shared, keep_one, &k, err) < 0)
+		return -1;
+	*out = k.v;
+	*n = k.n;
+	return 0;
+}
+
+struct first_sigchld {
+	struct dump_ctx *ctx;
+	int found;
+};
+
+static int is_sigchld(const uint8_t *raw, void *arg)
+{
+	struct first_sigchld *f = arg;
+	siginfo_t si;
+
+	memcpy(&si, raw, sizeof(si));
+	if (si.si_signo != SIGCHLD)
+		return 0;
+	f->found = sent_by_hold(f->ctx, raw) ? 1 : -1;
+	return 1;
+}
+
+/* Which SIGCHLD tid's queue (its process's, with shared) holds: none (0),
+ * the one of cr's hold (1), another (-1).  A SIGCHLD is queued once at
+ * most: the first stays, a second is dropped. */
+int signals_hold_sigchld_queued(struct dump_ctx *ctx, pid_t tid, bool shared, int *found, cr_error_t *err)
+{
+	struct first_sigchld f = { .ctx = ctx };
+	int r = each_queued(tid, shared, is_sigchld, &f, err);
+
+	*found = f.found;
+	return r;
 }
 
 /* The pending signals, shared and each thread's, read with ptrace. */

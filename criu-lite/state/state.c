@@ -16,6 +16,9 @@
 	X(mmlayout)      /* brk, arguments, auxv, exe */                                \
 	X(membarrier)    /* registrations of the address space, once it is in place */ \
 	X(mmdefaults)    /* mlockall(MCL_FUTURE), KSM merge-any: for mappings made from now on */ \
+	X(mempolicy)     /* refused at dump: NUMA memory policies */                    \
+	X(coredump)      /* coredump_filter, by the process itself before the chroot */ \
+	X(autogroup)     /* the session's autogroup nice, by its leader before the chroot */ \
 	X(attrs)         /* umask, root, cwd, personality, login uid */                 \
 	X(threads)       /* registers and per-thread kernel state */                    \
 	X(fown)          /* SIGIO owners: once the owning threads exist */              \
@@ -26,8 +29,11 @@
 	X(rlimits)       /* limits may forbid what came before */                       \
 	X(cgroup)        /* last in the child: a cgroup's limits too */                 \
 	X(chroot)        /* after every path cr opens in the child; cwd came before */ \
+	X(notify_drain)  /* after chroot: the events of cr's own opens read away */     \
 	X(sched)         /* before creds: RT policies, I/O class, low nice need CAP_SYS_NICE */ \
 	X(seccomp)       /* before creds: a filter needs the CAP_SYS_ADMIN they drop */ \
+	X(keyrings)      /* refused at dump: keyrings of the process's own */          \
+	X(landlock)      /* refused at dump: a Landlock domain */                       \
 	X(creds)         /* drops the restorer's privileges */                          \
 	X(pdeath)        /* after creds, which clear it */                              \
 	X(prctl)         /* after creds, which reset dumpable; MDWE last */
@@ -53,9 +59,35 @@ static const struct state_kind *const kinds[] = {
 		return 0;                                             \
 	} while (0)
 
+#include "os/log.h"
+#include "os/util.h"
+#include <time.h>
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return timespec_ns(&ts);
+}
+
+/* Hook h of every kind, each kind's time logged (-vvv) when it is long. */
+#define WALK_TIMED(h, what, ...)                                                               \
+	do {                                                                                   \
+		for (size_t i_ = 0; i_ < N_KINDS; i_++) {                                      \
+			uint64_t t0_ = mono_ns();                                              \
+			if (kinds[i_]->h && kinds[i_]->h(__VA_ARGS__) < 0)                     \
+				return -1;                                                     \
+			if (mono_ns() - t0_ >= STEP_LOG_NS)                                    \
+				pr_debug("%s: %s %.2f ms", kinds[i_]->name, what, (double)(mono_ns() - t0_) / 1e6); \
+		}                                                                              \
+		return 0;                                                                      \
+	} while (0)
+#define STEP_LOG_NS 100000
+
 int state_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
-	WALK(collect, ctx, t, err);
+	WALK_TIMED(collect, "collect", ctx, t, err);
 }
 
 int state_collect_injected(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
@@ -80,12 +112,12 @@ int state_collect_injected(struct dump_ctx *ctx, struct dump_task *t, cr_error_t
 
 int state_check_tree(struct dump_ctx *ctx, cr_error_t *err)
 {
-	WALK(check_tree, ctx, err);
+	WALK_TIMED(check_tree, "check", ctx, err);
 }
 
 int state_write(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
-	WALK(write, ctx, t, err);
+	WALK_TIMED(write, "write", ctx, t, err);
 }
 
 int state_write_tree(struct dump_ctx *ctx, cr_error_t *err)

@@ -95,6 +95,9 @@ int state_check_tree(struct dump_ctx *ctx, cr_error_t *err);
 int state_write(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
 int state_write_tree(struct dump_ctx *ctx, cr_error_t *err);
 void state_release_dump(struct dump_ctx *ctx);
+/* Which SIGCHLD tid's queue (its process's, with shared) holds: none (0),
+ * the one a child's stop sent when cr's hold stopped it (1), another (-1). */
+int signals_hold_sigchld_queued(struct dump_ctx *ctx, pid_t tid, bool shared, int *found, cr_error_t *err);
 
 int state_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err);
 int state_plan(struct restore_ctx *ctx, cr_error_t *err);

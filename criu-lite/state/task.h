@@ -28,7 +28,7 @@ struct dump_opts {
 	bool compress;
 	bool shell_job;
 	bool ext_unix_sk;              /* --ext-unix-sk: peers outside the tree are connected again by name */
-	bool skip_in_flight;           /* --skip-in-flight: connections not accepted yet on a TCP listener are dropped */
+	bool skip_in_flight;           /* --skip-in-flight: unaccepted connections, unread events dropped */
 	bool tcp_established;          /* --tcp-established: established TCP connections are dumped (TCP_REPAIR) */
 	bool network_lock_skip;        /* --network-lock skip: their traffic is not dropped while dumped */
 	const char **ext_veth;         /* --external veth:NAME: NAME of each (net/netns.h) */
@@ -176,6 +176,9 @@ struct restore_opts {
 	size_t n_ext_veth;
 	const char *join_net;          /* --join-ns net:PATH: the tree goes into that namespace, or NULL */
 	bool tcp_close;                /* --tcp-close: established TCP comes back closed */
+	bool lock_only;                /* cr unlock: the dump's own images only, not the pre-copy
+	                                  rounds before it (a dump sent to a page server, kept
+	                                  here without them) */
 };
 
 struct restore_thread {
@@ -306,6 +309,7 @@ static inline int restore_stash_reserve(struct restore_ctx *ctx, int n)
 #define SCRATCH_PDEATHSIG   4608
 #define SCRATCH_SUBREAPER   4672   /* PR_GET_CHILD_SUBREAPER's int */
 #define SCRATCH_STOP_REPORT 4736   /* waitid's siginfo (stop.c) */
+#define SCRATCH_TSC         4864   /* PR_GET_TSC's int */
 
 /* The restore trampoline: code first, then argument space. */
 #define TRAMP_CODE      0

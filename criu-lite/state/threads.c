@@ -1,7 +1,8 @@
 /* Threads, as a kind of state: registers and xstate, the blocked signal
  * mask, rseq, robust futex list, clear_child_tid, the alternate signal
- * stack and the thread's name, for every thread; and the restore's last
- * step, which puts the registers back. */
+ * stack, the thread's name, and what the thread set on itself (the TSC
+ * mode, the machine-check kill policy, cpuid faulting), for every thread;
+ * and the restore's last step, which puts the registers back. */
 #include "state/threads.h"
 #include "os/ptrace.h"
 #include "os/regs.h"
@@ -16,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <asm/prctl.h>
 
 struct kstack {
 	uint64_t sp;
@@ -52,9 +54,59 @@ static void ask_thread(struct dump_task *t, struct inject_batch *b)
 	inject_batch_add(b, "read alternate stack", SYS_sigaltstack, 0, t->scratch + SCRATCH_ALTSTACK, 0, 0, 0, 0);
 	inject_batch_add(b, "read clear_child_tid", SYS_prctl, PR_GET_TID_ADDRESS, t->scratch + SCRATCH_TID_ADDRESS,
 			 0, 0, 0, 0);
+	inject_batch_add(b, "read the TSC mode", SYS_prctl, PR_GET_TSC, t->scratch + SCRATCH_TSC, 0, 0, 0, 0);
+	inject_batch_add(b, "read the machine-check kill policy", SYS_prctl, PR_MCE_KILL_GET, 0, 0, 0, 0, 0);
+	inject_batch_add(b, "read whether cpuid faults", SYS_arch_prctl, ARCH_GET_CPUID, 0, 0, 0, 0, 0);
 }
 
-static int read_thread(struct dump_ctx *ctx, struct dump_task *t, struct dump_thread *th, cr_error_t *err)
+/* Where ask_thread's PR_MCE_KILL_GET and ARCH_GET_CPUID are among its calls. */
+#define ASKED_MCE_KILL 3
+#define ASKED_CPUID    4
+
+/* rdtsc made to fault (PR_TSC_SIGSEGV) is kept; a thread allows it by
+ * default. */
+static int read_tsc_mode(const struct dump_task *t, ThreadCore *tc, cr_error_t *err)
+{
+	int32_t mode = PR_TSC_ENABLE;
+
+	if (remote_read(t->pid, t->scratch + SCRATCH_TSC, &mode, sizeof(mode), err) < 0)
+		return -1;
+	if (mode != PR_TSC_ENABLE && mode != PR_TSC_SIGSEGV)
+		return cr_error(err, 0, "TSC mode %d: unsupported", mode);
+	tc->has_tsc_mode = mode == PR_TSC_SIGSEGV;
+	tc->tsc_mode = (uint32_t)mode;
+	return 0;
+}
+
+/* The machine-check kill policy a thread set (PR_MCE_KILL_SET: early or
+ * late, as qemu does for its vCPU threads) is kept; by default a thread
+ * follows vm.memory_failure_early_kill. */
+static int read_mce_kill(const struct inject_batch *b, size_t at, ThreadCore *tc, cr_error_t *err)
+{
+	int64_t policy = inject_batch_ret(b, at + ASKED_MCE_KILL);
+
+	if (policy != PR_MCE_KILL_EARLY && policy != PR_MCE_KILL_LATE && policy != PR_MCE_KILL_DEFAULT)
+		return cr_error(err, 0, "machine-check kill policy %lld: unsupported", (long long)policy);
+	tc->has_mce_kill = policy != PR_MCE_KILL_DEFAULT;
+	tc->mce_kill = (uint32_t)policy;
+	return 0;
+}
+
+/* cpuid made to fault (ARCH_SET_CPUID 0, as rr does to its tracees) is
+ * kept; a thread runs cpuid by default. */
+static int read_cpuid(const struct inject_batch *b, size_t at, ThreadCore *tc, cr_error_t *err)
+{
+	int64_t enabled = inject_batch_ret(b, at + ASKED_CPUID);
+
+	if (enabled != 0 && enabled != 1)
+		return cr_error(err, 0, "ARCH_GET_CPUID %lld: unsupported", (long long)enabled);
+	tc->has_cpuid_faults = enabled == 0;
+	tc->cpuid_faults = enabled == 0;
+	return 0;
+}
+
+static int read_thread(struct dump_ctx *ctx, struct dump_task *t, struct dump_thread *th, const struct inject_batch *b,
+		       size_t at, cr_error_t *err)
 {
 	ThreadCore *tc = th->core;
 	struct kstack ss;
@@ -62,7 +114,9 @@ static int read_thread(struct dump_ctx *ctx, struct dump_task *t, struct dump_th
 
 	th->core->sigmask = th->inj.orig_sigmask;
 	if (remote_read(t->pid, t->scratch + SCRATCH_ALTSTACK, &ss, sizeof(ss), err) < 0 ||
-	    remote_read(t->pid, t->scratch + SCRATCH_TID_ADDRESS, &tid_addr, sizeof(tid_addr), err) < 0)
+	    remote_read(t->pid, t->scratch + SCRATCH_TID_ADDRESS, &tid_addr, sizeof(tid_addr), err) < 0 ||
+	    read_tsc_mode(t, tc, err) < 0 || read_mce_kill(b, at, tc, err) < 0 ||
+	    read_cpuid(b, at, tc, err) < 0)
 		return -1;
 	tc->clear_child_tid = tid_addr;
 	tc->altstack = arena_new(&ctx->arena, SigaltstackEntry);
@@ -118,7 +172,6 @@ static void threads_ask(struct dump_ctx *ctx, struct dump_task *t)
 
 static int threads_answered(struct dump_ctx *ctx, struct dump_task *t, size_t first, cr_error_t *err)
 {
-	(void)first;
 	for (size_t i = 0; i < t->n_threads; i++) {
 		struct dump_thread *th = &t->threads[i];
 
@@ -127,7 +180,7 @@ static int threads_answered(struct dump_ctx *ctx, struct dump_task *t, size_t fi
 			if (dump_batch_run(t, &th->inj, err) < 0)
 				return cr_error_wrap(err, "thread %d", th->tid);
 		}
-		if (read_thread(ctx, t, th, err) < 0)
+		if (read_thread(ctx, t, th, i ? &t->batch : &t->asked, i ? 0 : first, err) < 0)
 			return cr_error_wrap(err, "thread %d", th->tid);
 	}
 	return 0;
@@ -219,6 +272,23 @@ static int check_registrations(const struct restore_task *t, size_t i, const Thr
 	return 0;
 }
 
+/* Whether this machine can make cpuid fault: tried once, in a child (cr's
+ * own cpuid must keep running). */
+static bool cpuid_faulting_here(void)
+{
+	static int known = -1;
+	int status;
+	pid_t pid;
+
+	if (known >= 0)
+		return known;
+	pid = fork();
+	if (pid == 0)
+		_exit(syscall(SYS_arch_prctl, ARCH_SET_CPUID, 0) == 0 ? 0 : 1);
+	known = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	return known;
+}
+
 static int threads_validate(const struct restore_ctx *ctx, const struct restore_task *t, cr_error_t *err)
 {
 	uint32_t xstate_size = ctx->inv->xstate_size;
@@ -245,6 +315,14 @@ static int threads_validate(const struct restore_ctx *ctx, const struct restore_
 		if (t->pstree->threads[i]->n_ns_tid != t->pstree->n_ns_pid)
 			return cr_error(err, 0, "pstree.img: pid %d thread %zu has %zu tid levels, not %zu",
 					t->pid, i, t->pstree->threads[i]->n_ns_tid, t->pstree->n_ns_pid);
+		if (th->has_tsc_mode && th->tsc_mode != PR_TSC_SIGSEGV)
+			return cr_error(err, 0, "core-%d.img: thread %zu: TSC mode %u", t->pid, i, th->tsc_mode);
+		if (th->has_cpuid_faults && th->cpuid_faults && !cpuid_faulting_here())
+			return cr_error(err, 0, "pid %d thread %zu made cpuid fault (ARCH_SET_CPUID); this machine cannot",
+					t->pid, i);
+		if (th->has_mce_kill && th->mce_kill != PR_MCE_KILL_EARLY && th->mce_kill != PR_MCE_KILL_LATE)
+			return cr_error(err, 0, "core-%d.img: thread %zu: machine-check kill policy %u", t->pid, i,
+					th->mce_kill);
 		if (check_regs(t, i, th->regs, err) < 0 || check_registrations(t, i, th, err) < 0)
 			return -1;
 	}
@@ -329,6 +407,13 @@ static int threads_apply_thread(struct restore_ctx *ctx, struct restore_task *t,
 		inject_batch_add(&t->batch, "set alternate signal stack", SYS_sigaltstack,
 				 t->tramp + TRAMP_ALTSTACK, 0, 0, 0, 0, 0);
 	}
+	if (tc->has_tsc_mode)
+		inject_batch_add(&t->batch, "make rdtsc fault", SYS_prctl, PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0, 0);
+	if (tc->has_mce_kill)
+		inject_batch_add(&t->batch, "set the machine-check kill policy", SYS_prctl, PR_MCE_KILL,
+				 PR_MCE_KILL_SET, tc->mce_kill, 0, 0, 0);
+	if (tc->has_cpuid_faults && tc->cpuid_faults)
+		inject_batch_add(&t->batch, "make cpuid fault", SYS_arch_prctl, ARCH_SET_CPUID, 0, 0, 0, 0, 0);
 	return 0;
 }
 

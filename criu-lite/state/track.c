@@ -174,10 +174,14 @@ static int track_vma(struct track_run *r, struct proc_vma *v, struct tracker *tr
 		r->scratch.n = 0;
 		return r->arm ? scan(r->pm, r->t, v->start, v->end, true, &r->scratch, err) : 0;
 	}
-	runs_add(&r->tracked, v->start, v->end);
-	return scan(r->pm, r->t, v->start, v->end, r->arm, &r->dirty, err);
+	runs_add(&r->tracked, v->start, v->end);   /* scanned by runs, once all are registered */
+	return 0;
 }
 
+/* The written pages of the tracked mappings: one scan per run of adjacent
+ * mappings (a process has hundreds of mappings, in a few runs), each
+ * mapping of it registered with cr's userfaultfd (PM_SCAN_CHECK_WPASYNC
+ * would refuse one that is not). */
 static int track_vmas(struct track_run *r, struct tracker *tr, cr_error_t *err)
 {
 	for (size_t i = 0; i < r->t->vmas.n; i++) {
@@ -186,6 +190,9 @@ static int track_vmas(struct track_run *r, struct tracker *tr, cr_error_t *err)
 		if (track_trackable(v) && track_vma(r, v, tr, err) < 0)
 			return -1;
 	}
+	for (size_t i = 0; i < r->tracked.n; i++)
+		if (scan(r->pm, r->t, r->tracked.v[i][0], r->tracked.v[i][1], r->arm, &r->dirty, err) < 0)
+			return -1;
 	return 0;
 }
 

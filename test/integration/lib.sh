@@ -22,6 +22,13 @@
 
 set -u
 
+# The programs under test are Debian's (make deps installs them), found
+# before any other install of the same name: a version manager's shim
+# (pyenv's python3, a bash script) would run another interpreter, and
+# real_start would not find the program it started.
+PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+export PATH
+
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
@@ -392,6 +399,12 @@ cr_run() {
 	timeout -k 5 "$CR_TIMEOUT" "$CR" "$@" >"$CASE_TMP/$label.out" 2>"$CR_ERR" </dev/null
 	CR_STATUS=$?
 	[ "$CR_STATUS" = 124 ] && echo "(cr $* timed out after $CR_TIMEOUT s)" >> "$CR_ERR"
+	# A dump that waited out its whole wait for the killed tree (a thread
+	# cr never reaps) succeeds, seconds late: a failure all the same.
+	if [ "$CR_STATUS" = 0 ] && grep -q "threads to reap after .* ms: gave up waiting" "$CR_ERR"; then
+		echo "(cr $*: the dump stalled waiting for the killed tree)" >> "$CR_ERR"
+		CR_STATUS=98
+	fi
 	return "$CR_STATUS"
 }
 
@@ -538,6 +551,17 @@ tmux_forget() {
 	rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$TMUX_SOCK"
 }
 
+# flip_byte FILE OFFSET: one bit of the byte at OFFSET of FILE changed (a
+# fixed byte written there would be the byte already there, and change
+# nothing, once in 256 files).
+flip_byte() {
+	python3 -c 'import sys
+p, at = sys.argv[1], int(sys.argv[2])
+d = bytearray(open(p, "rb").read())
+d[at] ^= 0x01
+open(p, "wb").write(d)' "$1" "$2"
+}
+
 # real_start OUT DIR PROGRAM COMMAND...: COMMAND run in DIR, in a session
 # of its own, fds above 2 closed, stdout in OUT; WL_PID once it runs
 # PROGRAM.
@@ -551,7 +575,41 @@ real_start() {
 	track_pid "$REAL_PID"
 	CASE_LOGS+=("$out" "$out.err")
 	WL_PID=$REAL_PID WL_EXE=$exe
-	wait_until 5 running_free "$REAL_PID" "$exe" || { REASON="${exe##*/} did not start: $(cat "$out.err")"; return 1; }
+	wait_until 5 running_free "$REAL_PID" "$exe" ||
+		{ REASON="${exe##*/} did not start (pid $REAL_PID, want exe $exe: $(describe_pid "$REAL_PID")): $(cat "$out.err")"; return 1; }
+}
+
+# ---- haproxy ------------------------------------------------------------------------
+
+# haproxy_start DIR: Debian's haproxy, two threads (each with its watchdog
+# timer on the thread's CPU clock), its admin socket at DIR/stats.sock and
+# an HTTP frontend at DIR/http.sock (both unix sockets, which haproxy binds
+# at a temporary name and renames over the real one) answering "direct";
+# WL_PID once both answer.
+haproxy_start() {
+	local dir=$1
+	command -v haproxy >/dev/null || { REASON="haproxy is not installed (make deps)"; return 1; }
+	mkdir -p "$dir"
+	printf '%s\n' global "  nbthread 2" "  stats socket $dir/stats.sock mode 600 level admin" defaults \
+		"  mode http" "  timeout client 30s" "  timeout server 30s" "  timeout connect 5s" "frontend fe" \
+		"  bind $dir/http.sock" '  http-request return status 200 content-type text/plain string "direct"' \
+		> "$dir/haproxy.cfg"
+	real_start "$dir/out" "$dir" haproxy haproxy -db -f "$dir/haproxy.cfg" || return 1
+	wait_until 10 haproxy_answers "$dir" || { REASON="haproxy does not answer: $(cat "$dir/out.err")"; return 1; }
+}
+
+haproxy_answers() {
+	haproxy_get "$1" >/dev/null && haproxy_cli "$1" "show info" | grep -q "^Pid: "
+}
+
+# haproxy_get DIR: an HTTP request to the frontend.
+haproxy_get() {
+	curl -sf -m 5 --unix-socket "$1/http.sock" http://x/
+}
+
+# haproxy_cli DIR COMMAND: a command on the admin socket.
+haproxy_cli() {
+	echo "$2" | timeout 5 socat - UNIX-CONNECT:"$1/stats.sock"
 }
 
 # ---- redis, INCR nonstop -----------------------------------------------------------

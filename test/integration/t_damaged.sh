@@ -8,14 +8,6 @@
 #                            of its blocks each)
 source "$(dirname "$0")/lib.sh"
 
-# flip_byte FILE OFFSET: xor the byte at OFFSET with 0xff.
-flip_byte() {
-	local file=$1 off=$2 byte
-	byte=$(od -An -tu1 -j "$off" -N1 "$file" | tr -d ' ')
-	# shellcheck disable=SC2059
-	printf "$(printf '\\%03o' $((byte ^ 0xff)))" | dd of="$file" bs=1 seek="$off" conv=notrunc status=none
-}
-
 # damaged_image PREFIX [WANT]: flips the middle byte of PREFIX-*.img; the
 # restore must fail naming it (and saying WANT), leave nothing, and work
 # once the byte is put back.

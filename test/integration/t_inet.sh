@@ -48,6 +48,19 @@
 #                 after the connection was put in repair mode; the tables
 #                 are gone, the connection goes on (SO_REUSEADDR, which
 #                 leaving repair mode clears, too).
+#   opts_python   python3 on a dual-stack listener with options servers set
+#                 less often (IPV6_MINHOPCOUNT, IPV6_DONTFRAG, no flow label,
+#                 SO_INCOMING_CPU, TCP_TX_DELAY, IP_MINTTL): after restore
+#                 it reads back every value it set and goes on counting its
+#                 clients.  Before, they came back at their defaults.  It
+#                 closes each connection first and has no SO_REUSEADDR, so
+#                 TIME_WAIT entries hold its port after the dump: the
+#                 restore ends them (it says so) and binds.  Before, the
+#                 restore failed with "port ... is in use" for a minute.
+#   urgent_python python3 (unmodified) holds a connection with an urgent
+#                 byte (MSG_OOB) not read yet: --tcp-established is refused
+#                 naming it, and python3 then reads the byte out of band
+#                 and the data after it.
 #   stream_cr_killed  cr dump --tcp-established SIGKILLed (its process
 #                 group, the guardian being in a session of its own) as soon
 #                 as the connection's nftables table exists: within 10 s the
@@ -642,6 +655,109 @@ c.sendall(b"new\n"); print(c.makefile().readline().strip())' "$port" 2>&1)
 	[ "$got" = new ] || { REASON="a new client got '$got'"; return 1; }
 }
 
+# python3 serving on a dual-stack listener with options servers set less
+# often (minimum TTL and hop count, incoming CPU, TCP_TX_DELAY, no IPv6
+# fragmentation, no flow label), closing each connection itself without
+# SO_REUSEADDR (TIME_WAIT entries hold the port after the dump): after
+# restore it still reports each value it set, and answers a new client with
+# the count of clients before.
+# opts_client ADDRESS PORT: the server's line; the client closes only after
+# the server has (the server's end then waits in TIME_WAIT).
+opts_client() {
+	python3 -c '
+import socket, sys
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+f = c.makefile("rb")
+line = f.readline()
+while f.read(1):
+    pass
+print(line.decode().strip())' "$1" "$2"
+}
+
+opts_python() {
+	local port out
+	port=$(free_port)
+	real_start "$CASE_TMP/srv.out" "$CASE_TMP" /usr/bin/python3 /usr/bin/python3 -c '
+import os, socket, sys, time
+d, port = sys.argv[1], int(sys.argv[2])
+S = socket
+want = [(S.IPPROTO_IPV6, 73, 3, "IPV6_MINHOPCOUNT"), (S.IPPROTO_IPV6, S.IPV6_DONTFRAG, 1, "IPV6_DONTFRAG"),
+        (S.IPPROTO_IPV6, 70, 0, "IPV6_AUTOFLOWLABEL"), (S.SOL_SOCKET, 49, 1, "SO_INCOMING_CPU"),
+        (S.IPPROTO_TCP, 37, 500, "TCP_TX_DELAY"), (S.IPPROTO_IP, 21, 4, "IP_MINTTL")]
+l = S.socket(S.AF_INET6)
+l.setsockopt(S.IPPROTO_IPV6, S.IPV6_V6ONLY, 0)
+for lv, o, v, _ in want:
+    l.setsockopt(lv, o, v)
+l.bind(("::", port))
+l.listen(8)
+served = 0
+while True:
+    c, _ = l.accept()
+    bad = [n for lv, o, v, n in want if l.getsockopt(lv, o) != v]
+    c.sendall(("%d %s\n" % (served, ",".join(bad) or "same")).encode())
+    c.close()
+    served += 1' "$CASE_TMP" "$port" || return 1
+	wait_until 5 listens "$port" || { REASON="python3 does not listen: $(cat "$CASE_TMP/srv.out.err")"; return 1; }
+	for _ in 1 2; do
+		out=$(opts_client 127.0.0.1 "$port")
+	done
+	[ "$out" = "1 same" ] || { REASON="before the dump python3 answers '$out'"; return 1; }
+	[ -n "$(ss -tanH state time-wait "( sport = :$port )")" ] ||
+		{ REASON="no connection of port $port in TIME_WAIT before the dump"; return 1; }
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" || return 1
+	cr_restore_detached restore "$CASE_TMP/img" || return 1
+	out=$(opts_client ::1 "$port")
+	[ "$out" = "2 same" ] || { REASON="after restore python3 answers '$out' (want '2 same')"; return 1; }
+	grep -q "held by [0-9]* connection(s) in TIME_WAIT" "$CASE_TMP/img/restore.log" ||
+		{ REASON="the restore does not say it ended the TIME_WAIT connections"; return 1; }
+}
+
+# python3 holds a connection whose urgent byte (MSG_OOB) it has not read:
+# the dump with --tcp-established is refused naming it, and python3 then
+# reads the byte out of band and the data after it, as if never dumped.
+urgent_python() {
+	local port got
+	port=$(free_port)
+	real_start "$CASE_TMP/srv.out" "$CASE_TMP" /usr/bin/python3 /usr/bin/python3 -c '
+import os, socket, sys, time
+d, port = sys.argv[1], int(sys.argv[2])
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", port))
+l.listen(1)
+c, _ = l.accept()
+assert c.recv(6) == b"before"
+open(d + "/ready", "w").close()
+while not os.path.exists(d + "/go"):
+    time.sleep(0.02)
+oob = c.recv(1, socket.MSG_OOB)
+open(d + "/result", "w").write((oob + c.recv(16)).decode())' "$CASE_TMP" "$port" || return 1
+	wait_until 5 listens "$port" || { REASON="python3 does not listen"; return 1; }
+	( clean_exec python3 -c '
+import os, socket, sys, time
+d, port = sys.argv[1], int(sys.argv[2])
+c = socket.create_connection(("127.0.0.1", port))
+c.sendall(b"before")
+while not os.path.exists(d + "/ready"):
+    time.sleep(0.02)
+c.send(b"U", socket.MSG_OOB)
+c.sendall(b"tail")
+open(d + "/sent", "w").close()
+time.sleep(60)' "$CASE_TMP" "$port" ) </dev/null >"$CASE_TMP/client.out" 2>&1 &
+	track_pid $!
+	CASE_LOGS+=("$CASE_TMP/client.out")
+	wait_until 10 test -e "$CASE_TMP/sent" || { REASON="the client did not send: $(cat "$CASE_TMP/client.out")"; return 1; }
+	wait_until 5 sh -c "ss -tnH state established '( sport = :$port )' | awk '\$1 >= 4 { f = 1 } END { exit !f }'" ||
+		{ REASON="the bytes did not arrive: $(ss -tn state established "( sport = :$port )")"; return 1; }
+	cr_run dump dump "$WL_PID" -D "$CASE_TMP/img" --tcp-established
+	check_refused "$WL_PID" "$CASE_TMP/img" "urgent data" || return 1
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
+	touch "$CASE_TMP/go"
+	wait_until 10 test -s "$CASE_TMP/result" || { REASON="python3 read nothing: $(cat "$CASE_TMP/srv.out.err")"; return 1; }
+	got=$(cat "$CASE_TMP/result")
+	[ "$got" = Utail ] || { REASON="python3 read '$got', not the urgent U and then tail"; return 1; }
+}
+
 roundtrip_real() {
 	cr_dump dump "$WL_PID" "$CASE_TMP/img" "$@" || return 1
 	cr_run restore restore -D "$CASE_TMP/img" --detach || { REASON="cr restore failed: $(last_line "$CR_ERR")"; return 1; }
@@ -690,4 +806,6 @@ run_case redis_nonstop redis_nonstop
 run_case redis_established redis_established
 run_case http_server http_server
 run_case socat_established socat_established
+run_case urgent_python urgent_python
+run_case opts_python opts_python
 finish_tests

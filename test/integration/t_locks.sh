@@ -27,11 +27,38 @@
 #                      "database is locked" as before the dump; the restored
 #                      one COMMITs, every row is there, and the second one
 #                      can write after that.
-#   refuse_*           a lease, a POSIX lock on a mapped file, a flock held
-#                      only through a mapping (no fd shows it), a flock on a
-#                      description a process outside the dump shares: the
-#                      dump refuses naming the process and the thing, and
-#                      the process runs on with its locks.
+#   python_own_locks   python3 alone (no child to share its fds) holding a
+#                      flock and an OFD lock on descriptions of its own:
+#                      after restore both are held (lockprobe from outside
+#                      is refused), python3 goes on with its token and
+#                      releases them.  Before, the dump succeeded and the
+#                      restore failed: "file N ... was not opened for its
+#                      lock" (only descriptions of several processes were).
+#   maponly_roundtrip, maponly_twice  a flock held only through a mapping
+#                      (the fd closed since, no fd shows it): taken again on
+#                      the description the restore maps the file through;
+#                      the workload finds it held.  Before, refused at dump.
+#   java_hsperfdata    Debian's java (a single-file program run from source):
+#                      the JVM flocks its /tmp/hsperfdata_USER/PID file, maps
+#                      it and closes the fd.  After restore the lock is there
+#                      (/proc/locks, the restored pid; `flock -n` from outside
+#                      fails), and the program goes on with its token and
+#                      counter.  Before, cr dump refused it.
+#   python_orphan_flock  python3 flocks a file it maps, closes the fd and
+#                      forks; the locker exits and its child holds the lock
+#                      through the mapping alone (/proc/locks names the
+#                      exited pid).  The child is dumped: after restore the
+#                      lock is held (`lockprobe` refused), and goes with the
+#                      munmap.  Before, the dump skipped the lock (its pid
+#                      is outside the dump) and the restore lost it.
+#   python_two_flocks  python3 holds two read flocks on one file, through an
+#                      fd and through a mapping of another description: both
+#                      are back (two FLOCK lines), and closing the fd leaves
+#                      the mapping's lock held.  Before, one record stood
+#                      for both lines and the mapping's lock was lost.
+#   refuse_*           a lease, a flock on a description a process outside
+#                      the dump shares: the dump refuses naming the process
+#                      and the thing, and the process runs on with its locks.
 source "$(dirname "$0")/lib.sh"
 
 PROBE=$WL/lockprobe
@@ -276,6 +303,192 @@ refuse_variant() {
 	expect_refused_then_pass "$WL_PID" "$@"
 }
 
+PY_OWN_LOCKS='
+import fcntl, os, random, struct, sys, time
+d = sys.argv[1]
+a, b = open(d + "/a", "w"), open(d + "/b", "w")
+fcntl.flock(a, fcntl.LOCK_EX | fcntl.LOCK_NB)
+fcntl.fcntl(b, fcntl.F_OFD_SETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 10, 0))
+tok = random.getrandbits(40)
+open(d + "/ready", "w").write("%d %d" % (os.getpid(), tok))
+while not os.path.exists(d + "/go"): time.sleep(0.05)
+fcntl.flock(a, fcntl.LOCK_UN)
+fcntl.fcntl(b, fcntl.F_OFD_SETLK, struct.pack("hhqqi", fcntl.F_UNLCK, 0, 0, 10, 0))
+open(d + "/result", "w").write("PASS %d" % tok)
+time.sleep(60)
+'
+
+python_own_locks() {
+	local token img=$CASE_TMP/img
+	py_start "$PY_OWN_LOCKS" ready || return 1
+	read -r _ token < "$PY_DIR/ready"
+	probe_is 1 flock "$PY_DIR/a" w || return 1
+	probe_is 1 ofd "$PY_DIR/b" r 0 10 || return 1
+	cr_dump dump "$PY_PID" "$img" || return 1
+	cr_run restore restore -D "$img" --detach ||
+		{ REASON="cr restore failed (exit $CR_STATUS): $(last_line "$CR_ERR")"; return 1; }
+	wait_until 10 running_free "$PY_PID" "$PY_EXE" || { REASON="restored python3: $(describe_pid "$PY_PID")"; return 1; }
+	probe_is 1 flock "$PY_DIR/a" w || return 1
+	probe_is 1 ofd "$PY_DIR/b" r 0 10 || return 1
+	probe_is 0 ofd "$PY_DIR/b" w 10 5 || return 1
+	touch "$PY_DIR/go"
+	wait_until 15 test -e "$PY_DIR/result" || { REASON="no result from python3: $(tail -n 3 "$PY_DIR/out")"; return 1; }
+	[ "$(cat "$PY_DIR/result")" = "PASS $token" ] || { REASON="python3 reports: $(cat "$PY_DIR/result")"; return 1; }
+	probe_is 0 flock "$PY_DIR/a" w && probe_is 0 ofd "$PY_DIR/b" w 0 10
+}
+
+# python3 mapping a file with libc's mmap (python's mmap keeps an fd).
+PY_MAP='
+import ctypes, fcntl, os, random, sys, time
+c = ctypes.CDLL("libc.so.6", use_errno=True)
+c.mmap.restype = ctypes.c_void_p
+c.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+def mapped(fd):
+    addr = c.mmap(None, 4096, 3, 1, fd, 0)   # PROT_READ|PROT_WRITE, MAP_SHARED
+    if addr in (None, ctypes.c_void_p(-1).value):
+        sys.exit("mmap: %d" % ctypes.get_errno())
+    return addr
+d = sys.argv[1]
+tok = random.getrandbits(40)
+'
+
+# A flock taken through a mapped file whose fd is closed, and whose taker
+# exits: its forked child holds the lock through the mapping alone.
+PY_ORPHAN_FLOCK=$PY_MAP'
+fd = os.open(d + "/a", os.O_RDWR | os.O_CREAT, 0o600)
+os.ftruncate(fd, 4096)
+addr = mapped(fd)
+fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+os.close(fd)
+locker = os.getpid()
+if os.fork() != 0:
+    os._exit(0)
+while os.getppid() == locker:
+    time.sleep(0.01)
+ctypes.memmove(addr, b"hello", 5)
+open(d + "/ready", "w").write("%d %d" % (os.getpid(), tok))
+while not os.path.exists(d + "/go"): time.sleep(0.05)
+ok = ctypes.string_at(addr, 5) == b"hello"
+c.munmap(ctypes.c_void_p(addr), 4096)
+open(d + "/result", "w").write("%s %d" % ("PASS" if ok else "LOST", tok))
+time.sleep(60)
+'
+
+# Two read flocks on one file: one through an fd, one through a mapping
+# of another description whose fd is closed.  At "go" the fd is closed:
+# the mapping's lock must still be held.
+PY_TWO_FLOCKS=$PY_MAP'
+a = os.open(d + "/a", os.O_RDWR | os.O_CREAT, 0o600)
+os.ftruncate(a, 4096)
+fcntl.flock(a, fcntl.LOCK_SH | fcntl.LOCK_NB)
+b = os.open(d + "/a", os.O_RDWR)
+addr = mapped(b)
+fcntl.flock(b, fcntl.LOCK_SH | fcntl.LOCK_NB)
+os.close(b)
+open(d + "/ready", "w").write("%d %d" % (os.getpid(), tok))
+while not os.path.exists(d + "/go"): time.sleep(0.05)
+os.close(a)
+open(d + "/closed", "w").write("%d" % tok)
+while not os.path.exists(d + "/go2"): time.sleep(0.05)
+c.munmap(ctypes.c_void_p(addr), 4096)
+open(d + "/result", "w").write("PASS %d" % tok)
+time.sleep(60)
+'
+
+# The number of FLOCK lines of /proc/locks on FILE's inode.
+flock_count() {
+	local ino
+	ino=$(stat -c %i "$1") || return 1
+	awk -v ino="$ino" '$2 == "FLOCK" { split($6, f, ":"); if (f[3] == ino) n++ } END { print n + 0 }' /proc/locks
+}
+
+python_orphan_flock() {
+	local pid token img=$CASE_TMP/img
+	py_start "$PY_ORPHAN_FLOCK" ready   # fails reading the exe of the locker, gone by then
+	[ -e "$PY_DIR/ready" ] || return 1
+	read -r pid token < "$PY_DIR/ready"
+	track_pid "$pid"
+	PY_EXE=$(readlink /proc/"$pid"/exe)
+	[ ! -d /proc/"$PY_PID" ] || [ "$(awk '{print $3}' /proc/"$PY_PID"/stat)" = Z ] ||
+		{ REASON="the locker $PY_PID has not exited"; return 1; }
+	probe_is 1 flock "$PY_DIR/a" w || return 1
+	cr_dump dump "$pid" "$img" || return 1
+	probe_is 0 flock "$PY_DIR/a" w || return 1
+	cr_run restore restore -D "$img" --detach ||
+		{ REASON="cr restore failed (exit $CR_STATUS): $(last_line "$CR_ERR")"; return 1; }
+	wait_until 10 running_free "$pid" "$PY_EXE" || { REASON="restored python3: $(describe_pid "$pid")"; return 1; }
+	probe_is 1 flock "$PY_DIR/a" w || return 1
+	touch "$PY_DIR/go"
+	wait_until 15 test -e "$PY_DIR/result" || { REASON="no result from python3: $(tail -n 3 "$PY_DIR/out")"; return 1; }
+	[ "$(cat "$PY_DIR/result")" = "PASS $token" ] || { REASON="python3 reports: $(cat "$PY_DIR/result")"; return 1; }
+	probe_is 0 flock "$PY_DIR/a" w
+}
+
+python_two_flocks() {
+	local token img=$CASE_TMP/img
+	py_start "$PY_TWO_FLOCKS" ready || return 1
+	read -r _ token < "$PY_DIR/ready"
+	[ "$(flock_count "$PY_DIR/a")" = 2 ] || { REASON="$(flock_count "$PY_DIR/a") flocks before the dump, not 2"; return 1; }
+	cr_dump dump "$PY_PID" "$img" || return 1
+	cr_run restore restore -D "$img" --detach ||
+		{ REASON="cr restore failed (exit $CR_STATUS): $(last_line "$CR_ERR")"; return 1; }
+	wait_until 10 running_free "$PY_PID" "$PY_EXE" || { REASON="restored python3: $(describe_pid "$PY_PID")"; return 1; }
+	[ "$(flock_count "$PY_DIR/a")" = 2 ] || { REASON="$(flock_count "$PY_DIR/a") flocks after restore, not 2"; return 1; }
+	touch "$PY_DIR/go"
+	wait_until 15 test -e "$PY_DIR/closed" || { REASON="python3 did not close its fd: $(tail -n 3 "$PY_DIR/out")"; return 1; }
+	probe_is 1 flock "$PY_DIR/a" w || { REASON="the mapping's read flock is gone once the fd is closed: $REASON"; return 1; }
+	touch "$PY_DIR/go2"
+	wait_until 15 test -e "$PY_DIR/result" || { REASON="no result from python3: $(tail -n 3 "$PY_DIR/out")"; return 1; }
+	[ "$(cat "$PY_DIR/result")" = "PASS $token" ] || { REASON="python3 reports: $(cat "$PY_DIR/result")"; return 1; }
+	probe_is 0 flock "$PY_DIR/a" w
+}
+
+JAVA_SRC='
+import java.nio.file.*;
+import java.util.concurrent.atomic.AtomicLong;
+public class Hold {
+  public static void main(String[] a) throws Exception {
+    Path d = Paths.get(a[0]);
+    long tok = new java.util.Random().nextLong() & 0xffffffffffL;
+    AtomicLong n = new AtomicLong();
+    Thread t = new Thread(() -> { while (true) { n.incrementAndGet(); try { Thread.sleep(5); } catch (InterruptedException e) { return; } } });
+    t.setDaemon(true); t.start();
+    Files.writeString(d.resolve("ready"), ProcessHandle.current().pid() + " " + tok);
+    while (!Files.exists(d.resolve("go"))) Thread.sleep(20);
+    long before = n.get(); Thread.sleep(100);
+    Files.writeString(d.resolve("result"), (n.get() > before ? "PASS " : "STALLED ") + tok);
+    while (true) Thread.sleep(1000);
+  }
+}'
+
+# The FLOCK line of /proc/locks on FILE's inode, its pid field.
+flock_holder() {
+	local ino
+	ino=$(stat -c %i "$1") || return 1
+	awk -v ino="$ino" '$2 == "FLOCK" && $4 == "WRITE" { split($6, f, ":"); if (f[3] == ino) print $5 }' /proc/locks
+}
+
+java_hsperfdata() {
+	local dir=$CASE_TMP/java img=$CASE_TMP/img token perf result
+	command -v java >/dev/null || { REASON="java is not installed (make deps)"; return 1; }
+	mkdir -p "$dir"
+	printf '%s\n' "$JAVA_SRC" > "$dir/Hold.java"
+	real_start "$dir/out" "$dir" java java -Xmx64m -Xss512k "$dir/Hold.java" "$dir" || return 1
+	wait_until 60 test -s "$dir/ready" || { REASON="java did not get ready: $(cat "$dir/out.err")"; return 1; }
+	read -r _ token < "$dir/ready"
+	perf=/tmp/hsperfdata_$(id -un)/$WL_PID
+	[ "$(flock_holder "$perf")" = "$WL_PID" ] || { REASON="no flock of $WL_PID on $perf: $(grep FLOCK /proc/locks)"; return 1; }
+	[ -z "$(ls -l /proc/"$WL_PID"/fd | grep -F "$perf")" ] || { REASON="java holds an fd on $perf"; return 1; }
+	cr_dump dump "$WL_PID" "$img" || return 1
+	cr_restore_detached restore "$img" || return 1
+	[ "$(flock_holder "$perf")" = "$WL_PID" ] || { REASON="after restore, no flock of $WL_PID on $perf: $(grep FLOCK /proc/locks)"; return 1; }
+	! flock -n "$perf" true || { REASON="flock -n $perf succeeds: the lock is not held"; return 1; }
+	touch "$dir/go"
+	wait_until 15 test -s "$dir/result" || { REASON="no result from java: $(cat "$dir/out.err")"; return 1; }
+	result=$(cat "$dir/result")
+	[ "$result" = "PASS $token" ] || { REASON="java reports: $result (token $token)"; return 1; }
+}
+
 # Dumping only flock's child: its fd's description, with the lock on it, is
 # shared with flock, which stays outside.
 refuse_shared_outside() {
@@ -303,6 +516,11 @@ run_case sqlite_transaction sqlite_transaction
 run_case sqlite_wal sqlite_wal
 run_case refuse_lease refuse_variant lease "lease"
 run_case mapped_lock case_roundtrip w_locks mapped
-run_case refuse_mapping_only refuse_variant maponly "flock" "none of its fds"
+run_case python_own_locks python_own_locks
+run_case maponly_roundtrip case_roundtrip w_locks maponly
+run_case maponly_twice case_twice w_locks maponly
+run_case java_hsperfdata java_hsperfdata
+run_case python_orphan_flock python_orphan_flock
+run_case python_two_flocks python_two_flocks
 run_case refuse_shared_outside refuse_shared_outside
 finish_tests

@@ -23,6 +23,17 @@
 #                     /dev/shm that a forked child attaches by name; after
 #                     restore each sees the other's writes; then the same
 #                     with the segment unlinked before the dump
+#   python_sem_open   python3 multiprocessing with the spawn start method:
+#                     a Lock (held) and a Semaphore are named POSIX
+#                     semaphores, which glibc's sem_open makes under a
+#                     temporary name, maps and links under the real one
+#                     (maps says "sem.XXXXXX (deleted)").  After restore
+#                     the mappings are of the same files (by their names
+#                     now): a process outside opens them by name, finds the
+#                     lock held and, once python3 released it, takes it,
+#                     which python3 then sees; the semaphore's count is
+#                     shared too.  Before, cr dump refused: "still linked
+#                     under another name".
 #   postgres          Debian's postgres on a unix socket: after restore the
 #                     same processes answer a client, with the table
 #   hugetlb_*         huge pages reserved for the test: MAP_HUGETLB private
@@ -242,6 +253,66 @@ python_shm() {
 	py_roundtrip "$token"
 }
 
+PY_SEM='
+import multiprocessing as mp, os, random, sys, time
+if __name__ == "__main__":
+    d = sys.argv[1]
+    ctx = mp.get_context("spawn")
+    lk, sem = ctx.Lock(), ctx.Semaphore(5)
+    sem.acquire(); sem.acquire()
+    lk.acquire()
+    tok = random.getrandbits(40)
+    open(d + "/names", "w").write(lk._semlock.name + " " + sem._semlock.name)
+    open(d + "/ready", "w").write("%d %d" % (os.getpid(), tok))
+    while not os.path.exists(d + "/go"): time.sleep(0.05)
+    lk.release(); sem.release()
+    while not os.path.exists(d + "/outside"): time.sleep(0.05)
+    ok = not lk.acquire(False) and sem.get_value() == 3
+    open(d + "/result", "w").write(("PASS %d" if ok else "FAIL %d (lock free or count %d)") % ((tok,) if ok else (tok, sem.get_value())))
+    while True: time.sleep(1)
+'
+
+# The semaphores of python_sem_open, opened by name from outside the tree:
+# the lock must be held; once python3 releases it (go), it is taken here,
+# the semaphore decremented once, and python3 told (outside).
+PY_SEM_OUTSIDE='
+import _multiprocessing as m, os, sys, time
+d, lname, sname = sys.argv[1:4]
+lk, sem = m.SemLock._rebuild(0, 1, 1, lname), m.SemLock._rebuild(0, 1, 5, sname)
+if lk.acquire(False): sys.exit("the restored lock is free outside")
+if sem._get_value() != 3: sys.exit("the semaphore counts %d outside" % sem._get_value())
+open(d + "/go", "w").close()
+t = time.time()
+while not lk.acquire(False):
+    if time.time() - t > 10: sys.exit("the lock python3 released stays taken outside")
+    time.sleep(0.05)
+sem.acquire()
+open(d + "/outside", "w").close()
+time.sleep(30)
+'
+
+python_sem_open() {
+	local token img=$CASE_TMP/img result lname sname outside
+	py_start "$PY_SEM" ready || return 1
+	read -r _ token < "$PY_DIR/ready"
+	read -r lname sname < "$PY_DIR/names"
+	for p in $(descendants "$PY_PID"); do track_pid "$p"; done
+	grep -q 'sem\..* (deleted)$' /proc/"$PY_PID"/maps || { REASON="python3 maps no sem_open semaphore"; return 1; }
+	cr_dump dump "$PY_PID" "$img" || return 1
+	cr_run restore restore -D "$img" --detach ||
+		{ REASON="cr restore failed (exit $CR_STATUS): $(last_line "$CR_ERR")"; return 1; }
+	wait_until 10 running_free "$PY_PID" "$PY_EXE" || { REASON="restored python3: $(describe_pid "$PY_PID")"; return 1; }
+	grep -q "/dev/shm/sem.${lname#/}\$" /proc/"$PY_PID"/maps || { REASON="the lock is not mapped by its name"; return 1; }
+	( clean_exec python3 -c "$PY_SEM_OUTSIDE" "$PY_DIR" "$lname" "$sname" ) </dev/null >"$PY_DIR/outside.out" 2>&1 &
+	outside=$!
+	track_pid "$outside"
+	CASE_LOGS+=("$PY_DIR/outside.out")
+	wait_until 15 test -e "$PY_DIR/result" ||
+		{ REASON="no result: $(cat "$PY_DIR/outside.out") $(tail -n 3 "$PY_DIR/out")"; return 1; }
+	result=$(cat "$PY_DIR/result")
+	[ "$result" = "PASS $token" ] || { REASON="python3 reports: $result"; return 1; }
+}
+
 # ---- postgres ---------------------------------------------------------------------
 
 # psql ARGS...: a query as postgres, on the case's unix socket.
@@ -310,6 +381,7 @@ run_case deleted_exe_twice deleted_exe_twice
 run_case python_deleted python_deleted
 run_case python_shm python_shm False
 run_case python_shm_unlinked python_shm True
+run_case python_sem_open python_sem_open
 run_case postgres postgres_case
 for kind in hugetlb_anon hugetlb_shared hugetlb_memfd hugetlb_sysv; do
 	run_case "${kind}_roundtrip" huge_case case_roundtrip w_maps "$kind"

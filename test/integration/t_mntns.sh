@@ -14,8 +14,9 @@
 #                        another; a shared tmpfs and an unbindable one
 #                        beside a private one; a sysfs; cr's /dev/shm
 #                        remounted nosuid,nodev,noexec and its
-#                        /sys/kernel/tracing made unbindable (inherited
-#                        mounts changed); then execs
+#                        /sys/kernel/tracing (or /dev/mqueue, /dev/pts:
+#                        the first the host mounts) made unbindable
+#                        (inherited mounts changed); then execs
 #                        python3, pid 1 of the pid namespace, with its cwd
 #                        on the tmpfs, a file open for appending there, a
 #                        shared mapping of another, a token and a counter
@@ -180,7 +181,9 @@ mount -t tmpfs tmpfs $d/unb
 mount --make-unbindable $d/unb
 mount -t sysfs sysfs $d/sys
 mount -o remount,bind,nosuid,nodev,noexec /dev/shm
-mount --make-unbindable /sys/kernel/tracing
+for m in /sys/kernel/tracing /dev/mqueue /dev/pts; do   # the first one this host mounts
+	mountpoint -q $m && { mount --make-unbindable $m; echo $m > $1/hostdir/inherited; break; }
+done
 cd $d/t
 exec python3 -c "$2" "$1"
 '
@@ -255,7 +258,7 @@ open(ns + "/b/result", "w").write(("PASS %s %d" % (token, n)) if ok else "FAIL "
 '
 
 python_mounts() {
-	local dir=$CASE_TMP files_before files_after tok
+	local dir=$CASE_TMP files_before files_after tok inherited
 	mkdir -p "$dir"/ns/{t,b,bs,ro,sh,priv,unb,sys} "$dir"/hostdir "$dir"/hostro
 	echo ro > "$dir"/hostro/r
 	ns_launch "$SETUP" _ "$dir" "$PY_MNT" || return 1
@@ -278,6 +281,10 @@ s.connect(sys.argv[1])' /proc/"$NS_PID"/root"$dir"/ns/t/run/app.sock ||
 		{ REASON="the read-only bind mount is not ro,nosuid"; return 1; }
 	grep -q " $dir/ns/unb .* unbindable " /proc/"$NS_PID"/mountinfo ||
 		{ REASON="the unbindable tmpfs is not unbindable"; return 1; }
+	inherited=$(cat "$dir/hostdir/inherited" 2>/dev/null)
+	[ -n "$inherited" ] || { REASON="the host mounts none of tracefs, mqueue, devpts to make unbindable"; return 1; }
+	grep -q " $inherited .* unbindable " /proc/"$NS_PID"/mountinfo ||
+		{ REASON="the inherited $inherited is not unbindable after restore"; return 1; }
 	[ ! -e "$dir/ns/t/a" ] || { REASON="the tmpfs files are in cr's mount namespace"; return 1; }
 	grep -q " $dir/ns/t/nest .* tmpfs tmpfs rw,size=64k" /proc/"$NS_PID"/mountinfo ||
 		{ REASON="the tmpfs inside the tmpfs is not back"; return 1; }

@@ -982,6 +982,49 @@ established_unlocked() {
 		{ REASON="the second cr unlock says: $(cat "$CASE_TMP/unlock2.out")"; return 1; }
 }
 
+# established_unlocked_held, established_unlocked_bound: the same, the
+# dumped namespace no longer under /run/netns (ip netns del) but held by
+# a process only (a container's, say), or bound at another path (a
+# runtime's own directory): cr unlock finds it and deletes the table.
+in_netns_of() {
+	[ "$(readlink /proc/"$1"/ns/net)" = "$2" ]
+}
+
+established_unlocked_elsewhere() {
+	local dir=$CASE_TMP/s img=$CASE_TMP/img name=crt-$$ holder="" bound=$CASE_TMP/netns want
+	dump_locked "$dir" "$img" "$name" || return 1
+	if [ "$1" = held ]; then
+		ip netns exec "$name" sleep 1000 </dev/null >/dev/null 2>&1 &
+		holder=$!
+		track_pid "$holder"
+		want=$(ip netns exec "$name" readlink /proc/self/ns/net)
+		wait_until 5 in_netns_of "$holder" "$want" || { REASON="the holder did not enter $name ($want)"; return 1; }
+	else
+		touch "$bound" && mount --bind /run/netns/"$name" "$bound" || { REASON="bind $name at $bound"; return 1; }
+	fi
+	local r=0
+	unlocked_elsewhere "$img" "$name" "$holder" "$bound" || r=1
+	[ -n "$holder" ] || umount "$bound"
+	return $r
+}
+
+# unlocked_elsewhere IMG NAME HOLDER BOUND: the namespace no longer named
+# NAME, held by HOLDER (a pid) or bound at BOUND; cr unlock deletes the
+# table there.
+unlocked_elsewhere() {
+	local img=$1 name=$2 holder=$3 bound=$4
+	ip netns del "$name" || { REASON="ip netns del $name"; return 1; }
+	cr_run unlock unlock -D "$img" || { REASON="cr unlock failed: $(last_line "$CR_ERR")"; return 1; }
+	grep -q "deleted nftables table inet $LOCKED " "$CASE_TMP/unlock.out" ||
+		{ REASON="cr unlock does not say it deleted $LOCKED: $(cat "$CASE_TMP/unlock.out")"; return 1; }
+	if [ -n "$holder" ]; then
+		no_lock_tables "$holder"
+	else
+		[ -z "$(nsenter --net="$bound" nft list tables | grep -o 'cr_tcp_[0-9]*')" ] ||
+			{ REASON="a lock table is left in the namespace bound at $bound"; return 1; }
+	fi
+}
+
 # established_refused_late: the server holds a raw socket besides (refused
 # after the connection was locked): the dump is refused, the lock is gone
 # from the namespace, and the connection goes on.
@@ -1108,6 +1151,8 @@ run_case established_moved in_lab established_moved
 run_case established_refused_late in_lab established_refused_late
 run_case established_restore_killed in_lab established_restore_killed
 run_case established_unlocked in_lab established_unlocked
+run_case established_unlocked_held in_lab established_unlocked_elsewhere held
+run_case established_unlocked_bound in_lab established_unlocked_elsewhere bound
 run_case established_cr_killed in_lab established_cr_killed
 run_case redis_netns in_lab redis_netns
 finish_tests

@@ -33,8 +33,11 @@
 #                       exists
 #   signed_chain        every round signed (--sign): cr show --verify and
 #                       cr restore --verify check each round; a round whose
-#                       signature is gone or is another round's is refused
-#                       by name before any process exists; restored, passes
+#                       signature is gone or is another round's, or whose
+#                       page data changed, fails cr show --verify of the
+#                       dump (and of a later round) naming that round, and
+#                       is refused by cr restore by name before any process
+#                       exists; the chain put back passes both
 #   encrypted_chain     every round encrypted (--encrypt): a round's pages
 #                       are sealed; refused without --decrypt or with
 #                       another key; restored with it, passes
@@ -238,7 +241,7 @@ damaged_round() {
 	cr_dump dump "$WL_PID" "$CASE_TMP/2" --prev-images-dir ../1 || return 1
 	cp -a "$CASE_TMP/1" "$CASE_TMP/1.good"
 	size=$(stat -c %s "$CASE_TMP/1/pages-$WL_PID.img")
-	printf '\x5a' | dd of="$CASE_TMP/1/pages-$WL_PID.img" bs=1 seek=$((size / 2)) conv=notrunc status=none
+	flip_byte "$CASE_TMP/1/pages-$WL_PID.img" $((size / 2))
 	cr_run restore1 restore -D "$CASE_TMP/2" --detach
 	[ "$CR_STATUS" != 0 ] || { REASON="a damaged round was restored"; return 1; }
 	grep -q "pages-$WL_PID.img" "$CR_ERR" || { REASON="the refusal does not name the file: $(last_line "$CR_ERR")"; return 1; }
@@ -278,6 +281,17 @@ refused_restore() {
 	! proc_alive "$WL_PID" || { REASON="pid $WL_PID exists after the refused restore"; return 1; }
 }
 
+# refused_show LABEL WORDS DIR ARGS...: cr show DIR ARGS fails (status 1)
+# saying WORDS (a grep pattern), and does not say the dump is verified.
+refused_show() {
+	local label=$1 words=$2
+	shift 2
+	cr_run "$label" show "$@"
+	[ "$CR_STATUS" = 1 ] || { REASON="cr show $* exits $CR_STATUS, not 1"; return 1; }
+	grep -q -- "$words" "$CR_ERR" || { REASON="cr show $* does not say '$words': $(last_line "$CR_ERR")"; return 1; }
+	! grep -q "signed  *yes.*: verified" "$CASE_TMP/$label.out" || { REASON="cr show $* says verified"; return 1; }
+}
+
 # three_rounds OPTIONS...: w_precopy, two pre-dumps and the final dump
 # into $CASE_TMP/1, 2 and 3, each with OPTIONS.
 three_rounds() {
@@ -297,11 +311,24 @@ signed_chain() {
 	three_rounds --sign "$sk" || return 1
 	cr_run show show "$CASE_TMP/3" --verify "$sk.pub" || { REASON="cr show --verify failed: $(last_line "$CR_ERR")"; return 1; }
 	grep -q "signed  *yes.*verified" "$CASE_TMP/show.out" || { REASON="cr show does not say verified"; return 1; }
+	cr_run show2 show "$CASE_TMP/2" --verify "$sk.pub" ||
+		{ REASON="cr show --verify of round 2 failed: $(last_line "$CR_ERR")"; return 1; }
 	mv "$CASE_TMP/1/inventory.sig" "$CASE_TMP/sig1"
+	refused_show show_unsigned "the round $CASE_TMP/3/../2/../1: .*/1 is not signed" "$CASE_TMP/3" --verify "$sk.pub" || return 1
 	refused_restore unsigned "/1 is not signed" -D "$CASE_TMP/3" --verify "$sk.pub" || return 1
 	cp "$CASE_TMP/2/inventory.sig" "$CASE_TMP/1/inventory.sig"   # round 2's signature, not over round 1
+	refused_show show_other_sig "the round $CASE_TMP/3/../2/../1: .*does not verify" "$CASE_TMP/3" --verify "$sk.pub" || return 1
+	refused_show show2_other_sig "the round $CASE_TMP/2/../1: .*does not verify" "$CASE_TMP/2" --verify "$sk.pub" || return 1
 	refused_restore other_sig "the round $CASE_TMP/3/../2/../1" -D "$CASE_TMP/3" --verify "$sk.pub" || return 1
 	mv "$CASE_TMP/sig1" "$CASE_TMP/1/inventory.sig"
+	# One byte of round 1's page data changed (its signature intact).
+	cp -p "$CASE_TMP/1/pages-$WL_PID.img" "$CASE_TMP/pages1"
+	flip_byte "$CASE_TMP/1/pages-$WL_PID.img" 100
+	refused_show show_changed "the round $CASE_TMP/3/../2/../1: pages-$WL_PID.img: does not match the hash" \
+		"$CASE_TMP/3" --verify "$sk.pub" || return 1
+	mv "$CASE_TMP/pages1" "$CASE_TMP/1/pages-$WL_PID.img"
+	cr_run show_again show "$CASE_TMP/3" --verify "$sk.pub" ||
+		{ REASON="cr show --verify of the chain put back failed: $(last_line "$CR_ERR")"; return 1; }
 	restore_pass restore "$CASE_TMP/3" --verify "$sk.pub"
 }
 

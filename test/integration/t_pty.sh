@@ -38,6 +38,17 @@
 #                         terminal: refused by name
 #   slave_of_tree_refused the shell inside `script` dumped alone: its
 #                         controlling terminal, refused without --shell-job
+#   script_eof            `script -c CMD` with its input at end-of-file (as
+#                         in a batch job): script queues a ^D for CMD, which
+#                         counts until told to read its input; dumped and
+#                         restored, CMD's count goes on and its read finds
+#                         the end-of-file (and the same left running)
+#   script_leave_running  `script` dumped with --leave-running, and
+#   script_refused        its dump refused (its input FIFO is open outside
+#                         the tree too): script runs on, its shell answers
+#                         (cr's stop of the shell sent script a SIGCHLD, on
+#                         which script stops itself, for good, if it is left
+#                         queued)
 source "$(dirname "$0")/lib.sh"
 
 tmux_private pty
@@ -281,6 +292,61 @@ slave_of_tree_refused() {
 	running_free "$SHELL_PID" /usr/bin/bash || { REASON="the shell after the refused dump: $(describe_pid "$SHELL_PID")"; return 1; }
 }
 
+# script -c CMD </dev/null: CMD counts in a file until DIR/go, then reads
+# its terminal, where script queued a ^D when its input ended.
+script_eof() {
+	local d=$CASE_TMP/eof n
+	mkdir -p "$d"
+	( export SHELL=/bin/bash; cd "$d" && clean_exec setsid script -q -c 'i=0; while [ ! -e go ]; do i=$((i+1)); echo $i > count; sleep 0.05; done; if read -r x; then echo "line $x $i"; else echo "eof $i"; fi > res' /dev/null ) </dev/null >"$d/out" 2>&1 &
+	SCRIPT_PID=$!
+	disown "$SCRIPT_PID"
+	track_pid "$SCRIPT_PID"
+	CASE_LOGS+=("$d/out")
+	wait_until 10 test -s "$d/count" || { REASON="script's command does not count: $(describe_pid "$SCRIPT_PID")"; return 1; }
+	sleep 0.5
+	if [ "${1:-}" = leave ]; then
+		cr_dump dump "$SCRIPT_PID" "$CASE_TMP/img" --leave-running || return 1
+	else
+		dump_restore "$SCRIPT_PID" /usr/bin/script || return 1
+	fi
+	n=$(cat "$d/count")
+	touch "$d/go"
+	wait_until 10 test -s "$d/res" || { REASON="the command's read of its terminal never ended (the ^D is lost): script $(describe_pid "$SCRIPT_PID")"; return 1; }
+	read -r what count < "$d/res"
+	[ "$what" = eof ] || { REASON="the command read: $(cat "$d/res")"; return 1; }
+	[ "$count" -ge "$n" ] && [ "$n" -ge 5 ] || { REASON="the count restarted: $count after $n"; return 1; }
+}
+
+# script, let go after a dump (-R) or a refusal, runs on: not stopped by
+# the SIGCHLD of cr's stop of its shell.
+script_runs_on() {
+	wait_until 5 running_free "$SCRIPT_PID" /usr/bin/script ||
+		{ REASON="script after the dump: $(describe_pid "$SCRIPT_PID")"; return 1; }
+	sleep 0.3
+	running_free "$SCRIPT_PID" /usr/bin/script || { REASON="script after the dump: $(describe_pid "$SCRIPT_PID")"; return 1; }
+	script_shell_answers
+}
+
+script_leave_running() {
+	start_script || return 1
+	script_shell_answers || return 1
+	cr_dump dump "$SCRIPT_PID" "$CASE_TMP/img" --leave-running || return 1
+	script_runs_on
+}
+
+script_refused() {
+	local holder
+	start_script || return 1
+	script_shell_answers || return 1
+	( clean_exec sleep 1000 ) <>"$CASE_TMP/in" >/dev/null 2>&1 &
+	holder=$!
+	disown "$holder"
+	track_pid "$holder"
+	wait_until 5 running_free "$holder" "$(readlink -f /usr/bin/sleep)" || { REASON="sleep did not start"; return 1; }
+	expect_refused "$SCRIPT_PID" "$CASE_TMP/img" "unsupported" || return 1
+	script_runs_on
+}
+
 # A process without a controlling terminal holding a pts of someone else's
 # pty (script's), opened itself: not the caller's terminal, refused by name
 # with or without --shell-job.
@@ -322,6 +388,10 @@ run_case pair_data_refused pair_data_refused
 run_case script_typeahead script_typeahead
 run_case slave_of_tree_refused slave_of_tree_refused
 run_case other_pts_refused other_pts_refused
+run_case script_leave_running script_leave_running
+run_case script_eof script_eof
+run_case script_eof_leave_running script_eof leave
+run_case script_refused script_refused
 tm kill-server 2>/dev/null
 tmux_forget
 finish_tests

@@ -46,6 +46,7 @@ REFUSALS=(
 "fd/fanotify.c|a fanotify mark on a mount or a filesystem|dump|on a mount or a filesystem|w_refuse fanotify_mount"
 "fd/fanotify.c|\"0x%x: unsupported (only a mark's events are restored)\"|dump|an ignored mask|w_refuse fanotify_ignored"
 "fd/fanotify.c|unsupported (a mark on a deleted file)|dump|a mark on a deleted file|w_refuse fanotify_deleted"
+"fd/fhandle.c|bytes of events not read yet (nothing|elsewhere|t_realworld2.sh tail_unread"
 "fd/inotify.c|has no file handle|never|kernels since 6.5 give every inode a file id for fdinfo (exportfs_encode_fid), even where the filesystem cannot open one: a watch on /proc or a pipe has one and is refused as a watch without a path"
 "fd/inotify.c|has an ignored mask|never|inotify marks have no ignored mask (fdinfo prints 0; only fanotify marks set one)"
 "fd/inotify.c|a watch on a deleted file|dump|the process holds no fd on it|w_refuse inotify_deleted_child"
@@ -62,13 +63,16 @@ REFUSALS=(
 "fd/inet_mcast.c|in INCLUDE mode with no source|never|only when the kernel runs out of memory adding the first source of a source join (ip_mc_source, ip6_mc_source); every setsockopt that would leave a group in INCLUDE mode without a source leaves the group instead"
 "fd/inet_mcast.c|IPV6_MULTICAST_IF on interface index|elsewhere|t_mcast.sh refused_if6_gone"
 "fd/inet_mcast.c|an address no device of the namespace has|elsewhere|t_mcast.sh refused_if4_gone"
+"fd/sk_opts.c|unlike a new socket's, cannot be|untested|no option of the table is known to do it: every value the suites read back was set again on a new socket of the same kind, but for the multicast TTL and hops that the kernel gives an accepted TCP connection (from the SYN), which no program can set on a TCP socket and cr leaves to the kernel"
 "fd/sk_opts.c|a socket of network namespace net:[%lu]|elsewhere|t_mcast.sh refused_other_netns"
 "fd/netlink_sk.c|a netlink socket of protocol %u|dump|a netlink socket of protocol 12|w_inet nl_other"
 "fd/netlink_sk.c|a netlink socket connected to port id|dump|connected to port id 0 group 1|w_inet nl_connected"
+"fd/netlink_sk.c|messages queued for it and not read yet (%u bytes with|elsewhere|t_realworld2.sh ip_monitor_unread"
 "fd/netlink_sk.c|whose dump request is still being|untested|a NETLINK_ROUTE dump request answered over several reads and not read to its end: a small dump is answered whole at once, so no workload here is caught in the middle of one"
 "fd/memfd.c|hugetlb memfd|dump|hugetlb memfd|w_refuse memfd_hugetlb"
 "fd/mqueue.c|unlinked while open|dump|unlinked while open|w_refuse mq_unlinked"
 "fd/mqueue.c|with flags 0%o: unsupported (only the access mode|dump|with flags|w_refuse mqueue_flags"
+"fd/mqueue.c|which cr does not restore: unsupported|fn|a notification (mq_notify)|py_mq_notify"
 "fd/nsfs.c|has nothing to reopen it from|dump|not the process's own uts namespace|w_files nsfs_other"
 "fd/pidfd_reaped.c|which cr would not make again): unsupported|untested|a pidfd of a process reaped after it dumped core: the test machines make no core dumps (core_pattern, RLIMIT_CORE)"
 "fd/pidfd.c|outside cr's pid namespace|never|cr runs in the initial pid namespace, where every process has a pid"
@@ -88,7 +92,7 @@ REFUSALS=(
 "fd/pty.c|or the master's buffer full): unsupported, dump once they are read|untested|output queued for the master while the slave is stopped by ^S or the master's buffer is full"
 "fd/pty.c|whose master is in packet mode|elsewhere|t_pty.sh pair_data_refused"
 "fd/pty.c|past canonical mode or IXON (unsupported)|untested|input queued for the slave that holds all 256 byte values, in canonical mode or with IXON"
-"fd/pty.c|\"(unsupported; dump once it is read)\");|untested|an end-of-file or NUL queued in canonical mode while VEOL is set"
+"fd/pty.c|\"hold as an end-of-file (unsupported; dump once it is read)\");|untested|a NUL typed and queued for a canonical slave (the image holds an end-of-file as a NUL)"
 "fd/pty.c|instance: unsupported)|dump|another devpts instance|w_refuse pty_other_devpts"
 "fd/signalfd.c|signalfd with flags|dump|signalfd with flags|w_refuse signalfd_flags"
 "fd/sk_opts.c|a socket filter that cr cannot read back|untested|an eBPF socket filter (SO_ATTACH_BPF): the workloads load no BPF program"
@@ -116,6 +120,9 @@ REFUSALS=(
 "fd/unix_sk.c|has no sender pid in its|dump|has no sender pid|w_refuse unix_creds_late"
 "fd/unix_sk.c|is in pid %d, outside the dump|dump|outside the dump|w_refuse unix_peer_outside"
 "fd/unix_sk.c|is open in no \"|elsewhere|t_unix_x.sh refused_lost_peer"
+"fd/unix_sk.c|which cr cannot reach: unsupported|untested|a socket file moved in cr's mount namespace that cr then cannot stat there: only a race (moved again between SIOCUNIXFILE and the stat) reaches it"
+"fd/unix_sk.c|in a mount namespace other than cr's: unsupported|fn|in a mount namespace other than cr's|py_unix_moved_mntns"
+"fd/unix_sk.c|its file moved out of its root|fn|moved out of its root|py_unix_moved_chroot"
 "fd/unix_sk.c|which has no name and is not|dump|has no name and is not connected back|w_refuse unix_dgram_half"
 "fd/unix_sk.c|whose file is \"|dump|of its group is bound there too|w_refuse unix_same_path"
 "fd/unix_sk.c|unsupported socket type|never|AF_UNIX sockets are stream, datagram or seqpacket ones, all dumped"
@@ -142,12 +149,15 @@ REFUSALS=(
 "fd/unix_sk.c|has no pid in the pid namespace of pid|never|check_peer_cred refuses first: a maker in the dump descends from the process that makes the connection again (else 'a process the restore creates before'), so its pid namespace is that process's or one below it"
 "fd/unix_sk.c|its connection was made by pid %d |elsewhere|t_peercred.sh refused_outside"
 "state/attrs.c|is no removed directory|never|a working directory is a directory, and its link says deleted only once it was removed"
+"state/autogroup.c|restored in cr's session and autogroup|fn|its session's leader|sh_autogroup_outside"
 "state/cgroup.c|\"unsupported\", t->pid, t->threads|elsewhere|t_cgroup.sh threaded_refused"
 "state/files.c|\"unsupported kind: %s (%s)\"|dump|unsupported kind: socket (RAW)|w_inet raw"
 "state/files.c|\"unsupported kind: %s (%s)\"|dump|unsupported kind: [userfaultfd]|w_refuse userfaultfd"
 "state/files.c|share one %s: unsupported kind|dump|share one namespace|w_refuse nsfs_shared"
 "state/files.c|before pid %d exists (unsupported|dump|/stat|w_lost proc_shared"
 "state/fown.c|the dump that holds it: unsupported|elsewhere|t_fown.sh owner_outside_refused"
+"state/fown.c|whose events cr cannot read back: unsupported|fn|(fcntl F_NOTIFY, dnotify)|py_dnotify"
+"state/posix_timers.c|among %zu threads: unsupported kind|fn|the CPU clock of the thread that made it|py_thread_clock_timer"
 "state/ipcns.c|POSIX message queues: unsupported|fn|more than 64 POSIX message queues|ipc_many_mqueues"
 "state/ipcns.c|messages (mq_notify): unsupported|elsewhere|t_ns.sh refused_ipc_notify"
 "state/ipcns.c|unsupported (a SysV shared memory mapping)|elsewhere|t_ns.sh refused_ipc_attached"
@@ -155,10 +165,16 @@ REFUSALS=(
 "state/ipcns.c|unsupported (more than %u)|fn|unsupported (more than|ipc_shm_big"
 "state/ipcns.c|SysV objects of a kind: unsupported|fn|more than 256 SysV objects of a kind|ipc_many_queues"
 "state/ipcns.c|holds semaphore sets: unsupported|elsewhere|t_ns.sh refused_threads_with_sets"
+"state/keyrings.c|%s (serial %lld): unsupported (cr does not dump keys)|fn|a process keyring|py_process_keyring"
+"state/keyrings.c|(serial %lld): unsupported|fn|a thread keyring|py_thread_keyring"
+"state/landlock.c|by another security module's ptrace rule: unsupported|elsewhere|t_realworld3.sh py_landlock"
+"state/mempolicy.c|a NUMA memory policy (%s at 0x%lx in numa_maps): unsupported|elsewhere|t_realworld3.sh numactl_interleave"
+"state/locks.c|held only through a mapping of the dump: unsupported|fn|held only through a mapping of the dump|py_ofd_mapped_alone"
+"state/locks.c|outside it: unsupported (cr cannot tell which)|fn|cr cannot tell which|py_ofd_mapped_shared"
 "state/locks.c|cr does not restore leases or delegations|dump|lease|w_locks lease"
 "state/locks.c|\"a %s %s on a %s: unsupported kind\"|dump|unsupported kind|w_refuse flock_fifo"
 "state/locks.c|\"fd table: unsupported\"|never|a process that shares its fd table with another is refused first (state/sharing.c, 'fd table')"
-"state/locks.c|that none of its fds shows|dump|none of its fds|w_locks maponly"
+"state/locks.c|that none of its fds shows|fn|none of its fds shows|py_flock_mapped_twice"
 "state/locks.c|dump, shares: unsupported|elsewhere|t_locks.sh refuse_shared_outside"
 "state/mem.c|unsupported special mapping|never|every special mapping x86_64 Linux gives a process (vdso, vvar, vsyscall, heap, stack) is known; another one ([uprobes]) needs a uprobe on the process"
 "state/mem.c|(deleted): unsupported kind|untested|a deleted special mapping of a kind cr does not know (aio rings, System V segments and memfds now come back)"
@@ -170,7 +186,7 @@ REFUSALS=(
 "state/mntns.c|a mount, or deleted): unsupported|untested|a file of a namespace tmpfs with a hard link outside the tmpfs's view (under a mount, or deleted)"
 "state/mntns.c|walk_refuse(w, rel, \"another mount hides it: unsupported\"|untested|a tmpfs whose root another mount hides"
 "state/mntns.c|it has extended attributes, which cr does not keep|untested|a namespace tmpfs file with an xattr (user.* xattrs on tmpfs need 6.6+ and a test that sets one)"
-"state/mntns.c|a device node: unsupported|untested|a device node made with mknod on a namespace tmpfs"
+"state/mntns.c|a device node: unsupported|fn|a device node: unsupported|tmpfs_mknod"
 "state/mntns.c|a bind mount of a directory of a tmpfs of the namespace: unsupported|untested|a bind mount of a subdirectory of a namespace tmpfs whose source is itself a bind"
 "state/mntns.c|a proc: unsupported|untested|a second mount of a sysfs made in the namespace"
 "state/mntns.c|return refuse(m, err, \"another mount hides it: unsupported\");|untested|a bind of a namespace tmpfs hidden by a later mount"
@@ -196,7 +212,7 @@ REFUSALS=(
 "fd/reg.c|attached to the tun/tap device %.*s: unsupported|elsewhere|t_netns.sh refused_tun_fd"
 "net/netns_dump.c|unsupported without \"|elsewhere|t_netns.sh external_refused"
 "net/netns_dump.c|unsupported, its peer is in a network namespace other than cr's, \"|elsewhere|t_netns.sh external_elsewhere"
-"net/netns_dump.c|not named lo: unsupported|untested|a loopback renamed (ip link set lo name ...)"
+"net/netns_dump.c|not named lo: unsupported|fn|not named lo|lo_renamed"
 "net/netns_dump.c|unsupported, of no kind netlink names|untested|a link without a kind: a physical device moved into the namespace"
 "net/netns_dump.c|link %s of kind %s: unsupported|elsewhere|t_netns.sh refused_vxlan"
 "net/netns_dump.c|filters vlans: unsupported|untested|the test kernel has no CONFIG_BRIDGE_VLAN_FILTERING: vlan_filtering cannot be set there (EOPNOTSUPP)"
@@ -216,6 +232,11 @@ REFUSALS=(
 "state/posix_timers.c|notifies by '%s': unsupported kind|never|the kernel shows a timer's notification only as signal, thread or none, all restored"
 "state/posix_timers.c|\"unsupported kind\", e->id, e->notify_tid|elsewhere|t_thread_timers.sh refused_exited_thread"
 "state/posix_timers.c|runs on the CPU clock of pid|dump|CPU clock of pid|w_refuse timer_cpuclock"
+"dump/collect.c|a speculation mitigation it chose|untested|on these hosts neither speculative store bypass nor indirect branch speculation is controllable per task (PR_SET_SPECULATION_CTRL fails with ENXIO and EPERM): no process here can choose one; test_proc's test_status_speculation checks which /proc status words count as chosen"
+"state/threads.c|TSC mode %d: unsupported|never|PR_GET_TSC gives PR_TSC_ENABLE or PR_TSC_SIGSEGV, the only two modes the kernel has"
+"state/threads.c|ARCH_GET_CPUID %lld: unsupported|never|ARCH_GET_CPUID gives 0 or 1"
+"state/threads.c|machine-check kill policy %lld: unsupported|never|PR_MCE_KILL_GET gives PR_MCE_KILL_LATE, PR_MCE_KILL_EARLY or PR_MCE_KILL_DEFAULT, the only three the kernel has"
+"state/posix_timers.c|no thread of the process: unsupported kind|fn|no thread of the process|py_timer_dead_thread"
 "state/posix_timers.c|on clock %d: unsupported kind|never|timer_create takes only the clocks cr knows, and CPU clocks"
 "state/sessions.c|which neither it nor its parent leads: unsupported|elsewhere|t_tree.sh foreign_session_refused"
 "state/sharing.c|each would come back with a copy of its own|elsewhere|t_unsupported.sh clone_files"
@@ -289,6 +310,272 @@ open(sys.argv[1], "w").close()
 time.sleep(1000)' "$CASE_TMP/py.ready" || return 1
 	wait_until 10 test -e "$CASE_TMP/py.ready" || { REASON="python3 did not get ready: $(cat "$CASE_TMP/py.out.err")"; return 1; }
 }
+
+# python3 registered with mq_notify for SIGUSR1 on a queue of cr's ipc
+# namespace (the host's, a name of this case's): a message sent there
+# signals it, and it counts (an ipc namespace of the tree's own holding
+# such a queue is refused there first: t_ns/refused_ipc_notify).
+py_mq_notify() {
+	MQ_NAME=/cr-refusals-$$
+	mkdir -p "$CASE_TMP/py"
+	real_start "$CASE_TMP/py.out" "$CASE_TMP" /usr/bin/python3 /usr/bin/python3 -c '
+import ctypes, os, signal, sys, time
+d, name = sys.argv[1], sys.argv[2].encode()
+rt = ctypes.CDLL("librt.so.1", use_errno=True)
+def got(s, f):
+    open(d + "/count", "a").write("x")
+signal.signal(signal.SIGUSR1, got)
+q = rt.mq_open(name, os.O_RDWR | os.O_CREAT, 0o600, None)
+if q < 0:
+    sys.exit("mq_open: %d" % ctypes.get_errno())
+ev = (ctypes.c_int * 16)()
+ev[2] = signal.SIGUSR1   # sigev_signo, after the 8-byte sigev_value; sigev_notify 0: SIGEV_SIGNAL
+if rt.mq_notify(q, ev) < 0:
+    sys.exit("mq_notify: %d" % ctypes.get_errno())
+open(d + "/ready", "w").close()
+while True:
+    time.sleep(1)' "$CASE_TMP/py" "$MQ_NAME" || return 1
+	wait_until 10 test -e "$CASE_TMP/py/ready" || { REASON="python3 did not get ready: $(cat "$CASE_TMP/py.out.err")"; return 1; }
+	# shellcheck disable=SC2016
+	UNCHANGED='mq_send_unlink "$MQ_NAME" && wait_until 5 grep -qx x "$CASE_TMP/py/count"'
+}
+
+# mq_send_unlink NAME: a message to the host's queue NAME, which is then
+# unlinked (its holders keep it).
+mq_send_unlink() {
+	/usr/bin/python3 -c '
+import ctypes, os, sys
+rt = ctypes.CDLL("librt.so.1", use_errno=True)
+name = sys.argv[1].encode()
+q = rt.mq_open(name, os.O_WRONLY)
+ok = q >= 0 and rt.mq_send(q, b"m", 1, 0) == 0
+rt.mq_unlink(name)
+sys.exit(0 if ok else 1)' "$1"
+}
+
+# python3 makes a timer on its thread's own CPU clock from a second thread.
+py_thread_clock_timer() {
+	real_start "$CASE_TMP/py.out" "$CASE_TMP" /usr/bin/python3 /usr/bin/python3 -c '
+import ctypes, sys, threading, time
+c = ctypes.CDLL("libc.so.6", use_errno=True)
+def worker():
+    t = ctypes.c_void_p()
+    if c.timer_create(3, None, ctypes.byref(t)) < 0:   # CLOCK_THREAD_CPUTIME_ID
+        sys.exit("timer_create: %d" % ctypes.get_errno())
+    open(sys.argv[1], "w").close()
+    time.sleep(1000)
+threading.Thread(target=worker, daemon=True).start()
+time.sleep(1000)' "$CASE_TMP/py.ready" || return 1
+	wait_until 10 test -e "$CASE_TMP/py.ready" || { REASON="python3 did not get ready: $(cat "$CASE_TMP/py.out.err")"; return 1; }
+	# shellcheck disable=SC2016
+	UNCHANGED='grep -q "^ID:" /proc/$WL_PID/timers'
+}
+
+# python3 listening on a unix socket whose file was moved to another
+# directory since the bind: in a mount namespace of its own ($1 = mntns),
+# or chrooted and moved out of its root (chroot).
+py_unix_moved() {
+	local root=$CASE_TMP/root
+	mkdir -p "$root/a" "$CASE_TMP/b"
+	local prog='
+import os, socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+if sys.argv[1] == "chroot":
+    os.chroot(sys.argv[2])
+    os.chdir("/")
+    s.bind("/a/s.sock")
+else:
+    s.bind(sys.argv[2] + "/a/s.sock")
+s.listen()
+open(("/" if sys.argv[1] == "chroot" else sys.argv[2] + "/") + "bound", "w").close()
+time.sleep(1000)'
+	if [ "$1" = mntns ]; then
+		real_start "$CASE_TMP/py.out" "$CASE_TMP" python3 unshare -m --propagation private python3 -c "$prog" mntns "$root" || return 1
+	else
+		real_start "$CASE_TMP/py.out" "$CASE_TMP" python3 python3 -c "$prog" chroot "$root" || return 1
+	fi
+	wait_until 10 test -e "$root/bound" || { REASON="python3 did not bind: $(cat "$CASE_TMP/py.out.err")"; return 1; }
+	if [ "$1" = mntns ]; then
+		nsenter -t "$WL_PID" -m mv "$root/a/s.sock" "$CASE_TMP/b/s.sock" || { REASON="mv in its mount namespace"; return 1; }
+	else
+		mv "$root/a/s.sock" "$CASE_TMP/b/s.sock" || { REASON="mv out of its root"; return 1; }
+	fi
+	UNCHANGED="[ -S '$CASE_TMP/b/s.sock' ] && grep -q ' /a/s.sock\$\| $root/a/s.sock\$' /proc/net/unix"
+}
+
+# python3 holding an OFD lock through a mapping only (the fd closed):
+# alone ($1 = alone), or with its parent, outside the dump, mapping the
+# file too (shared).
+py_ofd_mapped() {
+	mkdir -p "$CASE_TMP/py"
+	real_start "$CASE_TMP/py.out" "$CASE_TMP" python3 python3 -c '
+import ctypes, fcntl, os, struct, sys, time
+c = ctypes.CDLL("libc.so.6", use_errno=True)
+c.mmap.restype = ctypes.c_void_p
+c.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+d = sys.argv[2]
+fd = os.open(d + "/f", os.O_RDWR | os.O_CREAT, 0o600)
+os.ftruncate(fd, 4096)
+if c.mmap(None, 4096, 3, 1, fd, 0) in (None, ctypes.c_void_p(-1).value):
+    sys.exit("mmap: %d" % ctypes.get_errno())
+fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack("hhqqi4x", fcntl.F_WRLCK, 0, 0, 100, 0))
+os.close(fd)
+if sys.argv[1] == "shared":
+    child = os.fork()
+    if child:
+        open(d + "/pid", "w").write("%d" % child)
+        time.sleep(1000)
+else:
+    open(d + "/pid", "w").write("%d" % os.getpid())
+time.sleep(1000)' "$1" "$CASE_TMP/py" || return 1
+	wait_until 10 test -s "$CASE_TMP/py/pid" || { REASON="python3 did not get ready: $(cat "$CASE_TMP/py.out.err")"; return 1; }
+	WL_PID=$(cat "$CASE_TMP/py/pid")
+	track_pid "$WL_PID"
+	grep -q "OFDLCK  *ADVISORY  *WRITE  *-1 .*:$(stat -c %i "$CASE_TMP/py/f") 0 99\$" /proc/locks ||
+		{ REASON="no OFD lock on the file: $(grep OFD /proc/locks)"; return 1; }
+	UNCHANGED="grep -q 'OFDLCK  *ADVISORY  *WRITE  *-1 .*:$(stat -c %i "$CASE_TMP/py/f") 0 99\$' /proc/locks"
+}
+
+# python3 watching a directory with F_NOTIFY (dnotify, signal SIGRTMIN+1,
+# multishot): each file made there signals it, and it counts them.
+py_dnotify() {
+	mkdir -p "$CASE_TMP/py/w"
+	real_start "$CASE_TMP/py.out" "$CASE_TMP" python3 python3 -c '
+import fcntl, os, signal, sys, time
+d = sys.argv[1]
+n = [0]
+def got(s, f):
+    n[0] += 1
+    open(d + "/count.tmp", "w").write("%d" % n[0])
+    os.rename(d + "/count.tmp", d + "/count")
+signal.signal(signal.SIGRTMIN + 1, got)
+fd = os.open(d + "/w", os.O_RDONLY)
+fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGRTMIN + 1)
+fcntl.fcntl(fd, fcntl.F_NOTIFY, fcntl.DN_CREATE | fcntl.DN_MULTISHOT)
+open(d + "/ready", "w").close()
+while True:
+    time.sleep(1)' "$CASE_TMP/py" || return 1
+	wait_until 10 test -e "$CASE_TMP/py/ready" || { REASON="python3 did not get ready: $(cat "$CASE_TMP/py.out.err")"; return 1; }
+	touch "$CASE_TMP/py/w/a"
+	wait_until 5 grep -qx 1 "$CASE_TMP/py/count" || { REASON="no dnotify signal before the dump"; return 1; }
+	UNCHANGED="touch '$CASE_TMP/py/w/b' && wait_until 5 grep -qx 2 '$CASE_TMP/py/count'"
+}
+
+py_ofd_mapped_alone() { py_ofd_mapped alone; }
+
+# python3 holding a key in a keyring of its own, a process keyring
+# (KEY_SPEC_PROCESS_KEYRING, -2) or the thread keyring (-1) of its second
+# thread, made by KEYCTL_GET_KEYRING_ID with create set.
+py_keyring() {
+	local key=crkey$$$1
+	real_start "$CASE_TMP/py.out" "$CASE_TMP" python3 python3 -c '
+import ctypes, os, sys, threading, time
+c = ctypes.CDLL(None, use_errno=True)
+d, spec, key = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
+def hold():
+    ring = c.syscall(250, 0, ctypes.c_long(spec), 1)
+    if ring < 0 or c.syscall(248, b"user", key, b"v", 1, ctypes.c_long(ring)) < 0:
+        sys.exit("keyctl: %d" % ctypes.get_errno())
+    open(d + "/ready", "w").close()
+    time.sleep(1000)
+if spec == -1:
+    threading.Thread(target=hold).start()
+    time.sleep(1000)
+hold()' "$CASE_TMP" "$1" "$key" || return 1
+	wait_until 10 test -e "$CASE_TMP/ready" || { REASON="python3 did not get ready: $(cat "$CASE_TMP/py.out.err")"; return 1; }
+	UNCHANGED="grep -q ' user  *$key: ' /proc/keys"
+}
+
+py_process_keyring() { py_keyring -2; }
+
+# sleep, whose session's leader (sh, left out of the dump) set the session's
+# autogroup to nice 7: dumped alone, it would land in cr's autogroup.
+sh_autogroup_outside() {
+	local child
+	real_start "$CASE_TMP/sh.out" "$CASE_TMP" sh sh -c 'echo 7 > /proc/self/autogroup; sleep 1000 & wait' || return 1
+	wait_until 5 test -n "$(cat /proc/"$WL_PID"/task/*/children)" || { REASON="sh started no sleep"; return 1; }
+	child=$(cat /proc/"$WL_PID"/task/*/children | tr -d ' ')
+	wait_until 5 running_free "$child" "$(readlink -f "$(command -v sleep)")" || { REASON="no sleep: $(describe_pid "$child")"; return 1; }
+	WL_PID=$child WL_EXE=$(readlink -f "$(command -v sleep)")
+	grep -q ' nice 7$' /proc/"$WL_PID"/autogroup || { REASON="autogroup: $(cat /proc/"$WL_PID"/autogroup)"; return 1; }
+	UNCHANGED="grep -q ' nice 7\$' /proc/$WL_PID/autogroup"
+}
+py_thread_keyring() { py_keyring -1; }
+
+# python3 with a timer on the CPU clock of a thread that has exited since
+# (the kernel keeps the timer; its clock names the gone tid).
+py_timer_dead_thread() {
+	real_start "$CASE_TMP/py.out" "$CASE_TMP" python3 python3 -c '
+import ctypes, os, sys, threading, time
+c = ctypes.CDLL("libc.so.6", use_errno=True)
+clk = ctypes.c_int()
+got, done = threading.Event(), threading.Event()
+def worker():
+    if c.pthread_getcpuclockid(ctypes.c_ulong(threading.get_ident()), ctypes.byref(clk)) != 0:
+        sys.exit("pthread_getcpuclockid")
+    got.set()
+    done.wait()
+t = threading.Thread(target=worker)
+t.start()
+got.wait()
+sev = (ctypes.c_int * 16)()
+sev[3] = 1   # sigev_notify: SIGEV_NONE
+tid = ctypes.c_void_p()
+if c.timer_create(clk, sev, ctypes.byref(tid)) < 0:
+    sys.exit("timer_create: %d" % ctypes.get_errno())
+done.set()
+t.join()
+open(sys.argv[1] + "/ready", "w").close()
+time.sleep(1000)' "$CASE_TMP" || return 1
+	wait_until 10 test -e "$CASE_TMP/ready" || { REASON="python3 did not get ready: $(cat "$CASE_TMP/py.out.err")"; return 1; }
+	# shellcheck disable=SC2016
+	UNCHANGED='grep -q "^ID:" /proc/$WL_PID/timers'
+}
+
+# sleep in a network namespace of its own whose loopback was renamed.
+lo_renamed() {
+	real_start "$CASE_TMP/sleep.out" "$CASE_TMP" sleep unshare -n sh -c 'ip link set lo name lo2 && exec sleep 1000' || return 1
+	# shellcheck disable=SC2016
+	UNCHANGED='nsenter -t "$WL_PID" -n ip link show lo2 >/dev/null'
+}
+
+# sleep in a mount namespace of its own, with a tmpfs holding a device
+# node made with mknod.
+tmpfs_mknod() {
+	mkdir -p "$CASE_TMP/t"
+	real_start "$CASE_TMP/sleep.out" "$CASE_TMP" sleep unshare -m --propagation private sh -c \
+		"mount -t tmpfs none '$CASE_TMP/t' && mknod '$CASE_TMP/t/null' c 1 3 && exec sleep 1000" || return 1
+	UNCHANGED="nsenter -t \"\$WL_PID\" -m test -c '$CASE_TMP/t/null'"
+}
+
+# python3 flocks a file it maps, closes the fd and forks: the lock is held
+# through the mapping of two processes of the dump (at restore each
+# would map its own description).
+py_flock_mapped_twice() {
+	mkdir -p "$CASE_TMP/py"
+	real_start "$CASE_TMP/py.out" "$CASE_TMP" python3 python3 -c '
+import ctypes, fcntl, os, sys, time
+c = ctypes.CDLL("libc.so.6", use_errno=True)
+c.mmap.restype = ctypes.c_void_p
+c.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+d = sys.argv[1]
+fd = os.open(d + "/f", os.O_RDWR | os.O_CREAT, 0o600)
+os.ftruncate(fd, 4096)
+if c.mmap(None, 4096, 3, 1, fd, 0) in (None, ctypes.c_void_p(-1).value):
+    sys.exit("mmap: %d" % ctypes.get_errno())
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.close(fd)
+if os.fork() == 0:
+    time.sleep(1000)
+open(d + "/ready", "w").close()
+time.sleep(1000)' "$CASE_TMP/py" || return 1
+	wait_until 10 test -e "$CASE_TMP/py/ready" || { REASON="python3 did not get ready: $(cat "$CASE_TMP/py.out.err")"; return 1; }
+	UNCHANGED="grep -q 'FLOCK  *ADVISORY  *WRITE  *$WL_PID .*:$(stat -c %i "$CASE_TMP/py/f") ' /proc/locks"
+}
+py_ofd_mapped_shared() { py_ofd_mapped shared; }
+
+py_unix_moved_mntns() { py_unix_moved mntns; }
+py_unix_moved_chroot() { py_unix_moved chroot; }
 
 ipc_many_mqueues() {
 	py_in_ipcns '

@@ -17,6 +17,10 @@
 # sleep that root made uid 1000 (the restore needs CAP_SYS_NICE for them
 # and must set them before it drops the credentials).
 #
+# python3 with rdtsc made to fault (PR_SET_TSC) in two of its three
+# threads: after restore each thread reads its own mode, and where the host
+# traps rdtsc, only the denied thread dies of reading the clock (py_tsc).
+#
 # Refused, naming the process, with the process left running unharmed:
 # an oom_score_adj below what a child of cr may set (lowering it needs
 # CAP_SYS_RESOURCE, which these hosts lack even for root: the kernel
@@ -122,6 +126,82 @@ real_batch_idle() {
 	process_is "$WL_PID" 300 1 || return 1
 	chrt -p "$WL_PID" | grep -q "policy: SCHED_BATCH" || { REASON="chrt -p: $(chrt -p "$WL_PID" | tr '\n' ' ')"; return 1; }
 	still_sleeping
+}
+
+# python3 makes rdtsc fault (PR_SET_TSC, PR_TSC_SIGSEGV, as rr does to its
+# tracees) in its main thread and in a second thread, and not in a third;
+# after restore each thread reads its own mode back and, where this host
+# traps rdtsc, the allowed thread reads the clock and the denied one dies
+# of it.  A thread that cannot read the clock must never wait with a
+# timeout (the vDSO clock reads the TSC): each thread waits for commands
+# in a blocking read of a FIFO of its own, and the test sends them one at
+# a time, so that no thread ever waits for the GIL; it answers with os
+# calls only (a text-mode open() reads the clock).
+PY_TSC='
+import ctypes, os, sys, threading, time
+c = ctypes.CDLL("libc.so.6", use_errno=True)
+d = sys.argv[1]
+def mode():
+    m = ctypes.c_int()
+    return m.value if c.prctl(25, ctypes.byref(m), 0, 0, 0) == 0 else -1
+def serve(name):
+    fd = os.open(d + "/" + name, os.O_RDWR)
+    while True:
+        cmd = os.read(fd, 16).decode().strip()
+        if cmd == "deny":
+            c.prctl(26, 2, 0, 0, 0)
+        if cmd == "clock":
+            time.monotonic()
+        out = os.open(d + "/" + name + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(out, ("%s %d" % (cmd, mode())).encode())
+        os.close(out)
+        os.rename(d + "/" + name + ".tmp", d + "/" + name + ".out")
+for n in ("main", "deny", "allow"):
+    os.mkfifo(d + "/" + n)
+for n in ("deny", "allow"):
+    threading.Thread(target=serve, args=(n,), daemon=True).start()
+open(d + "/ready", "w").close()
+serve("main")
+'
+
+# tsc_ask THREAD COMMAND: python3's answer (COMMAND and the thread's mode).
+tsc_ask() {
+	rm -f "$PY_DIR/$1.out"
+	timeout 5 sh -c 'echo "$1" > "$2"' _ "$2" "$PY_DIR/$1" &&   # no reader left: python3 is gone
+		wait_until 5 test -s "$PY_DIR/$1.out" && cat "$PY_DIR/$1.out"
+}
+
+# tsc_modes: each thread's mode, asked one at a time.
+tsc_modes() {
+	echo "main $(tsc_ask main mode), deny $(tsc_ask deny mode), allow $(tsc_ask allow mode)"
+}
+
+# This host traps rdtsc once it is denied (the vDSO clock reads it).
+tsc_traps() {
+	python3 -c 'import ctypes, time
+ctypes.CDLL("libc.so.6").prctl(26, 2, 0, 0, 0)
+time.monotonic()' 2>/dev/null
+	[ $? = 139 ]
+}
+
+# PR_TSC_ENABLE 1, PR_TSC_SIGSEGV 2.
+py_tsc() {
+	local img=$CASE_TMP/img want="main mode 2, deny mode 2, allow mode 1" got
+	py_start "$PY_TSC" ready || return 1
+	[ "$(tsc_ask main deny) $(tsc_ask deny deny)" = "deny 2 deny 2" ] ||
+		{ REASON="python3 did not deny rdtsc: $(tail -n 3 "$PY_DIR/out")"; return 1; }
+	got=$(tsc_modes)
+	[ "$got" = "$want" ] || { REASON="before the dump: $got"; return 1; }
+	cr_dump dump "$PY_PID" "$img" || return 1
+	cr_run restore restore -D "$img" --detach ||
+		{ REASON="cr restore failed (exit $CR_STATUS): $(last_line "$CR_ERR")"; return 1; }
+	got=$(tsc_modes)
+	[ "$got" = "$want" ] || { REASON="after restore: $got (want $want): $(tail -n 3 "$PY_DIR/out")"; return 1; }
+	tsc_traps || return 0
+	[ "$(tsc_ask allow clock)" = "clock 1" ] || { REASON="the allowed thread cannot read the clock"; return 1; }
+	tsc_ask deny clock >/dev/null
+	wait_until 5 pid_gone "$PY_PID" ||
+		{ REASON="the denied thread read the clock: $(describe_pid "$PY_PID")"; return 1; }
 }
 
 real_fifo() {
@@ -264,6 +344,7 @@ run_case mdwe case_roundtrip w_sched mdwe
 run_case mdwe_leave_running case_leave_running w_sched mdwe
 run_case real_batch_idle real_batch_idle
 run_case real_fifo real_fifo
+run_case py_tsc py_tsc
 run_case real_fifo_unprivileged real_fifo_unprivileged
 run_case oom_below_floor oom_below_floor
 run_case no_cap_sys_nice no_cap_sys_nice

@@ -19,6 +19,11 @@
 #                  0, the inventory's at most the dump's, both within the
 #                  wall time of the cr dump command.
 #   help           cr --help, cr show --help and cr check --help.
+#   man_complete   docs/cr.1 names every long option of every struct option
+#                  table in criu-lite/cmd/*.c, every short option of their
+#                  getopt_long strings, and every command main.c dispatches
+#                  (as a tag of COMMANDS); groff, where installed, gives no
+#                  warning about it.
 source "$(dirname "$0")/lib.sh"
 
 # digest DIR: one line per file with its checksum.
@@ -247,6 +252,61 @@ help() {
 	[ "$CR_STATUS" = 2 ] || { REASON="cr show without a directory exited $CR_STATUS, not 2"; return 1; }
 }
 
+# What cr accepts, read from its sources (criu-lite/cmd/*.c), one a line.
+# long_options SRC: the names of every 'struct option NAME[] = { ... };'.
+long_options() {
+	awk '/struct option [a-z_]*\[\] = \{/ { t = 1 } t && /\};/ { t = 0 }
+	     t { while (match($0, /\{ "[^"]+"/)) { print substr($0, RSTART + 3, RLENGTH - 4); $0 = substr($0, RSTART + RLENGTH) } }' "$1"
+}
+
+# short_options SRC: the letters of each getopt_long optstring.
+short_options() {
+	grep -o 'getopt_long([^"]*"[^"]*"' "$1" | sed 's/.*"\(.*\)"/\1/; s/://g' | grep -o .
+}
+
+# commands MAIN: every name main() compares argv[1] or the command with,
+# but the spellings of --help.
+commands() {
+	grep -oE 'strcmp\((argv\[1\]|cli(\.|->)command), "[^"-][^"]*"\)' "$1" | sed 's/.*, "\(.*\)")/\1/' | sort -u
+}
+
+# man_complete: docs/cr.1 names all of it, so that the manual cannot fall
+# behind the code unnoticed.  roff writes a dash as \-: the page is read
+# with each \- as \x1f, so that an option written with bare hyphens
+# (printed as hyphens, not minus signs) or only as the start of a longer
+# one does not count.  A command must be the first word of a tag (.TP)
+# in COMMANDS.
+man_complete() {
+	local man=$ROOT/docs/cr.1 cmd=$ROOT/criu-lite/cmd d=$'\x1f' page tags src name names missing=()
+	page=$(sed 's/\\-/\x1f/g; s/\\[%&]//g' "$man") || { REASON="cannot read $man"; return 1; }
+	for src in "$cmd"/*.c; do
+		names=$(long_options "$src")
+		if grep -q 'struct option' "$src" && [ -z "$names" ]; then
+			REASON="no long option read from $(basename "$src")'s struct option table: update long_options"
+			return 1
+		fi
+		for name in $names; do
+			grep -qE -- "$d$d${name//-/$d}([^a-z0-9$d]|\$)" <<<"$page" || missing+=("--$name ($(basename "$src"))")
+		done
+		for name in $(short_options "$src"); do
+			grep -qE -- "(^|[^a-zA-Z0-9$d])$d$name([^a-zA-Z0-9$d]|\$)" <<<"$page" || missing+=("-$name ($(basename "$src"))")
+		done
+	done
+	names=$(commands "$cmd/main.c")
+	[ "$(wc -w <<<"$names")" -ge 8 ] || { REASON="only these commands read from main.c: $names (update commands)"; return 1; }
+	tags=$(awk '/^\.SH / { in_cmds = ($2 == "COMMANDS") } in_cmds && prev == ".TP" { print } { prev = $0 }' <<<"$page" |
+		sed -E 's/^\.[A-Z]+ +"?//; s/[ "].*//' | tr "$d" -)
+	for name in $names; do
+		grep -qxF -- "$name" <<<"$tags" || missing+=("command $name")
+	done
+	[ ${#missing[@]} = 0 ] || { REASON="docs/cr.1 lacks ${missing[*]}"; return 1; }
+	# The page itself: groff (where installed) warns of nothing.
+	if command -v groff >/dev/null; then
+		groff -man -Tutf8 -ww -z "$man" >"$CASE_TMP/groff.err" 2>&1
+		[ ! -s "$CASE_TMP/groff.err" ] || { REASON="groff warns: $(head -n 3 "$CASE_TMP/groff.err" | tr '\n' ' ')"; return 1; }
+	fi
+}
+
 run_case show_summary show_summary
 run_case show_json show_json
 run_case show_damaged show_damaged
@@ -254,4 +314,5 @@ run_case check check
 run_case check_no_caps check_no_caps
 run_case frozen_time frozen_time
 run_case help help
+run_case man_complete man_complete
 finish_tests

@@ -24,6 +24,13 @@
 #                   restored, /proc/PID/timers reads the same, and a search
 #                   that backtracks for ever ends at its 300 ms timeout: the
 #                   restored timer fires into the restored helper thread.
+#  haproxy          haproxy (Debian's) with two threads: its watchdog arms a
+#                   timer per thread on that thread's CPU clock
+#                   (pthread_getcpuclockid), signalling that thread.
+#                   Dumped and restored, /proc/PID/timers reads the same
+#                   (ids, clock ids naming the threads, signals, targets)
+#                   and it serves requests.  Before, cr dump refused it:
+#                   "timer 1 runs on the CPU clock of pid T: unsupported".
 source "$(dirname "$0")/lib.sh"
 
 VIM=/usr/bin/vim.basic
@@ -90,6 +97,20 @@ vim_case() {
 	wait_until 10 pid_gone "$VIM_PID" || { REASON="vim did not quit"; return 1; }
 }
 
+haproxy_case() {
+	local dir=$CASE_TMP/hap img=$CASE_TMP/img before after n
+	haproxy_start "$dir" || return 1
+	before=$(cat /proc/"$WL_PID"/timers)
+	n=$(grep -c '^ClockID: -' <<<"$before")
+	[ "$n" -ge 2 ] || { REASON="haproxy holds $n timers on CPU clocks: [$before]"; return 1; }
+	cr_dump dump "$WL_PID" "$img" || return 1
+	cr_restore_detached restore "$img" || return 1
+	after=$(cat /proc/"$WL_PID"/timers)
+	[ "$before" = "$after" ] || { REASON="haproxy's timers were [$before], now [$after]"; return 1; }
+	[ "$(haproxy_get "$dir")" = direct ] || { REASON="haproxy does not answer after restore"; return 1; }
+	haproxy_cli "$dir" "show info" | grep -qx "Pid: $WL_PID" || { REASON="haproxy's admin socket after restore"; return 1; }
+}
+
 refused_exited_thread() {
 	wl_start w_thread_timers orphan || return 1
 	expect_refused_then_pass "$WL_PID" "timer" "no thread of the process"
@@ -102,4 +123,5 @@ run_case leave_running case_leave_running w_thread_timers
 run_case sabotage_retarget case_sabotaged retarget "(to_a)" w_thread_timers
 run_case refused_exited_thread refused_exited_thread
 run_case vim vim_case
+run_case haproxy haproxy_case
 finish_tests

@@ -68,6 +68,21 @@
 #   socat_unlinked  the same, the server's socket file removed (rm) while
 #                 the client is connected: the line comes back, the
 #                 listener has its name (/proc/net/unix) and no file.
+#   socat_moved   the same, the server's socket file moved (mv) to another
+#                 directory while the client is connected: after restore
+#                 the file is where it was moved, nothing at the bound
+#                 path, and a new client there is answered.  Before, the
+#                 restore bound the old path and unlinked it: the listener
+#                 was reachable by no name.
+#   socat_dir_moved  the same, the socket file's directory renamed.
+#   haproxy_renamed  haproxy (Debian's) binds its admin socket and a unix
+#                 HTTP frontend at temporary names and renames the files
+#                 over the real ones: after restore both answer at their
+#                 real paths (new files, the same names bound), the admin
+#                 socket reports the same pid and the requests counted
+#                 before the dump plus the new ones.  Before, the restore
+#                 succeeded with the sockets bound at the temporary names
+#                 and unlinked: "Connection refused" at the real ones.
 #   dbus          dbus-daemon (a session bus) and dbus-monitor connected to
 #                 it, in the tree: after restore the bus keeps the id it
 #                 drew at start, serves a new client, and the monitor gets
@@ -386,18 +401,34 @@ SH
 
 # socat_pair [rm]: with rm, the server's socket file is removed once the
 # client is connected.
+# The listener's file is at $1 after the restore, as at dump, nothing at
+# $2 (where it was bound), and a new client there is answered.
+socat_moved_there() {
+	local out
+	[ -S "$1" ] || { REASON="no socket file at $1, where it was moved before the dump"; return 1; }
+	[ ! -e "$2" ] || { REASON="$2, where the socket was bound before its file moved, is back"; return 1; }
+	out=$(echo new | timeout 5 socat - UNIX-CONNECT:"$1" 2>&1)
+	[ "$out" = E-new ] || { REASON="a new client at $1: '$out'"; return 1; }
+}
+
 socat_pair() {
 	command -v socat >/dev/null || { REASON="socat is not installed (make deps)"; return 1; }
 	cat > "$CASE_TMP/socat.sh" <<'SH'
 d=$1
-rm_sock=$2
+mode=$2
+sock=$d/s.sock
+case $mode in mv|mvdir) mkdir "$d/a"; sock=$d/a/s.sock;; esac
 mkfifo "$d/in.fifo"
-socat UNIX-LISTEN:"$d/s.sock",fork EXEC:'sed -u s/^/E-/' &
-while [ ! -S "$d/s.sock" ]; do sleep 0.05; done
-socat PIPE:"$d/in.fifo",ignoreeof!!STDOUT UNIX-CONNECT:"$d/s.sock" > "$d/client.out" &
+socat UNIX-LISTEN:"$sock",fork EXEC:'sed -u s/^/E-/' &
+while [ ! -S "$sock" ]; do sleep 0.05; done
+socat PIPE:"$d/in.fifo",ignoreeof!!STDOUT UNIX-CONNECT:"$sock" > "$d/client.out" &
 echo before > "$d/in.fifo"
 while ! grep -q E-before "$d/client.out"; do sleep 0.05; done
-[ "$rm_sock" = rm ] && rm "$d/s.sock"
+case $mode in
+rm) rm "$sock";;
+mv) mkdir "$d/b"; mv "$sock" "$d/b/s.sock";;
+mvdir) mv "$d/a" "$d/c";;
+esac
 touch "$d/ready"
 wait
 SH
@@ -408,11 +439,33 @@ SH
 		[ ! -e "$PROG_DIR/s.sock" ] || { REASON="the removed socket file is back"; return 1; }
 		grep -q " $PROG_DIR/s.sock\$" /proc/net/unix || { REASON="no socket named $PROG_DIR/s.sock in /proc/net/unix"; return 1; }
 	fi
+	case ${1:-} in
+	mv) socat_moved_there "$PROG_DIR/b/s.sock" "$PROG_DIR/a/s.sock" || return 1;;
+	mvdir) socat_moved_there "$PROG_DIR/c/s.sock" "$PROG_DIR/a" || return 1;;
+	esac
 	timeout 5 sh -c 'echo after > "$1"' sh "$PROG_DIR/in.fifo" || { REASON="no reader on the FIFO"; return 1; }
 	wait_until 5 grep -q E-after "$PROG_DIR/client.out" ||
 		{ REASON="the line did not come back: $(cat "$PROG_DIR/client.out")"; return 1; }
 	[ "$(cat "$PROG_DIR/client.out")" = "$(printf 'E-before\nE-after')" ] ||
 		{ REASON="client output: $(cat "$PROG_DIR/client.out")"; return 1; }
+}
+
+haproxy_renamed() {
+	local dir=$CASE_TMP/hap before after
+	haproxy_start "$dir" || return 1
+	for _ in 1 2 3; do haproxy_get "$dir" >/dev/null || { REASON="no answer before the dump"; return 1; }; done
+	before=$(haproxy_cli "$dir" "show info" | sed -n 's/^CumReq: //p')
+	[ "${before:-0}" -ge 3 ] || { REASON="CumReq before the dump: '$before'"; return 1; }
+	grep -q "$dir/stats.sock.$WL_PID.tmp\$" /proc/net/unix || { REASON="haproxy bound no temporary name"; return 1; }
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" || return 1
+	cr_restore_detached restore "$CASE_TMP/img" || return 1
+	[ "$(haproxy_get "$dir")" = direct ] || { REASON="the frontend does not answer at $dir/http.sock"; return 1; }
+	haproxy_cli "$dir" "show info" > "$dir/info" || { REASON="the admin socket does not answer at $dir/stats.sock"; return 1; }
+	grep -qx "Pid: $WL_PID" "$dir/info" || { REASON="admin socket: $(grep Pid "$dir/info")"; return 1; }
+	after=$(sed -n 's/^CumReq: //p' "$dir/info")
+	[ "${after:-0}" -gt "$before" ] || { REASON="CumReq $after after restore, $before before"; return 1; }
+	[ ! -e "$dir/stats.sock.$WL_PID.tmp" ] || { REASON="the temporary name is back"; return 1; }
+	[ "$(stat -c %a "$dir/stats.sock")" = 600 ] || { REASON="stats.sock mode $(stat -c %a "$dir/stats.sock")"; return 1; }
 }
 
 python_pipe() {
@@ -629,8 +682,11 @@ run_case node_fork node_fork
 run_case redis_client redis_client
 run_case socat socat_pair
 run_case socat_unlinked socat_pair rm
+run_case socat_moved socat_pair mv
+run_case socat_dir_moved socat_pair mvdir
 run_case python_pipe python_pipe
 run_case dbus dbus_bus
+run_case haproxy_renamed haproxy_renamed
 run_case python_pool python_pool
 run_case python_send_fds python_send_fds
 run_case python_send_handle python_send_handle

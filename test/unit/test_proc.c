@@ -292,6 +292,60 @@ static void test_status_minimal(void **state)
 	proc_status_free(&st);
 }
 
+/* The speculation lines: read as text; only what a task chose for itself
+ * counts as chosen. */
+static void test_status_speculation(void **state)
+{
+	static const struct {
+		const char *ssb, *ib, *chosen;
+	} cases[] = {
+		{ "vulnerable", "always enabled", NULL },
+		{ "thread vulnerable", "conditional enabled", NULL },
+		{ "globally mitigated", "always disabled", NULL },
+		{ "not vulnerable", "unknown", NULL },
+		{ "thread mitigated", "conditional enabled", "speculative store bypass: thread mitigated" },
+		{ "thread force mitigated", "always enabled", "speculative store bypass: thread force mitigated" },
+		{ "thread vulnerable", "conditional disabled", "indirect branch speculation: conditional disabled" },
+		{ "vulnerable", "conditional force disabled",
+		  "indirect branch speculation: conditional force disabled" },
+	};
+	cleanup_free char *text = load("status-thread");
+	struct proc_status st;
+	cr_error_t err = NULL;
+	char buf[96];
+
+	(void)state;
+	assert_int_equal(proc_parse_status(text, &st, &err), 0);
+	assert_string_equal(st.spec_store_bypass, "vulnerable");
+	assert_string_equal(st.spec_indirect_branch, "always enabled");
+	proc_status_free(&st);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		cleanup_free char *l1 = NULL, *l2 = NULL, *t1 = NULL, *t2 = NULL;
+		const char *got;
+
+		assert_true(asprintf(&l1, "Speculation_Store_Bypass:\t%s", cases[i].ssb) > 0);
+		assert_true(asprintf(&l2, "SpeculationIndirectBranch:\t%s", cases[i].ib) > 0);
+		t1 = replace_line(text, "Speculation_Store_Bypass:", l1);
+		t2 = replace_line(t1, "SpeculationIndirectBranch:", l2);
+		assert_int_equal(proc_parse_status(t2, &st, &err), 0);
+		got = proc_status_spec_chosen(&st, buf, sizeof(buf));
+		if (cases[i].chosen == NULL)
+			assert_null(got);
+		else
+			assert_string_equal(got, cases[i].chosen);
+		proc_status_free(&st);
+	}
+	/* absent lines (older kernels): nothing chosen */
+	{
+		cleanup_free char *minimal = load("status-minimal");
+
+		assert_int_equal(proc_parse_status(minimal, &st, &err), 0);
+		assert_string_equal(st.spec_store_bypass, "");
+		assert_null(proc_status_spec_chosen(&st, buf, sizeof(buf)));
+		proc_status_free(&st);
+	}
+}
+
 static void test_status_bounds(void **state)
 {
 	cleanup_free char *text = load("status-minimal");
@@ -1424,6 +1478,7 @@ int main(void)
 		cmocka_unit_test(test_status_nested_ns),
 		cmocka_unit_test(test_status_minimal),
 		cmocka_unit_test(test_status_bounds),
+		cmocka_unit_test(test_status_speculation),
 		cmocka_unit_test(test_status_missing_lines),
 		cmocka_unit_test(test_status_errors),
 		cmocka_unit_test(test_stat_recorded),

@@ -1052,6 +1052,72 @@ static void test_unix_stream_scm(void **state)
 	expect_files_refused(f, "files.img", "a stream queue of two stretches carries neither fds nor credentials");
 }
 
+/* fd 1 a listening unix socket bound at DIR/a/s.sock (not there at dump),
+ * its file moved to DIR/b/s.sock since the bind. */
+static void model_unix_moved(struct model *m, const char *dir)
+{
+	static UnixSkEntry sk;
+	static char name[128], moved[128];
+
+	unix_sk_entry__init(&sk);
+	sk.ino = 4343;
+	sk.type = SOCK_STREAM;
+	sk.state = 10;   /* TCP_LISTEN */
+	sk.has_backlog = true;
+	sk.backlog = 5;
+	sk.peek_off = -1;
+	sk.sndbuf = sk.rcvbuf = 212992;
+	snprintf(name, sizeof(name), "%s/a/s.sock", dir);
+	sk.has_name = true;
+	sk.name = (ProtobufCBinaryData){ .len = strlen(name) + 1, .data = (uint8_t *)name };
+	sk.has_name_ino = true;
+	sk.name_ino = 99;
+	sk.has_name_on_disk = true;
+	sk.name_on_disk = false;
+	sk.has_name_dev = sk.has_name_mode = sk.has_name_uid = sk.has_name_gid = true;
+	sk.name_mode = 0755;
+	snprintf(moved, sizeof(moved), "%s/b/s.sock", dir);
+	sk.moved_to = moved;
+	m->files[1].kind = FILE_KIND__FILE_UNIX_SOCKET;
+	m->files[1].path = "socket:[4343]";
+	m->files[1].has_rdev = false;
+	m->files[1].unix_sk = &sk;
+}
+
+/* moved_to (unix_sk.c): an absolute path of plain names into a directory
+ * that is there, where nothing else is; one of renamed_to and moved_to. */
+static void test_unix_moved(void **state)
+{
+	struct fixture *f = *state;
+	char dir[] = "/tmp/test_validate.XXXXXX", sub[64];
+	cr_error_t err = NULL;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/b", dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	model_unix_moved(f->m, dir);
+	expect_ok(run_files(f, &err), &err, "a socket file moved to another directory");
+	f->m->files[1].unix_sk->moved_to = "b/s.sock";
+	expect_files_refused(f, "files.img", "moved_to is relative");
+	model_unix_moved(f->m, dir);
+	f->m->files[1].unix_sk->moved_to = "/tmp/../etc/s.sock";
+	expect_files_refused(f, "files.img", "moved_to has a .. component");
+	model_unix_moved(f->m, dir);
+	f->m->files[1].unix_sk->renamed_to = "t.sock";
+	expect_files_refused(f, "files.img", "both renamed_to and moved_to");
+	model_unix_moved(f->m, dir);
+	f->m->files[1].unix_sk->moved_to = "/nonexistent-dir-of-cr/s.sock";
+	expect_files_refused(f, "files.img", "moved_to into a directory that is gone");
+	model_unix_moved(f->m, dir);
+	snprintf(sub, sizeof(sub), "%s/b/s.sock", dir);
+	assert_int_equal(close(open(sub, O_CREAT | O_WRONLY, 0600)), 0);
+	expect_files_refused(f, "files.img", "moved_to where another file is");
+	unlink(sub);
+	snprintf(sub, sizeof(sub), "%s/b", dir);
+	rmdir(sub);
+	rmdir(dir);
+}
+
 /* fd 1 a pidfd of a reaped process that exited with status (wait()'s). */
 static void model_reaped_pidfd(struct model *m, int32_t status)
 {
@@ -1809,6 +1875,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cow_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fds_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unix_stream_scm, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unix_moved, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seccomp_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mmdefaults_refused, setup, teardown),

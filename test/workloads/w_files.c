@@ -40,7 +40,9 @@
  *   fanotify         a fanotify group (non-blocking) marking a directory for
  *                    opens of its files and a file for writes: an open in
  *                    the directory and a write to the file make events;
- *                    the flags.
+ *                    the flags.  The directory is one of its own (fan/ in
+ *                    the state dir), where no one else opens files: events
+ *                    queued and not read refuse the dump.
  *   nsfs_own         its own net, uts and ipc namespaces open as nsfs fds:
  *                    each fd is the namespace the process is in.
  *   nsfs_other       the uts namespace of a child that unshared it and
@@ -454,12 +456,15 @@ static int fan_fd, fan_flags;
 
 static void fanotify_setup(void)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], dir[PATH_MAX];
 
-	wl_path(path, sizeof(path), "written");
+	wl_path(dir, sizeof(dir), "fan");
+	if (mkdir(dir, 0700) < 0)
+		wl_fatal("mkdir %s: %s", dir, strerror(errno));
+	wl_path(path, sizeof(path), "fan/written");
 	close(open_or_die(path, O_WRONLY | O_CREAT));
 	fan_fd = fanotify_init(FAN_CLASS_NOTIF | FAN_NONBLOCK, O_RDONLY);
-	if (fan_fd < 0 || fanotify_mark(fan_fd, FAN_MARK_ADD, FAN_OPEN | FAN_EVENT_ON_CHILD, AT_FDCWD, wl_dir()) < 0 ||
+	if (fan_fd < 0 || fanotify_mark(fan_fd, FAN_MARK_ADD, FAN_OPEN | FAN_EVENT_ON_CHILD, AT_FDCWD, dir) < 0 ||
 	    fanotify_mark(fan_fd, FAN_MARK_ADD, FAN_MODIFY, AT_FDCWD, path) < 0)
 		wl_fatal("fanotify: %s", strerror(errno));
 	fan_flags = fcntl(fan_fd, F_GETFL);
@@ -485,11 +490,11 @@ static void fanotify_check(void)
 	int fd;
 
 	wl_check(fcntl(fan_fd, F_GETFL) == fan_flags, "flags 0%o, were 0%o", fcntl(fan_fd, F_GETFL), fan_flags);
-	wl_path(path, sizeof(path), "opened");
+	wl_path(path, sizeof(path), "fan/opened");
 	close(open_or_die(path, O_RDONLY | O_CREAT));
 	mask = next_event();
 	wl_check(mask & FAN_OPEN, "no FAN_OPEN event (0x%llx)", (unsigned long long)mask);
-	wl_path(path, sizeof(path), "written");
+	wl_path(path, sizeof(path), "fan/written");
 	fd = open_or_die(path, O_WRONLY);   /* an open in the directory too */
 	wl_check(next_event() & FAN_OPEN, "no FAN_OPEN event for %s", path);
 	wl_write_all(fd, "x", 1);

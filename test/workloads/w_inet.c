@@ -93,28 +93,90 @@
 #define BACKLOG 17
 #define N_WORKERS 3
 
+#ifndef IPV6_PREFER_SRC_TMP
+#define IPV6_PREFER_SRC_TMP 0x0001
+#define IPV6_PREFER_SRC_HOME 0x0400
+#endif
+#ifndef IPV6_RECVORIGDSTADDR
+#define IPV6_RECVORIGDSTADDR 74
+#endif
+#ifndef SO_RCVMARK
+#define SO_RCVMARK 75
+#endif
+#ifndef IP_LOCAL_PORT_RANGE
+#define IP_LOCAL_PORT_RANGE 51
+#endif
+#ifndef IPV6_RECVERR_RFC4884
+#define IPV6_RECVERR_RFC4884 31
+#endif
+#ifndef IPV6_FLOWINFO_SEND
+#define IPV6_FLOWINFO_SEND 33
+#endif
+#ifndef IPV6_AUTOFLOWLABEL
+#define IPV6_AUTOFLOWLABEL 70
+#endif
+#ifndef IPV6_MINHOPCOUNT
+#define IPV6_MINHOPCOUNT 73
+#endif
+#ifndef IPV6_RECVFRAGSIZE
+#define IPV6_RECVFRAGSIZE 77
+#endif
+#ifndef IP_RECVFRAGSIZE
+#define IP_RECVFRAGSIZE 25
+#endif
+#ifndef IP_RECVERR_RFC4884
+#define IP_RECVERR_RFC4884 26
+#endif
+
 struct opt {
 	const char *name;
 	int level, opt, value;
-	bool v4_only;
+	int only;   /* the family it is for; 0: both */
 };
 
 static const struct opt opts[] = {
-	{ "IP_TOS", SOL_IP, IP_TOS, 0x10, true },   /* sets the priority too: before SO_PRIORITY */
-	{ "SO_REUSEADDR", SOL_SOCKET, SO_REUSEADDR, 1, false },
-	{ "SO_REUSEPORT", SOL_SOCKET, SO_REUSEPORT, 1, false },
-	{ "SO_KEEPALIVE", SOL_SOCKET, SO_KEEPALIVE, 1, false },
-	{ "TCP_CORK", SOL_TCP, TCP_CORK, 1, false },
-	{ "TCP_KEEPIDLE", SOL_TCP, TCP_KEEPIDLE, 77, false },
-	{ "TCP_KEEPINTVL", SOL_TCP, TCP_KEEPINTVL, 13, false },
-	{ "TCP_KEEPCNT", SOL_TCP, TCP_KEEPCNT, 4, false },
-	{ "TCP_NODELAY", SOL_TCP, TCP_NODELAY, 1, false },
-	{ "SO_SNDBUF", SOL_SOCKET, SO_SNDBUF, 65536, false },    /* getsockopt: twice that */
-	{ "SO_RCVBUF", SOL_SOCKET, SO_RCVBUF, 98304, false },
-	{ "SO_MARK", SOL_SOCKET, SO_MARK, 0x42, false },
-	{ "SO_PRIORITY", SOL_SOCKET, SO_PRIORITY, 3, false },
-	{ "TCP_FASTOPEN", SOL_TCP, TCP_FASTOPEN, 5, false },
-	{ "IP_FREEBIND", SOL_IP, IP_FREEBIND, 1, true },
+	{ "IP_TOS", SOL_IP, IP_TOS, 0x10, .only = AF_INET },   /* sets the priority too: before SO_PRIORITY */
+	{ "SO_REUSEADDR", SOL_SOCKET, SO_REUSEADDR, 1, 0 },
+	{ "SO_REUSEPORT", SOL_SOCKET, SO_REUSEPORT, 1, 0 },
+	{ "SO_KEEPALIVE", SOL_SOCKET, SO_KEEPALIVE, 1, 0 },
+	{ "TCP_CORK", SOL_TCP, TCP_CORK, 1, 0 },
+	{ "TCP_KEEPIDLE", SOL_TCP, TCP_KEEPIDLE, 77, 0 },
+	{ "TCP_KEEPINTVL", SOL_TCP, TCP_KEEPINTVL, 13, 0 },
+	{ "TCP_KEEPCNT", SOL_TCP, TCP_KEEPCNT, 4, 0 },
+	{ "TCP_NODELAY", SOL_TCP, TCP_NODELAY, 1, 0 },
+	{ "SO_SNDBUF", SOL_SOCKET, SO_SNDBUF, 65536, 0 },    /* getsockopt: twice that */
+	{ "SO_RCVBUF", SOL_SOCKET, SO_RCVBUF, 98304, 0 },
+	{ "SO_MARK", SOL_SOCKET, SO_MARK, 0x42, 0 },
+	{ "SO_PRIORITY", SOL_SOCKET, SO_PRIORITY, 3, 0 },
+	{ "TCP_FASTOPEN", SOL_TCP, TCP_FASTOPEN, 5, 0 },
+	{ "IP_FREEBIND", SOL_IP, IP_FREEBIND, 1, .only = AF_INET },
+	/* Options of servers and resolvers less often set. */
+	{ "SO_SELECT_ERR_QUEUE", SOL_SOCKET, SO_SELECT_ERR_QUEUE, 1, 0 },
+	{ "SO_INCOMING_CPU", SOL_SOCKET, SO_INCOMING_CPU, 1, 0 },
+	{ "SO_PREFER_BUSY_POLL", SOL_SOCKET, SO_PREFER_BUSY_POLL, 1, 0 },
+	{ "SO_RCVMARK", SOL_SOCKET, SO_RCVMARK, 1, 0 },
+	{ "SO_TXREHASH", SOL_SOCKET, SO_TXREHASH, 0, 0 },
+	{ "TCP_SAVE_SYN", SOL_TCP, TCP_SAVE_SYN, 1, 0 },
+	{ "TCP_TX_DELAY", SOL_TCP, TCP_TX_DELAY, 1000, 0 },
+	{ "IP_MINTTL", SOL_IP, IP_MINTTL, 5, .only = AF_INET },
+	{ "IP_RECVOPTS", SOL_IP, IP_RECVOPTS, 1, .only = AF_INET },
+	{ "IP_RETOPTS", SOL_IP, IP_RETOPTS, 1, .only = AF_INET },
+	{ "IP_CHECKSUM", SOL_IP, IP_CHECKSUM, 1, .only = AF_INET },
+	{ "IP_RECVERR_RFC4884", SOL_IP, IP_RECVERR_RFC4884, 1, .only = AF_INET },
+	{ "IP_LOCAL_PORT_RANGE", SOL_IP, IP_LOCAL_PORT_RANGE, (int)((40100u << 16) | 40000u), .only = AF_INET },
+	{ "IPV6_DONTFRAG", SOL_IPV6, IPV6_DONTFRAG, 1, .only = AF_INET6 },
+	{ "IPV6_RECVPATHMTU", SOL_IPV6, IPV6_RECVPATHMTU, 1, .only = AF_INET6 },
+	{ "IPV6_MINHOPCOUNT", SOL_IPV6, IPV6_MINHOPCOUNT, 5, .only = AF_INET6 },
+	{ "IPV6_RECVFRAGSIZE", SOL_IPV6, IPV6_RECVFRAGSIZE, 1, .only = AF_INET6 },
+	{ "IPV6_RECVRTHDR", SOL_IPV6, IPV6_RECVRTHDR, 1, .only = AF_INET6 },
+	{ "IPV6_RECVHOPOPTS", SOL_IPV6, IPV6_RECVHOPOPTS, 1, .only = AF_INET6 },
+	{ "IPV6_RECVDSTOPTS", SOL_IPV6, IPV6_RECVDSTOPTS, 1, .only = AF_INET6 },
+	{ "IPV6_RECVERR_RFC4884", SOL_IPV6, IPV6_RECVERR_RFC4884, 1, .only = AF_INET6 },
+	{ "IPV6_FLOWINFO_SEND", SOL_IPV6, IPV6_FLOWINFO_SEND, 1, .only = AF_INET6 },
+	{ "IPV6_AUTOFLOWLABEL", SOL_IPV6, IPV6_AUTOFLOWLABEL, 0, .only = AF_INET6 },
+	{ "IPV6_RECVORIGDSTADDR", SOL_IPV6, IPV6_RECVORIGDSTADDR, 1, .only = AF_INET6 },
+	{ "IPV6_ADDR_PREFERENCES", SOL_IPV6, IPV6_ADDR_PREFERENCES, IPV6_PREFER_SRC_TMP | IPV6_PREFER_SRC_HOME,
+	  .only = AF_INET6 },
 };
 
 static int lsk = -1, family;
@@ -162,7 +224,7 @@ static int make_listener(int fam, bool any, int v6only, bool with_opts)
 
 	must(fd >= 0, "socket");
 	for (size_t i = 0; with_opts && i < sizeof(opts) / sizeof(opts[0]); i++)
-		if (!opts[i].v4_only || fam == AF_INET)
+		if (opts[i].only == 0 || opts[i].only == fam)
 			wl_setsockopt_int(fd, opts[i].level, opts[i].opt, opts[i].value, opts[i].name);
 	if (with_opts)
 		must(setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)) == 0, "SO_LINGER");
@@ -187,9 +249,9 @@ static void check_opts(int fd, int fam)
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
 		int want = opts[i].value, got;
 
-		if (opts[i].v4_only && fam != AF_INET)
+		if (opts[i].only != 0 && opts[i].only != fam)
 			continue;
-		if (opts[i].opt == SO_SNDBUF || opts[i].opt == SO_RCVBUF)
+		if (opts[i].level == SOL_SOCKET && (opts[i].opt == SO_SNDBUF || opts[i].opt == SO_RCVBUF))
 			want *= 2;
 		got = wl_getsockopt_int(fd, opts[i].level, opts[i].opt);
 		wl_check(got == want, "%s is %d, not %d", opts[i].name, got, want);

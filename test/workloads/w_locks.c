@@ -36,7 +36,7 @@
  *             back through the fd, a new write shows in the file).
  *   maponly   flocks maponly.file, maps it and closes the fd: the mapping
  *             keeps the description, and the lock, with no fd to show it
- *             (the dump must refuse it); checks the lock.
+ *             (as the JVM's hsperfdata file); checks the lock.
  *
  * Sabotage: posix, flock, ofd, child (S dies before the checks), release
  * (blocked: the waiters get their locks before the checks).

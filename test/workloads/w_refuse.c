@@ -79,7 +79,8 @@
  *                    outside the tree: the registration is listed (VmFlags
  *                    um).
  *   vma_deleted_linked  a shared mapping of a file deleted since, linked
- *                    under another name: its bytes.
+ *                    under another name in a sub-directory, with the
+ *                    kernel's cache of names dropped: its bytes.
  *   memfd_future_write  a memfd mapped shared and writable, then sealed
  *                    F_SEAL_FUTURE_WRITE: the mapping writes, the fd not.
  *   memfd_mapped_outside  a memfd mapped shared, its fd held only by a
@@ -1048,6 +1049,16 @@ static void uffd_missing_check(void)
 		 "the registration is gone (VmFlags %s)", flags);
 }
 
+/* The kernel's cache of names dropped (vm.drop_caches=2): a file's other
+ * names in other directories are then unknown to cr. */
+static void drop_name_cache(void)
+{
+	int drop = check_fd(open("/proc/sys/vm/drop_caches", O_WRONLY), "/proc/sys/vm/drop_caches");
+
+	wl_write_all(drop, "2", 1);
+	close(drop);
+}
+
 static void vma_deleted_setup(void)
 {
 	wl_path(path_a, sizeof(path_a), "mapped");
@@ -1057,10 +1068,14 @@ static void vma_deleted_setup(void)
 	if (area == MAP_FAILED)
 		wl_fatal("mmap: %s", strerror(errno));
 	close(fd_b);
-	wl_path(path_b, sizeof(path_b), "other-name");
+	wl_path(path_b, sizeof(path_b), "vsub");
+	if (mkdir(path_b, 0700) < 0)
+		wl_fatal("mkdir: %s", strerror(errno));
+	wl_path(path_b, sizeof(path_b), "vsub/other-name");
 	if (link(path_a, path_b) < 0)
 		wl_fatal("link: %s", strerror(errno));
 	unlink(path_a);
+	drop_name_cache();
 }
 
 static void vma_deleted_check(void)
@@ -1274,7 +1289,6 @@ static void ctty_fg_other_check(void)
 
 static void hardlink_uncached_setup(void)
 {
-	int drop;
 
 	wl_path(path_a, sizeof(path_a), "a");
 	wl_path(path_b, sizeof(path_b), "sub");
@@ -1284,9 +1298,7 @@ static void hardlink_uncached_setup(void)
 	fd_a = check_fd(open(path_a, O_RDWR | O_CREAT, 0600), path_a);
 	if (link(path_a, path_b) < 0 || unlink(path_a) < 0)
 		wl_fatal("link, unlink: %s", strerror(errno));
-	drop = check_fd(open("/proc/sys/vm/drop_caches", O_WRONLY), "/proc/sys/vm/drop_caches");
-	wl_write_all(drop, "2", 1);
-	close(drop);
+	drop_name_cache();
 	fstat(fd_a, &st_a);
 }
 

@@ -1,0 +1,327 @@
+#!/usr/bin/env bash
+# t_realworld3: unmodified Debian programs in shapes that once lost state at
+# restore (issue 14, "real programs", the sweep of the second round).
+#   nginx_coredump_filter  nginx (master and two workers: shared anonymous
+#                   memory, the listening socket they inherit, epoll,
+#                   socketpairs) started with coredump_filter 0x7f, as
+#                   systemd's CoredumpFilter= or a launching shell sets it
+#                   (it is inherited across fork and exec): dumped and
+#                   restored, every process still has 0x7f, nginx serves,
+#                   and the workers a reload (SIGHUP) forks have it too.
+#                   (Before, every restored process had cr's own, the
+#                   default 0x33: a core dump would have left out what the
+#                   launcher asked for.)
+#   perl_mce_kill   a perl one-liner that set its machine-check kill
+#                   policy (prctl PR_MCE_KILL: early, as qemu sets it on its
+#                   vCPU threads) and reports PR_MCE_KILL_GET on SIGUSR1:
+#                   restored, it still reports early (1). (Before, the
+#                   default, 2: a memory failure would have reached it
+#                   late, or as the sysctl says.)
+#   py_landlock     python3 in a Landlock domain of its own (it may not
+#                   execute anything) in its second thread: the dump is
+#                   refused naming the thread and the domain (no call reads
+#                   a domain back, and the restored thread would run
+#                   unconfined), and python3 runs on, still unable to
+#                   execute. (Before, the dump succeeded and the restored
+#                   python3 executed /bin/true.)
+#   py_landlock_pidns  the same python3 as the init of a pid namespace of
+#                   its own (util-linux `unshare -pf`), its tree dumped from
+#                   unshare: refused the same way (cr's probe is made inside
+#                   that namespace, where the thread can see it).
+#   sh_autogroup    a shell leading its session sets its autogroup's nice
+#                   to 7 (echo 7 > /proc/self/autogroup) and waits for a
+#                   sleep it started: restored, both are again in one
+#                   autogroup with nice 7. (Before, the restored session's
+#                   new autogroup had nice 0.)
+#   autogroup_restorer  sleep in this script's session (its leader outside
+#                   the dump), its autogroup at the nice cr's has: dumped;
+#                   restored by a cr restore whose own autogroup has
+#                   another nice (5), it is refused before anything is
+#                   made, naming both; restored from the script's session,
+#                   it runs.  (The dump compared with the dumping cr's
+#                   autogroup only.)
+#   py_cpuid        python3 whose second thread made cpuid fault
+#                   (arch_prctl ARCH_SET_CPUID 0, as rr does to its
+#                   tracees): restored, that thread still has cpuid
+#                   faulting and the main thread still has not. (Before,
+#                   both ran cpuid again.)
+#   numactl_interleave  numactl's `--interleave=all` running sleep: the
+#                   dump is refused naming the NUMA policy (cr does not
+#                   restore set_mempolicy or mbind), and sleep runs on with
+#                   it. (Before, the restored sleep had the default policy.)
+source "$(dirname "$0")/lib.sh"
+
+# The processes of the tree of PID and their coredump_filter, one line.
+coredump_filters() {
+	local pid
+	for pid in $(descendants "$1" | sort -n); do
+		printf '%s ' "$(cat /proc/"$pid"/coredump_filter)"
+	done
+}
+
+# nginx_start DIR PORT: Debian's nginx in the foreground, a master and two
+# workers answering "hello" on 127.0.0.1:PORT, started by a shell that sets
+# coredump_filter 0x7f first; WL_PID is the master once both workers run.
+nginx_start() {
+	local dir=$1 port=$2 t
+	command -v nginx >/dev/null || { REASON="nginx is not installed (make deps)"; return 1; }
+	mkdir -p "$dir/logs"
+	printf '%s\n' "daemon off;" "master_process on;" "worker_processes 2;" "pid $dir/nginx.pid;" \
+		"error_log $dir/logs/error.log info;" "events { worker_connections 64; }" "http {" \
+		"  access_log $dir/logs/access.log;" \
+		"  client_body_temp_path $dir/t1; proxy_temp_path $dir/t2; fastcgi_temp_path $dir/t3;" \
+		"  uwsgi_temp_path $dir/t4; scgi_temp_path $dir/t5;" \
+		"  server { listen 127.0.0.1:$port; location / { return 200 \"hello\\n\"; } }" "}" > "$dir/nginx.conf"
+	real_start "$dir/out" "$dir" nginx sh -c 'echo 0x7f > /proc/self/coredump_filter && exec "$@"' sh \
+		nginx -c "$dir/nginx.conf" -p "$dir" || return 1
+	wait_until 10 nginx_workers "$WL_PID" 2 || { REASON="nginx did not fork 2 workers: $(cat "$dir/logs/error.log")"; return 1; }
+	wait_until 10 nginx_answers "$port" || { REASON="nginx does not answer: $(cat "$dir/logs/error.log")"; return 1; }
+}
+
+# nginx_workers PID N: the nginx master PID has N children.
+nginx_workers() {
+	[ "$(cat /proc/"$1"/task/*/children | wc -w)" = "$2" ]
+}
+
+nginx_answers() {
+	[ "$(curl -sf -m 5 "http://127.0.0.1:$1/")" = hello ]
+}
+
+nginx_coredump_filter() {
+	local dir=$CASE_TMP/n port=18080 want="0000007f 0000007f 0000007f " got
+	nginx_start "$dir" "$port" || return 1
+	got=$(coredump_filters "$WL_PID")
+	[ "$got" = "$want" ] || { REASON="nginx started with coredump_filter $got"; return 1; }
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" || return 1
+	cr_run restore restore -D "$CASE_TMP/img" --detach ||
+		{ REASON="cr restore failed (exit $CR_STATUS): $(last_line "$CR_ERR")"; return 1; }
+	wait_until 10 running_free "$WL_PID" "$WL_EXE" || { REASON="restored nginx: $(describe_pid "$WL_PID")"; return 1; }
+	got=$(coredump_filters "$WL_PID")
+	[ "$got" = "$want" ] || { REASON="restored nginx has coredump_filter $got"; return 1; }
+	nginx_answers "$port" || { REASON="restored nginx does not answer: $(tail -n 3 "$dir/logs/error.log")"; return 1; }
+	kill -HUP "$WL_PID"
+	wait_until 10 grep -q "gracefully shutting down" "$dir/logs/error.log" ||
+		{ REASON="restored nginx did not reload: $(tail -n 3 "$dir/logs/error.log")"; return 1; }
+	wait_until 10 nginx_workers "$WL_PID" 2 || { REASON="reloaded nginx has workers $(cat /proc/"$WL_PID"/task/*/children)"; return 1; }
+	got=$(coredump_filters "$WL_PID")
+	[ "$got" = "$want" ] || { REASON="reloaded nginx has coredump_filter $got"; return 1; }
+	nginx_answers "$port" || { REASON="reloaded nginx does not answer: $(tail -n 3 "$dir/logs/error.log")"; return 1; }
+}
+
+# has_key NAME: a key of that description is in /proc/keys.
+has_key() {
+	grep -q " user  *$1: " /proc/keys
+}
+
+
+# prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY) (157 is prctl on
+# x86_64), then on each SIGUSR1 a line "mce N", N what PR_MCE_KILL_GET says.
+PERL_MCE='$| = 1;
+syscall(157, 33, 1, 1, 0, 0) == 0 or die "PR_MCE_KILL: $!";
+$SIG{USR1} = sub { print "mce ", syscall(157, 34, 0, 0, 0, 0), "\n" };
+print "ready\n";
+sleep 1 while 1;'
+
+# perl_reports DIR N: line N of what perl prints, after a SIGUSR1.
+perl_reports() {
+	kill -USR1 "$WL_PID"
+	wait_until 5 test "$(wc -l < "$1/out")" -ge "$2" || return 1
+	sed -n "$2p" "$1/out"
+}
+
+perl_mce_kill() {
+	local dir=$CASE_TMP/p got
+	mkdir -p "$dir"
+	real_start "$dir/out" "$dir" perl perl -e "$PERL_MCE" || return 1
+	wait_until 5 grep -qx ready "$dir/out" || { REASON="perl did not start: $(cat "$dir/out.err")"; return 1; }
+	got=$(perl_reports "$dir" 2)
+	[ "$got" = "mce 1" ] || { REASON="perl reports '$got' before the dump"; return 1; }
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" || return 1
+	cr_run restore restore -D "$CASE_TMP/img" --detach ||
+		{ REASON="cr restore failed (exit $CR_STATUS): $(last_line "$CR_ERR")"; return 1; }
+	wait_until 10 running_free "$WL_PID" "$WL_EXE" || { REASON="restored perl: $(describe_pid "$WL_PID")"; return 1; }
+	got=$(perl_reports "$dir" 3)
+	[ "$got" = "mce 1" ] || { REASON="restored perl reports '$got'"; return 1; }
+}
+
+# A thread that restricts itself (Landlock ABI 1: no execution, the
+# ruleset's fd closed, as programs do), then on each DIR/try-N tries to run
+# /bin/true and writes DIR/res-N: "denied" or "ran".
+PY_LANDLOCK='
+import ctypes, os, struct, subprocess, sys, threading, time
+c = ctypes.CDLL(None, use_errno=True)
+d = sys.argv[1]
+def confined():
+    attr = ctypes.create_string_buffer(struct.pack("Q", 1))   # LANDLOCK_ACCESS_FS_EXECUTE
+    fd = c.syscall(444, attr, 8, 0)
+    if fd < 0 or c.prctl(38, 1, 0, 0, 0) < 0 or c.syscall(446, fd, 0) < 0:
+        sys.exit("landlock: %d" % ctypes.get_errno())
+    os.close(fd)
+    open(d + "/ready", "w").close()
+    n = 0
+    while True:
+        n += 1
+        while not os.path.exists(d + "/try-%d" % n):
+            time.sleep(0.02)
+        try:
+            subprocess.run(["/bin/true"], check=True)
+            res = "ran"
+        except OSError:
+            res = "denied"
+        open(d + "/res-%d" % n, "w").write(res)
+threading.Thread(target=confined).start()
+'
+
+# landlock_try N: python3 tries to execute, says what happened.
+landlock_try() {
+	touch "$PY_DIR/try-$1"
+	wait_until 5 test -s "$PY_DIR/res-$1" && cat "$PY_DIR/res-$1"
+}
+
+py_landlock() {
+	local got tid
+	py_start "$PY_LANDLOCK" ready || return 1
+	got=$(landlock_try 1)
+	[ "$got" = denied ] || { REASON="confined python3: '$got' ($(tail -n 2 "$PY_DIR/out"))"; return 1; }
+	tid=$(ls /proc/"$PY_PID"/task | sort -n | sed -n 2p)
+	cr_run dump dump "$PY_PID" -D "$CASE_TMP/img"
+	check_refused "$tid" "$CASE_TMP/img" "pid $PY_PID thread $tid: in a Landlock domain" "unsupported" || return 1
+	running_free "$PY_PID" "$PY_EXE" || { REASON="after the refused dump: $(describe_pid "$PY_PID")"; return 1; }
+	got=$(landlock_try 2)
+	[ "$got" = denied ] || { REASON="after the refused dump python3: '$got'"; return 1; }
+}
+
+# autogroups PID: the autogroup of PID and of its child, one line.
+autogroups() {
+	local child
+	child=$(cat /proc/"$1"/task/*/children | tr -d ' ')
+	echo "$(cat /proc/"$1"/autogroup) | $(cat /proc/"$child"/autogroup 2>/dev/null)"
+}
+
+# same_group_nice LINE NICE: both halves of autogroups' line name one
+# autogroup, with nice NICE.
+same_group_nice() {
+	local a=${1% | *} b=${1#* | }
+	[ "$a" = "$b" ] && [ "${a##* }" = "$2" ]
+}
+
+sh_autogroup() {
+	local dir=$CASE_TMP/a got
+	[ -e /proc/self/autogroup ] || { REASON="this kernel has no autogroups (CONFIG_SCHED_AUTOGROUP)"; return 1; }
+	mkdir -p "$dir"
+	real_start "$dir/out" "$dir" sh sh -c 'echo 7 > /proc/self/autogroup && sleep 1000 & wait' || return 1
+	wait_until 5 test -n "$(cat /proc/"$WL_PID"/task/*/children)" || { REASON="sh started no sleep"; return 1; }
+	got=$(autogroups "$WL_PID")
+	same_group_nice "$got" 7 || { REASON="before the dump: $got"; return 1; }
+	cr_dump dump "$WL_PID" "$CASE_TMP/img" || return 1
+	cr_run restore restore -D "$CASE_TMP/img" --detach ||
+		{ REASON="cr restore failed (exit $CR_STATUS): $(last_line "$CR_ERR")"; return 1; }
+	wait_until 10 running_free "$WL_PID" "$WL_EXE" || { REASON="restored sh: $(describe_pid "$WL_PID")"; return 1; }
+	got=$(autogroups "$WL_PID")
+	same_group_nice "$got" 7 || { REASON="restored: $got"; return 1; }
+}
+
+autogroup_restorer() {
+	local pid img=$CASE_TMP/img
+	[ -e /proc/self/autogroup ] || { REASON="this kernel has no autogroups (CONFIG_SCHED_AUTOGROUP)"; return 1; }
+	( clean_exec sleep 1000 ) </dev/null >/dev/null 2>&1 &
+	pid=$!
+	disown "$pid"
+	track_pid "$pid"
+	WL_PID=$pid WL_EXE=$(readlink -f "$(command -v sleep)")
+	wait_until 5 running_free "$pid" "$WL_EXE" || { REASON="sleep did not start"; return 1; }
+	cr_dump dump "$pid" "$img" || return 1
+	CASE_LOGS+=("$CASE_TMP/restore5.err")
+	if setsid sh -c 'echo 5 > /proc/self/autogroup && exec "$@"' sh "$CR" restore -D "$img" --detach \
+		</dev/null >"$CASE_TMP/restore5.out" 2>"$CASE_TMP/restore5.err"; then
+		REASON="cr restore from an autogroup at nice 5 succeeded"
+		return 1
+	fi
+	grep -q "pid $pid had its autogroup at nice 0.*at nice 5" "$CASE_TMP/restore5.err" ||
+		{ REASON="the refusal does not name both nices: $(last_line "$CASE_TMP/restore5.err")"; return 1; }
+	pid_gone "$pid" || { REASON="the refused restore made pid $pid"; return 1; }
+	cr_run restore restore -D "$img" --detach ||
+		{ REASON="cr restore failed (exit $CR_STATUS): $(last_line "$CR_ERR")"; return 1; }
+	wait_until 5 running_free "$pid" "$WL_EXE" || { REASON="restored: $(describe_pid "$pid")"; return 1; }
+}
+
+# Its second thread makes cpuid fault; on DIR/go each thread writes what
+# ARCH_GET_CPUID says (1: cpuid runs) to DIR/result: "main M thread T".
+PY_CPUID='
+import ctypes, os, sys, threading, time
+c = ctypes.CDLL(None, use_errno=True)
+d = sys.argv[1]
+def cpuid():
+    return c.syscall(158, 0x1011, 0)
+got = {}
+def faulting():
+    if c.syscall(158, 0x1012, 0) < 0:
+        sys.exit("ARCH_SET_CPUID: %d" % ctypes.get_errno())
+    got["before"] = cpuid()
+    while not os.path.exists(d + "/go"):
+        time.sleep(0.02)
+    got["thread"] = cpuid()
+t = threading.Thread(target=faulting)
+t.start()
+while "before" not in got:
+    time.sleep(0.01)
+open(d + "/ready", "w").write("main %d thread %d" % (cpuid(), got["before"]))
+t.join()
+open(d + "/result", "w").write("main %d thread %d" % (cpuid(), got["thread"]))
+time.sleep(60)
+'
+
+py_cpuid() {
+	py_start "$PY_CPUID" ready || return 1
+	[ "$(cat "$PY_DIR/ready")" = "main 1 thread 0" ] || { REASON="before the dump: $(cat "$PY_DIR/ready")"; return 1; }
+	cr_dump dump "$PY_PID" "$CASE_TMP/img" || return 1
+	cr_run restore restore -D "$CASE_TMP/img" --detach ||
+		{ REASON="cr restore failed (exit $CR_STATUS): $(last_line "$CR_ERR")"; return 1; }
+	touch "$PY_DIR/go"
+	wait_until 10 test -s "$PY_DIR/result" || { REASON="no result from python3: $(tail -n 3 "$PY_DIR/out")"; return 1; }
+	[ "$(cat "$PY_DIR/result")" = "main 1 thread 0" ] || { REASON="restored python3: $(cat "$PY_DIR/result")"; return 1; }
+}
+
+# The policies of PID's mappings, as numa_maps says them, one line.
+numa_policies() {
+	awk '{ print $2 }' /proc/"$1"/numa_maps | sort -u | tr '\n' ' '
+}
+
+numactl_interleave() {
+	local dir=$CASE_TMP/n before
+	command -v numactl >/dev/null || { REASON="numactl is not installed (make deps)"; return 1; }
+	[ -e /proc/self/numa_maps ] || { REASON="this kernel has no NUMA (CONFIG_NUMA)"; return 1; }
+	mkdir -p "$dir"
+	real_start "$dir/out" "$dir" sleep numactl --interleave=all sleep 1000 || return 1
+	before=$(numa_policies "$WL_PID")   # interleave:NODES, one policy for every mapping
+	[[ $before == "interleave:"+([0-9,-])" " ]] || { REASON="policies before: $before"; return 1; }
+	cr_run dump dump "$WL_PID" -D "$CASE_TMP/img"
+	check_refused "$WL_PID" "$CASE_TMP/img" "a NUMA memory policy (${before% }" "unsupported" || return 1
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
+	[ "$(numa_policies "$WL_PID")" = "$before" ] || { REASON="policies after: $(numa_policies "$WL_PID")"; return 1; }
+}
+
+py_landlock_pidns() {
+	local dir=$CASE_TMP/u py tid
+	mkdir -p "$dir"
+	real_start "$dir/out" "$dir" unshare unshare -pf python3 -c "$PY_LANDLOCK" "$dir" || return 1
+	wait_until 10 test -e "$dir/ready" || { REASON="python3 did not get ready: $(cat "$dir/out.err")"; return 1; }
+	py=$(cat /proc/"$WL_PID"/task/*/children | tr -d ' ')
+	tid=$(ls /proc/"$py"/task | sort -n | sed -n 2p)
+	[ "$(awk '/^NSpid:/ { print $3 }' /proc/"$py"/status)" = 1 ] || { REASON="python3 is not its namespace's init"; return 1; }
+	cr_run dump dump "$WL_PID" -D "$CASE_TMP/img"
+	check_refused "$tid" "$CASE_TMP/img" "pid $py thread $tid: in a Landlock domain" "unsupported" || return 1
+	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
+	PY_DIR=$dir
+	[ "$(landlock_try 1)" = denied ] || { REASON="after the refused dump python3 could execute"; return 1; }
+}
+
+run_case nginx_coredump_filter nginx_coredump_filter
+run_case perl_mce_kill perl_mce_kill
+run_case py_landlock py_landlock
+run_case py_landlock_pidns py_landlock_pidns
+run_case sh_autogroup sh_autogroup
+run_case autogroup_restorer autogroup_restorer
+run_case py_cpuid py_cpuid
+run_case numactl_interleave numactl_interleave
+finish_tests
