@@ -9,8 +9,14 @@
  * is restored in cr restore's session and autogroup: refused when its
  * nice differs from cr's (setting it would change cr's caller's session).
  *
+ * The root autogroup (a process whose session never called setsid since
+ * boot, as a runner started by init may be; its file is empty) has no
+ * nice of its own: it counts as nice 0, the nice a new session's
+ * autogroup starts with, and no process can be moved back into it.
+ *
  * Restore: the leader writes it itself, before the credentials are dropped
  * (lowering it needs CAP_SYS_NICE). */
+#include "state/autogroup.h"
 #include "dump/steps.h"
 #include "os/log.h"
 #include "os/proc.h"
@@ -26,19 +32,31 @@
 #define AUTOGROUP_NICE_MIN (-20)
 #define AUTOGROUP_NICE_MAX 19
 
-/* The nice of pid's autogroup (0: cr's own); false when the kernel has no
- * autogroups (no file). */
+int autogroup_parse(const char *text, int32_t *nice)
+{
+	unsigned long id;
+
+	*nice = 0;
+	if (text[0] == '\0')   /* the root autogroup */
+		return 0;
+	if (sscanf(text, "/autogroup-%lu nice %d", &id, nice) != 2 || *nice < AUTOGROUP_NICE_MIN ||
+	    *nice > AUTOGROUP_NICE_MAX)
+		return -1;
+	return 0;
+}
+
+/* The nice of pid's autogroup (0: cr's own); *has false when the kernel has
+ * no autogroups (no file). */
 static int read_nice(pid_t pid, bool *has, int32_t *nice, cr_error_t *err)
 {
 	cleanup_free char *text = NULL;
-	unsigned long id;
 	int r = proc_read_file(pid, "autogroup", &text, err);
 
-	*has = r == 0 && text[0] != '\0';   /* empty: the root autogroup (no session made), no nice */
-	if (r != 0 || !*has)
+	*has = r == 0;
+	*nice = 0;
+	if (r != 0)
 		return r < 0 ? -1 : 0;
-	if (sscanf(text, "/autogroup-%lu nice %d", &id, nice) != 2 || *nice < AUTOGROUP_NICE_MIN ||
-	    *nice > AUTOGROUP_NICE_MAX)
+	if (autogroup_parse(text, nice) < 0)
 		return cr_error(err, 0, "pid %d: autogroup: unexpected '%.40s'", (int)pid, text);
 	return 0;
 }

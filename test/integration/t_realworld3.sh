@@ -33,13 +33,15 @@
 #                   sleep it started: restored, both are again in one
 #                   autogroup with nice 7. (Before, the restored session's
 #                   new autogroup had nice 0.)
-#   autogroup_restorer  sleep in this script's session (its leader outside
-#                   the dump), its autogroup at the nice cr's has: dumped;
-#                   restored by a cr restore whose own autogroup has
-#                   another nice (5), it is refused before anything is
-#                   made, naming both; restored from the script's session,
-#                   it runs.  (The dump compared with the dumping cr's
-#                   autogroup only.)
+#   autogroup_restorer  sleep in a session led by a shell outside the
+#                   dump, its autogroup at nice 0: dumped; restored by a cr
+#                   restore whose own autogroup has another nice (5), it is
+#                   refused before anything is made, naming both; restored
+#                   from this script's session (a nice 0 autogroup, or the
+#                   root autogroup, which counts as nice 0, as under a CI
+#                   runner), it runs.  (The dump compared with the dumping
+#                   cr's autogroup only; a restore from the root autogroup
+#                   was refused as "no autogroups".)
 #   py_cpuid        python3 whose second thread made cpuid fault
 #                   (arch_prctl ARCH_SET_CPUID 0, as rr does to its
 #                   tracees): restored, that thread still has cpuid
@@ -224,12 +226,17 @@ sh_autogroup() {
 autogroup_restorer() {
 	local pid img=$CASE_TMP/img
 	[ -e /proc/self/autogroup ] || { REASON="this kernel has no autogroups (CONFIG_SCHED_AUTOGROUP)"; return 1; }
-	( clean_exec sleep 1000 ) </dev/null >/dev/null 2>&1 &
-	pid=$!
-	disown "$pid"
+	mkdir -p "$CASE_TMP/a"
+	# sh leads a session of its own (a new autogroup, nice 0), outside the
+	# dump; this script's may be the root autogroup, as under a CI runner.
+	real_start "$CASE_TMP/a/out" "$CASE_TMP/a" sh sh -c 'sleep 1000 & wait' || return 1
+	wait_until 5 test -n "$(cat /proc/"$WL_PID"/task/*/children)" || { REASON="sh started no sleep"; return 1; }
+	pid=$(cat /proc/"$WL_PID"/task/*/children | tr -d ' ')
 	track_pid "$pid"
 	WL_PID=$pid WL_EXE=$(readlink -f "$(command -v sleep)")
 	wait_until 5 running_free "$pid" "$WL_EXE" || { REASON="sleep did not start"; return 1; }
+	[ "$(cat /proc/"$pid"/autogroup)" != "$(cat /proc/self/autogroup)" ] ||
+		{ REASON="sleep is in this script's autogroup: $(cat /proc/"$pid"/autogroup)"; return 1; }
 	cr_dump dump "$pid" "$img" || return 1
 	CASE_LOGS+=("$CASE_TMP/restore5.err")
 	if setsid sh -c 'echo 5 > /proc/self/autogroup && exec "$@"' sh "$CR" restore -D "$img" --detach \

@@ -19,6 +19,7 @@
 #include "asserts.h"
 #include "os/proc.h"
 #include "os/util.h"
+#include "state/autogroup.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -294,6 +295,24 @@ static void test_status_minimal(void **state)
 
 /* The speculation lines: read as text; only what a task chose for itself
  * counts as chosen. */
+/* /proc/PID/autogroup: a session's autogroup, and the root one (empty: a
+ * process whose session never called setsid, as a CI runner under init). */
+static void test_autogroup_parse(void **state)
+{
+	int32_t nice = 99;
+
+	(void)state;
+	assert_int_equal(autogroup_parse("/autogroup-12 nice 7\n", &nice), 0);
+	assert_int_equal(nice, 7);
+	assert_int_equal(autogroup_parse("/autogroup-3 nice -20\n", &nice), 0);
+	assert_int_equal(nice, -20);
+	nice = 99;
+	assert_int_equal(autogroup_parse("", &nice), 0);
+	assert_int_equal(nice, 0);
+	assert_int_equal(autogroup_parse("/autogroup-3 nice 20\n", &nice), -1);
+	assert_int_equal(autogroup_parse("nice 3\n", &nice), -1);
+}
+
 static void test_status_speculation(void **state)
 {
 	static const struct {
@@ -1479,6 +1498,7 @@ int main(void)
 		cmocka_unit_test(test_status_minimal),
 		cmocka_unit_test(test_status_bounds),
 		cmocka_unit_test(test_status_speculation),
+		cmocka_unit_test(test_autogroup_parse),
 		cmocka_unit_test(test_status_missing_lines),
 		cmocka_unit_test(test_status_errors),
 		cmocka_unit_test(test_stat_recorded),
