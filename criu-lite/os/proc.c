@@ -738,6 +738,7 @@ const char *proc_kernel_memory_file(const char *path)
 		{ "/anon_hugepage", true, "hugetlb memory" },
 		{ "/[aio]", true, "an aio ring (io_setup)" },
 		{ "/memfd:", false, "a memfd" },
+		{ "/secretmem", true, "secret memory (memfd_secret: no other process, cr included, can read it)" },
 	};
 	size_t len = strlen(path), stem = len;
 

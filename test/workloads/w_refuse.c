@@ -91,6 +91,9 @@
  *                    its own (unshare): its bytes.
  *   pidfd_flags      a pidfd of its child with O_APPEND set: still set.
  *   userfaultfd      a userfaultfd (no kind cr has): still open.
+ *   secretmem_fd     a memfd_secret fd: still open.
+ *   secretmem_map    a memfd_secret mapped shared and written, its fd
+ *                    closed: its bytes.
  *   hardlink_uncached  a file open by a name deleted since, linked under
  *                    another in a sub-directory, with the kernel's cache
  *                    of names dropped (vm.drop_caches=2): the fd is the
@@ -1315,6 +1318,33 @@ static void userfaultfd_setup(void)
 	fd_a = check_fd((int)syscall(SYS_userfaultfd, O_CLOEXEC), "userfaultfd");
 }
 
+#ifndef SYS_memfd_secret
+#define SYS_memfd_secret 447
+#endif
+
+static void secretmem_map_setup(void)
+{
+	fd_a = check_fd((int)syscall(SYS_memfd_secret, O_CLOEXEC), "memfd_secret");
+	if (ftruncate(fd_a, 4096) < 0)
+		wl_fatal("ftruncate of the memfd_secret: %s", strerror(errno));
+	area = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd_a, 0);
+	if (area == MAP_FAILED)
+		wl_fatal("mmap of the memfd_secret: %s", strerror(errno));
+	strcpy(area, "secret");
+	close(fd_a);
+	fd_a = -1;
+}
+
+static void secretmem_fd_setup(void)
+{
+	fd_a = check_fd((int)syscall(SYS_memfd_secret, O_CLOEXEC), "memfd_secret");
+}
+
+static void secretmem_map_check(void)
+{
+	wl_check(strcmp(area, "secret") == 0, "the secret memory holds '%.8s'", area);
+}
+
 static void fanotify_content_setup(void)
 {
 	fd_a = check_fd(fanotify_init(FAN_CLASS_CONTENT, O_RDONLY), "fanotify_init FAN_CLASS_CONTENT");
@@ -1434,6 +1464,8 @@ static const struct wl_mode modes[] = {
 	{ "sysv_other_ipcns", sysv_other_ipcns_setup, vma_deleted_check },
 	{ "pidfd_flags", pidfd_flags_setup, flags_check },
 	{ "userfaultfd", userfaultfd_setup, fd_open_check },
+	{ "secretmem_fd", secretmem_fd_setup, fd_open_check },
+	{ "secretmem_map", secretmem_map_setup, secretmem_map_check },
 	{ "hardlink_uncached", hardlink_uncached_setup, hardlink_uncached_check },
 	{ "inotify_deleted_child", inotify_deleted_child_setup, inotify_listed_check },
 	{ "inotify_deleted_shared", inotify_deleted_shared_setup, inotify_deleted_check },
