@@ -166,7 +166,7 @@ static void setup_wrap(void)
 
 static void setup_two(void)
 {
-	struct ctx gone;
+	struct ctx gone = { 0 };   /* io_setup needs its id 0 */
 
 	open_data();
 	setup_ctx(&gone, 16);
