@@ -314,6 +314,8 @@ static int collect_basics(struct dump_ctx *ctx, struct dump_task *t, cr_error_t 
 
 static int collect_task(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
+	uint64_t t0;
+
 	if (collect_basics(ctx, t, err) < 0)
 		return -1;
 	if (t->zombie)
@@ -321,8 +323,13 @@ static int collect_task(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *e
 	/* Before the mappings are read: cr's own registrations are no refusal. */
 	if (ctx->track != NULL && track_task(ctx->track, t, false, err) < 0)
 		return -1;
-	if (state_collect(ctx, t, err) < 0 || map_scratch(ctx, t, err) < 0 || state_collect_injected(ctx, t, err) < 0)
+	if (state_collect(ctx, t, err) < 0 || map_scratch(ctx, t, err) < 0)
 		return -1;
+	t0 = mono_ns();
+	if (state_collect_injected(ctx, t, err) < 0)
+		return -1;
+	pr_debug("pid %d: what injection asks, %zu threads: %.2f ms", t->pid, t->n_threads,
+		 (double)(mono_ns() - t0) / 1e6);
 	return unmap_scratch(t, err);
 }
 

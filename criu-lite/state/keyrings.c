@@ -53,31 +53,32 @@ static int check_thread(const struct dump_task *t, pid_t tid, const struct injec
 	return 0;
 }
 
-/* The threads after the main one, one at a time. */
-static int check_other_threads(struct dump_task *t, cr_error_t *err)
-{
-	for (size_t i = 1; i < t->n_threads; i++) {
-		struct dump_thread *th = &t->threads[i];
-
-		ask_thread(&t->batch);
-		if (dump_batch_run(t, &th->inj, err) < 0)
-			return cr_error_wrap(err, "pid %d thread %d", t->pid, th->tid);
-		if (check_thread(t, th->tid, &t->batch, 0, err) < 0)
-			return -1;
-	}
-	return 0;
-}
-
 static int keyrings_answered(struct dump_ctx *ctx, struct dump_task *t, size_t first, cr_error_t *err)
 {
 	(void)ctx;
-	if (check_thread(t, t->pid, &t->asked, first, err) < 0)
-		return -1;
-	return check_other_threads(t, err);
+	return check_thread(t, t->pid, &t->asked, first, err);
+}
+
+static void keyrings_ask_thread(struct dump_ctx *ctx, struct dump_task *t, struct dump_thread *th,
+				struct inject_batch *b)
+{
+	(void)ctx;
+	(void)t;
+	(void)th;
+	ask_thread(b);
+}
+
+static int keyrings_answered_thread(struct dump_ctx *ctx, struct dump_task *t, struct dump_thread *th,
+				    const struct inject_batch *b, size_t first, cr_error_t *err)
+{
+	(void)ctx;
+	return check_thread(t, th->tid, b, first, err);
 }
 
 const struct state_kind state_keyrings = {
 	.name = "keyrings",
 	.ask = keyrings_ask,
 	.answered = keyrings_answered,
+	.ask_thread = keyrings_ask_thread,
+	.answered_thread = keyrings_answered_thread,
 };

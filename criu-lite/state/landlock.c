@@ -234,22 +234,24 @@ static void landlock_ask(struct dump_ctx *ctx, struct dump_task *t)
 	ask_kcmp(&t->asked, probe_seen(t, &t->threads[0]));
 }
 
-/* The other threads, one at a time. */
 static int landlock_answered(struct dump_ctx *ctx, struct dump_task *t, size_t first, cr_error_t *err)
 {
 	(void)ctx;
-	if (check_answer(t, t->pid, inject_batch_ret(&t->asked, first), err) < 0)
-		return -1;
-	for (size_t i = 1; i < t->n_threads; i++) {
-		struct dump_thread *th = &t->threads[i];
+	return check_answer(t, t->pid, inject_batch_ret(&t->asked, first), err);
+}
 
-		ask_kcmp(&t->batch, probe_seen(t, th));
-		if (dump_batch_run(t, &th->inj, err) < 0)
-			return cr_error_wrap(err, "pid %d thread %d", t->pid, th->tid);
-		if (check_answer(t, th->tid, inject_batch_ret(&t->batch, 0), err) < 0)
-			return -1;
-	}
-	return 0;
+static void landlock_ask_thread(struct dump_ctx *ctx, struct dump_task *t, struct dump_thread *th,
+				struct inject_batch *b)
+{
+	(void)ctx;
+	ask_kcmp(b, probe_seen(t, th));
+}
+
+static int landlock_answered_thread(struct dump_ctx *ctx, struct dump_task *t, struct dump_thread *th,
+				    const struct inject_batch *b, size_t first, cr_error_t *err)
+{
+	(void)ctx;
+	return check_answer(t, th->tid, inject_batch_ret(b, first), err);
 }
 
 static void landlock_release_dump(struct dump_ctx *ctx)
@@ -267,5 +269,7 @@ const struct state_kind state_landlock = {
 	.collect = landlock_collect,
 	.ask = landlock_ask,
 	.answered = landlock_answered,
+	.ask_thread = landlock_ask_thread,
+	.answered_thread = landlock_answered_thread,
 	.release_dump = landlock_release_dump,
 };

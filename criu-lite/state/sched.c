@@ -298,8 +298,8 @@ static int sched_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *
 	return 0;
 }
 
-/* The timer slack is told only to the thread itself: the main thread's
- * is asked with every kind's, the others' one thread at a time. */
+/* The timer slack is told only to the thread itself: each thread's is
+ * asked with every kind's calls for it. */
 static void sched_ask(struct dump_ctx *ctx, struct dump_task *t)
 {
 	(void)ctx;
@@ -309,15 +309,27 @@ static void sched_ask(struct dump_ctx *ctx, struct dump_task *t)
 static int sched_answered(struct dump_ctx *ctx, struct dump_task *t, size_t first, cr_error_t *err)
 {
 	(void)ctx;
+	(void)err;
 	t->threads[0].core->sched->timer_slack_ns = (uint64_t)inject_batch_ret(&t->asked, first);
-	for (size_t i = 1; i < t->n_threads; i++) {
-		struct dump_thread *th = &t->threads[i];
+	return 0;
+}
 
-		inject_batch_add(&t->batch, "read the timer slack", SYS_prctl, PR_GET_TIMERSLACK, 0, 0, 0, 0, 0);
-		if (dump_batch_run(t, &th->inj, err) < 0)
-			return cr_error_wrap(err, "pid %d thread %d", t->pid, th->tid);
-		th->core->sched->timer_slack_ns = (uint64_t)inject_batch_ret(&t->batch, 0);
-	}
+static void sched_ask_thread(struct dump_ctx *ctx, struct dump_task *t, struct dump_thread *th,
+			     struct inject_batch *b)
+{
+	(void)ctx;
+	(void)t;
+	(void)th;
+	inject_batch_add(b, "read the timer slack", SYS_prctl, PR_GET_TIMERSLACK, 0, 0, 0, 0, 0);
+}
+
+static int sched_answered_thread(struct dump_ctx *ctx, struct dump_task *t, struct dump_thread *th,
+				 const struct inject_batch *b, size_t first, cr_error_t *err)
+{
+	(void)ctx;
+	(void)t;
+	(void)err;
+	th->core->sched->timer_slack_ns = (uint64_t)inject_batch_ret(b, first);
 	return 0;
 }
 
@@ -456,6 +468,8 @@ const struct state_kind state_sched = {
 	.collect = sched_collect,
 	.ask = sched_ask,
 	.answered = sched_answered,
+	.ask_thread = sched_ask_thread,
+	.answered_thread = sched_answered_thread,
 	.validate = sched_validate,
 	.apply = sched_apply,
 	.apply_thread = sched_apply_thread,

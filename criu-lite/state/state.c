@@ -63,14 +63,6 @@ static const struct state_kind *const kinds[] = {
 #include "os/util.h"
 #include <time.h>
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return timespec_ns(&ts);
-}
-
 /* Hook h of every kind, each kind's time logged (-vvv) when it is long. */
 #define WALK_TIMED(h, what, ...)                                                               \
 	do {                                                                                   \
@@ -90,6 +82,31 @@ int state_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 	WALK_TIMED(collect, "collect", ctx, t, err);
 }
 
+/* One round trip per thread after the main one, for every kind's calls. */
+static int collect_other_threads(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
+{
+	size_t first[N_KINDS];
+
+	for (size_t n = 1; n < t->n_threads; n++) {
+		struct dump_thread *th = &t->threads[n];
+
+		for (size_t i = 0; i < N_KINDS; i++) {
+			first[i] = t->batch.n;
+			if (kinds[i]->ask_thread)
+				kinds[i]->ask_thread(ctx, t, th, &t->batch);
+		}
+		if (t->batch.n && dump_batch_run(t, &th->inj, err) < 0)
+			return cr_error_wrap(err, "pid %d thread %d", t->pid, th->tid);
+		for (size_t i = 0; i < N_KINDS; i++)
+			if (kinds[i]->answered_thread &&
+			    kinds[i]->answered_thread(ctx, t, th, &t->batch, first[i], err) < 0)
+				return -1;   /* each kind names the thread */
+	}
+	return 0;
+}
+
+/* The main thread's answers, then the other threads', then what needs
+ * injection of its own. */
 int state_collect_injected(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
 	size_t first[N_KINDS];
@@ -101,12 +118,14 @@ int state_collect_injected(struct dump_ctx *ctx, struct dump_task *t, cr_error_t
 	}
 	if (t->asked.n && dump_asked_run(t, err) < 0)
 		return cr_error_wrap(err, "pid %d", t->pid);
-	for (size_t i = 0; i < N_KINDS; i++) {
+	for (size_t i = 0; i < N_KINDS; i++)
 		if (kinds[i]->answered && kinds[i]->answered(ctx, t, first[i], err) < 0)
 			return -1;
+	if (collect_other_threads(ctx, t, err) < 0)
+		return -1;
+	for (size_t i = 0; i < N_KINDS; i++)
 		if (kinds[i]->collect_injected && kinds[i]->collect_injected(ctx, t, err) < 0)
 			return -1;
-	}
 	return 0;
 }
 

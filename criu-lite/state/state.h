@@ -70,6 +70,11 @@ struct state_kind {
 	int (*collect)(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
 	void (*ask)(struct dump_ctx *ctx, struct dump_task *t);
 	int (*answered)(struct dump_ctx *ctx, struct dump_task *t, size_t first, cr_error_t *err);
+	/* The same for each thread after the main one: every kind's calls for
+	 * a thread go in one batch (b), run once in that thread. */
+	void (*ask_thread)(struct dump_ctx *ctx, struct dump_task *t, struct dump_thread *th, struct inject_batch *b);
+	int (*answered_thread)(struct dump_ctx *ctx, struct dump_task *t, struct dump_thread *th,
+			       const struct inject_batch *b, size_t first, cr_error_t *err);
 	int (*collect_injected)(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);
 	int (*check_tree)(struct dump_ctx *ctx, cr_error_t *err);
 	int (*write)(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err);

@@ -47,8 +47,8 @@ static int dump_rseq(struct dump_ctx *ctx, struct dump_thread *th, cr_error_t *e
 
 /* The alternate stack and clear_child_tid are only told to the thread
  * itself: ask by injection, answers land in the scratch page.  The main
- * thread's calls go with every kind's (threads_ask), the others' one
- * thread at a time. */
+ * thread's calls go with every kind's (threads_ask), each other thread's
+ * with every kind's calls for it (threads_ask_thread). */
 static void ask_thread(struct dump_task *t, struct inject_batch *b)
 {
 	inject_batch_add(b, "read alternate stack", SYS_sigaltstack, 0, t->scratch + SCRATCH_ALTSTACK, 0, 0, 0, 0);
@@ -172,17 +172,24 @@ static void threads_ask(struct dump_ctx *ctx, struct dump_task *t)
 
 static int threads_answered(struct dump_ctx *ctx, struct dump_task *t, size_t first, cr_error_t *err)
 {
-	for (size_t i = 0; i < t->n_threads; i++) {
-		struct dump_thread *th = &t->threads[i];
+	if (read_thread(ctx, t, &t->threads[0], &t->asked, first, err) < 0)
+		return cr_error_wrap(err, "thread %d", t->pid);
+	return 0;
+}
 
-		if (i > 0) {
-			ask_thread(t, &t->batch);
-			if (dump_batch_run(t, &th->inj, err) < 0)
-				return cr_error_wrap(err, "thread %d", th->tid);
-		}
-		if (read_thread(ctx, t, th, i ? &t->batch : &t->asked, i ? 0 : first, err) < 0)
-			return cr_error_wrap(err, "thread %d", th->tid);
-	}
+static void threads_ask_thread(struct dump_ctx *ctx, struct dump_task *t, struct dump_thread *th,
+			       struct inject_batch *b)
+{
+	(void)ctx;
+	(void)th;
+	ask_thread(t, b);
+}
+
+static int threads_answered_thread(struct dump_ctx *ctx, struct dump_task *t, struct dump_thread *th,
+				   const struct inject_batch *b, size_t first, cr_error_t *err)
+{
+	if (read_thread(ctx, t, th, b, first, err) < 0)
+		return cr_error_wrap(err, "thread %d", th->tid);
 	return 0;
 }
 
@@ -451,6 +458,8 @@ const struct state_kind state_threads = {
 	.collect = threads_collect,
 	.ask = threads_ask,
 	.answered = threads_answered,
+	.ask_thread = threads_ask_thread,
+	.answered_thread = threads_answered_thread,
 	.validate = threads_validate,
 	.setup = threads_setup,
 	.apply_thread = threads_apply_thread,
