@@ -310,6 +310,8 @@ static inline int restore_stash_reserve(struct restore_ctx *ctx, int n)
 #define SCRATCH_SUBREAPER   4672   /* PR_GET_CHILD_SUBREAPER's int */
 #define SCRATCH_STOP_REPORT 4736   /* waitid's siginfo (stop.c) */
 #define SCRATCH_TSC         4864   /* PR_GET_TSC's int */
+#define SCRATCH_MEMPOLICY   4928   /* get_mempolicy's mode of a thread (mempolicy.c) */
+#define SCRATCH_MEMPOLICY_VMAS 5120 /* one mode per mapping, up to SCRATCH_PROG */
 
 /* The restore trampoline: code first, then argument space. */
 #define TRAMP_CODE      0

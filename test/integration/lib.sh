@@ -664,14 +664,15 @@ redis_nonstop_done() {
 
 # ---- python3 programs -----------------------------------------------------------
 
-# py_start SCRIPT READY_FILE: python3 -c SCRIPT DIR, until DIR/READY_FILE;
+# py_start SCRIPT READY_FILE [ARG...]: python3 -c SCRIPT DIR ARG..., until DIR/READY_FILE;
 # sets PY_DIR, PY_PID, PY_EXE.
 py_start() {
 	local script=$1 ready=$2
+	shift 2
 	PY_DIR=$CASE_TMP/py
 	mkdir -p "$PY_DIR"
 	CASE_LOGS+=("$PY_DIR/out")
-	( clean_exec python3 -c "$script" "$PY_DIR" ) </dev/null >"$PY_DIR/out" 2>&1 &
+	( clean_exec python3 -c "$script" "$PY_DIR" "$@" ) </dev/null >"$PY_DIR/out" 2>&1 &
 	PY_PID=$!
 	disown "$PY_PID"
 	track_pid "$PY_PID"

@@ -51,6 +51,16 @@
 #                   dump is refused naming the NUMA policy (cr does not
 #                   restore set_mempolicy or mbind), and sleep runs on with
 #                   it. (Before, the restored sleep had the default policy.)
+#   py_thread_mempolicy  python3 whose second thread set a policy of its
+#                   own (set_mempolicy MPOL_INTERLEAVE), the main thread
+#                   none: refused naming that thread and the policy; the
+#                   thread keeps it.
+#   py_mbind        python3 with an anonymous mmap bound to node 0 (mbind
+#                   MPOL_BIND), the threads without a policy: refused
+#                   naming the mapping's address and the policy; the
+#                   mapping keeps it.  (cr now asks the policies by
+#                   injected get_mempolicy, not numa_maps, which walks
+#                   every page in the frozen window.)
 source "$(dirname "$0")/lib.sh"
 
 # The processes of the tree of PID and their coredump_filter, one line.
@@ -303,9 +313,74 @@ numactl_interleave() {
 	before=$(numa_policies "$WL_PID")   # interleave:NODES, one policy for every mapping
 	[[ $before == "interleave:"+([0-9,-])" " ]] || { REASON="policies before: $before"; return 1; }
 	cr_run dump dump "$WL_PID" -D "$CASE_TMP/img"
-	check_refused "$WL_PID" "$CASE_TMP/img" "a NUMA memory policy (${before% }" "unsupported" || return 1
+	check_refused "$WL_PID" "$CASE_TMP/img" "thread $WL_PID: a NUMA memory policy (interleave, set_mempolicy)" \
+		"unsupported" || return 1
 	running_free "$WL_PID" "$WL_EXE" || { REASON="after the refused dump: $(describe_pid "$WL_PID")"; return 1; }
 	[ "$(numa_policies "$WL_PID")" = "$before" ] || { REASON="policies after: $(numa_policies "$WL_PID")"; return 1; }
+}
+
+# python3 (ctypes): set_mempolicy in its second thread (THREAD=1) or mbind
+# of a 1 MiB mmap (THREAD=0), node 0, mode MODE; "ready" holds the
+# thread's id or the mapping's address (hex).
+PY_MEMPOLICY='
+import ctypes, mmap, sys, threading, time
+c = ctypes.CDLL(None, use_errno=True)
+d, thread, mode = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3])
+mask = ctypes.c_ulong(1)
+def fail(what):
+    sys.exit("%s: errno %d" % (what, ctypes.get_errno()))
+if thread:
+    def own():
+        if c.syscall(238, mode, ctypes.byref(mask), ctypes.c_ulong(64)) < 0:
+            fail("set_mempolicy")
+        open(d + "/ready", "w").write(str(threading.get_native_id()))
+        time.sleep(1000)
+    threading.Thread(target=own, daemon=True).start()
+else:
+    m = mmap.mmap(-1, 1 << 20)
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(m))
+    if c.syscall(237, ctypes.c_void_p(addr), ctypes.c_ulong(1 << 20), mode, ctypes.byref(mask), ctypes.c_ulong(64), 0) < 0:
+        fail("mbind")
+    m[0:5] = b"bound"
+    open(d + "/ready", "w").write("%x" % addr)
+time.sleep(1000)
+'
+
+# The policy word of the line of ADDR (hex) in numa_maps FILE.
+numa_word() {
+	awk -v a="$2" '$1 == a { print $2 }' "$1"
+}
+
+py_thread_mempolicy() {
+	local tid
+	[ -e /proc/self/numa_maps ] || { REASON="this kernel has no NUMA (CONFIG_NUMA)"; return 1; }
+	py_start "$PY_MEMPOLICY" ready 1 3 || return 1
+	tid=$(cat "$PY_DIR/ready")
+	[[ $(head -n 1 /proc/"$PY_PID"/task/"$tid"/numa_maps) == *" interleave:"* ]] ||
+		{ REASON="thread $tid has no interleave policy: $(head -n 1 /proc/"$PY_PID"/task/"$tid"/numa_maps)"; return 1; }
+	cr_run dump dump "$PY_PID" -D "$CASE_TMP/img"
+	check_refused "$PY_PID" "$CASE_TMP/img" "thread $tid: a NUMA memory policy (interleave, set_mempolicy)" \
+		"unsupported" || return 1
+	running_free "$PY_PID" "$PY_EXE" || { REASON="after the refused dump: $(describe_pid "$PY_PID")"; return 1; }
+	[[ $(head -n 1 /proc/"$PY_PID"/task/"$tid"/numa_maps) == *" interleave:"* ]] ||
+		{ REASON="after the refused dump, thread $tid: $(head -n 1 /proc/"$PY_PID"/task/"$tid"/numa_maps)"; return 1; }
+}
+
+py_mbind() {
+	local addr
+	[ -e /proc/self/numa_maps ] || { REASON="this kernel has no NUMA (CONFIG_NUMA)"; return 1; }
+	py_start "$PY_MEMPOLICY" ready 0 2 || return 1
+	addr=$(cat "$PY_DIR/ready")
+	[ "$(numa_word /proc/"$PY_PID"/numa_maps "$addr")" = bind:0 ] ||
+		{ REASON="mapping $addr: '$(numa_word /proc/"$PY_PID"/numa_maps "$addr")'"; return 1; }
+	[[ $(head -n 1 /proc/"$PY_PID"/numa_maps) == *" default "* ]] ||
+		{ REASON="python3 has a policy of its own: $(head -n 1 /proc/"$PY_PID"/numa_maps)"; return 1; }
+	cr_run dump dump "$PY_PID" -D "$CASE_TMP/img"
+	check_refused "$PY_PID" "$CASE_TMP/img" "a NUMA memory policy (bind, mbind) of the mapping 0x$addr-" \
+		"unsupported" || return 1
+	running_free "$PY_PID" "$PY_EXE" || { REASON="after the refused dump: $(describe_pid "$PY_PID")"; return 1; }
+	[ "$(numa_word /proc/"$PY_PID"/numa_maps "$addr")" = bind:0 ] ||
+		{ REASON="after the refused dump, mapping $addr: '$(numa_word /proc/"$PY_PID"/numa_maps "$addr")'"; return 1; }
 }
 
 py_landlock_pidns() {
@@ -331,4 +406,6 @@ run_case sh_autogroup sh_autogroup
 run_case autogroup_restorer autogroup_restorer
 run_case py_cpuid py_cpuid
 run_case numactl_interleave numactl_interleave
+run_case py_thread_mempolicy py_thread_mempolicy
+run_case py_mbind py_mbind
 finish_tests
