@@ -312,24 +312,36 @@ static int collect_basics(struct dump_ctx *ctx, struct dump_task *t, cr_error_t 
 	return 0;
 }
 
+/* -v: how long a step of the frozen window took, from *t0 (then now). */
+static void log_step(const struct dump_task *t, const char *what, uint64_t *t0)
+{
+	uint64_t now = mono_ns();
+
+	pr_debug("pid %d: %s: %.2f ms", t->pid, what, (double)(now - *t0) / 1e6);
+	*t0 = now;
+}
+
 static int collect_task(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
-	uint64_t t0;
+	uint64_t t0 = mono_ns();
 
 	if (collect_basics(ctx, t, err) < 0)
 		return -1;
 	if (t->zombie)
 		return 0;
+	log_step(t, "status, mappings, registers", &t0);
 	/* Before the mappings are read: cr's own registrations are no refusal. */
-	if (ctx->track != NULL && track_task(ctx->track, t, false, err) < 0)
-		return -1;
+	if (ctx->track != NULL) {
+		if (track_task(ctx->track, t, false, err) < 0)
+			return -1;
+		log_step(t, "written pages", &t0);
+	}
 	if (state_collect(ctx, t, err) < 0 || map_scratch(ctx, t, err) < 0)
 		return -1;
 	t0 = mono_ns();
 	if (state_collect_injected(ctx, t, err) < 0)
 		return -1;
-	pr_debug("pid %d: what injection asks, %zu threads: %.2f ms", t->pid, t->n_threads,
-		 (double)(mono_ns() - t0) / 1e6);
+	log_step(t, "what injection asks", &t0);
 	return unmap_scratch(t, err);
 }
 

@@ -15,6 +15,7 @@
 #include "os/supervise.h"
 #include "os/log.h"
 #include "os/util.h"
+#include "state/landlock.h"
 #include "state/locks.h"
 #include "state/pagedata.h"
 #include "state/state.h"
@@ -148,6 +149,8 @@ int dump_prepare(struct dump_ctx *ctx, pid_t pid, int *sock, struct tracker *tr,
 {
 	if (dump_check_root(pid, err) < 0 || open_image_dir(ctx, err) < 0)
 		return -1;
+	if (!ctx->opts->pre_dump)
+		landlock_probe_ahead(pid);   /* a fork of cr: not in the frozen window */
 	prealloc_pages(ctx, pid);
 	/* The server must be there before anything is frozen. */
 	if (ctx->opts->page_server && (*sock = xfer_connect(ctx->opts->ps_address, ctx->opts->ps_port, err)) < 0)

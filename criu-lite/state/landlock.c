@@ -10,14 +10,18 @@
  * that access, and injects kcmp(probe, probe, KCMP_VM) into every thread:
  * EPERM means a domain, or a rule of another module (AppArmor, SELinux,
  * Yama) that the refusal names too.  The probe holds none of cr's fds.  One
- * probe per uid, gid and pid namespace, for the whole dump.  A process in
+ * probe per uid, gid and pid namespace, for the whole dump; the root's is
+ * forked before the freeze (a fork of cr, with its buffers, took 10 ms of
+ * a migration's frozen window).  A process in
  * another pid namespace than cr's could not see a probe of cr's: a helper
  * of cr's enters its namespace and forks the probe there, and the thread
  * is given the probe's pid in that namespace. */
 #include "os/caps.h"
+#include "os/log.h"
 #include "os/proc.h"
 #include "os/util.h"
 #include "os/xalloc.h"
+#include "state/landlock.h"
 #include "state/state.h"
 
 #include <errno.h>
@@ -158,27 +162,33 @@ static int probe_start(struct probe *pr, int nsfd, cr_error_t *err)
 	return 0;
 }
 
-/* The probe for uid and gid in t's pid namespace, or NULL when none is
+/* The probe for uid and gid in pid namespace pidns, or NULL when none is
  * started yet. */
-static const struct probe *probe_started(const struct dump_task *t, uint32_t uid, uint32_t gid)
+static const struct probe *probe_find(uint64_t pidns, uint32_t uid, uint32_t gid)
 {
 	for (size_t i = 0; i < n_probes; i++)
-		if (probes[i].uid == uid && probes[i].gid == gid && probes[i].pidns == t->pidns)
+		if (probes[i].uid == uid && probes[i].gid == gid && probes[i].pidns == pidns)
 			return &probes[i];
 	return NULL;
 }
 
-/* The probe for a thread of t, started on first use. */
-static int probe_for(const struct dump_task *t, uint32_t uid, uint32_t gid, cr_error_t *err)
+static const struct probe *probe_started(const struct dump_task *t, uint32_t uid, uint32_t gid)
 {
-	struct probe pr = { .uid = uid, .gid = gid, .pidns = t->pidns };
+	return probe_find(t->pidns, uid, gid);
+}
+
+/* The probe for uid and gid in the pid namespace pidns of process pid,
+ * started on first use. */
+static int probe_for(pid_t pid, uint64_t pidns, uint32_t uid, uint32_t gid, cr_error_t *err)
+{
+	struct probe pr = { .uid = uid, .gid = gid, .pidns = pidns };
 	cleanup_close int nsfd = -1;
 	char path[64];
 
-	if (probe_started(t, uid, gid) != NULL)
+	if (probe_find(pidns, uid, gid) != NULL)
 		return 0;
-	if (!proc_shares_ns(t->pid, "pid")) {
-		snprintf(path, sizeof(path), "/proc/%d/ns/pid", t->pid);
+	if (!proc_shares_ns(pid, "pid")) {
+		snprintf(path, sizeof(path), "/proc/%d/ns/pid", pid);
 		nsfd = open(path, O_RDONLY | O_CLOEXEC);
 		if (nsfd < 0)
 			return cr_error(err, errno, "open %s", path);
@@ -188,6 +198,20 @@ static int probe_for(const struct dump_task *t, uint32_t uid, uint32_t gid, cr_e
 	probes = xreallocarray(probes, n_probes + 1, sizeof(*probes));
 	probes[n_probes++] = pr;
 	return 0;
+}
+
+void landlock_probe_ahead(pid_t pid)
+{
+	struct proc_status st = { 0 };
+	cr_error_t err = NULL;
+	uint64_t pidns;
+
+	if (proc_read_ns(pid, "pid", &pidns, &err) < 0 || proc_read_status(pid, 0, &st, &err) < 0 ||
+	    probe_for(pid, pidns, st.uid[0], st.gid[0], &err) < 0) {
+		pr_debug("no Landlock probe made before the freeze: %s", err->msg);
+		cr_error_release(&err);
+	}
+	proc_status_free(&st);
 }
 
 static void ask_kcmp(struct inject_batch *b, pid_t probe)
@@ -223,7 +247,7 @@ static int landlock_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_
 {
 	(void)ctx;
 	for (size_t i = 0; i < t->n_threads; i++)
-		if (probe_for(t, t->threads[i].status.uid[0], t->threads[i].status.gid[0], err) < 0)
+		if (probe_for(t->pid, t->pidns, t->threads[i].status.uid[0], t->threads[i].status.gid[0], err) < 0)
 			return cr_error_wrap(err, "pid %d thread %d", t->pid, t->threads[i].tid);
 	return 0;
 }
