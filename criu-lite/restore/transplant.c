@@ -7,6 +7,7 @@
  * processes are released together, only once every one is ready. */
 #include "restore/run.h"
 #include "fd/fdkind.h"
+#include "os/log.h"
 #include "os/progress.h"
 #include "os/ptrace.h"
 #include "os/util.h"
@@ -140,6 +141,16 @@ int transplant_share(struct restore_ctx *ctx, int which, cr_error_t *err)
 
 /* Shared memory is filled once, before any transplant goes beyond memory
  * and before the second transplanter is forked. */
+/* Once every process is transplanted (-v times the steps). */
+static int release_all(struct restore_ctx *ctx, struct second *second, cr_error_t *err)
+{
+	pr_debug("the processes are transplanted");
+	if (second_wait_ready(second, err) < 0 || stop_restored_tree(ctx, err) < 0 || fdkind_ready(ctx, err) < 0)
+		return -1;
+	pr_debug("every process and file is ready: released");
+	return transplant_release(ctx, 0, err) < 0 || second_release(second, err) < 0 ? -1 : 0;
+}
+
 int transplant_tree(struct restore_ctx *ctx, cr_error_t *err)
 {
 	struct second second;
@@ -155,8 +166,7 @@ int transplant_tree(struct restore_ctx *ctx, cr_error_t *err)
 	}
 	ret = transplant_share(ctx, 0, err);
 	progress_done();
-	if (ret < 0 || second_wait_ready(&second, err) < 0 || stop_restored_tree(ctx, err) < 0 ||
-	    fdkind_ready(ctx, err) < 0 || transplant_release(ctx, 0, err) < 0 || second_release(&second, err) < 0) {
+	if (ret < 0 || release_all(ctx, &second, err) < 0) {
 		second_kill(&second);
 		return -1;
 	}

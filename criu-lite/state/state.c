@@ -171,16 +171,20 @@ int state_before_fork(struct restore_ctx *ctx, struct restore_task *t, cr_error_
 
 int state_setup(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
-	WALK(setup, ctx, t, err);
+	WALK_TIMED(setup, "setup", ctx, t, err);
 }
 
 int state_apply(struct restore_ctx *ctx, struct restore_task *t, cr_error_t *err)
 {
 	for (size_t i = 0; i < N_KINDS; i++) {
+		uint64_t t0 = mono_ns();
+
 		if (kinds[i]->apply && kinds[i]->apply(ctx, t, err) < 0)
 			return -1;
 		if (kinds[i]->apply_thread && kinds[i]->apply_thread(ctx, t, &t->threads[0], err) < 0)
 			return -1;
+		if (mono_ns() - t0 >= STEP_LOG_NS)
+			pr_debug("%s: apply %.2f ms", kinds[i]->name, (double)(mono_ns() - t0) / 1e6);
 	}
 	return 0;
 }
