@@ -74,6 +74,13 @@ int fdkind_ready(const struct restore_ctx *ctx, cr_error_t *err)
 	return 0;
 }
 
+void fdkind_released(const struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+		if (kinds[i]->released != NULL)
+			kinds[i]->released(ctx);
+}
+
 int fdkind_steal_fd(pid_t pid, int fd, cr_error_t *err)
 {
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);

@@ -85,6 +85,9 @@ struct fd_kind {
 	/* Optional: by the restorer, once every process is restored and
 	 * stopped, before any runs again. */
 	int (*ready)(const struct restore_ctx *ctx, cr_error_t *err);
+	/* Optional: by the restorer, once the restored tree runs: what can
+	 * wait until then (no error: the restore is done). */
+	void (*released)(const struct restore_ctx *ctx);
 };
 
 /* The kind that handles fe->kind at restore, or NULL. */
@@ -93,9 +96,10 @@ const struct fd_kind *fdkind_for_entry(const FileEntry *fe);
 int fdkind_prepare(struct dump_ctx *ctx, cr_error_t *err);
 /* Every kind's check_tree hook, in the kinds' order. */
 int fdkind_check_tree(struct dump_ctx *ctx, cr_error_t *err);
-/* Every kind's release_dump hook, and every ready hook. */
+/* Every kind's release_dump hook, every ready hook, every released hook. */
 void fdkind_release_dump(struct dump_ctx *ctx);
 int fdkind_ready(const struct restore_ctx *ctx, cr_error_t *err);
+void fdkind_released(const struct restore_ctx *ctx);
 /* The kind that handles a probed fd at dump, or NULL. */
 const struct fd_kind *fdkind_for_probe(const struct fd_probe *p);
 /* Restore: when fe refers to another process of the restore (refers_to),

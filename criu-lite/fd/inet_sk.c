@@ -436,4 +436,5 @@ const struct fd_kind fdkind_inet = {
 	.open = inet_open,
 	.release_dump = inet_release_dump,
 	.ready = tcp_stream_ready,
+	.released = tcp_stream_released,
 };

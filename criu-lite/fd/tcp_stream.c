@@ -59,6 +59,18 @@ static int block(int netns, const struct nft_lock_ends *l, const char *table, bo
 	return 0;
 }
 
+/* Lets the connection's traffic through (the table is deleted once the
+ * tree runs: tcp_stream_released).  quiet: a table that may not be there. */
+static void open_lock(int netns, const char *table, bool quiet)
+{
+	cr_error_t err = NULL;
+
+	if (nft_lock_open(netns, table, &err) < 0 && !quiet)
+		pr_warn("%s (the connection's traffic stays dropped: delete the nftables table inet %s by hand)",
+			err->msg, table);
+	cr_error_release(&err);
+}
+
 /* quiet: a table that may not be there.  Whether it was deleted. */
 static bool unblock(int netns, const char *table, bool quiet)
 {
@@ -617,7 +629,9 @@ static void unblock_dumped(const struct restore_ctx *ctx, uint32_t net, int now,
 			(unsigned long long)e->inode);
 }
 
-static void tcp_stream_unblock(const struct restore_ctx *ctx)
+/* The restored connections' traffic let through, each table opened where
+ * the connection is now: open (true) or deleted (false). */
+static void each_lock(const struct restore_ctx *ctx, bool open)
 {
 	for (size_t i = 0; i < ctx->n_files; i++) {
 		const InetSkEntry *e = ctx->files[i]->inet_sk;
@@ -627,20 +641,24 @@ static void tcp_stream_unblock(const struct restore_ctx *ctx)
 		if (e == NULL || e->nft_table == NULL)
 			continue;
 		net = holder_net(ctx, (uint32_t)i + 1);
-		if (net <= 0) {   /* cr's own */
-			unblock(-1, e->nft_table, false);
-			continue;
-		}
-		fd = restored_netns(ctx, (uint32_t)net);
-		if (fd >= 0)   /* --tcp-close made none (a joined namespace may have the dump's) */
-			unblock(fd, e->nft_table, ctx->opts->tcp_close);
-		else
+		fd = net <= 0 ? -1 : restored_netns(ctx, (uint32_t)net);   /* net <= 0: cr's own */
+		if (net > 0 && fd < 0 && open)
 			pr_info("nftables table inet %s: the processes of its network namespace are gone, and it with "
 				"them", e->nft_table);
-		unblock_dumped(ctx, (uint32_t)net, fd, e->nft_table);
+		else if (open)   /* --tcp-close made none (a joined namespace may have the dump's) */
+			open_lock(fd, e->nft_table, net > 0 && ctx->opts->tcp_close);
+		else if (net <= 0 || fd >= 0)
+			unblock(fd, e->nft_table, net > 0 && ctx->opts->tcp_close);
+		if (!open && net > 0)
+			unblock_dumped(ctx, (uint32_t)net, fd, e->nft_table);
 		if (fd >= 0)
 			close(fd);
 	}
+}
+
+void tcp_stream_released(const struct restore_ctx *ctx)
+{
+	each_lock(ctx, false);
 	n_made = 0;   /* deleted above */
 	joined_guard_end(ctx);
 }
@@ -707,7 +725,7 @@ static int unrepair_file(const struct restore_ctx *ctx, uint32_t id, const InetS
 
 int tcp_stream_ready(const struct restore_ctx *ctx, cr_error_t *err)
 {
-	tcp_stream_unblock(ctx);
+	each_lock(ctx, true);
 	if (ctx->opts->tcp_close)
 		return 0;
 	for (size_t i = 0; i < ctx->n_files; i++) {

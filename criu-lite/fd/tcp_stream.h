@@ -68,5 +68,9 @@ void tcp_stream_lock_forget(const struct restore_ctx *ctx);
  * (whose retransmissions the lock dropped: without it, the peer waits
  * out its backoff, seconds after a long freeze). */
 int tcp_stream_ready(const struct restore_ctx *ctx, cr_error_t *err);
+/* Once the restored tree runs: the locks' tables deleted (that takes an
+ * RCU grace period each), where the connections are now and, on the same
+ * boot, where they were dumped. */
+void tcp_stream_released(const struct restore_ctx *ctx);
 
 #endif

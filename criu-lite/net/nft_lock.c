@@ -181,15 +181,16 @@ static void cmp_eq(struct batch *b, const void *value, size_t len)
 	expr_end(b, e, d);
 }
 
-static void drop(struct batch *b)
+/* The packet's verdict: NF_DROP, NF_ACCEPT. */
+static void verdict(struct batch *b, uint32_t code)
 {
-	struct nlattr *d, *e = expr(b, "immediate", &d), *data, *verdict;
+	struct nlattr *d, *e = expr(b, "immediate", &d), *data, *v;
 
 	attr_be32(b, NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT);
 	data = nest(b, NFTA_IMMEDIATE_DATA);
-	verdict = nest(b, NFTA_DATA_VERDICT);
-	attr_be32(b, NFTA_VERDICT_CODE, NF_DROP);
-	nest_end(b, verdict);
+	v = nest(b, NFTA_DATA_VERDICT);
+	attr_be32(b, NFTA_VERDICT_CODE, code);
+	nest_end(b, v);
 	nest_end(b, data);
 	expr_end(b, e, d);
 }
@@ -218,7 +219,7 @@ static void rule(struct batch *b, const char *table, const char *chain, int fami
 	cmp_eq(b, &tcp, 1);
 	payload(b, NFT_PAYLOAD_TRANSPORT_HEADER, 0, sizeof(ports));
 	cmp_eq(b, ports, sizeof(ports));
-	drop(b);
+	verdict(b, NF_DROP);
 	nest_end(b, list);
 }
 
@@ -335,6 +336,34 @@ static int about_table(int netns, int type, const char *table, const char *what,
 		msg(&b, NFNL_MSG_BATCH_END, 0, AF_UNSPEC);
 	flush(&b);
 	return talk(netns, &b, last, what, err);
+}
+
+/* An "accept" rule at the head of one of the table's chains. */
+static void accept_first(struct batch *b, const char *table, const char *chain)
+{
+	struct nlattr *list;
+
+	msg(b, nft_type(NFT_MSG_NEWRULE), NLM_F_CREATE | NLM_F_ACK, NFPROTO_INET);   /* no APPEND: first */
+	attr_str(b, NFTA_RULE_TABLE, table);
+	attr_str(b, NFTA_RULE_CHAIN, chain);
+	list = nest(b, NFTA_RULE_EXPRESSIONS);
+	verdict(b, NF_ACCEPT);
+	nest_end(b, list);
+}
+
+int nft_lock_open(int netns, const char *table, cr_error_t *err)
+{
+	static struct batch b;
+	uint32_t last;
+
+	empty(&b);
+	msg(&b, NFNL_MSG_BATCH_BEGIN, 0, AF_UNSPEC);
+	accept_first(&b, table, "out");
+	accept_first(&b, table, "in");
+	last = b.seq;
+	msg(&b, NFNL_MSG_BATCH_END, 0, AF_UNSPEC);
+	flush(&b);
+	return talk(netns, &b, last, "open the table (an accept rule first in its chains)", err);
 }
 
 int nft_lock_delete(int netns, const char *table, cr_error_t *err)

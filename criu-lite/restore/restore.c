@@ -151,6 +151,7 @@ int cr_restore(const struct restore_opts *opts, enum pid_backend backend, int *s
 	}
 	prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
 	pr_info("restored %zu processes, root pid %d", run.ctx.n_tasks, root);
+	fdkind_released(&run.ctx);
 	ctty_released(&run.ctx);
 	ret = opts->detach ? 0 : wait_exit(&run.ctx, root, status, err);
 out:
