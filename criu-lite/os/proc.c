@@ -666,6 +666,26 @@ int proc_read_stat(pid_t pid, struct proc_stat *out, cr_error_t *err)
 	return parse_stat(text, path, out, err);
 }
 
+int proc_read_task_stat(pid_t pid, pid_t tid, struct proc_stat *out, cr_error_t *err)
+{
+	cleanup_free char *path = xasprintf("/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	cleanup_free char *text = NULL;
+
+	if (read_proc_text(path, &text, err) < 0)
+		return -1;
+	return parse_stat(text, path, out, err);
+}
+
+/* PR_SET_IO_FLUSHER sets both (include/linux/sched.h); the kernel sets
+ * PF_MEMALLOC_NOIO alone only around its own allocations. */
+#define PF_MEMALLOC_NOIO  0x00080000u
+#define PF_LOCAL_THROTTLE 0x00100000u
+
+bool proc_stat_io_flusher(const struct proc_stat *st)
+{
+	return (st->flags & (PF_MEMALLOC_NOIO | PF_LOCAL_THROTTLE)) == (PF_MEMALLOC_NOIO | PF_LOCAL_THROTTLE);
+}
+
 /* ---- /proc/PID/maps --------------------------------------------------------- */
 
 static const struct {

@@ -74,6 +74,11 @@ struct proc_stat {
 };
 int proc_parse_stat(const char *text, struct proc_stat *out, cr_error_t *err);
 int proc_read_stat(pid_t pid, struct proc_stat *out, cr_error_t *err);
+/* /proc/PID/task/TID/stat: a thread's own (flags, state). */
+int proc_read_task_stat(pid_t pid, pid_t tid, struct proc_stat *out, cr_error_t *err);
+/* Whether the task flags say PR_SET_IO_FLUSHER (which PR_GET_IO_FLUSHER
+ * tells only a caller with CAP_SYS_RESOURCE; the flags tell anyone). */
+bool proc_stat_io_flusher(const struct proc_stat *st);
 
 /* /proc/PID/maps */
 enum proc_vma_special {

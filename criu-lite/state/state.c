@@ -17,6 +17,7 @@
 	X(membarrier)    /* registrations of the address space, once it is in place */ \
 	X(mmdefaults)    /* mlockall(MCL_FUTURE), KSM merge-any: for mappings made from now on */ \
 	X(mempolicy)     /* refused at dump: NUMA memory policies */                    \
+	X(ioflusher)     /* refused at dump: PR_SET_IO_FLUSHER */                       \
 	X(coredump)      /* coredump_filter, by the process itself before the chroot */ \
 	X(autogroup)     /* the session's autogroup nice, by its leader before the chroot */ \
 	X(attrs)         /* umask, root, cwd, personality, login uid */                 \

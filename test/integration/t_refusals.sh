@@ -170,6 +170,7 @@ REFUSALS=(
 "state/keyrings.c|(serial %lld): unsupported|fn|a thread keyring|py_thread_keyring"
 "state/landlock.c|by another security module's ptrace rule: unsupported|elsewhere|t_realworld3.sh py_landlock"
 "state/mempolicy.c|a NUMA memory policy (%s, set_mempolicy): unsupported|elsewhere|t_realworld3.sh numactl_interleave"
+"state/ioflusher.c|PR_SET_IO_FLUSHER (its task flags 0x%x): unsupported|untested|setting PR_SET_IO_FLUSHER needs CAP_SYS_RESOURCE, which root lacks on the test machines; the flags' reading is unit-tested (test_proc test_stat_io_flusher)"
 "state/mempolicy.c|0x%llx-0x%llx: unsupported (cr does not restore|elsewhere|t_realworld3.sh py_mbind"
 "state/locks.c|held only through a mapping of the dump: unsupported|fn|held only through a mapping of the dump|py_ofd_mapped_alone"
 "state/locks.c|outside it: unsupported (cr cannot tell which)|fn|cr cannot tell which|py_ofd_mapped_shared"

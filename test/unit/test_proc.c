@@ -295,6 +295,21 @@ static void test_status_minimal(void **state)
 
 /* The speculation lines: read as text; only what a task chose for itself
  * counts as chosen. */
+/* The task flags PR_SET_IO_FLUSHER sets, and not the kernel's own use of
+ * one of them. */
+static void test_stat_io_flusher(void **state)
+{
+	struct proc_stat st = { 0 };
+
+	(void)state;
+	st.flags = 0x00400100;   /* PF_RANDOMIZE | PF_SUPERPRIV: a usual process */
+	assert_false(proc_stat_io_flusher(&st));
+	st.flags |= 0x00080000;   /* PF_MEMALLOC_NOIO alone: the kernel's scope */
+	assert_false(proc_stat_io_flusher(&st));
+	st.flags |= 0x00100000;   /* and PF_LOCAL_THROTTLE: PR_SET_IO_FLUSHER */
+	assert_true(proc_stat_io_flusher(&st));
+}
+
 /* /proc/PID/autogroup: a session's autogroup, and the root one (empty: a
  * process whose session never called setsid, as a CI runner under init). */
 static void test_autogroup_parse(void **state)
@@ -1499,6 +1514,7 @@ int main(void)
 		cmocka_unit_test(test_status_bounds),
 		cmocka_unit_test(test_status_speculation),
 		cmocka_unit_test(test_autogroup_parse),
+		cmocka_unit_test(test_stat_io_flusher),
 		cmocka_unit_test(test_status_missing_lines),
 		cmocka_unit_test(test_status_errors),
 		cmocka_unit_test(test_stat_recorded),
