@@ -6,6 +6,7 @@
 #include "os/error.h"
 #include "os/log.h"
 #include "restore/restore.h"
+#include "state/landlock.h"
 #include "os/supervise.h"
 #include "os/util.h"
 #include "os/xalloc.h"
@@ -400,6 +401,8 @@ int main(int argc, char **argv)
 
 	if (argc < 2)
 		return usage_error("%s", "no command given");
+	if (strcmp(argv[1], LANDLOCK_PROBE_ARG) == 0)
+		return landlock_probe_main(argc, argv);
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
 		fputs(usage_text, stdout);
 		return 0;

@@ -147,10 +147,12 @@ static void prealloc_pages(struct dump_ctx *ctx, pid_t pid)
 
 int dump_prepare(struct dump_ctx *ctx, pid_t pid, int *sock, struct tracker *tr, cr_error_t *err)
 {
-	if (dump_check_root(pid, err) < 0 || open_image_dir(ctx, err) < 0)
+	if (dump_check_root(pid, err) < 0)
 		return -1;
 	if (!ctx->opts->pre_dump)
-		landlock_probe_ahead(pid);   /* a fork of cr: not in the frozen window */
+		landlock_probe_ahead(pid);   /* a fork and exec of cr: not in the frozen window */
+	if (open_image_dir(ctx, err) < 0)
+		return -1;
 	prealloc_pages(ctx, pid);
 	/* The server must be there before anything is frozen. */
 	if (ctx->opts->page_server && (*sock = xfer_connect(ctx->opts->ps_address, ctx->opts->ps_port, err)) < 0)

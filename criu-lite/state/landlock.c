@@ -9,10 +9,12 @@
  * without other security modules nothing but a domain can deny the thread
  * that access, and injects kcmp(probe, probe, KCMP_VM) into every thread:
  * EPERM means a domain, or a rule of another module (AppArmor, SELinux,
- * Yama) that the refusal names too.  The probe holds none of cr's fds.  One
- * probe per uid, gid and pid namespace, for the whole dump; the root's is
- * forked before the freeze (a fork of cr, with its buffers, took 10 ms of
- * a migration's frozen window).  A process in
+ * Yama) that the refusal names too.  The probe holds none of cr's fds, and
+ * none of its memory: it is cr executed again (its keys must not go to a
+ * dumpable process of another uid).  One probe per uid, gid and pid
+ * namespace, for the whole dump; the root's is made before the freeze (a
+ * fork of cr, with its buffers, took 10 ms of a migration's frozen
+ * window), and checked to be alive after it.  A process in
  * another pid namespace than cr's could not see a probe of cr's: a helper
  * of cr's enters its namespace and forks the probe there, and the thread
  * is given the probe's pid in that namespace. */
@@ -47,30 +49,46 @@ struct probe {
 static struct probe *probes;
 static size_t n_probes;
 
-/* In the forked probe: the credentials, then its pid (as its namespace
- * sees it) on ready, then wait for the kill.  Raw calls only: cr has
- * threads. */
 /* In a forked probe or helper: only fds 0-2 and keep (moved to 3) stay
  * open, so that none of cr's (the guardian's pipe, the images, sockets)
  * is held past the dump by a process cr forked; 3, or -1. */
 static int keep_only(int keep)
 {
-	if (dup2(keep, 3) < 0 || syscall(SYS_close_range, 4, ~0U, 0) < 0)
-		return -1;
+	if ((keep == 3 ? fcntl(3, F_SETFD, 0) : dup2(keep, 3)) < 0 || syscall(SYS_close_range, 4, ~0U, 0) < 0)
+		return -1;   /* fd 3 without close-on-exec either way */
 	return 3;
 }
 
-static _Noreturn void probe_run(uint32_t uid, uint32_t gid, int ready)
+/* In the forked probe: cr itself again, as landlock_probe_main, with the
+ * ready pipe as fd 3.  The exec leaves nothing of cr's memory (its signing
+ * and image keys, copies of them on its threads' stacks) to a process that
+ * takes another uid and becomes dumpable.  ids: the uid and gid, as text
+ * made before the fork (cr has threads: raw calls only here). */
+static _Noreturn void probe_run(const char ids[2][16], int ready)
 {
+	if (keep_only(ready) < 0)
+		_exit(1);
+	execl("/proc/self/exe", "cr", LANDLOCK_PROBE_ARG, ids[0], ids[1], (char *)NULL);
+	_exit(1);
+}
+
+int landlock_probe_main(int argc, char **argv)
+{
+	unsigned long uid, gid;
+	char *end1, *end2;
 	pid_t me;
 
-	if ((ready = keep_only(ready)) < 0 || syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, gid, gid, gid) < 0 ||
-	    syscall(SYS_setresuid, uid, uid, uid) < 0 || caps_drop_all() < 0 ||
-	    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-		_exit(1);
-	me = (pid_t)syscall(SYS_getpid);
-	if (write(ready, &me, sizeof(me)) != (ssize_t)sizeof(me))
-		_exit(1);
+	if (argc != 4)
+		return 1;
+	uid = strtoul(argv[2], &end1, 10);
+	gid = strtoul(argv[3], &end2, 10);
+	if (*end1 != '\0' || *end2 != '\0' || syscall(SYS_setgroups, 0, NULL) < 0 ||
+	    syscall(SYS_setresgid, gid, gid, gid) < 0 || syscall(SYS_setresuid, uid, uid, uid) < 0 ||
+	    caps_drop_all() < 0 || prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		return 1;
+	me = getpid();
+	if (write(3, &me, sizeof(me)) != (ssize_t)sizeof(me))
+		return 1;
 	for (;;)
 		pause();
 }
@@ -79,7 +97,7 @@ static _Noreturn void probe_run(uint32_t uid, uint32_t gid, int ready)
  * there, and tells out the probe's pid there and in cr's namespace; then
  * waits for the probe's death, so that no process of that namespace reaps
  * it. */
-static _Noreturn void helper_run(uint32_t uid, uint32_t gid, int nsfd, int out)
+static _Noreturn void helper_run(const char ids[2][16], int nsfd, int out)
 {
 	pid_t pids[2];
 	int p[2];
@@ -90,7 +108,7 @@ static _Noreturn void helper_run(uint32_t uid, uint32_t gid, int nsfd, int out)
 	pids[1] = fork();
 	if (pids[1] == 0) {
 		close(p[0]);
-		probe_run(uid, gid, p[1]);
+		probe_run(ids, p[1]);
 	}
 	close(p[1]);
 	if (pids[1] < 0 || read(p[0], &pids[0], sizeof(pids[0])) != (ssize_t)sizeof(pids[0]) ||
@@ -123,22 +141,35 @@ static void probe_reap(const struct probe *pr)
 	}
 }
 
+/* Whether the probe still runs.  One made before the freeze may have been
+ * killed since; its pid, once free in the tree's namespace, could be taken
+ * by a process of the tree, which kcmp would then compare the threads
+ * with.  A dead probe is reaped here (or was by its helper, which exits
+ * once it has). */
+static bool probe_alive(const struct probe *pr)
+{
+	return waitpid(pr->helper ? pr->helper : pr->pid, NULL, WNOHANG) == 0;
+}
+
 /* Forks the probe (through a helper when nsfd is a pid namespace to enter,
  * else -1) and reads what it tells. */
 static int probe_start(struct probe *pr, int nsfd, cr_error_t *err)
 {
 	pid_t pids[2] = { 0, 0 }, child;
+	char ids[2][16];
 	ssize_t n;
 	int p[2];
 
+	snprintf(ids[0], sizeof(ids[0]), "%u", pr->uid);
+	snprintf(ids[1], sizeof(ids[1]), "%u", pr->gid);
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return cr_error(err, errno, "a pipe for a Landlock probe");
 	child = fork();
 	if (child == 0) {
 		close(p[0]);
 		if (nsfd >= 0)
-			helper_run(pr->uid, pr->gid, nsfd, p[1]);
-		probe_run(pr->uid, pr->gid, p[1]);
+			helper_run(ids, nsfd, p[1]);
+		probe_run(ids, p[1]);
 	}
 	close(p[1]);
 	if (child < 0) {
@@ -185,8 +216,12 @@ static int probe_for(pid_t pid, uint64_t pidns, uint32_t uid, uint32_t gid, cr_e
 	cleanup_close int nsfd = -1;
 	char path[64];
 
-	if (probe_find(pidns, uid, gid) != NULL)
+	struct probe *found = (struct probe *)probe_find(pidns, uid, gid);
+
+	if (found != NULL && probe_alive(found))
 		return 0;
+	if (found != NULL)
+		pr_debug("the Landlock probe %d (uid %u gid %u) is gone: another one is made", found->pid, uid, gid);
 	if (!proc_shares_ns(pid, "pid")) {
 		snprintf(path, sizeof(path), "/proc/%d/ns/pid", pid);
 		nsfd = open(path, O_RDONLY | O_CLOEXEC);
@@ -195,6 +230,10 @@ static int probe_for(pid_t pid, uint64_t pidns, uint32_t uid, uint32_t gid, cr_e
 	}
 	if (probe_start(&pr, nsfd, err) < 0)
 		return -1;
+	if (found != NULL) {
+		*found = pr;   /* the dead one was reaped by probe_alive */
+		return 0;
+	}
 	probes = xreallocarray(probes, n_probes + 1, sizeof(*probes));
 	probes[n_probes++] = pr;
 	return 0;
