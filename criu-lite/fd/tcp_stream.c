@@ -59,18 +59,6 @@ static int block(int netns, const struct nft_lock_ends *l, const char *table, bo
 	return 0;
 }
 
-/* Lets the connection's traffic through (the table is deleted once the
- * tree runs: tcp_stream_released).  quiet: a table that may not be there. */
-static void open_lock(int netns, const char *table, bool quiet)
-{
-	cr_error_t err = NULL;
-
-	if (nft_lock_open(netns, table, &err) < 0 && !quiet)
-		pr_warn("%s (the connection's traffic stays dropped: delete the nftables table inet %s by hand)",
-			err->msg, table);
-	cr_error_release(&err);
-}
-
 /* quiet: a table that may not be there.  Whether it was deleted. */
 static bool unblock(int netns, const char *table, bool quiet)
 {
@@ -494,6 +482,22 @@ static int ends_of(const InetSkEntry *e, struct nft_lock_ends *l)
 	return 0;
 }
 
+/* The tables opened when the connections left repair mode, each with its
+ * namespace (opened while the tree was still stopped: once it runs, a
+ * process may have left it, or its pid be another's), to delete once the
+ * tree runs (tcp_stream_released), or if the restore fails after all
+ * (tcp_stream_lock_forget). */
+struct opened_lock {
+	const char *table;
+	int64_t net;   /* ns.img id; <= 0: cr's own */
+	int fd;        /* the restored namespace; -1: cr's own, or gone with its processes */
+	bool absent;   /* no such table to open: none to delete */
+	bool quiet;
+};
+static struct opened_lock *opened;
+static size_t n_opened;
+static void delete_locks(const struct restore_ctx *ctx);
+
 /* Tables a restore made in the namespace it joins (the restorer's, by
  * path: no fd of it may reach the restored processes), deleted if it fails;
  * and, should cr die before, by the guardian of their records (dump/guard.h,
@@ -580,7 +584,11 @@ int tcp_stream_lock_ns(const struct restore_ctx *ctx, uint32_t net, int netns, b
 
 void tcp_stream_lock_forget(const struct restore_ctx *ctx)
 {
-	cleanup_close int netns = n_made ? open(made_in, O_RDONLY | O_CLOEXEC) : -1;
+	cleanup_close int netns = -1;
+
+	if (n_opened > 0)   /* failed after the connections left repair mode: as once restored */
+		delete_locks(ctx);
+	netns = n_made ? open(made_in, O_RDONLY | O_CLOEXEC) : -1;
 
 	for (size_t i = 0; i < n_made && netns >= 0; i++)
 		unblock(netns, made[i], false);
@@ -629,37 +637,69 @@ static void unblock_dumped(const struct restore_ctx *ctx, uint32_t net, int now,
 			(unsigned long long)e->inode);
 }
 
-/* The restored connections' traffic let through, each table opened where
- * the connection is now: open (true) or deleted (false). */
-static void each_lock(const struct restore_ctx *ctx, bool open)
+/* Lets the connection's traffic through (the table is deleted once the
+ * tree runs).  quiet: a table that may not be there.  Whether there was
+ * one. */
+static bool open_lock(int netns, const char *table, bool quiet)
+{
+	cr_error_t err = NULL;
+	bool there = true;
+
+	if (nft_lock_open(netns, table, &err) < 0) {
+		there = err->status != ENOENT;
+		if (there && !quiet)
+			pr_warn("%s (the connection's traffic stays dropped: delete the nftables table inet %s by "
+				"hand)", err->msg, table);
+	}
+	cr_error_release(&err);
+	return there;
+}
+
+static void open_locks(const struct restore_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->n_files; i++) {
 		const InetSkEntry *e = ctx->files[i]->inet_sk;
-		int64_t net;
-		int fd;
+		struct opened_lock o = { 0 };
 
 		if (e == NULL || e->nft_table == NULL)
 			continue;
-		net = holder_net(ctx, (uint32_t)i + 1);
-		fd = net <= 0 ? -1 : restored_netns(ctx, (uint32_t)net);   /* net <= 0: cr's own */
-		if (net > 0 && fd < 0 && open)
+		o.table = e->nft_table;
+		o.net = holder_net(ctx, (uint32_t)i + 1);
+		o.fd = o.net <= 0 ? -1 : restored_netns(ctx, (uint32_t)o.net);
+		o.quiet = o.net > 0 && ctx->opts->tcp_close;   /* --tcp-close made none (a joined namespace may have the dump's) */
+		if (o.net > 0 && o.fd < 0)
 			pr_info("nftables table inet %s: the processes of its network namespace are gone, and it with "
 				"them", e->nft_table);
-		else if (open)   /* --tcp-close made none (a joined namespace may have the dump's) */
-			open_lock(fd, e->nft_table, net > 0 && ctx->opts->tcp_close);
-		else if (net <= 0 || fd >= 0)
-			unblock(fd, e->nft_table, net > 0 && ctx->opts->tcp_close);
-		if (!open && net > 0)
-			unblock_dumped(ctx, (uint32_t)net, fd, e->nft_table);
-		if (fd >= 0)
-			close(fd);
+		else
+			o.absent = !open_lock(o.fd, o.table, o.quiet);
+		opened = xreallocarray(opened, n_opened + 1, sizeof(*opened));
+		opened[n_opened++] = o;
 	}
+}
+
+/* Each opened table deleted, and the dump's in the dumped namespace (on
+ * this boot, if it is still there). */
+static void delete_locks(const struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < n_opened; i++) {
+		struct opened_lock *o = &opened[i];
+
+		if (!o->absent && (o->net <= 0 || o->fd >= 0))
+			unblock(o->fd, o->table, o->quiet);
+		if (o->net > 0)
+			unblock_dumped(ctx, (uint32_t)o->net, o->fd, o->table);
+		if (o->fd >= 0)
+			close(o->fd);
+	}
+	free(opened);
+	opened = NULL;
+	n_opened = 0;
+	n_made = 0;   /* deleted above */
 }
 
 void tcp_stream_released(const struct restore_ctx *ctx)
 {
-	each_lock(ctx, false);
-	n_made = 0;   /* deleted above */
+	delete_locks(ctx);
 	joined_guard_end(ctx);
 }
 
@@ -725,7 +765,7 @@ static int unrepair_file(const struct restore_ctx *ctx, uint32_t id, const InetS
 
 int tcp_stream_ready(const struct restore_ctx *ctx, cr_error_t *err)
 {
-	each_lock(ctx, true);
+	open_locks(ctx);
 	if (ctx->opts->tcp_close)
 		return 0;
 	for (size_t i = 0; i < ctx->n_files; i++) {
