@@ -115,8 +115,8 @@ static int creds_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *
 	return 0;
 }
 
-/* Securebits are told only to the thread itself: the main thread's are
- * asked with every kind's, the others' one thread at a time. */
+/* Securebits are told only to the thread itself: each thread's are asked
+ * with every kind's calls for it. */
 static void creds_ask(struct dump_ctx *ctx, struct dump_task *t)
 {
 	(void)ctx;
@@ -126,15 +126,27 @@ static void creds_ask(struct dump_ctx *ctx, struct dump_task *t)
 static int creds_answered(struct dump_ctx *ctx, struct dump_task *t, size_t first, cr_error_t *err)
 {
 	(void)ctx;
+	(void)err;
 	t->threads[0].core->creds->securebits = (uint32_t)inject_batch_ret(&t->asked, first);
-	for (size_t i = 1; i < t->n_threads; i++) {
-		long bits;
+	return 0;
+}
 
-		if (inject_call(&t->threads[i].inj, "read securebits", SYS_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0, 0,
-				&bits, err) < 0)
-			return cr_error_wrap(err, "thread %d", t->threads[i].tid);
-		t->threads[i].core->creds->securebits = (uint32_t)bits;
-	}
+static void creds_ask_thread(struct dump_ctx *ctx, struct dump_task *t, struct dump_thread *th,
+			     struct inject_batch *b)
+{
+	(void)ctx;
+	(void)t;
+	(void)th;
+	inject_batch_add(b, "read securebits", SYS_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0, 0);
+}
+
+static int creds_answered_thread(struct dump_ctx *ctx, struct dump_task *t, struct dump_thread *th,
+				 const struct inject_batch *b, size_t first, cr_error_t *err)
+{
+	(void)ctx;
+	(void)t;
+	(void)err;
+	th->core->creds->securebits = (uint32_t)inject_batch_ret(b, first);
 	return 0;
 }
 
@@ -326,6 +338,8 @@ const struct state_kind state_creds = {
 	.collect = creds_collect,
 	.ask = creds_ask,
 	.answered = creds_answered,
+	.ask_thread = creds_ask_thread,
+	.answered_thread = creds_answered_thread,
 	.validate = creds_validate,
 	.apply_thread = creds_apply_thread,
 };

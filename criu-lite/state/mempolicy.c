@@ -5,8 +5,8 @@
  *
  * Asked by injection (get_mempolicy, a read): each thread its own policy,
  * with every kind's calls for that thread, and the main thread the policy
- * of each mapping (MPOL_F_ADDR: the mapping's, or the main thread's where
- * it has none, which is then refused first).  /proc/PID/numa_maps says
+ * of each mapping at its start (MPOL_F_ADDR: the mapping's, or its shared
+ * memory object's; default where it has none).  /proc/PID/numa_maps says
  * the same but walks every page of every mapping to count them: 10 ms for
  * 1 GiB, in the frozen window.  A kernel without NUMA answers ENOSYS: no
  * policies. */
@@ -95,7 +95,7 @@ static int check_vmas(const struct dump_task *t, size_t from, size_t to, const s
 			continue;
 		ret = inject_batch_ret(b, call++);
 		if (ret == -ENOSYS)
-			return 0;
+			return 0;   /* no NUMA (the first round already said so) */
 		if (ret < 0)
 			return cr_error(err, (int)-ret, "pid %d: get_mempolicy of the mapping at 0x%llx", t->pid,
 					(unsigned long long)v->start);

@@ -13,11 +13,14 @@
  *                     own SCRATCH_ offsets)
  *   answered          reads them: call i of the kind is t->asked's
  *                     first + i; it may run round trips of its own
+ *   ask_thread, answered_thread  the same for each other thread: every
+ *                     kind's calls for it in one batch, run by that thread
  *   collect_injected  by syscalls run inside the process; the main thread
  *                     (t->inj) and every other thread are in injection, and
  *                     t->scratch is a scratch page for the answers
- *                     (answered and collect_injected are called in table
- *                     order, after every ask)
+ *                     (every kind's answered in table order, after every
+ *                     ask; then each other thread's round trip; then every
+ *                     collect_injected in table order)
  * and once the whole tree is collected:
  *   check_tree        what only the whole tree shows (sharing between
  *                     processes): refuse it here, while the tree still runs
