@@ -51,6 +51,13 @@
 #                   dump is refused naming the NUMA policy (cr does not
 #                   restore set_mempolicy or mbind), and sleep runs on with
 #                   it. (Before, the restored sleep had the default policy.)
+#   landlock_probe_alone  `cr --landlock-probe 65534 65534` (what a dump
+#                   executes as its Landlock probe, so that no memory of
+#                   cr's, its keys among it, goes with a dumpable process
+#                   of another uid), run by hand with fd 3 a file: it
+#                   writes its pid there and runs as cr's binary with uid
+#                   and gid 65534 everywhere, no capability, dumpable; bad
+#                   ids make it exit 1.
 #   py_thread_mempolicy  python3 whose second thread set a policy of its
 #                   own (set_mempolicy MPOL_INTERLEAVE), the main thread
 #                   none: refused naming that thread and the policy; the
@@ -319,6 +326,29 @@ numactl_interleave() {
 	[ "$(numa_policies "$WL_PID")" = "$before" ] || { REASON="policies after: $(numa_policies "$WL_PID")"; return 1; }
 }
 
+landlock_probe_alone() {
+	local pid exe st
+	( exec "$CR" --landlock-probe 65534 65534 3>"$CASE_TMP/pid" ) </dev/null >/dev/null 2>&1 &
+	pid=$!
+	disown "$pid"
+	track_pid "$pid"
+	wait_until 5 test -s "$CASE_TMP/pid" || { REASON="the probe wrote no pid: $(describe_pid "$pid")"; return 1; }
+	[ "$(od -An -tu4 "$CASE_TMP/pid" | tr -d ' ')" = "$pid" ] ||
+		{ REASON="the probe wrote $(od -An -tu4 "$CASE_TMP/pid"), not $pid"; return 1; }
+	exe=$(readlink /proc/"$pid"/exe)
+	[ "$exe" = "$(readlink -f "$CR")" ] || { REASON="the probe runs $exe"; return 1; }
+	grep -qx $'Uid:\t65534\t65534\t65534\t65534' /proc/"$pid"/status &&
+		grep -qx $'Gid:\t65534\t65534\t65534\t65534' /proc/"$pid"/status &&
+		grep -qx $'CapEff:\t0000000000000000' /proc/"$pid"/status &&
+		grep -qx $'CapPrm:\t0000000000000000' /proc/"$pid"/status ||
+		{ REASON="the probe's ids or capabilities: $(grep -E '^(Uid|Gid|CapEff|CapPrm)' /proc/"$pid"/status | tr '\n' ' ')"; return 1; }
+	[ "$(stat -c %u /proc/"$pid")" = 65534 ] || { REASON="the probe is not dumpable (its /proc belongs to root)"; return 1; }
+	kill -KILL "$pid"
+	"$CR" --landlock-probe 65534 x 3>/dev/null </dev/null >/dev/null 2>&1
+	st=$?
+	[ "$st" = 1 ] || { REASON="bad ids: exit $st"; return 1; }
+}
+
 # python3 (ctypes): set_mempolicy in its second thread (THREAD=1) or mbind
 # of a 1 MiB mmap (THREAD=0), node 0, mode MODE; "ready" holds the
 # thread's id or the mapping's address (hex).
@@ -406,6 +436,7 @@ run_case sh_autogroup sh_autogroup
 run_case autogroup_restorer autogroup_restorer
 run_case py_cpuid py_cpuid
 run_case numactl_interleave numactl_interleave
+run_case landlock_probe_alone landlock_probe_alone
 run_case py_thread_mempolicy py_thread_mempolicy
 run_case py_mbind py_mbind
 finish_tests
