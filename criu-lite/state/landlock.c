@@ -33,18 +33,31 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
+#include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-struct probe {
+/* What a probe is made for: a thread's real ids, its pid namespace and
+ * its process's root (the probe's own root, so that a process that reads
+ * /proc/PROBE/root reaches nothing it could not before). */
+struct probe_key {
 	uint32_t uid, gid;
 	uint64_t pidns;
+	uint64_t root_dev, root_ino;
+};
+
+struct probe {
+	struct probe_key key;
 	pid_t seen;     /* its pid in its namespace: what the thread asks kcmp about */
 	pid_t pid;      /* its pid in cr's */
 	pid_t helper;   /* its parent when it lives in another namespace, else 0 */
 };
+
+#define PROBE_READY_MS 5000
 
 static struct probe *probes;
 static size_t n_probes;
@@ -60,60 +73,89 @@ static int keep_only(int keep)
 }
 
 /* In the forked probe: cr itself again, as landlock_probe_main, with the
- * ready pipe as fd 3.  The exec leaves nothing of cr's memory (its signing
- * and image keys, copies of them on its threads' stacks) to a process that
- * takes another uid and becomes dumpable.  ids: the uid and gid, as text
- * made before the fork (cr has threads: raw calls only here). */
-static _Noreturn void probe_run(const char ids[2][16], int ready)
+ * ready pipe as fd 3, fds 0-2 on /dev/null and no environment.  The exec
+ * leaves nothing of cr's memory (its signing and image keys, copies of
+ * them on its threads' stacks) to a process that takes another uid and
+ * becomes dumpable.  argv: made before the fork (cr has threads: raw
+ * calls only here). */
+static _Noreturn void probe_run(char *const argv[], int ready)
 {
-	if (keep_only(ready) < 0)
+	static char *const no_env[] = { NULL };
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 || keep_only(ready) < 0)
 		_exit(1);
-	execl("/proc/self/exe", "cr", LANDLOCK_PROBE_ARG, ids[0], ids[1], (char *)NULL);
+	execve("/proc/self/exe", argv, no_env);
 	_exit(1);
 }
 
+/* A decimal id: digits only, below 2^32 - 1 (-1 means "unchanged" to
+ * setresuid). */
+static bool parse_id(const char *s, unsigned long *out)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	return errno == 0 && *end == '\0' && *out < 0xffffffffUL;
+}
+
+/* argv: UID GID PID, PID's root (in cr's /proc) the probe's root. */
 int landlock_probe_main(int argc, char **argv)
 {
-	unsigned long uid, gid;
-	char *end1, *end2;
+	unsigned long uid, gid, root_pid;
+	char root[64];
 	pid_t me;
 
-	if (argc != 4)
+	if (argc != 5 || !parse_id(argv[2], &uid) || !parse_id(argv[3], &gid) || !parse_id(argv[4], &root_pid))
 		return 1;
-	uid = strtoul(argv[2], &end1, 10);
-	gid = strtoul(argv[3], &end2, 10);
-	if (*end1 != '\0' || *end2 != '\0' || syscall(SYS_setgroups, 0, NULL) < 0 ||
+	snprintf(root, sizeof(root), "/proc/%lu/root", root_pid);
+	if (chdir(root) < 0 || chroot(".") < 0 || chdir("/") < 0 || syscall(SYS_setgroups, 0, NULL) < 0 ||
 	    syscall(SYS_setresgid, gid, gid, gid) < 0 || syscall(SYS_setresuid, uid, uid, uid) < 0 ||
 	    caps_drop_all() < 0 || prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		return 1;
 	me = getpid();
 	if (write(3, &me, sizeof(me)) != (ssize_t)sizeof(me))
 		return 1;
+	close(3);
 	for (;;)
 		pause();
 }
 
 /* In the forked helper: enters the pid namespace of nsfd, forks the probe
  * there, and tells out the probe's pid there and in cr's namespace; then
- * waits for the probe's death, so that no process of that namespace reaps
- * it. */
-static _Noreturn void helper_run(const char ids[2][16], int nsfd, int out)
+ * holds it until cr's SIGTERM: a probe that dies stays a zombie of the
+ * helper, so that its pid is no other process's while the dump may ask
+ * about it. */
+static _Noreturn void helper_run(char *const argv[], int nsfd, int out)
 {
+	sigset_t term;
 	pid_t pids[2];
-	int p[2];
+	int p[2], sig;
 
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || setns(nsfd, CLONE_NEWPID) < 0 ||
-	    (out = keep_only(out)) < 0 || pipe2(p, O_CLOEXEC) < 0)
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || sigprocmask(SIG_BLOCK, &term, NULL) < 0 ||
+	    setns(nsfd, CLONE_NEWPID) < 0 || (out = keep_only(out)) < 0 || pipe2(p, O_CLOEXEC) < 0)
 		_exit(1);
 	pids[1] = fork();
 	if (pids[1] == 0) {
 		close(p[0]);
-		probe_run(ids, p[1]);
+		sigprocmask(SIG_UNBLOCK, &term, NULL);
+		probe_run(argv, p[1]);
 	}
 	close(p[1]);
 	if (pids[1] < 0 || read(p[0], &pids[0], sizeof(pids[0])) != (ssize_t)sizeof(pids[0]) ||
-	    write(out, pids, sizeof(pids)) != (ssize_t)sizeof(pids))
+	    write(out, pids, sizeof(pids)) != (ssize_t)sizeof(pids)) {
+		if (pids[1] > 0)
+			kill(pids[1], SIGKILL);
 		_exit(1);
+	}
+	while (sigwait(&term, &sig) != 0)
+		;
+	kill(pids[1], SIGKILL);
 	while (waitpid(pids[1], NULL, 0) < 0 && errno == EINTR)
 		;
 	_exit(0);
@@ -125,115 +167,153 @@ static void reap(pid_t pid)
 		;
 }
 
-/* A probe in another namespace is its helper's child, and the helper
- * exits once it has reaped it: its pid is signalled only while the
- * helper still waits for it (never a pid that may be another's now). */
+/* A probe in another namespace is its helper's child: the helper, told
+ * by SIGTERM, kills and reaps it (cr never signals that pid).  pid 0: a
+ * probe found dead and reaped already. */
 static void probe_reap(const struct probe *pr)
 {
-	if (pr->helper == 0) {
+	if (pr->helper != 0) {
+		kill(pr->helper, SIGTERM);
+		reap(pr->helper);
+	} else if (pr->pid > 0) {
 		kill(pr->pid, SIGKILL);
 		reap(pr->pid);
-		return;
-	}
-	if (waitpid(pr->helper, NULL, WNOHANG) == 0) {
-		kill(pr->pid, SIGKILL);
-		reap(pr->helper);
 	}
 }
 
 /* Whether the probe still runs.  One made before the freeze may have been
- * killed since; its pid, once free in the tree's namespace, could be taken
- * by a process of the tree, which kcmp would then compare the threads
- * with.  A dead probe is reaped here (or was by its helper, which exits
- * once it has). */
-static bool probe_alive(const struct probe *pr)
+ * killed since.  Its pid stays its own meanwhile (a zombie of cr's, or
+ * of its helper's until cr says), so no process of the tree can have
+ * taken it; a dead one is reaped here (pid 0 then) or by probe_reap. */
+static bool probe_alive(struct probe *pr)
 {
-	return waitpid(pr->helper ? pr->helper : pr->pid, NULL, WNOHANG) == 0;
+	struct proc_stat st;
+	cr_error_t err = NULL;
+	bool alive;
+
+	if (pr->helper == 0) {
+		alive = waitpid(pr->pid, NULL, WNOHANG) == 0;
+		if (!alive)
+			pr->pid = 0;
+		return alive;
+	}
+	if (waitpid(pr->helper, NULL, WNOHANG) != 0) {
+		pr->helper = pr->pid = 0;   /* gone with its probe */
+		return false;
+	}
+	alive = proc_read_stat(pr->pid, &st, &err) == 0 && st.state != 'Z' && st.state != 'X';
+	cr_error_release(&err);
+	return alive;
 }
 
 /* Forks the probe (through a helper when nsfd is a pid namespace to enter,
  * else -1) and reads what it tells. */
-static int probe_start(struct probe *pr, int nsfd, cr_error_t *err)
+static int probe_start(struct probe *pr, pid_t root_pid, int nsfd, cr_error_t *err)
 {
 	pid_t pids[2] = { 0, 0 }, child;
-	char ids[2][16];
-	ssize_t n;
+	char ids[3][16], arg0[] = "cr", arg1[] = LANDLOCK_PROBE_ARG;
+	char *argv[] = { arg0, arg1, ids[0], ids[1], ids[2], NULL };
+	struct pollfd pfd = { .events = POLLIN };
+	ssize_t n = -1;
 	int p[2];
 
-	snprintf(ids[0], sizeof(ids[0]), "%u", pr->uid);
-	snprintf(ids[1], sizeof(ids[1]), "%u", pr->gid);
+	snprintf(ids[0], sizeof(ids[0]), "%u", pr->key.uid);
+	snprintf(ids[1], sizeof(ids[1]), "%u", pr->key.gid);
+	snprintf(ids[2], sizeof(ids[2]), "%d", (int)root_pid);
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return cr_error(err, errno, "a pipe for a Landlock probe");
 	child = fork();
 	if (child == 0) {
 		close(p[0]);
 		if (nsfd >= 0)
-			helper_run(ids, nsfd, p[1]);
-		probe_run(ids, p[1]);
+			helper_run(argv, nsfd, p[1]);
+		probe_run(argv, p[1]);
 	}
 	close(p[1]);
 	if (child < 0) {
 		close(p[0]);
 		return cr_error(err, errno, "fork a Landlock probe");
 	}
-	while ((n = read(p[0], pids, nsfd >= 0 ? sizeof(pids) : sizeof(pids[0]))) < 0 && errno == EINTR)
+	pfd.fd = p[0];
+	while (poll(&pfd, 1, PROBE_READY_MS) < 0 && errno == EINTR)
 		;
+	if (pfd.revents != 0)
+		while ((n = read(p[0], pids, nsfd >= 0 ? sizeof(pids) : sizeof(pids[0]))) < 0 && errno == EINTR)
+			;
 	close(p[0]);
 	pr->seen = pids[0];
 	pr->pid = nsfd >= 0 ? pids[1] : child;
 	pr->helper = nsfd >= 0 ? child : 0;
 	if (n != (nsfd >= 0 ? (ssize_t)sizeof(pids) : (ssize_t)sizeof(pids[0]))) {
-		if (pr->pid > 0 && nsfd >= 0)
-			kill(pr->pid, SIGKILL);
-		kill(child, SIGKILL);
+		kill(child, SIGKILL);   /* a helper: its probe goes by its parent-death signal */
 		reap(child);
-		return cr_error(err, 0, "a Landlock probe could not take uid %u and gid %u%s", pr->uid, pr->gid,
-				nsfd >= 0 ? " in the pid namespace of the process" : "");
+		return cr_error(err, 0, "a Landlock probe could not take uid %u and gid %u%s%s", pr->key.uid,
+				pr->key.gid, nsfd >= 0 ? " in the pid namespace of the process" : "",
+				pfd.revents == 0 ? " (no answer in 5 s)" : "");
 	}
 	return 0;
 }
 
-/* The probe for uid and gid in pid namespace pidns, or NULL when none is
- * started yet. */
-static const struct probe *probe_find(uint64_t pidns, uint32_t uid, uint32_t gid)
+/* What a thread of process pid needs its probe for. */
+static int key_of(pid_t pid, uint64_t pidns, uint32_t uid, uint32_t gid, struct probe_key *k, cr_error_t *err)
+{
+	char root[64];
+	struct stat st;
+
+	snprintf(root, sizeof(root), "/proc/%d/root", pid);
+	if (stat(root, &st) < 0)
+		return cr_error(err, errno, "stat %s", root);
+	*k = (struct probe_key){ .uid = uid, .gid = gid, .pidns = pidns, .root_dev = st.st_dev, .root_ino = st.st_ino };
+	return 0;
+}
+
+/* The probe for k, or NULL when none is started yet. */
+static struct probe *probe_find(const struct probe_key *k)
 {
 	for (size_t i = 0; i < n_probes; i++)
-		if (probes[i].uid == uid && probes[i].gid == gid && probes[i].pidns == pidns)
+		if (memcmp(&probes[i].key, k, sizeof(*k)) == 0)
 			return &probes[i];
 	return NULL;
 }
 
 static const struct probe *probe_started(const struct dump_task *t, uint32_t uid, uint32_t gid)
 {
-	return probe_find(t->pidns, uid, gid);
+	struct probe_key k;
+	cr_error_t err = NULL;
+
+	if (key_of(t->pid, t->pidns, uid, gid, &k, &err) < 0) {
+		cr_error_release(&err);
+		return NULL;   /* kcmp with pid 0 then fails: the thread's answer says so */
+	}
+	return probe_find(&k);
 }
 
 /* The probe for uid and gid in the pid namespace pidns of process pid,
- * started on first use. */
+ * under its root, started on first use (again if it died). */
 static int probe_for(pid_t pid, uint64_t pidns, uint32_t uid, uint32_t gid, cr_error_t *err)
 {
-	struct probe pr = { .uid = uid, .gid = gid, .pidns = pidns };
+	struct probe pr = { 0 }, *found;
 	cleanup_close int nsfd = -1;
 	char path[64];
 
-	struct probe *found = (struct probe *)probe_find(pidns, uid, gid);
-
+	if (key_of(pid, pidns, uid, gid, &pr.key, err) < 0)
+		return -1;
+	found = probe_find(&pr.key);
 	if (found != NULL && probe_alive(found))
 		return 0;
-	if (found != NULL)
-		pr_debug("the Landlock probe %d (uid %u gid %u) is gone: another one is made", found->pid, uid, gid);
+	if (found != NULL) {
+		pr_debug("the Landlock probe for uid %u gid %u is gone: another one is made", uid, gid);
+		probe_reap(found);
+		*found = probes[--n_probes];
+	}
 	if (!proc_shares_ns(pid, "pid")) {
 		snprintf(path, sizeof(path), "/proc/%d/ns/pid", pid);
 		nsfd = open(path, O_RDONLY | O_CLOEXEC);
 		if (nsfd < 0)
 			return cr_error(err, errno, "open %s", path);
 	}
-	if (probe_start(&pr, nsfd, err) < 0)
+	if (probe_start(&pr, pid, nsfd, err) < 0)
 		return -1;
-	if (found != NULL) {
-		*found = pr;   /* the dead one was reaped by probe_alive */
-		return 0;
-	}
 	probes = xreallocarray(probes, n_probes + 1, sizeof(*probes));
 	probes[n_probes++] = pr;
 	return 0;

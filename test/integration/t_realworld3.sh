@@ -51,13 +51,22 @@
 #                   dump is refused naming the NUMA policy (cr does not
 #                   restore set_mempolicy or mbind), and sleep runs on with
 #                   it. (Before, the restored sleep had the default policy.)
-#   landlock_probe_alone  `cr --landlock-probe 65534 65534` (what a dump
+#   landlock_probe_alone  `cr --landlock-probe 65534 65534 PID` (what a dump
 #                   executes as its Landlock probe, so that no memory of
 #                   cr's, its keys among it, goes with a dumpable process
 #                   of another uid), run by hand with fd 3 a file: it
 #                   writes its pid there and runs as cr's binary with uid
 #                   and gid 65534 everywhere, no capability, dumpable; bad
-#                   ids make it exit 1.
+#                   ids (-1, 4294967295, a word, one missing) make it exit 1.
+#   probe_no_secrets  a dump --sign of a sleep of uid 65534, held before
+#                   the freeze by a page server that never answers: its
+#                   Landlock probe (uid 65534, dumpable) holds no byte of
+#                   the signing key, which cr's own memory holds (the scan
+#                   finds it there), no environment, fds 0-2 on /dev/null,
+#                   and the sleep's root; once the server goes, the dump
+#                   fails, the probe is gone and the sleep runs on.  (The
+#                   probe was a fork of cr with its keys, readable by any
+#                   process of that uid.)
 #   py_thread_mempolicy  python3 whose second thread set a policy of its
 #                   own (set_mempolicy MPOL_INTERLEAVE), the main thread
 #                   none: refused naming that thread and the policy; the
@@ -327,8 +336,8 @@ numactl_interleave() {
 }
 
 landlock_probe_alone() {
-	local pid exe st
-	( exec "$CR" --landlock-probe 65534 65534 3>"$CASE_TMP/pid" ) </dev/null >/dev/null 2>&1 &
+	local pid exe st bad
+	( exec "$CR" --landlock-probe 65534 65534 "$BASHPID" 3>"$CASE_TMP/pid" ) </dev/null >/dev/null 2>&1 &
 	pid=$!
 	disown "$pid"
 	track_pid "$pid"
@@ -344,9 +353,74 @@ landlock_probe_alone() {
 		{ REASON="the probe's ids or capabilities: $(grep -E '^(Uid|Gid|CapEff|CapPrm)' /proc/"$pid"/status | tr '\n' ' ')"; return 1; }
 	[ "$(stat -c %u /proc/"$pid")" = 65534 ] || { REASON="the probe is not dumpable (its /proc belongs to root)"; return 1; }
 	kill -KILL "$pid"
-	"$CR" --landlock-probe 65534 x 3>/dev/null </dev/null >/dev/null 2>&1
-	st=$?
-	[ "$st" = 1 ] || { REASON="bad ids: exit $st"; return 1; }
+	for bad in "65534 x $$" "65534 -1 $$" "4294967295 0 $$" "65534 65534"; do
+		# shellcheck disable=SC2086
+		"$CR" --landlock-probe $bad 3>/dev/null </dev/null >/dev/null 2>&1
+		st=$?
+		[ "$st" = 1 ] || { REASON="ids '$bad': exit $st"; return 1; }
+	done
+}
+
+# Scans the memory of pid $1 for the hex bytes $2: "found" or "absent".
+MEM_HAS='
+import sys
+pid, needle = int(sys.argv[1]), bytes.fromhex(sys.argv[2])
+found = False
+with open("/proc/%d/maps" % pid) as maps, open("/proc/%d/mem" % pid, "rb", 0) as mem:
+    for line in maps:
+        addr, perms = line.split()[:2]
+        if "r" not in perms or line.rstrip().endswith("[vsyscall]"):
+            continue
+        start, end = (int(x, 16) for x in addr.split("-"))
+        try:
+            mem.seek(start)
+            found = found or needle in mem.read(end - start)
+        except OSError:
+            pass
+print("found" if found else "absent")
+'
+
+probe_no_secrets() {
+	local key=$CASE_TMP/key sk port dump probe got pid worker
+	cr_run keygen keygen "$key" || { REASON="cr keygen failed: $(last_line "$CR_ERR")"; return 1; }
+	sk=$(sed -n 2p "$key" | cut -c1-64)   # the key's first 32 bytes
+	real_start "$CASE_TMP/s.out" "$CASE_TMP" sleep setpriv --reuid 65534 --regid 65534 --clear-groups sleep 1000 || return 1
+	pid=$WL_PID
+	# A "page server" that takes the connection and never answers.
+	( clean_exec python3 -c '
+import socket, sys, time
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+open(sys.argv[1], "w").write(str(l.getsockname()[1]))
+c, _ = l.accept()
+time.sleep(60)' "$CASE_TMP/port" ) </dev/null >/dev/null 2>&1 &
+	local server=$!
+	track_pid "$server"
+	wait_until 5 test -s "$CASE_TMP/port" || { REASON="the silent server did not start"; return 1; }
+	port=$(cat "$CASE_TMP/port")
+	( exec "$CR" dump "$pid" -D "$CASE_TMP/img" --sign "$key" --page-server --address 127.0.0.1 --port "$port" ) \
+		</dev/null >"$CASE_TMP/dump.out" 2>"$CASE_TMP/dump.err" &
+	dump=$!
+	track_pid "$dump"
+	CASE_LOGS+=("$CASE_TMP/dump.err")
+	wait_until 10 sh -c "grep -l -- '--landlock-probe' /proc/[0-9]*/cmdline 2>/dev/null | grep -q ." ||
+		{ REASON="no Landlock probe while the dump waits"; return 1; }
+	probe=$(grep -l -- '--landlock-probe' /proc/[0-9]*/cmdline 2>/dev/null | head -n 1 | cut -d/ -f3)
+	worker=$(awk '{ print $4 }' /proc/"$probe"/stat)   # the cr that dumps (cr dump supervises it)
+	# cr has loaded the key once it waits for the server (the probe is made before).
+	wait_until 10 sh -c '[ "$(python3 -c "$1" "$2" "$3")" = found ]' sh "$MEM_HAS" "$worker" "$sk" ||
+		{ REASON="the scan does not find the key in the memory of cr ($worker)"; return 1; }
+	got=$(python3 -c "$MEM_HAS" "$probe" "$sk")
+	[ "$got" = absent ] || { REASON="the probe ($probe) holds the signing key"; return 1; }
+	[ "$(stat -c %u /proc/"$probe")" = 65534 ] || { REASON="probe $probe is not the sleep's uid's"; return 1; }
+	[ -z "$(tr -d '\0' </proc/"$probe"/environ)" ] || { REASON="the probe has an environment"; return 1; }
+	[ "$(readlink /proc/"$probe"/fd/0) $(readlink /proc/"$probe"/fd/1) $(readlink /proc/"$probe"/fd/2)" = \
+		"/dev/null /dev/null /dev/null" ] || { REASON="the probe's fds 0-2: $(ls -l /proc/"$probe"/fd | tr '\n' ' ')"; return 1; }
+	[ "$(stat -L -c %d:%i /proc/"$probe"/root)" = "$(stat -L -c %d:%i /proc/"$pid"/root)" ] ||
+		{ REASON="the probe's root is not the sleep's"; return 1; }
+	kill "$server"
+	wait_until 40 pid_gone "$dump" || { REASON="the dump did not end once the server went"; return 1; }
+	pid_gone "$probe" || { REASON="probe $probe outlived the dump"; return 1; }
+	running_free "$pid" "$WL_EXE" || { REASON="after the failed dump: $(describe_pid "$pid")"; return 1; }
 }
 
 # python3 (ctypes): set_mempolicy in its second thread (THREAD=1) or mbind
@@ -437,6 +511,7 @@ run_case autogroup_restorer autogroup_restorer
 run_case py_cpuid py_cpuid
 run_case numactl_interleave numactl_interleave
 run_case landlock_probe_alone landlock_probe_alone
+run_case probe_no_secrets probe_no_secrets
 run_case py_thread_mempolicy py_thread_mempolicy
 run_case py_mbind py_mbind
 finish_tests
