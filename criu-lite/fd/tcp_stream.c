@@ -488,6 +488,7 @@ static int ends_of(const InetSkEntry *e, struct nft_lock_ends *l)
  * tree runs (tcp_stream_released), or if the restore fails after all
  * (tcp_stream_lock_forget). */
 struct opened_lock {
+	const InetSkEntry *e;
 	const char *table;
 	int64_t net;   /* ns.img id; <= 0: cr's own */
 	int fd;        /* the restored namespace; -1: cr's own, or gone with its processes */
@@ -496,8 +497,6 @@ struct opened_lock {
 };
 static struct opened_lock *opened;
 static size_t n_opened;
-static void delete_locks(const struct restore_ctx *ctx);
-
 /* Tables a restore made in the namespace it joins (the restorer's, by
  * path: no fd of it may reach the restored processes), deleted if it fails;
  * and, should cr die before, by the guardian of their records (dump/guard.h,
@@ -586,8 +585,7 @@ void tcp_stream_lock_forget(const struct restore_ctx *ctx)
 {
 	cleanup_close int netns = -1;
 
-	if (n_opened > 0)   /* failed after the connections left repair mode: as once restored */
-		delete_locks(ctx);
+	tcp_stream_relock();   /* failed after the locks were opened (restore.c did, before its kill) */
 	netns = n_made ? open(made_in, O_RDONLY | O_CLOEXEC) : -1;
 
 	for (size_t i = 0; i < n_made && netns >= 0; i++)
@@ -663,6 +661,7 @@ static void open_locks(const struct restore_ctx *ctx)
 
 		if (e == NULL || e->nft_table == NULL)
 			continue;
+		o.e = e;
 		o.table = e->nft_table;
 		o.net = holder_net(ctx, (uint32_t)i + 1);
 		o.fd = o.net <= 0 ? -1 : restored_netns(ctx, (uint32_t)o.net);
@@ -695,6 +694,29 @@ static void delete_locks(const struct restore_ctx *ctx)
 	opened = NULL;
 	n_opened = 0;
 	n_made = 0;   /* deleted above */
+}
+
+/* The opened tables closed again, their namespaces let go: a restore that
+ * fails after it opened the locks (before its processes are killed, whose
+ * sockets close without a word) keeps them as the dump left them. */
+void tcp_stream_relock(void)
+{
+	for (size_t i = 0; i < n_opened; i++) {
+		struct opened_lock *o = &opened[i];
+		struct nft_lock_ends l;
+		cr_error_t err = NULL;
+
+		if (!o->absent && (o->net <= 0 || o->fd >= 0) &&
+		    (ends_of(o->e, &l) < 0 || nft_lock_close(o->fd, o->table, &l, &err) < 0) && !o->quiet)
+			pr_warn("%s (the connection's traffic is let through: nftables table inet %s)",
+				err != NULL ? err->msg : "no addresses to lock it with", o->table);
+		cr_error_release(&err);
+		if (o->fd >= 0)
+			close(o->fd);
+	}
+	free(opened);
+	opened = NULL;
+	n_opened = 0;
 }
 
 void tcp_stream_released(const struct restore_ctx *ctx)

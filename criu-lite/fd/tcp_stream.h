@@ -72,5 +72,8 @@ int tcp_stream_ready(const struct restore_ctx *ctx, cr_error_t *err);
  * RCU grace period each), where the connections are now and, on the same
  * boot, where they were dumped. */
 void tcp_stream_released(const struct restore_ctx *ctx);
+/* A restore that fails after tcp_stream_ready: the opened locks closed
+ * again (before the restored processes are killed), for the next try. */
+void tcp_stream_relock(void);
 
 #endif

@@ -198,14 +198,14 @@ static void verdict(struct batch *b, uint32_t code)
 /* "ip saddr S ip daddr D tcp sport SP tcp dport DP drop" in chain, as nft
  * makes it (the two ports in one 4-byte load). */
 static void rule(struct batch *b, const char *table, const char *chain, int family, const uint8_t *s,
-		 const uint8_t *d, unsigned sport, unsigned dport)
+		 const uint8_t *d, unsigned sport, unsigned dport, bool first)
 {
 	uint8_t proto = family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6, tcp = IPPROTO_TCP;
 	uint32_t alen = family == AF_INET ? 4 : 16, at = family == AF_INET ? 12 : 8;
 	uint16_t ports[2] = { htons((uint16_t)sport), htons((uint16_t)dport) };
 	struct nlattr *list;
 
-	msg(b, nft_type(NFT_MSG_NEWRULE), NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK, NFPROTO_INET);
+	msg(b, nft_type(NFT_MSG_NEWRULE), NLM_F_CREATE | (first ? 0 : NLM_F_APPEND) | NLM_F_ACK, NFPROTO_INET);
 	attr_str(b, NFTA_RULE_TABLE, table);
 	attr_str(b, NFTA_RULE_CHAIN, chain);
 	list = nest(b, NFTA_RULE_EXPRESSIONS);
@@ -290,32 +290,54 @@ static int talk(int netns, const struct batch *b, uint32_t last, const char *wha
 
 /* ---------------------------------------------------------------- API */
 
-int nft_lock_add(int netns, const char *table, const struct nft_lock_ends *l, bool create, cr_error_t *err)
+/* The four drop rules of the connection l, after (or, first, before) what
+ * the chains hold. */
+static void drop_rules(struct batch *b, const char *table, const struct nft_lock_ends *l, bool first)
 {
 	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	static struct batch b;   /* large: not on the stack */
 	const uint8_t *src = l->src, *dst = l->dst;
 	int family = l->family;
-	uint32_t last;
 
 	if (family == AF_INET6 && memcmp(src, mapped, 12) == 0 && memcmp(dst, mapped, 12) == 0) {
 		src += 12, dst += 12;
 		family = AF_INET;
 	}
+	rule(b, table, "out", family, src, dst, l->sport, l->dport, first);
+	rule(b, table, "out", family, dst, src, l->dport, l->sport, first);
+	rule(b, table, "in", family, src, dst, l->sport, l->dport, first);
+	rule(b, table, "in", family, dst, src, l->dport, l->sport, first);
+}
+
+int nft_lock_add(int netns, const char *table, const struct nft_lock_ends *l, bool create, cr_error_t *err)
+{
+	static struct batch b;   /* large: not on the stack */
+	uint32_t last;
+
 	empty(&b);
 	msg(&b, NFNL_MSG_BATCH_BEGIN, 0, AF_UNSPEC);
 	msg(&b, nft_type(NFT_MSG_NEWTABLE), NLM_F_CREATE | NLM_F_ACK | (create ? NLM_F_EXCL : 0), NFPROTO_INET);
 	attr_str(&b, NFTA_TABLE_NAME, table);
 	chain(&b, table, "out", NF_INET_LOCAL_OUT);
 	chain(&b, table, "in", NF_INET_LOCAL_IN);
-	rule(&b, table, "out", family, src, dst, l->sport, l->dport);
-	rule(&b, table, "out", family, dst, src, l->dport, l->sport);
-	rule(&b, table, "in", family, src, dst, l->sport, l->dport);
-	rule(&b, table, "in", family, dst, src, l->dport, l->sport);
+	drop_rules(&b, table, l, false);
 	last = b.seq;
 	msg(&b, NFNL_MSG_BATCH_END, 0, AF_UNSPEC);
 	flush(&b);
 	return talk(netns, &b, last, create ? "create the table" : "add the table", err);
+}
+
+int nft_lock_close(int netns, const char *table, const struct nft_lock_ends *l, cr_error_t *err)
+{
+	static struct batch b;
+	uint32_t last;
+
+	empty(&b);
+	msg(&b, NFNL_MSG_BATCH_BEGIN, 0, AF_UNSPEC);
+	drop_rules(&b, table, l, true);
+	last = b.seq;
+	msg(&b, NFNL_MSG_BATCH_END, 0, AF_UNSPEC);
+	flush(&b);
+	return talk(netns, &b, last, "close the table again (its drop rules first)", err);
 }
 
 /* One message about the table (NFT_MSG_DELTABLE in a batch, or

@@ -32,6 +32,10 @@ int nft_lock_delete(int netns, const char *table, cr_error_t *err);
  * deleting a table or a rule waits for an RCU grace period (8 to 16 ms
  * measured here), which a restore would spend with its tree stopped. */
 int nft_lock_open(int netns, const char *table, cr_error_t *err);
+/* Drops the connection's traffic again, an opened table's drop rules put
+ * first in its chains (ahead of the accept rules): a restore that fails
+ * after it opened the lock leaves it locked for the next try. */
+int nft_lock_close(int netns, const char *table, const struct nft_lock_ends *l, cr_error_t *err);
 /* Whether it is there: 1, 0, or -1. */
 int nft_lock_exists(int netns, const char *table, cr_error_t *err);
 /* The kernel has nf_tables (a lock can be made). */

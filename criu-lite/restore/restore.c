@@ -143,6 +143,7 @@ int cr_restore(const struct restore_opts *opts, enum pid_backend backend, int *s
 		goto out;
 	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	if (restore_tree(&run, &root, err) < 0) {
+		tcp_stream_relock();   /* before the kill: no peer may see the sockets close */
 		kill_created(&run, root);
 		ctty_give_back(&run.ctx, true);
 		prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);

@@ -1,7 +1,8 @@
 /* cr's network lock (net/nft_lock.c), in a network namespace of the
  * test's own (needs root, as the suite): a connection on loopback whose
  * table drops its segments, opened by nft_lock_open (the restore's way
- * to let the traffic through before the table is deleted), then deleted. */
+ * to let the traffic through before the table is deleted), closed again by
+ * nft_lock_close (a restore that fails after opening it), then deleted. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -97,8 +98,14 @@ static int run(void)
 		return 5;   /* the retransmission did not arrive once opened */
 	if (send(cl, "b", 1, 0) != 1 || recv_within(sv, 1000) != 'b')
 		return 6;
+	if (nft_lock_close(-1, TABLE, &l, &err) < 0)
+		return 9;
+	if (send(cl, "c", 1, 0) != 1 || recv_within(sv, 300) != -1)
+		return 10;   /* closed again: dropped, as the dump left it */
 	if (nft_lock_delete(-1, TABLE, &err) < 0 || nft_lock_exists(-1, TABLE, &err) != 0)
 		return 7;
+	if (recv_within(sv, 5000) != 'c')
+		return 11;   /* the table gone: the retransmission arrives */
 	if (nft_lock_open(-1, TABLE, &err) == 0 || err->status != ENOENT)
 		return 8;   /* a table that is gone: ENOENT */
 	cr_error_release(&err);
