@@ -102,20 +102,24 @@ static bool parse_id(const char *s, unsigned long *out)
 	return errno == 0 && *end == '\0' && *out < 0xffffffffUL;
 }
 
-/* argv: UID GID PID, PID's root (in cr's /proc) the probe's root. */
+/* argv: UID GID PID PARENT: PID's root (in cr's /proc) is the probe's
+ * root; PARENT, its parent's pid (0 where it cannot see it: a helper's
+ * child), which must still be there once the parent-death signal is set. */
 int landlock_probe_main(int argc, char **argv)
 {
-	unsigned long uid, gid, root_pid;
+	unsigned long uid, gid, root_pid, parent;
 	char root[64];
 	pid_t me;
 
-	if (argc != 5 || !parse_id(argv[2], &uid) || !parse_id(argv[3], &gid) || !parse_id(argv[4], &root_pid))
+	if (argc != 6 || !parse_id(argv[2], &uid) || !parse_id(argv[3], &gid) || !parse_id(argv[4], &root_pid) ||
+	    !parse_id(argv[5], &parent))
 		return 1;
 	snprintf(root, sizeof(root), "/proc/%lu/root", root_pid);
 	if (chdir(root) < 0 || chroot(".") < 0 || chdir("/") < 0 || syscall(SYS_setgroups, 0, NULL) < 0 ||
 	    syscall(SYS_setresgid, gid, gid, gid) < 0 || syscall(SYS_setresuid, uid, uid, uid) < 0 ||
-	    caps_drop_all() < 0 || prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-		return 1;
+	    caps_drop_all() < 0 || prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 ||
+	    (parent != 0 && getppid() != (pid_t)parent))
+		return 1;   /* cr died before the signal was set: no probe left behind */
 	me = getpid();
 	if (write(3, &me, sizeof(me)) != (ssize_t)sizeof(me))
 		return 1;
@@ -129,7 +133,7 @@ int landlock_probe_main(int argc, char **argv)
  * holds it until cr's SIGTERM: a probe that dies stays a zombie of the
  * helper, so that its pid is no other process's while the dump may ask
  * about it. */
-static _Noreturn void helper_run(char *const argv[], int nsfd, int out)
+static _Noreturn void helper_run(char *const argv[], pid_t cr, int nsfd, int out)
 {
 	sigset_t term;
 	pid_t pids[2];
@@ -137,7 +141,7 @@ static _Noreturn void helper_run(char *const argv[], int nsfd, int out)
 
 	sigemptyset(&term);
 	sigaddset(&term, SIGTERM);
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || sigprocmask(SIG_BLOCK, &term, NULL) < 0 ||
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != cr || sigprocmask(SIG_BLOCK, &term, NULL) < 0 ||
 	    setns(nsfd, CLONE_NEWPID) < 0 || (out = keep_only(out)) < 0 || pipe2(p, O_CLOEXEC) < 0)
 		_exit(1);
 	pids[1] = fork();
@@ -210,9 +214,9 @@ static bool probe_alive(struct probe *pr)
  * else -1) and reads what it tells. */
 static int probe_start(struct probe *pr, pid_t root_pid, int nsfd, cr_error_t *err)
 {
-	pid_t pids[2] = { 0, 0 }, child;
-	char ids[3][16], arg0[] = "cr", arg1[] = LANDLOCK_PROBE_ARG;
-	char *argv[] = { arg0, arg1, ids[0], ids[1], ids[2], NULL };
+	pid_t pids[2] = { 0, 0 }, child, me = getpid();
+	char ids[4][16], arg0[] = "cr", arg1[] = LANDLOCK_PROBE_ARG;
+	char *argv[] = { arg0, arg1, ids[0], ids[1], ids[2], ids[3], NULL };
 	struct pollfd pfd = { .events = POLLIN };
 	ssize_t n = -1;
 	int p[2];
@@ -220,13 +224,14 @@ static int probe_start(struct probe *pr, pid_t root_pid, int nsfd, cr_error_t *e
 	snprintf(ids[0], sizeof(ids[0]), "%u", pr->key.uid);
 	snprintf(ids[1], sizeof(ids[1]), "%u", pr->key.gid);
 	snprintf(ids[2], sizeof(ids[2]), "%d", (int)root_pid);
+	snprintf(ids[3], sizeof(ids[3]), "%d", nsfd >= 0 ? 0 : (int)me);   /* a helper's child sees no parent */
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return cr_error(err, errno, "a pipe for a Landlock probe");
 	child = fork();
 	if (child == 0) {
 		close(p[0]);
 		if (nsfd >= 0)
-			helper_run(argv, nsfd, p[1]);
+			helper_run(argv, me, nsfd, p[1]);
 		probe_run(argv, p[1]);
 	}
 	close(p[1]);

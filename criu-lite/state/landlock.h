@@ -10,7 +10,8 @@
 void landlock_probe_ahead(pid_t pid);
 
 /* A probe is cr executed again (so that no memory of cr's goes with it)
- * as "cr LANDLOCK_PROBE_ARG UID GID", the ready pipe as fd 3: main hands
+ * as "cr LANDLOCK_PROBE_ARG UID GID PID PARENT" (landlock.c says what
+ * PID and PARENT are), the ready pipe as fd 3: main hands
  * it to landlock_probe_main, which takes the ids, says its pid on fd 3 and
  * waits for its kill.  Not a command (it starts with dashes). */
 #define LANDLOCK_PROBE_ARG "--landlock-probe"

@@ -51,13 +51,14 @@
 #                   dump is refused naming the NUMA policy (cr does not
 #                   restore set_mempolicy or mbind), and sleep runs on with
 #                   it. (Before, the restored sleep had the default policy.)
-#   landlock_probe_alone  `cr --landlock-probe 65534 65534 PID` (what a dump
+#   landlock_probe_alone  `cr --landlock-probe 65534 65534 PID 0` (what a dump
 #                   executes as its Landlock probe, so that no memory of
 #                   cr's, its keys among it, goes with a dumpable process
 #                   of another uid), run by hand with fd 3 a file: it
 #                   writes its pid there and runs as cr's binary with uid
 #                   and gid 65534 everywhere, no capability, dumpable; bad
-#                   ids (-1, 4294967295, a word, one missing) make it exit 1.
+#                   ids (-1, 4294967295, a word, one missing) and a parent
+#                   that is not its own make it exit 1.
 #   probe_no_secrets  a dump --sign of a sleep of uid 65534, held before
 #                   the freeze by a page server that never answers: its
 #                   Landlock probe (uid 65534, dumpable) holds no byte of
@@ -337,7 +338,7 @@ numactl_interleave() {
 
 landlock_probe_alone() {
 	local pid exe st bad
-	( exec "$CR" --landlock-probe 65534 65534 "$BASHPID" 3>"$CASE_TMP/pid" ) </dev/null >/dev/null 2>&1 &
+	( exec "$CR" --landlock-probe 65534 65534 "$BASHPID" 0 3>"$CASE_TMP/pid" ) </dev/null >/dev/null 2>&1 &
 	pid=$!
 	disown "$pid"
 	track_pid "$pid"
@@ -353,7 +354,7 @@ landlock_probe_alone() {
 		{ REASON="the probe's ids or capabilities: $(grep -E '^(Uid|Gid|CapEff|CapPrm)' /proc/"$pid"/status | tr '\n' ' ')"; return 1; }
 	[ "$(stat -c %u /proc/"$pid")" = 65534 ] || { REASON="the probe is not dumpable (its /proc belongs to root)"; return 1; }
 	kill -KILL "$pid"
-	for bad in "65534 x $$" "65534 -1 $$" "4294967295 0 $$" "65534 65534"; do
+	for bad in "65534 x $$ 0" "65534 -1 $$ 0" "4294967295 0 $$ 0" "65534 65534 $$" "65534 65534 $$ 1"; do
 		# shellcheck disable=SC2086
 		"$CR" --landlock-probe $bad 3>/dev/null </dev/null >/dev/null 2>&1
 		st=$?
