@@ -412,9 +412,22 @@ static void landlock_release_dump(struct dump_ctx *ctx)
 	n_probes = 0;
 }
 
+/* Every thread has answered: the probes go now, before the tree is
+ * killed.  A probe inside a pid namespace of the tree dies with it, and
+ * its zombie, which the helper holds, would keep the namespace's init
+ * from being reaped until the dump ended (a pid namespace's init waits
+ * for every task of it to be reaped). */
+static int landlock_check_tree(struct dump_ctx *ctx, cr_error_t *err)
+{
+	(void)err;
+	landlock_release_dump(ctx);
+	return 0;
+}
+
 const struct state_kind state_landlock = {
 	.name = "Landlock domains",
 	.collect = landlock_collect,
+	.check_tree = landlock_check_tree,
 	.ask = landlock_ask,
 	.answered = landlock_answered,
 	.ask_thread = landlock_ask_thread,
