@@ -381,6 +381,23 @@ with open("/proc/%d/maps" % pid) as maps, open("/proc/%d/mem" % pid, "rb", 0) as
 print("found" if found else "absent")
 '
 
+# landlock_probe_of PID UID: the pid of a Landlock probe of the cr dump
+# PID: a child of a child of PID (the dump's worker) running as UID (cr's
+# own helpers stay root), whatever it runs; fails if there is none.
+landlock_probe_of() {
+	local f pid worker
+	for f in /proc/[0-9]*/status; do
+		pid=${f#/proc/}
+		pid=${pid%/status}
+		grep -qx "Uid:	$2	$2	$2	$2" "$f" 2>/dev/null || continue
+		worker=$(awk '{ print $4 }' /proc/"$pid"/stat 2>/dev/null) || continue
+		[ "$(awk '{ print $4 }' /proc/"$worker"/stat 2>/dev/null)" = "$1" ] || continue
+		echo "$pid"
+		return 0
+	done
+	return 1
+}
+
 probe_no_secrets() {
 	local key=$CASE_TMP/key sk port dump probe got pid worker
 	cr_run keygen keygen "$key" || { REASON="cr keygen failed: $(last_line "$CR_ERR")"; return 1; }
@@ -403,9 +420,8 @@ time.sleep(60)' "$CASE_TMP/port" ) </dev/null >/dev/null 2>&1 &
 	dump=$!
 	track_pid "$dump"
 	CASE_LOGS+=("$CASE_TMP/dump.err")
-	wait_until 10 sh -c "grep -l -- '--landlock-probe' /proc/[0-9]*/cmdline 2>/dev/null | grep -q ." ||
-		{ REASON="no Landlock probe while the dump waits"; return 1; }
-	probe=$(grep -l -- '--landlock-probe' /proc/[0-9]*/cmdline 2>/dev/null | head -n 1 | cut -d/ -f3)
+	wait_until 10 landlock_probe_of "$dump" 65534 || { REASON="no Landlock probe while the dump waits"; return 1; }
+	probe=$(landlock_probe_of "$dump" 65534)
 	worker=$(awk '{ print $4 }' /proc/"$probe"/stat)   # the cr that dumps (cr dump supervises it)
 	# cr has loaded the key once it waits for the server (the probe is made before).
 	wait_until 10 sh -c '[ "$(python3 -c "$1" "$2" "$3")" = found ]' sh "$MEM_HAS" "$worker" "$sk" ||
@@ -413,6 +429,8 @@ time.sleep(60)' "$CASE_TMP/port" ) </dev/null >/dev/null 2>&1 &
 	got=$(python3 -c "$MEM_HAS" "$probe" "$sk")
 	[ "$got" = absent ] || { REASON="the probe ($probe) holds the signing key"; return 1; }
 	[ "$(stat -c %u /proc/"$probe")" = 65534 ] || { REASON="probe $probe is not the sleep's uid's"; return 1; }
+	[[ $(tr '\0' ' ' </proc/"$probe"/cmdline) == "cr --landlock-probe "* ]] ||
+		{ REASON="probe $probe is not cr executed again: $(tr '\0' ' ' </proc/"$probe"/cmdline)"; return 1; }
 	[ -z "$(tr -d '\0' </proc/"$probe"/environ)" ] || { REASON="the probe has an environment"; return 1; }
 	[ "$(readlink /proc/"$probe"/fd/0) $(readlink /proc/"$probe"/fd/1) $(readlink /proc/"$probe"/fd/2)" = \
 		"/dev/null /dev/null /dev/null" ] || { REASON="the probe's fds 0-2: $(ls -l /proc/"$probe"/fd | tr '\n' ' ')"; return 1; }
