@@ -259,16 +259,30 @@ static int probe_start(struct probe *pr, pid_t root_pid, int nsfd, cr_error_t *e
 	return 0;
 }
 
+/* The root of the last process asked about (stat of /proc/PID/root): each
+ * of its threads asks for its probe again.  Forgotten at each process's
+ * collection (landlock_collect), so that one read before the freeze is
+ * never used after it. */
+static struct {
+	pid_t pid;
+	struct stat st;
+} root_seen;
+
 /* What a thread of process pid needs its probe for. */
 static int key_of(pid_t pid, uint64_t pidns, uint32_t uid, uint32_t gid, struct probe_key *k, cr_error_t *err)
 {
 	char root[64];
-	struct stat st;
 
-	snprintf(root, sizeof(root), "/proc/%d/root", pid);
-	if (stat(root, &st) < 0)
-		return cr_error(err, errno, "stat %s", root);
-	*k = (struct probe_key){ .uid = uid, .gid = gid, .pidns = pidns, .root_dev = st.st_dev, .root_ino = st.st_ino };
+	if (root_seen.pid != pid) {
+		snprintf(root, sizeof(root), "/proc/%d/root", pid);
+		if (stat(root, &root_seen.st) < 0) {
+			root_seen.pid = 0;
+			return cr_error(err, errno, "stat %s", root);
+		}
+		root_seen.pid = pid;
+	}
+	*k = (struct probe_key){ .uid = uid, .gid = gid, .pidns = pidns, .root_dev = root_seen.st.st_dev,
+				 .root_ino = root_seen.st.st_ino };
 	return 0;
 }
 
@@ -370,6 +384,7 @@ static pid_t probe_seen(const struct dump_task *t, const struct dump_thread *th)
 static int landlock_collect(struct dump_ctx *ctx, struct dump_task *t, cr_error_t *err)
 {
 	(void)ctx;
+	root_seen.pid = 0;   /* read again, now that the process is frozen */
 	for (size_t i = 0; i < t->n_threads; i++)
 		if (probe_for(t->pid, t->pidns, t->threads[i].status.uid[0], t->threads[i].status.gid[0], err) < 0)
 			return cr_error_wrap(err, "pid %d thread %d", t->pid, t->threads[i].tid);
