@@ -635,6 +635,14 @@ static void unblock_dumped(const struct restore_ctx *ctx, uint32_t net, int now,
 			(unsigned long long)e->inode);
 }
 
+/* The list of opened tables emptied (their fds closed by the caller). */
+static void opened_forget(void)
+{
+	free(opened);
+	opened = NULL;
+	n_opened = 0;
+}
+
 /* Lets the connection's traffic through (the table is deleted once the
  * tree runs).  quiet: a table that may not be there.  Whether there was
  * one. */
@@ -690,9 +698,7 @@ static void delete_locks(const struct restore_ctx *ctx)
 		if (o->fd >= 0)
 			close(o->fd);
 	}
-	free(opened);
-	opened = NULL;
-	n_opened = 0;
+	opened_forget();
 	n_made = 0;   /* deleted above */
 }
 
@@ -714,9 +720,7 @@ void tcp_stream_relock(void)
 		if (o->fd >= 0)
 			close(o->fd);
 	}
-	free(opened);
-	opened = NULL;
-	n_opened = 0;
+	opened_forget();
 }
 
 void tcp_stream_released(const struct restore_ctx *ctx)
